@@ -1,0 +1,204 @@
+//! Replies as values, encoded per connection protocol. Handlers build a `Reply` once; the
+//! connection decides whether it goes out as RESP2 or RESP3 (maps, sets, doubles, nulls and
+//! pushes differ), so no command needs to know which protocol its client speaks.
+
+use crate::double::format_double;
+use bytes::Bytes;
+use std::borrow::Cow;
+
+/// The format tag of a RESP3 verbatim string (`=15\r\ntxt:...`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum VerbatimFormat {
+    Txt,
+    Mkd,
+}
+
+/// A reply to a client, independent of protocol version.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Reply {
+    /// `+text`: status replies such as OK, PONG, QUEUED.
+    Status(Cow<'static, str>),
+    /// `-PREFIX message`: the text includes the prefix (ERR, WRONGTYPE, MOVED ...).
+    Error(Cow<'static, str>),
+    Int(i64),
+    Bulk(Bytes),
+    /// Null bulk string: `$-1` in RESP2, `_` in RESP3.
+    Nil,
+    /// Null array: `*-1` in RESP2, `_` in RESP3.
+    NilArray,
+    Array(Vec<Reply>),
+    /// A map in RESP3; a flat array of key, value, ... in RESP2.
+    Map(Vec<(Reply, Reply)>),
+    /// A set in RESP3; an array in RESP2.
+    Set(Vec<Reply>),
+    /// A double in RESP3; a bulk string formatted like `%.17g` in RESP2.
+    Double(f64),
+    /// A boolean in RESP3; the integer 1 or 0 in RESP2.
+    Bool(bool),
+    /// A verbatim string in RESP3; a bulk string in RESP2.
+    Verbatim(VerbatimFormat, String),
+    /// An out-of-band push in RESP3 (pub/sub messages); an array in RESP2.
+    Push(Vec<Reply>),
+    /// Bytes already encoded, written as they are (pre-encoded shared replies).
+    Raw(Bytes),
+}
+
+impl Reply {
+    /// `+OK`, the most common reply.
+    pub const OK: Reply = Reply::Status(Cow::Borrowed("OK"));
+
+    /// A status reply from static text.
+    pub const fn status(s: &'static str) -> Reply {
+        Reply::Status(Cow::Borrowed(s))
+    }
+
+    /// An error reply from static text; the text must start with its prefix (ERR, WRONGTYPE...).
+    pub const fn err(s: &'static str) -> Reply {
+        Reply::Error(Cow::Borrowed(s))
+    }
+
+    /// An error reply from formatted text; the text must start with its prefix.
+    pub fn error(s: impl Into<String>) -> Reply {
+        Reply::Error(Cow::Owned(s.into()))
+    }
+
+    /// A bulk string copied from a slice.
+    pub fn bulk(b: &[u8]) -> Reply {
+        Reply::Bulk(Bytes::copy_from_slice(b))
+    }
+
+    /// A bulk string from owned text.
+    pub fn bulk_string(s: String) -> Reply {
+        Reply::Bulk(Bytes::from(s))
+    }
+
+    /// An array of bulk strings.
+    pub fn bulk_array<I: IntoIterator<Item = Bytes>>(items: I) -> Reply {
+        Reply::Array(items.into_iter().map(Reply::Bulk).collect())
+    }
+
+    /// Whether this reply is an error (used to decide propagation and WATCH invalidation).
+    pub fn is_error(&self) -> bool {
+        matches!(self, Reply::Error(_))
+    }
+
+    /// Appends the encoding of this reply to `out`, as RESP3 if `resp3` else RESP2.
+    pub fn encode(&self, out: &mut Vec<u8>, resp3: bool) {
+        match self {
+            Reply::Status(s) => line(out, b'+', s.as_bytes()),
+            Reply::Error(s) => line(out, b'-', s.as_bytes()),
+            Reply::Int(n) => int_line(out, b':', *n),
+            Reply::Bulk(b) => bulk(out, b),
+            Reply::Nil => out.extend_from_slice(if resp3 { b"_\r\n" } else { b"$-1\r\n" }),
+            Reply::NilArray => out.extend_from_slice(if resp3 { b"_\r\n" } else { b"*-1\r\n" }),
+            Reply::Array(items) => {
+                int_line(out, b'*', items.len() as i64);
+                for item in items {
+                    item.encode(out, resp3);
+                }
+            }
+            Reply::Map(pairs) => {
+                if resp3 {
+                    int_line(out, b'%', pairs.len() as i64);
+                } else {
+                    int_line(out, b'*', 2 * pairs.len() as i64);
+                }
+                for (k, v) in pairs {
+                    k.encode(out, resp3);
+                    v.encode(out, resp3);
+                }
+            }
+            Reply::Set(items) => {
+                int_line(out, if resp3 { b'~' } else { b'*' }, items.len() as i64);
+                for item in items {
+                    item.encode(out, resp3);
+                }
+            }
+            Reply::Push(items) => {
+                int_line(out, if resp3 { b'>' } else { b'*' }, items.len() as i64);
+                for item in items {
+                    item.encode(out, resp3);
+                }
+            }
+            Reply::Double(d) => {
+                let text = format_double(*d);
+                if resp3 {
+                    line(out, b',', text.as_bytes());
+                } else {
+                    bulk(out, text.as_bytes());
+                }
+            }
+            Reply::Bool(b) => {
+                if resp3 {
+                    out.extend_from_slice(if *b { b"#t\r\n" } else { b"#f\r\n" });
+                } else {
+                    out.extend_from_slice(if *b { b":1\r\n" } else { b":0\r\n" });
+                }
+            }
+            Reply::Verbatim(fmt, text) => {
+                if resp3 {
+                    let tag: &[u8] = match fmt {
+                        VerbatimFormat::Txt => b"txt:",
+                        VerbatimFormat::Mkd => b"mkd:",
+                    };
+                    int_line(out, b'=', (text.len() + 4) as i64);
+                    out.extend_from_slice(tag);
+                    out.extend_from_slice(text.as_bytes());
+                    out.extend_from_slice(b"\r\n");
+                } else {
+                    bulk(out, text.as_bytes());
+                }
+            }
+            Reply::Raw(b) => out.extend_from_slice(b),
+        }
+    }
+
+    /// The encoding as a fresh buffer (convenient for tests and one-off messages).
+    pub fn to_bytes(&self, resp3: bool) -> Vec<u8> {
+        let mut out = Vec::new();
+        self.encode(&mut out, resp3);
+        out
+    }
+}
+
+fn line(out: &mut Vec<u8>, tag: u8, text: &[u8]) {
+    out.push(tag);
+    // A status or error must be one line: CR/LF inside would corrupt the stream.
+    out.extend(text.iter().map(|&c| if c == b'\r' || c == b'\n' { b' ' } else { c }));
+    out.extend_from_slice(b"\r\n");
+}
+
+fn int_line(out: &mut Vec<u8>, tag: u8, n: i64) {
+    out.push(tag);
+    out.extend_from_slice(itoa::Buffer::new().format(n).as_bytes());
+    out.extend_from_slice(b"\r\n");
+}
+
+fn bulk(out: &mut Vec<u8>, b: &[u8]) {
+    int_line(out, b'$', b.len() as i64);
+    out.extend_from_slice(b);
+    out.extend_from_slice(b"\r\n");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn resp2_and_resp3_differ_where_redis_does() {
+        let map = Reply::Map(vec![(Reply::bulk(b"a"), Reply::Int(1))]);
+        assert_eq!(map.to_bytes(false), b"*2\r\n$1\r\na\r\n:1\r\n");
+        assert_eq!(map.to_bytes(true), b"%1\r\n$1\r\na\r\n:1\r\n");
+        assert_eq!(Reply::Nil.to_bytes(false), b"$-1\r\n");
+        assert_eq!(Reply::Nil.to_bytes(true), b"_\r\n");
+        assert_eq!(Reply::Double(1.5).to_bytes(false), b"$3\r\n1.5\r\n");
+        assert_eq!(Reply::Double(1.5).to_bytes(true), b",1.5\r\n");
+        assert_eq!(Reply::Bool(true).to_bytes(false), b":1\r\n");
+        assert_eq!(Reply::Bool(true).to_bytes(true), b"#t\r\n");
+    }
+
+    #[test]
+    fn error_text_cannot_break_framing() {
+        assert_eq!(Reply::error("ERR a\r\nb").to_bytes(false), b"-ERR a  b\r\n");
+    }
+}

@@ -1,0 +1,13 @@
+//! RESP, the Redis wire protocol: request parsing (multibulk and inline), a general frame
+//! parser for the client side (replication, tools, tests), and reply encoding for RESP2 and
+//! RESP3. Pure functions over byte slices, so it is fuzzable and has no runtime dependency.
+
+mod double;
+mod encode;
+mod frame;
+mod request;
+
+pub use double::format_double;
+pub use encode::{Reply, VerbatimFormat};
+pub use frame::{parse_frame, Frame};
+pub use request::{parse_request, split_args, Limits, Parsed, ProtocolError, Request};

@@ -1,0 +1,328 @@
+//! Request parsing on the server side: RESP multibulk arrays of bulk strings, and inline
+//! commands (`PING\r\n`, what telnet users type). Incremental: the caller keeps unconsumed
+//! bytes and calls again when more arrive; a partial frame is never an error.
+
+use bytes::Bytes;
+
+/// One request: the command name followed by its arguments, as raw bytes.
+pub type Request = Vec<Bytes>;
+
+/// Limits that protect the server from clients announcing absurd sizes.
+#[derive(Debug, Clone)]
+pub struct Limits {
+    /// `proto-max-bulk-len`: the largest single argument accepted.
+    pub max_bulk_len: usize,
+    /// The largest number of arguments in one request.
+    pub max_multibulk_len: usize,
+    /// The longest inline command line.
+    pub max_inline_len: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_bulk_len: 512 * 1024 * 1024,
+            max_multibulk_len: 1024 * 1024,
+            max_inline_len: 64 * 1024,
+        }
+    }
+}
+
+/// A malformed request: the server answers `-ERR Protocol error: ...` and closes the link.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ProtocolError {
+    InvalidMultibulkLength,
+    InvalidBulkLength,
+    ExpectedDollar(u8),
+    TooBigInline,
+    UnbalancedQuotes,
+    TooBigCountString,
+}
+
+impl ProtocolError {
+    /// The error text Redis sends for this condition (without the leading `-`).
+    pub fn message(&self) -> String {
+        match self {
+            ProtocolError::InvalidMultibulkLength => {
+                "ERR Protocol error: invalid multibulk length".into()
+            }
+            ProtocolError::InvalidBulkLength => "ERR Protocol error: invalid bulk length".into(),
+            ProtocolError::ExpectedDollar(c) => {
+                format!("ERR Protocol error: expected '$', got '{}'", *c as char)
+            }
+            ProtocolError::TooBigInline => "ERR Protocol error: too big inline request".into(),
+            ProtocolError::UnbalancedQuotes => {
+                "ERR Protocol error: unbalanced quotes in request".into()
+            }
+            ProtocolError::TooBigCountString => {
+                "ERR Protocol error: too big mbulk count string".into()
+            }
+        }
+    }
+}
+
+/// Result of one parse attempt.
+#[derive(Debug, PartialEq)]
+pub enum Parsed {
+    /// A request and the number of bytes it used. An empty request (blank inline line,
+    /// `*0`) is returned as an empty vector and must simply be skipped.
+    Complete(Request, usize),
+    /// More bytes are needed; at least `need` bytes in total before trying again is useful.
+    Incomplete { need: usize },
+}
+
+/// Parses one request from the start of `buf`.
+pub fn parse_request(buf: &[u8], limits: &Limits) -> Result<Parsed, ProtocolError> {
+    match buf.first() {
+        None => Ok(Parsed::Incomplete { need: 1 }),
+        Some(b'*') => parse_multibulk(buf, limits),
+        Some(_) => parse_inline(buf, limits),
+    }
+}
+
+/// Finds `\r\n` starting at `from`; returns the index of `\r`.
+fn find_crlf(buf: &[u8], from: usize) -> Option<usize> {
+    let mut i = from;
+    while i + 1 < buf.len() {
+        match buf[i..].iter().position(|&b| b == b'\r') {
+            Some(off) => {
+                let at = i + off;
+                if at + 1 < buf.len() && buf[at + 1] == b'\n' {
+                    return Some(at);
+                }
+                if at + 1 >= buf.len() {
+                    return None;
+                }
+                i = at + 1;
+            }
+            None => return None,
+        }
+    }
+    None
+}
+
+/// Parses a signed decimal count as Redis does (string2ll): no sign '+', no spaces.
+fn parse_count(digits: &[u8]) -> Option<i64> {
+    let (neg, body) = match digits.first() {
+        Some(b'-') => (true, &digits[1..]),
+        _ => (false, digits),
+    };
+    if body.is_empty() || body.len() > 19 {
+        return None;
+    }
+    let mut n: i64 = 0;
+    for &d in body {
+        if !d.is_ascii_digit() {
+            return None;
+        }
+        n = n.checked_mul(10)?.checked_add((d - b'0') as i64)?;
+    }
+    Some(if neg { -n } else { n })
+}
+
+fn parse_multibulk(buf: &[u8], limits: &Limits) -> Result<Parsed, ProtocolError> {
+    let Some(end) = find_crlf(buf, 1) else {
+        if buf.len() > 1024 * 64 {
+            return Err(ProtocolError::TooBigCountString);
+        }
+        return Ok(Parsed::Incomplete { need: buf.len() + 1 });
+    };
+    let count = parse_count(&buf[1..end]).ok_or(ProtocolError::InvalidMultibulkLength)?;
+    if count > limits.max_multibulk_len as i64 {
+        return Err(ProtocolError::InvalidMultibulkLength);
+    }
+    let mut pos = end + 2;
+    if count <= 0 {
+        return Ok(Parsed::Complete(Vec::new(), pos));
+    }
+    let mut args = Vec::with_capacity(count.min(1024) as usize);
+    for _ in 0..count {
+        if pos >= buf.len() {
+            return Ok(Parsed::Incomplete { need: pos + 1 });
+        }
+        if buf[pos] != b'$' {
+            return Err(ProtocolError::ExpectedDollar(buf[pos]));
+        }
+        let Some(end) = find_crlf(buf, pos + 1) else {
+            if buf.len() - pos > 64 {
+                return Err(ProtocolError::InvalidBulkLength);
+            }
+            return Ok(Parsed::Incomplete { need: buf.len() + 1 });
+        };
+        let len = parse_count(&buf[pos + 1..end]).ok_or(ProtocolError::InvalidBulkLength)?;
+        if len < 0 || len as u64 > limits.max_bulk_len as u64 {
+            return Err(ProtocolError::InvalidBulkLength);
+        }
+        let start = end + 2;
+        let stop = start + len as usize;
+        if stop + 2 > buf.len() {
+            return Ok(Parsed::Incomplete { need: stop + 2 });
+        }
+        args.push(Bytes::copy_from_slice(&buf[start..stop]));
+        pos = stop + 2;
+    }
+    Ok(Parsed::Complete(args, pos))
+}
+
+fn parse_inline(buf: &[u8], limits: &Limits) -> Result<Parsed, ProtocolError> {
+    let Some(nl) = buf.iter().position(|&b| b == b'\n') else {
+        if buf.len() > limits.max_inline_len {
+            return Err(ProtocolError::TooBigInline);
+        }
+        return Ok(Parsed::Incomplete { need: buf.len() + 1 });
+    };
+    if nl > limits.max_inline_len {
+        return Err(ProtocolError::TooBigInline);
+    }
+    let mut line = &buf[..nl];
+    if line.last() == Some(&b'\r') {
+        line = &line[..line.len() - 1];
+    }
+    let args = split_args(line).ok_or(ProtocolError::UnbalancedQuotes)?;
+    Ok(Parsed::Complete(args, nl + 1))
+}
+
+/// Splits an inline line into arguments with Redis's quoting rules (sdssplitargs):
+/// "double quotes" with \n \r \t \b \a \\ \" \xHH escapes, 'single quotes' with \' only.
+/// Returns None on unbalanced quotes or a closing quote not followed by a space.
+pub fn split_args(line: &[u8]) -> Option<Vec<Bytes>> {
+    let mut args = Vec::new();
+    let mut i = 0;
+    loop {
+        while i < line.len() && line[i].is_ascii_whitespace() {
+            i += 1;
+        }
+        if i >= line.len() {
+            return Some(args);
+        }
+        let mut cur = Vec::new();
+        let mut in_dq = false;
+        let mut in_sq = false;
+        loop {
+            if in_dq {
+                let c = *line.get(i)?;
+                if c == b'\\' && i + 3 < line.len() && line[i + 1] == b'x' {
+                    let hex = |b: u8| (b as char).to_digit(16);
+                    if let (Some(h), Some(l)) = (hex(line[i + 2]), hex(line[i + 3])) {
+                        cur.push((h * 16 + l) as u8);
+                        i += 4;
+                        continue;
+                    }
+                }
+                if c == b'\\' && i + 1 < line.len() {
+                    cur.push(match line[i + 1] {
+                        b'n' => b'\n',
+                        b'r' => b'\r',
+                        b't' => b'\t',
+                        b'b' => 8,
+                        b'a' => 7,
+                        other => other,
+                    });
+                    i += 2;
+                } else if c == b'"' {
+                    if i + 1 < line.len() && !line[i + 1].is_ascii_whitespace() {
+                        return None;
+                    }
+                    i += 1;
+                    break;
+                } else {
+                    cur.push(c);
+                    i += 1;
+                }
+            } else if in_sq {
+                let c = *line.get(i)?;
+                if c == b'\\' && i + 1 < line.len() && line[i + 1] == b'\'' {
+                    cur.push(b'\'');
+                    i += 2;
+                } else if c == b'\'' {
+                    if i + 1 < line.len() && !line[i + 1].is_ascii_whitespace() {
+                        return None;
+                    }
+                    i += 1;
+                    break;
+                } else {
+                    cur.push(c);
+                    i += 1;
+                }
+            } else {
+                match line.get(i) {
+                    None => break,
+                    Some(c) if c.is_ascii_whitespace() => break,
+                    Some(b'"') => {
+                        in_dq = true;
+                        i += 1;
+                    }
+                    Some(b'\'') => {
+                        in_sq = true;
+                        i += 1;
+                    }
+                    Some(&c) => {
+                        cur.push(c);
+                        i += 1;
+                    }
+                }
+            }
+        }
+        args.push(Bytes::from(cur));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(b: &[u8]) -> Result<Parsed, ProtocolError> {
+        parse_request(b, &Limits::default())
+    }
+
+    fn args(v: &[&str]) -> Request {
+        v.iter().map(|s| Bytes::copy_from_slice(s.as_bytes())).collect()
+    }
+
+    #[test]
+    fn multibulk() {
+        let buf = b"*2\r\n$3\r\nGET\r\n$1\r\nk\r\nrest";
+        assert_eq!(parse(buf), Ok(Parsed::Complete(args(&["GET", "k"]), 20)));
+    }
+
+    #[test]
+    fn partial_frames_ask_for_more() {
+        let full = b"*2\r\n$3\r\nGET\r\n$5\r\nhello\r\n";
+        for cut in 0..full.len() {
+            assert!(
+                matches!(parse(&full[..cut]), Ok(Parsed::Incomplete { .. })),
+                "cut at {cut}"
+            );
+        }
+    }
+
+    #[test]
+    fn inline_with_quotes() {
+        let buf = b"SET \"a b\" 'c\\'d' \"\\x41\\n\"\r\n";
+        assert_eq!(
+            parse(buf),
+            Ok(Parsed::Complete(args(&["SET", "a b", "c'd", "A\n"]), buf.len()))
+        );
+        assert_eq!(parse(b"SET \"abc\r\n"), Err(ProtocolError::UnbalancedQuotes));
+        assert_eq!(parse(b"\r\n"), Ok(Parsed::Complete(vec![], 2)));
+    }
+
+    #[test]
+    fn protocol_errors() {
+        assert_eq!(parse(b"*x\r\n"), Err(ProtocolError::InvalidMultibulkLength));
+        assert_eq!(parse(b"*1\r\n:1\r\n"), Err(ProtocolError::ExpectedDollar(b':')));
+        assert_eq!(parse(b"*1\r\n$-5\r\n"), Err(ProtocolError::InvalidBulkLength));
+        let limits = Limits {
+            max_bulk_len: 10,
+            ..Limits::default()
+        };
+        assert_eq!(
+            parse_request(b"*1\r\n$11\r\n", &limits),
+            Err(ProtocolError::InvalidBulkLength)
+        );
+        assert_eq!(
+            parse(&vec![b'a'; 70_000]),
+            Err(ProtocolError::TooBigInline)
+        );
+    }
+}
