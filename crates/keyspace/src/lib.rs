@@ -1,0 +1,11 @@
+//! The keyspace: databases of keys, their values and expiry times. No I/O and no clock:
+//! every operation that depends on time takes `now_ms` from the caller, so behaviour is
+//! reproducible in tests and the dispatcher can use one timestamp per command as Redis does.
+
+pub mod db;
+pub mod value;
+pub mod zset;
+
+pub use db::{Db, Entry, SlotIndex};
+pub use value::{Value, ValueType};
+pub use zset::ZSet;

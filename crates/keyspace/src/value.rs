@@ -1,0 +1,202 @@
+//! Values stored under keys, and the names Redis gives their types and encodings.
+
+use crate::zset::ZSet;
+use ahash::RandomState;
+use bytes::Bytes;
+use indexmap::{IndexMap, IndexSet};
+use std::collections::VecDeque;
+
+/// A hash: insertion-ordered so HRANDFIELD is O(1) and HSCAN can use positions as cursors.
+pub type HashValue = IndexMap<Bytes, Bytes, RandomState>;
+/// A set: indexable for O(1) SRANDMEMBER/SPOP and positional SSCAN cursors.
+pub type SetValue = IndexSet<Bytes, RandomState>;
+
+/// A value of one of Redis's data types. Collections are boxed so the enum stays small:
+/// most keys in a cache are strings, and every byte of `Entry` is paid per key.
+#[derive(Debug, Clone)]
+pub enum Value {
+    Str(Vec<u8>),
+    List(Box<VecDeque<Bytes>>),
+    Hash(Box<HashValue>),
+    Set(Box<SetValue>),
+    ZSet(Box<ZSet>),
+}
+
+/// The type of a value, for TYPE, SCAN TYPE and WRONGTYPE checks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ValueType {
+    String,
+    List,
+    Hash,
+    Set,
+    ZSet,
+}
+
+impl ValueType {
+    /// The name TYPE replies with.
+    pub fn name(self) -> &'static str {
+        match self {
+            ValueType::String => "string",
+            ValueType::List => "list",
+            ValueType::Hash => "hash",
+            ValueType::Set => "set",
+            ValueType::ZSet => "zset",
+        }
+    }
+
+    /// Parses a TYPE name as SCAN's TYPE option accepts it.
+    pub fn from_name(name: &[u8]) -> Option<ValueType> {
+        Some(match name.to_ascii_lowercase().as_slice() {
+            b"string" => ValueType::String,
+            b"list" => ValueType::List,
+            b"hash" => ValueType::Hash,
+            b"set" => ValueType::Set,
+            b"zset" => ValueType::ZSet,
+            _ => return None,
+        })
+    }
+}
+
+/// Redis's default thresholds below which it keeps a compact encoding; OBJECT ENCODING
+/// reports the encoding Redis would use for the same content, which is what clients expect.
+const LISTPACK_MAX_ENTRIES: usize = 128;
+const LISTPACK_MAX_VALUE: usize = 64;
+const INTSET_MAX_ENTRIES: usize = 512;
+
+impl Value {
+    /// An empty list value.
+    pub fn new_list() -> Value {
+        Value::List(Box::default())
+    }
+    /// An empty hash value.
+    pub fn new_hash() -> Value {
+        Value::Hash(Box::default())
+    }
+    /// An empty set value.
+    pub fn new_set() -> Value {
+        Value::Set(Box::default())
+    }
+    /// An empty sorted set value.
+    pub fn new_zset() -> Value {
+        Value::ZSet(Box::default())
+    }
+
+    /// The value's type.
+    pub fn value_type(&self) -> ValueType {
+        match self {
+            Value::Str(_) => ValueType::String,
+            Value::List(_) => ValueType::List,
+            Value::Hash(_) => ValueType::Hash,
+            Value::Set(_) => ValueType::Set,
+            Value::ZSet(_) => ValueType::ZSet,
+        }
+    }
+
+    /// Whether a collection has become empty (Redis deletes empty collections).
+    pub fn is_empty_collection(&self) -> bool {
+        match self {
+            Value::Str(_) => false,
+            Value::List(l) => l.is_empty(),
+            Value::Hash(h) => h.is_empty(),
+            Value::Set(s) => s.is_empty(),
+            Value::ZSet(z) => z.is_empty(),
+        }
+    }
+
+    /// The encoding name OBJECT ENCODING reports, as Redis 7.0 would choose it.
+    pub fn encoding_name(&self) -> &'static str {
+        let small = |n: usize, longest: usize| n <= LISTPACK_MAX_ENTRIES && longest <= LISTPACK_MAX_VALUE;
+        match self {
+            Value::Str(s) => {
+                if s.len() <= 20 && parse_i64_strict(s).is_some() {
+                    "int"
+                } else if s.len() <= 44 {
+                    "embstr"
+                } else {
+                    "raw"
+                }
+            }
+            Value::List(l) => {
+                let longest = l.iter().map(|e| e.len()).max().unwrap_or(0);
+                if small(l.len(), longest) {
+                    "listpack"
+                } else {
+                    "quicklist"
+                }
+            }
+            Value::Hash(h) => {
+                let longest = h.iter().map(|(k, v)| k.len().max(v.len())).max().unwrap_or(0);
+                if small(h.len(), longest) {
+                    "listpack"
+                } else {
+                    "hashtable"
+                }
+            }
+            Value::Set(s) => {
+                if s.len() <= INTSET_MAX_ENTRIES && s.iter().all(|m| parse_i64_strict(m).is_some()) {
+                    "intset"
+                } else if small(s.len(), s.iter().map(|m| m.len()).max().unwrap_or(0)) {
+                    "listpack"
+                } else {
+                    "hashtable"
+                }
+            }
+            Value::ZSet(z) => {
+                if z.len() <= LISTPACK_MAX_ENTRIES && z.max_member_len() <= LISTPACK_MAX_VALUE {
+                    "listpack"
+                } else {
+                    "skiplist"
+                }
+            }
+        }
+    }
+}
+
+/// Parses a canonical signed 64-bit decimal (no '+', no leading zeros, no spaces), the rule
+/// Redis uses both for integer replies' inputs and for deciding the "int" encoding.
+pub fn parse_i64_strict(s: &[u8]) -> Option<i64> {
+    if s.is_empty() || s.len() > 20 {
+        return None;
+    }
+    let (neg, digits) = if s[0] == b'-' { (true, &s[1..]) } else { (false, s) };
+    if digits.is_empty() || (digits[0] == b'0' && (digits.len() > 1 || neg)) {
+        return None;
+    }
+    let mut n: i64 = 0;
+    for &d in digits {
+        if !d.is_ascii_digit() {
+            return None;
+        }
+        n = if neg {
+            n.checked_mul(10)?.checked_sub((d - b'0') as i64)?
+        } else {
+            n.checked_mul(10)?.checked_add((d - b'0') as i64)?
+        };
+    }
+    Some(n)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn strict_integers() {
+        assert_eq!(parse_i64_strict(b"0"), Some(0));
+        assert_eq!(parse_i64_strict(b"-12"), Some(-12));
+        assert_eq!(parse_i64_strict(b"9223372036854775807"), Some(i64::MAX));
+        assert_eq!(parse_i64_strict(b"-9223372036854775808"), Some(i64::MIN));
+        assert_eq!(parse_i64_strict(b"9223372036854775808"), None);
+        assert_eq!(parse_i64_strict(b"01"), None);
+        assert_eq!(parse_i64_strict(b"-0"), None);
+        assert_eq!(parse_i64_strict(b"+1"), None);
+        assert_eq!(parse_i64_strict(b" 1"), None);
+    }
+
+    #[test]
+    fn string_encodings() {
+        assert_eq!(Value::Str(b"123".to_vec()).encoding_name(), "int");
+        assert_eq!(Value::Str(b"abc".to_vec()).encoding_name(), "embstr");
+        assert_eq!(Value::Str(vec![b'x'; 45]).encoding_name(), "raw");
+    }
+}

@@ -1,0 +1,23 @@
+//! Placeholder; replaced by the order-statistic sorted set.
+use bytes::Bytes;
+
+/// Sorted set (placeholder until the real structure lands).
+#[derive(Debug, Clone, Default)]
+pub struct ZSet {
+    items: Vec<(Bytes, f64)>,
+}
+
+impl ZSet {
+    /// Number of members.
+    pub fn len(&self) -> usize {
+        self.items.len()
+    }
+    /// Whether there are no members.
+    pub fn is_empty(&self) -> bool {
+        self.items.is_empty()
+    }
+    /// Length of the longest member.
+    pub fn max_member_len(&self) -> usize {
+        self.items.iter().map(|(m, _)| m.len()).max().unwrap_or(0)
+    }
+}
