@@ -84,7 +84,9 @@ impl Db {
     fn slot_map_mut(&mut self, key: &[u8]) -> &mut SlotMap {
         if self.slots.is_empty() {
             let hasher = self.hasher.clone();
-            self.slots = (0..SLOT_COUNT).map(|_| SlotMap::with_hasher(hasher.clone())).collect();
+            self.slots = (0..SLOT_COUNT)
+                .map(|_| SlotMap::with_hasher(hasher.clone()))
+                .collect();
         }
         &mut self.slots[key_slot(key) as usize]
     }
@@ -134,7 +136,9 @@ impl Db {
 
     /// Reads a key without touching expiry state (for introspection that must not delete).
     pub fn peek(&self, key: &[u8], now_ms: u64) -> Option<&Entry> {
-        self.slot_map(key)?.get(key).filter(|e| !e.is_expired(now_ms))
+        self.slot_map(key)?
+            .get(key)
+            .filter(|e| !e.is_expired(now_ms))
     }
 
     /// Whether a live key exists.

@@ -105,7 +105,8 @@ impl Value {
 
     /// The encoding name OBJECT ENCODING reports, as Redis 7.0 would choose it.
     pub fn encoding_name(&self) -> &'static str {
-        let small = |n: usize, longest: usize| n <= LISTPACK_MAX_ENTRIES && longest <= LISTPACK_MAX_VALUE;
+        let small =
+            |n: usize, longest: usize| n <= LISTPACK_MAX_ENTRIES && longest <= LISTPACK_MAX_VALUE;
         match self {
             Value::Str(s) => {
                 if s.len() <= 20 && parse_i64_strict(s).is_some() {
@@ -125,7 +126,11 @@ impl Value {
                 }
             }
             Value::Hash(h) => {
-                let longest = h.iter().map(|(k, v)| k.len().max(v.len())).max().unwrap_or(0);
+                let longest = h
+                    .iter()
+                    .map(|(k, v)| k.len().max(v.len()))
+                    .max()
+                    .unwrap_or(0);
                 if small(h.len(), longest) {
                     "listpack"
                 } else {
@@ -133,7 +138,8 @@ impl Value {
                 }
             }
             Value::Set(s) => {
-                if s.len() <= INTSET_MAX_ENTRIES && s.iter().all(|m| parse_i64_strict(m).is_some()) {
+                if s.len() <= INTSET_MAX_ENTRIES && s.iter().all(|m| parse_i64_strict(m).is_some())
+                {
                     "intset"
                 } else if small(s.len(), s.iter().map(|m| m.len()).max().unwrap_or(0)) {
                     "listpack"
@@ -158,7 +164,11 @@ pub fn parse_i64_strict(s: &[u8]) -> Option<i64> {
     if s.is_empty() || s.len() > 20 {
         return None;
     }
-    let (neg, digits) = if s[0] == b'-' { (true, &s[1..]) } else { (false, s) };
+    let (neg, digits) = if s[0] == b'-' {
+        (true, &s[1..])
+    } else {
+        (false, s)
+    };
     if digits.is_empty() || (digits[0] == b'0' && (digits.len() > 1 || neg)) {
         return None;
     }

@@ -10,7 +10,11 @@ pub fn format_double(v: f64) -> String {
         return if v > 0.0 { "inf".into() } else { "-inf".into() };
     }
     if v == 0.0 {
-        return if v.is_sign_negative() { "-0".into() } else { "0".into() };
+        return if v.is_sign_negative() {
+            "-0".into()
+        } else {
+            "0".into()
+        };
     }
     // 17 significant digits in scientific form: d.dddddddddddddddde[+-]X
     let sci = format!("{:.16e}", v);

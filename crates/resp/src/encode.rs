@@ -164,7 +164,10 @@ impl Reply {
 fn line(out: &mut Vec<u8>, tag: u8, text: &[u8]) {
     out.push(tag);
     // A status or error must be one line: CR/LF inside would corrupt the stream.
-    out.extend(text.iter().map(|&c| if c == b'\r' || c == b'\n' { b' ' } else { c }));
+    out.extend(
+        text.iter()
+            .map(|&c| if c == b'\r' || c == b'\n' { b' ' } else { c }),
+    );
     out.extend_from_slice(b"\r\n");
 }
 

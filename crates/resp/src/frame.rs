@@ -157,7 +157,10 @@ mod tests {
                 Frame::Int(-3),
                 Frame::Bulk(Bytes::from_static(b"x")),
                 Frame::Null,
-                Frame::Map(vec![(Frame::Simple(Bytes::from_static(b"k")), Frame::Double(2.5))]),
+                Frame::Map(vec![(
+                    Frame::Simple(Bytes::from_static(b"k")),
+                    Frame::Double(2.5)
+                )]),
             ])
         );
         for cut in 0..bytes.len() {

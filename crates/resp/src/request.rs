@@ -125,7 +125,9 @@ fn parse_multibulk(buf: &[u8], limits: &Limits) -> Result<Parsed, ProtocolError>
         if buf.len() > 1024 * 64 {
             return Err(ProtocolError::TooBigCountString);
         }
-        return Ok(Parsed::Incomplete { need: buf.len() + 1 });
+        return Ok(Parsed::Incomplete {
+            need: buf.len() + 1,
+        });
     };
     let count = parse_count(&buf[1..end]).ok_or(ProtocolError::InvalidMultibulkLength)?;
     if count > limits.max_multibulk_len as i64 {
@@ -147,7 +149,9 @@ fn parse_multibulk(buf: &[u8], limits: &Limits) -> Result<Parsed, ProtocolError>
             if buf.len() - pos > 64 {
                 return Err(ProtocolError::InvalidBulkLength);
             }
-            return Ok(Parsed::Incomplete { need: buf.len() + 1 });
+            return Ok(Parsed::Incomplete {
+                need: buf.len() + 1,
+            });
         };
         let len = parse_count(&buf[pos + 1..end]).ok_or(ProtocolError::InvalidBulkLength)?;
         if len < 0 || len as u64 > limits.max_bulk_len as u64 {
@@ -169,7 +173,9 @@ fn parse_inline(buf: &[u8], limits: &Limits) -> Result<Parsed, ProtocolError> {
         if buf.len() > limits.max_inline_len {
             return Err(ProtocolError::TooBigInline);
         }
-        return Ok(Parsed::Incomplete { need: buf.len() + 1 });
+        return Ok(Parsed::Incomplete {
+            need: buf.len() + 1,
+        });
     };
     if nl > limits.max_inline_len {
         return Err(ProtocolError::TooBigInline);
@@ -276,7 +282,9 @@ mod tests {
     }
 
     fn args(v: &[&str]) -> Request {
-        v.iter().map(|s| Bytes::copy_from_slice(s.as_bytes())).collect()
+        v.iter()
+            .map(|s| Bytes::copy_from_slice(s.as_bytes()))
+            .collect()
     }
 
     #[test]
@@ -301,17 +309,29 @@ mod tests {
         let buf = b"SET \"a b\" 'c\\'d' \"\\x41\\n\"\r\n";
         assert_eq!(
             parse(buf),
-            Ok(Parsed::Complete(args(&["SET", "a b", "c'd", "A\n"]), buf.len()))
+            Ok(Parsed::Complete(
+                args(&["SET", "a b", "c'd", "A\n"]),
+                buf.len()
+            ))
         );
-        assert_eq!(parse(b"SET \"abc\r\n"), Err(ProtocolError::UnbalancedQuotes));
+        assert_eq!(
+            parse(b"SET \"abc\r\n"),
+            Err(ProtocolError::UnbalancedQuotes)
+        );
         assert_eq!(parse(b"\r\n"), Ok(Parsed::Complete(vec![], 2)));
     }
 
     #[test]
     fn protocol_errors() {
         assert_eq!(parse(b"*x\r\n"), Err(ProtocolError::InvalidMultibulkLength));
-        assert_eq!(parse(b"*1\r\n:1\r\n"), Err(ProtocolError::ExpectedDollar(b':')));
-        assert_eq!(parse(b"*1\r\n$-5\r\n"), Err(ProtocolError::InvalidBulkLength));
+        assert_eq!(
+            parse(b"*1\r\n:1\r\n"),
+            Err(ProtocolError::ExpectedDollar(b':'))
+        );
+        assert_eq!(
+            parse(b"*1\r\n$-5\r\n"),
+            Err(ProtocolError::InvalidBulkLength)
+        );
         let limits = Limits {
             max_bulk_len: 10,
             ..Limits::default()
@@ -320,9 +340,6 @@ mod tests {
             parse_request(b"*1\r\n$11\r\n", &limits),
             Err(ProtocolError::InvalidBulkLength)
         );
-        assert_eq!(
-            parse(&vec![b'a'; 70_000]),
-            Err(ProtocolError::TooBigInline)
-        );
+        assert_eq!(parse(&vec![b'a'; 70_000]), Err(ProtocolError::TooBigInline));
     }
 }

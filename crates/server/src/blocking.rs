@@ -1,0 +1,114 @@
+//! Clients blocked in BLPOP and friends: who waits on which key, in arrival order, and which
+//! keys received data and must be checked. Serving happens in the dispatcher, under the same
+//! lock as the write that made the key ready, so a woken client sees exactly that state and
+//! clients are served first-come first-served, as Redis does.
+
+use ahash::{AHashMap, AHashSet};
+use bytes::Bytes;
+use std::collections::VecDeque;
+
+/// A blocked client and the command it will retry.
+#[derive(Debug, Clone)]
+pub struct Waiter {
+    pub client: u64,
+    pub db: usize,
+    pub keys: Vec<Bytes>,
+    pub args: Vec<Bytes>,
+    pub resp3: bool,
+}
+
+/// The registry of blocked clients.
+#[derive(Default)]
+pub struct Blocking {
+    by_key: AHashMap<(usize, Bytes), VecDeque<u64>>,
+    waiters: AHashMap<u64, Waiter>,
+    ready: Vec<(usize, Bytes)>,
+    ready_set: AHashSet<(usize, Bytes)>,
+}
+
+impl Blocking {
+    /// Registers a blocked client on all its keys.
+    pub fn block(&mut self, w: Waiter) {
+        for k in &w.keys {
+            let q = self.by_key.entry((w.db, k.clone())).or_default();
+            if !q.contains(&w.client) {
+                q.push_back(w.client);
+            }
+        }
+        self.waiters.insert(w.client, w);
+    }
+
+    /// Removes a client's registration; returns it if it was still blocked.
+    pub fn unblock(&mut self, client: u64) -> Option<Waiter> {
+        let w = self.waiters.remove(&client)?;
+        for k in &w.keys {
+            let key = (w.db, k.clone());
+            if let Some(q) = self.by_key.get_mut(&key) {
+                q.retain(|&c| c != client);
+                if q.is_empty() {
+                    self.by_key.remove(&key);
+                }
+            }
+        }
+        Some(w)
+    }
+
+    /// Notes that `key` may now satisfy blocked clients.
+    pub fn signal(&mut self, db: usize, key: &Bytes) {
+        if self.by_key.is_empty() {
+            return;
+        }
+        let k = (db, key.clone());
+        if self.by_key.contains_key(&k) && self.ready_set.insert(k.clone()) {
+            self.ready.push(k);
+        }
+    }
+
+    /// Takes the keys signalled since the last call, in signal order.
+    pub fn take_ready(&mut self) -> Vec<(usize, Bytes)> {
+        self.ready_set.clear();
+        std::mem::take(&mut self.ready)
+    }
+
+    /// Whether any key is waiting to be served.
+    pub fn has_ready(&self) -> bool {
+        !self.ready.is_empty()
+    }
+
+    /// The clients blocked on a key, first come first.
+    pub fn queue(&self, db: usize, key: &Bytes) -> Vec<u64> {
+        self.by_key
+            .get(&(db, key.clone()))
+            .map(|q| q.iter().copied().collect())
+            .unwrap_or_default()
+    }
+
+    /// A blocked client's registration.
+    pub fn waiter(&self, client: u64) -> Option<&Waiter> {
+        self.waiters.get(&client)
+    }
+
+    /// Number of blocked clients (INFO blocked_clients).
+    pub fn len(&self) -> usize {
+        self.waiters.len()
+    }
+
+    /// Whether no client is blocked.
+    pub fn is_empty(&self) -> bool {
+        self.waiters.is_empty()
+    }
+
+    /// After SWAPDB: clients stay on their database index, but the data under it changed,
+    /// so every key anyone waits on in either database is checked again.
+    pub fn swap_dbs(&mut self, a: usize, b: usize) {
+        let keys: Vec<(usize, Bytes)> = self
+            .by_key
+            .keys()
+            .filter(|(d, _)| *d == a || *d == b)
+            .cloned()
+            .collect();
+        for (d, k) in keys {
+            self.signal(d, &k);
+        }
+    }
+}

@@ -1,0 +1,176 @@
+//! Clients: the state a connection owns (`ClientState`) and the registry every command can
+//! see (`ClientRegistry`, for CLIENT LIST/KILL, pub/sub delivery and unblocking). Messages
+//! to another client go through its channel, never through its socket directly, so that
+//! only a connection's own task ever writes to it.
+
+use bytes::Bytes;
+use rubra_resp::Reply;
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use tokio::sync::mpsc::UnboundedSender;
+
+/// Something another part of the server wants a connection to do.
+#[derive(Debug)]
+pub enum ClientMsg {
+    /// An out-of-band reply (pub/sub message), counted in the output buffer.
+    Push(Reply, usize),
+    /// The reply that ends a blocking command.
+    Unblocked(Reply),
+    /// Close the connection (CLIENT KILL, output buffer limit).
+    Kill,
+}
+
+/// What CLIENT LIST shows about a client; refreshed by its connection after each batch.
+#[derive(Debug, Clone, Default)]
+pub struct ClientInfo {
+    pub id: u64,
+    pub addr: String,
+    pub laddr: String,
+    pub name: Option<Bytes>,
+    pub created_ms: u64,
+    pub last_active_ms: u64,
+    pub db: usize,
+    pub last_cmd: String,
+    pub multi: Option<usize>,
+    pub resp: u8,
+    pub blocked: bool,
+    pub no_evict: bool,
+    pub qbuf: usize,
+    pub lib_name: Option<Bytes>,
+    pub lib_ver: Option<Bytes>,
+}
+
+/// A registered client: its visible info and how to reach its connection.
+pub struct ClientHandle {
+    pub info: ClientInfo,
+    pub tx: UnboundedSender<ClientMsg>,
+    /// Bytes queued for this client but not yet written to its socket.
+    pub pending_out: Arc<AtomicUsize>,
+    /// When the soft output limit was first exceeded (ms), 0 if it is not.
+    pub soft_limit_since: u64,
+}
+
+/// All connected clients by id.
+#[derive(Default)]
+pub struct ClientRegistry {
+    pub map: BTreeMap<u64, ClientHandle>,
+    next_id: u64,
+}
+
+/// Output buffer limits for one class of clients.
+#[derive(Debug, Clone, Copy)]
+pub struct OutputLimits {
+    pub hard: usize,
+    pub soft: usize,
+    pub soft_seconds: u64,
+}
+
+impl ClientRegistry {
+    /// Allocates the next client id (ids are never reused, as in Redis).
+    pub fn next_id(&mut self) -> u64 {
+        self.next_id += 1;
+        self.next_id
+    }
+
+    /// Number of connected clients.
+    pub fn len(&self) -> usize {
+        self.map.len()
+    }
+
+    /// Whether no client is connected.
+    pub fn is_empty(&self) -> bool {
+        self.map.is_empty()
+    }
+
+    /// Queues a push for client `id`, enforcing output limits. Returns false if the client
+    /// is gone or was disconnected for exceeding its limit (the caller drops its state).
+    pub fn push(&mut self, id: u64, reply: Reply, now_ms: u64, limits: OutputLimits) -> bool {
+        let Some(handle) = self.map.get_mut(&id) else {
+            return false;
+        };
+        let size = estimate_size(&reply);
+        let pending = handle.pending_out.load(Ordering::Relaxed) + size;
+        let over_hard = limits.hard > 0 && pending > limits.hard;
+        let over_soft = limits.soft > 0 && pending > limits.soft;
+        if over_soft {
+            if handle.soft_limit_since == 0 {
+                handle.soft_limit_since = now_ms;
+            }
+        } else {
+            handle.soft_limit_since = 0;
+        }
+        let soft_expired = over_soft
+            && handle.soft_limit_since != 0
+            && now_ms.saturating_sub(handle.soft_limit_since) >= limits.soft_seconds * 1000;
+        if over_hard || soft_expired {
+            let _ = handle.tx.send(ClientMsg::Kill);
+            return false;
+        }
+        handle.pending_out.fetch_add(size, Ordering::Relaxed);
+        handle.tx.send(ClientMsg::Push(reply, size)).is_ok()
+    }
+
+    /// Sends the reply that unblocks client `id`.
+    pub fn unblock(&self, id: u64, reply: Reply) {
+        if let Some(handle) = self.map.get(&id) {
+            let _ = handle.tx.send(ClientMsg::Unblocked(reply));
+        }
+    }
+
+    /// Asks client `id` to close. Returns whether it existed.
+    pub fn kill(&self, id: u64) -> bool {
+        match self.map.get(&id) {
+            Some(h) => {
+                let _ = h.tx.send(ClientMsg::Kill);
+                true
+            }
+            None => false,
+        }
+    }
+}
+
+/// Approximate encoded size of a reply, for output buffer accounting.
+fn estimate_size(reply: &Reply) -> usize {
+    match reply {
+        Reply::Bulk(b) | Reply::Raw(b) => b.len() + 16,
+        Reply::Array(items) | Reply::Push(items) | Reply::Set(items) => {
+            16 + items.iter().map(estimate_size).sum::<usize>()
+        }
+        Reply::Map(pairs) => {
+            16 + pairs
+                .iter()
+                .map(|(k, v)| estimate_size(k) + estimate_size(v))
+                .sum::<usize>()
+        }
+        Reply::Status(s) | Reply::Error(s) => s.len() + 3,
+        Reply::Verbatim(_, s) => s.len() + 16,
+        _ => 24,
+    }
+}
+
+/// The per-connection state that commands read and change.
+#[derive(Debug, Default)]
+pub struct ClientState {
+    pub id: u64,
+    pub db: usize,
+    pub resp3: bool,
+    pub authenticated: bool,
+    /// Commands queued by MULTI, or None outside a transaction.
+    pub multi: Option<Vec<Vec<Bytes>>>,
+    /// A queued command was rejected, so EXEC must answer EXECABORT.
+    pub multi_failed: bool,
+    /// Keys this client WATCHes, to unregister them later.
+    pub watched: Vec<(usize, Bytes)>,
+    /// Number of pub/sub subscriptions (channels + patterns + shard channels); in RESP2 a
+    /// subscribed client may only run pub/sub commands.
+    pub subscriptions: usize,
+    /// Inside EXEC or serving a blocked client: blocking commands must not block.
+    pub no_block: bool,
+    /// Set by QUIT: close after the reply is written.
+    pub closing: bool,
+    /// Cluster mode: READONLY was sent (reads allowed on replicas).
+    pub readonly: bool,
+    /// Cluster mode: ASKING was sent for the next command.
+    pub asking: bool,
+}

@@ -1,0 +1,119 @@
+//! Argument parsing with Redis's rules and error texts.
+
+use super::err;
+use bytes::Bytes;
+use rubra_keyspace::value::parse_i64_strict;
+use rubra_resp::Reply;
+
+/// Case-insensitive comparison of an argument with an option name.
+pub fn is(arg: &[u8], name: &str) -> bool {
+    arg.eq_ignore_ascii_case(name.as_bytes())
+}
+
+/// Parses a 64-bit integer argument ("ERR value is not an integer or out of range").
+pub fn int(arg: &[u8]) -> Result<i64, Reply> {
+    parse_i64_strict(arg).ok_or(err::NOT_INTEGER)
+}
+
+/// Parses a non-negative integer with a custom error.
+pub fn uint(arg: &[u8], error: Reply) -> Result<u64, Reply> {
+    match parse_i64_strict(arg) {
+        Some(n) if n >= 0 => Ok(n as u64),
+        _ => Err(error),
+    }
+}
+
+/// Parses a double as Redis's strtod-based parser does: accepts inf/-inf/+inf, decimal and
+/// exponent forms; rejects NaN, empty strings and surrounding spaces.
+pub fn float(arg: &[u8]) -> Result<f64, Reply> {
+    parse_f64(arg).ok_or(err::NOT_FLOAT)
+}
+
+/// The parsing behind `float`, usable where the error text differs.
+pub fn parse_f64(arg: &[u8]) -> Option<f64> {
+    let s = std::str::from_utf8(arg).ok()?;
+    if s.is_empty() || s.starts_with(char::is_whitespace) || s.ends_with(char::is_whitespace) {
+        return None;
+    }
+    let v: f64 = match s.to_ascii_lowercase().as_str() {
+        "inf" | "+inf" | "infinity" | "+infinity" => f64::INFINITY,
+        "-inf" | "-infinity" => f64::NEG_INFINITY,
+        other => {
+            if other.contains("nan") || other.contains("inf") {
+                return None;
+            }
+            other.parse().ok()?
+        }
+    };
+    if v.is_nan() {
+        None
+    } else {
+        Some(v)
+    }
+}
+
+/// Parses a blocking timeout in seconds (may be fractional) into milliseconds; 0 = forever.
+pub fn timeout_ms(arg: &[u8]) -> Result<u64, Reply> {
+    let secs = parse_f64(arg).ok_or(err::TIMEOUT_NOT_FLOAT)?;
+    if secs < 0.0 {
+        return Err(err::TIMEOUT_NEGATIVE);
+    }
+    if !secs.is_finite() || secs * 1000.0 > i64::MAX as f64 / 2.0 {
+        return Err(err::TIMEOUT_NOT_FLOAT);
+    }
+    Ok((secs * 1000.0).ceil() as u64)
+}
+
+/// Copies an argument into an owned key (arguments may share buffers).
+pub fn key(arg: &Bytes) -> Bytes {
+    arg.clone()
+}
+
+/// Resolves Redis-style ranges: negative indexes count from the end; the result is an
+/// inclusive [start, end] clamped to the length, or None if empty.
+pub fn resolve_range(start: i64, end: i64, len: usize) -> Option<(usize, usize)> {
+    let len = len as i64;
+    let mut s = if start < 0 { len + start } else { start };
+    let mut e = if end < 0 { len + end } else { end };
+    if s < 0 {
+        s = 0;
+    }
+    if e >= len {
+        e = len - 1;
+    }
+    if len == 0 || s > e || s >= len {
+        return None;
+    }
+    if e < 0 {
+        e = 0;
+    }
+    Some((s as usize, e as usize))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn floats_like_redis() {
+        assert_eq!(parse_f64(b"1.5"), Some(1.5));
+        assert_eq!(parse_f64(b"-inf"), Some(f64::NEG_INFINITY));
+        assert_eq!(parse_f64(b"+inf"), Some(f64::INFINITY));
+        assert_eq!(parse_f64(b"1e3"), Some(1000.0));
+        assert_eq!(parse_f64(b"nan"), None);
+        assert_eq!(parse_f64(b" 1"), None);
+        assert_eq!(parse_f64(b""), None);
+        assert_eq!(parse_f64(b"abc"), None);
+    }
+
+    #[test]
+    fn ranges() {
+        assert_eq!(resolve_range(0, -1, 5), Some((0, 4)));
+        assert_eq!(resolve_range(-2, -1, 5), Some((3, 4)));
+        assert_eq!(resolve_range(3, 1, 5), None);
+        assert_eq!(resolve_range(0, 100, 5), Some((0, 4)));
+        assert_eq!(resolve_range(-100, 0, 5), Some((0, 0)));
+        assert_eq!(resolve_range(5, 10, 5), None);
+        assert_eq!(resolve_range(0, -1, 0), None);
+    }
+}

@@ -1,0 +1,5 @@
+//! (being written)
+
+use super::Command;
+
+pub static COMMANDS: &[Command] = &[];

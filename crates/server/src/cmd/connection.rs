@@ -1,0 +1,218 @@
+//! Connection commands: PING, ECHO, SELECT, AUTH, HELLO, QUIT, RESET.
+
+use super::args::{int, is};
+use super::flags::*;
+use super::{err, CmdResult, Command, Ctx};
+use bytes::Bytes;
+use rubra_resp::Reply;
+
+pub static COMMANDS: &[Command] = &[
+    Command::new(
+        "ping",
+        -1,
+        FAST | SUB_OK | STALE,
+        (0, 0, 0),
+        "connection",
+        ping,
+    ),
+    Command::new("echo", 2, FAST, (0, 0, 0), "connection", echo),
+    Command::new(
+        "select",
+        2,
+        FAST | LOADING | STALE,
+        (0, 0, 0),
+        "connection",
+        select,
+    ),
+    Command::new(
+        "auth",
+        -2,
+        FAST | NO_AUTH | LOADING | STALE | NOSCRIPT,
+        (0, 0, 0),
+        "connection",
+        auth,
+    ),
+    Command::new(
+        "hello",
+        -1,
+        FAST | NO_AUTH | LOADING | STALE | NOSCRIPT,
+        (0, 0, 0),
+        "connection",
+        hello,
+    ),
+    Command::new(
+        "quit",
+        -1,
+        FAST | NO_AUTH | LOADING | STALE | TX_CONTROL | SUB_OK,
+        (0, 0, 0),
+        "connection",
+        quit,
+    ),
+    Command::new(
+        "reset",
+        1,
+        FAST | NO_AUTH | LOADING | STALE | TX_CONTROL | SUB_OK | NOSCRIPT,
+        (0, 0, 0),
+        "connection",
+        reset,
+    ),
+];
+
+/// PING [message] — in RESP2 subscribed mode the reply is ["pong", message].
+fn ping(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
+    if args.len() > 2 {
+        return Err(err::wrong_args("ping"));
+    }
+    if ctx.client.subscriptions > 0 && !ctx.client.resp3 {
+        let msg = args.get(1).cloned().unwrap_or_default();
+        return Ok(Reply::Array(vec![Reply::bulk(b"pong"), Reply::Bulk(msg)]));
+    }
+    Ok(match args.get(1) {
+        Some(m) => Reply::Bulk(m.clone()),
+        None => Reply::status("PONG"),
+    })
+}
+
+/// ECHO message
+fn echo(_ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
+    Ok(Reply::Bulk(args[1].clone()))
+}
+
+/// SELECT index
+fn select(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
+    let n = int(&args[1]).map_err(|_| Reply::err("ERR value is not an integer or out of range"))?;
+    if ctx.store.config.cluster_enabled && n != 0 {
+        return Err(Reply::err("ERR SELECT is not allowed in cluster mode"));
+    }
+    if n < 0 || n as usize >= ctx.store.dbs.len() {
+        return Err(err::DB_INDEX);
+    }
+    ctx.client.db = n as usize;
+    Ok(Reply::OK)
+}
+
+/// Checks a username/password pair against `requirepass` (the default user is the only one).
+fn check_password(ctx: &mut Ctx, user: Option<&[u8]>, pass: &[u8]) -> Result<(), Reply> {
+    let Some(expected) = ctx.store.config.requirepass.clone() else {
+        if user.is_none() {
+            return Err(Reply::err(
+                "ERR AUTH <password> called without any password configured for the default user. Are you sure your configuration is correct?",
+            ));
+        }
+        // With no password, the default user accepts any password.
+        return if user == Some(b"default") {
+            Ok(())
+        } else {
+            Err(err::WRONGPASS)
+        };
+    };
+    if user.is_some_and(|u| u != b"default") || !constant_time_eq(pass, &expected) {
+        return Err(err::WRONGPASS);
+    }
+    ctx.client.authenticated = true;
+    Ok(())
+}
+
+/// Compares secrets without an early exit, so timing does not reveal a matching prefix.
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// AUTH [username] password
+fn auth(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
+    match args.len() {
+        2 => check_password(ctx, None, &args[1])?,
+        3 => check_password(ctx, Some(&args[1]), &args[2])?,
+        _ => return Err(err::SYNTAX),
+    }
+    Ok(Reply::OK)
+}
+
+/// HELLO [protover [AUTH username password] [SETNAME clientname]]
+fn hello(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
+    let mut resp3 = ctx.client.resp3;
+    let mut i = 1;
+    if let Some(v) = args.get(1) {
+        let ver = int(v)
+            .map_err(|_| Reply::err("ERR Protocol version is not an integer or out of range"))?;
+        if ver != 2 && ver != 3 {
+            return Err(Reply::err("NOPROTO unsupported protocol version"));
+        }
+        resp3 = ver == 3;
+        i = 2;
+    }
+    let mut name = None;
+    while i < args.len() {
+        if is(&args[i], "auth") && i + 2 < args.len() {
+            check_password(ctx, Some(&args[i + 1]), &args[i + 2])?;
+            i += 3;
+        } else if is(&args[i], "setname") && i + 1 < args.len() {
+            name = Some(args[i + 1].clone());
+            i += 2;
+        } else {
+            return Err(Reply::error(format!(
+                "ERR Syntax error in HELLO option '{}'",
+                String::from_utf8_lossy(&args[i])
+            )));
+        }
+    }
+    if !ctx.client.authenticated && ctx.store.config.requirepass.is_some() {
+        return Err(Reply::err(
+            "NOAUTH HELLO must be called with the client already authenticated, otherwise the HELLO <proto> AUTH <user> <pass> option can be used to authenticate the client and select the RESP protocol version at the same time",
+        ));
+    }
+    if let Some(n) = name {
+        super::introspection::set_client_name(ctx, n)?;
+    }
+    ctx.client.resp3 = resp3;
+    let role = if ctx.store.config.get_value("replicaof").is_empty() {
+        "master"
+    } else {
+        "replica"
+    };
+    let mode = if ctx.store.config.cluster_enabled {
+        "cluster"
+    } else {
+        "standalone"
+    };
+    Ok(Reply::Map(vec![
+        (Reply::bulk(b"server"), Reply::bulk(b"redis")),
+        (Reply::bulk(b"version"), Reply::bulk(b"7.0.15")),
+        (Reply::bulk(b"proto"), Reply::Int(if resp3 { 3 } else { 2 })),
+        (Reply::bulk(b"id"), Reply::Int(ctx.client.id as i64)),
+        (Reply::bulk(b"mode"), Reply::bulk(mode.as_bytes())),
+        (Reply::bulk(b"role"), Reply::bulk(role.as_bytes())),
+        (Reply::bulk(b"modules"), Reply::Array(vec![])),
+    ]))
+}
+
+/// QUIT — replies OK, then the connection closes.
+fn quit(ctx: &mut Ctx, _args: &[Bytes]) -> CmdResult {
+    ctx.client.closing = true;
+    Ok(Reply::OK)
+}
+
+/// RESET — back to a fresh connection's state (db 0, RESP2, no transaction, no
+/// subscriptions, unauthenticated if a password is set).
+fn reset(ctx: &mut Ctx, _args: &[Bytes]) -> CmdResult {
+    let id = ctx.client.id;
+    ctx.store.watches.unwatch_all(id, &ctx.client.watched);
+    ctx.store.pubsub.remove_client(id);
+    ctx.client.watched.clear();
+    ctx.client.multi = None;
+    ctx.client.multi_failed = false;
+    ctx.client.subscriptions = 0;
+    ctx.client.db = 0;
+    ctx.client.resp3 = false;
+    ctx.client.readonly = false;
+    ctx.client.asking = false;
+    ctx.client.authenticated = ctx.store.config.requirepass.is_none();
+    if let Some(h) = ctx.store.clients.map.get_mut(&id) {
+        h.info.name = None;
+        h.info.no_evict = false;
+    }
+    Ok(Reply::status("RESET"))
+}

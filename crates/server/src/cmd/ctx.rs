@@ -1,0 +1,186 @@
+//! The execution context handed to every handler: the store, the calling client and the
+//! command's timestamp (one per command, as Redis caches mstime, so a command sees a single
+//! consistent "now" for all the keys it touches).
+
+use super::{err, CmdResult};
+use crate::client::ClientState;
+use crate::store::Store;
+use bytes::Bytes;
+use rubra_keyspace::db::lru_clock;
+use rubra_keyspace::value::{HashValue, SetValue};
+use rubra_keyspace::{Db, Entry, Value, ZSet};
+use rubra_resp::Reply;
+use std::collections::VecDeque;
+
+/// A blocking command found nothing and asks to wait.
+#[derive(Debug, Clone)]
+pub struct BlockRequest {
+    pub keys: Vec<Bytes>,
+    /// 0 means wait forever.
+    pub timeout_ms: u64,
+    /// What the client gets when the timeout fires.
+    pub timeout_reply: Reply,
+}
+
+/// What a handler may use.
+pub struct Ctx<'a> {
+    pub store: &'a mut Store,
+    pub client: &'a mut ClientState,
+    pub now_ms: u64,
+    /// Set by a blocking command that must wait (see `block_on`).
+    pub block: Option<BlockRequest>,
+}
+
+/// Typed views of a value, one per type, used by the generic accessors below.
+pub trait TypedValue: Sized {
+    fn view(v: &mut Value) -> Option<&mut Self>;
+    fn matches(v: &Value) -> bool;
+    fn empty() -> Value;
+}
+
+macro_rules! typed {
+    ($ty:ty, $variant:ident, $make:expr) => {
+        impl TypedValue for $ty {
+            fn view(v: &mut Value) -> Option<&mut Self> {
+                match v {
+                    Value::$variant(x) => Some(x),
+                    _ => None,
+                }
+            }
+            fn matches(v: &Value) -> bool {
+                matches!(v, Value::$variant(_))
+            }
+            fn empty() -> Value {
+                $make
+            }
+        }
+    };
+}
+
+typed!(Vec<u8>, Str, Value::Str(Vec::new()));
+typed!(Box<VecDeque<Bytes>>, List, Value::new_list());
+typed!(Box<HashValue>, Hash, Value::new_hash());
+typed!(Box<SetValue>, Set, Value::new_set());
+typed!(Box<ZSet>, ZSet, Value::new_zset());
+
+impl<'a> Ctx<'a> {
+    /// The client's selected database.
+    pub fn db(&mut self) -> &mut Db {
+        let i = self.client.db;
+        &mut self.store.dbs[i]
+    }
+
+    /// Index of the client's selected database.
+    pub fn db_index(&self) -> usize {
+        self.client.db
+    }
+
+    /// Counts `n` changes (for replication, save rules and WATCH/blocking signals).
+    pub fn dirty(&mut self, n: u64) {
+        self.store.dirty += n;
+    }
+
+    /// Looks a key up for reading: counts a keyspace hit or miss and refreshes its access
+    /// time (LRU) and frequency (LFU).
+    pub fn read(&mut self, key: &[u8]) -> Option<&mut Entry> {
+        let now = self.now_ms;
+        let db = self.client.db;
+        let found = self.store.dbs[db].get_mut(key, now).is_some();
+        if found {
+            self.store.stats.keyspace_hits += 1;
+        } else {
+            self.store.stats.keyspace_misses += 1;
+        }
+        let entry = self.store.dbs[db].get_mut(key, now)?;
+        touch(entry, now);
+        Some(entry)
+    }
+
+    /// Looks a key up for writing (no hit/miss accounting).
+    pub fn write(&mut self, key: &[u8]) -> Option<&mut Entry> {
+        let now = self.now_ms;
+        let entry = self.db().get_mut(key, now)?;
+        touch(entry, now);
+        Some(entry)
+    }
+
+    /// Reads a key as type T: Ok(None) if missing, WRONGTYPE if another type.
+    pub fn read_as<T: TypedValue>(&mut self, key: &[u8]) -> Result<Option<&mut T>, Reply> {
+        match self.read(key) {
+            None => Ok(None),
+            Some(e) => T::view(&mut e.value).map(Some).ok_or(err::WRONGTYPE),
+        }
+    }
+
+    /// Gets a key as type T for writing: Ok(None) if missing, WRONGTYPE if another type.
+    pub fn write_as<T: TypedValue>(&mut self, key: &[u8]) -> Result<Option<&mut T>, Reply> {
+        match self.write(key) {
+            None => Ok(None),
+            Some(e) => T::view(&mut e.value).map(Some).ok_or(err::WRONGTYPE),
+        }
+    }
+
+    /// Gets a key as type T for writing, creating an empty value if it is missing.
+    pub fn write_or_create<T: TypedValue>(&mut self, key: &Bytes) -> Result<&mut T, Reply> {
+        let now = self.now_ms;
+        let exists = match self.db().get(key, now) {
+            None => false,
+            Some(e) if T::matches(&e.value) => true,
+            Some(_) => return Err(err::WRONGTYPE),
+        };
+        if !exists {
+            self.db().set(key.clone(), T::empty(), now);
+        }
+        let entry = self.write(key).ok_or(err::NO_SUCH_KEY)?;
+        T::view(&mut entry.value).ok_or(err::WRONGTYPE)
+    }
+
+    /// Checks the type of a key without borrowing it: Ok(true) if it exists with type T.
+    pub fn check_type<T: TypedValue>(&mut self, key: &[u8]) -> Result<bool, Reply> {
+        Ok(self.write_as::<T>(key)?.is_some())
+    }
+
+    /// Deletes a collection key that became empty, as Redis never keeps empty collections.
+    pub fn remove_if_empty(&mut self, key: &[u8]) {
+        let now = self.now_ms;
+        let empty = self
+            .db()
+            .get(key, now)
+            .is_some_and(|e| e.value.is_empty_collection());
+        if empty {
+            self.db().remove(key);
+        }
+    }
+
+    /// For blocking commands that found nothing: inside MULTI/EXEC (or when serving a
+    /// blocked client's retry) answer at once with the timeout reply; otherwise ask the
+    /// connection to wait on `keys`.
+    pub fn block_on(
+        &mut self,
+        keys: Vec<Bytes>,
+        timeout_ms: u64,
+        timeout_reply: Reply,
+    ) -> CmdResult {
+        if !self.client.no_block {
+            self.block = Some(BlockRequest {
+                keys,
+                timeout_ms,
+                timeout_reply: timeout_reply.clone(),
+            });
+        }
+        Ok(timeout_reply)
+    }
+}
+
+/// Refreshes LRU time and bumps the LFU counter logarithmically (Redis's LFULogIncr with
+/// lfu-log-factor 10), so hot keys survive eviction.
+fn touch(entry: &mut Entry, now_ms: u64) {
+    entry.lru = lru_clock(now_ms);
+    if entry.lfu < 255 {
+        let base = entry.lfu.saturating_sub(rubra_keyspace::db::LFU_INIT) as f64;
+        let p = 1.0 / (base * 10.0 + 1.0);
+        if rand::random::<f64>() < p {
+            entry.lfu += 1;
+        }
+    }
+}

@@ -1,0 +1,61 @@
+//! Error replies whose exact text clients and tests match on, spelled once.
+
+use rubra_resp::Reply;
+
+pub const WRONGTYPE: Reply =
+    Reply::err("WRONGTYPE Operation against a key holding the wrong kind of value");
+pub const NOT_INTEGER: Reply = Reply::err("ERR value is not an integer or out of range");
+pub const NOT_FLOAT: Reply = Reply::err("ERR value is not a valid float");
+pub const SYNTAX: Reply = Reply::err("ERR syntax error");
+pub const OVERFLOW: Reply = Reply::err("ERR increment or decrement would overflow");
+pub const NO_SUCH_KEY: Reply = Reply::err("ERR no such key");
+pub const INDEX_OUT_OF_RANGE: Reply = Reply::err("ERR index out of range");
+pub const DB_INDEX: Reply = Reply::err("ERR DB index is out of range");
+pub const NOAUTH: Reply = Reply::err("NOAUTH Authentication required.");
+pub const WRONGPASS: Reply =
+    Reply::err("WRONGPASS invalid username-password pair or user is disabled.");
+pub const OOM: Reply = Reply::err("OOM command not allowed when used memory > 'maxmemory'.");
+pub const TIMEOUT_NOT_FLOAT: Reply = Reply::err("ERR timeout is not a float or out of range");
+pub const TIMEOUT_NEGATIVE: Reply = Reply::err("ERR timeout is negative");
+pub const NUMKEYS_POSITIVE: Reply = Reply::err("ERR numkeys should be greater than 0");
+pub const COUNT_POSITIVE: Reply = Reply::err("ERR count should be greater than 0");
+pub const VALUE_POSITIVE: Reply = Reply::err("ERR value is out of range, must be positive");
+pub const INVALID_EXPIRE: Reply = Reply::err("ERR invalid expire time in 'set' command");
+pub const NOT_ALLOWED_IN_MULTI: Reply = Reply::err("ERR Command not allowed inside a transaction");
+
+/// "ERR wrong number of arguments for 'x' command".
+pub fn wrong_args(name: &str) -> Reply {
+    Reply::error(format!(
+        "ERR wrong number of arguments for '{}' command",
+        name
+    ))
+}
+
+/// "ERR unknown command 'x', with args beginning with: 'a' 'b' ".
+pub fn unknown_command(args: &[bytes::Bytes]) -> Reply {
+    let name = args
+        .first()
+        .map(|a| String::from_utf8_lossy(a).into_owned())
+        .unwrap_or_default();
+    let mut msg = format!(
+        "ERR unknown command '{}', with args beginning with: ",
+        truncate(&name)
+    );
+    for a in args.iter().skip(1).take(20) {
+        msg.push_str(&format!("'{}' ", truncate(&String::from_utf8_lossy(a))));
+    }
+    Reply::error(msg)
+}
+
+/// "ERR unknown subcommand 'x'. Try NAME HELP."
+pub fn unknown_subcommand(name: &str, sub: &[u8]) -> Reply {
+    Reply::error(format!(
+        "ERR unknown subcommand '{}'. Try {} HELP.",
+        truncate(&String::from_utf8_lossy(sub)),
+        name.to_ascii_uppercase()
+    ))
+}
+
+fn truncate(s: &str) -> String {
+    s.chars().take(128).collect()
+}

@@ -1,0 +1,230 @@
+//! The command table and what handlers share. One file per command family (Dragonfly's
+//! rule); each exports `COMMANDS`, a slice of `Command` values holding both the metadata
+//! COMMAND reports and the handler, so the table cannot drift from the implementation.
+
+pub mod args;
+pub mod ctx;
+pub mod err;
+
+pub mod bits;
+pub mod connection;
+pub mod hashes;
+pub mod introspection;
+pub mod keys;
+pub mod lists;
+pub mod pubsub;
+pub mod sets;
+pub mod strings;
+pub mod tx;
+pub mod zsets;
+
+pub use ctx::{BlockRequest, Ctx};
+
+use bytes::Bytes;
+use rubra_resp::Reply;
+use std::collections::HashMap;
+use std::sync::OnceLock;
+
+/// What a handler returns: the reply, or an error reply via `?`.
+pub type CmdResult = Result<Reply, Reply>;
+/// A command implementation.
+pub type Handler = fn(&mut Ctx, &[Bytes]) -> CmdResult;
+/// Custom key extraction for commands whose keys are not at fixed positions (numkeys).
+pub type KeysFn = fn(&[Bytes]) -> Vec<usize>;
+
+/// Command flags, as COMMAND INFO reports them (plus a few internal ones).
+pub mod flags {
+    pub const WRITE: u32 = 1;
+    pub const READONLY: u32 = 1 << 1;
+    pub const DENYOOM: u32 = 1 << 2;
+    pub const ADMIN: u32 = 1 << 3;
+    pub const PUBSUB: u32 = 1 << 4;
+    pub const NOSCRIPT: u32 = 1 << 5;
+    pub const BLOCKING: u32 = 1 << 6;
+    pub const LOADING: u32 = 1 << 7;
+    pub const STALE: u32 = 1 << 8;
+    pub const FAST: u32 = 1 << 9;
+    pub const NO_AUTH: u32 = 1 << 10;
+    pub const NO_MULTI: u32 = 1 << 11;
+    /// Runs immediately even inside MULTI (EXEC, DISCARD, MULTI, WATCH, QUIT, RESET).
+    pub const TX_CONTROL: u32 = 1 << 12;
+    /// Allowed for a RESP2 client in subscribed state.
+    pub const SUB_OK: u32 = 1 << 13;
+    pub const MAY_REPLICATE: u32 = 1 << 14;
+
+    /// Names in COMMAND INFO order.
+    pub const NAMES: &[(u32, &str)] = &[
+        (WRITE, "write"),
+        (READONLY, "readonly"),
+        (DENYOOM, "denyoom"),
+        (ADMIN, "admin"),
+        (PUBSUB, "pubsub"),
+        (NOSCRIPT, "noscript"),
+        (BLOCKING, "blocking"),
+        (LOADING, "loading"),
+        (STALE, "stale"),
+        (FAST, "fast"),
+        (NO_AUTH, "no_auth"),
+        (NO_MULTI, "no_multi"),
+        (MAY_REPLICATE, "may_replicate"),
+    ];
+}
+
+/// One command: metadata and handler.
+pub struct Command {
+    /// Lower-case name.
+    pub name: &'static str,
+    /// Redis arity: N means exactly N words, -N at least N (the name counts).
+    pub arity: i32,
+    pub flags: u32,
+    pub first_key: i32,
+    pub last_key: i32,
+    pub step: i32,
+    /// Family for COMMAND DOCS and ACL categories ("string", "list", "generic", ...).
+    pub group: &'static str,
+    pub handler: Handler,
+    pub keys_fn: Option<KeysFn>,
+}
+
+impl Command {
+    /// A command with keys at fixed positions.
+    pub const fn new(
+        name: &'static str,
+        arity: i32,
+        flags: u32,
+        keys: (i32, i32, i32),
+        group: &'static str,
+        handler: Handler,
+    ) -> Command {
+        Command {
+            name,
+            arity,
+            flags,
+            first_key: keys.0,
+            last_key: keys.1,
+            step: keys.2,
+            group,
+            handler,
+            keys_fn: None,
+        }
+    }
+
+    /// Same, with a custom key extractor.
+    pub const fn with_keys(mut self, f: KeysFn) -> Command {
+        self.keys_fn = Some(f);
+        self
+    }
+
+    /// Whether `flag` is set.
+    pub fn has(&self, flag: u32) -> bool {
+        self.flags & flag != 0
+    }
+
+    /// Whether `argc` words satisfy the arity.
+    pub fn arity_ok(&self, argc: usize) -> bool {
+        if self.arity >= 0 {
+            argc == self.arity as usize
+        } else {
+            argc >= (-self.arity) as usize
+        }
+    }
+
+    /// Indexes of the key arguments in `args` (args[0] is the command name).
+    pub fn key_positions(&self, args: &[Bytes]) -> Vec<usize> {
+        if let Some(f) = self.keys_fn {
+            return f(args).into_iter().filter(|&i| i < args.len()).collect();
+        }
+        if self.first_key <= 0 {
+            return Vec::new();
+        }
+        let last = if self.last_key < 0 {
+            args.len() as i32 + self.last_key
+        } else {
+            self.last_key.min(args.len() as i32 - 1)
+        };
+        let step = self.step.max(1);
+        (self.first_key..=last)
+            .step_by(step as usize)
+            .map(|i| i as usize)
+            .collect()
+    }
+
+    /// ACL categories, derived from the family and flags as Redis assigns them.
+    pub fn acl_categories(&self) -> Vec<&'static str> {
+        let mut cats = Vec::new();
+        if self.has(flags::WRITE) {
+            cats.push("@write");
+        }
+        if self.has(flags::READONLY) {
+            cats.push("@read");
+        }
+        cats.push(match self.group {
+            "string" => "@string",
+            "list" => "@list",
+            "hash" => "@hash",
+            "set" => "@set",
+            "sorted_set" => "@sortedset",
+            "bitmap" => "@bitmap",
+            "generic" => "@keyspace",
+            "pubsub" => "@pubsub",
+            "transactions" => "@transaction",
+            "connection" => "@connection",
+            _ => "@admin",
+        });
+        if self.has(flags::ADMIN) {
+            cats.push("@dangerous");
+        }
+        cats.push(if self.has(flags::FAST) {
+            "@fast"
+        } else {
+            "@slow"
+        });
+        if self.has(flags::BLOCKING) {
+            cats.push("@blocking");
+        }
+        cats
+    }
+}
+
+/// Every command family's table.
+fn families() -> [&'static [Command]; 11] {
+    [
+        connection::COMMANDS,
+        keys::COMMANDS,
+        strings::COMMANDS,
+        bits::COMMANDS,
+        lists::COMMANDS,
+        hashes::COMMANDS,
+        sets::COMMANDS,
+        zsets::COMMANDS,
+        tx::COMMANDS,
+        pubsub::COMMANDS,
+        introspection::COMMANDS,
+    ]
+}
+
+/// All commands by lower-case name, built once.
+pub fn table() -> &'static HashMap<&'static [u8], &'static Command> {
+    static TABLE: OnceLock<HashMap<&'static [u8], &'static Command>> = OnceLock::new();
+    TABLE.get_or_init(|| {
+        let mut map = HashMap::new();
+        for family in families() {
+            for cmd in family {
+                map.insert(cmd.name.as_bytes(), cmd);
+            }
+        }
+        map
+    })
+}
+
+/// Finds a command by name, case-insensitively, without allocating for normal names.
+pub fn lookup(name: &[u8]) -> Option<&'static Command> {
+    let mut buf = [0u8; 32];
+    if name.len() > buf.len() {
+        return None;
+    }
+    for (d, s) in buf.iter_mut().zip(name) {
+        *d = s.to_ascii_lowercase();
+    }
+    table().get(&buf[..name.len()]).copied()
+}

@@ -1,0 +1,309 @@
+//! Pub/Sub commands. Subscription confirmations are several top-level replies for one
+//! command, so handlers return them pre-encoded for the client's protocol (pushes in RESP3).
+
+use super::flags::*;
+use super::{args::is, err, CmdResult, Command, Ctx};
+use crate::client::OutputLimits;
+use crate::pubsub::Kind;
+use bytes::Bytes;
+use rubra_resp::Reply;
+
+pub static COMMANDS: &[Command] = &[
+    Command::new(
+        "subscribe",
+        -2,
+        PUBSUB | NOSCRIPT | LOADING | STALE | SUB_OK,
+        (0, 0, 0),
+        "pubsub",
+        subscribe,
+    ),
+    Command::new(
+        "unsubscribe",
+        -1,
+        PUBSUB | NOSCRIPT | LOADING | STALE | SUB_OK,
+        (0, 0, 0),
+        "pubsub",
+        unsubscribe,
+    ),
+    Command::new(
+        "psubscribe",
+        -2,
+        PUBSUB | NOSCRIPT | LOADING | STALE | SUB_OK,
+        (0, 0, 0),
+        "pubsub",
+        psubscribe,
+    ),
+    Command::new(
+        "punsubscribe",
+        -1,
+        PUBSUB | NOSCRIPT | LOADING | STALE | SUB_OK,
+        (0, 0, 0),
+        "pubsub",
+        punsubscribe,
+    ),
+    Command::new(
+        "ssubscribe",
+        -2,
+        PUBSUB | NOSCRIPT | LOADING | STALE | SUB_OK,
+        (1, -1, 1),
+        "pubsub",
+        ssubscribe,
+    ),
+    Command::new(
+        "sunsubscribe",
+        -1,
+        PUBSUB | NOSCRIPT | LOADING | STALE | SUB_OK,
+        (1, -1, 1),
+        "pubsub",
+        sunsubscribe,
+    ),
+    Command::new(
+        "publish",
+        3,
+        PUBSUB | LOADING | STALE | FAST | MAY_REPLICATE,
+        (0, 0, 0),
+        "pubsub",
+        publish,
+    ),
+    Command::new(
+        "spublish",
+        3,
+        PUBSUB | LOADING | STALE | FAST | MAY_REPLICATE,
+        (1, 1, 1),
+        "pubsub",
+        spublish,
+    ),
+    Command::new(
+        "pubsub",
+        -2,
+        PUBSUB | LOADING | STALE,
+        (0, 0, 0),
+        "pubsub",
+        pubsub_cmd,
+    ),
+];
+
+/// The output limits for pub/sub clients, from client-output-buffer-limit.
+pub fn pubsub_limits(ctx: &Ctx) -> OutputLimits {
+    OutputLimits {
+        hard: ctx.store.config.pubsub_hard_limit,
+        soft: ctx.store.config.pubsub_soft_limit,
+        soft_seconds: ctx.store.config.pubsub_soft_seconds,
+    }
+}
+
+fn confirmations(
+    ctx: &mut Ctx,
+    kind: Kind,
+    tag: &str,
+    names: Vec<Bytes>,
+    subscribe: bool,
+) -> Reply {
+    let mut out = Vec::new();
+    let id = ctx.client.id;
+    let count_kinds: &[Kind] = if kind == Kind::Shard {
+        &[Kind::Shard]
+    } else {
+        &[Kind::Channel, Kind::Pattern]
+    };
+    if names.is_empty() {
+        // Unsubscribe from nothing: one reply with a null channel.
+        let count = ctx.store.pubsub.count_of(id, count_kinds) as i64;
+        Reply::Push(vec![
+            Reply::bulk(tag.as_bytes()),
+            Reply::Nil,
+            Reply::Int(count),
+        ])
+        .encode(&mut out, ctx.client.resp3);
+    }
+    for name in names {
+        if subscribe {
+            ctx.store.pubsub.subscribe(id, kind, name.clone());
+        } else {
+            ctx.store.pubsub.unsubscribe(id, kind, &name);
+        }
+        let count = ctx.store.pubsub.count_of(id, count_kinds) as i64;
+        Reply::Push(vec![
+            Reply::bulk(tag.as_bytes()),
+            Reply::Bulk(name),
+            Reply::Int(count),
+        ])
+        .encode(&mut out, ctx.client.resp3);
+    }
+    ctx.client.subscriptions = ctx
+        .store
+        .pubsub
+        .count_of(id, &[Kind::Channel, Kind::Pattern, Kind::Shard]);
+    Reply::Raw(Bytes::from(out))
+}
+
+fn deny_in_multi(ctx: &Ctx, name: &str) -> Result<(), Reply> {
+    if ctx.client.no_block {
+        return Err(Reply::error(format!(
+            "ERR Command not allowed inside a transaction ({name})"
+        )));
+    }
+    Ok(())
+}
+
+/// SUBSCRIBE channel [channel ...]
+fn subscribe(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
+    deny_in_multi(ctx, "subscribe")?;
+    Ok(confirmations(
+        ctx,
+        Kind::Channel,
+        "subscribe",
+        args[1..].to_vec(),
+        true,
+    ))
+}
+
+/// UNSUBSCRIBE [channel ...]
+fn unsubscribe(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
+    let names = if args.len() > 1 {
+        args[1..].to_vec()
+    } else {
+        ctx.store
+            .pubsub
+            .subscriptions_of(ctx.client.id, Kind::Channel)
+    };
+    Ok(confirmations(
+        ctx,
+        Kind::Channel,
+        "unsubscribe",
+        names,
+        false,
+    ))
+}
+
+/// PSUBSCRIBE pattern [pattern ...]
+fn psubscribe(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
+    deny_in_multi(ctx, "psubscribe")?;
+    Ok(confirmations(
+        ctx,
+        Kind::Pattern,
+        "psubscribe",
+        args[1..].to_vec(),
+        true,
+    ))
+}
+
+/// PUNSUBSCRIBE [pattern ...]
+fn punsubscribe(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
+    let names = if args.len() > 1 {
+        args[1..].to_vec()
+    } else {
+        ctx.store
+            .pubsub
+            .subscriptions_of(ctx.client.id, Kind::Pattern)
+    };
+    Ok(confirmations(
+        ctx,
+        Kind::Pattern,
+        "punsubscribe",
+        names,
+        false,
+    ))
+}
+
+/// SSUBSCRIBE shardchannel [shardchannel ...]
+fn ssubscribe(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
+    deny_in_multi(ctx, "ssubscribe")?;
+    Ok(confirmations(
+        ctx,
+        Kind::Shard,
+        "ssubscribe",
+        args[1..].to_vec(),
+        true,
+    ))
+}
+
+/// SUNSUBSCRIBE [shardchannel ...]
+fn sunsubscribe(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
+    let names = if args.len() > 1 {
+        args[1..].to_vec()
+    } else {
+        ctx.store
+            .pubsub
+            .subscriptions_of(ctx.client.id, Kind::Shard)
+    };
+    Ok(confirmations(
+        ctx,
+        Kind::Shard,
+        "sunsubscribe",
+        names,
+        false,
+    ))
+}
+
+fn deliver(ctx: &mut Ctx, kind: Kind, args: &[Bytes]) -> CmdResult {
+    let limits = pubsub_limits(ctx);
+    let now = ctx.now_ms;
+    let store = &mut *ctx.store;
+    let n = store
+        .pubsub
+        .publish(&mut store.clients, kind, &args[1], &args[2], now, limits);
+    store.stats.pubsub_messages += 1;
+    Ok(Reply::Int(n as i64))
+}
+
+/// PUBLISH channel message
+fn publish(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
+    deliver(ctx, Kind::Channel, args)
+}
+
+/// SPUBLISH shardchannel message
+fn spublish(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
+    deliver(ctx, Kind::Shard, args)
+}
+
+/// PUBSUB CHANNELS [pattern] | NUMSUB [channel ...] | NUMPAT | SHARDCHANNELS [pattern] | SHARDNUMSUB [channel ...]
+fn pubsub_cmd(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
+    let sub = &args[1];
+    let ps = &ctx.store.pubsub;
+    if is(sub, "channels") || is(sub, "shardchannels") {
+        if args.len() > 3 {
+            return Err(err::wrong_args("pubsub|channels"));
+        }
+        let kind = if is(sub, "channels") {
+            Kind::Channel
+        } else {
+            Kind::Shard
+        };
+        return Ok(Reply::bulk_array(
+            ps.channels(kind, args.get(2).map(|p| &p[..])),
+        ));
+    }
+    if is(sub, "numsub") || is(sub, "shardnumsub") {
+        let kind = if is(sub, "numsub") {
+            Kind::Channel
+        } else {
+            Kind::Shard
+        };
+        let mut out = Vec::new();
+        for ch in &args[2..] {
+            out.push(Reply::Bulk(ch.clone()));
+            out.push(Reply::Int(ps.numsub(kind, ch) as i64));
+        }
+        return Ok(Reply::Array(out));
+    }
+    if is(sub, "numpat") && args.len() == 2 {
+        return Ok(Reply::Int(ps.numpat() as i64));
+    }
+    if is(sub, "help") {
+        return Ok(Reply::Array(
+            [
+                "PUBSUB <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+                "CHANNELS [<pattern>]",
+                "NUMPAT",
+                "NUMSUB [<channel> ...]",
+                "SHARDCHANNELS [<pattern>]",
+                "SHARDNUMSUB [<shardchannel> ...]",
+            ]
+            .iter()
+            .map(|s| Reply::status(s))
+            .collect(),
+        ));
+    }
+    Err(err::unknown_subcommand("pubsub", sub))
+}

@@ -1,0 +1,268 @@
+//! One client connection: read bytes, run every complete request in them under one store
+//! lock, write the replies. The task also receives messages for its client (pub/sub pushes,
+//! the reply that ends a blocking command, kill requests) on its own channel, so nothing
+//! else ever writes to this socket.
+
+use crate::client::{ClientHandle, ClientInfo, ClientMsg, ClientState};
+use crate::dispatch::{self, Flow};
+use crate::server::Server;
+use crate::store::now_ms;
+use bytes::{Buf, BytesMut};
+use rubra_resp::{parse_request, Limits, Parsed, Reply};
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::sync::mpsc;
+
+/// Replies are flushed once this many bytes are pending, even mid-batch, so a pipeline of
+/// large replies does not buffer without bound.
+const FLUSH_THRESHOLD: usize = 1 << 20;
+
+/// What processing the input buffer ended with.
+enum Step {
+    /// All complete requests were run; read more.
+    Drained,
+    /// Output is large: flush, then continue with the rest of the buffer.
+    Flush,
+    Block(crate::cmd::BlockRequest),
+    Close,
+}
+
+/// Serves one accepted connection until it closes.
+pub async fn serve(server: Arc<Server>, mut stream: TcpStream, peer: SocketAddr) {
+    let _ = stream.set_nodelay(true);
+    let local = stream
+        .local_addr()
+        .map(|a| a.to_string())
+        .unwrap_or_default();
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    let pending_out = Arc::new(AtomicUsize::new(0));
+    let mut client = ClientState::default();
+    // Admission: maxclients and protected mode, decided under the lock with the registry.
+    let refusal = {
+        let mut store = server.store.lock();
+        store.stats.total_connections += 1;
+        let config = &store.config;
+        if store.clients.len() >= config.maxclients {
+            store.stats.rejected_connections += 1;
+            Some(Reply::err("ERR max number of clients reached"))
+        } else if config.protected_mode && config.requirepass.is_none() && !peer.ip().is_loopback()
+        {
+            store.stats.rejected_connections += 1;
+            Some(Reply::err(
+                "DENIED Rubra is running in protected mode because protected mode is enabled and no password is set for the default user. In this mode connections are only accepted from the loopback interface. To accept others, set a password (requirepass) or disable protected mode (protected-mode no).",
+            ))
+        } else {
+            let id = store.clients.next_id();
+            client.id = id;
+            client.authenticated = store.config.requirepass.is_none();
+            let now = now_ms();
+            store.clients.map.insert(
+                id,
+                ClientHandle {
+                    info: ClientInfo {
+                        id,
+                        addr: peer.to_string(),
+                        laddr: local,
+                        created_ms: now,
+                        last_active_ms: now,
+                        resp: 2,
+                        ..ClientInfo::default()
+                    },
+                    tx,
+                    pending_out: pending_out.clone(),
+                    soft_limit_since: 0,
+                },
+            );
+            None
+        }
+    };
+    if let Some(reply) = refusal {
+        let _ = stream.write_all(&reply.to_bytes(false)).await;
+        return;
+    }
+
+    let mut inbuf = BytesMut::with_capacity(16 * 1024);
+    let mut out: Vec<u8> = Vec::with_capacity(16 * 1024);
+    'conn: loop {
+        tokio::select! {
+            biased;
+            msg = rx.recv() => match msg {
+                Some(ClientMsg::Push(reply, size)) => {
+                    reply.encode(&mut out, client.resp3);
+                    pending_out.fetch_sub(size, Ordering::Relaxed);
+                }
+                Some(ClientMsg::Unblocked(_)) => {}
+                Some(ClientMsg::Kill) | None => break 'conn,
+            },
+            read = stream.read_buf(&mut inbuf) => {
+                match read {
+                    Ok(0) | Err(_) => break 'conn,
+                    Ok(n) => {
+                        let mut store = server.store.lock();
+                        store.stats.net_input_bytes += n as u64;
+                        if inbuf.len() > store.config.query_buffer_limit {
+                            store.stats.client_query_limit_disconnections += 1;
+                            break 'conn;
+                        }
+                    }
+                }
+                // Run everything in the buffer, pausing to flush or to wait while blocked.
+                loop {
+                    match process(&server, &mut client, &mut inbuf, &mut out) {
+                        Step::Drained => break,
+                        Step::Flush => {
+                            if write_out(&server, &mut stream, &mut out).await.is_err() {
+                                break 'conn;
+                            }
+                        }
+                        Step::Close => {
+                            let _ = write_out(&server, &mut stream, &mut out).await;
+                            break 'conn;
+                        }
+                        Step::Block(req) => {
+                            if write_out(&server, &mut stream, &mut out).await.is_err() {
+                                break 'conn;
+                            }
+                            match wait_unblocked(&server, &mut client, &mut stream, &mut rx, &mut inbuf, req).await {
+                                Some(reply) => reply.encode(&mut out, client.resp3),
+                                None => break 'conn,
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        if !out.is_empty() && write_out(&server, &mut stream, &mut out).await.is_err() {
+            break;
+        }
+    }
+    disconnect(&server, &client);
+}
+
+/// Runs the complete requests in `inbuf` under one lock acquisition.
+fn process(
+    server: &Server,
+    client: &mut ClientState,
+    inbuf: &mut BytesMut,
+    out: &mut Vec<u8>,
+) -> Step {
+    let mut store = server.store.lock();
+    let limits = Limits {
+        max_bulk_len: store.config.proto_max_bulk_len,
+        ..Limits::default()
+    };
+    let mut last_cmd = None;
+    let step = loop {
+        match parse_request(inbuf, &limits) {
+            Err(e) => {
+                Reply::error(e.message()).encode(out, client.resp3);
+                break Step::Close;
+            }
+            Ok(Parsed::Incomplete { .. }) => break Step::Drained,
+            Ok(Parsed::Complete(args, used)) => {
+                inbuf.advance(used);
+                if args.is_empty() {
+                    continue;
+                }
+                last_cmd = Some(args[0].clone());
+                match dispatch::execute(&mut store, client, args, out) {
+                    Flow::Continue => {}
+                    Flow::Close => break Step::Close,
+                    Flow::Block(req) => break Step::Block(req),
+                }
+                if out.len() >= FLUSH_THRESHOLD {
+                    break Step::Flush;
+                }
+            }
+        }
+    };
+    if let Some(handle) = store.clients.map.get_mut(&client.id) {
+        let info = &mut handle.info;
+        info.last_active_ms = now_ms();
+        info.db = client.db;
+        info.resp = if client.resp3 { 3 } else { 2 };
+        info.multi = client.multi.as_ref().map(|q| q.len());
+        info.qbuf = inbuf.len();
+        if let Some(name) = last_cmd {
+            info.last_cmd = String::from_utf8_lossy(&name).to_ascii_lowercase();
+        }
+    }
+    step
+}
+
+/// Waits until a blocked command is served, times out, or the client goes away.
+async fn wait_unblocked(
+    server: &Server,
+    client: &mut ClientState,
+    stream: &mut TcpStream,
+    rx: &mut mpsc::UnboundedReceiver<ClientMsg>,
+    inbuf: &mut BytesMut,
+    req: crate::cmd::BlockRequest,
+) -> Option<Reply> {
+    let sleep = tokio::time::sleep(if req.timeout_ms == 0 {
+        Duration::from_secs(u32::MAX as u64)
+    } else {
+        Duration::from_millis(req.timeout_ms)
+    });
+    tokio::pin!(sleep);
+    let mut timed_out = false;
+    loop {
+        tokio::select! {
+            biased;
+            msg = rx.recv() => match msg {
+                Some(ClientMsg::Unblocked(reply)) => return Some(reply),
+                Some(ClientMsg::Push(reply, _)) => {
+                    let mut buf = Vec::new();
+                    reply.encode(&mut buf, client.resp3);
+                    if stream.write_all(&buf).await.is_err() {
+                        return None;
+                    }
+                }
+                Some(ClientMsg::Kill) | None => return None,
+            },
+            _ = &mut sleep, if !timed_out => {
+                timed_out = true;
+                let mut store = server.store.lock();
+                if store.blocking.unblock(client.id).is_some() {
+                    return Some(req.timeout_reply.clone());
+                }
+                // Already served: the reply is in the channel.
+            }
+            read = stream.read_buf(inbuf) => match read {
+                // A blocked client's further commands wait in the buffer, as in Redis.
+                Ok(0) | Err(_) => return None,
+                Ok(_) => {}
+            },
+        }
+    }
+}
+
+async fn write_out(
+    server: &Server,
+    stream: &mut TcpStream,
+    out: &mut Vec<u8>,
+) -> std::io::Result<()> {
+    if out.is_empty() {
+        return Ok(());
+    }
+    let res = stream.write_all(out).await;
+    server.store.lock().stats.net_output_bytes += out.len() as u64;
+    out.clear();
+    if out.capacity() > 4 * FLUSH_THRESHOLD {
+        out.shrink_to(16 * 1024);
+    }
+    res
+}
+
+/// Removes every trace of a client: registry, subscriptions, watches, blocked state.
+fn disconnect(server: &Server, client: &ClientState) {
+    let mut store = server.store.lock();
+    store.clients.map.remove(&client.id);
+    store.pubsub.remove_client(client.id);
+    store.watches.unwatch_all(client.id, &client.watched);
+    store.blocking.unblock(client.id);
+}

@@ -1,0 +1,189 @@
+//! The one path every command takes: lookup -> arity -> auth -> context checks
+//! (transaction, subscribed, OOM) -> execute -> signal modified keys -> serve clients whose
+//! blocking keys became ready. Only here do statuses become RESP errors for the client.
+
+use crate::blocking::Waiter;
+use crate::client::ClientState;
+use crate::cmd::{self, err, flags, BlockRequest, Command, Ctx};
+use crate::evict;
+use crate::store::{now_ms, Store};
+use bytes::Bytes;
+use rubra_resp::Reply;
+
+/// What the connection must do after a command.
+#[derive(Debug)]
+pub enum Flow {
+    Continue,
+    /// The command blocked: wait for an unblock message or the timeout.
+    Block(BlockRequest),
+    /// Close after writing what was produced (QUIT, fatal errors).
+    Close,
+}
+
+/// Executes one request from `client` and appends its reply to `out`.
+pub fn execute(
+    store: &mut Store,
+    client: &mut ClientState,
+    args: Vec<Bytes>,
+    out: &mut Vec<u8>,
+) -> Flow {
+    let (reply, block) = run(store, client, &args);
+    if store.blocking.has_ready() {
+        serve_blocked(store);
+    }
+    match block {
+        Some(req) => {
+            // Registered under the same lock as the failed attempt: no write can slip in
+            // between, so no wake-up is lost.
+            store.blocking.block(Waiter {
+                client: client.id,
+                db: client.db,
+                keys: req.keys.clone(),
+                args,
+                resp3: client.resp3,
+            });
+            Flow::Block(req)
+        }
+        None => {
+            reply.encode(out, client.resp3);
+            if client.closing {
+                Flow::Close
+            } else {
+                Flow::Continue
+            }
+        }
+    }
+}
+
+fn run(
+    store: &mut Store,
+    client: &mut ClientState,
+    args: &[Bytes],
+) -> (Reply, Option<BlockRequest>) {
+    let Some(cmd) = cmd::lookup(&args[0]) else {
+        fail_multi(client);
+        return (err::unknown_command(args), None);
+    };
+    if !cmd.arity_ok(args.len()) {
+        fail_multi(client);
+        return (err::wrong_args(cmd.name), None);
+    }
+    if !client.authenticated && !cmd.has(flags::NO_AUTH) {
+        if store.config.requirepass.is_none() {
+            client.authenticated = true;
+        } else {
+            fail_multi(client);
+            return (err::NOAUTH, None);
+        }
+    }
+    if client.subscriptions > 0 && !client.resp3 && !cmd.has(flags::SUB_OK) {
+        return (
+            Reply::error(format!(
+                "ERR Can't execute '{}': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context",
+                cmd.name
+            )),
+            None,
+        );
+    }
+    if client.multi.is_some() && !cmd.has(flags::TX_CONTROL) {
+        if cmd.has(flags::NO_MULTI) {
+            fail_multi(client);
+            return (err::NOT_ALLOWED_IN_MULTI, None);
+        }
+        if let Some(e) = check_oom(store, cmd) {
+            fail_multi(client);
+            return (e, None);
+        }
+        if let Some(queue) = client.multi.as_mut() {
+            queue.push(args.to_vec());
+        }
+        return (Reply::status("QUEUED"), None);
+    }
+    if let Some(e) = check_oom(store, cmd) {
+        return (e, None);
+    }
+    let now = now_ms();
+    let mut ctx = Ctx {
+        store,
+        client,
+        now_ms: now,
+        block: None,
+    };
+    let reply = call(&mut ctx, cmd, args);
+    let block = ctx.block.take();
+    (reply, block)
+}
+
+/// A rejected command inside MULTI dooms the transaction (EXECABORT).
+fn fail_multi(client: &mut ClientState) {
+    if client.multi.is_some() {
+        client.multi_failed = true;
+    }
+}
+
+/// Evicts keys if needed before a command that may grow memory; an error if it can't.
+fn check_oom(store: &mut Store, cmd: &Command) -> Option<Reply> {
+    if store.config.maxmemory == 0 {
+        return None;
+    }
+    let within = evict::make_room(store);
+    if !within && cmd.has(flags::DENYOOM) {
+        return Some(err::OOM);
+    }
+    None
+}
+
+/// Runs a resolved command in `ctx` and does the bookkeeping that follows a write. Used by
+/// the dispatcher, EXEC and the blocked-client server alike, so they cannot disagree.
+pub fn call(ctx: &mut Ctx, cmd: &'static Command, args: &[Bytes]) -> Reply {
+    let dirty_before = ctx.store.dirty;
+    let reply = (cmd.handler)(ctx, args).unwrap_or_else(|e| e);
+    ctx.store.stats.total_commands += 1;
+    let db = ctx.client.db;
+    if ctx.store.dirty != dirty_before && cmd.has(flags::WRITE) {
+        for i in cmd.key_positions(args) {
+            ctx.store.key_modified(db, &args[i]);
+        }
+    }
+    ctx.store.collect_expired(db);
+    reply
+}
+
+/// Serves blocked clients whose keys received data, first come first served, until no key
+/// is ready (a served BLMOVE may push to a key another client waits on).
+pub fn serve_blocked(store: &mut Store) {
+    let mut rounds = 0;
+    while store.blocking.has_ready() && rounds < 1000 {
+        rounds += 1;
+        for (db, key) in store.blocking.take_ready() {
+            for client_id in store.blocking.queue(db, &key) {
+                let Some(waiter) = store.blocking.waiter(client_id).cloned() else {
+                    continue;
+                };
+                let Some(cmd) = cmd::lookup(&waiter.args[0]) else {
+                    continue;
+                };
+                let mut tmp = ClientState {
+                    id: waiter.client,
+                    db: waiter.db,
+                    resp3: waiter.resp3,
+                    authenticated: true,
+                    ..ClientState::default()
+                };
+                let mut ctx = Ctx {
+                    store,
+                    client: &mut tmp,
+                    now_ms: now_ms(),
+                    block: None,
+                };
+                let reply = call(&mut ctx, cmd, &waiter.args);
+                if ctx.block.is_some() {
+                    // Still nothing for this client, so nothing for those behind it either.
+                    break;
+                }
+                store.blocking.unblock(client_id);
+                store.clients.unblock(client_id, reply);
+            }
+        }
+    }
+}

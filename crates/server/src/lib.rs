@@ -1,0 +1,15 @@
+//! rubra-server as a library: the binary is a thin `main` over `server::run`, and tests or
+//! the simulator can embed the same code.
+
+pub mod alloc;
+pub mod blocking;
+pub mod client;
+pub mod cmd;
+pub mod config;
+pub mod conn;
+pub mod dispatch;
+pub mod evict;
+pub mod pubsub;
+pub mod server;
+pub mod store;
+pub mod watch;

@@ -1,0 +1,191 @@
+//! Pub/Sub subscriptions: channels, patterns and shard channels, per client and per name.
+//! Delivery goes through the client registry so output-buffer limits are enforced at
+//! publish time: a slow subscriber is disconnected instead of growing without bound.
+
+use crate::client::{ClientRegistry, OutputLimits};
+use ahash::{AHashMap, AHashSet};
+use bytes::Bytes;
+use rubra_commands::glob_match;
+use rubra_resp::Reply;
+
+/// Which namespace a subscription lives in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Kind {
+    Channel,
+    Pattern,
+    Shard,
+}
+
+/// All subscriptions.
+#[derive(Default)]
+pub struct PubSub {
+    channels: AHashMap<Bytes, Vec<u64>>,
+    patterns: AHashMap<Bytes, Vec<u64>>,
+    shard: AHashMap<Bytes, Vec<u64>>,
+    by_client: AHashMap<u64, AHashSet<(Kind, Bytes)>>,
+}
+
+impl PubSub {
+    fn map(&mut self, kind: Kind) -> &mut AHashMap<Bytes, Vec<u64>> {
+        match kind {
+            Kind::Channel => &mut self.channels,
+            Kind::Pattern => &mut self.patterns,
+            Kind::Shard => &mut self.shard,
+        }
+    }
+
+    /// Subscribes; returns whether it is new.
+    pub fn subscribe(&mut self, client: u64, kind: Kind, name: Bytes) -> bool {
+        if !self
+            .by_client
+            .entry(client)
+            .or_default()
+            .insert((kind, name.clone()))
+        {
+            return false;
+        }
+        self.map(kind).entry(name).or_default().push(client);
+        true
+    }
+
+    /// Unsubscribes; returns whether it existed.
+    pub fn unsubscribe(&mut self, client: u64, kind: Kind, name: &Bytes) -> bool {
+        let removed = self
+            .by_client
+            .get_mut(&client)
+            .is_some_and(|s| s.remove(&(kind, name.clone())));
+        if removed {
+            let map = self.map(kind);
+            if let Some(list) = map.get_mut(name) {
+                list.retain(|&c| c != client);
+                if list.is_empty() {
+                    map.remove(name);
+                }
+            }
+        }
+        removed
+    }
+
+    /// A client's subscriptions of one kind, sorted for stable replies.
+    pub fn subscriptions_of(&self, client: u64, kind: Kind) -> Vec<Bytes> {
+        let mut v: Vec<Bytes> = self
+            .by_client
+            .get(&client)
+            .map(|s| {
+                s.iter()
+                    .filter(|(k, _)| *k == kind)
+                    .map(|(_, n)| n.clone())
+                    .collect()
+            })
+            .unwrap_or_default();
+        v.sort();
+        v
+    }
+
+    /// Total subscriptions of a client (the count in subscribe replies).
+    pub fn count_of(&self, client: u64, kinds: &[Kind]) -> usize {
+        self.by_client
+            .get(&client)
+            .map_or(0, |s| s.iter().filter(|(k, _)| kinds.contains(k)).count())
+    }
+
+    /// Drops every subscription of a client (disconnect, RESET).
+    pub fn remove_client(&mut self, client: u64) {
+        let Some(subs) = self.by_client.remove(&client) else {
+            return;
+        };
+        for (kind, name) in subs {
+            let map = self.map(kind);
+            if let Some(list) = map.get_mut(&name) {
+                list.retain(|&c| c != client);
+                if list.is_empty() {
+                    map.remove(&name);
+                }
+            }
+        }
+    }
+
+    /// Delivers a message; returns the number of clients that received it.
+    pub fn publish(
+        &mut self,
+        clients: &mut ClientRegistry,
+        kind: Kind,
+        channel: &Bytes,
+        message: &Bytes,
+        now_ms: u64,
+        limits: OutputLimits,
+    ) -> usize {
+        let mut deliveries: Vec<(u64, Reply)> = Vec::new();
+        let (map, tag): (&AHashMap<Bytes, Vec<u64>>, &'static str) = match kind {
+            Kind::Shard => (&self.shard, "smessage"),
+            _ => (&self.channels, "message"),
+        };
+        if let Some(list) = map.get(channel) {
+            for &c in list {
+                deliveries.push((
+                    c,
+                    Reply::Push(vec![
+                        Reply::bulk(tag.as_bytes()),
+                        Reply::Bulk(channel.clone()),
+                        Reply::Bulk(message.clone()),
+                    ]),
+                ));
+            }
+        }
+        if kind == Kind::Channel {
+            for (pattern, list) in &self.patterns {
+                if glob_match(pattern, channel, false) {
+                    for &c in list {
+                        deliveries.push((
+                            c,
+                            Reply::Push(vec![
+                                Reply::bulk(b"pmessage"),
+                                Reply::Bulk(pattern.clone()),
+                                Reply::Bulk(channel.clone()),
+                                Reply::Bulk(message.clone()),
+                            ]),
+                        ));
+                    }
+                }
+            }
+        }
+        let mut delivered = 0;
+        for (client, reply) in deliveries {
+            if clients.push(client, reply, now_ms, limits) {
+                delivered += 1;
+            } else {
+                self.remove_client(client);
+            }
+        }
+        delivered
+    }
+
+    /// Active channels (or shard channels) matching an optional pattern (PUBSUB CHANNELS).
+    pub fn channels(&self, kind: Kind, pattern: Option<&[u8]>) -> Vec<Bytes> {
+        let map = match kind {
+            Kind::Shard => &self.shard,
+            _ => &self.channels,
+        };
+        let mut v: Vec<Bytes> = map
+            .keys()
+            .filter(|c| pattern.is_none_or(|p| glob_match(p, c, false)))
+            .cloned()
+            .collect();
+        v.sort();
+        v
+    }
+
+    /// Subscribers of a channel (PUBSUB NUMSUB / SHARDNUMSUB).
+    pub fn numsub(&self, kind: Kind, channel: &Bytes) -> usize {
+        let map = match kind {
+            Kind::Shard => &self.shard,
+            _ => &self.channels,
+        };
+        map.get(channel).map_or(0, |l| l.len())
+    }
+
+    /// Number of distinct patterns (PUBSUB NUMPAT).
+    pub fn numpat(&self) -> usize {
+        self.patterns.len()
+    }
+}

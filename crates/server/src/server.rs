@@ -1,0 +1,103 @@
+//! The node process: listeners, the accept loop, and the periodic cron (active expiry,
+//! ops/sec sampling, serving blocked clients) that runs `hz` times per second.
+
+use crate::config::Config;
+use crate::store::{now_ms, Store};
+use parking_lot::Mutex;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::net::TcpListener;
+
+/// Shared by every connection task.
+pub struct Server {
+    /// The single lock around all command state; see store.rs for why.
+    pub store: Mutex<Store>,
+}
+
+/// Most keys removed by one active-expiry pass per database, to bound the pause.
+const ACTIVE_EXPIRE_BUDGET: usize = 2000;
+
+impl Server {
+    /// A server for `config`.
+    pub fn new(config: Config) -> Arc<Server> {
+        Arc::new(Server {
+            store: Mutex::new(Store::new(config, now_ms())),
+        })
+    }
+}
+
+/// Binds the configured addresses; fails like redis-server if none can be bound.
+pub async fn bind(config: &Config) -> std::io::Result<Vec<TcpListener>> {
+    let mut listeners = Vec::new();
+    let binds = config.get_value("bind").to_string();
+    for addr in binds.split_whitespace() {
+        let addr = addr.trim_start_matches('-');
+        let addr = if addr == "*" { "0.0.0.0" } else { addr };
+        let sock: SocketAddr = if addr.contains(':') {
+            format!("[{}]:{}", addr, config.port)
+        } else {
+            format!("{}:{}", addr, config.port)
+        }
+        .parse()
+        .map_err(|e| {
+            std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                format!("bad bind address {addr}: {e}"),
+            )
+        })?;
+        listeners.push(TcpListener::bind(sock).await?);
+    }
+    if listeners.is_empty() {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            "no bind address",
+        ));
+    }
+    Ok(listeners)
+}
+
+/// Runs the node until the process is stopped.
+pub async fn run(server: Arc<Server>, listeners: Vec<TcpListener>) {
+    tokio::spawn(cron(server.clone()));
+    for listener in listeners {
+        let server = server.clone();
+        tokio::spawn(async move {
+            loop {
+                match listener.accept().await {
+                    Ok((stream, peer)) => {
+                        tokio::spawn(crate::conn::serve(server.clone(), stream, peer));
+                    }
+                    Err(e) => {
+                        tracing::warn!(error = %e, "accept failed");
+                        tokio::time::sleep(Duration::from_millis(10)).await;
+                    }
+                }
+            }
+        });
+    }
+    std::future::pending::<()>().await;
+}
+
+/// Periodic work, `hz` times per second.
+async fn cron(server: Arc<Server>) {
+    loop {
+        let hz = server.store.lock().config.hz;
+        tokio::time::sleep(Duration::from_millis(1000 / hz)).await;
+        let mut store = server.store.lock();
+        let now = now_ms();
+        for db in 0..store.dbs.len() {
+            store.dbs[db].active_expire(now, ACTIVE_EXPIRE_BUDGET);
+            store.collect_expired(db);
+        }
+        let total = store.stats.total_commands;
+        let samples = &mut store.stats.ops_samples;
+        samples.push((now, total));
+        if samples.len() > 16 {
+            samples.remove(0);
+        }
+        if store.blocking.has_ready() {
+            crate::dispatch::serve_blocked(&mut store);
+        }
+    }
+}

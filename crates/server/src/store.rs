@@ -1,0 +1,121 @@
+//! Everything a command may touch, behind one lock (ARCHITECTURE decision 3, first model):
+//! connections parse and encode in parallel on all cores, while command execution takes this
+//! lock once per batch of pipelined commands. That keeps MULTI/EXEC, multi-key commands and
+//! blocking wake-ups atomic exactly as in Redis, with no cross-shard protocol.
+
+use crate::blocking::Blocking;
+use crate::client::ClientRegistry;
+use crate::config::Config;
+use crate::pubsub::PubSub;
+use crate::watch::Watches;
+use bytes::Bytes;
+use rand::rngs::SmallRng;
+use rand::SeedableRng;
+use rubra_keyspace::Db;
+
+/// Counters reported by INFO stats.
+#[derive(Debug, Default, Clone)]
+pub struct Stats {
+    pub total_connections: u64,
+    pub rejected_connections: u64,
+    pub total_commands: u64,
+    pub keyspace_hits: u64,
+    pub keyspace_misses: u64,
+    pub expired_keys: u64,
+    pub evicted_keys: u64,
+    pub net_input_bytes: u64,
+    pub net_output_bytes: u64,
+    pub pubsub_messages: u64,
+    pub client_output_limit_disconnections: u64,
+    pub client_query_limit_disconnections: u64,
+    /// Samples of (time ms, total commands) for instantaneous_ops_per_sec.
+    pub ops_samples: Vec<(u64, u64)>,
+}
+
+impl Stats {
+    /// Operations per second over the recent samples, as INFO's instantaneous_ops_per_sec.
+    pub fn instantaneous_ops(&self) -> u64 {
+        match (self.ops_samples.first(), self.ops_samples.last()) {
+            (Some(a), Some(b)) if b.0 > a.0 => (b.1 - a.1) * 1000 / (b.0 - a.0),
+            _ => 0,
+        }
+    }
+}
+
+/// The shared state of the node.
+pub struct Store {
+    pub dbs: Vec<Db>,
+    pub config: Config,
+    /// Writes since the last successful save (INFO rdb_changes_since_last_save).
+    pub dirty: u64,
+    pub stats: Stats,
+    pub clients: ClientRegistry,
+    pub pubsub: PubSub,
+    pub blocking: Blocking,
+    pub watches: Watches,
+    pub rng: SmallRng,
+    /// Unix time (s) of the last successful save.
+    pub lastsave: u64,
+    /// When the process started (Unix ms), for uptime.
+    pub started_ms: u64,
+    /// 40 hex chars identifying this run (INFO run_id).
+    pub run_id: String,
+}
+
+impl Store {
+    /// A fresh store for `config`.
+    pub fn new(config: Config, now_ms: u64) -> Store {
+        let dbs = (0..config.databases).map(|_| Db::new()).collect();
+        let mut rng = SmallRng::from_entropy();
+        let run_id = random_hex(&mut rng, 40);
+        Store {
+            dbs,
+            config,
+            dirty: 0,
+            stats: Stats::default(),
+            clients: ClientRegistry::default(),
+            pubsub: PubSub::default(),
+            blocking: Blocking::default(),
+            watches: Watches::default(),
+            rng,
+            lastsave: now_ms / 1000,
+            started_ms: now_ms,
+            run_id,
+        }
+    }
+
+    /// Called after a command changed `key`: invalidates WATCHes on it and, if clients are
+    /// blocked on it, queues it so they are served (Redis's signalModifiedKey +
+    /// signalKeyAsReady).
+    pub fn key_modified(&mut self, db: usize, key: &Bytes) {
+        self.watches.touch(db, key);
+        self.blocking.signal(db, key);
+    }
+
+    /// Handles keys removed by lazy or active expiry in `db` since the last call.
+    pub fn collect_expired(&mut self, db: usize) {
+        if !self.dbs[db].has_expired_log() {
+            return;
+        }
+        for key in self.dbs[db].drain_expired() {
+            self.stats.expired_keys += 1;
+            self.watches.touch(db, &key);
+        }
+    }
+}
+
+/// Random lowercase hex, for run ids.
+pub fn random_hex(rng: &mut impl rand::Rng, len: usize) -> String {
+    const HEX: &[u8] = b"0123456789abcdef";
+    (0..len)
+        .map(|_| HEX[rng.gen_range(0..16)] as char)
+        .collect()
+}
+
+/// Current Unix time in milliseconds.
+pub fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}

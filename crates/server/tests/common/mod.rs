@@ -1,0 +1,152 @@
+//! Test harness: starts the real rubra-server binary on a free loopback port and gives
+//! tests real clients — the `redis` crate and Debian's `redis-cli`.
+#![allow(dead_code)]
+
+use std::net::TcpListener;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// A running rubra-server process, killed when dropped.
+pub struct TestServer {
+    pub port: u16,
+    child: Child,
+    pub dir: std::path::PathBuf,
+}
+
+/// A port that was free a moment ago (the OS picks it).
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("no free port")
+}
+
+impl TestServer {
+    /// Starts a server with extra `--name value` arguments.
+    pub fn start(extra: &[&str]) -> TestServer {
+        for _ in 0..5 {
+            let port = free_port();
+            let dir =
+                std::env::temp_dir().join(format!("rubra-test-{}-{}", std::process::id(), port));
+            let _ = std::fs::create_dir_all(&dir);
+            let mut cmd = Command::new(env!("CARGO_BIN_EXE_rubra-server"));
+            cmd.arg("--port")
+                .arg(port.to_string())
+                .arg("--dir")
+                .arg(&dir)
+                .arg("--save")
+                .arg("");
+            cmd.args(extra).stdout(Stdio::null()).stderr(Stdio::null());
+            let child = cmd.spawn().expect("spawn rubra-server");
+            let mut server = TestServer { port, child, dir };
+            if server.wait_ready() {
+                return server;
+            }
+            let _ = server.child.kill();
+        }
+        panic!("rubra-server did not start");
+    }
+
+    fn wait_ready(&mut self) -> bool {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return false;
+            }
+            if std::net::TcpStream::connect(("127.0.0.1", self.port)).is_ok() {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        false
+    }
+
+    /// The redis:// URL of this server.
+    pub fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}/", self.port)
+    }
+
+    /// A synchronous `redis` crate connection.
+    pub fn conn(&self) -> redis::Connection {
+        redis::Client::open(self.url())
+            .and_then(|c| c.get_connection_with_timeout(Duration::from_secs(5)))
+            .expect("connect")
+    }
+
+    /// Runs Debian's redis-cli against this server and returns its stdout (trimmed at the end).
+    pub fn cli(&self, args: &[&str]) -> String {
+        cli_at(self.port, args)
+    }
+
+    /// Sends raw bytes on a fresh connection and returns everything read until the server
+    /// closes or `wait` passes.
+    pub fn raw(&self, bytes: &[u8], wait: Duration) -> Vec<u8> {
+        use std::io::{Read, Write};
+        let mut s = std::net::TcpStream::connect(("127.0.0.1", self.port)).expect("connect");
+        s.set_read_timeout(Some(wait)).unwrap();
+        s.write_all(bytes).unwrap();
+        let mut out = Vec::new();
+        let mut buf = [0u8; 65536];
+        let deadline = Instant::now() + wait;
+        while Instant::now() < deadline {
+            match s.read(&mut buf) {
+                Ok(0) => break,
+                Ok(n) => out.extend_from_slice(&buf[..n]),
+                Err(_) => break,
+            }
+        }
+        out
+    }
+
+    /// Whether the process is still running (it must never crash on bad input).
+    pub fn alive(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// Runs redis-cli against a port. Fails the test if redis-cli is not installed: these
+/// tests exist to prove compatibility with the real tool (.ci/run installs redis-tools).
+pub fn cli_at(port: u16, args: &[&str]) -> String {
+    let out = Command::new("redis-cli")
+        .arg("-p")
+        .arg(port.to_string())
+        .args(args)
+        .output()
+        .expect("redis-cli must be installed (apt-get install -y redis-tools)");
+    String::from_utf8_lossy(&out.stdout).trim_end().to_string()
+}
+
+/// Runs a command on a `redis` connection and returns the raw value.
+pub fn q(conn: &mut redis::Connection, args: &[&str]) -> redis::Value {
+    let mut cmd = redis::cmd(args[0]);
+    for a in &args[1..] {
+        cmd.arg(*a);
+    }
+    cmd.query(conn)
+        .unwrap_or_else(|e| redis::Value::SimpleString(format!("ERR-CLIENT {e}")))
+}
+
+/// Runs a command expecting an error; returns the error text as the server sent it
+/// (code + message, e.g. "WRONGTYPE Operation against...").
+pub fn q_err(conn: &mut redis::Connection, args: &[&str]) -> String {
+    let mut cmd = redis::cmd(args[0]);
+    for a in &args[1..] {
+        cmd.arg(*a);
+    }
+    match cmd.query::<redis::Value>(conn) {
+        Ok(v) => panic!("expected an error from {:?}, got {:?}", args, v),
+        Err(e) => match (e.code(), e.detail()) {
+            (Some(code), Some(detail)) => format!("{code} {detail}"),
+            (Some(code), None) => code.to_string(),
+            _ => e.to_string(),
+        },
+    }
+}
