@@ -90,6 +90,10 @@ async fn cron(server: Arc<Server>) {
             store.dbs[db].active_expire(now, ACTIVE_EXPIRE_BUDGET);
             store.collect_expired(db);
         }
+        let used = crate::alloc::used_memory();
+        if used > store.stats.used_memory_peak {
+            store.stats.used_memory_peak = used;
+        }
         let total = store.stats.total_commands;
         let samples = &mut store.stats.ops_samples;
         samples.push((now, total));

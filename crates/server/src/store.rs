@@ -28,6 +28,8 @@ pub struct Stats {
     pub pubsub_messages: u64,
     pub client_output_limit_disconnections: u64,
     pub client_query_limit_disconnections: u64,
+    /// Highest used_memory seen by the cron (INFO used_memory_peak).
+    pub used_memory_peak: usize,
     /// Samples of (time ms, total commands) for instantaneous_ops_per_sec.
     pub ops_samples: Vec<(u64, u64)>,
 }

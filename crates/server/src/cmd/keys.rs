@@ -1,5 +1,551 @@
-//! (being written)
+//! Generic keyspace commands: existence, deletion, renaming, copying, moving between
+//! databases, iteration (KEYS, SCAN, RANDOMKEY), flushing, OBJECT, and key expiry.
 
-use super::Command;
+use super::args::{int, is};
+use super::flags::*;
+use super::{err, CmdResult, Command, Ctx};
+use bytes::Bytes;
+use rubra_commands::glob_match;
+use rubra_keyspace::{Entry, ValueType};
+use rubra_resp::Reply;
 
-pub static COMMANDS: &[Command] = &[];
+pub static COMMANDS: &[Command] = &[
+    Command::new("del", -2, WRITE, (1, -1, 1), "generic", del),
+    Command::new("unlink", -2, WRITE | FAST, (1, -1, 1), "generic", del),
+    Command::new("exists", -2, READONLY | FAST, (1, -1, 1), "generic", exists),
+    Command::new("touch", -2, READONLY | FAST, (1, -1, 1), "generic", touch),
+    Command::new("type", 2, READONLY | FAST, (1, 1, 1), "generic", type_cmd),
+    Command::new("rename", 3, WRITE, (1, 2, 1), "generic", rename),
+    Command::new("renamenx", 3, WRITE | FAST, (1, 2, 1), "generic", renamenx),
+    Command::new("keys", 2, READONLY, (0, 0, 0), "generic", keys),
+    Command::new("scan", -2, READONLY, (0, 0, 0), "generic", scan),
+    Command::new("randomkey", 1, READONLY, (0, 0, 0), "generic", randomkey),
+    Command::new("dbsize", 1, READONLY | FAST, (0, 0, 0), "server", dbsize),
+    Command::new("flushdb", -1, WRITE, (0, 0, 0), "server", flushdb),
+    Command::new("flushall", -1, WRITE, (0, 0, 0), "server", flushall),
+    Command::new("swapdb", 3, WRITE | FAST, (0, 0, 0), "server", swapdb),
+    Command::new("move", 3, WRITE | FAST, (1, 1, 1), "generic", move_cmd),
+    Command::new("copy", -3, WRITE | DENYOOM, (1, 2, 1), "generic", copy),
+    Command::new("object", -2, READONLY, (2, 2, 1), "generic", object),
+    Command::new("expire", -3, WRITE | FAST, (1, 1, 1), "generic", expire),
+    Command::new("pexpire", -3, WRITE | FAST, (1, 1, 1), "generic", pexpire),
+    Command::new("expireat", -3, WRITE | FAST, (1, 1, 1), "generic", expireat),
+    Command::new(
+        "pexpireat",
+        -3,
+        WRITE | FAST,
+        (1, 1, 1),
+        "generic",
+        pexpireat,
+    ),
+    Command::new("ttl", 2, READONLY | FAST, (1, 1, 1), "generic", ttl),
+    Command::new("pttl", 2, READONLY | FAST, (1, 1, 1), "generic", pttl),
+    Command::new(
+        "expiretime",
+        2,
+        READONLY | FAST,
+        (1, 1, 1),
+        "generic",
+        expiretime,
+    ),
+    Command::new(
+        "pexpiretime",
+        2,
+        READONLY | FAST,
+        (1, 1, 1),
+        "generic",
+        pexpiretime,
+    ),
+    Command::new("persist", 2, WRITE | FAST, (1, 1, 1), "generic", persist),
+];
+
+/// DEL key [key ...] / UNLINK key [key ...]
+fn del(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
+    let now = ctx.now_ms;
+    let mut n = 0;
+    for key in &args[1..] {
+        let db = ctx.db();
+        if db.contains(key, now) && db.remove(key).is_some() {
+            n += 1;
+        }
+    }
+    ctx.dirty(n);
+    Ok(Reply::Int(n as i64))
+}
+
+/// EXISTS key [key ...] — a key named twice counts twice.
+fn exists(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
+    let n = args[1..].iter().filter(|k| ctx.read(k).is_some()).count();
+    Ok(Reply::Int(n as i64))
+}
+
+/// TOUCH key [key ...]
+fn touch(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
+    let n = args[1..].iter().filter(|k| ctx.write(k).is_some()).count();
+    Ok(Reply::Int(n as i64))
+}
+
+/// TYPE key
+fn type_cmd(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
+    Ok(Reply::status(match ctx.read(&args[1]) {
+        Some(e) => e.value.value_type().name(),
+        None => "none",
+    }))
+}
+
+/// Moves `from` to `to` keeping its TTL; `nx` refuses to overwrite. Returns whether it moved.
+fn do_rename(ctx: &mut Ctx, args: &[Bytes], nx: bool) -> Result<bool, Reply> {
+    let now = ctx.now_ms;
+    let (from, to) = (&args[1], &args[2]);
+    if !ctx.db().contains(from, now) {
+        return Err(err::NO_SUCH_KEY);
+    }
+    if from == to {
+        return Ok(!nx);
+    }
+    if nx && ctx.db().contains(to, now) {
+        return Ok(false);
+    }
+    let Some(entry) = ctx.db().remove(from) else {
+        return Err(err::NO_SUCH_KEY);
+    };
+    ctx.db().remove(to);
+    ctx.db().insert(to.clone(), entry);
+    ctx.dirty(1);
+    Ok(true)
+}
+
+/// RENAME key newkey
+fn rename(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
+    do_rename(ctx, args, false)?;
+    Ok(Reply::OK)
+}
+
+/// RENAMENX key newkey
+fn renamenx(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
+    Ok(Reply::Int(do_rename(ctx, args, true)? as i64))
+}
+
+/// KEYS pattern
+fn keys(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
+    let now = ctx.now_ms;
+    let pattern = &args[1];
+    let all = &pattern[..] == b"*";
+    let mut out = Vec::new();
+    ctx.db().for_each(now, |k, _| {
+        if all || glob_match(pattern, k, false) {
+            out.push(Reply::Bulk(k.clone()));
+        }
+    });
+    Ok(Reply::Array(out))
+}
+
+/// SCAN cursor [MATCH pattern] [COUNT count] [TYPE type]
+fn scan(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
+    let cursor = std::str::from_utf8(&args[1])
+        .ok()
+        .and_then(|s| s.parse::<u64>().ok())
+        .ok_or(Reply::err("ERR invalid cursor"))?;
+    let mut pattern: Option<Bytes> = None;
+    let mut count = 10usize;
+    let mut type_filter: Option<Option<ValueType>> = None;
+    let mut i = 2;
+    while i < args.len() {
+        if i + 1 >= args.len() {
+            return Err(err::SYNTAX);
+        }
+        if is(&args[i], "match") {
+            pattern = Some(args[i + 1].clone());
+        } else if is(&args[i], "count") {
+            let n = int(&args[i + 1])?;
+            if n < 1 {
+                return Err(err::SYNTAX);
+            }
+            count = n.min(1 << 20) as usize;
+        } else if is(&args[i], "type") {
+            // An unknown type name matches nothing, as in Redis.
+            type_filter = Some(ValueType::from_name(&args[i + 1]));
+        } else {
+            return Err(err::SYNTAX);
+        }
+        i += 2;
+    }
+    let now = ctx.now_ms;
+    let (next, keys) = ctx.db().scan(cursor, count, now, |k, e| {
+        pattern.as_ref().is_none_or(|p| glob_match(p, k, false))
+            && type_filter.is_none_or(|t| t == Some(e.value.value_type()))
+    });
+    Ok(Reply::Array(vec![
+        Reply::bulk_string(next.to_string()),
+        Reply::bulk_array(keys),
+    ]))
+}
+
+/// RANDOMKEY
+fn randomkey(ctx: &mut Ctx, _args: &[Bytes]) -> CmdResult {
+    let now = ctx.now_ms;
+    let db = ctx.client.db;
+    // Expired keys found on the way are removed; a bounded number of tries keeps this quick.
+    for _ in 0..100 {
+        let Some(key) = ctx.store.dbs[db].random_key(&mut ctx.store.rng) else {
+            return Ok(Reply::Nil);
+        };
+        if ctx.store.dbs[db].get(&key, now).is_some() {
+            return Ok(Reply::Bulk(key));
+        }
+    }
+    Ok(Reply::Nil)
+}
+
+/// DBSIZE
+fn dbsize(ctx: &mut Ctx, _args: &[Bytes]) -> CmdResult {
+    Ok(Reply::Int(ctx.db().len() as i64))
+}
+
+fn flush_mode_ok(args: &[Bytes]) -> Result<(), Reply> {
+    match args.len() {
+        1 => Ok(()),
+        2 if is(&args[1], "async") || is(&args[1], "sync") => Ok(()),
+        _ => Err(err::SYNTAX),
+    }
+}
+
+/// Empties database `db`, failing the transactions that watch its keys.
+pub fn flush_db(ctx: &mut Ctx, db: usize) {
+    let now = ctx.now_ms;
+    let store = &mut *ctx.store;
+    let dbref = &store.dbs[db];
+    store.watches.touch_db(db, |k| dbref.peek(k, now).is_some());
+    let n = store.dbs[db].len() as u64;
+    store.dbs[db].clear();
+    store.dirty += n.max(1);
+}
+
+/// FLUSHDB [ASYNC|SYNC]
+fn flushdb(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
+    flush_mode_ok(args)?;
+    flush_db(ctx, ctx.client.db);
+    Ok(Reply::OK)
+}
+
+/// FLUSHALL [ASYNC|SYNC]
+fn flushall(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
+    flush_mode_ok(args)?;
+    for db in 0..ctx.store.dbs.len() {
+        flush_db(ctx, db);
+    }
+    Ok(Reply::OK)
+}
+
+fn db_index(ctx: &Ctx, arg: &[u8], error: &'static str) -> Result<usize, Reply> {
+    let n = int(arg).map_err(|_| Reply::err(error))?;
+    if n < 0 || n as usize >= ctx.store.dbs.len() {
+        return Err(err::DB_INDEX);
+    }
+    Ok(n as usize)
+}
+
+/// SWAPDB index1 index2
+fn swapdb(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
+    if ctx.store.config.cluster_enabled {
+        return Err(Reply::err("ERR SWAPDB is not allowed in cluster mode"));
+    }
+    let a = db_index(ctx, &args[1], "ERR invalid first DB index")?;
+    let b = db_index(ctx, &args[2], "ERR invalid second DB index")?;
+    if a != b {
+        let now = ctx.now_ms;
+        let store = &mut *ctx.store;
+        for (x, y) in [(a, b), (b, a)] {
+            // A watched key changes if it exists in either database.
+            let (dx, dy) = (&store.dbs[x], &store.dbs[y]);
+            store.watches.touch_db(x, |k| {
+                dx.peek(k, now).is_some() || dy.peek(k, now).is_some()
+            });
+        }
+        store.dbs.swap(a, b);
+        store.blocking.swap_dbs(a, b);
+        store.dirty += 1;
+    }
+    Ok(Reply::OK)
+}
+
+/// MOVE key db
+fn move_cmd(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
+    if ctx.store.config.cluster_enabled {
+        return Err(Reply::err("ERR MOVE is not allowed in cluster mode"));
+    }
+    let target = db_index(ctx, &args[2], "ERR value is not an integer or out of range")?;
+    let src = ctx.client.db;
+    if target == src {
+        return Err(Reply::err(
+            "ERR source and destination objects are the same",
+        ));
+    }
+    let now = ctx.now_ms;
+    let key = &args[1];
+    if !ctx.store.dbs[src].contains(key, now) || ctx.store.dbs[target].contains(key, now) {
+        return Ok(Reply::Int(0));
+    }
+    let Some(entry) = ctx.store.dbs[src].remove(key) else {
+        return Ok(Reply::Int(0));
+    };
+    ctx.store.dbs[target].insert(key.clone(), entry);
+    ctx.store.key_modified(target, key);
+    ctx.dirty(1);
+    Ok(Reply::Int(1))
+}
+
+/// COPY source destination [DB destination-db] [REPLACE]
+fn copy(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
+    let mut target = ctx.client.db;
+    let mut replace = false;
+    let mut i = 3;
+    while i < args.len() {
+        if is(&args[i], "replace") {
+            replace = true;
+            i += 1;
+        } else if is(&args[i], "db") && i + 1 < args.len() {
+            if ctx.store.config.cluster_enabled {
+                return Err(Reply::err(
+                    "ERR Copying to another database is not allowed in cluster mode",
+                ));
+            }
+            target = db_index(
+                ctx,
+                &args[i + 1],
+                "ERR value is not an integer or out of range",
+            )?;
+            i += 2;
+        } else {
+            return Err(err::SYNTAX);
+        }
+    }
+    let (src, dst) = (&args[1], &args[2]);
+    let src_db = ctx.client.db;
+    if src_db == target && src == dst {
+        return Err(Reply::err(
+            "ERR source and destination objects are the same",
+        ));
+    }
+    let now = ctx.now_ms;
+    let Some(entry) = ctx.store.dbs[src_db].get(src, now).cloned() else {
+        return Ok(Reply::Int(0));
+    };
+    if ctx.store.dbs[target].contains(dst, now) {
+        if !replace {
+            return Ok(Reply::Int(0));
+        }
+        ctx.store.dbs[target].remove(dst);
+    }
+    ctx.store.dbs[target].insert(
+        dst.clone(),
+        Entry {
+            lfu: rubra_keyspace::db::LFU_INIT,
+            ..entry
+        },
+    );
+    if target != src_db {
+        ctx.store.key_modified(target, dst);
+    }
+    ctx.dirty(1);
+    Ok(Reply::Int(1))
+}
+
+/// OBJECT ENCODING|FREQ|IDLETIME|REFCOUNT key, OBJECT HELP
+fn object(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
+    let sub = &args[1];
+    if is(sub, "help") && args.len() == 2 {
+        return Ok(Reply::Array(
+            [
+                "OBJECT <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+                "ENCODING <key>",
+                "FREQ <key>",
+                "IDLETIME <key>",
+                "REFCOUNT <key>",
+                "HELP",
+            ]
+            .iter()
+            .map(|s| Reply::status(s))
+            .collect(),
+        ));
+    }
+    if args.len() != 3 {
+        return Err(err::unknown_subcommand("object", sub));
+    }
+    let now = ctx.now_ms;
+    let lfu = matches!(
+        ctx.store.config.policy,
+        crate::config::EvictionPolicy::AllKeysLfu | crate::config::EvictionPolicy::VolatileLfu
+    );
+    let Some(entry) = ctx.db().peek(&args[2], now) else {
+        return Ok(Reply::Nil);
+    };
+    if is(sub, "encoding") {
+        Ok(Reply::bulk(entry.value.encoding_name().as_bytes()))
+    } else if is(sub, "refcount") {
+        Ok(Reply::Int(1))
+    } else if is(sub, "idletime") {
+        if lfu {
+            return Err(Reply::err("ERR An LFU maxmemory policy is selected, idle time not tracked. Please note that when switching between policies at runtime LRU and LFU data will take some time to adjust."));
+        }
+        let idle = (now / 1000).saturating_sub(entry.lru as u64);
+        Ok(Reply::Int(idle as i64))
+    } else if is(sub, "freq") {
+        if !lfu {
+            return Err(Reply::err("ERR An LFU maxmemory policy is not selected, access frequency not tracked. Please note that when switching between policies at runtime LRU and LFU data will take some time to adjust."));
+        }
+        Ok(Reply::Int(entry.lfu as i64))
+    } else {
+        Err(err::unknown_subcommand("object", sub))
+    }
+}
+
+/// The NX/XX/GT/LT condition of the EXPIRE family.
+#[derive(Default)]
+struct ExpireCond {
+    nx: bool,
+    xx: bool,
+    gt: bool,
+    lt: bool,
+}
+
+fn parse_expire_cond(args: &[Bytes]) -> Result<ExpireCond, Reply> {
+    let mut c = ExpireCond::default();
+    for a in args {
+        if is(a, "nx") {
+            c.nx = true;
+        } else if is(a, "xx") {
+            c.xx = true;
+        } else if is(a, "gt") {
+            c.gt = true;
+        } else if is(a, "lt") {
+            c.lt = true;
+        } else {
+            return Err(Reply::error(format!(
+                "ERR Unsupported option {}",
+                String::from_utf8_lossy(a)
+            )));
+        }
+    }
+    if c.nx && (c.xx || c.gt || c.lt) {
+        return Err(Reply::err(
+            "ERR NX and XX, GT or LT options at the same time are not compatible",
+        ));
+    }
+    if c.gt && c.lt {
+        return Err(Reply::err(
+            "ERR GT and LT options at the same time are not compatible",
+        ));
+    }
+    Ok(c)
+}
+
+/// The shared body of EXPIRE/PEXPIRE/EXPIREAT/PEXPIREAT: `unit_ms` converts the argument
+/// to milliseconds, `relative` adds the current time.
+fn set_expiry(ctx: &mut Ctx, args: &[Bytes], unit_ms: i64, relative: bool) -> CmdResult {
+    let name = String::from_utf8_lossy(&args[0]).to_ascii_lowercase();
+    let n = int(&args[2])?;
+    let cond = parse_expire_cond(&args[3..])?;
+    let invalid = || Reply::error(format!("ERR invalid expire time in '{name}' command"));
+    let mut at = n.checked_mul(unit_ms).ok_or_else(invalid)?;
+    if relative {
+        at = at.checked_add(ctx.now_ms as i64).ok_or_else(invalid)?;
+    }
+    let now = ctx.now_ms;
+    let Some(entry) = ctx.write(&args[1]) else {
+        return Ok(Reply::Int(0));
+    };
+    let current = entry.expire_at;
+    // A key without TTL counts as an infinite TTL for GT/LT.
+    let allowed = if cond.nx {
+        current == 0
+    } else if cond.xx && current == 0 {
+        false
+    } else if cond.gt {
+        current != 0 && at > current as i64
+    } else if cond.lt {
+        current == 0 || (at as i128) < current as i128
+    } else {
+        true
+    };
+    if !allowed {
+        return Ok(Reply::Int(0));
+    }
+    if at <= now as i64 {
+        ctx.db().remove(&args[1]);
+    } else {
+        ctx.db().set_expire(&args[1], at as u64, now);
+    }
+    ctx.dirty(1);
+    Ok(Reply::Int(1))
+}
+
+/// EXPIRE key seconds [NX|XX|GT|LT]
+fn expire(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
+    set_expiry(ctx, args, 1000, true)
+}
+
+/// PEXPIRE key milliseconds [NX|XX|GT|LT]
+fn pexpire(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
+    set_expiry(ctx, args, 1, true)
+}
+
+/// EXPIREAT key unix-time-seconds [NX|XX|GT|LT]
+fn expireat(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
+    set_expiry(ctx, args, 1000, false)
+}
+
+/// PEXPIREAT key unix-time-milliseconds [NX|XX|GT|LT]
+fn pexpireat(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
+    set_expiry(ctx, args, 1, false)
+}
+
+/// -2 if the key is missing, -1 if it has no TTL, else its expiry time (absolute ms).
+fn expiry_of(ctx: &mut Ctx, key: &[u8]) -> i64 {
+    match ctx.read(key) {
+        None => -2,
+        Some(e) if e.expire_at == 0 => -1,
+        Some(e) => e.expire_at as i64,
+    }
+}
+
+/// TTL key — seconds, rounded to the nearest second as Redis does.
+fn ttl(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
+    let at = expiry_of(ctx, &args[1]);
+    Ok(Reply::Int(if at < 0 {
+        at
+    } else {
+        ((at - ctx.now_ms as i64).max(0) + 500) / 1000
+    }))
+}
+
+/// PTTL key
+fn pttl(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
+    let at = expiry_of(ctx, &args[1]);
+    Ok(Reply::Int(if at < 0 {
+        at
+    } else {
+        (at - ctx.now_ms as i64).max(0)
+    }))
+}
+
+/// EXPIRETIME key
+fn expiretime(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
+    let at = expiry_of(ctx, &args[1]);
+    Ok(Reply::Int(if at < 0 { at } else { at / 1000 }))
+}
+
+/// PEXPIRETIME key
+fn pexpiretime(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
+    Ok(Reply::Int(expiry_of(ctx, &args[1])))
+}
+
+/// PERSIST key
+fn persist(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
+    let now = ctx.now_ms;
+    let done = ctx.db().persist(&args[1], now);
+    if done {
+        ctx.dirty(1);
+    }
+    Ok(Reply::Int(done as i64))
+}
