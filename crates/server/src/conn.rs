@@ -45,16 +45,10 @@ pub async fn serve(server: Arc<Server>, mut stream: TcpStream, peer: SocketAddr)
     let refusal = {
         let mut store = server.store.lock();
         store.stats.total_connections += 1;
-        let config = &store.config;
-        if store.clients.len() >= config.maxclients {
+        let refusal = admission(&store.config, peer.ip(), store.clients.len());
+        if refusal.is_some() {
             store.stats.rejected_connections += 1;
-            Some(Reply::err("ERR max number of clients reached"))
-        } else if config.protected_mode && config.requirepass.is_none() && !peer.ip().is_loopback()
-        {
-            store.stats.rejected_connections += 1;
-            Some(Reply::err(
-                "DENIED Rubra is running in protected mode because protected mode is enabled and no password is set for the default user. In this mode connections are only accepted from the loopback interface. To accept others, set a password (requirepass) or disable protected mode (protected-mode no).",
-            ))
+            refusal
         } else {
             let id = store.clients.next_id();
             client.id = id;
@@ -141,6 +135,24 @@ pub async fn serve(server: Arc<Server>, mut stream: TcpStream, peer: SocketAddr)
         }
     }
     disconnect(&server, &client);
+}
+
+/// Whether a new connection may be served: `maxclients`, then protected mode (no password
+/// and a peer that is not on loopback). Returns the refusal to send before closing.
+pub fn admission(
+    config: &crate::config::Config,
+    peer: std::net::IpAddr,
+    connected: usize,
+) -> Option<Reply> {
+    if connected >= config.maxclients {
+        return Some(Reply::err("ERR max number of clients reached"));
+    }
+    if config.protected_mode && config.requirepass.is_none() && !peer.is_loopback() {
+        return Some(Reply::err(
+            "DENIED Rubra is running in protected mode because protected mode is enabled and no password is set for the default user. In this mode connections are only accepted from the loopback interface. To accept others, set a password (requirepass) or disable protected mode (protected-mode no).",
+        ));
+    }
+    None
 }
 
 /// Runs the complete requests in `inbuf` under one lock acquisition.
@@ -265,4 +277,34 @@ fn disconnect(server: &Server, client: &ClientState) {
     store.pubsub.remove_client(client.id);
     store.watches.unwatch_all(client.id, &client.watched);
     store.blocking.unblock(client.id);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::admission;
+    use crate::config::Config;
+
+    #[test]
+    fn protected_mode_refuses_remote_peers_without_password() {
+        let mut c = Config::default();
+        let remote: std::net::IpAddr = "10.1.2.3".parse().unwrap();
+        let local: std::net::IpAddr = "127.0.0.1".parse().unwrap();
+        assert!(admission(&c, local, 0).is_none());
+        let refusal = admission(&c, remote, 0).unwrap();
+        assert!(matches!(refusal, rubra_resp::Reply::Error(ref e) if e.starts_with("DENIED")));
+        c.set("requirepass", "x", false).unwrap();
+        assert!(admission(&c, remote, 0).is_none());
+        c.set("requirepass", "", false).unwrap();
+        c.set("protected-mode", "no", false).unwrap();
+        assert!(admission(&c, remote, 0).is_none());
+    }
+
+    #[test]
+    fn maxclients_is_enforced() {
+        let mut c = Config::default();
+        c.set("maxclients", "2", false).unwrap();
+        let local: std::net::IpAddr = "127.0.0.1".parse().unwrap();
+        assert!(admission(&c, local, 1).is_none());
+        assert!(admission(&c, local, 2).is_some());
+    }
 }

@@ -757,9 +757,35 @@ fn lastsave(ctx: &mut Ctx, _args: &[Bytes]) -> CmdResult {
     Ok(Reply::Int(ctx.store.lastsave as i64))
 }
 
-/// DEBUG SLEEP seconds | DEBUG SET-ACTIVE-EXPIRE 0|1 | DEBUG HELP
-fn debug(_ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
+/// DEBUG SLEEP seconds | DEBUG POPULATE count [prefix] [size] | DEBUG HELP
+fn debug(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
     let sub = &args[1];
+    if is(sub, "populate") && (3..=5).contains(&args.len()) {
+        let count = int(&args[2])?;
+        if count < 0 {
+            return Err(Reply::err("ERR count must be positive"));
+        }
+        let prefix = args.get(3).map_or(&b"key"[..], |p| &p[..]).to_vec();
+        let size = match args.get(4) {
+            Some(s) => Some(int(s)?.max(0) as usize),
+            None => None,
+        };
+        let now = ctx.now_ms;
+        for i in 0..count {
+            let mut key = prefix.clone();
+            key.extend_from_slice(format!(":{i}").as_bytes());
+            if ctx.db().contains(&key, now) {
+                continue;
+            }
+            let mut value = format!("value:{i}").into_bytes();
+            if let Some(size) = size {
+                value.resize(size, 0);
+            }
+            ctx.db()
+                .set(Bytes::from(key), rubra_keyspace::Value::Str(value), now);
+        }
+        return Ok(Reply::OK);
+    }
     if is(sub, "sleep") && args.len() == 3 {
         let secs = float(&args[2])?;
         if secs > 0.0 {
