@@ -10,12 +10,18 @@ use crate::store::now_ms;
 use bytes::{Buf, BytesMut};
 use rubra_resp::{parse_request, Limits, Parsed, Reply};
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::mpsc;
+
+/// Bytes read from and written to clients (INFO total_net_input_bytes/output_bytes);
+/// process-wide atomics so that accounting never takes the store lock.
+pub static NET_INPUT_BYTES: AtomicU64 = AtomicU64::new(0);
+/// See `NET_INPUT_BYTES`.
+pub static NET_OUTPUT_BYTES: AtomicU64 = AtomicU64::new(0);
 
 /// Replies are flushed once this many bytes are pending, even mid-batch, so a pipeline of
 /// large replies does not buffer without bound.
@@ -96,12 +102,7 @@ pub async fn serve(server: Arc<Server>, mut stream: TcpStream, peer: SocketAddr)
                 match read {
                     Ok(0) | Err(_) => break 'conn,
                     Ok(n) => {
-                        let mut store = server.store.lock();
-                        store.stats.net_input_bytes += n as u64;
-                        if inbuf.len() > store.config.query_buffer_limit {
-                            store.stats.client_query_limit_disconnections += 1;
-                            break 'conn;
-                        }
+                        NET_INPUT_BYTES.fetch_add(n as u64, Ordering::Relaxed);
                     }
                 }
                 // Run everything in the buffer, pausing to flush or to wait while blocked.
@@ -109,16 +110,16 @@ pub async fn serve(server: Arc<Server>, mut stream: TcpStream, peer: SocketAddr)
                     match process(&server, &mut client, &mut inbuf, &mut out) {
                         Step::Drained => break,
                         Step::Flush => {
-                            if write_out(&server, &mut stream, &mut out).await.is_err() {
+                            if write_out(&mut stream, &mut out).await.is_err() {
                                 break 'conn;
                             }
                         }
                         Step::Close => {
-                            let _ = write_out(&server, &mut stream, &mut out).await;
+                            let _ = write_out(&mut stream, &mut out).await;
                             break 'conn;
                         }
                         Step::Block(req) => {
-                            if write_out(&server, &mut stream, &mut out).await.is_err() {
+                            if write_out(&mut stream, &mut out).await.is_err() {
                                 break 'conn;
                             }
                             match wait_unblocked(&server, &mut client, &mut stream, &mut rx, &mut inbuf, req).await {
@@ -130,7 +131,7 @@ pub async fn serve(server: Arc<Server>, mut stream: TcpStream, peer: SocketAddr)
                 }
             }
         }
-        if !out.is_empty() && write_out(&server, &mut stream, &mut out).await.is_err() {
+        if !out.is_empty() && write_out(&mut stream, &mut out).await.is_err() {
             break;
         }
     }
@@ -163,6 +164,10 @@ fn process(
     out: &mut Vec<u8>,
 ) -> Step {
     let mut store = server.store.lock();
+    if inbuf.len() > store.config.query_buffer_limit {
+        store.stats.client_query_limit_disconnections += 1;
+        return Step::Close;
+    }
     let limits = Limits {
         max_bulk_len: store.config.proto_max_bulk_len,
         ..Limits::default()
@@ -253,16 +258,12 @@ async fn wait_unblocked(
     }
 }
 
-async fn write_out(
-    server: &Server,
-    stream: &mut TcpStream,
-    out: &mut Vec<u8>,
-) -> std::io::Result<()> {
+async fn write_out(stream: &mut TcpStream, out: &mut Vec<u8>) -> std::io::Result<()> {
     if out.is_empty() {
         return Ok(());
     }
     let res = stream.write_all(out).await;
-    server.store.lock().stats.net_output_bytes += out.len() as u64;
+    NET_OUTPUT_BYTES.fetch_add(out.len() as u64, Ordering::Relaxed);
     out.clear();
     if out.capacity() > 4 * FLUSH_THRESHOLD {
         out.shrink_to(16 * 1024);

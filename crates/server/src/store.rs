@@ -23,8 +23,6 @@ pub struct Stats {
     pub keyspace_misses: u64,
     pub expired_keys: u64,
     pub evicted_keys: u64,
-    pub net_input_bytes: u64,
-    pub net_output_bytes: u64,
     pub pubsub_messages: u64,
     pub client_output_limit_disconnections: u64,
     pub client_query_limit_disconnections: u64,

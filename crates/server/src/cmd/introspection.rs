@@ -218,8 +218,14 @@ fn info_section(ctx: &mut Ctx, section: &str, out: &mut String) {
             line("total_connections_received", &st.total_connections);
             line("total_commands_processed", &st.total_commands);
             line("instantaneous_ops_per_sec", &st.instantaneous_ops());
-            line("total_net_input_bytes", &st.net_input_bytes);
-            line("total_net_output_bytes", &st.net_output_bytes);
+            line(
+                "total_net_input_bytes",
+                &crate::conn::NET_INPUT_BYTES.load(std::sync::atomic::Ordering::Relaxed),
+            );
+            line(
+                "total_net_output_bytes",
+                &crate::conn::NET_OUTPUT_BYTES.load(std::sync::atomic::Ordering::Relaxed),
+            );
             line("rejected_connections", &st.rejected_connections);
             line("expired_keys", &st.expired_keys);
             line("evicted_keys", &st.evicted_keys);

@@ -13,12 +13,21 @@ pub struct TestServer {
     pub dir: std::path::PathBuf,
 }
 
-/// A port that was free a moment ago (the OS picks it).
+/// A port that was free a moment ago (the OS picks it), never handed out twice in this
+/// test process.
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("no free port")
+    static USED: std::sync::Mutex<Vec<u16>> = std::sync::Mutex::new(Vec::new());
+    loop {
+        let port = TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .map(|a| a.port())
+            .expect("no free port");
+        let mut used = USED.lock().unwrap_or_else(|e| e.into_inner());
+        if !used.contains(&port) {
+            used.push(port);
+            return port;
+        }
+    }
 }
 
 impl TestServer {
@@ -54,7 +63,10 @@ impl TestServer {
                 return false;
             }
             if std::net::TcpStream::connect(("127.0.0.1", self.port)).is_ok() {
-                return true;
+                // Another process may own the port if ours failed to bind: ours exits at
+                // once in that case, so make sure it is still running.
+                std::thread::sleep(Duration::from_millis(50));
+                return matches!(self.child.try_wait(), Ok(None));
             }
             std::thread::sleep(Duration::from_millis(20));
         }
