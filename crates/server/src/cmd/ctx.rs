@@ -84,16 +84,18 @@ impl<'a> Ctx<'a> {
     /// time (LRU) and frequency (LFU).
     pub fn read(&mut self, key: &[u8]) -> Option<&mut Entry> {
         let now = self.now_ms;
-        let db = self.client.db;
-        let found = self.store.dbs[db].get_mut(key, now).is_some();
-        if found {
-            self.store.stats.keyspace_hits += 1;
-        } else {
-            self.store.stats.keyspace_misses += 1;
+        let store = &mut *self.store;
+        match store.dbs[self.client.db].get_mut(key, now) {
+            Some(entry) => {
+                store.stats.keyspace_hits += 1;
+                touch(entry, now);
+                Some(entry)
+            }
+            None => {
+                store.stats.keyspace_misses += 1;
+                None
+            }
         }
-        let entry = self.store.dbs[db].get_mut(key, now)?;
-        touch(entry, now);
-        Some(entry)
     }
 
     /// Looks a key up for writing (no hit/miss accounting).

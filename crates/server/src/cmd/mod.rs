@@ -20,9 +20,9 @@ pub mod zsets;
 
 pub use ctx::{BlockRequest, Ctx};
 
+use ahash::AHashMap;
 use bytes::Bytes;
 use rubra_resp::Reply;
-use std::collections::HashMap;
 use std::sync::OnceLock;
 
 /// What a handler returns: the reply, or an error reply via `?`.
@@ -204,10 +204,10 @@ fn families() -> [&'static [Command]; 11] {
 }
 
 /// All commands by lower-case name, built once.
-pub fn table() -> &'static HashMap<&'static [u8], &'static Command> {
-    static TABLE: OnceLock<HashMap<&'static [u8], &'static Command>> = OnceLock::new();
+pub fn table() -> &'static AHashMap<&'static [u8], &'static Command> {
+    static TABLE: OnceLock<AHashMap<&'static [u8], &'static Command>> = OnceLock::new();
     TABLE.get_or_init(|| {
-        let mut map = HashMap::new();
+        let mut map = AHashMap::new();
         for family in families() {
             for cmd in family {
                 map.insert(cmd.name.as_bytes(), cmd);
