@@ -10,6 +10,7 @@ use bytes::Bytes;
 use rand::Rng;
 use rubra_commands::{key_slot, SLOT_COUNT};
 use std::collections::{BTreeSet, HashMap};
+use std::sync::Arc;
 
 /// Where a key lives: its hash slot.
 pub type SlotIndex = usize;
@@ -51,14 +52,47 @@ pub fn lru_clock(now_ms: u64) -> u32 {
     (now_ms / 1000) as u32
 }
 
-type SlotMap = HashMap<Bytes, Entry, RandomState>;
+/// The keys of one slot.
+pub type SlotMap = HashMap<Bytes, Entry, RandomState>;
+
+/// A point-in-time view of a database for BGSAVE, AOF rewrite and replica full sync.
+/// Taking it copies 16384 pointers; afterwards the first write to a slot copies that slot
+/// only (copy-on-write per slot), so neither side ever stops the world over the dataset.
+#[derive(Clone, Default)]
+pub struct DbSnapshot {
+    slots: Vec<Arc<SlotMap>>,
+}
+
+impl DbSnapshot {
+    /// Calls `f` for every key that is live at `now_ms`.
+    pub fn for_each(&self, now_ms: u64, mut f: impl FnMut(&Bytes, &Entry)) {
+        for map in &self.slots {
+            for (k, e) in map.iter() {
+                if !e.is_expired(now_ms) {
+                    f(k, e);
+                }
+            }
+        }
+    }
+
+    /// Number of keys (including logically expired ones).
+    pub fn len(&self) -> usize {
+        self.slots.iter().map(|m| m.len()).sum()
+    }
+
+    /// Whether the snapshot holds no key.
+    pub fn is_empty(&self) -> bool {
+        self.slots.iter().all(|m| m.is_empty())
+    }
+}
 
 /// One database: keys per slot, the expiry index, and the log of keys removed by expiry.
 #[derive(Debug, Default)]
 pub struct Db {
     /// Empty until the first key is written: 15 of 16 databases are usually never used,
-    /// and a cluster node only uses database 0.
-    slots: Vec<SlotMap>,
+    /// and a cluster node only uses database 0. Each slot is behind an Arc so snapshots can
+    /// share it (see `DbSnapshot`); `Arc::make_mut` copies a slot only while shared.
+    slots: Vec<Arc<SlotMap>>,
     hasher: RandomState,
     /// (expire_at, key) for every key with a TTL, so active expiry finds due keys in
     /// O(log n) without sampling.
@@ -78,17 +112,24 @@ impl Db {
     }
 
     fn slot_map(&self, key: &[u8]) -> Option<&SlotMap> {
-        self.slots.get(key_slot(key) as usize)
+        self.slots.get(key_slot(key) as usize).map(|m| &**m)
     }
 
     fn slot_map_mut(&mut self, key: &[u8]) -> &mut SlotMap {
         if self.slots.is_empty() {
             let hasher = self.hasher.clone();
             self.slots = (0..SLOT_COUNT)
-                .map(|_| SlotMap::with_hasher(hasher.clone()))
+                .map(|_| Arc::new(SlotMap::with_hasher(hasher.clone())))
                 .collect();
         }
-        &mut self.slots[key_slot(key) as usize]
+        Arc::make_mut(&mut self.slots[key_slot(key) as usize])
+    }
+
+    /// A point-in-time snapshot; see `DbSnapshot`.
+    pub fn snapshot(&self) -> DbSnapshot {
+        DbSnapshot {
+            slots: self.slots.clone(),
+        }
     }
 
     /// Number of keys, including logically expired ones not yet removed (as DBSIZE in Redis).
@@ -112,7 +153,7 @@ impl Db {
         if !self.is_live(key, now_ms)? {
             return None;
         }
-        self.slots[key_slot(key) as usize].get_mut(key)
+        Arc::make_mut(&mut self.slots[key_slot(key) as usize]).get_mut(key)
     }
 
     /// Looks a key up for reading; see `get_mut` for expiry.
@@ -175,7 +216,11 @@ impl Db {
         if self.slots.is_empty() {
             return None;
         }
-        let (k, entry) = self.slots[key_slot(key) as usize].remove_entry(key)?;
+        let slot = key_slot(key) as usize;
+        if !self.slots[slot].contains_key(key) {
+            return None;
+        }
+        let (k, entry) = Arc::make_mut(&mut self.slots[slot]).remove_entry(key)?;
         self.len -= 1;
         if entry.expire_at != 0 {
             self.expires.remove(&(entry.expire_at, k));
@@ -262,7 +307,7 @@ impl Db {
         let mut slot = cursor as usize;
         let mut visited = 0;
         while slot < SLOT_COUNT {
-            for (k, e) in &self.slots[slot] {
+            for (k, e) in self.slots[slot].iter() {
                 visited += 1;
                 if !e.is_expired(now_ms) && keep(k, e) {
                     out.push(k.clone());
@@ -282,7 +327,7 @@ impl Db {
     /// Calls `f` for every live key (KEYS, snapshots).
     pub fn for_each(&self, now_ms: u64, mut f: impl FnMut(&Bytes, &Entry)) {
         for map in &self.slots {
-            for (k, e) in map {
+            for (k, e) in map.iter() {
                 if !e.is_expired(now_ms) {
                     f(k, e);
                 }
@@ -414,6 +459,30 @@ mod tests {
             cursor = next;
         }
         assert_eq!(seen.len(), 5000);
+    }
+
+    #[test]
+    fn snapshots_are_point_in_time_and_copy_on_write() {
+        let mut db = Db::new();
+        db.set(key("a"), Value::Str(b"1".to_vec()), 0);
+        db.set(key("b"), Value::Str(b"2".to_vec()), 0);
+        let snap = db.snapshot();
+        db.set(key("a"), Value::Str(b"changed".to_vec()), 0);
+        db.remove(b"b");
+        db.set(key("c"), Value::Str(b"3".to_vec()), 0);
+        let mut seen = Vec::new();
+        snap.for_each(0, |k, e| {
+            if let Value::Str(v) = &e.value {
+                seen.push((k.clone(), v.clone()));
+            }
+        });
+        seen.sort();
+        assert_eq!(
+            seen,
+            vec![(key("a"), b"1".to_vec()), (key("b"), b"2".to_vec())]
+        );
+        assert_eq!(db.len(), 2);
+        assert!(matches!(&db.get(b"a", 0).unwrap().value, Value::Str(v) if v == b"changed"));
     }
 
     #[test]

@@ -6,6 +6,6 @@ pub mod db;
 pub mod value;
 pub mod zset;
 
-pub use db::{Db, Entry, SlotIndex};
+pub use db::{Db, DbSnapshot, Entry, SlotIndex};
 pub use value::{Value, ValueType};
 pub use zset::ZSet;
