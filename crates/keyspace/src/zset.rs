@@ -16,6 +16,10 @@ impl ZSet {
     pub fn is_empty(&self) -> bool {
         self.items.is_empty()
     }
+    /// Members with scores in order.
+    pub fn iter(&self) -> impl Iterator<Item = (&Bytes, f64)> {
+        self.items.iter().map(|(m, s)| (m, *s))
+    }
     /// Length of the longest member.
     pub fn max_member_len(&self) -> usize {
         self.items.iter().map(|(m, _)| m.len()).max().unwrap_or(0)

@@ -197,6 +197,8 @@ fn process(
             }
         }
     };
+    // Before any reply of this batch leaves: with appendfsync always, the writes are on disk.
+    store.flush_feed();
     if let Some(handle) = store.clients.map.get_mut(&client.id) {
         let info = &mut handle.info;
         info.last_active_ms = now_ms();

@@ -108,6 +108,7 @@ fn run(
         client,
         now_ms: now,
         block: None,
+        propagate: None,
     };
     let reply = call(&mut ctx, cmd, args);
     let block = ctx.block.take();
@@ -123,7 +124,7 @@ fn fail_multi(client: &mut ClientState) {
 
 /// Evicts keys if needed before a command that may grow memory; an error if it can't.
 fn check_oom(store: &mut Store, cmd: &Command) -> Option<Reply> {
-    if store.config.maxmemory == 0 {
+    if store.config.maxmemory == 0 || store.loading {
         return None;
     }
     let within = evict::make_room(store);
@@ -140,9 +141,18 @@ pub fn call(ctx: &mut Ctx, cmd: &'static Command, args: &[Bytes]) -> Reply {
     let reply = (cmd.handler)(ctx, args).unwrap_or_else(|e| e);
     ctx.store.stats.total_commands += 1;
     let db = ctx.client.db;
+    let rewritten = ctx.propagate.take();
     if ctx.store.dirty != dirty_before && cmd.has(flags::WRITE) {
         for i in cmd.key_positions(args) {
             ctx.store.key_modified(db, &args[i]);
+        }
+        match rewritten {
+            Some(cmds) => {
+                for c in cmds {
+                    ctx.store.feed.propagate(db, &c);
+                }
+            }
+            None => ctx.store.feed.propagate(db, args),
         }
     }
     ctx.store.collect_expired(db);
@@ -175,6 +185,7 @@ pub fn serve_blocked(store: &mut Store) {
                     client: &mut tmp,
                     now_ms: now_ms(),
                     block: None,
+                    propagate: None,
                 };
                 let reply = call(&mut ctx, cmd, &waiter.args);
                 if ctx.block.is_some() {

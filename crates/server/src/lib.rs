@@ -2,6 +2,7 @@
 //! the simulator can embed the same code.
 
 pub mod alloc;
+pub mod aof;
 pub mod blocking;
 pub mod client;
 pub mod cmd;
@@ -9,6 +10,8 @@ pub mod config;
 pub mod conn;
 pub mod dispatch;
 pub mod evict;
+pub mod feed;
+pub mod jobs;
 pub mod pubsub;
 pub mod server;
 pub mod store;

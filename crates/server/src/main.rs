@@ -53,7 +53,13 @@ fn main() {
             }
         };
         tracing::info!(port = config.port, threads, "Ready to accept connections");
-        let srv = server::Server::new(config);
+        let srv = match server::Server::new(config) {
+            Ok(s) => s,
+            Err(e) => {
+                eprintln!("{e}");
+                std::process::exit(1);
+            }
+        };
         server::run(srv, listeners).await;
     });
 }

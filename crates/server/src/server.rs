@@ -19,11 +19,13 @@ pub struct Server {
 const ACTIVE_EXPIRE_BUDGET: usize = 2000;
 
 impl Server {
-    /// A server for `config`.
-    pub fn new(config: Config) -> Arc<Server> {
-        Arc::new(Server {
-            store: Mutex::new(Store::new(config, now_ms())),
-        })
+    /// A server for `config`, with its data loaded from disk (AOF) if configured.
+    pub fn new(config: Config) -> Result<Arc<Server>, String> {
+        let mut store = Store::new(config, now_ms());
+        crate::aof::start(&mut store)?;
+        Ok(Arc::new(Server {
+            store: Mutex::new(store),
+        }))
     }
 }
 
@@ -59,6 +61,9 @@ pub async fn bind(config: &Config) -> std::io::Result<Vec<TcpListener>> {
 
 /// Runs the node until the process is stopped.
 pub async fn run(server: Arc<Server>, listeners: Vec<TcpListener>) {
+    let (jobs_tx, jobs_rx) = tokio::sync::mpsc::unbounded_channel();
+    server.store.lock().jobs = Some(jobs_tx);
+    tokio::spawn(crate::jobs::run(server.clone(), jobs_rx));
     tokio::spawn(cron(server.clone()));
     for listener in listeners {
         let server = server.clone();
@@ -102,6 +107,12 @@ async fn cron(server: Arc<Server>) {
         }
         if store.blocking.has_ready() {
             crate::dispatch::serve_blocked(&mut store);
+        }
+        store.flush_feed();
+        if let Some(aof) = store.aof.as_mut() {
+            if let Err(e) = aof.fsync_if_needed() {
+                tracing::error!(error = %e, "fsync of the AOF failed");
+            }
         }
     }
 }

@@ -3,9 +3,11 @@
 //! lock once per batch of pipelined commands. That keeps MULTI/EXEC, multi-key commands and
 //! blocking wake-ups atomic exactly as in Redis, with no cross-shard protocol.
 
+use crate::aof::AofWriter;
 use crate::blocking::Blocking;
 use crate::client::ClientRegistry;
 use crate::config::Config;
+use crate::feed::Feed;
 use crate::pubsub::PubSub;
 use crate::watch::Watches;
 use bytes::Bytes;
@@ -60,6 +62,16 @@ pub struct Store {
     pub started_ms: u64,
     /// 40 hex chars identifying this run (INFO run_id).
     pub run_id: String,
+    /// Changes as commands, for replicas and the AOF.
+    pub feed: Feed,
+    /// The append-only file, when `appendonly yes`.
+    pub aof: Option<AofWriter>,
+    /// Set while a background save or AOF rewrite runs.
+    pub aof_rewrite_in_progress: bool,
+    /// Replaying the AOF or a snapshot: limits such as maxmemory are not enforced.
+    pub loading: bool,
+    /// Where background jobs are sent (set once the runtime is up).
+    pub jobs: Option<tokio::sync::mpsc::UnboundedSender<crate::jobs::Job>>,
 }
 
 impl Store {
@@ -68,7 +80,15 @@ impl Store {
         let dbs = (0..config.databases).map(|_| Db::new()).collect();
         let mut rng = SmallRng::from_entropy();
         let run_id = random_hex(&mut rng, 40);
+        let backlog = crate::config::parse_memory(config.get_value("repl-backlog-size"))
+            .unwrap_or(1 << 20) as usize;
+        let feed = Feed::new(random_hex(&mut rng, 40), backlog);
         Store {
+            feed,
+            aof: None,
+            aof_rewrite_in_progress: false,
+            loading: false,
+            jobs: None,
             dbs,
             config,
             dirty: 0,
@@ -92,6 +112,20 @@ impl Store {
         self.blocking.signal(db, key);
     }
 
+    /// Sends what the feed produced to the AOF (and fsyncs under `appendfsync always`).
+    /// Called at the end of every batch, before its replies are written.
+    pub fn flush_feed(&mut self) {
+        if !self.feed.has_output() {
+            return;
+        }
+        let out = self.feed.take_output();
+        if let Some(aof) = self.aof.as_mut() {
+            if let Err(e) = aof.append(&out) {
+                tracing::error!(error = %e, "writing the AOF failed");
+            }
+        }
+    }
+
     /// Handles keys removed by lazy or active expiry in `db` since the last call.
     pub fn collect_expired(&mut self, db: usize) {
         if !self.dbs[db].has_expired_log() {
@@ -100,6 +134,7 @@ impl Store {
         for key in self.dbs[db].drain_expired() {
             self.stats.expired_keys += 1;
             self.watches.touch(db, &key);
+            self.feed.propagate(db, &[Bytes::from_static(b"DEL"), key]);
         }
     }
 }

@@ -29,6 +29,9 @@ pub struct Ctx<'a> {
     pub now_ms: u64,
     /// Set by a blocking command that must wait (see `block_on`).
     pub block: Option<BlockRequest>,
+    /// What to propagate instead of the command itself, when replaying it verbatim would
+    /// not reproduce the same state (relative TTLs, random choices, blocking forms).
+    pub propagate: Option<Vec<Vec<Bytes>>>,
 }
 
 /// Typed views of a value, one per type, used by the generic accessors below.

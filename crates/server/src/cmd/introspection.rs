@@ -211,7 +211,11 @@ fn info_section(ctx: &mut Ctx, section: &str, out: &mut String) {
                 "aof_enabled",
                 &((s.config.get_value("appendonly") == "yes") as u8),
             );
-            line("aof_rewrite_in_progress", &0);
+            line(
+                "aof_rewrite_in_progress",
+                &(s.aof_rewrite_in_progress as u8),
+            );
+            line("aof_current_size", &s.aof.as_ref().map_or(0, |a| a.size));
         }
         "stats" => {
             let st = &s.stats;

@@ -471,10 +471,19 @@ fn set_expiry(ctx: &mut Ctx, args: &[Bytes], unit_ms: i64, relative: bool) -> Cm
     if !allowed {
         return Ok(Reply::Int(0));
     }
+    // Replicas and the AOF get an absolute time (or the deletion), never a relative one
+    // that would restart when replayed.
+    let key = args[1].clone();
     if at <= now as i64 {
-        ctx.db().remove(&args[1]);
+        ctx.db().remove(&key);
+        ctx.propagate = Some(vec![vec![Bytes::from_static(b"DEL"), key]]);
     } else {
-        ctx.db().set_expire(&args[1], at as u64, now);
+        ctx.db().set_expire(&key, at as u64, now);
+        ctx.propagate = Some(vec![vec![
+            Bytes::from_static(b"PEXPIREAT"),
+            key,
+            Bytes::from(at.to_string()),
+        ]]);
     }
     ctx.dirty(1);
     Ok(Reply::Int(1))

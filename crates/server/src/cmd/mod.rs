@@ -12,6 +12,7 @@ pub mod hashes;
 pub mod introspection;
 pub mod keys;
 pub mod lists;
+pub mod persistence;
 pub mod pubsub;
 pub mod sets;
 pub mod strings;
@@ -187,7 +188,7 @@ impl Command {
 }
 
 /// Every command family's table.
-fn families() -> [&'static [Command]; 11] {
+fn families() -> [&'static [Command]; 12] {
     [
         connection::COMMANDS,
         keys::COMMANDS,
@@ -200,6 +201,7 @@ fn families() -> [&'static [Command]; 11] {
         tx::COMMANDS,
         pubsub::COMMANDS,
         introspection::COMMANDS,
+        persistence::COMMANDS,
     ]
 }
 

@@ -11,6 +11,7 @@ pub struct TestServer {
     pub port: u16,
     child: Child,
     pub dir: std::path::PathBuf,
+    args: Vec<String>,
 }
 
 /// A port that was free a moment ago (the OS picks it), never handed out twice in this
@@ -38,22 +39,49 @@ impl TestServer {
             let dir =
                 std::env::temp_dir().join(format!("rubra-test-{}-{}", std::process::id(), port));
             let _ = std::fs::create_dir_all(&dir);
-            let mut cmd = Command::new(env!("CARGO_BIN_EXE_rubra-server"));
-            cmd.arg("--port")
-                .arg(port.to_string())
-                .arg("--dir")
-                .arg(&dir)
-                .arg("--save")
-                .arg("");
-            cmd.args(extra).stdout(Stdio::null()).stderr(Stdio::null());
-            let child = cmd.spawn().expect("spawn rubra-server");
-            let mut server = TestServer { port, child, dir };
+            let args: Vec<String> = extra.iter().map(|s| s.to_string()).collect();
+            let child = spawn(port, &dir, &args);
+            let mut server = TestServer {
+                port,
+                child,
+                dir,
+                args,
+            };
             if server.wait_ready() {
                 return server;
             }
             let _ = server.child.kill();
         }
         panic!("rubra-server did not start");
+    }
+
+    /// Kills the process with SIGKILL (no chance to flush anything).
+    pub fn kill9(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// Starts the server again on the same port and data directory, with extra arguments
+    /// replacing the original ones if given. Returns false if it exited instead.
+    pub fn restart(&mut self, extra: Option<&[&str]>) -> bool {
+        self.kill9();
+        if let Some(e) = extra {
+            self.args = e.iter().map(|s| s.to_string()).collect();
+        }
+        self.child = spawn(self.port, &self.dir, &self.args);
+        self.wait_ready()
+    }
+
+    /// Waits for the process to exit (for start-up failures); returns its exit code.
+    pub fn wait_exit(&mut self, within: Duration) -> Option<i32> {
+        let deadline = Instant::now() + within;
+        while Instant::now() < deadline {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return status.code();
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        None
     }
 
     fn wait_ready(&mut self) -> bool {
@@ -114,6 +142,18 @@ impl TestServer {
     pub fn alive(&mut self) -> bool {
         matches!(self.child.try_wait(), Ok(None))
     }
+}
+
+fn spawn(port: u16, dir: &std::path::Path, args: &[String]) -> Child {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_rubra-server"));
+    cmd.arg("--port")
+        .arg(port.to_string())
+        .arg("--dir")
+        .arg(dir)
+        .arg("--save")
+        .arg("");
+    cmd.args(args).stdout(Stdio::null()).stderr(Stdio::null());
+    cmd.spawn().expect("spawn rubra-server")
 }
 
 impl Drop for TestServer {

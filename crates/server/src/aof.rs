@@ -1,0 +1,322 @@
+//! The append-only file: the propagation feed written to disk, fsynced per `appendfsync`
+//! (`always`: before the batch's replies are sent, so an acknowledged write survives kill -9;
+//! `everysec`: by the cron; `no`: by the OS), replayed on start-up, and rewritten in the
+//! background from a copy-on-write snapshot (BGREWRITEAOF) without blocking clients.
+
+use crate::feed::encode_command;
+use bytes::Bytes;
+use rubra_keyspace::{DbSnapshot, Entry, Value};
+use rubra_resp::{parse_request, Limits, Parsed};
+use std::fs::{File, OpenOptions};
+use std::io::{BufWriter, Write};
+use std::path::{Path, PathBuf};
+
+/// When the AOF is fsynced.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FsyncPolicy {
+    Always,
+    EverySec,
+    No,
+}
+
+impl FsyncPolicy {
+    /// From the `appendfsync` value.
+    pub fn from_config(v: &str) -> FsyncPolicy {
+        match v {
+            "always" => FsyncPolicy::Always,
+            "no" => FsyncPolicy::No,
+            _ => FsyncPolicy::EverySec,
+        }
+    }
+}
+
+/// An open AOF being appended to.
+pub struct AofWriter {
+    file: File,
+    pub path: PathBuf,
+    pub policy: FsyncPolicy,
+    /// Bytes written since the last fsync.
+    unsynced: bool,
+    /// While a rewrite runs: everything appended meanwhile, to be added to the new file.
+    rewrite_buf: Option<Vec<u8>>,
+    pub size: u64,
+}
+
+impl AofWriter {
+    /// Opens (creating if needed) the AOF for appending.
+    pub fn open(path: &Path, policy: FsyncPolicy) -> std::io::Result<AofWriter> {
+        let file = OpenOptions::new().create(true).append(true).open(path)?;
+        let size = file.metadata()?.len();
+        Ok(AofWriter {
+            file,
+            path: path.to_path_buf(),
+            policy,
+            unsynced: false,
+            rewrite_buf: None,
+            size,
+        })
+    }
+
+    /// Appends feed bytes; fsyncs at once under `always`.
+    pub fn append(&mut self, bytes: &[u8]) -> std::io::Result<()> {
+        if bytes.is_empty() {
+            return Ok(());
+        }
+        self.file.write_all(bytes)?;
+        self.size += bytes.len() as u64;
+        if let Some(buf) = self.rewrite_buf.as_mut() {
+            buf.extend_from_slice(bytes);
+        }
+        if self.policy == FsyncPolicy::Always {
+            self.file.sync_data()?;
+        } else {
+            self.unsynced = true;
+        }
+        Ok(())
+    }
+
+    /// The `everysec` fsync, called by the cron.
+    pub fn fsync_if_needed(&mut self) -> std::io::Result<()> {
+        if self.unsynced && self.policy == FsyncPolicy::EverySec {
+            self.file.sync_data()?;
+            self.unsynced = false;
+        }
+        Ok(())
+    }
+
+    /// Starts buffering appends for a rewrite in progress.
+    pub fn start_rewrite(&mut self) {
+        self.rewrite_buf = Some(Vec::new());
+    }
+
+    /// Whether a rewrite is running.
+    pub fn rewriting(&self) -> bool {
+        self.rewrite_buf.is_some()
+    }
+
+    /// Completes a rewrite: appends what arrived meanwhile to `tmp`, fsyncs it, renames it
+    /// over the AOF and continues appending to the new file.
+    pub fn finish_rewrite(&mut self, tmp: &Path) -> std::io::Result<()> {
+        let tail = self.rewrite_buf.take().unwrap_or_default();
+        let mut f = OpenOptions::new().append(true).open(tmp)?;
+        f.write_all(&tail)?;
+        f.sync_all()?;
+        std::fs::rename(tmp, &self.path)?;
+        let file = OpenOptions::new().append(true).open(&self.path)?;
+        self.size = file.metadata()?.len();
+        self.file = file;
+        self.unsynced = false;
+        Ok(())
+    }
+
+    /// Abandons a failed rewrite.
+    pub fn abort_rewrite(&mut self) {
+        self.rewrite_buf = None;
+    }
+}
+
+/// Writes the commands that rebuild `dbs` (one snapshot per database) to `path`.
+pub fn write_snapshot_commands(
+    path: &Path,
+    dbs: &[DbSnapshot],
+    now_ms: u64,
+) -> std::io::Result<()> {
+    let mut out = BufWriter::new(File::create(path)?);
+    let mut buf = Vec::new();
+    for (i, db) in dbs.iter().enumerate() {
+        if db.is_empty() {
+            continue;
+        }
+        buf.clear();
+        encode_command(
+            &mut buf,
+            &[Bytes::from_static(b"SELECT"), Bytes::from(i.to_string())],
+        );
+        out.write_all(&buf)?;
+        let mut err = None;
+        db.for_each(now_ms, |key, entry| {
+            buf.clear();
+            rebuild_commands(&mut buf, key, entry);
+            if let Err(e) = out.write_all(&buf) {
+                err.get_or_insert(e);
+            }
+        });
+        if let Some(e) = err {
+            return Err(e);
+        }
+    }
+    out.flush()?;
+    out.get_ref().sync_all()
+}
+
+/// Commands that recreate one key, in batches so no single command is huge.
+fn rebuild_commands(buf: &mut Vec<u8>, key: &Bytes, entry: &Entry) {
+    const BATCH: usize = 64;
+    let k = key.clone();
+    match &entry.value {
+        Value::Str(v) => encode_command(
+            buf,
+            &[
+                Bytes::from_static(b"SET"),
+                k.clone(),
+                Bytes::copy_from_slice(v),
+            ],
+        ),
+        Value::List(l) => {
+            for chunk in l.iter().cloned().collect::<Vec<_>>().chunks(BATCH) {
+                let mut args = vec![Bytes::from_static(b"RPUSH"), k.clone()];
+                args.extend(chunk.iter().cloned());
+                encode_command(buf, &args);
+            }
+        }
+        Value::Hash(h) => {
+            for chunk in h.iter().collect::<Vec<_>>().chunks(BATCH) {
+                let mut args = vec![Bytes::from_static(b"HSET"), k.clone()];
+                for (f, v) in chunk {
+                    args.push((*f).clone());
+                    args.push((*v).clone());
+                }
+                encode_command(buf, &args);
+            }
+        }
+        Value::Set(s) => {
+            for chunk in s.iter().cloned().collect::<Vec<_>>().chunks(BATCH) {
+                let mut args = vec![Bytes::from_static(b"SADD"), k.clone()];
+                args.extend(chunk.iter().cloned());
+                encode_command(buf, &args);
+            }
+        }
+        Value::ZSet(z) => {
+            let members = crate::cmd::zsets::members_with_scores(z);
+            for chunk in members.chunks(BATCH) {
+                let mut args = vec![Bytes::from_static(b"ZADD"), k.clone()];
+                for (m, score) in chunk {
+                    args.push(Bytes::from(rubra_resp::format_double(*score)));
+                    args.push(m.clone());
+                }
+                encode_command(buf, &args);
+            }
+        }
+    }
+    if entry.expire_at != 0 {
+        encode_command(
+            buf,
+            &[
+                Bytes::from_static(b"PEXPIREAT"),
+                k,
+                Bytes::from(entry.expire_at.to_string()),
+            ],
+        );
+    }
+}
+
+/// Outcome of reading an AOF for replay.
+pub struct AofContents {
+    pub commands: Vec<Vec<Bytes>>,
+    /// Length of the valid prefix; shorter than the file if its last command is truncated.
+    pub valid_len: u64,
+    pub truncated: bool,
+}
+
+/// Reads and parses an AOF. A truncated final command is reported (the caller truncates or
+/// refuses per `aof-load-truncated`); any other corruption is an error.
+pub fn read_aof(path: &Path) -> Result<AofContents, String> {
+    let data = std::fs::read(path).map_err(|e| format!("can't read {}: {e}", path.display()))?;
+    let limits = Limits {
+        max_bulk_len: usize::MAX / 2,
+        max_multibulk_len: usize::MAX / 2,
+        ..Limits::default()
+    };
+    let mut pos = 0;
+    let mut commands = Vec::new();
+    while pos < data.len() {
+        match parse_request(&data[pos..], &limits) {
+            Ok(Parsed::Complete(args, used)) => {
+                if !args.is_empty() {
+                    commands.push(args);
+                }
+                pos += used;
+            }
+            Ok(Parsed::Incomplete { .. }) => {
+                return Ok(AofContents {
+                    commands,
+                    valid_len: pos as u64,
+                    truncated: true,
+                })
+            }
+            Err(e) => {
+                return Err(format!(
+                    "Bad file format reading the append only file {} at offset {pos}: {}",
+                    path.display(),
+                    e.message()
+                ))
+            }
+        }
+    }
+    Ok(AofContents {
+        commands,
+        valid_len: pos as u64,
+        truncated: false,
+    })
+}
+
+/// Replays an AOF into the store through the normal command path (so MULTI/EXEC and SELECT
+/// behave as they did live). The feed is off while loading so nothing is re-appended.
+/// Returns the number of commands replayed.
+pub fn replay(store: &mut crate::store::Store, commands: Vec<Vec<Bytes>>) -> usize {
+    let was_active = store.feed.active;
+    store.feed.active = false;
+    store.loading = true;
+    let mut loader = crate::client::ClientState {
+        authenticated: true,
+        no_block: true,
+        ..Default::default()
+    };
+    let mut sink = Vec::new();
+    let n = commands.len();
+    for args in commands {
+        let _ = crate::dispatch::execute(store, &mut loader, args, &mut sink);
+        sink.clear();
+    }
+    store.loading = false;
+    store.feed.active = was_active;
+    n
+}
+
+/// Opens the AOF at start-up: replays it if present (handling a truncated tail per
+/// `aof-load-truncated`), then opens it for appending and turns the feed on.
+pub fn start(store: &mut crate::store::Store) -> Result<(), String> {
+    if store.config.get_value("appendonly") != "yes" {
+        return Ok(());
+    }
+    let dir = PathBuf::from(store.config.get_value("dir"));
+    let path = dir.join(store.config.get_value("appendfilename"));
+    if path.exists() {
+        let contents = read_aof(&path)?;
+        if contents.truncated {
+            if store.config.get_value("aof-load-truncated") != "yes" {
+                return Err(format!(
+                    "Unexpected end of file reading the append only file {}. You can: 1) Make a backup of your AOF file, then use ./redis-check-aof --fix <filename>. 2) Alternatively you can set the 'aof-load-truncated' configuration option to yes and restart the server.",
+                    path.display()
+                ));
+            }
+            tracing::warn!(path = %path.display(), valid_len = contents.valid_len, "AOF ends with a truncated command: truncating the file and loading the rest");
+            let f = OpenOptions::new()
+                .write(true)
+                .open(&path)
+                .map_err(|e| e.to_string())?;
+            f.set_len(contents.valid_len).map_err(|e| e.to_string())?;
+            f.sync_all().map_err(|e| e.to_string())?;
+        }
+        let n = replay(store, contents.commands);
+        tracing::info!(commands = n, "AOF loaded");
+    }
+    let policy = FsyncPolicy::from_config(store.config.get_value("appendfsync"));
+    store.aof = Some(
+        AofWriter::open(&path, policy)
+            .map_err(|e| format!("can't open the append only file {}: {e}", path.display()))?,
+    );
+    store.feed.active = true;
+    store.feed.reset_db();
+    Ok(())
+}
