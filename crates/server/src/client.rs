@@ -17,6 +17,8 @@ pub enum ClientMsg {
     Push(Reply, usize),
     /// The reply that ends a blocking command.
     Unblocked(Reply),
+    /// Raw bytes for a replica (snapshot, replication stream), counted in the output buffer.
+    Raw(bytes::Bytes, usize),
     /// Close the connection (CLIENT KILL, output buffer limit).
     Kill,
 }
@@ -111,6 +113,36 @@ impl ClientRegistry {
         handle.tx.send(ClientMsg::Push(reply, size)).is_ok()
     }
 
+    /// Queues raw bytes for client `id` (a replica), enforcing output limits like `push`.
+    pub fn push_raw(
+        &mut self,
+        id: u64,
+        bytes: bytes::Bytes,
+        now_ms: u64,
+        limits: OutputLimits,
+    ) -> bool {
+        let Some(handle) = self.map.get_mut(&id) else {
+            return false;
+        };
+        let size = bytes.len();
+        let pending = handle.pending_out.load(Ordering::Relaxed) + size;
+        let over_hard = limits.hard > 0 && pending > limits.hard;
+        let over_soft = limits.soft > 0 && pending > limits.soft;
+        if !over_soft {
+            handle.soft_limit_since = 0;
+        } else if handle.soft_limit_since == 0 {
+            handle.soft_limit_since = now_ms;
+        }
+        let soft_expired = over_soft
+            && now_ms.saturating_sub(handle.soft_limit_since) >= limits.soft_seconds * 1000;
+        if over_hard || soft_expired {
+            let _ = handle.tx.send(ClientMsg::Kill);
+            return false;
+        }
+        handle.pending_out.fetch_add(size, Ordering::Relaxed);
+        handle.tx.send(ClientMsg::Raw(bytes, size)).is_ok()
+    }
+
     /// Sends the reply that unblocks client `id`.
     pub fn unblock(&self, id: u64, reply: Reply) {
         if let Some(handle) = self.map.get(&id) {
@@ -173,4 +205,8 @@ pub struct ClientState {
     pub readonly: bool,
     /// Cluster mode: ASKING was sent for the next command.
     pub asking: bool,
+    /// This connection is a replica of ours (it ran PSYNC/SYNC).
+    pub is_replica: bool,
+    /// This is our link to our primary: its writes are allowed on a read-only replica.
+    pub is_primary_link: bool,
 }

@@ -231,6 +231,30 @@ pub struct Config {
     pub idle_timeout_secs: u64,
 }
 
+impl Config {
+    /// Output buffer limits for replicas (client-output-buffer-limit slave ...).
+    pub fn replica_output_limits(&self) -> crate::client::OutputLimits {
+        let words: Vec<&str> = self
+            .get_value("client-output-buffer-limit")
+            .split_whitespace()
+            .collect();
+        for c in words.chunks(4) {
+            if c.len() == 4 && c[0] == "slave" {
+                return crate::client::OutputLimits {
+                    hard: parse_memory(c[1]).unwrap_or(0) as usize,
+                    soft: parse_memory(c[2]).unwrap_or(0) as usize,
+                    soft_seconds: c[3].parse().unwrap_or(0),
+                };
+            }
+        }
+        crate::client::OutputLimits {
+            hard: 256 << 20,
+            soft: 64 << 20,
+            soft_seconds: 60,
+        }
+    }
+}
+
 /// Parses Redis memory units: 1k = 1000, 1kb = 1024, and so on up to g/gb.
 pub fn parse_memory(s: &str) -> Option<u64> {
     let lower = s.trim().to_ascii_lowercase();

@@ -95,6 +95,10 @@ pub async fn serve(server: Arc<Server>, mut stream: TcpStream, peer: SocketAddr)
                     reply.encode(&mut out, client.resp3);
                     pending_out.fetch_sub(size, Ordering::Relaxed);
                 }
+                Some(ClientMsg::Raw(bytes, size)) => {
+                    out.extend_from_slice(&bytes);
+                    pending_out.fetch_sub(size, Ordering::Relaxed);
+                }
                 Some(ClientMsg::Unblocked(_)) => {}
                 Some(ClientMsg::Kill) | None => break 'conn,
             },
@@ -241,12 +245,17 @@ async fn wait_unblocked(
                         return None;
                     }
                 }
+                Some(ClientMsg::Raw(..)) => {}
                 Some(ClientMsg::Kill) | None => return None,
             },
             _ = &mut sleep, if !timed_out => {
                 timed_out = true;
                 let mut store = server.store.lock();
                 if store.blocking.unblock(client.id).is_some() {
+                    // WAIT answers with the count reached by now, not at the start.
+                    if let Some(w) = store.replication.waiters.remove(&client.id) {
+                        return Some(Reply::Int(store.replication.acked(w.target_offset) as i64));
+                    }
                     return Some(req.timeout_reply.clone());
                 }
                 // Already served: the reply is in the channel.
@@ -280,6 +289,11 @@ fn disconnect(server: &Server, client: &ClientState) {
     store.pubsub.remove_client(client.id);
     store.watches.unwatch_all(client.id, &client.watched);
     store.blocking.unblock(client.id);
+    store.replication.waiters.remove(&client.id);
+    store.replication.announced_ports.remove(&client.id);
+    if store.replication.replicas.remove(&client.id).is_some() {
+        tracing::info!(replica = client.id, "replica connection closed");
+    }
 }
 
 #[cfg(test)]

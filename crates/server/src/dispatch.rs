@@ -102,6 +102,16 @@ fn run(
     if let Some(e) = check_oom(store, cmd) {
         return (e, None);
     }
+    if cmd.has(flags::WRITE)
+        && !client.is_primary_link
+        && store.replication.is_replica()
+        && store.config.get_value("replica-read-only") == "yes"
+    {
+        return (
+            Reply::err("READONLY You can't write against a read only replica."),
+            None,
+        );
+    }
     let now = now_ms();
     let mut ctx = Ctx {
         store,

@@ -26,6 +26,9 @@ pub struct Feed {
     pending: Vec<u8>,
     /// Whether anything is listening (replicas, AOF); if not, nothing is encoded.
     pub active: bool,
+    /// Set while applying our primary's stream: its bytes are mirrored verbatim with
+    /// `emit_raw` (same offsets as the primary), so commands are not propagated again.
+    pub mirror_mode: bool,
     /// Inside EXEC: the MULTI is emitted lazily with the first write.
     in_exec: bool,
     exec_emitted: bool,
@@ -44,6 +47,7 @@ impl Feed {
             stream_db: None,
             pending: Vec::new(),
             active: false,
+            mirror_mode: false,
             in_exec: false,
             exec_emitted: false,
         }
@@ -51,7 +55,7 @@ impl Feed {
 
     /// Appends one command, as executed in database `db`.
     pub fn propagate(&mut self, db: usize, args: &[Bytes]) {
-        if !self.active {
+        if !self.active || self.mirror_mode {
             return;
         }
         if self.in_exec && !self.exec_emitted {
@@ -67,6 +71,9 @@ impl Feed {
 
     /// Marks the start of EXEC: writes inside are wrapped in MULTI/EXEC for atomicity.
     pub fn begin_exec(&mut self) {
+        if self.mirror_mode {
+            return;
+        }
         self.in_exec = true;
         self.exec_emitted = false;
     }
@@ -130,6 +137,17 @@ impl Feed {
     /// Bytes held in the backlog (INFO repl_backlog_histlen).
     pub fn backlog_len(&self) -> usize {
         self.backlog.len()
+    }
+
+    /// Adopts a primary's history after a full sync: its id, its offset, an empty backlog.
+    pub fn adopt(&mut self, replid: String, offset: u64) {
+        self.replid = replid;
+        self.replid2 = "0".repeat(REPLID_LEN);
+        self.second_offset = -1;
+        self.offset = offset;
+        self.backlog.clear();
+        self.pending.clear();
+        self.stream_db = None;
     }
 
     /// Forces a SELECT before the next command (a new replica or AOF starts listening).

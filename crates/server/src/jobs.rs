@@ -16,12 +16,45 @@ pub enum Job {
         snapshots: Vec<DbSnapshot>,
         tmp: PathBuf,
     },
+    /// Encode `snapshots` as RDB and send them to replica `client`, then its held stream.
+    FullSync {
+        client: u64,
+        snapshots: Vec<DbSnapshot>,
+        replid: String,
+        offset: u64,
+    },
+    /// Start (or restart) the link to our primary.
+    ReplicateFrom {
+        host: String,
+        port: u16,
+        generation: u64,
+    },
 }
 
 /// Runs jobs one at a time, off the async workers.
 pub async fn run(server: Arc<Server>, mut rx: mpsc::UnboundedReceiver<Job>) {
     while let Some(job) = rx.recv().await {
         match job {
+            Job::ReplicateFrom {
+                host,
+                port,
+                generation,
+            } => {
+                tokio::spawn(crate::replica_link::run(
+                    server.clone(),
+                    host,
+                    port,
+                    generation,
+                ));
+            }
+            Job::FullSync {
+                client,
+                snapshots,
+                replid,
+                offset,
+            } => {
+                tokio::spawn(full_sync(server.clone(), client, snapshots, replid, offset));
+            }
             Job::RewriteAof { snapshots, tmp } => {
                 let started = std::time::Instant::now();
                 let path = tmp.clone();
@@ -55,4 +88,60 @@ pub async fn run(server: Arc<Server>, mut rx: mpsc::UnboundedReceiver<Job>) {
             }
         }
     }
+}
+
+/// Produces the snapshot for a replica's full sync off the lock, then sends it followed by
+/// the stream held meanwhile, and marks the replica online — all under one lock so no
+/// stream byte can overtake the snapshot.
+async fn full_sync(
+    server: Arc<Server>,
+    client: u64,
+    snapshots: Vec<DbSnapshot>,
+    replid: String,
+    offset: u64,
+) {
+    let started = std::time::Instant::now();
+    let encoded = tokio::task::spawn_blocking(move || {
+        crate::snapshot::encode_rdb(&snapshots, &replid, offset, now_ms())
+    })
+    .await;
+    let mut store = server.store.lock();
+    let rdb = match encoded {
+        Ok(Ok(rdb)) => rdb,
+        Ok(Err(e)) => {
+            tracing::error!(replica = client, error = %e, "full sync failed");
+            store.replication.replicas.remove(&client);
+            store.clients.kill(client);
+            return;
+        }
+        Err(e) => {
+            tracing::error!(replica = client, error = %e, "full sync task failed");
+            store.replication.replicas.remove(&client);
+            store.clients.kill(client);
+            return;
+        }
+    };
+    let Some(replica) = store.replication.replicas.get_mut(&client) else {
+        return;
+    };
+    let held = std::mem::take(&mut replica.held);
+    replica.state = crate::replication::SyncState::Online;
+    let mut payload = format!("${}\r\n", rdb.len()).into_bytes();
+    payload.extend_from_slice(&rdb);
+    payload.extend_from_slice(&held);
+    let limits = crate::client::OutputLimits {
+        hard: 0,
+        soft: 0,
+        soft_seconds: 0,
+    };
+    let bytes = rdb.len();
+    store
+        .clients
+        .push_raw(client, bytes::Bytes::from(payload), now_ms(), limits);
+    tracing::info!(
+        replica = client,
+        bytes,
+        ms = started.elapsed().as_millis() as u64,
+        "full sync snapshot sent"
+    );
 }

@@ -9,6 +9,7 @@ use crate::client::ClientRegistry;
 use crate::config::Config;
 use crate::feed::Feed;
 use crate::pubsub::PubSub;
+use crate::replication::{Replication, SyncState};
 use crate::watch::Watches;
 use bytes::Bytes;
 use rand::rngs::SmallRng;
@@ -70,6 +71,8 @@ pub struct Store {
     pub aof_rewrite_in_progress: bool,
     /// Replaying the AOF or a snapshot: limits such as maxmemory are not enforced.
     pub loading: bool,
+    /// Replicas attached to us and our own primary link.
+    pub replication: Replication,
     /// Where background jobs are sent (set once the runtime is up).
     pub jobs: Option<tokio::sync::mpsc::UnboundedSender<crate::jobs::Job>>,
 }
@@ -89,6 +92,7 @@ impl Store {
             aof_rewrite_in_progress: false,
             loading: false,
             jobs: None,
+            replication: Replication::default(),
             dbs,
             config,
             dirty: 0,
@@ -123,6 +127,28 @@ impl Store {
             if let Err(e) = aof.append(&out) {
                 tracing::error!(error = %e, "writing the AOF failed");
             }
+        }
+        if self.replication.replicas.is_empty() {
+            return;
+        }
+        let bytes = Bytes::from(out);
+        let limits = self.config.replica_output_limits();
+        let now = now_ms();
+        let mut dropped = Vec::new();
+        for (id, r) in self.replication.replicas.iter_mut() {
+            match r.state {
+                SyncState::WaitSnapshot => r.held.extend_from_slice(&bytes),
+                SyncState::Online => {
+                    if !self.clients.push_raw(*id, bytes.clone(), now, limits) {
+                        dropped.push(*id);
+                    }
+                }
+            }
+        }
+        for id in dropped {
+            tracing::warn!(replica = id, "replica dropped: output buffer limit or gone");
+            self.replication.replicas.remove(&id);
+            self.stats.client_output_limit_disconnections += 1;
         }
     }
 

@@ -241,6 +241,9 @@ fn info_section(ctx: &mut Ctx, section: &str, out: &mut String) {
             );
             line("pubsub_patterns", &s.pubsub.numpat());
             line("total_published_messages", &st.pubsub_messages);
+            line("sync_full", &s.replication.sync_full);
+            line("sync_partial_ok", &s.replication.sync_partial_ok);
+            line("sync_partial_err", &s.replication.sync_partial_err);
             line(
                 "client_query_buffer_limit_disconnections",
                 &st.client_query_limit_disconnections,
@@ -251,21 +254,63 @@ fn info_section(ctx: &mut Ctx, section: &str, out: &mut String) {
             );
         }
         "replication" => {
-            line("role", &"master");
-            line("connected_slaves", &0);
+            let r = &s.replication;
+            match &r.primary {
+                Some(p) => {
+                    line("role", &"slave");
+                    line("master_host", &p.host);
+                    line("master_port", &p.port);
+                    let up = p.state == crate::replication::LinkState::Connected;
+                    line("master_link_status", &if up { "up" } else { "down" });
+                    line(
+                        "master_last_io_seconds_ago",
+                        &(now.saturating_sub(p.last_io_ms) / 1000),
+                    );
+                    line(
+                        "master_sync_in_progress",
+                        &((p.state == crate::replication::LinkState::Sync) as u8),
+                    );
+                    line("slave_read_repl_offset", &s.feed.offset);
+                    line("slave_repl_offset", &s.feed.offset);
+                    line("slave_priority", &100);
+                    line(
+                        "slave_read_only",
+                        &((s.config.get_value("replica-read-only") == "yes") as u8),
+                    );
+                    line("replica_announced", &1);
+                }
+                None => line("role", &"master"),
+            }
+            line("connected_slaves", &r.replicas.len());
+            for (i, rep) in r.replicas.values().enumerate() {
+                let state = match rep.state {
+                    crate::replication::SyncState::Online => "online",
+                    crate::replication::SyncState::WaitSnapshot => "wait_bgsave",
+                };
+                line(
+                    &format!("slave{i}"),
+                    &format!(
+                        "ip={},port={},state={},offset={},lag={}",
+                        rep.ip,
+                        rep.listening_port,
+                        state,
+                        rep.ack_offset,
+                        now.saturating_sub(rep.ack_ms) / 1000
+                    ),
+                );
+            }
             line("master_failover_state", &"no-failover");
-            line("master_replid", &s.run_id);
-            line(
-                "master_replid2",
-                &"0000000000000000000000000000000000000000",
-            );
-            line("master_repl_offset", &0);
-            line("second_repl_offset", &-1);
-            line("repl_backlog_active", &0);
+            line("master_replid", &s.feed.replid);
+            line("master_replid2", &s.feed.replid2);
+            line("master_repl_offset", &s.feed.offset);
+            line("second_repl_offset", &s.feed.second_offset);
+            line("repl_backlog_active", &(s.feed.active as u8));
             line(
                 "repl_backlog_size",
                 &s.config.get_value("repl-backlog-size"),
             );
+            line("repl_backlog_first_byte_offset", &s.feed.backlog_start());
+            line("repl_backlog_histlen", &s.feed.backlog_len());
         }
         "cpu" => {
             let (user, sys) = cpu_times();

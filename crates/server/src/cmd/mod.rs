@@ -14,6 +14,7 @@ pub mod keys;
 pub mod lists;
 pub mod persistence;
 pub mod pubsub;
+pub mod replication;
 pub mod sets;
 pub mod strings;
 pub mod tx;
@@ -188,7 +189,7 @@ impl Command {
 }
 
 /// Every command family's table.
-fn families() -> [&'static [Command]; 12] {
+fn families() -> [&'static [Command]; 13] {
     [
         connection::COMMANDS,
         keys::COMMANDS,
@@ -202,6 +203,7 @@ fn families() -> [&'static [Command]; 12] {
         pubsub::COMMANDS,
         introspection::COMMANDS,
         persistence::COMMANDS,
+        replication::COMMANDS,
     ]
 }
 

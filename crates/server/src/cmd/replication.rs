@@ -1,0 +1,340 @@
+//! Replication commands: REPLICAOF/SLAVEOF, PSYNC/SYNC and REPLCONF (spoken by replicas to
+//! their primary), WAIT and ROLE.
+
+use super::args::{int, is};
+use super::flags::*;
+use super::{err, CmdResult, Command, Ctx};
+use crate::jobs::Job;
+use crate::replication::{
+    getack_bytes, LinkState, PrimaryLink, ReplicaInfo, SyncState, WaitRequest,
+};
+use crate::store::random_hex;
+use bytes::Bytes;
+use rubra_resp::Reply;
+
+pub static COMMANDS: &[Command] = &[
+    Command::new(
+        "replicaof",
+        3,
+        ADMIN | NOSCRIPT | STALE | NO_MULTI,
+        (0, 0, 0),
+        "server",
+        replicaof,
+    ),
+    Command::new(
+        "slaveof",
+        3,
+        ADMIN | NOSCRIPT | STALE | NO_MULTI,
+        (0, 0, 0),
+        "server",
+        replicaof,
+    ),
+    Command::new(
+        "psync",
+        -3,
+        ADMIN | NOSCRIPT | NO_MULTI,
+        (0, 0, 0),
+        "server",
+        psync,
+    ),
+    Command::new(
+        "sync",
+        1,
+        ADMIN | NOSCRIPT | NO_MULTI,
+        (0, 0, 0),
+        "server",
+        sync,
+    ),
+    Command::new(
+        "replconf",
+        -1,
+        ADMIN | NOSCRIPT | LOADING | STALE,
+        (0, 0, 0),
+        "server",
+        replconf,
+    ),
+    Command::new("wait", 3, NOSCRIPT, (0, 0, 0), "generic", wait),
+    Command::new(
+        "role",
+        1,
+        NOSCRIPT | LOADING | STALE | FAST,
+        (0, 0, 0),
+        "server",
+        role,
+    ),
+];
+
+/// REPLICAOF host port | REPLICAOF NO ONE
+fn replicaof(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
+    if ctx.store.config.cluster_enabled {
+        return Err(Reply::err("ERR REPLICAOF not allowed in cluster mode."));
+    }
+    let repl = &mut ctx.store.replication;
+    if is(&args[1], "no") && is(&args[2], "one") {
+        if repl.primary.take().is_some() {
+            repl.link_generation += 1;
+            // Keep serving partial resyncs to former siblings under the old id (PSYNC2).
+            let new_id = random_hex(&mut ctx.store.rng, 40);
+            ctx.store.feed.shift_replid(new_id);
+            for db in &mut ctx.store.dbs {
+                db.replica_mode = false;
+            }
+            tracing::info!("MASTER MODE enabled (user request)");
+        }
+        return Ok(Reply::OK);
+    }
+    let host = String::from_utf8_lossy(&args[1]).into_owned();
+    let port = int(&args[2])?;
+    if !(0..=65535).contains(&port) {
+        return Err(Reply::err("ERR Invalid master port"));
+    }
+    let port = port as u16;
+    if let Some(p) = &repl.primary {
+        if p.host == host && p.port == port {
+            return Ok(Reply::status("OK Already connected to specified master"));
+        }
+    }
+    let Some(jobs) = ctx.store.jobs.clone() else {
+        return Err(Reply::err("ERR background jobs are not available"));
+    };
+    repl.link_generation += 1;
+    let generation = repl.link_generation;
+    repl.primary = Some(PrimaryLink {
+        host: host.clone(),
+        port,
+        state: LinkState::Connecting,
+        generation,
+        last_io_ms: ctx.now_ms,
+        sync_started_ms: 0,
+    });
+    // Our replicas must resync from us: drop them so they reconnect.
+    let ids: Vec<u64> = ctx.store.replication.replicas.keys().copied().collect();
+    for id in ids {
+        ctx.store.clients.kill(id);
+    }
+    for db in &mut ctx.store.dbs {
+        db.replica_mode = true;
+    }
+    let _ = jobs.send(Job::ReplicateFrom {
+        host,
+        port,
+        generation,
+    });
+    Ok(Reply::OK)
+}
+
+fn register_replica(ctx: &mut Ctx, state: SyncState) {
+    let id = ctx.client.id;
+    let ip = ctx
+        .store
+        .clients
+        .map
+        .get(&id)
+        .and_then(|h| h.info.addr.rsplit_once(':').map(|(ip, _)| ip.to_string()))
+        .unwrap_or_default();
+    let port = ctx
+        .store
+        .replication
+        .announced_ports
+        .remove(&id)
+        .unwrap_or(0);
+    ctx.store.replication.replicas.insert(
+        id,
+        ReplicaInfo {
+            ip,
+            listening_port: port,
+            state,
+            held: Vec::new(),
+            ack_offset: 0,
+            ack_ms: ctx.now_ms,
+        },
+    );
+    ctx.client.is_replica = true;
+    ctx.store.feed.active = true;
+}
+
+/// PSYNC replid offset — a partial resync from the backlog when possible, else a full one.
+fn psync(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
+    if ctx.client.is_replica {
+        return Err(Reply::err("ERR Replica already attached"));
+    }
+    let replid = String::from_utf8_lossy(&args[1]).into_owned();
+    let wanted = int(&args[2]).unwrap_or(-1);
+    if wanted > 0 {
+        // The replica asks for the byte after its last one, i.e. it holds wanted - 1 bytes.
+        if let Some(tail) = ctx.store.feed.backlog_from(&replid, wanted as u64 - 1) {
+            register_replica(ctx, SyncState::Online);
+            ctx.store.replication.sync_partial_ok += 1;
+            tracing::info!(
+                replica = ctx.client.id,
+                bytes = tail.len(),
+                "partial resynchronization accepted"
+            );
+            let mut out = format!("+CONTINUE {}\r\n", ctx.store.feed.replid).into_bytes();
+            out.extend_from_slice(&tail);
+            return Ok(Reply::Raw(Bytes::from(out)));
+        }
+        ctx.store.replication.sync_partial_err += 1;
+    }
+    full_sync(ctx, true)
+}
+
+/// SYNC — the old protocol: always a full sync, no +FULLRESYNC line.
+fn sync(ctx: &mut Ctx, _args: &[Bytes]) -> CmdResult {
+    if ctx.client.is_replica {
+        return Err(Reply::err("ERR Replica already attached"));
+    }
+    full_sync(ctx, false)
+}
+
+fn full_sync(ctx: &mut Ctx, announce: bool) -> CmdResult {
+    let Some(jobs) = ctx.store.jobs.clone() else {
+        return Err(Reply::err("ERR background jobs are not available"));
+    };
+    register_replica(ctx, SyncState::WaitSnapshot);
+    ctx.store.replication.sync_full += 1;
+    // The stream after the snapshot must start with a SELECT.
+    ctx.store.feed.reset_db();
+    let offset = ctx.store.feed.offset;
+    let replid = ctx.store.feed.replid.clone();
+    let snapshots = ctx.store.dbs.iter().map(|d| d.snapshot()).collect();
+    tracing::info!(
+        replica = ctx.client.id,
+        offset,
+        "full resync requested: starting snapshot"
+    );
+    let _ = jobs.send(Job::FullSync {
+        client: ctx.client.id,
+        snapshots,
+        replid: replid.clone(),
+        offset,
+    });
+    if announce {
+        Ok(Reply::Raw(Bytes::from(format!(
+            "+FULLRESYNC {replid} {offset}\r\n"
+        ))))
+    } else {
+        Ok(Reply::Raw(Bytes::new()))
+    }
+}
+
+/// REPLCONF listening-port p | capa c ... | ACK offset | GETACK * | ip-address a
+fn replconf(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
+    if !(args.len() - 1).is_multiple_of(2) {
+        return Err(err::SYNTAX);
+    }
+    let mut i = 1;
+    while i + 1 < args.len() {
+        let (opt, val) = (&args[i], &args[i + 1]);
+        if is(opt, "ack") {
+            // No reply to ACKs: they flow inside the replication link.
+            let offset = int(val).unwrap_or(0).max(0) as u64;
+            let now = ctx.now_ms;
+            if let Some(r) = ctx.store.replication.replicas.get_mut(&ctx.client.id) {
+                r.ack_offset = r.ack_offset.max(offset);
+                r.ack_ms = now;
+            }
+            serve_waiters(ctx);
+            return Ok(Reply::Raw(Bytes::new()));
+        } else if is(opt, "getack") {
+            // Only meaningful from our primary; the link task answers it.
+            return Ok(Reply::Raw(Bytes::new()));
+        } else if is(opt, "listening-port") {
+            let port = int(val)?;
+            ctx.store
+                .replication
+                .announced_ports
+                .insert(ctx.client.id, port.clamp(0, 65535) as u16);
+        } else if is(opt, "capa")
+            || is(opt, "ip-address")
+            || is(opt, "rdb-only")
+            || is(opt, "rdb-filter-only")
+        {
+            // Accepted: we always send a plain RDB and the stream.
+        } else {
+            return Err(Reply::error(format!(
+                "ERR Unrecognized REPLCONF option: {}",
+                String::from_utf8_lossy(opt)
+            )));
+        }
+        i += 2;
+    }
+    Ok(Reply::OK)
+}
+
+/// Answers WAIT clients whose target is now acknowledged by enough replicas.
+pub fn serve_waiters(ctx: &mut Ctx) {
+    let repl = &mut ctx.store.replication;
+    let ready: Vec<(u64, usize)> = repl
+        .waiters
+        .iter()
+        .filter_map(|(id, w)| {
+            let n = repl.acked(w.target_offset);
+            (n >= w.numreplicas).then_some((*id, n))
+        })
+        .collect();
+    for (id, n) in ready {
+        ctx.store.replication.waiters.remove(&id);
+        ctx.store.blocking.unblock(id);
+        ctx.store.clients.unblock(id, Reply::Int(n as i64));
+    }
+}
+
+/// WAIT numreplicas timeout — blocks until that many replicas acknowledged every write made
+/// before it, or the timeout (ms, 0 = forever) passes; replies with the count reached.
+fn wait(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
+    if ctx.store.replication.is_replica() {
+        return Err(Reply::err("ERR WAIT cannot be used with replica instances. Please also note that since Redis 4.0 if a replica is configured to be writable (which is not the default) writes to replicas are just local and are not propagated."));
+    }
+    let numreplicas = int(&args[1])?.max(0) as usize;
+    let timeout = int(&args[2])?;
+    if timeout < 0 {
+        return Err(err::TIMEOUT_NEGATIVE);
+    }
+    let target = ctx.store.feed.offset;
+    let acked = ctx.store.replication.acked(target);
+    if acked >= numreplicas || ctx.client.no_block {
+        return Ok(Reply::Int(acked as i64));
+    }
+    // Ask replicas to acknowledge now instead of at their next second.
+    let getack = getack_bytes();
+    ctx.store.feed.emit_raw(&getack);
+    ctx.store.replication.waiters.insert(
+        ctx.client.id,
+        WaitRequest {
+            target_offset: target,
+            numreplicas,
+        },
+    );
+    ctx.block_on(Vec::new(), timeout as u64, Reply::Int(acked as i64))
+}
+
+/// ROLE
+fn role(ctx: &mut Ctx, _args: &[Bytes]) -> CmdResult {
+    let repl = &ctx.store.replication;
+    if let Some(p) = &repl.primary {
+        return Ok(Reply::Array(vec![
+            Reply::bulk(b"slave"),
+            Reply::bulk(p.host.as_bytes()),
+            Reply::Int(p.port as i64),
+            Reply::bulk(p.state.role_word().as_bytes()),
+            Reply::Int(ctx.store.feed.offset as i64),
+        ]));
+    }
+    let replicas = repl
+        .replicas
+        .values()
+        .map(|r| {
+            Reply::Array(vec![
+                Reply::bulk(r.ip.as_bytes()),
+                Reply::bulk(r.listening_port.to_string().as_bytes()),
+                Reply::bulk(r.ack_offset.to_string().as_bytes()),
+            ])
+        })
+        .collect();
+    Ok(Reply::Array(vec![
+        Reply::bulk(b"master"),
+        Reply::Int(ctx.store.feed.offset as i64),
+        Reply::Array(replicas),
+    ]))
+}

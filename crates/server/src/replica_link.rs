@@ -1,0 +1,331 @@
+//! The replica side of replication: connect to the primary, handshake (PING, AUTH,
+//! REPLCONF, PSYNC), load a full snapshot or continue partially, then apply the stream and
+//! acknowledge the processed offset every second. Stream bytes are mirrored verbatim into
+//! our own feed, so our offsets equal the primary's and, once promoted, our backlog serves
+//! partial resyncs to former siblings.
+
+use crate::client::ClientState;
+use crate::replication::LinkState;
+use crate::server::Server;
+use crate::store::now_ms;
+use bytes::{Buf, Bytes, BytesMut};
+use rubra_resp::{parse_request, Limits, Parsed};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+/// Runs the link until REPLICAOF points elsewhere; reconnects after failures.
+pub async fn run(server: Arc<Server>, host: String, port: u16, generation: u64) {
+    loop {
+        if !is_current(&server, generation) {
+            return;
+        }
+        match session(&server, &host, port, generation).await {
+            Ok(()) => return,
+            Err(e) => {
+                tracing::warn!(primary = %format!("{host}:{port}"), error = %e, "replication link lost; retrying in 1s");
+                set_state(&server, generation, LinkState::Down);
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+        }
+    }
+}
+
+fn is_current(server: &Server, generation: u64) -> bool {
+    current(&server.store.lock(), generation)
+}
+
+/// Whether link `generation` is still the one REPLICAOF asked for.
+fn current(store: &crate::store::Store, generation: u64) -> bool {
+    store
+        .replication
+        .primary
+        .as_ref()
+        .is_some_and(|p| p.generation == generation)
+}
+
+fn set_state(server: &Server, generation: u64, state: LinkState) {
+    let mut store = server.store.lock();
+    if let Some(p) = store.replication.primary.as_mut() {
+        if p.generation == generation {
+            p.state = state;
+            p.last_io_ms = now_ms();
+        }
+    }
+}
+
+fn encode(args: &[&[u8]]) -> Vec<u8> {
+    let mut out = Vec::new();
+    let args: Vec<Bytes> = args.iter().map(|a| Bytes::copy_from_slice(a)).collect();
+    crate::feed::encode_command(&mut out, &args);
+    out
+}
+
+/// Reads one `\r\n`-terminated line, skipping the bare newlines a primary sends as
+/// keep-alives while it prepares a snapshot.
+async fn read_line(stream: &mut TcpStream, buf: &mut BytesMut) -> Result<String, String> {
+    loop {
+        while buf.first() == Some(&b'\n') {
+            buf.advance(1);
+        }
+        if let Some(pos) = buf.windows(2).position(|w| w == b"\r\n") {
+            let line = String::from_utf8_lossy(&buf[..pos]).into_owned();
+            buf.advance(pos + 2);
+            return Ok(line);
+        }
+        if buf.len() > 64 * 1024 {
+            return Err("protocol error: line too long".into());
+        }
+        read_more(stream, buf).await?;
+    }
+}
+
+async fn read_more(stream: &mut TcpStream, buf: &mut BytesMut) -> Result<(), String> {
+    match tokio::time::timeout(Duration::from_secs(60), stream.read_buf(buf)).await {
+        Ok(Ok(0)) => Err("connection closed by primary".into()),
+        Ok(Ok(_)) => Ok(()),
+        Ok(Err(e)) => Err(e.to_string()),
+        Err(_) => Err("timeout reading from primary".into()),
+    }
+}
+
+async fn command(
+    stream: &mut TcpStream,
+    buf: &mut BytesMut,
+    args: &[&[u8]],
+) -> Result<String, String> {
+    stream
+        .write_all(&encode(args))
+        .await
+        .map_err(|e| e.to_string())?;
+    read_line(stream, buf).await
+}
+
+async fn session(
+    server: &Arc<Server>,
+    host: &str,
+    port: u16,
+    generation: u64,
+) -> Result<(), String> {
+    set_state(server, generation, LinkState::Connecting);
+    let mut stream = tokio::time::timeout(Duration::from_secs(5), TcpStream::connect((host, port)))
+        .await
+        .map_err(|_| "connect timeout".to_string())?
+        .map_err(|e| e.to_string())?;
+    let _ = stream.set_nodelay(true);
+    let mut buf = BytesMut::with_capacity(64 * 1024);
+    let (auth, user, my_port, cached) = {
+        let store = server.store.lock();
+        let auth = store.config.get_value("masterauth").to_string();
+        let user = store.config.get_value("masteruser").to_string();
+        (
+            auth,
+            user,
+            store.config.port,
+            (store.feed.replid.clone(), store.feed.offset),
+        )
+    };
+    let pong = command(&mut stream, &mut buf, &[b"PING"]).await?;
+    if pong.starts_with('-') && !pong.starts_with("-NOAUTH") {
+        return Err(format!("primary replied to PING: {pong}"));
+    }
+    if !auth.is_empty() {
+        let reply = if user.is_empty() {
+            command(&mut stream, &mut buf, &[b"AUTH", auth.as_bytes()]).await?
+        } else {
+            command(
+                &mut stream,
+                &mut buf,
+                &[b"AUTH", user.as_bytes(), auth.as_bytes()],
+            )
+            .await?
+        };
+        if !reply.starts_with("+OK") {
+            return Err(format!("AUTH with the primary failed: {reply}"));
+        }
+    }
+    let reply = command(
+        &mut stream,
+        &mut buf,
+        &[
+            b"REPLCONF",
+            b"listening-port",
+            my_port.to_string().as_bytes(),
+        ],
+    )
+    .await?;
+    if reply.starts_with('-') {
+        return Err(format!("REPLCONF listening-port: {reply}"));
+    }
+    let _ = command(
+        &mut stream,
+        &mut buf,
+        &[b"REPLCONF", b"capa", b"eof", b"capa", b"psync2"],
+    )
+    .await?;
+    let (cached_id, cached_offset) = cached;
+    let offset_arg = (cached_offset + 1).to_string();
+    let reply = command(
+        &mut stream,
+        &mut buf,
+        &[b"PSYNC", cached_id.as_bytes(), offset_arg.as_bytes()],
+    )
+    .await?;
+    if let Some(rest) = reply.strip_prefix("+FULLRESYNC ") {
+        let mut parts = rest.split_whitespace();
+        let replid = parts.next().ok_or("bad FULLRESYNC")?.to_string();
+        let offset: u64 = parts
+            .next()
+            .and_then(|o| o.parse().ok())
+            .ok_or("bad FULLRESYNC offset")?;
+        set_state(server, generation, LinkState::Sync);
+        let rdb = read_snapshot(&mut stream, &mut buf).await?;
+        let started = std::time::Instant::now();
+        let (count, now) = {
+            let store = server.store.lock();
+            (store.dbs.len(), now_ms())
+        };
+        let dbs =
+            tokio::task::spawn_blocking(move || crate::snapshot::decode_rdb(&rdb, count, now))
+                .await
+                .map_err(|e| e.to_string())??;
+        let mut store = server.store.lock();
+        if !current(&store, generation) {
+            return Ok(());
+        }
+        store.dbs = dbs;
+        for db in &mut store.dbs {
+            db.replica_mode = true;
+        }
+        store.feed.adopt(replid, offset);
+        store.replication.primary_stream_db = 0;
+        tracing::info!(
+            offset,
+            ms = started.elapsed().as_millis() as u64,
+            "full sync from primary loaded"
+        );
+    } else if let Some(rest) = reply.strip_prefix("+CONTINUE") {
+        let new_id = rest.trim();
+        let mut store = server.store.lock();
+        if !new_id.is_empty() && new_id != store.feed.replid {
+            store.feed.shift_replid(new_id.to_string());
+        }
+        tracing::info!(
+            offset = store.feed.offset,
+            "partial resynchronization with primary succeeded"
+        );
+    } else {
+        return Err(format!("PSYNC refused: {reply}"));
+    }
+    set_state(server, generation, LinkState::Connected);
+    stream_loop(server, &mut stream, &mut buf, generation).await
+}
+
+/// Reads the `$<len>` bulk snapshot, or the diskless `$EOF:<mark>` form.
+async fn read_snapshot(stream: &mut TcpStream, buf: &mut BytesMut) -> Result<Vec<u8>, String> {
+    let header = read_line(stream, buf).await?;
+    if let Some(mark) = header.strip_prefix("$EOF:") {
+        let mark = mark.as_bytes().to_vec();
+        if mark.len() != 40 {
+            return Err("bad EOF mark".into());
+        }
+        loop {
+            if buf.len() >= 40 && buf[buf.len() - 40..] == mark[..] {
+                let data = buf[..buf.len() - 40].to_vec();
+                buf.clear();
+                return Ok(data);
+            }
+            read_more(stream, buf).await?;
+        }
+    }
+    let len: usize = header
+        .strip_prefix('$')
+        .and_then(|l| l.parse().ok())
+        .ok_or_else(|| format!("bad snapshot header: {header}"))?;
+    while buf.len() < len {
+        read_more(stream, buf).await?;
+    }
+    let data = buf[..len].to_vec();
+    buf.advance(len);
+    Ok(data)
+}
+
+/// Applies the primary's stream and acknowledges the offset once a second.
+async fn stream_loop(
+    server: &Arc<Server>,
+    stream: &mut TcpStream,
+    buf: &mut BytesMut,
+    generation: u64,
+) -> Result<(), String> {
+    let mut ack_timer = tokio::time::interval(Duration::from_secs(1));
+    let limits = Limits {
+        max_bulk_len: usize::MAX / 2,
+        max_multibulk_len: usize::MAX / 2,
+        ..Limits::default()
+    };
+    loop {
+        let mut acks: Vec<u8> = Vec::new();
+        {
+            let mut store = server.store.lock();
+            if !current(&store, generation) {
+                return Ok(());
+            }
+            let mut master = ClientState {
+                authenticated: true,
+                is_primary_link: true,
+                no_block: true,
+                db: store.replication.primary_stream_db,
+                ..ClientState::default()
+            };
+            let mut sink = Vec::new();
+            loop {
+                match parse_request(buf, &limits) {
+                    Err(e) => return Err(format!("bad stream from primary: {}", e.message())),
+                    Ok(Parsed::Incomplete { .. }) => break,
+                    Ok(Parsed::Complete(args, used)) => {
+                        let raw = buf[..used].to_vec();
+                        buf.advance(used);
+                        if args.len() >= 2
+                            && args[0].eq_ignore_ascii_case(b"REPLCONF")
+                            && args[1].eq_ignore_ascii_case(b"GETACK")
+                        {
+                            let offset = store.feed.offset.to_string();
+                            acks.extend_from_slice(&encode(&[
+                                b"REPLCONF",
+                                b"ACK",
+                                offset.as_bytes(),
+                            ]));
+                        } else if !args.is_empty() && !args[0].eq_ignore_ascii_case(b"PING") {
+                            store.feed.mirror_mode = true;
+                            let _ =
+                                crate::dispatch::execute(&mut store, &mut master, args, &mut sink);
+                            store.feed.mirror_mode = false;
+                            sink.clear();
+                        }
+                        store.feed.emit_raw(&raw);
+                    }
+                }
+            }
+            store.replication.primary_stream_db = master.db;
+            store.flush_feed();
+            if let Some(p) = store.replication.primary.as_mut() {
+                p.last_io_ms = now_ms();
+            }
+        }
+        if !acks.is_empty() {
+            stream.write_all(&acks).await.map_err(|e| e.to_string())?;
+        }
+        tokio::select! {
+            read = stream.read_buf(buf) => match read {
+                Ok(0) => return Err("connection closed by primary".into()),
+                Ok(_) => {}
+                Err(e) => return Err(e.to_string()),
+            },
+            _ = ack_timer.tick() => {
+                let offset = server.store.lock().feed.offset.to_string();
+                stream.write_all(&encode(&[b"REPLCONF", b"ACK", offset.as_bytes()])).await.map_err(|e| e.to_string())?;
+            }
+        }
+    }
+}

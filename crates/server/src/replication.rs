@@ -1,0 +1,115 @@
+//! Primary/replica state: the replicas attached to this node and where each stands, the
+//! link to our own primary when we are a replica, and WAIT bookkeeping. The protocol
+//! follows Redis (PSYNC with replication id + offset, backlog for partial resync, full sync
+//! by RDB snapshot, REPLCONF ACK once a second).
+
+use bytes::Bytes;
+use std::collections::BTreeMap;
+
+/// Where a replica is in its synchronisation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SyncState {
+    /// A full sync's snapshot is being produced; stream bytes are held until it is sent.
+    WaitSnapshot,
+    /// Receiving the live stream.
+    Online,
+}
+
+/// A replica attached to this node (a client that ran PSYNC/SYNC).
+#[derive(Debug, Clone)]
+pub struct ReplicaInfo {
+    pub ip: String,
+    pub listening_port: u16,
+    pub state: SyncState,
+    /// Stream bytes produced while the snapshot was being made.
+    pub held: Vec<u8>,
+    pub ack_offset: u64,
+    pub ack_ms: u64,
+}
+
+/// Link state towards our primary, as INFO's master_link_status and ROLE report it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LinkState {
+    Connecting,
+    Sync,
+    Connected,
+    Down,
+}
+
+impl LinkState {
+    /// The word ROLE uses.
+    pub fn role_word(self) -> &'static str {
+        match self {
+            LinkState::Connecting => "connecting",
+            LinkState::Sync => "sync",
+            LinkState::Connected => "connected",
+            LinkState::Down => "connect",
+        }
+    }
+}
+
+/// Our primary, when we are a replica.
+#[derive(Debug, Clone)]
+pub struct PrimaryLink {
+    pub host: String,
+    pub port: u16,
+    pub state: LinkState,
+    /// Increments on every REPLICAOF so an old link task knows it must stop.
+    pub generation: u64,
+    pub last_io_ms: u64,
+    pub sync_started_ms: u64,
+}
+
+/// A client waiting in WAIT.
+#[derive(Debug, Clone, Copy)]
+pub struct WaitRequest {
+    pub target_offset: u64,
+    pub numreplicas: usize,
+}
+
+/// All replication state of this node.
+#[derive(Debug, Default)]
+pub struct Replication {
+    pub replicas: BTreeMap<u64, ReplicaInfo>,
+    /// REPLCONF listening-port values seen before PSYNC, by client.
+    pub announced_ports: BTreeMap<u64, u16>,
+    pub primary: Option<PrimaryLink>,
+    pub waiters: BTreeMap<u64, WaitRequest>,
+    /// Full syncs served and partial resyncs accepted (INFO sync_full, sync_partial_ok).
+    pub sync_full: u64,
+    pub sync_partial_ok: u64,
+    pub sync_partial_err: u64,
+    /// The selected database of the stream from our primary, kept across reconnections
+    /// so a partial resync continues in the right database.
+    pub primary_stream_db: usize,
+    pub link_generation: u64,
+}
+
+impl Replication {
+    /// Number of replicas whose acknowledged offset reached `offset`.
+    pub fn acked(&self, offset: u64) -> usize {
+        self.replicas
+            .values()
+            .filter(|r| r.state == SyncState::Online && r.ack_offset >= offset)
+            .count()
+    }
+
+    /// Whether this node is a replica.
+    pub fn is_replica(&self) -> bool {
+        self.primary.is_some()
+    }
+}
+
+/// `REPLCONF GETACK *` as stream bytes: asks replicas to acknowledge at once (WAIT).
+pub fn getack_bytes() -> Vec<u8> {
+    let mut out = Vec::new();
+    crate::feed::encode_command(
+        &mut out,
+        &[
+            Bytes::from_static(b"REPLCONF"),
+            Bytes::from_static(b"GETACK"),
+            Bytes::from_static(b"*"),
+        ],
+    );
+    out
+}
