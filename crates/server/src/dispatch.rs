@@ -85,6 +85,16 @@ fn run(
             None,
         );
     }
+    if let Some(routing) = &store.routing {
+        if !client.is_primary_link && !store.loading {
+            let db = &mut store.dbs[client.db];
+            if let Some(redirect) = crate::routing::route(routing, client, cmd, args, db, now_ms())
+            {
+                fail_multi(client);
+                return (redirect, None);
+            }
+        }
+    }
     if client.multi.is_some() && !cmd.has(flags::TX_CONTROL) {
         if cmd.has(flags::NO_MULTI) {
             fail_multi(client);

@@ -15,6 +15,7 @@ pub mod jobs;
 pub mod pubsub;
 pub mod replica_link;
 pub mod replication;
+pub mod routing;
 pub mod server;
 pub mod snapshot;
 pub mod store;

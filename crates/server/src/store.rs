@@ -73,6 +73,8 @@ pub struct Store {
     pub loading: bool,
     /// Replicas attached to us and our own primary link.
     pub replication: Replication,
+    /// Cluster mode: who serves each slot (None when cluster mode is off).
+    pub routing: Option<crate::routing::Routing>,
     /// Where background jobs are sent (set once the runtime is up).
     pub jobs: Option<tokio::sync::mpsc::UnboundedSender<crate::jobs::Job>>,
 }
@@ -93,6 +95,7 @@ impl Store {
             loading: false,
             jobs: None,
             replication: Replication::default(),
+            routing: None,
             dbs,
             config,
             dirty: 0,

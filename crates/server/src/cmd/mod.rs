@@ -7,6 +7,7 @@ pub mod ctx;
 pub mod err;
 
 pub mod bits;
+pub mod cluster;
 pub mod connection;
 pub mod hashes;
 pub mod introspection;
@@ -189,7 +190,7 @@ impl Command {
 }
 
 /// Every command family's table.
-fn families() -> [&'static [Command]; 13] {
+fn families() -> [&'static [Command]; 14] {
     [
         connection::COMMANDS,
         keys::COMMANDS,
@@ -204,6 +205,7 @@ fn families() -> [&'static [Command]; 13] {
         introspection::COMMANDS,
         persistence::COMMANDS,
         replication::COMMANDS,
+        cluster::COMMANDS,
     ]
 }
 
