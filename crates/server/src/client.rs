@@ -36,7 +36,6 @@ pub struct ClientInfo {
     pub last_cmd: String,
     pub multi: Option<usize>,
     pub resp: u8,
-    pub blocked: bool,
     pub no_evict: bool,
     pub qbuf: usize,
     pub lib_name: Option<Bytes>,
@@ -209,4 +208,6 @@ pub struct ClientState {
     pub is_replica: bool,
     /// This is our link to our primary: its writes are allowed on a read-only replica.
     pub is_primary_link: bool,
+    /// The `timeout` config as of the last batch (0 = never close idle clients).
+    pub idle_timeout_secs: u64,
 }

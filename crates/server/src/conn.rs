@@ -58,6 +58,7 @@ pub async fn serve(server: Arc<Server>, mut stream: TcpStream, peer: SocketAddr)
         } else {
             let id = store.clients.next_id();
             client.id = id;
+            client.idle_timeout_secs = store.config.idle_timeout_secs;
             client.authenticated = store.config.requirepass.is_none();
             let now = now_ms();
             store.clients.map.insert(
@@ -88,6 +89,10 @@ pub async fn serve(server: Arc<Server>, mut stream: TcpStream, peer: SocketAddr)
     let mut inbuf = BytesMut::with_capacity(16 * 1024);
     let mut out: Vec<u8> = Vec::with_capacity(16 * 1024);
     'conn: loop {
+        // Redis's `timeout`: idle normal clients are closed; subscribers and replicas are not.
+        let idle_close =
+            client.idle_timeout_secs > 0 && client.subscriptions == 0 && !client.is_replica;
+        let idle_limit = Duration::from_secs(client.idle_timeout_secs);
         tokio::select! {
             biased;
             msg = rx.recv() => match msg {
@@ -134,6 +139,8 @@ pub async fn serve(server: Arc<Server>, mut stream: TcpStream, peer: SocketAddr)
                     }
                 }
             }
+            // Not polled (no timer armed) unless the idle timeout applies.
+            _ = tokio::time::sleep(idle_limit), if idle_close => break 'conn,
         }
         if !out.is_empty() && write_out(&mut stream, &mut out).await.is_err() {
             break;
@@ -203,6 +210,7 @@ fn process(
     };
     // Before any reply of this batch leaves: with appendfsync always, the writes are on disk.
     store.flush_feed();
+    client.idle_timeout_secs = store.config.idle_timeout_secs;
     if let Some(handle) = store.clients.map.get_mut(&client.id) {
         let info = &mut handle.info;
         info.last_active_ms = now_ms();

@@ -206,3 +206,19 @@ fn query_buffer_limit_closes_the_connection() {
     assert!(s.alive());
     assert_eq!(s.cli(&["ping"]), "PONG");
 }
+
+#[test]
+fn idle_clients_are_closed_after_timeout() {
+    let s = TestServer::start(&["--timeout", "1"]);
+    let mut c = std::net::TcpStream::connect(("127.0.0.1", s.port)).unwrap();
+    c.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let start = Instant::now();
+    let mut buf = [0u8; 16];
+    let n = c.read(&mut buf).unwrap_or(0);
+    assert_eq!(n, 0, "the server closes the idle connection");
+    let waited = start.elapsed();
+    assert!(
+        waited >= Duration::from_millis(900) && waited < Duration::from_secs(4),
+        "{waited:?}"
+    );
+}

@@ -403,13 +403,18 @@ fn help(lines: &[&'static str]) -> Reply {
     Reply::Array(lines.iter().map(|l| Reply::status(l)).collect())
 }
 
-fn client_line(h: &crate::client::ClientHandle, now: u64, subs: (usize, usize, usize)) -> String {
+fn client_line(
+    h: &crate::client::ClientHandle,
+    now: u64,
+    subs: (usize, usize, usize),
+    blocked: bool,
+) -> String {
     let i = &h.info;
     let mut flags = String::new();
     if subs.0 + subs.1 + subs.2 > 0 {
         flags.push('P');
     }
-    if i.blocked {
+    if blocked {
         flags.push('b');
     }
     if i.multi.is_some() {
@@ -510,7 +515,12 @@ fn client(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
             if ids.as_ref().is_some_and(|l| !l.contains(id)) {
                 continue;
             }
-            text.push_str(&client_line(h, now, subs_of(ctx, *id)));
+            text.push_str(&client_line(
+                h,
+                now,
+                subs_of(ctx, *id),
+                ctx.store.blocking.waiter(*id).is_some(),
+            ));
             text.push('\n');
         }
         return Ok(Reply::Verbatim(VerbatimFormat::Txt, text));
@@ -522,7 +532,7 @@ fn client(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
             .clients
             .map
             .get(&me)
-            .map(|h| client_line(h, now, subs))
+            .map(|h| client_line(h, now, subs, false))
             .unwrap_or_default();
         return Ok(Reply::Verbatim(VerbatimFormat::Txt, line + "\n"));
     }
