@@ -362,7 +362,9 @@ fn hscan_returns_every_field_even_with_deletions() {
     // Fields with odd numbers are deleted a few at a time between calls; every even
     // field, present for the whole iteration, must still be returned.
     let mut next_odd = 1;
+    let mut calls = 0;
     let seen: HashSet<String> = hscan_all(&mut c, "h", &["COUNT", "10"], |c| {
+        calls += 1;
         for _ in 0..6 {
             if next_odd < n {
                 // Delete from both ends so swap_remove moves fields both ways.
@@ -378,6 +380,8 @@ fn hscan_returns_every_field_even_with_deletions() {
     })
     .into_iter()
     .collect();
+    // COUNT 10 over 300..600 elements: the cursor really was resumed many times.
+    assert!(calls >= 30, "only {calls} resumed calls");
     for i in (0..n).step_by(2) {
         assert!(seen.contains(&format!("f{i}")), "f{i} was never returned");
     }

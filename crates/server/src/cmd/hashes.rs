@@ -384,10 +384,7 @@ pub(crate) struct ScanArgs {
 
 /// Parses `cursor [MATCH pattern] [COUNT count]` starting at `args[2]`.
 pub(crate) fn parse_scan_args(args: &[Bytes]) -> Result<ScanArgs, Reply> {
-    let cursor = std::str::from_utf8(&args[2])
-        .ok()
-        .and_then(|s| s.parse::<u64>().ok())
-        .ok_or(Reply::err("ERR invalid cursor"))?;
+    let cursor = parse_cursor(&args[2]).ok_or(Reply::err("ERR invalid cursor"))?;
     let mut out = ScanArgs {
         cursor,
         pattern: None,
@@ -400,7 +397,7 @@ pub(crate) fn parse_scan_args(args: &[Bytes]) -> Result<ScanArgs, Reply> {
             if n < 1 {
                 return Err(err::SYNTAX);
             }
-            out.count = n.min(usize::MAX as i64) as usize;
+            out.count = usize::try_from(n).unwrap_or(usize::MAX);
             i += 2;
         } else if is(&args[i], "match") && i + 1 < args.len() {
             let p = &args[i + 1];
@@ -415,6 +412,21 @@ pub(crate) fn parse_scan_args(args: &[Bytes]) -> Result<ScanArgs, Reply> {
         }
     }
     Ok(out)
+}
+
+/// Parses a cursor as Redis's strtoul does: optional sign ("-1" wraps to 2^64-1), decimal
+/// digits, no spaces, no overflow.
+fn parse_cursor(arg: &[u8]) -> Option<u64> {
+    let (neg, digits) = match arg.first() {
+        Some(b'-') => (true, &arg[1..]),
+        Some(b'+') => (false, &arg[1..]),
+        _ => (false, arg),
+    };
+    if digits.is_empty() || !digits.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    let n = std::str::from_utf8(digits).ok()?.parse::<u64>().ok()?;
+    Some(if neg { n.wrapping_neg() } else { n })
 }
 
 /// The positions one SCAN step visits, and the cursor to return.

@@ -382,7 +382,7 @@ fn sintercard(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
     while i < args.len() {
         if args::is(&args[i], "limit") && i + 1 < args.len() {
             limit = match args::int(&args[i + 1]) {
-                Ok(n) if n >= 0 => n.min(usize::MAX as i64) as usize,
+                Ok(n) if n >= 0 => usize::try_from(n).unwrap_or(usize::MAX),
                 _ => return Err(Reply::err("ERR LIMIT can't be negative")),
             };
             i += 2;
