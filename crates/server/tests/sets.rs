@@ -225,6 +225,8 @@ fn smove_cases() {
     // Source emptied and deleted.
     assert_eq!(q(&mut c, &["HSET", "a", "f", "v"]), Value::Int(1));
     assert_eq!(sorted(&q(&mut c, &["SMEMBERS", "b"])), vec!["x", "y"]);
+    assert_eq!(q(&mut c, &["SMOVE", "nokey", "a", "x"]), Value::Int(0));
+    assert_eq!(q_err(&mut c, &["SMOVE", "a", "b", "x"]), WRONGTYPE);
     assert_eq!(s.cli(&["smove", "b", "c", "x"]), "1");
     assert_eq!(s.cli(&["smove", "b", "a", "y"]), WRONGTYPE);
     assert_eq!(

@@ -226,11 +226,11 @@ fn spop(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
 /// SMOVE source destination member
 fn smove(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
     let (src, dst, member) = (&args[1], &args[2], &args[3]);
-    let src_exists = ctx.check_type::<S>(src)?;
-    ctx.check_type::<S>(dst)?;
-    if !src_exists {
+    // As Redis: a missing source answers 0 before the destination's type is checked.
+    if !ctx.check_type::<S>(src)? {
         return Ok(Reply::Int(0));
     }
+    ctx.check_type::<S>(dst)?;
     if src == dst {
         let has = ctx.read_as::<S>(src)?.is_some_and(|s| s.contains(member));
         return Ok(Reply::Int(has as i64));
