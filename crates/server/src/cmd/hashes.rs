@@ -264,7 +264,10 @@ pub fn format_incr_float(v: f64) -> String {
             .map_or(0, |i| i + 1);
         end
     };
-    let text = if sig > 15 && v.abs() < 1e15 {
+    let text = if v.fract() == 0.0 && v.abs() >= 1e15 {
+        // Exact integer digits, as %.17Lf prints them (Rust's `{}` would pad with zeros).
+        format!("{:.0}", v)
+    } else if sig > 15 && v.abs() < 1e15 {
         let mag = if v == 0.0 {
             0
         } else {
@@ -499,6 +502,10 @@ mod tests {
         assert_eq!(format_incr_float(1e20), "100000000000000000000");
         assert_eq!(format_incr_float(-0.0), "0");
         assert_eq!(format_incr_float(0.1), "0.1");
+        assert_eq!(
+            format_incr_float(9223372036854775808.0),
+            "9223372036854775808"
+        );
         assert_eq!(format_incr_float(1e-20), "0");
     }
 
