@@ -1,5 +1,521 @@
-//! (being written)
+//! Hash commands (HSET, HGET, HINCRBYFLOAT, HRANDFIELD, HSCAN ...) with Redis 7.0 replies.
+//! Also home of the positional SCAN cursor shared with SSCAN (see `scan_positions`).
 
-use super::Command;
+use super::args::{self, is};
+use super::flags::*;
+use super::{err, CmdResult, Command, Ctx};
+use bytes::Bytes;
+use rand::Rng;
+use rubra_commands::glob::glob_match;
+use rubra_keyspace::value::{parse_i64_strict, HashValue};
+use rubra_resp::Reply;
 
-pub static COMMANDS: &[Command] = &[];
+type H = Box<HashValue>;
+
+pub static COMMANDS: &[Command] = &[
+    Command::new("hset", -4, WRITE | DENYOOM | FAST, (1, 1, 1), "hash", hset),
+    Command::new(
+        "hsetnx",
+        4,
+        WRITE | DENYOOM | FAST,
+        (1, 1, 1),
+        "hash",
+        hsetnx,
+    ),
+    Command::new(
+        "hmset",
+        -4,
+        WRITE | DENYOOM | FAST,
+        (1, 1, 1),
+        "hash",
+        hmset,
+    ),
+    Command::new("hget", 3, READONLY | FAST, (1, 1, 1), "hash", hget),
+    Command::new("hmget", -3, READONLY | FAST, (1, 1, 1), "hash", hmget),
+    Command::new("hdel", -3, WRITE | FAST, (1, 1, 1), "hash", hdel),
+    Command::new("hlen", 2, READONLY | FAST, (1, 1, 1), "hash", hlen),
+    Command::new("hstrlen", 3, READONLY | FAST, (1, 1, 1), "hash", hstrlen),
+    Command::new("hexists", 3, READONLY | FAST, (1, 1, 1), "hash", hexists),
+    Command::new("hkeys", 2, READONLY, (1, 1, 1), "hash", hkeys),
+    Command::new("hvals", 2, READONLY, (1, 1, 1), "hash", hvals),
+    Command::new("hgetall", 2, READONLY, (1, 1, 1), "hash", hgetall),
+    Command::new(
+        "hincrby",
+        4,
+        WRITE | DENYOOM | FAST,
+        (1, 1, 1),
+        "hash",
+        hincrby,
+    ),
+    Command::new(
+        "hincrbyfloat",
+        4,
+        WRITE | DENYOOM | FAST,
+        (1, 1, 1),
+        "hash",
+        hincrbyfloat,
+    ),
+    Command::new("hrandfield", -2, READONLY, (1, 1, 1), "hash", hrandfield),
+    Command::new("hscan", -3, READONLY, (1, 1, 1), "hash", hscan),
+];
+
+/// Sets field/value pairs from `args[2..]`; returns how many fields were new.
+fn set_pairs(ctx: &mut Ctx, args: &[Bytes]) -> Result<i64, Reply> {
+    if !args.len().is_multiple_of(2) {
+        let name = String::from_utf8_lossy(&args[0]).to_ascii_lowercase();
+        return Err(err::wrong_args(&name));
+    }
+    let h = ctx.write_or_create::<H>(&args[1])?;
+    let mut added = 0;
+    for pair in args[2..].chunks_exact(2) {
+        if h.insert(pair[0].clone(), pair[1].clone()).is_none() {
+            added += 1;
+        }
+    }
+    ctx.dirty((args.len() as u64 - 2) / 2);
+    Ok(added)
+}
+
+/// HSET key field value [field value ...]
+fn hset(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
+    Ok(Reply::Int(set_pairs(ctx, args)?))
+}
+
+/// HMSET key field value [field value ...] (deprecated form of HSET that replies OK)
+fn hmset(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
+    set_pairs(ctx, args)?;
+    Ok(Reply::OK)
+}
+
+/// HSETNX key field value
+fn hsetnx(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
+    if let Some(h) = ctx.read_as::<H>(&args[1])? {
+        if h.contains_key(&args[2]) {
+            return Ok(Reply::Int(0));
+        }
+    }
+    let h = ctx.write_or_create::<H>(&args[1])?;
+    h.insert(args[2].clone(), args[3].clone());
+    ctx.dirty(1);
+    Ok(Reply::Int(1))
+}
+
+/// HGET key field
+fn hget(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
+    Ok(
+        match ctx.read_as::<H>(&args[1])?.and_then(|h| h.get(&args[2])) {
+            Some(v) => Reply::Bulk(v.clone()),
+            None => Reply::Nil,
+        },
+    )
+}
+
+/// HMGET key field [field ...]
+fn hmget(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
+    let h = ctx.read_as::<H>(&args[1])?;
+    let h = h.as_deref();
+    Ok(Reply::Array(
+        args[2..]
+            .iter()
+            .map(|f| match h.and_then(|h| h.get(f)) {
+                Some(v) => Reply::Bulk(v.clone()),
+                None => Reply::Nil,
+            })
+            .collect(),
+    ))
+}
+
+/// HDEL key field [field ...]
+fn hdel(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
+    let Some(h) = ctx.write_as::<H>(&args[1])? else {
+        return Ok(Reply::Int(0));
+    };
+    let mut removed = 0;
+    for f in &args[2..] {
+        // swap_remove: O(1), and compatible with the descending SCAN cursor.
+        if h.swap_remove(f).is_some() {
+            removed += 1;
+        }
+    }
+    if removed > 0 {
+        ctx.remove_if_empty(&args[1]);
+        ctx.dirty(removed as u64);
+    }
+    Ok(Reply::Int(removed))
+}
+
+/// HLEN key
+fn hlen(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
+    Ok(Reply::Int(
+        ctx.read_as::<H>(&args[1])?.map_or(0, |h| h.len() as i64),
+    ))
+}
+
+/// HSTRLEN key field
+fn hstrlen(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
+    Ok(Reply::Int(
+        ctx.read_as::<H>(&args[1])?
+            .and_then(|h| h.get(&args[2]))
+            .map_or(0, |v| v.len() as i64),
+    ))
+}
+
+/// HEXISTS key field
+fn hexists(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
+    Ok(Reply::Int(
+        ctx.read_as::<H>(&args[1])?
+            .is_some_and(|h| h.contains_key(&args[2])) as i64,
+    ))
+}
+
+/// HKEYS key
+fn hkeys(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
+    Ok(Reply::Array(
+        ctx.read_as::<H>(&args[1])?
+            .map_or_else(Vec::new, |h| h.keys().cloned().map(Reply::Bulk).collect()),
+    ))
+}
+
+/// HVALS key
+fn hvals(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
+    Ok(Reply::Array(
+        ctx.read_as::<H>(&args[1])?
+            .map_or_else(Vec::new, |h| h.values().cloned().map(Reply::Bulk).collect()),
+    ))
+}
+
+/// HGETALL key — a map in RESP3, a flat field/value array in RESP2.
+fn hgetall(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
+    Ok(Reply::Map(ctx.read_as::<H>(&args[1])?.map_or_else(
+        Vec::new,
+        |h| {
+            h.iter()
+                .map(|(k, v)| (Reply::Bulk(k.clone()), Reply::Bulk(v.clone())))
+                .collect()
+        },
+    )))
+}
+
+/// HINCRBY key field increment
+fn hincrby(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
+    let incr = args::int(&args[3])?;
+    if let Some(h) = ctx.read_as::<H>(&args[1])? {
+        if let Some(v) = h.get(&args[2]) {
+            let cur = parse_i64_strict(v).ok_or(Reply::err("ERR hash value is not an integer"))?;
+            cur.checked_add(incr).ok_or(err::OVERFLOW)?;
+        }
+    }
+    let h = ctx.write_or_create::<H>(&args[1])?;
+    let cur = h
+        .get(&args[2])
+        .and_then(|v| parse_i64_strict(v))
+        .unwrap_or(0);
+    let new = cur.checked_add(incr).ok_or(err::OVERFLOW)?;
+    h.insert(args[2].clone(), Bytes::from(new.to_string()));
+    ctx.dirty(1);
+    Ok(Reply::Int(new))
+}
+
+/// HINCRBYFLOAT key field increment
+fn hincrbyfloat(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
+    let incr = args::parse_f64(&args[3]).ok_or(err::NOT_FLOAT)?;
+    if incr.is_infinite() {
+        return Err(Reply::err("ERR value is NaN or Infinity"));
+    }
+    let mut cur = 0.0;
+    if let Some(h) = ctx.read_as::<H>(&args[1])? {
+        if let Some(v) = h.get(&args[2]) {
+            cur = args::parse_f64(v).ok_or(Reply::err("ERR hash value is not a float"))?;
+        }
+    }
+    let new = cur + incr;
+    if !new.is_finite() {
+        return Err(Reply::err("ERR increment would produce NaN or Infinity"));
+    }
+    let text = Bytes::from(format_incr_float(new));
+    let h = ctx.write_or_create::<H>(&args[1])?;
+    h.insert(args[2].clone(), text.clone());
+    ctx.dirty(1);
+    Ok(Reply::Bulk(text))
+}
+
+/// Formats an INCRBYFLOAT-style result as Redis's "human" long-double format does: plain
+/// decimal (never an exponent), at most 17 fractional digits, no trailing zeros. Redis adds
+/// in 80-bit long doubles, so 0.1+0.2 shows as "0.3"; with f64 we get the same text by
+/// rounding to 15 significant digits whenever the shortest exact form needs more (that
+/// hides f64 representation noise while keeping integers and short decimals exact).
+pub fn format_incr_float(v: f64) -> String {
+    let shortest = format!("{}", v);
+    let digits = shortest
+        .bytes()
+        .filter(|b| b.is_ascii_digit())
+        .collect::<Vec<_>>();
+    let sig = {
+        let trimmed: &[u8] = {
+            let start = digits
+                .iter()
+                .position(|&d| d != b'0')
+                .unwrap_or(digits.len());
+            &digits[start..]
+        };
+        let end = trimmed
+            .iter()
+            .rposition(|&d| d != b'0')
+            .map_or(0, |i| i + 1);
+        end
+    };
+    let text = if v.fract() == 0.0 && v.abs() >= 1e15 {
+        // Exact integer digits, as %.17Lf prints them (Rust's `{}` would pad with zeros).
+        format!("{:.0}", v)
+    } else if sig > 15 && v.abs() < 1e15 {
+        let mag = if v == 0.0 {
+            0
+        } else {
+            v.abs().log10().floor() as i32
+        };
+        let decimals = (14 - mag).clamp(0, 17) as usize;
+        format!("{:.*}", decimals, v)
+    } else if shortest
+        .split_once('.')
+        .is_some_and(|(_, frac)| frac.len() > 17)
+    {
+        // Keep at most 17 fractional digits, as %.17Lf does.
+        format!("{:.17}", v)
+    } else {
+        shortest
+    };
+    let text = if text.contains('.') {
+        text.trim_end_matches('0').trim_end_matches('.').to_string()
+    } else {
+        text
+    };
+    if text == "-0" {
+        "0".to_string()
+    } else {
+        text
+    }
+}
+
+/// HRANDFIELD key [count [WITHVALUES]]
+fn hrandfield(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
+    if args.len() == 2 {
+        let Some(h) = ctx.read_as::<H>(&args[1])? else {
+            return Ok(Reply::Nil);
+        };
+        let i = ctx_rand(h.len());
+        return Ok(h
+            .get_index(i)
+            .map_or(Reply::Nil, |(k, _)| Reply::Bulk(k.clone())));
+    }
+    let count = args::int(&args[2])?;
+    let withvalues = match args.len() {
+        3 => false,
+        4 if is(&args[3], "withvalues") => true,
+        _ => return Err(err::SYNTAX),
+    };
+    if count == i64::MIN {
+        return Err(Reply::err(
+            "ERR value is out of range, value must between -9223372036854775807 and 9223372036854775807",
+        ));
+    }
+    if withvalues && !(-(i64::MAX / 2)..=i64::MAX / 2).contains(&count) {
+        return Err(Reply::err("ERR value is out of range"));
+    }
+    let resp3 = ctx.client.resp3;
+    let Some(h) = ctx.read_as::<H>(&args[1])? else {
+        return Ok(Reply::Array(Vec::new()));
+    };
+    let picks = random_indexes(h.len(), count);
+    let mut out = Vec::new();
+    for i in picks {
+        let Some((k, v)) = h.get_index(i) else {
+            continue;
+        };
+        if !withvalues {
+            out.push(Reply::Bulk(k.clone()));
+        } else if resp3 {
+            out.push(Reply::Array(vec![
+                Reply::Bulk(k.clone()),
+                Reply::Bulk(v.clone()),
+            ]));
+        } else {
+            out.push(Reply::Bulk(k.clone()));
+            out.push(Reply::Bulk(v.clone()));
+        }
+    }
+    Ok(Reply::Array(out))
+}
+
+/// A uniformly random index below `len` (len > 0).
+fn ctx_rand(len: usize) -> usize {
+    if len == 0 {
+        0
+    } else {
+        rand::thread_rng().gen_range(0..len)
+    }
+}
+
+/// Positions for HRANDFIELD/SRANDMEMBER with a count: a negative count gives |count|
+/// picks that may repeat; a positive one gives min(count, len) distinct positions. The
+/// client's number never sizes an allocation up front; the output grows as it is produced.
+pub(crate) fn random_indexes(len: usize, count: i64) -> Vec<usize> {
+    let mut rng = rand::thread_rng();
+    if len == 0 || count == 0 {
+        return Vec::new();
+    }
+    if count < 0 {
+        let n = count.unsigned_abs();
+        let mut out = Vec::new();
+        for _ in 0..n {
+            out.push(rng.gen_range(0..len));
+        }
+        return out;
+    }
+    let n = (count as u64).min(len as u64) as usize;
+    if n == len {
+        return (0..len).collect();
+    }
+    rand::seq::index::sample(&mut rng, len, n).into_vec()
+}
+
+/// Parsed arguments of HSCAN/SSCAN.
+pub(crate) struct ScanArgs {
+    pub cursor: u64,
+    pub pattern: Option<Bytes>,
+    pub count: usize,
+}
+
+/// Parses `cursor [MATCH pattern] [COUNT count]` starting at `args[2]`.
+pub(crate) fn parse_scan_args(args: &[Bytes]) -> Result<ScanArgs, Reply> {
+    let cursor = parse_cursor(&args[2]).ok_or(Reply::err("ERR invalid cursor"))?;
+    let mut out = ScanArgs {
+        cursor,
+        pattern: None,
+        count: 10,
+    };
+    let mut i = 3;
+    while i < args.len() {
+        if is(&args[i], "count") && i + 1 < args.len() {
+            let n = args::int(&args[i + 1])?;
+            if n < 1 {
+                return Err(err::SYNTAX);
+            }
+            out.count = usize::try_from(n).unwrap_or(usize::MAX);
+            i += 2;
+        } else if is(&args[i], "match") && i + 1 < args.len() {
+            let p = &args[i + 1];
+            out.pattern = if p.as_ref() == b"*" {
+                None
+            } else {
+                Some(p.clone())
+            };
+            i += 2;
+        } else {
+            return Err(err::SYNTAX);
+        }
+    }
+    Ok(out)
+}
+
+/// Parses a cursor as Redis's strtoul does: optional sign ("-1" wraps to 2^64-1), decimal
+/// digits, no spaces, no overflow.
+fn parse_cursor(arg: &[u8]) -> Option<u64> {
+    let (neg, digits) = match arg.first() {
+        Some(b'-') => (true, &arg[1..]),
+        Some(b'+') => (false, &arg[1..]),
+        _ => (false, arg),
+    };
+    if digits.is_empty() || !digits.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    let n = std::str::from_utf8(digits).ok()?.parse::<u64>().ok()?;
+    Some(if neg { n.wrapping_neg() } else { n })
+}
+
+/// The positions one SCAN step visits, and the cursor to return.
+///
+/// WHY positions from the end: IndexMap/IndexSet `swap_remove` moves the LAST element into
+/// the removed slot. So we walk positions from len-1 down to 0. Cursor 0 starts at len-1;
+/// a returned cursor c > 0 means "positions < c are still to visit"; 0 means done. An
+/// element present for the whole iteration is returned at least once: it only moves when
+/// it is last, and then it moves to a lower position — if it was still unvisited (its
+/// position < c) it stays below c; if it was visited it may be returned twice (allowed).
+/// Elements added during the iteration are appended at the end and may be missed (also
+/// allowed by SCAN's contract).
+pub(crate) fn scan_positions(
+    len: usize,
+    cursor: u64,
+    count: usize,
+) -> (std::ops::Range<usize>, u64) {
+    let hi = if cursor == 0 {
+        len
+    } else {
+        (cursor.min(len as u64)) as usize
+    };
+    let lo = hi.saturating_sub(count);
+    (lo..hi, lo as u64)
+}
+
+/// Whether a SCAN MATCH pattern accepts `item`.
+pub(crate) fn scan_match(pattern: &Option<Bytes>, item: &[u8]) -> bool {
+    pattern.as_ref().is_none_or(|p| glob_match(p, item, false))
+}
+
+/// The SCAN-family reply: [cursor, [items...]].
+pub(crate) fn scan_reply(cursor: u64, items: Vec<Reply>) -> Reply {
+    Reply::Array(vec![
+        Reply::Bulk(Bytes::from(cursor.to_string())),
+        Reply::Array(items),
+    ])
+}
+
+/// HSCAN key cursor [MATCH pattern] [COUNT count]
+fn hscan(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
+    let sa = parse_scan_args(args)?;
+    let Some(h) = ctx.read_as::<H>(&args[1])? else {
+        return Ok(scan_reply(0, Vec::new()));
+    };
+    let (range, next) = scan_positions(h.len(), sa.cursor, sa.count);
+    let mut items = Vec::new();
+    for i in range.rev() {
+        if let Some((k, v)) = h.get_index(i) {
+            if scan_match(&sa.pattern, k) {
+                items.push(Reply::Bulk(k.clone()));
+                items.push(Reply::Bulk(v.clone()));
+            }
+        }
+    }
+    Ok(scan_reply(next, items))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn incr_float_text() {
+        assert_eq!(format_incr_float(0.1 + 0.2), "0.3");
+        assert_eq!(format_incr_float(10.5 + 0.1), "10.6");
+        assert_eq!(format_incr_float(3.0), "3");
+        assert_eq!(format_incr_float(17179869185.5), "17179869185.5");
+        assert_eq!(format_incr_float(-1.25), "-1.25");
+        assert_eq!(format_incr_float(1e20), "100000000000000000000");
+        assert_eq!(format_incr_float(-0.0), "0");
+        assert_eq!(format_incr_float(0.1), "0.1");
+        assert_eq!(
+            format_incr_float(9223372036854775808.0),
+            "9223372036854775808"
+        );
+        assert_eq!(format_incr_float(1e-20), "0");
+    }
+
+    #[test]
+    fn scan_cursor_walks_down_and_ends_at_zero() {
+        assert_eq!(scan_positions(25, 0, 10), (15..25, 15));
+        assert_eq!(scan_positions(25, 15, 10), (5..15, 5));
+        assert_eq!(scan_positions(25, 5, 10), (0..5, 0));
+        // The collection shrank below the cursor: clamp.
+        assert_eq!(scan_positions(3, 15, 10), (0..3, 0));
+        assert_eq!(scan_positions(0, 0, 10), (0..0, 0));
+    }
+}
