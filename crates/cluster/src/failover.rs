@@ -1,0 +1,327 @@
+//! Failover: replica elections, primaries' votes, manual failover and replica migration.
+//!
+//! BACKGROUND (cluster-spec "Replica election and promotion"): when a replica sees its
+//! primary FAIL it waits `500 + random(0..500) + rank * 1000` ms (rank 0 = the replica with
+//! the most data), bumps currentEpoch and asks every primary for a vote. A primary votes
+//! at most once per epoch, and not for a replica of a primary it already voted about in the
+//! last 2 * node_timeout, and never for a claim on slots it knows a newer epoch for. With
+//! votes from a majority of primaries the replica takes the epoch as its config epoch,
+//! claims its primary's slots and broadcasts a PONG; the higher epoch wins everywhere.
+
+use rand::Rng;
+
+use crate::node::{Election, ManualFailover, Node, Output, MF_TIMEOUT_MS, MIGRATION_DELAY_MS};
+use crate::state::flags;
+use crate::wire::{Body, Header, Message, NodeId, MFLAG0_FORCEACK};
+
+impl Node {
+    /// Sends FAIL for every node flagged FAIL since the last call.
+    pub(crate) fn broadcast_pending_fails(&mut self, out: &mut Vec<Output>) {
+        let pending = std::mem::take(&mut self.pending_fail);
+        for node in pending {
+            let msg = Message {
+                header: self.header(),
+                body: Body::Fail { node },
+            };
+            self.broadcast(out, &msg);
+        }
+    }
+
+    /// A primary decides whether to vote for a replica (clusterSendFailoverAuthIfNeeded).
+    pub(crate) fn maybe_vote(&mut self, out: &mut Vec<Output>, sender: NodeId, h: &Header) {
+        let now = self.now;
+        let me = self.st.myself;
+        if !self.st.me().is_primary() || self.st.slot_count(&me) == 0 {
+            return;
+        }
+        if h.current_epoch < self.st.current_epoch
+            || self.st.last_vote_epoch == self.st.current_epoch
+        {
+            return;
+        }
+        let Some(node) = self.st.nodes.get(&sender) else {
+            return;
+        };
+        let force = h.mflags[0] & MFLAG0_FORCEACK != 0;
+        let Some(primary) = node.primary.filter(|_| node.is_replica()) else {
+            return;
+        };
+        let Some(pn) = self.st.nodes.get(&primary) else {
+            return;
+        };
+        if !pn.failed() && !force {
+            return;
+        }
+        if pn.voted_time != 0 && now.saturating_sub(pn.voted_time) < self.cfg.node_timeout_ms * 2 {
+            return;
+        }
+        // Refuse if we know a newer owner for any slot the replica claims.
+        for j in h.myslots.iter() {
+            let Some(owner) = self.st.slots[j] else {
+                continue;
+            };
+            let e = self
+                .st
+                .nodes
+                .get(&owner)
+                .map(|n| n.config_epoch)
+                .unwrap_or(0);
+            if e > h.config_epoch {
+                return;
+            }
+        }
+        self.st.last_vote_epoch = self.st.current_epoch;
+        if let Some(pn) = self.st.nodes.get_mut(&primary) {
+            pn.voted_time = now;
+        }
+        self.save();
+        let msg = Message {
+            header: self.header(),
+            body: Body::FailoverAuthAck,
+        };
+        self.send_to(out, &sender, &msg);
+    }
+
+    /// Our rank among our primary's replicas: how many have a larger replication offset.
+    fn my_rank(&self) -> usize {
+        let Some(p) = self.st.me().primary else {
+            return 0;
+        };
+        self.st
+            .replicas_of(&p)
+            .iter()
+            .filter(|r| **r != self.st.myself)
+            .filter_map(|r| self.st.nodes.get(r))
+            .filter(|r| !r.has(flags::NOFAILOVER) && r.repl_offset > self.repl_offset)
+            .count()
+    }
+
+    /// The replica side of an election (clusterHandleSlaveFailover); called from `tick`
+    /// and whenever a vote arrives.
+    pub(crate) fn handle_replica_failover(&mut self, out: &mut Vec<Output>) {
+        let now = self.now;
+        let timeout = self.cfg.node_timeout_ms;
+        let me = self.st.me();
+        if !me.is_replica() {
+            return;
+        }
+        let Some(primary) = me.primary else {
+            return;
+        };
+        let Some(pn) = self.st.nodes.get(&primary) else {
+            return;
+        };
+        let manual = self.mf.end != 0 && self.mf.can_start;
+        if !manual {
+            if !pn.failed()
+                || self.cfg.replica_no_failover
+                || me.has(flags::NOFAILOVER)
+                || self.st.slot_count(&primary) == 0
+            {
+                return;
+            }
+            if let Some(since) = self.repl_down_since {
+                let mut age = now.saturating_sub(since);
+                if age > timeout {
+                    age -= timeout;
+                }
+                let limit =
+                    self.cfg.repl_ping_period_ms + timeout * self.cfg.replica_validity_factor;
+                if self.cfg.replica_validity_factor > 0 && age > limit {
+                    return;
+                }
+            }
+        }
+        let auth_timeout = (timeout * 2).max(2000) as i64;
+        let retry = auth_timeout * 2;
+        let now_i = now as i64;
+        if now_i - self.election.time > retry {
+            let rank = if manual { 0 } else { self.my_rank() };
+            let jitter = self.rng.gen_range(0..500) as i64;
+            self.election = Election {
+                time: if manual {
+                    now_i
+                } else {
+                    now_i + 500 + jitter + rank as i64 * 1000
+                },
+                count: 0,
+                sent: false,
+                rank,
+                epoch: self.election.epoch,
+            };
+            // Let sibling replicas see our offset so they compute their ranks.
+            self.broadcast_pong(out, true);
+            return;
+        }
+        if !self.election.sent && !manual {
+            let rank = self.my_rank();
+            if rank > self.election.rank {
+                self.election.time += (rank - self.election.rank) as i64 * 1000;
+                self.election.rank = rank;
+            }
+        }
+        if now_i < self.election.time || now_i - self.election.time > auth_timeout {
+            return;
+        }
+        if !self.election.sent {
+            self.st.current_epoch += 1;
+            self.election.epoch = self.st.current_epoch;
+            self.election.sent = true;
+            let mut header = self.header();
+            if manual {
+                header.mflags[0] |= MFLAG0_FORCEACK;
+            }
+            let msg = Message {
+                header,
+                body: Body::FailoverAuthRequest,
+            };
+            self.broadcast(out, &msg);
+            self.save();
+            return;
+        }
+        let needed = self.st.size() / 2 + 1;
+        if self.election.count >= needed {
+            let epoch = self.election.epoch;
+            let me = self.st.me_mut();
+            if me.config_epoch < epoch {
+                me.config_epoch = epoch;
+            }
+            self.replace_primary(out);
+        }
+    }
+
+    /// We take over our primary's slots (clusterFailoverReplaceYourMaster).
+    pub(crate) fn replace_primary(&mut self, out: &mut Vec<Output>) {
+        let me = self.st.myself;
+        let Some(old) = self.st.me().primary else {
+            return;
+        };
+        self.st.set_node_as_primary(&me);
+        for s in self.st.slots.iter_mut() {
+            if *s == Some(old) {
+                *s = Some(me);
+            }
+        }
+        out.push(Output::BecamePrimary);
+        self.reset_manual_failover(out);
+        self.election = Election::default();
+        self.save();
+        self.update_state(out);
+        self.broadcast_pong(out, false);
+    }
+
+    /// Replica side of a manual failover: once our offset reaches the paused primary's,
+    /// the election may start (clusterHandleManualFailover).
+    pub(crate) fn handle_manual_failover(&mut self) {
+        if self.mf.end == 0 || self.mf.can_start {
+            return;
+        }
+        if let Some(off) = self.mf.primary_offset {
+            if self.repl_offset >= off {
+                self.mf.can_start = true;
+            }
+        }
+    }
+
+    /// Primary side: a replica sent MFSTART. Pause writes and tell it our final offset.
+    pub(crate) fn start_manual_failover_as_primary(
+        &mut self,
+        out: &mut Vec<Output>,
+        sender: NodeId,
+    ) {
+        let mine = self
+            .st
+            .nodes
+            .get(&sender)
+            .is_some_and(|n| n.primary == Some(self.st.myself));
+        if !self.st.me().is_primary() || !mine {
+            return;
+        }
+        self.reset_manual_failover(out);
+        self.mf.end = self.now + MF_TIMEOUT_MS;
+        self.mf.replica = Some(sender);
+        out.push(Output::PauseWrites {
+            until_ms: self.now + MF_TIMEOUT_MS * 2,
+        });
+        self.send_ping(out, &sender, crate::wire::MsgType::Ping);
+    }
+
+    /// Ends any manual failover (timeout, completion or role change).
+    pub(crate) fn reset_manual_failover(&mut self, out: &mut Vec<Output>) {
+        if self.mf.end != 0 && self.mf.replica.is_some() {
+            out.push(Output::ResumeWrites);
+        }
+        self.mf = ManualFailover::default();
+    }
+
+    /// Starts a replica-side manual failover; see `admin::failover`.
+    pub(crate) fn begin_manual_failover(&mut self, force: bool, out: &mut Vec<Output>) {
+        self.reset_manual_failover(out);
+        self.mf.end = self.now + MF_TIMEOUT_MS;
+        if force {
+            self.mf.can_start = true;
+            return;
+        }
+        if let Some(p) = self.st.me().primary {
+            let msg = Message {
+                header: self.header(),
+                body: Body::MfStart,
+            };
+            self.send_to(out, &p, &msg);
+        }
+    }
+
+    /// Replica migration (cluster-spec "Replica migration"): if some primary has no working
+    /// replica and ours has more than `migration_barrier`, the replica with the smallest
+    /// name among ours moves over.
+    pub(crate) fn check_replica_migration(&mut self, out: &mut Vec<Output>) {
+        let now = self.now;
+        if !self.cfg.allow_replica_migration || !self.state_ok {
+            return;
+        }
+        let Some(my_primary) = self.st.me().primary else {
+            return;
+        };
+        let ok_replicas = |st: &crate::state::ClusterState, p: &NodeId| -> Vec<NodeId> {
+            st.replicas_of(p)
+                .into_iter()
+                .filter(|r| st.nodes.get(r).is_some_and(|n| !n.down()))
+                .collect()
+        };
+        let primaries: Vec<NodeId> = self.slot_owners();
+        let mut max_replicas = 0;
+        let mut orphan: Option<NodeId> = None;
+        for p in &primaries {
+            let ok = ok_replicas(&self.st, p).len();
+            max_replicas = max_replicas.max(ok);
+            let Some(n) = self.st.nodes.get_mut(p) else {
+                continue;
+            };
+            if ok == 0 && n.has(flags::MIGRATE_TO) && !n.failed() {
+                if n.orphaned_time == 0 {
+                    n.orphaned_time = now;
+                }
+                if orphan.is_none() && now.saturating_sub(n.orphaned_time) > MIGRATION_DELAY_MS {
+                    orphan = Some(*p);
+                }
+            } else {
+                n.orphaned_time = 0;
+            }
+        }
+        let mine = ok_replicas(&self.st, &my_primary);
+        let Some(target) = orphan else {
+            return;
+        };
+        if mine.len() != max_replicas || mine.len() <= self.cfg.migration_barrier {
+            return;
+        }
+        if self.st.nodes.get(&my_primary).is_none_or(|n| n.down()) {
+            return;
+        }
+        let candidate = mine.iter().min().copied();
+        if candidate != Some(self.st.myself) {
+            return;
+        }
+        self.set_my_primary(out, target);
+    }
+}

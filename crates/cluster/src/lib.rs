@@ -1,0 +1,28 @@
+//! Sans-I/O Redis Cluster core for Rubra.
+//!
+//! Nothing here touches sockets, clocks or threads: the server feeds bus bytes, the time
+//! (`now_ms`) and replication offsets in, and acts on the [`Output`]s that come back. That
+//! lets the simulator in `tests/` drive many nodes deterministically from one seed.
+//!
+//! Modules, one job each:
+//! - [`wire`]: the bus message format (Redis 7.0 `clusterMsg`, byte compatible).
+//! - [`state`]: the node table, slot map, epochs and failure reports.
+//! - [`conf`]: `nodes.conf` / `CLUSTER NODES` text, both directions.
+//! - [`views`]: CLUSTER SLOTS / SHARDS / INFO data as plain Rust values.
+//! - [`node`]: the state machine (`step`, `tick`), with [`admin`] and [`failover`] beside it.
+
+pub mod admin;
+pub mod conf;
+pub mod failover;
+pub mod node;
+pub mod state;
+pub mod views;
+pub mod wire;
+
+pub use admin::{BumpResult, ClusterError, FailoverMode};
+pub use node::{Addr, Config, Node, Output};
+pub use state::{ClusterState, NodeInfo};
+pub use wire::{Message, MsgType, NodeId, SlotBitmap};
+
+/// Re-exported so callers need one crate for slot maths.
+pub use rubra_commands::{crc16, key_slot, SLOT_COUNT};
