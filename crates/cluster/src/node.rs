@@ -1001,8 +1001,9 @@ impl Node {
                 continue;
             }
             if n.has(flags::MEET) {
-                // Handshake (or MEET not yet answered): (re)send MEET every second.
-                if n.ping_sent == 0 || now.saturating_sub(n.ping_sent) >= 1000 {
+                // Handshake (or MEET not yet answered): (re)send MEET every 250 ms until the
+                // handshake times out, so one lost packet does not lose the member.
+                if n.ping_sent == 0 || now.saturating_sub(n.ping_sent) >= 250 {
                     if let Some(n) = self.st.nodes.get_mut(&id) {
                         n.ping_sent = 0;
                     }
