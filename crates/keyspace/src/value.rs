@@ -148,7 +148,7 @@ impl Value {
                 }
             }
             Value::ZSet(z) => {
-                if z.len() <= LISTPACK_MAX_ENTRIES && z.max_member_len() <= LISTPACK_MAX_VALUE {
+                if z.is_listpack_sized() {
                     "listpack"
                 } else {
                     "skiplist"

@@ -17,6 +17,11 @@ use bytes::Bytes;
 use indexmap::IndexMap;
 use std::cmp::Ordering;
 
+/// Redis's default zset-max-listpack-entries.
+pub const LISTPACK_MAX_ENTRIES: usize = 128;
+/// Redis's default zset-max-listpack-value.
+pub const LISTPACK_MAX_VALUE: usize = 64;
+
 /// The "no node" link.
 const NIL: u32 = u32::MAX;
 
@@ -391,15 +396,22 @@ impl ZSet {
         self.dict.keys().map(|m| m.len()).max().unwrap_or(0)
     }
 
+    /// Whether Redis (with default settings) would keep this set in its compact listpack
+    /// encoding: OBJECT ENCODING reports it, and ZSCAN then answers in one call as Redis does.
+    pub fn is_listpack_sized(&self) -> bool {
+        self.len() <= LISTPACK_MAX_ENTRIES && self.max_member_len() <= LISTPACK_MAX_VALUE
+    }
+
     /// Sets `member`'s score; returns the previous score if it was present. `score` must not
     /// be NaN (callers reject NaN with Redis's error before getting here).
+    /// A score of -0 is stored as 0, as Redis's compact encoding does.
     pub fn insert(&mut self, member: Bytes, score: f64) -> Option<f64> {
         debug_assert!(!score.is_nan());
+        let score = score + 0.0;
         match self.dict.get_mut(&member) {
             Some(cur) => {
                 let old = *cur;
-                // Bit-compare so that re-scoring 0 as -0 (or back) is kept verbatim.
-                if old.to_bits() != score.to_bits() {
+                if old != score {
                     *cur = score;
                     self.tree.remove(old, &member);
                     self.tree.insert(member, score);

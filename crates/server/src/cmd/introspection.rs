@@ -883,7 +883,7 @@ fn memory(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
             Value::List(l) => l.iter().map(|e| e.len() + 32).sum(),
             Value::Hash(h) => h.iter().map(|(k, v)| k.len() + v.len() + 72).sum(),
             Value::Set(s) => s.iter().map(|m| m.len() + 40).sum(),
-            Value::ZSet(z) => z.len() * 64,
+            Value::ZSet(z) => z.iter().map(|(m, _)| m.len() + 80).sum(),
         };
         return Ok(Reply::Int((overhead + size) as i64));
     }
