@@ -55,7 +55,8 @@ pub const ENC_LZF: u8 = 3;
 pub const QUICKLIST_NODE_PLAIN: u64 = 1;
 pub const QUICKLIST_NODE_PACKED: u64 = 2;
 
-/// Thresholds of redis-server 7.0's default config, used to pick compact encodings.
+/// Thresholds of redis-server 7.0's shipped redis.conf (the built-in hash default is 512),
+/// used to pick compact encodings; a loader with other limits converts as needed.
 pub const MAX_LISTPACK_ENTRIES: usize = 128;
 pub const MAX_LISTPACK_VALUE: usize = 64;
 pub const MAX_INTSET_ENTRIES: usize = 512;
