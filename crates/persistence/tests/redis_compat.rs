@@ -13,6 +13,9 @@ use rubra_persistence::{
     dump_payload, read_rdb, restore_payload, write_rdb, RdbEntry, RdbError, RdbValue, RdbWriter,
 };
 
+/// Makes redis-server validate compact encodings deeply when loading RDB files and RESTORE.
+const SANITIZE: [&str; 2] = ["--sanitize-dump-payload", "yes"];
+
 fn have_redis() -> bool {
     let ok = Command::new("redis-server")
         .arg("--version")
@@ -618,7 +621,8 @@ fn redis_loads_what_we_write() {
     }
     let file = std::fs::File::create(dir.path().join("ours.rdb")).unwrap();
     write_rdb(std::io::BufWriter::new(file), &entries).unwrap();
-    let server = Server::start(dir.path(), "ours.rdb", &[]);
+    // Deep sanitisation makes redis-server check every listpack/intset byte for byte.
+    let server = Server::start(dir.path(), "ours.rdb", &SANITIZE);
     // Before anything reads the key (reads reset the LRU clock).
     let idle: u64 = server
         .cli(0, &["OBJECT", "IDLETIME", "s:plain"])
@@ -672,7 +676,7 @@ fn redis_loads_our_functions_and_aux() {
     w.entry(&RdbEntry::new(3, "empty", RdbValue::List(vec![])))
         .unwrap();
     w.finish().unwrap();
-    let server = Server::start(dir.path(), "fn.rdb", &[]);
+    let server = Server::start(dir.path(), "fn.rdb", &SANITIZE);
     assert_eq!(server.cli(0, &["FCALL", "ours", "0"]), "42");
     assert_eq!(server.cli(3, &["GET", "k"]), "v");
     assert_eq!(server.cli(3, &["DBSIZE"]), "1");
@@ -684,7 +688,7 @@ fn dump_and_restore_both_ways() {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
-    let server = Server::start(dir.path(), "dump.rdb", &[]);
+    let server = Server::start(dir.path(), "dump.rdb", &SANITIZE);
     let entries: Vec<RdbEntry> = sample(now_ms()).into_iter().filter(|e| e.db == 0).collect();
     fill(&server, &entries);
     let mut c = server.client();
@@ -712,6 +716,19 @@ fn dump_and_restore_both_ways() {
             normalize(&e.value)
         );
     }
+    // A listpack whose element count lies is refused by both (proves deep sanitisation is on).
+    let mut lie = dump_payload(&RdbValue::Hash(vec![(s("f"), s("v"))]));
+    assert_eq!(lie[0], 16);
+    assert_eq!(lie[1] as usize, lie.len() - 12, "blob length prefix");
+    lie[2 + 4] = 4;
+    let n = lie.len();
+    let crc = rubra_persistence::crc64(&lie[..n - 8]);
+    lie[n - 8..].copy_from_slice(&crc.to_le_bytes());
+    assert!(matches!(restore_payload(&lie), Err(RdbError::Corrupt(_))));
+    assert_eq!(
+        c.cmdb(&[b"RESTORE", b"lie", b"0", &lie]),
+        Reply::Error("ERR Bad data format".into())
+    );
     // A corrupted checksum is refused by both, with the same message.
     let mut bad = dump_payload(&RdbValue::Str(s("x")));
     let n = bad.len();
@@ -724,4 +741,109 @@ fn dump_and_restore_both_ways() {
         }
         other => panic!("expected error, got {other:?}"),
     }
+}
+
+/// Deterministic pseudo-random elements covering every listpack/intset width and length class.
+fn random_values(n: usize) -> Vec<RdbValue> {
+    let mut x: u64 = 0x2545_f491_4f6c_dd1d;
+    let mut next = move || {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        x
+    };
+    let elem = |next: &mut dyn FnMut() -> u64| -> Vec<u8> {
+        let r = next();
+        match r % 6 {
+            0 => ((next() as i64) >> (next() % 64)).to_string().into_bytes(),
+            1 => ((r >> 8) % 300).to_string().into_bytes(),
+            2 => (-(((r >> 8) % 10_000_000) as i64)).to_string().into_bytes(),
+            3 => {
+                let len = [0, 5, 63, 64, 100, 4095, 4096, 9000][(r >> 8) as usize % 8];
+                (0..len)
+                    .map(|i| b'a' + ((i * 7 + r as usize) % 26) as u8)
+                    .collect()
+            }
+            4 => format!("{:.3}", (r >> 11) as f64 / 1e3).into_bytes(),
+            _ => (0..(r >> 8) % 40).map(|_| next() as u8).collect(),
+        }
+    };
+    (0..n)
+        .map(|i| {
+            let count = 1 + (next() % [5, 130, 700][i % 3]) as usize;
+            let mut items: Vec<Vec<u8>> = (0..count).map(|_| elem(&mut next)).collect();
+            match i % 5 {
+                0 => RdbValue::List(items),
+                1 => {
+                    items.sort();
+                    items.dedup();
+                    RdbValue::Set(items)
+                }
+                2 => {
+                    let ints: std::collections::BTreeSet<i64> = (0..count)
+                        .map(|_| (next() as i64) >> (next() % 64))
+                        .collect();
+                    RdbValue::Set(
+                        ints.into_iter()
+                            .map(|v| v.to_string().into_bytes())
+                            .collect(),
+                    )
+                }
+                3 => {
+                    let m: BTreeMap<Vec<u8>, Vec<u8>> =
+                        items.into_iter().map(|f| (f, elem(&mut next))).collect();
+                    RdbValue::Hash(m.into_iter().collect())
+                }
+                _ => {
+                    let m: BTreeMap<Vec<u8>, f64> = items
+                        .into_iter()
+                        .map(|f| {
+                            let r = next();
+                            let sc = if r % 2 == 0 {
+                                ((r >> 8) % 1000) as f64 - 500.0
+                            } else {
+                                (r >> 11) as f64 / 7.0 - 1e14
+                            };
+                            (f, sc)
+                        })
+                        .collect();
+                    RdbValue::ZSet(m.into_iter().collect())
+                }
+            }
+        })
+        .collect()
+}
+
+#[test]
+fn random_values_survive_redis_with_deep_sanitization() {
+    if !have_redis() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let values = random_values(60);
+    let entries: Vec<RdbEntry> = values
+        .iter()
+        .enumerate()
+        .map(|(i, v)| RdbEntry::new(i % 3, format!("r{i}"), v.clone()))
+        .collect();
+    let file = std::fs::File::create(dir.path().join("rand.rdb")).unwrap();
+    write_rdb(std::io::BufWriter::new(file), &entries).unwrap();
+    let server = Server::start(dir.path(), "rand.rdb", &SANITIZE);
+    assert_same(&snapshot(&server), &expected_snapshot(&entries));
+    // Same values through RESTORE, and back through DUMP.
+    let mut c = server.client();
+    c.cmd(&["SELECT", "7"]);
+    for (i, v) in values.iter().enumerate() {
+        let key = format!("p{i}").into_bytes();
+        let r = c.cmdb(&[b"RESTORE", &key, b"0", &dump_payload(v)]);
+        assert_eq!(r, Reply::Simple("OK".into()), "value {i}");
+        let theirs = c.cmdb(&[b"DUMP", &key]).bytes();
+        assert_eq!(normalize(&restore_payload(&theirs).unwrap()), normalize(v));
+    }
+    // Redis re-saves them and we read the result back.
+    assert_eq!(c.cmd(&["SAVE"]), Reply::Simple("OK".into()));
+    let bytes = std::fs::read(dir.path().join("rand.rdb")).unwrap();
+    let mut n = 0;
+    read_rdb(&bytes, |_| n += 1).unwrap();
+    assert_eq!(n, 2 * values.len());
 }
