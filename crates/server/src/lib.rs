@@ -16,6 +16,7 @@ pub mod pubsub;
 pub mod replica_link;
 pub mod replication;
 pub mod routing;
+pub mod saving;
 pub mod server;
 pub mod snapshot;
 pub mod store;

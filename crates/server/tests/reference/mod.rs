@@ -21,14 +21,39 @@ pub struct Reference {
 impl Reference {
     /// Starts redis-server without persistence. Panics if it is not installed.
     pub fn start() -> Reference {
+        Reference::start_with(&[])
+    }
+
+    /// Starts redis-server in its own temporary directory with extra arguments (which
+    /// override the defaults: no saving, no AOF).
+    pub fn start_with(extra: &[&str]) -> Reference {
         let port = free_port();
         let dir = std::env::temp_dir().join(format!("rubra-ref-{}-{port}", std::process::id()));
         let _ = std::fs::create_dir_all(&dir);
+        Reference::start_in(port, dir, extra)
+    }
+
+    /// Starts redis-server on a copy of an RDB file (as its dump.rdb).
+    pub fn start_from_rdb(rdb: &std::path::Path) -> Reference {
+        let port = free_port();
+        let dir = std::env::temp_dir().join(format!("rubra-ref-{}-{port}", std::process::id()));
+        let _ = std::fs::create_dir_all(&dir);
+        std::fs::copy(rdb, dir.join("dump.rdb")).expect("copy the RDB file");
+        Reference::start_in(port, dir, &[])
+    }
+
+    /// The directory holding this server's files.
+    pub fn dir(&self) -> &std::path::Path {
+        &self.dir
+    }
+
+    fn start_in(port: u16, dir: std::path::PathBuf, extra: &[&str]) -> Reference {
         let child = Command::new("redis-server")
             .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
             .args(["--save", "", "--appendonly", "no", "--daemonize", "no"])
             .arg("--dir")
             .arg(&dir)
+            .args(extra)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
