@@ -97,7 +97,7 @@ fn sustained(samples: &[Sample], now: u64, window: u64, cond: impl Fn(&Sample) -
         Some(i) => samples[i + 1].at,
         None => samples[0].at,
     };
-    now.saturating_sub(window) >= start
+    now >= start.saturating_add(window)
 }
 
 /// Decide what to do; at most one action per call.
