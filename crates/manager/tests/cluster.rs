@@ -111,6 +111,47 @@ fn up_auth_reshard_restart_and_rerun() {
         "{out}"
     );
 
+    // A move interrupted half-way (slot left MIGRATING/IMPORTING with keys still on the
+    // source) is reported by check and finished by fix.
+    let v = c.view();
+    let src = v.get(&from.id).unwrap().clone();
+    let dst = v.get(&to.id).unwrap().clone();
+    let slot = (0..16384u16)
+        .find(|s| {
+            src.slot_list().contains(s)
+                && matches!(
+                    c.conn(src.port).cmd(&["CLUSTER", "COUNTKEYSINSLOT", &s.to_string()]),
+                    Ok(rubra_manager::resp::Value::Int(n)) if n > 0
+                )
+        })
+        .expect("a slot with keys");
+    let s = slot.to_string();
+    c.conn(dst.port)
+        .ok(&["CLUSTER", "SETSLOT", &s, "IMPORTING", &src.id])
+        .unwrap();
+    c.conn(src.port)
+        .ok(&["CLUSTER", "SETSLOT", &s, "MIGRATING", &dst.id])
+        .unwrap();
+    let (ok, out) = c.run(&["check"]);
+    assert!(
+        !ok && out.contains(&format!("slot {slot} is open")),
+        "{out}"
+    );
+    let (ok, out) = c.run(&["fix"]);
+    assert!(ok && out.contains("finished move"), "{out}");
+    c.wait_check();
+    assert!(c.view().get(&dst.id).unwrap().slot_list().contains(&slot));
+    check_keys(base, &pw, 200);
+
+    // Manual failover of a replica: it becomes primary.
+    let v = c.view();
+    let rep = v.nodes.iter().find(|n| !n.is_primary()).unwrap().clone();
+    let (ok, out) = c.run(&["failover", &rep.port.to_string()]);
+    assert!(ok, "{out}");
+    assert!(c.view().get(&rep.id).unwrap().is_primary());
+    c.wait_check();
+    check_keys(base, &pw, 200);
+
     // kill -9 a node: the supervisor restarts it and it rejoins.
     let victim = base + 4;
     let old_pid = c
@@ -227,4 +268,66 @@ fn bad_arguments_fail_clearly() {
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("no supervisor is running"), "{err}");
+}
+
+#[test]
+fn autoscaler_adds_a_pair_under_load() {
+    let dir = tempdir("auto");
+    let _td = TempDir(dir.clone());
+    let (base, panel) = ports(9);
+    // Memory use is always > 0% of maxmemory: with a 0% threshold the rule fires after
+    // one second of samples; max 8 nodes stops it after one pair.
+    let c = Cluster::up(
+        &dir,
+        base,
+        panel,
+        &[
+            "--autoscale",
+            "--scale-up-pct",
+            "0",
+            "--scale-up-secs",
+            "1",
+            "--sample-secs",
+            "1",
+            "--max-nodes",
+            "8",
+        ],
+    );
+    let pw = c.password();
+    write_keys(base, &pw, 100);
+    let t0 = Instant::now();
+    while c.state().active_ports().len() < 8 || c.state().pending.is_some() {
+        assert!(
+            t0.elapsed() < Duration::from_secs(60),
+            "autoscaler did not add a pair"
+        );
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    c.wait_check();
+    check_keys(base, &pw, 100);
+    let (code, body) =
+        rubra_manager::httpc::request(&c.panel, "GET", "/api/events", &pw, "").unwrap();
+    assert_eq!(code, 200);
+    let ev: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let auto = ev
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["kind"] == "autoscale")
+        .expect("autoscale event");
+    assert_eq!(auto["detail"]["decision"]["action"], "add_pair");
+    assert!(auto["detail"]["mem"].as_f64().unwrap() > 0.0);
+    assert!(std::fs::read_to_string(dir.join("events.jsonl"))
+        .unwrap()
+        .contains("autoscale"));
+    // Turning it off through the API.
+    let (code, _) = rubra_manager::httpc::request(
+        &c.panel,
+        "POST",
+        "/api/autoscale",
+        &pw,
+        r#"{"enabled":false}"#,
+    )
+    .unwrap();
+    assert_eq!(code, 200);
 }
