@@ -73,6 +73,15 @@ enum Cmd {
         #[arg(long)]
         pairs: Option<usize>,
     },
+    /// Turn the running supervisor's autoscaler on or off.
+    Autoscale {
+        /// Data directory of the running cluster.
+        #[arg(long, default_value = "./rubra-data")]
+        dir: PathBuf,
+        /// "on" or "off".
+        #[arg(value_parser = ["on", "off"])]
+        mode: String,
+    },
     /// Manual failover: promote a replica (or the replica of a given primary).
     Failover {
         #[command(flatten)]
@@ -258,6 +267,12 @@ fn run(cli: Cli) -> Result<ExitCode> {
             remove_pair,
             pairs,
         } => scale(&dir, add_pair, remove_pair, pairs),
+        Cmd::Autoscale { dir, mode } => {
+            let body = format!(r#"{{"enabled":{}}}"#, mode == "on");
+            let resp = api_call(&dir, "/api/autoscale", &body)?;
+            println!("{resp}");
+            Ok(ExitCode::SUCCESS)
+        }
         Cmd::Failover { target, node } => {
             let id = crate::failover::failover(&target.ctx()?, &node, Duration::from_secs(30))?;
             println!("{id} is now a primary");
@@ -304,11 +319,19 @@ fn scale(dir: &std::path::Path, add: bool, remove: bool, pairs: Option<usize>) -
         (_, _, Some(n)) => format!(r#"{{"pairs":{n}}}"#),
         _ => bail!("give --add-pair, --remove-pair or --pairs N"),
     };
+    let resp = api_call(&dir.root, "/api/scale", &body)?;
+    println!("{resp}");
+    Ok(ExitCode::SUCCESS)
+}
+
+/// POST to the running supervisor's API for DIR; a clear error when none runs.
+fn api_call(dir: &std::path::Path, path: &str, body: &str) -> Result<String> {
+    let dir = Dir::new(dir)?;
     let st = dir.load_state()?;
     let panel = st.as_ref().and_then(|s| s.panel.clone());
     let (Some(_), Some(panel)) = (dir.running_supervisor(), panel) else {
         bail!(
-            "no supervisor is running for {:?}: scaling needs it (it owns the node processes); start it with `rubra up --dir {}`",
+            "no supervisor is running for {:?}: this needs it (it owns the node processes); start it with `rubra up --dir {}`",
             dir.root,
             dir.root.display()
         );
@@ -316,12 +339,11 @@ fn scale(dir: &std::path::Path, add: bool, remove: bool, pairs: Option<usize>) -
     let pw = dir
         .read_password()?
         .context("no credentials file in the data dir")?;
-    let (code, resp) = crate::httpc::request(&panel, "POST", "/api/scale", &pw, &body)?;
+    let (code, resp) = crate::httpc::request(&panel, "POST", path, &pw, body)?;
     if code != 200 {
         bail!("supervisor answered {code}: {resp}");
     }
-    println!("{resp}");
-    Ok(ExitCode::SUCCESS)
+    Ok(resp)
 }
 
 fn down(dir: &std::path::Path) -> Result<ExitCode> {

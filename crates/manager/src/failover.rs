@@ -24,11 +24,26 @@ pub fn failover(ctx: &Ctx, what: &str, timeout: Duration) -> Result<String> {
     loop {
         let v = View::fetch(&mut c)?;
         if v.myself().map(|m| m.is_primary()).unwrap_or(false) {
-            return Ok(replica.id.clone());
+            break;
         }
         if t0.elapsed() > timeout {
             bail!("{} did not become primary within {timeout:?}", replica.id);
         }
         std::thread::sleep(Duration::from_millis(100));
     }
+    // Then until every reachable node agrees (gossip), so a caller's next view is current;
+    // best effort within the same timeout.
+    while t0.elapsed() < timeout {
+        let agreed = view.nodes.iter().filter(|n| !n.is_failing()).all(|n| {
+            ctx.connect_node(n)
+                .and_then(|mut c| View::fetch(&mut c))
+                .map(|v| v.get(&replica.id).map(|r| r.is_primary()).unwrap_or(false))
+                .unwrap_or(true)
+        });
+        if agreed {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    Ok(replica.id.clone())
 }
