@@ -60,7 +60,11 @@ pub fn spawn(dir: &Dir, port: u16, o: &NodeOpts) -> Result<Child> {
         .create(true)
         .append(true)
         .open(nd.join("node.log"))?;
-    let child = Command::new(&o.server_bin)
+    let mut cmd = Command::new(&o.server_bin);
+    if is_self(&o.server_bin) {
+        cmd.arg(EMBEDDED_NODE_ARG);
+    }
+    let child = cmd
         .arg(&conf)
         .current_dir(&nd)
         .stdin(Stdio::null())
@@ -112,15 +116,19 @@ impl Handle {
     }
 }
 
-/// The default node binary: `rubra-server` next to this executable, else from PATH.
+/// The argument that makes the `rubra` executable run as a node (see main.rs): nodes are
+/// embedded in the one binary, so `rubra up` needs nothing else installed.
+pub const EMBEDDED_NODE_ARG: &str = "server";
+
+/// The default node binary: this executable itself, run with [`EMBEDDED_NODE_ARG`].
 pub fn default_server_bin() -> PathBuf {
-    if let Ok(me) = std::env::current_exe() {
-        if let Some(d) = me.parent() {
-            let sib = d.join("rubra-server");
-            if sib.exists() {
-                return sib;
-            }
-        }
+    std::env::current_exe().unwrap_or_else(|_| PathBuf::from("rubra-server"))
+}
+
+/// Whether `bin` is this executable (so it needs [`EMBEDDED_NODE_ARG`]).
+fn is_self(bin: &std::path::Path) -> bool {
+    match (std::env::current_exe(), std::fs::canonicalize(bin)) {
+        (Ok(me), Ok(b)) => std::fs::canonicalize(me).is_ok_and(|me| me == b),
+        _ => false,
     }
-    PathBuf::from("rubra-server")
 }

@@ -4,6 +4,7 @@
 pub mod alloc;
 pub mod aof;
 pub mod blocking;
+pub mod cli;
 pub mod client;
 pub mod cmd;
 pub mod config;
