@@ -141,9 +141,8 @@ impl Value {
                 if s.len() <= INTSET_MAX_ENTRIES && s.iter().all(|m| parse_i64_strict(m).is_some())
                 {
                     "intset"
-                } else if small(s.len(), s.iter().map(|m| m.len()).max().unwrap_or(0)) {
-                    "listpack"
                 } else {
+                    // Redis 7.0 has no listpack sets (7.2 added them).
                     "hashtable"
                 }
             }

@@ -4,6 +4,7 @@
 pub mod alloc;
 pub mod aof;
 pub mod blocking;
+pub mod cli;
 pub mod client;
 pub mod cmd;
 pub mod config;
@@ -16,6 +17,7 @@ pub mod pubsub;
 pub mod replica_link;
 pub mod replication;
 pub mod routing;
+pub mod saving;
 pub mod server;
 pub mod snapshot;
 pub mod store;

@@ -77,6 +77,8 @@ pub struct Store {
     pub routing: Option<crate::routing::Routing>,
     /// Where background jobs are sent (set once the runtime is up).
     pub jobs: Option<tokio::sync::mpsc::UnboundedSender<crate::jobs::Job>>,
+    /// RDB save status (BGSAVE in progress, last result).
+    pub saving: crate::saving::SaveState,
 }
 
 impl Store {
@@ -94,6 +96,7 @@ impl Store {
             aof_rewrite_in_progress: false,
             loading: false,
             jobs: None,
+            saving: crate::saving::SaveState::default(),
             replication: Replication::default(),
             routing: None,
             dbs,

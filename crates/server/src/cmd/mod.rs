@@ -9,6 +9,7 @@ pub mod err;
 pub mod bits;
 pub mod cluster;
 pub mod connection;
+pub mod dump;
 pub mod hashes;
 pub mod introspection;
 pub mod keys;
@@ -190,10 +191,11 @@ impl Command {
 }
 
 /// Every command family's table.
-fn families() -> [&'static [Command]; 14] {
+fn families() -> [&'static [Command]; 15] {
     [
         connection::COMMANDS,
         keys::COMMANDS,
+        dump::COMMANDS,
         strings::COMMANDS,
         bits::COMMANDS,
         lists::COMMANDS,
