@@ -984,6 +984,14 @@ fn blocking_pops_propagate_as_zpop() {
     assert!(
         text.contains("$7\r\nZPOPMAX\r\n$1\r\nk\r\n$1\r\n1\r\n"),
         "{text}"
+    ); // Replaying the AOF rebuilds the same state.
+    drop(c);
+    let mut s = s;
+    assert!(s.restart(None));
+    let mut c = s.conn();
+    assert_eq!(
+        qs(&mut c, &["ZRANGE", "k", "0", "-1", "WITHSCORES"]),
+        vec!["x", "1"]
     );
 }
 
@@ -1394,4 +1402,35 @@ fn same_replies_as_redis_resp3() {
     let mut script = vec!["!HELLO 3"];
     script.extend_from_slice(SHAPES_SCRIPT);
     reference::assert_same_as_redis(&script);
+}
+
+#[test]
+fn sorted_sets_survive_save_and_restart() {
+    let mut s = TestServer::start(&[]);
+    let mut c = s.conn();
+    q(
+        &mut c,
+        &["ZADD", "small", "1.5", "a", "-inf", "b", "0.1", "c"],
+    );
+    let mut args = vec!["ZADD".to_string(), "big".to_string()];
+    for i in 0..200 {
+        args.push(format!("{}", i as f64 / 3.0));
+        args.push(format!("member-{i}"));
+    }
+    let refs: Vec<&str> = args.iter().map(|s| s.as_str()).collect();
+    q(&mut c, &refs);
+    let before_small = qs(&mut c, &["ZRANGE", "small", "0", "-1", "WITHSCORES"]);
+    let before_big = qs(&mut c, &["ZRANGE", "big", "0", "-1", "WITHSCORES"]);
+    assert_eq!(q(&mut c, &["SAVE"]), Value::Okay);
+    assert!(s.restart(None));
+    let mut c = s.conn();
+    assert_eq!(
+        qs(&mut c, &["ZRANGE", "small", "0", "-1", "WITHSCORES"]),
+        before_small
+    );
+    assert_eq!(
+        qs(&mut c, &["ZRANGE", "big", "0", "-1", "WITHSCORES"]),
+        before_big
+    );
+    assert_eq!(q(&mut c, &["ZRANK", "big", "member-150"]), Value::Int(150));
 }
