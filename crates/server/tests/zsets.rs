@@ -947,6 +947,16 @@ fn blocking_pops_wake_in_arrival_order() {
     assert_eq!(q(&mut c, &["ZUNIONSTORE", "dst", "1", "k"]), Value::Int(1));
     assert_eq!(strs(&w.join().unwrap()), vec!["dst", "d", "4"]);
 
+    // A key reused for another type does not fail a blocked client (Redis 7.0): it keeps
+    // waiting and is served once the key holds a sorted set again.
+    let w = spawn_waiter(vec!["BZPOPMIN", "re", "5"]);
+    std::thread::sleep(Duration::from_millis(150));
+    q(&mut c, &["HSET", "re", "f", "v"]);
+    std::thread::sleep(Duration::from_millis(100));
+    q(&mut c, &["DEL", "re"]);
+    q(&mut c, &["ZADD", "re", "7", "m"]);
+    assert_eq!(strs(&w.join().unwrap()), vec!["re", "m", "7"]);
+
     // Inside MULTI a blocking pop does not block: it answers nil at once.
     assert_eq!(q(&mut c, &["MULTI"]), Value::Okay);
     q(&mut c, &["BZPOPMIN", "nokey", "0"]);

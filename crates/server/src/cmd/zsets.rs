@@ -1202,10 +1202,17 @@ fn pop_from(ctx: &mut Ctx, key: &Bytes, max: bool, count: usize) -> Vec<(Bytes, 
 }
 
 /// The first of `keys` holding a sorted set; WRONGTYPE if one before it has another type.
+/// When a blocked client is being served (it is still registered as a waiter), keys of
+/// another type are skipped instead: Redis 7.0 keeps such a client blocked rather than
+/// failing it because some other client reused the key for another type.
 fn first_nonempty(ctx: &mut Ctx, keys: &[Bytes]) -> Result<Option<Bytes>, Reply> {
+    let serving_blocked = ctx.store.blocking.waiter(ctx.client.id).is_some();
     for k in keys {
-        if ctx.write_as::<Z>(k)?.is_some() {
-            return Ok(Some(k.clone()));
+        match ctx.write_as::<Z>(k) {
+            Ok(Some(_)) => return Ok(Some(k.clone())),
+            Ok(None) => {}
+            Err(_) if serving_blocked => {}
+            Err(e) => return Err(e),
         }
     }
     Ok(None)
