@@ -117,14 +117,8 @@ impl Value {
                     "raw"
                 }
             }
-            Value::List(l) => {
-                let longest = l.iter().map(|e| e.len()).max().unwrap_or(0);
-                if small(l.len(), longest) {
-                    "listpack"
-                } else {
-                    "quicklist"
-                }
-            }
+            // Redis 7.0 always reports quicklist for lists (listpack lists came in 7.2).
+            Value::List(_) => "quicklist",
             Value::Hash(h) => {
                 let longest = h
                     .iter()

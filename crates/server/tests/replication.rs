@@ -207,3 +207,43 @@ fn rubra_replicates_from_a_redis_server_primary() {
     assert_eq!(stat(reference.port, "sync_full"), 1);
     assert!(stat(reference.port, "sync_partial_ok") >= 1);
 }
+
+#[test]
+fn a_large_dataset_syncs_while_clients_keep_writing() {
+    let primary = TestServer::start(&[]);
+    let replica = TestServer::start(&[]);
+    let mut p = primary.conn();
+    q(&mut p, &["DEBUG", "POPULATE", "200000", "big"]);
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let writer = {
+        let stop = stop.clone();
+        let url = primary.url();
+        std::thread::spawn(move || {
+            let mut c = redis::Client::open(url).unwrap().get_connection().unwrap();
+            let mut n = 0u64;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                let _: () = redis::cmd("SET")
+                    .arg(format!("w{n}"))
+                    .arg(n)
+                    .query(&mut c)
+                    .unwrap();
+                n += 1;
+            }
+            n
+        })
+    };
+    std::thread::sleep(Duration::from_millis(100));
+    replica.cli(&["REPLICAOF", "127.0.0.1", &primary.port.to_string()]);
+    wait_for("the link", 60, || link_up(replica.port));
+    std::thread::sleep(Duration::from_millis(300));
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let written = writer.join().unwrap();
+    assert!(written > 0);
+    assert_eq!(q(&mut p, &["WAIT", "1", "10000"]), Value::Int(1));
+    let mut r = replica.conn();
+    let expected = 200_000 + written as i64;
+    assert_eq!(q(&mut r, &["DBSIZE"]), Value::Int(expected));
+    for n in [0, written / 2, written - 1] {
+        assert_eq!(q(&mut r, &["GET", &format!("w{n}")]), bulk(&n.to_string()));
+    }
+}
