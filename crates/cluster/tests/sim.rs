@@ -206,7 +206,10 @@ impl Sim {
         if !self.run_until(30_000, |s| s.all_know_all()) {
             if std::env::var("SIM_DEBUG").is_ok() {
                 for (i, n) in self.nodes.iter().enumerate() {
-                    eprintln!("node {i}:\n{}", rubra_cluster::conf::render_cluster_nodes(n.state()));
+                    eprintln!(
+                        "node {i}:\n{}",
+                        rubra_cluster::conf::render_cluster_nodes(n.state())
+                    );
                 }
             }
             return Err("nodes did not all learn each other from MEET + gossip".into());

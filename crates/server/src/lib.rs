@@ -5,6 +5,8 @@ pub mod alloc;
 pub mod aof;
 pub mod blocking;
 pub mod client;
+pub mod cluster_bus;
+pub mod cluster_glue;
 pub mod cmd;
 pub mod config;
 pub mod conn;

@@ -23,6 +23,7 @@ impl Server {
     pub fn new(config: Config) -> Result<Arc<Server>, String> {
         let mut store = Store::new(config, now_ms());
         crate::aof::start(&mut store)?;
+        crate::cluster_glue::init(&mut store)?;
         Ok(Arc::new(Server {
             store: Mutex::new(store),
         }))
@@ -65,6 +66,10 @@ pub async fn run(server: Arc<Server>, listeners: Vec<TcpListener>) {
     server.store.lock().jobs = Some(jobs_tx);
     tokio::spawn(crate::jobs::run(server.clone(), jobs_rx));
     tokio::spawn(cron(server.clone()));
+    if let Err(e) = crate::cluster_bus::start(&server).await {
+        eprintln!("Could not bind the cluster bus port: {e}");
+        std::process::exit(1);
+    }
     for listener in listeners {
         let server = server.clone();
         tokio::spawn(async move {

@@ -8,11 +8,13 @@ pub mod err;
 
 pub mod bits;
 pub mod cluster;
+pub mod cluster_admin;
 pub mod connection;
 pub mod hashes;
 pub mod introspection;
 pub mod keys;
 pub mod lists;
+pub mod migrate;
 pub mod persistence;
 pub mod pubsub;
 pub mod replication;
@@ -190,7 +192,7 @@ impl Command {
 }
 
 /// Every command family's table.
-fn families() -> [&'static [Command]; 14] {
+fn families() -> [&'static [Command]; 15] {
     [
         connection::COMMANDS,
         keys::COMMANDS,
@@ -206,6 +208,7 @@ fn families() -> [&'static [Command]; 14] {
         persistence::COMMANDS,
         replication::COMMANDS,
         cluster::COMMANDS,
+        migrate::COMMANDS,
     ]
 }
 
