@@ -291,7 +291,7 @@ impl Db {
     }
 
     /// One SCAN step. The cursor is the next slot to visit; whole slots are returned at a
-    /// time until at least `count` keys were collected. Returns (next cursor, keys); a next
+    /// time until at least `count` keys were visited. Returns (next cursor, keys); a next
     /// cursor of 0 means the scan is complete.
     pub fn scan(
         &self,
@@ -314,9 +314,10 @@ impl Db {
                 }
             }
             slot += 1;
-            // Bound the work per call by keys visited as well, like Redis's COUNT*10 rule,
-            // and by slots (empty slots still cost a step).
-            if visited >= count || slot - cursor as usize >= count.max(1) * 10 {
+            // Bound the work per call by keys visited (Redis's COUNT rule). Empty slots
+            // cost one length check each, so a small keyspace is scanned in one call, as
+            // Redis does for small dicts.
+            if visited >= count {
                 break;
             }
         }

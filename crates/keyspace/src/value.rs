@@ -117,14 +117,8 @@ impl Value {
                     "raw"
                 }
             }
-            Value::List(l) => {
-                let longest = l.iter().map(|e| e.len()).max().unwrap_or(0);
-                if small(l.len(), longest) {
-                    "listpack"
-                } else {
-                    "quicklist"
-                }
-            }
+            // Redis 7.0 always reports quicklist for lists (listpack lists came in 7.2).
+            Value::List(_) => "quicklist",
             Value::Hash(h) => {
                 let longest = h
                     .iter()
@@ -141,9 +135,8 @@ impl Value {
                 if s.len() <= INTSET_MAX_ENTRIES && s.iter().all(|m| parse_i64_strict(m).is_some())
                 {
                     "intset"
-                } else if small(s.len(), s.iter().map(|m| m.len()).max().unwrap_or(0)) {
-                    "listpack"
                 } else {
+                    // Redis 7.0 has no listpack sets (7.2 added them).
                     "hashtable"
                 }
             }

@@ -84,6 +84,13 @@ impl AofWriter {
         Ok(())
     }
 
+    /// fsyncs whatever was appended, whatever the policy (shutdown).
+    pub fn fsync_now(&mut self) -> std::io::Result<()> {
+        self.file.sync_data()?;
+        self.unsynced = false;
+        Ok(())
+    }
+
     /// Starts buffering appends for a rewrite in progress.
     pub fn start_rewrite(&mut self) {
         self.rewrite_buf = Some(Vec::new());

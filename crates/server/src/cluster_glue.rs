@@ -174,10 +174,8 @@ pub fn init(store: &mut Store) -> Result<(), String> {
 /// Inputs the core expects before each tick: our replication offset and, on a replica,
 /// since when the link to the primary is down.
 ///
-/// The down time counts from the later of: when we first saw the link down, and the last
-/// bus PONG from our primary. Until full sync works end to end (the RDB codec), a replica's
-/// stream may never reach "connected"; Redis would then call its data infinitely old and
-/// never fail over. Bus contact with the primary stands in for stream contact meanwhile.
+/// The down time counts from when this node first saw the link not connected (checked
+/// every tick, so within 100 ms of Redis's repl_down_since).
 fn feed_inputs(store: &mut Store, now: u64) {
     let offset = store.feed.offset;
     let link = store.replication.primary.as_ref().map(|p| p.state);
@@ -192,14 +190,7 @@ fn feed_inputs(store: &mut Store, now: u64) {
         }
         Some(_) => {
             let first_seen = *glue.repl_down_since.get_or_insert(now);
-            let st = glue.node.state();
-            let last_pong = st
-                .me()
-                .primary
-                .and_then(|p| st.nodes.get(&p))
-                .map_or(0, |p| p.pong_received);
-            glue.node
-                .set_repl_link_down_since(Some(first_seen.max(last_pong)));
+            glue.node.set_repl_link_down_since(Some(first_seen));
         }
     }
 }

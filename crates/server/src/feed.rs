@@ -169,6 +169,10 @@ impl Feed {
         self.replid2 = std::mem::replace(&mut self.replid, new_id);
         self.second_offset = self.offset as i64 + 1;
         self.stream_db = None;
+        // A promoted replica keeps the backlog it built from its primary's stream and
+        // keeps feeding it, so former siblings can continue partially (Redis does too).
+        self.active = true;
+        self.mirror_mode = false;
     }
 }
 

@@ -23,6 +23,13 @@ pub enum Job {
         replid: String,
         offset: u64,
     },
+    /// Write `snapshots` as an RDB file at `path` (BGSAVE), then record the result.
+    SaveRdb {
+        snapshots: Vec<DbSnapshot>,
+        path: PathBuf,
+        replid: String,
+        offset: u64,
+    },
     /// Start (or restart) the link to our primary.
     ReplicateFrom {
         host: String,
@@ -54,6 +61,23 @@ pub async fn run(server: Arc<Server>, mut rx: mpsc::UnboundedReceiver<Job>) {
                 offset,
             } => {
                 tokio::spawn(full_sync(server.clone(), client, snapshots, replid, offset));
+            }
+            Job::SaveRdb {
+                snapshots,
+                path,
+                replid,
+                offset,
+            } => {
+                let server = server.clone();
+                tokio::spawn(async move {
+                    let result = tokio::task::spawn_blocking(move || {
+                        crate::snapshot::save_file(&path, &snapshots, &replid, offset, now_ms())
+                            .map_err(|e| format!("{}: {e}", path.display()))
+                    })
+                    .await
+                    .unwrap_or_else(|e| Err(e.to_string()));
+                    crate::saving::finish_bgsave(&mut server.store.lock(), result);
+                });
             }
             Job::RewriteAof { snapshots, tmp } => {
                 let started = std::time::Instant::now();

@@ -4,6 +4,7 @@
 pub mod alloc;
 pub mod aof;
 pub mod blocking;
+pub mod cli;
 pub mod client;
 pub mod cluster_bus;
 pub mod cluster_glue;
@@ -18,6 +19,7 @@ pub mod pubsub;
 pub mod replica_link;
 pub mod replication;
 pub mod routing;
+pub mod saving;
 pub mod server;
 pub mod snapshot;
 pub mod store;

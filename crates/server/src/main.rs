@@ -1,65 +1,11 @@
 //! The rubra-server binary: `rubra-server [config-file] [--name value ...]`.
 
-use rubra_server::{alloc::CountingAlloc, config::Config, server};
+use rubra_server::alloc::CountingAlloc;
 
 #[global_allocator]
 static GLOBAL: CountingAlloc = CountingAlloc;
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    if args.iter().any(|a| a == "-v" || a == "--version") {
-        println!(
-            "Rubra server v={} (Redis 7.0 compatible)",
-            env!("CARGO_PKG_VERSION")
-        );
-        return;
-    }
-    let config = match Config::from_args(&args) {
-        Ok(c) => c,
-        Err(e) => {
-            eprintln!("{e}");
-            std::process::exit(1);
-        }
-    };
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("RUBRA_LOG")
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .with_writer(std::io::stderr)
-        .init();
-    let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(threads)
-        .enable_all()
-        .build()
-    {
-        Ok(r) => r,
-        Err(e) => {
-            eprintln!("cannot start runtime: {e}");
-            std::process::exit(1);
-        }
-    };
-    runtime.block_on(async move {
-        let listeners = match server::bind(&config).await {
-            Ok(l) => l,
-            Err(e) => {
-                eprintln!(
-                    "Could not create server TCP listening socket {}:{}: {e}",
-                    config.get_value("bind"),
-                    config.port
-                );
-                std::process::exit(1);
-            }
-        };
-        tracing::info!(port = config.port, threads, "Ready to accept connections");
-        let srv = match server::Server::new(config) {
-            Ok(s) => s,
-            Err(e) => {
-                eprintln!("{e}");
-                std::process::exit(1);
-            }
-        };
-        server::run(srv, listeners).await;
-    });
+    std::process::exit(rubra_server::cli::run_node(args));
 }

@@ -22,6 +22,7 @@ impl Server {
     /// A server for `config`, with its data loaded from disk (AOF) if configured.
     pub fn new(config: Config) -> Result<Arc<Server>, String> {
         let mut store = Store::new(config, now_ms());
+        crate::saving::load_at_startup(&mut store)?;
         crate::aof::start(&mut store)?;
         crate::cluster_glue::init(&mut store)?;
         Ok(Arc::new(Server {
@@ -66,6 +67,7 @@ pub async fn run(server: Arc<Server>, listeners: Vec<TcpListener>) {
     server.store.lock().jobs = Some(jobs_tx);
     tokio::spawn(crate::jobs::run(server.clone(), jobs_rx));
     tokio::spawn(cron(server.clone()));
+    tokio::spawn(stop_on_sigterm(server.clone()));
     if let Err(e) = crate::cluster_bus::start(&server).await {
         eprintln!("Could not bind the cluster bus port: {e}");
         std::process::exit(1);
@@ -87,6 +89,33 @@ pub async fn run(server: Arc<Server>, listeners: Vec<TcpListener>) {
         });
     }
     std::future::pending::<()>().await;
+}
+
+/// SIGTERM/SIGINT stop the node as Redis does: a final RDB save when save rules are
+/// configured, the AOF flushed and fsynced, then exit 0.
+async fn stop_on_sigterm(server: Arc<Server>) {
+    use tokio::signal::unix::{signal, SignalKind};
+    let (Ok(mut term), Ok(mut int)) = (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) else {
+        tracing::warn!("cannot install signal handlers");
+        return;
+    };
+    tokio::select! {
+        _ = term.recv() => {}
+        _ = int.recv() => {}
+    }
+    tracing::info!("received a stop signal: shutting down");
+    let mut store = server.store.lock();
+    let code = match crate::saving::prepare_shutdown(&mut store, None) {
+        Ok(()) => 0,
+        Err(e) => {
+            tracing::error!(error = %e, "final save failed");
+            1
+        }
+    };
+    std::process::exit(code);
 }
 
 /// Periodic work, `hz` times per second.
@@ -114,6 +143,7 @@ async fn cron(server: Arc<Server>) {
             crate::dispatch::serve_blocked(&mut store);
         }
         store.flush_feed();
+        crate::saving::autosave_if_due(&mut store, now);
         if let Some(aof) = store.aof.as_mut() {
             if let Err(e) = aof.fsync_if_needed() {
                 tracing::error!(error = %e, "fsync of the AOF failed");

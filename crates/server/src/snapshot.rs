@@ -1,21 +1,210 @@
-//! RDB snapshots of the keyspace, shared by SAVE/BGSAVE, replica full sync and start-up
-//! loading. The byte format lives in the `rubra-persistence` crate; this file converts
-//! between our values and its neutral model.
+//! RDB snapshots of the keyspace, shared by SAVE/BGSAVE, replica full sync, start-up
+//! loading and DUMP/RESTORE. The byte format lives in the `rubra-persistence` crate; this
+//! file converts between our values and its neutral model, and writes files atomically.
 
-use rubra_keyspace::{Db, DbSnapshot};
+use bytes::Bytes;
+use rubra_keyspace::{Db, DbSnapshot, Entry, Value, ZSet};
+use rubra_persistence::{RdbEntry, RdbReader, RdbValue, RdbWriter};
+use std::io::Write;
+use std::path::Path;
 
-/// Encodes database snapshots as an RDB file (with the replication id and offset as aux
-/// fields, as Redis writes them for a full sync).
-pub fn encode_rdb(
-    _dbs: &[DbSnapshot],
-    _replid: &str,
-    _offset: u64,
-    _now_ms: u64,
-) -> Result<Vec<u8>, String> {
-    Err("the RDB codec is not integrated yet".into())
+/// Our value in the RDB model.
+pub fn to_rdb(value: &Value) -> RdbValue {
+    let owned = |b: &Bytes| b.to_vec();
+    match value {
+        Value::Str(s) => RdbValue::Str(s.clone()),
+        Value::List(l) => RdbValue::List(l.iter().map(owned).collect()),
+        Value::Hash(h) => RdbValue::Hash(h.iter().map(|(f, v)| (owned(f), owned(v))).collect()),
+        Value::Set(s) => RdbValue::Set(s.iter().map(owned).collect()),
+        Value::ZSet(z) => RdbValue::ZSet(z.iter().map(|(m, s)| (owned(m), s)).collect()),
+    }
 }
 
-/// Decodes an RDB file into `count` databases.
-pub fn decode_rdb(_bytes: &[u8], _count: usize, _now_ms: u64) -> Result<Vec<Db>, String> {
-    Err("the RDB codec is not integrated yet".into())
+/// An RDB value as ours. None for an empty collection, which Redis never stores.
+pub fn from_rdb(value: RdbValue) -> Option<Value> {
+    if value.is_empty() {
+        return None;
+    }
+    Some(match value {
+        RdbValue::Str(s) => Value::Str(s),
+        RdbValue::List(items) => {
+            Value::List(Box::new(items.into_iter().map(Bytes::from).collect()))
+        }
+        RdbValue::Hash(pairs) => Value::Hash(Box::new(
+            pairs
+                .into_iter()
+                .map(|(f, v)| (Bytes::from(f), Bytes::from(v)))
+                .collect(),
+        )),
+        RdbValue::Set(members) => {
+            Value::Set(Box::new(members.into_iter().map(Bytes::from).collect()))
+        }
+        RdbValue::ZSet(pairs) => {
+            let mut z = ZSet::default();
+            for (m, score) in pairs {
+                if score.is_nan() {
+                    return None;
+                }
+                z.insert(Bytes::from(m), score);
+            }
+            Value::ZSet(Box::new(z))
+        }
+    })
+}
+
+/// Writes database snapshots as an RDB file to `out` (with the replication id and offset
+/// as aux fields, as Redis writes them, so a restarted node or a new replica can continue
+/// the replication history). Keys already expired at `now_ms` are left out.
+pub fn write_rdb<W: Write>(
+    out: W,
+    dbs: &[DbSnapshot],
+    replid: &str,
+    offset: u64,
+    now_ms: u64,
+) -> std::io::Result<W> {
+    let mut w = RdbWriter::new(out)?;
+    w.aux(b"redis-ver", b"7.0.15")?;
+    w.aux(b"redis-bits", b"64")?;
+    w.aux(b"ctime", (now_ms / 1000).to_string().as_bytes())?;
+    w.aux(
+        b"used-mem",
+        crate::alloc::used_memory().to_string().as_bytes(),
+    )?;
+    w.aux(b"repl-stream-db", b"0")?;
+    w.aux(b"repl-id", replid.as_bytes())?;
+    w.aux(b"repl-offset", offset.to_string().as_bytes())?;
+    w.aux(b"aof-base", b"0")?;
+    let mut failure = None;
+    for (i, db) in dbs.iter().enumerate() {
+        if db.is_empty() {
+            continue;
+        }
+        let mut expires = 0u64;
+        db.for_each(now_ms, |_, e| expires += (e.expire_at != 0) as u64);
+        w.select_db(i, db.len() as u64, expires)?;
+        db.for_each(now_ms, |k, e| {
+            if failure.is_some() {
+                return;
+            }
+            let mut entry = RdbEntry::new(i, k.to_vec(), to_rdb(&e.value));
+            if e.expire_at != 0 {
+                entry.expire_ms = Some(e.expire_at);
+            }
+            if let Err(err) = w.entry(&entry) {
+                failure = Some(err);
+            }
+        });
+        if let Some(err) = failure.take() {
+            return Err(err);
+        }
+    }
+    w.finish()
+}
+
+/// Encodes database snapshots as an RDB file in memory (replica full sync).
+pub fn encode_rdb(
+    dbs: &[DbSnapshot],
+    replid: &str,
+    offset: u64,
+    now_ms: u64,
+) -> Result<Vec<u8>, String> {
+    write_rdb(Vec::new(), dbs, replid, offset, now_ms).map_err(|e| e.to_string())
+}
+
+/// What a loaded RDB file held besides keys.
+#[derive(Debug, Default, Clone)]
+pub struct LoadedMeta {
+    /// Replication id and offset the file was written at, if it says.
+    pub repl: Option<(String, u64)>,
+}
+
+/// Decodes an RDB file into `count` databases. Keys already expired at `now_ms` are
+/// dropped, as a primary does when it loads (a replica keeps them until the primary's DEL,
+/// but it gets a fresh file from its primary anyway).
+pub fn decode_rdb(bytes: &[u8], count: usize, now_ms: u64) -> Result<Vec<Db>, String> {
+    decode_rdb_with_meta(bytes, count, now_ms).map(|(dbs, _)| dbs)
+}
+
+/// Same as `decode_rdb`, also returning the file's replication metadata.
+pub fn decode_rdb_with_meta(
+    bytes: &[u8],
+    count: usize,
+    now_ms: u64,
+) -> Result<(Vec<Db>, LoadedMeta), String> {
+    let mut dbs: Vec<Db> = (0..count).map(|_| Db::new()).collect();
+    let mut reader = RdbReader::new(bytes).map_err(|e| e.to_string())?;
+    while let Some(e) = reader.next_entry().map_err(|e| e.to_string())? {
+        let Some(db) = dbs.get_mut(e.db) else {
+            return Err(format!(
+                "the RDB file uses database {} (only {count} configured)",
+                e.db
+            ));
+        };
+        let expire_at = e.expire_ms.unwrap_or(0);
+        if expire_at != 0 && expire_at <= now_ms {
+            continue;
+        }
+        let Some(value) = from_rdb(e.value) else {
+            continue;
+        };
+        let mut entry = Entry::new(value, now_ms);
+        entry.expire_at = expire_at;
+        if let Some(f) = e.freq {
+            entry.lfu = f;
+        }
+        db.insert(Bytes::from(e.key), entry);
+    }
+    let aux = |name: &[u8]| {
+        reader
+            .info()
+            .aux
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| String::from_utf8_lossy(v).into_owned())
+    };
+    let repl = match (aux(b"repl-id"), aux(b"repl-offset")) {
+        (Some(id), Some(off)) if id.len() == 40 => off.parse().ok().map(|o| (id, o)),
+        _ => None,
+    };
+    Ok((dbs, LoadedMeta { repl }))
+}
+
+/// Writes an RDB file atomically: a temporary file in the same directory, fsync, then
+/// rename over `path`, so a crash never leaves a half-written dump.rdb behind.
+pub fn save_file(
+    path: &Path,
+    dbs: &[DbSnapshot],
+    replid: &str,
+    offset: u64,
+    now_ms: u64,
+) -> std::io::Result<u64> {
+    let tmp = path.with_file_name(format!("temp-{}-{}.rdb", std::process::id(), now_ms));
+    let result = (|| {
+        let file = std::fs::File::create(&tmp)?;
+        let out = write_rdb(
+            std::io::BufWriter::with_capacity(1 << 20, file),
+            dbs,
+            replid,
+            offset,
+            now_ms,
+        )?;
+        let file = out.into_inner().map_err(|e| e.into_error())?;
+        file.sync_all()?;
+        let size = file.metadata()?.len();
+        std::fs::rename(&tmp, path)?;
+        if let Some(dir) = path.parent() {
+            if let Ok(d) = std::fs::File::open(if dir.as_os_str().is_empty() {
+                Path::new(".")
+            } else {
+                dir
+            }) {
+                let _ = d.sync_all();
+            }
+        }
+        Ok(size)
+    })();
+    if result.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    result
 }

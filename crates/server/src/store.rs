@@ -80,6 +80,8 @@ pub struct Store {
     pub cluster: Option<Box<crate::cluster_glue::ClusterGlue>>,
     /// Where background jobs are sent (set once the runtime is up).
     pub jobs: Option<tokio::sync::mpsc::UnboundedSender<crate::jobs::Job>>,
+    /// RDB save status (BGSAVE in progress, last result).
+    pub saving: crate::saving::SaveState,
 }
 
 impl Store {
@@ -97,6 +99,7 @@ impl Store {
             aof_rewrite_in_progress: false,
             loading: false,
             jobs: None,
+            saving: crate::saving::SaveState::default(),
             replication: Replication::default(),
             routing: None,
             cluster: None,

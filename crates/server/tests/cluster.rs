@@ -234,6 +234,8 @@ fn create_check_route_failover_and_rejoin() {
             "1",
             "hset {k}"
         );
+        let sk = format!("s:{i}");
+        assert_eq!(cli_at(entry.port, &["-c", "set", &sk, &v]), "OK");
     }
     for i in 0..30 {
         let k = format!("key:{i}");
@@ -278,6 +280,10 @@ fn create_check_route_failover_and_rejoin() {
     let replica_id = replica_line.split(' ').next().unwrap().to_string();
     let vi = nodes.iter().position(|s| s.port == victim_port).unwrap();
     let mut nodes = nodes;
+    // Its replica has everything before the kill (replication is real, so data survives).
+    assert!(wait_for(Duration::from_secs(10), || nodes[vi]
+        .cli(&["wait", "1", "1000"])
+        == "1"));
     let started = Instant::now();
     nodes[vi].kill9();
     let survivors: Vec<usize> = (0..6).filter(|&i| i != vi).collect();
@@ -296,6 +302,14 @@ fn create_check_route_failover_and_rejoin() {
     assert!(took < Duration::from_secs(8), "failover took {took:?}");
     let entry = nodes[survivors[0]].port;
     assert_eq!(cli_at(entry, &["-c", "hset", "after", "f", "1"]), "1");
+    for i in 0..30 {
+        let sk = format!("s:{i}");
+        assert_eq!(
+            cli_at(entry, &["-c", "get", &sk]),
+            format!("v{i}"),
+            "{sk} lost in the failover"
+        );
+    }
 
     // The killed node comes back from its nodes.conf and rejoins as a replica.
     assert!(nodes[vi].restart(None), "restart");

@@ -272,7 +272,10 @@ fn maxmemory_noeviction_refuses_writes_and_lru_evicts() {
         let mut cmd = redis::cmd("SET");
         cmd.arg(format!("k{i}")).arg(&value);
         if let Err(e) = cmd.query::<()>(&mut c) {
-            oom = Some((i, e.to_string()));
+            oom = Some((
+                i,
+                format!("{} {}", e.code().unwrap_or(""), e.detail().unwrap_or("")),
+            ));
             break;
         }
     }

@@ -204,9 +204,16 @@ fn info_section(ctx: &mut Ctx, section: &str, out: &mut String) {
         "persistence" => {
             line("loading", &0);
             line("rdb_changes_since_last_save", &s.dirty);
-            line("rdb_bgsave_in_progress", &0);
+            line(
+                "rdb_bgsave_in_progress",
+                &(s.saving.bgsave_in_progress as u8),
+            );
             line("rdb_last_save_time", &s.lastsave);
-            line("rdb_last_bgsave_status", &"ok");
+            line(
+                "rdb_last_bgsave_status",
+                &if s.saving.last_bgsave_ok { "ok" } else { "err" },
+            );
+            line("rdb_last_bgsave_time_sec", &s.saving.last_bgsave_secs);
             line(
                 "aof_enabled",
                 &((s.config.get_value("appendonly") == "yes") as u8),
@@ -605,6 +612,14 @@ fn client(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
     Err(err::unknown_subcommand("client", sub))
 }
 
+/// The TYPE filter of CLIENT KILL.
+#[derive(Clone, Copy)]
+enum ClientKind {
+    Replica,
+    Normal,
+    Other,
+}
+
 /// CLIENT KILL ip:port | CLIENT KILL [ID id] [ADDR ip:port] [LADDR ip:port] [USER u] [SKIPME yes|no]
 fn client_kill(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
     let me = ctx.client.id;
@@ -630,6 +645,7 @@ fn client_kill(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
     }
     let (mut id, mut addr, mut laddr) = (None, None, None);
     let mut skipme = true;
+    let mut kind = None;
     for pair in args[2..].chunks(2) {
         let v = String::from_utf8_lossy(&pair[1]).into_owned();
         if is(&pair[0], "id") {
@@ -647,8 +663,15 @@ fn client_kill(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
                 "no" => false,
                 _ => return Err(err::SYNTAX),
             };
-        } else if is(&pair[0], "user") || is(&pair[0], "type") {
-            // Only the default user and normal/pubsub clients exist; accepted as filters.
+        } else if is(&pair[0], "type") {
+            kind = Some(match v.to_ascii_lowercase().as_str() {
+                "replica" | "slave" => ClientKind::Replica,
+                "normal" => ClientKind::Normal,
+                "master" | "pubsub" => ClientKind::Other,
+                _ => return Err(Reply::error(format!("ERR Unknown client type '{v}'"))),
+            });
+        } else if is(&pair[0], "user") {
+            // Only the default user exists.
         } else {
             return Err(err::SYNTAX);
         }
@@ -663,6 +686,16 @@ fn client_kill(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
                 && addr.as_ref().is_none_or(|a| *a == h.info.addr)
                 && laddr.as_ref().is_none_or(|a| *a == h.info.laddr)
                 && !(skipme && **cid == me)
+                && kind.is_none_or(|k| {
+                    let replica = ctx.store.replication.replicas.contains_key(*cid);
+                    match k {
+                        ClientKind::Replica => replica,
+                        ClientKind::Normal => !replica,
+                        // The primary link is not a registered client, and subscribed
+                        // clients are not tracked here: nothing matches.
+                        ClientKind::Other => false,
+                    }
+                })
         })
         .map(|(cid, _)| *cid)
         .collect();
@@ -897,13 +930,29 @@ fn memory(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
     Err(err::unknown_subcommand("memory", &args[1]))
 }
 
-/// SHUTDOWN [NOSAVE|SAVE] [NOW] [FORCE] — stops the process (persistence is not yet wired).
-fn shutdown(_ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
+/// SHUTDOWN [NOSAVE|SAVE] [NOW] [FORCE] — flushes the AOF, saves an RDB file when asked
+/// or when save rules exist (unless NOSAVE), and exits. A failed save refuses to stop
+/// unless FORCE, as in Redis, so data is not silently lost.
+fn shutdown(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
+    let mut save = None;
+    let mut force = false;
     for a in &args[1..] {
-        if !(is(a, "nosave") || is(a, "save") || is(a, "now") || is(a, "force")) {
+        if is(a, "nosave") && save.is_none() {
+            save = Some(false);
+        } else if is(a, "save") && save.is_none() {
+            save = Some(true);
+        } else if is(a, "force") {
+            force = true;
+        } else if !is(a, "now") {
             return Err(err::SYNTAX);
         }
     }
     tracing::info!("shutdown requested by client");
+    if let Err(e) = crate::saving::prepare_shutdown(ctx.store, save) {
+        tracing::error!(error = %e, "error preparing to shut down");
+        if !force {
+            return Err(Reply::err("ERR Errors trying to SHUTDOWN. Check logs."));
+        }
+    }
     std::process::exit(0);
 }

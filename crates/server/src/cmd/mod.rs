@@ -10,6 +10,7 @@ pub mod bits;
 pub mod cluster;
 pub mod cluster_admin;
 pub mod connection;
+pub mod dump;
 pub mod hashes;
 pub mod introspection;
 pub mod keys;
@@ -192,10 +193,11 @@ impl Command {
 }
 
 /// Every command family's table.
-fn families() -> [&'static [Command]; 15] {
+fn families() -> [&'static [Command]; 16] {
     [
         connection::COMMANDS,
         keys::COMMANDS,
+        dump::COMMANDS,
         strings::COMMANDS,
         bits::COMMANDS,
         lists::COMMANDS,

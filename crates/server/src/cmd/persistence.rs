@@ -1,4 +1,4 @@
-//! Persistence commands: BGREWRITEAOF (SAVE/BGSAVE come with the RDB codec).
+//! Persistence commands: SAVE, BGSAVE, BGREWRITEAOF.
 
 use super::flags::*;
 use super::{CmdResult, Command, Ctx};
@@ -7,14 +7,55 @@ use bytes::Bytes;
 use rubra_resp::Reply;
 use std::path::PathBuf;
 
-pub static COMMANDS: &[Command] = &[Command::new(
-    "bgrewriteaof",
-    1,
-    ADMIN | NOSCRIPT | NO_MULTI,
-    (0, 0, 0),
-    "server",
-    bgrewriteaof,
-)];
+pub static COMMANDS: &[Command] = &[
+    Command::new(
+        "bgrewriteaof",
+        1,
+        ADMIN | NOSCRIPT | NO_MULTI,
+        (0, 0, 0),
+        "server",
+        bgrewriteaof,
+    ),
+    Command::new(
+        "save",
+        1,
+        ADMIN | NOSCRIPT | NO_MULTI,
+        (0, 0, 0),
+        "server",
+        save,
+    ),
+    Command::new("bgsave", -1, ADMIN | NOSCRIPT, (0, 0, 0), "server", bgsave),
+];
+
+/// SAVE — writes dump.rdb synchronously (blocks all clients, as in Redis).
+fn save(ctx: &mut Ctx, _args: &[Bytes]) -> CmdResult {
+    if ctx.store.saving.bgsave_in_progress {
+        return Err(Reply::err("ERR Background save already in progress"));
+    }
+    crate::saving::save_now(ctx.store).map_err(|e| {
+        tracing::error!(error = %e, "SAVE failed");
+        Reply::error(format!("ERR {e}"))
+    })?;
+    Ok(Reply::OK)
+}
+
+/// BGSAVE [SCHEDULE] — saves from copy-on-write snapshots while clients keep being served.
+fn bgsave(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
+    let schedule = match args.get(1) {
+        None => false,
+        Some(a) if args.len() == 2 && a.eq_ignore_ascii_case(b"schedule") => true,
+        Some(_) => return Err(super::err::SYNTAX),
+    };
+    if ctx.store.saving.bgsave_in_progress {
+        if schedule {
+            ctx.store.saving.scheduled = true;
+            return Ok(Reply::status("Background saving scheduled"));
+        }
+        return Err(Reply::err("ERR Background save already in progress"));
+    }
+    crate::saving::start_bgsave(ctx.store).map_err(Reply::error)?;
+    Ok(Reply::status("Background saving started"))
+}
 
 /// BGREWRITEAOF — rewrites the AOF from a point-in-time snapshot in the background;
 /// clients keep being served, and writes made meanwhile are appended to the new file.

@@ -7,7 +7,7 @@ use super::hashes::{parse_scan_args, random_indexes, scan_match, scan_positions,
 use super::{err, CmdResult, Command, Ctx};
 use bytes::Bytes;
 use rand::Rng;
-use rubra_keyspace::value::SetValue;
+use rubra_keyspace::value::{parse_i64_strict, SetValue};
 use rubra_keyspace::Value;
 use rubra_resp::Reply;
 
@@ -75,7 +75,24 @@ fn numkeys_keys(args: &[Bytes]) -> Vec<usize> {
 }
 
 fn members(set: &SetValue) -> Vec<Reply> {
-    set.iter().cloned().map(Reply::Bulk).collect()
+    match intset_order(set) {
+        Some(sorted) => sorted.into_iter().map(Reply::Bulk).collect(),
+        None => set.iter().cloned().map(Reply::Bulk).collect(),
+    }
+}
+
+/// Redis keeps small all-integer sets as a sorted intset, so SMEMBERS and SSCAN list them
+/// in numeric order; users see that order and some rely on it. None for other sets.
+fn intset_order(set: &SetValue) -> Option<Vec<Bytes>> {
+    if set.len() > 512 {
+        return None;
+    }
+    let mut nums = Vec::with_capacity(set.len());
+    for m in set {
+        nums.push((parse_i64_strict(m)?, m));
+    }
+    nums.sort_unstable_by_key(|(n, _)| *n);
+    Some(nums.into_iter().map(|(_, m)| m.clone()).collect())
 }
 
 /// SADD key member [member ...]
@@ -400,6 +417,15 @@ fn sscan(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
     let Some(s) = ctx.read_as::<S>(&args[1])? else {
         return Ok(scan_reply(0, Vec::new()));
     };
+    if let Some(sorted) = intset_order(s) {
+        // Like Redis's intset: the whole set in one reply, cursor 0.
+        let items = sorted
+            .into_iter()
+            .filter(|m| scan_match(&sa.pattern, m))
+            .map(Reply::Bulk)
+            .collect();
+        return Ok(scan_reply(0, items));
+    }
     let (range, next) = scan_positions(s.len(), sa.cursor, sa.count);
     let mut items = Vec::new();
     for i in range.rev() {

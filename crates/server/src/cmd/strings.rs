@@ -1,5 +1,683 @@
-//! (being written)
+//! String commands (GET, SET and its options, counters, ranges, LCS) with Redis 7.0 replies.
+//! Commands whose effect depends on the clock (relative TTLs) propagate an absolute form, so
+//! the AOF and replicas reproduce the same state whenever they replay it.
 
-use super::Command;
+use super::args::{self, is};
+use super::flags::*;
+use super::hashes::format_incr_float;
+use super::{err, CmdResult, Command, Ctx};
+use bytes::Bytes;
+use rubra_keyspace::value::parse_i64_strict;
+use rubra_keyspace::{Entry, Value};
+use rubra_resp::Reply;
 
-pub static COMMANDS: &[Command] = &[];
+type S = Vec<u8>;
+
+pub static COMMANDS: &[Command] = &[
+    Command::new("get", 2, READONLY | FAST, (1, 1, 1), "string", get),
+    Command::new("set", -3, WRITE | DENYOOM, (1, 1, 1), "string", set),
+    Command::new(
+        "setnx",
+        3,
+        WRITE | DENYOOM | FAST,
+        (1, 1, 1),
+        "string",
+        setnx,
+    ),
+    Command::new("setex", 4, WRITE | DENYOOM, (1, 1, 1), "string", setex),
+    Command::new("psetex", 4, WRITE | DENYOOM, (1, 1, 1), "string", psetex),
+    Command::new(
+        "getset",
+        3,
+        WRITE | DENYOOM | FAST,
+        (1, 1, 1),
+        "string",
+        getset,
+    ),
+    Command::new("getex", -2, WRITE | FAST, (1, 1, 1), "string", getex),
+    Command::new("getdel", 2, WRITE | FAST, (1, 1, 1), "string", getdel),
+    Command::new("mget", -2, READONLY | FAST, (1, -1, 1), "string", mget),
+    Command::new("mset", -3, WRITE | DENYOOM, (1, -1, 2), "string", mset),
+    Command::new("msetnx", -3, WRITE | DENYOOM, (1, -1, 2), "string", msetnx),
+    Command::new(
+        "append",
+        3,
+        WRITE | DENYOOM | FAST,
+        (1, 1, 1),
+        "string",
+        append,
+    ),
+    Command::new("strlen", 2, READONLY | FAST, (1, 1, 1), "string", strlen),
+    Command::new("incr", 2, WRITE | DENYOOM | FAST, (1, 1, 1), "string", incr),
+    Command::new("decr", 2, WRITE | DENYOOM | FAST, (1, 1, 1), "string", decr),
+    Command::new(
+        "incrby",
+        3,
+        WRITE | DENYOOM | FAST,
+        (1, 1, 1),
+        "string",
+        incrby,
+    ),
+    Command::new(
+        "decrby",
+        3,
+        WRITE | DENYOOM | FAST,
+        (1, 1, 1),
+        "string",
+        decrby,
+    ),
+    Command::new(
+        "incrbyfloat",
+        3,
+        WRITE | DENYOOM | FAST,
+        (1, 1, 1),
+        "string",
+        incrbyfloat,
+    ),
+    Command::new("getrange", 4, READONLY, (1, 1, 1), "string", getrange),
+    Command::new("substr", 4, READONLY, (1, 1, 1), "string", getrange),
+    Command::new(
+        "setrange",
+        4,
+        WRITE | DENYOOM,
+        (1, 1, 1),
+        "string",
+        setrange,
+    ),
+    Command::new("lcs", -3, READONLY, (1, 2, 1), "string", lcs),
+];
+
+/// Error for APPEND/SETRANGE/SETBIT results above `proto-max-bulk-len`.
+pub const TOO_BIG: Reply =
+    Reply::err("ERR string exceeds maximum allowed size (proto-max-bulk-len)");
+
+/// Reads a string key: Ok(None) if missing, WRONGTYPE for other types.
+fn read_str<'c>(ctx: &'c mut Ctx, key: &[u8]) -> Result<Option<&'c mut S>, Reply> {
+    ctx.read_as::<S>(key)
+}
+
+/// GET key
+fn get(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
+    Ok(match read_str(ctx, &args[1])? {
+        Some(s) => Reply::Bulk(Bytes::copy_from_slice(s)),
+        None => Reply::Nil,
+    })
+}
+
+/// How a write sets the key's TTL.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Ttl {
+    /// Remove any TTL (plain SET).
+    Clear,
+    /// Keep the current TTL (KEEPTTL).
+    Keep,
+    /// Expire at this absolute unix time in ms.
+    At(i64),
+}
+
+/// Parses an expiry argument of SET/GETEX (`unit_ms` = 1000 for seconds, 1 for ms;
+/// `relative` adds now). Redis rejects values <= 0 and results that overflow.
+fn parse_expire(
+    ctx: &Ctx,
+    arg: &[u8],
+    unit_ms: i64,
+    relative: bool,
+    cmd: &str,
+) -> Result<i64, Reply> {
+    let n = args::int(arg)?;
+    let invalid = || Reply::error(format!("ERR invalid expire time in '{cmd}' command"));
+    if n <= 0 {
+        return Err(invalid());
+    }
+    let mut at = n.checked_mul(unit_ms).ok_or_else(invalid)?;
+    if relative {
+        at = at.checked_add(ctx.now_ms as i64).ok_or_else(invalid)?;
+    }
+    Ok(at)
+}
+
+/// Options of SET.
+struct SetOpts {
+    nx: bool,
+    xx: bool,
+    get: bool,
+    ttl: Ttl,
+}
+
+fn parse_set_opts(ctx: &Ctx, opts: &[Bytes]) -> Result<SetOpts, Reply> {
+    let mut o = SetOpts {
+        nx: false,
+        xx: false,
+        get: false,
+        ttl: Ttl::Clear,
+    };
+    let mut expire_given = false;
+    let mut i = 0;
+    while i < opts.len() {
+        let a = &opts[i];
+        let next = opts.get(i + 1);
+        if is(a, "nx") && !o.xx {
+            o.nx = true;
+        } else if is(a, "xx") && !o.nx {
+            o.xx = true;
+        } else if is(a, "get") {
+            o.get = true;
+        } else if is(a, "keepttl") && !expire_given {
+            o.ttl = Ttl::Keep;
+            expire_given = true;
+        } else if let (Some(v), false) = (next, expire_given) {
+            let (unit, relative) = if is(a, "ex") {
+                (1000, true)
+            } else if is(a, "px") {
+                (1, true)
+            } else if is(a, "exat") {
+                (1000, false)
+            } else if is(a, "pxat") {
+                (1, false)
+            } else {
+                return Err(err::SYNTAX);
+            };
+            o.ttl = Ttl::At(parse_expire(ctx, v, unit, relative, "set")?);
+            expire_given = true;
+            i += 1;
+        } else {
+            return Err(err::SYNTAX);
+        }
+        i += 1;
+    }
+    Ok(o)
+}
+
+/// The shared write of SET and friends: stores `value` under `key` with the TTL rule,
+/// and sets what replicas get (an absolute PXAT, or DEL when the time already passed).
+fn store_string(ctx: &mut Ctx, key: &Bytes, value: &Bytes, ttl: Ttl) {
+    let now = ctx.now_ms;
+    let expire_at = match ttl {
+        Ttl::Clear => 0,
+        Ttl::Keep => ctx.db().get(key, now).map_or(0, |e| e.expire_at),
+        Ttl::At(at) => at as u64,
+    };
+    if let Ttl::At(at) = ttl {
+        if at <= now as i64 {
+            // Already expired: the key is gone, as Redis does for EXAT/PXAT in the past.
+            ctx.db().remove(key);
+            ctx.propagate = Some(vec![vec![Bytes::from_static(b"DEL"), key.clone()]]);
+            ctx.dirty(1);
+            return;
+        }
+        ctx.propagate = Some(vec![vec![
+            Bytes::from_static(b"SET"),
+            key.clone(),
+            value.clone(),
+            Bytes::from_static(b"PXAT"),
+            Bytes::from(at.to_string()),
+        ]]);
+    }
+    let mut entry = Entry::new(Value::Str(value.to_vec()), now);
+    entry.expire_at = expire_at;
+    ctx.db().insert(key.clone(), entry);
+    ctx.dirty(1);
+}
+
+/// SET key value [NX|XX] [GET] [EX s|PX ms|EXAT ts|PXAT ts|KEEPTTL]
+fn set(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
+    let o = parse_set_opts(ctx, &args[3..])?;
+    let key = &args[1];
+    let old = if o.get {
+        Some(read_str(ctx, key)?.map(|s| Bytes::copy_from_slice(s)))
+    } else {
+        None
+    };
+    let now = ctx.now_ms;
+    if o.nx || o.xx {
+        let exists = ctx.db().contains(key, now);
+        if (o.nx && exists) || (o.xx && !exists) {
+            return Ok(match old {
+                Some(v) => v.map_or(Reply::Nil, Reply::Bulk),
+                None => Reply::Nil,
+            });
+        }
+    }
+    store_string(ctx, key, &args[2], o.ttl);
+    Ok(match old {
+        Some(v) => v.map_or(Reply::Nil, Reply::Bulk),
+        None => Reply::OK,
+    })
+}
+
+/// SETNX key value
+fn setnx(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
+    let now = ctx.now_ms;
+    if ctx.db().contains(&args[1], now) {
+        return Ok(Reply::Int(0));
+    }
+    store_string(ctx, &args[1], &args[2], Ttl::Clear);
+    Ok(Reply::Int(1))
+}
+
+fn set_with_ttl(ctx: &mut Ctx, args: &[Bytes], unit_ms: i64) -> CmdResult {
+    let name = String::from_utf8_lossy(&args[0]).to_ascii_lowercase();
+    let at = parse_expire(ctx, &args[2], unit_ms, true, &name)?;
+    store_string(ctx, &args[1], &args[3], Ttl::At(at));
+    Ok(Reply::OK)
+}
+
+/// SETEX key seconds value
+fn setex(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
+    set_with_ttl(ctx, args, 1000)
+}
+
+/// PSETEX key milliseconds value
+fn psetex(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
+    set_with_ttl(ctx, args, 1)
+}
+
+/// GETSET key value (SET ... GET without options).
+fn getset(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
+    let old = read_str(ctx, &args[1])?.map(|s| Bytes::copy_from_slice(s));
+    store_string(ctx, &args[1], &args[2], Ttl::Clear);
+    Ok(old.map_or(Reply::Nil, Reply::Bulk))
+}
+
+/// GETEX key [EX s|PX ms|EXAT ts|PXAT ts|PERSIST]
+fn getex(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
+    enum Change {
+        None,
+        Persist,
+        At(i64),
+    }
+    let mut change = Change::None;
+    let mut i = 2;
+    while i < args.len() {
+        let a = &args[i];
+        let exclusive = matches!(change, Change::None);
+        if is(a, "persist") && exclusive {
+            change = Change::Persist;
+        } else if let (Some(v), true) = (args.get(i + 1), exclusive) {
+            let (unit, relative) = if is(a, "ex") {
+                (1000, true)
+            } else if is(a, "px") {
+                (1, true)
+            } else if is(a, "exat") {
+                (1000, false)
+            } else if is(a, "pxat") {
+                (1, false)
+            } else {
+                return Err(err::SYNTAX);
+            };
+            change = Change::At(parse_expire(ctx, v, unit, relative, "getex")?);
+            i += 1;
+        } else {
+            return Err(err::SYNTAX);
+        }
+        i += 1;
+    }
+    let key = &args[1];
+    let Some(value) = read_str(ctx, key)?.map(|s| Bytes::copy_from_slice(s)) else {
+        return Ok(Reply::Nil);
+    };
+    let now = ctx.now_ms;
+    match change {
+        Change::None => {}
+        Change::Persist => {
+            if ctx.db().persist(key, now) {
+                ctx.propagate = Some(vec![vec![Bytes::from_static(b"PERSIST"), key.clone()]]);
+                ctx.dirty(1);
+            }
+        }
+        Change::At(at) if at <= now as i64 => {
+            ctx.db().remove(key);
+            ctx.propagate = Some(vec![vec![Bytes::from_static(b"DEL"), key.clone()]]);
+            ctx.dirty(1);
+        }
+        Change::At(at) => {
+            ctx.db().set_expire(key, at as u64, now);
+            ctx.propagate = Some(vec![vec![
+                Bytes::from_static(b"PEXPIREAT"),
+                key.clone(),
+                Bytes::from(at.to_string()),
+            ]]);
+            ctx.dirty(1);
+        }
+    }
+    Ok(Reply::Bulk(value))
+}
+
+/// GETDEL key
+fn getdel(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
+    let Some(value) = read_str(ctx, &args[1])?.map(|s| Bytes::copy_from_slice(s)) else {
+        return Ok(Reply::Nil);
+    };
+    ctx.db().remove(&args[1]);
+    ctx.propagate = Some(vec![vec![Bytes::from_static(b"DEL"), args[1].clone()]]);
+    ctx.dirty(1);
+    Ok(Reply::Bulk(value))
+}
+
+/// MGET key [key ...] — non-string keys read as nil, as in Redis.
+fn mget(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
+    let mut out = Vec::with_capacity(args.len() - 1);
+    for key in &args[1..] {
+        out.push(match ctx.read(key).map(|e| &e.value) {
+            Some(Value::Str(s)) => Reply::Bulk(Bytes::copy_from_slice(s)),
+            _ => Reply::Nil,
+        });
+    }
+    Ok(Reply::Array(out))
+}
+
+fn check_pairs(args: &[Bytes]) -> Result<(), Reply> {
+    if args.len().is_multiple_of(2) {
+        return Err(err::wrong_args(
+            &String::from_utf8_lossy(&args[0]).to_ascii_lowercase(),
+        ));
+    }
+    Ok(())
+}
+
+/// MSET key value [key value ...]
+fn mset(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
+    check_pairs(args)?;
+    for pair in args[1..].chunks_exact(2) {
+        store_string(ctx, &pair[0], &pair[1], Ttl::Clear);
+    }
+    Ok(Reply::OK)
+}
+
+/// MSETNX key value [key value ...] — all or nothing.
+fn msetnx(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
+    check_pairs(args)?;
+    let now = ctx.now_ms;
+    for pair in args[1..].chunks_exact(2) {
+        if ctx.db().contains(&pair[0], now) {
+            return Ok(Reply::Int(0));
+        }
+    }
+    for pair in args[1..].chunks_exact(2) {
+        store_string(ctx, &pair[0], &pair[1], Ttl::Clear);
+    }
+    Ok(Reply::Int(1))
+}
+
+/// The largest string a write may produce.
+fn max_len(ctx: &Ctx) -> usize {
+    ctx.store.config.proto_max_bulk_len
+}
+
+/// APPEND key value
+fn append(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
+    let limit = max_len(ctx);
+    let current = ctx.write_as::<S>(&args[1])?.map_or(0, |s| s.len());
+    if current + args[2].len() > limit {
+        return Err(TOO_BIG);
+    }
+    let s = ctx.write_or_create::<S>(&args[1])?;
+    s.extend_from_slice(&args[2]);
+    let len = s.len();
+    ctx.dirty(1);
+    Ok(Reply::Int(len as i64))
+}
+
+/// STRLEN key
+fn strlen(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
+    Ok(Reply::Int(
+        read_str(ctx, &args[1])?.map_or(0, |s| s.len()) as i64
+    ))
+}
+
+/// Adds `by` to the integer stored at `key`, keeping its TTL.
+fn incr_by(ctx: &mut Ctx, key: &Bytes, by: i64) -> CmdResult {
+    let new = match ctx.write_as::<S>(key)? {
+        Some(s) => {
+            let new = parse_i64_strict(s)
+                .ok_or(err::NOT_INTEGER)?
+                .checked_add(by)
+                .ok_or(err::OVERFLOW)?;
+            s.clear();
+            s.extend_from_slice(new.to_string().as_bytes());
+            new
+        }
+        None => {
+            let now = ctx.now_ms;
+            let text = by.to_string().into_bytes();
+            ctx.db().set(key.clone(), Value::Str(text), now);
+            by
+        }
+    };
+    ctx.dirty(1);
+    Ok(Reply::Int(new))
+}
+
+/// INCR key
+fn incr(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
+    incr_by(ctx, &args[1], 1)
+}
+
+/// DECR key
+fn decr(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
+    incr_by(ctx, &args[1], -1)
+}
+
+/// INCRBY key increment
+fn incrby(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
+    let by = args::int(&args[2])?;
+    incr_by(ctx, &args[1], by)
+}
+
+/// DECRBY key decrement
+fn decrby(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
+    let by = args::int(&args[2])?;
+    let neg = by
+        .checked_neg()
+        .ok_or(Reply::err("ERR decrement would overflow"))?;
+    incr_by(ctx, &args[1], neg)
+}
+
+/// INCRBYFLOAT key increment — propagated as SET ... KEEPTTL with the exact result, so
+/// replicas never redo floating-point maths.
+fn incrbyfloat(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
+    let by = args::float(&args[2])?;
+    let current = match ctx.write_as::<S>(&args[1])? {
+        Some(s) => args::parse_f64(s).ok_or(err::NOT_FLOAT)?,
+        None => 0.0,
+    };
+    let new = current + by;
+    if !new.is_finite() {
+        return Err(Reply::err("ERR increment would produce NaN or Infinity"));
+    }
+    let text = Bytes::from(format_incr_float(new));
+    let s = ctx.write_or_create::<S>(&args[1])?;
+    s.clear();
+    s.extend_from_slice(&text);
+    ctx.dirty(1);
+    ctx.propagate = Some(vec![vec![
+        Bytes::from_static(b"SET"),
+        args[1].clone(),
+        text.clone(),
+        Bytes::from_static(b"KEEPTTL"),
+    ]]);
+    Ok(Reply::Bulk(text))
+}
+
+/// GETRANGE key start end (SUBSTR is the old name).
+fn getrange(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
+    let start = args::int(&args[2])?;
+    let end = args::int(&args[3])?;
+    let Some(s) = read_str(ctx, &args[1])? else {
+        return Ok(Reply::bulk(b""));
+    };
+    Ok(match string_range(start, end, s.len()) {
+        Some((a, b)) => Reply::Bulk(Bytes::copy_from_slice(&s[a..=b])),
+        None => Reply::bulk(b""),
+    })
+}
+
+/// GETRANGE's index rules (they differ from LRANGE's): negative indexes count from the
+/// end and clamp to 0, an end past the string clamps to its last byte.
+pub fn string_range(start: i64, end: i64, len: usize) -> Option<(usize, usize)> {
+    if (start < 0 && end < 0 && start > end) || len == 0 {
+        return None;
+    }
+    let len = len as i64;
+    let fix = |i: i64| if i < 0 { (len + i).max(0) } else { i };
+    let (start, end) = (fix(start), fix(end).min(len - 1));
+    (start <= end).then_some((start as usize, end as usize))
+}
+
+/// SETRANGE key offset value
+fn setrange(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
+    let offset = args::int(&args[2])?;
+    if offset < 0 {
+        return Err(Reply::err("ERR offset is out of range"));
+    }
+    let offset = offset as usize;
+    let value = &args[3];
+    let current = ctx.write_as::<S>(&args[1])?.map(|s| s.len());
+    if value.is_empty() {
+        return Ok(Reply::Int(current.unwrap_or(0) as i64));
+    }
+    if offset.saturating_add(value.len()) > max_len(ctx) {
+        return Err(TOO_BIG);
+    }
+    let s = ctx.write_or_create::<S>(&args[1])?;
+    let end = offset + value.len();
+    if s.len() < end {
+        s.resize(end, 0);
+    }
+    s[offset..end].copy_from_slice(value);
+    let len = s.len();
+    ctx.dirty(1);
+    Ok(Reply::Int(len as i64))
+}
+
+/// LCS key1 key2 [LEN] [IDX] [MINMATCHLEN len] [WITHMATCHLEN]
+fn lcs(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
+    let (mut want_len, mut want_idx, mut with_len) = (false, false, false);
+    let mut min_len = 0usize;
+    let mut i = 3;
+    while i < args.len() {
+        let a = &args[i];
+        if is(a, "len") {
+            want_len = true;
+        } else if is(a, "idx") {
+            want_idx = true;
+        } else if is(a, "withmatchlen") {
+            with_len = true;
+        } else if is(a, "minmatchlen") && i + 1 < args.len() {
+            let n = args::int(&args[i + 1])?;
+            min_len = n.max(0) as usize;
+            i += 1;
+        } else {
+            return Err(err::SYNTAX);
+        }
+        i += 1;
+    }
+    if want_len && want_idx {
+        return Err(Reply::err(
+            "ERR If you want both the length and indexes, please just use IDX.",
+        ));
+    }
+    let mut fetch = |key: &[u8]| -> Result<Vec<u8>, Reply> {
+        match ctx.read(key).map(|e| &e.value) {
+            None => Ok(Vec::new()),
+            Some(Value::Str(s)) => Ok(s.clone()),
+            Some(_) => Err(Reply::err(
+                "ERR The specified keys must contain string values",
+            )),
+        }
+    };
+    let a = fetch(&args[1])?;
+    let b = fetch(&args[2])?;
+    if a.len().saturating_mul(b.len()) > 1 << 31 {
+        return Err(Reply::err(
+            "ERR Insufficient memory, transient memory for LCS exceeds proto-max-bulk-len",
+        ));
+    }
+    let m = lcs_table(&a, &b);
+    let total = m.at(a.len(), b.len());
+    if want_len {
+        return Ok(Reply::Int(total as i64));
+    }
+    // Walk back from the end, collecting the common string and, for IDX, the matching
+    // ranges (reported from last to first, as Redis does).
+    let mut common = vec![0u8; total as usize];
+    let mut idx = common.len();
+    let mut matches = Vec::new();
+    let (mut x, mut y) = (a.len(), b.len());
+    let mut current: Option<(usize, usize, usize, usize)> = None; // a range and b range
+    let flush = |r: Option<(usize, usize, usize, usize)>, out: &mut Vec<Reply>| {
+        if let Some((a0, a1, b0, b1)) = r {
+            let len = a1 - a0 + 1;
+            if len >= min_len {
+                let mut item = vec![
+                    Reply::Array(vec![Reply::Int(a0 as i64), Reply::Int(a1 as i64)]),
+                    Reply::Array(vec![Reply::Int(b0 as i64), Reply::Int(b1 as i64)]),
+                ];
+                if with_len {
+                    item.push(Reply::Int(len as i64));
+                }
+                out.push(Reply::Array(item));
+            }
+        }
+    };
+    while x > 0 && y > 0 {
+        if a[x - 1] == b[y - 1] {
+            idx -= 1;
+            common[idx] = a[x - 1];
+            let (ai, bi) = (x - 1, y - 1);
+            current = match current {
+                Some((a0, a1, b0, b1)) if a0 == ai + 1 && b0 == bi + 1 => Some((ai, a1, bi, b1)),
+                other => {
+                    flush(other, &mut matches);
+                    Some((ai, ai, bi, bi))
+                }
+            };
+            x -= 1;
+            y -= 1;
+        } else if m.at(x - 1, y) > m.at(x, y - 1) {
+            x -= 1;
+        } else {
+            y -= 1;
+        }
+    }
+    flush(current, &mut matches);
+    if !want_idx {
+        return Ok(Reply::Bulk(Bytes::from(common)));
+    }
+    let pairs = vec![
+        (Reply::bulk(b"matches"), Reply::Array(matches)),
+        (Reply::bulk(b"len"), Reply::Int(total as i64)),
+    ];
+    Ok(if ctx.client.resp3 {
+        Reply::Map(pairs)
+    } else {
+        Reply::Array(pairs.into_iter().flat_map(|(k, v)| [k, v]).collect())
+    })
+}
+
+/// The dynamic-programming table of LCS lengths, (a.len()+1) x (b.len()+1).
+struct LcsTable {
+    cols: usize,
+    cells: Vec<u32>,
+}
+
+impl LcsTable {
+    fn at(&self, i: usize, j: usize) -> u32 {
+        self.cells[i * self.cols + j]
+    }
+}
+
+fn lcs_table(a: &[u8], b: &[u8]) -> LcsTable {
+    let cols = b.len() + 1;
+    let mut cells = vec![0u32; (a.len() + 1) * cols];
+    for i in 1..=a.len() {
+        for j in 1..=b.len() {
+            cells[i * cols + j] = if a[i - 1] == b[j - 1] {
+                cells[(i - 1) * cols + j - 1] + 1
+            } else {
+                cells[(i - 1) * cols + j].max(cells[i * cols + j - 1])
+            };
+        }
+    }
+    LcsTable { cols, cells }
+}

@@ -93,6 +93,11 @@ impl TestServer {
         panic!("rubra-server did not start");
     }
 
+    /// The server's process id (to send it signals).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// Kills the process with SIGKILL (no chance to flush anything).
     pub fn kill9(&mut self) {
         let _ = self.child.kill();

@@ -1,0 +1,601 @@
+//! Command-line interface: argument definitions and one function per subcommand.
+
+use crate::autoscale::AutoscaleConfig;
+use crate::ctx::Ctx;
+use crate::procs::{default_server_bin, NodeOpts};
+use crate::state::{generate_password, pid_alive, signal, Dir, Intent, NodeRec, NodeStatus, State};
+use crate::supervisor::{AutoscaleRun, Sup};
+use anyhow::{bail, Context, Result};
+use clap::{Args, Parser, Subcommand};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// rubra: provision and operate a Redis-Cluster-compatible cluster.
+#[derive(Parser, Debug)]
+#[command(name = "rubra", version, about)]
+pub struct Cli {
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Subcommand, Debug)]
+enum Cmd {
+    /// Start (or restart) a local cluster and supervise it in the foreground.
+    Up(Box<UpArgs>),
+    /// Stop the cluster running from DIR.
+    Down {
+        /// Data directory.
+        #[arg(long, default_value = "./rubra-data")]
+        dir: PathBuf,
+    },
+    /// Node table: id, role, addr, slots, keys, memory, ops/s, link.
+    Status(Target),
+    /// Check slot coverage, agreement and open slots; exit 1 on problems.
+    Check(Target),
+    /// Close open slots and assign uncovered slots.
+    Fix(Target),
+    /// Move N slots (with their keys) from one primary to another.
+    Reshard {
+        #[command(flatten)]
+        target: Target,
+        /// Source node: id, id prefix, port or host:port.
+        #[arg(long)]
+        from: String,
+        /// Target node: id, id prefix, port or host:port.
+        #[arg(long)]
+        to: String,
+        /// Number of slots to move.
+        #[arg(long)]
+        slots: usize,
+    },
+    /// Even out slots over all primaries.
+    Rebalance {
+        #[command(flatten)]
+        target: Target,
+        /// Only act if some primary is off its share by more than this percentage.
+        #[arg(long, default_value_t = 2.0)]
+        threshold: f64,
+    },
+    /// Add or remove primary+replica pairs (through the running supervisor).
+    Scale {
+        /// Data directory of the running cluster.
+        #[arg(long, default_value = "./rubra-data")]
+        dir: PathBuf,
+        /// Add one pair.
+        #[arg(long, conflicts_with_all = ["remove_pair", "pairs"])]
+        add_pair: bool,
+        /// Remove one pair.
+        #[arg(long, conflicts_with = "pairs")]
+        remove_pair: bool,
+        /// Scale to exactly N pairs.
+        #[arg(long)]
+        pairs: Option<usize>,
+    },
+    /// Turn the running supervisor's autoscaler on or off.
+    Autoscale {
+        /// Data directory of the running cluster.
+        #[arg(long, default_value = "./rubra-data")]
+        dir: PathBuf,
+        /// "on" or "off".
+        #[arg(value_parser = ["on", "off"])]
+        mode: String,
+    },
+    /// Manual failover: promote a replica (or the replica of a given primary).
+    Failover {
+        #[command(flatten)]
+        target: Target,
+        /// Node: id, id prefix, port or host:port.
+        node: String,
+    },
+}
+
+/// Which cluster a command acts on: a data dir (default) or a seed node.
+#[derive(Args, Debug)]
+struct Target {
+    /// Data directory (node ports and credentials are read from it).
+    #[arg(long, default_value = "./rubra-data")]
+    dir: PathBuf,
+    /// Any node of the cluster, host:port (instead of --dir).
+    #[arg(long)]
+    seed: Option<String>,
+    /// Cluster password (with --seed); default: DIR/credentials.
+    #[arg(long, env = "RUBRA_PASSWORD", hide_env_values = true)]
+    password: Option<String>,
+}
+
+impl Target {
+    fn ctx(&self) -> Result<Ctx> {
+        let dir = Dir::new(&self.dir)?;
+        if let Some(seed) = &self.seed {
+            let password = match &self.password {
+                Some(p) => Some(p.clone()),
+                None => dir.read_password().unwrap_or(None),
+            };
+            return Ok(Ctx {
+                seeds: vec![seed.clone()],
+                password,
+                local: false,
+            });
+        }
+        let Some(st) = dir.load_state()? else {
+            bail!(
+                "no cluster in {:?}: run `rubra up --dir ...` or give --seed host:port",
+                dir.root
+            );
+        };
+        let password = match &self.password {
+            Some(p) => Some(p.clone()),
+            None => dir.read_password()?,
+        };
+        Ok(Ctx {
+            seeds: st
+                .active_ports()
+                .iter()
+                .map(|p| format!("127.0.0.1:{p}"))
+                .collect(),
+            password,
+            local: true,
+        })
+    }
+}
+
+#[derive(Args, Debug)]
+struct UpArgs {
+    /// Number of nodes (even; half primaries, half replicas).
+    #[arg(long, default_value_t = 6)]
+    nodes: usize,
+    /// Data directory.
+    #[arg(long, default_value = "./rubra-data")]
+    dir: PathBuf,
+    /// First node port (bus ports are +10000).
+    #[arg(long, default_value_t = 7000)]
+    base_port: u16,
+    /// Cluster password (default: a generated one).
+    #[arg(long, env = "RUBRA_PASSWORD", hide_env_values = true)]
+    password: Option<String>,
+    /// cluster-announce-ip for the nodes.
+    #[arg(long)]
+    announce_ip: Option<String>,
+    /// Address of the HTTP API / admin panel.
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    panel: String,
+    /// Enable the autoscaler at start.
+    #[arg(long)]
+    autoscale: bool,
+    /// maxmemory of each node.
+    #[arg(long, default_value = "256mb")]
+    node_maxmemory: String,
+    /// Node binary (default: rubra-server next to rubra, else from PATH).
+    #[arg(long)]
+    server_bin: Option<PathBuf>,
+    /// cluster-node-timeout in milliseconds.
+    #[arg(long, default_value_t = 5000)]
+    node_timeout: u64,
+    /// Autoscaler: fewest nodes.
+    #[arg(long, default_value_t = 6)]
+    min_nodes: usize,
+    /// Autoscaler: most nodes.
+    #[arg(long, default_value_t = 12)]
+    max_nodes: usize,
+    /// Autoscaler: add a pair above this % of CPU or memory capacity.
+    #[arg(long, default_value_t = 70.0)]
+    scale_up_pct: f64,
+    /// Autoscaler: remove a pair below this % of CPU and memory capacity.
+    #[arg(long, default_value_t = 40.0)]
+    scale_down_pct: f64,
+    /// Autoscaler: seconds above the threshold before adding.
+    #[arg(long, default_value_t = 300)]
+    scale_up_secs: u64,
+    /// Autoscaler: seconds below the threshold before removing.
+    #[arg(long, default_value_t = 900)]
+    scale_down_secs: u64,
+    /// Autoscaler: seconds between actions.
+    #[arg(long, default_value_t = 600)]
+    cooldown_secs: u64,
+    /// Autoscaler: CPUs one node may use (CPU capacity).
+    #[arg(long, default_value_t = 1.0)]
+    node_cpus: f64,
+    /// Autoscaler: seconds between INFO samples.
+    #[arg(long, default_value_t = 5)]
+    sample_secs: u64,
+}
+
+/// Parse arguments and run; the process exit code.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("rubra: error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(cli: Cli) -> Result<ExitCode> {
+    match cli.cmd {
+        Cmd::Up(a) => up(*a),
+        Cmd::Down { dir } => down(&dir),
+        Cmd::Status(t) => status(&t.ctx()?),
+        Cmd::Check(t) => check(&t.ctx()?),
+        Cmd::Fix(t) => {
+            let ctx = t.ctx()?;
+            for line in crate::check::fix(&ctx)? {
+                println!("{line}");
+            }
+            check(&ctx)
+        }
+        Cmd::Reshard {
+            target,
+            from,
+            to,
+            slots,
+        } => {
+            let ctx = target.ctx()?;
+            finish_open(&ctx)?;
+            let view = ctx.best_view()?;
+            let (f, t) = (view.resolve(&from)?, view.resolve(&to)?);
+            let moves = crate::migrate::plan_reshard(&view, f, t, slots)?;
+            let (s, k) = crate::migrate::execute(&ctx, &view, &moves, false)?;
+            println!("moved {s} slots and {k} keys from {} to {}", f.id, t.id);
+            Ok(ExitCode::SUCCESS)
+        }
+        Cmd::Rebalance { target, threshold } => {
+            let ctx = target.ctx()?;
+            finish_open(&ctx)?;
+            let view = ctx.best_view()?;
+            let members: Vec<String> = view
+                .primaries()
+                .into_iter()
+                .filter(|n| !n.is_failing())
+                .map(|n| n.id.clone())
+                .collect();
+            let moves = crate::migrate::plan_rebalance(&view, &members, threshold)?;
+            if moves.is_empty() {
+                println!("balanced within {threshold}%: nothing to move");
+                return Ok(ExitCode::SUCCESS);
+            }
+            let (s, k) = crate::migrate::execute(&ctx, &view, &moves, false)?;
+            println!("moved {s} slots and {k} keys");
+            Ok(ExitCode::SUCCESS)
+        }
+        Cmd::Scale {
+            dir,
+            add_pair,
+            remove_pair,
+            pairs,
+        } => scale(&dir, add_pair, remove_pair, pairs),
+        Cmd::Autoscale { dir, mode } => {
+            let body = format!(r#"{{"enabled":{}}}"#, mode == "on");
+            let resp = api_call(&dir, "/api/autoscale", &body)?;
+            println!("{resp}");
+            Ok(ExitCode::SUCCESS)
+        }
+        Cmd::Failover { target, node } => {
+            let id = crate::failover::failover(&target.ctx()?, &node, Duration::from_secs(30))?;
+            println!("{id} is now a primary");
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+/// Complete slot moves a crash left open, so reshard/rebalance start from a clean state.
+fn finish_open(ctx: &Ctx) -> Result<()> {
+    for line in crate::check::fix(ctx)? {
+        eprintln!("rubra: {line}");
+    }
+    Ok(())
+}
+
+fn status(ctx: &Ctx) -> Result<ExitCode> {
+    let (_, rows) = crate::status::gather(ctx)?;
+    print!("{}", crate::status::render(&rows));
+    Ok(ExitCode::SUCCESS)
+}
+
+fn check(ctx: &Ctx) -> Result<ExitCode> {
+    let r = crate::check::check(ctx)?;
+    for l in &r.info {
+        println!("{l}");
+    }
+    if r.problems.is_empty() {
+        println!("[OK] all 16384 slots covered, nodes agree, no open slots");
+        Ok(ExitCode::SUCCESS)
+    } else {
+        for p in &r.problems {
+            println!("[ERR] {p}");
+        }
+        Ok(ExitCode::FAILURE)
+    }
+}
+
+fn scale(dir: &std::path::Path, add: bool, remove: bool, pairs: Option<usize>) -> Result<ExitCode> {
+    let dir = Dir::new(dir)?;
+    let body = match (add, remove, pairs) {
+        (true, _, _) => r#"{"action":"add_pair"}"#.to_string(),
+        (_, true, _) => r#"{"action":"remove_pair"}"#.to_string(),
+        (_, _, Some(n)) => format!(r#"{{"pairs":{n}}}"#),
+        _ => bail!("give --add-pair, --remove-pair or --pairs N"),
+    };
+    let resp = api_call(&dir.root, "/api/scale", &body)?;
+    println!("{resp}");
+    Ok(ExitCode::SUCCESS)
+}
+
+/// POST to the running supervisor's API for DIR; a clear error when none runs.
+fn api_call(dir: &std::path::Path, path: &str, body: &str) -> Result<String> {
+    let dir = Dir::new(dir)?;
+    let st = dir.load_state()?;
+    let panel = st.as_ref().and_then(|s| s.panel.clone());
+    let (Some(_), Some(panel)) = (dir.running_supervisor(), panel) else {
+        bail!(
+            "no supervisor is running for {:?}: this needs it (it owns the node processes); start it with `rubra up --dir {}`",
+            dir.root,
+            dir.root.display()
+        );
+    };
+    let pw = dir
+        .read_password()?
+        .context("no credentials file in the data dir")?;
+    let (code, resp) = crate::httpc::request(&panel, "POST", path, &pw, body)?;
+    if code != 200 {
+        bail!("supervisor answered {code}: {resp}");
+    }
+    Ok(resp)
+}
+
+fn down(dir: &std::path::Path) -> Result<ExitCode> {
+    let dir = Dir::new(dir)?;
+    let wait_gone = |pid: u32| {
+        let t0 = Instant::now();
+        while pid_alive(pid) && t0.elapsed() < Duration::from_secs(60) {
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        !pid_alive(pid)
+    };
+    if let Some(pid) = dir.running_supervisor() {
+        signal(pid, libc::SIGTERM);
+        if !wait_gone(pid) {
+            bail!("supervisor {pid} did not stop within 60s");
+        }
+        println!("stopped supervisor {pid} and its nodes");
+        return Ok(ExitCode::SUCCESS);
+    }
+    // No supervisor: stop node processes recorded in the state file directly.
+    let Some(st) = dir.load_state()? else {
+        bail!("no cluster in {:?}", dir.root);
+    };
+    let pids: Vec<u32> = st
+        .nodes
+        .iter()
+        .filter_map(|n| n.pid)
+        .filter(|p| pid_alive(*p))
+        .collect();
+    for &p in &pids {
+        signal(p, libc::SIGTERM);
+    }
+    for &p in &pids {
+        if !wait_gone(p) {
+            signal(p, libc::SIGKILL);
+        }
+    }
+    println!(
+        "no supervisor was running; stopped {} node processes",
+        pids.len()
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+fn new_state(a: &UpArgs) -> State {
+    let half = a.nodes / 2;
+    let nodes = (0..a.nodes)
+        .map(|i| NodeRec {
+            port: a.base_port + i as u16,
+            pair: (i % half) as u32,
+            intent: if i < half {
+                Intent::Primary
+            } else {
+                Intent::Replica
+            },
+            id: None,
+            pid: None,
+            status: NodeStatus::Active,
+        })
+        .collect();
+    State {
+        version: 1,
+        base_port: a.base_port,
+        formed: false,
+        nodes,
+        pending: None,
+        panel: None,
+        announce_ip: a.announce_ip.clone(),
+    }
+}
+
+fn up(a: UpArgs) -> Result<ExitCode> {
+    let dir = Dir::new(&a.dir)?;
+    dir.create()?;
+    if let Some(pid) = dir.running_supervisor() {
+        bail!(
+            "a supervisor (pid {pid}) is already running for {:?}; `rubra down --dir {}` first",
+            dir.root,
+            dir.root.display()
+        );
+    }
+    let existing = dir.load_state()?;
+    if existing.is_none() {
+        if !a.nodes.is_multiple_of(2) || a.nodes < a.min_nodes || a.nodes > a.max_nodes {
+            bail!(
+                "--nodes must be an even number between {} and {} (got {})",
+                a.min_nodes,
+                a.max_nodes,
+                a.nodes
+            );
+        }
+        if usize::from(a.base_port) + a.nodes + 10000 > 65535 {
+            bail!(
+                "--base-port {} is too high (bus ports are port+10000)",
+                a.base_port
+            );
+        }
+    }
+    // Password: the one already in DIR, else the given one, else a generated one.
+    let (password, generated) = match dir.read_password()? {
+        Some(pw) => {
+            if a.password.as_deref().is_some_and(|p| p != pw) {
+                bail!(
+                    "{:?} already has a different password; omit --password",
+                    dir.creds_path()
+                );
+            }
+            (pw, false)
+        }
+        None => {
+            let gen = a.password.is_none();
+            let pw = a.password.clone().unwrap_or_else(generate_password);
+            dir.write_password(&pw)?;
+            (pw, gen)
+        }
+    };
+    let resumed = existing.is_some();
+    let mut state = match existing {
+        Some(s) => {
+            if s.active_ports().len() != a.nodes {
+                eprintln!(
+                    "rubra: existing cluster in {:?}: resuming its {} nodes",
+                    dir.root,
+                    s.active_ports().len()
+                );
+            }
+            s
+        }
+        None => new_state(&a),
+    };
+    state.panel = Some(a.panel.clone());
+    dir.save_state(&state)?;
+    let opts = NodeOpts {
+        server_bin: a.server_bin.clone().unwrap_or_else(default_server_bin),
+        password: password.clone(),
+        maxmemory: a.node_maxmemory.clone(),
+        node_timeout: a.node_timeout,
+        announce_ip: state.announce_ip.clone().or(a.announce_ip.clone()),
+    };
+    let auto = AutoscaleRun {
+        cfg: AutoscaleConfig {
+            high: a.scale_up_pct / 100.0,
+            low: a.scale_down_pct / 100.0,
+            up_after_secs: a.scale_up_secs,
+            down_after_secs: a.scale_down_secs,
+            min_nodes: a.min_nodes,
+            max_nodes: a.max_nodes,
+            cooldown_secs: a.cooldown_secs,
+        },
+        node_cpus: a.node_cpus.max(0.01),
+        sample_secs: a.sample_secs.max(1),
+    };
+    let sup = Arc::new(Sup::new(dir.clone(), opts, state, auto, a.autoscale));
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
+    rt.block_on(supervise(sup, a, password, generated, resumed))
+}
+
+async fn supervise(
+    sup: Arc<Sup>,
+    a: UpArgs,
+    password: String,
+    generated: bool,
+    resumed: bool,
+) -> Result<ExitCode> {
+    // Bind the API first: a taken port is reported before any node starts.
+    let listener = tokio::net::TcpListener::bind(&a.panel)
+        .await
+        .with_context(|| format!("bind the API on {}", a.panel))?;
+    std::fs::write(sup.dir.pid_path(), std::process::id().to_string())?;
+    // Signals: stop nodes cleanly whatever phase we are in.
+    let s2 = sup.clone();
+    tokio::spawn(async move {
+        wait_signal().await;
+        eprintln!("rubra: stopping nodes");
+        let _ = tokio::task::spawn_blocking(move || s2.stop_all()).await;
+        std::process::exit(0);
+    });
+    let s2 = sup.clone();
+    let started = tokio::task::spawn_blocking(move || s2.start()).await?;
+    if let Err(e) = started {
+        let s2 = sup.clone();
+        let _ = tokio::task::spawn_blocking(move || s2.stop_all()).await;
+        return Err(e.context("starting the cluster"));
+    }
+    let s2 = sup.clone();
+    let rows = tokio::task::spawn_blocking(move || crate::status::gather(&s2.ctx())).await??;
+    print!("{}", crate::status::render(&rows.1));
+    let first = rows.1.iter().map(|r| r.port).min().unwrap_or(a.base_port);
+    if generated {
+        println!(
+            "password: {password}   (saved in {})",
+            sup.dir.creds_path().display()
+        );
+        println!("connect:  redis-cli -c -p {first} -a {password}");
+    } else {
+        println!("password: see {}", sup.dir.creds_path().display());
+        println!(
+            "connect:  redis-cli -c -p {first} -a \"$(grep ^password= {} | cut -d= -f2)\"",
+            sup.dir.creds_path().display()
+        );
+    }
+    println!(
+        "api:      http://{}/api/cluster (Basic admin:PASSWORD or Bearer PASSWORD)",
+        a.panel
+    );
+    println!(
+        "rubra: cluster {} ({} nodes); supervising, Ctrl-C to stop",
+        if resumed { "resumed" } else { "ready" },
+        rows.1.len()
+    );
+    sup.event(
+        "up",
+        serde_json::json!({"nodes": rows.1.len(), "resumed": resumed}),
+    );
+    // Background threads: monitor, autoscaler, unfinished scale step.
+    let s2 = sup.clone();
+    std::thread::spawn(move || loop {
+        std::thread::sleep(Duration::from_millis(500));
+        s2.monitor_tick();
+    });
+    let s2 = sup.clone();
+    std::thread::spawn(move || loop {
+        std::thread::sleep(Duration::from_secs(s2.auto.sample_secs));
+        s2.autoscale_tick();
+    });
+    let s2 = sup.clone();
+    std::thread::spawn(move || {
+        if let Err(e) = s2.resume_pending() {
+            s2.event(
+                "resume_error",
+                serde_json::json!({"error": format!("{e:#}")}),
+            );
+        }
+    });
+    axum::serve(listener, crate::api::router(sup)).await?;
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn wait_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = match signal(SignalKind::terminate()) {
+        Ok(s) => s,
+        Err(_) => {
+            let _ = tokio::signal::ctrl_c().await;
+            return;
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
+}

@@ -1,0 +1,225 @@
+//! Forming a cluster over RESP, the same steps as `redis-cli --cluster create`, but each
+//! step checks what is already done so a rerun after a crash completes the job.
+//!
+//! 1. distinct config epochs on fresh nodes (avoids epoch collisions on ADDSLOTS);
+//! 2. CLUSTER MEET from the first node to every node it does not know yet;
+//! 3. wait until every node knows every other (handshakes finished);
+//! 4. ADDSLOTSRANGE: each pair's primary gets an even share, skipping assigned slots;
+//! 5. CLUSTER REPLICATE on each replica not yet following its pair's primary;
+//! 6. wait for cluster_state:ok with full agreement on every node.
+
+use crate::ctx::Ctx;
+use crate::resp::{parse_info, Conn, Value};
+use crate::state::{Intent, NodeRec};
+use crate::topology::{View, SLOTS};
+use anyhow::{anyhow, bail, Context, Result};
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+/// Local connection to the node on `port`.
+pub fn local(ctx: &Ctx, port: u16) -> Result<Conn> {
+    ctx.connect(&format!("127.0.0.1:{port}"))
+}
+
+/// Wait until the node on `port` answers PING (after AUTH); used after spawning.
+pub fn wait_up(ctx: &Ctx, port: u16, timeout: Duration) -> Result<()> {
+    let t0 = Instant::now();
+    loop {
+        match local(ctx, port).and_then(|mut c| c.ok(&["PING"])) {
+            Ok(_) => return Ok(()),
+            Err(e) if t0.elapsed() > timeout => {
+                return Err(e.context(format!("node {port} did not come up")))
+            }
+            Err(_) => std::thread::sleep(Duration::from_millis(100)),
+        }
+    }
+}
+
+/// Node id of the node on `port`.
+pub fn node_id(ctx: &Ctx, port: u16) -> Result<String> {
+    let v = View::fetch(&mut local(ctx, port)?)?;
+    v.myself()
+        .map(|m| m.id.clone())
+        .ok_or_else(|| anyhow!("node {port}: no myself line in CLUSTER NODES"))
+}
+
+/// CLUSTER MEET `ports` from the node on `from`, for nodes it does not know yet; then
+/// wait until all of `ports` know each other.
+pub fn meet(ctx: &Ctx, meet_ip: &str, from: u16, ports: &[u16], timeout: Duration) -> Result<()> {
+    let mut c = local(ctx, from)?;
+    let v = View::fetch(&mut c)?;
+    for &p in ports {
+        if p != from && !v.nodes.iter().any(|n| n.port == p) {
+            c.ok(&["CLUSTER", "MEET", meet_ip, &p.to_string()])?;
+        }
+    }
+    let t0 = Instant::now();
+    loop {
+        let mut all = true;
+        for &p in ports {
+            let v = View::fetch(&mut local(ctx, p)?)?;
+            let known = ports
+                .iter()
+                .filter(|q| {
+                    v.nodes.iter().any(|n| {
+                        n.port == **q && !n.flags.iter().any(|f| f == "handshake" || f == "noaddr")
+                    })
+                })
+                .count();
+            if known < ports.len() {
+                all = false;
+                break;
+            }
+        }
+        if all {
+            return Ok(());
+        }
+        if t0.elapsed() > timeout {
+            bail!("nodes did not all meet within {timeout:?}");
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+/// Make the node on `replica` a replica of node `primary_id`, unless it already is.
+pub fn replicate(ctx: &Ctx, replica: u16, primary_id: &str, timeout: Duration) -> Result<()> {
+    let t0 = Instant::now();
+    loop {
+        let mut c = local(ctx, replica)?;
+        let v = View::fetch(&mut c)?;
+        if v.myself().and_then(|m| m.primary.as_deref()) == Some(primary_id) {
+            return Ok(());
+        }
+        match c.cmd(&["CLUSTER", "REPLICATE", primary_id])? {
+            Value::Err(e) if t0.elapsed() > timeout => {
+                bail!("CLUSTER REPLICATE on {replica}: {e}")
+            }
+            // "Unknown node" until gossip brings the primary in.
+            Value::Err(_) => std::thread::sleep(Duration::from_millis(200)),
+            _ => return Ok(()),
+        }
+    }
+}
+
+/// Assign `slots` to the node on `port` (ADDSLOTSRANGE, falling back to ADDSLOTS).
+pub fn add_slots(ctx: &Ctx, port: u16, slots: &[u16]) -> Result<()> {
+    let mut c = local(ctx, port)?;
+    for (a, b) in crate::topology::ranges(slots) {
+        match c.cmd(&["CLUSTER", "ADDSLOTSRANGE", &a.to_string(), &b.to_string()])? {
+            Value::Err(e) if e.to_ascii_lowercase().contains("unknown") => {
+                let mut args = vec!["CLUSTER".to_string(), "ADDSLOTS".to_string()];
+                args.extend((a..=b).map(|s| s.to_string()));
+                c.ok(&args)?;
+            }
+            Value::Err(e) => bail!("ADDSLOTSRANGE {a} {b} on {port}: {e}"),
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+/// Form (or finish forming) the cluster of `nodes`; returns port -> node id.
+pub fn form(ctx: &Ctx, meet_ip: &str, nodes: &[NodeRec]) -> Result<BTreeMap<u16, String>> {
+    let timeout = Duration::from_secs(60);
+    let ports: Vec<u16> = nodes.iter().map(|n| n.port).collect();
+    let first = *ports.first().ok_or_else(|| anyhow!("no nodes"))?;
+    // 1. distinct epochs on fresh nodes; an error means the node is not fresh: fine.
+    for (i, &p) in ports.iter().enumerate() {
+        let mut c = local(ctx, p)?;
+        let v = View::fetch(&mut c)?;
+        if v.nodes.len() == 1 {
+            let _ = c.cmd(&["CLUSTER", "SET-CONFIG-EPOCH", &(i + 1).to_string()]);
+        }
+    }
+    // 2-3.
+    meet(ctx, meet_ip, first, &ports, timeout)?;
+    let mut ids = BTreeMap::new();
+    for &p in &ports {
+        ids.insert(p, node_id(ctx, p)?);
+    }
+    // 4. slots, an even share per primary in pair order, skipping assigned ones.
+    let owners = View::fetch(&mut local(ctx, first)?)?.owners();
+    let primaries: Vec<&NodeRec> = nodes
+        .iter()
+        .filter(|n| n.intent == Intent::Primary)
+        .collect();
+    if primaries.is_empty() {
+        bail!("no primaries among the nodes");
+    }
+    let pn = primaries.len();
+    for (i, pr) in primaries.iter().enumerate() {
+        let lo = i * SLOTS / pn;
+        let hi = (i + 1) * SLOTS / pn;
+        let want: Vec<u16> = (lo..hi)
+            .map(|s| s as u16)
+            .filter(|s| !owners.contains_key(s))
+            .collect();
+        if !want.is_empty() {
+            add_slots(ctx, pr.port, &want).context("assign slots")?;
+        }
+    }
+    // 5. replicas follow their pair's primary.
+    for r in nodes.iter().filter(|n| n.intent == Intent::Replica) {
+        let Some(pr) = primaries.iter().find(|p| p.pair == r.pair) else {
+            bail!("replica {} has no primary in pair {}", r.port, r.pair);
+        };
+        let pid = ids
+            .get(&pr.port)
+            .ok_or_else(|| anyhow!("no id for {}", pr.port))?;
+        replicate(ctx, r.port, pid, timeout)?;
+    }
+    // 6.
+    let replicas = nodes.iter().filter(|n| n.intent == Intent::Replica).count();
+    wait_ok(ctx, &ports, replicas, timeout)?;
+    Ok(ids)
+}
+
+/// Wait until every node in `ports` reports cluster_state:ok, knows all of them, sees all
+/// 16384 slots with the same owners, and (in the first node's view) at least
+/// `replicas` replicas exist.
+pub fn wait_ok(ctx: &Ctx, ports: &[u16], replicas: usize, timeout: Duration) -> Result<()> {
+    let t0 = Instant::now();
+    let mut why = String::new();
+    while t0.elapsed() < timeout {
+        match healthy(ctx, ports, replicas) {
+            Ok(None) => return Ok(()),
+            Ok(Some(w)) => why = w,
+            Err(e) => why = format!("{e:#}"),
+        }
+        std::thread::sleep(Duration::from_millis(250));
+    }
+    bail!("cluster not healthy after {timeout:?}: {why}")
+}
+
+fn healthy(ctx: &Ctx, ports: &[u16], replicas: usize) -> Result<Option<String>> {
+    let mut reference: Option<BTreeMap<u16, String>> = None;
+    for &p in ports {
+        let mut c = local(ctx, p)?;
+        let info = parse_info(&c.text(&["CLUSTER", "INFO"])?);
+        if info.get("cluster_state").map(String::as_str) != Some("ok") {
+            return Ok(Some(format!("node {p} cluster_state not ok")));
+        }
+        let v = View::fetch(&mut c)?;
+        if v.nodes.len() < ports.len() {
+            return Ok(Some(format!("node {p} knows {} nodes", v.nodes.len())));
+        }
+        let owners = v.owners();
+        if owners.len() != SLOTS {
+            return Ok(Some(format!("node {p} sees {} slots", owners.len())));
+        }
+        match &reference {
+            None => {
+                let r = v.nodes.iter().filter(|n| n.primary.is_some()).count();
+                if r < replicas {
+                    return Ok(Some(format!("node {p} sees {r} replicas")));
+                }
+                reference = Some(owners);
+            }
+            Some(r) if *r != owners => {
+                return Ok(Some(format!("node {p} disagrees on slot owners")))
+            }
+            Some(_) => {}
+        }
+    }
+    Ok(None)
+}

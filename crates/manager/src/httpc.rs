@@ -1,0 +1,61 @@
+//! A minimal HTTP/1.1 client for the CLI to call the supervisor's API on loopback
+//! (one request per connection, `Connection: close`), to avoid a full HTTP client stack.
+
+use anyhow::{anyhow, bail, Context, Result};
+use std::io::{Read, Write};
+use std::net::TcpStream;
+
+/// Send `method path` with a JSON body and bearer `token`; returns (status, body).
+pub fn request(
+    addr: &str,
+    method: &str,
+    path: &str,
+    token: &str,
+    body: &str,
+) -> Result<(u16, String)> {
+    let mut s =
+        TcpStream::connect(addr).with_context(|| format!("connect to supervisor API {addr}"))?;
+    let req = format!(
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {token}\r\n\
+         Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    s.write_all(req.as_bytes())?;
+    let mut resp = Vec::new();
+    s.read_to_end(&mut resp)?;
+    let text = String::from_utf8_lossy(&resp).into_owned();
+    let (head, rest) = text
+        .split_once("\r\n\r\n")
+        .ok_or_else(|| anyhow!("malformed HTTP response"))?;
+    let status: u16 = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .ok_or_else(|| anyhow!("malformed HTTP status line"))?;
+    let chunked = head.lines().any(|l| {
+        l.to_ascii_lowercase()
+            .starts_with("transfer-encoding: chunked")
+    });
+    let body = if chunked {
+        dechunk(rest)?
+    } else {
+        rest.to_string()
+    };
+    Ok((status, body))
+}
+
+fn dechunk(mut s: &str) -> Result<String> {
+    let mut out = String::new();
+    loop {
+        let (len, rest) = s.split_once("\r\n").ok_or_else(|| anyhow!("bad chunk"))?;
+        let n = usize::from_str_radix(len.trim(), 16).map_err(|_| anyhow!("bad chunk size"))?;
+        if n == 0 {
+            return Ok(out);
+        }
+        if rest.len() < n {
+            bail!("truncated chunk");
+        }
+        out.push_str(&rest[..n]);
+        s = rest[n..].trim_start_matches("\r\n");
+    }
+}

@@ -1,0 +1,20 @@
+//! rubra: the operator tool for a Redis-Cluster-compatible cluster.
+//!
+//! It talks to nodes only over RESP (the commands `redis-cli --cluster` uses), so it
+//! manages rubra-server and real Redis nodes alike. See `cli` for the commands.
+
+pub mod api;
+pub mod autoscale;
+pub mod check;
+pub mod cli;
+pub mod ctx;
+pub mod failover;
+pub mod form;
+pub mod httpc;
+pub mod migrate;
+pub mod procs;
+pub mod resp;
+pub mod state;
+pub mod status;
+pub mod supervisor;
+pub mod topology;

@@ -1,0 +1,134 @@
+//! Node processes: config files, spawning, stopping, liveness.
+
+use crate::state::{pid_alive, signal, write_private, Dir};
+use anyhow::{Context, Result};
+use std::os::unix::process::CommandExt;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// Per-node settings that come from `rubra up` flags.
+#[derive(Debug, Clone)]
+pub struct NodeOpts {
+    /// Node binary (rubra-server by default, redis-server works too).
+    pub server_bin: PathBuf,
+    /// requirepass / masterauth.
+    pub password: String,
+    /// maxmemory, e.g. "256mb".
+    pub maxmemory: String,
+    /// cluster-node-timeout in ms.
+    pub node_timeout: u64,
+    /// cluster-announce-ip.
+    pub announce_ip: Option<String>,
+}
+
+/// The config file of the node on `port`; written 0600 since it holds the password.
+pub fn write_conf(dir: &Dir, port: u16, o: &NodeOpts) -> Result<PathBuf> {
+    let nd = dir.node_dir(port);
+    std::fs::create_dir_all(&nd).with_context(|| format!("create {nd:?}"))?;
+    let mut c = format!(
+        "port {port}\n\
+         cluster-enabled yes\n\
+         cluster-config-file nodes.conf\n\
+         cluster-node-timeout {}\n\
+         dir {}\n\
+         requirepass {}\n\
+         masterauth {}\n\
+         appendonly yes\n\
+         maxmemory {}\n",
+        o.node_timeout,
+        nd.display(),
+        o.password,
+        o.password,
+        o.maxmemory
+    );
+    if let Some(ip) = &o.announce_ip {
+        c.push_str(&format!("cluster-announce-ip {ip}\n"));
+    }
+    let path = nd.join("node.conf");
+    write_private(&path, c.as_bytes())?;
+    Ok(path)
+}
+
+/// Start the node on `port`; its output goes to node-PORT/node.log. The node gets its
+/// own process group so a Ctrl-C in the terminal reaches only the supervisor, which then
+/// stops the nodes in order.
+pub fn spawn(dir: &Dir, port: u16, o: &NodeOpts) -> Result<Child> {
+    let conf = write_conf(dir, port, o)?;
+    let nd = dir.node_dir(port);
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(nd.join("node.log"))?;
+    let mut cmd = Command::new(&o.server_bin);
+    if is_self(&o.server_bin) {
+        cmd.arg(EMBEDDED_NODE_ARG);
+    }
+    let child = cmd
+        .arg(&conf)
+        .current_dir(&nd)
+        .stdin(Stdio::null())
+        .stdout(log.try_clone()?)
+        .stderr(log)
+        .process_group(0)
+        .spawn()
+        .with_context(|| format!("spawn {:?} for port {port}", o.server_bin))?;
+    Ok(child)
+}
+
+/// A node process we watch: our child, or one left by an earlier supervisor.
+#[derive(Debug)]
+pub enum Handle {
+    /// Spawned by this supervisor.
+    Child(Child),
+    /// Found running at startup (pid from state.json); watched with kill(pid, 0).
+    Adopted(u32),
+}
+
+impl Handle {
+    /// Process id.
+    pub fn pid(&self) -> u32 {
+        match self {
+            Handle::Child(c) => c.id(),
+            Handle::Adopted(p) => *p,
+        }
+    }
+    /// True while the process runs (reaps our child when it exited).
+    pub fn alive(&mut self) -> bool {
+        match self {
+            Handle::Child(c) => matches!(c.try_wait(), Ok(None)),
+            Handle::Adopted(p) => pid_alive(*p),
+        }
+    }
+    /// SIGTERM, wait up to `grace`, then SIGKILL.
+    pub fn stop(&mut self, grace: Duration) {
+        signal(self.pid(), libc::SIGTERM);
+        let t0 = Instant::now();
+        while self.alive() && t0.elapsed() < grace {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        if self.alive() {
+            signal(self.pid(), libc::SIGKILL);
+            if let Handle::Child(c) = self {
+                let _ = c.wait();
+            }
+        }
+    }
+}
+
+/// The argument that makes the `rubra` executable run as a node (see main.rs): nodes are
+/// embedded in the one binary, so `rubra up` needs nothing else installed.
+pub const EMBEDDED_NODE_ARG: &str = "server";
+
+/// The default node binary: this executable itself, run with [`EMBEDDED_NODE_ARG`].
+pub fn default_server_bin() -> PathBuf {
+    std::env::current_exe().unwrap_or_else(|_| PathBuf::from("rubra-server"))
+}
+
+/// Whether `bin` is this executable (so it needs [`EMBEDDED_NODE_ARG`]).
+fn is_self(bin: &std::path::Path) -> bool {
+    match (std::env::current_exe(), std::fs::canonicalize(bin)) {
+        (Ok(me), Ok(b)) => std::fs::canonicalize(me).is_ok_and(|me| me == b),
+        _ => false,
+    }
+}

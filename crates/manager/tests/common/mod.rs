@@ -1,0 +1,258 @@
+//! Helpers for end-to-end tests: free ports, a supervisor guard that always cleans up,
+//! and key writes/reads through `redis-cli -c`.
+
+#![allow(dead_code)]
+
+use rubra_manager::resp::Conn;
+use rubra_manager::state::{pid_alive, signal, Dir, State};
+use rubra_manager::topology::View;
+use std::io::{BufRead, BufReader, Write};
+use std::net::TcpListener;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU16, Ordering};
+use std::sync::mpsc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+/// The rubra binary under test.
+pub fn rubra() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_rubra"))
+}
+
+static NEXT: AtomicU16 = AtomicU16::new(0);
+
+fn free(p: u16) -> bool {
+    TcpListener::bind(("127.0.0.1", p)).is_ok()
+}
+
+/// A base port with `n` free client ports and their bus ports, plus a free API port.
+pub fn ports(n: u16) -> (u16, u16) {
+    let seed = (SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0)
+        ^ std::process::id()) as u16;
+    loop {
+        let k = NEXT.fetch_add(1, Ordering::SeqCst);
+        let base = 20000 + (seed.wrapping_add(k.wrapping_mul(97)) % 180) * 50;
+        if (base..base + n + 1).all(|p| free(p) && free(p + 10000)) {
+            return (base, base + n);
+        }
+    }
+}
+
+/// A fresh temp dir.
+pub fn tempdir(tag: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!(
+        "rubra-test-{tag}-{}-{}",
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::SeqCst)
+    ));
+    let _ = std::fs::remove_dir_all(&d);
+    d
+}
+
+/// A running `rubra up`; dropping it stops the supervisor and kills any node left.
+pub struct Cluster {
+    pub dir: PathBuf,
+    pub base: u16,
+    pub panel: String,
+    sup: Option<Child>,
+    pub output: mpsc::Receiver<String>,
+}
+
+impl Cluster {
+    /// `rubra up` with redis-server nodes; waits for the ready line.
+    pub fn up(dir: &PathBuf, base: u16, panel: u16, extra: &[&str]) -> Cluster {
+        let mut cmd = rubra();
+        cmd.args([
+            "up",
+            "--server-bin",
+            "redis-server",
+            "--node-timeout",
+            "2000",
+        ])
+        .arg("--dir")
+        .arg(dir)
+        .args(["--base-port", &base.to_string()])
+        .args(["--panel", &format!("127.0.0.1:{panel}")])
+        .args(extra)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit());
+        let mut child = cmd.spawn().expect("spawn rubra up");
+        let out = child.stdout.take().expect("stdout");
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(out).lines().map_while(Result::ok) {
+                println!("[rubra] {line}");
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let mut c = Cluster {
+            dir: dir.clone(),
+            base,
+            panel: format!("127.0.0.1:{panel}"),
+            sup: Some(child),
+            output: rx,
+        };
+        let t0 = Instant::now();
+        loop {
+            match c.output.recv_timeout(Duration::from_secs(1)) {
+                Ok(l) if l.starts_with("rubra: cluster ") => break,
+                Ok(_) => {}
+                Err(_) => {
+                    if let Some(s) = c.sup.as_mut() {
+                        if let Ok(Some(st)) = s.try_wait() {
+                            panic!("rubra up exited early: {st}");
+                        }
+                    }
+                    assert!(t0.elapsed() < Duration::from_secs(90), "rubra up not ready");
+                }
+            }
+        }
+        c
+    }
+
+    pub fn state(&self) -> State {
+        Dir::new(&self.dir)
+            .unwrap()
+            .load_state()
+            .unwrap()
+            .expect("state.json")
+    }
+
+    pub fn password(&self) -> String {
+        Dir::new(&self.dir)
+            .unwrap()
+            .read_password()
+            .unwrap()
+            .expect("credentials")
+    }
+
+    pub fn conn(&self, port: u16) -> Conn {
+        Conn::connect(&format!("127.0.0.1:{port}"), Some(&self.password())).unwrap()
+    }
+
+    pub fn view(&self) -> View {
+        View::fetch(&mut self.conn(self.state().active_ports()[0])).unwrap()
+    }
+
+    /// Run a rubra subcommand on this cluster's dir; (success, stdout+stderr).
+    pub fn run(&self, args: &[&str]) -> (bool, String) {
+        let out = rubra()
+            .args(args)
+            .arg("--dir")
+            .arg(&self.dir)
+            .output()
+            .unwrap();
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        println!("$ rubra {args:?}\n{text}");
+        (out.status.success(), text)
+    }
+
+    /// `rubra check` until it passes (gossip settles after changes).
+    pub fn wait_check(&self) {
+        let t0 = Instant::now();
+        loop {
+            let (ok, text) = self.run(&["check"]);
+            if ok {
+                return;
+            }
+            assert!(
+                t0.elapsed() < Duration::from_secs(30),
+                "check failing: {text}"
+            );
+            std::thread::sleep(Duration::from_millis(500));
+        }
+    }
+
+    /// Stop via `rubra down` and wait for the supervisor to exit.
+    pub fn down(&mut self) {
+        let (ok, text) = self.run(&["down"]);
+        assert!(ok, "down failed: {text}");
+        if let Some(mut s) = self.sup.take() {
+            let _ = s.wait();
+        }
+    }
+
+    fn kill_all(&mut self) {
+        if let Some(mut s) = self.sup.take() {
+            signal(s.id(), libc::SIGTERM);
+            let t0 = Instant::now();
+            while matches!(s.try_wait(), Ok(None)) && t0.elapsed() < Duration::from_secs(15) {
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            let _ = s.kill();
+            let _ = s.wait();
+        }
+        if let Ok(Some(st)) = Dir::new(&self.dir).and_then(|d| d.load_state()) {
+            for p in st.nodes.iter().filter_map(|n| n.pid) {
+                if pid_alive(p) {
+                    signal(p, libc::SIGKILL);
+                }
+            }
+        }
+    }
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        self.kill_all();
+    }
+}
+
+/// Removes the data dir at the end of a test (after the cluster guard is dropped).
+pub struct TempDir(pub PathBuf);
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// Pipe commands into `redis-cli -c`; returns its stdout lines.
+pub fn cli(port: u16, pw: &str, script: &str) -> Vec<String> {
+    let mut child = Command::new("redis-cli")
+        .args(["-c", "-p", &port.to_string(), "-a", pw, "--no-auth-warning"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("redis-cli");
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(script.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter(|l| !l.starts_with("-> Redirected"))
+        .map(str::to_string)
+        .collect()
+}
+
+/// SET key:i = v:i for i in 0..n through the cluster.
+pub fn write_keys(port: u16, pw: &str, n: usize) {
+    let script: String = (0..n).map(|i| format!("SET key:{i} v:{i}\n")).collect();
+    let out = cli(port, pw, &script);
+    assert_eq!(out.iter().filter(|l| *l == "OK").count(), n, "{out:?}");
+}
+
+/// Every key:i reads back v:i.
+pub fn check_keys(port: u16, pw: &str, n: usize) {
+    let script: String = (0..n).map(|i| format!("GET key:{i}\n")).collect();
+    let out = cli(port, pw, &script);
+    let want: Vec<String> = (0..n).map(|i| format!("v:{i}")).collect();
+    let bad: Vec<usize> = (0..n).filter(|&i| out.get(i) != want.get(i)).collect();
+    assert!(
+        bad.is_empty() && out.len() == n,
+        "keys lost or wrong at {bad:?}"
+    );
+}

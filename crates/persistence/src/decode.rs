@@ -1,0 +1,249 @@
+//! Parsing lengths, strings and values from RDB bytes: a bounds-checked cursor plus one
+//! decoder per RDB value type. Shared by the file reader and RESTORE payloads.
+
+use crate::compact::{intset_decode, ziplist_decode, zipmap_decode};
+use crate::consts::*;
+use crate::error::RdbError;
+use crate::{listpack, lzf, RdbValue};
+
+/// A bounds-checked read position over a byte slice; every read fails with `Truncated`
+/// instead of panicking when the data runs out.
+pub struct Cursor<'a> {
+    buf: &'a [u8],
+    pos: usize,
+}
+
+/// A decoded length prefix: a plain length, or a special string encoding marker.
+enum Len {
+    Plain(u64),
+    Encoded(u8),
+}
+
+impl<'a> Cursor<'a> {
+    /// Starts reading `buf` at offset 0.
+    pub fn new(buf: &'a [u8]) -> Self {
+        Cursor { buf, pos: 0 }
+    }
+
+    /// Bytes consumed so far.
+    pub fn pos(&self) -> usize {
+        self.pos
+    }
+
+    /// Bytes left to read; used to cap preallocation from untrusted lengths.
+    pub fn remaining(&self) -> usize {
+        self.buf.len() - self.pos
+    }
+
+    /// Takes the next `n` bytes.
+    pub fn take(&mut self, n: usize) -> Result<&'a [u8], RdbError> {
+        if n > self.remaining() {
+            return Err(RdbError::Truncated);
+        }
+        let s = &self.buf[self.pos..self.pos + n];
+        self.pos += n;
+        Ok(s)
+    }
+
+    /// Takes one byte.
+    pub fn u8(&mut self) -> Result<u8, RdbError> {
+        Ok(self.take(1)?[0])
+    }
+
+    /// Takes a fixed-size array.
+    pub fn array<const N: usize>(&mut self) -> Result<[u8; N], RdbError> {
+        let mut a = [0u8; N];
+        a.copy_from_slice(self.take(N)?);
+        Ok(a)
+    }
+
+    fn len_or_enc(&mut self) -> Result<Len, RdbError> {
+        let b = self.u8()?;
+        Ok(match b >> 6 {
+            0 => Len::Plain((b & 0x3f) as u64),
+            1 => Len::Plain(((b as u64 & 0x3f) << 8) | self.u8()? as u64),
+            2 => match b {
+                LEN_32BIT => Len::Plain(u32::from_be_bytes(self.array()?) as u64),
+                LEN_64BIT => Len::Plain(u64::from_be_bytes(self.array()?)),
+                _ => return Err(RdbError::Corrupt("unknown length encoding")),
+            },
+            _ => Len::Encoded(b & 0x3f),
+        })
+    }
+
+    /// Reads a length prefix (not a string encoding marker).
+    pub fn len(&mut self) -> Result<u64, RdbError> {
+        match self.len_or_enc()? {
+            Len::Plain(n) => Ok(n),
+            Len::Encoded(_) => Err(RdbError::Corrupt("unexpected encoded length")),
+        }
+    }
+
+    /// Reads a length that counts items, rejecting values that cannot fit the remaining data
+    /// (each item needs at least one byte).
+    pub fn count(&mut self) -> Result<usize, RdbError> {
+        let n = self.len()?;
+        usize::try_from(n)
+            .ok()
+            .filter(|&n| n <= self.remaining())
+            .ok_or(RdbError::Truncated)
+    }
+
+    /// Reads a string in any RDB encoding (raw, int8/16/32, LZF).
+    pub fn string(&mut self) -> Result<Vec<u8>, RdbError> {
+        match self.len_or_enc()? {
+            Len::Plain(n) => {
+                let n = usize::try_from(n).map_err(|_| RdbError::Truncated)?;
+                Ok(self.take(n)?.to_vec())
+            }
+            Len::Encoded(ENC_INT8) => Ok((self.u8()? as i8).to_string().into_bytes()),
+            Len::Encoded(ENC_INT16) => {
+                Ok(i16::from_le_bytes(self.array()?).to_string().into_bytes())
+            }
+            Len::Encoded(ENC_INT32) => {
+                Ok(i32::from_le_bytes(self.array()?).to_string().into_bytes())
+            }
+            Len::Encoded(ENC_LZF) => {
+                let clen = usize::try_from(self.len()?).map_err(|_| RdbError::Truncated)?;
+                let ulen = usize::try_from(self.len()?)
+                    .map_err(|_| RdbError::Corrupt("LZF length too large"))?;
+                let data = self.take(clen)?;
+                lzf::decompress(data, ulen)
+            }
+            Len::Encoded(_) => Err(RdbError::Corrupt("unknown string encoding")),
+        }
+    }
+
+    /// Reads a zset score in the old string form (type 3): a length byte, where 253, 254 and
+    /// 255 mean NaN, +inf and -inf, followed by ASCII.
+    pub fn string_double(&mut self) -> Result<f64, RdbError> {
+        match self.u8()? {
+            253 => Ok(f64::NAN),
+            254 => Ok(f64::INFINITY),
+            255 => Ok(f64::NEG_INFINITY),
+            n => parse_score(self.take(n as usize)?),
+        }
+    }
+}
+
+/// Parses a decimal score as strtod would for the forms Redis writes.
+fn parse_score(s: &[u8]) -> Result<f64, RdbError> {
+    std::str::from_utf8(s)
+        .ok()
+        .and_then(|t| t.parse::<f64>().ok())
+        .ok_or(RdbError::Corrupt("invalid zset score"))
+}
+
+fn checked_score(v: f64) -> Result<f64, RdbError> {
+    if v.is_nan() {
+        Err(RdbError::Corrupt("zset with NaN score"))
+    } else {
+        Ok(v)
+    }
+}
+
+fn pairs<T>(
+    items: Vec<Vec<u8>>,
+    mut f: impl FnMut(Vec<u8>) -> Result<T, RdbError>,
+) -> Result<Vec<(Vec<u8>, T)>, RdbError> {
+    if !items.len().is_multiple_of(2) {
+        return Err(RdbError::Corrupt("odd number of elements in pair encoding"));
+    }
+    let mut out = Vec::with_capacity(items.len() / 2);
+    let mut it = items.into_iter();
+    while let (Some(a), Some(b)) = (it.next(), it.next()) {
+        out.push((a, f(b)?));
+    }
+    Ok(out)
+}
+
+fn score_from(s: Vec<u8>) -> Result<f64, RdbError> {
+    checked_score(parse_score(&s)?)
+}
+
+/// Decodes one value of RDB type `ty` at the cursor.
+pub fn value(c: &mut Cursor<'_>, ty: u8) -> Result<RdbValue, RdbError> {
+    Ok(match ty {
+        TYPE_STRING => RdbValue::Str(c.string()?),
+        TYPE_LIST | TYPE_SET => {
+            let n = c.count()?;
+            let mut v = Vec::with_capacity(n);
+            for _ in 0..n {
+                v.push(c.string()?);
+            }
+            if ty == TYPE_LIST {
+                RdbValue::List(v)
+            } else {
+                RdbValue::Set(v)
+            }
+        }
+        TYPE_ZSET | TYPE_ZSET_2 => {
+            let n = c.count()?;
+            let mut v = Vec::with_capacity(n);
+            for _ in 0..n {
+                let m = c.string()?;
+                let s = if ty == TYPE_ZSET {
+                    c.string_double()?
+                } else {
+                    f64::from_le_bytes(c.array()?)
+                };
+                v.push((m, checked_score(s)?));
+            }
+            RdbValue::ZSet(v)
+        }
+        TYPE_HASH => {
+            let n = c.count()?;
+            let mut v = Vec::with_capacity(n);
+            for _ in 0..n {
+                let f = c.string()?;
+                v.push((f, c.string()?));
+            }
+            RdbValue::Hash(v)
+        }
+        TYPE_HASH_ZIPMAP => RdbValue::Hash(zipmap_decode(&c.string()?)?),
+        TYPE_LIST_ZIPLIST => RdbValue::List(ziplist_decode(&c.string()?)?),
+        TYPE_SET_INTSET => RdbValue::Set(
+            intset_decode(&c.string()?)?
+                .into_iter()
+                .map(|i| i.to_string().into_bytes())
+                .collect(),
+        ),
+        TYPE_SET_LISTPACK => RdbValue::Set(listpack::decode(&c.string()?)?),
+        TYPE_ZSET_ZIPLIST => RdbValue::ZSet(pairs(ziplist_decode(&c.string()?)?, score_from)?),
+        TYPE_ZSET_LISTPACK => RdbValue::ZSet(pairs(listpack::decode(&c.string()?)?, score_from)?),
+        TYPE_HASH_ZIPLIST => RdbValue::Hash(pairs(ziplist_decode(&c.string()?)?, Ok)?),
+        TYPE_HASH_LISTPACK => RdbValue::Hash(pairs(listpack::decode(&c.string()?)?, Ok)?),
+        TYPE_LIST_QUICKLIST => {
+            let n = c.count()?;
+            let mut v = Vec::new();
+            for _ in 0..n {
+                v.extend(ziplist_decode(&c.string()?)?);
+            }
+            RdbValue::List(v)
+        }
+        TYPE_LIST_QUICKLIST_2 => {
+            let n = c.count()?;
+            let mut v = Vec::new();
+            for _ in 0..n {
+                match c.len()? {
+                    QUICKLIST_NODE_PLAIN => v.push(c.string()?),
+                    QUICKLIST_NODE_PACKED => v.extend(listpack::decode(&c.string()?)?),
+                    _ => return Err(RdbError::Corrupt("unknown quicklist node container")),
+                }
+            }
+            RdbValue::List(v)
+        }
+        TYPE_STREAM_LISTPACKS
+        | TYPE_STREAM_LISTPACKS_2
+        | TYPE_STREAM_LISTPACKS_3
+        | TYPE_MODULE_PRE_GA
+        | TYPE_MODULE_2 => return Err(RdbError::UnsupportedType(ty)),
+        _ => return Err(RdbError::UnsupportedType(ty)),
+    })
+}
+
+/// True for type bytes that name a value (as opposed to an opcode).
+pub fn is_value_type(b: u8) -> bool {
+    // 8 was never assigned; everything from 22 up is newer than we know (or an opcode).
+    b <= TYPE_STREAM_LISTPACKS_3 && b != 8
+}

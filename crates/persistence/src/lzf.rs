@@ -1,0 +1,143 @@
+//! LZF compression (the liblzf stream format Redis uses for long strings in RDB files).
+//!
+//! Format: a control byte below 32 means "copy the next ctrl+1 literal bytes"; otherwise its
+//! top three bits are a length (7 means "add the next byte") and, with the low five bits and
+//! the next byte, a 13-bit back distance: copy len+2 bytes starting distance+1 bytes back.
+
+use crate::error::RdbError;
+
+const MAX_LITERAL: usize = 32;
+const MAX_OFF: usize = 1 << 13;
+const MAX_REF: usize = (1 << 8) + (1 << 3);
+const HASH_BITS: u32 = 14;
+
+fn hash3(b: &[u8]) -> usize {
+    let v = (b[0] as u32) << 16 | (b[1] as u32) << 8 | b[2] as u32;
+    (v.wrapping_mul(2_654_435_761) >> (32 - HASH_BITS)) as usize
+}
+
+fn flush_literals(out: &mut Vec<u8>, lit: &[u8]) {
+    for chunk in lit.chunks(MAX_LITERAL) {
+        out.push((chunk.len() - 1) as u8);
+        out.extend_from_slice(chunk);
+    }
+}
+
+/// Compresses `input`; returns None unless the result is strictly shorter than `max_len`
+/// bytes, because Redis only stores compressed strings that save space.
+pub fn compress(input: &[u8], max_len: usize) -> Option<Vec<u8>> {
+    let mut out = Vec::with_capacity(input.len());
+    let mut table = vec![usize::MAX; 1 << HASH_BITS];
+    let mut lit_start = 0;
+    let mut i = 0;
+    while i + 2 < input.len() {
+        let h = hash3(&input[i..]);
+        let cand = table[h];
+        table[h] = i;
+        if cand != usize::MAX && i - cand <= MAX_OFF && input[cand..cand + 3] == input[i..i + 3] {
+            let max = (input.len() - i).min(MAX_REF);
+            let mut len = 3;
+            while len < max && input[cand + len] == input[i + len] {
+                len += 1;
+            }
+            flush_literals(&mut out, &input[lit_start..i]);
+            let off = i - cand - 1;
+            let l = len - 2;
+            if l < 7 {
+                out.push(((l as u8) << 5) | (off >> 8) as u8);
+            } else {
+                out.push((7 << 5) | (off >> 8) as u8);
+                out.push((l - 7) as u8);
+            }
+            out.push((off & 0xff) as u8);
+            // Index the positions inside the match so later repeats find them.
+            for j in i + 1..(i + len).min(input.len().saturating_sub(2)) {
+                table[hash3(&input[j..])] = j;
+            }
+            i += len;
+            lit_start = i;
+            if out.len() >= max_len {
+                return None;
+            }
+        } else {
+            i += 1;
+        }
+    }
+    flush_literals(&mut out, &input[lit_start..]);
+    (out.len() < max_len).then_some(out)
+}
+
+/// Decompresses `input`, which must expand to exactly `expected_len` bytes.
+pub fn decompress(input: &[u8], expected_len: usize) -> Result<Vec<u8>, RdbError> {
+    const BAD: RdbError = RdbError::Corrupt("invalid LZF data");
+    // A 2-byte back reference yields at most 264 bytes: cap the allocation accordingly.
+    let mut out = Vec::with_capacity(expected_len.min(input.len().saturating_mul(MAX_REF)));
+    let mut i = 0;
+    while i < input.len() {
+        let ctrl = input[i] as usize;
+        i += 1;
+        if ctrl < 32 {
+            let n = ctrl + 1;
+            let lit = input.get(i..i + n).ok_or(BAD)?;
+            if out.len() + n > expected_len {
+                return Err(BAD);
+            }
+            out.extend_from_slice(lit);
+            i += n;
+        } else {
+            let mut len = ctrl >> 5;
+            if len == 7 {
+                len += *input.get(i).ok_or(BAD)? as usize;
+                i += 1;
+            }
+            let low = *input.get(i).ok_or(BAD)? as usize;
+            i += 1;
+            let dist = ((ctrl & 0x1f) << 8 | low) + 1;
+            let n = len + 2;
+            if dist > out.len() || out.len() + n > expected_len {
+                return Err(BAD);
+            }
+            let start = out.len() - dist;
+            for k in 0..n {
+                let b = out[start + k];
+                out.push(b);
+            }
+        }
+    }
+    if out.len() != expected_len {
+        return Err(BAD);
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn roundtrip_repetitive() {
+        let data: Vec<u8> = b"abcabcabcabc-hello-hello-hello-".repeat(40);
+        let c = compress(&data, data.len()).expect("compressible");
+        assert!(c.len() < data.len() / 2, "{} of {}", c.len(), data.len());
+        assert_eq!(decompress(&c, data.len()).unwrap(), data);
+    }
+
+    #[test]
+    fn incompressible_is_none() {
+        let data: Vec<u8> = (0..200u32)
+            .map(|i| (i.wrapping_mul(97) ^ (i >> 3)) as u8)
+            .collect();
+        if let Some(c) = compress(&data, data.len()) {
+            assert_eq!(decompress(&c, data.len()).unwrap(), data);
+        }
+    }
+
+    #[test]
+    fn long_runs() {
+        let data = vec![b'x'; 5000];
+        let c = compress(&data, data.len()).unwrap();
+        assert_eq!(decompress(&c, 5000).unwrap(), data);
+        assert!(decompress(&c, 4999).is_err());
+        assert!(decompress(&c, 5001).is_err());
+    }
+}

@@ -1,0 +1,179 @@
+//! RDB persistence around the codec: SAVE, BGSAVE, `save <seconds> <changes>` rules and
+//! loading dump.rdb at start-up. BGSAVE takes copy-on-write snapshots of the databases
+//! under the lock (cheap: it clones per-slot Arcs) and encodes them on a blocking thread,
+//! so clients keep being served while the file is written.
+
+use crate::jobs::Job;
+use crate::store::{now_ms, Store};
+use std::path::PathBuf;
+
+/// What INFO persistence reports about RDB saves.
+#[derive(Debug, Clone)]
+pub struct SaveState {
+    pub bgsave_in_progress: bool,
+    pub last_bgsave_ok: bool,
+    pub last_bgsave_secs: i64,
+    pub bgsave_started_ms: u64,
+    /// `dirty` when the running save took its snapshot: only later changes remain unsaved.
+    pub changes_at_start: u64,
+    /// Unix ms of the last failed attempt; Redis waits before retrying a failed auto-save.
+    pub last_failure_ms: u64,
+    /// Set by BGSAVE SCHEDULE while an AOF rewrite runs.
+    pub scheduled: bool,
+}
+
+impl Default for SaveState {
+    fn default() -> Self {
+        SaveState {
+            bgsave_in_progress: false,
+            last_bgsave_ok: true,
+            last_bgsave_secs: -1,
+            bgsave_started_ms: 0,
+            changes_at_start: 0,
+            last_failure_ms: 0,
+            scheduled: false,
+        }
+    }
+}
+
+/// Where the RDB file lives: `dir`/`dbfilename`.
+pub fn rdb_path(store: &Store) -> PathBuf {
+    PathBuf::from(store.config.get_value("dir")).join(store.config.get_value("dbfilename"))
+}
+
+/// Loads dump.rdb at start-up when the AOF is off (with the AOF on, the AOF is the
+/// authority, as in Redis). A missing file is an empty dataset; a corrupt one stops the
+/// start, since serving an empty dataset would look like data loss.
+pub fn load_at_startup(store: &mut Store) -> Result<(), String> {
+    if store.config.get_value("appendonly") == "yes" {
+        return Ok(());
+    }
+    let path = rdb_path(store);
+    let bytes = match std::fs::read(&path) {
+        Ok(b) => b,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(format!("can't read {}: {e}", path.display())),
+    };
+    let started = std::time::Instant::now();
+    let count = store.dbs.len();
+    let (dbs, meta) = crate::snapshot::decode_rdb_with_meta(&bytes, count, now_ms())
+        .map_err(|e| format!("bad RDB file {}: {e}", path.display()))?;
+    store.dbs = dbs;
+    let keys: usize = store.dbs.iter().map(|d| d.len()).sum();
+    if let Some((replid, offset)) = meta.repl {
+        // A restarted primary keeps its replication history, so its replicas can
+        // continue with a partial resync.
+        store.feed.adopt(replid, offset);
+    }
+    tracing::info!(path = %path.display(), keys, ms = started.elapsed().as_millis() as u64, "RDB loaded");
+    Ok(())
+}
+
+/// SAVE: writes the file now, under the lock (Redis's SAVE blocks too).
+pub fn save_now(store: &mut Store) -> Result<(), String> {
+    let path = rdb_path(store);
+    let snapshots: Vec<_> = store.dbs.iter().map(|d| d.snapshot()).collect();
+    let changes = store.dirty;
+    let (replid, offset) = (store.feed.replid.clone(), store.feed.offset);
+    crate::snapshot::save_file(&path, &snapshots, &replid, offset, now_ms())
+        .map_err(|e| format!("{}: {e}", path.display()))?;
+    store.dirty -= changes.min(store.dirty);
+    store.lastsave = now_ms() / 1000;
+    Ok(())
+}
+
+/// Starts a background save. Errors with Redis's text if one is already running.
+pub fn start_bgsave(store: &mut Store) -> Result<(), String> {
+    if store.saving.bgsave_in_progress {
+        return Err("ERR Background save already in progress".into());
+    }
+    let Some(jobs) = store.jobs.clone() else {
+        return Err("ERR background jobs are not available".into());
+    };
+    let snapshots = store.dbs.iter().map(|d| d.snapshot()).collect();
+    let job = Job::SaveRdb {
+        snapshots,
+        path: rdb_path(store),
+        replid: store.feed.replid.clone(),
+        offset: store.feed.offset,
+    };
+    store.saving.bgsave_in_progress = true;
+    store.saving.bgsave_started_ms = now_ms();
+    store.saving.changes_at_start = store.dirty;
+    if jobs.send(job).is_err() {
+        store.saving.bgsave_in_progress = false;
+        return Err("ERR background jobs are not available".into());
+    }
+    Ok(())
+}
+
+/// Records the end of a background save.
+pub fn finish_bgsave(store: &mut Store, result: Result<u64, String>) {
+    let s = &mut store.saving;
+    s.bgsave_in_progress = false;
+    s.last_bgsave_secs = (now_ms().saturating_sub(s.bgsave_started_ms) / 1000) as i64;
+    match result {
+        Ok(size) => {
+            s.last_bgsave_ok = true;
+            store.dirty -= s.changes_at_start.min(store.dirty);
+            store.lastsave = now_ms() / 1000;
+            tracing::info!(bytes = size, "background RDB save done");
+        }
+        Err(e) => {
+            s.last_bgsave_ok = false;
+            s.last_failure_ms = now_ms();
+            tracing::error!(error = %e, "background RDB save failed");
+        }
+    }
+}
+
+/// The last steps before the process exits (SHUTDOWN, SIGTERM): flush the AOF, and save
+/// an RDB file when `save` is Some(true) or, if unspecified, when save rules exist.
+pub fn prepare_shutdown(store: &mut Store, save: Option<bool>) -> Result<(), String> {
+    store.flush_feed();
+    if let Some(aof) = store.aof.as_mut() {
+        aof.fsync_now()
+            .map_err(|e| format!("fsync of the AOF failed: {e}"))?;
+    }
+    if save.unwrap_or_else(|| !save_rules(store).is_empty()) {
+        save_now(store)?;
+    }
+    Ok(())
+}
+
+/// The `save` rules as (seconds, changes) pairs; empty means RDB saving is off.
+pub fn save_rules(store: &Store) -> Vec<(u64, u64)> {
+    let words: Vec<u64> = store
+        .config
+        .get_value("save")
+        .split_whitespace()
+        .filter_map(|w| w.parse().ok())
+        .collect();
+    words.chunks_exact(2).map(|p| (p[0], p[1])).collect()
+}
+
+/// Called from the cron: starts a BGSAVE when a `save` rule is met (enough changes and
+/// enough time since the last save), waiting 5 s after a failure as Redis does.
+pub fn autosave_if_due(store: &mut Store, now: u64) {
+    if store.saving.bgsave_in_progress || store.dirty == 0 || store.loading {
+        return;
+    }
+    if store.saving.last_failure_ms != 0 && now < store.saving.last_failure_ms + 5000 {
+        return;
+    }
+    let elapsed = (now / 1000).saturating_sub(store.lastsave);
+    let due = store.saving.scheduled
+        || save_rules(store)
+            .iter()
+            .any(|&(secs, changes)| store.dirty >= changes && elapsed >= secs);
+    if due {
+        store.saving.scheduled = false;
+        tracing::info!(
+            changes = store.dirty,
+            "save rule met: saving in the background"
+        );
+        if let Err(e) = start_bgsave(store) {
+            tracing::error!(error = %e, "automatic save failed to start");
+        }
+    }
+}

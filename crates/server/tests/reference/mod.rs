@@ -1,0 +1,168 @@
+//! Differential testing against Debian's redis-server 7.0: the same script runs on a fresh
+//! rubra-server and a fresh redis-server, and every reply must be byte-identical on the
+//! wire. Redis's behaviour is our spec, so the reference is the real thing, not our memory
+//! of it. (.ci/run installs redis-server.)
+#![allow(dead_code)]
+
+use crate::common::{free_port, TestServer};
+use rubra_resp::parse_frame;
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// A redis-server process on a free loopback port, killed when dropped.
+pub struct Reference {
+    pub port: u16,
+    child: Child,
+    dir: std::path::PathBuf,
+}
+
+impl Reference {
+    /// Starts redis-server without persistence. Panics if it is not installed.
+    pub fn start() -> Reference {
+        Reference::start_with(&[])
+    }
+
+    /// Starts redis-server in its own temporary directory with extra arguments (which
+    /// override the defaults: no saving, no AOF).
+    pub fn start_with(extra: &[&str]) -> Reference {
+        let port = free_port();
+        let dir = std::env::temp_dir().join(format!("rubra-ref-{}-{port}", std::process::id()));
+        let _ = std::fs::create_dir_all(&dir);
+        Reference::start_in(port, dir, extra)
+    }
+
+    /// Starts redis-server on a copy of an RDB file (as its dump.rdb).
+    pub fn start_from_rdb(rdb: &std::path::Path) -> Reference {
+        let port = free_port();
+        let dir = std::env::temp_dir().join(format!("rubra-ref-{}-{port}", std::process::id()));
+        let _ = std::fs::create_dir_all(&dir);
+        std::fs::copy(rdb, dir.join("dump.rdb")).expect("copy the RDB file");
+        Reference::start_in(port, dir, &[])
+    }
+
+    /// The directory holding this server's files.
+    pub fn dir(&self) -> &std::path::Path {
+        &self.dir
+    }
+
+    fn start_in(port: u16, dir: std::path::PathBuf, extra: &[&str]) -> Reference {
+        let child = Command::new("redis-server")
+            .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+            .args(["--save", "", "--appendonly", "no", "--daemonize", "no"])
+            .arg("--dir")
+            .arg(&dir)
+            .args(extra)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("redis-server must be installed (apt-get install -y redis-server)");
+        let r = Reference { port, child, dir };
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(Instant::now() < deadline, "redis-server did not start");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        r
+    }
+}
+
+impl Drop for Reference {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// A raw RESP connection that returns each reply's exact bytes.
+pub struct RawConn {
+    stream: TcpStream,
+    buf: Vec<u8>,
+}
+
+impl RawConn {
+    pub fn connect(port: u16) -> RawConn {
+        let stream = TcpStream::connect(("127.0.0.1", port)).expect("connect");
+        stream
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .expect("timeout");
+        RawConn {
+            stream,
+            buf: Vec::new(),
+        }
+    }
+
+    /// Sends one command (a redis-cli style line, quotes allowed) and returns the reply.
+    pub fn call(&mut self, line: &str) -> Vec<u8> {
+        let args = rubra_resp::split_args(line.as_bytes()).expect("bad quoting in script");
+        let mut out = format!("*{}\r\n", args.len()).into_bytes();
+        for a in &args {
+            out.extend_from_slice(format!("${}\r\n", a.len()).as_bytes());
+            out.extend_from_slice(a);
+            out.extend_from_slice(b"\r\n");
+        }
+        self.stream.write_all(&out).expect("write");
+        self.read_reply()
+    }
+
+    /// Reads one complete reply frame.
+    pub fn read_reply(&mut self) -> Vec<u8> {
+        loop {
+            if let Some((_, used)) = parse_frame(&self.buf, usize::MAX).expect("bad frame") {
+                return self.buf.drain(..used).collect();
+            }
+            let mut chunk = [0u8; 65536];
+            let n = self.stream.read(&mut chunk).expect("read reply");
+            assert!(n > 0, "connection closed");
+            self.buf.extend_from_slice(&chunk[..n]);
+        }
+    }
+}
+
+/// Runs `script` on a fresh rubra-server and a fresh redis-server and returns every
+/// difference. Lines starting with `!` run on both without comparing (e.g. HELLO, whose
+/// reply names the server); lines starting with `#` are comments; `sleep N` waits N ms.
+pub fn differences(script: &[&str]) -> Vec<String> {
+    let rubra = TestServer::start(&[]);
+    let reference = Reference::start();
+    let mut a = RawConn::connect(rubra.port);
+    let mut b = RawConn::connect(reference.port);
+    let mut diffs = Vec::new();
+    for line in script {
+        let line = line.trim();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        if let Some(ms) = line.strip_prefix("sleep ") {
+            std::thread::sleep(Duration::from_millis(ms.parse().expect("sleep ms")));
+            continue;
+        }
+        let (compare, cmd) = match line.strip_prefix('!') {
+            Some(rest) => (false, rest),
+            None => (true, line),
+        };
+        let ra = a.call(cmd);
+        let rb = b.call(cmd);
+        if compare && ra != rb {
+            diffs.push(format!(
+                "{cmd}\n    rubra: {:?}\n    redis: {:?}",
+                String::from_utf8_lossy(&ra),
+                String::from_utf8_lossy(&rb)
+            ));
+        }
+    }
+    diffs
+}
+
+/// Asserts that `script` gets byte-identical replies from rubra-server and redis-server.
+pub fn assert_same_as_redis(script: &[&str]) {
+    let diffs = differences(script);
+    assert!(
+        diffs.is_empty(),
+        "{} replies differ from redis-server:\n{}",
+        diffs.len(),
+        diffs.join("\n")
+    );
+}

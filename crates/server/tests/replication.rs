@@ -1,0 +1,249 @@
+//! Replication with real processes: full sync by RDB, partial resync from the backlog after
+//! a dropped link, WAIT, promotion with siblings continuing partially, relative TTLs reaching
+//! replicas as absolute times, and both directions with Debian's redis-server 7.0.
+
+mod common;
+mod reference;
+use common::*;
+use redis::Value;
+use reference::Reference;
+use std::time::{Duration, Instant};
+
+fn bulk(s: &str) -> Value {
+    Value::BulkString(s.as_bytes().to_vec())
+}
+
+fn info_field(port: u16, section: &str, field: &str) -> Option<String> {
+    let info = cli_at(port, &["INFO", section]);
+    info.lines()
+        .find_map(|l| l.strip_prefix(&format!("{field}:")))
+        .map(|v| v.trim().to_string())
+}
+
+fn wait_for(what: &str, secs: u64, mut f: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    while !f() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn link_up(port: u16) -> bool {
+    info_field(port, "replication", "master_link_status").as_deref() == Some("up")
+}
+
+fn stat(port: u16, field: &str) -> u64 {
+    info_field(port, "stats", field)
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0)
+}
+
+#[test]
+fn full_then_partial_resync_and_wait() {
+    let primary = TestServer::start(&[]);
+    let replica = TestServer::start(&[]);
+    let mut p = primary.conn();
+    for i in 0..1000 {
+        q(&mut p, &["SET", &format!("k{i}"), &format!("v{i}")]);
+    }
+    q(&mut p, &["HSET", "h", "a", "1"]);
+    let pport = primary.port.to_string();
+    assert_eq!(replica.cli(&["REPLICAOF", "127.0.0.1", &pport]), "OK");
+    wait_for("the replica link", 10, || link_up(replica.port));
+    let mut r = replica.conn();
+    wait_for("the full sync data", 10, || {
+        q(&mut r, &["DBSIZE"]) == Value::Int(1001)
+    });
+    assert_eq!(stat(primary.port, "sync_full"), 1);
+    // Writes stream; WAIT counts the replica's acknowledgement.
+    q(&mut p, &["SET", "streamed", "yes"]);
+    assert_eq!(q(&mut p, &["WAIT", "1", "5000"]), Value::Int(1));
+    assert_eq!(q(&mut r, &["GET", "streamed"]), bulk("yes"));
+    // Replicas refuse writes.
+    assert!(q_err(&mut r, &["SET", "x", "1"]).starts_with("READONLY"));
+    // Drop the link from the primary's side, write meanwhile: the replica reconnects and
+    // continues from the backlog, with no second full sync.
+    assert_eq!(primary.cli(&["CLIENT", "KILL", "TYPE", "replica"]), "1");
+    for i in 0..100 {
+        q(&mut p, &["SET", &format!("gap{i}"), "x"]);
+    }
+    wait_for("a partial resync", 10, || {
+        stat(primary.port, "sync_partial_ok") >= 1
+    });
+    wait_for("the gap writes", 10, || {
+        q(&mut r, &["EXISTS", "gap99"]) == Value::Int(1)
+    });
+    assert_eq!(stat(primary.port, "sync_full"), 1, "no second full sync");
+    let offsets = |port: u16| info_field(port, "replication", "master_repl_offset");
+    q(&mut p, &["WAIT", "1", "5000"]);
+    wait_for("equal offsets", 10, || {
+        offsets(primary.port) == offsets(replica.port)
+    });
+}
+
+#[test]
+fn promoted_replica_serves_its_siblings_partially() {
+    let primary = TestServer::start(&[]);
+    let a = TestServer::start(&[]);
+    let b = TestServer::start(&[]);
+    let pport = primary.port.to_string();
+    a.cli(&["REPLICAOF", "127.0.0.1", &pport]);
+    b.cli(&["REPLICAOF", "127.0.0.1", &pport]);
+    wait_for("links", 10, || link_up(a.port) && link_up(b.port));
+    let mut p = primary.conn();
+    for i in 0..200 {
+        q(&mut p, &["SET", &format!("k{i}"), "v"]);
+    }
+    assert_eq!(q(&mut p, &["WAIT", "2", "5000"]), Value::Int(2));
+    drop(primary);
+    // Promote a; b follows it and continues partially thanks to the second replication id.
+    assert_eq!(a.cli(&["REPLICAOF", "NO", "ONE"]), "OK");
+    let mut ac = a.conn();
+    q(&mut ac, &["SET", "after", "promotion"]);
+    b.cli(&["REPLICAOF", "127.0.0.1", &a.port.to_string()]);
+    wait_for("b following a", 10, || link_up(b.port));
+    let mut bc = b.conn();
+    wait_for("the new write on b", 10, || {
+        q(&mut bc, &["GET", "after"]) == bulk("promotion")
+    });
+    assert_eq!(stat(a.port, "sync_partial_ok"), 1);
+    assert_eq!(stat(a.port, "sync_full"), 0);
+    assert_eq!(q(&mut bc, &["DBSIZE"]), Value::Int(201));
+}
+
+#[test]
+fn relative_ttls_reach_a_replica_as_absolute_times() {
+    let primary = TestServer::start(&[]);
+    let replica = TestServer::start(&[]);
+    let mut p = primary.conn();
+    let mut r = replica.conn();
+    q(
+        &mut r,
+        &["REPLICAOF", "127.0.0.1", &primary.port.to_string()],
+    );
+    q(&mut p, &["SET", "a", "1", "EX", "1000"]);
+    q(&mut p, &["SETEX", "b", "1000", "v"]);
+    q(&mut p, &["INCRBYFLOAT", "c", "0.1"]);
+    q(&mut p, &["SET", "d", "v", "PXAT", "1"]);
+    q(&mut p, &["SET", "done", "1"]);
+    wait_for("the replica", 10, || {
+        q(&mut r, &["GET", "done"]) != Value::Nil
+    });
+    for k in ["a", "b"] {
+        let (pt, rt) = (
+            q(&mut p, &["PEXPIRETIME", k]),
+            q(&mut r, &["PEXPIRETIME", k]),
+        );
+        assert_eq!(pt, rt, "{k}: expire times differ");
+        assert!(matches!(pt, Value::Int(n) if n > 0));
+    }
+    assert_eq!(q(&mut r, &["GET", "c"]), bulk("0.1"));
+    assert_eq!(q(&mut r, &["EXISTS", "d"]), Value::Int(0));
+}
+
+#[test]
+fn redis_server_replicates_from_a_rubra_primary() {
+    let primary = TestServer::start(&[]);
+    let mut p = primary.conn();
+    for i in 0..500 {
+        q(&mut p, &["SET", &format!("k{i}"), &format!("v{i}")]);
+    }
+    q(&mut p, &["SADD", "s", "a", "b"]);
+    q(&mut p, &["SET", "ttl", "v", "EX", "1000"]);
+    let reference = Reference::start_with(&["--replicaof", "127.0.0.1", &primary.port.to_string()]);
+    wait_for("redis-server's link", 15, || link_up(reference.port));
+    wait_for("the full sync", 10, || {
+        cli_at(reference.port, &["DBSIZE"]) == "502"
+    });
+    q(&mut p, &["SET", "live", "stream"]);
+    q(&mut p, &["SELECT", "2"]);
+    q(&mut p, &["SET", "in-db2", "x"]);
+    wait_for("streamed writes", 10, || {
+        cli_at(reference.port, &["-n", "2", "GET", "in-db2"]) == "x"
+    });
+    assert_eq!(cli_at(reference.port, &["GET", "live"]), "stream");
+    assert_eq!(
+        cli_at(reference.port, &["SMEMBERS", "s"]).lines().count(),
+        2
+    );
+    let ttl: i64 = cli_at(reference.port, &["TTL", "ttl"]).parse().unwrap();
+    assert!(ttl > 990, "{ttl}");
+    assert_eq!(q(&mut p, &["WAIT", "1", "5000"]), Value::Int(1));
+    // Partial resync: drop the link, write, and redis-server continues from our backlog.
+    primary.cli(&["CLIENT", "KILL", "TYPE", "replica"]);
+    q(&mut p, &["SET", "gap", "filled"]);
+    wait_for("redis-server partial resync", 15, || {
+        cli_at(reference.port, &["-n", "2", "GET", "gap"]) == "filled"
+    });
+    assert_eq!(stat(primary.port, "sync_full"), 1);
+    assert!(stat(primary.port, "sync_partial_ok") >= 1);
+}
+
+#[test]
+fn rubra_replicates_from_a_redis_server_primary() {
+    let reference = Reference::start_with(&[]);
+    for i in 0..500 {
+        cli_at(reference.port, &["SET", &format!("k{i}"), &format!("v{i}")]);
+    }
+    cli_at(reference.port, &["HSET", "h", "f", "v"]);
+    let replica = TestServer::start(&[]);
+    replica.cli(&["REPLICAOF", "127.0.0.1", &reference.port.to_string()]);
+    wait_for("our link", 15, || link_up(replica.port));
+    let mut r = replica.conn();
+    wait_for("the full sync", 10, || {
+        q(&mut r, &["DBSIZE"]) == Value::Int(501)
+    });
+    cli_at(reference.port, &["SET", "live", "1"]);
+    cli_at(reference.port, &["INCR", "live"]);
+    wait_for("streamed writes", 10, || {
+        q(&mut r, &["GET", "live"]) == bulk("2")
+    });
+    // Partial resync from redis-server's backlog after the link drops.
+    cli_at(reference.port, &["CLIENT", "KILL", "TYPE", "replica"]);
+    cli_at(reference.port, &["SET", "gap", "filled"]);
+    wait_for("partial resync", 15, || {
+        q(&mut r, &["GET", "gap"]) == bulk("filled")
+    });
+    assert_eq!(stat(reference.port, "sync_full"), 1);
+    assert!(stat(reference.port, "sync_partial_ok") >= 1);
+}
+
+#[test]
+fn a_large_dataset_syncs_while_clients_keep_writing() {
+    let primary = TestServer::start(&[]);
+    let replica = TestServer::start(&[]);
+    let mut p = primary.conn();
+    q(&mut p, &["DEBUG", "POPULATE", "200000", "big"]);
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let writer = {
+        let stop = stop.clone();
+        let url = primary.url();
+        std::thread::spawn(move || {
+            let mut c = redis::Client::open(url).unwrap().get_connection().unwrap();
+            let mut n = 0u64;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                let _: () = redis::cmd("SET")
+                    .arg(format!("w{n}"))
+                    .arg(n)
+                    .query(&mut c)
+                    .unwrap();
+                n += 1;
+            }
+            n
+        })
+    };
+    std::thread::sleep(Duration::from_millis(100));
+    replica.cli(&["REPLICAOF", "127.0.0.1", &primary.port.to_string()]);
+    wait_for("the link", 60, || link_up(replica.port));
+    std::thread::sleep(Duration::from_millis(300));
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let written = writer.join().unwrap();
+    assert!(written > 0);
+    assert_eq!(q(&mut p, &["WAIT", "1", "10000"]), Value::Int(1));
+    let mut r = replica.conn();
+    let expected = 200_000 + written as i64;
+    assert_eq!(q(&mut r, &["DBSIZE"]), Value::Int(expected));
+    for n in [0, written / 2, written - 1] {
+        assert_eq!(q(&mut r, &["GET", &format!("w{n}")]), bulk(&n.to_string()));
+    }
+}
