@@ -6,6 +6,8 @@ pub mod aof;
 pub mod blocking;
 pub mod cli;
 pub mod client;
+pub mod cluster_bus;
+pub mod cluster_glue;
 pub mod cmd;
 pub mod config;
 pub mod conn;

@@ -24,6 +24,7 @@ impl Server {
         let mut store = Store::new(config, now_ms());
         crate::saving::load_at_startup(&mut store)?;
         crate::aof::start(&mut store)?;
+        crate::cluster_glue::init(&mut store)?;
         Ok(Arc::new(Server {
             store: Mutex::new(store),
         }))
@@ -67,6 +68,10 @@ pub async fn run(server: Arc<Server>, listeners: Vec<TcpListener>) {
     tokio::spawn(crate::jobs::run(server.clone(), jobs_rx));
     tokio::spawn(cron(server.clone()));
     tokio::spawn(stop_on_sigterm(server.clone()));
+    if let Err(e) = crate::cluster_bus::start(&server).await {
+        eprintln!("Could not bind the cluster bus port: {e}");
+        std::process::exit(1);
+    }
     for listener in listeners {
         let server = server.clone();
         tokio::spawn(async move {

@@ -75,6 +75,9 @@ pub struct Store {
     pub replication: Replication,
     /// Cluster mode: who serves each slot (None when cluster mode is off).
     pub routing: Option<crate::routing::Routing>,
+    /// Cluster mode: the cluster node and its bus links (see cluster_glue.rs for why it
+    /// lives under this lock).
+    pub cluster: Option<Box<crate::cluster_glue::ClusterGlue>>,
     /// Where background jobs are sent (set once the runtime is up).
     pub jobs: Option<tokio::sync::mpsc::UnboundedSender<crate::jobs::Job>>,
     /// RDB save status (BGSAVE in progress, last result).
@@ -99,6 +102,7 @@ impl Store {
             saving: crate::saving::SaveState::default(),
             replication: Replication::default(),
             routing: None,
+            cluster: None,
             dbs,
             config,
             dirty: 0,

@@ -1,8 +1,8 @@
-//! Cluster commands that need only the local keyspace and the routing table: CLUSTER
-//! KEYSLOT|COUNTKEYSINSLOT|GETKEYSINSLOT, READONLY, READWRITE, ASKING. The rest of CLUSTER
-//! (topology, slots, failover) comes with the cluster bus.
+//! Cluster commands: the CLUSTER dispatcher (subcommand arity, KEYSLOT / COUNTKEYSINSLOT /
+//! GETKEYSINSLOT from the local keyspace; everything that needs the cluster node is in
+//! cluster_admin.rs), READONLY, READWRITE, ASKING.
 
-use super::args::{int, is};
+use super::args::int;
 use super::flags::*;
 use super::{err, CmdResult, Command, Ctx};
 use bytes::Bytes;
@@ -30,7 +30,8 @@ pub static COMMANDS: &[Command] = &[
     Command::new("asking", 1, FAST, (0, 0, 0), "cluster", asking),
 ];
 
-fn require_cluster(ctx: &Ctx) -> Result<(), Reply> {
+/// The error every cluster-only command gives without `cluster-enabled yes`.
+pub fn require_cluster(ctx: &Ctx) -> Result<(), Reply> {
     if ctx.store.config.cluster_enabled {
         Ok(())
     } else {
@@ -38,36 +39,117 @@ fn require_cluster(ctx: &Ctx) -> Result<(), Reply> {
     }
 }
 
-fn slot_arg(arg: &[u8]) -> Result<usize, Reply> {
+/// A slot number argument for COUNTKEYSINSLOT/GETKEYSINSLOT.
+pub fn slot_arg(arg: &[u8]) -> Result<usize, Reply> {
     match int(arg) {
         Ok(n) if (0..SLOT_COUNT as i64).contains(&n) => Ok(n as usize),
         _ => Err(Reply::err("ERR Invalid slot")),
     }
 }
 
-/// CLUSTER KEYSLOT key | COUNTKEYSINSLOT slot | GETKEYSINSLOT slot count
+/// Redis 7.0's arity of each CLUSTER subcommand (negative = at least), so wrong counts
+/// get "wrong number of arguments for 'cluster|x'" exactly as Redis words it.
+const SUBCOMMANDS: &[(&str, i64)] = &[
+    ("addslots", -3),
+    ("addslotsrange", -4),
+    ("bumpepoch", 2),
+    ("count-failure-reports", 3),
+    ("countkeysinslot", 3),
+    ("delslots", -3),
+    ("delslotsrange", -4),
+    ("failover", -2),
+    ("flushslots", 2),
+    ("forget", 3),
+    ("getkeysinslot", 4),
+    ("help", 2),
+    ("info", 2),
+    ("keyslot", 3),
+    ("links", 2),
+    ("meet", -4),
+    ("myid", 2),
+    ("myshardid", 2),
+    ("nodes", 2),
+    ("replicas", 3),
+    ("replicate", 3),
+    ("reset", -2),
+    ("saveconfig", 2),
+    ("set-config-epoch", 3),
+    ("setslot", -4),
+    ("shards", 2),
+    ("slaves", 3),
+    ("slots", 2),
+];
+
+/// CLUSTER <subcommand> [args...]: topology, slots and failover through the cluster core;
+/// KEYSLOT/COUNTKEYSINSLOT/GETKEYSINSLOT from the local keyspace.
 fn cluster(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
-    let sub = &args[1];
-    if is(sub, "keyslot") && args.len() == 3 {
+    let sub_raw = &args[1];
+    let sub = String::from_utf8_lossy(sub_raw).to_ascii_lowercase();
+    let Some(&(_, arity)) = SUBCOMMANDS.iter().find(|(n, _)| *n == sub) else {
+        return Err(err::unknown_subcommand("cluster", sub_raw));
+    };
+    let argc = args.len() as i64;
+    if (arity > 0 && argc != arity) || (arity < 0 && argc < -arity) {
+        return Err(err::wrong_args(&format!("cluster|{sub}")));
+    }
+    if sub == "keyslot" {
         // Works without cluster mode too, as in Redis: it is pure computation.
         return Ok(Reply::Int(key_slot(&args[2]) as i64));
     }
+    if sub == "help" {
+        return Ok(help());
+    }
     require_cluster(ctx)?;
-    if is(sub, "countkeysinslot") && args.len() == 3 {
-        let slot = slot_arg(&args[2])?;
-        return Ok(Reply::Int(ctx.db().count_in_slot(slot) as i64));
-    }
-    if is(sub, "getkeysinslot") && args.len() == 4 {
-        let slot = slot_arg(&args[2])?;
-        let count = int(&args[3])?;
-        if count < 0 {
-            return Err(Reply::err("ERR Invalid number of keys"));
+    match sub.as_str() {
+        "countkeysinslot" => {
+            let slot = slot_arg(&args[2])?;
+            Ok(Reply::Int(ctx.db().count_in_slot(slot) as i64))
         }
-        return Ok(Reply::bulk_array(
-            ctx.db().keys_in_slot(slot, count as usize),
-        ));
+        "getkeysinslot" => {
+            let slot = slot_arg(&args[2])?;
+            let count = int(&args[3])?;
+            if count < 0 {
+                return Err(Reply::err("ERR Invalid number of keys"));
+            }
+            Ok(Reply::bulk_array(
+                ctx.db().keys_in_slot(slot, count as usize),
+            ))
+        }
+        _ => super::cluster_admin::run(ctx, &sub, args),
     }
-    Err(err::unknown_subcommand("cluster", sub))
+}
+
+fn help() -> Reply {
+    let lines = [
+        "CLUSTER <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+        "ADDSLOTS <slot> [<slot> ...]",
+        "ADDSLOTSRANGE <start slot> <end slot> [<start slot> <end slot> ...]",
+        "BUMPEPOCH",
+        "COUNT-FAILURE-REPORTS <node-id>",
+        "COUNTKEYSINSLOT <slot>",
+        "DELSLOTS <slot> [<slot> ...]",
+        "DELSLOTSRANGE <start slot> <end slot> [<start slot> <end slot> ...]",
+        "FAILOVER [FORCE|TAKEOVER]",
+        "FORGET <node-id>",
+        "FLUSHSLOTS",
+        "GETKEYSINSLOT <slot> <count>",
+        "INFO",
+        "KEYSLOT <key>",
+        "LINKS",
+        "MEET <ip> <port> [<bus-port>]",
+        "MYID",
+        "NODES",
+        "REPLICATE <node-id>",
+        "RESET [HARD|SOFT]",
+        "SET-CONFIG-EPOCH <epoch>",
+        "SETSLOT <slot> (IMPORTING <node-id>|MIGRATING <node-id>|STABLE|NODE <node-id>)",
+        "REPLICAS <node-id>",
+        "SAVECONFIG",
+        "SHARDS",
+        "SLOTS",
+        "HELP",
+    ];
+    Reply::Array(lines.iter().map(|l| Reply::status(l)).collect())
 }
 
 /// READONLY — reads of the primary's slots may be served by this replica.

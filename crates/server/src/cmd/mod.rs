@@ -8,12 +8,14 @@ pub mod err;
 
 pub mod bits;
 pub mod cluster;
+pub mod cluster_admin;
 pub mod connection;
 pub mod dump;
 pub mod hashes;
 pub mod introspection;
 pub mod keys;
 pub mod lists;
+pub mod migrate;
 pub mod persistence;
 pub mod pubsub;
 pub mod replication;
@@ -191,7 +193,7 @@ impl Command {
 }
 
 /// Every command family's table.
-fn families() -> [&'static [Command]; 15] {
+fn families() -> [&'static [Command]; 16] {
     [
         connection::COMMANDS,
         keys::COMMANDS,
@@ -208,6 +210,7 @@ fn families() -> [&'static [Command]; 15] {
         persistence::COMMANDS,
         replication::COMMANDS,
         cluster::COMMANDS,
+        migrate::COMMANDS,
     ]
 }
 

@@ -8,7 +8,7 @@ use crate::jobs::Job;
 use crate::replication::{
     getack_bytes, LinkState, PrimaryLink, ReplicaInfo, SyncState, WaitRequest,
 };
-use crate::store::random_hex;
+use crate::store::{random_hex, Store};
 use bytes::Bytes;
 use rubra_resp::Reply;
 
@@ -69,16 +69,8 @@ fn replicaof(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
     if ctx.store.config.cluster_enabled {
         return Err(Reply::err("ERR REPLICAOF not allowed in cluster mode."));
     }
-    let repl = &mut ctx.store.replication;
     if is(&args[1], "no") && is(&args[2], "one") {
-        if repl.primary.take().is_some() {
-            repl.link_generation += 1;
-            // Keep serving partial resyncs to former siblings under the old id (PSYNC2).
-            let new_id = random_hex(&mut ctx.store.rng, 40);
-            ctx.store.feed.shift_replid(new_id);
-            for db in &mut ctx.store.dbs {
-                db.replica_mode = false;
-            }
+        if clear_primary(ctx.store) {
             tracing::info!("MASTER MODE enabled (user request)");
         }
         return Ok(Reply::OK);
@@ -89,14 +81,48 @@ fn replicaof(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
         return Err(Reply::err("ERR Invalid master port"));
     }
     let port = port as u16;
-    if let Some(p) = &repl.primary {
+    if let Some(p) = &ctx.store.replication.primary {
         if p.host == host && p.port == port {
             return Ok(Reply::status("OK Already connected to specified master"));
         }
     }
-    let Some(jobs) = ctx.store.jobs.clone() else {
+    if ctx.store.jobs.is_none() {
         return Err(Reply::err("ERR background jobs are not available"));
+    }
+    set_primary(ctx.store, host, port);
+    Ok(Reply::OK)
+}
+
+/// Stops replicating (REPLICAOF NO ONE, or a cluster failover promoting us). The old
+/// replication id is kept as the secondary one, so former siblings can still resync
+/// partially from us (PSYNC2). Returns whether we were a replica.
+pub fn clear_primary(store: &mut Store) -> bool {
+    let repl = &mut store.replication;
+    if repl.primary.take().is_none() {
+        return false;
+    }
+    repl.link_generation += 1;
+    let new_id = random_hex(&mut store.rng, 40);
+    store.feed.shift_replid(new_id);
+    for db in &mut store.dbs {
+        db.replica_mode = false;
+    }
+    true
+}
+
+/// Starts (or restarts) replication from `host:port` (REPLICAOF host port, or the cluster
+/// making us a replica). A no-op if that primary is already the one we follow.
+pub fn set_primary(store: &mut Store, host: String, port: u16) {
+    if let Some(p) = &store.replication.primary {
+        if p.host == host && p.port == port {
+            return;
+        }
+    }
+    let Some(jobs) = store.jobs.clone() else {
+        return;
     };
+    let now = crate::store::now_ms();
+    let repl = &mut store.replication;
     repl.link_generation += 1;
     let generation = repl.link_generation;
     repl.primary = Some(PrimaryLink {
@@ -104,15 +130,15 @@ fn replicaof(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
         port,
         state: LinkState::Connecting,
         generation,
-        last_io_ms: ctx.now_ms,
+        last_io_ms: now,
         sync_started_ms: 0,
     });
     // Our replicas must resync from us: drop them so they reconnect.
-    let ids: Vec<u64> = ctx.store.replication.replicas.keys().copied().collect();
+    let ids: Vec<u64> = store.replication.replicas.keys().copied().collect();
     for id in ids {
-        ctx.store.clients.kill(id);
+        store.clients.kill(id);
     }
-    for db in &mut ctx.store.dbs {
+    for db in &mut store.dbs {
         db.replica_mode = true;
     }
     let _ = jobs.send(Job::ReplicateFrom {
@@ -120,7 +146,6 @@ fn replicaof(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
         port,
         generation,
     });
-    Ok(Reply::OK)
 }
 
 fn register_replica(ctx: &mut Ctx, state: SyncState) {

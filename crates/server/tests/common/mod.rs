@@ -31,11 +31,49 @@ pub fn free_port() -> u16 {
     }
 }
 
+/// A port below 55536 that is free together with port + 10000 (the cluster bus port).
+pub fn free_cluster_port() -> u16 {
+    static USED: std::sync::Mutex<Vec<u16>> = std::sync::Mutex::new(Vec::new());
+    let mut seed = std::process::id() as u64
+        ^ std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos() as u64)
+            .unwrap_or(0);
+    loop {
+        seed = seed
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        let port = 20000 + ((seed >> 33) % 25000) as u16;
+        let mut used = USED.lock().unwrap_or_else(|e| e.into_inner());
+        if used.contains(&port) {
+            continue;
+        }
+        if TcpListener::bind(("127.0.0.1", port)).is_ok()
+            && TcpListener::bind(("127.0.0.1", port + 10000)).is_ok()
+        {
+            used.push(port);
+            return port;
+        }
+    }
+}
+
 impl TestServer {
     /// Starts a server with extra `--name value` arguments.
     pub fn start(extra: &[&str]) -> TestServer {
+        Self::start_with(free_port, extra)
+    }
+
+    /// Starts a cluster-mode server (`--cluster-enabled yes`) on a port whose bus port
+    /// (port + 10000) is free too.
+    pub fn start_cluster(extra: &[&str]) -> TestServer {
+        let mut args = vec!["--cluster-enabled", "yes"];
+        args.extend_from_slice(extra);
+        Self::start_with(free_cluster_port, &args)
+    }
+
+    fn start_with(pick: fn() -> u16, extra: &[&str]) -> TestServer {
         for _ in 0..5 {
-            let port = free_port();
+            let port = pick();
             let dir =
                 std::env::temp_dir().join(format!("rubra-test-{}-{}", std::process::id(), port));
             let _ = std::fs::create_dir_all(&dir);

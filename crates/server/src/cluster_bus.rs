@@ -1,0 +1,270 @@
+//! The cluster bus transport: a listener on the bus port (port + 10000 or cluster-port),
+//! one writer task per peer address for outgoing messages, a reader per connection that
+//! cuts frames by their header length and feeds them to the node, and the 100 ms ticker
+//! (Redis's clusterCron). This file only moves bytes; decisions are in rubra-cluster and
+//! their execution in cluster_glue.rs.
+//!
+//! BEHAVIOR: outgoing messages are queued without waiting (the node runs under the store
+//! lock). A writer connects on its first message; if the peer is unreachable the message
+//! and anything queued behind it are dropped (the core re-pings on its own schedule, as
+//! Redis drops a freed link's buffer) and the link is reported disconnected. Frames that
+//! fail to decode close the connection, as in Redis.
+
+use crate::server::Server;
+use rubra_cluster::state::ClusterState;
+use rubra_cluster::wire::frame_len;
+use rubra_cluster::{Addr, NodeId};
+use std::collections::HashMap;
+use std::sync::{Arc, Weak};
+use std::time::Duration;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::mpsc;
+
+/// How long a bus connect may take before the attempt counts as failed.
+const CONNECT_TIMEOUT: Duration = Duration::from_millis(1000);
+/// Pause after a failed connect, during which queued messages are dropped.
+const RETRY_PAUSE: Duration = Duration::from_millis(100);
+
+type Queued = (Option<NodeId>, Vec<u8>);
+
+/// One outgoing link's handle: its queue and the time it was created (CLUSTER LINKS).
+struct Peer {
+    tx: mpsc::UnboundedSender<Queued>,
+    node: Option<NodeId>,
+    created_ms: u64,
+}
+
+/// Outgoing links by bus address. Lives in `ClusterGlue` (under the store lock).
+#[derive(Default)]
+pub struct Links {
+    peers: HashMap<(String, u16), Peer>,
+    /// Set by [`start`]; before it, sends are dropped (nothing to send them with yet).
+    server: Option<Weak<Server>>,
+}
+
+/// What CLUSTER LINKS shows for one link.
+pub struct LinkInfo {
+    pub node: NodeId,
+    pub created_ms: u64,
+}
+
+impl Links {
+    /// Queues `bytes` for the peer at `to`, starting its writer task if needed.
+    pub fn send(&mut self, to: &Addr, node: Option<NodeId>, bytes: Vec<u8>) {
+        let Some(server) = self.server.clone() else {
+            return;
+        };
+        let key = (to.ip.clone(), to.cport);
+        if let Some(p) = self.peers.get_mut(&key) {
+            if node.is_some() {
+                p.node = node;
+            }
+            if p.tx.send((node, bytes.clone())).is_ok() {
+                return;
+            }
+        }
+        let (tx, rx) = mpsc::unbounded_channel();
+        let _ = tx.send((node, bytes));
+        tokio::spawn(writer(server, to.ip.clone(), to.cport, rx));
+        self.peers.insert(
+            key,
+            Peer {
+                tx,
+                node,
+                created_ms: crate::store::now_ms(),
+            },
+        );
+    }
+
+    /// Drops links to addresses no known node has any more (forgotten, moved, or failed
+    /// handshakes); their writer tasks end when the queue closes.
+    pub fn prune(&mut self, st: &ClusterState) {
+        if self.peers.len() <= st.nodes.len() {
+            return;
+        }
+        self.peers
+            .retain(|(ip, cport), _| st.nodes.values().any(|n| n.ip == *ip && n.cport == *cport));
+    }
+
+    /// The outgoing links with a known node, for CLUSTER LINKS.
+    pub fn list(&self) -> Vec<LinkInfo> {
+        self.peers
+            .values()
+            .filter_map(|p| {
+                p.node.map(|node| LinkInfo {
+                    node,
+                    created_ms: p.created_ms,
+                })
+            })
+            .collect()
+    }
+}
+
+fn set_link(server: &Server, node: Option<NodeId>, up: bool) {
+    let Some(node) = node else { return };
+    let mut store = server.store.lock();
+    if let Some(glue) = store.cluster.as_mut() {
+        glue.node.set_link_state(&node, up);
+    }
+}
+
+/// One peer's writer: connects on demand, writes queued messages in order, and reads
+/// whatever the peer sends back on the same connection.
+async fn writer(
+    server: Weak<Server>,
+    ip: String,
+    cport: u16,
+    mut rx: mpsc::UnboundedReceiver<Queued>,
+) {
+    let mut node: Option<NodeId> = None;
+    'outer: while let Some((n, first)) = rx.recv().await {
+        if n.is_some() {
+            node = n;
+        }
+        let Some(srv) = server.upgrade() else { return };
+        let connect =
+            tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect((ip.as_str(), cport))).await;
+        let stream = match connect {
+            Ok(Ok(s)) => s,
+            _ => {
+                set_link(&srv, node, false);
+                drop(srv);
+                tokio::time::sleep(RETRY_PAUSE).await;
+                while let Ok((n, _)) = rx.try_recv() {
+                    if n.is_some() {
+                        node = n;
+                    }
+                }
+                continue;
+            }
+        };
+        let _ = stream.set_nodelay(true);
+        set_link(&srv, node, true);
+        let (rd, mut wr) = stream.into_split();
+        let reader = tokio::spawn(read_frames(Arc::downgrade(&srv), rd, ip.clone()));
+        drop(srv);
+        let mut pending = Some(first);
+        loop {
+            let bytes = match pending.take() {
+                Some(b) => b,
+                None => match rx.recv().await {
+                    Some((n, b)) => {
+                        if n.is_some() {
+                            node = n;
+                        }
+                        b
+                    }
+                    None => {
+                        reader.abort();
+                        return;
+                    }
+                },
+            };
+            if wr.write_all(&bytes).await.is_err() || reader.is_finished() {
+                reader.abort();
+                if let Some(srv) = server.upgrade() {
+                    set_link(&srv, node, false);
+                }
+                continue 'outer;
+            }
+        }
+    }
+}
+
+/// Reads bus frames from a connection and hands each to the node until the peer closes or
+/// sends something that is not a bus message.
+async fn read_frames<R: AsyncRead + Unpin>(server: Weak<Server>, mut rd: R, peer_ip: String) {
+    let mut buf: Vec<u8> = Vec::with_capacity(8192);
+    let mut chunk = vec![0u8; 16 * 1024];
+    loop {
+        let n = match rd.read(&mut chunk).await {
+            Ok(0) | Err(_) => return,
+            Ok(n) => n,
+        };
+        buf.extend_from_slice(&chunk[..n]);
+        loop {
+            let len = match frame_len(&buf) {
+                Ok(Some(len)) => len,
+                Ok(None) => break,
+                Err(e) => {
+                    tracing::debug!(peer = %peer_ip, error = %e, "bad bus frame; closing link");
+                    return;
+                }
+            };
+            if buf.len() < len {
+                break;
+            }
+            let Some(srv) = server.upgrade() else { return };
+            let result = {
+                let mut store = srv.store.lock();
+                crate::cluster_glue::on_frame(&mut store, &peer_ip, &buf[..len])
+            };
+            if let Err(e) = result {
+                tracing::debug!(peer = %peer_ip, error = %e, "bus message rejected; closing link");
+                return;
+            }
+            buf.drain(..len);
+        }
+    }
+}
+
+/// Binds the bus listener and starts the accept loop and the ticker. Returns an error if
+/// the bus port cannot be bound (the server must not run half a cluster node).
+pub async fn start(server: &Arc<Server>) -> std::io::Result<()> {
+    let (port, bind) = {
+        let mut store = server.store.lock();
+        let bind = store
+            .config
+            .get_value("bind")
+            .split_whitespace()
+            .next()
+            .unwrap_or("127.0.0.1")
+            .trim_start_matches('-')
+            .to_string();
+        let Some(glue) = store.cluster.as_mut() else {
+            return Ok(());
+        };
+        glue.links.server = Some(Arc::downgrade(server));
+        (glue.bus_port, bind)
+    };
+    let bind = if bind == "*" {
+        "0.0.0.0".to_string()
+    } else {
+        bind
+    };
+    let addr = if bind.contains(':') {
+        format!("[{bind}]:{port}")
+    } else {
+        format!("{bind}:{port}")
+    };
+    let listener = TcpListener::bind(&addr).await?;
+    tracing::info!(addr = %addr, "cluster bus listening");
+    let weak = Arc::downgrade(server);
+    tokio::spawn(async move {
+        loop {
+            match listener.accept().await {
+                Ok((stream, peer)) => {
+                    let _ = stream.set_nodelay(true);
+                    tokio::spawn(read_frames(weak.clone(), stream, peer.ip().to_string()));
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "bus accept failed");
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                }
+            }
+        }
+    });
+    let weak = Arc::downgrade(server);
+    tokio::spawn(async move {
+        let mut every = tokio::time::interval(Duration::from_millis(100));
+        every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            every.tick().await;
+            let Some(srv) = weak.upgrade() else { return };
+            let mut store = srv.store.lock();
+            crate::cluster_glue::tick(&mut store);
+        }
+    });
+    Ok(())
+}

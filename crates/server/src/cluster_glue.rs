@@ -1,0 +1,381 @@
+//! Cluster mode glue: owns the sans-I/O [`rubra_cluster::Node`], executes the
+//! [`Output`]s it returns, and keeps `store.routing` in step with its slot table.
+//!
+//! WHY UNDER THE STORE LOCK: the node lives in `Store::cluster`, behind the same mutex as
+//! the keyspace. CLUSTER subcommands need both at once (SETSLOT NODE and FLUSHSLOTS check
+//! key counts, RESET and REPLICATE look at the database, SlotsLost deletes keys), and the
+//! routing table must change in the same critical section as the slot table, so no command
+//! can ever be routed by a table older than the node's. Bus work is small (a message is
+//! decoded and handled in microseconds; a tick every 100 ms), so sharing the lock costs
+//! clients nothing measurable, while a second lock would invite ordering bugs.
+//!
+//! BEHAVIOR: every entry point (bus frame, tick, CLUSTER command) ends with [`apply`], which
+//! sends bus bytes (queued to per-peer writer tasks, never awaited here), persists
+//! nodes.conf atomically, starts/stops replication, delivers bus pub/sub, deletes keys of
+//! lost slots, then rebuilds the routing table.
+
+use crate::cluster_bus::Links;
+use crate::config::Config;
+use crate::routing::{RouteNode, Routing};
+use crate::store::{now_ms, Store};
+use bytes::Bytes;
+use rubra_cluster::{Config as NodeConfig, Node, NodeId, Output};
+use std::collections::HashMap;
+use std::io::Write;
+use std::path::PathBuf;
+
+/// The cluster side of the node: the state machine plus the transport state around it.
+pub struct ClusterGlue {
+    /// The cluster brain (gossip, failure detection, failover, slot table).
+    pub node: Node,
+    /// Where nodes.conf lives (`dir` joined with `cluster-config-file`).
+    pub conf_path: PathBuf,
+    /// Outgoing bus links, one writer task per peer address.
+    pub links: Links,
+    /// Manual failover on the primary side: writes are held back until this time (ms).
+    pub writes_paused_until: u64,
+    /// When our replication link was last seen going down (None while it is up).
+    repl_down_since: Option<u64>,
+    /// The port the bus listener binds (cluster-port or port + 10000).
+    pub bus_port: u16,
+}
+
+fn param_u64(config: &Config, name: &str, default: u64) -> u64 {
+    config.get_value(name).parse().unwrap_or(default)
+}
+
+fn param_bool(config: &Config, name: &str, default: bool) -> bool {
+    match config.get_value(name) {
+        "yes" => true,
+        "no" => false,
+        _ => default,
+    }
+}
+
+/// The address other nodes and clients should use for us: cluster-announce-ip, else the
+/// first concrete bind address, else loopback (a wildcard bind has no single address;
+/// peers then learn ours from the connection, and CLUSTER MEET fixes it).
+fn announced_ip(config: &Config) -> String {
+    let announce = config.get_value("cluster-announce-ip");
+    if !announce.is_empty() {
+        return announce.to_string();
+    }
+    config
+        .get_value("bind")
+        .split_whitespace()
+        .map(|a| a.trim_start_matches('-'))
+        .find(|a| !matches!(*a, "*" | "0.0.0.0" | "::" | "::*"))
+        .unwrap_or("127.0.0.1")
+        .to_string()
+}
+
+/// The core's settings from redis.conf-style parameters.
+pub fn node_config(config: &Config) -> (NodeConfig, u16) {
+    let port = config.port;
+    let listen_cport = match param_u64(config, "cluster-port", 0) {
+        0 => port.wrapping_add(10000),
+        p => p as u16,
+    };
+    let mut nc = NodeConfig::new(&announced_ip(config), port);
+    if let p @ 1.. = param_u64(config, "cluster-announce-port", 0) {
+        nc.port = p as u16;
+    }
+    nc.cport = match param_u64(config, "cluster-announce-bus-port", 0) {
+        0 => listen_cport,
+        p => p as u16,
+    };
+    nc.hostname = config.get_value("cluster-announce-hostname").to_string();
+    nc.node_timeout_ms = param_u64(config, "cluster-node-timeout", 15000).max(1);
+    nc.require_full_coverage = param_bool(config, "cluster-require-full-coverage", true);
+    nc.migration_barrier = param_u64(config, "cluster-migration-barrier", 1) as usize;
+    nc.allow_replica_migration = param_bool(config, "cluster-allow-replica-migration", true);
+    nc.replica_no_failover = param_bool(config, "cluster-replica-no-failover", false);
+    nc.replica_validity_factor = param_u64(config, "cluster-replica-validity-factor", 10);
+    nc.repl_ping_period_ms = param_u64(config, "repl-ping-replica-period", 10) * 1000;
+    (nc, listen_cport)
+}
+
+impl ClusterGlue {
+    /// Loads nodes.conf if it exists (a corrupt file is fatal, as in Redis), otherwise
+    /// creates a fresh node with a random id and saves it at once.
+    pub fn open(config: &Config, seed: u64) -> Result<ClusterGlue, String> {
+        let (nc, bus_port) = node_config(config);
+        let conf_path =
+            PathBuf::from(config.get_value("dir")).join(config.get_value("cluster-config-file"));
+        let now = now_ms();
+        let text = std::fs::read_to_string(&conf_path).unwrap_or_default();
+        let fresh = text.trim().is_empty();
+        let node = if fresh {
+            Node::new(nc, seed, now)
+        } else {
+            Node::from_nodes_conf(nc, seed, &text, now)
+                .map_err(|e| format!("{}: {e}", conf_path.display()))?
+        };
+        let glue = ClusterGlue {
+            node,
+            conf_path,
+            links: Links::default(),
+            writes_paused_until: 0,
+            repl_down_since: None,
+            bus_port,
+        };
+        glue.save_config()?;
+        tracing::info!(
+            id = %glue.node.id().as_string(),
+            loaded = !fresh,
+            "cluster node ready"
+        );
+        Ok(glue)
+    }
+
+    /// Writes nodes.conf atomically: a temp file beside it, fsync, rename (then fsync of the
+    /// directory), so a crash leaves either the old or the new file, never half of one.
+    pub fn save_config(&self) -> Result<(), String> {
+        let text = self.node.nodes_conf();
+        let tmp = self.conf_path.with_extension("tmp-rubra");
+        let write = || -> std::io::Result<()> {
+            let mut f = std::fs::File::create(&tmp)?;
+            f.write_all(text.as_bytes())?;
+            f.sync_all()?;
+            std::fs::rename(&tmp, &self.conf_path)?;
+            if let Some(dir) = self.conf_path.parent() {
+                if let Ok(d) = std::fs::File::open(if dir.as_os_str().is_empty() {
+                    std::path::Path::new(".")
+                } else {
+                    dir
+                }) {
+                    let _ = d.sync_all();
+                }
+            }
+            Ok(())
+        };
+        write().map_err(|e| e.to_string())
+    }
+
+    /// Whether writes are held for a manual failover at `now`.
+    pub fn writes_paused(&self, now: u64) -> bool {
+        self.writes_paused_until > now
+    }
+}
+
+/// Cluster mode start-up, before the runtime serves anyone: builds the node and the first
+/// routing table. Does nothing without `cluster-enabled yes`.
+pub fn init(store: &mut Store) -> Result<(), String> {
+    if !store.config.cluster_enabled {
+        return Ok(());
+    }
+    let seed = rand::Rng::gen::<u64>(&mut store.rng);
+    let glue = ClusterGlue::open(&store.config, seed)?;
+    store.cluster = Some(Box::new(glue));
+    rebuild_routing(store);
+    Ok(())
+}
+
+/// Inputs the core expects before each tick: our replication offset and, on a replica,
+/// since when the link to the primary is down.
+///
+/// The down time counts from when this node first saw the link not connected (checked
+/// every tick, so within 100 ms of Redis's repl_down_since).
+fn feed_inputs(store: &mut Store, now: u64) {
+    let offset = store.feed.offset;
+    let link = store.replication.primary.as_ref().map(|p| p.state);
+    let Some(glue) = store.cluster.as_mut() else {
+        return;
+    };
+    glue.node.set_repl_offset(offset);
+    match link {
+        Some(crate::replication::LinkState::Connected) | None => {
+            glue.repl_down_since = None;
+            glue.node.set_repl_link_down_since(None);
+        }
+        Some(_) => {
+            let first_seen = *glue.repl_down_since.get_or_insert(now);
+            glue.node.set_repl_link_down_since(Some(first_seen));
+        }
+    }
+}
+
+/// One clusterCron step (called every ~100 ms by the bus ticker).
+pub fn tick(store: &mut Store) {
+    let now = now_ms();
+    feed_inputs(store, now);
+    let Some(glue) = store.cluster.as_mut() else {
+        return;
+    };
+    if glue.writes_paused_until != 0 && glue.writes_paused_until <= now {
+        glue.writes_paused_until = 0;
+    }
+    let outs = glue.node.tick(now);
+    glue.links.prune(glue.node.state());
+    apply(store, outs);
+}
+
+/// Feeds one received bus frame to the node. Err means the link must be closed.
+pub fn on_frame(store: &mut Store, from_ip: &str, frame: &[u8]) -> Result<(), String> {
+    let now = now_ms();
+    let offset = store.feed.offset;
+    let Some(glue) = store.cluster.as_mut() else {
+        return Err("cluster mode is off".into());
+    };
+    glue.node.set_repl_offset(offset);
+    let outs = glue
+        .node
+        .step(now, from_ip, frame)
+        .map_err(|e| e.to_string())?;
+    apply(store, outs);
+    Ok(())
+}
+
+/// Store-level work an output asks for, done after the outputs touching only the glue.
+enum Deferred {
+    ReplicateFrom(String, u16),
+    BecamePrimary,
+    Publish(Vec<u8>, Vec<u8>, bool),
+    SlotsLost(Vec<u16>),
+}
+
+/// Executes the node's outputs, then refreshes the routing table. Never blocks on the
+/// network: bus bytes are queued to writer tasks.
+pub fn apply(store: &mut Store, outs: Vec<Output>) {
+    let Some(glue) = store.cluster.as_mut() else {
+        return;
+    };
+    let mut save = false;
+    let mut deferred = Vec::new();
+    for out in outs {
+        match out {
+            Output::Send { to, node, bytes } => glue.links.send(&to, node, bytes),
+            Output::SaveConfig => save = true,
+            Output::ReplicateFrom { addr, .. } => {
+                deferred.push(Deferred::ReplicateFrom(addr.ip, addr.port))
+            }
+            Output::BecamePrimary => deferred.push(Deferred::BecamePrimary),
+            Output::PauseWrites { until_ms } => glue.writes_paused_until = until_ms,
+            Output::ResumeWrites => glue.writes_paused_until = 0,
+            Output::Publish {
+                channel,
+                message,
+                sharded,
+            } => deferred.push(Deferred::Publish(channel, message, sharded)),
+            Output::SlotsLost { slots } => deferred.push(Deferred::SlotsLost(slots)),
+            // The routing rebuild below carries the new state to the dispatcher.
+            Output::StateChanged { ok } => tracing::info!(ok, "cluster state changed"),
+        }
+    }
+    if save {
+        if let Err(e) = glue.save_config() {
+            tracing::error!(error = %e, "saving the cluster config failed");
+        }
+    }
+    for d in deferred {
+        match d {
+            Deferred::ReplicateFrom(host, port) => {
+                tracing::info!(primary = %format!("{host}:{port}"), "cluster: replicating");
+                crate::cmd::replication::set_primary(store, host, port);
+            }
+            Deferred::BecamePrimary => {
+                tracing::info!("cluster: this node is now a primary");
+                crate::cmd::replication::clear_primary(store);
+            }
+            Deferred::Publish(channel, message, sharded) => {
+                let kind = if sharded {
+                    crate::pubsub::Kind::Shard
+                } else {
+                    crate::pubsub::Kind::Channel
+                };
+                let limits = crate::client::OutputLimits {
+                    hard: store.config.pubsub_hard_limit,
+                    soft: store.config.pubsub_soft_limit,
+                    soft_seconds: store.config.pubsub_soft_seconds,
+                };
+                let s = &mut *store;
+                s.pubsub.publish(
+                    &mut s.clients,
+                    kind,
+                    &Bytes::from(channel),
+                    &Bytes::from(message),
+                    now_ms(),
+                    limits,
+                );
+            }
+            Deferred::SlotsLost(slots) => delete_slots(store, &slots),
+        }
+    }
+    rebuild_routing(store);
+}
+
+/// Deletes our keys in slots another primary took over, propagating DELs to our replicas
+/// and AOF as Redis's delKeysInSlot does.
+fn delete_slots(store: &mut Store, slots: &[u16]) {
+    let mut deleted = 0;
+    for &slot in slots {
+        for db in 0..store.dbs.len() {
+            let keys = store.dbs[db].keys_in_slot(slot as usize, usize::MAX);
+            for key in keys {
+                if store.dbs[db].remove(&key).is_some() {
+                    deleted += 1;
+                    store.key_modified(db, &key);
+                    store
+                        .feed
+                        .propagate(db, &[Bytes::from_static(b"DEL"), key.clone()]);
+                }
+            }
+        }
+    }
+    if deleted > 0 {
+        store.dirty += deleted;
+        tracing::info!(keys = deleted, "deleted keys of slots we lost");
+    }
+}
+
+/// Rebuilds `store.routing` from the node's slot table, as the dispatcher's redirects must
+/// name each owner by the address it announces.
+pub fn rebuild_routing(store: &mut Store) {
+    let allow_reads = store.config.get_value("cluster-allow-reads-when-down") == "yes";
+    let Some(glue) = store.cluster.as_ref() else {
+        return;
+    };
+    let st = glue.node.state();
+    let route_node = |id: &NodeId| -> RouteNode {
+        let (ip, port) = st
+            .nodes
+            .get(id)
+            .map(|n| (n.ip.clone(), n.port))
+            .unwrap_or_default();
+        RouteNode {
+            id: id.as_string(),
+            endpoint: format!("{ip}:{port}"),
+        }
+    };
+    let mut table = Routing::new(route_node(&st.myself));
+    let mut index: HashMap<NodeId, usize> = HashMap::new();
+    index.insert(st.myself, 0);
+    let mut idx = |id: &NodeId, table: &mut Routing| -> usize {
+        *index.entry(*id).or_insert_with(|| {
+            table.nodes.push(route_node(id));
+            table.nodes.len() - 1
+        })
+    };
+    for (slot, owner) in st.slots.iter().enumerate() {
+        if let Some(id) = owner {
+            table.owners[slot] = Some(idx(id, &mut table));
+        }
+    }
+    let me = st.me();
+    if me.is_replica() {
+        if let Some(p) = me.primary {
+            table.my_primary = Some(idx(&p, &mut table));
+        }
+    }
+    for (slot, id) in &st.migrating {
+        let i = idx(id, &mut table);
+        table.migrating.insert(*slot, i);
+    }
+    for (slot, id) in &st.importing {
+        let i = idx(id, &mut table);
+        table.importing.insert(*slot, i);
+    }
+    table.state_ok = glue.node.is_state_ok();
+    table.allow_reads_when_down = allow_reads;
+    store.routing = Some(table);
+}
