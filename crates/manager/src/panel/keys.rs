@@ -1,8 +1,8 @@
 //! The key browser: SCAN by pattern across all primaries, inspect one key, delete one.
 //!
 //! Everything is bounded so a huge keyspace or a huge value cannot stall the supervisor
-//! or the browser: a page holds at most `MAX_PAGE` keys and costs at most `MAX_SCANS`
-//! SCAN calls; a value shows at most `MAX_ELEMS` elements or `MAX_BYTES` bytes.
+//! or the browser: a page asks for at most `MAX_PAGE` keys (one SCAN reply may add a
+//! few more, as SCAN's COUNT is a hint) and costs at most `MAX_SCANS` SCAN calls; a value shows at most `MAX_ELEMS` elements or `MAX_BYTES` bytes.
 //! Keys go to the node owning their slot (CLUSTER KEYSLOT, then the slot's owner).
 
 use crate::ctx::Ctx;
