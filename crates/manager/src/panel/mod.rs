@@ -64,7 +64,8 @@ pub async fn headers(req: Request, next: Next) -> Response {
     set(h, "content-security-policy", CSP);
     set(h, "x-content-type-options", "nosniff");
     set(h, "x-frame-options", "DENY");
-    set(h, "referrer-policy", "no-referrer");
+    // Not no-referrer: with it, browsers send `Origin: null` on our own form posts.
+    set(h, "referrer-policy", "same-origin");
     set(h, "cache-control", "no-store");
     r
 }
