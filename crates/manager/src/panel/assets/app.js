@@ -276,6 +276,7 @@
     var p = $("op-panel"); p.classList.remove("hidden");
     $("op-title").textContent = title || "Operation";
     $("op-status").textContent = "running"; $("op-status").className = "badge warn";
+    $("op-close").classList.add("hidden");
     clearInterval(state.opTimer);
     state.opTimer = setInterval(function () { pollOp(id); }, 700);
     pollOp(id);
@@ -293,6 +294,7 @@
       st.className = "badge " + (j.status === "done" ? "ok" : j.status === "failed" ? "bad" : "warn");
       if (j.status !== "running") {
         clearInterval(state.opTimer);
+        $("op-close").classList.remove("hidden");
         if (j.status === "failed") $("op-text").textContent = j.error || "failed";
         else if (j.result && j.result.slots_moved !== undefined) $("op-text").textContent = num(j.result.slots_moved) + " slots and " + num(j.result.keys_moved) + " keys moved";
         refresh();
@@ -301,6 +303,7 @@
       }
     }).catch(function () {});
   }
+  $("op-close").addEventListener("click", function () { $("op-panel").classList.add("hidden"); });
   $("btn-add-pair").addEventListener("click", function () {
     confirmDialog("Add a pair", "Start a new primary and replica, join them to the cluster and rebalance slots onto them?")
       .then(function (ok) { if (ok) startOp("/api/scale", { action: "add_pair" }, "Add pair"); });
