@@ -11,14 +11,22 @@ mod common;
 
 use common::{ports, tempdir, write_keys, Cluster, TempDir};
 use fantoccini::{Client, ClientBuilder, Locator};
+use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-/// chromedriver on a free port; killed on drop.
+/// chromedriver on a free port, in its own process group with the Chromium it starts;
+/// the whole group is killed on drop (also when the test panics before closing).
 struct Driver(Child);
 impl Drop for Driver {
     fn drop(&mut self) {
+        if let Ok(pgid) = i32::try_from(self.0.id()) {
+            // SAFETY: kill(2) on the process group we created for chromedriver.
+            unsafe {
+                libc::kill(-pgid, libc::SIGKILL);
+            }
+        }
         let _ = self.0.kill();
         let _ = self.0.wait();
     }
@@ -110,6 +118,7 @@ fn browser_login_add_pair_and_rebalance() {
     let _driver = Driver(
         Command::new(&chromedriver)
             .arg(format!("--port={dport}"))
+            .process_group(0)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
