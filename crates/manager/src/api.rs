@@ -1,42 +1,75 @@
-//! The supervisor's JSON HTTP API (the admin panel is built on it).
+//! The supervisor's JSON HTTP API and the admin panel's routes.
 //!
-//! Auth: every request needs `Authorization: Basic base64(admin:PASSWORD)` or
-//! `Authorization: Bearer PASSWORD` (the cluster password); otherwise 401.
+//! Auth: a panel session cookie (see `panel::auth`), or `Authorization: Basic
+//! base64(admin:PASSWORD)` / `Authorization: Bearer PASSWORD` (the CLI, Prometheus);
+//! otherwise 401. Failed password checks are rate limited per client IP (429).
+//! State-changing requests are refused (403) when Origin names another site, and, with a
+//! session cookie, unless `X-CSRF-Token` carries the session's CSRF token.
 //!
-//! - `GET  /api/cluster`   nodes, roles, slot ranges, keys, memory, ops/s, link state
+//! - `GET  /api/cluster`   state, nodes (roles, slots, keys, memory, ops/s, CPU,
+//!   clients, link, last failover), open migrations, autoscale status, running op
 //! - `GET  /api/events`    supervisor events (restarts, scale steps, autoscale decisions)
+//! - `GET  /api/metrics/history`  the last hour of samples (every 5 s), columnar
+//! - `GET  /api/ops`, `GET /api/ops/{id}`  background operations and their progress
 //! - `POST /api/scale`     `{"action":"add_pair"|"remove_pair"}` or `{"pairs":N}`
 //! - `POST /api/rebalance` `{"threshold":2}` (optional body)
 //! - `POST /api/failover`  `{"node":"<id|prefix|port>"}`
 //! - `POST /api/autoscale` `{"enabled":true}`
+//! - `GET  /api/keys?pattern=P&cursor=C&count=N`  SCAN over all primaries (bounded)
+//! - `GET  /api/key?key=K`  type, TTL, size and a bounded value
+//! - `POST /api/key/delete` `{"key":"K"}`
+//! - `GET  /metrics`       Prometheus text format
 //!
-//! Operations run on blocking threads and answer when done; a second slot-moving
-//! operation while one runs gets 409.
+//! Scale, rebalance and failover run in the background: the POST answers 202 with
+//! `{"op": ID}` at once; poll `GET /api/ops/ID` for phase and slots moved / total. Add
+//! `?wait=1` to get the old behaviour (answer when done). A second operation while one
+//! runs gets 409.
 
+use crate::panel::{self, auth as pauth};
 use crate::supervisor::Sup;
 use axum::body::Bytes;
-use axum::extract::{Request, State};
-use axum::http::{header, StatusCode};
+use axum::extract::{Path, RawQuery, Request, State};
+use axum::http::{header, HeaderValue, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::{json, Value};
+use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
-/// Build the router over a shared supervisor.
+/// Build the router over a shared supervisor: the API (authenticated) and the panel.
 pub fn router(sup: Arc<Sup>) -> Router {
-    Router::new()
+    let api = Router::new()
         .route("/api/cluster", get(cluster))
         .route("/api/events", get(events))
+        .route("/api/metrics/history", get(history))
+        .route("/api/ops", get(ops_list))
+        .route("/api/ops/{id}", get(op_get))
         .route("/api/scale", post(scale))
         .route("/api/rebalance", post(rebalance))
         .route("/api/failover", post(failover))
         .route("/api/autoscale", post(autoscale))
-        .layer(middleware::from_fn_with_state(sup.clone(), auth))
+        .route("/api/keys", get(keys_scan))
+        .route("/api/key", get(key_get))
+        .route("/api/key/delete", post(key_delete))
+        .route("/metrics", get(prometheus))
+        .route_layer(middleware::from_fn_with_state(sup.clone(), auth));
+    api.merge(panel::routes())
+        .fallback(|| async { (StatusCode::NOT_FOUND, Json(json!({"error": "not found"}))) })
+        .layer(middleware::from_fn(panel::headers))
         .with_state(sup)
+}
+
+/// Serve the router on `listener`, with peer addresses (for per-IP rate limiting).
+pub async fn serve(listener: tokio::net::TcpListener, sup: Arc<Sup>) -> std::io::Result<()> {
+    axum::serve(
+        listener,
+        router(sup).into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .await
 }
 
 /// Decode standard base64 (for HTTP Basic); None on malformed input.
@@ -64,44 +97,65 @@ pub fn b64decode(s: &str) -> Option<Vec<u8>> {
     Some(out)
 }
 
-/// Compare without an early exit, so response timing does not leak the password.
-fn ct_eq(a: &[u8], b: &[u8]) -> bool {
-    if a.len() != b.len() {
-        return false;
-    }
-    a.iter().zip(b).fold(0u8, |d, (x, y)| d | (x ^ y)) == 0
-}
-
 /// True when the Authorization header carries the cluster password.
 pub fn authorized(header_value: Option<&str>, password: &str) -> bool {
     let Some(h) = header_value else { return false };
     if let Some(tok) = h.strip_prefix("Bearer ") {
-        return ct_eq(tok.trim().as_bytes(), password.as_bytes());
+        return pauth::ct_eq(tok.trim().as_bytes(), password.as_bytes());
     }
     if let Some(b) = h.strip_prefix("Basic ") {
         if let Some(dec) = b64decode(b) {
             let want = format!("admin:{password}");
-            return ct_eq(&dec, want.as_bytes());
+            return pauth::ct_eq(&dec, want.as_bytes());
         }
     }
     false
 }
 
+fn err(code: StatusCode, msg: &str) -> Response {
+    (code, Json(json!({"error": msg}))).into_response()
+}
+
+/// BEHAVIOR: a valid session cookie, else a valid Authorization header (subject to the
+/// per-IP rate limit), else 401. No WWW-Authenticate challenge is sent, so browsers never
+/// pop up (and then cache) a Basic login that would ride along on cross-site requests.
+/// Then, for state-changing methods: a foreign Origin is refused, and a cookie-borne
+/// request must carry the session's CSRF token in X-CSRF-Token.
 async fn auth(State(sup): State<Arc<Sup>>, req: Request, next: Next) -> Response {
-    let h = req
-        .headers()
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok());
-    if authorized(h, &sup.opts.password) {
-        next.run(req).await
-    } else {
-        (
-            StatusCode::UNAUTHORIZED,
-            [(header::WWW_AUTHENTICATE, "Basic realm=\"rubra\"")],
-            Json(json!({"error": "unauthorized"})),
-        )
-            .into_response()
+    let h = req.headers();
+    let ip = panel::client_ip(req.extensions());
+    let sess = panel::session(&sup, h);
+    if sess.is_none() {
+        let Some(a) = h.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()) else {
+            return err(StatusCode::UNAUTHORIZED, "unauthorized");
+        };
+        if let Some(wait) = sup.auth.blocked(ip) {
+            let mut r = err(
+                StatusCode::TOO_MANY_REQUESTS,
+                "too many failed password checks; try again later",
+            );
+            if let Ok(v) = HeaderValue::from_str(&wait.to_string()) {
+                r.headers_mut().insert(header::RETRY_AFTER, v);
+            }
+            return r;
+        }
+        if !authorized(Some(a), &sup.opts.password) {
+            sup.auth.failed(ip);
+            return err(StatusCode::UNAUTHORIZED, "unauthorized");
+        }
     }
+    if !panel::safe_method(req.method()) {
+        if !panel::origin_ok(h) {
+            return err(StatusCode::FORBIDDEN, "cross-origin request refused");
+        }
+        if let Some((_, s)) = &sess {
+            let sent = h.get("x-csrf-token").and_then(|v| v.to_str().ok());
+            if !sent.is_some_and(|t| pauth::ct_eq(t.as_bytes(), s.csrf.as_bytes())) {
+                return err(StatusCode::FORBIDDEN, "missing or wrong CSRF token");
+            }
+        }
+    }
+    next.run(req).await
 }
 
 /// Run blocking cluster work off the async threads; errors become JSON with a status.
@@ -118,34 +172,52 @@ where
             } else {
                 StatusCode::INTERNAL_SERVER_ERROR
             };
-            (code, Json(json!({"error": msg}))).into_response()
+            err(code, &msg)
         }
-        Err(e) => (
-            StatusCode::INTERNAL_SERVER_ERROR,
-            Json(json!({"error": e.to_string()})),
-        )
-            .into_response(),
+        Err(e) => err(StatusCode::INTERNAL_SERVER_ERROR, &e.to_string()),
     }
 }
 
 fn bad(msg: &str) -> Response {
-    (StatusCode::BAD_REQUEST, Json(json!({"error": msg}))).into_response()
+    err(StatusCode::BAD_REQUEST, msg)
+}
+
+fn query_get(q: &Option<String>, name: &str) -> Option<String> {
+    q.as_deref().and_then(|q| pauth::form_get(q, name))
+}
+
+fn wants_wait(q: &Option<String>) -> bool {
+    matches!(query_get(q, "wait").as_deref(), Some("1" | "true" | "yes"))
+}
+
+/// Start a background operation of `kind`: 202 `{"op": id}` at once, or with `wait`
+/// the operation's result when it ends (the pre-panel behaviour). 409 when busy.
+async fn start_op<F>(sup: Arc<Sup>, kind: &str, wait: bool, f: F) -> Response
+where
+    F: FnOnce(&Sup) -> anyhow::Result<Value> + Send + 'static,
+{
+    let ticket = match sup.ops.begin(kind) {
+        Ok(t) => t,
+        Err(e) => return err(StatusCode::CONFLICT, &format!("{e:#}")),
+    };
+    let id = ticket.id.clone();
+    let s2 = sup.clone();
+    let run = move || s2.ops.run(ticket, || f(&s2));
+    if wait {
+        return blocking(run).await;
+    }
+    // Detached: the operation goes on after this response.
+    drop(tokio::task::spawn_blocking(run));
+    (
+        StatusCode::ACCEPTED,
+        Json(json!({"op": id, "status": "running", "url": format!("/api/ops/{id}")})),
+    )
+        .into_response()
 }
 
 async fn cluster(State(sup): State<Arc<Sup>>) -> Response {
     blocking(move || {
-        let ctx = sup.ctx();
-        let (_, rows) = crate::status::gather(&ctx)?;
-        let state = ctx
-            .connect(ctx.seeds.first().map(String::as_str).unwrap_or(""))
-            .and_then(|mut c| c.text(&["CLUSTER", "INFO"]))
-            .map(|t| {
-                crate::resp::parse_info(&t)
-                    .get("cluster_state")
-                    .cloned()
-                    .unwrap_or_default()
-            })
-            .unwrap_or_else(|_| "unknown".into());
+        let snap = panel::nodes::collect(&sup.ctx())?;
         let (pending, pids) = {
             let st = sup.state.lock().unwrap_or_else(|p| p.into_inner());
             let pids: serde_json::Map<String, Value> = st
@@ -155,12 +227,36 @@ async fn cluster(State(sup): State<Arc<Sup>>) -> Response {
                 .collect();
             (st.pending.clone(), pids)
         };
+        let nodes: Vec<Value> = snap
+            .nodes
+            .iter()
+            .map(|n| {
+                let mut v = json!(n);
+                if let Some(o) = v.as_object_mut() {
+                    o.insert("cpu".into(), json!(sup.metrics.cpu(&n.id)));
+                    o.insert(
+                        "last_failover".into(),
+                        json!(sup.metrics.last_failover(&n.id)),
+                    );
+                }
+                v
+            })
+            .collect();
+        let current = sup
+            .ops
+            .list()
+            .into_iter()
+            .rev()
+            .find(|j| j.status == "running");
         Ok(json!({
-            "state": state,
-            "nodes": rows,
+            "state": snap.state,
+            "nodes": nodes,
+            "migrations": snap.migrations,
             "pids": pids,
             "pending": pending,
             "autoscale": sup.autoscale.load(Ordering::SeqCst),
+            "autoscale_status": sup.autoscale_status(),
+            "op": current,
         }))
     })
     .await
@@ -168,6 +264,21 @@ async fn cluster(State(sup): State<Arc<Sup>>) -> Response {
 
 async fn events(State(sup): State<Arc<Sup>>) -> Response {
     Json(json!(sup.events())).into_response()
+}
+
+async fn history(State(sup): State<Arc<Sup>>) -> Response {
+    Json(sup.metrics.to_json()).into_response()
+}
+
+async fn ops_list(State(sup): State<Arc<Sup>>) -> Response {
+    Json(json!(sup.ops.list())).into_response()
+}
+
+async fn op_get(State(sup): State<Arc<Sup>>, Path(id): Path<String>) -> Response {
+    match sup.ops.get(&id) {
+        Some(j) => Json(json!(j)).into_response(),
+        None => err(StatusCode::NOT_FOUND, "no such operation"),
+    }
 }
 
 #[derive(Deserialize, Default)]
@@ -180,24 +291,25 @@ struct ScaleReq {
     pairs: Option<usize>,
 }
 
-async fn scale(State(sup): State<Arc<Sup>>, Json(r): Json<ScaleReq>) -> Response {
+async fn scale(State(sup): State<Arc<Sup>>, RawQuery(q): RawQuery, body: Bytes) -> Response {
+    let Ok(r) = serde_json::from_slice::<ScaleReq>(&body) else {
+        return bad("body must be JSON");
+    };
     let what = match (r.action.as_deref(), r.add_pair, r.remove_pair, r.pairs) {
-        (Some("add_pair"), ..) | (None, true, false, None) => "add",
-        (Some("remove_pair"), ..) | (None, false, true, None) => "remove",
-        (None, false, false, Some(_)) => "pairs",
+        (Some("add_pair"), ..) | (None, true, false, None) => "add_pair",
+        (Some("remove_pair"), ..) | (None, false, true, None) => "remove_pair",
+        (None, false, false, Some(_)) => "scale",
         _ => return bad("give one of action=add_pair|remove_pair, add_pair, remove_pair, pairs"),
     };
-    blocking(move || {
-        sup.exclusive(|| match what {
-            "add" => sup.add_pair_locked(),
-            "remove" => sup.remove_pair_locked(),
-            _ => sup.scale_to_locked(r.pairs.unwrap_or(0)),
-        })
+    start_op(sup, what, wants_wait(&q), move |sup| match what {
+        "add_pair" => sup.add_pair_locked(),
+        "remove_pair" => sup.remove_pair_locked(),
+        _ => sup.scale_to_locked(r.pairs.unwrap_or(0)),
     })
     .await
 }
 
-async fn rebalance(State(sup): State<Arc<Sup>>, body: Bytes) -> Response {
+async fn rebalance(State(sup): State<Arc<Sup>>, RawQuery(q): RawQuery, body: Bytes) -> Response {
     let threshold = if body.is_empty() {
         2.0
     } else {
@@ -206,13 +318,11 @@ async fn rebalance(State(sup): State<Arc<Sup>>, body: Bytes) -> Response {
             Err(_) => return bad("body must be JSON"),
         }
     };
-    blocking(move || {
-        sup.exclusive(|| {
-            let (slots, keys) = sup.rebalance_locked(threshold)?;
-            let d = json!({"slots_moved": slots, "keys_moved": keys, "threshold": threshold});
-            sup.event("rebalance", d.clone());
-            Ok(d)
-        })
+    start_op(sup, "rebalance", wants_wait(&q), move |sup| {
+        let (slots, keys) = sup.rebalance_locked(threshold)?;
+        let d = json!({"slots_moved": slots, "keys_moved": keys, "threshold": threshold});
+        sup.event("rebalance", d.clone());
+        Ok(d)
     })
     .await
 }
@@ -222,15 +332,19 @@ struct FailoverReq {
     node: String,
 }
 
-async fn failover(State(sup): State<Arc<Sup>>, Json(r): Json<FailoverReq>) -> Response {
-    blocking(move || {
-        sup.exclusive(|| {
-            let id =
-                crate::failover::failover(&sup.ctx(), &r.node, std::time::Duration::from_secs(30))?;
-            let d = json!({"promoted": id});
-            sup.event("failover", d.clone());
-            Ok(d)
-        })
+async fn failover(State(sup): State<Arc<Sup>>, RawQuery(q): RawQuery, body: Bytes) -> Response {
+    let Ok(r) = serde_json::from_slice::<FailoverReq>(&body) else {
+        return bad("body must be JSON with \"node\"");
+    };
+    start_op(sup, "failover", wants_wait(&q), move |sup| {
+        sup.ops.phase("failover");
+        let id =
+            crate::failover::failover(&sup.ctx(), &r.node, std::time::Duration::from_secs(30))?;
+        sup.metrics
+            .note_failovers(std::slice::from_ref(&id), crate::supervisor::now_secs());
+        let d = json!({"promoted": id});
+        sup.event("failover", d.clone());
+        Ok(d)
     })
     .await
 }
@@ -240,10 +354,67 @@ struct AutoscaleReq {
     enabled: bool,
 }
 
-async fn autoscale(State(sup): State<Arc<Sup>>, Json(r): Json<AutoscaleReq>) -> Response {
+async fn autoscale(State(sup): State<Arc<Sup>>, body: Bytes) -> Response {
+    let Ok(r) = serde_json::from_slice::<AutoscaleReq>(&body) else {
+        return bad("body must be JSON with \"enabled\"");
+    };
     sup.autoscale.store(r.enabled, Ordering::SeqCst);
     sup.event("autoscale_toggle", json!({"enabled": r.enabled}));
     Json(json!({"autoscale": r.enabled})).into_response()
+}
+
+async fn keys_scan(State(sup): State<Arc<Sup>>, RawQuery(q): RawQuery) -> Response {
+    let pattern = query_get(&q, "pattern").unwrap_or_else(|| "*".into());
+    let cursor = query_get(&q, "cursor").unwrap_or_default();
+    let count = query_get(&q, "count")
+        .and_then(|c| c.parse::<usize>().ok())
+        .unwrap_or(100);
+    blocking(move || panel::keys::scan(&sup.ctx(), &pattern, &cursor, count)).await
+}
+
+async fn key_get(State(sup): State<Arc<Sup>>, RawQuery(q): RawQuery) -> Response {
+    let Some(key) = query_get(&q, "key") else {
+        return bad("give ?key=");
+    };
+    blocking(move || panel::keys::get(&sup.ctx(), &key)).await
+}
+
+#[derive(Deserialize)]
+struct KeyReq {
+    key: String,
+}
+
+async fn key_delete(State(sup): State<Arc<Sup>>, body: Bytes) -> Response {
+    let Ok(r) = serde_json::from_slice::<KeyReq>(&body) else {
+        return bad("body must be JSON with \"key\"");
+    };
+    blocking(move || {
+        let n = panel::keys::delete(&sup.ctx(), &r.key)?;
+        sup.event("key_deleted", json!({"key": r.key, "deleted": n}));
+        Ok(json!({"deleted": n}))
+    })
+    .await
+}
+
+async fn prometheus(State(sup): State<Arc<Sup>>) -> Response {
+    let r = tokio::task::spawn_blocking(move || {
+        panel::nodes::collect(&sup.ctx()).map(|snap| {
+            panel::prom::render(&snap, &sup.metrics, sup.autoscale.load(Ordering::SeqCst))
+        })
+    })
+    .await;
+    match r {
+        Ok(Ok(text)) => (
+            [(
+                header::CONTENT_TYPE,
+                "text/plain; version=0.0.4; charset=utf-8",
+            )],
+            text,
+        )
+            .into_response(),
+        Ok(Err(e)) => err(StatusCode::INTERNAL_SERVER_ERROR, &format!("{e:#}")),
+        Err(e) => err(StatusCode::INTERNAL_SERVER_ERROR, &e.to_string()),
+    }
 }
 
 #[cfg(test)]

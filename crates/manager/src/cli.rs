@@ -340,10 +340,43 @@ fn api_call(dir: &std::path::Path, path: &str, body: &str) -> Result<String> {
         .read_password()?
         .context("no credentials file in the data dir")?;
     let (code, resp) = crate::httpc::request(&panel, "POST", path, &pw, body)?;
-    if code != 200 {
-        bail!("supervisor answered {code}: {resp}");
+    match code {
+        200 => Ok(resp),
+        202 => wait_op(&panel, &pw, &resp),
+        _ => bail!("supervisor answered {code}: {resp}"),
     }
-    Ok(resp)
+}
+
+/// Follow a background operation (202 {"op": ID}) until it ends, printing its phase and
+/// slots moved to stderr; its result, or its error.
+fn wait_op(panel: &str, pw: &str, accepted: &str) -> Result<String> {
+    let v: serde_json::Value = serde_json::from_str(accepted).context("operation reply")?;
+    let id = v["op"].as_str().context("operation reply without an id")?;
+    let mut last = String::new();
+    loop {
+        std::thread::sleep(Duration::from_millis(300));
+        let (code, body) = crate::httpc::request(panel, "GET", &format!("/api/ops/{id}"), pw, "")?;
+        if code != 200 {
+            bail!("supervisor answered {code}: {body}");
+        }
+        let j: serde_json::Value = serde_json::from_str(&body).context("operation status")?;
+        let line = format!(
+            "{}: {} {}/{} slots",
+            j["kind"].as_str().unwrap_or("?"),
+            j["phase"].as_str().unwrap_or("?"),
+            j["done"],
+            j["total"]
+        );
+        if line != last {
+            eprintln!("rubra: {line}");
+            last = line;
+        }
+        match j["status"].as_str() {
+            Some("done") => return Ok(j["result"].to_string()),
+            Some("failed") => bail!("{}", j["error"].as_str().unwrap_or("operation failed")),
+            _ => {}
+        }
+    }
 }
 
 fn down(dir: &std::path::Path) -> Result<ExitCode> {
@@ -548,6 +581,7 @@ async fn supervise(
             sup.dir.creds_path().display()
         );
     }
+    println!("panel:    http://{}/ (user admin, the password)", a.panel);
     println!(
         "api:      http://{}/api/cluster (Basic admin:PASSWORD or Bearer PASSWORD)",
         a.panel
@@ -573,6 +607,11 @@ async fn supervise(
         s2.autoscale_tick();
     });
     let s2 = sup.clone();
+    std::thread::spawn(move || loop {
+        s2.metrics_tick();
+        std::thread::sleep(crate::panel::history::INTERVAL);
+    });
+    let s2 = sup.clone();
     std::thread::spawn(move || {
         if let Err(e) = s2.resume_pending() {
             s2.event(
@@ -581,7 +620,7 @@ async fn supervise(
             );
         }
     });
-    axum::serve(listener, crate::api::router(sup)).await?;
+    crate::api::serve(listener, sup).await?;
     Ok(ExitCode::SUCCESS)
 }
 

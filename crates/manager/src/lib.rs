@@ -12,6 +12,7 @@ pub mod failover;
 pub mod form;
 pub mod httpc;
 pub mod migrate;
+pub mod panel;
 pub mod procs;
 pub mod resp;
 pub mod state;

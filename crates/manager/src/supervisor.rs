@@ -3,8 +3,9 @@
 //!
 //! Threads: a monitor restarts dead nodes; an autoscaler samples INFO and applies
 //! `autoscale::plan`; the HTTP API (tokio/axum) calls into the same methods through
-//! `spawn_blocking`. Operations that move slots are serialized by `ops` (try-lock: a
-//! second one is refused rather than queued, so an operator sees "busy").
+//! `spawn_blocking`. Operations that move slots are serialized by `ops` (a busy flag: a
+//! second one is refused rather than queued, so an operator sees "busy"); each is a job
+//! with phase and slots-moved progress that the panel polls.
 
 use crate::autoscale::{plan, Action, AutoscaleConfig, Observation, Sample};
 use crate::ctx::Ctx;
@@ -63,7 +64,12 @@ pub struct Sup {
     /// Persistent state (mirrors state.json). A std Mutex: never held across an await.
     pub state: Mutex<State>,
     procs: Mutex<HashMap<u16, Handle>>,
-    ops: Mutex<()>,
+    /// Background operations; holds the one "busy" flag slot-moving work takes.
+    pub ops: crate::panel::ops::Ops,
+    /// Panel sessions and the login rate limiter.
+    pub auth: crate::panel::auth::Auth,
+    /// The last hour of load samples for the panel's charts.
+    pub metrics: crate::panel::history::History,
     events: Mutex<Vec<Event>>,
     /// Autoscaler on/off (POST /api/autoscale).
     pub autoscale: AtomicBool,
@@ -89,7 +95,9 @@ impl Sup {
             opts,
             state: Mutex::new(state),
             procs: Mutex::new(HashMap::new()),
-            ops: Mutex::new(()),
+            ops: Default::default(),
+            auth: Default::default(),
+            metrics: Default::default(),
             events: Mutex::new(Vec::new()),
             autoscale: AtomicBool::new(on),
             stopping: AtomicBool::new(false),
@@ -155,13 +163,131 @@ impl Sup {
         lock(&self.events).clone()
     }
 
-    /// Run `f` as the only slot-moving operation, or fail with "busy".
-    pub fn exclusive<T>(&self, f: impl FnOnce() -> Result<T>) -> Result<T> {
-        let _g = self
-            .ops
-            .try_lock()
-            .map_err(|_| anyhow!("busy: another operation is running"))?;
-        f()
+    /// Run `f` as the only slot-moving operation (visible as job `kind` in
+    /// GET /api/ops), or fail with "busy".
+    pub fn exclusive<T>(&self, kind: &str, f: impl FnOnce() -> Result<T>) -> Result<T> {
+        let t = self.ops.begin(kind)?;
+        let r = f();
+        let rec = match &r {
+            Ok(_) => Ok(serde_json::Value::Null),
+            Err(e) => Err(anyhow!("{e:#}")),
+        };
+        self.ops.finish(t, &rec);
+        r
+    }
+
+    /// Carry out slot moves one by one, reporting progress to the running operation.
+    fn execute_moves(
+        &self,
+        ctx: &Ctx,
+        view: &View,
+        moves: &[migrate::Move],
+    ) -> Result<(usize, u64)> {
+        let mut pool = migrate::Pool::new(ctx);
+        let total = moves.len();
+        let mut keys = 0;
+        self.ops.progress(0, total);
+        for (i, m) in moves.iter().enumerate() {
+            let (Some(from), Some(to)) = (view.get(&m.from), view.get(&m.to)) else {
+                bail!("move of slot {}: unknown node", m.slot);
+            };
+            keys += migrate::move_slot(ctx, &mut pool, view, m.slot, from, to)?;
+            self.ops.progress(i + 1, total);
+        }
+        Ok((total, keys))
+    }
+
+    /// One metrics sample for the panel's history (every 5 s); a role change from
+    /// replica to primary is logged as a failover event.
+    pub fn metrics_tick(&self) {
+        if self.stopping.load(Ordering::SeqCst) {
+            return;
+        }
+        match crate::panel::nodes::collect(&self.ctx()) {
+            Ok(snap) => {
+                for id in self.metrics.record(now_secs(), &snap) {
+                    self.event("role_change", serde_json::json!({"promoted": id}));
+                }
+            }
+            Err(e) => eprintln!("rubra: metrics sample failed: {e:#}"),
+        }
+    }
+
+    /// The autoscaler's state for the panel: enabled, which rule the load is heading
+    /// for, since when, and the time left in that rule's window (and in the cooldown).
+    pub fn autoscale_status(&self) -> serde_json::Value {
+        let cfg = &self.auto.cfg;
+        let now = now_secs();
+        let last_action = *lock(&self.last_action);
+        let h: Vec<Sample> = lock(&self.history)
+            .iter()
+            .filter(|s| last_action.map(|t| s.at > t).unwrap_or(true))
+            .copied()
+            .collect();
+        let high = |s: &Sample| s.cpu > cfg.high || s.mem > cfg.high;
+        let low = |s: &Sample| s.cpu < cfg.low && s.mem < cfg.low;
+        let (condition, rule, window, since) = match h.last() {
+            None => ("no_data", "waiting for samples".to_string(), 0, None),
+            Some(last) => {
+                let since_of = |c: &dyn Fn(&Sample) -> bool| match h.iter().rposition(|s| !c(s)) {
+                    Some(i) => h.get(i + 1).map(|s| s.at),
+                    None => h.first().map(|s| s.at),
+                };
+                if high(last) {
+                    (
+                        "high",
+                        format!(
+                            "add a pair: CPU or memory above {:.0}% for {}s",
+                            cfg.high * 100.0,
+                            cfg.up_after_secs
+                        ),
+                        cfg.up_after_secs,
+                        since_of(&high),
+                    )
+                } else if low(last) {
+                    (
+                        "low",
+                        format!(
+                            "remove a pair: CPU and memory below {:.0}% for {}s",
+                            cfg.low * 100.0,
+                            cfg.down_after_secs
+                        ),
+                        cfg.down_after_secs,
+                        since_of(&low),
+                    )
+                } else {
+                    (
+                        "normal",
+                        format!(
+                            "hold: load between {:.0}% and {:.0}%",
+                            cfg.low * 100.0,
+                            cfg.high * 100.0
+                        ),
+                        0,
+                        None,
+                    )
+                }
+            }
+        };
+        let time_left = since.map(|t| (t + window).saturating_sub(now));
+        let cooldown_left = last_action
+            .map(|t| (t + cfg.cooldown_secs).saturating_sub(now))
+            .filter(|l| *l > 0);
+        serde_json::json!({
+            "enabled": self.autoscale.load(Ordering::SeqCst),
+            "condition": condition,
+            "rule": rule,
+            "window_secs": window,
+            "since": since,
+            "time_left_secs": time_left,
+            "cooldown_left_secs": cooldown_left,
+            "cpu": h.last().map(|s| s.cpu),
+            "mem": h.last().map(|s| s.mem),
+            "high_pct": cfg.high * 100.0,
+            "low_pct": cfg.low * 100.0,
+            "min_nodes": cfg.min_nodes,
+            "max_nodes": cfg.max_nodes,
+        })
     }
 
     /// Make sure the node on `port` runs: keep a live handle, adopt a process left by an
@@ -318,9 +444,11 @@ impl Sup {
     pub fn resume_pending(&self) -> Result<()> {
         let p = lock(&self.state).pending.clone();
         match p {
-            Some(Pending::AddPair { .. }) => self.exclusive(|| self.add_pair_locked().map(|_| ())),
+            Some(Pending::AddPair { .. }) => {
+                self.exclusive("add_pair", || self.add_pair_locked().map(|_| ()))
+            }
             Some(Pending::RemovePair { .. }) => {
-                self.exclusive(|| self.remove_pair_locked().map(|_| ()))
+                self.exclusive("remove_pair", || self.remove_pair_locked().map(|_| ()))
             }
             None => Ok(()),
         }
@@ -346,7 +474,8 @@ impl Sup {
             .map(|n| n.id.clone())
             .collect();
         let moves = migrate::plan_rebalance(&view, &members, threshold)?;
-        migrate::execute(&ctx, &view, &moves, true)
+        self.ops.phase("balance");
+        self.execute_moves(&ctx, &view, &moves)
     }
 
     /// Add a primary+replica pair (continuing a recorded one). Caller holds `ops`.
@@ -387,6 +516,7 @@ impl Sup {
             (pair, p, r)
         };
         let step = |phase: &str| {
+            self.ops.phase(phase);
             self.set_pending(Some(Pending::AddPair {
                 pair,
                 phase: phase.to_string(),
@@ -457,6 +587,7 @@ impl Sup {
             }
         };
         let step = |phase: &str| {
+            self.ops.phase(phase);
             self.set_pending(Some(Pending::RemovePair {
                 pair,
                 phase: phase.to_string(),
@@ -488,7 +619,7 @@ impl Sup {
             .map(|n| n.id.clone())
             .collect();
         let moves = migrate::plan_rebalance(&view, &members, 0.0)?;
-        let (slots, keys) = migrate::execute(&ctx, &view, &moves, true)?;
+        let (slots, keys) = self.execute_moves(&ctx, &view, &moves)?;
         let rest: Vec<u16> = lock(&self.state)
             .active_ports()
             .into_iter()
@@ -630,8 +761,10 @@ impl Sup {
                 serde_json::json!({"decision": a, "cpu": s.cpu, "mem": s.mem, "nodes": obs.nodes}),
             );
             let r = match &a {
-                Action::AddPair { .. } => self.exclusive(|| self.add_pair_locked()),
-                Action::RemovePair { .. } => self.exclusive(|| self.remove_pair_locked()),
+                Action::AddPair { .. } => self.exclusive("add_pair", || self.add_pair_locked()),
+                Action::RemovePair { .. } => {
+                    self.exclusive("remove_pair", || self.remove_pair_locked())
+                }
             };
             *lock(&self.last_action) = Some(now_secs());
             if let Err(e) = r {

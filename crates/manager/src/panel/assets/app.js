@@ -1,0 +1,466 @@
+// Rubra admin panel. Vanilla JS, no build step. Every value from the cluster is put in
+// the page with textContent (never innerHTML), so key names cannot inject markup.
+(function () {
+  "use strict";
+  var CSRF = (document.querySelector('meta[name="csrf-token"]') || {}).content || "";
+  var PALETTE = ["#b3123a", "#2563eb", "#059669", "#d97706", "#7c3aed", "#0891b2",
+    "#db2777", "#65a30d", "#ea580c", "#4f46e5", "#0d9488", "#a16207"];
+  var state = { cluster: null, sortKey: "port", sortDir: 1, colors: {}, tab: "dashboard",
+    op: null, opTimer: null, scanCursor: "0", history: null };
+
+  // ---------- helpers ----------
+  function $(id) { return document.getElementById(id); }
+  function el(tag, text, cls) {
+    var e = document.createElement(tag);
+    if (text !== undefined && text !== null) e.textContent = String(text);
+    if (cls) e.className = cls;
+    return e;
+  }
+  function short(id) { return id ? id.slice(0, 8) : "–"; }
+  function num(n) { return n === null || n === undefined ? "–" : Number(n).toLocaleString("en-US"); }
+  function bytes(b) {
+    if (b === null || b === undefined) return "–";
+    var u = ["B", "KB", "MB", "GB", "TB"], i = 0;
+    while (b >= 1024 && i < u.length - 1) { b /= 1024; i++; }
+    return (i ? b.toFixed(1) : b) + " " + u[i];
+  }
+  function pct(x) { return x === null || x === undefined ? "–" : (x * 100).toFixed(1) + "%"; }
+  function ago(ts) {
+    if (!ts) return "–";
+    var s = Math.max(0, Math.round(Date.now() / 1000 - ts));
+    if (s < 60) return s + "s ago";
+    if (s < 3600) return Math.round(s / 60) + "m ago";
+    return Math.round(s / 3600) + "h ago";
+  }
+  function dur(s) {
+    if (s === null || s === undefined) return "";
+    return s >= 60 ? Math.floor(s / 60) + "m " + (s % 60) + "s" : s + "s";
+  }
+  function toast(msg) {
+    var t = $("toast"); t.textContent = msg; t.classList.remove("hidden");
+    clearTimeout(toast.timer); toast.timer = setTimeout(function () { t.classList.add("hidden"); }, 5000);
+  }
+  function api(method, path, body) {
+    var opts = { method: method, credentials: "same-origin", headers: {} };
+    if (method !== "GET") {
+      opts.headers["X-CSRF-Token"] = CSRF;
+      opts.headers["Content-Type"] = "application/json";
+      opts.body = JSON.stringify(body || {});
+    }
+    return fetch(path, opts).then(function (r) {
+      if (r.status === 401) { location.reload(); throw new Error("session expired"); }
+      return r.json().then(function (j) {
+        if (!r.ok) throw new Error(j.error || ("HTTP " + r.status));
+        return j;
+      });
+    });
+  }
+  function confirmDialog(title, text) {
+    return new Promise(function (resolve) {
+      var d = $("confirm");
+      $("confirm-title").textContent = title;
+      $("confirm-text").textContent = text;
+      d.returnValue = "cancel";
+      d.addEventListener("close", function once() {
+        d.removeEventListener("close", once);
+        resolve(d.returnValue === "ok");
+      });
+      d.showModal();
+    });
+  }
+
+  // ---------- tabs ----------
+  Array.prototype.forEach.call(document.querySelectorAll(".tab"), function (b) {
+    b.addEventListener("click", function () { showTab(b.dataset.tab); });
+  });
+  function showTab(name) {
+    state.tab = name;
+    Array.prototype.forEach.call(document.querySelectorAll(".tab"), function (b) {
+      b.classList.toggle("active", b.dataset.tab === name);
+    });
+    Array.prototype.forEach.call(document.querySelectorAll(".view"), function (v) {
+      v.classList.toggle("hidden", v.id !== "view-" + name);
+    });
+    if (name === "charts") loadHistory();
+    if (name === "events") loadEvents();
+  }
+
+  // ---------- cluster ----------
+  function refresh() {
+    return api("GET", "/api/cluster").then(function (c) {
+      state.cluster = c;
+      assignColors(c.nodes);
+      renderOverview(c);
+      renderSlots(c);
+      renderNodes();
+      if (c.op && (!state.op || state.op !== c.op.id)) track(c.op.id);
+    }).catch(function (e) { $("cluster-state").textContent = "unreachable"; console.warn(e); });
+  }
+  function assignColors(nodes) {
+    var prims = nodes.filter(function (n) { return n.role === "primary"; })
+      .sort(function (a, b) { return a.port - b.port; });
+    prims.forEach(function (n) {
+      if (!state.colors[n.id]) state.colors[n.id] = PALETTE[Object.keys(state.colors).length % PALETTE.length];
+    });
+  }
+  function colorOf(n) {
+    return state.colors[n.role === "primary" ? n.id : n.primary_id] || "#9ca3af";
+  }
+  function renderOverview(c) {
+    var s = $("cluster-state");
+    s.textContent = "cluster " + c.state;
+    s.className = "badge " + (c.state === "ok" ? "ok" : "bad");
+    var prim = c.nodes.filter(function (n) { return n.role === "primary"; });
+    $("kpi-nodes").textContent = c.nodes.length;
+    $("kpi-roles").textContent = prim.length + " primaries · " + (c.nodes.length - prim.length) + " replicas";
+    $("kpi-keys").textContent = num(prim.reduce(function (a, n) { return a + (n.keys || 0); }, 0));
+    var used = c.nodes.reduce(function (a, n) { return a + (n.used_memory || 0); }, 0);
+    var cap = c.nodes.reduce(function (a, n) { return a + (n.maxmemory || 0); }, 0);
+    $("kpi-mem").textContent = bytes(used);
+    $("kpi-mem-cap").textContent = cap ? "of " + bytes(cap) + " (" + pct(used / cap) + ")" : "no maxmemory";
+    $("kpi-mem-bar").style.width = cap ? Math.min(100, 100 * used / cap) + "%" : "0";
+    $("kpi-ops").textContent = num(prim.reduce(function (a, n) { return a + (n.ops_per_sec || 0); }, 0));
+    var cpu = c.nodes.reduce(function (a, n) { return a + (n.cpu || 0); }, 0);
+    $("kpi-cpu").textContent = "CPU " + cpu.toFixed(2) + " cores";
+    var as = c.autoscale_status || {};
+    var t = $("autoscale-toggle");
+    t.checked = !!c.autoscale;
+    t.nextElementSibling.textContent = c.autoscale ? "on" : "off";
+    var rule = as.enabled ? (as.rule || "") : "autoscaler off";
+    if (as.enabled && as.time_left_secs !== null && as.time_left_secs !== undefined && as.window_secs)
+      rule += " · " + dur(as.time_left_secs) + " left";
+    if (as.enabled && as.cooldown_left_secs) rule += " · cooldown " + dur(as.cooldown_left_secs);
+    $("kpi-rule").textContent = rule;
+  }
+
+  // ---------- slot map ----------
+  var COLS = 256, ROWS = 64;
+  function renderSlots(c) {
+    var cv = $("slotmap"), ctx = cv.getContext("2d");
+    var w = cv.width / COLS, h = cv.height / ROWS;
+    var owner = new Array(16384);
+    var byId = {};
+    c.nodes.forEach(function (n) {
+      byId[n.id] = n;
+      if (n.role !== "primary") return;
+      n.slots.forEach(function (r) { for (var s = r[0]; s <= r[1]; s++) owner[s] = n; });
+    });
+    ctx.fillStyle = "#e5e7eb"; ctx.fillRect(0, 0, cv.width, cv.height);
+    var assigned = 0, owners = {};
+    for (var s = 0; s < 16384; s++) {
+      var n = owner[s];
+      if (!n) continue;
+      assigned++; owners[n.id] = true;
+      ctx.fillStyle = colorOf(n);
+      ctx.fillRect((s % COLS) * w, Math.floor(s / COLS) * h, w, h);
+    }
+    (c.migrations || []).forEach(function (m) {
+      var x = (m.slot % COLS) * w, y = Math.floor(m.slot / COLS) * h;
+      var to = byId[m.to];
+      ctx.fillStyle = to ? colorOf(to) : "#000";
+      ctx.fillRect(x, y + h / 2, w, h / 2);
+      ctx.strokeStyle = "#111"; ctx.lineWidth = 1; ctx.strokeRect(x + .5, y + .5, w - 1, h - 1);
+    });
+    cv.dataset.assigned = assigned;
+    cv.dataset.owners = Object.keys(owners).length;
+    cv.dataset.migrating = (c.migrations || []).length;
+    $("slot-summary").textContent = num(assigned) + " / 16,384 assigned · " +
+      Object.keys(owners).length + " owners" +
+      ((c.migrations || []).length ? " · " + c.migrations.length + " migrating" : "");
+    var lg = $("slot-legend"); lg.textContent = "";
+    c.nodes.filter(function (n) { return n.role === "primary"; }).forEach(function (n) {
+      var span = el("span"); var i = el("i"); i.style.background = colorOf(n);
+      span.appendChild(i); span.appendChild(document.createTextNode(short(n.id) + " :" + n.port + " (" + num(n.slot_count) + ")"));
+      lg.appendChild(span);
+    });
+    var mg = el("span"); var mi = el("i"); mi.style.background = "#fff"; mi.style.outline = "1px solid #111";
+    mg.appendChild(mi); mg.appendChild(document.createTextNode("migrating (lower half: target)"));
+    lg.appendChild(mg);
+    state.slotOwner = owner;
+    state.slotMigr = {};
+    (c.migrations || []).forEach(function (m) { state.slotMigr[m.slot] = m; });
+  }
+  $("slotmap").addEventListener("mousemove", function (ev) {
+    var cv = ev.target, r = cv.getBoundingClientRect();
+    var col = Math.floor((ev.clientX - r.left) / r.width * COLS);
+    var row = Math.floor((ev.clientY - r.top) / r.height * ROWS);
+    var s = row * COLS + col;
+    if (s < 0 || s > 16383 || !state.slotOwner) return;
+    var n = state.slotOwner[s], m = state.slotMigr[s];
+    $("slot-hover").textContent = "slot " + s + ": " + (n ? short(n.id) + " (" + n.addr + ")" : "unassigned") +
+      (m ? " — migrating " + short(m.from) + " → " + short(m.to) : "");
+  });
+
+  // ---------- nodes table ----------
+  function sortVal(n, k) {
+    if (k === "peer") return n.role === "primary" ? n.id : (n.primary_id || "") + "~";
+    if (k === "port") return n.port;
+    var v = n[k];
+    return v === null || v === undefined ? -1 : v;
+  }
+  Array.prototype.forEach.call(document.querySelectorAll("#nodes-table th[data-key]"), function (th) {
+    th.addEventListener("click", function () {
+      var k = th.dataset.key;
+      state.sortDir = state.sortKey === k ? -state.sortDir : 1;
+      state.sortKey = k;
+      renderNodes();
+    });
+  });
+  function ranges(r) {
+    return r.map(function (x) { return x[0] === x[1] ? String(x[0]) : x[0] + "-" + x[1]; }).join(", ");
+  }
+  function renderNodes() {
+    var c = state.cluster; if (!c) return;
+    var nodes = c.nodes.slice();
+    var k = state.sortKey, d = state.sortDir;
+    nodes.sort(function (a, b) {
+      var x = sortVal(a, k), y = sortVal(b, k);
+      return (x < y ? -1 : x > y ? 1 : a.port - b.port) * d;
+    });
+    Array.prototype.forEach.call(document.querySelectorAll("#nodes-table th[data-key]"), function (th) {
+      th.classList.toggle("sorted-asc", th.dataset.key === k && d > 0);
+      th.classList.toggle("sorted-desc", th.dataset.key === k && d < 0);
+    });
+    var tb = document.querySelector("#nodes-table tbody");
+    tb.textContent = "";
+    nodes.forEach(function (n) {
+      var tr = el("tr", null, n.role);
+      tr.dataset.id = n.id; tr.dataset.role = n.role; tr.dataset.slots = n.slot_count;
+      var idc = el("td"); var dot = el("i"); dot.style.cssText = "";
+      dot.style.display = "inline-block"; dot.style.width = "10px"; dot.style.height = "10px";
+      dot.style.borderRadius = "50%"; dot.style.marginRight = "6px"; dot.style.background = colorOf(n);
+      idc.appendChild(dot); idc.appendChild(el("code", short(n.id))); idc.title = n.id;
+      tr.appendChild(idc);
+      var ad = el("td", n.addr); if (n.reach && n.reach !== n.addr) ad.title = "reached at " + n.reach;
+      tr.appendChild(ad);
+      tr.appendChild(el("td", n.role));
+      tr.appendChild(el("td", n.role === "primary"
+        ? (n.replicas.length ? "replicas: " + n.replicas.map(short).join(", ") : "no replica")
+        : "of " + short(n.primary_id)));
+      var sc = el("td", null, "num"); sc.textContent = num(n.slot_count);
+      if (n.slots.length) sc.title = ranges(n.slots);
+      tr.appendChild(sc);
+      tr.appendChild(el("td", num(n.keys), "num"));
+      tr.appendChild(el("td", bytes(n.used_memory), "num"));
+      tr.appendChild(el("td", num(n.ops_per_sec), "num"));
+      tr.appendChild(el("td", n.cpu === null || n.cpu === undefined ? "–" : (n.cpu * 100).toFixed(1) + "%", "num"));
+      tr.appendChild(el("td", num(n.connected_clients), "num"));
+      var lk = el("td"); var b = el("span", n.reachable ? n.link : "down", "badge " + (n.link === "connected" && n.reachable ? "ok" : "bad"));
+      lk.appendChild(b);
+      if (n.role === "replica" && n.repl_lag) lk.appendChild(el("span", " lag " + bytes(n.repl_lag), "muted small"));
+      tr.appendChild(lk);
+      tr.appendChild(el("td", ago(n.last_failover)));
+      var act = el("td");
+      if (n.role === "replica") {
+        var fb = el("button", "Failover", "small failover");
+        fb.addEventListener("click", function () {
+          confirmDialog("Manual failover", "Promote replica " + short(n.id) + " (" + n.addr + ") to primary in place of " + short(n.primary_id) + "?")
+            .then(function (ok) { if (ok) startOp("/api/failover", { node: n.id }, "Failover of " + short(n.id)); });
+        });
+        act.appendChild(fb);
+      }
+      tr.appendChild(act);
+      tb.appendChild(tr);
+    });
+  }
+
+  // ---------- operations ----------
+  function startOp(path, body, title) {
+    return api("POST", path, body).then(function (r) {
+      toast(title + " started");
+      track(r.op, title);
+    }).catch(function (e) { toast(title + " refused: " + e.message); });
+  }
+  function track(id, title) {
+    state.op = id;
+    var p = $("op-panel"); p.classList.remove("hidden");
+    $("op-title").textContent = title || "Operation";
+    $("op-status").textContent = "running"; $("op-status").className = "badge warn";
+    $("op-close").classList.add("hidden");
+    clearInterval(state.opTimer);
+    state.opTimer = setInterval(function () { pollOp(id); }, 700);
+    pollOp(id);
+  }
+  function pollOp(id) {
+    api("GET", "/api/ops/" + encodeURIComponent(id)).then(function (j) {
+      if (state.op !== id) return;
+      if ($("op-title").textContent === "Operation") $("op-title").textContent = j.kind.replace("_", " ");
+      $("op-phase").textContent = "phase: " + j.phase;
+      var frac = j.total ? j.done / j.total : (j.status === "done" ? 1 : 0);
+      $("op-bar").style.width = (100 * frac).toFixed(1) + "%";
+      $("op-text").textContent = j.total ? num(j.done) + " / " + num(j.total) + " slots moved" : "";
+      var st = $("op-status");
+      st.textContent = j.status;
+      st.className = "badge " + (j.status === "done" ? "ok" : j.status === "failed" ? "bad" : "warn");
+      if (j.status !== "running") {
+        clearInterval(state.opTimer);
+        $("op-close").classList.remove("hidden");
+        if (j.status === "failed") $("op-text").textContent = j.error || "failed";
+        else if (j.result && j.result.slots_moved !== undefined) $("op-text").textContent = num(j.result.slots_moved) + " slots and " + num(j.result.keys_moved) + " keys moved";
+        refresh();
+      } else if (state.tab === "dashboard" && Date.now() - (pollOp.last || 0) > 2500) {
+        pollOp.last = Date.now(); refresh();
+      }
+    }).catch(function () {});
+  }
+  $("op-close").addEventListener("click", function () { $("op-panel").classList.add("hidden"); });
+  $("btn-add-pair").addEventListener("click", function () {
+    confirmDialog("Add a pair", "Start a new primary and replica, join them to the cluster and rebalance slots onto them?")
+      .then(function (ok) { if (ok) startOp("/api/scale", { action: "add_pair" }, "Add pair"); });
+  });
+  $("btn-remove-pair").addEventListener("click", function () {
+    confirmDialog("Remove a pair", "Move the slots of the newest pair to the others, then stop and forget both nodes?")
+      .then(function (ok) { if (ok) startOp("/api/scale", { action: "remove_pair" }, "Remove pair"); });
+  });
+  $("btn-rebalance").addEventListener("click", function () {
+    confirmDialog("Rebalance", "Even out slots over all primaries (moves keys with them)?")
+      .then(function (ok) { if (ok) startOp("/api/rebalance", { threshold: 2 }, "Rebalance"); });
+  });
+  $("autoscale-toggle").addEventListener("change", function (ev) {
+    var want = ev.target.checked;
+    ev.target.checked = !want;
+    confirmDialog((want ? "Enable" : "Disable") + " autoscaling", want
+      ? "Let the supervisor add or remove pairs by its CPU/memory rules?"
+      : "Stop automatic scaling?").then(function (ok) {
+      if (!ok) return;
+      api("POST", "/api/autoscale", { enabled: want }).then(function () {
+        toast("autoscaling " + (want ? "on" : "off")); refresh();
+      }).catch(function (e) { toast(e.message); });
+    });
+  });
+
+  // ---------- charts ----------
+  function loadHistory() {
+    return api("GET", "/api/metrics/history").then(function (h) {
+      state.history = h;
+      var sel = $("chart-node"), cur = sel.value;
+      sel.textContent = "";
+      sel.appendChild(el("option", "Total and nodes")).value = "";
+      Object.keys(h.nodes).forEach(function (id) {
+        var o = el("option", short(id) + " :" + h.nodes[id].port); o.value = id; sel.appendChild(o);
+      });
+      sel.value = cur;
+      drawCharts();
+    }).catch(function (e) { toast(e.message); });
+  }
+  $("chart-node").addEventListener("change", drawCharts);
+  function drawCharts() {
+    var h = state.history; if (!h) return;
+    var pick = $("chart-node").value;
+    [["ops", num], ["mem", bytes], ["cpu", function (v) { return v.toFixed(2); }], ["keys", num]].forEach(function (m) {
+      var series = [];
+      if (!pick) series.push({ color: "#111827", width: 2, data: h.total[m[0]] });
+      Object.keys(h.nodes).forEach(function (id) {
+        if (pick && pick !== id) return;
+        var n = (state.cluster && state.cluster.nodes.find(function (x) { return x.id === id; })) || { id: id, role: "primary" };
+        series.push({ color: colorOf(n), width: pick ? 2 : 1, data: h.nodes[id][m[0]], dash: n.role === "replica" });
+      });
+      drawChart($("chart-" + m[0]), h.ts, series, m[1]);
+    });
+    $("chart-info").textContent = h.ts.length + " samples every " + h.interval_secs + " s (up to " + h.capacity + "); black = total, coloured = nodes (dashed = replicas).";
+  }
+  function drawChart(cv, ts, series, fmt) {
+    var ctx = cv.getContext("2d"), W = cv.width, H = cv.height, L = 56, B = 20, T = 8;
+    ctx.clearRect(0, 0, W, H);
+    ctx.font = "11px system-ui, sans-serif"; ctx.fillStyle = "#6b7280";
+    if (ts.length < 2) { ctx.fillText("collecting samples…", L, H / 2); return; }
+    var max = 0;
+    series.forEach(function (s) { s.data.forEach(function (v) { if (v !== null && v > max) max = v; }); });
+    if (max <= 0) max = 1;
+    var t0 = ts[0], t1 = ts[ts.length - 1];
+    function X(t) { return L + (W - L - 8) * (t - t0) / Math.max(1, t1 - t0); }
+    function Y(v) { return T + (H - T - B) * (1 - v / max); }
+    ctx.strokeStyle = "#e5e7eb"; ctx.lineWidth = 1;
+    for (var g = 0; g <= 4; g++) {
+      var y = T + (H - T - B) * g / 4;
+      ctx.beginPath(); ctx.moveTo(L, y); ctx.lineTo(W - 8, y); ctx.stroke();
+      ctx.fillText(fmt(max * (1 - g / 4)), 2, y + 4);
+    }
+    ctx.fillText(new Date(t0 * 1000).toLocaleTimeString(), L, H - 4);
+    var right = new Date(t1 * 1000).toLocaleTimeString();
+    ctx.fillText(right, W - 8 - ctx.measureText(right).width, H - 4);
+    series.forEach(function (s) {
+      ctx.strokeStyle = s.color; ctx.lineWidth = s.width; ctx.setLineDash(s.dash ? [4, 3] : []);
+      ctx.beginPath(); var pen = false;
+      s.data.forEach(function (v, i) {
+        if (v === null) { pen = false; return; }
+        if (pen) ctx.lineTo(X(ts[i]), Y(v)); else ctx.moveTo(X(ts[i]), Y(v));
+        pen = true;
+      });
+      ctx.stroke();
+    });
+    ctx.setLineDash([]);
+  }
+
+  // ---------- events ----------
+  function loadEvents() {
+    api("GET", "/api/events").then(function (ev) {
+      var tb = document.querySelector("#events-table tbody"); tb.textContent = "";
+      ev.slice(-300).reverse().forEach(function (e) {
+        var tr = el("tr");
+        tr.appendChild(el("td", new Date(e.ts * 1000).toLocaleString()));
+        tr.appendChild(el("td", e.kind));
+        tr.appendChild(el("td", JSON.stringify(e.detail)));
+        tb.appendChild(tr);
+      });
+    }).catch(function (e) { toast(e.message); });
+  }
+
+  // ---------- keys ----------
+  $("scan-form").addEventListener("submit", function (ev) {
+    ev.preventDefault(); state.scanCursor = "0"; $("key-list").textContent = ""; scanMore();
+  });
+  $("scan-more").addEventListener("click", scanMore);
+  function scanMore() {
+    var p = $("scan-pattern").value || "*";
+    api("GET", "/api/keys?pattern=" + encodeURIComponent(p) + "&count=200&cursor=" + encodeURIComponent(state.scanCursor))
+      .then(function (r) {
+        var ul = $("key-list");
+        r.keys.forEach(function (k) {
+          var li = el("li", k.key); li.title = "on " + short(k.node) + " :" + k.port;
+          li.addEventListener("click", function () {
+            Array.prototype.forEach.call(ul.children, function (x) { x.classList.remove("sel"); });
+            li.classList.add("sel"); showKey(k.key);
+          });
+          ul.appendChild(li);
+        });
+        state.scanCursor = r.cursor;
+        $("scan-more").disabled = r.done;
+        $("scan-info").textContent = ul.children.length + " keys" + (r.done ? " (scan complete)" : " (more available)");
+      }).catch(function (e) { toast(e.message); });
+  }
+  function showKey(key) {
+    var d = $("key-detail"); d.textContent = "loading…";
+    api("GET", "/api/key?key=" + encodeURIComponent(key)).then(function (k) {
+      d.textContent = ""; d.classList.remove("muted");
+      d.appendChild(el("h3", k.key));
+      if (!k.found) { d.appendChild(el("p", "This key no longer exists.")); return; }
+      var ttl = k.ttl_ms < 0 ? "no expiry" : dur(Math.round(k.ttl_ms / 1000));
+      d.appendChild(el("p", "type " + k.type + " · TTL " + ttl + " · size " + num(k.size) +
+        (k.truncated ? " (showing the first part)" : "") + " · node " + short(k.node)));
+      d.appendChild(el("pre", typeof k.value === "string" ? k.value : JSON.stringify(k.value, null, 2)));
+      var del = el("button", "Delete key", "danger");
+      del.id = "key-delete";
+      del.addEventListener("click", function () {
+        confirmDialog("Delete key", "Delete \"" + k.key + "\"? This cannot be undone.").then(function (ok) {
+          if (!ok) return;
+          api("POST", "/api/key/delete", { key: k.key }).then(function (r) {
+            toast(r.deleted ? "deleted" : "key was already gone");
+            var sel = document.querySelector("#key-list li.sel"); if (sel) sel.remove();
+            d.textContent = "Deleted."; d.classList.add("muted");
+          }).catch(function (e) { toast(e.message); });
+        });
+      });
+      d.appendChild(del);
+    }).catch(function (e) { d.textContent = e.message; });
+  }
+
+  // ---------- start ----------
+  refresh();
+  setInterval(function () {
+    if (document.hidden) return;
+    if (state.tab === "dashboard") refresh();
+    if (state.tab === "charts") loadHistory();
+    if (state.tab === "events") loadEvents();
+  }, 5000);
+})();

@@ -1,0 +1,210 @@
+//! One snapshot of the cluster for the panel, /api/cluster and /metrics: topology from
+//! CLUSTER NODES plus INFO from every node, and slots in migration from each primary's
+//! own `myself` line (only the owner reports MIGRATING/IMPORTING).
+
+use crate::ctx::Ctx;
+use crate::resp::{info_keys, parse_info};
+use crate::topology::View;
+use anyhow::Result;
+use serde::Serialize;
+use std::collections::HashMap;
+
+/// Everything an operator sees about one node.
+#[derive(Debug, Clone, Serialize)]
+pub struct NodeDetail {
+    /// Node id.
+    pub id: String,
+    /// Announced ip:port (what clients are redirected to).
+    pub addr: String,
+    /// Where rubra reaches it.
+    pub reach: String,
+    /// Client port.
+    pub port: u16,
+    /// "primary" or "replica".
+    pub role: String,
+    /// Primary's id for replicas.
+    pub primary_id: Option<String>,
+    /// Replica ids for primaries.
+    pub replicas: Vec<String>,
+    /// Owned slots as inclusive ranges.
+    pub slots: Vec<(u16, u16)>,
+    /// Number of owned slots.
+    pub slot_count: usize,
+    /// Keys (INFO keyspace), None when unreachable.
+    pub keys: Option<u64>,
+    /// used_memory bytes.
+    pub used_memory: Option<u64>,
+    /// maxmemory bytes (0 = unlimited).
+    pub maxmemory: Option<u64>,
+    /// instantaneous_ops_per_sec.
+    pub ops_per_sec: Option<u64>,
+    /// total_commands_processed (a counter, for Prometheus).
+    pub commands_processed: Option<u64>,
+    /// connected_clients.
+    pub connected_clients: Option<u64>,
+    /// used_cpu_sys + used_cpu_user, seconds (a counter).
+    pub cpu_seconds: Option<f64>,
+    /// master_repl_offset (primary) / slave_repl_offset (replica).
+    pub repl_offset: Option<i64>,
+    /// Replicas: bytes behind their primary's offset.
+    pub repl_lag: Option<i64>,
+    /// Replicas: master_link_status (up/down).
+    pub master_link: Option<String>,
+    /// Bus link as seen by the seed; "fail" when flagged failing.
+    pub link: String,
+    /// Raw CLUSTER NODES flags.
+    pub flags: Vec<String>,
+    /// Answered INFO.
+    pub reachable: bool,
+}
+
+/// A slot being moved between nodes.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Migration {
+    /// Hash slot.
+    pub slot: u16,
+    /// Source node id.
+    pub from: String,
+    /// Target node id.
+    pub to: String,
+}
+
+/// The whole cluster at one moment.
+#[derive(Debug, Clone, Serialize)]
+pub struct Snapshot {
+    /// cluster_state from CLUSTER INFO (ok, fail, unknown).
+    pub state: String,
+    /// Nodes sorted by port.
+    pub nodes: Vec<NodeDetail>,
+    /// Open slot moves.
+    pub migrations: Vec<Migration>,
+}
+
+impl Snapshot {
+    /// Sum of a per-node number over primaries (keys and ops are not double-counted).
+    pub fn primaries_sum(&self, f: impl Fn(&NodeDetail) -> Option<u64>) -> u64 {
+        self.nodes
+            .iter()
+            .filter(|n| n.role == "primary")
+            .filter_map(f)
+            .sum()
+    }
+}
+
+/// Collect a snapshot (a few RESP round trips per node).
+pub fn collect(ctx: &Ctx) -> Result<Snapshot> {
+    let view = ctx.best_view()?;
+    let state = ctx
+        .seeds
+        .iter()
+        .find_map(|s| {
+            ctx.connect(s)
+                .and_then(|mut c| c.text(&["CLUSTER", "INFO"]))
+                .ok()
+        })
+        .map(|t| {
+            parse_info(&t)
+                .get("cluster_state")
+                .cloned()
+                .unwrap_or_default()
+        })
+        .unwrap_or_else(|| "unknown".into());
+    let mut sorted = view.nodes.clone();
+    sorted.sort_by_key(|n| n.port);
+    let mut nodes = Vec::new();
+    let mut migrations = Vec::new();
+    let mut offsets: HashMap<String, i64> = HashMap::new();
+    for n in &sorted {
+        let mut conn = ctx.connect_node(n).ok();
+        let info = conn
+            .as_mut()
+            .and_then(|c| c.text(&["INFO", "all"]).or_else(|_| c.text(&["INFO"])).ok())
+            .map(|t| parse_info(&t));
+        if n.is_primary() {
+            if let Some(own) = conn.as_mut().and_then(|c| View::fetch(c).ok()) {
+                if let Some(me) = own.myself() {
+                    for (slot, to) in &me.migrating {
+                        migrations.push(Migration {
+                            slot: *slot,
+                            from: me.id.clone(),
+                            to: to.clone(),
+                        });
+                    }
+                    for (slot, from) in &me.importing {
+                        let m = Migration {
+                            slot: *slot,
+                            from: from.clone(),
+                            to: me.id.clone(),
+                        };
+                        if !migrations.contains(&m) {
+                            migrations.push(m);
+                        }
+                    }
+                }
+            }
+        }
+        let get = |k: &str| info.as_ref().and_then(|i| i.get(k)).cloned();
+        let num = |k: &str| get(k).and_then(|v| v.parse::<u64>().ok());
+        let float = |k: &str| get(k).and_then(|v| v.parse::<f64>().ok());
+        let cpu = match (float("used_cpu_sys"), float("used_cpu_user")) {
+            (Some(a), Some(b)) => Some(a + b),
+            _ => None,
+        };
+        let offset = if n.is_primary() {
+            get("master_repl_offset")
+        } else {
+            get("slave_repl_offset").or_else(|| get("master_repl_offset"))
+        }
+        .and_then(|v| v.parse::<i64>().ok());
+        if let (true, Some(o)) = (n.is_primary(), offset) {
+            offsets.insert(n.id.clone(), o);
+        }
+        nodes.push(NodeDetail {
+            id: n.id.clone(),
+            addr: n.announced_addr(),
+            reach: ctx.addr_of(n),
+            port: n.port,
+            role: if n.is_primary() { "primary" } else { "replica" }.to_string(),
+            primary_id: n.primary.clone(),
+            replicas: view
+                .replicas_of(&n.id)
+                .iter()
+                .map(|r| r.id.clone())
+                .collect(),
+            slots: n.slots.clone(),
+            slot_count: n.slot_count(),
+            keys: info.as_ref().map(info_keys),
+            used_memory: num("used_memory"),
+            maxmemory: num("maxmemory"),
+            ops_per_sec: num("instantaneous_ops_per_sec"),
+            commands_processed: num("total_commands_processed"),
+            connected_clients: num("connected_clients"),
+            cpu_seconds: cpu,
+            repl_offset: offset,
+            repl_lag: None,
+            master_link: if n.is_primary() {
+                None
+            } else {
+                get("master_link_status")
+            },
+            link: if n.is_failing() {
+                "fail".to_string()
+            } else {
+                n.link.clone()
+            },
+            flags: n.flags.clone(),
+            reachable: info.is_some(),
+        });
+    }
+    for n in nodes.iter_mut() {
+        if let (Some(p), Some(o)) = (n.primary_id.as_ref(), n.repl_offset) {
+            n.repl_lag = offsets.get(p).map(|po| (po - o).max(0));
+        }
+    }
+    migrations.sort_by_key(|m| m.slot);
+    Ok(Snapshot {
+        state,
+        nodes,
+        migrations,
+    })
+}

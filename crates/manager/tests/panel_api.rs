@@ -1,0 +1,470 @@
+//! Admin panel and API over real HTTP against a real `rubra up` (redis-server nodes):
+//! login page only before login, 401s, wrong password, cookie flags, CSRF and Origin
+//! checks, cluster JSON, history, key browser, background ops, /metrics format, logout
+//! and the login rate limit (last, since it locks this client IP out for a minute).
+
+mod common;
+
+use common::{cli, ports, tempdir, write_keys, Cluster, TempDir};
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::time::{Duration, Instant};
+
+struct Resp {
+    status: u16,
+    headers: Vec<(String, String)>,
+    body: String,
+}
+
+impl Resp {
+    fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+    fn json(&self) -> serde_json::Value {
+        serde_json::from_str(&self.body).unwrap_or_else(|e| panic!("{e}: {}", self.body))
+    }
+}
+
+/// One HTTP/1.1 request (Connection: close) with extra headers.
+fn http(addr: &str, method: &str, path: &str, headers: &[(&str, &str)], body: &str) -> Resp {
+    let mut s = TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(120))).unwrap();
+    let mut req = format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
+    for (k, v) in headers {
+        req.push_str(&format!("{k}: {v}\r\n"));
+    }
+    req.push_str(&format!("Content-Length: {}\r\n\r\n{body}", body.len()));
+    s.write_all(req.as_bytes()).unwrap();
+    let mut raw = Vec::new();
+    s.read_to_end(&mut raw).unwrap();
+    let text = String::from_utf8_lossy(&raw).into_owned();
+    let (head, rest) = text.split_once("\r\n\r\n").unwrap();
+    let mut lines = head.lines();
+    let status = lines
+        .next()
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|c| c.parse().ok())
+        .unwrap();
+    let headers: Vec<(String, String)> = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
+        .collect();
+    let chunked = headers
+        .iter()
+        .any(|(k, v)| k.eq_ignore_ascii_case("transfer-encoding") && v.contains("chunked"));
+    let body = if chunked {
+        let mut out = String::new();
+        let mut r = rest;
+        while let Some((len, tail)) = r.split_once("\r\n") {
+            let n = usize::from_str_radix(len.trim(), 16).unwrap_or(0);
+            if n == 0 {
+                break;
+            }
+            out.push_str(&tail[..n]);
+            r = tail[n..].trim_start_matches("\r\n");
+        }
+        out
+    } else {
+        rest.to_string()
+    };
+    Resp {
+        status,
+        headers,
+        body,
+    }
+}
+
+fn login(addr: &str, user: &str, pw: &str) -> Resp {
+    let body = format!("username={user}&password={pw}");
+    http(
+        addr,
+        "POST",
+        "/login",
+        &[("Content-Type", "application/x-www-form-urlencoded")],
+        &body,
+    )
+}
+
+#[test]
+fn panel_http_security_and_api() {
+    let dir = tempdir("panel-api");
+    let _td = TempDir(dir.clone());
+    let (base, panel) = ports(7);
+    let c = Cluster::up(&dir, base, panel, &[]);
+    let pw = c.password();
+    let a = c.panel.clone();
+    let bearer = format!("Bearer {pw}");
+
+    // Before login: only the login form; nothing about the cluster.
+    let r = http(&a, "GET", "/", &[], "");
+    assert_eq!(r.status, 200);
+    assert!(r.body.contains("id=\"login-form\""), "{}", r.body);
+    assert!(!r.body.contains("slotmap") && !r.body.contains(&base.to_string()));
+    assert!(!r.body.contains(&pw));
+    let csp = r.header("content-security-policy").unwrap_or("");
+    assert!(csp.contains("script-src 'self'") && csp.contains("frame-ancestors 'none'"));
+    for p in [
+        "/api/cluster",
+        "/api/events",
+        "/api/metrics/history",
+        "/api/ops",
+        "/api/keys",
+        "/api/key?key=x",
+        "/metrics",
+        "/static/app.js",
+    ] {
+        let r = http(&a, "GET", p, &[], "");
+        assert_eq!(r.status, 401, "{p}: {}", r.body);
+        assert!(
+            r.header("www-authenticate").is_none(),
+            "no browser Basic prompt"
+        );
+    }
+    let r = http(&a, "POST", "/api/scale", &[], r#"{"action":"add_pair"}"#);
+    assert_eq!(r.status, 401);
+
+    // Wrong password: refused, no cookie.
+    let r = login(&a, "admin", "wrong");
+    assert_eq!(r.status, 401);
+    assert!(r.body.contains("Wrong user name or password"));
+    assert!(r.header("set-cookie").is_none());
+    let r = login(&a, "root", &pw);
+    assert_eq!(r.status, 401, "only user admin");
+
+    // Right password: a session cookie with the right flags.
+    let r = login(&a, "admin", &pw);
+    assert_eq!(r.status, 303, "{}", r.body);
+    assert_eq!(r.header("location"), Some("/"));
+    let sc = r.header("set-cookie").expect("set-cookie").to_string();
+    assert!(sc.starts_with("rubra_session="), "{sc}");
+    for flag in ["HttpOnly", "SameSite=Strict", "Path=/", "Max-Age="] {
+        assert!(sc.contains(flag), "{flag} missing in {sc}");
+    }
+    let token = sc
+        .trim_start_matches("rubra_session=")
+        .split(';')
+        .next()
+        .unwrap()
+        .to_string();
+    assert_eq!(token.len(), 64);
+    let cookie = format!("rubra_session={token}");
+    let ck = [("Cookie", cookie.as_str())];
+
+    // The app page carries the CSRF token; never the password.
+    let r = http(&a, "GET", "/", &ck, "");
+    assert!(r.body.contains("id=\"slotmap\""));
+    assert!(!r.body.contains(&pw));
+    let csrf = r
+        .body
+        .split("name=\"csrf-token\" content=\"")
+        .nth(1)
+        .and_then(|s| s.split('"').next())
+        .unwrap()
+        .to_string();
+    assert_eq!(csrf.len(), 64);
+    assert_eq!(http(&a, "GET", "/static/app.js", &ck, "").status, 200);
+
+    // Cluster JSON through the session.
+    let r = http(&a, "GET", "/api/cluster", &ck, "");
+    assert_eq!(r.status, 200, "{}", r.body);
+    let j = r.json();
+    assert_eq!(j["state"], "ok");
+    let nodes = j["nodes"].as_array().unwrap();
+    assert_eq!(nodes.len(), 6);
+    assert_eq!(nodes.iter().filter(|n| n["role"] == "primary").count(), 3);
+    let slots: u64 = nodes
+        .iter()
+        .map(|n| n["slot_count"].as_u64().unwrap())
+        .sum();
+    assert_eq!(slots, 16384);
+    for n in nodes {
+        for f in [
+            "addr",
+            "reach",
+            "connected_clients",
+            "used_memory",
+            "link",
+            "keys",
+        ] {
+            assert!(!n[f].is_null(), "{f} missing: {n}");
+        }
+        if n["role"] == "replica" {
+            assert!(n["primary_id"].is_string());
+        } else {
+            assert_eq!(n["replicas"].as_array().map(Vec::len), Some(1));
+        }
+    }
+    assert!(j["autoscale_status"]["rule"].is_string());
+    assert_eq!(j["autoscale"], false);
+
+    // CSRF: cookie without token, wrong token, foreign Origin -> 403; right token -> 200.
+    let body = r#"{"enabled":true}"#;
+    let json_ct = ("Content-Type", "application/json");
+    let r = http(&a, "POST", "/api/autoscale", &[ck[0], json_ct], body);
+    assert_eq!(r.status, 403, "{}", r.body);
+    let bad = "0".repeat(64);
+    let r = http(
+        &a,
+        "POST",
+        "/api/autoscale",
+        &[ck[0], json_ct, ("X-CSRF-Token", &bad)],
+        body,
+    );
+    assert_eq!(r.status, 403);
+    let r = http(
+        &a,
+        "POST",
+        "/api/autoscale",
+        &[
+            ck[0],
+            json_ct,
+            ("X-CSRF-Token", &csrf),
+            ("Origin", "http://evil.example"),
+        ],
+        body,
+    );
+    assert_eq!(r.status, 403);
+    let origin = format!("http://{a}");
+    let sess_post = [
+        ck[0],
+        json_ct,
+        ("X-CSRF-Token", csrf.as_str()),
+        ("Origin", origin.as_str()),
+    ];
+    let r = http(&a, "POST", "/api/autoscale", &sess_post, body);
+    assert_eq!(r.status, 200, "{}", r.body);
+    let r = http(
+        &a,
+        "POST",
+        "/api/autoscale",
+        &sess_post,
+        r#"{"enabled":false}"#,
+    );
+    assert_eq!(r.status, 200);
+    // Bearer (the CLI) needs no CSRF token.
+    let r = http(
+        &a,
+        "POST",
+        "/api/autoscale",
+        &[("Authorization", &bearer), json_ct],
+        r#"{"enabled":false}"#,
+    );
+    assert_eq!(r.status, 200);
+
+    // Key browser: scan (bounded pages), get, delete.
+    write_keys(base, &pw, 50);
+    let script: String = (0..150).map(|i| format!("RPUSH mylist e{i}\n")).collect();
+    cli(base, &pw, &script);
+    cli(base, &pw, "HSET myhash f1 v1 f2 v2\nSET tmp x EX 300\n");
+    let mut found = std::collections::BTreeSet::new();
+    let mut cursor = "0".to_string();
+    let mut pages = 0;
+    for _ in 0..100 {
+        let r = http(
+            &a,
+            "GET",
+            &format!("/api/keys?pattern=key%3A*&count=20&cursor={cursor}"),
+            &ck,
+            "",
+        );
+        assert_eq!(r.status, 200, "{}", r.body);
+        let j = r.json();
+        let keys = j["keys"].as_array().unwrap();
+        // About `count`: a SCAN call may return a little more than asked.
+        assert!(keys.len() <= 50, "{}", keys.len());
+        pages += 1;
+        for k in keys {
+            found.insert(k["key"].as_str().unwrap().to_string());
+        }
+        cursor = j["cursor"].as_str().unwrap().to_string();
+        if j["done"] == true {
+            break;
+        }
+    }
+    assert_eq!(found.len(), 50, "{found:?}");
+    assert!(pages >= 2, "paged over the primaries");
+    assert!(found.iter().all(|k| k.starts_with("key:")));
+    let j = http(&a, "GET", "/api/key?key=key%3A7", &ck, "").json();
+    assert_eq!(j["type"], "string");
+    assert_eq!(j["value"], "v:7");
+    assert_eq!(j["ttl_ms"], -1);
+    let j = http(&a, "GET", "/api/key?key=mylist", &ck, "").json();
+    assert_eq!(j["type"], "list");
+    assert_eq!(j["size"], 150);
+    assert_eq!(j["value"].as_array().map(Vec::len), Some(100));
+    assert_eq!(j["truncated"], true);
+    let j = http(&a, "GET", "/api/key?key=myhash", &ck, "").json();
+    assert_eq!(j["type"], "hash");
+    assert_eq!(j["size"], 2);
+    let j = http(&a, "GET", "/api/key?key=tmp", &ck, "").json();
+    assert!(j["ttl_ms"].as_i64().unwrap() > 0);
+    let r = http(
+        &a,
+        "POST",
+        "/api/key/delete",
+        &[ck[0], json_ct],
+        r#"{"key":"key:7"}"#,
+    );
+    assert_eq!(r.status, 403, "delete needs the CSRF token");
+    let r = http(
+        &a,
+        "POST",
+        "/api/key/delete",
+        &sess_post,
+        r#"{"key":"key:7"}"#,
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.json()["deleted"], 1);
+    let j = http(&a, "GET", "/api/key?key=key%3A7", &ck, "").json();
+    assert_eq!(j["found"], false);
+
+    // History: a sample every 5 s, columnar.
+    let t0 = Instant::now();
+    let h = loop {
+        let h = http(&a, "GET", "/api/metrics/history", &ck, "").json();
+        if h["ts"].as_array().map(Vec::len).unwrap_or(0) >= 2 {
+            break h;
+        }
+        assert!(t0.elapsed() < Duration::from_secs(20), "no samples: {h}");
+        std::thread::sleep(Duration::from_millis(500));
+    };
+    let n = h["ts"].as_array().unwrap().len();
+    assert_eq!(h["interval_secs"], 5);
+    assert_eq!(h["capacity"], 720);
+    assert_eq!(h["nodes"].as_object().map(|m| m.len()), Some(6));
+    for m in ["ops", "mem", "cpu", "keys"] {
+        assert_eq!(h["total"][m].as_array().map(Vec::len), Some(n), "{m}");
+    }
+    assert!(h["total"]["mem"][n - 1].as_u64().unwrap() > 0);
+
+    // /metrics: Prometheus text, Basic auth.
+    let basic = format!("Basic {}", b64(&format!("admin:{pw}")));
+    let r = http(&a, "GET", "/metrics", &[("Authorization", &basic)], "");
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert!(r
+        .header("content-type")
+        .unwrap_or("")
+        .starts_with("text/plain; version=0.0.4"));
+    let m = &r.body;
+    assert!(m.contains("rubra_cluster_nodes{role=\"primary\"} 3"), "{m}");
+    assert!(m.contains("rubra_cluster_slots_assigned 16384"));
+    assert!(m.contains("rubra_cluster_state_ok 1"));
+    for name in [
+        "rubra_node_keys",
+        "rubra_node_memory_used_bytes",
+        "rubra_node_ops_per_second",
+        "rubra_node_cpu_seconds_total",
+        "rubra_node_slots",
+        "rubra_node_link_up",
+        "rubra_node_replication_lag_bytes",
+        "rubra_node_primary",
+    ] {
+        assert!(m.contains(&format!("# TYPE {name} ")), "{name}");
+        assert!(m.contains(&format!("{name}{{node=\"")), "{name}");
+    }
+    for line in m.lines().filter(|l| !l.starts_with('#') && !l.is_empty()) {
+        let (series, value) = line.rsplit_once(' ').unwrap();
+        assert!(value.parse::<f64>().is_ok(), "bad value in {line}");
+        let name = series.split('{').next().unwrap();
+        assert!(
+            name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'),
+            "{line}"
+        );
+        assert!(m.contains(&format!("# TYPE {name} ")), "no TYPE for {line}");
+    }
+    let keys_total: f64 = m
+        .lines()
+        .find_map(|l| l.strip_prefix("rubra_cluster_keys "))
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert_eq!(keys_total, 49.0 + 3.0);
+
+    // A background operation: 202 + op id at once, then progress to done.
+    let r = http(
+        &a,
+        "POST",
+        "/api/rebalance",
+        &[("Authorization", &bearer), json_ct],
+        r#"{"threshold":0}"#,
+    );
+    assert_eq!(r.status, 202, "{}", r.body);
+    let id = r.json()["op"].as_str().unwrap().to_string();
+    let t0 = Instant::now();
+    loop {
+        let j = http(&a, "GET", &format!("/api/ops/{id}"), &ck, "").json();
+        if j["status"] != "running" {
+            assert_eq!(j["status"], "done", "{j}");
+            assert_eq!(j["kind"], "rebalance");
+            break;
+        }
+        assert!(t0.elapsed() < Duration::from_secs(120));
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    let r = http(&a, "GET", "/api/ops/nope", &ck, "");
+    assert_eq!(r.status, 404);
+    let j = http(&a, "GET", "/api/events", &ck, "").json();
+    assert!(j
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|e| e["kind"] == "key_deleted"));
+    assert!(!j.to_string().contains(&pw), "password in events");
+
+    // Logout ends the session.
+    let form = format!("csrf={csrf}");
+    let r = http(
+        &a,
+        "POST",
+        "/logout",
+        &[ck[0], ("Content-Type", "application/x-www-form-urlencoded")],
+        &form,
+    );
+    assert_eq!(r.status, 303);
+    assert!(r.header("set-cookie").unwrap_or("").contains("Max-Age=0"));
+    assert_eq!(http(&a, "GET", "/api/cluster", &ck, "").status, 401);
+    assert!(http(&a, "GET", "/", &ck, "").body.contains("login-form"));
+
+    // Rate limit: at most 5 failures a minute (the ones above may have aged out); then
+    // even the right password (form or Bearer) is answered 429 for a while.
+    let mut refused = 0;
+    for _ in 0..5 {
+        match login(&a, "admin", "guess").status {
+            401 => refused += 1,
+            429 => break,
+            s => panic!("unexpected {s}"),
+        }
+    }
+    assert!((3..=5).contains(&refused), "{refused}");
+    let r = login(&a, "admin", &pw);
+    assert_eq!(r.status, 429, "{}", r.body);
+    assert!(r.header("retry-after").is_some());
+    assert!(r.header("set-cookie").is_none());
+    let r = http(&a, "GET", "/api/cluster", &[("Authorization", &bearer)], "");
+    assert_eq!(r.status, 429);
+    // Nothing in the supervisor's own files shows the password except credentials.
+    let events = std::fs::read_to_string(dir.join("events.jsonl")).unwrap_or_default();
+    assert!(!events.contains(&pw));
+}
+
+fn b64(s: &str) -> String {
+    const T: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let b = s.as_bytes();
+    let mut out = String::new();
+    for ch in b.chunks(3) {
+        let n = (u32::from(ch[0]) << 16)
+            | (u32::from(*ch.get(1).unwrap_or(&0)) << 8)
+            | u32::from(*ch.get(2).unwrap_or(&0));
+        for i in 0..4 {
+            if i <= ch.len() {
+                out.push(T[((n >> (18 - 6 * i)) & 63) as usize] as char);
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}

@@ -1,0 +1,348 @@
+//! End-to-end: a real headless Chromium, driven over WebDriver (chromedriver) with
+//! fantoccini, uses the admin panel of a real `rubra up` (redis-server nodes).
+//!
+//! Flow: wrong password refused; right password; 6 nodes and a full slot map; "Add
+//! pair", confirm, progress; then 8 nodes and 4 primaries with an even share of slots.
+//! Screenshots go to target/panel-screenshots/*.png (CI artifacts).
+//!
+//! Needs Debian's `chromium` and `chromium-driver` (`.ci/run` installs them).
+
+mod common;
+
+use common::{ports, tempdir, write_keys, Cluster, TempDir};
+use fantoccini::{Client, ClientBuilder, Locator};
+use std::os::unix::process::CommandExt;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// chromedriver on a free port, in its own process group with the Chromium it starts;
+/// the whole group is killed on drop (also when the test panics before closing).
+struct Driver(Child);
+impl Drop for Driver {
+    fn drop(&mut self) {
+        if let Ok(pgid) = i32::try_from(self.0.id()) {
+            // SAFETY: kill(2) on the process group we created for chromedriver.
+            unsafe {
+                libc::kill(-pgid, libc::SIGKILL);
+            }
+        }
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn find_bin(names: &[&str]) -> Option<String> {
+    names.iter().find_map(|n| {
+        Command::new("sh")
+            .args(["-c", &format!("command -v {n}")])
+            .output()
+            .ok()
+            .filter(|o| o.status.success())
+            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+    })
+}
+
+fn shots_dir() -> PathBuf {
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target"));
+    let d = target.join("panel-screenshots");
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+async fn shot(c: &Client, name: &str) {
+    let png = c.screenshot().await.expect("screenshot");
+    let p = shots_dir().join(name);
+    std::fs::write(&p, png).unwrap();
+    println!("screenshot: {}", p.display());
+}
+
+/// Poll `f` until it returns Some, or panic with `what` after `secs`.
+async fn until<T, F, Fut>(secs: u64, what: &str, mut f: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let t0 = Instant::now();
+    loop {
+        if let Some(v) = f().await {
+            return v;
+        }
+        assert!(
+            t0.elapsed() < Duration::from_secs(secs),
+            "timed out: {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
+async fn js(c: &Client, script: &str) -> serde_json::Value {
+    c.execute(script, vec![])
+        .await
+        .unwrap_or(serde_json::Value::Null)
+}
+
+async fn login(c: &Client, pw: &str) {
+    let u = c.find(Locator::Id("username")).await.unwrap();
+    u.clear().await.unwrap();
+    u.send_keys("admin").await.unwrap();
+    c.find(Locator::Id("password"))
+        .await
+        .unwrap()
+        .send_keys(pw)
+        .await
+        .unwrap();
+    c.find(Locator::Id("login-submit"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+}
+
+#[test]
+fn browser_login_add_pair_and_rebalance() {
+    let chromium = find_bin(&["chromium", "chromium-browser", "google-chrome"])
+        .expect("chromium not found: apt-get install -y chromium chromium-driver");
+    let chromedriver = find_bin(&["chromedriver"])
+        .expect("chromedriver not found: apt-get install -y chromium-driver");
+    let dir = tempdir("panel-browser");
+    let _td = TempDir(dir.clone());
+    let (base, panel) = ports(9);
+    let c = Cluster::up(&dir, base, panel, &[]);
+    let pw = c.password();
+    write_keys(base, &pw, 200);
+    let (dport, _) = ports(1);
+    let _driver = Driver(
+        Command::new(&chromedriver)
+            .arg(format!("--port={dport}"))
+            .process_group(0)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start chromedriver"),
+    );
+    let url = format!("http://{}/", c.panel);
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async move {
+        let caps: serde_json::Map<String, serde_json::Value> =
+            serde_json::from_value(serde_json::json!({
+                "browserName": "chrome",
+                "goog:chromeOptions": {
+                    "binary": chromium,
+                    "args": ["--headless=new", "--no-sandbox", "--disable-gpu",
+                             "--disable-dev-shm-usage", "--window-size=1400,1100"]
+                }
+            }))
+            .unwrap();
+        let connector = hyper_util::client::legacy::connect::HttpConnector::new();
+        let wd = format!("http://127.0.0.1:{dport}");
+        let client = until(30, "chromedriver session", || {
+            let caps = caps.clone();
+            let wd = wd.clone();
+            let connector = connector.clone();
+            async move {
+                ClientBuilder::new(connector)
+                    .capabilities(caps)
+                    .connect(&wd)
+                    .await
+                    .ok()
+            }
+        })
+        .await;
+
+        // 1. The login form is all there is; a wrong password is refused.
+        client.goto(&url).await.unwrap();
+        client.find(Locator::Id("login-form")).await.unwrap();
+        assert!(client.find(Locator::Id("slotmap")).await.is_err());
+        login(&client, "not-the-password").await;
+        let err = until(10, "login error", || async {
+            let e = client.find(Locator::Id("login-error")).await.ok()?;
+            e.text().await.ok()
+        })
+        .await;
+        assert!(err.contains("Wrong"), "{err}");
+        shot(&client, "01-login-refused.png").await;
+
+        // 2. The right password: the dashboard with 6 nodes and a full slot map.
+        login(&client, &pw).await;
+        let rows = until(30, "6 node rows", || async {
+            let n = client
+                .find_all(Locator::Css("#nodes-table tbody tr"))
+                .await
+                .ok()?
+                .len();
+            (n == 6).then_some(n)
+        })
+        .await;
+        assert_eq!(rows, 6);
+        let map = client.find(Locator::Id("slotmap")).await.unwrap();
+        until(10, "slot map drawn", || async {
+            let a = map.attr("data-assigned").await.ok()??;
+            (a == "16384").then_some(())
+        })
+        .await;
+        assert_eq!(map.attr("data-owners").await.unwrap().as_deref(), Some("3"));
+        let cookie_js = js(&client, "return document.cookie").await;
+        assert_eq!(cookie_js, "", "session cookie must be HttpOnly");
+        shot(&client, "02-dashboard-6-nodes.png").await;
+
+        // 3. Add pair: confirm dialog, then live progress.
+        client
+            .find(Locator::Id("btn-add-pair"))
+            .await
+            .unwrap()
+            .click()
+            .await
+            .unwrap();
+        until(5, "confirm dialog", || async {
+            let open = js(&client, "return document.getElementById('confirm').open").await;
+            (open == true).then_some(())
+        })
+        .await;
+        shot(&client, "03-confirm-add-pair.png").await;
+        client
+            .find(Locator::Id("confirm-ok"))
+            .await
+            .unwrap()
+            .click()
+            .await
+            .unwrap();
+        until(10, "progress panel", || async {
+            let v = js(
+                &client,
+                "return !document.getElementById('op-panel').classList.contains('hidden')",
+            )
+            .await;
+            (v == true).then_some(())
+        })
+        .await;
+        // Catch it moving slots if we can (it may be quick); screenshot either way.
+        let t0 = Instant::now();
+        let mut saw_progress = false;
+        while t0.elapsed() < Duration::from_secs(120) {
+            let text = js(
+                &client,
+                "return document.getElementById('op-text').textContent",
+            )
+            .await;
+            let status = js(
+                &client,
+                "return document.getElementById('op-status').textContent",
+            )
+            .await;
+            if text.as_str().unwrap_or("").contains("slots moved") {
+                saw_progress = true;
+                break;
+            }
+            if status != "running" {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        shot(&client, "04-add-pair-progress.png").await;
+        println!("saw slot progress: {saw_progress}");
+        let status = until(300, "operation finished", || async {
+            let s = js(
+                &client,
+                "return document.getElementById('op-status').textContent",
+            )
+            .await;
+            let s = s.as_str().unwrap_or("").to_string();
+            (s == "done" || s == "failed").then_some(s)
+        })
+        .await;
+        let text = js(
+            &client,
+            "return document.getElementById('op-text').textContent",
+        )
+        .await;
+        assert_eq!(status, "done", "{text}");
+
+        // 4. Eight nodes, four primaries with an even share of the slots.
+        until(60, "8 nodes, 4 slot owners", || async {
+            let rows = client
+                .find_all(Locator::Css("#nodes-table tbody tr"))
+                .await
+                .ok()?;
+            let owners = map.attr("data-owners").await.ok()??;
+            let assigned = map.attr("data-assigned").await.ok()??;
+            (rows.len() == 8 && owners == "4" && assigned == "16384").then_some(())
+        })
+        .await;
+        let prim = client
+            .find_all(Locator::Css("#nodes-table tbody tr[data-role=primary]"))
+            .await
+            .unwrap();
+        assert_eq!(prim.len(), 4);
+        for p in prim {
+            let s: usize = p
+                .attr("data-slots")
+                .await
+                .unwrap()
+                .unwrap()
+                .parse()
+                .unwrap();
+            assert!((4000..=4200).contains(&s), "uneven: {s}");
+        }
+        shot(&client, "05-dashboard-8-nodes.png").await;
+
+        // Extras for the artifacts: sorting, charts, events and the key browser.
+        client
+            .find(Locator::Css("#nodes-table th[data-key=slot_count]"))
+            .await
+            .unwrap()
+            .click()
+            .await
+            .unwrap();
+        client
+            .find(Locator::Css("button[data-tab=charts]"))
+            .await
+            .unwrap()
+            .click()
+            .await
+            .unwrap();
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+        shot(&client, "06-charts.png").await;
+        client
+            .find(Locator::Css("button[data-tab=keys]"))
+            .await
+            .unwrap()
+            .click()
+            .await
+            .unwrap();
+        client
+            .find(Locator::Css("#scan-form button[type=submit]"))
+            .await
+            .unwrap()
+            .click()
+            .await
+            .unwrap();
+        let first = until(20, "keys listed", || async {
+            client.find(Locator::Css("#key-list li")).await.ok()
+        })
+        .await;
+        first.click().await.unwrap();
+        until(10, "key detail", || async {
+            client.find(Locator::Id("key-delete")).await.ok()
+        })
+        .await;
+        shot(&client, "07-keys.png").await;
+        client
+            .find(Locator::Css("button[data-tab=events]"))
+            .await
+            .unwrap()
+            .click()
+            .await
+            .unwrap();
+        tokio::time::sleep(Duration::from_millis(1000)).await;
+        shot(&client, "08-events.png").await;
+        let _ = client.close().await;
+    });
+    c.wait_check();
+}
