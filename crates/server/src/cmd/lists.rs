@@ -1,11 +1,16 @@
-//! List commands (push/pop, ranges, LPOS, LMOVE, LMPOP) and their blocking forms with Redis
-//! 7.0 replies. A served blocking command propagates as its non-blocking form, so replicas
-//! and the AOF never block on replay.
+//! List commands (LPUSH, LPOP, LRANGE, LPOS, LMOVE, LMPOP ...) and their blocking forms
+//! (BLPOP, BRPOP, BLMOVE, BRPOPLPUSH, BLMPOP) with Redis 7.0 replies and error texts.
+//!
+//! Blocking commands that find nothing ask the connection to wait (`Ctx::block_on`); the
+//! dispatcher re-runs them when a key they wait on is written. A served blocking command is
+//! propagated as its non-blocking form, exactly as Redis rewrites it (BLPOP -> LPOP key,
+//! BLMPOP -> LPOP key count, BLMOVE -> LMOVE, BRPOPLPUSH -> RPOPLPUSH).
 
 use super::args::{self, is};
 use super::flags::*;
 use super::{err, CmdResult, Command, Ctx};
 use bytes::Bytes;
+use rubra_keyspace::value::parse_i64_strict;
 use rubra_resp::Reply;
 use std::collections::VecDeque;
 
@@ -64,12 +69,26 @@ pub static COMMANDS: &[Command] = &[
         rpoplpush,
     ),
     Command::new("lmpop", -4, WRITE, (0, 0, 0), "list", lmpop).with_keys(lmpop_keys),
-    Command::new("blpop", -3, WRITE | BLOCKING, (1, -2, 1), "list", blpop),
-    Command::new("brpop", -3, WRITE | BLOCKING, (1, -2, 1), "list", brpop),
+    Command::new(
+        "blpop",
+        -3,
+        WRITE | NOSCRIPT | BLOCKING,
+        (1, -2, 1),
+        "list",
+        blpop,
+    ),
+    Command::new(
+        "brpop",
+        -3,
+        WRITE | NOSCRIPT | BLOCKING,
+        (1, -2, 1),
+        "list",
+        brpop,
+    ),
     Command::new(
         "blmove",
         6,
-        WRITE | DENYOOM | BLOCKING,
+        WRITE | DENYOOM | NOSCRIPT | BLOCKING,
         (1, 2, 1),
         "list",
         blmove,
@@ -77,7 +96,7 @@ pub static COMMANDS: &[Command] = &[
     Command::new(
         "brpoplpush",
         4,
-        WRITE | DENYOOM | BLOCKING,
+        WRITE | DENYOOM | NOSCRIPT | BLOCKING,
         (1, 2, 1),
         "list",
         brpoplpush,
@@ -85,14 +104,15 @@ pub static COMMANDS: &[Command] = &[
     Command::new("blmpop", -5, WRITE | BLOCKING, (0, 0, 0), "list", blmpop).with_keys(blmpop_keys),
 ];
 
-/// Which end of a list.
-#[derive(Clone, Copy, PartialEq, Eq)]
+/// Which end of a list an operation works on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum End {
     Left,
     Right,
 }
 
 impl End {
+    /// LEFT or RIGHT, case-insensitively; anything else is a syntax error (as in Redis).
     fn parse(arg: &[u8]) -> Result<End, Reply> {
         if is(arg, "left") {
             Ok(End::Left)
@@ -103,37 +123,107 @@ impl End {
         }
     }
 
-    fn word(self) -> &'static [u8] {
-        match self {
-            End::Left => b"LEFT",
-            End::Right => b"RIGHT",
-        }
-    }
-
-    fn pop_command(self) -> &'static [u8] {
-        match self {
+    /// The single-pop command this end corresponds to, for propagation.
+    fn pop_name(self) -> Bytes {
+        Bytes::from_static(match self {
             End::Left => b"LPOP",
             End::Right => b"RPOP",
+        })
+    }
+}
+
+fn pop(list: &mut VecDeque<Bytes>, end: End) -> Option<Bytes> {
+    match end {
+        End::Left => list.pop_front(),
+        End::Right => list.pop_back(),
+    }
+}
+
+fn push(list: &mut VecDeque<Bytes>, end: End, value: Bytes) {
+    match end {
+        End::Left => list.push_front(value),
+        End::Right => list.push_back(value),
+    }
+}
+
+/// Pops up to `n` elements from one end, in the order they come off the list (so RPOP with
+/// a count lists the tail first, as Redis does).
+fn pop_n(list: &mut VecDeque<Bytes>, end: End, n: usize) -> Vec<Bytes> {
+    let n = n.min(list.len());
+    let mut out = Vec::with_capacity(n);
+    for _ in 0..n {
+        match pop(list, end) {
+            Some(v) => out.push(v),
+            None => break,
         }
     }
+    out
 }
 
-fn pop_end(l: &mut VecDeque<Bytes>, end: End) -> Option<Bytes> {
-    match end {
-        End::Left => l.pop_front(),
-        End::Right => l.pop_back(),
+fn bulks(items: Vec<Bytes>) -> Reply {
+    Reply::Array(items.into_iter().map(Reply::Bulk).collect())
+}
+
+/// Whether this run is the dispatcher retrying a blocked client (its registration is still
+/// in place while it is being served). Redis 7.0 keeps such a client blocked when a key it
+/// waits on now holds another type, instead of failing it with WRONGTYPE.
+fn serving_retry(ctx: &Ctx) -> bool {
+    ctx.store.blocking.waiter(ctx.client.id).is_some()
+}
+
+/// Index of the first key holding a non-empty list. A key of another type met first is
+/// WRONGTYPE, except while serving a blocked client (it is then skipped, as in Redis).
+fn first_ready(ctx: &mut Ctx, keys: &[Bytes]) -> Result<Option<usize>, Reply> {
+    let retry = serving_retry(ctx);
+    for (i, key) in keys.iter().enumerate() {
+        match ctx.write_as::<L>(key) {
+            Ok(Some(list)) if !list.is_empty() => return Ok(Some(i)),
+            Ok(_) => {}
+            Err(e) if !retry => return Err(e),
+            Err(_) => {}
+        }
     }
+    Ok(None)
 }
 
-fn push_end(l: &mut VecDeque<Bytes>, end: End, v: Bytes) {
-    match end {
-        End::Left => l.push_front(v),
-        End::Right => l.push_back(v),
+/// A blocking timeout in seconds, as Redis 7.0 reads it: it converts seconds to a C long
+/// long, so infinity and values too large for milliseconds come out negative ("ERR timeout
+/// is negative"); everything else follows `args::timeout_ms`.
+fn block_timeout(arg: &[u8]) -> Result<u64, Reply> {
+    if let Some(secs) = args::parse_f64(arg) {
+        if secs * 1000.0 >= i64::MAX as f64 {
+            return Err(err::TIMEOUT_NEGATIVE);
+        }
     }
+    args::timeout_ms(arg)
 }
 
-fn push(ctx: &mut Ctx, args: &[Bytes], end: End, only_existing: bool) -> CmdResult {
-    let l = if only_existing {
+/// Key positions of `CMD numkeys key [key ...] ...`, with numkeys at `idx`.
+fn numkeys_at(args: &[Bytes], idx: usize) -> Vec<usize> {
+    let n = args.get(idx).and_then(|a| parse_i64_strict(a)).unwrap_or(0);
+    if n <= 0 {
+        return Vec::new();
+    }
+    let start = idx + 1;
+    let end = start.saturating_add(n as usize).min(args.len());
+    (start..end).collect()
+}
+
+/// LMPOP numkeys key [key ...] ...
+fn lmpop_keys(args: &[Bytes]) -> Vec<usize> {
+    numkeys_at(args, 1)
+}
+
+/// BLMPOP timeout numkeys key [key ...] ...
+fn blmpop_keys(args: &[Bytes]) -> Vec<usize> {
+    numkeys_at(args, 2)
+}
+
+// ---------------------------------------------------------------------------------------
+// Push and pop.
+
+fn push_generic(ctx: &mut Ctx, args: &[Bytes], end: End, only_existing: bool) -> CmdResult {
+    let list = if only_existing {
         match ctx.write_as::<L>(&args[1])? {
             Some(l) => l,
             None => return Ok(Reply::Int(0)),
@@ -142,110 +232,119 @@ fn push(ctx: &mut Ctx, args: &[Bytes], end: End, only_existing: bool) -> CmdResu
         ctx.write_or_create::<L>(&args[1])?
     };
     for v in &args[2..] {
-        push_end(l, end, v.clone());
+        push(list, end, v.clone());
     }
-    let len = l.len();
+    let len = list.len() as i64;
     ctx.dirty((args.len() - 2) as u64);
-    Ok(Reply::Int(len as i64))
+    Ok(Reply::Int(len))
 }
 
 /// LPUSH key element [element ...]
 fn lpush(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
-    push(ctx, args, End::Left, false)
+    push_generic(ctx, args, End::Left, false)
 }
 
 /// RPUSH key element [element ...]
 fn rpush(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
-    push(ctx, args, End::Right, false)
+    push_generic(ctx, args, End::Right, false)
 }
 
 /// LPUSHX key element [element ...]
 fn lpushx(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
-    push(ctx, args, End::Left, true)
+    push_generic(ctx, args, End::Left, true)
 }
 
 /// RPUSHX key element [element ...]
 fn rpushx(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
-    push(ctx, args, End::Right, true)
+    push_generic(ctx, args, End::Right, true)
 }
 
-/// Pops up to `count` elements from one end; deletes the key when it empties.
-fn pop_many(ctx: &mut Ctx, key: &Bytes, end: End, count: usize) -> Result<Vec<Bytes>, Reply> {
-    let Some(l) = ctx.write_as::<L>(key)? else {
-        return Ok(Vec::new());
-    };
-    let mut out = Vec::with_capacity(count.min(l.len()));
-    while out.len() < count {
-        match pop_end(l, end) {
-            Some(v) => out.push(v),
-            None => break,
-        }
-    }
-    if !out.is_empty() {
-        ctx.dirty(out.len() as u64);
-        ctx.remove_if_empty(key);
-    }
-    Ok(out)
-}
-
-fn pop(ctx: &mut Ctx, args: &[Bytes], end: End) -> CmdResult {
+fn pop_generic(ctx: &mut Ctx, args: &[Bytes], end: End) -> CmdResult {
     if args.len() > 3 {
-        return Err(err::wrong_args(
-            &String::from_utf8_lossy(&args[0]).to_ascii_lowercase(),
-        ));
+        return Err(err::wrong_args(if end == End::Left {
+            "lpop"
+        } else {
+            "rpop"
+        }));
     }
-    let Some(count_arg) = args.get(2) else {
-        let popped = pop_many(ctx, &args[1], end, 1)?;
-        return Ok(popped.into_iter().next().map_or(Reply::Nil, Reply::Bulk));
+    let count = match args.get(2) {
+        Some(a) => Some(args::uint(a, err::VALUE_POSITIVE)?),
+        None => None,
     };
-    let count = args::uint(count_arg, err::VALUE_POSITIVE)?;
-    if !ctx.check_type::<L>(&args[1])? {
-        return Ok(Reply::NilArray);
+    let Some(list) = ctx.write_as::<L>(&args[1])? else {
+        return Ok(if count.is_some() {
+            Reply::NilArray
+        } else {
+            Reply::Nil
+        });
+    };
+    let reply = match count {
+        None => match pop(list, end) {
+            Some(v) => Reply::Bulk(v),
+            None => Reply::Nil,
+        },
+        Some(n) => bulks(pop_n(list, end, usize::try_from(n).unwrap_or(usize::MAX))),
+    };
+    let popped = match &reply {
+        Reply::Bulk(_) => 1,
+        Reply::Array(a) => a.len(),
+        _ => 0,
+    };
+    if popped > 0 {
+        ctx.remove_if_empty(&args[1]);
+        ctx.dirty(popped as u64);
     }
-    let popped = pop_many(ctx, &args[1], end, count as usize)?;
-    Ok(Reply::Array(popped.into_iter().map(Reply::Bulk).collect()))
+    Ok(reply)
 }
 
 /// LPOP key [count]
 fn lpop(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
-    pop(ctx, args, End::Left)
+    pop_generic(ctx, args, End::Left)
 }
 
 /// RPOP key [count]
 fn rpop(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
-    pop(ctx, args, End::Right)
+    pop_generic(ctx, args, End::Right)
 }
+
+// ---------------------------------------------------------------------------------------
+// Reading and editing in place.
 
 /// LLEN key
 fn llen(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
     Ok(Reply::Int(
-        ctx.read_as::<L>(&args[1])?.map_or(0, |l| l.len()) as i64,
+        ctx.read_as::<L>(&args[1])?.map_or(0, |l| l.len() as i64),
     ))
 }
 
-/// Resolves a possibly negative index into the list.
-fn index_of(len: usize, index: i64) -> Option<usize> {
-    let i = if index < 0 { len as i64 + index } else { index };
-    (0..len as i64).contains(&i).then_some(i as usize)
+/// Resolves a possibly negative index into a position, if it is inside the list.
+fn resolve_index(index: i64, len: usize) -> Option<usize> {
+    let len = len as i64;
+    let i = if index < 0 { len + index } else { index };
+    (0..len).contains(&i).then_some(i as usize)
 }
 
 /// LINDEX key index
 fn lindex(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
-    let index = args::int(&args[2])?;
-    let Some(l) = ctx.read_as::<L>(&args[1])? else {
+    // As Redis: the key is looked up before the index is parsed.
+    let Some(list) = ctx.read_as::<L>(&args[1])? else {
         return Ok(Reply::Nil);
     };
-    Ok(index_of(l.len(), index)
-        .and_then(|i| l.get(i))
-        .map_or(Reply::Nil, |v| Reply::Bulk(v.clone())))
+    let index = args::int(&args[2])?;
+    Ok(resolve_index(index, list.len())
+        .and_then(|i| list.get(i).cloned())
+        .map_or(Reply::Nil, Reply::Bulk))
 }
 
 /// LSET key index element
 fn lset(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
+    // As Redis 7.0: the key is looked up before the index is parsed.
+    let Some(list) = ctx.write_as::<L>(&args[1])? else {
+        return Err(err::NO_SUCH_KEY);
+    };
     let index = args::int(&args[2])?;
-    let l = ctx.write_as::<L>(&args[1])?.ok_or(err::NO_SUCH_KEY)?;
-    let i = index_of(l.len(), index).ok_or(err::INDEX_OUT_OF_RANGE)?;
-    l[i] = args[3].clone();
+    let i = resolve_index(index, list.len()).ok_or(err::INDEX_OUT_OF_RANGE)?;
+    list[i] = args[3].clone();
     ctx.dirty(1);
     Ok(Reply::OK)
 }
@@ -254,76 +353,69 @@ fn lset(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
 fn lrange(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
     let start = args::int(&args[2])?;
     let stop = args::int(&args[3])?;
-    let Some(l) = ctx.read_as::<L>(&args[1])? else {
+    let Some(list) = ctx.read_as::<L>(&args[1])? else {
         return Ok(Reply::Array(Vec::new()));
     };
-    Ok(Reply::Array(
-        match args::resolve_range(start, stop, l.len()) {
-            Some((a, b)) => l.range(a..=b).cloned().map(Reply::Bulk).collect(),
-            None => Vec::new(),
-        },
-    ))
+    Ok(match args::resolve_range(start, stop, list.len()) {
+        Some((s, e)) => bulks(list.range(s..=e).cloned().collect()),
+        None => Reply::Array(Vec::new()),
+    })
 }
 
 /// LTRIM key start stop
 fn ltrim(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
     let start = args::int(&args[2])?;
     let stop = args::int(&args[3])?;
-    let Some(l) = ctx.write_as::<L>(&args[1])? else {
+    let Some(list) = ctx.write_as::<L>(&args[1])? else {
         return Ok(Reply::OK);
     };
-    let before = l.len();
-    match args::resolve_range(start, stop, l.len()) {
-        Some((a, b)) => {
-            l.truncate(b + 1);
-            l.drain(..a);
-        }
-        None => l.clear(),
-    }
-    let removed = before - l.len();
+    let len = list.len();
+    let (left, right) = match args::resolve_range(start, stop, len) {
+        Some((s, e)) => (s, len - e - 1),
+        None => (len, 0),
+    };
+    list.truncate(len - right);
+    list.drain(..left.min(list.len()));
+    let removed = left + right;
     if removed > 0 {
-        ctx.dirty(removed as u64);
         ctx.remove_if_empty(&args[1]);
+        ctx.dirty(removed as u64);
     }
     Ok(Reply::OK)
 }
 
 /// LREM key count element
 fn lrem(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
+    // Redis 7.0 accepts LONG_MIN here (it then removes every match from the tail).
     let count = args::int(&args[2])?;
-    let Some(l) = ctx.write_as::<L>(&args[1])? else {
+    let elem = &args[3];
+    let Some(list) = ctx.write_as::<L>(&args[1])? else {
         return Ok(Reply::Int(0));
     };
-    let target = &args[3];
-    let limit = if count == 0 {
-        usize::MAX
-    } else {
-        count.unsigned_abs() as usize
+    let limit = count.unsigned_abs();
+    let mut removed: u64 = 0;
+    let mut take = |e: &Bytes| {
+        if e == elem && (limit == 0 || removed < limit) {
+            removed += 1;
+            true
+        } else {
+            false
+        }
     };
-    let mut removed = 0;
     if count >= 0 {
-        let mut i = 0;
-        while i < l.len() && removed < limit {
-            if l[i] == *target {
-                l.remove(i);
-                removed += 1;
-            } else {
-                i += 1;
-            }
-        }
+        list.retain(|e| !take(e));
     } else {
-        let mut i = l.len();
-        while i > 0 && removed < limit {
-            i -= 1;
-            if l[i] == *target {
-                l.remove(i);
-                removed += 1;
+        let mut kept = VecDeque::with_capacity(list.len());
+        while let Some(e) = list.pop_back() {
+            if !take(&e) {
+                kept.push_front(e);
             }
         }
+        **list = kept;
     }
     if removed > 0 {
-        ctx.dirty(removed as u64);
         ctx.remove_if_empty(&args[1]);
+        ctx.dirty(removed);
     }
     Ok(Reply::Int(removed as i64))
 }
@@ -337,98 +429,101 @@ fn linsert(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
     } else {
         return Err(err::SYNTAX);
     };
-    let Some(l) = ctx.write_as::<L>(&args[1])? else {
+    let Some(list) = ctx.write_as::<L>(&args[1])? else {
         return Ok(Reply::Int(0));
     };
-    let Some(pos) = l.iter().position(|v| *v == args[3]) else {
+    let Some(pos) = list.iter().position(|e| *e == args[3]) else {
         return Ok(Reply::Int(-1));
     };
-    l.insert(if after { pos + 1 } else { pos }, args[4].clone());
-    let len = l.len();
+    list.insert(if after { pos + 1 } else { pos }, args[4].clone());
+    let len = list.len() as i64;
     ctx.dirty(1);
-    Ok(Reply::Int(len as i64))
+    Ok(Reply::Int(len))
 }
 
 /// LPOS key element [RANK rank] [COUNT num-matches] [MAXLEN len]
 fn lpos(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
-    let (mut rank, mut count, mut maxlen) = (1i64, None, 0usize);
+    let mut rank: i64 = 1;
+    let mut count: Option<u64> = None;
+    let mut maxlen: u64 = 0;
     let mut i = 3;
     while i < args.len() {
-        let Some(v) = args.get(i + 1) else {
-            return Err(err::SYNTAX);
-        };
-        if is(&args[i], "rank") {
-            rank = args::int(v)?;
-            if rank == 0 {
-                return Err(Reply::err("ERR RANK can't be zero: use 1 to start from the first match, 2 from the second ... or use negative to start from the end of the list"));
+        let opt = &args[i];
+        let value = args.get(i + 1);
+        match value {
+            Some(v) if is(opt, "rank") => {
+                rank = args::int(v)?;
+                if rank == 0 {
+                    return Err(Reply::err(
+                        "ERR RANK can't be zero: use 1 to start from the first match, 2 from the second ... or use negative to start from the end of the list",
+                    ));
+                }
             }
-            if rank == i64::MIN {
-                return Err(Reply::err("ERR value is out of range"));
+            Some(v) if is(opt, "count") => {
+                count = Some(args::uint(v, Reply::err("ERR COUNT can't be negative"))?);
             }
-        } else if is(&args[i], "count") {
-            let n = args::int(v)?;
-            if n < 0 {
-                return Err(Reply::err("ERR COUNT can't be negative"));
+            Some(v) if is(opt, "maxlen") => {
+                maxlen = args::uint(v, Reply::err("ERR MAXLEN can't be negative"))?;
             }
-            count = Some(n as usize);
-        } else if is(&args[i], "maxlen") {
-            let n = args::int(v)?;
-            if n < 0 {
-                return Err(Reply::err("ERR MAXLEN can't be negative"));
-            }
-            maxlen = n as usize;
-        } else {
-            return Err(err::SYNTAX);
+            _ => return Err(err::SYNTAX),
         }
         i += 2;
     }
-    let none = || {
-        if count.is_some() {
+    let Some(list) = ctx.read_as::<L>(&args[1])? else {
+        return Ok(if count.is_some() {
             Reply::Array(Vec::new())
         } else {
             Reply::Nil
-        }
+        });
     };
-    let Some(l) = ctx.read_as::<L>(&args[1])? else {
-        return Ok(none());
-    };
-    let wanted = match count {
-        Some(0) => usize::MAX,
-        Some(n) => n,
-        None => 1,
-    };
-    let mut skip = rank.unsigned_abs() as usize - 1;
-    let limit = if maxlen == 0 {
-        l.len()
+    let elem = &args[2];
+    let len = list.len();
+    let from_tail = rank < 0;
+    // Redis 7.0 negates LONG_MIN into itself, which then matches from the first hit.
+    let skip = if rank == i64::MIN {
+        0
     } else {
-        maxlen.min(l.len())
+        rank.unsigned_abs() - 1
+    };
+    let scan = if maxlen == 0 {
+        len
+    } else {
+        usize::try_from(maxlen).unwrap_or(usize::MAX).min(len)
+    };
+    let positions: Box<dyn Iterator<Item = usize>> = if from_tail {
+        Box::new((0..len).rev().take(scan))
+    } else {
+        Box::new((0..len).take(scan))
     };
     let mut found = Vec::new();
-    let positions: Box<dyn Iterator<Item = usize>> = if rank > 0 {
-        Box::new(0..limit)
-    } else {
-        Box::new((l.len() - limit..l.len()).rev())
-    };
+    let mut matches: u64 = 0;
     for p in positions {
-        if l[p] == args[2] {
-            if skip > 0 {
-                skip -= 1;
-                continue;
-            }
-            found.push(p);
-            if found.len() >= wanted {
-                break;
-            }
+        if list[p] != *elem {
+            continue;
+        }
+        matches += 1;
+        if matches <= skip {
+            continue;
+        }
+        found.push(Reply::Int(p as i64));
+        match count {
+            None => break,
+            Some(0) => {}
+            Some(c) if found.len() as u64 >= c => break,
+            Some(_) => {}
         }
     }
     Ok(match count {
-        Some(_) => Reply::Array(found.into_iter().map(|p| Reply::Int(p as i64)).collect()),
-        None => found.first().map_or_else(none, |&p| Reply::Int(p as i64)),
+        Some(_) => Reply::Array(found),
+        None => found.pop().unwrap_or(Reply::Nil),
     })
 }
 
-/// Moves one element from `src` (at `from`) to `dst` (at `to`); Ok(None) if `src` is
-/// missing. The destination's type is checked before anything is popped.
+// ---------------------------------------------------------------------------------------
+// Moving between lists.
+
+/// Moves one element from `src` to `dst`: Ok(None) if the source is missing (or, while
+/// serving a blocked client, not a list). The destination's type is checked before popping.
 fn move_one(
     ctx: &mut Ctx,
     src: &Bytes,
@@ -436,17 +531,22 @@ fn move_one(
     from: End,
     to: End,
 ) -> Result<Option<Bytes>, Reply> {
-    if !ctx.check_type::<L>(src)? {
-        return Ok(None);
+    let retry = serving_retry(ctx);
+    match ctx.write_as::<L>(src) {
+        Ok(Some(l)) if !l.is_empty() => {}
+        Ok(_) => return Ok(None),
+        Err(_) if retry => return Ok(None),
+        Err(e) => return Err(e),
     }
     ctx.check_type::<L>(dst)?;
-    let Some(v) = pop_many(ctx, src, from, 1)?.into_iter().next() else {
+    let Some(value) = ctx.write_as::<L>(src)?.and_then(|l| pop(l, from)) else {
         return Ok(None);
     };
-    let l = ctx.write_or_create::<L>(dst)?;
-    push_end(l, to, v.clone());
-    ctx.dirty(1);
-    Ok(Some(v))
+    push(ctx.write_or_create::<L>(dst)?, to, value.clone());
+    // Only now: with src == dst the key must survive the pop.
+    ctx.remove_if_empty(src);
+    ctx.dirty(2);
+    Ok(Some(value))
 }
 
 /// LMOVE source destination LEFT|RIGHT LEFT|RIGHT
@@ -461,146 +561,126 @@ fn rpoplpush(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
     Ok(move_one(ctx, &args[1], &args[2], End::Right, End::Left)?.map_or(Reply::Nil, Reply::Bulk))
 }
 
-/// Key positions of a numkeys command whose numkeys is at `at`.
-fn keys_after(args: &[Bytes], at: usize) -> Vec<usize> {
-    let n = args
-        .get(at)
-        .and_then(|a| rubra_keyspace::value::parse_i64_strict(a))
-        .unwrap_or(0);
-    if n <= 0 {
-        return Vec::new();
-    }
-    let end = (at + 1).saturating_add(n as usize).min(args.len());
-    (at + 1..end).collect()
-}
-
-fn lmpop_keys(args: &[Bytes]) -> Vec<usize> {
-    keys_after(args, 1)
-}
-
-fn blmpop_keys(args: &[Bytes]) -> Vec<usize> {
-    keys_after(args, 2)
-}
-
 /// Parsed `numkeys key [key ...] LEFT|RIGHT [COUNT count]`.
-struct MpopArgs {
+struct Mpop {
     keys: Vec<Bytes>,
     end: End,
-    count: usize,
+    count: u64,
 }
 
-fn parse_mpop(args: &[Bytes]) -> Result<MpopArgs, Reply> {
-    let n = args::int(&args[0])
+/// Parses the LMPOP arguments starting at `numkeys_idx`, with Redis's checks in order.
+fn parse_mpop(args: &[Bytes], numkeys_idx: usize) -> Result<Mpop, Reply> {
+    let numkeys = match args::int(&args[numkeys_idx]) {
+        Ok(n) if n > 0 => n as u64,
+        _ => return Err(err::NUMKEYS_POSITIVE),
+    };
+    let where_idx = usize::try_from(numkeys)
         .ok()
-        .filter(|&n| n > 0)
-        .ok_or(err::NUMKEYS_POSITIVE)?;
-    let n = n as usize;
-    if n > args.len() - 1 {
-        return Err(err::SYNTAX);
-    }
-    let keys = args[1..=n].to_vec();
-    let rest = &args[n + 1..];
-    let Some(where_) = rest.first() else {
-        return Err(err::SYNTAX);
-    };
-    let end = End::parse(where_)?;
-    let count = match rest.len() {
-        1 => 1,
-        3 if is(&rest[1], "count") => {
-            let c = args::int(&rest[2])
-                .ok()
-                .filter(|&c| c > 0)
-                .ok_or(err::COUNT_POSITIVE)?;
-            c as usize
+        .and_then(|n| n.checked_add(numkeys_idx + 1))
+        .filter(|&w| w < args.len())
+        .ok_or(err::SYNTAX)?;
+    let end = End::parse(&args[where_idx])?;
+    let mut count = None;
+    let mut j = where_idx + 1;
+    while j < args.len() {
+        match args.get(j + 1) {
+            Some(v) if count.is_none() && is(&args[j], "count") => {
+                count = match args::int(v) {
+                    Ok(n) if n > 0 => Some(n as u64),
+                    _ => return Err(err::COUNT_POSITIVE),
+                };
+                j += 2;
+            }
+            _ => return Err(err::SYNTAX),
         }
-        _ => return Err(err::SYNTAX),
-    };
-    Ok(MpopArgs { keys, end, count })
+    }
+    Ok(Mpop {
+        keys: args[numkeys_idx + 1..where_idx].to_vec(),
+        end,
+        count: count.unwrap_or(1),
+    })
 }
 
-/// Pops from the first non-empty list of `keys`; None if all are empty. Propagates the
-/// plain pop that reproduces it.
-fn mpop(ctx: &mut Ctx, keys: &[Bytes], end: End, count: usize) -> Result<Option<Reply>, Reply> {
-    for key in keys {
-        if !ctx.check_type::<L>(key)? {
-            continue;
-        }
-        let popped = pop_many(ctx, key, end, count)?;
-        if popped.is_empty() {
-            continue;
-        }
-        ctx.propagate = Some(vec![vec![
-            Bytes::from_static(end.pop_command()),
-            key.clone(),
-            Bytes::from(popped.len().to_string()),
-        ]]);
-        return Ok(Some(Reply::Array(vec![
-            Reply::Bulk(key.clone()),
-            Reply::Array(popped.into_iter().map(Reply::Bulk).collect()),
-        ])));
-    }
-    Ok(None)
+/// Pops from the first non-empty list of `m.keys`; replies [key, [elements]] and
+/// propagates as `LPOP|RPOP key n`, as Redis does. Ok(None) if every list is empty.
+fn mpop_from_first(ctx: &mut Ctx, m: &Mpop) -> Result<Option<Reply>, Reply> {
+    let Some(i) = first_ready(ctx, &m.keys)? else {
+        return Ok(None);
+    };
+    let key = &m.keys[i];
+    let n = usize::try_from(m.count).unwrap_or(usize::MAX);
+    let Some(list) = ctx.write_as::<L>(key)? else {
+        return Ok(None);
+    };
+    let items = pop_n(list, m.end, n);
+    ctx.remove_if_empty(key);
+    ctx.dirty(items.len() as u64);
+    ctx.propagate = Some(vec![vec![
+        m.end.pop_name(),
+        key.clone(),
+        Bytes::from(items.len().to_string()),
+    ]]);
+    Ok(Some(Reply::Array(vec![
+        Reply::Bulk(key.clone()),
+        bulks(items),
+    ])))
 }
 
 /// LMPOP numkeys key [key ...] LEFT|RIGHT [COUNT count]
 fn lmpop(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
-    let a = parse_mpop(&args[1..])?;
-    Ok(mpop(ctx, &a.keys, a.end, a.count)?.unwrap_or(Reply::NilArray))
+    let m = parse_mpop(args, 1)?;
+    Ok(mpop_from_first(ctx, &m)?.unwrap_or(Reply::NilArray))
 }
 
-/// BLMPOP timeout numkeys key [key ...] LEFT|RIGHT [COUNT count]
-fn blmpop(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
-    let timeout = args::timeout_ms(&args[1])?;
-    let a = parse_mpop(&args[2..])?;
-    match mpop(ctx, &a.keys, a.end, a.count)? {
-        Some(r) => Ok(r),
-        None => ctx.block_on(a.keys, timeout, Reply::NilArray),
-    }
-}
+// ---------------------------------------------------------------------------------------
+// Blocking forms.
 
-/// BLPOP/BRPOP: the first non-empty list in argument order, or wait.
-fn bpop(ctx: &mut Ctx, args: &[Bytes], end: End) -> CmdResult {
-    let timeout = args::timeout_ms(&args[args.len() - 1])?;
+fn bpop_generic(ctx: &mut Ctx, args: &[Bytes], end: End) -> CmdResult {
+    let timeout = block_timeout(&args[args.len() - 1])?;
     let keys = &args[1..args.len() - 1];
-    for key in keys {
-        if !ctx.check_type::<L>(key)? {
-            continue;
-        }
-        if let Some(v) = pop_many(ctx, key, end, 1)?.into_iter().next() {
-            ctx.propagate = Some(vec![vec![
-                Bytes::from_static(end.pop_command()),
-                key.clone(),
-            ]]);
-            return Ok(Reply::Array(vec![Reply::Bulk(key.clone()), Reply::Bulk(v)]));
-        }
-    }
-    ctx.block_on(keys.to_vec(), timeout, Reply::NilArray)
+    let Some(i) = first_ready(ctx, keys)? else {
+        return ctx.block_on(keys.to_vec(), timeout, Reply::NilArray);
+    };
+    let key = &keys[i];
+    let Some(value) = ctx.write_as::<L>(key)?.and_then(|l| pop(l, end)) else {
+        return Ok(Reply::NilArray);
+    };
+    ctx.remove_if_empty(key);
+    ctx.dirty(1);
+    ctx.propagate = Some(vec![vec![end.pop_name(), key.clone()]]);
+    Ok(Reply::Array(vec![
+        Reply::Bulk(key.clone()),
+        Reply::Bulk(value),
+    ]))
 }
 
 /// BLPOP key [key ...] timeout
 fn blpop(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
-    bpop(ctx, args, End::Left)
+    bpop_generic(ctx, args, End::Left)
 }
 
 /// BRPOP key [key ...] timeout
 fn brpop(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
-    bpop(ctx, args, End::Right)
+    bpop_generic(ctx, args, End::Right)
 }
 
-fn bmove(ctx: &mut Ctx, args: &[Bytes], from: End, to: End, timeout: &[u8]) -> CmdResult {
-    let timeout = args::timeout_ms(timeout)?;
+/// The blocking move shared by BLMOVE and BRPOPLPUSH; `as_cmd` is what to propagate.
+fn bmove_generic(
+    ctx: &mut Ctx,
+    args: &[Bytes],
+    from: End,
+    to: End,
+    timeout: u64,
+    as_cmd: Vec<Bytes>,
+) -> CmdResult {
     match move_one(ctx, &args[1], &args[2], from, to)? {
         Some(v) => {
-            ctx.propagate = Some(vec![vec![
-                Bytes::from_static(b"LMOVE"),
-                args[1].clone(),
-                args[2].clone(),
-                Bytes::from_static(from.word()),
-                Bytes::from_static(to.word()),
-            ]]);
+            ctx.propagate = Some(vec![as_cmd]);
             Ok(Reply::Bulk(v))
         }
-        // Redis answers a timed-out BLMOVE with a null array, not a null bulk.
+        // Redis answers a null bulk when it may not block (MULTI) but a null array on
+        // timeout (RESP2 `$-1` vs `*-1`).
+        None if ctx.client.no_block => Ok(Reply::Nil),
         None => ctx.block_on(vec![args[1].clone()], timeout, Reply::NilArray),
     }
 }
@@ -609,10 +689,74 @@ fn bmove(ctx: &mut Ctx, args: &[Bytes], from: End, to: End, timeout: &[u8]) -> C
 fn blmove(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
     let from = End::parse(&args[3])?;
     let to = End::parse(&args[4])?;
-    bmove(ctx, args, from, to, &args[5])
+    let timeout = block_timeout(&args[5])?;
+    let as_cmd = vec![
+        Bytes::from_static(b"LMOVE"),
+        args[1].clone(),
+        args[2].clone(),
+        args[3].clone(),
+        args[4].clone(),
+    ];
+    bmove_generic(ctx, args, from, to, timeout, as_cmd)
 }
 
 /// BRPOPLPUSH source destination timeout
 fn brpoplpush(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
-    bmove(ctx, args, End::Right, End::Left, &args[3])
+    let timeout = block_timeout(&args[3])?;
+    let as_cmd = vec![
+        Bytes::from_static(b"RPOPLPUSH"),
+        args[1].clone(),
+        args[2].clone(),
+    ];
+    bmove_generic(ctx, args, End::Right, End::Left, timeout, as_cmd)
+}
+
+/// BLMPOP timeout numkeys key [key ...] LEFT|RIGHT [COUNT count]
+fn blmpop(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
+    let m = parse_mpop(args, 2)?;
+    let timeout = block_timeout(&args[1])?;
+    match mpop_from_first(ctx, &m)? {
+        Some(reply) => Ok(reply),
+        None => ctx.block_on(m.keys, timeout, Reply::NilArray),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn list(items: &[&str]) -> VecDeque<Bytes> {
+        items.iter().map(|s| Bytes::from(s.to_string())).collect()
+    }
+
+    #[test]
+    fn pop_n_order() {
+        let mut l = list(&["a", "b", "c"]);
+        assert_eq!(pop_n(&mut l, End::Right, 2), vec!["c", "b"]);
+        assert_eq!(pop_n(&mut l, End::Left, 5), vec!["a"]);
+        assert!(l.is_empty());
+    }
+
+    #[test]
+    fn indexes() {
+        assert_eq!(resolve_index(0, 3), Some(0));
+        assert_eq!(resolve_index(-1, 3), Some(2));
+        assert_eq!(resolve_index(3, 3), None);
+        assert_eq!(resolve_index(-4, 3), None);
+        assert_eq!(resolve_index(i64::MIN, 3), None);
+    }
+
+    #[test]
+    fn numkeys_positions() {
+        let args: Vec<Bytes> = ["lmpop", "2", "a", "b", "left"]
+            .iter()
+            .map(|s| Bytes::from(s.to_string()))
+            .collect();
+        assert_eq!(lmpop_keys(&args), vec![2, 3]);
+        let args: Vec<Bytes> = ["blmpop", "0", "9", "a"]
+            .iter()
+            .map(|s| Bytes::from(s.to_string()))
+            .collect();
+        assert_eq!(blmpop_keys(&args), vec![3]);
+    }
 }

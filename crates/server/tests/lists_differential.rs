@@ -1,0 +1,256 @@
+//! List commands (differential): scripts against redis-server 7.0 (byte-identical replies,
+//! RESP2 and RESP3), blocking pops with real concurrent clients, and propagation of served
+//! blocking pops to a replica.
+
+mod common;
+mod reference;
+use common::*;
+use redis::Value;
+use reference::assert_same_as_redis;
+use std::time::{Duration, Instant};
+
+const LISTS: &[&str] = &[
+    "RPUSH l a b c d e",
+    "LPUSH l z y",
+    "LRANGE l 0 -1",
+    "LRANGE l -3 -1",
+    "LRANGE l 5 1",
+    "LRANGE l 0 -100",
+    "LRANGE l -100 100",
+    "LRANGE nope 0 -1",
+    "LRANGE l a b",
+    "LLEN l",
+    "LLEN nope",
+    "LINDEX l 0",
+    "LINDEX l -1",
+    "LINDEX l 100",
+    "LINDEX l x",
+    "LSET l 1 Y",
+    "LSET l 100 x",
+    "LSET nope 0 x",
+    "LPUSHX nope a",
+    "RPUSHX l f",
+    "LPOP l",
+    "RPOP l",
+    "LPOP l 2",
+    "RPOP l 0",
+    "LPOP l -1",
+    "LPOP l x",
+    "LPOP l 1 2",
+    "LPOP nope",
+    "LPOP nope 2",
+    "RPOP l 100",
+    "EXISTS l",
+    "RPUSH r a b a c a",
+    "LREM r 2 a",
+    "LRANGE r 0 -1",
+    "RPUSH r a a",
+    "LREM r -1 a",
+    "LRANGE r 0 -1",
+    "LREM r 0 a",
+    "LREM r 0 zz",
+    "LREM r x a",
+    "LINSERT r BEFORE b x",
+    "LINSERT r AFTER c y",
+    "LINSERT r AFTER nothere y",
+    "LINSERT nope AFTER c y",
+    "LINSERT r MIDDLE c y",
+    "LRANGE r 0 -1",
+    "RPUSH t 1 2 3 4 5 6",
+    "LTRIM t 1 -2",
+    "LRANGE t 0 -1",
+    "LTRIM t 5 1",
+    "EXISTS t",
+    "LTRIM nope 0 1",
+    "RPUSH p a b c 1 2 3 c c",
+    "LPOS p c",
+    "LPOS p c RANK 2",
+    "LPOS p c RANK -1",
+    "LPOS p c COUNT 2",
+    "LPOS p c COUNT 0",
+    "LPOS p c COUNT 0 RANK -2",
+    "LPOS p c MAXLEN 2",
+    "LPOS p c COUNT 0 MAXLEN 3",
+    "LPOS p c RANK -1 MAXLEN 1",
+    "LPOS p zz",
+    "LPOS p zz COUNT 1",
+    "LPOS p c RANK 0",
+    "LPOS p c COUNT -1",
+    "LPOS p c MAXLEN -1",
+    "LPOS p c FOO 1",
+    "LPOS p c RANK",
+    "LPOS nope c",
+    "LPOS nope c COUNT 1",
+    "RPUSH src 1 2 3",
+    "LMOVE src dst RIGHT LEFT",
+    "LMOVE src dst LEFT RIGHT",
+    "LMOVE src dst UP LEFT",
+    "LRANGE dst 0 -1",
+    "RPOPLPUSH src dst",
+    "RPOPLPUSH src dst",
+    "EXISTS src",
+    "RPUSH same 1 2 3",
+    "LMOVE same same LEFT RIGHT",
+    "LRANGE same 0 -1",
+    "HSET h f v",
+    "LMOVE same h LEFT LEFT",
+    "LRANGE same 0 -1",
+    "LMOVE h same LEFT LEFT",
+    "LPUSH h x",
+    "LPOP h",
+    "LLEN h",
+    "LMPOP 2 nope same LEFT",
+    "LMPOP 2 nope same RIGHT COUNT 2",
+    "LMPOP 2 nope same RIGHT COUNT 10",
+    "LMPOP 1 nope LEFT",
+    "LMPOP 0 a LEFT",
+    "LMPOP 3 a LEFT",
+    "LMPOP 1 a MIDDLE",
+    "LMPOP 1 a LEFT COUNT 0",
+    "LMPOP 1 a LEFT COUNT",
+    "LMPOP 1 a LEFT FOO 1",
+    "LMPOP 1 h LEFT",
+    "BLPOP nope 0.01",
+    "BLPOP nope -1",
+    "BLPOP nope abc",
+    "RPUSH b1 x",
+    "BLPOP nope b1 0",
+    "RPUSH b1 x y",
+    "BRPOP b1 0",
+    "BLMOVE b1 dst LEFT LEFT 0",
+    "BRPOPLPUSH nope dst 0.01",
+    "BLMPOP 0.01 1 nope LEFT",
+    "RPUSH b2 1 2 3",
+    "BLMPOP 0 2 nope b2 RIGHT COUNT 2",
+    "BLPOP h 0",
+    "MULTI",
+    "BLPOP nope 0",
+    "EXEC",
+    "RPUSH enc a b c",
+    "OBJECT ENCODING enc",
+];
+
+#[test]
+fn lists_match_redis() {
+    assert_same_as_redis(LISTS);
+    let mut resp3 = vec!["!HELLO 3"];
+    resp3.extend_from_slice(LISTS);
+    assert_same_as_redis(&resp3);
+}
+
+/// Sends a blocking command on its own connection and returns a handle to its reply.
+fn blocked(s: &TestServer, args: &[&str]) -> std::thread::JoinHandle<(Value, Duration)> {
+    let mut c = s.conn();
+    let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+    std::thread::spawn(move || {
+        let started = Instant::now();
+        let refs: Vec<&str> = args.iter().map(|a| a.as_str()).collect();
+        let v = q(&mut c, &refs);
+        (v, started.elapsed())
+    })
+}
+
+fn wait_blocked(s: &TestServer, n: usize) {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let info = s.cli(&["INFO", "clients"]);
+        let blocked: usize = info
+            .lines()
+            .find_map(|l| l.strip_prefix("blocked_clients:"))
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or(0);
+        if blocked >= n {
+            return;
+        }
+        assert!(Instant::now() < deadline, "clients did not block");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+fn pair(k: &str, v: &str) -> Value {
+    Value::Array(vec![
+        Value::BulkString(k.as_bytes().to_vec()),
+        Value::BulkString(v.as_bytes().to_vec()),
+    ])
+}
+
+#[test]
+fn blocked_clients_are_served_in_arrival_order() {
+    let s = TestServer::start(&[]);
+    let first = blocked(&s, &["BLPOP", "q", "0"]);
+    wait_blocked(&s, 1);
+    let second = blocked(&s, &["BLPOP", "other", "q", "0"]);
+    wait_blocked(&s, 2);
+    let mut c = s.conn();
+    assert_eq!(q(&mut c, &["RPUSH", "q", "one", "two"]), Value::Int(2));
+    assert_eq!(first.join().unwrap().0, pair("q", "one"));
+    assert_eq!(second.join().unwrap().0, pair("q", "two"));
+    assert_eq!(q(&mut c, &["EXISTS", "q"]), Value::Int(0));
+}
+
+#[test]
+fn blocking_timeouts_and_chained_moves() {
+    let s = TestServer::start(&[]);
+    let (v, took) = blocked(&s, &["BRPOP", "nothing", "0.3"]).join().unwrap();
+    assert_eq!(v, Value::Nil);
+    assert!(took >= Duration::from_millis(280), "{took:?}");
+    assert!(took < Duration::from_secs(3), "{took:?}");
+    // A BLMOVE feeding a list another client waits on: both are served by one push.
+    let mover = blocked(&s, &["BLMOVE", "a", "b", "LEFT", "RIGHT", "0"]);
+    wait_blocked(&s, 1);
+    let waiter = blocked(&s, &["BLPOP", "b", "0"]);
+    wait_blocked(&s, 2);
+    let mut c = s.conn();
+    q(&mut c, &["LPUSH", "a", "x"]);
+    assert_eq!(mover.join().unwrap().0, Value::BulkString(b"x".to_vec()));
+    assert_eq!(waiter.join().unwrap().0, pair("b", "x"));
+    // A push inside MULTI wakes a waiter after EXEC.
+    let waiter = blocked(&s, &["BLMPOP", "0", "1", "m", "LEFT", "COUNT", "5"]);
+    wait_blocked(&s, 1);
+    q(&mut c, &["MULTI"]);
+    q(&mut c, &["RPUSH", "m", "1", "2"]);
+    q(&mut c, &["RPUSH", "m", "3"]);
+    q(&mut c, &["EXEC"]);
+    assert_eq!(
+        waiter.join().unwrap().0,
+        Value::Array(vec![
+            Value::BulkString(b"m".to_vec()),
+            Value::Array(vec![
+                Value::BulkString(b"1".to_vec()),
+                Value::BulkString(b"2".to_vec()),
+                Value::BulkString(b"3".to_vec()),
+            ]),
+        ])
+    );
+}
+
+#[test]
+fn served_blocking_pops_reach_a_replica_as_plain_pops() {
+    let primary = TestServer::start(&[]);
+    let replica = TestServer::start(&[]);
+    replica.cli(&["REPLICAOF", "127.0.0.1", &primary.port.to_string()]);
+    let mut p = primary.conn();
+    q(&mut p, &["RPUSH", "warm", "x"]);
+    let mut r = replica.conn();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while q(&mut r, &["EXISTS", "warm"]) != Value::Int(1) {
+        assert!(Instant::now() < deadline, "replica not syncing");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let waiter = blocked(&primary, &["BRPOP", "jobs", "0"]);
+    wait_blocked(&primary, 1);
+    q(&mut p, &["RPUSH", "jobs", "a", "b", "c"]);
+    assert_eq!(waiter.join().unwrap().0, pair("jobs", "c"));
+    q(&mut p, &["BLMOVE", "jobs", "done", "LEFT", "LEFT", "0"]);
+    assert_eq!(q(&mut p, &["WAIT", "1", "5000"]), Value::Int(1));
+    assert_eq!(
+        q(&mut r, &["LRANGE", "jobs", "0", "-1"]),
+        Value::Array(vec![Value::BulkString(b"b".to_vec())])
+    );
+    assert_eq!(
+        q(&mut r, &["LRANGE", "done", "0", "-1"]),
+        Value::Array(vec![Value::BulkString(b"a".to_vec())])
+    );
+    // The redis crate and redis-cli see the same list.
+    assert_eq!(primary.cli(&["LRANGE", "done", "0", "-1"]), "a");
+}
