@@ -32,7 +32,7 @@ start() { # name port dir
   if [ "$name" = rubra ]; then
     ./target/release/rubra-server --port "$port" --save "" --dir "$dir" >"$dir/log" 2>&1 &
   else
-    redis-server --port "$port" --save "" --appendonly no --dir "$dir" --daemonize no >"$dir/log" 2>&1 &
+    redis-server --port "$port" --save "" --enable-debug-command yes --appendonly no --dir "$dir" --daemonize no >"$dir/log" 2>&1 &
   fi
   PORTS+=("$port")
   wait_up "$port"
