@@ -136,6 +136,22 @@ fn parse_expire(
     Ok(at)
 }
 
+/// The unit (ms per argument unit) and relativity of an EX/PX/EXAT/PXAT option, shared by
+/// SET and GETEX; anything else is a syntax error.
+fn expire_option(a: &[u8]) -> Result<(i64, bool), Reply> {
+    if is(a, "ex") {
+        Ok((1000, true))
+    } else if is(a, "px") {
+        Ok((1, true))
+    } else if is(a, "exat") {
+        Ok((1000, false))
+    } else if is(a, "pxat") {
+        Ok((1, false))
+    } else {
+        Err(err::SYNTAX)
+    }
+}
+
 /// Options of SET.
 struct SetOpts {
     nx: bool,
@@ -166,17 +182,7 @@ fn parse_set_opts(ctx: &Ctx, opts: &[Bytes]) -> Result<SetOpts, Reply> {
             o.ttl = Ttl::Keep;
             expire_given = true;
         } else if let (Some(v), false) = (next, expire_given) {
-            let (unit, relative) = if is(a, "ex") {
-                (1000, true)
-            } else if is(a, "px") {
-                (1, true)
-            } else if is(a, "exat") {
-                (1000, false)
-            } else if is(a, "pxat") {
-                (1, false)
-            } else {
-                return Err(err::SYNTAX);
-            };
+            let (unit, relative) = expire_option(a)?;
             o.ttl = Ttl::At(parse_expire(ctx, v, unit, relative, "set")?);
             expire_given = true;
             i += 1;
@@ -294,17 +300,7 @@ fn getex(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
         if is(a, "persist") && exclusive {
             change = Change::Persist;
         } else if let (Some(v), true) = (args.get(i + 1), exclusive) {
-            let (unit, relative) = if is(a, "ex") {
-                (1000, true)
-            } else if is(a, "px") {
-                (1, true)
-            } else if is(a, "exat") {
-                (1000, false)
-            } else if is(a, "pxat") {
-                (1, false)
-            } else {
-                return Err(err::SYNTAX);
-            };
+            let (unit, relative) = expire_option(a)?;
             change = Change::At(parse_expire(ctx, v, unit, relative, "getex")?);
             i += 1;
         } else {
