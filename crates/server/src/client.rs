@@ -210,4 +210,7 @@ pub struct ClientState {
     pub is_primary_link: bool,
     /// The `timeout` config as of the last batch (0 = never close idle clients).
     pub idle_timeout_secs: u64,
+    /// While a blocked client is served: the key whose readiness woke it. Redis serves a
+    /// client blocked on several keys from that key, not from the first one it named.
+    pub served_key: Option<Bytes>,
 }

@@ -198,6 +198,7 @@ pub fn serve_blocked(store: &mut Store) {
                     db: waiter.db,
                     resp3: waiter.resp3,
                     authenticated: true,
+                    served_key: Some(key.clone()),
                     ..ClientState::default()
                 };
                 let mut ctx = Ctx {

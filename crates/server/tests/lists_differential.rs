@@ -6,7 +6,7 @@ mod common;
 mod reference;
 use common::*;
 use redis::Value;
-use reference::assert_same_as_redis;
+use reference::{assert_same_as_redis, RawConn, Reference};
 use std::time::{Duration, Instant};
 
 const LISTS: &[&str] = &[
@@ -253,4 +253,70 @@ fn served_blocking_pops_reach_a_replica_as_plain_pops() {
     );
     // The redis crate and redis-cli see the same list.
     assert_eq!(primary.cli(&["LRANGE", "done", "0", "-1"]), "a");
+}
+
+/// Every blocking command parses its timeout the same way Redis 7.0 does: fractions round up
+/// to whole milliseconds, infinities and too-large values are "negative", junk is "not a
+/// float". Keys hold data so nothing actually blocks.
+#[test]
+fn blocking_timeout_parsing_matches_redis() {
+    let mut script: Vec<String> = vec![
+        "RPUSH l a b c d e f g h i j k l m n o p q r s t u v w x y z".into(),
+        "ZADD z 1 a 2 b 3 c 4 d 5 e 6 f 7 g 8 h 9 i 10 j 11 k 12 l 13 m".into(),
+    ];
+    for t in [
+        "0.0001", "1e-9", "-1", "-0.5", "inf", "-inf", "+inf", "1e30", "abc", "nan", "",
+    ] {
+        script.push(format!("BLPOP l {t:?}"));
+        script.push(format!("BRPOPLPUSH l l2 {t:?}"));
+        script.push(format!("BLMPOP {t:?} 1 l LEFT"));
+        script.push(format!("BZPOPMIN z {t:?}"));
+        script.push(format!("BZMPOP {t:?} 1 z MAX"));
+    }
+    let lines: Vec<&str> = script.iter().map(String::as_str).collect();
+    assert_same_as_redis(&lines);
+}
+
+/// A client blocked on several keys is served from the key that became ready, not from the
+/// first key it named: here `b` is pushed before `a` inside one transaction.
+#[test]
+fn blocked_client_is_served_from_the_key_that_woke_it() {
+    let scenario = |port: u16| -> Vec<Vec<u8>> {
+        let mut replies = Vec::new();
+        for (block, pushes) in [
+            ("BLPOP a b 0", ["RPUSH b from-b", "RPUSH a from-a"]),
+            (
+                "BLMPOP 0 2 a b LEFT COUNT 5",
+                ["RPUSH b b1 b2", "RPUSH a a1"],
+            ),
+            (
+                "BZPOPMIN za zb 0",
+                ["ZADD zb 1 from-zb", "ZADD za 1 from-za"],
+            ),
+        ] {
+            let mut waiter = RawConn::connect(port);
+            let mut c = RawConn::connect(port);
+            c.call("FLUSHALL");
+            waiter.send(block);
+            let deadline = Instant::now() + Duration::from_secs(5);
+            while !String::from_utf8_lossy(&c.call("INFO clients")).contains("blocked_clients:1") {
+                assert!(Instant::now() < deadline, "client never blocked");
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            c.call("MULTI");
+            for p in pushes {
+                c.call(p);
+            }
+            c.call("EXEC");
+            replies.push(waiter.read_reply());
+        }
+        replies
+    };
+    let rubra = TestServer::start(&[]);
+    let redis = Reference::start();
+    let ours = scenario(rubra.port);
+    let theirs = scenario(redis.port);
+    for (o, t) in ours.iter().zip(&theirs) {
+        assert_eq!(String::from_utf8_lossy(o), String::from_utf8_lossy(t));
+    }
 }

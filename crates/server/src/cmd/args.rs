@@ -53,15 +53,28 @@ pub fn parse_f64(arg: &[u8]) -> Option<f64> {
 }
 
 /// Parses a blocking timeout in seconds (may be fractional) into milliseconds; 0 = forever.
+/// As Redis 7.0 does: milliseconds are rounded up (0.0001 waits 1 ms, -0.0001 becomes 0 and
+/// blocks forever), and infinities or values too large for a C long long come out negative.
 pub fn timeout_ms(arg: &[u8]) -> Result<u64, Reply> {
     let secs = parse_f64(arg).ok_or(err::TIMEOUT_NOT_FLOAT)?;
-    if secs < 0.0 {
+    let ms = (secs * 1000.0).ceil();
+    if !(0.0..i64::MAX as f64).contains(&ms) {
         return Err(err::TIMEOUT_NEGATIVE);
     }
-    if !secs.is_finite() || secs * 1000.0 > i64::MAX as f64 / 2.0 {
-        return Err(err::TIMEOUT_NOT_FLOAT);
+    Ok(ms as u64)
+}
+
+/// Key positions of `... numkeys key [key ...] ...` with numkeys at `args[at]`. One helper
+/// for every numkeys command, so routing and CROSSSLOT checks see exactly the keys the
+/// command will read; a bad numkeys yields no keys and the command itself reports the error.
+pub fn numkeys_positions(args: &[Bytes], at: usize) -> Vec<usize> {
+    let n = args.get(at).and_then(|a| parse_i64_strict(a)).unwrap_or(0);
+    if n <= 0 {
+        return Vec::new();
     }
-    Ok((secs * 1000.0).ceil() as u64)
+    let start = at + 1;
+    let end = start.saturating_add(n as usize).min(args.len());
+    (start..end).collect()
 }
 
 /// Copies an argument into an owned key (arguments may share buffers).

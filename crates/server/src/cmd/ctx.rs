@@ -140,6 +140,19 @@ impl<'a> Ctx<'a> {
         T::view(&mut entry.value).ok_or(err::WRONGTYPE)
     }
 
+    /// The order in which a multi-key blocking command tries its keys: argument order, but
+    /// the key that woke a served blocked client first, as Redis serves from the ready key.
+    pub fn key_order(&self, keys: &[Bytes]) -> Vec<usize> {
+        let woke = self
+            .client
+            .served_key
+            .as_ref()
+            .and_then(|k| keys.iter().position(|x| x == k));
+        woke.into_iter()
+            .chain((0..keys.len()).filter(|&i| Some(i) != woke))
+            .collect()
+    }
+
     /// Checks the type of a key without borrowing it: Ok(true) if it exists with type T.
     pub fn check_type<T: TypedValue>(&mut self, key: &[u8]) -> Result<bool, Reply> {
         Ok(self.write_as::<T>(key)?.is_some())

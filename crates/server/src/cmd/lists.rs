@@ -10,7 +10,6 @@ use super::args::{self, is};
 use super::flags::*;
 use super::{err, CmdResult, Command, Ctx};
 use bytes::Bytes;
-use rubra_keyspace::value::parse_i64_strict;
 use rubra_resp::Reply;
 use std::collections::VecDeque;
 
@@ -175,8 +174,8 @@ fn serving_retry(ctx: &Ctx) -> bool {
 /// WRONGTYPE, except while serving a blocked client (it is then skipped, as in Redis).
 fn first_ready(ctx: &mut Ctx, keys: &[Bytes]) -> Result<Option<usize>, Reply> {
     let retry = serving_retry(ctx);
-    for (i, key) in keys.iter().enumerate() {
-        match ctx.write_as::<L>(key) {
+    for i in ctx.key_order(keys) {
+        match ctx.write_as::<L>(&keys[i]) {
             Ok(Some(list)) if !list.is_empty() => return Ok(Some(i)),
             Ok(_) => {}
             Err(e) if !retry => return Err(e),
@@ -186,37 +185,14 @@ fn first_ready(ctx: &mut Ctx, keys: &[Bytes]) -> Result<Option<usize>, Reply> {
     Ok(None)
 }
 
-/// A blocking timeout in seconds, as Redis 7.0 reads it: it converts seconds to a C long
-/// long, so infinity and values too large for milliseconds come out negative ("ERR timeout
-/// is negative"); everything else follows `args::timeout_ms`.
-fn block_timeout(arg: &[u8]) -> Result<u64, Reply> {
-    if let Some(secs) = args::parse_f64(arg) {
-        if secs * 1000.0 >= i64::MAX as f64 {
-            return Err(err::TIMEOUT_NEGATIVE);
-        }
-    }
-    args::timeout_ms(arg)
-}
-
-/// Key positions of `CMD numkeys key [key ...] ...`, with numkeys at `idx`.
-fn numkeys_at(args: &[Bytes], idx: usize) -> Vec<usize> {
-    let n = args.get(idx).and_then(|a| parse_i64_strict(a)).unwrap_or(0);
-    if n <= 0 {
-        return Vec::new();
-    }
-    let start = idx + 1;
-    let end = start.saturating_add(n as usize).min(args.len());
-    (start..end).collect()
-}
-
 /// LMPOP numkeys key [key ...] ...
 fn lmpop_keys(args: &[Bytes]) -> Vec<usize> {
-    numkeys_at(args, 1)
+    args::numkeys_positions(args, 1)
 }
 
 /// BLMPOP timeout numkeys key [key ...] ...
 fn blmpop_keys(args: &[Bytes]) -> Vec<usize> {
-    numkeys_at(args, 2)
+    args::numkeys_positions(args, 2)
 }
 
 // ---------------------------------------------------------------------------------------
@@ -636,7 +612,7 @@ fn lmpop(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
 // Blocking forms.
 
 fn bpop_generic(ctx: &mut Ctx, args: &[Bytes], end: End) -> CmdResult {
-    let timeout = block_timeout(&args[args.len() - 1])?;
+    let timeout = args::timeout_ms(&args[args.len() - 1])?;
     let keys = &args[1..args.len() - 1];
     let Some(i) = first_ready(ctx, keys)? else {
         return ctx.block_on(keys.to_vec(), timeout, Reply::NilArray);
@@ -689,7 +665,7 @@ fn bmove_generic(
 fn blmove(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
     let from = End::parse(&args[3])?;
     let to = End::parse(&args[4])?;
-    let timeout = block_timeout(&args[5])?;
+    let timeout = args::timeout_ms(&args[5])?;
     let as_cmd = vec![
         Bytes::from_static(b"LMOVE"),
         args[1].clone(),
@@ -702,7 +678,7 @@ fn blmove(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
 
 /// BRPOPLPUSH source destination timeout
 fn brpoplpush(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
-    let timeout = block_timeout(&args[3])?;
+    let timeout = args::timeout_ms(&args[3])?;
     let as_cmd = vec![
         Bytes::from_static(b"RPOPLPUSH"),
         args[1].clone(),
@@ -714,7 +690,7 @@ fn brpoplpush(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
 /// BLMPOP timeout numkeys key [key ...] LEFT|RIGHT [COUNT count]
 fn blmpop(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
     let m = parse_mpop(args, 2)?;
-    let timeout = block_timeout(&args[1])?;
+    let timeout = args::timeout_ms(&args[1])?;
     match mpop_from_first(ctx, &m)? {
         Some(reply) => Ok(reply),
         None => ctx.block_on(m.keys, timeout, Reply::NilArray),

@@ -39,7 +39,8 @@ pub static COMMANDS: &[Command] = &[
         "set",
         sinterstore,
     ),
-    Command::new("sintercard", -3, READONLY, (0, 0, 0), "set", sintercard).with_keys(numkeys_keys),
+    Command::new("sintercard", -3, READONLY, (0, 0, 0), "set", sintercard)
+        .with_keys(sintercard_keys),
     Command::new("sunion", -2, READONLY, (1, -1, 1), "set", sunion),
     Command::new(
         "sunionstore",
@@ -61,17 +62,9 @@ pub static COMMANDS: &[Command] = &[
     Command::new("sscan", -3, READONLY, (1, 1, 1), "set", sscan),
 ];
 
-/// Key positions of `CMD numkeys key [key ...] ...` (SINTERCARD): args[2..2+numkeys].
-fn numkeys_keys(args: &[Bytes]) -> Vec<usize> {
-    let n = args
-        .get(1)
-        .and_then(|a| rubra_keyspace::value::parse_i64_strict(a))
-        .unwrap_or(0);
-    if n <= 0 {
-        return Vec::new();
-    }
-    let end = (2usize.saturating_add(n as usize)).min(args.len());
-    (2..end).collect()
+/// Key positions of `SINTERCARD numkeys key [key ...] ...`.
+fn sintercard_keys(args: &[Bytes]) -> Vec<usize> {
+    args::numkeys_positions(args, 1)
 }
 
 fn members(set: &SetValue) -> Vec<Reply> {

@@ -13,7 +13,7 @@ use super::hashes::{parse_scan_args, random_indexes, scan_match, scan_positions,
 use super::{err, CmdResult, Command, Ctx};
 use bytes::Bytes;
 use rand::Rng;
-use rubra_keyspace::value::{parse_i64_strict, SetValue};
+use rubra_keyspace::value::SetValue;
 use rubra_keyspace::{Value, ZSet};
 use rubra_resp::{format_double, Reply};
 
@@ -256,31 +256,20 @@ pub fn members_with_scores(z: &ZSet) -> Vec<(Bytes, f64)> {
 // ---------------------------------------------------------------------------------------
 // Key positions of numkeys commands.
 
-/// `args[at+1 .. at+1+numkeys]` where args[at] is numkeys.
-fn numkeys_keys(args: &[Bytes], at: usize) -> Vec<usize> {
-    let n = args.get(at).and_then(|a| parse_i64_strict(a)).unwrap_or(0);
-    if n <= 0 {
-        return Vec::new();
-    }
-    let start = at + 1;
-    let end = start.saturating_add(n as usize).min(args.len());
-    (start..end).collect()
-}
-
 /// `CMD numkeys key ...` (ZUNION, ZINTER, ZDIFF, ZINTERCARD, ZMPOP).
 fn keys_at_1(args: &[Bytes]) -> Vec<usize> {
-    numkeys_keys(args, 1)
+    args::numkeys_positions(args, 1)
 }
 
 /// `BZMPOP timeout numkeys key ...`.
 fn keys_at_2(args: &[Bytes]) -> Vec<usize> {
-    numkeys_keys(args, 2)
+    args::numkeys_positions(args, 2)
 }
 
 /// `CMD destination numkeys key ...` (the *STORE forms): the destination and the inputs.
 fn store_keys(args: &[Bytes]) -> Vec<usize> {
     let mut keys = vec![1];
-    keys.extend(numkeys_keys(args, 2));
+    keys.extend(args::numkeys_positions(args, 2));
     keys
 }
 
@@ -1207,9 +1196,9 @@ fn pop_from(ctx: &mut Ctx, key: &Bytes, max: bool, count: usize) -> Vec<(Bytes, 
 /// failing it because some other client reused the key for another type.
 fn first_nonempty(ctx: &mut Ctx, keys: &[Bytes]) -> Result<Option<Bytes>, Reply> {
     let serving_blocked = ctx.store.blocking.waiter(ctx.client.id).is_some();
-    for k in keys {
-        match ctx.write_as::<Z>(k) {
-            Ok(Some(_)) => return Ok(Some(k.clone())),
+    for i in ctx.key_order(keys) {
+        match ctx.write_as::<Z>(&keys[i]) {
+            Ok(Some(_)) => return Ok(Some(keys[i].clone())),
             Ok(None) => {}
             Err(_) if serving_blocked => {}
             Err(e) => return Err(e),

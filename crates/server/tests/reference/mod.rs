@@ -96,6 +96,12 @@ impl RawConn {
 
     /// Sends one command (a redis-cli style line, quotes allowed) and returns the reply.
     pub fn call(&mut self, line: &str) -> Vec<u8> {
+        self.send(line);
+        self.read_reply()
+    }
+
+    /// Sends one command without waiting for its reply (for blocking commands).
+    pub fn send(&mut self, line: &str) {
         let args = rubra_resp::split_args(line.as_bytes()).expect("bad quoting in script");
         let mut out = format!("*{}\r\n", args.len()).into_bytes();
         for a in &args {
@@ -104,7 +110,6 @@ impl RawConn {
             out.extend_from_slice(b"\r\n");
         }
         self.stream.write_all(&out).expect("write");
-        self.read_reply()
     }
 
     /// Reads one complete reply frame.
