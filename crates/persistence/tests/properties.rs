@@ -1,6 +1,8 @@
 //! Property tests: arbitrary data survives write -> read and DUMP -> RESTORE; truncated,
 //! mutated and random inputs produce errors, never panics.
 
+mod common;
+use common::normalize;
 use proptest::collection::{btree_map, btree_set, vec};
 use proptest::prelude::*;
 use rubra_persistence::{
@@ -57,27 +59,6 @@ fn arb_entry() -> impl Strategy<Value = RdbEntry> {
             idle_secs,
             freq,
         })
-}
-
-fn normalize(v: &RdbValue) -> RdbValue {
-    match v {
-        RdbValue::Set(m) => {
-            let mut m = m.clone();
-            m.sort();
-            RdbValue::Set(m)
-        }
-        RdbValue::Hash(p) => {
-            let mut p = p.clone();
-            p.sort();
-            RdbValue::Hash(p)
-        }
-        RdbValue::ZSet(p) => {
-            let mut p = p.clone();
-            p.sort_by(|a, b| a.0.cmp(&b.0));
-            RdbValue::ZSet(p)
-        }
-        other => other.clone(),
-    }
 }
 
 fn same_value(a: &RdbValue, b: &RdbValue) -> bool {

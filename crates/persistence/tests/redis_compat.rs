@@ -2,6 +2,8 @@
 //! files we write, and DUMP/RESTORE payloads go both ways. Skipped (with a message) only
 //! when redis-server is not installed.
 
+mod common;
+use common::normalize;
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -438,28 +440,6 @@ fn fill(server: &Server, entries: &[RdbEntry]) {
             .flat_map(commands_for)
             .collect();
         c.pipeline(&cmds);
-    }
-}
-
-/// Order-insensitive form of a value, for comparisons.
-fn normalize(v: &RdbValue) -> RdbValue {
-    match v {
-        RdbValue::Set(m) => {
-            let mut m = m.clone();
-            m.sort();
-            RdbValue::Set(m)
-        }
-        RdbValue::Hash(p) => {
-            let mut p = p.clone();
-            p.sort();
-            RdbValue::Hash(p)
-        }
-        RdbValue::ZSet(p) => {
-            let mut p = p.clone();
-            p.sort_by(|a, b| a.1.total_cmp(&b.1).then_with(|| a.0.cmp(&b.0)));
-            RdbValue::ZSet(p)
-        }
-        other => other.clone(),
     }
 }
 
