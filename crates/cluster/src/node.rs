@@ -154,6 +154,10 @@ pub struct Node {
     pub(crate) pending_fail: Vec<NodeId>,
     pub(crate) sent: u64,
     pub(crate) received: u64,
+    /// Bumped whenever something a client-facing view depends on may have changed: every
+    /// slot, role or address change is persisted (so it passes through `flush` with a save
+    /// pending), and cluster_state flips in `update_state`. See [`Node::topology_version`].
+    pub(crate) topology_version: u64,
 }
 
 /// A random 40-hex-char node name from the given RNG.
@@ -210,6 +214,7 @@ impl Node {
             pending_fail: Vec::new(),
             sent: 0,
             received: 0,
+            topology_version: 0,
         };
         let (ip, port, cport, hn) = (
             n.cfg.ip.clone(),
@@ -253,6 +258,18 @@ impl Node {
     pub fn cluster_info(&self) -> ClusterInfo {
         cluster_info(&self.st, self.state_ok)
     }
+    /// A counter that changes whenever the slot table, the nodes' roles or addresses,
+    /// migrations or cluster_state may have changed (it may also change when they did not;
+    /// it never stays put when they did). Derived tables such as the server's 16384-slot
+    /// redirect table are rebuilt only when it moves, not on every bus message.
+    pub fn topology_version(&self) -> u64 {
+        self.topology_version
+    }
+    /// The manual failover in progress, if any: (deadline ms, the paused primary's offset
+    /// once known (replica side), whether the election may start). For logs and tests.
+    pub fn manual_failover_state(&self) -> Option<(u64, Option<u64>, bool)> {
+        (self.mf.end != 0).then_some((self.mf.end, self.mf.primary_offset, self.mf.can_start))
+    }
     /// Bus messages (sent, received), for CLUSTER INFO's stats lines.
     pub fn message_stats(&self) -> (u64, u64) {
         (self.sent, self.received)
@@ -285,6 +302,7 @@ impl Node {
     pub(crate) fn flush(&mut self, out: &mut Vec<Output>) {
         if self.save_pending {
             self.save_pending = false;
+            self.topology_version += 1;
             out.push(Output::SaveConfig);
         }
     }
@@ -569,7 +587,7 @@ impl Node {
                     self.handle_replica_failover(out);
                 }
             }
-            Body::MfStart => self.start_manual_failover_as_primary(out, s),
+            Body::MfStart => self.start_manual_failover_as_primary(out, s, h),
             Body::Update {
                 config_epoch,
                 node,
@@ -934,6 +952,9 @@ impl Node {
         self.st.set_node_as_replica(&me, primary);
         self.reset_manual_failover(out);
         self.election = Election::default();
+        // Tell everyone at once (Redis waits for the next PINGs): the new primary needs to
+        // know us as its replica before we can, e.g., ask it for a manual failover.
+        self.broadcast_pong(out, false);
         if let Some(p) = self.st.nodes.get(&primary) {
             out.push(Output::ReplicateFrom {
                 primary,
@@ -1101,6 +1122,7 @@ impl Node {
                 return;
             }
             self.state_ok = ok;
+            self.topology_version += 1;
             out.push(Output::StateChanged { ok });
         }
     }

@@ -473,6 +473,51 @@ fn manual_failover_swaps_roles() {
     }
 }
 
+/// A manual failover straight back: the old primary, turned replica a moment ago, asks
+/// the new primary at once. The MFSTART must not be ignored because the new primary has
+/// not yet heard (from a PING) that the sender is its replica — that would silently cost
+/// the whole cluster-mf-timeout (regression: the second failover of a pair timed out).
+#[test]
+fn manual_failover_straight_back_completes_within_the_timeout() {
+    for seed in seeds(2100, 4) {
+        let mut sim = Sim::new(seed, 6);
+        check(seed, sim.form(3, true));
+        let (a, b) = (0, 3); // b replicates a
+        let now = sim.now;
+        let r = sim.nodes[b].failover(now, rubra_cluster::FailoverMode::Default);
+        sim.admin(b, r);
+        let ok = sim.run_until(10_000, |s| {
+            s.nodes[b].is_primary() && s.nodes[a].state().me().primary == Some(s.nodes[b].id())
+        });
+        check(
+            seed,
+            ok.then_some(())
+                .ok_or_else(|| "first failover failed".to_string()),
+        );
+        let before = sim.promotions.len();
+        let now = sim.now;
+        let r = sim.nodes[a].failover(now, rubra_cluster::FailoverMode::Default);
+        sim.admin(a, r);
+        let ok = sim.run_until(rubra_cluster::node::MF_TIMEOUT_MS, |s| {
+            s.promotions[before..].iter().any(|(_, i)| *i == a)
+        });
+        check(
+            seed,
+            ok.then_some(())
+                .ok_or_else(|| "the failover back did not complete in time".to_string()),
+        );
+        let ok = sim.run_until(10_000, |s| {
+            s.nodes[b].state().me().primary == Some(s.nodes[a].id())
+                && s.converged(&s.live()).is_ok()
+        });
+        check(
+            seed,
+            ok.then_some(())
+                .ok_or_else(|| "no convergence after the failover back".to_string()),
+        );
+    }
+}
+
 /// cluster-spec "Replica migration": a primary left without replicas receives one from
 /// the primary with the most replicas (above the migration barrier).
 #[test]
