@@ -417,3 +417,116 @@ fn manual_failover_under_write_load_loses_no_acknowledged_write() {
     );
     assert!(load.moved.load(Ordering::SeqCst) >= 2);
 }
+
+fn bulk(s: &str) -> Val {
+    Val::Bulk(Some(s.as_bytes().to_vec()))
+}
+
+fn push(parts: &[&str]) -> Val {
+    Val::Arr(parts.iter().map(|p| bulk(p)).collect())
+}
+
+/// Redis 7.0 clusterPropagatePublish: PUBLISH on any node reaches (P)SUBSCRIBE clients on
+/// every node, once; SPUBLISH reaches SSUBSCRIBE clients on the nodes of the channel's shard
+/// (primary and replicas, which serve shard pub/sub without READONLY) and is redirected
+/// elsewhere.
+#[test]
+fn publish_reaches_every_node_and_spublish_its_shard() {
+    let nodes = make_cluster(6, 1, &[]);
+    let ports: Vec<u16> = nodes.iter().map(|n| n.port).collect();
+
+    let mut sub = Resp::connect(ports[1]).expect("connect");
+    assert_eq!(
+        sub.cmd(&["SUBSCRIBE", "news"]).expect("subscribe"),
+        Val::Arr(vec![bulk("subscribe"), bulk("news"), Val::Int(1)])
+    );
+    let mut psub = Resp::connect(ports[4]).expect("connect");
+    assert_eq!(
+        psub.cmd(&["PSUBSCRIBE", "n*"]).expect("psubscribe"),
+        Val::Arr(vec![bulk("psubscribe"), bulk("n*"), Val::Int(1)])
+    );
+    let mut publisher = Resp::connect(ports[0]).expect("connect");
+    // Only local receivers are counted, as in Redis.
+    assert_eq!(
+        publisher
+            .cmd(&["PUBLISH", "news", "hello"])
+            .expect("publish"),
+        Val::Int(0)
+    );
+    assert_eq!(
+        publisher
+            .cmd(&["PUBLISH", "news", "second"])
+            .expect("publish"),
+        Val::Int(0)
+    );
+    // In order and exactly once each.
+    assert_eq!(
+        sub.read().expect("message"),
+        push(&["message", "news", "hello"])
+    );
+    assert_eq!(
+        sub.read().expect("message"),
+        push(&["message", "news", "second"])
+    );
+    assert_eq!(
+        psub.read().expect("pmessage"),
+        push(&["pmessage", "n*", "news", "hello"])
+    );
+    assert_eq!(
+        psub.read().expect("pmessage"),
+        push(&["pmessage", "n*", "news", "second"])
+    );
+
+    // Shard channels: "{sc}" lives in one shard.
+    let (primary, replica) = shard_of(ports[0], "{sc}");
+    let outsider = *ports
+        .iter()
+        .find(|p| **p != primary && **p != replica)
+        .expect("a node of another shard");
+    let mut on_replica = Resp::connect(replica).expect("connect");
+    assert_eq!(
+        on_replica.cmd(&["SSUBSCRIBE", "{sc}"]).expect("ssubscribe"),
+        Val::Arr(vec![bulk("ssubscribe"), bulk("{sc}"), Val::Int(1)])
+    );
+    let mut on_primary = Resp::connect(primary).expect("connect");
+    assert_eq!(
+        on_primary.cmd(&["SSUBSCRIBE", "{sc}"]).expect("ssubscribe"),
+        Val::Arr(vec![bulk("ssubscribe"), bulk("{sc}"), Val::Int(1)])
+    );
+    let mut out = Resp::connect(outsider).expect("connect");
+    match out.cmd(&["SPUBLISH", "{sc}", "x"]).expect("spublish") {
+        Val::Err(e) => assert!(
+            e.starts_with("MOVED ") && e.ends_with(&format!(":{primary}")),
+            "{e}"
+        ),
+        other => panic!("SPUBLISH outside the shard: {other:?}"),
+    }
+    let mut p = Resp::connect(primary).expect("connect");
+    assert_eq!(
+        p.cmd(&["SPUBLISH", "{sc}", "to-shard"]).expect("spublish"),
+        Val::Int(1)
+    );
+    assert_eq!(
+        on_replica.read().expect("smessage"),
+        push(&["smessage", "{sc}", "to-shard"])
+    );
+    assert_eq!(
+        on_primary.read().expect("smessage"),
+        push(&["smessage", "{sc}", "to-shard"])
+    );
+    // Published on the replica: its primary's subscriber gets it too.
+    let mut r = Resp::connect(replica).expect("connect");
+    assert_eq!(
+        r.cmd(&["SPUBLISH", "{sc}", "from-replica"])
+            .expect("spublish"),
+        Val::Int(1)
+    );
+    assert_eq!(
+        on_primary.read().expect("smessage"),
+        push(&["smessage", "{sc}", "from-replica"])
+    );
+    assert_eq!(
+        on_replica.read().expect("smessage"),
+        push(&["smessage", "{sc}", "from-replica"])
+    );
+}
