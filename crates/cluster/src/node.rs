@@ -67,7 +67,7 @@ pub enum Output {
 }
 
 /// Settings from the server's configuration (redis.conf names in the comments).
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Config {
     /// Our address as other nodes should reach it (bind or cluster-announce-ip).
     pub ip: String,
@@ -227,7 +227,52 @@ impl Node {
         me.port = port;
         me.cport = cport;
         me.hostname = hn;
+        n.update_myself_flags();
         n
+    }
+
+    /// clusterUpdateMyselfFlags: we announce NOFAILOVER while cluster-replica-no-failover
+    /// is set, so CLUSTER NODES shows it everywhere and sibling replicas leave us out of
+    /// their rank. Returns whether the flag changed.
+    fn update_myself_flags(&mut self) -> bool {
+        let want = self.cfg.replica_no_failover;
+        let me = self.st.me_mut();
+        if me.has(flags::NOFAILOVER) == want {
+            return false;
+        }
+        if want {
+            me.flags |= flags::NOFAILOVER;
+        } else {
+            me.flags &= !flags::NOFAILOVER;
+        }
+        true
+    }
+
+    /// Applies a changed configuration at run time (CONFIG SET of a cluster-* parameter
+    /// or an announce address). Address and flag changes are persisted and gossiped with
+    /// the next messages, as Redis does.
+    pub fn set_config(&mut self, cfg: Config) -> Vec<Output> {
+        self.cfg = cfg;
+        let (ip, port, cport, hn) = (
+            self.cfg.ip.clone(),
+            self.cfg.port,
+            self.cfg.cport,
+            self.cfg.hostname.clone(),
+        );
+        let me = self.st.me_mut();
+        let moved = me.ip != ip || me.port != port || me.cport != cport || me.hostname != hn;
+        me.ip = ip;
+        me.port = port;
+        me.cport = cport;
+        me.hostname = hn;
+        let flagged = self.update_myself_flags();
+        if moved || flagged {
+            self.save();
+        }
+        let mut out = Vec::new();
+        self.update_state(&mut out);
+        self.flush(&mut out);
+        out
     }
 
     /// Our node id.
@@ -625,6 +670,12 @@ impl Node {
             n.data_received = now;
             n.link_connected = true;
             n.repl_offset = h.offset;
+            // The sender's own word on NOFAILOVER (cluster-replica-no-failover) is final.
+            let nofailover = h.flags & flags::NOFAILOVER;
+            if n.flags & flags::NOFAILOVER != nofailover {
+                n.flags = (n.flags & !flags::NOFAILOVER) | nofailover;
+                self.save_pending = true;
+            }
             if h.config_epoch > n.config_epoch {
                 n.config_epoch = h.config_epoch;
                 self.save_pending = true;

@@ -518,6 +518,61 @@ fn manual_failover_straight_back_completes_within_the_timeout() {
     }
 }
 
+/// cluster-replica-no-failover (redis.conf): a replica with it set never starts an
+/// automatic failover — its primary's slots stay down — but a manual CLUSTER FAILOVER
+/// FORCE still promotes it. Other nodes learn the NOFAILOVER flag from its messages.
+#[test]
+fn replica_no_failover_blocks_automatic_failover_only() {
+    for seed in seeds(2200, 3) {
+        let mut sim = Sim::new(seed, 6);
+        check(seed, sim.form(3, true));
+        let (victim, replica) = (0, 3);
+        let mut cfg = sim.nodes[replica].config().clone();
+        cfg.replica_no_failover = true;
+        let outs = sim.nodes[replica].set_config(cfg);
+        sim.handle(replica, outs);
+        let rid = sim.nodes[replica].id();
+        let flagged = sim.run_until(5_000, |s| {
+            (0..6).all(|i| {
+                s.nodes[i]
+                    .state()
+                    .nodes
+                    .get(&rid)
+                    .is_some_and(|n| n.has(rubra_cluster::state::flags::NOFAILOVER))
+            })
+        });
+        check(
+            seed,
+            flagged
+                .then_some(())
+                .ok_or_else(|| "NOFAILOVER did not spread".to_string()),
+        );
+        let before = sim.promotions.len();
+        sim.group[victim] = 1;
+        sim.run_for(NODE_TIMEOUT * 12);
+        check(
+            seed,
+            if sim.promotions.len() == before && !sim.nodes[replica].is_primary() {
+                Ok(())
+            } else {
+                Err(format!(
+                    "a no-failover replica was promoted: {:?}",
+                    &sim.promotions[before..]
+                ))
+            },
+        );
+        let now = sim.now;
+        let r = sim.nodes[replica].failover(now, rubra_cluster::FailoverMode::Force);
+        sim.admin(replica, r);
+        let ok = sim.run_until(10_000, |s| s.nodes[replica].is_primary());
+        check(
+            seed,
+            ok.then_some(())
+                .ok_or_else(|| "manual FORCE failover did not promote it".to_string()),
+        );
+    }
+}
+
 /// cluster-spec "Replica migration": a primary left without replicas receives one from
 /// the primary with the most replicas (above the migration barrier).
 #[test]

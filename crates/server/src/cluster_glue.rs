@@ -46,7 +46,7 @@ pub struct ClusterGlue {
     /// What `store.routing` was last built from: the node's topology version and
     /// cluster-allow-reads-when-down. Rebuilding the 16384-slot table costs far more than
     /// handling a bus message, and almost no message changes it.
-    routing_built_from: Option<(u64, bool)>,
+    routing_built_from: Option<(u64, bool, bool)>,
 }
 
 fn param_u64(config: &Config, name: &str, default: u64) -> u64 {
@@ -225,6 +225,17 @@ fn feed_inputs(store: &mut Store, now: u64) {
 pub fn tick(store: &mut Store) {
     let now = now_ms();
     feed_inputs(store, now);
+    let (wanted, _) = node_config(&store.config);
+    let Some(glue) = store.cluster.as_mut() else {
+        return;
+    };
+    // CONFIG SET of a cluster-* parameter takes effect here, within one tick: the
+    // parameters live in the one config table, and the node gets a copy when it differs.
+    if wanted != *glue.node.config() {
+        tracing::info!("cluster configuration changed");
+        let outs = glue.node.set_config(wanted);
+        apply(store, outs);
+    }
     let Some(glue) = store.cluster.as_mut() else {
         return;
     };
@@ -370,10 +381,14 @@ fn delete_slots(store: &mut Store, slots: &[u16]) {
 /// ticks and a few bus messages a second; none of them changes the table).
 pub fn rebuild_routing(store: &mut Store) {
     let allow_reads = store.config.get_value("cluster-allow-reads-when-down") == "yes";
+    let allow_pubsub = store
+        .config
+        .get_value("cluster-allow-pubsubshard-when-down")
+        == "yes";
     let Some(glue) = store.cluster.as_mut() else {
         return;
     };
-    let key = (glue.node.topology_version(), allow_reads);
+    let key = (glue.node.topology_version(), allow_reads, allow_pubsub);
     if glue.routing_built_from == Some(key) && store.routing.is_some() {
         return;
     }
@@ -420,5 +435,6 @@ pub fn rebuild_routing(store: &mut Store) {
     }
     table.state_ok = glue.node.is_state_ok();
     table.allow_reads_when_down = allow_reads;
+    table.allow_pubsubshard_when_down = allow_pubsub;
     store.routing = Some(table);
 }

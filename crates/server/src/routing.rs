@@ -37,6 +37,9 @@ pub struct Routing {
     /// cluster_state:ok
     pub state_ok: bool,
     pub allow_reads_when_down: bool,
+    /// cluster-allow-pubsubshard-when-down: shard pub/sub keeps working while the
+    /// cluster is down, as long as the slot is served.
+    pub allow_pubsubshard_when_down: bool,
 }
 
 impl Routing {
@@ -51,6 +54,7 @@ impl Routing {
             importing: HashMap::new(),
             state_ok: false,
             allow_reads_when_down: false,
+            allow_pubsubshard_when_down: true,
         }
     }
 
@@ -97,7 +101,10 @@ pub fn route(
     }
     let slot = slot?;
     let readonly_cmd = cmd.has(flags::READONLY) && !cmd.has(flags::WRITE);
-    let servable = routing.state_ok || (routing.allow_reads_when_down && readonly_cmd);
+    let shard_pubsub = cmd.has(flags::PUBSUB) && !cmd.has(flags::WRITE);
+    let servable = routing.state_ok
+        || (routing.allow_reads_when_down && readonly_cmd)
+        || (routing.allow_pubsubshard_when_down && shard_pubsub);
     if !servable {
         return Some(Reply::err("CLUSTERDOWN The cluster is down"));
     }
@@ -141,7 +148,6 @@ pub fn route(
     // A replica serves reads of its primary's slots to READONLY clients, and shard
     // pub/sub (SSUBSCRIBE, SPUBLISH, SUNSUBSCRIBE) to everyone: Redis 7.0's getNodeByQuery
     // treats the shard's replicas as part of it for pub/sub.
-    let shard_pubsub = cmd.has(flags::PUBSUB) && !cmd.has(flags::WRITE);
     if ((client.readonly && readonly_cmd) || shard_pubsub) && routing.served_by_my_primary(slot) {
         return None;
     }

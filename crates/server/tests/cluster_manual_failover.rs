@@ -530,3 +530,105 @@ fn publish_reaches_every_node_and_spublish_its_shard() {
         push(&["smessage", "{sc}", "from-replica"])
     );
 }
+
+/// cluster-replica-no-failover: from the command line, a replica never fails over on its
+/// own (its primary's slots stay down) and CLUSTER NODES flags it `nofailover`; turned off
+/// with CONFIG SET, the same replica takes over. The other cluster-* parameters answer
+/// CONFIG GET/SET as in Redis 7.0.
+#[test]
+fn replica_no_failover_holds_until_config_set_turns_it_off() {
+    let mut nodes = make_cluster(
+        6,
+        1,
+        &[
+            "--cluster-node-timeout",
+            "2000",
+            "--cluster-replica-no-failover",
+            "yes",
+        ],
+    );
+    let p0 = nodes[0].port;
+    for (name, value) in [
+        ("cluster-replica-no-failover", "yes"),
+        ("cluster-allow-replica-migration", "yes"),
+        ("cluster-migration-barrier", "1"),
+        ("cluster-allow-reads-when-down", "no"),
+        ("cluster-require-full-coverage", "yes"),
+        ("cluster-allow-pubsubshard-when-down", "yes"),
+    ] {
+        assert_eq!(
+            cli_at(p0, &["config", "get", name]),
+            format!("{name}\n{value}")
+        );
+    }
+    assert_eq!(
+        cli_at(p0, &["config", "set", "cluster-replica-no-failover", "maybe"]),
+        "ERR CONFIG SET failed (possibly related to argument 'cluster-replica-no-failover') - argument must be 'yes' or 'no'"
+    );
+    assert_eq!(
+        cli_at(p0, &["config", "set", "cluster-migration-barrier", "-1"]),
+        "ERR CONFIG SET failed (possibly related to argument 'cluster-migration-barrier') - argument must be between 0 and 2147483647 inclusive"
+    );
+    assert_eq!(
+        cli_at(
+            p0,
+            &["config", "set", "cluster-allow-replica-migration", "no"]
+        ),
+        "OK"
+    );
+    assert_eq!(
+        cli_at(p0, &["config", "get", "cluster-allow-replica-migration"]),
+        "cluster-allow-replica-migration\nno"
+    );
+
+    let (primary, replica) = shard_of(p0, "nf-key");
+    let observer = nodes
+        .iter()
+        .map(|n| n.port)
+        .find(|p| *p != primary && *p != replica)
+        .expect("a third node");
+    assert!(
+        wait_for(Duration::from_secs(10), || nodes_of(observer)
+            .iter()
+            .any(|n| n.port == replica && n.flags.contains("nofailover"))),
+        "CLUSTER NODES does not flag the replica nofailover:\n{}",
+        cli_at(observer, &["cluster", "nodes"])
+    );
+    let victim = nodes
+        .iter_mut()
+        .find(|n| n.port == primary)
+        .expect("primary process");
+    victim.kill9();
+    // The primary is marked failed, the cluster goes down, and nobody takes over.
+    assert!(
+        wait_for(Duration::from_secs(20), || cluster_state(observer)
+            == "fail"),
+        "the cluster never noticed the dead primary"
+    );
+    std::thread::sleep(Duration::from_secs(6));
+    assert!(
+        sees_itself_as(replica, "slave"),
+        "a no-failover replica took over:\n{}",
+        cli_at(replica, &["cluster", "nodes"])
+    );
+    assert_eq!(cluster_state(observer), "fail");
+    // Turned off at run time: the failover happens.
+    assert_eq!(
+        cli_at(
+            replica,
+            &["config", "set", "cluster-replica-no-failover", "no"]
+        ),
+        "OK"
+    );
+    assert!(
+        wait_for(Duration::from_secs(30), || sees_itself_as(
+            replica, "master"
+        ) && cluster_state(observer)
+            == "ok"),
+        "the replica did not take over after CONFIG SET:\n{}",
+        cli_at(observer, &["cluster", "nodes"])
+    );
+    assert!(!nodes_of(observer)
+        .iter()
+        .any(|n| n.port == replica && n.flags.contains("nofailover")));
+}
