@@ -224,18 +224,33 @@ impl Node {
     }
 
     /// Primary side: a replica sent MFSTART. Pause writes and tell it our final offset.
+    ///
+    /// The sender counts as our replica if we already know it as one or if the MFSTART's
+    /// own header says so: right after a failover the old primary follows the new one
+    /// before its next PING has told the new one, and a MFSTART rejected for that reason
+    /// would silently cost the operator a whole cluster-mf-timeout.
     pub(crate) fn start_manual_failover_as_primary(
         &mut self,
         out: &mut Vec<Output>,
         sender: NodeId,
+        h: &Header,
     ) {
-        let mine = self
+        let me = self.st.myself;
+        if !self.st.me().is_primary() {
+            return;
+        }
+        let known = self
             .st
             .nodes
             .get(&sender)
-            .is_some_and(|n| n.primary == Some(self.st.myself));
-        if !self.st.me().is_primary() || !mine {
-            return;
+            .is_some_and(|n| n.is_replica() && n.primary == Some(me));
+        if !known {
+            if h.replica_of != Some(me) {
+                return;
+            }
+            self.st.del_node_slots(&sender);
+            self.st.set_node_as_replica(&sender, me);
+            self.save();
         }
         self.reset_manual_failover(out);
         self.mf.end = self.now + MF_TIMEOUT_MS;

@@ -10,11 +10,13 @@
 //! - [`conf`]: `nodes.conf` / `CLUSTER NODES` text, both directions.
 //! - [`views`]: CLUSTER SLOTS / SHARDS / INFO data as plain Rust values.
 //! - [`node`]: the state machine (`step`, `tick`), with [`admin`] and [`failover`] beside it.
+//! - [`pubsub`]: PUBLISH / SPUBLISH fan-out over the bus.
 
 pub mod admin;
 pub mod conf;
 pub mod failover;
 pub mod node;
+pub mod pubsub;
 pub mod state;
 pub mod views;
 pub mod wire;

@@ -67,7 +67,7 @@ pub enum Output {
 }
 
 /// Settings from the server's configuration (redis.conf names in the comments).
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Config {
     /// Our address as other nodes should reach it (bind or cluster-announce-ip).
     pub ip: String,
@@ -154,6 +154,10 @@ pub struct Node {
     pub(crate) pending_fail: Vec<NodeId>,
     pub(crate) sent: u64,
     pub(crate) received: u64,
+    /// Bumped whenever something a client-facing view depends on may have changed: every
+    /// slot, role or address change is persisted (so it passes through `flush` with a save
+    /// pending), and cluster_state flips in `update_state`. See [`Node::topology_version`].
+    pub(crate) topology_version: u64,
 }
 
 /// A random 40-hex-char node name from the given RNG.
@@ -210,6 +214,7 @@ impl Node {
             pending_fail: Vec::new(),
             sent: 0,
             received: 0,
+            topology_version: 0,
         };
         let (ip, port, cport, hn) = (
             n.cfg.ip.clone(),
@@ -222,7 +227,52 @@ impl Node {
         me.port = port;
         me.cport = cport;
         me.hostname = hn;
+        n.update_myself_flags();
         n
+    }
+
+    /// clusterUpdateMyselfFlags: we announce NOFAILOVER while cluster-replica-no-failover
+    /// is set, so CLUSTER NODES shows it everywhere and sibling replicas leave us out of
+    /// their rank. Returns whether the flag changed.
+    fn update_myself_flags(&mut self) -> bool {
+        let want = self.cfg.replica_no_failover;
+        let me = self.st.me_mut();
+        if me.has(flags::NOFAILOVER) == want {
+            return false;
+        }
+        if want {
+            me.flags |= flags::NOFAILOVER;
+        } else {
+            me.flags &= !flags::NOFAILOVER;
+        }
+        true
+    }
+
+    /// Applies a changed configuration at run time (CONFIG SET of a cluster-* parameter
+    /// or an announce address). Address and flag changes are persisted and gossiped with
+    /// the next messages, as Redis does.
+    pub fn set_config(&mut self, cfg: Config) -> Vec<Output> {
+        self.cfg = cfg;
+        let (ip, port, cport, hn) = (
+            self.cfg.ip.clone(),
+            self.cfg.port,
+            self.cfg.cport,
+            self.cfg.hostname.clone(),
+        );
+        let me = self.st.me_mut();
+        let moved = me.ip != ip || me.port != port || me.cport != cport || me.hostname != hn;
+        me.ip = ip;
+        me.port = port;
+        me.cport = cport;
+        me.hostname = hn;
+        let flagged = self.update_myself_flags();
+        if moved || flagged {
+            self.save();
+        }
+        let mut out = Vec::new();
+        self.update_state(&mut out);
+        self.flush(&mut out);
+        out
     }
 
     /// Our node id.
@@ -252,6 +302,18 @@ impl Node {
     /// CLUSTER INFO text (state part plus our bus counters).
     pub fn cluster_info(&self) -> ClusterInfo {
         cluster_info(&self.st, self.state_ok)
+    }
+    /// A counter that changes whenever the slot table, the nodes' roles or addresses,
+    /// migrations or cluster_state may have changed (it may also change when they did not;
+    /// it never stays put when they did). Derived tables such as the server's 16384-slot
+    /// redirect table are rebuilt only when it moves, not on every bus message.
+    pub fn topology_version(&self) -> u64 {
+        self.topology_version
+    }
+    /// The manual failover in progress, if any: (deadline ms, the paused primary's offset
+    /// once known (replica side), whether the election may start). For logs and tests.
+    pub fn manual_failover_state(&self) -> Option<(u64, Option<u64>, bool)> {
+        (self.mf.end != 0).then_some((self.mf.end, self.mf.primary_offset, self.mf.can_start))
     }
     /// Bus messages (sent, received), for CLUSTER INFO's stats lines.
     pub fn message_stats(&self) -> (u64, u64) {
@@ -285,6 +347,7 @@ impl Node {
     pub(crate) fn flush(&mut self, out: &mut Vec<Output>) {
         if self.save_pending {
             self.save_pending = false;
+            self.topology_version += 1;
             out.push(Output::SaveConfig);
         }
     }
@@ -569,7 +632,7 @@ impl Node {
                     self.handle_replica_failover(out);
                 }
             }
-            Body::MfStart => self.start_manual_failover_as_primary(out, s),
+            Body::MfStart => self.start_manual_failover_as_primary(out, s, h),
             Body::Update {
                 config_epoch,
                 node,
@@ -607,6 +670,12 @@ impl Node {
             n.data_received = now;
             n.link_connected = true;
             n.repl_offset = h.offset;
+            // The sender's own word on NOFAILOVER (cluster-replica-no-failover) is final.
+            let nofailover = h.flags & flags::NOFAILOVER;
+            if n.flags & flags::NOFAILOVER != nofailover {
+                n.flags = (n.flags & !flags::NOFAILOVER) | nofailover;
+                self.save_pending = true;
+            }
             if h.config_epoch > n.config_epoch {
                 n.config_epoch = h.config_epoch;
                 self.save_pending = true;
@@ -934,6 +1003,9 @@ impl Node {
         self.st.set_node_as_replica(&me, primary);
         self.reset_manual_failover(out);
         self.election = Election::default();
+        // Tell everyone at once (Redis waits for the next PINGs): the new primary needs to
+        // know us as its replica before we can, e.g., ask it for a manual failover.
+        self.broadcast_pong(out, false);
         if let Some(p) = self.st.nodes.get(&primary) {
             out.push(Output::ReplicateFrom {
                 primary,
@@ -1101,6 +1173,7 @@ impl Node {
                 return;
             }
             self.state_ok = ok;
+            self.topology_version += 1;
             out.push(Output::StateChanged { ok });
         }
     }

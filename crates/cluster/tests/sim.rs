@@ -473,6 +473,106 @@ fn manual_failover_swaps_roles() {
     }
 }
 
+/// A manual failover straight back: the old primary, turned replica a moment ago, asks
+/// the new primary at once. The MFSTART must not be ignored because the new primary has
+/// not yet heard (from a PING) that the sender is its replica — that would silently cost
+/// the whole cluster-mf-timeout (regression: the second failover of a pair timed out).
+#[test]
+fn manual_failover_straight_back_completes_within_the_timeout() {
+    for seed in seeds(2100, 4) {
+        let mut sim = Sim::new(seed, 6);
+        check(seed, sim.form(3, true));
+        let (a, b) = (0, 3); // b replicates a
+        let now = sim.now;
+        let r = sim.nodes[b].failover(now, rubra_cluster::FailoverMode::Default);
+        sim.admin(b, r);
+        let ok = sim.run_until(10_000, |s| {
+            s.nodes[b].is_primary() && s.nodes[a].state().me().primary == Some(s.nodes[b].id())
+        });
+        check(
+            seed,
+            ok.then_some(())
+                .ok_or_else(|| "first failover failed".to_string()),
+        );
+        let before = sim.promotions.len();
+        let now = sim.now;
+        let r = sim.nodes[a].failover(now, rubra_cluster::FailoverMode::Default);
+        sim.admin(a, r);
+        let ok = sim.run_until(rubra_cluster::node::MF_TIMEOUT_MS, |s| {
+            s.promotions[before..].iter().any(|(_, i)| *i == a)
+        });
+        check(
+            seed,
+            ok.then_some(())
+                .ok_or_else(|| "the failover back did not complete in time".to_string()),
+        );
+        let ok = sim.run_until(10_000, |s| {
+            s.nodes[b].state().me().primary == Some(s.nodes[a].id())
+                && s.converged(&s.live()).is_ok()
+        });
+        check(
+            seed,
+            ok.then_some(())
+                .ok_or_else(|| "no convergence after the failover back".to_string()),
+        );
+    }
+}
+
+/// cluster-replica-no-failover (redis.conf): a replica with it set never starts an
+/// automatic failover — its primary's slots stay down — but a manual CLUSTER FAILOVER
+/// FORCE still promotes it. Other nodes learn the NOFAILOVER flag from its messages.
+#[test]
+fn replica_no_failover_blocks_automatic_failover_only() {
+    for seed in seeds(2200, 3) {
+        let mut sim = Sim::new(seed, 6);
+        check(seed, sim.form(3, true));
+        let (victim, replica) = (0, 3);
+        let mut cfg = sim.nodes[replica].config().clone();
+        cfg.replica_no_failover = true;
+        let outs = sim.nodes[replica].set_config(cfg);
+        sim.handle(replica, outs);
+        let rid = sim.nodes[replica].id();
+        let flagged = sim.run_until(5_000, |s| {
+            (0..6).all(|i| {
+                s.nodes[i]
+                    .state()
+                    .nodes
+                    .get(&rid)
+                    .is_some_and(|n| n.has(rubra_cluster::state::flags::NOFAILOVER))
+            })
+        });
+        check(
+            seed,
+            flagged
+                .then_some(())
+                .ok_or_else(|| "NOFAILOVER did not spread".to_string()),
+        );
+        let before = sim.promotions.len();
+        sim.group[victim] = 1;
+        sim.run_for(NODE_TIMEOUT * 12);
+        check(
+            seed,
+            if sim.promotions.len() == before && !sim.nodes[replica].is_primary() {
+                Ok(())
+            } else {
+                Err(format!(
+                    "a no-failover replica was promoted: {:?}",
+                    &sim.promotions[before..]
+                ))
+            },
+        );
+        let now = sim.now;
+        let r = sim.nodes[replica].failover(now, rubra_cluster::FailoverMode::Force);
+        sim.admin(replica, r);
+        let ok = sim.run_until(10_000, |s| s.nodes[replica].is_primary());
+        check(
+            seed,
+            ok.then_some(())
+                .ok_or_else(|| "manual FORCE failover did not promote it".to_string()),
+        );
+    }
+}
+
 /// cluster-spec "Replica migration": a primary left without replicas receives one from
 /// the primary with the most replicas (above the migration barrier).
 #[test]

@@ -32,12 +32,21 @@ pub struct ClusterGlue {
     pub conf_path: PathBuf,
     /// Outgoing bus links, one writer task per peer address.
     pub links: Links,
-    /// Manual failover on the primary side: writes are held back until this time (ms).
+    /// Manual failover on the primary side: writes are held back until this time (ms);
+    /// 0 = not paused. Change it only through [`ClusterGlue::set_pause`].
     pub writes_paused_until: u64,
+    /// Publishes `writes_paused_until` to connections waiting out a pause off-lock, so they
+    /// wake the moment it ends instead of polling (a watch channel loses no wake-up: a
+    /// receiver subscribed under the lock sees every later change).
+    pause_tx: tokio::sync::watch::Sender<u64>,
     /// When our replication link was last seen going down (None while it is up).
     repl_down_since: Option<u64>,
     /// The port the bus listener binds (cluster-port or port + 10000).
     pub bus_port: u16,
+    /// What `store.routing` was last built from: the node's topology version and
+    /// cluster-allow-reads-when-down. Rebuilding the 16384-slot table costs far more than
+    /// handling a bus message, and almost no message changes it.
+    routing_built_from: Option<(u64, bool, bool)>,
 }
 
 fn param_u64(config: &Config, name: &str, default: u64) -> u64 {
@@ -116,8 +125,10 @@ impl ClusterGlue {
             conf_path,
             links: Links::default(),
             writes_paused_until: 0,
+            pause_tx: tokio::sync::watch::Sender::new(0),
             repl_down_since: None,
             bus_port,
+            routing_built_from: None,
         };
         glue.save_config()?;
         tracing::info!(
@@ -155,6 +166,21 @@ impl ClusterGlue {
     /// Whether writes are held for a manual failover at `now`.
     pub fn writes_paused(&self, now: u64) -> bool {
         self.writes_paused_until > now
+    }
+
+    /// Starts (`until_ms` > 0) or ends (0) the manual-failover write pause, waking every
+    /// connection that waits for it.
+    pub fn set_pause(&mut self, until_ms: u64) {
+        if self.writes_paused_until != until_ms {
+            self.writes_paused_until = until_ms;
+            self.pause_tx.send_replace(until_ms);
+        }
+    }
+
+    /// A receiver that changes when the pause starts or ends. Take it under the store lock
+    /// together with the decision to wait, then await it off-lock.
+    pub fn pause_watch(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.pause_tx.subscribe()
     }
 }
 
@@ -199,13 +225,34 @@ fn feed_inputs(store: &mut Store, now: u64) {
 pub fn tick(store: &mut Store) {
     let now = now_ms();
     feed_inputs(store, now);
+    let (wanted, _) = node_config(&store.config);
+    let Some(glue) = store.cluster.as_mut() else {
+        return;
+    };
+    // CONFIG SET of a cluster-* parameter takes effect here, within one tick: the
+    // parameters live in the one config table, and the node gets a copy when it differs.
+    if wanted != *glue.node.config() {
+        tracing::info!("cluster configuration changed");
+        let outs = glue.node.set_config(wanted);
+        apply(store, outs);
+    }
     let Some(glue) = store.cluster.as_mut() else {
         return;
     };
     if glue.writes_paused_until != 0 && glue.writes_paused_until <= now {
-        glue.writes_paused_until = 0;
+        glue.set_pause(0);
     }
     let outs = glue.node.tick(now);
+    if let Some((end, primary_offset, can_start)) = glue.node.manual_failover_state() {
+        tracing::debug!(
+            end,
+            ?primary_offset,
+            can_start,
+            offset = store.feed.offset,
+            paused_until = glue.writes_paused_until,
+            "manual failover in progress"
+        );
+    }
     glue.links.prune(glue.node.state());
     apply(store, outs);
 }
@@ -250,8 +297,8 @@ pub fn apply(store: &mut Store, outs: Vec<Output>) {
                 deferred.push(Deferred::ReplicateFrom(addr.ip, addr.port))
             }
             Output::BecamePrimary => deferred.push(Deferred::BecamePrimary),
-            Output::PauseWrites { until_ms } => glue.writes_paused_until = until_ms,
-            Output::ResumeWrites => glue.writes_paused_until = 0,
+            Output::PauseWrites { until_ms } => glue.set_pause(until_ms),
+            Output::ResumeWrites => glue.set_pause(0),
             Output::Publish {
                 channel,
                 message,
@@ -329,12 +376,23 @@ fn delete_slots(store: &mut Store, slots: &[u16]) {
 }
 
 /// Rebuilds `store.routing` from the node's slot table, as the dispatcher's redirects must
-/// name each owner by the address it announces.
+/// name each owner by the address it announces — but only if the node's topology version
+/// or the reads-when-down setting moved since the last build (an idle node handles ~10
+/// ticks and a few bus messages a second; none of them changes the table).
 pub fn rebuild_routing(store: &mut Store) {
     let allow_reads = store.config.get_value("cluster-allow-reads-when-down") == "yes";
-    let Some(glue) = store.cluster.as_ref() else {
+    let allow_pubsub = store
+        .config
+        .get_value("cluster-allow-pubsubshard-when-down")
+        == "yes";
+    let Some(glue) = store.cluster.as_mut() else {
         return;
     };
+    let key = (glue.node.topology_version(), allow_reads, allow_pubsub);
+    if glue.routing_built_from == Some(key) && store.routing.is_some() {
+        return;
+    }
+    glue.routing_built_from = Some(key);
     let st = glue.node.state();
     let route_node = |id: &NodeId| -> RouteNode {
         let (ip, port) = st
@@ -377,5 +435,6 @@ pub fn rebuild_routing(store: &mut Store) {
     }
     table.state_ok = glue.node.is_state_ok();
     table.allow_reads_when_down = allow_reads;
+    table.allow_pubsubshard_when_down = allow_pubsub;
     store.routing = Some(table);
 }

@@ -128,6 +128,20 @@ static PARAMS: &[Param] = &[
     ),
     p("cluster-allow-reads-when-down", Kind::Bool, "no", true),
     p(
+        "cluster-allow-pubsubshard-when-down",
+        Kind::Bool,
+        "yes",
+        true,
+    ),
+    p("cluster-replica-no-failover", Kind::Bool, "no", true),
+    p("cluster-allow-replica-migration", Kind::Bool, "yes", true),
+    p(
+        "repl-ping-replica-period",
+        Kind::Int(1, i32::MAX as i64),
+        "10",
+        true,
+    ),
+    p(
         "cluster-replica-validity-factor",
         Kind::Int(0, i32::MAX as i64),
         "10",
@@ -185,6 +199,9 @@ static PARAMS: &[Param] = &[
 fn canonical(name: &str) -> &str {
     match name {
         "slaveof" => "replicaof",
+        "cluster-slave-no-failover" => "cluster-replica-no-failover",
+        "cluster-slave-validity-factor" => "cluster-replica-validity-factor",
+        "repl-ping-slave-period" => "repl-ping-replica-period",
         "slave-read-only" => "replica-read-only",
         "hash-max-ziplist-entries" => "hash-max-listpack-entries",
         "hash-max-ziplist-value" => "hash-max-listpack-value",

@@ -34,6 +34,9 @@ enum Step {
     /// Output is large: flush, then continue with the rest of the buffer.
     Flush,
     Block(crate::cmd::BlockRequest),
+    /// The next request is a write held by a manual failover: wait (off-lock) until the
+    /// pause ends at the given time or the watch changes, then process the buffer again.
+    Paused(u64, tokio::sync::watch::Receiver<u64>),
     Close,
 }
 
@@ -127,6 +130,14 @@ pub async fn serve(server: Arc<Server>, mut stream: TcpStream, peer: SocketAddr)
                             let _ = write_out(&mut stream, &mut out).await;
                             break 'conn;
                         }
+                        Step::Paused(until, watch) => {
+                            if write_out(&mut stream, &mut out).await.is_err() {
+                                break 'conn;
+                            }
+                            if !wait_unpaused(&mut client, &mut stream, &mut rx, &mut inbuf, &pending_out, until, watch).await {
+                                break 'conn;
+                            }
+                        }
                         Step::Block(req) => {
                             if write_out(&mut stream, &mut out).await.is_err() {
                                 break 'conn;
@@ -192,10 +203,15 @@ fn process(
             }
             Ok(Parsed::Incomplete { .. }) => break Step::Drained,
             Ok(Parsed::Complete(args, used)) => {
-                inbuf.advance(used);
                 if args.is_empty() {
+                    inbuf.advance(used);
                     continue;
                 }
+                // Left in the buffer while paused: it runs, in order, once the pause ends.
+                if let Some((until, watch)) = dispatch::write_pause(&store, client, &args) {
+                    break Step::Paused(until, watch);
+                }
+                inbuf.advance(used);
                 last_cmd = Some(args[0].clone());
                 match dispatch::execute(&mut store, client, args, out) {
                     Flow::Continue => {}
@@ -272,6 +288,58 @@ async fn wait_unblocked(
                 // A blocked client's further commands wait in the buffer, as in Redis.
                 Ok(0) | Err(_) => return None,
                 Ok(_) => {}
+            },
+        }
+    }
+}
+
+/// Waits out a manual-failover write pause without holding the store lock: returns when
+/// the pause state changes or its deadline passes (true), or when the client must be
+/// dropped (false). Pushes meanwhile are written through; new input waits in `inbuf`.
+async fn wait_unpaused(
+    client: &mut ClientState,
+    stream: &mut TcpStream,
+    rx: &mut mpsc::UnboundedReceiver<ClientMsg>,
+    inbuf: &mut BytesMut,
+    pending_out: &AtomicUsize,
+    until: u64,
+    mut watch: tokio::sync::watch::Receiver<u64>,
+) -> bool {
+    let mut watch_alive = true;
+    let sleep = tokio::time::sleep(Duration::from_millis(until.saturating_sub(now_ms()) + 1));
+    tokio::pin!(sleep);
+    loop {
+        tokio::select! {
+            biased;
+            msg = rx.recv() => match msg {
+                Some(ClientMsg::Push(reply, size)) => {
+                    pending_out.fetch_sub(size, Ordering::Relaxed);
+                    let mut buf = Vec::new();
+                    reply.encode(&mut buf, client.resp3);
+                    if stream.write_all(&buf).await.is_err() {
+                        return false;
+                    }
+                }
+                Some(ClientMsg::Raw(bytes, size)) => {
+                    pending_out.fetch_sub(size, Ordering::Relaxed);
+                    if stream.write_all(&bytes).await.is_err() {
+                        return false;
+                    }
+                }
+                Some(ClientMsg::Unblocked(_)) => {}
+                Some(ClientMsg::Kill) | None => return false,
+            },
+            changed = watch.changed(), if watch_alive => match changed {
+                Ok(()) => return true,
+                // The sender is gone (cannot happen while the node lives): use the clock.
+                Err(_) => watch_alive = false,
+            },
+            _ = &mut sleep => return true,
+            read = stream.read_buf(inbuf) => match read {
+                Ok(0) | Err(_) => return false,
+                Ok(n) => {
+                    NET_INPUT_BYTES.fetch_add(n as u64, Ordering::Relaxed);
+                }
             },
         }
     }

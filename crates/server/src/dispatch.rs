@@ -219,3 +219,53 @@ pub fn serve_blocked(store: &mut Store) {
         }
     }
 }
+
+/// Whether a command may change the dataset or the replication stream (Redis's
+/// `is_may_replicate_command`): WRITE or MAY_REPLICATE, or an EXEC whose queue holds one.
+fn may_replicate(client: &ClientState, cmd: &Command) -> bool {
+    if cmd.has(flags::WRITE | flags::MAY_REPLICATE) {
+        return true;
+    }
+    if cmd.name != "exec" {
+        return false;
+    }
+    client.multi.as_ref().is_some_and(|queue| {
+        queue.iter().any(|q| {
+            q.first()
+                .and_then(|name| cmd::lookup(name))
+                .is_some_and(|c| c.has(flags::WRITE | flags::MAY_REPLICATE))
+        })
+    })
+}
+
+/// BEHAVIOR (manual failover, primary side): while the cluster node holds writes for a
+/// manual failover, a command that may replicate must wait, so the offset we advertised to
+/// the replica stays final and no acknowledged write can be lost in the switch. Returns the
+/// pause's end and a watch that changes when the pause starts or ends; the connection
+/// leaves `args` unconsumed, releases the store lock, waits, and tries again (Redis
+/// postpones such clients the same way). Reads, the primary link and replicas never wait;
+/// neither does a command whose keys are served elsewhere (it is redirected anyway).
+pub fn write_pause(
+    store: &Store,
+    client: &ClientState,
+    args: &[Bytes],
+) -> Option<(u64, tokio::sync::watch::Receiver<u64>)> {
+    let glue = store.cluster.as_deref()?;
+    let now = now_ms();
+    if !glue.writes_paused(now) || client.is_primary_link || client.is_replica {
+        return None;
+    }
+    let cmd = cmd::lookup(args.first()?)?;
+    if !cmd.arity_ok(args.len()) || !may_replicate(client, cmd) {
+        return None;
+    }
+    if let Some(routing) = &store.routing {
+        if let Some(&i) = cmd.key_positions(args).first() {
+            let slot = rubra_commands::key_slot(&args[i]);
+            if routing.owners[slot as usize] != Some(routing.me) {
+                return None;
+            }
+        }
+    }
+    Some((glue.writes_paused_until, glue.pause_watch()))
+}

@@ -37,6 +37,9 @@ pub struct Routing {
     /// cluster_state:ok
     pub state_ok: bool,
     pub allow_reads_when_down: bool,
+    /// cluster-allow-pubsubshard-when-down: shard pub/sub keeps working while the
+    /// cluster is down, as long as the slot is served.
+    pub allow_pubsubshard_when_down: bool,
 }
 
 impl Routing {
@@ -51,6 +54,7 @@ impl Routing {
             importing: HashMap::new(),
             state_ok: false,
             allow_reads_when_down: false,
+            allow_pubsubshard_when_down: true,
         }
     }
 
@@ -97,7 +101,10 @@ pub fn route(
     }
     let slot = slot?;
     let readonly_cmd = cmd.has(flags::READONLY) && !cmd.has(flags::WRITE);
-    let servable = routing.state_ok || (routing.allow_reads_when_down && readonly_cmd);
+    let shard_pubsub = cmd.has(flags::PUBSUB) && !cmd.has(flags::WRITE);
+    let servable = routing.state_ok
+        || (routing.allow_reads_when_down && readonly_cmd)
+        || (routing.allow_pubsubshard_when_down && shard_pubsub);
     if !servable {
         return Some(Reply::err("CLUSTERDOWN The cluster is down"));
     }
@@ -138,7 +145,10 @@ pub fn route(
         }
         return None;
     }
-    if client.readonly && readonly_cmd && routing.served_by_my_primary(slot) {
+    // A replica serves reads of its primary's slots to READONLY clients, and shard
+    // pub/sub (SSUBSCRIBE, SPUBLISH, SUNSUBSCRIBE) to everyone: Redis 7.0's getNodeByQuery
+    // treats the shard's replicas as part of it for pub/sub.
+    if ((client.readonly && readonly_cmd) || shard_pubsub) && routing.served_by_my_primary(slot) {
         return None;
     }
     Some(moved(slot, &routing.nodes[owner_idx]))
@@ -307,5 +317,39 @@ mod tests {
             ),
             Some(Reply::err("CLUSTERDOWN The cluster is down"))
         );
+    }
+
+    /// Redis 7.0 getNodeByQuery: shard pub/sub counts the owner's replicas as part of the
+    /// shard, READONLY or not; other nodes redirect.
+    #[test]
+    fn replicas_serve_shard_pubsub_without_readonly() {
+        let mut r = table();
+        let mut c = ClientState::default();
+        let mut db = Db::new();
+        // "foo" is slot 12182, owned by node 1: we (node 0, a primary) redirect.
+        for a in [&["ssubscribe", "foo"][..], &["spublish", "foo", "m"][..]] {
+            assert_eq!(
+                route(&r, &mut c, cmd(a[0]), &args(a), &mut db, 0),
+                Some(Reply::error("MOVED 12182 127.0.0.1:7001".to_string()))
+            );
+        }
+        r.my_primary = Some(1);
+        for a in [
+            &["ssubscribe", "foo"][..],
+            &["spublish", "foo", "m"][..],
+            &["sunsubscribe", "foo"][..],
+        ] {
+            assert_eq!(route(&r, &mut c, cmd(a[0]), &args(a), &mut db, 0), None);
+        }
+        // Plain writes still go to the primary.
+        assert!(route(
+            &r,
+            &mut c,
+            cmd("set"),
+            &args(&["set", "foo", "1"]),
+            &mut db,
+            0
+        )
+        .is_some());
     }
 }

@@ -244,6 +244,14 @@ fn deliver(ctx: &mut Ctx, kind: Kind, args: &[Bytes]) -> CmdResult {
         .pubsub
         .publish(&mut store.clients, kind, &args[1], &args[2], now, limits);
     store.stats.pubsub_messages += 1;
+    // Cluster mode: the other nodes deliver it to their subscribers (all nodes for
+    // PUBLISH, our shard for SPUBLISH). The reply counts local receivers only, as in Redis.
+    if let Some(glue) = store.cluster.as_mut() {
+        let outs = glue
+            .node
+            .publish(&args[1], &args[2], matches!(kind, Kind::Shard));
+        crate::cluster_glue::apply(store, outs);
+    }
     Ok(Reply::Int(n as i64))
 }
 
