@@ -75,6 +75,19 @@ pub fn check_ok(s: &TestServer) {
     check_ok_at(&addr(s));
 }
 
+/// Waits (up to `within`) for `redis-cli --cluster check` through `s` to come out clean,
+/// then asserts it: after a reshard or a join, replicas learn the new map by gossip.
+pub fn wait_check_ok(s: &TestServer, within: Duration) {
+    let address = addr(s);
+    wait_for(within, || {
+        let out = cli_raw(&["--cluster", "check", &address]);
+        out.contains("[OK] All nodes agree about slots configuration.")
+            && !out.contains("[ERR]")
+            && !out.contains("[WARNING]")
+    });
+    check_ok_at(&address);
+}
+
 /// Asserts that `redis-cli --cluster check HOST:PORT` is clean.
 pub fn check_ok_at(address: &str) {
     let out = cli_raw(&["--cluster", "check", address]);
