@@ -3,77 +3,9 @@
 //! the compatibility tests of ARCHITECTURE decision 5: if redis-cli disagrees, we are wrong.
 
 mod common;
+use common::cluster::*;
 use common::*;
-use std::process::Command;
 use std::time::{Duration, Instant};
-
-/// Runs `redis-cli` with arbitrary arguments (no -p), returning stdout + stderr.
-fn cli_raw(args: &[&str]) -> String {
-    let out = Command::new("redis-cli")
-        .args(args)
-        .output()
-        .expect("redis-cli must be installed (apt-get install -y redis-tools)");
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
-}
-
-fn addr(s: &TestServer) -> String {
-    format!("127.0.0.1:{}", s.port)
-}
-
-fn info_field(s: &TestServer, field: &str) -> String {
-    s.cli(&["cluster", "info"])
-        .lines()
-        .find_map(|l| {
-            l.strip_prefix(&format!("{field}:"))
-                .map(|v| v.trim().to_string())
-        })
-        .unwrap_or_default()
-}
-
-fn wait_for(within: Duration, mut cond: impl FnMut() -> bool) -> bool {
-    let deadline = Instant::now() + within;
-    while Instant::now() < deadline {
-        if cond() {
-            return true;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    false
-}
-
-/// Starts `n` cluster nodes and joins them with `redis-cli --cluster create`.
-fn make_cluster(n: usize, replicas: usize, extra: &[&str]) -> Vec<TestServer> {
-    let nodes: Vec<TestServer> = (0..n).map(|_| TestServer::start_cluster(extra)).collect();
-    let addrs: Vec<String> = nodes.iter().map(addr).collect();
-    let mut args: Vec<&str> = vec!["--cluster", "create"];
-    args.extend(addrs.iter().map(|s| s.as_str()));
-    let r = replicas.to_string();
-    args.extend(["--cluster-replicas", &r, "--cluster-yes"]);
-    let out = cli_raw(&args);
-    assert!(out.contains("[OK] All 16384 slots covered"), "{out}");
-    assert!(
-        wait_for(Duration::from_secs(20), || nodes
-            .iter()
-            .all(|s| info_field(s, "cluster_state") == "ok")),
-        "cluster never reached state ok"
-    );
-    nodes
-}
-
-fn check_ok(s: &TestServer) {
-    let out = cli_raw(&["--cluster", "check", &addr(s)]);
-    assert!(out.contains("[OK] All 16384 slots covered."), "{out}");
-    assert!(
-        out.contains("[OK] All nodes agree about slots configuration."),
-        "{out}"
-    );
-    assert!(!out.contains("[ERR]"), "{out}");
-    assert!(!out.contains("[WARNING]"), "{out}");
-}
 
 /// Checks one CLUSTER NODES line against Redis's format:
 /// `<id> <ip:port@cport[,hostname]> <flags> <master> <ping-sent> <pong-recv> <config-epoch> <link-state> <slot> ...`
@@ -326,28 +258,6 @@ fn create_check_route_failover_and_rejoin() {
         "cluster_state"
     ) == "ok"));
     check_ok(&nodes[survivors[0]]);
-}
-
-/// The port serving each slot, from CLUSTER SLOTS.
-fn slot_ports(s: &TestServer) -> Vec<u16> {
-    let mut c = s.conn();
-    let mut ports = vec![0u16; 16384];
-    if let redis::Value::Array(ranges) = q(&mut c, &["CLUSTER", "SLOTS"]) {
-        for r in ranges {
-            if let redis::Value::Array(f) = r {
-                if let (redis::Value::Int(a), redis::Value::Int(b), redis::Value::Array(p)) =
-                    (&f[0], &f[1], &f[2])
-                {
-                    if let redis::Value::Int(port) = p[1] {
-                        for slot in *a..=*b {
-                            ports[slot as usize] = port as u16;
-                        }
-                    }
-                }
-            }
-        }
-    }
-    ports
 }
 
 #[test]

@@ -2,6 +2,8 @@
 //! tests real clients — the `redis` crate and Debian's `redis-cli`.
 #![allow(dead_code)]
 
+pub mod cluster;
+
 use std::net::TcpListener;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
