@@ -384,6 +384,12 @@ fn be_u64(b: &[u8], off: usize) -> u64 {
     a.copy_from_slice(&b[off..off + 8]);
     u64::from_be_bytes(a)
 }
+/// The sender's node name in a frame's header, without decoding the rest: the transport
+/// uses it to name the peer of an incoming link (CLUSTER LINKS "from" entries).
+pub fn peek_sender(frame: &[u8]) -> Option<NodeId> {
+    (frame.len() >= OFF_SENDER + NAMELEN).then(|| name_at(frame, OFF_SENDER))
+}
+
 fn name_at(b: &[u8], off: usize) -> NodeId {
     let mut a = [0u8; NAMELEN];
     a.copy_from_slice(&b[off..off + NAMELEN]);

@@ -35,10 +35,19 @@ struct Peer {
     created_ms: u64,
 }
 
-/// Outgoing links by bus address. Lives in `ClusterGlue` (under the store lock).
+/// An accepted bus connection: who is on it (once a frame named them) and since when.
+struct Inbound {
+    node: Option<NodeId>,
+    created_ms: u64,
+}
+
+/// Bus links: outgoing ones by peer address, incoming ones by connection number. Lives in
+/// `ClusterGlue` (under the store lock).
 #[derive(Default)]
 pub struct Links {
     peers: HashMap<(String, u16), Peer>,
+    inbound: HashMap<u64, Inbound>,
+    next_inbound: u64,
     /// Set by [`start`]; before it, sends are dropped (nothing to send them with yet).
     server: Option<Weak<Server>>,
 }
@@ -47,6 +56,8 @@ pub struct Links {
 pub struct LinkInfo {
     pub node: NodeId,
     pub created_ms: u64,
+    /// true for links we opened ("to"), false for accepted ones ("from").
+    pub outgoing: bool,
 }
 
 impl Links {
@@ -87,17 +98,54 @@ impl Links {
             .retain(|(ip, cport), _| st.nodes.values().any(|n| n.ip == *ip && n.cport == *cport));
     }
 
-    /// The outgoing links with a known node, for CLUSTER LINKS.
+    /// The links with a known node, for CLUSTER LINKS: per node, the outgoing link and
+    /// then the incoming one, as Redis lists them.
     pub fn list(&self) -> Vec<LinkInfo> {
-        self.peers
+        let mut out: Vec<LinkInfo> = self
+            .peers
             .values()
             .filter_map(|p| {
                 p.node.map(|node| LinkInfo {
                     node,
                     created_ms: p.created_ms,
+                    outgoing: true,
                 })
             })
-            .collect()
+            .chain(self.inbound.values().filter_map(|i| {
+                i.node.map(|node| LinkInfo {
+                    node,
+                    created_ms: i.created_ms,
+                    outgoing: false,
+                })
+            }))
+            .collect();
+        out.sort_by_key(|l| (l.node, !l.outgoing));
+        out
+    }
+
+    /// Registers an accepted connection; returns its number for the calls below.
+    fn add_inbound(&mut self) -> u64 {
+        self.next_inbound += 1;
+        self.inbound.insert(
+            self.next_inbound,
+            Inbound {
+                node: None,
+                created_ms: crate::store::now_ms(),
+            },
+        );
+        self.next_inbound
+    }
+
+    /// Names the peer of an accepted connection (the sender of a frame received on it).
+    fn name_inbound(&mut self, conn: u64, node: NodeId) {
+        if let Some(i) = self.inbound.get_mut(&conn) {
+            i.node = Some(node);
+        }
+    }
+
+    /// Forgets an accepted connection that closed.
+    fn remove_inbound(&mut self, conn: u64) {
+        self.inbound.remove(&conn);
     }
 }
 
@@ -142,7 +190,7 @@ async fn writer(
         let _ = stream.set_nodelay(true);
         set_link(&srv, node, true);
         let (rd, mut wr) = stream.into_split();
-        let reader = tokio::spawn(read_frames(Arc::downgrade(&srv), rd, ip.clone()));
+        let reader = tokio::spawn(read_frames(Arc::downgrade(&srv), rd, ip.clone(), None));
         drop(srv);
         let mut pending = Some(first);
         loop {
@@ -174,7 +222,31 @@ async fn writer(
 
 /// Reads bus frames from a connection and hands each to the node until the peer closes or
 /// sends something that is not a bus message.
-async fn read_frames<R: AsyncRead + Unpin>(server: Weak<Server>, mut rd: R, peer_ip: String) {
+///
+/// `inbound` is the connection's number when we accepted it (CLUSTER LINKS "from" links):
+/// the first frame names the peer, and the entry goes when the connection does.
+async fn read_frames<R: AsyncRead + Unpin>(
+    server: Weak<Server>,
+    rd: R,
+    peer_ip: String,
+    inbound: Option<u64>,
+) {
+    read_frames_inner(&server, rd, &peer_ip, inbound).await;
+    if let (Some(conn), Some(srv)) = (inbound, server.upgrade()) {
+        let mut store = srv.store.lock();
+        if let Some(glue) = store.cluster.as_mut() {
+            glue.links.remove_inbound(conn);
+        }
+    }
+}
+
+async fn read_frames_inner<R: AsyncRead + Unpin>(
+    server: &Weak<Server>,
+    mut rd: R,
+    peer_ip: &str,
+    inbound: Option<u64>,
+) {
+    let mut named = false;
     let mut buf: Vec<u8> = Vec::with_capacity(8192);
     let mut chunk = vec![0u8; 16 * 1024];
     loop {
@@ -198,7 +270,15 @@ async fn read_frames<R: AsyncRead + Unpin>(server: Weak<Server>, mut rd: R, peer
             let Some(srv) = server.upgrade() else { return };
             let result = {
                 let mut store = srv.store.lock();
-                crate::cluster_glue::on_frame(&mut store, &peer_ip, &buf[..len])
+                let result = crate::cluster_glue::on_frame(&mut store, peer_ip, &buf[..len]);
+                if let (Some(conn), false) = (inbound, named) {
+                    let sender = rubra_cluster::wire::peek_sender(&buf[..len]);
+                    if let (Some(glue), Some(node)) = (store.cluster.as_mut(), sender) {
+                        glue.links.name_inbound(conn, node);
+                        named = true;
+                    }
+                }
+                result
             };
             if let Err(e) = result {
                 tracing::debug!(peer = %peer_ip, error = %e, "bus message rejected; closing link");
@@ -246,7 +326,20 @@ pub async fn start(server: &Arc<Server>) -> std::io::Result<()> {
             match listener.accept().await {
                 Ok((stream, peer)) => {
                     let _ = stream.set_nodelay(true);
-                    tokio::spawn(read_frames(weak.clone(), stream, peer.ip().to_string()));
+                    let Some(srv) = weak.upgrade() else { return };
+                    let conn = srv
+                        .store
+                        .lock()
+                        .cluster
+                        .as_mut()
+                        .map(|g| g.links.add_inbound());
+                    drop(srv);
+                    tokio::spawn(read_frames(
+                        weak.clone(),
+                        stream,
+                        peer.ip().to_string(),
+                        conn,
+                    ));
                 }
                 Err(e) => {
                     tracing::warn!(error = %e, "bus accept failed");

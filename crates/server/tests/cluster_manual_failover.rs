@@ -632,3 +632,61 @@ fn replica_no_failover_holds_until_config_set_turns_it_off() {
         .iter()
         .any(|n| n.port == replica && n.flags.contains("nofailover")));
 }
+
+/// CLUSTER LINKS (Redis 7.0): every peer appears twice, once with the link we opened
+/// ("to", events "rw") and once with the link it opened to us ("from", events "r").
+#[test]
+fn cluster_links_lists_both_directions() {
+    let nodes = make_cluster(3, 0, &[]);
+    let ids: Vec<String> = nodes
+        .iter()
+        .map(|n| cli_at(n.port, &["cluster", "myid"]))
+        .collect();
+    for (i, n) in nodes.iter().enumerate() {
+        let mut want: Vec<(String, String)> = ids
+            .iter()
+            .enumerate()
+            .filter(|(j, _)| *j != i)
+            .flat_map(|(_, id)| {
+                [
+                    ("to".to_string(), id.clone()),
+                    ("from".to_string(), id.clone()),
+                ]
+            })
+            .collect();
+        want.sort();
+        let mut got: Vec<(String, String)> = Vec::new();
+        let ok = wait_for(Duration::from_secs(15), || {
+            let mut c = match Resp::connect(n.port) {
+                Ok(c) => c,
+                Err(_) => return false,
+            };
+            let Ok(Val::Arr(links)) = c.cmd(&["CLUSTER", "LINKS"]) else {
+                return false;
+            };
+            got = links
+                .iter()
+                .filter_map(|l| {
+                    let Val::Arr(kv) = l else { return None };
+                    let text = |k: &str| {
+                        kv.chunks(2).find_map(|p| match p {
+                            [Val::Bulk(Some(key)), Val::Bulk(Some(v))] if key == k.as_bytes() => {
+                                Some(String::from_utf8_lossy(v).into_owned())
+                            }
+                            _ => None,
+                        })
+                    };
+                    let has_time = kv.chunks(2).any(|p| {
+                        matches!(p, [Val::Bulk(Some(k)), Val::Int(t)] if k == b"create-time" && *t > 0)
+                    });
+                    let (dir, node, events) = (text("direction")?, text("node")?, text("events")?);
+                    let expected_events = if dir == "to" { "rw" } else { "r" };
+                    (has_time && events == expected_events).then_some((dir, node))
+                })
+                .collect();
+            got.sort();
+            got == want
+        });
+        assert!(ok, "node {i}: CLUSTER LINKS {got:?}, expected {want:?}");
+    }
+}

@@ -101,6 +101,7 @@ fn cluster(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
     }
     require_cluster(ctx)?;
     match sub.as_str() {
+        "links" => Ok(links(ctx)),
         "countkeysinslot" => {
             let slot = slot_arg(&args[2])?;
             Ok(Reply::Int(ctx.db().count_in_slot(slot) as i64))
@@ -171,4 +172,34 @@ fn asking(ctx: &mut Ctx, _args: &[Bytes]) -> CmdResult {
     require_cluster(ctx)?;
     ctx.client.asking = true;
     Ok(Reply::OK)
+}
+
+/// CLUSTER LINKS — Redis 7.0's format: one map per bus link, both the links we opened
+/// ("to") and those peers opened to us ("from"), each naming the peer node.
+fn links(ctx: &mut Ctx) -> Reply {
+    let Some(glue) = ctx.store.cluster.as_deref() else {
+        return Reply::Array(Vec::new());
+    };
+    let field = |k: &str| Reply::bulk(k.as_bytes());
+    Reply::Array(
+        glue.links
+            .list()
+            .iter()
+            .map(|l| {
+                let (direction, events): (&[u8], &[u8]) = if l.outgoing {
+                    (b"to", b"rw")
+                } else {
+                    (b"from", b"r")
+                };
+                Reply::Map(vec![
+                    (field("direction"), Reply::bulk(direction)),
+                    (field("node"), Reply::bulk_string(l.node.as_string())),
+                    (field("create-time"), Reply::Int(l.created_ms as i64)),
+                    (field("events"), Reply::bulk(events)),
+                    (field("send-buffer-allocated"), Reply::Int(0)),
+                    (field("send-buffer-used"), Reply::Int(0)),
+                ])
+            })
+            .collect(),
+    )
 }
