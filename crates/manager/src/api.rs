@@ -13,6 +13,8 @@
 //! - `GET  /api/ops`, `GET /api/ops/{id}`  background operations and their progress
 //! - `POST /api/scale`     `{"action":"add_pair"|"remove_pair"}` or `{"pairs":N}`
 //! - `POST /api/rebalance` `{"threshold":2}` (optional body)
+//! - `POST /api/reshard`   `{"from":"<id|prefix|port>","to":"...","slots":N}`
+//! - `POST /api/fix`       close open slots (what `rubra fix` does)
 //! - `POST /api/failover`  `{"node":"<id|prefix|port>"}`
 //! - `POST /api/autoscale` `{"enabled":true}`
 //! - `GET  /api/keys?pattern=P&cursor=C&count=N`  SCAN over all primaries (bounded)
@@ -20,7 +22,7 @@
 //! - `POST /api/key/delete` `{"key":"K"}`
 //! - `GET  /metrics`       Prometheus text format
 //!
-//! Scale, rebalance and failover run in the background: the POST answers 202 with
+//! Scale, rebalance, reshard, fix and failover run in the background: the POST answers 202 with
 //! `{"op": ID}` at once; poll `GET /api/ops/ID` for phase and slots moved / total. Add
 //! `?wait=1` to get the old behaviour (answer when done). A second operation while one
 //! runs gets 409.
@@ -50,6 +52,8 @@ pub fn router(sup: Arc<Sup>) -> Router {
         .route("/api/ops/{id}", get(op_get))
         .route("/api/scale", post(scale))
         .route("/api/rebalance", post(rebalance))
+        .route("/api/reshard", post(reshard))
+        .route("/api/fix", post(fix))
         .route("/api/failover", post(failover))
         .route("/api/autoscale", post(autoscale))
         .route("/api/keys", get(keys_scan))
@@ -325,6 +329,27 @@ async fn rebalance(State(sup): State<Arc<Sup>>, RawQuery(q): RawQuery, body: Byt
         Ok(d)
     })
     .await
+}
+
+#[derive(Deserialize)]
+struct ReshardReq {
+    from: String,
+    to: String,
+    slots: usize,
+}
+
+async fn reshard(State(sup): State<Arc<Sup>>, RawQuery(q): RawQuery, body: Bytes) -> Response {
+    let Ok(r) = serde_json::from_slice::<ReshardReq>(&body) else {
+        return bad("body must be JSON with \"from\", \"to\" and \"slots\"");
+    };
+    start_op(sup, "reshard", wants_wait(&q), move |sup| {
+        sup.reshard_locked(&r.from, &r.to, r.slots)
+    })
+    .await
+}
+
+async fn fix(State(sup): State<Arc<Sup>>, RawQuery(q): RawQuery) -> Response {
+    start_op(sup, "fix", wants_wait(&q), |sup| sup.fix_locked()).await
 }
 
 #[derive(Deserialize)]

@@ -221,11 +221,22 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Cmd::Status(t) => status(&t.ctx()?),
         Cmd::Check(t) => check(&t.ctx()?),
         Cmd::Fix(t) => {
+            if let Some(dir) = supervised(&t)? {
+                let r = api_json(&dir, "/api/fix", "{}")?;
+                for line in r["actions"].as_array().into_iter().flatten() {
+                    println!("{}", line.as_str().unwrap_or_default());
+                }
+                return check_settled(
+                    &t.ctx()?,
+                    !r["actions"].as_array().is_some_and(Vec::is_empty),
+                );
+            }
             let ctx = t.ctx()?;
-            for line in crate::check::fix(&ctx)? {
+            let actions = crate::check::fix(&ctx)?;
+            for line in &actions {
                 println!("{line}");
             }
-            check(&ctx)
+            check_settled(&ctx, !actions.is_empty())
         }
         Cmd::Reshard {
             target,
@@ -233,6 +244,18 @@ fn run(cli: Cli) -> Result<ExitCode> {
             to,
             slots,
         } => {
+            if let Some(dir) = supervised(&target)? {
+                let body = serde_json::json!({"from": from, "to": to, "slots": slots});
+                let r = api_json(&dir, "/api/reshard", &body.to_string())?;
+                println!(
+                    "moved {} slots and {} keys from {} to {}",
+                    r["slots_moved"],
+                    r["keys_moved"],
+                    r["from"].as_str().unwrap_or("?"),
+                    r["to"].as_str().unwrap_or("?")
+                );
+                return Ok(ExitCode::SUCCESS);
+            }
             let ctx = target.ctx()?;
             finish_open(&ctx)?;
             let view = ctx.best_view()?;
@@ -243,6 +266,19 @@ fn run(cli: Cli) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Cmd::Rebalance { target, threshold } => {
+            if let Some(dir) = supervised(&target)? {
+                let body = serde_json::json!({ "threshold": threshold });
+                let r = api_json(&dir, "/api/rebalance", &body.to_string())?;
+                if r["slots_moved"].as_u64() == Some(0) {
+                    println!("balanced within {threshold}%: nothing to move");
+                } else {
+                    println!(
+                        "moved {} slots and {} keys",
+                        r["slots_moved"], r["keys_moved"]
+                    );
+                }
+                return Ok(ExitCode::SUCCESS);
+            }
             let ctx = target.ctx()?;
             finish_open(&ctx)?;
             let view = ctx.best_view()?;
@@ -274,11 +310,44 @@ fn run(cli: Cli) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Cmd::Failover { target, node } => {
+            if let Some(dir) = supervised(&target)? {
+                let body = serde_json::json!({ "node": node });
+                let r = api_json(&dir, "/api/failover", &body.to_string())?;
+                println!("{} is now a primary", r["promoted"].as_str().unwrap_or("?"));
+                return Ok(ExitCode::SUCCESS);
+            }
             let id = crate::failover::failover(&target.ctx()?, &node, Duration::from_secs(30))?;
             println!("{id} is now a primary");
             Ok(ExitCode::SUCCESS)
         }
     }
+}
+
+/// The data dir of `t` when a supervisor runs for it (and no --seed names another
+/// cluster): slot-moving commands then go through the supervisor's API, whose operation
+/// lock makes sure two operations never move slots at once. Without a supervisor they
+/// act on the nodes directly.
+fn supervised(t: &Target) -> Result<Option<PathBuf>> {
+    if t.seed.is_some() {
+        return Ok(None);
+    }
+    let dir = Dir::new(&t.dir)?;
+    match dir.running_supervisor() {
+        Some(pid) => {
+            eprintln!(
+                "rubra: running through the supervisor (pid {pid}) of {:?}",
+                dir.root
+            );
+            Ok(Some(dir.root))
+        }
+        None => Ok(None),
+    }
+}
+
+/// [`api_call`] with the result parsed as JSON.
+fn api_json(dir: &std::path::Path, path: &str, body: &str) -> Result<serde_json::Value> {
+    let text = api_call(dir, path, body)?;
+    serde_json::from_str(&text).with_context(|| format!("supervisor reply {text:?}"))
 }
 
 /// Complete slot moves a crash left open, so reshard/rebalance start from a clean state.
@@ -293,6 +362,22 @@ fn status(ctx: &Ctx) -> Result<ExitCode> {
     let (_, rows) = crate::status::gather(ctx)?;
     print!("{}", crate::status::render(&rows));
     Ok(ExitCode::SUCCESS)
+}
+
+/// After `fix` changed slot owners, replicas learn the new owners by gossip: check
+/// until the cluster agrees (up to 20 s) before reporting, so a successful fix is not
+/// reported as a failure just because the news is still travelling.
+fn check_settled(ctx: &Ctx, changed: bool) -> Result<ExitCode> {
+    if changed {
+        let t0 = Instant::now();
+        while t0.elapsed() < Duration::from_secs(20) {
+            if crate::check::check(ctx).is_ok_and(|r| r.problems.is_empty()) {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(250));
+        }
+    }
+    check(ctx)
 }
 
 fn check(ctx: &Ctx) -> Result<ExitCode> {
@@ -343,7 +428,16 @@ fn api_call(dir: &std::path::Path, path: &str, body: &str) -> Result<String> {
     match code {
         200 => Ok(resp),
         202 => wait_op(&panel, &pw, &resp),
-        _ => bail!("supervisor answered {code}: {resp}"),
+        _ => {
+            let msg = serde_json::from_str::<serde_json::Value>(&resp)
+                .ok()
+                .and_then(|v| v["error"].as_str().map(str::to_string))
+                .unwrap_or(resp);
+            if code == 409 {
+                bail!("the supervisor refused: {msg}");
+            }
+            bail!("supervisor answered {code}: {msg}")
+        }
     }
 }
 
@@ -487,6 +581,9 @@ fn up(a: UpArgs) -> Result<ExitCode> {
             (pw, false)
         }
         None => {
+            if let Some(p) = &a.password {
+                crate::state::validate_password(p).context("--password")?;
+            }
             let gen = a.password.is_none();
             let pw = a.password.clone().unwrap_or_else(generate_password);
             dir.write_password(&pw)?;
@@ -568,16 +665,21 @@ async fn supervise(
     let rows = tokio::task::spawn_blocking(move || crate::status::gather(&s2.ctx())).await??;
     print!("{}", crate::status::render(&rows.1));
     let first = rows.1.iter().map(|r| r.port).min().unwrap_or(a.base_port);
+    // Clients connect where nodes announce themselves (redirects point there too).
+    let host = match &sup.opts.announce_ip {
+        Some(ip) => format!("-h {ip} "),
+        None => String::new(),
+    };
     if generated {
         println!(
             "password: {password}   (saved in {})",
             sup.dir.creds_path().display()
         );
-        println!("connect:  redis-cli -c -p {first} -a {password}");
+        println!("connect:  redis-cli -c {host}-p {first} -a {password}");
     } else {
         println!("password: see {}", sup.dir.creds_path().display());
         println!(
-            "connect:  redis-cli -c -p {first} -a \"$(grep ^password= {} | cut -d= -f2)\"",
+            "connect:  redis-cli -c {host}-p {first} -a \"$(grep ^password= {} | cut -d= -f2-)\"",
             sup.dir.creds_path().display()
         );
     }

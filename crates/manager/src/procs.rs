@@ -42,12 +42,39 @@ pub fn write_conf(dir: &Dir, port: u16, o: &NodeOpts) -> Result<PathBuf> {
         o.password,
         o.maxmemory
     );
+    c.push_str(&format!("bind {}\n", bind_line(o.announce_ip.as_deref())));
     if let Some(ip) = &o.announce_ip {
         c.push_str(&format!("cluster-announce-ip {ip}\n"));
     }
     let path = nd.join("node.conf");
     write_private(&path, c.as_bytes())?;
     Ok(path)
+}
+
+/// The `bind` addresses of a node.
+///
+/// BEHAVIOR: without an announce ip, loopback only (a local cluster; nothing outside this
+/// host needs it). With one that is an address of this host (any of 127.0.0.0/8 is, on
+/// Linux), that address first, then 127.0.0.1: peers dial the announced address on the
+/// bus port (rubra-server binds its bus on the first address only), clients follow
+/// redirects to it, and rubra itself keeps reaching nodes on 127.0.0.1. An announce ip
+/// that is not local (a NAT/public address forwarded to this host) cannot be bound: then
+/// every interface is bound and the password guards access. Without this, nodes bound to
+/// 127.0.0.1 only would announce an address nobody can connect to.
+pub fn bind_line(announce_ip: Option<&str>) -> String {
+    match announce_ip {
+        None | Some("127.0.0.1") => "127.0.0.1".to_string(),
+        Some(ip) => {
+            let local = ip
+                .parse::<std::net::IpAddr>()
+                .is_ok_and(|a| std::net::TcpListener::bind((a, 0)).is_ok());
+            if local {
+                format!("{ip} 127.0.0.1")
+            } else {
+                "0.0.0.0".to_string()
+            }
+        }
+    }
 }
 
 /// Start the node on `port`; its output goes to node-PORT/node.log. The node gets its
@@ -130,5 +157,21 @@ fn is_self(bin: &std::path::Path) -> bool {
     match (std::env::current_exe(), std::fs::canonicalize(bin)) {
         (Ok(me), Ok(b)) => std::fs::canonicalize(me).is_ok_and(|me| me == b),
         _ => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::bind_line;
+
+    #[test]
+    fn bind_follows_the_announce_ip() {
+        assert_eq!(bind_line(None), "127.0.0.1");
+        assert_eq!(bind_line(Some("127.0.0.1")), "127.0.0.1");
+        // All of 127.0.0.0/8 is loopback on Linux, so it can be bound.
+        assert_eq!(bind_line(Some("127.0.0.2")), "127.0.0.2 127.0.0.1");
+        // A documentation address (RFC 5737) is not ours: bind everything.
+        assert_eq!(bind_line(Some("192.0.2.7")), "0.0.0.0");
+        assert_eq!(bind_line(Some("not-an-ip")), "0.0.0.0");
     }
 }

@@ -265,6 +265,25 @@ pub fn signal(pid: u32, sig: i32) {
     }
 }
 
+/// Refuse passwords that would not survive the trip into node config files
+/// (`requirepass PW`: whitespace splits it, quotes and backslashes are parsed) or into
+/// the credentials file (a newline ends the line), instead of starting nodes that reject
+/// every client.
+pub fn validate_password(pw: &str) -> Result<()> {
+    if pw.is_empty() || pw.len() > 512 {
+        bail!("the password must be 1 to 512 characters long");
+    }
+    if let Some(c) = pw
+        .chars()
+        .find(|c| !c.is_ascii_graphic() || matches!(c, '"' | '\'' | '\\'))
+    {
+        bail!(
+            "the password may contain printable ASCII characters except spaces, quotes and backslashes (found {c:?})"
+        );
+    }
+    Ok(())
+}
+
 /// A strong random password: 32 alphanumerics from the OS RNG (~190 bits).
 pub fn generate_password() -> String {
     use rand::distributions::Alphanumeric;
@@ -274,4 +293,26 @@ pub fn generate_password() -> String {
         .take(32)
         .map(char::from)
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn passwords_that_break_configs_are_refused() {
+        assert!(validate_password(&generate_password()).is_ok());
+        assert!(validate_password("s3cret-!#$%&()*+,./:;<=>?@[]^_`{|}~").is_ok());
+        for bad in [
+            "",
+            "has space",
+            "tab\there",
+            "quo\"te",
+            "it's",
+            "back\\slash",
+            "nl\n",
+        ] {
+            assert!(validate_password(bad).is_err(), "{bad:?}");
+        }
+    }
 }

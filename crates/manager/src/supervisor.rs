@@ -478,6 +478,34 @@ impl Sup {
         self.execute_moves(&ctx, &view, &moves)
     }
 
+    /// Move `slots` slots (with their keys) from node `from` to node `to` (id, id
+    /// prefix, port or host:port). Caller holds `ops`, so no other move runs meanwhile.
+    pub fn reshard_locked(&self, from: &str, to: &str, slots: usize) -> Result<serde_json::Value> {
+        let ctx = self.ctx();
+        for line in crate::check::fix(&ctx)? {
+            self.event("fix", serde_json::json!({"action": line}));
+        }
+        let view = ctx.best_view()?;
+        let (f, t) = (view.resolve(from)?, view.resolve(to)?);
+        let moves = migrate::plan_reshard(&view, f, t, slots)?;
+        self.ops.phase("reshard");
+        let (n, keys) = self.execute_moves(&ctx, &view, &moves)?;
+        let d = serde_json::json!({"from": f.id, "to": t.id, "slots_moved": n, "keys_moved": keys});
+        self.event("reshard", d.clone());
+        Ok(d)
+    }
+
+    /// Close open slots (`rubra fix`) under the operation lock, so it never "finishes" a
+    /// slot another operation is in the middle of moving. Caller holds `ops`.
+    pub fn fix_locked(&self) -> Result<serde_json::Value> {
+        self.ops.phase("fix");
+        let lines = crate::check::fix(&self.ctx())?;
+        for line in &lines {
+            self.event("fix", serde_json::json!({"action": line}));
+        }
+        Ok(serde_json::json!({"actions": lines}))
+    }
+
     /// Add a primary+replica pair (continuing a recorded one). Caller holds `ops`.
     pub fn add_pair_locked(&self) -> Result<serde_json::Value> {
         let (pair, pport, rport) = {

@@ -73,7 +73,15 @@ impl Ops {
             .compare_exchange(false, true, Ordering::SeqCst, Ordering::SeqCst)
             .is_err()
         {
-            anyhow::bail!("busy: another operation is running");
+            let running = lock(&self.jobs)
+                .iter()
+                .rev()
+                .find(|j| j.status == "running")
+                .map(|j| format!(" ({} {}, phase {})", j.kind, j.id, j.phase))
+                .unwrap_or_default();
+            anyhow::bail!(
+                "busy: another operation is running{running}; only one operation moves slots at a time, retry when it ends"
+            );
         }
         let n = self.seq.fetch_add(1, Ordering::SeqCst) + 1;
         let id = format!("op{n}-{}", crate::supervisor::now_secs());

@@ -52,6 +52,41 @@ pub fn tempdir(tag: &str) -> PathBuf {
     d
 }
 
+/// Which node binary `rubra up` runs; the end-to-end tests are written once and run
+/// with both kinds, so the manager is checked against the reference server too.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// rubra-server embedded in the rubra executable (`rubra up`'s default).
+    Embedded,
+    /// Debian's redis-server 7.0 (`--server-bin redis-server`).
+    Redis,
+}
+
+impl Kind {
+    /// Extra `rubra up` arguments selecting this node binary.
+    pub fn up_args(self) -> &'static [&'static str] {
+        match self {
+            Kind::Embedded => &[],
+            Kind::Redis => &["--server-bin", "redis-server"],
+        }
+    }
+
+    /// False (with a note) when this kind cannot run here: redis-server not installed.
+    pub fn available(self) -> bool {
+        if self == Kind::Embedded {
+            return true;
+        }
+        let ok = Command::new("redis-server")
+            .arg("--version")
+            .output()
+            .is_ok_and(|o| o.status.success());
+        if !ok {
+            eprintln!("redis-server not installed: skipping the redis-server variant");
+        }
+        ok
+    }
+}
+
 /// A running `rubra up`; dropping it stops the supervisor and kills any node left.
 pub struct Cluster {
     pub dir: PathBuf,
@@ -59,26 +94,28 @@ pub struct Cluster {
     pub panel: String,
     sup: Option<Child>,
     pub output: mpsc::Receiver<String>,
+    /// What `rubra up` printed up to and including its ready line.
+    pub printed: Vec<String>,
 }
 
 impl Cluster {
     /// `rubra up` with redis-server nodes; waits for the ready line.
     pub fn up(dir: &PathBuf, base: u16, panel: u16, extra: &[&str]) -> Cluster {
+        Cluster::start(Kind::Redis, dir, base, panel, extra)
+    }
+
+    /// `rubra up` with nodes of `kind`; waits for the ready line.
+    pub fn start(kind: Kind, dir: &PathBuf, base: u16, panel: u16, extra: &[&str]) -> Cluster {
         let mut cmd = rubra();
-        cmd.args([
-            "up",
-            "--server-bin",
-            "redis-server",
-            "--node-timeout",
-            "2000",
-        ])
-        .arg("--dir")
-        .arg(dir)
-        .args(["--base-port", &base.to_string()])
-        .args(["--panel", &format!("127.0.0.1:{panel}")])
-        .args(extra)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit());
+        cmd.args(["up", "--node-timeout", "2000"])
+            .args(kind.up_args())
+            .arg("--dir")
+            .arg(dir)
+            .args(["--base-port", &base.to_string()])
+            .args(["--panel", &format!("127.0.0.1:{panel}")])
+            .args(extra)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit());
         let mut child = cmd.spawn().expect("spawn rubra up");
         let out = child.stdout.take().expect("stdout");
         let (tx, rx) = mpsc::channel();
@@ -96,12 +133,16 @@ impl Cluster {
             panel: format!("127.0.0.1:{panel}"),
             sup: Some(child),
             output: rx,
+            printed: Vec::new(),
         };
         let t0 = Instant::now();
         loop {
             match c.output.recv_timeout(Duration::from_secs(1)) {
-                Ok(l) if l.starts_with("rubra: cluster ") => break,
-                Ok(_) => {}
+                Ok(l) if l.starts_with("rubra: cluster ") => {
+                    c.printed.push(l);
+                    break;
+                }
+                Ok(l) => c.printed.push(l),
                 Err(_) => {
                     if let Some(s) = c.sup.as_mut() {
                         if let Ok(Some(st)) = s.try_wait() {
@@ -129,6 +170,49 @@ impl Cluster {
             .read_password()
             .unwrap()
             .expect("credentials")
+    }
+
+    /// The password as `rubra up` printed it ("password: X   (saved in ...)"): only when
+    /// it generated one.
+    pub fn printed_password(&self) -> Option<String> {
+        self.printed.iter().find_map(|l| {
+            let rest = l.strip_prefix("password: ")?;
+            let (pw, tail) = rest.split_once("   (saved in ")?;
+            assert!(tail.ends_with(')'), "{l}");
+            Some(pw.to_string())
+        })
+    }
+
+    /// The password parsed from DIR/credentials the way an operator's script would:
+    /// `key=value` lines, `#` comments, the value after the first `=` taken verbatim.
+    /// Independent of rubra's own reader, so a format change breaks this test.
+    pub fn credentials_password(&self) -> String {
+        let text = std::fs::read_to_string(self.dir.join("credentials")).expect("credentials");
+        let mut found = None;
+        for line in text.lines() {
+            if line.starts_with('#') || line.trim().is_empty() {
+                continue;
+            }
+            let (k, v) = line.split_once('=').expect("key=value line");
+            if k == "password" {
+                assert!(found.is_none(), "two password lines");
+                found = Some(v.to_string());
+            }
+        }
+        found.expect("a password= line")
+    }
+
+    /// The supervisor's pid.
+    pub fn supervisor_pid(&self) -> u32 {
+        self.sup.as_ref().expect("supervisor").id()
+    }
+
+    /// kill -9 the supervisor only: its nodes (own process groups) keep running.
+    pub fn kill_supervisor(&mut self) {
+        if let Some(mut s) = self.sup.take() {
+            let _ = s.kill();
+            let _ = s.wait();
+        }
     }
 
     pub fn conn(&self, port: u16) -> Conn {
@@ -217,8 +301,22 @@ impl Drop for TempDir {
 
 /// Pipe commands into `redis-cli -c`; returns its stdout lines.
 pub fn cli(port: u16, pw: &str, script: &str) -> Vec<String> {
+    cli_at("127.0.0.1", port, pw, script)
+}
+
+/// Pipe commands into `redis-cli -c -h host`; returns its stdout lines.
+pub fn cli_at(host: &str, port: u16, pw: &str, script: &str) -> Vec<String> {
+    cli_raw(host, port, pw, script)
+        .into_iter()
+        .filter(|l| !l.starts_with("-> Redirected"))
+        .collect()
+}
+
+/// Pipe commands into `redis-cli -c -h host`; every stdout line, redirect notes included.
+pub fn cli_raw(host: &str, port: u16, pw: &str, script: &str) -> Vec<String> {
     let mut child = Command::new("redis-cli")
-        .args(["-c", "-p", &port.to_string(), "-a", pw, "--no-auth-warning"])
+        .args(["-c", "-h", host, "-p", &port.to_string(), "-a", pw])
+        .arg("--no-auth-warning")
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -233,7 +331,6 @@ pub fn cli(port: u16, pw: &str, script: &str) -> Vec<String> {
     let out = child.wait_with_output().unwrap();
     String::from_utf8_lossy(&out.stdout)
         .lines()
-        .filter(|l| !l.starts_with("-> Redirected"))
         .map(str::to_string)
         .collect()
 }
@@ -255,4 +352,82 @@ pub fn check_keys(port: u16, pw: &str, n: usize) {
         bad.is_empty() && out.len() == n,
         "keys lost or wrong at {bad:?}"
     );
+}
+
+/// A redis-rs cluster client (cluster-async), as applications use: follows MOVED/ASK and
+/// topology changes on its own.
+pub fn cluster_client(ports: &[u16], pw: &str) -> redis::cluster::ClusterClient {
+    let nodes: Vec<String> = ports
+        .iter()
+        .map(|p| format!("redis://127.0.0.1:{p}/"))
+        .collect();
+    redis::cluster::ClusterClient::builder(nodes)
+        .password(pw)
+        .retries(10)
+        .connection_timeout(Duration::from_secs(5))
+        .response_timeout(Duration::from_secs(10))
+        .build()
+        .expect("cluster client")
+}
+
+/// Run a future on a fresh single-threaded runtime (tests are plain threads).
+pub fn block_on<F: std::future::Future>(f: F) -> F::Output {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime")
+        .block_on(f)
+}
+
+/// The value stored under big key `i`: `size` bytes derived from `i`.
+pub fn big_value(i: usize, size: usize) -> Vec<u8> {
+    format!("{i:08}|").bytes().cycle().take(size).collect()
+}
+
+/// SET `{prefix}{i}` = big_value(i, size) for i in `range`, through the cluster client.
+pub fn fill(ports: &[u16], pw: &str, prefix: &str, range: std::ops::Range<usize>, size: usize) {
+    block_on(async {
+        let mut c = cluster_client(ports, pw)
+            .get_async_connection()
+            .await
+            .expect("cluster connection");
+        for i in range {
+            let _: () = redis::cmd("SET")
+                .arg(format!("{prefix}{i}"))
+                .arg(big_value(i, size))
+                .query_async(&mut c)
+                .await
+                .expect("SET");
+        }
+    })
+}
+
+/// Every `{prefix}{i}` in `range` holds big_value(i, size); `deleted` ones are gone.
+pub fn verify_big(
+    ports: &[u16],
+    pw: &str,
+    prefix: &str,
+    range: std::ops::Range<usize>,
+    size: usize,
+    deleted: impl Fn(usize) -> bool,
+) {
+    block_on(async {
+        let mut c = cluster_client(ports, pw)
+            .get_async_connection()
+            .await
+            .expect("cluster connection");
+        let mut bad = Vec::new();
+        for i in range {
+            let v: Option<Vec<u8>> = redis::cmd("GET")
+                .arg(format!("{prefix}{i}"))
+                .query_async(&mut c)
+                .await
+                .expect("GET");
+            let want = (!deleted(i)).then(|| big_value(i, size));
+            if v != want {
+                bad.push(i);
+            }
+        }
+        assert!(bad.is_empty(), "keys lost or wrong: {bad:?}");
+    })
 }
