@@ -1,0 +1,199 @@
+#!/usr/bin/env bash
+# Cluster operations, rubra-server (release) vs Debian's redis-server, on this machine,
+# driven by the same redis-cli:
+#   (a) failover time: a 6-node cluster (3 primaries + 3 replicas, cluster-node-timeout
+#       2000); kill -9 the primary owning a key's slot and time until a write to that key
+#       (redis-cli -c through a surviving node) is accepted again. RUNS runs per server:
+#       after each, the killed node restarts from its nodes.conf and rejoins as a replica,
+#       and the next run kills the key's new primary. Prints each run, median and max.
+#   (b) reshard speed: a 3-primary cluster; KEYS keys (SET, ~40 bytes) spread over all the
+#       slots of one primary; time `redis-cli --cluster reshard` of all those slots to
+#       another primary; prints keys/s for each server and the ratio rubra/redis.
+#
+# Usage: bench/cluster.sh [runs (default 10)] [keys (default 200000)]
+# Needs: redis-server, redis-cli (apt-get install -y redis-server redis-tools).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+RUNS=${1:-10}
+KEYS=${2:-200000}
+BASE=${BASE:-17400} # ports BASE..BASE+5 (and +10000 for the bus); both servers take turns
+
+for tool in redis-server redis-cli; do
+  command -v "$tool" >/dev/null || { echo "missing $tool (apt-get install -y redis-server redis-tools)" >&2; exit 1; }
+done
+
+cargo build --release --quiet --bin rubra-server
+RUBRA_BIN=$PWD/target/release/rubra-server
+WORK=$(mktemp -d)
+PIDS=()
+cleanup() {
+  for pid in "${PIDS[@]}"; do kill -9 "$pid" 2>/dev/null || true; done
+  rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+now_ms() { echo $(( $(date +%s%N) / 1000000 )); }
+
+# start_node KIND PORT: starts one cluster node; its pid goes to $WORK/nodes/KIND-PORT/pid.
+start_node() {
+  local kind=$1 port=$2 dir=$WORK/nodes/$1-$2 bin
+  mkdir -p "$dir"
+  if [ "$kind" = rubra ]; then bin=$RUBRA_BIN; else bin=redis-server; fi
+  "$bin" --port "$port" --cluster-enabled yes --cluster-node-timeout 2000 \
+    --save "" --appendonly no --dir "$dir" --daemonize no >>"$dir/log" 2>&1 &
+  echo $! >"$dir/pid"
+  PIDS+=("$!")
+  disown "$!" # no "Killed" job notices when we kill -9 it
+  for _ in $(seq 100); do redis-cli -p "$port" ping >/dev/null 2>&1 && return 0; sleep 0.1; done
+  echo "$kind node on port $port did not start" >&2
+  exit 1
+}
+
+stop_nodes() {
+  for pid in "${PIDS[@]}"; do kill -9 "$pid" 2>/dev/null || true; done
+  PIDS=()
+  sleep 0.5
+  rm -rf "${WORK:?}/nodes"
+}
+
+state() { redis-cli -p "$1" cluster info 2>/dev/null | tr -d '\r' | awk -F: '/^cluster_state:/ {print $2}'; }
+
+# wait_ok PORT...: until every node reports cluster_state:ok (60 s at most).
+wait_ok() {
+  for _ in $(seq 600); do
+    local all=1
+    for p in "$@"; do [ "$(state "$p")" = ok ] || { all=0; break; }; done
+    [ $all = 1 ] && return 0
+    sleep 0.1
+  done
+  echo "cluster not ok on ports $*" >&2
+  exit 1
+}
+
+# make_cluster KIND N REPLICAS: nodes on BASE..BASE+N-1 joined by redis-cli --cluster create.
+make_cluster() {
+  local kind=$1 n=$2 replicas=$3 addrs=() ports=()
+  for i in $(seq 0 $((n - 1))); do
+    start_node "$kind" $((BASE + i))
+    addrs+=("127.0.0.1:$((BASE + i))"); ports+=($((BASE + i)))
+  done
+  redis-cli --cluster create "${addrs[@]}" --cluster-replicas "$replicas" --cluster-yes >"$WORK/create-$kind.log" 2>&1 \
+    || { cat "$WORK/create-$kind.log" >&2; exit 1; }
+  wait_ok "${ports[@]}"
+}
+
+# owner_port PORT SLOT: port of the (non-failed) primary serving SLOT, as node PORT sees it.
+owner_port() {
+  redis-cli -p "$1" cluster nodes | tr -d '\r' | awk -v s="$2" '
+    $3 ~ /master/ && $3 !~ /fail/ {
+      for (i = 9; i <= NF; i++) {
+        n = split($i, r, "-"); lo = r[1]; hi = (n == 2 ? r[2] : r[1])
+        if (s >= lo + 0 && s <= hi + 0) { split($2, a, "[:@]"); print a[2]; exit }
+      }
+    }'
+}
+
+median() { sort -g | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
+
+# failover KIND: prints one line per run, then median and max (ms); result in FO_KIND file.
+failover() {
+  local kind=$1 key=bench:failover slot times=()
+  make_cluster "$kind" 6 1
+  slot=$(redis-cli -p "$BASE" cluster keyslot "$key")
+  redis-cli -c -p "$BASE" set "$key" 0 >/dev/null
+  for run in $(seq "$RUNS"); do
+    local victim survivor pid t0 t1 ms ports=()
+    for i in 0 1 2 3 4 5; do ports+=($((BASE + i))); done
+    victim=$(owner_port "$BASE" "$slot")
+    [ -n "$victim" ] || victim=$(owner_port $((BASE + 1)) "$slot")
+    survivor=$BASE; [ "$survivor" = "$victim" ] && survivor=$((BASE + 1))
+    # The replica must have everything, or the run measures a resync, not a failover.
+    redis-cli -p "$victim" wait 1 5000 >/dev/null
+    pid=$(cat "$WORK/nodes/$kind-$victim/pid")
+    t0=$(now_ms)
+    kill -9 "$pid"
+    while :; do
+      out=$(timeout 2 redis-cli -c -p "$survivor" set "$key" "$run" 2>/dev/null || true)
+      [ "$out" = OK ] && break
+      if (( $(now_ms) - t0 > 60000 )); then echo "$kind run $run: no failover within 60 s" >&2; exit 1; fi
+      sleep 0.02
+    done
+    t1=$(now_ms)
+    ms=$((t1 - t0))
+    times+=("$ms")
+    printf '%-6s run %2d: killed primary :%s, writes accepted again after %5d ms\n' "$kind" "$run" "$victim" "$ms"
+    # Bring the killed node back (it rejoins as a replica of the new primary) and wait for
+    # a clean cluster with the replica linked before the next run.
+    start_node "$kind" "$victim"
+    wait_ok "${ports[@]}"
+    for _ in $(seq 300); do
+      redis-cli -p "$victim" info replication | tr -d '\r' | grep -q '^master_link_status:up' && break
+      sleep 0.1
+    done
+  done
+  stop_nodes
+  local med max
+  med=$(printf '%s\n' "${times[@]}" | median)
+  max=$(printf '%s\n' "${times[@]}" | sort -g | tail -1)
+  printf '%-6s failover over %d runs: median %s ms, max %s ms\n' "$kind" "$RUNS" "$med" "$max"
+  echo "$med $max" >"$WORK/fo-$kind"
+}
+
+# tags_for_slots PORT LO HI: one hash tag per slot in LO..HI (as many as 200k candidates
+# cover), from the server's own CLUSTER KEYSLOT, so no CRC16 is needed here.
+tags_for_slots() {
+  seq 0 199999 | awk '{print "CLUSTER KEYSLOT t" $1}' | redis-cli -p "$1" |
+    awk -v lo="$2" -v hi="$3" '{ s = $1 + 0; if (s >= lo && s <= hi && !(s in seen)) { seen[s] = 1; print "t" (NR - 1) } }'
+}
+
+# reshard KIND: prints keys moved, seconds, keys/s; result in $WORK/rs-KIND.
+reshard() {
+  local kind=$1 src=$BASE dst=$((BASE + 1)) srcid dstid lo hi nslots tags t0 t1
+  make_cluster "$kind" 3 0
+  srcid=$(redis-cli -p "$src" cluster myid)
+  dstid=$(redis-cli -p "$dst" cluster myid)
+  read -r lo hi < <(redis-cli -p "$src" cluster nodes | tr -d '\r' | awk '/myself/ { split($9, r, "-"); print r[1], r[2] }')
+  nslots=$((hi - lo + 1))
+  # The tags depend only on the slot range (redis-cli gives the first node 0-5460 for both).
+  [ "$(cat "$WORK/tags-range" 2>/dev/null)" = "$lo $hi" ] || {
+    tags_for_slots "$src" "$lo" "$hi" >"$WORK/tags"
+    echo "$lo $hi" >"$WORK/tags-range"
+  }
+  tags=$(wc -l <"$WORK/tags")
+  # KEYS SETs round-robin over the tags, as RESP, through redis-cli --pipe.
+  awk -v n="$KEYS" '{ t[NR - 1] = $1 } END {
+      for (i = 0; i < n; i++) {
+        k = "{" t[i % NR] "}:" i; v = "value-" i "-xxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"
+        printf "*3\r\n$3\r\nSET\r\n$%d\r\n%s\r\n$%d\r\n%s\r\n", length(k), k, length(v), v
+      } }' "$WORK/tags" | redis-cli -p "$src" --pipe >/dev/null
+  local have; have=$(redis-cli -p "$src" dbsize)
+  [ "$have" = "$KEYS" ] || { echo "$kind: populated $have keys, wanted $KEYS" >&2; exit 1; }
+  t0=$(now_ms)
+  redis-cli --cluster reshard "127.0.0.1:$src" --cluster-from "$srcid" --cluster-to "$dstid" \
+    --cluster-slots "$nslots" --cluster-yes >"$WORK/reshard-$kind.log" 2>&1 \
+    || { tail -20 "$WORK/reshard-$kind.log" >&2; exit 1; }
+  t1=$(now_ms)
+  have=$(redis-cli -p "$dst" dbsize)
+  [ "$have" = "$KEYS" ] || { echo "$kind: destination has $have keys after reshard, wanted $KEYS" >&2; tail -20 "$WORK/reshard-$kind.log" >&2; exit 1; }
+  stop_nodes
+  awk -v w="$kind" -v k="$KEYS" -v s="$nslots" -v t="$tags" -v ms=$((t1 - t0)) 'BEGIN {
+    printf "%-6s reshard: %d keys in %d slots (%d with keys) moved in %.2f s = %.0f keys/s\n", w, k, s, t, ms / 1000, k * 1000 / ms }'
+  awk -v k="$KEYS" -v ms=$((t1 - t0)) 'BEGIN { printf "%.0f\n", k * 1000 / ms }' >"$WORK/rs-$kind"
+}
+
+echo "== (a) failover: kill -9 of a primary -> writes to its slots accepted again (node-timeout 2000)"
+failover rubra
+failover redis
+echo
+echo "== (b) reshard: $KEYS keys, all slots of one primary to another (redis-cli --cluster reshard)"
+reshard rubra
+reshard redis
+echo
+read -r fr_med fr_max <"$WORK/fo-rubra"
+read -r fd_med fd_max <"$WORK/fo-redis"
+rr=$(cat "$WORK/rs-rubra"); rd=$(cat "$WORK/rs-redis")
+printf '%-28s %12s %12s %8s\n' "" rubra redis ratio
+awk -v a="$fr_med" -v b="$fd_med" 'BEGIN { printf "%-28s %12s %12s %8.2f\n", "failover median (ms)", a, b, a / b }'
+awk -v a="$fr_max" -v b="$fd_max" 'BEGIN { printf "%-28s %12s %12s %8.2f\n", "failover max (ms)", a, b, a / b }'
+awk -v a="$rr" -v b="$rd" 'BEGIN { printf "%-28s %12s %12s %8.2f\n", "reshard (keys/s)", a, b, a / b }'
