@@ -8,7 +8,7 @@
 //! comes back with its id, epochs, slots and role, so [`parse_nodes_conf`] must read back
 //! whatever [`render_nodes_conf`] writes (pinned by a round-trip test).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use crate::state::{flags, ClusterState, NodeInfo};
 use crate::wire::NodeId;
@@ -69,8 +69,37 @@ pub fn slot_ranges(owned: impl Fn(usize) -> bool) -> Vec<(u16, u16)> {
     out
 }
 
+/// Every owner's slot ranges, in one pass over the slot table. Rendering a line per node
+/// by scanning all 16384 slots for each node made every nodes.conf save (one per SETSLOT
+/// during a reshard) cost nodes x 16384 id comparisons under the store lock.
+pub fn ranges_by_owner(st: &ClusterState) -> HashMap<NodeId, Vec<(u16, u16)>> {
+    let mut out: HashMap<NodeId, Vec<(u16, u16)>> = HashMap::new();
+    let mut run: Option<(&NodeId, usize)> = None;
+    for slot in 0..=SLOT_COUNT {
+        let owner = st.slots.get(slot).and_then(|o| o.as_ref());
+        if let Some((id, start)) = run {
+            if owner != Some(id) {
+                out.entry(*id)
+                    .or_default()
+                    .push((start as u16, (slot - 1) as u16));
+                run = None;
+            }
+        }
+        if let (None, Some(id)) = (run, owner) {
+            run = Some((id, slot));
+        }
+    }
+    out
+}
+
 /// One `CLUSTER NODES` line (no trailing newline).
 pub fn node_line(st: &ClusterState, n: &NodeInfo) -> String {
+    let ranges = ranges_by_owner(st);
+    node_line_with(st, n, ranges.get(&n.id).map_or(&[], Vec::as_slice))
+}
+
+/// One `CLUSTER NODES` line given the node's slot ranges (from `ranges_by_owner`).
+fn node_line_with(st: &ClusterState, n: &NodeInfo, ranges: &[(u16, u16)]) -> String {
     let mut s = format!("{} {}:{}@{}", n.id, n.ip, n.port, n.cport);
     if !n.hostname.is_empty() {
         s.push(',');
@@ -94,7 +123,7 @@ pub fn node_line(st: &ClusterState, n: &NodeInfo) -> String {
         n.config_epoch,
         link
     ));
-    for (a, b) in slot_ranges(|slot| st.slots[slot].as_ref() == Some(&n.id)) {
+    for &(a, b) in ranges {
         if a == b {
             s.push_str(&format!(" {a}"));
         } else {
@@ -116,11 +145,12 @@ pub fn node_line(st: &ClusterState, n: &NodeInfo) -> String {
 /// first (Redis's order is its dict order; tools do not depend on it).
 pub fn render_cluster_nodes(st: &ClusterState) -> String {
     let mut out = String::new();
+    let ranges = ranges_by_owner(st);
     let me = st.me();
-    out.push_str(&node_line(st, me));
-    out.push('\n');
-    for n in st.nodes.values().filter(|n| n.id != st.myself) {
-        out.push_str(&node_line(st, n));
+    let nodes = std::iter::once(me).chain(st.nodes.values().filter(|n| n.id != st.myself));
+    for n in nodes {
+        let own = ranges.get(&n.id).map_or(&[][..], Vec::as_slice);
+        out.push_str(&node_line_with(st, n, own));
         out.push('\n');
     }
     out

@@ -2,7 +2,7 @@
 //! keeping them here means the rules (which replicas to list, health strings, counters)
 //! are decided once, next to the state they read.
 
-use crate::conf::slot_ranges;
+use crate::conf::ranges_by_owner;
 use crate::state::{flags, ClusterState, NodeInfo};
 use crate::wire::NodeId;
 
@@ -107,6 +107,7 @@ fn shard_node(n: &NodeInfo, me: &NodeId, my_offset: u64) -> ShardNode {
 /// CLUSTER SHARDS: one entry per primary (with or without slots), replicas grouped under it.
 /// `my_offset` is our own replication offset (the server knows it, the table may lag).
 pub fn cluster_shards(st: &ClusterState, my_offset: u64) -> Vec<Shard> {
+    let mut ranges = ranges_by_owner(st);
     st.nodes
         .values()
         .filter(|n| n.is_primary() && !n.has(flags::HANDSHAKE))
@@ -118,7 +119,7 @@ pub fn cluster_shards(st: &ClusterState, my_offset: u64) -> Vec<Shard> {
                 }
             }
             Shard {
-                slots: slot_ranges(|s| st.slots[s].as_ref() == Some(&p.id)),
+                slots: ranges.remove(&p.id).unwrap_or_default(),
                 nodes,
             }
         })
