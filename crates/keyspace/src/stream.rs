@@ -406,6 +406,39 @@ impl Stream {
         self.nodes.len()
     }
 
+    /// Nodes of the radix tree Redis keeps the macro nodes in (XINFO radix-tree-nodes):
+    /// keys are 16-byte big-endian master IDs in a maximally compressed trie, where a run
+    /// shared by all keys below a point is one node, a fork is one node, and each key ends
+    /// in a leaf node.
+    pub fn rax_node_count(&self) -> usize {
+        let keys: Vec<[u8; 16]> = self.nodes.keys().map(|id| id.to_be_bytes()).collect();
+        if keys.is_empty() {
+            return 1;
+        }
+        fn count(keys: &[[u8; 16]], depth: usize) -> usize {
+            if depth == 16 {
+                return 1;
+            }
+            let first = &keys[0];
+            let last = &keys[keys.len() - 1];
+            let lcp = (depth..16).take_while(|&i| first[i] == last[i]).count();
+            if lcp > 0 {
+                return 1 + count(keys, depth + lcp);
+            }
+            // Keys are sorted: equal bytes at `depth` form contiguous groups.
+            let mut total = 1;
+            let mut start = 0;
+            for i in 1..=keys.len() {
+                if i == keys.len() || keys[i][depth] != keys[start][depth] {
+                    total += count(&keys[start..i], depth + 1);
+                    start = i;
+                }
+            }
+            total
+        }
+        count(&keys, 0)
+    }
+
     /// Master IDs of the macro nodes with the entries each holds, for RDB encoding in the
     /// same layout Redis would have.
     pub fn node_spans(&self) -> Vec<(StreamId, Vec<(StreamId, &Fields)>)> {

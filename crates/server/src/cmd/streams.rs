@@ -499,12 +499,12 @@ fn range_generic(ctx: &mut Ctx, args: &[Bytes], rev: bool) -> CmdResult {
             return Err(err::SYNTAX);
         }
     }
-    if count == 0 {
-        return Ok(Reply::NilArray);
-    }
     let Some(s) = ctx.read_as::<S>(&args[1])? else {
         return Ok(Reply::Array(Vec::new()));
     };
+    if count == 0 {
+        return Ok(Reply::NilArray);
+    }
     let n = if count < 0 { 0 } else { count as usize };
     Ok(entries_reply(&s.range(start, end, n, rev)))
 }
@@ -557,11 +557,6 @@ fn xsetid(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
     let Some(s) = ctx.write_as::<S>(&args[1])? else {
         return Err(err::NO_SUCH_KEY);
     };
-    if id < s.max_deleted_entry_id {
-        return Err(Reply::err(
-            "ERR The ID specified in XSETID is smaller than current max_deleted_entry_id",
-        ));
-    }
     if !s.is_empty() {
         if id < s.last_entry_id() {
             return Err(Reply::err(
@@ -623,7 +618,6 @@ struct ReadArgs {
 }
 
 fn parse_read(args: &[Bytes], group_cmd: bool) -> Result<ReadArgs, Reply> {
-    let name = if group_cmd { "XREADGROUP" } else { "XREAD" };
     let mut r = ReadArgs {
         block: None,
         count: 0,
@@ -651,10 +645,10 @@ fn parse_read(args: &[Bytes], group_cmd: bool) -> Result<ReadArgs, Reply> {
             r.streams = i + 1;
             let n = args.len() - r.streams;
             if !n.is_multiple_of(2) {
-                return Err(Reply::error(format!(
-                    "ERR Unbalanced '{}' list of streams: for each stream key an ID or '>' must be specified.",
-                    name.to_ascii_lowercase()
-                )));
+                // Redis 7.0 words it this way for XREADGROUP too.
+                return Err(Reply::err(
+                    "ERR Unbalanced XREAD list of streams: for each stream key an ID or '$' must be specified.",
+                ));
             }
             r.nkeys = n / 2;
             break;

@@ -376,10 +376,7 @@ pub fn xgroup(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
                 if !is(&args[5], "entriesread") {
                     return Err(sub_syntax(&args[1], "XGROUP"));
                 }
-                entries_read = match args::int(&args[6]) {
-                    Ok(_) => entries_read_arg(&args[6])?,
-                    Err(_) => return Err(sub_syntax(&args[1], "XGROUP")),
-                };
+                entries_read = entries_read_arg(&args[6])?;
             }
             let Some(s) = ctx.write_as::<S>(&key)? else {
                 return Err(err::NO_SUCH_KEY);
@@ -901,15 +898,6 @@ fn entries_read(g: &ConsumerGroup) -> Option<i64> {
     (g.entries_read != ENTRIES_READ_UNKNOWN).then_some(g.entries_read)
 }
 
-/// Number of nodes of a radix tree holding `keys` 16-byte keys, approximated as Redis's
-/// rax would lay out sequential IDs (exact for 0 and 1 keys).
-fn rax_nodes(keys: usize) -> i64 {
-    match keys {
-        0 => 1,
-        n => 2 * n as i64,
-    }
-}
-
 fn stream_info(st: &Stream, sub: &[u8], opts: &[Bytes]) -> CmdResult {
     let mut count: usize = 10;
     let full = !opts.is_empty();
@@ -930,7 +918,7 @@ fn stream_info(st: &Stream, sub: &[u8], opts: &[Bytes]) -> CmdResult {
         (s("radix-tree-keys"), Reply::Int(st.node_count() as i64)),
         (
             s("radix-tree-nodes"),
-            Reply::Int(rax_nodes(st.node_count())),
+            Reply::Int(st.rax_node_count() as i64),
         ),
         (s("last-generated-id"), id_reply(st.last_id)),
         (s("max-deleted-entry-id"), id_reply(st.max_deleted_entry_id)),
