@@ -3,9 +3,11 @@
 //! reproducible in tests and the dispatcher can use one timestamp per command as Redis does.
 
 pub mod db;
+pub mod stream;
 pub mod value;
 pub mod zset;
 
 pub use db::{Db, DbSnapshot, Entry, SlotIndex};
+pub use stream::{Stream, StreamId};
 pub use value::{Value, ValueType};
 pub use zset::ZSet;

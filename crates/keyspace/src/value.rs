@@ -1,5 +1,6 @@
 //! Values stored under keys, and the names Redis gives their types and encodings.
 
+use crate::stream::Stream;
 use crate::zset::ZSet;
 use ahash::RandomState;
 use bytes::Bytes;
@@ -20,6 +21,7 @@ pub enum Value {
     Hash(Box<HashValue>),
     Set(Box<SetValue>),
     ZSet(Box<ZSet>),
+    Stream(Box<Stream>),
 }
 
 /// The type of a value, for TYPE, SCAN TYPE and WRONGTYPE checks.
@@ -30,6 +32,7 @@ pub enum ValueType {
     Hash,
     Set,
     ZSet,
+    Stream,
 }
 
 impl ValueType {
@@ -41,6 +44,7 @@ impl ValueType {
             ValueType::Hash => "hash",
             ValueType::Set => "set",
             ValueType::ZSet => "zset",
+            ValueType::Stream => "stream",
         }
     }
 
@@ -52,6 +56,7 @@ impl ValueType {
             b"hash" => ValueType::Hash,
             b"set" => ValueType::Set,
             b"zset" => ValueType::ZSet,
+            b"stream" => ValueType::Stream,
             _ => return None,
         })
     }
@@ -80,6 +85,10 @@ impl Value {
     pub fn new_zset() -> Value {
         Value::ZSet(Box::default())
     }
+    /// An empty stream value.
+    pub fn new_stream() -> Value {
+        Value::Stream(Box::default())
+    }
 
     /// The value's type.
     pub fn value_type(&self) -> ValueType {
@@ -89,6 +98,7 @@ impl Value {
             Value::Hash(_) => ValueType::Hash,
             Value::Set(_) => ValueType::Set,
             Value::ZSet(_) => ValueType::ZSet,
+            Value::Stream(_) => ValueType::Stream,
         }
     }
 
@@ -100,6 +110,8 @@ impl Value {
             Value::Hash(h) => h.is_empty(),
             Value::Set(s) => s.is_empty(),
             Value::ZSet(z) => z.is_empty(),
+            // Streams stay when empty (XDEL/XTRIM never delete the key), as in Redis.
+            Value::Stream(_) => false,
         }
     }
 
@@ -147,6 +159,7 @@ impl Value {
                     "skiplist"
                 }
             }
+            Value::Stream(_) => "stream",
         }
     }
 }

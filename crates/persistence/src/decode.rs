@@ -233,11 +233,10 @@ pub fn value(c: &mut Cursor<'_>, ty: u8) -> Result<RdbValue, RdbError> {
             }
             RdbValue::List(v)
         }
-        TYPE_STREAM_LISTPACKS
-        | TYPE_STREAM_LISTPACKS_2
-        | TYPE_STREAM_LISTPACKS_3
-        | TYPE_MODULE_PRE_GA
-        | TYPE_MODULE_2 => return Err(RdbError::UnsupportedType(ty)),
+        TYPE_STREAM_LISTPACKS | TYPE_STREAM_LISTPACKS_2 | TYPE_STREAM_LISTPACKS_3 => {
+            RdbValue::Stream(Box::new(crate::stream::read_stream(c, ty)?))
+        }
+        TYPE_MODULE_PRE_GA | TYPE_MODULE_2 => return Err(RdbError::UnsupportedType(ty)),
         _ => return Err(RdbError::UnsupportedType(ty)),
     })
 }

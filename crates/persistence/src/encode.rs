@@ -165,6 +165,7 @@ pub fn put_value(out: &mut Vec<u8>, value: &RdbValue) -> u8 {
                 TYPE_HASH
             }
         }
+        RdbValue::Stream(st) => crate::stream::put_stream(out, st),
         RdbValue::ZSet(pairs) => {
             if fits_listpack(pairs.iter().map(|(m, _)| m.as_slice()), pairs.len()) {
                 // Listpack zsets are kept sorted by (score, member).

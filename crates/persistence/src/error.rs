@@ -12,7 +12,7 @@ pub enum RdbError {
     BadMagic,
     /// RDB version newer than we understand (or zero).
     UnsupportedVersion(u32),
-    /// A value type we do not load (streams, modules) or do not know.
+    /// A value type we do not load (modules) or do not know.
     UnsupportedType(u8),
     /// An opcode we recognise but cannot load (e.g. pre-GA 7.0 FUNCTION) or do not know.
     UnsupportedOpcode(u8),

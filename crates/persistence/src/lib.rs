@@ -15,6 +15,7 @@ mod error;
 mod listpack;
 mod lzf;
 mod reader;
+mod stream;
 mod writer;
 
 pub use consts::RDB_VERSION;
@@ -22,6 +23,7 @@ pub use crc64::{crc64, crc64_update};
 pub use dump::{dump_payload, restore_payload};
 pub use error::RdbError;
 pub use reader::{read_rdb, RdbInfo, RdbReader};
+pub use stream::{chunk_nodes, RdbStream, RdbStreamEntry, RdbStreamGroup, RdbStreamId};
 pub use writer::{write_rdb, RdbWriter};
 
 /// A value in the neutral model: one variant per Redis data type, with elements as byte
@@ -38,6 +40,8 @@ pub enum RdbValue {
     Hash(Vec<(Vec<u8>, Vec<u8>)>),
     /// A sorted set's member/score pairs, in no particular order.
     ZSet(Vec<(Vec<u8>, f64)>),
+    /// A stream with its consumer groups (boxed: much larger than the other variants).
+    Stream(Box<RdbStream>),
 }
 
 impl RdbValue {
@@ -49,12 +53,14 @@ impl RdbValue {
             RdbValue::List(v) | RdbValue::Set(v) => v.len(),
             RdbValue::Hash(v) => v.len(),
             RdbValue::ZSet(v) => v.len(),
+            RdbValue::Stream(s) => s.len(),
         }
     }
 
-    /// True for an empty collection (never for a string, even an empty one).
+    /// True for an empty collection (never for a string or a stream: Redis keeps empty
+    /// streams, e.g. one made by XGROUP CREATE MKSTREAM).
     pub fn is_empty(&self) -> bool {
-        self.len() == 0
+        !matches!(self, RdbValue::Stream(_)) && self.len() == 0
     }
 }
 

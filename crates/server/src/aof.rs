@@ -204,6 +204,11 @@ fn rebuild_commands(buf: &mut Vec<u8>, key: &Bytes, entry: &Entry) {
                 encode_command(buf, &args);
             }
         }
+        Value::Stream(s) => {
+            for args in crate::cmd::streams::rebuild_commands(&k, s) {
+                encode_command(buf, &args);
+            }
+        }
     }
     if entry.expire_at != 0 {
         encode_command(

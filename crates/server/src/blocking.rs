@@ -24,6 +24,9 @@ pub struct Blocking {
     waiters: AHashMap<u64, Waiter>,
     ready: Vec<(usize, Bytes)>,
     ready_set: AHashSet<(usize, Bytes)>,
+    /// Arguments to retry a command with instead of the ones it came with, set by a command
+    /// that is about to block (XREAD replaces `$` by the ID it meant at block time).
+    retry_args: Option<Vec<Bytes>>,
 }
 
 impl Blocking {
@@ -36,6 +39,16 @@ impl Blocking {
             }
         }
         self.waiters.insert(w.client, w);
+    }
+
+    /// Sets the arguments the next registered waiter retries with (see `retry_args`).
+    pub fn set_retry_args(&mut self, args: Vec<Bytes>) {
+        self.retry_args = Some(args);
+    }
+
+    /// Takes the arguments set by `set_retry_args`, if any.
+    pub fn take_retry_args(&mut self) -> Option<Vec<Bytes>> {
+        self.retry_args.take()
     }
 
     /// Removes a client's registration; returns it if it was still blocked.

@@ -28,6 +28,7 @@ pub fn execute(
     out: &mut Vec<u8>,
 ) -> Flow {
     let (reply, block) = run(store, client, &args);
+    let retry_args = store.blocking.take_retry_args();
     if store.blocking.has_ready() {
         serve_blocked(store);
     }
@@ -39,7 +40,7 @@ pub fn execute(
                 client: client.id,
                 db: client.db,
                 keys: req.keys.clone(),
-                args,
+                args: retry_args.unwrap_or(args),
                 resp3: client.resp3,
             });
             Flow::Block(req)
@@ -209,9 +210,12 @@ pub fn serve_blocked(store: &mut Store) {
                     propagate: None,
                 };
                 let reply = call(&mut ctx, cmd, &waiter.args);
-                if ctx.block.is_some() {
-                    // Still nothing for this client, so nothing for those behind it either.
-                    break;
+                let still_blocked = ctx.block.is_some();
+                store.blocking.take_retry_args();
+                if still_blocked {
+                    // Still nothing for this client. Those behind it may still be served
+                    // (stream readers wait for different IDs or groups).
+                    continue;
                 }
                 store.blocking.unblock(client_id);
                 store.clients.unblock(client_id, reply);

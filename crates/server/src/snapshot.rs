@@ -3,8 +3,9 @@
 //! file converts between our values and its neutral model, and writes files atomically.
 
 use bytes::Bytes;
-use rubra_keyspace::{Db, DbSnapshot, Entry, Value, ZSet};
-use rubra_persistence::{RdbEntry, RdbReader, RdbValue, RdbWriter};
+use rubra_keyspace::stream::{ConsumerGroup, PendingEntry};
+use rubra_keyspace::{Db, DbSnapshot, Entry, Stream, StreamId, Value, ZSet};
+use rubra_persistence::{RdbEntry, RdbReader, RdbStream, RdbStreamGroup, RdbValue, RdbWriter};
 use std::io::Write;
 use std::path::Path;
 
@@ -17,7 +18,108 @@ pub fn to_rdb(value: &Value) -> RdbValue {
         Value::Hash(h) => RdbValue::Hash(h.iter().map(|(f, v)| (owned(f), owned(v))).collect()),
         Value::Set(s) => RdbValue::Set(s.iter().map(owned).collect()),
         Value::ZSet(z) => RdbValue::ZSet(z.iter().map(|(m, s)| (owned(m), s)).collect()),
+        Value::Stream(s) => RdbValue::Stream(Box::new(stream_to_rdb(s))),
     }
+}
+
+fn pair(id: StreamId) -> (u64, u64) {
+    (id.ms, id.seq)
+}
+
+fn unpair(id: (u64, u64)) -> StreamId {
+    StreamId::new(id.0, id.1)
+}
+
+/// A stream in the RDB model, keeping our node layout (the one Redis would have).
+fn stream_to_rdb(s: &Stream) -> RdbStream {
+    let owned = |b: &Bytes| b.to_vec();
+    RdbStream {
+        nodes: s
+            .node_spans()
+            .into_iter()
+            .map(|(_, items)| {
+                items
+                    .into_iter()
+                    .map(|(id, f)| {
+                        (
+                            pair(id),
+                            f.iter().map(|(k, v)| (owned(k), owned(v))).collect(),
+                        )
+                    })
+                    .collect()
+            })
+            .collect(),
+        last_id: pair(s.last_id),
+        first_id: pair(s.first_id()),
+        max_deleted_id: pair(s.max_deleted_entry_id),
+        entries_added: s.entries_added,
+        groups: s
+            .groups
+            .iter()
+            .map(|(name, g)| RdbStreamGroup {
+                name: name.to_vec(),
+                last_id: pair(g.last_id),
+                entries_read: g.entries_read,
+                pel: g
+                    .pel
+                    .iter()
+                    .map(|(id, p)| {
+                        (
+                            pair(*id),
+                            p.consumer.to_vec(),
+                            p.delivery_time,
+                            p.delivery_count,
+                        )
+                    })
+                    .collect(),
+                consumers: g
+                    .consumers
+                    .iter()
+                    .map(|(n, c)| (n.to_vec(), c.seen_time))
+                    .collect(),
+            })
+            .collect(),
+    }
+}
+
+/// An RDB stream as ours; None if its PEL references are inconsistent.
+fn stream_from_rdb(r: RdbStream) -> Option<Stream> {
+    let entries = r.nodes.into_iter().flatten().map(|(id, fields)| {
+        (
+            unpair(id),
+            fields
+                .into_iter()
+                .map(|(k, v)| (Bytes::from(k), Bytes::from(v)))
+                .collect(),
+        )
+    });
+    let mut s = Stream::from_parts(
+        entries,
+        unpair(r.last_id),
+        r.entries_added,
+        unpair(r.max_deleted_id),
+    );
+    for g in r.groups {
+        let mut group = ConsumerGroup::new(unpair(g.last_id), g.entries_read);
+        for (name, seen) in g.consumers {
+            group.create_consumer(&Bytes::from(name), seen);
+        }
+        for (id, owner, time, count) in g.pel {
+            let owner = Bytes::from(owner);
+            let c = group.consumers.get_mut(&owner)?;
+            c.pel.insert(unpair(id));
+            group.pel.insert(
+                unpair(id),
+                PendingEntry {
+                    consumer: owner,
+                    delivery_time: time,
+                    delivery_count: count,
+                },
+            );
+        }
+        s.groups.insert(Bytes::from(g.name), group);
+    }
+    Some(s)
 }
 
 /// An RDB value as ours. None for an empty collection, which Redis never stores.
@@ -49,6 +151,7 @@ pub fn from_rdb(value: RdbValue) -> Option<Value> {
             }
             Value::ZSet(Box::new(z))
         }
+        RdbValue::Stream(st) => Value::Stream(Box::new(stream_from_rdb(*st)?)),
     })
 }
 

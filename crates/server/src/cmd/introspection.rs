@@ -917,6 +917,7 @@ fn memory(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
             Value::Hash(h) => h.iter().map(|(k, v)| k.len() + v.len() + 72).sum(),
             Value::Set(s) => s.iter().map(|m| m.len() + 40).sum(),
             Value::ZSet(z) => z.iter().map(|(m, _)| m.len() + 80).sum(),
+            Value::Stream(s) => s.approx_bytes(),
         };
         return Ok(Reply::Int((overhead + size) as i64));
     }

@@ -20,6 +20,7 @@ pub mod persistence;
 pub mod pubsub;
 pub mod replication;
 pub mod sets;
+pub mod streams;
 pub mod strings;
 pub mod tx;
 pub mod zsets;
@@ -170,6 +171,7 @@ impl Command {
             "hash" => "@hash",
             "set" => "@set",
             "sorted_set" => "@sortedset",
+            "stream" => "@stream",
             "bitmap" => "@bitmap",
             "generic" => "@keyspace",
             "pubsub" => "@pubsub",
@@ -193,7 +195,7 @@ impl Command {
 }
 
 /// Every command family's table.
-fn families() -> [&'static [Command]; 16] {
+fn families() -> [&'static [Command]; 17] {
     [
         connection::COMMANDS,
         keys::COMMANDS,
@@ -204,6 +206,7 @@ fn families() -> [&'static [Command]; 16] {
         hashes::COMMANDS,
         sets::COMMANDS,
         zsets::COMMANDS,
+        streams::COMMANDS,
         tx::COMMANDS,
         pubsub::COMMANDS,
         introspection::COMMANDS,
