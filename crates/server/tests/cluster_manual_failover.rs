@@ -4,28 +4,15 @@
 //! SPUBLISH the shard), and the cluster-* configuration parameters.
 
 mod common;
+use common::cluster::{make_cluster, wait_for};
 use common::*;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
-use std::process::Command;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 // ------------------------------------------------------------------ helpers
-
-/// Runs `redis-cli` with arbitrary arguments (no -p), returning stdout + stderr.
-fn cli_raw(args: &[&str]) -> String {
-    let out = Command::new("redis-cli")
-        .args(args)
-        .output()
-        .expect("redis-cli must be installed (apt-get install -y redis-tools)");
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
-}
 
 /// A `field:value` line of `CLUSTER INFO` (`what` = "cluster") or `INFO replication`
 /// (`what` = "info").
@@ -46,39 +33,6 @@ fn info_field(port: u16, what: &str, field: &str) -> String {
 
 fn cluster_state(port: u16) -> String {
     info_field(port, "cluster", "cluster_state")
-}
-
-fn wait_for(within: Duration, mut cond: impl FnMut() -> bool) -> bool {
-    let deadline = Instant::now() + within;
-    while Instant::now() < deadline {
-        if cond() {
-            return true;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    false
-}
-
-/// Starts `n` cluster nodes and joins them with `redis-cli --cluster create`.
-fn make_cluster(n: usize, replicas: usize, extra: &[&str]) -> Vec<TestServer> {
-    let nodes: Vec<TestServer> = (0..n).map(|_| TestServer::start_cluster(extra)).collect();
-    let addrs: Vec<String> = nodes
-        .iter()
-        .map(|s| format!("127.0.0.1:{}", s.port))
-        .collect();
-    let mut args: Vec<&str> = vec!["--cluster", "create"];
-    args.extend(addrs.iter().map(|s| s.as_str()));
-    let r = replicas.to_string();
-    args.extend(["--cluster-replicas", &r, "--cluster-yes"]);
-    let out = cli_raw(&args);
-    assert!(out.contains("[OK] All 16384 slots covered"), "{out}");
-    assert!(
-        wait_for(Duration::from_secs(30), || nodes
-            .iter()
-            .all(|s| cluster_state(s.port) == "ok")),
-        "cluster never reached state ok"
-    );
-    nodes
 }
 
 /// One parsed CLUSTER NODES line.

@@ -2,6 +2,7 @@
 //! redis-cli. Expected replies were checked against redis-server 7.0.15.
 
 mod common;
+use common::blocking::{blocked, wait_blocked};
 use common::*;
 use redis::Value;
 use std::thread;
@@ -23,37 +24,6 @@ fn ints(items: &[i64]) -> Value {
 
 fn range(c: &mut redis::Connection, key: &str) -> Value {
     q(c, &["LRANGE", key, "0", "-1"])
-}
-
-/// Waits until the server reports `n` blocked clients (so a test knows a client has
-/// really blocked before it pushes).
-fn wait_blocked(c: &mut redis::Connection, n: usize) {
-    let want = format!("blocked_clients:{n}");
-    let deadline = Instant::now() + Duration::from_secs(5);
-    while Instant::now() < deadline {
-        if let Value::BulkString(b) = q(c, &["INFO", "clients"]) {
-            if String::from_utf8_lossy(&b)
-                .lines()
-                .any(|l| l.trim() == want)
-            {
-                return;
-            }
-        }
-        thread::sleep(Duration::from_millis(10));
-    }
-    panic!("never saw {want}");
-}
-
-/// Runs a command on a fresh connection in a thread (for blocking commands).
-fn spawn_cmd(s: &TestServer, args: &[&str]) -> thread::JoinHandle<(Value, Duration)> {
-    let mut c = s.conn();
-    let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
-    thread::spawn(move || {
-        let refs: Vec<&str> = args.iter().map(|a| a.as_str()).collect();
-        let t = Instant::now();
-        let v = q(&mut c, &refs);
-        (v, t.elapsed())
-    })
 }
 
 #[test]
@@ -515,12 +485,12 @@ fn blocking_immediate_timeout_and_errors() {
 fn blocked_clients_are_served_in_arrival_order() {
     let s = TestServer::start(&[]);
     let mut c = s.conn();
-    let first = spawn_cmd(&s, &["BLPOP", "q", "5"]);
-    wait_blocked(&mut c, 1);
-    let second = spawn_cmd(&s, &["BRPOP", "other", "q", "5"]);
-    wait_blocked(&mut c, 2);
-    let third = spawn_cmd(&s, &["BLPOP", "q", "0.5"]);
-    wait_blocked(&mut c, 3);
+    let first = blocked(&s, &["BLPOP", "q", "5"]);
+    wait_blocked(&s, 1);
+    let second = blocked(&s, &["BRPOP", "other", "q", "5"]);
+    wait_blocked(&s, 2);
+    let third = blocked(&s, &["BLPOP", "q", "0.5"]);
+    wait_blocked(&s, 3);
     assert_eq!(q(&mut c, &["RPUSH", "q", "x", "y"]), Value::Int(2));
     assert_eq!(first.join().unwrap().0, arr(&["q", "x"]));
     assert_eq!(second.join().unwrap().0, arr(&["q", "y"]));
@@ -529,15 +499,15 @@ fn blocked_clients_are_served_in_arrival_order() {
     assert_eq!(v, Value::Nil);
     assert!(took >= Duration::from_millis(400), "{took:?}");
     assert_eq!(q(&mut c, &["EXISTS", "q"]), Value::Int(0));
-    wait_blocked(&mut c, 0);
+    wait_blocked(&s, 0);
 }
 
 #[test]
 fn timeout_zero_waits_until_a_push() {
     let s = TestServer::start(&[]);
     let mut c = s.conn();
-    let h = spawn_cmd(&s, &["BLMPOP", "0", "2", "a", "b", "RIGHT", "COUNT", "5"]);
-    wait_blocked(&mut c, 1);
+    let h = blocked(&s, &["BLMPOP", "0", "2", "a", "b", "RIGHT", "COUNT", "5"]);
+    wait_blocked(&s, 1);
     thread::sleep(Duration::from_millis(300));
     assert!(!h.is_finished());
     q(&mut c, &["RPUSH", "b", "1", "2"]);
@@ -552,12 +522,12 @@ fn blmove_chain_and_lmove_wake_blocked_clients() {
     let s = TestServer::start(&[]);
     let mut c = s.conn();
     // A moves src -> mid, B moves mid -> dst, C pops dst: one push feeds the whole chain.
-    let a = spawn_cmd(&s, &["BLMOVE", "src", "mid", "RIGHT", "LEFT", "5"]);
-    wait_blocked(&mut c, 1);
-    let b = spawn_cmd(&s, &["BRPOPLPUSH", "mid", "dst", "5"]);
-    wait_blocked(&mut c, 2);
-    let cc = spawn_cmd(&s, &["BLPOP", "dst", "5"]);
-    wait_blocked(&mut c, 3);
+    let a = blocked(&s, &["BLMOVE", "src", "mid", "RIGHT", "LEFT", "5"]);
+    wait_blocked(&s, 1);
+    let b = blocked(&s, &["BRPOPLPUSH", "mid", "dst", "5"]);
+    wait_blocked(&s, 2);
+    let cc = blocked(&s, &["BLPOP", "dst", "5"]);
+    wait_blocked(&s, 3);
     q(&mut c, &["LPUSH", "src", "v"]);
     assert_eq!(a.join().unwrap().0, bulk("v"));
     assert_eq!(b.join().unwrap().0, bulk("v"));
@@ -566,23 +536,23 @@ fn blmove_chain_and_lmove_wake_blocked_clients() {
         assert_eq!(q(&mut c, &["EXISTS", k]), Value::Int(0));
     }
     // A plain LMOVE into a key someone waits on wakes them.
-    let w = spawn_cmd(&s, &["BRPOP", "target", "5"]);
-    wait_blocked(&mut c, 1);
+    let w = blocked(&s, &["BRPOP", "target", "5"]);
+    wait_blocked(&s, 1);
     q(&mut c, &["RPUSH", "from", "z"]);
     assert_eq!(
         q(&mut c, &["LMOVE", "from", "target", "LEFT", "LEFT"]),
         bulk("z")
     );
     assert_eq!(w.join().unwrap().0, arr(&["target", "z"]));
-    wait_blocked(&mut c, 0);
+    wait_blocked(&s, 0);
 }
 
 #[test]
 fn blocked_client_waits_through_a_wrong_type_and_blmove_fails_on_one() {
     let s = TestServer::start(&[]);
     let mut c = s.conn();
-    let h = spawn_cmd(&s, &["BLPOP", "w", "x", "5"]);
-    wait_blocked(&mut c, 1);
+    let h = blocked(&s, &["BLPOP", "w", "x", "5"]);
+    wait_blocked(&s, 1);
     // As Redis 7.0: a key turning into a hash does not unblock the client.
     q(&mut c, &["HSET", "w", "f", "v"]);
     thread::sleep(Duration::from_millis(100));
@@ -593,7 +563,7 @@ fn blocked_client_waits_through_a_wrong_type_and_blmove_fails_on_one() {
     // A blocked BLMOVE whose destination became a hash gets WRONGTYPE; the element stays.
     let mut blocked = s.conn();
     let h = thread::spawn(move || q_err(&mut blocked, &["BLMOVE", "s", "d", "LEFT", "LEFT", "5"]));
-    wait_blocked(&mut c, 1);
+    wait_blocked(&s, 1);
     q(&mut c, &["HSET", "d", "f", "v"]);
     q(&mut c, &["RPUSH", "s", "z"]);
     assert_eq!(h.join().unwrap(), WRONGTYPE);
@@ -603,7 +573,6 @@ fn blocked_client_waits_through_a_wrong_type_and_blmove_fails_on_one() {
 #[test]
 fn multi_never_blocks_and_pushes_in_exec_wake_clients() {
     let s = TestServer::start(&[]);
-    let mut c = s.conn();
     let out = s.raw(
         b"MULTI\r\nBLPOP nokey 0\r\nBLMOVE nokey x LEFT LEFT 0\r\nBRPOPLPUSH nokey x 0\r\nBLMPOP 0 1 nokey LEFT\r\nEXEC\r\n",
         Duration::from_millis(500),
@@ -612,8 +581,8 @@ fn multi_never_blocks_and_pushes_in_exec_wake_clients() {
         String::from_utf8_lossy(&out),
         "+OK\r\n+QUEUED\r\n+QUEUED\r\n+QUEUED\r\n+QUEUED\r\n*4\r\n*-1\r\n$-1\r\n$-1\r\n*-1\r\n"
     );
-    let h = spawn_cmd(&s, &["BLPOP", "k", "5"]);
-    wait_blocked(&mut c, 1);
+    let h = blocked(&s, &["BLPOP", "k", "5"]);
+    wait_blocked(&s, 1);
     let mut t = s.conn();
     let replies: Value = redis::pipe()
         .atomic()
@@ -646,12 +615,12 @@ fn blocking_commands_propagate_as_their_plain_forms() {
     q(&mut c, &["RPUSH", "r", "x"]);
     q(&mut c, &["BRPOPLPUSH", "r", "r2", "0"]);
     // Served after blocking.
-    let h = spawn_cmd(&s, &["BLPOP", "late", "5"]);
-    wait_blocked(&mut c, 1);
+    let h = blocked(&s, &["BLPOP", "late", "5"]);
+    wait_blocked(&s, 1);
     q(&mut c, &["RPUSH", "late", "p", "q"]);
     assert_eq!(h.join().unwrap().0, arr(&["late", "p"]));
-    let h = spawn_cmd(&s, &["BLMOVE", "late2", "r2", "RIGHT", "LEFT", "5"]);
-    wait_blocked(&mut c, 1);
+    let h = blocked(&s, &["BLMOVE", "late2", "r2", "RIGHT", "LEFT", "5"]);
+    wait_blocked(&s, 1);
     q(&mut c, &["RPUSH", "late2", "m"]);
     assert_eq!(h.join().unwrap().0, bulk("m"));
     // Timeouts propagate nothing.

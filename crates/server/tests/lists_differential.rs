@@ -3,6 +3,7 @@
 //! blocking pops to a replica.
 
 mod common;
+use common::blocking::{blocked, wait_blocked};
 mod reference;
 use common::*;
 use redis::Value;
@@ -136,35 +137,6 @@ fn lists_match_redis() {
     let mut resp3 = vec!["!HELLO 3"];
     resp3.extend_from_slice(LISTS);
     assert_same_as_redis(&resp3);
-}
-
-/// Sends a blocking command on its own connection and returns a handle to its reply.
-fn blocked(s: &TestServer, args: &[&str]) -> std::thread::JoinHandle<(Value, Duration)> {
-    let mut c = s.conn();
-    let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
-    std::thread::spawn(move || {
-        let started = Instant::now();
-        let refs: Vec<&str> = args.iter().map(|a| a.as_str()).collect();
-        let v = q(&mut c, &refs);
-        (v, started.elapsed())
-    })
-}
-
-fn wait_blocked(s: &TestServer, n: usize) {
-    let deadline = Instant::now() + Duration::from_secs(5);
-    loop {
-        let info = s.cli(&["INFO", "clients"]);
-        let blocked: usize = info
-            .lines()
-            .find_map(|l| l.strip_prefix("blocked_clients:"))
-            .and_then(|v| v.trim().parse().ok())
-            .unwrap_or(0);
-        if blocked >= n {
-            return;
-        }
-        assert!(Instant::now() < deadline, "clients did not block");
-        std::thread::sleep(Duration::from_millis(10));
-    }
 }
 
 fn pair(k: &str, v: &str) -> Value {

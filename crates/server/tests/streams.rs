@@ -3,6 +3,7 @@
 //! and replicas ending with the same entries and consumer-group state as the primary.
 
 mod common;
+use common::blocking::{blocked, wait_blocked};
 use common::*;
 use redis::Value;
 use std::time::{Duration, Instant};
@@ -19,34 +20,6 @@ fn entry(id: &str, f: &str, v: &str) -> Value {
 /// XREAD's RESP2 reply for one key.
 fn one_key(key: &str, entries: Vec<Value>) -> Value {
     Value::Array(vec![Value::Array(vec![bulk(key), Value::Array(entries)])])
-}
-
-fn blocked(s: &TestServer, args: &[&str]) -> std::thread::JoinHandle<(Value, Duration)> {
-    let mut c = s.conn();
-    let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
-    std::thread::spawn(move || {
-        let started = Instant::now();
-        let refs: Vec<&str> = args.iter().map(|a| a.as_str()).collect();
-        let v = q(&mut c, &refs);
-        (v, started.elapsed())
-    })
-}
-
-fn wait_blocked(s: &TestServer, n: usize) {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        let info = s.cli(&["INFO", "clients"]);
-        let blocked: usize = info
-            .lines()
-            .find_map(|l| l.strip_prefix("blocked_clients:"))
-            .and_then(|v| v.trim().parse().ok())
-            .unwrap_or(0);
-        if blocked >= n {
-            return;
-        }
-        assert!(Instant::now() < deadline, "clients did not block");
-        std::thread::sleep(Duration::from_millis(10));
-    }
 }
 
 #[test]

@@ -140,6 +140,15 @@ impl<'a> Ctx<'a> {
         T::view(&mut entry.value).ok_or(err::WRONGTYPE)
     }
 
+    /// While a blocked client is served: whether `key` is not the one that woke it (streams
+    /// serve a reader only from that key, as Redis does).
+    pub fn woken_by_other_key(&self, key: &[u8]) -> bool {
+        self.client
+            .served_key
+            .as_ref()
+            .is_some_and(|k| k.as_ref() != key)
+    }
+
     /// The order in which a multi-key blocking command tries its keys: argument order, but
     /// the key that woke a served blocked client first, as Redis serves from the ready key.
     pub fn key_order(&self, keys: &[Bytes]) -> Vec<usize> {

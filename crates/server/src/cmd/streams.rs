@@ -713,13 +713,7 @@ fn xread(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
     let count = if retry && r.count == 0 { 1000 } else { r.count };
     let mut out = Vec::new();
     for k in ctx.key_order(&keys) {
-        if retry
-            && ctx
-                .client
-                .served_key
-                .as_ref()
-                .is_some_and(|sk| *sk != keys[k])
-        {
+        if retry && ctx.woken_by_other_key(&keys[k]) {
             continue;
         }
         let Ok(Some(s)) = ctx.read_as::<S>(&keys[k]) else {

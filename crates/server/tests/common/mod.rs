@@ -2,6 +2,7 @@
 //! tests real clients — the `redis` crate and Debian's `redis-cli`.
 #![allow(dead_code)]
 
+pub mod blocking;
 pub mod cluster;
 
 use std::net::TcpListener;

@@ -133,13 +133,7 @@ pub fn xreadgroup(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
     let mut props = Vec::new();
     let mut out = Vec::new();
     for k in ctx.key_order(&keys) {
-        if retry
-            && ctx
-                .client
-                .served_key
-                .as_ref()
-                .is_some_and(|sk| *sk != keys[k])
-        {
+        if retry && ctx.woken_by_other_key(&keys[k]) {
             continue;
         }
         let key = keys[k].clone();
