@@ -29,7 +29,7 @@ trap cleanup EXIT
 
 start_servers() {
   ./target/release/rubra-server --port "$RUBRA_PORT" --save "" --dir "$WORK" >"$WORK/rubra.log" 2>&1 &
-  redis-server --port "$REDIS_PORT" --save "" --appendonly no --dir "$WORK" --daemonize no >"$WORK/redis.log" 2>&1 &
+  redis-server --port "$REDIS_PORT" --save "" --appendonly no --enable-debug-command yes --dir "$WORK" --daemonize no >"$WORK/redis.log" 2>&1 &
   for port in "$RUBRA_PORT" "$REDIS_PORT"; do
     for _ in $(seq 100); do redis-cli -p "$port" ping >/dev/null 2>&1 && break; sleep 0.1; done
   done
