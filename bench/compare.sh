@@ -44,7 +44,7 @@ stop_servers() {
 # bench PORT PIPELINE -> lines "test rps"
 bench() {
   redis-benchmark -p "$1" -c 50 -n "$N" -P "$2" -t "$TESTS" --csv -q 2>/dev/null \
-    | awk -F'","' 'NR>1 { gsub(/"/, "", $1); gsub(/"/, "", $2); print $1, $2 }'
+    | awk -F'","' 'NR>1 { gsub(/"/, "", $1); gsub(/"/, "", $2); gsub(/ /, "_", $1); print $1, $2 }'
 }
 
 start_servers
