@@ -37,10 +37,8 @@ fn key_in(ranges: &[(u16, u16)], prefix: &str) -> String {
         .unwrap_or_default()
 }
 
-#[test]
-fn sigstop_primary_fails_over_and_returns_as_replica() {
-    let nodes = make_cluster(6, 1, &["--cluster-node-timeout", "2000"]);
-    let view = parse_nodes(&nodes[0].cli(&["cluster", "nodes"]));
+/// The primary owning slot 0 (the victim of a fault test) and one of its replicas.
+fn owner_of_slot_0_and_its_replica(view: &[NodeLine]) -> (NodeLine, NodeLine) {
     let victim = view
         .iter()
         .find(|n| n.has("master") && n.slots.iter().any(|&(a, _)| a == 0))
@@ -51,6 +49,14 @@ fn sigstop_primary_fails_over_and_returns_as_replica() {
         .find(|n| n.master == victim.id)
         .expect("a replica of the victim")
         .clone();
+    (victim, replica)
+}
+
+#[test]
+fn sigstop_primary_fails_over_and_returns_as_replica() {
+    let nodes = make_cluster(6, 1, &["--cluster-node-timeout", "2000"]);
+    let view = parse_nodes(&nodes[0].cli(&["cluster", "nodes"]));
+    let (victim, replica) = owner_of_slot_0_and_its_replica(&view);
     let vi = nodes
         .iter()
         .position(|s| addr(s) == victim.addr)
@@ -360,16 +366,7 @@ fn partitioned_primary_loses_its_slots_and_rejoins_as_replica() {
         assert_eq!(out, "OK", "set {k}");
     }
     let view = nodes[0].view();
-    let victim = view
-        .iter()
-        .find(|n| n.has("master") && n.slots.iter().any(|&(a, _)| a == 0))
-        .expect("owner of slot 0")
-        .clone();
-    let replica = view
-        .iter()
-        .find(|n| n.master == victim.id)
-        .expect("a replica of the victim")
-        .clone();
+    let (victim, replica) = owner_of_slot_0_and_its_replica(&view);
     let vi = nodes
         .iter()
         .position(|n| n.addr() == victim.addr)
