@@ -34,7 +34,10 @@ pub fn ports(n: u16) -> (u16, u16) {
         ^ std::process::id()) as u16;
     loop {
         let k = NEXT.fetch_add(1, Ordering::SeqCst);
-        let base = 20000 + (seed.wrapping_add(k.wrapping_mul(97)) % 180) * 50;
+        // Bases 10000..19500, so every bus port (+10000) stays below 32768, the start of
+        // Linux's ephemeral range: a long test adds nodes minutes after choosing their ports,
+        // and an outgoing connection must not have taken a bus port meanwhile.
+        let base = 10000 + (seed.wrapping_add(k.wrapping_mul(97)) % 190) * 50;
         if (base..base + n + 1).all(|p| free(p) && free(p + 10000)) {
             return (base, base + n);
         }
