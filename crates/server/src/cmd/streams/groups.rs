@@ -293,21 +293,14 @@ fn entries_read_arg(a: &[u8]) -> Result<i64, Reply> {
 
 /// XGROUP CREATE|SETID|DESTROY|CREATECONSUMER|DELCONSUMER|HELP ...
 pub fn xgroup(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
-    let sub = args[1].to_ascii_lowercase();
+    let sub = checked_subcommand("xgroup", args, |sub, argc| match sub {
+        b"create" | b"setid" => Some(argc >= 5),
+        b"destroy" => Some(argc == 4),
+        b"createconsumer" | b"delconsumer" => Some(argc == 5),
+        b"help" => Some(argc == 2),
+        _ => None,
+    })?;
     let argc = args.len();
-    let arity_ok = match sub.as_slice() {
-        b"create" | b"setid" => argc >= 5,
-        b"destroy" => argc == 4,
-        b"createconsumer" | b"delconsumer" => argc == 5,
-        b"help" => argc == 2,
-        _ => return Err(err::unknown_subcommand("xgroup", &args[1])),
-    };
-    if !arity_ok {
-        return Err(err::wrong_args(&format!(
-            "xgroup|{}",
-            String::from_utf8_lossy(&sub)
-        )));
-    }
     if sub == b"help" {
         return Ok(help(XGROUP_HELP));
     }
@@ -826,21 +819,13 @@ fn opt_int(v: Option<i64>) -> Reply {
 
 /// XINFO STREAM key [FULL [COUNT n]] | GROUPS key | CONSUMERS key group | HELP
 pub fn xinfo(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
-    let sub = args[1].to_ascii_lowercase();
-    let argc = args.len();
-    let arity_ok = match sub.as_slice() {
-        b"stream" => argc >= 3,
-        b"groups" => argc == 3,
-        b"consumers" => argc == 4,
-        b"help" => argc == 2,
-        _ => return Err(err::unknown_subcommand("xinfo", &args[1])),
-    };
-    if !arity_ok {
-        return Err(err::wrong_args(&format!(
-            "xinfo|{}",
-            String::from_utf8_lossy(&sub)
-        )));
-    }
+    let sub = checked_subcommand("xinfo", args, |sub, argc| match sub {
+        b"stream" => Some(argc >= 3),
+        b"groups" => Some(argc == 3),
+        b"consumers" => Some(argc == 4),
+        b"help" => Some(argc == 2),
+        _ => None,
+    })?;
     if sub == b"help" {
         return Ok(help(XINFO_HELP));
     }
@@ -1036,4 +1021,23 @@ pub fn rebuild_group_commands(key: &Bytes, st: &Stream) -> Vec<Vec<Bytes>> {
         }
     }
     out
+}
+
+/// The lowercase subcommand of XGROUP/XINFO, checked in Redis's order: an unknown name
+/// first, then "wrong number of arguments for 'cmd|sub'". `arity_ok` says whether the
+/// argument count fits the subcommand, or None for a name it does not know.
+fn checked_subcommand(
+    cmd: &str,
+    args: &[Bytes],
+    arity_ok: fn(&[u8], usize) -> Option<bool>,
+) -> Result<Vec<u8>, Reply> {
+    let sub = args[1].to_ascii_lowercase();
+    match arity_ok(&sub, args.len()) {
+        None => Err(err::unknown_subcommand(cmd, &args[1])),
+        Some(false) => Err(err::wrong_args(&format!(
+            "{cmd}|{}",
+            String::from_utf8_lossy(&sub)
+        ))),
+        Some(true) => Ok(sub),
+    }
 }
