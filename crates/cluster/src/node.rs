@@ -579,8 +579,12 @@ impl Node {
             sender = Some(h.sender);
             self.note_sender_header(h.sender, h);
         }
-        if ty == MsgType::Pong && sender.is_none() {
-            sender = self.finish_handshake(&sender_ip, h);
+        if ty == MsgType::Pong {
+            // A PONG from the address of a handshake entry resolves it, even when the
+            // sender is already known under its real name (Redis drops the duplicate then).
+            if let Some(real) = self.finish_handshake(&sender_ip, h) {
+                sender = Some(real);
+            }
         }
         if matches!(ty, MsgType::Ping | MsgType::Meet) && h.sender != self.st.myself {
             // Always answer, even unknown senders: that completes their handshake.
@@ -879,13 +883,39 @@ impl Node {
                             n.pong_received = pong;
                         }
                     }
+                    // A node we cannot reach but others can, at another address: it was
+                    // restarted elsewhere; try there (clusterProcessGossipSection).
+                    let ip = String::from_utf8_lossy(&g.ip);
+                    if n.down()
+                        && g.flags & (flags::NOADDR | flags::FAIL | flags::PFAIL) == 0
+                        && (n.ip != ip || n.port != g.port || n.cport != g.cport)
+                    {
+                        n.ip = ip.into_owned();
+                        n.port = g.port;
+                        n.pport = g.pport;
+                        n.cport = g.cport;
+                        n.flags &= !flags::NOADDR;
+                        self.save_pending = true;
+                    }
                 }
             } else if g.flags & flags::NOADDR == 0
                 && g.node.is_valid()
                 && !self.st.blacklist.contains_key(&g.node)
             {
-                let ip = String::from_utf8_lossy(&g.ip).into_owned();
-                self.start_handshake(&ip, g.port, g.cport);
+                // Redis 7: a node gossiped by a known member joins our table under its
+                // exact name (no handshake with a random name, which could reach another
+                // cluster if the address was reused); our next PING learns the rest.
+                let mut n = NodeInfo::new(
+                    g.node,
+                    g.flags & (flags::MASTER | flags::SLAVE | flags::NOFAILOVER),
+                    now,
+                );
+                n.ip = String::from_utf8_lossy(&g.ip).into_owned();
+                n.port = g.port;
+                n.cport = g.cport;
+                n.pport = g.pport;
+                self.st.nodes.insert(g.node, n);
+                self.save_pending = true;
             }
         }
     }

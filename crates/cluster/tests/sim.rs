@@ -72,6 +72,36 @@ impl Sim {
         }
     }
 
+    /// Starts one more (empty, unjoined) node, like launching a process for add-node.
+    fn add_node(&mut self) -> usize {
+        let i = self.nodes.len();
+        let mut c = Config::new("127.0.0.1", 30000 + i as u16);
+        c.node_timeout_ms = NODE_TIMEOUT;
+        let seed = self.seed.wrapping_mul(1000).wrapping_add(i as u64);
+        self.nodes.push(Node::new(c, seed, self.now));
+        self.next_tick
+            .push(self.now + self.rng.gen_range(0..TICK_MS));
+        self.group.push(0);
+        self.replicates.push(None);
+        self.offset.push(0);
+        self.paused_until.push(0);
+        i
+    }
+
+    /// Nodes (other than `except`) holding a handshake entry (a random-name placeholder).
+    fn nodes_in_handshake(&self, except: usize) -> Vec<usize> {
+        (0..self.nodes.len())
+            .filter(|&i| i != except)
+            .filter(|&i| {
+                self.nodes[i]
+                    .state()
+                    .nodes
+                    .values()
+                    .any(|n| n.has(rubra_cluster::state::flags::HANDSHAKE))
+            })
+            .collect()
+    }
+
     fn index_of_cport(&self, cport: u16) -> Option<usize> {
         self.nodes.iter().position(|n| n.config().cport == cport)
     }
@@ -592,6 +622,87 @@ fn orphaned_primary_gets_a_migrated_replica() {
                 Ok(())
             } else {
                 Err("no replica migrated to the orphaned primary".into())
+            },
+        );
+    }
+}
+
+/// `redis-cli --cluster add-node`: one CLUSTER MEET to the newcomer. The members learn it
+/// by gossip under its real name (Redis 7: no handshake with a random name), it learns
+/// them and the whole slot map, and a MEET to an address already known is settled by the
+/// first PONG instead of lingering for the handshake timeout.
+#[test]
+fn added_node_is_learnt_by_name_and_a_duplicate_meet_settles_at_once() {
+    for seed in seeds(4000, 4) {
+        let mut sim = Sim::new(seed, 6);
+        sim.loss = 0.02;
+        check(seed, sim.form(3, true));
+        let new = sim.add_node();
+        let port = sim.nodes[0].config().port;
+        let now = sim.now;
+        let r = sim.nodes[new].meet(now, "127.0.0.1", port, None);
+        sim.admin(new, r);
+        let joined = sim.run_until(10_000, |s| {
+            s.all_know_all() && s.nodes[new].state().slots == s.nodes[0].state().slots
+        });
+        check(
+            seed,
+            if joined {
+                Ok(())
+            } else {
+                Err("the added node was not learnt by all / did not learn the slot map".into())
+            },
+        );
+        // A member asked to MEET a node it already knows.
+        let known_port = sim.nodes[1].config().port;
+        let now = sim.now;
+        let r = sim.nodes[2].meet(now, "127.0.0.1", known_port, None);
+        sim.admin(2, r);
+        sim.run_for(1000);
+        let placeholders = sim.nodes_in_handshake(usize::MAX);
+        check(
+            seed,
+            if placeholders.is_empty() && sim.all_know_all() {
+                Ok(())
+            } else {
+                Err(format!(
+                    "handshake entries still held 1 s after a MEET to a known member: {placeholders:?}"
+                ))
+            },
+        );
+    }
+}
+
+/// While a newcomer joins, no member invents a handshake entry for it (or for anybody):
+/// gossip adds nodes by name.
+#[test]
+fn members_never_hold_handshake_entries_while_a_node_joins() {
+    for seed in seeds(4100, 4) {
+        let mut sim = Sim::new(seed, 6);
+        check(seed, sim.form(3, true));
+        let new = sim.add_node();
+        let port = sim.nodes[0].config().port;
+        let now = sim.now;
+        let r = sim.nodes[new].meet(now, "127.0.0.1", port, None);
+        sim.admin(new, r);
+        let mut seen = Vec::new();
+        for _ in 0..50 {
+            sim.run_for(TICK_MS);
+            for i in sim.nodes_in_handshake(new) {
+                if !seen.contains(&i) {
+                    seen.push(i);
+                }
+            }
+        }
+        check(
+            seed,
+            if seen.is_empty() && sim.all_know_all() {
+                Ok(())
+            } else {
+                Err(format!(
+                    "members {seen:?} held handshake entries; all know all: {}",
+                    sim.all_know_all()
+                ))
             },
         );
     }

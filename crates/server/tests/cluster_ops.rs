@@ -253,12 +253,7 @@ fn reshard_and_rebalance_under_a_live_writer() {
     let out = cli_raw(&["--cluster", "add-node", &addr(&fresh), &addr(&nodes[0])]);
     assert!(out.contains("[OK] New node added correctly."), "{out}");
     nodes.push(fresh);
-    assert!(
-        wait_for(Duration::from_secs(30), || nodes
-            .iter()
-            .all(|s| s.cli(&["cluster", "nodes"]).contains(&fresh_id))),
-        "not every node learned the new primary"
-    );
+    wait_all_know_each_other(&nodes, Duration::from_secs(30));
     // A fresh primary reports cluster_state:fail until it has seen a majority of the
     // primaries and waited out the rejoin delay (Redis does the same), and until then
     // it refuses the MIGRATEd keys with CLUSTERDOWN.
@@ -370,8 +365,10 @@ fn add_node_as_primary_and_replica_then_del_node() {
     let p_id = p.cli(&["cluster", "myid"]);
     let out = cli_raw(&["--cluster", "add-node", &addr(&p), &entry]);
     assert!(out.contains("[OK] New node added correctly."), "{out}");
+    nodes.push(p);
     // redis-cli add-node checks the cluster first and refuses while the newcomer has not
-    // yet learned the slot map by gossip.
+    // yet been learnt by everyone, or has not yet learnt the slot map.
+    wait_all_know_each_other(&nodes, Duration::from_secs(30));
     wait_check_ok(&nodes[0], Duration::from_secs(30));
     // And a replica of it.
     let r = TestServer::start_cluster(&[]);
@@ -386,7 +383,6 @@ fn add_node_as_primary_and_replica_then_del_node() {
         &p_id,
     ]);
     assert!(out.contains("[OK] New node added correctly."), "{out}");
-    nodes.push(p);
     nodes.push(r);
 
     // Every node, old and new, sees both with the right role.

@@ -88,6 +88,31 @@ pub fn wait_check_ok(s: &TestServer, within: Duration) {
     check_ok_at(&address);
 }
 
+/// Waits until every node of `nodes` lists exactly these nodes (by id, none in handshake),
+/// then asserts it with everybody's CLUSTER NODES. `redis-cli --cluster add-node` returns
+/// once the newcomer was told to MEET; the others learn it by gossip a moment later, and
+/// until then a second add-node's cluster check sees a partial view.
+pub fn wait_all_know_each_other(nodes: &[TestServer], within: Duration) {
+    let ids: Vec<String> = nodes.iter().map(|s| s.cli(&["cluster", "myid"])).collect();
+    let agree = || {
+        nodes.iter().all(|s| {
+            let v = parse_nodes(&s.cli(&["cluster", "nodes"]));
+            v.len() == ids.len()
+                && ids.iter().all(|id| v.iter().any(|n| &n.id == id))
+                && !v.iter().any(|n| n.has("handshake"))
+        })
+    };
+    assert!(
+        wait_for(within, agree),
+        "{}",
+        nodes
+            .iter()
+            .map(|s| format!("{}:\n{}", addr(s), s.cli(&["cluster", "nodes"])))
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
+}
+
 /// Asserts that `redis-cli --cluster check HOST:PORT` is clean.
 pub fn check_ok_at(address: &str) {
     let out = cli_raw(&["--cluster", "check", address]);
