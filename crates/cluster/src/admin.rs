@@ -114,7 +114,7 @@ impl Node {
         }
         let me = self.st.myself;
         for &s in slots {
-            self.st.slots[s as usize] = Some(me);
+            self.st.slots.set(s as usize, Some(me));
             self.st.importing.remove(&(s as u16));
         }
         self.save();
@@ -141,7 +141,7 @@ impl Node {
             seen[s] = true;
         }
         for &s in slots {
-            self.st.slots[s as usize] = None;
+            self.st.slots.set(s as usize, None);
         }
         self.save();
         Ok(self.done())
@@ -246,7 +246,7 @@ impl Node {
             self.st.migrating.remove(&(s as u16));
         }
         let was_mine = self.st.slots[s] == Some(me);
-        self.st.slots[s] = Some(n);
+        self.st.slots.set(s, Some(n));
         let mut out = Vec::new();
         if was_mine && n != me && self.st.slot_count(&me) == 0 && self.cfg.allow_replica_migration {
             self.set_my_primary(&mut out, n);
@@ -363,7 +363,7 @@ impl Node {
         for id in others {
             self.st.del_node(&id);
         }
-        self.st.slots.iter_mut().for_each(|s| *s = None);
+        self.st.slots.clear_all();
         self.st.migrating.clear();
         self.st.importing.clear();
         if hard {

@@ -286,7 +286,7 @@ pub fn parse_nodes_conf(text: &str, now: u64) -> Result<ClusterState, String> {
     let myself = myself.ok_or("nodes.conf has no 'myself' node")?;
     let mut st = ClusterState::new(myself, now);
     st.nodes = nodes;
-    st.slots = slots;
+    st.slots = slots.into();
     st.migrating = migrating;
     st.importing = importing;
     st.current_epoch = current_epoch;
@@ -322,9 +322,9 @@ mod tests {
         b.link_connected = true;
         st.nodes.insert(id(b'b'), b);
         for s in 0..=5460 {
-            st.slots[s] = Some(id(b'a'));
+            st.slots.set(s, Some(id(b'a')));
         }
-        st.slots[6000] = Some(id(b'a'));
+        st.slots.set(6000, Some(id(b'a')));
         st.migrating.insert(6000, id(b'b'));
         st.importing.insert(7000, id(b'b'));
         st.current_epoch = 6;

@@ -197,11 +197,7 @@ impl Node {
             return;
         };
         self.st.set_node_as_primary(&me);
-        for s in self.st.slots.iter_mut() {
-            if *s == Some(old) {
-                *s = Some(me);
-            }
-        }
+        self.st.slots.reassign(&old, me);
         out.push(Output::BecamePrimary);
         self.reset_manual_failover(out);
         self.election = Election::default();
@@ -303,7 +299,7 @@ impl Node {
                 .filter(|r| st.nodes.get(r).is_some_and(|n| !n.down()))
                 .collect()
         };
-        let primaries: Vec<NodeId> = self.slot_owners();
+        let primaries: Vec<NodeId> = self.st.slot_owners();
         let mut max_replicas = 0;
         let mut orphan: Option<NodeId> = None;
         for p in &primaries {

@@ -7,6 +7,7 @@
 //! Modules, one job each:
 //! - [`wire`]: the bus message format (Redis 7.0 `clusterMsg`, byte compatible).
 //! - [`state`]: the node table, slot map, epochs and failure reports.
+//! - [`slots`]: the slot map itself, with per-owner summaries kept current.
 //! - [`conf`]: `nodes.conf` / `CLUSTER NODES` text, both directions.
 //! - [`views`]: CLUSTER SLOTS / SHARDS / INFO data as plain Rust values.
 //! - [`node`]: the state machine (`step`, `tick`), with [`admin`] and [`failover`] beside it.
@@ -17,12 +18,14 @@ pub mod conf;
 pub mod failover;
 pub mod node;
 pub mod pubsub;
+pub mod slots;
 pub mod state;
 pub mod views;
 pub mod wire;
 
 pub use admin::{BumpResult, ClusterError, FailoverMode};
 pub use node::{Addr, Config, Node, Output};
+pub use slots::SlotTable;
 pub use state::{ClusterState, NodeInfo};
 pub use wire::{Message, MsgType, NodeId, SlotBitmap};
 

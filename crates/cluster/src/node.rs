@@ -999,7 +999,7 @@ impl Node {
                     new_primary = Some(sender);
                     migrated_ours += 1;
                 }
-                self.st.slots[j] = Some(sender);
+                self.st.slots.set(j, Some(sender));
                 changed = true;
             }
         }
@@ -1165,26 +1165,17 @@ impl Node {
         self.broadcast_pending_fails(out);
         let now = self.now;
         let mut ok = true;
-        if self.cfg.require_full_coverage {
-            let mut last: Option<NodeId> = None;
-            for owner in &self.st.slots {
-                match owner {
-                    None => {
-                        ok = false;
-                        break;
-                    }
-                    Some(o) if last != Some(*o) => {
-                        if self.st.nodes.get(o).is_none_or(|n| n.failed()) {
-                            ok = false;
-                            break;
-                        }
-                        last = Some(*o);
-                    }
-                    _ => {}
-                }
-            }
+        if self.cfg.require_full_coverage
+            && (self.st.slots.unassigned() > 0
+                || self
+                    .st
+                    .slots
+                    .owners()
+                    .any(|o| self.st.nodes.get(o).is_none_or(|n| n.failed())))
+        {
+            ok = false;
         }
-        let owners = self.slot_owners();
+        let owners = self.st.slot_owners();
         let size = owners.len();
         let reachable = owners
             .iter()
@@ -1206,22 +1197,6 @@ impl Node {
             self.topology_version += 1;
             out.push(Output::StateChanged { ok });
         }
-    }
-
-    /// Distinct primaries owning at least one slot.
-    pub(crate) fn slot_owners(&self) -> Vec<NodeId> {
-        let mut owners: Vec<NodeId> = Vec::new();
-        let mut last: Option<NodeId> = None;
-        for o in self.st.slots.iter().flatten() {
-            if last != Some(*o) {
-                if !owners.contains(o) {
-                    owners.push(*o);
-                }
-                last = Some(*o);
-            }
-        }
-        owners.retain(|o| self.st.nodes.get(o).is_some_and(|n| n.is_primary()));
-        owners
     }
 }
 

@@ -7,8 +7,8 @@
 
 use std::collections::BTreeMap;
 
+use crate::slots::SlotTable;
 use crate::wire::{NodeId, SlotBitmap};
-use crate::SLOT_COUNT;
 
 /// Node flags, with Redis's bit values (CLUSTER_NODE_*) because they travel in gossip.
 pub mod flags {
@@ -124,7 +124,7 @@ pub struct ClusterState {
     pub myself: NodeId,
     pub nodes: BTreeMap<NodeId, NodeInfo>,
     /// Owner of each slot (a primary), `None` if unassigned.
-    pub slots: Vec<Option<NodeId>>,
+    pub slots: SlotTable,
     /// slot -> node we are migrating it to (we own it).
     pub migrating: BTreeMap<u16, NodeId>,
     /// slot -> node we are importing it from.
@@ -145,7 +145,7 @@ impl ClusterState {
         ClusterState {
             myself,
             nodes,
-            slots: vec![None; SLOT_COUNT],
+            slots: SlotTable::default(),
             migrating: BTreeMap::new(),
             importing: BTreeMap::new(),
             current_epoch: 0,
@@ -178,17 +178,11 @@ impl ClusterState {
     }
     /// Slots owned by `id`.
     pub fn slots_of(&self, id: &NodeId) -> SlotBitmap {
-        let mut b = SlotBitmap::default();
-        for (s, o) in self.slots.iter().enumerate() {
-            if o.as_ref() == Some(id) {
-                b.set(s);
-            }
-        }
-        b
+        self.slots.slots_of(id)
     }
     /// Number of slots owned by `id`.
     pub fn slot_count(&self, id: &NodeId) -> usize {
-        self.slots.iter().filter(|o| o.as_ref() == Some(id)).count()
+        self.slots.count_of(id)
     }
     /// Known replicas of `id` (by their `primary` field).
     pub fn replicas_of(&self, id: &NodeId) -> Vec<NodeId> {
@@ -200,31 +194,19 @@ impl ClusterState {
     }
     /// Cluster "size": primaries serving at least one slot. Quorums are size/2+1.
     pub fn size(&self) -> usize {
-        let mut owners: Vec<NodeId> = Vec::new();
-        let mut last: Option<NodeId> = None;
-        for o in self.slots.iter().flatten() {
-            if last != Some(*o) {
-                if !owners.contains(o) {
-                    owners.push(*o);
-                }
-                last = Some(*o);
-            }
-        }
-        owners
-            .iter()
+        self.slot_owners().len()
+    }
+    /// Primaries owning at least one slot, in the order they first got one.
+    pub fn slot_owners(&self) -> Vec<NodeId> {
+        self.slots
+            .owners()
             .filter(|id| self.nodes.get(id).is_some_and(|n| n.is_primary()))
-            .count()
+            .copied()
+            .collect()
     }
     /// Removes every slot owned by `id`; returns them.
     pub fn del_node_slots(&mut self, id: &NodeId) -> Vec<u16> {
-        let mut out = Vec::new();
-        for (s, o) in self.slots.iter_mut().enumerate() {
-            if o.as_ref() == Some(id) {
-                *o = None;
-                out.push(s as u16);
-            }
-        }
-        out
+        self.slots.clear_owner(id)
     }
     /// Turns `id` into a primary (clusterSetNodeAsMaster): drops its replica role.
     pub fn set_node_as_primary(&mut self, id: &NodeId) {
@@ -351,7 +333,7 @@ mod tests {
         st.nodes
             .insert(id(b'c'), NodeInfo::new(id(b'c'), flags::SLAVE, 0));
         st.set_node_as_replica(&id(b'c'), id(b'b'));
-        st.slots[10] = Some(id(b'b'));
+        st.slots.set(10, Some(id(b'b')));
         st.importing.insert(3, id(b'b'));
         assert_eq!(st.size(), 1);
         st.del_node(&id(b'b'));

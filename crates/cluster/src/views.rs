@@ -212,9 +212,9 @@ mod tests {
         c.primary = Some(id(b'a'));
         st.nodes.insert(id(b'c'), c);
         for s in 0..100 {
-            st.slots[s] = Some(id(b'a'));
+            st.slots.set(s, Some(id(b'a')));
         }
-        st.slots[200] = Some(id(b'a'));
+        st.slots.set(200, Some(id(b'a')));
         let v = cluster_slots(&st);
         assert_eq!(v.len(), 2);
         assert_eq!((v[0].start, v[0].end), (0, 99));

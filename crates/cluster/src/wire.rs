@@ -203,6 +203,12 @@ impl SlotBitmap {
             self.0[slot >> 3] |= 1 << (slot & 7);
         }
     }
+    /// Removes `slot` (ignored if out of range).
+    pub fn clear(&mut self, slot: usize) {
+        if slot < SLOT_BYTES * 8 {
+            self.0[slot >> 3] &= !(1 << (slot & 7));
+        }
+    }
     /// Number of slots in the set.
     pub fn count(&self) -> usize {
         self.0.iter().map(|b| b.count_ones() as usize).sum()

@@ -115,6 +115,27 @@ impl State {
             .max()
             .unwrap_or(self.base_port)
     }
+    /// The first port at or after [`State::next_port`] where a new pair can listen: the two
+    /// client ports and their bus ports (+10000) free right now. Another program may have
+    /// taken a port since the cluster was created; a node spawned there would fail.
+    pub fn next_free_port(&self) -> u16 {
+        let mut p = self.next_port();
+        while usize::from(p) + 1 + 10000 <= 65535 {
+            if [p, p + 1, p + 10000, p + 10001]
+                .iter()
+                .all(|&q| port_free(q))
+            {
+                return p;
+            }
+            p += 1;
+        }
+        self.next_port()
+    }
+}
+
+/// Whether nothing listens on `port` on any address (binding the wildcard fails then).
+fn port_free(port: u16) -> bool {
+    std::net::TcpListener::bind(("0.0.0.0", port)).is_ok()
 }
 
 /// Paths inside the data directory.
@@ -314,5 +335,39 @@ mod tests {
         ] {
             assert!(validate_password(bad).is_err(), "{bad:?}");
         }
+    }
+
+    #[test]
+    fn a_new_pair_skips_ports_taken_by_another_program() {
+        // A client port and a bus port of the pair rubra would pick next, both taken.
+        let (taken, base) = loop {
+            let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+            let p = l.local_addr().expect("addr").port();
+            if (20000..55000).contains(&p) {
+                break (l, p - 1);
+            }
+        };
+        let st = State {
+            version: 1,
+            base_port: base,
+            formed: true,
+            nodes: Vec::new(),
+            pending: None,
+            panel: None,
+            announce_ip: None,
+        };
+        assert_eq!(st.next_port(), base);
+        let chosen = st.next_free_port();
+        assert!(
+            chosen > base,
+            "{chosen} overlaps the taken port {}",
+            base + 1
+        );
+        drop(taken);
+        assert_eq!(
+            st.next_free_port(),
+            base,
+            "all free again: the first candidate"
+        );
     }
 }

@@ -518,7 +518,7 @@ impl Sup {
                         bail!("a cluster managed by rubra has at most 12 nodes");
                     }
                     let pair = st.next_pair();
-                    let port = st.next_port();
+                    let port = st.next_free_port();
                     for (i, intent) in [Intent::Primary, Intent::Replica].into_iter().enumerate() {
                         st.nodes.push(NodeRec {
                             port: port + i as u16,
