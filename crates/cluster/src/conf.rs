@@ -69,27 +69,14 @@ pub fn slot_ranges(owned: impl Fn(usize) -> bool) -> Vec<(u16, u16)> {
     out
 }
 
-/// Every owner's slot ranges, in one pass over the slot table. Rendering a line per node
-/// by scanning all 16384 slots for each node made every nodes.conf save (one per SETSLOT
-/// during a reshard) cost nodes x 16384 id comparisons under the store lock.
+/// Every owner's slot ranges, from the slot table's per-owner bitmaps. A scan of all
+/// 16384 slots here made every nodes.conf save (one per SETSLOT during a reshard) the
+/// largest cost of a node under the store lock.
 pub fn ranges_by_owner(st: &ClusterState) -> HashMap<NodeId, Vec<(u16, u16)>> {
-    let mut out: HashMap<NodeId, Vec<(u16, u16)>> = HashMap::new();
-    let mut run: Option<(&NodeId, usize)> = None;
-    for slot in 0..=SLOT_COUNT {
-        let owner = st.slots.get(slot).and_then(|o| o.as_ref());
-        if let Some((id, start)) = run {
-            if owner != Some(id) {
-                out.entry(*id)
-                    .or_default()
-                    .push((start as u16, (slot - 1) as u16));
-                run = None;
-            }
-        }
-        if let (None, Some(id)) = (run, owner) {
-            run = Some((id, slot));
-        }
-    }
-    out
+    st.slots
+        .owners()
+        .map(|id| (*id, st.slots.ranges_of(id)))
+        .collect()
 }
 
 /// One `CLUSTER NODES` line (no trailing newline).

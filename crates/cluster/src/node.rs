@@ -920,7 +920,7 @@ impl Node {
         }
     }
 
-    /// Begins a handshake with an address (CLUSTER MEET or gossip about a new node).
+    /// Begins a handshake with an address (CLUSTER MEET; gossip adds nodes by name instead).
     pub(crate) fn start_handshake(&mut self, ip: &str, port: u16, cport: u16) {
         let busy =
             self.st.nodes.values().any(|n| {

@@ -110,6 +110,15 @@ impl SlotTable {
             .unwrap_or_default()
     }
 
+    /// The slots `id` owns as inclusive ranges, ascending.
+    pub fn ranges_of(&self, id: &NodeId) -> Vec<(u16, u16)> {
+        self.by_owner
+            .iter()
+            .find(|o| o.id == *id)
+            .map(|o| o.slots.ranges())
+            .unwrap_or_default()
+    }
+
     /// How many slots `id` owns.
     pub fn count_of(&self, id: &NodeId) -> usize {
         self.by_owner
@@ -180,6 +189,14 @@ mod tests {
             let scanned: Vec<usize> = (0..SLOT_COUNT).filter(|&s| t[s] == Some(*o)).collect();
             assert_eq!(t.slots_of(o).iter().collect::<Vec<_>>(), scanned);
             assert_eq!(t.count_of(o), scanned.len());
+            let from_ranges: Vec<usize> = t
+                .ranges_of(o)
+                .iter()
+                .flat_map(|&(a, b)| a as usize..=b as usize)
+                .collect();
+            assert_eq!(from_ranges, scanned);
+            let r = t.ranges_of(o);
+            assert!(r.windows(2).all(|w| w[0].1 + 1 < w[1].0), "unmerged: {r:?}");
             assert!(!scanned.is_empty());
         }
         let owned = SLOT_COUNT - unassigned;

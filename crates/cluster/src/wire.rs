@@ -213,6 +213,32 @@ impl SlotBitmap {
     pub fn count(&self) -> usize {
         self.0.iter().map(|b| b.count_ones() as usize).sum()
     }
+    /// The set as inclusive ranges, ascending. Whole bytes of 0x00 (outside a range) or
+    /// 0xFF (inside one) are stepped over at once, so a few big ranges cost ~2048 steps.
+    pub fn ranges(&self) -> Vec<(u16, u16)> {
+        let mut out = Vec::new();
+        let mut start: Option<usize> = None;
+        for (i, &byte) in self.0.iter().enumerate() {
+            if (start.is_some() && byte == 0xFF) || (start.is_none() && byte == 0) {
+                continue;
+            }
+            for bit in 0..8 {
+                let slot = i * 8 + bit;
+                match (start, byte & (1 << bit) != 0) {
+                    (None, true) => start = Some(slot),
+                    (Some(a), false) => {
+                        out.push((a as u16, (slot - 1) as u16));
+                        start = None;
+                    }
+                    _ => {}
+                }
+            }
+        }
+        if let Some(a) = start {
+            out.push((a as u16, (SLOT_BYTES * 8 - 1) as u16));
+        }
+        out
+    }
     /// The slots in the set, ascending.
     pub fn iter(&self) -> impl Iterator<Item = usize> + '_ {
         (0..SLOT_BYTES * 8).filter(move |&s| self.get(s))

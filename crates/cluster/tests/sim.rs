@@ -88,6 +88,16 @@ impl Sim {
         i
     }
 
+    /// `redis-cli --cluster add-node`: a new node told to CLUSTER MEET node `entry`.
+    fn add_node_and_meet(&mut self, entry: usize) -> usize {
+        let new = self.add_node();
+        let port = self.nodes[entry].config().port;
+        let now = self.now;
+        let r = self.nodes[new].meet(now, "127.0.0.1", port, None);
+        self.admin(new, r);
+        new
+    }
+
     /// Nodes (other than `except`) holding a handshake entry (a random-name placeholder).
     fn nodes_in_handshake(&self, except: usize) -> Vec<usize> {
         (0..self.nodes.len())
@@ -639,11 +649,7 @@ fn added_node_is_learnt_by_name_and_a_duplicate_meet_settles_at_once() {
         let mut sim = Sim::new(seed, 6);
         sim.loss = 0.02;
         check(seed, sim.form(3, true));
-        let new = sim.add_node();
-        let port = sim.nodes[0].config().port;
-        let now = sim.now;
-        let r = sim.nodes[new].meet(now, "127.0.0.1", port, None);
-        sim.admin(new, r);
+        let new = sim.add_node_and_meet(0);
         let joined = sim.run_until(10_000, |s| {
             s.all_know_all() && s.nodes[new].state().slots == s.nodes[0].state().slots
         });
@@ -682,11 +688,7 @@ fn members_never_hold_handshake_entries_while_a_node_joins() {
     for seed in seeds(4100, 4) {
         let mut sim = Sim::new(seed, 6);
         check(seed, sim.form(3, true));
-        let new = sim.add_node();
-        let port = sim.nodes[0].config().port;
-        let now = sim.now;
-        let r = sim.nodes[new].meet(now, "127.0.0.1", port, None);
-        sim.admin(new, r);
+        let new = sim.add_node_and_meet(0);
         let mut seen = Vec::new();
         for _ in 0..50 {
             sim.run_for(TICK_MS);

@@ -15,21 +15,21 @@
 //! lost slots, then rebuilds the routing table.
 
 use crate::cluster_bus::Links;
+use crate::cluster_conf_file::ConfFile;
 use crate::config::Config;
 use crate::routing::{RouteNode, Routing};
 use crate::store::{now_ms, Store};
 use bytes::Bytes;
 use rubra_cluster::{Config as NodeConfig, Node, NodeId, Output};
 use std::collections::HashMap;
-use std::io::Write;
 use std::path::PathBuf;
 
 /// The cluster side of the node: the state machine plus the transport state around it.
 pub struct ClusterGlue {
     /// The cluster brain (gossip, failure detection, failover, slot table).
     pub node: Node,
-    /// Where nodes.conf lives (`dir` joined with `cluster-config-file`).
-    pub conf_path: PathBuf,
+    /// nodes.conf (`dir` joined with `cluster-config-file`).
+    pub conf: ConfFile,
     /// Outgoing bus links, one writer task per peer address.
     pub links: Links,
     /// Manual failover on the primary side: writes are held back until this time (ms);
@@ -59,17 +59,6 @@ fn param_bool(config: &Config, name: &str, default: bool) -> bool {
         "no" => false,
         _ => default,
     }
-}
-
-/// The parts of a nodes.conf text that must be durable: the `vars` line (currentEpoch,
-/// lastVoteEpoch) and the config epoch of the `myself` line.
-fn epoch_facts(conf: &str) -> (Option<&str>, Option<&str>) {
-    let vars = conf.lines().find(|l| l.starts_with("vars "));
-    let own_epoch = conf
-        .lines()
-        .find(|l| l.split(' ').nth(2).is_some_and(|f| f.contains("myself")))
-        .and_then(|l| l.split(' ').nth(6));
-    (vars, own_epoch)
 }
 
 /// The address other nodes and clients should use for us: cluster-announce-ip, else the
@@ -131,9 +120,9 @@ impl ClusterGlue {
             Node::from_nodes_conf(nc, seed, &text, now)
                 .map_err(|e| format!("{}: {e}", conf_path.display()))?
         };
-        let glue = ClusterGlue {
+        let mut glue = ClusterGlue {
             node,
-            conf_path,
+            conf: ConfFile::new(conf_path),
             links: Links::default(),
             writes_paused_until: 0,
             pause_tx: tokio::sync::watch::Sender::new(0),
@@ -141,7 +130,7 @@ impl ClusterGlue {
             bus_port,
             routing_built_from: None,
         };
-        glue.save_config()?;
+        glue.save_config(true)?;
         tracing::info!(
             id = %glue.node.id().as_string(),
             loaded = !fresh,
@@ -150,43 +139,11 @@ impl ClusterGlue {
         Ok(glue)
     }
 
-    /// Writes nodes.conf atomically: a temp file beside it, then rename, so a crash leaves
-    /// either the old or the new file, never half of one.
-    ///
-    /// BEHAVIOR: the file and its directory are fsynced only when the epochs in it change
-    /// (currentEpoch, lastVoteEpoch, our config epoch), as Redis fsyncs only for votes and
-    /// epoch bumps: those must survive power loss or a node could vote twice in one epoch.
-    /// Slot moves are saved without fsync (Redis's SETSLOT does the same; a stale slot map
-    /// is repaired by UPDATE messages). Fsyncing every save made each slot of a reshard
-    /// cost several disk flushes under the store lock (~70 ms per slot on a busy disk).
-    pub fn save_config(&self) -> Result<(), String> {
+    /// Saves nodes.conf (see [`ConfFile`]): `durable` for CLUSTER SAVECONFIG; epoch
+    /// changes are always durable, other changes are written in the background.
+    pub fn save_config(&mut self, durable: bool) -> Result<(), String> {
         let text = self.node.nodes_conf();
-        let tmp = self.conf_path.with_extension("tmp-rubra");
-        let durable = std::fs::read_to_string(&self.conf_path)
-            .map(|old| epoch_facts(&old) != epoch_facts(&text))
-            .unwrap_or(true);
-        let write = || -> std::io::Result<()> {
-            let mut f = std::fs::File::create(&tmp)?;
-            f.write_all(text.as_bytes())?;
-            if durable {
-                f.sync_all()?;
-            }
-            std::fs::rename(&tmp, &self.conf_path)?;
-            if !durable {
-                return Ok(());
-            }
-            if let Some(dir) = self.conf_path.parent() {
-                if let Ok(d) = std::fs::File::open(if dir.as_os_str().is_empty() {
-                    std::path::Path::new(".")
-                } else {
-                    dir
-                }) {
-                    let _ = d.sync_all();
-                }
-            }
-            Ok(())
-        };
-        write().map_err(|e| e.to_string())
+        self.conf.save(text, durable)
     }
 
     /// Whether writes are held for a manual failover at `now`.
@@ -336,7 +293,7 @@ pub fn apply(store: &mut Store, outs: Vec<Output>) {
         }
     }
     if save {
-        if let Err(e) = glue.save_config() {
+        if let Err(e) = glue.save_config(false) {
             tracing::error!(error = %e, "saving the cluster config failed");
         }
     }
@@ -440,17 +397,12 @@ pub fn rebuild_routing(store: &mut Store) {
             table.nodes.len() - 1
         })
     };
-    // Runs of slots share an owner: reuse the last lookup instead of hashing a 40-byte
-    // id 16384 times (that made every SETSLOT cost ~2 ms of CPU under the store lock).
-    let mut last: Option<(&NodeId, usize)> = None;
-    for (slot, owner) in st.slots.iter().enumerate() {
-        if let Some(id) = owner {
-            let i = match last {
-                Some((prev, i)) if prev == id => i,
-                _ => idx(id, &mut table),
-            };
-            last = Some((id, i));
-            table.owners[slot] = Some(i);
+    // Fill by each owner's ranges (the slot table keeps them per owner): a per-slot loop
+    // here made every SETSLOT of a reshard cost a 16384-step scan under the store lock.
+    for id in st.slots.owners() {
+        let i = idx(id, &mut table) as u16;
+        for (a, b) in st.slots.ranges_of(id) {
+            table.owners[a as usize..=b as usize].fill(Some(i));
         }
     }
     let me = st.me();

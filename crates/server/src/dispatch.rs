@@ -266,7 +266,7 @@ pub fn write_pause(
     if let Some(routing) = &store.routing {
         if let Some(&i) = cmd.key_positions(args).first() {
             let slot = rubra_commands::key_slot(&args[i]);
-            if routing.owners[slot as usize] != Some(routing.me) {
+            if routing.owner_index(slot) != Some(routing.me) {
                 return None;
             }
         }

@@ -7,6 +7,7 @@ pub mod blocking;
 pub mod cli;
 pub mod client;
 pub mod cluster_bus;
+pub mod cluster_conf_file;
 pub mod cluster_glue;
 pub mod cmd;
 pub mod config;

@@ -23,8 +23,9 @@ pub struct RouteNode {
 /// The slot table used for redirections.
 #[derive(Debug, Clone)]
 pub struct Routing {
-    /// Index into `nodes` per slot, or None if unassigned.
-    pub owners: Vec<Option<usize>>,
+    /// Index into `nodes` per slot, or None if unassigned. u16, not usize: the table is
+    /// rebuilt on every SETSLOT of a reshard, and 64 KB clear faster than 256 KB.
+    pub owners: Vec<Option<u16>>,
     pub nodes: Vec<RouteNode>,
     /// Our index in `nodes`.
     pub me: usize,
@@ -60,12 +61,21 @@ impl Routing {
 
     /// The node serving `slot`, if any.
     pub fn owner(&self, slot: u16) -> Option<&RouteNode> {
-        self.owners[slot as usize].map(|i| &self.nodes[i])
+        self.owner_index(slot).map(|i| &self.nodes[i])
+    }
+
+    /// The index into `nodes` of the node serving `slot`, if any.
+    pub fn owner_index(&self, slot: u16) -> Option<usize> {
+        self.owners
+            .get(slot as usize)
+            .copied()
+            .flatten()
+            .map(usize::from)
     }
 
     /// Whether this node serves `slot` (as primary, or as the replica of its owner).
     fn served_by_my_primary(&self, slot: u16) -> bool {
-        self.my_primary.is_some() && self.owners[slot as usize] == self.my_primary
+        self.my_primary.is_some() && self.owner_index(slot) == self.my_primary
     }
 }
 
@@ -108,7 +118,7 @@ pub fn route(
     if !servable {
         return Some(Reply::err("CLUSTERDOWN The cluster is down"));
     }
-    let Some(owner_idx) = routing.owners[slot as usize] else {
+    let Some(owner_idx) = routing.owner_index(slot) else {
         return Some(Reply::err("CLUSTERDOWN Hash slot not served"));
     };
     let present = |db: &mut Db| {

@@ -396,15 +396,7 @@ fn add_node_as_primary_and_replica_then_del_node() {
                     .any(|n| n.id == r_id && n.has("slave") && n.master == p_id)
         })
     });
-    assert!(
-        all_see_them,
-        "{}",
-        nodes
-            .iter()
-            .map(|s| format!("{}:\n{}", addr(s), s.cli(&["cluster", "nodes"])))
-            .collect::<Vec<_>>()
-            .join("\n")
-    );
+    assert!(all_see_them, "{}", all_views(&nodes));
     let p_port = nodes[6].port.to_string();
     assert!(wait_for(Duration::from_secs(20), || {
         let role = nodes[7].cli(&["role"]);

@@ -165,7 +165,7 @@ pub fn run(ctx: &mut Ctx, sub: &str, args: &[Bytes]) -> CmdResult {
                 .map_err(to_reply)?;
             Ok(Reply::Int(n as i64))
         }
-        "saveconfig" => match glue(ctx)?.save_config() {
+        "saveconfig" => match glue(ctx)?.save_config(true) {
             Ok(()) => Ok(Reply::OK),
             Err(e) => Err(Reply::error(format!(
                 "ERR error saving the cluster node config: {e}"

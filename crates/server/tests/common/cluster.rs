@@ -102,15 +102,16 @@ pub fn wait_all_know_each_other(nodes: &[TestServer], within: Duration) {
                 && !v.iter().any(|n| n.has("handshake"))
         })
     };
-    assert!(
-        wait_for(within, agree),
-        "{}",
-        nodes
-            .iter()
-            .map(|s| format!("{}:\n{}", addr(s), s.cli(&["cluster", "nodes"])))
-            .collect::<Vec<_>>()
-            .join("\n")
-    );
+    assert!(wait_for(within, agree), "{}", all_views(nodes));
+}
+
+/// Every node's CLUSTER NODES, for a failure message.
+pub fn all_views(nodes: &[TestServer]) -> String {
+    nodes
+        .iter()
+        .map(|s| format!("{}:\n{}", addr(s), s.cli(&["cluster", "nodes"])))
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 /// Asserts that `redis-cli --cluster check HOST:PORT` is clean.
