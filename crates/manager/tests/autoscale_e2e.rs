@@ -1,12 +1,7 @@
 //! End-to-end: the autoscaler with short windows (seconds). Filling keys pushes memory
 //! over the threshold and it adds a pair; deleting most keys brings memory under the low
 //! mark and it removes the pair again; no remaining key is lost.
-//!
-//! Adding and removing a pair moves ~8,000 slots: about a minute with redis-server nodes,
-//! several minutes with embedded rubra-server nodes in a debug build (CLUSTER SETSLOT still
-//! costs a few ms there). The embedded scale test (tests/scale.rs) already moves slots on
-//! embedded nodes in CI, so this embedded variant is `#[ignore]`d to keep CI short; run it
-//! with `-- --ignored`.
+//! Runs with embedded rubra-server nodes and with Debian's redis-server (when installed).
 
 mod common;
 
@@ -54,7 +49,6 @@ fn autoscaler_grows_and_shrinks_redis_server() {
 }
 
 #[test]
-#[ignore = "slow in debug builds (~8,000 slot moves); tests/scale.rs covers embedded nodes"]
 fn autoscaler_grows_and_shrinks_embedded() {
     grows_on_memory_and_shrinks_when_keys_go(Kind::Embedded);
 }
