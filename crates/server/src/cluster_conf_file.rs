@@ -58,30 +58,25 @@ impl ConfFile {
 
     /// Saves `text`: durably and before returning if `durable` is asked for (CLUSTER
     /// SAVECONFIG) or the epochs changed since the last save, otherwise in the background.
-    pub fn save(&mut self, text: String, durable: bool) -> Result<(), String> {
+    pub fn save(&mut self, mut text: String, durable: bool) -> Result<(), String> {
         let facts = epoch_facts(&text);
         let durable = durable || self.last_facts.as_ref() != Some(&facts);
         self.last_facts = Some(facts);
         self.generation += 1;
         let generation = self.generation;
         if !durable {
-            match self.queue() {
-                Some(q) => match q.send((generation, text)) {
+            if let Some(q) = self.queue() {
+                match q.send((generation, text)) {
                     Ok(()) => return Ok(()),
                     // The writer thread is gone: write here instead.
-                    Err(mpsc::SendError((_, text))) => {
+                    Err(mpsc::SendError((_, back))) => {
                         self.queue = None;
-                        return write_if_newer(&self.path, &self.on_disk, generation, &text, false)
-                            .map_err(|e| e.to_string());
+                        text = back;
                     }
-                },
-                None => {
-                    return write_if_newer(&self.path, &self.on_disk, generation, &text, false)
-                        .map_err(|e| e.to_string())
                 }
             }
         }
-        write_if_newer(&self.path, &self.on_disk, generation, &text, true)
+        write_if_newer(&self.path, &self.on_disk, generation, &text, durable)
             .map_err(|e| e.to_string())
     }
 
