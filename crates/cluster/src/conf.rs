@@ -51,24 +51,6 @@ fn parse_flags(s: &str) -> u16 {
     f
 }
 
-/// Contiguous runs of `true` in a per-slot predicate, as (start, end) inclusive.
-pub fn slot_ranges(owned: impl Fn(usize) -> bool) -> Vec<(u16, u16)> {
-    let mut out = Vec::new();
-    let mut start: Option<usize> = None;
-    for s in 0..=SLOT_COUNT {
-        let on = s < SLOT_COUNT && owned(s);
-        match (on, start) {
-            (true, None) => start = Some(s),
-            (false, Some(b)) => {
-                out.push((b as u16, (s - 1) as u16));
-                start = None;
-            }
-            _ => {}
-        }
-    }
-    out
-}
-
 /// Every owner's slot ranges, from the slot table's per-owner bitmaps. A scan of all
 /// 16384 slots here made every nodes.conf save (one per SETSLOT during a reshard) the
 /// largest cost of a node under the store lock.

@@ -103,28 +103,21 @@ impl SlotTable {
 
     /// The slots `id` owns.
     pub fn slots_of(&self, id: &NodeId) -> SlotBitmap {
-        self.by_owner
-            .iter()
-            .find(|o| o.id == *id)
-            .map(|o| o.slots.clone())
-            .unwrap_or_default()
+        self.entry(id).map(|o| o.slots.clone()).unwrap_or_default()
     }
 
     /// The slots `id` owns as inclusive ranges, ascending.
     pub fn ranges_of(&self, id: &NodeId) -> Vec<(u16, u16)> {
-        self.by_owner
-            .iter()
-            .find(|o| o.id == *id)
-            .map(|o| o.slots.ranges())
-            .unwrap_or_default()
+        self.entry(id).map(|o| o.slots.ranges()).unwrap_or_default()
     }
 
     /// How many slots `id` owns.
     pub fn count_of(&self, id: &NodeId) -> usize {
-        self.by_owner
-            .iter()
-            .find(|o| o.id == *id)
-            .map_or(0, |o| o.count)
+        self.entry(id).map_or(0, |o| o.count)
+    }
+
+    fn entry(&self, id: &NodeId) -> Option<&OwnerSlots> {
+        self.by_owner.iter().find(|o| o.id == *id)
     }
 
     /// Every node owning at least one slot (whatever its role in the node table).

@@ -339,7 +339,7 @@ mod tests {
 
     #[test]
     fn a_new_pair_skips_ports_taken_by_another_program() {
-        // A client port and a bus port of the pair rubra would pick next, both taken.
+        // The second client port of the pair rubra would pick next is taken by someone else.
         let (taken, base) = loop {
             let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
             let p = l.local_addr().expect("addr").port();
