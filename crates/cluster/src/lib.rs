@@ -14,8 +14,10 @@
 //! - [`pubsub`]: PUBLISH / SPUBLISH fan-out over the bus.
 
 pub mod admin;
+mod clock;
 pub mod conf;
 pub mod failover;
+mod receive;
 pub mod node;
 pub mod pubsub;
 pub mod slots;
@@ -30,4 +32,4 @@ pub use state::{ClusterState, NodeInfo};
 pub use wire::{Message, MsgType, NodeId, SlotBitmap};
 
 /// Re-exported so callers need one crate for slot maths.
-pub use rubra_commands::{crc16, key_slot, SLOT_COUNT};
+pub use rubra_keys::{crc16, key_slot, SLOT_COUNT};

@@ -8,7 +8,7 @@ use crate::value::Value;
 use ahash::RandomState;
 use bytes::Bytes;
 use rand::Rng;
-use rubra_commands::{key_slot, SLOT_COUNT};
+use rubra_keys::{key_slot, SLOT_COUNT};
 use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 

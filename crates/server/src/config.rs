@@ -2,7 +2,7 @@
 //! CONFIG GET/SET at run time, all through one table of parameters so that the three stay
 //! consistent. Values are kept as Redis prints them; hot ones are also cached typed.
 
-use rubra_commands::glob_match;
+use rubra_keys::glob_match;
 use rubra_resp::split_args;
 use std::collections::BTreeMap;
 

@@ -4,7 +4,7 @@
 //! else ever writes to this socket.
 
 use crate::client::{ClientHandle, ClientInfo, ClientMsg, ClientState};
-use crate::dispatch::{self, Flow};
+use crate::exec::dispatch::{self, Flow};
 use crate::server::Server;
 use crate::store::now_ms;
 use bytes::{Buf, BytesMut};

@@ -22,9 +22,9 @@ impl Server {
     /// A server for `config`, with its data loaded from disk (AOF) if configured.
     pub fn new(config: Config) -> Result<Arc<Server>, String> {
         let mut store = Store::new(config, now_ms());
-        crate::saving::load_at_startup(&mut store)?;
-        crate::aof::start(&mut store)?;
-        crate::cluster_glue::init(&mut store)?;
+        crate::persist::saving::load_at_startup(&mut store)?;
+        crate::persist::aof::start(&mut store)?;
+        crate::cluster::driver::init(&mut store)?;
         Ok(Arc::new(Server {
             store: Mutex::new(store),
         }))
@@ -65,10 +65,10 @@ pub async fn bind(config: &Config) -> std::io::Result<Vec<TcpListener>> {
 pub async fn run(server: Arc<Server>, listeners: Vec<TcpListener>) {
     let (jobs_tx, jobs_rx) = tokio::sync::mpsc::unbounded_channel();
     server.store.lock().jobs = Some(jobs_tx);
-    tokio::spawn(crate::jobs::run(server.clone(), jobs_rx));
+    tokio::spawn(crate::persist::jobs::run(server.clone(), jobs_rx));
     tokio::spawn(cron(server.clone()));
     tokio::spawn(stop_on_sigterm(server.clone()));
-    if let Err(e) = crate::cluster_bus::start(&server).await {
+    if let Err(e) = crate::cluster::bus::start(&server).await {
         eprintln!("Could not bind the cluster bus port: {e}");
         std::process::exit(1);
     }
@@ -108,7 +108,7 @@ async fn stop_on_sigterm(server: Arc<Server>) {
     }
     tracing::info!("received a stop signal: shutting down");
     let mut store = server.store.lock();
-    let code = match crate::saving::prepare_shutdown(&mut store, None) {
+    let code = match crate::persist::saving::prepare_shutdown(&mut store, None) {
         Ok(()) => 0,
         Err(e) => {
             tracing::error!(error = %e, "final save failed");
@@ -140,10 +140,10 @@ async fn cron(server: Arc<Server>) {
             samples.remove(0);
         }
         if store.blocking.has_ready() {
-            crate::dispatch::serve_blocked(&mut store);
+            crate::exec::dispatch::serve_blocked(&mut store);
         }
         store.flush_feed();
-        crate::saving::autosave_if_due(&mut store, now);
+        crate::persist::saving::autosave_if_due(&mut store, now);
         if let Some(aof) = store.aof.as_mut() {
             if let Err(e) = aof.fsync_if_needed() {
                 tracing::error!(error = %e, "fsync of the AOF failed");

@@ -3,14 +3,14 @@
 //! lock once per batch of pipelined commands. That keeps MULTI/EXEC, multi-key commands and
 //! blocking wake-ups atomic exactly as in Redis, with no cross-shard protocol.
 
-use crate::aof::AofWriter;
-use crate::blocking::Blocking;
+use crate::persist::aof::AofWriter;
+use crate::exec::blocking::Blocking;
 use crate::client::ClientRegistry;
 use crate::config::Config;
-use crate::feed::Feed;
-use crate::pubsub::PubSub;
-use crate::replication::{Replication, SyncState};
-use crate::watch::Watches;
+use crate::repl::feed::Feed;
+use crate::exec::pubsub::PubSub;
+use crate::repl::state::{Replication, SyncState};
+use crate::exec::watch::Watches;
 use bytes::Bytes;
 use rand::rngs::SmallRng;
 use rand::SeedableRng;
@@ -74,14 +74,14 @@ pub struct Store {
     /// Replicas attached to us and our own primary link.
     pub replication: Replication,
     /// Cluster mode: who serves each slot (None when cluster mode is off).
-    pub routing: Option<crate::routing::Routing>,
-    /// Cluster mode: the cluster node and its bus links (see cluster_glue.rs for why it
+    pub routing: Option<crate::cluster::routing::Routing>,
+    /// Cluster mode: the cluster node and its bus links (see cluster/driver.rs for why it
     /// lives under this lock).
-    pub cluster: Option<Box<crate::cluster_glue::ClusterGlue>>,
+    pub cluster: Option<Box<crate::cluster::driver::ClusterDriver>>,
     /// Where background jobs are sent (set once the runtime is up).
-    pub jobs: Option<tokio::sync::mpsc::UnboundedSender<crate::jobs::Job>>,
+    pub jobs: Option<tokio::sync::mpsc::UnboundedSender<crate::persist::jobs::Job>>,
     /// RDB save status (BGSAVE in progress, last result).
-    pub saving: crate::saving::SaveState,
+    pub saving: crate::persist::saving::SaveState,
 }
 
 impl Store {
@@ -99,7 +99,7 @@ impl Store {
             aof_rewrite_in_progress: false,
             loading: false,
             jobs: None,
-            saving: crate::saving::SaveState::default(),
+            saving: crate::persist::saving::SaveState::default(),
             replication: Replication::default(),
             routing: None,
             cluster: None,

@@ -275,7 +275,7 @@ fn reshard_moves_slots_with_keys() {
             let mut tag = 0u32;
             loop {
                 let t = format!("{}", i * 1000 + tag);
-                if (rubra_commands::key_slot(t.as_bytes()) as usize) < 500 {
+                if (rubra_keys::key_slot(t.as_bytes()) as usize) < 500 {
                     break format!("{{{t}}}:k{i}");
                 }
                 tag += 1;
@@ -283,7 +283,7 @@ fn reshard_moves_slots_with_keys() {
         } else {
             format!("r{i}")
         };
-        let slot = rubra_commands::key_slot(k.as_bytes()) as usize;
+        let slot = rubra_keys::key_slot(k.as_bytes()) as usize;
         let c = &mut conns[index(ports[slot])];
         assert_eq!(q(c, &["HSET", &k, "f", &k]), redis::Value::Int(1));
         keys.push(k);
@@ -313,7 +313,7 @@ fn reshard_moves_slots_with_keys() {
     assert!(line.contains(" 0-499"), "{line}");
     let ports = slot_ports(&nodes[2]);
     for k in &keys {
-        let slot = rubra_commands::key_slot(k.as_bytes()) as usize;
+        let slot = rubra_keys::key_slot(k.as_bytes()) as usize;
         let c = &mut conns[index(ports[slot])];
         assert_eq!(
             q(c, &["HGET", k, "f"]),
@@ -330,7 +330,7 @@ fn reshard_moves_slots_with_keys() {
         q(&mut conns[0], &["DBSIZE"]),
         redis::Value::Int(
             keys.iter()
-                .filter(|k| ports[rubra_commands::key_slot(k.as_bytes()) as usize] == nodes[0].port)
+                .filter(|k| ports[rubra_keys::key_slot(k.as_bytes()) as usize] == nodes[0].port)
                 .count() as i64
         )
     );

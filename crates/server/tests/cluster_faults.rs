@@ -31,7 +31,7 @@ fn key_in(ranges: &[(u16, u16)], prefix: &str) -> String {
     (0..)
         .map(|i| format!("{prefix}{i}"))
         .find(|k| {
-            let s = rubra_commands::key_slot(k.as_bytes());
+            let s = rubra_keys::key_slot(k.as_bytes());
             ranges.iter().any(|&(a, b)| (a..=b).contains(&s))
         })
         .unwrap_or_default()
@@ -73,7 +73,7 @@ fn sigstop_primary_fails_over_and_returns_as_replica() {
     }
     let ports = slot_ports(&nodes[0]);
     for k in &keys {
-        let port = ports[rubra_commands::key_slot(k.as_bytes()) as usize];
+        let port = ports[rubra_keys::key_slot(k.as_bytes()) as usize];
         assert_eq!(cli_at(port, &["set", k, &format!("val-{k}")]), "OK");
     }
     assert!(wait_for(Duration::from_secs(10), || nodes[vi]
@@ -97,7 +97,7 @@ fn sigstop_primary_fails_over_and_returns_as_replica() {
     // Everything written before is readable from the survivors (the victim still sleeps).
     let ports = slot_ports(&nodes[ri]);
     for k in &keys {
-        let port = ports[rubra_commands::key_slot(k.as_bytes()) as usize];
+        let port = ports[rubra_keys::key_slot(k.as_bytes()) as usize];
         assert_ne!(port, nodes[vi].port, "{k} still routed to the frozen node");
         assert_eq!(cli_at(port, &["get", k]), format!("val-{k}"), "{k}");
     }

@@ -6,7 +6,7 @@ use super::args::int;
 use super::flags::*;
 use super::{err, CmdResult, Command, Ctx};
 use bytes::Bytes;
-use rubra_commands::{key_slot, SLOT_COUNT};
+use rubra_keys::{key_slot, SLOT_COUNT};
 use rubra_resp::Reply;
 
 pub static COMMANDS: &[Command] = &[
@@ -177,12 +177,12 @@ fn asking(ctx: &mut Ctx, _args: &[Bytes]) -> CmdResult {
 /// CLUSTER LINKS — Redis 7.0's format: one map per bus link, both the links we opened
 /// ("to") and those peers opened to us ("from"), each naming the peer node.
 fn links(ctx: &mut Ctx) -> Reply {
-    let Some(glue) = ctx.store.cluster.as_deref() else {
+    let Some(driver) = ctx.store.cluster.as_deref() else {
         return Reply::Array(Vec::new());
     };
     let field = |k: &str| Reply::bulk(k.as_bytes());
     Reply::Array(
-        glue.links
+        driver.links
             .list()
             .iter()
             .map(|l| {

@@ -1,17 +1,17 @@
 //! The CLUSTER subcommands that go through the cluster node (rubra-cluster's admin.rs,
 //! conf.rs and views.rs): each parses its arguments Redis's way, calls the core, executes
-//! the returned outputs via cluster_glue::apply, and shapes the reply as Redis 7.0 does.
+//! the returned outputs via driver::apply, and shapes the reply as Redis 7.0 does.
 
 use super::args::{int, is};
 use super::{err, CmdResult, Ctx};
-use crate::cluster_glue::{self, ClusterGlue};
+use crate::cluster::driver::{self, ClusterDriver};
 use bytes::Bytes;
 use rubra_cluster::conf::render_cluster_nodes;
 use rubra_cluster::views::{cluster_shards, cluster_slots, Endpoint};
 use rubra_cluster::{ClusterError, FailoverMode, Node, Output};
 use rubra_resp::{Reply, VerbatimFormat};
 
-fn glue<'a>(ctx: &'a mut Ctx) -> Result<&'a mut ClusterGlue, Reply> {
+fn cluster_driver<'a>(ctx: &'a mut Ctx) -> Result<&'a mut ClusterDriver, Reply> {
     ctx.store
         .cluster
         .as_deref_mut()
@@ -32,8 +32,8 @@ fn admin(
     ctx: &mut Ctx,
     f: impl FnOnce(&mut Node) -> Result<Vec<Output>, ClusterError>,
 ) -> CmdResult {
-    let outs = f(&mut glue(ctx)?.node).map_err(to_reply)?;
-    cluster_glue::apply(ctx.store, outs);
+    let outs = f(&mut cluster_driver(ctx)?.node).map_err(to_reply)?;
+    driver::apply(ctx.store, outs);
     Ok(Reply::OK)
 }
 
@@ -51,28 +51,28 @@ pub fn run(ctx: &mut Ctx, sub: &str, args: &[Bytes]) -> CmdResult {
     let now = ctx.now_ms;
     match sub {
         "info" => {
-            let g = glue(ctx)?;
+            let g = cluster_driver(ctx)?;
             let (sent, received) = g.node.message_stats();
             let body = g.node.cluster_info().render(sent, received);
             Ok(Reply::Verbatim(VerbatimFormat::Txt, body))
         }
         "nodes" => {
-            let body = render_cluster_nodes(glue(ctx)?.node.state());
+            let body = render_cluster_nodes(cluster_driver(ctx)?.node.state());
             Ok(Reply::Verbatim(VerbatimFormat::Txt, body))
         }
-        "myid" => Ok(Reply::bulk_string(glue(ctx)?.node.id().as_string())),
+        "myid" => Ok(Reply::bulk_string(cluster_driver(ctx)?.node.id().as_string())),
         "myshardid" => {
             // Redis 7.2's shard id; ours is stable per shard: its primary's node id.
-            let st = glue(ctx)?.node.state();
+            let st = cluster_driver(ctx)?.node.state();
             let shard = st.my_shard_primary().unwrap_or(st.myself);
             Ok(Reply::bulk_string(shard.as_string()))
         }
-        "slots" => Ok(slots_reply(glue(ctx)?)),
+        "slots" => Ok(slots_reply(cluster_driver(ctx)?)),
         "shards" => {
             let offset = ctx.store.feed.offset;
-            Ok(shards_reply(glue(ctx)?, offset))
+            Ok(shards_reply(cluster_driver(ctx)?, offset))
         }
-        "links" => Ok(links_reply(glue(ctx)?)),
+        "links" => Ok(links_reply(cluster_driver(ctx)?)),
         "meet" => {
             let ip = text(&args[2]);
             let port = int(&args[3])
@@ -107,7 +107,7 @@ pub fn run(ctx: &mut Ctx, sub: &str, args: &[Bytes]) -> CmdResult {
                 return Err(err::SYNTAX);
             }
             let keys = db_keys(ctx);
-            let was_replica = !glue(ctx)?.node.is_primary();
+            let was_replica = !cluster_driver(ctx)?.node.is_primary();
             let reply = admin(ctx, |n| n.reset(hard, keys))?;
             if was_replica {
                 // A reset replica becomes an empty primary, as in Redis (emptyData).
@@ -150,7 +150,7 @@ pub fn run(ctx: &mut Ctx, sub: &str, args: &[Bytes]) -> CmdResult {
             admin(ctx, |n| n.replicate(&args[2], keys))
         }
         "replicas" | "slaves" => {
-            let lines = glue(ctx)?.node.replicas(&args[2]).map_err(to_reply)?;
+            let lines = cluster_driver(ctx)?.node.replicas(&args[2]).map_err(to_reply)?;
             Ok(Reply::Array(
                 lines
                     .into_iter()
@@ -159,21 +159,21 @@ pub fn run(ctx: &mut Ctx, sub: &str, args: &[Bytes]) -> CmdResult {
             ))
         }
         "count-failure-reports" => {
-            let n = glue(ctx)?
+            let n = cluster_driver(ctx)?
                 .node
                 .count_failure_reports(&args[2])
                 .map_err(to_reply)?;
             Ok(Reply::Int(n as i64))
         }
-        "saveconfig" => match glue(ctx)?.save_config(true) {
+        "saveconfig" => match cluster_driver(ctx)?.save_config(true) {
             Ok(()) => Ok(Reply::OK),
             Err(e) => Err(Reply::error(format!(
                 "ERR error saving the cluster node config: {e}"
             ))),
         },
         "bumpepoch" => {
-            let (result, outs) = glue(ctx)?.node.bump_epoch();
-            cluster_glue::apply(ctx.store, outs);
+            let (result, outs) = cluster_driver(ctx)?.node.bump_epoch();
+            driver::apply(ctx.store, outs);
             Ok(Reply::Status(result.to_string().into()))
         }
         "set-config-epoch" => {
@@ -223,7 +223,7 @@ fn setslot(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
     } else if is(action, "importing") {
         admin(ctx, |n| n.setslot_importing(s, node))
     } else if is(action, "node") {
-        let keys = if (0..rubra_commands::SLOT_COUNT as i64).contains(&s) {
+        let keys = if (0..rubra_keys::SLOT_COUNT as i64).contains(&s) {
             ctx.store.dbs[0].count_in_slot(s as usize) as u64
         } else {
             0
@@ -248,7 +248,7 @@ fn endpoint_reply(e: &Endpoint) -> Reply {
 }
 
 /// CLUSTER SLOTS: [start, end, primary, replicas...] per contiguous range.
-fn slots_reply(g: &ClusterGlue) -> Reply {
+fn slots_reply(g: &ClusterDriver) -> Reply {
     Reply::Array(
         cluster_slots(g.node.state())
             .iter()
@@ -266,7 +266,7 @@ fn slots_reply(g: &ClusterGlue) -> Reply {
 }
 
 /// CLUSTER SHARDS: a map per shard with its slot ranges and nodes.
-fn shards_reply(g: &ClusterGlue, my_offset: u64) -> Reply {
+fn shards_reply(g: &ClusterDriver, my_offset: u64) -> Reply {
     let field = |k: &str| Reply::bulk(k.as_bytes());
     Reply::Array(
         cluster_shards(g.node.state(), my_offset)
@@ -309,7 +309,7 @@ fn shards_reply(g: &ClusterGlue, my_offset: u64) -> Reply {
 }
 
 /// CLUSTER LINKS: our outgoing bus links (incoming ones are not tracked per node).
-fn links_reply(g: &ClusterGlue) -> Reply {
+fn links_reply(g: &ClusterDriver) -> Reply {
     let field = |k: &str| Reply::bulk(k.as_bytes());
     Reply::Array(
         g.links

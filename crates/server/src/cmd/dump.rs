@@ -4,7 +4,7 @@
 use super::args::{self, is};
 use super::flags::*;
 use super::{err, CmdResult, Command, Ctx};
-use crate::snapshot::{from_rdb, to_rdb};
+use crate::persist::rdb::{from_rdb, to_rdb};
 use bytes::Bytes;
 use rubra_keyspace::{Entry, Value};
 use rubra_persistence::{dump_payload, restore_payload, RdbError};

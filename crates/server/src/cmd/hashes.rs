@@ -6,7 +6,7 @@ use super::flags::*;
 use super::{err, CmdResult, Command, Ctx};
 use bytes::Bytes;
 use rand::Rng;
-use rubra_commands::glob::glob_match;
+use rubra_keys::glob::glob_match;
 use rubra_keyspace::value::{parse_i64_strict, HashValue};
 use rubra_resp::Reply;
 

@@ -5,7 +5,7 @@ use super::args::{int, is};
 use super::flags::*;
 use super::{err, CmdResult, Command, Ctx};
 use bytes::Bytes;
-use rubra_commands::glob_match;
+use rubra_keys::glob_match;
 use rubra_keyspace::{Entry, ValueType};
 use rubra_resp::Reply;
 

@@ -2,7 +2,7 @@
 
 use super::flags::*;
 use super::{CmdResult, Command, Ctx};
-use crate::jobs::Job;
+use crate::persist::jobs::Job;
 use bytes::Bytes;
 use rubra_resp::Reply;
 use std::path::PathBuf;
@@ -32,7 +32,7 @@ fn save(ctx: &mut Ctx, _args: &[Bytes]) -> CmdResult {
     if ctx.store.saving.bgsave_in_progress {
         return Err(Reply::err("ERR Background save already in progress"));
     }
-    crate::saving::save_now(ctx.store).map_err(|e| {
+    crate::persist::saving::save_now(ctx.store).map_err(|e| {
         tracing::error!(error = %e, "SAVE failed");
         Reply::error(format!("ERR {e}"))
     })?;
@@ -53,7 +53,7 @@ fn bgsave(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
         }
         return Err(Reply::err("ERR Background save already in progress"));
     }
-    crate::saving::start_bgsave(ctx.store).map_err(Reply::error)?;
+    crate::persist::saving::start_bgsave(ctx.store).map_err(Reply::error)?;
     Ok(Reply::status("Background saving started"))
 }
 

@@ -4,7 +4,7 @@
 use super::flags::*;
 use super::{args::is, err, CmdResult, Command, Ctx};
 use crate::client::OutputLimits;
-use crate::pubsub::Kind;
+use crate::exec::pubsub::Kind;
 use bytes::Bytes;
 use rubra_resp::Reply;
 
@@ -246,11 +246,11 @@ fn deliver(ctx: &mut Ctx, kind: Kind, args: &[Bytes]) -> CmdResult {
     store.stats.pubsub_messages += 1;
     // Cluster mode: the other nodes deliver it to their subscribers (all nodes for
     // PUBLISH, our shard for SPUBLISH). The reply counts local receivers only, as in Redis.
-    if let Some(glue) = store.cluster.as_mut() {
-        let outs = glue
+    if let Some(driver) = store.cluster.as_mut() {
+        let outs = driver
             .node
             .publish(&args[1], &args[2], matches!(kind, Kind::Shard));
-        crate::cluster_glue::apply(store, outs);
+        crate::cluster::driver::apply(store, outs);
     }
     Ok(Reply::Int(n as i64))
 }

@@ -4,8 +4,8 @@
 use super::args::{int, is};
 use super::flags::*;
 use super::{err, CmdResult, Command, Ctx};
-use crate::jobs::Job;
-use crate::replication::{
+use crate::persist::jobs::Job;
+use crate::repl::state::{
     getack_bytes, LinkState, PrimaryLink, ReplicaInfo, SyncState, WaitRequest,
 };
 use crate::store::{random_hex, Store};

@@ -11,6 +11,8 @@
 //! added later are the ones it receives (`Blocking::set_retry_args`).
 
 mod groups;
+mod pending;
+mod xinfo;
 
 use super::args::{self, is};
 use super::ctx::TypedValue;
@@ -21,7 +23,7 @@ use rubra_keyspace::stream::{Fields, Trim};
 use rubra_keyspace::{Stream, StreamId, Value};
 use rubra_resp::Reply;
 
-pub use groups::rebuild_group_commands;
+pub use xinfo::rebuild_group_commands;
 
 type S = Box<Stream>;
 
@@ -81,14 +83,14 @@ pub static COMMANDS: &[Command] = &[
         "stream",
         groups::xgroup,
     ),
-    Command::new("xack", -4, WRITE | FAST, (1, 1, 1), "stream", groups::xack),
+    Command::new("xack", -4, WRITE | FAST, (1, 1, 1), "stream", pending::xack),
     Command::new(
         "xpending",
         -3,
         READONLY,
         (1, 1, 1),
         "stream",
-        groups::xpending,
+        pending::xpending,
     ),
     Command::new(
         "xclaim",
@@ -96,7 +98,7 @@ pub static COMMANDS: &[Command] = &[
         WRITE | FAST,
         (1, 1, 1),
         "stream",
-        groups::xclaim,
+        pending::xclaim,
     ),
     Command::new(
         "xautoclaim",
@@ -104,9 +106,9 @@ pub static COMMANDS: &[Command] = &[
         WRITE | FAST,
         (1, 1, 1),
         "stream",
-        groups::xautoclaim,
+        pending::xautoclaim,
     ),
-    Command::new("xinfo", -2, READONLY, (2, 2, 1), "stream", groups::xinfo),
+    Command::new("xinfo", -2, READONLY, (2, 2, 1), "stream", xinfo::xinfo),
 ];
 
 // ---------------------------------------------------------------------------------------

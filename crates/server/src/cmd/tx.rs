@@ -5,7 +5,7 @@
 
 use super::flags::*;
 use super::{err, CmdResult, Command, Ctx};
-use crate::dispatch::call;
+use crate::exec::dispatch::call;
 use bytes::Bytes;
 use rubra_resp::Reply;
 

@@ -1,5 +1,5 @@
-//! Consumer groups: XGROUP, XREADGROUP, XACK, XPENDING, XCLAIM, XAUTOCLAIM and XINFO, with
-//! Redis 7.0 replies and errors.
+//! Consumer groups: XGROUP and XREADGROUP (XACK/XPENDING/XCLAIM in pending.rs, XINFO in
+//! xinfo.rs), with Redis 7.0 replies and errors.
 //!
 //! Propagation follows Redis's: a delivery by XREADGROUP or a claim goes out as
 //! `XCLAIM key group consumer 0 id TIME ms RETRYCOUNT n FORCE JUSTID LASTID id`, which sets
@@ -13,12 +13,13 @@ use super::{
 };
 use crate::cmd::args::{self, is};
 use crate::cmd::{err, CmdResult, Ctx};
+use super::xinfo::checked_subcommand;
 use bytes::Bytes;
 use rubra_keyspace::stream::{ConsumerGroup, ENTRIES_READ_UNKNOWN};
 use rubra_keyspace::{Stream, StreamId};
 use rubra_resp::Reply;
 
-fn nogroup_key(key: &[u8], group: &[u8]) -> Reply {
+pub(super) fn nogroup_key(key: &[u8], group: &[u8]) -> Reply {
     Reply::error(format!(
         "NOGROUP No such key '{}' or consumer group '{}'",
         String::from_utf8_lossy(key),
@@ -26,7 +27,7 @@ fn nogroup_key(key: &[u8], group: &[u8]) -> Reply {
     ))
 }
 
-fn nogroup_for_key(group: &[u8], key: &[u8]) -> Reply {
+pub(super) fn nogroup_for_key(group: &[u8], key: &[u8]) -> Reply {
     Reply::error(format!(
         "NOGROUP No such consumer group '{}' for key name '{}'",
         String::from_utf8_lossy(group),
@@ -34,7 +35,7 @@ fn nogroup_for_key(group: &[u8], key: &[u8]) -> Reply {
     ))
 }
 
-fn sub_syntax(sub: &[u8], cmd: &str) -> Reply {
+pub(super) fn sub_syntax(sub: &[u8], cmd: &str) -> Reply {
     Reply::error(format!(
         "ERR unknown subcommand or wrong number of arguments for '{}'. Try {} HELP.",
         String::from_utf8_lossy(sub),
@@ -42,12 +43,12 @@ fn sub_syntax(sub: &[u8], cmd: &str) -> Reply {
     ))
 }
 
-fn help(lines: &[&'static str]) -> Reply {
+pub(super) fn help(lines: &[&'static str]) -> Reply {
     Reply::Array(lines.iter().map(|l| Reply::status(l)).collect())
 }
 
 /// The propagated form of one pending entry (streamPropagateXCLAIM).
-fn xclaim_prop(
+pub(super) fn xclaim_prop(
     key: &Bytes,
     group: &Bytes,
     g: &ConsumerGroup,
@@ -75,7 +76,7 @@ fn xclaim_prop(
 }
 
 /// The propagated form of a group's cursor (streamPropagateGroupID).
-fn setid_prop(key: &Bytes, group: &Bytes, g: &ConsumerGroup) -> Vec<Bytes> {
+pub(super) fn setid_prop(key: &Bytes, group: &Bytes, g: &ConsumerGroup) -> Vec<Bytes> {
     vec![
         bulk("XGROUP"),
         bulk("SETID"),
@@ -180,7 +181,7 @@ pub fn xreadgroup(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
 }
 
 /// Entries of the consumer's own PEL after `after` (deleted entries come as [id, nil]).
-fn read_history(
+pub(super) fn read_history(
     s: &mut Stream,
     group: &Bytes,
     consumer: &Bytes,
@@ -216,7 +217,7 @@ fn read_history(
 
 /// New entries for the group (">"): moves the group cursor and fills the PELs.
 #[allow(clippy::too_many_arguments)]
-fn read_new(
+pub(super) fn read_new(
     s: &mut Stream,
     key: &Bytes,
     group: &Bytes,
@@ -261,7 +262,7 @@ fn read_new(
 // ---------------------------------------------------------------------------------------
 // XGROUP
 
-const XGROUP_HELP: &[&str] = &[
+pub(super) const XGROUP_HELP: &[&str] = &[
     "XGROUP <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
     "CREATE <key> <groupname> <id|$> [option]",
     "    Create a new consumer group. Options are:",
@@ -281,7 +282,7 @@ const XGROUP_HELP: &[&str] = &[
     "    Prints this help.",
 ];
 
-fn entries_read_arg(a: &[u8]) -> Result<i64, Reply> {
+pub(super) fn entries_read_arg(a: &[u8]) -> Result<i64, Reply> {
     let n = args::int(a)?;
     if n < 0 && n != ENTRIES_READ_UNKNOWN {
         return Err(Reply::err(
@@ -425,619 +426,3 @@ pub fn xgroup(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
 }
 
 // ---------------------------------------------------------------------------------------
-// XACK, XPENDING
-
-/// XACK key group id [id ...]
-pub fn xack(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
-    let has_group = match ctx.write_as::<S>(&args[1])? {
-        Some(s) => s.groups.contains_key(&args[2]),
-        None => false,
-    };
-    if !has_group {
-        return Ok(Reply::Int(0));
-    }
-    let ids = args[3..]
-        .iter()
-        .map(|a| parse_id(a))
-        .collect::<Result<Vec<_>, _>>()?;
-    let Some(g) = ctx
-        .write_as::<S>(&args[1])?
-        .and_then(|s| s.groups.get_mut(&args[2]))
-    else {
-        return Ok(Reply::Int(0));
-    };
-    let acked = ids.into_iter().filter(|id| g.ack(*id)).count();
-    if acked > 0 {
-        ctx.dirty(acked as u64);
-    }
-    Ok(Reply::Int(acked as i64))
-}
-
-/// XPENDING key group [[IDLE min-idle-time] start end count [consumer]]
-pub fn xpending(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
-    let argc = args.len();
-    let justinfo = argc == 3;
-    if argc != 3 && !(6..=9).contains(&argc) {
-        return Err(err::SYNTAX);
-    }
-    let mut range = None;
-    let mut consumer = None;
-    let mut minidle = 0i64;
-    if argc >= 6 {
-        let mut at = 3;
-        if is(&args[3], "idle") {
-            minidle = args::int(&args[4])?;
-            if argc < 8 {
-                return Err(err::SYNTAX);
-            }
-            at += 2;
-        }
-        let count = args::int(&args[at + 2])?.max(0) as usize;
-        let start = parse_bound(&args[at], true)?;
-        let end = parse_bound(&args[at + 1], false)?;
-        if at + 3 < argc {
-            consumer = Some(args[at + 3].clone());
-        }
-        range = Some((start, end, count));
-    }
-    let now = ctx.now_ms;
-    let Some(s) = ctx.read_as::<S>(&args[1])? else {
-        return Err(nogroup_key(&args[1], &args[2]));
-    };
-    let Some(g) = s.groups.get(&args[2]) else {
-        return Err(nogroup_key(&args[1], &args[2]));
-    };
-    if justinfo {
-        let (Some(first), Some(last)) = (g.pel.keys().next(), g.pel.keys().next_back()) else {
-            return Ok(Reply::Array(vec![
-                Reply::Int(0),
-                Reply::Nil,
-                Reply::Nil,
-                Reply::NilArray,
-            ]));
-        };
-        let per_consumer = g
-            .consumers
-            .iter()
-            .filter(|(_, c)| !c.pel.is_empty())
-            .map(|(n, c)| {
-                Reply::Array(vec![
-                    Reply::Bulk(n.clone()),
-                    Reply::bulk_string(c.pel.len().to_string()),
-                ])
-            })
-            .collect();
-        return Ok(Reply::Array(vec![
-            Reply::Int(g.pel.len() as i64),
-            id_reply(*first),
-            id_reply(*last),
-            Reply::Array(per_consumer),
-        ]));
-    }
-    let Some((start, end, mut count)) = range else {
-        return Err(err::SYNTAX);
-    };
-    let ids: Vec<StreamId> = match &consumer {
-        Some(name) => match g.consumers.get(name) {
-            Some(c) if start <= end => c.pel.range(start..=end).copied().collect(),
-            Some(_) => Vec::new(),
-            None => return Ok(Reply::Array(Vec::new())),
-        },
-        None if start <= end => g.pel.range(start..=end).map(|(k, _)| *k).collect(),
-        None => Vec::new(),
-    };
-    let mut out = Vec::new();
-    for id in ids {
-        if count == 0 {
-            break;
-        }
-        let Some(p) = g.pel.get(&id) else { continue };
-        let idle = now.saturating_sub(p.delivery_time) as i64;
-        if minidle != 0 && idle < minidle {
-            continue;
-        }
-        count -= 1;
-        out.push(Reply::Array(vec![
-            id_reply(id),
-            Reply::Bulk(p.consumer.clone()),
-            Reply::Int(idle),
-            Reply::Int(p.delivery_count as i64),
-        ]));
-    }
-    Ok(Reply::Array(out))
-}
-
-// ---------------------------------------------------------------------------------------
-// XCLAIM, XAUTOCLAIM
-
-/// XCLAIM key group consumer min-idle-time id [id ...] [IDLE ms] [TIME unix-ms]
-/// [RETRYCOUNT count] [FORCE] [JUSTID] [LASTID id]
-pub fn xclaim(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
-    let (key, group, consumer) = (args[1].clone(), args[2].clone(), args[3].clone());
-    let has_group = match ctx.write_as::<S>(&key)? {
-        Some(s) => s.groups.contains_key(&group),
-        None => false,
-    };
-    if !has_group {
-        return Err(nogroup_key(&key, &group));
-    }
-    let minidle = rubra_keyspace::value::parse_i64_strict(&args[4])
-        .ok_or(Reply::err("ERR Invalid min-idle-time argument for XCLAIM"))?
-        .max(0) as u64;
-    let mut ids = Vec::new();
-    let mut j = 5;
-    while j < args.len() {
-        match parse_id(&args[j]) {
-            Ok(id) => ids.push(id),
-            Err(_) => break,
-        }
-        j += 1;
-    }
-    let now = ctx.now_ms;
-    let (mut force, mut justid) = (false, false);
-    let mut retrycount: Option<u64> = None;
-    let mut delivery: Option<i64> = None;
-    let mut last_id = StreamId::ZERO;
-    let opt_int = |a: &[u8], what: &str| {
-        rubra_keyspace::value::parse_i64_strict(a)
-            .ok_or_else(|| Reply::error(format!("ERR Invalid {what} option argument for XCLAIM")))
-    };
-    while j < args.len() {
-        let more = j + 1 < args.len();
-        let a = &args[j];
-        if is(a, "force") {
-            force = true;
-        } else if is(a, "justid") {
-            justid = true;
-        } else if is(a, "idle") && more {
-            j += 1;
-            delivery = Some(now as i64 - opt_int(&args[j], "IDLE")?);
-        } else if is(a, "time") && more {
-            j += 1;
-            delivery = Some(opt_int(&args[j], "TIME")?);
-        } else if is(a, "retrycount") && more {
-            j += 1;
-            let n = opt_int(&args[j], "RETRYCOUNT")?;
-            retrycount = (n >= 0).then_some(n as u64);
-        } else if is(a, "lastid") && more {
-            j += 1;
-            last_id = parse_id(&args[j])?;
-        } else {
-            return Err(Reply::error(format!(
-                "ERR Unrecognized XCLAIM option '{}'",
-                String::from_utf8_lossy(a)
-            )));
-        }
-        j += 1;
-    }
-    let delivery = match delivery {
-        Some(t) if t >= 0 && t as u64 <= now => t as u64,
-        _ => now,
-    };
-    let Some(s) = ctx.write_as::<S>(&key)? else {
-        return Err(nogroup_key(&key, &group));
-    };
-    let mut props = Vec::new();
-    let mut propagate_last_id = false;
-    let mut dirty = 0u64;
-    let mut out = Vec::new();
-    if let Some(g) = s.groups.get_mut(&group) {
-        if last_id > g.last_id {
-            g.last_id = last_id;
-            propagate_last_id = true;
-        }
-    }
-    for id in ids {
-        let exists = s.get(&id).is_some();
-        let Some(g) = s.groups.get_mut(&group) else {
-            break;
-        };
-        let pending = g.pel.get(&id).cloned();
-        if !exists {
-            if let Some(p) = pending {
-                props.push(xclaim_prop(
-                    &key,
-                    &group,
-                    g,
-                    id,
-                    &p.consumer,
-                    p.delivery_time,
-                    p.delivery_count,
-                ));
-                propagate_last_id = false;
-                g.ack(id);
-                dirty += 1;
-            }
-            continue;
-        }
-        if pending.is_none() && !force {
-            continue;
-        }
-        if let Some(p) = &pending {
-            if minidle > 0 && now.saturating_sub(p.delivery_time) < minidle {
-                continue;
-            }
-        }
-        let p = g.assign(id, &consumer, now);
-        p.delivery_time = delivery;
-        match retrycount {
-            Some(n) => p.delivery_count = n,
-            None if !justid => p.delivery_count += 1,
-            None => {}
-        }
-        let (t, c) = (p.delivery_time, p.delivery_count);
-        if let Some(cons) = g.consumers.get_mut(&consumer) {
-            cons.seen_time = now;
-        }
-        props.push(xclaim_prop(&key, &group, g, id, &consumer, t, c));
-        propagate_last_id = false;
-        dirty += 1;
-        if justid {
-            out.push(id_reply(id));
-        } else if let Some(fields) = s.get(&id) {
-            out.push(entry_reply(id, fields));
-        }
-    }
-    if propagate_last_id {
-        if let Some(g) = s.groups.get(&group) {
-            props.push(setid_prop(&key, &group, g));
-        }
-        dirty += 1;
-    }
-    ctx.propagate = Some(props);
-    ctx.dirty(dirty);
-    Ok(Reply::Array(out))
-}
-
-/// XAUTOCLAIM key group consumer min-idle-time start [COUNT count] [JUSTID]
-pub fn xautoclaim(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
-    let (key, group, consumer) = (args[1].clone(), args[2].clone(), args[3].clone());
-    let minidle = rubra_keyspace::value::parse_i64_strict(&args[4])
-        .ok_or(Reply::err(
-            "ERR Invalid min-idle-time argument for XAUTOCLAIM",
-        ))?
-        .max(0) as u64;
-    let start = parse_bound(&args[5], true)?;
-    let mut count: u64 = 100;
-    let mut justid = false;
-    let mut j = 6;
-    while j < args.len() {
-        let more = j + 1 < args.len();
-        if is(&args[j], "count") && more {
-            let max = (i64::MAX / 16) as u64;
-            count = match rubra_keyspace::value::parse_i64_strict(&args[j + 1]) {
-                Some(n) if n >= 1 && (n as u64) <= max => n as u64,
-                _ => return Err(Reply::err("ERR COUNT must be > 0")),
-            };
-            j += 1;
-        } else if is(&args[j], "justid") {
-            justid = true;
-        } else {
-            return Err(err::SYNTAX);
-        }
-        j += 1;
-    }
-    let now = ctx.now_ms;
-    let Some(s) = ctx.write_as::<S>(&key)? else {
-        return Err(nogroup_key(&key, &group));
-    };
-    if !s.groups.contains_key(&group) {
-        return Err(nogroup_key(&key, &group));
-    }
-    let mut attempts = count.saturating_mul(10);
-    let candidates: Vec<StreamId> = s.groups[&group]
-        .pel
-        .range(start..)
-        .map(|(k, _)| *k)
-        .collect();
-    let mut props = Vec::new();
-    let mut out = Vec::new();
-    let mut deleted = Vec::new();
-    let mut dirty = 0u64;
-    let mut next = 0usize;
-    while attempts > 0 && count > 0 && next < candidates.len() {
-        attempts -= 1;
-        let id = candidates[next];
-        next += 1;
-        let exists = s.get(&id).is_some();
-        let Some(g) = s.groups.get_mut(&group) else {
-            break;
-        };
-        let Some(p) = g.pel.get(&id).cloned() else {
-            continue;
-        };
-        if !exists {
-            props.push(xclaim_prop(
-                &key,
-                &group,
-                g,
-                id,
-                &p.consumer,
-                p.delivery_time,
-                p.delivery_count,
-            ));
-            g.ack(id);
-            deleted.push(id_reply(id));
-            count -= 1;
-            dirty += 1;
-            continue;
-        }
-        if minidle > 0 && now.saturating_sub(p.delivery_time) < minidle {
-            continue;
-        }
-        let p = g.assign(id, &consumer, now);
-        p.delivery_time = now;
-        if !justid {
-            p.delivery_count += 1;
-        }
-        let c = p.delivery_count;
-        if let Some(cons) = g.consumers.get_mut(&consumer) {
-            cons.seen_time = now;
-        }
-        props.push(xclaim_prop(&key, &group, g, id, &consumer, now, c));
-        dirty += 1;
-        count -= 1;
-        if justid {
-            out.push(id_reply(id));
-        } else if let Some(fields) = s.get(&id) {
-            out.push(entry_reply(id, fields));
-        }
-    }
-    // As Redis: the cursor is the PEL entry after the last one examined, or 0-0.
-    let cursor = candidates.get(next).copied().unwrap_or(StreamId::ZERO);
-    ctx.propagate = Some(props);
-    ctx.dirty(dirty);
-    Ok(Reply::Array(vec![
-        id_reply(cursor),
-        Reply::Array(out),
-        Reply::Array(deleted),
-    ]))
-}
-
-// ---------------------------------------------------------------------------------------
-// XINFO
-
-const XINFO_HELP: &[&str] = &[
-    "XINFO <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
-    "CONSUMERS <key> <groupname>",
-    "    Show consumers of <groupname>.",
-    "GROUPS <key>",
-    "    Show the stream consumer groups.",
-    "STREAM <key> [FULL [COUNT <count>]",
-    "    Show information about the stream.",
-    "HELP",
-    "    Prints this help.",
-];
-
-fn s(text: &'static str) -> Reply {
-    Reply::Bulk(bulk(text))
-}
-
-fn opt_int(v: Option<i64>) -> Reply {
-    v.map_or(Reply::Nil, Reply::Int)
-}
-
-/// XINFO STREAM key [FULL [COUNT n]] | GROUPS key | CONSUMERS key group | HELP
-pub fn xinfo(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
-    let sub = checked_subcommand("xinfo", args, |sub, argc| match sub {
-        b"stream" => Some(argc >= 3),
-        b"groups" => Some(argc == 3),
-        b"consumers" => Some(argc == 4),
-        b"help" => Some(argc == 2),
-        _ => None,
-    })?;
-    if sub == b"help" {
-        return Ok(help(XINFO_HELP));
-    }
-    let now = ctx.now_ms;
-    let Some(st) = ctx.read_as::<S>(&args[2])? else {
-        return Err(err::NO_SUCH_KEY);
-    };
-    match sub.as_slice() {
-        b"consumers" => {
-            let Some(g) = st.groups.get(&args[3]) else {
-                return Err(nogroup_for_key(&args[3], &args[2]));
-            };
-            Ok(Reply::Array(
-                g.consumers
-                    .iter()
-                    .map(|(name, c)| {
-                        Reply::Map(vec![
-                            (s("name"), Reply::Bulk(name.clone())),
-                            (s("pending"), Reply::Int(c.pel.len() as i64)),
-                            (
-                                s("idle"),
-                                Reply::Int(now.saturating_sub(c.seen_time) as i64),
-                            ),
-                        ])
-                    })
-                    .collect(),
-            ))
-        }
-        b"groups" => Ok(Reply::Array(
-            st.groups
-                .iter()
-                .map(|(name, g)| {
-                    Reply::Map(vec![
-                        (s("name"), Reply::Bulk(name.clone())),
-                        (s("consumers"), Reply::Int(g.consumers.len() as i64)),
-                        (s("pending"), Reply::Int(g.pel.len() as i64)),
-                        (s("last-delivered-id"), id_reply(g.last_id)),
-                        (s("entries-read"), opt_int(entries_read(g))),
-                        (s("lag"), opt_int(st.group_lag(g))),
-                    ])
-                })
-                .collect(),
-        )),
-        _ => stream_info(st, &args[1], &args[3..]),
-    }
-}
-
-fn entries_read(g: &ConsumerGroup) -> Option<i64> {
-    (g.entries_read != ENTRIES_READ_UNKNOWN).then_some(g.entries_read)
-}
-
-fn stream_info(st: &Stream, sub: &[u8], opts: &[Bytes]) -> CmdResult {
-    let mut count: usize = 10;
-    let full = !opts.is_empty();
-    if full {
-        if (opts.len() != 1 && opts.len() != 3) || !is(&opts[0], "full") {
-            return Err(sub_syntax(sub, "XINFO"));
-        }
-        if opts.len() == 3 {
-            if !is(&opts[1], "count") {
-                return Err(sub_syntax(sub, "XINFO"));
-            }
-            let n = args::int(&opts[2])?;
-            count = if n < 0 { 10 } else { n as usize };
-        }
-    }
-    let mut m = vec![
-        (s("length"), Reply::Int(st.len() as i64)),
-        (s("radix-tree-keys"), Reply::Int(st.node_count() as i64)),
-        (
-            s("radix-tree-nodes"),
-            Reply::Int(st.rax_node_count() as i64),
-        ),
-        (s("last-generated-id"), id_reply(st.last_id)),
-        (s("max-deleted-entry-id"), id_reply(st.max_deleted_entry_id)),
-        (s("entries-added"), Reply::Int(st.entries_added as i64)),
-        (s("recorded-first-entry-id"), id_reply(st.first_id())),
-    ];
-    if !full {
-        m.push((s("groups"), Reply::Int(st.groups.len() as i64)));
-        let first = st
-            .iter()
-            .next()
-            .map_or(Reply::Nil, |(id, f)| entry_reply(*id, f));
-        let last = st
-            .iter()
-            .next_back()
-            .map_or(Reply::Nil, |(id, f)| entry_reply(*id, f));
-        m.push((s("first-entry"), first));
-        m.push((s("last-entry"), last));
-        return Ok(Reply::Map(m));
-    }
-    let limit = if count == 0 { usize::MAX } else { count };
-    m.push((
-        s("entries"),
-        entries_reply(&st.range(StreamId::ZERO, StreamId::MAX, count, false)),
-    ));
-    let groups = st
-        .groups
-        .iter()
-        .map(|(name, g)| {
-            let pel = g
-                .pel
-                .iter()
-                .take(limit)
-                .map(|(id, p)| {
-                    Reply::Array(vec![
-                        id_reply(*id),
-                        Reply::Bulk(p.consumer.clone()),
-                        Reply::Int(p.delivery_time as i64),
-                        Reply::Int(p.delivery_count as i64),
-                    ])
-                })
-                .collect();
-            let consumers = g
-                .consumers
-                .iter()
-                .map(|(cname, c)| {
-                    let own = c
-                        .pel
-                        .iter()
-                        .take(limit)
-                        .filter_map(|id| {
-                            let p = g.pel.get(id)?;
-                            Some(Reply::Array(vec![
-                                id_reply(*id),
-                                Reply::Int(p.delivery_time as i64),
-                                Reply::Int(p.delivery_count as i64),
-                            ]))
-                        })
-                        .collect();
-                    Reply::Map(vec![
-                        (s("name"), Reply::Bulk(cname.clone())),
-                        (s("seen-time"), Reply::Int(c.seen_time as i64)),
-                        (s("pel-count"), Reply::Int(c.pel.len() as i64)),
-                        (s("pending"), Reply::Array(own)),
-                    ])
-                })
-                .collect();
-            Reply::Map(vec![
-                (s("name"), Reply::Bulk(name.clone())),
-                (s("last-delivered-id"), id_reply(g.last_id)),
-                (s("entries-read"), opt_int(entries_read(g))),
-                (s("lag"), opt_int(st.group_lag(g))),
-                (s("pel-count"), Reply::Int(g.pel.len() as i64)),
-                (s("pending"), Reply::Array(pel)),
-                (s("consumers"), Reply::Array(consumers)),
-            ])
-        })
-        .collect();
-    m.push((s("groups"), Reply::Array(groups)));
-    Ok(Reply::Map(m))
-}
-
-// ---------------------------------------------------------------------------------------
-// AOF rewrite
-
-/// The group part of a stream's AOF rewrite: XGROUP CREATE with ENTRIESREAD, the PEL as
-/// XCLAIM ... JUSTID FORCE, and consumers that own nothing as XGROUP CREATECONSUMER.
-pub fn rebuild_group_commands(key: &Bytes, st: &Stream) -> Vec<Vec<Bytes>> {
-    let mut out = Vec::new();
-    for (name, g) in &st.groups {
-        out.push(vec![
-            bulk("XGROUP"),
-            bulk("CREATE"),
-            key.clone(),
-            name.clone(),
-            id_arg(g.last_id),
-            bulk("ENTRIESREAD"),
-            Bytes::from(g.entries_read.to_string()),
-        ]);
-        for (id, p) in &g.pel {
-            out.push(xclaim_prop(
-                key,
-                name,
-                g,
-                *id,
-                &p.consumer,
-                p.delivery_time,
-                p.delivery_count,
-            ));
-        }
-        for (cname, c) in &g.consumers {
-            if c.pel.is_empty() {
-                out.push(vec![
-                    bulk("XGROUP"),
-                    bulk("CREATECONSUMER"),
-                    key.clone(),
-                    name.clone(),
-                    cname.clone(),
-                ]);
-            }
-        }
-    }
-    out
-}
-
-/// The lowercase subcommand of XGROUP/XINFO, checked in Redis's order: an unknown name
-/// first, then "wrong number of arguments for 'cmd|sub'". `arity_ok` says whether the
-/// argument count fits the subcommand, or None for a name it does not know.
-fn checked_subcommand(
-    cmd: &str,
-    args: &[Bytes],
-    arity_ok: fn(&[u8], usize) -> Option<bool>,
-) -> Result<Vec<u8>, Reply> {
-    let sub = args[1].to_ascii_lowercase();
-    match arity_ok(&sub, args.len()) {
-        None => Err(err::unknown_subcommand(cmd, &args[1])),
-        Some(false) => Err(err::wrong_args(&format!(
-            "{cmd}|{}",
-            String::from_utf8_lossy(&sub)
-        ))),
-        Some(true) => Ok(sub),
-    }
-}

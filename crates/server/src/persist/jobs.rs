@@ -47,7 +47,7 @@ pub async fn run(server: Arc<Server>, mut rx: mpsc::UnboundedReceiver<Job>) {
                 port,
                 generation,
             } => {
-                tokio::spawn(crate::replica_link::run(
+                tokio::spawn(crate::repl::link::run(
                     server.clone(),
                     host,
                     port,
@@ -71,19 +71,19 @@ pub async fn run(server: Arc<Server>, mut rx: mpsc::UnboundedReceiver<Job>) {
                 let server = server.clone();
                 tokio::spawn(async move {
                     let result = tokio::task::spawn_blocking(move || {
-                        crate::snapshot::save_file(&path, &snapshots, &replid, offset, now_ms())
+                        crate::persist::rdb::save_file(&path, &snapshots, &replid, offset, now_ms())
                             .map_err(|e| format!("{}: {e}", path.display()))
                     })
                     .await
                     .unwrap_or_else(|e| Err(e.to_string()));
-                    crate::saving::finish_bgsave(&mut server.store.lock(), result);
+                    crate::persist::saving::finish_bgsave(&mut server.store.lock(), result);
                 });
             }
             Job::RewriteAof { snapshots, tmp } => {
                 let started = std::time::Instant::now();
                 let path = tmp.clone();
                 let written = tokio::task::spawn_blocking(move || {
-                    crate::aof::write_snapshot_commands(&path, &snapshots, now_ms())
+                    crate::persist::aof::write_snapshot_commands(&path, &snapshots, now_ms())
                 })
                 .await;
                 let mut store = server.store.lock();
@@ -126,7 +126,7 @@ async fn full_sync(
 ) {
     let started = std::time::Instant::now();
     let encoded = tokio::task::spawn_blocking(move || {
-        crate::snapshot::encode_rdb(&snapshots, &replid, offset, now_ms())
+        crate::persist::rdb::encode_rdb(&snapshots, &replid, offset, now_ms())
     })
     .await;
     let mut store = server.store.lock();
@@ -149,7 +149,7 @@ async fn full_sync(
         return;
     };
     let held = std::mem::take(&mut replica.held);
-    replica.state = crate::replication::SyncState::Online;
+    replica.state = crate::repl::state::SyncState::Online;
     let mut payload = format!("${}\r\n", rdb.len()).into_bytes();
     payload.extend_from_slice(&rdb);
     payload.extend_from_slice(&held);

@@ -3,7 +3,7 @@
 //! under the lock (cheap: it clones per-slot Arcs) and encodes them on a blocking thread,
 //! so clients keep being served while the file is written.
 
-use crate::jobs::Job;
+use crate::persist::jobs::Job;
 use crate::store::{now_ms, Store};
 use std::path::PathBuf;
 
@@ -56,7 +56,7 @@ pub fn load_at_startup(store: &mut Store) -> Result<(), String> {
     };
     let started = std::time::Instant::now();
     let count = store.dbs.len();
-    let (dbs, meta) = crate::snapshot::decode_rdb_with_meta(&bytes, count, now_ms())
+    let (dbs, meta) = crate::persist::rdb::decode_rdb_with_meta(&bytes, count, now_ms())
         .map_err(|e| format!("bad RDB file {}: {e}", path.display()))?;
     store.dbs = dbs;
     let keys: usize = store.dbs.iter().map(|d| d.len()).sum();
@@ -75,7 +75,7 @@ pub fn save_now(store: &mut Store) -> Result<(), String> {
     let snapshots: Vec<_> = store.dbs.iter().map(|d| d.snapshot()).collect();
     let changes = store.dirty;
     let (replid, offset) = (store.feed.replid.clone(), store.feed.offset);
-    crate::snapshot::save_file(&path, &snapshots, &replid, offset, now_ms())
+    crate::persist::rdb::save_file(&path, &snapshots, &replid, offset, now_ms())
         .map_err(|e| format!("{}: {e}", path.display()))?;
     store.dirty -= changes.min(store.dirty);
     store.lastsave = now_ms() / 1000;

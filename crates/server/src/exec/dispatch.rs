@@ -2,10 +2,10 @@
 //! (transaction, subscribed, OOM) -> execute -> signal modified keys -> serve clients whose
 //! blocking keys became ready. Only here do statuses become RESP errors for the client.
 
-use crate::blocking::Waiter;
+use crate::exec::blocking::Waiter;
 use crate::client::ClientState;
 use crate::cmd::{self, err, flags, BlockRequest, Command, Ctx};
-use crate::evict;
+use crate::exec::evict;
 use crate::store::{now_ms, Store};
 use bytes::Bytes;
 use rubra_resp::Reply;
@@ -89,7 +89,7 @@ fn run(
     if let Some(routing) = &store.routing {
         if !client.is_primary_link && !store.loading {
             let db = &mut store.dbs[client.db];
-            if let Some(redirect) = crate::routing::route(routing, client, cmd, args, db, now_ms())
+            if let Some(redirect) = crate::cluster::routing::route(routing, client, cmd, args, db, now_ms())
             {
                 fail_multi(client);
                 return (redirect, None);
@@ -254,9 +254,9 @@ pub fn write_pause(
     client: &ClientState,
     args: &[Bytes],
 ) -> Option<(u64, tokio::sync::watch::Receiver<u64>)> {
-    let glue = store.cluster.as_deref()?;
+    let driver = store.cluster.as_deref()?;
     let now = now_ms();
-    if !glue.writes_paused(now) || client.is_primary_link || client.is_replica {
+    if !driver.writes_paused(now) || client.is_primary_link || client.is_replica {
         return None;
     }
     let cmd = cmd::lookup(args.first()?)?;
@@ -265,11 +265,11 @@ pub fn write_pause(
     }
     if let Some(routing) = &store.routing {
         if let Some(&i) = cmd.key_positions(args).first() {
-            let slot = rubra_commands::key_slot(&args[i]);
+            let slot = rubra_keys::key_slot(&args[i]);
             if routing.owner_index(slot) != Some(routing.me) {
                 return None;
             }
         }
     }
-    Some((glue.writes_paused_until, glue.pause_watch()))
+    Some((driver.writes_paused_until, driver.pause_watch()))
 }

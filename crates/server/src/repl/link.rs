@@ -5,7 +5,7 @@
 //! partial resyncs to former siblings.
 
 use crate::client::ClientState;
-use crate::replication::LinkState;
+use crate::repl::state::LinkState;
 use crate::server::Server;
 use crate::store::now_ms;
 use bytes::{Buf, Bytes, BytesMut};
@@ -58,7 +58,7 @@ fn set_state(server: &Server, generation: u64, state: LinkState) {
 fn encode(args: &[&[u8]]) -> Vec<u8> {
     let mut out = Vec::new();
     let args: Vec<Bytes> = args.iter().map(|a| Bytes::copy_from_slice(a)).collect();
-    crate::feed::encode_command(&mut out, &args);
+    crate::repl::feed::encode_command(&mut out, &args);
     out
 }
 
@@ -187,7 +187,7 @@ async fn session(
             (store.dbs.len(), now_ms())
         };
         let dbs =
-            tokio::task::spawn_blocking(move || crate::snapshot::decode_rdb(&rdb, count, now))
+            tokio::task::spawn_blocking(move || crate::persist::rdb::decode_rdb(&rdb, count, now))
                 .await
                 .map_err(|e| e.to_string())??;
         let mut store = server.store.lock();
@@ -299,7 +299,7 @@ async fn stream_loop(
                         } else if !args.is_empty() && !args[0].eq_ignore_ascii_case(b"PING") {
                             store.feed.mirror_mode = true;
                             let _ =
-                                crate::dispatch::execute(&mut store, &mut master, args, &mut sink);
+                                crate::exec::dispatch::execute(&mut store, &mut master, args, &mut sink);
                             store.feed.mirror_mode = false;
                             sink.clear();
                         }

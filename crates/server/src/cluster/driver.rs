@@ -1,4 +1,4 @@
-//! Cluster mode glue: owns the sans-I/O [`rubra_cluster::Node`], executes the
+//! The cluster driver: owns the sans-I/O [`rubra_cluster::Node`], executes the
 //! [`Output`]s it returns, and keeps `store.routing` in step with its slot table.
 //!
 //! WHY UNDER THE STORE LOCK: the node lives in `Store::cluster`, behind the same mutex as
@@ -14,10 +14,10 @@
 //! nodes.conf atomically, starts/stops replication, delivers bus pub/sub, deletes keys of
 //! lost slots, then rebuilds the routing table.
 
-use crate::cluster_bus::Links;
-use crate::cluster_conf_file::ConfFile;
+use crate::cluster::bus::Links;
+use crate::cluster::nodes_file::ConfFile;
 use crate::config::Config;
-use crate::routing::{RouteNode, Routing};
+use crate::cluster::routing::{RouteNode, Routing};
 use crate::store::{now_ms, Store};
 use bytes::Bytes;
 use rubra_cluster::{Config as NodeConfig, Node, NodeId, Output};
@@ -25,7 +25,7 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 
 /// The cluster side of the node: the state machine plus the transport state around it.
-pub struct ClusterGlue {
+pub struct ClusterDriver {
     /// The cluster brain (gossip, failure detection, failover, slot table).
     pub node: Node,
     /// nodes.conf (`dir` joined with `cluster-config-file`).
@@ -33,7 +33,7 @@ pub struct ClusterGlue {
     /// Outgoing bus links, one writer task per peer address.
     pub links: Links,
     /// Manual failover on the primary side: writes are held back until this time (ms);
-    /// 0 = not paused. Change it only through [`ClusterGlue::set_pause`].
+    /// 0 = not paused. Change it only through [`ClusterDriver::set_pause`].
     pub writes_paused_until: u64,
     /// Publishes `writes_paused_until` to connections waiting out a pause off-lock, so they
     /// wake the moment it ends instead of polling (a watch channel loses no wake-up: a
@@ -104,10 +104,10 @@ pub fn node_config(config: &Config) -> (NodeConfig, u16) {
     (nc, listen_cport)
 }
 
-impl ClusterGlue {
+impl ClusterDriver {
     /// Loads nodes.conf if it exists (a corrupt file is fatal, as in Redis), otherwise
     /// creates a fresh node with a random id and saves it at once.
-    pub fn open(config: &Config, seed: u64) -> Result<ClusterGlue, String> {
+    pub fn open(config: &Config, seed: u64) -> Result<ClusterDriver, String> {
         let (nc, bus_port) = node_config(config);
         let conf_path =
             PathBuf::from(config.get_value("dir")).join(config.get_value("cluster-config-file"));
@@ -120,7 +120,7 @@ impl ClusterGlue {
             Node::from_nodes_conf(nc, seed, &text, now)
                 .map_err(|e| format!("{}: {e}", conf_path.display()))?
         };
-        let mut glue = ClusterGlue {
+        let mut driver = ClusterDriver {
             node,
             conf: ConfFile::new(conf_path),
             links: Links::default(),
@@ -130,13 +130,13 @@ impl ClusterGlue {
             bus_port,
             routing_built_from: None,
         };
-        glue.save_config(true)?;
+        driver.save_config(true)?;
         tracing::info!(
-            id = %glue.node.id().as_string(),
+            id = %driver.node.id().as_string(),
             loaded = !fresh,
             "cluster node ready"
         );
-        Ok(glue)
+        Ok(driver)
     }
 
     /// Saves nodes.conf (see [`ConfFile`]): `durable` for CLUSTER SAVECONFIG; epoch
@@ -174,8 +174,8 @@ pub fn init(store: &mut Store) -> Result<(), String> {
         return Ok(());
     }
     let seed = rand::Rng::gen::<u64>(&mut store.rng);
-    let glue = ClusterGlue::open(&store.config, seed)?;
-    store.cluster = Some(Box::new(glue));
+    let driver = ClusterDriver::open(&store.config, seed)?;
+    store.cluster = Some(Box::new(driver));
     rebuild_routing(store);
     Ok(())
 }
@@ -188,18 +188,18 @@ pub fn init(store: &mut Store) -> Result<(), String> {
 fn feed_inputs(store: &mut Store, now: u64) {
     let offset = store.feed.offset;
     let link = store.replication.primary.as_ref().map(|p| p.state);
-    let Some(glue) = store.cluster.as_mut() else {
+    let Some(driver) = store.cluster.as_mut() else {
         return;
     };
-    glue.node.set_repl_offset(offset);
+    driver.node.set_repl_offset(offset);
     match link {
-        Some(crate::replication::LinkState::Connected) | None => {
-            glue.repl_down_since = None;
-            glue.node.set_repl_link_down_since(None);
+        Some(crate::repl::state::LinkState::Connected) | None => {
+            driver.repl_down_since = None;
+            driver.node.set_repl_link_down_since(None);
         }
         Some(_) => {
-            let first_seen = *glue.repl_down_since.get_or_insert(now);
-            glue.node.set_repl_link_down_since(Some(first_seen));
+            let first_seen = *driver.repl_down_since.get_or_insert(now);
+            driver.node.set_repl_link_down_since(Some(first_seen));
         }
     }
 }
@@ -209,34 +209,34 @@ pub fn tick(store: &mut Store) {
     let now = now_ms();
     feed_inputs(store, now);
     let (wanted, _) = node_config(&store.config);
-    let Some(glue) = store.cluster.as_mut() else {
+    let Some(driver) = store.cluster.as_mut() else {
         return;
     };
     // CONFIG SET of a cluster-* parameter takes effect here, within one tick: the
     // parameters live in the one config table, and the node gets a copy when it differs.
-    if wanted != *glue.node.config() {
+    if wanted != *driver.node.config() {
         tracing::info!("cluster configuration changed");
-        let outs = glue.node.set_config(wanted);
+        let outs = driver.node.set_config(wanted);
         apply(store, outs);
     }
-    let Some(glue) = store.cluster.as_mut() else {
+    let Some(driver) = store.cluster.as_mut() else {
         return;
     };
-    if glue.writes_paused_until != 0 && glue.writes_paused_until <= now {
-        glue.set_pause(0);
+    if driver.writes_paused_until != 0 && driver.writes_paused_until <= now {
+        driver.set_pause(0);
     }
-    let outs = glue.node.tick(now);
-    if let Some((end, primary_offset, can_start)) = glue.node.manual_failover_state() {
+    let outs = driver.node.tick(now);
+    if let Some((end, primary_offset, can_start)) = driver.node.manual_failover_state() {
         tracing::debug!(
             end,
             ?primary_offset,
             can_start,
             offset = store.feed.offset,
-            paused_until = glue.writes_paused_until,
+            paused_until = driver.writes_paused_until,
             "manual failover in progress"
         );
     }
-    glue.links.prune(glue.node.state());
+    driver.links.prune(driver.node.state());
     apply(store, outs);
 }
 
@@ -244,11 +244,11 @@ pub fn tick(store: &mut Store) {
 pub fn on_frame(store: &mut Store, from_ip: &str, frame: &[u8]) -> Result<(), String> {
     let now = now_ms();
     let offset = store.feed.offset;
-    let Some(glue) = store.cluster.as_mut() else {
+    let Some(driver) = store.cluster.as_mut() else {
         return Err("cluster mode is off".into());
     };
-    glue.node.set_repl_offset(offset);
-    let outs = glue
+    driver.node.set_repl_offset(offset);
+    let outs = driver
         .node
         .step(now, from_ip, frame)
         .map_err(|e| e.to_string())?;
@@ -256,7 +256,7 @@ pub fn on_frame(store: &mut Store, from_ip: &str, frame: &[u8]) -> Result<(), St
     Ok(())
 }
 
-/// Store-level work an output asks for, done after the outputs touching only the glue.
+/// Store-level work an output asks for, done after the outputs touching only the driver.
 enum Deferred {
     ReplicateFrom(String, u16),
     BecamePrimary,
@@ -267,21 +267,21 @@ enum Deferred {
 /// Executes the node's outputs, then refreshes the routing table. Never blocks on the
 /// network: bus bytes are queued to writer tasks.
 pub fn apply(store: &mut Store, outs: Vec<Output>) {
-    let Some(glue) = store.cluster.as_mut() else {
+    let Some(driver) = store.cluster.as_mut() else {
         return;
     };
     let mut save = false;
     let mut deferred = Vec::new();
     for out in outs {
         match out {
-            Output::Send { to, node, bytes } => glue.links.send(&to, node, bytes),
+            Output::Send { to, node, bytes } => driver.links.send(&to, node, bytes),
             Output::SaveConfig => save = true,
             Output::ReplicateFrom { addr, .. } => {
                 deferred.push(Deferred::ReplicateFrom(addr.ip, addr.port))
             }
             Output::BecamePrimary => deferred.push(Deferred::BecamePrimary),
-            Output::PauseWrites { until_ms } => glue.set_pause(until_ms),
-            Output::ResumeWrites => glue.set_pause(0),
+            Output::PauseWrites { until_ms } => driver.set_pause(until_ms),
+            Output::ResumeWrites => driver.set_pause(0),
             Output::Publish {
                 channel,
                 message,
@@ -293,7 +293,7 @@ pub fn apply(store: &mut Store, outs: Vec<Output>) {
         }
     }
     if save {
-        if let Err(e) = glue.save_config(false) {
+        if let Err(e) = driver.save_config(false) {
             tracing::error!(error = %e, "saving the cluster config failed");
         }
     }
@@ -309,9 +309,9 @@ pub fn apply(store: &mut Store, outs: Vec<Output>) {
             }
             Deferred::Publish(channel, message, sharded) => {
                 let kind = if sharded {
-                    crate::pubsub::Kind::Shard
+                    crate::exec::pubsub::Kind::Shard
                 } else {
-                    crate::pubsub::Kind::Channel
+                    crate::exec::pubsub::Kind::Channel
                 };
                 let limits = crate::client::OutputLimits {
                     hard: store.config.pubsub_hard_limit,
@@ -368,15 +368,15 @@ pub fn rebuild_routing(store: &mut Store) {
         .config
         .get_value("cluster-allow-pubsubshard-when-down")
         == "yes";
-    let Some(glue) = store.cluster.as_mut() else {
+    let Some(driver) = store.cluster.as_mut() else {
         return;
     };
-    let key = (glue.node.topology_version(), allow_reads, allow_pubsub);
-    if glue.routing_built_from == Some(key) && store.routing.is_some() {
+    let key = (driver.node.topology_version(), allow_reads, allow_pubsub);
+    if driver.routing_built_from == Some(key) && store.routing.is_some() {
         return;
     }
-    glue.routing_built_from = Some(key);
-    let st = glue.node.state();
+    driver.routing_built_from = Some(key);
+    let st = driver.node.state();
     let route_node = |id: &NodeId| -> RouteNode {
         let (ip, port) = st
             .nodes
@@ -419,7 +419,7 @@ pub fn rebuild_routing(store: &mut Store) {
         let i = idx(id, &mut table);
         table.importing.insert(*slot, i);
     }
-    table.state_ok = glue.node.is_state_ok();
+    table.state_ok = driver.node.is_state_ok();
     table.allow_reads_when_down = allow_reads;
     table.allow_pubsubshard_when_down = allow_pubsub;
     store.routing = Some(table);

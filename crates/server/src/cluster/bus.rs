@@ -2,7 +2,7 @@
 //! one writer task per peer address for outgoing messages, a reader per connection that
 //! cuts frames by their header length and feeds them to the node, and the 100 ms ticker
 //! (Redis's clusterCron). This file only moves bytes; decisions are in rubra-cluster and
-//! their execution in cluster_glue.rs.
+//! their execution in cluster/driver.rs.
 //!
 //! BEHAVIOR: outgoing messages are queued without waiting (the node runs under the store
 //! lock). A writer connects on its first message; if the peer is unreachable the message
@@ -42,7 +42,7 @@ struct Inbound {
 }
 
 /// Bus links: outgoing ones by peer address, incoming ones by connection number. Lives in
-/// `ClusterGlue` (under the store lock).
+/// `ClusterDriver` (under the store lock).
 #[derive(Default)]
 pub struct Links {
     peers: HashMap<(String, u16), Peer>,
@@ -270,7 +270,7 @@ async fn read_frames_inner<R: AsyncRead + Unpin>(
             let Some(srv) = server.upgrade() else { return };
             let result = {
                 let mut store = srv.store.lock();
-                let result = crate::cluster_glue::on_frame(&mut store, peer_ip, &buf[..len]);
+                let result = crate::cluster::driver::on_frame(&mut store, peer_ip, &buf[..len]);
                 if let (Some(conn), false) = (inbound, named) {
                     let sender = rubra_cluster::wire::peek_sender(&buf[..len]);
                     if let (Some(glue), Some(node)) = (store.cluster.as_mut(), sender) {
@@ -356,7 +356,7 @@ pub async fn start(server: &Arc<Server>) -> std::io::Result<()> {
             every.tick().await;
             let Some(srv) = weak.upgrade() else { return };
             let mut store = srv.store.lock();
-            crate::cluster_glue::tick(&mut store);
+            crate::cluster::driver::tick(&mut store);
         }
     });
     Ok(())

@@ -7,7 +7,7 @@
 use crate::client::ClientState;
 use crate::cmd::{flags, Command};
 use bytes::Bytes;
-use rubra_commands::{key_slot, SLOT_COUNT};
+use rubra_keys::{key_slot, SLOT_COUNT};
 use rubra_keyspace::Db;
 use rubra_resp::Reply;
 use std::collections::HashMap;

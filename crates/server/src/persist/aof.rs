@@ -3,7 +3,7 @@
 //! `everysec`: by the cron; `no`: by the OS), replayed on start-up, and rewritten in the
 //! background from a copy-on-write snapshot (BGREWRITEAOF) without blocking clients.
 
-use crate::feed::encode_command;
+use crate::repl::feed::encode_command;
 use bytes::Bytes;
 use rubra_keyspace::{DbSnapshot, Entry, Value};
 use rubra_resp::{parse_request, Limits, Parsed};
@@ -287,7 +287,7 @@ pub fn replay(store: &mut crate::store::Store, commands: Vec<Vec<Bytes>>) -> usi
     let mut sink = Vec::new();
     let n = commands.len();
     for args in commands {
-        let _ = crate::dispatch::execute(store, &mut loader, args, &mut sink);
+        let _ = crate::exec::dispatch::execute(store, &mut loader, args, &mut sink);
         sink.clear();
     }
     store.loading = false;

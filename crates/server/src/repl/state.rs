@@ -103,7 +103,7 @@ impl Replication {
 /// `REPLCONF GETACK *` as stream bytes: asks replicas to acknowledge at once (WAIT).
 pub fn getack_bytes() -> Vec<u8> {
     let mut out = Vec::new();
-    crate::feed::encode_command(
+    crate::repl::feed::encode_command(
         &mut out,
         &[
             Bytes::from_static(b"REPLCONF"),

@@ -5,7 +5,7 @@
 use crate::client::{ClientRegistry, OutputLimits};
 use ahash::{AHashMap, AHashSet};
 use bytes::Bytes;
-use rubra_commands::glob_match;
+use rubra_keys::glob_match;
 use rubra_resp::Reply;
 
 /// Which namespace a subscription lives in.

@@ -1,0 +1,8 @@
+//! Cluster mode around the sans-I/O core in `rubra-cluster`: the bus transport, the
+//! driver that applies the core's outputs to this node, the routing table requests are
+//! checked against, and nodes.conf on disk.
+
+pub mod bus;
+pub mod driver;
+pub mod nodes_file;
+pub mod routing;
