@@ -2,17 +2,11 @@
 //! handshake expiry, elections and cluster state. Part of the node state machine in
 //! [`crate::node`].
 
-use rand::rngs::SmallRng;
-use rand::{Rng, SeedableRng};
+use rand::Rng;
 
-use crate::conf::{parse_nodes_conf, render_nodes_conf};
-use crate::state::{flags, ClusterState, NodeInfo};
-use crate::views::{cluster_info, ClusterInfo};
-use crate::wire::{
-    self, Body, Gossip, Header, Message, MsgType, NodeId, PingBody, SlotBitmap, WireError,
-    MFLAG0_PAUSED,
-};
 use crate::node::*;
+use crate::state::flags;
+use crate::wire::{MsgType, NodeId};
 
 impl Node {
     /// Periodic work; call about every 100 ms (Redis's clusterCron runs 10 times a second).

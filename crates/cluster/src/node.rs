@@ -11,11 +11,10 @@ use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 
 use crate::conf::{parse_nodes_conf, render_nodes_conf};
-use crate::state::{flags, ClusterState, NodeInfo};
+use crate::state::{flags, ClusterState};
 use crate::views::{cluster_info, ClusterInfo};
 use crate::wire::{
-    self, Body, Gossip, Header, Message, MsgType, NodeId, PingBody, SlotBitmap, WireError,
-    MFLAG0_PAUSED,
+    self, Body, Gossip, Header, Message, MsgType, NodeId, PingBody, SlotBitmap, MFLAG0_PAUSED,
 };
 
 /// How long a manual failover may take (CLUSTER_MF_TIMEOUT).

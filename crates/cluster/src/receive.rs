@@ -2,17 +2,12 @@
 //! PING/PONG headers, gossip sections, failure reports, UPDATE, failover auth). Part of the
 //! node state machine in [`crate::node`].
 
-use rand::rngs::SmallRng;
-use rand::{Rng, SeedableRng};
-
-use crate::conf::{parse_nodes_conf, render_nodes_conf};
-use crate::state::{flags, ClusterState, NodeInfo};
-use crate::views::{cluster_info, ClusterInfo};
+use crate::node::*;
+use crate::state::{flags, NodeInfo};
 use crate::wire::{
     self, Body, Gossip, Header, Message, MsgType, NodeId, PingBody, SlotBitmap, WireError,
     MFLAG0_PAUSED,
 };
-use crate::node::*;
 
 impl Node {
     /// Handles one received bus message (the complete frame; see [`wire::frame_len`]).

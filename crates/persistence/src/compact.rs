@@ -7,7 +7,7 @@ use crate::error::RdbError;
 ///
 /// Layout: u32 LE total bytes, u32 LE tail offset, u16 LE count (65535 = unknown), entries,
 /// 0xFF. Entry: prevlen (1 byte, or 0xFE + u32 LE), encoding, data.
-pub fn ziplist_decode(zl: &[u8]) -> Result<Vec<Vec<u8>>, RdbError> {
+pub(crate) fn ziplist_decode(zl: &[u8]) -> Result<Vec<Vec<u8>>, RdbError> {
     const BAD: RdbError = RdbError::Corrupt("invalid ziplist");
     if zl.len() < 11 {
         return Err(BAD);
@@ -75,13 +75,13 @@ pub fn ziplist_decode(zl: &[u8]) -> Result<Vec<Vec<u8>>, RdbError> {
 }
 
 /// Hash field/value pairs as decoded from a blob.
-pub type FieldValues = Vec<(Vec<u8>, Vec<u8>)>;
+pub(crate) type FieldValues = Vec<(Vec<u8>, Vec<u8>)>;
 
 /// Decodes a zipmap (pre-2.6 small hash) into field/value pairs.
 ///
 /// Layout: 1-byte count, then per pair: len, field, len, 1-byte free, value, free padding;
 /// lengths are 1 byte below 254, else 254 + u32 LE; 0xFF ends the map.
-pub fn zipmap_decode(zm: &[u8]) -> Result<FieldValues, RdbError> {
+pub(crate) fn zipmap_decode(zm: &[u8]) -> Result<FieldValues, RdbError> {
     const BAD: RdbError = RdbError::Corrupt("invalid zipmap");
     let mut p = 1;
     let mut pairs = Vec::new();
@@ -118,7 +118,7 @@ pub fn zipmap_decode(zm: &[u8]) -> Result<FieldValues, RdbError> {
 }
 
 /// Decodes an intset: u32 LE element width (2, 4 or 8), u32 LE count, sorted LE integers.
-pub fn intset_decode(is: &[u8]) -> Result<Vec<i64>, RdbError> {
+pub(crate) fn intset_decode(is: &[u8]) -> Result<Vec<i64>, RdbError> {
     const BAD: RdbError = RdbError::Corrupt("invalid intset");
     if is.len() < 8 {
         return Err(BAD);
@@ -148,7 +148,7 @@ pub fn intset_decode(is: &[u8]) -> Result<Vec<i64>, RdbError> {
 }
 
 /// Encodes integers as an intset with the narrowest width that fits them all.
-pub fn intset_encode(vals: &[i64]) -> Vec<u8> {
+pub(crate) fn intset_encode(vals: &[i64]) -> Vec<u8> {
     let mut sorted = vals.to_vec();
     sorted.sort_unstable();
     sorted.dedup();
@@ -170,9 +170,9 @@ pub fn intset_encode(vals: &[i64]) -> Vec<u8> {
 
 /// Test-only ziplist and zipmap builders, to check we load files from older Redis versions.
 #[cfg(test)]
-pub mod build {
+pub(crate) mod build {
     /// Builds a ziplist the way Redis < 7.0 did (integers for canonical integer strings).
-    pub fn ziplist(items: &[&[u8]]) -> Vec<u8> {
+    pub(crate) fn ziplist(items: &[&[u8]]) -> Vec<u8> {
         let mut out = vec![0u8; 10];
         let mut prev = 0usize;
         let mut tail = 10;
@@ -233,7 +233,7 @@ pub mod build {
     }
 
     /// Builds a zipmap (with one free byte after each value, as updates left them).
-    pub fn zipmap(pairs: &[(&[u8], &[u8])]) -> Vec<u8> {
+    pub(crate) fn zipmap(pairs: &[(&[u8], &[u8])]) -> Vec<u8> {
         let mut out = vec![pairs.len().min(254) as u8];
         let len = |out: &mut Vec<u8>, n: usize| {
             if n < 254 {

@@ -8,7 +8,7 @@ use crate::{listpack, lzf, RdbValue};
 
 /// A bounds-checked read position over a byte slice; every read fails with `Truncated`
 /// instead of panicking when the data runs out.
-pub struct Cursor<'a> {
+pub(crate) struct Cursor<'a> {
     buf: &'a [u8],
     pos: usize,
 }
@@ -21,22 +21,22 @@ enum Len {
 
 impl<'a> Cursor<'a> {
     /// Starts reading `buf` at offset 0.
-    pub fn new(buf: &'a [u8]) -> Self {
+    pub(crate) fn new(buf: &'a [u8]) -> Self {
         Cursor { buf, pos: 0 }
     }
 
     /// Bytes consumed so far.
-    pub fn pos(&self) -> usize {
+    pub(crate) fn pos(&self) -> usize {
         self.pos
     }
 
     /// Bytes left to read; used to cap preallocation from untrusted lengths.
-    pub fn remaining(&self) -> usize {
+    pub(crate) fn remaining(&self) -> usize {
         self.buf.len() - self.pos
     }
 
     /// Takes the next `n` bytes.
-    pub fn take(&mut self, n: usize) -> Result<&'a [u8], RdbError> {
+    pub(crate) fn take(&mut self, n: usize) -> Result<&'a [u8], RdbError> {
         if n > self.remaining() {
             return Err(RdbError::Truncated);
         }
@@ -46,12 +46,12 @@ impl<'a> Cursor<'a> {
     }
 
     /// Takes one byte.
-    pub fn u8(&mut self) -> Result<u8, RdbError> {
+    pub(crate) fn u8(&mut self) -> Result<u8, RdbError> {
         Ok(self.take(1)?[0])
     }
 
     /// Takes a fixed-size array.
-    pub fn array<const N: usize>(&mut self) -> Result<[u8; N], RdbError> {
+    pub(crate) fn array<const N: usize>(&mut self) -> Result<[u8; N], RdbError> {
         let mut a = [0u8; N];
         a.copy_from_slice(self.take(N)?);
         Ok(a)
@@ -72,7 +72,7 @@ impl<'a> Cursor<'a> {
     }
 
     /// Reads a length prefix (not a string encoding marker).
-    pub fn len(&mut self) -> Result<u64, RdbError> {
+    pub(crate) fn len(&mut self) -> Result<u64, RdbError> {
         match self.len_or_enc()? {
             Len::Plain(n) => Ok(n),
             Len::Encoded(_) => Err(RdbError::Corrupt("unexpected encoded length")),
@@ -81,7 +81,7 @@ impl<'a> Cursor<'a> {
 
     /// Reads a length that counts items, rejecting values that cannot fit the remaining data
     /// (each item needs at least one byte).
-    pub fn count(&mut self) -> Result<usize, RdbError> {
+    pub(crate) fn count(&mut self) -> Result<usize, RdbError> {
         let n = self.len()?;
         usize::try_from(n)
             .ok()
@@ -90,7 +90,7 @@ impl<'a> Cursor<'a> {
     }
 
     /// Reads a string in any RDB encoding (raw, int8/16/32, LZF).
-    pub fn string(&mut self) -> Result<Vec<u8>, RdbError> {
+    pub(crate) fn string(&mut self) -> Result<Vec<u8>, RdbError> {
         match self.len_or_enc()? {
             Len::Plain(n) => {
                 let n = usize::try_from(n).map_err(|_| RdbError::Truncated)?;
@@ -116,7 +116,7 @@ impl<'a> Cursor<'a> {
 
     /// Reads a zset score in the old string form (type 3): a length byte, where 253, 254 and
     /// 255 mean NaN, +inf and -inf, followed by ASCII.
-    pub fn string_double(&mut self) -> Result<f64, RdbError> {
+    pub(crate) fn string_double(&mut self) -> Result<f64, RdbError> {
         match self.u8()? {
             253 => Ok(f64::NAN),
             254 => Ok(f64::INFINITY),
@@ -162,7 +162,7 @@ fn score_from(s: Vec<u8>) -> Result<f64, RdbError> {
 }
 
 /// Decodes one value of RDB type `ty` at the cursor.
-pub fn value(c: &mut Cursor<'_>, ty: u8) -> Result<RdbValue, RdbError> {
+pub(crate) fn value(c: &mut Cursor<'_>, ty: u8) -> Result<RdbValue, RdbError> {
     Ok(match ty {
         TYPE_STRING => RdbValue::Str(c.string()?),
         TYPE_LIST | TYPE_SET => {
@@ -242,7 +242,7 @@ pub fn value(c: &mut Cursor<'_>, ty: u8) -> Result<RdbValue, RdbError> {
 }
 
 /// True for type bytes that name a value (as opposed to an opcode).
-pub fn is_value_type(b: u8) -> bool {
+pub(crate) fn is_value_type(b: u8) -> bool {
     // 8 was never assigned; everything from 22 up is newer than we know (or an opcode).
     b <= TYPE_STREAM_LISTPACKS_3 && b != 8
 }

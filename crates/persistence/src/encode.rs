@@ -8,7 +8,7 @@ use crate::listpack::{self, parse_canonical_i64};
 use crate::{lzf, RdbValue};
 
 /// Appends an RDB length (6-bit, 14-bit, 32-bit or 64-bit big-endian form).
-pub fn put_len(out: &mut Vec<u8>, n: u64) {
+pub(crate) fn put_len(out: &mut Vec<u8>, n: u64) {
     if n < 64 {
         out.push(n as u8);
     } else if n < 16384 {
@@ -25,7 +25,7 @@ pub fn put_len(out: &mut Vec<u8>, n: u64) {
 
 /// Appends a string, int-encoded when it is a canonical integer fitting 32 bits (as Redis
 /// does), otherwise as a blob.
-pub fn put_string(out: &mut Vec<u8>, s: &[u8]) {
+pub(crate) fn put_string(out: &mut Vec<u8>, s: &[u8]) {
     if s.len() <= 11 {
         if let Some(v) = parse_canonical_i64(s) {
             if let Ok(b) = i8::try_from(v) {
@@ -50,7 +50,7 @@ pub fn put_string(out: &mut Vec<u8>, s: &[u8]) {
 
 /// Appends a byte string never int-encoded (listpack and intset blobs); strings longer than
 /// 20 bytes are LZF-compressed when that saves at least 4 bytes, like Redis.
-pub fn put_blob(out: &mut Vec<u8>, s: &[u8]) {
+pub(crate) fn put_blob(out: &mut Vec<u8>, s: &[u8]) {
     if s.len() > 20 {
         if let Some(c) = lzf::compress(s, s.len() - 3) {
             out.push(0xc0 | ENC_LZF);
@@ -66,7 +66,7 @@ pub fn put_blob(out: &mut Vec<u8>, s: &[u8]) {
 
 /// Formats a zset score the way Redis stores it in listpacks (integers without a fraction,
 /// otherwise a round-trip decimal or exponent form that strtod reads back exactly).
-pub fn format_score(v: f64) -> Vec<u8> {
+pub(crate) fn format_score(v: f64) -> Vec<u8> {
     if v.is_nan() {
         return b"nan".to_vec();
     }
@@ -125,7 +125,7 @@ fn put_list(out: &mut Vec<u8>, items: &[Vec<u8>]) {
 
 /// Appends the encoding of `value` and returns its RDB type byte (which callers place before
 /// the key in an RDB file, or first in a DUMP payload).
-pub fn put_value(out: &mut Vec<u8>, value: &RdbValue) -> u8 {
+pub(crate) fn put_value(out: &mut Vec<u8>, value: &RdbValue) -> u8 {
     match value {
         RdbValue::Str(s) => {
             put_string(out, s);

@@ -12,7 +12,7 @@ const EOF: u8 = 0xff;
 
 /// Parses `s` as a canonical decimal i64 ("-0", "+1", "01" or spaces are not canonical);
 /// Redis stores exactly those strings as integers in listpacks, intsets and RDB strings.
-pub fn parse_canonical_i64(s: &[u8]) -> Option<i64> {
+pub(crate) fn parse_canonical_i64(s: &[u8]) -> Option<i64> {
     if s.is_empty() || s.len() > 20 {
         return None;
     }
@@ -58,7 +58,7 @@ fn push_backlen(out: &mut Vec<u8>, l: usize) {
 }
 
 /// Appends one listpack entry (encoding, data, backlen) for `v` to `out`.
-pub fn push_entry(out: &mut Vec<u8>, v: &[u8]) {
+pub(crate) fn push_entry(out: &mut Vec<u8>, v: &[u8]) {
     let start = out.len();
     if let Some(i) = parse_canonical_i64(v) {
         match i {
@@ -103,14 +103,14 @@ pub fn push_entry(out: &mut Vec<u8>, v: &[u8]) {
 }
 
 /// Size in bytes that `v` takes as a listpack entry, to decide node splits without encoding.
-pub fn entry_size(v: &[u8]) -> usize {
+pub(crate) fn entry_size(v: &[u8]) -> usize {
     let mut tmp = Vec::new();
     push_entry(&mut tmp, v);
     tmp.len()
 }
 
 /// Builds a complete listpack holding `items` in order.
-pub fn encode<'a, I: IntoIterator<Item = &'a [u8]>>(items: I) -> Vec<u8> {
+pub(crate) fn encode<'a, I: IntoIterator<Item = &'a [u8]>>(items: I) -> Vec<u8> {
     let mut out = vec![0u8; HEADER];
     let mut count = 0usize;
     for it in items {
@@ -135,7 +135,7 @@ fn int_entry(data: &[u8], bits: u32) -> i64 {
 }
 
 /// Decodes a listpack into its elements (integers become their decimal strings).
-pub fn decode(lp: &[u8]) -> Result<Vec<Vec<u8>>, RdbError> {
+pub(crate) fn decode(lp: &[u8]) -> Result<Vec<Vec<u8>>, RdbError> {
     const BAD: RdbError = RdbError::Corrupt("invalid listpack");
     if lp.len() < HEADER + 1 {
         return Err(BAD);

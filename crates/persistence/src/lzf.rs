@@ -25,7 +25,7 @@ fn flush_literals(out: &mut Vec<u8>, lit: &[u8]) {
 
 /// Compresses `input`; returns None unless the result is strictly shorter than `max_len`
 /// bytes, because Redis only stores compressed strings that save space.
-pub fn compress(input: &[u8], max_len: usize) -> Option<Vec<u8>> {
+pub(crate) fn compress(input: &[u8], max_len: usize) -> Option<Vec<u8>> {
     let mut out = Vec::with_capacity(input.len());
     let mut table = vec![usize::MAX; 1 << HASH_BITS];
     let mut lit_start = 0;
@@ -68,7 +68,7 @@ pub fn compress(input: &[u8], max_len: usize) -> Option<Vec<u8>> {
 }
 
 /// Decompresses `input`, which must expand to exactly `expected_len` bytes.
-pub fn decompress(input: &[u8], expected_len: usize) -> Result<Vec<u8>, RdbError> {
+pub(crate) fn decompress(input: &[u8], expected_len: usize) -> Result<Vec<u8>, RdbError> {
     const BAD: RdbError = RdbError::Corrupt("invalid LZF data");
     // A 2-byte back reference yields at most 264 bytes: cap the allocation accordingly.
     let mut out = Vec::with_capacity(expected_len.min(input.len().saturating_mul(MAX_REF)));

@@ -112,7 +112,7 @@ fn node_listpack(node: &[RdbStreamEntry]) -> Vec<u8> {
 }
 
 /// Writes a stream value body; returns the type byte (19).
-pub fn put_stream(out: &mut Vec<u8>, s: &RdbStream) -> u8 {
+pub(crate) fn put_stream(out: &mut Vec<u8>, s: &RdbStream) -> u8 {
     let nodes: Vec<&Vec<RdbStreamEntry>> = s.nodes.iter().filter(|n| !n.is_empty()).collect();
     put_len(out, nodes.len() as u64);
     for node in &nodes {
@@ -225,7 +225,7 @@ fn read_id(c: &mut Cursor<'_>) -> Result<RdbStreamId, RdbError> {
 }
 
 /// Reads a stream value body of type 15, 19 or 21.
-pub fn read_stream(c: &mut Cursor<'_>, ty: u8) -> Result<RdbStream, RdbError> {
+pub(crate) fn read_stream(c: &mut Cursor<'_>, ty: u8) -> Result<RdbStream, RdbError> {
     let mut s = RdbStream::default();
     let nodes = c.count()?;
     for _ in 0..nodes {

@@ -12,7 +12,7 @@ use tokio::sync::mpsc::UnboundedSender;
 
 /// Something another part of the server wants a connection to do.
 #[derive(Debug)]
-pub enum ClientMsg {
+pub(crate) enum ClientMsg {
     /// An out-of-band reply (pub/sub message), counted in the output buffer.
     Push(Reply, usize),
     /// The reply that ends a blocking command.
@@ -25,7 +25,7 @@ pub enum ClientMsg {
 
 /// What CLIENT LIST shows about a client; refreshed by its connection after each batch.
 #[derive(Debug, Clone, Default)]
-pub struct ClientInfo {
+pub(crate) struct ClientInfo {
     pub id: u64,
     pub addr: String,
     pub laddr: String,
@@ -43,7 +43,7 @@ pub struct ClientInfo {
 }
 
 /// A registered client: its visible info and how to reach its connection.
-pub struct ClientHandle {
+pub(crate) struct ClientHandle {
     pub info: ClientInfo,
     pub tx: UnboundedSender<ClientMsg>,
     /// Bytes queued for this client but not yet written to its socket.
@@ -54,14 +54,14 @@ pub struct ClientHandle {
 
 /// All connected clients by id.
 #[derive(Default)]
-pub struct ClientRegistry {
+pub(crate) struct ClientRegistry {
     pub map: BTreeMap<u64, ClientHandle>,
     next_id: u64,
 }
 
 /// Output buffer limits for one class of clients.
 #[derive(Debug, Clone, Copy)]
-pub struct OutputLimits {
+pub(crate) struct OutputLimits {
     pub hard: usize,
     pub soft: usize,
     pub soft_seconds: u64,
@@ -69,24 +69,25 @@ pub struct OutputLimits {
 
 impl ClientRegistry {
     /// Allocates the next client id (ids are never reused, as in Redis).
-    pub fn next_id(&mut self) -> u64 {
+    pub(crate) fn next_id(&mut self) -> u64 {
         self.next_id += 1;
         self.next_id
     }
 
     /// Number of connected clients.
-    pub fn len(&self) -> usize {
+    pub(crate) fn len(&self) -> usize {
         self.map.len()
-    }
-
-    /// Whether no client is connected.
-    pub fn is_empty(&self) -> bool {
-        self.map.is_empty()
     }
 
     /// Queues a push for client `id`, enforcing output limits. Returns false if the client
     /// is gone or was disconnected for exceeding its limit (the caller drops its state).
-    pub fn push(&mut self, id: u64, reply: Reply, now_ms: u64, limits: OutputLimits) -> bool {
+    pub(crate) fn push(
+        &mut self,
+        id: u64,
+        reply: Reply,
+        now_ms: u64,
+        limits: OutputLimits,
+    ) -> bool {
         let Some(handle) = self.map.get_mut(&id) else {
             return false;
         };
@@ -113,7 +114,7 @@ impl ClientRegistry {
     }
 
     /// Queues raw bytes for client `id` (a replica), enforcing output limits like `push`.
-    pub fn push_raw(
+    pub(crate) fn push_raw(
         &mut self,
         id: u64,
         bytes: bytes::Bytes,
@@ -143,14 +144,14 @@ impl ClientRegistry {
     }
 
     /// Sends the reply that unblocks client `id`.
-    pub fn unblock(&self, id: u64, reply: Reply) {
+    pub(crate) fn unblock(&self, id: u64, reply: Reply) {
         if let Some(handle) = self.map.get(&id) {
             let _ = handle.tx.send(ClientMsg::Unblocked(reply));
         }
     }
 
     /// Asks client `id` to close. Returns whether it existed.
-    pub fn kill(&self, id: u64) -> bool {
+    pub(crate) fn kill(&self, id: u64) -> bool {
         match self.map.get(&id) {
             Some(h) => {
                 let _ = h.tx.send(ClientMsg::Kill);
@@ -182,7 +183,7 @@ fn estimate_size(reply: &Reply) -> usize {
 
 /// The per-connection state that commands read and change.
 #[derive(Debug, Default)]
-pub struct ClientState {
+pub(crate) struct ClientState {
     pub id: u64,
     pub db: usize,
     pub resp3: bool,

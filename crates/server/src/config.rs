@@ -214,7 +214,7 @@ fn canonical(name: &str) -> &str {
 
 /// Eviction policy, cached from `maxmemory-policy`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum EvictionPolicy {
+pub(crate) enum EvictionPolicy {
     NoEviction,
     AllKeysLru,
     AllKeysLfu,
@@ -227,7 +227,7 @@ pub enum EvictionPolicy {
 
 /// The node's configuration.
 #[derive(Debug, Clone)]
-pub struct Config {
+pub(crate) struct Config {
     values: BTreeMap<&'static str, String>,
     /// Cached typed values read on hot paths.
     pub port: u16,
@@ -250,7 +250,7 @@ pub struct Config {
 
 impl Config {
     /// Output buffer limits for replicas (client-output-buffer-limit slave ...).
-    pub fn replica_output_limits(&self) -> crate::client::OutputLimits {
+    pub(crate) fn replica_output_limits(&self) -> crate::client::OutputLimits {
         let words: Vec<&str> = self
             .get_value("client-output-buffer-limit")
             .split_whitespace()
@@ -273,7 +273,7 @@ impl Config {
 }
 
 /// Parses Redis memory units: 1k = 1000, 1kb = 1024, and so on up to g/gb.
-pub fn parse_memory(s: &str) -> Option<u64> {
+pub(crate) fn parse_memory(s: &str) -> Option<u64> {
     let lower = s.trim().to_ascii_lowercase();
     let split = lower
         .find(|c: char| !(c.is_ascii_digit() || c == '-'))
@@ -328,7 +328,7 @@ impl Default for Config {
 impl Config {
     /// Builds the configuration from the process arguments: an optional config file first,
     /// then `--name value...` overrides, as redis-server accepts them.
-    pub fn from_args(args: &[String]) -> Result<Config, String> {
+    pub(crate) fn from_args(args: &[String]) -> Result<Config, String> {
         let mut config = Config::default();
         let mut rest = args;
         if let Some(first) = rest.first() {
@@ -354,7 +354,7 @@ impl Config {
     }
 
     /// Applies redis.conf-style text: one `name value...` directive per line, `#` comments.
-    pub fn load_text(&mut self, text: &str) -> Result<(), String> {
+    pub(crate) fn load_text(&mut self, text: &str) -> Result<(), String> {
         let mut saves: Option<Vec<String>> = None;
         for (lineno, line) in text.lines().enumerate() {
             let line = line.trim();
@@ -397,7 +397,7 @@ impl Config {
 
     /// Sets one parameter. `at_startup` allows immutable ones. The error text is what
     /// CONFIG SET appends after "ERR CONFIG SET failed (possibly related to argument '...') - ".
-    pub fn set(&mut self, name: &str, value: &str, at_startup: bool) -> Result<(), String> {
+    pub(crate) fn set(&mut self, name: &str, value: &str, at_startup: bool) -> Result<(), String> {
         let lname = name.to_ascii_lowercase();
         let cname = canonical(&lname);
         let param = PARAMS
@@ -456,12 +456,12 @@ impl Config {
     }
 
     /// The current value of a parameter.
-    pub fn get_value(&self, name: &str) -> &str {
+    pub(crate) fn get_value(&self, name: &str) -> &str {
         self.values.get(canonical(name)).map_or("", |s| s.as_str())
     }
 
     /// Parameters matching a glob pattern, for CONFIG GET.
-    pub fn matching(&self, pattern: &[u8]) -> Vec<(&'static str, String)> {
+    pub(crate) fn matching(&self, pattern: &[u8]) -> Vec<(&'static str, String)> {
         let lower = pattern.to_ascii_lowercase();
         let exact = canonical(std::str::from_utf8(&lower).unwrap_or(""));
         self.values

@@ -19,9 +19,9 @@ use tokio::sync::mpsc;
 
 /// Bytes read from and written to clients (INFO total_net_input_bytes/output_bytes);
 /// process-wide atomics so that accounting never takes the store lock.
-pub static NET_INPUT_BYTES: AtomicU64 = AtomicU64::new(0);
+pub(crate) static NET_INPUT_BYTES: AtomicU64 = AtomicU64::new(0);
 /// See `NET_INPUT_BYTES`.
-pub static NET_OUTPUT_BYTES: AtomicU64 = AtomicU64::new(0);
+pub(crate) static NET_OUTPUT_BYTES: AtomicU64 = AtomicU64::new(0);
 
 /// Replies are flushed once this many bytes are pending, even mid-batch, so a pipeline of
 /// large replies does not buffer without bound.
@@ -41,7 +41,7 @@ enum Step {
 }
 
 /// Serves one accepted connection until it closes.
-pub async fn serve(server: Arc<Server>, mut stream: TcpStream, peer: SocketAddr) {
+pub(crate) async fn serve(server: Arc<Server>, mut stream: TcpStream, peer: SocketAddr) {
     let _ = stream.set_nodelay(true);
     let local = stream
         .local_addr()
@@ -162,7 +162,7 @@ pub async fn serve(server: Arc<Server>, mut stream: TcpStream, peer: SocketAddr)
 
 /// Whether a new connection may be served: `maxclients`, then protected mode (no password
 /// and a peer that is not on loopback). Returns the refusal to send before closing.
-pub fn admission(
+pub(crate) fn admission(
     config: &crate::config::Config,
     peer: std::net::IpAddr,
     connected: usize,

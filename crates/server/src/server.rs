@@ -10,7 +10,7 @@ use std::time::Duration;
 use tokio::net::TcpListener;
 
 /// Shared by every connection task.
-pub struct Server {
+pub(crate) struct Server {
     /// The single lock around all command state; see store.rs for why.
     pub store: Mutex<Store>,
 }
@@ -20,7 +20,7 @@ const ACTIVE_EXPIRE_BUDGET: usize = 2000;
 
 impl Server {
     /// A server for `config`, with its data loaded from disk (AOF) if configured.
-    pub fn new(config: Config) -> Result<Arc<Server>, String> {
+    pub(crate) fn new(config: Config) -> Result<Arc<Server>, String> {
         let mut store = Store::new(config, now_ms());
         crate::persist::saving::load_at_startup(&mut store)?;
         crate::persist::aof::start(&mut store)?;
@@ -32,7 +32,7 @@ impl Server {
 }
 
 /// Binds the configured addresses; fails like redis-server if none can be bound.
-pub async fn bind(config: &Config) -> std::io::Result<Vec<TcpListener>> {
+pub(crate) async fn bind(config: &Config) -> std::io::Result<Vec<TcpListener>> {
     let mut listeners = Vec::new();
     let binds = config.get_value("bind").to_string();
     for addr in binds.split_whitespace() {
@@ -62,7 +62,7 @@ pub async fn bind(config: &Config) -> std::io::Result<Vec<TcpListener>> {
 }
 
 /// Runs the node until the process is stopped.
-pub async fn run(server: Arc<Server>, listeners: Vec<TcpListener>) {
+pub(crate) async fn run(server: Arc<Server>, listeners: Vec<TcpListener>) {
     let (jobs_tx, jobs_rx) = tokio::sync::mpsc::unbounded_channel();
     server.store.lock().jobs = Some(jobs_tx);
     tokio::spawn(crate::persist::jobs::run(server.clone(), jobs_rx));

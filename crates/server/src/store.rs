@@ -3,14 +3,14 @@
 //! lock once per batch of pipelined commands. That keeps MULTI/EXEC, multi-key commands and
 //! blocking wake-ups atomic exactly as in Redis, with no cross-shard protocol.
 
-use crate::persist::aof::AofWriter;
-use crate::exec::blocking::Blocking;
 use crate::client::ClientRegistry;
 use crate::config::Config;
-use crate::repl::feed::Feed;
+use crate::exec::blocking::Blocking;
 use crate::exec::pubsub::PubSub;
-use crate::repl::state::{Replication, SyncState};
 use crate::exec::watch::Watches;
+use crate::persist::aof::AofWriter;
+use crate::repl::feed::Feed;
+use crate::repl::state::{Replication, SyncState};
 use bytes::Bytes;
 use rand::rngs::SmallRng;
 use rand::SeedableRng;
@@ -18,7 +18,7 @@ use rubra_keyspace::Db;
 
 /// Counters reported by INFO stats.
 #[derive(Debug, Default, Clone)]
-pub struct Stats {
+pub(crate) struct Stats {
     pub total_connections: u64,
     pub rejected_connections: u64,
     pub total_commands: u64,
@@ -37,7 +37,7 @@ pub struct Stats {
 
 impl Stats {
     /// Operations per second over the recent samples, as INFO's instantaneous_ops_per_sec.
-    pub fn instantaneous_ops(&self) -> u64 {
+    pub(crate) fn instantaneous_ops(&self) -> u64 {
         match (self.ops_samples.first(), self.ops_samples.last()) {
             (Some(a), Some(b)) if b.0 > a.0 => (b.1 - a.1) * 1000 / (b.0 - a.0),
             _ => 0,
@@ -46,7 +46,7 @@ impl Stats {
 }
 
 /// The shared state of the node.
-pub struct Store {
+pub(crate) struct Store {
     pub dbs: Vec<Db>,
     pub config: Config,
     /// Writes since the last successful save (INFO rdb_changes_since_last_save).
@@ -84,15 +84,24 @@ pub struct Store {
     pub saving: crate::persist::saving::SaveState,
 }
 
+/// The replication backlog size the config asks for (1 MB if unreadable, as Redis's default).
+fn backlog_size(config: &Config) -> usize {
+    crate::config::parse_memory(config.get_value("repl-backlog-size")).unwrap_or(1 << 20) as usize
+}
+
 impl Store {
+    /// Applies the parameters that live outside `config` after CONFIG SET changed it, so a
+    /// setting that answers OK also takes effect.
+    pub(crate) fn apply_config(&mut self) {
+        self.feed.set_backlog_size(backlog_size(&self.config));
+    }
+
     /// A fresh store for `config`.
-    pub fn new(config: Config, now_ms: u64) -> Store {
+    pub(crate) fn new(config: Config, now_ms: u64) -> Store {
         let dbs = (0..config.databases).map(|_| Db::new()).collect();
         let mut rng = SmallRng::from_entropy();
         let run_id = random_hex(&mut rng, 40);
-        let backlog = crate::config::parse_memory(config.get_value("repl-backlog-size"))
-            .unwrap_or(1 << 20) as usize;
-        let feed = Feed::new(random_hex(&mut rng, 40), backlog);
+        let feed = Feed::new(random_hex(&mut rng, 40), backlog_size(&config));
         Store {
             feed,
             aof: None,
@@ -121,14 +130,14 @@ impl Store {
     /// Called after a command changed `key`: invalidates WATCHes on it and, if clients are
     /// blocked on it, queues it so they are served (Redis's signalModifiedKey +
     /// signalKeyAsReady).
-    pub fn key_modified(&mut self, db: usize, key: &Bytes) {
+    pub(crate) fn key_modified(&mut self, db: usize, key: &Bytes) {
         self.watches.touch(db, key);
         self.blocking.signal(db, key);
     }
 
     /// Sends what the feed produced to the AOF (and fsyncs under `appendfsync always`).
     /// Called at the end of every batch, before its replies are written.
-    pub fn flush_feed(&mut self) {
+    pub(crate) fn flush_feed(&mut self) {
         if !self.feed.has_output() {
             return;
         }
@@ -163,7 +172,7 @@ impl Store {
     }
 
     /// Handles keys removed by lazy or active expiry in `db` since the last call.
-    pub fn collect_expired(&mut self, db: usize) {
+    pub(crate) fn collect_expired(&mut self, db: usize) {
         if !self.dbs[db].has_expired_log() {
             return;
         }
@@ -176,7 +185,7 @@ impl Store {
 }
 
 /// Random lowercase hex, for run ids.
-pub fn random_hex(rng: &mut impl rand::Rng, len: usize) -> String {
+pub(crate) fn random_hex(rng: &mut impl rand::Rng, len: usize) -> String {
     const HEX: &[u8] = b"0123456789abcdef";
     (0..len)
         .map(|_| HEX[rng.gen_range(0..16)] as char)
@@ -184,7 +193,7 @@ pub fn random_hex(rng: &mut impl rand::Rng, len: usize) -> String {
 }
 
 /// Current Unix time in milliseconds.
-pub fn now_ms() -> u64 {
+pub(crate) fn now_ms() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_millis() as u64)

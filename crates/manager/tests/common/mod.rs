@@ -15,7 +15,7 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 /// The rubra binary under test.
-pub fn rubra() -> Command {
+pub(crate) fn rubra() -> Command {
     Command::new(env!("CARGO_BIN_EXE_rubra"))
 }
 
@@ -26,7 +26,7 @@ fn free(p: u16) -> bool {
 }
 
 /// A base port with `n` free client ports and their bus ports, plus a free API port.
-pub fn ports(n: u16) -> (u16, u16) {
+pub(crate) fn ports(n: u16) -> (u16, u16) {
     let seed = (SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| d.subsec_nanos())
@@ -45,7 +45,7 @@ pub fn ports(n: u16) -> (u16, u16) {
 }
 
 /// A fresh temp dir.
-pub fn tempdir(tag: &str) -> PathBuf {
+pub(crate) fn tempdir(tag: &str) -> PathBuf {
     let d = std::env::temp_dir().join(format!(
         "rubra-test-{tag}-{}-{}",
         std::process::id(),
@@ -58,7 +58,7 @@ pub fn tempdir(tag: &str) -> PathBuf {
 /// Which node binary `rubra up` runs; the end-to-end tests are written once and run
 /// with both kinds, so the manager is checked against the reference server too.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Kind {
+pub(crate) enum Kind {
     /// rubra-server embedded in the rubra executable (`rubra up`'s default).
     Embedded,
     /// Debian's redis-server 7.0 (`--server-bin redis-server`).
@@ -67,7 +67,7 @@ pub enum Kind {
 
 impl Kind {
     /// Extra `rubra up` arguments selecting this node binary.
-    pub fn up_args(self) -> &'static [&'static str] {
+    pub(crate) fn up_args(self) -> &'static [&'static str] {
         match self {
             Kind::Embedded => &[],
             Kind::Redis => &["--server-bin", "redis-server"],
@@ -75,7 +75,7 @@ impl Kind {
     }
 
     /// False (with a note) when this kind cannot run here: redis-server not installed.
-    pub fn available(self) -> bool {
+    pub(crate) fn available(self) -> bool {
         if self == Kind::Embedded {
             return true;
         }
@@ -91,7 +91,7 @@ impl Kind {
 }
 
 /// A running `rubra up`; dropping it stops the supervisor and kills any node left.
-pub struct Cluster {
+pub(crate) struct Cluster {
     pub dir: PathBuf,
     pub base: u16,
     pub panel: String,
@@ -103,12 +103,18 @@ pub struct Cluster {
 
 impl Cluster {
     /// `rubra up` with redis-server nodes; waits for the ready line.
-    pub fn up(dir: &PathBuf, base: u16, panel: u16, extra: &[&str]) -> Cluster {
+    pub(crate) fn up(dir: &PathBuf, base: u16, panel: u16, extra: &[&str]) -> Cluster {
         Cluster::start(Kind::Redis, dir, base, panel, extra)
     }
 
     /// `rubra up` with nodes of `kind`; waits for the ready line.
-    pub fn start(kind: Kind, dir: &PathBuf, base: u16, panel: u16, extra: &[&str]) -> Cluster {
+    pub(crate) fn start(
+        kind: Kind,
+        dir: &PathBuf,
+        base: u16,
+        panel: u16,
+        extra: &[&str],
+    ) -> Cluster {
         let mut cmd = rubra();
         cmd.args(["up", "--node-timeout", "2000"])
             .args(kind.up_args())
@@ -159,7 +165,7 @@ impl Cluster {
         c
     }
 
-    pub fn state(&self) -> State {
+    pub(crate) fn state(&self) -> State {
         Dir::new(&self.dir)
             .unwrap()
             .load_state()
@@ -167,7 +173,7 @@ impl Cluster {
             .expect("state.json")
     }
 
-    pub fn password(&self) -> String {
+    pub(crate) fn password(&self) -> String {
         Dir::new(&self.dir)
             .unwrap()
             .read_password()
@@ -177,7 +183,7 @@ impl Cluster {
 
     /// The password as `rubra up` printed it ("password: X   (saved in ...)"): only when
     /// it generated one.
-    pub fn printed_password(&self) -> Option<String> {
+    pub(crate) fn printed_password(&self) -> Option<String> {
         self.printed.iter().find_map(|l| {
             let rest = l.strip_prefix("password: ")?;
             let (pw, tail) = rest.split_once("   (saved in ")?;
@@ -189,7 +195,7 @@ impl Cluster {
     /// The password parsed from DIR/credentials the way an operator's script would:
     /// `key=value` lines, `#` comments, the value after the first `=` taken verbatim.
     /// Independent of rubra's own reader, so a format change breaks this test.
-    pub fn credentials_password(&self) -> String {
+    pub(crate) fn credentials_password(&self) -> String {
         let text = std::fs::read_to_string(self.dir.join("credentials")).expect("credentials");
         let mut found = None;
         for line in text.lines() {
@@ -206,28 +212,28 @@ impl Cluster {
     }
 
     /// The supervisor's pid.
-    pub fn supervisor_pid(&self) -> u32 {
+    pub(crate) fn supervisor_pid(&self) -> u32 {
         self.sup.as_ref().expect("supervisor").id()
     }
 
     /// kill -9 the supervisor only: its nodes (own process groups) keep running.
-    pub fn kill_supervisor(&mut self) {
+    pub(crate) fn kill_supervisor(&mut self) {
         if let Some(mut s) = self.sup.take() {
             let _ = s.kill();
             let _ = s.wait();
         }
     }
 
-    pub fn conn(&self, port: u16) -> Conn {
+    pub(crate) fn conn(&self, port: u16) -> Conn {
         Conn::connect(&format!("127.0.0.1:{port}"), Some(&self.password())).unwrap()
     }
 
-    pub fn view(&self) -> View {
+    pub(crate) fn view(&self) -> View {
         View::fetch(&mut self.conn(self.state().active_ports()[0])).unwrap()
     }
 
     /// Run a rubra subcommand on this cluster's dir; (success, stdout+stderr).
-    pub fn run(&self, args: &[&str]) -> (bool, String) {
+    pub(crate) fn run(&self, args: &[&str]) -> (bool, String) {
         let out = rubra()
             .args(args)
             .arg("--dir")
@@ -244,7 +250,7 @@ impl Cluster {
     }
 
     /// `rubra check` until it passes (gossip settles after changes).
-    pub fn wait_check(&self) {
+    pub(crate) fn wait_check(&self) {
         let t0 = Instant::now();
         loop {
             let (ok, text) = self.run(&["check"]);
@@ -260,7 +266,7 @@ impl Cluster {
     }
 
     /// Stop via `rubra down` and wait for the supervisor to exit.
-    pub fn down(&mut self) {
+    pub(crate) fn down(&mut self) {
         let (ok, text) = self.run(&["down"]);
         assert!(ok, "down failed: {text}");
         if let Some(mut s) = self.sup.take() {
@@ -295,7 +301,7 @@ impl Drop for Cluster {
 }
 
 /// Removes the data dir at the end of a test (after the cluster guard is dropped).
-pub struct TempDir(pub PathBuf);
+pub(crate) struct TempDir(pub PathBuf);
 impl Drop for TempDir {
     fn drop(&mut self) {
         let _ = std::fs::remove_dir_all(&self.0);
@@ -303,12 +309,12 @@ impl Drop for TempDir {
 }
 
 /// Pipe commands into `redis-cli -c`; returns its stdout lines.
-pub fn cli(port: u16, pw: &str, script: &str) -> Vec<String> {
+pub(crate) fn cli(port: u16, pw: &str, script: &str) -> Vec<String> {
     cli_at("127.0.0.1", port, pw, script)
 }
 
 /// Pipe commands into `redis-cli -c -h host`; returns its stdout lines.
-pub fn cli_at(host: &str, port: u16, pw: &str, script: &str) -> Vec<String> {
+pub(crate) fn cli_at(host: &str, port: u16, pw: &str, script: &str) -> Vec<String> {
     cli_raw(host, port, pw, script)
         .into_iter()
         .filter(|l| !l.starts_with("-> Redirected"))
@@ -316,7 +322,7 @@ pub fn cli_at(host: &str, port: u16, pw: &str, script: &str) -> Vec<String> {
 }
 
 /// Pipe commands into `redis-cli -c -h host`; every stdout line, redirect notes included.
-pub fn cli_raw(host: &str, port: u16, pw: &str, script: &str) -> Vec<String> {
+pub(crate) fn cli_raw(host: &str, port: u16, pw: &str, script: &str) -> Vec<String> {
     let mut child = Command::new("redis-cli")
         .args(["-c", "-h", host, "-p", &port.to_string(), "-a", pw])
         .arg("--no-auth-warning")
@@ -339,14 +345,14 @@ pub fn cli_raw(host: &str, port: u16, pw: &str, script: &str) -> Vec<String> {
 }
 
 /// SET key:i = v:i for i in 0..n through the cluster.
-pub fn write_keys(port: u16, pw: &str, n: usize) {
+pub(crate) fn write_keys(port: u16, pw: &str, n: usize) {
     let script: String = (0..n).map(|i| format!("SET key:{i} v:{i}\n")).collect();
     let out = cli(port, pw, &script);
     assert_eq!(out.iter().filter(|l| *l == "OK").count(), n, "{out:?}");
 }
 
 /// Every key:i reads back v:i.
-pub fn check_keys(port: u16, pw: &str, n: usize) {
+pub(crate) fn check_keys(port: u16, pw: &str, n: usize) {
     let script: String = (0..n).map(|i| format!("GET key:{i}\n")).collect();
     let out = cli(port, pw, &script);
     let want: Vec<String> = (0..n).map(|i| format!("v:{i}")).collect();
@@ -359,7 +365,7 @@ pub fn check_keys(port: u16, pw: &str, n: usize) {
 
 /// A redis-rs cluster client (cluster-async), as applications use: follows MOVED/ASK and
 /// topology changes on its own.
-pub fn cluster_client(ports: &[u16], pw: &str) -> redis::cluster::ClusterClient {
+pub(crate) fn cluster_client(ports: &[u16], pw: &str) -> redis::cluster::ClusterClient {
     let nodes: Vec<String> = ports
         .iter()
         .map(|p| format!("redis://127.0.0.1:{p}/"))
@@ -374,7 +380,7 @@ pub fn cluster_client(ports: &[u16], pw: &str) -> redis::cluster::ClusterClient 
 }
 
 /// Run a future on a fresh single-threaded runtime (tests are plain threads).
-pub fn block_on<F: std::future::Future>(f: F) -> F::Output {
+pub(crate) fn block_on<F: std::future::Future>(f: F) -> F::Output {
     tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -383,12 +389,18 @@ pub fn block_on<F: std::future::Future>(f: F) -> F::Output {
 }
 
 /// The value stored under big key `i`: `size` bytes derived from `i`.
-pub fn big_value(i: usize, size: usize) -> Vec<u8> {
+pub(crate) fn big_value(i: usize, size: usize) -> Vec<u8> {
     format!("{i:08}|").bytes().cycle().take(size).collect()
 }
 
 /// SET `{prefix}{i}` = big_value(i, size) for i in `range`, through the cluster client.
-pub fn fill(ports: &[u16], pw: &str, prefix: &str, range: std::ops::Range<usize>, size: usize) {
+pub(crate) fn fill(
+    ports: &[u16],
+    pw: &str,
+    prefix: &str,
+    range: std::ops::Range<usize>,
+    size: usize,
+) {
     block_on(async {
         let mut c = cluster_client(ports, pw)
             .get_async_connection()
@@ -406,7 +418,7 @@ pub fn fill(ports: &[u16], pw: &str, prefix: &str, range: std::ops::Range<usize>
 }
 
 /// Every `{prefix}{i}` in `range` holds big_value(i, size); `deleted` ones are gone.
-pub fn verify_big(
+pub(crate) fn verify_big(
     ports: &[u16],
     pw: &str,
     prefix: &str,

@@ -4,7 +4,7 @@ use rubra_persistence::RdbValue;
 
 /// Order-insensitive form of a value (sets, hashes and sorted sets sorted by member), so
 /// two values compare equal whatever order a writer or a server emitted them in.
-pub fn normalize(v: &RdbValue) -> RdbValue {
+pub(crate) fn normalize(v: &RdbValue) -> RdbValue {
     match v {
         RdbValue::Set(m) => {
             let mut m = m.clone();

@@ -44,7 +44,7 @@ struct Inbound {
 /// Bus links: outgoing ones by peer address, incoming ones by connection number. Lives in
 /// `ClusterDriver` (under the store lock).
 #[derive(Default)]
-pub struct Links {
+pub(crate) struct Links {
     peers: HashMap<(String, u16), Peer>,
     inbound: HashMap<u64, Inbound>,
     next_inbound: u64,
@@ -53,7 +53,7 @@ pub struct Links {
 }
 
 /// What CLUSTER LINKS shows for one link.
-pub struct LinkInfo {
+pub(crate) struct LinkInfo {
     pub node: NodeId,
     pub created_ms: u64,
     /// true for links we opened ("to"), false for accepted ones ("from").
@@ -62,7 +62,7 @@ pub struct LinkInfo {
 
 impl Links {
     /// Queues `bytes` for the peer at `to`, starting its writer task if needed.
-    pub fn send(&mut self, to: &Addr, node: Option<NodeId>, bytes: Vec<u8>) {
+    pub(crate) fn send(&mut self, to: &Addr, node: Option<NodeId>, bytes: Vec<u8>) {
         let Some(server) = self.server.clone() else {
             return;
         };
@@ -90,7 +90,7 @@ impl Links {
 
     /// Drops links to addresses no known node has any more (forgotten, moved, or failed
     /// handshakes); their writer tasks end when the queue closes.
-    pub fn prune(&mut self, st: &ClusterState) {
+    pub(crate) fn prune(&mut self, st: &ClusterState) {
         if self.peers.len() <= st.nodes.len() {
             return;
         }
@@ -100,7 +100,7 @@ impl Links {
 
     /// The links with a known node, for CLUSTER LINKS: per node, the outgoing link and
     /// then the incoming one, as Redis lists them.
-    pub fn list(&self) -> Vec<LinkInfo> {
+    pub(crate) fn list(&self) -> Vec<LinkInfo> {
         let mut out: Vec<LinkInfo> = self
             .peers
             .values()
@@ -291,7 +291,7 @@ async fn read_frames_inner<R: AsyncRead + Unpin>(
 
 /// Binds the bus listener and starts the accept loop and the ticker. Returns an error if
 /// the bus port cannot be bound (the server must not run half a cluster node).
-pub async fn start(server: &Arc<Server>) -> std::io::Result<()> {
+pub(crate) async fn start(server: &Arc<Server>) -> std::io::Result<()> {
     let (port, bind) = {
         let mut store = server.store.lock();
         let bind = store

@@ -16,8 +16,8 @@
 
 use crate::cluster::bus::Links;
 use crate::cluster::nodes_file::ConfFile;
-use crate::config::Config;
 use crate::cluster::routing::{RouteNode, Routing};
+use crate::config::Config;
 use crate::store::{now_ms, Store};
 use bytes::Bytes;
 use rubra_cluster::{Config as NodeConfig, Node, NodeId, Output};
@@ -25,7 +25,7 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 
 /// The cluster side of the node: the state machine plus the transport state around it.
-pub struct ClusterDriver {
+pub(crate) struct ClusterDriver {
     /// The cluster brain (gossip, failure detection, failover, slot table).
     pub node: Node,
     /// nodes.conf (`dir` joined with `cluster-config-file`).
@@ -79,7 +79,7 @@ fn announced_ip(config: &Config) -> String {
 }
 
 /// The core's settings from redis.conf-style parameters.
-pub fn node_config(config: &Config) -> (NodeConfig, u16) {
+pub(crate) fn node_config(config: &Config) -> (NodeConfig, u16) {
     let port = config.port;
     let listen_cport = match param_u64(config, "cluster-port", 0) {
         0 => port.wrapping_add(10000),
@@ -107,7 +107,7 @@ pub fn node_config(config: &Config) -> (NodeConfig, u16) {
 impl ClusterDriver {
     /// Loads nodes.conf if it exists (a corrupt file is fatal, as in Redis), otherwise
     /// creates a fresh node with a random id and saves it at once.
-    pub fn open(config: &Config, seed: u64) -> Result<ClusterDriver, String> {
+    pub(crate) fn open(config: &Config, seed: u64) -> Result<ClusterDriver, String> {
         let (nc, bus_port) = node_config(config);
         let conf_path =
             PathBuf::from(config.get_value("dir")).join(config.get_value("cluster-config-file"));
@@ -141,19 +141,19 @@ impl ClusterDriver {
 
     /// Saves nodes.conf (see [`ConfFile`]): `durable` for CLUSTER SAVECONFIG; epoch
     /// changes are always durable, other changes are written in the background.
-    pub fn save_config(&mut self, durable: bool) -> Result<(), String> {
+    pub(crate) fn save_config(&mut self, durable: bool) -> Result<(), String> {
         let text = self.node.nodes_conf();
         self.conf.save(text, durable)
     }
 
     /// Whether writes are held for a manual failover at `now`.
-    pub fn writes_paused(&self, now: u64) -> bool {
+    pub(crate) fn writes_paused(&self, now: u64) -> bool {
         self.writes_paused_until > now
     }
 
     /// Starts (`until_ms` > 0) or ends (0) the manual-failover write pause, waking every
     /// connection that waits for it.
-    pub fn set_pause(&mut self, until_ms: u64) {
+    pub(crate) fn set_pause(&mut self, until_ms: u64) {
         if self.writes_paused_until != until_ms {
             self.writes_paused_until = until_ms;
             self.pause_tx.send_replace(until_ms);
@@ -162,14 +162,14 @@ impl ClusterDriver {
 
     /// A receiver that changes when the pause starts or ends. Take it under the store lock
     /// together with the decision to wait, then await it off-lock.
-    pub fn pause_watch(&self) -> tokio::sync::watch::Receiver<u64> {
+    pub(crate) fn pause_watch(&self) -> tokio::sync::watch::Receiver<u64> {
         self.pause_tx.subscribe()
     }
 }
 
 /// Cluster mode start-up, before the runtime serves anyone: builds the node and the first
 /// routing table. Does nothing without `cluster-enabled yes`.
-pub fn init(store: &mut Store) -> Result<(), String> {
+pub(crate) fn init(store: &mut Store) -> Result<(), String> {
     if !store.config.cluster_enabled {
         return Ok(());
     }
@@ -205,7 +205,7 @@ fn feed_inputs(store: &mut Store, now: u64) {
 }
 
 /// One clusterCron step (called every ~100 ms by the bus ticker).
-pub fn tick(store: &mut Store) {
+pub(crate) fn tick(store: &mut Store) {
     let now = now_ms();
     feed_inputs(store, now);
     let (wanted, _) = node_config(&store.config);
@@ -241,7 +241,7 @@ pub fn tick(store: &mut Store) {
 }
 
 /// Feeds one received bus frame to the node. Err means the link must be closed.
-pub fn on_frame(store: &mut Store, from_ip: &str, frame: &[u8]) -> Result<(), String> {
+pub(crate) fn on_frame(store: &mut Store, from_ip: &str, frame: &[u8]) -> Result<(), String> {
     let now = now_ms();
     let offset = store.feed.offset;
     let Some(driver) = store.cluster.as_mut() else {
@@ -266,7 +266,7 @@ enum Deferred {
 
 /// Executes the node's outputs, then refreshes the routing table. Never blocks on the
 /// network: bus bytes are queued to writer tasks.
-pub fn apply(store: &mut Store, outs: Vec<Output>) {
+pub(crate) fn apply(store: &mut Store, outs: Vec<Output>) {
     let Some(driver) = store.cluster.as_mut() else {
         return;
     };
@@ -301,11 +301,11 @@ pub fn apply(store: &mut Store, outs: Vec<Output>) {
         match d {
             Deferred::ReplicateFrom(host, port) => {
                 tracing::info!(primary = %format!("{host}:{port}"), "cluster: replicating");
-                crate::cmd::replication::set_primary(store, host, port);
+                crate::repl::role::set_primary(store, host, port);
             }
             Deferred::BecamePrimary => {
                 tracing::info!("cluster: this node is now a primary");
-                crate::cmd::replication::clear_primary(store);
+                crate::repl::role::clear_primary(store);
             }
             Deferred::Publish(channel, message, sharded) => {
                 let kind = if sharded {
@@ -362,7 +362,7 @@ fn delete_slots(store: &mut Store, slots: &[u16]) {
 /// name each owner by the address it announces — but only if the node's topology version
 /// or the reads-when-down setting moved since the last build (an idle node handles ~10
 /// ticks and a few bus messages a second; none of them changes the table).
-pub fn rebuild_routing(store: &mut Store) {
+pub(crate) fn rebuild_routing(store: &mut Store) {
     let allow_reads = store.config.get_value("cluster-allow-reads-when-down") == "yes";
     let allow_pubsub = store
         .config

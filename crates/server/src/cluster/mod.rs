@@ -2,7 +2,7 @@
 //! driver that applies the core's outputs to this node, the routing table requests are
 //! checked against, and nodes.conf on disk.
 
-pub mod bus;
-pub mod driver;
-pub mod nodes_file;
-pub mod routing;
+pub(crate) mod bus;
+pub(crate) mod driver;
+pub(crate) mod nodes_file;
+pub(crate) mod routing;

@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{mpsc, Arc, Mutex};
 
 /// The writer of one nodes.conf file.
-pub struct ConfFile {
+pub(crate) struct ConfFile {
     path: PathBuf,
     /// Epoch facts of the last text saved, to tell which saves must be durable.
     last_facts: Option<EpochFacts>,
@@ -46,7 +46,7 @@ fn epoch_facts(conf: &str) -> EpochFacts {
 
 impl ConfFile {
     /// A writer for `path`; nothing is written until [`ConfFile::save`].
-    pub fn new(path: PathBuf) -> ConfFile {
+    pub(crate) fn new(path: PathBuf) -> ConfFile {
         ConfFile {
             path,
             last_facts: None,
@@ -58,7 +58,7 @@ impl ConfFile {
 
     /// Saves `text`: durably and before returning if `durable` is asked for (CLUSTER
     /// SAVECONFIG) or the epochs changed since the last save, otherwise in the background.
-    pub fn save(&mut self, mut text: String, durable: bool) -> Result<(), String> {
+    pub(crate) fn save(&mut self, mut text: String, durable: bool) -> Result<(), String> {
         let facts = epoch_facts(&text);
         let durable = durable || self.last_facts.as_ref() != Some(&facts);
         self.last_facts = Some(facts);

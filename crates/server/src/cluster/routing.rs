@@ -14,7 +14,7 @@ use std::collections::HashMap;
 
 /// A node as clients reach it.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RouteNode {
+pub(crate) struct RouteNode {
     pub id: String,
     /// "ip:port" as announced (what MOVED/ASK carry).
     pub endpoint: String,
@@ -22,7 +22,7 @@ pub struct RouteNode {
 
 /// The slot table used for redirections.
 #[derive(Debug, Clone)]
-pub struct Routing {
+pub(crate) struct Routing {
     /// Index into `nodes` per slot, or None if unassigned. u16, not usize: the table is
     /// rebuilt on every SETSLOT of a reshard, and 64 KB clear faster than 256 KB.
     pub owners: Vec<Option<u16>>,
@@ -45,7 +45,7 @@ pub struct Routing {
 
 impl Routing {
     /// A table where this node is alone and owns nothing.
-    pub fn new(me: RouteNode) -> Routing {
+    pub(crate) fn new(me: RouteNode) -> Routing {
         Routing {
             owners: vec![None; SLOT_COUNT],
             nodes: vec![me],
@@ -59,13 +59,8 @@ impl Routing {
         }
     }
 
-    /// The node serving `slot`, if any.
-    pub fn owner(&self, slot: u16) -> Option<&RouteNode> {
-        self.owner_index(slot).map(|i| &self.nodes[i])
-    }
-
     /// The index into `nodes` of the node serving `slot`, if any.
-    pub fn owner_index(&self, slot: u16) -> Option<usize> {
+    pub(crate) fn owner_index(&self, slot: u16) -> Option<usize> {
         self.owners
             .get(slot as usize)
             .copied()
@@ -86,7 +81,7 @@ fn moved(slot: u16, node: &RouteNode) -> Reply {
 /// Decides whether `cmd` runs here. Returns the redirection or error to send instead, or
 /// None to execute. `db` is the client's database, used to see which keys exist during a
 /// migration.
-pub fn route(
+pub(crate) fn route(
     routing: &Routing,
     client: &mut ClientState,
     cmd: &Command,

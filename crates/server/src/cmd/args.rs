@@ -6,17 +6,17 @@ use rubra_keyspace::value::parse_i64_strict;
 use rubra_resp::Reply;
 
 /// Case-insensitive comparison of an argument with an option name.
-pub fn is(arg: &[u8], name: &str) -> bool {
+pub(crate) fn is(arg: &[u8], name: &str) -> bool {
     arg.eq_ignore_ascii_case(name.as_bytes())
 }
 
 /// Parses a 64-bit integer argument ("ERR value is not an integer or out of range").
-pub fn int(arg: &[u8]) -> Result<i64, Reply> {
+pub(crate) fn int(arg: &[u8]) -> Result<i64, Reply> {
     parse_i64_strict(arg).ok_or(err::NOT_INTEGER)
 }
 
 /// Parses a non-negative integer with a custom error.
-pub fn uint(arg: &[u8], error: Reply) -> Result<u64, Reply> {
+pub(crate) fn uint(arg: &[u8], error: Reply) -> Result<u64, Reply> {
     match parse_i64_strict(arg) {
         Some(n) if n >= 0 => Ok(n as u64),
         _ => Err(error),
@@ -25,12 +25,12 @@ pub fn uint(arg: &[u8], error: Reply) -> Result<u64, Reply> {
 
 /// Parses a double as Redis's strtod-based parser does: accepts inf/-inf/+inf, decimal and
 /// exponent forms; rejects NaN, empty strings and surrounding spaces.
-pub fn float(arg: &[u8]) -> Result<f64, Reply> {
+pub(crate) fn float(arg: &[u8]) -> Result<f64, Reply> {
     parse_f64(arg).ok_or(err::NOT_FLOAT)
 }
 
 /// The parsing behind `float`, usable where the error text differs.
-pub fn parse_f64(arg: &[u8]) -> Option<f64> {
+pub(crate) fn parse_f64(arg: &[u8]) -> Option<f64> {
     let s = std::str::from_utf8(arg).ok()?;
     if s.is_empty() || s.starts_with(char::is_whitespace) || s.ends_with(char::is_whitespace) {
         return None;
@@ -55,7 +55,7 @@ pub fn parse_f64(arg: &[u8]) -> Option<f64> {
 /// Parses a blocking timeout in seconds (may be fractional) into milliseconds; 0 = forever.
 /// As Redis 7.0 does: milliseconds are rounded up (0.0001 waits 1 ms, -0.0001 becomes 0 and
 /// blocks forever), and infinities or values too large for a C long long come out negative.
-pub fn timeout_ms(arg: &[u8]) -> Result<u64, Reply> {
+pub(crate) fn timeout_ms(arg: &[u8]) -> Result<u64, Reply> {
     let secs = parse_f64(arg).ok_or(err::TIMEOUT_NOT_FLOAT)?;
     let ms = (secs * 1000.0).ceil();
     if !(0.0..i64::MAX as f64).contains(&ms) {
@@ -67,7 +67,7 @@ pub fn timeout_ms(arg: &[u8]) -> Result<u64, Reply> {
 /// Key positions of `... numkeys key [key ...] ...` with numkeys at `args[at]`. One helper
 /// for every numkeys command, so routing and CROSSSLOT checks see exactly the keys the
 /// command will read; a bad numkeys yields no keys and the command itself reports the error.
-pub fn numkeys_positions(args: &[Bytes], at: usize) -> Vec<usize> {
+pub(crate) fn numkeys_positions(args: &[Bytes], at: usize) -> Vec<usize> {
     let n = args.get(at).and_then(|a| parse_i64_strict(a)).unwrap_or(0);
     if n <= 0 {
         return Vec::new();
@@ -77,14 +77,9 @@ pub fn numkeys_positions(args: &[Bytes], at: usize) -> Vec<usize> {
     (start..end).collect()
 }
 
-/// Copies an argument into an owned key (arguments may share buffers).
-pub fn key(arg: &Bytes) -> Bytes {
-    arg.clone()
-}
-
 /// Resolves Redis-style ranges: negative indexes count from the end; the result is an
 /// inclusive [start, end] clamped to the length, or None if empty.
-pub fn resolve_range(start: i64, end: i64, len: usize) -> Option<(usize, usize)> {
+pub(crate) fn resolve_range(start: i64, end: i64, len: usize) -> Option<(usize, usize)> {
     let len = len as i64;
     let mut s = if start < 0 { len + start } else { start };
     let mut e = if end < 0 { len + end } else { end };

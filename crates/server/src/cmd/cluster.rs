@@ -9,7 +9,7 @@ use bytes::Bytes;
 use rubra_keys::{key_slot, SLOT_COUNT};
 use rubra_resp::Reply;
 
-pub static COMMANDS: &[Command] = &[
+pub(crate) static COMMANDS: &[Command] = &[
     Command::new("cluster", -2, 0, (0, 0, 0), "cluster", cluster),
     Command::new(
         "readonly",
@@ -31,7 +31,7 @@ pub static COMMANDS: &[Command] = &[
 ];
 
 /// The error every cluster-only command gives without `cluster-enabled yes`.
-pub fn require_cluster(ctx: &Ctx) -> Result<(), Reply> {
+pub(crate) fn require_cluster(ctx: &Ctx) -> Result<(), Reply> {
     if ctx.store.config.cluster_enabled {
         Ok(())
     } else {
@@ -40,7 +40,7 @@ pub fn require_cluster(ctx: &Ctx) -> Result<(), Reply> {
 }
 
 /// A slot number argument for COUNTKEYSINSLOT/GETKEYSINSLOT.
-pub fn slot_arg(arg: &[u8]) -> Result<usize, Reply> {
+pub(crate) fn slot_arg(arg: &[u8]) -> Result<usize, Reply> {
     match int(arg) {
         Ok(n) if (0..SLOT_COUNT as i64).contains(&n) => Ok(n as usize),
         _ => Err(Reply::err("ERR Invalid slot")),
@@ -182,7 +182,8 @@ fn links(ctx: &mut Ctx) -> Reply {
     };
     let field = |k: &str| Reply::bulk(k.as_bytes());
     Reply::Array(
-        driver.links
+        driver
+            .links
             .list()
             .iter()
             .map(|l| {

@@ -47,7 +47,7 @@ fn text(arg: &[u8]) -> String {
 }
 
 /// Dispatches the node-backed subcommands (`sub` is lower case, arity already checked).
-pub fn run(ctx: &mut Ctx, sub: &str, args: &[Bytes]) -> CmdResult {
+pub(crate) fn run(ctx: &mut Ctx, sub: &str, args: &[Bytes]) -> CmdResult {
     let now = ctx.now_ms;
     match sub {
         "info" => {
@@ -60,7 +60,9 @@ pub fn run(ctx: &mut Ctx, sub: &str, args: &[Bytes]) -> CmdResult {
             let body = render_cluster_nodes(cluster_driver(ctx)?.node.state());
             Ok(Reply::Verbatim(VerbatimFormat::Txt, body))
         }
-        "myid" => Ok(Reply::bulk_string(cluster_driver(ctx)?.node.id().as_string())),
+        "myid" => Ok(Reply::bulk_string(
+            cluster_driver(ctx)?.node.id().as_string(),
+        )),
         "myshardid" => {
             // Redis 7.2's shard id; ours is stable per shard: its primary's node id.
             let st = cluster_driver(ctx)?.node.state();
@@ -150,7 +152,10 @@ pub fn run(ctx: &mut Ctx, sub: &str, args: &[Bytes]) -> CmdResult {
             admin(ctx, |n| n.replicate(&args[2], keys))
         }
         "replicas" | "slaves" => {
-            let lines = cluster_driver(ctx)?.node.replicas(&args[2]).map_err(to_reply)?;
+            let lines = cluster_driver(ctx)?
+                .node
+                .replicas(&args[2])
+                .map_err(to_reply)?;
             Ok(Reply::Array(
                 lines
                     .into_iter()

@@ -6,7 +6,7 @@ use super::{err, CmdResult, Command, Ctx};
 use bytes::Bytes;
 use rubra_resp::Reply;
 
-pub static COMMANDS: &[Command] = &[
+pub(crate) static COMMANDS: &[Command] = &[
     Command::new(
         "ping",
         -1,

@@ -14,7 +14,7 @@ use std::collections::VecDeque;
 
 /// A blocking command found nothing and asks to wait.
 #[derive(Debug, Clone)]
-pub struct BlockRequest {
+pub(crate) struct BlockRequest {
     pub keys: Vec<Bytes>,
     /// 0 means wait forever.
     pub timeout_ms: u64,
@@ -23,7 +23,7 @@ pub struct BlockRequest {
 }
 
 /// What a handler may use.
-pub struct Ctx<'a> {
+pub(crate) struct Ctx<'a> {
     pub store: &'a mut Store,
     pub client: &'a mut ClientState,
     pub now_ms: u64,
@@ -35,7 +35,7 @@ pub struct Ctx<'a> {
 }
 
 /// Typed views of a value, one per type, used by the generic accessors below.
-pub trait TypedValue: Sized {
+pub(crate) trait TypedValue: Sized {
     fn view(v: &mut Value) -> Option<&mut Self>;
     fn matches(v: &Value) -> bool;
     fn empty() -> Value;
@@ -68,24 +68,24 @@ typed!(Box<ZSet>, ZSet, Value::new_zset());
 
 impl<'a> Ctx<'a> {
     /// The client's selected database.
-    pub fn db(&mut self) -> &mut Db {
+    pub(crate) fn db(&mut self) -> &mut Db {
         let i = self.client.db;
         &mut self.store.dbs[i]
     }
 
     /// Index of the client's selected database.
-    pub fn db_index(&self) -> usize {
+    pub(crate) fn db_index(&self) -> usize {
         self.client.db
     }
 
     /// Counts `n` changes (for replication, save rules and WATCH/blocking signals).
-    pub fn dirty(&mut self, n: u64) {
+    pub(crate) fn dirty(&mut self, n: u64) {
         self.store.dirty += n;
     }
 
     /// Looks a key up for reading: counts a keyspace hit or miss and refreshes its access
     /// time (LRU) and frequency (LFU).
-    pub fn read(&mut self, key: &[u8]) -> Option<&mut Entry> {
+    pub(crate) fn read(&mut self, key: &[u8]) -> Option<&mut Entry> {
         let now = self.now_ms;
         let store = &mut *self.store;
         match store.dbs[self.client.db].get_mut(key, now) {
@@ -102,7 +102,7 @@ impl<'a> Ctx<'a> {
     }
 
     /// Looks a key up for writing (no hit/miss accounting).
-    pub fn write(&mut self, key: &[u8]) -> Option<&mut Entry> {
+    pub(crate) fn write(&mut self, key: &[u8]) -> Option<&mut Entry> {
         let now = self.now_ms;
         let entry = self.db().get_mut(key, now)?;
         touch(entry, now);
@@ -110,7 +110,7 @@ impl<'a> Ctx<'a> {
     }
 
     /// Reads a key as type T: Ok(None) if missing, WRONGTYPE if another type.
-    pub fn read_as<T: TypedValue>(&mut self, key: &[u8]) -> Result<Option<&mut T>, Reply> {
+    pub(crate) fn read_as<T: TypedValue>(&mut self, key: &[u8]) -> Result<Option<&mut T>, Reply> {
         match self.read(key) {
             None => Ok(None),
             Some(e) => T::view(&mut e.value).map(Some).ok_or(err::WRONGTYPE),
@@ -118,7 +118,7 @@ impl<'a> Ctx<'a> {
     }
 
     /// Gets a key as type T for writing: Ok(None) if missing, WRONGTYPE if another type.
-    pub fn write_as<T: TypedValue>(&mut self, key: &[u8]) -> Result<Option<&mut T>, Reply> {
+    pub(crate) fn write_as<T: TypedValue>(&mut self, key: &[u8]) -> Result<Option<&mut T>, Reply> {
         match self.write(key) {
             None => Ok(None),
             Some(e) => T::view(&mut e.value).map(Some).ok_or(err::WRONGTYPE),
@@ -126,7 +126,7 @@ impl<'a> Ctx<'a> {
     }
 
     /// Gets a key as type T for writing, creating an empty value if it is missing.
-    pub fn write_or_create<T: TypedValue>(&mut self, key: &Bytes) -> Result<&mut T, Reply> {
+    pub(crate) fn write_or_create<T: TypedValue>(&mut self, key: &Bytes) -> Result<&mut T, Reply> {
         let now = self.now_ms;
         let exists = match self.db().get(key, now) {
             None => false,
@@ -142,7 +142,7 @@ impl<'a> Ctx<'a> {
 
     /// While a blocked client is served: whether `key` is not the one that woke it (streams
     /// serve a reader only from that key, as Redis does).
-    pub fn woken_by_other_key(&self, key: &[u8]) -> bool {
+    pub(crate) fn woken_by_other_key(&self, key: &[u8]) -> bool {
         self.client
             .served_key
             .as_ref()
@@ -151,7 +151,7 @@ impl<'a> Ctx<'a> {
 
     /// The order in which a multi-key blocking command tries its keys: argument order, but
     /// the key that woke a served blocked client first, as Redis serves from the ready key.
-    pub fn key_order(&self, keys: &[Bytes]) -> Vec<usize> {
+    pub(crate) fn key_order(&self, keys: &[Bytes]) -> Vec<usize> {
         let woke = self
             .client
             .served_key
@@ -163,12 +163,12 @@ impl<'a> Ctx<'a> {
     }
 
     /// Checks the type of a key without borrowing it: Ok(true) if it exists with type T.
-    pub fn check_type<T: TypedValue>(&mut self, key: &[u8]) -> Result<bool, Reply> {
+    pub(crate) fn check_type<T: TypedValue>(&mut self, key: &[u8]) -> Result<bool, Reply> {
         Ok(self.write_as::<T>(key)?.is_some())
     }
 
     /// Deletes a collection key that became empty, as Redis never keeps empty collections.
-    pub fn remove_if_empty(&mut self, key: &[u8]) {
+    pub(crate) fn remove_if_empty(&mut self, key: &[u8]) {
         let now = self.now_ms;
         let empty = self
             .db()
@@ -182,7 +182,7 @@ impl<'a> Ctx<'a> {
     /// For blocking commands that found nothing: inside MULTI/EXEC (or when serving a
     /// blocked client's retry) answer at once with the timeout reply; otherwise ask the
     /// connection to wait on `keys`.
-    pub fn block_on(
+    pub(crate) fn block_on(
         &mut self,
         keys: Vec<Bytes>,
         timeout_ms: u64,

@@ -10,7 +10,7 @@ use rubra_keyspace::{Entry, Value};
 use rubra_persistence::{dump_payload, restore_payload, RdbError};
 use rubra_resp::Reply;
 
-pub static COMMANDS: &[Command] = &[
+pub(crate) static COMMANDS: &[Command] = &[
     Command::new("dump", 2, READONLY, (1, 1, 1), "generic", dump),
     Command::new(
         "restore",
@@ -31,12 +31,12 @@ pub static COMMANDS: &[Command] = &[
 ];
 
 /// A value as a DUMP payload.
-pub fn dump_value(value: &Value) -> Vec<u8> {
+pub(crate) fn dump_value(value: &Value) -> Vec<u8> {
     dump_payload(&to_rdb(value))
 }
 
 /// A DUMP payload as a value, with Redis's error replies.
-pub fn restore_value(payload: &[u8]) -> Result<Value, Reply> {
+pub(crate) fn restore_value(payload: &[u8]) -> Result<Value, Reply> {
     match restore_payload(payload) {
         Ok(v) => from_rdb(v).ok_or(Reply::err("ERR Bad data format")),
         Err(RdbError::BadDumpPayload) => {

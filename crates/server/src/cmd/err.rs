@@ -2,29 +2,30 @@
 
 use rubra_resp::Reply;
 
-pub const WRONGTYPE: Reply =
+pub(crate) const WRONGTYPE: Reply =
     Reply::err("WRONGTYPE Operation against a key holding the wrong kind of value");
-pub const NOT_INTEGER: Reply = Reply::err("ERR value is not an integer or out of range");
-pub const NOT_FLOAT: Reply = Reply::err("ERR value is not a valid float");
-pub const SYNTAX: Reply = Reply::err("ERR syntax error");
-pub const OVERFLOW: Reply = Reply::err("ERR increment or decrement would overflow");
-pub const NO_SUCH_KEY: Reply = Reply::err("ERR no such key");
-pub const INDEX_OUT_OF_RANGE: Reply = Reply::err("ERR index out of range");
-pub const DB_INDEX: Reply = Reply::err("ERR DB index is out of range");
-pub const NOAUTH: Reply = Reply::err("NOAUTH Authentication required.");
-pub const WRONGPASS: Reply =
+pub(crate) const NOT_INTEGER: Reply = Reply::err("ERR value is not an integer or out of range");
+pub(crate) const NOT_FLOAT: Reply = Reply::err("ERR value is not a valid float");
+pub(crate) const SYNTAX: Reply = Reply::err("ERR syntax error");
+pub(crate) const OVERFLOW: Reply = Reply::err("ERR increment or decrement would overflow");
+pub(crate) const NO_SUCH_KEY: Reply = Reply::err("ERR no such key");
+pub(crate) const INDEX_OUT_OF_RANGE: Reply = Reply::err("ERR index out of range");
+pub(crate) const DB_INDEX: Reply = Reply::err("ERR DB index is out of range");
+pub(crate) const NOAUTH: Reply = Reply::err("NOAUTH Authentication required.");
+pub(crate) const WRONGPASS: Reply =
     Reply::err("WRONGPASS invalid username-password pair or user is disabled.");
-pub const OOM: Reply = Reply::err("OOM command not allowed when used memory > 'maxmemory'.");
-pub const TIMEOUT_NOT_FLOAT: Reply = Reply::err("ERR timeout is not a float or out of range");
-pub const TIMEOUT_NEGATIVE: Reply = Reply::err("ERR timeout is negative");
-pub const NUMKEYS_POSITIVE: Reply = Reply::err("ERR numkeys should be greater than 0");
-pub const COUNT_POSITIVE: Reply = Reply::err("ERR count should be greater than 0");
-pub const VALUE_POSITIVE: Reply = Reply::err("ERR value is out of range, must be positive");
-pub const INVALID_EXPIRE: Reply = Reply::err("ERR invalid expire time in 'set' command");
-pub const NOT_ALLOWED_IN_MULTI: Reply = Reply::err("ERR Command not allowed inside a transaction");
+pub(crate) const OOM: Reply = Reply::err("OOM command not allowed when used memory > 'maxmemory'.");
+pub(crate) const TIMEOUT_NOT_FLOAT: Reply =
+    Reply::err("ERR timeout is not a float or out of range");
+pub(crate) const TIMEOUT_NEGATIVE: Reply = Reply::err("ERR timeout is negative");
+pub(crate) const NUMKEYS_POSITIVE: Reply = Reply::err("ERR numkeys should be greater than 0");
+pub(crate) const COUNT_POSITIVE: Reply = Reply::err("ERR count should be greater than 0");
+pub(crate) const VALUE_POSITIVE: Reply = Reply::err("ERR value is out of range, must be positive");
+pub(crate) const NOT_ALLOWED_IN_MULTI: Reply =
+    Reply::err("ERR Command not allowed inside a transaction");
 
 /// "ERR wrong number of arguments for 'x' command".
-pub fn wrong_args(name: &str) -> Reply {
+pub(crate) fn wrong_args(name: &str) -> Reply {
     Reply::error(format!(
         "ERR wrong number of arguments for '{}' command",
         name
@@ -32,7 +33,7 @@ pub fn wrong_args(name: &str) -> Reply {
 }
 
 /// "ERR unknown command 'x', with args beginning with: 'a' 'b' ".
-pub fn unknown_command(args: &[bytes::Bytes]) -> Reply {
+pub(crate) fn unknown_command(args: &[bytes::Bytes]) -> Reply {
     let name = args
         .first()
         .map(|a| String::from_utf8_lossy(a).into_owned())
@@ -48,7 +49,7 @@ pub fn unknown_command(args: &[bytes::Bytes]) -> Reply {
 }
 
 /// "ERR unknown subcommand 'x'. Try NAME HELP."
-pub fn unknown_subcommand(name: &str, sub: &[u8]) -> Reply {
+pub(crate) fn unknown_subcommand(name: &str, sub: &[u8]) -> Reply {
     Reply::error(format!(
         "ERR unknown subcommand '{}'. Try {} HELP.",
         truncate(&String::from_utf8_lossy(sub)),

@@ -12,7 +12,7 @@ use rubra_resp::Reply;
 
 type H = Box<HashValue>;
 
-pub static COMMANDS: &[Command] = &[
+pub(crate) static COMMANDS: &[Command] = &[
     Command::new("hset", -4, WRITE | DENYOOM | FAST, (1, 1, 1), "hash", hset),
     Command::new(
         "hsetnx",
@@ -244,7 +244,7 @@ fn hincrbyfloat(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
 /// in 80-bit long doubles, so 0.1+0.2 shows as "0.3"; with f64 we get the same text by
 /// rounding to 15 significant digits whenever the shortest exact form needs more (that
 /// hides f64 representation noise while keeping integers and short decimals exact).
-pub fn format_incr_float(v: f64) -> String {
+pub(crate) fn format_incr_float(v: f64) -> String {
     let shortest = format!("{}", v);
     let digits = shortest
         .bytes()

@@ -9,7 +9,7 @@ use rubra_keys::glob_match;
 use rubra_keyspace::{Entry, ValueType};
 use rubra_resp::Reply;
 
-pub static COMMANDS: &[Command] = &[
+pub(crate) static COMMANDS: &[Command] = &[
     Command::new("del", -2, WRITE, (1, -1, 1), "generic", del),
     Command::new("unlink", -2, WRITE | FAST, (1, -1, 1), "generic", del),
     Command::new("exists", -2, READONLY | FAST, (1, -1, 1), "generic", exists),
@@ -211,7 +211,7 @@ fn flush_mode_ok(args: &[Bytes]) -> Result<(), Reply> {
 }
 
 /// Empties database `db`, failing the transactions that watch its keys.
-pub fn flush_db(ctx: &mut Ctx, db: usize) {
+pub(crate) fn flush_db(ctx: &mut Ctx, db: usize) {
     let now = ctx.now_ms;
     let store = &mut *ctx.store;
     let dbref = &store.dbs[db];

@@ -15,7 +15,7 @@ use std::collections::VecDeque;
 
 type L = Box<VecDeque<Bytes>>;
 
-pub static COMMANDS: &[Command] = &[
+pub(crate) static COMMANDS: &[Command] = &[
     Command::new(
         "lpush",
         -3,

@@ -14,7 +14,7 @@ use std::io::{Read, Write};
 use std::net::{TcpStream, ToSocketAddrs};
 use std::time::Duration;
 
-pub static COMMANDS: &[Command] =
+pub(crate) static COMMANDS: &[Command] =
     &[Command::new("migrate", -6, WRITE, (3, 3, 1), "generic", migrate).with_keys(migrate_keys)];
 
 /// MIGRATE's keys: the key argument, or everything after KEYS when it is "".

@@ -2,30 +2,30 @@
 //! rule); each exports `COMMANDS`, a slice of `Command` values holding both the metadata
 //! COMMAND reports and the handler, so the table cannot drift from the implementation.
 
-pub mod args;
-pub mod ctx;
-pub mod err;
+pub(crate) mod args;
+pub(crate) mod ctx;
+pub(crate) mod err;
 
-pub mod bits;
-pub mod cluster;
-pub mod cluster_admin;
-pub mod connection;
-pub mod dump;
-pub mod hashes;
-pub mod introspection;
-pub mod keys;
-pub mod lists;
-pub mod migrate;
-pub mod persistence;
-pub mod pubsub;
-pub mod replication;
-pub mod sets;
-pub mod streams;
-pub mod strings;
-pub mod tx;
-pub mod zsets;
+pub(crate) mod bits;
+pub(crate) mod cluster;
+pub(crate) mod cluster_admin;
+pub(crate) mod connection;
+pub(crate) mod dump;
+pub(crate) mod hashes;
+pub(crate) mod introspection;
+pub(crate) mod keys;
+pub(crate) mod lists;
+pub(crate) mod migrate;
+pub(crate) mod persistence;
+pub(crate) mod pubsub;
+pub(crate) mod replication;
+pub(crate) mod sets;
+pub(crate) mod streams;
+pub(crate) mod strings;
+pub(crate) mod tx;
+pub(crate) mod zsets;
 
-pub use ctx::{BlockRequest, Ctx};
+pub(crate) use ctx::{BlockRequest, Ctx};
 
 use ahash::AHashMap;
 use bytes::Bytes;
@@ -33,34 +33,34 @@ use rubra_resp::Reply;
 use std::sync::OnceLock;
 
 /// What a handler returns: the reply, or an error reply via `?`.
-pub type CmdResult = Result<Reply, Reply>;
+pub(crate) type CmdResult = Result<Reply, Reply>;
 /// A command implementation.
-pub type Handler = fn(&mut Ctx, &[Bytes]) -> CmdResult;
+pub(crate) type Handler = fn(&mut Ctx, &[Bytes]) -> CmdResult;
 /// Custom key extraction for commands whose keys are not at fixed positions (numkeys).
-pub type KeysFn = fn(&[Bytes]) -> Vec<usize>;
+pub(crate) type KeysFn = fn(&[Bytes]) -> Vec<usize>;
 
 /// Command flags, as COMMAND INFO reports them (plus a few internal ones).
-pub mod flags {
-    pub const WRITE: u32 = 1;
-    pub const READONLY: u32 = 1 << 1;
-    pub const DENYOOM: u32 = 1 << 2;
-    pub const ADMIN: u32 = 1 << 3;
-    pub const PUBSUB: u32 = 1 << 4;
-    pub const NOSCRIPT: u32 = 1 << 5;
-    pub const BLOCKING: u32 = 1 << 6;
-    pub const LOADING: u32 = 1 << 7;
-    pub const STALE: u32 = 1 << 8;
-    pub const FAST: u32 = 1 << 9;
-    pub const NO_AUTH: u32 = 1 << 10;
-    pub const NO_MULTI: u32 = 1 << 11;
+pub(crate) mod flags {
+    pub(crate) const WRITE: u32 = 1;
+    pub(crate) const READONLY: u32 = 1 << 1;
+    pub(crate) const DENYOOM: u32 = 1 << 2;
+    pub(crate) const ADMIN: u32 = 1 << 3;
+    pub(crate) const PUBSUB: u32 = 1 << 4;
+    pub(crate) const NOSCRIPT: u32 = 1 << 5;
+    pub(crate) const BLOCKING: u32 = 1 << 6;
+    pub(crate) const LOADING: u32 = 1 << 7;
+    pub(crate) const STALE: u32 = 1 << 8;
+    pub(crate) const FAST: u32 = 1 << 9;
+    pub(crate) const NO_AUTH: u32 = 1 << 10;
+    pub(crate) const NO_MULTI: u32 = 1 << 11;
     /// Runs immediately even inside MULTI (EXEC, DISCARD, MULTI, WATCH, QUIT, RESET).
-    pub const TX_CONTROL: u32 = 1 << 12;
+    pub(crate) const TX_CONTROL: u32 = 1 << 12;
     /// Allowed for a RESP2 client in subscribed state.
-    pub const SUB_OK: u32 = 1 << 13;
-    pub const MAY_REPLICATE: u32 = 1 << 14;
+    pub(crate) const SUB_OK: u32 = 1 << 13;
+    pub(crate) const MAY_REPLICATE: u32 = 1 << 14;
 
     /// Names in COMMAND INFO order.
-    pub const NAMES: &[(u32, &str)] = &[
+    pub(crate) const NAMES: &[(u32, &str)] = &[
         (WRITE, "write"),
         (READONLY, "readonly"),
         (DENYOOM, "denyoom"),
@@ -78,7 +78,7 @@ pub mod flags {
 }
 
 /// One command: metadata and handler.
-pub struct Command {
+pub(crate) struct Command {
     /// Lower-case name.
     pub name: &'static str,
     /// Redis arity: N means exactly N words, -N at least N (the name counts).
@@ -95,7 +95,7 @@ pub struct Command {
 
 impl Command {
     /// A command with keys at fixed positions.
-    pub const fn new(
+    pub(crate) const fn new(
         name: &'static str,
         arity: i32,
         flags: u32,
@@ -117,18 +117,18 @@ impl Command {
     }
 
     /// Same, with a custom key extractor.
-    pub const fn with_keys(mut self, f: KeysFn) -> Command {
+    pub(crate) const fn with_keys(mut self, f: KeysFn) -> Command {
         self.keys_fn = Some(f);
         self
     }
 
     /// Whether `flag` is set.
-    pub fn has(&self, flag: u32) -> bool {
+    pub(crate) fn has(&self, flag: u32) -> bool {
         self.flags & flag != 0
     }
 
     /// Whether `argc` words satisfy the arity.
-    pub fn arity_ok(&self, argc: usize) -> bool {
+    pub(crate) fn arity_ok(&self, argc: usize) -> bool {
         if self.arity >= 0 {
             argc == self.arity as usize
         } else {
@@ -137,7 +137,7 @@ impl Command {
     }
 
     /// Indexes of the key arguments in `args` (args[0] is the command name).
-    pub fn key_positions(&self, args: &[Bytes]) -> Vec<usize> {
+    pub(crate) fn key_positions(&self, args: &[Bytes]) -> Vec<usize> {
         if let Some(f) = self.keys_fn {
             return f(args).into_iter().filter(|&i| i < args.len()).collect();
         }
@@ -157,7 +157,7 @@ impl Command {
     }
 
     /// ACL categories, derived from the family and flags as Redis assigns them.
-    pub fn acl_categories(&self) -> Vec<&'static str> {
+    pub(crate) fn acl_categories(&self) -> Vec<&'static str> {
         let mut cats = Vec::new();
         if self.has(flags::WRITE) {
             cats.push("@write");
@@ -218,7 +218,7 @@ fn families() -> [&'static [Command]; 17] {
 }
 
 /// All commands by lower-case name, built once.
-pub fn table() -> &'static AHashMap<&'static [u8], &'static Command> {
+pub(crate) fn table() -> &'static AHashMap<&'static [u8], &'static Command> {
     static TABLE: OnceLock<AHashMap<&'static [u8], &'static Command>> = OnceLock::new();
     TABLE.get_or_init(|| {
         let mut map = AHashMap::new();
@@ -232,7 +232,7 @@ pub fn table() -> &'static AHashMap<&'static [u8], &'static Command> {
 }
 
 /// Finds a command by name, case-insensitively, without allocating for normal names.
-pub fn lookup(name: &[u8]) -> Option<&'static Command> {
+pub(crate) fn lookup(name: &[u8]) -> Option<&'static Command> {
     let mut buf = [0u8; 32];
     if name.len() > buf.len() {
         return None;

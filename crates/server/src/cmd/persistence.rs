@@ -7,7 +7,7 @@ use bytes::Bytes;
 use rubra_resp::Reply;
 use std::path::PathBuf;
 
-pub static COMMANDS: &[Command] = &[
+pub(crate) static COMMANDS: &[Command] = &[
     Command::new(
         "bgrewriteaof",
         1,

@@ -8,7 +8,7 @@ use crate::exec::pubsub::Kind;
 use bytes::Bytes;
 use rubra_resp::Reply;
 
-pub static COMMANDS: &[Command] = &[
+pub(crate) static COMMANDS: &[Command] = &[
     Command::new(
         "subscribe",
         -2,
@@ -84,7 +84,7 @@ pub static COMMANDS: &[Command] = &[
 ];
 
 /// The output limits for pub/sub clients, from client-output-buffer-limit.
-pub fn pubsub_limits(ctx: &Ctx) -> OutputLimits {
+pub(crate) fn pubsub_limits(ctx: &Ctx) -> OutputLimits {
     OutputLimits {
         hard: ctx.store.config.pubsub_hard_limit,
         soft: ctx.store.config.pubsub_soft_limit,

@@ -5,14 +5,12 @@ use super::args::{int, is};
 use super::flags::*;
 use super::{err, CmdResult, Command, Ctx};
 use crate::persist::jobs::Job;
-use crate::repl::state::{
-    getack_bytes, LinkState, PrimaryLink, ReplicaInfo, SyncState, WaitRequest,
-};
-use crate::store::{random_hex, Store};
+use crate::repl::role::{clear_primary, set_primary};
+use crate::repl::state::{getack_bytes, ReplicaInfo, SyncState, WaitRequest};
 use bytes::Bytes;
 use rubra_resp::Reply;
 
-pub static COMMANDS: &[Command] = &[
+pub(crate) static COMMANDS: &[Command] = &[
     Command::new(
         "replicaof",
         3,
@@ -91,61 +89,6 @@ fn replicaof(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
     }
     set_primary(ctx.store, host, port);
     Ok(Reply::OK)
-}
-
-/// Stops replicating (REPLICAOF NO ONE, or a cluster failover promoting us). The old
-/// replication id is kept as the secondary one, so former siblings can still resync
-/// partially from us (PSYNC2). Returns whether we were a replica.
-pub fn clear_primary(store: &mut Store) -> bool {
-    let repl = &mut store.replication;
-    if repl.primary.take().is_none() {
-        return false;
-    }
-    repl.link_generation += 1;
-    let new_id = random_hex(&mut store.rng, 40);
-    store.feed.shift_replid(new_id);
-    for db in &mut store.dbs {
-        db.replica_mode = false;
-    }
-    true
-}
-
-/// Starts (or restarts) replication from `host:port` (REPLICAOF host port, or the cluster
-/// making us a replica). A no-op if that primary is already the one we follow.
-pub fn set_primary(store: &mut Store, host: String, port: u16) {
-    if let Some(p) = &store.replication.primary {
-        if p.host == host && p.port == port {
-            return;
-        }
-    }
-    let Some(jobs) = store.jobs.clone() else {
-        return;
-    };
-    let now = crate::store::now_ms();
-    let repl = &mut store.replication;
-    repl.link_generation += 1;
-    let generation = repl.link_generation;
-    repl.primary = Some(PrimaryLink {
-        host: host.clone(),
-        port,
-        state: LinkState::Connecting,
-        generation,
-        last_io_ms: now,
-        sync_started_ms: 0,
-    });
-    // Our replicas must resync from us: drop them so they reconnect.
-    let ids: Vec<u64> = store.replication.replicas.keys().copied().collect();
-    for id in ids {
-        store.clients.kill(id);
-    }
-    for db in &mut store.dbs {
-        db.replica_mode = true;
-    }
-    let _ = jobs.send(Job::ReplicateFrom {
-        host,
-        port,
-        generation,
-    });
 }
 
 fn register_replica(ctx: &mut Ctx, state: SyncState) {
@@ -288,7 +231,7 @@ fn replconf(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
 }
 
 /// Answers WAIT clients whose target is now acknowledged by enough replicas.
-pub fn serve_waiters(ctx: &mut Ctx) {
+pub(crate) fn serve_waiters(ctx: &mut Ctx) {
     let repl = &mut ctx.store.replication;
     let ready: Vec<(u64, usize)> = repl
         .waiters

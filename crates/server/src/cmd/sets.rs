@@ -13,7 +13,7 @@ use rubra_resp::Reply;
 
 type S = Box<SetValue>;
 
-pub static COMMANDS: &[Command] = &[
+pub(crate) static COMMANDS: &[Command] = &[
     Command::new("sadd", -3, WRITE | DENYOOM | FAST, (1, 1, 1), "set", sadd),
     Command::new("srem", -3, WRITE | FAST, (1, 1, 1), "set", srem),
     Command::new("scard", 2, READONLY | FAST, (1, 1, 1), "set", scard),

@@ -23,7 +23,7 @@ use rubra_keyspace::stream::{Fields, Trim};
 use rubra_keyspace::{Stream, StreamId, Value};
 use rubra_resp::Reply;
 
-pub use xinfo::rebuild_group_commands;
+pub(crate) use xinfo::rebuild_group_commands;
 
 type S = Box<Stream>;
 
@@ -42,7 +42,7 @@ impl TypedValue for Box<Stream> {
     }
 }
 
-pub static COMMANDS: &[Command] = &[
+pub(crate) static COMMANDS: &[Command] = &[
     Command::new(
         "xadd",
         -5,
@@ -753,7 +753,7 @@ fn xread(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
 /// Commands that recreate a stream with its groups (AOF rewrite), as Redis writes them:
 /// XADDs, XSETID with the counters, then each group, its PEL as XCLAIM ... FORCE JUSTID,
 /// and consumers without pending entries.
-pub fn rebuild_commands(key: &Bytes, s: &Stream) -> Vec<Vec<Bytes>> {
+pub(crate) fn rebuild_commands(key: &Bytes, s: &Stream) -> Vec<Vec<Bytes>> {
     let mut out = Vec::new();
     if s.is_empty() {
         out.push(vec![

@@ -13,7 +13,7 @@ use rubra_resp::Reply;
 
 type S = Vec<u8>;
 
-pub static COMMANDS: &[Command] = &[
+pub(crate) static COMMANDS: &[Command] = &[
     Command::new("get", 2, READONLY | FAST, (1, 1, 1), "string", get),
     Command::new("set", -3, WRITE | DENYOOM, (1, 1, 1), "string", set),
     Command::new(
@@ -88,7 +88,7 @@ pub static COMMANDS: &[Command] = &[
 ];
 
 /// Error for APPEND/SETRANGE/SETBIT results above `proto-max-bulk-len`.
-pub const TOO_BIG: Reply =
+pub(crate) const TOO_BIG: Reply =
     Reply::err("ERR string exceeds maximum allowed size (proto-max-bulk-len)");
 
 /// Reads a string key: Ok(None) if missing, WRONGTYPE for other types.
@@ -510,7 +510,7 @@ fn getrange(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
 
 /// GETRANGE's index rules (they differ from LRANGE's): negative indexes count from the
 /// end and clamp to 0, an end past the string clamps to its last byte.
-pub fn string_range(start: i64, end: i64, len: usize) -> Option<(usize, usize)> {
+pub(crate) fn string_range(start: i64, end: i64, len: usize) -> Option<(usize, usize)> {
     if (start < 0 && end < 0 && start > end) || len == 0 {
         return None;
     }

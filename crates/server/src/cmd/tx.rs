@@ -9,7 +9,7 @@ use crate::exec::dispatch::call;
 use bytes::Bytes;
 use rubra_resp::Reply;
 
-pub static COMMANDS: &[Command] = &[
+pub(crate) static COMMANDS: &[Command] = &[
     Command::new(
         "multi",
         1,

@@ -9,7 +9,7 @@ use std::collections::VecDeque;
 
 /// A blocked client and the command it will retry.
 #[derive(Debug, Clone)]
-pub struct Waiter {
+pub(crate) struct Waiter {
     pub client: u64,
     pub db: usize,
     pub keys: Vec<Bytes>,
@@ -19,7 +19,7 @@ pub struct Waiter {
 
 /// The registry of blocked clients.
 #[derive(Default)]
-pub struct Blocking {
+pub(crate) struct Blocking {
     by_key: AHashMap<(usize, Bytes), VecDeque<u64>>,
     waiters: AHashMap<u64, Waiter>,
     ready: Vec<(usize, Bytes)>,
@@ -31,7 +31,7 @@ pub struct Blocking {
 
 impl Blocking {
     /// Registers a blocked client on all its keys.
-    pub fn block(&mut self, w: Waiter) {
+    pub(crate) fn block(&mut self, w: Waiter) {
         for k in &w.keys {
             let q = self.by_key.entry((w.db, k.clone())).or_default();
             if !q.contains(&w.client) {
@@ -42,17 +42,17 @@ impl Blocking {
     }
 
     /// Sets the arguments the next registered waiter retries with (see `retry_args`).
-    pub fn set_retry_args(&mut self, args: Vec<Bytes>) {
+    pub(crate) fn set_retry_args(&mut self, args: Vec<Bytes>) {
         self.retry_args = Some(args);
     }
 
     /// Takes the arguments set by `set_retry_args`, if any.
-    pub fn take_retry_args(&mut self) -> Option<Vec<Bytes>> {
+    pub(crate) fn take_retry_args(&mut self) -> Option<Vec<Bytes>> {
         self.retry_args.take()
     }
 
     /// Removes a client's registration; returns it if it was still blocked.
-    pub fn unblock(&mut self, client: u64) -> Option<Waiter> {
+    pub(crate) fn unblock(&mut self, client: u64) -> Option<Waiter> {
         let w = self.waiters.remove(&client)?;
         for k in &w.keys {
             let key = (w.db, k.clone());
@@ -67,7 +67,7 @@ impl Blocking {
     }
 
     /// Notes that `key` may now satisfy blocked clients.
-    pub fn signal(&mut self, db: usize, key: &Bytes) {
+    pub(crate) fn signal(&mut self, db: usize, key: &Bytes) {
         if self.by_key.is_empty() {
             return;
         }
@@ -78,18 +78,18 @@ impl Blocking {
     }
 
     /// Takes the keys signalled since the last call, in signal order.
-    pub fn take_ready(&mut self) -> Vec<(usize, Bytes)> {
+    pub(crate) fn take_ready(&mut self) -> Vec<(usize, Bytes)> {
         self.ready_set.clear();
         std::mem::take(&mut self.ready)
     }
 
     /// Whether any key is waiting to be served.
-    pub fn has_ready(&self) -> bool {
+    pub(crate) fn has_ready(&self) -> bool {
         !self.ready.is_empty()
     }
 
     /// The clients blocked on a key, first come first.
-    pub fn queue(&self, db: usize, key: &Bytes) -> Vec<u64> {
+    pub(crate) fn queue(&self, db: usize, key: &Bytes) -> Vec<u64> {
         self.by_key
             .get(&(db, key.clone()))
             .map(|q| q.iter().copied().collect())
@@ -97,23 +97,18 @@ impl Blocking {
     }
 
     /// A blocked client's registration.
-    pub fn waiter(&self, client: u64) -> Option<&Waiter> {
+    pub(crate) fn waiter(&self, client: u64) -> Option<&Waiter> {
         self.waiters.get(&client)
     }
 
     /// Number of blocked clients (INFO blocked_clients).
-    pub fn len(&self) -> usize {
+    pub(crate) fn len(&self) -> usize {
         self.waiters.len()
-    }
-
-    /// Whether no client is blocked.
-    pub fn is_empty(&self) -> bool {
-        self.waiters.is_empty()
     }
 
     /// After SWAPDB: clients stay on their database index, but the data under it changed,
     /// so every key anyone waits on in either database is checked again.
-    pub fn swap_dbs(&mut self, a: usize, b: usize) {
+    pub(crate) fn swap_dbs(&mut self, a: usize, b: usize) {
         let keys: Vec<(usize, Bytes)> = self
             .by_key
             .keys()

@@ -2,9 +2,9 @@
 //! (transaction, subscribed, OOM) -> execute -> signal modified keys -> serve clients whose
 //! blocking keys became ready. Only here do statuses become RESP errors for the client.
 
-use crate::exec::blocking::Waiter;
 use crate::client::ClientState;
 use crate::cmd::{self, err, flags, BlockRequest, Command, Ctx};
+use crate::exec::blocking::Waiter;
 use crate::exec::evict;
 use crate::store::{now_ms, Store};
 use bytes::Bytes;
@@ -12,7 +12,7 @@ use rubra_resp::Reply;
 
 /// What the connection must do after a command.
 #[derive(Debug)]
-pub enum Flow {
+pub(crate) enum Flow {
     Continue,
     /// The command blocked: wait for an unblock message or the timeout.
     Block(BlockRequest),
@@ -21,7 +21,7 @@ pub enum Flow {
 }
 
 /// Executes one request from `client` and appends its reply to `out`.
-pub fn execute(
+pub(crate) fn execute(
     store: &mut Store,
     client: &mut ClientState,
     args: Vec<Bytes>,
@@ -89,7 +89,8 @@ fn run(
     if let Some(routing) = &store.routing {
         if !client.is_primary_link && !store.loading {
             let db = &mut store.dbs[client.db];
-            if let Some(redirect) = crate::cluster::routing::route(routing, client, cmd, args, db, now_ms())
+            if let Some(redirect) =
+                crate::cluster::routing::route(routing, client, cmd, args, db, now_ms())
             {
                 fail_multi(client);
                 return (redirect, None);
@@ -157,7 +158,7 @@ fn check_oom(store: &mut Store, cmd: &Command) -> Option<Reply> {
 
 /// Runs a resolved command in `ctx` and does the bookkeeping that follows a write. Used by
 /// the dispatcher, EXEC and the blocked-client server alike, so they cannot disagree.
-pub fn call(ctx: &mut Ctx, cmd: &'static Command, args: &[Bytes]) -> Reply {
+pub(crate) fn call(ctx: &mut Ctx, cmd: &'static Command, args: &[Bytes]) -> Reply {
     let dirty_before = ctx.store.dirty;
     let reply = (cmd.handler)(ctx, args).unwrap_or_else(|e| e);
     ctx.store.stats.total_commands += 1;
@@ -182,7 +183,7 @@ pub fn call(ctx: &mut Ctx, cmd: &'static Command, args: &[Bytes]) -> Reply {
 
 /// Serves blocked clients whose keys received data, first come first served, until no key
 /// is ready (a served BLMOVE may push to a key another client waits on).
-pub fn serve_blocked(store: &mut Store) {
+pub(crate) fn serve_blocked(store: &mut Store) {
     let mut rounds = 0;
     while store.blocking.has_ready() && rounds < 1000 {
         rounds += 1;
@@ -249,7 +250,7 @@ fn may_replicate(client: &ClientState, cmd: &Command) -> bool {
 /// leaves `args` unconsumed, releases the store lock, waits, and tries again (Redis
 /// postpones such clients the same way). Reads, the primary link and replicas never wait;
 /// neither does a command whose keys are served elsewhere (it is redirected anyway).
-pub fn write_pause(
+pub(crate) fn write_pause(
     store: &Store,
     client: &ClientState,
     args: &[Bytes],

@@ -11,7 +11,7 @@ use bytes::Bytes;
 const MAX_EVICTIONS_PER_CALL: usize = 10_000;
 
 /// Returns true if memory is within the limit (after evicting if the policy allows).
-pub fn make_room(store: &mut Store) -> bool {
+pub(crate) fn make_room(store: &mut Store) -> bool {
     let limit = store.config.maxmemory as usize;
     if limit == 0 || used_memory() <= limit {
         return true;

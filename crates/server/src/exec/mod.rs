@@ -2,8 +2,8 @@
 //! around commands — blocked clients, WATCHed keys, eviction under maxmemory, pub/sub
 //! subscriptions.
 
-pub mod blocking;
-pub mod dispatch;
-pub mod evict;
-pub mod pubsub;
-pub mod watch;
+pub(crate) mod blocking;
+pub(crate) mod dispatch;
+pub(crate) mod evict;
+pub(crate) mod pubsub;
+pub(crate) mod watch;

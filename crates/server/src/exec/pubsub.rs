@@ -10,7 +10,7 @@ use rubra_resp::Reply;
 
 /// Which namespace a subscription lives in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Kind {
+pub(crate) enum Kind {
     Channel,
     Pattern,
     Shard,
@@ -18,7 +18,7 @@ pub enum Kind {
 
 /// All subscriptions.
 #[derive(Default)]
-pub struct PubSub {
+pub(crate) struct PubSub {
     channels: AHashMap<Bytes, Vec<u64>>,
     patterns: AHashMap<Bytes, Vec<u64>>,
     shard: AHashMap<Bytes, Vec<u64>>,
@@ -35,7 +35,7 @@ impl PubSub {
     }
 
     /// Subscribes; returns whether it is new.
-    pub fn subscribe(&mut self, client: u64, kind: Kind, name: Bytes) -> bool {
+    pub(crate) fn subscribe(&mut self, client: u64, kind: Kind, name: Bytes) -> bool {
         if !self
             .by_client
             .entry(client)
@@ -49,7 +49,7 @@ impl PubSub {
     }
 
     /// Unsubscribes; returns whether it existed.
-    pub fn unsubscribe(&mut self, client: u64, kind: Kind, name: &Bytes) -> bool {
+    pub(crate) fn unsubscribe(&mut self, client: u64, kind: Kind, name: &Bytes) -> bool {
         let removed = self
             .by_client
             .get_mut(&client)
@@ -67,7 +67,7 @@ impl PubSub {
     }
 
     /// A client's subscriptions of one kind, sorted for stable replies.
-    pub fn subscriptions_of(&self, client: u64, kind: Kind) -> Vec<Bytes> {
+    pub(crate) fn subscriptions_of(&self, client: u64, kind: Kind) -> Vec<Bytes> {
         let mut v: Vec<Bytes> = self
             .by_client
             .get(&client)
@@ -83,14 +83,14 @@ impl PubSub {
     }
 
     /// Total subscriptions of a client (the count in subscribe replies).
-    pub fn count_of(&self, client: u64, kinds: &[Kind]) -> usize {
+    pub(crate) fn count_of(&self, client: u64, kinds: &[Kind]) -> usize {
         self.by_client
             .get(&client)
             .map_or(0, |s| s.iter().filter(|(k, _)| kinds.contains(k)).count())
     }
 
     /// Drops every subscription of a client (disconnect, RESET).
-    pub fn remove_client(&mut self, client: u64) {
+    pub(crate) fn remove_client(&mut self, client: u64) {
         let Some(subs) = self.by_client.remove(&client) else {
             return;
         };
@@ -106,7 +106,7 @@ impl PubSub {
     }
 
     /// Delivers a message; returns the number of clients that received it.
-    pub fn publish(
+    pub(crate) fn publish(
         &mut self,
         clients: &mut ClientRegistry,
         kind: Kind,
@@ -161,7 +161,7 @@ impl PubSub {
     }
 
     /// Active channels (or shard channels) matching an optional pattern (PUBSUB CHANNELS).
-    pub fn channels(&self, kind: Kind, pattern: Option<&[u8]>) -> Vec<Bytes> {
+    pub(crate) fn channels(&self, kind: Kind, pattern: Option<&[u8]>) -> Vec<Bytes> {
         let map = match kind {
             Kind::Shard => &self.shard,
             _ => &self.channels,
@@ -176,7 +176,7 @@ impl PubSub {
     }
 
     /// Subscribers of a channel (PUBSUB NUMSUB / SHARDNUMSUB).
-    pub fn numsub(&self, kind: Kind, channel: &Bytes) -> usize {
+    pub(crate) fn numsub(&self, kind: Kind, channel: &Bytes) -> usize {
         let map = match kind {
             Kind::Shard => &self.shard,
             _ => &self.channels,
@@ -185,7 +185,7 @@ impl PubSub {
     }
 
     /// Number of distinct patterns (PUBSUB NUMPAT).
-    pub fn numpat(&self) -> usize {
+    pub(crate) fn numpat(&self) -> usize {
         self.patterns.len()
     }
 }

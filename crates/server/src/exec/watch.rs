@@ -6,14 +6,14 @@ use bytes::Bytes;
 
 /// Watched keys per (db, key), and the set of clients whose EXEC must fail.
 #[derive(Default)]
-pub struct Watches {
+pub(crate) struct Watches {
     by_key: AHashMap<(usize, Bytes), Vec<u64>>,
     dirty: AHashSet<u64>,
 }
 
 impl Watches {
     /// Registers `client` as watching `key` in `db`.
-    pub fn watch(&mut self, client: u64, db: usize, key: Bytes) {
+    pub(crate) fn watch(&mut self, client: u64, db: usize, key: Bytes) {
         let list = self.by_key.entry((db, key)).or_default();
         if !list.contains(&client) {
             list.push(client);
@@ -21,7 +21,7 @@ impl Watches {
     }
 
     /// Forgets all of `client`'s watches (UNWATCH, EXEC, DISCARD, disconnect).
-    pub fn unwatch_all(&mut self, client: u64, keys: &[(usize, Bytes)]) {
+    pub(crate) fn unwatch_all(&mut self, client: u64, keys: &[(usize, Bytes)]) {
         for k in keys {
             if let Some(list) = self.by_key.get_mut(k) {
                 list.retain(|&c| c != client);
@@ -34,7 +34,7 @@ impl Watches {
     }
 
     /// Marks every client watching `key` as dirty.
-    pub fn touch(&mut self, db: usize, key: &Bytes) {
+    pub(crate) fn touch(&mut self, db: usize, key: &Bytes) {
         if self.by_key.is_empty() {
             return;
         }
@@ -45,7 +45,7 @@ impl Watches {
 
     /// Marks every client watching any key of `db` as dirty (FLUSHDB, SWAPDB), when `exists`
     /// says the key existed before the flush (Redis only fails EXEC for keys that changed).
-    pub fn touch_db(&mut self, db: usize, mut exists: impl FnMut(&Bytes) -> bool) {
+    pub(crate) fn touch_db(&mut self, db: usize, mut exists: impl FnMut(&Bytes) -> bool) {
         let hits: Vec<u64> = self
             .by_key
             .iter()
@@ -56,12 +56,7 @@ impl Watches {
     }
 
     /// Whether `client`'s transaction must abort.
-    pub fn is_dirty(&self, client: u64) -> bool {
+    pub(crate) fn is_dirty(&self, client: u64) -> bool {
         self.dirty.contains(&client)
-    }
-
-    /// Number of keys watched by anyone (INFO watching_clients-like stats).
-    pub fn watched_keys(&self) -> usize {
-        self.by_key.len()
     }
 }

@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 
 /// When the AOF is fsynced.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum FsyncPolicy {
+pub(crate) enum FsyncPolicy {
     Always,
     EverySec,
     No,
@@ -21,7 +21,7 @@ pub enum FsyncPolicy {
 
 impl FsyncPolicy {
     /// From the `appendfsync` value.
-    pub fn from_config(v: &str) -> FsyncPolicy {
+    pub(crate) fn from_config(v: &str) -> FsyncPolicy {
         match v {
             "always" => FsyncPolicy::Always,
             "no" => FsyncPolicy::No,
@@ -31,7 +31,7 @@ impl FsyncPolicy {
 }
 
 /// An open AOF being appended to.
-pub struct AofWriter {
+pub(crate) struct AofWriter {
     file: File,
     pub path: PathBuf,
     pub policy: FsyncPolicy,
@@ -44,7 +44,7 @@ pub struct AofWriter {
 
 impl AofWriter {
     /// Opens (creating if needed) the AOF for appending.
-    pub fn open(path: &Path, policy: FsyncPolicy) -> std::io::Result<AofWriter> {
+    pub(crate) fn open(path: &Path, policy: FsyncPolicy) -> std::io::Result<AofWriter> {
         let file = OpenOptions::new().create(true).append(true).open(path)?;
         let size = file.metadata()?.len();
         Ok(AofWriter {
@@ -58,7 +58,7 @@ impl AofWriter {
     }
 
     /// Appends feed bytes; fsyncs at once under `always`.
-    pub fn append(&mut self, bytes: &[u8]) -> std::io::Result<()> {
+    pub(crate) fn append(&mut self, bytes: &[u8]) -> std::io::Result<()> {
         if bytes.is_empty() {
             return Ok(());
         }
@@ -76,7 +76,7 @@ impl AofWriter {
     }
 
     /// The `everysec` fsync, called by the cron.
-    pub fn fsync_if_needed(&mut self) -> std::io::Result<()> {
+    pub(crate) fn fsync_if_needed(&mut self) -> std::io::Result<()> {
         if self.unsynced && self.policy == FsyncPolicy::EverySec {
             self.file.sync_data()?;
             self.unsynced = false;
@@ -85,25 +85,20 @@ impl AofWriter {
     }
 
     /// fsyncs whatever was appended, whatever the policy (shutdown).
-    pub fn fsync_now(&mut self) -> std::io::Result<()> {
+    pub(crate) fn fsync_now(&mut self) -> std::io::Result<()> {
         self.file.sync_data()?;
         self.unsynced = false;
         Ok(())
     }
 
     /// Starts buffering appends for a rewrite in progress.
-    pub fn start_rewrite(&mut self) {
+    pub(crate) fn start_rewrite(&mut self) {
         self.rewrite_buf = Some(Vec::new());
-    }
-
-    /// Whether a rewrite is running.
-    pub fn rewriting(&self) -> bool {
-        self.rewrite_buf.is_some()
     }
 
     /// Completes a rewrite: appends what arrived meanwhile to `tmp`, fsyncs it, renames it
     /// over the AOF and continues appending to the new file.
-    pub fn finish_rewrite(&mut self, tmp: &Path) -> std::io::Result<()> {
+    pub(crate) fn finish_rewrite(&mut self, tmp: &Path) -> std::io::Result<()> {
         let tail = self.rewrite_buf.take().unwrap_or_default();
         let mut f = OpenOptions::new().append(true).open(tmp)?;
         f.write_all(&tail)?;
@@ -117,13 +112,13 @@ impl AofWriter {
     }
 
     /// Abandons a failed rewrite.
-    pub fn abort_rewrite(&mut self) {
+    pub(crate) fn abort_rewrite(&mut self) {
         self.rewrite_buf = None;
     }
 }
 
 /// Writes the commands that rebuild `dbs` (one snapshot per database) to `path`.
-pub fn write_snapshot_commands(
+pub(crate) fn write_snapshot_commands(
     path: &Path,
     dbs: &[DbSnapshot],
     now_ms: u64,
@@ -194,7 +189,7 @@ fn rebuild_commands(buf: &mut Vec<u8>, key: &Bytes, entry: &Entry) {
             }
         }
         Value::ZSet(z) => {
-            let members = crate::cmd::zsets::members_with_scores(z);
+            let members: Vec<(Bytes, f64)> = z.iter().map(|(m, s)| (m.clone(), s)).collect();
             for chunk in members.chunks(BATCH) {
                 let mut args = vec![Bytes::from_static(b"ZADD"), k.clone()];
                 for (m, score) in chunk {
@@ -223,7 +218,7 @@ fn rebuild_commands(buf: &mut Vec<u8>, key: &Bytes, entry: &Entry) {
 }
 
 /// Outcome of reading an AOF for replay.
-pub struct AofContents {
+pub(crate) struct AofContents {
     pub commands: Vec<Vec<Bytes>>,
     /// Length of the valid prefix; shorter than the file if its last command is truncated.
     pub valid_len: u64,
@@ -232,7 +227,7 @@ pub struct AofContents {
 
 /// Reads and parses an AOF. A truncated final command is reported (the caller truncates or
 /// refuses per `aof-load-truncated`); any other corruption is an error.
-pub fn read_aof(path: &Path) -> Result<AofContents, String> {
+pub(crate) fn read_aof(path: &Path) -> Result<AofContents, String> {
     let data = std::fs::read(path).map_err(|e| format!("can't read {}: {e}", path.display()))?;
     let limits = Limits {
         max_bulk_len: usize::MAX / 2,
@@ -275,7 +270,7 @@ pub fn read_aof(path: &Path) -> Result<AofContents, String> {
 /// Replays an AOF into the store through the normal command path (so MULTI/EXEC and SELECT
 /// behave as they did live). The feed is off while loading so nothing is re-appended.
 /// Returns the number of commands replayed.
-pub fn replay(store: &mut crate::store::Store, commands: Vec<Vec<Bytes>>) -> usize {
+pub(crate) fn replay(store: &mut crate::store::Store, commands: Vec<Vec<Bytes>>) -> usize {
     let was_active = store.feed.active;
     store.feed.active = false;
     store.loading = true;
@@ -297,7 +292,7 @@ pub fn replay(store: &mut crate::store::Store, commands: Vec<Vec<Bytes>>) -> usi
 
 /// Opens the AOF at start-up: replays it if present (handling a truncated tail per
 /// `aof-load-truncated`), then opens it for appending and turns the feed on.
-pub fn start(store: &mut crate::store::Store) -> Result<(), String> {
+pub(crate) fn start(store: &mut crate::store::Store) -> Result<(), String> {
     if store.config.get_value("appendonly") != "yes" {
         return Ok(());
     }

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use tokio::sync::mpsc;
 
 /// Work for the background runner.
-pub enum Job {
+pub(crate) enum Job {
     /// Write `snapshots` as commands to `tmp`, then swap it in as the AOF.
     RewriteAof {
         snapshots: Vec<DbSnapshot>,
@@ -39,7 +39,7 @@ pub enum Job {
 }
 
 /// Runs jobs one at a time, off the async workers.
-pub async fn run(server: Arc<Server>, mut rx: mpsc::UnboundedReceiver<Job>) {
+pub(crate) async fn run(server: Arc<Server>, mut rx: mpsc::UnboundedReceiver<Job>) {
     while let Some(job) = rx.recv().await {
         match job {
             Job::ReplicateFrom {

@@ -1,7 +1,7 @@
 //! Persistence around the `rubra-persistence` codec: keyspace <-> RDB conversion, SAVE/
 //! BGSAVE and start-up loading, background jobs that run off the store lock, and the AOF.
 
-pub mod aof;
-pub mod jobs;
-pub mod rdb;
-pub mod saving;
+pub(crate) mod aof;
+pub(crate) mod jobs;
+pub(crate) mod rdb;
+pub(crate) mod saving;

@@ -10,7 +10,7 @@ use std::io::Write;
 use std::path::Path;
 
 /// Our value in the RDB model.
-pub fn to_rdb(value: &Value) -> RdbValue {
+pub(crate) fn to_rdb(value: &Value) -> RdbValue {
     let owned = |b: &Bytes| b.to_vec();
     match value {
         Value::Str(s) => RdbValue::Str(s.clone()),
@@ -123,7 +123,7 @@ fn stream_from_rdb(r: RdbStream) -> Option<Stream> {
 }
 
 /// An RDB value as ours. None for an empty collection, which Redis never stores.
-pub fn from_rdb(value: RdbValue) -> Option<Value> {
+pub(crate) fn from_rdb(value: RdbValue) -> Option<Value> {
     if value.is_empty() {
         return None;
     }
@@ -158,7 +158,7 @@ pub fn from_rdb(value: RdbValue) -> Option<Value> {
 /// Writes database snapshots as an RDB file to `out` (with the replication id and offset
 /// as aux fields, as Redis writes them, so a restarted node or a new replica can continue
 /// the replication history). Keys already expired at `now_ms` are left out.
-pub fn write_rdb<W: Write>(
+pub(crate) fn write_rdb<W: Write>(
     out: W,
     dbs: &[DbSnapshot],
     replid: &str,
@@ -205,7 +205,7 @@ pub fn write_rdb<W: Write>(
 }
 
 /// Encodes database snapshots as an RDB file in memory (replica full sync).
-pub fn encode_rdb(
+pub(crate) fn encode_rdb(
     dbs: &[DbSnapshot],
     replid: &str,
     offset: u64,
@@ -216,7 +216,7 @@ pub fn encode_rdb(
 
 /// What a loaded RDB file held besides keys.
 #[derive(Debug, Default, Clone)]
-pub struct LoadedMeta {
+pub(crate) struct LoadedMeta {
     /// Replication id and offset the file was written at, if it says.
     pub repl: Option<(String, u64)>,
 }
@@ -224,12 +224,12 @@ pub struct LoadedMeta {
 /// Decodes an RDB file into `count` databases. Keys already expired at `now_ms` are
 /// dropped, as a primary does when it loads (a replica keeps them until the primary's DEL,
 /// but it gets a fresh file from its primary anyway).
-pub fn decode_rdb(bytes: &[u8], count: usize, now_ms: u64) -> Result<Vec<Db>, String> {
+pub(crate) fn decode_rdb(bytes: &[u8], count: usize, now_ms: u64) -> Result<Vec<Db>, String> {
     decode_rdb_with_meta(bytes, count, now_ms).map(|(dbs, _)| dbs)
 }
 
 /// Same as `decode_rdb`, also returning the file's replication metadata.
-pub fn decode_rdb_with_meta(
+pub(crate) fn decode_rdb_with_meta(
     bytes: &[u8],
     count: usize,
     now_ms: u64,
@@ -274,7 +274,7 @@ pub fn decode_rdb_with_meta(
 
 /// Writes an RDB file atomically: a temporary file in the same directory, fsync, then
 /// rename over `path`, so a crash never leaves a half-written dump.rdb behind.
-pub fn save_file(
+pub(crate) fn save_file(
     path: &Path,
     dbs: &[DbSnapshot],
     replid: &str,

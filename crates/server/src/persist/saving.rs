@@ -9,7 +9,7 @@ use std::path::PathBuf;
 
 /// What INFO persistence reports about RDB saves.
 #[derive(Debug, Clone)]
-pub struct SaveState {
+pub(crate) struct SaveState {
     pub bgsave_in_progress: bool,
     pub last_bgsave_ok: bool,
     pub last_bgsave_secs: i64,
@@ -37,14 +37,14 @@ impl Default for SaveState {
 }
 
 /// Where the RDB file lives: `dir`/`dbfilename`.
-pub fn rdb_path(store: &Store) -> PathBuf {
+pub(crate) fn rdb_path(store: &Store) -> PathBuf {
     PathBuf::from(store.config.get_value("dir")).join(store.config.get_value("dbfilename"))
 }
 
 /// Loads dump.rdb at start-up when the AOF is off (with the AOF on, the AOF is the
 /// authority, as in Redis). A missing file is an empty dataset; a corrupt one stops the
 /// start, since serving an empty dataset would look like data loss.
-pub fn load_at_startup(store: &mut Store) -> Result<(), String> {
+pub(crate) fn load_at_startup(store: &mut Store) -> Result<(), String> {
     if store.config.get_value("appendonly") == "yes" {
         return Ok(());
     }
@@ -70,7 +70,7 @@ pub fn load_at_startup(store: &mut Store) -> Result<(), String> {
 }
 
 /// SAVE: writes the file now, under the lock (Redis's SAVE blocks too).
-pub fn save_now(store: &mut Store) -> Result<(), String> {
+pub(crate) fn save_now(store: &mut Store) -> Result<(), String> {
     let path = rdb_path(store);
     let snapshots: Vec<_> = store.dbs.iter().map(|d| d.snapshot()).collect();
     let changes = store.dirty;
@@ -83,7 +83,7 @@ pub fn save_now(store: &mut Store) -> Result<(), String> {
 }
 
 /// Starts a background save. Errors with Redis's text if one is already running.
-pub fn start_bgsave(store: &mut Store) -> Result<(), String> {
+pub(crate) fn start_bgsave(store: &mut Store) -> Result<(), String> {
     if store.saving.bgsave_in_progress {
         return Err("ERR Background save already in progress".into());
     }
@@ -108,7 +108,7 @@ pub fn start_bgsave(store: &mut Store) -> Result<(), String> {
 }
 
 /// Records the end of a background save.
-pub fn finish_bgsave(store: &mut Store, result: Result<u64, String>) {
+pub(crate) fn finish_bgsave(store: &mut Store, result: Result<u64, String>) {
     let s = &mut store.saving;
     s.bgsave_in_progress = false;
     s.last_bgsave_secs = (now_ms().saturating_sub(s.bgsave_started_ms) / 1000) as i64;
@@ -129,7 +129,7 @@ pub fn finish_bgsave(store: &mut Store, result: Result<u64, String>) {
 
 /// The last steps before the process exits (SHUTDOWN, SIGTERM): flush the AOF, and save
 /// an RDB file when `save` is Some(true) or, if unspecified, when save rules exist.
-pub fn prepare_shutdown(store: &mut Store, save: Option<bool>) -> Result<(), String> {
+pub(crate) fn prepare_shutdown(store: &mut Store, save: Option<bool>) -> Result<(), String> {
     store.flush_feed();
     if let Some(aof) = store.aof.as_mut() {
         aof.fsync_now()
@@ -142,7 +142,7 @@ pub fn prepare_shutdown(store: &mut Store, save: Option<bool>) -> Result<(), Str
 }
 
 /// The `save` rules as (seconds, changes) pairs; empty means RDB saving is off.
-pub fn save_rules(store: &Store) -> Vec<(u64, u64)> {
+pub(crate) fn save_rules(store: &Store) -> Vec<(u64, u64)> {
     let words: Vec<u64> = store
         .config
         .get_value("save")
@@ -154,7 +154,7 @@ pub fn save_rules(store: &Store) -> Vec<(u64, u64)> {
 
 /// Called from the cron: starts a BGSAVE when a `save` rule is met (enough changes and
 /// enough time since the last save), waiting 5 s after a failure as Redis does.
-pub fn autosave_if_due(store: &mut Store, now: u64) {
+pub(crate) fn autosave_if_due(store: &mut Store, now: u64) {
     if store.saving.bgsave_in_progress || store.dirty == 0 || store.loading {
         return;
     }

@@ -7,10 +7,10 @@ use bytes::Bytes;
 use std::collections::VecDeque;
 
 /// Replication ids are 40 hex characters.
-pub const REPLID_LEN: usize = 40;
+pub(crate) const REPLID_LEN: usize = 40;
 
 /// The feed's state.
-pub struct Feed {
+pub(crate) struct Feed {
     /// Current replication id and the offset of the last byte produced.
     pub replid: String,
     /// The previous id and the offset up to which it is valid (after a promotion), so
@@ -36,7 +36,7 @@ pub struct Feed {
 
 impl Feed {
     /// A new feed with a fresh replication id.
-    pub fn new(replid: String, backlog_size: usize) -> Feed {
+    pub(crate) fn new(replid: String, backlog_size: usize) -> Feed {
         Feed {
             replid,
             replid2: "0".repeat(REPLID_LEN),
@@ -54,7 +54,7 @@ impl Feed {
     }
 
     /// Appends one command, as executed in database `db`.
-    pub fn propagate(&mut self, db: usize, args: &[Bytes]) {
+    pub(crate) fn propagate(&mut self, db: usize, args: &[Bytes]) {
         if !self.active || self.mirror_mode {
             return;
         }
@@ -70,7 +70,7 @@ impl Feed {
     }
 
     /// Marks the start of EXEC: writes inside are wrapped in MULTI/EXEC for atomicity.
-    pub fn begin_exec(&mut self) {
+    pub(crate) fn begin_exec(&mut self) {
         if self.mirror_mode {
             return;
         }
@@ -79,7 +79,7 @@ impl Feed {
     }
 
     /// Marks the end of EXEC.
-    pub fn end_exec(&mut self) {
+    pub(crate) fn end_exec(&mut self) {
         if self.exec_emitted {
             self.emit(&[Bytes::from_static(b"EXEC")]);
         }
@@ -88,7 +88,7 @@ impl Feed {
     }
 
     /// Appends raw stream bytes (a PING to replicas, for example).
-    pub fn emit_raw(&mut self, bytes: &[u8]) {
+    pub(crate) fn emit_raw(&mut self, bytes: &[u8]) {
         self.pending.extend_from_slice(bytes);
         self.offset += bytes.len() as u64;
         self.backlog.extend(bytes.iter().copied());
@@ -105,18 +105,18 @@ impl Feed {
     }
 
     /// Takes the bytes produced since the last call (sent to replicas and the AOF).
-    pub fn take_output(&mut self) -> Vec<u8> {
+    pub(crate) fn take_output(&mut self) -> Vec<u8> {
         std::mem::take(&mut self.pending)
     }
 
     /// Whether bytes are waiting for `take_output`.
-    pub fn has_output(&self) -> bool {
+    pub(crate) fn has_output(&self) -> bool {
         !self.pending.is_empty()
     }
 
     /// The backlog bytes after `offset`, if the backlog still holds all of them (partial
     /// resync possible), for `replid` or the previous id up to `second_offset`.
-    pub fn backlog_from(&self, replid: &str, offset: u64) -> Option<Vec<u8>> {
+    pub(crate) fn backlog_from(&self, replid: &str, offset: u64) -> Option<Vec<u8>> {
         let id_ok = replid == self.replid
             || (replid == self.replid2
                 && self.second_offset >= 0
@@ -130,17 +130,17 @@ impl Feed {
     }
 
     /// Offset of the first byte still in the backlog (INFO repl_backlog_first_byte_offset).
-    pub fn backlog_start(&self) -> u64 {
+    pub(crate) fn backlog_start(&self) -> u64 {
         self.offset - self.backlog.len() as u64 + 1
     }
 
     /// Bytes held in the backlog (INFO repl_backlog_histlen).
-    pub fn backlog_len(&self) -> usize {
+    pub(crate) fn backlog_len(&self) -> usize {
         self.backlog.len()
     }
 
     /// Adopts a primary's history after a full sync: its id, its offset, an empty backlog.
-    pub fn adopt(&mut self, replid: String, offset: u64) {
+    pub(crate) fn adopt(&mut self, replid: String, offset: u64) {
         self.replid = replid;
         self.replid2 = "0".repeat(REPLID_LEN);
         self.second_offset = -1;
@@ -151,12 +151,12 @@ impl Feed {
     }
 
     /// Forces a SELECT before the next command (a new replica or AOF starts listening).
-    pub fn reset_db(&mut self) {
+    pub(crate) fn reset_db(&mut self) {
         self.stream_db = None;
     }
 
     /// Changes the backlog size (CONFIG SET repl-backlog-size).
-    pub fn set_backlog_size(&mut self, size: usize) {
+    pub(crate) fn set_backlog_size(&mut self, size: usize) {
         self.backlog_size = size.max(16 * 1024);
         let excess = self.backlog.len().saturating_sub(self.backlog_size);
         if excess > 0 {
@@ -165,7 +165,7 @@ impl Feed {
     }
 
     /// After promotion to primary: keep serving the old history under the old id (PSYNC2).
-    pub fn shift_replid(&mut self, new_id: String) {
+    pub(crate) fn shift_replid(&mut self, new_id: String) {
         self.replid2 = std::mem::replace(&mut self.replid, new_id);
         self.second_offset = self.offset as i64 + 1;
         self.stream_db = None;
@@ -177,7 +177,7 @@ impl Feed {
 }
 
 /// Encodes a command as a RESP array of bulk strings.
-pub fn encode_command(out: &mut Vec<u8>, args: &[Bytes]) {
+pub(crate) fn encode_command(out: &mut Vec<u8>, args: &[Bytes]) {
     out.extend_from_slice(format!("*{}\r\n", args.len()).as_bytes());
     for a in args {
         out.extend_from_slice(format!("${}\r\n", a.len()).as_bytes());

@@ -16,7 +16,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 /// Runs the link until REPLICAOF points elsewhere; reconnects after failures.
-pub async fn run(server: Arc<Server>, host: String, port: u16, generation: u64) {
+pub(crate) async fn run(server: Arc<Server>, host: String, port: u16, generation: u64) {
     loop {
         if !is_current(&server, generation) {
             return;
@@ -298,8 +298,12 @@ async fn stream_loop(
                             ]));
                         } else if !args.is_empty() && !args[0].eq_ignore_ascii_case(b"PING") {
                             store.feed.mirror_mode = true;
-                            let _ =
-                                crate::exec::dispatch::execute(&mut store, &mut master, args, &mut sink);
+                            let _ = crate::exec::dispatch::execute(
+                                &mut store,
+                                &mut master,
+                                args,
+                                &mut sink,
+                            );
                             store.feed.mirror_mode = false;
                             sink.clear();
                         }

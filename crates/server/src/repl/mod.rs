@@ -2,6 +2,7 @@
 //! link to its primary, and the propagation feed that carries every change to replicas
 //! and the AOF.
 
-pub mod feed;
-pub mod link;
-pub mod state;
+pub(crate) mod feed;
+pub(crate) mod link;
+pub(crate) mod role;
+pub(crate) mod state;

@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 
 /// Where a replica is in its synchronisation.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum SyncState {
+pub(crate) enum SyncState {
     /// A full sync's snapshot is being produced; stream bytes are held until it is sent.
     WaitSnapshot,
     /// Receiving the live stream.
@@ -17,7 +17,7 @@ pub enum SyncState {
 
 /// A replica attached to this node (a client that ran PSYNC/SYNC).
 #[derive(Debug, Clone)]
-pub struct ReplicaInfo {
+pub(crate) struct ReplicaInfo {
     pub ip: String,
     pub listening_port: u16,
     pub state: SyncState,
@@ -29,7 +29,7 @@ pub struct ReplicaInfo {
 
 /// Link state towards our primary, as INFO's master_link_status and ROLE report it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum LinkState {
+pub(crate) enum LinkState {
     Connecting,
     Sync,
     Connected,
@@ -38,7 +38,7 @@ pub enum LinkState {
 
 impl LinkState {
     /// The word ROLE uses.
-    pub fn role_word(self) -> &'static str {
+    pub(crate) fn role_word(self) -> &'static str {
         match self {
             LinkState::Connecting => "connecting",
             LinkState::Sync => "sync",
@@ -50,26 +50,25 @@ impl LinkState {
 
 /// Our primary, when we are a replica.
 #[derive(Debug, Clone)]
-pub struct PrimaryLink {
+pub(crate) struct PrimaryLink {
     pub host: String,
     pub port: u16,
     pub state: LinkState,
     /// Increments on every REPLICAOF so an old link task knows it must stop.
     pub generation: u64,
     pub last_io_ms: u64,
-    pub sync_started_ms: u64,
 }
 
 /// A client waiting in WAIT.
 #[derive(Debug, Clone, Copy)]
-pub struct WaitRequest {
+pub(crate) struct WaitRequest {
     pub target_offset: u64,
     pub numreplicas: usize,
 }
 
 /// All replication state of this node.
 #[derive(Debug, Default)]
-pub struct Replication {
+pub(crate) struct Replication {
     pub replicas: BTreeMap<u64, ReplicaInfo>,
     /// REPLCONF listening-port values seen before PSYNC, by client.
     pub announced_ports: BTreeMap<u64, u16>,
@@ -87,7 +86,7 @@ pub struct Replication {
 
 impl Replication {
     /// Number of replicas whose acknowledged offset reached `offset`.
-    pub fn acked(&self, offset: u64) -> usize {
+    pub(crate) fn acked(&self, offset: u64) -> usize {
         self.replicas
             .values()
             .filter(|r| r.state == SyncState::Online && r.ack_offset >= offset)
@@ -95,13 +94,13 @@ impl Replication {
     }
 
     /// Whether this node is a replica.
-    pub fn is_replica(&self) -> bool {
+    pub(crate) fn is_replica(&self) -> bool {
         self.primary.is_some()
     }
 }
 
 /// `REPLCONF GETACK *` as stream bytes: asks replicas to acknowledge at once (WAIT).
-pub fn getack_bytes() -> Vec<u8> {
+pub(crate) fn getack_bytes() -> Vec<u8> {
     let mut out = Vec::new();
     crate::repl::feed::encode_command(
         &mut out,

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 /// Runs a (possibly blocking) command on a fresh connection in a thread; the handle yields
 /// the reply and how long the command took.
-pub fn blocked(s: &TestServer, args: &[&str]) -> JoinHandle<(redis::Value, Duration)> {
+pub(crate) fn blocked(s: &TestServer, args: &[&str]) -> JoinHandle<(redis::Value, Duration)> {
     let mut c = s.conn();
     let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
     std::thread::spawn(move || {
@@ -20,7 +20,7 @@ pub fn blocked(s: &TestServer, args: &[&str]) -> JoinHandle<(redis::Value, Durat
 
 /// Waits until INFO reports exactly `n` blocked clients, so a test knows a client really
 /// blocked (or was served) before it goes on; panics after 10 s.
-pub fn wait_blocked(s: &TestServer, n: usize) {
+pub(crate) fn wait_blocked(s: &TestServer, n: usize) {
     let want = format!("blocked_clients:{n}");
     let deadline = Instant::now() + Duration::from_secs(10);
     while Instant::now() < deadline {

@@ -7,7 +7,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 /// Runs `redis-cli` with arbitrary arguments (no -p), returning stdout + stderr.
-pub fn cli_raw(args: &[&str]) -> String {
+pub(crate) fn cli_raw(args: &[&str]) -> String {
     let out = Command::new("redis-cli")
         .args(args)
         .output()
@@ -20,17 +20,17 @@ pub fn cli_raw(args: &[&str]) -> String {
 }
 
 /// "127.0.0.1:port" of a test server, as redis-cli --cluster wants it.
-pub fn addr(s: &TestServer) -> String {
+pub(crate) fn addr(s: &TestServer) -> String {
     format!("127.0.0.1:{}", s.port)
 }
 
 /// One field of CLUSTER INFO (e.g. "cluster_state"), empty if missing.
-pub fn info_field(s: &TestServer, field: &str) -> String {
+pub(crate) fn info_field(s: &TestServer, field: &str) -> String {
     info_field_of(&s.cli(&["cluster", "info"]), field)
 }
 
 /// One `field:value` line of an INFO-style text.
-pub fn info_field_of(text: &str, field: &str) -> String {
+pub(crate) fn info_field_of(text: &str, field: &str) -> String {
     text.lines()
         .find_map(|l| {
             l.strip_prefix(&format!("{field}:"))
@@ -40,7 +40,7 @@ pub fn info_field_of(text: &str, field: &str) -> String {
 }
 
 /// Polls `cond` every 100 ms until it holds or `within` passes.
-pub fn wait_for(within: Duration, mut cond: impl FnMut() -> bool) -> bool {
+pub(crate) fn wait_for(within: Duration, mut cond: impl FnMut() -> bool) -> bool {
     let deadline = Instant::now() + within;
     while Instant::now() < deadline {
         if cond() {
@@ -52,7 +52,7 @@ pub fn wait_for(within: Duration, mut cond: impl FnMut() -> bool) -> bool {
 }
 
 /// Starts `n` cluster nodes and joins them with `redis-cli --cluster create`.
-pub fn make_cluster(n: usize, replicas: usize, extra: &[&str]) -> Vec<TestServer> {
+pub(crate) fn make_cluster(n: usize, replicas: usize, extra: &[&str]) -> Vec<TestServer> {
     let nodes: Vec<TestServer> = (0..n).map(|_| TestServer::start_cluster(extra)).collect();
     let addrs: Vec<String> = nodes.iter().map(addr).collect();
     let mut args: Vec<&str> = vec!["--cluster", "create"];
@@ -71,13 +71,13 @@ pub fn make_cluster(n: usize, replicas: usize, extra: &[&str]) -> Vec<TestServer
 }
 
 /// Asserts that `redis-cli --cluster check` through `s` is clean.
-pub fn check_ok(s: &TestServer) {
+pub(crate) fn check_ok(s: &TestServer) {
     check_ok_at(&addr(s));
 }
 
 /// Waits (up to `within`) for `redis-cli --cluster check` through `s` to come out clean,
 /// then asserts it: after a reshard or a join, replicas learn the new map by gossip.
-pub fn wait_check_ok(s: &TestServer, within: Duration) {
+pub(crate) fn wait_check_ok(s: &TestServer, within: Duration) {
     let address = addr(s);
     wait_for(within, || {
         let out = cli_raw(&["--cluster", "check", &address]);
@@ -92,7 +92,7 @@ pub fn wait_check_ok(s: &TestServer, within: Duration) {
 /// then asserts it with everybody's CLUSTER NODES. `redis-cli --cluster add-node` returns
 /// once the newcomer was told to MEET; the others learn it by gossip a moment later, and
 /// until then a second add-node's cluster check sees a partial view.
-pub fn wait_all_know_each_other(nodes: &[TestServer], within: Duration) {
+pub(crate) fn wait_all_know_each_other(nodes: &[TestServer], within: Duration) {
     let ids: Vec<String> = nodes.iter().map(|s| s.cli(&["cluster", "myid"])).collect();
     let agree = || {
         nodes.iter().all(|s| {
@@ -106,7 +106,7 @@ pub fn wait_all_know_each_other(nodes: &[TestServer], within: Duration) {
 }
 
 /// Every node's CLUSTER NODES, for a failure message.
-pub fn all_views(nodes: &[TestServer]) -> String {
+pub(crate) fn all_views(nodes: &[TestServer]) -> String {
     nodes
         .iter()
         .map(|s| format!("{}:\n{}", addr(s), s.cli(&["cluster", "nodes"])))
@@ -115,13 +115,13 @@ pub fn all_views(nodes: &[TestServer]) -> String {
 }
 
 /// Asserts that `redis-cli --cluster check HOST:PORT` is clean.
-pub fn check_ok_at(address: &str) {
+pub(crate) fn check_ok_at(address: &str) {
     let out = cli_raw(&["--cluster", "check", address]);
     assert_check_clean(&out);
 }
 
 /// Asserts that a `redis-cli --cluster check` output reports no problem.
-pub fn assert_check_clean(out: &str) {
+pub(crate) fn assert_check_clean(out: &str) {
     assert!(out.contains("[OK] All 16384 slots covered."), "{out}");
     assert!(
         out.contains("[OK] All nodes agree about slots configuration."),
@@ -132,7 +132,7 @@ pub fn assert_check_clean(out: &str) {
 }
 
 /// The port serving each slot, from CLUSTER SLOTS.
-pub fn slot_ports(s: &TestServer) -> Vec<u16> {
+pub(crate) fn slot_ports(s: &TestServer) -> Vec<u16> {
     let mut c = s.conn();
     let mut ports = vec![0u16; 16384];
     if let redis::Value::Array(ranges) = q(&mut c, &["CLUSTER", "SLOTS"]) {
@@ -155,7 +155,7 @@ pub fn slot_ports(s: &TestServer) -> Vec<u16> {
 
 /// One parsed CLUSTER NODES line.
 #[derive(Debug, Clone)]
-pub struct NodeLine {
+pub(crate) struct NodeLine {
     pub id: String,
     /// "ip:port" (without the bus port).
     pub addr: String,
@@ -168,13 +168,13 @@ pub struct NodeLine {
 
 impl NodeLine {
     /// Whether the flags contain `flag` ("myself", "master", "slave", "fail", ...).
-    pub fn has(&self, flag: &str) -> bool {
+    pub(crate) fn has(&self, flag: &str) -> bool {
         self.flags.iter().any(|f| f == flag)
     }
 }
 
 /// Parses a CLUSTER NODES reply.
-pub fn parse_nodes(text: &str) -> Vec<NodeLine> {
+pub(crate) fn parse_nodes(text: &str) -> Vec<NodeLine> {
     text.lines()
         .filter(|l| !l.trim().is_empty())
         .map(|l| {
@@ -210,7 +210,7 @@ pub fn parse_nodes(text: &str) -> Vec<NodeLine> {
 }
 
 /// Slot -> owner id as one node sees it (None where unassigned).
-pub fn owner_map(nodes: &[NodeLine]) -> Vec<Option<String>> {
+pub(crate) fn owner_map(nodes: &[NodeLine]) -> Vec<Option<String>> {
     let mut owners = vec![None; 16384];
     for n in nodes {
         for &(a, b) in &n.slots {

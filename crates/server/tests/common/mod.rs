@@ -2,15 +2,15 @@
 //! tests real clients — the `redis` crate and Debian's `redis-cli`.
 #![allow(dead_code)]
 
-pub mod blocking;
-pub mod cluster;
+pub(crate) mod blocking;
+pub(crate) mod cluster;
 
 use std::net::TcpListener;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 /// A running rubra-server process, killed when dropped.
-pub struct TestServer {
+pub(crate) struct TestServer {
     pub port: u16,
     child: Child,
     pub dir: std::path::PathBuf,
@@ -19,7 +19,7 @@ pub struct TestServer {
 
 /// A port that was free a moment ago (the OS picks it), never handed out twice in this
 /// test process.
-pub fn free_port() -> u16 {
+pub(crate) fn free_port() -> u16 {
     static USED: std::sync::Mutex<Vec<u16>> = std::sync::Mutex::new(Vec::new());
     loop {
         let port = TcpListener::bind("127.0.0.1:0")
@@ -35,7 +35,7 @@ pub fn free_port() -> u16 {
 }
 
 /// A port below 55536 that is free together with port + 10000 (the cluster bus port).
-pub fn free_cluster_port() -> u16 {
+pub(crate) fn free_cluster_port() -> u16 {
     static USED: std::sync::Mutex<Vec<u16>> = std::sync::Mutex::new(Vec::new());
     let mut seed = std::process::id() as u64
         ^ std::time::SystemTime::now()
@@ -62,13 +62,13 @@ pub fn free_cluster_port() -> u16 {
 
 impl TestServer {
     /// Starts a server with extra `--name value` arguments.
-    pub fn start(extra: &[&str]) -> TestServer {
+    pub(crate) fn start(extra: &[&str]) -> TestServer {
         Self::start_with(free_port, extra)
     }
 
     /// Starts a cluster-mode server (`--cluster-enabled yes`) on a port whose bus port
     /// (port + 10000) is free too.
-    pub fn start_cluster(extra: &[&str]) -> TestServer {
+    pub(crate) fn start_cluster(extra: &[&str]) -> TestServer {
         let mut args = vec!["--cluster-enabled", "yes"];
         args.extend_from_slice(extra);
         Self::start_with(free_cluster_port, &args)
@@ -97,19 +97,19 @@ impl TestServer {
     }
 
     /// The server's process id (to send it signals).
-    pub fn pid(&self) -> u32 {
+    pub(crate) fn pid(&self) -> u32 {
         self.child.id()
     }
 
     /// Kills the process with SIGKILL (no chance to flush anything).
-    pub fn kill9(&mut self) {
+    pub(crate) fn kill9(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
 
     /// Starts the server again on the same port and data directory, with extra arguments
     /// replacing the original ones if given. Returns false if it exited instead.
-    pub fn restart(&mut self, extra: Option<&[&str]>) -> bool {
+    pub(crate) fn restart(&mut self, extra: Option<&[&str]>) -> bool {
         self.kill9();
         if let Some(e) = extra {
             self.args = e.iter().map(|s| s.to_string()).collect();
@@ -119,7 +119,7 @@ impl TestServer {
     }
 
     /// Waits for the process to exit (for start-up failures); returns its exit code.
-    pub fn wait_exit(&mut self, within: Duration) -> Option<i32> {
+    pub(crate) fn wait_exit(&mut self, within: Duration) -> Option<i32> {
         let deadline = Instant::now() + within;
         while Instant::now() < deadline {
             if let Ok(Some(status)) = self.child.try_wait() {
@@ -148,25 +148,25 @@ impl TestServer {
     }
 
     /// The redis:// URL of this server.
-    pub fn url(&self) -> String {
+    pub(crate) fn url(&self) -> String {
         format!("redis://127.0.0.1:{}/", self.port)
     }
 
     /// A synchronous `redis` crate connection.
-    pub fn conn(&self) -> redis::Connection {
+    pub(crate) fn conn(&self) -> redis::Connection {
         redis::Client::open(self.url())
             .and_then(|c| c.get_connection_with_timeout(Duration::from_secs(5)))
             .expect("connect")
     }
 
     /// Runs Debian's redis-cli against this server and returns its stdout (trimmed at the end).
-    pub fn cli(&self, args: &[&str]) -> String {
+    pub(crate) fn cli(&self, args: &[&str]) -> String {
         cli_at(self.port, args)
     }
 
     /// Sends raw bytes on a fresh connection and returns everything read until the server
     /// closes or `wait` passes.
-    pub fn raw(&self, bytes: &[u8], wait: Duration) -> Vec<u8> {
+    pub(crate) fn raw(&self, bytes: &[u8], wait: Duration) -> Vec<u8> {
         use std::io::{Read, Write};
         let mut s = std::net::TcpStream::connect(("127.0.0.1", self.port)).expect("connect");
         s.set_read_timeout(Some(wait)).unwrap();
@@ -185,7 +185,7 @@ impl TestServer {
     }
 
     /// Whether the process is still running (it must never crash on bad input).
-    pub fn alive(&mut self) -> bool {
+    pub(crate) fn alive(&mut self) -> bool {
         matches!(self.child.try_wait(), Ok(None))
     }
 }
@@ -212,7 +212,7 @@ impl Drop for TestServer {
 
 /// Runs redis-cli against a port. Fails the test if redis-cli is not installed: these
 /// tests exist to prove compatibility with the real tool (.ci/run installs redis-tools).
-pub fn cli_at(port: u16, args: &[&str]) -> String {
+pub(crate) fn cli_at(port: u16, args: &[&str]) -> String {
     let out = Command::new("redis-cli")
         .arg("-p")
         .arg(port.to_string())
@@ -223,7 +223,7 @@ pub fn cli_at(port: u16, args: &[&str]) -> String {
 }
 
 /// Runs a command on a `redis` connection and returns the raw value.
-pub fn q(conn: &mut redis::Connection, args: &[&str]) -> redis::Value {
+pub(crate) fn q(conn: &mut redis::Connection, args: &[&str]) -> redis::Value {
     let mut cmd = redis::cmd(args[0]);
     for a in &args[1..] {
         cmd.arg(*a);
@@ -234,7 +234,7 @@ pub fn q(conn: &mut redis::Connection, args: &[&str]) -> redis::Value {
 
 /// Runs a command expecting an error; returns the error text as the server sent it
 /// (code + message, e.g. "WRONGTYPE Operation against...").
-pub fn q_err(conn: &mut redis::Connection, args: &[&str]) -> String {
+pub(crate) fn q_err(conn: &mut redis::Connection, args: &[&str]) -> String {
     let mut cmd = redis::cmd(args[0]);
     for a in &args[1..] {
         cmd.arg(*a);

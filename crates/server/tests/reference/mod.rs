@@ -12,7 +12,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 /// A redis-server process on a free loopback port, killed when dropped.
-pub struct Reference {
+pub(crate) struct Reference {
     pub port: u16,
     child: Child,
     dir: std::path::PathBuf,
@@ -20,13 +20,13 @@ pub struct Reference {
 
 impl Reference {
     /// Starts redis-server without persistence. Panics if it is not installed.
-    pub fn start() -> Reference {
+    pub(crate) fn start() -> Reference {
         Reference::start_with(&[])
     }
 
     /// Starts redis-server in its own temporary directory with extra arguments (which
     /// override the defaults: no saving, no AOF).
-    pub fn start_with(extra: &[&str]) -> Reference {
+    pub(crate) fn start_with(extra: &[&str]) -> Reference {
         let port = free_port();
         let dir = std::env::temp_dir().join(format!("rubra-ref-{}-{port}", std::process::id()));
         let _ = std::fs::create_dir_all(&dir);
@@ -34,7 +34,7 @@ impl Reference {
     }
 
     /// Starts redis-server on a copy of an RDB file (as its dump.rdb).
-    pub fn start_from_rdb(rdb: &std::path::Path) -> Reference {
+    pub(crate) fn start_from_rdb(rdb: &std::path::Path) -> Reference {
         let port = free_port();
         let dir = std::env::temp_dir().join(format!("rubra-ref-{}-{port}", std::process::id()));
         let _ = std::fs::create_dir_all(&dir);
@@ -43,7 +43,7 @@ impl Reference {
     }
 
     /// The directory holding this server's files.
-    pub fn dir(&self) -> &std::path::Path {
+    pub(crate) fn dir(&self) -> &std::path::Path {
         &self.dir
     }
 
@@ -77,13 +77,13 @@ impl Drop for Reference {
 }
 
 /// A raw RESP connection that returns each reply's exact bytes.
-pub struct RawConn {
+pub(crate) struct RawConn {
     stream: TcpStream,
     buf: Vec<u8>,
 }
 
 impl RawConn {
-    pub fn connect(port: u16) -> RawConn {
+    pub(crate) fn connect(port: u16) -> RawConn {
         let stream = TcpStream::connect(("127.0.0.1", port)).expect("connect");
         stream
             .set_read_timeout(Some(Duration::from_secs(10)))
@@ -95,13 +95,13 @@ impl RawConn {
     }
 
     /// Sends one command (a redis-cli style line, quotes allowed) and returns the reply.
-    pub fn call(&mut self, line: &str) -> Vec<u8> {
+    pub(crate) fn call(&mut self, line: &str) -> Vec<u8> {
         self.send(line);
         self.read_reply()
     }
 
     /// Sends one command without waiting for its reply (for blocking commands).
-    pub fn send(&mut self, line: &str) {
+    pub(crate) fn send(&mut self, line: &str) {
         let args = rubra_resp::split_args(line.as_bytes()).expect("bad quoting in script");
         let mut out = format!("*{}\r\n", args.len()).into_bytes();
         for a in &args {
@@ -113,7 +113,7 @@ impl RawConn {
     }
 
     /// Reads one complete reply frame.
-    pub fn read_reply(&mut self) -> Vec<u8> {
+    pub(crate) fn read_reply(&mut self) -> Vec<u8> {
         loop {
             if let Some((_, used)) = parse_frame(&self.buf, usize::MAX).expect("bad frame") {
                 return self.buf.drain(..used).collect();
@@ -129,7 +129,7 @@ impl RawConn {
 /// Runs `script` on a fresh rubra-server and a fresh redis-server and returns every
 /// difference. Lines starting with `!` run on both without comparing (e.g. HELLO, whose
 /// reply names the server); lines starting with `#` are comments; `sleep N` waits N ms.
-pub fn differences(script: &[&str]) -> Vec<String> {
+pub(crate) fn differences(script: &[&str]) -> Vec<String> {
     let rubra = TestServer::start(&[]);
     let reference = Reference::start();
     let mut a = RawConn::connect(rubra.port);
@@ -162,7 +162,7 @@ pub fn differences(script: &[&str]) -> Vec<String> {
 }
 
 /// Asserts that `script` gets byte-identical replies from rubra-server and redis-server.
-pub fn assert_same_as_redis(script: &[&str]) {
+pub(crate) fn assert_same_as_redis(script: &[&str]) {
     let diffs = differences(script);
     assert!(
         diffs.is_empty(),

@@ -69,7 +69,10 @@ pub(super) fn command(_ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
         let cmds: Vec<&'static Command> = if args.len() == 2 {
             sorted_commands()
         } else {
-            args[2..].iter().filter_map(|n| crate::cmd::lookup(n)).collect()
+            args[2..]
+                .iter()
+                .filter_map(|n| crate::cmd::lookup(n))
+                .collect()
         };
         return Ok(Reply::Map(
             cmds.into_iter()

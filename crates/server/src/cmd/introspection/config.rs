@@ -41,6 +41,7 @@ pub(super) fn config(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
             }
         }
         ctx.store.config = updated;
+        ctx.store.apply_config();
         return Ok(Reply::OK);
     }
     if is(sub, "resetstat") && args.len() == 2 {

@@ -177,7 +177,9 @@ pub(super) fn info_section(ctx: &mut Ctx, section: &str, out: &mut String) {
             line("keyspace_misses", &st.keyspace_misses);
             line(
                 "pubsub_channels",
-                &s.pubsub.channels(crate::exec::pubsub::Kind::Channel, None).len(),
+                &s.pubsub
+                    .channels(crate::exec::pubsub::Kind::Channel, None)
+                    .len(),
             );
             line("pubsub_patterns", &s.pubsub.numpat());
             line("total_published_messages", &st.pubsub_messages);

@@ -2,9 +2,9 @@
 //! MEMORY USAGE, SHUTDOWN.
 
 use super::args::{float, int, is};
-use crate::cmd::flags::*;
 use super::{err, CmdResult, Command, Ctx};
 use crate::alloc::{cpu_times, rss_bytes, used_memory};
+use crate::cmd::flags::*;
 use bytes::Bytes;
 use rubra_resp::{Reply, VerbatimFormat};
 use std::fmt::Write;
@@ -20,7 +20,7 @@ use config::*;
 use info::*;
 use server::*;
 
-pub static COMMANDS: &[Command] = &[
+pub(crate) static COMMANDS: &[Command] = &[
     Command::new("info", -1, LOADING | STALE, (0, 0, 0), "server", info),
     Command::new(
         "config",
@@ -68,7 +68,7 @@ pub static COMMANDS: &[Command] = &[
 ];
 
 /// Sets the client's name (CLIENT SETNAME, HELLO SETNAME): no spaces or newlines allowed.
-pub fn set_client_name(ctx: &mut Ctx, name: Bytes) -> CmdResult {
+pub(crate) fn set_client_name(ctx: &mut Ctx, name: Bytes) -> CmdResult {
     if name.iter().any(|&c| !(b'!'..=b'~').contains(&c)) {
         return Err(Reply::err(
             "ERR Client names cannot contain spaces, newlines or special characters.",

@@ -7,13 +7,13 @@
 //! `XGROUP SETID key group id ENTRIESREAD n`. A consumer created by XREADGROUP goes out as
 //! XGROUP CREATECONSUMER so that even a read that delivers nothing leaves replicas equal.
 
+use super::xinfo::checked_subcommand;
 use super::{
-    bulk, entries_reply, entry_reply, id_arg, id_reply, parse_bound, parse_id, parse_id_with,
-    parse_read, read_reply, serving_retry, IdRules, S,
+    bulk, entries_reply, entry_reply, id_arg, id_reply, parse_id, parse_id_with, parse_read,
+    read_reply, serving_retry, IdRules, S,
 };
 use crate::cmd::args::{self, is};
 use crate::cmd::{err, CmdResult, Ctx};
-use super::xinfo::checked_subcommand;
 use bytes::Bytes;
 use rubra_keyspace::stream::{ConsumerGroup, ENTRIES_READ_UNKNOWN};
 use rubra_keyspace::{Stream, StreamId};
@@ -92,7 +92,7 @@ pub(super) fn setid_prop(key: &Bytes, group: &Bytes, g: &ConsumerGroup) -> Vec<B
 // XREADGROUP
 
 /// XREADGROUP GROUP group consumer [COUNT count] [BLOCK ms] [NOACK] STREAMS key ... id ...
-pub fn xreadgroup(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
+pub(super) fn xreadgroup(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
     let r = parse_read(args, true)?;
     let Some((group, consumer)) = r.group.clone() else {
         return Err(Reply::err("ERR Missing GROUP option for XREADGROUP"));
@@ -293,7 +293,7 @@ pub(super) fn entries_read_arg(a: &[u8]) -> Result<i64, Reply> {
 }
 
 /// XGROUP CREATE|SETID|DESTROY|CREATECONSUMER|DELCONSUMER|HELP ...
-pub fn xgroup(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
+pub(super) fn xgroup(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
     let sub = checked_subcommand("xgroup", args, |sub, argc| match sub {
         b"create" | b"setid" => Some(argc >= 5),
         b"destroy" => Some(argc == 4),

@@ -1,21 +1,17 @@
 //! Pending entries: XACK, XPENDING, and ownership changes by XCLAIM and XAUTOCLAIM.
 
-use super::{
-    bulk, entries_reply, entry_reply, id_arg, id_reply, parse_bound, parse_id, parse_id_with,
-    parse_read, read_reply, serving_retry, IdRules, S,
-};
+use super::groups::*;
+use super::{entry_reply, id_reply, parse_bound, parse_id, S};
 use crate::cmd::args::{self, is};
 use crate::cmd::{err, CmdResult, Ctx};
 use bytes::Bytes;
-use rubra_keyspace::stream::{ConsumerGroup, ENTRIES_READ_UNKNOWN};
-use rubra_keyspace::{Stream, StreamId};
+use rubra_keyspace::StreamId;
 use rubra_resp::Reply;
-use super::groups::*;
 
 // XACK, XPENDING
 
 /// XACK key group id [id ...]
-pub fn xack(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
+pub(super) fn xack(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
     let has_group = match ctx.write_as::<S>(&args[1])? {
         Some(s) => s.groups.contains_key(&args[2]),
         None => false,
@@ -41,7 +37,7 @@ pub fn xack(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
 }
 
 /// XPENDING key group [[IDLE min-idle-time] start end count [consumer]]
-pub fn xpending(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
+pub(super) fn xpending(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
     let argc = args.len();
     let justinfo = argc == 3;
     if argc != 3 && !(6..=9).contains(&argc) {
@@ -139,7 +135,7 @@ pub fn xpending(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
 
 /// XCLAIM key group consumer min-idle-time id [id ...] [IDLE ms] [TIME unix-ms]
 /// [RETRYCOUNT count] [FORCE] [JUSTID] [LASTID id]
-pub fn xclaim(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
+pub(super) fn xclaim(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
     let (key, group, consumer) = (args[1].clone(), args[2].clone(), args[3].clone());
     let has_group = match ctx.write_as::<S>(&key)? {
         Some(s) => s.groups.contains_key(&group),
@@ -277,7 +273,7 @@ pub fn xclaim(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
 }
 
 /// XAUTOCLAIM key group consumer min-idle-time start [COUNT count] [JUSTID]
-pub fn xautoclaim(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
+pub(super) fn xautoclaim(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
     let (key, group, consumer) = (args[1].clone(), args[2].clone(), args[3].clone());
     let minidle = rubra_keyspace::value::parse_i64_strict(&args[4])
         .ok_or(Reply::err(

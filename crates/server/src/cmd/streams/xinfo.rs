@@ -1,16 +1,13 @@
 //! XINFO STREAM|GROUPS|CONSUMERS, and the commands that rebuild a stream's groups in an AOF rewrite.
 
-use super::{
-    bulk, entries_reply, entry_reply, id_arg, id_reply, parse_bound, parse_id, parse_id_with,
-    parse_read, read_reply, serving_retry, IdRules, S,
-};
+use super::groups::*;
+use super::{bulk, entries_reply, entry_reply, id_arg, id_reply, S};
 use crate::cmd::args::{self, is};
 use crate::cmd::{err, CmdResult, Ctx};
 use bytes::Bytes;
 use rubra_keyspace::stream::{ConsumerGroup, ENTRIES_READ_UNKNOWN};
 use rubra_keyspace::{Stream, StreamId};
 use rubra_resp::Reply;
-use super::groups::*;
 
 // XINFO
 
@@ -35,7 +32,7 @@ pub(super) fn opt_int(v: Option<i64>) -> Reply {
 }
 
 /// XINFO STREAM key [FULL [COUNT n]] | GROUPS key | CONSUMERS key group | HELP
-pub fn xinfo(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
+pub(super) fn xinfo(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
     let sub = checked_subcommand("xinfo", args, |sub, argc| match sub {
         b"stream" => Some(argc >= 3),
         b"groups" => Some(argc == 3),
@@ -202,7 +199,7 @@ pub(super) fn stream_info(st: &Stream, sub: &[u8], opts: &[Bytes]) -> CmdResult 
 
 /// The group part of a stream's AOF rewrite: XGROUP CREATE with ENTRIESREAD, the PEL as
 /// XCLAIM ... JUSTID FORCE, and consumers that own nothing as XGROUP CREATECONSUMER.
-pub fn rebuild_group_commands(key: &Bytes, st: &Stream) -> Vec<Vec<Bytes>> {
+pub(crate) fn rebuild_group_commands(key: &Bytes, st: &Stream) -> Vec<Vec<Bytes>> {
     let mut out = Vec::new();
     for (name, g) in &st.groups {
         out.push(vec![

@@ -8,9 +8,9 @@
 //! score and lex ranges share one code path.
 
 use super::args::{self, is};
-use crate::cmd::flags::*;
 use super::hashes::{parse_scan_args, random_indexes, scan_match, scan_positions, scan_reply};
 use super::{err, CmdResult, Command, Ctx};
+use crate::cmd::flags::*;
 use bytes::Bytes;
 use rand::Rng;
 use rubra_keyspace::value::SetValue;
@@ -30,7 +30,7 @@ const NOT_FLOAT_RANGE: Reply = Reply::err("ERR min or max is not a float");
 const NOT_LEX_RANGE: Reply = Reply::err("ERR min or max not valid string range item");
 const NAN_SCORE: Reply = Reply::err("ERR resulting score is not a number (NaN)");
 
-pub static COMMANDS: &[Command] = &[
+pub(crate) static COMMANDS: &[Command] = &[
     Command::new(
         "zadd",
         -4,
@@ -256,7 +256,7 @@ pub static COMMANDS: &[Command] = &[
 ];
 
 /// Members and scores in order, for AOF rewrite and snapshots.
-pub fn members_with_scores(z: &ZSet) -> Vec<(Bytes, f64)> {
+pub(crate) fn members_with_scores(z: &ZSet) -> Vec<(Bytes, f64)> {
     z.iter().map(|(m, s)| (m.clone(), s)).collect()
 }
 
@@ -510,4 +510,3 @@ fn zrevrank(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
         .and_then(|z| z.rev_rank(&args[2]))
         .map_or(Reply::Nil, |r| Reply::Int(r as i64)))
 }
-

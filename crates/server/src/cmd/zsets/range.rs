@@ -234,7 +234,12 @@ pub(super) fn parse_range(
 }
 
 /// Runs a read-only range command on `args[1]`.
-pub(super) fn range_read(ctx: &mut Ctx, args: &[Bytes], kind: Option<Kind>, rev: Option<bool>) -> CmdResult {
+pub(super) fn range_read(
+    ctx: &mut Ctx,
+    args: &[Bytes],
+    kind: Option<Kind>,
+    rev: Option<bool>,
+) -> CmdResult {
     let spec = parse_range(args, 2, kind, rev, false)?;
     let resp3 = ctx.client.resp3;
     let Some(z) = ctx.read_as::<Z>(&args[1])? else {

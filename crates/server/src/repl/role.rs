@@ -1,0 +1,60 @@
+//! Role changes: becoming a replica of a primary, or a primary again. REPLICAOF and the
+//! cluster driver (a failover, CLUSTER REPLICATE) both go through here.
+
+use crate::persist::jobs::Job;
+use crate::repl::state::{LinkState, PrimaryLink};
+use crate::store::{random_hex, Store};
+
+/// Stops replicating (REPLICAOF NO ONE, or a cluster failover promoting us). The old
+/// replication id is kept as the secondary one, so former siblings can still resync
+/// partially from us (PSYNC2). Returns whether we were a replica.
+pub(crate) fn clear_primary(store: &mut Store) -> bool {
+    let repl = &mut store.replication;
+    if repl.primary.take().is_none() {
+        return false;
+    }
+    repl.link_generation += 1;
+    let new_id = random_hex(&mut store.rng, 40);
+    store.feed.shift_replid(new_id);
+    for db in &mut store.dbs {
+        db.replica_mode = false;
+    }
+    true
+}
+
+/// Starts (or restarts) replication from `host:port` (REPLICAOF host port, or the cluster
+/// making us a replica). A no-op if that primary is already the one we follow.
+pub(crate) fn set_primary(store: &mut Store, host: String, port: u16) {
+    if let Some(p) = &store.replication.primary {
+        if p.host == host && p.port == port {
+            return;
+        }
+    }
+    let Some(jobs) = store.jobs.clone() else {
+        return;
+    };
+    let now = crate::store::now_ms();
+    let repl = &mut store.replication;
+    repl.link_generation += 1;
+    let generation = repl.link_generation;
+    repl.primary = Some(PrimaryLink {
+        host: host.clone(),
+        port,
+        state: LinkState::Connecting,
+        generation,
+        last_io_ms: now,
+    });
+    // Our replicas must resync from us: drop them so they reconnect.
+    let ids: Vec<u64> = store.replication.replicas.keys().copied().collect();
+    for id in ids {
+        store.clients.kill(id);
+    }
+    for db in &mut store.dbs {
+        db.replica_mode = true;
+    }
+    let _ = jobs.send(Job::ReplicateFrom {
+        host,
+        port,
+        generation,
+    });
+}
