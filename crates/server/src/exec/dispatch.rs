@@ -131,6 +131,7 @@ fn run(
         now_ms: now,
         block: None,
         propagate: None,
+        touched: None,
     };
     let reply = call(&mut ctx, cmd, args);
     let block = ctx.block.take();
@@ -164,9 +165,20 @@ pub(crate) fn call(ctx: &mut Ctx, cmd: &'static Command, args: &[Bytes]) -> Repl
     ctx.store.stats.total_commands += 1;
     let db = ctx.client.db;
     let rewritten = ctx.propagate.take();
-    if ctx.store.dirty != dirty_before && cmd.has(flags::WRITE) {
-        for i in cmd.key_positions(args) {
-            ctx.store.key_modified(db, &args[i]);
+    let touched = ctx.touched.take();
+    // MAY_REPLICATE too: PFCOUNT rewrites its cached cardinality, and Redis propagates that.
+    if ctx.store.dirty != dirty_before && cmd.has(flags::WRITE | flags::MAY_REPLICATE) {
+        match touched {
+            Some(keys) => {
+                for k in &keys {
+                    ctx.store.key_modified(db, k);
+                }
+            }
+            None => {
+                for i in cmd.key_positions(args) {
+                    ctx.store.key_modified(db, &args[i]);
+                }
+            }
         }
         match rewritten {
             Some(cmds) => {
@@ -209,6 +221,7 @@ pub(crate) fn serve_blocked(store: &mut Store) {
                     now_ms: now_ms(),
                     block: None,
                     propagate: None,
+                    touched: None,
                 };
                 let reply = call(&mut ctx, cmd, &waiter.args);
                 let still_blocked = ctx.block.is_some();
