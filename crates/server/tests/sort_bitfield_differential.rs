@@ -193,10 +193,8 @@ const SORT: &[&str] = &[
     "MSET wn_1 nan",
     "RPUSH ln 1",
     "SORT ln BY wn_*",
-    "MSET wf_1 0x10 wf_2 ' 7' wf_3 '' wf_4 1e999",
+    "MSET wf_1 0x10 wf_2 ' 7' wf_3 ''",
     "RPUSH lf 1 2 3",
-    "SORT lf BY wf_*",
-    "RPUSH lf 4",
     "SORT lf BY wf_*",
     "SADD s 5 3 9 1",
     "SORT s",
@@ -225,6 +223,11 @@ const SORT: &[&str] = &[
     "SORT str LIMIT x y",
     "SORT",
     "SORT_RO",
+    // Last: an out-of-range weight leaves errno at ERANGE inside redis-server, which fails
+    // every later numeric SORT there (Redis never clears errno before strtod).
+    "SET wf_4 1e999",
+    "RPUSH lf 4",
+    "SORT lf BY wf_*",
 ];
 
 #[test]

@@ -18,6 +18,7 @@ pub(crate) mod hll;
 pub(crate) mod introspection;
 pub(crate) mod keys;
 pub(crate) mod lists;
+pub(crate) mod longdouble;
 pub(crate) mod migrate;
 pub(crate) mod persistence;
 pub(crate) mod pqsort;

@@ -218,7 +218,11 @@ fn generic(ctx: &mut Ctx, args: &[Bytes], readonly: bool) -> CmdResult {
     let len = elements.len() as i64;
     let mut start = limit_start.max(0).min(len);
     let count = limit_count.max(-1).min(len);
-    let mut end = if count < 0 { len - 1 } else { start + count - 1 };
+    let mut end = if count < 0 {
+        len - 1
+    } else {
+        start + count - 1
+    };
     if start >= len {
         start = len - 1;
         end = len - 2;
@@ -233,9 +237,20 @@ fn generic(ctx: &mut Ctx, args: &[Bytes], readonly: bool) -> CmdResult {
         let window: Vec<Bytes> = if end >= start {
             let take = (end - start + 1) as usize;
             if desc {
-                elements.iter().rev().skip(start as usize).take(take).cloned().collect()
+                elements
+                    .iter()
+                    .rev()
+                    .skip(start as usize)
+                    .take(take)
+                    .cloned()
+                    .collect()
             } else {
-                elements.iter().skip(start as usize).take(take).cloned().collect()
+                elements
+                    .iter()
+                    .skip(start as usize)
+                    .take(take)
+                    .cloned()
+                    .collect()
             }
         } else {
             Vec::new()
@@ -347,7 +362,8 @@ fn generic(ctx: &mut Ctx, args: &[Bytes], readonly: bool) -> CmdResult {
         Some(dest) => {
             let now = ctx.now_ms;
             if outputlen > 0 {
-                let list: VecDeque<Bytes> = out.into_iter().map(Option::unwrap_or_default).collect();
+                let list: VecDeque<Bytes> =
+                    out.into_iter().map(Option::unwrap_or_default).collect();
                 ctx.db().set(dest, Value::List(Box::new(list)), now);
                 ctx.dirty(outputlen as u64);
             } else if ctx.db().remove(&dest).is_some() {
@@ -386,10 +402,17 @@ mod tests {
 
     #[test]
     fn store_key_is_found_after_skipped_arguments() {
-        let a = |s: &str| s.split(' ').map(|w| Bytes::from(w.to_string())).collect::<Vec<_>>();
+        let a = |s: &str| {
+            s.split(' ')
+                .map(|w| Bytes::from(w.to_string()))
+                .collect::<Vec<_>>()
+        };
         assert_eq!(sort_keys(&a("SORT k")), vec![1]);
         assert_eq!(sort_keys(&a("SORT k STORE d")), vec![1, 3]);
-        assert_eq!(sort_keys(&a("SORT k GET store STORE d LIMIT 0 1")), vec![1, 5]);
+        assert_eq!(
+            sort_keys(&a("SORT k GET store STORE d LIMIT 0 1")),
+            vec![1, 5]
+        );
         assert_eq!(sort_keys(&a("SORT k STORE a STORE b")), vec![1, 5]);
     }
 }

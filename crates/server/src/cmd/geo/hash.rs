@@ -257,7 +257,9 @@ pub(crate) struct Search {
 pub(crate) fn boxes(s: &Search) -> [Hash; 9] {
     let (half_h, half_w) = match s.shape {
         Shape::Radius(r) => (s.conversion * r, s.conversion * r),
-        Shape::Box { width, height } => (s.conversion * (height / 2.0), s.conversion * (width / 2.0)),
+        Shape::Box { width, height } => {
+            (s.conversion * (height / 2.0), s.conversion * (width / 2.0))
+        }
     };
     let lat_delta = rad_deg(half_h / EARTH_RADIUS_M);
     let lon_delta_top = rad_deg(half_w / EARTH_RADIUS_M / deg_rad(s.lat + lat_delta).cos());
@@ -454,7 +456,13 @@ mod tests {
 
     #[test]
     fn interleave_round_trips() {
-        for (a, b) in [(0u32, 0u32), (1, 0), (0, 1), (0x3ff_ffff, 0x155_5555), (u32::MAX, 7)] {
+        for (a, b) in [
+            (0u32, 0u32),
+            (1, 0),
+            (0, 1),
+            (0x3ff_ffff, 0x155_5555),
+            (u32::MAX, 7),
+        ] {
             assert_eq!(deinterleave(interleave(a, b)), (a, b));
         }
     }
@@ -463,15 +471,23 @@ mod tests {
     fn scores_decode_inside_their_box() {
         let mut x = 12345u64;
         for _ in 0..10_000 {
-            x = x.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            x = x
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
             let lon = (x >> 11) as f64 / (1u64 << 53) as f64 * 360.0 - 180.0;
             let lat = ((x >> 20) as f64 / (1u64 << 44) as f64) * 170.0 - 85.0;
             let score = lonlat_to_score(lon, lat).expect("in range");
             assert!(score < 1 << 52);
             let (dlon, dlat) = score_to_lonlat(score as f64);
             // A 26-step box is 360/2^26 degrees wide.
-            assert!((dlon - lon).abs() <= 360.0 / (1u64 << 26) as f64, "{lon} {dlon}");
-            assert!((dlat - lat).abs() <= 171.0 / (1u64 << 26) as f64, "{lat} {dlat}");
+            assert!(
+                (dlon - lon).abs() <= 360.0 / (1u64 << 26) as f64,
+                "{lon} {dlon}"
+            );
+            assert!(
+                (dlat - lat).abs() <= 171.0 / (1u64 << 26) as f64,
+                "{lat} {dlat}"
+            );
             assert_eq!(lonlat_to_score(dlon, dlat), Some(score));
         }
     }
@@ -504,7 +520,9 @@ mod tests {
         let b = boxes(&s);
         let mut x = 99u64;
         for _ in 0..5000 {
-            x = x.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            x = x
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
             let lon = 15.0 + ((x >> 11) as f64 / (1u64 << 53) as f64 - 0.5) * 6.0;
             let lat = 37.0 + ((x >> 30) as f64 / (1u64 << 34) as f64 - 0.5) * 4.0;
             let score = lonlat_to_score(lon, lat).expect("in range");
@@ -514,7 +532,11 @@ mod tests {
             }
             let found = b.iter().filter(|h| !h.is_zero()).any(|h| {
                 let lo = h.align52();
-                let hi = Hash { bits: h.bits + 1, step: h.step }.align52();
+                let hi = Hash {
+                    bits: h.bits + 1,
+                    step: h.step,
+                }
+                .align52();
                 (lo..hi).contains(&score)
             });
             assert!(found, "{lon},{lat} not covered");

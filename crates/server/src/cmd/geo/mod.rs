@@ -76,7 +76,8 @@ pub(crate) static COMMANDS: &[Command] = &[
 pub(crate) fn parse_lonlat(lon: &[u8], lat: &[u8]) -> Result<(f64, f64), Reply> {
     let x = args::float(lon)?;
     let y = args::float(lat)?;
-    if !(hash::LON_MIN..=hash::LON_MAX).contains(&x) || !(hash::LAT_MIN..=hash::LAT_MAX).contains(&y)
+    if !(hash::LON_MIN..=hash::LON_MAX).contains(&x)
+        || !(hash::LAT_MIN..=hash::LAT_MAX).contains(&y)
     {
         return Err(Reply::error(format!(
             "ERR invalid longitude,latitude pair {x:.6},{y:.6}"

@@ -4,12 +4,12 @@
 //! the same for every variant.
 
 use super::hash::{self, Search, Shape};
-use crate::cmd::pqsort::pqsort;
 use super::{coord_reply, distance_reply, parse_lonlat, unit, Z};
-use rubra_keyspace::Value;
 use crate::cmd::args::{self, is};
+use crate::cmd::pqsort::pqsort;
 use crate::cmd::{err, CmdResult, Ctx};
 use bytes::Bytes;
+use rubra_keyspace::Value;
 use rubra_keyspace::ZSet;
 use rubra_resp::Reply;
 use std::cmp::Ordering;
@@ -119,8 +119,7 @@ fn member_position(ctx: &mut Ctx, key: &[u8], member: &[u8]) -> Result<(f64, f64
 
 /// A radius and unit ("need numeric radius", "radius cannot be negative").
 fn parse_radius(r: &[u8], u: &[u8]) -> Result<(f64, f64), Reply> {
-    let radius =
-        args::parse_f64(r).ok_or(Reply::err("ERR need numeric radius"))?;
+    let radius = args::parse_f64(r).ok_or(Reply::err("ERR need numeric radius"))?;
     if radius < 0.0 {
         return Err(Reply::err("ERR radius cannot be negative"));
     }
@@ -308,7 +307,9 @@ fn generic(ctx: &mut Ctx, args: &[Bytes], src: usize, variant: Variant) -> CmdRe
         Sort::Asc if returned == points.len() => points.sort_by(asc),
         Sort::Desc if returned == points.len() => points.sort_by(|a, b| asc(b, a)),
         Sort::Asc => pqsort(&mut points, 0, returned - 1, &asc),
-        Sort::Desc => pqsort(&mut points, 0, returned - 1, &|a: &Point, b: &Point| asc(b, a)),
+        Sort::Desc => pqsort(&mut points, 0, returned - 1, &|a: &Point, b: &Point| {
+            asc(b, a)
+        }),
     }
     points.truncate(returned);
     for p in &mut points {

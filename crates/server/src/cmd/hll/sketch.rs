@@ -265,12 +265,7 @@ pub(crate) fn to_dense(s: &mut Vec<u8>) -> Result<(), Corrupt> {
 /// Raises register `index` to `count` in a sparse HLL, splitting opcodes as Redis does and
 /// promoting to dense when the value does not fit a VAL opcode or the string would grow past
 /// `max_bytes`. Ok(true) if the register changed.
-fn sparse_set(
-    s: &mut Vec<u8>,
-    index: usize,
-    count: u8,
-    max_bytes: usize,
-) -> Result<bool, Corrupt> {
+fn sparse_set(s: &mut Vec<u8>, index: usize, count: u8, max_bytes: usize) -> Result<bool, Corrupt> {
     if count > SPARSE_VAL_MAX {
         return promote(s, index, count);
     }
@@ -299,7 +294,11 @@ fn sparse_set(
     // Step 2: the cheap in-place cases, else build the replacement sequence.
     match op {
         Op::Val { val, .. } if val >= count => return Ok(false),
-        Op::Val { len: 1, .. } | Op::Zero { len: 1, wide: false } => {
+        Op::Val { len: 1, .. }
+        | Op::Zero {
+            len: 1,
+            wide: false,
+        } => {
             s[p] = val_byte(count, 1);
         }
         _ => {

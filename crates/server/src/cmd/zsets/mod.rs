@@ -22,9 +22,9 @@ mod pop;
 mod range;
 use combine::*;
 use pop::*;
-use range::*;
 /// GEOSEARCHSTORE and GEORADIUS STORE write their results the way ZRANGESTORE does.
 pub(crate) use range::store_result;
+use range::*;
 
 type Z = Box<ZSet>;
 

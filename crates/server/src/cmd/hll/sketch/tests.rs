@@ -73,7 +73,10 @@ fn sparse_promotes_at_the_size_limit_and_agrees_with_dense() {
             promoted_at = Some(i);
         }
     }
-    assert!(promoted_at.is_some(), "5000 elements must outgrow 3000 bytes");
+    assert!(
+        promoted_at.is_some(),
+        "5000 elements must outgrow 3000 bytes"
+    );
     assert_eq!(registers(&sparse), registers(&dense));
     assert_eq!(count(&sparse), count(&dense));
 }
