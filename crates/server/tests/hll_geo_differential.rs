@@ -190,6 +190,7 @@ const HLL: &[&str] = &[
     "PFDEBUG",
     "PFDEBUG GETREG h extra",
     "PFSELFTEST extra",
+    "PFSELFTEST",
     "MULTI",
     "PFADD t 1",
     "PFCOUNT t",
@@ -476,7 +477,13 @@ fn geo_random_inputs_match_redis() {
         let setup_a = a.run(&setup);
         let setup_b = b.run(&setup);
         assert_eq!(setup_a[setup_a.len() - 1], setup_b[setup_b.len() - 1]);
-        let mut checks = vec![cmd(&[b"ZRANGE", key.as_bytes(), b"0", b"-1", b"WITHSCORES"])];
+        let mut checks = vec![cmd(&[
+            b"ZRANGE",
+            key.as_bytes(),
+            b"0",
+            b"-1",
+            b"WITHSCORES",
+        ])];
         for chunk in (0..3000).collect::<Vec<_>>().chunks(100) {
             let mut pos = vec![b"GEOPOS".to_vec(), key.as_bytes().to_vec()];
             let mut hash = vec![b"GEOHASH".to_vec(), key.as_bytes().to_vec()];
@@ -583,7 +590,17 @@ fn hll_and_geo_writes_propagate_like_redis() {
         &["GEOADD", "g", "CH", "13.361389", "38.115556", "Palermo"],
         &["GEOADD", "g", "15.087269", "37.502669", "Catania"],
         &["GEORADIUS", "g", "15", "37", "200", "km", "STORE", "gr"],
-        &["GEOSEARCHSTORE", "gs", "g", "FROMMEMBER", "Palermo", "BYRADIUS", "300", "km", "STOREDIST"],
+        &[
+            "GEOSEARCHSTORE",
+            "gs",
+            "g",
+            "FROMMEMBER",
+            "Palermo",
+            "BYRADIUS",
+            "300",
+            "km",
+            "STOREDIST",
+        ],
     ];
     for w in writes {
         q(&mut p, w);
@@ -603,7 +620,10 @@ fn hll_and_geo_writes_propagate_like_redis() {
     // cache is written too.
     let aof = read_aof(&primary.dir);
     assert!(aof.contains("zadd"), "no ZADD in the AOF");
-    assert!(!aof.to_ascii_lowercase().contains("geoadd"), "GEOADD in the AOF");
+    assert!(
+        !aof.to_ascii_lowercase().contains("geoadd"),
+        "GEOADD in the AOF"
+    );
     assert!(aof.contains("PFCOUNT"), "no PFCOUNT in the AOF");
 }
 
