@@ -275,3 +275,107 @@ impl Node {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::failover::election_delays;
+    use crate::node::{Config, Node, Output};
+    use crate::wire::{decode, Body};
+
+    const TIMEOUT: u64 = 2000;
+
+    /// Delivers messages (and the replies they cause) at `now` until the network is quiet.
+    fn deliver(nodes: &mut [Node], now: u64, outs: Vec<Output>) {
+        let mut queue = outs;
+        while !queue.is_empty() {
+            if let Output::Send { to, bytes, .. } = queue.remove(0) {
+                let dst = (to.cport - 40010) as usize;
+                queue.extend(nodes[dst].step(now, "127.0.0.1", &bytes).unwrap());
+            }
+        }
+    }
+
+    /// Two primaries that know each other, quiet at t = 5000.
+    fn pair() -> Vec<Node> {
+        let mut nodes: Vec<Node> = (0..2u16)
+            .map(|i| {
+                let mut c = Config::new("127.0.0.1", 30010 + i);
+                c.node_timeout_ms = TIMEOUT;
+                Node::new(c, i as u64 + 7, 1000)
+            })
+            .collect();
+        let outs = nodes[0].meet(1000, "127.0.0.1", 30011, None).unwrap();
+        deliver(&mut nodes, 1000, outs);
+        for t in [1100, 1400, 5000] {
+            for i in 0..2 {
+                let outs = nodes[i].tick(t);
+                deliver(&mut nodes, t, outs);
+            }
+        }
+        let b = nodes[1].id();
+        assert!(nodes[0].state().nodes.contains_key(&b), "pair did not form");
+        nodes
+    }
+
+    fn pings(outs: &[Output]) -> usize {
+        outs.iter()
+            .filter(|o| match o {
+                Output::Send { bytes, .. } => {
+                    matches!(decode(bytes).map(|m| m.body), Ok(Body::Ping(_)))
+                }
+                _ => false,
+            })
+            .count()
+    }
+
+    /// A closed link starts the peer's failure clock at once (one PING, `ping_sent`
+    /// stamped), a second report sends nothing more, and PFAIL lands exactly at
+    /// ping_sent + node_timeout through `next_deadline` / `wake`, not a tick later.
+    #[test]
+    fn a_lost_link_starts_the_failure_clock_once() {
+        let mut nodes = pair();
+        let b = nodes[1].id();
+        let a = &mut nodes[0];
+        let t0 = 5300;
+        let outs = a.link_lost(t0, &b);
+        assert_eq!(pings(&outs), 1, "a lost link is pinged at once");
+        assert_eq!(a.state().nodes[&b].ping_sent, t0);
+        assert!(!a.state().nodes[&b].link_connected);
+        assert_eq!(pings(&a.link_lost(t0 + 5, &b)), 0, "one PING per PONG");
+        let due = a.next_deadline().expect("a PFAIL deadline");
+        assert_eq!(due, t0 + TIMEOUT + 1);
+        a.wake(due - 1);
+        assert!(!a.state().nodes[&b].down());
+        a.wake(due);
+        // PFAIL, and here at once FAIL: with no slot owners a report of our own suffices.
+        assert!(a.state().nodes[&b].down());
+        assert_ne!(
+            a.next_deadline(),
+            Some(due),
+            "a passed deadline is not returned"
+        );
+    }
+
+    /// A peer that answers after its link bounced is not flagged: the PONG clears the clock.
+    #[test]
+    fn a_bounced_link_to_a_live_peer_changes_nothing() {
+        let mut nodes = pair();
+        let b = nodes[1].id();
+        let outs = nodes[0].link_lost(5300, &b);
+        deliver(&mut nodes, 5301, outs);
+        let seen = &nodes[0].state().nodes[&b];
+        assert_eq!(seen.ping_sent, 0);
+        assert!(seen.link_connected && !seen.down());
+    }
+
+    /// Redis's 500 + rand(500) + rank * 1000 ms at the default 15 s timeout, scaled below
+    /// it (Valkey's min(500, node_timeout / 30) for the fixed part).
+    #[test]
+    fn election_delays_scale_with_the_timeout() {
+        assert_eq!(election_delays(2000), (66, 200));
+        assert_eq!(election_delays(5000), (166, 500));
+        assert_eq!(election_delays(15000), (500, 1000));
+        assert_eq!(election_delays(60000), (500, 1000));
+        assert_eq!(election_delays(1), (1, 1));
+    }
+}

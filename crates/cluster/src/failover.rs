@@ -84,17 +84,27 @@ impl Node {
         self.send_to(out, &sender, &msg);
     }
 
-    /// Our rank among our primary's replicas: how many have a larger replication offset.
+    /// Our rank among our primary's replicas: how many have a larger replication offset,
+    /// or the same offset and a smaller name.
+    ///
+    /// The name breaks ties (Redis leaves equal offsets at equal rank): with the election
+    /// delay's random part scaled down to `node_timeout / 30`, two replicas with the same
+    /// data would otherwise often ask within one network delay of each other, split the
+    /// votes, and both wait 2 * auth_timeout for the retry. Distinct ranks keep them a
+    /// whole rank step apart.
     fn my_rank(&self) -> usize {
         let Some(p) = self.st.me().primary else {
             return 0;
         };
+        let me = self.st.myself;
+        let mine = self.repl_offset;
         self.st
             .replicas_of(&p)
             .iter()
-            .filter(|r| **r != self.st.myself)
+            .filter(|r| **r != me)
             .filter_map(|r| self.st.nodes.get(r))
-            .filter(|r| !r.has(flags::NOFAILOVER) && r.repl_offset > self.repl_offset)
+            .filter(|r| !r.has(flags::NOFAILOVER))
+            .filter(|r| r.repl_offset > mine || (r.repl_offset == mine && r.id < me))
             .count()
     }
 

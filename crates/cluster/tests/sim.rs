@@ -795,7 +795,9 @@ fn fail_held_back_from_a_needed_voter_still_elects_once() {
             if promoted && promos.len() == 1 && promos[0].1 == replica {
                 Ok(())
             } else {
-                Err(format!("promotions {promos:?}, expected one of node {replica}"))
+                Err(format!(
+                    "promotions {promos:?}, expected one of node {replica}"
+                ))
             },
         );
         // FAIL needs node_timeout plus a round of reports; the election adds at most

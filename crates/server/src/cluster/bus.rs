@@ -414,7 +414,8 @@ pub(crate) async fn start(server: &Arc<Server>) -> std::io::Result<()> {
                 let store = srv.store.lock();
                 store.cluster.as_ref().and_then(|g| g.node.next_deadline())
             };
-            let sleep = due.map(|d| Duration::from_millis(d.saturating_sub(crate::store::now_ms())));
+            let sleep =
+                due.map(|d| Duration::from_millis(d.saturating_sub(crate::store::now_ms())));
             tokio::select! {
                 _ = every.tick() => {
                     let Some(srv) = weak.upgrade() else { return };
