@@ -29,6 +29,16 @@ enum Cmd {
         /// Data directory.
         #[arg(long, default_value = "./rubra-data")]
         dir: PathBuf,
+        /// Docker runtime: also remove the containers, their data volumes and the
+        /// network (the data is gone).
+        #[arg(long)]
+        purge: bool,
+    },
+    /// Exit 0 when the node on 127.0.0.1:PORT answers PING (the image's HEALTHCHECK).
+    Healthcheck {
+        /// Node port.
+        #[arg(long, env = "RUBRA_PORT", default_value_t = 6379)]
+        port: u16,
     },
     /// Node table: id, role, addr, slots, keys, memory, ops/s, link.
     Status(Target),
@@ -117,6 +127,7 @@ impl Target {
                 seeds: vec![seed.clone()],
                 password,
                 local: false,
+                hosts: Default::default(),
             });
         }
         let Some(st) = dir.load_state()? else {
@@ -129,14 +140,20 @@ impl Target {
             Some(p) => Some(p.clone()),
             None => dir.read_password()?,
         };
+        // Docker runtime: nodes are reached at their container addresses.
+        let hosts = match &st.docker {
+            Some(d) => crate::runtime_cli::container_ips(d, &st.active_ports())?,
+            None => Default::default(),
+        };
         Ok(Ctx {
             seeds: st
                 .active_ports()
                 .iter()
-                .map(|p| format!("127.0.0.1:{p}"))
+                .map(|p| format!("{}:{p}", hosts.get(p).map_or("127.0.0.1", String::as_str)))
                 .collect(),
             password,
             local: true,
+            hosts,
         })
     }
 }
@@ -200,6 +217,16 @@ struct UpArgs {
     /// Autoscaler: seconds between INFO samples.
     #[arg(long, default_value_t = 5)]
     sample_secs: u64,
+    /// Where nodes run: local processes, or Docker containers (one per node, on a
+    /// user-defined network, limits from --node-maxmemory/--node-cpus).
+    #[arg(long, value_parser = ["local", "docker"], default_value = "local")]
+    runtime: String,
+    /// Docker runtime: the node image (deploy/build-image.sh builds it).
+    #[arg(long, default_value = "rubra:latest")]
+    image: String,
+    /// Docker runtime: prefix of the network, container and volume names.
+    #[arg(long, default_value = "rubra")]
+    docker_prefix: String,
 }
 
 /// Parse arguments and run; the process exit code.
@@ -217,7 +244,14 @@ pub fn main() -> ExitCode {
 fn run(cli: Cli) -> Result<ExitCode> {
     match cli.cmd {
         Cmd::Up(a) => up(*a),
-        Cmd::Down { dir } => down(&dir),
+        Cmd::Down { dir, purge } => {
+            let code = down(&dir)?;
+            if purge {
+                crate::runtime_cli::purge(&dir)?;
+            }
+            Ok(code)
+        }
+        Cmd::Healthcheck { port } => Ok(crate::node_entry::healthcheck(port)),
         Cmd::Status(t) => status(&t.ctx()?),
         Cmd::Check(t) => check(&t.ctx()?),
         Cmd::Fix(t) => {
@@ -494,6 +528,9 @@ fn down(dir: &std::path::Path) -> Result<ExitCode> {
     let Some(st) = dir.load_state()? else {
         bail!("no cluster in {:?}", dir.root);
     };
+    if let Some(d) = &st.docker {
+        return crate::runtime_cli::stop(d, &st);
+    }
     let pids: Vec<u32> = st
         .nodes
         .iter()
@@ -539,6 +576,10 @@ fn new_state(a: &UpArgs) -> State {
         pending: None,
         panel: None,
         announce_ip: a.announce_ip.clone(),
+        docker: (a.runtime == "docker").then(|| crate::state::DockerRec {
+            prefix: a.docker_prefix.clone(),
+            image: a.image.clone(),
+        }),
     }
 }
 
@@ -553,6 +594,9 @@ fn up(a: UpArgs) -> Result<ExitCode> {
         );
     }
     let existing = dir.load_state()?;
+    if a.runtime == "docker" && a.announce_ip.is_some() {
+        bail!("--announce-ip is for local nodes: containers announce their own address");
+    }
     if existing.is_none() {
         if !a.nodes.is_multiple_of(2) || a.nodes < a.min_nodes || a.nodes > a.max_nodes {
             bail!(
@@ -626,7 +670,12 @@ fn up(a: UpArgs) -> Result<ExitCode> {
         node_cpus: a.node_cpus.max(0.01),
         sample_secs: a.sample_secs.max(1),
     };
-    let sup = Arc::new(Sup::new(dir.clone(), opts, state, auto, a.autoscale));
+    let docker = crate::runtime_cli::docker_runtime(&state, &a.runtime, a.node_cpus, &a.node_maxmemory)?;
+    let mut sup = Sup::new(dir.clone(), opts, state, auto, a.autoscale);
+    if let Some(d) = docker {
+        sup = sup.with_docker(d);
+    }
+    let sup = Arc::new(sup);
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -666,9 +715,10 @@ async fn supervise(
     print!("{}", crate::status::render(&rows.1));
     let first = rows.1.iter().map(|r| r.port).min().unwrap_or(a.base_port);
     // Clients connect where nodes announce themselves (redirects point there too).
-    let host = match &sup.opts.announce_ip {
-        Some(ip) => format!("-h {ip} "),
-        None => String::new(),
+    let host = match (&sup.docker, &sup.opts.announce_ip) {
+        (Some(d), _) => format!("-h {} ", d.ips().get(&first).map_or("?", String::as_str)),
+        (None, Some(ip)) => format!("-h {ip} "),
+        (None, None) => String::new(),
     };
     if generated {
         println!(
