@@ -141,9 +141,16 @@ impl Target {
             None => dir.read_password()?,
         };
         // Docker runtime: nodes are reached at their container addresses.
-        let hosts = match &st.docker {
-            Some(d) => crate::runtime_cli::container_ips(d, &st.active_ports())?,
-            None => Default::default(),
+        let hosts = match (&st.docker, &st.external) {
+            (Some(d), _) => crate::runtime_cli::container_ips(d, &st.active_ports())?,
+            (None, Some(names)) => {
+                let rt = crate::docker::external::ExternalRt::new(names.clone());
+                for p in st.active_ports() {
+                    let _ = rt.resolve(p);
+                }
+                rt.ips()
+            }
+            (None, None) => Default::default(),
         };
         Ok(Ctx {
             seeds: st
@@ -219,8 +226,13 @@ struct UpArgs {
     sample_secs: u64,
     /// Where nodes run: local processes, or Docker containers (one per node, on a
     /// user-defined network, limits from --node-maxmemory/--node-cpus).
-    #[arg(long, value_parser = ["local", "docker"], default_value = "local")]
+    /// `external`: Compose/Swarm runs the nodes given by --node-addrs; rubra forms the
+    /// cluster and serves the panel and operations, but starts/scales no node.
+    #[arg(long, value_parser = ["local", "docker", "external"], default_value = "local")]
     runtime: String,
+    /// External runtime: the nodes, `host:port,...` (first half primaries).
+    #[arg(long, default_value = "")]
+    node_addrs: String,
     /// Docker runtime: the node image (deploy/build-image.sh builds it).
     #[arg(long, default_value = "rubra:latest")]
     image: String,
@@ -552,11 +564,24 @@ fn down(dir: &std::path::Path) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn new_state(a: &UpArgs) -> State {
-    let half = a.nodes / 2;
-    let nodes = (0..a.nodes)
-        .map(|i| NodeRec {
-            port: a.base_port + i as u16,
+fn new_state(a: &UpArgs) -> Result<State> {
+    let external = match a.runtime.as_str() {
+        "external" => Some(crate::docker::external::parse_nodes(&a.node_addrs)?),
+        _ => None,
+    };
+    let ports: Vec<u16> = match &external {
+        Some(m) => m.keys().copied().collect(),
+        None => (0..a.nodes).map(|i| a.base_port + i as u16).collect(),
+    };
+    if external.is_some() && (ports.len() < 6 || !ports.len().is_multiple_of(2)) {
+        bail!("--node-addrs: give an even number of nodes, at least 6");
+    }
+    let half = ports.len() / 2;
+    let nodes = ports
+        .iter()
+        .enumerate()
+        .map(|(i, &port)| NodeRec {
+            port,
             pair: (i % half) as u32,
             intent: if i < half {
                 Intent::Primary
@@ -580,7 +605,8 @@ fn new_state(a: &UpArgs) -> State {
             prefix: a.docker_prefix.clone(),
             image: a.image.clone(),
         }),
-    }
+        external,
+    })
 }
 
 fn up(a: UpArgs) -> Result<ExitCode> {
@@ -613,7 +639,16 @@ fn up(a: UpArgs) -> Result<ExitCode> {
             );
         }
     }
-    // Password: the one already in DIR, else the given one, else a generated one.
+    // Password: the one already in DIR, else the given one (flag, RUBRA_PASSWORD or
+    // RUBRA_PASSWORD_FILE as a compose file sets them), else a generated one.
+    let given = a.password.clone().filter(|p| !p.is_empty());
+    // A password from RUBRA_PASSWORD_FILE that a compose service generated is shown
+    // once, like one rubra generates itself.
+    let from_file = given.is_none() && std::env::var("RUBRA_PASSWORD_GENERATE").is_ok();
+    let a = UpArgs {
+        password: given.or_else(crate::node_entry::env_password),
+        ..a
+    };
     let (password, generated) = match dir.read_password()? {
         Some(pw) => {
             if a.password.as_deref().is_some_and(|p| p != pw) {
@@ -622,13 +657,13 @@ fn up(a: UpArgs) -> Result<ExitCode> {
                     dir.creds_path()
                 );
             }
-            (pw, false)
+            (pw, from_file)
         }
         None => {
             if let Some(p) = &a.password {
                 crate::state::validate_password(p).context("--password")?;
             }
-            let gen = a.password.is_none();
+            let gen = a.password.is_none() || from_file;
             let pw = a.password.clone().unwrap_or_else(generate_password);
             dir.write_password(&pw)?;
             (pw, gen)
@@ -646,7 +681,7 @@ fn up(a: UpArgs) -> Result<ExitCode> {
             }
             s
         }
-        None => new_state(&a),
+        None => new_state(&a)?,
     };
     state.panel = Some(a.panel.clone());
     dir.save_state(&state)?;
@@ -670,10 +705,14 @@ fn up(a: UpArgs) -> Result<ExitCode> {
         node_cpus: a.node_cpus.max(0.01),
         sample_secs: a.sample_secs.max(1),
     };
+    let sup_external = state.external.clone();
     let docker = crate::runtime_cli::docker_runtime(&state, &a.runtime, a.node_cpus, &a.node_maxmemory)?;
     let mut sup = Sup::new(dir.clone(), opts, state, auto, a.autoscale);
     if let Some(d) = docker {
         sup = sup.with_docker(d);
+    }
+    if let Some(names) = sup_external.clone() {
+        sup = sup.with_external(crate::docker::external::ExternalRt::new(names));
     }
     let sup = Arc::new(sup);
     let rt = tokio::runtime::Builder::new_multi_thread()

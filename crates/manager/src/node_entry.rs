@@ -18,9 +18,36 @@ pub fn env_password() -> Option<String> {
         }
     }
     let f = std::env::var("RUBRA_PASSWORD_FILE").ok()?;
-    let p = std::fs::read_to_string(f).ok()?;
-    let p = p.trim().to_string();
-    (!p.is_empty()).then_some(p)
+    let generate = std::env::var("RUBRA_PASSWORD_GENERATE").is_ok_and(|v| v == "yes");
+    file_password(std::path::Path::new(&f), generate)
+}
+
+/// The password in `path`. With `generate`, a missing file is created with a random
+/// password first: the services of a compose file share it through a volume, and
+/// whichever starts first writes it (a hard link publishes the complete file at once,
+/// and fails if another got there first). Without `generate` a missing file (say, an
+/// absent Swarm secret) stays an absence, never a second password.
+fn file_password(path: &std::path::Path, generate: bool) -> Option<String> {
+    for _ in 0..50 {
+        match std::fs::read_to_string(path) {
+            Ok(p) if !p.trim().is_empty() => return Some(p.trim().to_string()),
+            Ok(_) => {}
+            Err(_) if generate => {
+                let tmp = path.with_extension(format!("tmp{}", std::process::id()));
+                if crate::state::write_private(&tmp, crate::state::generate_password().as_bytes())
+                    .is_ok()
+                {
+                    let _ = std::fs::hard_link(&tmp, path);
+                    let _ = std::fs::remove_file(&tmp);
+                    continue;
+                }
+                return None;
+            }
+            Err(_) => return None,
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    None
 }
 
 /// Node arguments with `auto` announce addresses resolved and the environment's
@@ -96,6 +123,20 @@ pub fn healthcheck(port: u16) -> ExitCode {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_shared_password_file_is_generated_once() {
+        let d = std::env::temp_dir().join(format!("rubra-pwfile-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&d);
+        std::fs::create_dir_all(&d).expect("dir");
+        let f = d.join("password");
+        assert_eq!(file_password(&f, false), None, "no file, no generation");
+        let a = file_password(&f, true).expect("generated");
+        assert_eq!(a.len(), 32);
+        assert_eq!(file_password(&f, true).as_deref(), Some(a.as_str()), "read, not replaced");
+        assert_eq!(file_password(&f, false).as_deref(), Some(a.as_str()));
+        let _ = std::fs::remove_dir_all(&d);
+    }
 
     #[test]
     fn auto_becomes_an_address_and_explicit_passwords_win() {

@@ -15,11 +15,17 @@ pub fn docker_runtime(
     cpus: f64,
     maxmemory: &str,
 ) -> Result<Option<DockerRt>> {
-    match (&st.docker, runtime) {
-        (Some(d), "docker") => Ok(Some(DockerRt::new(&d.prefix, &d.image, cpus, maxmemory)?)),
-        (None, "local") => Ok(None),
-        (Some(_), _) => bail!("this cluster runs on Docker: give --runtime docker"),
-        (None, _) => bail!("this cluster runs as local processes: omit --runtime docker"),
+    let was = match (&st.docker, &st.external) {
+        (Some(_), _) => "docker",
+        (None, Some(_)) => "external",
+        (None, None) => "local",
+    };
+    if was != runtime {
+        bail!("the cluster in this data dir was created with --runtime {was}");
+    }
+    match &st.docker {
+        Some(d) => Ok(Some(DockerRt::new(&d.prefix, &d.image, cpus, maxmemory)?)),
+        None => Ok(None),
     }
 }
 

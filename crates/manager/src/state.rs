@@ -91,6 +91,9 @@ pub struct State {
     /// Set when the nodes are Docker containers (`rubra up --runtime docker`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub docker: Option<DockerRec>,
+    /// Set when an orchestrator runs the nodes (`--runtime external`): port -> host name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub external: Option<std::collections::BTreeMap<u16, String>>,
 }
 
 /// How a Docker-runtime cluster was created, so later commands find its containers.
@@ -368,6 +371,7 @@ mod tests {
             panel: None,
             announce_ip: None,
             docker: None,
+            external: None,
         };
         assert_eq!(st.next_port(), base);
         let chosen = st.next_free_port();

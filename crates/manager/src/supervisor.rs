@@ -83,6 +83,8 @@ pub struct Sup {
     /// Set for `--runtime docker`: nodes are containers made through the engine, else
     /// they are child processes (`procs`).
     pub docker: Option<crate::docker::DockerRt>,
+    /// Set for `--runtime external`: an orchestrator (Compose, Swarm) runs the nodes.
+    pub external: Option<crate::docker::external::ExternalRt>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -109,6 +111,22 @@ impl Sup {
             last_action: Mutex::new(None),
             cpu_prev: Mutex::new(HashMap::new()),
             docker: None,
+            external: None,
+        }
+    }
+
+    /// Let an orchestrator run the nodes; rubra only reaches them by name.
+    pub fn with_external(mut self, rt: crate::docker::external::ExternalRt) -> Sup {
+        self.external = Some(rt);
+        self
+    }
+
+    /// Node addresses that are not 127.0.0.1 (containers), by port.
+    fn hosts(&self) -> std::collections::BTreeMap<u16, String> {
+        match (&self.docker, &self.external) {
+            (Some(d), _) => d.ips(),
+            (None, Some(e)) => e.ips(),
+            (None, None) => Default::default(),
         }
     }
 
@@ -122,7 +140,7 @@ impl Sup {
     pub fn ctx(&self) -> Ctx {
         Ctx {
             seeds: {
-                let hosts = self.docker.as_ref().map(|d| d.ips()).unwrap_or_default();
+                let hosts = self.hosts();
                 lock(&self.state)
                     .active_ports()
                     .iter()
@@ -131,7 +149,7 @@ impl Sup {
             },
             password: Some(self.opts.password.clone()),
             local: true,
-            hosts: self.docker.as_ref().map(|d| d.ips()).unwrap_or_default(),
+            hosts: self.hosts(),
         }
     }
 
@@ -311,6 +329,10 @@ impl Sup {
             d.ensure_running(port, &self.opts)?;
             return Ok(());
         }
+        if let Some(e) = &self.external {
+            e.wait_resolvable(port)?;
+            return Ok(());
+        }
         {
             let mut procs = lock(&self.procs);
             if let Some(h) = procs.get_mut(&port) {
@@ -345,6 +367,9 @@ impl Sup {
 
     /// Stop the node on `port` (SIGTERM, then SIGKILL after 10 s).
     pub fn stop_node(&self, port: u16) {
+        if self.external.is_some() {
+            return; // the orchestrator owns the node
+        }
         if let Some(d) = &self.docker {
             if let Err(e) = d.stop(port, 10) {
                 self.event("warning", serde_json::json!({"port": port, "stop": format!("{e:#}")}));
@@ -407,6 +432,13 @@ impl Sup {
         let ports = lock(&self.state).active_ports();
         if let Some(d) = &self.docker {
             return self.monitor_containers(d, &ports);
+        }
+        if let Some(e) = &self.external {
+            // The orchestrator restarts nodes; only follow address changes.
+            for p in ports {
+                let _ = e.resolve(p);
+            }
+            return;
         }
         for port in ports {
             let dead = {

@@ -9,6 +9,7 @@
 //! announces itself (`--cluster-announce-ip auto`, see `node_entry`).
 
 pub mod engine;
+pub mod external;
 
 use crate::procs::NodeOpts;
 use anyhow::{anyhow, bail, Context, Result};
