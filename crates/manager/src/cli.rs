@@ -593,7 +593,7 @@ fn new_state(a: &UpArgs) -> Result<State> {
             status: NodeStatus::Active,
         })
         .collect();
-    State {
+    Ok(State {
         version: 1,
         base_port: a.base_port,
         formed: false,

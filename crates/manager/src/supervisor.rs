@@ -85,6 +85,8 @@ pub struct Sup {
     pub docker: Option<crate::docker::DockerRt>,
     /// Set for `--runtime external`: an orchestrator (Compose, Swarm) runs the nodes.
     pub external: Option<crate::docker::external::ExternalRt>,
+    /// Docker runtime: when the monitor first found each node's container dead.
+    dead_since: Mutex<HashMap<u16, Instant>>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -112,6 +114,7 @@ impl Sup {
             cpu_prev: Mutex::new(HashMap::new()),
             docker: None,
             external: None,
+            dead_since: Mutex::new(HashMap::new()),
         }
     }
 
@@ -467,9 +470,19 @@ impl Sup {
         for &port in ports {
             match d.alive(port) {
                 Ok(true) => {
+                    lock(&self.dead_since).remove(&port);
                     let _ = d.refresh_ip(port);
                 }
                 Ok(false) if !self.stopping.load(Ordering::SeqCst) => {
+                    // Like a lost host: let the cluster fail the node over first, so a
+                    // primary comes back as a replica of the node that holds every write
+                    // it acknowledged (its own AOF may lag by up to a second).
+                    let since = *lock(&self.dead_since).entry(port).or_insert_with(Instant::now);
+                    let grace = Duration::from_millis(self.opts.node_timeout * 2 + 2000);
+                    if since.elapsed() < grace {
+                        continue;
+                    }
+                    lock(&self.dead_since).remove(&port);
                     let r = self.ensure_running(port);
                     self.event(
                         "node_restarted",
