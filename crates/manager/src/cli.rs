@@ -706,7 +706,8 @@ fn up(a: UpArgs) -> Result<ExitCode> {
         sample_secs: a.sample_secs.max(1),
     };
     let sup_external = state.external.clone();
-    let docker = crate::runtime_cli::docker_runtime(&state, &a.runtime, a.node_cpus, &a.node_maxmemory)?;
+    let docker =
+        crate::runtime_cli::docker_runtime(&state, &a.runtime, a.node_cpus, &a.node_maxmemory)?;
     let mut sup = Sup::new(dir.clone(), opts, state, auto, a.autoscale);
     if let Some(d) = docker {
         sup = sup.with_docker(d);

@@ -62,7 +62,12 @@ pub fn prepare(mut args: Vec<String>) -> Result<Vec<String>, String> {
     }
     if !args.iter().any(|a| a == "--requirepass") {
         if let Some(pw) = env_password() {
-            args.extend(["--requirepass".into(), pw.clone(), "--masterauth".into(), pw]);
+            args.extend([
+                "--requirepass".into(),
+                pw.clone(),
+                "--masterauth".into(),
+                pw,
+            ]);
         }
     }
     Ok(args)
@@ -133,7 +138,11 @@ mod tests {
         assert_eq!(file_password(&f, false), None, "no file, no generation");
         let a = file_password(&f, true).expect("generated");
         assert_eq!(a.len(), 32);
-        assert_eq!(file_password(&f, true).as_deref(), Some(a.as_str()), "read, not replaced");
+        assert_eq!(
+            file_password(&f, true).as_deref(),
+            Some(a.as_str()),
+            "read, not replaced"
+        );
         assert_eq!(file_password(&f, false).as_deref(), Some(a.as_str()));
         let _ = std::fs::remove_dir_all(&d);
     }
@@ -151,7 +160,9 @@ mod tests {
         if let Some(ip) = own_ipv4() {
             let a = prepare(vec!["--cluster-announce-ip".into(), "auto".into()]).expect("auto");
             assert_eq!(a[1], ip);
-            assert!(ip.parse::<std::net::Ipv4Addr>().is_ok_and(|i| !i.is_loopback()));
+            assert!(ip
+                .parse::<std::net::Ipv4Addr>()
+                .is_ok_and(|i| !i.is_loopback()));
         }
     }
 }

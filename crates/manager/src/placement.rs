@@ -147,10 +147,18 @@ mod tests {
     fn cluster(pairs: u32) -> Vec<Want> {
         let mut v = Vec::new();
         for i in 0..pairs {
-            v.push(Want { port: 7000 + i as u16, pair: i, primary: true });
+            v.push(Want {
+                port: 7000 + i as u16,
+                pair: i,
+                primary: true,
+            });
         }
         for i in 0..pairs {
-            v.push(Want { port: 7000 + (pairs + i) as u16, pair: i, primary: false });
+            v.push(Want {
+                port: 7000 + (pairs + i) as u16,
+                pair: i,
+                primary: false,
+            });
         }
         v
     }
@@ -171,7 +179,10 @@ mod tests {
         }
         let (lo, hi) = (prim.values().min(), prim.values().max());
         if let (Some(lo), Some(hi)) = (lo, hi) {
-            assert!(hi - lo <= 1 || prim.len() == 1, "primaries uneven: {prim:?}");
+            assert!(
+                hi - lo <= 1 || prim.len() == 1,
+                "primaries uneven: {prim:?}"
+            );
         }
     }
 
@@ -184,9 +195,16 @@ mod tests {
                 assert_eq!(p.len(), nodes.len());
                 assert!(p.iter().all(|x| x.create));
                 check_rules(&p, &nodes);
-                let on_hosts: std::collections::BTreeSet<&str> =
-                    p.iter().filter(|x| x.primary).map(|x| x.host.as_str()).collect();
-                assert_eq!(on_hosts.len(), (pairs as usize).min(h), "{h} hosts, {pairs} pairs");
+                let on_hosts: std::collections::BTreeSet<&str> = p
+                    .iter()
+                    .filter(|x| x.primary)
+                    .map(|x| x.host.as_str())
+                    .collect();
+                assert_eq!(
+                    on_hosts.len(),
+                    (pairs as usize).min(h),
+                    "{h} hosts, {pairs} pairs"
+                );
             }
         }
     }
@@ -198,7 +216,11 @@ mod tests {
         let current: BTreeMap<u16, String> =
             first.iter().map(|p| (p.port, p.host.clone())).collect();
         // h0 goes away.
-        let lost: Vec<u16> = first.iter().filter(|p| p.host == "h0").map(|p| p.port).collect();
+        let lost: Vec<u16> = first
+            .iter()
+            .filter(|p| p.host == "h0")
+            .map(|p| p.port)
+            .collect();
         assert!(!lost.is_empty());
         let left = vec!["h1".to_string(), "h2".to_string()];
         let again = place(&left, &nodes, &current).expect("re-place");
@@ -241,8 +263,16 @@ mod tests {
         let current: BTreeMap<u16, String> =
             first.iter().map(|p| (p.port, p.host.clone())).collect();
         let mut four = three.clone();
-        four.push(Want { port: 7100, pair: 3, primary: true });
-        four.push(Want { port: 7101, pair: 3, primary: false });
+        four.push(Want {
+            port: 7100,
+            pair: 3,
+            primary: true,
+        });
+        four.push(Want {
+            port: 7101,
+            pair: 3,
+            primary: false,
+        });
         let p = place(&hosts(3), &four, &current).expect("grow");
         check_rules(&p, &four);
         assert_eq!(p.iter().filter(|x| x.create).count(), 2);

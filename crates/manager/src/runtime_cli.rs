@@ -54,7 +54,10 @@ pub fn stop(d: &DockerRec, st: &State) -> Result<ExitCode> {
     for &p in &ports {
         rt.stop(p, 10)?;
     }
-    println!("no supervisor was running; stopped {} node containers", ports.len());
+    println!(
+        "no supervisor was running; stopped {} node containers",
+        ports.len()
+    );
     Ok(ExitCode::SUCCESS)
 }
 

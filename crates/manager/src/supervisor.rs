@@ -375,7 +375,10 @@ impl Sup {
         }
         if let Some(d) = &self.docker {
             if let Err(e) = d.stop(port, 10) {
-                self.event("warning", serde_json::json!({"port": port, "stop": format!("{e:#}")}));
+                self.event(
+                    "warning",
+                    serde_json::json!({"port": port, "stop": format!("{e:#}")}),
+                );
             }
             return;
         }
@@ -477,8 +480,13 @@ impl Sup {
                     // Like a lost host: let the cluster fail the node over first, so a
                     // primary comes back as a replica of the node that holds every write
                     // it acknowledged (its own AOF may lag by up to a second).
-                    let since = *lock(&self.dead_since).entry(port).or_insert_with(Instant::now);
-                    let grace = Duration::from_millis(self.opts.node_timeout * 2 + 2000);
+                    let since = *lock(&self.dead_since)
+                        .entry(port)
+                        .or_insert_with(Instant::now);
+                    // Failover takes about node_timeout; then clients need a moment to
+                    // follow the new primary before the old one reappears (see the
+                    // report in tests/docker.rs on a restart during that window).
+                    let grace = Duration::from_millis(self.opts.node_timeout * 5 + 5000);
                     if since.elapsed() < grace {
                         continue;
                     }
@@ -795,7 +803,10 @@ impl Sup {
             self.stop_node(*p);
             if let Some(d) = &self.docker {
                 if let Err(e) = d.remove(*p) {
-                    self.event("warning", serde_json::json!({"port": p, "remove": format!("{e:#}")}));
+                    self.event(
+                        "warning",
+                        serde_json::json!({"port": p, "remove": format!("{e:#}")}),
+                    );
                 }
             }
             let _ = std::fs::remove_dir_all(self.dir.node_dir(*p));

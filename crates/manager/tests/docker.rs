@@ -3,6 +3,12 @@
 //! announce; `docker kill` of a primary's container fails it over to its replica while
 //! writes continue, and the node comes back (same volume, same id) as a replica.
 //!
+//! Known issue (cluster core, not the runtime): when the killed primary was started again
+//! 6 s after the kill, while this client was still writing right after the promotion,
+//! writes acknowledged in that window were lost in 2 of 3 runs (~35 keys of one slot
+//! range). The supervisor therefore waits 5 x node-timeout + 5 s before it brings a dead
+//! container back; the client has then long moved to the new primary.
+//!
 //! Needs a Docker Engine on /var/run/docker.sock (or DOCKER_HOST=unix://...). The image is
 //! `RUBRA_TEST_IMAGE` when set (.ci/run builds it), else deploy/build-image.sh builds
 //! `rubra:test` from this test's own `rubra` binary. Everything the test creates carries
@@ -59,7 +65,10 @@ fn wait_for<T>(secs: u64, what: &str, mut f: impl FnMut() -> Option<T>) -> T {
         if let Some(v) = f() {
             return v;
         }
-        assert!(t0.elapsed() < Duration::from_secs(secs), "timed out: {what}");
+        assert!(
+            t0.elapsed() < Duration::from_secs(secs),
+            "timed out: {what}"
+        );
         std::thread::sleep(Duration::from_millis(250));
     }
 }
@@ -118,7 +127,10 @@ fn containers_form_a_cluster_and_survive_a_killed_primary() {
     // One container per node, each with its own address, limits, volume and policy.
     let mut ips = BTreeMap::new();
     for n in &st.nodes {
-        let c = rt.inspect(n.port).expect("inspect").expect("container exists");
+        let c = rt
+            .inspect(n.port)
+            .expect("inspect")
+            .expect("container exists");
         assert_eq!(c["State"]["Running"], true);
         assert_eq!(c["Config"]["User"], "10001:10001", "runs as non-root");
         assert_eq!(c["HostConfig"]["RestartPolicy"]["Name"], "unless-stopped");
@@ -136,13 +148,21 @@ fn containers_form_a_cluster_and_survive_a_killed_primary() {
     let v = view_at(&first, &pw).expect("view");
     assert_eq!(v.nodes.len(), 6);
     for n in &v.nodes {
-        assert_eq!(Some(&n.ip), ips.get(&n.port), "node {} announces its container IP", n.port);
+        assert_eq!(
+            Some(&n.ip),
+            ips.get(&n.port),
+            "node {} announces its container IP",
+            n.port
+        );
     }
     let (ok, status) = cluster.run(&["status"]);
     assert!(ok && status.contains(&ips[&base]), "{status}");
 
     // A cluster client, seeded with and redirected to the announced addresses.
-    let seeds: Vec<String> = ips.iter().map(|(p, ip)| format!("redis://{ip}:{p}/")).collect();
+    let seeds: Vec<String> = ips
+        .iter()
+        .map(|(p, ip)| format!("redis://{ip}:{p}/"))
+        .collect();
     let client = redis::cluster::ClusterClient::builder(seeds)
         .password(pw.clone())
         .retries(10)
@@ -172,10 +192,24 @@ fn containers_form_a_cluster_and_survive_a_killed_primary() {
         .expect("docker kill");
     assert!(killed.status.success(), "{killed:?}");
     wait_for(40, "the replica is promoted", || {
-        view_at(&raddr, &pw)?.myself().filter(|m| m.is_primary()).map(|_| ())
+        view_at(&raddr, &pw)?
+            .myself()
+            .filter(|m| m.is_primary())
+            .map(|_| ())
     });
     // Writes continue (keys of every slot range, the victim's included).
     write_keys(&mut conn, (300..600).map(|i| format!("k:{i}")));
+    let lost_before: Vec<usize> = (0..600)
+        .filter(|i| {
+            let k = format!("k:{i}");
+            let got: Option<String> = redis::cmd("GET").arg(&k).query(&mut conn).expect("GET");
+            got.as_deref() != Some(k.as_str())
+        })
+        .collect();
+    assert!(
+        lost_before.is_empty(),
+        "lost after the failover: {lost_before:?}"
+    );
 
     // The supervisor starts the killed container again (same volume, same node id):
     // it rejoins as a replica of the node that took over.
@@ -195,7 +229,11 @@ fn containers_form_a_cluster_and_survive_a_killed_primary() {
             got.as_deref() != Some(k.as_str())
         })
         .collect();
-    assert!(missing.is_empty(), "{} keys lost: {missing:?}", missing.len());
+    assert!(
+        missing.is_empty(),
+        "{} keys lost: {missing:?}",
+        missing.len()
+    );
     let events = std::fs::read_to_string(dir.join("events.jsonl")).unwrap_or_default();
     assert!(events.contains("node_restarted"), "{events}");
     drop(conn);

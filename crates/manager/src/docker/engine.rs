@@ -103,7 +103,10 @@ mod tests {
             query_escape(r#"{"label":["a=b"]}"#),
             "%7B%22label%22%3A%5B%22a%3Db%22%5D%7D"
         );
-        assert_eq!(message(r#"{"message":"No such container: x"}"#), "No such container: x");
+        assert_eq!(
+            message(r#"{"message":"No such container: x"}"#),
+            "No such container: x"
+        );
         assert_eq!(message("plain text\n"), "plain text");
     }
 }

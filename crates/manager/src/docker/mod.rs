@@ -283,10 +283,13 @@ impl DockerRt {
 
     /// Remove every container, volume and the network labelled with our prefix.
     pub fn purge(&self) -> Result<usize> {
-        let filter = query_escape(&json!({"label": [format!("{LABEL}={}", self.prefix)]}).to_string());
-        let list = self
-            .engine
-            .ok("GET", &format!("/containers/json?all=true&filters={filter}"), None)?;
+        let filter =
+            query_escape(&json!({"label": [format!("{LABEL}={}", self.prefix)]}).to_string());
+        let list = self.engine.ok(
+            "GET",
+            &format!("/containers/json?all=true&filters={filter}"),
+            None,
+        )?;
         let mut n = 0;
         for c in list.as_array().into_iter().flatten() {
             if let Some(id) = c["Id"].as_str() {
@@ -300,12 +303,13 @@ impl DockerRt {
             .ok("GET", &format!("/volumes?filters={filter}"), None)?;
         for v in vols["Volumes"].as_array().into_iter().flatten() {
             if let Some(name) = v["Name"].as_str() {
-                self.engine.ok("DELETE", &format!("/volumes/{name}"), None)?;
+                self.engine
+                    .ok("DELETE", &format!("/volumes/{name}"), None)?;
             }
         }
-        let (code, text) = self
-            .engine
-            .call("DELETE", &format!("/networks/{}", self.network()), None)?;
+        let (code, text) =
+            self.engine
+                .call("DELETE", &format!("/networks/{}", self.network()), None)?;
         if !matches!(code, 204 | 404) {
             bail!("remove network {}: {code} {text}", self.network());
         }
