@@ -757,6 +757,10 @@ async fn supervise(
     // Clients connect where nodes announce themselves (redirects point there too).
     let host = match (&sup.docker, &sup.opts.announce_ip) {
         (Some(d), _) => format!("-h {} ", d.ips().get(&first).map_or("?", String::as_str)),
+        (None, _) if sup.external.is_some() => {
+            let ips = sup.external.as_ref().map(|e| e.ips()).unwrap_or_default();
+            format!("-h {} ", ips.get(&first).map_or("?", String::as_str))
+        }
         (None, Some(ip)) => format!("-h {ip} "),
         (None, None) => String::new(),
     };
