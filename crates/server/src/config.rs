@@ -193,6 +193,7 @@ static PARAMS: &[Param] = &[
         true,
     ),
     p("io-threads", Kind::Int(1, 128), "1", false),
+    p("hll-sparse-max-bytes", Kind::Memory, "3000", true),
 ];
 
 /// Old names Redis still accepts.
