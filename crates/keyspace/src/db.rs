@@ -148,7 +148,9 @@ impl Db {
             return 0;
         };
         let hash = hash_key(key);
-        table.find(hash, key).map_or(0, |n| table.expire_of(hash, n))
+        table
+            .find(hash, key)
+            .map_or(0, |n| table.expire_of(hash, n))
     }
 
     /// Deletes an expired key found by a lookup (unless this is a replica) and logs it.
@@ -441,7 +443,11 @@ impl Db {
             let table = &self.slots[(start + i) % SLOT_COUNT];
             if table.len() > 0 {
                 let n = rng.gen_range(0..table.len());
-                return table.keys.iter().nth(n).map(|n| Bytes::copy_from_slice(n.key()));
+                return table
+                    .keys
+                    .iter()
+                    .nth(n)
+                    .map(|n| Bytes::copy_from_slice(n.key()));
             }
         }
         None
@@ -540,7 +546,11 @@ mod tests {
     fn active_expiry_without_access() {
         let mut db = Db::new();
         for i in 0..10 {
-            db.insert(key(&format!("k{i}")), Entry::new(Value::Str(vec![]), 0), 10 + i);
+            db.insert(
+                key(&format!("k{i}")),
+                Entry::new(Value::Str(vec![]), 0),
+                10 + i,
+            );
         }
         db.set(key("forever"), Value::Str(vec![]), 0);
         assert_eq!(db.active_expire(14, 100), 5);

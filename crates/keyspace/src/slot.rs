@@ -71,9 +71,7 @@ impl SlotTable {
         }
         node.set_flags(node.flags() | FLAG_TTL);
         // SAFETY: every id in `volatile` names a node alive in this slot's key table.
-        volatile.insert_unique(hash, (id, at), |(n, _)| {
-            hash_key(unsafe { n.key() })
-        });
+        volatile.insert_unique(hash, (id, at), |(n, _)| hash_key(unsafe { n.key() }));
         if had {
             0
         } else {
@@ -102,7 +100,6 @@ impl SlotTable {
             f(node.key(), node.entry(), at);
         }
     }
-
 }
 
 impl Clone for SlotTable {
@@ -119,12 +116,10 @@ impl Clone for SlotTable {
                 let at = self.expire_of(hash, node);
                 let id = copy.id();
                 // SAFETY: ids in `out.volatile` name nodes alive in `out.keys`.
-                out.volatile.insert_unique(hash, (id, at), |(n, _)| {
-                    hash_key(unsafe { n.key() })
-                });
+                out.volatile
+                    .insert_unique(hash, (id, at), |(n, _)| hash_key(unsafe { n.key() }));
             }
-            out.keys
-                .insert_unique(hash, copy, |n| hash_key(n.key()));
+            out.keys.insert_unique(hash, copy, |n| hash_key(n.key()));
         }
         out
     }

@@ -182,9 +182,7 @@ fn reads_do_not_copy_a_slot_shared_with_a_snapshot() {
     // A write copies only its own slot.
     db.get_mut(b"k1", 0).unwrap().value = Value::Str(b"changed".to_vec());
     let moved = (0..1000)
-        .filter(|i| {
-            db.peek(format!("k{i}").as_bytes(), 0).unwrap() as *const Entry != before[*i]
-        })
+        .filter(|i| db.peek(format!("k{i}").as_bytes(), 0).unwrap() as *const Entry != before[*i])
         .count();
     assert!(moved >= 1 && moved < 10, "{moved} entries copied");
     drop(snap);

@@ -4,8 +4,8 @@
 //! its small size classes fit the keyspace's one-allocation-per-key nodes (see Cargo.toml).
 
 use std::alloc::{GlobalAlloc, Layout};
-use tikv_jemallocator::Jemalloc as System;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use tikv_jemallocator::Jemalloc as System;
 
 /// jemalloc plus a live-bytes counter.
 pub struct CountingAlloc;
