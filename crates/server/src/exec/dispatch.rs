@@ -86,11 +86,11 @@ fn run(
             None,
         );
     }
-    if let Some(routing) = &store.routing {
+    if let Some(driver) = store.cluster.as_deref() {
         if !client.is_primary_link && !store.loading {
             let db = &mut store.dbs[client.db];
             if let Some(redirect) =
-                crate::cluster::routing::route(routing, client, cmd, args, db, now_ms())
+                crate::cluster::routing::redirect(driver, client, cmd, args, db, now_ms())
             {
                 fail_multi(client);
                 return (redirect, None);
@@ -102,7 +102,7 @@ fn run(
             fail_multi(client);
             return (err::NOT_ALLOWED_IN_MULTI, None);
         }
-        if let Some(e) = check_oom(store, cmd) {
+        if let Some(e) = check_oom(store, cmd).or_else(|| check_disk_error(store, client, cmd)) {
             fail_multi(client);
             return (e, None);
         }
@@ -111,7 +111,7 @@ fn run(
         }
         return (Reply::status("QUEUED"), None);
     }
-    if let Some(e) = check_oom(store, cmd) {
+    if let Some(e) = check_oom(store, cmd).or_else(|| check_disk_error(store, client, cmd)) {
         return (e, None);
     }
     if cmd.has(flags::WRITE)
@@ -154,6 +154,22 @@ fn check_oom(store: &mut Store, cmd: &Command) -> Option<Reply> {
         return Some(err::OOM);
     }
     None
+}
+
+/// While the AOF cannot be written, a primary refuses writes (and PING, so health checks
+/// notice) with Redis's MISCONF reply: an OK must not be given for a write that may be
+/// lost. A replica applies its primary's stream regardless, as Redis does.
+fn check_disk_error(store: &Store, client: &ClientState, cmd: &Command) -> Option<Reply> {
+    let error = store.aof.as_ref()?.write_error()?;
+    if client.is_primary_link || store.replication.is_replica() {
+        return None;
+    }
+    if !cmd.has(flags::WRITE) && cmd.name != "ping" {
+        return None;
+    }
+    Some(Reply::error(format!(
+        "MISCONF Errors writing to the AOF file: {error}"
+    )))
 }
 
 /// Runs a resolved command in `ctx` and does the bookkeeping that follows a write. Used by
@@ -264,12 +280,9 @@ pub(crate) fn write_pause(
     if !cmd.arity_ok(args.len()) || !may_replicate(client, cmd) {
         return None;
     }
-    if let Some(routing) = &store.routing {
-        if let Some(&i) = cmd.key_positions(args).first() {
-            let slot = rubra_keys::key_slot(&args[i]);
-            if routing.owner_index(slot) != Some(routing.me) {
-                return None;
-            }
+    if let Some(&i) = cmd.key_positions(args).first() {
+        if !crate::cluster::routing::owns_slot(driver, rubra_keys::key_slot(&args[i])) {
+            return None;
         }
     }
     Some((driver.writes_paused_until, driver.pause_watch()))
