@@ -1,9 +1,18 @@
 #!/usr/bin/env bash
-# Rubra vs Debian's redis-server, side by side on this machine, same redis-benchmark
-# workloads, run alternately; prints requests/s for each and the ratio Rubra/Redis, then
-# memory per key after loading 1M small keys (DEBUG POPULATE on both).
+# Rubra vs Debian's redis-server, side by side on this machine: the same redis-benchmark
+# workloads run alternately against both, then memory per key for the datasets of issue 17.
+# Prints one table of ratios rubra/redis:
+#   rps      requests per second (higher is better for rubra)
+#   cpu/Mreq server CPU seconds (user+system from /proc/PID/stat) per million requests
+#   p99      redis-benchmark's p99 latency in ms
+#   rss/key  resident memory growth per key (fresh server per dataset, loaded with --pipe)
+#   used/key INFO used_memory growth per key
 #
 # Usage: bench/compare.sh [requests-per-test (default 200000)] [rounds (default 3)]
+# Env:   PIN=1 (default when 2+ CPUs) pins each server to CPU 1 and redis-benchmark to CPU 0;
+#        RUBRA_BIN=path compares another rubra-server build (e.g. an older commit's);
+#        TESTS=set,get,...  PIPELINES="1 16"  MEMORY=0 skips the memory table;
+#        SCALE=10 divides the memory datasets' sizes (quick runs).
 # Needs: redis-server, redis-benchmark, redis-cli (apt-get install -y redis-server redis-tools).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -11,14 +20,23 @@ cd "$(dirname "$0")/.."
 N=${1:-200000}
 ROUNDS=${2:-3}
 TESTS=${TESTS:-set,get,incr,lpush,rpush,lpop,rpop,sadd,hset,spop,zadd,zpopmin,lrange_100,mset}
+PIPELINES=${PIPELINES:-1 16}
+MEMORY=${MEMORY:-1}
+SCALE=${SCALE:-1}
 RUBRA_PORT=${RUBRA_PORT:-17379}
 REDIS_PORT=${REDIS_PORT:-17380}
+if [ -z "${PIN:-}" ]; then PIN=0; [ "$(nproc)" -ge 2 ] && PIN=1; fi
+SRV_CPU=""; CLI_CPU=""
+if [ "$PIN" = 1 ]; then SRV_CPU="taskset -c 1"; CLI_CPU="taskset -c 0"; fi
 
 for tool in redis-server redis-benchmark redis-cli; do
   command -v "$tool" >/dev/null || { echo "missing $tool (apt-get install -y redis-server redis-tools)" >&2; exit 1; }
 done
 
-cargo build --release --quiet --bin rubra-server
+if [ -z "${RUBRA_BIN:-}" ]; then
+  cargo build --release --quiet --bin rubra-server
+  RUBRA_BIN=./target/release/rubra-server
+fi
 WORK=$(mktemp -d)
 cleanup() {
   redis-cli -p "$RUBRA_PORT" shutdown nosave >/dev/null 2>&1 || true
@@ -27,66 +45,132 @@ cleanup() {
 }
 trap cleanup EXIT
 
-start_servers() {
-  ./target/release/rubra-server --port "$RUBRA_PORT" --save "" --dir "$WORK" >"$WORK/rubra.log" 2>&1 &
-  redis-server --port "$REDIS_PORT" --save "" --appendonly no --enable-debug-command yes --dir "$WORK" --daemonize no >"$WORK/redis.log" 2>&1 &
-  for port in "$RUBRA_PORT" "$REDIS_PORT"; do
-    for _ in $(seq 100); do redis-cli -p "$port" ping >/dev/null 2>&1 && break; sleep 0.1; done
-  done
+declare -A PID
+start() { # start WHO
+  if [ "$1" = rubra ]; then
+    $SRV_CPU "$RUBRA_BIN" --port "$RUBRA_PORT" --save "" --dir "$WORK" >"$WORK/rubra.log" 2>&1 &
+    PID[rubra]=$!
+  else
+    $SRV_CPU redis-server --port "$REDIS_PORT" --save "" --appendonly no --dir "$WORK" --daemonize no >"$WORK/redis.log" 2>&1 &
+    PID[redis]=$!
+  fi
+  for _ in $(seq 100); do redis-cli -p "$(port "$1")" ping >/dev/null 2>&1 && return; sleep 0.1; done
+  echo "$1 did not start" >&2; exit 1
 }
+stop() { redis-cli -p "$(port "$1")" shutdown nosave >/dev/null 2>&1 || true; wait "${PID[$1]}" 2>/dev/null || true; }
+port() { if [ "$1" = rubra ]; then echo "$RUBRA_PORT"; else echo "$REDIS_PORT"; fi; }
+# CPU ticks (user + system) of a process.
+ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
+rss_kb() { awk '/^VmRSS:/ { print $2 }' "/proc/$1/status"; }
+used() { redis-cli -p "$1" info memory | tr -d '\r' | awk -F: '/^used_memory:/ { print $2 }'; }
+HZ=$(getconf CLK_TCK)
 
-stop_servers() {
-  redis-cli -p "$RUBRA_PORT" shutdown nosave >/dev/null 2>&1 || true
-  redis-cli -p "$REDIS_PORT" shutdown nosave >/dev/null 2>&1 || true
-  sleep 0.5
-}
-
-# bench PORT PIPELINE -> lines "test rps"
-bench() {
-  redis-benchmark -p "$1" -c 50 -n "$N" -P "$2" -t "$TESTS" --csv -q 2>/dev/null \
-    | awk -F'","' 'NR>1 { gsub(/"/, "", $1); gsub(/"/, "", $2); gsub(/ /, "_", $1); print $1, $2 }'
-}
-
-start_servers
-declare -A RUBRA REDIS
-for pipeline in 1 16; do
+declare -A RPS CPU P99
+for who in rubra redis; do start "$who"; done
+for pipeline in $PIPELINES; do
   for round in $(seq "$ROUNDS"); do
     # Alternate which server goes first, so neither always gets the warmer machine.
     if (( round % 2 )); then order="rubra redis"; else order="redis rubra"; fi
-    for who in $order; do
-      port=$RUBRA_PORT; [ "$who" = redis ] && port=$REDIS_PORT
-      redis-cli -p "$port" flushall >/dev/null
-      while read -r test rps; do
+    for test in ${TESTS//,/ }; do
+      for who in $order; do
+        p=$(port "$who")
+        redis-cli -p "$p" flushall >/dev/null
+        t0=$(ticks "${PID[$who]}")
+        line=$($CLI_CPU redis-benchmark -p "$p" -c 50 -n "$N" -P "$pipeline" -t "$test" --csv -q 2>/dev/null | awk 'NR==2')
+        t1=$(ticks "${PID[$who]}")
+        # "test","rps","avg","min","p50","p95","p99","max"
+        rps=$(echo "$line" | awk -F'","' '{ print $2 }')
+        p99=$(echo "$line" | awk -F'","' '{ print $7 }')
         key="P$pipeline $test"
-        if [ "$who" = rubra ]; then RUBRA[$key]="${RUBRA[$key]:-} $rps"; else REDIS[$key]="${REDIS[$key]:-} $rps"; fi
-      done < <(bench "$port" "$pipeline")
+        RPS[$who $key]="${RPS[$who $key]:-} $rps"
+        P99[$who $key]="${P99[$who $key]:-} $p99"
+        CPU[$who $key]="${CPU[$who $key]:-} $(awk -v d=$((t1 - t0)) -v hz="$HZ" -v n="$N" 'BEGIN { printf "%.4f", d / hz / n * 1e6 }')"
+      done
     done
   done
 done
+for who in rubra redis; do stop "$who"; done
 
 median() { tr ' ' '\n' | grep -v '^$' | sort -g | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
-
-printf '\n%-22s %14s %14s %8s\n' "workload (-c 50)" "rubra rps" "redis rps" "ratio"
-printf '%s\n' "${!RUBRA[@]}" | sort | while read -r p t; do
-  key="$p $t"
-  a=$(echo "${RUBRA[$key]}" | median); b=$(echo "${REDIS[$key]:-0}" | median)
-  ratio=$(awk -v a="$a" -v b="$b" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "n/a" }')
-  printf '%-22s %14.0f %14.0f %8s\n' "$key" "$a" "$b" "$ratio"
-done
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "n/a" }'; }
 
 echo
-echo "memory per key after DEBUG POPULATE 1000000 (key:N -> value:N):"
-for who in rubra redis; do
-  port=$RUBRA_PORT; [ "$who" = redis ] && port=$REDIS_PORT
-  redis-cli -p "$port" flushall >/dev/null
-  sleep 1
-  before=$(redis-cli -p "$port" info memory | tr -d '\r' | awk -F: '/^used_memory:/ {print $2}')
-  rss_before=$(redis-cli -p "$port" info memory | tr -d '\r' | awk -F: '/^used_memory_rss:/ {print $2}')
-  redis-cli -p "$port" debug populate 1000000 >/dev/null
-  after=$(redis-cli -p "$port" info memory | tr -d '\r' | awk -F: '/^used_memory:/ {print $2}')
-  rss_after=$(redis-cli -p "$port" info memory | tr -d '\r' | awk -F: '/^used_memory_rss:/ {print $2}')
-  keys=$(redis-cli -p "$port" dbsize)
-  awk -v w="$who" -v k="$keys" -v u=$((after - before)) -v r=$((rss_after - rss_before)) \
-    'BEGIN { printf "%-6s keys=%d used_memory/key=%.1f B  rss/key=%.1f B\n", w, k, u / k, r / k }'
+echo "throughput, CPU and latency (-c 50, n=$N, median of $ROUNDS, pinned=$PIN)"
+printf '%-16s %10s %10s %6s | %9s %9s %6s | %7s %7s %6s\n' workload "rubra rps" "redis rps" ratio \
+  "rubra cpu" "redis cpu" ratio "r p99" "R p99" ratio
+for pipeline in $PIPELINES; do
+  for test in ${TESTS//,/ }; do
+    key="P$pipeline $test"
+    a=$(echo "${RPS[rubra $key]}" | median); b=$(echo "${RPS[redis $key]}" | median)
+    ca=$(echo "${CPU[rubra $key]}" | median); cb=$(echo "${CPU[redis $key]}" | median)
+    la=$(echo "${P99[rubra $key]}" | median); lb=$(echo "${P99[redis $key]}" | median)
+    printf '%-16s %10.0f %10.0f %6s | %9.3f %9.3f %6s | %7.3f %7.3f %6s\n' "$key" "$a" "$b" "$(ratio "$a" "$b")" \
+      "$ca" "$cb" "$(ratio "$ca" "$cb")" "$la" "$lb" "$(ratio "$la" "$lb")"
+  done
 done
-stop_servers
+echo "(cpu = server CPU seconds per million requests; ratios are rubra/redis)"
+
+[ "$MEMORY" = 1 ] || exit 0
+
+# gen NAME -> RESP commands for one dataset on stdout (python3 keeps it quick).
+gen() {
+  python3 - "$1" "$SCALE" <<'EOF'
+import sys
+name, scale = sys.argv[1], int(sys.argv[2])
+out = sys.stdout.buffer
+def cmd(*a):
+    parts = [b"*%d\r\n" % len(a)]
+    for x in a:
+        x = x if isinstance(x, bytes) else str(x).encode()
+        parts.append(b"$%d\r\n%s\r\n" % (len(x), x))
+    return b"".join(parts)
+buf = []
+def emit(c):
+    buf.append(c)
+    if len(buf) >= 10000:
+        out.write(b"".join(buf)); buf.clear()
+n = {"strings": 1000000, "integers": 1000000, "ttl": 1000000, "hashes": 100000,
+     "sets": 100000, "zsets": 100000, "lists": 10000}[name] // scale
+for i in range(n):
+    if name == "strings": emit(cmd("SET", f"key:{i}", f"value:{i}"))
+    elif name == "integers": emit(cmd("SET", f"key:{i}", i))
+    elif name == "ttl": emit(cmd("SET", f"key:{i}", f"value:{i}", "EX", 100000))
+    elif name == "hashes":
+        a = ["HSET", f"hash:{i}"]
+        for f in range(10): a += [f"field:{f}", f"value:{i}:{f}"]
+        emit(cmd(*a))
+    elif name == "sets": emit(cmd("SADD", f"set:{i}", *[i * 10 + j for j in range(10)]))
+    elif name == "zsets":
+        a = ["ZADD", f"zset:{i}"]
+        for j in range(10): a += [j * 1.5, f"member:{j}"]
+        emit(cmd(*a))
+    elif name == "lists": emit(cmd("RPUSH", f"list:{i}", *[f"e:{j}" for j in range(100)]))
+out.write(b"".join(buf))
+print(n, file=sys.stderr)
+EOF
+}
+
+echo
+echo "memory per key (fresh server per dataset; RSS and used_memory growth / keys)"
+printf '%-10s %8s | %9s %9s %6s | %9s %9s %6s\n' dataset keys "rubra rss" "redis rss" ratio "rubra use" "redis use" ratio
+for ds in strings integers ttl hashes sets zsets lists; do
+  gen "$ds" >"$WORK/$ds.resp" 2>"$WORK/$ds.n"
+  declare -A R U
+  for who in rubra redis; do
+    start "$who"
+    p=$(port "$who")
+    sleep 0.3
+    r0=$(rss_kb "${PID[$who]}"); u0=$(used "$p")
+    redis-cli -p "$p" --pipe <"$WORK/$ds.resp" >/dev/null
+    sleep 0.5
+    r1=$(rss_kb "${PID[$who]}"); u1=$(used "$p")
+    keys=$(redis-cli -p "$p" dbsize)
+    R[$who]=$(awk -v a="$r0" -v b="$r1" -v k="$keys" 'BEGIN { printf "%.1f", (b - a) * 1024 / k }')
+    U[$who]=$(awk -v a="$u0" -v b="$u1" -v k="$keys" 'BEGIN { printf "%.1f", (b - a) / k }')
+    stop "$who"
+  done
+  printf '%-10s %8s | %9s %9s %6s | %9s %9s %6s\n' "$ds" "$keys" "${R[rubra]}" "${R[redis]}" "$(ratio "${R[rubra]}" "${R[redis]}")" \
+    "${U[rubra]}" "${U[redis]}" "$(ratio "${U[rubra]}" "${U[redis]}")"
+  rm -f "$WORK/$ds.resp"
+done
+echo "(bytes per key; ratios are rubra/redis)"

@@ -4,23 +4,22 @@
 //! cursor that keeps Redis's guarantee (every key present for the whole scan is returned)
 //! across any amount of growth or shrinkage.
 
+use crate::node::Node;
+use crate::slot::{hash_key, SlotTable};
 use crate::value::Value;
-use ahash::RandomState;
 use bytes::Bytes;
 use rand::Rng;
 use rubra_keys::{key_slot, SLOT_COUNT};
-use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 
 /// Where a key lives: its hash slot.
 pub type SlotIndex = usize;
 
-/// A value with its metadata.
+/// A value with its access metadata. The expiry time is not here: only keys that have one
+/// pay for it (see `SlotTable::volatile`); ask the `Db` for it.
 #[derive(Debug, Clone)]
 pub struct Entry {
     pub value: Value,
-    /// Absolute expiry time in Unix milliseconds; 0 means no expiry.
-    pub expire_at: u64,
     /// Last access time in seconds (LRU clock) for OBJECT IDLETIME and LRU eviction.
     pub lru: u32,
     /// Logarithmic access counter for LFU eviction and OBJECT FREQ (starts at 5 as in Redis).
@@ -31,19 +30,13 @@ pub struct Entry {
 pub const LFU_INIT: u8 = 5;
 
 impl Entry {
-    /// A fresh entry without expiry.
+    /// A fresh entry.
     pub fn new(value: Value, now_ms: u64) -> Entry {
         Entry {
             value,
-            expire_at: 0,
             lru: lru_clock(now_ms),
             lfu: LFU_INIT,
         }
-    }
-
-    /// Whether the entry is logically gone at `now_ms`.
-    pub fn is_expired(&self, now_ms: u64) -> bool {
-        self.expire_at != 0 && self.expire_at <= now_ms
     }
 }
 
@@ -52,26 +45,30 @@ pub fn lru_clock(now_ms: u64) -> u32 {
     (now_ms / 1000) as u32
 }
 
-/// The keys of one slot.
-pub type SlotMap = HashMap<Bytes, Entry, RandomState>;
+/// Whether an expiry time (0 = none) has passed at `now_ms`.
+fn is_due(expire_at: u64, now_ms: u64) -> bool {
+    expire_at != 0 && expire_at <= now_ms
+}
 
 /// A point-in-time view of a database for BGSAVE, AOF rewrite and replica full sync.
 /// Taking it copies 16384 pointers; afterwards the first write to a slot copies that slot
-/// only (copy-on-write per slot), so neither side ever stops the world over the dataset.
+/// only (copy-on-write per slot), and reads never copy: while a slot is shared, reads skip
+/// the LRU/LFU update (Redis also skips it while a fork child runs).
 #[derive(Clone, Default)]
 pub struct DbSnapshot {
-    slots: Vec<Arc<SlotMap>>,
+    slots: Vec<Arc<SlotTable>>,
 }
 
 impl DbSnapshot {
-    /// Calls `f` for every key that is live at `now_ms`.
-    pub fn for_each(&self, now_ms: u64, mut f: impl FnMut(&Bytes, &Entry)) {
-        for map in &self.slots {
-            for (k, e) in map.iter() {
-                if !e.is_expired(now_ms) {
-                    f(k, e);
+    /// Calls `f(key, entry, expire_at)` for every key that is live at `now_ms`
+    /// (`expire_at` is 0 for keys without a TTL).
+    pub fn for_each(&self, now_ms: u64, mut f: impl FnMut(&[u8], &Entry, u64)) {
+        for table in &self.slots {
+            table.for_each(|k, e, at| {
+                if !is_due(at, now_ms) {
+                    f(k, e, at);
                 }
-            }
+            });
         }
     }
 
@@ -82,22 +79,23 @@ impl DbSnapshot {
 
     /// Whether the snapshot holds no key.
     pub fn is_empty(&self) -> bool {
-        self.slots.iter().all(|m| m.is_empty())
+        self.slots.iter().all(|m| m.len() == 0)
     }
 }
 
-/// One database: keys per slot, the expiry index, and the log of keys removed by expiry.
+/// One database: keys per slot (each with its volatile keys), and the log of keys removed
+/// by expiry.
 #[derive(Debug, Default)]
 pub struct Db {
     /// Empty until the first key is written: 15 of 16 databases are usually never used,
     /// and a cluster node only uses database 0. Each slot is behind an Arc so snapshots can
     /// share it (see `DbSnapshot`); `Arc::make_mut` copies a slot only while shared.
-    slots: Vec<Arc<SlotMap>>,
-    hasher: RandomState,
-    /// (expire_at, key) for every key with a TTL, so active expiry finds due keys in
-    /// O(log n) without sampling.
-    expires: BTreeSet<(u64, Bytes)>,
+    slots: Vec<Arc<SlotTable>>,
     len: usize,
+    /// Keys with a TTL (INFO keyspace `expires=`).
+    volatile: usize,
+    /// Where active expiry continues: the next slot to visit.
+    expire_cursor: usize,
     /// Keys deleted because they expired, since the last `drain_expired`. The server
     /// propagates them as DELs and invalidates WATCH on them.
     expired_log: Vec<Bytes>,
@@ -111,18 +109,15 @@ impl Db {
         Db::default()
     }
 
-    fn slot_map(&self, key: &[u8]) -> Option<&SlotMap> {
+    fn slot_table(&self, key: &[u8]) -> Option<&SlotTable> {
         self.slots.get(key_slot(key) as usize).map(|m| &**m)
     }
 
-    fn slot_map_mut(&mut self, key: &[u8]) -> &mut SlotMap {
+    fn slot_table_mut(&mut self, slot: usize) -> &mut SlotTable {
         if self.slots.is_empty() {
-            let hasher = self.hasher.clone();
-            self.slots = (0..SLOT_COUNT)
-                .map(|_| Arc::new(SlotMap::with_hasher(hasher.clone())))
-                .collect();
+            self.slots = (0..SLOT_COUNT).map(|_| Arc::default()).collect();
         }
-        Arc::make_mut(&mut self.slots[key_slot(key) as usize])
+        Arc::make_mut(&mut self.slots[slot])
     }
 
     /// A point-in-time snapshot; see `DbSnapshot`.
@@ -144,42 +139,113 @@ impl Db {
 
     /// Number of keys with a TTL (INFO keyspace `expires=`).
     pub fn expires_count(&self) -> usize {
-        self.expires.len()
+        self.volatile
     }
 
-    /// Looks a key up for reading or writing; an expired key is deleted (on a primary) and
-    /// reported missing.
-    pub fn get_mut(&mut self, key: &[u8], now_ms: u64) -> Option<&mut Entry> {
-        if !self.is_live(key, now_ms)? {
-            return None;
-        }
-        Arc::make_mut(&mut self.slots[key_slot(key) as usize]).get_mut(key)
+    /// The expiry time of a key in Unix ms, 0 if it has none or does not exist.
+    pub fn expire_at(&self, key: &[u8]) -> u64 {
+        let Some(table) = self.slot_table(key) else {
+            return 0;
+        };
+        let hash = hash_key(key);
+        table
+            .find(hash, key)
+            .map_or(0, |n| table.expire_of(hash, n))
     }
 
-    /// Looks a key up for reading; see `get_mut` for expiry.
-    pub fn get(&mut self, key: &[u8], now_ms: u64) -> Option<&Entry> {
-        self.get_mut(key, now_ms).map(|e| &*e)
-    }
-
-    /// Whether the key exists and is live, deleting it lazily if it expired.
-    /// None if the key does not exist at all.
-    fn is_live(&mut self, key: &[u8], now_ms: u64) -> Option<bool> {
-        let entry = self.slot_map(key)?.get(key)?;
-        if !entry.is_expired(now_ms) {
-            return Some(true);
-        }
+    /// Deletes an expired key found by a lookup (unless this is a replica) and logs it.
+    fn expire_found(&mut self, key: &[u8]) {
         if !self.replica_mode {
             self.remove(key);
             self.expired_log.push(Bytes::copy_from_slice(key));
         }
-        Some(false)
+    }
+
+    /// The single-lookup path when slot `slot` is not shared with a snapshot: finds the
+    /// key, deletes it if expired (on a primary), and returns its node.
+    fn find_unshared(
+        &mut self,
+        slot: usize,
+        hash: u64,
+        key: &[u8],
+        now_ms: u64,
+    ) -> Option<&mut Node> {
+        let SlotTable { keys, volatile } = Arc::make_mut(&mut self.slots[slot]);
+        let occ = keys.find_entry(hash, |n| n.key() == key).ok()?;
+        if occ.get().has_ttl() {
+            let id = occ.get().id();
+            let at = volatile
+                .find(hash, |(n, _)| *n == id)
+                .map_or(0, |(_, a)| *a);
+            if is_due(at, now_ms) {
+                if !self.replica_mode {
+                    let (node, _) = occ.remove();
+                    SlotTable::forget_expire(volatile, hash, &node);
+                    self.volatile -= 1;
+                    self.len -= 1;
+                    self.expired_log.push(Bytes::copy_from_slice(key));
+                }
+                return None;
+            }
+        }
+        Some(occ.into_mut())
+    }
+
+    /// Looks a key up for writing (copying its slot first if a snapshot shares it); an
+    /// expired key is deleted (on a primary) and reported missing. One hash lookup unless
+    /// the slot is shared.
+    pub fn get_mut(&mut self, key: &[u8], now_ms: u64) -> Option<&mut Entry> {
+        if self.slots.is_empty() {
+            return None;
+        }
+        let slot = key_slot(key) as usize;
+        let hash = hash_key(key);
+        if Arc::strong_count(&self.slots[slot]) > 1 {
+            // Shared with a snapshot: only copy the slot if the key is there and live.
+            self.get(key, now_ms)?;
+        }
+        self.find_unshared(slot, hash, key, now_ms)
+            .map(|n| n.entry_mut())
+    }
+
+    /// Looks a key up for reading, applying `touch` (the LRU/LFU update) when the slot is
+    /// not shared with a snapshot; never copies data. Expired keys as in `get_mut`.
+    pub fn get_touch(
+        &mut self,
+        key: &[u8],
+        now_ms: u64,
+        touch: impl FnOnce(&mut Entry),
+    ) -> Option<&Entry> {
+        if self.slots.is_empty() {
+            return None;
+        }
+        let slot = key_slot(key) as usize;
+        if Arc::strong_count(&self.slots[slot]) > 1 {
+            return self.get(key, now_ms);
+        }
+        let node = self.find_unshared(slot, hash_key(key), key, now_ms)?;
+        touch(node.entry_mut());
+        Some(node.entry())
+    }
+
+    /// Looks a key up for reading without touching its access metadata; never copies data.
+    pub fn get(&mut self, key: &[u8], now_ms: u64) -> Option<&Entry> {
+        let table = self.slot_table(key)?;
+        let hash = hash_key(key);
+        let node = table.find(hash, key)?;
+        if is_due(table.expire_of(hash, node), now_ms) {
+            self.expire_found(key);
+            return None;
+        }
+        self.slot_table(key)?.find(hash, key).map(|n| n.entry())
     }
 
     /// Reads a key without touching expiry state (for introspection that must not delete).
     pub fn peek(&self, key: &[u8], now_ms: u64) -> Option<&Entry> {
-        self.slot_map(key)?
-            .get(key)
-            .filter(|e| !e.is_expired(now_ms))
+        let table = self.slot_table(key)?;
+        let hash = hash_key(key);
+        let node = table.find(hash, key)?;
+        (!is_due(table.expire_of(hash, node), now_ms)).then(|| node.entry())
     }
 
     /// Whether a live key exists.
@@ -187,28 +253,40 @@ impl Db {
         self.get(key, now_ms).is_some()
     }
 
-    /// Stores `entry` under `key`, replacing any previous value and TTL.
-    /// Returns the previous entry if there was one (expired or not).
-    pub fn insert(&mut self, key: Bytes, entry: Entry) -> Option<Entry> {
-        if entry.expire_at != 0 {
-            self.expires.insert((entry.expire_at, key.clone()));
-        }
-        let expire_at = entry.expire_at;
-        let old = self.slot_map_mut(&key).insert(key.clone(), entry);
-        match &old {
-            Some(prev) => {
-                if prev.expire_at != 0 && prev.expire_at != expire_at {
-                    self.expires.remove(&(prev.expire_at, key));
-                }
+    /// Stores `entry` under `key` with expiry time `expire_at` (0 = none), replacing any
+    /// previous value and TTL. Returns the previous entry if there was one (expired or not).
+    pub fn insert(&mut self, key: impl AsRef<[u8]>, entry: Entry, expire_at: u64) -> Option<Entry> {
+        let key = key.as_ref();
+        let slot = key_slot(key) as usize;
+        let hash = hash_key(key);
+        let table = self.slot_table_mut(slot);
+        let SlotTable { keys, volatile } = table;
+        let (old, delta, added) = match keys.find_entry(hash, |n| n.key() == key) {
+            Ok(mut occ) => {
+                // Overwrite in place: no allocation for the key.
+                let node = occ.get_mut();
+                let old = std::mem::replace(node.entry_mut(), entry);
+                let delta = SlotTable::set_expire(volatile, hash, node, expire_at);
+                (Some(old), delta, false)
             }
-            None => self.len += 1,
+            Err(absent) => {
+                let keys = absent.into_table();
+                let mut node = Node::new(key, entry, 0);
+                let delta = SlotTable::set_expire(volatile, hash, &mut node, expire_at);
+                keys.insert_unique(hash, node, |n| hash_key(n.key()));
+                (None, delta, true)
+            }
+        };
+        self.volatile = self.volatile.wrapping_add_signed(delta);
+        if added {
+            self.len += 1;
         }
         old
     }
 
     /// Stores a value without TTL, replacing any previous value (SET semantics).
-    pub fn set(&mut self, key: Bytes, value: Value, now_ms: u64) -> Option<Entry> {
-        self.insert(key, Entry::new(value, now_ms))
+    pub fn set(&mut self, key: impl AsRef<[u8]>, value: Value, now_ms: u64) -> Option<Entry> {
+        self.insert(key, Entry::new(value, now_ms), 0)
     }
 
     /// Deletes a key, returning its entry.
@@ -217,58 +295,76 @@ impl Db {
             return None;
         }
         let slot = key_slot(key) as usize;
-        if !self.slots[slot].contains_key(key) {
-            return None;
+        let hash = hash_key(key);
+        self.slots[slot].find(hash, key)?;
+        let SlotTable { keys, volatile } = Arc::make_mut(&mut self.slots[slot]);
+        let occ = keys.find_entry(hash, |n| n.key() == key).ok()?;
+        let (node, _) = occ.remove();
+        if node.has_ttl() {
+            SlotTable::forget_expire(volatile, hash, &node);
+            self.volatile -= 1;
         }
-        let (k, entry) = Arc::make_mut(&mut self.slots[slot]).remove_entry(key)?;
         self.len -= 1;
-        if entry.expire_at != 0 {
-            self.expires.remove(&(entry.expire_at, k));
-        }
-        Some(entry)
+        Some(node.into_entry())
     }
 
-    /// Sets or replaces the expiry of an existing key. Returns false if the key is missing.
+    /// Sets (or with 0, removes) the expiry of an existing key. Returns false if the key
+    /// is missing.
     pub fn set_expire(&mut self, key: &[u8], expire_at: u64, now_ms: u64) -> bool {
-        let Some(entry) = self.get_mut(key, now_ms) else {
+        if self.get_mut(key, now_ms).is_none() {
+            return false;
+        }
+        let slot = key_slot(key) as usize;
+        let hash = hash_key(key);
+        let SlotTable { keys, volatile } = self.slot_table_mut(slot);
+        let Some(node) = keys.find_mut(hash, |n| n.key() == key) else {
             return false;
         };
-        let old = std::mem::replace(&mut entry.expire_at, expire_at);
-        let k = Bytes::copy_from_slice(key);
-        if old != 0 {
-            self.expires.remove(&(old, k.clone()));
-        }
-        if expire_at != 0 {
-            self.expires.insert((expire_at, k));
-        }
+        let delta = SlotTable::set_expire(volatile, hash, node, expire_at);
+        self.volatile = self.volatile.wrapping_add_signed(delta);
         true
     }
 
     /// Removes the TTL of a key. Returns true if there was one.
     pub fn persist(&mut self, key: &[u8], now_ms: u64) -> bool {
-        match self.get(key, now_ms) {
-            Some(e) if e.expire_at != 0 => self.set_expire(key, 0, now_ms),
-            _ => false,
+        if self.get(key, now_ms).is_none() || self.expire_at(key) == 0 {
+            return false;
         }
+        self.set_expire(key, 0, now_ms)
     }
 
-    /// Deletes up to `budget` keys whose expiry time has passed; returns how many.
-    /// This is active expiry: keys disappear even if nobody touches them.
+    /// Deletes up to `budget` keys whose expiry time has passed; returns how many. This is
+    /// active expiry: keys disappear even if nobody touches them. It walks the slots' volatile
+    /// tables from where the previous call stopped, visiting at most `budget * 20` volatile
+    /// keys (or every slot once) per call, as Redis bounds its expire cycle.
     pub fn active_expire(&mut self, now_ms: u64, budget: usize) -> usize {
-        if self.replica_mode {
+        if self.replica_mode || self.volatile == 0 || self.slots.is_empty() {
             return 0;
         }
-        let mut done = 0;
-        while done < budget {
-            let Some((at, key)) = self.expires.first().cloned() else {
-                break;
-            };
-            if at > now_ms {
-                break;
+        let max_visits = budget.saturating_mul(20).max(1);
+        let (mut done, mut visited, mut slots_seen) = (0, 0, 0);
+        let mut due: Vec<Bytes> = Vec::new();
+        while done < budget && visited < max_visits && slots_seen < SLOT_COUNT {
+            let slot = self.expire_cursor;
+            self.expire_cursor = (slot + 1) % SLOT_COUNT;
+            slots_seen += 1;
+            let table = &self.slots[slot];
+            if table.volatile.is_empty() {
+                continue;
             }
-            self.remove(&key);
-            self.expired_log.push(key);
-            done += 1;
+            due.clear();
+            for (id, at) in table.volatile.iter() {
+                visited += 1;
+                if is_due(*at, now_ms) && done + due.len() < budget {
+                    // SAFETY: volatile ids name nodes alive in this slot.
+                    due.push(Bytes::copy_from_slice(unsafe { id.key() }));
+                }
+            }
+            for key in due.drain(..) {
+                self.remove(&key);
+                self.expired_log.push(key);
+                done += 1;
+            }
         }
         done
     }
@@ -286,7 +382,7 @@ impl Db {
     /// Deletes every key.
     pub fn clear(&mut self) {
         self.slots = Vec::new();
-        self.expires.clear();
+        self.volatile = 0;
         self.len = 0;
     }
 
@@ -298,7 +394,7 @@ impl Db {
         cursor: u64,
         count: usize,
         now_ms: u64,
-        mut keep: impl FnMut(&Bytes, &Entry) -> bool,
+        mut keep: impl FnMut(&[u8], &Entry) -> bool,
     ) -> (u64, Vec<Bytes>) {
         let mut out = Vec::new();
         if self.slots.is_empty() {
@@ -307,12 +403,12 @@ impl Db {
         let mut slot = cursor as usize;
         let mut visited = 0;
         while slot < SLOT_COUNT {
-            for (k, e) in self.slots[slot].iter() {
+            self.slots[slot].for_each(|k, e, at| {
                 visited += 1;
-                if !e.is_expired(now_ms) && keep(k, e) {
-                    out.push(k.clone());
+                if !is_due(at, now_ms) && keep(k, e) {
+                    out.push(Bytes::copy_from_slice(k));
                 }
-            }
+            });
             slot += 1;
             // Bound the work per call by keys visited (Redis's COUNT rule). Empty slots
             // cost one length check each, so a small keyspace is scanned in one call, as
@@ -325,14 +421,14 @@ impl Db {
         (next, out)
     }
 
-    /// Calls `f` for every live key (KEYS, snapshots).
-    pub fn for_each(&self, now_ms: u64, mut f: impl FnMut(&Bytes, &Entry)) {
-        for map in &self.slots {
-            for (k, e) in map.iter() {
-                if !e.is_expired(now_ms) {
-                    f(k, e);
+    /// Calls `f(key, entry, expire_at)` for every live key (KEYS, snapshots).
+    pub fn for_each(&self, now_ms: u64, mut f: impl FnMut(&[u8], &Entry, u64)) {
+        for table in &self.slots {
+            table.for_each(|k, e, at| {
+                if !is_due(at, now_ms) {
+                    f(k, e, at);
                 }
-            }
+            });
         }
     }
 
@@ -344,10 +440,14 @@ impl Db {
         }
         let start = rng.gen_range(0..SLOT_COUNT);
         for i in 0..SLOT_COUNT {
-            let map = &self.slots[(start + i) % SLOT_COUNT];
-            if !map.is_empty() {
-                let n = rng.gen_range(0..map.len());
-                return map.keys().nth(n).cloned();
+            let table = &self.slots[(start + i) % SLOT_COUNT];
+            if table.len() > 0 {
+                let n = rng.gen_range(0..table.len());
+                return table
+                    .keys
+                    .iter()
+                    .nth(n)
+                    .map(|n| Bytes::copy_from_slice(n.key()));
             }
         }
         None
@@ -355,18 +455,43 @@ impl Db {
 
     /// A random key that has a TTL (for volatile-* eviction policies).
     pub fn random_volatile_key(&self, rng: &mut impl Rng) -> Option<Bytes> {
-        if self.expires.is_empty() {
-            return None;
-        }
-        // The expiry index is ordered by time; pick from a random position near the front
-        // by skipping a random count bounded to keep this O(small).
-        let skip = rng.gen_range(0..self.expires.len().min(64));
-        self.expires.iter().nth(skip).map(|(_, k)| k.clone())
+        self.sample_volatile(rng, 1)
+            .into_iter()
+            .next()
+            .map(|(k, _)| k)
     }
 
-    /// The key with the nearest expiry (volatile-ttl eviction's best candidate).
-    pub fn soonest_expiring(&self) -> Option<Bytes> {
-        self.expires.first().map(|(_, k)| k.clone())
+    /// Up to `n` random keys with a TTL and their expiry times: a random slot, then the
+    /// next slots with volatile keys, one key from each.
+    fn sample_volatile(&self, rng: &mut impl Rng, n: usize) -> Vec<(Bytes, u64)> {
+        let mut out = Vec::new();
+        if self.volatile == 0 || self.slots.is_empty() {
+            return out;
+        }
+        let start = rng.gen_range(0..SLOT_COUNT);
+        for i in 0..SLOT_COUNT {
+            let table = &self.slots[(start + i) % SLOT_COUNT];
+            if !table.volatile.is_empty() {
+                let pick = rng.gen_range(0..table.volatile.len());
+                if let Some((id, at)) = table.volatile.iter().nth(pick) {
+                    // SAFETY: volatile ids name nodes alive in this slot.
+                    out.push((Bytes::copy_from_slice(unsafe { id.key() }), *at));
+                }
+                if out.len() >= n {
+                    break;
+                }
+            }
+        }
+        out
+    }
+
+    /// The key expiring soonest among a sample of 16 keys with a TTL (volatile-ttl
+    /// eviction's candidate; Redis samples too).
+    pub fn soonest_expiring(&self, rng: &mut impl Rng) -> Option<Bytes> {
+        self.sample_volatile(rng, 16)
+            .into_iter()
+            .min_by_key(|(_, at)| *at)
+            .map(|(k, _)| k)
     }
 
     /// Number of keys in one slot (CLUSTER COUNTKEYSINSLOT).
@@ -378,7 +503,13 @@ impl Db {
     pub fn keys_in_slot(&self, slot: SlotIndex, count: usize) -> Vec<Bytes> {
         self.slots
             .get(slot)
-            .map(|m| m.keys().take(count).cloned().collect())
+            .map(|m| {
+                m.keys
+                    .iter()
+                    .take(count)
+                    .map(|n| Bytes::copy_from_slice(n.key()))
+                    .collect()
+            })
             .unwrap_or_default()
     }
 
@@ -403,9 +534,7 @@ mod tests {
     #[test]
     fn lazy_expiry_removes_and_logs() {
         let mut db = Db::new();
-        let mut e = Entry::new(Value::Str(b"v".to_vec()), 0);
-        e.expire_at = 100;
-        db.insert(key("k"), e);
+        db.insert(key("k"), Entry::new(Value::Str(b"v".to_vec()), 0), 100);
         assert!(db.get(b"k", 99).is_some());
         assert!(db.get(b"k", 100).is_none());
         assert_eq!(db.len(), 0);
@@ -417,9 +546,11 @@ mod tests {
     fn active_expiry_without_access() {
         let mut db = Db::new();
         for i in 0..10 {
-            let mut e = Entry::new(Value::Str(vec![]), 0);
-            e.expire_at = 10 + i;
-            db.insert(key(&format!("k{i}")), e);
+            db.insert(
+                key(&format!("k{i}")),
+                Entry::new(Value::Str(vec![]), 0),
+                10 + i,
+            );
         }
         db.set(key("forever"), Value::Str(vec![]), 0);
         assert_eq!(db.active_expire(14, 100), 5);
@@ -432,9 +563,7 @@ mod tests {
     #[test]
     fn replacing_a_value_clears_the_ttl_index() {
         let mut db = Db::new();
-        let mut e = Entry::new(Value::Str(vec![]), 0);
-        e.expire_at = 50;
-        db.insert(key("k"), e);
+        db.insert(key("k"), Entry::new(Value::Str(vec![]), 0), 50);
         db.set(key("k"), Value::Str(b"new".to_vec()), 0);
         assert_eq!(db.expires_count(), 0);
         assert_eq!(db.active_expire(100, 10), 0);
@@ -472,9 +601,9 @@ mod tests {
         db.remove(b"b");
         db.set(key("c"), Value::Str(b"3".to_vec()), 0);
         let mut seen = Vec::new();
-        snap.for_each(0, |k, e| {
+        snap.for_each(0, |k, e, _| {
             if let Value::Str(v) = &e.value {
-                seen.push((k.clone(), v.clone()));
+                seen.push((Bytes::copy_from_slice(k), v.clone()));
             }
         });
         seen.sort();

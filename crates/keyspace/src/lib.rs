@@ -3,6 +3,8 @@
 //! reproducible in tests and the dispatcher can use one timestamp per command as Redis does.
 
 pub mod db;
+mod node;
+mod slot;
 pub mod stream;
 pub mod value;
 pub mod zset;

@@ -1,11 +1,13 @@
 //! A global allocator wrapper that counts live heap bytes. This is `used_memory` in INFO and
 //! what `maxmemory` is compared against: exact, cheap (one relaxed atomic per call) and free
-//! of per-type size estimates that drift from reality.
+//! of per-type size estimates that drift from reality. Underneath is jemalloc, as in Redis:
+//! its small size classes fit the keyspace's one-allocation-per-key nodes (see Cargo.toml).
 
-use std::alloc::{GlobalAlloc, Layout, System};
+use std::alloc::{GlobalAlloc, Layout};
 use std::sync::atomic::{AtomicUsize, Ordering};
+use tikv_jemallocator::Jemalloc as System;
 
-/// The system allocator plus a live-bytes counter.
+/// jemalloc plus a live-bytes counter.
 pub struct CountingAlloc;
 
 static LIVE_BYTES: AtomicUsize = AtomicUsize::new(0);

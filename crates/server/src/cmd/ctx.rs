@@ -40,6 +40,7 @@ pub(crate) struct Ctx<'a> {
 /// Typed views of a value, one per type, used by the generic accessors below.
 pub(crate) trait TypedValue: Sized {
     fn view(v: &mut Value) -> Option<&mut Self>;
+    fn view_ref(v: &Value) -> Option<&Self>;
     fn matches(v: &Value) -> bool;
     fn empty() -> Value;
 }
@@ -48,6 +49,12 @@ macro_rules! typed {
     ($ty:ty, $variant:ident, $make:expr) => {
         impl TypedValue for $ty {
             fn view(v: &mut Value) -> Option<&mut Self> {
+                match v {
+                    Value::$variant(x) => Some(x),
+                    _ => None,
+                }
+            }
+            fn view_ref(v: &Value) -> Option<&Self> {
                 match v {
                     Value::$variant(x) => Some(x),
                     _ => None,
@@ -87,14 +94,14 @@ impl<'a> Ctx<'a> {
     }
 
     /// Looks a key up for reading: counts a keyspace hit or miss and refreshes its access
-    /// time (LRU) and frequency (LFU).
-    pub(crate) fn read(&mut self, key: &[u8]) -> Option<&mut Entry> {
+    /// time (LRU) and frequency (LFU). Never copies data, even while a snapshot shares
+    /// the key's slot (the access time is then left alone, as Redis does during a fork).
+    pub(crate) fn read(&mut self, key: &[u8]) -> Option<&Entry> {
         let now = self.now_ms;
         let store = &mut *self.store;
-        match store.dbs[self.client.db].get_mut(key, now) {
+        match store.dbs[self.client.db].get_touch(key, now, |e| touch(e, now)) {
             Some(entry) => {
                 store.stats.keyspace_hits += 1;
-                touch(entry, now);
                 Some(entry)
             }
             None => {
@@ -113,10 +120,10 @@ impl<'a> Ctx<'a> {
     }
 
     /// Reads a key as type T: Ok(None) if missing, WRONGTYPE if another type.
-    pub(crate) fn read_as<T: TypedValue>(&mut self, key: &[u8]) -> Result<Option<&mut T>, Reply> {
+    pub(crate) fn read_as<T: TypedValue>(&mut self, key: &[u8]) -> Result<Option<&T>, Reply> {
         match self.read(key) {
             None => Ok(None),
-            Some(e) => T::view(&mut e.value).map(Some).ok_or(err::WRONGTYPE),
+            Some(e) => T::view_ref(&e.value).map(Some).ok_or(err::WRONGTYPE),
         }
     }
 

@@ -111,14 +111,13 @@ fn restore(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
         return Ok(Reply::OK);
     }
     let mut entry = Entry::new(value, now);
-    entry.expire_at = expire_at;
     if let Some(secs) = idle {
         entry.lru = rubra_keyspace::db::lru_clock(now.saturating_sub(secs * 1000));
     }
     if let Some(f) = freq {
         entry.lfu = f;
     }
-    ctx.db().insert(key.clone(), entry);
+    ctx.db().insert(&key, entry, expire_at);
     if expire_at != 0 && !absttl {
         // Replicas get the absolute time, never a TTL that restarts on replay.
         let mut rewritten = vec![

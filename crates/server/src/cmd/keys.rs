@@ -106,11 +106,12 @@ fn do_rename(ctx: &mut Ctx, args: &[Bytes], nx: bool) -> Result<bool, Reply> {
     if nx && ctx.db().contains(to, now) {
         return Ok(false);
     }
+    let expire_at = ctx.db().expire_at(from);
     let Some(entry) = ctx.db().remove(from) else {
         return Err(err::NO_SUCH_KEY);
     };
     ctx.db().remove(to);
-    ctx.db().insert(to.clone(), entry);
+    ctx.db().insert(to, entry, expire_at);
     ctx.dirty(1);
     Ok(true)
 }
@@ -132,9 +133,9 @@ fn keys(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
     let pattern = &args[1];
     let all = &pattern[..] == b"*";
     let mut out = Vec::new();
-    ctx.db().for_each(now, |k, _| {
+    ctx.db().for_each(now, |k, _, _| {
         if all || glob_match(pattern, k, false) {
-            out.push(Reply::Bulk(k.clone()));
+            out.push(Reply::Bulk(Bytes::copy_from_slice(k)));
         }
     });
     Ok(Reply::Array(out))
@@ -286,10 +287,11 @@ fn move_cmd(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
     if !ctx.store.dbs[src].contains(key, now) || ctx.store.dbs[target].contains(key, now) {
         return Ok(Reply::Int(0));
     }
+    let expire_at = ctx.store.dbs[src].expire_at(key);
     let Some(entry) = ctx.store.dbs[src].remove(key) else {
         return Ok(Reply::Int(0));
     };
-    ctx.store.dbs[target].insert(key.clone(), entry);
+    ctx.store.dbs[target].insert(key, entry, expire_at);
     ctx.store.key_modified(target, key);
     ctx.dirty(1);
     Ok(Reply::Int(1))
@@ -349,6 +351,7 @@ fn copy(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
     let Some(entry) = ctx.store.dbs[src_db].get(src, now).cloned() else {
         return Ok(Reply::Int(0));
     };
+    let expire_at = ctx.store.dbs[src_db].expire_at(src);
     if ctx.store.dbs[target].contains(dst, now) {
         if !replace {
             return Ok(Reply::Int(0));
@@ -356,11 +359,12 @@ fn copy(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
         ctx.store.dbs[target].remove(dst);
     }
     ctx.store.dbs[target].insert(
-        dst.clone(),
+        dst,
         Entry {
             lfu: rubra_keyspace::db::LFU_INIT,
             ..entry
         },
+        expire_at,
     );
     if target != src_db {
         ctx.store.key_modified(target, dst);
@@ -470,10 +474,10 @@ fn set_expiry(ctx: &mut Ctx, args: &[Bytes], unit_ms: i64, relative: bool) -> Cm
         at = at.checked_add(ctx.now_ms as i64).ok_or_else(invalid)?;
     }
     let now = ctx.now_ms;
-    let Some(entry) = ctx.write(&args[1]) else {
+    if ctx.write(&args[1]).is_none() {
         return Ok(Reply::Int(0));
-    };
-    let current = entry.expire_at;
+    }
+    let current = ctx.db().expire_at(&args[1]);
     // A key without TTL counts as an infinite TTL for GT/LT.
     let allowed = if cond.nx {
         current == 0
@@ -529,10 +533,12 @@ fn pexpireat(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
 
 /// -2 if the key is missing, -1 if it has no TTL, else its expiry time (absolute ms).
 fn expiry_of(ctx: &mut Ctx, key: &[u8]) -> i64 {
-    match ctx.read(key) {
-        None => -2,
-        Some(e) if e.expire_at == 0 => -1,
-        Some(e) => e.expire_at as i64,
+    if ctx.read(key).is_none() {
+        return -2;
+    }
+    match ctx.db().expire_at(key) {
+        0 => -1,
+        at => at as i64,
     }
 }
 

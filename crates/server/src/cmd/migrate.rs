@@ -95,11 +95,12 @@ fn migrate(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
     // Only keys that exist are moved; none at all is +NOKEY.
     let mut found: Vec<(Bytes, Vec<u8>, u64)> = Vec::new();
     for k in &opts.keys {
+        let expire_at = ctx.db().expire_at(k);
         if let Some(e) = ctx.db().get(k, now) {
-            let ttl = if e.expire_at == 0 {
+            let ttl = if expire_at == 0 {
                 0
             } else {
-                e.expire_at.saturating_sub(now).max(1)
+                expire_at.saturating_sub(now).max(1)
             };
             found.push((k.clone(), super::dump::dump_value(&e.value), ttl));
         }

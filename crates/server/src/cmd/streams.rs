@@ -34,6 +34,12 @@ impl TypedValue for Box<Stream> {
             _ => None,
         }
     }
+    fn view_ref(v: &Value) -> Option<&Self> {
+        match v {
+            Value::Stream(s) => Some(s),
+            _ => None,
+        }
+    }
     fn matches(v: &Value) -> bool {
         matches!(v, Value::Stream(_))
     }

@@ -91,7 +91,7 @@ pub(crate) const TOO_BIG: Reply =
     Reply::err("ERR string exceeds maximum allowed size (proto-max-bulk-len)");
 
 /// Reads a string key: Ok(None) if missing, WRONGTYPE for other types.
-fn read_str<'c>(ctx: &'c mut Ctx, key: &[u8]) -> Result<Option<&'c mut S>, Reply> {
+fn read_str<'c>(ctx: &'c mut Ctx, key: &[u8]) -> Result<Option<&'c S>, Reply> {
     ctx.read_as::<S>(key)
 }
 
@@ -199,7 +199,10 @@ fn store_string(ctx: &mut Ctx, key: &Bytes, value: &Bytes, ttl: Ttl) {
     let now = ctx.now_ms;
     let expire_at = match ttl {
         Ttl::Clear => 0,
-        Ttl::Keep => ctx.db().get(key, now).map_or(0, |e| e.expire_at),
+        Ttl::Keep => match ctx.db().get(key, now) {
+            Some(_) => ctx.db().expire_at(key),
+            None => 0,
+        },
         Ttl::At(at) => at as u64,
     };
     if let Ttl::At(at) = ttl {
@@ -218,9 +221,8 @@ fn store_string(ctx: &mut Ctx, key: &Bytes, value: &Bytes, ttl: Ttl) {
             Bytes::from(at.to_string()),
         ]]);
     }
-    let mut entry = Entry::new(Value::Str(value.to_vec()), now);
-    entry.expire_at = expire_at;
-    ctx.db().insert(key.clone(), entry);
+    let entry = Entry::new(Value::Str(value.to_vec()), now);
+    ctx.db().insert(key, entry, expire_at);
     ctx.dirty(1);
 }
 

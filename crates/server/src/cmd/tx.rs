@@ -71,9 +71,8 @@ fn clear_watches(ctx: &mut Ctx) {
 fn watched_key_expired(ctx: &mut Ctx) -> bool {
     let now = ctx.now_ms;
     ctx.client.watched.iter().any(|(db, key)| {
-        ctx.store.dbs[*db]
-            .peek(key, u64::MAX)
-            .is_some_and(|e| e.is_expired(now))
+        let db = &ctx.store.dbs[*db];
+        db.peek(key, u64::MAX).is_some() && db.peek(key, now).is_none()
     })
 }
 

@@ -51,8 +51,11 @@ fn pick_victim(store: &mut Store) -> Option<(usize, Bytes)> {
             continue;
         }
         if policy == EvictionPolicy::VolatileTtl {
-            if let Some(k) = store.dbs[db].soonest_expiring() {
-                let at = store.dbs[db].peek(&k, 0).map_or(u64::MAX, |e| e.expire_at);
+            if let Some(k) = store.dbs[db].soonest_expiring(&mut store.rng) {
+                let at = match store.dbs[db].expire_at(&k) {
+                    0 => u64::MAX,
+                    at => at,
+                };
                 // Lower expiry time = better victim; score is inverted so larger wins.
                 let score = u64::MAX - at;
                 if best.as_ref().is_none_or(|b| score > b.0) {

@@ -225,9 +225,9 @@ pub(crate) fn write_snapshot_commands(
         );
         out.write_all(&buf)?;
         let mut err = None;
-        db.for_each(now_ms, |key, entry| {
+        db.for_each(now_ms, |key, entry, expire_at| {
             buf.clear();
-            rebuild_commands(&mut buf, key, entry);
+            rebuild_commands(&mut buf, key, entry, expire_at);
             if let Err(e) = out.write_all(&buf) {
                 err.get_or_insert(e);
             }
@@ -241,9 +241,9 @@ pub(crate) fn write_snapshot_commands(
 }
 
 /// Commands that recreate one key, in batches so no single command is huge.
-fn rebuild_commands(buf: &mut Vec<u8>, key: &Bytes, entry: &Entry) {
+fn rebuild_commands(buf: &mut Vec<u8>, key: &[u8], entry: &Entry, expire_at: u64) {
     const BATCH: usize = 64;
-    let k = key.clone();
+    let k = Bytes::copy_from_slice(key);
     match &entry.value {
         Value::Str(v) => encode_request(
             buf,
@@ -294,13 +294,13 @@ fn rebuild_commands(buf: &mut Vec<u8>, key: &Bytes, entry: &Entry) {
             }
         }
     }
-    if entry.expire_at != 0 {
+    if expire_at != 0 {
         encode_request(
             buf,
             &[
                 Bytes::from_static(b"PEXPIREAT"),
                 k,
-                Bytes::from(entry.expire_at.to_string()),
+                Bytes::from(expire_at.to_string()),
             ],
         );
     }

@@ -183,15 +183,15 @@ pub(crate) fn write_rdb<W: Write>(
             continue;
         }
         let mut expires = 0u64;
-        db.for_each(now_ms, |_, e| expires += (e.expire_at != 0) as u64);
+        db.for_each(now_ms, |_, _, at| expires += (at != 0) as u64);
         w.select_db(i, db.len() as u64, expires)?;
-        db.for_each(now_ms, |k, e| {
+        db.for_each(now_ms, |k, e, expire_at| {
             if failure.is_some() {
                 return;
             }
             let mut entry = RdbEntry::new(i, k.to_vec(), to_rdb(&e.value));
-            if e.expire_at != 0 {
-                entry.expire_ms = Some(e.expire_at);
+            if expire_at != 0 {
+                entry.expire_ms = Some(expire_at);
             }
             if let Err(err) = w.entry(&entry) {
                 failure = Some(err);
@@ -251,11 +251,10 @@ pub(crate) fn decode_rdb_with_meta(
             continue;
         };
         let mut entry = Entry::new(value, now_ms);
-        entry.expire_at = expire_at;
         if let Some(f) = e.freq {
             entry.lfu = f;
         }
-        db.insert(Bytes::from(e.key), entry);
+        db.insert(&e.key, entry, expire_at);
     }
     let aux = |name: &[u8]| {
         reader

@@ -1,0 +1,192 @@
+//! The per-slot node tables against a plain model (a BTreeMap of key -> (value, expiry)):
+//! random inserts, TTL changes, removals, reads at moving times, active expiry and
+//! snapshots taken in between must all agree with the model.
+
+use bytes::Bytes;
+use proptest::prelude::*;
+use rubra_keyspace::{Db, Entry, Value};
+use std::collections::BTreeMap;
+
+#[derive(Debug, Clone)]
+enum Op {
+    Set(u8, u8),
+    SetTtl(u8, u8, u64),
+    Expire(u8, u64),
+    Persist(u8),
+    Remove(u8),
+    Get(u8),
+    Append(u8),
+    Tick(u64),
+    ActiveExpire(usize),
+    Snapshot,
+}
+
+fn op() -> impl Strategy<Value = Op> {
+    // A small key space with long keys mixed in, so keys collide and hit every path.
+    prop_oneof![
+        (any::<u8>(), any::<u8>()).prop_map(|(k, v)| Op::Set(k % 40, v)),
+        (any::<u8>(), any::<u8>(), 1..50u64).prop_map(|(k, v, t)| Op::SetTtl(k % 40, v, t)),
+        (any::<u8>(), 0..50u64).prop_map(|(k, t)| Op::Expire(k % 40, t)),
+        any::<u8>().prop_map(|k| Op::Persist(k % 40)),
+        any::<u8>().prop_map(|k| Op::Remove(k % 40)),
+        any::<u8>().prop_map(|k| Op::Get(k % 40)),
+        any::<u8>().prop_map(|k| Op::Append(k % 40)),
+        (0..10u64).prop_map(Op::Tick),
+        (1..8usize).prop_map(Op::ActiveExpire),
+        Just(Op::Snapshot),
+    ]
+}
+
+fn key(k: u8) -> Vec<u8> {
+    if k % 7 == 0 {
+        // Keys longer than 127 bytes take a two-byte length in the node.
+        let mut v = vec![b'L'; 200];
+        v.push(k);
+        v
+    } else {
+        format!("key:{k}").into_bytes()
+    }
+}
+
+type Model = BTreeMap<Vec<u8>, (Vec<u8>, u64)>;
+
+fn live(model: &Model, now: u64) -> BTreeMap<Vec<u8>, (Vec<u8>, u64)> {
+    model
+        .iter()
+        .filter(|(_, (_, at))| *at == 0 || *at > now)
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect()
+}
+
+fn contents(f: impl FnOnce(&mut dyn FnMut(&[u8], &Entry, u64))) -> Model {
+    let mut out = BTreeMap::new();
+    f(&mut |k, e, at| {
+        let Value::Str(v) = &e.value else {
+            panic!("only strings are stored here")
+        };
+        out.insert(k.to_vec(), (v.clone(), at));
+    });
+    out
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(48))]
+    #[test]
+    fn db_agrees_with_a_model(ops in proptest::collection::vec(op(), 1..200)) {
+        let mut db = Db::new();
+        let mut model: Model = BTreeMap::new();
+        let mut now = 100u64;
+        let mut snaps = Vec::new();
+        for op in ops {
+            // Expired keys are logically gone; drop them from the model lazily too.
+            model.retain(|_, (_, at)| *at == 0 || *at > now);
+            match op {
+                Op::Set(k, v) => {
+                    db.set(Bytes::from(key(k)), Value::Str(vec![v]), now);
+                    model.insert(key(k), (vec![v], 0));
+                }
+                Op::SetTtl(k, v, t) => {
+                    db.insert(key(k), Entry::new(Value::Str(vec![v]), now), now + t);
+                    model.insert(key(k), (vec![v], now + t));
+                }
+                Op::Expire(k, t) => {
+                    let at = if t == 0 { 0 } else { now + t };
+                    let had = model.contains_key(&key(k));
+                    prop_assert_eq!(db.set_expire(&key(k), at, now), had);
+                    if let Some(e) = model.get_mut(&key(k)) {
+                        e.1 = at;
+                    }
+                }
+                Op::Persist(k) => {
+                    let had_ttl = model.get(&key(k)).is_some_and(|e| e.1 != 0);
+                    prop_assert_eq!(db.persist(&key(k), now), had_ttl);
+                    if let Some(e) = model.get_mut(&key(k)) {
+                        e.1 = 0;
+                    }
+                }
+                Op::Remove(k) => {
+                    let got = db.remove(&key(k)).is_some();
+                    // remove() also takes logically expired keys; the model already
+                    // dropped those, so only compare for live ones.
+                    if model.remove(&key(k)).is_some() {
+                        prop_assert!(got);
+                    }
+                }
+                Op::Get(k) => {
+                    let got = db.get(&key(k), now).map(|e| match &e.value {
+                        Value::Str(v) => v.clone(),
+                        _ => vec![],
+                    });
+                    prop_assert_eq!(got, model.get(&key(k)).map(|e| e.0.clone()));
+                    prop_assert_eq!(db.expire_at(&key(k)), model.get(&key(k)).map_or(0, |e| e.1));
+                }
+                Op::Append(k) => {
+                    if let Some(e) = db.get_mut(&key(k), now) {
+                        if let Value::Str(v) = &mut e.value {
+                            v.push(b'+');
+                        }
+                    }
+                    if let Some(e) = model.get_mut(&key(k)) {
+                        e.0.push(b'+');
+                    }
+                }
+                Op::Tick(d) => now += d,
+                Op::ActiveExpire(budget) => {
+                    db.drain_expired();
+                    let n = db.active_expire(now, budget);
+                    prop_assert!(n <= budget);
+                    prop_assert_eq!(db.drain_expired().len(), n);
+                }
+                Op::Snapshot => snaps.push((db.snapshot(), live(&model, now), now)),
+            }
+            let expected = live(&model, now);
+            let got = contents(|f| db.for_each(now, |k, e, at| f(k, e, at)));
+            prop_assert_eq!(&got, &expected);
+            // len counts expired-but-present keys too, as DBSIZE does.
+            prop_assert!(db.len() >= expected.len());
+            let volatile = contents(|f| db.for_each(0, |k, e, at| f(k, e, at)))
+                .values()
+                .filter(|(_, at)| *at != 0)
+                .count();
+            prop_assert_eq!(db.expires_count(), volatile);
+        }
+        // Every snapshot still shows the keys as they were when it was taken.
+        for (snap, expected, at) in snaps {
+            let got = contents(|f| snap.for_each(at, |k, e, t| f(k, e, t)));
+            prop_assert_eq!(got, expected);
+        }
+    }
+}
+
+#[test]
+fn reads_do_not_copy_a_slot_shared_with_a_snapshot() {
+    let mut db = Db::new();
+    for i in 0..1000 {
+        db.set(format!("k{i}"), Value::Str(b"v".to_vec()), 0);
+    }
+    let snap = db.snapshot();
+    let before: Vec<*const Entry> = (0..1000)
+        .map(|i| db.peek(format!("k{i}").as_bytes(), 0).unwrap() as *const Entry)
+        .collect();
+    for i in 0..1000 {
+        let mut touched = false;
+        assert!(db
+            .get_touch(format!("k{i}").as_bytes(), 0, |_| touched = true)
+            .is_some());
+        assert!(!touched, "no LRU update while shared");
+    }
+    let after: Vec<*const Entry> = (0..1000)
+        .map(|i| db.peek(format!("k{i}").as_bytes(), 0).unwrap() as *const Entry)
+        .collect();
+    assert_eq!(before, after, "reads left every entry where it was");
+    // A write copies only its own slot.
+    db.get_mut(b"k1", 0).unwrap().value = Value::Str(b"changed".to_vec());
+    let moved = (0..1000)
+        .filter(|i| db.peek(format!("k{i}").as_bytes(), 0).unwrap() as *const Entry != before[*i])
+        .count();
+    assert!(moved >= 1 && moved < 10, "{moved} entries copied");
+    drop(snap);
+    let mut touched = false;
+    db.get_touch(b"k2", 0, |_| touched = true);
+    assert!(touched, "LRU updates resume once the snapshot is gone");
+}
