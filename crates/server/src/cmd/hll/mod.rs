@@ -132,15 +132,15 @@ fn pfcount(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
     let Some(e) = ctx.read(&args[1]) else {
         return Ok(Reply::Int(0));
     };
-    check_hll(&e.value)?;
-    let Value::Str(s) = &mut e.value else {
-        return Err(err::WRONGTYPE);
-    };
+    let s = check_hll(&e.value)?;
     if let Some(card) = sketch::cached(s) {
         return Ok(Reply::Int(card as i64));
     }
     let card = sketch::count(s)?;
-    sketch::set_cached(s, card);
+    // Reads are read-only (a snapshot may share the slot); the cache update is a write.
+    if let Some(Value::Str(s)) = ctx.write(&args[1]).map(|e| &mut e.value) {
+        sketch::set_cached(s, card);
+    }
     // The value changed: WATCH sees it and replicas get the PFCOUNT, as in Redis.
     ctx.dirty(1);
     Ok(Reply::Int(card as i64))
