@@ -216,6 +216,9 @@ pub(crate) fn flush_db(ctx: &mut Ctx, db: usize) {
     let store = &mut *ctx.store;
     let dbref = &store.dbs[db];
     store.watches.touch_db(db, |k| dbref.peek(k, now).is_some());
+    // Clients blocked on keys of this database are checked again: XREADGROUP readers of a
+    // flushed stream get -UNBLOCKED, as in Redis; others keep waiting.
+    store.blocking.signal_db(db);
     let n = store.dbs[db].len() as u64;
     store.dbs[db].clear();
     store.dirty += n.max(1);
@@ -510,11 +513,24 @@ fn pexpireat(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
 }
 
 /// -2 if the key is missing, -1 if it has no TTL, else its expiry time (absolute ms).
+/// The key's expiry time for TTL and friends, looked up as Redis's LOOKUP_NOTOUCH does:
+/// counted as a hit or miss, but the key's access time (OBJECT IDLETIME, LRU) is kept.
 fn expiry_of(ctx: &mut Ctx, key: &[u8]) -> i64 {
-    match ctx.read(key) {
-        None => -2,
-        Some(e) if e.expire_at == 0 => -1,
-        Some(e) => e.expire_at as i64,
+    let now = ctx.now_ms;
+    let found = ctx.db().get(key, now).map(|e| e.expire_at);
+    match found {
+        None => {
+            ctx.store.stats.keyspace_misses += 1;
+            -2
+        }
+        Some(at) => {
+            ctx.store.stats.keyspace_hits += 1;
+            if at == 0 {
+                -1
+            } else {
+                at as i64
+            }
+        }
     }
 }
 

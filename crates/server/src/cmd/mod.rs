@@ -195,7 +195,7 @@ impl Command {
 }
 
 /// Every command family's table.
-fn families() -> [&'static [Command]; 17] {
+fn families() -> [&'static [Command]; 18] {
     [
         connection::COMMANDS,
         keys::COMMANDS,
@@ -214,6 +214,7 @@ fn families() -> [&'static [Command]; 17] {
         replication::COMMANDS,
         cluster::COMMANDS,
         migrate::COMMANDS,
+        crate::acl::command::COMMANDS,
     ]
 }
 

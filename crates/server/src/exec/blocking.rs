@@ -106,6 +106,19 @@ impl Blocking {
         self.waiters.len()
     }
 
+    /// After FLUSHDB/FLUSHALL: every key anyone waits on in `db` is checked again.
+    pub(crate) fn signal_db(&mut self, db: usize) {
+        let keys: Vec<Bytes> = self
+            .by_key
+            .keys()
+            .filter(|(d, _)| *d == db)
+            .map(|(_, k)| k.clone())
+            .collect();
+        for k in keys {
+            self.signal(db, &k);
+        }
+    }
+
     /// After SWAPDB: clients stay on their database index, but the data under it changed,
     /// so every key anyone waits on in either database is checked again.
     pub(crate) fn swap_dbs(&mut self, a: usize, b: usize) {

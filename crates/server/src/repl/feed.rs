@@ -29,9 +29,11 @@ pub(crate) struct Feed {
     /// Set while applying our primary's stream: its bytes are mirrored verbatim with
     /// `emit_raw` (same offsets as the primary), so commands are not propagated again.
     pub mirror_mode: bool,
-    /// Inside EXEC: the MULTI is emitted lazily with the first write.
+    /// Inside EXEC (or a command that propagates several commands): what it propagates is
+    /// held until the end, then sent alone if it is one command, or as MULTI ... EXEC with
+    /// the SELECT before the MULTI if several (Redis 7.0's propagatePendingCommands).
     in_exec: bool,
-    exec_emitted: bool,
+    held: Vec<(usize, Vec<Bytes>)>,
 }
 
 impl Feed {
@@ -49,7 +51,7 @@ impl Feed {
             active: false,
             mirror_mode: false,
             in_exec: false,
-            exec_emitted: false,
+            held: Vec::new(),
         }
     }
 
@@ -58,10 +60,15 @@ impl Feed {
         if !self.active || self.mirror_mode {
             return;
         }
-        if self.in_exec && !self.exec_emitted {
-            self.exec_emitted = true;
-            self.emit(&[Bytes::from_static(b"MULTI")]);
+        if self.in_exec {
+            self.held.push((db, args.to_vec()));
+            return;
         }
+        self.emit_in(db, args);
+    }
+
+    /// Emits one command in database `db`, SELECTing it first if the stream is elsewhere.
+    fn emit_in(&mut self, db: usize, args: &[Bytes]) {
         if self.stream_db != Some(db) {
             self.stream_db = Some(db);
             self.emit(&[Bytes::from_static(b"SELECT"), Bytes::from(db.to_string())]);
@@ -69,22 +76,35 @@ impl Feed {
         self.emit(args);
     }
 
-    /// Marks the start of EXEC: writes inside are wrapped in MULTI/EXEC for atomicity.
+    /// Marks the start of EXEC (or of a command propagating several commands): what is
+    /// propagated until `end_exec` is held, to go out atomically.
     pub(crate) fn begin_exec(&mut self) {
         if self.mirror_mode {
             return;
         }
         self.in_exec = true;
-        self.exec_emitted = false;
+        self.held.clear();
     }
 
-    /// Marks the end of EXEC.
+    /// Whether propagation is being held (inside `begin_exec`/`end_exec`).
+    pub(crate) fn in_exec(&self) -> bool {
+        self.in_exec
+    }
+
+    /// Marks the end of EXEC: one held command goes out alone, several go out as
+    /// SELECT (if needed), MULTI, the commands, EXEC.
     pub(crate) fn end_exec(&mut self) {
-        if self.exec_emitted {
+        self.in_exec = false;
+        let held = std::mem::take(&mut self.held);
+        if held.len() > 1 {
+            self.emit_in(held[0].0, &[Bytes::from_static(b"MULTI")]);
+        }
+        for (db, args) in &held {
+            self.emit_in(*db, args);
+        }
+        if held.len() > 1 {
             self.emit(&[Bytes::from_static(b"EXEC")]);
         }
-        self.in_exec = false;
-        self.exec_emitted = false;
     }
 
     /// Appends raw stream bytes (a PING to replicas, for example).
