@@ -7,7 +7,7 @@
 mod common;
 mod reference;
 use common::*;
-use reference::{assert_same_as_redis, Reference};
+use reference::{assert_same_as_redis, RawConn, Reference};
 use std::time::{Duration, Instant};
 
 fn wait_for(what: &str, secs: u64, mut f: impl FnMut() -> bool) {
@@ -68,6 +68,7 @@ fn aof_text(dir: &std::path::Path) -> String {
 }
 
 fn propagation_script(port: u16) {
+    let mut c = RawConn::connect(port);
     for cmd in [
         "SELECT 3",
         "MULTI",
@@ -80,8 +81,7 @@ fn propagation_script(port: u16) {
         "SELECT 0",
         "SET plain 1",
     ] {
-        let words: Vec<&str> = cmd.split(' ').collect();
-        cli_at(port, &words);
+        c.call(cmd);
     }
 }
 

@@ -90,6 +90,19 @@ fn run(
             crate::acl::Context::Toplevel
         };
         if let Some(e) = crate::acl::check(store, client, cmd, args, context) {
+            if cmd.name == "exec" {
+                // Redis aborts the transaction with the rejection as its reason.
+                client.multi = None;
+                client.multi_failed = false;
+                store.watches.unwatch_all(client.id, &client.watched);
+                client.watched.clear();
+                let reason = match &e {
+                    Reply::Error(s) => s.to_string(),
+                    _ => String::new(),
+                };
+                let text = format!("EXECABORT Transaction discarded because of: {reason}");
+                return (Reply::error(text), None);
+            }
             fail_multi(client);
             return (e, None);
         }
