@@ -217,6 +217,8 @@ mod tests {
             .collect()
     }
 
+    /// Redis 7.0: a transaction with one write goes out unwrapped; several go out as
+    /// MULTI ... EXEC with the SELECT before the MULTI; an empty one sends nothing.
     #[test]
     fn selects_and_wraps_transactions() {
         let mut f = Feed::new("a".repeat(40), 1 << 20);
@@ -227,11 +229,17 @@ mod tests {
         f.end_exec();
         f.begin_exec();
         f.end_exec();
+        f.begin_exec();
+        f.propagate(1, &cmd(&["DEL", "a"]));
+        f.propagate(1, &cmd(&["DEL", "b"]));
+        f.end_exec();
         let out = String::from_utf8(f.take_output()).unwrap();
         assert_eq!(
             out,
             "*2\r\n$6\r\nSELECT\r\n$1\r\n0\r\n*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$1\r\nv\r\n\
-*1\r\n$5\r\nMULTI\r\n*2\r\n$6\r\nSELECT\r\n$1\r\n2\r\n*2\r\n$3\r\nDEL\r\n$1\r\nk\r\n*1\r\n$4\r\nEXEC\r\n"
+*2\r\n$6\r\nSELECT\r\n$1\r\n2\r\n*2\r\n$3\r\nDEL\r\n$1\r\nk\r\n\
+*2\r\n$6\r\nSELECT\r\n$1\r\n1\r\n*1\r\n$5\r\nMULTI\r\n\
+*2\r\n$3\r\nDEL\r\n$1\r\na\r\n*2\r\n$3\r\nDEL\r\n$1\r\nb\r\n*1\r\n$4\r\nEXEC\r\n"
         );
         assert_eq!(f.offset as usize, out.len());
     }
