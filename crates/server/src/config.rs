@@ -201,6 +201,7 @@ static PARAMS: &[Param] = &[
         "resetchannels",
         true,
     ),
+    p("hll-sparse-max-bytes", Kind::Memory, "3000", true),
 ];
 
 /// Old names Redis still accepts.

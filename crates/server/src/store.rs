@@ -8,7 +8,7 @@ use crate::config::Config;
 use crate::exec::blocking::Blocking;
 use crate::exec::pubsub::PubSub;
 use crate::exec::watch::Watches;
-use crate::persist::aof::AofWriter;
+use crate::persist::aof::{AofWriter, FsyncPolicy};
 use crate::repl::feed::Feed;
 use crate::repl::state::{Replication, SyncState};
 use bytes::Bytes;
@@ -73,8 +73,6 @@ pub(crate) struct Store {
     pub loading: bool,
     /// Replicas attached to us and our own primary link.
     pub replication: Replication,
-    /// Cluster mode: who serves each slot (None when cluster mode is off).
-    pub routing: Option<crate::cluster::routing::Routing>,
     /// Cluster mode: the cluster node and its bus links (see cluster/driver.rs for why it
     /// lives under this lock).
     pub cluster: Option<Box<crate::cluster::driver::ClusterDriver>>,
@@ -113,7 +111,6 @@ impl Store {
             saving: crate::persist::saving::SaveState::default(),
             acl: crate::acl::Acl::default(),
             replication: Replication::default(),
-            routing: None,
             cluster: None,
             dbs,
             config,
@@ -147,7 +144,15 @@ impl Store {
         let out = self.feed.take_output();
         if let Some(aof) = self.aof.as_mut() {
             if let Err(e) = aof.append(&out) {
-                tracing::error!(error = %e, "writing the AOF failed");
+                // Under `always` an OK promises the write is on disk; the replies of this
+                // batch are not sent yet, so stopping keeps that promise (Redis exits too).
+                if aof.policy == FsyncPolicy::Always {
+                    tracing::error!(
+                        error = %e,
+                        "can't recover from AOF write error when the AOF fsync policy is 'always': exiting"
+                    );
+                    std::process::exit(1);
+                }
             }
         }
         if self.replication.replicas.is_empty() {
