@@ -40,6 +40,8 @@ pub(crate) struct ClientInfo {
     pub qbuf: usize,
     pub lib_name: Option<Bytes>,
     pub lib_ver: Option<Bytes>,
+    /// The ACL user (None: default), so ACL DELUSER finds its connections.
+    pub user: Option<Bytes>,
 }
 
 /// A registered client: its visible info and how to reach its connection.
@@ -214,4 +216,6 @@ pub(crate) struct ClientState {
     /// While a blocked client is served: the key whose readiness woke it. Redis serves a
     /// client blocked on several keys from that key, not from the first one it named.
     pub served_key: Option<Bytes>,
+    /// The ACL user this connection is authenticated as (None: the default user).
+    pub user: Option<Bytes>,
 }

@@ -193,6 +193,14 @@ static PARAMS: &[Param] = &[
         true,
     ),
     p("io-threads", Kind::Int(1, 128), "1", false),
+    p("aclfile", Kind::Text, "", false),
+    p("acllog-max-len", Kind::Int(0, i64::MAX), "128", true),
+    p(
+        "acl-pubsub-default",
+        Kind::Enum(&["allchannels", "resetchannels"]),
+        "resetchannels",
+        true,
+    ),
     p("hll-sparse-max-bytes", Kind::Memory, "3000", true),
 ];
 
@@ -247,6 +255,8 @@ pub(crate) struct Config {
     pub pubsub_soft_seconds: u64,
     pub cluster_enabled: bool,
     pub idle_timeout_secs: u64,
+    /// `user name rules...` lines of the config file, loaded into the ACL at start-up.
+    pub user_lines: Vec<String>,
 }
 
 impl Config {
@@ -320,6 +330,7 @@ impl Default for Config {
             pubsub_soft_seconds: 60,
             cluster_enabled: false,
             idle_timeout_secs: 0,
+            user_lines: Vec::new(),
         };
         c.refresh_cache();
         c
@@ -376,6 +387,10 @@ impl Config {
                 // Several `save` lines accumulate into one rule list.
                 let list = saves.get_or_insert_with(Vec::new);
                 list.extend(values.into_iter().filter(|v| !v.is_empty()));
+                continue;
+            }
+            if name == "user" {
+                self.user_lines.push(line.to_string());
                 continue;
             }
             if name == "include" || name == "rename-command" {

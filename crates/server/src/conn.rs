@@ -62,7 +62,9 @@ pub(crate) async fn serve(server: Arc<Server>, mut stream: TcpStream, peer: Sock
             let id = store.clients.next_id();
             client.id = id;
             client.idle_timeout_secs = store.config.idle_timeout_secs;
-            client.authenticated = store.config.requirepass.is_none();
+            let pass = store.config.requirepass.clone();
+            store.acl.sync_requirepass(&pass);
+            client.authenticated = store.acl.default_auto_auth();
             let now = now_ms();
             store.clients.map.insert(
                 id,
@@ -234,6 +236,7 @@ fn process(
         info.resp = if client.resp3 { 3 } else { 2 };
         info.multi = client.multi.as_ref().map(|q| q.len());
         info.qbuf = inbuf.len();
+        info.user.clone_from(&client.user);
         if let Some(name) = last_cmd {
             info.last_cmd = String::from_utf8_lossy(&name).to_ascii_lowercase();
         }

@@ -5,6 +5,7 @@
 pub mod alloc;
 pub mod cli;
 
+mod acl;
 mod client;
 mod cluster;
 mod cmd;

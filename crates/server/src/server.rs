@@ -25,6 +25,7 @@ impl Server {
         crate::persist::saving::load_at_startup(&mut store)?;
         crate::persist::aof::start(&mut store)?;
         crate::cluster::driver::init(&mut store)?;
+        crate::acl::load_at_startup(&mut store)?;
         Ok(Arc::new(Server {
             store: Mutex::new(store),
         }))
@@ -65,6 +66,7 @@ pub(crate) async fn bind(config: &Config) -> std::io::Result<Vec<TcpListener>> {
 pub(crate) async fn run(server: Arc<Server>, listeners: Vec<TcpListener>) {
     let (jobs_tx, jobs_rx) = tokio::sync::mpsc::unbounded_channel();
     server.store.lock().jobs = Some(jobs_tx);
+    start_replication_if_configured(&server);
     tokio::spawn(crate::persist::jobs::run(server.clone(), jobs_rx));
     tokio::spawn(cron(server.clone()));
     tokio::spawn(stop_on_sigterm(server.clone()));
@@ -89,6 +91,27 @@ pub(crate) async fn run(server: Arc<Server>, listeners: Vec<TcpListener>) {
         });
     }
     std::future::pending::<()>().await;
+}
+
+/// `replicaof host port` in the config file or on the command line: start as a replica of
+/// that primary, as redis-server does (ignored in cluster mode, where the cluster decides).
+fn start_replication_if_configured(server: &Server) {
+    let mut store = server.store.lock();
+    if store.config.cluster_enabled {
+        return;
+    }
+    let target = store.config.get_value("replicaof").to_string();
+    let mut words = target.split_whitespace();
+    let (Some(host), Some(port)) = (words.next(), words.next()) else {
+        return;
+    };
+    if host.eq_ignore_ascii_case("no") && port.eq_ignore_ascii_case("one") {
+        return;
+    }
+    match port.parse::<u16>() {
+        Ok(port) => crate::repl::role::set_primary(&mut store, host.to_string(), port),
+        Err(_) => tracing::warn!(replicaof = %target, "invalid replicaof port"),
+    }
 }
 
 /// SIGTERM/SIGINT stop the node as Redis does: a final RDB save when save rules are

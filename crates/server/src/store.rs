@@ -80,6 +80,8 @@ pub(crate) struct Store {
     pub jobs: Option<tokio::sync::mpsc::UnboundedSender<crate::persist::jobs::Job>>,
     /// RDB save status (BGSAVE in progress, last result).
     pub saving: crate::persist::saving::SaveState,
+    /// ACL users and the ACL LOG.
+    pub acl: crate::acl::Acl,
 }
 
 /// The replication backlog size the config asks for (1 MB if unreadable, as Redis's default).
@@ -107,6 +109,7 @@ impl Store {
             loading: false,
             jobs: None,
             saving: crate::persist::saving::SaveState::default(),
+            acl: crate::acl::Acl::default(),
             replication: Replication::default(),
             cluster: None,
             dbs,
@@ -184,6 +187,8 @@ impl Store {
         for key in self.dbs[db].drain_expired() {
             self.stats.expired_keys += 1;
             self.watches.touch(db, &key);
+            // An expired stream unblocks its XREADGROUP readers, as a deleted one does.
+            self.blocking.signal(db, &key);
             self.feed.propagate(db, &[Bytes::from_static(b"DEL"), key]);
         }
     }

@@ -141,8 +141,13 @@ fn command_table_introspection() {
         },
         v => panic!("{v:?}"),
     }
+    // As redis-server 7.0: COMMAND GETKEYS has arity -3, checked before the handler.
     assert_eq!(
         q_err(&mut c, &["COMMAND", "GETKEYS", "ping"]),
+        "ERR wrong number of arguments for 'command|getkeys' command"
+    );
+    assert_eq!(
+        q_err(&mut c, &["COMMAND", "GETKEYS", "ping", "x"]),
         "ERR The command has no key arguments"
     );
 }

@@ -91,41 +91,49 @@ fn select(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
     Ok(Reply::OK)
 }
 
-/// Checks a username/password pair against `requirepass` (the default user is the only one).
-fn check_password(ctx: &mut Ctx, user: Option<&[u8]>, pass: &[u8]) -> Result<(), Reply> {
-    let Some(expected) = ctx.store.config.requirepass.clone() else {
-        if user.is_none() {
-            return Err(Reply::err(
-                "ERR AUTH <password> called without any password configured for the default user. Are you sure your configuration is correct?",
-            ));
-        }
-        // With no password, the default user accepts any password.
-        return if user == Some(b"default") {
-            Ok(())
+/// Checks a username/password pair against the ACL users (`requirepass` is the default
+/// user's password); on success the connection is authenticated as that user. A failure
+/// is logged in the ACL LOG with reason "auth", as Redis does.
+fn check_password(
+    ctx: &mut Ctx,
+    typed: &Bytes,
+    user: Option<&[u8]>,
+    pass: &[u8],
+) -> Result<(), Reply> {
+    let requirepass = ctx.store.config.requirepass.clone();
+    ctx.store.acl.sync_requirepass(&requirepass);
+    if user.is_none() && ctx.store.acl.default_auto_auth() {
+        return Err(Reply::err(
+            "ERR AUTH <password> called without any password configured for the default user. Are you sure your configuration is correct?",
+        ));
+    }
+    let name = user.unwrap_or(b"default");
+    if !ctx.store.acl.authenticate(name, pass) {
+        let context = if ctx.client.multi.is_some() {
+            crate::acl::Context::Multi
         } else {
-            Err(err::WRONGPASS)
+            crate::acl::Context::Toplevel
         };
-    };
-    if user.is_some_and(|u| u != b"default") || !constant_time_eq(pass, &expected) {
+        crate::acl::log_denial(
+            ctx.store,
+            ctx.client,
+            "auth",
+            context,
+            typed.clone(),
+            Some(Bytes::copy_from_slice(name)),
+        );
         return Err(err::WRONGPASS);
     }
     ctx.client.authenticated = true;
+    ctx.client.user = (name != b"default").then(|| Bytes::copy_from_slice(name));
     Ok(())
-}
-
-/// Compares secrets without an early exit, so timing does not reveal a matching prefix.
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    if a.len() != b.len() {
-        return false;
-    }
-    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 /// AUTH [username] password
 fn auth(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
     match args.len() {
-        2 => check_password(ctx, None, &args[1])?,
-        3 => check_password(ctx, Some(&args[1]), &args[2])?,
+        2 => check_password(ctx, &args[0], None, &args[1])?,
+        3 => check_password(ctx, &args[0], Some(&args[1]), &args[2])?,
         _ => return Err(err::SYNTAX),
     }
     Ok(Reply::OK)
@@ -147,7 +155,7 @@ fn hello(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
     let mut name = None;
     while i < args.len() {
         if is(&args[i], "auth") && i + 2 < args.len() {
-            check_password(ctx, Some(&args[i + 1]), &args[i + 2])?;
+            check_password(ctx, &args[0], Some(&args[i + 1]), &args[i + 2])?;
             i += 3;
         } else if is(&args[i], "setname") && i + 1 < args.len() {
             name = Some(args[i + 1].clone());
@@ -159,7 +167,7 @@ fn hello(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
             )));
         }
     }
-    if !ctx.client.authenticated && ctx.store.config.requirepass.is_some() {
+    if !ctx.client.authenticated && !ctx.store.acl.default_auto_auth() {
         return Err(Reply::err(
             "NOAUTH HELLO must be called with the client already authenticated, otherwise the HELLO <proto> AUTH <user> <pass> option can be used to authenticate the client and select the RESP protocol version at the same time",
         ));
@@ -168,7 +176,7 @@ fn hello(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
         super::introspection::set_client_name(ctx, n)?;
     }
     ctx.client.resp3 = resp3;
-    let role = if ctx.store.config.get_value("replicaof").is_empty() {
+    let role = if !ctx.store.replication.is_replica() {
         "master"
     } else {
         "replica"
@@ -209,7 +217,8 @@ fn reset(ctx: &mut Ctx, _args: &[Bytes]) -> CmdResult {
     ctx.client.resp3 = false;
     ctx.client.readonly = false;
     ctx.client.asking = false;
-    ctx.client.authenticated = ctx.store.config.requirepass.is_none();
+    ctx.client.user = None;
+    ctx.client.authenticated = ctx.store.acl.default_auto_auth();
     if let Some(h) = ctx.store.clients.map.get_mut(&id) {
         h.info.name = None;
         h.info.no_evict = false;

@@ -120,20 +120,11 @@ fn restore(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
     ctx.db().insert(&key, entry, expire_at);
     if expire_at != 0 && !absttl {
         // Replicas get the absolute time, never a TTL that restarts on replay.
-        let mut rewritten = vec![
-            Bytes::from_static(b"RESTORE"),
-            key,
-            Bytes::from(expire_at.to_string()),
-            args[3].clone(),
-            Bytes::from_static(b"REPLACE"),
-            Bytes::from_static(b"ABSTTL"),
-        ];
-        rewritten.extend(
-            args[4..]
-                .iter()
-                .filter(|a| !is(a, "replace") && !is(a, "absttl"))
-                .cloned(),
-        );
+        // As Redis: the TTL argument becomes the absolute time and ABSTTL is appended;
+        // everything else goes as the client sent it.
+        let mut rewritten = args.to_vec();
+        rewritten[2] = Bytes::from(expire_at.to_string());
+        rewritten.push(Bytes::from_static(b"ABSTTL"));
         ctx.propagate = Some(vec![rewritten]);
     }
     ctx.dirty(1);

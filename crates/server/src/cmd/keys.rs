@@ -217,6 +217,9 @@ pub(crate) fn flush_db(ctx: &mut Ctx, db: usize) {
     let store = &mut *ctx.store;
     let dbref = &store.dbs[db];
     store.watches.touch_db(db, |k| dbref.peek(k, now).is_some());
+    // Clients blocked on keys of this database are checked again: XREADGROUP readers of a
+    // flushed stream get -UNBLOCKED, as in Redis; others keep waiting.
+    store.blocking.signal_db(db);
     let n = store.dbs[db].len() as u64;
     store.dbs[db].clear();
     store.dirty += n.max(1);
@@ -532,10 +535,15 @@ fn pexpireat(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
 }
 
 /// -2 if the key is missing, -1 if it has no TTL, else its expiry time (absolute ms).
+/// The key's expiry time for TTL and friends, looked up as Redis's LOOKUP_NOTOUCH does:
+/// counted as a hit or miss, but the key's access time (OBJECT IDLETIME, LRU) is kept.
 fn expiry_of(ctx: &mut Ctx, key: &[u8]) -> i64 {
-    if ctx.read(key).is_none() {
+    let now = ctx.now_ms;
+    if ctx.db().get(key, now).is_none() {
+        ctx.store.stats.keyspace_misses += 1;
         return -2;
     }
+    ctx.store.stats.keyspace_hits += 1;
     match ctx.db().expire_at(key) {
         0 => -1,
         at => at as i64,

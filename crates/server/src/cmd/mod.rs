@@ -203,7 +203,7 @@ impl Command {
 }
 
 /// Every command family's table.
-fn families() -> [&'static [Command]; 21] {
+fn families() -> [&'static [Command]; 22] {
     [
         connection::COMMANDS,
         keys::COMMANDS,
@@ -226,6 +226,7 @@ fn families() -> [&'static [Command]; 21] {
         replication::COMMANDS,
         cluster::COMMANDS,
         migrate::COMMANDS,
+        crate::acl::command::COMMANDS,
     ]
 }
 

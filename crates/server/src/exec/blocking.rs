@@ -27,6 +27,9 @@ pub(crate) struct Blocking {
     /// Arguments to retry a command with instead of the ones it came with, set by a command
     /// that is about to block (XREAD replaces `$` by the ID it meant at block time).
     retry_args: Option<Vec<Bytes>>,
+    /// A key whose next signal is ignored (XGROUP SETID, which Redis 7.0 does not treat as
+    /// making readers ready).
+    skip_signal: Option<(usize, Bytes)>,
 }
 
 impl Blocking {
@@ -68,6 +71,11 @@ impl Blocking {
 
     /// Notes that `key` may now satisfy blocked clients.
     pub(crate) fn signal(&mut self, db: usize, key: &Bytes) {
+        if let Some((d, k)) = self.skip_signal.take() {
+            if d == db && k == key {
+                return;
+            }
+        }
         if self.by_key.is_empty() {
             return;
         }
@@ -75,6 +83,11 @@ impl Blocking {
         if self.by_key.contains_key(&k) && self.ready_set.insert(k.clone()) {
             self.ready.push(k);
         }
+    }
+
+    /// Ignores the next `signal` of `key` (see `skip_signal`).
+    pub(crate) fn skip_next_signal(&mut self, db: usize, key: &Bytes) {
+        self.skip_signal = Some((db, key.clone()));
     }
 
     /// Takes the keys signalled since the last call, in signal order.
@@ -104,6 +117,19 @@ impl Blocking {
     /// Number of blocked clients (INFO blocked_clients).
     pub(crate) fn len(&self) -> usize {
         self.waiters.len()
+    }
+
+    /// After FLUSHDB/FLUSHALL: every key anyone waits on in `db` is checked again.
+    pub(crate) fn signal_db(&mut self, db: usize) {
+        let keys: Vec<Bytes> = self
+            .by_key
+            .keys()
+            .filter(|(d, _)| *d == db)
+            .map(|(_, k)| k.clone())
+            .collect();
+        for k in keys {
+            self.signal(db, &k);
+        }
     }
 
     /// After SWAPDB: clients stay on their database index, but the data under it changed,

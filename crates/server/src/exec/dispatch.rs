@@ -69,12 +69,42 @@ fn run(
         fail_multi(client);
         return (err::wrong_args(cmd.name), None);
     }
+    if let Some(e) = crate::acl::subcommand_arity_error(cmd, args) {
+        fail_multi(client);
+        return (e, None);
+    }
     if !client.authenticated && !cmd.has(flags::NO_AUTH) {
-        if store.config.requirepass.is_none() {
+        let pass = store.config.requirepass.clone();
+        store.acl.sync_requirepass(&pass);
+        if store.acl.default_auto_auth() {
             client.authenticated = true;
         } else {
             fail_multi(client);
             return (err::NOAUTH, None);
+        }
+    }
+    if !client.is_primary_link {
+        let context = if client.multi.is_some() && !cmd.has(flags::TX_CONTROL) {
+            crate::acl::Context::Multi
+        } else {
+            crate::acl::Context::Toplevel
+        };
+        if let Some(e) = crate::acl::check(store, client, cmd, args, context) {
+            if cmd.name == "exec" {
+                // Redis aborts the transaction with the rejection as its reason.
+                client.multi = None;
+                client.multi_failed = false;
+                store.watches.unwatch_all(client.id, &client.watched);
+                client.watched.clear();
+                let reason = match &e {
+                    Reply::Error(s) => s.to_string(),
+                    _ => String::new(),
+                };
+                let text = format!("EXECABORT Transaction discarded because of: {reason}");
+                return (Reply::error(text), None);
+            }
+            fail_multi(client);
+            return (e, None);
         }
     }
     if client.subscriptions > 0 && !client.resp3 && !cmd.has(flags::SUB_OK) {
@@ -198,8 +228,16 @@ pub(crate) fn call(ctx: &mut Ctx, cmd: &'static Command, args: &[Bytes]) -> Repl
         }
         match rewritten {
             Some(cmds) => {
+                // Several commands for one write go out as one transaction, as in Redis.
+                let wrap = cmds.len() > 1 && !ctx.store.feed.in_exec();
+                if wrap {
+                    ctx.store.feed.begin_exec();
+                }
                 for c in cmds {
                     ctx.store.feed.propagate(db, &c);
+                }
+                if wrap {
+                    ctx.store.feed.end_exec();
                 }
             }
             None => ctx.store.feed.propagate(db, args),

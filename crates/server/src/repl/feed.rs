@@ -30,9 +30,11 @@ pub(crate) struct Feed {
     /// Set while applying our primary's stream: its bytes are mirrored verbatim with
     /// `emit_raw` (same offsets as the primary), so commands are not propagated again.
     pub mirror_mode: bool,
-    /// Inside EXEC: the MULTI is emitted lazily with the first write.
+    /// Inside EXEC (or a command that propagates several commands): what it propagates is
+    /// held until the end, then sent alone if it is one command, or as MULTI ... EXEC with
+    /// the SELECT before the MULTI if several (Redis 7.0's propagatePendingCommands).
     in_exec: bool,
-    exec_emitted: bool,
+    held: Vec<(usize, Vec<Bytes>)>,
 }
 
 impl Feed {
@@ -50,7 +52,7 @@ impl Feed {
             active: false,
             mirror_mode: false,
             in_exec: false,
-            exec_emitted: false,
+            held: Vec::new(),
         }
     }
 
@@ -59,10 +61,15 @@ impl Feed {
         if !self.active || self.mirror_mode {
             return;
         }
-        if self.in_exec && !self.exec_emitted {
-            self.exec_emitted = true;
-            self.emit(&[Bytes::from_static(b"MULTI")]);
+        if self.in_exec {
+            self.held.push((db, args.to_vec()));
+            return;
         }
+        self.emit_in(db, args);
+    }
+
+    /// Emits one command in database `db`, SELECTing it first if the stream is elsewhere.
+    fn emit_in(&mut self, db: usize, args: &[Bytes]) {
         if self.stream_db != Some(db) {
             self.stream_db = Some(db);
             self.emit(&[Bytes::from_static(b"SELECT"), Bytes::from(db.to_string())]);
@@ -70,22 +77,35 @@ impl Feed {
         self.emit(args);
     }
 
-    /// Marks the start of EXEC: writes inside are wrapped in MULTI/EXEC for atomicity.
+    /// Marks the start of EXEC (or of a command propagating several commands): what is
+    /// propagated until `end_exec` is held, to go out atomically.
     pub(crate) fn begin_exec(&mut self) {
         if self.mirror_mode {
             return;
         }
         self.in_exec = true;
-        self.exec_emitted = false;
+        self.held.clear();
     }
 
-    /// Marks the end of EXEC.
+    /// Whether propagation is being held (inside `begin_exec`/`end_exec`).
+    pub(crate) fn in_exec(&self) -> bool {
+        self.in_exec
+    }
+
+    /// Marks the end of EXEC: one held command goes out alone, several go out as
+    /// SELECT (if needed), MULTI, the commands, EXEC.
     pub(crate) fn end_exec(&mut self) {
-        if self.exec_emitted {
+        self.in_exec = false;
+        let held = std::mem::take(&mut self.held);
+        if held.len() > 1 {
+            self.emit_in(held[0].0, &[Bytes::from_static(b"MULTI")]);
+        }
+        for (db, args) in &held {
+            self.emit_in(*db, args);
+        }
+        if held.len() > 1 {
             self.emit(&[Bytes::from_static(b"EXEC")]);
         }
-        self.in_exec = false;
-        self.exec_emitted = false;
     }
 
     /// Appends raw stream bytes (a PING to replicas, for example).
@@ -188,6 +208,8 @@ mod tests {
             .collect()
     }
 
+    /// Redis 7.0: a transaction with one write goes out unwrapped; several go out as
+    /// MULTI ... EXEC with the SELECT before the MULTI; an empty one sends nothing.
     #[test]
     fn selects_and_wraps_transactions() {
         let mut f = Feed::new("a".repeat(40), 1 << 20);
@@ -198,11 +220,17 @@ mod tests {
         f.end_exec();
         f.begin_exec();
         f.end_exec();
+        f.begin_exec();
+        f.propagate(1, &cmd(&["DEL", "a"]));
+        f.propagate(1, &cmd(&["DEL", "b"]));
+        f.end_exec();
         let out = String::from_utf8(f.take_output()).unwrap();
         assert_eq!(
             out,
             "*2\r\n$6\r\nSELECT\r\n$1\r\n0\r\n*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$1\r\nv\r\n\
-*1\r\n$5\r\nMULTI\r\n*2\r\n$6\r\nSELECT\r\n$1\r\n2\r\n*2\r\n$3\r\nDEL\r\n$1\r\nk\r\n*1\r\n$4\r\nEXEC\r\n"
+*2\r\n$6\r\nSELECT\r\n$1\r\n2\r\n*2\r\n$3\r\nDEL\r\n$1\r\nk\r\n\
+*2\r\n$6\r\nSELECT\r\n$1\r\n1\r\n*1\r\n$5\r\nMULTI\r\n\
+*2\r\n$3\r\nDEL\r\n$1\r\na\r\n*2\r\n$3\r\nDEL\r\n$1\r\nb\r\n*1\r\n$4\r\nEXEC\r\n"
         );
         assert_eq!(f.offset as usize, out.len());
     }

@@ -383,6 +383,10 @@ pub(super) fn xgroup(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
                 g.last_id = id;
                 g.entries_read = entries_read;
             }
+            // Redis 7.0 does not wake blocked readers on SETID: the next XADD serves them
+            // from the new position.
+            let db = ctx.db_index();
+            ctx.store.blocking.skip_next_signal(db, &key);
             ctx.dirty(1);
             Ok(Reply::OK)
         }

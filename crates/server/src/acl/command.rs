@@ -1,0 +1,428 @@
+//! The ACL command: SETUSER, GETUSER, DELUSER, LIST, USERS, WHOAMI, CAT, GENPASS, DRYRUN,
+//! LOG, SAVE, LOAD, HELP — replies and error texts as Redis 7.0 gives them.
+
+use super::catalog::{CATEGORIES, SPECS};
+use super::describe;
+use super::rules::{category_bit, has_spaces, merge_selector_args, Selector, User};
+use super::Denial;
+use crate::cmd::args::is;
+use crate::cmd::flags::*;
+use crate::cmd::{err, CmdResult, Command, Ctx};
+use bytes::Bytes;
+use rubra_resp::Reply;
+
+pub(crate) static COMMANDS: &[Command] = &[Command::new(
+    "acl",
+    -2,
+    NOSCRIPT | LOADING | STALE,
+    (0, 0, 0),
+    "server",
+    acl,
+)];
+
+/// ACL <subcommand> [args...]
+fn acl(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
+    let sub = String::from_utf8_lossy(&args[1]).to_ascii_lowercase();
+    let n = args.len();
+    match sub.as_str() {
+        "setuser" if n >= 3 => setuser(ctx, args),
+        "deluser" if n >= 3 => deluser(ctx, args),
+        "getuser" if n == 3 => getuser(ctx, &args[2]),
+        "list" | "users" if n == 2 => {
+            let names = sub == "users";
+            Ok(Reply::Array(
+                ctx.store
+                    .acl
+                    .users
+                    .values()
+                    .map(|u| {
+                        if names {
+                            Reply::bulk(&u.name)
+                        } else {
+                            let mut line = b"user ".to_vec();
+                            line.extend_from_slice(&u.name);
+                            line.push(b' ');
+                            line.extend_from_slice(describe::user(u).as_bytes());
+                            Reply::Bulk(Bytes::from(line))
+                        }
+                    })
+                    .collect(),
+            ))
+        }
+        "whoami" if n == 2 => Ok(Reply::Bulk(Bytes::copy_from_slice(
+            ctx.client.user.as_deref().unwrap_or(b"default"),
+        ))),
+        "load" | "save" if ctx.store.config.get_value("aclfile").is_empty() => Err(Reply::err(
+            "ERR This Redis instance is not configured to use an ACL file. You may want to specify users via the ACL SETUSER command and then issue a CONFIG REWRITE (assuming you have a Redis configuration file set) in order to store users in the Redis configuration.",
+        )),
+        "load" if n == 2 => load_file(ctx).map(|_| Reply::OK),
+        "save" if n == 2 => save_file(ctx).map(|_| Reply::OK),
+        "cat" if n == 2 => Ok(Reply::Array(
+            CATEGORIES.iter().map(|c| Reply::bulk(c.as_bytes())).collect(),
+        )),
+        "cat" if n == 3 => {
+            let name = String::from_utf8_lossy(&args[2]);
+            let bit = category_bit(&name).ok_or_else(|| {
+                Reply::error(format!(
+                    "ERR Unknown category '{}'",
+                    name.chars().take(128).collect::<String>()
+                ))
+            })?;
+            Ok(Reply::Array(
+                SPECS
+                    .iter()
+                    .filter(|s| s.cats & bit != 0)
+                    .map(|s| Reply::bulk(s.name.as_bytes()))
+                    .collect(),
+            ))
+        }
+        "genpass" if n == 2 || n == 3 => genpass(ctx, args),
+        "log" if n == 2 || n == 3 => log(ctx, args),
+        "dryrun" if n >= 4 => dryrun(ctx, args),
+        "help" if n == 2 => Ok(Reply::Array(
+            HELP.iter().map(|l| Reply::status(l)).collect(),
+        )),
+        _ => Err(err::unknown_subcommand("acl", &args[1])),
+    }
+}
+
+const HELP: &[&str] = &[
+    "ACL <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+    "CAT [<category>]",
+    "    List all commands that belong to <category>, or all command categories",
+    "    when no category is specified.",
+    "DELUSER <username> [<username> ...]",
+    "    Delete a list of users.",
+    "DRYRUN <username> <command> [<arg> ...]",
+    "    Returns whether the user can execute the given command without executing the command.",
+    "GETUSER <username>",
+    "    Get the user's details.",
+    "GENPASS [<bits>]",
+    "    Generate a secure 256-bit user password. The optional `bits` argument can",
+    "    be used to specify a different size.",
+    "LIST",
+    "    Show users details in config file format.",
+    "LOAD",
+    "    Reload users from the ACL file.",
+    "LOG [<count> | RESET]",
+    "    Show the ACL log entries.",
+    "SAVE",
+    "    Save the current config to the ACL file.",
+    "SETUSER <username> <attribute> [<attribute> ...]",
+    "    Create or modify a user with the specified attributes.",
+    "USERS",
+    "    List all the registered usernames.",
+    "WHOAMI",
+    "    Return the current connection username.",
+    "HELP",
+    "    Print this help.",
+];
+
+/// Applies SETUSER rules to a copy of the user (or a new one): all or nothing.
+pub(crate) fn apply_rules(
+    base: Option<&User>,
+    name: &[u8],
+    rules: &[Bytes],
+) -> Result<User, String> {
+    let merged = merge_selector_args(rules).map_err(|j| {
+        format!(
+            "Unmatched parenthesis in acl selector starting at '{}'.",
+            String::from_utf8_lossy(&rules[j])
+        )
+    })?;
+    let mut user = base.cloned().unwrap_or_else(|| User::new(name));
+    for op in &merged {
+        user.apply(op).map_err(|e| {
+            format!(
+                "Error in ACL SETUSER modifier '{}': {}",
+                String::from_utf8_lossy(op),
+                e.text()
+            )
+        })?;
+    }
+    Ok(user)
+}
+
+/// ACL SETUSER username [rule ...]
+fn setuser(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
+    let name = &args[2];
+    if has_spaces(name) {
+        return Err(Reply::err(
+            "ERR Usernames can't contain spaces or null characters",
+        ));
+    }
+    let acl = &mut ctx.store.acl;
+    let user = apply_rules(acl.users.get(name.as_ref()), name, &args[3..])
+        .map_err(|e| Reply::error(format!("ERR {e}")))?;
+    acl.users.insert(name.to_vec(), user);
+    acl.refresh();
+    Ok(Reply::OK)
+}
+
+/// ACL DELUSER username [username ...] — connections of deleted users are closed.
+fn deluser(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
+    if args[2..].iter().any(|a| a.as_ref() == b"default") {
+        return Err(Reply::err("ERR The 'default' user cannot be removed"));
+    }
+    let mut deleted = 0;
+    for name in &args[2..] {
+        if ctx.store.acl.users.remove(name.as_ref()).is_some() {
+            deleted += 1;
+            let victims: Vec<u64> = ctx
+                .store
+                .clients
+                .map
+                .values()
+                .filter(|h| h.info.user.as_deref() == Some(name.as_ref()))
+                .map(|h| h.info.id)
+                .collect();
+            for id in victims {
+                if id == ctx.client.id {
+                    ctx.client.closing = true;
+                } else {
+                    ctx.store.clients.kill(id);
+                }
+            }
+        }
+    }
+    ctx.store.acl.refresh();
+    Ok(Reply::Int(deleted))
+}
+
+fn selector_fields(s: &Selector) -> Vec<(Reply, Reply)> {
+    vec![
+        (
+            Reply::bulk(b"commands"),
+            Reply::bulk(describe::command_rules(s).as_bytes()),
+        ),
+        (
+            Reply::bulk(b"keys"),
+            Reply::bulk(describe::keys(s).as_bytes()),
+        ),
+        (
+            Reply::bulk(b"channels"),
+            Reply::bulk(describe::channels(s).as_bytes()),
+        ),
+    ]
+}
+
+/// ACL GETUSER username
+fn getuser(ctx: &mut Ctx, name: &Bytes) -> CmdResult {
+    let Some(u) = ctx.store.acl.users.get(name.as_ref()) else {
+        return Ok(Reply::Nil);
+    };
+    let mut fields = vec![
+        (
+            Reply::bulk(b"flags"),
+            Reply::Set(
+                describe::flags(u)
+                    .iter()
+                    .map(|f| Reply::bulk(f.as_bytes()))
+                    .collect(),
+            ),
+        ),
+        (
+            Reply::bulk(b"passwords"),
+            Reply::Array(
+                u.passwords
+                    .iter()
+                    .map(|p| Reply::bulk(p.as_bytes()))
+                    .collect(),
+            ),
+        ),
+    ];
+    fields.extend(selector_fields(&u.root));
+    fields.push((
+        Reply::bulk(b"selectors"),
+        Reply::Array(
+            u.selectors
+                .iter()
+                .map(|s| Reply::Map(selector_fields(s)))
+                .collect(),
+        ),
+    ));
+    Ok(Reply::Map(fields))
+}
+
+/// ACL GENPASS [bits]
+fn genpass(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
+    let bits = match args.get(2) {
+        Some(a) => crate::cmd::args::int(a)?,
+        None => 256,
+    };
+    if bits <= 0 || bits > 4096 {
+        return Err(Reply::err("ERR ACL GENPASS argument must be the number of bits for the output password, a positive number up to 4096"));
+    }
+    let chars = ((bits + 3) / 4) as usize;
+    let mut bytes = vec![0u8; chars.div_ceil(2)];
+    rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut bytes);
+    let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+    let _ = ctx;
+    Ok(Reply::bulk(&hex.as_bytes()[..chars]))
+}
+
+/// ACL LOG [count | RESET]
+fn log(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
+    let mut count = 10i64;
+    if let Some(a) = args.get(2) {
+        if is(a, "reset") {
+            ctx.store.acl.log.clear();
+            return Ok(Reply::OK);
+        }
+        count = crate::cmd::args::int(a)?.max(0);
+    }
+    let now = crate::store::now_ms();
+    Ok(Reply::Array(
+        ctx.store
+            .acl
+            .log
+            .iter()
+            .take(count as usize)
+            .map(|e| {
+                Reply::Map(vec![
+                    (Reply::bulk(b"count"), Reply::Int(e.count as i64)),
+                    (Reply::bulk(b"reason"), Reply::bulk(e.reason.as_bytes())),
+                    (
+                        Reply::bulk(b"context"),
+                        Reply::bulk(e.context.name().as_bytes()),
+                    ),
+                    (Reply::bulk(b"object"), Reply::Bulk(e.object.clone())),
+                    (Reply::bulk(b"username"), Reply::Bulk(e.username.clone())),
+                    (
+                        Reply::bulk(b"age-seconds"),
+                        Reply::Double(now.saturating_sub(e.ctime_ms) as f64 / 1000.0),
+                    ),
+                    (
+                        Reply::bulk(b"client-info"),
+                        Reply::bulk(e.client_info.as_bytes()),
+                    ),
+                ])
+            })
+            .collect(),
+    ))
+}
+
+/// ACL DRYRUN username command [arg ...]
+fn dryrun(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
+    let Some(user) = ctx.store.acl.users.get(args[2].as_ref()) else {
+        return Err(Reply::error(format!(
+            "ERR User '{}' not found",
+            String::from_utf8_lossy(&args[2])
+        )));
+    };
+    let call = &args[3..];
+    let Some(cmd) = crate::cmd::lookup(&call[0]) else {
+        return Err(Reply::error(format!(
+            "ERR Command '{}' not found",
+            String::from_utf8_lossy(&call[0])
+        )));
+    };
+    if !cmd.arity_ok(call.len()) {
+        return Err(err::wrong_args(cmd.name));
+    }
+    if let Some(e) = super::subcommand_arity_error(cmd, call) {
+        return Err(e);
+    }
+    let full = super::resolve(cmd, call).map_or(cmd.name, |i| SPECS[i].name);
+    Ok(match super::user_may_run(user, cmd, call) {
+        Ok(()) => Reply::OK,
+        Err(Denial::Command) => Reply::bulk(
+            format!("This user has no permissions to run the '{full}' command").as_bytes(),
+        ),
+        Err(Denial::Key(i)) => Reply::bulk(
+            format!(
+                "This user has no permissions to access the '{}' key",
+                String::from_utf8_lossy(&call[i])
+            )
+            .as_bytes(),
+        ),
+        Err(Denial::Channel(i)) => Reply::bulk(
+            format!(
+                "This user has no permissions to access the '{}' channel",
+                String::from_utf8_lossy(&call[i])
+            )
+            .as_bytes(),
+        ),
+    })
+}
+
+/// Parses ACL file text (`user name rules...` lines) into users; Redis's error texts.
+pub(crate) fn parse_users(text: &str) -> Result<Vec<User>, String> {
+    let mut users: Vec<User> = Vec::new();
+    let mut errors = Vec::new();
+    for (n, line) in text.lines().enumerate() {
+        let line = line.trim();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let Some(words) = rubra_resp::split_args(line.as_bytes()) else {
+            errors.push(format!("{}: unbalanced quotes in acl line. ", n + 1));
+            continue;
+        };
+        if words.len() < 2 || words[0].as_ref() != b"user" {
+            errors.push(format!("{}: line should start with user keyword. ", n + 1));
+            continue;
+        }
+        if users.iter().any(|u| u.name == words[1].as_ref()) {
+            errors.push(format!(
+                "{}: Duplicate user '{}' found. ",
+                n + 1,
+                String::from_utf8_lossy(&words[1])
+            ));
+            continue;
+        }
+        match apply_rules(None, &words[1], &words[2..]) {
+            Ok(u) => users.push(u),
+            Err(e) => errors.push(format!("{}: {}. ", n + 1, e)),
+        }
+    }
+    if errors.is_empty() {
+        Ok(users)
+    } else {
+        Err(errors.concat().trim_end().to_string())
+    }
+}
+
+/// Replaces all users with the ACL file's (the default user is kept if the file has none).
+pub(crate) fn load_users(acl: &mut super::Acl, text: &str) -> Result<(), String> {
+    let users = parse_users(text)?;
+    let default = acl.users.get(&b"default"[..]).cloned();
+    acl.users.clear();
+    for u in users {
+        acl.users.insert(u.name.clone(), u);
+    }
+    if !acl.users.contains_key(&b"default"[..]) {
+        let d = default.unwrap_or_else(User::default_user);
+        acl.users.insert(b"default".to_vec(), d);
+    }
+    acl.refresh();
+    Ok(())
+}
+
+fn load_file(ctx: &mut Ctx) -> Result<(), Reply> {
+    let path = ctx.store.config.get_value("aclfile").to_string();
+    let text = std::fs::read_to_string(&path).map_err(|e| {
+        Reply::error(format!(
+            "ERR Error loading ACLs, opening file '{path}': {e}"
+        ))
+    })?;
+    load_users(&mut ctx.store.acl, &text).map_err(|e| Reply::error(format!("ERR {e}")))
+}
+
+fn save_file(ctx: &mut Ctx) -> Result<(), Reply> {
+    let path = ctx.store.config.get_value("aclfile").to_string();
+    let mut text = String::new();
+    for u in ctx.store.acl.users.values() {
+        text.push_str("user ");
+        text.push_str(&String::from_utf8_lossy(&u.name));
+        text.push(' ');
+        text.push_str(&describe::user(u));
+        text.push('\n');
+    }
+    let tmp = format!("{path}.tmp-{}", std::process::id());
+    std::fs::write(&tmp, text)
+        .and_then(|_| std::fs::rename(&tmp, &path))
+        .map_err(|_| {
+            Reply::err("ERR There was an error trying to save the ACLs. Please check the server logs for more information")
+        })
+}

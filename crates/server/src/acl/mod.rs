@@ -1,0 +1,401 @@
+//! Access control lists as Redis 7.0 has them: users with passwords and selectors, the
+//! permission check every command passes (`check`, called by the dispatcher in Redis's
+//! order and by anything else that runs commands for a client, such as scripts), the ACL
+//! LOG, and the ACL command. `requirepass` is the default user's password, as in Redis.
+
+pub(crate) mod catalog;
+pub(crate) mod command;
+mod describe;
+pub(crate) mod rules;
+mod sha256;
+
+use crate::client::ClientState;
+use crate::cmd::Command;
+use bytes::Bytes;
+use catalog::SPECS;
+use rubra_keys::glob_match;
+use rubra_resp::Reply;
+use rules::{spec_index, User, READ, WRITE};
+use std::collections::{BTreeMap, VecDeque};
+
+/// Where a denied command was run from (ACL LOG "context").
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Context {
+    Toplevel,
+    Multi,
+    /// For scripts' redis.call (the scripting work calls `check` with it).
+    #[allow(dead_code)]
+    Lua,
+}
+
+impl Context {
+    fn name(self) -> &'static str {
+        match self {
+            Context::Toplevel => "toplevel",
+            Context::Multi => "multi",
+            Context::Lua => "lua",
+        }
+    }
+}
+
+/// Why a command was denied; the index is the offending argument.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) enum Denial {
+    Command,
+    Key(usize),
+    Channel(usize),
+}
+
+/// One ACL LOG entry (similar denials within a minute are counted in one entry).
+#[derive(Debug, Clone)]
+pub(crate) struct LogEntry {
+    pub count: u64,
+    pub reason: &'static str,
+    pub context: Context,
+    pub object: Bytes,
+    pub username: Bytes,
+    pub ctime_ms: u64,
+    pub client_info: String,
+}
+
+/// The users and the log.
+pub(crate) struct Acl {
+    pub users: BTreeMap<Vec<u8>, User>,
+    pub log: VecDeque<LogEntry>,
+    /// The `requirepass` value last applied to the default user (see `sync_requirepass`).
+    applied_requirepass: Option<Option<Vec<u8>>>,
+    /// The default user may run anything: the dispatcher skips the check.
+    default_unrestricted: bool,
+}
+
+impl Default for Acl {
+    fn default() -> Self {
+        let mut users = BTreeMap::new();
+        users.insert(b"default".to_vec(), User::default_user());
+        Acl {
+            users,
+            log: VecDeque::new(),
+            applied_requirepass: None,
+            default_unrestricted: true,
+        }
+    }
+}
+
+/// Redis groups log entries this close in time (ms).
+const LOG_GROUPING_MS: u64 = 60_000;
+
+impl Acl {
+    /// Makes `requirepass` the default user's only password (or nopass when empty), once
+    /// per change of the setting, as CONFIG SET requirepass does in Redis.
+    pub(crate) fn sync_requirepass(&mut self, requirepass: &Option<Vec<u8>>) {
+        if self.applied_requirepass.as_ref() == Some(requirepass) {
+            return;
+        }
+        // The first sync at start-up with no requirepass leaves `user default` lines alone.
+        let first = self.applied_requirepass.is_none();
+        self.applied_requirepass = Some(requirepass.clone());
+        if first && requirepass.is_none() {
+            return;
+        }
+        if let Some(u) = self.users.get_mut(&b"default"[..]) {
+            let _ = u.apply(b"resetpass");
+            match requirepass {
+                Some(p) => {
+                    let mut op = b">".to_vec();
+                    op.extend_from_slice(p);
+                    let _ = u.apply(&op);
+                }
+                None => {
+                    let _ = u.apply(b"nopass");
+                }
+            }
+        }
+        self.refresh();
+    }
+
+    /// Recomputes cached facts after users changed.
+    pub(crate) fn refresh(&mut self) {
+        self.default_unrestricted = self
+            .users
+            .get(&b"default"[..])
+            .is_some_and(|u| u.root.unrestricted());
+    }
+
+    /// Whether a new connection starts authenticated (the default user is on and nopass).
+    pub(crate) fn default_auto_auth(&self) -> bool {
+        self.users
+            .get(&b"default"[..])
+            .is_some_and(|u| u.enabled && u.nopass)
+    }
+
+    /// Checks credentials; returns whether they are valid.
+    pub(crate) fn authenticate(&self, user: &[u8], pass: &[u8]) -> bool {
+        self.users.get(user).is_some_and(|u| u.password_ok(pass))
+    }
+
+    /// Adds a log entry, merging it with a recent similar one as Redis does.
+    pub(crate) fn add_log(&mut self, mut entry: LogEntry, max_len: usize) {
+        let similar = self.log.iter().take(10).position(|e| {
+            e.reason == entry.reason
+                && e.context == entry.context
+                && e.object == entry.object
+                && e.username == entry.username
+                && entry.ctime_ms.abs_diff(e.ctime_ms) <= LOG_GROUPING_MS
+        });
+        if let Some(i) = similar {
+            if let Some(mut old) = self.log.remove(i) {
+                old.count += 1;
+                old.ctime_ms = entry.ctime_ms;
+                old.client_info = std::mem::take(&mut entry.client_info);
+                self.log.push_front(old);
+            }
+            return;
+        }
+        self.log.push_front(entry);
+        while self.log.len() > max_len {
+            self.log.pop_back();
+        }
+    }
+}
+
+/// The catalog entry a call resolves to: the subcommand for containers, else the command.
+pub(crate) fn resolve(cmd: &Command, args: &[Bytes]) -> Option<usize> {
+    let idx = spec_index(cmd.name)?;
+    if args.len() >= 2 {
+        let sub = String::from_utf8_lossy(&args[1]).to_ascii_lowercase();
+        if let Some(i) = spec_index(&format!("{}|{}", cmd.name, sub)) {
+            return Some(i);
+        }
+    }
+    Some(idx)
+}
+
+/// Channel arguments of a command and whether they are patterns (PSUBSCRIBE).
+fn channel_args(name: &str, argc: usize) -> (std::ops::Range<usize>, bool) {
+    match name {
+        "publish" | "spublish" => (1..2.min(argc), false),
+        "subscribe" | "ssubscribe" => (1..argc, false),
+        "psubscribe" => (1..argc, true),
+        _ => (0..0, false),
+    }
+}
+
+/// Checks one selector; Ok or the denial (Redis's ACLSelectorCheckCmd).
+fn check_selector(
+    sel: &rules::Selector,
+    spec: Option<usize>,
+    cmd: &Command,
+    args: &[Bytes],
+    keys: &[usize],
+) -> Result<(), Denial> {
+    let no_auth = cmd.has(crate::cmd::flags::NO_AUTH);
+    if !sel.all_commands && !no_auth {
+        let allowed = spec.is_some_and(|i| {
+            sel.allowed[i]
+                || sel.first_args.iter().any(|(c, list)| {
+                    *c == i
+                        && args.len() >= 2
+                        && list
+                            .iter()
+                            .any(|a| a.as_bytes().eq_ignore_ascii_case(&args[1]))
+                })
+        });
+        if !allowed {
+            return Err(Denial::Command);
+        }
+    }
+    if !sel.all_keys && !keys.is_empty() {
+        let access: &[u8] = spec.map_or(&[], |i| SPECS[i].access);
+        for (j, &pos) in keys.iter().enumerate() {
+            let need = if access.is_empty() {
+                READ | WRITE
+            } else {
+                access[j.min(access.len() - 1)]
+            };
+            let ok = sel
+                .keys
+                .iter()
+                .any(|(p, f)| f & need == need && glob_match(p, &args[pos], false));
+            if !ok {
+                return Err(Denial::Key(pos));
+            }
+        }
+    }
+    if !sel.all_channels {
+        let (range, pattern) = channel_args(cmd.name, args.len());
+        for pos in range {
+            let ch = &args[pos];
+            let ok = sel.channels.iter().any(|p| {
+                if pattern {
+                    p.as_slice() == ch.as_ref()
+                } else {
+                    glob_match(p, ch, false)
+                }
+            });
+            if !ok {
+                return Err(Denial::Channel(pos));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Whether `user` may run `args` (ACL DRYRUN and the dispatcher): Ok, or the denial Redis
+/// would report — the command if no selector allows it, else the last key or channel.
+pub(crate) fn user_may_run(user: &User, cmd: &Command, args: &[Bytes]) -> Result<(), Denial> {
+    let spec = resolve(cmd, args);
+    let keys = cmd.key_positions(args);
+    let mut relevant = Denial::Command;
+    for sel in user.all_selectors() {
+        match check_selector(sel, spec, cmd, args, &keys) {
+            Ok(()) => return Ok(()),
+            Err(d) => {
+                let rank = |d: Denial| match d {
+                    Denial::Command => (0, 0),
+                    Denial::Key(i) => (1, i),
+                    Denial::Channel(i) => (2, i),
+                };
+                if rank(d) > rank(relevant) {
+                    relevant = d;
+                }
+            }
+        }
+    }
+    Err(relevant)
+}
+
+/// The permission check of the command path. Returns the NOPERM error to send (and logs
+/// the denial) or None when the client's user may run the command. Call it after the
+/// command is found, its arity checked and the client authenticated, as Redis does; Lua's
+/// redis.call passes `Context::Lua`.
+pub(crate) fn check(
+    store: &mut crate::store::Store,
+    client: &ClientState,
+    cmd: &Command,
+    args: &[Bytes],
+    context: Context,
+) -> Option<Reply> {
+    if client.user.is_none() && store.acl.default_unrestricted {
+        return None;
+    }
+    let name = client.user.as_deref().unwrap_or(b"default");
+    let denial = match store.acl.users.get(name) {
+        Some(user) => user_may_run(user, cmd, args).err()?,
+        // The user was deleted under a live connection (it is being closed): deny.
+        None => Denial::Command,
+    };
+    let full = resolve(cmd, args).map_or(cmd.name, |i| SPECS[i].name);
+    let (reason, object, text) = match denial {
+        Denial::Command => (
+            "command",
+            Bytes::copy_from_slice(full.as_bytes()),
+            format!("NOPERM this user has no permissions to run the '{full}' command"),
+        ),
+        Denial::Key(i) => (
+            "key",
+            args[i].clone(),
+            "NOPERM this user has no permissions to access one of the keys used as arguments"
+                .to_string(),
+        ),
+        Denial::Channel(i) => (
+            "channel",
+            args[i].clone(),
+            "NOPERM this user has no permissions to access one of the channels used as arguments"
+                .to_string(),
+        ),
+    };
+    log_denial(store, client, reason, context, object, None);
+    Some(Reply::error(text))
+}
+
+/// Records a denial (or a failed AUTH, reason "auth") in the ACL LOG.
+pub(crate) fn log_denial(
+    store: &mut crate::store::Store,
+    client: &ClientState,
+    reason: &'static str,
+    context: Context,
+    object: Bytes,
+    username: Option<Bytes>,
+) {
+    let username = username
+        .unwrap_or_else(|| Bytes::copy_from_slice(client.user.as_deref().unwrap_or(b"default")));
+    let client_info = store
+        .clients
+        .map
+        .get(&client.id)
+        .map(|h| {
+            format!(
+                "id={} addr={} laddr={} name={} db={} user={}",
+                h.info.id,
+                h.info.addr,
+                h.info.laddr,
+                h.info
+                    .name
+                    .as_ref()
+                    .map(|n| String::from_utf8_lossy(n).into_owned())
+                    .unwrap_or_default(),
+                client.db,
+                String::from_utf8_lossy(&username)
+            )
+        })
+        .unwrap_or_default();
+    let max = store
+        .config
+        .get_value("acllog-max-len")
+        .parse()
+        .unwrap_or(128);
+    store.acl.add_log(
+        LogEntry {
+            count: 1,
+            reason,
+            context,
+            object,
+            username,
+            ctime_ms: crate::store::now_ms(),
+            client_info,
+        },
+        max,
+    );
+}
+
+/// Subcommand arity as Redis checks it before running: Some(error) when `args` names a
+/// known subcommand with the wrong number of arguments.
+pub(crate) fn subcommand_arity_error(cmd: &Command, args: &[Bytes]) -> Option<Reply> {
+    if args.len() < 2 {
+        return None;
+    }
+    let i = resolve(cmd, args)?;
+    let spec = &SPECS[i];
+    if !rules::is_sub(spec) {
+        return None;
+    }
+    let argc = args.len() as i32;
+    let ok = if spec.arity >= 0 {
+        argc == spec.arity
+    } else {
+        argc >= -spec.arity
+    };
+    (!ok).then(|| crate::cmd::err::wrong_args(spec.name))
+}
+
+/// Loads users at start-up from `aclfile` or from the config file's `user` lines (not
+/// both, as Redis refuses), after making `requirepass` the default user's password.
+pub(crate) fn load_at_startup(store: &mut crate::store::Store) -> Result<(), String> {
+    let pass = store.config.requirepass.clone();
+    store.acl.sync_requirepass(&pass);
+    let file = store.config.get_value("aclfile").to_string();
+    let lines = store.config.user_lines.clone();
+    if !file.is_empty() && !lines.is_empty() {
+        return Err("Configuring Redis with users defined in redis.conf and at the same setting an ACL file path is invalid. This setup is very likely to lead to configuration errors and security holes, please define either an ACL file or declare users directly in your redis.conf, but not both.".into());
+    }
+    let text = if file.is_empty() {
+        lines.join("\n")
+    } else {
+        std::fs::read_to_string(&file)
+            .map_err(|e| format!("Error loading ACLs, opening file '{file}': {e}"))?
+    };
+    if text.trim().is_empty() {
+        return Ok(());
+    }
+    command::load_users(&mut store.acl, &text)
+}

@@ -1,0 +1,331 @@
+//! ACL (Redis 7.0 with selectors), differential against redis-server 7.0: the same scripts
+//! on both, byte-identical replies in RESP2 and RESP3 (user rules, descriptions, errors,
+//! DRYRUN, NOPERM on real commands, AUTH as another user); and the start-up paths
+//! (requirepass as the default user's password, `user` directives, HELLO AUTH).
+
+mod common;
+mod reference;
+use common::*;
+use reference::{assert_same_as_redis, RawConn, Reference};
+
+/// Redis lists single-command rules and ACL CAT members in its hash table's order, which
+/// is seeded at random per process: for those replies the words (and RESP framing) must be
+/// the same, in any order. Setup lines start with `!` and are not compared.
+fn same_words_as_redis(script: &[&str]) {
+    let rubra = TestServer::start(&[]);
+    let redis = Reference::start();
+    let mut a = RawConn::connect(rubra.port);
+    let mut b = RawConn::connect(redis.port);
+    for line in script {
+        let (compare, cmd) = match line.strip_prefix('!') {
+            Some(rest) => (false, rest),
+            None => (true, *line),
+        };
+        let (x, y) = (a.call(cmd), b.call(cmd));
+        if compare {
+            let words = |r: &[u8]| {
+                let mut w: Vec<String> = String::from_utf8_lossy(r)
+                    .split(['\r', '\n', ' '])
+                    .map(str::to_string)
+                    .collect();
+                w.sort();
+                w
+            };
+            assert_eq!(
+                words(&x),
+                words(&y),
+                "{cmd}: {:?} vs {:?}",
+                String::from_utf8_lossy(&x),
+                String::from_utf8_lossy(&y)
+            );
+        }
+    }
+}
+
+#[test]
+fn acl_unordered_parts() {
+    same_words_as_redis(&[
+        "!ACL SETUSER alice on >pw ~k* %R~r* %W~w* &ch +get +@hash -hdel (+set ~s*)",
+        "ACL GETUSER alice",
+        "ACL LIST",
+        "!ACL SETUSER bob -@all +@read -get +config|get",
+        "ACL GETUSER bob",
+        "!ACL SETUSER dave +@all -@write -@dangerous allchannels",
+        "ACL GETUSER dave",
+        "ACL CAT geo",
+        "ACL CAT hyperloglog",
+        "ACL CAT scripting",
+        "ACL CAT dangerous",
+        "!ACL SETUSER frank +client -client|kill +select|0",
+        "ACL GETUSER frank",
+    ]);
+}
+
+const RULES: &[&str] = &[
+    "ACL LIST",
+    "ACL USERS",
+    "ACL WHOAMI",
+    "ACL GETUSER default",
+    "ACL GETUSER nobody",
+    "ACL SETUSER alice on >pw ~k* %R~r* %W~w* &ch +get +@hash -hdel (+set ~s*)",
+    "!ACL GETUSER alice",
+    "!ACL LIST",
+    "ACL SETUSER alice >second <pw",
+    "!ACL GETUSER alice",
+    "ACL SETUSER alice <nope",
+    "ACL SETUSER alice #0123",
+    "ACL SETUSER alice #5e884898da28047151d0e56f8dc6292773603d0d6aabbdd62a11ef721d1542d8",
+    "!ACL GETUSER alice",
+    "ACL SETUSER alice !5e884898da28047151d0e56f8dc6292773603d0d6aabbdd62a11ef721d1542d8",
+    "ACL SETUSER bob -@all +@read -get +config|get",
+    "!ACL GETUSER bob",
+    "ACL SETUSER carol +@all -@dangerous",
+    "ACL GETUSER carol",
+    "ACL SETUSER dave +@all -@write -@dangerous allchannels",
+    "!ACL GETUSER dave",
+    "ACL SETUSER erin +@all -@all +@string",
+    "ACL GETUSER erin",
+    "ACL SETUSER frank +client|id +client|info",
+    "ACL SETUSER frank +client -client|kill",
+    "ACL GETUSER frank",
+    "ACL SETUSER frank +select|0",
+    "!ACL GETUSER frank",
+    "ACL SETUSER x %X~a",
+    "ACL SETUSER x allkeys ~b",
+    "ACL SETUSER x allchannels &b",
+    "ACL SETUSER x +nosuchcommand",
+    "ACL SETUSER x +@nosuchcategory",
+    "ACL SETUSER x +config|",
+    "ACL SETUSER x +config|get|a",
+    "ACL SETUSER x (~a",
+    "ACL SETUSER x \"(~a +get\"",
+    "ACL SETUSER \"bad name\"",
+    "ACL SETUSER x foo",
+    "ACL USERS",
+    "ACL DRYRUN alice get k1",
+    "ACL DRYRUN alice get x",
+    "ACL DRYRUN alice set s1 v",
+    "ACL DRYRUN alice set k1 v",
+    "ACL DRYRUN alice set r1 v",
+    "ACL DRYRUN alice get r1",
+    "ACL DRYRUN alice get w1",
+    "ACL DRYRUN alice hset k1 f v",
+    "ACL DRYRUN alice hdel k1 f",
+    "ACL DRYRUN alice publish ch m",
+    "ACL DRYRUN alice publish other m",
+    "ACL DRYRUN alice config get x",
+    "ACL DRYRUN bob config get x",
+    "ACL DRYRUN bob config set x y",
+    "ACL DRYRUN nobody get x",
+    "ACL DRYRUN alice nosuch x",
+    "ACL DRYRUN alice get",
+    "ACL DRYRUN alice config get",
+    "ACL CAT",
+    "!ACL CAT geo",
+    "ACL CAT nope",
+    "ACL GENPASS 0",
+    "ACL GENPASS 5000",
+    "ACL GENPASS x",
+    "ACL DELUSER default",
+    "ACL DELUSER carol nobody",
+    "ACL USERS",
+    "ACL SAVE",
+    "ACL LOAD",
+    "ACL FOO",
+    "ACL",
+    "ACL LOG RESET",
+    "ACL LOG",
+];
+
+#[test]
+fn acl_rules_resp2() {
+    assert_same_as_redis(RULES);
+}
+
+#[test]
+fn acl_rules_resp3() {
+    let mut script = vec!["!HELLO 3"];
+    script.extend_from_slice(RULES);
+    assert_same_as_redis(&script);
+}
+
+/// Commands run as a restricted user: NOPERM texts, and what is still allowed.
+const AS_USER: &[&str] = &[
+    "ACL SETUSER alice on >pw ~k* %R~r* &ch +get +set +publish +subscribe +psubscribe +@connection (+lpush ~l*)",
+    "SET r1 readable",
+    "AUTH alice wrong",
+    "AUTH nobody pw",
+    "AUTH alice pw",
+    "ACL WHOAMI",
+    "GET k1",
+    "SET k1 v",
+    "GET k1",
+    "GET r1",
+    "SET r1 v",
+    "GET x",
+    "LPUSH l1 a",
+    "LPUSH k1 a",
+    "DEL k1",
+    "CONFIG GET maxmemory",
+    "PUBLISH ch hello",
+    "PUBLISH other hello",
+    "MULTI",
+    "GET k1",
+    "DEL k1",
+    "EXEC",
+    "AUTH default anything",
+    "ACL WHOAMI",
+];
+
+#[test]
+fn acl_permissions_resp2() {
+    assert_same_as_redis(AS_USER);
+}
+
+#[test]
+fn acl_permissions_resp3() {
+    let mut script = vec!["!HELLO 3"];
+    script.extend_from_slice(AS_USER);
+    assert_same_as_redis(&script);
+}
+
+/// `requirepass` is the default user's password; AUTH forms and HELLO AUTH.
+#[test]
+fn requirepass_is_the_default_users_password() {
+    let s = TestServer::start(&[
+        "--requirepass",
+        "secret",
+        "--user",
+        "ann",
+        "on",
+        ">annpw",
+        "~a*",
+        "+@all",
+    ]);
+    let mut c = s.conn();
+    assert_eq!(
+        q_err(&mut c, &["GET", "a"]),
+        "NOAUTH Authentication required."
+    );
+    assert_eq!(
+        q_err(&mut c, &["AUTH", "nope"]).split(' ').next(),
+        Some("WRONGPASS")
+    );
+    assert_eq!(q(&mut c, &["AUTH", "secret"]), redis::Value::Okay);
+    assert_eq!(
+        q(&mut c, &["ACL", "WHOAMI"]),
+        redis::Value::BulkString(b"default".to_vec())
+    );
+    let list = q(&mut c, &["ACL", "LIST"]);
+    let text = format!("{list:?}");
+    // sha256("secret")
+    assert!(
+        text.contains("2bb80d537b1da3e38bd30361aa855686bde0eacd7162fef6a25fe97bf527a25b"),
+        "{text}"
+    );
+    assert!(text.contains("user ann on #"), "{text}");
+    let mut d = s.conn();
+    let hello = q(&mut d, &["HELLO", "3", "AUTH", "ann", "annpw"]);
+    assert!(format!("{hello:?}").contains("proto"), "{hello:?}");
+    assert_eq!(
+        q(&mut d, &["ACL", "WHOAMI"]),
+        redis::Value::BulkString(b"ann".to_vec())
+    );
+    assert_eq!(q(&mut d, &["SET", "a1", "v"]), redis::Value::Okay);
+    assert_eq!(
+        q_err(&mut d, &["SET", "b1", "v"]),
+        "NOPERM this user has no permissions to access one of the keys used as arguments"
+    );
+    // CONFIG SET requirepass changes the default user's password.
+    assert_eq!(
+        q(&mut c, &["CONFIG", "SET", "requirepass", "other"]),
+        redis::Value::Okay
+    );
+    let mut e = s.conn();
+    assert_eq!(
+        q_err(&mut e, &["AUTH", "secret"]).split(' ').next(),
+        Some("WRONGPASS")
+    );
+    assert_eq!(q(&mut e, &["AUTH", "other"]), redis::Value::Okay);
+    // ACL DELUSER closes the deleted user's connections.
+    assert_eq!(q(&mut c, &["ACL", "DELUSER", "ann"]), redis::Value::Int(1));
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    assert!(
+        matches!(q(&mut d, &["PING"]), redis::Value::SimpleString(ref s) if s.starts_with("ERR-CLIENT"))
+    );
+}
+
+/// ACL LOG records denied commands, keys and failed AUTHs as Redis does.
+#[test]
+fn acl_log_entries() {
+    let s = TestServer::start(&[]);
+    let mut admin = s.conn();
+    q(
+        &mut admin,
+        &["ACL", "SETUSER", "u", "on", ">p", "~k*", "+get"],
+    );
+    let mut c = s.conn();
+    let _ = q_err(&mut c, &["AUTH", "u", "bad"]);
+    q(&mut c, &["AUTH", "u", "p"]);
+    let _ = q_err(&mut c, &["GET", "x"]);
+    let _ = q_err(&mut c, &["SET", "k", "v"]);
+    let _ = q_err(&mut c, &["SET", "k", "v"]);
+    let cli = s.cli(&["ACL", "LOG"]);
+    let lines: Vec<&str> = cli.lines().collect();
+    // Newest first: the grouped SET (count 2), the key, the auth failure.
+    assert_eq!(
+        &lines[0..6],
+        &["count", "2", "reason", "command", "context", "toplevel"]
+    );
+    assert_eq!(&lines[6..10], &["object", "set", "username", "u"]);
+    assert!(
+        cli.contains("reason\nkey\ncontext\ntoplevel\nobject\nx\nusername\nu"),
+        "{cli}"
+    );
+    assert!(
+        cli.contains("reason\nauth\ncontext\ntoplevel\nobject\nAUTH\nusername\nu"),
+        "{cli}"
+    );
+    assert_eq!(s.cli(&["ACL", "LOG", "RESET"]), "OK");
+    assert_eq!(s.cli(&["ACL", "LOG"]), "");
+}
+
+/// ACL SAVE / ACL LOAD with an aclfile, and users loaded from it at start-up.
+#[test]
+fn aclfile_save_and_load() {
+    let dir = std::env::temp_dir().join(format!("rubra-aclfile-{}", std::process::id()));
+    let _ = std::fs::create_dir_all(&dir);
+    let file = dir.join("users.acl");
+    std::fs::write(
+        &file,
+        "user default on nopass ~* &* +@all\nuser zed on >zpw ~z* +get\n",
+    )
+    .unwrap();
+    let path = file.to_string_lossy().to_string();
+    let s = TestServer::start(&["--aclfile", &path]);
+    assert_eq!(s.cli(&["ACL", "USERS"]), "default\nzed");
+    assert_eq!(
+        s.cli(&["ACL", "SETUSER", "yan", "on", "nopass", "+ping"]),
+        "OK"
+    );
+    assert_eq!(s.cli(&["ACL", "SAVE"]), "OK");
+    let saved = std::fs::read_to_string(&file).unwrap();
+    assert!(
+        saved.contains("user yan on nopass resetchannels -@all +ping"),
+        "{saved}"
+    );
+    std::fs::write(&file, "user default on nopass ~* &* +@all\n").unwrap();
+    assert_eq!(s.cli(&["ACL", "LOAD"]), "OK");
+    assert_eq!(s.cli(&["ACL", "USERS"]), "default");
+    std::fs::write(
+        &file,
+        "user default on nopass ~* &* +@all\nuser bad +nosuch\n",
+    )
+    .unwrap();
+    assert!(
+        s.cli(&["ACL", "LOAD"]).starts_with("ERR"),
+        "a bad file is refused"
+    );
+    assert_eq!(s.cli(&["ACL", "USERS"]), "default");
+    let _ = std::fs::remove_dir_all(&dir);
+}
