@@ -185,7 +185,16 @@ fn process(
     inbuf: &mut BytesMut,
     out: &mut Vec<u8>,
 ) -> Step {
-    let mut store = server.store.lock();
+    use crate::script::busy::{self, Access, BusyOutcome};
+    let mut store = match busy::lock_or_busy(&server.store, &server.busy) {
+        Access::Locked(store) => store,
+        Access::Busy => {
+            return match busy::serve_while_busy(&server.busy, client.resp3, inbuf, out) {
+                BusyOutcome::Drained => Step::Drained,
+                BusyOutcome::Close => Step::Close,
+            }
+        }
+    };
     if inbuf.len() > store.config.query_buffer_limit {
         store.stats.client_query_limit_disconnections += 1;
         return Step::Close;

@@ -13,6 +13,8 @@ use tokio::net::TcpListener;
 pub(crate) struct Server {
     /// The single lock around all command state; see store.rs for why.
     pub store: Mutex<Store>,
+    /// A running script's state, readable without the store lock (see script::busy).
+    pub busy: Arc<crate::script::busy::BusyState>,
 }
 
 /// Most keys removed by one active-expiry pass per database, to bound the pause.
@@ -25,7 +27,9 @@ impl Server {
         crate::persist::saving::load_at_startup(&mut store)?;
         crate::persist::aof::start(&mut store)?;
         crate::cluster::driver::init(&mut store)?;
+        let busy = store.scripts.busy.clone();
         Ok(Arc::new(Server {
+            busy,
             store: Mutex::new(store),
         }))
     }
@@ -121,9 +125,14 @@ async fn stop_on_sigterm(server: Arc<Server>) {
 /// Periodic work, `hz` times per second.
 async fn cron(server: Arc<Server>) {
     loop {
-        let hz = server.store.lock().config.hz;
+        // While a script runs, the cron waits its turn without holding a worker thread.
+        let hz = crate::script::busy::lock_unless_script(&server.store, &server.busy)
+            .map_or(10, |s| s.config.hz);
         tokio::time::sleep(Duration::from_millis(1000 / hz)).await;
-        let mut store = server.store.lock();
+        let Some(mut store) = crate::script::busy::lock_unless_script(&server.store, &server.busy)
+        else {
+            continue;
+        };
         let now = now_ms();
         for db in 0..store.dbs.len() {
             store.dbs[db].active_expire(now, ACTIVE_EXPIRE_BUDGET);

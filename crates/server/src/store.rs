@@ -82,6 +82,8 @@ pub(crate) struct Store {
     pub jobs: Option<tokio::sync::mpsc::UnboundedSender<crate::persist::jobs::Job>>,
     /// RDB save status (BGSAVE in progress, last result).
     pub saving: crate::persist::saving::SaveState,
+    /// The Lua engine: EVAL script cache and function libraries.
+    pub scripts: crate::script::Engine,
 }
 
 /// The replication backlog size the config asks for (1 MB if unreadable, as Redis's default).
@@ -109,6 +111,7 @@ impl Store {
             loading: false,
             jobs: None,
             saving: crate::persist::saving::SaveState::default(),
+            scripts: crate::script::Engine::new(crate::script::busy::BusyState::new()),
             replication: Replication::default(),
             routing: None,
             cluster: None,

@@ -19,6 +19,7 @@ pub(crate) mod migrate;
 pub(crate) mod persistence;
 pub(crate) mod pubsub;
 pub(crate) mod replication;
+pub(crate) mod scripting;
 pub(crate) mod sets;
 pub(crate) mod streams;
 pub(crate) mod strings;
@@ -177,6 +178,7 @@ impl Command {
             "pubsub" => "@pubsub",
             "transactions" => "@transaction",
             "connection" => "@connection",
+            "scripting" => "@scripting",
             _ => "@admin",
         });
         if self.has(flags::ADMIN) {
@@ -195,7 +197,7 @@ impl Command {
 }
 
 /// Every command family's table.
-fn families() -> [&'static [Command]; 17] {
+fn families() -> [&'static [Command]; 18] {
     [
         connection::COMMANDS,
         keys::COMMANDS,
@@ -214,6 +216,7 @@ fn families() -> [&'static [Command]; 17] {
         replication::COMMANDS,
         cluster::COMMANDS,
         migrate::COMMANDS,
+        scripting::COMMANDS,
     ]
 }
 

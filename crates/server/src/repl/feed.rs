@@ -78,6 +78,11 @@ impl Feed {
         self.exec_emitted = false;
     }
 
+    /// Whether an EXEC (or a script) is already wrapping commands in MULTI/EXEC.
+    pub(crate) fn in_exec(&self) -> bool {
+        self.in_exec
+    }
+
     /// Marks the end of EXEC.
     pub(crate) fn end_exec(&mut self) {
         if self.exec_emitted {
