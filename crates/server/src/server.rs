@@ -21,6 +21,12 @@ pub(crate) struct Server {
 const ACTIVE_EXPIRE_BUDGET: usize = 2000;
 
 impl Server {
+    /// The store lock for code that waits its turn; see `script::busy::lock_waiting` for
+    /// why this matters while a script runs.
+    pub(crate) fn lock(&self) -> parking_lot::MutexGuard<'_, Store> {
+        crate::script::busy::lock_waiting(&self.store, &self.busy)
+    }
+
     /// A server for `config`, with its data loaded from disk (AOF) if configured.
     pub(crate) fn new(config: Config) -> Result<Arc<Server>, String> {
         let mut store = Store::new(config, now_ms());
@@ -68,7 +74,7 @@ pub(crate) async fn bind(config: &Config) -> std::io::Result<Vec<TcpListener>> {
 /// Runs the node until the process is stopped.
 pub(crate) async fn run(server: Arc<Server>, listeners: Vec<TcpListener>) {
     let (jobs_tx, jobs_rx) = tokio::sync::mpsc::unbounded_channel();
-    server.store.lock().jobs = Some(jobs_tx);
+    server.lock().jobs = Some(jobs_tx);
     tokio::spawn(crate::persist::jobs::run(server.clone(), jobs_rx));
     tokio::spawn(cron(server.clone()));
     tokio::spawn(stop_on_sigterm(server.clone()));
@@ -111,7 +117,7 @@ async fn stop_on_sigterm(server: Arc<Server>) {
         _ = int.recv() => {}
     }
     tracing::info!("received a stop signal: shutting down");
-    let mut store = server.store.lock();
+    let mut store = server.lock();
     let code = match crate::persist::saving::prepare_shutdown(&mut store, None) {
         Ok(()) => 0,
         Err(e) => {

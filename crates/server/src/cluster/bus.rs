@@ -151,7 +151,7 @@ impl Links {
 
 fn set_link(server: &Server, node: Option<NodeId>, up: bool) {
     let Some(node) = node else { return };
-    let mut store = server.store.lock();
+    let mut store = server.lock();
     if let Some(glue) = store.cluster.as_mut() {
         glue.node.set_link_state(&node, up);
     }
@@ -233,7 +233,7 @@ async fn read_frames<R: AsyncRead + Unpin>(
 ) {
     read_frames_inner(&server, rd, &peer_ip, inbound).await;
     if let (Some(conn), Some(srv)) = (inbound, server.upgrade()) {
-        let mut store = srv.store.lock();
+        let mut store = srv.lock();
         if let Some(glue) = store.cluster.as_mut() {
             glue.links.remove_inbound(conn);
         }
@@ -269,7 +269,7 @@ async fn read_frames_inner<R: AsyncRead + Unpin>(
             }
             let Some(srv) = server.upgrade() else { return };
             let result = {
-                let mut store = srv.store.lock();
+                let mut store = srv.lock();
                 let result = crate::cluster::driver::on_frame(&mut store, peer_ip, &buf[..len]);
                 if let (Some(conn), false) = (inbound, named) {
                     let sender = rubra_cluster::wire::peek_sender(&buf[..len]);
@@ -293,7 +293,7 @@ async fn read_frames_inner<R: AsyncRead + Unpin>(
 /// the bus port cannot be bound (the server must not run half a cluster node).
 pub(crate) async fn start(server: &Arc<Server>) -> std::io::Result<()> {
     let (port, bind) = {
-        let mut store = server.store.lock();
+        let mut store = server.lock();
         let bind = store
             .config
             .get_value("bind")
@@ -355,7 +355,7 @@ pub(crate) async fn start(server: &Arc<Server>) -> std::io::Result<()> {
         loop {
             every.tick().await;
             let Some(srv) = weak.upgrade() else { return };
-            let mut store = srv.store.lock();
+            let mut store = srv.lock();
             crate::cluster::driver::tick(&mut store);
         }
     });

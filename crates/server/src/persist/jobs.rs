@@ -76,7 +76,7 @@ pub(crate) async fn run(server: Arc<Server>, mut rx: mpsc::UnboundedReceiver<Job
                     })
                     .await
                     .unwrap_or_else(|e| Err(e.to_string()));
-                    crate::persist::saving::finish_bgsave(&mut server.store.lock(), result);
+                    crate::persist::saving::finish_bgsave(&mut server.lock(), result);
                 });
             }
             Job::RewriteAof { snapshots, tmp } => {
@@ -86,7 +86,7 @@ pub(crate) async fn run(server: Arc<Server>, mut rx: mpsc::UnboundedReceiver<Job
                     crate::persist::aof::write_snapshot_commands(&path, &snapshots, now_ms())
                 })
                 .await;
-                let mut store = server.store.lock();
+                let mut store = server.lock();
                 store.aof_rewrite_in_progress = false;
                 let result = match written {
                     Ok(Ok(())) => match store.aof.as_mut() {
@@ -129,7 +129,7 @@ async fn full_sync(
         crate::persist::rdb::encode_rdb(&snapshots, &replid, offset, now_ms())
     })
     .await;
-    let mut store = server.store.lock();
+    let mut store = server.lock();
     let rdb = match encoded {
         Ok(Ok(rdb)) => rdb,
         Ok(Err(e)) => {

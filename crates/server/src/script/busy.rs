@@ -205,3 +205,72 @@ pub(crate) fn serve_while_busy(
         }
     }
 }
+
+/// Whether the current thread is a worker of a multi-threaded tokio runtime (where
+/// `block_in_place` may hand the worker's other tasks to another thread).
+fn on_multi_thread_runtime() -> bool {
+    tokio::runtime::Handle::try_current()
+        .is_ok_and(|h| h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread)
+}
+
+/// Called from a long script's hook: moves this worker's async work (other connections,
+/// the I/O driver) to another thread, as tokio's `block_in_place` does, so that a script
+/// that runs for seconds does not starve the runtime. Cheap once done (the thread then no
+/// longer owns a worker core).
+pub(crate) fn hand_off_worker() {
+    if on_multi_thread_runtime() {
+        // The pause lets the replacement thread pick the core up; if it has not, the core
+        // comes back and the next hook call tries again.
+        tokio::task::block_in_place(|| std::thread::sleep(Duration::from_millis(1)));
+    }
+}
+
+/// The store lock for code that must wait its turn (background tasks, disconnects). While
+/// a script runs — possibly for seconds — the wait happens with this worker's other tasks
+/// handed to another thread (`block_in_place`), so the runtime keeps serving connections,
+/// which can then get -BUSY or send SCRIPT KILL.
+pub(crate) fn lock_waiting<'a, T>(
+    mutex: &'a parking_lot::Mutex<T>,
+    busy: &BusyState,
+) -> parking_lot::MutexGuard<'a, T> {
+    loop {
+        if let Some(g) = mutex.try_lock_for(Duration::from_millis(5)) {
+            return g;
+        }
+        if busy.running.load(Ordering::Acquire) && on_multi_thread_runtime() {
+            return tokio::task::block_in_place(|| mutex.lock());
+        }
+    }
+}
+
+/// A new connection arriving while a busy script holds the store: it cannot be registered
+/// yet, but it is answered as Redis answers (-BUSY, SCRIPT KILL, ...) until the script
+/// ends. Returns false if the connection must be closed.
+pub(crate) async fn serve_unadmitted(
+    busy: &BusyState,
+    stream: &mut tokio::net::TcpStream,
+    inbuf: &mut bytes::BytesMut,
+) -> bool {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    while busy.is_busy() {
+        let mut out = Vec::new();
+        let close = matches!(
+            serve_while_busy(busy, false, inbuf, &mut out),
+            BusyOutcome::Close
+        );
+        if !out.is_empty() && stream.write_all(&out).await.is_err() {
+            return false;
+        }
+        if close {
+            return false;
+        }
+        tokio::select! {
+            read = stream.read_buf(inbuf) => match read {
+                Ok(0) | Err(_) => return false,
+                Ok(_) => {}
+            },
+            _ = tokio::time::sleep(Duration::from_millis(10)) => {}
+        }
+    }
+    true
+}

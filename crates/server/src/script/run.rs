@@ -497,6 +497,9 @@ fn install_hook(lua: &Lua, busy: Arc<BusyState>, threshold: u64, name: String, i
             });
             return Err(mlua::Error::runtime(KILLED));
         }
+        if busy.elapsed_ms() >= HANDOFF_MS {
+            super::busy::hand_off_worker();
+        }
         if threshold > 0
             && !busy.timed_out.load(Ordering::Relaxed)
             && busy.elapsed_ms() >= threshold
@@ -512,6 +515,10 @@ fn install_hook(lua: &Lua, busy: Arc<BusyState>, threshold: u64, name: String, i
         Ok(VmState::Continue)
     });
 }
+
+/// A script running longer than this (ms) gives its async worker's other tasks (the I/O
+/// driver, other connections) to another thread, so the node keeps answering (-BUSY).
+const HANDOFF_MS: u64 = 50;
 
 /// The message of a killed script.
 pub(crate) const KILLED: &str = "Script killed by user with SCRIPT KILL...";
