@@ -186,15 +186,18 @@ async fn session(
             let store = server.lock();
             (store.dbs.len(), now_ms())
         };
-        let dbs =
-            tokio::task::spawn_blocking(move || crate::persist::rdb::decode_rdb(&rdb, count, now))
-                .await
-                .map_err(|e| e.to_string())??;
+        let dbs = tokio::task::spawn_blocking(move || {
+            crate::persist::rdb::decode_rdb_with_meta(&rdb, count, now)
+        })
+        .await
+        .map_err(|e| e.to_string())??;
         let mut store = server.lock();
         if !current(&store, generation) {
             return Ok(());
         }
+        let (dbs, meta) = dbs;
         store.dbs = dbs;
+        store.scripts.replace_libraries(&meta.functions);
         for db in &mut store.dbs {
             db.replica_mode = true;
         }

@@ -6,6 +6,7 @@ use mlua::{Lua, Table};
 /// Installs the libraries into `globals`.
 pub(crate) fn install(lua: &Lua, globals: &Table) -> mlua::Result<()> {
     globals.raw_set("bit", bit(lua)?)?;
+    globals.raw_set("cjson", super::cjson::table(lua)?)?;
     Ok(())
 }
 

@@ -4,6 +4,7 @@
 
 mod api;
 pub(crate) mod busy;
+mod cjson;
 pub(crate) mod convert;
 pub(crate) mod dump;
 pub(crate) mod functions;
@@ -25,7 +26,6 @@ pub(crate) const VERSION_NUM: i64 = 0x0007_000f;
 
 /// A compiled EVAL script.
 pub(crate) struct Script {
-    pub body: Bytes,
     pub flags: u32,
     pub func: Function,
 }
@@ -152,15 +152,28 @@ impl Engine {
             .compile(body, skip, "@user_script", &self.env)
             .map_err(|m| format!("ERR Error compiling script (new function): {m}"))?;
         self.scripts_bytes += body.len() + 40;
-        self.scripts.insert(
-            sha.clone(),
-            Script {
-                body: body.clone(),
-                flags,
-                func,
-            },
-        );
+        self.scripts.insert(sha.clone(), Script { flags, func });
         Ok(sha)
+    }
+
+    /// Every library's source, for RDB files, AOF rewrites and full syncs.
+    pub(crate) fn library_codes(&self) -> Vec<Bytes> {
+        self.functions
+            .libs
+            .values()
+            .map(|l| l.code.clone())
+            .collect()
+    }
+
+    /// Replaces all libraries with those in `codes` (an RDB file's), as Redis does when it
+    /// loads one. A library that fails to load is logged and skipped.
+    pub(crate) fn replace_libraries(&mut self, codes: &[Vec<u8>]) {
+        self.functions = functions::Libraries::default();
+        for code in codes {
+            if let Err(e) = self.load_library(&Bytes::copy_from_slice(code), true) {
+                tracing::warn!(error = %e, "a function library from the RDB file did not load");
+            }
+        }
     }
 
     /// SCRIPT FLUSH: forgets every cached script and collects their code.
@@ -168,11 +181,6 @@ impl Engine {
         self.scripts.clear();
         self.scripts_bytes = 0;
         let _ = self.lua.gc_collect();
-    }
-
-    /// Memory used by the Lua state (INFO used_memory_lua).
-    pub(crate) fn used_memory(&self) -> usize {
-        self.lua.used_memory()
     }
 }
 
