@@ -12,6 +12,7 @@
 //! - [`views`]: CLUSTER SLOTS / SHARDS / INFO data as plain Rust values.
 //! - [`node`]: the state machine (`step`, `tick`), with [`admin`] and [`failover`] beside it.
 //! - [`pubsub`]: PUBLISH / SPUBLISH fan-out over the bus.
+//! - [`redirect`]: whether a request runs here, or MOVED/ASK/TRYAGAIN/CROSSSLOT/CLUSTERDOWN.
 
 pub mod admin;
 mod clock;
@@ -20,6 +21,7 @@ pub mod failover;
 pub mod node;
 pub mod pubsub;
 mod receive;
+pub mod redirect;
 pub mod slots;
 pub mod state;
 pub mod views;

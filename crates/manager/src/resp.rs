@@ -6,7 +6,8 @@
 //! from the CLI and from the supervisor's worker threads.
 
 use anyhow::{anyhow, bail, Context, Result};
-use std::io::{BufRead, BufReader, Write};
+use rubra_resp::{encode_request, Frame, FrameReader};
+use std::io::Write;
 use std::net::{TcpStream, ToSocketAddrs};
 use std::time::Duration;
 
@@ -43,12 +44,14 @@ impl Value {
 /// A connection to one node, authenticated if a password was given.
 pub struct Conn {
     addr: String,
-    reader: BufReader<TcpStream>,
-    writer: TcpStream,
+    stream: TcpStream,
+    reader: FrameReader,
 }
 
 /// Default read timeout: MIGRATE of a batch can take a while on a loaded node.
 const READ_TIMEOUT: Duration = Duration::from_secs(30);
+/// Largest bulk reply we accept from a node (Redis's default proto-max-bulk-len).
+const MAX_BULK: usize = 512 * 1024 * 1024;
 
 impl Conn {
     /// Connect to `addr` (host:port) and AUTH with `password` when present.
@@ -62,11 +65,10 @@ impl Conn {
             .with_context(|| format!("connect {addr}"))?;
         stream.set_read_timeout(Some(READ_TIMEOUT))?;
         stream.set_nodelay(true)?;
-        let writer = stream.try_clone()?;
         let mut c = Conn {
             addr: addr.to_string(),
-            reader: BufReader::new(stream),
-            writer,
+            stream,
+            reader: FrameReader::new(MAX_BULK),
         };
         if let Some(p) = password {
             if let Value::Err(e) = c.cmd(&["AUTH", p])? {
@@ -84,17 +86,15 @@ impl Conn {
     /// Send one command and read its reply; node errors come back as `Value::Err`.
     pub fn cmd<A: AsRef<[u8]>>(&mut self, args: &[A]) -> Result<Value> {
         let mut buf = Vec::with_capacity(64);
-        buf.extend_from_slice(format!("*{}\r\n", args.len()).as_bytes());
-        for a in args {
-            let a = a.as_ref();
-            buf.extend_from_slice(format!("${}\r\n", a.len()).as_bytes());
-            buf.extend_from_slice(a);
-            buf.extend_from_slice(b"\r\n");
-        }
-        self.writer
+        encode_request(&mut buf, args);
+        self.stream
             .write_all(&buf)
             .with_context(|| format!("write to {}", self.addr))?;
-        read_value(&mut self.reader).with_context(|| format!("read from {}", self.addr))
+        let frame = self
+            .reader
+            .read_frame(&mut self.stream)
+            .with_context(|| format!("read from {}", self.addr))?;
+        Ok(Value::from(frame))
     }
 
     /// Like `cmd` but a node error becomes an `Err` naming the node and command.
@@ -120,66 +120,31 @@ impl Conn {
     }
 }
 
-fn read_line<R: BufRead>(r: &mut R) -> Result<Vec<u8>> {
-    let mut line = Vec::new();
-    let n = r.read_until(b'\n', &mut line)?;
-    if n == 0 {
-        bail!("connection closed");
-    }
-    if line.len() < 2 || line[line.len() - 2] != b'\r' {
-        bail!("protocol error: bad line terminator");
-    }
-    line.truncate(line.len() - 2);
-    Ok(line)
-}
-
-fn parse_int(b: &[u8]) -> Result<i64> {
-    std::str::from_utf8(b)
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .ok_or_else(|| anyhow!("protocol error: bad integer"))
-}
-
-/// Read one RESP2 value (and the common RESP3 scalars, in case a node answers with them).
-pub fn read_value<R: BufRead>(r: &mut R) -> Result<Value> {
-    let line = read_line(r)?;
-    let (&kind, rest) = line
-        .split_first()
-        .ok_or_else(|| anyhow!("protocol error: empty line"))?;
-    Ok(match kind {
-        b'+' => Value::Simple(String::from_utf8_lossy(rest).into_owned()),
-        b'-' => Value::Err(String::from_utf8_lossy(rest).into_owned()),
-        b':' => Value::Int(parse_int(rest)?),
-        b'_' => Value::Nil,
-        b'$' | b'=' | b'!' => {
-            let n = parse_int(rest)?;
-            if n < 0 {
-                return Ok(Value::Nil);
+impl From<Frame> for Value {
+    /// The manager's view of a reply: RESP3 aggregates read as arrays (a map as its
+    /// key/value pairs in order), scalars as the nearest RESP2 shape, as redis-cli shows them.
+    fn from(f: Frame) -> Value {
+        let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
+        match f {
+            Frame::Simple(s) => Value::Simple(text(&s)),
+            Frame::Error(e) => Value::Err(text(&e)),
+            Frame::Int(n) => Value::Int(n),
+            Frame::Bulk(b) | Frame::Verbatim(b) => Value::Bulk(b.to_vec()),
+            Frame::Null => Value::Nil,
+            Frame::Array(items) | Frame::Set(items) | Frame::Push(items) => {
+                Value::Array(items.into_iter().map(Value::from).collect())
             }
-            let n = usize::try_from(n)?;
-            let mut data = vec![0u8; n + 2];
-            r.read_exact(&mut data)?;
-            data.truncate(n);
-            if kind == b'!' {
-                Value::Err(String::from_utf8_lossy(&data).into_owned())
-            } else {
-                Value::Bulk(data)
-            }
+            Frame::Map(pairs) => Value::Array(
+                pairs
+                    .into_iter()
+                    .flat_map(|(k, v)| [Value::from(k), Value::from(v)])
+                    .collect(),
+            ),
+            Frame::Double(d) => Value::Bulk(rubra_resp::format_double(d).into_bytes()),
+            Frame::Bool(b) => Value::Int(i64::from(b)),
+            Frame::BigNumber(n) => Value::Bulk(n.to_vec()),
         }
-        b'*' | b'~' | b'>' | b'%' => {
-            let n = parse_int(rest)?;
-            if n < 0 {
-                return Ok(Value::Nil);
-            }
-            let n = usize::try_from(n)? * if kind == b'%' { 2 } else { 1 };
-            let mut items = Vec::with_capacity(n.min(1024));
-            for _ in 0..n {
-                items.push(read_value(r)?);
-            }
-            Value::Array(items)
-        }
-        _ => bail!("protocol error: unexpected type byte {kind}"),
-    })
+    }
 }
 
 /// Parse `INFO` text into (field, value) pairs; section headers and blanks are skipped.
@@ -209,14 +174,19 @@ mod tests {
 
     #[test]
     fn parses_nested() {
-        let mut r = BufReader::new(&b"*3\r\n:1\r\n$3\r\nabc\r\n*-1\r\n"[..]);
+        let mut src = &b"*3\r\n:1\r\n$3\r\nabc\r\n*-1\r\n%1\r\n+k\r\n#t\r\n"[..];
+        let mut r = FrameReader::new(1024);
         assert_eq!(
-            read_value(&mut r).unwrap(),
+            Value::from(r.read_frame(&mut src).unwrap()),
             Value::Array(vec![
                 Value::Int(1),
                 Value::Bulk(b"abc".to_vec()),
                 Value::Nil
             ])
+        );
+        assert_eq!(
+            Value::from(r.read_frame(&mut src).unwrap()),
+            Value::Array(vec![Value::Simple("k".into()), Value::Int(1)])
         );
     }
 

@@ -2,11 +2,13 @@
 //! parser for the client side (replication, tools, tests), and reply encoding for RESP2 and
 //! RESP3. Pure functions over byte slices, so it is fuzzable and has no runtime dependency.
 
+mod client;
 mod double;
 mod encode;
 mod frame;
 mod request;
 
+pub use client::{encode_request, FrameReader};
 pub use double::format_double;
 pub use encode::{Reply, VerbatimFormat};
 pub use frame::{parse_frame, Frame};

@@ -73,8 +73,6 @@ pub(crate) struct Store {
     pub loading: bool,
     /// Replicas attached to us and our own primary link.
     pub replication: Replication,
-    /// Cluster mode: who serves each slot (None when cluster mode is off).
-    pub routing: Option<crate::cluster::routing::Routing>,
     /// Cluster mode: the cluster node and its bus links (see cluster/driver.rs for why it
     /// lives under this lock).
     pub cluster: Option<Box<crate::cluster::driver::ClusterDriver>>,
@@ -113,7 +111,6 @@ impl Store {
             saving: crate::persist::saving::SaveState::default(),
             scripts: crate::script::Engine::new(crate::script::busy::BusyState::new()),
             replication: Replication::default(),
-            routing: None,
             cluster: None,
             dbs,
             config,

@@ -1,27 +1,27 @@
 //! The cluster driver: owns the sans-I/O [`rubra_cluster::Node`], executes the
-//! [`Output`]s it returns, and keeps `store.routing` in step with its slot table.
+//! [`Output`]s it returns. Requests are routed against the node's own slot table
+//! ([`rubra_cluster::redirect`]), so there is no second copy to keep in step.
 //!
 //! WHY UNDER THE STORE LOCK: the node lives in `Store::cluster`, behind the same mutex as
 //! the keyspace. CLUSTER subcommands need both at once (SETSLOT NODE and FLUSHSLOTS check
 //! key counts, RESET and REPLICATE look at the database, SlotsLost deletes keys), and the
-//! routing table must change in the same critical section as the slot table, so no command
-//! can ever be routed by a table older than the node's. Bus work is small (a message is
+//! routing decision reads the slot table in the same critical section that changes it, so
+//! no command can ever be routed by a table older than the node's. Bus work is small (a message is
 //! decoded and handled in microseconds; a tick every 100 ms), so sharing the lock costs
 //! clients nothing measurable, while a second lock would invite ordering bugs.
 //!
 //! BEHAVIOR: every entry point (bus frame, tick, CLUSTER command) ends with [`apply`], which
 //! sends bus bytes (queued to per-peer writer tasks, never awaited here), persists
 //! nodes.conf atomically, starts/stops replication, delivers bus pub/sub, deletes keys of
-//! lost slots, then rebuilds the routing table.
+//! lost slots, then refreshes what a down cluster may still serve.
 
 use crate::cluster::bus::Links;
 use crate::cluster::nodes_file::ConfFile;
-use crate::cluster::routing::{RouteNode, Routing};
 use crate::config::Config;
 use crate::store::{now_ms, Store};
 use bytes::Bytes;
-use rubra_cluster::{Config as NodeConfig, Node, NodeId, Output};
-use std::collections::HashMap;
+use rubra_cluster::redirect::DownPolicy;
+use rubra_cluster::{Config as NodeConfig, Node, Output};
 use std::path::PathBuf;
 
 /// The cluster side of the node: the state machine plus the transport state around it.
@@ -43,10 +43,9 @@ pub(crate) struct ClusterDriver {
     repl_down_since: Option<u64>,
     /// The port the bus listener binds (cluster-port or port + 10000).
     pub bus_port: u16,
-    /// What `store.routing` was last built from: the node's topology version and
-    /// cluster-allow-reads-when-down. Rebuilding the 16384-slot table costs far more than
-    /// handling a bus message, and almost no message changes it.
-    routing_built_from: Option<(u64, bool, bool)>,
+    /// cluster-allow-reads-when-down / -pubsubshard-when-down, read from the config after
+    /// every [`apply`] so the per-request decision does not parse config strings.
+    pub down_policy: DownPolicy,
 }
 
 fn param_u64(config: &Config, name: &str, default: u64) -> u64 {
@@ -128,7 +127,7 @@ impl ClusterDriver {
             pause_tx: tokio::sync::watch::Sender::new(0),
             repl_down_since: None,
             bus_port,
-            routing_built_from: None,
+            down_policy: DownPolicy::default(),
         };
         driver.save_config(true)?;
         tracing::info!(
@@ -167,8 +166,8 @@ impl ClusterDriver {
     }
 }
 
-/// Cluster mode start-up, before the runtime serves anyone: builds the node and the first
-/// routing table. Does nothing without `cluster-enabled yes`.
+/// Cluster mode start-up, before the runtime serves anyone: builds the node. Does nothing
+/// without `cluster-enabled yes`.
 pub(crate) fn init(store: &mut Store) -> Result<(), String> {
     if !store.config.cluster_enabled {
         return Ok(());
@@ -176,7 +175,7 @@ pub(crate) fn init(store: &mut Store) -> Result<(), String> {
     let seed = rand::Rng::gen::<u64>(&mut store.rng);
     let driver = ClusterDriver::open(&store.config, seed)?;
     store.cluster = Some(Box::new(driver));
-    rebuild_routing(store);
+    refresh_down_policy(store);
     Ok(())
 }
 
@@ -264,7 +263,7 @@ enum Deferred {
     SlotsLost(Vec<u16>),
 }
 
-/// Executes the node's outputs, then refreshes the routing table. Never blocks on the
+/// Executes the node's outputs, then refreshes the down policy. Never blocks on the
 /// network: bus bytes are queued to writer tasks.
 pub(crate) fn apply(store: &mut Store, outs: Vec<Output>) {
     let Some(driver) = store.cluster.as_mut() else {
@@ -288,7 +287,7 @@ pub(crate) fn apply(store: &mut Store, outs: Vec<Output>) {
                 sharded,
             } => deferred.push(Deferred::Publish(channel, message, sharded)),
             Output::SlotsLost { slots } => deferred.push(Deferred::SlotsLost(slots)),
-            // The routing rebuild below carries the new state to the dispatcher.
+            // The dispatcher reads the state from the node itself.
             Output::StateChanged { ok } => tracing::info!(ok, "cluster state changed"),
         }
     }
@@ -331,7 +330,7 @@ pub(crate) fn apply(store: &mut Store, outs: Vec<Output>) {
             Deferred::SlotsLost(slots) => delete_slots(store, &slots),
         }
     }
-    rebuild_routing(store);
+    refresh_down_policy(store);
 }
 
 /// Deletes our keys in slots another primary took over, propagating DELs to our replicas
@@ -358,69 +357,17 @@ fn delete_slots(store: &mut Store, slots: &[u16]) {
     }
 }
 
-/// Rebuilds `store.routing` from the node's slot table, as the dispatcher's redirects must
-/// name each owner by the address it announces — but only if the node's topology version
-/// or the reads-when-down setting moved since the last build (an idle node handles ~10
-/// ticks and a few bus messages a second; none of them changes the table).
-pub(crate) fn rebuild_routing(store: &mut Store) {
-    let allow_reads = store.config.get_value("cluster-allow-reads-when-down") == "yes";
-    let allow_pubsub = store
-        .config
-        .get_value("cluster-allow-pubsubshard-when-down")
-        == "yes";
-    let Some(driver) = store.cluster.as_mut() else {
-        return;
+/// Reads what a down cluster may still serve from the config (CONFIG SET can change it
+/// at any time; every tick passes through [`apply`]).
+pub(crate) fn refresh_down_policy(store: &mut Store) {
+    let policy = DownPolicy {
+        allow_reads: store.config.get_value("cluster-allow-reads-when-down") == "yes",
+        allow_pubsubshard: store
+            .config
+            .get_value("cluster-allow-pubsubshard-when-down")
+            == "yes",
     };
-    let key = (driver.node.topology_version(), allow_reads, allow_pubsub);
-    if driver.routing_built_from == Some(key) && store.routing.is_some() {
-        return;
+    if let Some(driver) = store.cluster.as_mut() {
+        driver.down_policy = policy;
     }
-    driver.routing_built_from = Some(key);
-    let st = driver.node.state();
-    let route_node = |id: &NodeId| -> RouteNode {
-        let (ip, port) = st
-            .nodes
-            .get(id)
-            .map(|n| (n.ip.clone(), n.port))
-            .unwrap_or_default();
-        RouteNode {
-            id: id.as_string(),
-            endpoint: format!("{ip}:{port}"),
-        }
-    };
-    let mut table = Routing::new(route_node(&st.myself));
-    let mut index: HashMap<NodeId, usize> = HashMap::new();
-    index.insert(st.myself, 0);
-    let mut idx = |id: &NodeId, table: &mut Routing| -> usize {
-        *index.entry(*id).or_insert_with(|| {
-            table.nodes.push(route_node(id));
-            table.nodes.len() - 1
-        })
-    };
-    // Fill by each owner's ranges (the slot table keeps them per owner): a per-slot loop
-    // here made every SETSLOT of a reshard cost a 16384-step scan under the store lock.
-    for id in st.slots.owners() {
-        let i = idx(id, &mut table) as u16;
-        for (a, b) in st.slots.ranges_of(id) {
-            table.owners[a as usize..=b as usize].fill(Some(i));
-        }
-    }
-    let me = st.me();
-    if me.is_replica() {
-        if let Some(p) = me.primary {
-            table.my_primary = Some(idx(&p, &mut table));
-        }
-    }
-    for (slot, id) in &st.migrating {
-        let i = idx(id, &mut table);
-        table.migrating.insert(*slot, i);
-    }
-    for (slot, id) in &st.importing {
-        let i = idx(id, &mut table);
-        table.importing.insert(*slot, i);
-    }
-    table.state_ok = driver.node.is_state_ok();
-    table.allow_reads_when_down = allow_reads;
-    table.allow_pubsubshard_when_down = allow_pubsub;
-    store.routing = Some(table);
 }

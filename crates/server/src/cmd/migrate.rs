@@ -9,8 +9,8 @@ use super::args::{int, is};
 use super::flags::*;
 use super::{err, CmdResult, Command, Ctx};
 use bytes::Bytes;
-use rubra_resp::Reply;
-use std::io::{Read, Write};
+use rubra_resp::{encode_request, Frame, FrameReader, Reply};
+use std::io::Write;
 use std::net::{TcpStream, ToSocketAddrs};
 use std::time::Duration;
 
@@ -71,32 +71,15 @@ fn parse_migrate(args: &[Bytes]) -> Result<MigrateOpts, Reply> {
     Ok(o)
 }
 
-fn encode_cmd(out: &mut Vec<u8>, parts: &[&[u8]]) {
-    out.extend_from_slice(format!("*{}\r\n", parts.len()).as_bytes());
-    for p in parts {
-        out.extend_from_slice(format!("${}\r\n", p.len()).as_bytes());
-        out.extend_from_slice(p);
-        out.extend_from_slice(b"\r\n");
-    }
-}
-
-/// Reads one simple reply line (+OK / -ERR ...) from the target.
-fn read_line(s: &mut TcpStream, buf: &mut Vec<u8>) -> Result<String, Reply> {
-    loop {
-        if let Some(pos) = buf.windows(2).position(|w| w == b"\r\n") {
-            let line = String::from_utf8_lossy(&buf[..pos]).into_owned();
-            buf.drain(..pos + 2);
-            return Ok(line);
-        }
-        let mut chunk = [0u8; 4096];
-        match s.read(&mut chunk) {
-            Ok(0) | Err(_) => {
-                return Err(Reply::err(
-                    "IOERR error or timeout reading to target instance",
-                ))
-            }
-            Ok(n) => buf.extend_from_slice(&chunk[..n]),
-        }
+/// Reads the target's reply to one request: `Err(text)` for an error reply. A failed read
+/// (timeout, closed connection, garbage) is the IOERR reply Redis gives.
+fn read_reply(s: &mut TcpStream, reader: &mut FrameReader) -> Result<Result<(), String>, Reply> {
+    match reader.read_frame(s) {
+        Ok(Frame::Error(e)) => Ok(Err(String::from_utf8_lossy(&e).into_owned())),
+        Ok(_) => Ok(Ok(())),
+        Err(_) => Err(Reply::err(
+            "IOERR error or timeout reading to target instance",
+        )),
     }
 }
 
@@ -139,12 +122,12 @@ fn migrate(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
     let mut expected = 0;
     if let Some((user, pass)) = &opts.auth {
         match user {
-            Some(u) => encode_cmd(&mut req, &[b"AUTH", u, pass]),
-            None => encode_cmd(&mut req, &[b"AUTH", pass]),
+            Some(u) => encode_request::<&[u8]>(&mut req, &[b"AUTH", u, pass]),
+            None => encode_request::<&[u8]>(&mut req, &[b"AUTH", pass]),
         }
         expected += 1;
     }
-    encode_cmd(&mut req, &[b"SELECT", db.to_string().as_bytes()]);
+    encode_request::<&[u8]>(&mut req, &[b"SELECT", db.to_string().as_bytes()]);
     expected += 1;
     let cluster = ctx.store.config.cluster_enabled;
     let verb: &[u8] = if cluster {
@@ -158,15 +141,14 @@ fn migrate(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
         if opts.replace {
             parts.push(b"REPLACE");
         }
-        encode_cmd(&mut req, &parts);
+        encode_request(&mut req, &parts);
     }
     s.write_all(&req)
         .map_err(|_| Reply::err("IOERR error or timeout writing to target instance"))?;
-    let mut buf = Vec::new();
+    let mut reader = FrameReader::new(64 * 1024);
     let mut first_error: Option<String> = None;
     for _ in 0..expected {
-        let line = read_line(&mut s, &mut buf)?;
-        if let Some(e) = line.strip_prefix('-') {
+        if let Err(e) = read_reply(&mut s, &mut reader)? {
             return Err(Reply::error(format!(
                 "ERR Target instance replied with error: {e}"
             )));
@@ -174,12 +156,11 @@ fn migrate(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
     }
     let mut moved = Vec::new();
     for (k, _, _) in &found {
-        let line = read_line(&mut s, &mut buf)?;
-        match line.strip_prefix('-') {
-            Some(e) => {
-                first_error.get_or_insert_with(|| e.to_string());
+        match read_reply(&mut s, &mut reader)? {
+            Err(e) => {
+                first_error.get_or_insert(e);
             }
-            None => moved.push(k.clone()),
+            Ok(()) => moved.push(k.clone()),
         }
     }
     if !opts.copy && !moved.is_empty() {

@@ -86,11 +86,11 @@ fn run(
             None,
         );
     }
-    if let Some(routing) = &store.routing {
+    if let Some(driver) = store.cluster.as_deref() {
         if !client.is_primary_link && !store.loading {
             let db = &mut store.dbs[client.db];
             if let Some(redirect) =
-                crate::cluster::routing::route(routing, client, cmd, args, db, now_ms())
+                crate::cluster::routing::redirect(driver, client, cmd, args, db, now_ms())
             {
                 fail_multi(client);
                 return (redirect, None);
@@ -264,12 +264,9 @@ pub(crate) fn write_pause(
     if !cmd.arity_ok(args.len()) || !may_replicate(client, cmd) {
         return None;
     }
-    if let Some(routing) = &store.routing {
-        if let Some(&i) = cmd.key_positions(args).first() {
-            let slot = rubra_keys::key_slot(&args[i]);
-            if routing.owner_index(slot) != Some(routing.me) {
-                return None;
-            }
+    if let Some(&i) = cmd.key_positions(args).first() {
+        if !crate::cluster::routing::owns_slot(driver, rubra_keys::key_slot(&args[i])) {
+            return None;
         }
     }
     Some((driver.writes_paused_until, driver.pause_watch()))

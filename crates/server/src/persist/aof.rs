@@ -3,9 +3,9 @@
 //! `everysec`: by the cron; `no`: by the OS), replayed on start-up, and rewritten in the
 //! background from a copy-on-write snapshot (BGREWRITEAOF) without blocking clients.
 
-use crate::repl::feed::encode_command;
 use bytes::Bytes;
 use rubra_keyspace::{DbSnapshot, Entry, Value};
+use rubra_resp::encode_request;
 use rubra_resp::{parse_request, Limits, Parsed};
 use std::fs::{File, OpenOptions};
 use std::io::{BufWriter, Write};
@@ -144,7 +144,7 @@ pub(crate) fn write_snapshot_commands(
             continue;
         }
         buf.clear();
-        encode_command(
+        encode_request(
             &mut buf,
             &[Bytes::from_static(b"SELECT"), Bytes::from(i.to_string())],
         );
@@ -170,7 +170,7 @@ fn rebuild_commands(buf: &mut Vec<u8>, key: &Bytes, entry: &Entry) {
     const BATCH: usize = 64;
     let k = key.clone();
     match &entry.value {
-        Value::Str(v) => encode_command(
+        Value::Str(v) => encode_request(
             buf,
             &[
                 Bytes::from_static(b"SET"),
@@ -182,7 +182,7 @@ fn rebuild_commands(buf: &mut Vec<u8>, key: &Bytes, entry: &Entry) {
             for chunk in l.iter().cloned().collect::<Vec<_>>().chunks(BATCH) {
                 let mut args = vec![Bytes::from_static(b"RPUSH"), k.clone()];
                 args.extend(chunk.iter().cloned());
-                encode_command(buf, &args);
+                encode_request(buf, &args);
             }
         }
         Value::Hash(h) => {
@@ -192,14 +192,14 @@ fn rebuild_commands(buf: &mut Vec<u8>, key: &Bytes, entry: &Entry) {
                     args.push((*f).clone());
                     args.push((*v).clone());
                 }
-                encode_command(buf, &args);
+                encode_request(buf, &args);
             }
         }
         Value::Set(s) => {
             for chunk in s.iter().cloned().collect::<Vec<_>>().chunks(BATCH) {
                 let mut args = vec![Bytes::from_static(b"SADD"), k.clone()];
                 args.extend(chunk.iter().cloned());
-                encode_command(buf, &args);
+                encode_request(buf, &args);
             }
         }
         Value::ZSet(z) => {
@@ -210,17 +210,17 @@ fn rebuild_commands(buf: &mut Vec<u8>, key: &Bytes, entry: &Entry) {
                     args.push(Bytes::from(rubra_resp::format_double(*score)));
                     args.push(m.clone());
                 }
-                encode_command(buf, &args);
+                encode_request(buf, &args);
             }
         }
         Value::Stream(s) => {
             for args in crate::cmd::streams::rebuild_commands(&k, s) {
-                encode_command(buf, &args);
+                encode_request(buf, &args);
             }
         }
     }
     if entry.expire_at != 0 {
-        encode_command(
+        encode_request(
             buf,
             &[
                 Bytes::from_static(b"PEXPIREAT"),

@@ -4,6 +4,7 @@
 //! exactly the same history, as in Redis.
 
 use bytes::Bytes;
+use rubra_resp::encode_request;
 use std::collections::VecDeque;
 
 /// Replication ids are 40 hex characters.
@@ -105,7 +106,7 @@ impl Feed {
 
     fn emit(&mut self, args: &[Bytes]) {
         let mut buf = Vec::with_capacity(16 + args.iter().map(|a| a.len() + 16).sum::<usize>());
-        encode_command(&mut buf, args);
+        encode_request(&mut buf, args);
         self.emit_raw(&buf);
     }
 
@@ -178,16 +179,6 @@ impl Feed {
         // keeps feeding it, so former siblings can continue partially (Redis does too).
         self.active = true;
         self.mirror_mode = false;
-    }
-}
-
-/// Encodes a command as a RESP array of bulk strings.
-pub(crate) fn encode_command(out: &mut Vec<u8>, args: &[Bytes]) {
-    out.extend_from_slice(format!("*{}\r\n", args.len()).as_bytes());
-    for a in args {
-        out.extend_from_slice(format!("${}\r\n", a.len()).as_bytes());
-        out.extend_from_slice(a);
-        out.extend_from_slice(b"\r\n");
     }
 }
 

@@ -8,8 +8,8 @@ use crate::client::ClientState;
 use crate::repl::state::LinkState;
 use crate::server::Server;
 use crate::store::now_ms;
-use bytes::{Buf, Bytes, BytesMut};
-use rubra_resp::{parse_request, Limits, Parsed};
+use bytes::{Buf, BytesMut};
+use rubra_resp::{parse_request, Frame, Limits, Parsed};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -57,9 +57,34 @@ fn set_state(server: &Server, generation: u64, state: LinkState) {
 
 fn encode(args: &[&[u8]]) -> Vec<u8> {
     let mut out = Vec::new();
-    let args: Vec<Bytes> = args.iter().map(|a| Bytes::copy_from_slice(a)).collect();
-    crate::repl::feed::encode_command(&mut out, &args);
+    rubra_resp::encode_request(&mut out, args);
     out
+}
+
+/// Reads one reply frame of the handshake, skipping keep-alive newlines, and renders it as
+/// its RESP line (`+OK`, `-NOAUTH ...`, `+FULLRESYNC id offset`) for the checks below.
+async fn read_reply(stream: &mut TcpStream, buf: &mut BytesMut) -> Result<String, String> {
+    loop {
+        while buf.first() == Some(&b'\n') {
+            buf.advance(1);
+        }
+        match rubra_resp::parse_frame(buf, 64 * 1024) {
+            Ok(Some((frame, used))) => {
+                buf.advance(used);
+                let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
+                return Ok(match frame {
+                    Frame::Simple(s) => format!("+{}", text(&s)),
+                    Frame::Error(e) => format!("-{}", text(&e)),
+                    other => format!("{other:?}"),
+                });
+            }
+            Ok(None) if buf.len() > 64 * 1024 => {
+                return Err("protocol error: reply too long".into())
+            }
+            Ok(None) => read_more(stream, buf).await?,
+            Err(e) => return Err(format!("protocol error from primary: {e:?}")),
+        }
+    }
 }
 
 /// Reads one `\r\n`-terminated line, skipping the bare newlines a primary sends as
@@ -99,7 +124,7 @@ async fn command(
         .write_all(&encode(args))
         .await
         .map_err(|e| e.to_string())?;
-    read_line(stream, buf).await
+    read_reply(stream, buf).await
 }
 
 async fn session(

@@ -3,7 +3,6 @@
 //! follows Redis (PSYNC with replication id + offset, backlog for partial resync, full sync
 //! by RDB snapshot, REPLCONF ACK once a second).
 
-use bytes::Bytes;
 use std::collections::BTreeMap;
 
 /// Where a replica is in its synchronisation.
@@ -102,13 +101,6 @@ impl Replication {
 /// `REPLCONF GETACK *` as stream bytes: asks replicas to acknowledge at once (WAIT).
 pub(crate) fn getack_bytes() -> Vec<u8> {
     let mut out = Vec::new();
-    crate::repl::feed::encode_command(
-        &mut out,
-        &[
-            Bytes::from_static(b"REPLCONF"),
-            Bytes::from_static(b"GETACK"),
-            Bytes::from_static(b"*"),
-        ],
-    );
+    rubra_resp::encode_request(&mut out, &["REPLCONF", "GETACK", "*"]);
     out
 }
