@@ -6,6 +6,7 @@
 
 mod common;
 mod reference;
+use common::cluster::{make_cluster, slot_ports};
 use common::*;
 use redis::Value;
 use reference::Reference;
@@ -312,4 +313,63 @@ fn function_libraries_move_between_rubra_and_redis_server() {
         .expect("restore on redis-server");
     assert_eq!(back, Value::Okay);
     assert_eq!(text(&q(&mut rc, &["FCALL", "twice", "0", "4"])), "8");
+}
+
+/// Cluster mode: declared keys are routed like any command's (MOVED, CROSSSLOT), and a
+/// script that reaches an undeclared key elsewhere, or in a second slot, fails as in Redis.
+#[test]
+fn cluster_mode_routes_declared_keys_and_checks_undeclared_ones() {
+    let nodes = make_cluster(3, 0, &[]);
+    let ports = slot_ports(&nodes[0]);
+    let slot = |k: &str| {
+        let mut c = nodes[0].conn();
+        match q(&mut c, &["CLUSTER", "KEYSLOT", k]) {
+            Value::Int(s) => s as usize,
+            other => panic!("{other:?}"),
+        }
+    };
+    let me = &nodes[0];
+    // Keys served here, in two different slots, and one served elsewhere.
+    let mine: Vec<String> = (0..1000)
+        .map(|i| format!("k{i}"))
+        .filter(|k| ports[slot(k)] == me.port)
+        .fold(Vec::new(), |mut acc: Vec<String>, k| {
+            if acc.len() < 2 && acc.iter().all(|x| slot(x) != slot(&k)) {
+                acc.push(k);
+            }
+            acc
+        });
+    let (a, b) = (&mine[0], &mine[1]);
+    assert_ne!(slot(a), slot(b));
+    let other = (0..1000)
+        .map(|i| format!("o{i}"))
+        .find(|k| ports[slot(k)] != me.port)
+        .expect("a remote key");
+    let script = "return redis.call('set', KEYS[1], 'v')";
+    assert_eq!(me.cli(&["EVAL", script, "1", a]), "OK");
+    assert!(me.cli(&["EVAL", script, "1", &other]).starts_with("MOVED"));
+    assert!(me
+        .cli(&["EVAL", "return 1", "2", a, b])
+        .starts_with("CROSSSLOT"));
+    let undeclared_remote = me.cli(&["EVAL", &format!("return redis.call('get', '{other}')"), "0"]);
+    assert!(
+        undeclared_remote.starts_with(
+            "ERR Script attempted to access a non local key in a cluster node script:"
+        ),
+        "{undeclared_remote}"
+    );
+    let two_slots = format!("redis.call('get', KEYS[1]) return redis.call('get', '{b}')");
+    let out = me.cli(&["EVAL", &two_slots, "1", a]);
+    assert!(
+        out.starts_with(
+            "ERR Script attempted to access keys that do not hash to the same slot script:"
+        ),
+        "{out}"
+    );
+    let allowed = format!("#!lua flags=allow-cross-slot-keys\n{two_slots}");
+    assert_eq!(me.cli(&["EVAL", &allowed, "1", a]), "");
+    assert_eq!(
+        me.cli(&["EVAL", "#!lua flags=no-cluster\nreturn 1", "0"]),
+        "ERR Can not run script on cluster, 'no-cluster' flag is set."
+    );
 }

@@ -128,7 +128,7 @@ pub(crate) fn write_snapshot_commands(
     let mut buf = Vec::new();
     for code in functions {
         buf.clear();
-        encode_command(
+        encode_request(
             &mut buf,
             &[
                 Bytes::from_static(b"FUNCTION"),

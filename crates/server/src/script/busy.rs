@@ -26,6 +26,8 @@ pub(crate) struct BusyState {
     pub from_primary: AtomicBool,
     /// SCRIPT KILL / FUNCTION KILL was accepted: the script stops at its next hook.
     pub kill: AtomicBool,
+    /// Attempts this run made to hand its async worker off (see `hand_off_worker`).
+    pub handoffs: std::sync::atomic::AtomicU32,
     /// Start of the current run, in ms since `epoch`.
     started_ms: AtomicU64,
     /// Reference point for `started_ms`.
@@ -57,6 +59,7 @@ impl BusyState {
         self.wrote.store(false, Ordering::Relaxed);
         self.kill.store(false, Ordering::Relaxed);
         self.timed_out.store(false, Ordering::Relaxed);
+        self.handoffs.store(0, Ordering::Relaxed);
         self.running.store(true, Ordering::Release);
     }
 

@@ -263,9 +263,9 @@ struct Decoder<'a> {
 
 impl Decoder<'_> {
     fn document(mut self) -> mlua::Result<Value> {
-        let t = self.next()?;
+        let t = self.token()?;
         let v = self.value(t)?;
-        let t = self.next()?;
+        let t = self.token()?;
         if t.kind != Ok(Tok::End) {
             return Err(self.parse_error("the end", &t));
         }
@@ -283,7 +283,7 @@ impl Decoder<'_> {
         ))
     }
 
-    fn next(&mut self) -> mlua::Result<Token> {
+    fn token(&mut self) -> mlua::Result<Token> {
         while self.pos < self.s.len() && matches!(self.s[self.pos], b' ' | b'\t' | b'\n' | b'\r') {
             self.pos += 1;
         }
@@ -413,7 +413,7 @@ impl Decoder<'_> {
             Ok(Tok::ObjBegin) => {
                 self.descend(&t)?;
                 let table = self.lua.create_table()?;
-                let mut tok = self.next()?;
+                let mut tok = self.token()?;
                 if tok.kind == Ok(Tok::ObjEnd) {
                     self.depth -= 1;
                     return Ok(Value::Table(table));
@@ -423,14 +423,14 @@ impl Decoder<'_> {
                         return Err(self.parse_error("object key string", &tok));
                     }
                     let key = tok.value.take().unwrap_or(Value::Nil);
-                    let colon = self.next()?;
+                    let colon = self.token()?;
                     if colon.kind != Ok(Tok::Colon) {
                         return Err(self.parse_error("colon", &colon));
                     }
-                    let vt = self.next()?;
+                    let vt = self.token()?;
                     let v = self.value(vt)?;
                     table.raw_set(key, v)?;
-                    let sep = self.next()?;
+                    let sep = self.token()?;
                     if sep.kind == Ok(Tok::ObjEnd) {
                         self.depth -= 1;
                         return Ok(Value::Table(table));
@@ -438,13 +438,13 @@ impl Decoder<'_> {
                     if sep.kind != Ok(Tok::Comma) {
                         return Err(self.parse_error("comma or object end", &sep));
                     }
-                    tok = self.next()?;
+                    tok = self.token()?;
                 }
             }
             Ok(Tok::ArrBegin) => {
                 self.descend(&t)?;
                 let table = self.lua.create_table()?;
-                let mut tok = self.next()?;
+                let mut tok = self.token()?;
                 if tok.kind == Ok(Tok::ArrEnd) {
                     self.depth -= 1;
                     return Ok(Value::Table(table));
@@ -454,7 +454,7 @@ impl Decoder<'_> {
                     let v = self.value(tok)?;
                     table.raw_set(i, v)?;
                     i += 1;
-                    let sep = self.next()?;
+                    let sep = self.token()?;
                     if sep.kind == Ok(Tok::ArrEnd) {
                         self.depth -= 1;
                         return Ok(Value::Table(table));
@@ -462,7 +462,7 @@ impl Decoder<'_> {
                     if sep.kind != Ok(Tok::Comma) {
                         return Err(self.parse_error("comma or array end", &sep));
                     }
-                    tok = self.next()?;
+                    tok = self.token()?;
                 }
             }
             _ => Err(self.parse_error("value", &t)),

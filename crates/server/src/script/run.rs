@@ -57,7 +57,7 @@ fn prepare(ctx: &mut Ctx, inv: &Invocation) -> Result<(), Reply> {
     if inv.flags & shebang::EVAL_COMPAT != 0 {
         return Ok(());
     }
-    if inv.flags & shebang::NO_CLUSTER != 0 && store.routing.is_some() {
+    if inv.flags & shebang::NO_CLUSTER != 0 && store.cluster.is_some() {
         return Err(Reply::err(
             "ERR Can not run script on cluster, 'no-cluster' flag is set.",
         ));
@@ -382,13 +382,13 @@ fn check_and_call(
     if state.read_only && cmd.has(flags::WRITE | flags::MAY_REPLICATE) {
         return Err("Write commands are not allowed from read-only scripts.");
     }
-    if cmd.has(flags::WRITE) && !state.wrote {
-        if ctx.store.replication.is_replica()
-            && ctx.store.config.get_value("replica-read-only") == "yes"
-            && !state.from_primary
-        {
-            return Err("-READONLY You can't write against a read only replica.");
-        }
+    if cmd.has(flags::WRITE)
+        && !state.wrote
+        && ctx.store.replication.is_replica()
+        && ctx.store.config.get_value("replica-read-only") == "yes"
+        && !state.from_primary
+    {
+        return Err("-READONLY You can't write against a read only replica.");
     }
     if !state.allow_oom
         && ctx.store.config.maxmemory > 0
@@ -428,7 +428,8 @@ fn check_cluster(
     cmd: &'static crate::cmd::Command,
     words: &[Bytes],
 ) -> Result<(), &'static str> {
-    let Some(routing) = ctx.store.routing.as_ref() else {
+    let store = &mut *ctx.store;
+    let Some(driver) = store.cluster.as_deref() else {
         return Ok(());
     };
     if state.from_primary {
@@ -439,9 +440,9 @@ fn check_cluster(
         asking: state.caller_asking,
         ..ClientState::default()
     };
-    let db = &mut ctx.store.dbs[state.client.db];
+    let db = &mut store.dbs[state.client.db];
     if let Some(redirect) =
-        crate::cluster::routing::route(routing, &mut probe, cmd, words, db, ctx.now_ms)
+        crate::cluster::routing::redirect(driver, &mut probe, cmd, words, db, ctx.now_ms)
     {
         if let Reply::Error(e) = &redirect {
             if e.starts_with("CLUSTERDOWN") {
@@ -497,7 +498,8 @@ fn install_hook(lua: &Lua, busy: Arc<BusyState>, threshold: u64, name: String, i
             });
             return Err(mlua::Error::runtime(KILLED));
         }
-        if busy.elapsed_ms() >= HANDOFF_MS {
+        // A few attempts suffice: once the core has moved, this thread has none left.
+        if busy.elapsed_ms() >= HANDOFF_MS && busy.handoffs.fetch_add(1, Ordering::Relaxed) < 3 {
             super::busy::hand_off_worker();
         }
         if threshold > 0

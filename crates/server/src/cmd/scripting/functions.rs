@@ -152,7 +152,7 @@ pub(crate) fn function(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
         }
         Reply::OK
     } else if is(sub, "flush") {
-        if n == 3 && !is(&args[2], "sync") && !is(&args[2], "async") || n > 3 {
+        if n > 3 || (n == 3 && !is(&args[2], "sync") && !is(&args[2], "async")) {
             return Err(Reply::err(
                 "ERR FUNCTION FLUSH only supports SYNC|ASYNC option",
             ));
