@@ -358,8 +358,10 @@ fn cluster_mode_routes_declared_keys_and_checks_undeclared_ones() {
         ),
         "{undeclared_remote}"
     );
+    // Undeclared keys in a second slot: refused for scripts with a shebang, allowed with
+    // allow-cross-slot-keys and for pre-7.0 scripts (no shebang), as in Redis.
     let two_slots = format!("redis.call('get', KEYS[1]) return redis.call('get', '{b}')");
-    let out = me.cli(&["EVAL", &two_slots, "1", a]);
+    let out = me.cli(&["EVAL", &format!("#!lua\n{two_slots}"), "1", a]);
     assert!(
         out.starts_with(
             "ERR Script attempted to access keys that do not hash to the same slot script:"
@@ -368,6 +370,7 @@ fn cluster_mode_routes_declared_keys_and_checks_undeclared_ones() {
     );
     let allowed = format!("#!lua flags=allow-cross-slot-keys\n{two_slots}");
     assert_eq!(me.cli(&["EVAL", &allowed, "1", a]), "");
+    assert_eq!(me.cli(&["EVAL", &two_slots, "1", a]), "");
     assert_eq!(
         me.cli(&["EVAL", "#!lua flags=no-cluster\nreturn 1", "0"]),
         "ERR Can not run script on cluster, 'no-cluster' flag is set."

@@ -234,7 +234,6 @@ const FUNCTIONS: &[&str] = &[
     "FUNCTION LOAD \"#!lua name=x\\nredis.register_function('setter', function() return 1 end)\"",
     "FUNCTION LOAD \"#!lua name=x\\nredis.register_function('a')\"",
     "FUNCTION LOAD \"#!lua name=x\\nredis.register_function('a', 1)\"",
-    "FUNCTION LOAD \"#!lua name=x\\nredis.register_function(1, function() end)\"",
     "FUNCTION LOAD \"#!lua name=x\\nredis.register_function('a', function() end, 3)\"",
     "FUNCTION LOAD \"#!lua name=x\\nredis.register_function('bad-fn', function() end)\"",
     "FUNCTION LOAD \"#!lua name=x\\nredis.register_function{function_name='a', callback=function() end, flags={'bogus'}}\"",

@@ -42,10 +42,17 @@ mod tests {
     use super::*;
 
     #[test]
-    fn matches_the_posix_lrand48_sequence_for_seed_0() {
-        // lrand48 after srand48(0) starts with 366850414 (glibc and Redis agree).
-        let mut r = Rand48::default();
-        r.seed(0);
-        assert_eq!(r.next(), 366_850_414);
+    fn matches_the_c_library_lrand48() {
+        // glibc's srand48/lrand48 implement the same generator: an independent oracle.
+        for seed in [0i32, 1, 7, -5, 123_456_789] {
+            let mut r = Rand48::default();
+            r.seed(seed);
+            // SAFETY: plain C calls on this thread's libc generator, no pointers involved.
+            unsafe { libc::srand48(seed as libc::c_long) };
+            for _ in 0..5 {
+                let theirs = unsafe { libc::lrand48() } as i64;
+                assert_eq!(r.next(), theirs);
+            }
+        }
     }
 }
