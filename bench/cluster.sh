@@ -2,7 +2,7 @@
 # Cluster operations, rubra-server (release) vs Debian's redis-server, on this machine,
 # driven by the same redis-cli:
 #   (a) failover time: a 6-node cluster (3 primaries + 3 replicas, cluster-node-timeout
-#       2000); kill -9 the primary owning a key's slot and time until a write to that key
+#       $NODE_TIMEOUT, default 2000); kill -9 the primary owning a key's slot and time until a write to that key
 #       (redis-cli -c through a surviving node) is accepted again. RUNS runs per server:
 #       after each, the killed node restarts from its nodes.conf and rejoins as a replica,
 #       and the next run kills the key's new primary. Prints each run, median and max.
@@ -11,6 +11,8 @@
 #       another primary; prints keys/s for each server and the ratio rubra/redis.
 #
 # Usage: bench/cluster.sh [runs (default 10)] [keys (default 200000)]
+#   NODE_TIMEOUT=5000 bench/cluster.sh ...   cluster-node-timeout for (a) (default 2000)
+#   PARTS=failover bench/cluster.sh ...      only (a); PARTS=reshard only (b)
 # Needs: redis-server, redis-cli (apt-get install -y redis-server redis-tools).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -18,6 +20,8 @@ cd "$(dirname "$0")/.."
 RUNS=${1:-10}
 KEYS=${2:-200000}
 BASE=${BASE:-17400} # ports BASE..BASE+5 (and +10000 for the bus); both servers take turns
+NODE_TIMEOUT=${NODE_TIMEOUT:-2000}
+PARTS=${PARTS:-failover,reshard}
 
 for tool in redis-server redis-cli; do
   command -v "$tool" >/dev/null || { echo "missing $tool (apt-get install -y redis-server redis-tools)" >&2; exit 1; }
@@ -40,7 +44,7 @@ start_node() {
   local kind=$1 port=$2 dir=$WORK/nodes/$1-$2 bin
   mkdir -p "$dir"
   if [ "$kind" = rubra ]; then bin=$RUBRA_BIN; else bin=redis-server; fi
-  "$bin" --port "$port" --cluster-enabled yes --cluster-node-timeout 2000 \
+  "$bin" --port "$port" --cluster-enabled yes --cluster-node-timeout "$NODE_TIMEOUT" \
     --save "" --appendonly no --dir "$dir" --daemonize no >>"$dir/log" 2>&1 &
   echo $! >"$dir/pid"
   PIDS+=("$!")
@@ -182,18 +186,29 @@ reshard() {
   awk -v k="$KEYS" -v ms=$((t1 - t0)) 'BEGIN { printf "%.0f\n", k * 1000 / ms }' >"$WORK/rs-$kind"
 }
 
-echo "== (a) failover: kill -9 of a primary -> writes to its slots accepted again (node-timeout 2000)"
-failover rubra
-failover redis
-echo
-echo "== (b) reshard: $KEYS keys, all slots of one primary to another (redis-cli --cluster reshard)"
-reshard rubra
-reshard redis
-echo
-read -r fr_med fr_max <"$WORK/fo-rubra"
-read -r fd_med fd_max <"$WORK/fo-redis"
-rr=$(cat "$WORK/rs-rubra"); rd=$(cat "$WORK/rs-redis")
+fo=0; rs=0
+case ",$PARTS," in *,failover,*) fo=1 ;; esac
+case ",$PARTS," in *,reshard,*) rs=1 ;; esac
+if [ $fo = 1 ]; then
+  echo "== (a) failover: kill -9 of a primary -> writes to its slots accepted again (node-timeout $NODE_TIMEOUT)"
+  failover rubra
+  failover redis
+  echo
+fi
+if [ $rs = 1 ]; then
+  echo "== (b) reshard: $KEYS keys, all slots of one primary to another (redis-cli --cluster reshard)"
+  reshard rubra
+  reshard redis
+  echo
+fi
 printf '%-28s %12s %12s %8s\n' "" rubra redis ratio
-awk -v a="$fr_med" -v b="$fd_med" 'BEGIN { printf "%-28s %12s %12s %8.2f\n", "failover median (ms)", a, b, a / b }'
-awk -v a="$fr_max" -v b="$fd_max" 'BEGIN { printf "%-28s %12s %12s %8.2f\n", "failover max (ms)", a, b, a / b }'
-awk -v a="$rr" -v b="$rd" 'BEGIN { printf "%-28s %12s %12s %8.2f\n", "reshard (keys/s)", a, b, a / b }'
+if [ $fo = 1 ]; then
+  read -r fr_med fr_max <"$WORK/fo-rubra"
+  read -r fd_med fd_max <"$WORK/fo-redis"
+  awk -v a="$fr_med" -v b="$fd_med" -v t="$NODE_TIMEOUT" 'BEGIN { printf "%-28s %12s %12s %8.2f\n", "failover median (ms) @" t, a, b, a / b }'
+  awk -v a="$fr_max" -v b="$fd_max" -v t="$NODE_TIMEOUT" 'BEGIN { printf "%-28s %12s %12s %8.2f\n", "failover max (ms) @" t, a, b, a / b }'
+fi
+if [ $rs = 1 ]; then
+  rr=$(cat "$WORK/rs-rubra"); rd=$(cat "$WORK/rs-redis")
+  awk -v a="$rr" -v b="$rd" 'BEGIN { printf "%-28s %12s %12s %8.2f\n", "reshard (keys/s)", a, b, a / b }'
+fi

@@ -1,8 +1,10 @@
 //! Failover: replica elections, primaries' votes, manual failover and replica migration.
 //!
 //! BACKGROUND (cluster-spec "Replica election and promotion"): when a replica sees its
-//! primary FAIL it waits `500 + random(0..500) + rank * 1000` ms (rank 0 = the replica with
-//! the most data), bumps currentEpoch and asks every primary for a vote. A primary votes
+//! primary FAIL it waits a fixed delay plus jitter plus a per-rank step (rank 0 = the
+//! replica with the most data; Redis's `500 + random(0..500) + rank * 1000` ms, scaled to
+//! the node timeout here, see [`election_delays`]), re-sends FAIL to the voters, bumps
+//! currentEpoch and asks every primary for a vote. A primary votes
 //! at most once per epoch, and not for a replica of a primary it already voted about in the
 //! last 2 * node_timeout, and never for a claim on slots it knows a newer epoch for. With
 //! votes from a majority of primaries the replica takes the epoch as its config epoch,
@@ -82,17 +84,27 @@ impl Node {
         self.send_to(out, &sender, &msg);
     }
 
-    /// Our rank among our primary's replicas: how many have a larger replication offset.
+    /// Our rank among our primary's replicas: how many have a larger replication offset,
+    /// or the same offset and a smaller name.
+    ///
+    /// The name breaks ties (Redis leaves equal offsets at equal rank): with the election
+    /// delay's random part scaled down to `node_timeout / 30`, two replicas with the same
+    /// data would otherwise often ask within one network delay of each other, split the
+    /// votes, and both wait 2 * auth_timeout for the retry. Distinct ranks keep them a
+    /// whole rank step apart.
     fn my_rank(&self) -> usize {
         let Some(p) = self.st.me().primary else {
             return 0;
         };
+        let me = self.st.myself;
+        let mine = self.repl_offset;
         self.st
             .replicas_of(&p)
             .iter()
-            .filter(|r| **r != self.st.myself)
+            .filter(|r| **r != me)
             .filter_map(|r| self.st.nodes.get(r))
-            .filter(|r| !r.has(flags::NOFAILOVER) && r.repl_offset > self.repl_offset)
+            .filter(|r| !r.has(flags::NOFAILOVER))
+            .filter(|r| r.repl_offset > mine || (r.repl_offset == mine && r.id < me))
             .count()
     }
 
@@ -137,12 +149,13 @@ impl Node {
         let now_i = now as i64;
         if now_i - self.election.time > retry {
             let rank = if manual { 0 } else { self.my_rank() };
-            let jitter = self.rng.gen_range(0..500) as i64;
+            let (fixed, step) = election_delays(timeout);
+            let jitter = self.rng.gen_range(0..fixed) as i64;
             self.election = Election {
                 time: if manual {
                     now_i
                 } else {
-                    now_i + 500 + jitter + rank as i64 * 1000
+                    now_i + fixed as i64 + jitter + (rank as u64 * step) as i64
                 },
                 count: 0,
                 sent: false,
@@ -156,7 +169,8 @@ impl Node {
         if !self.election.sent && !manual {
             let rank = self.my_rank();
             if rank > self.election.rank {
-                self.election.time += (rank - self.election.rank) as i64 * 1000;
+                let (_, step) = election_delays(timeout);
+                self.election.time += ((rank - self.election.rank) as u64 * step) as i64;
                 self.election.rank = rank;
             }
         }
@@ -164,6 +178,9 @@ impl Node {
             return;
         }
         if !self.election.sent {
+            if !manual {
+                self.resend_fail_to_voters(out, primary);
+            }
             self.st.current_epoch += 1;
             self.election.epoch = self.st.current_epoch;
             self.election.sent = true;
@@ -188,6 +205,42 @@ impl Node {
             }
             self.replace_primary(out);
         }
+    }
+
+    /// Before asking for votes, tell every voting primary that our primary is FAIL.
+    ///
+    /// A primary votes only for a replica whose primary it holds FAIL. The FAIL broadcast
+    /// of whoever flagged it may still be on its way to some voter (a slow link, or a
+    /// voter that can still reach our primary and so never flags it itself); a request
+    /// arriving first is ignored and the election fails, costing 2 * auth_timeout before
+    /// the retry. Our FAIL and our request travel the same link to each voter, in order,
+    /// so the voter has FAIL first (Valkey does the same). A FAIL is idempotent and cannot
+    /// fail a node by itself being wrong: we only send it for a primary we hold FAIL.
+    fn resend_fail_to_voters(&mut self, out: &mut Vec<Output>, primary: NodeId) {
+        let me = self.st.myself;
+        let voters: Vec<NodeId> = self
+            .st
+            .slot_owners()
+            .into_iter()
+            .filter(|o| *o != primary && *o != me)
+            .collect();
+        let msg = Message {
+            header: self.header(),
+            body: Body::Fail { node: primary },
+        };
+        for v in voters {
+            self.send_to(out, &v, &msg);
+        }
+    }
+
+    /// Is our primary flagged FAIL (and are we a replica)? Then an election may be due.
+    pub(crate) fn my_primary_failed(&self) -> bool {
+        let me = self.st.me();
+        me.is_replica()
+            && me
+                .primary
+                .and_then(|p| self.st.nodes.get(&p))
+                .is_some_and(|p| p.failed())
     }
 
     /// We take over our primary's slots (clusterFailoverReplaceYourMaster).
@@ -335,4 +388,22 @@ impl Node {
         }
         self.set_my_primary(out, target);
     }
+}
+
+/// The election delays for a node timeout: (fixed part, per-rank step) in ms.
+///
+/// Redis 7.0 waits `500 + random(0..500) + rank * 1000` ms after FAIL, sized for the
+/// default 15 s timeout. The fixed part lets FAIL reach the voters; it is bounded now by
+/// the FAIL re-send before the request (see `resend_fail_to_voters`), so like Valkey
+/// (`min(500, node_timeout / 30)`) we scale it with the timeout: 66 ms at 2000, 166 ms at
+/// 5000, 500 ms from 15000 up. The random part (0..fixed) keeps two equally ranked
+/// replicas apart. The per-rank step lets the best replica win before the next one asks;
+/// it must exceed a vote round trip plus the winner's PONG, so it stays much larger:
+/// `min(1000, node_timeout / 10)` (200 ms at 2000, 1000 ms from 10000 up). Safety does not
+/// depend on either: a primary votes once per epoch and once per failed primary within
+/// 2 * node_timeout, so a replica that asks too early only loses its election.
+pub fn election_delays(node_timeout_ms: u64) -> (u64, u64) {
+    let fixed = (node_timeout_ms / 30).clamp(1, 500);
+    let step = (node_timeout_ms / 10).clamp(1, 1000);
+    (fixed, step)
 }

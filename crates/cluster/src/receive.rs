@@ -33,6 +33,12 @@ impl Node {
         self.received += 1;
         let mut out = Vec::new();
         self.process(&mut out, from_ip, msg);
+        // Our primary may have just turned FAIL (a FAIL message, or a report completing the
+        // majority): schedule the election now, not at the next tick (Valkey does this in
+        // beforeSleep). The call is idempotent; before the start time it does nothing.
+        if self.my_primary_failed() {
+            self.handle_replica_failover(&mut out);
+        }
         self.update_state(&mut out);
         self.flush(&mut out);
         out

@@ -29,6 +29,16 @@ enum Cmd {
         /// Data directory.
         #[arg(long, default_value = "./rubra-data")]
         dir: PathBuf,
+        /// Docker runtime: also remove the containers, their data volumes and the
+        /// network (the data is gone).
+        #[arg(long)]
+        purge: bool,
+    },
+    /// Exit 0 when the node on 127.0.0.1:PORT answers PING (the image's HEALTHCHECK).
+    Healthcheck {
+        /// Node port.
+        #[arg(long, env = "RUBRA_PORT", default_value_t = 6379)]
+        port: u16,
     },
     /// Node table: id, role, addr, slots, keys, memory, ops/s, link.
     Status(Target),
@@ -117,6 +127,7 @@ impl Target {
                 seeds: vec![seed.clone()],
                 password,
                 local: false,
+                hosts: Default::default(),
             });
         }
         let Some(st) = dir.load_state()? else {
@@ -129,14 +140,27 @@ impl Target {
             Some(p) => Some(p.clone()),
             None => dir.read_password()?,
         };
+        // Docker runtime: nodes are reached at their container addresses.
+        let hosts = match (&st.docker, &st.external) {
+            (Some(d), _) => crate::runtime_cli::container_ips(d, &st.active_ports())?,
+            (None, Some(names)) => {
+                let rt = crate::docker::external::ExternalRt::new(names.clone());
+                for p in st.active_ports() {
+                    let _ = rt.resolve(p);
+                }
+                rt.ips()
+            }
+            (None, None) => Default::default(),
+        };
         Ok(Ctx {
             seeds: st
                 .active_ports()
                 .iter()
-                .map(|p| format!("127.0.0.1:{p}"))
+                .map(|p| format!("{}:{p}", hosts.get(p).map_or("127.0.0.1", String::as_str)))
                 .collect(),
             password,
             local: true,
+            hosts,
         })
     }
 }
@@ -200,6 +224,21 @@ struct UpArgs {
     /// Autoscaler: seconds between INFO samples.
     #[arg(long, default_value_t = 5)]
     sample_secs: u64,
+    /// Where nodes run: local processes, or Docker containers (one per node, on a
+    /// user-defined network, limits from --node-maxmemory/--node-cpus).
+    /// `external`: Compose/Swarm runs the nodes given by --node-addrs; rubra forms the
+    /// cluster and serves the panel and operations, but starts/scales no node.
+    #[arg(long, value_parser = ["local", "docker", "external"], default_value = "local")]
+    runtime: String,
+    /// External runtime: the nodes, `host:port,...` (first half primaries).
+    #[arg(long, default_value = "")]
+    node_addrs: String,
+    /// Docker runtime: the node image (deploy/build-image.sh builds it).
+    #[arg(long, default_value = "rubra:latest")]
+    image: String,
+    /// Docker runtime: prefix of the network, container and volume names.
+    #[arg(long, default_value = "rubra")]
+    docker_prefix: String,
 }
 
 /// Parse arguments and run; the process exit code.
@@ -217,7 +256,14 @@ pub fn main() -> ExitCode {
 fn run(cli: Cli) -> Result<ExitCode> {
     match cli.cmd {
         Cmd::Up(a) => up(*a),
-        Cmd::Down { dir } => down(&dir),
+        Cmd::Down { dir, purge } => {
+            let code = down(&dir)?;
+            if purge {
+                crate::runtime_cli::purge(&dir)?;
+            }
+            Ok(code)
+        }
+        Cmd::Healthcheck { port } => Ok(crate::node_entry::healthcheck(port)),
         Cmd::Status(t) => status(&t.ctx()?),
         Cmd::Check(t) => check(&t.ctx()?),
         Cmd::Fix(t) => {
@@ -494,6 +540,9 @@ fn down(dir: &std::path::Path) -> Result<ExitCode> {
     let Some(st) = dir.load_state()? else {
         bail!("no cluster in {:?}", dir.root);
     };
+    if let Some(d) = &st.docker {
+        return crate::runtime_cli::stop(d, &st);
+    }
     let pids: Vec<u32> = st
         .nodes
         .iter()
@@ -515,11 +564,24 @@ fn down(dir: &std::path::Path) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn new_state(a: &UpArgs) -> State {
-    let half = a.nodes / 2;
-    let nodes = (0..a.nodes)
-        .map(|i| NodeRec {
-            port: a.base_port + i as u16,
+fn new_state(a: &UpArgs) -> Result<State> {
+    let external = match a.runtime.as_str() {
+        "external" => Some(crate::docker::external::parse_nodes(&a.node_addrs)?),
+        _ => None,
+    };
+    let ports: Vec<u16> = match &external {
+        Some(m) => m.keys().copied().collect(),
+        None => (0..a.nodes).map(|i| a.base_port + i as u16).collect(),
+    };
+    if external.is_some() && (ports.len() < 6 || !ports.len().is_multiple_of(2)) {
+        bail!("--node-addrs: give an even number of nodes, at least 6");
+    }
+    let half = ports.len() / 2;
+    let nodes = ports
+        .iter()
+        .enumerate()
+        .map(|(i, &port)| NodeRec {
+            port,
             pair: (i % half) as u32,
             intent: if i < half {
                 Intent::Primary
@@ -531,7 +593,7 @@ fn new_state(a: &UpArgs) -> State {
             status: NodeStatus::Active,
         })
         .collect();
-    State {
+    Ok(State {
         version: 1,
         base_port: a.base_port,
         formed: false,
@@ -539,7 +601,12 @@ fn new_state(a: &UpArgs) -> State {
         pending: None,
         panel: None,
         announce_ip: a.announce_ip.clone(),
-    }
+        docker: (a.runtime == "docker").then(|| crate::state::DockerRec {
+            prefix: a.docker_prefix.clone(),
+            image: a.image.clone(),
+        }),
+        external,
+    })
 }
 
 fn up(a: UpArgs) -> Result<ExitCode> {
@@ -553,6 +620,9 @@ fn up(a: UpArgs) -> Result<ExitCode> {
         );
     }
     let existing = dir.load_state()?;
+    if a.runtime == "docker" && a.announce_ip.is_some() {
+        bail!("--announce-ip is for local nodes: containers announce their own address");
+    }
     if existing.is_none() {
         if !a.nodes.is_multiple_of(2) || a.nodes < a.min_nodes || a.nodes > a.max_nodes {
             bail!(
@@ -569,7 +639,16 @@ fn up(a: UpArgs) -> Result<ExitCode> {
             );
         }
     }
-    // Password: the one already in DIR, else the given one, else a generated one.
+    // Password: the one already in DIR, else the given one (flag, RUBRA_PASSWORD or
+    // RUBRA_PASSWORD_FILE as a compose file sets them), else a generated one.
+    let given = a.password.clone().filter(|p| !p.is_empty());
+    // A password from RUBRA_PASSWORD_FILE that a compose service generated is shown
+    // once, like one rubra generates itself.
+    let from_file = given.is_none() && std::env::var("RUBRA_PASSWORD_GENERATE").is_ok();
+    let a = UpArgs {
+        password: given.or_else(crate::node_entry::env_password),
+        ..a
+    };
     let (password, generated) = match dir.read_password()? {
         Some(pw) => {
             if a.password.as_deref().is_some_and(|p| p != pw) {
@@ -578,13 +657,13 @@ fn up(a: UpArgs) -> Result<ExitCode> {
                     dir.creds_path()
                 );
             }
-            (pw, false)
+            (pw, from_file)
         }
         None => {
             if let Some(p) = &a.password {
                 crate::state::validate_password(p).context("--password")?;
             }
-            let gen = a.password.is_none();
+            let gen = a.password.is_none() || from_file;
             let pw = a.password.clone().unwrap_or_else(generate_password);
             dir.write_password(&pw)?;
             (pw, gen)
@@ -602,7 +681,7 @@ fn up(a: UpArgs) -> Result<ExitCode> {
             }
             s
         }
-        None => new_state(&a),
+        None => new_state(&a)?,
     };
     state.panel = Some(a.panel.clone());
     dir.save_state(&state)?;
@@ -626,7 +705,17 @@ fn up(a: UpArgs) -> Result<ExitCode> {
         node_cpus: a.node_cpus.max(0.01),
         sample_secs: a.sample_secs.max(1),
     };
-    let sup = Arc::new(Sup::new(dir.clone(), opts, state, auto, a.autoscale));
+    let sup_external = state.external.clone();
+    let docker =
+        crate::runtime_cli::docker_runtime(&state, &a.runtime, a.node_cpus, &a.node_maxmemory)?;
+    let mut sup = Sup::new(dir.clone(), opts, state, auto, a.autoscale);
+    if let Some(d) = docker {
+        sup = sup.with_docker(d);
+    }
+    if let Some(names) = sup_external.clone() {
+        sup = sup.with_external(crate::docker::external::ExternalRt::new(names));
+    }
+    let sup = Arc::new(sup);
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -666,9 +755,14 @@ async fn supervise(
     print!("{}", crate::status::render(&rows.1));
     let first = rows.1.iter().map(|r| r.port).min().unwrap_or(a.base_port);
     // Clients connect where nodes announce themselves (redirects point there too).
-    let host = match &sup.opts.announce_ip {
-        Some(ip) => format!("-h {ip} "),
-        None => String::new(),
+    let host = match (&sup.docker, &sup.opts.announce_ip) {
+        (Some(d), _) => format!("-h {} ", d.ips().get(&first).map_or("?", String::as_str)),
+        (None, _) if sup.external.is_some() => {
+            let ips = sup.external.as_ref().map(|e| e.ips()).unwrap_or_default();
+            format!("-h {} ", ips.get(&first).map_or("?", String::as_str))
+        }
+        (None, Some(ip)) => format!("-h {ip} "),
+        (None, None) => String::new(),
     };
     if generated {
         println!(

@@ -7,6 +7,7 @@
 use crate::resp::Conn;
 use crate::topology::{NodeInfo, View};
 use anyhow::{anyhow, Result};
+use std::collections::BTreeMap;
 
 /// Connection parameters shared by every cluster operation.
 #[derive(Debug, Clone)]
@@ -17,16 +18,28 @@ pub struct Ctx {
     pub password: Option<String>,
     /// Reach nodes on 127.0.0.1:port instead of their announced ip.
     pub local: bool,
+    /// With `local`: nodes not on 127.0.0.1, port -> IP (containers on a Docker network).
+    pub hosts: BTreeMap<u16, String>,
 }
 
 impl Ctx {
     /// Where we connect to reach `n`.
     pub fn addr_of(&self, n: &NodeInfo) -> String {
         if self.local {
-            format!("127.0.0.1:{}", n.port)
+            self.local_addr(n.port)
         } else {
             n.announced_addr()
         }
+    }
+
+    /// Where we reach the managed node on `port`: its container IP, else loopback.
+    pub fn local_addr(&self, port: u16) -> String {
+        format!("{}:{port}", self.host_of(port))
+    }
+
+    /// The IP of the managed node on `port` (127.0.0.1 for local processes).
+    pub fn host_of(&self, port: u16) -> &str {
+        self.hosts.get(&port).map_or("127.0.0.1", String::as_str)
     }
 
     /// Open an authenticated connection to `addr`.

@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 
 /// Local connection to the node on `port`.
 pub fn local(ctx: &Ctx, port: u16) -> Result<Conn> {
-    ctx.connect(&format!("127.0.0.1:{port}"))
+    ctx.connect(&ctx.local_addr(port))
 }
 
 /// Wait until the node on `port` answers PING (after AUTH); used after spawning.
@@ -50,7 +50,9 @@ pub fn meet(ctx: &Ctx, meet_ip: &str, from: u16, ports: &[u16], timeout: Duratio
     let v = View::fetch(&mut c)?;
     for &p in ports {
         if p != from && !v.nodes.iter().any(|n| n.port == p) {
-            c.ok(&["CLUSTER", "MEET", meet_ip, &p.to_string()])?;
+            // Containers each have their own IP; local processes share `meet_ip`.
+            let ip = ctx.hosts.get(&p).map_or(meet_ip, String::as_str);
+            c.ok(&["CLUSTER", "MEET", ip, &p.to_string()])?;
         }
     }
     let t0 = Instant::now();

@@ -13,10 +13,30 @@ pub fn request(
     token: &str,
     body: &str,
 ) -> Result<(u16, String)> {
-    let mut s =
+    let s =
         TcpStream::connect(addr).with_context(|| format!("connect to supervisor API {addr}"))?;
+    exchange(
+        s,
+        addr,
+        method,
+        path,
+        &format!("Authorization: Bearer {token}\r\n"),
+        body,
+    )
+}
+
+/// One request/response over an open stream (TCP, or the Docker Engine's unix socket):
+/// `headers` are extra header lines, each ending in CRLF. Returns (status, body).
+pub fn exchange<S: Read + Write>(
+    mut s: S,
+    host: &str,
+    method: &str,
+    path: &str,
+    headers: &str,
+    body: &str,
+) -> Result<(u16, String)> {
     let req = format!(
-        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {token}\r\n\
+        "{method} {path} HTTP/1.1\r\nHost: {host}\r\n{headers}\
          Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
         body.len()
     );

@@ -11,7 +11,15 @@ static GLOBAL: CountingAlloc = CountingAlloc;
 fn main() -> std::process::ExitCode {
     let mut args = std::env::args().skip(1);
     if args.next().as_deref() == Some(rubra_manager::procs::EMBEDDED_NODE_ARG) {
-        std::process::exit(rubra_server::cli::run_node(args.collect()));
+        // Container runs: `--cluster-announce-ip auto` and the password from the env.
+        let args = match rubra_manager::node_entry::prepare(args.collect()) {
+            Ok(a) => a,
+            Err(e) => {
+                eprintln!("rubra server: {e}");
+                std::process::exit(1);
+            }
+        };
+        std::process::exit(rubra_server::cli::run_node(args));
     }
     rubra_manager::cli::main()
 }

@@ -94,6 +94,10 @@ pub fn spawn(dir: &Dir, port: u16, o: &NodeOpts) -> Result<Child> {
     let child = cmd
         .arg(&conf)
         .current_dir(&nd)
+        // The config file carries the password; an inherited RUBRA_PASSWORD must not
+        // reach the node's environment lookup (see node_entry).
+        .env_remove("RUBRA_PASSWORD")
+        .env_remove("RUBRA_PASSWORD_FILE")
         .stdin(Stdio::null())
         .stdout(log.try_clone()?)
         .stderr(log)

@@ -88,6 +88,21 @@ pub struct State {
     pub panel: Option<String>,
     /// cluster-announce-ip given at creation.
     pub announce_ip: Option<String>,
+    /// Set when the nodes are Docker containers (`rubra up --runtime docker`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub docker: Option<DockerRec>,
+    /// Set when an orchestrator runs the nodes (`--runtime external`): port -> host name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub external: Option<std::collections::BTreeMap<u16, String>>,
+}
+
+/// How a Docker-runtime cluster was created, so later commands find its containers.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct DockerRec {
+    /// Name prefix / label of its network, containers and volumes.
+    pub prefix: String,
+    /// Node image.
+    pub image: String,
 }
 
 impl State {
@@ -355,6 +370,8 @@ mod tests {
             pending: None,
             panel: None,
             announce_ip: None,
+            docker: None,
+            external: None,
         };
         assert_eq!(st.next_port(), base);
         let chosen = st.next_free_port();

@@ -80,6 +80,13 @@ pub struct Sup {
     history: Mutex<Vec<Sample>>,
     last_action: Mutex<Option<u64>>,
     cpu_prev: Mutex<HashMap<u16, (f64, Instant)>>,
+    /// Set for `--runtime docker`: nodes are containers made through the engine, else
+    /// they are child processes (`procs`).
+    pub docker: Option<crate::docker::DockerRt>,
+    /// Set for `--runtime external`: an orchestrator (Compose, Swarm) runs the nodes.
+    pub external: Option<crate::docker::external::ExternalRt>,
+    /// Docker runtime: when the monitor first found each node's container dead.
+    dead_since: Mutex<HashMap<u16, Instant>>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -105,19 +112,47 @@ impl Sup {
             history: Mutex::new(Vec::new()),
             last_action: Mutex::new(None),
             cpu_prev: Mutex::new(HashMap::new()),
+            docker: None,
+            external: None,
+            dead_since: Mutex::new(HashMap::new()),
         }
+    }
+
+    /// Let an orchestrator run the nodes; rubra only reaches them by name.
+    pub fn with_external(mut self, rt: crate::docker::external::ExternalRt) -> Sup {
+        self.external = Some(rt);
+        self
+    }
+
+    /// Node addresses that are not 127.0.0.1 (containers), by port.
+    fn hosts(&self) -> std::collections::BTreeMap<u16, String> {
+        match (&self.docker, &self.external) {
+            (Some(d), _) => d.ips(),
+            (None, Some(e)) => e.ips(),
+            (None, None) => Default::default(),
+        }
+    }
+
+    /// Run the nodes as Docker containers instead of local processes.
+    pub fn with_docker(mut self, rt: crate::docker::DockerRt) -> Sup {
+        self.docker = Some(rt);
+        self
     }
 
     /// How to reach the managed nodes.
     pub fn ctx(&self) -> Ctx {
         Ctx {
-            seeds: lock(&self.state)
-                .active_ports()
-                .iter()
-                .map(|p| format!("127.0.0.1:{p}"))
-                .collect(),
+            seeds: {
+                let hosts = self.hosts();
+                lock(&self.state)
+                    .active_ports()
+                    .iter()
+                    .map(|p| format!("{}:{p}", hosts.get(p).map_or("127.0.0.1", String::as_str)))
+                    .collect()
+            },
             password: Some(self.opts.password.clone()),
             local: true,
+            hosts: self.hosts(),
         }
     }
 
@@ -293,6 +328,14 @@ impl Sup {
     /// Make sure the node on `port` runs: keep a live handle, adopt a process left by an
     /// earlier supervisor (pid in state.json and the port answers), or spawn it.
     pub fn ensure_running(&self, port: u16) -> Result<()> {
+        if let Some(d) = &self.docker {
+            d.ensure_running(port, &self.opts)?;
+            return Ok(());
+        }
+        if let Some(e) = &self.external {
+            e.wait_resolvable(port)?;
+            return Ok(());
+        }
         {
             let mut procs = lock(&self.procs);
             if let Some(h) = procs.get_mut(&port) {
@@ -327,6 +370,18 @@ impl Sup {
 
     /// Stop the node on `port` (SIGTERM, then SIGKILL after 10 s).
     pub fn stop_node(&self, port: u16) {
+        if self.external.is_some() {
+            return; // the orchestrator owns the node
+        }
+        if let Some(d) = &self.docker {
+            if let Err(e) = d.stop(port, 10) {
+                self.event(
+                    "warning",
+                    serde_json::json!({"port": port, "stop": format!("{e:#}")}),
+                );
+            }
+            return;
+        }
         let h = lock(&self.procs).remove(&port);
         if let Some(mut h) = h {
             h.stop(Duration::from_secs(10));
@@ -336,6 +391,19 @@ impl Sup {
     /// Stop every node; used on Ctrl-C/SIGTERM and by `rubra down`.
     pub fn stop_all(&self) {
         self.stopping.store(true, Ordering::SeqCst);
+        if let Some(d) = &self.docker {
+            // Containers stay (stopped), with their volumes: `rubra up` starts them again.
+            let ports = lock(&self.state).active_ports();
+            std::thread::scope(|s| {
+                for p in ports {
+                    s.spawn(move || {
+                        if let Err(e) = d.stop(p, 10) {
+                            eprintln!("rubra: stop node {p}: {e:#}");
+                        }
+                    });
+                }
+            });
+        }
         let ports: Vec<u16> = lock(&self.procs).keys().copied().collect();
         let handles: Vec<(u16, Handle)> = {
             let mut p = lock(&self.procs);
@@ -368,6 +436,16 @@ impl Sup {
             return;
         }
         let ports = lock(&self.state).active_ports();
+        if let Some(d) = &self.docker {
+            return self.monitor_containers(d, &ports);
+        }
+        if let Some(e) = &self.external {
+            // The orchestrator restarts nodes; only follow address changes.
+            for p in ports {
+                let _ = e.resolve(p);
+            }
+            return;
+        }
         for port in ports {
             let dead = {
                 let mut procs = lock(&self.procs);
@@ -384,6 +462,44 @@ impl Sup {
                     serde_json::json!({"port": port, "ok": r.is_ok(),
                         "error": r.err().map(|e| format!("{e:#}"))}),
                 );
+            }
+        }
+    }
+
+    /// The monitor pass of the Docker runtime: a container that is gone or stopped for
+    /// good (a restart policy does not bring back a killed container) is started or
+    /// re-created with its volume; addresses are re-read, since a restart can change them.
+    fn monitor_containers(&self, d: &crate::docker::DockerRt, ports: &[u16]) {
+        for &port in ports {
+            match d.alive(port) {
+                Ok(true) => {
+                    lock(&self.dead_since).remove(&port);
+                    let _ = d.refresh_ip(port);
+                }
+                Ok(false) if !self.stopping.load(Ordering::SeqCst) => {
+                    // Like a lost host: let the cluster fail the node over first, so a
+                    // primary comes back as a replica of the node that holds every write
+                    // it acknowledged (its own AOF may lag by up to a second).
+                    let since = *lock(&self.dead_since)
+                        .entry(port)
+                        .or_insert_with(Instant::now);
+                    // Failover takes about node_timeout; then clients need a moment to
+                    // follow the new primary before the old one reappears (see the
+                    // report in tests/docker.rs on a restart during that window).
+                    let grace = Duration::from_millis(self.opts.node_timeout * 5 + 5000);
+                    if since.elapsed() < grace {
+                        continue;
+                    }
+                    lock(&self.dead_since).remove(&port);
+                    let r = self.ensure_running(port);
+                    self.event(
+                        "node_restarted",
+                        serde_json::json!({"port": port, "container": d.container(port),
+                            "ok": r.is_ok(), "error": r.err().map(|e| format!("{e:#}"))}),
+                    );
+                }
+                Ok(false) => {}
+                Err(e) => eprintln!("rubra: docker inspect of node {port}: {e:#}"),
             }
         }
     }
@@ -552,9 +668,12 @@ impl Sup {
         };
         step("spawn")?;
         self.event("scale", serde_json::json!({"op": "add_pair", "pair": pair, "ports": [pport, rport], "phase": "start"}));
-        let ctx = self.ctx();
         for p in [pport, rport] {
             self.ensure_running(p)?;
+        }
+        // After starting: containers have their addresses only now.
+        let ctx = self.ctx();
+        for p in [pport, rport] {
             form::wait_up(&ctx, p, Duration::from_secs(20))?;
         }
         step("meet")?;
@@ -682,6 +801,14 @@ impl Sup {
         step("stop")?;
         for p in &pair_ports {
             self.stop_node(*p);
+            if let Some(d) = &self.docker {
+                if let Err(e) = d.remove(*p) {
+                    self.event(
+                        "warning",
+                        serde_json::json!({"port": p, "remove": format!("{e:#}")}),
+                    );
+                }
+            }
             let _ = std::fs::remove_dir_all(self.dir.node_dir(*p));
         }
         {
@@ -724,20 +851,23 @@ impl Sup {
         let mut cpus = Vec::new();
         let mut mems = Vec::new();
         for n in view.primaries().into_iter().filter(|n| !n.is_failing()) {
+            if let Some(d) = &self.docker {
+                // Containers: CPU and memory as the engine measures them.
+                let Ok((cpu, used)) = d.usage(n.port) else {
+                    continue;
+                };
+                self.cpu_fraction(n.port, cpu, &mut cpus);
+                let max = crate::docker::parse_mem(&self.opts.maxmemory).unwrap_or(0) as f64;
+                mems.push(if max > 0.0 { used / max } else { 0.0 });
+                continue;
+            }
             let Ok(text) = ctx.connect_node(n).and_then(|mut c| c.text(&["INFO"])) else {
                 continue;
             };
             let info = crate::resp::parse_info(&text);
             let f = |k: &str| info.get(k).and_then(|v| v.parse::<f64>().ok());
             let cpu = f("used_cpu_sys").unwrap_or(0.0) + f("used_cpu_user").unwrap_or(0.0);
-            let now = Instant::now();
-            let prev = lock(&self.cpu_prev).insert(n.port, (cpu, now));
-            if let Some((c0, t0)) = prev {
-                let dt = now.duration_since(t0).as_secs_f64();
-                if dt > 0.0 {
-                    cpus.push(((cpu - c0) / dt / self.auto.node_cpus).max(0.0));
-                }
-            }
+            self.cpu_fraction(n.port, cpu, &mut cpus);
             let used = f("used_memory").unwrap_or(0.0);
             let max = f("maxmemory").unwrap_or(0.0);
             mems.push(if max > 0.0 { used / max } else { 0.0 });
@@ -751,6 +881,19 @@ impl Sup {
             cpu: avg(&cpus),
             mem: avg(&mems),
         }))
+    }
+
+    /// Push the CPU fraction of the node on `port` since its previous reading (`cpu` is
+    /// CPU seconds used so far) onto `out`; the first reading only records.
+    fn cpu_fraction(&self, port: u16, cpu: f64, out: &mut Vec<f64>) {
+        let now = Instant::now();
+        let prev = lock(&self.cpu_prev).insert(port, (cpu, now));
+        if let Some((c0, t0)) = prev {
+            let dt = now.duration_since(t0).as_secs_f64();
+            if dt > 0.0 {
+                out.push(((cpu - c0) / dt / self.auto.node_cpus).max(0.0));
+            }
+        }
     }
 
     /// One autoscaler pass: sample, plan, act.

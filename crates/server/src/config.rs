@@ -193,6 +193,7 @@ static PARAMS: &[Param] = &[
         true,
     ),
     p("io-threads", Kind::Int(1, 128), "1", false),
+    p("hll-sparse-max-bytes", Kind::Memory, "3000", true),
     // Scripts running longer than this (ms) make other clients get -BUSY (0: never).
     p("busy-reply-threshold", Kind::Int(0, i64::MAX), "5000", true),
 ];

@@ -160,6 +160,9 @@ async fn cron(server: Arc<Server>) {
         store.flush_feed();
         crate::persist::saving::autosave_if_due(&mut store, now);
         if let Some(aof) = store.aof.as_mut() {
+            if aof.write_error().is_some() {
+                let _ = aof.retry_pending();
+            }
             if let Err(e) = aof.fsync_if_needed() {
                 tracing::error!(error = %e, "fsync of the AOF failed");
             }

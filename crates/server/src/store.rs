@@ -8,7 +8,7 @@ use crate::config::Config;
 use crate::exec::blocking::Blocking;
 use crate::exec::pubsub::PubSub;
 use crate::exec::watch::Watches;
-use crate::persist::aof::AofWriter;
+use crate::persist::aof::{AofWriter, FsyncPolicy};
 use crate::repl::feed::Feed;
 use crate::repl::state::{Replication, SyncState};
 use bytes::Bytes;
@@ -144,7 +144,15 @@ impl Store {
         let out = self.feed.take_output();
         if let Some(aof) = self.aof.as_mut() {
             if let Err(e) = aof.append(&out) {
-                tracing::error!(error = %e, "writing the AOF failed");
+                // Under `always` an OK promises the write is on disk; the replies of this
+                // batch are not sent yet, so stopping keeps that promise (Redis exits too).
+                if aof.policy == FsyncPolicy::Always {
+                    tracing::error!(
+                        error = %e,
+                        "can't recover from AOF write error when the AOF fsync policy is 'always': exiting"
+                    );
+                    std::process::exit(1);
+                }
             }
         }
         if self.replication.replicas.is_empty() {

@@ -7,8 +7,10 @@
 //! BEHAVIOR: outgoing messages are queued without waiting (the node runs under the store
 //! lock). A writer connects on its first message; if the peer is unreachable the message
 //! and anything queued behind it are dropped (the core re-pings on its own schedule, as
-//! Redis drops a freed link's buffer) and the link is reported disconnected. Frames that
-//! fail to decode close the connection, as in Redis.
+//! Redis drops a freed link's buffer) and the link is reported lost. A connection the peer
+//! closes is reported lost at once; a message whose write finds the connection dead is
+//! written again on a new one. Frames that fail to decode close the connection, as in
+//! Redis.
 
 use crate::server::Server;
 use rubra_cluster::state::ClusterState;
@@ -149,16 +151,38 @@ impl Links {
     }
 }
 
+/// Reports a link to the node as up or down. A lost link goes to the core as
+/// `link_lost`, which may PING the peer at once (starting its failure clock); the outputs
+/// are applied here, under the same lock, like any other entry point's.
 fn set_link(server: &Server, node: Option<NodeId>, up: bool) {
     let Some(node) = node else { return };
     let mut store = server.lock();
-    if let Some(glue) = store.cluster.as_mut() {
-        glue.node.set_link_state(&node, up);
+    let Some(glue) = store.cluster.as_mut() else {
+        return;
+    };
+    if up {
+        glue.node.set_link_state(&node, true);
+        return;
     }
+    let outs = glue.node.link_lost(crate::store::now_ms(), &node);
+    crate::cluster::driver::apply(&mut store, outs);
+}
+
+/// A message whose write found the connection dead. It is written once more on a fresh
+/// connection (the first PING/PONG to a restarted peer used to be lost here); a message
+/// that fails on a fresh connection too is dropped, as a freed link's buffer is in Redis.
+struct Carried {
+    bytes: Vec<u8>,
+    retried: bool,
 }
 
 /// One peer's writer: connects on demand, writes queued messages in order, and reads
 /// whatever the peer sends back on the same connection.
+///
+/// BEHAVIOR: the writer watches its reader while idle, so a connection the peer closed
+/// (a crashed or restarted process: the OS closes its sockets at once) is reported down
+/// when it closes, not when the next message is written into it; that report is what
+/// starts the peer's failure clock promptly (see `Node::link_lost`).
 async fn writer(
     server: Weak<Server>,
     ip: String,
@@ -166,10 +190,23 @@ async fn writer(
     mut rx: mpsc::UnboundedReceiver<Queued>,
 ) {
     let mut node: Option<NodeId> = None;
-    'outer: while let Some((n, first)) = rx.recv().await {
-        if n.is_some() {
-            node = n;
-        }
+    let mut carried: Option<Carried> = None;
+    loop {
+        let first = match carried.take() {
+            Some(c) => c,
+            None => match rx.recv().await {
+                Some((n, bytes)) => {
+                    if n.is_some() {
+                        node = n;
+                    }
+                    Carried {
+                        bytes,
+                        retried: false,
+                    }
+                }
+                None => return,
+            },
+        };
         let Some(srv) = server.upgrade() else { return };
         let connect =
             tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect((ip.as_str(), cport))).await;
@@ -190,31 +227,47 @@ async fn writer(
         let _ = stream.set_nodelay(true);
         set_link(&srv, node, true);
         let (rd, mut wr) = stream.into_split();
-        let reader = tokio::spawn(read_frames(Arc::downgrade(&srv), rd, ip.clone(), None));
+        let mut reader = tokio::spawn(read_frames(Arc::downgrade(&srv), rd, ip.clone(), None));
         drop(srv);
         let mut pending = Some(first);
         loop {
-            let bytes = match pending.take() {
-                Some(b) => b,
-                None => match rx.recv().await {
-                    Some((n, b)) => {
-                        if n.is_some() {
-                            node = n;
+            let msg = match pending.take() {
+                Some(c) => c,
+                None => tokio::select! {
+                    // Checked first: a closed connection must not swallow the next message.
+                    biased;
+                    _ = &mut reader => {
+                        if let Some(srv) = server.upgrade() {
+                            set_link(&srv, node, false);
                         }
-                        b
+                        break;
                     }
-                    None => {
-                        reader.abort();
-                        return;
-                    }
+                    m = rx.recv() => match m {
+                        Some((n, bytes)) => {
+                            if n.is_some() {
+                                node = n;
+                            }
+                            Carried { bytes, retried: false }
+                        }
+                        None => {
+                            reader.abort();
+                            return;
+                        }
+                    },
                 },
             };
-            if wr.write_all(&bytes).await.is_err() || reader.is_finished() {
+            if reader.is_finished() || wr.write_all(&msg.bytes).await.is_err() {
                 reader.abort();
+                if !msg.retried {
+                    carried = Some(Carried {
+                        bytes: msg.bytes,
+                        retried: true,
+                    });
+                }
                 if let Some(srv) = server.upgrade() {
                     set_link(&srv, node, false);
                 }
-                continue 'outer;
+                break;
             }
         }
     }
@@ -353,10 +406,28 @@ pub(crate) async fn start(server: &Arc<Server>) -> std::io::Result<()> {
         let mut every = tokio::time::interval(Duration::from_millis(100));
         every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
-            every.tick().await;
-            let Some(srv) = weak.upgrade() else { return };
-            let mut store = srv.lock();
-            crate::cluster::driver::tick(&mut store);
+            // Between the 100 ms ticks, wake exactly when the core has something due (a
+            // PFAIL deadline, the start of our election): waiting for the next tick would
+            // add up to 100 ms to each step of a failover.
+            let due = {
+                let Some(srv) = weak.upgrade() else { return };
+                let store = srv.lock();
+                store.cluster.as_ref().and_then(|g| g.node.next_deadline())
+            };
+            let sleep =
+                due.map(|d| Duration::from_millis(d.saturating_sub(crate::store::now_ms())));
+            tokio::select! {
+                _ = every.tick() => {
+                    let Some(srv) = weak.upgrade() else { return };
+                    let mut store = srv.lock();
+                    crate::cluster::driver::tick(&mut store);
+                }
+                _ = tokio::time::sleep(sleep.unwrap_or_default()), if sleep.is_some() => {
+                    let Some(srv) = weak.upgrade() else { return };
+                    let mut store = srv.lock();
+                    crate::cluster::driver::wake(&mut store);
+                }
+            }
         }
     });
     Ok(())

@@ -239,6 +239,17 @@ pub(crate) fn tick(store: &mut Store) {
     apply(store, outs);
 }
 
+/// Deadline work between ticks (failure detection, election start); see `Node::wake`.
+pub(crate) fn wake(store: &mut Store) {
+    let now = now_ms();
+    feed_inputs(store, now);
+    let Some(driver) = store.cluster.as_mut() else {
+        return;
+    };
+    let outs = driver.node.wake(now);
+    apply(store, outs);
+}
+
 /// Feeds one received bus frame to the node. Err means the link must be closed.
 pub(crate) fn on_frame(store: &mut Store, from_ip: &str, frame: &[u8]) -> Result<(), String> {
     let now = now_ms();

@@ -32,6 +32,9 @@ pub(crate) struct Ctx<'a> {
     /// What to propagate instead of the command itself, when replaying it verbatim would
     /// not reproduce the same state (relative TTLs, random choices, blocking forms).
     pub propagate: Option<Vec<Vec<Bytes>>>,
+    /// The keys a write actually modified, when not all of its key arguments (an SMOVE
+    /// whose destination already held the member leaves it untouched for WATCH, as Redis).
+    pub touched: Option<Vec<Bytes>>,
 }
 
 /// Typed views of a value, one per type, used by the generic accessors below.

@@ -218,82 +218,31 @@ fn hincrby(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
 
 /// HINCRBYFLOAT key field increment
 fn hincrbyfloat(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
-    let incr = args::parse_f64(&args[3]).ok_or(err::NOT_FLOAT)?;
-    if incr.is_infinite() {
-        return Err(Reply::err("ERR value is NaN or Infinity"));
-    }
-    let mut cur = 0.0;
+    // Long-double arithmetic and printing, as Redis (see `longdouble`).
+    use super::longdouble::Ld;
+    let incr = match Ld::parse(&args[3]) {
+        None => return Err(err::NOT_FLOAT),
+        Some(Err(_)) => return Err(Reply::err("ERR value is NaN or Infinity")),
+        Some(Ok(v)) => v,
+    };
+    let mut cur = Some(Ok(Ld::parse(b"0")
+        .and_then(Result::ok)
+        .ok_or(err::NOT_FLOAT)?));
     if let Some(h) = ctx.read_as::<H>(&args[1])? {
         if let Some(v) = h.get(&args[2]) {
-            cur = args::parse_f64(v).ok_or(Reply::err("ERR hash value is not a float"))?;
+            cur = Some(Ld::parse(v).ok_or(Reply::err("ERR hash value is not a float"))?);
         }
     }
-    let new = cur + incr;
-    if !new.is_finite() {
-        return Err(Reply::err("ERR increment would produce NaN or Infinity"));
-    }
-    let text = Bytes::from(format_incr_float(new));
+    let nan_inf = Reply::err("ERR increment would produce NaN or Infinity");
+    let new = match cur {
+        Some(Ok(c)) => c.add(incr).ok_or(nan_inf)?,
+        _ => return Err(nan_inf),
+    };
+    let text = Bytes::from(new.format_human());
     let h = ctx.write_or_create::<H>(&args[1])?;
     h.insert(args[2].clone(), text.clone());
     ctx.dirty(1);
     Ok(Reply::Bulk(text))
-}
-
-/// Formats an INCRBYFLOAT-style result as Redis's "human" long-double format does: plain
-/// decimal (never an exponent), at most 17 fractional digits, no trailing zeros. Redis adds
-/// in 80-bit long doubles, so 0.1+0.2 shows as "0.3"; with f64 we get the same text by
-/// rounding to 15 significant digits whenever the shortest exact form needs more (that
-/// hides f64 representation noise while keeping integers and short decimals exact).
-pub(crate) fn format_incr_float(v: f64) -> String {
-    let shortest = format!("{}", v);
-    let digits = shortest
-        .bytes()
-        .filter(|b| b.is_ascii_digit())
-        .collect::<Vec<_>>();
-    let sig = {
-        let trimmed: &[u8] = {
-            let start = digits
-                .iter()
-                .position(|&d| d != b'0')
-                .unwrap_or(digits.len());
-            &digits[start..]
-        };
-        let end = trimmed
-            .iter()
-            .rposition(|&d| d != b'0')
-            .map_or(0, |i| i + 1);
-        end
-    };
-    let text = if v.fract() == 0.0 && v.abs() >= 1e15 {
-        // Exact integer digits, as %.17Lf prints them (Rust's `{}` would pad with zeros).
-        format!("{:.0}", v)
-    } else if sig > 15 && v.abs() < 1e15 {
-        let mag = if v == 0.0 {
-            0
-        } else {
-            v.abs().log10().floor() as i32
-        };
-        let decimals = (14 - mag).clamp(0, 17) as usize;
-        format!("{:.*}", decimals, v)
-    } else if shortest
-        .split_once('.')
-        .is_some_and(|(_, frac)| frac.len() > 17)
-    {
-        // Keep at most 17 fractional digits, as %.17Lf does.
-        format!("{:.17}", v)
-    } else {
-        shortest
-    };
-    let text = if text.contains('.') {
-        text.trim_end_matches('0').trim_end_matches('.').to_string()
-    } else {
-        text
-    };
-    if text == "-0" {
-        "0".to_string()
-    } else {
-        text
-    }
 }
 
 /// HRANDFIELD key [count [WITHVALUES]]
@@ -491,23 +440,6 @@ fn hscan(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn incr_float_text() {
-        assert_eq!(format_incr_float(0.1 + 0.2), "0.3");
-        assert_eq!(format_incr_float(10.5 + 0.1), "10.6");
-        assert_eq!(format_incr_float(3.0), "3");
-        assert_eq!(format_incr_float(17179869185.5), "17179869185.5");
-        assert_eq!(format_incr_float(-1.25), "-1.25");
-        assert_eq!(format_incr_float(1e20), "100000000000000000000");
-        assert_eq!(format_incr_float(-0.0), "0");
-        assert_eq!(format_incr_float(0.1), "0.1");
-        assert_eq!(
-            format_incr_float(9223372036854775808.0),
-            "9223372036854775808"
-        );
-        assert_eq!(format_incr_float(1e-20), "0");
-    }
 
     #[test]
     fn scan_cursor_walks_down_and_ends_at_zero() {

@@ -305,16 +305,26 @@ fn copy(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
             replace = true;
             i += 1;
         } else if is(&args[i], "db") && i + 1 < args.len() {
-            if ctx.store.config.cluster_enabled {
-                return Err(Reply::err(
-                    "ERR Copying to another database is not allowed in cluster mode",
-                ));
+            // As Redis 7.0: an int, then a valid index, and only after all the options the
+            // cluster-mode check (so a bad index gets the integer error there too).
+            let n = int(&args[i + 1])?;
+            if n < i32::MIN as i64 || n > i32::MAX as i64 {
+                return Err(Reply::error(format!(
+                    "ERR value is out of range, value must between {} and {}",
+                    i32::MIN,
+                    i32::MAX
+                )));
             }
-            target = db_index(
-                ctx,
-                &args[i + 1],
-                "ERR value is not an integer or out of range",
-            )?;
+            let databases = ctx
+                .store
+                .config
+                .get_value("databases")
+                .parse::<i64>()
+                .unwrap_or(16);
+            if n < 0 || n >= databases {
+                return Err(err::DB_INDEX);
+            }
+            target = n as usize;
             i += 2;
         } else {
             return Err(err::SYNTAX);
@@ -322,6 +332,14 @@ fn copy(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
     }
     let (src, dst) = (&args[1], &args[2]);
     let src_db = ctx.client.db;
+    if ctx.store.config.cluster_enabled && (src_db != 0 || target != 0) {
+        return Err(Reply::err(
+            "ERR Copying to another database is not allowed in cluster mode",
+        ));
+    }
+    if target >= ctx.store.dbs.len() {
+        return Err(err::DB_INDEX);
+    }
     if src_db == target && src == dst {
         return Err(Reply::err(
             "ERR source and destination objects are the same",

@@ -6,21 +6,27 @@ pub(crate) mod args;
 pub(crate) mod ctx;
 pub(crate) mod err;
 
+pub(crate) mod bitfield;
 pub(crate) mod bits;
 pub(crate) mod cluster;
 pub(crate) mod cluster_admin;
 pub(crate) mod connection;
 pub(crate) mod dump;
+pub(crate) mod geo;
 pub(crate) mod hashes;
+pub(crate) mod hll;
 pub(crate) mod introspection;
 pub(crate) mod keys;
 pub(crate) mod lists;
+pub(crate) mod longdouble;
 pub(crate) mod migrate;
 pub(crate) mod persistence;
+pub(crate) mod pqsort;
 pub(crate) mod pubsub;
 pub(crate) mod replication;
 pub(crate) mod scripting;
 pub(crate) mod sets;
+pub(crate) mod sort;
 pub(crate) mod streams;
 pub(crate) mod strings;
 pub(crate) mod tx;
@@ -174,6 +180,8 @@ impl Command {
             "sorted_set" => "@sortedset",
             "stream" => "@stream",
             "bitmap" => "@bitmap",
+            "hyperloglog" => "@hyperloglog",
+            "geo" => "@geo",
             "generic" => "@keyspace",
             "pubsub" => "@pubsub",
             "transactions" => "@transaction",
@@ -197,17 +205,21 @@ impl Command {
 }
 
 /// Every command family's table.
-fn families() -> [&'static [Command]; 18] {
+fn families() -> [&'static [Command]; 22] {
     [
         connection::COMMANDS,
         keys::COMMANDS,
+        sort::COMMANDS,
         dump::COMMANDS,
         strings::COMMANDS,
         bits::COMMANDS,
+        bitfield::COMMANDS,
+        hll::COMMANDS,
         lists::COMMANDS,
         hashes::COMMANDS,
         sets::COMMANDS,
         zsets::COMMANDS,
+        geo::COMMANDS,
         streams::COMMANDS,
         tx::COMMANDS,
         pubsub::COMMANDS,

@@ -252,7 +252,10 @@ fn smove(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
         return Ok(Reply::Int(0));
     }
     ctx.remove_if_empty(src);
-    ctx.write_or_create::<S>(dst)?.insert(member.clone());
+    if !ctx.write_or_create::<S>(dst)?.insert(member.clone()) {
+        // The destination already held the member: only the source changed.
+        ctx.touched = Some(vec![src.clone()]);
+    }
     ctx.dirty(1);
     Ok(Reply::Int(1))
 }

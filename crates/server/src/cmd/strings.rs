@@ -4,7 +4,6 @@
 
 use super::args::{self, is};
 use super::flags::*;
-use super::hashes::format_incr_float;
 use super::{err, CmdResult, Command, Ctx};
 use bytes::Bytes;
 use rubra_keyspace::value::parse_i64_strict;
@@ -472,16 +471,10 @@ fn decrby(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
 /// INCRBYFLOAT key increment — propagated as SET ... KEEPTTL with the exact result, so
 /// replicas never redo floating-point maths.
 fn incrbyfloat(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
-    let by = args::float(&args[2])?;
-    let current = match ctx.write_as::<S>(&args[1])? {
-        Some(s) => args::parse_f64(s).ok_or(err::NOT_FLOAT)?,
-        None => 0.0,
-    };
-    let new = current + by;
-    if !new.is_finite() {
-        return Err(Reply::err("ERR increment would produce NaN or Infinity"));
-    }
-    let text = Bytes::from(format_incr_float(new));
+    // Long-double arithmetic and printing, as Redis (see `longdouble`).
+    let current = ctx.write_as::<S>(&args[1])?.map(|s| s.clone());
+    let text = super::longdouble::incr_text(current.as_deref(), &args[2]).map_err(Reply::err)?;
+    let text = Bytes::from(text);
     let s = ctx.write_or_create::<S>(&args[1])?;
     s.clear();
     s.extend_from_slice(&text);

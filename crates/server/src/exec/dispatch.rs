@@ -102,7 +102,7 @@ fn run(
             fail_multi(client);
             return (err::NOT_ALLOWED_IN_MULTI, None);
         }
-        if let Some(e) = check_oom(store, cmd) {
+        if let Some(e) = check_oom(store, cmd).or_else(|| check_disk_error(store, client, cmd)) {
             fail_multi(client);
             return (e, None);
         }
@@ -111,7 +111,7 @@ fn run(
         }
         return (Reply::status("QUEUED"), None);
     }
-    if let Some(e) = check_oom(store, cmd) {
+    if let Some(e) = check_oom(store, cmd).or_else(|| check_disk_error(store, client, cmd)) {
         return (e, None);
     }
     if cmd.has(flags::WRITE)
@@ -131,6 +131,7 @@ fn run(
         now_ms: now,
         block: None,
         propagate: None,
+        touched: None,
     };
     let reply = call(&mut ctx, cmd, args);
     let block = ctx.block.take();
@@ -156,6 +157,22 @@ fn check_oom(store: &mut Store, cmd: &Command) -> Option<Reply> {
     None
 }
 
+/// While the AOF cannot be written, a primary refuses writes (and PING, so health checks
+/// notice) with Redis's MISCONF reply: an OK must not be given for a write that may be
+/// lost. A replica applies its primary's stream regardless, as Redis does.
+fn check_disk_error(store: &Store, client: &ClientState, cmd: &Command) -> Option<Reply> {
+    let error = store.aof.as_ref()?.write_error()?;
+    if client.is_primary_link || store.replication.is_replica() {
+        return None;
+    }
+    if !cmd.has(flags::WRITE) && cmd.name != "ping" {
+        return None;
+    }
+    Some(Reply::error(format!(
+        "MISCONF Errors writing to the AOF file: {error}"
+    )))
+}
+
 /// Runs a resolved command in `ctx` and does the bookkeeping that follows a write. Used by
 /// the dispatcher, EXEC and the blocked-client server alike, so they cannot disagree.
 pub(crate) fn call(ctx: &mut Ctx, cmd: &'static Command, args: &[Bytes]) -> Reply {
@@ -164,9 +181,20 @@ pub(crate) fn call(ctx: &mut Ctx, cmd: &'static Command, args: &[Bytes]) -> Repl
     ctx.store.stats.total_commands += 1;
     let db = ctx.client.db;
     let rewritten = ctx.propagate.take();
-    if ctx.store.dirty != dirty_before && cmd.has(flags::WRITE) {
-        for i in cmd.key_positions(args) {
-            ctx.store.key_modified(db, &args[i]);
+    let touched = ctx.touched.take();
+    // MAY_REPLICATE too: PFCOUNT rewrites its cached cardinality, and Redis propagates that.
+    if ctx.store.dirty != dirty_before && cmd.has(flags::WRITE | flags::MAY_REPLICATE) {
+        match touched {
+            Some(keys) => {
+                for k in &keys {
+                    ctx.store.key_modified(db, k);
+                }
+            }
+            None => {
+                for i in cmd.key_positions(args) {
+                    ctx.store.key_modified(db, &args[i]);
+                }
+            }
         }
         match rewritten {
             Some(cmds) => {
@@ -209,6 +237,7 @@ pub(crate) fn serve_blocked(store: &mut Store) {
                     now_ms: now_ms(),
                     block: None,
                     propagate: None,
+                    touched: None,
                 };
                 let reply = call(&mut ctx, cmd, &waiter.args);
                 let still_blocked = ctx.block.is_some();

@@ -40,6 +40,22 @@ pub(crate) struct AofWriter {
     /// While a rewrite runs: everything appended meanwhile, to be added to the new file.
     rewrite_buf: Option<Vec<u8>>,
     pub size: u64,
+    /// Feed bytes a failed write could not store, retried first on the next append or by
+    /// the cron (Redis keeps them in aof_buf), so nothing is lost or reordered.
+    pending: Vec<u8>,
+    /// The last write or fsync error, as strerror words it, until a retry succeeds. While
+    /// set, the node refuses writes with -MISCONF (Redis's aof_last_write_status).
+    write_error: Option<String>,
+}
+
+/// An I/O error as C's strerror words it ("No space left on device"): what Redis puts in
+/// its MISCONF reply. Rust's Display adds " (os error N)".
+fn strerror(e: &std::io::Error) -> String {
+    let text = e.to_string();
+    match text.find(" (os error ") {
+        Some(i) => text[..i].to_string(),
+        None => text,
+    }
 }
 
 impl AofWriter {
@@ -54,32 +70,102 @@ impl AofWriter {
             unsynced: false,
             rewrite_buf: None,
             size,
+            pending: Vec::new(),
+            write_error: None,
         })
     }
 
-    /// Appends feed bytes; fsyncs at once under `always`.
+    /// Appends feed bytes; fsyncs at once under `always`. On an error the bytes are kept
+    /// for a retry (after any earlier ones still waiting) and the file is cut back to its
+    /// last complete command, so a reload never sees half a command.
     pub(crate) fn append(&mut self, bytes: &[u8]) -> std::io::Result<()> {
         if bytes.is_empty() {
             return Ok(());
         }
-        self.file.write_all(bytes)?;
-        self.size += bytes.len() as u64;
         if let Some(buf) = self.rewrite_buf.as_mut() {
             buf.extend_from_slice(bytes);
         }
+        if !self.pending.is_empty() {
+            self.pending.extend_from_slice(bytes);
+            return self.retry_pending();
+        }
+        if let Err(e) = self.write_out(bytes) {
+            self.pending.extend_from_slice(bytes);
+            return Err(e);
+        }
+        self.sync_after_write()
+    }
+
+    /// Writes what earlier failed appends left behind (the cron calls this while an error
+    /// stands, as Redis's serverCron retries its AOF buffer).
+    pub(crate) fn retry_pending(&mut self) -> std::io::Result<()> {
+        if self.pending.is_empty() {
+            return Ok(());
+        }
+        let pending = std::mem::take(&mut self.pending);
+        if let Err(e) = self.write_out(&pending) {
+            self.pending = pending;
+            return Err(e);
+        }
+        self.sync_after_write()
+    }
+
+    /// The error that makes the node refuse writes, if one stands.
+    pub(crate) fn write_error(&self) -> Option<&str> {
+        self.write_error.as_deref()
+    }
+
+    /// One write of `bytes`; a partial write is truncated away on failure.
+    fn write_out(&mut self, bytes: &[u8]) -> std::io::Result<()> {
+        match self.file.write_all(bytes) {
+            Ok(()) => {
+                self.size += bytes.len() as u64;
+                Ok(())
+            }
+            Err(e) => {
+                // O_APPEND writes go to the (new) end, so cutting back is all it takes.
+                let _ = self.file.set_len(self.size);
+                self.note_error(&e);
+                Err(e)
+            }
+        }
+    }
+
+    /// After a successful write: fsync under `always`, and lift a standing error.
+    fn sync_after_write(&mut self) -> std::io::Result<()> {
         if self.policy == FsyncPolicy::Always {
-            self.file.sync_data()?;
+            if let Err(e) = self.file.sync_data() {
+                self.note_error(&e);
+                return Err(e);
+            }
         } else {
             self.unsynced = true;
+        }
+        if self.write_error.take().is_some() {
+            tracing::warn!("AOF write error looks solved: writes are accepted again");
         }
         Ok(())
     }
 
-    /// The `everysec` fsync, called by the cron.
+    fn note_error(&mut self, e: &std::io::Error) {
+        if self.write_error.is_none() {
+            tracing::error!(error = %e, "writing the AOF failed: refusing writes until it works");
+        }
+        self.write_error = Some(strerror(e));
+    }
+
+    /// The `everysec` fsync, called by the cron. A failed fsync stands as a write error
+    /// (Redis's aof_bio_fsync_status) until a later one works.
     pub(crate) fn fsync_if_needed(&mut self) -> std::io::Result<()> {
         if self.unsynced && self.policy == FsyncPolicy::EverySec {
-            self.file.sync_data()?;
+            if let Err(e) = self.file.sync_data() {
+                self.note_error(&e);
+                return Err(e);
+            }
             self.unsynced = false;
+            if self.pending.is_empty() && self.write_error.take().is_some() {
+                tracing::warn!("AOF fsync error looks solved: writes are accepted again");
+            }
         }
         Ok(())
     }
@@ -108,6 +194,9 @@ impl AofWriter {
         self.size = file.metadata()?.len();
         self.file = file;
         self.unsynced = false;
+        // The new file holds everything appended meanwhile, failed appends included.
+        self.pending.clear();
+        self.write_error = None;
         Ok(())
     }
 

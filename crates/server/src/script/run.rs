@@ -414,6 +414,7 @@ fn check_and_call(
         now_ms: ctx.now_ms,
         block: None,
         propagate: None,
+        touched: None,
     };
     let reply = dispatch::call(&mut inner, cmd, words);
     ctx.store.feed.active = feed_was_active;

@@ -155,6 +155,11 @@ pub(super) fn info_section(ctx: &mut Ctx, section: &str, out: &mut String) {
                 "aof_rewrite_in_progress",
                 &(s.aof_rewrite_in_progress as u8),
             );
+            let aof_write_ok = s.aof.as_ref().is_none_or(|a| a.write_error().is_none());
+            line(
+                "aof_last_write_status",
+                &if aof_write_ok { "ok" } else { "err" },
+            );
             line("aof_current_size", &s.aof.as_ref().map_or(0, |a| a.size));
         }
         "stats" => {

@@ -22,6 +22,8 @@ mod pop;
 mod range;
 use combine::*;
 use pop::*;
+/// GEOSEARCHSTORE and GEORADIUS STORE write their results the way ZRANGESTORE does.
+pub(crate) use range::store_result;
 use range::*;
 
 type Z = Box<ZSet>;
@@ -353,7 +355,7 @@ fn add_one(z: &mut ZSet, f: AddFlags, member: &Bytes, score: f64) -> Result<AddO
 }
 
 /// ZADD key [NX|XX] [GT|LT] [CH] [INCR] score member [score member ...]
-fn zadd(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
+pub(crate) fn zadd(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
     let mut f = AddFlags::default();
     let mut i = 2;
     while i < args.len() {

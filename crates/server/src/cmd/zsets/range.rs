@@ -280,7 +280,7 @@ pub(super) fn zrevrangebylex(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
 
 /// Stores `items` as a new sorted set under `dst` (deleting it when empty); returns the
 /// cardinality, as the *STORE commands reply.
-pub(super) fn store_result(ctx: &mut Ctx, dst: &Bytes, z: ZSet) -> CmdResult {
+pub(crate) fn store_result(ctx: &mut Ctx, dst: &Bytes, z: ZSet) -> CmdResult {
     let n = z.len() as i64;
     let now = ctx.now_ms;
     if z.is_empty() {

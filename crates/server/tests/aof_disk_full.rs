@@ -1,0 +1,193 @@
+//! The AOF on a full disk (a 3 MB tmpfs): a write the AOF could not store is never
+//! acknowledged as durable. Under `appendfsync everysec` the node refuses writes with
+//! Redis's `-MISCONF Errors writing to the AOF file: No space left on device` until space
+//! returns, then writes what it held back and accepts writes again; under `always` it stops
+//! before answering, as Redis does. Either way every acknowledged write is in the AOF after
+//! a kill -9 and restart, and the file loads cleanly (no half command).
+//!
+//! Mounting a tmpfs needs root (CI runs as root); elsewhere set RUBRA_SKIP_TMPFS=1 to skip.
+
+mod common;
+use common::*;
+use redis::Value;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+/// A small tmpfs mounted for one test, unmounted when dropped.
+struct Tmpfs(PathBuf);
+
+impl Tmpfs {
+    /// Mounts a tmpfs of `size` (e.g. "3m"); None when the test is to be skipped.
+    fn mount(size: &str) -> Option<Tmpfs> {
+        if std::env::var("RUBRA_SKIP_TMPFS").is_ok() {
+            eprintln!("RUBRA_SKIP_TMPFS set: skipping the full-disk AOF test");
+            return None;
+        }
+        let dir =
+            std::env::temp_dir().join(format!("rubra-full-{}-{}", std::process::id(), free_port()));
+        std::fs::create_dir_all(&dir).expect("mount point");
+        let ok = Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(&dir)
+            .status()
+            .is_ok_and(|s| s.success());
+        assert!(
+            ok,
+            "mounting a tmpfs failed: this test needs root (RUBRA_SKIP_TMPFS=1 skips it)"
+        );
+        Some(Tmpfs(dir))
+    }
+
+    fn path(&self) -> &str {
+        self.0.to_str().expect("utf-8 temp path")
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg("-l").arg(&self.0).status();
+        let _ = std::fs::remove_dir(&self.0);
+    }
+}
+
+/// Takes 1 MB of the filesystem, to be given back later.
+fn fill(dir: &Path) -> PathBuf {
+    let filler = dir.join("filler");
+    std::fs::write(&filler, vec![0u8; 1 << 20]).expect("filler");
+    filler
+}
+
+fn set(c: &mut redis::Connection, key: &str, value: &str) -> Result<(), String> {
+    redis::cmd("SET")
+        .arg(key)
+        .arg(value)
+        .query::<Value>(c)
+        .map(|_| ())
+        .map_err(|e| e.to_string())
+}
+
+/// Every key in `acked` is present with the full value, and nothing else is.
+fn assert_holds_exactly(s: &TestServer, acked: &[String], value_len: usize) {
+    let mut c = s.conn();
+    assert_eq!(q(&mut c, &["DBSIZE"]), Value::Int(acked.len() as i64));
+    for k in acked {
+        assert_eq!(
+            q(&mut c, &["STRLEN", k]),
+            Value::Int(value_len as i64),
+            "acknowledged key {k} lost or cut"
+        );
+    }
+}
+
+#[test]
+fn full_disk_refuses_writes_with_misconf_then_recovers_under_everysec() {
+    let Some(fs) = Tmpfs::mount("3m") else {
+        return;
+    };
+    let filler = fill(&fs.0);
+    let mut s = TestServer::start(&[
+        "--dir",
+        fs.path(),
+        "--appendonly",
+        "yes",
+        "--appendfsync",
+        "everysec",
+    ]);
+    let mut c = s.conn();
+    let value = "v".repeat(200_000);
+    let mut acked = Vec::new();
+    let mut refusal = None;
+    for i in 0..40 {
+        let key = format!("k{i}");
+        match set(&mut c, &key, &value) {
+            Ok(()) => acked.push(key),
+            Err(e) => {
+                refusal = Some(e);
+                break;
+            }
+        }
+    }
+    let refusal = refusal.expect("a full disk must refuse writes");
+    assert!(refusal.contains("MISCONF"), "refused with {refusal}");
+    assert!(
+        acked.len() < 40,
+        "{} of 40 writes acknowledged",
+        acked.len()
+    );
+    // Byte for byte as Redis words it, and PING is refused too (health checks notice).
+    assert_eq!(
+        s.raw(b"PING\r\n", Duration::from_millis(300)),
+        b"-MISCONF Errors writing to the AOF file: No space left on device\r\n"
+    );
+    assert!(s
+        .cli(&["INFO", "persistence"])
+        .contains("aof_last_write_status:err"));
+    // Reads keep working.
+    assert_eq!(
+        q(&mut c, &["STRLEN", &acked[0]]),
+        Value::Int(value.len() as i64)
+    );
+
+    // Space comes back: the held-back write goes out and writes are accepted again.
+    std::fs::remove_file(&filler).expect("free space");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while q(&mut c, &["PING"]) != Value::SimpleString("PONG".into()) {
+        assert!(
+            Instant::now() < deadline,
+            "writes still refused after space returned"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    set(&mut c, "after", &value).expect("write after recovery");
+    assert!(s
+        .cli(&["INFO", "persistence"])
+        .contains("aof_last_write_status:ok"));
+    acked.push("after".into());
+    std::thread::sleep(Duration::from_millis(1500)); // the everysec fsync
+
+    drop(c);
+    assert!(s.restart(None), "restart on the recovered AOF");
+    assert_holds_exactly(&s, &acked, value.len());
+}
+
+#[test]
+fn full_disk_under_always_stops_before_acknowledging() {
+    let Some(fs) = Tmpfs::mount("3m") else {
+        return;
+    };
+    let filler = fill(&fs.0);
+    let mut s = TestServer::start(&[
+        "--dir",
+        fs.path(),
+        "--appendonly",
+        "yes",
+        "--appendfsync",
+        "always",
+    ]);
+    let mut c = s.conn();
+    let value = "v".repeat(200_000);
+    let mut acked = Vec::new();
+    let mut failed = false;
+    for i in 0..40 {
+        let key = format!("k{i}");
+        match set(&mut c, &key, &value) {
+            Ok(()) => acked.push(key),
+            Err(_) => {
+                failed = true;
+                break;
+            }
+        }
+    }
+    assert!(
+        failed,
+        "all 40 writes of 200 KB acknowledged on a 3 MB disk"
+    );
+    assert!(
+        s.wait_exit(Duration::from_secs(5)).is_some(),
+        "the node must stop when it cannot write the AOF under appendfsync always"
+    );
+    std::fs::remove_file(&filler).expect("free space");
+    assert!(s.restart(None), "restart on the AOF left behind");
+    assert_holds_exactly(&s, &acked, value.len());
+}

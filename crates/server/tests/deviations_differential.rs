@@ -1,0 +1,76 @@
+//! Small deviations from Redis 7.0 found by side-by-side use (issue 12), each pinned by a
+//! differential script against redis-server: replies must be byte-identical.
+
+mod common;
+mod reference;
+use reference::assert_same_as_redis;
+
+/// An SMOVE whose destination already holds the member changes only the source, so a
+/// WATCH on the destination does not abort the transaction (and one on the source does).
+#[test]
+fn smove_into_a_set_that_has_the_member_leaves_the_destination_untouched() {
+    assert_same_as_redis(&[
+        "SADD src m n",
+        "SADD dst m",
+        "WATCH dst",
+        "SMOVE src dst m",
+        "MULTI",
+        "SMEMBERS dst",
+        "EXEC",
+        "WATCH src",
+        "SMOVE src dst n",
+        "MULTI",
+        "PING",
+        "EXEC",
+        "SADD src2 x",
+        "WATCH dst",
+        "SMOVE src2 dst x",
+        "MULTI",
+        "PING",
+        "EXEC",
+    ]);
+}
+
+/// INCRBYFLOAT and HINCRBYFLOAT compute in long double and print `%.17Lf` trimmed, as
+/// Redis: 0.1 + 0.2 - 0.3 is exactly 0, tiny remainders print as 0 (never "-0"), huge
+/// values print every integer digit, and hexadecimal and extreme inputs parse as strtold.
+#[test]
+fn incrbyfloat_uses_long_double_precision() {
+    let script = [
+        "SET f 0.1",
+        "INCRBYFLOAT f 0.2",
+        "INCRBYFLOAT f -0.3",
+        "INCRBYFLOAT f 1e-20",
+        "INCRBYFLOAT f -3e-20",
+        "GET f",
+        "INCRBYFLOAT g 1.5e300",
+        "INCRBYFLOAT g2 1e4000",
+        "INCRBYFLOAT h 3.0000000000000000001",
+        "INCRBYFLOAT h 0x1p-3",
+        "INCRBYFLOAT h 1e-4940",
+        "INCRBYFLOAT h 0.1",
+        "INCRBYFLOAT h -1.1",
+        "INCRBYFLOAT h 1e5000",
+        "INCRBYFLOAT h ' 1'",
+        "INCRBYFLOAT h '1 '",
+        "INCRBYFLOAT h nan",
+        "INCRBYFLOAT h inf",
+        "INCRBYFLOAT h ''",
+        "SET big 1e4932",
+        "INCRBYFLOAT big 1e4932",
+        "SET s abc",
+        "INCRBYFLOAT s 1",
+        "HINCRBYFLOAT hh f 0.1",
+        "HINCRBYFLOAT hh f 0.2",
+        "HINCRBYFLOAT hh f -0.3",
+        "HINCRBYFLOAT hh f 10.5",
+        "HINCRBYFLOAT hh f inf",
+        "HINCRBYFLOAT hh f x",
+        "HSET hh g abc",
+        "HINCRBYFLOAT hh g 1",
+    ];
+    assert_same_as_redis(&script);
+    let mut resp3 = vec!["!HELLO 3"];
+    resp3.extend_from_slice(&script);
+    assert_same_as_redis(&resp3);
+}
