@@ -20,7 +20,9 @@ mod writer;
 
 pub use consts::RDB_VERSION;
 pub use crc64::{crc64, crc64_update};
-pub use dump::{dump_payload, restore_payload};
+pub use dump::{
+    dump_functions, dump_payload, restore_functions, restore_payload, FunctionPayloadError,
+};
 pub use error::RdbError;
 pub use reader::{read_rdb, RdbInfo, RdbReader};
 pub use stream::{chunk_nodes, RdbStream, RdbStreamEntry, RdbStreamGroup, RdbStreamId};

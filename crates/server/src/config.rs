@@ -202,12 +202,15 @@ static PARAMS: &[Param] = &[
         true,
     ),
     p("hll-sparse-max-bytes", Kind::Memory, "3000", true),
+    // Scripts running longer than this (ms) make other clients get -BUSY (0: never).
+    p("busy-reply-threshold", Kind::Int(0, i64::MAX), "5000", true),
 ];
 
 /// Old names Redis still accepts.
 fn canonical(name: &str) -> &str {
     match name {
         "slaveof" => "replicaof",
+        "lua-time-limit" => "busy-reply-threshold",
         "cluster-slave-no-failover" => "cluster-replica-no-failover",
         "cluster-slave-validity-factor" => "cluster-replica-validity-factor",
         "repl-ping-slave-period" => "repl-ping-replica-period",

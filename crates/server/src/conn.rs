@@ -50,9 +50,20 @@ pub(crate) async fn serve(server: Arc<Server>, mut stream: TcpStream, peer: Sock
     let (tx, mut rx) = mpsc::unbounded_channel();
     let pending_out = Arc::new(AtomicUsize::new(0));
     let mut client = ClientState::default();
+    let mut inbuf = BytesMut::with_capacity(16 * 1024);
     // Admission: maxclients and protected mode, decided under the lock with the registry.
     let refusal = {
-        let mut store = server.store.lock();
+        let mut store = loop {
+            // A busy script holds the lock: answer as Redis does until it ends.
+            if let crate::script::busy::Access::Locked(store) =
+                crate::script::busy::lock_or_busy(&server.store, &server.busy)
+            {
+                break store;
+            }
+            if !crate::script::busy::serve_unadmitted(&server.busy, &mut stream, &mut inbuf).await {
+                return;
+            }
+        };
         store.stats.total_connections += 1;
         let refusal = admission(&store.config, peer.ip(), store.clients.len());
         if refusal.is_some() {
@@ -91,7 +102,6 @@ pub(crate) async fn serve(server: Arc<Server>, mut stream: TcpStream, peer: Sock
         return;
     }
 
-    let mut inbuf = BytesMut::with_capacity(16 * 1024);
     let mut out: Vec<u8> = Vec::with_capacity(16 * 1024);
     'conn: loop {
         // Redis's `timeout`: idle normal clients are closed; subscribers and replicas are not.
@@ -187,7 +197,16 @@ fn process(
     inbuf: &mut BytesMut,
     out: &mut Vec<u8>,
 ) -> Step {
-    let mut store = server.store.lock();
+    use crate::script::busy::{self, Access, BusyOutcome};
+    let mut store = match busy::lock_or_busy(&server.store, &server.busy) {
+        Access::Locked(store) => store,
+        Access::Busy => {
+            return match busy::serve_while_busy(&server.busy, client.resp3, inbuf, out) {
+                BusyOutcome::Drained => Step::Drained,
+                BusyOutcome::Close => Step::Close,
+            }
+        }
+    };
     if inbuf.len() > store.config.query_buffer_limit {
         store.stats.client_query_limit_disconnections += 1;
         return Step::Close;
@@ -277,7 +296,7 @@ async fn wait_unblocked(
             },
             _ = &mut sleep, if !timed_out => {
                 timed_out = true;
-                let mut store = server.store.lock();
+                let mut store = server.lock();
                 if store.blocking.unblock(client.id).is_some() {
                     // WAIT answers with the count reached by now, not at the start.
                     if let Some(w) = store.replication.waiters.remove(&client.id) {
@@ -363,7 +382,7 @@ async fn write_out(stream: &mut TcpStream, out: &mut Vec<u8>) -> std::io::Result
 
 /// Removes every trace of a client: registry, subscriptions, watches, blocked state.
 fn disconnect(server: &Server, client: &ClientState) {
-    let mut store = server.store.lock();
+    let mut store = server.lock();
     store.clients.map.remove(&client.id);
     store.pubsub.remove_client(client.id);
     store.watches.unwatch_all(client.id, &client.watched);

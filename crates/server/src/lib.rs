@@ -14,5 +14,6 @@ mod conn;
 mod exec;
 mod persist;
 mod repl;
+mod script;
 mod server;
 mod store;

@@ -13,12 +13,20 @@ use tokio::net::TcpListener;
 pub(crate) struct Server {
     /// The single lock around all command state; see store.rs for why.
     pub store: Mutex<Store>,
+    /// A running script's state, readable without the store lock (see script::busy).
+    pub busy: Arc<crate::script::busy::BusyState>,
 }
 
 /// Most keys removed by one active-expiry pass per database, to bound the pause.
 const ACTIVE_EXPIRE_BUDGET: usize = 2000;
 
 impl Server {
+    /// The store lock for code that waits its turn; see `script::busy::lock_waiting` for
+    /// why this matters while a script runs.
+    pub(crate) fn lock(&self) -> parking_lot::MutexGuard<'_, Store> {
+        crate::script::busy::lock_waiting(&self.store, &self.busy)
+    }
+
     /// A server for `config`, with its data loaded from disk (AOF) if configured.
     pub(crate) fn new(config: Config) -> Result<Arc<Server>, String> {
         let mut store = Store::new(config, now_ms());
@@ -26,7 +34,9 @@ impl Server {
         crate::persist::aof::start(&mut store)?;
         crate::cluster::driver::init(&mut store)?;
         crate::acl::load_at_startup(&mut store)?;
+        let busy = store.scripts.busy.clone();
         Ok(Arc::new(Server {
+            busy,
             store: Mutex::new(store),
         }))
     }
@@ -65,7 +75,7 @@ pub(crate) async fn bind(config: &Config) -> std::io::Result<Vec<TcpListener>> {
 /// Runs the node until the process is stopped.
 pub(crate) async fn run(server: Arc<Server>, listeners: Vec<TcpListener>) {
     let (jobs_tx, jobs_rx) = tokio::sync::mpsc::unbounded_channel();
-    server.store.lock().jobs = Some(jobs_tx);
+    server.lock().jobs = Some(jobs_tx);
     start_replication_if_configured(&server);
     tokio::spawn(crate::persist::jobs::run(server.clone(), jobs_rx));
     tokio::spawn(cron(server.clone()));
@@ -130,7 +140,7 @@ async fn stop_on_sigterm(server: Arc<Server>) {
         _ = int.recv() => {}
     }
     tracing::info!("received a stop signal: shutting down");
-    let mut store = server.store.lock();
+    let mut store = server.lock();
     let code = match crate::persist::saving::prepare_shutdown(&mut store, None) {
         Ok(()) => 0,
         Err(e) => {
@@ -144,9 +154,14 @@ async fn stop_on_sigterm(server: Arc<Server>) {
 /// Periodic work, `hz` times per second.
 async fn cron(server: Arc<Server>) {
     loop {
-        let hz = server.store.lock().config.hz;
+        // While a script runs, the cron waits its turn without holding a worker thread.
+        let hz = crate::script::busy::lock_unless_script(&server.store, &server.busy)
+            .map_or(10, |s| s.config.hz);
         tokio::time::sleep(Duration::from_millis(1000 / hz)).await;
-        let mut store = server.store.lock();
+        let Some(mut store) = crate::script::busy::lock_unless_script(&server.store, &server.busy)
+        else {
+            continue;
+        };
         let now = now_ms();
         for db in 0..store.dbs.len() {
             store.dbs[db].active_expire(now, ACTIVE_EXPIRE_BUDGET);

@@ -82,6 +82,8 @@ pub(crate) struct Store {
     pub saving: crate::persist::saving::SaveState,
     /// ACL users and the ACL LOG.
     pub acl: crate::acl::Acl,
+    /// The Lua engine: EVAL script cache and function libraries.
+    pub scripts: crate::script::Engine,
 }
 
 /// The replication backlog size the config asks for (1 MB if unreadable, as Redis's default).
@@ -110,6 +112,7 @@ impl Store {
             jobs: None,
             saving: crate::persist::saving::SaveState::default(),
             acl: crate::acl::Acl::default(),
+            scripts: crate::script::Engine::new(crate::script::busy::BusyState::new()),
             replication: Replication::default(),
             cluster: None,
             dbs,

@@ -156,7 +156,7 @@ impl Links {
 /// are applied here, under the same lock, like any other entry point's.
 fn set_link(server: &Server, node: Option<NodeId>, up: bool) {
     let Some(node) = node else { return };
-    let mut store = server.store.lock();
+    let mut store = server.lock();
     let Some(glue) = store.cluster.as_mut() else {
         return;
     };
@@ -286,7 +286,7 @@ async fn read_frames<R: AsyncRead + Unpin>(
 ) {
     read_frames_inner(&server, rd, &peer_ip, inbound).await;
     if let (Some(conn), Some(srv)) = (inbound, server.upgrade()) {
-        let mut store = srv.store.lock();
+        let mut store = srv.lock();
         if let Some(glue) = store.cluster.as_mut() {
             glue.links.remove_inbound(conn);
         }
@@ -322,7 +322,7 @@ async fn read_frames_inner<R: AsyncRead + Unpin>(
             }
             let Some(srv) = server.upgrade() else { return };
             let result = {
-                let mut store = srv.store.lock();
+                let mut store = srv.lock();
                 let result = crate::cluster::driver::on_frame(&mut store, peer_ip, &buf[..len]);
                 if let (Some(conn), false) = (inbound, named) {
                     let sender = rubra_cluster::wire::peek_sender(&buf[..len]);
@@ -346,7 +346,7 @@ async fn read_frames_inner<R: AsyncRead + Unpin>(
 /// the bus port cannot be bound (the server must not run half a cluster node).
 pub(crate) async fn start(server: &Arc<Server>) -> std::io::Result<()> {
     let (port, bind) = {
-        let mut store = server.store.lock();
+        let mut store = server.lock();
         let bind = store
             .config
             .get_value("bind")
@@ -411,7 +411,7 @@ pub(crate) async fn start(server: &Arc<Server>) -> std::io::Result<()> {
             // add up to 100 ms to each step of a failover.
             let due = {
                 let Some(srv) = weak.upgrade() else { return };
-                let store = srv.store.lock();
+                let store = srv.lock();
                 store.cluster.as_ref().and_then(|g| g.node.next_deadline())
             };
             let sleep =
@@ -419,12 +419,12 @@ pub(crate) async fn start(server: &Arc<Server>) -> std::io::Result<()> {
             tokio::select! {
                 _ = every.tick() => {
                     let Some(srv) = weak.upgrade() else { return };
-                    let mut store = srv.store.lock();
+                    let mut store = srv.lock();
                     crate::cluster::driver::tick(&mut store);
                 }
                 _ = tokio::time::sleep(sleep.unwrap_or_default()), if sleep.is_some() => {
                     let Some(srv) = weak.upgrade() else { return };
-                    let mut store = srv.store.lock();
+                    let mut store = srv.lock();
                     crate::cluster::driver::wake(&mut store);
                 }
             }

@@ -24,6 +24,7 @@ pub(crate) mod persistence;
 pub(crate) mod pqsort;
 pub(crate) mod pubsub;
 pub(crate) mod replication;
+pub(crate) mod scripting;
 pub(crate) mod sets;
 pub(crate) mod sort;
 pub(crate) mod streams;
@@ -185,6 +186,7 @@ impl Command {
             "pubsub" => "@pubsub",
             "transactions" => "@transaction",
             "connection" => "@connection",
+            "scripting" => "@scripting",
             _ => "@admin",
         });
         if self.has(flags::ADMIN) {
@@ -203,7 +205,7 @@ impl Command {
 }
 
 /// Every command family's table.
-fn families() -> [&'static [Command]; 22] {
+fn families() -> [&'static [Command]; 23] {
     [
         connection::COMMANDS,
         keys::COMMANDS,
@@ -227,6 +229,7 @@ fn families() -> [&'static [Command]; 22] {
         cluster::COMMANDS,
         migrate::COMMANDS,
         crate::acl::command::COMMANDS,
+        scripting::COMMANDS,
     ]
 }
 

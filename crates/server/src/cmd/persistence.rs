@@ -83,7 +83,13 @@ fn bgrewriteaof(ctx: &mut Ctx, _args: &[Bytes]) -> CmdResult {
     ctx.store.feed.reset_db();
     let snapshots = ctx.store.dbs.iter().map(|db| db.snapshot()).collect();
     ctx.store.aof_rewrite_in_progress = true;
-    if jobs.send(Job::RewriteAof { snapshots, tmp }).is_err() {
+    let functions = ctx.store.scripts.library_codes();
+    let job = Job::RewriteAof {
+        snapshots,
+        functions,
+        tmp,
+    };
+    if jobs.send(job).is_err() {
         ctx.store.aof_rewrite_in_progress = false;
         if let Some(aof) = ctx.store.aof.as_mut() {
             aof.abort_rewrite();

@@ -174,6 +174,7 @@ fn full_sync(ctx: &mut Ctx, announce: bool) -> CmdResult {
     let _ = jobs.send(Job::FullSync {
         client: ctx.client.id,
         snapshots,
+        functions: ctx.store.scripts.library_codes(),
         replid: replid.clone(),
         offset,
     });

@@ -210,10 +210,24 @@ impl AofWriter {
 pub(crate) fn write_snapshot_commands(
     path: &Path,
     dbs: &[DbSnapshot],
+    functions: &[Bytes],
     now_ms: u64,
 ) -> std::io::Result<()> {
     let mut out = BufWriter::new(File::create(path)?);
     let mut buf = Vec::new();
+    for code in functions {
+        buf.clear();
+        encode_request(
+            &mut buf,
+            &[
+                Bytes::from_static(b"FUNCTION"),
+                Bytes::from_static(b"LOAD"),
+                Bytes::from_static(b"REPLACE"),
+                code.clone(),
+            ],
+        );
+        out.write_all(&buf)?;
+    }
     for (i, db) in dbs.iter().enumerate() {
         if db.is_empty() {
             continue;

@@ -14,18 +14,24 @@ pub(crate) enum Job {
     /// Write `snapshots` as commands to `tmp`, then swap it in as the AOF.
     RewriteAof {
         snapshots: Vec<DbSnapshot>,
+        /// Function libraries' sources, written first as FUNCTION LOAD commands.
+        functions: Vec<bytes::Bytes>,
         tmp: PathBuf,
     },
     /// Encode `snapshots` as RDB and send them to replica `client`, then its held stream.
     FullSync {
         client: u64,
         snapshots: Vec<DbSnapshot>,
+        /// Function libraries' sources (the RDB's functions section).
+        functions: Vec<bytes::Bytes>,
         replid: String,
         offset: u64,
     },
     /// Write `snapshots` as an RDB file at `path` (BGSAVE), then record the result.
     SaveRdb {
         snapshots: Vec<DbSnapshot>,
+        /// Function libraries' sources (the RDB's functions section).
+        functions: Vec<bytes::Bytes>,
         path: PathBuf,
         replid: String,
         offset: u64,
@@ -57,13 +63,16 @@ pub(crate) async fn run(server: Arc<Server>, mut rx: mpsc::UnboundedReceiver<Job
             Job::FullSync {
                 client,
                 snapshots,
+                functions,
                 replid,
                 offset,
             } => {
-                tokio::spawn(full_sync(server.clone(), client, snapshots, replid, offset));
+                let snap = (snapshots, functions);
+                tokio::spawn(full_sync(server.clone(), client, snap, replid, offset));
             }
             Job::SaveRdb {
                 snapshots,
+                functions,
                 path,
                 replid,
                 offset,
@@ -71,22 +80,37 @@ pub(crate) async fn run(server: Arc<Server>, mut rx: mpsc::UnboundedReceiver<Job
                 let server = server.clone();
                 tokio::spawn(async move {
                     let result = tokio::task::spawn_blocking(move || {
-                        crate::persist::rdb::save_file(&path, &snapshots, &replid, offset, now_ms())
-                            .map_err(|e| format!("{}: {e}", path.display()))
+                        crate::persist::rdb::save_file(
+                            &path,
+                            (&snapshots, &functions),
+                            &replid,
+                            offset,
+                            now_ms(),
+                        )
+                        .map_err(|e| format!("{}: {e}", path.display()))
                     })
                     .await
                     .unwrap_or_else(|e| Err(e.to_string()));
-                    crate::persist::saving::finish_bgsave(&mut server.store.lock(), result);
+                    crate::persist::saving::finish_bgsave(&mut server.lock(), result);
                 });
             }
-            Job::RewriteAof { snapshots, tmp } => {
+            Job::RewriteAof {
+                snapshots,
+                functions,
+                tmp,
+            } => {
                 let started = std::time::Instant::now();
                 let path = tmp.clone();
                 let written = tokio::task::spawn_blocking(move || {
-                    crate::persist::aof::write_snapshot_commands(&path, &snapshots, now_ms())
+                    crate::persist::aof::write_snapshot_commands(
+                        &path,
+                        &snapshots,
+                        &functions,
+                        now_ms(),
+                    )
                 })
                 .await;
-                let mut store = server.store.lock();
+                let mut store = server.lock();
                 store.aof_rewrite_in_progress = false;
                 let result = match written {
                     Ok(Ok(())) => match store.aof.as_mut() {
@@ -120,16 +144,16 @@ pub(crate) async fn run(server: Arc<Server>, mut rx: mpsc::UnboundedReceiver<Job
 async fn full_sync(
     server: Arc<Server>,
     client: u64,
-    snapshots: Vec<DbSnapshot>,
+    (snapshots, functions): (Vec<DbSnapshot>, Vec<bytes::Bytes>),
     replid: String,
     offset: u64,
 ) {
     let started = std::time::Instant::now();
     let encoded = tokio::task::spawn_blocking(move || {
-        crate::persist::rdb::encode_rdb(&snapshots, &replid, offset, now_ms())
+        crate::persist::rdb::encode_rdb((&snapshots, &functions), &replid, offset, now_ms())
     })
     .await;
-    let mut store = server.store.lock();
+    let mut store = server.lock();
     let rdb = match encoded {
         Ok(Ok(rdb)) => rdb,
         Ok(Err(e)) => {

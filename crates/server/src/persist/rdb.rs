@@ -160,7 +160,7 @@ pub(crate) fn from_rdb(value: RdbValue) -> Option<Value> {
 /// the replication history). Keys already expired at `now_ms` are left out.
 pub(crate) fn write_rdb<W: Write>(
     out: W,
-    dbs: &[DbSnapshot],
+    (dbs, functions): (&[DbSnapshot], &[Bytes]),
     replid: &str,
     offset: u64,
     now_ms: u64,
@@ -177,6 +177,9 @@ pub(crate) fn write_rdb<W: Write>(
     w.aux(b"repl-id", replid.as_bytes())?;
     w.aux(b"repl-offset", offset.to_string().as_bytes())?;
     w.aux(b"aof-base", b"0")?;
+    for code in functions {
+        w.function(code)?;
+    }
     let mut failure = None;
     for (i, db) in dbs.iter().enumerate() {
         if db.is_empty() {
@@ -206,7 +209,7 @@ pub(crate) fn write_rdb<W: Write>(
 
 /// Encodes database snapshots as an RDB file in memory (replica full sync).
 pub(crate) fn encode_rdb(
-    dbs: &[DbSnapshot],
+    dbs: (&[DbSnapshot], &[Bytes]),
     replid: &str,
     offset: u64,
     now_ms: u64,
@@ -219,16 +222,14 @@ pub(crate) fn encode_rdb(
 pub(crate) struct LoadedMeta {
     /// Replication id and offset the file was written at, if it says.
     pub repl: Option<(String, u64)>,
+    /// Function library sources (the functions section).
+    pub functions: Vec<Vec<u8>>,
 }
 
-/// Decodes an RDB file into `count` databases. Keys already expired at `now_ms` are
-/// dropped, as a primary does when it loads (a replica keeps them until the primary's DEL,
-/// but it gets a fresh file from its primary anyway).
-pub(crate) fn decode_rdb(bytes: &[u8], count: usize, now_ms: u64) -> Result<Vec<Db>, String> {
-    decode_rdb_with_meta(bytes, count, now_ms).map(|(dbs, _)| dbs)
-}
-
-/// Same as `decode_rdb`, also returning the file's replication metadata.
+/// Decodes an RDB file into `count` databases, with the file's replication metadata and
+/// function libraries. Keys already expired at `now_ms` are dropped, as a primary does when
+/// it loads (a replica keeps them until the primary's DEL, but it gets a fresh file from
+/// its primary anyway).
 pub(crate) fn decode_rdb_with_meta(
     bytes: &[u8],
     count: usize,
@@ -268,14 +269,15 @@ pub(crate) fn decode_rdb_with_meta(
         (Some(id), Some(off)) if id.len() == 40 => off.parse().ok().map(|o| (id, o)),
         _ => None,
     };
-    Ok((dbs, LoadedMeta { repl }))
+    let functions = reader.info().functions.clone();
+    Ok((dbs, LoadedMeta { repl, functions }))
 }
 
 /// Writes an RDB file atomically: a temporary file in the same directory, fsync, then
 /// rename over `path`, so a crash never leaves a half-written dump.rdb behind.
 pub(crate) fn save_file(
     path: &Path,
-    dbs: &[DbSnapshot],
+    dbs: (&[DbSnapshot], &[Bytes]),
     replid: &str,
     offset: u64,
     now_ms: u64,

@@ -59,6 +59,7 @@ pub(crate) fn load_at_startup(store: &mut Store) -> Result<(), String> {
     let (dbs, meta) = crate::persist::rdb::decode_rdb_with_meta(&bytes, count, now_ms())
         .map_err(|e| format!("bad RDB file {}: {e}", path.display()))?;
     store.dbs = dbs;
+    store.scripts.replace_libraries(&meta.functions);
     let keys: usize = store.dbs.iter().map(|d| d.len()).sum();
     if let Some((replid, offset)) = meta.repl {
         // A restarted primary keeps its replication history, so its replicas can
@@ -75,7 +76,8 @@ pub(crate) fn save_now(store: &mut Store) -> Result<(), String> {
     let snapshots: Vec<_> = store.dbs.iter().map(|d| d.snapshot()).collect();
     let changes = store.dirty;
     let (replid, offset) = (store.feed.replid.clone(), store.feed.offset);
-    crate::persist::rdb::save_file(&path, &snapshots, &replid, offset, now_ms())
+    let functions = store.scripts.library_codes();
+    crate::persist::rdb::save_file(&path, (&snapshots, &functions), &replid, offset, now_ms())
         .map_err(|e| format!("{}: {e}", path.display()))?;
     store.dirty -= changes.min(store.dirty);
     store.lastsave = now_ms() / 1000;
@@ -93,6 +95,7 @@ pub(crate) fn start_bgsave(store: &mut Store) -> Result<(), String> {
     let snapshots = store.dbs.iter().map(|d| d.snapshot()).collect();
     let job = Job::SaveRdb {
         snapshots,
+        functions: store.scripts.library_codes(),
         path: rdb_path(store),
         replid: store.feed.replid.clone(),
         offset: store.feed.offset,

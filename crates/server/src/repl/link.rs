@@ -33,7 +33,7 @@ pub(crate) async fn run(server: Arc<Server>, host: String, port: u16, generation
 }
 
 fn is_current(server: &Server, generation: u64) -> bool {
-    current(&server.store.lock(), generation)
+    current(&server.lock(), generation)
 }
 
 /// Whether link `generation` is still the one REPLICAOF asked for.
@@ -46,7 +46,7 @@ fn current(store: &crate::store::Store, generation: u64) -> bool {
 }
 
 fn set_state(server: &Server, generation: u64, state: LinkState) {
-    let mut store = server.store.lock();
+    let mut store = server.lock();
     if let Some(p) = store.replication.primary.as_mut() {
         if p.generation == generation {
             p.state = state;
@@ -141,7 +141,7 @@ async fn session(
     let _ = stream.set_nodelay(true);
     let mut buf = BytesMut::with_capacity(64 * 1024);
     let (auth, user, my_port, cached) = {
-        let store = server.store.lock();
+        let store = server.lock();
         let auth = store.config.get_value("masterauth").to_string();
         let user = store.config.get_value("masteruser").to_string();
         (
@@ -208,18 +208,21 @@ async fn session(
         let rdb = read_snapshot(&mut stream, &mut buf).await?;
         let started = std::time::Instant::now();
         let (count, now) = {
-            let store = server.store.lock();
+            let store = server.lock();
             (store.dbs.len(), now_ms())
         };
-        let dbs =
-            tokio::task::spawn_blocking(move || crate::persist::rdb::decode_rdb(&rdb, count, now))
-                .await
-                .map_err(|e| e.to_string())??;
-        let mut store = server.store.lock();
+        let dbs = tokio::task::spawn_blocking(move || {
+            crate::persist::rdb::decode_rdb_with_meta(&rdb, count, now)
+        })
+        .await
+        .map_err(|e| e.to_string())??;
+        let mut store = server.lock();
         if !current(&store, generation) {
             return Ok(());
         }
+        let (dbs, meta) = dbs;
         store.dbs = dbs;
+        store.scripts.replace_libraries(&meta.functions);
         for db in &mut store.dbs {
             db.replica_mode = true;
         }
@@ -232,7 +235,7 @@ async fn session(
         );
     } else if let Some(rest) = reply.strip_prefix("+CONTINUE") {
         let new_id = rest.trim();
-        let mut store = server.store.lock();
+        let mut store = server.lock();
         if !new_id.is_empty() && new_id != store.feed.replid {
             store.feed.shift_replid(new_id.to_string());
         }
@@ -292,7 +295,7 @@ async fn stream_loop(
     loop {
         let mut acks: Vec<u8> = Vec::new();
         {
-            let mut store = server.store.lock();
+            let mut store = server.lock();
             if !current(&store, generation) {
                 return Ok(());
             }
@@ -352,7 +355,7 @@ async fn stream_loop(
                 Err(e) => return Err(e.to_string()),
             },
             _ = ack_timer.tick() => {
-                let offset = server.store.lock().feed.offset.to_string();
+                let offset = server.lock().feed.offset.to_string();
                 stream.write_all(&encode(&[b"REPLCONF", b"ACK", offset.as_bytes()])).await.map_err(|e| e.to_string())?;
             }
         }

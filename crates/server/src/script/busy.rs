@@ -1,0 +1,279 @@
+//! What other connections can learn about a running script without the store lock.
+//!
+//! A script runs inside its command, under the store lock, so nothing interleaves with it
+//! (Redis's atomicity). Once it has run longer than `busy-reply-threshold`, Redis answers
+//! other clients `-BUSY` and accepts only SCRIPT KILL / FUNCTION KILL / SHUTDOWN NOSAVE. Here
+//! the running script publishes its state in atomics that a connection reads before it
+//! takes the lock: it waits for the lock in short slices and, once the script is marked
+//! busy, answers from this state instead of waiting (see `conn::process`).
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// Shared between the store (the script sets it) and the server (connections read it).
+#[derive(Debug, Default)]
+pub(crate) struct BusyState {
+    /// A script is executing right now.
+    pub running: AtomicBool,
+    /// It ran past busy-reply-threshold: other clients get -BUSY.
+    pub timed_out: AtomicBool,
+    /// It is an EVAL script (SCRIPT KILL) rather than a function (FUNCTION KILL).
+    pub is_eval: AtomicBool,
+    /// It already executed a write: it cannot be killed.
+    pub wrote: AtomicBool,
+    /// It was sent by our primary (or is being replayed): it cannot be killed.
+    pub from_primary: AtomicBool,
+    /// SCRIPT KILL / FUNCTION KILL was accepted: the script stops at its next hook.
+    pub kill: AtomicBool,
+    /// Attempts this run made to hand its async worker off (see `hand_off_worker`).
+    pub handoffs: std::sync::atomic::AtomicU32,
+    /// Start of the current run, in ms since `epoch`.
+    started_ms: AtomicU64,
+    /// Reference point for `started_ms`.
+    epoch: std::sync::OnceLock<Instant>,
+}
+
+/// The texts Redis answers with while a script is busy.
+pub(crate) const BUSY_EVAL: &str =
+    "BUSY Redis is busy running a script. You can only call SCRIPT KILL or SHUTDOWN NOSAVE.";
+/// Same, for functions.
+pub(crate) const BUSY_FUNCTION: &str =
+    "BUSY Redis is busy running a script. You can only call FUNCTION KILL or SHUTDOWN NOSAVE.";
+
+impl BusyState {
+    /// A new, idle state.
+    pub(crate) fn new() -> Arc<BusyState> {
+        Arc::new(BusyState::default())
+    }
+
+    fn now_ms(&self) -> u64 {
+        self.epoch.get_or_init(Instant::now).elapsed().as_millis() as u64
+    }
+
+    /// Marks the start of a run.
+    pub(crate) fn start(&self, is_eval: bool, from_primary: bool) {
+        self.started_ms.store(self.now_ms(), Ordering::Relaxed);
+        self.is_eval.store(is_eval, Ordering::Relaxed);
+        self.from_primary.store(from_primary, Ordering::Relaxed);
+        self.wrote.store(false, Ordering::Relaxed);
+        self.kill.store(false, Ordering::Relaxed);
+        self.timed_out.store(false, Ordering::Relaxed);
+        self.handoffs.store(0, Ordering::Relaxed);
+        self.running.store(true, Ordering::Release);
+    }
+
+    /// Marks the end of a run.
+    pub(crate) fn finish(&self) {
+        self.running.store(false, Ordering::Release);
+        self.timed_out.store(false, Ordering::Release);
+        self.kill.store(false, Ordering::Relaxed);
+    }
+
+    /// Milliseconds since the current run started.
+    pub(crate) fn elapsed_ms(&self) -> u64 {
+        self.now_ms()
+            .saturating_sub(self.started_ms.load(Ordering::Relaxed))
+    }
+
+    /// Whether other clients must be answered -BUSY now.
+    pub(crate) fn is_busy(&self) -> bool {
+        self.running.load(Ordering::Acquire) && self.timed_out.load(Ordering::Acquire)
+    }
+
+    /// SCRIPT KILL (`is_eval`) or FUNCTION KILL: the reply, and the kill request on success.
+    pub(crate) fn request_kill(&self, is_eval: bool) -> Result<(), &'static str> {
+        if !self.running.load(Ordering::Acquire) {
+            return Err("NOTBUSY No scripts in execution right now.");
+        }
+        if self.from_primary.load(Ordering::Relaxed) {
+            return Err("UNKILLABLE The busy script was sent by a master instance in the context of replication and cannot be killed.");
+        }
+        if self.wrote.load(Ordering::Relaxed) {
+            return Err("UNKILLABLE Sorry the script already executed write commands against the dataset. You can either wait the script termination or kill the server in a hard way using the SHUTDOWN NOSAVE command.");
+        }
+        let running_eval = self.is_eval.load(Ordering::Relaxed);
+        if is_eval && !running_eval {
+            return Err(BUSY_FUNCTION);
+        }
+        if !is_eval && running_eval {
+            return Err(BUSY_EVAL);
+        }
+        self.kill.store(true, Ordering::Release);
+        Ok(())
+    }
+
+    /// The -BUSY text for the running kind of script.
+    pub(crate) fn busy_error(&self) -> &'static str {
+        if self.is_eval.load(Ordering::Relaxed) {
+            BUSY_EVAL
+        } else {
+            BUSY_FUNCTION
+        }
+    }
+}
+
+/// How a connection got on: the lock, or the news that a busy script holds it.
+pub(crate) enum Access<G> {
+    Locked(G),
+    Busy,
+}
+
+/// Takes the store lock for a client batch, giving up with `Busy` once a running script
+/// has passed the busy threshold. The lock is awaited in short slices so that a waiting
+/// connection notices the busy state instead of sleeping behind the script.
+pub(crate) fn lock_or_busy<'a, T>(
+    mutex: &'a parking_lot::Mutex<T>,
+    busy: &BusyState,
+) -> Access<parking_lot::MutexGuard<'a, T>> {
+    if let Some(g) = mutex.try_lock() {
+        return Access::Locked(g);
+    }
+    loop {
+        if busy.is_busy() {
+            return Access::Busy;
+        }
+        if let Some(g) = mutex.try_lock_for(Duration::from_millis(5)) {
+            return Access::Locked(g);
+        }
+    }
+}
+
+/// For periodic work that may skip a round: the lock, or None while a script runs.
+pub(crate) fn lock_unless_script<'a, T>(
+    mutex: &'a parking_lot::Mutex<T>,
+    busy: &BusyState,
+) -> Option<parking_lot::MutexGuard<'a, T>> {
+    loop {
+        if let Some(g) = mutex.try_lock_for(Duration::from_millis(5)) {
+            return Some(g);
+        }
+        if busy.running.load(Ordering::Acquire) {
+            return None;
+        }
+    }
+}
+
+/// What serving a batch during a busy script ended with.
+pub(crate) enum BusyOutcome {
+    /// Everything complete in the buffer was answered.
+    Drained,
+    /// QUIT or a protocol error: close after writing.
+    Close,
+}
+
+/// Answers the complete requests in `inbuf` while a busy script holds the store: SCRIPT
+/// KILL / FUNCTION KILL act on the script, SHUTDOWN NOSAVE ends the process, QUIT closes,
+/// and everything else gets -BUSY, as Redis answers while a script is timed out.
+pub(crate) fn serve_while_busy(
+    busy: &BusyState,
+    resp3: bool,
+    inbuf: &mut bytes::BytesMut,
+    out: &mut Vec<u8>,
+) -> BusyOutcome {
+    use crate::cmd::args::is;
+    use bytes::Buf;
+    use rubra_resp::{parse_request, Limits, Parsed, Reply};
+    loop {
+        match parse_request(inbuf, &Limits::default()) {
+            Err(e) => {
+                Reply::error(e.message()).encode(out, resp3);
+                return BusyOutcome::Close;
+            }
+            Ok(Parsed::Incomplete { .. }) => return BusyOutcome::Drained,
+            Ok(Parsed::Complete(args, used)) => {
+                inbuf.advance(used);
+                if args.is_empty() {
+                    continue;
+                }
+                let kill = |is_eval| match busy.request_kill(is_eval) {
+                    Ok(()) => Reply::OK,
+                    Err(e) => Reply::err(e),
+                };
+                let reply = if args.len() == 2 && is(&args[0], "script") && is(&args[1], "kill") {
+                    kill(true)
+                } else if args.len() == 2 && is(&args[0], "function") && is(&args[1], "kill") {
+                    kill(false)
+                } else if args.len() == 2 && is(&args[0], "shutdown") && is(&args[1], "nosave") {
+                    tracing::warn!("SHUTDOWN NOSAVE while a script is busy: exiting");
+                    std::process::exit(0);
+                } else if args.len() == 1 && is(&args[0], "quit") {
+                    Reply::OK.encode(out, resp3);
+                    return BusyOutcome::Close;
+                } else {
+                    Reply::err(busy.busy_error())
+                };
+                reply.encode(out, resp3);
+            }
+        }
+    }
+}
+
+/// Whether the current thread is a worker of a multi-threaded tokio runtime (where
+/// `block_in_place` may hand the worker's other tasks to another thread).
+fn on_multi_thread_runtime() -> bool {
+    tokio::runtime::Handle::try_current()
+        .is_ok_and(|h| h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread)
+}
+
+/// Called from a long script's hook: moves this worker's async work (other connections,
+/// the I/O driver) to another thread, as tokio's `block_in_place` does, so that a script
+/// that runs for seconds does not starve the runtime. Cheap once done (the thread then no
+/// longer owns a worker core).
+pub(crate) fn hand_off_worker() {
+    if on_multi_thread_runtime() {
+        // The pause lets the replacement thread pick the core up; if it has not, the core
+        // comes back and the next hook call tries again.
+        tokio::task::block_in_place(|| std::thread::sleep(Duration::from_millis(1)));
+    }
+}
+
+/// The store lock for code that must wait its turn (background tasks, disconnects). While
+/// a script runs — possibly for seconds — the wait happens with this worker's other tasks
+/// handed to another thread (`block_in_place`), so the runtime keeps serving connections,
+/// which can then get -BUSY or send SCRIPT KILL.
+pub(crate) fn lock_waiting<'a, T>(
+    mutex: &'a parking_lot::Mutex<T>,
+    busy: &BusyState,
+) -> parking_lot::MutexGuard<'a, T> {
+    loop {
+        if let Some(g) = mutex.try_lock_for(Duration::from_millis(5)) {
+            return g;
+        }
+        if busy.running.load(Ordering::Acquire) && on_multi_thread_runtime() {
+            return tokio::task::block_in_place(|| mutex.lock());
+        }
+    }
+}
+
+/// A new connection arriving while a busy script holds the store: it cannot be registered
+/// yet, but it is answered as Redis answers (-BUSY, SCRIPT KILL, ...) until the script
+/// ends. Returns false if the connection must be closed.
+pub(crate) async fn serve_unadmitted(
+    busy: &BusyState,
+    stream: &mut tokio::net::TcpStream,
+    inbuf: &mut bytes::BytesMut,
+) -> bool {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    while busy.is_busy() {
+        let mut out = Vec::new();
+        let close = matches!(
+            serve_while_busy(busy, false, inbuf, &mut out),
+            BusyOutcome::Close
+        );
+        if !out.is_empty() && stream.write_all(&out).await.is_err() {
+            return false;
+        }
+        if close {
+            return false;
+        }
+        tokio::select! {
+            read = stream.read_buf(inbuf) => match read {
+                Ok(0) | Err(_) => return false,
+                Ok(_) => {}
+            },
+            _ = tokio::time::sleep(Duration::from_millis(10)) => {}
+        }
+    }
+    true
+}

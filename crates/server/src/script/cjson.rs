@@ -1,0 +1,539 @@
+//! `cjson` as Redis ships it (lua-cjson 2.1 with Redis's defaults): encode with 14
+//! significant digits, `/` escaped, empty tables as `{}`, excessively sparse arrays refused,
+//! nesting limited to 1000; decode to tables with `cjson.null` for JSON null. Error texts
+//! follow lua-cjson's.
+
+use mlua::{LightUserData, Lua, Table, Value};
+
+/// Deepest nesting encode and decode accept (lua-cjson's defaults).
+const MAX_DEPTH: usize = 1000;
+
+/// Builds the `cjson` table.
+pub(crate) fn table(lua: &Lua) -> mlua::Result<Table> {
+    let t = lua.create_table()?;
+    t.raw_set(
+        "encode",
+        lua.create_function(|lua, v: mlua::Variadic<Value>| {
+            if v.len() != 1 {
+                return Err(mlua::Error::runtime(
+                    "bad argument #1 to 'encode' (expected 1 argument)",
+                ));
+            }
+            let mut out = Vec::new();
+            encode(&v[0], &mut out, 0).map_err(mlua::Error::runtime)?;
+            lua.create_string(out)
+        })?,
+    )?;
+    t.raw_set(
+        "decode",
+        lua.create_function(|lua, v: mlua::Variadic<Value>| {
+            if v.len() != 1 {
+                return Err(mlua::Error::runtime(
+                    "bad argument #1 to 'decode' (expected 1 argument)",
+                ));
+            }
+            let Some(s) = lua.coerce_string(v[0].clone())? else {
+                return Err(mlua::Error::runtime(format!(
+                    "bad argument #1 to 'decode' (string expected, got {})",
+                    v[0].type_name()
+                )));
+            };
+            let bytes = s.as_bytes().to_vec();
+            if bytes.len() >= 2 && (bytes[0] == 0 || bytes[1] == 0) {
+                return Err(mlua::Error::runtime(
+                    "JSON parser does not support UTF-16 or UTF-32",
+                ));
+            }
+            Decoder {
+                lua,
+                s: &bytes,
+                pos: 0,
+                depth: 0,
+            }
+            .document()
+        })?,
+    )?;
+    t.raw_set(
+        "null",
+        Value::LightUserData(LightUserData(std::ptr::null_mut())),
+    )?;
+    t.raw_set("_NAME", "cjson")?;
+    t.raw_set("_VERSION", "2.1.0")?;
+    Ok(t)
+}
+
+/// C's `printf("%.*g", prec, v)` for finite `v`.
+pub(crate) fn format_g(v: f64, prec: usize) -> String {
+    if v == 0.0 {
+        return if v.is_sign_negative() {
+            "-0".into()
+        } else {
+            "0".into()
+        };
+    }
+    let sci = format!("{:.*e}", prec - 1, v);
+    let (mantissa, exp) = match sci.split_once('e') {
+        Some((m, e)) => (m.to_string(), e.parse::<i32>().unwrap_or(0)),
+        None => (sci.clone(), 0),
+    };
+    let strip = |s: &str| -> String {
+        if s.contains('.') {
+            s.trim_end_matches('0').trim_end_matches('.').to_string()
+        } else {
+            s.to_string()
+        }
+    };
+    if exp < -4 || exp >= prec as i32 {
+        let sign = if exp < 0 { '-' } else { '+' };
+        format!("{}e{}{:02}", strip(&mantissa), sign, exp.abs())
+    } else {
+        let decimals = (prec as i32 - 1 - exp).max(0) as usize;
+        strip(&format!("{:.*}", decimals, v))
+    }
+}
+
+fn encode_number(n: f64, out: &mut Vec<u8>) -> Result<(), String> {
+    if !n.is_finite() {
+        return Err("Cannot serialise number: must not be NaN or Inf".into());
+    }
+    out.extend_from_slice(format_g(n, 14).as_bytes());
+    Ok(())
+}
+
+fn encode_string(s: &[u8], out: &mut Vec<u8>) {
+    out.push(b'"');
+    for &c in s {
+        match c {
+            b'"' => out.extend_from_slice(b"\\\""),
+            b'\\' => out.extend_from_slice(b"\\\\"),
+            b'/' => out.extend_from_slice(b"\\/"),
+            b'\x08' => out.extend_from_slice(b"\\b"),
+            b'\t' => out.extend_from_slice(b"\\t"),
+            b'\n' => out.extend_from_slice(b"\\n"),
+            b'\x0c' => out.extend_from_slice(b"\\f"),
+            b'\r' => out.extend_from_slice(b"\\r"),
+            0..=0x1f | 0x7f => out.extend_from_slice(format!("\\u{:04x}", c).as_bytes()),
+            _ => out.push(c),
+        }
+    }
+    out.push(b'"');
+}
+
+/// lua-cjson's array detection: Some(max index) for a table whose keys are all positive
+/// integers, Some(0) for an empty table, None for an object; an error when too sparse.
+fn array_length(t: &Table) -> Result<Option<usize>, String> {
+    let mut max = 0usize;
+    let mut items = 0usize;
+    for pair in t.pairs::<Value, Value>() {
+        let Ok((k, _)) = pair else { return Ok(None) };
+        let n = match k {
+            Value::Integer(i) => i as f64,
+            Value::Number(n) => n,
+            _ => return Ok(None),
+        };
+        if n < 1.0 || n.floor() != n {
+            return Ok(None);
+        }
+        max = max.max(n as usize);
+        items += 1;
+    }
+    if max > items * 2 && max > 10 {
+        return Err("Cannot serialise table: excessively sparse array".into());
+    }
+    Ok(Some(max))
+}
+
+fn encode(v: &Value, out: &mut Vec<u8>, depth: usize) -> Result<(), String> {
+    match v {
+        Value::Nil => out.extend_from_slice(b"null"),
+        Value::LightUserData(p) if p.0.is_null() => out.extend_from_slice(b"null"),
+        Value::Boolean(b) => out.extend_from_slice(if *b { b"true" } else { b"false" }),
+        Value::Integer(i) => encode_number(*i as f64, out)?,
+        Value::Number(n) => encode_number(*n, out)?,
+        Value::String(s) => encode_string(&s.as_bytes(), out),
+        Value::Table(t) => {
+            let depth = depth + 1;
+            if depth > MAX_DEPTH {
+                return Err(format!("Cannot serialise, excessive nesting ({depth})"));
+            }
+            match array_length(t)? {
+                Some(len) if len > 0 => {
+                    out.push(b'[');
+                    for i in 1..=len {
+                        if i > 1 {
+                            out.push(b',');
+                        }
+                        let item = t.raw_get::<Value>(i).map_err(|e| e.to_string())?;
+                        encode(&item, out, depth)?;
+                    }
+                    out.push(b']');
+                }
+                _ => {
+                    out.push(b'{');
+                    let mut first = true;
+                    for pair in t.pairs::<Value, Value>() {
+                        let (k, val) = pair.map_err(|e| e.to_string())?;
+                        if !first {
+                            out.push(b',');
+                        }
+                        first = false;
+                        match &k {
+                            Value::String(s) => encode_string(&s.as_bytes(), out),
+                            Value::Integer(i) => {
+                                out.push(b'"');
+                                encode_number(*i as f64, out)?;
+                                out.push(b'"');
+                            }
+                            Value::Number(n) => {
+                                out.push(b'"');
+                                encode_number(*n, out)?;
+                                out.push(b'"');
+                            }
+                            _ => {
+                                return Err(
+                                    "Cannot serialise table: table key must be a number or string"
+                                        .into(),
+                                )
+                            }
+                        }
+                        out.push(b':');
+                        encode(&val, out, depth)?;
+                    }
+                    out.push(b'}');
+                }
+            }
+        }
+        other => {
+            return Err(format!(
+                "Cannot serialise {}: type not supported",
+                other.type_name()
+            ))
+        }
+    }
+    Ok(())
+}
+
+/// A JSON token, as lua-cjson names them in errors.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Tok {
+    ObjBegin,
+    ObjEnd,
+    ArrBegin,
+    ArrEnd,
+    Str,
+    Num,
+    Bool,
+    Null,
+    Colon,
+    Comma,
+    End,
+}
+
+impl Tok {
+    fn name(self) -> &'static str {
+        match self {
+            Tok::ObjBegin => "T_OBJ_BEGIN",
+            Tok::ObjEnd => "T_OBJ_END",
+            Tok::ArrBegin => "T_ARR_BEGIN",
+            Tok::ArrEnd => "T_ARR_END",
+            Tok::Str => "T_STRING",
+            Tok::Num => "T_NUMBER",
+            Tok::Bool => "T_BOOLEAN",
+            Tok::Null => "T_NULL",
+            Tok::Colon => "T_COLON",
+            Tok::Comma => "T_COMMA",
+            Tok::End => "T_END",
+        }
+    }
+}
+
+/// A scanned token: its kind (or lua-cjson's error word), where it starts, its value.
+struct Token {
+    kind: Result<Tok, &'static str>,
+    index: usize,
+    value: Option<Value>,
+}
+
+struct Decoder<'a> {
+    lua: &'a Lua,
+    s: &'a [u8],
+    pos: usize,
+    depth: usize,
+}
+
+impl Decoder<'_> {
+    fn document(mut self) -> mlua::Result<Value> {
+        let t = self.token()?;
+        let v = self.value(t)?;
+        let t = self.token()?;
+        if t.kind != Ok(Tok::End) {
+            return Err(self.parse_error("the end", &t));
+        }
+        Ok(v)
+    }
+
+    fn parse_error(&self, expected: &str, t: &Token) -> mlua::Error {
+        let found = match t.kind {
+            Ok(k) => k.name(),
+            Err(e) => e,
+        };
+        mlua::Error::runtime(format!(
+            "Expected {expected} but found {found} at character {}",
+            t.index + 1
+        ))
+    }
+
+    fn token(&mut self) -> mlua::Result<Token> {
+        while self.pos < self.s.len() && matches!(self.s[self.pos], b' ' | b'\t' | b'\n' | b'\r') {
+            self.pos += 1;
+        }
+        let index = self.pos;
+        let tok = |kind, value| Token { kind, index, value };
+        let Some(&c) = self.s.get(self.pos) else {
+            return Ok(tok(Ok(Tok::End), None));
+        };
+        let single = match c {
+            b'{' => Some(Tok::ObjBegin),
+            b'}' => Some(Tok::ObjEnd),
+            b'[' => Some(Tok::ArrBegin),
+            b']' => Some(Tok::ArrEnd),
+            b':' => Some(Tok::Colon),
+            b',' => Some(Tok::Comma),
+            0 => return Ok(tok(Ok(Tok::End), None)),
+            _ => None,
+        };
+        if let Some(k) = single {
+            self.pos += 1;
+            return Ok(tok(Ok(k), None));
+        }
+        let rest = &self.s[self.pos..];
+        if c == b'"' {
+            return self.string(index);
+        }
+        if c == b'-' || c.is_ascii_digit() {
+            let len = number_len(rest);
+            let parsed = std::str::from_utf8(&rest[..len])
+                .ok()
+                .and_then(|s| s.parse::<f64>().ok());
+            return Ok(match parsed {
+                Some(n) if len > 0 => {
+                    self.pos += len;
+                    tok(Ok(Tok::Num), Some(Value::Number(n)))
+                }
+                _ => tok(Err("invalid number"), None),
+            });
+        }
+        for (word, kind, value) in [
+            (&b"true"[..], Tok::Bool, Value::Boolean(true)),
+            (&b"false"[..], Tok::Bool, Value::Boolean(false)),
+            (
+                &b"null"[..],
+                Tok::Null,
+                Value::LightUserData(LightUserData(std::ptr::null_mut())),
+            ),
+        ] {
+            if rest.starts_with(word) {
+                self.pos += word.len();
+                return Ok(tok(Ok(kind), Some(value)));
+            }
+        }
+        Ok(tok(Err("invalid token"), None))
+    }
+
+    fn string(&mut self, index: usize) -> mlua::Result<Token> {
+        let mut out = Vec::new();
+        let mut i = self.pos + 1;
+        let err = |this: &mut Self, at: usize, e: &'static str| {
+            this.pos = at;
+            Ok(Token {
+                kind: Err(e),
+                index: at,
+                value: None,
+            })
+        };
+        loop {
+            let Some(&c) = self.s.get(i) else {
+                return err(self, i, "unexpected end of string");
+            };
+            match c {
+                b'"' => break,
+                b'\\' => {
+                    let Some(&e) = self.s.get(i + 1) else {
+                        return err(self, i, "invalid escape code");
+                    };
+                    match e {
+                        b'"' | b'\\' | b'/' => out.push(e),
+                        b'b' => out.push(8),
+                        b'f' => out.push(12),
+                        b'n' => out.push(b'\n'),
+                        b'r' => out.push(b'\r'),
+                        b't' => out.push(b'\t'),
+                        b'u' => match unicode_escape(&self.s[i..]) {
+                            Some((ch, used)) => {
+                                let mut buf = [0u8; 4];
+                                out.extend_from_slice(ch.encode_utf8(&mut buf).as_bytes());
+                                i += used;
+                                continue;
+                            }
+                            None => return err(self, i, "invalid unicode escape code"),
+                        },
+                        _ => return err(self, i, "invalid escape code"),
+                    }
+                    i += 2;
+                }
+                _ => {
+                    out.push(c);
+                    i += 1;
+                }
+            }
+        }
+        self.pos = i + 1;
+        Ok(Token {
+            kind: Ok(Tok::Str),
+            index,
+            value: Some(Value::String(self.lua.create_string(out)?)),
+        })
+    }
+
+    fn descend(&mut self, t: &Token) -> mlua::Result<()> {
+        self.depth += 1;
+        if self.depth > MAX_DEPTH {
+            return Err(mlua::Error::runtime(format!(
+                "Found too many nested data structures ({}) at character {}",
+                self.depth,
+                t.index + 1
+            )));
+        }
+        Ok(())
+    }
+
+    fn value(&mut self, t: Token) -> mlua::Result<Value> {
+        match t.kind {
+            Ok(Tok::Str | Tok::Num | Tok::Bool | Tok::Null) => Ok(t.value.unwrap_or(Value::Nil)),
+            Ok(Tok::ObjBegin) => {
+                self.descend(&t)?;
+                let table = self.lua.create_table()?;
+                let mut tok = self.token()?;
+                if tok.kind == Ok(Tok::ObjEnd) {
+                    self.depth -= 1;
+                    return Ok(Value::Table(table));
+                }
+                loop {
+                    if tok.kind != Ok(Tok::Str) {
+                        return Err(self.parse_error("object key string", &tok));
+                    }
+                    let key = tok.value.take().unwrap_or(Value::Nil);
+                    let colon = self.token()?;
+                    if colon.kind != Ok(Tok::Colon) {
+                        return Err(self.parse_error("colon", &colon));
+                    }
+                    let vt = self.token()?;
+                    let v = self.value(vt)?;
+                    table.raw_set(key, v)?;
+                    let sep = self.token()?;
+                    if sep.kind == Ok(Tok::ObjEnd) {
+                        self.depth -= 1;
+                        return Ok(Value::Table(table));
+                    }
+                    if sep.kind != Ok(Tok::Comma) {
+                        return Err(self.parse_error("comma or object end", &sep));
+                    }
+                    tok = self.token()?;
+                }
+            }
+            Ok(Tok::ArrBegin) => {
+                self.descend(&t)?;
+                let table = self.lua.create_table()?;
+                let mut tok = self.token()?;
+                if tok.kind == Ok(Tok::ArrEnd) {
+                    self.depth -= 1;
+                    return Ok(Value::Table(table));
+                }
+                let mut i = 1;
+                loop {
+                    let v = self.value(tok)?;
+                    table.raw_set(i, v)?;
+                    i += 1;
+                    let sep = self.token()?;
+                    if sep.kind == Ok(Tok::ArrEnd) {
+                        self.depth -= 1;
+                        return Ok(Value::Table(table));
+                    }
+                    if sep.kind != Ok(Tok::Comma) {
+                        return Err(self.parse_error("comma or array end", &sep));
+                    }
+                    tok = self.token()?;
+                }
+            }
+            _ => Err(self.parse_error("value", &t)),
+        }
+    }
+}
+
+/// Length of the number at the start of `s` (JSON grammar, leniently like strtod).
+fn number_len(s: &[u8]) -> usize {
+    let mut i = 0;
+    if s.first() == Some(&b'-') {
+        i += 1;
+    }
+    while s.get(i).is_some_and(u8::is_ascii_digit) {
+        i += 1;
+    }
+    if s.get(i) == Some(&b'.') {
+        i += 1;
+        while s.get(i).is_some_and(u8::is_ascii_digit) {
+            i += 1;
+        }
+    }
+    if matches!(s.get(i), Some(b'e' | b'E')) {
+        let mut j = i + 1;
+        if matches!(s.get(j), Some(b'+' | b'-')) {
+            j += 1;
+        }
+        if s.get(j).is_some_and(u8::is_ascii_digit) {
+            while s.get(j).is_some_and(u8::is_ascii_digit) {
+                j += 1;
+            }
+            i = j;
+        }
+    }
+    i
+}
+
+/// `\uXXXX` (with a surrogate pair if needed) at the start of `s`: the char and bytes used.
+fn unicode_escape(s: &[u8]) -> Option<(char, usize)> {
+    let hex = |b: &[u8]| -> Option<u32> {
+        u32::from_str_radix(std::str::from_utf8(b.get(..4)?).ok()?, 16).ok()
+    };
+    let first = hex(s.get(2..6)?)?;
+    if (0xD800..0xDC00).contains(&first) {
+        if s.get(6..8)? != b"\\u" {
+            return None;
+        }
+        let second = hex(s.get(8..12)?)?;
+        if !(0xDC00..0xE000).contains(&second) {
+            return None;
+        }
+        let c = 0x10000 + ((first - 0xD800) << 10) + (second - 0xDC00);
+        return Some((char::from_u32(c)?, 12));
+    }
+    if (0xDC00..0xE000).contains(&first) {
+        return None;
+    }
+    Some((char::from_u32(first)?, 6))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::format_g;
+
+    #[test]
+    fn format_g_matches_printf() {
+        assert_eq!(format_g(1.0, 14), "1");
+        assert_eq!(format_g(0.1, 14), "0.1");
+        assert_eq!(format_g(1e15, 14), "1e+15");
+        assert_eq!(format_g(123456.789, 14), "123456.789");
+        assert_eq!(format_g(1.0 / 3.0, 14), "0.33333333333333");
+        assert_eq!(format_g(0.00001, 14), "1e-05");
+    }
+}

@@ -1,0 +1,306 @@
+//! Function libraries (FUNCTION LOAD / FCALL): each library's code and its functions with
+//! their flags, compiled in the engine's Lua state next to the EVAL scripts. Loading runs
+//! the library's code once with `redis.register_function` available.
+
+use super::{convert, shebang, Engine};
+use bytes::Bytes;
+use indexmap::IndexMap;
+use mlua::{Function, HookTriggers, Table, Value, Variadic, VmState};
+use std::cell::RefCell;
+use std::time::{Duration, Instant};
+
+/// One registered function.
+pub(crate) struct LibFunction {
+    pub name: String,
+    pub description: Option<Bytes>,
+    pub flags: u32,
+    pub func: Function,
+}
+
+/// One library: its name, its full source (with the shebang) and its functions in
+/// registration order.
+pub(crate) struct Library {
+    pub name: String,
+    pub code: Bytes,
+    pub functions: IndexMap<String, LibFunction>,
+}
+
+/// All loaded libraries, and an index from function name to library.
+#[derive(Default)]
+pub(crate) struct Libraries {
+    pub libs: IndexMap<String, Library>,
+    pub by_function: ahash::AHashMap<String, String>,
+}
+
+impl Libraries {
+    /// The function called `name`, if loaded.
+    pub(crate) fn function(&self, name: &str) -> Option<&LibFunction> {
+        let lib = self.by_function.get(name)?;
+        self.libs.get(lib)?.functions.get(name)
+    }
+
+    /// Number of functions across all libraries.
+    pub(crate) fn function_count(&self) -> usize {
+        self.by_function.len()
+    }
+
+    /// Adds a library, indexing its functions.
+    pub(crate) fn link_library(&mut self, lib: Library) {
+        for f in lib.functions.keys() {
+            self.by_function.insert(f.clone(), lib.name.clone());
+        }
+        self.libs.insert(lib.name.clone(), lib);
+    }
+
+    /// Removes a library and its functions' index entries.
+    pub(crate) fn unlink(&mut self, name: &str) -> Option<Library> {
+        let lib = self.libs.shift_remove(name)?;
+        for f in lib.functions.keys() {
+            self.by_function.remove(f);
+        }
+        Some(lib)
+    }
+}
+
+/// Library and function names: letters, digits and underscores, at least one.
+fn valid_name(name: &[u8]) -> bool {
+    !name.is_empty() && name.iter().all(|c| c.is_ascii_alphanumeric() || *c == b'_')
+}
+
+const BAD_NAME: &str = "Library names can only contain letters, numbers, or underscores(_) and must be at least one character long";
+
+/// The `#!lua name=LIB` first line: (engine, library name).
+fn metadata(code: &[u8]) -> Result<(String, String), String> {
+    if !code.starts_with(b"#!") {
+        return Err("Missing library metadata".into());
+    }
+    let Some(end) = code.iter().position(|&b| b == b'\n') else {
+        return Err("Invalid library metadata".into());
+    };
+    let line = String::from_utf8_lossy(&code[..end]);
+    let parts: Vec<&str> = line.split_ascii_whitespace().collect();
+    if parts.is_empty() {
+        return Err("Invalid library metadata".into());
+    }
+    let engine = parts[0][2..].to_string();
+    let mut name = None;
+    for part in &parts[1..] {
+        if part.len() >= 5 && part[..5].eq_ignore_ascii_case("name=") {
+            if name.is_some() {
+                return Err(
+                    "Invalid metadata value, name argument was given multiple times".into(),
+                );
+            }
+            name = Some(part[5..].to_string());
+            continue;
+        }
+        return Err(format!("Invalid metadata value given: {part}"));
+    }
+    let name = name.ok_or_else(|| "Library name was not given".to_string())?;
+    Ok((engine, name))
+}
+
+/// Longest a library's top-level code may run (Redis's load timeout).
+const LOAD_TIMEOUT: Duration = Duration::from_millis(500);
+
+impl Engine {
+    /// FUNCTION LOAD [REPLACE] code: compiles and runs the library code, registering its
+    /// functions; returns the library name. Errors are Redis's texts without "ERR ".
+    pub(crate) fn load_library(&mut self, code: &Bytes, replace: bool) -> Result<String, String> {
+        let (engine, name) = metadata(code)?;
+        if !valid_name(name.as_bytes()) {
+            return Err(BAD_NAME.into());
+        }
+        if !engine.eq_ignore_ascii_case("lua") {
+            return Err(format!("Engine '{engine}' not found"));
+        }
+        if self.functions.libs.contains_key(&name) && !replace {
+            return Err(format!("Library '{name}' already exists"));
+        }
+        let skip = code.iter().position(|&b| b == b'\n').unwrap_or(0);
+        let lib_env: Table = self
+            .rt
+            .raw_get("lib_env")
+            .map_err(|e| format!("Error compiling function: {e}"))?;
+        let chunk = self
+            .compile(code, skip, "@user_function", &lib_env)
+            .map_err(|m| format!("Error compiling function: {m}"))?;
+        let functions = self.register_all(&chunk)?;
+        if functions.is_empty() {
+            return Err("No functions registered".into());
+        }
+        for f in functions.keys() {
+            if let Some(owner) = self.functions.by_function.get(f) {
+                if *owner != name {
+                    return Err(format!("Function {f} already exists"));
+                }
+            }
+        }
+        self.functions.unlink(&name);
+        self.functions.link_library(Library {
+            name: name.clone(),
+            code: code.clone(),
+            functions,
+        });
+        Ok(name)
+    }
+
+    /// Runs a library's top level with `rt.register` set, collecting its functions.
+    fn register_all(&self, chunk: &Function) -> Result<IndexMap<String, LibFunction>, String> {
+        let lua = &self.lua;
+        let collected: RefCell<IndexMap<String, LibFunction>> = RefCell::new(IndexMap::new());
+        let started = Instant::now();
+        let _ = lua.set_hook(
+            HookTriggers::new().every_nth_instruction(100_000),
+            move |lua, _| {
+                if started.elapsed() > LOAD_TIMEOUT {
+                    let _ = lua;
+                    return Err(mlua::Error::external("FUNCTION LOAD timeout"));
+                }
+                Ok(VmState::Continue)
+            },
+        );
+        let result = lua.scope(|scope| {
+            let register =
+                scope.create_function(|lua, a: Variadic<Value>| match parse_registration(&a) {
+                    Ok(f) => {
+                        let mut map = collected.borrow_mut();
+                        if map.contains_key(&f.name) {
+                            let t = convert::error_table(
+                                lua,
+                                "Function already exists in the library",
+                            )?;
+                            return Ok((false, Value::Table(t)));
+                        }
+                        map.insert(f.name.clone(), f);
+                        Ok((true, Value::Nil))
+                    }
+                    Err(msg) => Ok((false, Value::Table(convert::error_table(lua, msg)?))),
+                })?;
+            self.rt.raw_set("register", register)?;
+            let loading: Function = self.rt.raw_get("lib_loading")?;
+            loading.call::<()>(true)?;
+            let pcall: Function = self.rt.raw_get("raw_pcall")?;
+            let out: mlua::MultiValue = pcall.call(chunk.clone())?;
+            self.rt.raw_set("register", Value::Nil)?;
+            loading.call::<()>(false)?;
+            Ok(out)
+        });
+        lua.remove_hook();
+        let out = result.map_err(|e| format!("Error registering functions: {e}"))?;
+        let mut values = out.into_iter();
+        if let Some(Value::Boolean(false)) = values.next() {
+            let msg = match values.next() {
+                Some(Value::Table(t)) => match t.raw_get::<Value>("err") {
+                    Ok(Value::String(s)) => String::from_utf8_lossy(&s.as_bytes()).into_owned(),
+                    _ => "ERR unknown error".into(),
+                },
+                Some(Value::String(s)) => format!("ERR {}", String::from_utf8_lossy(&s.as_bytes())),
+                Some(Value::Error(e)) => load_error_text(&e),
+                _ => "ERR unknown error".into(),
+            };
+            return Err(format!("Error registering functions: {msg}"));
+        }
+        Ok(collected.into_inner())
+    }
+
+    /// FUNCTION FLUSH: drops every library.
+    pub(crate) fn flush_functions(&mut self) {
+        self.functions = Libraries::default();
+        let _ = self.lua.gc_collect();
+    }
+}
+
+/// The message of a load-time error raised from Rust (the timeout).
+fn load_error_text(e: &mlua::Error) -> String {
+    match e {
+        mlua::Error::CallbackError { cause, .. } => load_error_text(cause),
+        mlua::Error::ExternalError(x) => format!("ERR {x}"),
+        other => other.to_string(),
+    }
+}
+
+/// Reads redis.register_function's arguments: `(name, callback)` or a table with
+/// function_name, callback, flags and description.
+fn parse_registration(a: &[Value]) -> Result<LibFunction, &'static str> {
+    let mut name = None;
+    let mut callback = None;
+    let mut description = None;
+    let mut flags = 0;
+    match a {
+        [Value::Table(t)] => {
+            for pair in t.pairs::<Value, Value>() {
+                let Ok((k, v)) = pair else {
+                    return Err("unknown argument given to redis.register_function");
+                };
+                let Value::String(k) = k else {
+                    return Err("named argument key given to redis.register_function is not a string");
+                };
+                let key = k.as_bytes().to_ascii_lowercase();
+                match key.as_slice() {
+                    b"function_name" => match v {
+                        Value::String(s) => name = Some(s.as_bytes().to_vec()),
+                        _ => return Err("function_name argument given to redis.register_function must be a string"),
+                    },
+                    b"description" => match v {
+                        Value::String(s) => description = Some(Bytes::copy_from_slice(&s.as_bytes())),
+                        _ => return Err("description argument given to redis.register_function must be a string"),
+                    },
+                    b"callback" => match v {
+                        Value::Function(f) => callback = Some(f),
+                        _ => return Err("callback argument given to redis.register_function must be a function"),
+                    },
+                    b"flags" => {
+                        let Value::Table(ft) = v else {
+                            return Err("flags argument to redis.register_function must be a table representing function flags");
+                        };
+                        flags = parse_flags(&ft)?;
+                    }
+                    _ => return Err("unknown argument given to redis.register_function"),
+                }
+            }
+            if name.is_none() {
+                return Err("redis.register_function must get a function name argument");
+            }
+            if callback.is_none() {
+                return Err("redis.register_function must get a callback argument");
+            }
+        }
+        [_] => return Err("calling redis.register_function with a single argument is only applicable to Lua table (representing named arguments)."),
+        [n, f] => {
+            let Value::String(n) = n else {
+                return Err("first argument to redis.register_function must be a string");
+            };
+            let Value::Function(f) = f else {
+                return Err("second argument to redis.register_function must be a function");
+            };
+            name = Some(n.as_bytes().to_vec());
+            callback = Some(f.clone());
+        }
+        _ => return Err("wrong number of arguments to redis.register_function"),
+    }
+    let (Some(name), Some(func)) = (name, callback) else {
+        return Err("wrong number of arguments to redis.register_function");
+    };
+    if !valid_name(&name) {
+        return Err(BAD_NAME);
+    }
+    Ok(LibFunction {
+        name: String::from_utf8_lossy(&name).into_owned(),
+        description,
+        flags,
+        func,
+    })
+}
+
+/// A flags table: an array of flag names.
+fn parse_flags(t: &Table) -> Result<u32, &'static str> {
+    let mut flags = 0;
+    for v in t.sequence_values::<Value>() {
+        let Ok(Value::String(s)) = v else {
+            return Err("unknown flag given");
+        };
+        flags |= shebang::flag_by_name(&s.as_bytes()).ok_or("unknown flag given")?;
+    }
+    Ok(flags)
+}

@@ -1,0 +1,67 @@
+//! The extra libraries Redis gives scripts (`bit`, `cjson`, `cmsgpack`, `struct`), written
+//! here in Rust against the same Lua API, installed as globals before the sandbox locks them.
+
+use mlua::{Lua, Table};
+
+/// Installs the libraries into `globals`.
+pub(crate) fn install(lua: &Lua, globals: &Table) -> mlua::Result<()> {
+    globals.raw_set("bit", bit(lua)?)?;
+    globals.raw_set("cjson", super::cjson::table(lua)?)?;
+    Ok(())
+}
+
+/// LuaBitOp 1.0 as Redis ships it: 32-bit operations on numbers, results as signed ints.
+fn bit(lua: &Lua) -> mlua::Result<Table> {
+    let t = lua.create_table()?;
+    fn norm(n: f64) -> i32 {
+        // LuaBitOp's tobit: the number modulo 2^32, as a signed 32-bit integer.
+        let m = n.rem_euclid(4_294_967_296.0);
+        m as u64 as u32 as i32
+    }
+    let unary = |f: fn(i32) -> i32| move |_: &Lua, x: f64| Ok(f(norm(x)) as f64);
+    t.raw_set("tobit", lua.create_function(unary(|x| x))?)?;
+    t.raw_set("bnot", lua.create_function(unary(|x| !x))?)?;
+    t.raw_set("bswap", lua.create_function(unary(|x| x.swap_bytes()))?)?;
+    let fold = |init: i32, f: fn(i32, i32) -> i32| {
+        move |_: &Lua, xs: mlua::Variadic<f64>| {
+            Ok(xs.iter().fold(init, |acc, &x| f(acc, norm(x))) as f64)
+        }
+    };
+    t.raw_set("band", lua.create_function(fold(-1, |a, b| a & b))?)?;
+    t.raw_set("bor", lua.create_function(fold(0, |a, b| a | b))?)?;
+    t.raw_set("bxor", lua.create_function(fold(0, |a, b| a ^ b))?)?;
+    let shift = |f: fn(i32, u32) -> i32| {
+        move |_: &Lua, (x, n): (f64, f64)| Ok(f(norm(x), (norm(n) & 31) as u32) as f64)
+    };
+    t.raw_set(
+        "lshift",
+        lua.create_function(shift(|x, n| x.wrapping_shl(n)))?,
+    )?;
+    t.raw_set(
+        "rshift",
+        lua.create_function(shift(|x, n| ((x as u32) >> n) as i32))?,
+    )?;
+    t.raw_set("arshift", lua.create_function(shift(|x, n| x >> n))?)?;
+    t.raw_set("rol", lua.create_function(shift(|x, n| x.rotate_left(n)))?)?;
+    t.raw_set("ror", lua.create_function(shift(|x, n| x.rotate_right(n)))?)?;
+    t.raw_set(
+        "tohex",
+        lua.create_function(|_, (x, n): (f64, Option<f64>)| {
+            let x = norm(x) as u32;
+            let n = n.map(norm).unwrap_or(8);
+            let (upper, width) = if n < 0 {
+                (true, (-n) as usize)
+            } else {
+                (false, n as usize)
+            };
+            let width = width.min(8);
+            let s = if upper {
+                format!("{:08X}", x)
+            } else {
+                format!("{:08x}", x)
+            };
+            Ok(s[8 - width..].to_string())
+        })?,
+    )?;
+    Ok(t)
+}

@@ -1,0 +1,229 @@
+//! The Lua engine behind EVAL and FUNCTION: one Lua 5.1 state per node, sandboxed as
+//! Redis 7.0 sandboxes its own (read-only globals and libraries, no os/io/loadfile/dofile,
+//! Redis's `math.random`), the script cache, and how a script is run (`run`).
+
+mod api;
+pub(crate) mod busy;
+mod cjson;
+pub(crate) mod convert;
+pub(crate) mod dump;
+pub(crate) mod functions;
+pub(crate) mod libs;
+pub(crate) mod rand48;
+pub(crate) mod run;
+pub(crate) mod shebang;
+
+use ahash::AHashMap;
+use bytes::Bytes;
+use mlua::{Function, Lua, LuaOptions, StdLib, Table, Value};
+use rand48::{Rand48, LRAND48_MAX};
+use std::sync::Arc;
+
+/// The version scripts see in `redis.REDIS_VERSION` (what INFO reports too).
+pub(crate) const VERSION: &str = "7.0.15";
+/// Same as a number: 0x00MMmmpp.
+pub(crate) const VERSION_NUM: i64 = 0x0007_000f;
+
+/// A compiled EVAL script.
+pub(crate) struct Script {
+    pub flags: u32,
+    pub func: Function,
+}
+
+/// The Lua state and everything that lives in it.
+pub(crate) struct Engine {
+    pub lua: Lua,
+    /// The real global table (scripts see a read-only proxy of it).
+    pub globals: Table,
+    /// The environment scripts run in: the read-only proxy.
+    pub env: Table,
+    /// Rust helpers the prelude calls (`rt.op` is set only while a script runs).
+    pub rt: Table,
+    /// The real `redis` table (scripts see a read-only proxy): call/pcall are set per run.
+    pub redis_api: Table,
+    /// The error handler every run uses (adds the script line to errors).
+    pub err_handler: Function,
+    /// EVAL scripts by lower-case SHA1.
+    pub scripts: AHashMap<String, Script>,
+    /// Bytes of script bodies held (INFO used_memory_scripts_eval).
+    pub scripts_bytes: usize,
+    /// Loaded function libraries.
+    pub functions: functions::Libraries,
+    /// The busy state other connections read without the lock.
+    pub busy: Arc<busy::BusyState>,
+}
+
+/// Lower-case hex SHA1, as Redis names scripts.
+pub(crate) fn sha1hex(data: &[u8]) -> String {
+    sha1_smol::Sha1::from(data).digest().to_string()
+}
+
+impl Engine {
+    /// A fresh engine. Only our own Lua code runs here, so a failure is a bug.
+    pub(crate) fn new(busy: Arc<busy::BusyState>) -> Engine {
+        match Engine::build(busy) {
+            Ok(e) => e,
+            Err(e) => panic!("the Lua sandbox failed to initialise: {e}"),
+        }
+    }
+
+    fn build(busy: Arc<busy::BusyState>) -> mlua::Result<Engine> {
+        let lua = Lua::new_with(
+            StdLib::TABLE | StdLib::STRING | StdLib::MATH,
+            LuaOptions::default(),
+        )?;
+        let globals = lua.globals();
+        libs::install(&lua, &globals)?;
+        let rt = lua.create_table()?;
+        let rng = Arc::new(parking_lot::Mutex::new(Rand48::default()));
+        let r = rng.clone();
+        rt.set(
+            "random",
+            lua.create_function(move |_, args: mlua::Variadic<Value>| {
+                math_random(&mut r.lock(), &args)
+            })?,
+        )?;
+        let r = rng.clone();
+        rt.set(
+            "randomseed",
+            lua.create_function(move |_, seed: mlua::Number| {
+                r.lock().seed(seed as i64 as i32);
+                Ok(())
+            })?,
+        )?;
+        api::install(&lua, &rt)?;
+        rt.set("version", VERSION)?;
+        rt.set("version_num", VERSION_NUM)?;
+        let prelude = lua
+            .load(include_str!("prelude.lua"))
+            .set_name("=rubra")
+            .into_function()?;
+        rt.set(
+            "errmsg",
+            lua.create_function(|_, v: Value| match v {
+                Value::Error(e) => Ok(Some(run::error_text(&e))),
+                _ => Ok(None),
+            })?,
+        )?;
+        let (env, redis_api): (Table, Table) = prelude.call((globals.clone(), rt.clone()))?;
+        let err_handler = run::error_handler(&lua, busy.clone(), &globals)?;
+        Ok(Engine {
+            lua,
+            globals,
+            env,
+            rt,
+            redis_api,
+            err_handler,
+            scripts: AHashMap::new(),
+            scripts_bytes: 0,
+            functions: functions::Libraries::default(),
+            busy,
+        })
+    }
+
+    /// Compiles `body` (skipping a shebang line but keeping its newline, so line numbers
+    /// stay right) in the script environment under the chunk name `name`.
+    pub(crate) fn compile(
+        &self,
+        body: &[u8],
+        skip: usize,
+        name: &str,
+        env: &Table,
+    ) -> Result<Function, String> {
+        self.lua
+            .load(&body[skip..])
+            .set_name(name)
+            .set_environment(env.clone())
+            .into_function()
+            .map_err(|e| match e {
+                mlua::Error::SyntaxError { message, .. } => message,
+                other => other.to_string(),
+            })
+    }
+
+    /// SCRIPT LOAD / the first EVAL of a body: compiles and caches it, returning its SHA1.
+    pub(crate) fn load_script(&mut self, body: &Bytes) -> Result<String, String> {
+        let sha = sha1hex(body);
+        if self.scripts.contains_key(&sha) {
+            return Ok(sha);
+        }
+        let (flags, skip) = shebang::parse_eval(body)?;
+        let func = self
+            .compile(body, skip, "@user_script", &self.env)
+            .map_err(|m| format!("ERR Error compiling script (new function): {m}"))?;
+        self.scripts_bytes += body.len() + 40;
+        self.scripts.insert(sha.clone(), Script { flags, func });
+        Ok(sha)
+    }
+
+    /// Every library's source, for RDB files, AOF rewrites and full syncs.
+    pub(crate) fn library_codes(&self) -> Vec<Bytes> {
+        self.functions
+            .libs
+            .values()
+            .map(|l| l.code.clone())
+            .collect()
+    }
+
+    /// Replaces all libraries with those in `codes` (an RDB file's), as Redis does when it
+    /// loads one. A library that fails to load is logged and skipped.
+    pub(crate) fn replace_libraries(&mut self, codes: &[Vec<u8>]) {
+        self.functions = functions::Libraries::default();
+        for code in codes {
+            if let Err(e) = self.load_library(&Bytes::copy_from_slice(code), true) {
+                tracing::warn!(error = %e, "a function library from the RDB file did not load");
+            }
+        }
+    }
+
+    /// SCRIPT FLUSH: forgets every cached script and collects their code.
+    pub(crate) fn flush_scripts(&mut self) {
+        self.scripts.clear();
+        self.scripts_bytes = 0;
+        let _ = self.lua.gc_collect();
+    }
+}
+
+/// Redis's `math.random`: lrand48-based, with Lua 5.1's argument rules.
+fn math_random(rng: &mut Rand48, args: &[Value]) -> mlua::Result<f64> {
+    let r = (rng.next() % LRAND48_MAX) as f64 / LRAND48_MAX as f64;
+    let int_arg = |i: usize| -> mlua::Result<i64> {
+        match &args[i] {
+            Value::Integer(n) => Ok(*n),
+            Value::Number(n) => Ok(*n as i64),
+            Value::String(s) => s
+                .to_str()
+                .ok()
+                .and_then(|s| s.trim().parse::<f64>().ok())
+                .map(|n| n as i64)
+                .ok_or_else(|| arg_error(i + 1, "number expected, got string")),
+            other => Err(arg_error(
+                i + 1,
+                &format!("number expected, got {}", other.type_name()),
+            )),
+        }
+    };
+    match args.len() {
+        0 => Ok(r),
+        1 => {
+            let u = int_arg(0)?;
+            if u < 1 {
+                return Err(arg_error(1, "interval is empty"));
+            }
+            Ok((r * u as f64).floor() + 1.0)
+        }
+        2 => {
+            let l = int_arg(0)?;
+            let u = int_arg(1)?;
+            if l > u {
+                return Err(arg_error(2, "interval is empty"));
+            }
+            Ok((r * (u - l + 1) as f64).floor() + l as f64)
+        }
+        _ => Err(mlua::Error::runtime("wrong number of arguments")),
+    }
+}
+
+fn arg_error(n: usize, msg: &str) -> mlua::Error {
+    mlua::Error::runtime(format!("bad argument #{n} to 'random' ({msg})"))
+}

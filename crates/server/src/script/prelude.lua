@@ -1,0 +1,138 @@
+-- Rubra's Lua sandbox, run once when the engine starts (chunk "=rubra": frames of this
+-- chunk are skipped when an error is attributed to a script line).
+-- H is the real global table, rt the table of Rust helpers; P, returned, becomes the
+-- environment of every script: an empty proxy, so that no global can be created or
+-- replaced (Redis 7.0 makes the globals and the library tables read-only).
+local H, rt = ...
+local error, type, tostring, tonumber, select, setmetatable, setfenv, getfenv =
+  error, type, tostring, tonumber, select, setmetatable, setfenv, getfenv
+local lua_pcall, lua_loadstring, lua_load, lua_rawset = pcall, loadstring, load, rawset
+
+local protected = setmetatable({}, { __mode = 'k' })
+local function ro() error("Attempt to modify a readonly table", 2) end
+local function readonly(t)
+  local p = setmetatable({}, { __index = t, __newindex = ro, __metatable = false })
+  protected[p] = true
+  return p
+end
+local function fail(msg) error({ err = msg }) end
+
+H.dofile, H.loadfile, H.print, H.module, H.require = nil, nil, nil, nil, nil
+
+H.math.random = rt.random
+H.math.randomseed = rt.randomseed
+
+local redis = {}
+-- redis.call / redis.pcall are Rust functions set for each run (a C function keeps the
+-- calling script's frame even in `return redis.call(...)`, so errors name its line).
+redis.call = function()
+  fail('ERR redis.call/pcall can only be called inside a script invocation')
+end
+redis.pcall = redis.call
+rt.outside = redis.call
+redis.setresp, redis.set_repl, redis.acl_check_cmd = rt.setresp, rt.set_repl, rt.acl_check_cmd
+redis.replicate_commands = function() return true end
+redis.breakpoint = function() return false end
+redis.debug = function() end
+redis.sha1hex = rt.sha1hex
+redis.error_reply = function(...)
+  local e = ...
+  if select('#', ...) ~= 1 or type(e) ~= 'string' then
+    return { err = 'ERR wrong number or type of arguments' }
+  end
+  if e:sub(1, 1) ~= '-' then e = '-' .. e end
+  local sp = e:find(' ', 1, true)
+  local code, msg
+  if sp then code, msg = e:sub(2, sp - 1), e:sub(sp + 1) else code, msg = 'ERR', e:sub(2) end
+  msg = msg:gsub('^[\r\n]+', ''):gsub('[\r\n]+$', '')
+  return { err = code .. ' ' .. msg }
+end
+redis.status_reply = function(...)
+  local s = ...
+  if select('#', ...) ~= 1 or type(s) ~= 'string' then
+    return { err = 'ERR wrong number or type of arguments' }
+  end
+  return { ok = s }
+end
+redis.log = rt.log
+redis.LOG_DEBUG, redis.LOG_VERBOSE, redis.LOG_NOTICE, redis.LOG_WARNING = 0, 1, 2, 3
+redis.REPL_NONE, redis.REPL_AOF, redis.REPL_SLAVE, redis.REPL_REPLICA, redis.REPL_ALL = 0, 1, 2, 2, 3
+redis.REDIS_VERSION = rt.version
+redis.REDIS_VERSION_NUM = rt.version_num
+redis.register_function = function(...)
+  local f = rt.register
+  if f == nil then fail('ERR redis.register_function can only be called on FUNCTION LOAD command') end
+  local ok, r = f(...)
+  if not ok then error(r) end
+end
+H.redis = redis
+
+-- Redis 7's pcall: an error raised as a table {err=...} is returned as its message.
+local errmsg = rt.errmsg
+local function unwrap(ok, ...)
+  if ok then return ok, ... end
+  local e = ...
+  if type(e) == 'userdata' then
+    local m = errmsg(e)
+    if m ~= nil then e = m end
+  elseif type(e) == 'table' then
+    local m = e.err
+    if type(m) == 'string' or type(m) == 'number' then e = m end
+  end
+  return false, e
+end
+H.pcall = function(...) return unwrap(lua_pcall(...)) end
+
+local P = setmetatable({}, { __index = H, __newindex = ro, __metatable = false })
+protected[P] = true
+H.rawset = function(t, k, v)
+  if protected[t] then error("Attempt to modify a readonly table", 0) end
+  return lua_rawset(t, k, v)
+end
+H.loadstring = function(...)
+  local f, e = lua_loadstring(...)
+  if f then setfenv(f, P) end
+  return f, e
+end
+H.load = function(...)
+  local f, e = lua_load(...)
+  if f then setfenv(f, P) end
+  return f, e
+end
+H.getfenv = function(...)
+  local env = getfenv(...)
+  if env == H then return P end
+  return env
+end
+for _, name in ipairs({ 'string', 'math', 'table', 'coroutine', 'redis', 'bit', 'cjson',
+                        'struct', 'cmsgpack' }) do
+  if type(H[name]) == 'table' then H[name] = readonly(H[name]) end
+end
+-- FUNCTION LOAD runs a library's top level with only register_function, log and the
+-- version in reach (Redis's library API); its functions later see the full globals.
+local function missing(_, k)
+  error("Script attempted to access nonexistent global variable '" .. tostring(k) .. "'", 2)
+end
+local load_redis = setmetatable({
+  register_function = redis.register_function, log = redis.log,
+  LOG_DEBUG = 0, LOG_VERBOSE = 1, LOG_NOTICE = 2, LOG_WARNING = 3,
+  REDIS_VERSION = redis.REDIS_VERSION, REDIS_VERSION_NUM = redis.REDIS_VERSION_NUM,
+}, { __index = missing })
+local load_api = setmetatable({ redis = readonly(load_redis) }, { __index = missing })
+local lib_mt = { __index = H, __newindex = ro, __metatable = false }
+local LE = setmetatable({}, lib_mt)
+protected[LE] = true
+rt.lib_env = LE
+rt.lib_loading = function(on)
+  if on then lib_mt.__index = load_api else lib_mt.__index = H end
+end
+H._G = P
+setmetatable(H, { __index = function(_, k)
+  error("Script attempted to access nonexistent global variable '" .. tostring(k) .. "'", 2)
+end })
+setfenv(0, P)
+local xpcall = xpcall
+rt.raw_pcall = lua_pcall
+rt.run = function(f, h) return xpcall(f, h) end
+rt.run_fn = function(f, h, keys, args) return xpcall(function() return f(keys, args) end, h) end
+return P, redis

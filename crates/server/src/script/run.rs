@@ -1,0 +1,627 @@
+//! Running a script: the checks Redis makes before a run (shebang flags against the node's
+//! state), the run itself with `redis.call` going through the normal command path, the
+//! busy/kill hook, effects propagation wrapped in MULTI/EXEC, and error texts.
+
+use super::busy::BusyState;
+use super::{convert, shebang};
+use crate::client::ClientState;
+use crate::cmd::{flags, Ctx};
+use crate::exec::dispatch;
+use bytes::Bytes;
+use mlua::{Function, HookTriggers, Lua, Table, Value, Variadic, VmState};
+use rubra_resp::Reply;
+use std::cell::RefCell;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+/// How a script was invoked.
+pub(crate) struct Invocation<'a> {
+    /// EVAL family (globals KEYS/ARGV, SCRIPT KILL) or FCALL (arguments, FUNCTION KILL).
+    pub is_eval: bool,
+    /// *_RO variant.
+    pub ro_command: bool,
+    /// Shebang / register_function flags.
+    pub flags: u32,
+    /// SHA1 or function name, for error texts.
+    pub name: &'a str,
+    pub keys: &'a [Bytes],
+    pub args: &'a [Bytes],
+}
+
+/// What a run may do and has done.
+struct RunState {
+    read_only: bool,
+    allow_oom: bool,
+    allow_cross_slot: bool,
+    /// Used memory was over maxmemory when the script started.
+    oom_at_start: bool,
+    /// The script called a write command (it can no longer be killed).
+    wrote: bool,
+    /// redis.set_repl flags (bit 0 AOF, bit 1 replicas).
+    repl: u8,
+    /// Cluster mode: the slot of the first key the script touched.
+    slot: Option<u16>,
+    /// The client the script's commands run as (its db, its protocol).
+    client: ClientState,
+    /// The caller's cluster flags (READONLY / ASKING), as Redis copies them.
+    caller_readonly: bool,
+    caller_asking: bool,
+    from_primary: bool,
+}
+
+/// Checks the node state against the script's flags before it runs (Redis's
+/// scriptPrepareForRun); an error reply refuses the run.
+fn prepare(ctx: &mut Ctx, inv: &Invocation) -> Result<(), Reply> {
+    let store = &mut *ctx.store;
+    let obey = ctx.client.is_primary_link;
+    if inv.flags & shebang::EVAL_COMPAT != 0 {
+        return Ok(());
+    }
+    if inv.flags & shebang::NO_CLUSTER != 0 && store.cluster.is_some() {
+        return Err(Reply::err(
+            "ERR Can not run script on cluster, 'no-cluster' flag is set.",
+        ));
+    }
+    if inv.flags & shebang::NO_WRITES == 0 {
+        if store.replication.is_replica()
+            && store.config.get_value("replica-read-only") == "yes"
+            && !obey
+        {
+            return Err(Reply::err(
+                "READONLY Can not run script with write flag on readonly replica",
+            ));
+        }
+        if inv.ro_command {
+            return Err(Reply::err(
+                "ERR Can not execute a script with write flag using *_ro command.",
+            ));
+        }
+    }
+    if inv.flags & (shebang::ALLOW_OOM | shebang::NO_WRITES) == 0
+        && store.config.maxmemory > 0
+        && !obey
+        && !crate::exec::evict::make_room(store)
+    {
+        return Err(Reply::err(
+            "OOM allow-oom flag is not set on the script, can not run it when used memory > 'maxmemory'",
+        ));
+    }
+    Ok(())
+}
+
+/// Runs `func` for the calling client in `ctx` and returns the caller's reply.
+pub(crate) fn run(ctx: &mut Ctx, func: &Function, inv: &Invocation) -> Reply {
+    if let Err(e) = prepare(ctx, inv) {
+        return e;
+    }
+    let engine = &ctx.store.scripts;
+    let (lua, busy) = (engine.lua.clone(), engine.busy.clone());
+    let handles = Handles {
+        rt: engine.rt.clone(),
+        globals: engine.globals.clone(),
+        redis_api: engine.redis_api.clone(),
+        handler: engine.err_handler.clone(),
+    };
+    let compat = inv.flags & shebang::EVAL_COMPAT != 0;
+    let oom_at_start = ctx.store.config.maxmemory > 0
+        && !ctx.store.loading
+        && crate::alloc::used_memory() > ctx.store.config.maxmemory as usize;
+    let mut state = RunState {
+        read_only: inv.ro_command || (!compat && inv.flags & shebang::NO_WRITES != 0),
+        allow_oom: !compat && inv.flags & shebang::ALLOW_OOM != 0,
+        allow_cross_slot: compat || inv.flags & shebang::ALLOW_CROSS_SLOT != 0,
+        oom_at_start,
+        wrote: false,
+        repl: 3,
+        slot: None,
+        client: ClientState {
+            db: ctx.client.db,
+            authenticated: true,
+            no_block: true,
+            is_primary_link: ctx.client.is_primary_link,
+            ..ClientState::default()
+        },
+        caller_readonly: ctx.client.readonly,
+        caller_asking: ctx.client.asking,
+        from_primary: ctx.client.is_primary_link || ctx.store.loading,
+    };
+    let threshold = ctx
+        .store
+        .config
+        .get_value("busy-reply-threshold")
+        .parse::<u64>()
+        .unwrap_or(5000);
+    busy.start(inv.is_eval, state.from_primary);
+    if threshold > 0 {
+        install_hook(
+            &lua,
+            busy.clone(),
+            threshold,
+            inv.name.to_string(),
+            inv.is_eval,
+        );
+    }
+    let own_exec = !ctx.store.feed.in_exec();
+    if own_exec {
+        ctx.store.feed.begin_exec();
+    }
+    let caller_resp3 = ctx.client.resp3;
+    let outcome = execute(ctx, &mut state, &lua, &handles, func, inv, caller_resp3);
+    if own_exec {
+        ctx.store.feed.end_exec();
+    }
+    lua.remove_hook();
+    busy.finish();
+    gc_step(&lua);
+    match outcome {
+        Ok(reply) => reply,
+        Err(e) => Reply::error(format!("ERR Error running script {}, {}", inv.name, e)),
+    }
+}
+
+/// The engine's tables a run uses (cheap handles cloned out of the store).
+struct Handles {
+    rt: Table,
+    globals: Table,
+    redis_api: Table,
+    handler: Function,
+}
+
+/// An error redis.call raises: the `err` text of the table Redis would raise.
+#[derive(Debug)]
+pub(crate) struct ScriptError(pub String);
+
+impl std::fmt::Display for ScriptError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for ScriptError {}
+
+/// The `err` text of an error table.
+fn err_text(v: &Value) -> String {
+    if let Value::Table(t) = v {
+        if let Ok(Value::String(s)) = t.raw_get::<Value>("err") {
+            return String::from_utf8_lossy(&s.as_bytes()).into_owned();
+        }
+    }
+    "ERR unknown error".into()
+}
+
+/// Calls the script under `xpcall` with scoped redis.call / redis.pcall / `rt.op` and
+/// converts what it returned or raised.
+fn execute(
+    ctx: &mut Ctx,
+    state: &mut RunState,
+    lua: &Lua,
+    h: &Handles,
+    func: &Function,
+    inv: &Invocation,
+    caller_resp3: bool,
+) -> mlua::Result<Reply> {
+    let (rt, globals, handler) = (&h.rt, &h.globals, &h.handler);
+    let keys = string_array(lua, inv.keys)?;
+    let args = string_array(lua, inv.args)?;
+    if inv.is_eval {
+        globals.raw_set("KEYS", keys.clone())?;
+        globals.raw_set("ARGV", args.clone())?;
+    }
+    let cell = RefCell::new((ctx, state));
+    lua.scope(|scope| {
+        let op = scope.create_function(|lua, mut a: Variadic<Value>| {
+            let Ok(mut guard) = cell.try_borrow_mut() else {
+                let t = convert::error_table(lua, "ERR redis.call re-entered")?;
+                return Ok((false, Value::Table(t)));
+            };
+            let (ctx, state) = &mut *guard;
+            let code = match a.first() {
+                Some(Value::Integer(i)) => *i,
+                Some(Value::Number(n)) => *n as i64,
+                _ => 0,
+            };
+            a.remove(0);
+            match code {
+                0 => redis_call(lua, ctx, state, &a),
+                1 => {
+                    state.client.resp3 = matches!(a.first(), Some(Value::Integer(3)))
+                        || matches!(a.first(), Some(Value::Number(n)) if *n == 3.0);
+                    Ok((true, Value::Nil))
+                }
+                2 => {
+                    state.repl = match a.first() {
+                        Some(Value::Integer(i)) => *i as u8,
+                        Some(Value::Number(n)) => *n as u8,
+                        _ => 3,
+                    };
+                    Ok((true, Value::Nil))
+                }
+                _ => acl_check(lua, &a),
+            }
+        })?;
+        rt.raw_set("op", op)?;
+        let call = scope.create_function(|lua, a: Variadic<Value>| {
+            let Ok(mut guard) = cell.try_borrow_mut() else {
+                return Err(mlua::Error::external(ScriptError(
+                    "ERR redis.call re-entered".into(),
+                )));
+            };
+            let (ctx, state) = &mut *guard;
+            match redis_call(lua, ctx, state, &a)? {
+                (true, v) => Ok(v),
+                (false, e) => Err(mlua::Error::external(ScriptError(err_text(&e)))),
+            }
+        })?;
+        let pcall = scope.create_function(|lua, a: Variadic<Value>| {
+            let Ok(mut guard) = cell.try_borrow_mut() else {
+                return Ok(Value::Nil);
+            };
+            let (ctx, state) = &mut *guard;
+            Ok(redis_call(lua, ctx, state, &a)?.1)
+        })?;
+        h.redis_api.raw_set("call", call)?;
+        h.redis_api.raw_set("pcall", pcall)?;
+        let result: mlua::Result<(bool, Value)> = if inv.is_eval {
+            let run: Function = rt.raw_get("run")?;
+            run.call((func.clone(), handler.clone()))
+        } else {
+            let run: Function = rt.raw_get("run_fn")?;
+            run.call((func.clone(), handler.clone(), keys, args))
+        };
+        rt.raw_set("op", Value::Nil)?;
+        let outside: Function = rt.raw_get("outside")?;
+        h.redis_api.raw_set("call", outside.clone())?;
+        h.redis_api.raw_set("pcall", outside)?;
+        let (ok, value) = result?;
+        let guard = cell.borrow();
+        let script_resp3 = guard.1.client.resp3;
+        Ok(if ok {
+            convert::lua_to_reply(&value, script_resp3, caller_resp3)
+        } else {
+            raised_error(&value, inv.name)
+        })
+    })
+}
+
+/// A Lua array of strings (KEYS, ARGV).
+fn string_array(lua: &Lua, items: &[Bytes]) -> mlua::Result<Table> {
+    let t = lua.create_table_with_capacity(items.len(), 0)?;
+    for (i, item) in items.iter().enumerate() {
+        t.raw_set(i + 1, lua.create_string(item)?)?;
+    }
+    Ok(t)
+}
+
+/// The reply for an error the script raised (after our handler shaped it as a table).
+fn raised_error(value: &Value, name: &str) -> Reply {
+    let Value::Table(t) = value else {
+        return Reply::error(format!(
+            "ERR Error running script {name}, execution failure"
+        ));
+    };
+    let text = |k: &str| -> Option<String> {
+        match t.raw_get::<Value>(k).ok()? {
+            Value::String(s) => Some(String::from_utf8_lossy(&s.as_bytes()).into_owned()),
+            Value::Integer(i) => Some(i.to_string()),
+            Value::Number(n) => Some(format!("{}", n as i64)),
+            _ => None,
+        }
+    };
+    let msg = text("err").unwrap_or_else(|| "ERR execution failure".into());
+    let mut out = msg;
+    if let (Some(source), Some(line)) = (text("source"), text("line")) {
+        out.push_str(&format!(" script: {name}, on {source}:{line}."));
+    }
+    Reply::Error(out.replace(['\r', '\n'], " ").into())
+}
+
+/// Arguments of redis.call as command words: strings, and numbers as `%.17g`.
+fn command_words(args: &[Value]) -> Option<Vec<Bytes>> {
+    args.iter()
+        .map(|v| match v {
+            Value::String(s) => Some(Bytes::copy_from_slice(&s.as_bytes())),
+            Value::Integer(i) => Some(Bytes::from(rubra_resp::format_double(*i as f64))),
+            Value::Number(n) => Some(Bytes::from(rubra_resp::format_double(*n))),
+            _ => None,
+        })
+        .collect()
+}
+
+/// One redis.call / redis.pcall: (true, reply as Lua) or (false, error table).
+fn redis_call(
+    lua: &Lua,
+    ctx: &mut Ctx,
+    state: &mut RunState,
+    args: &[Value],
+) -> mlua::Result<(bool, Value)> {
+    let fail = |text: &str| -> mlua::Result<(bool, Value)> {
+        let t = convert::error_table(lua, text)?;
+        t.raw_set("ignore_error_stats_update", true)?;
+        Ok((false, Value::Table(t)))
+    };
+    if args.is_empty() {
+        return fail("Please specify at least one argument for this redis lib call");
+    }
+    let Some(words) = command_words(args) else {
+        return fail("Lua redis lib command arguments must be strings or integers");
+    };
+    let reply = match check_and_call(ctx, state, &words) {
+        Ok(reply) => reply,
+        Err(text) => return fail(text),
+    };
+    if let Reply::Error(e) = &reply {
+        return Ok((
+            false,
+            convert::reply_to_lua(lua, &Reply::Error(e.clone()), false)?,
+        ));
+    }
+    Ok((
+        true,
+        convert::reply_to_lua(lua, &reply, state.client.resp3)?,
+    ))
+}
+
+/// Redis's scriptCall: the checks a command from a script must pass, then the normal
+/// command path (`dispatch::call`: stats, key signals, propagation).
+fn check_and_call(
+    ctx: &mut Ctx,
+    state: &mut RunState,
+    words: &[Bytes],
+) -> Result<Reply, &'static str> {
+    let Some(cmd) = crate::cmd::lookup(&words[0]) else {
+        return Err("Unknown Redis command called from script");
+    };
+    if !cmd.arity_ok(words.len()) {
+        return Err("Wrong number of args calling Redis command from script");
+    }
+    if cmd.has(flags::NOSCRIPT) {
+        return Err("This Redis command is not allowed from script");
+    }
+    // ACL hook: when users and permissions exist, check the caller's user against `cmd`
+    // and `words` here and fail with "The user executing the script <reason>".
+    if state.read_only && cmd.has(flags::WRITE | flags::MAY_REPLICATE) {
+        return Err("Write commands are not allowed from read-only scripts.");
+    }
+    if cmd.has(flags::WRITE)
+        && !state.wrote
+        && ctx.store.replication.is_replica()
+        && ctx.store.config.get_value("replica-read-only") == "yes"
+        && !state.from_primary
+    {
+        return Err("-READONLY You can't write against a read only replica.");
+    }
+    if !state.allow_oom
+        && ctx.store.config.maxmemory > 0
+        && !state.from_primary
+        && !state.wrote
+        && state.oom_at_start
+        && cmd.has(flags::DENYOOM)
+    {
+        return Err("-OOM command not allowed when used memory > 'maxmemory'.");
+    }
+    if cmd.has(flags::WRITE) {
+        state.wrote = true;
+        ctx.store.scripts.busy.wrote.store(true, Ordering::Relaxed);
+    }
+    check_cluster(ctx, state, cmd, words)?;
+    let feed_was_active = ctx.store.feed.active;
+    if state.repl == 0 {
+        ctx.store.feed.active = false;
+    }
+    let mut inner = Ctx {
+        store: &mut *ctx.store,
+        client: &mut state.client,
+        now_ms: ctx.now_ms,
+        block: None,
+        propagate: None,
+        touched: None,
+    };
+    let reply = dispatch::call(&mut inner, cmd, words);
+    ctx.store.feed.active = feed_was_active;
+    Ok(reply)
+}
+
+/// Cluster mode: the keys a script touches must be served here and, unless the script
+/// allows cross-slot keys, hash to one slot.
+fn check_cluster(
+    ctx: &mut Ctx,
+    state: &mut RunState,
+    cmd: &'static crate::cmd::Command,
+    words: &[Bytes],
+) -> Result<(), &'static str> {
+    let store = &mut *ctx.store;
+    let Some(driver) = store.cluster.as_deref() else {
+        return Ok(());
+    };
+    if state.from_primary {
+        return Ok(());
+    }
+    let mut probe = ClientState {
+        readonly: state.caller_readonly,
+        asking: state.caller_asking,
+        ..ClientState::default()
+    };
+    let db = &mut store.dbs[state.client.db];
+    if let Some(redirect) =
+        crate::cluster::routing::redirect(driver, &mut probe, cmd, words, db, ctx.now_ms)
+    {
+        if let Reply::Error(e) = &redirect {
+            if e.starts_with("CLUSTERDOWN") {
+                return Err("Script attempted to execute a command while the cluster is down");
+            }
+        }
+        return Err("Script attempted to access a non local key in a cluster node");
+    }
+    if state.allow_cross_slot {
+        return Ok(());
+    }
+    if let Some(&i) = cmd.key_positions(words).first() {
+        let slot = rubra_keys::key_slot(&words[i]);
+        match state.slot {
+            None => state.slot = Some(slot),
+            Some(s) if s != slot => {
+                return Err("Script attempted to access keys that do not hash to the same slot")
+            }
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+/// redis.acl_check_cmd: the command must exist; without ACLs every user may run it.
+fn acl_check(lua: &Lua, args: &[Value]) -> mlua::Result<(bool, Value)> {
+    let fail = |text: &str| -> mlua::Result<(bool, Value)> {
+        Ok((false, Value::Table(convert::error_table(lua, text)?)))
+    };
+    if args.is_empty() {
+        return fail("Please specify at least one argument for this redis lib call");
+    }
+    let Some(words) = command_words(args) else {
+        return fail("Lua redis lib command arguments must be strings or integers");
+    };
+    match crate::cmd::lookup(&words[0]) {
+        Some(cmd) if cmd.arity_ok(words.len()) => Ok((true, Value::Boolean(true))),
+        _ => fail("Invalid command passed to redis.acl_check_cmd()"),
+    }
+}
+
+/// Every 100,000 instructions: notice a slow script (other clients then get -BUSY) and
+/// stop it when SCRIPT KILL / FUNCTION KILL asked. After a kill the hook runs on every
+/// line, so a script cannot swallow the error with pcall and go on.
+fn install_hook(lua: &Lua, busy: Arc<BusyState>, threshold: u64, name: String, is_eval: bool) {
+    let triggers = HookTriggers::new().every_nth_instruction(100_000);
+    let _ = lua.set_hook(triggers, move |lua, _| {
+        if busy.kill.load(Ordering::Acquire) {
+            let b = busy.clone();
+            let _ = lua.set_hook(HookTriggers::EVERY_LINE, move |_, _| {
+                let _ = &b;
+                Err(mlua::Error::runtime(KILLED))
+            });
+            return Err(mlua::Error::runtime(KILLED));
+        }
+        // A few attempts suffice: once the core has moved, this thread has none left.
+        if busy.elapsed_ms() >= HANDOFF_MS && busy.handoffs.fetch_add(1, Ordering::Relaxed) < 3 {
+            super::busy::hand_off_worker();
+        }
+        if threshold > 0
+            && !busy.timed_out.load(Ordering::Relaxed)
+            && busy.elapsed_ms() >= threshold
+        {
+            tracing::warn!(
+                "Slow script detected: still in execution after {} milliseconds. You can try killing the script using the {} command. Script name is: {}.",
+                busy.elapsed_ms(),
+                if is_eval { "SCRIPT KILL" } else { "FUNCTION KILL" },
+                name
+            );
+            busy.timed_out.store(true, Ordering::Release);
+        }
+        Ok(VmState::Continue)
+    });
+}
+
+/// A script running longer than this (ms) gives its async worker's other tasks (the I/O
+/// driver, other connections) to another thread, so the node keeps answering (-BUSY).
+const HANDOFF_MS: u64 = 50;
+
+/// The message of a killed script.
+pub(crate) const KILLED: &str = "Script killed by user with SCRIPT KILL...";
+
+/// Redis runs a GC step every 50 scripts instead of letting a full cycle add latency.
+fn gc_step(lua: &Lua) {
+    use std::sync::atomic::AtomicU32;
+    static RUNS: AtomicU32 = AtomicU32::new(0);
+    if RUNS.fetch_add(1, Ordering::Relaxed) % 50 == 49 {
+        let _ = lua.gc_step();
+    }
+}
+
+/// The error handler every run uses (Redis's __redis__err__handler): an error becomes a
+/// table `{err = "CODE msg", source = ..., line = ...}` naming the script line that raised
+/// it, skipping C functions and our own prelude's frames.
+pub(crate) fn error_handler(
+    lua: &Lua,
+    busy: Arc<BusyState>,
+    globals: &Table,
+) -> mlua::Result<Function> {
+    let tostring: Function = globals.raw_get("tostring")?;
+    lua.create_function(move |lua, err: Value| {
+        let frame = script_frame(lua);
+        let table = match err {
+            Value::Table(t) => t,
+            Value::Error(e) if script_error(&e).is_some() => {
+                let t = lua.create_table()?;
+                t.raw_set("err", script_error(&e).unwrap_or_default())?;
+                t.raw_set("ignore_error_stats_update", true)?;
+                t
+            }
+            Value::Error(e) => {
+                let msg = if busy.kill.load(Ordering::Acquire) {
+                    format!("ERR {KILLED}")
+                } else {
+                    let place = frame
+                        .as_ref()
+                        .map(|(s, l)| format!("{}:{}: ", s.trim_start_matches('@'), l))
+                        .unwrap_or_default();
+                    format!("ERR {place}{}", error_text(&e))
+                };
+                let t = lua.create_table()?;
+                t.raw_set("err", msg)?;
+                t
+            }
+            other => {
+                let s: mlua::LuaString = tostring.call(other)?;
+                let t = lua.create_table()?;
+                let mut msg = b"ERR ".to_vec();
+                msg.extend_from_slice(&s.as_bytes());
+                t.raw_set("err", lua.create_string(msg)?)?;
+                t
+            }
+        };
+        if let Some((source, line)) = frame {
+            table.raw_set("source", source)?;
+            table.raw_set("line", line)?;
+        }
+        Ok(table)
+    })
+}
+
+/// The text of a ScriptError (redis.call's failures) inside `e`, if that is what it is.
+fn script_error(e: &mlua::Error) -> Option<String> {
+    match e {
+        mlua::Error::CallbackError { cause, .. } => script_error(cause),
+        mlua::Error::ExternalError(x) => x.downcast_ref::<ScriptError>().map(|s| s.0.clone()),
+        _ => None,
+    }
+}
+
+/// The innermost message of an error raised from Rust.
+pub(crate) fn error_text(e: &mlua::Error) -> String {
+    match e {
+        mlua::Error::CallbackError { cause, .. } => error_text(cause),
+        mlua::Error::ExternalError(x) => x.to_string(),
+        mlua::Error::RuntimeError(m) => m.clone(),
+        mlua::Error::MemoryError(m) => m.clone(),
+        other => other.to_string(),
+    }
+}
+
+/// (source, current line) of the script frame the error belongs to.
+fn script_frame(lua: &Lua) -> Option<(String, i64)> {
+    for level in 1..8 {
+        let info = lua.inspect_stack(level, |d| {
+            let src = d.source();
+            (
+                src.what,
+                src.source.map(|s| s.into_owned()),
+                d.current_line(),
+            )
+        })?;
+        match info {
+            ("C", _, _) => continue,
+            (_, Some(s), _) if s == "=rubra" => continue,
+            (_, Some(s), Some(line)) => return Some((s, line as i64)),
+            _ => continue,
+        }
+    }
+    None
+}

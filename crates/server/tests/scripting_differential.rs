@@ -1,0 +1,333 @@
+//! Lua scripting and functions (differential): the same EVAL / SCRIPT / FUNCTION / FCALL
+//! sessions on rubra-server and Debian's redis-server 7.0 must get byte-identical replies,
+//! in RESP2 and in RESP3 — conversion rules, error texts (with their `@user_script:N`
+//! suffixes), the sandbox, shebang flags and the read-only variants.
+
+mod common;
+mod reference;
+use reference::assert_same_as_redis;
+
+fn with_resp3(script: &[&'static str]) -> Vec<&'static str> {
+    let mut v = vec!["!HELLO 3"];
+    v.extend_from_slice(script);
+    v
+}
+
+/// Lua -> RESP: what a script's return value becomes for the caller.
+const RETURNS: &[&str] = &[
+    "EVAL \"return 1\" 0",
+    "EVAL \"return 3.99\" 0",
+    "EVAL \"return -3.99\" 0",
+    "EVAL \"return 'hello'\" 0",
+    "EVAL \"return true\" 0",
+    "EVAL \"return false\" 0",
+    "EVAL \"return nil\" 0",
+    "EVAL \"return {1,2,3,'ciao',{1,2}}\" 0",
+    "EVAL \"return {1,2,nil,3}\" 0",
+    "EVAL \"return {}\" 0",
+    "EVAL \"return {ok='fine'}\" 0",
+    "EVAL \"return {ok='a\\r\\nb'}\" 0",
+    "EVAL \"return {err='My Error'}\" 0",
+    "EVAL \"return {err='x'}\" 0",
+    "EVAL \"return {1, {err='inner'}, {ok='st'}}\" 0",
+    "EVAL \"return redis.error_reply('x')\" 0",
+    "EVAL \"return redis.error_reply('-CODE with words')\" 0",
+    "EVAL \"return redis.error_reply(1)\" 0",
+    "EVAL \"return redis.status_reply('FINE')\" 0",
+    "EVAL \"return redis.status_reply()\" 0",
+    "EVAL \"return {double=3.5}\" 0",
+    "EVAL \"return {double=1/0}\" 0",
+    "EVAL \"return {big_number='123456789012345678901234567890'}\" 0",
+    "EVAL \"return {map={a=1}}\" 0",
+    "EVAL \"return {set={a=true}}\" 0",
+    "EVAL \"return {verbatim_string={format='txt',string='hi'}}\" 0",
+    "EVAL \"redis.setresp(3) return true\" 0",
+    "EVAL \"redis.setresp(3) return false\" 0",
+    "EVAL \"redis.setresp(3) return {true,false,1}\" 0",
+    "EVAL \"return KEYS[1]..ARGV[1]..#KEYS..#ARGV\" 2 k1 k2 a1",
+    "EVAL \"return {KEYS, ARGV}\" 1 k a b",
+];
+
+/// RESP -> Lua: what redis.call returns inside the script, by the script's protocol.
+const CALLS: &[&str] = &[
+    "SET str v",
+    "HSET h a 1 b 2",
+    "SADD s x",
+    "ZADD z 1.5 m",
+    "RPUSH l a b c",
+    "EVAL \"return redis.call('get','str')\" 0",
+    "EVAL \"return redis.call('get','nokey')\" 0",
+    "EVAL \"return type(redis.call('get','nokey'))\" 0",
+    "EVAL \"return tostring(redis.call('get','nokey'))\" 0",
+    "EVAL \"return redis.call('ping')\" 0",
+    "EVAL \"return type(redis.call('ping'))\" 0",
+    "EVAL \"return redis.call('ping').ok\" 0",
+    "EVAL \"return redis.call('incr','counter')\" 0",
+    "EVAL \"return redis.call('lrange','l',0,-1)\" 0",
+    "EVAL \"return redis.call('hgetall','h')\" 0",
+    "EVAL \"redis.setresp(3) return redis.call('hgetall','h')\" 0",
+    "EVAL \"redis.setresp(3) local r = redis.call('hgetall','h') return r.map.a\" 0",
+    "EVAL \"redis.setresp(3) return redis.call('smembers','s')\" 0",
+    "EVAL \"redis.setresp(3) return type(redis.call('smembers','s').set)\" 0",
+    "EVAL \"redis.setresp(3) return redis.call('zscore','z','m')\" 0",
+    "EVAL \"redis.setresp(3) return redis.call('zscore','z','m').double\" 0",
+    "EVAL \"return redis.call('zscore','z','m')\" 0",
+    "EVAL \"redis.setresp(3) return type(redis.call('get','nokey'))\" 0",
+    "EVAL \"return redis.call('set','k',1.5)\" 0",
+    "EVAL \"return redis.call('get','k')\" 0",
+    "EVAL \"return redis.call('set','k',10000000000000000000)\" 0",
+    "EVAL \"return redis.call('get','k')\" 0",
+    "EVAL \"return redis.call('set','k',0.1)\" 0",
+    "EVAL \"return redis.call('get','k')\" 0",
+    "EVAL \"return redis.call('blpop','nolist',1)\" 0",
+    "EVAL \"return redis.call('exists','str','h','nokey')\" 0",
+    "EVAL \"redis.call('select',1) redis.call('set','in1','x') return redis.call('dbsize')\" 0",
+    "DBSIZE",
+    "SELECT 1",
+    "GET in1",
+    "SELECT 0",
+];
+
+/// Error texts: failing commands, bad calls, runtime and compile errors, sandbox.
+const ERRORS: &[&str] = &[
+    "SET str x",
+    "EVAL \"return redis.call('incr','str')\" 0",
+    "EVAL \"return redis.pcall('incr','str')\" 0",
+    "EVAL \"local ok, e = pcall(redis.call,'incr','str') return e\" 0",
+    "EVAL \"local r = redis.pcall('incr','str') return r.err\" 0",
+    "EVAL \"return redis.call('incr')\" 0",
+    "EVAL \"return redis.call('nosuch')\" 0",
+    "EVAL \"return redis.call()\" 0",
+    "EVAL \"return redis.call('set',{},1)\" 0",
+    "EVAL \"return redis.call('multi')\" 0",
+    "EVAL \"return redis.call('eval','return 1',0)\" 0",
+    "EVAL \"redis.call('set','x','y')\\nreturn redis.call('lpush','x','a')\" 0",
+    "EVAL \"return 1+nil\" 0",
+    "EVAL \"error('boom')\" 0",
+    "EVAL \"error({err='MY boom'})\" 0",
+    "EVAL \"local t = {} \\n\\n return t.x.y\" 0",
+    "EVAL \"retur 1\" 0",
+    "EVAL \"return a\" 0",
+    "EVAL \"a=1\" 0",
+    "EVAL \"function f() end\" 0",
+    "EVAL \"string.foo=1\" 0",
+    "EVAL \"redis.call = nil\" 0",
+    "EVAL \"rawset(_G,'x',1)\" 0",
+    "EVAL \"return os.time()\" 0",
+    "EVAL \"return io\" 0",
+    "EVAL \"return dofile('/etc/passwd')\" 0",
+    "EVAL \"return loadfile('/etc/passwd')\" 0",
+    "EVAL \"return print\" 0",
+    "EVAL \"return loadstring('return 1+1')()\" 0",
+    "EVAL \"return loadstring('x=1')()\" 0",
+    "EVAL \"return redis.setresp(4)\" 0",
+    "EVAL \"return redis.setresp()\" 0",
+    "EVAL \"return redis.set_repl(9)\" 0",
+    "EVAL \"return redis.log()\" 0",
+    "EVAL \"return redis.log('x','y')\" 0",
+    "EVAL \"return redis.log(9,'y')\" 0",
+    "EVAL \"return redis.sha1hex()\" 0",
+    "EVAL \"return math.random(0)\" 0",
+    "EVAL \"return 1\" -1",
+    "EVAL \"return 1\" 5",
+    "EVAL \"return 1\" x",
+    "EVAL",
+    "EVALSHA abc 0",
+    "EVALSHA ffffffffffffffffffffffffffffffffffffffff 0",
+    "EVAL_RO \"return redis.call('set','a','b')\" 0",
+    "EVAL_RO \"return redis.call('get','str')\" 0",
+];
+
+/// The redis.* API and the standard libraries.
+const API: &[&str] = &[
+    "EVAL \"return redis.sha1hex('')\" 0",
+    "EVAL \"return redis.sha1hex(1)\" 0",
+    "EVAL \"return redis.REDIS_VERSION_NUM > 0x070000\" 0",
+    "EVAL \"return type(redis.REDIS_VERSION)\" 0",
+    "EVAL \"return redis.replicate_commands()\" 0",
+    "EVAL \"return redis.breakpoint()\" 0",
+    "EVAL \"return redis.debug('x')\" 0",
+    "EVAL \"return redis.log(redis.LOG_WARNING, 'from a script')\" 0",
+    "EVAL \"return {redis.LOG_DEBUG, redis.LOG_VERBOSE, redis.LOG_NOTICE, redis.LOG_WARNING}\" 0",
+    "EVAL \"return {redis.REPL_NONE, redis.REPL_AOF, redis.REPL_SLAVE, redis.REPL_REPLICA, redis.REPL_ALL}\" 0",
+    "EVAL \"redis.set_repl(redis.REPL_ALL) return 1\" 0",
+    "EVAL \"return redis.acl_check_cmd('get','x')\" 0",
+    "EVAL \"return redis.acl_check_cmd('nope')\" 0",
+    "EVAL \"return {math.random(), math.random(5,10), math.random(1000)}\" 0",
+    "EVAL \"return {math.random(100), math.random(100), math.random(100)}\" 0",
+    "EVAL \"math.randomseed(7) return {math.random(1000), math.random(1000)}\" 0",
+    "EVAL \"return table.concat({1,2},',')\" 0",
+    "EVAL \"return string.format('%d %s %5.2f', 5, 'x', 3.14159)\" 0",
+    "EVAL \"return string.rep('ab', 3)\" 0",
+    "EVAL \"return tostring(tonumber('0x10'))\" 0",
+    "EVAL \"return bit.band(0xff, 0x0f)\" 0",
+    "EVAL \"return {bit.bor(1,2,4), bit.bxor(5,3), bit.bnot(0), bit.lshift(1,31), bit.rshift(-1,28), bit.arshift(-16,2)}\" 0",
+    "EVAL \"return {bit.tohex(255), bit.tohex(-1), bit.tohex(255, -4), bit.tobit(4294967296+5)}\" 0",
+    "EVAL \"return {bit.rol(0x12345678, 8), bit.ror(0x12345678, 8), bit.bswap(0x12345678)}\" 0",
+    "EVAL \"return type(coroutine)\" 0",
+    "EVAL \"return _G == _G._G\" 0",
+    "EVAL \"local ok, err = pcall(function() error({err='T'}) end) return err\" 0",
+    "EVAL \"return {pcall(error)}\" 0",
+];
+
+/// The script cache and shebang flags.
+const CACHE_AND_FLAGS: &[&str] = &[
+    "SCRIPT LOAD \"return 'cached'\"",
+    "EVALSHA 952f49ffc8f7b098d8ab5da45d3164ca36ed18b1 0",
+    "EVALSHA_RO 952f49ffc8f7b098d8ab5da45d3164ca36ed18b1 0",
+    "SCRIPT EXISTS 952f49ffc8f7b098d8ab5da45d3164ca36ed18b1 ffffffffffffffffffffffffffffffffffffffff",
+    "EVAL \"return 'fromeval'\" 0",
+    "SCRIPT EXISTS c20eaadff588dc25df9d297ca591aa7c047b03e0",
+    "SCRIPT LOAD \"retur 1\"",
+    "SCRIPT FLUSH",
+    "SCRIPT EXISTS 952f49ffc8f7b098d8ab5da45d3164ca36ed18b1",
+    "SCRIPT FLUSH ASYNC",
+    "SCRIPT FLUSH SYNC",
+    "SCRIPT FLUSH x",
+    "SCRIPT KILL",
+    "SCRIPT LOAD",
+    "SCRIPT EXISTS",
+    "SCRIPT foo",
+    "EVAL \"#!lua flags=no-writes\\nreturn redis.call('set','x','y')\" 0",
+    "EVAL \"#!lua flags=no-writes\\nreturn redis.call('get','x')\" 0",
+    "EVAL \"#!lua flags=no-writes,allow-oom\\nreturn 1\" 0",
+    "EVAL \"#!lua flags=bad\\nreturn 1\" 0",
+    "EVAL \"#!lua flags=\\nreturn redis.call('set','x','y')\" 0",
+    "EVAL \"#!lua\\nreturn redis.call('set','x','y')\" 0",
+    "EVAL \"#!lua\\nreturn redis.call('get','x')\" 0",
+    "EVAL \"#!lu\\nreturn 1\" 0",
+    "EVAL \"#!lua foo=bar\\nreturn 1\" 0",
+    "EVAL \"#!lua\" 0",
+    "EVAL \"#!lua\\nerror('line two')\" 0",
+    "EVAL_RO \"#!lua\\nreturn 1\" 0",
+    "EVAL_RO \"#!lua flags=no-writes\\nreturn 1\" 0",
+    "EVAL \"#!lua flags=no-cluster\\nreturn 1\" 0",
+    "EVAL \"#!lua flags=allow-cross-slot-keys,allow-stale\\nreturn 1\" 0",
+];
+
+/// Functions: loading, calling, listing, errors.
+const FUNCTIONS: &[&str] = &[
+    "FUNCTION FLUSH",
+    "FUNCTION LOAD \"#!lua name=mylib\\nredis.register_function{function_name='getter', callback=function(keys, args) return redis.call('get', keys[1]) end, flags={'no-writes'}, description='reads a key'}\"",
+    // Redis lists libraries and functions in hash order (random seed): list only while
+    // there is one library with one function.
+    "FUNCTION LIST",
+    "FUNCTION LIST WITHCODE",
+    "FUNCTION LIST LIBRARYNAME my*",
+    "FUNCTION LIST LIBRARYNAME other*",
+    "FUNCTION LOAD \"#!lua name=setlib\\nredis.register_function('setter', function(keys, args) return redis.call('set', keys[1], args[1]) end)\"",
+    "FCALL setter 1 fk fv",
+    "FCALL getter 1 fk",
+    "FCALL_RO getter 1 fk",
+    "FCALL_RO setter 1 fk fv",
+    "FCALL nofunc 0",
+    "FCALL getter x",
+    "FCALL getter 5",
+    "FCALL getter -1",
+    "FUNCTION LIST LIBRARYNAME",
+    "FUNCTION LIST bogus",
+    "FUNCTION STATS",
+    "FUNCTION LOAD \"#!lua name=mylib\\nredis.register_function('other', function() return 1 end)\"",
+    "FUNCTION LOAD \"return 1\"",
+    "FUNCTION LOAD \"#!lua name=bad-name\\nreturn 1\"",
+    "FUNCTION LOAD \"#!lua name=x\\nreturn 1\"",
+    "FUNCTION LOAD \"#!lua name=x\\nredis.register_function('setter', function() return 1 end)\"",
+    "FUNCTION LOAD \"#!lua name=x\\nredis.register_function('a')\"",
+    "FUNCTION LOAD \"#!lua name=x\\nredis.register_function('a', 1)\"",
+    "FUNCTION LOAD \"#!lua name=x\\nredis.register_function('a', function() end, 3)\"",
+    "FUNCTION LOAD \"#!lua name=x\\nredis.register_function('bad-fn', function() end)\"",
+    "FUNCTION LOAD \"#!lua name=x\\nredis.register_function{function_name='a', callback=function() end, flags={'bogus'}}\"",
+    "FUNCTION LOAD \"#!lua name=x\\nredis.register_function{function_name='a', callback=function() end, bogus=1}\"",
+    "FUNCTION LOAD \"#!lua name=x\\nredis.register_function{callback=function() end}\"",
+    "FUNCTION LOAD \"#!lua name=x\\nredis.register_function{function_name='a'}\"",
+    "FUNCTION LOAD \"#!lua name=x\\nredis.register_function('a', function() end)\\nredis.register_function('a', function() end)\"",
+    "FUNCTION LOAD \"#!lua name=x\\nerror('boom')\"",
+    "FUNCTION LOAD \"#!lua name=x\\nredis.call('ping')\"",
+    "FUNCTION LOAD \"#!lua name=x\\nlocal s = string.len('x')\"",
+    "FUNCTION LOAD \"#!lua name=x\\nlocal a = = 1\"",
+    "FUNCTION LOAD \"#!lua name=x engine=y\\nreturn 1\"",
+    "FUNCTION LOAD \"#!lua name=x name=y\\nreturn 1\"",
+    "FUNCTION LOAD \"#!lua\\nreturn 1\"",
+    "FUNCTION LOAD \"#!py name=x\\nreturn 1\"",
+    "FUNCTION LOAD BOGUS \"#!lua name=x\\nreturn 1\"",
+    "FUNCTION LOAD",
+    "FUNCTION LOAD REPLACE \"#!lua name=mylib\\nlocal function helper(n) return string.rep('a', n) end\\nredis.register_function('rep', function(keys, args) return helper(tonumber(args[1])) end)\\nredis.register_function('fails', function(keys, args) error('inner') end)\\nredis.register_function('keysglobal', function(keys, args) return KEYS end)\"",
+    "FCALL rep 0 3",
+    "FCALL fails 0",
+    "FCALL setter 1 fk fv",
+    "FCALL keysglobal 0",
+    "FUNCTION DELETE nolib",
+    "FUNCTION DELETE mylib",
+    "FUNCTION DELETE setlib",
+    "FUNCTION LIST",
+    "FUNCTION STATS",
+    "FUNCTION KILL",
+    "FUNCTION RESTORE bogus",
+    "FUNCTION RESTORE bogus BADPOLICY",
+    "FUNCTION FLUSH x",
+    "FUNCTION FLUSH ASYNC",
+    "FUNCTION foo",
+    "FUNCTION DELETE",
+];
+
+#[test]
+fn script_return_values_resp2() {
+    assert_same_as_redis(RETURNS);
+}
+
+#[test]
+fn script_return_values_resp3() {
+    assert_same_as_redis(&with_resp3(RETURNS));
+}
+
+#[test]
+fn redis_call_replies_resp2() {
+    assert_same_as_redis(CALLS);
+}
+
+#[test]
+fn redis_call_replies_resp3() {
+    assert_same_as_redis(&with_resp3(CALLS));
+}
+
+#[test]
+fn script_errors_resp2() {
+    assert_same_as_redis(ERRORS);
+}
+
+#[test]
+fn script_errors_resp3() {
+    assert_same_as_redis(&with_resp3(ERRORS));
+}
+
+#[test]
+fn redis_api_and_libraries() {
+    assert_same_as_redis(API);
+}
+
+#[test]
+fn script_cache_and_shebang_flags() {
+    assert_same_as_redis(CACHE_AND_FLAGS);
+}
+
+#[test]
+fn functions_resp2() {
+    assert_same_as_redis(FUNCTIONS);
+}
+
+#[test]
+fn functions_resp3() {
+    assert_same_as_redis(&with_resp3(FUNCTIONS));
+}
+
+#[test]
+fn function_dump_restore_round_trip() {
+    // The payload itself is compared: same libraries give the same bytes.
+    assert_same_as_redis(&[
+        "FUNCTION LOAD \"#!lua name=lib1\\nredis.register_function('f1', function() return 1 end)\"",
+        "FUNCTION DUMP",
+        "FUNCTION RESTORE \"\\xf5\\x00\" APPEND",
+        "FUNCTION FLUSH",
+        "FUNCTION DUMP",
+    ]);
+}
