@@ -302,7 +302,7 @@ fn run(ctx: &mut Ctx, args: &[Bytes], readonly_cmd: bool) -> CmdResult {
         // Only GETs: a read lookup; a missing key reads as zeros.
         let s = ctx.read_as::<S>(&args[1])?;
         let empty = Vec::new();
-        let s = s.map_or(&empty, |s| &*s);
+        let s = s.map_or(&empty, |s| s);
         return Ok(Reply::Array(ops.iter().map(|o| get_op(s, o)).collect()));
     };
     if readonly_cmd {

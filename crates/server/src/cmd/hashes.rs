@@ -113,7 +113,6 @@ fn hget(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
 /// HMGET key field [field ...]
 fn hmget(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
     let h = ctx.read_as::<H>(&args[1])?;
-    let h = h.as_deref();
     Ok(Reply::Array(
         args[2..]
             .iter()

@@ -140,7 +140,6 @@ fn sismember(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
 /// SMISMEMBER key member [member ...]
 fn smismember(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
     let s = ctx.read_as::<S>(&args[1])?;
-    let s = s.as_deref();
     Ok(Reply::Array(
         args[2..]
             .iter()

@@ -488,7 +488,6 @@ fn zscore(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
 /// ZMSCORE key member [member ...]
 fn zmscore(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
     let z = ctx.read_as::<Z>(&args[1])?;
-    let z = z.as_deref();
     Ok(Reply::Array(
         args[2..]
             .iter()
