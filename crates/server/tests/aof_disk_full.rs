@@ -67,6 +67,31 @@ fn set(c: &mut redis::Connection, key: &str, value: &str) -> Result<(), String> 
         .map_err(|e| e.to_string())
 }
 
+/// A node with its data (and AOF) on `fs`, fsyncing per `policy`.
+fn start_on(fs: &Tmpfs, policy: &str) -> TestServer {
+    TestServer::start(&[
+        "--dir",
+        fs.path(),
+        "--appendonly",
+        "yes",
+        "--appendfsync",
+        policy,
+    ])
+}
+
+/// SETs up to 40 keys of `value` until one fails: the keys acknowledged, and the first error.
+fn write_until_refused(c: &mut redis::Connection, value: &str) -> (Vec<String>, Option<String>) {
+    let mut acked = Vec::new();
+    for i in 0..40 {
+        let key = format!("k{i}");
+        match set(c, &key, value) {
+            Ok(()) => acked.push(key),
+            Err(e) => return (acked, Some(e)),
+        }
+    }
+    (acked, None)
+}
+
 /// Every key in `acked` is present with the full value, and nothing else is.
 fn assert_holds_exactly(s: &TestServer, acked: &[String], value_len: usize) {
     let mut c = s.conn();
@@ -86,28 +111,10 @@ fn full_disk_refuses_writes_with_misconf_then_recovers_under_everysec() {
         return;
     };
     let filler = fill(&fs.0);
-    let mut s = TestServer::start(&[
-        "--dir",
-        fs.path(),
-        "--appendonly",
-        "yes",
-        "--appendfsync",
-        "everysec",
-    ]);
+    let mut s = start_on(&fs, "everysec");
     let mut c = s.conn();
     let value = "v".repeat(200_000);
-    let mut acked = Vec::new();
-    let mut refusal = None;
-    for i in 0..40 {
-        let key = format!("k{i}");
-        match set(&mut c, &key, &value) {
-            Ok(()) => acked.push(key),
-            Err(e) => {
-                refusal = Some(e);
-                break;
-            }
-        }
-    }
+    let (mut acked, refusal) = write_until_refused(&mut c, &value);
     let refusal = refusal.expect("a full disk must refuse writes");
     assert!(refusal.contains("MISCONF"), "refused with {refusal}");
     assert!(
@@ -157,30 +164,12 @@ fn full_disk_under_always_stops_before_acknowledging() {
         return;
     };
     let filler = fill(&fs.0);
-    let mut s = TestServer::start(&[
-        "--dir",
-        fs.path(),
-        "--appendonly",
-        "yes",
-        "--appendfsync",
-        "always",
-    ]);
+    let mut s = start_on(&fs, "always");
     let mut c = s.conn();
     let value = "v".repeat(200_000);
-    let mut acked = Vec::new();
-    let mut failed = false;
-    for i in 0..40 {
-        let key = format!("k{i}");
-        match set(&mut c, &key, &value) {
-            Ok(()) => acked.push(key),
-            Err(_) => {
-                failed = true;
-                break;
-            }
-        }
-    }
+    let (acked, failure) = write_until_refused(&mut c, &value);
     assert!(
-        failed,
+        failure.is_some(),
         "all 40 writes of 200 KB acknowledged on a 3 MB disk"
     );
     assert!(

@@ -222,9 +222,24 @@ fn spop(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
             popped.push(m);
         }
     }
+    let emptied = s.is_empty();
     if !popped.is_empty() {
         ctx.remove_if_empty(&args[1]);
         ctx.dirty(popped.len() as u64);
+        // Replicas and the AOF must remove the same members, not pop their own (Redis
+        // propagates SREM in batches, or DEL when the whole set went).
+        ctx.propagate = Some(if emptied && count.is_some() {
+            vec![vec![Bytes::from_static(b"DEL"), args[1].clone()]]
+        } else {
+            popped
+                .chunks(1024)
+                .map(|batch| {
+                    let mut c = vec![Bytes::from_static(b"SREM"), args[1].clone()];
+                    c.extend(batch.iter().cloned());
+                    c
+                })
+                .collect()
+        });
     }
     Ok(match count {
         None => popped.pop().map_or(Reply::Nil, Reply::Bulk),

@@ -212,8 +212,9 @@ pub(crate) fn call(ctx: &mut Ctx, cmd: &'static Command, args: &[Bytes]) -> Repl
     let db = ctx.client.db;
     let rewritten = ctx.propagate.take();
     let touched = ctx.touched.take();
-    // MAY_REPLICATE too: PFCOUNT rewrites its cached cardinality, and Redis propagates that.
-    if ctx.store.dirty != dirty_before && cmd.has(flags::WRITE | flags::MAY_REPLICATE) {
+    // A non-write command propagates only what it asks to (PFCOUNT rewriting its cached
+    // cardinality); EVAL/FCALL are MAY_REPLICATE too, but their effects went out already.
+    if ctx.store.dirty != dirty_before && (cmd.has(flags::WRITE) || rewritten.is_some()) {
         match touched {
             Some(keys) => {
                 for k in &keys {

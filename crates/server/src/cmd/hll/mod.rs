@@ -141,6 +141,7 @@ fn pfcount(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
     if let Some(Value::Str(s)) = ctx.write(&args[1]).map(|e| &mut e.value) {
         sketch::set_cached(s, card);
     }
+    ctx.propagate = Some(vec![args.to_vec()]);
     // The value changed: WATCH sees it and replicas get the PFCOUNT, as in Redis.
     ctx.dirty(1);
     Ok(Reply::Int(card as i64))
