@@ -60,6 +60,8 @@ pub fn router(sup: Arc<Sup>) -> Router {
         .route("/api/key", get(key_get))
         .route("/api/key/delete", post(key_delete))
         .route("/api/console", post(console))
+        .route("/api/slowlog", get(slowlog))
+        .route("/api/slowlog/reset", post(slowlog_reset))
         .route("/metrics", get(prometheus))
         .route_layer(middleware::from_fn_with_state(sup.clone(), auth));
     api.merge(panel::routes())
@@ -341,6 +343,38 @@ async fn console(State(sup): State<Arc<Sup>>, req: Request) -> Response {
             json!({"user": "admin", "ip": ip.to_string(), "command": out["command"], "nodes": nodes}),
         );
         Ok(out)
+    })
+    .await
+}
+
+/// GET /api/slowlog?count=N: every node's SLOWLOG merged, newest first.
+async fn slowlog(State(sup): State<Arc<Sup>>, RawQuery(q): RawQuery) -> Response {
+    let count = query_get(&q, "count")
+        .and_then(|c| c.parse::<usize>().ok())
+        .unwrap_or(panel::slowlog::MAX_PER_NODE);
+    blocking(move || {
+        let (entries, unreachable) = panel::slowlog::collect(&sup.ctx(), count)?;
+        Ok(json!({"entries": entries, "unreachable": unreachable}))
+    })
+    .await
+}
+
+#[derive(serde::Deserialize)]
+struct SlowlogResetReq {
+    #[serde(default)]
+    node: Option<String>,
+}
+
+/// POST /api/slowlog/reset {"node"?}: SLOWLOG RESET on one node or all.
+async fn slowlog_reset(State(sup): State<Arc<Sup>>, body: Bytes) -> Response {
+    let req: SlowlogResetReq = match serde_json::from_slice(&body) {
+        Ok(r) => r,
+        Err(e) => return bad(&format!("bad request body: {e}")),
+    };
+    blocking(move || {
+        let n = panel::slowlog::reset(&sup.ctx(), req.node.as_deref())?;
+        sup.event("slowlog_reset", json!({"node": req.node, "nodes_reset": n}));
+        Ok(json!({"reset": n}))
     })
     .await
 }

@@ -323,6 +323,7 @@ fn panel_http_security_and_api() {
     assert_eq!(j["found"], false);
 
     console_api(&a, &ck, &sess_post, &bearer);
+    slowlog_api(&a, &ck, &sess_post);
     let events = http(&a, "GET", "/api/events", &ck, "").json().to_string();
     assert!(events.contains("\"kind\":\"console\""), "{events}");
     assert!(events.contains("\"command\":\"HSET\""), "{events}");
@@ -592,6 +593,49 @@ fn console_api(a: &str, ck: &[(&str, &str)], sess_post: &[(&str, &str)], bearer:
     for k in ["a", "b", "c", "d", "e", "f", "bin", "h"] {
         assert_eq!(one(&format!("DEL con:{k}"))["reply"]["value"], 1, "con:{k}");
     }
+}
+
+/// GET /api/slowlog merges every node's SLOWLOG newest first, tagged with the node;
+/// POST /api/slowlog/reset clears them.
+fn slowlog_api(a: &str, ck: &[(&str, &str)], sess_post: &[(&str, &str)]) {
+    let console = |line: &str, all: bool| {
+        let body = serde_json::json!({"line": line, "all": all, "confirm": true});
+        let r = http(a, "POST", "/api/console", sess_post, &body.to_string());
+        assert_eq!(r.status, 200, "{line}: {}", r.body);
+        r.json()["results"].clone()
+    };
+    console("CONFIG SET slowlog-log-slower-than 0", true);
+    let marker_node = console("SET slow:marker x", false)[0]["node"].clone();
+    let other_node = console("SET slow:zzz y", false)[0]["node"].clone();
+    let entries = http(a, "GET", "/api/slowlog", ck, "").json()["entries"].clone();
+    let entries = entries.as_array().cloned().unwrap_or_default();
+    let find = |key: &str| {
+        entries
+            .iter()
+            .find(|e| e["args"][1] == key)
+            .cloned()
+            .unwrap_or_else(|| panic!("{key} not in {entries:?}"))
+    };
+    let m = find("slow:marker");
+    assert_eq!(m["args"], serde_json::json!(["SET", "slow:marker", "x"]));
+    assert_eq!(m["node"], marker_node);
+    assert_eq!(find("slow:zzz")["node"], other_node);
+    let ts: Vec<i64> = entries.iter().filter_map(|e| e["ts"].as_i64()).collect();
+    assert!(ts.windows(2).all(|w| w[0] >= w[1]), "newest first: {ts:?}");
+    let nodes: std::collections::BTreeSet<String> =
+        entries.iter().map(|e| e["node"].to_string()).collect();
+    assert!(nodes.len() >= 3, "entries from every primary: {nodes:?}");
+    // Reset needs the CSRF token, then clears every node.
+    let r = http(a, "POST", "/api/slowlog/reset", &[ck[0]], "{}");
+    assert_eq!(r.status, 403);
+    let r = http(a, "POST", "/api/slowlog/reset", sess_post, "{}");
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.json()["reset"], 6);
+    let after = http(a, "GET", "/api/slowlog", ck, "").json().to_string();
+    assert!(!after.contains("slow:marker"), "{after}");
+    console("CONFIG SET slowlog-log-slower-than 10000", true);
+    console("DEL slow:marker", false);
+    console("DEL slow:zzz", false);
 }
 
 fn b64(s: &str) -> String {

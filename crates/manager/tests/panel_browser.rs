@@ -408,6 +408,59 @@ fn browser_login_add_pair_and_rebalance() {
             .unwrap();
         let n = js(&client, "return document.querySelectorAll('.console-entry').length;").await;
         assert_eq!(n.as_u64(), Some(5), "a cancelled FLUSHALL adds no entry");
+
+        // Slow log: log every command on every primary (a confirmed CONFIG SET through
+        // the console), then find the console's own SET in the merged slow log.
+        client
+            .find(Locator::Id("console-all"))
+            .await
+            .unwrap()
+            .click()
+            .await
+            .unwrap();
+        line.send_keys("CONFIG SET slowlog-log-slower-than 0")
+            .await
+            .unwrap();
+        line.send_keys("\u{E007}").await.unwrap();
+        until(10, "confirmation dialog", || async {
+            let open = js(&client, "return document.getElementById('confirm').open;").await;
+            (open.as_bool() == Some(true)).then_some(())
+        })
+        .await;
+        client
+            .find(Locator::Id("confirm-ok"))
+            .await
+            .unwrap()
+            .click()
+            .await
+            .unwrap();
+        until(20, "CONFIG SET on every primary", || async {
+            let n = js(&client, "return document.querySelectorAll('.console-entry').length;").await;
+            (n.as_u64() == Some(6)).then_some(())
+        })
+        .await;
+        client
+            .find(Locator::Id("console-all"))
+            .await
+            .unwrap()
+            .click()
+            .await
+            .unwrap();
+        line.send_keys("SET slow:browser 1").await.unwrap();
+        line.send_keys("\u{E007}").await.unwrap();
+        client
+            .find(Locator::Css("button[data-tab=slowlog]"))
+            .await
+            .unwrap()
+            .click()
+            .await
+            .unwrap();
+        until(20, "the SET in the slow log", || async {
+            let t = js(&client, "return document.getElementById('slowlog-table').textContent;").await;
+            t.as_str().is_some_and(|t| t.contains("SET slow:browser 1")).then_some(())
+        })
+        .await;
+        shot(&client, "09-slowlog.png").await;
         client
             .find(Locator::Css("button[data-tab=events]"))
             .await
@@ -416,7 +469,7 @@ fn browser_login_add_pair_and_rebalance() {
             .await
             .unwrap();
         tokio::time::sleep(Duration::from_millis(1000)).await;
-        shot(&client, "09-events.png").await;
+        shot(&client, "10-events.png").await;
         let _ = client.close().await;
     });
     c.wait_check();

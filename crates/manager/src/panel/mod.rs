@@ -15,6 +15,7 @@ pub mod keys;
 pub mod nodes;
 pub mod ops;
 pub mod prom;
+pub mod slowlog;
 
 use crate::supervisor::Sup;
 use axum::body::Bytes;

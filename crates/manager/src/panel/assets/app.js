@@ -84,6 +84,7 @@
     if (name === "charts") loadHistory();
     if (name === "events") loadEvents();
     if (name === "console") { fillConsoleNodes(); $("console-line").focus(); }
+    if (name === "slowlog") loadSlowlog();
   }
 
   // ---------- cluster ----------
@@ -456,6 +457,33 @@
     }).catch(function (e) { d.textContent = e.message; });
   }
 
+  // ---------- slow log ----------
+  function loadSlowlog() {
+    return api("GET", "/api/slowlog?count=128").then(function (r) {
+      var tb = document.querySelector("#slowlog-table tbody");
+      while (tb.firstChild) tb.removeChild(tb.firstChild);
+      r.entries.forEach(function (e) {
+        var tr = el("tr");
+        tr.appendChild(el("td", new Date(e.ts * 1000).toLocaleTimeString()));
+        var n = el("td", short(e.node) + " " + e.addr); n.className = "slow-node"; n.dataset.node = e.node;
+        tr.appendChild(n);
+        tr.appendChild(el("td", (e.micros / 1000).toFixed(2) + " ms"));
+        tr.appendChild(el("td", e.args.join(" "), "mono"));
+        tr.appendChild(el("td", e.client + (e.client_name ? " (" + e.client_name + ")" : "")));
+        tb.appendChild(tr);
+      });
+      $("slowlog-info").textContent = r.entries.length + " entries" +
+        (r.unreachable.length ? " · unreachable: " + r.unreachable.map(short).join(", ") : "");
+    }).catch(function (e) { toast(e.message); });
+  }
+  $("slowlog-refresh").addEventListener("click", loadSlowlog);
+  $("slowlog-reset").addEventListener("click", function () {
+    confirmDialog("Reset slow logs", "Clear the slow log of every node?").then(function (ok) {
+      if (!ok) return;
+      api("POST", "/api/slowlog/reset", {}).then(loadSlowlog).catch(function (e) { toast(e.message); });
+    });
+  });
+
   // ---------- console ----------
   var consoleHistory = [], consoleAt = 0;
   function replyNode(r) {
@@ -549,5 +577,6 @@
     if (state.tab === "dashboard") refresh();
     if (state.tab === "charts") loadHistory();
     if (state.tab === "events") loadEvents();
+    if (state.tab === "slowlog") loadSlowlog();
   }, 5000);
 })();
