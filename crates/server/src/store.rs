@@ -84,6 +84,16 @@ pub(crate) struct Store {
     pub acl: crate::acl::Acl,
     /// The Lua engine: EVAL script cache and function libraries.
     pub scripts: crate::script::Engine,
+    /// INFO commandstats/errorstats/latencystats, kept by the dispatcher.
+    pub cmdstats: crate::exec::stats::CommandStats,
+    /// SLOWLOG entries.
+    pub slowlog: crate::exec::slowlog::SlowLog,
+    /// LATENCY event samples.
+    pub latency: crate::exec::latency::LatencyMonitor,
+    /// Clients in MONITOR mode.
+    pub monitors: crate::exec::monitor::Monitors,
+    /// CLIENT PAUSE state.
+    pub pause: crate::client::PauseState,
 }
 
 /// The replication backlog size the config asks for (1 MB if unreadable, as Redis's default).
@@ -127,6 +137,11 @@ impl Store {
             lastsave: now_ms / 1000,
             started_ms: now_ms,
             run_id,
+            cmdstats: Default::default(),
+            slowlog: Default::default(),
+            latency: Default::default(),
+            monitors: Default::default(),
+            pause: Default::default(),
         }
     }
 

@@ -1,0 +1,189 @@
+//! What happens around every command besides running it, in Redis's call() order:
+//! MONITOR feed, latency monitor sample, slow log entry, INFO commandstats/errorstats and
+//! the latency histogram. Kept apart from dispatch so the command path stays readable.
+
+use crate::client::{ClientState, OutputLimits};
+use crate::cmd::{flags, Command, Ctx};
+use crate::exec::{monitor, stats};
+use crate::store::Store;
+use bytes::Bytes;
+use rubra_resp::Reply;
+
+/// Commands Redis never shows in MONITOR after they ran (SKIP_MONITOR): scripts show
+/// themselves before their commands run, so their commands follow them in the feed.
+fn feeds_monitor_first(cmd: &Command) -> bool {
+    matches!(
+        cmd.name,
+        "eval" | "evalsha" | "eval_ro" | "evalsha_ro" | "fcall" | "fcall_ro"
+    )
+}
+
+/// Who the client is in MONITOR lines and SLOWLOG entries: its address, `lua` for a
+/// script's commands, the primary's address for the replication stream.
+fn peer_of(store: &Store, client: &ClientState, for_monitor: bool) -> (String, Bytes) {
+    if let Some(h) = store.clients.map.get(&client.id) {
+        return (h.info.addr.clone(), h.info.name.clone().unwrap_or_default());
+    }
+    if client.is_primary_link {
+        if let Some(p) = &store.replication.primary {
+            return (format!("{}:{}", p.host, p.port), Bytes::new());
+        }
+    }
+    let who = if for_monitor { "lua" } else { "?:0" };
+    (who.to_string(), Bytes::new())
+}
+
+/// Sends one command to the MONITOR clients (not while loading, as Redis).
+pub(crate) fn feed_monitors(store: &mut Store, client: &ClientState, args: &[Bytes]) {
+    if !store.monitors.active() || store.loading {
+        return;
+    }
+    let (who, _) = peer_of(store, client, true);
+    let now_us = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_micros())
+        .unwrap_or(0);
+    let shown = monitor::redacted(args);
+    let line = monitor::line(now_us, client.db, &who, &shown);
+    let none = OutputLimits {
+        hard: 0,
+        soft: 0,
+        soft_seconds: 0,
+    };
+    let now = crate::store::now_ms();
+    let ids = store.monitors.ids.clone();
+    for id in ids {
+        if !store.clients.push_raw(id, line.clone(), now, none) {
+            store.monitors.ids.retain(|m| *m != id);
+        }
+    }
+}
+
+/// Before a command's handler runs: scripts show in MONITOR ahead of their commands.
+pub(crate) fn before_call(ctx: &mut Ctx, cmd: &'static Command, args: &[Bytes]) {
+    if feeds_monitor_first(cmd) && ctx.client.served_key.is_none() {
+        feed_monitors(ctx.store, ctx.client, args);
+    }
+}
+
+/// After a command ran for `usec` microseconds and produced `reply`: the bookkeeping of
+/// Redis's call(). A command that blocked is counted once now and gets its duration,
+/// histogram and slow log entry when it is served (`served_key` set), as Redis does.
+pub(crate) fn after_call(
+    ctx: &mut Ctx,
+    cmd: &'static Command,
+    args: &[Bytes],
+    reply: &Reply,
+    usec: u64,
+) {
+    let store = &mut *ctx.store;
+    if store.loading {
+        return;
+    }
+    let served = ctx.client.served_key.is_some();
+    let blocked = ctx.block.is_some();
+    let name = stats::stat_name(cmd, args);
+    let failed = match reply {
+        Reply::Error(text) if !blocked => {
+            store.cmdstats.record_error(text);
+            true
+        }
+        _ => false,
+    };
+    let tracking = store.config.get_value("latency-tracking") != "no";
+    if served {
+        let s = store.cmdstats.by_cmd.entry(name).or_default();
+        s.usec += usec;
+        if failed {
+            s.failed_calls += 1;
+        }
+        if tracking {
+            s.histogram.record(usec * 1000);
+        }
+    } else {
+        store.stats.total_commands += 1;
+        let s = store.cmdstats.by_cmd.entry(name).or_default();
+        s.calls += 1;
+        s.usec += usec;
+        if failed {
+            s.failed_calls += 1;
+        }
+        if tracking && !blocked {
+            s.histogram.record(usec * 1000);
+        }
+        let threshold = latency_threshold(store);
+        if threshold > 0 {
+            let event = if cmd.has(flags::FAST) {
+                "fast-command"
+            } else {
+                "command"
+            };
+            store
+                .latency
+                .add_if_needed(event, usec / 1000, threshold, now_secs());
+        }
+    }
+    if !blocked && cmd.name != "exec" {
+        let slower_than = store
+            .config
+            .get_value("slowlog-log-slower-than")
+            .parse::<i64>()
+            .unwrap_or(10000);
+        if slower_than >= 0 && usec as i64 >= slower_than {
+            let max_len = store
+                .config
+                .get_value("slowlog-max-len")
+                .parse::<usize>()
+                .unwrap_or(128);
+            let (peer, cname) = peer_of(store, ctx.client, false);
+            let shown = monitor::redacted(args);
+            store
+                .slowlog
+                .push_if_needed(slower_than, max_len, &shown, usec, now_secs(), peer, cname);
+        }
+    }
+    if !served && !feeds_monitor_first(cmd) && !stats::is_admin(name) {
+        feed_monitors(store, ctx.client, args);
+    }
+}
+
+/// A command refused before it ran (unknown, arity, auth, ACL, OOM, READONLY, ...): its
+/// error is counted and, for a known command, its `rejected_calls`.
+pub(crate) fn rejected(store: &mut Store, args: &[Bytes], reply: &Reply) {
+    if store.loading {
+        return;
+    }
+    if let Reply::Error(text) = reply {
+        store.cmdstats.record_error(text);
+        if let Some(cmd) = args.first().and_then(|n| crate::cmd::lookup(n)) {
+            store.cmdstats.record_rejected(stats::stat_name(cmd, args));
+        }
+    }
+}
+
+/// `latency-monitor-threshold` in ms (0: the monitor is off).
+fn latency_threshold(store: &Store) -> u64 {
+    store
+        .config
+        .get_value("latency-monitor-threshold")
+        .parse()
+        .unwrap_or(0)
+}
+
+/// Unix time in seconds.
+pub(crate) fn now_secs() -> u64 {
+    crate::store::now_ms() / 1000
+}
+
+/// CONFIG RESETSTAT: the INFO stats counters, commandstats, errorstats and latency
+/// histograms start again from zero (the slow log and latency events are kept, as Redis).
+pub(crate) fn reset_stats(store: &mut Store) {
+    use std::sync::atomic::Ordering::Relaxed;
+    store.stats = crate::store::Stats::default();
+    store.cmdstats = stats::CommandStats::default();
+    store.replication.sync_full = 0;
+    store.replication.sync_partial_ok = 0;
+    store.replication.sync_partial_err = 0;
+    crate::conn::NET_INPUT_BYTES.store(0, Relaxed);
+    crate::conn::NET_OUTPUT_BYTES.store(0, Relaxed);
+}
