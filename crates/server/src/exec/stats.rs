@@ -81,6 +81,14 @@ pub(crate) fn stat_name(cmd: &'static Command, args: &[Bytes]) -> &'static str {
         .map_or(cmd.name, |(_, full)| full)
 }
 
+/// Whether `sub` (any case) is a subcommand of `container` that Redis knows.
+pub(crate) fn is_known_subcommand(container: &str, sub: &[u8]) -> bool {
+    let lower = String::from_utf8_lossy(sub).to_ascii_lowercase();
+    containers()
+        .get(container)
+        .is_some_and(|subs| subs.iter().any(|(s, _)| *s == lower))
+}
+
 /// Whether a command or subcommand (by its reported name) is administrative (@admin):
 /// MONITOR never shows those, as Redis considers them too dangerous to be shown.
 pub(crate) fn is_admin(name: &str) -> bool {

@@ -408,8 +408,13 @@ fn persistence_fields(s: &crate::store::Store, line: &mut Line) {
     line("aof_last_cow_size", &0);
     line("module_fork_in_progress", &0);
     line("module_fork_last_cow_size", &0);
-    if s.aof.is_some() {
-        line("aof_current_size", &s.aof.as_ref().map_or(0, |a| a.size));
+    if let Some(aof) = s.aof.as_ref() {
+        line("aof_current_size", &aof.size);
+        line("aof_base_size", &0);
+        line("aof_pending_rewrite", &0);
+        line("aof_buffer_length", &0);
+        line("aof_pending_bio_fsync", &0);
+        line("aof_delayed_fsync", &0);
     }
 }
 
@@ -484,14 +489,6 @@ fn stats_fields(s: &crate::store::Store, line: &mut Line) {
     line("io_threaded_writes_processed", &0);
     line("reply_buffer_shrinks", &0);
     line("reply_buffer_expands", &0);
-    line(
-        "client_query_buffer_limit_disconnections",
-        &st.client_query_limit_disconnections,
-    );
-    line(
-        "client_output_buffer_limit_disconnections",
-        &st.client_output_limit_disconnections,
-    );
 }
 
 fn replication_fields(s: &crate::store::Store, now: u64, line: &mut Line) {

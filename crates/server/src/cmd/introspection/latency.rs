@@ -1,7 +1,7 @@
 //! LATENCY LATEST|HISTORY|RESET|GRAPH|DOCTOR|HISTOGRAM|HELP over the latency monitor and
 //! the per-command histograms the dispatcher keeps (exec/latency.rs, exec/stats.rs).
 
-use super::slowlog::{help_reply, subcommand_syntax};
+use super::slowlog::{bad_subcommand, help_reply};
 use super::*;
 use crate::exec::latency::{doctor, graph, DoctorInputs};
 use crate::exec::observe::now_secs;
@@ -101,7 +101,7 @@ pub(super) fn latency(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
             ],
         ));
     }
-    Err(subcommand_syntax(args))
+    Err(bad_subcommand("latency", args))
 }
 
 /// LATENCY HISTOGRAM [command ...]: per command (or `container|sub`) a map of `calls` and

@@ -12,6 +12,17 @@ pub(super) fn subcommand_syntax(args: &[Bytes]) -> Reply {
     ))
 }
 
+/// The answer to a subcommand no branch took: Redis rejects an unknown one before the
+/// command runs ("unknown subcommand") and a known one with the wrong arguments in the
+/// command ("unknown subcommand or wrong number of arguments").
+pub(super) fn bad_subcommand(container: &str, args: &[Bytes]) -> Reply {
+    if crate::exec::stats::is_known_subcommand(container, &args[1]) {
+        subcommand_syntax(args)
+    } else {
+        err::unknown_subcommand(container, &args[1])
+    }
+}
+
 /// Redis's addReplyHelp: the title line, the given lines, then HELP's own entry.
 pub(super) fn help_reply(name: &str, lines: &[&str]) -> Reply {
     let mut out = vec![Reply::Status(
@@ -78,5 +89,5 @@ pub(super) fn slowlog(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
             .collect();
         return Ok(Reply::Array(entries));
     }
-    Err(subcommand_syntax(args))
+    Err(bad_subcommand("slowlog", args))
 }

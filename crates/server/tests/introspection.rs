@@ -1,0 +1,293 @@
+//! Behaviour of the introspection commands that a differential script cannot show on its
+//! own (issue 12): CLIENT PAUSE holding and releasing clients, CLIENT UNBLOCK on blocked
+//! readers, MONITOR's live lines, SLOWLOG's contents for a really slow command, CLIENT
+//! LIST's query buffer, CLIENT KILL's filters, stats of blocked commands.
+
+mod common;
+
+use common::blocking::{blocked, wait_blocked};
+use common::{q, TestServer};
+use redis::Value;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::time::{Duration, Instant};
+
+fn text(v: &Value) -> String {
+    match v {
+        Value::BulkString(b) => String::from_utf8_lossy(b).into_owned(),
+        Value::SimpleString(s) => s.clone(),
+        Value::VerbatimString { text, .. } => text.clone(),
+        other => format!("{other:?}"),
+    }
+}
+
+/// The value of `field:` in an INFO section.
+fn info_field(s: &TestServer, section: &str, field: &str) -> String {
+    let out = s.cli(&["INFO", section]);
+    out.lines()
+        .find_map(|l| l.strip_prefix(&format!("{field}:")))
+        .unwrap_or_default()
+        .trim()
+        .to_string()
+}
+
+/// CLIENT PAUSE WRITE: writes wait, reads go on; UNPAUSE releases the writer at once.
+/// (Before: CLIENT PAUSE was an unknown subcommand.)
+#[test]
+fn client_pause_write_holds_writes_until_unpause() {
+    let s = TestServer::start(&[]);
+    let mut admin = s.conn();
+    assert_eq!(
+        q(&mut admin, &["CLIENT", "PAUSE", "20000", "WRITE"]),
+        Value::Okay
+    );
+    let writer = blocked(&s, &["SET", "k", "v"]);
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(!writer.is_finished(), "a write ran during CLIENT PAUSE WRITE");
+    // Reads are not held.
+    let started = Instant::now();
+    assert_eq!(q(&mut admin, &["GET", "k"]), Value::Nil);
+    assert!(started.elapsed() < Duration::from_secs(1));
+    assert_eq!(q(&mut admin, &["CLIENT", "UNPAUSE"]), Value::Okay);
+    let (reply, took) = writer.join().expect("writer");
+    assert_eq!(reply, Value::Okay);
+    assert!(took < Duration::from_secs(5), "writer waited {took:?}");
+    assert_eq!(text(&q(&mut admin, &["GET", "k"])), "v");
+}
+
+/// CLIENT PAUSE ALL: every command of other clients waits until the pause ends by itself.
+#[test]
+fn client_pause_all_holds_reads_until_the_timeout() {
+    let s = TestServer::start(&[]);
+    let mut admin = s.conn();
+    assert_eq!(q(&mut admin, &["CLIENT", "PAUSE", "700", "ALL"]), Value::Okay);
+    // Timed from before the connection: the client library's own hello waits too.
+    let started = Instant::now();
+    let reader = blocked(&s, &["PING"]);
+    let (reply, _) = reader.join().expect("reader");
+    let took = started.elapsed();
+    assert_eq!(reply, Value::SimpleString("PONG".into()));
+    assert!(
+        took >= Duration::from_millis(400),
+        "PING answered after {took:?} during PAUSE ALL"
+    );
+    // Pauses merge: a shorter ALL pause during a longer WRITE pause makes reads wait
+    // until the later end (the admin's own CLIENT PAUSE is not a write, so it runs).
+    assert_eq!(q(&mut admin, &["CLIENT", "PAUSE", "600", "WRITE"]), Value::Okay);
+    assert_eq!(q(&mut admin, &["CLIENT", "PAUSE", "10", "ALL"]), Value::Okay);
+    let started = Instant::now();
+    let reader = blocked(&s, &["GET", "x"]);
+    let _ = reader.join().expect("reader");
+    let took = started.elapsed();
+    assert!(took >= Duration::from_millis(300), "GET answered after {took:?}");
+}
+
+/// CLIENT UNBLOCK ends BLPOP as a timeout (nil) or with the UNBLOCKED error, and XREAD
+/// BLOCK likewise; 0 for a client that is not blocked. (Before: unknown subcommand.)
+#[test]
+fn client_unblock_ends_blocked_readers() {
+    let s = TestServer::start(&[]);
+    let mut admin = s.conn();
+    let mut victim = s.conn();
+    let id = match q(&mut victim, &["CLIENT", "ID"]) {
+        Value::Int(n) => n,
+        other => panic!("CLIENT ID gave {other:?}"),
+    };
+    let id_s = id.to_string();
+    assert_eq!(q(&mut admin, &["CLIENT", "UNBLOCK", &id_s]), Value::Int(0));
+
+    let t = std::thread::spawn(move || {
+        let a = q(&mut victim, &["BLPOP", "list", "0"]);
+        let b = q(&mut victim, &["BLPOP", "list", "0"]);
+        let c = q(&mut victim, &["XREAD", "BLOCK", "0", "STREAMS", "st", "$"]);
+        (a, b, c)
+    });
+    wait_blocked(&s, 1);
+    assert_eq!(q(&mut admin, &["CLIENT", "UNBLOCK", &id_s]), Value::Int(1));
+    wait_blocked(&s, 1);
+    assert_eq!(
+        q(&mut admin, &["CLIENT", "UNBLOCK", &id_s, "ERROR"]),
+        Value::Int(1)
+    );
+    wait_blocked(&s, 1);
+    assert_eq!(
+        q(&mut admin, &["CLIENT", "UNBLOCK", &id_s, "TIMEOUT"]),
+        Value::Int(1)
+    );
+    let (a, b, c) = t.join().expect("victim");
+    assert_eq!(a, Value::Nil);
+    assert!(
+        text(&b).contains("UNBLOCKED") && text(&b).contains("client unblocked via CLIENT UNBLOCK"),
+        "{b:?}"
+    );
+    assert_eq!(c, Value::Nil);
+    assert_eq!(info_field(&s, "clients", "blocked_clients"), "0");
+    assert!(s
+        .cli(&["INFO", "errorstats"])
+        .contains("errorstat_UNBLOCKED:count=1"));
+}
+
+/// MONITOR streams `+<secs>.<usecs> [<db> <ip:port>] "arg" ...` for other clients'
+/// commands, with the monitored client's own address. (Before: unknown command.)
+#[test]
+fn monitor_streams_commands_of_other_clients() {
+    let s = TestServer::start(&[]);
+    let mut mon = TcpStream::connect(("127.0.0.1", s.port)).expect("connect");
+    mon.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    mon.write_all(b"MONITOR\r\n").unwrap();
+    let mut mon = BufReader::new(mon);
+    let mut line = String::new();
+    mon.read_line(&mut line).unwrap();
+    assert_eq!(line, "+OK\r\n");
+
+    let mut other = TcpStream::connect(("127.0.0.1", s.port)).expect("connect");
+    let addr = other.local_addr().unwrap().to_string();
+    other
+        .write_all(b"*2\r\n$6\r\nSELECT\r\n$1\r\n2\r\n*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$4\r\nv \"x\r\n")
+        .unwrap();
+    let mut buf = [0u8; 64];
+    let mut got = 0;
+    while got < 10 {
+        got += other.read(&mut buf[got..]).unwrap();
+    }
+    let mut lines = Vec::new();
+    for _ in 0..2 {
+        let mut l = String::new();
+        mon.read_line(&mut l).unwrap();
+        lines.push(l);
+    }
+    for (l, want) in lines.iter().zip([
+        // Redis shows a command after it ran, with the database it left selected.
+        format!("[2 {addr}] \"SELECT\" \"2\"\r\n"),
+        format!("[2 {addr}] \"SET\" \"k\" \"v \\\"x\"\r\n"),
+    ]) {
+        let (stamp, rest) = l.split_once(' ').expect("a space after the time");
+        let stamp = stamp.strip_prefix('+').expect("a status line");
+        let (secs, usecs) = stamp.split_once('.').expect("secs.usecs");
+        assert!(secs.len() >= 10 && secs.bytes().all(|c| c.is_ascii_digit()), "{l}");
+        assert!(usecs.len() == 6 && usecs.bytes().all(|c| c.is_ascii_digit()), "{l}");
+        assert_eq!(rest, want);
+    }
+    // The monitor shows up with flag O and is still a normal client for TYPE filters.
+    let list = s.cli(&["CLIENT", "LIST"]);
+    assert!(list.lines().any(|l| l.contains("flags=O")), "{list}");
+}
+
+/// SLOWLOG keeps commands at or over slowlog-log-slower-than with their duration,
+/// arguments, client address and name; faster ones are not logged.
+#[test]
+fn slowlog_records_only_slow_commands() {
+    let s = TestServer::start(&[]);
+    let mut c = s.conn();
+    let _ = q(&mut c, &["CONFIG", "SET", "slowlog-log-slower-than", "100000"]);
+    let _ = q(&mut c, &["CLIENT", "SETNAME", "sleeper"]);
+    let _ = q(&mut c, &["SLOWLOG", "RESET"]);
+    let _ = q(&mut c, &["SET", "fast", "1"]);
+    let _ = q(
+        &mut c,
+        &[
+            "EVAL",
+            "local i = 0 while i < 20000000 do i = i + 1 end return 1",
+            "0",
+        ],
+    );
+    let entries = match q(&mut c, &["SLOWLOG", "GET"]) {
+        Value::Array(v) => v,
+        other => panic!("SLOWLOG GET gave {other:?}"),
+    };
+    assert_eq!(entries.len(), 1, "{entries:?}");
+    let Value::Array(e) = &entries[0] else {
+        panic!("entry {:?}", entries[0])
+    };
+    let Value::Int(duration) = e[2] else {
+        panic!("duration {:?}", e[2])
+    };
+    assert!(duration >= 100000, "duration {duration}");
+    assert_eq!(text(&e[5]), "sleeper");
+    assert!(text(&e[4]).starts_with("127.0.0.1:"));
+    let Value::Array(args) = &e[3] else {
+        panic!("args {:?}", e[3])
+    };
+    assert_eq!(text(&args[0]), "EVAL");
+}
+
+/// CLIENT LIST shows a client's unprocessed input (qbuf), not always 0.
+#[test]
+fn client_list_shows_pending_query_buffer() {
+    let s = TestServer::start(&[]);
+    let mut partial = TcpStream::connect(("127.0.0.1", s.port)).expect("connect");
+    partial
+        .write_all(b"*2\r\n$4\r\nPING\r\n$5\r\nhel")
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let list = s.cli(&["CLIENT", "LIST"]);
+        if list.lines().any(|l| l.contains(" qbuf=21 ")) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "no client with qbuf=21:\n{list}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    partial.write_all(b"lo\r\n").unwrap();
+    let mut buf = [0u8; 16];
+    let n = partial.read(&mut buf).unwrap();
+    assert_eq!(&buf[..n], b"$5\r\nhello\r\n");
+}
+
+/// CLIENT KILL: ID, ADDR, USER, TYPE and SKIPME pick exactly the matching clients; the old
+/// `ip:port` form answers OK / "No such client".
+#[test]
+fn client_kill_filters_pick_the_right_clients() {
+    let s = TestServer::start(&[]);
+    let mut admin = s.conn();
+    let mut a = s.conn();
+    let mut b = s.conn();
+    let mut sub = s.conn();
+    let _ = q(&mut sub, &["SUBSCRIBE", "ch"]);
+    let id_of = |c: &mut redis::Connection| match q(c, &["CLIENT", "ID"]) {
+        Value::Int(n) => n.to_string(),
+        other => panic!("{other:?}"),
+    };
+    let a_id = id_of(&mut a);
+    let b_id = id_of(&mut b);
+    let b_addr = s
+        .cli(&["CLIENT", "LIST", "ID", &b_id])
+        .split(' ')
+        .find_map(|f| f.strip_prefix("addr=").map(str::to_string))
+        .expect("addr");
+    assert_eq!(
+        q(&mut admin, &["CLIENT", "KILL", "TYPE", "pubsub"]),
+        Value::Int(1)
+    );
+    assert_eq!(q(&mut admin, &["CLIENT", "KILL", "ID", &a_id]), Value::Int(1));
+    assert_eq!(
+        q(&mut admin, &["CLIENT", "KILL", &b_addr]),
+        Value::Okay,
+        "old form"
+    );
+    assert!(
+        common::q_err(&mut admin, &["CLIENT", "KILL", &b_addr]).contains("No such client")
+    );
+    // Only the caller is left: USER default skips it unless SKIPME no.
+    assert_eq!(
+        q(&mut admin, &["CLIENT", "KILL", "USER", "default"]),
+        Value::Int(0)
+    );
+    let left = s.cli(&["CLIENT", "LIST"]);
+    assert_eq!(left.lines().count(), 2, "{left}");
+}
+
+/// A blocked command counts as one call in INFO commandstats, whether served or not.
+#[test]
+fn blocked_command_counts_one_call() {
+    let s = TestServer::start(&[]);
+    let waiter = blocked(&s, &["BLPOP", "q", "0"]);
+    wait_blocked(&s, 1);
+    let mut c = s.conn();
+    let _ = q(&mut c, &["RPUSH", "q", "x"]);
+    let _ = waiter.join();
+    let stats = s.cli(&["INFO", "commandstats"]);
+    assert!(stats.contains("cmdstat_blpop:calls=1,"), "{stats}");
+    let hist = s.cli(&["LATENCY", "HISTOGRAM", "blpop"]);
+    assert!(hist.contains("calls\n1"), "{hist}");
+}
