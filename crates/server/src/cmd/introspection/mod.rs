@@ -14,6 +14,7 @@ mod command;
 mod config;
 mod info;
 mod latency;
+mod lolwut;
 mod monitor;
 mod server;
 mod slowlog;
@@ -22,6 +23,7 @@ use command::*;
 use config::*;
 use info::*;
 use latency::latency;
+use lolwut::lolwut;
 use monitor::monitor;
 pub(crate) use monitor::reset_client;
 use server::*;
@@ -80,6 +82,7 @@ pub(crate) static COMMANDS: &[Command] = &[
         "server",
         latency,
     ),
+    Command::new("lolwut", -1, READONLY | FAST, (0, 0, 0), "server", lolwut),
     Command::new(
         "monitor",
         1,
