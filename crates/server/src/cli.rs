@@ -30,7 +30,7 @@ fn special_option(args: &[String]) -> Option<i32> {
     match args.first()?.as_str() {
         "-v" | "--version" => {
             println!(
-                "Redis server v={} sha=00000000:0 malloc=libc bits=64 build=rubra-{}",
+                "Redis server v={} sha=00000000:0 malloc=jemalloc-5.3.1 bits=64 build=rubra-{}",
                 crate::script::VERSION,
                 env!("CARGO_PKG_VERSION")
             );

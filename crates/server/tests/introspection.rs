@@ -291,3 +291,120 @@ fn blocked_command_counts_one_call() {
     let hist = s.cli(&["LATENCY", "HISTOGRAM", "blpop"]);
     assert!(hist.contains("calls\n1"), "{hist}");
 }
+
+/// FAILOVER's replica-side and target checks, with a real replica attached.
+#[test]
+fn failover_checks_with_a_replica() {
+    let primary = TestServer::start(&[]);
+    let port = primary.port.to_string();
+    let replica = TestServer::start(&["--replicaof", "127.0.0.1", &port]);
+    let mut p = primary.conn();
+    let mut r = replica.conn();
+    let _ = q(&mut r, &["REPLICAOF", "127.0.0.1", &port]);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while info_field(&primary, "replication", "connected_slaves") != "1" {
+        assert!(Instant::now() < deadline, "the replica never attached");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(
+        common::q_err(&mut r, &["FAILOVER"]),
+        "ERR FAILOVER is not valid when server is a replica."
+    );
+    assert_eq!(
+        common::q_err(&mut p, &["FAILOVER", "TO", "127.0.0.1", "1"]),
+        "ERR FAILOVER target HOST and PORT is not a replica."
+    );
+    assert_eq!(
+        common::q_err(&mut p, &["FAILOVER", "FORCE", "TIMEOUT", "100"]),
+        "ERR FAILOVER with force option requires both a timeout and target HOST and IP."
+    );
+}
+
+/// The binary's utility options behave as redis-server's: `-v`, `-h`/`--help` (usage on
+/// stderr, exit 1), `--test-memory` without and with a size, `--check-system`, and `-`
+/// reading directives from stdin. (Before: `--help` was "FATAL CONFIG FILE ERROR".)
+#[test]
+fn command_line_utility_options() {
+    use std::process::{Command, Stdio};
+    let bin = env!("CARGO_BIN_EXE_rubra-server");
+    let out = Command::new(bin).arg("-v").output().expect("run");
+    assert_eq!(out.status.code(), Some(0));
+    assert!(String::from_utf8_lossy(&out.stdout).starts_with("Redis server v=7.0.15 "));
+
+    // The usage text is redis-server's, with our binary's name and no Sentinel mode.
+    let ours = Command::new(bin).arg("--help").output().expect("run");
+    assert_eq!(ours.status.code(), Some(1));
+    let theirs = Command::new("redis-server").arg("-h").output().expect("redis-server");
+    let theirs = String::from_utf8_lossy(&theirs.stderr).replace("redis-server", "rubra-server");
+    let theirs_head = theirs.split("\nSentinel mode:").next().unwrap_or_default();
+    let ours_text = String::from_utf8_lossy(&ours.stderr).into_owned();
+    assert!(ours_text.starts_with(theirs_head), "{ours_text}");
+    let short = Command::new(bin).arg("-h").output().expect("run");
+    assert_eq!(short.stderr, ours.stderr);
+
+    let out = Command::new(bin).arg("--test-memory").output().expect("run");
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr)
+        .starts_with("Please specify the amount of memory to test in megabytes."));
+    let out = Command::new(bin)
+        .args(["--test-memory", "1"])
+        .output()
+        .expect("run");
+    assert_eq!(out.status.code(), Some(0));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("Your memory passed this test."));
+
+    // Same checks, same verdicts on the same machine (the clock-speed one is timing
+    // dependent, so only its name is compared).
+    let ours = Command::new(bin).arg("--check-system").output().expect("run");
+    let theirs = Command::new("redis-server")
+        .arg("--check-system")
+        .output()
+        .expect("redis-server");
+    let verdicts = |o: &[u8]| -> Vec<String> {
+        String::from_utf8_lossy(o)
+            .lines()
+            .filter(|l| l.starts_with('['))
+            .map(|l| {
+                if l.starts_with("[slow-clocksource]") {
+                    "[slow-clocksource]".to_string()
+                } else {
+                    l.to_string()
+                }
+            })
+            .collect()
+    };
+    assert_eq!(verdicts(&ours.stdout), verdicts(&theirs.stdout));
+
+    // `-`: directives from stdin, then the command line's options win.
+    let port = common::free_port();
+    let dir = std::env::temp_dir().join(format!("rubra-stdin-{}-{port}", std::process::id()));
+    let _ = std::fs::create_dir_all(&dir);
+    let mut child = Command::new(bin)
+        .args(["-", "--maxmemory", "5mb", "--save", ""])
+        .arg("--dir")
+        .arg(&dir)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn");
+    if let Some(mut stdin) = child.stdin.take() {
+        stdin
+            .write_all(format!("port {port}\nmaxmemory 3mb\nbind 127.0.0.1\n").as_bytes())
+            .expect("stdin");
+    }
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let conn = loop {
+        if let Ok(c) = TcpStream::connect(("127.0.0.1", port)) {
+            break c;
+        }
+        assert!(Instant::now() < deadline, "no server on the stdin port");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    drop(conn);
+    let maxmemory = common::cli_at(port, &["CONFIG", "GET", "maxmemory"]);
+    let _ = child.kill();
+    let _ = child.wait();
+    let _ = std::fs::remove_dir_all(&dir);
+    assert_eq!(maxmemory, "maxmemory\n5242880");
+}

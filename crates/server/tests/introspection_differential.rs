@@ -621,3 +621,84 @@ fn monitor_feed_matches_redis() {
     }
     assert_eq!(results[0], results[1], "rubra vs redis MONITOR lines");
 }
+
+/// OBJECT REFCOUNT/IDLETIME/FREQ/HELP and their errors: FREQ only under an LFU policy,
+/// IDLETIME refused under one, shared small integers report INT_MAX references.
+#[test]
+fn object_subcommands_match_redis() {
+    assert_same(
+        &[],
+        &[
+            "SET k v",
+            "SET n 100",
+            "SET big 100000",
+            "RPUSH l a",
+            "OBJECT HELP",
+            "OBJECT REFCOUNT n",
+            "OBJECT REFCOUNT big",
+            "OBJECT REFCOUNT k",
+            "OBJECT REFCOUNT l",
+            "OBJECT IDLETIME k",
+            "OBJECT FREQ k",
+            "OBJECT FREQ nokey",
+            "OBJECT IDLETIME nokey",
+            "OBJECT FOO k",
+            "OBJECT REFCOUNT",
+            "OBJECT REFCOUNT k extra",
+            "CONFIG SET maxmemory-policy allkeys-lfu",
+            "SET f v",
+            "OBJECT FREQ f",
+            "OBJECT IDLETIME f",
+            "OBJECT REFCOUNT n",
+        ],
+    );
+}
+
+/// LOLWUT: the 7.0 default (the version line), VERSION 5 and 6 where their drawings are
+/// deterministic (random displacement starts at the third row of squares; a 1x1 skyline
+/// has no room for buildings), version parsing errors.
+#[test]
+fn lolwut_matches_redis() {
+    assert_same(
+        &[],
+        &[
+            "LOLWUT",
+            "LOLWUT VERSION",
+            "LOLWUT foo",
+            "LOLWUT VERSION 7",
+            "LOLWUT VERSION -1",
+            "LOLWUT VERSION abc",
+            "LOLWUT VERSION 5 abc",
+            "LOLWUT VERSION 5 10 2 2",
+            "LOLWUT VERSION 5 1 1 1",
+            "LOLWUT VERSION 5 40 4 2",
+            "LOLWUT VERSION 4",
+            "LOLWUT VERSION 6 1 1",
+            "LOLWUT VERSION 6 x",
+        ],
+    );
+}
+
+/// FAILOVER's argument checks and precondition errors on a primary without replicas.
+#[test]
+fn failover_errors_match_redis() {
+    assert_same(
+        &[],
+        &[
+            "FAILOVER",
+            "FAILOVER ABORT",
+            "FAILOVER abort",
+            "FAILOVER ABORT TIMEOUT 5",
+            "FAILOVER TIMEOUT 0",
+            "FAILOVER TIMEOUT -5",
+            "FAILOVER TIMEOUT abc",
+            "FAILOVER TIMEOUT 10 TIMEOUT 20",
+            "FAILOVER TO 127.0.0.1",
+            "FAILOVER TO 127.0.0.1 abc",
+            "FAILOVER TO 127.0.0.1 6379",
+            "FAILOVER FORCE",
+            "FAILOVER FORCE FORCE",
+            "FAILOVER BOGUS",
+        ],
+    );
+}

@@ -355,7 +355,7 @@ fn memory_fields(s: &crate::store::Store, line: &mut Line) {
     line("mem_clients_normal", &0);
     line("mem_cluster_links", &0);
     line("mem_aof_buffer", &0);
-    line("mem_allocator", &"libc");
+    line("mem_allocator", &"jemalloc-5.3.1");
     line("active_defrag_running", &0);
     line("lazyfree_pending_objects", &0);
     line("lazyfreed_objects", &0);

@@ -12,6 +12,7 @@ use std::fmt::Write;
 mod client;
 mod command;
 mod config;
+mod failover;
 mod info;
 mod latency;
 mod lolwut;
@@ -22,6 +23,7 @@ use client::*;
 use command::*;
 use config::*;
 use info::*;
+use failover::failover;
 use latency::latency;
 use lolwut::lolwut;
 use monitor::monitor;
@@ -81,6 +83,14 @@ pub(crate) static COMMANDS: &[Command] = &[
         (0, 0, 0),
         "server",
         latency,
+    ),
+    Command::new(
+        "failover",
+        -1,
+        ADMIN | NOSCRIPT | STALE,
+        (0, 0, 0),
+        "server",
+        failover,
     ),
     Command::new("lolwut", -1, READONLY | FAST, (0, 0, 0), "server", lolwut),
     Command::new(
