@@ -94,6 +94,8 @@ pub(crate) struct Store {
     pub monitors: crate::exec::monitor::Monitors,
     /// CLIENT PAUSE state.
     pub pause: crate::client::PauseState,
+    /// Slow log / latency parameters, parsed once per CONFIG SET.
+    pub observe: crate::exec::observe::Settings,
 }
 
 /// The replication backlog size the config asks for (1 MB if unreadable, as Redis's default).
@@ -106,11 +108,13 @@ impl Store {
     /// setting that answers OK also takes effect.
     pub(crate) fn apply_config(&mut self) {
         self.feed.set_backlog_size(backlog_size(&self.config));
+        self.observe = crate::exec::observe::Settings::from_config(&self.config);
     }
 
     /// A fresh store for `config`.
     pub(crate) fn new(config: Config, now_ms: u64) -> Store {
         let dbs = (0..config.databases).map(|_| Db::new()).collect();
+        let observe = crate::exec::observe::Settings::from_config(&config);
         let mut rng = SmallRng::from_entropy();
         let run_id = random_hex(&mut rng, 40);
         let feed = Feed::new(random_hex(&mut rng, 40), backlog_size(&config));
@@ -142,6 +146,7 @@ impl Store {
             latency: Default::default(),
             monitors: Default::default(),
             pause: Default::default(),
+            observe,
         }
     }
 

@@ -82,7 +82,8 @@ fn thp() -> Outcome {
 /// `--check-system`: prints `[name]...OK|skipped|WARNING:` per check; exit code 0 when
 /// no check warned, else 1.
 pub(crate) fn check_system() -> i32 {
-    let checks: [(&str, fn() -> Outcome); 4] = [
+    type Check = (&'static str, fn() -> Outcome);
+    let checks: [Check; 4] = [
         ("slow-clocksource", slow_clocksource),
         ("xen-clocksource", xen_clocksource),
         ("overcommit", overcommit),

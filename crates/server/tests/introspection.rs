@@ -43,7 +43,10 @@ fn client_pause_write_holds_writes_until_unpause() {
     );
     let writer = blocked(&s, &["SET", "k", "v"]);
     std::thread::sleep(Duration::from_millis(300));
-    assert!(!writer.is_finished(), "a write ran during CLIENT PAUSE WRITE");
+    assert!(
+        !writer.is_finished(),
+        "a write ran during CLIENT PAUSE WRITE"
+    );
     // Reads are not held.
     let started = Instant::now();
     assert_eq!(q(&mut admin, &["GET", "k"]), Value::Nil);
@@ -60,7 +63,10 @@ fn client_pause_write_holds_writes_until_unpause() {
 fn client_pause_all_holds_reads_until_the_timeout() {
     let s = TestServer::start(&[]);
     let mut admin = s.conn();
-    assert_eq!(q(&mut admin, &["CLIENT", "PAUSE", "700", "ALL"]), Value::Okay);
+    assert_eq!(
+        q(&mut admin, &["CLIENT", "PAUSE", "700", "ALL"]),
+        Value::Okay
+    );
     // Timed from before the connection: the client library's own hello waits too.
     let started = Instant::now();
     let reader = blocked(&s, &["PING"]);
@@ -73,13 +79,22 @@ fn client_pause_all_holds_reads_until_the_timeout() {
     );
     // Pauses merge: a shorter ALL pause during a longer WRITE pause makes reads wait
     // until the later end (the admin's own CLIENT PAUSE is not a write, so it runs).
-    assert_eq!(q(&mut admin, &["CLIENT", "PAUSE", "600", "WRITE"]), Value::Okay);
-    assert_eq!(q(&mut admin, &["CLIENT", "PAUSE", "10", "ALL"]), Value::Okay);
+    assert_eq!(
+        q(&mut admin, &["CLIENT", "PAUSE", "600", "WRITE"]),
+        Value::Okay
+    );
+    assert_eq!(
+        q(&mut admin, &["CLIENT", "PAUSE", "10", "ALL"]),
+        Value::Okay
+    );
     let started = Instant::now();
     let reader = blocked(&s, &["GET", "x"]);
     let _ = reader.join().expect("reader");
     let took = started.elapsed();
-    assert!(took >= Duration::from_millis(300), "GET answered after {took:?}");
+    assert!(
+        took >= Duration::from_millis(300),
+        "GET answered after {took:?}"
+    );
 }
 
 /// CLIENT UNBLOCK ends BLPOP as a timeout (nil) or with the UNBLOCKED error, and XREAD
@@ -143,7 +158,9 @@ fn monitor_streams_commands_of_other_clients() {
     let mut other = TcpStream::connect(("127.0.0.1", s.port)).expect("connect");
     let addr = other.local_addr().unwrap().to_string();
     other
-        .write_all(b"*2\r\n$6\r\nSELECT\r\n$1\r\n2\r\n*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$4\r\nv \"x\r\n")
+        .write_all(
+            b"*2\r\n$6\r\nSELECT\r\n$1\r\n2\r\n*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$4\r\nv \"x\r\n",
+        )
         .unwrap();
     let mut buf = [0u8; 64];
     let mut got = 0;
@@ -164,8 +181,14 @@ fn monitor_streams_commands_of_other_clients() {
         let (stamp, rest) = l.split_once(' ').expect("a space after the time");
         let stamp = stamp.strip_prefix('+').expect("a status line");
         let (secs, usecs) = stamp.split_once('.').expect("secs.usecs");
-        assert!(secs.len() >= 10 && secs.bytes().all(|c| c.is_ascii_digit()), "{l}");
-        assert!(usecs.len() == 6 && usecs.bytes().all(|c| c.is_ascii_digit()), "{l}");
+        assert!(
+            secs.len() >= 10 && secs.bytes().all(|c| c.is_ascii_digit()),
+            "{l}"
+        );
+        assert!(
+            usecs.len() == 6 && usecs.bytes().all(|c| c.is_ascii_digit()),
+            "{l}"
+        );
         assert_eq!(rest, want);
     }
     // The monitor shows up with flag O and is still a normal client for TYPE filters.
@@ -179,7 +202,10 @@ fn monitor_streams_commands_of_other_clients() {
 fn slowlog_records_only_slow_commands() {
     let s = TestServer::start(&[]);
     let mut c = s.conn();
-    let _ = q(&mut c, &["CONFIG", "SET", "slowlog-log-slower-than", "100000"]);
+    let _ = q(
+        &mut c,
+        &["CONFIG", "SET", "slowlog-log-slower-than", "100000"],
+    );
     let _ = q(&mut c, &["CLIENT", "SETNAME", "sleeper"]);
     let _ = q(&mut c, &["SLOWLOG", "RESET"]);
     let _ = q(&mut c, &["SET", "fast", "1"]);
@@ -216,9 +242,7 @@ fn slowlog_records_only_slow_commands() {
 fn client_list_shows_pending_query_buffer() {
     let s = TestServer::start(&[]);
     let mut partial = TcpStream::connect(("127.0.0.1", s.port)).expect("connect");
-    partial
-        .write_all(b"*2\r\n$4\r\nPING\r\n$5\r\nhel")
-        .unwrap();
+    partial.write_all(b"*2\r\n$4\r\nPING\r\n$5\r\nhel").unwrap();
     let deadline = Instant::now() + Duration::from_secs(5);
     loop {
         let list = s.cli(&["CLIENT", "LIST"]);
@@ -259,15 +283,16 @@ fn client_kill_filters_pick_the_right_clients() {
         q(&mut admin, &["CLIENT", "KILL", "TYPE", "pubsub"]),
         Value::Int(1)
     );
-    assert_eq!(q(&mut admin, &["CLIENT", "KILL", "ID", &a_id]), Value::Int(1));
+    assert_eq!(
+        q(&mut admin, &["CLIENT", "KILL", "ID", &a_id]),
+        Value::Int(1)
+    );
     assert_eq!(
         q(&mut admin, &["CLIENT", "KILL", &b_addr]),
         Value::Okay,
         "old form"
     );
-    assert!(
-        common::q_err(&mut admin, &["CLIENT", "KILL", &b_addr]).contains("No such client")
-    );
+    assert!(common::q_err(&mut admin, &["CLIENT", "KILL", &b_addr]).contains("No such client"));
     // Only the caller is left: USER default skips it unless SKIPME no.
     assert_eq!(
         q(&mut admin, &["CLIENT", "KILL", "USER", "default"]),
@@ -334,7 +359,10 @@ fn command_line_utility_options() {
     // The usage text is redis-server's, with our binary's name and no Sentinel mode.
     let ours = Command::new(bin).arg("--help").output().expect("run");
     assert_eq!(ours.status.code(), Some(1));
-    let theirs = Command::new("redis-server").arg("-h").output().expect("redis-server");
+    let theirs = Command::new("redis-server")
+        .arg("-h")
+        .output()
+        .expect("redis-server");
     let theirs = String::from_utf8_lossy(&theirs.stderr).replace("redis-server", "rubra-server");
     let theirs_head = theirs.split("\nSentinel mode:").next().unwrap_or_default();
     let ours_text = String::from_utf8_lossy(&ours.stderr).into_owned();
@@ -342,7 +370,10 @@ fn command_line_utility_options() {
     let short = Command::new(bin).arg("-h").output().expect("run");
     assert_eq!(short.stderr, ours.stderr);
 
-    let out = Command::new(bin).arg("--test-memory").output().expect("run");
+    let out = Command::new(bin)
+        .arg("--test-memory")
+        .output()
+        .expect("run");
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr)
         .starts_with("Please specify the amount of memory to test in megabytes."));
@@ -355,7 +386,10 @@ fn command_line_utility_options() {
 
     // Same checks, same verdicts on the same machine (the clock-speed one is timing
     // dependent, so only its name is compared).
-    let ours = Command::new(bin).arg("--check-system").output().expect("run");
+    let ours = Command::new(bin)
+        .arg("--check-system")
+        .output()
+        .expect("run");
     let theirs = Command::new("redis-server")
         .arg("--check-system")
         .output()

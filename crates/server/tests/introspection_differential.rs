@@ -182,8 +182,19 @@ fn mask(kind: &str, f: Frame) -> Frame {
         "client" => {
             let Some(text) = text_of(&f) else { return f };
             let keys = [
-                "id", "addr", "laddr", "fd", "age", "idle", "qbuf-free", "rbs", "rbp", "obl",
-                "oll", "omem", "tot-mem",
+                "id",
+                "addr",
+                "laddr",
+                "fd",
+                "age",
+                "idle",
+                "qbuf-free",
+                "rbs",
+                "rbp",
+                "obl",
+                "oll",
+                "omem",
+                "tot-mem",
             ];
             let lines: Vec<String> = text.split('\n').map(|l| mask_fields(l, &keys)).collect();
             with_text(&f, lines.join("\n"))
@@ -209,7 +220,8 @@ fn mask(kind: &str, f: Frame) -> Frame {
                 Frame::Map(kv) => Frame::Map(
                     kv.into_iter()
                         .map(|(k, v)| {
-                            let bucket = matches!(&k, Frame::Bulk(b) if &b[..] == b"histogram_usec");
+                            let bucket =
+                                matches!(&k, Frame::Bulk(b) if &b[..] == b"histogram_usec");
                             (k, if bucket { Frame::Null } else { v })
                         })
                         .collect(),
@@ -404,7 +416,10 @@ fn commandstats_and_errorstats_match_redis() {
 #[test]
 fn slowlog_matches_redis() {
     let long = "x".repeat(200);
-    let many = (0..40).map(|i| format!("m{i}")).collect::<Vec<_>>().join(" ");
+    let many = (0..40)
+        .map(|i| format!("m{i}"))
+        .collect::<Vec<_>>()
+        .join(" ");
     let set_long = format!("SET k {long}");
     let sadd_many = format!("SADD s {many}");
     assert_same(

@@ -456,7 +456,7 @@ fn object(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
         // LFUDecrAndReturn: the counter less one per lfu-decay-time minutes since the
         // last access.
         let elapsed_min = (now / 1000).saturating_sub(entry.lru as u64) / 60;
-        let periods = if decay > 0 { elapsed_min / decay } else { 0 };
+        let periods = elapsed_min.checked_div(decay).unwrap_or(0);
         Ok(Reply::Int((entry.lfu as u64).saturating_sub(periods) as i64))
     } else {
         Err(err::unknown_subcommand("object", sub))

@@ -26,7 +26,13 @@ pub(crate) struct LatencyMonitor {
 impl LatencyMonitor {
     /// latencyAddSampleIfNeeded: records `latency_ms` for `event` when the monitor is on
     /// (`threshold_ms` > 0) and the latency reaches it; one sample per second (the max).
-    pub(crate) fn add_if_needed(&mut self, event: &str, latency_ms: u64, threshold_ms: u64, now_secs: u64) {
+    pub(crate) fn add_if_needed(
+        &mut self,
+        event: &str,
+        latency_ms: u64,
+        threshold_ms: u64,
+        now_secs: u64,
+    ) {
         if threshold_ms == 0 || latency_ms < threshold_ms {
             return;
         }
@@ -172,22 +178,20 @@ pub(crate) fn doctor(mon: &LatencyMonitor, inp: &DoctorInputs) -> String {
         }
         let samples = ts.samples.len() as u64;
         let sum: u64 = ts.samples.iter().map(|s| s.1).sum();
-        let avg = if samples > 0 { sum / samples } else { 0 };
+        let avg = sum.checked_div(samples).unwrap_or(0);
         let oldest = ts.samples.iter().map(|s| s.0).min().unwrap_or(0);
         let period = if samples > 0 {
             inp.now_secs.saturating_sub(oldest).max(1)
         } else {
             0
         };
-        let mad = if samples > 0 {
-            ts.samples
-                .iter()
-                .map(|s| (avg as i64 - s.1 as i64).unsigned_abs())
-                .sum::<u64>()
-                / samples
-        } else {
-            0
-        };
+        let mad = ts
+            .samples
+            .iter()
+            .map(|s| (avg as i64 - s.1 as i64).unsigned_abs())
+            .sum::<u64>()
+            .checked_div(samples)
+            .unwrap_or(0);
         report.push_str(&format!(
             "{}. {event}: {samples} latency spikes (average {avg}ms, mean deviation {mad}ms, period {:.2} sec). Worst all time event {}ms.",
             n + 1,
@@ -266,7 +270,10 @@ mod tests {
         };
         let g = graph("command", &s, 101);
         let lines: Vec<&str> = g.lines().collect();
-        assert_eq!(lines[0], "command - high 20 ms, low 10 ms (all time high 20 ms)");
+        assert_eq!(
+            lines[0],
+            "command - high 20 ms, low 10 ms (all time high 20 ms)"
+        );
         assert_eq!(lines[1].len(), 80);
         // 4 rows of bars, one blank spacing row, then the labels "1s" and "0s".
         assert_eq!(lines[2], " #");

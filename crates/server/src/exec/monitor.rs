@@ -137,7 +137,12 @@ mod tests {
 
     #[test]
     fn line_format_and_quoting() {
-        let l = line(1_700_000_000_123_456, 0, "127.0.0.1:5555", &b(&["SET", "k\n\"x", "\u{1}"]));
+        let l = line(
+            1_700_000_000_123_456,
+            0,
+            "127.0.0.1:5555",
+            &b(&["SET", "k\n\"x", "\u{1}"]),
+        );
         assert_eq!(
             &l[..],
             &b"+1700000000.123456 [0 127.0.0.1:5555] \"SET\" \"k\\n\\\"x\" \"\\x01\"\r\n"[..]
@@ -146,7 +151,10 @@ mod tests {
 
     #[test]
     fn secrets_are_redacted() {
-        assert_eq!(redacted(&b(&["auth", "u", "p"]))[1..], b(&["(redacted)", "(redacted)"])[..]);
+        assert_eq!(
+            redacted(&b(&["auth", "u", "p"]))[1..],
+            b(&["(redacted)", "(redacted)"])[..]
+        );
         assert_eq!(
             redacted(&b(&["hello", "3", "AUTH", "u", "p"]))[..],
             b(&["hello", "3", "AUTH", "(redacted)", "(redacted)"])[..]

@@ -9,6 +9,36 @@ use crate::store::Store;
 use bytes::Bytes;
 use rubra_resp::Reply;
 
+/// The parameters read around every command, parsed once per CONFIG SET rather than
+/// looked up by name on the hot path.
+#[derive(Debug, Clone)]
+pub(crate) struct Settings {
+    pub slowlog_slower_than: i64,
+    pub slowlog_max_len: usize,
+    /// `latency-monitor-threshold` in ms; 0 turns the monitor off.
+    pub latency_threshold: u64,
+    /// `latency-tracking`: per-command histograms on.
+    pub tracking: bool,
+}
+
+impl Settings {
+    /// Reads the parameters from `config` (Redis's defaults for anything unreadable).
+    pub(crate) fn from_config(config: &crate::config::Config) -> Settings {
+        Settings {
+            slowlog_slower_than: config
+                .get_value("slowlog-log-slower-than")
+                .parse()
+                .unwrap_or(10000),
+            slowlog_max_len: config.get_value("slowlog-max-len").parse().unwrap_or(128),
+            latency_threshold: config
+                .get_value("latency-monitor-threshold")
+                .parse()
+                .unwrap_or(0),
+            tracking: config.get_value("latency-tracking") != "no",
+        }
+    }
+}
+
 /// Commands Redis never shows in MONITOR after they ran (SKIP_MONITOR): scripts show
 /// themselves before their commands run, so their commands follow them in the feed.
 fn feeds_monitor_first(cmd: &Command) -> bool {
@@ -90,7 +120,8 @@ pub(crate) fn after_call(
         }
         _ => false,
     };
-    let tracking = store.config.get_value("latency-tracking") != "no";
+    let settings = store.observe.clone();
+    let tracking = settings.tracking;
     if served {
         let s = store.cmdstats.by_cmd.entry(name).or_default();
         s.usec += usec;
@@ -111,7 +142,7 @@ pub(crate) fn after_call(
         if tracking && !blocked {
             s.histogram.record(usec * 1000);
         }
-        let threshold = latency_threshold(store);
+        let threshold = settings.latency_threshold;
         if threshold > 0 {
             let event = if cmd.has(flags::FAST) {
                 "fast-command"
@@ -124,22 +155,20 @@ pub(crate) fn after_call(
         }
     }
     if !blocked && cmd.name != "exec" {
-        let slower_than = store
-            .config
-            .get_value("slowlog-log-slower-than")
-            .parse::<i64>()
-            .unwrap_or(10000);
+        let slower_than = settings.slowlog_slower_than;
         if slower_than >= 0 && usec as i64 >= slower_than {
-            let max_len = store
-                .config
-                .get_value("slowlog-max-len")
-                .parse::<usize>()
-                .unwrap_or(128);
+            let max_len = settings.slowlog_max_len;
             let (peer, cname) = peer_of(store, ctx.client, false);
             let shown = monitor::redacted(args);
-            store
-                .slowlog
-                .push_if_needed(slower_than, max_len, &shown, usec, now_secs(), peer, cname);
+            store.slowlog.push_if_needed(
+                slower_than,
+                max_len,
+                &shown,
+                usec,
+                now_secs(),
+                peer,
+                cname,
+            );
         }
     }
     if !served && !feeds_monitor_first(cmd) && !stats::is_admin(name) {
@@ -159,15 +188,6 @@ pub(crate) fn rejected(store: &mut Store, args: &[Bytes], reply: &Reply) {
             store.cmdstats.record_rejected(stats::stat_name(cmd, args));
         }
     }
-}
-
-/// `latency-monitor-threshold` in ms (0: the monitor is off).
-fn latency_threshold(store: &Store) -> u64 {
-    store
-        .config
-        .get_value("latency-monitor-threshold")
-        .parse()
-        .unwrap_or(0)
 }
 
 /// Unix time in seconds.

@@ -34,8 +34,8 @@ pub(crate) struct CommandStats {
     pub errors: BTreeMap<String, u64>,
     /// Every error reply sent (INFO total_error_replies).
     pub total_error_replies: u64,
-    /// Error replies whose text does not start with an upper-case prefix... that Redis
-    /// counts as "unexpected" (only errors raised by modules/scripts' internals).
+    /// Redis's "unexpected" errors (raised by its own internals while replicating or
+    /// loading); none of our paths produce one, so it stays 0 as on a healthy Redis.
     pub unexpected_error_replies: u64,
 }
 
@@ -56,7 +56,6 @@ impl CommandStats {
             self.errors.insert(prefix.to_string(), 1);
         }
     }
-
 }
 
 /// The name a call is reported under: `container|sub` for a known subcommand of a

@@ -68,7 +68,10 @@ pub(super) fn client_line(h: &ClientHandle, c: &LineCtx) -> String {
     let last_cmd = live.map_or(i.last_cmd, |l| l.last_cmd);
     let user = live
         .map_or(i.user.as_ref(), |l| l.user.as_ref())
-        .map_or_else(|| "default".to_string(), |u| String::from_utf8_lossy(u).into_owned());
+        .map_or_else(
+            || "default".to_string(),
+            |u| String::from_utf8_lossy(u).into_owned(),
+        );
     let db = live.map_or(i.db, |l| l.db);
     let resp = live.map_or(i.resp, |l| if l.resp3 { 3 } else { 2 });
     format!(
@@ -415,8 +418,12 @@ pub(super) fn client_kill(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
         } else {
             info.user.as_deref().unwrap_or(b"default")
         };
-        if addr.as_ref().is_some_and(|a| a[..] != *info.addr.as_bytes())
-            || laddr.as_ref().is_some_and(|a| a[..] != *info.laddr.as_bytes())
+        if addr
+            .as_ref()
+            .is_some_and(|a| a[..] != *info.addr.as_bytes())
+            || laddr
+                .as_ref()
+                .is_some_and(|a| a[..] != *info.laddr.as_bytes())
             || id.is_some_and(|i| i != cid)
             || user.as_ref().is_some_and(|u| u[..] != *client_user)
             || (skipme && cid == me)
@@ -473,7 +480,12 @@ fn client_unblock(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
     };
     if let Some(cmd) = crate::cmd::lookup(&waiter.args[0]) {
         let name = crate::exec::stats::stat_name(cmd, &waiter.args);
-        ctx.store.cmdstats.by_cmd.entry(name).or_default().failed_calls += 1;
+        ctx.store
+            .cmdstats
+            .by_cmd
+            .entry(name)
+            .or_default()
+            .failed_calls += 1;
     }
     if error {
         ctx.store.replication.waiters.remove(&id);

@@ -107,7 +107,13 @@ pub(super) fn info_section(ctx: &mut Ctx, section: &str, out: &mut String) {
             line("connected_clients", &s.clients.len());
             line("cluster_connections", &0);
             line("maxclients", &s.config.maxclients);
-            let max_in = s.clients.map.values().map(|h| h.info.qbuf).max().unwrap_or(0);
+            let max_in = s
+                .clients
+                .map
+                .values()
+                .map(|h| h.info.qbuf)
+                .max()
+                .unwrap_or(0);
             let max_out = s
                 .clients
                 .map
@@ -461,7 +467,9 @@ fn stats_fields(s: &crate::store::Store, line: &mut Line) {
     line("pubsub_patterns", &s.pubsub.numpat());
     line(
         "pubsubshard_channels",
-        &s.pubsub.channels(crate::exec::pubsub::Kind::Shard, None).len(),
+        &s.pubsub
+            .channels(crate::exec::pubsub::Kind::Shard, None)
+            .len(),
     );
     line("latest_fork_usec", &0);
     line("total_forks", &0);

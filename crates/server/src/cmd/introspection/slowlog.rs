@@ -5,7 +5,10 @@ use super::*;
 /// Redis's addReplySubcommandSyntaxError: a known subcommand with arguments it does not
 /// take.
 pub(super) fn subcommand_syntax(args: &[Bytes]) -> Reply {
-    let sub: String = String::from_utf8_lossy(&args[1]).chars().take(128).collect();
+    let sub: String = String::from_utf8_lossy(&args[1])
+        .chars()
+        .take(128)
+        .collect();
     Reply::error(format!(
         "ERR unknown subcommand or wrong number of arguments for '{sub}'. Try {} HELP.",
         String::from_utf8_lossy(&args[0]).to_ascii_uppercase()
