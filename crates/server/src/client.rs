@@ -269,6 +269,8 @@ impl ClientState {
 pub(crate) struct PauseState {
     pub end_ms: u64,
     pub all: bool,
+    /// FAILOVER holds commands that may replicate until it ends (no end time).
+    pub failover: bool,
     pub watch: tokio::sync::watch::Sender<u64>,
 }
 
@@ -277,6 +279,7 @@ impl Default for PauseState {
         PauseState {
             end_ms: 0,
             all: false,
+            failover: false,
             watch: tokio::sync::watch::channel(0).0,
         }
     }
@@ -297,6 +300,12 @@ impl PauseState {
             self.all = all;
             self.end_ms = end_ms;
         }
+        self.watch.send_modify(|v| *v += 1);
+    }
+
+    /// FAILOVER starts (true) or ends (false) holding writes.
+    pub(crate) fn hold_writes_for_failover(&mut self, on: bool) {
+        self.failover = on;
         self.watch.send_modify(|v| *v += 1);
     }
 

@@ -96,6 +96,8 @@ pub(crate) struct Store {
     pub pause: crate::client::PauseState,
     /// Slow log / latency parameters, parsed once per CONFIG SET.
     pub observe: crate::exec::observe::Settings,
+    /// A FAILOVER in progress.
+    pub failover: Option<crate::repl::failover::Failover>,
 }
 
 /// The replication backlog size the config asks for (1 MB if unreadable, as Redis's default).
@@ -147,6 +149,7 @@ impl Store {
             monitors: Default::default(),
             pause: Default::default(),
             observe,
+            failover: None,
         }
     }
 

@@ -442,3 +442,93 @@ fn command_line_utility_options() {
     let _ = std::fs::remove_dir_all(&dir);
     assert_eq!(maxmemory, "maxmemory\n5242880");
 }
+
+/// FAILOVER hands the primary role to its replica: the replica becomes a primary with the
+/// data, the old primary follows it, writes sent during the handover wait and then get
+/// READONLY, and new writes on the new primary reach the old one. (Before: unknown command.)
+#[test]
+fn failover_hands_over_to_the_replica() {
+    let primary = TestServer::start(&[]);
+    let port = primary.port.to_string();
+    let replica = TestServer::start(&[]);
+    let mut p = primary.conn();
+    let mut r = replica.conn();
+    let _ = q(&mut p, &["SET", "k", "v"]);
+    let _ = q(&mut r, &["REPLICAOF", "127.0.0.1", &port]);
+    let wait_for = |s: &TestServer, field: &str, want: &str| {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while info_field(s, "replication", field) != want {
+            assert!(
+                Instant::now() < deadline,
+                "{field} never became {want}: {}",
+                s.cli(&["INFO", "replication"])
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    };
+    wait_for(&primary, "connected_slaves", "1");
+    wait_for(&replica, "master_link_status", "up");
+    let replica_port = replica.port.to_string();
+    assert_eq!(
+        q(&mut p, &["FAILOVER", "TO", "127.0.0.1", &replica_port, "TIMEOUT", "10000"]),
+        Value::Okay
+    );
+    assert_eq!(
+        common::q_err(&mut p, &["FAILOVER"]),
+        "ERR FAILOVER already in progress."
+    );
+    wait_for(&replica, "role", "master");
+    wait_for(&primary, "role", "slave");
+    wait_for(&primary, "master_port", &replica_port);
+    wait_for(&primary, "master_link_status", "up");
+    assert_eq!(info_field(&primary, "replication", "master_failover_state"), "no-failover");
+    assert_eq!(text(&q(&mut r, &["GET", "k"])), "v");
+    assert_eq!(q(&mut r, &["SET", "k2", "after"]), Value::Okay);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while text(&q(&mut p, &["GET", "k2"])) != "after" {
+        assert!(Instant::now() < deadline, "the old primary never got k2");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(common::q_err(&mut p, &["SET", "x", "1"]).starts_with("READONLY"));
+}
+
+/// A FAILOVER whose replica cannot catch up gives up at its TIMEOUT: the primary stays a
+/// primary and held writes go through. FAILOVER ABORT ends one at once.
+#[test]
+fn failover_times_out_or_aborts_when_the_replica_lags() {
+    let primary = TestServer::start(&[]);
+    let port = primary.port.to_string();
+    let replica = TestServer::start(&["--replicaof", "127.0.0.1", &port]);
+    let mut p = primary.conn();
+    let mut r = replica.conn();
+    let _ = q(&mut r, &["REPLICAOF", "127.0.0.1", &port]);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while info_field(&primary, "replication", "connected_slaves") != "1" {
+        assert!(Instant::now() < deadline, "the replica never attached");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // A stopped replica acknowledges nothing more.
+    let pid = replica.pid().to_string();
+    let stop = std::process::Command::new("kill").args(["-STOP", &pid]).status();
+    assert!(stop.is_ok_and(|s| s.success()));
+    let _ = q(&mut p, &["SET", "unacked", "1"]);
+    assert_eq!(q(&mut p, &["FAILOVER", "TIMEOUT", "300"]), Value::Okay);
+    assert_eq!(
+        info_field(&primary, "replication", "master_failover_state"),
+        "waiting-for-sync"
+    );
+    let started = Instant::now();
+    let writer = common::blocking::blocked(&primary, &["SET", "held", "1"]);
+    let (reply, _) = writer.join().expect("writer");
+    assert_eq!(reply, Value::Okay);
+    assert!(started.elapsed() >= Duration::from_millis(150));
+    assert_eq!(info_field(&primary, "replication", "role"), "master");
+    assert_eq!(
+        info_field(&primary, "replication", "master_failover_state"),
+        "no-failover"
+    );
+    assert_eq!(q(&mut p, &["FAILOVER"]), Value::Okay);
+    assert_eq!(q(&mut p, &["FAILOVER", "ABORT"]), Value::Okay);
+    assert_eq!(q(&mut p, &["SET", "free", "1"]), Value::Okay);
+    let _ = std::process::Command::new("kill").args(["-CONT", &pid]).status();
+}

@@ -353,6 +353,10 @@ pub(crate) fn write_pause(
     if store.pause.active(now) && (store.pause.all || may_replicate(client, cmd)) {
         return Some((store.pause.end_ms, store.pause.watch.subscribe()));
     }
+    // FAILOVER: writes wait until it ends (the watch ticks then); look again each second.
+    if store.pause.failover && may_replicate(client, cmd) {
+        return Some((now + 1000, store.pause.watch.subscribe()));
+    }
     let driver = store.cluster.as_deref()?;
     if !driver.writes_paused(now) || !may_replicate(client, cmd) {
         return None;

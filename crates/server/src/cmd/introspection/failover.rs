@@ -1,9 +1,6 @@
 //! FAILOVER [TO host port [FORCE]] [ABORT] [TIMEOUT ms]: Redis 7.0's standalone
 //! coordinated failover. Arguments and preconditions are checked in Redis's order with its
-//! error texts. The handover itself (pause writes, wait for the target to catch up, then
-//! PSYNC ... FAILOVER so the target promotes itself) needs a replication-link change that
-//! is not built yet, so a valid request is refused with an explicit error instead of an OK
-//! that would do nothing.
+//! error texts; the handover itself is driven by repl/failover.rs.
 
 use super::*;
 
@@ -14,9 +11,12 @@ pub(super) fn failover(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
             "ERR FAILOVER not allowed in cluster mode. Use CLUSTER FAILOVER command instead.",
         ));
     }
-    // No failover is ever in progress here (see the module comment).
     if args.len() == 2 && is(&args[1], "abort") {
-        return Err(Reply::err("ERR No failover in progress."));
+        if ctx.store.failover.is_none() {
+            return Err(Reply::err("ERR No failover in progress."));
+        }
+        crate::repl::failover::abort(ctx.store, "Failover manually aborted");
+        return Ok(Reply::OK);
     }
     let mut timeout_ms = 0i64;
     let mut force = false;
@@ -41,6 +41,9 @@ pub(super) fn failover(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
         }
         j += 1;
     }
+    if ctx.store.failover.is_some() {
+        return Err(Reply::err("ERR FAILOVER already in progress."));
+    }
     let repl = &ctx.store.replication;
     if repl.primary.is_some() {
         return Err(Reply::err(
@@ -55,6 +58,7 @@ pub(super) fn failover(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
             "ERR FAILOVER with force option requires both a timeout and target HOST and IP.",
         ));
     }
+    let mut target_addr = None;
     if let Some((host, port)) = &target {
         let replica = repl
             .replicas
@@ -68,8 +72,17 @@ pub(super) fn failover(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
         if replica.state != crate::repl::state::SyncState::Online {
             return Err(Reply::err("ERR FAILOVER target replica is not online."));
         }
+        target_addr = Some((host.clone(), replica.listening_port));
     }
-    Err(Reply::err(
-        "ERR FAILOVER handover is not supported by this server yet: run REPLICAOF NO ONE on the replica, then REPLICAOF <host> <port> here",
-    ))
+    let deadline_ms = (timeout_ms > 0).then(|| crate::store::now_ms() + timeout_ms as u64);
+    crate::repl::failover::start(
+        ctx.store,
+        crate::repl::failover::Failover {
+            phase: crate::repl::failover::Phase::WaitForSync,
+            target: target_addr,
+            deadline_ms,
+            force,
+        },
+    );
+    Ok(Reply::OK)
 }

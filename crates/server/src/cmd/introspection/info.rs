@@ -545,7 +545,10 @@ fn replication_fields(s: &crate::store::Store, now: u64, line: &mut Line) {
             ),
         );
     }
-    line("master_failover_state", &"no-failover");
+    line(
+        "master_failover_state",
+        &crate::repl::failover::state_name(s),
+    );
     line("master_replid", &s.feed.replid);
     line("master_replid2", &s.feed.replid2);
     line("master_repl_offset", &s.feed.offset);
