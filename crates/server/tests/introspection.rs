@@ -470,7 +470,17 @@ fn failover_hands_over_to_the_replica() {
     wait_for(&replica, "master_link_status", "up");
     let replica_port = replica.port.to_string();
     assert_eq!(
-        q(&mut p, &["FAILOVER", "TO", "127.0.0.1", &replica_port, "TIMEOUT", "10000"]),
+        q(
+            &mut p,
+            &[
+                "FAILOVER",
+                "TO",
+                "127.0.0.1",
+                &replica_port,
+                "TIMEOUT",
+                "10000"
+            ]
+        ),
         Value::Okay
     );
     assert_eq!(
@@ -481,7 +491,10 @@ fn failover_hands_over_to_the_replica() {
     wait_for(&primary, "role", "slave");
     wait_for(&primary, "master_port", &replica_port);
     wait_for(&primary, "master_link_status", "up");
-    assert_eq!(info_field(&primary, "replication", "master_failover_state"), "no-failover");
+    assert_eq!(
+        info_field(&primary, "replication", "master_failover_state"),
+        "no-failover"
+    );
     assert_eq!(text(&q(&mut r, &["GET", "k"])), "v");
     assert_eq!(q(&mut r, &["SET", "k2", "after"]), Value::Okay);
     let deadline = Instant::now() + Duration::from_secs(10);
@@ -509,7 +522,9 @@ fn failover_times_out_or_aborts_when_the_replica_lags() {
     }
     // A stopped replica acknowledges nothing more.
     let pid = replica.pid().to_string();
-    let stop = std::process::Command::new("kill").args(["-STOP", &pid]).status();
+    let stop = std::process::Command::new("kill")
+        .args(["-STOP", &pid])
+        .status();
     assert!(stop.is_ok_and(|s| s.success()));
     let _ = q(&mut p, &["SET", "unacked", "1"]);
     assert_eq!(q(&mut p, &["FAILOVER", "TIMEOUT", "300"]), Value::Okay);
@@ -530,5 +545,7 @@ fn failover_times_out_or_aborts_when_the_replica_lags() {
     assert_eq!(q(&mut p, &["FAILOVER"]), Value::Okay);
     assert_eq!(q(&mut p, &["FAILOVER", "ABORT"]), Value::Okay);
     assert_eq!(q(&mut p, &["SET", "free", "1"]), Value::Okay);
-    let _ = std::process::Command::new("kill").args(["-CONT", &pid]).status();
+    let _ = std::process::Command::new("kill")
+        .args(["-CONT", &pid])
+        .status();
 }

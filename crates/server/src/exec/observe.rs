@@ -92,6 +92,7 @@ pub(crate) fn feed_monitors(store: &mut Store, client: &ClientState, args: &[Byt
 /// Before a command's handler runs: scripts show in MONITOR ahead of their commands.
 pub(crate) fn before_call(ctx: &mut Ctx, cmd: &'static Command, args: &[Bytes]) {
     if feeds_monitor_first(cmd) && ctx.client.served_key.is_none() {
+        ctx.store.cmdstats.last_script_error = None;
         feed_monitors(ctx.store, ctx.client, args);
     }
 }
@@ -113,9 +114,21 @@ pub(crate) fn after_call(
     let served = ctx.client.served_key.is_some();
     let blocked = ctx.block.is_some();
     let name = stats::stat_name(cmd, args);
+    let in_script = ctx.client.id == 0 && !ctx.client.is_primary_link;
     let failed = match reply {
         Reply::Error(text) if !blocked => {
-            store.cmdstats.record_error(text);
+            let repeated = feeds_monitor_first(cmd)
+                && store
+                    .cmdstats
+                    .last_script_error
+                    .as_deref()
+                    .is_some_and(|e| text.starts_with(e));
+            if !repeated {
+                store.cmdstats.record_error(text);
+            }
+            if in_script {
+                store.cmdstats.last_script_error = Some(text.to_string());
+            }
             true
         }
         _ => false,

@@ -37,6 +37,10 @@ pub(crate) struct CommandStats {
     /// Redis's "unexpected" errors (raised by its own internals while replicating or
     /// loading); none of our paths produce one, so it stays 0 as on a healthy Redis.
     pub unexpected_error_replies: u64,
+    /// The last error a command run by a script replied with. When the script then fails
+    /// with that error (redis.call raising it, or a pcall result returned), Redis does not
+    /// count it a second time.
+    pub last_script_error: Option<String>,
 }
 
 impl CommandStats {
