@@ -59,6 +59,9 @@ pub fn router(sup: Arc<Sup>) -> Router {
         .route("/api/keys", get(keys_scan))
         .route("/api/key", get(key_get))
         .route("/api/key/delete", post(key_delete))
+        .route("/api/console", post(console))
+        .route("/api/slowlog", get(slowlog))
+        .route("/api/slowlog/reset", post(slowlog_reset))
         .route("/metrics", get(prometheus))
         .route_layer(middleware::from_fn_with_state(sup.clone(), auth));
     api.merge(panel::routes())
@@ -299,6 +302,79 @@ async fn cluster(State(sup): State<Arc<Sup>>) -> Response {
             "autoscale_status": sup.autoscale_status(),
             "op": current,
         }))
+    })
+    .await
+}
+
+/// POST /api/console {"line", "node"?, "all"?, "confirm"?}: one command on the cluster.
+/// 400 for malformed or unsupported input, 409 when a dangerous command is not confirmed;
+/// every command run is logged as a `console` event (its name and nodes, no arguments,
+/// which may hold values or secrets).
+async fn console(State(sup): State<Arc<Sup>>, req: Request) -> Response {
+    let ip = panel::client_ip(req.extensions());
+    let Ok(body) = axum::body::to_bytes(req.into_body(), panel::console::MAX_LINE + 4096).await
+    else {
+        return bad("request too large");
+    };
+    let creq: panel::console::Request = match serde_json::from_slice(&body) {
+        Ok(r) => r,
+        Err(e) => return bad(&format!("bad request body: {e}")),
+    };
+    let args = match panel::console::prepare(&creq) {
+        Ok(a) => a,
+        Err(refusal) => {
+            use panel::console::Refusal;
+            let (code, kind, msg) = match refusal {
+                Refusal::Bad(m) => (StatusCode::BAD_REQUEST, "bad", m),
+                Refusal::Unsupported(m) => (StatusCode::BAD_REQUEST, "unsupported", m),
+                Refusal::NeedsConfirm(m) => (StatusCode::CONFLICT, "confirm", m),
+            };
+            return (code, Json(json!({"error": msg, "refused": kind}))).into_response();
+        }
+    };
+    blocking(move || {
+        let out = panel::console::run(&sup.ctx(), &creq, &args)?;
+        let nodes: Vec<Value> = out["results"]
+            .as_array()
+            .map(|rs| rs.iter().map(|r| r["node"].clone()).collect())
+            .unwrap_or_default();
+        sup.event(
+            "console",
+            json!({"user": "admin", "ip": ip.to_string(), "command": out["command"], "nodes": nodes}),
+        );
+        Ok(out)
+    })
+    .await
+}
+
+/// GET /api/slowlog?count=N: every node's SLOWLOG merged, newest first.
+async fn slowlog(State(sup): State<Arc<Sup>>, RawQuery(q): RawQuery) -> Response {
+    let count = query_get(&q, "count")
+        .and_then(|c| c.parse::<usize>().ok())
+        .unwrap_or(panel::slowlog::MAX_PER_NODE);
+    blocking(move || {
+        let (entries, unreachable) = panel::slowlog::collect(&sup.ctx(), count)?;
+        Ok(json!({"entries": entries, "unreachable": unreachable}))
+    })
+    .await
+}
+
+#[derive(serde::Deserialize)]
+struct SlowlogResetReq {
+    #[serde(default)]
+    node: Option<String>,
+}
+
+/// POST /api/slowlog/reset {"node"?}: SLOWLOG RESET on one node or all.
+async fn slowlog_reset(State(sup): State<Arc<Sup>>, body: Bytes) -> Response {
+    let req: SlowlogResetReq = match serde_json::from_slice(&body) {
+        Ok(r) => r,
+        Err(e) => return bad(&format!("bad request body: {e}")),
+    };
+    blocking(move || {
+        let n = panel::slowlog::reset(&sup.ctx(), req.node.as_deref())?;
+        sup.event("slowlog_reset", json!({"node": req.node, "nodes_reset": n}));
+        Ok(json!({"reset": n}))
     })
     .await
 }

@@ -9,11 +9,13 @@
 //! third-party origin) and no-store caching.
 
 pub mod auth;
+pub mod console;
 pub mod history;
 pub mod keys;
 pub mod nodes;
 pub mod ops;
 pub mod prom;
+pub mod slowlog;
 
 use crate::supervisor::Sup;
 use axum::body::Bytes;
