@@ -46,6 +46,7 @@ use std::sync::Arc;
 pub fn router(sup: Arc<Sup>) -> Router {
     let api = Router::new()
         .route("/api/cluster", get(cluster))
+        .route("/api/stream", get(panel::live::stream))
         .route("/api/events", get(events))
         .route("/api/metrics/history", get(history))
         .route("/api/ops", get(ops_list))
@@ -263,48 +264,58 @@ where
 async fn cluster(State(sup): State<Arc<Sup>>) -> Response {
     blocking(move || {
         let snap = panel::nodes::collect(&sup.ctx())?;
-        let (pending, pids) = {
-            let st = sup.state.lock().unwrap_or_else(|p| p.into_inner());
-            let pids: serde_json::Map<String, Value> = st
-                .nodes
-                .iter()
-                .map(|n| (n.port.to_string(), json!(n.pid)))
-                .collect();
-            (st.pending.clone(), pids)
-        };
-        let nodes: Vec<Value> = snap
-            .nodes
-            .iter()
-            .map(|n| {
-                let mut v = json!(n);
-                if let Some(o) = v.as_object_mut() {
-                    o.insert("cpu".into(), json!(sup.metrics.cpu(&n.id)));
-                    o.insert(
-                        "last_failover".into(),
-                        json!(sup.metrics.last_failover(&n.id)),
-                    );
-                }
-                v
-            })
-            .collect();
-        let current = sup
-            .ops
-            .list()
-            .into_iter()
-            .rev()
-            .find(|j| j.status == "running");
-        Ok(json!({
-            "state": snap.state,
-            "nodes": nodes,
-            "migrations": snap.migrations,
-            "pids": pids,
-            "pending": pending,
-            "autoscale": sup.autoscale.load(Ordering::SeqCst),
-            "autoscale_status": sup.autoscale_status(),
-            "op": current,
-        }))
+        Ok(cluster_json(&sup, &snap))
     })
     .await
+}
+
+/// GET /api/cluster's body for a snapshot: the nodes with CPU and last failover from the
+/// history, process ids, a pending operation, autoscaler state and the running op.
+/// The live stream (`panel::live`) sends the same shape.
+pub fn cluster_json(sup: &Sup, snap: &panel::nodes::Snapshot) -> Value {
+    let (pending, pids) = {
+        let st = sup.state.lock().unwrap_or_else(|p| p.into_inner());
+        let pids: serde_json::Map<String, Value> = st
+            .nodes
+            .iter()
+            .map(|n| (n.port.to_string(), json!(n.pid)))
+            .collect();
+        (st.pending.clone(), pids)
+    };
+    let nodes: Vec<Value> = snap
+        .nodes
+        .iter()
+        .map(|n| {
+            let mut v = json!(n);
+            if let Some(o) = v.as_object_mut() {
+                o.insert("cpu".into(), json!(sup.metrics.cpu(&n.id)));
+                o.insert(
+                    "last_failover".into(),
+                    json!(sup.metrics.last_failover(&n.id)),
+                );
+            }
+            v
+        })
+        .collect();
+    json!({
+        "state": snap.state,
+        "nodes": nodes,
+        "migrations": snap.migrations,
+        "pids": pids,
+        "pending": pending,
+        "autoscale": sup.autoscale.load(Ordering::SeqCst),
+        "autoscale_status": sup.autoscale_status(),
+        "op": running_op(sup),
+    })
+}
+
+/// The operation running now, if any.
+pub fn running_op(sup: &Sup) -> Option<panel::ops::Job> {
+    sup.ops
+        .list()
+        .into_iter()
+        .rev()
+        .find(|j| j.status == "running")
 }
 
 /// POST /api/console {"line", "node"?, "all"?, "confirm"?}: one command on the cluster.

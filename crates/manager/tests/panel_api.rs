@@ -322,6 +322,7 @@ fn panel_http_security_and_api() {
     let j = http(&a, "GET", "/api/key?key=key%3A7", &ck, "").json();
     assert_eq!(j["found"], false);
 
+    live_stream(&a, &ck, &sess_post);
     console_api(&a, &ck, &sess_post, &bearer);
     slowlog_api(&a, &ck, &sess_post);
     edit_api(&a, &ck, &sess_post, base, &pw);
@@ -488,6 +489,60 @@ fn panel_http_security_and_api() {
     // Nothing in the supervisor's own files shows the password except credentials.
     let events = std::fs::read_to_string(dir.join("events.jsonl")).unwrap_or_default();
     assert!(!events.contains(&pw));
+}
+
+/// GET /api/stream: server-sent events; the cluster snapshot arrives as a `cluster` event
+/// (the /api/cluster shape) and a new supervisor event as an `event`, without polling.
+fn live_stream(a: &str, ck: &[(&str, &str)], sess_post: &[(&str, &str)]) {
+    let mut s = TcpStream::connect(a).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(1))).unwrap();
+    let req = format!(
+        "GET /api/stream HTTP/1.1\r\nHost: {a}\r\nCookie: {}\r\nAccept: text/event-stream\r\n\r\n",
+        ck[0].1
+    );
+    s.write_all(req.as_bytes()).unwrap();
+    let mut raw = Vec::new();
+    let mut triggered = false;
+    let t0 = Instant::now();
+    let text = loop {
+        let mut buf = [0u8; 65536];
+        match s.read(&mut buf) {
+            Ok(0) => panic!("stream closed: {}", String::from_utf8_lossy(&raw)),
+            Ok(n) => raw.extend_from_slice(&buf[..n]),
+            Err(_) => {}
+        }
+        let text = String::from_utf8_lossy(&raw).into_owned();
+        if !triggered && text.contains("event: cluster") {
+            // A supervisor event while the stream is open must be pushed too.
+            let body = r#"{"line":"PING"}"#;
+            assert_eq!(http(a, "POST", "/api/console", sess_post, body).status, 200);
+            triggered = true;
+        }
+        if triggered && text.contains("event: event") && text.contains("\"console\"") {
+            break text;
+        }
+        assert!(
+            t0.elapsed() < Duration::from_secs(30),
+            "no events in: {text}"
+        );
+    };
+    let head = text.split("\r\n\r\n").next().unwrap_or("");
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    assert!(head
+        .to_ascii_lowercase()
+        .contains("content-type: text/event-stream"));
+    // The cluster event's data is the /api/cluster JSON (one data line).
+    let data = text
+        .split("event: cluster\n")
+        .nth(1)
+        .and_then(|rest| rest.strip_prefix("data: "))
+        .and_then(|rest| rest.split('\n').next())
+        .expect("cluster data line");
+    let c: serde_json::Value = serde_json::from_str(data).unwrap_or_else(|e| panic!("{e}: {data}"));
+    assert_eq!(c["nodes"].as_array().map(Vec::len), Some(6), "{c}");
+    assert_eq!(c["state"], "ok");
+    // Without a session or password the stream is refused like every API call.
+    assert_eq!(http(a, "GET", "/api/stream", &[], "").status, 401);
 }
 
 /// POST /api/console: routing by key slot (the answering node is each key's owner as the

@@ -13,6 +13,7 @@ pub mod console;
 pub mod edit;
 pub mod history;
 pub mod keys;
+pub mod live;
 pub mod nodes;
 pub mod ops;
 pub mod prom;

@@ -14,6 +14,7 @@ impl Sup {
                 for id in self.metrics.record(now_secs(), &snap) {
                     self.event("role_change", serde_json::json!({"promoted": id}));
                 }
+                self.set_latest_snapshot(snap);
             }
             Err(e) => eprintln!("rubra: metrics sample failed: {e:#}"),
         }

@@ -71,6 +71,10 @@ pub struct Sup {
     /// The last hour of load samples for the panel's charts.
     pub metrics: crate::panel::history::History,
     events: Mutex<Vec<Event>>,
+    /// Events logged since start (the kept list drops the oldest beyond 10,000).
+    events_total: Mutex<u64>,
+    /// The newest cluster snapshot (with a sequence number) for live streams.
+    latest: Mutex<Option<(u64, crate::panel::nodes::Snapshot)>>,
     /// Autoscaler on/off (POST /api/autoscale).
     pub autoscale: AtomicBool,
     /// Set once shutdown starts: the monitor stops restarting nodes.
@@ -110,6 +114,8 @@ impl Sup {
             auth: Default::default(),
             metrics: Default::default(),
             events: Mutex::new(Vec::new()),
+            events_total: Mutex::new(0),
+            latest: Mutex::new(None),
             autoscale: AtomicBool::new(on),
             stopping: AtomicBool::new(false),
             auto,
@@ -190,11 +196,38 @@ impl Sup {
             }
         }
         let mut ev = lock(&self.events);
+        *lock(&self.events_total) += 1;
         ev.push(e);
         let n = ev.len();
         if n > 10_000 {
             ev.drain(..n - 10_000);
         }
+    }
+
+    /// How many events were logged so far (this run).
+    pub fn events_logged(&self) -> u64 {
+        *lock(&self.events_total)
+    }
+
+    /// Events logged after the first `seen` (those still kept), and the new total.
+    pub fn events_after(&self, seen: u64) -> (u64, Vec<Event>) {
+        let ev = lock(&self.events);
+        let total = *lock(&self.events_total);
+        let fresh = usize::try_from(total.saturating_sub(seen)).unwrap_or(usize::MAX);
+        let skip = ev.len().saturating_sub(fresh);
+        (total, ev[skip..].to_vec())
+    }
+
+    /// Keep `snap` as the newest cluster snapshot for live streams.
+    pub fn set_latest_snapshot(&self, snap: crate::panel::nodes::Snapshot) {
+        let mut l = lock(&self.latest);
+        let seq = l.as_ref().map_or(1, |(s, _)| s + 1);
+        *l = Some((seq, snap));
+    }
+
+    /// The newest cluster snapshot and its sequence number.
+    pub fn latest_snapshot(&self) -> Option<(u64, crate::panel::nodes::Snapshot)> {
+        lock(&self.latest).clone()
     }
 
     /// All events so far (this run).

@@ -89,14 +89,16 @@
 
   // ---------- cluster ----------
   function refresh() {
-    return api("GET", "/api/cluster").then(function (c) {
-      state.cluster = c;
-      assignColors(c.nodes);
-      renderOverview(c);
-      renderSlots(c);
-      renderNodes();
-      if (c.op && (!state.op || state.op !== c.op.id)) track(c.op.id);
-    }).catch(function (e) { $("cluster-state").textContent = "unreachable"; console.warn(e); });
+    return api("GET", "/api/cluster").then(renderCluster)
+      .catch(function (e) { $("cluster-state").textContent = "unreachable"; console.warn(e); });
+  }
+  function renderCluster(c) {
+    state.cluster = c;
+    assignColors(c.nodes);
+    renderOverview(c);
+    renderSlots(c);
+    renderNodes();
+    if (c.op && (!state.op || state.op !== c.op.id)) track(c.op.id);
   }
   function assignColors(nodes) {
     var prims = nodes.filter(function (n) { return n.role === "primary"; })
@@ -280,11 +282,14 @@
     $("op-status").textContent = "running"; $("op-status").className = "badge warn";
     $("op-close").classList.add("hidden");
     clearInterval(state.opTimer);
-    state.opTimer = setInterval(function () { pollOp(id); }, 700);
+    // With the live stream, progress arrives as `op` events; otherwise poll.
+    if (!state.live) state.opTimer = setInterval(function () { pollOp(id); }, 700);
     pollOp(id);
   }
   function pollOp(id) {
-    api("GET", "/api/ops/" + encodeURIComponent(id)).then(function (j) {
+    api("GET", "/api/ops/" + encodeURIComponent(id)).then(function (j) { renderOp(id, j); }).catch(function () {});
+  }
+  function renderOp(id, j) {
       if (state.op !== id) return;
       if ($("op-title").textContent === "Operation") $("op-title").textContent = j.kind.replace("_", " ");
       $("op-phase").textContent = "phase: " + j.phase;
@@ -300,10 +305,9 @@
         if (j.status === "failed") $("op-text").textContent = j.error || "failed";
         else if (j.result && j.result.slots_moved !== undefined) $("op-text").textContent = num(j.result.slots_moved) + " slots and " + num(j.result.keys_moved) + " keys moved";
         refresh();
-      } else if (state.tab === "dashboard" && Date.now() - (pollOp.last || 0) > 2500) {
+      } else if (!state.live && state.tab === "dashboard" && Date.now() - (pollOp.last || 0) > 2500) {
         pollOp.last = Date.now(); refresh();
       }
-    }).catch(function () {});
   }
   $("op-close").addEventListener("click", function () { $("op-panel").classList.add("hidden"); });
   $("btn-add-pair").addEventListener("click", function () {
@@ -654,12 +658,32 @@
   }
 
   // ---------- start ----------
+  // Live updates: the supervisor pushes each new cluster snapshot, events and operation
+  // progress (server-sent events); EventSource reconnects by itself. While the stream is
+  // down the page falls back to polling.
+  function startLive() {
+    if (!window.EventSource) return;
+    var es = new EventSource("/api/stream");
+    es.onopen = function () { state.live = true; $("live-state").textContent = "live"; $("live-state").className = "badge ok"; };
+    es.onerror = function () { state.live = false; $("live-state").textContent = "reconnecting"; $("live-state").className = "badge warn"; };
+    es.addEventListener("cluster", function (m) {
+      renderCluster(JSON.parse(m.data));
+      if (state.tab === "charts") loadHistory(); // a new sample was just taken
+    });
+    es.addEventListener("event", function () { if (state.tab === "events") loadEvents(); });
+    es.addEventListener("op", function (m) {
+      var j = JSON.parse(m.data);
+      if (j) { if (state.op !== j.id) track(j.id); else renderOp(j.id, j); }
+      else if (state.op) pollOp(state.op); // finished: one read of its final state
+    });
+  }
   refresh();
+  startLive();
   setInterval(function () {
     if (document.hidden) return;
-    if (state.tab === "dashboard") refresh();
-    if (state.tab === "charts") loadHistory();
-    if (state.tab === "events") loadEvents();
+    if (state.tab === "dashboard" && !state.live) refresh();
+    if (state.tab === "charts" && !state.live) loadHistory();
+    if (state.tab === "events" && !state.live) loadEvents();
     if (state.tab === "slowlog") loadSlowlog();
   }, 5000);
 })();
