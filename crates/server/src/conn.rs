@@ -386,6 +386,7 @@ fn disconnect(server: &Server, client: &ClientState) {
     store.clients.map.remove(&client.id);
     store.pubsub.remove_client(client.id);
     store.watches.unwatch_all(client.id, &client.watched);
+    store.tracking.disable(client.id);
     store.blocking.unblock(client.id);
     store.replication.waiters.remove(&client.id);
     store.replication.announced_ports.remove(&client.id);

@@ -4,6 +4,7 @@
 //! LOG, and the ACL command. `requirepass` is the default user's password, as in Redis.
 
 pub(crate) mod catalog;
+pub(crate) mod command_docs;
 pub(crate) mod command;
 mod describe;
 pub(crate) mod rules;

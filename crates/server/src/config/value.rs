@@ -66,8 +66,12 @@ pub(super) fn normalise(param: &Param, value: &str, current: &str) -> Result<Str
             format,
             ..
         } => {
-            let n = parse_number(value, format)?;
+            let mut n = parse_number(value, format)?;
             check_bounds(n, min, max, unsigned, format)?;
+            if param.name == "hz" {
+                // Redis keeps hz within 1..=500 once set.
+                n = n.clamp(1, 500);
+            }
             Ok(format_number(n, unsigned, format))
         }
         Kind::Special => super::special::normalise(param.name, value, current),

@@ -6,4 +6,5 @@ pub(crate) mod blocking;
 pub(crate) mod dispatch;
 pub(crate) mod evict;
 pub(crate) mod pubsub;
+pub(crate) mod tracking;
 pub(crate) mod watch;

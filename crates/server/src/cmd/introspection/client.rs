@@ -80,6 +80,10 @@ pub(super) fn client(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
     if is(sub, "id") && args.len() == 2 {
         return Ok(Reply::Int(me as i64));
     }
+    // Client-side caching subcommands live in tracking.rs.
+    if let Some(r) = super::tracking::client_subcommand(ctx, args) {
+        return r;
+    }
     if is(sub, "list") {
         let mut ids: Option<Vec<u64>> = None;
         let mut i = 2;

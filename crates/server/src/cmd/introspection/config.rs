@@ -47,7 +47,7 @@ pub(super) fn config(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
             "REWRITE",
             "    Rewrite the configuration file.",
             "HELP",
-            "    Print this help.",
+            "    Prints this help.",
         ]));
     }
     Err(err::unknown_subcommand("config", sub))

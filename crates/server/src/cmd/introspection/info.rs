@@ -105,7 +105,7 @@ pub(super) fn info_section(ctx: &mut Ctx, section: &str, out: &mut String) {
             line("cluster_connections", &0);
             line("maxclients", &s.config.maxclients);
             line("blocked_clients", &s.blocking.len());
-            line("tracking_clients", &0);
+            line("tracking_clients", &s.tracking.clients.len());
             line("clients_in_timeout_table", &s.blocking.len());
         }
         "memory" => {
@@ -195,6 +195,9 @@ pub(super) fn info_section(ctx: &mut Ctx, section: &str, out: &mut String) {
                 "client_query_buffer_limit_disconnections",
                 &st.client_query_limit_disconnections,
             );
+            line("tracking_total_keys", &s.tracking.total_keys());
+            line("tracking_total_items", &s.tracking.total_items());
+            line("tracking_total_prefixes", &s.tracking.total_prefixes());
             line(
                 "client_output_buffer_limit_disconnections",
                 &st.client_output_limit_disconnections,

@@ -14,6 +14,7 @@ mod command;
 mod config;
 mod info;
 mod server;
+mod tracking;
 use client::*;
 use command::*;
 use config::*;
