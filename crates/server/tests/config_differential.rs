@@ -157,8 +157,9 @@ const SET_SCRIPT: &[&str] = &[
     "CONFIG SET client-output-buffer-limit \"normal 1 1\"",
     "CONFIG SET client-output-buffer-limit \"normal a 1 1\"",
     "CONFIG SET client-output-buffer-limit \"normal 1 1 -1\"",
-    "CONFIG SET client-output-buffer-limit \"replica 1gb 512mb 10 NORMAL 1k 2k 3\"",
+    "CONFIG SET client-output-buffer-limit \"replica 1gb 512mb 10 NORMAL 100mb 2000k 3\"",
     "CONFIG GET client-output-buffer-limit",
+    "CONFIG SET client-output-buffer-limit \"normal 0 0 0 slave 256mb 64mb 60 pubsub 32mb 8mb 60\"",
     "CONFIG SET oom-score-adj-values \"1 2\"",
     "CONFIG SET oom-score-adj-values \"0 100 3000\"",
     "CONFIG SET oom-score-adj-values \"10 20 30\"",
@@ -297,15 +298,21 @@ fn config_rewrite_matches_redis() {
 fn config_set_takes_effect() {
     let rubra = TestServer::start(&[]);
     let mut c = rubra.conn();
+    let info: String = redis::cmd("INFO").arg("memory").query(&mut c).expect("info");
+    let used: u64 = info
+        .lines()
+        .find_map(|l| l.strip_prefix("used_memory:"))
+        .and_then(|v| v.trim().parse().ok())
+        .expect("used_memory");
     let _: () = redis::cmd("CONFIG")
         .arg("SET")
         .arg("maxmemory")
-        .arg("1mb")
+        .arg(used + 20_000_000)
         .query(&mut c)
         .expect("set maxmemory");
-    let big = "x".repeat(200_000);
+    let big = "x".repeat(1_000_000);
     let mut refused = false;
-    for i in 0..20 {
+    for i in 0..60 {
         let r: redis::RedisResult<()> = redis::cmd("SET").arg(format!("k{i}")).arg(&big).query(&mut c);
         if let Err(e) = r {
             assert!(e.to_string().contains("OOM"), "{e}");
@@ -313,7 +320,7 @@ fn config_set_takes_effect() {
             break;
         }
     }
-    assert!(refused, "maxmemory 1mb with noeviction must refuse writes");
+    assert!(refused, "maxmemory with noeviction must refuse writes");
     let _: () = redis::cmd("CONFIG")
         .arg("SET")
         .arg("maxmemory-policy")

@@ -85,7 +85,9 @@ fn set(ctx: &mut Ctx, pairs: &[Bytes]) -> CmdResult {
     for pair in pairs.chunks(2) {
         let given = String::from_utf8_lossy(&pair[0]).into_owned();
         let Some(param) = lookup(&given) else {
-            unknown.get_or_insert(given);
+            if refused.is_none() {
+                unknown.get_or_insert(given);
+            }
             continue;
         };
         if unknown.is_some() || refused.is_some() {
