@@ -34,6 +34,17 @@ fn normalise(f: Frame) -> Frame {
     match f {
         Frame::Array(v) => {
             let mut v: Vec<Frame> = v.into_iter().map(normalise).collect();
+            // RESP2 flattens the DOCS `subcommands` map into name, docs, ...: sort pairs.
+            for i in 0..v.len().saturating_sub(1) {
+                if text(&v[i]) == "subcommands" {
+                    if let Frame::Array(flat) = &mut v[i + 1] {
+                        let mut pairs: Vec<Vec<Frame>> =
+                            flat.chunks(2).map(|c| c.to_vec()).collect();
+                        pairs.sort_by_key(|p| text(&p[0]));
+                        *flat = pairs.into_iter().flatten().collect();
+                    }
+                }
+            }
             // An array of COMMAND INFO entries (each an array starting with a name).
             if v.iter().all(|e| matches!(e, Frame::Array(x) if x.len() == 10)) {
                 v.sort_by_key(|e| match e {

@@ -87,8 +87,9 @@ fn add(map: &mut BTreeMap<String, Facts>, info: Reply, docs: Reply) {
             .collect(),
         _ => Vec::new(),
     };
+    // Redis sends the key specs as a set (RESP3) of maps.
     let key_specs = match fields.get(8) {
-        Some(Reply::Array(specs)) => specs.iter().map(key_spec).collect(),
+        Some(Reply::Array(specs)) | Some(Reply::Set(specs)) => specs.iter().map(key_spec).collect(),
         _ => Vec::new(),
     };
     let mut subcommands = Vec::new();

@@ -207,7 +207,8 @@ fn list(args: &[Bytes]) -> CmdResult {
     ))
 }
 
-/// COMMAND GETKEYS / GETKEYSANDFLAGS over `cmd_args` (the command and its arguments).
+/// COMMAND GETKEYS / GETKEYSANDFLAGS over `cmd_args` (the command and its arguments), in
+/// Redis's order of checks: unknown command, a command without keys, arity, then keys.
 fn getkeys(cmd_args: &[Bytes], with_flags: bool) -> CmdResult {
     let Some(cmd) = crate::cmd::lookup(&cmd_args[0]) else {
         return Err(Reply::err("ERR Invalid command specified"));
@@ -224,11 +225,20 @@ fn getkeys(cmd_args: &[Bytes], with_flags: bool) -> CmdResult {
             f = facts().get(&full).or(f);
         }
     }
-    let arity = match f.map(|f| &f.info) {
-        Some(Reply::Array(fields)) => match fields.get(1) {
-            Some(Reply::Int(a)) => *a,
-            _ => cmd.arity as i64,
-        },
+    let info: &[Reply] = match f.map(|f| &f.info) {
+        Some(Reply::Array(fields)) => fields,
+        _ => &[],
+    };
+    let specs = f.map(|f| f.key_specs.as_slice()).unwrap_or(&[]);
+    let has_keys = match f {
+        Some(_) => !specs.is_empty(),
+        None => cmd.first_key > 0 || cmd.keys_fn.is_some(),
+    };
+    if !has_keys {
+        return Err(Reply::err("ERR The command has no key arguments"));
+    }
+    let arity = match info.get(1) {
+        Some(Reply::Int(a)) => *a,
         _ => cmd.arity as i64,
     };
     let argc = cmd_args.len() as i64;
@@ -237,20 +247,34 @@ fn getkeys(cmd_args: &[Bytes], with_flags: bool) -> CmdResult {
             "ERR Invalid number of arguments specified for command",
         ));
     }
-    let specs = f.map(|f| f.key_specs.as_slice()).unwrap_or(&[]);
-    let keys: Vec<(usize, Vec<String>)> = match keys_by_specs(specs, cmd_args) {
-        Some(Ok(k)) => k,
-        Some(Err(())) => return Err(Reply::err("ERR Invalid arguments specified for command")),
+    let no_mandatory = match info.get(2) {
+        Some(Reply::Set(flags)) => flags
+            .iter()
+            .any(|r| matches!(r, Reply::Status(s) if s == "no_mandatory_keys")),
+        _ => false,
+    };
+    let found = match keys_by_specs(specs, cmd_args) {
+        Some(Ok(k)) => Some(k),
+        Some(Err(())) => None,
         None => {
             let flags = specs.first().map(|s| s.flags.clone()).unwrap_or_default();
-            cmd.key_positions(cmd_args)
-                .into_iter()
-                .map(|i| (i, flags.clone()))
-                .collect()
+            Some(
+                cmd.key_positions(cmd_args)
+                    .into_iter()
+                    .map(|i| (i, flags.clone()))
+                    .collect(),
+            )
         }
     };
-    if keys.is_empty() {
-        return Err(Reply::err("ERR The command has no key arguments"));
+    let mut keys = match found {
+        Some(k) if !k.is_empty() => k,
+        _ if no_mandatory => return Ok(Reply::Array(Vec::new())),
+        _ => return Err(Reply::err("ERR Invalid arguments specified for command")),
+    };
+    for (_, flags) in keys.iter_mut() {
+        if flags.iter().any(|f| f == "variable_flags") {
+            *flags = variable_flags(cmd.name, cmd_args);
+        }
     }
     Ok(Reply::Array(
         keys.into_iter()
@@ -267,4 +291,44 @@ fn getkeys(cmd_args: &[Bytes], with_flags: bool) -> CmdResult {
             })
             .collect(),
     ))
+}
+
+/// The key flags of the commands whose flags depend on their arguments (SET with or
+/// without GET; BITFIELD with only GETs or with writes), as Redis's key finders give them.
+fn variable_flags(name: &str, args: &[Bytes]) -> Vec<String> {
+    let words = |w: &[&str]| w.iter().map(|s| s.to_string()).collect();
+    match name {
+        "set" => {
+            if args.iter().skip(3).any(|a| is(a, "get")) {
+                words(&["RW", "access", "update"])
+            } else {
+                words(&["OW", "update"])
+            }
+        }
+        "bitfield" => {
+            let mut readonly = true;
+            let mut i = 2;
+            while i < args.len() {
+                let rem = args.len() - i - 1;
+                let a = &args[i];
+                if is(a, "get") && rem >= 2 {
+                    i += 3;
+                } else if (is(a, "set") || is(a, "incrby")) && rem >= 3 {
+                    readonly = false;
+                    break;
+                } else if is(a, "overflow") && rem >= 1 {
+                    i += 2;
+                } else {
+                    readonly = false;
+                    break;
+                }
+            }
+            if readonly {
+                words(&["RO", "access"])
+            } else {
+                words(&["RW", "access", "update"])
+            }
+        }
+        _ => Vec::new(),
+    }
 }
