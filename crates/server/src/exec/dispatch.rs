@@ -207,7 +207,7 @@ fn check_disk_error(store: &Store, client: &ClientState, cmd: &Command) -> Optio
 /// the dispatcher, EXEC and the blocked-client server alike, so they cannot disagree.
 pub(crate) fn call(ctx: &mut Ctx, cmd: &'static Command, args: &[Bytes]) -> Reply {
     let dirty_before = ctx.store.dirty;
-    ctx.store.tracking.current = ctx.client.id;
+    let outer_client = crate::exec::tracking::command_start(ctx.store, ctx.client.id);
     let reply = (cmd.handler)(ctx, args).unwrap_or_else(|e| e);
     ctx.store.stats.total_commands += 1;
     let db = ctx.client.db;
@@ -246,7 +246,7 @@ pub(crate) fn call(ctx: &mut Ctx, cmd: &'static Command, args: &[Bytes]) -> Repl
         }
     }
     ctx.store.collect_expired(db);
-    crate::exec::tracking::command_done(ctx.store, ctx.client, cmd, args);
+    crate::exec::tracking::command_done(ctx.store, ctx.client, cmd, args, outer_client);
     reply
 }
 

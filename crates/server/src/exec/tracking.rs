@@ -374,15 +374,31 @@ pub(crate) fn end_of_batch(store: &mut crate::store::Store) {
         .deliver_broadcasts(&mut store.clients, &store.pubsub, now_ms(), l);
 }
 
-/// After `cmd` ran for `client`: remember what it read, then keep the table within
-/// tracking-table-max-keys.
+/// Before a command of `client`: notes who runs it (NOLOOP) and keeps the key table
+/// within tracking-table-max-keys, as Redis does before each command. Returns the client
+/// of the enclosing command (a script's), restored by `command_done`.
+pub(crate) fn command_start(store: &mut crate::store::Store, client: u64) -> u64 {
+    let outer = std::mem::replace(&mut store.tracking.current, client);
+    if !store.tracking.active() {
+        return outer;
+    }
+    let max = store.config.tracking_table_max_keys;
+    let l = limits(store);
+    store
+        .tracking
+        .enforce_limit(max, &mut store.clients, &store.pubsub, now_ms(), l);
+    outer
+}
+
+/// After `cmd` ran for `client`: remember what it read.
 pub(crate) fn command_done(
     store: &mut crate::store::Store,
     client: &crate::client::ClientState,
     cmd: &crate::cmd::Command,
     args: &[Bytes],
+    outer: u64,
 ) {
-    store.tracking.current = 0;
+    store.tracking.current = outer;
     if !store.tracking.clients.contains_key(&client.id) {
         return;
     }
@@ -399,9 +415,4 @@ pub(crate) fn command_done(
         },
         keep,
     );
-    let max = store.config.tracking_table_max_keys;
-    let l = limits(store);
-    store
-        .tracking
-        .enforce_limit(max, &mut store.clients, &store.pubsub, now_ms(), l);
 }
