@@ -46,7 +46,9 @@ fn normalise(f: Frame) -> Frame {
                 }
             }
             // An array of COMMAND INFO entries (each an array starting with a name).
-            if v.iter().all(|e| matches!(e, Frame::Array(x) if x.len() == 10)) {
+            if v.iter()
+                .all(|e| matches!(e, Frame::Array(x) if x.len() == 10))
+            {
                 v.sort_by_key(|e| match e {
                     Frame::Array(x) => text(&x[0]),
                     _ => String::new(),
@@ -100,7 +102,11 @@ fn command_info_docs_and_list_match_redis_for_every_shared_command() {
     let extra: Vec<_> = ours.difference(&theirs).collect();
     eprintln!("only in redis: {missing:?}\nonly in rubra: {extra:?}");
     let shared: Vec<&String> = ours.intersection(&theirs).collect();
-    assert!(shared.len() > 150, "too few shared commands: {}", shared.len());
+    assert!(
+        shared.len() > 150,
+        "too few shared commands: {}",
+        shared.len()
+    );
     let mut diffs = Vec::new();
     for proto in [2, 3] {
         a.call(&format!("HELLO {proto}"));
@@ -108,9 +114,14 @@ fn command_info_docs_and_list_match_redis_for_every_shared_command() {
         for name in &shared {
             for sub in ["INFO", "DOCS"] {
                 let line = format!("COMMAND {sub} {name}");
-                let (x, y) = (normalise(frame(&a.call(&line))), normalise(frame(&b.call(&line))));
+                let (x, y) = (
+                    normalise(frame(&a.call(&line))),
+                    normalise(frame(&b.call(&line))),
+                );
                 if x != y {
-                    diffs.push(format!("RESP{proto} {line}\n  rubra: {x:?}\n  redis: {y:?}"));
+                    diffs.push(format!(
+                        "RESP{proto} {line}\n  rubra: {x:?}\n  redis: {y:?}"
+                    ));
                 }
             }
         }
@@ -131,10 +142,19 @@ fn command_info_docs_and_list_match_redis_for_every_shared_command() {
             .filter(|n| ours.contains(n.split('|').next().unwrap_or("")))
             .collect();
         if x != y {
-            diffs.push(format!("{line}\n  rubra only: {:?}\n  redis only: {:?}", x.difference(&y).collect::<Vec<_>>(), y.difference(&x).collect::<Vec<_>>()));
+            diffs.push(format!(
+                "{line}\n  rubra only: {:?}\n  redis only: {:?}",
+                x.difference(&y).collect::<Vec<_>>(),
+                y.difference(&x).collect::<Vec<_>>()
+            ));
         }
     }
-    assert!(diffs.is_empty(), "{} differ:\n{}", diffs.len(), diffs.join("\n"));
+    assert!(
+        diffs.is_empty(),
+        "{} differ:\n{}",
+        diffs.len(),
+        diffs.join("\n")
+    );
 }
 
 const SCRIPT: &[&str] = &[

@@ -33,13 +33,20 @@ fn config_get_star_lists_the_same_parameters_and_defaults() {
     let redis = Reference::start();
     let mut a = config_map(rubra.port, &["*"]);
     let mut b = config_map(redis.port, &["*"]);
-    eprintln!("CONFIG GET * parameters: rubra {}, redis {}", a.len(), b.len());
+    eprintln!(
+        "CONFIG GET * parameters: rubra {}, redis {}",
+        a.len(),
+        b.len()
+    );
     for masked in ["port", "dir"] {
         assert!(a.remove(masked).is_some() && b.remove(masked).is_some());
     }
     let only_a: Vec<_> = a.keys().filter(|k| !b.contains_key(*k)).collect();
     let only_b: Vec<_> = b.keys().filter(|k| !a.contains_key(*k)).collect();
-    assert!(only_a.is_empty() && only_b.is_empty(), "rubra only: {only_a:?}; redis only: {only_b:?}");
+    assert!(
+        only_a.is_empty() && only_b.is_empty(),
+        "rubra only: {only_a:?}; redis only: {only_b:?}"
+    );
     let differ: Vec<_> = a
         .iter()
         .filter(|(k, v)| b.get(*k) != Some(v))
@@ -52,7 +59,11 @@ fn config_get_star_lists_the_same_parameters_and_defaults() {
         &["hash-max-*", "HZ", "rdb-key-save-delay"][..],
         &["nosuchthing", "slave*"][..],
     ] {
-        assert_eq!(config_map(rubra.port, pats), config_map(redis.port, pats), "{pats:?}");
+        assert_eq!(
+            config_map(rubra.port, pats),
+            config_map(redis.port, pats),
+            "{pats:?}"
+        );
     }
 }
 
@@ -208,7 +219,12 @@ fn config_set_validation_and_errors_match_redis() {
     script.push("!HELLO 3");
     script.extend_from_slice(SET_SCRIPT);
     let diffs = differences(&script);
-    assert!(diffs.is_empty(), "{} differ:\n{}", diffs.len(), diffs.join("\n"));
+    assert!(
+        diffs.is_empty(),
+        "{} differ:\n{}",
+        diffs.len(),
+        diffs.join("\n")
+    );
 }
 
 /// Starts a server on a config file (which must come first on the command line).
@@ -255,12 +271,28 @@ fn rewritten(binary: &str, port: u16, name: &str) -> (Vec<String>, String) {
     let out = cli_at(
         port,
         &[
-            "CONFIG", "SET", "maxmemory", "1gb", "maxmemory-policy", "noeviction", "save",
-            "3600 1", "hz", "20", "notify-keyspace-events", "Ex", "client-output-buffer-limit",
-            "pubsub 64mb 16mb 90", "requirepass", "a b\"c",
+            "CONFIG",
+            "SET",
+            "maxmemory",
+            "1gb",
+            "maxmemory-policy",
+            "noeviction",
+            "save",
+            "3600 1",
+            "hz",
+            "20",
+            "notify-keyspace-events",
+            "Ex",
+            "client-output-buffer-limit",
+            "pubsub 64mb 16mb 90",
+            "requirepass",
+            "a b\"c",
         ],
     );
-    let rewrite = cli_at(port, &["-a", "a b\"c", "--no-auth-warning", "CONFIG", "REWRITE"]);
+    let rewrite = cli_at(
+        port,
+        &["-a", "a b\"c", "--no-auth-warning", "CONFIG", "REWRITE"],
+    );
     let _ = child.kill();
     let _ = child.wait();
     let text = std::fs::read_to_string(&file).expect("read rewritten");
@@ -298,7 +330,10 @@ fn config_rewrite_matches_redis() {
 fn config_set_takes_effect() {
     let rubra = TestServer::start(&[]);
     let mut c = rubra.conn();
-    let info: String = redis::cmd("INFO").arg("memory").query(&mut c).expect("info");
+    let info: String = redis::cmd("INFO")
+        .arg("memory")
+        .query(&mut c)
+        .expect("info");
     let used: u64 = info
         .lines()
         .find_map(|l| l.strip_prefix("used_memory:"))
@@ -313,7 +348,10 @@ fn config_set_takes_effect() {
     let big = "x".repeat(1_000_000);
     let mut refused = false;
     for i in 0..60 {
-        let r: redis::RedisResult<()> = redis::cmd("SET").arg(format!("k{i}")).arg(&big).query(&mut c);
+        let r: redis::RedisResult<()> = redis::cmd("SET")
+            .arg(format!("k{i}"))
+            .arg(&big)
+            .query(&mut c);
         if let Err(e) = r {
             assert!(e.to_string().contains("OOM"), "{e}");
             refused = true;
@@ -327,5 +365,9 @@ fn config_set_takes_effect() {
         .arg("allkeys-random")
         .query(&mut c)
         .expect("set policy");
-    let _: () = redis::cmd("SET").arg("after").arg(&big).query(&mut c).expect("evicts instead");
+    let _: () = redis::cmd("SET")
+        .arg("after")
+        .arg(&big)
+        .query(&mut c)
+        .expect("evicts instead");
 }

@@ -23,8 +23,16 @@ pub(crate) enum Begin {
 /// How a key spec finds its keys from its start.
 #[derive(Debug, Clone)]
 pub(crate) enum Find {
-    Range { lastkey: i64, keystep: i64, limit: i64 },
-    Keynum { keynumidx: i64, firstkey: i64, keystep: i64 },
+    Range {
+        lastkey: i64,
+        keystep: i64,
+        limit: i64,
+    },
+    Keynum {
+        keynumidx: i64,
+        firstkey: i64,
+        keystep: i64,
+    },
     Unknown,
 }
 
@@ -200,13 +208,16 @@ fn to_reply(f: Frame) -> Reply {
     }
 }
 
+/// Key positions with their key spec flags.
+pub(crate) type FoundKeys = Vec<(usize, Vec<String>)>;
+
 /// Keys of `args` (args[0] is the command name) found by the key specs, with each key's
 /// spec flags; None when a spec cannot be evaluated from the arguments alone (Redis then
 /// asks the command's own key finder). Err when the arguments point past the end.
 pub(crate) fn keys_by_specs(
     specs: &[KeySpec],
     args: &[Bytes],
-) -> Option<Result<Vec<(usize, Vec<String>)>, ()>> {
+) -> Option<Result<FoundKeys, ()>> {
     let argc = args.len() as i64;
     let mut out = Vec::new();
     for spec in specs {

@@ -4,8 +4,8 @@
 //! LOG, and the ACL command. `requirepass` is the default user's password, as in Redis.
 
 pub(crate) mod catalog;
-pub(crate) mod command_docs;
 pub(crate) mod command;
+pub(crate) mod command_docs;
 mod describe;
 pub(crate) mod rules;
 mod sha256;

@@ -159,11 +159,11 @@ pub(crate) fn rewrite_file(config: &Config, users: &[String]) -> Result<(), Stri
 /// Redis's memory form for config files: gb, mb or kb when exact.
 fn format_memory(bytes: u64) -> String {
     const KB: u64 = 1024;
-    if bytes != 0 && bytes % (KB * KB * KB) == 0 {
+    if bytes != 0 && bytes.is_multiple_of(KB * KB * KB) {
         format!("{}gb", bytes / (KB * KB * KB))
-    } else if bytes != 0 && bytes % (KB * KB) == 0 {
+    } else if bytes != 0 && bytes.is_multiple_of(KB * KB) {
         format!("{}mb", bytes / (KB * KB))
-    } else if bytes != 0 && bytes % KB == 0 {
+    } else if bytes != 0 && bytes.is_multiple_of(KB) {
         format!("{}kb", bytes / KB)
     } else {
         bytes.to_string()

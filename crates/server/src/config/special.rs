@@ -75,9 +75,10 @@ pub(super) fn normalise(name: &str, value: &str, current: &str) -> Result<String
             for x in w {
                 match strtoll(x) {
                     Some(v) if (-2000..=2000).contains(&v) => out.push(v.to_string()),
-                    _ => {
-                        return Err("Invalid oom-score-adj-values, elements must be between -2000 and 2000.".into())
-                    }
+                    _ => return Err(
+                        "Invalid oom-score-adj-values, elements must be between -2000 and 2000."
+                            .into(),
+                    ),
                 }
             }
             Ok(out.join(" "))
@@ -172,7 +173,7 @@ fn save(value: &str) -> Result<String, String> {
 fn output_limits(current: &str, update: &str) -> Result<String, String> {
     const BAD: &str = "Error in hard, soft or soft_seconds setting in buffer limit configuration.";
     let w = words(update);
-    if w.len() % 4 != 0 {
+    if !w.len().is_multiple_of(4) {
         return Err("Wrong number of arguments in buffer limit configuration.".into());
     }
     let mut classes: Vec<(&str, String)> = ["normal", "slave", "pubsub"]
@@ -191,7 +192,9 @@ fn output_limits(current: &str, update: &str) -> Result<String, String> {
             "normal" => "normal",
             "slave" | "replica" => "slave",
             "pubsub" => "pubsub",
-            _ => return Err("Invalid client class specified in buffer limit configuration.".into()),
+            _ => {
+                return Err("Invalid client class specified in buffer limit configuration.".into())
+            }
         };
         let hard = parse_memory(c[1]).ok_or(BAD)?;
         let soft = parse_memory(c[2]).ok_or(BAD)?;

@@ -149,7 +149,7 @@ pub(super) fn parse_number(value: &str, format: NumFormat) -> Result<i64, String
         }
     }
     if format == NumFormat::MemoryOrPercent && value.len() > 1 && value.ends_with('%') {
-        if let Some(n) = parse_i64_strict(value[..value.len() - 1].as_bytes()) {
+        if let Some(n) = parse_i64_strict(&value.as_bytes()[..value.len() - 1]) {
             if n >= 0 {
                 return Ok(-n);
             }
@@ -204,7 +204,9 @@ fn check_bounds(
         return Ok(());
     }
     if (n as i128) > max || (n as i128) < min {
-        return Err(format!("argument must be between {min} and {max} inclusive"));
+        return Err(format!(
+            "argument must be between {min} and {max} inclusive"
+        ));
     }
     Ok(())
 }

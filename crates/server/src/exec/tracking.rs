@@ -194,7 +194,14 @@ impl Tracking {
             if mode.bcast || (mode.noloop && id == self.current) {
                 continue;
             }
-            self.send(id, Payload::Keys(vec![key.clone()]), clients, pubsub, now_ms, limits);
+            self.send(
+                id,
+                Payload::Keys(vec![key.clone()]),
+                clients,
+                pubsub,
+                now_ms,
+                limits,
+            );
         }
     }
 
@@ -312,11 +319,7 @@ impl Tracking {
         } else if target != id
             && pubsub.count_of(target, &[Kind::Channel, Kind::Pattern, Kind::Shard]) > 0
         {
-            Reply::Push(vec![
-                Reply::bulk(b"message"),
-                Reply::bulk(CHANNEL),
-                keys,
-            ])
+            Reply::Push(vec![Reply::bulk(b"message"), Reply::bulk(CHANNEL), keys])
         } else {
             return;
         };

@@ -112,9 +112,8 @@ pub(super) fn command(_ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
     }
     if is(sub, "docs") {
         let mut pairs = Vec::new();
-        let entry = |cmd: &Command, f: Option<&Facts>| {
-            f.map_or_else(|| own_docs(cmd), |f| f.docs.clone())
-        };
+        let entry =
+            |cmd: &Command, f: Option<&Facts>| f.map_or_else(|| own_docs(cmd), |f| f.docs.clone());
         if n == 2 {
             for cmd in sorted_commands() {
                 pairs.push((
@@ -203,7 +202,9 @@ fn list(args: &[Bytes]) -> CmdResult {
         _ => return Err(Reply::err("ERR syntax error")),
     };
     Ok(Reply::Array(
-        keep.into_iter().map(|n| Reply::bulk(n.as_bytes())).collect(),
+        keep.into_iter()
+            .map(|n| Reply::bulk(n.as_bytes()))
+            .collect(),
     ))
 }
 

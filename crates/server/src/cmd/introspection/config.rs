@@ -132,7 +132,10 @@ fn set(ctx: &mut Ctx, pairs: &[Bytes]) -> CmdResult {
             updated.get_value(param.name),
         );
         if old != new && param.name == "port" {
-            return Err(failed(shown, "Unable to listen on this port. Check server logs."));
+            return Err(failed(
+                shown,
+                "Unable to listen on this port. Check server logs.",
+            ));
         }
         if old != new && param.name == "bind" {
             return Err(failed(shown, "Failed to bind to specified addresses."));

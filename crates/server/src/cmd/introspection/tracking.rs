@@ -102,7 +102,10 @@ fn tracking(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
         }
     }
     if mode.bcast {
-        let existing = current.as_ref().map(|c| c.prefixes.clone()).unwrap_or_default();
+        let existing = current
+            .as_ref()
+            .map(|c| c.prefixes.clone())
+            .unwrap_or_default();
         let overlap = |a: &[u8], b: &[u8]| {
             let n = a.len().min(b.len());
             a[..n] == b[..n]
