@@ -67,6 +67,24 @@ pub fn router(sup: Arc<Sup>) -> Router {
         .with_state(sup)
 }
 
+/// Marks requests that came over the data directory's Unix socket (see [`serve_local`]).
+#[derive(Debug, Clone, Copy)]
+pub struct LocalChannel;
+
+/// The CLI's channel to the supervisor: DIR/api.sock, mode 0600, serving the same API.
+/// Created under a temporary name and renamed once its mode is set, so nobody else can
+/// connect in between.
+pub async fn serve_local(path: std::path::PathBuf, sup: Arc<Sup>) -> std::io::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    let tmp = path.with_extension("sock.tmp");
+    let _ = std::fs::remove_file(&tmp);
+    let listener = tokio::net::UnixListener::bind(&tmp)?;
+    std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(0o600))?;
+    std::fs::rename(&tmp, &path)?;
+    let app = router(sup).layer(axum::Extension(LocalChannel));
+    axum::serve(listener, app.into_make_service()).await
+}
+
 /// Serve the router on `listener`, with peer addresses (for per-IP rate limiting).
 pub async fn serve(listener: tokio::net::TcpListener, sup: Arc<Sup>) -> std::io::Result<()> {
     axum::serve(
@@ -101,6 +119,18 @@ pub fn b64decode(s: &str) -> Option<Vec<u8>> {
     Some(out)
 }
 
+/// The user name an Authorization header claims: Basic's, else the one panel user.
+pub fn claimed_user(header_value: &str) -> String {
+    header_value
+        .strip_prefix("Basic ")
+        .and_then(b64decode)
+        .and_then(|d| {
+            let text = String::from_utf8_lossy(&d).into_owned();
+            text.split_once(':').map(|(u, _)| u.to_string())
+        })
+        .unwrap_or_else(|| "admin".to_string())
+}
+
 /// True when the Authorization header carries the cluster password.
 pub fn authorized(header_value: Option<&str>, password: &str) -> bool {
     let Some(h) = header_value else { return false };
@@ -128,12 +158,16 @@ fn err(code: StatusCode, msg: &str) -> Response {
 async fn auth(State(sup): State<Arc<Sup>>, req: Request, next: Next) -> Response {
     let h = req.headers();
     let ip = panel::client_ip(req.extensions());
+    // The data directory's Unix socket: only its owner can connect, so no guesser can
+    // be behind it and no lock-out applies (the password is still required).
+    let local = req.extensions().get::<LocalChannel>().is_some();
     let sess = panel::session(&sup, h);
     if sess.is_none() {
         let Some(a) = h.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()) else {
             return err(StatusCode::UNAUTHORIZED, "unauthorized");
         };
-        if let Some(wait) = sup.auth.blocked(ip) {
+        let user = claimed_user(a);
+        if let Some(wait) = sup.auth.blocked(&user, ip).filter(|_| !local) {
             let mut r = err(
                 StatusCode::TOO_MANY_REQUESTS,
                 "too many failed password checks; try again later",
@@ -144,9 +178,12 @@ async fn auth(State(sup): State<Arc<Sup>>, req: Request, next: Next) -> Response
             return r;
         }
         if !authorized(Some(a), &sup.opts.password) {
-            sup.auth.failed(ip);
+            if !local {
+                panel::count_failure(&sup, &user, ip);
+            }
             return err(StatusCode::UNAUTHORIZED, "unauthorized");
         }
+        sup.auth.succeeded(&user, ip);
     }
     if !panel::safe_method(req.method()) {
         if !panel::origin_ok(h) {

@@ -1,7 +1,8 @@
 //! Admin panel and API over real HTTP against a real `rubra up` (redis-server nodes):
 //! login page only before login, 401s, wrong password, cookie flags, CSRF and Origin
 //! checks, cluster JSON, history, key browser, background ops, /metrics format, logout
-//! and the login rate limit (last, since it locks this client IP out for a minute).
+//! and the login lock-out (last, since it locks this client IP out for a minute), which
+//! the CLI's Unix socket is not subject to.
 
 mod common;
 
@@ -445,6 +446,34 @@ fn panel_http_security_and_api() {
     assert!(r.header("set-cookie").is_none());
     let r = http(&a, "GET", "/api/cluster", &[("Authorization", &bearer)], "");
     assert_eq!(r.status, 429);
+    // The lock-out is per user and address: another user name is still checked (401).
+    assert_eq!(login(&a, "operator", "guess").status, 401);
+    let events = std::fs::read_to_string(dir.join("events.jsonl")).unwrap_or_default();
+    let locked: Vec<&str> = events
+        .lines()
+        .filter(|l| l.contains("\"login_locked\""))
+        .collect();
+    assert_eq!(locked.len(), 1, "{events}");
+    assert!(locked[0].contains("\"user\":\"admin\"") && locked[0].contains("\"seconds\":60"));
+    // The CLI's channel, the data directory's socket, is not locked out: the operator can
+    // still act while a guesser holds the TCP port's lock-out.
+    let sock = dir.join("api.sock");
+    let mode =
+        std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(&sock).unwrap().permissions());
+    assert_eq!(mode & 0o777, 0o600);
+    let mut s = std::os::unix::net::UnixStream::connect(&sock).unwrap();
+    let req = format!(
+        "GET /api/cluster HTTP/1.1\r\nHost: localhost\r\nAuthorization: {bearer}\r\nConnection: close\r\n\r\n"
+    );
+    s.write_all(req.as_bytes()).unwrap();
+    let mut raw = String::new();
+    s.read_to_string(&mut raw).unwrap();
+    assert!(raw.starts_with("HTTP/1.1 200"), "{raw}");
+    let (ok, out) = c.run(&["rebalance"]);
+    assert!(
+        ok,
+        "rubra rebalance through the socket while locked out: {out}"
+    );
     // Nothing in the supervisor's own files shows the password except credentials.
     let events = std::fs::read_to_string(dir.join("events.jsonl")).unwrap_or_default();
     assert!(!events.contains(&pw));
