@@ -98,6 +98,10 @@ impl Store {
     /// setting that answers OK also takes effect.
     pub(crate) fn apply_config(&mut self) {
         self.feed.set_backlog_size(backlog_size(&self.config));
+        if let Some(aof) = self.aof.as_mut() {
+            aof.policy =
+                crate::persist::aof::FsyncPolicy::from_config(self.config.get_value("appendfsync"));
+        }
     }
 
     /// A fresh store for `config`.

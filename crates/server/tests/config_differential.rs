@@ -371,3 +371,58 @@ fn config_set_takes_effect() {
         .query(&mut c)
         .expect("evicts instead");
 }
+
+#[test]
+fn config_set_appendonly_starts_and_stops_the_aof() {
+    let rubra = TestServer::start(&[]);
+    let mut c = rubra.conn();
+    let _: () = redis::cmd("SET")
+        .arg("before")
+        .arg("1")
+        .query(&mut c)
+        .expect("set");
+    let _: () = redis::cmd("CONFIG")
+        .arg("SET")
+        .arg("appendonly")
+        .arg("yes")
+        .query(&mut c)
+        .expect("appendonly yes");
+    let _: () = redis::cmd("SET")
+        .arg("after")
+        .arg("2")
+        .query(&mut c)
+        .expect("set");
+    let path = rubra.dir.join("appendonly.aof");
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let text = std::fs::read(&path).unwrap_or_default();
+        let has = |k: &[u8]| text.windows(k.len()).any(|w| w == k);
+        if has(b"before") && has(b"after") {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "AOF lacks the data: {:?}",
+            String::from_utf8_lossy(&text)
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let _: () = redis::cmd("CONFIG")
+        .arg("SET")
+        .arg("appendonly")
+        .arg("no")
+        .query(&mut c)
+        .expect("appendonly no");
+    let len = std::fs::metadata(&path).expect("aof").len();
+    let _: () = redis::cmd("SET")
+        .arg("later")
+        .arg("3")
+        .query(&mut c)
+        .expect("set");
+    std::thread::sleep(Duration::from_millis(100));
+    assert_eq!(
+        std::fs::metadata(&path).expect("aof").len(),
+        len,
+        "no writes after appendonly no"
+    );
+}

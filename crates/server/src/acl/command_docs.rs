@@ -214,10 +214,7 @@ pub(crate) type FoundKeys = Vec<(usize, Vec<String>)>;
 /// Keys of `args` (args[0] is the command name) found by the key specs, with each key's
 /// spec flags; None when a spec cannot be evaluated from the arguments alone (Redis then
 /// asks the command's own key finder). Err when the arguments point past the end.
-pub(crate) fn keys_by_specs(
-    specs: &[KeySpec],
-    args: &[Bytes],
-) -> Option<Result<FoundKeys, ()>> {
+pub(crate) fn keys_by_specs(specs: &[KeySpec], args: &[Bytes]) -> Option<Result<FoundKeys, ()>> {
     let argc = args.len() as i64;
     let mut out = Vec::new();
     for spec in specs {

@@ -141,9 +141,50 @@ fn set(ctx: &mut Ctx, pairs: &[Bytes]) -> CmdResult {
             return Err(failed(shown, "Failed to bind to specified addresses."));
         }
     }
+    let aof_was = ctx.store.config.get_value("appendonly") == "yes";
     ctx.store.config = updated;
     ctx.store.apply_config();
+    let aof_now = ctx.store.config.get_value("appendonly") == "yes";
+    if aof_was != aof_now {
+        if let Err(e) = switch_aof(ctx, aof_now) {
+            tracing::warn!(error = %e, "CONFIG SET appendonly failed");
+            ctx.store
+                .config
+                .set("appendonly", if aof_was { "yes" } else { "no" }, true)
+                .ok();
+            return Err(failed(
+                "appendonly",
+                "Unable to turn on AOF. Check server logs.",
+            ));
+        }
+    }
     Ok(Reply::OK)
+}
+
+/// CONFIG SET appendonly: turning it on starts a fresh AOF filled by a background rewrite
+/// of the current data (as Redis does); turning it off closes the file.
+fn switch_aof(ctx: &mut Ctx, on: bool) -> Result<(), String> {
+    use crate::persist::aof::{AofWriter, FsyncPolicy};
+    if !on {
+        if let Some(mut aof) = ctx.store.aof.take() {
+            aof.fsync_now().ok();
+        }
+        return Ok(());
+    }
+    if ctx.store.aof.is_some() {
+        return Ok(());
+    }
+    let cfg = &ctx.store.config;
+    let path = std::path::PathBuf::from(cfg.get_value("dir")).join(cfg.get_value("appendfilename"));
+    let policy = FsyncPolicy::from_config(cfg.get_value("appendfsync"));
+    std::fs::File::create(&path).map_err(|e| e.to_string())?;
+    ctx.store.aof = Some(AofWriter::open(&path, policy).map_err(|e| e.to_string())?);
+    ctx.store.feed.active = true;
+    ctx.store.feed.reset_db();
+    let rewrite = crate::cmd::lookup(b"bgrewriteaof").ok_or("no BGREWRITEAOF")?;
+    (rewrite.handler)(ctx, &[Bytes::from_static(b"BGREWRITEAOF")])
+        .map(|_| ())
+        .map_err(|e| format!("{e:?}"))
 }
 
 fn failed(name: &str, why: &str) -> Reply {
