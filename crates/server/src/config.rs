@@ -65,9 +65,13 @@ pub(crate) enum Kind {
 
 /// One configuration parameter, as Redis 7.0 defines it (table in config/params.rs).
 pub(crate) struct Param {
+    /// The primary name (what CONFIG REWRITE writes).
     pub name: &'static str,
+    /// The old name Redis still accepts and lists (hash-max-ziplist-entries, slaveof...).
     pub alias: Option<&'static str>,
+    /// IMMUTABLE, PROTECTED, HIDDEN... (the constants above).
     pub flags: u32,
+    /// How the value is parsed, printed and defaulted.
     pub kind: Kind,
 }
 

@@ -39,8 +39,11 @@ pub(crate) enum Find {
 /// One key spec of a command.
 #[derive(Debug, Clone)]
 pub(crate) struct KeySpec {
+    /// RW/RO/OW/RM, access/update/insert/delete... as COMMAND INFO lists them.
     pub flags: Vec<String>,
+    /// Where the search for keys starts.
     pub begin: Begin,
+    /// How keys are found from there.
     pub find: Find,
 }
 
@@ -50,6 +53,7 @@ pub(crate) struct Facts {
     pub info: Reply,
     /// The COMMAND DOCS entry (the value of the name -> docs map).
     pub docs: Reply,
+    /// Decoded key specs, for GETKEYS.
     pub key_specs: Vec<KeySpec>,
     /// ACL categories without '@', for COMMAND LIST FILTERBY ACLCAT.
     pub categories: Vec<String>,

@@ -27,14 +27,19 @@ pub(crate) const CHANNEL: &[u8] = b"__redis__:invalidate";
 pub(crate) struct ClientMode {
     /// Where invalidations go (0: to the client itself).
     pub redirect: u64,
+    /// Broadcast mode: told about every key under its prefixes.
     pub bcast: bool,
+    /// Only reads after CLIENT CACHING YES are remembered.
     pub optin: bool,
+    /// Reads after CLIENT CACHING NO are not remembered.
     pub optout: bool,
+    /// Not told about its own writes.
     pub noloop: bool,
     /// CLIENT CACHING YES (optin) / NO (optout) given for the next command.
     pub caching: bool,
     /// The redirect target disconnected.
     pub broken_redirect: bool,
+    /// BCAST prefixes (the empty prefix when none was given).
     pub prefixes: BTreeSet<Bytes>,
 }
 

@@ -58,7 +58,16 @@ fn get(ctx: &Ctx, patterns: &[Bytes]) -> Reply {
     let mut pairs = Vec::new();
     let mut seen = std::collections::HashSet::new();
     for pattern in patterns {
-        for (name, value) in ctx.store.config.matching(pattern) {
+        for (name, mut value) in ctx.store.config.matching(pattern) {
+            // REPLICAOF at run time changes our primary; the parameter shows the current one.
+            if name.eq_ignore_ascii_case("replicaof") || name.eq_ignore_ascii_case("slaveof") {
+                value = ctx
+                    .store
+                    .replication
+                    .primary
+                    .as_ref()
+                    .map_or_else(String::new, |p| format!("{} {}", p.host, p.port));
+            }
             if seen.insert(name.to_ascii_lowercase()) {
                 pairs.push((Reply::bulk(name.as_bytes()), Reply::bulk_string(value)));
             }
