@@ -126,6 +126,36 @@ fn command_info_docs_and_list_match_redis_for_every_shared_command() {
             }
         }
     }
+    // COMMAND (no arguments) and COMMAND DOCS (no arguments): the same entries for the
+    // commands rubra has.
+    for line in ["COMMAND", "COMMAND INFO", "COMMAND DOCS"] {
+        let entries = |f: Frame| -> Vec<(String, Frame)> {
+            match normalise(f) {
+                Frame::Array(v) if line != "COMMAND DOCS" => v
+                    .into_iter()
+                    .map(|e| match &e {
+                        Frame::Array(x) => (text(&x[0]), e.clone()),
+                        _ => (String::new(), e),
+                    })
+                    .collect(),
+                Frame::Map(v) => v.into_iter().map(|(k, x)| (text(&k), x)).collect(),
+                Frame::Array(v) => v.chunks(2).map(|c| (text(&c[0]), c[1].clone())).collect(),
+                other => panic!("{line}: {other:?}"),
+            }
+        };
+        let x = entries(frame(&a.call(line)));
+        let y: Vec<(String, Frame)> = entries(frame(&b.call(line)))
+            .into_iter()
+            .filter(|(n, _)| ours.contains(n))
+            .collect();
+        let mut x = x;
+        let mut y = y;
+        x.sort_by(|p, q| p.0.cmp(&q.0));
+        y.sort_by(|p, q| p.0.cmp(&q.0));
+        if x != y {
+            diffs.push(format!("{line}: the entries differ"));
+        }
+    }
     // COMMAND LIST, whole and filtered: the same names for the commands rubra has.
     for line in [
         "COMMAND LIST",
