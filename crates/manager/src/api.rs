@@ -59,6 +59,7 @@ pub fn router(sup: Arc<Sup>) -> Router {
         .route("/api/keys", get(keys_scan))
         .route("/api/key", get(key_get))
         .route("/api/key/delete", post(key_delete))
+        .route("/api/console", post(console))
         .route("/metrics", get(prometheus))
         .route_layer(middleware::from_fn_with_state(sup.clone(), auth));
     api.merge(panel::routes())
@@ -299,6 +300,47 @@ async fn cluster(State(sup): State<Arc<Sup>>) -> Response {
             "autoscale_status": sup.autoscale_status(),
             "op": current,
         }))
+    })
+    .await
+}
+
+/// POST /api/console {"line", "node"?, "all"?, "confirm"?}: one command on the cluster.
+/// 400 for malformed or unsupported input, 409 when a dangerous command is not confirmed;
+/// every command run is logged as a `console` event (its name and nodes, no arguments,
+/// which may hold values or secrets).
+async fn console(State(sup): State<Arc<Sup>>, req: Request) -> Response {
+    let ip = panel::client_ip(req.extensions());
+    let Ok(body) = axum::body::to_bytes(req.into_body(), panel::console::MAX_LINE + 4096).await
+    else {
+        return bad("request too large");
+    };
+    let creq: panel::console::Request = match serde_json::from_slice(&body) {
+        Ok(r) => r,
+        Err(e) => return bad(&format!("bad request body: {e}")),
+    };
+    let args = match panel::console::prepare(&creq) {
+        Ok(a) => a,
+        Err(refusal) => {
+            use panel::console::Refusal;
+            let (code, kind, msg) = match refusal {
+                Refusal::Bad(m) => (StatusCode::BAD_REQUEST, "bad", m),
+                Refusal::Unsupported(m) => (StatusCode::BAD_REQUEST, "unsupported", m),
+                Refusal::NeedsConfirm(m) => (StatusCode::CONFLICT, "confirm", m),
+            };
+            return (code, Json(json!({"error": msg, "refused": kind}))).into_response();
+        }
+    };
+    blocking(move || {
+        let out = panel::console::run(&sup.ctx(), &creq, &args)?;
+        let nodes: Vec<Value> = out["results"]
+            .as_array()
+            .map(|rs| rs.iter().map(|r| r["node"].clone()).collect())
+            .unwrap_or_default();
+        sup.event(
+            "console",
+            json!({"user": "admin", "ip": ip.to_string(), "command": out["command"], "nodes": nodes}),
+        );
+        Ok(out)
     })
     .await
 }

@@ -9,6 +9,7 @@
 //! third-party origin) and no-store caching.
 
 pub mod auth;
+pub mod console;
 pub mod history;
 pub mod keys;
 pub mod nodes;
