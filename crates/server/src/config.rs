@@ -6,228 +6,98 @@ use rubra_keys::glob_match;
 use rubra_resp::split_args;
 use std::collections::BTreeMap;
 
+mod params;
+mod rewrite;
+mod special;
+mod value;
+
+pub(crate) use rewrite::rewrite_file;
+pub(crate) use value::parse_memory;
+
+/// Parameter flags (Redis's *_CONFIG flags that change what clients see).
+pub(crate) const IMMUTABLE: u32 = 1;
+/// Value redacted from logs (passwords).
+pub(crate) const SENSITIVE: u32 = 1 << 1;
+/// Value split into words on single spaces before parsing.
+pub(crate) const MULTI_ARG: u32 = 1 << 3;
+/// Left out of CONFIG GET patterns (an exact name still finds it).
+pub(crate) const HIDDEN: u32 = 1 << 4;
+/// CONFIG SET refused unless enable-protected-configs allows it.
+pub(crate) const PROTECTED: u32 = 1 << 5;
+/// CONFIG SET refused while loading data.
+pub(crate) const DENY_LOADING: u32 = 1 << 6;
+/// Redis re-applies it even when set to the value it has.
+pub(crate) const VOLATILE: u32 = 1 << 9;
+
+/// How a number is parsed and printed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum NumFormat {
+    Plain,
+    Memory,
+    MemoryOrPercent,
+    Octal,
+}
+
 /// How a parameter's value is validated and normalised.
 #[derive(Debug, Clone, Copy)]
-enum Kind {
-    Int(i64, i64),
-    Memory,
-    Bool,
-    Enum(&'static [&'static str]),
-    Text,
+pub(crate) enum Kind {
+    Bool(bool),
+    Str {
+        default: &'static str,
+        /// An empty value means "not set" (removed by CONFIG REWRITE).
+        empty_is_null: bool,
+    },
+    Enum {
+        options: &'static [(&'static str, i32)],
+        default: i32,
+    },
+    Num {
+        min: i128,
+        max: i128,
+        default: i128,
+        /// Bounds compared as unsigned (a negative input wraps, as in C).
+        unsigned: bool,
+        format: NumFormat,
+    },
+    /// Parsed by its own rules (config/special.rs).
+    Special,
 }
 
-/// One configuration parameter.
-struct Param {
-    name: &'static str,
-    kind: Kind,
-    default: &'static str,
-    /// Whether CONFIG SET may change it while running.
-    mutable: bool,
+/// One configuration parameter, as Redis 7.0 defines it (table in config/params.rs).
+pub(crate) struct Param {
+    /// The primary name (what CONFIG REWRITE writes).
+    pub name: &'static str,
+    /// The old name Redis still accepts and lists (hash-max-ziplist-entries, slaveof...).
+    pub alias: Option<&'static str>,
+    /// IMMUTABLE, PROTECTED, HIDDEN... (the constants above).
+    pub flags: u32,
+    /// How the value is parsed, printed and defaulted.
+    pub kind: Kind,
 }
 
-const fn p(name: &'static str, kind: Kind, default: &'static str, mutable: bool) -> Param {
-    Param {
-        name,
-        kind,
-        default,
-        mutable,
+impl Param {
+    fn has(&self, flag: u32) -> bool {
+        self.flags & flag != 0
     }
 }
 
-const POLICIES: &[&str] = &[
-    "noeviction",
-    "allkeys-lru",
-    "allkeys-lfu",
-    "allkeys-random",
-    "volatile-lru",
-    "volatile-lfu",
-    "volatile-random",
-    "volatile-ttl",
-];
+use params::PARAMS;
 
-static PARAMS: &[Param] = &[
-    p("port", Kind::Int(0, 65535), "6379", false),
-    p("bind", Kind::Text, "127.0.0.1", false),
-    p("requirepass", Kind::Text, "", true),
-    p("masterauth", Kind::Text, "", true),
-    p("masteruser", Kind::Text, "", true),
-    p("protected-mode", Kind::Bool, "yes", true),
-    p("maxclients", Kind::Int(1, 1_000_000), "10000", true),
-    p("timeout", Kind::Int(0, i32::MAX as i64), "0", true),
-    p("tcp-keepalive", Kind::Int(0, i32::MAX as i64), "300", true),
-    p("databases", Kind::Int(1, 1024), "16", false),
-    p("maxmemory", Kind::Memory, "0", true),
-    p("maxmemory-policy", Kind::Enum(POLICIES), "noeviction", true),
-    p("maxmemory-samples", Kind::Int(1, 64), "5", true),
-    p("lfu-log-factor", Kind::Int(0, i32::MAX as i64), "10", true),
-    p("lfu-decay-time", Kind::Int(0, i32::MAX as i64), "1", true),
-    p("proto-max-bulk-len", Kind::Memory, "536870912", true),
-    p(
-        "client-query-buffer-limit",
-        Kind::Memory,
-        "1073741824",
-        true,
-    ),
-    p(
-        "client-output-buffer-limit",
-        Kind::Text,
-        "normal 0 0 0 slave 268435456 67108864 60 pubsub 33554432 8388608 60",
-        true,
-    ),
-    p("hz", Kind::Int(1, 500), "10", true),
-    p(
-        "loglevel",
-        Kind::Enum(&["debug", "verbose", "notice", "warning"]),
-        "notice",
-        true,
-    ),
-    p("logfile", Kind::Text, "", false),
-    p("daemonize", Kind::Bool, "no", false),
-    p("pidfile", Kind::Text, "", false),
-    p("dir", Kind::Text, ".", true),
-    p("dbfilename", Kind::Text, "dump.rdb", true),
-    p("save", Kind::Text, "3600 1 300 100 60 10000", true),
-    p("appendonly", Kind::Bool, "no", true),
-    p("appendfilename", Kind::Text, "appendonly.aof", false),
-    p(
-        "appendfsync",
-        Kind::Enum(&["always", "everysec", "no"]),
-        "everysec",
-        true,
-    ),
-    p("aof-load-truncated", Kind::Bool, "yes", true),
-    p("replicaof", Kind::Text, "", false),
-    p("replica-read-only", Kind::Bool, "yes", true),
-    p("repl-backlog-size", Kind::Memory, "1048576", true),
-    p("repl-diskless-sync", Kind::Bool, "yes", true),
-    p("cluster-enabled", Kind::Bool, "no", false),
-    p("cluster-config-file", Kind::Text, "nodes.conf", false),
-    p(
-        "cluster-node-timeout",
-        Kind::Int(0, i64::MAX),
-        "15000",
-        true,
-    ),
-    p("cluster-port", Kind::Int(0, 65535), "0", false),
-    p("cluster-announce-ip", Kind::Text, "", true),
-    p("cluster-announce-port", Kind::Int(0, 65535), "0", true),
-    p("cluster-announce-bus-port", Kind::Int(0, 65535), "0", true),
-    p("cluster-announce-hostname", Kind::Text, "", true),
-    p(
-        "cluster-preferred-endpoint-type",
-        Kind::Enum(&["ip", "hostname", "unknown-endpoint"]),
-        "ip",
-        true,
-    ),
-    p("cluster-require-full-coverage", Kind::Bool, "yes", true),
-    p(
-        "cluster-migration-barrier",
-        Kind::Int(0, i32::MAX as i64),
-        "1",
-        true,
-    ),
-    p("cluster-allow-reads-when-down", Kind::Bool, "no", true),
-    p(
-        "cluster-allow-pubsubshard-when-down",
-        Kind::Bool,
-        "yes",
-        true,
-    ),
-    p("cluster-replica-no-failover", Kind::Bool, "no", true),
-    p("cluster-allow-replica-migration", Kind::Bool, "yes", true),
-    p(
-        "repl-ping-replica-period",
-        Kind::Int(1, i32::MAX as i64),
-        "10",
-        true,
-    ),
-    p(
-        "cluster-replica-validity-factor",
-        Kind::Int(0, i32::MAX as i64),
-        "10",
-        true,
-    ),
-    p("notify-keyspace-events", Kind::Text, "", true),
-    p(
-        "slowlog-log-slower-than",
-        Kind::Int(-1, i64::MAX),
-        "10000",
-        true,
-    ),
-    p("slowlog-max-len", Kind::Int(0, i64::MAX), "128", true),
-    p(
-        "latency-monitor-threshold",
-        Kind::Int(0, i64::MAX),
-        "0",
-        true,
-    ),
-    p("latency-tracking", Kind::Bool, "yes", true),
-    p("lazyfree-lazy-user-del", Kind::Bool, "no", true),
-    p(
-        "list-max-listpack-size",
-        Kind::Int(-5, i64::MAX),
-        "-2",
-        true,
-    ),
-    p(
-        "hash-max-listpack-entries",
-        Kind::Int(0, i64::MAX),
-        "128",
-        true,
-    ),
-    p(
-        "hash-max-listpack-value",
-        Kind::Int(0, i64::MAX),
-        "64",
-        true,
-    ),
-    p(
-        "set-max-intset-entries",
-        Kind::Int(0, i64::MAX),
-        "512",
-        true,
-    ),
-    p(
-        "zset-max-listpack-entries",
-        Kind::Int(0, i64::MAX),
-        "128",
-        true,
-    ),
-    p(
-        "zset-max-listpack-value",
-        Kind::Int(0, i64::MAX),
-        "64",
-        true,
-    ),
-    p("io-threads", Kind::Int(1, 128), "1", false),
-    p("aclfile", Kind::Text, "", false),
-    p("acllog-max-len", Kind::Int(0, i64::MAX), "128", true),
-    p(
-        "acl-pubsub-default",
-        Kind::Enum(&["allchannels", "resetchannels"]),
-        "resetchannels",
-        true,
-    ),
-    p("hll-sparse-max-bytes", Kind::Memory, "3000", true),
-    // Scripts running longer than this (ms) make other clients get -BUSY (0: never).
-    p("busy-reply-threshold", Kind::Int(0, i64::MAX), "5000", true),
-];
+/// Finds a parameter by its name or alias, case-insensitively.
+pub(crate) fn lookup(name: &str) -> Option<&'static Param> {
+    PARAMS.iter().find(|p| {
+        p.name.eq_ignore_ascii_case(name) || p.alias.is_some_and(|a| a.eq_ignore_ascii_case(name))
+    })
+}
 
-/// Old names Redis still accepts.
-fn canonical(name: &str) -> &str {
-    match name {
-        "slaveof" => "replicaof",
-        "lua-time-limit" => "busy-reply-threshold",
-        "cluster-slave-no-failover" => "cluster-replica-no-failover",
-        "cluster-slave-validity-factor" => "cluster-replica-validity-factor",
-        "repl-ping-slave-period" => "repl-ping-replica-period",
-        "slave-read-only" => "replica-read-only",
-        "hash-max-ziplist-entries" => "hash-max-listpack-entries",
-        "hash-max-ziplist-value" => "hash-max-listpack-value",
-        "zset-max-ziplist-entries" => "zset-max-listpack-entries",
-        "zset-max-ziplist-value" => "zset-max-listpack-value",
-        "list-max-ziplist-size" => "list-max-listpack-size",
-        other => other,
+/// Why CONFIG SET refuses a parameter before looking at its value.
+pub(crate) fn refusal(param: &Param, protected_allowed: bool) -> Option<&'static str> {
+    if param.has(IMMUTABLE) {
+        Some("can't set immutable config")
+    } else if param.has(PROTECTED) && !protected_allowed {
+        Some("can't set protected config")
+    } else {
+        None
     }
 }
 
@@ -247,7 +117,10 @@ pub(crate) enum EvictionPolicy {
 /// The node's configuration.
 #[derive(Debug, Clone)]
 pub(crate) struct Config {
+    /// Every parameter's value by primary name, as CONFIG GET prints it.
     values: BTreeMap<&'static str, String>,
+    /// The config file given at start-up (absolute), for CONFIG REWRITE.
+    pub file: Option<std::path::PathBuf>,
     /// Cached typed values read on hot paths.
     pub port: u16,
     pub maxmemory: u64,
@@ -265,6 +138,8 @@ pub(crate) struct Config {
     pub pubsub_soft_seconds: u64,
     pub cluster_enabled: bool,
     pub idle_timeout_secs: u64,
+    /// tracking-table-max-keys (0: unlimited), read by client-side caching.
+    pub tracking_table_max_keys: usize,
     /// `user name rules...` lines of the config file, loaded into the ACL at start-up.
     pub user_lines: Vec<String>,
 }
@@ -272,49 +147,14 @@ pub(crate) struct Config {
 impl Config {
     /// Output buffer limits for replicas (client-output-buffer-limit slave ...).
     pub(crate) fn replica_output_limits(&self) -> crate::client::OutputLimits {
-        let words: Vec<&str> = self
-            .get_value("client-output-buffer-limit")
-            .split_whitespace()
-            .collect();
-        for c in words.chunks(4) {
-            if c.len() == 4 && c[0] == "slave" {
-                return crate::client::OutputLimits {
-                    hard: parse_memory(c[1]).unwrap_or(0) as usize,
-                    soft: parse_memory(c[2]).unwrap_or(0) as usize,
-                    soft_seconds: c[3].parse().unwrap_or(0),
-                };
-            }
-        }
+        let (hard, soft, secs) =
+            special::class_limits(self.get_value("client-output-buffer-limit"), "slave");
         crate::client::OutputLimits {
-            hard: 256 << 20,
-            soft: 64 << 20,
-            soft_seconds: 60,
+            hard: hard as usize,
+            soft: soft as usize,
+            soft_seconds: secs,
         }
     }
-}
-
-/// Parses Redis memory units: 1k = 1000, 1kb = 1024, and so on up to g/gb.
-pub(crate) fn parse_memory(s: &str) -> Option<u64> {
-    let lower = s.trim().to_ascii_lowercase();
-    let split = lower
-        .find(|c: char| !(c.is_ascii_digit() || c == '-'))
-        .unwrap_or(lower.len());
-    let (num, unit) = lower.split_at(split);
-    let n: i64 = num.parse().ok()?;
-    if n < 0 {
-        return None;
-    }
-    let mul: u64 = match unit {
-        "" | "b" => 1,
-        "k" => 1000,
-        "kb" => 1024,
-        "m" => 1_000_000,
-        "mb" => 1024 * 1024,
-        "g" => 1_000_000_000,
-        "gb" => 1024 * 1024 * 1024,
-        _ => return None,
-    };
-    (n as u64).checked_mul(mul)
 }
 
 impl Default for Config {
@@ -322,8 +162,9 @@ impl Default for Config {
         let mut c = Config {
             values: PARAMS
                 .iter()
-                .map(|p| (p.name, p.default.to_string()))
+                .map(|p| (p.name, value::default_text(p)))
                 .collect(),
+            file: None,
             port: 6379,
             maxmemory: 0,
             policy: EvictionPolicy::NoEviction,
@@ -340,6 +181,7 @@ impl Default for Config {
             pubsub_soft_seconds: 60,
             cluster_enabled: false,
             idle_timeout_secs: 0,
+            tracking_table_max_keys: 1_000_000,
             user_lines: Vec::new(),
         };
         c.refresh_cache();
@@ -357,6 +199,7 @@ impl Config {
             if !first.starts_with("--") {
                 let text = std::fs::read_to_string(first)
                     .map_err(|e| format!("Fatal error, can't open config file '{first}': {e}"))?;
+                config.file = std::fs::canonicalize(first).ok();
                 config.load_text(&text)?;
                 rest = &rest[1..];
             }
@@ -394,7 +237,7 @@ impl Config {
                 .map(|v| String::from_utf8_lossy(v).into_owned())
                 .collect();
             if name == "save" {
-                // Several `save` lines accumulate into one rule list.
+                // Several `save` lines accumulate into one rule list; `save ""` clears.
                 let list = saves.get_or_insert_with(Vec::new);
                 list.extend(values.into_iter().filter(|v| !v.is_empty()));
                 continue;
@@ -421,80 +264,55 @@ impl Config {
         Ok(())
     }
 
-    /// Sets one parameter. `at_startup` allows immutable ones. The error text is what
-    /// CONFIG SET appends after "ERR CONFIG SET failed (possibly related to argument '...') - ".
+    /// Sets one parameter. `at_startup` allows immutable and protected ones. The error
+    /// text is what CONFIG SET appends after "ERR CONFIG SET failed (possibly related to
+    /// argument '...') - ".
     pub(crate) fn set(&mut self, name: &str, value: &str, at_startup: bool) -> Result<(), String> {
-        let lname = name.to_ascii_lowercase();
-        let cname = canonical(&lname);
-        let param = PARAMS
-            .iter()
-            .find(|p| p.name == cname)
-            .ok_or_else(|| "Bad directive or wrong number of arguments".to_string())?;
-        if !at_startup && !param.mutable {
-            return Err("can't set immutable config".into());
+        let param =
+            lookup(name).ok_or_else(|| "Bad directive or wrong number of arguments".to_string())?;
+        if !at_startup {
+            if let Some(why) = refusal(param, self.get_value("enable-protected-configs") == "yes") {
+                return Err(why.into());
+            }
         }
-        let normalised = match param.kind {
-            Kind::Int(min, max) => {
-                let n: i64 = value
-                    .trim()
-                    .parse()
-                    .map_err(|_| "argument couldn't be parsed into an integer".to_string())?;
-                if n < min || n > max {
-                    return Err(format!(
-                        "argument must be between {min} and {max} inclusive"
-                    ));
-                }
-                n.to_string()
-            }
-            Kind::Memory => parse_memory(value)
-                .ok_or_else(|| "argument must be a memory value".to_string())?
-                .to_string(),
-            Kind::Bool => match value.to_ascii_lowercase().as_str() {
-                "yes" => "yes".into(),
-                "no" => "no".into(),
-                _ => return Err("argument must be 'yes' or 'no'".into()),
-            },
-            Kind::Enum(options) => {
-                let v = value.to_ascii_lowercase();
-                if !options.contains(&v.as_str()) {
-                    return Err("argument(s) must be one of the following: ".to_string()
-                        + &options.join(", "));
-                }
-                v
-            }
-            Kind::Text => {
-                if cname == "save" {
-                    validate_save(value)?;
-                }
-                if cname == "client-output-buffer-limit" {
-                    let merged =
-                        merge_output_limits(self.get_value("client-output-buffer-limit"), value)?;
-                    self.values.insert(param.name, merged);
-                    self.refresh_cache();
-                    return Ok(());
-                }
-                value.to_string()
-            }
-        };
+        self.set_param(param, value)
+    }
+
+    /// Validates `value` for `param` and stores it (no mutability check: CONFIG SET makes
+    /// those first, for all its parameters).
+    pub(crate) fn set_param(&mut self, param: &'static Param, value: &str) -> Result<(), String> {
+        let current = self.get_value(param.name).to_string();
+        let normalised = value::normalise(param, value, &current)?;
         self.values.insert(param.name, normalised);
         self.refresh_cache();
         Ok(())
     }
 
-    /// The current value of a parameter.
+    /// The current value of a parameter (by name or alias).
     pub(crate) fn get_value(&self, name: &str) -> &str {
-        self.values.get(canonical(name)).map_or("", |s| s.as_str())
+        let key = lookup(name).map_or(name, |p| p.name);
+        self.values.get(key).map_or("", |s| s.as_str())
     }
 
-    /// Parameters matching a glob pattern, for CONFIG GET.
-    pub(crate) fn matching(&self, pattern: &[u8]) -> Vec<(&'static str, String)> {
-        let lower = pattern.to_ascii_lowercase();
-        let exact = canonical(std::str::from_utf8(&lower).unwrap_or(""));
-        self.values
-            .iter()
-            .filter(|(name, _)| glob_match(&lower, name.as_bytes(), true) || **name == exact)
-            .map(|(n, v)| (*n, v.clone()))
-            .collect()
+    /// CONFIG GET for one pattern: a name without glob characters finds that parameter
+    /// (even a hidden one) and is echoed as given; a glob matches every visible name and
+    /// alias, case-insensitively.
+    pub(crate) fn matching(&self, pattern: &[u8]) -> Vec<(String, String)> {
+        let text = String::from_utf8_lossy(pattern);
+        if !pattern.iter().any(|c| matches!(c, b'[' | b'*' | b'?')) {
+            return lookup(&text)
+                .map(|p| vec![(text.into_owned(), self.get_value(p.name).to_string())])
+                .unwrap_or_default();
+        }
+        let mut out = Vec::new();
+        for p in PARAMS.iter().filter(|p| !p.has(HIDDEN)) {
+            for name in std::iter::once(p.name).chain(p.alias) {
+                if glob_match(pattern, name.as_bytes(), true) {
+                    out.push((name.to_string(), self.get_value(p.name).to_string()));
+                }
+            }
+        }
+        out
     }
 
     fn int(&self, name: &str) -> i64 {
@@ -503,7 +321,7 @@ impl Config {
 
     fn refresh_cache(&mut self) {
         self.port = self.int("port") as u16;
-        self.maxmemory = self.int("maxmemory") as u64;
+        self.maxmemory = self.get_value("maxmemory").parse().unwrap_or(0);
         self.maxmemory_samples = self.int("maxmemory-samples").max(1) as usize;
         self.policy = match self.get_value("maxmemory-policy") {
             "allkeys-lru" => EvictionPolicy::AllKeysLru,
@@ -521,70 +339,17 @@ impl Config {
         self.query_buffer_limit = self.int("client-query-buffer-limit") as usize;
         self.maxclients = self.int("maxclients") as usize;
         self.databases = self.int("databases") as usize;
-        self.hz = self.int("hz").max(1) as u64;
+        self.hz = self.int("hz").clamp(1, 500) as u64;
         self.protected_mode = self.get_value("protected-mode") == "yes";
         self.cluster_enabled = self.get_value("cluster-enabled") == "yes";
         self.idle_timeout_secs = self.int("timeout") as u64;
-        let limits = self.get_value("client-output-buffer-limit").to_string();
-        let words: Vec<&str> = limits.split_whitespace().collect();
-        for chunk in words.chunks(4) {
-            if chunk.len() == 4 && chunk[0] == "pubsub" {
-                self.pubsub_hard_limit = parse_memory(chunk[1]).unwrap_or(0) as usize;
-                self.pubsub_soft_limit = parse_memory(chunk[2]).unwrap_or(0) as usize;
-                self.pubsub_soft_seconds = chunk[3].parse().unwrap_or(0);
-            }
-        }
+        self.tracking_table_max_keys = self.int("tracking-table-max-keys") as usize;
+        let (hard, soft, secs) =
+            special::class_limits(self.get_value("client-output-buffer-limit"), "pubsub");
+        self.pubsub_hard_limit = hard as usize;
+        self.pubsub_soft_limit = soft as usize;
+        self.pubsub_soft_seconds = secs;
     }
-}
-
-fn validate_save(value: &str) -> Result<(), String> {
-    let words: Vec<&str> = value.split_whitespace().collect();
-    if !words.len().is_multiple_of(2) || words.iter().any(|w| w.parse::<u64>().is_err()) {
-        return Err("Invalid save parameters".into());
-    }
-    Ok(())
-}
-
-/// CONFIG SET client-output-buffer-limit replaces only the classes it names.
-fn merge_output_limits(current: &str, update: &str) -> Result<String, String> {
-    let mut classes: Vec<(String, [String; 3])> = Vec::new();
-    for text in [current, update] {
-        let words: Vec<&str> = text.split_whitespace().collect();
-        if !words.len().is_multiple_of(4) {
-            return Err("Wrong number of arguments in buffer limit configuration.".into());
-        }
-        for c in words.chunks(4) {
-            let class = match c[0].to_ascii_lowercase().as_str() {
-                "normal" => "normal",
-                "slave" | "replica" => "slave",
-                "pubsub" => "pubsub",
-                _ => {
-                    return Err(
-                        "Invalid client class specified in buffer limit configuration.".into(),
-                    )
-                }
-            };
-            let hard = parse_memory(c[1]).ok_or(
-                "Error in hard, soft or soft_seconds setting in buffer limit configuration.",
-            )?;
-            let soft = parse_memory(c[2]).ok_or(
-                "Error in hard, soft or soft_seconds setting in buffer limit configuration.",
-            )?;
-            let secs: u64 = c[3].parse().map_err(|_| {
-                "Error in hard, soft or soft_seconds setting in buffer limit configuration."
-            })?;
-            let entry = [hard.to_string(), soft.to_string(), secs.to_string()];
-            match classes.iter_mut().find(|(n, _)| n == class) {
-                Some(slot) => slot.1 = entry,
-                None => classes.push((class.to_string(), entry)),
-            }
-        }
-    }
-    Ok(classes
-        .iter()
-        .map(|(n, v)| format!("{} {} {} {}", n, v[0], v[1], v[2]))
-        .collect::<Vec<_>>()
-        .join(" "))
 }
 
 /// Quotes an argument for re-parsing by `split_args` (command-line overrides).
@@ -644,7 +409,7 @@ mod tests {
     fn validation_and_glob() {
         let mut c = Config::default();
         assert!(c.set("maxmemory-policy", "bogus", false).is_err());
-        assert!(c.set("port", "1", false).is_err());
+        assert!(c.set("port", "70000", false).is_err());
         c.set("maxmemory-policy", "ALLKEYS-LRU", false).unwrap();
         assert_eq!(c.policy, EvictionPolicy::AllKeysLru);
         let names: Vec<_> = c
@@ -652,9 +417,17 @@ mod tests {
             .into_iter()
             .map(|(n, _)| n)
             .collect();
+        let mut names = names;
+        names.sort();
         assert_eq!(
             names,
-            vec!["maxmemory", "maxmemory-policy", "maxmemory-samples"]
+            vec![
+                "maxmemory",
+                "maxmemory-clients",
+                "maxmemory-eviction-tenacity",
+                "maxmemory-policy",
+                "maxmemory-samples"
+            ]
         );
         c.set("client-output-buffer-limit", "pubsub 1mb 0 0", false)
             .unwrap();
@@ -662,5 +435,12 @@ mod tests {
         assert!(c
             .get_value("client-output-buffer-limit")
             .starts_with("normal 0 0 0 slave"));
+        assert!(c.set("daemonize", "yes", false).is_err());
+        c.set("hash-max-ziplist-entries", "7", false).unwrap();
+        assert_eq!(c.get_value("hash-max-listpack-entries"), "7");
+        c.set("maxmemory-clients", "10%", false).unwrap();
+        assert_eq!(c.get_value("maxmemory-clients"), "10%");
+        c.set("notify-keyspace-events", "KEA", false).unwrap();
+        assert_eq!(c.get_value("notify-keyspace-events"), "AKE");
     }
 }

@@ -414,6 +414,7 @@ fn disconnect(server: &Server, client: &ClientState) {
     store.monitors.ids.retain(|id| *id != client.id);
     store.pubsub.remove_client(client.id);
     store.watches.unwatch_all(client.id, &client.watched);
+    store.tracking.disable(client.id);
     store.blocking.unblock(client.id);
     store.replication.waiters.remove(&client.id);
     store.replication.announced_ports.remove(&client.id);

@@ -47,8 +47,15 @@ pub(crate) async fn bind(config: &Config) -> std::io::Result<Vec<TcpListener>> {
     let mut listeners = Vec::new();
     let binds = config.get_value("bind").to_string();
     for addr in binds.split_whitespace() {
+        // Redis's syntax: a leading '-' marks an address that may be unavailable (skipped
+        // if it cannot be bound); "*" is every IPv4 address, "::*" every IPv6 one.
+        let optional = addr.starts_with('-');
         let addr = addr.trim_start_matches('-');
-        let addr = if addr == "*" { "0.0.0.0" } else { addr };
+        let addr = match addr {
+            "*" => "0.0.0.0",
+            "::*" => "::",
+            a => a,
+        };
         let sock: SocketAddr = if addr.contains(':') {
             format!("[{}]:{}", addr, config.port)
         } else {
@@ -61,7 +68,11 @@ pub(crate) async fn bind(config: &Config) -> std::io::Result<Vec<TcpListener>> {
                 format!("bad bind address {addr}: {e}"),
             )
         })?;
-        listeners.push(TcpListener::bind(sock).await?);
+        match TcpListener::bind(sock).await {
+            Ok(l) => listeners.push(l),
+            Err(_) if optional => {}
+            Err(e) => return Err(e),
+        }
     }
     if listeners.is_empty() {
         return Err(std::io::Error::new(

@@ -56,6 +56,8 @@ pub(crate) struct Store {
     pub pubsub: PubSub,
     pub blocking: Blocking,
     pub watches: Watches,
+    /// Client-side caching (CLIENT TRACKING): who may cache which keys.
+    pub tracking: crate::exec::tracking::Tracking,
     pub rng: SmallRng,
     /// Unix time (s) of the last successful save.
     pub lastsave: u64,
@@ -111,6 +113,10 @@ impl Store {
     pub(crate) fn apply_config(&mut self) {
         self.feed.set_backlog_size(backlog_size(&self.config));
         self.observe = crate::exec::observe::Settings::from_config(&self.config);
+        if let Some(aof) = self.aof.as_mut() {
+            aof.policy =
+                crate::persist::aof::FsyncPolicy::from_config(self.config.get_value("appendfsync"));
+        }
     }
 
     /// A fresh store for `config`.
@@ -139,6 +145,7 @@ impl Store {
             pubsub: PubSub::default(),
             blocking: Blocking::default(),
             watches: Watches::default(),
+            tracking: Default::default(),
             rng,
             lastsave: now_ms / 1000,
             started_ms: now_ms,
@@ -159,11 +166,13 @@ impl Store {
     pub(crate) fn key_modified(&mut self, db: usize, key: &Bytes) {
         self.watches.touch(db, key);
         self.blocking.signal(db, key);
+        crate::exec::tracking::key_changed(self, key);
     }
 
     /// Sends what the feed produced to the AOF (and fsyncs under `appendfsync always`).
     /// Called at the end of every batch, before its replies are written.
     pub(crate) fn flush_feed(&mut self) {
+        crate::exec::tracking::end_of_batch(self);
         if !self.feed.has_output() {
             return;
         }
@@ -213,6 +222,7 @@ impl Store {
         for key in self.dbs[db].drain_expired() {
             self.stats.expired_keys += 1;
             self.watches.touch(db, &key);
+            crate::exec::tracking::key_changed(self, &key);
             // An expired stream unblocks its XREADGROUP readers, as a deleted one does.
             self.blocking.signal(db, &key);
             self.feed.propagate(db, &[Bytes::from_static(b"DEL"), key]);

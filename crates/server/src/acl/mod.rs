@@ -5,6 +5,7 @@
 
 pub(crate) mod catalog;
 pub(crate) mod command;
+pub(crate) mod command_docs;
 mod describe;
 pub(crate) mod rules;
 mod sha256;
@@ -85,6 +86,20 @@ impl Default for Acl {
 const LOG_GROUPING_MS: u64 = 60_000;
 
 impl Acl {
+    /// `user <name> <rules>` lines, as ACL LIST shows them and CONFIG REWRITE writes them.
+    pub(crate) fn user_lines(&self) -> Vec<String> {
+        self.users
+            .values()
+            .map(|u| {
+                format!(
+                    "user {} {}",
+                    String::from_utf8_lossy(&u.name),
+                    describe::user(u)
+                )
+            })
+            .collect()
+    }
+
     /// Makes `requirepass` the default user's only password (or nopass when empty), once
     /// per change of the setting, as CONFIG SET requirepass does in Redis.
     pub(crate) fn sync_requirepass(&mut self, requirepass: &Option<Vec<u8>>) {

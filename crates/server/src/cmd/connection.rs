@@ -209,6 +209,7 @@ fn reset(ctx: &mut Ctx, _args: &[Bytes]) -> CmdResult {
     let id = ctx.client.id;
     ctx.store.watches.unwatch_all(id, &ctx.client.watched);
     ctx.store.pubsub.remove_client(id);
+    ctx.store.tracking.disable(id);
     ctx.client.watched.clear();
     ctx.client.multi = None;
     ctx.client.multi_failed = false;

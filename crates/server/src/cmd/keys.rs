@@ -229,6 +229,7 @@ pub(crate) fn flush_db(ctx: &mut Ctx, db: usize) {
 fn flushdb(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
     flush_mode_ok(args)?;
     flush_db(ctx, ctx.client.db);
+    crate::exec::tracking::flushed(ctx.store);
     Ok(Reply::OK)
 }
 
@@ -238,6 +239,7 @@ fn flushall(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
     for db in 0..ctx.store.dbs.len() {
         flush_db(ctx, db);
     }
+    crate::exec::tracking::flushed(ctx.store);
     Ok(Reply::OK)
 }
 

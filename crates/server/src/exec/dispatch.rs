@@ -222,6 +222,7 @@ pub(crate) fn call(ctx: &mut Ctx, cmd: &'static Command, args: &[Bytes]) -> Repl
     let dirty_before = ctx.store.dirty;
     observe::before_call(ctx, cmd, args);
     let started = std::time::Instant::now();
+    let outer_client = crate::exec::tracking::command_start(ctx.store, ctx.client.id);
     let reply = (cmd.handler)(ctx, args).unwrap_or_else(|e| e);
     let usec = started.elapsed().as_micros() as u64;
     observe::after_call(ctx, cmd, args, &reply, usec);
@@ -261,6 +262,7 @@ pub(crate) fn call(ctx: &mut Ctx, cmd: &'static Command, args: &[Bytes]) -> Repl
         }
     }
     ctx.store.collect_expired(db);
+    crate::exec::tracking::command_done(ctx.store, ctx.client, cmd, args, outer_client);
     reply
 }
 

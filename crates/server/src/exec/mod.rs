@@ -11,4 +11,5 @@ pub(crate) mod observe;
 pub(crate) mod pubsub;
 pub(crate) mod slowlog;
 pub(crate) mod stats;
+pub(crate) mod tracking;
 pub(crate) mod watch;

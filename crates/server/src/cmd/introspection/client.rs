@@ -182,6 +182,10 @@ pub(super) fn client(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
     if is(sub, "id") && argc == 2 {
         return Ok(Reply::Int(me as i64));
     }
+    // Client-side caching subcommands live in tracking.rs.
+    if let Some(r) = super::tracking::client_subcommand(ctx, args) {
+        return r;
+    }
     if is(sub, "info") && argc == 2 {
         let line = line_of(ctx, me).unwrap_or_default();
         return Ok(Reply::Verbatim(VerbatimFormat::Txt, line + "\n"));

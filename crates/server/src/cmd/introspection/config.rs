@@ -1,6 +1,9 @@
-//! CONFIG GET|SET|RESETSTAT|REWRITE over the one parameter table in crate::config.
+//! CONFIG GET|SET|RESETSTAT|REWRITE|HELP over the one parameter table in crate::config,
+//! with Redis 7.0's checks in its order: unknown names, immutable/protected parameters and
+//! duplicates are refused before any value is looked at; then all values are set or none.
 
 use super::*;
+use crate::config::{lookup, refusal, rewrite_file, Param};
 
 /// CONFIG GET|SET|RESETSTAT|REWRITE|HELP
 pub(super) fn config(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
@@ -9,59 +12,197 @@ pub(super) fn config(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
         if args.len() < 3 {
             return Err(err::wrong_args("config|get"));
         }
-        let mut pairs = Vec::new();
-        let mut seen = std::collections::HashSet::new();
-        for pattern in &args[2..] {
-            for (name, value) in ctx.store.config.matching(pattern) {
-                if seen.insert(name) {
-                    pairs.push((Reply::bulk(name.as_bytes()), Reply::bulk_string(value)));
-                }
-            }
-        }
-        return Ok(Reply::Map(pairs));
+        return Ok(get(ctx, &args[2..]));
     }
     if is(sub, "set") {
-        if args.len() < 4 || !args.len().is_multiple_of(2) {
+        if args.len() < 4 {
             return Err(err::wrong_args("config|set"));
         }
-        // All or nothing: apply to a copy, then swap in.
-        let mut updated = ctx.store.config.clone();
-        for pair in args[2..].chunks(2) {
-            let name = String::from_utf8_lossy(&pair[0]).to_ascii_lowercase();
-            let value = String::from_utf8_lossy(&pair[1]).into_owned();
-            if let Err(e) = updated.set(&name, &value, false) {
-                if e.starts_with("Bad directive") {
-                    return Err(Reply::error(format!(
-                        "ERR Unknown option or number of arguments for CONFIG SET - '{name}'"
-                    )));
-                }
-                return Err(Reply::error(format!(
-                    "ERR CONFIG SET failed (possibly related to argument '{name}') - {e}"
-                )));
-            }
+        if !args.len().is_multiple_of(2) {
+            return Err(Reply::err("ERR syntax error"));
         }
-        ctx.store.config = updated;
-        ctx.store.apply_config();
-        return Ok(Reply::OK);
+        return set(ctx, &args[2..]);
     }
     if is(sub, "resetstat") && args.len() == 2 {
         crate::exec::observe::reset_stats(ctx.store);
         return Ok(Reply::OK);
     }
     if is(sub, "rewrite") && args.len() == 2 {
-        return Err(Reply::err(
-            "ERR The server is running without a config file",
-        ));
+        let users = ctx.store.acl.user_lines();
+        return match rewrite_file(&ctx.store.config, &users) {
+            Ok(()) => Ok(Reply::OK),
+            Err(e) if ctx.store.config.file.is_none() => Err(Reply::error(format!("ERR {e}"))),
+            Err(e) => Err(Reply::error(format!("ERR Rewriting config file: {e}"))),
+        };
     }
-    if is(sub, "help") {
+    if is(sub, "help") && args.len() == 2 {
         return Ok(help(&[
             "CONFIG <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
             "GET <pattern>",
+            "    Return parameters matching the glob-like <pattern> and their values.",
             "SET <directive> <value>",
+            "    Set the configuration <directive> to <value>.",
             "RESETSTAT",
+            "    Reset statistics reported by the INFO command.",
             "REWRITE",
+            "    Rewrite the configuration file.",
             "HELP",
+            "    Prints this help.",
         ]));
     }
     Err(err::unknown_subcommand("config", sub))
+}
+
+/// CONFIG GET pattern [pattern ...]: each parameter once, as a map.
+fn get(ctx: &Ctx, patterns: &[Bytes]) -> Reply {
+    let mut pairs = Vec::new();
+    let mut seen = std::collections::HashSet::new();
+    for pattern in patterns {
+        for (name, mut value) in ctx.store.config.matching(pattern) {
+            // REPLICAOF at run time changes our primary; the parameter shows the current one.
+            if name.eq_ignore_ascii_case("replicaof") || name.eq_ignore_ascii_case("slaveof") {
+                value = ctx
+                    .store
+                    .replication
+                    .primary
+                    .as_ref()
+                    .map_or_else(String::new, |p| format!("{} {}", p.host, p.port));
+            }
+            if seen.insert(name.to_ascii_lowercase()) {
+                pairs.push((Reply::bulk(name.as_bytes()), Reply::bulk_string(value)));
+            }
+        }
+    }
+    Reply::Map(pairs)
+}
+
+/// CONFIG SET name value [name value ...]: all or nothing.
+fn set(ctx: &mut Ctx, pairs: &[Bytes]) -> CmdResult {
+    let protected_ok = match ctx.store.config.get_value("enable-protected-configs") {
+        "yes" => true,
+        "local" => ctx
+            .store
+            .clients
+            .map
+            .get(&ctx.client.id)
+            .is_none_or(|h| is_local(&h.info.addr)),
+        _ => false,
+    };
+    let mut unknown: Option<String> = None;
+    let mut refused: Option<(String, &'static str)> = None;
+    let mut chosen: Vec<(&'static Param, String, String)> = Vec::new();
+    for pair in pairs.chunks(2) {
+        let given = String::from_utf8_lossy(&pair[0]).into_owned();
+        let Some(param) = lookup(&given) else {
+            if refused.is_none() {
+                unknown.get_or_insert(given);
+            }
+            continue;
+        };
+        if unknown.is_some() || refused.is_some() {
+            continue;
+        }
+        if let Some(why) = refusal(param, protected_ok) {
+            refused = Some((given, why));
+            continue;
+        }
+        if chosen.iter().any(|(p, _, _)| std::ptr::eq(*p, param)) {
+            refused = Some((given, "duplicate parameter"));
+            continue;
+        }
+        // Redis names the parameter as it knows it: the alias if that was used.
+        let shown = if param.name.eq_ignore_ascii_case(&given) {
+            param.name
+        } else {
+            param.alias.unwrap_or(param.name)
+        };
+        let value = String::from_utf8_lossy(&pair[1]).into_owned();
+        chosen.push((param, shown.to_string(), value));
+    }
+    if let Some(name) = unknown {
+        return Err(Reply::error(format!(
+            "ERR Unknown option or number of arguments for CONFIG SET - '{name}'"
+        )));
+    }
+    if let Some((name, why)) = refused {
+        return Err(failed(&name, why));
+    }
+    let mut updated = ctx.store.config.clone();
+    for (param, shown, value) in &chosen {
+        updated
+            .set_param(param, value)
+            .map_err(|e| failed(shown, &e))?;
+    }
+    // Apply step: what rubra cannot change while running fails as Redis's apply does
+    // when it cannot (listening sockets are bound once, at start-up).
+    for (param, shown, _) in &chosen {
+        let (old, new) = (
+            ctx.store.config.get_value(param.name),
+            updated.get_value(param.name),
+        );
+        if old != new && param.name == "port" {
+            return Err(failed(
+                shown,
+                "Unable to listen on this port. Check server logs.",
+            ));
+        }
+        if old != new && param.name == "bind" {
+            return Err(failed(shown, "Failed to bind to specified addresses."));
+        }
+    }
+    let aof_was = ctx.store.config.get_value("appendonly") == "yes";
+    ctx.store.config = updated;
+    ctx.store.apply_config();
+    let aof_now = ctx.store.config.get_value("appendonly") == "yes";
+    if aof_was != aof_now {
+        if let Err(e) = switch_aof(ctx, aof_now) {
+            tracing::warn!(error = %e, "CONFIG SET appendonly failed");
+            ctx.store
+                .config
+                .set("appendonly", if aof_was { "yes" } else { "no" }, true)
+                .ok();
+            return Err(failed(
+                "appendonly",
+                "Unable to turn on AOF. Check server logs.",
+            ));
+        }
+    }
+    Ok(Reply::OK)
+}
+
+/// CONFIG SET appendonly: turning it on starts a fresh AOF filled by a background rewrite
+/// of the current data (as Redis does); turning it off closes the file.
+fn switch_aof(ctx: &mut Ctx, on: bool) -> Result<(), String> {
+    use crate::persist::aof::{AofWriter, FsyncPolicy};
+    if !on {
+        if let Some(mut aof) = ctx.store.aof.take() {
+            aof.fsync_now().ok();
+        }
+        return Ok(());
+    }
+    if ctx.store.aof.is_some() {
+        return Ok(());
+    }
+    let cfg = &ctx.store.config;
+    let path = std::path::PathBuf::from(cfg.get_value("dir")).join(cfg.get_value("appendfilename"));
+    let policy = FsyncPolicy::from_config(cfg.get_value("appendfsync"));
+    std::fs::File::create(&path).map_err(|e| e.to_string())?;
+    ctx.store.aof = Some(AofWriter::open(&path, policy).map_err(|e| e.to_string())?);
+    ctx.store.feed.active = true;
+    ctx.store.feed.reset_db();
+    let rewrite = crate::cmd::lookup(b"bgrewriteaof").ok_or("no BGREWRITEAOF")?;
+    (rewrite.handler)(ctx, &[Bytes::from_static(b"BGREWRITEAOF")])
+        .map(|_| ())
+        .map_err(|e| format!("{e:?}"))
+}
+
+fn failed(name: &str, why: &str) -> Reply {
+    Reply::error(format!(
+        "ERR CONFIG SET failed (possibly related to argument '{name}') - {why}"
+    ))
+}
+
+/// Whether a client address (ip:port) is loopback, for enable-protected-configs local.
+fn is_local(addr: &str) -> bool {
+    addr.starts_with("127.") || addr.starts_with("[::1]") || addr.starts_with("::1")
 }

@@ -124,7 +124,7 @@ pub(super) fn info_section(ctx: &mut Ctx, section: &str, out: &mut String) {
             line("client_recent_max_input_buffer", &max_in);
             line("client_recent_max_output_buffer", &max_out);
             line("blocked_clients", &s.blocking.len());
-            line("tracking_clients", &0);
+            line("tracking_clients", &s.tracking.clients.len());
             line("clients_in_timeout_table", &s.blocking.len());
         }
         "memory" => memory_fields(s, &mut line),
@@ -482,9 +482,9 @@ fn stats_fields(s: &crate::store::Store, line: &mut Line) {
     line("active_defrag_key_misses", &0);
     line("total_active_defrag_time", &0);
     line("current_active_defrag_time", &0);
-    line("tracking_total_keys", &0);
-    line("tracking_total_items", &0);
-    line("tracking_total_prefixes", &0);
+    line("tracking_total_keys", &s.tracking.total_keys());
+    line("tracking_total_items", &s.tracking.total_items());
+    line("tracking_total_prefixes", &s.tracking.total_prefixes());
     line(
         "unexpected_error_replies",
         &s.cmdstats.unexpected_error_replies,

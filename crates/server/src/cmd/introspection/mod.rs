@@ -19,6 +19,7 @@ mod lolwut;
 mod monitor;
 mod server;
 mod slowlog;
+mod tracking;
 use client::*;
 use command::*;
 use config::*;

@@ -1,0 +1,288 @@
+//! Validation and normalisation of one parameter's value, per kind, with Redis 7.0's rules
+//! and error texts: what CONFIG SET and redis.conf accept, and the form CONFIG GET prints.
+
+use super::{Kind, NumFormat, Param, MULTI_ARG};
+use rubra_keyspace::value::parse_i64_strict;
+
+/// Redis's memtoull: digits then an optional unit (b, k, kb, m, mb, g, gb, any case);
+/// no sign. An empty digit string counts as 0, as strtoull leaves it.
+pub(crate) fn parse_memory(s: &str) -> Option<u64> {
+    if s.starts_with('-') {
+        return None;
+    }
+    let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
+    let (digits, unit) = s.split_at(split);
+    let mul: u64 = match unit.to_ascii_lowercase().as_str() {
+        "" | "b" => 1,
+        "k" => 1000,
+        "kb" => 1024,
+        "m" => 1_000_000,
+        "mb" => 1024 * 1024,
+        "g" => 1_000_000_000,
+        "gb" => 1024 * 1024 * 1024,
+        _ => return None,
+    };
+    if digits.len() >= 128 {
+        return None;
+    }
+    let n: u64 = if digits.is_empty() {
+        0
+    } else {
+        digits.parse().ok()?
+    };
+    Some(n.wrapping_mul(mul))
+}
+
+/// The value CONFIG GET prints for `value` set on `param`, or Redis's error text.
+pub(super) fn normalise(param: &Param, value: &str, current: &str) -> Result<String, String> {
+    match param.kind {
+        Kind::Bool(_) => match value.to_ascii_lowercase().as_str() {
+            "yes" => Ok("yes".into()),
+            "no" => Ok("no".into()),
+            _ => Err("argument must be 'yes' or 'no'".into()),
+        },
+        Kind::Str { .. } => {
+            check_string(param.name, value)?;
+            Ok(value.to_string())
+        }
+        Kind::Enum { options, .. } => {
+            let multi = param.flags & MULTI_ARG != 0;
+            let v = enum_value(options, value, multi).ok_or_else(|| {
+                let names: Vec<&str> = options.iter().map(|(n, _)| *n).collect();
+                format!(
+                    "argument(s) must be one of the following: {}",
+                    names.join(", ")
+                )
+            })?;
+            if multi && v & 1 != 0 && v & 2 != 0 {
+                return Err("shutdown options SAVE and NOSAVE can't be used simultaneously".into());
+            }
+            Ok(enum_name(options, v, multi))
+        }
+        Kind::Num {
+            min,
+            max,
+            unsigned,
+            format,
+            ..
+        } => {
+            let mut n = parse_number(value, format)?;
+            check_bounds(n, min, max, unsigned, format)?;
+            if param.name == "hz" {
+                // Redis keeps hz within 1..=500 once set.
+                n = n.clamp(1, 500);
+            }
+            Ok(format_number(n, unsigned, format))
+        }
+        Kind::Special => super::special::normalise(param.name, value, current),
+    }
+}
+
+/// The default value as CONFIG GET prints it (`Special` ones are given by `special`).
+pub(super) fn default_text(param: &Param) -> String {
+    match param.kind {
+        Kind::Bool(b) => if b { "yes" } else { "no" }.to_string(),
+        Kind::Str { default, .. } => default.to_string(),
+        Kind::Enum { options, default } => {
+            enum_name(options, default, param.flags & MULTI_ARG != 0)
+        }
+        Kind::Num {
+            default,
+            unsigned,
+            format,
+            ..
+        } => format_number(default as i64, unsigned, format),
+        Kind::Special => super::special::default_text(param.name),
+    }
+}
+
+/// Parses an enum value (case-insensitive); several space-separated names OR together for
+/// multi-argument (bit flag) enums.
+pub(super) fn enum_value(options: &[(&str, i32)], value: &str, multi: bool) -> Option<i32> {
+    let words: Vec<&str> = if multi {
+        value.split(' ').collect()
+    } else {
+        vec![value]
+    };
+    let mut v = 0;
+    for w in words {
+        let mut matched = false;
+        for (name, bits) in options {
+            if name.eq_ignore_ascii_case(w) {
+                v |= bits;
+                matched = true;
+            }
+        }
+        if !matched {
+            return None;
+        }
+    }
+    Some(v)
+}
+
+/// The name Redis prints for an enum value: the first exact match, or for bit flags the
+/// names covering the bits, high to low as listed ("unknown" if none fit).
+pub(super) fn enum_name(options: &[(&str, i32)], value: i32, multi: bool) -> String {
+    let mut names: Vec<&str> = Vec::new();
+    let mut unmatched = value;
+    for (name, bits) in options {
+        if *bits == value {
+            return name.to_string();
+        }
+        if multi && *bits != 0 && *bits == unmatched & bits {
+            names.push(name);
+            unmatched &= !bits;
+        }
+    }
+    if names.is_empty() || unmatched != 0 {
+        return "unknown".into();
+    }
+    names.join(" ")
+}
+
+/// Parses a numeric parameter: memory units, `N%` (stored negative), octal, or a plain
+/// integer, depending on the parameter's format.
+pub(super) fn parse_number(value: &str, format: NumFormat) -> Result<i64, String> {
+    if matches!(format, NumFormat::Memory | NumFormat::MemoryOrPercent) {
+        if let Some(n) = parse_memory(value) {
+            return Ok(n as i64);
+        }
+    }
+    if format == NumFormat::MemoryOrPercent && value.len() > 1 && value.ends_with('%') {
+        if let Some(n) = parse_i64_strict(&value.as_bytes()[..value.len() - 1]) {
+            if n >= 0 {
+                return Ok(-n);
+            }
+        }
+    }
+    if format == NumFormat::Octal {
+        if let Ok(n) = i64::from_str_radix(value, 8) {
+            if !value.starts_with('+') && !value.is_empty() {
+                return Ok(n);
+            }
+        }
+    }
+    if format == NumFormat::Plain {
+        if let Some(n) = parse_i64_strict(value.as_bytes()) {
+            return Ok(n);
+        }
+    }
+    Err(match format {
+        NumFormat::MemoryOrPercent => "argument must be a memory or percent value",
+        NumFormat::Memory => "argument must be a memory value",
+        NumFormat::Octal => "argument couldn't be parsed as an octal number",
+        NumFormat::Plain => "argument couldn't be parsed into an integer",
+    }
+    .into())
+}
+
+fn check_bounds(
+    n: i64,
+    min: i128,
+    max: i128,
+    unsigned: bool,
+    format: NumFormat,
+) -> Result<(), String> {
+    if unsigned {
+        let u = n as u64 as i128;
+        if u > max || u < min {
+            return Err(if format == NumFormat::Octal {
+                format!("argument must be between {min:o} and {max:o} inclusive")
+            } else {
+                format!("argument must be between {min} and {max} inclusive")
+            });
+        }
+        return Ok(());
+    }
+    if format == NumFormat::MemoryOrPercent && n < 0 {
+        if (n as i128) < min {
+            return Err(format!(
+                "percentage argument must be less or equal to {}",
+                -min
+            ));
+        }
+        return Ok(());
+    }
+    if (n as i128) > max || (n as i128) < min {
+        return Err(format!(
+            "argument must be between {min} and {max} inclusive"
+        ));
+    }
+    Ok(())
+}
+
+/// How CONFIG GET prints a number.
+pub(super) fn format_number(n: i64, unsigned: bool, format: NumFormat) -> String {
+    match format {
+        NumFormat::MemoryOrPercent if n < 0 => format!("{}%", -(n as i128)),
+        NumFormat::Memory | NumFormat::MemoryOrPercent => (n as u64).to_string(),
+        NumFormat::Octal => format!("{:o}", n),
+        NumFormat::Plain if unsigned => (n as u64).to_string(),
+        NumFormat::Plain => n.to_string(),
+    }
+}
+
+/// The extra checks Redis makes on a few string parameters.
+fn check_string(name: &str, value: &str) -> Result<(), String> {
+    let is_path = value.contains('/');
+    match name {
+        "dbfilename" if is_path => Err("dbfilename can't be a path, just a filename".into()),
+        "appendfilename" if value.is_empty() => Err("appendfilename can't be empty".into()),
+        "appendfilename" if is_path => {
+            Err("appendfilename can't be a path, just a filename".into())
+        }
+        "appenddirname" if value.is_empty() => Err("appenddirname can't be empty".into()),
+        "appenddirname" if is_path => Err("appenddirname can't be a path, just a dirname".into()),
+        "cluster-announce-hostname" => {
+            if value.len() >= 256 {
+                return Err("Hostnames must be less than 256 characters".into());
+            }
+            if value
+                .bytes()
+                .any(|c| !(c.is_ascii_alphanumeric() || c == b'-' || c == b'.'))
+            {
+                return Err(
+                    "Hostnames may only contain alphanumeric characters, hyphens or dots".into(),
+                );
+            }
+            Ok(())
+        }
+        "proc-title-template" if !valid_title_template(value) => {
+            Err("template format is invalid or contains unknown variables".into())
+        }
+        _ => Ok(()),
+    }
+}
+
+/// A process title template: `{name}` variables Redis knows, balanced braces, and some
+/// text once expanded.
+fn valid_title_template(t: &str) -> bool {
+    const VARS: &[&str] = &[
+        "title",
+        "listen-addr",
+        "server-mode",
+        "port",
+        "tls-port",
+        "unixsocket",
+        "config-file",
+    ];
+    let mut rest = t;
+    let mut expanded = String::new();
+    while let Some(open) = rest.find(['{', '}']) {
+        if rest.as_bytes()[open] == b'}' {
+            return false;
+        }
+        expanded.push_str(&rest[..open]);
+        let Some(close) = rest[open..].find('}') else {
+            return false;
+        };
+        let var = &rest[open + 1..open + close];
+        if !VARS.contains(&var) {
+            return false;
+        }
+        expanded.push('x');
+        rest = &rest[open + close + 1..];
+    }
+    expanded.push_str(rest);
+    !expanded.trim().is_empty()
+}

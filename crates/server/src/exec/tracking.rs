@@ -1,0 +1,426 @@
+//! Client-side caching (CLIENT TRACKING), as Redis 7.0 does it. In the default mode the
+//! server remembers which clients read which keys (one table for all databases, as
+//! Redis) and, when such a key is modified, expires, is evicted or the table is over
+//! `tracking-table-max-keys`, tells those clients once and forgets them. In BCAST mode it
+//! remembers nothing per read: every modified key under a client's prefixes is collected
+//! and sent at the end of the batch. Messages are RESP3 pushes `>2 invalidate [keys]`, or,
+//! when redirected to a RESP2 client subscribed to `__redis__:invalidate`, a pub/sub
+//! message on that channel; a flush sends a null instead of keys.
+//!
+//! Hooks: `Store::key_modified` (the same signal WATCH uses) and expiry call `invalidate`;
+//! `call()` calls `after_command` (remember the keys of a read-only command, reset the
+//! per-command CLIENT CACHING choice); FLUSHDB/FLUSHALL call `flush`; the end of each
+//! batch calls `deliver_broadcasts`; disconnect and RESET call `disable`.
+
+use crate::client::{ClientRegistry, OutputLimits};
+use crate::exec::pubsub::{Kind, PubSub};
+use ahash::{AHashMap, AHashSet};
+use bytes::Bytes;
+use rubra_resp::Reply;
+use std::collections::{BTreeMap, BTreeSet};
+
+/// The channel a RESP2 redirect target subscribes to.
+pub(crate) const CHANNEL: &[u8] = b"__redis__:invalidate";
+
+/// One client's tracking mode.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct ClientMode {
+    /// Where invalidations go (0: to the client itself).
+    pub redirect: u64,
+    /// Broadcast mode: told about every key under its prefixes.
+    pub bcast: bool,
+    /// Only reads after CLIENT CACHING YES are remembered.
+    pub optin: bool,
+    /// Reads after CLIENT CACHING NO are not remembered.
+    pub optout: bool,
+    /// Not told about its own writes.
+    pub noloop: bool,
+    /// CLIENT CACHING YES (optin) / NO (optout) given for the next command.
+    pub caching: bool,
+    /// The redirect target disconnected.
+    pub broken_redirect: bool,
+    /// BCAST prefixes (the empty prefix when none was given).
+    pub prefixes: BTreeSet<Bytes>,
+}
+
+/// Keys modified under one BCAST prefix since the last delivery.
+#[derive(Default)]
+struct Bcast {
+    clients: BTreeSet<u64>,
+    /// Key -> the client that modified it last (for NOLOOP), 0 if none.
+    keys: BTreeMap<Bytes, u64>,
+}
+
+/// All tracking state.
+#[derive(Default)]
+pub(crate) struct Tracking {
+    /// Clients with tracking on.
+    pub clients: AHashMap<u64, ClientMode>,
+    /// Key -> clients that may cache it (default mode).
+    table: AHashMap<Bytes, AHashSet<u64>>,
+    /// Sum of the table's client sets (INFO tracking_total_items).
+    total_items: usize,
+    prefixes: BTreeMap<Bytes, Bcast>,
+    /// The client whose command is running (NOLOOP), 0 outside commands.
+    pub current: u64,
+}
+
+/// What invalidation carries: some keys, or null for "everything" (flush).
+enum Payload {
+    Keys(Vec<Bytes>),
+    All,
+}
+
+impl Tracking {
+    /// INFO: tracking_total_keys.
+    pub(crate) fn total_keys(&self) -> usize {
+        self.table.len()
+    }
+
+    /// INFO: tracking_total_items.
+    pub(crate) fn total_items(&self) -> usize {
+        self.total_items
+    }
+
+    /// INFO: tracking_total_prefixes.
+    pub(crate) fn total_prefixes(&self) -> usize {
+        self.prefixes.len()
+    }
+
+    /// Turns tracking on for `client` with `mode` (already validated).
+    pub(crate) fn enable(&mut self, client: u64, mut mode: ClientMode, new_prefixes: &[Bytes]) {
+        let old = self.clients.remove(&client).unwrap_or_default();
+        mode.prefixes = old.prefixes;
+        mode.caching = old.caching;
+        if mode.bcast {
+            let mut wanted: Vec<Bytes> = new_prefixes.to_vec();
+            if wanted.is_empty() {
+                wanted.push(Bytes::new());
+            }
+            for p in wanted {
+                self.prefixes
+                    .entry(p.clone())
+                    .or_default()
+                    .clients
+                    .insert(client);
+                mode.prefixes.insert(p);
+            }
+        }
+        self.clients.insert(client, mode);
+    }
+
+    /// Turns tracking off for `client` (CLIENT TRACKING OFF, RESET, disconnect). Its ids
+    /// left in the key table are dropped lazily, as Redis does.
+    pub(crate) fn disable(&mut self, client: u64) {
+        let Some(mode) = self.clients.remove(&client) else {
+            return;
+        };
+        for p in mode.prefixes {
+            if let Some(b) = self.prefixes.get_mut(&p) {
+                b.clients.remove(&client);
+                if b.clients.is_empty() {
+                    self.prefixes.remove(&p);
+                }
+            }
+        }
+    }
+
+    /// After a command of `client`: remembers the keys of a read-only command (unless
+    /// OPTIN without CACHING YES, or OPTOUT with CACHING NO), and ends the CACHING choice
+    /// (kept across CLIENT commands and inside MULTI).
+    pub(crate) fn after_command(
+        &mut self,
+        client: u64,
+        readonly: bool,
+        keys: impl FnOnce() -> Vec<Bytes>,
+        keep_caching: bool,
+    ) {
+        let Some(mode) = self.clients.get_mut(&client) else {
+            return;
+        };
+        let remember = readonly
+            && !mode.bcast
+            && !((mode.optin && !mode.caching) || (mode.optout && mode.caching));
+        if !keep_caching {
+            mode.caching = false;
+        }
+        if !remember {
+            return;
+        }
+        for k in keys() {
+            if self.table.entry(k).or_default().insert(client) {
+                self.total_items += 1;
+            }
+        }
+    }
+
+    /// Whether anything is being tracked (a cheap test before the per-key work).
+    pub(crate) fn active(&self) -> bool {
+        !self.clients.is_empty()
+    }
+
+    /// A key changed: queue it for BCAST prefixes and tell the clients that read it.
+    pub(crate) fn invalidate(
+        &mut self,
+        key: &Bytes,
+        clients: &mut ClientRegistry,
+        pubsub: &PubSub,
+        now_ms: u64,
+        limits: OutputLimits,
+    ) {
+        if !self.prefixes.is_empty() {
+            for (p, b) in self.prefixes.iter_mut() {
+                if key.starts_with(p) {
+                    b.keys.insert(key.clone(), self.current);
+                }
+            }
+        }
+        self.invalidate_readers(key, clients, pubsub, now_ms, limits);
+    }
+
+    fn invalidate_readers(
+        &mut self,
+        key: &Bytes,
+        clients: &mut ClientRegistry,
+        pubsub: &PubSub,
+        now_ms: u64,
+        limits: OutputLimits,
+    ) {
+        let Some(ids) = self.table.remove(key) else {
+            return;
+        };
+        self.total_items -= ids.len();
+        let mut ids: Vec<u64> = ids.into_iter().collect();
+        ids.sort_unstable();
+        for id in ids {
+            let Some(mode) = self.clients.get(&id) else {
+                continue;
+            };
+            if mode.bcast || (mode.noloop && id == self.current) {
+                continue;
+            }
+            self.send(
+                id,
+                Payload::Keys(vec![key.clone()]),
+                clients,
+                pubsub,
+                now_ms,
+                limits,
+            );
+        }
+    }
+
+    /// FLUSHDB/FLUSHALL: every tracking client is told "everything" (null), and the
+    /// table is emptied.
+    pub(crate) fn flush(
+        &mut self,
+        clients: &mut ClientRegistry,
+        pubsub: &PubSub,
+        now_ms: u64,
+        limits: OutputLimits,
+    ) {
+        let mut ids: Vec<u64> = self.clients.keys().copied().collect();
+        ids.sort_unstable();
+        for id in ids {
+            self.send(id, Payload::All, clients, pubsub, now_ms, limits);
+        }
+        self.table.clear();
+        self.total_items = 0;
+    }
+
+    /// Keeps the table within tracking-table-max-keys by invalidating keys as if they
+    /// were modified (0: no limit).
+    pub(crate) fn enforce_limit(
+        &mut self,
+        max_keys: usize,
+        clients: &mut ClientRegistry,
+        pubsub: &PubSub,
+        now_ms: u64,
+        limits: OutputLimits,
+    ) {
+        if max_keys == 0 {
+            return;
+        }
+        while self.table.len() > max_keys {
+            let Some(key) = self.table.keys().next().cloned() else {
+                break;
+            };
+            let current = std::mem::replace(&mut self.current, 0);
+            self.invalidate_readers(&key, clients, pubsub, now_ms, limits);
+            self.current = current;
+        }
+    }
+
+    /// End of a batch: sends each BCAST prefix's collected keys to its clients (minus
+    /// their own changes under NOLOOP).
+    pub(crate) fn deliver_broadcasts(
+        &mut self,
+        clients: &mut ClientRegistry,
+        pubsub: &PubSub,
+        now_ms: u64,
+        limits: OutputLimits,
+    ) {
+        if self.prefixes.values().all(|b| b.keys.is_empty()) {
+            return;
+        }
+        let mut out: Vec<(u64, Vec<Bytes>)> = Vec::new();
+        for b in self.prefixes.values_mut() {
+            let keys = std::mem::take(&mut b.keys);
+            if keys.is_empty() {
+                continue;
+            }
+            for &id in &b.clients {
+                let noloop = self.clients.get(&id).is_some_and(|m| m.noloop);
+                let list: Vec<Bytes> = keys
+                    .iter()
+                    .filter(|(_, by)| !(noloop && **by == id))
+                    .map(|(k, _)| k.clone())
+                    .collect();
+                if !list.is_empty() {
+                    out.push((id, list));
+                }
+            }
+        }
+        for (id, keys) in out {
+            self.send(id, Payload::Keys(keys), clients, pubsub, now_ms, limits);
+        }
+    }
+
+    /// Sends one invalidation for tracking client `id`, to it or its redirect target.
+    fn send(
+        &mut self,
+        id: u64,
+        payload: Payload,
+        clients: &mut ClientRegistry,
+        pubsub: &PubSub,
+        now_ms: u64,
+        limits: OutputLimits,
+    ) {
+        let Some(mode) = self.clients.get_mut(&id) else {
+            return;
+        };
+        let resp3 = |c: &ClientRegistry, id: u64| c.map.get(&id).is_some_and(|h| h.info.resp >= 3);
+        let mut target = id;
+        if mode.redirect != 0 {
+            if !clients.map.contains_key(&mode.redirect) {
+                mode.broken_redirect = true;
+                if resp3(clients, id) {
+                    let msg = Reply::Push(vec![
+                        Reply::bulk(b"tracking-redir-broken"),
+                        Reply::Int(mode.redirect as i64),
+                    ]);
+                    clients.push(id, msg, now_ms, limits);
+                }
+                return;
+            }
+            target = mode.redirect;
+        }
+        let keys = match payload {
+            Payload::Keys(k) => Reply::Array(k.into_iter().map(Reply::Bulk).collect()),
+            Payload::All => Reply::Nil,
+        };
+        let msg = if resp3(clients, target) {
+            Reply::Push(vec![Reply::bulk(b"invalidate"), keys])
+        } else if target != id
+            && pubsub.count_of(target, &[Kind::Channel, Kind::Pattern, Kind::Shard]) > 0
+        {
+            Reply::Push(vec![Reply::bulk(b"message"), Reply::bulk(CHANNEL), keys])
+        } else {
+            return;
+        };
+        clients.push(target, msg, now_ms, limits);
+    }
+}
+
+/// Pushes to tracking clients are not limited by class here (a normal client has no
+/// output limit by default); the pub/sub limits apply when the message is delivered as a
+/// pub/sub message to a subscribed redirect target.
+fn limits(store: &crate::store::Store) -> OutputLimits {
+    OutputLimits {
+        hard: store.config.pubsub_hard_limit,
+        soft: store.config.pubsub_soft_limit,
+        soft_seconds: store.config.pubsub_soft_seconds,
+    }
+}
+
+fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
+/// `key` was modified, expired or evicted (called beside the WATCH signal).
+pub(crate) fn key_changed(store: &mut crate::store::Store, key: &Bytes) {
+    if !store.tracking.active() {
+        return;
+    }
+    let l = limits(store);
+    store
+        .tracking
+        .invalidate(key, &mut store.clients, &store.pubsub, now_ms(), l);
+}
+
+/// FLUSHDB / FLUSHALL: tells every tracking client that all keys are invalid.
+pub(crate) fn flushed(store: &mut crate::store::Store) {
+    if !store.tracking.active() {
+        return;
+    }
+    let l = limits(store);
+    store
+        .tracking
+        .flush(&mut store.clients, &store.pubsub, now_ms(), l);
+}
+
+/// End of a batch: BCAST deliveries.
+pub(crate) fn end_of_batch(store: &mut crate::store::Store) {
+    if !store.tracking.active() {
+        return;
+    }
+    let l = limits(store);
+    store
+        .tracking
+        .deliver_broadcasts(&mut store.clients, &store.pubsub, now_ms(), l);
+}
+
+/// Before a command of `client`: notes who runs it (NOLOOP) and keeps the key table
+/// within tracking-table-max-keys, as Redis does before each command. Returns the client
+/// of the enclosing command (a script's), restored by `command_done`.
+pub(crate) fn command_start(store: &mut crate::store::Store, client: u64) -> u64 {
+    let outer = std::mem::replace(&mut store.tracking.current, client);
+    if !store.tracking.active() {
+        return outer;
+    }
+    let max = store.config.tracking_table_max_keys;
+    let l = limits(store);
+    store
+        .tracking
+        .enforce_limit(max, &mut store.clients, &store.pubsub, now_ms(), l);
+    outer
+}
+
+/// After `cmd` ran for `client`: remember what it read.
+pub(crate) fn command_done(
+    store: &mut crate::store::Store,
+    client: &crate::client::ClientState,
+    cmd: &crate::cmd::Command,
+    args: &[Bytes],
+    outer: u64,
+) {
+    store.tracking.current = outer;
+    if !store.tracking.clients.contains_key(&client.id) {
+        return;
+    }
+    let readonly = cmd.has(crate::cmd::flags::READONLY) && !cmd.has(crate::cmd::flags::PUBSUB);
+    let keep = cmd.name == "client" || client.multi.is_some();
+    store.tracking.after_command(
+        client.id,
+        readonly,
+        || {
+            cmd.key_positions(args)
+                .into_iter()
+                .map(|i| args[i].clone())
+                .collect()
+        },
+        keep,
+    );
+}

@@ -1,0 +1,198 @@
+//! Client-side caching (CLIENT TRACKING) against redis-server 7.0: option checks, error
+//! texts and TRACKINGINFO byte-identical (RESP2 and RESP3); and real sockets reading real
+//! RESP3 push frames / RESP2 pub/sub messages, where the same scenario run on both servers
+//! must produce the same frames: invalidation on write, expiry, FLUSHALL (null), BCAST
+//! prefixes, NOLOOP, OPTIN with CACHING, REDIRECT to a RESP2 subscriber.
+//!
+//! Masked, and why: client ids (each server numbers its connections differently) are
+//! read from CLIENT ID on each server and used there, never compared.
+
+mod common;
+mod reference;
+use common::*;
+use reference::{assert_same_as_redis, RawConn, Reference};
+use std::time::Duration;
+
+const SCRIPT: &[&str] = &[
+    "CLIENT TRACKING",
+    "CLIENT TRACKING maybe",
+    "CLIENT TRACKING ON BOGUS",
+    "CLIENT TRACKING ON PREFIX a",
+    "CLIENT TRACKING ON BCAST OPTIN",
+    "CLIENT TRACKING ON OPTIN OPTOUT",
+    "CLIENT TRACKING ON REDIRECT 999999",
+    "CLIENT TRACKING ON REDIRECT abc",
+    "CLIENT TRACKING ON REDIRECT",
+    "CLIENT CACHING yes",
+    "CLIENT GETREDIR",
+    "CLIENT TRACKINGINFO",
+    "CLIENT TRACKING ON OPTIN",
+    "CLIENT GETREDIR",
+    "CLIENT CACHING YES",
+    "CLIENT TRACKINGINFO",
+    "CLIENT CACHING NO",
+    "CLIENT CACHING maybe",
+    "CLIENT TRACKING ON OPTOUT",
+    "CLIENT TRACKING ON BCAST",
+    "CLIENT TRACKING OFF",
+    "CLIENT TRACKINGINFO",
+    "CLIENT TRACKING ON OPTOUT NOLOOP",
+    "CLIENT CACHING NO",
+    "CLIENT TRACKINGINFO",
+    "CLIENT TRACKING OFF",
+    "CLIENT TRACKING ON BCAST PREFIX a PREFIX ab",
+    "CLIENT TRACKING ON BCAST PREFIX user: PREFIX item:",
+    "CLIENT TRACKINGINFO",
+    "CLIENT TRACKING ON BCAST PREFIX user:1",
+    "CLIENT TRACKING ON BCAST PREFIX order:",
+    "CLIENT TRACKINGINFO",
+    "CLIENT TRACKING ON",
+    "CLIENT TRACKING OFF",
+    "CLIENT TRACKINGINFO",
+];
+
+#[test]
+fn tracking_options_and_errors_match_redis() {
+    let mut script: Vec<&str> = SCRIPT.to_vec();
+    script.push("!HELLO 3");
+    script.extend_from_slice(SCRIPT);
+    assert_same_as_redis(&script);
+}
+
+/// A connection that also reads frames the server pushes on its own.
+struct Conn(RawConn);
+
+impl Conn {
+    fn new(port: u16, resp3: bool) -> Conn {
+        let mut c = RawConn::connect(port);
+        if resp3 {
+            c.call("HELLO 3");
+        }
+        Conn(c)
+    }
+    fn call(&mut self, line: &str) -> String {
+        String::from_utf8_lossy(&self.0.call(line)).into_owned()
+    }
+    /// The next frame (a push), as text.
+    fn next(&mut self) -> String {
+        String::from_utf8_lossy(&self.0.read_reply()).into_owned()
+    }
+    fn id(&mut self) -> i64 {
+        let r = self.call("CLIENT ID");
+        r.trim_start_matches(':').trim().parse().expect("client id")
+    }
+}
+
+/// One scenario on one server: every frame the tracking clients saw, in order.
+fn scenario(port: u16) -> Vec<String> {
+    let mut seen = Vec::new();
+    let mut a = Conn::new(port, true);
+    let mut b = Conn::new(port, false);
+    b.call("SET k v0");
+    // Default mode: a read registers the key; a write by another client invalidates it once.
+    seen.push(a.call("CLIENT TRACKING ON"));
+    seen.push(a.call("GET k"));
+    seen.push(b.call("SET k v1"));
+    seen.push(a.next());
+    seen.push(b.call("SET k v2"));
+    seen.push(a.call("PING"));
+    // Several keys of one read; DEL and an expiry invalidate too.
+    b.call("SET k2 x");
+    seen.push(a.call("MGET k k2"));
+    seen.push(b.call("DEL k2 k"));
+    seen.push(a.next());
+    seen.push(a.next());
+    seen.push(b.call("SET t v PX 50"));
+    seen.push(a.call("GET t"));
+    std::thread::sleep(Duration::from_millis(150));
+    seen.push(b.call("GET t"));
+    seen.push(a.next());
+    // The client's own write invalidates too (after its reply) unless NOLOOP.
+    seen.push(a.call("GET own"));
+    seen.push(a.call("SET own 1"));
+    seen.push(a.next());
+    seen.push(a.call("CLIENT TRACKING ON NOLOOP"));
+    seen.push(a.call("GET own"));
+    seen.push(a.call("SET own 2"));
+    seen.push(a.call("PING"));
+    // FLUSHALL: a null for "everything".
+    seen.push(a.call("GET k"));
+    seen.push(b.call("FLUSHALL"));
+    seen.push(a.next());
+    seen.push(a.call("CLIENT TRACKING OFF"));
+    // OPTIN: only reads after CLIENT CACHING YES are remembered.
+    seen.push(a.call("CLIENT TRACKING ON OPTIN"));
+    seen.push(a.call("GET x"));
+    seen.push(b.call("SET x 1"));
+    seen.push(a.call("PING"));
+    seen.push(a.call("CLIENT CACHING YES"));
+    seen.push(a.call("GET x"));
+    seen.push(b.call("SET x 2"));
+    seen.push(a.next());
+    seen.push(a.call("CLIENT TRACKING OFF"));
+    // BCAST: every write under the prefixes, no reads needed; one message per batch.
+    seen.push(a.call("CLIENT TRACKING ON BCAST PREFIX user: PREFIX item:"));
+    seen.push(b.call("SET user:1 a"));
+    seen.push(a.next());
+    seen.push(b.call("SET other 1"));
+    seen.push(b.call("MSET item:2 b"));
+    seen.push(a.next());
+    seen.push(a.call("CLIENT TRACKING OFF"));
+    // RESP2 with REDIRECT to a client subscribed to __redis__:invalidate.
+    let mut r = Conn::new(port, false);
+    let rid = r.id();
+    seen.push(r.call("SUBSCRIBE __redis__:invalidate"));
+    let mut c = Conn::new(port, false);
+    seen.push(c.call(&format!("CLIENT TRACKING ON REDIRECT {rid}")));
+    seen.push(c.call("GET rk"));
+    seen.push(b.call("SET rk 1"));
+    seen.push(r.next());
+    seen.push(c.call("GET rk"));
+    seen.push(b.call("FLUSHDB"));
+    seen.push(r.next());
+    let redir = c.call("CLIENT GETREDIR");
+    assert_eq!(redir, format!(":{rid}\r\n"));
+    seen
+}
+
+#[test]
+fn invalidations_arrive_as_redis_sends_them() {
+    let rubra = TestServer::start(&[]);
+    let redis = Reference::start();
+    let ours = scenario(rubra.port);
+    let theirs = scenario(redis.port);
+    for (i, (x, y)) in ours.iter().zip(&theirs).enumerate() {
+        assert_eq!(x, y, "frame {i} differs");
+    }
+    assert_eq!(ours.len(), theirs.len());
+    // The frames are real invalidations (not just equal): the first write's push.
+    assert_eq!(ours[3], ">2\r\n$10\r\ninvalidate\r\n*1\r\n$1\r\nk\r\n");
+}
+
+#[test]
+fn tracking_table_limit_and_info() {
+    let rubra = TestServer::start(&[]);
+    let mut a = Conn::new(rubra.port, true);
+    let mut b = Conn::new(rubra.port, false);
+    assert_eq!(a.call("CLIENT TRACKING ON"), "+OK\r\n");
+    a.call("GET a");
+    a.call("GET b");
+    let info = b.call("INFO");
+    assert!(info.contains("tracking_clients:1\r\n"), "{info}");
+    assert!(info.contains("tracking_total_keys:2\r\n"), "{info}");
+    assert!(info.contains("tracking_total_items:2\r\n"), "{info}");
+    // Over the limit, keys are dropped as if modified: their readers are told.
+    assert_eq!(b.call("CONFIG SET tracking-table-max-keys 1"), "+OK\r\n");
+    b.call("PING");
+    let push = a.next();
+    assert!(
+        push == ">2\r\n$10\r\ninvalidate\r\n*1\r\n$1\r\na\r\n"
+            || push == ">2\r\n$10\r\ninvalidate\r\n*1\r\n$1\r\nb\r\n",
+        "{push:?}"
+    );
+    let info = b.call("INFO");
+    assert!(info.contains("tracking_total_keys:1\r\n"), "{info}");
+    a.call("CLIENT TRACKING OFF");
+    let info = b.call("INFO");
+    assert!(info.contains("tracking_clients:0\r\n"), "{info}");
+}
