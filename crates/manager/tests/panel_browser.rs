@@ -531,6 +531,31 @@ fn browser_login_add_pair_and_rebalance() {
             (cli(cluster.base, &pw, "EXISTS \"\\xffbin\"") == ["0"]).then_some(())
         })
         .await;
+        // Live updates: new keys show on the dashboard without a reload (pushed by the
+        // server-sent events stream, not polled).
+        client
+            .find(Locator::Css("button[data-tab=dashboard]"))
+            .await
+            .unwrap()
+            .click()
+            .await
+            .unwrap();
+        js(&client, "window.__sameDocument = true; return 1;").await;
+        until(20, "live stream connected", || async {
+            let t = js(&client, "return document.getElementById('live-state').textContent;").await;
+            (t.as_str() == Some("live")).then_some(())
+        })
+        .await;
+        let before = js(&client, "return document.getElementById('kpi-keys').textContent;").await;
+        let script: String = (0..25).map(|i| format!("SET live:{i} x\n")).collect();
+        cli(cluster.base, &pw, &script);
+        until(20, "key count pushed to the dashboard", || async {
+            let now = js(&client, "return document.getElementById('kpi-keys').textContent;").await;
+            (now != before).then_some(())
+        })
+        .await;
+        let same = js(&client, "return window.__sameDocument === true;").await;
+        assert_eq!(same.as_bool(), Some(true), "the page was not reloaded");
         client
             .find(Locator::Css("button[data-tab=events]"))
             .await
