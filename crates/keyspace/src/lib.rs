@@ -3,13 +3,19 @@
 //! reproducible in tests and the dispatcher can use one timestamp per command as Redis does.
 
 pub mod db;
+mod hash;
+pub mod limits;
+mod list;
 mod node;
+mod pack;
+mod set;
 mod slot;
 pub mod stream;
 pub mod value;
-pub mod zset;
+mod zpack;
+mod zset;
 
 pub use db::{Db, DbSnapshot, Entry, SlotIndex};
 pub use stream::{Stream, StreamId};
-pub use value::{Value, ValueType};
-pub use zset::ZSet;
+pub use limits::Limits;
+pub use value::{HashValue, ListValue, SetValue, Value, ValueType, ZSet};
