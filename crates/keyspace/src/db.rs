@@ -115,7 +115,11 @@ impl Db {
 
     fn slot_table_mut(&mut self, slot: usize) -> &mut SlotTable {
         if self.slots.is_empty() {
-            self.slots = (0..SLOT_COUNT).map(|_| Arc::default()).collect();
+            // Every slot starts as the same empty table; the first write to a slot copies
+            // it (make_mut below), so a slot costs its own allocation only once it holds a
+            // key: 10k keys would otherwise pay for 16384 tables (~130 B/key).
+            let empty = Arc::new(SlotTable::default());
+            self.slots = (0..SLOT_COUNT).map(|_| empty.clone()).collect();
         }
         Arc::make_mut(&mut self.slots[slot])
     }

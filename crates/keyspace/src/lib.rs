@@ -2,6 +2,8 @@
 //! every operation that depends on time takes `now_ms` from the caller, so behaviour is
 //! reproducible in tests and the dispatcher can use one timestamp per command as Redis does.
 
+#[cfg(test)]
+mod compact_tests;
 pub mod db;
 mod hash;
 pub mod limits;
