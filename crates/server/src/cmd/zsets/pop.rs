@@ -255,7 +255,8 @@ pub(super) fn zscan(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
 /// A score as Redis's listpack stores it: integral values that fit a 64-bit integer as
 /// plain integers, others like `%.17g`.
 pub(super) fn listpack_score(s: f64) -> String {
-    if s.fract() == 0.0 && (-(2f64.powi(63))..2f64.powi(63)).contains(&s) {
+    // Redis 7.0's d2string: integral values within +-2^62 print as integers.
+    if s.fract() == 0.0 && s.abs() <= 2f64.powi(62) {
         (s as i64).to_string()
     } else {
         format_double(s)
