@@ -24,6 +24,9 @@ pub struct Entry {
     pub lru: u32,
     /// Logarithmic access counter for LFU eviction and OBJECT FREQ (starts at 5 as in Redis).
     pub lfu: u8,
+    /// A string edited in place (APPEND, SETRANGE, SETBIT, BITFIELD): Redis then holds it
+    /// as a raw sds whatever its content, and OBJECT ENCODING says so. Lives in padding.
+    pub raw: bool,
 }
 
 /// The LFU counter a new key starts with, so new keys are not evicted first.
@@ -36,6 +39,15 @@ impl Entry {
             value,
             lru: lru_clock(now_ms),
             lfu: LFU_INIT,
+            raw: false,
+        }
+    }
+
+    /// The encoding OBJECT ENCODING reports (see `Value::encoding_name` and `raw`).
+    pub fn encoding_name(&self) -> &'static str {
+        match self.value {
+            Value::Str(_) if self.raw => "raw",
+            _ => self.value.encoding_name(),
         }
     }
 }

@@ -125,6 +125,15 @@ impl<'a> Ctx<'a> {
         }
     }
 
+    /// Records whether the string at `key` was edited in place (OBJECT ENCODING then says
+    /// raw, as Redis's unshared sds) or rewritten whole (encoding by content again).
+    pub(crate) fn set_raw(&mut self, key: &[u8], raw: bool) {
+        let now = self.now_ms;
+        if let Some(e) = self.db().get_mut(key, now) {
+            e.raw = raw;
+        }
+    }
+
     /// Gets a key as type T for writing: Ok(None) if missing, WRONGTYPE if another type.
     pub(crate) fn write_as<T: TypedValue>(&mut self, key: &[u8]) -> Result<Option<&mut T>, Reply> {
         match self.write(key) {

@@ -406,7 +406,7 @@ fn object(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
         return Ok(Reply::Nil);
     };
     if is(sub, "encoding") {
-        Ok(Reply::bulk(entry.value.encoding_name().as_bytes()))
+        Ok(Reply::bulk(entry.encoding_name().as_bytes()))
     } else if is(sub, "refcount") {
         Ok(Reply::Int(1))
     } else if is(sub, "idletime") {
