@@ -72,6 +72,8 @@ const ENCODINGS: &[&str] = &[
     "OBJECT ENCODING zu",
     "ZRANGESTORE zr z 0 1",
     "OBJECT ENCODING zr",
+    "SORT zr BY nosort",
+    "OBJECT ENCODING zr",
     // Lists: Redis 7.0 calls them all quicklist.
     "RPUSH l a b c d e",
     "LPUSH l z",

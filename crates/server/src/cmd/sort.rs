@@ -211,6 +211,14 @@ fn generic(ctx: &mut Ctx, args: &[Bytes], readonly: bool) -> CmdResult {
             _ => return Err(err::WRONGTYPE),
         },
     };
+    if kind == Src::ZSet {
+        // Redis 7.0's SORT (and SORT_RO) converts a listpack sorted set to a skiplist in
+        // place; OBJECT ENCODING shows it afterwards.
+        let now = ctx.now_ms;
+        if let Some(Value::ZSet(z)) = ctx.db().get_mut(&args[1], now).map(|e| &mut e.value) {
+            z.convert_to_full();
+        }
+    }
     if dontsort && kind == Src::Set && store.is_some() {
         // A set has no order of its own: make the stored result deterministic.
         dontsort = false;
