@@ -83,6 +83,8 @@
     });
     if (name === "charts") loadHistory();
     if (name === "events") loadEvents();
+    if (name === "console") { fillConsoleNodes(); $("console-line").focus(); }
+    if (name === "slowlog") loadSlowlog();
   }
 
   // ---------- cluster ----------
@@ -455,6 +457,119 @@
     }).catch(function (e) { d.textContent = e.message; });
   }
 
+  // ---------- slow log ----------
+  function loadSlowlog() {
+    return api("GET", "/api/slowlog?count=128").then(function (r) {
+      var tb = document.querySelector("#slowlog-table tbody");
+      while (tb.firstChild) tb.removeChild(tb.firstChild);
+      r.entries.forEach(function (e) {
+        var tr = el("tr");
+        tr.appendChild(el("td", new Date(e.ts * 1000).toLocaleTimeString()));
+        var n = el("td", short(e.node) + " " + e.addr); n.className = "slow-node"; n.dataset.node = e.node;
+        tr.appendChild(n);
+        tr.appendChild(el("td", (e.micros / 1000).toFixed(2) + " ms"));
+        tr.appendChild(el("td", e.args.join(" "), "mono"));
+        tr.appendChild(el("td", e.client + (e.client_name ? " (" + e.client_name + ")" : "")));
+        tb.appendChild(tr);
+      });
+      $("slowlog-info").textContent = r.entries.length + " entries" +
+        (r.unreachable.length ? " · unreachable: " + r.unreachable.map(short).join(", ") : "");
+    }).catch(function (e) { toast(e.message); });
+  }
+  $("slowlog-refresh").addEventListener("click", loadSlowlog);
+  $("slowlog-reset").addEventListener("click", function () {
+    confirmDialog("Reset slow logs", "Clear the slow log of every node?").then(function (ok) {
+      if (!ok) return;
+      api("POST", "/api/slowlog/reset", {}).then(loadSlowlog).catch(function (e) { toast(e.message); });
+    });
+  });
+
+  // ---------- console ----------
+  var consoleHistory = [], consoleAt = 0;
+  function replyNode(r) {
+    var t = r.type;
+    if (t === "error") return el("span", "(error) " + (r.text !== undefined ? r.text : r.hex), "reply-err");
+    if (t === "integer") return el("span", "(integer) " + r.value);
+    if (t === "null") return el("span", "(nil)", "muted");
+    if (t === "boolean") return el("span", "(" + r.value + ")");
+    if (t === "double") return el("span", "(double) " + r.text);
+    if (t === "status") return el("span", r.text !== undefined ? r.text : r.hex);
+    if (t === "string" || t === "verbatim" || t === "bignumber") {
+      var s = r.text !== undefined ? "\"" + r.text + "\"" : "(hex) " + r.hex;
+      if (r.size) s += " … (" + num(r.size) + " bytes in all)";
+      return el("span", s, r.text === undefined ? "reply-hex" : "");
+    }
+    if (t === "map") {
+      var tb = el("table", null, "reply-map");
+      r.entries.forEach(function (kv) {
+        var tr = el("tr"), k = el("th"), v = el("td");
+        k.appendChild(replyNode(kv[0])); v.appendChild(replyNode(kv[1]));
+        tr.appendChild(k); tr.appendChild(v); tb.appendChild(tr);
+      });
+      if (!r.entries.length) return el("span", "(empty map)", "muted");
+      return tb;
+    }
+    // array, set, push
+    if (!r.items.length) return el("span", "(empty " + t + ")", "muted");
+    var ol = el("ol", null, "reply-list" + (t === "set" ? " reply-set" : ""));
+    r.items.forEach(function (it) { var li = el("li"); li.appendChild(replyNode(it)); ol.appendChild(li); });
+    if (r.size > r.items.length) ol.appendChild(el("li", "… " + num(r.size - r.items.length) + " more", "muted"));
+    return ol;
+  }
+  function consoleEntry(line, out) {
+    var box = el("div", null, "console-entry");
+    box.appendChild(el("div", "> " + line, "console-cmd"));
+    (out.results || []).forEach(function (res) {
+      var head = "node " + short(res.node) + (res.addr ? " (" + res.addr + (res.role ? ", " + res.role : "") + ")" : "");
+      if (res.ms !== undefined) head += " · " + res.ms.toFixed(1) + " ms";
+      if (res.redirects && res.redirects.length) head += " · followed " + res.redirects.join(", ");
+      var h = el("div", head, "muted small console-node"); h.dataset.node = res.node || "";
+      box.appendChild(h);
+      box.appendChild(res.error ? el("span", "(error) " + res.error, "reply-err") : replyNode(res.reply));
+    });
+    var o = $("console-out");
+    o.insertBefore(box, o.firstChild);
+  }
+  function runConsole(line, confirmed) {
+    var body = { line: line, node: $("console-node").value || null, all: $("console-all").checked, confirm: !!confirmed };
+    return fetch("/api/console", { method: "POST", credentials: "same-origin",
+      headers: { "X-CSRF-Token": CSRF, "Content-Type": "application/json" }, body: JSON.stringify(body) })
+      .then(function (r) {
+        if (r.status === 401) { location.reload(); throw new Error("session expired"); }
+        return r.json().then(function (j) {
+          if (r.status === 409 && j.refused === "confirm") {
+            return confirmDialog("Run " + line.split(/\s+/)[0].toUpperCase() + "?", j.error).then(function (ok) {
+              if (ok) return runConsole(line, true);
+            });
+          }
+          if (!r.ok) { consoleEntry(line, { results: [{ error: j.error || ("HTTP " + r.status) }] }); return; }
+          consoleEntry(line, j);
+        });
+      }).catch(function (e) { toast(e.message); });
+  }
+  $("console-form").addEventListener("submit", function (ev) {
+    ev.preventDefault();
+    var line = $("console-line").value.trim();
+    if (!line) return;
+    consoleHistory.push(line); consoleAt = consoleHistory.length;
+    $("console-line").value = "";
+    runConsole(line, false);
+  });
+  $("console-line").addEventListener("keydown", function (ev) {
+    if (ev.key !== "ArrowUp" && ev.key !== "ArrowDown") return;
+    ev.preventDefault();
+    consoleAt = Math.max(0, Math.min(consoleHistory.length, consoleAt + (ev.key === "ArrowUp" ? -1 : 1)));
+    $("console-line").value = consoleHistory[consoleAt] || "";
+  });
+  function fillConsoleNodes() {
+    var sel = $("console-node"), keep = sel.value;
+    while (sel.options.length > 1) sel.remove(1);
+    ((state.cluster && state.cluster.nodes) || []).forEach(function (n) {
+      var o = el("option", short(n.id) + " " + n.addr + " (" + n.role + ")"); o.value = n.id; sel.appendChild(o);
+    });
+    sel.value = keep;
+  }
+
   // ---------- start ----------
   refresh();
   setInterval(function () {
@@ -462,5 +577,6 @@
     if (state.tab === "dashboard") refresh();
     if (state.tab === "charts") loadHistory();
     if (state.tab === "events") loadEvents();
+    if (state.tab === "slowlog") loadSlowlog();
   }, 5000);
 })();
