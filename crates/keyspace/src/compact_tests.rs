@@ -177,7 +177,7 @@ proptest! {
         let mut model: BTreeMap<Vec<u8>, f64> = BTreeMap::new();
         let mut big = false;
         let mut serial = 0u32;
-        let mut add = |z: &mut ZSet, model: &mut BTreeMap<Vec<u8>, f64>, big: &mut bool,
+        let add = |z: &mut ZSet, model: &mut BTreeMap<Vec<u8>, f64>, big: &mut bool,
                        m: Vec<u8>, s: f64| -> Result<(), TestCaseError> {
             let s = s + 0.0;
             let old = model.insert(m.clone(), s);
@@ -348,8 +348,14 @@ fn intset_widths_and_memory() {
     s.insert(Bytes::from(i64::MIN.to_string()));
     s.insert(Bytes::from(i64::MAX.to_string()));
     let got: Vec<Vec<u8>> = s.iter().map(|m| m.to_vec()).collect();
-    assert_eq!(got.first().map(|m| m.as_slice()), Some(i64::MIN.to_string().as_bytes()));
-    assert_eq!(got.last().map(|m| m.as_slice()), Some(i64::MAX.to_string().as_bytes()));
+    assert_eq!(
+        got.first().map(|m| m.as_slice()),
+        Some(i64::MIN.to_string().as_bytes())
+    );
+    assert_eq!(
+        got.last().map(|m| m.as_slice()),
+        Some(i64::MAX.to_string().as_bytes())
+    );
     assert!(s.contains(b"1000005"));
     assert!(!s.contains(b"01000005"));
     assert!(s.remove(i64::MIN.to_string().as_bytes()));

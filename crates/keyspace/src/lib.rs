@@ -18,6 +18,6 @@ mod zpack;
 mod zset;
 
 pub use db::{Db, DbSnapshot, Entry, SlotIndex};
-pub use stream::{Stream, StreamId};
 pub use limits::Limits;
+pub use stream::{Stream, StreamId};
 pub use value::{HashValue, ListValue, SetValue, Value, ValueType, ZSet};

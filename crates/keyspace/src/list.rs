@@ -144,7 +144,10 @@ impl ListValue {
     /// Replaces the element at position `i` (i < len).
     pub fn set(&mut self, i: usize, v: Bytes) {
         if let ListValue::Pack(p) = self {
-            let old = p.0.entries_from(0).nth(i).map_or(0, |e| entry_size(e.len()));
+            let old =
+                p.0.entries_from(0)
+                    .nth(i)
+                    .map_or(0, |e| entry_size(e.len()));
             self.make_room(entry_size(v.len()).saturating_sub(old), 0);
         }
         match self {
@@ -203,7 +206,12 @@ impl ListValue {
         match self {
             ListValue::Pack(p) => {
                 let a = p.0.offset_of(start);
-                let b = p.0.entries_from(a).take(n).map(|e| entry_size(e.len())).sum::<usize>() + a;
+                let b =
+                    p.0.entries_from(a)
+                        .take(n)
+                        .map(|e| entry_size(e.len()))
+                        .sum::<usize>()
+                        + a;
                 let end = p.0.byte_len();
                 p.0.remove_range(b, end, len - start - n);
                 p.0.remove_range(0, a, start);

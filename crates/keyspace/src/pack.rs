@@ -121,7 +121,8 @@ impl Pack {
         }
         if new_len > 0 {
             // SAFETY: start + new_len <= total == self.len.
-            let hole = unsafe { std::slice::from_raw_parts_mut(self.ptr.as_ptr().add(start), new_len) };
+            let hole =
+                unsafe { std::slice::from_raw_parts_mut(self.ptr.as_ptr().add(start), new_len) };
             fill(hole);
         }
         self.count = (self.count as isize + dcount) as u32;

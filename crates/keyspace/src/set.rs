@@ -35,7 +35,10 @@ impl Default for SetValue {
 impl std::fmt::Debug for SetValue {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_set()
-            .entries(self.iter().map(|m| String::from_utf8_lossy(&m).into_owned()))
+            .entries(
+                self.iter()
+                    .map(|m| String::from_utf8_lossy(&m).into_owned()),
+            )
             .finish()
     }
 }
@@ -151,7 +154,8 @@ impl IntSet {
         }
         let off = (v as u64).wrapping_sub(base as u64).to_le_bytes();
         let at = HEAD + pos * w;
-        self.0.splice(at, at, w, 1, |h| h.copy_from_slice(&off[..w]));
+        self.0
+            .splice(at, at, w, 1, |h| h.copy_from_slice(&off[..w]));
         true
     }
 

@@ -1,9 +1,9 @@
 //! Values stored under keys, and the names Redis gives their types and encodings.
 
-use crate::stream::Stream;
 pub use crate::hash::{HashIter, HashTable, HashValue};
 pub use crate::list::{ListIter, ListValue};
 pub use crate::set::{Elem, IntSet, SetIter, SetTable, SetValue};
+use crate::stream::Stream;
 pub use crate::zpack::{ZIter, ZSet};
 
 /// A value of one of Redis's data types. Each collection is 16 bytes inline (a compact

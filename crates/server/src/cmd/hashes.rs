@@ -189,14 +189,11 @@ fn hvals(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
 
 /// HGETALL key — a map in RESP3, a flat field/value array in RESP2.
 fn hgetall(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
-    Ok(Reply::Map(ctx.read_as::<H>(&args[1])?.map_or_else(
-        Vec::new,
-        |h| {
-            h.iter()
-                .map(|(k, v)| (bulk(k), bulk(v)))
-                .collect()
-        },
-    )))
+    Ok(Reply::Map(
+        ctx.read_as::<H>(&args[1])?.map_or_else(Vec::new, |h| {
+            h.iter().map(|(k, v)| (bulk(k), bulk(v))).collect()
+        }),
+    ))
 }
 
 /// HINCRBY key field increment
@@ -209,10 +206,7 @@ fn hincrby(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
         }
     }
     let h = ctx.write_or_create::<H>(&args[1])?;
-    let cur = h
-        .get(&args[2])
-        .and_then(|v| parse_i64_strict(v))
-        .unwrap_or(0);
+    let cur = h.get(&args[2]).and_then(parse_i64_strict).unwrap_or(0);
     let new = cur.checked_add(incr).ok_or(err::OVERFLOW)?;
     h.insert(args[2].clone(), Bytes::from(new.to_string()));
     ctx.dirty(1);
@@ -255,9 +249,7 @@ fn hrandfield(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
             return Ok(Reply::Nil);
         };
         let i = ctx_rand(h.len());
-        return Ok(h
-            .get_index(i)
-            .map_or(Reply::Nil, |(k, _)| bulk(k)));
+        return Ok(h.get_index(i).map_or(Reply::Nil, |(k, _)| bulk(k)));
     }
     let count = args::int(&args[2])?;
     let withvalues = match args.len() {

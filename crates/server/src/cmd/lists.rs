@@ -450,7 +450,12 @@ fn lpos(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
         usize::try_from(maxlen).unwrap_or(usize::MAX).min(len)
     };
     let walk: Box<dyn Iterator<Item = (usize, &[u8])>> = if from_tail {
-        Box::new(list.iter_rev().enumerate().map(|(k, e)| (len - 1 - k, e)).take(scan))
+        Box::new(
+            list.iter_rev()
+                .enumerate()
+                .map(|(k, e)| (len - 1 - k, e))
+                .take(scan),
+        )
     } else {
         Box::new(list.iter().enumerate().take(scan))
     };

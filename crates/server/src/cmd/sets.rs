@@ -134,8 +134,7 @@ fn smismember(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
 /// SMEMBERS key
 fn smembers(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
     Ok(Reply::Set(
-        ctx.read_as::<S>(&args[1])?
-            .map_or_else(Vec::new, |s| members(s)),
+        ctx.read_as::<S>(&args[1])?.map_or_else(Vec::new, members),
     ))
 }
 
@@ -242,9 +241,7 @@ fn smove(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
         let has = ctx.read_as::<S>(src)?.is_some_and(|s| s.contains(member));
         return Ok(Reply::Int(has as i64));
     }
-    let removed = ctx
-        .write_as::<S>(src)?
-        .is_some_and(|s| s.remove(member));
+    let removed = ctx.write_as::<S>(src)?.is_some_and(|s| s.remove(member));
     if !removed {
         return Ok(Reply::Int(0));
     }
@@ -340,8 +337,7 @@ fn store_op(ctx: &mut Ctx, args: &[Bytes], op: Op) -> CmdResult {
             ctx.dirty(1);
         }
     } else {
-        ctx.db()
-            .set(args[1].clone(), Value::Set(result), now);
+        ctx.db().set(args[1].clone(), Value::Set(result), now);
         ctx.dirty(1);
     }
     Ok(Reply::Int(n))
