@@ -14,9 +14,12 @@
 use std::alloc::{alloc, dealloc, handle_alloc_error, realloc, Layout};
 use std::ptr::NonNull;
 
-/// The largest buffer a pack may hold; owners convert to their full form before this
-/// (Redis caps a listpack at 1 GiB the same way).
-pub(crate) const MAX_PACK_BYTES: usize = 1 << 30;
+/// The size past which owners convert to their full form (Redis caps a listpack at 1 GiB
+/// the same way). Owners check an edit's growth against it before making the edit; the
+/// slack below the hard cap covers the few bytes an in-place update may add on top.
+pub(crate) const MAX_PACK_BYTES: usize = (1 << 30) - 1024;
+/// The hard cap: `u32` lengths, and never a buffer larger than this.
+const HARD_CAP: usize = 1 << 30;
 
 /// An owned, exact-size byte buffer with an element count kept by its owner.
 pub(crate) struct Pack {
@@ -31,7 +34,7 @@ unsafe impl Send for Pack {}
 unsafe impl Sync for Pack {}
 
 fn layout(len: usize) -> Layout {
-    // len <= MAX_PACK_BYTES, always a valid layout with alignment 1.
+    // len <= HARD_CAP: always a valid layout with alignment 1.
     Layout::from_size_align(len, 1).unwrap_or_else(|_| handle_alloc_error(Layout::new::<u8>()))
 }
 
@@ -69,7 +72,7 @@ impl Pack {
 
     /// Resizes the allocation to `new_len` bytes, keeping the first min(len, new_len).
     fn resize(&mut self, new_len: usize) {
-        assert!(new_len <= MAX_PACK_BYTES, "pack over its size limit");
+        assert!(new_len <= HARD_CAP, "pack over its size limit");
         let old = self.len as usize;
         if new_len == old {
             return;

@@ -8,7 +8,7 @@
 //! Conversion is one-way, as in Redis.
 
 use crate::limits::Limits;
-use crate::pack::Pack;
+use crate::pack::{Pack, MAX_PACK_BYTES};
 use crate::value::parse_i64_strict;
 use ahash::RandomState;
 use bytes::Bytes;
@@ -291,7 +291,9 @@ impl SetValue {
                     if !s.insert(v) {
                         return false;
                     }
-                    if s.len() > Limits::current().set_max_intset_entries {
+                    if s.len() > Limits::current().set_max_intset_entries
+                        || s.len() >= MAX_PACK_BYTES / 8
+                    {
                         self.convert();
                     }
                     return true;
