@@ -59,6 +59,7 @@ pub fn router(sup: Arc<Sup>) -> Router {
         .route("/api/keys", get(keys_scan))
         .route("/api/key", get(key_get))
         .route("/api/key/delete", post(key_delete))
+        .route("/api/key/edit", post(key_edit))
         .route("/api/console", post(console))
         .route("/api/slowlog", get(slowlog))
         .route("/api/slowlog/reset", post(slowlog_reset))
@@ -510,28 +511,72 @@ async fn keys_scan(State(sup): State<Arc<Sup>>, RawQuery(q): RawQuery) -> Respon
     blocking(move || panel::keys::scan(&sup.ctx(), &pattern, &cursor, count)).await
 }
 
+/// The key a request names: `key=TEXT` or `hex=HEX` (binary names).
+fn key_of(q: &Option<String>) -> Option<Vec<u8>> {
+    match query_get(q, "hex") {
+        Some(h) => panel::edit::from_hex(&h),
+        None => query_get(q, "key").map(String::into_bytes),
+    }
+}
+
 async fn key_get(State(sup): State<Arc<Sup>>, RawQuery(q): RawQuery) -> Response {
-    let Some(key) = query_get(&q, "key") else {
-        return bad("give ?key=");
+    let Some(key) = key_of(&q) else {
+        return bad("give ?key= or ?hex=");
     };
     blocking(move || panel::keys::get(&sup.ctx(), &key)).await
 }
 
 #[derive(Deserialize)]
 struct KeyReq {
-    key: String,
+    key: panel::edit::Bin,
 }
 
 async fn key_delete(State(sup): State<Arc<Sup>>, body: Bytes) -> Response {
     let Ok(r) = serde_json::from_slice::<KeyReq>(&body) else {
-        return bad("body must be JSON with \"key\"");
+        return bad("body must be JSON with \"key\" (text, or {\"hex\": ...})");
+    };
+    let key = match r.key.bytes() {
+        Ok(k) => k,
+        Err(m) => return bad(&m),
     };
     blocking(move || {
-        let n = panel::keys::delete(&sup.ctx(), &r.key)?;
-        sup.event("key_deleted", json!({"key": r.key, "deleted": n}));
+        let n = panel::keys::delete(&sup.ctx(), &key)?;
+        let shown = String::from_utf8_lossy(&key)
+            .chars()
+            .take(200)
+            .collect::<String>();
+        sup.event("key_deleted", json!({"key": shown, "deleted": n}));
         Ok(json!({"deleted": n}))
     })
     .await
+}
+
+/// POST /api/key/edit: one change to one key (see `panel::edit`); 400 with the node's
+/// words when it refuses.
+async fn key_edit(State(sup): State<Arc<Sup>>, body: Bytes) -> Response {
+    let e: panel::edit::Edit = match serde_json::from_slice(&body) {
+        Ok(e) => e,
+        Err(err) => return bad(&format!("bad request body: {err}")),
+    };
+    let r = tokio::task::spawn_blocking(move || {
+        let out = panel::edit::apply(&sup.ctx(), &e)?;
+        if out.is_ok() {
+            let key = e.key.bytes().unwrap_or_default();
+            let shown = String::from_utf8_lossy(&key)
+                .chars()
+                .take(200)
+                .collect::<String>();
+            sup.event("key_edited", json!({"key": shown, "op": e.op}));
+        }
+        anyhow::Ok(out)
+    })
+    .await;
+    match r {
+        Ok(Ok(Ok(v))) => Json(v).into_response(),
+        Ok(Ok(Err(msg))) => bad(&msg),
+        Ok(Err(e)) => err(StatusCode::INTERNAL_SERVER_ERROR, &format!("{e:#}")),
+        Err(e) => err(StatusCode::INTERNAL_SERVER_ERROR, &e.to_string()),
+    }
 }
 
 async fn prometheus(State(sup): State<Arc<Sup>>) -> Response {

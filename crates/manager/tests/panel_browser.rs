@@ -9,7 +9,7 @@
 
 mod common;
 
-use common::{ports, tempdir, write_keys, Cluster, TempDir};
+use common::{cli, ports, tempdir, write_keys, Cluster, TempDir};
 use fantoccini::{Client, ClientBuilder, Locator};
 use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
@@ -349,8 +349,8 @@ fn browser_login_add_pair_and_rebalance() {
             "SET user:1 alice",
             "SET order:9 paid",
             "GET user:1",
-            r#"SET bin "\x00\xff""#,
-            "GET bin",
+            r#"SET "\xffbin" "\x00\xff""#,
+            r#"GET "\xffbin""#,
         ] {
             line.send_keys(cmd).await.unwrap();
             line.send_keys("\u{E007}").await.unwrap(); // Enter
@@ -461,6 +461,76 @@ fn browser_login_add_pair_and_rebalance() {
         })
         .await;
         shot(&client, "09-slowlog.png").await;
+
+        // Edit: user:1's value and TTL from the key browser, checked with redis-cli; the
+        // binary key `\xffbin` shown in hex and deleted.
+        let open_key = |pattern: &'static str| {
+            let client = client.clone();
+            async move {
+                client
+                    .find(Locator::Css("button[data-tab=keys]"))
+                    .await
+                    .unwrap()
+                    .click()
+                    .await
+                    .unwrap();
+                let p = client.find(Locator::Id("scan-pattern")).await.unwrap();
+                p.clear().await.unwrap();
+                p.send_keys(pattern).await.unwrap();
+                client
+                    .find(Locator::Css("#scan-form button[type=submit]"))
+                    .await
+                    .unwrap()
+                    .click()
+                    .await
+                    .unwrap();
+                let item = until(20, "key listed", || async {
+                    client.find(Locator::Css("#key-list li")).await.ok()
+                })
+                .await;
+                item.click().await.unwrap();
+                until(10, "key detail", || async {
+                    client.find(Locator::Id("key-delete")).await.ok()
+                })
+                .await;
+            }
+        };
+        open_key("user:1").await;
+        let ta = client.find(Locator::Id("key-value")).await.unwrap();
+        ta.clear().await.unwrap();
+        ta.send_keys("bob").await.unwrap();
+        client.find(Locator::Id("key-save")).await.unwrap().click().await.unwrap();
+        until(10, "value saved", || async {
+            (cli(cluster.base, &pw, "GET user:1") == ["bob"]).then_some(())
+        })
+        .await;
+        until(10, "detail reloaded", || async {
+            client.find(Locator::Id("key-ttl")).await.ok()
+        })
+        .await
+        .send_keys("500")
+        .await
+        .unwrap();
+        client.find(Locator::Id("key-ttl-set")).await.unwrap().click().await.unwrap();
+        until(10, "TTL set", || async {
+            let t = cli(cluster.base, &pw, "TTL user:1");
+            t.first()
+                .and_then(|t| t.parse::<i64>().ok())
+                .filter(|t| (400..=500).contains(t))
+        })
+        .await;
+        shot(&client, "10-key-edit.png").await;
+        open_key("*bin").await;
+        let title = js(&client, "return document.querySelector('#key-detail h3').textContent;").await;
+        assert_eq!(title.as_str(), Some("(hex) ff62696e"), "binary key name in hex");
+        let shown = js(&client, "return document.getElementById('key-value').value;").await;
+        assert_eq!(shown.as_str(), Some("00ff"), "binary value in hex");
+        client.find(Locator::Id("key-delete")).await.unwrap().click().await.unwrap();
+        client.find(Locator::Id("confirm-ok")).await.unwrap().click().await.unwrap();
+        until(10, "binary key deleted", || async {
+            (cli(cluster.base, &pw, "EXISTS \"\\xffbin\"") == ["0"]).then_some(())
+        })
+        .await;
         client
             .find(Locator::Css("button[data-tab=events]"))
             .await
@@ -469,7 +539,7 @@ fn browser_login_add_pair_and_rebalance() {
             .await
             .unwrap();
         tokio::time::sleep(Duration::from_millis(1000)).await;
-        shot(&client, "10-events.png").await;
+        shot(&client, "11-events.png").await;
         let _ = client.close().await;
     });
     c.wait_check();

@@ -10,6 +10,7 @@
 
 pub mod auth;
 pub mod console;
+pub mod edit;
 pub mod history;
 pub mod keys;
 pub mod nodes;
