@@ -430,7 +430,7 @@ fn object(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
     } else if is(sub, "refcount") {
         let small_int = match &entry.value {
             rubra_keyspace::Value::Str(s) => {
-                entry.value.encoding_name() == "int"
+                entry.encoding_name() == "int"
                     && std::str::from_utf8(s)
                         .ok()
                         .and_then(|t| t.parse::<i64>().ok())
