@@ -12,6 +12,8 @@
 # Env:   PIN=1 (default when 2+ CPUs) pins each server to CPU 1 and redis-benchmark to CPU 0;
 #        RUBRA_BIN=path compares another rubra-server build (e.g. an older commit's);
 #        TESTS=set,get,...  PIPELINES="1 16"  MEMORY=0 skips the memory table;
+#        PARTS=memory runs only the memory table (PARTS=throughput only the first table);
+#        DATASETS="hashes sets" limits the memory table to some datasets;
 #        SCALE=10 divides the memory datasets' sizes (quick runs).
 # Needs: redis-server, redis-benchmark, redis-cli (apt-get install -y redis-server redis-tools).
 set -euo pipefail
@@ -22,6 +24,9 @@ ROUNDS=${2:-3}
 TESTS=${TESTS:-set,get,incr,lpush,rpush,lpop,rpop,sadd,hset,spop,zadd,zpopmin,lrange_100,mset}
 PIPELINES=${PIPELINES:-1 16}
 MEMORY=${MEMORY:-1}
+PARTS=${PARTS:-throughput memory}
+DATASETS=${DATASETS:-strings integers ttl hashes sets zsets lists}
+case " $PARTS " in *" memory "*) ;; *) MEMORY=0 ;; esac
 SCALE=${SCALE:-1}
 RUBRA_PORT=${RUBRA_PORT:-17379}
 REDIS_PORT=${REDIS_PORT:-17380}
@@ -65,7 +70,11 @@ rss_kb() { awk '/^VmRSS:/ { print $2 }' "/proc/$1/status"; }
 used() { redis-cli -p "$1" info memory | tr -d '\r' | awk -F: '/^used_memory:/ { print $2 }'; }
 HZ=$(getconf CLK_TCK)
 
+median() { tr ' ' '\n' | grep -v '^$' | sort -g | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "n/a" }'; }
+
 declare -A RPS CPU P99
+if [[ " $PARTS " == *" throughput "* ]]; then
 for who in rubra redis; do start "$who"; done
 for pipeline in $PIPELINES; do
   for round in $(seq "$ROUNDS"); do
@@ -91,9 +100,6 @@ for pipeline in $PIPELINES; do
 done
 for who in rubra redis; do stop "$who"; done
 
-median() { tr ' ' '\n' | grep -v '^$' | sort -g | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "n/a" }'; }
-
 echo
 echo "throughput, CPU and latency (-c 50, n=$N, median of $ROUNDS, pinned=$PIN)"
 printf '%-16s %10s %10s %6s | %9s %9s %6s | %7s %7s %6s\n' workload "rubra rps" "redis rps" ratio \
@@ -109,6 +115,7 @@ for pipeline in $PIPELINES; do
   done
 done
 echo "(cpu = server CPU seconds per million requests; ratios are rubra/redis)"
+fi
 
 [ "$MEMORY" = 1 ] || exit 0
 
@@ -153,7 +160,7 @@ EOF
 echo
 echo "memory per key (fresh server per dataset; RSS and used_memory growth / keys)"
 printf '%-10s %8s | %9s %9s %6s | %9s %9s %6s\n' dataset keys "rubra rss" "redis rss" ratio "rubra use" "redis use" ratio
-for ds in strings integers ttl hashes sets zsets lists; do
+for ds in $DATASETS; do
   gen "$ds" >"$WORK/$ds.resp" 2>"$WORK/$ds.n"
   declare -A R U
   for who in rubra redis; do

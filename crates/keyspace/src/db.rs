@@ -24,6 +24,9 @@ pub struct Entry {
     pub lru: u32,
     /// Logarithmic access counter for LFU eviction and OBJECT FREQ (starts at 5 as in Redis).
     pub lfu: u8,
+    /// A string edited in place (APPEND, SETRANGE, SETBIT, BITFIELD): Redis then holds it
+    /// as a raw sds whatever its content, and OBJECT ENCODING says so. Lives in padding.
+    pub raw: bool,
 }
 
 /// The LFU counter a new key starts with, so new keys are not evicted first.
@@ -36,6 +39,15 @@ impl Entry {
             value,
             lru: lru_clock(now_ms),
             lfu: LFU_INIT,
+            raw: false,
+        }
+    }
+
+    /// The encoding OBJECT ENCODING reports (see `Value::encoding_name` and `raw`).
+    pub fn encoding_name(&self) -> &'static str {
+        match self.value {
+            Value::Str(_) if self.raw => "raw",
+            _ => self.value.encoding_name(),
         }
     }
 }
@@ -115,7 +127,11 @@ impl Db {
 
     fn slot_table_mut(&mut self, slot: usize) -> &mut SlotTable {
         if self.slots.is_empty() {
-            self.slots = (0..SLOT_COUNT).map(|_| Arc::default()).collect();
+            // Every slot starts as the same empty table; the first write to a slot copies
+            // it (make_mut below), so a slot costs its own allocation only once it holds a
+            // key: 10k keys would otherwise pay for 16384 tables (~130 B/key).
+            let empty = Arc::new(SlotTable::default());
+            self.slots = (0..SLOT_COUNT).map(|_| empty.clone()).collect();
         }
         Arc::make_mut(&mut self.slots[slot])
     }

@@ -1,28 +1,26 @@
 //! Values stored under keys, and the names Redis gives their types and encodings.
 
+pub use crate::hash::{HashIter, HashTable, HashValue};
+pub use crate::list::{ListIter, ListValue};
+pub use crate::set::{Elem, IntSet, SetIter, SetTable, SetValue};
 use crate::stream::Stream;
-use crate::zset::ZSet;
-use ahash::RandomState;
-use bytes::Bytes;
-use indexmap::{IndexMap, IndexSet};
-use std::collections::VecDeque;
+pub use crate::zpack::{ZIter, ZSet};
 
-/// A hash: insertion-ordered so HRANDFIELD is O(1) and HSCAN can use positions as cursors.
-pub type HashValue = IndexMap<Bytes, Bytes, RandomState>;
-/// A set: indexable for O(1) SRANDMEMBER/SPOP and positional SSCAN cursors.
-pub type SetValue = IndexSet<Bytes, RandomState>;
-
-/// A value of one of Redis's data types. Collections are boxed so the enum stays small:
-/// most keys in a cache are strings, and every byte of `Entry` is paid per key.
+/// A value of one of Redis's data types. Each collection is 16 bytes inline (a compact
+/// encoding's pointer and length, or a box holding the full structure), so the enum stays
+/// at 24 bytes: most keys in a cache are strings, and every byte of `Entry` is paid per key.
 #[derive(Debug, Clone)]
 pub enum Value {
     Str(Vec<u8>),
-    List(Box<VecDeque<Bytes>>),
-    Hash(Box<HashValue>),
-    Set(Box<SetValue>),
-    ZSet(Box<ZSet>),
+    List(ListValue),
+    Hash(HashValue),
+    Set(SetValue),
+    ZSet(ZSet),
     Stream(Box<Stream>),
 }
+
+// Pinned: a larger Value makes every key's node larger.
+const _: () = assert!(std::mem::size_of::<Value>() == 24);
 
 /// The type of a value, for TYPE, SCAN TYPE and WRONGTYPE checks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -62,28 +60,22 @@ impl ValueType {
     }
 }
 
-/// Redis's default thresholds below which it keeps a compact encoding; OBJECT ENCODING
-/// reports the encoding Redis would use for the same content, which is what clients expect.
-const LISTPACK_MAX_ENTRIES: usize = 128;
-const LISTPACK_MAX_VALUE: usize = 64;
-const INTSET_MAX_ENTRIES: usize = 512;
-
 impl Value {
     /// An empty list value.
     pub fn new_list() -> Value {
-        Value::List(Box::default())
+        Value::List(ListValue::default())
     }
     /// An empty hash value.
     pub fn new_hash() -> Value {
-        Value::Hash(Box::default())
+        Value::Hash(HashValue::default())
     }
     /// An empty set value.
     pub fn new_set() -> Value {
-        Value::Set(Box::default())
+        Value::Set(SetValue::default())
     }
     /// An empty sorted set value.
     pub fn new_zset() -> Value {
-        Value::ZSet(Box::default())
+        Value::ZSet(ZSet::default())
     }
     /// An empty stream value.
     pub fn new_stream() -> Value {
@@ -115,10 +107,9 @@ impl Value {
         }
     }
 
-    /// The encoding name OBJECT ENCODING reports, as Redis 7.0 would choose it.
+    /// The encoding name OBJECT ENCODING reports: the one in use, named as Redis 7.0 names
+    /// it (7.0 calls every list "quicklist" and has no listpack sets).
     pub fn encoding_name(&self) -> &'static str {
-        let small =
-            |n: usize, longest: usize| n <= LISTPACK_MAX_ENTRIES && longest <= LISTPACK_MAX_VALUE;
         match self {
             Value::Str(s) => {
                 if s.len() <= 20 && parse_i64_strict(s).is_some() {
@@ -129,36 +120,13 @@ impl Value {
                     "raw"
                 }
             }
-            // Redis 7.0 always reports quicklist for lists (listpack lists came in 7.2).
             Value::List(_) => "quicklist",
-            Value::Hash(h) => {
-                let longest = h
-                    .iter()
-                    .map(|(k, v)| k.len().max(v.len()))
-                    .max()
-                    .unwrap_or(0);
-                if small(h.len(), longest) {
-                    "listpack"
-                } else {
-                    "hashtable"
-                }
-            }
-            Value::Set(s) => {
-                if s.len() <= INTSET_MAX_ENTRIES && s.iter().all(|m| parse_i64_strict(m).is_some())
-                {
-                    "intset"
-                } else {
-                    // Redis 7.0 has no listpack sets (7.2 added them).
-                    "hashtable"
-                }
-            }
-            Value::ZSet(z) => {
-                if z.is_listpack_sized() {
-                    "listpack"
-                } else {
-                    "skiplist"
-                }
-            }
+            Value::Hash(h) if h.is_compact() => "listpack",
+            Value::Hash(_) => "hashtable",
+            Value::Set(s) if s.is_compact() => "intset",
+            Value::Set(_) => "hashtable",
+            Value::ZSet(z) if z.is_compact() => "listpack",
+            Value::ZSet(_) => "skiplist",
             Value::Stream(_) => "stream",
         }
     }

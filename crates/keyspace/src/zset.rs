@@ -1,5 +1,6 @@
-//! The sorted set behind Redis's zset type: a member -> score hash map plus an
-//! order-statistic treap keyed by (score, member).
+//! The full form of Redis's zset type (what Redis calls skiplist): a member -> score hash
+//! map plus an order-statistic treap keyed by (score, member). Small sets live packed
+//! instead (see `zpack.rs`).
 //!
 //! WHY this shape: ZSCORE/ZADD need O(1) lookup by member; ZRANK, ZRANGE by rank, by score
 //! and by lex need O(log n) rank and select. A treap whose nodes carry subtree sizes gives
@@ -16,11 +17,6 @@ use ahash::RandomState;
 use bytes::Bytes;
 use indexmap::IndexMap;
 use std::cmp::Ordering;
-
-/// Redis's default zset-max-listpack-entries.
-pub const LISTPACK_MAX_ENTRIES: usize = 128;
-/// Redis's default zset-max-listpack-value.
-pub const LISTPACK_MAX_VALUE: usize = 64;
 
 /// The "no node" link.
 const NIL: u32 = u32::MAX;
@@ -314,27 +310,28 @@ impl Tree {
     }
 }
 
-/// A sorted set: members with f64 scores, ordered by (score, member).
+/// The full form of a sorted set (Redis's skiplist encoding): members with f64 scores,
+/// ordered by (score, member).
 #[derive(Clone, Default)]
-pub struct ZSet {
+pub(crate) struct ZTree {
     dict: IndexMap<Bytes, f64, RandomState>,
     tree: Tree,
 }
 
-impl std::fmt::Debug for ZSet {
+impl std::fmt::Debug for ZTree {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_list().entries(self.iter()).finish()
     }
 }
 
 /// An in-order walk over a range of ranks, ascending or descending.
-pub struct ZIter<'a> {
+pub(crate) struct TreeIter<'a> {
     tree: &'a Tree,
     stack: Vec<u32>,
     rev: bool,
 }
 
-impl<'a> Iterator for ZIter<'a> {
+impl<'a> Iterator for TreeIter<'a> {
     type Item = (&'a Bytes, f64);
 
     fn next(&mut self) -> Option<Self::Item> {
@@ -351,31 +348,32 @@ impl<'a> Iterator for ZIter<'a> {
     }
 }
 
-impl ZSet {
+impl ZTree {
     /// An empty sorted set.
-    pub fn new() -> ZSet {
-        ZSet::default()
+    pub(crate) fn new() -> ZTree {
+        ZTree::default()
     }
 
     /// Number of members (ZCARD).
-    pub fn len(&self) -> usize {
+    pub(crate) fn len(&self) -> usize {
         self.dict.len()
     }
 
     /// Whether there are no members (emptied keys are deleted).
-    pub fn is_empty(&self) -> bool {
+    #[cfg(test)]
+    pub(crate) fn is_empty(&self) -> bool {
         self.dict.is_empty()
     }
 
     /// Members with scores in ascending (score, member) order, for AOF rewrite, snapshots
     /// and whole-set reads.
-    pub fn iter(&self) -> ZIter<'_> {
+    pub(crate) fn iter(&self) -> TreeIter<'_> {
         self.iter_from(0)
     }
 
     /// Ascending walk starting at rank `rank` (past the end: empty).
-    pub fn iter_from(&self, rank: usize) -> ZIter<'_> {
-        ZIter {
+    pub(crate) fn iter_from(&self, rank: usize) -> TreeIter<'_> {
+        TreeIter {
             tree: &self.tree,
             stack: self.tree.stack_at(rank, false),
             rev: false,
@@ -383,29 +381,18 @@ impl ZSet {
     }
 
     /// Descending walk starting at rank `rank` (counted from the lowest), toward rank 0.
-    pub fn iter_rev_from(&self, rank: usize) -> ZIter<'_> {
-        ZIter {
+    pub(crate) fn iter_rev_from(&self, rank: usize) -> TreeIter<'_> {
+        TreeIter {
             tree: &self.tree,
             stack: self.tree.stack_at(rank, true),
             rev: true,
         }
     }
 
-    /// Length of the longest member, for OBJECT ENCODING's listpack threshold.
-    pub fn max_member_len(&self) -> usize {
-        self.dict.keys().map(|m| m.len()).max().unwrap_or(0)
-    }
-
-    /// Whether Redis (with default settings) would keep this set in its compact listpack
-    /// encoding: OBJECT ENCODING reports it, and ZSCAN then answers in one call as Redis does.
-    pub fn is_listpack_sized(&self) -> bool {
-        self.len() <= LISTPACK_MAX_ENTRIES && self.max_member_len() <= LISTPACK_MAX_VALUE
-    }
-
     /// Sets `member`'s score; returns the previous score if it was present. `score` must not
     /// be NaN (callers reject NaN with Redis's error before getting here).
     /// A score of -0 is stored as 0, as Redis's compact encoding does.
-    pub fn insert(&mut self, member: Bytes, score: f64) -> Option<f64> {
+    pub(crate) fn insert(&mut self, member: Bytes, score: f64) -> Option<f64> {
         debug_assert!(!score.is_nan());
         let score = score + 0.0;
         match self.dict.get_mut(&member) {
@@ -427,30 +414,31 @@ impl ZSet {
     }
 
     /// Removes `member`; returns its score if it was present.
-    pub fn remove(&mut self, member: &[u8]) -> Option<f64> {
+    pub(crate) fn remove(&mut self, member: &[u8]) -> Option<f64> {
         let score = self.dict.swap_remove(member)?;
         self.tree.remove(score, member);
         Some(score)
     }
 
     /// `member`'s score (ZSCORE).
-    pub fn score(&self, member: &[u8]) -> Option<f64> {
+    pub(crate) fn score(&self, member: &[u8]) -> Option<f64> {
         self.dict.get(member).copied()
     }
 
     /// 0-based ascending rank of `member` (ZRANK).
-    pub fn rank(&self, member: &[u8]) -> Option<usize> {
+    pub(crate) fn rank(&self, member: &[u8]) -> Option<usize> {
         let score = self.score(member)?;
         self.tree.rank(score, member)
     }
 
     /// 0-based descending rank of `member` (ZREVRANK).
-    pub fn rev_rank(&self, member: &[u8]) -> Option<usize> {
+    #[cfg(test)]
+    pub(crate) fn rev_rank(&self, member: &[u8]) -> Option<usize> {
         self.rank(member).map(|r| self.len() - 1 - r)
     }
 
     /// The member at ascending rank `rank`.
-    pub fn get_by_rank(&self, rank: usize) -> Option<(&Bytes, f64)> {
+    pub(crate) fn get_by_rank(&self, rank: usize) -> Option<(&Bytes, f64)> {
         self.tree.select(rank).map(|t| {
             let n = self.tree.node(t);
             (&n.member, n.score)
@@ -459,7 +447,7 @@ impl ZSet {
 
     /// Number of members with score < `score`, or <= `score` when `inclusive`: the first
     /// rank with score >= x (resp. > x), the bound of score ranges.
-    pub fn score_rank(&self, score: f64, inclusive: bool) -> usize {
+    pub(crate) fn score_rank(&self, score: f64, inclusive: bool) -> usize {
         if inclusive {
             self.tree.count_prefix(|n| n.score <= score)
         } else {
@@ -470,7 +458,7 @@ impl ZSet {
     /// Number of members ordered below `member` (or up to and including it when
     /// `inclusive`) by member bytes alone: the bound of lex ranges, meaningful (as in Redis)
     /// when all scores are equal.
-    pub fn lex_rank(&self, member: &[u8], inclusive: bool) -> usize {
+    pub(crate) fn lex_rank(&self, member: &[u8], inclusive: bool) -> usize {
         if inclusive {
             self.tree.count_prefix(|n| n.member.as_ref() <= member)
         } else {
@@ -479,14 +467,16 @@ impl ZSet {
     }
 
     /// Removes and returns the lowest member (ZPOPMIN).
-    pub fn pop_min(&mut self) -> Option<(Bytes, f64)> {
+    #[cfg(test)]
+    pub(crate) fn pop_min(&mut self) -> Option<(Bytes, f64)> {
         let (m, s) = self.get_by_rank(0).map(|(m, s)| (m.clone(), s))?;
         self.remove(&m);
         Some((m, s))
     }
 
     /// Removes and returns the highest member (ZPOPMAX).
-    pub fn pop_max(&mut self) -> Option<(Bytes, f64)> {
+    #[cfg(test)]
+    pub(crate) fn pop_max(&mut self) -> Option<(Bytes, f64)> {
         let last = self.len().checked_sub(1)?;
         let (m, s) = self.get_by_rank(last).map(|(m, s)| (m.clone(), s))?;
         self.remove(&m);
@@ -495,7 +485,7 @@ impl ZSet {
 
     /// The member at hash position `pos` (not its rank): O(1) access for ZRANDMEMBER and
     /// the positional ZSCAN cursor. Positions only move by `swap_remove` of the last one.
-    pub fn get_by_position(&self, pos: usize) -> Option<(&Bytes, f64)> {
+    pub(crate) fn get_by_position(&self, pos: usize) -> Option<(&Bytes, f64)> {
         self.dict.get_index(pos).map(|(m, s)| (m, *s))
     }
 }
@@ -506,7 +496,7 @@ mod tests {
 
     #[test]
     fn basic_order_and_ranks() {
-        let mut z = ZSet::new();
+        let mut z = ZTree::new();
         assert_eq!(z.insert(Bytes::from("b"), 2.0), None);
         assert_eq!(z.insert(Bytes::from("a"), 2.0), None);
         assert_eq!(z.insert(Bytes::from("c"), 1.0), None);

@@ -71,24 +71,24 @@ proptest! {
             }
             let want = sorted(&model);
             prop_assert_eq!(z.len(), want.len());
-            let got: Vec<(Bytes, f64)> = z.iter().map(|(m, s)| (m.clone(), s)).collect();
+            let got: Vec<(Bytes, f64)> = z.iter().map(|(m, s)| (Bytes::copy_from_slice(m), s)).collect();
             prop_assert_eq!(&got, &want);
             for (i, (m, s)) in want.iter().enumerate() {
                 prop_assert_eq!(z.rank(m), Some(i));
                 prop_assert_eq!(z.rev_rank(m), Some(want.len() - 1 - i));
                 prop_assert_eq!(z.score(m), Some(*s));
-                prop_assert_eq!(z.get_by_rank(i).map(|(m, s)| (m.clone(), s)), Some((m.clone(), *s)));
+                prop_assert_eq!(z.get_by_rank(i).map(|(m, s)| (Bytes::copy_from_slice(m), s)), Some((m.clone(), *s)));
             }
             prop_assert_eq!(z.get_by_rank(want.len()), None);
         }
         // Range walks and bounds on the final state.
         let want = sorted(&model);
         for start in 0..=want.len() + 1 {
-            let got: Vec<Bytes> = z.iter_from(start).map(|(m, _)| m.clone()).collect();
+            let got: Vec<Bytes> = z.iter_from(start).map(|(m, _)| Bytes::copy_from_slice(m)).collect();
             let exp: Vec<Bytes> = want.iter().skip(start).map(|(m, _)| m.clone()).collect();
             prop_assert_eq!(got, exp);
             if start < want.len() {
-                let got: Vec<Bytes> = z.iter_rev_from(start).map(|(m, _)| m.clone()).collect();
+                let got: Vec<Bytes> = z.iter_rev_from(start).map(|(m, _)| Bytes::copy_from_slice(m)).collect();
                 let exp: Vec<Bytes> = want[..=start].iter().rev().map(|(m, _)| m.clone()).collect();
                 prop_assert_eq!(got, exp);
             }
@@ -99,7 +99,7 @@ proptest! {
             prop_assert_eq!(z.score_rank(x, true), want.iter().filter(|(_, v)| *v <= x).count());
         }
         // Positions cover every member exactly once.
-        let mut seen: Vec<Bytes> = (0..z.len()).filter_map(|i| z.get_by_position(i).map(|(m, _)| m.clone())).collect();
+        let mut seen: Vec<Bytes> = (0..z.len()).filter_map(|i| z.get_by_position(i).map(|(m, _)| Bytes::copy_from_slice(m))).collect();
         seen.sort();
         let mut all: Vec<Bytes> = model.keys().cloned().collect();
         all.sort();

@@ -64,8 +64,8 @@ pub(crate) fn put_blob(out: &mut Vec<u8>, s: &[u8]) {
     out.extend_from_slice(s);
 }
 
-/// Formats a zset score the way Redis stores it in listpacks (integers without a fraction,
-/// otherwise a round-trip decimal or exponent form that strtod reads back exactly).
+/// Formats a zset score the way Redis 7.0 stores it in listpacks (its d2string: integers
+/// within +-2^62 without a fraction, otherwise printf's `%.17g`).
 pub(crate) fn format_score(v: f64) -> Vec<u8> {
     if v.is_nan() {
         return b"nan".to_vec();
@@ -84,14 +84,33 @@ pub(crate) fn format_score(v: f64) -> Vec<u8> {
             b"0".to_vec()
         };
     }
-    if v.fract() == 0.0 && v.abs() < 4_503_599_627_370_496.0 {
+    if v.fract() == 0.0 && v.abs() <= (1u64 << 62) as f64 {
         return (v as i64).to_string().into_bytes();
     }
-    let a = v.abs();
-    if (1e-5..1e17).contains(&a) {
-        format!("{v}").into_bytes()
+    g17(v).into_bytes()
+}
+
+/// printf's `%.17g` for a finite, non-zero double: 17 significant digits, trailing zeros
+/// of the fraction dropped, exponent form below 1e-4 or from 1e17.
+fn g17(v: f64) -> String {
+    let strip = |m: &str| -> String {
+        if m.contains('.') {
+            m.trim_end_matches('0').trim_end_matches('.').to_string()
+        } else {
+            m.to_string()
+        }
+    };
+    let sci = format!("{:.16e}", v);
+    let (mantissa, exp) = match sci.split_once('e') {
+        Some((m, e)) => (m.to_string(), e.parse::<i32>().unwrap_or(0)),
+        None => (sci.clone(), 0),
+    };
+    if !(-4..17).contains(&exp) {
+        let sign = if exp < 0 { '-' } else { '+' };
+        format!("{}e{}{:02}", strip(&mantissa), sign, exp.abs())
     } else {
-        format!("{v:e}").into_bytes()
+        let decimals = (16 - exp).max(0) as usize;
+        strip(&format!("{:.*}", decimals, v))
     }
 }
 
@@ -218,7 +237,9 @@ mod tests {
     fn scores() {
         assert_eq!(format_score(1.0), b"1");
         assert_eq!(format_score(-2.5), b"-2.5");
-        assert_eq!(format_score(1e300), b"1e300");
+        assert_eq!(format_score(1e300), b"1.0000000000000001e+300");
+        assert_eq!(format_score(0.1), b"0.10000000000000001");
+        assert_eq!(format_score(1.5), b"1.5");
         assert_eq!(format_score(f64::NEG_INFINITY), b"-inf");
         for v in [
             0.1,

@@ -107,11 +107,27 @@ fn backlog_size(config: &Config) -> usize {
     crate::config::parse_memory(config.get_value("repl-backlog-size")).unwrap_or(1 << 20) as usize
 }
 
+/// The compact-encoding thresholds the config asks for (`*-max-listpack-*`,
+/// `set-max-intset-entries`); the keyspace reads them on every collection insert.
+fn encoding_limits(config: &Config) -> rubra_keyspace::Limits {
+    let int = |name: &str| config.get_value(name).parse::<i64>().unwrap_or(0);
+    let size = |name: &str| rubra_keyspace::limits::clamp(int(name));
+    rubra_keyspace::Limits {
+        hash_max_entries: size("hash-max-listpack-entries"),
+        hash_max_value: size("hash-max-listpack-value"),
+        set_max_intset_entries: size("set-max-intset-entries"),
+        zset_max_entries: size("zset-max-listpack-entries"),
+        zset_max_value: size("zset-max-listpack-value"),
+        list_max_size: int("list-max-listpack-size"),
+    }
+}
+
 impl Store {
     /// Applies the parameters that live outside `config` after CONFIG SET changed it, so a
     /// setting that answers OK also takes effect.
     pub(crate) fn apply_config(&mut self) {
         self.feed.set_backlog_size(backlog_size(&self.config));
+        encoding_limits(&self.config).install();
         self.observe = crate::exec::observe::Settings::from_config(&self.config);
         if let Some(aof) = self.aof.as_mut() {
             aof.policy =
@@ -121,6 +137,7 @@ impl Store {
 
     /// A fresh store for `config`.
     pub(crate) fn new(config: Config, now_ms: u64) -> Store {
+        encoding_limits(&config).install();
         let dbs = (0..config.databases).map(|_| Db::new()).collect();
         let observe = crate::exec::observe::Settings::from_config(&config);
         let mut rng = SmallRng::from_entropy();

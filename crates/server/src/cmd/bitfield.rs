@@ -326,6 +326,7 @@ fn run(ctx: &mut Ctx, args: &[Bytes], readonly_cmd: bool) -> CmdResult {
             true
         }
     };
+    ctx.set_raw(&args[1], true);
     let s = ctx.write_as::<S>(&args[1])?.ok_or(err::NO_SUCH_KEY)?;
     let mut changes = 0u64;
     let mut out = Vec::with_capacity(ops.len());

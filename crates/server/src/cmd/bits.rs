@@ -55,6 +55,7 @@ fn setbit(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
     } else {
         s[byte] &= !mask;
     }
+    ctx.set_raw(&args[1], true);
     ctx.dirty(1);
     Ok(Reply::Int(old))
 }

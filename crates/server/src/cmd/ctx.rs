@@ -7,10 +7,8 @@ use crate::client::ClientState;
 use crate::store::Store;
 use bytes::Bytes;
 use rubra_keyspace::db::lru_clock;
-use rubra_keyspace::value::{HashValue, SetValue};
-use rubra_keyspace::{Db, Entry, Value, ZSet};
+use rubra_keyspace::{Db, Entry, HashValue, ListValue, SetValue, Value, ZSet};
 use rubra_resp::Reply;
-use std::collections::VecDeque;
 
 /// A blocking command found nothing and asks to wait.
 #[derive(Debug, Clone)]
@@ -71,10 +69,10 @@ macro_rules! typed {
 }
 
 typed!(Vec<u8>, Str, Value::Str(Vec::new()));
-typed!(Box<VecDeque<Bytes>>, List, Value::new_list());
-typed!(Box<HashValue>, Hash, Value::new_hash());
-typed!(Box<SetValue>, Set, Value::new_set());
-typed!(Box<ZSet>, ZSet, Value::new_zset());
+typed!(ListValue, List, Value::new_list());
+typed!(HashValue, Hash, Value::new_hash());
+typed!(SetValue, Set, Value::new_set());
+typed!(ZSet, ZSet, Value::new_zset());
 
 impl<'a> Ctx<'a> {
     /// The client's selected database.
@@ -124,6 +122,15 @@ impl<'a> Ctx<'a> {
         match self.read(key) {
             None => Ok(None),
             Some(e) => T::view_ref(&e.value).map(Some).ok_or(err::WRONGTYPE),
+        }
+    }
+
+    /// Records whether the string at `key` was edited in place (OBJECT ENCODING then says
+    /// raw, as Redis's unshared sds) or rewritten whole (encoding by content again).
+    pub(crate) fn set_raw(&mut self, key: &[u8], raw: bool) {
+        let now = self.now_ms;
+        if let Some(e) = self.db().get_mut(key, now) {
+            e.raw = raw;
         }
     }
 

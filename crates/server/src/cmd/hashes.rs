@@ -10,7 +10,12 @@ use rubra_keys::glob::glob_match;
 use rubra_keyspace::value::{parse_i64_strict, HashValue};
 use rubra_resp::Reply;
 
-type H = Box<HashValue>;
+type H = HashValue;
+
+/// A reply holding a copy of bytes borrowed from a value.
+pub(crate) fn bulk(b: &[u8]) -> Reply {
+    Reply::Bulk(Bytes::copy_from_slice(b))
+}
 
 pub(crate) static COMMANDS: &[Command] = &[
     Command::new("hset", -4, WRITE | DENYOOM | FAST, (1, 1, 1), "hash", hset),
@@ -68,7 +73,7 @@ fn set_pairs(ctx: &mut Ctx, args: &[Bytes]) -> Result<i64, Reply> {
     let h = ctx.write_or_create::<H>(&args[1])?;
     let mut added = 0;
     for pair in args[2..].chunks_exact(2) {
-        if h.insert(pair[0].clone(), pair[1].clone()).is_none() {
+        if h.insert(pair[0].clone(), pair[1].clone()) {
             added += 1;
         }
     }
@@ -104,7 +109,7 @@ fn hsetnx(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
 fn hget(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
     Ok(
         match ctx.read_as::<H>(&args[1])?.and_then(|h| h.get(&args[2])) {
-            Some(v) => Reply::Bulk(v.clone()),
+            Some(v) => bulk(v),
             None => Reply::Nil,
         },
     )
@@ -117,7 +122,7 @@ fn hmget(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
         args[2..]
             .iter()
             .map(|f| match h.and_then(|h| h.get(f)) {
-                Some(v) => Reply::Bulk(v.clone()),
+                Some(v) => bulk(v),
                 None => Reply::Nil,
             })
             .collect(),
@@ -131,8 +136,7 @@ fn hdel(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
     };
     let mut removed = 0;
     for f in &args[2..] {
-        // swap_remove: O(1), and compatible with the descending SCAN cursor.
-        if h.swap_remove(f).is_some() {
+        if h.remove(f) {
             removed += 1;
         }
     }
@@ -171,7 +175,7 @@ fn hexists(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
 fn hkeys(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
     Ok(Reply::Array(
         ctx.read_as::<H>(&args[1])?
-            .map_or_else(Vec::new, |h| h.keys().cloned().map(Reply::Bulk).collect()),
+            .map_or_else(Vec::new, |h| h.keys().map(bulk).collect()),
     ))
 }
 
@@ -179,20 +183,17 @@ fn hkeys(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
 fn hvals(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
     Ok(Reply::Array(
         ctx.read_as::<H>(&args[1])?
-            .map_or_else(Vec::new, |h| h.values().cloned().map(Reply::Bulk).collect()),
+            .map_or_else(Vec::new, |h| h.values().map(bulk).collect()),
     ))
 }
 
 /// HGETALL key — a map in RESP3, a flat field/value array in RESP2.
 fn hgetall(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
-    Ok(Reply::Map(ctx.read_as::<H>(&args[1])?.map_or_else(
-        Vec::new,
-        |h| {
-            h.iter()
-                .map(|(k, v)| (Reply::Bulk(k.clone()), Reply::Bulk(v.clone())))
-                .collect()
-        },
-    )))
+    Ok(Reply::Map(
+        ctx.read_as::<H>(&args[1])?.map_or_else(Vec::new, |h| {
+            h.iter().map(|(k, v)| (bulk(k), bulk(v))).collect()
+        }),
+    ))
 }
 
 /// HINCRBY key field increment
@@ -205,10 +206,7 @@ fn hincrby(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
         }
     }
     let h = ctx.write_or_create::<H>(&args[1])?;
-    let cur = h
-        .get(&args[2])
-        .and_then(|v| parse_i64_strict(v))
-        .unwrap_or(0);
+    let cur = h.get(&args[2]).and_then(parse_i64_strict).unwrap_or(0);
     let new = cur.checked_add(incr).ok_or(err::OVERFLOW)?;
     h.insert(args[2].clone(), Bytes::from(new.to_string()));
     ctx.dirty(1);
@@ -251,9 +249,7 @@ fn hrandfield(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
             return Ok(Reply::Nil);
         };
         let i = ctx_rand(h.len());
-        return Ok(h
-            .get_index(i)
-            .map_or(Reply::Nil, |(k, _)| Reply::Bulk(k.clone())));
+        return Ok(h.get_index(i).map_or(Reply::Nil, |(k, _)| bulk(k)));
     }
     let count = args::int(&args[2])?;
     let withvalues = match args.len() {
@@ -274,21 +270,29 @@ fn hrandfield(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
         return Ok(Reply::Array(Vec::new()));
     };
     let picks = random_indexes(h.len(), count);
+    // A packed hash is walked once into positions (get_index is O(n) there).
+    let packed: Vec<(&[u8], &[u8])> = if h.is_compact() {
+        h.iter().collect()
+    } else {
+        Vec::new()
+    };
     let mut out = Vec::new();
     for i in picks {
-        let Some((k, v)) = h.get_index(i) else {
+        let pair = if h.is_compact() {
+            packed.get(i).copied()
+        } else {
+            h.get_index(i)
+        };
+        let Some((k, v)) = pair else {
             continue;
         };
         if !withvalues {
-            out.push(Reply::Bulk(k.clone()));
+            out.push(bulk(k));
         } else if resp3 {
-            out.push(Reply::Array(vec![
-                Reply::Bulk(k.clone()),
-                Reply::Bulk(v.clone()),
-            ]));
+            out.push(Reply::Array(vec![bulk(k), bulk(v)]));
         } else {
-            out.push(Reply::Bulk(k.clone()));
-            out.push(Reply::Bulk(v.clone()));
+            out.push(bulk(k));
+            out.push(bulk(v));
         }
     }
     Ok(Reply::Array(out))
@@ -423,13 +427,23 @@ fn hscan(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
     let Some(h) = ctx.read_as::<H>(&args[1])? else {
         return Ok(scan_reply(0, Vec::new()));
     };
-    let (range, next) = scan_positions(h.len(), sa.cursor, sa.count);
     let mut items = Vec::new();
+    if h.is_compact() {
+        // Like Redis's listpack: the whole hash in one reply, cursor 0.
+        for (k, v) in h.iter() {
+            if scan_match(&sa.pattern, k) {
+                items.push(bulk(k));
+                items.push(bulk(v));
+            }
+        }
+        return Ok(scan_reply(0, items));
+    }
+    let (range, next) = scan_positions(h.len(), sa.cursor, sa.count);
     for i in range.rev() {
         if let Some((k, v)) = h.get_index(i) {
             if scan_match(&sa.pattern, k) {
-                items.push(Reply::Bulk(k.clone()));
-                items.push(Reply::Bulk(v.clone()));
+                items.push(bulk(k));
+                items.push(bulk(v));
             }
         }
     }

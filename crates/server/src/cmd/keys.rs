@@ -428,11 +428,11 @@ fn object(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
         return Ok(Reply::Nil);
     };
     if is(sub, "encoding") {
-        Ok(Reply::bulk(entry.value.encoding_name().as_bytes()))
+        Ok(Reply::bulk(entry.encoding_name().as_bytes()))
     } else if is(sub, "refcount") {
         let small_int = match &entry.value {
             rubra_keyspace::Value::Str(s) => {
-                entry.value.encoding_name() == "int"
+                entry.encoding_name() == "int"
                     && std::str::from_utf8(s)
                         .ok()
                         .and_then(|t| t.parse::<i64>().ok())

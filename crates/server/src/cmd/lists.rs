@@ -10,10 +10,10 @@ use super::args::{self, is};
 use super::flags::*;
 use super::{err, CmdResult, Command, Ctx};
 use bytes::Bytes;
+use rubra_keyspace::ListValue;
 use rubra_resp::Reply;
-use std::collections::VecDeque;
 
-type L = Box<VecDeque<Bytes>>;
+type L = ListValue;
 
 pub(crate) static COMMANDS: &[Command] = &[
     Command::new(
@@ -131,14 +131,14 @@ impl End {
     }
 }
 
-fn pop(list: &mut VecDeque<Bytes>, end: End) -> Option<Bytes> {
+fn pop(list: &mut ListValue, end: End) -> Option<Bytes> {
     match end {
         End::Left => list.pop_front(),
         End::Right => list.pop_back(),
     }
 }
 
-fn push(list: &mut VecDeque<Bytes>, end: End, value: Bytes) {
+fn push(list: &mut ListValue, end: End, value: Bytes) {
     match end {
         End::Left => list.push_front(value),
         End::Right => list.push_back(value),
@@ -147,7 +147,7 @@ fn push(list: &mut VecDeque<Bytes>, end: End, value: Bytes) {
 
 /// Pops up to `n` elements from one end, in the order they come off the list (so RPOP with
 /// a count lists the tail first, as Redis does).
-fn pop_n(list: &mut VecDeque<Bytes>, end: End, n: usize) -> Vec<Bytes> {
+fn pop_n(list: &mut ListValue, end: End, n: usize) -> Vec<Bytes> {
     let n = n.min(list.len());
     let mut out = Vec::with_capacity(n);
     for _ in 0..n {
@@ -308,8 +308,8 @@ fn lindex(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
     };
     let index = args::int(&args[2])?;
     Ok(resolve_index(index, list.len())
-        .and_then(|i| list.get(i).cloned())
-        .map_or(Reply::Nil, Reply::Bulk))
+        .and_then(|i| list.get(i))
+        .map_or(Reply::Nil, |v| Reply::Bulk(Bytes::copy_from_slice(v))))
 }
 
 /// LSET key index element
@@ -320,7 +320,7 @@ fn lset(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
     };
     let index = args::int(&args[2])?;
     let i = resolve_index(index, list.len()).ok_or(err::INDEX_OUT_OF_RANGE)?;
-    list[i] = args[3].clone();
+    list.set(i, args[3].clone());
     ctx.dirty(1);
     Ok(Reply::OK)
 }
@@ -333,7 +333,11 @@ fn lrange(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
         return Ok(Reply::Array(Vec::new()));
     };
     Ok(match args::resolve_range(start, stop, list.len()) {
-        Some((s, e)) => bulks(list.range(s..=e).cloned().collect()),
+        Some((s, e)) => Reply::Array(
+            list.range(s, e - s + 1)
+                .map(|v| Reply::Bulk(Bytes::copy_from_slice(v)))
+                .collect(),
+        ),
         None => Reply::Array(Vec::new()),
     })
 }
@@ -350,8 +354,7 @@ fn ltrim(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
         Some((s, e)) => (s, len - e - 1),
         None => (len, 0),
     };
-    list.truncate(len - right);
-    list.drain(..left.min(list.len()));
+    list.keep_range(left, len.saturating_sub(left + right));
     let removed = left + right;
     if removed > 0 {
         ctx.remove_if_empty(&args[1]);
@@ -368,27 +371,7 @@ fn lrem(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
     let Some(list) = ctx.write_as::<L>(&args[1])? else {
         return Ok(Reply::Int(0));
     };
-    let limit = count.unsigned_abs();
-    let mut removed: u64 = 0;
-    let mut take = |e: &Bytes| {
-        if e == elem && (limit == 0 || removed < limit) {
-            removed += 1;
-            true
-        } else {
-            false
-        }
-    };
-    if count >= 0 {
-        list.retain(|e| !take(e));
-    } else {
-        let mut kept = VecDeque::with_capacity(list.len());
-        while let Some(e) = list.pop_back() {
-            if !take(&e) {
-                kept.push_front(e);
-            }
-        }
-        **list = kept;
-    }
+    let removed = list.remove_matching(elem, count.unsigned_abs(), count < 0);
     if removed > 0 {
         ctx.remove_if_empty(&args[1]);
         ctx.dirty(removed);
@@ -408,7 +391,7 @@ fn linsert(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
     let Some(list) = ctx.write_as::<L>(&args[1])? else {
         return Ok(Reply::Int(0));
     };
-    let Some(pos) = list.iter().position(|e| *e == args[3]) else {
+    let Some(pos) = list.position(&args[3]) else {
         return Ok(Reply::Int(-1));
     };
     list.insert(if after { pos + 1 } else { pos }, args[4].clone());
@@ -466,15 +449,20 @@ fn lpos(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
     } else {
         usize::try_from(maxlen).unwrap_or(usize::MAX).min(len)
     };
-    let positions: Box<dyn Iterator<Item = usize>> = if from_tail {
-        Box::new((0..len).rev().take(scan))
+    let walk: Box<dyn Iterator<Item = (usize, &[u8])>> = if from_tail {
+        Box::new(
+            list.iter_rev()
+                .enumerate()
+                .map(|(k, e)| (len - 1 - k, e))
+                .take(scan),
+        )
     } else {
-        Box::new((0..len).take(scan))
+        Box::new(list.iter().enumerate().take(scan))
     };
     let mut found = Vec::new();
     let mut matches: u64 = 0;
-    for p in positions {
-        if list[p] != *elem {
+    for (p, e) in walk {
+        if e != &elem[..] {
             continue;
         }
         matches += 1;
@@ -701,7 +689,7 @@ fn blmpop(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
 mod tests {
     use super::*;
 
-    fn list(items: &[&str]) -> VecDeque<Bytes> {
+    fn list(items: &[&str]) -> ListValue {
         items.iter().map(|s| Bytes::from(s.to_string())).collect()
     }
 

@@ -7,11 +7,11 @@ use super::hashes::{parse_scan_args, random_indexes, scan_match, scan_positions,
 use super::{err, CmdResult, Command, Ctx};
 use bytes::Bytes;
 use rand::Rng;
-use rubra_keyspace::value::{parse_i64_strict, SetValue};
+use rubra_keyspace::value::SetValue;
 use rubra_keyspace::Value;
 use rubra_resp::Reply;
 
-type S = Box<SetValue>;
+type S = SetValue;
 
 pub(crate) static COMMANDS: &[Command] = &[
     Command::new("sadd", -3, WRITE | DENYOOM | FAST, (1, 1, 1), "set", sadd),
@@ -67,25 +67,9 @@ fn sintercard_keys(args: &[Bytes]) -> Vec<usize> {
     args::numkeys_positions(args, 1)
 }
 
+/// Every member as a reply (an intset lists them in numeric order, as Redis's does).
 fn members(set: &SetValue) -> Vec<Reply> {
-    match intset_order(set) {
-        Some(sorted) => sorted.into_iter().map(Reply::Bulk).collect(),
-        None => set.iter().cloned().map(Reply::Bulk).collect(),
-    }
-}
-
-/// Redis keeps small all-integer sets as a sorted intset, so SMEMBERS and SSCAN list them
-/// in numeric order; users see that order and some rely on it. None for other sets.
-fn intset_order(set: &SetValue) -> Option<Vec<Bytes>> {
-    if set.len() > 512 {
-        return None;
-    }
-    let mut nums = Vec::with_capacity(set.len());
-    for m in set {
-        nums.push((parse_i64_strict(m)?, m));
-    }
-    nums.sort_unstable_by_key(|(n, _)| *n);
-    Some(nums.into_iter().map(|(_, m)| m.clone()).collect())
+    set.iter().map(|m| Reply::Bulk(m.to_bytes())).collect()
 }
 
 /// SADD key member [member ...]
@@ -110,8 +94,7 @@ fn srem(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
     };
     let mut removed = 0;
     for m in &args[2..] {
-        // swap_remove: O(1), and compatible with the descending SSCAN cursor.
-        if s.swap_remove(m) {
+        if s.remove(m) {
             removed += 1;
         }
     }
@@ -151,8 +134,7 @@ fn smismember(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
 /// SMEMBERS key
 fn smembers(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
     Ok(Reply::Set(
-        ctx.read_as::<S>(&args[1])?
-            .map_or_else(Vec::new, |s| members(s)),
+        ctx.read_as::<S>(&args[1])?.map_or_else(Vec::new, members),
     ))
 }
 
@@ -168,7 +150,7 @@ fn srandmember(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
         let i = rand::thread_rng().gen_range(0..s.len());
         return Ok(s
             .get_index(i)
-            .map_or(Reply::Nil, |m| Reply::Bulk(m.clone())));
+            .map_or(Reply::Nil, |m| Reply::Bulk(m.to_bytes())));
     }
     if args.len() > 3 {
         return Err(err::SYNTAX);
@@ -186,7 +168,7 @@ fn srandmember(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
     Ok(Reply::Array(
         picks
             .into_iter()
-            .filter_map(|i| s.get_index(i).cloned().map(Reply::Bulk))
+            .filter_map(|i| s.get_index(i).map(|m| Reply::Bulk(m.to_bytes())))
             .collect(),
     ))
 }
@@ -259,9 +241,7 @@ fn smove(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
         let has = ctx.read_as::<S>(src)?.is_some_and(|s| s.contains(member));
         return Ok(Reply::Int(has as i64));
     }
-    let removed = ctx
-        .write_as::<S>(src)?
-        .is_some_and(|s| s.swap_remove(member));
+    let removed = ctx.write_as::<S>(src)?.is_some_and(|s| s.remove(member));
     if !removed {
         return Ok(Reply::Int(0));
     }
@@ -295,7 +275,7 @@ fn compute(ctx: &mut Ctx, keys: &[Bytes], op: Op, limit: usize) -> Result<SetVal
     let sets: Vec<Option<&SetValue>> = keys
         .iter()
         .map(|k| match db.peek(k, now).map(|e| &e.value) {
-            Some(Value::Set(s)) => Some(&**s),
+            Some(Value::Set(s)) => Some(s),
             _ => None,
         })
         .collect();
@@ -311,8 +291,8 @@ fn compute(ctx: &mut Ctx, keys: &[Bytes], op: Op, limit: usize) -> Result<SetVal
                 return Ok(result);
             };
             for m in first.iter() {
-                if rest.iter().all(|s| s.contains(m)) {
-                    result.insert(m.clone());
+                if rest.iter().all(|s| s.contains(&m)) {
+                    result.insert(m.to_bytes());
                     if limit > 0 && result.len() >= limit {
                         break;
                     }
@@ -321,7 +301,9 @@ fn compute(ctx: &mut Ctx, keys: &[Bytes], op: Op, limit: usize) -> Result<SetVal
         }
         Op::Union => {
             for s in sets.into_iter().flatten() {
-                result.extend(s.iter().cloned());
+                for m in s.iter() {
+                    result.insert(m.to_bytes());
+                }
             }
         }
         Op::Diff => {
@@ -331,8 +313,8 @@ fn compute(ctx: &mut Ctx, keys: &[Bytes], op: Op, limit: usize) -> Result<SetVal
             };
             let others: Vec<&SetValue> = it.flatten().collect();
             for m in first.iter() {
-                if !others.iter().any(|s| s.contains(m)) {
-                    result.insert(m.clone());
+                if !others.iter().any(|s| s.contains(&m)) {
+                    result.insert(m.to_bytes());
                 }
             }
         }
@@ -342,7 +324,7 @@ fn compute(ctx: &mut Ctx, keys: &[Bytes], op: Op, limit: usize) -> Result<SetVal
 
 fn read_op(ctx: &mut Ctx, args: &[Bytes], op: Op) -> CmdResult {
     let result = compute(ctx, &args[1..], op, 0)?;
-    Ok(Reply::Set(result.into_iter().map(Reply::Bulk).collect()))
+    Ok(Reply::Set(members(&result)))
 }
 
 /// Stores the result of `op` over args[2..] in args[1]; an empty result deletes it.
@@ -355,8 +337,7 @@ fn store_op(ctx: &mut Ctx, args: &[Bytes], op: Op) -> CmdResult {
             ctx.dirty(1);
         }
     } else {
-        ctx.db()
-            .set(args[1].clone(), Value::Set(Box::new(result)), now);
+        ctx.db().set(args[1].clone(), Value::Set(result), now);
         ctx.dirty(1);
     }
     Ok(Reply::Int(n))
@@ -427,12 +408,12 @@ fn sscan(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
     let Some(s) = ctx.read_as::<S>(&args[1])? else {
         return Ok(scan_reply(0, Vec::new()));
     };
-    if let Some(sorted) = intset_order(s) {
+    if s.is_compact() {
         // Like Redis's intset: the whole set in one reply, cursor 0.
-        let items = sorted
-            .into_iter()
+        let items = s
+            .iter()
             .filter(|m| scan_match(&sa.pattern, m))
-            .map(Reply::Bulk)
+            .map(|m| Reply::Bulk(m.to_bytes()))
             .collect();
         return Ok(scan_reply(0, items));
     }
@@ -440,8 +421,8 @@ fn sscan(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
     let mut items = Vec::new();
     for i in range.rev() {
         if let Some(m) = s.get_index(i) {
-            if scan_match(&sa.pattern, m) {
-                items.push(Reply::Bulk(m.clone()));
+            if scan_match(&sa.pattern, &m) {
+                items.push(Reply::Bulk(m.to_bytes()));
             }
         }
     }

@@ -11,10 +11,9 @@ use super::pqsort::pqsort;
 use super::{err, CmdResult, Command, Ctx};
 use bytes::Bytes;
 use rubra_keyspace::value::parse_i64_strict;
-use rubra_keyspace::Value;
+use rubra_keyspace::{ListValue, Value};
 use rubra_resp::Reply;
 use std::cmp::Ordering;
-use std::collections::VecDeque;
 
 pub(crate) static COMMANDS: &[Command] = &[
     Command::new("sort", -2, WRITE | DENYOOM, (1, 1, 1), "generic", sort).with_keys(sort_keys),
@@ -141,7 +140,7 @@ fn lookup_pattern(ctx: &mut Ctx, pattern: &[u8], subst: &[u8]) -> Option<Bytes> 
     key.extend_from_slice(postfix);
     let entry = ctx.read(&key)?;
     match (&entry.value, field) {
-        (Value::Hash(h), Some(f)) => h.get(f).cloned(),
+        (Value::Hash(h), Some(f)) => h.get(f).map(Bytes::copy_from_slice),
         (Value::Str(s), None) => Some(Bytes::copy_from_slice(s)),
         _ => None,
     }
@@ -204,11 +203,22 @@ fn generic(ctx: &mut Ctx, args: &[Bytes], readonly: bool) -> CmdResult {
         None => (Src::List, Vec::new()),
         Some(e) => match &e.value {
             Value::List(l) => (Src::List, list_items(l)),
-            Value::Set(s) => (Src::Set, s.iter().cloned().collect()),
-            Value::ZSet(z) => (Src::ZSet, z.iter().map(|(m, _)| m.clone()).collect()),
+            Value::Set(s) => (Src::Set, s.iter().map(|m| m.to_bytes()).collect()),
+            Value::ZSet(z) => (
+                Src::ZSet,
+                z.iter().map(|(m, _)| Bytes::copy_from_slice(m)).collect(),
+            ),
             _ => return Err(err::WRONGTYPE),
         },
     };
+    if kind == Src::ZSet {
+        // Redis 7.0's SORT (and SORT_RO) converts a listpack sorted set to a skiplist in
+        // place; OBJECT ENCODING shows it afterwards.
+        let now = ctx.now_ms;
+        if let Some(Value::ZSet(z)) = ctx.db().get_mut(&args[1], now).map(|e| &mut e.value) {
+            z.convert_to_full();
+        }
+    }
     if dontsort && kind == Src::Set && store.is_some() {
         // A set has no order of its own: make the stored result deterministic.
         dontsort = false;
@@ -362,9 +372,8 @@ fn generic(ctx: &mut Ctx, args: &[Bytes], readonly: bool) -> CmdResult {
         Some(dest) => {
             let now = ctx.now_ms;
             if outputlen > 0 {
-                let list: VecDeque<Bytes> =
-                    out.into_iter().map(Option::unwrap_or_default).collect();
-                ctx.db().set(dest, Value::List(Box::new(list)), now);
+                let list: ListValue = out.into_iter().map(Option::unwrap_or_default).collect();
+                ctx.db().set(dest, Value::List(list), now);
                 ctx.dirty(outputlen as u64);
             } else if ctx.db().remove(&dest).is_some() {
                 ctx.dirty(1);
@@ -375,8 +384,8 @@ fn generic(ctx: &mut Ctx, args: &[Bytes], readonly: bool) -> CmdResult {
 }
 
 /// The elements of a list, head to tail.
-fn list_items(l: &VecDeque<Bytes>) -> Vec<Bytes> {
-    l.iter().cloned().collect()
+fn list_items(l: &ListValue) -> Vec<Bytes> {
+    l.iter().map(Bytes::copy_from_slice).collect()
 }
 
 #[cfg(test)]

@@ -404,13 +404,18 @@ fn max_len(ctx: &Ctx) -> usize {
 /// APPEND key value
 fn append(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
     let limit = max_len(ctx);
-    let current = ctx.write_as::<S>(&args[1])?.map_or(0, |s| s.len());
-    if current + args[2].len() > limit {
+    let current = ctx.write_as::<S>(&args[1])?.map(|s| s.len());
+    if current.unwrap_or(0) + args[2].len() > limit {
         return Err(TOO_BIG);
     }
     let s = ctx.write_or_create::<S>(&args[1])?;
     s.extend_from_slice(&args[2]);
     let len = s.len();
+    if current.is_some() {
+        // Appending to an existing string makes it raw in Redis; a new key is encoded
+        // by content.
+        ctx.set_raw(&args[1], true);
+    }
     ctx.dirty(1);
     Ok(Reply::Int(len as i64))
 }
@@ -432,6 +437,7 @@ fn incr_by(ctx: &mut Ctx, key: &Bytes, by: i64) -> CmdResult {
                 .ok_or(err::OVERFLOW)?;
             s.clear();
             s.extend_from_slice(new.to_string().as_bytes());
+            ctx.set_raw(key, false);
             new
         }
         None => {
@@ -480,6 +486,7 @@ fn incrbyfloat(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
     let s = ctx.write_or_create::<S>(&args[1])?;
     s.clear();
     s.extend_from_slice(&text);
+    ctx.set_raw(&args[1], false);
     ctx.dirty(1);
     ctx.propagate = Some(vec![vec![
         Bytes::from_static(b"SET"),
@@ -537,6 +544,7 @@ fn setrange(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
     }
     s[offset..end].copy_from_slice(value);
     let len = s.len();
+    ctx.set_raw(&args[1], true);
     ctx.dirty(1);
     Ok(Reply::Int(len as i64))
 }

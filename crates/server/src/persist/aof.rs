@@ -268,9 +268,9 @@ fn rebuild_commands(buf: &mut Vec<u8>, key: &[u8], entry: &Entry, expire_at: u64
             ],
         ),
         Value::List(l) => {
-            for chunk in l.iter().cloned().collect::<Vec<_>>().chunks(BATCH) {
+            for chunk in l.iter().collect::<Vec<_>>().chunks(BATCH) {
                 let mut args = vec![Bytes::from_static(b"RPUSH"), k.clone()];
-                args.extend(chunk.iter().cloned());
+                args.extend(chunk.iter().map(|v| Bytes::copy_from_slice(v)));
                 encode_request(buf, &args);
             }
         }
@@ -278,21 +278,24 @@ fn rebuild_commands(buf: &mut Vec<u8>, key: &[u8], entry: &Entry, expire_at: u64
             for chunk in h.iter().collect::<Vec<_>>().chunks(BATCH) {
                 let mut args = vec![Bytes::from_static(b"HSET"), k.clone()];
                 for (f, v) in chunk {
-                    args.push((*f).clone());
-                    args.push((*v).clone());
+                    args.push(Bytes::copy_from_slice(f));
+                    args.push(Bytes::copy_from_slice(v));
                 }
                 encode_request(buf, &args);
             }
         }
         Value::Set(s) => {
-            for chunk in s.iter().cloned().collect::<Vec<_>>().chunks(BATCH) {
+            for chunk in s.iter().collect::<Vec<_>>().chunks(BATCH) {
                 let mut args = vec![Bytes::from_static(b"SADD"), k.clone()];
-                args.extend(chunk.iter().cloned());
+                args.extend(chunk.iter().map(|m| m.to_bytes()));
                 encode_request(buf, &args);
             }
         }
         Value::ZSet(z) => {
-            let members: Vec<(Bytes, f64)> = z.iter().map(|(m, s)| (m.clone(), s)).collect();
+            let members: Vec<(Bytes, f64)> = z
+                .iter()
+                .map(|(m, s)| (Bytes::copy_from_slice(m), s))
+                .collect();
             for chunk in members.chunks(BATCH) {
                 let mut args = vec![Bytes::from_static(b"ZADD"), k.clone()];
                 for (m, score) in chunk {

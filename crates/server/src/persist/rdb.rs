@@ -11,12 +11,12 @@ use std::path::Path;
 
 /// Our value in the RDB model.
 pub(crate) fn to_rdb(value: &Value) -> RdbValue {
-    let owned = |b: &Bytes| b.to_vec();
+    let owned = |b: &[u8]| b.to_vec();
     match value {
         Value::Str(s) => RdbValue::Str(s.clone()),
         Value::List(l) => RdbValue::List(l.iter().map(owned).collect()),
         Value::Hash(h) => RdbValue::Hash(h.iter().map(|(f, v)| (owned(f), owned(v))).collect()),
-        Value::Set(s) => RdbValue::Set(s.iter().map(owned).collect()),
+        Value::Set(s) => RdbValue::Set(s.iter().map(|m| m.to_vec()).collect()),
         Value::ZSet(z) => RdbValue::ZSet(z.iter().map(|(m, s)| (owned(m), s)).collect()),
         Value::Stream(s) => RdbValue::Stream(Box::new(stream_to_rdb(s))),
     }
@@ -129,18 +129,14 @@ pub(crate) fn from_rdb(value: RdbValue) -> Option<Value> {
     }
     Some(match value {
         RdbValue::Str(s) => Value::Str(s),
-        RdbValue::List(items) => {
-            Value::List(Box::new(items.into_iter().map(Bytes::from).collect()))
-        }
-        RdbValue::Hash(pairs) => Value::Hash(Box::new(
+        RdbValue::List(items) => Value::List(items.into_iter().map(Bytes::from).collect()),
+        RdbValue::Hash(pairs) => Value::Hash(
             pairs
                 .into_iter()
                 .map(|(f, v)| (Bytes::from(f), Bytes::from(v)))
                 .collect(),
-        )),
-        RdbValue::Set(members) => {
-            Value::Set(Box::new(members.into_iter().map(Bytes::from).collect()))
-        }
+        ),
+        RdbValue::Set(members) => Value::Set(members.into_iter().map(Bytes::from).collect()),
         RdbValue::ZSet(pairs) => {
             let mut z = ZSet::default();
             for (m, score) in pairs {
@@ -149,7 +145,7 @@ pub(crate) fn from_rdb(value: RdbValue) -> Option<Value> {
                 }
                 z.insert(Bytes::from(m), score);
             }
-            Value::ZSet(Box::new(z))
+            Value::ZSet(z)
         }
         RdbValue::Stream(st) => Value::Stream(Box::new(stream_from_rdb(*st)?)),
     })

@@ -13,7 +13,7 @@ use bytes::Bytes;
 use rubra_keyspace::ZSet;
 use rubra_resp::Reply;
 
-type Z = Box<ZSet>;
+type Z = ZSet;
 
 pub(crate) static COMMANDS: &[Command] = &[
     Command::new("geoadd", -5, WRITE | DENYOOM, (1, 1, 1), "geo", geoadd),

@@ -383,7 +383,7 @@ fn collect(z: &ZSet, s: &Search, limit: usize) -> Vec<Point> {
             let (lon, lat) = hash::score_to_lonlat(score);
             if let Some(dist) = hash::within(s, lon, lat) {
                 out.push(Point {
-                    member: member.clone(),
+                    member: Bytes::copy_from_slice(member),
                     score,
                     lon,
                     lat,

@@ -60,10 +60,10 @@ impl<'a> Src<'a> {
         }
     }
 
-    fn members(&self) -> Box<dyn Iterator<Item = (&'a Bytes, f64)> + 'a> {
+    fn members(&self) -> Box<dyn Iterator<Item = (Elem<'a>, f64)> + 'a> {
         match *self {
             Src::Missing => Box::new(std::iter::empty()),
-            Src::Z(z) => Box::new(z.iter()),
+            Src::Z(z) => Box::new(z.iter().map(|(m, s)| (Elem::Ref(m), s))),
             Src::S(s) => Box::new(s.iter().map(|m| (m, 1.0))),
         }
     }
@@ -197,12 +197,12 @@ pub(super) fn compute_setop(ctx: &mut Ctx, spec: &SetOpSpec, op: SetOp) -> ZSet 
             'members: for (m, s) in srcs[first].0.members() {
                 let mut acc = weighted(s, srcs[first].1);
                 for &i in rest {
-                    let Some(v) = srcs[i].0.get(m) else {
+                    let Some(v) = srcs[i].0.get(&m) else {
                         continue 'members;
                     };
                     acc = spec.aggregate.apply(acc, weighted(v, srcs[i].1));
                 }
-                out.insert(m.clone(), acc);
+                out.insert(m.to_bytes(), acc);
                 if spec.limit > 0 && out.len() >= spec.limit {
                     break;
                 }
@@ -217,10 +217,10 @@ pub(super) fn compute_setop(ctx: &mut Ctx, spec: &SetOpSpec, op: SetOp) -> ZSet 
                 let (src, w) = &srcs[i];
                 for (m, s) in src.members() {
                     let v = weighted(s, *w);
-                    match acc.get_mut(m) {
+                    match acc.get_mut(&*m) {
                         Some(cur) => *cur = spec.aggregate.apply(*cur, v),
                         None => {
-                            acc.insert(m.clone(), v);
+                            acc.insert(m.to_bytes(), v);
                         }
                     }
                 }
@@ -234,8 +234,8 @@ pub(super) fn compute_setop(ctx: &mut Ctx, spec: &SetOpSpec, op: SetOp) -> ZSet 
                 return out;
             };
             for (m, s) in first.members() {
-                if !rest.iter().any(|(o, _)| o.get(m).is_some()) {
-                    out.insert(m.clone(), s);
+                if !rest.iter().any(|(o, _)| o.get(&m).is_some()) {
+                    out.insert(m.to_bytes(), s);
                 }
             }
         }

@@ -13,7 +13,7 @@ use super::{err, CmdResult, Command, Ctx};
 use crate::cmd::flags::*;
 use bytes::Bytes;
 use rand::Rng;
-use rubra_keyspace::value::SetValue;
+use rubra_keyspace::value::{Elem, SetValue};
 use rubra_keyspace::{Value, ZSet};
 use rubra_resp::{format_double, Reply};
 
@@ -26,7 +26,7 @@ use pop::*;
 pub(crate) use range::store_result;
 use range::*;
 
-type Z = Box<ZSet>;
+type Z = ZSet;
 
 const NOT_FLOAT_RANGE: Reply = Reply::err("ERR min or max is not a float");
 const NOT_LEX_RANGE: Reply = Reply::err("ERR min or max not valid string range item");
@@ -259,7 +259,9 @@ pub(crate) static COMMANDS: &[Command] = &[
 
 /// Members and scores in order, for AOF rewrite and snapshots.
 pub(crate) fn members_with_scores(z: &ZSet) -> Vec<(Bytes, f64)> {
-    z.iter().map(|(m, s)| (m.clone(), s)).collect()
+    z.iter()
+        .map(|(m, s)| (Bytes::copy_from_slice(m), s))
+        .collect()
 }
 
 // ---------------------------------------------------------------------------------------

@@ -186,7 +186,7 @@ pub(super) fn zrandmember(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
         let i = rand::thread_rng().gen_range(0..z.len());
         return Ok(z
             .get_by_position(i)
-            .map_or(Reply::Nil, |(m, _)| Reply::Bulk(m.clone())));
+            .map_or(Reply::Nil, |(m, _)| Reply::Bulk(Bytes::copy_from_slice(m))));
     }
     let count = args::int(&args[2])?;
     let withscores = match args.len() {
@@ -208,7 +208,10 @@ pub(super) fn zrandmember(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
     };
     let items: Vec<(Bytes, f64)> = random_indexes(z.len(), count)
         .into_iter()
-        .filter_map(|i| z.get_by_position(i).map(|(m, s)| (m.clone(), s)))
+        .filter_map(|i| {
+            z.get_by_position(i)
+                .map(|(m, s)| (Bytes::copy_from_slice(m), s))
+        })
         .collect();
     Ok(pairs_reply(items, withscores, resp3))
 }
@@ -228,13 +231,13 @@ pub(super) fn zscan(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
         return Ok(scan_reply(0, Vec::new()));
     };
     let mut items = Vec::new();
-    let mut push = |m: &Bytes, text: String| {
+    let mut push = |m: &[u8], text: String| {
         if scan_match(&sa.pattern, m) {
-            items.push(Reply::Bulk(m.clone()));
+            items.push(Reply::Bulk(Bytes::copy_from_slice(m)));
             items.push(Reply::Bulk(Bytes::from(text)));
         }
     };
-    if z.is_listpack_sized() {
+    if z.is_compact() {
         for (m, s) in z.iter() {
             push(m, listpack_score(s));
         }
@@ -252,7 +255,8 @@ pub(super) fn zscan(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
 /// A score as Redis's listpack stores it: integral values that fit a 64-bit integer as
 /// plain integers, others like `%.17g`.
 pub(super) fn listpack_score(s: f64) -> String {
-    if s.fract() == 0.0 && (-(2f64.powi(63))..2f64.powi(63)).contains(&s) {
+    // Redis 7.0's d2string: integral values within +-2^62 print as integers.
+    if s.fract() == 0.0 && s.abs() <= 2f64.powi(62) {
         (s as i64).to_string()
     } else {
         format_double(s)

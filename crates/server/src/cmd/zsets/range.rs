@@ -165,7 +165,9 @@ pub(super) fn collect_ranks(
     } else {
         z.iter_from(lo + offset)
     };
-    walk.take(n).map(|(m, s)| (m.clone(), s)).collect()
+    walk.take(n)
+        .map(|(m, s)| (Bytes::copy_from_slice(m), s))
+        .collect()
 }
 
 /// Parses a ZRANGE-family command: `min`/`max` words at `bounds`, options from `opts`.
@@ -288,7 +290,7 @@ pub(crate) fn store_result(ctx: &mut Ctx, dst: &Bytes, z: ZSet) -> CmdResult {
             ctx.dirty(1);
         }
     } else {
-        ctx.db().set(dst.clone(), Value::ZSet(Box::new(z)), now);
+        ctx.db().set(dst.clone(), Value::ZSet(z), now);
         ctx.dirty(1);
     }
     Ok(Reply::Int(n))
