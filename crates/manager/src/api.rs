@@ -63,6 +63,7 @@ pub fn router(sup: Arc<Sup>) -> Router {
         .route("/api/key/edit", post(key_edit))
         .route("/api/console", post(console))
         .route("/api/slowlog", get(slowlog))
+        .route("/api/hotkeys", get(hotkeys))
         .route("/api/slowlog/reset", post(slowlog_reset))
         .route("/metrics", get(prometheus))
         .route_layer(middleware::from_fn_with_state(sup.clone(), auth));
@@ -369,6 +370,11 @@ async fn slowlog(State(sup): State<Arc<Sup>>, RawQuery(q): RawQuery) -> Response
         Ok(json!({"entries": entries, "unreachable": unreachable}))
     })
     .await
+}
+
+/// GET /api/hotkeys: the hottest keys and slots by LFU counters (see `panel::hotkeys`).
+async fn hotkeys(State(sup): State<Arc<Sup>>) -> Response {
+    blocking(move || panel::hotkeys::collect(&sup.ctx())).await
 }
 
 #[derive(serde::Deserialize)]

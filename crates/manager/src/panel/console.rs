@@ -354,16 +354,6 @@ fn redirect(f: &Frame) -> Option<(bool, String)> {
     Some((ask, parts.next()?.to_string()))
 }
 
-fn serving_primaries(view: &View) -> Vec<&NodeInfo> {
-    let mut p: Vec<&NodeInfo> = view
-        .primaries()
-        .into_iter()
-        .filter(|n| !n.is_failing() && n.slot_count() > 0)
-        .collect();
-    p.sort_by_key(|n| n.port);
-    p
-}
-
 /// Runs one command on `first` (an address rubra reaches), following MOVED/ASK.
 fn run_at(ctx: &Ctx, view: &View, first: String, args: &[Vec<u8>]) -> Result<Json> {
     let t0 = Instant::now();
@@ -416,7 +406,7 @@ fn first_node<'a>(
     args: &[Vec<u8>],
     chosen: Option<&str>,
 ) -> Result<&'a NodeInfo> {
-    let primaries = serving_primaries(view);
+    let primaries = super::keys::serving_primaries(view);
     let pick = match chosen.filter(|c| !c.is_empty()) {
         Some(c) => view
             .nodes
@@ -466,7 +456,7 @@ pub fn prepare(req: &Request) -> std::result::Result<Vec<Vec<u8>>, Refusal> {
 pub fn run(ctx: &Ctx, req: &Request, args: &[Vec<u8>]) -> Result<Json> {
     let view = ctx.best_view()?;
     let results: Vec<Json> = if req.all {
-        serving_primaries(&view)
+        super::keys::serving_primaries(&view)
             .into_iter()
             .map(|n| {
                 run_at(ctx, &view, ctx.addr_of(n), args)

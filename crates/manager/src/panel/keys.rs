@@ -24,7 +24,8 @@ fn text(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()
 }
 
-fn primaries(view: &View) -> Vec<&NodeInfo> {
+/// Primaries that serve slots and are not failing, by port: where keys live.
+pub fn serving_primaries(view: &View) -> Vec<&NodeInfo> {
     let mut p: Vec<&NodeInfo> = view
         .primaries()
         .into_iter()
@@ -39,7 +40,7 @@ fn primaries(view: &View) -> Vec<&NodeInfo> {
 pub fn scan(ctx: &Ctx, pattern: &str, cursor: &str, count: usize) -> Result<Json> {
     let count = count.clamp(1, MAX_PAGE);
     let view = ctx.best_view()?;
-    let nodes = primaries(&view);
+    let nodes = serving_primaries(&view);
     let (mut idx, mut cur) = match cursor.split_once(':') {
         Some((i, c)) => (
             i.parse::<usize>().map_err(|_| anyhow!("bad cursor"))?,

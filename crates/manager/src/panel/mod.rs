@@ -12,6 +12,7 @@ pub mod auth;
 pub mod console;
 pub mod edit;
 pub mod history;
+pub mod hotkeys;
 pub mod keys;
 pub mod live;
 pub mod nodes;

@@ -85,6 +85,7 @@
     if (name === "events") loadEvents();
     if (name === "console") { fillConsoleNodes(); $("console-line").focus(); }
     if (name === "slowlog") loadSlowlog();
+    if (name === "hotkeys") loadHotkeys();
   }
 
   // ---------- cluster ----------
@@ -569,6 +570,41 @@
       if (!ok) return;
       api("POST", "/api/slowlog/reset", {}).then(loadSlowlog).catch(function (e) { toast(e.message); });
     });
+  });
+
+  // ---------- hot keys ----------
+  function loadHotkeys() {
+    $("hot-info").textContent = "sampling…";
+    return api("GET", "/api/hotkeys").then(function (r) {
+      var kb = document.querySelector("#hot-keys tbody"), sb = document.querySelector("#hot-slots tbody");
+      while (kb.firstChild) kb.removeChild(kb.firstChild);
+      while (sb.firstChild) sb.removeChild(sb.firstChild);
+      r.top_keys.forEach(function (k) {
+        var tr = el("tr");
+        tr.appendChild(el("td", k.key, "mono")); tr.appendChild(el("td", k.freq));
+        tr.appendChild(el("td", k.slot)); tr.appendChild(el("td", short(k.node)));
+        kb.appendChild(tr);
+      });
+      r.top_slots.forEach(function (x) {
+        var tr = el("tr");
+        tr.appendChild(el("td", x.slot)); tr.appendChild(el("td", x.heat));
+        tr.appendChild(el("td", x.keys)); tr.appendChild(el("td", short(x.node)));
+        sb.appendChild(tr);
+      });
+      var sampled = r.nodes.reduce(function (a, n) { return a + n.sampled; }, 0);
+      var errs = r.nodes.filter(function (n) { return n.error; }).map(function (n) { return short(n.node) + ": " + n.error; });
+      $("hot-info").textContent = num(sampled) + " keys sampled" + (errs.length ? " · " + errs.join("; ") : "");
+      $("hot-lfu").classList.toggle("hidden", r.lfu);
+    }).catch(function (e) { $("hot-info").textContent = e.message; });
+  }
+  $("hot-refresh").addEventListener("click", loadHotkeys);
+  $("hot-lfu").addEventListener("click", function () {
+    confirmDialog("Switch to LFU", "Set maxmemory-policy allkeys-lfu on every primary? Eviction (when maxmemory is reached) will then pick the least frequently used keys.")
+      .then(function (ok) {
+        if (!ok) return;
+        api("POST", "/api/console", { line: "CONFIG SET maxmemory-policy allkeys-lfu", all: true, confirm: true })
+          .then(loadHotkeys).catch(function (e) { toast(e.message); });
+      });
   });
 
   // ---------- console ----------
