@@ -18,6 +18,7 @@ const RETURNS: &[&str] = &[
     "EVAL \"return 1\" 0",
     "EVAL \"return 3.99\" 0",
     "EVAL \"return -3.99\" 0",
+    "EVAL \"return {2^63, -2^64, 0/0, 1/0, -1/0, 1e300, 2^53+1}\" 0",
     "EVAL \"return 'hello'\" 0",
     "EVAL \"return true\" 0",
     "EVAL \"return false\" 0",
