@@ -9,9 +9,11 @@ pub(crate) mod convert;
 pub(crate) mod dump;
 pub(crate) mod functions;
 pub(crate) mod libs;
+mod msgpack;
 pub(crate) mod rand48;
 pub(crate) mod run;
 pub(crate) mod shebang;
+mod structlib;
 
 use ahash::AHashMap;
 use bytes::Bytes;
@@ -182,6 +184,84 @@ impl Engine {
         self.scripts_bytes = 0;
         let _ = self.lua.gc_collect();
     }
+}
+
+/// The flags the command path checks for a script command (Redis's getCommandFlags): an
+/// EVAL script or function that declares flags has the command's WRITE / DENYOOM / STALE
+/// replaced by what they imply, so a stale or read-only replica and maxmemory refuse it
+/// with the generic replies before it runs, as Redis does. Other commands keep their own.
+/// Only worked out when one of those checks can apply (the common path stays a compare).
+pub(crate) fn command_flags(
+    store: &crate::store::Store,
+    cmd: &crate::cmd::Command,
+    args: &[Bytes],
+) -> u32 {
+    use crate::cmd::flags::{DENYOOM, MAY_REPLICATE, STALE, WRITE};
+    let base = cmd.flags;
+    if !(store.config.maxmemory > 0
+        || store.replication.is_replica()
+        || store.aof.as_ref().is_some_and(|a| a.write_error().is_some()))
+    {
+        return base;
+    }
+    let Some(first) = args.get(1) else {
+        return base;
+    };
+    // Subcommand flags the container command does not carry (Redis's per-subcommand table).
+    match cmd.name {
+        "function" if first.eq_ignore_ascii_case(b"load") || first.eq_ignore_ascii_case(b"restore") => {
+            return base | WRITE | DENYOOM;
+        }
+        "script" if first.eq_ignore_ascii_case(b"load") => return base | STALE,
+        _ => {}
+    }
+    let engine = &store.scripts;
+    let script_flags = match cmd.name {
+        "eval" | "eval_ro" => match engine.scripts.get(&sha1hex(first)) {
+            Some(s) => s.flags,
+            None => match shebang::parse_eval(first) {
+                Ok((f, _)) => f,
+                Err(_) => return base,
+            },
+        },
+        "evalsha" | "evalsha_ro" if first.len() == 40 => {
+            let sha = String::from_utf8_lossy(first).to_ascii_lowercase();
+            match engine.scripts.get(&sha) {
+                Some(s) => s.flags,
+                None => return base,
+            }
+        }
+        "fcall" | "fcall_ro" => {
+            match engine.functions.function(&String::from_utf8_lossy(first)) {
+                Some(f) => f.flags,
+                None => return base,
+            }
+        }
+        _ => return base,
+    };
+    if script_flags & shebang::EVAL_COMPAT != 0 {
+        return base;
+    }
+    let mut f = base & !(STALE | DENYOOM | WRITE | MAY_REPLICATE);
+    if script_flags & (shebang::ALLOW_OOM | shebang::NO_WRITES) == 0 {
+        f |= DENYOOM;
+    }
+    if script_flags & shebang::NO_WRITES == 0 {
+        f |= WRITE;
+    }
+    if script_flags & shebang::ALLOW_STALE != 0 {
+        f |= STALE;
+    }
+    f
+}
+
+/// Whether this node is a replica whose link is down and that must not serve stale data
+/// (`replica-serve-stale-data no`): then only STALE commands run (Redis's MASTERDOWN).
+pub(crate) fn running_stale(store: &crate::store::Store) -> bool {
+    store.replication.primary.as_ref().is_some_and(|p| {
+        p.state != crate::repl::state::LinkState::Connected
+            && store.config.get_value("replica-serve-stale-data") == "no"
+    })
 }
 
 /// Redis's `math.random`: lrand48-based, with Lua 5.1's argument rules.

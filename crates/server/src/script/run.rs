@@ -54,12 +54,23 @@ struct RunState {
 fn prepare(ctx: &mut Ctx, inv: &Invocation) -> Result<(), Reply> {
     let store = &mut *ctx.store;
     let obey = ctx.client.is_primary_link;
+    let stale = !obey && super::running_stale(store);
     if inv.flags & shebang::EVAL_COMPAT != 0 {
+        if stale {
+            return Err(Reply::err(
+                "MASTERDOWN Link with MASTER is down and replica-serve-stale-data is set to 'no'.",
+            ));
+        }
         return Ok(());
     }
     if inv.flags & shebang::NO_CLUSTER != 0 && store.cluster.is_some() {
         return Err(Reply::err(
             "ERR Can not run script on cluster, 'no-cluster' flag is set.",
+        ));
+    }
+    if stale && inv.flags & shebang::ALLOW_STALE == 0 {
+        return Err(Reply::err(
+            "MASTERDOWN Link with MASTER is down, replica-serve-stale-data is set to 'no' and 'allow-stale' flag is not set on the script.",
         ));
     }
     if inv.flags & shebang::NO_WRITES == 0 {
@@ -377,6 +388,9 @@ fn check_and_call(
     if cmd.has(flags::NOSCRIPT) {
         return Err("This Redis command is not allowed from script");
     }
+    if !cmd.has(flags::STALE) && super::running_stale(ctx.store) {
+        return Err("Can not execute the command on a stale replica");
+    }
     // ACL hook: when users and permissions exist, check the caller's user against `cmd`
     // and `words` here and fail with "The user executing the script <reason>".
     if state.read_only && cmd.has(flags::WRITE | flags::MAY_REPLICATE) {
@@ -404,10 +418,8 @@ fn check_and_call(
         ctx.store.scripts.busy.wrote.store(true, Ordering::Relaxed);
     }
     check_cluster(ctx, state, cmd, words)?;
-    let feed_was_active = ctx.store.feed.active;
-    if state.repl == 0 {
-        ctx.store.feed.active = false;
-    }
+    // redis.set_repl: the command's effects go only to the chosen targets.
+    let targets_before = std::mem::replace(&mut ctx.store.feed.targets, state.repl);
     let mut inner = Ctx {
         store: &mut *ctx.store,
         client: &mut state.client,
@@ -417,7 +429,7 @@ fn check_and_call(
         touched: None,
     };
     let reply = dispatch::call(&mut inner, cmd, words);
-    ctx.store.feed.active = feed_was_active;
+    ctx.store.feed.targets = targets_before;
     Ok(reply)
 }
 
@@ -560,6 +572,7 @@ pub(crate) fn error_handler(
                 } else {
                     let place = frame
                         .as_ref()
+                        .filter(|_| !unplaced(&e))
                         .map(|(s, l)| format!("{}:{}: ", s.trim_start_matches('@'), l))
                         .unwrap_or_default();
                     format!("ERR {place}{}", error_text(&e))
@@ -583,6 +596,28 @@ pub(crate) fn error_handler(
         }
         Ok(table)
     })
+}
+
+/// An error Lua itself raises from inside a library function (luaG_runerror, e.g. "table
+/// index is nil"): its text carries no script position, unlike luaL_error's.
+#[derive(Debug)]
+pub(crate) struct Unplaced(pub String);
+
+impl std::fmt::Display for Unplaced {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for Unplaced {}
+
+/// Whether `e` is an [`Unplaced`] error.
+fn unplaced(e: &mlua::Error) -> bool {
+    match e {
+        mlua::Error::CallbackError { cause, .. } => unplaced(cause),
+        mlua::Error::ExternalError(x) => x.downcast_ref::<Unplaced>().is_some(),
+        _ => false,
+    }
 }
 
 /// The text of a ScriptError (redis.call's failures) inside `e`, if that is what it is.
