@@ -506,12 +506,25 @@ fn non_deterministic_scripts_under_load_leave_replica_aof_and_rdb_equal() {
     let shared: Vec<&String> = expected.keys().filter(|k| !k.starts_with('w')).collect();
     assert_eq!(
         shared,
-        ["float", "picks", "plain-counter", "pool", "popped", "stamps"],
+        [
+            "float",
+            "picks",
+            "plain-counter",
+            "pool",
+            "popped",
+            "stamps"
+        ],
         "the shared keys"
     );
-    assert_eq!(expected.len(), 4 * 120 + 6, "every worker key plus the shared ones");
+    assert_eq!(
+        expected.len(),
+        4 * 120 + 6,
+        "every worker key plus the shared ones"
+    );
     // (WAIT's acknowledgement can come before the replica applied the last bytes.)
-    wait_for("the replica to match", 30, || dataset(replica.port) == expected);
+    wait_for("the replica to match", 30, || {
+        dataset(replica.port) == expected
+    });
     assert!(primary.restart(Some(&["--appendonly", "yes"])));
     assert_eq!(dataset(primary.port), expected, "after an AOF reload");
     assert_eq!(primary.cli(&["SAVE"]), "OK");

@@ -54,16 +54,26 @@ fn redis_crate_script_on_a_cluster_survives_script_flush() {
     // The crate names scripts as the server does (SHA1 of the body).
     let sha = script.get_hash().to_string();
     assert_eq!(
-        nodes[0].cli(&["SCRIPT", "LOAD", "redis.call('RPUSH', KEYS[1], ARGV[1]) return redis.call('LLEN', KEYS[1])"]),
+        nodes[0].cli(&[
+            "SCRIPT",
+            "LOAD",
+            "redis.call('RPUSH', KEYS[1], ARGV[1]) return redis.call('LLEN', KEYS[1])"
+        ]),
         sha
     );
     for n in &nodes {
         assert_eq!(n.cli(&["SCRIPT", "FLUSH"]), "OK");
     }
-    assert!(nodes.iter().all(|n| n.cli(&["SCRIPT", "EXISTS", &sha]) == "0"));
+    assert!(nodes
+        .iter()
+        .all(|n| n.cli(&["SCRIPT", "EXISTS", &sha]) == "0"));
     // EVALSHA now answers NOSCRIPT; the crate loads the script and runs it again.
     for k in &keys {
-        let n: i64 = script.key(k).arg(4).invoke(&mut c).expect("invoke after flush");
+        let n: i64 = script
+            .key(k)
+            .arg(4)
+            .invoke(&mut c)
+            .expect("invoke after flush");
         assert_eq!(n, 4);
     }
     assert!(cached_on_primaries(&nodes, &sha));

@@ -37,7 +37,12 @@ fn diffs(rubra: u16, redis: u16, script: &[&str]) -> Vec<String> {
 
 fn assert_same(rubra: u16, redis: u16, script: &[&str]) {
     let d = diffs(rubra, redis, script);
-    assert!(d.is_empty(), "{} replies differ:\n{}", d.len(), d.join("\n"));
+    assert!(
+        d.is_empty(),
+        "{} replies differ:\n{}",
+        d.len(),
+        d.join("\n")
+    );
 }
 
 /// A replica of a primary that does not exist: its link never comes up (stale).
@@ -167,7 +172,8 @@ fn cluster_node_refuses_no_cluster_scripts() {
     let _ = std::fs::create_dir_all(&dir);
     let conf = dir.join(format!("nodes-{}.conf", free_port()));
     let conf = conf.to_string_lossy().into_owned();
-    let redis = Reference::start_with(&["--cluster-enabled", "yes", "--cluster-config-file", &conf]);
+    let redis =
+        Reference::start_with(&["--cluster-enabled", "yes", "--cluster-config-file", &conf]);
     let script = [
         "EVAL \"#!lua flags=no-cluster\nreturn 1\" 0",
         "EVAL \"#!lua flags=no-cluster,no-writes\nreturn 1\" 0",
@@ -182,7 +188,10 @@ fn cluster_node_refuses_no_cluster_scripts() {
     let up = |port: u16| common::cli_at(port, &["CLUSTER", "INFO"]).contains("cluster_state:ok");
     let deadline = std::time::Instant::now() + Duration::from_secs(20);
     while !(up(rubra.port) && up(redis.port)) {
-        assert!(std::time::Instant::now() < deadline, "cluster_state never ok");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "cluster_state never ok"
+        );
         std::thread::sleep(Duration::from_millis(100));
     }
     assert_same(

@@ -11,7 +11,12 @@ use reference::assert_same_as_redis;
 fn evals(snippets: &[&str]) -> Vec<String> {
     snippets
         .iter()
-        .map(|s| format!("EVAL \"{}\" 0", s.replace('\\', "\\\\").replace('"', "\\\"")))
+        .map(|s| {
+            format!(
+                "EVAL \"{}\" 0",
+                s.replace('\\', "\\\\").replace('"', "\\\"")
+            )
+        })
         .collect()
 }
 

@@ -134,7 +134,8 @@ fn run(
             fail_multi(client);
             return (err::NOT_ALLOWED_IN_MULTI, None);
         }
-        if let Some(e) = check_oom(store, eff).or_else(|| check_disk_error(store, client, cmd, eff)) {
+        if let Some(e) = check_oom(store, eff).or_else(|| check_disk_error(store, client, cmd, eff))
+        {
             fail_multi(client);
             return (e, None);
         }

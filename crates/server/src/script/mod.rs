@@ -200,7 +200,10 @@ pub(crate) fn command_flags(
     let base = cmd.flags;
     if !(store.config.maxmemory > 0
         || store.replication.is_replica()
-        || store.aof.as_ref().is_some_and(|a| a.write_error().is_some()))
+        || store
+            .aof
+            .as_ref()
+            .is_some_and(|a| a.write_error().is_some()))
     {
         return base;
     }
@@ -209,7 +212,9 @@ pub(crate) fn command_flags(
     };
     // Subcommand flags the container command does not carry (Redis's per-subcommand table).
     match cmd.name {
-        "function" if first.eq_ignore_ascii_case(b"load") || first.eq_ignore_ascii_case(b"restore") => {
+        "function"
+            if first.eq_ignore_ascii_case(b"load") || first.eq_ignore_ascii_case(b"restore") =>
+        {
             return base | WRITE | DENYOOM;
         }
         "script" if first.eq_ignore_ascii_case(b"load") => return base | STALE,
@@ -231,12 +236,10 @@ pub(crate) fn command_flags(
                 None => return base,
             }
         }
-        "fcall" | "fcall_ro" => {
-            match engine.functions.function(&String::from_utf8_lossy(first)) {
-                Some(f) => f.flags,
-                None => return base,
-            }
-        }
+        "fcall" | "fcall_ro" => match engine.functions.function(&String::from_utf8_lossy(first)) {
+            Some(f) => f.flags,
+            None => return base,
+        },
         _ => return base,
     };
     if script_flags & shebang::EVAL_COMPAT != 0 {

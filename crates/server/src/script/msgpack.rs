@@ -60,14 +60,8 @@ pub(crate) fn table(lua: &Lua) -> mlua::Result<Table> {
     )?;
     t.raw_set("_NAME", "cmsgpack")?;
     t.raw_set("_VERSION", "lua-cmsgpack 0.4.0")?;
-    t.raw_set(
-        "_COPYRIGHT",
-        "Copyright (C) 2012, Salvatore Sanfilippo",
-    )?;
-    t.raw_set(
-        "_DESCRIPTION",
-        "MessagePack C implementation for Lua",
-    )?;
+    t.raw_set("_COPYRIGHT", "Copyright (C) 2012, Salvatore Sanfilippo")?;
+    t.raw_set("_DESCRIPTION", "MessagePack C implementation for Lua")?;
     Ok(t)
 }
 
@@ -300,7 +294,11 @@ fn unpack_full(lua: &Lua, args: &[Value], limit: i64, offset: i64) -> mlua::Resu
             len as i32
         )));
     }
-    let limit = if decode_all { i64::from(i32::MAX) } else { limit };
+    let limit = if decode_all {
+        i64::from(i32::MAX)
+    } else {
+        limit
+    };
     let mut cur = Cursor {
         lua,
         data: &data,
@@ -312,9 +310,7 @@ fn unpack_full(lua: &Lua, args: &[Value], limit: i64, offset: i64) -> mlua::Resu
     while cur.pos < len && cnt < limit {
         match cur.value() {
             Ok(v) => results.push(v),
-            Err(DecodeError::Eof) => {
-                return Err(mlua::Error::runtime("Missing bytes in input."))
-            }
+            Err(DecodeError::Eof) => return Err(mlua::Error::runtime("Missing bytes in input.")),
             Err(DecodeError::BadFormat) => {
                 return Err(mlua::Error::runtime("Bad data format in input."))
             }
@@ -418,10 +414,16 @@ impl Cursor<'_> {
                         Some(k) => {
                             match &k {
                                 Value::Nil => {
-                                    return Err(mlua::Error::external(super::run::Unplaced("table index is nil".into())).into())
+                                    return Err(mlua::Error::external(super::run::Unplaced(
+                                        "table index is nil".into(),
+                                    ))
+                                    .into())
                                 }
                                 v if number(v).is_some_and(f64::is_nan) => {
-                                    return Err(mlua::Error::external(super::run::Unplaced("table index is NaN".into())).into())
+                                    return Err(mlua::Error::external(super::run::Unplaced(
+                                        "table index is NaN".into(),
+                                    ))
+                                    .into())
                                 }
                                 _ => {}
                             }
@@ -521,7 +523,9 @@ impl Cursor<'_> {
                 let l = self.be(p + 1, w) as usize;
                 self.need(1 + w + l)?;
                 self.pos += 1 + w + l;
-                let s = self.lua.create_string(&self.data[p + 1 + w..p + 1 + w + l])?;
+                let s = self
+                    .lua
+                    .create_string(&self.data[p + 1 + w..p + 1 + w + l])?;
                 scalar(Value::String(s))
             }
             0xdc | 0xdd | 0xde | 0xdf => {
