@@ -247,7 +247,9 @@ fn table_to_reply(t: &Table, s3: bool, c3: bool, depth: usize) -> Reply {
 /// replies: truncation, and INT64_MIN for NaN, infinities and anything out of range
 /// (Rust's `as` would saturate instead).
 pub(crate) fn c_i64(d: f64) -> i64 {
-    if d.is_nan() || !(-9.223_372_036_854_775_808e18..9.223_372_036_854_775_808e18).contains(&d) {
+    // 2^63: the first double past i64::MAX.
+    const TWO63: f64 = 9_223_372_036_854_775_808.0;
+    if d.is_nan() || !(-TWO63..TWO63).contains(&d) {
         i64::MIN
     } else {
         d as i64

@@ -104,7 +104,8 @@ fn c_int(x: f64) -> i64 {
 
 /// Whether `n` packs as an integer: whole, finite and in int64 range (as the C cast sees it).
 fn int64_equivalent(n: f64) -> Option<i64> {
-    if n.is_finite() && n >= -9.223_372_036_854_775_808e18 && n < 9.223_372_036_854_775_808e18 {
+    const TWO63: f64 = 9_223_372_036_854_775_808.0;
+    if (-TWO63..TWO63).contains(&n) {
         let i = n as i64;
         if i as f64 == n {
             return Some(i);
@@ -513,7 +514,7 @@ impl Cursor<'_> {
                 self.pos += 9;
                 Ok(num(f64::from_bits(self.be(p + 1, 8))))
             }
-            0xd9 | 0xda | 0xdb => {
+            0xd9..=0xdb => {
                 let w = match b {
                     0xd9 => 1,
                     0xda => 2,
@@ -528,7 +529,7 @@ impl Cursor<'_> {
                     .create_string(&self.data[p + 1 + w..p + 1 + w + l])?;
                 scalar(Value::String(s))
             }
-            0xdc | 0xdd | 0xde | 0xdf => {
+            0xdc..=0xdf => {
                 let w = if b == 0xdc || b == 0xde { 2 } else { 4 };
                 self.need(1 + w)?;
                 let len = self.be(p + 1, w);
