@@ -59,12 +59,34 @@ pub fn router(sup: Arc<Sup>) -> Router {
         .route("/api/keys", get(keys_scan))
         .route("/api/key", get(key_get))
         .route("/api/key/delete", post(key_delete))
+        .route("/api/key/edit", post(key_edit))
+        .route("/api/console", post(console))
+        .route("/api/slowlog", get(slowlog))
+        .route("/api/slowlog/reset", post(slowlog_reset))
         .route("/metrics", get(prometheus))
         .route_layer(middleware::from_fn_with_state(sup.clone(), auth));
     api.merge(panel::routes())
         .fallback(|| async { (StatusCode::NOT_FOUND, Json(json!({"error": "not found"}))) })
         .layer(middleware::from_fn(panel::headers))
         .with_state(sup)
+}
+
+/// Marks requests that came over the data directory's Unix socket (see [`serve_local`]).
+#[derive(Debug, Clone, Copy)]
+pub struct LocalChannel;
+
+/// The CLI's channel to the supervisor: DIR/api.sock, mode 0600, serving the same API.
+/// Created under a temporary name and renamed once its mode is set, so nobody else can
+/// connect in between.
+pub async fn serve_local(path: std::path::PathBuf, sup: Arc<Sup>) -> std::io::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    let tmp = path.with_extension("sock.tmp");
+    let _ = std::fs::remove_file(&tmp);
+    let listener = tokio::net::UnixListener::bind(&tmp)?;
+    std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(0o600))?;
+    std::fs::rename(&tmp, &path)?;
+    let app = router(sup).layer(axum::Extension(LocalChannel));
+    axum::serve(listener, app.into_make_service()).await
 }
 
 /// Serve the router on `listener`, with peer addresses (for per-IP rate limiting).
@@ -101,6 +123,18 @@ pub fn b64decode(s: &str) -> Option<Vec<u8>> {
     Some(out)
 }
 
+/// The user name an Authorization header claims: Basic's, else the one panel user.
+pub fn claimed_user(header_value: &str) -> String {
+    header_value
+        .strip_prefix("Basic ")
+        .and_then(b64decode)
+        .and_then(|d| {
+            let text = String::from_utf8_lossy(&d).into_owned();
+            text.split_once(':').map(|(u, _)| u.to_string())
+        })
+        .unwrap_or_else(|| "admin".to_string())
+}
+
 /// True when the Authorization header carries the cluster password.
 pub fn authorized(header_value: Option<&str>, password: &str) -> bool {
     let Some(h) = header_value else { return false };
@@ -128,12 +162,16 @@ fn err(code: StatusCode, msg: &str) -> Response {
 async fn auth(State(sup): State<Arc<Sup>>, req: Request, next: Next) -> Response {
     let h = req.headers();
     let ip = panel::client_ip(req.extensions());
+    // The data directory's Unix socket: only its owner can connect, so no guesser can
+    // be behind it and no lock-out applies (the password is still required).
+    let local = req.extensions().get::<LocalChannel>().is_some();
     let sess = panel::session(&sup, h);
     if sess.is_none() {
         let Some(a) = h.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()) else {
             return err(StatusCode::UNAUTHORIZED, "unauthorized");
         };
-        if let Some(wait) = sup.auth.blocked(ip) {
+        let user = claimed_user(a);
+        if let Some(wait) = sup.auth.blocked(&user, ip).filter(|_| !local) {
             let mut r = err(
                 StatusCode::TOO_MANY_REQUESTS,
                 "too many failed password checks; try again later",
@@ -144,9 +182,12 @@ async fn auth(State(sup): State<Arc<Sup>>, req: Request, next: Next) -> Response
             return r;
         }
         if !authorized(Some(a), &sup.opts.password) {
-            sup.auth.failed(ip);
+            if !local {
+                panel::count_failure(&sup, &user, ip);
+            }
             return err(StatusCode::UNAUTHORIZED, "unauthorized");
         }
+        sup.auth.succeeded(&user, ip);
     }
     if !panel::safe_method(req.method()) {
         if !panel::origin_ok(h) {
@@ -262,6 +303,79 @@ async fn cluster(State(sup): State<Arc<Sup>>) -> Response {
             "autoscale_status": sup.autoscale_status(),
             "op": current,
         }))
+    })
+    .await
+}
+
+/// POST /api/console {"line", "node"?, "all"?, "confirm"?}: one command on the cluster.
+/// 400 for malformed or unsupported input, 409 when a dangerous command is not confirmed;
+/// every command run is logged as a `console` event (its name and nodes, no arguments,
+/// which may hold values or secrets).
+async fn console(State(sup): State<Arc<Sup>>, req: Request) -> Response {
+    let ip = panel::client_ip(req.extensions());
+    let Ok(body) = axum::body::to_bytes(req.into_body(), panel::console::MAX_LINE + 4096).await
+    else {
+        return bad("request too large");
+    };
+    let creq: panel::console::Request = match serde_json::from_slice(&body) {
+        Ok(r) => r,
+        Err(e) => return bad(&format!("bad request body: {e}")),
+    };
+    let args = match panel::console::prepare(&creq) {
+        Ok(a) => a,
+        Err(refusal) => {
+            use panel::console::Refusal;
+            let (code, kind, msg) = match refusal {
+                Refusal::Bad(m) => (StatusCode::BAD_REQUEST, "bad", m),
+                Refusal::Unsupported(m) => (StatusCode::BAD_REQUEST, "unsupported", m),
+                Refusal::NeedsConfirm(m) => (StatusCode::CONFLICT, "confirm", m),
+            };
+            return (code, Json(json!({"error": msg, "refused": kind}))).into_response();
+        }
+    };
+    blocking(move || {
+        let out = panel::console::run(&sup.ctx(), &creq, &args)?;
+        let nodes: Vec<Value> = out["results"]
+            .as_array()
+            .map(|rs| rs.iter().map(|r| r["node"].clone()).collect())
+            .unwrap_or_default();
+        sup.event(
+            "console",
+            json!({"user": "admin", "ip": ip.to_string(), "command": out["command"], "nodes": nodes}),
+        );
+        Ok(out)
+    })
+    .await
+}
+
+/// GET /api/slowlog?count=N: every node's SLOWLOG merged, newest first.
+async fn slowlog(State(sup): State<Arc<Sup>>, RawQuery(q): RawQuery) -> Response {
+    let count = query_get(&q, "count")
+        .and_then(|c| c.parse::<usize>().ok())
+        .unwrap_or(panel::slowlog::MAX_PER_NODE);
+    blocking(move || {
+        let (entries, unreachable) = panel::slowlog::collect(&sup.ctx(), count)?;
+        Ok(json!({"entries": entries, "unreachable": unreachable}))
+    })
+    .await
+}
+
+#[derive(serde::Deserialize)]
+struct SlowlogResetReq {
+    #[serde(default)]
+    node: Option<String>,
+}
+
+/// POST /api/slowlog/reset {"node"?}: SLOWLOG RESET on one node or all.
+async fn slowlog_reset(State(sup): State<Arc<Sup>>, body: Bytes) -> Response {
+    let req: SlowlogResetReq = match serde_json::from_slice(&body) {
+        Ok(r) => r,
+        Err(e) => return bad(&format!("bad request body: {e}")),
+    };
+    blocking(move || {
+        let n = panel::slowlog::reset(&sup.ctx(), req.node.as_deref())?;
+        sup.event("slowlog_reset", json!({"node": req.node, "nodes_reset": n}));
+        Ok(json!({"reset": n}))
     })
     .await
 }
@@ -397,28 +511,72 @@ async fn keys_scan(State(sup): State<Arc<Sup>>, RawQuery(q): RawQuery) -> Respon
     blocking(move || panel::keys::scan(&sup.ctx(), &pattern, &cursor, count)).await
 }
 
+/// The key a request names: `key=TEXT` or `hex=HEX` (binary names).
+fn key_of(q: &Option<String>) -> Option<Vec<u8>> {
+    match query_get(q, "hex") {
+        Some(h) => panel::edit::from_hex(&h),
+        None => query_get(q, "key").map(String::into_bytes),
+    }
+}
+
 async fn key_get(State(sup): State<Arc<Sup>>, RawQuery(q): RawQuery) -> Response {
-    let Some(key) = query_get(&q, "key") else {
-        return bad("give ?key=");
+    let Some(key) = key_of(&q) else {
+        return bad("give ?key= or ?hex=");
     };
     blocking(move || panel::keys::get(&sup.ctx(), &key)).await
 }
 
 #[derive(Deserialize)]
 struct KeyReq {
-    key: String,
+    key: panel::edit::Bin,
 }
 
 async fn key_delete(State(sup): State<Arc<Sup>>, body: Bytes) -> Response {
     let Ok(r) = serde_json::from_slice::<KeyReq>(&body) else {
-        return bad("body must be JSON with \"key\"");
+        return bad("body must be JSON with \"key\" (text, or {\"hex\": ...})");
+    };
+    let key = match r.key.bytes() {
+        Ok(k) => k,
+        Err(m) => return bad(&m),
     };
     blocking(move || {
-        let n = panel::keys::delete(&sup.ctx(), &r.key)?;
-        sup.event("key_deleted", json!({"key": r.key, "deleted": n}));
+        let n = panel::keys::delete(&sup.ctx(), &key)?;
+        let shown = String::from_utf8_lossy(&key)
+            .chars()
+            .take(200)
+            .collect::<String>();
+        sup.event("key_deleted", json!({"key": shown, "deleted": n}));
         Ok(json!({"deleted": n}))
     })
     .await
+}
+
+/// POST /api/key/edit: one change to one key (see `panel::edit`); 400 with the node's
+/// words when it refuses.
+async fn key_edit(State(sup): State<Arc<Sup>>, body: Bytes) -> Response {
+    let e: panel::edit::Edit = match serde_json::from_slice(&body) {
+        Ok(e) => e,
+        Err(err) => return bad(&format!("bad request body: {err}")),
+    };
+    let r = tokio::task::spawn_blocking(move || {
+        let out = panel::edit::apply(&sup.ctx(), &e)?;
+        if out.is_ok() {
+            let key = e.key.bytes().unwrap_or_default();
+            let shown = String::from_utf8_lossy(&key)
+                .chars()
+                .take(200)
+                .collect::<String>();
+            sup.event("key_edited", json!({"key": shown, "op": e.op}));
+        }
+        anyhow::Ok(out)
+    })
+    .await;
+    match r {
+        Ok(Ok(Ok(v))) => Json(v).into_response(),
+        Ok(Ok(Err(msg))) => bad(&msg),
+        Ok(Err(e)) => err(StatusCode::INTERNAL_SERVER_ERROR, &format!("{e:#}")),
+        Err(e) => err(StatusCode::INTERNAL_SERVER_ERROR, &e.to_string()),
+    }
 }
 
 async fn prometheus(State(sup): State<Arc<Sup>>) -> Response {

@@ -405,8 +405,7 @@ fn finish_open(ctx: &Ctx) -> Result<()> {
 }
 
 fn status(ctx: &Ctx) -> Result<ExitCode> {
-    let (_, rows) = crate::status::gather(ctx)?;
-    print!("{}", crate::status::render(&rows));
+    print!("{}", crate::status::table(ctx)?);
     Ok(ExitCode::SUCCESS)
 }
 
@@ -470,10 +469,11 @@ fn api_call(dir: &std::path::Path, path: &str, body: &str) -> Result<String> {
     let pw = dir
         .read_password()?
         .context("no credentials file in the data dir")?;
-    let (code, resp) = crate::httpc::request(&panel, "POST", path, &pw, body)?;
+    let api = crate::httpc::Api::for_dir(&dir, &panel);
+    let (code, resp) = api.request("POST", path, &pw, body)?;
     match code {
         200 => Ok(resp),
-        202 => wait_op(&panel, &pw, &resp),
+        202 => wait_op(&api, &pw, &resp),
         _ => {
             let msg = serde_json::from_str::<serde_json::Value>(&resp)
                 .ok()
@@ -489,13 +489,13 @@ fn api_call(dir: &std::path::Path, path: &str, body: &str) -> Result<String> {
 
 /// Follow a background operation (202 {"op": ID}) until it ends, printing its phase and
 /// slots moved to stderr; its result, or its error.
-fn wait_op(panel: &str, pw: &str, accepted: &str) -> Result<String> {
+fn wait_op(api: &crate::httpc::Api, pw: &str, accepted: &str) -> Result<String> {
     let v: serde_json::Value = serde_json::from_str(accepted).context("operation reply")?;
     let id = v["op"].as_str().context("operation reply without an id")?;
     let mut last = String::new();
     loop {
         std::thread::sleep(Duration::from_millis(300));
-        let (code, body) = crate::httpc::request(panel, "GET", &format!("/api/ops/{id}"), pw, "")?;
+        let (code, body) = api.request("GET", &format!("/api/ops/{id}"), pw, "")?;
         if code != 200 {
             bail!("supervisor answered {code}: {body}");
         }
@@ -683,6 +683,21 @@ fn up(a: UpArgs) -> Result<ExitCode> {
         }
         None => new_state(&a)?,
     };
+    if state.docker.is_none() && state.external.is_none() {
+        // Local nodes: every port they will bind must be free now (a resumed node whose
+        // process still runs holds its own ports, so only the ones to start are checked).
+        let to_start: Vec<u16> = state
+            .nodes
+            .iter()
+            .filter(|n| n.status == NodeStatus::Active)
+            .filter(|n| !n.pid.is_some_and(pid_alive))
+            .map(|n| n.port)
+            .collect();
+        if let Some(w) = crate::ports::ephemeral_warning(&state.active_ports()) {
+            eprintln!("rubra: {w}");
+        }
+        crate::ports::check_free(&to_start)?;
+    }
     state.panel = Some(a.panel.clone());
     dir.save_state(&state)?;
     let opts = NodeOpts {
@@ -751,9 +766,15 @@ async fn supervise(
         return Err(e.context("starting the cluster"));
     }
     let s2 = sup.clone();
-    let rows = tokio::task::spawn_blocking(move || crate::status::gather(&s2.ctx())).await??;
-    print!("{}", crate::status::render(&rows.1));
-    let first = rows.1.iter().map(|r| r.port).min().unwrap_or(a.base_port);
+    let snap =
+        tokio::task::spawn_blocking(move || crate::panel::nodes::collect(&s2.ctx())).await??;
+    print!("{}", crate::status::render(&snap.nodes));
+    let first = snap
+        .nodes
+        .iter()
+        .map(|r| r.port)
+        .min()
+        .unwrap_or(a.base_port);
     // Clients connect where nodes announce themselves (redirects point there too).
     let host = match (&sup.docker, &sup.opts.announce_ip) {
         (Some(d), _) => format!("-h {} ", d.ips().get(&first).map_or("?", String::as_str)),
@@ -785,11 +806,11 @@ async fn supervise(
     println!(
         "rubra: cluster {} ({} nodes); supervising, Ctrl-C to stop",
         if resumed { "resumed" } else { "ready" },
-        rows.1.len()
+        snap.nodes.len()
     );
     sup.event(
         "up",
-        serde_json::json!({"nodes": rows.1.len(), "resumed": resumed}),
+        serde_json::json!({"nodes": snap.nodes.len(), "resumed": resumed}),
     );
     // Background threads: monitor, autoscaler, unfinished scale step.
     let s2 = sup.clone();
@@ -814,6 +835,13 @@ async fn supervise(
                 "resume_error",
                 serde_json::json!({"error": format!("{e:#}")}),
             );
+        }
+    });
+    let (s2, sock) = (sup.clone(), sup.dir.api_socket_path());
+    tokio::spawn(async move {
+        // Without it (e.g. a data directory path too long for a socket) the CLI uses TCP.
+        if let Err(e) = crate::api::serve_local(sock.clone(), s2).await {
+            eprintln!("rubra: no API socket at {}: {e}", sock.display());
         }
     });
     crate::api::serve(listener, sup).await?;

@@ -5,6 +5,47 @@ use anyhow::{anyhow, bail, Context, Result};
 use std::io::{Read, Write};
 use std::net::TcpStream;
 
+/// Where the CLI reaches the supervisor: the Unix socket in the data directory when it
+/// answers (only the directory's owner can use it, and no login lock-out applies there),
+/// else the panel's TCP address.
+#[derive(Debug, Clone)]
+pub struct Api {
+    socket: std::path::PathBuf,
+    tcp: String,
+}
+
+impl Api {
+    /// The API of the supervisor of `dir`, whose panel listens on `tcp`.
+    pub fn for_dir(dir: &crate::state::Dir, tcp: &str) -> Api {
+        Api {
+            socket: dir.api_socket_path(),
+            tcp: tcp.to_string(),
+        }
+    }
+
+    /// Send `method path` with a JSON body and bearer `token`; returns (status, body).
+    pub fn request(
+        &self,
+        method: &str,
+        path: &str,
+        token: &str,
+        body: &str,
+    ) -> Result<(u16, String)> {
+        // A socket file left by a supervisor that was killed refuses connections.
+        match std::os::unix::net::UnixStream::connect(&self.socket) {
+            Ok(s) => exchange(
+                s,
+                "localhost",
+                method,
+                path,
+                &format!("Authorization: Bearer {token}\r\n"),
+                body,
+            ),
+            Err(_) => request(&self.tcp, method, path, token, body),
+        }
+    }
+}
+
 /// Send `method path` with a JSON body and bearer `token`; returns (status, body).
 pub fn request(
     addr: &str,

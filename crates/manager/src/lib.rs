@@ -16,6 +16,7 @@ pub mod migrate;
 pub mod node_entry;
 pub mod panel;
 pub mod placement;
+pub mod ports;
 pub mod procs;
 pub mod resp;
 pub mod runtime_cli;

@@ -136,9 +136,9 @@ impl State {
     pub fn next_free_port(&self) -> u16 {
         let mut p = self.next_port();
         while usize::from(p) + 1 + 10000 <= 65535 {
-            if [p, p + 1, p + 10000, p + 10001]
+            if crate::ports::node_ports(&[p, p + 1])
                 .iter()
-                .all(|&q| port_free(q))
+                .all(|&(q, _)| crate::ports::bindable(q))
             {
                 return p;
             }
@@ -146,11 +146,6 @@ impl State {
         }
         self.next_port()
     }
-}
-
-/// Whether nothing listens on `port` on any address (binding the wildcard fails then).
-fn port_free(port: u16) -> bool {
-    std::net::TcpListener::bind(("0.0.0.0", port)).is_ok()
 }
 
 /// Paths inside the data directory.
@@ -181,6 +176,10 @@ impl Dir {
     /// DIR/rubra.pid
     pub fn pid_path(&self) -> PathBuf {
         self.root.join("rubra.pid")
+    }
+    /// DIR/api.sock: the supervisor's API for the CLI, guarded by file permissions.
+    pub fn api_socket_path(&self) -> PathBuf {
+        self.root.join("api.sock")
     }
     /// DIR/events.jsonl
     pub fn events_path(&self) -> PathBuf {

@@ -1,83 +1,14 @@
-//! `rubra status` and the data behind GET /api/cluster: one row per node.
+//! `rubra status`: the cluster snapshot (the one collector the panel, /api/cluster,
+//! /metrics and the autoscaler also read) rendered as a table, one row per node.
 
 use crate::ctx::Ctx;
-use crate::resp::{info_keys, parse_info};
-use crate::topology::{fmt_ranges, View};
+use crate::panel::nodes::{collect, NodeDetail};
+use crate::topology::fmt_ranges;
 use anyhow::Result;
-use serde::Serialize;
 
-/// What an operator wants to see about one node.
-#[derive(Debug, Clone, Serialize)]
-pub struct NodeRow {
-    /// Node id.
-    pub id: String,
-    /// Announced ip:port.
-    pub addr: String,
-    /// Client port.
-    pub port: u16,
-    /// "primary" or "replica".
-    pub role: String,
-    /// Primary's id for replicas.
-    pub primary_id: Option<String>,
-    /// Owned slots as inclusive ranges.
-    pub slots: Vec<(u16, u16)>,
-    /// Number of owned slots.
-    pub slot_count: usize,
-    /// Keys (INFO keyspace), None when unreachable.
-    pub keys: Option<u64>,
-    /// used_memory bytes.
-    pub used_memory: Option<u64>,
-    /// maxmemory bytes.
-    pub maxmemory: Option<u64>,
-    /// instantaneous_ops_per_sec.
-    pub ops_per_sec: Option<u64>,
-    /// Cluster bus link state as seen by the seed node; "fail" when flagged failing.
-    pub link: String,
-    /// Raw flags.
-    pub flags: Vec<String>,
-    /// Reachable for INFO.
-    pub reachable: bool,
-}
-
-/// Collect a row per node: the seed's CLUSTER NODES plus INFO from each node.
-pub fn gather(ctx: &Ctx) -> Result<(View, Vec<NodeRow>)> {
-    let view = ctx.best_view()?;
-    let mut rows = Vec::new();
-    let mut sorted = view.nodes.clone();
-    sorted.sort_by_key(|n| n.port);
-    for n in &sorted {
-        let info = ctx
-            .connect_node(n)
-            .and_then(|mut c| c.text(&["INFO"]))
-            .ok()
-            .map(|t| parse_info(&t));
-        let num = |k: &str| {
-            info.as_ref()
-                .and_then(|i| i.get(k))
-                .and_then(|v| v.parse::<u64>().ok())
-        };
-        rows.push(NodeRow {
-            id: n.id.clone(),
-            addr: n.announced_addr(),
-            port: n.port,
-            role: if n.is_primary() { "primary" } else { "replica" }.to_string(),
-            primary_id: n.primary.clone(),
-            slots: n.slots.clone(),
-            slot_count: n.slot_count(),
-            keys: info.as_ref().map(info_keys),
-            used_memory: num("used_memory"),
-            maxmemory: num("maxmemory"),
-            ops_per_sec: num("instantaneous_ops_per_sec"),
-            link: if n.is_failing() {
-                "fail".to_string()
-            } else {
-                n.link.clone()
-            },
-            flags: n.flags.clone(),
-            reachable: info.is_some(),
-        });
-    }
-    Ok((view, rows))
+/// Collect the cluster and render it as `rubra status` prints it.
+pub fn table(ctx: &Ctx) -> Result<String> {
+    Ok(render(&collect(ctx)?.nodes))
 }
 
 fn human(b: Option<u64>) -> String {
@@ -94,7 +25,7 @@ fn opt(v: Option<u64>) -> String {
 }
 
 /// Render rows as a fixed-width table.
-pub fn render(rows: &[NodeRow]) -> String {
+pub fn render(rows: &[NodeDetail]) -> String {
     let mut out = format!(
         "{:<10} {:<8} {:<21} {:>6} {:<24} {:>8} {:>8} {:>7} {}\n",
         "ID", "ROLE", "ADDR", "SLOTS", "RANGES", "KEYS", "MEMORY", "OPS/S", "LINK"

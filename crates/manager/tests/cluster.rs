@@ -345,6 +345,71 @@ fn bad_arguments_fail_clearly() {
     assert!(err.contains("no supervisor is running"), "{err}");
 }
 
+/// A taken client or bus port is named, with the process holding it, before any node
+/// starts; ports inside the kernel's ephemeral range draw a warning.
+#[test]
+fn taken_ports_are_named_before_any_node_starts() {
+    let dir = tempdir("ports");
+    let _td = TempDir(dir.clone());
+    let (base, api) = ports(6);
+    // The bus port of the fourth node is taken by this test process.
+    let held = std::net::TcpListener::bind(("0.0.0.0", base + 3 + 10000)).unwrap();
+    let t0 = Instant::now();
+    let out = rubra()
+        .args(["up", "--base-port", &base.to_string(), "--panel"])
+        .arg(format!("127.0.0.1:{api}"))
+        .arg("--dir")
+        .arg(&dir)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    let me = std::process::id();
+    let want = format!(
+        "port {} (cluster bus port of node {}) is taken: listening, by pid {me}",
+        base + 3 + 10000,
+        base + 3
+    );
+    assert!(err.contains(&want), "{err}");
+    assert!(
+        t0.elapsed() < Duration::from_secs(20),
+        "took {:?}",
+        t0.elapsed()
+    );
+    // Nothing was started: no node answers on the first client port.
+    assert!(std::net::TcpStream::connect(("127.0.0.1", base)).is_err());
+    drop(held);
+
+    // A base port from the kernel's ephemeral range (the one it just gave a listener):
+    // the warning comes first, then the taken port stops the start.
+    let l = loop {
+        let l = std::net::TcpListener::bind(("0.0.0.0", 0)).unwrap();
+        if l.local_addr().unwrap().port() < 55000 {
+            break l;
+        }
+    };
+    let eph = l.local_addr().unwrap().port();
+    let dir2 = tempdir("ports-eph");
+    let _td2 = TempDir(dir2.clone());
+    let out = rubra()
+        .args(["up", "--base-port", &eph.to_string(), "--panel"])
+        .arg(format!("127.0.0.1:{api}"))
+        .arg("--dir")
+        .arg(&dir2)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("inside the kernel's ephemeral port range"),
+        "{err}"
+    );
+    assert!(
+        err.contains(&format!("port {eph} (client port of node {eph}) is taken")),
+        "{err}"
+    );
+}
+
 /// `--announce-ip 127.0.0.2`: every node reports 127.0.0.2 addresses in CLUSTER NODES,
 /// and redis-cli -c connected to 127.0.0.2 follows redirects there.
 #[test]

@@ -1,7 +1,8 @@
 //! Admin panel and API over real HTTP against a real `rubra up` (redis-server nodes):
 //! login page only before login, 401s, wrong password, cookie flags, CSRF and Origin
 //! checks, cluster JSON, history, key browser, background ops, /metrics format, logout
-//! and the login rate limit (last, since it locks this client IP out for a minute).
+//! and the login lock-out (last, since it locks this client IP out for a minute), which
+//! the CLI's Unix socket is not subject to.
 
 mod common;
 
@@ -321,6 +322,17 @@ fn panel_http_security_and_api() {
     let j = http(&a, "GET", "/api/key?key=key%3A7", &ck, "").json();
     assert_eq!(j["found"], false);
 
+    console_api(&a, &ck, &sess_post, &bearer);
+    slowlog_api(&a, &ck, &sess_post);
+    edit_api(&a, &ck, &sess_post, base, &pw);
+    let events = http(&a, "GET", "/api/events", &ck, "").json().to_string();
+    assert!(events.contains("\"kind\":\"console\""), "{events}");
+    assert!(events.contains("\"command\":\"HSET\""), "{events}");
+    assert!(
+        !events.contains("console-secret"),
+        "console arguments kept out of events"
+    );
+
     // History: a sample every 5 s, columnar.
     let t0 = Instant::now();
     let h = loop {
@@ -445,9 +457,298 @@ fn panel_http_security_and_api() {
     assert!(r.header("set-cookie").is_none());
     let r = http(&a, "GET", "/api/cluster", &[("Authorization", &bearer)], "");
     assert_eq!(r.status, 429);
+    // The lock-out is per user and address: another user name is still checked (401).
+    assert_eq!(login(&a, "operator", "guess").status, 401);
+    let events = std::fs::read_to_string(dir.join("events.jsonl")).unwrap_or_default();
+    let locked: Vec<&str> = events
+        .lines()
+        .filter(|l| l.contains("\"login_locked\""))
+        .collect();
+    assert_eq!(locked.len(), 1, "{events}");
+    assert!(locked[0].contains("\"user\":\"admin\"") && locked[0].contains("\"seconds\":60"));
+    // The CLI's channel, the data directory's socket, is not locked out: the operator can
+    // still act while a guesser holds the TCP port's lock-out.
+    let sock = dir.join("api.sock");
+    let mode =
+        std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(&sock).unwrap().permissions());
+    assert_eq!(mode & 0o777, 0o600);
+    let mut s = std::os::unix::net::UnixStream::connect(&sock).unwrap();
+    let req = format!(
+        "GET /api/cluster HTTP/1.1\r\nHost: localhost\r\nAuthorization: {bearer}\r\nConnection: close\r\n\r\n"
+    );
+    s.write_all(req.as_bytes()).unwrap();
+    let mut raw = String::new();
+    s.read_to_string(&mut raw).unwrap();
+    assert!(raw.starts_with("HTTP/1.1 200"), "{raw}");
+    let (ok, out) = c.run(&["rebalance"]);
+    assert!(
+        ok,
+        "rubra rebalance through the socket while locked out: {out}"
+    );
     // Nothing in the supervisor's own files shows the password except credentials.
     let events = std::fs::read_to_string(dir.join("events.jsonl")).unwrap_or_default();
     assert!(!events.contains(&pw));
+}
+
+/// POST /api/console: routing by key slot (the answering node is each key's owner as the
+/// key browser reports it), typed RESP3 replies, binary values in hex, fan-out to every
+/// primary, a chosen node for keyless commands, and refusals with clear errors.
+fn console_api(a: &str, ck: &[(&str, &str)], sess_post: &[(&str, &str)], bearer: &str) {
+    let run =
+        |body: serde_json::Value| http(a, "POST", "/api/console", sess_post, &body.to_string());
+    let one = |line: &str| {
+        let r = run(serde_json::json!({ "line": line }));
+        assert_eq!(r.status, 200, "{line}: {}", r.body);
+        let j = r.json();
+        j["results"][0].clone()
+    };
+    // Keys of different slots land on their owners.
+    let mut nodes = std::collections::BTreeSet::new();
+    for k in ["con:a", "con:b", "con:c", "con:d", "con:e", "con:f"] {
+        let set = one(&format!("SET {k} \"value of {k}\""));
+        assert_eq!(set["reply"]["type"], "status");
+        assert_eq!(set["reply"]["text"], "OK");
+        let owner = http(
+            a,
+            "GET",
+            &format!("/api/key?key={}", k.replace(':', "%3A")),
+            ck,
+            "",
+        )
+        .json();
+        assert_eq!(set["node"], owner["node"], "{k} answered by its owner");
+        let get = one(&format!("GET {k}"));
+        assert_eq!(get["reply"]["text"], format!("value of {k}"));
+        assert_eq!(get["node"], owner["node"]);
+        nodes.insert(set["node"].to_string());
+    }
+    assert!(
+        nodes.len() >= 2,
+        "six keys spread over several primaries: {nodes:?}"
+    );
+    // Binary values come back as hex; RESP3 maps as maps; integers typed.
+    one(r#"SET con:bin "\xff\x00a""#);
+    assert_eq!(one("GET con:bin")["reply"]["hex"], "ff0061");
+    assert_eq!(
+        one("HSET con:h f1 console-secret f2 x")["reply"]["value"],
+        2
+    );
+    let h = one("HGETALL con:h");
+    assert_eq!(h["reply"]["type"], "map", "{h}");
+    assert_eq!(h["reply"]["entries"].as_array().map(Vec::len), Some(2));
+    assert_eq!(one("GET con:none")["reply"]["type"], "null");
+    assert_eq!(one("INCR con:a")["reply"]["type"], "error");
+    // Every primary, on request.
+    let r = run(serde_json::json!({"line": "DBSIZE", "all": true}));
+    assert_eq!(r.status, 200, "{}", r.body);
+    let all = r.json()["results"].as_array().cloned().unwrap_or_default();
+    assert_eq!(all.len(), 3, "{all:?}");
+    assert!(all.iter().all(|x| x["reply"]["type"] == "integer"));
+    // A chosen node for keyless commands: a replica answers ROLE as a replica.
+    let cluster = http(a, "GET", "/api/cluster", ck, "").json();
+    let replica = cluster["nodes"]
+        .as_array()
+        .and_then(|ns| ns.iter().find(|n| n["role"] == "replica"))
+        .map(|n| n["id"].clone())
+        .expect("a replica");
+    let r = run(serde_json::json!({"line": "ROLE", "node": replica}));
+    let res = &r.json()["results"][0];
+    assert_eq!(res["node"], replica);
+    assert_eq!(res["reply"]["items"][0]["text"], "slave", "{res}");
+    // Refusals: unconfirmed danger (409), connection-taking and malformed input (400).
+    let r = run(serde_json::json!({"line": "FLUSHALL"}));
+    assert_eq!(r.status, 409, "{}", r.body);
+    assert_eq!(r.json()["refused"], "confirm");
+    assert_eq!(
+        one("EXISTS con:a")["reply"]["value"],
+        1,
+        "FLUSHALL did not run"
+    );
+    let r = run(serde_json::json!({"line": "SUBSCRIBE ch"}));
+    assert_eq!(r.status, 400);
+    assert!(r.json()["error"]
+        .as_str()
+        .unwrap_or("")
+        .contains("redis-cli"));
+    assert_eq!(run(serde_json::json!({"line": "GET \"open"})).status, 400);
+    assert_eq!(run(serde_json::json!({"line": "   "})).status, 400);
+    let long = "x".repeat(70 * 1024);
+    assert_eq!(
+        run(serde_json::json!({ "line": format!("SET k {long}") })).status,
+        400
+    );
+    assert_eq!(run(serde_json::json!({"nope": 1})).status, 400);
+    // The session needs its CSRF token; Bearer (scripts) does not.
+    let r = http(a, "POST", "/api/console", &[ck[0]], r#"{"line":"PING"}"#);
+    assert_eq!(r.status, 403);
+    let r = http(
+        a,
+        "POST",
+        "/api/console",
+        &[("Authorization", bearer)],
+        r#"{"line":"PING"}"#,
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.json()["results"][0]["reply"]["text"], "PONG");
+    // Leave the keyspace as found (later checks count keys).
+    for k in ["a", "b", "c", "d", "e", "f", "bin", "h"] {
+        assert_eq!(one(&format!("DEL con:{k}"))["reply"]["value"], 1, "con:{k}");
+    }
+}
+
+/// GET /api/slowlog merges every node's SLOWLOG newest first, tagged with the node;
+/// POST /api/slowlog/reset clears them.
+fn slowlog_api(a: &str, ck: &[(&str, &str)], sess_post: &[(&str, &str)]) {
+    let console = |line: &str, all: bool| {
+        let body = serde_json::json!({"line": line, "all": all, "confirm": true});
+        let r = http(a, "POST", "/api/console", sess_post, &body.to_string());
+        assert_eq!(r.status, 200, "{line}: {}", r.body);
+        r.json()["results"].clone()
+    };
+    console("CONFIG SET slowlog-log-slower-than 0", true);
+    let marker_node = console("SET slow:marker x", false)[0]["node"].clone();
+    let other_node = console("SET slow:zzz y", false)[0]["node"].clone();
+    let entries = http(a, "GET", "/api/slowlog", ck, "").json()["entries"].clone();
+    let entries = entries.as_array().cloned().unwrap_or_default();
+    let find = |key: &str| {
+        entries
+            .iter()
+            .find(|e| e["args"][1] == key)
+            .cloned()
+            .unwrap_or_else(|| panic!("{key} not in {entries:?}"))
+    };
+    let m = find("slow:marker");
+    assert_eq!(m["args"], serde_json::json!(["SET", "slow:marker", "x"]));
+    assert_eq!(m["node"], marker_node);
+    assert_eq!(find("slow:zzz")["node"], other_node);
+    let ts: Vec<i64> = entries.iter().filter_map(|e| e["ts"].as_i64()).collect();
+    assert!(ts.windows(2).all(|w| w[0] >= w[1]), "newest first: {ts:?}");
+    let nodes: std::collections::BTreeSet<String> =
+        entries.iter().map(|e| e["node"].to_string()).collect();
+    assert!(nodes.len() >= 3, "entries from every primary: {nodes:?}");
+    // Reset needs the CSRF token, then clears every node.
+    let r = http(a, "POST", "/api/slowlog/reset", &[ck[0]], "{}");
+    assert_eq!(r.status, 403);
+    let r = http(a, "POST", "/api/slowlog/reset", sess_post, "{}");
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.json()["reset"], 6);
+    let after = http(a, "GET", "/api/slowlog", ck, "").json().to_string();
+    assert!(!after.contains("slow:marker"), "{after}");
+    console("CONFIG SET slowlog-log-slower-than 10000", true);
+    console("DEL slow:marker", false);
+    console("DEL slow:zzz", false);
+}
+
+/// POST /api/key/edit: every edit checked with redis-cli; binary key names and values in
+/// hex; refusals worded by the node; the keyspace left as found.
+fn edit_api(a: &str, ck: &[(&str, &str)], sess_post: &[(&str, &str)], port: u16, pw: &str) {
+    let edit =
+        |body: serde_json::Value| http(a, "POST", "/api/key/edit", sess_post, &body.to_string());
+    let ok = |body: serde_json::Value| {
+        let r = edit(body.clone());
+        assert_eq!(r.status, 200, "{body}: {}", r.body);
+    };
+    let redis = |script: &str| cli(port, pw, script);
+    // Strings: create (once), change, TTL on and off.
+    ok(serde_json::json!({"op": "create", "type": "string", "key": "ed:s", "value": "one"}));
+    let r =
+        edit(serde_json::json!({"op": "create", "type": "string", "key": "ed:s", "value": "x"}));
+    assert_eq!(r.status, 400);
+    assert!(r.body.contains("exists"), "{}", r.body);
+    ok(serde_json::json!({"op": "set", "key": "ed:s", "value": "two"}));
+    assert_eq!(redis("GET ed:s"), ["two"]);
+    ok(serde_json::json!({"op": "expire", "key": "ed:s", "ttl_ms": 100_000}));
+    let ttl: i64 = redis("TTL ed:s")[0].parse().unwrap();
+    assert!((90..=100).contains(&ttl), "{ttl}");
+    ok(serde_json::json!({"op": "set", "key": "ed:s", "value": "three"}));
+    assert!(
+        redis("TTL ed:s")[0].parse::<i64>().unwrap() > 0,
+        "SET keeps the TTL"
+    );
+    ok(serde_json::json!({"op": "expire", "key": "ed:s", "ttl_ms": -1}));
+    assert_eq!(redis("TTL ed:s"), ["-1"]);
+    // Collections.
+    ok(
+        serde_json::json!({"op": "create", "type": "hash", "key": "ed:h", "field": "f", "value": "1"}),
+    );
+    ok(serde_json::json!({"op": "hset", "key": "ed:h", "field": "g", "value": "2"}));
+    ok(serde_json::json!({"op": "hdel", "key": "ed:h", "field": "f"}));
+    assert_eq!(redis("HGETALL ed:h"), ["g", "2"]);
+    ok(serde_json::json!({"op": "create", "type": "list", "key": "ed:l", "value": "a"}));
+    ok(serde_json::json!({"op": "rpush", "key": "ed:l", "value": "b"}));
+    ok(serde_json::json!({"op": "lset", "key": "ed:l", "index": 0, "value": "A"}));
+    ok(serde_json::json!({"op": "lrem", "key": "ed:l", "value": "b"}));
+    assert_eq!(redis("LRANGE ed:l 0 -1"), ["A"]);
+    let r = edit(serde_json::json!({"op": "lset", "key": "ed:l", "index": 9, "value": "z"}));
+    assert_eq!(r.status, 400);
+    assert!(r.body.contains("index out of range"), "{}", r.body);
+    ok(
+        serde_json::json!({"op": "create", "type": "zset", "key": "ed:z", "value": "m", "score": 1}),
+    );
+    ok(serde_json::json!({"op": "zadd", "key": "ed:z", "value": "m", "score": 2.5}));
+    assert_eq!(redis("ZSCORE ed:z m"), ["2.5"]);
+    ok(serde_json::json!({"op": "create", "type": "set", "key": "ed:t", "value": "x"}));
+    ok(serde_json::json!({"op": "sadd", "key": "ed:t", "value": "y"}));
+    ok(serde_json::json!({"op": "srem", "key": "ed:t", "value": "x"}));
+    assert_eq!(redis("SMEMBERS ed:t"), ["y"]);
+    let r = edit(serde_json::json!({"op": "hset", "key": "ed:t", "field": "f", "value": "v"}));
+    assert_eq!(r.status, 400);
+    assert!(r.body.contains("WRONGTYPE"), "{}", r.body);
+    // Rename to another slot keeps value and TTL; onto an existing key it is refused.
+    ok(serde_json::json!({"op": "expire", "key": "ed:s", "ttl_ms": 200_000}));
+    ok(serde_json::json!({"op": "rename", "key": "ed:s", "to": "moved:elsewhere"}));
+    assert_eq!(redis("EXISTS ed:s"), ["0"]);
+    assert_eq!(redis("GET moved:elsewhere"), ["three"]);
+    assert!(redis("TTL moved:elsewhere")[0].parse::<i64>().unwrap() > 100);
+    let r = edit(serde_json::json!({"op": "rename", "key": "moved:elsewhere", "to": "ed:h"}));
+    assert_eq!(r.status, 400);
+    assert!(r.body.contains("exists"), "{}", r.body);
+    // A binary key and value: listed and read in hex, deleted by its hex name.
+    ok(
+        serde_json::json!({"op": "create", "type": "string", "key": {"hex": "ff00aa"}, "value": {"hex": "0001"}}),
+    );
+    let keys = http(a, "GET", "/api/keys?pattern=*&count=500", ck, "").json();
+    let listed = keys["keys"]
+        .as_array()
+        .and_then(|ks| ks.iter().find(|k| k["hex"] == "ff00aa").cloned())
+        .expect("binary key listed");
+    assert_eq!(listed["binary"], true);
+    let v = http(a, "GET", "/api/key?hex=ff00aa", ck, "").json();
+    assert_eq!(v["value"]["hex"], "0001", "{v}");
+    assert_eq!(v["truncated"], false, "{v}");
+    let r = http(
+        a,
+        "POST",
+        "/api/key/delete",
+        sess_post,
+        r#"{"key":{"hex":"ff00aa"}}"#,
+    );
+    assert_eq!(r.json()["deleted"], 1);
+    // Bad input.
+    assert_eq!(
+        edit(serde_json::json!({"op": "set", "key": {"hex": "f"}, "value": "v"})).status,
+        400
+    );
+    assert_eq!(
+        edit(serde_json::json!({"op": "frobnicate", "key": "k"})).status,
+        400
+    );
+    assert_eq!(
+        edit(serde_json::json!({"op": "set", "key": "", "value": "v"})).status,
+        400
+    );
+    assert_eq!(edit(serde_json::json!({"nonsense": true})).status, 400);
+    let r = http(
+        a,
+        "POST",
+        "/api/key/edit",
+        &[ck[0]],
+        r#"{"op":"set","key":"k","value":"v"}"#,
+    );
+    assert_eq!(r.status, 403, "edits need the CSRF token");
+    for k in ["moved:elsewhere", "ed:h", "ed:l", "ed:z", "ed:t"] {
+        assert_eq!(redis(&format!("DEL {k}")), ["1"], "{k}");
+    }
 }
 
 fn b64(s: &str) -> String {

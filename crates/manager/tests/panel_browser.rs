@@ -9,7 +9,7 @@
 
 mod common;
 
-use common::{ports, tempdir, write_keys, Cluster, TempDir};
+use common::{cli, ports, tempdir, write_keys, Cluster, TempDir};
 use fantoccini::{Client, ClientBuilder, Locator};
 use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
@@ -125,6 +125,7 @@ fn browser_login_add_pair_and_rebalance() {
             .expect("start chromedriver"),
     );
     let url = format!("http://{}/", c.panel);
+    let cluster = &c;
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -333,6 +334,203 @@ fn browser_login_add_pair_and_rebalance() {
         })
         .await;
         shot(&client, "07-keys.png").await;
+
+        // Console: SET and GET on keys of different slots answered by their owners, a
+        // binary value in hex, and FLUSHALL held behind a confirmation (cancelled here).
+        client
+            .find(Locator::Css("button[data-tab=console]"))
+            .await
+            .unwrap()
+            .click()
+            .await
+            .unwrap();
+        let line = client.find(Locator::Id("console-line")).await.unwrap();
+        for cmd in [
+            "SET user:1 alice",
+            "SET order:9 paid",
+            "GET user:1",
+            r#"SET "\xffbin" "\x00\xff""#,
+            r#"GET "\xffbin""#,
+        ] {
+            line.send_keys(cmd).await.unwrap();
+            line.send_keys("\u{E007}").await.unwrap(); // Enter
+            let want = format!("> {cmd}");
+            until(20, "console reply", || async {
+                let v = js(&client, "var e=document.querySelector('.console-entry .console-cmd');return e&&e.textContent;").await;
+                (v.as_str() == Some(want.as_str())).then_some(())
+            })
+            .await;
+        }
+        let got = js(
+            &client,
+            "return Array.prototype.map.call(document.querySelectorAll('.console-entry'), \
+             function(e){return e.textContent;});",
+        )
+        .await;
+        let entries: Vec<String> = got
+            .as_array()
+            .map(|a| a.iter().filter_map(|v| v.as_str().map(String::from)).collect())
+            .unwrap_or_default();
+        assert_eq!(entries.len(), 5, "{entries:?}");
+        assert!(entries[0].contains("(hex) 00ff"), "{entries:?}");
+        assert!(entries[2].contains("\"alice\""), "{entries:?}");
+        let answered = js(
+            &client,
+            "return Array.prototype.map.call(document.querySelectorAll('.console-node'), \
+             function(e){return e.dataset.node;});",
+        )
+        .await;
+        let nodes: Vec<String> = answered
+            .as_array()
+            .map(|a| a.iter().filter_map(|v| v.as_str().map(String::from)).collect())
+            .unwrap_or_default();
+        // Entries are newest first: GET user:1 is third, SET order:9 fourth, SET user:1
+        // fifth; each was answered by the owner of its key's slot.
+        let owners = cluster.view().owners();
+        let owner = |k: &str| owners.get(&rubra_keys::key_slot(k.as_bytes())).cloned();
+        assert_eq!(Some(nodes[4].clone()), owner("user:1"), "{nodes:?}");
+        assert_eq!(Some(nodes[3].clone()), owner("order:9"), "{nodes:?}");
+        assert_eq!(nodes[2], nodes[4], "GET went where SET put user:1");
+        shot(&client, "08-console.png").await;
+        line.send_keys("FLUSHALL").await.unwrap();
+        line.send_keys("\u{E007}").await.unwrap();
+        until(10, "confirmation dialog", || async {
+            let open = js(&client, "return document.getElementById('confirm').open;").await;
+            (open.as_bool() == Some(true)).then_some(())
+        })
+        .await;
+        client
+            .find(Locator::Id("confirm-cancel"))
+            .await
+            .unwrap()
+            .click()
+            .await
+            .unwrap();
+        let n = js(&client, "return document.querySelectorAll('.console-entry').length;").await;
+        assert_eq!(n.as_u64(), Some(5), "a cancelled FLUSHALL adds no entry");
+
+        // Slow log: log every command on every primary (a confirmed CONFIG SET through
+        // the console), then find the console's own SET in the merged slow log.
+        client
+            .find(Locator::Id("console-all"))
+            .await
+            .unwrap()
+            .click()
+            .await
+            .unwrap();
+        line.send_keys("CONFIG SET slowlog-log-slower-than 0")
+            .await
+            .unwrap();
+        line.send_keys("\u{E007}").await.unwrap();
+        until(10, "confirmation dialog", || async {
+            let open = js(&client, "return document.getElementById('confirm').open;").await;
+            (open.as_bool() == Some(true)).then_some(())
+        })
+        .await;
+        client
+            .find(Locator::Id("confirm-ok"))
+            .await
+            .unwrap()
+            .click()
+            .await
+            .unwrap();
+        until(20, "CONFIG SET on every primary", || async {
+            let n = js(&client, "return document.querySelectorAll('.console-entry').length;").await;
+            (n.as_u64() == Some(6)).then_some(())
+        })
+        .await;
+        client
+            .find(Locator::Id("console-all"))
+            .await
+            .unwrap()
+            .click()
+            .await
+            .unwrap();
+        line.send_keys("SET slow:browser 1").await.unwrap();
+        line.send_keys("\u{E007}").await.unwrap();
+        client
+            .find(Locator::Css("button[data-tab=slowlog]"))
+            .await
+            .unwrap()
+            .click()
+            .await
+            .unwrap();
+        until(20, "the SET in the slow log", || async {
+            let t = js(&client, "return document.getElementById('slowlog-table').textContent;").await;
+            t.as_str().is_some_and(|t| t.contains("SET slow:browser 1")).then_some(())
+        })
+        .await;
+        shot(&client, "09-slowlog.png").await;
+
+        // Edit: user:1's value and TTL from the key browser, checked with redis-cli; the
+        // binary key `\xffbin` shown in hex and deleted.
+        let open_key = |pattern: &'static str| {
+            let client = client.clone();
+            async move {
+                client
+                    .find(Locator::Css("button[data-tab=keys]"))
+                    .await
+                    .unwrap()
+                    .click()
+                    .await
+                    .unwrap();
+                let p = client.find(Locator::Id("scan-pattern")).await.unwrap();
+                p.clear().await.unwrap();
+                p.send_keys(pattern).await.unwrap();
+                client
+                    .find(Locator::Css("#scan-form button[type=submit]"))
+                    .await
+                    .unwrap()
+                    .click()
+                    .await
+                    .unwrap();
+                let item = until(20, "key listed", || async {
+                    client.find(Locator::Css("#key-list li")).await.ok()
+                })
+                .await;
+                item.click().await.unwrap();
+                until(10, "key detail", || async {
+                    client.find(Locator::Id("key-delete")).await.ok()
+                })
+                .await;
+            }
+        };
+        open_key("user:1").await;
+        let ta = client.find(Locator::Id("key-value")).await.unwrap();
+        ta.clear().await.unwrap();
+        ta.send_keys("bob").await.unwrap();
+        client.find(Locator::Id("key-save")).await.unwrap().click().await.unwrap();
+        until(10, "value saved", || async {
+            (cli(cluster.base, &pw, "GET user:1") == ["bob"]).then_some(())
+        })
+        .await;
+        until(10, "detail reloaded", || async {
+            client.find(Locator::Id("key-ttl")).await.ok()
+        })
+        .await
+        .send_keys("500")
+        .await
+        .unwrap();
+        client.find(Locator::Id("key-ttl-set")).await.unwrap().click().await.unwrap();
+        until(10, "TTL set", || async {
+            let t = cli(cluster.base, &pw, "TTL user:1");
+            t.first()
+                .and_then(|t| t.parse::<i64>().ok())
+                .filter(|t| (400..=500).contains(t))
+        })
+        .await;
+        shot(&client, "10-key-edit.png").await;
+        open_key("*bin").await;
+        let title = js(&client, "return document.querySelector('#key-detail h3').textContent;").await;
+        assert_eq!(title.as_str(), Some("(hex) ff62696e"), "binary key name in hex");
+        let shown = js(&client, "return document.getElementById('key-value').value;").await;
+        assert_eq!(shown.as_str(), Some("00ff"), "binary value in hex");
+        client.find(Locator::Id("key-delete")).await.unwrap().click().await.unwrap();
+        client.find(Locator::Id("confirm-ok")).await.unwrap().click().await.unwrap();
+        until(10, "binary key deleted", || async {
+            (cli(cluster.base, &pw, "EXISTS \"\\xffbin\"") == ["0"]).then_some(())
+        })
+        .await;
         client
             .find(Locator::Css("button[data-tab=events]"))
             .await
@@ -341,7 +539,7 @@ fn browser_login_add_pair_and_rebalance() {
             .await
             .unwrap();
         tokio::time::sleep(Duration::from_millis(1000)).await;
-        shot(&client, "08-events.png").await;
+        shot(&client, "11-events.png").await;
         let _ = client.close().await;
     });
     c.wait_check();

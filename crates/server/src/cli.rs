@@ -3,16 +3,107 @@
 
 use crate::{config::Config, server};
 
-/// Runs a node with redis-server style arguments (`[config-file] [--name value ...]`) until
-/// it is stopped; returns the exit code for start-up failures.
-pub fn run_node(args: Vec<String>) -> i32 {
-    if args.iter().any(|a| a == "-v" || a == "--version") {
-        println!(
-            "Rubra server v={} (Redis 7.0 compatible)",
-            env!("CARGO_PKG_VERSION")
-        );
-        return 0;
+/// redis-server's usage text, printed to stderr for `-h`/`--help`.
+const USAGE: &str = "Usage: ./rubra-server [/path/to/redis.conf] [options] [-]
+       ./rubra-server - (read config from stdin)
+       ./rubra-server -v or --version
+       ./rubra-server -h or --help
+       ./rubra-server --test-memory <megabytes>
+       ./rubra-server --check-system
+
+Examples:
+       ./rubra-server (run the server with default conf)
+       echo 'maxmemory 128mb' | ./rubra-server -
+       ./rubra-server /etc/redis/6379.conf
+       ./rubra-server --port 7777
+       ./rubra-server --port 7777 --replicaof 127.0.0.1 8888
+       ./rubra-server /etc/myredis.conf --loglevel verbose -
+       ./rubra-server /etc/myredis.conf --loglevel verbose
+
+Sentinel mode is not supported.
+";
+
+/// What the command line asks for besides running a node, as redis-server reads its first
+/// argument: `-v`/`--version`, `-h`/`--help`, `--test-memory MB`, `--check-system`. Returns
+/// the exit code when the process should stop here.
+fn special_option(args: &[String]) -> Option<i32> {
+    match args.first()?.as_str() {
+        "-v" | "--version" => {
+            println!(
+                "Redis server v={} sha=00000000:0 malloc=jemalloc-5.3.1 bits=64 build=rubra-{}",
+                crate::script::VERSION,
+                env!("CARGO_PKG_VERSION")
+            );
+            Some(0)
+        }
+        "-h" | "--help" => {
+            eprint!("{USAGE}");
+            Some(1)
+        }
+        "--test-memory" => {
+            if args.len() == 2 {
+                // atoi: leading digits, 0 if none.
+                let digits: String = args[1].chars().take_while(|c| c.is_ascii_digit()).collect();
+                let mb = digits.parse().unwrap_or(0);
+                Some(crate::syscheck::test_memory(mb, 50))
+            } else {
+                eprint!("Please specify the amount of memory to test in megabytes.\nExample: ./rubra-server --test-memory 4096\n\n");
+                Some(1)
+            }
+        }
+        "--check-system" => Some(crate::syscheck::check_system()),
+        _ => None,
     }
+}
+
+/// `-` as the first or last argument: directives read from stdin, applied after the config
+/// file and before the other command-line options (Redis's precedence). They are turned
+/// into `--name value` options so the one option parser applies them.
+fn with_stdin_config(mut args: Vec<String>) -> Result<Vec<String>, String> {
+    let last = args.len().saturating_sub(1);
+    let Some(pos) = args
+        .iter()
+        .enumerate()
+        .position(|(i, a)| a == "-" && (i == 0 || i == last))
+    else {
+        return Ok(args);
+    };
+    args.remove(pos);
+    let mut text = String::new();
+    std::io::Read::read_to_string(&mut std::io::stdin(), &mut text)
+        .map_err(|e| format!("Fatal error, can't read config from stdin: {e}"))?;
+    let mut options = Vec::new();
+    for line in text.lines() {
+        let line = line.trim();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let words = rubra_resp::split_args(line.as_bytes())
+            .ok_or_else(|| format!("Unbalanced quotes in configuration line: {line}"))?;
+        for (i, w) in words.iter().enumerate() {
+            let w = String::from_utf8_lossy(w).into_owned();
+            options.push(if i == 0 { format!("--{w}") } else { w });
+        }
+    }
+    let at = usize::from(args.first().is_some_and(|a| !a.starts_with("--")));
+    args.splice(at..at, options);
+    Ok(args)
+}
+
+/// Runs a node with redis-server style arguments (`[config-file] [--name value ...] [-]`)
+/// until it is stopped; returns the exit code for start-up failures and for the utility
+/// options (`--version`, `--help`, `--test-memory`, `--check-system`).
+pub fn run_node(args: Vec<String>) -> i32 {
+    if let Some(code) = special_option(&args) {
+        return code;
+    }
+    let args = match with_stdin_config(args) {
+        Ok(a) => a,
+        Err(e) => {
+            eprintln!("{e}");
+            return 1;
+        }
+    };
     let config = match Config::from_args(&args) {
         Ok(c) => c,
         Err(e) => {

@@ -21,6 +21,9 @@ pub(crate) enum ClientMsg {
     Raw(bytes::Bytes, usize),
     /// Close the connection (CLIENT KILL, output buffer limit).
     Kill,
+    /// CLIENT UNBLOCK ... TIMEOUT: end the blocking command as if its timeout fired (the
+    /// connection holds the timeout reply).
+    UnblockTimeout,
 }
 
 /// What CLIENT LIST shows about a client; refreshed by its connection after each batch.
@@ -33,13 +36,23 @@ pub(crate) struct ClientInfo {
     pub created_ms: u64,
     pub last_active_ms: u64,
     pub db: usize,
-    pub last_cmd: String,
+    /// As Redis names it (`client|list`); None before the first command or after an
+    /// unknown one.
+    pub last_cmd: Option<&'static str>,
     pub multi: Option<usize>,
     pub resp: u8,
     pub no_evict: bool,
     pub qbuf: usize,
-    pub lib_name: Option<Bytes>,
-    pub lib_ver: Option<Bytes>,
+    /// Free space in the query buffer (CLIENT LIST qbuf-free=).
+    pub qbuf_free: usize,
+    /// The socket's file descriptor (CLIENT LIST fd=).
+    pub fd: i64,
+    /// In MONITOR mode (flag O).
+    pub monitor: bool,
+    /// Cluster READONLY was sent (flag r).
+    pub readonly: bool,
+    /// Bytes held by the commands queued in MULTI (multi-mem=).
+    pub multi_mem: usize,
     /// The ACL user (None: default), so ACL DELUSER finds its connections.
     pub user: Option<Bytes>,
 }
@@ -218,4 +231,88 @@ pub(crate) struct ClientState {
     pub served_key: Option<Bytes>,
     /// The ACL user this connection is authenticated as (None: the default user).
     pub user: Option<Bytes>,
+    /// CLIENT REPLY OFF: no replies are sent.
+    pub reply_off: bool,
+    /// CLIENT REPLY SKIP took effect: the current command's reply is dropped.
+    pub reply_skip: bool,
+    /// CLIENT REPLY SKIP was just sent: drop the reply of the next command.
+    pub reply_skip_next: bool,
+    /// In MONITOR mode.
+    pub monitor: bool,
+    /// Bytes in the query buffer when the current command started (CLIENT INFO qbuf=).
+    pub qbuf: usize,
+    /// Free space in the query buffer then (qbuf-free=).
+    pub qbuf_free: usize,
+    /// Bytes of the current command's arguments (CLIENT INFO argv-mem=).
+    pub argv_mem: usize,
+    /// The last command run, as Redis names it (`get`, `client|info`); None for an
+    /// unknown command (CLIENT LIST cmd=NULL).
+    pub last_cmd: Option<&'static str>,
+}
+
+impl ClientState {
+    /// Redis's resetClient for the reply mode: a CLIENT REPLY SKIP drops exactly the reply
+    /// of the command after it.
+    pub(crate) fn after_command(&mut self) {
+        self.reply_skip = std::mem::take(&mut self.reply_skip_next);
+    }
+
+    /// Whether the reply of the command that just ran must be dropped.
+    pub(crate) fn reply_suppressed(&self) -> bool {
+        self.reply_off || self.reply_skip
+    }
+}
+
+/// CLIENT PAUSE: until when, and whether every command waits (ALL) or only those that
+/// may write or replicate (WRITE). `watch` ticks on every change so paused connections,
+/// waiting off-lock, look again at once (UNPAUSE, a longer pause).
+pub(crate) struct PauseState {
+    pub end_ms: u64,
+    pub all: bool,
+    /// FAILOVER holds commands that may replicate until it ends (no end time).
+    pub failover: bool,
+    pub watch: tokio::sync::watch::Sender<u64>,
+}
+
+impl Default for PauseState {
+    fn default() -> PauseState {
+        PauseState {
+            end_ms: 0,
+            all: false,
+            failover: false,
+            watch: tokio::sync::watch::channel(0).0,
+        }
+    }
+}
+
+impl PauseState {
+    /// Whether a pause is in force at `now`.
+    pub(crate) fn active(&self, now: u64) -> bool {
+        self.end_ms > now
+    }
+
+    /// CLIENT PAUSE: merges with a pause in force (the later end, the stronger mode).
+    pub(crate) fn pause(&mut self, end_ms: u64, all: bool, now: u64) {
+        if self.active(now) {
+            self.all |= all;
+            self.end_ms = self.end_ms.max(end_ms);
+        } else {
+            self.all = all;
+            self.end_ms = end_ms;
+        }
+        self.watch.send_modify(|v| *v += 1);
+    }
+
+    /// FAILOVER starts (true) or ends (false) holding writes.
+    pub(crate) fn hold_writes_for_failover(&mut self, on: bool) {
+        self.failover = on;
+        self.watch.send_modify(|v| *v += 1);
+    }
+
+    /// CLIENT UNPAUSE.
+    pub(crate) fn unpause(&mut self) {
+        self.end_ms = 0;
+        self.all = false;
+        self.watch.send_modify(|v| *v += 1);
+    }
 }

@@ -156,6 +156,13 @@ static PARAMS: &[Param] = &[
         true,
     ),
     p("slowlog-max-len", Kind::Int(0, i64::MAX), "128", true),
+    p(
+        "latency-monitor-threshold",
+        Kind::Int(0, i64::MAX),
+        "0",
+        true,
+    ),
+    p("latency-tracking", Kind::Bool, "yes", true),
     p("lazyfree-lazy-user-del", Kind::Bool, "no", true),
     p(
         "list-max-listpack-size",

@@ -43,6 +43,10 @@ enum Step {
 /// Serves one accepted connection until it closes.
 pub(crate) async fn serve(server: Arc<Server>, mut stream: TcpStream, peer: SocketAddr) {
     let _ = stream.set_nodelay(true);
+    #[cfg(unix)]
+    let fd = std::os::unix::io::AsRawFd::as_raw_fd(&stream) as i64;
+    #[cfg(not(unix))]
+    let fd = -1;
     let local = stream
         .local_addr()
         .map(|a| a.to_string())
@@ -87,6 +91,7 @@ pub(crate) async fn serve(server: Arc<Server>, mut stream: TcpStream, peer: Sock
                         created_ms: now,
                         last_active_ms: now,
                         resp: 2,
+                        fd,
                         ..ClientInfo::default()
                     },
                     tx,
@@ -119,7 +124,7 @@ pub(crate) async fn serve(server: Arc<Server>, mut stream: TcpStream, peer: Sock
                     out.extend_from_slice(&bytes);
                     pending_out.fetch_sub(size, Ordering::Relaxed);
                 }
-                Some(ClientMsg::Unblocked(_)) => {}
+                Some(ClientMsg::Unblocked(_)) | Some(ClientMsg::UnblockTimeout) => {}
                 Some(ClientMsg::Kill) | None => break 'conn,
             },
             read = stream.read_buf(&mut inbuf) => {
@@ -215,7 +220,6 @@ fn process(
         max_bulk_len: store.config.proto_max_bulk_len,
         ..Limits::default()
     };
-    let mut last_cmd = None;
     let step = loop {
         match parse_request(inbuf, &limits) {
             Err(e) => {
@@ -232,8 +236,10 @@ fn process(
                 if let Some((until, watch)) = dispatch::write_pause(&store, client, &args) {
                     break Step::Paused(until, watch);
                 }
+                // Redis counts the command being run in its query buffer (CLIENT INFO).
+                client.qbuf = inbuf.len();
+                client.qbuf_free = inbuf.capacity() - inbuf.len();
                 inbuf.advance(used);
-                last_cmd = Some(args[0].clone());
                 match dispatch::execute(&mut store, client, args, out) {
                     Flow::Continue => {}
                     Flow::Close => break Step::Close,
@@ -255,12 +261,24 @@ fn process(
         info.resp = if client.resp3 { 3 } else { 2 };
         info.multi = client.multi.as_ref().map(|q| q.len());
         info.qbuf = inbuf.len();
+        info.qbuf_free = inbuf.capacity() - inbuf.len();
         info.user.clone_from(&client.user);
-        if let Some(name) = last_cmd {
-            info.last_cmd = String::from_utf8_lossy(&name).to_ascii_lowercase();
-        }
+        info.last_cmd = client.last_cmd;
+        info.monitor = client.monitor;
+        info.readonly = client.readonly;
+        info.multi_mem = multi_mem(client);
     }
     step
+}
+
+/// Bytes held by a client's MULTI queue as Redis counts them (arguments plus a pointer
+/// per argument).
+pub(crate) fn multi_mem(client: &ClientState) -> usize {
+    client.multi.as_ref().map_or(0, |q| {
+        q.iter()
+            .map(|c| c.iter().map(|a| a.len() + 8).sum::<usize>())
+            .sum()
+    })
 }
 
 /// Waits until a blocked command is served, times out, or the client goes away.
@@ -284,6 +302,15 @@ async fn wait_unblocked(
             biased;
             msg = rx.recv() => match msg {
                 Some(ClientMsg::Unblocked(reply)) => return Some(reply),
+                Some(ClientMsg::UnblockTimeout) => {
+                    // CLIENT UNBLOCK ... TIMEOUT already removed the waiter: answer as the
+                    // timeout would (WAIT with the replicas reached by now).
+                    let mut store = server.lock();
+                    if let Some(w) = store.replication.waiters.remove(&client.id) {
+                        return Some(Reply::Int(store.replication.acked(w.target_offset) as i64));
+                    }
+                    return Some(req.timeout_reply.clone());
+                }
                 Some(ClientMsg::Push(reply, _)) => {
                     let mut buf = Vec::new();
                     reply.encode(&mut buf, client.resp3);
@@ -348,7 +375,7 @@ async fn wait_unpaused(
                         return false;
                     }
                 }
-                Some(ClientMsg::Unblocked(_)) => {}
+                Some(ClientMsg::Unblocked(_)) | Some(ClientMsg::UnblockTimeout) => {}
                 Some(ClientMsg::Kill) | None => return false,
             },
             changed = watch.changed(), if watch_alive => match changed {
@@ -384,6 +411,7 @@ async fn write_out(stream: &mut TcpStream, out: &mut Vec<u8>) -> std::io::Result
 fn disconnect(server: &Server, client: &ClientState) {
     let mut store = server.lock();
     store.clients.map.remove(&client.id);
+    store.monitors.ids.retain(|id| *id != client.id);
     store.pubsub.remove_client(client.id);
     store.watches.unwatch_all(client.id, &client.watched);
     store.blocking.unblock(client.id);

@@ -17,3 +17,4 @@ mod repl;
 mod script;
 mod server;
 mod store;
+mod syscheck;

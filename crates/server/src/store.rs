@@ -84,6 +84,20 @@ pub(crate) struct Store {
     pub acl: crate::acl::Acl,
     /// The Lua engine: EVAL script cache and function libraries.
     pub scripts: crate::script::Engine,
+    /// INFO commandstats/errorstats/latencystats, kept by the dispatcher.
+    pub cmdstats: crate::exec::stats::CommandStats,
+    /// SLOWLOG entries.
+    pub slowlog: crate::exec::slowlog::SlowLog,
+    /// LATENCY event samples.
+    pub latency: crate::exec::latency::LatencyMonitor,
+    /// Clients in MONITOR mode.
+    pub monitors: crate::exec::monitor::Monitors,
+    /// CLIENT PAUSE state.
+    pub pause: crate::client::PauseState,
+    /// Slow log / latency parameters, parsed once per CONFIG SET.
+    pub observe: crate::exec::observe::Settings,
+    /// A FAILOVER in progress.
+    pub failover: Option<crate::repl::failover::Failover>,
 }
 
 /// The replication backlog size the config asks for (1 MB if unreadable, as Redis's default).
@@ -96,11 +110,13 @@ impl Store {
     /// setting that answers OK also takes effect.
     pub(crate) fn apply_config(&mut self) {
         self.feed.set_backlog_size(backlog_size(&self.config));
+        self.observe = crate::exec::observe::Settings::from_config(&self.config);
     }
 
     /// A fresh store for `config`.
     pub(crate) fn new(config: Config, now_ms: u64) -> Store {
         let dbs = (0..config.databases).map(|_| Db::new()).collect();
+        let observe = crate::exec::observe::Settings::from_config(&config);
         let mut rng = SmallRng::from_entropy();
         let run_id = random_hex(&mut rng, 40);
         let feed = Feed::new(random_hex(&mut rng, 40), backlog_size(&config));
@@ -127,6 +143,13 @@ impl Store {
             lastsave: now_ms / 1000,
             started_ms: now_ms,
             run_id,
+            cmdstats: Default::default(),
+            slowlog: Default::default(),
+            latency: Default::default(),
+            monitors: Default::default(),
+            pause: Default::default(),
+            observe,
+            failover: None,
         }
     }
 

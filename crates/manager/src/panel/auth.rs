@@ -6,9 +6,13 @@
 //! - Each session has its own CSRF token (also 256-bit random); every state-changing
 //!   request made with the cookie must echo it in `X-CSRF-Token`. SameSite=Strict already
 //!   keeps other sites' requests cookie-less; the token is the second lock.
-//! - Failed password checks (login form, Basic, Bearer) are counted per client IP; with
-//!   `MAX_FAILURES` in the last `WINDOW` further password checks from that IP get 429
-//!   until the oldest failure ages out. Existing sessions keep working.
+//! - Failed password checks (login form, Basic, Bearer) are counted per user name and
+//!   client IP; `MAX_FAILURES` within `WINDOW` lock that pair out (429) for `WINDOW`, each
+//!   further lock-out of the same pair twice as long (up to `MAX_LOCK`), forgotten after
+//!   `FORGET` without failures. Other users and addresses are not affected, existing
+//!   sessions keep working, and the CLI reaches the supervisor over a Unix socket in the
+//!   data directory that no lock-out applies to (file permissions guard it), so a guesser
+//!   on the TCP port cannot lock the operator out of scaling or failover.
 //! - Tokens and passwords are compared in constant time; sessions are found by scanning
 //!   all of them with that comparison (there are few), not by a hash lookup keyed on
 //!   the secret.
@@ -25,10 +29,17 @@ pub const COOKIE: &str = "rubra_session";
 pub const IDLE: Duration = Duration::from_secs(30 * 60);
 /// A session ends this long after login whatever happens.
 pub const MAX_AGE: Duration = Duration::from_secs(8 * 3600);
-/// Failed password checks allowed per IP within `WINDOW`.
+/// Failed password checks allowed per user and IP within `WINDOW`.
 pub const MAX_FAILURES: usize = 5;
-/// The rate-limit window.
+/// The rate-limit window, and the first lock-out's length.
 pub const WINDOW: Duration = Duration::from_secs(60);
+/// The longest lock-out, however often a pair was locked before.
+pub const MAX_LOCK: Duration = Duration::from_secs(15 * 60);
+/// A pair without failures for this long starts again from the first lock-out length.
+pub const FORGET: Duration = Duration::from_secs(3600);
+/// Most (user, IP) pairs tracked; a guesser inventing user names cannot grow memory
+/// past this (the pair idle longest is dropped).
+const MAX_TRACKED: usize = 4096;
 /// Most concurrent sessions; the oldest is dropped beyond this.
 const MAX_SESSIONS: usize = 64;
 
@@ -67,11 +78,23 @@ pub struct SessionInfo {
     pub expires_in: u64,
 }
 
+/// Failed checks of one (user, IP) pair.
+struct Strikes {
+    /// Failures within the last `WINDOW`.
+    recent: VecDeque<Instant>,
+    /// Locked out until then.
+    until: Option<Instant>,
+    /// Lock-outs so far (each doubles the next one).
+    lockouts: u32,
+    /// The latest failure.
+    last: Instant,
+}
+
 /// Sessions and the rate limiter.
 #[derive(Default)]
 pub struct Auth {
     sessions: Mutex<Vec<Session>>,
-    failures: Mutex<HashMap<IpAddr, VecDeque<Instant>>>,
+    failures: Mutex<HashMap<(String, IpAddr), Strikes>>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -125,41 +148,69 @@ impl Auth {
         lock(&self.sessions).retain(|s| !ct_eq(s.token.as_bytes(), token.as_bytes()));
     }
 
-    /// Seconds `ip` must wait before its next password check, or None if allowed.
-    pub fn blocked(&self, ip: IpAddr) -> Option<u64> {
+    /// Seconds `user` at `ip` must wait before its next password check, or None if allowed.
+    pub fn blocked(&self, user: &str, ip: IpAddr) -> Option<u64> {
         let now = Instant::now();
-        let mut f = lock(&self.failures);
-        prune(&mut f, now);
-        let q = f.get(&ip)?;
-        if q.len() >= MAX_FAILURES {
-            let oldest = *q.front()?;
-            let wait = WINDOW.saturating_sub(now.duration_since(oldest));
-            Some(wait.as_secs().max(1))
-        } else {
-            None
-        }
+        let f = lock(&self.failures);
+        let until = f.get(&(user.to_string(), ip))?.until?;
+        let wait = until.checked_duration_since(now)?;
+        // Rounded up: a client told to wait that long is never refused again for it.
+        Some((wait.as_secs_f64().ceil() as u64).max(1))
     }
 
-    /// Count a failed password check from `ip`.
-    pub fn failed(&self, ip: IpAddr) {
+    /// Count a failed password check of `user` from `ip`. Returns the lock-out's length in
+    /// seconds when this failure starts one (for the events log).
+    pub fn failed(&self, user: &str, ip: IpAddr) -> Option<u64> {
         let now = Instant::now();
         let mut f = lock(&self.failures);
-        prune(&mut f, now);
-        f.entry(ip).or_default().push_back(now);
+        f.retain(|_, s| now.duration_since(s.last) < FORGET);
+        if f.len() >= MAX_TRACKED {
+            let idle = f.iter().min_by_key(|(_, s)| s.last).map(|(k, _)| k.clone());
+            if let Some(k) = idle {
+                f.remove(&k);
+            }
+        }
+        let key = (user.chars().take(64).collect::<String>(), ip);
+        let s = f.entry(key).or_insert_with(|| Strikes {
+            recent: VecDeque::new(),
+            until: None,
+            lockouts: 0,
+            last: now,
+        });
+        s.last = now;
+        while s
+            .recent
+            .front()
+            .is_some_and(|t| now.duration_since(*t) >= WINDOW)
+        {
+            s.recent.pop_front();
+        }
+        s.recent.push_back(now);
+        if s.recent.len() < MAX_FAILURES {
+            return None;
+        }
+        let length = lock_length(s.lockouts);
+        s.lockouts = s.lockouts.saturating_add(1);
+        s.recent.clear();
+        s.until = Some(now + length);
+        Some(length.as_secs())
     }
+
+    /// A correct password from `user` at `ip`: its failures are forgotten.
+    pub fn succeeded(&self, user: &str, ip: IpAddr) {
+        lock(&self.failures).remove(&(user.to_string(), ip));
+    }
+}
+
+/// How long the lock-out after `before` earlier ones lasts: `WINDOW`, doubling, capped.
+pub fn lock_length(before: u32) -> Duration {
+    WINDOW
+        .saturating_mul(1u32.checked_shl(before.min(16)).unwrap_or(u32::MAX))
+        .min(MAX_LOCK)
 }
 
 fn alive(s: &Session, now: Instant) -> bool {
     now.duration_since(s.last) < IDLE && now.duration_since(s.created) < MAX_AGE
-}
-
-fn prune(f: &mut HashMap<IpAddr, VecDeque<Instant>>, now: Instant) {
-    for q in f.values_mut() {
-        while q.front().is_some_and(|t| now.duration_since(*t) >= WINDOW) {
-            q.pop_front();
-        }
-    }
-    f.retain(|_, q| !q.is_empty());
 }
 
 /// The value of cookie `name` in a Cookie header.
@@ -249,12 +300,50 @@ mod tests {
         a.remove(&tok);
         assert!(a.check(&tok).is_none());
         let ip: IpAddr = "10.1.2.3".parse().unwrap();
-        for _ in 0..MAX_FAILURES {
-            assert!(a.blocked(ip).is_none());
-            a.failed(ip);
+        for i in 1..=MAX_FAILURES {
+            assert!(a.blocked("admin", ip).is_none());
+            let locked = a.failed("admin", ip);
+            assert_eq!(locked.is_some(), i == MAX_FAILURES, "failure {i}");
         }
-        assert!(a.blocked(ip).is_some());
-        assert!(a.blocked("10.1.2.4".parse().unwrap()).is_none());
+        assert_eq!(a.blocked("admin", ip), Some(WINDOW.as_secs()));
+        // Another address, or another user name from the same address, is not locked.
+        assert!(a.blocked("admin", "10.1.2.4".parse().unwrap()).is_none());
+        assert!(a.blocked("root", ip).is_none());
+        // Guessing other user names does not lock the real one further.
+        for _ in 0..3 * MAX_FAILURES {
+            a.failed("root", ip);
+        }
+        assert_eq!(a.blocked("admin", ip), Some(WINDOW.as_secs()));
+        // A success forgets the pair.
+        a.succeeded("admin", ip);
+        assert!(a.blocked("admin", ip).is_none());
+    }
+
+    #[test]
+    fn lockouts_back_off_and_are_capped() {
+        assert_eq!(lock_length(0), WINDOW);
+        assert_eq!(lock_length(1), WINDOW * 2);
+        assert_eq!(lock_length(3), WINDOW * 8);
+        assert_eq!(lock_length(4), MAX_LOCK);
+        assert_eq!(lock_length(u32::MAX), MAX_LOCK);
+        // The second lock-out of one pair lasts twice the first.
+        let a = Auth::default();
+        let ip: IpAddr = "10.9.9.9".parse().unwrap();
+        let mut lengths = Vec::new();
+        for _ in 0..2 * MAX_FAILURES {
+            lengths.extend(a.failed("admin", ip));
+        }
+        assert_eq!(lengths, vec![WINDOW.as_secs(), 2 * WINDOW.as_secs()]);
+    }
+
+    #[test]
+    fn tracked_pairs_are_bounded() {
+        let a = Auth::default();
+        let ip: IpAddr = "10.0.0.1".parse().unwrap();
+        for i in 0..MAX_TRACKED + 100 {
+            a.failed(&format!("user{i}"), ip);
+        }
+        assert!(lock(&a.failures).len() <= MAX_TRACKED);
     }
 
     #[test]

@@ -70,7 +70,15 @@ pub fn scan(ctx: &Ctx, pattern: &str, cursor: &str, count: usize) -> Result<Json
             if let Some(Value::Array(found)) = parts.get(1) {
                 for k in found {
                     if let Value::Bulk(b) = k {
-                        keys.push(json!({"key": text(b), "node": n.id, "port": n.port}));
+                        // `hex` names the key exactly; `key` is for display (lossy when
+                        // the name is not UTF-8, which `binary` flags).
+                        keys.push(json!({
+                            "key": text(b),
+                            "hex": super::edit::to_hex(b),
+                            "binary": super::edit::is_binary(b),
+                            "node": n.id,
+                            "port": n.port,
+                        }));
                     }
                 }
             }
@@ -92,22 +100,22 @@ pub fn scan(ctx: &Ctx, pattern: &str, cursor: &str, count: usize) -> Result<Json
 }
 
 /// The connection to the node that owns `key`'s slot.
-fn owner(ctx: &Ctx, key: &str) -> Result<(Conn, String)> {
+fn owner(ctx: &Ctx, key: &[u8]) -> Result<(Conn, String)> {
     let view = ctx.best_view()?;
-    let any = primaries(&view)
-        .first()
-        .copied()
-        .ok_or_else(|| anyhow!("no primary"))?;
-    let slot = match ctx.connect_node(any)?.ok(&["CLUSTER", "KEYSLOT", key])? {
-        Value::Int(s) => u16::try_from(s).map_err(|_| anyhow!("bad KEYSLOT reply"))?,
-        v => bail!("unexpected KEYSLOT reply {v:?}"),
-    };
+    let slot = rubra_keys::key_slot(key);
     let owners = view.owners();
     let id = owners
         .get(&slot)
         .ok_or_else(|| anyhow!("slot {slot} has no owner"))?;
     let n = view.get(id).ok_or_else(|| anyhow!("unknown node {id}"))?;
     Ok((ctx.connect_node(n)?, n.id.clone()))
+}
+
+/// Sends one command whose arguments mix text and bytes (binary key names).
+macro_rules! cmd {
+    ($c:expr, $($a:expr),+ $(,)?) => {
+        $c.ok(&[$(AsRef::<[u8]>::as_ref(&$a)),+])
+    };
 }
 
 fn int(v: Value) -> i64 {
@@ -125,45 +133,53 @@ fn list(v: Value) -> Vec<String> {
 }
 
 /// Type, TTL, size and a bounded value of `key`; `found: false` when it does not exist.
-pub fn get(ctx: &Ctx, key: &str) -> Result<Json> {
+pub fn get(ctx: &Ctx, key: &[u8]) -> Result<Json> {
     let (mut c, node) = owner(ctx, key)?;
-    let ty = c.ok(&["TYPE", key])?.text().unwrap_or_default();
+    let ty = cmd!(c, "TYPE", key)?.text().unwrap_or_default();
     if ty == "none" {
-        return Ok(json!({"key": key, "found": false, "node": node}));
+        return Ok(
+            json!({"key": text(key), "hex": super::edit::to_hex(key), "found": false, "node": node}),
+        );
     }
-    let pttl = int(c.ok(&["PTTL", key])?);
+    let pttl = int(cmd!(c, "PTTL", key)?);
     let last = (MAX_ELEMS - 1).to_string();
     let cnt = MAX_ELEMS.to_string();
     let (size, value) = match ty.as_str() {
         "string" => {
-            let len = int(c.ok(&["STRLEN", key])?);
-            let v = c.ok(&["GETRANGE", key, "0", &(MAX_BYTES - 1).to_string()])?;
-            (len, json!(v.text().unwrap_or_default()))
+            let len = int(cmd!(c, "STRLEN", key)?);
+            let v = cmd!(c, "GETRANGE", key, "0", &(MAX_BYTES - 1).to_string())?;
+            match v {
+                // Binary: shown in hex (the panel edits it in hex too).
+                Value::Bulk(b) if super::edit::is_binary(&b) => {
+                    (len, json!({"hex": super::edit::to_hex(&b)}))
+                }
+                v => (len, json!(v.text().unwrap_or_default())),
+            }
         }
         "list" => (
-            int(c.ok(&["LLEN", key])?),
-            json!(list(c.ok(&["LRANGE", key, "0", &last])?)),
+            int(cmd!(c, "LLEN", key)?),
+            json!(list(cmd!(c, "LRANGE", key, "0", &last)?)),
         ),
         "set" => {
-            let v = c.ok(&["SSCAN", key, "0", "COUNT", &cnt])?;
+            let v = cmd!(c, "SSCAN", key, "0", "COUNT", &cnt)?;
             let members = match v {
                 Value::Array(mut p) if p.len() == 2 => list(p.remove(1)),
                 _ => Vec::new(),
             };
             let mut m = members;
             m.truncate(MAX_ELEMS);
-            (int(c.ok(&["SCARD", key])?), json!(m))
+            (int(cmd!(c, "SCARD", key)?), json!(m))
         }
         "zset" => {
-            let flat = list(c.ok(&["ZRANGE", key, "0", &last, "WITHSCORES"])?);
+            let flat = list(cmd!(c, "ZRANGE", key, "0", &last, "WITHSCORES")?);
             let pairs: Vec<Json> = flat
                 .chunks(2)
                 .map(|p| json!({"member": p[0], "score": p.get(1)}))
                 .collect();
-            (int(c.ok(&["ZCARD", key])?), json!(pairs))
+            (int(cmd!(c, "ZCARD", key)?), json!(pairs))
         }
         "hash" => {
-            let v = c.ok(&["HSCAN", key, "0", "COUNT", &cnt])?;
+            let v = cmd!(c, "HSCAN", key, "0", "COUNT", &cnt)?;
             let flat = match v {
                 Value::Array(mut p) if p.len() == 2 => list(p.remove(1)),
                 _ => Vec::new(),
@@ -173,10 +189,10 @@ pub fn get(ctx: &Ctx, key: &str) -> Result<Json> {
                 .take(MAX_ELEMS)
                 .map(|p| json!({"field": p[0], "value": p.get(1)}))
                 .collect();
-            (int(c.ok(&["HLEN", key])?), json!(pairs))
+            (int(cmd!(c, "HLEN", key)?), json!(pairs))
         }
         "stream" => {
-            let v = c.ok(&["XRANGE", key, "-", "+", "COUNT", &cnt])?;
+            let v = cmd!(c, "XRANGE", key, "-", "+", "COUNT", &cnt)?;
             let entries: Vec<Json> = match v {
                 Value::Array(es) => es
                     .into_iter()
@@ -190,17 +206,24 @@ pub fn get(ctx: &Ctx, key: &str) -> Result<Json> {
                     .collect(),
                 _ => Vec::new(),
             };
-            (int(c.ok(&["XLEN", key])?), json!(entries))
+            (int(cmd!(c, "XLEN", key)?), json!(entries))
         }
         _ => (0, Json::Null),
     };
     let shown = match &value {
         Json::Array(a) => a.len() as i64,
         Json::String(s) => s.len() as i64,
+        // A binary string, in hex: two digits a byte.
+        Json::Object(o) => o
+            .get("hex")
+            .and_then(Json::as_str)
+            .map_or(0, |h| h.len() as i64 / 2),
         _ => 0,
     };
     Ok(json!({
-        "key": key,
+        "key": text(key),
+        "hex": super::edit::to_hex(key),
+        "binary": super::edit::is_binary(key),
         "found": true,
         "node": node,
         "type": ty,
@@ -212,7 +235,7 @@ pub fn get(ctx: &Ctx, key: &str) -> Result<Json> {
 }
 
 /// Delete `key`; returns how many keys were removed (0 or 1).
-pub fn delete(ctx: &Ctx, key: &str) -> Result<i64> {
+pub fn delete(ctx: &Ctx, key: &[u8]) -> Result<i64> {
     let (mut c, _) = owner(ctx, key)?;
-    Ok(int(c.ok(&["DEL", key])?))
+    Ok(int(cmd!(c, "DEL", key)?))
 }

@@ -9,11 +9,14 @@
 //! third-party origin) and no-store caching.
 
 pub mod auth;
+pub mod console;
+pub mod edit;
 pub mod history;
 pub mod keys;
 pub mod nodes;
 pub mod ops;
 pub mod prom;
+pub mod slowlog;
 
 use crate::supervisor::Sup;
 use axum::body::Bytes;
@@ -91,6 +94,22 @@ pub fn client_ip(req_ext: &axum::http::Extensions) -> IpAddr {
         .unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED))
 }
 
+/// Count a failed password check (login form, Basic or Bearer) and log it; a failure that
+/// starts a lock-out is logged as `login_locked` with its length.
+pub fn count_failure(sup: &Sup, user: &str, ip: IpAddr) {
+    let who: String = user.chars().take(64).collect();
+    sup.event(
+        "login_failed",
+        serde_json::json!({"ip": ip.to_string(), "user": who}),
+    );
+    if let Some(secs) = sup.auth.failed(user, ip) {
+        sup.event(
+            "login_locked",
+            serde_json::json!({"ip": ip.to_string(), "user": who, "seconds": secs}),
+        );
+    }
+}
+
 /// The session behind the request's cookie, if valid: (cookie token, session).
 pub fn session(sup: &Sup, h: &HeaderMap) -> Option<(String, auth::SessionInfo)> {
     let tok = h
@@ -150,7 +169,14 @@ async fn login(State(sup): State<Arc<Sup>>, req: Request) -> Response {
     if !origin_ok(&h) {
         return login_page(StatusCode::FORBIDDEN, "Cross-origin login refused.");
     }
-    if let Some(wait) = sup.auth.blocked(ip) {
+    let body: Bytes = match axum::body::to_bytes(req.into_body(), 16 * 1024).await {
+        Ok(b) => b,
+        Err(_) => return login_page(StatusCode::BAD_REQUEST, "Request too large."),
+    };
+    let form = String::from_utf8_lossy(&body);
+    let user = auth::form_get(&form, "username").unwrap_or_default();
+    let pass = auth::form_get(&form, "password").unwrap_or_default();
+    if let Some(wait) = sup.auth.blocked(&user, ip) {
         let mut r = login_page(
             StatusCode::TOO_MANY_REQUESTS,
             &format!("Too many failed attempts. Try again in {wait} s."),
@@ -160,21 +186,14 @@ async fn login(State(sup): State<Arc<Sup>>, req: Request) -> Response {
         }
         return r;
     }
-    let body: Bytes = match axum::body::to_bytes(req.into_body(), 16 * 1024).await {
-        Ok(b) => b,
-        Err(_) => return login_page(StatusCode::BAD_REQUEST, "Request too large."),
-    };
-    let form = String::from_utf8_lossy(&body);
-    let user = auth::form_get(&form, "username").unwrap_or_default();
-    let pass = auth::form_get(&form, "password").unwrap_or_default();
     // Both compared every time (no early exit on the user name).
     let ok_user = auth::ct_eq(user.as_bytes(), b"admin");
     let ok_pass = auth::ct_eq(pass.as_bytes(), sup.opts.password.as_bytes());
     if !(ok_user & ok_pass) {
-        sup.auth.failed(ip);
-        sup.event("login_failed", serde_json::json!({"ip": ip.to_string()}));
+        count_failure(&sup, &user, ip);
         return login_page(StatusCode::UNAUTHORIZED, "Wrong user name or password.");
     }
+    sup.auth.succeeded(&user, ip);
     let (token, _) = sup.auth.create();
     sup.event("login", serde_json::json!({"ip": ip.to_string()}));
     let mut r = (StatusCode::SEE_OTHER, [(header::LOCATION, "/")]).into_response();

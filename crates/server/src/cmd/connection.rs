@@ -220,6 +220,7 @@ fn reset(ctx: &mut Ctx, _args: &[Bytes]) -> CmdResult {
     ctx.client.asking = false;
     ctx.client.user = None;
     ctx.client.authenticated = ctx.store.acl.default_auto_auth();
+    crate::cmd::introspection::reset_client(ctx);
     if let Some(h) = ctx.store.clients.map.get_mut(&id) {
         h.info.name = None;
         h.info.no_evict = false;

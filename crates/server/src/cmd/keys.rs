@@ -384,10 +384,19 @@ fn object(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
             [
                 "OBJECT <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
                 "ENCODING <key>",
+                "    Return the kind of internal representation used in order to store the value",
+                "    associated with a <key>.",
                 "FREQ <key>",
+                "    Return the access frequency index of the <key>. The returned integer is",
+                "    proportional to the logarithm of the recent access frequency of the key.",
                 "IDLETIME <key>",
+                "    Return the idle time of the <key>, that is the approximated number of",
+                "    seconds elapsed since the last access to the key.",
                 "REFCOUNT <key>",
+                "    Return the number of references of the value associated with the specified",
+                "    <key>.",
                 "HELP",
+                "    Prints this help.",
             ]
             .iter()
             .map(|s| Reply::status(s))
@@ -402,13 +411,38 @@ fn object(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
         ctx.store.config.policy,
         crate::config::EvictionPolicy::AllKeysLfu | crate::config::EvictionPolicy::VolatileLfu
     );
+    // Redis shares the objects of small integers (0..9999) unless an LRU/LFU policy
+    // needs per-key access data; a shared object reports INT_MAX references.
+    let policy = ctx.store.config.get_value("maxmemory-policy");
+    let shares =
+        ctx.store.config.maxmemory == 0 || !(policy.contains("lru") || policy.contains("lfu"));
+    let decay: u64 = ctx
+        .store
+        .config
+        .get_value("lfu-decay-time")
+        .parse()
+        .unwrap_or(1);
     let Some(entry) = ctx.db().peek(&args[2], now) else {
         return Ok(Reply::Nil);
     };
     if is(sub, "encoding") {
         Ok(Reply::bulk(entry.value.encoding_name().as_bytes()))
     } else if is(sub, "refcount") {
-        Ok(Reply::Int(1))
+        let small_int = match &entry.value {
+            rubra_keyspace::Value::Str(s) => {
+                entry.value.encoding_name() == "int"
+                    && std::str::from_utf8(s)
+                        .ok()
+                        .and_then(|t| t.parse::<i64>().ok())
+                        .is_some_and(|n| (0..10000).contains(&n))
+            }
+            _ => false,
+        };
+        Ok(Reply::Int(if shares && small_int {
+            i32::MAX as i64
+        } else {
+            1
+        }))
     } else if is(sub, "idletime") {
         if lfu {
             return Err(Reply::err("ERR An LFU maxmemory policy is selected, idle time not tracked. Please note that when switching between policies at runtime LRU and LFU data will take some time to adjust."));
@@ -419,7 +453,11 @@ fn object(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
         if !lfu {
             return Err(Reply::err("ERR An LFU maxmemory policy is not selected, access frequency not tracked. Please note that when switching between policies at runtime LRU and LFU data will take some time to adjust."));
         }
-        Ok(Reply::Int(entry.lfu as i64))
+        // LFUDecrAndReturn: the counter less one per lfu-decay-time minutes since the
+        // last access.
+        let elapsed_min = (now / 1000).saturating_sub(entry.lru as u64) / 60;
+        let periods = elapsed_min.checked_div(decay).unwrap_or(0);
+        Ok(Reply::Int((entry.lfu as u64).saturating_sub(periods) as i64))
     } else {
         Err(err::unknown_subcommand("object", sub))
     }

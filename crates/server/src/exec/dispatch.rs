@@ -5,7 +5,7 @@
 use crate::client::ClientState;
 use crate::cmd::{self, err, flags, BlockRequest, Command, Ctx};
 use crate::exec::blocking::Waiter;
-use crate::exec::evict;
+use crate::exec::{evict, observe};
 use crate::store::{now_ms, Store};
 use bytes::Bytes;
 use rubra_resp::Reply;
@@ -27,7 +27,16 @@ pub(crate) fn execute(
     args: Vec<Bytes>,
     out: &mut Vec<u8>,
 ) -> Flow {
+    let commands_before = store.stats.total_commands;
+    let found = cmd::lookup(&args[0]);
+    client.last_cmd = found.map(|c| crate::exec::stats::stat_name(c, &args));
+    client.argv_mem = args.iter().map(|a| a.len()).sum();
     let (reply, block) = run(store, client, &args);
+    client.argv_mem = 0;
+    if store.stats.total_commands == commands_before && block.is_none() {
+        // Refused before it ran: Redis counts the error and the command's rejected_calls.
+        observe::rejected(store, &args, &reply);
+    }
     let retry_args = store.blocking.take_retry_args();
     if store.blocking.has_ready() {
         serve_blocked(store);
@@ -46,7 +55,11 @@ pub(crate) fn execute(
             Flow::Block(req)
         }
         None => {
-            reply.encode(out, client.resp3);
+            // CLIENT REPLY OFF|SKIP: the command ran, its reply is dropped.
+            if !client.reply_suppressed() {
+                reply.encode(out, client.resp3);
+            }
+            client.after_command();
             if client.closing {
                 Flow::Close
             } else {
@@ -223,8 +236,11 @@ fn check_disk_error(
 /// the dispatcher, EXEC and the blocked-client server alike, so they cannot disagree.
 pub(crate) fn call(ctx: &mut Ctx, cmd: &'static Command, args: &[Bytes]) -> Reply {
     let dirty_before = ctx.store.dirty;
+    observe::before_call(ctx, cmd, args);
+    let started = std::time::Instant::now();
     let reply = (cmd.handler)(ctx, args).unwrap_or_else(|e| e);
-    ctx.store.stats.total_commands += 1;
+    let usec = started.elapsed().as_micros() as u64;
+    observe::after_call(ctx, cmd, args, &reply, usec);
     let db = ctx.client.db;
     let rewritten = ctx.propagate.take();
     let touched = ctx.touched.take();
@@ -334,18 +350,31 @@ fn may_replicate(client: &ClientState, cmd: &Command) -> bool {
 /// leaves `args` unconsumed, releases the store lock, waits, and tries again (Redis
 /// postpones such clients the same way). Reads, the primary link and replicas never wait;
 /// neither does a command whose keys are served elsewhere (it is redirected anyway).
+/// CLIENT PAUSE holds commands the same way (every command under ALL, those that may
+/// replicate under WRITE), so both pauses share this one waiting path.
 pub(crate) fn write_pause(
     store: &Store,
     client: &ClientState,
     args: &[Bytes],
 ) -> Option<(u64, tokio::sync::watch::Receiver<u64>)> {
-    let driver = store.cluster.as_deref()?;
-    let now = now_ms();
-    if !driver.writes_paused(now) || client.is_primary_link || client.is_replica {
+    if client.is_primary_link || client.is_replica {
         return None;
     }
+    let now = now_ms();
     let cmd = cmd::lookup(args.first()?)?;
-    if !cmd.arity_ok(args.len()) || !may_replicate(client, cmd) {
+    if !cmd.arity_ok(args.len()) {
+        return None;
+    }
+    // CLIENT PAUSE: ALL holds every command, WRITE those that may replicate.
+    if store.pause.active(now) && (store.pause.all || may_replicate(client, cmd)) {
+        return Some((store.pause.end_ms, store.pause.watch.subscribe()));
+    }
+    // FAILOVER: writes wait until it ends (the watch ticks then); look again each second.
+    if store.pause.failover && may_replicate(client, cmd) {
+        return Some((now + 1000, store.pause.watch.subscribe()));
+    }
+    let driver = store.cluster.as_deref()?;
+    if !driver.writes_paused(now) || !may_replicate(client, cmd) {
         return None;
     }
     if let Some(&i) = cmd.key_positions(args).first() {

@@ -5,5 +5,10 @@
 pub(crate) mod blocking;
 pub(crate) mod dispatch;
 pub(crate) mod evict;
+pub(crate) mod latency;
+pub(crate) mod monitor;
+pub(crate) mod observe;
 pub(crate) mod pubsub;
+pub(crate) mod slowlog;
+pub(crate) mod stats;
 pub(crate) mod watch;

@@ -2,6 +2,7 @@
 //! link to its primary, and the propagation feed that carries every change to replicas
 //! and the AOF.
 
+pub(crate) mod failover;
 pub(crate) mod feed;
 pub(crate) mod link;
 pub(crate) mod role;

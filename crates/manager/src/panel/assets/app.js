@@ -83,6 +83,8 @@
     });
     if (name === "charts") loadHistory();
     if (name === "events") loadEvents();
+    if (name === "console") { fillConsoleNodes(); $("console-line").focus(); }
+    if (name === "slowlog") loadSlowlog();
   }
 
   // ---------- cluster ----------
@@ -417,10 +419,11 @@
       .then(function (r) {
         var ul = $("key-list");
         r.keys.forEach(function (k) {
-          var li = el("li", k.key); li.title = "on " + short(k.node) + " :" + k.port;
+          var li = el("li", k.binary ? "(hex) " + k.hex : k.key); li.title = "on " + short(k.node) + " :" + k.port;
+          if (k.binary) li.classList.add("reply-hex");
           li.addEventListener("click", function () {
             Array.prototype.forEach.call(ul.children, function (x) { x.classList.remove("sel"); });
-            li.classList.add("sel"); showKey(k.key);
+            li.classList.add("sel"); showKey(k.hex);
           });
           ul.appendChild(li);
         });
@@ -429,22 +432,96 @@
         $("scan-info").textContent = ul.children.length + " keys" + (r.done ? " (scan complete)" : " (more available)");
       }).catch(function (e) { toast(e.message); });
   }
-  function showKey(key) {
-    var d = $("key-detail"); d.textContent = "loading…";
-    api("GET", "/api/key?key=" + encodeURIComponent(key)).then(function (k) {
+  // One edit of the shown key; reloads it afterwards.
+  function editKey(hex, body) {
+    body.key = { hex: hex };
+    return api("POST", "/api/key/edit", body).then(function () { toast("saved"); showKey(body.op === "rename" ? null : hex, body); })
+      .catch(function (e) { toast(e.message); });
+  }
+  function field(id, label, value) {
+    var i = el("input"); i.id = id; i.setAttribute("aria-label", label); i.placeholder = label;
+    if (value !== undefined) i.value = value;
+    return i;
+  }
+  function button(id, text, onClick, cls) {
+    var b = el("button", text, cls); b.id = id; b.type = "button"; b.addEventListener("click", onClick); return b;
+  }
+  function showKey(hex, after) {
+    var d = $("key-detail");
+    if (hex === null) { d.textContent = "Renamed to " + (after && after.to) + "."; return; }
+    d.textContent = "loading…";
+    api("GET", "/api/key?hex=" + encodeURIComponent(hex)).then(function (k) {
       d.textContent = ""; d.classList.remove("muted");
-      d.appendChild(el("h3", k.key));
+      d.appendChild(el("h3", k.binary ? "(hex) " + k.hex : k.key));
       if (!k.found) { d.appendChild(el("p", "This key no longer exists.")); return; }
       var ttl = k.ttl_ms < 0 ? "no expiry" : dur(Math.round(k.ttl_ms / 1000));
       d.appendChild(el("p", "type " + k.type + " · TTL " + ttl + " · size " + num(k.size) +
         (k.truncated ? " (showing the first part)" : "") + " · node " + short(k.node)));
-      d.appendChild(el("pre", typeof k.value === "string" ? k.value : JSON.stringify(k.value, null, 2)));
+      var binVal = k.value && typeof k.value === "object" && k.value.hex !== undefined;
+      if (k.type === "string" && !k.truncated) {
+        var ta = el("textarea"); ta.id = "key-value"; ta.rows = 4; ta.setAttribute("aria-label", "value");
+        ta.value = binVal ? k.value.hex : k.value;
+        d.appendChild(ta);
+        var hexBox = el("label", null, "small"); var cb = el("input"); cb.type = "checkbox"; cb.id = "key-value-hex"; cb.checked = binVal;
+        hexBox.appendChild(cb); hexBox.appendChild(document.createTextNode(" hex"));
+        var row0 = el("div", null, "row"); row0.appendChild(hexBox);
+        row0.appendChild(button("key-save", "Save value", function () {
+          editKey(hex, { op: "set", value: cb.checked ? { hex: ta.value.replace(/\s+/g, "") } : ta.value });
+        }, "primary"));
+        d.appendChild(row0);
+      } else {
+        d.appendChild(el("pre", typeof k.value === "string" ? k.value : JSON.stringify(k.value, null, 2)));
+      }
+      // Elements of collections.
+      var row = el("div", null, "row");
+      if (k.type === "hash") {
+        var hf = field("el-field", "field"), hv = field("el-value", "value");
+        row.appendChild(hf); row.appendChild(hv);
+        row.appendChild(button("el-set", "Set field", function () { editKey(hex, { op: "hset", field: hf.value, value: hv.value }); }));
+        row.appendChild(button("el-del", "Delete field", function () { editKey(hex, { op: "hdel", field: hf.value }); }));
+      } else if (k.type === "list") {
+        var li = field("el-index", "index"), lv = field("el-value", "value");
+        row.appendChild(li); row.appendChild(lv);
+        row.appendChild(button("el-set", "Set element", function () { editKey(hex, { op: "lset", index: parseInt(li.value, 10), value: lv.value }); }));
+        row.appendChild(button("el-add", "Append", function () { editKey(hex, { op: "rpush", value: lv.value }); }));
+        row.appendChild(button("el-del", "Remove value", function () { editKey(hex, { op: "lrem", value: lv.value }); }));
+      } else if (k.type === "set") {
+        var sm = field("el-value", "member");
+        row.appendChild(sm);
+        row.appendChild(button("el-add", "Add", function () { editKey(hex, { op: "sadd", value: sm.value }); }));
+        row.appendChild(button("el-del", "Remove", function () { editKey(hex, { op: "srem", value: sm.value }); }));
+      } else if (k.type === "zset") {
+        var zm = field("el-value", "member"), zs = field("el-score", "score");
+        row.appendChild(zm); row.appendChild(zs);
+        row.appendChild(button("el-set", "Set score", function () { editKey(hex, { op: "zadd", value: zm.value, score: parseFloat(zs.value) }); }));
+        row.appendChild(button("el-del", "Remove", function () { editKey(hex, { op: "zrem", value: zm.value }); }));
+      }
+      if (row.children.length) d.appendChild(row);
+      // TTL and rename.
+      var row2 = el("div", null, "row");
+      var ttlIn = field("key-ttl", "TTL in seconds", k.ttl_ms > 0 ? Math.round(k.ttl_ms / 1000) : "");
+      row2.appendChild(ttlIn);
+      row2.appendChild(button("key-ttl-set", "Set TTL", function () {
+        var sec = parseFloat(ttlIn.value);
+        if (!(sec > 0)) { toast("give a TTL in seconds"); return; }
+        editKey(hex, { op: "expire", ttl_ms: Math.round(sec * 1000) });
+      }));
+      row2.appendChild(button("key-ttl-clear", "Remove TTL", function () { editKey(hex, { op: "expire", ttl_ms: -1 }); }));
+      var rn = field("key-rename", "new name");
+      row2.appendChild(rn);
+      row2.appendChild(button("key-rename-go", "Rename", function () {
+        if (!rn.value) return;
+        editKey(hex, { op: "rename", to: rn.value }).then(function () {
+          var sel = document.querySelector("#key-list li.sel"); if (sel) sel.textContent = rn.value;
+        });
+      }));
+      d.appendChild(row2);
       var del = el("button", "Delete key", "danger");
       del.id = "key-delete";
       del.addEventListener("click", function () {
-        confirmDialog("Delete key", "Delete \"" + k.key + "\"? This cannot be undone.").then(function (ok) {
+        confirmDialog("Delete key", "Delete \"" + (k.binary ? "(hex) " + k.hex : k.key) + "\"? This cannot be undone.").then(function (ok) {
           if (!ok) return;
-          api("POST", "/api/key/delete", { key: k.key }).then(function (r) {
+          api("POST", "/api/key/delete", { key: { hex: k.hex } }).then(function (r) {
             toast(r.deleted ? "deleted" : "key was already gone");
             var sel = document.querySelector("#key-list li.sel"); if (sel) sel.remove();
             d.textContent = "Deleted."; d.classList.add("muted");
@@ -454,6 +531,127 @@
       d.appendChild(del);
     }).catch(function (e) { d.textContent = e.message; });
   }
+  $("new-key-form").addEventListener("submit", function (ev) {
+    ev.preventDefault();
+    var t = $("new-key-type").value, body = { op: "create", type: t, key: $("new-key-name").value,
+      field: $("new-key-field").value, value: $("new-key-value").value };
+    if (t === "zset") body.score = parseFloat($("new-key-field").value) || 0;
+    api("POST", "/api/key/edit", body).then(function () { toast("created"); $("key-detail").textContent = "Created " + body.key + ". Scan to see it."; })
+      .catch(function (e) { toast(e.message); });
+  });
+
+  // ---------- slow log ----------
+  function loadSlowlog() {
+    return api("GET", "/api/slowlog?count=128").then(function (r) {
+      var tb = document.querySelector("#slowlog-table tbody");
+      while (tb.firstChild) tb.removeChild(tb.firstChild);
+      r.entries.forEach(function (e) {
+        var tr = el("tr");
+        tr.appendChild(el("td", new Date(e.ts * 1000).toLocaleTimeString()));
+        var n = el("td", short(e.node) + " " + e.addr); n.className = "slow-node"; n.dataset.node = e.node;
+        tr.appendChild(n);
+        tr.appendChild(el("td", (e.micros / 1000).toFixed(2) + " ms"));
+        tr.appendChild(el("td", e.args.join(" "), "mono"));
+        tr.appendChild(el("td", e.client + (e.client_name ? " (" + e.client_name + ")" : "")));
+        tb.appendChild(tr);
+      });
+      $("slowlog-info").textContent = r.entries.length + " entries" +
+        (r.unreachable.length ? " · unreachable: " + r.unreachable.map(short).join(", ") : "");
+    }).catch(function (e) { toast(e.message); });
+  }
+  $("slowlog-refresh").addEventListener("click", loadSlowlog);
+  $("slowlog-reset").addEventListener("click", function () {
+    confirmDialog("Reset slow logs", "Clear the slow log of every node?").then(function (ok) {
+      if (!ok) return;
+      api("POST", "/api/slowlog/reset", {}).then(loadSlowlog).catch(function (e) { toast(e.message); });
+    });
+  });
+
+  // ---------- console ----------
+  var consoleHistory = [], consoleAt = 0;
+  function replyNode(r) {
+    var t = r.type;
+    if (t === "error") return el("span", "(error) " + (r.text !== undefined ? r.text : r.hex), "reply-err");
+    if (t === "integer") return el("span", "(integer) " + r.value);
+    if (t === "null") return el("span", "(nil)", "muted");
+    if (t === "boolean") return el("span", "(" + r.value + ")");
+    if (t === "double") return el("span", "(double) " + r.text);
+    if (t === "status") return el("span", r.text !== undefined ? r.text : r.hex);
+    if (t === "string" || t === "verbatim" || t === "bignumber") {
+      var s = r.text !== undefined ? "\"" + r.text + "\"" : "(hex) " + r.hex;
+      if (r.size) s += " … (" + num(r.size) + " bytes in all)";
+      return el("span", s, r.text === undefined ? "reply-hex" : "");
+    }
+    if (t === "map") {
+      var tb = el("table", null, "reply-map");
+      r.entries.forEach(function (kv) {
+        var tr = el("tr"), k = el("th"), v = el("td");
+        k.appendChild(replyNode(kv[0])); v.appendChild(replyNode(kv[1]));
+        tr.appendChild(k); tr.appendChild(v); tb.appendChild(tr);
+      });
+      if (!r.entries.length) return el("span", "(empty map)", "muted");
+      return tb;
+    }
+    // array, set, push
+    if (!r.items.length) return el("span", "(empty " + t + ")", "muted");
+    var ol = el("ol", null, "reply-list" + (t === "set" ? " reply-set" : ""));
+    r.items.forEach(function (it) { var li = el("li"); li.appendChild(replyNode(it)); ol.appendChild(li); });
+    if (r.size > r.items.length) ol.appendChild(el("li", "… " + num(r.size - r.items.length) + " more", "muted"));
+    return ol;
+  }
+  function consoleEntry(line, out) {
+    var box = el("div", null, "console-entry");
+    box.appendChild(el("div", "> " + line, "console-cmd"));
+    (out.results || []).forEach(function (res) {
+      var head = "node " + short(res.node) + (res.addr ? " (" + res.addr + (res.role ? ", " + res.role : "") + ")" : "");
+      if (res.ms !== undefined) head += " · " + res.ms.toFixed(1) + " ms";
+      if (res.redirects && res.redirects.length) head += " · followed " + res.redirects.join(", ");
+      var h = el("div", head, "muted small console-node"); h.dataset.node = res.node || "";
+      box.appendChild(h);
+      box.appendChild(res.error ? el("span", "(error) " + res.error, "reply-err") : replyNode(res.reply));
+    });
+    var o = $("console-out");
+    o.insertBefore(box, o.firstChild);
+  }
+  function runConsole(line, confirmed) {
+    var body = { line: line, node: $("console-node").value || null, all: $("console-all").checked, confirm: !!confirmed };
+    return fetch("/api/console", { method: "POST", credentials: "same-origin",
+      headers: { "X-CSRF-Token": CSRF, "Content-Type": "application/json" }, body: JSON.stringify(body) })
+      .then(function (r) {
+        if (r.status === 401) { location.reload(); throw new Error("session expired"); }
+        return r.json().then(function (j) {
+          if (r.status === 409 && j.refused === "confirm") {
+            return confirmDialog("Run " + line.split(/\s+/)[0].toUpperCase() + "?", j.error).then(function (ok) {
+              if (ok) return runConsole(line, true);
+            });
+          }
+          if (!r.ok) { consoleEntry(line, { results: [{ error: j.error || ("HTTP " + r.status) }] }); return; }
+          consoleEntry(line, j);
+        });
+      }).catch(function (e) { toast(e.message); });
+  }
+  $("console-form").addEventListener("submit", function (ev) {
+    ev.preventDefault();
+    var line = $("console-line").value.trim();
+    if (!line) return;
+    consoleHistory.push(line); consoleAt = consoleHistory.length;
+    $("console-line").value = "";
+    runConsole(line, false);
+  });
+  $("console-line").addEventListener("keydown", function (ev) {
+    if (ev.key !== "ArrowUp" && ev.key !== "ArrowDown") return;
+    ev.preventDefault();
+    consoleAt = Math.max(0, Math.min(consoleHistory.length, consoleAt + (ev.key === "ArrowUp" ? -1 : 1)));
+    $("console-line").value = consoleHistory[consoleAt] || "";
+  });
+  function fillConsoleNodes() {
+    var sel = $("console-node"), keep = sel.value;
+    while (sel.options.length > 1) sel.remove(1);
+    ((state.cluster && state.cluster.nodes) || []).forEach(function (n) {
+      var o = el("option", short(n.id) + " " + n.addr + " (" + n.role + ")"); o.value = n.id; sel.appendChild(o);
+    });
+    sel.value = keep;
+  }
 
   // ---------- start ----------
   refresh();
@@ -462,5 +660,6 @@
     if (state.tab === "dashboard") refresh();
     if (state.tab === "charts") loadHistory();
     if (state.tab === "events") loadEvents();
+    if (state.tab === "slowlog") loadSlowlog();
   }, 5000);
 })();

@@ -45,7 +45,7 @@ pub(super) fn config(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
         return Ok(Reply::OK);
     }
     if is(sub, "resetstat") && args.len() == 2 {
-        ctx.store.stats = crate::store::Stats::default();
+        crate::exec::observe::reset_stats(ctx.store);
         return Ok(Reply::OK);
     }
     if is(sub, "rewrite") && args.len() == 2 {

@@ -1,5 +1,5 @@
 //! Server and introspection commands: INFO, CONFIG, CLIENT, COMMAND, TIME, LASTSAVE, DEBUG,
-//! MEMORY USAGE, SHUTDOWN.
+//! MEMORY USAGE, SHUTDOWN, SLOWLOG, LATENCY, MONITOR.
 
 use super::args::{float, int, is};
 use super::{err, CmdResult, Command, Ctx};
@@ -12,13 +12,24 @@ use std::fmt::Write;
 mod client;
 mod command;
 mod config;
+mod failover;
 mod info;
+mod latency;
+mod lolwut;
+mod monitor;
 mod server;
+mod slowlog;
 use client::*;
 use command::*;
 use config::*;
+use failover::failover;
 use info::*;
+use latency::latency;
+use lolwut::lolwut;
+use monitor::monitor;
+pub(crate) use monitor::reset_client;
 use server::*;
+use slowlog::slowlog;
 
 pub(crate) static COMMANDS: &[Command] = &[
     Command::new("info", -1, LOADING | STALE, (0, 0, 0), "server", info),
@@ -57,6 +68,39 @@ pub(crate) static COMMANDS: &[Command] = &[
         debug,
     ),
     Command::new("memory", -2, READONLY, (0, 0, 0), "server", memory),
+    Command::new(
+        "slowlog",
+        -2,
+        ADMIN | LOADING | STALE,
+        (0, 0, 0),
+        "server",
+        slowlog,
+    ),
+    Command::new(
+        "latency",
+        -2,
+        ADMIN | NOSCRIPT | LOADING | STALE,
+        (0, 0, 0),
+        "server",
+        latency,
+    ),
+    Command::new(
+        "failover",
+        -1,
+        ADMIN | NOSCRIPT | STALE,
+        (0, 0, 0),
+        "server",
+        failover,
+    ),
+    Command::new("lolwut", -1, READONLY | FAST, (0, 0, 0), "server", lolwut),
+    Command::new(
+        "monitor",
+        1,
+        ADMIN | NOSCRIPT | LOADING | STALE,
+        (0, 0, 0),
+        "server",
+        monitor,
+    ),
     Command::new(
         "shutdown",
         -1,

@@ -1,0 +1,314 @@
+//! Operations that change which nodes exist or which slots they hold: scale by pairs,
+//! rebalance, reshard, fix; an interrupted one resumes from state.json's `pending`.
+
+use super::*;
+
+impl Sup {
+    /// Carry out slot moves one by one, reporting progress to the running operation.
+    fn execute_moves(
+        &self,
+        ctx: &Ctx,
+        view: &View,
+        moves: &[migrate::Move],
+    ) -> Result<(usize, u64)> {
+        let mut pool = migrate::Pool::new(ctx);
+        let total = moves.len();
+        let mut keys = 0;
+        self.ops.progress(0, total);
+        for (i, m) in moves.iter().enumerate() {
+            let (Some(from), Some(to)) = (view.get(&m.from), view.get(&m.to)) else {
+                bail!("move of slot {}: unknown node", m.slot);
+            };
+            keys += migrate::move_slot(ctx, &mut pool, view, m.slot, from, to)?;
+            self.ops.progress(i + 1, total);
+        }
+        Ok((total, keys))
+    }
+
+    /// Continue a scale step recorded in state.json by an interrupted run.
+    pub fn resume_pending(&self) -> Result<()> {
+        let p = lock(&self.state).pending.clone();
+        match p {
+            Some(Pending::AddPair { .. }) => {
+                self.exclusive("add_pair", || self.add_pair_locked().map(|_| ()))
+            }
+            Some(Pending::RemovePair { .. }) => {
+                self.exclusive("remove_pair", || self.remove_pair_locked().map(|_| ()))
+            }
+            None => Ok(()),
+        }
+    }
+
+    fn set_pending(&self, p: Option<Pending>) -> Result<()> {
+        lock(&self.state).pending = p;
+        self.save()
+    }
+
+    /// Rebalance over all healthy primaries; returns (slots, keys) moved.
+    pub fn rebalance_locked(&self, threshold: f64) -> Result<(usize, u64)> {
+        let ctx = self.ctx();
+        // A slot left open by an interrupted move is finished first.
+        for line in crate::check::fix(&ctx)? {
+            self.event("fix", serde_json::json!({"action": line}));
+        }
+        let view = ctx.best_view()?;
+        let members: Vec<String> = view
+            .primaries()
+            .into_iter()
+            .filter(|n| !n.is_failing())
+            .map(|n| n.id.clone())
+            .collect();
+        let moves = migrate::plan_rebalance(&view, &members, threshold)?;
+        self.ops.phase("balance");
+        self.execute_moves(&ctx, &view, &moves)
+    }
+
+    /// Move `slots` slots (with their keys) from node `from` to node `to` (id, id
+    /// prefix, port or host:port). Caller holds `ops`, so no other move runs meanwhile.
+    pub fn reshard_locked(&self, from: &str, to: &str, slots: usize) -> Result<serde_json::Value> {
+        let ctx = self.ctx();
+        for line in crate::check::fix(&ctx)? {
+            self.event("fix", serde_json::json!({"action": line}));
+        }
+        let view = ctx.best_view()?;
+        let (f, t) = (view.resolve(from)?, view.resolve(to)?);
+        let moves = migrate::plan_reshard(&view, f, t, slots)?;
+        self.ops.phase("reshard");
+        let (n, keys) = self.execute_moves(&ctx, &view, &moves)?;
+        let d = serde_json::json!({"from": f.id, "to": t.id, "slots_moved": n, "keys_moved": keys});
+        self.event("reshard", d.clone());
+        Ok(d)
+    }
+
+    /// Close open slots (`rubra fix`) under the operation lock, so it never "finishes" a
+    /// slot another operation is in the middle of moving. Caller holds `ops`.
+    pub fn fix_locked(&self) -> Result<serde_json::Value> {
+        self.ops.phase("fix");
+        let lines = crate::check::fix(&self.ctx())?;
+        for line in &lines {
+            self.event("fix", serde_json::json!({"action": line}));
+        }
+        Ok(serde_json::json!({"actions": lines}))
+    }
+
+    /// Add a primary+replica pair (continuing a recorded one). Caller holds `ops`.
+    pub fn add_pair_locked(&self) -> Result<serde_json::Value> {
+        let (pair, pport, rport) = {
+            let mut st = lock(&self.state);
+            let pair = match &st.pending {
+                Some(Pending::AddPair { pair, .. }) => *pair,
+                Some(other) => bail!("another scale step is unfinished: {other:?}"),
+                None => {
+                    if st.active_ports().len() + 2 > 12 {
+                        bail!("a cluster managed by rubra has at most 12 nodes");
+                    }
+                    let pair = st.next_pair();
+                    let port = st.next_free_port();
+                    for (i, intent) in [Intent::Primary, Intent::Replica].into_iter().enumerate() {
+                        st.nodes.push(NodeRec {
+                            port: port + i as u16,
+                            pair,
+                            intent,
+                            id: None,
+                            pid: None,
+                            status: NodeStatus::Active,
+                        });
+                    }
+                    pair
+                }
+            };
+            let find = |i: Intent| {
+                st.nodes
+                    .iter()
+                    .find(|n| n.pair == pair && n.intent == i)
+                    .map(|n| n.port)
+            };
+            let (Some(p), Some(r)) = (find(Intent::Primary), find(Intent::Replica)) else {
+                bail!("state.json: pair {pair} is incomplete");
+            };
+            (pair, p, r)
+        };
+        let step = |phase: &str| {
+            self.ops.phase(phase);
+            self.set_pending(Some(Pending::AddPair {
+                pair,
+                phase: phase.to_string(),
+            }))
+        };
+        step("spawn")?;
+        self.event("scale", serde_json::json!({"op": "add_pair", "pair": pair, "ports": [pport, rport], "phase": "start"}));
+        for p in [pport, rport] {
+            self.ensure_running(p)?;
+        }
+        // After starting: containers have their addresses only now.
+        let ctx = self.ctx();
+        for p in [pport, rport] {
+            form::wait_up(&ctx, p, Duration::from_secs(20))?;
+        }
+        step("meet")?;
+        let ports = lock(&self.state).active_ports();
+        let seed = *ports
+            .iter()
+            .find(|p| **p != pport && **p != rport)
+            .ok_or_else(|| anyhow!("no existing node to join"))?;
+        form::meet(&ctx, &self.meet_ip(), seed, &ports, CONVERGE)?;
+        let pid = form::node_id(&ctx, pport)?;
+        let rid = form::node_id(&ctx, rport)?;
+        {
+            let mut st = lock(&self.state);
+            if let Some(n) = st.node_mut(pport) {
+                n.id = Some(pid.clone());
+            }
+            if let Some(n) = st.node_mut(rport) {
+                n.id = Some(rid);
+            }
+        }
+        step("replicate")?;
+        // Only if the new primary is still empty and a primary (a rerun after balance
+        // started must not try to turn it into a replica).
+        form::replicate(&ctx, rport, &pid, CONVERGE)?;
+        // The new nodes must see the whole cluster (cluster_state:ok) before they can
+        // accept migrated keys.
+        let replicas = lock(&self.state).active_ports().len() / 2;
+        form::wait_ok(&ctx, &ports, replicas, CONVERGE)?;
+        step("balance")?;
+        let (slots, keys) = self.rebalance_locked(0.0)?;
+        form::wait_ok(&ctx, &ports, replicas, CONVERGE)?;
+        self.set_pending(None)?;
+        let d = serde_json::json!({"op": "add_pair", "pair": pair, "ports": [pport, rport],
+            "phase": "done", "slots_moved": slots, "keys_moved": keys});
+        self.event("scale", d.clone());
+        Ok(d)
+    }
+
+    /// Remove the most recently added pair (continuing a recorded removal). Caller holds
+    /// `ops`. Order: drain its slots, FORGET on every other node, stop both processes.
+    pub fn remove_pair_locked(&self) -> Result<serde_json::Value> {
+        let pair = {
+            let st = lock(&self.state);
+            match &st.pending {
+                Some(Pending::RemovePair { pair, .. }) => *pair,
+                Some(other) => bail!("another scale step is unfinished: {other:?}"),
+                None => {
+                    if st.active_ports().len() < 8 {
+                        bail!("cannot remove a pair: a cluster keeps at least 3 pairs (6 nodes)");
+                    }
+                    st.nodes
+                        .iter()
+                        .filter(|n| n.status == NodeStatus::Active)
+                        .map(|n| n.pair)
+                        .max()
+                        .ok_or_else(|| anyhow!("no pairs"))?
+                }
+            }
+        };
+        let step = |phase: &str| {
+            self.ops.phase(phase);
+            self.set_pending(Some(Pending::RemovePair {
+                pair,
+                phase: phase.to_string(),
+            }))
+        };
+        step("drain")?;
+        let ctx = self.ctx();
+        let pair_ports: Vec<u16> = lock(&self.state)
+            .nodes
+            .iter()
+            .filter(|n| n.pair == pair)
+            .map(|n| n.port)
+            .collect();
+        self.event("scale", serde_json::json!({"op": "remove_pair", "pair": pair, "ports": pair_ports, "phase": "start"}));
+        for line in crate::check::fix(&ctx)? {
+            self.event("fix", serde_json::json!({"action": line}));
+        }
+        let view = ctx.best_view()?;
+        let ids: Vec<String> = view
+            .nodes
+            .iter()
+            .filter(|n| pair_ports.contains(&n.port))
+            .map(|n| n.id.clone())
+            .collect();
+        let members: Vec<String> = view
+            .primaries()
+            .into_iter()
+            .filter(|n| !n.is_failing() && !ids.contains(&n.id))
+            .map(|n| n.id.clone())
+            .collect();
+        let moves = migrate::plan_rebalance(&view, &members, 0.0)?;
+        let (slots, keys) = self.execute_moves(&ctx, &view, &moves)?;
+        let rest: Vec<u16> = lock(&self.state)
+            .active_ports()
+            .into_iter()
+            .filter(|p| !pair_ports.contains(p))
+            .collect();
+        // Wait until everyone agrees the pair owns nothing before forgetting it.
+        form::wait_ok(&ctx, &rest, 0, CONVERGE)?;
+        step("forget")?;
+        {
+            let mut st = lock(&self.state);
+            for p in &pair_ports {
+                if let Some(n) = st.node_mut(*p) {
+                    n.status = NodeStatus::Removing;
+                }
+            }
+        }
+        self.save()?;
+        for p in &rest {
+            let mut c = form::local(&ctx, *p)?;
+            for id in &ids {
+                match c.cmd(&["CLUSTER", "FORGET", id])? {
+                    crate::resp::Value::Err(e) if !e.contains("Unknown node") => {
+                        self.event(
+                            "warning",
+                            serde_json::json!({"port": p, "forget": id, "error": e}),
+                        );
+                    }
+                    _ => {}
+                }
+            }
+        }
+        step("stop")?;
+        for p in &pair_ports {
+            self.stop_node(*p);
+            if let Some(d) = &self.docker {
+                if let Err(e) = d.remove(*p) {
+                    self.event(
+                        "warning",
+                        serde_json::json!({"port": p, "remove": format!("{e:#}")}),
+                    );
+                }
+            }
+            let _ = std::fs::remove_dir_all(self.dir.node_dir(*p));
+        }
+        {
+            let mut st = lock(&self.state);
+            st.nodes.retain(|n| n.pair != pair);
+            st.pending = None;
+        }
+        self.save()?;
+        let ctx = self.ctx();
+        form::wait_ok(&ctx, &rest, rest.len() / 2, CONVERGE)?;
+        let d = serde_json::json!({"op": "remove_pair", "pair": pair, "ports": pair_ports,
+            "phase": "done", "slots_moved": slots, "keys_moved": keys});
+        self.event("scale", d.clone());
+        Ok(d)
+    }
+
+    /// Add or remove pairs until there are `pairs`. Caller holds `ops`.
+    pub fn scale_to_locked(&self, pairs: usize) -> Result<serde_json::Value> {
+        if !(3..=6).contains(&pairs) {
+            bail!("pairs must be between 3 and 6 (6..=12 nodes)");
+        }
+        let mut steps = Vec::new();
+        loop {
+            let cur = lock(&self.state).active_ports().len() / 2;
+            if cur < pairs {
+                steps.push(self.add_pair_locked()?);
+            } else if cur > pairs {
+                steps.push(self.remove_pair_locked()?);
+            } else {
+                return Ok(serde_json::Value::Array(steps));
+            }
+        }
+    }
+}

@@ -1,0 +1,222 @@
+//! What happens around every command besides running it, in Redis's call() order:
+//! MONITOR feed, latency monitor sample, slow log entry, INFO commandstats/errorstats and
+//! the latency histogram. Kept apart from dispatch so the command path stays readable.
+
+use crate::client::{ClientState, OutputLimits};
+use crate::cmd::{flags, Command, Ctx};
+use crate::exec::{monitor, stats};
+use crate::store::Store;
+use bytes::Bytes;
+use rubra_resp::Reply;
+
+/// The parameters read around every command, parsed once per CONFIG SET rather than
+/// looked up by name on the hot path.
+#[derive(Debug, Clone)]
+pub(crate) struct Settings {
+    pub slowlog_slower_than: i64,
+    pub slowlog_max_len: usize,
+    /// `latency-monitor-threshold` in ms; 0 turns the monitor off.
+    pub latency_threshold: u64,
+    /// `latency-tracking`: per-command histograms on.
+    pub tracking: bool,
+}
+
+impl Settings {
+    /// Reads the parameters from `config` (Redis's defaults for anything unreadable).
+    pub(crate) fn from_config(config: &crate::config::Config) -> Settings {
+        Settings {
+            slowlog_slower_than: config
+                .get_value("slowlog-log-slower-than")
+                .parse()
+                .unwrap_or(10000),
+            slowlog_max_len: config.get_value("slowlog-max-len").parse().unwrap_or(128),
+            latency_threshold: config
+                .get_value("latency-monitor-threshold")
+                .parse()
+                .unwrap_or(0),
+            tracking: config.get_value("latency-tracking") != "no",
+        }
+    }
+}
+
+/// Commands Redis never shows in MONITOR after they ran (SKIP_MONITOR): scripts show
+/// themselves before their commands run, so their commands follow them in the feed.
+fn feeds_monitor_first(cmd: &Command) -> bool {
+    matches!(
+        cmd.name,
+        "eval" | "evalsha" | "eval_ro" | "evalsha_ro" | "fcall" | "fcall_ro"
+    )
+}
+
+/// Who the client is in MONITOR lines and SLOWLOG entries: its address, `lua` for a
+/// script's commands, the primary's address for the replication stream.
+fn peer_of(store: &Store, client: &ClientState, for_monitor: bool) -> (String, Bytes) {
+    if let Some(h) = store.clients.map.get(&client.id) {
+        return (h.info.addr.clone(), h.info.name.clone().unwrap_or_default());
+    }
+    if client.is_primary_link {
+        if let Some(p) = &store.replication.primary {
+            return (format!("{}:{}", p.host, p.port), Bytes::new());
+        }
+    }
+    let who = if for_monitor { "lua" } else { "?:0" };
+    (who.to_string(), Bytes::new())
+}
+
+/// Sends one command to the MONITOR clients (not while loading, as Redis).
+pub(crate) fn feed_monitors(store: &mut Store, client: &ClientState, args: &[Bytes]) {
+    if !store.monitors.active() || store.loading {
+        return;
+    }
+    let (who, _) = peer_of(store, client, true);
+    let now_us = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_micros())
+        .unwrap_or(0);
+    let shown = monitor::redacted(args);
+    let line = monitor::line(now_us, client.db, &who, &shown);
+    let none = OutputLimits {
+        hard: 0,
+        soft: 0,
+        soft_seconds: 0,
+    };
+    let now = crate::store::now_ms();
+    let ids = store.monitors.ids.clone();
+    for id in ids {
+        if !store.clients.push_raw(id, line.clone(), now, none) {
+            store.monitors.ids.retain(|m| *m != id);
+        }
+    }
+}
+
+/// Before a command's handler runs: scripts show in MONITOR ahead of their commands.
+pub(crate) fn before_call(ctx: &mut Ctx, cmd: &'static Command, args: &[Bytes]) {
+    if feeds_monitor_first(cmd) && ctx.client.served_key.is_none() {
+        ctx.store.cmdstats.last_script_error = None;
+        feed_monitors(ctx.store, ctx.client, args);
+    }
+}
+
+/// After a command ran for `usec` microseconds and produced `reply`: the bookkeeping of
+/// Redis's call(). A command that blocked is counted once now and gets its duration,
+/// histogram and slow log entry when it is served (`served_key` set), as Redis does.
+pub(crate) fn after_call(
+    ctx: &mut Ctx,
+    cmd: &'static Command,
+    args: &[Bytes],
+    reply: &Reply,
+    usec: u64,
+) {
+    let store = &mut *ctx.store;
+    if store.loading {
+        return;
+    }
+    let served = ctx.client.served_key.is_some();
+    let blocked = ctx.block.is_some();
+    let name = stats::stat_name(cmd, args);
+    let in_script = ctx.client.id == 0 && !ctx.client.is_primary_link;
+    let failed = match reply {
+        Reply::Error(text) if !blocked => {
+            let repeated = feeds_monitor_first(cmd)
+                && store
+                    .cmdstats
+                    .last_script_error
+                    .as_deref()
+                    .is_some_and(|e| text.starts_with(e));
+            if !repeated {
+                store.cmdstats.record_error(text);
+            }
+            if in_script {
+                store.cmdstats.last_script_error = Some(text.to_string());
+            }
+            true
+        }
+        _ => false,
+    };
+    let settings = store.observe.clone();
+    let tracking = settings.tracking;
+    if served {
+        let s = store.cmdstats.by_cmd.entry(name).or_default();
+        s.usec += usec;
+        if failed {
+            s.failed_calls += 1;
+        }
+        if tracking {
+            s.histogram.record(usec * 1000);
+        }
+    } else {
+        store.stats.total_commands += 1;
+        let s = store.cmdstats.by_cmd.entry(name).or_default();
+        s.calls += 1;
+        s.usec += usec;
+        if failed {
+            s.failed_calls += 1;
+        }
+        if tracking && !blocked {
+            s.histogram.record(usec * 1000);
+        }
+        let threshold = settings.latency_threshold;
+        if threshold > 0 {
+            let event = if cmd.has(flags::FAST) {
+                "fast-command"
+            } else {
+                "command"
+            };
+            store
+                .latency
+                .add_if_needed(event, usec / 1000, threshold, now_secs());
+        }
+    }
+    if !blocked && cmd.name != "exec" {
+        let slower_than = settings.slowlog_slower_than;
+        if slower_than >= 0 && usec as i64 >= slower_than {
+            let max_len = settings.slowlog_max_len;
+            let (peer, cname) = peer_of(store, ctx.client, false);
+            let shown = monitor::redacted(args);
+            store.slowlog.push_if_needed(
+                slower_than,
+                max_len,
+                &shown,
+                usec,
+                now_secs(),
+                peer,
+                cname,
+            );
+        }
+    }
+    if !served && !feeds_monitor_first(cmd) && !stats::is_admin(name) {
+        feed_monitors(store, ctx.client, args);
+    }
+}
+
+/// A command refused before it ran (unknown, arity, auth, ACL, OOM, READONLY, ...): its
+/// error is counted and, for a known command, its `rejected_calls`.
+pub(crate) fn rejected(store: &mut Store, args: &[Bytes], reply: &Reply) {
+    if store.loading {
+        return;
+    }
+    if let Reply::Error(text) = reply {
+        store.cmdstats.record_error(text);
+        if let Some(cmd) = args.first().and_then(|n| crate::cmd::lookup(n)) {
+            store.cmdstats.record_rejected(stats::stat_name(cmd, args));
+        }
+    }
+}
+
+/// Unix time in seconds.
+pub(crate) fn now_secs() -> u64 {
+    crate::store::now_ms() / 1000
+}
+
+/// CONFIG RESETSTAT: the INFO stats counters, commandstats, errorstats and latency
+/// histograms start again from zero (the slow log and latency events are kept, as Redis).
+pub(crate) fn reset_stats(store: &mut Store) {
+    use std::sync::atomic::Ordering::Relaxed;
+    store.stats = crate::store::Stats::default();
+    store.cmdstats = stats::CommandStats::default();
+    store.replication.sync_full = 0;
+    store.replication.sync_partial_ok = 0;
+    store.replication.sync_partial_err = 0;
+    crate::conn::NET_INPUT_BYTES.store(0, Relaxed);
+    crate::conn::NET_OUTPUT_BYTES.store(0, Relaxed);
+}

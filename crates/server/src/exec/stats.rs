@@ -1,0 +1,233 @@
+//! Per-command statistics as Redis 7.0 keeps them: calls, time, rejected and failed calls
+//! (INFO commandstats), error replies by prefix (INFO errorstats, total_error_replies) and a
+//! latency histogram per command (INFO latencystats, LATENCY HISTOGRAM). Kept by the one
+//! dispatch path so every way a command runs (top level, EXEC, scripts, blocked clients)
+//! is counted the same way.
+
+use crate::cmd::Command;
+use ahash::AHashMap;
+use bytes::Bytes;
+use std::collections::BTreeMap;
+use std::sync::OnceLock;
+
+/// Redis stops tracking new error prefixes past this many distinct ones (a flood of
+/// unique "error codes" from scripts must not grow memory without bound).
+const MAX_ERROR_TYPES: usize = 128;
+
+/// Counters for one command or subcommand (Redis's `struct redisCommand` stats).
+#[derive(Debug, Default, Clone)]
+pub(crate) struct CmdStat {
+    pub calls: u64,
+    pub usec: u64,
+    pub rejected_calls: u64,
+    pub failed_calls: u64,
+    /// Durations of the calls, in nanoseconds as Redis records them (usec * 1000).
+    pub histogram: Histogram,
+}
+
+/// Everything INFO commandstats/errorstats/latencystats and CONFIG RESETSTAT cover.
+#[derive(Debug, Default)]
+pub(crate) struct CommandStats {
+    /// By the name Redis reports (`get`, `config|get`).
+    pub by_cmd: AHashMap<&'static str, CmdStat>,
+    /// Error replies by prefix (`ERR`, `WRONGTYPE`), sorted as Redis's radix tree lists them.
+    pub errors: BTreeMap<String, u64>,
+    /// Every error reply sent (INFO total_error_replies).
+    pub total_error_replies: u64,
+    /// Redis's "unexpected" errors (raised by its own internals while replicating or
+    /// loading); none of our paths produce one, so it stays 0 as on a healthy Redis.
+    pub unexpected_error_replies: u64,
+    /// The last error a command run by a script replied with. When the script then fails
+    /// with that error (redis.call raising it, or a pcall result returned), Redis does not
+    /// count it a second time.
+    pub last_script_error: Option<String>,
+}
+
+impl CommandStats {
+    /// Records a call refused before it ran (arity, ACL, OOM, READONLY, ...).
+    pub(crate) fn record_rejected(&mut self, name: &'static str) {
+        self.by_cmd.entry(name).or_default().rejected_calls += 1;
+    }
+
+    /// Counts an error reply by its prefix: the text up to the first space. Redis counts
+    /// every error a client receives, including those inside an EXEC reply.
+    pub(crate) fn record_error(&mut self, text: &str) {
+        self.total_error_replies += 1;
+        let prefix = text.split(' ').next().unwrap_or(text);
+        if let Some(n) = self.errors.get_mut(prefix) {
+            *n += 1;
+        } else if self.errors.len() < MAX_ERROR_TYPES {
+            self.errors.insert(prefix.to_string(), 1);
+        }
+    }
+}
+
+/// The name a call is reported under: `container|sub` for a known subcommand of a
+/// container command (CONFIG GET -> `config|get`), else the command's own name.
+pub(crate) fn stat_name(cmd: &'static Command, args: &[Bytes]) -> &'static str {
+    let Some(subs) = containers().get(cmd.name) else {
+        return cmd.name;
+    };
+    let Some(sub) = args.get(1) else {
+        return cmd.name;
+    };
+    let mut buf = [0u8; 32];
+    if sub.len() > buf.len() {
+        return cmd.name;
+    }
+    for (d, s) in buf.iter_mut().zip(sub.iter()) {
+        *d = s.to_ascii_lowercase();
+    }
+    let sub = &buf[..sub.len()];
+    subs.iter()
+        .find(|(s, _)| s.as_bytes() == sub)
+        .map_or(cmd.name, |(_, full)| full)
+}
+
+/// Whether `sub` (any case) is a subcommand of `container` that Redis knows.
+pub(crate) fn is_known_subcommand(container: &str, sub: &[u8]) -> bool {
+    let lower = String::from_utf8_lossy(sub).to_ascii_lowercase();
+    containers()
+        .get(container)
+        .is_some_and(|subs| subs.iter().any(|(s, _)| *s == lower))
+}
+
+/// Whether a command or subcommand (by its reported name) is administrative (@admin):
+/// MONITOR never shows those, as Redis considers them too dangerous to be shown.
+pub(crate) fn is_admin(name: &str) -> bool {
+    static ADMIN: OnceLock<Option<u32>> = OnceLock::new();
+    let Some(bit) = *ADMIN.get_or_init(|| crate::acl::rules::category_bit("admin")) else {
+        return false;
+    };
+    let specs = crate::acl::catalog::SPECS;
+    specs
+        .binary_search_by(|s| s.name.cmp(name))
+        .is_ok_and(|i| specs[i].cats & bit != 0)
+}
+
+/// Container commands and their subcommands (`sub`, `container|sub`), from the catalog.
+fn containers() -> &'static AHashMap<&'static str, Vec<(&'static str, &'static str)>> {
+    static MAP: OnceLock<AHashMap<&'static str, Vec<(&'static str, &'static str)>>> =
+        OnceLock::new();
+    MAP.get_or_init(|| {
+        let mut map: AHashMap<&'static str, Vec<(&'static str, &'static str)>> = AHashMap::new();
+        for spec in crate::acl::catalog::SPECS {
+            if let Some((container, sub)) = spec.name.split_once('|') {
+                map.entry(container).or_default().push((sub, spec.name));
+            }
+        }
+        map
+    })
+}
+
+/// An HDR histogram with two significant digits, 1 ns to 1 s, as Redis's
+/// `latency_histogram` (hdr_histogram, precision 2): the same bucket boundaries, so the
+/// percentiles and the LATENCY HISTOGRAM buckets come out as Redis prints them. Sparse:
+/// only buckets that were hit take memory.
+#[derive(Debug, Default, Clone)]
+pub(crate) struct Histogram {
+    counts: BTreeMap<u64, u64>,
+    total: u64,
+}
+
+/// Redis's LATENCY_HISTOGRAM_MIN_VALUE / MAX_VALUE, in ns.
+const HIST_MIN: u64 = 1;
+const HIST_MAX: u64 = 1_000_000_000;
+
+impl Histogram {
+    /// Adds one value (ns), clamped to the tracked range as Redis does.
+    pub(crate) fn record(&mut self, ns: u64) {
+        let v = ns.clamp(HIST_MIN, HIST_MAX);
+        *self.counts.entry(lowest_equivalent(v)).or_default() += 1;
+        self.total += 1;
+    }
+
+    /// Number of recorded values.
+    pub(crate) fn total(&self) -> u64 {
+        self.total
+    }
+
+    /// hdr_value_at_percentile: the highest value equivalent to the one at `p` percent.
+    pub(crate) fn value_at_percentile(&self, p: f64) -> u64 {
+        let p = p.min(100.0);
+        let target = ((p / 100.0 * self.total as f64) + 0.5) as u64;
+        let target = target.max(1);
+        let mut seen = 0;
+        for (&low, &n) in &self.counts {
+            seen += n;
+            if seen >= target {
+                return if p == 0.0 {
+                    low
+                } else {
+                    highest_equivalent(low)
+                };
+            }
+        }
+        0
+    }
+
+    /// LATENCY HISTOGRAM's buckets: (usec bound, cumulative count) at 1024 ns * 2^k, as
+    /// hdr's logarithmic iterator reports them, only where the count grew.
+    pub(crate) fn log_buckets(&self) -> Vec<(u64, u64)> {
+        let mut out = Vec::new();
+        if self.total == 0 {
+            return out;
+        }
+        let mut level: u64 = 1024;
+        let mut prev = 0;
+        loop {
+            let bound = lowest_equivalent(level);
+            let cumulative: u64 = self.counts.range(..=bound).map(|(_, n)| n).sum();
+            if cumulative > prev {
+                out.push((highest_equivalent(level) / 1000, cumulative));
+            }
+            prev = cumulative;
+            if cumulative >= self.total || level > HIST_MAX * 4 {
+                break;
+            }
+            level *= 2;
+        }
+        out
+    }
+}
+
+/// hdr's bucket index for two significant digits (256 sub-buckets, unit 1).
+fn bucket_index(v: u64) -> u32 {
+    let pow2ceiling = 64 - (v | 255).leading_zeros();
+    pow2ceiling - 8
+}
+
+/// The lowest value counted in the same slot as `v`.
+fn lowest_equivalent(v: u64) -> u64 {
+    let b = bucket_index(v);
+    (v >> b) << b
+}
+
+/// The highest value counted in the same slot as `v`.
+fn highest_equivalent(v: u64) -> u64 {
+    let b = bucket_index(v);
+    lowest_equivalent(v) + (1u64 << b) - 1
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hdr_boundaries_match_redis_output() {
+        // Redis prints 5.023 for a 5 us call, and LATENCY HISTOGRAM keys 1,2,4,8,16,33,66.
+        assert_eq!(highest_equivalent(5000), 5023);
+        let keys: Vec<u64> = [1024u64, 2048, 4096, 8192, 16384, 32768, 65536]
+            .iter()
+            .map(|&l| highest_equivalent(l) / 1000)
+            .collect();
+        assert_eq!(keys, vec![1, 2, 4, 8, 16, 33, 66]);
+        let mut h = Histogram::default();
+        for _ in 0..3 {
+            h.record(3000);
+        }
+        h.record(9000);
+        assert_eq!(h.log_buckets(), vec![(4, 3), (16, 4)]);
+        assert_eq!(h.value_at_percentile(50.0), 3007);
+    }
+}
