@@ -28,6 +28,21 @@ fn redis_py_lock_register_script_and_limits_on_a_cluster() {
     assert!(stdout.contains("ok: redis-py"), "{stdout}");
 }
 
+/// EVALSHA calls the nodes served (INFO commandstats).
+fn evalsha_calls(nodes: &[TestServer]) -> u64 {
+    nodes
+        .iter()
+        .map(|n| {
+            let info = n.cli(&["INFO", "commandstats"]);
+            info.lines()
+                .find_map(|l| l.strip_prefix("cmdstat_evalsha:calls="))
+                .and_then(|rest| rest.split(',').next())
+                .and_then(|n| n.trim().parse::<u64>().ok())
+                .unwrap_or(0)
+        })
+        .sum()
+}
+
 /// Whether `sha` is in the script cache of every primary among `nodes`.
 fn cached_on_primaries(nodes: &[TestServer], sha: &str) -> bool {
     nodes
@@ -51,6 +66,11 @@ fn redis_crate_script_on_a_cluster_survives_script_flush() {
             assert_eq!(n, round);
         }
     }
+    let before = evalsha_calls(&nodes);
+    assert!(
+        before >= 90,
+        "the crate runs scripts by EVALSHA ({before} calls)"
+    );
     // The crate names scripts as the server does (SHA1 of the body).
     let sha = script.get_hash().to_string();
     assert_eq!(
@@ -77,6 +97,7 @@ fn redis_crate_script_on_a_cluster_survives_script_flush() {
         assert_eq!(n, 4);
     }
     assert!(cached_on_primaries(&nodes, &sha));
+    assert!(evalsha_calls(&nodes) >= before + 30);
     // The data itself, read back through the cluster client.
     for k in &keys {
         let list: Vec<String> = redis::cmd("LRANGE")
