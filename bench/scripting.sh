@@ -1,58 +1,58 @@
 #!/usr/bin/env bash
 # EVALSHA of a small script (GET + INCR on one key) with redis-benchmark: Rubra vs Debian's
-# redis-server side by side, each server pinned to CPU 0 and the benchmark to CPU 1
-# (taskset), run alternately; prints requests/s for each and the ratio Rubra/Redis.
+# redis-server side by side, each server pinned to one CPU and the benchmark to the other
+# (bench/lib.sh), run alternately; prints requests/s, server CPU per million requests and
+# the ratios rubra/redis (median of the rounds). Single commands are compare.sh's job.
 #
 # Usage: bench/scripting.sh [requests (default 200000)] [rounds (default 3)]
+# Env:   PIPELINES="1 16", CLIENTS=50, and bench/lib.sh's PIN / RUBRA_BIN.
 # Needs: redis-server, redis-benchmark, redis-cli (apt-get install -y redis-server redis-tools).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 N=${1:-200000}
 ROUNDS=${2:-3}
+PIPELINES=${PIPELINES:-1 16}
+CLIENTS=${CLIENTS:-50}
 RUBRA_PORT=${RUBRA_PORT:-17479}
 REDIS_PORT=${REDIS_PORT:-17480}
 SCRIPT="local v = redis.call('GET', KEYS[1]) redis.call('INCR', KEYS[1]) return v"
+# shellcheck source=bench/lib.sh
+. bench/lib.sh
 
-for tool in redis-server redis-benchmark redis-cli taskset; do
-  command -v "$tool" >/dev/null || { echo "missing $tool" >&2; exit 1; }
-done
+need_tools redis-server redis-benchmark redis-cli
+[ "$PIN" = 1 ] && need_tools taskset
+build_rubra
+make_workdir
+for who in rubra redis; do start "$who"; done
 
-cargo build --release --quiet --bin rubra-server
-WORK=$(mktemp -d)
-cleanup() {
-  redis-cli -p "$RUBRA_PORT" shutdown nosave >/dev/null 2>&1 || true
-  redis-cli -p "$REDIS_PORT" shutdown nosave >/dev/null 2>&1 || true
-  rm -rf "$WORK"
-}
-trap cleanup EXIT
-
-taskset -c 0 ./target/release/rubra-server --port "$RUBRA_PORT" --save "" --dir "$WORK" >"$WORK/rubra.log" 2>&1 &
-taskset -c 0 redis-server --port "$REDIS_PORT" --save "" --appendonly no --dir "$WORK" --daemonize no >"$WORK/redis.log" 2>&1 &
-for port in "$RUBRA_PORT" "$REDIS_PORT"; do
-  for _ in $(seq 100); do redis-cli -p "$port" ping >/dev/null 2>&1 && break; sleep 0.1; done
-done
-
-# bench PORT PIPELINE -> requests per second
-bench() {
-  local sha
-  sha=$(redis-cli -p "$1" script load "$SCRIPT")
-  taskset -c 1 redis-benchmark -p "$1" -c 50 -n "$N" -P "$2" -r 100000 --csv \
-    EVALSHA "$sha" 1 "key:__rand_int__" 2>/dev/null | tail -1 | awk -F'","' '{ gsub(/"/, "", $2); print $2 }'
-}
-
-for pipeline in 1 16; do
-  rubra_total=0; redis_total=0
+declare -A RPS CPU
+for pipeline in $PIPELINES; do
   for round in $(seq "$ROUNDS"); do
+    # Alternate which server goes first, so neither always gets the warmer machine.
     if (( round % 2 )); then order="rubra redis"; else order="redis rubra"; fi
     for who in $order; do
-      port=$RUBRA_PORT; [ "$who" = redis ] && port=$REDIS_PORT
-      redis-cli -p "$port" flushall >/dev/null
-      rps=$(bench "$port" "$pipeline")
-      if [ "$who" = rubra ]; then rubra_total=$(echo "$rubra_total + $rps" | bc); else redis_total=$(echo "$redis_total + $rps" | bc); fi
+      p=$(port "$who")
+      redis-cli -p "$p" flushall >/dev/null
+      sha=$(redis-cli -p "$p" script load "$SCRIPT")
+      t0=$(ticks "${PID[$who]}")
+      rps=$($CLI_CPU redis-benchmark -p "$p" -c "$CLIENTS" -n "$N" -P "$pipeline" -r 100000 --csv \
+        EVALSHA "$sha" 1 "key:__rand_int__" 2>/dev/null | awk -F'","' 'NR==2 { print $2 }')
+      t1=$(ticks "${PID[$who]}")
+      RPS[$who P$pipeline]="${RPS[$who P$pipeline]:-} $rps"
+      CPU[$who P$pipeline]="${CPU[$who P$pipeline]:-} $(cpu_per_mreq $((t1 - t0)) "$N")"
     done
   done
-  rubra=$(echo "$rubra_total / $ROUNDS" | bc); redis=$(echo "$redis_total / $ROUNDS" | bc)
-  printf "EVALSHA GET+INCR P%-3s rubra %10s rps   redis %10s rps   ratio %s\n" \
-    "$pipeline" "$rubra" "$redis" "$(echo "scale=2; $rubra / $redis" | bc)"
 done
+for who in rubra redis; do stop "$who"; done
+
+echo
+echo "EVALSHA (GET + INCR script), -c $CLIENTS, n=$N, median of $ROUNDS, pinned=$PIN"
+printf '%-6s %10s %10s %6s | %9s %9s %6s\n' pipe "rubra rps" "redis rps" ratio "rubra cpu" "redis cpu" ratio
+for pipeline in $PIPELINES; do
+  a=$(echo "${RPS[rubra P$pipeline]}" | median); b=$(echo "${RPS[redis P$pipeline]}" | median)
+  ca=$(echo "${CPU[rubra P$pipeline]}" | median); cb=$(echo "${CPU[redis P$pipeline]}" | median)
+  printf '%-6s %10.0f %10.0f %6s | %9.3f %9.3f %6s\n' "P$pipeline" "$a" "$b" "$(ratio "$a" "$b")" \
+    "$ca" "$cb" "$(ratio "$ca" "$cb")"
+done
+echo "(cpu = server CPU seconds per million requests; ratios are rubra/redis)"

@@ -194,8 +194,9 @@ impl Store {
             return;
         }
         let out = self.feed.take_output();
-        if let Some(aof) = self.aof.as_mut() {
-            if let Err(e) = aof.append(&out) {
+        let aof_out = self.feed.take_aof_output();
+        if let (Some(aof), false) = (self.aof.as_mut(), aof_out.is_empty()) {
+            if let Err(e) = aof.append(&aof_out) {
                 // Under `always` an OK promises the write is on disk; the replies of this
                 // batch are not sent yet, so stopping keeps that promise (Redis exits too).
                 if aof.policy == FsyncPolicy::Always {
@@ -207,7 +208,7 @@ impl Store {
                 }
             }
         }
-        if self.replication.replicas.is_empty() {
+        if self.replication.replicas.is_empty() || out.is_empty() {
             return;
         }
         let bytes = Bytes::from(out);

@@ -67,6 +67,14 @@ fn dataset(port: u16) -> BTreeMap<String, String> {
                     .expect("HGETALL");
                 format!("{m:?}")
             }
+            "zset" => redis::cmd("ZRANGE")
+                .arg(&k)
+                .arg(0)
+                .arg(-1)
+                .arg("WITHSCORES")
+                .query::<Vec<String>>(&mut c)
+                .expect("ZRANGE")
+                .join(","),
             other => format!("<{other}>"),
         };
         out.insert(k, v);
@@ -235,7 +243,7 @@ fn script_effects_reach_the_replica_the_aof_and_the_rdb() {
         q(&mut p, &["EVAL", "local t = redis.call('time') redis.call('set', KEYS[1], t[1] .. '.' .. t[2] .. '/' .. math.random()) return 1", "1", &k]);
         q(&mut p, &["EVAL", "local m = redis.call('spop', KEYS[1]) if m then redis.call('rpush', KEYS[2], m) end return m", "2", "pool", "popped"]);
         q(&mut p, &["FCALL", "push", "1", "queue", &i.to_string()]);
-        q(&mut p, &["EVAL", "redis.call('hset', KEYS[1], ARGV[1], redis.call('srandmember', KEYS[2]) or 'none')", "2", "h", &k, "pool"]);
+        q(&mut p, &["EVAL", "redis.call('hset', KEYS[1], ARGV[1], redis.call('srandmember', KEYS[2]) or 'none')", "2", "h", "pool", &k]);
     }
     // set_repl(REPL_NONE): that write stays local to the primary.
     q(&mut p, &["EVAL", "redis.set_repl(redis.REPL_NONE) redis.call('set','local-only','1') redis.set_repl(redis.REPL_ALL) redis.call('set','replicated','1')", "0"]);
@@ -375,4 +383,151 @@ fn cluster_mode_routes_declared_keys_and_checks_undeclared_ones() {
         me.cli(&["EVAL", "#!lua flags=no-cluster\nreturn 1", "0"]),
         "ERR Can not run script on cluster, 'no-cluster' flag is set."
     );
+}
+
+/// A reply that is not an error (q turns errors into "ERR-CLIENT ..." values).
+fn must(v: Value) -> Value {
+    if let Value::SimpleString(s) = &v {
+        assert!(!s.starts_with("ERR-CLIENT"), "{s}");
+    }
+    v
+}
+
+/// A primary with an AOF and a replica, the replica's link up.
+fn primary_with_aof_and_replica() -> (TestServer, TestServer) {
+    let primary = TestServer::start(&["--appendonly", "yes"]);
+    let replica = TestServer::start(&[]);
+    let pport = primary.port.to_string();
+    assert_eq!(replica.cli(&["REPLICAOF", "127.0.0.1", &pport]), "OK");
+    wait_for("the link", 15, || {
+        replica
+            .cli(&["INFO", "replication"])
+            .contains("master_link_status:up")
+    });
+    (primary, replica)
+}
+
+/// redis.set_repl (Redis 7.0): a script's writes go only to the targets named when they
+/// were made — REPL_AOF to the AOF alone, REPL_REPLICA (REPL_SLAVE) to replicas alone,
+/// REPL_NONE nowhere, REPL_ALL to both — each still inside the script's MULTI/EXEC.
+#[test]
+fn set_repl_sends_effects_only_to_the_named_targets() {
+    let (mut primary, replica) = primary_with_aof_and_replica();
+    let mut p = primary.conn();
+    q(&mut p, &["SET", "before", "1"]);
+    let script = "redis.set_repl(redis.REPL_AOF) redis.call('set','aof-only','1') \
+        redis.set_repl(redis.REPL_REPLICA) redis.call('set','replica-only','1') \
+        redis.set_repl(redis.REPL_NONE) redis.call('set','nowhere','1') \
+        redis.set_repl(redis.REPL_SLAVE) redis.call('incr','replica-counter') \
+        redis.set_repl(redis.REPL_ALL) redis.call('set','everywhere','1') \
+        redis.set_repl(redis.REPL_AOF) redis.call('select', 3) redis.call('set','aof-db3','1') \
+        redis.set_repl(redis.REPL_REPLICA) redis.call('set','replica-db3','1') \
+        redis.set_repl(redis.REPL_ALL) redis.call('select', 0) redis.call('set','after','1')";
+    q(&mut p, &["EVAL", script, "0"]);
+    q(&mut p, &["SET", "plain", "1"]);
+    assert_eq!(q(&mut p, &["WAIT", "1", "5000"]), Value::Int(1));
+    let keys = |port: u16, db: &str| -> Vec<String> {
+        let mut c = redis::Client::open(format!("redis://127.0.0.1:{port}/{db}"))
+            .and_then(|c| c.get_connection_with_timeout(Duration::from_secs(5)))
+            .expect("connect");
+        let mut k: Vec<String> = redis::cmd("KEYS").arg("*").query(&mut c).expect("KEYS");
+        k.sort();
+        k
+    };
+    let all = [
+        "after",
+        "aof-only",
+        "before",
+        "everywhere",
+        "nowhere",
+        "plain",
+        "replica-counter",
+        "replica-only",
+    ];
+    assert_eq!(keys(primary.port, "0"), all);
+    assert_eq!(keys(primary.port, "3"), ["aof-db3", "replica-db3"]);
+    let on_replica = [
+        "after",
+        "before",
+        "everywhere",
+        "plain",
+        "replica-counter",
+        "replica-only",
+    ];
+    wait_for("the replica", 10, || keys(replica.port, "0") == on_replica);
+    assert_eq!(keys(replica.port, "3"), ["replica-db3"]);
+    // The AOF holds what was sent to it: reloading it gives exactly that.
+    assert!(primary.restart(Some(&["--appendonly", "yes"])));
+    assert_eq!(
+        keys(primary.port, "0"),
+        ["after", "aof-only", "before", "everywhere", "plain"]
+    );
+    assert_eq!(keys(primary.port, "3"), ["aof-db3"]);
+}
+
+/// Non-deterministic scripts (TIME, SPOP, SRANDMEMBER, math.random, a function reading
+/// TIME) from several clients at once, interleaved with plain writes, on a primary with an
+/// AOF and a replica: the replica, an AOF reload and an RDB reload all hold the same data,
+/// key by key and value by value.
+#[test]
+fn non_deterministic_scripts_under_load_leave_replica_aof_and_rdb_equal() {
+    let (mut primary, replica) = primary_with_aof_and_replica();
+    let mut p = primary.conn();
+    let lib = "#!lua name=clock\nredis.register_function('stamp', function(keys, args) local t = redis.call('time') redis.call('zadd', keys[1], t[1] * 1000000 + t[2], args[1]) return redis.call('zcard', keys[1]) end)";
+    q(&mut p, &["FUNCTION", "LOAD", lib]);
+    let members: Vec<String> = (0..600).map(|i| format!("m{i}")).collect();
+    let mut sadd = vec!["SADD", "pool"];
+    sadd.extend(members.iter().map(String::as_str));
+    q(&mut p, &sadd);
+    let port = primary.port;
+    let workers: Vec<_> = (0..4)
+        .map(|w| {
+            std::thread::spawn(move || {
+                let mut c = redis::Client::open(format!("redis://127.0.0.1:{port}/"))
+                    .and_then(|c| c.get_connection())
+                    .expect("connect");
+                for i in 0..120 {
+                    let k = format!("w{w}:{i}");
+                    must(q(&mut c, &["EVAL", "local t = redis.call('time') redis.call('set', KEYS[1], t[1] .. '.' .. t[2] .. '/' .. math.random()) return 1", "1", &k]));
+                    must(q(&mut c, &["EVAL", "local m = redis.call('spop', KEYS[1]) if m then redis.call('rpush', KEYS[2], m) end return m", "2", "pool", "popped"]));
+                    must(q(&mut c, &["EVAL", "redis.call('hset', KEYS[1], ARGV[1], redis.call('srandmember', KEYS[2]) or 'none') return 1", "2", "picks", "pool", &k]));
+                    must(q(&mut c, &["EVAL", "return redis.call('incrbyfloat', KEYS[1], math.random())", "1", "float"]));
+                    must(q(&mut c, &["FCALL", "stamp", "1", "stamps", &k]));
+                    must(q(&mut c, &["INCR", "plain-counter"]));
+                }
+            })
+        })
+        .collect();
+    for w in workers {
+        w.join().expect("worker");
+    }
+    assert_eq!(q(&mut p, &["WAIT", "1", "5000"]), Value::Int(1));
+    let expected = dataset(primary.port);
+    let shared: Vec<&String> = expected.keys().filter(|k| !k.starts_with('w')).collect();
+    assert_eq!(
+        shared,
+        [
+            "float",
+            "picks",
+            "plain-counter",
+            "pool",
+            "popped",
+            "stamps"
+        ],
+        "the shared keys"
+    );
+    assert_eq!(
+        expected.len(),
+        4 * 120 + 6,
+        "every worker key plus the shared ones"
+    );
+    // (WAIT's acknowledgement can come before the replica applied the last bytes.)
+    wait_for("the replica to match", 30, || {
+        dataset(replica.port) == expected
+    });
+    assert!(primary.restart(Some(&["--appendonly", "yes"])));
+    assert_eq!(dataset(primary.port), expected, "after an AOF reload");
+    assert_eq!(primary.cli(&["SAVE"]), "OK");
+    assert!(primary.restart(Some(&[])));
+    assert_eq!(dataset(primary.port), expected, "after an RDB reload");
 }

@@ -18,6 +18,7 @@ const RETURNS: &[&str] = &[
     "EVAL \"return 1\" 0",
     "EVAL \"return 3.99\" 0",
     "EVAL \"return -3.99\" 0",
+    "EVAL \"return {2^63, -2^64, 0/0, 1/0, -1/0, 1e300, 2^53+1}\" 0",
     "EVAL \"return 'hello'\" 0",
     "EVAL \"return true\" 0",
     "EVAL \"return false\" 0",
@@ -270,6 +271,67 @@ const FUNCTIONS: &[&str] = &[
     "FUNCTION DELETE",
 ];
 
+/// redis.register_function edge cases: names (numbers are strings to Lua, invalid
+/// characters, length), argument forms and types, flags and descriptions, and what a
+/// library's top level may not do — each load followed by what FUNCTION LIST shows.
+const REGISTER: &[&str] = &[
+    r#"redis.register_function('1abc', function() return 1 end)"#,
+    r#"redis.register_function('a-b', function() return 1 end)"#,
+    r#"redis.register_function('', function() return 1 end)"#,
+    r#"redis.register_function(1, function() return 1 end)"#,
+    r#"redis.register_function(123, function() return 1 end)"#,
+    r#"redis.register_function('ok_name', 'notafunction')"#,
+    r#"redis.register_function('ok_name')"#,
+    r#"redis.register_function()"#,
+    r#"redis.register_function('a', function() end, 'extra')"#,
+    r#"redis.register_function{function_name='f', callback=function() end, flags='no-writes'}"#,
+    r#"redis.register_function{function_name='f', callback=function() end, flags={'bad-flag'}}"#,
+    r#"redis.register_function{function_name='f', callback=function() end, flags={1}}"#,
+    r#"redis.register_function{function_name='f', callback=function() end, flags={'no-writes', 'no-writes'}}"#,
+    r#"redis.register_function{function_name='f', callback=function() end, flags={'allow-cross-slot-keys','no-cluster','allow-stale','allow-oom','no-writes'}}"#,
+    r#"redis.register_function{function_name='f', callback=function() end, description=5}"#,
+    r#"redis.register_function{function_name='f', callback=function() end, description='d'}"#,
+    r#"redis.register_function{function_name='f', callback=function() end, unknown=1}"#,
+    r#"redis.register_function{function_name='f'}"#,
+    r#"redis.register_function{callback=function() end}"#,
+    r#"redis.register_function{function_name=5, callback=function() end}"#,
+    r#"redis.register_function{}"#,
+    r#"redis.register_function{function_name='f', callback=function() end} redis.register_function{function_name='f', callback=function() end}"#,
+    r#"redis.register_function(string.rep('a', 65), function() end)"#,
+    r#"redis.register_function('a_b_C_9', function() end)"#,
+    r#"redis.register_function('f', function() end) return 5"#,
+    r#"local x = redis.call('ping')"#,
+    r#"redis.setresp(3)"#,
+    r#"redis.log(redis.LOG_WARNING, 'from lib') redis.register_function('f', function() end)"#,
+    r#"math.random()"#,
+    r#"redis.register_function{[1]=5}"#,
+    r#"redis.register_function{function_name=1.5, callback=function() end}"#,
+    r#"redis.register_function{function_name='g', callback=function() end, description=2.5}"#,
+    r#"redis.register_function(0/0, function() end)"#,
+    r#"redis.register_function(1/0, function() end)"#,
+    r#"redis.register_function{FUNCTION_NAME='up', CALLBACK=function() end}"#,
+    r#"redis.register_function{function_name='f', callback=function() end, flags={}}"#,
+    r#"redis.register_function{function_name='f', callback=function() end, flags={'no-writes', nil, 'bad'}}"#,
+];
+
+/// `FUNCTION LOAD "#!lua name=lib\n<lua>"`, then FUNCTION LIST WITHCODE and a flush.
+fn register_session(snippets: &[&str]) -> Vec<String> {
+    let mut out = Vec::new();
+    for s in snippets {
+        let quoted = s.replace('\\', "\\\\").replace('"', "\\\"");
+        out.push(format!("FUNCTION LOAD \"#!lua name=lib\\n{quoted}\""));
+        out.push("FUNCTION LIST WITHCODE".to_string());
+        out.push("FUNCTION FLUSH".to_string());
+    }
+    out
+}
+
+#[test]
+fn register_function_edge_cases() {
+    let lines = register_session(REGISTER);
+    let refs: Vec<&str> = lines.iter().map(String::as_str).collect();
+    assert_same_as_redis(&refs);
+}
 #[test]
 fn script_return_values_resp2() {
     assert_same_as_redis(RETURNS);

@@ -10,7 +10,8 @@ pub(crate) static COMMANDS: &[Command] = &[
     Command::new(
         "ping",
         -1,
-        FAST | SUB_OK | STALE,
+        // Not STALE: a stale replica with replica-serve-stale-data no answers MASTERDOWN.
+        FAST | SUB_OK,
         (0, 0, 0),
         "connection",
         ping,

@@ -140,12 +140,15 @@ fn run(
             }
         }
     }
+    // A script command's own flags when its script declares them (Redis's getCommandFlags).
+    let eff = crate::script::command_flags(store, cmd, args);
     if client.multi.is_some() && !cmd.has(flags::TX_CONTROL) {
         if cmd.has(flags::NO_MULTI) {
             fail_multi(client);
             return (err::NOT_ALLOWED_IN_MULTI, None);
         }
-        if let Some(e) = check_oom(store, cmd).or_else(|| check_disk_error(store, client, cmd)) {
+        if let Some(e) = check_oom(store, eff).or_else(|| check_disk_error(store, client, cmd, eff))
+        {
             fail_multi(client);
             return (e, None);
         }
@@ -154,16 +157,24 @@ fn run(
         }
         return (Reply::status("QUEUED"), None);
     }
-    if let Some(e) = check_oom(store, cmd).or_else(|| check_disk_error(store, client, cmd)) {
+    if let Some(e) = check_oom(store, eff).or_else(|| check_disk_error(store, client, cmd, eff)) {
         return (e, None);
     }
-    if cmd.has(flags::WRITE)
+    if eff & flags::WRITE != 0
         && !client.is_primary_link
         && store.replication.is_replica()
         && store.config.get_value("replica-read-only") == "yes"
     {
         return (
             Reply::err("READONLY You can't write against a read only replica."),
+            None,
+        );
+    }
+    if eff & flags::STALE == 0 && !client.is_primary_link && crate::script::running_stale(store) {
+        return (
+            Reply::err(
+                "MASTERDOWN Link with MASTER is down and replica-serve-stale-data is set to 'no'.",
+            ),
             None,
         );
     }
@@ -189,12 +200,12 @@ fn fail_multi(client: &mut ClientState) {
 }
 
 /// Evicts keys if needed before a command that may grow memory; an error if it can't.
-fn check_oom(store: &mut Store, cmd: &Command) -> Option<Reply> {
+fn check_oom(store: &mut Store, cmd_flags: u32) -> Option<Reply> {
     if store.config.maxmemory == 0 || store.loading {
         return None;
     }
     let within = evict::make_room(store);
-    if !within && cmd.has(flags::DENYOOM) {
+    if !within && cmd_flags & flags::DENYOOM != 0 {
         return Some(err::OOM);
     }
     None
@@ -203,12 +214,17 @@ fn check_oom(store: &mut Store, cmd: &Command) -> Option<Reply> {
 /// While the AOF cannot be written, a primary refuses writes (and PING, so health checks
 /// notice) with Redis's MISCONF reply: an OK must not be given for a write that may be
 /// lost. A replica applies its primary's stream regardless, as Redis does.
-fn check_disk_error(store: &Store, client: &ClientState, cmd: &Command) -> Option<Reply> {
+fn check_disk_error(
+    store: &Store,
+    client: &ClientState,
+    cmd: &Command,
+    cmd_flags: u32,
+) -> Option<Reply> {
     let error = store.aof.as_ref()?.write_error()?;
     if client.is_primary_link || store.replication.is_replica() {
         return None;
     }
-    if !cmd.has(flags::WRITE) && cmd.name != "ping" {
+    if cmd_flags & flags::WRITE == 0 && cmd.name != "ping" {
         return None;
     }
     Some(Reply::error(format!(

@@ -7,6 +7,11 @@ use bytes::Bytes;
 use rubra_resp::encode_request;
 use std::collections::VecDeque;
 
+/// `targets` bit: the append-only file (Redis's PROPAGATE_AOF).
+pub(crate) const TARGET_AOF: u8 = 1;
+/// `targets` bit: replicas and the backlog (Redis's PROPAGATE_REPL).
+pub(crate) const TARGET_REPL: u8 = 2;
+
 /// Replication ids are 40 hex characters.
 pub(crate) const REPLID_LEN: usize = 40;
 
@@ -23,8 +28,16 @@ pub(crate) struct Feed {
     backlog_size: usize,
     /// The database the stream last SELECTed; None forces a SELECT before the next command.
     stream_db: Option<usize>,
-    /// Bytes produced since the last `take_output`, for replicas and the AOF.
+    /// Replication stream bytes produced since the last `take_output`.
     pending: Vec<u8>,
+    /// AOF bytes produced since the last `take_aof_output`: the same commands, except those
+    /// a script sent to only one target (`redis.set_repl`), with their own SELECTs.
+    aof_pending: Vec<u8>,
+    /// The database the AOF bytes last SELECTed.
+    aof_db: Option<usize>,
+    /// Where `propagate` sends commands (TARGET_AOF | TARGET_REPL); a script narrows it with
+    /// `redis.set_repl` for the commands it calls.
+    pub targets: u8,
     /// Whether anything is listening (replicas, AOF); if not, nothing is encoded.
     pub active: bool,
     /// Set while applying our primary's stream: its bytes are mirrored verbatim with
@@ -34,7 +47,7 @@ pub(crate) struct Feed {
     /// held until the end, then sent alone if it is one command, or as MULTI ... EXEC with
     /// the SELECT before the MULTI if several (Redis 7.0's propagatePendingCommands).
     in_exec: bool,
-    held: Vec<(usize, Vec<Bytes>)>,
+    held: Vec<(usize, Vec<Bytes>, u8)>,
 }
 
 impl Feed {
@@ -49,6 +62,9 @@ impl Feed {
             backlog_size: backlog_size.max(16 * 1024),
             stream_db: None,
             pending: Vec::new(),
+            aof_pending: Vec::new(),
+            aof_db: None,
+            targets: TARGET_AOF | TARGET_REPL,
             active: false,
             mirror_mode: false,
             in_exec: false,
@@ -58,23 +74,36 @@ impl Feed {
 
     /// Appends one command, as executed in database `db`.
     pub(crate) fn propagate(&mut self, db: usize, args: &[Bytes]) {
-        if !self.active || self.mirror_mode {
+        let targets = self.targets;
+        if !self.active || self.mirror_mode || targets == 0 {
             return;
         }
         if self.in_exec {
-            self.held.push((db, args.to_vec()));
+            self.held.push((db, args.to_vec(), targets));
             return;
         }
-        self.emit_in(db, args);
+        self.emit_in(db, args, targets);
     }
 
-    /// Emits one command in database `db`, SELECTing it first if the stream is elsewhere.
-    fn emit_in(&mut self, db: usize, args: &[Bytes]) {
-        if self.stream_db != Some(db) {
+    /// Emits one command in database `db` to `targets`, SELECTing it first in each output
+    /// that is elsewhere.
+    fn emit_in(&mut self, db: usize, args: &[Bytes], targets: u8) {
+        let select = || [Bytes::from_static(b"SELECT"), Bytes::from(db.to_string())];
+        if targets & TARGET_REPL != 0 && self.stream_db != Some(db) {
             self.stream_db = Some(db);
-            self.emit(&[Bytes::from_static(b"SELECT"), Bytes::from(db.to_string())]);
+            self.emit_repl(&encoded(&select()));
         }
-        self.emit(args);
+        if targets & TARGET_AOF != 0 && self.aof_db != Some(db) {
+            self.aof_db = Some(db);
+            self.aof_pending.extend_from_slice(&encoded(&select()));
+        }
+        let buf = encoded(args);
+        if targets & TARGET_REPL != 0 {
+            self.emit_repl(&buf);
+        }
+        if targets & TARGET_AOF != 0 {
+            self.aof_pending.extend_from_slice(&buf);
+        }
     }
 
     /// Marks the start of EXEC (or of a command propagating several commands): what is
@@ -97,19 +126,28 @@ impl Feed {
     pub(crate) fn end_exec(&mut self) {
         self.in_exec = false;
         let held = std::mem::take(&mut self.held);
+        let both = TARGET_AOF | TARGET_REPL;
         if held.len() > 1 {
-            self.emit_in(held[0].0, &[Bytes::from_static(b"MULTI")]);
+            self.emit_in(held[0].0, &[Bytes::from_static(b"MULTI")], both);
         }
-        for (db, args) in &held {
-            self.emit_in(*db, args);
+        for (db, args, targets) in &held {
+            self.emit_in(*db, args, *targets);
         }
-        if held.len() > 1 {
-            self.emit(&[Bytes::from_static(b"EXEC")]);
+        if let (true, Some(last)) = (held.len() > 1, held.last()) {
+            // In the last command's database, as Redis does (no SELECT before EXEC).
+            self.emit_in(last.0, &[Bytes::from_static(b"EXEC")], both);
         }
     }
 
-    /// Appends raw stream bytes (a PING to replicas, for example).
+    /// Appends raw stream bytes (a PING to replicas, a primary's stream being mirrored) to
+    /// the replication stream and the AOF alike.
     pub(crate) fn emit_raw(&mut self, bytes: &[u8]) {
+        self.aof_pending.extend_from_slice(bytes);
+        self.emit_repl(bytes);
+    }
+
+    /// Appends bytes to the replication stream and its backlog.
+    fn emit_repl(&mut self, bytes: &[u8]) {
         self.pending.extend_from_slice(bytes);
         self.offset += bytes.len() as u64;
         self.backlog.extend(bytes.iter().copied());
@@ -119,20 +157,19 @@ impl Feed {
         }
     }
 
-    fn emit(&mut self, args: &[Bytes]) {
-        let mut buf = Vec::with_capacity(16 + args.iter().map(|a| a.len() + 16).sum::<usize>());
-        encode_request(&mut buf, args);
-        self.emit_raw(&buf);
-    }
-
-    /// Takes the bytes produced since the last call (sent to replicas and the AOF).
+    /// Takes the replication stream bytes produced since the last call (for replicas).
     pub(crate) fn take_output(&mut self) -> Vec<u8> {
         std::mem::take(&mut self.pending)
     }
 
-    /// Whether bytes are waiting for `take_output`.
+    /// Takes the AOF bytes produced since the last call.
+    pub(crate) fn take_aof_output(&mut self) -> Vec<u8> {
+        std::mem::take(&mut self.aof_pending)
+    }
+
+    /// Whether bytes are waiting for `take_output` or `take_aof_output`.
     pub(crate) fn has_output(&self) -> bool {
-        !self.pending.is_empty()
+        !self.pending.is_empty() || !self.aof_pending.is_empty()
     }
 
     /// The backlog bytes after `offset`, if the backlog still holds all of them (partial
@@ -168,12 +205,15 @@ impl Feed {
         self.offset = offset;
         self.backlog.clear();
         self.pending.clear();
+        self.aof_pending.clear();
         self.stream_db = None;
+        self.aof_db = None;
     }
 
     /// Forces a SELECT before the next command (a new replica or AOF starts listening).
     pub(crate) fn reset_db(&mut self) {
         self.stream_db = None;
+        self.aof_db = None;
     }
 
     /// Changes the backlog size (CONFIG SET repl-backlog-size).
@@ -190,11 +230,19 @@ impl Feed {
         self.replid2 = std::mem::replace(&mut self.replid, new_id);
         self.second_offset = self.offset as i64 + 1;
         self.stream_db = None;
+        self.aof_db = None;
         // A promoted replica keeps the backlog it built from its primary's stream and
         // keeps feeding it, so former siblings can continue partially (Redis does too).
         self.active = true;
         self.mirror_mode = false;
     }
+}
+
+/// One command as RESP.
+fn encoded(args: &[Bytes]) -> Vec<u8> {
+    let mut buf = Vec::with_capacity(16 + args.iter().map(|a| a.len() + 16).sum::<usize>());
+    encode_request(&mut buf, args);
+    buf
 }
 
 #[cfg(test)]
@@ -233,6 +281,33 @@ mod tests {
 *2\r\n$3\r\nDEL\r\n$1\r\na\r\n*2\r\n$3\r\nDEL\r\n$1\r\nb\r\n*1\r\n$4\r\nEXEC\r\n"
         );
         assert_eq!(f.offset as usize, out.len());
+        assert_eq!(String::from_utf8(f.take_aof_output()).unwrap(), out);
+    }
+
+    /// redis.set_repl: a command for one target goes only there, each output SELECTing
+    /// for itself; the MULTI/EXEC around a script's effects goes to both.
+    #[test]
+    fn targets_split_the_aof_from_replicas() {
+        let mut f = Feed::new("a".repeat(40), 1 << 20);
+        f.active = true;
+        f.begin_exec();
+        f.targets = TARGET_AOF;
+        f.propagate(1, &cmd(&["SET", "a", "1"]));
+        f.targets = TARGET_REPL;
+        f.propagate(1, &cmd(&["SET", "r", "1"]));
+        f.targets = 0;
+        f.propagate(1, &cmd(&["SET", "none", "1"]));
+        f.targets = TARGET_AOF | TARGET_REPL;
+        f.end_exec();
+        let sel = "*2\r\n$6\r\nSELECT\r\n$1\r\n1\r\n";
+        let multi = "*1\r\n$5\r\nMULTI\r\n";
+        let exec = "*1\r\n$4\r\nEXEC\r\n";
+        let set = |k: &str| format!("*3\r\n$3\r\nSET\r\n$1\r\n{k}\r\n$1\r\n1\r\n");
+        let repl = String::from_utf8(f.take_output()).unwrap();
+        let aof = String::from_utf8(f.take_aof_output()).unwrap();
+        assert_eq!(repl, format!("{sel}{multi}{}{exec}", set("r")));
+        assert_eq!(aof, format!("{sel}{multi}{}{exec}", set("a")));
+        assert_eq!(f.offset as usize, repl.len());
     }
 
     #[test]

@@ -170,7 +170,7 @@ fn lua_to_reply_depth(value: &Value, s3: bool, c3: bool, depth: usize) -> Reply 
         }
         Value::Boolean(b) => Reply::Bool(*b),
         Value::Integer(i) => Reply::Int(*i),
-        Value::Number(n) => Reply::Int(*n as i64),
+        Value::Number(n) => Reply::Int(c_i64(*n)),
         Value::Table(t) => table_to_reply(t, s3, c3, depth),
         _ => Reply::Nil,
     }
@@ -241,4 +241,17 @@ fn table_to_reply(t: &Table, s3: bool, c3: bool, depth: usize) -> Reply {
         }
     }
     Reply::Array(items)
+}
+
+/// C's `(long long)d` on x86-64, which Redis uses to turn Lua numbers into integer
+/// replies: truncation, and INT64_MIN for NaN, infinities and anything out of range
+/// (Rust's `as` would saturate instead).
+pub(crate) fn c_i64(d: f64) -> i64 {
+    // 2^63: the first double past i64::MAX.
+    const TWO63: f64 = 9_223_372_036_854_775_808.0;
+    if d.is_nan() || !(-TWO63..TWO63).contains(&d) {
+        i64::MIN
+    } else {
+        d as i64
+    }
 }

@@ -233,18 +233,17 @@ fn parse_registration(a: &[Value]) -> Result<LibFunction, &'static str> {
                 let Ok((k, v)) = pair else {
                     return Err("unknown argument given to redis.register_function");
                 };
-                let Value::String(k) = k else {
+                let Some(key) = lua_string(&k) else {
                     return Err("named argument key given to redis.register_function is not a string");
                 };
-                let key = k.as_bytes().to_ascii_lowercase();
-                match key.as_slice() {
-                    b"function_name" => match v {
-                        Value::String(s) => name = Some(s.as_bytes().to_vec()),
-                        _ => return Err("function_name argument given to redis.register_function must be a string"),
+                match key.to_ascii_lowercase().as_slice() {
+                    b"function_name" => match lua_string(&v) {
+                        Some(s) => name = Some(s),
+                        None => return Err("function_name argument given to redis.register_function must be a string"),
                     },
-                    b"description" => match v {
-                        Value::String(s) => description = Some(Bytes::copy_from_slice(&s.as_bytes())),
-                        _ => return Err("description argument given to redis.register_function must be a string"),
+                    b"description" => match lua_string(&v) {
+                        Some(s) => description = Some(Bytes::from(s)),
+                        None => return Err("description argument given to redis.register_function must be a string"),
                     },
                     b"callback" => match v {
                         Value::Function(f) => callback = Some(f),
@@ -268,13 +267,13 @@ fn parse_registration(a: &[Value]) -> Result<LibFunction, &'static str> {
         }
         [_] => return Err("calling redis.register_function with a single argument is only applicable to Lua table (representing named arguments)."),
         [n, f] => {
-            let Value::String(n) = n else {
+            let Some(n) = lua_string(n) else {
                 return Err("first argument to redis.register_function must be a string");
             };
             let Value::Function(f) = f else {
                 return Err("second argument to redis.register_function must be a function");
             };
-            name = Some(n.as_bytes().to_vec());
+            name = Some(n);
             callback = Some(f.clone());
         }
         _ => return Err("wrong number of arguments to redis.register_function"),
@@ -291,6 +290,25 @@ fn parse_registration(a: &[Value]) -> Result<LibFunction, &'static str> {
         flags,
         func,
     })
+}
+
+/// lua_isstring + lua_tostring: strings, and numbers as Lua prints them (`%.14g`), which
+/// Redis accepts wherever register_function wants a string.
+fn lua_string(v: &Value) -> Option<Vec<u8>> {
+    let n = match v {
+        Value::String(s) => return Some(s.as_bytes().to_vec()),
+        Value::Integer(i) => *i as f64,
+        Value::Number(n) => *n,
+        _ => return None,
+    };
+    let text = if n.is_nan() {
+        if n.is_sign_negative() { "-nan" } else { "nan" }.to_string()
+    } else if n.is_infinite() {
+        if n < 0.0 { "-inf" } else { "inf" }.to_string()
+    } else {
+        super::cjson::format_g(n, 14)
+    };
+    Some(text.into_bytes())
 }
 
 /// A flags table: an array of flag names.

@@ -7,7 +7,31 @@ use mlua::{Lua, Table};
 pub(crate) fn install(lua: &Lua, globals: &Table) -> mlua::Result<()> {
     globals.raw_set("bit", bit(lua)?)?;
     globals.raw_set("cjson", super::cjson::table(lua)?)?;
+    globals.raw_set("cmsgpack", super::msgpack::table(lua)?)?;
+    globals.raw_set("struct", super::structlib::table(lua)?)?;
     Ok(())
+}
+
+/// luaL_argerror: "bad argument #n to 'name' (msg)", naming the function as its caller
+/// did (`?` when it has no name, e.g. called through pcall; a method call does not count
+/// `self`), as the C libraries' errors read.
+pub(crate) fn bad_arg(lua: &Lua, narg: usize, msg: &str) -> mlua::Error {
+    let named = lua.inspect_stack(0, |d| {
+        let n = d.names();
+        (n.name.map(|s| s.into_owned()), n.name_what)
+    });
+    let Some((name, what)) = named else {
+        return mlua::Error::runtime(format!("bad argument #{narg} ({msg})"));
+    };
+    let name = name.unwrap_or_else(|| "?".into());
+    let mut narg = narg;
+    if what == Some("method") {
+        narg = narg.saturating_sub(1);
+        if narg == 0 {
+            return mlua::Error::runtime(format!("calling '{name}' on bad self ({msg})"));
+        }
+    }
+    mlua::Error::runtime(format!("bad argument #{narg} to '{name}' ({msg})"))
 }
 
 /// LuaBitOp 1.0 as Redis ships it: 32-bit operations on numbers, results as signed ints.

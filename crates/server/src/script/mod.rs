@@ -9,9 +9,11 @@ pub(crate) mod convert;
 pub(crate) mod dump;
 pub(crate) mod functions;
 pub(crate) mod libs;
+mod msgpack;
 pub(crate) mod rand48;
 pub(crate) mod run;
 pub(crate) mod shebang;
+mod structlib;
 
 use ahash::AHashMap;
 use bytes::Bytes;
@@ -33,16 +35,10 @@ pub(crate) struct Script {
 /// The Lua state and everything that lives in it.
 pub(crate) struct Engine {
     pub lua: Lua,
-    /// The real global table (scripts see a read-only proxy of it).
-    pub globals: Table,
     /// The environment scripts run in: the read-only proxy.
     pub env: Table,
     /// Rust helpers the prelude calls (`rt.op` is set only while a script runs).
     pub rt: Table,
-    /// The real `redis` table (scripts see a read-only proxy): call/pcall are set per run.
-    pub redis_api: Table,
-    /// The error handler every run uses (adds the script line to errors).
-    pub err_handler: Function,
     /// EVAL scripts by lower-case SHA1.
     pub scripts: AHashMap<String, Script>,
     /// Bytes of script bodies held (INFO used_memory_scripts_eval).
@@ -51,6 +47,8 @@ pub(crate) struct Engine {
     pub functions: functions::Libraries,
     /// The busy state other connections read without the lock.
     pub busy: Arc<busy::BusyState>,
+    /// What every run needs, gathered once.
+    pub handles: Arc<run::Handles>,
 }
 
 /// Lower-case hex SHA1, as Redis names scripts.
@@ -107,17 +105,28 @@ impl Engine {
         )?;
         let (env, redis_api): (Table, Table) = prelude.call((globals.clone(), rt.clone()))?;
         let err_handler = run::error_handler(&lua, busy.clone(), &globals)?;
+        let handles = Arc::new(run::Handles::new(
+            &lua,
+            &rt,
+            &globals,
+            &redis_api,
+            &err_handler,
+        )?);
+        // Each run allocates a little (KEYS/ARGV, scoped callbacks); with Lua's default
+        // pause (200%) a full mark of the whole state came every few hundred runs and took
+        // an eighth of EVALSHA's time. Waiting for 5x growth keeps the heap small still.
+        lua.gc_set_mode(mlua::state::GcMode::Incremental(
+            mlua::state::GcIncParams::default().pause(500),
+        ));
         Ok(Engine {
             lua,
-            globals,
             env,
             rt,
-            redis_api,
-            err_handler,
             scripts: AHashMap::new(),
             scripts_bytes: 0,
             functions: functions::Libraries::default(),
             busy,
+            handles,
         })
     }
 
@@ -182,6 +191,87 @@ impl Engine {
         self.scripts_bytes = 0;
         let _ = self.lua.gc_collect();
     }
+}
+
+/// The flags the command path checks for a script command (Redis's getCommandFlags): an
+/// EVAL script or function that declares flags has the command's WRITE / DENYOOM / STALE
+/// replaced by what they imply, so a stale or read-only replica and maxmemory refuse it
+/// with the generic replies before it runs, as Redis does. Other commands keep their own.
+/// Only worked out when one of those checks can apply (the common path stays a compare).
+pub(crate) fn command_flags(
+    store: &crate::store::Store,
+    cmd: &crate::cmd::Command,
+    args: &[Bytes],
+) -> u32 {
+    use crate::cmd::flags::{DENYOOM, MAY_REPLICATE, STALE, WRITE};
+    let base = cmd.flags;
+    if !(store.config.maxmemory > 0
+        || store.replication.is_replica()
+        || store
+            .aof
+            .as_ref()
+            .is_some_and(|a| a.write_error().is_some()))
+    {
+        return base;
+    }
+    let Some(first) = args.get(1) else {
+        return base;
+    };
+    // Subcommand flags the container command does not carry (Redis's per-subcommand table).
+    match cmd.name {
+        "function"
+            if first.eq_ignore_ascii_case(b"load") || first.eq_ignore_ascii_case(b"restore") =>
+        {
+            return base | WRITE | DENYOOM;
+        }
+        "script" if first.eq_ignore_ascii_case(b"load") => return base | STALE,
+        _ => {}
+    }
+    let engine = &store.scripts;
+    let script_flags = match cmd.name {
+        "eval" | "eval_ro" => match engine.scripts.get(&sha1hex(first)) {
+            Some(s) => s.flags,
+            None => match shebang::parse_eval(first) {
+                Ok((f, _)) => f,
+                Err(_) => return base,
+            },
+        },
+        "evalsha" | "evalsha_ro" if first.len() == 40 => {
+            let sha = String::from_utf8_lossy(first).to_ascii_lowercase();
+            match engine.scripts.get(&sha) {
+                Some(s) => s.flags,
+                None => return base,
+            }
+        }
+        "fcall" | "fcall_ro" => match engine.functions.function(&String::from_utf8_lossy(first)) {
+            Some(f) => f.flags,
+            None => return base,
+        },
+        _ => return base,
+    };
+    if script_flags & shebang::EVAL_COMPAT != 0 {
+        return base;
+    }
+    let mut f = base & !(STALE | DENYOOM | WRITE | MAY_REPLICATE);
+    if script_flags & (shebang::ALLOW_OOM | shebang::NO_WRITES) == 0 {
+        f |= DENYOOM;
+    }
+    if script_flags & shebang::NO_WRITES == 0 {
+        f |= WRITE;
+    }
+    if script_flags & shebang::ALLOW_STALE != 0 {
+        f |= STALE;
+    }
+    f
+}
+
+/// Whether this node is a replica whose link is down and that must not serve stale data
+/// (`replica-serve-stale-data no`): then only STALE commands run (Redis's MASTERDOWN).
+pub(crate) fn running_stale(store: &crate::store::Store) -> bool {
+    store.replication.primary.as_ref().is_some_and(|p| {
+        p.state != crate::repl::state::LinkState::Connected
+            && store.config.get_value("replica-serve-stale-data") == "no"
+    })
 }
 
 /// Redis's `math.random`: lrand48-based, with Lua 5.1's argument rules.

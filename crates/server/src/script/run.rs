@@ -8,9 +8,9 @@ use crate::client::ClientState;
 use crate::cmd::{flags, Ctx};
 use crate::exec::dispatch;
 use bytes::Bytes;
-use mlua::{Function, HookTriggers, Lua, Table, Value, Variadic, VmState};
+use mlua::{Function, HookTriggers, Lua, LuaString, Table, Value, Variadic, VmState};
 use rubra_resp::Reply;
-use std::cell::RefCell;
+use std::cell::Cell;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
@@ -54,12 +54,23 @@ struct RunState {
 fn prepare(ctx: &mut Ctx, inv: &Invocation) -> Result<(), Reply> {
     let store = &mut *ctx.store;
     let obey = ctx.client.is_primary_link;
+    let stale = !obey && super::running_stale(store);
     if inv.flags & shebang::EVAL_COMPAT != 0 {
+        if stale {
+            return Err(Reply::err(
+                "MASTERDOWN Link with MASTER is down and replica-serve-stale-data is set to 'no'.",
+            ));
+        }
         return Ok(());
     }
     if inv.flags & shebang::NO_CLUSTER != 0 && store.cluster.is_some() {
         return Err(Reply::err(
             "ERR Can not run script on cluster, 'no-cluster' flag is set.",
+        ));
+    }
+    if stale && inv.flags & shebang::ALLOW_STALE == 0 {
+        return Err(Reply::err(
+            "MASTERDOWN Link with MASTER is down, replica-serve-stale-data is set to 'no' and 'allow-stale' flag is not set on the script.",
         ));
     }
     if inv.flags & shebang::NO_WRITES == 0 {
@@ -96,12 +107,7 @@ pub(crate) fn run(ctx: &mut Ctx, func: &Function, inv: &Invocation) -> Reply {
     }
     let engine = &ctx.store.scripts;
     let (lua, busy) = (engine.lua.clone(), engine.busy.clone());
-    let handles = Handles {
-        rt: engine.rt.clone(),
-        globals: engine.globals.clone(),
-        redis_api: engine.redis_api.clone(),
-        handler: engine.err_handler.clone(),
-    };
+    let handles = engine.handles.clone();
     let compat = inv.flags & shebang::EVAL_COMPAT != 0;
     let oom_at_start = ctx.store.config.maxmemory > 0
         && !ctx.store.loading
@@ -159,12 +165,58 @@ pub(crate) fn run(ctx: &mut Ctx, func: &Function, inv: &Invocation) -> Reply {
     }
 }
 
-/// The engine's tables a run uses (cheap handles cloned out of the store).
-struct Handles {
-    rt: Table,
-    globals: Table,
-    redis_api: Table,
-    handler: Function,
+/// The engine's tables, functions and key strings a run uses, made once (an `Arc` of
+/// them is what a run clones out of the store: one reference count, not a Lua reference
+/// per handle, and no key string hashed again per run).
+pub(crate) struct Handles {
+    pub rt: Table,
+    pub globals: Table,
+    pub redis_api: Table,
+    pub handler: Function,
+    /// Prelude helpers: xpcall of an EVAL body / of a function with (keys, args).
+    pub run: Function,
+    pub run_fn: Function,
+    /// redis.call / redis.pcall outside a run (they raise an error).
+    pub outside: Function,
+    pub k_keys: LuaString,
+    pub k_argv: LuaString,
+    pub k_op: LuaString,
+    pub k_call: LuaString,
+    pub k_pcall: LuaString,
+    /// redis.call, redis.pcall and `rt.op` during a run (see `CURRENT`).
+    pub call: Function,
+    pub pcall: Function,
+    pub op: Function,
+}
+
+impl Handles {
+    /// Gathers the handles from a built engine's tables.
+    pub(crate) fn new(
+        lua: &Lua,
+        rt: &Table,
+        globals: &Table,
+        redis_api: &Table,
+        handler: &Function,
+    ) -> mlua::Result<Handles> {
+        let (op, call, pcall) = make_callbacks(lua)?;
+        Ok(Handles {
+            rt: rt.clone(),
+            globals: globals.clone(),
+            redis_api: redis_api.clone(),
+            handler: handler.clone(),
+            run: rt.raw_get("run")?,
+            run_fn: rt.raw_get("run_fn")?,
+            outside: rt.raw_get("outside")?,
+            k_keys: lua.create_string("KEYS")?,
+            k_argv: lua.create_string("ARGV")?,
+            k_op: lua.create_string("op")?,
+            k_call: lua.create_string("call")?,
+            k_pcall: lua.create_string("pcall")?,
+            call,
+            pcall,
+            op,
+        })
+    }
 }
 
 /// An error redis.call raises: the `err` text of the table Redis would raise.
@@ -204,83 +256,132 @@ fn execute(
     let keys = string_array(lua, inv.keys)?;
     let args = string_array(lua, inv.args)?;
     if inv.is_eval {
-        globals.raw_set("KEYS", keys.clone())?;
-        globals.raw_set("ARGV", args.clone())?;
+        globals.raw_set(&h.k_keys, &keys)?;
+        globals.raw_set(&h.k_argv, &args)?;
     }
-    let cell = RefCell::new((ctx, state));
-    lua.scope(|scope| {
-        let op = scope.create_function(|lua, mut a: Variadic<Value>| {
-            let Ok(mut guard) = cell.try_borrow_mut() else {
-                let t = convert::error_table(lua, "ERR redis.call re-entered")?;
-                return Ok((false, Value::Table(t)));
-            };
-            let (ctx, state) = &mut *guard;
-            let code = match a.first() {
-                Some(Value::Integer(i)) => *i,
-                Some(Value::Number(n)) => *n as i64,
-                _ => 0,
-            };
+    rt.raw_set(&h.k_op, &h.op)?;
+    h.redis_api.raw_set(&h.k_call, &h.call)?;
+    h.redis_api.raw_set(&h.k_pcall, &h.pcall)?;
+    let result: mlua::Result<(bool, Value)> = {
+        let mut pair: (&mut Ctx, &mut RunState) = (&mut *ctx, &mut *state);
+        let _current = CurrentRun::enter(&mut pair);
+        if inv.is_eval {
+            h.run.call((func, handler))
+        } else {
+            h.run_fn.call((func, handler, keys, args))
+        }
+    };
+    rt.raw_set(&h.k_op, Value::Nil)?;
+    h.redis_api.raw_set(&h.k_call, &h.outside)?;
+    h.redis_api.raw_set(&h.k_pcall, &h.outside)?;
+    let (ok, value) = result?;
+    Ok(if ok {
+        convert::lua_to_reply(&value, state.client.resp3, caller_resp3)
+    } else {
+        raised_error(&value, inv.name)
+    })
+}
+
+thread_local! {
+    /// The run in progress on this thread: a type-erased `*mut (&mut Ctx, &mut RunState)`,
+    /// null outside a run. redis.call / redis.pcall / `rt.op` are made once per engine
+    /// (not per run: creating callbacks per run was a third of EVALSHA's time, in
+    /// allocation and the garbage collection it caused) and reach the run through it.
+    static CURRENT: Cell<*mut ()> = const { Cell::new(std::ptr::null_mut()) };
+}
+
+/// Publishes a run's context in CURRENT for as long as it lives.
+struct CurrentRun(*mut ());
+
+impl CurrentRun {
+    fn enter(pair: &mut (&mut Ctx, &mut RunState)) -> CurrentRun {
+        let p = pair as *mut (&mut Ctx, &mut RunState) as *mut ();
+        CurrentRun(CURRENT.with(|c| c.replace(p)))
+    }
+}
+
+impl Drop for CurrentRun {
+    fn drop(&mut self) {
+        CURRENT.with(|c| c.set(self.0));
+    }
+}
+
+/// Runs `f` with the current run's context, taken out of CURRENT meanwhile (a nested
+/// call finds none, so there is never a second reference). None outside a run.
+fn with_current<R>(f: impl FnOnce(&mut Ctx, &mut RunState) -> R) -> Option<R> {
+    let p = CURRENT.with(|c| c.replace(std::ptr::null_mut()));
+    if p.is_null() {
+        return None;
+    }
+    struct Restore(*mut ());
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            CURRENT.with(|c| c.set(self.0));
+        }
+    }
+    let _restore = Restore(p);
+    // SAFETY: `p` was set by `CurrentRun::enter` from a pair that outlives the run (it is
+    // cleared when the run's `CurrentRun` drops, before the pair goes out of scope) and on
+    // this thread (scripts run to completion on the thread that started them). It has been
+    // taken out of CURRENT, so this is the only reference to the pair until `f` returns.
+    let pair = unsafe { &mut *(p as *mut (&mut Ctx, &mut RunState)) };
+    Some(f(pair.0, pair.1))
+}
+
+/// The engine-lifetime callbacks behind redis.call, redis.pcall and `rt.op`.
+fn make_callbacks(lua: &Lua) -> mlua::Result<(Function, Function, Function)> {
+    let op = lua.create_function(|lua, mut a: Variadic<Value>| {
+        let code = match a.first() {
+            Some(Value::Integer(i)) => *i,
+            Some(Value::Number(n)) => *n as i64,
+            _ => 0,
+        };
+        if !a.is_empty() {
             a.remove(0);
-            match code {
-                0 => redis_call(lua, ctx, state, &a),
-                1 => {
-                    state.client.resp3 = matches!(a.first(), Some(Value::Integer(3)))
-                        || matches!(a.first(), Some(Value::Number(n)) if *n == 3.0);
-                    Ok((true, Value::Nil))
-                }
-                2 => {
-                    state.repl = match a.first() {
-                        Some(Value::Integer(i)) => *i as u8,
-                        Some(Value::Number(n)) => *n as u8,
-                        _ => 3,
-                    };
-                    Ok((true, Value::Nil))
-                }
-                _ => acl_check(lua, &a),
+        }
+        let done = with_current(|ctx, state| match code {
+            0 => redis_call(lua, ctx, state, &a),
+            1 => {
+                state.client.resp3 = matches!(a.first(), Some(Value::Integer(3)))
+                    || matches!(a.first(), Some(Value::Number(n)) if *n == 3.0);
+                Ok((true, Value::Nil))
             }
-        })?;
-        rt.raw_set("op", op)?;
-        let call = scope.create_function(|lua, a: Variadic<Value>| {
-            let Ok(mut guard) = cell.try_borrow_mut() else {
-                return Err(mlua::Error::external(ScriptError(
-                    "ERR redis.call re-entered".into(),
-                )));
-            };
-            let (ctx, state) = &mut *guard;
-            match redis_call(lua, ctx, state, &a)? {
+            2 => {
+                state.repl = match a.first() {
+                    Some(Value::Integer(i)) => *i as u8,
+                    Some(Value::Number(n)) => *n as u8,
+                    _ => 3,
+                };
+                Ok((true, Value::Nil))
+            }
+            _ => acl_check(lua, &a),
+        });
+        match done {
+            Some(r) => r,
+            None => {
+                let t = convert::error_table(lua, "ERR redis.call re-entered")?;
+                Ok((false, Value::Table(t)))
+            }
+        }
+    })?;
+    let call = lua.create_function(|lua, a: Variadic<Value>| {
+        match with_current(|ctx, state| redis_call(lua, ctx, state, &a)) {
+            Some(r) => match r? {
                 (true, v) => Ok(v),
                 (false, e) => Err(mlua::Error::external(ScriptError(err_text(&e)))),
-            }
-        })?;
-        let pcall = scope.create_function(|lua, a: Variadic<Value>| {
-            let Ok(mut guard) = cell.try_borrow_mut() else {
-                return Ok(Value::Nil);
-            };
-            let (ctx, state) = &mut *guard;
-            Ok(redis_call(lua, ctx, state, &a)?.1)
-        })?;
-        h.redis_api.raw_set("call", call)?;
-        h.redis_api.raw_set("pcall", pcall)?;
-        let result: mlua::Result<(bool, Value)> = if inv.is_eval {
-            let run: Function = rt.raw_get("run")?;
-            run.call((func.clone(), handler.clone()))
-        } else {
-            let run: Function = rt.raw_get("run_fn")?;
-            run.call((func.clone(), handler.clone(), keys, args))
-        };
-        rt.raw_set("op", Value::Nil)?;
-        let outside: Function = rt.raw_get("outside")?;
-        h.redis_api.raw_set("call", outside.clone())?;
-        h.redis_api.raw_set("pcall", outside)?;
-        let (ok, value) = result?;
-        let guard = cell.borrow();
-        let script_resp3 = guard.1.client.resp3;
-        Ok(if ok {
-            convert::lua_to_reply(&value, script_resp3, caller_resp3)
-        } else {
-            raised_error(&value, inv.name)
-        })
-    })
+            },
+            None => Err(mlua::Error::external(ScriptError(
+                "ERR redis.call re-entered".into(),
+            ))),
+        }
+    })?;
+    let pcall = lua.create_function(|lua, a: Variadic<Value>| {
+        match with_current(|ctx, state| redis_call(lua, ctx, state, &a)) {
+            Some(r) => Ok(r?.1),
+            None => Ok(Value::Nil),
+        }
+    })?;
+    Ok((op, call, pcall))
 }
 
 /// A Lua array of strings (KEYS, ARGV).
@@ -377,6 +478,9 @@ fn check_and_call(
     if cmd.has(flags::NOSCRIPT) {
         return Err("This Redis command is not allowed from script");
     }
+    if !cmd.has(flags::STALE) && super::running_stale(ctx.store) {
+        return Err("Can not execute the command on a stale replica");
+    }
     // ACL hook: when users and permissions exist, check the caller's user against `cmd`
     // and `words` here and fail with "The user executing the script <reason>".
     if state.read_only && cmd.has(flags::WRITE | flags::MAY_REPLICATE) {
@@ -404,10 +508,8 @@ fn check_and_call(
         ctx.store.scripts.busy.wrote.store(true, Ordering::Relaxed);
     }
     check_cluster(ctx, state, cmd, words)?;
-    let feed_was_active = ctx.store.feed.active;
-    if state.repl == 0 {
-        ctx.store.feed.active = false;
-    }
+    // redis.set_repl: the command's effects go only to the chosen targets.
+    let targets_before = std::mem::replace(&mut ctx.store.feed.targets, state.repl);
     let mut inner = Ctx {
         store: &mut *ctx.store,
         client: &mut state.client,
@@ -417,7 +519,7 @@ fn check_and_call(
         touched: None,
     };
     let reply = dispatch::call(&mut inner, cmd, words);
-    ctx.store.feed.active = feed_was_active;
+    ctx.store.feed.targets = targets_before;
     Ok(reply)
 }
 
@@ -560,6 +662,7 @@ pub(crate) fn error_handler(
                 } else {
                     let place = frame
                         .as_ref()
+                        .filter(|_| !unplaced(&e))
                         .map(|(s, l)| format!("{}:{}: ", s.trim_start_matches('@'), l))
                         .unwrap_or_default();
                     format!("ERR {place}{}", error_text(&e))
@@ -583,6 +686,28 @@ pub(crate) fn error_handler(
         }
         Ok(table)
     })
+}
+
+/// An error Lua itself raises from inside a library function (luaG_runerror, e.g. "table
+/// index is nil"): its text carries no script position, unlike luaL_error's.
+#[derive(Debug)]
+pub(crate) struct Unplaced(pub String);
+
+impl std::fmt::Display for Unplaced {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for Unplaced {}
+
+/// Whether `e` is an [`Unplaced`] error.
+fn unplaced(e: &mlua::Error) -> bool {
+    match e {
+        mlua::Error::CallbackError { cause, .. } => unplaced(cause),
+        mlua::Error::ExternalError(x) => x.downcast_ref::<Unplaced>().is_some(),
+        _ => false,
+    }
 }
 
 /// The text of a ScriptError (redis.call's failures) inside `e`, if that is what it is.
