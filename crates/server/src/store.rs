@@ -100,6 +100,8 @@ pub(crate) struct Store {
     pub observe: crate::exec::observe::Settings,
     /// A FAILOVER in progress.
     pub failover: Option<crate::repl::failover::Failover>,
+    /// notify-keyspace-events parsed once per CONFIG SET (0: nothing is published).
+    pub notify_flags: u32,
 }
 
 /// The replication backlog size the config asks for (1 MB if unreadable, as Redis's default).
@@ -129,6 +131,8 @@ impl Store {
         self.feed.set_backlog_size(backlog_size(&self.config));
         encoding_limits(&self.config).install();
         self.observe = crate::exec::observe::Settings::from_config(&self.config);
+        self.notify_flags =
+            crate::exec::notify::parse_flags(self.config.get_value("notify-keyspace-events"));
         if let Some(aof) = self.aof.as_mut() {
             aof.policy =
                 crate::persist::aof::FsyncPolicy::from_config(self.config.get_value("appendfsync"));
@@ -140,6 +144,7 @@ impl Store {
         encoding_limits(&config).install();
         let dbs = (0..config.databases).map(|_| Db::new()).collect();
         let observe = crate::exec::observe::Settings::from_config(&config);
+        let notify_flags = crate::exec::notify::parse_flags(config.get_value("notify-keyspace-events"));
         let mut rng = SmallRng::from_entropy();
         let run_id = random_hex(&mut rng, 40);
         let feed = Feed::new(random_hex(&mut rng, 40), backlog_size(&config));
@@ -174,6 +179,7 @@ impl Store {
             pause: Default::default(),
             observe,
             failover: None,
+            notify_flags,
         }
     }
 
@@ -243,6 +249,9 @@ impl Store {
             crate::exec::tracking::key_changed(self, &key);
             // An expired stream unblocks its XREADGROUP readers, as a deleted one does.
             self.blocking.signal(db, &key);
+            if self.notify_flags != 0 {
+                crate::exec::notify::publish(self, crate::exec::notify::EXPIRED, "expired", &key, db);
+            }
             self.feed.propagate(db, &[Bytes::from_static(b"DEL"), key]);
         }
     }

@@ -239,7 +239,13 @@ pub(crate) fn call(ctx: &mut Ctx, cmd: &'static Command, args: &[Bytes]) -> Repl
     observe::before_call(ctx, cmd, args);
     let started = std::time::Instant::now();
     let outer_client = crate::exec::tracking::command_start(ctx.store, ctx.client.id);
+    let notes = crate::exec::notify::before(ctx.store, ctx.client.db, cmd, args, ctx.now_ms);
     let reply = (cmd.handler)(ctx, args).unwrap_or_else(|e| e);
+    if let Some(notes) = notes {
+        if ctx.store.dirty != dirty_before {
+            crate::exec::notify::after(ctx.store, cmd, args, notes, ctx.now_ms);
+        }
+    }
     let usec = started.elapsed().as_micros() as u64;
     observe::after_call(ctx, cmd, args, &reply, usec);
     let db = ctx.client.db;

@@ -29,6 +29,7 @@ pub(crate) fn make_room(store: &mut Store) -> bool {
         store.dbs[db].remove(&key);
         store.stats.evicted_keys += 1;
         store.key_modified(db, &key);
+        crate::exec::notify::publish(store, crate::exec::notify::EVICTED, "evicted", &key, db);
         store.feed.propagate(db, &[Bytes::from_static(b"DEL"), key]);
     }
     used_memory() <= limit

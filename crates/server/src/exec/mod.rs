@@ -7,6 +7,8 @@ pub(crate) mod dispatch;
 pub(crate) mod evict;
 pub(crate) mod latency;
 pub(crate) mod monitor;
+pub(crate) mod notify;
+pub(crate) mod notify_events;
 pub(crate) mod observe;
 pub(crate) mod pubsub;
 pub(crate) mod slowlog;
