@@ -142,6 +142,9 @@ pub(crate) struct Config {
     pub tracking_table_max_keys: usize,
     /// `user name rules...` lines of the config file, loaded into the ACL at start-up.
     pub user_lines: Vec<String>,
+    /// notify-keyspace-events as parsed from the value given (CONFIG GET's canonical form
+    /// drops `n` next to `A`, as Redis's does, so it cannot be re-parsed).
+    pub notify_flags: u32,
 }
 
 impl Config {
@@ -183,6 +186,7 @@ impl Default for Config {
             idle_timeout_secs: 0,
             tracking_table_max_keys: 1_000_000,
             user_lines: Vec::new(),
+            notify_flags: 0,
         };
         c.refresh_cache();
         c
@@ -284,6 +288,9 @@ impl Config {
         let current = self.get_value(param.name).to_string();
         let normalised = value::normalise(param, value, &current)?;
         self.values.insert(param.name, normalised);
+        if param.name == "notify-keyspace-events" {
+            self.notify_flags = crate::exec::notify::parse_flags(value);
+        }
         self.refresh_cache();
         Ok(())
     }

@@ -131,8 +131,7 @@ impl Store {
         self.feed.set_backlog_size(backlog_size(&self.config));
         encoding_limits(&self.config).install();
         self.observe = crate::exec::observe::Settings::from_config(&self.config);
-        self.notify_flags =
-            crate::exec::notify::parse_flags(self.config.get_value("notify-keyspace-events"));
+        self.notify_flags = self.config.notify_flags;
         if let Some(aof) = self.aof.as_mut() {
             aof.policy =
                 crate::persist::aof::FsyncPolicy::from_config(self.config.get_value("appendfsync"));
@@ -144,7 +143,7 @@ impl Store {
         encoding_limits(&config).install();
         let dbs = (0..config.databases).map(|_| Db::new()).collect();
         let observe = crate::exec::observe::Settings::from_config(&config);
-        let notify_flags = crate::exec::notify::parse_flags(config.get_value("notify-keyspace-events"));
+        let notify_flags = config.notify_flags;
         let mut rng = SmallRng::from_entropy();
         let run_id = random_hex(&mut rng, 40);
         let feed = Feed::new(random_hex(&mut rng, 40), backlog_size(&config));

@@ -136,19 +136,23 @@ pub(crate) fn events(name: &str, v: &View) -> Vec<Event> {
         "persist" => on_first(&mut out, GENERIC, "persist"),
         "rename" | "renamenx" => {
             if let (Some(src), Some(dst)) = (v.key(0), v.key(1)) {
-                if !v.before(dst).present {
-                    out.push(ev(NEW, "new", dst));
-                }
+                // The destination is deleted and added again: always `new`.
+                out.push(ev(NEW, "new", dst));
                 out.push(ev(GENERIC, "rename_from", src));
                 out.push(ev(GENERIC, "rename_to", dst));
             }
         }
         "copy" => {
             if let Some(dst) = v.key(1) {
-                // COPY ... DB n writes elsewhere; only a same-db copy is seen here.
-                if !v.has_option("db") {
-                    out.push(ev(GENERIC, "copy_to", dst));
-                }
+                // COPY ... DB n publishes in the destination database.
+                let at = v.args.iter().skip(3).position(|a| a.eq_ignore_ascii_case(b"db"));
+                let db = at
+                    .and_then(|i| v.args.get(i + 4))
+                    .and_then(|d| std::str::from_utf8(d).ok())
+                    .and_then(|d| d.parse::<usize>().ok());
+                // The destination is (re)added: always `new`.
+                out.push(Event { db, ..ev(NEW, "new", dst) });
+                out.push(Event { db, ..ev(GENERIC, "copy_to", dst) });
             }
         }
         "move" => {
@@ -169,7 +173,11 @@ pub(crate) fn events(name: &str, v: &View) -> Vec<Event> {
                 });
             }
         }
-        "restore" => on_first(&mut out, GENERIC, "restore"),
+        "restore" => {
+            // RESTORE ... REPLACE deletes and adds again: always `new`.
+            on_first(&mut out, NEW, "new");
+            on_first(&mut out, GENERIC, "restore");
+        }
         // Lists.
         "lpush" | "lpushx" => on_first(&mut out, LIST, "lpush"),
         "rpush" | "rpushx" => on_first(&mut out, LIST, "rpush"),

@@ -1,0 +1,311 @@
+//! Keyspace notifications (differential): a subscriber on `__key*@*__:*` receives, from
+//! rubra-server and from redis-server 7.0, the very same messages, byte for byte and in the
+//! same order, while one script of writes runs under a given notify-keyspace-events. The
+//! replies to the script are compared too.
+
+mod common;
+mod reference;
+use common::*;
+use reference::{RawConn, Reference};
+use std::time::Duration;
+
+/// Every command family that publishes, including keys left empty, lazy expiry, renames,
+/// moves, blocking-pop forms served at once and the *STORE commands.
+const SCRIPT: &[&str] = &[
+    // Strings and generic.
+    "SET s v",
+    "SET s v2 EX 100",
+    "SET s v3 KEEPTTL",
+    "SET s v NX",
+    "SETNX s2 x",
+    "SETEX s3 100 x",
+    "PSETEX s4 100000 x",
+    "GETSET s2 y",
+    "MSET m1 a m2 b m1 c",
+    "MSETNX m3 a m4 b",
+    "MSETNX m3 a m5 b",
+    "SETRANGE s 5 xyz",
+    "APPEND s tail",
+    "APPEND newapp tail",
+    "INCR n",
+    "DECR n",
+    "INCRBY n 10",
+    "DECRBY n 3",
+    "INCRBYFLOAT f 1.5",
+    "GETEX s EX 100",
+    "GETEX s PERSIST",
+    "GETEX s PERSIST",
+    "GETDEL s2",
+    "EXPIRE s 100",
+    "PEXPIRE s 100000",
+    "EXPIREAT s 99999999999",
+    "PERSIST s",
+    "PERSIST s",
+    "EXPIRE s3 0",
+    "RENAME s renamed",
+    "RENAME renamed m1",
+    "RENAMENX m1 m2",
+    "RENAMENX m1 fresh",
+    "COPY fresh copied",
+    "COPY fresh copied REPLACE",
+    "MOVE copied 1",
+    "DEL m2 nope m3",
+    "UNLINK m4",
+    // Lists.
+    "LPUSH l a b c",
+    "RPUSH l d e",
+    "LPUSHX nol a",
+    "RPUSHX l f",
+    "LINSERT l BEFORE a x",
+    "LSET l 0 y",
+    "LREM l 1 y",
+    "LTRIM l 0 3",
+    "LPOP l",
+    "RPOP l 2",
+    "RPOPLPUSH l l2",
+    "LMOVE l2 l RIGHT LEFT",
+    "LMOVE l l LEFT RIGHT",
+    "BLPOP nol l 1",
+    "BRPOP l 1",
+    "LMPOP 2 nol l2 LEFT",
+    "RPUSH l3 a",
+    "BLMOVE l3 l4 LEFT LEFT 1",
+    "LTRIM l4 1 0",
+    "RPUSH l5 a b",
+    "LREM l5 0 a",
+    "LREM l5 0 b",
+    // Hashes.
+    "HSET h a 1 b 2",
+    "HSETNX h c 3",
+    "HMSET h d 4",
+    "HINCRBY h a 5",
+    "HINCRBYFLOAT h b 1.5",
+    "HDEL h a b c",
+    "HDEL h d",
+    // Sets.
+    "SADD st a b c",
+    "SADD st a",
+    "SREM st a",
+    "~SPOP st",
+    "SADD st2 x y",
+    "SMOVE st2 st3 x",
+    "SMOVE st2 st3 y",
+    "SADD u1 a b c",
+    "SADD u2 b c d",
+    "SINTERSTORE si u1 u2",
+    "SUNIONSTORE su u1 u2",
+    "SDIFFSTORE sd u1 u2",
+    "SDIFFSTORE sd u1 u1",
+    "~SPOP u1 10",
+    // Sorted sets.
+    "ZADD z 1 a 2 b 3 c 4 d 5 e",
+    "ZADD z INCR 1 a",
+    "ZINCRBY z 2 b",
+    "ZREM z a",
+    "ZREMRANGEBYSCORE z 0 3",
+    "ZREMRANGEBYRANK z 0 0",
+    "ZADD z 0 a 0 b 0 c",
+    "ZREMRANGEBYLEX z [a [a",
+    "ZPOPMIN z",
+    "ZPOPMAX z",
+    "BZPOPMIN nope z 1",
+    "ZADD za 1 a 2 b",
+    "ZADD zb 2 b 3 c",
+    "ZUNIONSTORE zu 2 za zb",
+    "ZINTERSTORE zi 2 za zb",
+    "ZDIFFSTORE zd 2 za zb",
+    "ZRANGESTORE zr za 0 -1",
+    "ZRANGESTORE zr za 5 10",
+    "ZMPOP 1 za MIN COUNT 10",
+    // Streams.
+    "XADD x 1-0 f v",
+    "XADD x MAXLEN 1 2-0 f v",
+    "XADD x 3-0 f v",
+    "XDEL x 3-0",
+    "XTRIM x MAXLEN 0",
+    "XSETID x 10-0",
+    "XGROUP CREATE x g $",
+    "XGROUP CREATE x2 g $ MKSTREAM",
+    "XGROUP SETID x g 0",
+    "XGROUP CREATECONSUMER x g c1",
+    "XGROUP DELCONSUMER x g c1",
+    "XGROUP DESTROY x g",
+    // Lazy expiry of a key read after its TTL, and a write to an expired key.
+    "SET t1 v PX 30",
+    "sleep 120",
+    "GET t1",
+    "SET t2 v PX 30",
+    "sleep 120",
+    "SET t2 again",
+    "FLUSHALL",
+];
+
+/// One server: a subscriber (in `proto`) and a writer connection.
+fn run_on(port: u16, flags: &str, proto: u8, script: &[&str]) -> (Vec<Vec<u8>>, Vec<Vec<u8>>) {
+    let mut sub = RawConn::connect(port);
+    if proto == 3 {
+        sub.call("HELLO 3");
+    }
+    sub.call("PSUBSCRIBE __key*@*__:*");
+    sub.call("SUBSCRIBE end-of-script");
+    let mut w = RawConn::connect(port);
+    w.call(&format!("CONFIG SET notify-keyspace-events \"{flags}\""));
+    let mut replies = Vec::new();
+    for line in script {
+        if let Some(ms) = line.strip_prefix("sleep ") {
+            std::thread::sleep(Duration::from_millis(ms.parse().expect("ms")));
+            continue;
+        }
+        // `~`: a random reply (SPOP), run but not compared.
+        match line.strip_prefix('~') {
+            Some(l) => {
+                w.call(l);
+                replies.push(Vec::new());
+            }
+            None => replies.push(w.call(line)),
+        }
+    }
+    w.call("PUBLISH end-of-script done");
+    let mut messages = Vec::new();
+    loop {
+        let m = sub.read_reply();
+        if m.windows(13).any(|x| x == b"end-of-script") {
+            break;
+        }
+        messages.push(m);
+    }
+    (replies, messages)
+}
+
+fn printable(m: &[u8]) -> String {
+    String::from_utf8_lossy(m).replace("\r\n", " ")
+}
+
+/// Runs `script` under `flags` on both servers and asserts identical replies and messages.
+fn assert_same(flags: &str, proto: u8, script: &[&str]) -> usize {
+    let rubra = TestServer::start(&[]);
+    let redis = Reference::start();
+    let (ra, ma) = run_on(rubra.port, flags, proto, script);
+    let (rb, mb) = run_on(redis.port, flags, proto, script);
+    let lines: Vec<&&str> = script.iter().filter(|l| !l.starts_with("sleep")).collect();
+    for (i, (a, b)) in ra.iter().zip(&rb).enumerate() {
+        assert_eq!(
+            printable(a),
+            printable(b),
+            "reply to {:?} differs (rubra left, redis right)",
+            lines[i]
+        );
+    }
+    let a: Vec<String> = ma.iter().map(|m| printable(m)).collect();
+    let b: Vec<String> = mb.iter().map(|m| printable(m)).collect();
+    if let Some(i) = a.iter().zip(&b).position(|(x, y)| x != y) {
+        let from = i.saturating_sub(3);
+        panic!(
+            "message {i} differs under {flags:?}:\nrubra: {:#?}\nredis: {:#?}",
+            &a[from..(i + 6).min(a.len())],
+            &b[from..(i + 6).min(b.len())]
+        );
+    }
+    assert_eq!(a.len(), b.len(), "message counts differ under {flags:?}");
+    a.len()
+}
+
+#[test]
+fn all_events_match_redis() {
+    let n = assert_same("KEA", 2, SCRIPT);
+    assert!(n > 100, "only {n} messages");
+}
+
+#[test]
+fn all_events_with_new_match_redis_resp3() {
+    let n = assert_same("KEAn", 3, SCRIPT);
+    assert!(n > 100, "only {n} messages");
+}
+
+#[test]
+fn narrower_classes_match_redis() {
+    for flags in ["Kg", "Elx", "Kn", "E$hz", "Kst"] {
+        assert_same(flags, 2, SCRIPT);
+    }
+}
+
+#[test]
+fn nothing_is_published_by_default() {
+    assert_eq!(assert_same("", 2, SCRIPT), 0);
+    // A class without K or E publishes nothing either.
+    assert_eq!(assert_same("A", 2, SCRIPT), 0);
+}
+
+/// Blocking pops served later, by another client's push: the pop's events follow the
+/// push's, on both servers.
+#[test]
+fn served_blocking_pops_match_redis() {
+    let mut streams = Vec::new();
+    let rubra = TestServer::start(&[]);
+    let redis = Reference::start();
+    for port in [rubra.port, redis.port] {
+        let mut sub = RawConn::connect(port);
+        sub.call("PSUBSCRIBE __key*@*__:*");
+        sub.call("SUBSCRIBE end-of-script");
+        let mut w = RawConn::connect(port);
+        w.call("CONFIG SET notify-keyspace-events KEA");
+        let mut b1 = RawConn::connect(port);
+        b1.send("BLPOP bl 5");
+        let mut b2 = RawConn::connect(port);
+        b2.send("BLMOVE bm dst RIGHT LEFT 5");
+        let mut b3 = RawConn::connect(port);
+        b3.send("BZPOPMAX bz 5");
+        std::thread::sleep(Duration::from_millis(200));
+        w.call("RPUSH bl a");
+        b1.read_reply();
+        w.call("LPUSH bm a b");
+        b2.read_reply();
+        w.call("ZADD bz 1 a");
+        b3.read_reply();
+        w.call("PUBLISH end-of-script done");
+        let mut got = Vec::new();
+        loop {
+            let m = sub.read_reply();
+            if m.windows(13).any(|x| x == b"end-of-script") {
+                break;
+            }
+            got.push(printable(&m));
+        }
+        streams.push(got);
+    }
+    assert!(!streams[1].is_empty());
+    assert_eq!(streams[0], streams[1]);
+}
+
+/// Eviction publishes `evicted` (rubra only: which keys go differs between servers).
+#[test]
+fn eviction_publishes_evicted() {
+    let rubra = TestServer::start(&[]);
+    let mut sub = RawConn::connect(rubra.port);
+    sub.call("SUBSCRIBE __keyevent@0__:evicted end-of-script");
+    let mut w = RawConn::connect(rubra.port);
+    w.call("CONFIG SET notify-keyspace-events Ee");
+    let big = "x".repeat(100_000);
+    for i in 0..20 {
+        w.call(&format!("SET big{i} {big}"));
+    }
+    w.call("CONFIG SET maxmemory-policy allkeys-random");
+    w.call("CONFIG SET maxmemory 1");
+    w.call("SET trigger v");
+    w.call("CONFIG SET maxmemory 0");
+    w.call("PUBLISH end-of-script done");
+    let mut evicted = Vec::new();
+    loop {
+        let m = sub.read_reply();
+        if m.windows(13).any(|x| x == b"end-of-script") {
+            break;
+        }
+        evicted.push(printable(&m));
+    }
+    assert!(
+        evicted.iter().filter(|m| m.contains("big")).count() >= 20,
+        "{evicted:?}"
+    );
+    let dbsize = w.call("DBSIZE");
+    assert!(printable(&dbsize).starts_with(":"));
+}
