@@ -50,6 +50,22 @@ const SCRIPT: &[&str] = &[
     "COPY fresh copied REPLACE",
     "MOVE copied 1",
     "DEL m2 nope m3",
+    "SETBIT bits 7 1",
+    "SETBIT bits 7 1",
+    "BITFIELD bits SET u8 0 255",
+    "BITOP OR bitsor bits nope",
+    "BITOP AND bitsor nope nope2",
+    "PFADD hll a b",
+    "PFADD hll a",
+    "PFMERGE hll2 hll",
+    "RPUSH tosort 3 1 2",
+    "SORT tosort STORE sorted",
+    "SORT nope STORE sorted",
+    "GEOADD geo 13.361389 38.115556 Palermo 15.087269 37.502669 Catania",
+    "GEOSEARCHSTORE geo2 geo FROMLONLAT 15 37 BYRADIUS 200 km",
+    "GEORADIUS geo 15 37 200 km STORE geo3",
+    "GEORADIUSBYMEMBER geo Palermo 500 km STOREDIST geo4",
+    "GEORADIUS geo 0 0 1 km STORE geo3",
     "UNLINK m4",
     // Lists.
     "LPUSH l a b c",
@@ -283,6 +299,7 @@ fn eviction_publishes_evicted() {
     let rubra = TestServer::start(&[]);
     let mut sub = RawConn::connect(rubra.port);
     sub.call("SUBSCRIBE __keyevent@0__:evicted end-of-script");
+    sub.read_reply(); // the second confirmation
     let mut w = RawConn::connect(rubra.port);
     w.call("CONFIG SET notify-keyspace-events Ee");
     let big = "x".repeat(100_000);

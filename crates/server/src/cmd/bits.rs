@@ -45,7 +45,8 @@ fn setbit(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
     };
     let s = ctx.write_or_create::<S>(&args[1])?;
     let byte = offset / 8;
-    if s.len() <= byte {
+    let grown = s.len() <= byte;
+    if grown {
         s.resize(byte + 1, 0);
     }
     let mask = 0x80u8 >> (offset % 8);
@@ -56,7 +57,11 @@ fn setbit(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
         s[byte] &= !mask;
     }
     ctx.set_raw(&args[1], true);
-    ctx.dirty(1);
+    // As Redis: a bit set to the value it had (on a key neither created nor grown) is no
+    // write: not propagated, no `setbit` event.
+    if grown || (old == 1) != on {
+        ctx.dirty(1);
+    }
     Ok(Reply::Int(old))
 }
 

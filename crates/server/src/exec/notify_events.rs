@@ -115,6 +115,23 @@ pub(crate) fn events(name: &str, v: &View) -> Vec<Event> {
         "append" => on_first(&mut out, STRING, "append"),
         "incr" | "decr" | "incrby" | "decrby" => on_first(&mut out, STRING, "incrby"),
         "incrbyfloat" => on_first(&mut out, STRING, "incrbyfloat"),
+        "setbit" | "bitfield" => on_first(&mut out, STRING, "setbit"),
+        "pfadd" | "pfmerge" => on_first(&mut out, STRING, "pfadd"),
+        "bitop" => {
+            if let Some(dst) = v.args.get(2) {
+                if v.after(dst).present {
+                    out.push(ev(STRING, "set", dst));
+                }
+            }
+        }
+        "sort" => {
+            let at = v.args.iter().position(|a| a.eq_ignore_ascii_case(b"store"));
+            if let Some(dst) = at.and_then(|i| v.args.get(i + 1)) {
+                if v.after(dst).present {
+                    out.push(ev(LIST, "sortstore", dst));
+                }
+            }
+        }
         "getex" => {
             if let Some(k) = &first {
                 let (b, a) = (v.before(k), v.after(k));
@@ -250,6 +267,18 @@ pub(crate) fn events(name: &str, v: &View) -> Vec<Event> {
             on_first(&mut out, ZSET, e);
         }
         "zincrby" => on_first(&mut out, ZSET, "zincr"),
+        "geoadd" => on_first(&mut out, ZSET, "zadd"),
+        "geosearchstore" => if_present(&mut out, ZSET, "geosearchstore"),
+        "georadius" | "georadiusbymember" => {
+            let at = v.args.iter().rposition(|a| {
+                a.eq_ignore_ascii_case(b"store") || a.eq_ignore_ascii_case(b"storedist")
+            });
+            if let Some(dst) = at.and_then(|i| v.args.get(i + 1)) {
+                if v.after(dst).present {
+                    out.push(ev(ZSET, "georadiusstore", dst));
+                }
+            }
+        }
         "zrem" => on_first(&mut out, ZSET, "zrem"),
         "zremrangebyscore" => on_first(&mut out, ZSET, "zremrangebyscore"),
         "zremrangebyrank" => on_first(&mut out, ZSET, "zremrangebyrank"),
