@@ -146,6 +146,16 @@ const SCRIPT: &[&str] = &[
     "XGROUP CREATECONSUMER x g c1",
     "XGROUP DELCONSUMER x g c1",
     "XGROUP DESTROY x g",
+    "XADD x2 5-0 f v",
+    "XREADGROUP GROUP g c2 STREAMS x2 >",
+    "XREADGROUP GROUP g c2 STREAMS x2 >",
+    // Inside a transaction and a script: the same events, command by command.
+    "MULTI",
+    "SET mx 1",
+    "LPUSH ml a",
+    "LPOP ml",
+    "EXEC",
+    "EVAL \"redis.call('set', KEYS[1], '1'); redis.call('expire', KEYS[1], 100); return redis.call('del', KEYS[1])\" 1 ev",
     // Lazy expiry of a key read after its TTL, and a write to an expired key.
     "SET t1 v PX 30",
     "sleep 120",

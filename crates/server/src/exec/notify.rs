@@ -159,8 +159,9 @@ pub(crate) fn before(
         return None;
     }
     let mut keys: Vec<Bytes> = Vec::new();
+    let mut seen = ahash::AHashSet::new();
     for i in cmd.key_positions(args) {
-        if !keys.contains(&args[i]) {
+        if seen.insert(&args[i]) {
             keys.push(args[i].clone());
         }
     }
@@ -190,7 +191,9 @@ pub(crate) fn after(store: &mut Store, cmd: &Command, args: &[Bytes], before: Be
     let events = crate::exec::notify_events::events(cmd.name, &view);
     let mut created_done = vec![false; before.keys.len()];
     let mut removed_done = vec![false; before.keys.len()];
-    let index_of = |key: &Bytes| before.keys.iter().position(|k| k == key);
+    let index: ahash::AHashMap<&Bytes, usize> =
+        before.keys.iter().enumerate().map(|(i, k)| (k, i)).collect();
+    let index_of = |key: &Bytes| index.get(key).copied();
     for ev in events {
         let target_db = ev.db.unwrap_or(db);
         if let (Some(i), None) = (index_of(&ev.key), ev.db) {

@@ -18,6 +18,8 @@ pub(crate) struct View<'a> {
 
 impl View<'_> {
     fn index(&self, key: &Bytes) -> Option<usize> {
+        // Linear: only two-key commands and multi-key pops (a scan until the first popped
+        // key) call it.
         self.keys.iter().position(|k| k == key)
     }
     fn before(&self, key: &Bytes) -> KeyState {

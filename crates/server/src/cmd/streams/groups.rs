@@ -133,6 +133,7 @@ pub(super) fn xreadgroup(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
     let now = ctx.now_ms;
     let mut props = Vec::new();
     let mut out = Vec::new();
+    let mut created = Vec::new();
     for k in ctx.key_order(&keys) {
         if retry && ctx.woken_by_other_key(&keys[k]) {
             continue;
@@ -150,6 +151,7 @@ pub(super) fn xreadgroup(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
             continue;
         }
         if g.create_consumer(&consumer, now) {
+            created.push(key.clone());
             props.push(vec![
                 bulk("XGROUP"),
                 bulk("CREATECONSUMER"),
@@ -167,6 +169,16 @@ pub(super) fn xreadgroup(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
             read_new(s, &key, &group, &consumer, count, r.noack, now, &mut props)
         };
         out.push((key, reply));
+    }
+    let db = ctx.client.db;
+    for key in created {
+        crate::exec::notify::publish(
+            ctx.store,
+            crate::exec::notify::STREAM,
+            "xgroup-createconsumer",
+            &key,
+            db,
+        );
     }
     if !out.is_empty() {
         let n = out.len() as u64;
