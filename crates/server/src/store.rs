@@ -249,7 +249,13 @@ impl Store {
             // An expired stream unblocks its XREADGROUP readers, as a deleted one does.
             self.blocking.signal(db, &key);
             if self.notify_flags != 0 {
-                crate::exec::notify::publish(self, crate::exec::notify::EXPIRED, "expired", &key, db);
+                crate::exec::notify::publish(
+                    self,
+                    crate::exec::notify::EXPIRED,
+                    "expired",
+                    &key,
+                    db,
+                );
             }
             self.feed.propagate(db, &[Bytes::from_static(b"DEL"), key]);
         }

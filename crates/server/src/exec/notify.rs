@@ -191,8 +191,12 @@ pub(crate) fn after(store: &mut Store, cmd: &Command, args: &[Bytes], before: Be
     let events = crate::exec::notify_events::events(cmd.name, &view);
     let mut created_done = vec![false; before.keys.len()];
     let mut removed_done = vec![false; before.keys.len()];
-    let index: ahash::AHashMap<&Bytes, usize> =
-        before.keys.iter().enumerate().map(|(i, k)| (k, i)).collect();
+    let index: ahash::AHashMap<&Bytes, usize> = before
+        .keys
+        .iter()
+        .enumerate()
+        .map(|(i, k)| (k, i))
+        .collect();
     let index_of = |key: &Bytes| index.get(key).copied();
     for ev in events {
         let target_db = ev.db.unwrap_or(db);

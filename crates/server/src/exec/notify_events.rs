@@ -164,14 +164,24 @@ pub(crate) fn events(name: &str, v: &View) -> Vec<Event> {
         "copy" => {
             if let Some(dst) = v.key(1) {
                 // COPY ... DB n publishes in the destination database.
-                let at = v.args.iter().skip(3).position(|a| a.eq_ignore_ascii_case(b"db"));
+                let at = v
+                    .args
+                    .iter()
+                    .skip(3)
+                    .position(|a| a.eq_ignore_ascii_case(b"db"));
                 let db = at
                     .and_then(|i| v.args.get(i + 4))
                     .and_then(|d| std::str::from_utf8(d).ok())
                     .and_then(|d| d.parse::<usize>().ok());
                 // The destination is (re)added: always `new`.
-                out.push(Event { db, ..ev(NEW, "new", dst) });
-                out.push(Event { db, ..ev(GENERIC, "copy_to", dst) });
+                out.push(Event {
+                    db,
+                    ..ev(NEW, "new", dst)
+                });
+                out.push(Event {
+                    db,
+                    ..ev(GENERIC, "copy_to", dst)
+                });
             }
         }
         "move" => {
@@ -265,7 +275,11 @@ pub(crate) fn events(name: &str, v: &View) -> Vec<Event> {
         }
         // Sorted sets.
         "zadd" => {
-            let e = if v.has_option("incr") { "zincr" } else { "zadd" };
+            let e = if v.has_option("incr") {
+                "zincr"
+            } else {
+                "zadd"
+            };
             on_first(&mut out, ZSET, e);
         }
         "zincrby" => on_first(&mut out, ZSET, "zincr"),
