@@ -149,6 +149,10 @@ const SCRIPT: &[&str] = &[
     "XADD x2 5-0 f v",
     "XREADGROUP GROUP g c2 STREAMS x2 >",
     "XREADGROUP GROUP g c2 STREAMS x2 >",
+    "XCLAIM x2 g c3 0 5-0 JUSTID",
+    "XCLAIM x2 g c3 0 5-0 JUSTID",
+    "XAUTOCLAIM x2 g c4 0 0-0 JUSTID",
+    "XAUTOCLAIM x2 g c5 0 9-0 JUSTID",
     // Inside a transaction and a script: the same events, command by command.
     "MULTI",
     "SET mx 1",

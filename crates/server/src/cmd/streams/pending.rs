@@ -130,6 +130,27 @@ pub(super) fn xpending(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
     Ok(Reply::Array(out))
 }
 
+fn has_consumer(s: &S, group: &Bytes, consumer: &Bytes) -> bool {
+    s.groups
+        .get(group)
+        .is_some_and(|g| g.consumers.contains_key(consumer))
+}
+
+/// XCLAIM and XAUTOCLAIM create their consumer when they first claim an entry; Redis
+/// publishes that as `xgroup-createconsumer`.
+fn consumer_created(ctx: &mut Ctx, created: bool, key: &Bytes) {
+    if created {
+        let db = ctx.client.db;
+        crate::exec::notify::publish(
+            ctx.store,
+            crate::exec::notify::STREAM,
+            "xgroup-createconsumer",
+            key,
+            db,
+        );
+    }
+}
+
 // ---------------------------------------------------------------------------------------
 // XCLAIM, XAUTOCLAIM
 
@@ -204,6 +225,7 @@ pub(super) fn xclaim(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
     let mut propagate_last_id = false;
     let mut dirty = 0u64;
     let mut out = Vec::new();
+    let had_consumer = has_consumer(s, &group, &consumer);
     if let Some(g) = s.groups.get_mut(&group) {
         if last_id > g.last_id {
             g.last_id = last_id;
@@ -267,8 +289,10 @@ pub(super) fn xclaim(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
         }
         dirty += 1;
     }
+    let created = !had_consumer && has_consumer(s, &group, &consumer);
     ctx.propagate = Some(props);
     ctx.dirty(dirty);
+    consumer_created(ctx, created, &key);
     Ok(Reply::Array(out))
 }
 
@@ -307,6 +331,7 @@ pub(super) fn xautoclaim(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
     if !s.groups.contains_key(&group) {
         return Err(nogroup_key(&key, &group));
     }
+    let had_consumer = has_consumer(s, &group, &consumer);
     let mut attempts = count.saturating_mul(10);
     let candidates: Vec<StreamId> = s.groups[&group]
         .pel
@@ -368,8 +393,10 @@ pub(super) fn xautoclaim(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
     }
     // As Redis: the cursor is the PEL entry after the last one examined, or 0-0.
     let cursor = candidates.get(next).copied().unwrap_or(StreamId::ZERO);
+    let created = !had_consumer && has_consumer(s, &group, &consumer);
     ctx.propagate = Some(props);
     ctx.dirty(dirty);
+    consumer_created(ctx, created, &key);
     Ok(Reply::Array(vec![
         id_reply(cursor),
         Reply::Array(out),
