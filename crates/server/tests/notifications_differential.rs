@@ -50,6 +50,10 @@ const SCRIPT: &[&str] = &[
     "COPY fresh copied REPLACE",
     "MOVE copied 1",
     "DEL m2 nope m3",
+    // A DUMP of the string "hello" made by redis-server 7.0.
+    "RESTORE rk 0 \"\\x00\\x05\\x68\\x65\\x6c\\x6c\\x6f\\x0a\\x00\\x63\\x72\\xdf\\x76\\x65\\x34\\x20\\x0a\"",
+    "RESTORE rk 0 \"\\x00\\x05\\x68\\x65\\x6c\\x6c\\x6f\\x0a\\x00\\x63\\x72\\xdf\\x76\\x65\\x34\\x20\\x0a\" REPLACE",
+    "RESTORE rk2 0 \"\\x00\\x05\\x68\\x65\\x6c\\x6c\\x6f\\x0a\\x00\\x63\\x72\\xdf\\x76\\x65\\x34\\x20\\x0a\" ABSTTL",
     "SETBIT bits 7 1",
     "SETBIT bits 7 1",
     "BITFIELD bits SET u8 0 255",
@@ -167,6 +171,9 @@ const SCRIPT: &[&str] = &[
     "SET t2 v PX 30",
     "sleep 120",
     "SET t2 again",
+    // Active expiry: nobody touches t3.
+    "SET t3 v PX 10",
+    "sleep 400",
     "FLUSHALL",
 ];
 
