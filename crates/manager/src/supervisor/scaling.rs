@@ -52,12 +52,7 @@ impl Sup {
             self.event("fix", serde_json::json!({"action": line}));
         }
         let view = ctx.best_view()?;
-        let members: Vec<String> = view
-            .primaries()
-            .into_iter()
-            .filter(|n| !n.is_failing())
-            .map(|n| n.id.clone())
-            .collect();
+        let members = view.live_primary_ids();
         let moves = migrate::plan_rebalance(&view, &members, threshold)?;
         self.ops.phase("balance");
         self.execute_moves(&ctx, &view, &moves)
