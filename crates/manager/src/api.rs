@@ -54,6 +54,7 @@ pub fn router(sup: Arc<Sup>) -> Router {
         .route("/api/scale", post(scale))
         .route("/api/rebalance", post(rebalance))
         .route("/api/reshard", post(reshard))
+        .route("/api/move-slot", post(move_slot))
         .route("/api/fix", post(fix))
         .route("/api/failover", post(failover))
         .route("/api/autoscale", post(autoscale))
@@ -294,6 +295,9 @@ pub fn cluster_json(sup: &Sup, snap: &panel::nodes::Snapshot) -> Value {
                     "last_failover".into(),
                     json!(sup.metrics.last_failover(&n.id)),
                 );
+                o.insert("load".into(), json!(sup.metrics.load(&n.id)));
+                // The raw counters are for the load computation, not the page.
+                o.remove("cmd_calls");
             }
             v
         })
@@ -467,6 +471,28 @@ struct ReshardReq {
     from: String,
     to: String,
     slots: usize,
+}
+
+#[derive(Deserialize)]
+struct MoveSlotReq {
+    slot: u16,
+    #[serde(default)]
+    to: Option<String>,
+}
+
+/// POST /api/move-slot {"slot", "to"?}: move one slot (e.g. a hot one) to a primary, by
+/// default the one with the fewest slots; a background operation like reshard.
+async fn move_slot(State(sup): State<Arc<Sup>>, RawQuery(q): RawQuery, body: Bytes) -> Response {
+    let Ok(r) = serde_json::from_slice::<MoveSlotReq>(&body) else {
+        return bad("body must be JSON with \"slot\" (0-16383) and optionally \"to\"");
+    };
+    if r.slot >= 16384 {
+        return bad("slot must be 0-16383");
+    }
+    start_op(sup, "move_slot", wants_wait(&q), move |sup| {
+        sup.move_slot_locked(r.slot, r.to.as_deref())
+    })
+    .await
 }
 
 async fn reshard(State(sup): State<Arc<Sup>>, RawQuery(q): RawQuery, body: Bytes) -> Response {

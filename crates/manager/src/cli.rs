@@ -328,12 +328,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             let ctx = target.ctx()?;
             finish_open(&ctx)?;
             let view = ctx.best_view()?;
-            let members: Vec<String> = view
-                .primaries()
-                .into_iter()
-                .filter(|n| !n.is_failing())
-                .map(|n| n.id.clone())
-                .collect();
+            let members = view.live_primary_ids();
             let moves = crate::migrate::plan_rebalance(&view, &members, threshold)?;
             if moves.is_empty() {
                 println!("balanced within {threshold}%: nothing to move");

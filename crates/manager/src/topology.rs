@@ -151,6 +151,15 @@ impl View {
         self.nodes.iter().filter(|n| n.is_primary()).collect()
     }
 
+    /// Ids of the primaries not flagged failing: the members a rebalance spreads slots over.
+    pub fn live_primary_ids(&self) -> Vec<String> {
+        self.primaries()
+            .into_iter()
+            .filter(|n| !n.is_failing())
+            .map(|n| n.id.clone())
+            .collect()
+    }
+
     /// Replicas of `id`.
     pub fn replicas_of(&self, id: &str) -> Vec<&NodeInfo> {
         self.nodes

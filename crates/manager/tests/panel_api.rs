@@ -326,6 +326,7 @@ fn panel_http_security_and_api() {
     console_api(&a, &ck, &sess_post, &bearer);
     slowlog_api(&a, &ck, &sess_post);
     edit_api(&a, &ck, &sess_post, base, &pw);
+    hotkeys_api(&a, &ck, &sess_post, base, &pw);
     let events = http(&a, "GET", "/api/events", &ck, "").json().to_string();
     assert!(events.contains("\"kind\":\"console\""), "{events}");
     assert!(events.contains("\"command\":\"HSET\""), "{events}");
@@ -348,10 +349,35 @@ fn panel_http_security_and_api() {
     assert_eq!(h["interval_secs"], 5);
     assert_eq!(h["capacity"], 720);
     assert_eq!(h["nodes"].as_object().map(|m| m.len()), Some(6));
-    for m in ["ops", "mem", "cpu", "keys"] {
+    for m in ["ops", "mem", "cpu", "keys", "net"] {
         assert_eq!(h["total"][m].as_array().map(Vec::len), Some(n), "{m}");
     }
     assert!(h["total"]["mem"][n - 1].as_u64().unwrap() > 0);
+    // Per-node load from two samples: network rates, commands/s by command (the
+    // supervisor's own INFO and CLUSTER NODES at least), the memory breakdown.
+    let cj = http(&a, "GET", "/api/cluster", &ck, "").json();
+    let nodes = cj["nodes"].as_array().cloned().unwrap_or_default();
+    assert!(
+        nodes.iter().all(|n| n["mem_dataset"].as_u64().is_some()
+            && n["mem_overhead"].as_u64().is_some()
+            && n["mem_fragmentation"].as_f64().is_some()),
+        "{cj}"
+    );
+    assert!(
+        nodes.iter().all(|n| n.get("cmd_calls").is_none()),
+        "raw counters stay inside"
+    );
+    let loaded = nodes
+        .iter()
+        .filter(|n| n["load"]["net_in"].as_f64().is_some_and(|x| x > 0.0))
+        .filter(|n| {
+            n["load"]["commands"].as_array().is_some_and(|cs| {
+                cs.iter()
+                    .any(|c| c[0] == "info" && c[1].as_f64().is_some_and(|r| r > 0.0))
+            })
+        })
+        .count();
+    assert_eq!(loaded, 6, "every node shows its load: {cj}");
 
     // /metrics: Prometheus text, Basic auth.
     let basic = format!("Basic {}", b64(&format!("admin:{pw}")));
@@ -804,6 +830,71 @@ fn edit_api(a: &str, ck: &[(&str, &str)], sess_post: &[(&str, &str)], port: u16,
     for k in ["moved:elsewhere", "ed:h", "ed:l", "ed:z", "ed:t"] {
         assert_eq!(redis(&format!("DEL {k}")), ["1"], "{k}");
     }
+}
+
+/// GET /api/hotkeys: without an LFU policy every node says so; with allkeys-lfu a key
+/// read thousands of times ranks first, and its slot is the hottest.
+fn hotkeys_api(a: &str, ck: &[(&str, &str)], sess_post: &[(&str, &str)], port: u16, pw: &str) {
+    let console = |line: &str| {
+        let body = serde_json::json!({"line": line, "all": true, "confirm": true});
+        let r = http(a, "POST", "/api/console", sess_post, &body.to_string());
+        assert_eq!(r.status, 200, "{line}: {}", r.body);
+    };
+    let h = http(a, "GET", "/api/hotkeys", ck, "").json();
+    assert_eq!(h["lfu"], false, "{h}");
+    let nodes = h["nodes"].as_array().cloned().unwrap_or_default();
+    assert_eq!(nodes.len(), 3);
+    assert!(nodes
+        .iter()
+        .all(|n| n["error"].as_str().unwrap_or("").contains("LFU policy")));
+    console("CONFIG SET maxmemory-policy allkeys-lfu");
+    let mut script = String::from("SET hot:key v\nSET warm:key v\n");
+    for _ in 0..3000 {
+        script.push_str("GET hot:key\n");
+    }
+    for _ in 0..30 {
+        script.push_str("GET warm:key\n");
+    }
+    cli(port, pw, &script);
+    let h = http(a, "GET", "/api/hotkeys", ck, "").json();
+    assert_eq!(h["lfu"], true, "{h}");
+    assert_eq!(h["top_keys"][0]["key"], "hot:key", "{h}");
+    let hot = h["top_keys"][0]["freq"].as_i64().unwrap_or(0);
+    let warm = h["top_keys"]
+        .as_array()
+        .and_then(|ks| ks.iter().find(|k| k["key"] == "warm:key"))
+        .and_then(|k| k["freq"].as_i64())
+        .expect("warm:key sampled");
+    assert!(hot > warm, "hot {hot} > warm {warm}");
+    let slot = rubra_keys::key_slot(b"hot:key");
+    assert_eq!(h["top_slots"][0]["slot"], slot, "{h}");
+    let sampled: u64 = h["nodes"]
+        .as_array()
+        .map(|ns| ns.iter().filter_map(|n| n["sampled"].as_u64()).sum())
+        .unwrap_or(0);
+    assert!(sampled >= 50, "every key sampled: {sampled}");
+    console("CONFIG SET maxmemory-policy noeviction");
+    // Act on the hot slot: move it (with its keys) to the primary with the fewest slots.
+    let before = http(a, "GET", "/api/key?key=hot%3Akey", ck, "").json()["node"].clone();
+    let body = format!("{{\"slot\":{slot}}}");
+    let r = http(a, "POST", "/api/move-slot?wait=1", sess_post, &body);
+    assert_eq!(r.status, 200, "{}", r.body);
+    let moved = r.json();
+    assert_eq!(moved["from"], before, "{moved}");
+    assert_eq!(moved["keys_moved"], 1, "{moved}");
+    let after = http(a, "GET", "/api/key?key=hot%3Akey", ck, "").json()["node"].clone();
+    assert_eq!(after, moved["to"]);
+    assert_ne!(after, before);
+    assert_eq!(cli(port, pw, "GET hot:key"), ["v"]);
+    let r = http(
+        a,
+        "POST",
+        "/api/move-slot?wait=1",
+        sess_post,
+        r#"{"slot":16384}"#,
+    );
+    assert_eq!(r.status, 400);
+    assert_eq!(cli(port, pw, "DEL hot:key\nDEL warm:key\n"), ["1", "1"]);
 }
 
 fn b64(s: &str) -> String {

@@ -84,6 +84,53 @@ async fn js(c: &Client, script: &str) -> serde_json::Value {
         .unwrap_or(serde_json::Value::Null)
 }
 
+/// Wait for the confirmation dialog, then confirm or cancel it.
+async fn answer_dialog(client: &Client, ok: bool) {
+    until(10, "confirmation dialog", || async {
+        let open = js(client, "return document.getElementById('confirm').open;").await;
+        (open.as_bool() == Some(true)).then_some(())
+    })
+    .await;
+    let button = if ok { "confirm-ok" } else { "confirm-cancel" };
+    client
+        .find(Locator::Id(button))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+}
+
+/// Keys view: scan for `pattern`, open the first key listed, wait for its detail.
+async fn open_key(client: &Client, pattern: &str) {
+    client
+        .find(Locator::Css("button[data-tab=keys]"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    let p = client.find(Locator::Id("scan-pattern")).await.unwrap();
+    p.clear().await.unwrap();
+    p.send_keys(pattern).await.unwrap();
+    client
+        .find(Locator::Css("#scan-form button[type=submit]"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    let item = until(20, "key listed", || async {
+        client.find(Locator::Css("#key-list li")).await.ok()
+    })
+    .await;
+    item.click().await.unwrap();
+    until(10, "key detail", || async {
+        client.find(Locator::Id("key-delete")).await.ok()
+    })
+    .await;
+}
+
 async fn login(c: &Client, pw: &str) {
     let u = c.find(Locator::Id("username")).await.unwrap();
     u.clear().await.unwrap();
@@ -310,29 +357,7 @@ fn browser_login_add_pair_and_rebalance() {
             .unwrap();
         tokio::time::sleep(Duration::from_millis(1500)).await;
         shot(&client, "06-charts.png").await;
-        client
-            .find(Locator::Css("button[data-tab=keys]"))
-            .await
-            .unwrap()
-            .click()
-            .await
-            .unwrap();
-        client
-            .find(Locator::Css("#scan-form button[type=submit]"))
-            .await
-            .unwrap()
-            .click()
-            .await
-            .unwrap();
-        let first = until(20, "keys listed", || async {
-            client.find(Locator::Css("#key-list li")).await.ok()
-        })
-        .await;
-        first.click().await.unwrap();
-        until(10, "key detail", || async {
-            client.find(Locator::Id("key-delete")).await.ok()
-        })
-        .await;
+        open_key(&client, "*").await;
         shot(&client, "07-keys.png").await;
 
         // Console: SET and GET on keys of different slots answered by their owners, a
@@ -394,18 +419,7 @@ fn browser_login_add_pair_and_rebalance() {
         shot(&client, "08-console.png").await;
         line.send_keys("FLUSHALL").await.unwrap();
         line.send_keys("\u{E007}").await.unwrap();
-        until(10, "confirmation dialog", || async {
-            let open = js(&client, "return document.getElementById('confirm').open;").await;
-            (open.as_bool() == Some(true)).then_some(())
-        })
-        .await;
-        client
-            .find(Locator::Id("confirm-cancel"))
-            .await
-            .unwrap()
-            .click()
-            .await
-            .unwrap();
+        answer_dialog(&client, false).await;
         let n = js(&client, "return document.querySelectorAll('.console-entry').length;").await;
         assert_eq!(n.as_u64(), Some(5), "a cancelled FLUSHALL adds no entry");
 
@@ -422,18 +436,7 @@ fn browser_login_add_pair_and_rebalance() {
             .await
             .unwrap();
         line.send_keys("\u{E007}").await.unwrap();
-        until(10, "confirmation dialog", || async {
-            let open = js(&client, "return document.getElementById('confirm').open;").await;
-            (open.as_bool() == Some(true)).then_some(())
-        })
-        .await;
-        client
-            .find(Locator::Id("confirm-ok"))
-            .await
-            .unwrap()
-            .click()
-            .await
-            .unwrap();
+        answer_dialog(&client, true).await;
         until(20, "CONFIG SET on every primary", || async {
             let n = js(&client, "return document.querySelectorAll('.console-entry').length;").await;
             (n.as_u64() == Some(6)).then_some(())
@@ -464,38 +467,7 @@ fn browser_login_add_pair_and_rebalance() {
 
         // Edit: user:1's value and TTL from the key browser, checked with redis-cli; the
         // binary key `\xffbin` shown in hex and deleted.
-        let open_key = |pattern: &'static str| {
-            let client = client.clone();
-            async move {
-                client
-                    .find(Locator::Css("button[data-tab=keys]"))
-                    .await
-                    .unwrap()
-                    .click()
-                    .await
-                    .unwrap();
-                let p = client.find(Locator::Id("scan-pattern")).await.unwrap();
-                p.clear().await.unwrap();
-                p.send_keys(pattern).await.unwrap();
-                client
-                    .find(Locator::Css("#scan-form button[type=submit]"))
-                    .await
-                    .unwrap()
-                    .click()
-                    .await
-                    .unwrap();
-                let item = until(20, "key listed", || async {
-                    client.find(Locator::Css("#key-list li")).await.ok()
-                })
-                .await;
-                item.click().await.unwrap();
-                until(10, "key detail", || async {
-                    client.find(Locator::Id("key-delete")).await.ok()
-                })
-                .await;
-            }
-        };
-        open_key("user:1").await;
+        open_key(&client, "user:1").await;
         let ta = client.find(Locator::Id("key-value")).await.unwrap();
         ta.clear().await.unwrap();
         ta.send_keys("bob").await.unwrap();
@@ -520,7 +492,7 @@ fn browser_login_add_pair_and_rebalance() {
         })
         .await;
         shot(&client, "10-key-edit.png").await;
-        open_key("*bin").await;
+        open_key(&client, "*bin").await;
         let title = js(&client, "return document.querySelector('#key-detail h3').textContent;").await;
         assert_eq!(title.as_str(), Some("(hex) ff62696e"), "binary key name in hex");
         let shown = js(&client, "return document.getElementById('key-value').value;").await;
@@ -565,6 +537,34 @@ fn browser_login_add_pair_and_rebalance() {
             .unwrap();
         tokio::time::sleep(Duration::from_millis(1000)).await;
         shot(&client, "11-events.png").await;
+
+        // A phone-sized window: no view is wider than the screen (tables scroll inside
+        // their own box), and the tabs stay reachable.
+        client.set_window_size(390, 844).await.unwrap();
+        for tab in ["dashboard", "keys", "console", "slowlog", "hotkeys", "charts"] {
+            client
+                .find(Locator::Css(&format!("button[data-tab={tab}]")))
+                .await
+                .unwrap()
+                .click()
+                .await
+                .unwrap();
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            let overflow = js(
+                &client,
+                "return document.documentElement.scrollWidth - document.documentElement.clientWidth;",
+            )
+            .await;
+            assert!(overflow.as_i64().is_some_and(|o| o <= 1), "{tab} wider than a phone: {overflow}");
+        }
+        client
+            .find(Locator::Css("button[data-tab=dashboard]"))
+            .await
+            .unwrap()
+            .click()
+            .await
+            .unwrap();
+        shot(&client, "12-phone.png").await;
         let _ = client.close().await;
     });
     c.wait_check();

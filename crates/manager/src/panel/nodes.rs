@@ -52,6 +52,18 @@ pub struct NodeDetail {
     pub master_link: Option<String>,
     /// Bus link as seen by the seed; "fail" when flagged failing.
     pub link: String,
+    /// total_net_input_bytes (a counter).
+    pub net_in_bytes: Option<u64>,
+    /// total_net_output_bytes (a counter).
+    pub net_out_bytes: Option<u64>,
+    /// used_memory_dataset: the data itself.
+    pub mem_dataset: Option<u64>,
+    /// used_memory_overhead: buffers, tables, replication backlog.
+    pub mem_overhead: Option<u64>,
+    /// mem_fragmentation_ratio (RSS / used_memory).
+    pub mem_fragmentation: Option<f64>,
+    /// Calls so far per command (INFO commandstats), for commands/s by type.
+    pub cmd_calls: std::collections::BTreeMap<String, u64>,
     /// Raw CLUSTER NODES flags.
     pub flags: Vec<String>,
     /// Answered INFO.
@@ -89,6 +101,22 @@ impl Snapshot {
             .filter_map(f)
             .sum()
     }
+}
+
+/// Calls per command from INFO commandstats (`cmdstat_get:calls=5,usec=...`), by the
+/// command's name (`get`, `config|get`).
+pub fn command_calls(info: &HashMap<String, String>) -> std::collections::BTreeMap<String, u64> {
+    info.iter()
+        .filter_map(|(k, v)| {
+            let name = k.strip_prefix("cmdstat_")?;
+            let calls = v
+                .split(',')
+                .find_map(|kv| kv.strip_prefix("calls="))?
+                .parse()
+                .ok()?;
+            Some((name.to_string(), calls))
+        })
+        .collect()
 }
 
 /// Collect a snapshot (a few RESP round trips per node).
@@ -192,6 +220,12 @@ pub fn collect(ctx: &Ctx) -> Result<Snapshot> {
             } else {
                 n.link.clone()
             },
+            net_in_bytes: num("total_net_input_bytes"),
+            net_out_bytes: num("total_net_output_bytes"),
+            mem_dataset: num("used_memory_dataset"),
+            mem_overhead: num("used_memory_overhead"),
+            mem_fragmentation: float("mem_fragmentation_ratio"),
+            cmd_calls: info.as_ref().map(command_calls).unwrap_or_default(),
             flags: n.flags.clone(),
             reachable: info.is_some(),
         });
@@ -207,4 +241,21 @@ pub fn collect(ctx: &Ctx) -> Result<Snapshot> {
         nodes,
         migrations,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn commandstats_lines_give_calls_per_command() {
+        let info = crate::resp::parse_info(
+            "# Commandstats\r\ncmdstat_get:calls=12,usec=30,usec_per_call=2.50,rejected_calls=0,failed_calls=0\r\n\
+             cmdstat_config|get:calls=3,usec=9,usec_per_call=3.00,rejected_calls=0,failed_calls=0\r\nused_memory:5\r\n",
+        );
+        let calls = command_calls(&info);
+        assert_eq!(calls.get("get"), Some(&12));
+        assert_eq!(calls.get("config|get"), Some(&3));
+        assert_eq!(calls.len(), 2);
+    }
 }

@@ -52,12 +52,7 @@ impl Sup {
             self.event("fix", serde_json::json!({"action": line}));
         }
         let view = ctx.best_view()?;
-        let members: Vec<String> = view
-            .primaries()
-            .into_iter()
-            .filter(|n| !n.is_failing())
-            .map(|n| n.id.clone())
-            .collect();
+        let members = view.live_primary_ids();
         let moves = migrate::plan_rebalance(&view, &members, threshold)?;
         self.ops.phase("balance");
         self.execute_moves(&ctx, &view, &moves)
@@ -77,6 +72,41 @@ impl Sup {
         let (n, keys) = self.execute_moves(&ctx, &view, &moves)?;
         let d = serde_json::json!({"from": f.id, "to": t.id, "slots_moved": n, "keys_moved": keys});
         self.event("reshard", d.clone());
+        Ok(d)
+    }
+
+    /// Move one chosen slot (a hot one, say) to `to`, or to the primary holding the fewest
+    /// slots. Caller holds `ops`.
+    pub fn move_slot_locked(&self, slot: u16, to: Option<&str>) -> Result<serde_json::Value> {
+        let ctx = self.ctx();
+        let view = ctx.best_view()?;
+        let owners = view.owners();
+        let from = owners
+            .get(&slot)
+            .ok_or_else(|| anyhow!("slot {slot} has no owner"))?
+            .clone();
+        let target = match to.filter(|t| !t.is_empty()) {
+            Some(t) => view.resolve(t)?.id.clone(),
+            None => view
+                .primaries()
+                .into_iter()
+                .filter(|n| n.id != from && !n.is_failing())
+                .min_by_key(|n| (n.slot_count(), n.port))
+                .map(|n| n.id.clone())
+                .ok_or_else(|| anyhow!("no other primary to move slot {slot} to"))?,
+        };
+        if target == from {
+            bail!("slot {slot} is already on {from}");
+        }
+        let moves = [migrate::Move {
+            slot,
+            from: from.clone(),
+            to: target.clone(),
+        }];
+        self.ops.phase("move");
+        let (n, keys) = self.execute_moves(&ctx, &view, &moves)?;
+        let d = serde_json::json!({"slot": slot, "from": from, "to": target, "slots_moved": n, "keys_moved": keys});
+        self.event("move_slot", d.clone());
         Ok(d)
     }
 

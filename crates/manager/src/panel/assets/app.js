@@ -200,6 +200,7 @@
   function sortVal(n, k) {
     if (k === "peer") return n.role === "primary" ? n.id : (n.primary_id || "") + "~";
     if (k === "port") return n.port;
+    if (k === "net") return n.load && n.load.net_in != null ? n.load.net_in + (n.load.net_out || 0) : -1;
     var v = n[k];
     return v === null || v === undefined ? -1 : v;
   }
@@ -246,10 +247,16 @@
       if (n.slots.length) sc.title = ranges(n.slots);
       tr.appendChild(sc);
       tr.appendChild(el("td", num(n.keys), "num"));
-      tr.appendChild(el("td", bytes(n.used_memory), "num"));
+      var mem = el("td", bytes(n.used_memory), "num");
+      mem.title = "dataset " + bytes(n.mem_dataset) + " · overhead " + bytes(n.mem_overhead) +
+        " · fragmentation " + (n.mem_fragmentation == null ? "–" : n.mem_fragmentation.toFixed(2));
+      tr.appendChild(mem);
       tr.appendChild(el("td", num(n.ops_per_sec), "num"));
       tr.appendChild(el("td", n.cpu === null || n.cpu === undefined ? "–" : (n.cpu * 100).toFixed(1) + "%", "num"));
       tr.appendChild(el("td", num(n.connected_clients), "num"));
+      var ld = n.load || {};
+      tr.appendChild(el("td", ld.net_in == null ? "–" : bytes(Math.round(ld.net_in)) + "/s · " + bytes(Math.round(ld.net_out || 0)) + "/s", "num"));
+      tr.appendChild(el("td", (ld.commands || []).map(function (c) { return c[0] + " " + c[1].toFixed(1); }).join(", ") || "–", "small cmds"));
       var lk = el("td"); var b = el("span", n.reachable ? n.link : "down", "badge " + (n.link === "connected" && n.reachable ? "ok" : "bad"));
       lk.appendChild(b);
       if (n.role === "replica" && n.repl_lag) lk.appendChild(el("span", " lag " + bytes(n.repl_lag), "muted small"));
@@ -354,7 +361,8 @@
   function drawCharts() {
     var h = state.history; if (!h) return;
     var pick = $("chart-node").value;
-    [["ops", num], ["mem", bytes], ["cpu", function (v) { return v.toFixed(2); }], ["keys", num]].forEach(function (m) {
+    [["ops", num], ["mem", bytes], ["cpu", function (v) { return v.toFixed(2); }], ["keys", num],
+      ["net", function (v) { return bytes(Math.round(v)) + "/s"; }]].forEach(function (m) {
       var series = [];
       if (!pick) series.push({ color: "#111827", width: 2, data: h.total[m[0]] });
       Object.keys(h.nodes).forEach(function (id) {
@@ -589,6 +597,12 @@
         var tr = el("tr");
         tr.appendChild(el("td", x.slot)); tr.appendChild(el("td", x.heat));
         tr.appendChild(el("td", x.keys)); tr.appendChild(el("td", short(x.node)));
+        var act = el("td"), mv = el("button", "Move", "small move-slot");
+        mv.addEventListener("click", function () {
+          confirmDialog("Move slot " + x.slot, "Move slot " + x.slot + " (and its keys) from " + short(x.node) + " to the primary with the fewest slots?")
+            .then(function (ok) { if (ok) startOp("/api/move-slot", { slot: x.slot }, "Move slot " + x.slot); });
+        });
+        act.appendChild(mv); tr.appendChild(act);
         sb.appendChild(tr);
       });
       var sampled = r.nodes.reduce(function (a, n) { return a + n.sampled; }, 0);
