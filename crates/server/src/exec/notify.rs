@@ -36,8 +36,8 @@ pub(crate) const EXPIRED: u32 = 1 << 8;
 pub(crate) const EVICTED: u32 = 1 << 9;
 /// Stream commands (`t`).
 pub(crate) const STREAM: u32 = 1 << 10;
-/// Key misses (`m`, not part of `A`): parsed, never published (Redis publishes it only
-/// from module lookups... and on reads; rubra does not hook reads).
+/// Key misses (`m`, not part of `A`): accepted but not published yet (Redis publishes
+/// `keymiss` on read lookups that miss; rubra does not hook reads).
 const KEY_MISS: u32 = 1 << 11;
 /// Module events (`d`): rubra has no modules.
 const MODULE: u32 = 1 << 12;
