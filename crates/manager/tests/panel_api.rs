@@ -371,9 +371,13 @@ fn panel_http_security_and_api() {
         .iter()
         .filter(|n| n["load"]["net_in"].as_f64().is_some_and(|x| x > 0.0))
         .filter(|n| {
+            // Every node answers at least the supervisor's own INFO between two samples.
             n["load"]["commands"].as_array().is_some_and(|cs| {
-                cs.iter()
-                    .any(|c| c[0] == "info" && c[1].as_f64().is_some_and(|r| r > 0.0))
+                !cs.is_empty()
+                    && cs.iter().all(|c| {
+                        c[0].as_str().is_some_and(|name| !name.is_empty())
+                            && c[1].as_f64().is_some_and(|r| r > 0.0)
+                    })
             })
         })
         .count();
