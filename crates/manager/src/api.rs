@@ -62,6 +62,7 @@ pub fn router(sup: Arc<Sup>) -> Router {
         .route("/api/key", get(key_get))
         .route("/api/key/delete", post(key_delete))
         .route("/api/key/edit", post(key_edit))
+        .route("/api/key/page", get(key_page))
         .route("/api/console", post(console))
         .route("/api/slowlog", get(slowlog))
         .route("/api/hotkeys", get(hotkeys))
@@ -567,6 +568,23 @@ async fn key_get(State(sup): State<Arc<Sup>>, RawQuery(q): RawQuery) -> Response
         return bad("give ?key= or ?hex=");
     };
     blocking(move || panel::keys::get(&sup.ctx(), &key)).await
+}
+
+/// GET /api/key/page?key=|hex=&cursor=: the next page of a large value.
+async fn key_page(State(sup): State<Arc<Sup>>, RawQuery(q): RawQuery) -> Response {
+    let Some(key) = key_of(&q) else {
+        return bad("give ?key= or ?hex=");
+    };
+    let Some(cursor) = query_get(&q, "cursor") else {
+        return bad("give ?cursor= (the \"next\" of the previous page)");
+    };
+    let plausible = |c: &str| {
+        !c.is_empty() && c.len() <= 64 && c.bytes().all(|b| b.is_ascii_digit() || b == b'-')
+    };
+    if !plausible(&cursor) {
+        return bad("bad cursor");
+    }
+    blocking(move || panel::keys::page(&sup.ctx(), &key, &cursor)).await
 }
 
 #[derive(Deserialize)]

@@ -297,6 +297,68 @@ fn panel_http_security_and_api() {
     assert_eq!(j["size"], 150);
     assert_eq!(j["value"].as_array().map(Vec::len), Some(100));
     assert_eq!(j["truncated"], true);
+    // Large values are paged: the rest of the list, every field of a big hash, a long
+    // string, each read a page at a time until the cursor is "0".
+    assert_eq!(j["next"], "100");
+    let p = http(&a, "GET", "/api/key/page?key=mylist&cursor=100", &ck, "").json();
+    assert_eq!(p["items"].as_array().map(Vec::len), Some(50), "{p}");
+    assert_eq!(p["cursor"], "0");
+    let fields: String = (0..300).map(|i| format!(" f{i} v{i}")).collect();
+    cli(
+        base,
+        &pw,
+        &format!("HSET bighash{fields}\nSET bigstr {}\n", "s".repeat(10_000)),
+    );
+    let mut seen = std::collections::BTreeSet::new();
+    let first = http(&a, "GET", "/api/key?key=bighash", &ck, "").json();
+    for f in first["value"].as_array().unwrap() {
+        seen.insert(f["field"].as_str().unwrap().to_string());
+    }
+    let mut cursor = first["next"].as_str().unwrap().to_string();
+    let mut pages = 1;
+    while cursor != "0" {
+        let p = http(
+            &a,
+            "GET",
+            &format!("/api/key/page?key=bighash&cursor={cursor}"),
+            &ck,
+            "",
+        );
+        assert_eq!(p.status, 200, "{}", p.body);
+        let p = p.json();
+        for f in p["items"].as_array().unwrap() {
+            seen.insert(f["field"].as_str().unwrap().to_string());
+        }
+        cursor = p["cursor"].as_str().unwrap().to_string();
+        pages += 1;
+        assert!(pages < 50, "paging ends");
+    }
+    // (How many pages SCAN takes is the node's choice; every field must come.)
+    assert_eq!(seen.len(), 300, "every field, over {pages} pages");
+    let s1 = http(&a, "GET", "/api/key?key=bigstr", &ck, "").json();
+    let mut text = s1["value"].as_str().unwrap().to_string();
+    let mut cursor = s1["next"].as_str().unwrap().to_string();
+    while cursor != "0" {
+        let p = http(
+            &a,
+            "GET",
+            &format!("/api/key/page?key=bigstr&cursor={cursor}"),
+            &ck,
+            "",
+        )
+        .json();
+        text.push_str(p["items"][0].as_str().unwrap());
+        cursor = p["cursor"].as_str().unwrap().to_string();
+    }
+    assert_eq!(text.len(), 10_000);
+    assert_eq!(
+        s1["value"].as_str().map(str::len),
+        Some(4096),
+        "the first page only"
+    );
+    let r = http(&a, "GET", "/api/key/page?key=bigstr&cursor=abc", &ck, "");
+    assert_eq!(r.status, 400);
+    assert_eq!(cli(base, &pw, "DEL bighash\nDEL bigstr\n"), ["1", "1"]);
     let j = http(&a, "GET", "/api/key?key=myhash", &ck, "").json();
     assert_eq!(j["type"], "hash");
     assert_eq!(j["size"], 2);

@@ -492,6 +492,18 @@ fn browser_login_add_pair_and_rebalance() {
         })
         .await;
         shot(&client, "10-key-edit.png").await;
+        // A long list shows its first page; "Show more" reads the next one.
+        let items: String = (0..150).map(|i| format!(" item{i}")).collect();
+        cli(cluster.base, &pw, &format!("RPUSH longlist{items}\n"));
+        open_key(&client, "longlist").await;
+        let text = js(&client, "return document.querySelector('#key-detail pre').textContent;").await;
+        assert!(!text.as_str().unwrap_or("").contains("item149"), "first page only");
+        client.find(Locator::Id("key-more")).await.unwrap().click().await.unwrap();
+        until(10, "the next page appended", || async {
+            let t = js(&client, "return document.querySelector('#key-detail pre').textContent;").await;
+            t.as_str().is_some_and(|t| t.contains("item149")).then_some(())
+        })
+        .await;
         open_key(&client, "*bin").await;
         let title = js(&client, "return document.querySelector('#key-detail h3').textContent;").await;
         assert_eq!(title.as_str(), Some("(hex) ff62696e"), "binary key name in hex");

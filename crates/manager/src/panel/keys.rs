@@ -145,6 +145,8 @@ pub fn get(ctx: &Ctx, key: &[u8]) -> Result<Json> {
     let pttl = int(cmd!(c, "PTTL", key)?);
     let last = (MAX_ELEMS - 1).to_string();
     let cnt = MAX_ELEMS.to_string();
+    // Hash and set pages follow their SCAN cursor.
+    let mut scan_next = "0".to_string();
     let (size, value) = match ty.as_str() {
         "string" => {
             let len = int(cmd!(c, "STRLEN", key)?);
@@ -163,13 +165,9 @@ pub fn get(ctx: &Ctx, key: &[u8]) -> Result<Json> {
         ),
         "set" => {
             let v = cmd!(c, "SSCAN", key, "0", "COUNT", &cnt)?;
-            let members = match v {
-                Value::Array(mut p) if p.len() == 2 => list(p.remove(1)),
-                _ => Vec::new(),
-            };
-            let mut m = members;
-            m.truncate(MAX_ELEMS);
-            (int(cmd!(c, "SCARD", key)?), json!(m))
+            let (cur, members) = scan_page(v);
+            scan_next = cur;
+            (int(cmd!(c, "SCARD", key)?), json!(members))
         }
         "zset" => {
             let flat = list(cmd!(c, "ZRANGE", key, "0", &last, "WITHSCORES")?);
@@ -181,13 +179,10 @@ pub fn get(ctx: &Ctx, key: &[u8]) -> Result<Json> {
         }
         "hash" => {
             let v = cmd!(c, "HSCAN", key, "0", "COUNT", &cnt)?;
-            let flat = match v {
-                Value::Array(mut p) if p.len() == 2 => list(p.remove(1)),
-                _ => Vec::new(),
-            };
+            let (cur, flat) = scan_page(v);
+            scan_next = cur;
             let pairs: Vec<Json> = flat
                 .chunks(2)
-                .take(MAX_ELEMS)
                 .map(|p| json!({"field": p[0], "value": p.get(1)}))
                 .collect();
             (int(cmd!(c, "HLEN", key)?), json!(pairs))
@@ -232,7 +227,138 @@ pub fn get(ctx: &Ctx, key: &[u8]) -> Result<Json> {
         "size": size,
         "value": value,
         "truncated": shown < size,
+        // Where GET /api/key/page continues ("0": nothing more).
+        "next": match ty.as_str() {
+            "set" | "hash" => scan_next,
+            _ if shown >= size => "0".to_string(),
+            "string" => MAX_BYTES.to_string(),
+            "list" | "zset" => MAX_ELEMS.to_string(),
+            "stream" => value
+                .as_array()
+                .and_then(|es| es.last())
+                .and_then(|e| e["id"].as_str())
+                .unwrap_or("0")
+                .to_string(),
+            _ => "0".to_string(),
+        },
     }))
+}
+
+/// A SCAN-family reply: (next cursor, the elements).
+fn scan_page(v: Value) -> (String, Vec<String>) {
+    match v {
+        Value::Array(mut p) if p.len() == 2 => {
+            let flat = list(p.remove(1));
+            (p[0].text().unwrap_or_else(|| "0".into()), flat)
+        }
+        _ => ("0".into(), Vec::new()),
+    }
+}
+
+/// The page of `key`'s value after `cursor` — a byte offset (string), an index (list,
+/// zset), a SCAN cursor (hash, set) or the last entry id shown (stream) — in the shapes
+/// `get` uses, with the cursor of the next page ("0" when this was the last). Large values
+/// are read a page at a time, never whole.
+pub fn page(ctx: &Ctx, key: &[u8], cursor: &str) -> Result<Json> {
+    let (mut c, _) = owner(ctx, key)?;
+    let ty = cmd!(c, "TYPE", key)?.text().unwrap_or_default();
+    let num = |s: &str| s.parse::<i64>().map_err(|_| anyhow!("bad cursor"));
+    let n = MAX_ELEMS as i64;
+    let (items, next): (Json, String) = match ty.as_str() {
+        "string" => {
+            let from = num(cursor)?.max(0);
+            let to = from + MAX_BYTES as i64 - 1;
+            let len = int(cmd!(c, "STRLEN", key)?);
+            let item = match cmd!(c, "GETRANGE", key, &from.to_string(), &to.to_string())? {
+                Value::Bulk(b) if super::edit::is_binary(&b) => {
+                    json!({"hex": super::edit::to_hex(&b)})
+                }
+                v => json!(v.text().unwrap_or_default()),
+            };
+            let next = if to + 1 < len {
+                (to + 1).to_string()
+            } else {
+                "0".into()
+            };
+            (json!([item]), next)
+        }
+        "list" | "zset" => {
+            let from = num(cursor)?.max(0);
+            let (a, b) = (from.to_string(), (from + n - 1).to_string());
+            let (items, total) = if ty == "list" {
+                (
+                    json!(list(cmd!(c, "LRANGE", key, &a, &b)?)),
+                    int(cmd!(c, "LLEN", key)?),
+                )
+            } else {
+                let flat = list(cmd!(c, "ZRANGE", key, &a, &b, "WITHSCORES")?);
+                let pairs: Vec<Json> = flat
+                    .chunks(2)
+                    .map(|p| json!({"member": p[0], "score": p.get(1)}))
+                    .collect();
+                (json!(pairs), int(cmd!(c, "ZCARD", key)?))
+            };
+            let next = if from + n < total {
+                (from + n).to_string()
+            } else {
+                "0".into()
+            };
+            (items, next)
+        }
+        "set" | "hash" => {
+            num(cursor)?;
+            let scan = if ty == "set" { "SSCAN" } else { "HSCAN" };
+            let (next, flat) =
+                scan_page(cmd!(c, scan, key, cursor, "COUNT", &MAX_ELEMS.to_string())?);
+            let items = if ty == "set" {
+                json!(flat)
+            } else {
+                let pairs: Vec<Json> = flat
+                    .chunks(2)
+                    .map(|p| json!({"field": p[0], "value": p.get(1)}))
+                    .collect();
+                json!(pairs)
+            };
+            (items, next)
+        }
+        "stream" => {
+            let start = format!("({cursor}");
+            let v = cmd!(
+                c,
+                "XRANGE",
+                key,
+                &start,
+                "+",
+                "COUNT",
+                &MAX_ELEMS.to_string()
+            )?;
+            let entries: Vec<(String, Json)> = match v {
+                Value::Array(es) => es
+                    .into_iter()
+                    .filter_map(|e| match e {
+                        Value::Array(mut p) if p.len() == 2 => {
+                            let fields = list(p.remove(1));
+                            let id = p[0].text()?;
+                            Some((id.clone(), json!({"id": id, "fields": fields})))
+                        }
+                        _ => None,
+                    })
+                    .collect(),
+                _ => Vec::new(),
+            };
+            let next = match entries.last() {
+                Some((id, _)) if entries.len() == MAX_ELEMS => id.clone(),
+                _ => "0".into(),
+            };
+            (
+                json!(entries.into_iter().map(|(_, e)| e).collect::<Vec<_>>()),
+                next,
+            )
+        }
+        "none" => bail!("no such key"),
+        other => bail!("cannot page a {other}"),
+    };
+    Ok(json!({"type": ty, "items": items, "cursor": next}))
 }
 
 /// Delete `key`; returns how many keys were removed (0 or 1).

@@ -483,7 +483,27 @@
         }, "primary"));
         d.appendChild(row0);
       } else {
-        d.appendChild(el("pre", typeof k.value === "string" ? k.value : JSON.stringify(k.value, null, 2)));
+        // Large values: the first page, then more on request (never the whole value).
+        var shown = k.value, pre = el("pre");
+        var render = function () {
+          pre.textContent = Array.isArray(shown) ? JSON.stringify(shown, null, 2)
+            : typeof shown === "string" ? shown : JSON.stringify(shown, null, 2);
+        };
+        render();
+        d.appendChild(pre);
+        var next = k.next;
+        if (next && next !== "0") {
+          var more = button("key-more", "Show more", function () {
+            api("GET", "/api/key/page?hex=" + encodeURIComponent(hex) + "&cursor=" + encodeURIComponent(next)).then(function (pg) {
+              if (Array.isArray(shown) && pg.type !== "string") shown = shown.concat(pg.items);
+              else if (typeof shown === "string" && typeof pg.items[0] === "string") shown = shown + pg.items[0];
+              else shown = [shown].concat(pg.items);
+              next = pg.cursor; render();
+              if (!next || next === "0") more.remove();
+            }).catch(function (e) { toast(e.message); });
+          });
+          d.appendChild(more);
+        }
       }
       // Elements of collections.
       var row = el("div", null, "row");
