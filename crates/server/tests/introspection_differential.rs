@@ -721,3 +721,44 @@ fn failover_errors_match_redis() {
         ],
     );
 }
+
+/// MODULE (no modules: an empty list, Redis's load/unload errors) and the protected
+/// commands: DEBUG and MODULE LOAD|LOADEX|UNLOAD refused unless enable-debug-command /
+/// enable-module-command allow them (checked after arity, before the command runs; a
+/// refusal inside MULTI aborts the transaction).
+#[test]
+fn module_and_protected_commands_match_redis() {
+    let script = [
+        "MODULE",
+        "MODULE HELP",
+        "MODULE LIST",
+        "MODULE LIST x",
+        "MODULE nope",
+        "MODULE LOAD /nonexistent/module.so",
+        "MODULE LOADEX /nonexistent/module.so CONFIG a b ARGS c",
+        "MODULE UNLOAD nosuch",
+        "MODULE UNLOAD",
+        "DEBUG SLEEP 0",
+        "DEBUG",
+        "MULTI",
+        "DEBUG SLEEP 0",
+        "EXEC",
+    ];
+    assert_same(&[], &script);
+    assert_same(
+        &[
+            "--enable-debug-command",
+            "local",
+            "--enable-module-command",
+            "yes",
+        ],
+        &script,
+    );
+    assert_same(
+        &[],
+        &[
+            "CONFIG SET enable-debug-command yes",
+            "CONFIG GET enable-*-command",
+        ],
+    );
+}

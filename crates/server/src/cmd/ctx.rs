@@ -104,6 +104,9 @@ impl<'a> Ctx<'a> {
             }
             None => {
                 store.stats.keyspace_misses += 1;
+                if store.notify_flags & crate::exec::notify::KEY_MISS != 0 {
+                    store.key_misses.push(Bytes::copy_from_slice(key));
+                }
                 None
             }
         }

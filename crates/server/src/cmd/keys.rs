@@ -581,6 +581,7 @@ fn expiry_of(ctx: &mut Ctx, key: &[u8]) -> i64 {
     let now = ctx.now_ms;
     if ctx.db().get(key, now).is_none() {
         ctx.store.stats.keyspace_misses += 1;
+        crate::exec::notify::note_miss(ctx.store, key);
         return -2;
     }
     ctx.store.stats.keyspace_hits += 1;
