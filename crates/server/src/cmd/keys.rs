@@ -418,12 +418,7 @@ fn object(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
     let policy = ctx.store.config.get_value("maxmemory-policy");
     let shares =
         ctx.store.config.maxmemory == 0 || !(policy.contains("lru") || policy.contains("lfu"));
-    let decay: u64 = ctx
-        .store
-        .config
-        .get_value("lfu-decay-time")
-        .parse()
-        .unwrap_or(1);
+    let decay = ctx.store.config.lfu.decay_minutes;
     let Some(entry) = ctx.db().peek(&args[2], now) else {
         return Ok(Reply::Nil);
     };

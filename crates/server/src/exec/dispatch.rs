@@ -199,6 +199,7 @@ fn run(
         block: None,
         propagate: None,
         touched: None,
+        lfu_bumped: 0,
     };
     let reply = call(&mut ctx, cmd, args);
     let block = ctx.block.take();
@@ -249,6 +250,7 @@ fn check_disk_error(
 /// the dispatcher, EXEC and the blocked-client server alike, so they cannot disagree.
 pub(crate) fn call(ctx: &mut Ctx, cmd: &'static Command, args: &[Bytes]) -> Reply {
     let dirty_before = ctx.store.dirty;
+    ctx.lfu_bumped = 0;
     observe::before_call(ctx, cmd, args);
     let started = std::time::Instant::now();
     let outer_client = crate::exec::tracking::command_start(ctx.store, ctx.client.id);
@@ -337,6 +339,7 @@ pub(crate) fn serve_blocked(store: &mut Store) {
                     block: None,
                     propagate: None,
                     touched: None,
+                    lfu_bumped: 0,
                 };
                 let reply = call(&mut ctx, cmd, &waiter.args);
                 let still_blocked = ctx.block.is_some();
