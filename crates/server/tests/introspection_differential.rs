@@ -797,3 +797,29 @@ fn lfu_counter_follows_lfu_log_factor() {
     ]);
     assert_same(&[], &script);
 }
+
+/// CLIENT INFO flags and redir for client-side caching (t, B) and a dirty WATCH (d).
+#[test]
+fn client_info_tracking_and_watch_flags_match_redis() {
+    assert_same(
+        &[],
+        &[
+            "CLIENT TRACKING on",
+            "mask:client CLIENT INFO",
+            "CLIENT TRACKING off",
+            "CLIENT TRACKING on BCAST PREFIX a:",
+            "mask:client CLIENT INFO",
+            "CLIENT TRACKING off",
+            "CLIENT TRACKING on OPTIN",
+            "mask:client CLIENT INFO",
+            "CLIENT TRACKING off",
+            "mask:client CLIENT INFO",
+            "WATCH w",
+            "mask:client CLIENT INFO",
+            "SET w 1",
+            "mask:client CLIENT INFO",
+            "UNWATCH",
+            "mask:client CLIENT INFO",
+        ],
+    );
+}
