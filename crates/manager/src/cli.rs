@@ -92,12 +92,51 @@ enum Cmd {
         #[arg(value_parser = ["on", "off"])]
         mode: String,
     },
+    /// Cluster password operations (through the running supervisor).
+    Password {
+        #[command(subcommand)]
+        action: PasswordCmd,
+    },
+    /// Copy every primary's data (an RDB from an in-sync replica) plus a manifest to DIR.
+    Backup {
+        #[command(flatten)]
+        target: Target,
+        /// Where to write the backup (a new directory; default ./rubra-backup-UNIXTIME).
+        #[arg(long)]
+        to: Option<PathBuf>,
+    },
+    /// Load a backup into a running cluster of any size (keys go to their slot's owner).
+    Restore {
+        #[command(flatten)]
+        target: Target,
+        /// The backup directory (`rubra backup --to`).
+        #[arg(long)]
+        from: PathBuf,
+        /// Overwrite keys that already exist (default: refuse a cluster that holds keys).
+        #[arg(long)]
+        replace: bool,
+    },
     /// Manual failover: promote a replica (or the replica of a given primary).
     Failover {
         #[command(flatten)]
         target: Target,
         /// Node: id, id prefix, port or host:port.
         node: String,
+    },
+}
+
+/// `rubra password ...`
+#[derive(Subcommand, Debug)]
+enum PasswordCmd {
+    /// Set a new generated password cluster-wide without restarts; the old one keeps
+    /// working for --grace seconds, then is refused. The new one is in DIR/credentials.
+    Rotate {
+        /// Data directory of the running cluster.
+        #[arg(long, default_value = "./rubra-data")]
+        dir: PathBuf,
+        /// Seconds the old password stays valid.
+        #[arg(long, default_value_t = crate::api::DEFAULT_GRACE_SECS)]
+        grace: u64,
     },
 }
 
@@ -348,6 +387,40 @@ fn run(cli: Cli) -> Result<ExitCode> {
             let body = format!(r#"{{"enabled":{}}}"#, mode == "on");
             let resp = api_call(&dir, "/api/autoscale", &body)?;
             println!("{resp}");
+            Ok(ExitCode::SUCCESS)
+        }
+        Cmd::Password {
+            action: PasswordCmd::Rotate { dir, grace },
+        } => {
+            let body = serde_json::json!({ "grace": grace });
+            let r = api_json(&dir, "/api/password/rotate", &body.to_string())?;
+            println!(
+                "password rotated: the new one is in {}; the old one is accepted until unix time {}",
+                r["credentials"].as_str().unwrap_or("DIR/credentials"),
+                r["old_accepted_until"]
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Cmd::Backup { target, to } => {
+            let to = to.unwrap_or_else(|| {
+                PathBuf::from(format!("rubra-backup-{}", crate::supervisor::now_secs()))
+            });
+            let m = crate::backup::backup(&target.ctx()?, &to)?;
+            println!(
+                "backup of {} primaries ({} keys) written to {}",
+                m.shards.len(),
+                m.shards.iter().map(|s| s.keys).sum::<u64>(),
+                to.display()
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Cmd::Restore {
+            target,
+            from,
+            replace,
+        } => {
+            let n = crate::backup::restore(&target.ctx()?, &from, replace)?;
+            println!("restored {n} keys from {}", from.display());
             Ok(ExitCode::SUCCESS)
         }
         Cmd::Failover { target, node } => {
@@ -601,6 +674,7 @@ fn new_state(a: &UpArgs) -> Result<State> {
             image: a.image.clone(),
         }),
         external,
+        rotation: None,
     })
 }
 
@@ -701,6 +775,7 @@ fn up(a: UpArgs) -> Result<ExitCode> {
         maxmemory: a.node_maxmemory.clone(),
         node_timeout: a.node_timeout,
         announce_ip: state.announce_ip.clone().or(a.announce_ip.clone()),
+        also_accept: state.rotation.as_ref().map(|r| r.old_sha256.clone()),
     };
     let auto = AutoscaleRun {
         cfg: AutoscaleConfig {
@@ -807,6 +882,7 @@ async fn supervise(
         "up",
         serde_json::json!({"nodes": snap.nodes.len(), "resumed": resumed}),
     );
+    sup.resume_rotation();
     // Background threads: monitor, autoscaler, unfinished scale step.
     let s2 = sup.clone();
     std::thread::spawn(move || loop {

@@ -59,8 +59,10 @@ pub struct AutoscaleRun {
 pub struct Sup {
     /// Data directory.
     pub dir: Dir,
-    /// Node settings.
+    /// Node settings (`opts.password` is the password at start; see `secret`).
     pub opts: NodeOpts,
+    /// The cluster password now, and the old one during a rotation's grace period.
+    pub secret: crate::password::Secret,
     /// Persistent state (mirrors state.json). A std Mutex: never held across an await.
     pub state: Mutex<State>,
     procs: Mutex<HashMap<u16, Handle>>,
@@ -100,14 +102,20 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 
 mod autoscaling;
 mod nodes;
+mod rotation;
 mod scaling;
 
 impl Sup {
     /// Wrap a loaded/created state.
     pub fn new(dir: Dir, opts: NodeOpts, state: State, auto: AutoscaleRun, on: bool) -> Sup {
+        let secret = crate::password::Secret::new(
+            opts.password.clone(),
+            state.rotation.as_ref().map(|r| r.old_sha256.clone()),
+        );
         Sup {
             dir,
             opts,
+            secret,
             state: Mutex::new(state),
             procs: Mutex::new(HashMap::new()),
             ops: Default::default(),
@@ -160,9 +168,19 @@ impl Sup {
                     .map(|p| format!("{}:{p}", hosts.get(p).map_or("127.0.0.1", String::as_str)))
                     .collect()
             },
-            password: Some(self.opts.password.clone()),
+            password: Some(self.secret.current()),
             local: true,
             hosts: self.hosts(),
+        }
+    }
+
+    /// Settings for a node started now: the current password, and the old one too while
+    /// a rotation's grace period lasts.
+    pub fn node_opts(&self) -> NodeOpts {
+        NodeOpts {
+            password: self.secret.current(),
+            also_accept: self.secret.old_sha256(),
+            ..self.opts.clone()
         }
     }
 
