@@ -397,7 +397,6 @@ pub fn restore(ctx: &Ctx, from: &Path, replace: bool) -> Result<u64> {
     for (c, batch, _) in conns.values_mut() {
         flush(c, batch)?;
     }
-    drop(flush);
     if refused > 0 {
         bail!(
             "{restored} keys restored, but nodes refused {refused} (first ones: {})",

@@ -20,7 +20,10 @@ struct Writer {
 
 impl Writer {
     fn start(tag: &str, ports: &[u16], pw: &str, stop: &Arc<AtomicBool>) -> Writer {
-        let (ok, errors) = (Arc::new(AtomicU64::new(0)), Arc::new(Mutex::new(Vec::new())));
+        let (ok, errors) = (
+            Arc::new(AtomicU64::new(0)),
+            Arc::new(Mutex::new(Vec::new())),
+        );
         let (ok2, errors2, stop2) = (ok.clone(), errors.clone(), stop.clone());
         let (ports, pw, tag) = (ports.to_vec(), pw.to_string(), tag.to_string());
         let thread = std::thread::spawn(move || {
@@ -173,7 +176,9 @@ fn rotation_under_load_without_restarts() {
     assert_ne!(new, old);
     assert_eq!(new.len(), 32, "a generated password");
     assert!(!out.contains(&new) && !out.contains(&old), "{out}");
-    let mode = std::fs::metadata(d.join("credentials")).unwrap().permissions();
+    let mode = std::fs::metadata(d.join("credentials"))
+        .unwrap()
+        .permissions();
     assert_eq!(
         std::os::unix::fs::PermissionsExt::mode(&mode) & 0o777,
         0o600
@@ -198,14 +203,22 @@ fn rotation_under_load_without_restarts() {
         );
     }
     assert_eq!(api_status(&c, &new), 200);
-    assert_eq!(api_status(&c, &old), 200, "old password opens the API during grace");
+    assert_eq!(
+        api_status(&c, &old),
+        200,
+        "old password opens the API during grace"
+    );
 
     // kill -9 of a replica during the grace period: it comes back accepting both.
     let (victim, victim_primary) = replicas[0];
     let pid = pid_of(victim);
     rubra_manager::state::signal(pid, libc::SIGKILL);
     wait_restarted(&c, victim, pid, &new);
-    assert_eq!(auth(victim, &old), Ok(()), "restarted during grace: old still ok");
+    assert_eq!(
+        auth(victim, &old),
+        Ok(()),
+        "restarted during grace: old still ok"
+    );
 
     // The grace period ends: the old password is refused on every node, not before.
     let t0 = Instant::now();
@@ -292,7 +305,10 @@ fn rotation_under_load_without_restarts() {
             .unwrap_or_default(),
     );
     for t in &texts {
-        assert!(!t.contains(&new) && !t.contains(&old), "password leaked: {t}");
+        assert!(
+            !t.contains(&new) && !t.contains(&old),
+            "password leaked: {t}"
+        );
     }
     let events = &texts[0];
     assert!(events.contains("password_rotated") && events.contains("password_grace_ended"));
