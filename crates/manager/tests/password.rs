@@ -125,10 +125,23 @@ fn api_status(c: &Cluster, bearer: &str) -> u16 {
 
 #[test]
 fn rotation_under_load_without_restarts() {
+    rotation_under_load(Kind::Embedded);
+}
+
+/// The same with Debian's redis-server 7.0 as the nodes: rotation uses only Redis's ACL
+/// and CONFIG commands and config-file syntax.
+#[test]
+fn rotation_under_load_with_redis_server_nodes() {
+    if Kind::Redis.available() {
+        rotation_under_load(Kind::Redis);
+    }
+}
+
+fn rotation_under_load(kind: Kind) {
     let (base, panel) = ports(6);
     let d = tempdir("pwrotate");
     let _t = TempDir(d.clone());
-    let c = Cluster::start(Kind::Embedded, &d, base, panel, &[]);
+    let c = Cluster::start(kind, &d, base, panel, &[]);
     let old = c.password();
     let st = c.state();
     let all: Vec<u16> = st.active_ports();
