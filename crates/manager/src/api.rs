@@ -17,6 +17,7 @@
 //! - `POST /api/fix`       close open slots (what `rubra fix` does)
 //! - `POST /api/failover`  `{"node":"<id|prefix|port>"}`
 //! - `POST /api/autoscale` `{"enabled":true}`
+//! - `GET  /api/backups`   the backup schedule and the scheduled backups kept
 //! - `POST /api/password/rotate` `{"grace":SECONDS}` (optional body): a new cluster
 //!   password, the old one accepted until the grace period ends (see `password`)
 //! - `GET  /api/keys?pattern=P&cursor=C&count=N`  SCAN over all primaries (bounded)
@@ -61,6 +62,7 @@ pub fn router(sup: Arc<Sup>) -> Router {
         .route("/api/failover", post(failover))
         .route("/api/autoscale", post(autoscale))
         .route("/api/password/rotate", post(password_rotate))
+        .route("/api/backups", get(backups))
         .route("/api/keys", get(keys_scan))
         .route("/api/key", get(key_get))
         .route("/api/key/delete", post(key_delete))
@@ -550,6 +552,29 @@ async fn autoscale(State(sup): State<Arc<Sup>>, body: Bytes) -> Response {
     sup.autoscale.store(r.enabled, Ordering::SeqCst);
     sup.event("autoscale_toggle", json!({"enabled": r.enabled}));
     Json(json!({"autoscale": r.enabled})).into_response()
+}
+
+async fn backups(State(sup): State<Arc<Sup>>) -> Response {
+    let Some(s) = sup.backups.clone() else {
+        return Json(json!({"scheduled": false, "backups": []})).into_response();
+    };
+    blocking(move || {
+        let list: Vec<Value> = crate::backup::scheduled(&s.dir)
+            .into_iter()
+            .rev()
+            .map(|(_, p, m)| {
+                json!({"dir": p.display().to_string(), "started_unix": m.started_unix,
+                    "finished_unix": m.finished_unix, "shards": m.shards.len(),
+                    "keys": m.shards.iter().map(|x| x.keys).sum::<u64>(),
+                    "bytes": m.shards.iter().map(|x| x.bytes).sum::<u64>()})
+            })
+            .collect();
+        Ok(
+            json!({"scheduled": true, "every_secs": s.every_secs, "keep": s.keep,
+            "dir": s.dir.display().to_string(), "backups": list}),
+        )
+    })
+    .await
 }
 
 #[derive(Deserialize)]

@@ -93,6 +93,16 @@ pub fn backup(ctx: &Ctx, to: &Path) -> Result<Manifest> {
             view.owners().len()
         );
     }
+    if let Some(n) = view
+        .nodes
+        .iter()
+        .find(|n| !n.migrating.is_empty() || !n.importing.is_empty())
+    {
+        bail!(
+            "a slot move is in progress (node {}): retry when it ends, so no key is copied twice or missed",
+            n.id
+        );
+    }
     if to.exists() && std::fs::read_dir(to)?.next().is_some() {
         bail!(
             "{} exists and is not empty; give a new directory",
@@ -129,6 +139,11 @@ pub fn backup(ctx: &Ctx, to: &Path) -> Result<Manifest> {
             sha256: sha256_hex(&bytes),
             keys,
         });
+    }
+    // Keys follow their slot: had a slot moved between two shards' saves, a key could be
+    // in both files or in neither. The map must be the same at the end as at the start.
+    if ctx.best_view()?.owners() != view.owners() {
+        bail!("the slot map changed during the backup (a slot move or failover ran); retry");
     }
     let m = Manifest {
         format: FORMAT,
@@ -409,4 +424,118 @@ pub fn restore(ctx: &Ctx, from: &Path, replace: bool) -> Result<u64> {
         );
     }
     Ok(restored)
+}
+
+/// Parse a backup interval: seconds, or a number with `s`, `m`, `h` or `d` (`1h`).
+pub fn parse_every(s: &str) -> Result<u64> {
+    let s = s.trim();
+    let (num, mult) = match s.char_indices().last() {
+        Some((i, 's')) => (&s[..i], 1),
+        Some((i, 'm')) => (&s[..i], 60),
+        Some((i, 'h')) => (&s[..i], 3600),
+        Some((i, 'd')) => (&s[..i], 86400),
+        _ => (s, 1),
+    };
+    let n: u64 = num
+        .parse()
+        .map_err(|_| anyhow!("bad interval {s:?}: give seconds or e.g. 30m, 1h, 1d"))?;
+    if n == 0 {
+        bail!("the backup interval must be above zero");
+    }
+    Ok(n.saturating_mul(mult))
+}
+
+/// Name prefix of scheduled backups inside their directory (`backup-UNIXTIME`).
+const SCHEDULED_PREFIX: &str = "backup-";
+
+/// The complete scheduled backups under `root` (those with a manifest), oldest first.
+pub fn scheduled(root: &Path) -> Vec<(u64, std::path::PathBuf, Manifest)> {
+    let mut out = Vec::new();
+    let Ok(rd) = std::fs::read_dir(root) else {
+        return out;
+    };
+    for e in rd.flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        let Some(ts) = name
+            .strip_prefix(SCHEDULED_PREFIX)
+            .and_then(|t| t.parse::<u64>().ok())
+        else {
+            continue;
+        };
+        let m = std::fs::read(e.path().join(MANIFEST))
+            .ok()
+            .and_then(|b| serde_json::from_slice::<Manifest>(&b).ok());
+        if let Some(m) = m {
+            out.push((ts, e.path(), m));
+        }
+    }
+    out.sort_by_key(|(ts, _, _)| *ts);
+    out
+}
+
+/// One scheduled backup into `root/backup-NOW`, then only the newest `keep` complete
+/// backups are kept (a failed attempt's partial directory is removed). Returns the
+/// manifest and how many old backups were removed.
+pub fn scheduled_backup(ctx: &Ctx, root: &Path, keep: usize) -> Result<(Manifest, usize)> {
+    std::fs::create_dir_all(root).with_context(|| format!("create {}", root.display()))?;
+    // One supervisor per data directory runs these, so a directory without a manifest
+    // is what an interrupted run (a stop mid-backup) left: remove it.
+    if let Ok(rd) = std::fs::read_dir(root) {
+        for e in rd.flatten() {
+            let p = e.path();
+            let ours = e
+                .file_name()
+                .to_string_lossy()
+                .starts_with(SCHEDULED_PREFIX);
+            if ours && p.is_dir() && !p.join(MANIFEST).exists() {
+                let _ = std::fs::remove_dir_all(&p);
+            }
+        }
+    }
+    let to = root.join(format!(
+        "{SCHEDULED_PREFIX}{}",
+        crate::supervisor::now_secs()
+    ));
+    let m = match backup(ctx, &to) {
+        Ok(m) => m,
+        Err(e) => {
+            let _ = std::fs::remove_dir_all(&to);
+            return Err(e);
+        }
+    };
+    let all = scheduled(root);
+    let extra = all.len().saturating_sub(keep.max(1));
+    for (_, p, _) in all.iter().take(extra) {
+        std::fs::remove_dir_all(p).with_context(|| format!("remove {}", p.display()))?;
+    }
+    Ok((m, extra))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn intervals_parse_with_units() {
+        assert_eq!(parse_every("90").ok(), Some(90));
+        assert_eq!(parse_every("30s").ok(), Some(30));
+        assert_eq!(parse_every("15m").ok(), Some(900));
+        assert_eq!(parse_every("1h").ok(), Some(3600));
+        assert_eq!(parse_every("2d").ok(), Some(172_800));
+        assert!(parse_every("0").is_err() && parse_every("h").is_err());
+        assert!(parse_every("1w").is_err());
+    }
+
+    #[test]
+    fn a_damaged_manifest_is_refused_by_name() {
+        let d = std::env::temp_dir().join(format!("rubra-verify-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&d);
+        std::fs::create_dir_all(&d).unwrap();
+        let e = verify(&d).unwrap_err();
+        assert!(format!("{e:#}").contains("not a complete backup"), "{e:#}");
+        std::fs::write(d.join(MANIFEST), b"{not json").unwrap();
+        let e = verify(&d).unwrap_err();
+        assert!(format!("{e:#}").contains("damaged backup"), "{e:#}");
+        let _ = std::fs::remove_dir_all(&d);
+    }
 }

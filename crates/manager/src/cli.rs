@@ -278,6 +278,15 @@ struct UpArgs {
     /// Docker runtime: prefix of the network, container and volume names.
     #[arg(long, default_value = "rubra")]
     docker_prefix: String,
+    /// Take a backup this often (seconds, or 30m, 1h, 1d), like `rubra backup`.
+    #[arg(long)]
+    backup_every: Option<String>,
+    /// Scheduled backups: how many to keep.
+    #[arg(long, default_value_t = 24)]
+    keep: usize,
+    /// Scheduled backups: where they go (default DIR/backups).
+    #[arg(long)]
+    backup_dir: Option<PathBuf>,
 }
 
 /// Parse arguments and run; the process exit code.
@@ -790,12 +799,26 @@ fn up(a: UpArgs) -> Result<ExitCode> {
         node_cpus: a.node_cpus.max(0.01),
         sample_secs: a.sample_secs.max(1),
     };
+    let schedule = match &a.backup_every {
+        Some(e) => Some(crate::supervisor::BackupSchedule {
+            every_secs: crate::backup::parse_every(e).context("--backup-every")?,
+            keep: a.keep.max(1),
+            dir: match &a.backup_dir {
+                Some(d) => Dir::new(d)?.root,
+                None => dir.root.join("backups"),
+            },
+        }),
+        None => None,
+    };
     let sup_external = state.external.clone();
     let docker =
         crate::runtime_cli::docker_runtime(&state, &a.runtime, a.node_cpus, &a.node_maxmemory)?;
     let mut sup = Sup::new(dir.clone(), opts, state, auto, a.autoscale);
     if let Some(d) = docker {
         sup = sup.with_docker(d);
+    }
+    if let Some(s) = schedule {
+        sup = sup.with_backups(s);
     }
     if let Some(names) = sup_external.clone() {
         sup = sup.with_external(crate::docker::external::ExternalRt::new(names));
@@ -883,6 +906,13 @@ async fn supervise(
         serde_json::json!({"nodes": snap.nodes.len(), "resumed": resumed}),
     );
     sup.resume_rotation();
+    if let Some(every) = sup.backups.as_ref().map(|b| b.every_secs) {
+        let s2 = sup.clone();
+        std::thread::spawn(move || loop {
+            std::thread::sleep(Duration::from_secs(every));
+            s2.scheduled_backup();
+        });
+    }
     // Background threads: monitor, autoscaler, unfinished scale step.
     let s2 = sup.clone();
     std::thread::spawn(move || loop {

@@ -93,6 +93,19 @@ pub struct Sup {
     pub external: Option<crate::docker::external::ExternalRt>,
     /// Docker runtime: when the monitor first found each node's container dead.
     dead_since: Mutex<HashMap<u16, Instant>>,
+    /// Scheduled backups (`rubra up --backup-every`), if any.
+    pub backups: Option<BackupSchedule>,
+}
+
+/// `rubra up --backup-every SECS --keep N [--backup-dir DIR]`.
+#[derive(Debug, Clone)]
+pub struct BackupSchedule {
+    /// Seconds between backups.
+    pub every_secs: u64,
+    /// Complete backups kept (the oldest beyond it are removed).
+    pub keep: usize,
+    /// Where `backup-UNIXTIME/` directories go.
+    pub dir: std::path::PathBuf,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -133,6 +146,37 @@ impl Sup {
             docker: None,
             external: None,
             dead_since: Mutex::new(HashMap::new()),
+            backups: None,
+        }
+    }
+
+    /// Take a backup every `s.every_secs` (see [`Sup::scheduled_backup`]).
+    pub fn with_backups(mut self, s: BackupSchedule) -> Sup {
+        self.backups = Some(s);
+        self
+    }
+
+    /// One scheduled backup, as an operation (so no slot move runs meanwhile), logged as
+    /// a `backup` or `backup_failed` event.
+    pub fn scheduled_backup(&self) {
+        let Some(s) = &self.backups else { return };
+        let t0 = Instant::now();
+        let r = self.exclusive("backup", || {
+            crate::backup::scheduled_backup(&self.ctx(), &s.dir, s.keep)
+        });
+        match r {
+            Ok((m, removed)) => self.event(
+                "backup",
+                serde_json::json!({"started_unix": m.started_unix,
+                    "shards": m.shards.len(),
+                    "keys": m.shards.iter().map(|x| x.keys).sum::<u64>(),
+                    "bytes": m.shards.iter().map(|x| x.bytes).sum::<u64>(),
+                    "secs": t0.elapsed().as_secs_f64(), "removed_old": removed}),
+            ),
+            Err(e) => self.event(
+                "backup_failed",
+                serde_json::json!({"error": format!("{e:#}")}),
+            ),
         }
     }
 
