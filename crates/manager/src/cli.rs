@@ -784,7 +784,13 @@ fn up(a: UpArgs) -> Result<ExitCode> {
         maxmemory: a.node_maxmemory.clone(),
         node_timeout: a.node_timeout,
         announce_ip: state.announce_ip.clone().or(a.announce_ip.clone()),
-        also_accept: state.rotation.as_ref().map(|r| r.old_sha256.clone()),
+        // A rotation whose grace period is still running: nodes started now accept the
+        // old password too (the supervisor ends it at the deadline; see resume_rotation).
+        also_accept: state
+            .rotation
+            .as_ref()
+            .filter(|r| r.until > crate::supervisor::now_secs())
+            .map(|r| r.old_sha256.clone()),
     };
     let auto = AutoscaleRun {
         cfg: AutoscaleConfig {

@@ -290,6 +290,18 @@ fn backup_under_writes_restores_into_four_pairs() {
     let t: i64 = lines[0].parse().expect("ttl");
     assert!(t > 99_000 && t <= 100_000, "TTL kept: {t}");
 
+    // The other way: four pairs back into three. A's data goes, B's backup comes in.
+    let bk4 = db.join("bk4");
+    let (ok, out) = b.run(&["backup", "--to", bk4.to_str().unwrap()]);
+    assert!(ok, "{out}");
+    assert_eq!(backup_content(&bk4), content);
+    for p in a.view().primaries() {
+        a.conn(p.port).ok(&["FLUSHALL"]).expect("FLUSHALL");
+    }
+    let (ok, out) = a.run(&["restore", "--from", bk4.to_str().unwrap()]);
+    assert!(ok, "{out}");
+    assert!(cluster_content(&a) == content, "4 -> 3 pairs: content differs");
+
     // A second restore into the now non-empty cluster needs --replace.
     let (ok, out) = b.run(&["restore", "--from", bk.to_str().unwrap()]);
     assert!(!ok && out.contains("--replace"), "{out}");
