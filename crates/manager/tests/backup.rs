@@ -300,7 +300,10 @@ fn backup_under_writes_restores_into_four_pairs() {
     }
     let (ok, out) = a.run(&["restore", "--from", bk4.to_str().unwrap()]);
     assert!(ok, "{out}");
-    assert!(cluster_content(&a) == content, "4 -> 3 pairs: content differs");
+    assert!(
+        cluster_content(&a) == content,
+        "4 -> 3 pairs: content differs"
+    );
 
     // A second restore into the now non-empty cluster needs --replace.
     let (ok, out) = b.run(&["restore", "--from", bk.to_str().unwrap()]);

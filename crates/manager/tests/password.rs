@@ -326,3 +326,52 @@ fn rotation_under_load(kind: Kind) {
     let events = &texts[0];
     assert!(events.contains("password_rotated") && events.contains("password_grace_ended"));
 }
+
+/// The supervisor dies (kill -9) during the grace period: state.json holds only the old
+/// password's hash and the deadline, and the next `rubra up` ends the grace period.
+#[test]
+fn a_restarted_supervisor_ends_the_grace_period() {
+    let (base, panel) = ports(6);
+    let d = tempdir("pwresume");
+    let _t = TempDir(d.clone());
+    let mut c = Cluster::start(Kind::Embedded, &d, base, panel, &[]);
+    let old = c.password();
+    let (ok, out) = c.run(&["password", "rotate", "--grace", "6"]);
+    assert!(ok, "{out}");
+    let new = c.password();
+    c.kill_supervisor();
+    let state = std::fs::read_to_string(d.join("state.json")).unwrap();
+    assert!(
+        state.contains(&rubra_manager::password::sha256_hex(old.as_bytes())),
+        "{state}"
+    );
+    assert!(!state.contains(&old) && !state.contains(&new));
+    let all = c.state().active_ports();
+    for &p in &all {
+        assert_eq!(
+            auth(p, &old),
+            Ok(()),
+            "node {p}: grace period still running"
+        );
+    }
+    let c2 = Cluster::start(Kind::Embedded, &d, base, panel, &[]);
+    let t0 = Instant::now();
+    for &p in &all {
+        while auth(p, &old).is_ok() {
+            assert!(
+                t0.elapsed() < Duration::from_secs(30),
+                "node {p} still takes the old password"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        assert_eq!(auth(p, &new), Ok(()), "node {p}");
+    }
+    let t0 = Instant::now();
+    while c2.state().rotation.is_some() {
+        assert!(
+            t0.elapsed() < Duration::from_secs(10),
+            "rotation record kept"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
