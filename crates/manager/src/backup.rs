@@ -322,6 +322,29 @@ const BATCH_BYTES: usize = 4 << 20;
 /// overwritten). Keys already expired are skipped; only database 0 exists in a cluster.
 pub fn restore(ctx: &Ctx, from: &Path, replace: bool) -> Result<u64> {
     let (_m, files) = verify(from)?;
+    load(ctx, &files, replace)
+}
+
+/// Load plain RDB files (e.g. `dump.rdb` of each primary of a Redis 7.0 cluster, or of a
+/// standalone server) like [`restore`] loads a backup: every file must parse, with its
+/// own CRC-64 trailer checked, before anything is written.
+pub fn restore_rdb(ctx: &Ctx, paths: &[std::path::PathBuf], replace: bool) -> Result<u64> {
+    let mut files = Vec::new();
+    for p in paths {
+        let bytes = std::fs::read(p).with_context(|| format!("read {}", p.display()))?;
+        count_keys(&bytes).with_context(|| {
+            format!(
+                "{} is not a loadable RDB file; nothing restored",
+                p.display()
+            )
+        })?;
+        files.push(bytes);
+    }
+    load(ctx, &files, replace)
+}
+
+/// Send every key of the RDB images `files` to its slot's owner in the cluster.
+fn load(ctx: &Ctx, files: &[Vec<u8>], replace: bool) -> Result<u64> {
     let view = ctx.best_view()?;
     let owners = view.owners();
     if owners.len() != SLOTS {
@@ -371,7 +394,7 @@ pub fn restore(ctx: &Ctx, from: &Path, replace: bool) -> Result<u64> {
         Ok(())
     };
     let mut skipped_db = 0u64;
-    for bytes in &files {
+    for bytes in files {
         let mut reader = rubra_persistence::RdbReader::new(bytes).map_err(|e| anyhow!("{e}"))?;
         while let Some(e) = reader.next_entry().map_err(|e| anyhow!("{e}"))? {
             if e.db != 0 {

@@ -110,8 +110,12 @@ enum Cmd {
         #[command(flatten)]
         target: Target,
         /// The backup directory (`rubra backup --to`).
+        #[arg(long, required_unless_present = "rdb", conflicts_with = "rdb")]
+        from: Option<PathBuf>,
+        /// Instead of a backup: plain RDB files (e.g. each primary's dump.rdb of a Redis
+        /// 7.0 cluster), checked by their own CRC-64. Repeat for several files.
         #[arg(long)]
-        from: PathBuf,
+        rdb: Vec<PathBuf>,
         /// Overwrite keys that already exist (default: refuse a cluster that holds keys).
         #[arg(long)]
         replace: bool,
@@ -426,10 +430,21 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Cmd::Restore {
             target,
             from,
+            rdb,
             replace,
         } => {
-            let n = crate::backup::restore(&target.ctx()?, &from, replace)?;
-            println!("restored {n} keys from {}", from.display());
+            let ctx = target.ctx()?;
+            let (n, src) = match from {
+                Some(f) => (
+                    crate::backup::restore(&ctx, &f, replace)?,
+                    f.display().to_string(),
+                ),
+                None => (
+                    crate::backup::restore_rdb(&ctx, &rdb, replace)?,
+                    format!("{} RDB files", rdb.len()),
+                ),
+            };
+            println!("restored {n} keys from {src}");
             Ok(ExitCode::SUCCESS)
         }
         Cmd::Failover { target, node } => {

@@ -359,3 +359,102 @@ fn scheduled_backups_keep_the_newest() {
         assert_eq!(m.shards.iter().map(|s| s.keys).sum::<u64>(), 100);
     }
 }
+
+/// A Redis 7.0 server's dump.rdb (its own encodings: listpacks, intsets, ...) restored
+/// into a rubra cluster with `rubra restore --rdb`; a corrupted copy is refused whole.
+#[test]
+fn a_redis_rdb_file_restores_into_a_rubra_cluster() {
+    if !Kind::Redis.available() {
+        return;
+    }
+    let d = tempdir("backup-redis");
+    let _t = TempDir(d.clone());
+    std::fs::create_dir_all(&d).unwrap();
+    let (rport, _) = ports(1);
+    let mut redis = std::process::Command::new("redis-server")
+        .args([
+            "--port",
+            &rport.to_string(),
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+        ])
+        .arg("--dir")
+        .arg(&d)
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .expect("redis-server");
+    let rcli = |script: &str| {
+        let mut child = std::process::Command::new("redis-cli")
+            .args(["-p", &rport.to_string()])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .expect("redis-cli");
+        use std::io::Write;
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(script.as_bytes())
+            .unwrap();
+        child.wait_with_output().unwrap()
+    };
+    let t0 = std::time::Instant::now();
+    while !String::from_utf8_lossy(&rcli("PING\n").stdout).contains("PONG") {
+        assert!(
+            t0.elapsed() < Duration::from_secs(10),
+            "redis-server did not start"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let mut script = String::new();
+    for i in 0..200 {
+        script.push_str(&format!("SET s:{i} {i}\n"));
+    }
+    for i in 0..20 {
+        script.push_str(&format!("HSET h:{i} f a{i} g 7\nRPUSH l:{i} a b {i}\n"));
+        script.push_str(&format!("SADD is:{i} 1 2 {i}\nSADD ss:{i} x y\n"));
+        script.push_str(&format!("ZADD z:{i} 2 a 0.25 b\n"));
+    }
+    script.push_str("SAVE\n");
+    rcli(&script);
+    let _ = redis.kill();
+    let _ = redis.wait();
+    let rdb = d.join("dump.rdb");
+    let want = {
+        let bytes = std::fs::read(&rdb).unwrap();
+        let mut m = BTreeMap::new();
+        rubra_persistence::read_rdb(&bytes, |e| {
+            m.insert(e.key, canon_rdb(e.value));
+        })
+        .unwrap();
+        m
+    };
+    assert_eq!(want.len(), 300);
+
+    let (base, panel) = ports(6);
+    let dc = d.join("cluster");
+    let c = Cluster::start(Kind::Embedded, &dc, base, panel, &[]);
+    let bad = d.join("bad.rdb");
+    let mut bytes = std::fs::read(&rdb).unwrap();
+    let at = bytes.len() / 2;
+    bytes[at] ^= 0x20;
+    std::fs::write(&bad, bytes).unwrap();
+    let (ok, out) = c.run(&[
+        "restore",
+        "--rdb",
+        rdb.to_str().unwrap(),
+        "--rdb",
+        bad.to_str().unwrap(),
+    ]);
+    assert!(!ok && out.contains("not a loadable RDB"), "{out}");
+    assert!(cluster_content(&c).is_empty(), "nothing written");
+    let (ok, out) = c.run(&["restore", "--rdb", rdb.to_str().unwrap()]);
+    assert!(ok, "{out}");
+    assert!(
+        cluster_content(&c) == want,
+        "content differs from redis-server's RDB"
+    );
+}

@@ -69,8 +69,20 @@ impl Sup {
         let mut failed = Vec::new();
         for a in &addrs {
             if let Err(e) = password::set_masterauth(&ctx, a, &new) {
-                // A node that died meanwhile gets masterauth from its config on restart.
-                failed.push(format!("{a}: {e:#}"));
+                // A node restarted between step 1 and our switch has only the old password:
+                // give it the new one too. One that is down now gets both from its config.
+                let repaired = password::add_everywhere(
+                    &Ctx {
+                        password: Some(old.clone()),
+                        ..ctx.clone()
+                    },
+                    std::slice::from_ref(a),
+                    &new,
+                )
+                .and_then(|()| password::set_masterauth(&ctx, a, &new));
+                if let Err(e2) = repaired {
+                    failed.push(format!("{a}: {e:#}; {e2:#}"));
+                }
             }
         }
         self.event(
