@@ -336,9 +336,25 @@ fn a_restarted_supervisor_ends_the_grace_period() {
     let _t = TempDir(d.clone());
     let mut c = Cluster::start(Kind::Embedded, &d, base, panel, &[]);
     let old = c.password();
+    let post = |token: &str| {
+        rubra_manager::httpc::request(&c.panel, "POST", "/api/password/rotate", token, "{}")
+            .expect("API")
+    };
+    assert_eq!(
+        post("wrong").0,
+        401,
+        "the panel action needs the admin password"
+    );
     let (ok, out) = c.run(&["password", "rotate", "--grace", "6"]);
     assert!(ok, "{out}");
     let new = c.password();
+    let (code, body) = post(&new);
+    assert_eq!(
+        code, 409,
+        "a second rotation during the grace period: {body}"
+    );
+    assert!(body.contains("grace period"), "{body}");
+    assert_eq!(c.password(), new);
     c.kill_supervisor();
     let state = std::fs::read_to_string(d.join("state.json")).unwrap();
     assert!(
