@@ -258,8 +258,9 @@ fn count_keys(bytes: &[u8]) -> Result<u64> {
 }
 
 /// Read and check a backup: the manifest, then every file's size, SHA-256 and parse.
-/// Returns the manifest and the files' contents; any damage is an error naming the file.
-pub fn verify(from: &Path) -> Result<(Manifest, Vec<Vec<u8>>)> {
+/// Returns the manifest and the files' paths (one file in memory at a time); any damage is
+/// an error naming the file.
+pub fn verify(from: &Path) -> Result<(Manifest, Vec<std::path::PathBuf>)> {
     let mpath = from.join(MANIFEST);
     let text = std::fs::read(&mpath).with_context(|| {
         format!(
@@ -308,7 +309,7 @@ pub fn verify(from: &Path) -> Result<(Manifest, Vec<Vec<u8>>)> {
                 s.keys
             );
         }
-        files.push(bytes);
+        files.push(p);
     }
     Ok((m, files))
 }
@@ -329,7 +330,6 @@ pub fn restore(ctx: &Ctx, from: &Path, replace: bool) -> Result<u64> {
 /// standalone server) like [`restore`] loads a backup: every file must parse, with its
 /// own CRC-64 trailer checked, before anything is written.
 pub fn restore_rdb(ctx: &Ctx, paths: &[std::path::PathBuf], replace: bool) -> Result<u64> {
-    let mut files = Vec::new();
     for p in paths {
         let bytes = std::fs::read(p).with_context(|| format!("read {}", p.display()))?;
         count_keys(&bytes).with_context(|| {
@@ -338,13 +338,12 @@ pub fn restore_rdb(ctx: &Ctx, paths: &[std::path::PathBuf], replace: bool) -> Re
                 p.display()
             )
         })?;
-        files.push(bytes);
     }
-    load(ctx, &files, replace)
+    load(ctx, paths, replace)
 }
 
-/// Send every key of the RDB images `files` to its slot's owner in the cluster.
-fn load(ctx: &Ctx, files: &[Vec<u8>], replace: bool) -> Result<u64> {
+/// Send every key of the (already checked) RDB files to its slot's owner in the cluster.
+fn load(ctx: &Ctx, files: &[std::path::PathBuf], replace: bool) -> Result<u64> {
     let view = ctx.best_view()?;
     let owners = view.owners();
     if owners.len() != SLOTS {
@@ -394,8 +393,9 @@ fn load(ctx: &Ctx, files: &[Vec<u8>], replace: bool) -> Result<u64> {
         Ok(())
     };
     let mut skipped_db = 0u64;
-    for bytes in files {
-        let mut reader = rubra_persistence::RdbReader::new(bytes).map_err(|e| anyhow!("{e}"))?;
+    for path in files {
+        let bytes = std::fs::read(path).with_context(|| format!("read {}", path.display()))?;
+        let mut reader = rubra_persistence::RdbReader::new(&bytes).map_err(|e| anyhow!("{e}"))?;
         while let Some(e) = reader.next_entry().map_err(|e| anyhow!("{e}"))? {
             if e.db != 0 {
                 skipped_db += 1;
