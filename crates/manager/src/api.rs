@@ -20,6 +20,9 @@
 //! - `GET  /api/backups`   the backup schedule and the scheduled backups kept
 //! - `POST /api/password/rotate` `{"grace":SECONDS}` (optional body): a new cluster
 //!   password, the old one accepted until the grace period ends (see `password`)
+//! - `POST /api/upgrade`   `{"image":"NAME:TAG"}`: Docker runtime, replace every node
+//!   container with one of the new image, one at a time (replicas first, primaries after
+//!   a failover to their replica)
 //! - `GET  /api/keys?pattern=P&cursor=C&count=N`  SCAN over all primaries (bounded)
 //! - `GET  /api/key?key=K`  type, TTL, size and a bounded value
 //! - `POST /api/key/delete` `{"key":"K"}`
@@ -62,6 +65,7 @@ pub fn router(sup: Arc<Sup>) -> Router {
         .route("/api/failover", post(failover))
         .route("/api/autoscale", post(autoscale))
         .route("/api/password/rotate", post(password_rotate))
+        .route("/api/upgrade", post(upgrade))
         .route("/api/backups", get(backups))
         .route("/api/keys", get(keys_scan))
         .route("/api/key", get(key_get))
@@ -573,6 +577,25 @@ async fn backups(State(sup): State<Arc<Sup>>) -> Response {
             json!({"scheduled": true, "every_secs": s.every_secs, "keep": s.keep,
             "dir": s.dir.display().to_string(), "backups": list}),
         )
+    })
+    .await
+}
+
+#[derive(Deserialize)]
+struct UpgradeReq {
+    image: String,
+}
+
+/// POST /api/upgrade {"image"}: a rolling upgrade, a background operation like reshard.
+async fn upgrade(State(sup): State<Arc<Sup>>, RawQuery(q): RawQuery, body: Bytes) -> Response {
+    let Ok(r) = serde_json::from_slice::<UpgradeReq>(&body) else {
+        return bad("body must be JSON with \"image\"");
+    };
+    if r.image.trim().is_empty() {
+        return bad("image must not be empty");
+    }
+    start_op(sup, "upgrade", wants_wait(&q), move |sup| {
+        sup.upgrade_locked(&r.image)
     })
     .await
 }

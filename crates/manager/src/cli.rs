@@ -97,6 +97,16 @@ enum Cmd {
         #[command(subcommand)]
         action: PasswordCmd,
     },
+    /// Docker runtime: replace every node container with one of a new image, one at a
+    /// time, failing each primary over to its replica first (a rolling upgrade).
+    Upgrade {
+        /// Data directory of the running cluster.
+        #[arg(long, default_value = "./rubra-data")]
+        dir: PathBuf,
+        /// The new node image (in the local engine; deploy/build-image.sh builds one).
+        #[arg(long)]
+        image: String,
+    },
     /// Copy every primary's data (an RDB from an in-sync replica) plus a manifest to DIR.
     Backup {
         #[command(flatten)]
@@ -411,6 +421,18 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 "password rotated: the new one is in {}; the old one is accepted until unix time {}",
                 r["credentials"].as_str().unwrap_or("DIR/credentials"),
                 r["old_accepted_until"]
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Cmd::Upgrade { dir, image } => {
+            let body = serde_json::json!({ "image": image });
+            let r = api_json(&dir, "/api/upgrade", &body.to_string())?;
+            println!(
+                "upgraded {} nodes from {} to {} in {} s",
+                r["nodes"],
+                r["previous"].as_str().unwrap_or("?"),
+                r["image"].as_str().unwrap_or("?"),
+                r["seconds"]
             );
             Ok(ExitCode::SUCCESS)
         }

@@ -236,6 +236,125 @@ fn containers_form_a_cluster_and_survive_a_killed_primary() {
     );
     let events = std::fs::read_to_string(dir.join("events.jsonl")).unwrap_or_default();
     assert!(events.contains("node_restarted"), "{events}");
+
+    rolling_upgrade(&cluster, &rt, &img, &prefix, &client, &mut conn);
     drop(conn);
     drop(cluster);
+}
+
+/// `rubra upgrade --image NEW` while a cluster client keeps writing: every container is
+/// replaced by one of the new image (same volume, same node id), primaries after a
+/// failover, and the writer sees no error at all; every key it wrote is there after.
+fn rolling_upgrade(
+    cluster: &Cluster,
+    rt: &DockerRt,
+    img: &str,
+    prefix: &str,
+    client: &redis::cluster::ClusterClient,
+    conn: &mut redis::cluster::ClusterConnection,
+) {
+    // A second tag of the same image stands for the new release (no registry here).
+    let next = format!("rubra-upgrade-test:{prefix}");
+    let tagged = Command::new("docker")
+        .args(["tag", img, &next])
+        .output()
+        .expect("docker tag");
+    assert!(tagged.status.success(), "{tagged:?}");
+    struct Untag(String);
+    impl Drop for Untag {
+        fn drop(&mut self) {
+            let _ = Command::new("docker").args(["rmi", &self.0]).output();
+        }
+    }
+    let _untag = Untag(next.clone());
+    let (ok, text) = cluster.run(&["upgrade", "--image", "no-such-image:none"]);
+    assert!(
+        !ok && text.contains("is not in the Docker engine"),
+        "{text}"
+    );
+
+    // The writer is the redis crate's async cluster client, which reconnects and
+    // refreshes its slot map when a node goes away (its blocking client keeps writing
+    // into a dead socket).
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let (stop2, wclient) = (stop.clone(), client.clone());
+    let writer = std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime");
+        rt.block_on(async move {
+            let mut c = wclient
+                .get_async_connection()
+                .await
+                .expect("writer connection");
+            let (mut written, mut errors) = (0u64, Vec::new());
+            while !stop2.load(std::sync::atomic::Ordering::Relaxed) {
+                let k = format!("u:{written}");
+                match redis::cmd("SET")
+                    .arg(&k)
+                    .arg(&k)
+                    .query_async::<()>(&mut c)
+                    .await
+                {
+                    Ok(()) => written += 1,
+                    Err(e) => {
+                        errors.push(format!("{k}: {e}"));
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                    }
+                }
+            }
+            (written, errors)
+        })
+    });
+    let ids_before: BTreeMap<u16, String> = cluster
+        .state()
+        .nodes
+        .iter()
+        .filter_map(|n| Some((n.port, n.id.clone()?)))
+        .collect();
+    let (ok, text) = cluster.run(&["upgrade", "--image", &next]);
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let (written, errors) = writer.join().expect("writer");
+    assert!(ok, "upgrade failed: {text}");
+    println!(
+        "rolling upgrade: {written} writes during it, {} errors",
+        errors.len()
+    );
+    assert!(written > 100, "the writer made progress ({written} writes)");
+    assert!(
+        errors.is_empty(),
+        "writes failed during the upgrade: {errors:?}"
+    );
+    for (port, id) in &ids_before {
+        let c = rt.inspect(*port).expect("inspect").expect("container");
+        assert_eq!(
+            c["Config"]["Image"],
+            next.as_str(),
+            "node {port} runs the new image"
+        );
+        let ip = rt.refresh_ip(*port).expect("ip").expect("has an ip");
+        let v = view_at(&format!("{ip}:{port}"), &cluster.password()).expect("view");
+        assert_eq!(
+            v.myself().map(|m| m.id.clone()),
+            Some(id.clone()),
+            "node {port} kept its id"
+        );
+    }
+    cluster.wait_check();
+    // A fresh connection: the idle one's sockets went with the replaced containers.
+    *conn = client.get_connection().expect("cluster connection");
+    let missing: Vec<String> = (0..written)
+        .map(|i| format!("u:{i}"))
+        .filter(|k| {
+            let got: Option<String> = redis::cmd("GET").arg(k).query(conn).expect("GET");
+            got.as_deref() != Some(k.as_str())
+        })
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "{} keys lost: {missing:?}",
+        missing.len()
+    );
+    assert!(cluster.state().docker.map(|d| d.image) == Some(next.clone()));
 }

@@ -32,8 +32,8 @@ pub struct DockerRt {
     pub engine: Engine,
     /// Name prefix and label value.
     pub prefix: String,
-    /// Node image (built by deploy/build-image.sh).
-    pub image: String,
+    /// Node image (built by deploy/build-image.sh); `rubra upgrade` changes it.
+    image: Mutex<String>,
     /// CPU limit per node container (NanoCpus / 1e9); 0 = none.
     pub cpus: f64,
     /// Memory limit per node container in bytes; 0 = none.
@@ -108,11 +108,46 @@ impl DockerRt {
         Ok(DockerRt {
             engine: Engine::from_env()?,
             prefix: prefix.to_string(),
-            image: image.to_string(),
+            image: Mutex::new(image.to_string()),
             cpus,
             memory: memory_limit(parse_mem(maxmemory)?),
             ips: Mutex::new(BTreeMap::new()),
         })
+    }
+
+    /// The image new node containers are made from.
+    pub fn image(&self) -> String {
+        self.image.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// Makes later containers use `image` (`rubra upgrade`).
+    pub fn set_image(&self, image: &str) {
+        *self.image.lock().unwrap_or_else(|p| p.into_inner()) = image.to_string();
+    }
+
+    /// Fails unless the engine holds `image` (there is no registry to pull from).
+    pub fn check_image(&self, image: &str) -> Result<()> {
+        match self
+            .engine
+            .get_opt(&format!("/images/{}/json", query_escape(image)))?
+        {
+            Some(_) => Ok(()),
+            None => bail!("image {image} is not in the Docker engine: build it first (deploy/build-image.sh --tag {image})"),
+        }
+    }
+
+    /// Removes the node's container but keeps its data volume (so the node keeps its id
+    /// and data when it is created again).
+    pub fn remove_container(&self, port: u16) -> Result<()> {
+        let (code, text) = self.engine.call(
+            "DELETE",
+            &format!("/containers/{}?force=true", self.container(port)),
+            None,
+        )?;
+        if !matches!(code, 204 | 404) {
+            bail!("remove {}: {code} {text}", self.container(port));
+        }
+        Ok(())
     }
 
     /// The cluster's network.
@@ -144,7 +179,7 @@ impl DockerRt {
             host["NanoCpus"] = json!((self.cpus * 1e9) as u64);
         }
         json!({
-            "Image": self.image,
+            "Image": self.image(),
             "Cmd": node_args(port, o),
             "Env": [format!("RUBRA_PASSWORD={}", o.password), format!("RUBRA_PORT={port}")],
             "Hostname": format!("node-{port}"),
@@ -194,7 +229,7 @@ impl DockerRt {
                         &format!("/containers/create?name={name}"),
                         Some(&self.container_spec(port, o)),
                     )
-                    .with_context(|| format!("create container {name} (image {})", self.image))?;
+                    .with_context(|| format!("create container {name} (image {})", self.image()))?;
                 Value::Null
             }
         };
@@ -260,14 +295,7 @@ impl DockerRt {
 
     /// Remove the node for good: container and data volume.
     pub fn remove(&self, port: u16) -> Result<()> {
-        let (code, text) = self.engine.call(
-            "DELETE",
-            &format!("/containers/{}?force=true", self.container(port)),
-            None,
-        )?;
-        if !matches!(code, 204 | 404) {
-            bail!("remove {}: {code} {text}", self.container(port));
-        }
+        self.remove_container(port)?;
         let (code, text) =
             self.engine
                 .call("DELETE", &format!("/volumes/{}", self.volume(port)), None)?;

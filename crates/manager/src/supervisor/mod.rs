@@ -93,6 +93,9 @@ pub struct Sup {
     pub external: Option<crate::docker::external::ExternalRt>,
     /// Docker runtime: when the monitor first found each node's container dead.
     dead_since: Mutex<HashMap<u16, Instant>>,
+    /// Docker runtime: nodes whose container `rubra upgrade` is replacing right now (the
+    /// monitor leaves them alone).
+    replacing: Mutex<std::collections::HashSet<u16>>,
     /// Scheduled backups (`rubra up --backup-every`), if any.
     pub backups: Option<BackupSchedule>,
 }
@@ -117,6 +120,7 @@ mod autoscaling;
 mod nodes;
 mod rotation;
 mod scaling;
+mod upgrade;
 
 impl Sup {
     /// Wrap a loaded/created state.
@@ -146,6 +150,7 @@ impl Sup {
             docker: None,
             external: None,
             dead_since: Mutex::new(HashMap::new()),
+            replacing: Mutex::new(Default::default()),
             backups: None,
         }
     }

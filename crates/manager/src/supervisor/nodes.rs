@@ -150,6 +150,9 @@ impl Sup {
     /// re-created with its volume; addresses are re-read, since a restart can change them.
     fn monitor_containers(&self, d: &crate::docker::DockerRt, ports: &[u16]) {
         for &port in ports {
+            if lock(&self.replacing).contains(&port) {
+                continue;
+            }
             match d.alive(port) {
                 Ok(true) => {
                     lock(&self.dead_since).remove(&port);
