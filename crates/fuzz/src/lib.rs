@@ -353,12 +353,13 @@ pub struct Stats {
 /// Runs `target` on mutants of `seeds` until the settings say stop. A panic in the target
 /// is caught, the seed, iteration and input (hex) are printed, and the run fails, so the
 /// input can become a named regression test. `fixup` runs after mutation (e.g. to recompute
-/// a checksum, so mutants get past the footer check into the decoder).
+/// a checksum or a total-length field, usually, so mutants get past the envelope check
+/// into the decoder; it gets the run's generator so it can leave some envelopes broken).
 pub fn run(
     name: &str,
     seeds: Vec<Vec<u8>>,
     settings: &Settings,
-    fixup: impl Fn(&mut Vec<u8>),
+    fixup: impl Fn(&mut Rng, &mut Vec<u8>),
     mut target: impl FnMut(&[u8]) -> Verdict,
 ) -> Stats {
     assert!(!seeds.is_empty(), "{name}: empty corpus");
@@ -386,7 +387,7 @@ pub fn run(
         if i >= corpus.len() as u64 {
             mutate(&mut rng, &mut input, &corpus);
             input.truncate(settings.max_len);
-            fixup(&mut input);
+            fixup(&mut rng, &mut input);
         }
         let outcome = catch_unwind(AssertUnwindSafe(|| target(&input)));
         stats.inputs += 1;
@@ -477,7 +478,7 @@ mod tests {
                 "panics",
                 vec![b"x".to_vec()],
                 &s,
-                |_| {},
+                |_, _| {},
                 |b| {
                     if b.len() > 1 {
                         panic!("boom")

@@ -126,7 +126,7 @@ fn fuzz_request_parser_default_limits() {
         "request",
         request_seeds(),
         &s,
-        |_| {},
+        |_, _| {},
         |b| check_request(b, &limits),
     );
     assert!(st.accepted > 0);
@@ -146,7 +146,7 @@ fn fuzz_request_parser_small_limits() {
         "request-small-limits",
         request_seeds(),
         &s,
-        |_| {},
+        |_, _| {},
         |b| {
             let v = check_request(b, &limits);
             if let Ok(Parsed::Complete(args, _)) = parse_request(b, &limits) {
@@ -319,7 +319,7 @@ impl std::io::Read for Trickle<'_> {
 #[test]
 fn fuzz_frame_reader() {
     let s = Settings::from_env(SHORT);
-    let st = run("frame", frame_seeds(), &s, |_| {}, check_frame);
+    let st = run("frame", frame_seeds(), &s, |_, _| {}, check_frame);
     assert!(st.accepted > 0);
 }
 
