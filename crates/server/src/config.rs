@@ -7,7 +7,7 @@ use rubra_resp::split_args;
 use std::collections::BTreeMap;
 
 mod params;
-mod rewrite;
+pub(crate) mod rewrite;
 mod special;
 mod value;
 
