@@ -334,3 +334,22 @@ fn regression_announced_addresses_cannot_inject_into_nodes_conf() {
         }),
     });
 }
+
+/// Found by the long fuzz_bus_decode run: an announced IP filling all 46 bytes of the field
+/// (no NUL) decoded to 46 characters, which encode() can only send as 45.
+#[test]
+fn regression_unterminated_ip_field_round_trips() {
+    let mut rng = Rng::new(3);
+    let mut bytes = encode(&Message {
+        header: header(&mut rng, id('b')),
+        body: Body::Ping(PingBody {
+            gossip: vec![gossip(&mut rng)],
+            ..PingBody::default()
+        }),
+    });
+    bytes[2168..2168 + 46].fill(b'a');
+    bytes[HEADER_LEN + 48..HEADER_LEN + 48 + 46].fill(b'1');
+    let msg = decode(&bytes).expect("valid frame");
+    assert_eq!(msg.header.myip.len(), 45);
+    assert_eq!(decode(&encode(&msg)).as_ref(), Ok(&msg));
+}
