@@ -141,6 +141,7 @@ fn fuzz_request_parser_small_limits() {
         max_bulk_len: 16,
         max_multibulk_len: 8,
         max_inline_len: 64,
+        unauthenticated: false,
     };
     run(
         "request-small-limits",
