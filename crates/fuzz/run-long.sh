@@ -15,6 +15,7 @@ bin() { ls -t target/debug/deps/"$1"-* | grep -v '\.d$' | head -1; }
 TARGETS="
 fuzz_request_parser_default_limits fuzz_resp
 fuzz_request_parser_small_limits fuzz_resp
+fuzz_request_parser_unauthenticated fuzz_resp
 fuzz_frame_reader fuzz_resp
 fuzz_bus_decode fuzz_cluster
 fuzz_bus_into_node fuzz_cluster

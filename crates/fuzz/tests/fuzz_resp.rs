@@ -164,6 +164,33 @@ fn fuzz_request_parser_small_limits() {
     );
 }
 
+#[test]
+fn fuzz_request_parser_unauthenticated() {
+    // Before AUTH on a server with a password, Redis 7.0.15 refuses more than 10 arguments
+    // or a bulk over 16 KB; nothing the parser accepts may exceed that.
+    let s = Settings::from_env(SHORT);
+    let limits = Limits {
+        unauthenticated: true,
+        ..Limits::default()
+    };
+    run(
+        "request-unauthenticated",
+        request_seeds(),
+        &s,
+        |_, _| {},
+        |b| {
+            let v = check_request(b, &limits);
+            if let (Some(b'*'), Ok(Parsed::Complete(args, _))) =
+                (b.first(), parse_request(b, &limits))
+            {
+                assert!(args.len() <= 10, "{} args before AUTH", args.len());
+                assert!(args.iter().all(|a| a.len() <= 16384));
+            }
+            v
+        },
+    );
+}
+
 fn frame_seeds() -> Vec<Vec<u8>> {
     [
         &b"+OK\r\n"[..],
