@@ -359,7 +359,7 @@ pub fn run(
     name: &str,
     seeds: Vec<Vec<u8>>,
     settings: &Settings,
-    fixup: impl Fn(&mut Rng, &mut Vec<u8>),
+    fixup: impl Fn(&mut Rng, &mut [u8]),
     mut target: impl FnMut(&[u8]) -> Verdict,
 ) -> Stats {
     assert!(!seeds.is_empty(), "{name}: empty corpus");

@@ -134,7 +134,7 @@ fn bus_seeds() -> Vec<Vec<u8>> {
 
 /// Usually makes the envelope valid again (signature, version, total length), so mutants
 /// reach the body decoders and the state machine; sometimes leaves it broken.
-fn fix_envelope(rng: &mut Rng, v: &mut Vec<u8>) {
+fn fix_envelope(rng: &mut Rng, v: &mut [u8]) {
     if v.len() < HEADER_LEN || rng.one_in(10) {
         return;
     }
@@ -251,7 +251,7 @@ fn check_conf(buf: &[u8]) -> Verdict {
             );
             // A node started from it must survive its first ticks (one input in 16: a
             // node start is much slower than a parse).
-            if buf.len() % 16 != 0 {
+            if !buf.len().is_multiple_of(16) {
                 return Verdict::Accepted;
             }
             if let Ok(mut node) =

@@ -102,7 +102,7 @@ fn dump_seeds() -> Vec<Vec<u8>> {
 }
 
 /// Recomputes the DUMP footer (RDB version + CRC-64) nine times in ten.
-fn fix_dump_footer(rng: &mut Rng, v: &mut Vec<u8>) {
+fn fix_dump_footer(rng: &mut Rng, v: &mut [u8]) {
     if v.len() < 10 || rng.one_in(10) {
         return;
     }
@@ -197,7 +197,7 @@ fn rdb_seeds() -> Vec<Vec<u8>> {
 
 /// Recomputes the trailing CRC-64 nine times in ten (zero would skip the check; a
 /// mismatch stops the reader before the mutated part otherwise).
-fn fix_rdb_footer(rng: &mut Rng, v: &mut Vec<u8>) {
+fn fix_rdb_footer(rng: &mut Rng, v: &mut [u8]) {
     if v.len() < 18 || rng.one_in(10) {
         return;
     }

@@ -267,7 +267,7 @@ fn payload_seeds() -> Vec<Vec<u8>> {
 }
 
 /// Recomputes the DUMP footer nine times in ten, so mutants reach the value decoders.
-fn fix_footer(rng: &mut Rng, v: &mut Vec<u8>) {
+fn fix_footer(rng: &mut Rng, v: &mut [u8]) {
     if v.len() < 10 || rng.one_in(10) {
         return;
     }
