@@ -341,3 +341,84 @@ fn timeout_spares_subscribers() {
         got.extend_from_slice(&buf[..n]);
     }
 }
+
+/// RESTORE payloads from a hostile client on a real server with `sanitize-dump-payload
+/// yes`, next to redis-server: a set holding a member twice is refused by both with the
+/// same error, and a few hundred mutants of real payloads never crash rubra nor answer
+/// anything but OK or Redis's two RESTORE errors. (The in-process fuzz target
+/// `fuzz_loaders::fuzz_restore_into_keyspace` runs millions.)
+#[test]
+fn hostile_restore_payloads_are_refused_and_the_server_survives() {
+    let args = ["--sanitize-dump-payload", "yes"];
+    let mut ours = TestServer::start(&args);
+    let redis = Reference::start_with(&args);
+    let mut dup = rubra_fuzz::unhex("0205c2344ffcffc12401c22993fcffc12401c229930000133339363236000013333936323631363733343539303835323637320991ba1920ddeac000000b0063bdef747232eac2");
+    let mut rc = redis::Client::open(format!("redis://127.0.0.1:{}/", redis.port))
+        .unwrap()
+        .get_connection()
+        .unwrap();
+    let mut oc = ours.conn();
+    let restore = |c: &mut redis::Connection, payload: &[u8]| -> String {
+        match redis::cmd("RESTORE")
+            .arg("k")
+            .arg(0)
+            .arg(payload)
+            .arg("REPLACE")
+            .query::<redis::Value>(c)
+        {
+            Ok(Value::Okay) => "OK".into(),
+            Ok(v) => format!("{v:?}"),
+            Err(e) => format!("{} {}", e.code().unwrap_or("?"), e.detail().unwrap_or("")),
+        }
+    };
+    // The fuzz target wrote an RDB 11 footer; redis-server 7.0 reads up to 10.
+    let n = dup.len();
+    dup[n - 10..n - 8].copy_from_slice(&10u16.to_le_bytes());
+    let crc = rubra_persistence::crc64(&dup[..n - 8]);
+    dup[n - 8..].copy_from_slice(&crc.to_le_bytes());
+    let theirs = restore(&mut rc, &dup);
+    assert_eq!(restore(&mut oc, &dup), theirs);
+    assert_eq!(theirs, "ERR Bad data format");
+    // Mutants of payloads Redis itself made.
+    for (i, cmd) in [
+        vec!["SADD", "s", "a", "b", "c"],
+        vec!["SADD", "s", "1", "2", "3"],
+        vec!["HSET", "s", "f", "v", "g", "w"],
+        vec!["ZADD", "s", "1", "a", "2", "b"],
+        vec!["RPUSH", "s", "a", "b", "1"],
+        vec!["XADD", "s", "1-1", "f", "v"],
+    ]
+    .iter()
+    .enumerate()
+    {
+        let _ = q(&mut rc, &["DEL", "s"]);
+        let _ = q(&mut rc, cmd);
+        let Value::BulkString(payload) = q(&mut rc, &["DUMP", "s"]) else {
+            panic!("DUMP from redis-server");
+        };
+        let mut rng = rubra_fuzz::Rng::new(i as u64);
+        for _ in 0..60 {
+            let mut m = payload.clone();
+            rubra_fuzz::mutate(&mut rng, &mut m, &[]);
+            if m.len() >= 10 {
+                let n = m.len();
+                m[n - 10..n - 8].copy_from_slice(&10u16.to_le_bytes());
+                let crc = rubra_persistence::crc64(&m[..n - 8]);
+                m[n - 8..].copy_from_slice(&crc.to_le_bytes());
+            }
+            let got = restore(&mut oc, &m);
+            assert!(
+                got == "OK"
+                    || got == "ERR Bad data format"
+                    || got == "ERR DUMP payload version or checksum are wrong",
+                "RESTORE answered {got}"
+            );
+            if got == "OK" {
+                let _ = q(&mut oc, &["TYPE", "k"]);
+                let _ = q(&mut oc, &["DUMP", "k"]);
+            }
+        }
+    }
+    assert!(ours.alive());
+    assert_eq!(q(&mut oc, &["PING"]), Value::SimpleString("PONG".into()));
+}
