@@ -197,6 +197,18 @@ fn repr(s: &str) -> String {
     out
 }
 
+/// A word as a config line holds it: bare if plain printable ASCII, else quoted.
+fn word(w: &str) -> String {
+    let plain = !w.is_empty()
+        && w.bytes()
+            .all(|b| b.is_ascii_graphic() && b != b'"' && b != b'\'' && b != b'\\');
+    if plain {
+        w.to_string()
+    } else {
+        repr(w)
+    }
+}
+
 fn rewrite_param(st: &mut State, config: &Config, p: &super::Param) {
     let name = p.name;
     let value = config.get_value(name);
@@ -279,7 +291,11 @@ fn rewrite_special(st: &mut State, config: &Config, name: &str, value: &str) {
             } else if value.is_empty() {
                 st.rewrite_line(name, "bind \"\"".into(), true);
             } else {
-                st.rewrite_line(name, format!("bind {value}"), true);
+                // Quoted where needed so an address with a control character (refused by
+                // bind later, but accepted by the parser) reads back the same (found by
+                // fuzz_config_file; Redis writes it raw).
+                let words: Vec<String> = value.split(' ').map(word).collect();
+                st.rewrite_line(name, format!("bind {}", words.join(" ")), true);
             }
         }
         "replicaof" => {
