@@ -211,6 +211,11 @@ pub fn parse_nodes_conf(text: &str, now: u64) -> Result<ClusterState, String> {
         n.hostname = hostname;
         n.flags = parse_flags(f[2]);
         if n.has(flags::MYSELF) {
+            // Two "myself" lines would leave two nodes flagged as us (Redis asserts here);
+            // found by fuzz_nodes_conf.
+            if myself.is_some_and(|m| m != id) {
+                return Err("nodes.conf has more than one 'myself' node".into());
+            }
             myself = Some(id);
             n.link_connected = true;
         }
@@ -347,6 +352,11 @@ mod tests {
             &format!("{} nocolon myself,master - 0 0 0 connected", "a".repeat(40)),
             &format!("{} 1:2@3 master - 0 0 0 connected", "a".repeat(40)),
             "short line",
+            &format!(
+                "{} 1:2@3 myself,master - 0 0 0 connected\n{} 1:3@4 myself,master - 0 0 0 connected",
+                "a".repeat(40),
+                "b".repeat(40)
+            ),
         ] {
             assert!(parse_nodes_conf(bad, 0).is_err(), "{bad}");
         }

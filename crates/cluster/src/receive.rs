@@ -56,11 +56,12 @@ impl Node {
         let now = self.now;
         let h = &msg.header;
         let ty = msg.body.msg_type();
-        let sender_ip = if h.myip.is_empty() {
-            from_ip.to_string()
-        } else {
-            String::from_utf8_lossy(&h.myip).into_owned()
-        };
+        // Names end up in nodes.conf and as map keys: a sender that is not 40 hex chars
+        // would write a file we cannot load at the next start (found by fuzz_bus_into_node).
+        if !h.sender.is_valid() {
+            return;
+        }
+        let sender_ip = announced_ip(&h.myip).unwrap_or_else(|| from_ip.to_string());
         let mut sender = self.known_sender(&h.sender);
         if let Some(s) = sender {
             self.note_sender_header(s, h);
@@ -243,8 +244,7 @@ impl Node {
                 n.flags &= !flags::NOADDR;
                 save = true;
             }
-            if let Some(hn) = &p.hostname {
-                let hn = String::from_utf8_lossy(hn).into_owned();
+            if let Some(hn) = p.hostname.as_deref().and_then(valid_hostname) {
                 if n.hostname != hn {
                     n.hostname = hn;
                     save = true;
@@ -387,12 +387,14 @@ impl Node {
                     }
                     // A node we cannot reach but others can, at another address: it was
                     // restarted elsewhere; try there (clusterProcessGossipSection).
-                    let ip = String::from_utf8_lossy(&g.ip);
+                    let Some(ip) = announced_ip(&g.ip) else {
+                        continue;
+                    };
                     if n.down()
                         && g.flags & (flags::NOADDR | flags::FAIL | flags::PFAIL) == 0
                         && (n.ip != ip || n.port != g.port || n.cport != g.cport)
                     {
-                        n.ip = ip.into_owned();
+                        n.ip = ip;
                         n.port = g.port;
                         n.pport = g.pport;
                         n.cport = g.cport;
@@ -402,6 +404,7 @@ impl Node {
                 }
             } else if g.flags & flags::NOADDR == 0
                 && g.node.is_valid()
+                && announced_ip(&g.ip).is_some()
                 && !self.st.blacklist.contains_key(&g.node)
             {
                 // Redis 7: a node gossiped by a known member joins our table under its
@@ -412,7 +415,7 @@ impl Node {
                     g.flags & (flags::MASTER | flags::SLAVE | flags::NOFAILOVER),
                     now,
                 );
-                n.ip = String::from_utf8_lossy(&g.ip).into_owned();
+                n.ip = announced_ip(&g.ip).unwrap_or_default();
                 n.port = g.port;
                 n.cport = g.cport;
                 n.pport = g.pport;
@@ -559,4 +562,23 @@ fn role_flags(h: &Header) -> u16 {
     } else {
         flags::MASTER
     }
+}
+
+/// An address announced on the bus (header `myip` or a gossip entry), if it looks like an
+/// IPv4/IPv6 address. Anything else (spaces, newlines, non-ASCII) would corrupt the
+/// nodes.conf line it is written to, so it is treated as not announced.
+pub(crate) fn announced_ip(raw: &[u8]) -> Option<String> {
+    let ok = !raw.is_empty()
+        && raw
+            .iter()
+            .all(|&c| c.is_ascii_hexdigit() || c == b'.' || c == b':' || c == b'%');
+    ok.then(|| String::from_utf8_lossy(raw).into_owned())
+}
+
+/// A hostname extension, if it is made of what `cluster-announce-hostname` accepts
+/// (letters, digits, '-' and '.'); empty clears it.
+pub(crate) fn valid_hostname(raw: &[u8]) -> Option<String> {
+    raw.iter()
+        .all(|&c| c.is_ascii_alphanumeric() || c == b'-' || c == b'.')
+        .then(|| String::from_utf8_lossy(raw).into_owned())
 }

@@ -613,7 +613,9 @@ pub fn decode(buf: &[u8]) -> Result<Message, WireError> {
         sender: name_at(buf, OFF_SENDER),
         myslots,
         replica_of: (slaveof != NodeId::NULL).then_some(slaveof),
-        myip: cstr(&buf[OFF_MYIP..OFF_MYIP + IPLEN]),
+        // The last byte is the terminator (Redis sets it to NUL on receipt); a sender that
+        // fills all 46 bytes must not give us a 46-byte IP that encode() cannot send back.
+        myip: cstr(&buf[OFF_MYIP..OFF_MYIP + IPLEN - 1]),
         pport: be_u16(buf, OFF_PPORT),
         cport: be_u16(buf, OFF_CPORT),
         flags: be_u16(buf, OFF_FLAGS),
@@ -713,7 +715,7 @@ fn decode_ping(
             node: name_at(e, 0),
             ping_sent: be_u32(e, 40),
             pong_received: be_u32(e, 44),
-            ip: cstr(&e[48..48 + IPLEN]),
+            ip: cstr(&e[48..48 + IPLEN - 1]),
             port: be_u16(e, 94),
             cport: be_u16(e, 96),
             flags: be_u16(e, 98),

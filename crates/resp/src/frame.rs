@@ -102,7 +102,14 @@ fn parse_at(
             if n < 0 {
                 return Ok(Some((Frame::Null, next)));
             }
-            let items = if tag == b'%' { n * 2 } else { n };
+            // A map announces pairs: double the count without overflowing (a peer may send
+            // `%9223372036854775807`).
+            let items = if tag == b'%' {
+                n.checked_mul(2)
+                    .ok_or(ProtocolError::InvalidMultibulkLength)?
+            } else {
+                n
+            };
             // Each element needs at least 3 bytes, so a count beyond the buffer is incomplete,
             // and we never pre-allocate more than what the buffer could hold.
             let mut out = Vec::with_capacity((items as usize).min(buf.len() / 3 + 1));
@@ -166,6 +173,18 @@ mod tests {
         for cut in 0..bytes.len() {
             assert_eq!(parse_frame(&bytes[..cut], 1 << 20), Ok(None));
         }
+    }
+
+    /// Found by the fuzzer (fuzz_resp::fuzz_frame_reader): the pair count of a map was
+    /// doubled with `*`, which overflows for a huge announced count.
+    #[test]
+    fn regression_map_count_overflow_is_refused() {
+        let input = b"%9223372036854775807\r\n+i\r\n";
+        assert!(parse_frame(input, 1 << 20).is_err());
+        assert_eq!(
+            parse_frame(b"%4611686018427387903\r\n+i\r\n", 1 << 20),
+            Ok(None)
+        );
     }
 
     #[test]

@@ -12,4 +12,7 @@ pub use client::{encode_request, FrameReader};
 pub use double::format_double;
 pub use encode::{Reply, VerbatimFormat};
 pub use frame::{parse_frame, Frame};
-pub use request::{parse_request, split_args, Limits, Parsed, ProtocolError, Request};
+pub use request::{
+    parse_request, split_args, Limits, Parsed, ProtocolError, Request, UNAUTH_MAX_ARGS,
+    UNAUTH_MAX_BULK,
+};

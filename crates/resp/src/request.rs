@@ -16,14 +16,26 @@ pub struct Limits {
     pub max_multibulk_len: usize,
     /// The longest inline command line.
     pub max_inline_len: usize,
+    /// The client has not authenticated on a server that requires it: Redis then refuses
+    /// more than [`UNAUTH_MAX_ARGS`] arguments or a bulk over [`UNAUTH_MAX_BULK`] bytes, so
+    /// an anonymous peer cannot make the server buffer large requests.
+    pub unauthenticated: bool,
 }
+
+/// Most arguments an unauthenticated client may send in one request (Redis 7.0.15).
+pub const UNAUTH_MAX_ARGS: i64 = 10;
+/// Largest bulk an unauthenticated client may announce (Redis 7.0.15).
+pub const UNAUTH_MAX_BULK: i64 = 16384;
 
 impl Default for Limits {
     fn default() -> Self {
         Limits {
             max_bulk_len: 512 * 1024 * 1024,
-            max_multibulk_len: 1024 * 1024,
+            // Redis accepts any count up to INT_MAX; memory is bounded by the query buffer
+            // limit as the arguments arrive, not by the announced count.
+            max_multibulk_len: i32::MAX as usize,
             max_inline_len: 64 * 1024,
+            unauthenticated: false,
         }
     }
 }
@@ -37,6 +49,8 @@ pub enum ProtocolError {
     TooBigInline,
     UnbalancedQuotes,
     TooBigCountString,
+    UnauthenticatedMultibulkLength,
+    UnauthenticatedBulkLength,
 }
 
 impl ProtocolError {
@@ -56,6 +70,12 @@ impl ProtocolError {
             }
             ProtocolError::TooBigCountString => {
                 "ERR Protocol error: too big mbulk count string".into()
+            }
+            ProtocolError::UnauthenticatedMultibulkLength => {
+                "ERR Protocol error: unauthenticated multibulk length".into()
+            }
+            ProtocolError::UnauthenticatedBulkLength => {
+                "ERR Protocol error: unauthenticated bulk length".into()
             }
         }
     }
@@ -133,6 +153,9 @@ fn parse_multibulk(buf: &[u8], limits: &Limits) -> Result<Parsed, ProtocolError>
     if count > limits.max_multibulk_len as i64 {
         return Err(ProtocolError::InvalidMultibulkLength);
     }
+    if limits.unauthenticated && count > UNAUTH_MAX_ARGS {
+        return Err(ProtocolError::UnauthenticatedMultibulkLength);
+    }
     let mut pos = end + 2;
     if count <= 0 {
         return Ok(Parsed::Complete(Vec::new(), pos));
@@ -156,6 +179,9 @@ fn parse_multibulk(buf: &[u8], limits: &Limits) -> Result<Parsed, ProtocolError>
         let len = parse_count(&buf[pos + 1..end]).ok_or(ProtocolError::InvalidBulkLength)?;
         if len < 0 || len as u64 > limits.max_bulk_len as u64 {
             return Err(ProtocolError::InvalidBulkLength);
+        }
+        if limits.unauthenticated && len > UNAUTH_MAX_BULK {
+            return Err(ProtocolError::UnauthenticatedBulkLength);
         }
         let start = end + 2;
         let stop = start + len as usize;
@@ -341,5 +367,37 @@ mod tests {
             Err(ProtocolError::InvalidBulkLength)
         );
         assert_eq!(parse(&vec![b'a'; 70_000]), Err(ProtocolError::TooBigInline));
+    }
+
+    #[test]
+    fn multibulk_count_limit_is_int_max_and_unauthenticated_limits_apply() {
+        assert!(matches!(
+            parse(b"*1048577\r\n"),
+            Ok(Parsed::Incomplete { .. })
+        ));
+        assert_eq!(
+            parse(b"*2147483648\r\n"),
+            Err(ProtocolError::InvalidMultibulkLength)
+        );
+        let anon = Limits {
+            unauthenticated: true,
+            ..Limits::default()
+        };
+        assert!(matches!(
+            parse_request(b"*10\r\n", &anon),
+            Ok(Parsed::Incomplete { .. })
+        ));
+        assert_eq!(
+            parse_request(b"*11\r\n", &anon),
+            Err(ProtocolError::UnauthenticatedMultibulkLength)
+        );
+        assert!(matches!(
+            parse_request(b"*1\r\n$16384\r\n", &anon),
+            Ok(Parsed::Incomplete { .. })
+        ));
+        assert_eq!(
+            parse_request(b"*1\r\n$16385\r\n", &anon),
+            Err(ProtocolError::UnauthenticatedBulkLength)
+        );
     }
 }

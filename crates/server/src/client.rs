@@ -74,8 +74,8 @@ pub(crate) struct ClientRegistry {
     next_id: u64,
 }
 
-/// Output buffer limits for one class of clients.
-#[derive(Debug, Clone, Copy)]
+/// Output buffer limits for one class of clients (0 = no limit).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub(crate) struct OutputLimits {
     pub hard: usize,
     pub soft: usize,
@@ -226,6 +226,8 @@ pub(crate) struct ClientState {
     pub is_primary_link: bool,
     /// The `timeout` config as of the last batch (0 = never close idle clients).
     pub idle_timeout_secs: u64,
+    /// `client-output-buffer-limit normal`, refreshed with the config like the timeout.
+    pub output_limits: OutputLimits,
     /// While a blocked client is served: the key whose readiness woke it. Redis serves a
     /// client blocked on several keys from that key, not from the first one it named.
     pub served_key: Option<Bytes>,
@@ -251,6 +253,24 @@ pub(crate) struct ClientState {
 }
 
 impl ClientState {
+    /// Whether `pending` reply bytes break this client's normal-class output limit: None if
+    /// not (or not a normal client: subscribers, replicas and monitors have their own
+    /// limits), Some(ZERO) to close now (hard limit, or soft limit with no grace), or the
+    /// grace within which the bytes must drain (soft limit).
+    pub(crate) fn over_output_limit(&self, pending: usize) -> Option<std::time::Duration> {
+        let l = self.output_limits;
+        if self.subscriptions > 0 || self.is_replica || self.monitor || self.is_primary_link {
+            return None;
+        }
+        if l.hard > 0 && pending > l.hard {
+            return Some(std::time::Duration::ZERO);
+        }
+        if l.soft > 0 && pending > l.soft {
+            return Some(std::time::Duration::from_secs(l.soft_seconds));
+        }
+        None
+    }
+
     /// Redis's resetClient for the reply mode: a CLIENT REPLY SKIP drops exactly the reply
     /// of the command after it.
     pub(crate) fn after_command(&mut self) {

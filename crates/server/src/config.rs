@@ -7,7 +7,7 @@ use rubra_resp::split_args;
 use std::collections::BTreeMap;
 
 mod params;
-mod rewrite;
+pub(crate) mod rewrite;
 mod special;
 mod value;
 
@@ -136,6 +136,9 @@ pub(crate) struct Config {
     pub pubsub_hard_limit: usize,
     pub pubsub_soft_limit: usize,
     pub pubsub_soft_seconds: u64,
+    /// `client-output-buffer-limit normal ...`, enforced where a normal client's replies
+    /// are written (conn.rs).
+    pub normal_output_limits: crate::client::OutputLimits,
     pub cluster_enabled: bool,
     pub idle_timeout_secs: u64,
     /// tracking-table-max-keys (0: unlimited), read by client-side caching.
@@ -193,6 +196,7 @@ impl Default for Config {
             pubsub_hard_limit: 32 << 20,
             pubsub_soft_limit: 8 << 20,
             pubsub_soft_seconds: 60,
+            normal_output_limits: crate::client::OutputLimits::default(),
             cluster_enabled: false,
             idle_timeout_secs: 0,
             tracking_table_max_keys: 1_000_000,
@@ -371,6 +375,13 @@ impl Config {
         self.pubsub_hard_limit = hard as usize;
         self.pubsub_soft_limit = soft as usize;
         self.pubsub_soft_seconds = secs;
+        let (hard, soft, secs) =
+            special::class_limits(self.get_value("client-output-buffer-limit"), "normal");
+        self.normal_output_limits = crate::client::OutputLimits {
+            hard: hard as usize,
+            soft: soft as usize,
+            soft_seconds: secs,
+        };
         self.lfu = LfuParams {
             log_factor: self.int("lfu-log-factor").max(0) as u32,
             decay_minutes: self.int("lfu-decay-time").max(0) as u64,

@@ -77,6 +77,7 @@ pub(crate) async fn serve(server: Arc<Server>, mut stream: TcpStream, peer: Sock
             let id = store.clients.next_id();
             client.id = id;
             client.idle_timeout_secs = store.config.idle_timeout_secs;
+            client.output_limits = store.config.normal_output_limits;
             let pass = store.config.requirepass.clone();
             store.acl.sync_requirepass(&pass);
             client.authenticated = store.acl.default_auto_auth();
@@ -139,16 +140,16 @@ pub(crate) async fn serve(server: Arc<Server>, mut stream: TcpStream, peer: Sock
                     match process(&server, &mut client, &mut inbuf, &mut out) {
                         Step::Drained => break,
                         Step::Flush => {
-                            if write_out(&mut stream, &mut out).await.is_err() {
+                            if flush(&mut stream, &mut out, &client).await.is_err() {
                                 break 'conn;
                             }
                         }
                         Step::Close => {
-                            let _ = write_out(&mut stream, &mut out).await;
+                            let _ = flush(&mut stream, &mut out, &client).await;
                             break 'conn;
                         }
                         Step::Paused(until, watch) => {
-                            if write_out(&mut stream, &mut out).await.is_err() {
+                            if flush(&mut stream, &mut out, &client).await.is_err() {
                                 break 'conn;
                             }
                             if !wait_unpaused(&mut client, &mut stream, &mut rx, &mut inbuf, &pending_out, until, watch).await {
@@ -156,7 +157,7 @@ pub(crate) async fn serve(server: Arc<Server>, mut stream: TcpStream, peer: Sock
                             }
                         }
                         Step::Block(req) => {
-                            if write_out(&mut stream, &mut out).await.is_err() {
+                            if flush(&mut stream, &mut out, &client).await.is_err() {
                                 break 'conn;
                             }
                             match wait_unblocked(&server, &mut client, &mut stream, &mut rx, &mut inbuf, req).await {
@@ -170,7 +171,7 @@ pub(crate) async fn serve(server: Arc<Server>, mut stream: TcpStream, peer: Sock
             // Not polled (no timer armed) unless the idle timeout applies.
             _ = tokio::time::sleep(idle_limit), if idle_close => break 'conn,
         }
-        if !out.is_empty() && write_out(&mut stream, &mut out).await.is_err() {
+        if !out.is_empty() && flush(&mut stream, &mut out, &client).await.is_err() {
             break;
         }
     }
@@ -216,11 +217,13 @@ fn process(
         store.stats.client_query_limit_disconnections += 1;
         return Step::Close;
     }
-    let limits = Limits {
+    let mut limits = Limits {
         max_bulk_len: store.config.proto_max_bulk_len,
         ..Limits::default()
     };
     let step = loop {
+        // Per request: an AUTH earlier in the same batch lifts the unauthenticated limits.
+        limits.unauthenticated = !client.authenticated;
         match parse_request(inbuf, &limits) {
             Err(e) => {
                 Reply::error(e.message()).encode(out, client.resp3);
@@ -254,6 +257,10 @@ fn process(
     // Before any reply of this batch leaves: with appendfsync always, the writes are on disk.
     store.flush_feed();
     client.idle_timeout_secs = store.config.idle_timeout_secs;
+    client.output_limits = store.config.normal_output_limits;
+    if client.over_output_limit(out.len()) == Some(Duration::ZERO) {
+        store.stats.client_output_limit_disconnections += 1;
+    }
     if let Some(handle) = store.clients.map.get_mut(&client.id) {
         let info = &mut handle.info;
         info.last_active_ms = now_ms();
@@ -391,6 +398,35 @@ async fn wait_unpaused(
                 }
             },
         }
+    }
+}
+
+/// Writes `out` under the `client-output-buffer-limit normal` class: a reply batch over
+/// the hard limit is dropped with the connection (as Redis closes such a client), and one
+/// over the soft limit must drain within the soft seconds. Other classes have their own
+/// enforcement (pub/sub and replicas where messages are queued).
+async fn flush(stream: &mut TcpStream, out: &mut Vec<u8>, client: &ClientState) -> Result<(), ()> {
+    match client.over_output_limit(out.len()) {
+        None => write_out(stream, out).await.map_err(|_| ()),
+        Some(Duration::ZERO) => {
+            tracing::info!(
+                client = client.id,
+                bytes = out.len(),
+                "closing client over its output buffer limit (normal class)"
+            );
+            out.clear();
+            Err(())
+        }
+        Some(within) => match tokio::time::timeout(within, write_out(stream, out)).await {
+            Ok(res) => res.map_err(|_| ()),
+            Err(_) => {
+                tracing::info!(
+                    client = client.id,
+                    "closing client over its soft output buffer limit (normal class)"
+                );
+                Err(())
+            }
+        },
     }
 }
 

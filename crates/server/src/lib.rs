@@ -4,6 +4,8 @@
 
 pub mod alloc;
 pub mod cli;
+#[doc(hidden)]
+pub mod fuzzing;
 
 mod acl;
 mod client;

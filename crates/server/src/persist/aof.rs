@@ -335,6 +335,12 @@ pub(crate) struct AofContents {
 /// refuses per `aof-load-truncated`); any other corruption is an error.
 pub(crate) fn read_aof(path: &Path) -> Result<AofContents, String> {
     let data = std::fs::read(path).map_err(|e| format!("can't read {}: {e}", path.display()))?;
+    parse_aof(&data, &path.display().to_string())
+}
+
+/// Parses AOF bytes (`name` is the file, for error messages); the part of [`read_aof`] that
+/// the fuzz targets drive directly.
+pub(crate) fn parse_aof(data: &[u8], name: &str) -> Result<AofContents, String> {
     let limits = Limits {
         max_bulk_len: usize::MAX / 2,
         max_multibulk_len: usize::MAX / 2,
@@ -359,8 +365,7 @@ pub(crate) fn read_aof(path: &Path) -> Result<AofContents, String> {
             }
             Err(e) => {
                 return Err(format!(
-                    "Bad file format reading the append only file {} at offset {pos}: {}",
-                    path.display(),
+                    "Bad file format reading the append only file {name} at offset {pos}: {}",
                     e.message()
                 ))
             }
