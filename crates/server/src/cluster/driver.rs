@@ -46,6 +46,8 @@ pub(crate) struct ClusterDriver {
     /// cluster-allow-reads-when-down / -pubsubshard-when-down, read from the config after
     /// every [`apply`] so the per-request decision does not parse config strings.
     pub down_policy: DownPolicy,
+    /// Atomic slot migrations (CLUSTER MIGRATESLOTS) on either side.
+    pub migrations: crate::cluster::migration::Migrations,
 }
 
 fn param_u64(config: &Config, name: &str, default: u64) -> u64 {
@@ -128,6 +130,7 @@ impl ClusterDriver {
             repl_down_since: None,
             bus_port,
             down_policy: DownPolicy::default(),
+            migrations: Default::default(),
         };
         driver.save_config(true)?;
         tracing::info!(
@@ -157,6 +160,12 @@ impl ClusterDriver {
             self.writes_paused_until = until_ms;
             self.pause_tx.send_replace(until_ms);
         }
+    }
+
+    /// Wakes every connection waiting out a pause so it looks again (a slot migration's
+    /// hold ended).
+    pub(crate) fn kick_pause_watchers(&mut self) {
+        self.pause_tx.send_replace(self.writes_paused_until);
     }
 
     /// A receiver that changes when the pause starts or ends. Take it under the store lock
@@ -346,7 +355,7 @@ pub(crate) fn apply(store: &mut Store, outs: Vec<Output>) {
 
 /// Deletes our keys in slots another primary took over, propagating DELs to our replicas
 /// and AOF as Redis's delKeysInSlot does.
-fn delete_slots(store: &mut Store, slots: &[u16]) {
+pub(crate) fn delete_slots(store: &mut Store, slots: &[u16]) {
     let mut deleted = 0;
     for &slot in slots {
         for db in 0..store.dbs.len() {
