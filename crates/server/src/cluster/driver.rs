@@ -185,7 +185,34 @@ pub(crate) fn init(store: &mut Store) -> Result<(), String> {
     let driver = ClusterDriver::open(&store.config, seed)?;
     store.cluster = Some(Box::new(driver));
     refresh_down_policy(store);
+    drop_foreign_keys(store);
     Ok(())
+}
+
+/// At start-up and on promotion, a primary drops keys it holds in slots another node owns
+/// and that are not being imported with SETSLOT: they can only be what an atomic slot
+/// migration imported before this node (or the primary it replicated) died, whose FINISH
+/// never came, so the source kept the slots. Redis would
+/// mark such slots importing instead; for atomic migration that would resurrect half an
+/// import.
+fn drop_foreign_keys(store: &mut Store) {
+    let Some(driver) = store.cluster.as_deref() else {
+        return;
+    };
+    let st = driver.node.state();
+    if !st.me().is_primary() {
+        return;
+    }
+    let foreign: Vec<u16> = (0..rubra_keys::SLOT_COUNT)
+        .filter(|&s| matches!(st.slots[s], Some(o) if o != st.myself))
+        .filter(|&s| !st.importing.contains_key(&(s as u16)))
+        .filter(|&s| store.dbs.iter().any(|db| db.count_in_slot(s) > 0))
+        .map(|s| s as u16)
+        .collect();
+    if !foreign.is_empty() {
+        tracing::warn!(slots = foreign.len(), "dropping keys of slots owned elsewhere (an unfinished slot import)");
+        delete_slots(store, &foreign);
+    }
 }
 
 /// Inputs the core expects before each tick: our replication offset and, on a replica,
@@ -325,6 +352,7 @@ pub(crate) fn apply(store: &mut Store, outs: Vec<Output>) {
             Deferred::BecamePrimary => {
                 tracing::info!("cluster: this node is now a primary");
                 crate::repl::role::clear_primary(store);
+                drop_foreign_keys(store);
             }
             Deferred::Publish(channel, message, sharded) => {
                 let kind = if sharded {
