@@ -210,7 +210,10 @@ fn drop_foreign_keys(store: &mut Store) {
         .map(|s| s as u16)
         .collect();
     if !foreign.is_empty() {
-        tracing::warn!(slots = foreign.len(), "dropping keys of slots owned elsewhere (an unfinished slot import)");
+        tracing::warn!(
+            slots = foreign.len(),
+            "dropping keys of slots owned elsewhere (an unfinished slot import)"
+        );
         delete_slots(store, &foreign);
     }
 }
@@ -375,7 +378,10 @@ pub(crate) fn apply(store: &mut Store, outs: Vec<Output>) {
                     limits,
                 );
             }
-            Deferred::SlotsLost(slots) => delete_slots(store, &slots),
+            Deferred::SlotsLost(slots) => {
+                let now_purged = crate::cluster::migration::defer_purge(store, slots);
+                delete_slots(store, &now_purged);
+            }
         }
     }
     refresh_down_policy(store);
@@ -386,8 +392,24 @@ pub(crate) fn apply(store: &mut Store, outs: Vec<Output>) {
 pub(crate) fn delete_slots(store: &mut Store, slots: &[u16]) {
     let mut deleted = 0;
     for &slot in slots {
+        deleted += delete_in_slot(store, slot, usize::MAX);
+    }
+    if deleted > 0 {
+        tracing::info!(keys = deleted, "deleted keys of slots we lost");
+    }
+}
+
+/// Deletes up to `budget` keys of one slot (in every database), with DELs to replicas and
+/// AOF; returns how many.
+pub(crate) fn delete_in_slot(store: &mut Store, slot: u16, budget: usize) -> u64 {
+    let mut deleted = 0;
+    {
         for db in 0..store.dbs.len() {
-            let keys = store.dbs[db].keys_in_slot(slot as usize, usize::MAX);
+            let left = budget.saturating_sub(deleted as usize);
+            if left == 0 {
+                break;
+            }
+            let keys = store.dbs[db].keys_in_slot(slot as usize, left);
             for key in keys {
                 if store.dbs[db].remove(&key).is_some() {
                     deleted += 1;
@@ -399,10 +421,8 @@ pub(crate) fn delete_slots(store: &mut Store, slots: &[u16]) {
             }
         }
     }
-    if deleted > 0 {
-        store.dirty += deleted;
-        tracing::info!(keys = deleted, "deleted keys of slots we lost");
-    }
+    store.dirty += deleted;
+    deleted
 }
 
 /// Reads what a down cluster may still serve from the config (CONFIG SET can change it

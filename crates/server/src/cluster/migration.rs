@@ -81,6 +81,9 @@ pub(crate) struct Migrations {
     pub export: Option<Export>,
     pub imports: BTreeMap<u64, Import>,
     pub history: Vec<Record>,
+    /// Slots handed over whose keys are still to be deleted, a batch at a time (deleting
+    /// a big range at once would hold the store lock for the whole of it).
+    pub purge: Vec<u16>,
 }
 
 impl Migrations {
@@ -338,9 +341,9 @@ pub(crate) fn end_export(store: &mut Store, result: Result<(), String>) {
             e.rec.state = "success";
             tracing::info!(name = %e.rec.name, keys = e.rec.keys, pause_ms = e.rec.pause_ms, "slot export done");
             d.migrations.remember(e.rec);
+            d.migrations.purge.extend(e.slots.iter().copied());
             d.kick_pause_watchers();
             driver::apply(store, outs);
-            driver::delete_slots(store, &e.slots);
         }
         Err(msg) => {
             let cancelled = *e.cancel.borrow();
@@ -399,6 +402,7 @@ pub(crate) fn syncslots(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
             pause_ms: 0,
             message: String::new(),
         };
+        d.migrations.purge.retain(|s| !slots.contains(s));
         d.migrations.imports.insert(
             client_id,
             Import {
@@ -474,4 +478,49 @@ pub(crate) fn on_disconnect(store: &mut Store, client: &ClientState) {
     tracing::warn!(name = %imp.rec.name, "slot import abandoned; dropping its keys");
     d.migrations.remember(imp.rec);
     drop_import_keys(store, &imp.slots);
+}
+
+/// Keys deleted per lock acquisition when purging handed-over slots.
+pub(crate) const PURGE_BATCH: usize = 2000;
+
+/// SlotsLost while our export hands over: those slots are purged in batches by the export
+/// task instead of at once. Returns the slots to delete now.
+pub(crate) fn defer_purge(store: &mut Store, slots: Vec<u16>) -> Vec<u16> {
+    let Some(d) = store.cluster.as_deref_mut() else {
+        return slots;
+    };
+    let Some(e) = d.migrations.export.as_ref().filter(|e| e.finish_sent) else {
+        return slots;
+    };
+    let (later, now): (Vec<u16>, Vec<u16>) = slots.into_iter().partition(|&s| e.moving[s as usize]);
+    d.migrations.purge.extend(later);
+    now
+}
+
+/// Deletes up to PURGE_BATCH keys of handed-over slots; returns false when none are left.
+pub(crate) fn purge_some(store: &mut Store) -> bool {
+    let Some(&slot) = store
+        .cluster
+        .as_deref()
+        .and_then(|d| d.migrations.purge.last())
+    else {
+        return false;
+    };
+    let mine = store.cluster.as_deref().is_some_and(|d| {
+        let st = d.node.state();
+        st.slots[slot as usize] == Some(st.myself)
+    });
+    // A slot that came back to us meanwhile keeps its keys.
+    let n = if mine {
+        0
+    } else {
+        driver::delete_in_slot(store, slot, PURGE_BATCH)
+    };
+    if (n as usize) < PURGE_BATCH {
+        if let Some(d) = store.cluster.as_deref_mut() {
+            d.migrations.purge.retain(|&s| s != slot);
+        }
+    }
+    store.flush_feed();
+    true
 }

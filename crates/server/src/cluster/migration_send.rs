@@ -13,7 +13,7 @@
 //! before FINISH fails the export (the slots stay with us; the target drops its import when
 //! the link closes). After FINISH a lost answer is settled by watching the slot table.
 
-use crate::cluster::migration::{end_export, ExportJob};
+use crate::cluster::migration::{end_export, purge_some, ExportJob};
 use crate::server::Server;
 use crate::store::now_ms;
 use bytes::Bytes;
@@ -50,6 +50,10 @@ pub(crate) async fn run(server: Arc<Server>, job: Box<ExportJob>) {
         Outcome::Done => end_export(&mut server.lock(), Ok(())),
         Outcome::Failed(msg) => end_export(&mut server.lock(), Err(msg)),
         Outcome::Unknown(msg) => settle(&server, msg).await,
+    }
+    // Our copy of handed-over slots goes a batch at a time, other clients in between.
+    while purge_some(&mut server.lock()) {
+        tokio::task::yield_now().await;
     }
 }
 
