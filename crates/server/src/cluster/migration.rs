@@ -124,8 +124,11 @@ fn ranges_text(ranges: &[(u16, u16)]) -> String {
         .join(" ")
 }
 
+/// Slot ranges as given, and every slot in them.
+type Ranges = (Vec<(u16, u16)>, Vec<u16>);
+
 /// Slot pairs `a b [a b ...]` from `args`, validated and expanded.
-fn parse_ranges(args: &[Bytes]) -> Result<(Vec<(u16, u16)>, Vec<u16>), Reply> {
+fn parse_ranges(args: &[Bytes]) -> Result<Ranges, Reply> {
     if args.is_empty() || !args.len().is_multiple_of(2) {
         return Err(Reply::err("ERR syntax error"));
     }
@@ -139,8 +142,8 @@ fn parse_ranges(args: &[Bytes]) -> Result<(Vec<(u16, u16)>, Vec<u16>), Reply> {
                 "ERR start slot number {a} is greater than end slot number {b}"
             )));
         }
-        for s in a..=b {
-            if std::mem::replace(&mut seen[s], true) {
+        for (s, was) in seen.iter_mut().enumerate().take(b + 1).skip(a) {
+            if std::mem::replace(was, true) {
                 return Err(Reply::error(format!(
                     "ERR Slot {s} specified multiple times"
                 )));

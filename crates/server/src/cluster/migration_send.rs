@@ -357,10 +357,7 @@ async fn export(server: &Arc<Server>, job: ExportJob) -> Outcome {
     match link.wait_applied(true).await {
         Ok(()) => Outcome::Done,
         // An error reply to FINISH itself: the target refused the claim.
-        Err(e)
-            if e.starts_with("the target answered")
-                && link.acks.borrow().0 >= before + fin.1 + 1 =>
-        {
+        Err(e) if e.starts_with("the target answered") && link.acks.borrow().0 > before + fin.1 => {
             Outcome::Failed(e)
         }
         Err(e) => Outcome::Unknown(e),
