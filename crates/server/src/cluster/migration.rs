@@ -427,6 +427,18 @@ pub(crate) fn syncslots(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
             d.migrations.imports.insert(client_id, imp);
             return Err(Reply::err("ERR Unknown slot migration"));
         }
+        // Claim only what the source still owns in our view: if a failover moved the
+        // slots meanwhile, a claim with a bumped epoch would override the new owner.
+        let st = d.node.state();
+        let source = NodeId::from_bytes(imp.rec.source.as_bytes());
+        if imp.slots.iter().any(|&s| st.slots[s as usize] != source) {
+            imp.rec.state = "failed";
+            imp.rec.message = "the source no longer owns the slots".into();
+            d.migrations.remember(imp.rec);
+            drop_import_keys(ctx.store, &imp.slots);
+            ctx.client.import_link = false;
+            return Err(Reply::err("ERR The source no longer owns the slots"));
+        }
         let outs = match d.node.claim_imported_slots(&imp.slots) {
             Ok(o) => o,
             Err(e) => {

@@ -296,6 +296,25 @@ fn take_tap(server: &Server, pause: bool, finish: bool) -> Result<(Vec<u8>, u64)
     if !finish && *e.cancel.borrow() {
         return Err("cancelled".into());
     }
+    let slots = e.slots.clone();
+    let still_ours = store.cluster.as_deref().is_some_and(|d| {
+        let st = d.node.state();
+        st.me().is_primary()
+            && slots
+                .iter()
+                .all(|&s| st.slots[s as usize] == Some(st.myself))
+    });
+    if !still_ours {
+        // A failover or another claim took the slots meanwhile: the target must not claim.
+        return Err("this node no longer owns the slots".into());
+    }
+    let Some(e) = store
+        .cluster
+        .as_deref_mut()
+        .and_then(|d| d.migrations.export.as_mut())
+    else {
+        return Err("the export vanished".into());
+    };
     e.rec.stream_cmds += taken.1;
     e.rec.bytes += taken.0.len() as u64;
     e.rec.updated_ms = now_ms();
