@@ -452,7 +452,19 @@ pub(crate) fn syncslots(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
         };
         imp.rec.state = "success";
         imp.rec.updated_ms = now;
-        d.migrations.remember(imp.rec);
+        let dbs = &ctx.store.dbs;
+        imp.rec.keys = imp
+            .slots
+            .iter()
+            .map(|&s| {
+                dbs.iter()
+                    .map(|db| db.count_in_slot(s as usize) as u64)
+                    .sum::<u64>()
+            })
+            .sum();
+        if let Some(d) = ctx.store.cluster.as_deref_mut() {
+            d.migrations.remember(imp.rec);
+        }
         ctx.client.import_link = false;
         driver::apply(ctx.store, outs);
         tracing::info!("slot import done: the slots are ours");
