@@ -212,7 +212,7 @@ migrate() {
   if [ "${LOAD:-1}" = 1 ] && command -v redis-benchmark >/dev/null; then
     # One of the moving slots' tags: every write lands in a moving slot.
     redis-benchmark -p "$src" -n 100000000 -P 32 -c 4 -q \
-      -r 100000 "$(printf 'SET {%s}:load:__rand_int__ x' "$(head -1 "$WORK/tags")")" >/dev/null 2>&1 &
+      -r 100000 SET "{$(head -1 "$WORK/tags")}:load:__rand_int__" x >/dev/null 2>&1 &
     bench_pid=$!
     sleep 1
   fi
