@@ -396,6 +396,20 @@ fn cancelled_or_killed_migration_leaves_everything_with_the_source() {
     let total = load_values(source, &tags, 400, 1000);
     assert_eq!(keys_in(source, &ranges), total);
 
+    // The target out of memory: RESTORE is refused, the export fails, nothing moved.
+    q(&mut nodes[*ti].conn(), &["CONFIG", "SET", "maxmemory", "1"]);
+    assert_eq!(migrate_cmd(source, &ranges, &dst.id).trim(), "OK");
+    let rec = wait_export_end(source, Duration::from_secs(20));
+    assert_eq!(
+        rec.get("state").map(String::as_str),
+        Some("failed"),
+        "{rec:?}"
+    );
+    assert!(rec["message"].contains("OOM"), "{rec:?}");
+    q(&mut nodes[*ti].conn(), &["CONFIG", "SET", "maxmemory", "0"]);
+    assert_eq!(keys_in(&nodes[*ti], &ranges), 0);
+    assert_eq!(keys_in(source, &ranges), total);
+
     // CANCELSLOTMIGRATIONS mid-snapshot: the target (and its replica) drop the import.
     start_slow_export(source, &ranges, &dst.id);
     assert_eq!(
