@@ -17,7 +17,7 @@ use crate::cluster::migration::{end_export, purge_some, ExportJob};
 use crate::server::Server;
 use crate::store::now_ms;
 use bytes::Bytes;
-use rubra_keyspace::DbSnapshot;
+use rubra_keyspace::{DbSnapshot, Entry, Value};
 use rubra_resp::{encode_request, parse_frame, Frame};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -207,6 +207,45 @@ impl Drop for Reader {
     }
 }
 
+/// Collections with more elements than this, and strings longer than BIG_BYTES, go as
+/// many small commands instead of one RESTORE, so the target never spends long on one.
+const BIG_ELEMENTS: usize = 4096;
+const BIG_BYTES: usize = 1 << 20;
+
+fn is_big(v: &Value) -> bool {
+    match v {
+        Value::Str(s) => s.len() > BIG_BYTES,
+        Value::List(l) => l.len() > BIG_ELEMENTS,
+        Value::Hash(h) => h.len() > BIG_ELEMENTS,
+        Value::Set(x) => x.len() > BIG_ELEMENTS,
+        Value::ZSet(z) => z.len() > BIG_ELEMENTS,
+        // Streams keep their exact ids and groups through RESTORE.
+        Value::Stream(_) => false,
+    }
+}
+
+/// A big value as DEL + batched writes (+ PEXPIREAT); returns the command count.
+fn encode_big(buf: &mut Vec<u8>, k: &[u8], e: &Entry, at: u64) -> u64 {
+    encode_request(buf, &[b"DEL".as_slice(), k]);
+    let Value::Str(s) = &e.value else {
+        return 1 + crate::persist::aof::rebuild_commands(buf, k, e, at);
+    };
+    let mut n = 1;
+    for (i, part) in s.chunks(BIG_BYTES).enumerate() {
+        let cmd: &[u8] = if i == 0 { b"SET" } else { b"APPEND" };
+        encode_request(buf, &[cmd, k, part]);
+        n += 1;
+    }
+    if at != 0 {
+        encode_request(
+            buf,
+            &[b"PEXPIREAT".as_slice(), k, at.to_string().as_bytes()],
+        );
+        n += 1;
+    }
+    n
+}
+
 /// Encodes the snapshot as RESTORE commands, sending (bytes, commands, keys) per chunk.
 fn encode_snapshot(snaps: Vec<(usize, DbSnapshot)>, tx: mpsc::Sender<(Vec<u8>, u64, u64)>) {
     let now = now_ms();
@@ -220,20 +259,24 @@ fn encode_snapshot(snaps: Vec<(usize, DbSnapshot)>, tx: mpsc::Sender<(Vec<u8>, u
             if stop {
                 return;
             }
-            let payload = crate::cmd::dump::dump_value(&e.value);
-            let ttl = at.to_string();
-            encode_request(
-                &mut buf,
-                &[
-                    b"RESTORE".as_slice(),
-                    k,
-                    ttl.as_bytes(),
-                    &payload,
-                    b"REPLACE",
-                    b"ABSTTL",
-                ],
-            );
-            cmds += 1;
+            if is_big(&e.value) {
+                cmds += encode_big(&mut buf, k, e, at);
+            } else {
+                let payload = crate::cmd::dump::dump_value(&e.value);
+                let ttl = at.to_string();
+                encode_request(
+                    &mut buf,
+                    &[
+                        b"RESTORE".as_slice(),
+                        k,
+                        ttl.as_bytes(),
+                        &payload,
+                        b"REPLACE",
+                        b"ABSTTL",
+                    ],
+                );
+                cmds += 1;
+            }
             keys += 1;
             if buf.len() >= CHUNK {
                 let full = std::mem::replace(&mut buf, Vec::with_capacity(CHUNK + 4096));
