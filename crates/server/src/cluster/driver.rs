@@ -411,7 +411,11 @@ pub(crate) fn delete_in_slot(store: &mut Store, slot: u16, budget: usize) -> u64
             }
             let keys = store.dbs[db].keys_in_slot(slot as usize, left);
             for key in keys {
-                if store.dbs[db].remove(&key).is_some() {
+                if let Some(entry) = store.dbs[db].remove(&key) {
+                    if crate::cluster::migration_send::is_big(&entry.value) {
+                        // Freeing a million-member value takes tens of ms: not under the lock.
+                        std::thread::spawn(move || drop(entry));
+                    }
                     deleted += 1;
                     store.key_modified(db, &key);
                     store

@@ -212,7 +212,8 @@ impl Drop for Reader {
 const BIG_ELEMENTS: usize = 4096;
 const BIG_BYTES: usize = 1 << 20;
 
-fn is_big(v: &Value) -> bool {
+/// Whether a value is big enough to be moved (and freed) in pieces.
+pub(crate) fn is_big(v: &Value) -> bool {
     match v {
         Value::Str(s) => s.len() > BIG_BYTES,
         Value::List(l) => l.len() > BIG_ELEMENTS,
