@@ -9,10 +9,17 @@
 #   (b) reshard speed: a 3-primary cluster; KEYS keys (SET, ~40 bytes) spread over all the
 #       slots of one primary; time `redis-cli --cluster reshard` of all those slots to
 #       another primary; prints keys/s for each server and the ratio rubra/redis.
+#   (c) atomic migration (rubra only): the same cluster and keys, moved with one
+#       CLUSTER MIGRATESLOTS SLOTSRANGE lo hi NODE id; time until GETSLOTMIGRATIONS says
+#       success; prints keys/s, MB/s, the longest write pause the source reports, and the
+#       ratio to `redis-cli --cluster reshard` on rubra (part b's number if it ran).
+#       With LOAD=1 (default) a pipelined redis-benchmark writes to the source's slots
+#       meanwhile (SET of hash-tagged keys that live in the moving slots).
 #
 # Usage: bench/cluster.sh [runs (default 10)] [keys (default 200000)]
 #   NODE_TIMEOUT=5000 bench/cluster.sh ...   cluster-node-timeout for (a) (default 2000)
-#   PARTS=failover bench/cluster.sh ...      only (a); PARTS=reshard only (b)
+#   PARTS=failover bench/cluster.sh ...      only (a); PARTS=reshard only (b);
+#   PARTS=reshard,migrate: (b) and (c)      PARTS=migrate only (c) (runs the rubra reshard too)
 # Needs: redis-server, redis-cli (apt-get install -y redis-server redis-tools).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -21,7 +28,7 @@ RUNS=${1:-10}
 KEYS=${2:-200000}
 BASE=${BASE:-17400} # ports BASE..BASE+5 (and +10000 for the bus); both servers take turns
 NODE_TIMEOUT=${NODE_TIMEOUT:-2000}
-PARTS=${PARTS:-failover,reshard}
+PARTS=${PARTS:-failover,reshard,migrate}
 
 for tool in redis-server redis-cli; do
   command -v "$tool" >/dev/null || { echo "missing $tool (apt-get install -y redis-server redis-tools)" >&2; exit 1; }
@@ -151,9 +158,11 @@ tags_for_slots() {
     awk -v lo="$2" -v hi="$3" '{ s = $1 + 0; if (s >= lo && s <= hi && !(s in seen)) { seen[s] = 1; print "t" (NR - 1) } }'
 }
 
-# reshard KIND: prints keys moved, seconds, keys/s; result in $WORK/rs-KIND.
-reshard() {
-  local kind=$1 src=$BASE dst=$((BASE + 1)) srcid dstid lo hi nslots tags t0 t1
+# populate KIND: a 3-primary cluster with KEYS keys over all slots of the first primary;
+# sets src dst srcid dstid lo hi nslots tags.
+populate() {
+  local kind=$1
+  src=$BASE; dst=$((BASE + 1))
   make_cluster "$kind" 3 0
   srcid=$(redis-cli -p "$src" cluster myid)
   dstid=$(redis-cli -p "$dst" cluster myid)
@@ -173,6 +182,12 @@ reshard() {
       } }' "$WORK/tags" | redis-cli -p "$src" --pipe >/dev/null
   local have; have=$(redis-cli -p "$src" dbsize)
   [ "$have" = "$KEYS" ] || { echo "$kind: populated $have keys, wanted $KEYS" >&2; exit 1; }
+}
+
+# reshard KIND: prints keys moved, seconds, keys/s; result in $WORK/rs-KIND.
+reshard() {
+  local kind=$1 src dst srcid dstid lo hi nslots tags t0 t1 have
+  populate "$kind"
   t0=$(now_ms)
   redis-cli --cluster reshard "127.0.0.1:$src" --cluster-from "$srcid" --cluster-to "$dstid" \
     --cluster-slots "$nslots" --cluster-yes >"$WORK/reshard-$kind.log" 2>&1 \
@@ -186,9 +201,48 @@ reshard() {
   awk -v k="$KEYS" -v ms=$((t1 - t0)) 'BEGIN { printf "%.0f\n", k * 1000 / ms }' >"$WORK/rs-$kind"
 }
 
-fo=0; rs=0
+# field REC NAME: one field of a GETSLOTMIGRATIONS record printed one value per line.
+field() { awk -v f="$2" 'prev == f { print; exit } { prev = $0 }' <<<"$1"; }
+
+# migrate: CLUSTER MIGRATESLOTS of the same keys on rubra; result in $WORK/mg.
+migrate() {
+  local src dst srcid dstid lo hi nslots tags t0 t1 have rec state
+  populate rubra
+  local bench_pid=""
+  if [ "${LOAD:-1}" = 1 ] && command -v redis-benchmark >/dev/null; then
+    # One of the moving slots' tags: every write lands in a moving slot.
+    redis-benchmark -p "$src" -n 100000000 -P 32 -c 4 -q \
+      -r 100000 SET "{$(head -1 "$WORK/tags")}:load:__rand_int__" x >/dev/null 2>&1 &
+    bench_pid=$!
+    sleep 1
+  fi
+  t0=$(now_ms)
+  [ "$(redis-cli -p "$src" cluster migrateslots slotsrange "$lo" "$hi" node "$dstid")" = OK ] \
+    || { echo "MIGRATESLOTS refused" >&2; exit 1; }
+  while :; do
+    rec=$(redis-cli -p "$src" cluster getslotmigrations | tr -d '\r')
+    state=$(field "$rec" state)
+    [ "$state" = success ] && break
+    case $state in failed|cancelled) echo "migration $state: $(field "$rec" message)" >&2; exit 1 ;; esac
+    if (( $(now_ms) - t0 > 300000 )); then echo "migration did not finish in 300 s" >&2; exit 1; fi
+    sleep 0.01
+  done
+  t1=$(now_ms)
+  [ -n "$bench_pid" ] && { kill "$bench_pid" 2>/dev/null || true; wait "$bench_pid" 2>/dev/null || true; }
+  have=$(redis-cli -p "$dst" dbsize)
+  [ "$have" -ge "$KEYS" ] || { echo "migrate: destination has $have keys, wanted $KEYS" >&2; exit 1; }
+  echo "       (destination holds $have keys: $KEYS moved + $((have - KEYS)) written by the load meanwhile)"
+  stop_nodes
+  local bytes pause; bytes=$(field "$rec" bytes); pause=$(field "$rec" write_pause_ms)
+  awk -v k="$KEYS" -v s="$nslots" -v ms=$((t1 - t0)) -v b="$bytes" -v p="$pause" 'BEGIN {
+    printf "rubra  migrateslots: %d keys in %d slots moved in %.2f s = %.0f keys/s, %.1f MB/s; write pause %d ms\n", k, s, ms / 1000, k * 1000 / ms, b / 1048576 / (ms / 1000), p }'
+  awk -v k="$KEYS" -v ms=$((t1 - t0)) -v p="$pause" 'BEGIN { printf "%.0f %d\n", k * 1000 / ms, p }' >"$WORK/mg"
+}
+
+fo=0; rs=0; mg=0
 case ",$PARTS," in *,failover,*) fo=1 ;; esac
 case ",$PARTS," in *,reshard,*) rs=1 ;; esac
+case ",$PARTS," in *,migrate,*) mg=1 ;; esac
 if [ $fo = 1 ]; then
   echo "== (a) failover: kill -9 of a primary -> writes to its slots accepted again (node-timeout $NODE_TIMEOUT)"
   failover rubra
@@ -201,6 +255,12 @@ if [ $rs = 1 ]; then
   reshard redis
   echo
 fi
+if [ $mg = 1 ]; then
+  echo "== (c) atomic migration: the same $KEYS keys with CLUSTER MIGRATESLOTS (rubra)"
+  [ -f "$WORK/rs-rubra" ] || reshard rubra
+  migrate
+  echo
+fi
 printf '%-28s %12s %12s %8s\n' "" rubra redis ratio
 if [ $fo = 1 ]; then
   read -r fr_med fr_max <"$WORK/fo-rubra"
@@ -211,4 +271,11 @@ fi
 if [ $rs = 1 ]; then
   rr=$(cat "$WORK/rs-rubra"); rd=$(cat "$WORK/rs-redis")
   awk -v a="$rr" -v b="$rd" 'BEGIN { printf "%-28s %12s %12s %8.2f\n", "reshard (keys/s)", a, b, a / b }'
+fi
+if [ $mg = 1 ]; then
+  read -r mk mp <"$WORK/mg"
+  rr=$(cat "$WORK/rs-rubra")
+  printf '%-28s %12s %12s %8s\n' "rubra keys/s" migrateslots reshard ratio
+  awk -v a="$mk" -v b="$rr" 'BEGIN { printf "%-28s %12s %12s %8.2f\n", "migrateslots vs reshard", a, b, a / b }'
+  printf '%-28s %12s\n' "longest write pause (ms)" "$mp"
 fi

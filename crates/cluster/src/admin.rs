@@ -262,7 +262,7 @@ impl Node {
     }
 
     /// clusterBumpConfigEpochWithoutConsensus.
-    fn bump_epoch_without_consensus(&mut self) -> BumpResult {
+    pub(crate) fn bump_epoch_without_consensus(&mut self) -> BumpResult {
         let max = self.st.max_config_epoch();
         let mine = self.st.me().config_epoch;
         if mine == 0 || mine != max {

@@ -18,6 +18,7 @@ pub mod admin;
 mod clock;
 pub mod conf;
 pub mod failover;
+pub mod migrate;
 pub mod node;
 pub mod pubsub;
 mod receive;

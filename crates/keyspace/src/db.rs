@@ -143,6 +143,17 @@ impl Db {
         }
     }
 
+    /// A point-in-time snapshot of some slots only (atomic slot migration): writes to the
+    /// other slots never pay for a copy while it is held.
+    pub fn snapshot_slots(&self, slots: &[usize]) -> DbSnapshot {
+        DbSnapshot {
+            slots: slots
+                .iter()
+                .filter_map(|&s| self.slots.get(s).cloned())
+                .collect(),
+        }
+    }
+
     /// Number of keys, including logically expired ones not yet removed (as DBSIZE in Redis).
     pub fn len(&self) -> usize {
         self.len

@@ -4,6 +4,7 @@
 //! manages rubra-server and real Redis nodes alike. See `cli` for the commands.
 
 pub mod api;
+pub mod atomic;
 pub mod autoscale;
 pub mod backup;
 pub mod check;

@@ -87,6 +87,14 @@ impl Progress {
         }
     }
 
+    /// A whole group of slots finished at once (atomic migration).
+    fn tick_many(&mut self, slots: usize, keys: u64) {
+        for _ in 1..slots {
+            self.done += 1;
+        }
+        self.tick(keys);
+    }
+
     /// Slots and keys moved so far.
     pub fn totals(&self) -> (usize, u64) {
         (self.done, self.keys)
@@ -245,12 +253,20 @@ pub fn move_slot(
 pub fn execute(ctx: &Ctx, view: &View, moves: &[Move], quiet: bool) -> Result<(usize, u64)> {
     let mut pool = Pool::new(ctx);
     let mut prog = Progress::new(moves.len(), quiet);
-    for m in moves {
-        let (Some(from), Some(to)) = (view.get(&m.from), view.get(&m.to)) else {
-            bail!("move of slot {}: unknown node", m.slot);
+    // Each (from, to) group goes as one atomic migration when the source supports it.
+    for (from_id, to_id, slots) in crate::atomic::groups(moves) {
+        let (Some(from), Some(to)) = (view.get(&from_id), view.get(&to_id)) else {
+            bail!("move of slots {slots:?}: unknown node");
         };
-        let k = move_slot(ctx, &mut pool, view, m.slot, from, to)?;
-        prog.tick(k);
+        let src = pool.get(from)?;
+        if let Some(k) = crate::atomic::migrate_slots(src, &to.id, &slots, |_| {})? {
+            prog.tick_many(slots.len(), k);
+            continue;
+        }
+        for slot in slots {
+            let k = move_slot(ctx, &mut pool, view, slot, from, to)?;
+            prog.tick(k);
+        }
     }
     Ok(prog.totals())
 }

@@ -224,6 +224,9 @@ pub(crate) struct ClientState {
     pub is_replica: bool,
     /// This is our link to our primary: its writes are allowed on a read-only replica.
     pub is_primary_link: bool,
+    /// The import link of an atomic slot migration (CLUSTER SYNCSLOTS START): its writes
+    /// go to slots this node does not own yet, so they skip routing and write pauses.
+    pub import_link: bool,
     /// The `timeout` config as of the last batch (0 = never close idle clients).
     pub idle_timeout_secs: u64,
     /// `client-output-buffer-limit normal`, refreshed with the config like the timeout.

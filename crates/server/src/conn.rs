@@ -454,6 +454,7 @@ fn disconnect(server: &Server, client: &ClientState) {
     store.blocking.unblock(client.id);
     store.replication.waiters.remove(&client.id);
     store.replication.announced_ports.remove(&client.id);
+    crate::cluster::migration::on_disconnect(&mut store, client);
     if store.replication.replicas.remove(&client.id).is_some() {
         tracing::info!(replica = client.id, "replica connection closed");
     }

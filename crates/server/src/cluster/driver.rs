@@ -46,6 +46,8 @@ pub(crate) struct ClusterDriver {
     /// cluster-allow-reads-when-down / -pubsubshard-when-down, read from the config after
     /// every [`apply`] so the per-request decision does not parse config strings.
     pub down_policy: DownPolicy,
+    /// Atomic slot migrations (CLUSTER MIGRATESLOTS) on either side.
+    pub migrations: crate::cluster::migration::Migrations,
 }
 
 fn param_u64(config: &Config, name: &str, default: u64) -> u64 {
@@ -128,6 +130,7 @@ impl ClusterDriver {
             repl_down_since: None,
             bus_port,
             down_policy: DownPolicy::default(),
+            migrations: Default::default(),
         };
         driver.save_config(true)?;
         tracing::info!(
@@ -159,6 +162,12 @@ impl ClusterDriver {
         }
     }
 
+    /// Wakes every connection waiting out a pause so it looks again (a slot migration's
+    /// hold ended).
+    pub(crate) fn kick_pause_watchers(&mut self) {
+        self.pause_tx.send_replace(self.writes_paused_until);
+    }
+
     /// A receiver that changes when the pause starts or ends. Take it under the store lock
     /// together with the decision to wait, then await it off-lock.
     pub(crate) fn pause_watch(&self) -> tokio::sync::watch::Receiver<u64> {
@@ -176,7 +185,37 @@ pub(crate) fn init(store: &mut Store) -> Result<(), String> {
     let driver = ClusterDriver::open(&store.config, seed)?;
     store.cluster = Some(Box::new(driver));
     refresh_down_policy(store);
+    drop_foreign_keys(store);
     Ok(())
+}
+
+/// At start-up and on promotion, a primary drops keys it holds in slots another node owns
+/// and that are not being imported with SETSLOT: they can only be what an atomic slot
+/// migration imported before this node (or the primary it replicated) died, whose FINISH
+/// never came, so the source kept the slots. Redis would
+/// mark such slots importing instead; for atomic migration that would resurrect half an
+/// import.
+fn drop_foreign_keys(store: &mut Store) {
+    let Some(driver) = store.cluster.as_deref() else {
+        return;
+    };
+    let st = driver.node.state();
+    if !st.me().is_primary() {
+        return;
+    }
+    let foreign: Vec<u16> = (0..rubra_keys::SLOT_COUNT)
+        .filter(|&s| matches!(st.slots[s], Some(o) if o != st.myself))
+        .filter(|&s| !st.importing.contains_key(&(s as u16)))
+        .filter(|&s| store.dbs.iter().any(|db| db.count_in_slot(s) > 0))
+        .map(|s| s as u16)
+        .collect();
+    if !foreign.is_empty() {
+        tracing::warn!(
+            slots = foreign.len(),
+            "dropping keys of slots owned elsewhere (an unfinished slot import)"
+        );
+        delete_slots(store, &foreign);
+    }
 }
 
 /// Inputs the core expects before each tick: our replication offset and, on a replica,
@@ -343,6 +382,7 @@ pub(crate) fn apply(store: &mut Store, outs: Vec<Output>) {
             Deferred::BecamePrimary => {
                 tracing::info!("cluster: this node is now a primary");
                 crate::repl::role::clear_primary(store);
+                drop_foreign_keys(store);
             }
             Deferred::Publish(channel, message, sharded) => {
                 let kind = if sharded {
@@ -365,7 +405,10 @@ pub(crate) fn apply(store: &mut Store, outs: Vec<Output>) {
                     limits,
                 );
             }
-            Deferred::SlotsLost(slots) => delete_slots(store, &slots),
+            Deferred::SlotsLost(slots) => {
+                let now_purged = crate::cluster::migration::defer_purge(store, slots);
+                delete_slots(store, &now_purged);
+            }
         }
     }
     refresh_down_policy(store);
@@ -373,13 +416,33 @@ pub(crate) fn apply(store: &mut Store, outs: Vec<Output>) {
 
 /// Deletes our keys in slots another primary took over, propagating DELs to our replicas
 /// and AOF as Redis's delKeysInSlot does.
-fn delete_slots(store: &mut Store, slots: &[u16]) {
+pub(crate) fn delete_slots(store: &mut Store, slots: &[u16]) {
     let mut deleted = 0;
     for &slot in slots {
+        deleted += delete_in_slot(store, slot, usize::MAX);
+    }
+    if deleted > 0 {
+        tracing::info!(keys = deleted, "deleted keys of slots we lost");
+    }
+}
+
+/// Deletes up to `budget` keys of one slot (in every database), with DELs to replicas and
+/// AOF; returns how many.
+pub(crate) fn delete_in_slot(store: &mut Store, slot: u16, budget: usize) -> u64 {
+    let mut deleted = 0;
+    {
         for db in 0..store.dbs.len() {
-            let keys = store.dbs[db].keys_in_slot(slot as usize, usize::MAX);
+            let left = budget.saturating_sub(deleted as usize);
+            if left == 0 {
+                break;
+            }
+            let keys = store.dbs[db].keys_in_slot(slot as usize, left);
             for key in keys {
-                if store.dbs[db].remove(&key).is_some() {
+                if let Some(entry) = store.dbs[db].remove(&key) {
+                    if crate::cluster::migration_send::is_big(&entry.value) {
+                        // Freeing a million-member value takes tens of ms: not under the lock.
+                        std::thread::spawn(move || drop(entry));
+                    }
                     deleted += 1;
                     store.key_modified(db, &key);
                     store
@@ -389,10 +452,8 @@ fn delete_slots(store: &mut Store, slots: &[u16]) {
             }
         }
     }
-    if deleted > 0 {
-        store.dirty += deleted;
-        tracing::info!(keys = deleted, "deleted keys of slots we lost");
-    }
+    store.dirty += deleted;
+    deleted
 }
 
 /// Reads what a down cluster may still serve from the config (CONFIG SET can change it

@@ -4,5 +4,8 @@
 
 pub(crate) mod bus;
 pub(crate) mod driver;
+pub(crate) mod migration;
+pub(crate) mod migration_send;
 pub(crate) mod nodes_file;
 pub(crate) mod routing;
+pub(crate) mod slot_tap;

@@ -53,6 +53,7 @@ const SUBCOMMANDS: &[(&str, i64)] = &[
     ("addslots", -3),
     ("addslotsrange", -4),
     ("bumpepoch", 2),
+    ("cancelslotmigrations", 2),
     ("count-failure-reports", 3),
     ("countkeysinslot", 3),
     ("delslots", -3),
@@ -61,11 +62,13 @@ const SUBCOMMANDS: &[(&str, i64)] = &[
     ("flushslots", 2),
     ("forget", 3),
     ("getkeysinslot", 4),
+    ("getslotmigrations", 2),
     ("help", 2),
     ("info", 2),
     ("keyslot", 3),
     ("links", 2),
     ("meet", -4),
+    ("migrateslots", -7),
     ("myid", 2),
     ("myshardid", 2),
     ("nodes", 2),
@@ -78,6 +81,7 @@ const SUBCOMMANDS: &[(&str, i64)] = &[
     ("shards", 2),
     ("slaves", 3),
     ("slots", 2),
+    ("syncslots", -3),
 ];
 
 /// CLUSTER <subcommand> [args...]: topology, slots and failover through the cluster core;
@@ -102,6 +106,10 @@ fn cluster(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
     require_cluster(ctx)?;
     match sub.as_str() {
         "links" => Ok(links(ctx)),
+        "migrateslots" => crate::cluster::migration::migrateslots(ctx, args),
+        "getslotmigrations" => crate::cluster::migration::list(ctx),
+        "cancelslotmigrations" => crate::cluster::migration::cancel(ctx),
+        "syncslots" => crate::cluster::migration::syncslots(ctx, args),
         "countkeysinslot" => {
             let slot = slot_arg(&args[2])?;
             Ok(Reply::Int(ctx.db().count_in_slot(slot) as i64))

@@ -143,7 +143,7 @@ fn run(
         );
     }
     if let Some(driver) = store.cluster.as_deref() {
-        if !client.is_primary_link && !store.loading {
+        if !client.is_primary_link && !client.import_link && !store.loading {
             let db = &mut store.dbs[client.db];
             if let Some(redirect) =
                 crate::cluster::routing::redirect(driver, client, cmd, args, db, now_ms())
@@ -374,6 +374,31 @@ fn may_replicate(client: &ClientState, cmd: &Command) -> bool {
     })
 }
 
+/// Whether a write names a key in a slot whose migration is handing over (for EXEC, any
+/// queued command's key): it waits, then runs against the new owner's -MOVED.
+fn touches_held_slot(
+    driver: &crate::cluster::driver::ClusterDriver,
+    client: &ClientState,
+    cmd: &Command,
+    args: &[Bytes],
+) -> bool {
+    let held = |c: &Command, a: &[Bytes]| {
+        c.key_positions(a)
+            .iter()
+            .any(|&i| driver.migrations.holds(rubra_keys::key_slot(&a[i])))
+    };
+    if cmd.name == "exec" {
+        return client.multi.as_ref().is_some_and(|queue| {
+            queue.iter().any(|q| {
+                q.first()
+                    .and_then(|n| cmd::lookup(n))
+                    .is_some_and(|c| held(c, q))
+            })
+        });
+    }
+    held(cmd, args)
+}
+
 /// BEHAVIOR (manual failover, primary side): while the cluster node holds writes for a
 /// manual failover, a command that may replicate must wait, so the offset we advertised to
 /// the replica stays final and no acknowledged write can be lost in the switch. Returns the
@@ -388,7 +413,7 @@ pub(crate) fn write_pause(
     client: &ClientState,
     args: &[Bytes],
 ) -> Option<(u64, tokio::sync::watch::Receiver<u64>)> {
-    if client.is_primary_link || client.is_replica {
+    if client.is_primary_link || client.is_replica || client.import_link {
         return None;
     }
     let now = now_ms();
@@ -405,6 +430,12 @@ pub(crate) fn write_pause(
         return Some((now + 1000, store.pause.watch.subscribe()));
     }
     let driver = store.cluster.as_deref()?;
+    if driver.migrations.export.as_ref().is_some_and(|e| e.paused)
+        && may_replicate(client, cmd)
+        && touches_held_slot(driver, client, cmd, args)
+    {
+        return Some((now + 1000, driver.pause_watch()));
+    }
     if !driver.writes_paused(now) || !may_replicate(client, cmd) {
         return None;
     }

@@ -254,9 +254,20 @@ pub(crate) fn write_snapshot_commands(
     out.get_ref().sync_all()
 }
 
-/// Commands that recreate one key, in batches so no single command is huge.
-fn rebuild_commands(buf: &mut Vec<u8>, key: &[u8], entry: &Entry, expire_at: u64) {
+/// Commands that recreate one key, in batches so no single command is huge (AOF rewrite,
+/// and big values of an atomic slot migration); returns how many were written.
+pub(crate) fn rebuild_commands(
+    buf: &mut Vec<u8>,
+    key: &[u8],
+    entry: &Entry,
+    expire_at: u64,
+) -> u64 {
     const BATCH: usize = 64;
+    let mut n = 0u64;
+    let mut encode_request = |buf: &mut Vec<u8>, args: &[Bytes]| {
+        n += 1;
+        rubra_resp::encode_request(buf, args);
+    };
     let k = Bytes::copy_from_slice(key);
     match &entry.value {
         Value::Str(v) => encode_request(
@@ -321,6 +332,7 @@ fn rebuild_commands(buf: &mut Vec<u8>, key: &[u8], entry: &Entry, expire_at: u64
             ],
         );
     }
+    n
 }
 
 /// Outcome of reading an AOF for replay.

@@ -36,6 +36,8 @@ pub(crate) enum Job {
         replid: String,
         offset: u64,
     },
+    /// Stream slots to another primary (CLUSTER MIGRATESLOTS).
+    MigrateSlots(Box<crate::cluster::migration::ExportJob>),
     /// Start (or restart) the link to our primary.
     ReplicateFrom {
         host: String,
@@ -48,6 +50,9 @@ pub(crate) enum Job {
 pub(crate) async fn run(server: Arc<Server>, mut rx: mpsc::UnboundedReceiver<Job>) {
     while let Some(job) = rx.recv().await {
         match job {
+            Job::MigrateSlots(job) => {
+                tokio::spawn(crate::cluster::migration_send::run(server.clone(), job));
+            }
             Job::ReplicateFrom {
                 host,
                 port,

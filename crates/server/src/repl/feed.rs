@@ -48,6 +48,9 @@ pub(crate) struct Feed {
     /// the SELECT before the MULTI if several (Redis 7.0's propagatePendingCommands).
     in_exec: bool,
     held: Vec<(usize, Vec<Bytes>, u8)>,
+    /// While this node exports slots (CLUSTER MIGRATESLOTS): the commands of those slots,
+    /// for the target. Fed whether or not replicas or an AOF listen.
+    pub tap: Option<crate::cluster::slot_tap::SlotTap>,
 }
 
 impl Feed {
@@ -69,20 +72,26 @@ impl Feed {
             mirror_mode: false,
             in_exec: false,
             held: Vec::new(),
+            tap: None,
         }
     }
 
     /// Appends one command, as executed in database `db`.
     pub(crate) fn propagate(&mut self, db: usize, args: &[Bytes]) {
         let targets = self.targets;
-        if !self.active || self.mirror_mode || targets == 0 {
+        if !(self.active || self.tap.is_some()) || self.mirror_mode || targets == 0 {
             return;
         }
         if self.in_exec {
             self.held.push((db, args.to_vec(), targets));
             return;
         }
-        self.emit_in(db, args, targets);
+        if let Some(tap) = self.tap.as_mut() {
+            tap.capture(db, args);
+        }
+        if self.active {
+            self.emit_in(db, args, targets);
+        }
     }
 
     /// Emits one command in database `db` to `targets`, SELECTing it first in each output
@@ -126,6 +135,14 @@ impl Feed {
     pub(crate) fn end_exec(&mut self) {
         self.in_exec = false;
         let held = std::mem::take(&mut self.held);
+        if let Some(tap) = self.tap.as_mut() {
+            for (db, args, _) in &held {
+                tap.capture(*db, args);
+            }
+        }
+        if !self.active {
+            return;
+        }
         let both = TARGET_AOF | TARGET_REPL;
         if held.len() > 1 {
             self.emit_in(held[0].0, &[Bytes::from_static(b"MULTI")], both);

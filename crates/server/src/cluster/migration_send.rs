@@ -1,0 +1,528 @@
+//! The source's half of an atomic slot migration, run as a task off the store lock:
+//! 1. connect to the target's client port, AUTH as our replica link would (masteruser /
+//!    masterauth), `CLUSTER SYNCSLOTS START`;
+//! 2. the snapshot: every key as `RESTORE key abs-ms payload REPLACE ABSTTL`, encoded on a
+//!    blocking thread from the copy-on-write snapshot and written in 256 KB chunks (the
+//!    store lock is only taken for a progress update between chunks);
+//! 3. the change stream: the tap's commands, round after round, each waited for until the
+//!    target applied it, until a round is small;
+//! 4. the hand-over: writes to the slots are held, the last commands go out and are
+//!    applied, then FINISH; the target claims the slots, and `end_export` hands them over.
+//!
+//! Replies are read by a second task and only counted: an error reply or a closed link
+//! before FINISH fails the export (the slots stay with us; the target drops its import when
+//! the link closes). After FINISH a lost answer is settled by watching the slot table.
+
+use crate::cluster::migration::{end_export, purge_some, ExportJob};
+use crate::server::Server;
+use crate::store::now_ms;
+use bytes::Bytes;
+use rubra_keyspace::{DbSnapshot, Entry, Value};
+use rubra_resp::{encode_request, parse_frame, Frame};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+use tokio::sync::{mpsc, watch};
+
+/// Snapshot bytes per write (and per progress update).
+const CHUNK: usize = 256 * 1024;
+/// A change-stream round this small ends streaming: what comes after it is sent under
+/// the write pause.
+const SMALL_ROUND: usize = 64 * 1024;
+/// Streaming stops converging when writes outpace the link: pause anyway after this.
+const STREAM_LIMIT: Duration = Duration::from_secs(10);
+/// Connect, write and reply timeout.
+const IO_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// How an export ended.
+enum Outcome {
+    Done,
+    /// Before FINISH: the slots are still ours.
+    Failed(String),
+    /// FINISH went out but its answer did not come back.
+    Unknown(String),
+}
+
+/// Runs one export to its end (spawned by the jobs runner).
+pub(crate) async fn run(server: Arc<Server>, job: Box<ExportJob>) {
+    match export(&server, *job).await {
+        Outcome::Done => end_export(&mut server.lock(), Ok(())),
+        Outcome::Failed(msg) => end_export(&mut server.lock(), Err(msg)),
+        Outcome::Unknown(msg) => settle(&server, msg).await,
+    }
+    // Our copy of handed-over slots goes a batch at a time, other clients in between.
+    while purge_some(&mut server.lock()) {
+        tokio::task::yield_now().await;
+    }
+}
+
+/// What the task reads from the store once.
+struct Plan {
+    host: String,
+    port: u16,
+    auth: String,
+    user: String,
+    name: String,
+    me: String,
+    ranges: Vec<(u16, u16)>,
+}
+
+fn plan(server: &Server) -> Option<Plan> {
+    let store = server.lock();
+    let d = store.cluster.as_deref()?;
+    let e = d.migrations.export.as_ref()?;
+    let t = d.node.state().nodes.get(&e.target)?;
+    Some(Plan {
+        host: t.ip.clone(),
+        port: t.port,
+        auth: store.config.get_value("masterauth").to_string(),
+        user: store.config.get_value("masteruser").to_string(),
+        name: e.rec.name.clone(),
+        me: d.node.id().as_string(),
+        ranges: e.rec.ranges.clone(),
+    })
+}
+
+/// The write half plus what was sent and what the target answered.
+struct Link {
+    wr: OwnedWriteHalf,
+    sent: u64,
+    /// (replies read, first error reply or link failure).
+    acks: watch::Receiver<(u64, Option<String>)>,
+    cancel: watch::Receiver<bool>,
+}
+
+impl Link {
+    fn failed(&self) -> Result<(), String> {
+        match &self.acks.borrow().1 {
+            Some(e) => Err(e.clone()),
+            None => Ok(()),
+        }
+    }
+
+    /// Writes `n` commands; CANCELSLOTMIGRATIONS interrupts it unless `final_step`.
+    async fn send(&mut self, buf: &[u8], n: u64, final_step: bool) -> Result<(), String> {
+        if buf.is_empty() {
+            return Ok(());
+        }
+        if !final_step && *self.cancel.borrow() {
+            return Err("cancelled".into());
+        }
+        let write = tokio::time::timeout(IO_TIMEOUT, self.wr.write_all(buf));
+        tokio::select! {
+            r = write => match r {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => return Err(format!("write to the target failed: {e}")),
+                Err(_) => return Err("write to the target timed out".into()),
+            },
+            _ = self.cancel.changed(), if !final_step => return Err("cancelled".into()),
+        }
+        self.sent += n;
+        self.failed()
+    }
+
+    /// Waits until the target answered everything sent.
+    async fn wait_applied(&mut self, final_step: bool) -> Result<(), String> {
+        let deadline = tokio::time::Instant::now() + IO_TIMEOUT;
+        loop {
+            {
+                let a = self.acks.borrow_and_update();
+                if let Some(e) = &a.1 {
+                    return Err(e.clone());
+                }
+                if a.0 >= self.sent {
+                    return Ok(());
+                }
+            }
+            tokio::select! {
+                r = tokio::time::timeout_at(deadline, self.acks.changed()) => match r {
+                    Ok(Ok(())) => {}
+                    Ok(Err(_)) => return Err("the link to the target closed".into()),
+                    Err(_) => return Err("the target stopped answering".into()),
+                },
+                _ = self.cancel.changed(), if !final_step => return Err("cancelled".into()),
+            }
+        }
+    }
+}
+
+/// Counts replies; records the first error reply, or the link's end, as the failure.
+async fn read_replies(mut rd: OwnedReadHalf, acks: watch::Sender<(u64, Option<String>)>) {
+    let mut buf = Vec::with_capacity(64 * 1024);
+    let mut chunk = vec![0u8; 64 * 1024];
+    loop {
+        let mut used_total = 0;
+        let mut count = 0;
+        let mut error = None;
+        loop {
+            match parse_frame(&buf[used_total..], 512 << 20) {
+                Ok(Some((frame, used))) => {
+                    used_total += used;
+                    count += 1;
+                    if let (Frame::Error(e), None) = (frame, &error) {
+                        error = Some(format!(
+                            "the target answered: {}",
+                            String::from_utf8_lossy(&e)
+                        ));
+                    }
+                }
+                Ok(None) => break,
+                Err(e) => {
+                    error = Some(format!("bad reply from the target: {e:?}"));
+                    break;
+                }
+            }
+        }
+        buf.drain(..used_total);
+        if count > 0 || error.is_some() {
+            acks.send_modify(|a| {
+                a.0 += count;
+                if a.1.is_none() {
+                    a.1 = error.clone();
+                }
+            });
+        }
+        if error.is_some() {
+            return;
+        }
+        match rd.read(&mut chunk).await {
+            Ok(0) | Err(_) => {
+                acks.send_modify(|a| {
+                    a.1.get_or_insert_with(|| "the link to the target closed".into());
+                });
+                return;
+            }
+            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+        }
+    }
+}
+
+/// Aborts the reply reader when the export ends, however it ends.
+struct Reader(tokio::task::JoinHandle<()>);
+
+impl Drop for Reader {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// Collections with more elements than this, and strings longer than BIG_BYTES, go as
+/// many small commands instead of one RESTORE, so the target never spends long on one.
+const BIG_ELEMENTS: usize = 4096;
+const BIG_BYTES: usize = 1 << 20;
+
+/// Whether a value is big enough to be moved (and freed) in pieces.
+pub(crate) fn is_big(v: &Value) -> bool {
+    match v {
+        Value::Str(s) => s.len() > BIG_BYTES,
+        Value::List(l) => l.len() > BIG_ELEMENTS,
+        Value::Hash(h) => h.len() > BIG_ELEMENTS,
+        Value::Set(x) => x.len() > BIG_ELEMENTS,
+        Value::ZSet(z) => z.len() > BIG_ELEMENTS,
+        // Streams keep their exact ids and groups through RESTORE.
+        Value::Stream(_) => false,
+    }
+}
+
+/// A big value as DEL + batched writes (+ PEXPIREAT); returns the command count.
+fn encode_big(buf: &mut Vec<u8>, k: &[u8], e: &Entry, at: u64) -> u64 {
+    encode_request(buf, &[b"DEL".as_slice(), k]);
+    let Value::Str(s) = &e.value else {
+        return 1 + crate::persist::aof::rebuild_commands(buf, k, e, at);
+    };
+    let mut n = 1;
+    for (i, part) in s.chunks(BIG_BYTES).enumerate() {
+        let cmd: &[u8] = if i == 0 { b"SET" } else { b"APPEND" };
+        encode_request(buf, &[cmd, k, part]);
+        n += 1;
+    }
+    if at != 0 {
+        encode_request(
+            buf,
+            &[b"PEXPIREAT".as_slice(), k, at.to_string().as_bytes()],
+        );
+        n += 1;
+    }
+    n
+}
+
+/// Encodes the snapshot as RESTORE commands, sending (bytes, commands, keys) per chunk.
+fn encode_snapshot(snaps: Vec<(usize, DbSnapshot)>, tx: mpsc::Sender<(Vec<u8>, u64, u64)>) {
+    let now = now_ms();
+    let mut buf = Vec::with_capacity(CHUNK + 4096);
+    let (mut cmds, mut keys) = (0u64, 0u64);
+    let mut stop = false;
+    for (db, snap) in snaps {
+        encode_request(&mut buf, &[b"SELECT".as_slice(), db.to_string().as_bytes()]);
+        cmds += 1;
+        snap.for_each(now, |k, e, at| {
+            if stop {
+                return;
+            }
+            if is_big(&e.value) {
+                cmds += encode_big(&mut buf, k, e, at);
+            } else {
+                let payload = crate::cmd::dump::dump_value(&e.value);
+                let ttl = at.to_string();
+                encode_request(
+                    &mut buf,
+                    &[
+                        b"RESTORE".as_slice(),
+                        k,
+                        ttl.as_bytes(),
+                        &payload,
+                        b"REPLACE",
+                        b"ABSTTL",
+                    ],
+                );
+                cmds += 1;
+            }
+            keys += 1;
+            if buf.len() >= CHUNK {
+                let full = std::mem::replace(&mut buf, Vec::with_capacity(CHUNK + 4096));
+                stop = tx.blocking_send((full, cmds, keys)).is_err();
+                (cmds, keys) = (0, 0);
+            }
+        });
+    }
+    if !stop && cmds > 0 {
+        let _ = tx.blocking_send((buf, cmds, keys));
+    }
+}
+
+/// Under the lock: progress, and whether the tap saw a FLUSHALL (the export must fail).
+fn progress(
+    server: &Server,
+    keys: u64,
+    bytes: usize,
+    stream_cmds: u64,
+    state: &'static str,
+) -> Result<(), String> {
+    let mut store = server.lock();
+    let poisoned = store.feed.tap.as_ref().is_none_or(|t| t.poisoned);
+    let Some(e) = store
+        .cluster
+        .as_deref_mut()
+        .and_then(|d| d.migrations.export.as_mut())
+    else {
+        return Err("the export vanished".into());
+    };
+    e.rec.keys += keys;
+    e.rec.bytes += bytes as u64;
+    e.rec.stream_cmds += stream_cmds;
+    e.rec.state = state;
+    e.rec.updated_ms = now_ms();
+    if poisoned {
+        return Err("the dataset was flushed during the migration".into());
+    }
+    Ok(())
+}
+
+/// Takes the tap's commands; with `pause`, holds writes to the slots from now on, and
+/// with `finish`, marks FINISH as sent (in the same critical section as the last take).
+fn take_tap(server: &Server, pause: bool, finish: bool) -> Result<(Vec<u8>, u64), String> {
+    let mut store = server.lock();
+    let Some(tap) = store.feed.tap.as_mut() else {
+        return Err("the export vanished".into());
+    };
+    if tap.poisoned {
+        return Err("the dataset was flushed during the migration".into());
+    }
+    let taken = tap.take();
+    let Some(e) = store
+        .cluster
+        .as_deref_mut()
+        .and_then(|d| d.migrations.export.as_mut())
+    else {
+        return Err("the export vanished".into());
+    };
+    if !finish && *e.cancel.borrow() {
+        return Err("cancelled".into());
+    }
+    let slots = e.slots.clone();
+    let still_ours = store.cluster.as_deref().is_some_and(|d| {
+        let st = d.node.state();
+        st.me().is_primary()
+            && slots
+                .iter()
+                .all(|&s| st.slots[s as usize] == Some(st.myself))
+    });
+    if !still_ours {
+        // A failover or another claim took the slots meanwhile: the target must not claim.
+        return Err("this node no longer owns the slots".into());
+    }
+    let Some(e) = store
+        .cluster
+        .as_deref_mut()
+        .and_then(|d| d.migrations.export.as_mut())
+    else {
+        return Err("the export vanished".into());
+    };
+    e.rec.stream_cmds += taken.1;
+    e.rec.bytes += taken.0.len() as u64;
+    e.rec.updated_ms = now_ms();
+    if pause && !e.paused {
+        e.paused = true;
+        e.paused_at = now_ms();
+        e.rec.state = "paused";
+    }
+    if finish {
+        e.finish_sent = true;
+        e.rec.state = "handover";
+    }
+    Ok(taken)
+}
+
+async fn export(server: &Arc<Server>, job: ExportJob) -> Outcome {
+    let Some(plan) = plan(server) else {
+        return Outcome::Failed("the target is unknown".into());
+    };
+    let connect = tokio::net::TcpStream::connect((plan.host.as_str(), plan.port));
+    let stream = match tokio::time::timeout(IO_TIMEOUT, connect).await {
+        Ok(Ok(s)) => s,
+        Ok(Err(e)) => return Outcome::Failed(format!("connecting to the target: {e}")),
+        Err(_) => return Outcome::Failed("connecting to the target timed out".into()),
+    };
+    let _ = stream.set_nodelay(true);
+    let (rd, wr) = stream.into_split();
+    let (ack_tx, acks) = watch::channel((0u64, None));
+    let _reader = Reader(tokio::spawn(read_replies(rd, ack_tx)));
+    let mut link = Link {
+        wr,
+        sent: 0,
+        acks,
+        cancel: job.cancel,
+    };
+    match stream_all(server, &mut link, &plan, job.snapshots).await {
+        Ok(()) => {}
+        Err(e) => return Outcome::Failed(e),
+    }
+    // FINISH: from here on the target may own the slots.
+    let fin = match take_tap(server, true, true) {
+        Ok(t) => t,
+        Err(e) => return Outcome::Failed(e),
+    };
+    let mut buf = fin.0;
+    encode_request(
+        &mut buf,
+        &[
+            b"CLUSTER".as_slice(),
+            b"SYNCSLOTS",
+            b"FINISH",
+            plan.name.as_bytes(),
+        ],
+    );
+    let before = link.acks.borrow().0;
+    if let Err(e) = link.send(&buf, fin.1 + 1, true).await {
+        return Outcome::Unknown(e);
+    }
+    match link.wait_applied(true).await {
+        Ok(()) => Outcome::Done,
+        // An error reply to FINISH itself: the target refused the claim.
+        Err(e) if e.starts_with("the target answered") && link.acks.borrow().0 > before + fin.1 => {
+            Outcome::Failed(e)
+        }
+        Err(e) => Outcome::Unknown(e),
+    }
+}
+
+/// Steps 1-3 and the paused part of step 4, up to (not including) FINISH.
+async fn stream_all(
+    server: &Arc<Server>,
+    link: &mut Link,
+    plan: &Plan,
+    snapshots: Vec<(usize, DbSnapshot)>,
+) -> Result<(), String> {
+    let mut head = Vec::new();
+    let mut n = 1;
+    if !plan.auth.is_empty() {
+        if plan.user.is_empty() {
+            encode_request(&mut head, &[b"AUTH".as_slice(), plan.auth.as_bytes()]);
+        } else {
+            encode_request(
+                &mut head,
+                &[
+                    b"AUTH".as_slice(),
+                    plan.user.as_bytes(),
+                    plan.auth.as_bytes(),
+                ],
+            );
+        }
+        n += 1;
+    }
+    let mut start: Vec<Bytes> = ["CLUSTER", "SYNCSLOTS", "START"]
+        .iter()
+        .map(|s| Bytes::from_static(s.as_bytes()))
+        .collect();
+    start.push(Bytes::from(plan.name.clone()));
+    start.push(Bytes::from(plan.me.clone()));
+    for (a, b) in &plan.ranges {
+        start.push(Bytes::from(a.to_string()));
+        start.push(Bytes::from(b.to_string()));
+    }
+    encode_request(&mut head, &start);
+    link.send(&head, n, false).await?;
+    link.wait_applied(false).await?;
+
+    let (tx, mut rx) = mpsc::channel(4);
+    let producer = tokio::task::spawn_blocking(move || encode_snapshot(snapshots, tx));
+    while let Some((buf, cmds, keys)) = rx.recv().await {
+        link.send(&buf, cmds, false).await?;
+        progress(server, keys, buf.len(), 0, "snapshot")?;
+    }
+    drop(rx);
+    let _ = producer.await;
+    link.wait_applied(false).await?;
+
+    let began = Instant::now();
+    loop {
+        let (buf, n) = take_tap(server, false, false)?;
+        link.send(&buf, n, false).await?;
+        link.wait_applied(false).await?;
+        progress(server, 0, 0, 0, "streaming")?;
+        if buf.len() < SMALL_ROUND || began.elapsed() > STREAM_LIMIT {
+            break;
+        }
+    }
+    let (buf, n) = take_tap(server, true, false)?;
+    link.send(&buf, n, false).await?;
+    link.wait_applied(false).await
+}
+
+/// FINISH's answer was lost: the target may or may not have claimed the slots. Writes stay
+/// held while we watch the slot table (its claim arrives by gossip with a higher epoch);
+/// if no claim shows within two node timeouts the slots stay ours.
+async fn settle(server: &Arc<Server>, msg: String) {
+    let timeout = {
+        let store = server.lock();
+        store
+            .cluster
+            .as_deref()
+            .map_or(15000, |d| d.node.config().node_timeout_ms)
+            * 2
+    };
+    let deadline = Instant::now() + Duration::from_millis(timeout);
+    loop {
+        {
+            let mut store = server.lock();
+            let claimed = store.cluster.as_deref().and_then(|d| {
+                let e = d.migrations.export.as_ref()?;
+                let slot = *e.slots.first()?;
+                Some(d.node.state().slots[slot as usize] == Some(e.target))
+            });
+            match claimed {
+                None => return,
+                Some(true) => return end_export(&mut store, Ok(())),
+                Some(false) if Instant::now() > deadline => {
+                    return end_export(
+                        &mut store,
+                        Err(format!("{msg}; the target never claimed the slots")),
+                    )
+                }
+                Some(false) => {}
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
