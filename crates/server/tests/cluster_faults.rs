@@ -10,17 +10,6 @@ use common::*;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-/// Sends a signal by name (STOP, CONT) to a process with kill(1).
-fn signal(pid: u32, sig: &str) {
-    let ok = Command::new("kill")
-        .arg(format!("-{sig}"))
-        .arg(pid.to_string())
-        .status()
-        .map(|s| s.success())
-        .unwrap_or(false);
-    assert!(ok, "kill -{sig} {pid} failed");
-}
-
 /// Whether `line` (as seen by some node) says `id` is a primary.
 fn is_master(view: &[NodeLine], id: &str) -> bool {
     view.iter().any(|n| n.id == id && n.has("master"))

@@ -222,6 +222,17 @@ pub(crate) fn cli_at(port: u16, args: &[&str]) -> String {
     String::from_utf8_lossy(&out.stdout).trim_end().to_string()
 }
 
+/// Sends a signal by name (STOP, CONT) to a process with kill(1).
+pub(crate) fn signal(pid: u32, sig: &str) {
+    let ok = Command::new("kill")
+        .arg(format!("-{sig}"))
+        .arg(pid.to_string())
+        .status()
+        .map(|s| s.success())
+        .unwrap_or(false);
+    assert!(ok, "kill -{sig} {pid} failed");
+}
+
 /// Runs a command on a `redis` connection and returns the raw value.
 pub(crate) fn q(conn: &mut redis::Connection, args: &[&str]) -> redis::Value {
     let mut cmd = redis::cmd(args[0]);
