@@ -12,10 +12,11 @@
 #   RUBRA_CHAOS_CLIENTS=8 bench/chaos.sh   more clients (default 4)
 #   RUBRA_CHAOS_NETNS=0 bench/chaos.sh     loopback only, no partitions
 # Replay a failure with the seed and minutes it printed. Output also goes to
-# chaos-<server>-<seed>.log in the current directory.
+# chaos-<server>-<seed>.log in the directory the script was started from (LOG_DIR=...).
 # Needs: redis-server, redis-cli (apt-get install -y redis-server redis-tools); root for
 # partitions.
 set -euo pipefail
+LOG_DIR=${LOG_DIR:-$PWD}
 cd "$(dirname "$0")/.."
 
 MINUTES=${1:-15}
@@ -31,7 +32,7 @@ cargo test -p rubra-server --test chaos --no-run --quiet
 status=0
 for server in ${SERVERS//,/ }; do
   echo "== chaos: $server, $MINUTES min, seed $SEED"
-  log="chaos-$server-$SEED.log"
+  log="$LOG_DIR/chaos-$server-$SEED.log"
   if ! RUBRA_CHAOS_SERVER=$server RUBRA_CHAOS_SECS=$((MINUTES * 60)) RUBRA_CHAOS_SEED=$SEED \
       cargo test -p rubra-server --test chaos --quiet -- --nocapture 2>&1 | tee "$log"; then
     status=1
