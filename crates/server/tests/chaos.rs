@@ -9,7 +9,9 @@
 //!
 //! Knobs (environment): RUBRA_CHAOS_SECS (seconds of faults, default 40),
 //! RUBRA_CHAOS_SEED (replays a run; printed either way), RUBRA_CHAOS_CLIENTS (default 4),
-//! RUBRA_CHAOS_SERVER=redis (the same run against redis-server, the reference).
+//! RUBRA_CHAOS_SERVER=redis (the same run against redis-server, the reference),
+//! RUBRA_CHAOS_FAULTS=kill,stop,partition (a subset of the fault kinds),
+//! RUBRA_CHAOS_NETNS=0 (loopback only even as root: no partitions).
 //! bench/chaos.sh runs the long version.
 //!
 //! The clients route by CLUSTER SLOTS and follow MOVED themselves over plain `redis`
@@ -643,6 +645,21 @@ fn chaos_seeded_faults_lose_no_wait_acked_write() {
     if netns {
         kinds.push(Fault::Partition);
     }
+    // RUBRA_CHAOS_FAULTS=kill,stop,partition (any subset) narrows the schedule.
+    if let Ok(only) = std::env::var("RUBRA_CHAOS_FAULTS") {
+        kinds.retain(|k| {
+            only.split(',').any(|w| match w.trim() {
+                "kill" => matches!(k, Fault::KillPrimary | Fault::KillReplica),
+                "stop" => *k == Fault::StopPrimary,
+                "partition" => *k == Fault::Partition,
+                _ => false,
+            })
+        });
+        assert!(
+            !kinds.is_empty(),
+            "RUBRA_CHAOS_FAULTS={only} leaves no fault"
+        );
+    }
 
     let stop = Arc::new(AtomicBool::new(false));
     let buckets = Arc::new(Buckets::new(secs));
@@ -710,18 +727,19 @@ fn chaos_seeded_faults_lose_no_wait_acked_write() {
             }
         }
         let end = Instant::now();
-        eprintln!(
-            "chaos: {:>6.1}s {} {} ({:.1}s)",
-            buckets.t0.elapsed().as_secs_f64(),
-            fault.name(),
-            nodes[victim].addr(),
-            (end - start).as_secs_f64()
-        );
         let mut last = Ok(());
         let ok = wait_for(CONVERGE_BOUND, || {
             last = converged(&nodes);
             last.is_ok()
         });
+        eprintln!(
+            "chaos: {:>6.1}s {} {} for {:.1}s, converged {:.1}s later",
+            (start - buckets.t0).as_secs_f64(),
+            fault.name(),
+            nodes[victim].addr(),
+            (end - start).as_secs_f64(),
+            end.elapsed().as_secs_f64()
+        );
         if !ok {
             failure = Some(format!(
                 "no convergence within {CONVERGE_BOUND:?} after {}: {:?}\n{}",
