@@ -10,7 +10,8 @@
 //! Knobs (environment): RUBRA_CHAOS_SECS (seconds of faults, default 40),
 //! RUBRA_CHAOS_SEED (replays a run; printed either way), RUBRA_CHAOS_CLIENTS (default 4),
 //! RUBRA_CHAOS_SERVER=redis (the same run against redis-server, the reference),
-//! RUBRA_CHAOS_FAULTS=kill,stop,partition (a subset of the fault kinds),
+//! RUBRA_CHAOS_FAULTS=kill,stop,partition (a subset of the fault kinds; also
+//! kill-primary, kill-replica),
 //! RUBRA_CHAOS_NETNS=0 (loopback only even as root: no partitions).
 //! bench/chaos.sh runs the long version.
 //!
@@ -275,8 +276,8 @@ struct Counter {
 /// One client's history.
 #[derive(Default)]
 struct History {
-    /// (key, value or member, fate) of SET, SADD and RPUSH.
-    writes: Vec<(String, String, Fate)>,
+    /// (key, value or member, fate, seconds since the start) of SET, SADD and RPUSH.
+    writes: Vec<(String, String, Fate, f64)>,
     counters: BTreeMap<String, Counter>,
 }
 
@@ -352,7 +353,8 @@ fn worker(
                 }
             }
         } else {
-            h.writes.push((key, id, fate));
+            h.writes
+                .push((key, id, fate, (sent - buckets.t0).as_secs_f64()));
         }
         if !ok {
             std::thread::sleep(Duration::from_millis(20));
@@ -650,6 +652,8 @@ fn chaos_seeded_faults_lose_no_wait_acked_write() {
         kinds.retain(|k| {
             only.split(',').any(|w| match w.trim() {
                 "kill" => matches!(k, Fault::KillPrimary | Fault::KillReplica),
+                "kill-primary" => *k == Fault::KillPrimary,
+                "kill-replica" => *k == Fault::KillReplica,
                 "stop" => *k == Fault::StopPrimary,
                 "partition" => *k == Fault::Partition,
                 _ => false,
@@ -773,13 +777,13 @@ fn chaos_seeded_faults_lose_no_wait_acked_write() {
             .or_default() += 1;
     };
     // Every value each key was sent, with its best fate.
-    let mut sent: HashMap<(String, String), Fate> = HashMap::new();
+    let mut sent: HashMap<(String, String), (Fate, f64)> = HashMap::new();
     let mut counters: BTreeMap<String, Counter> = BTreeMap::new();
     for h in &histories {
-        for (k, v, f) in &h.writes {
+        for (k, v, f, at) in &h.writes {
             ops += 1;
             count(*f);
-            sent.insert((k.clone(), v.clone()), *f);
+            sent.insert((k.clone(), v.clone()), (*f, *at));
         }
         for (k, c) in &h.counters {
             let t = counters.entry(k.clone()).or_default();
@@ -789,15 +793,32 @@ fn chaos_seeded_faults_lose_no_wait_acked_write() {
             t.max_wait_value = t.max_wait_value.max(c.max_wait_value);
         }
     }
+    // Lost writes by the fault during which (from its start to its convergence) they
+    // were sent: (WAIT-acked, acked only).
+    let during = |at: f64| -> &'static str {
+        episodes
+            .iter()
+            .find(|(_, s, _, c)| {
+                (*s - buckets.t0).as_secs_f64() <= at && at <= (*c - buckets.t0).as_secs_f64()
+            })
+            .map(|(f, ..)| f.name())
+            .unwrap_or("between faults")
+    };
+    let mut lost_by: BTreeMap<&str, (u64, u64)> = BTreeMap::new();
     let mut lost_wait = Vec::new();
     let mut lost_acked = 0u64;
-    for ((k, v), f) in &sent {
+    for ((k, v), (f, at)) in &sent {
         let present = held.get(k).is_some_and(|vals| vals.contains(v));
         if !present && *f == Fate::WaitAcked {
-            lost_wait.push(format!("{k} {v}"));
+            lost_wait.push(format!("{k} {v} at {at:.1}s"));
+            lost_by.entry(during(*at)).or_default().0 += 1;
         }
         if !present && *f == Fate::Acked {
+            if lost_acked < 10 {
+                eprintln!("chaos: acked write lost: {k} {v} sent at {at:.2}s");
+            }
             lost_acked += 1;
+            lost_by.entry(during(*at)).or_default().1 += 1;
         }
     }
     let mut phantoms = Vec::new();
@@ -815,7 +836,7 @@ fn chaos_seeded_faults_lose_no_wait_acked_write() {
             continue;
         }
         for v in vals {
-            match sent.get(&(k.clone(), v.clone())) {
+            match sent.get(&(k.clone(), v.clone())).map(|(f, _)| f) {
                 Some(Fate::Unknown | Fate::Acked | Fate::WaitAcked) => {}
                 Some(Fate::Refused) => phantoms.push(format!("{k} {v} (refused)")),
                 None => phantoms.push(format!("{k} {v} (never sent)")),
@@ -878,6 +899,10 @@ fn chaos_seeded_faults_lose_no_wait_acked_write() {
         counter_errors.len(),
         crashed.len(),
     );
+    for (during, (w, a)) in &lost_by {
+        report += &format!("lost while {during}: wait-acked {w}, acked-only {a}\n");
+    }
+    lost_wait.sort_by(|a, b| a.rsplit(' ').next().cmp(&b.rsplit(' ').next()));
     eprintln!("{report}");
     assert!(
         failure.is_none(),
