@@ -904,6 +904,24 @@ fn chaos_seeded_faults_lose_no_wait_acked_write() {
     }
     lost_wait.sort_by(|a, b| a.rsplit(' ').next().cmp(&b.rsplit(' ').next()));
     eprintln!("{report}");
+    let failed = failure.is_some()
+        || !lost_wait.is_empty()
+        || !phantoms.is_empty()
+        || !counter_errors.is_empty()
+        || !crashed.is_empty()
+        || stray > 0;
+    if failed || std::env::var("RUBRA_CHAOS_KEEP_LOGS").as_deref() == Ok("1") {
+        // The nodes' directories go with them; keep their logs for the post-mortem.
+        let keep = std::env::temp_dir().join(format!("rubra-chaos-{server}-{seed}"));
+        let _ = std::fs::create_dir_all(&keep);
+        for m in &nodes {
+            let _ = std::fs::copy(
+                m.dir().join(SERVER_LOG),
+                keep.join(format!("{}.log", m.addr())),
+            );
+        }
+        eprintln!("chaos: node logs kept in {}", keep.display());
+    }
     assert!(
         failure.is_none(),
         "seed {seed}: {}",

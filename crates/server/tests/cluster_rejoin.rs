@@ -132,3 +132,114 @@ fn restarted_old_primary_acknowledges_no_write_it_then_loses() {
         &lost[..lost.len().min(5)]
     );
 }
+
+/// The other side of the same return: the replica promoted in the old primary's place
+/// takes writes (some confirmed by WAIT once the old primary follows it again), and the
+/// old primary comes back from its AOF ~1.5 s after the promotion. It must follow the new
+/// primary and resync from it; nothing the new primary acknowledged may disappear.
+#[test]
+fn new_primary_keeps_its_writes_when_the_old_one_returns() {
+    let mut nodes = make_cluster(
+        6,
+        1,
+        &[
+            "--cluster-node-timeout",
+            "2000",
+            "--appendonly",
+            "yes",
+            "--appendfsync",
+            "always",
+        ],
+    );
+    let view = parse_nodes(&nodes[0].cli(&["cluster", "nodes"]));
+    let victim = view
+        .iter()
+        .find(|n| n.has("master") && n.slots.iter().any(|&(a, _)| a == 0))
+        .expect("owner of slot 0")
+        .clone();
+    let replica = view
+        .iter()
+        .find(|n| n.master == victim.id)
+        .expect("a replica of the victim")
+        .clone();
+    let vi = nodes.iter().position(|s| addr(s) == victim.addr).unwrap();
+    let ri = nodes.iter().position(|s| addr(s) == replica.addr).unwrap();
+    nodes[vi].kill9();
+    // Write to the replica until it takes writes (its promotion), then 1.5 s more, then
+    // bring the old primary back and write on for 4 s.
+    let mut conn = nodes[ri].conn();
+    let mut acked: Vec<(String, String, bool)> = Vec::new();
+    let mut n = 0u64;
+    let mut promoted_at: Option<Instant> = None;
+    let mut restarted = false;
+    let t0 = Instant::now();
+    while t0.elapsed() < Duration::from_secs(30) {
+        if let Some(p) = promoted_at {
+            if !restarted && p.elapsed() > Duration::from_millis(1500) {
+                assert!(nodes[vi].restart(None), "old primary did not restart");
+                restarted = true;
+            }
+            if p.elapsed() > Duration::from_millis(5500) {
+                break;
+            }
+        }
+        let k = key_in(&victim.slots, "after-", &mut n);
+        let v = format!("v{n}");
+        if let Ok(redis::Value::Okay) = redis::cmd("SET").arg(&k).arg(&v).query(&mut conn) {
+            promoted_at.get_or_insert_with(Instant::now);
+            let waited = redis::cmd("WAIT")
+                .arg(1)
+                .arg(100)
+                .query::<i64>(&mut conn)
+                .unwrap_or(0)
+                >= 1;
+            acked.push((k, v, waited));
+        } else if promoted_at.is_none() {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+    assert!(restarted, "the replica never took writes");
+    assert!(
+        wait_for(Duration::from_secs(30), || {
+            parse_nodes(&nodes[vi].cli(&["cluster", "nodes"]))
+                .iter()
+                .any(|n| n.has("myself") && n.has("slave") && n.master == replica.id)
+        }),
+        "old primary did not become a replica:\n{}",
+        all_views(&nodes)
+    );
+    wait_check_ok(&nodes[ri], Duration::from_secs(20));
+    let mut c = nodes[ri].conn();
+    let lost: Vec<(&String, bool)> = acked
+        .iter()
+        .filter(|(k, v, _)| {
+            redis::cmd("GET")
+                .arg(k)
+                .query::<Option<String>>(&mut c)
+                .ok()
+                .flatten()
+                .as_ref()
+                != Some(v)
+        })
+        .map(|(k, _, w)| (k, *w))
+        .collect();
+    let waited = acked.iter().filter(|a| a.2).count();
+    eprintln!(
+        "new primary: {} writes acknowledged ({waited} by WAIT), {} lost",
+        acked.len(),
+        lost.len()
+    );
+    if !lost.is_empty() {
+        for i in [vi, ri] {
+            let log = std::fs::read_to_string(nodes[i].dir.join(SERVER_LOG)).unwrap_or_default();
+            eprintln!("--- {} log:\n{log}", addr(&nodes[i]));
+        }
+    }
+    assert!(
+        lost.is_empty(),
+        "{} of {} acknowledged writes lost, e.g. {:?}",
+        lost.len(),
+        acked.len(),
+        &lost[..lost.len().min(5)]
+    );
+}
