@@ -30,7 +30,7 @@ start() { # name port dir
   local name=$1 port=$2 dir=$3
   mkdir -p "$dir"
   if [ "$name" = rubra ]; then
-    ./target/release/rubra-server --port "$port" --save "" --dir "$dir" >"$dir/log" 2>&1 &
+    ./target/release/rubra-server --port "$port" --save "" --enable-debug-command yes --dir "$dir" >"$dir/log" 2>&1 &
   else
     redis-server --port "$port" --save "" --enable-debug-command yes --appendonly no --dir "$dir" --daemonize no >"$dir/log" 2>&1 &
   fi

@@ -17,6 +17,9 @@
 //! - `POST /api/fix`       close open slots (what `rubra fix` does)
 //! - `POST /api/failover`  `{"node":"<id|prefix|port>"}`
 //! - `POST /api/autoscale` `{"enabled":true}`
+//! - `GET  /api/backups`   the backup schedule and the scheduled backups kept
+//! - `POST /api/password/rotate` `{"grace":SECONDS}` (optional body): a new cluster
+//!   password, the old one accepted until the grace period ends (see `password`)
 //! - `GET  /api/keys?pattern=P&cursor=C&count=N`  SCAN over all primaries (bounded)
 //! - `GET  /api/key?key=K`  type, TTL, size and a bounded value
 //! - `POST /api/key/delete` `{"key":"K"}`
@@ -58,6 +61,8 @@ pub fn router(sup: Arc<Sup>) -> Router {
         .route("/api/fix", post(fix))
         .route("/api/failover", post(failover))
         .route("/api/autoscale", post(autoscale))
+        .route("/api/password/rotate", post(password_rotate))
+        .route("/api/backups", get(backups))
         .route("/api/keys", get(keys_scan))
         .route("/api/key", get(key_get))
         .route("/api/key/delete", post(key_delete))
@@ -139,16 +144,19 @@ pub fn claimed_user(header_value: &str) -> String {
         .unwrap_or_else(|| "admin".to_string())
 }
 
-/// True when the Authorization header carries the cluster password.
-pub fn authorized(header_value: Option<&str>, password: &str) -> bool {
+/// True when the Authorization header carries a password `accepts` takes (the cluster
+/// password; during a rotation's grace period the old one too).
+pub fn authorized(header_value: Option<&str>, accepts: impl Fn(&[u8]) -> bool) -> bool {
     let Some(h) = header_value else { return false };
     if let Some(tok) = h.strip_prefix("Bearer ") {
-        return pauth::ct_eq(tok.trim().as_bytes(), password.as_bytes());
+        return accepts(tok.trim().as_bytes());
     }
     if let Some(b) = h.strip_prefix("Basic ") {
         if let Some(dec) = b64decode(b) {
-            let want = format!("admin:{password}");
-            return pauth::ct_eq(&dec, want.as_bytes());
+            let user_ok = dec.starts_with(b"admin:");
+            let pass = dec.get(6..).unwrap_or_default();
+            // Both checked every time (no early exit on the user name).
+            return accepts(pass) & user_ok;
         }
     }
     false
@@ -185,7 +193,7 @@ async fn auth(State(sup): State<Arc<Sup>>, req: Request, next: Next) -> Response
             }
             return r;
         }
-        if !authorized(Some(a), &sup.opts.password) {
+        if !authorized(Some(a), |p| sup.secret.accepts(p)) {
             if !local {
                 panel::count_failure(&sup, &user, ip);
             }
@@ -546,6 +554,49 @@ async fn autoscale(State(sup): State<Arc<Sup>>, body: Bytes) -> Response {
     Json(json!({"autoscale": r.enabled})).into_response()
 }
 
+async fn backups(State(sup): State<Arc<Sup>>) -> Response {
+    let Some(s) = sup.backups.clone() else {
+        return Json(json!({"scheduled": false, "backups": []})).into_response();
+    };
+    blocking(move || {
+        let list: Vec<Value> = crate::backup::scheduled(&s.dir)
+            .into_iter()
+            .rev()
+            .map(|(_, p, m)| {
+                json!({"dir": p.display().to_string(), "started_unix": m.started_unix,
+                    "finished_unix": m.finished_unix, "shards": m.shards.len(),
+                    "keys": m.shards.iter().map(|x| x.keys).sum::<u64>(),
+                    "bytes": m.shards.iter().map(|x| x.bytes).sum::<u64>()})
+            })
+            .collect();
+        Ok(
+            json!({"scheduled": true, "every_secs": s.every_secs, "keep": s.keep,
+            "dir": s.dir.display().to_string(), "backups": list}),
+        )
+    })
+    .await
+}
+
+#[derive(Deserialize)]
+struct RotateReq {
+    grace: Option<u64>,
+}
+
+/// Grace period when none is given: five minutes for clients to pick up the new password.
+pub const DEFAULT_GRACE_SECS: u64 = 300;
+
+async fn password_rotate(State(sup): State<Arc<Sup>>, body: Bytes) -> Response {
+    let grace = if body.iter().all(u8::is_ascii_whitespace) {
+        DEFAULT_GRACE_SECS
+    } else {
+        match serde_json::from_slice::<RotateReq>(&body) {
+            Ok(r) => r.grace.unwrap_or(DEFAULT_GRACE_SECS),
+            Err(_) => return bad("body must be JSON like {\"grace\": 300}"),
+        }
+    };
+    blocking(move || sup.rotate_password(grace)).await
+}
+
 async fn keys_scan(State(sup): State<Arc<Sup>>, RawQuery(q): RawQuery) -> Response {
     let pattern = query_get(&q, "pattern").unwrap_or_else(|| "*".into());
     let cursor = query_get(&q, "cursor").unwrap_or_default();
@@ -668,10 +719,10 @@ mod tests {
     #[test]
     fn basic_and_bearer() {
         // "admin:pw" in base64.
-        assert!(authorized(Some("Basic YWRtaW46cHc="), "pw"));
-        assert!(authorized(Some("Bearer pw"), "pw"));
-        assert!(!authorized(Some("Bearer px"), "pw"));
-        assert!(!authorized(Some("Basic YWRtaW46cHg="), "pw"));
-        assert!(!authorized(None, "pw"));
+        assert!(authorized(Some("Basic YWRtaW46cHc="), |p| p == b"pw"));
+        assert!(authorized(Some("Bearer pw"), |p| p == b"pw"));
+        assert!(!authorized(Some("Bearer px"), |p| p == b"pw"));
+        assert!(!authorized(Some("Basic YWRtaW46cHg="), |p| p == b"pw"));
+        assert!(!authorized(None, |p| p == b"pw"));
     }
 }

@@ -92,12 +92,55 @@ enum Cmd {
         #[arg(value_parser = ["on", "off"])]
         mode: String,
     },
+    /// Cluster password operations (through the running supervisor).
+    Password {
+        #[command(subcommand)]
+        action: PasswordCmd,
+    },
+    /// Copy every primary's data (an RDB from an in-sync replica) plus a manifest to DIR.
+    Backup {
+        #[command(flatten)]
+        target: Target,
+        /// Where to write the backup (a new directory; default ./rubra-backup-UNIXTIME).
+        #[arg(long)]
+        to: Option<PathBuf>,
+    },
+    /// Load a backup into a running cluster of any size (keys go to their slot's owner).
+    Restore {
+        #[command(flatten)]
+        target: Target,
+        /// The backup directory (`rubra backup --to`).
+        #[arg(long, required_unless_present = "rdb", conflicts_with = "rdb")]
+        from: Option<PathBuf>,
+        /// Instead of a backup: plain RDB files (e.g. each primary's dump.rdb of a Redis
+        /// 7.0 cluster), checked by their own CRC-64. Repeat for several files.
+        #[arg(long)]
+        rdb: Vec<PathBuf>,
+        /// Overwrite keys that already exist (default: refuse a cluster that holds keys).
+        #[arg(long)]
+        replace: bool,
+    },
     /// Manual failover: promote a replica (or the replica of a given primary).
     Failover {
         #[command(flatten)]
         target: Target,
         /// Node: id, id prefix, port or host:port.
         node: String,
+    },
+}
+
+/// `rubra password ...`
+#[derive(Subcommand, Debug)]
+enum PasswordCmd {
+    /// Set a new generated password cluster-wide without restarts; the old one keeps
+    /// working for --grace seconds, then is refused. The new one is in DIR/credentials.
+    Rotate {
+        /// Data directory of the running cluster.
+        #[arg(long, default_value = "./rubra-data")]
+        dir: PathBuf,
+        /// Seconds the old password stays valid.
+        #[arg(long, default_value_t = crate::api::DEFAULT_GRACE_SECS)]
+        grace: u64,
     },
 }
 
@@ -239,6 +282,15 @@ struct UpArgs {
     /// Docker runtime: prefix of the network, container and volume names.
     #[arg(long, default_value = "rubra")]
     docker_prefix: String,
+    /// Take a backup this often (seconds, or 30m, 1h, 1d), like `rubra backup`.
+    #[arg(long)]
+    backup_every: Option<String>,
+    /// Scheduled backups: how many to keep.
+    #[arg(long, default_value_t = 24)]
+    keep: usize,
+    /// Scheduled backups: where they go (default DIR/backups).
+    #[arg(long)]
+    backup_dir: Option<PathBuf>,
 }
 
 /// Parse arguments and run; the process exit code.
@@ -348,6 +400,51 @@ fn run(cli: Cli) -> Result<ExitCode> {
             let body = format!(r#"{{"enabled":{}}}"#, mode == "on");
             let resp = api_call(&dir, "/api/autoscale", &body)?;
             println!("{resp}");
+            Ok(ExitCode::SUCCESS)
+        }
+        Cmd::Password {
+            action: PasswordCmd::Rotate { dir, grace },
+        } => {
+            let body = serde_json::json!({ "grace": grace });
+            let r = api_json(&dir, "/api/password/rotate", &body.to_string())?;
+            println!(
+                "password rotated: the new one is in {}; the old one is accepted until unix time {}",
+                r["credentials"].as_str().unwrap_or("DIR/credentials"),
+                r["old_accepted_until"]
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Cmd::Backup { target, to } => {
+            let to = to.unwrap_or_else(|| {
+                PathBuf::from(format!("rubra-backup-{}", crate::supervisor::now_secs()))
+            });
+            let m = crate::backup::backup(&target.ctx()?, &to)?;
+            println!(
+                "backup of {} primaries ({} keys) written to {}",
+                m.shards.len(),
+                m.shards.iter().map(|s| s.keys).sum::<u64>(),
+                to.display()
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Cmd::Restore {
+            target,
+            from,
+            rdb,
+            replace,
+        } => {
+            let ctx = target.ctx()?;
+            let (n, src) = match from {
+                Some(f) => (
+                    crate::backup::restore(&ctx, &f, replace)?,
+                    f.display().to_string(),
+                ),
+                None => (
+                    crate::backup::restore_rdb(&ctx, &rdb, replace)?,
+                    format!("{} RDB files", rdb.len()),
+                ),
+            };
+            println!("restored {n} keys from {src}");
             Ok(ExitCode::SUCCESS)
         }
         Cmd::Failover { target, node } => {
@@ -601,6 +698,7 @@ fn new_state(a: &UpArgs) -> Result<State> {
             image: a.image.clone(),
         }),
         external,
+        rotation: None,
     })
 }
 
@@ -701,6 +799,13 @@ fn up(a: UpArgs) -> Result<ExitCode> {
         maxmemory: a.node_maxmemory.clone(),
         node_timeout: a.node_timeout,
         announce_ip: state.announce_ip.clone().or(a.announce_ip.clone()),
+        // A rotation whose grace period is still running: nodes started now accept the
+        // old password too (the supervisor ends it at the deadline; see resume_rotation).
+        also_accept: state
+            .rotation
+            .as_ref()
+            .filter(|r| r.until > crate::supervisor::now_secs())
+            .map(|r| r.old_sha256.clone()),
     };
     let auto = AutoscaleRun {
         cfg: AutoscaleConfig {
@@ -715,12 +820,26 @@ fn up(a: UpArgs) -> Result<ExitCode> {
         node_cpus: a.node_cpus.max(0.01),
         sample_secs: a.sample_secs.max(1),
     };
+    let schedule = match &a.backup_every {
+        Some(e) => Some(crate::supervisor::BackupSchedule {
+            every_secs: crate::backup::parse_every(e).context("--backup-every")?,
+            keep: a.keep.max(1),
+            dir: match &a.backup_dir {
+                Some(d) => Dir::new(d)?.root,
+                None => dir.root.join("backups"),
+            },
+        }),
+        None => None,
+    };
     let sup_external = state.external.clone();
     let docker =
         crate::runtime_cli::docker_runtime(&state, &a.runtime, a.node_cpus, &a.node_maxmemory)?;
     let mut sup = Sup::new(dir.clone(), opts, state, auto, a.autoscale);
     if let Some(d) = docker {
         sup = sup.with_docker(d);
+    }
+    if let Some(s) = schedule {
+        sup = sup.with_backups(s);
     }
     if let Some(names) = sup_external.clone() {
         sup = sup.with_external(crate::docker::external::ExternalRt::new(names));
@@ -807,6 +926,14 @@ async fn supervise(
         "up",
         serde_json::json!({"nodes": snap.nodes.len(), "resumed": resumed}),
     );
+    sup.resume_rotation();
+    if let Some(every) = sup.backups.as_ref().map(|b| b.every_secs) {
+        let s2 = sup.clone();
+        std::thread::spawn(move || loop {
+            std::thread::sleep(Duration::from_secs(every));
+            s2.scheduled_backup();
+        });
+    }
     // Background threads: monitor, autoscaler, unfinished scale step.
     let s2 = sup.clone();
     std::thread::spawn(move || loop {

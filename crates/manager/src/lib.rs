@@ -5,6 +5,7 @@
 
 pub mod api;
 pub mod autoscale;
+pub mod backup;
 pub mod check;
 pub mod cli;
 pub mod ctx;
@@ -15,6 +16,7 @@ pub mod httpc;
 pub mod migrate;
 pub mod node_entry;
 pub mod panel;
+pub mod password;
 pub mod placement;
 pub mod ports;
 pub mod procs;

@@ -20,6 +20,9 @@ pub struct NodeOpts {
     pub node_timeout: u64,
     /// cluster-announce-ip.
     pub announce_ip: Option<String>,
+    /// During a password rotation's grace period: the SHA-256 (hex) of the old password,
+    /// which a node started now must accept too (see `password`).
+    pub also_accept: Option<String>,
 }
 
 /// The config file of the node on `port`; written 0600 since it holds the password.
@@ -45,6 +48,9 @@ pub fn write_conf(dir: &Dir, port: u16, o: &NodeOpts) -> Result<PathBuf> {
     c.push_str(&format!("bind {}\n", bind_line(o.announce_ip.as_deref())));
     if let Some(ip) = &o.announce_ip {
         c.push_str(&format!("cluster-announce-ip {ip}\n"));
+    }
+    if let Some(old) = &o.also_accept {
+        c.push_str(&crate::password::default_user_line(&o.password, old));
     }
     let path = nd.join("node.conf");
     write_private(&path, c.as_bytes())?;

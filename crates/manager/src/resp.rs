@@ -97,6 +97,27 @@ impl Conn {
         Ok(Value::from(frame))
     }
 
+    /// Send several commands in one write and read their replies in order: bulk loads
+    /// (`rubra restore`) would otherwise wait one round trip per key.
+    pub fn pipeline<A: AsRef<[u8]>>(&mut self, cmds: &[Vec<A>]) -> Result<Vec<Value>> {
+        let mut buf = Vec::new();
+        for c in cmds {
+            encode_request(&mut buf, c);
+        }
+        self.stream
+            .write_all(&buf)
+            .with_context(|| format!("write to {}", self.addr))?;
+        let mut out = Vec::with_capacity(cmds.len());
+        for _ in cmds {
+            let frame = self
+                .reader
+                .read_frame(&mut self.stream)
+                .with_context(|| format!("read from {}", self.addr))?;
+            out.push(Value::from(frame));
+        }
+        Ok(out)
+    }
+
     /// Like `cmd` but a node error becomes an `Err` naming the node and command.
     pub fn ok<A: AsRef<[u8]>>(&mut self, args: &[A]) -> Result<Value> {
         match self.cmd(args)? {

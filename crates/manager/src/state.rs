@@ -94,6 +94,19 @@ pub struct State {
     /// Set when an orchestrator runs the nodes (`--runtime external`): port -> host name.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub external: Option<std::collections::BTreeMap<u16, String>>,
+    /// A password rotation in its grace period, so a restarted supervisor still ends it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rotation: Option<RotationRec>,
+}
+
+/// The part of a password rotation that outlives the supervisor: which old password nodes
+/// still accept (as its SHA-256, never the password) and until when.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct RotationRec {
+    /// Lower-case hex SHA-256 of the old password (the form ACL `#`/`!` rules take).
+    pub old_sha256: String,
+    /// Unix seconds when the old password is removed from every node.
+    pub until: u64,
 }
 
 /// How a Docker-runtime cluster was created, so later commands find its containers.
@@ -230,13 +243,20 @@ impl Dir {
         }
     }
 
-    /// Write DIR/credentials with mode 0600 (created that way, never world-readable).
+    /// Write DIR/credentials with mode 0600 (created that way, never world-readable), as a
+    /// new file renamed over the old one: a reader sees the old password or the new one,
+    /// never a half-written file (a rotation replaces it while clients read it).
     pub fn write_password(&self, pw: &str) -> Result<()> {
+        let tmp = self.root.join("credentials.tmp");
+        let _ = fs::remove_file(&tmp);
         write_private(
-            &self.creds_path(),
+            &tmp,
             format!("# rubra cluster credentials: keep secret\nuser=default\npassword={pw}\n")
                 .as_bytes(),
-        )
+        )?;
+        fs::File::open(&tmp)?.sync_all()?;
+        fs::rename(&tmp, self.creds_path()).context("replace the credentials file")?;
+        Ok(())
     }
 
     /// Supervisor pid from DIR/rubra.pid if that process is alive.
@@ -371,6 +391,7 @@ mod tests {
             announce_ip: None,
             docker: None,
             external: None,
+            rotation: None,
         };
         assert_eq!(st.next_port(), base);
         let chosen = st.next_free_port();

@@ -145,6 +145,17 @@ pub(crate) struct Config {
     /// notify-keyspace-events as parsed from the value given (CONFIG GET's canonical form
     /// drops `n` next to `A`, as Redis's does, so it cannot be re-parsed).
     pub notify_flags: u32,
+    /// How an access bumps a key's LFU counter (lfu-log-factor, lfu-decay-time minutes).
+    pub lfu: LfuParams,
+}
+
+/// The LFU counter's parameters, read on every key access.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct LfuParams {
+    /// lfu-log-factor: the higher, the more accesses each increment takes.
+    pub log_factor: u32,
+    /// lfu-decay-time: minutes per decrement of an idle key's counter (0: never).
+    pub decay_minutes: u64,
 }
 
 impl Config {
@@ -187,6 +198,10 @@ impl Default for Config {
             tracking_table_max_keys: 1_000_000,
             user_lines: Vec::new(),
             notify_flags: 0,
+            lfu: LfuParams {
+                log_factor: 10,
+                decay_minutes: 1,
+            },
         };
         c.refresh_cache();
         c
@@ -356,6 +371,10 @@ impl Config {
         self.pubsub_hard_limit = hard as usize;
         self.pubsub_soft_limit = soft as usize;
         self.pubsub_soft_seconds = secs;
+        self.lfu = LfuParams {
+            log_factor: self.int("lfu-log-factor").max(0) as u32,
+            decay_minutes: self.int("lfu-decay-time").max(0) as u64,
+        };
     }
 }
 

@@ -102,6 +102,10 @@ pub(crate) struct Store {
     pub failover: Option<crate::repl::failover::Failover>,
     /// notify-keyspace-events parsed once per CONFIG SET (0: nothing is published).
     pub notify_flags: u32,
+    /// Keys a read lookup missed during the running command, while `keymiss` events are
+    /// enabled: published when the handler returns (a lookup cannot publish while it
+    /// holds the database borrowed).
+    pub key_misses: Vec<Bytes>,
 }
 
 /// The replication backlog size the config asks for (1 MB if unreadable, as Redis's default).
@@ -179,6 +183,7 @@ impl Store {
             observe,
             failover: None,
             notify_flags,
+            key_misses: Vec::new(),
         }
     }
 

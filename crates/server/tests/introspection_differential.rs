@@ -721,3 +721,105 @@ fn failover_errors_match_redis() {
         ],
     );
 }
+
+/// MODULE (no modules: an empty list, Redis's load/unload errors) and the protected
+/// commands: DEBUG and MODULE LOAD|LOADEX|UNLOAD refused unless enable-debug-command /
+/// enable-module-command allow them (checked after arity, before the command runs; a
+/// refusal inside MULTI aborts the transaction).
+#[test]
+fn module_and_protected_commands_match_redis() {
+    let script = [
+        "MODULE",
+        "MODULE HELP",
+        "MODULE LIST",
+        "MODULE LIST x",
+        "MODULE nope",
+        "MODULE LOAD /nonexistent/module.so",
+        "MODULE LOADEX /nonexistent/module.so CONFIG a b ARGS c",
+        "MODULE UNLOAD nosuch",
+        "MODULE UNLOAD",
+        "DEBUG SLEEP 0",
+        "DEBUG",
+        "MULTI",
+        "DEBUG SLEEP 0",
+        "EXEC",
+    ];
+    assert_same(&[], &script);
+    assert_same(
+        &[
+            "--enable-debug-command",
+            "local",
+            "--enable-module-command",
+            "yes",
+        ],
+        &script,
+    );
+    assert_same(
+        &[],
+        &[
+            "CONFIG SET enable-debug-command yes",
+            "CONFIG GET enable-debug-command",
+            "CONFIG GET enable-module-command",
+        ],
+    );
+}
+
+/// LFU counters under lfu-log-factor 0 (every access counts, so the numbers are exact):
+/// reads and writes to existing keys move OBJECT FREQ by one per command (however many
+/// lookups the command makes), a new key starts at 5, and the factor set at run time
+/// takes effect. (Known deviation: SET over an existing key restarts its counter at 5;
+/// Redis keeps the old counter.)
+#[test]
+fn lfu_counter_follows_lfu_log_factor() {
+    let mut script = vec![
+        "CONFIG SET maxmemory-policy allkeys-lfu",
+        "CONFIG SET lfu-log-factor 0",
+        "SET k v",
+        "OBJECT FREQ k",
+    ];
+    script.extend(std::iter::repeat_n("GET k", 10));
+    script.extend([
+        "OBJECT FREQ k",
+        "APPEND k x",
+        "OBJECT FREQ k",
+        "RPUSH l a b",
+        "LRANGE l 0 -1",
+        "LPUSH l c",
+        "OBJECT FREQ l",
+        "MULTI",
+        "GET k",
+        "GET k",
+        "EXEC",
+        "OBJECT FREQ k",
+        "CONFIG SET lfu-log-factor 255",
+        "CONFIG GET lfu-log-factor",
+        "OBJECT FREQ nokey",
+    ]);
+    assert_same(&[], &script);
+}
+
+/// CLIENT INFO flags and redir for client-side caching (t, B) and a dirty WATCH (d).
+#[test]
+fn client_info_tracking_and_watch_flags_match_redis() {
+    assert_same(
+        &[],
+        &[
+            "CLIENT TRACKING on",
+            "mask:client CLIENT INFO",
+            "CLIENT TRACKING off",
+            "CLIENT TRACKING on BCAST PREFIX a:",
+            "mask:client CLIENT INFO",
+            "CLIENT TRACKING off",
+            "CLIENT TRACKING on OPTIN",
+            "mask:client CLIENT INFO",
+            "CLIENT TRACKING off",
+            "mask:client CLIENT INFO",
+            "WATCH w",
+            "mask:client CLIENT INFO",
+            "SET w 1",
+            "mask:client CLIENT INFO",
+            "UNWATCH",
+            "mask:client CLIENT INFO",
+        ],
+    );
+}

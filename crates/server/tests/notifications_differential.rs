@@ -380,3 +380,61 @@ fn eviction_publishes_evicted() {
         "{evicted:?}"
     );
 }
+
+/// Reads of missing keys in every family, plus reads that must not publish `keymiss`
+/// (write lookups, OBJECT, blocking pops served at once) and lazily expired keys.
+const MISS_SCRIPT: &[&str] = &[
+    "GET nokey",
+    "MGET a nokey b",
+    "SET present v",
+    "GET present",
+    "STRLEN nokey",
+    "GETRANGE nokey 0 1",
+    "EXISTS nokey present nokey2",
+    "TYPE nokey",
+    "TTL nokey",
+    "PTTL nokey",
+    "EXPIRETIME nokey",
+    "DUMP nokey",
+    "OBJECT ENCODING nokey",
+    "HGET nohash f",
+    "HGETALL nohash",
+    "HMGET nohash a b",
+    "HLEN nohash",
+    "LRANGE nolist 0 -1",
+    "LLEN nolist",
+    "LINDEX nolist 0",
+    "SMEMBERS noset",
+    "SISMEMBER noset a",
+    "SCARD noset",
+    "SINTER noset present",
+    "SUNIONSTORE dest noset noset2",
+    "ZRANGE nozset 0 -1",
+    "ZSCORE nozset a",
+    "ZCARD nozset",
+    "XRANGE nostream - +",
+    "XLEN nostream",
+    "PFCOUNT nohll",
+    "GETDEL nokey",
+    "GETEX nokey",
+    "INCR counter",
+    "LPUSH l a",
+    "LPOP nolist",
+    "BLPOP l 1",
+    "SET t1 v PX 30",
+    "sleep 120",
+    "GET t1",
+    "BITCOUNT nokey",
+    "GEOPOS nogeo a",
+    "SORT nolist",
+];
+
+/// `keymiss` (class `m`, not part of `A`): the same events, in the same order, as Redis.
+#[test]
+fn key_misses_match_redis() {
+    for flags in ["Km", "Em", "KEAm"] {
+        let n = assert_same(flags, 2, MISS_SCRIPT);
+        assert!(n >= 20, "only {n} messages under {flags}");
+    }
+    assert_same("Em", 3, SCRIPT);
+}

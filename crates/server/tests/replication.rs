@@ -210,7 +210,7 @@ fn rubra_replicates_from_a_redis_server_primary() {
 
 #[test]
 fn a_large_dataset_syncs_while_clients_keep_writing() {
-    let primary = TestServer::start(&[]);
+    let primary = TestServer::start(&["--enable-debug-command", "yes"]);
     let replica = TestServer::start(&[]);
     let mut p = primary.conn();
     q(&mut p, &["DEBUG", "POPULATE", "200000", "big"]);

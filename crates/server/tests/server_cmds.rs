@@ -154,7 +154,11 @@ fn command_table_introspection() {
 
 #[test]
 fn time_lastsave_debug_sleep() {
-    let s = TestServer::start(&[]);
+    // DEBUG is protected as in Redis: refused by default, allowed from loopback with `local`.
+    let closed = TestServer::start(&[]);
+    assert!(q_err(&mut closed.conn(), &["DEBUG", "SLEEP", "0"])
+        .starts_with("ERR DEBUG command not allowed. If the enable-debug-command option"));
+    let s = TestServer::start(&["--enable-debug-command", "local"]);
     let mut c = s.conn();
     let t: Vec<String> = redis::cmd("TIME").query(&mut c).unwrap();
     let secs: u64 = t[0].parse().unwrap();

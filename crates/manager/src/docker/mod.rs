@@ -352,6 +352,7 @@ mod tests {
             maxmemory: "256mb".into(),
             node_timeout: 2000,
             announce_ip: None,
+            also_accept: None,
         }
     }
 

@@ -190,7 +190,7 @@ async fn login(State(sup): State<Arc<Sup>>, req: Request) -> Response {
     }
     // Both compared every time (no early exit on the user name).
     let ok_user = auth::ct_eq(user.as_bytes(), b"admin");
-    let ok_pass = auth::ct_eq(pass.as_bytes(), sup.opts.password.as_bytes());
+    let ok_pass = sup.secret.accepts(pass.as_bytes());
     if !(ok_user & ok_pass) {
         count_failure(&sup, &user, ip);
         return login_page(StatusCode::UNAUTHORIZED, "Wrong user name or password.");

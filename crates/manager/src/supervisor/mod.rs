@@ -59,8 +59,10 @@ pub struct AutoscaleRun {
 pub struct Sup {
     /// Data directory.
     pub dir: Dir,
-    /// Node settings.
+    /// Node settings (`opts.password` is the password at start; see `secret`).
     pub opts: NodeOpts,
+    /// The cluster password now, and the old one during a rotation's grace period.
+    pub secret: crate::password::Secret,
     /// Persistent state (mirrors state.json). A std Mutex: never held across an await.
     pub state: Mutex<State>,
     procs: Mutex<HashMap<u16, Handle>>,
@@ -91,6 +93,19 @@ pub struct Sup {
     pub external: Option<crate::docker::external::ExternalRt>,
     /// Docker runtime: when the monitor first found each node's container dead.
     dead_since: Mutex<HashMap<u16, Instant>>,
+    /// Scheduled backups (`rubra up --backup-every`), if any.
+    pub backups: Option<BackupSchedule>,
+}
+
+/// `rubra up --backup-every SECS --keep N [--backup-dir DIR]`.
+#[derive(Debug, Clone)]
+pub struct BackupSchedule {
+    /// Seconds between backups.
+    pub every_secs: u64,
+    /// Complete backups kept (the oldest beyond it are removed).
+    pub keep: usize,
+    /// Where `backup-UNIXTIME/` directories go.
+    pub dir: std::path::PathBuf,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -100,14 +115,20 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 
 mod autoscaling;
 mod nodes;
+mod rotation;
 mod scaling;
 
 impl Sup {
     /// Wrap a loaded/created state.
     pub fn new(dir: Dir, opts: NodeOpts, state: State, auto: AutoscaleRun, on: bool) -> Sup {
+        let secret = crate::password::Secret::new(
+            opts.password.clone(),
+            state.rotation.as_ref().map(|r| r.old_sha256.clone()),
+        );
         Sup {
             dir,
             opts,
+            secret,
             state: Mutex::new(state),
             procs: Mutex::new(HashMap::new()),
             ops: Default::default(),
@@ -125,6 +146,37 @@ impl Sup {
             docker: None,
             external: None,
             dead_since: Mutex::new(HashMap::new()),
+            backups: None,
+        }
+    }
+
+    /// Take a backup every `s.every_secs` (see [`Sup::scheduled_backup`]).
+    pub fn with_backups(mut self, s: BackupSchedule) -> Sup {
+        self.backups = Some(s);
+        self
+    }
+
+    /// One scheduled backup, as an operation (so no slot move runs meanwhile), logged as
+    /// a `backup` or `backup_failed` event.
+    pub fn scheduled_backup(&self) {
+        let Some(s) = &self.backups else { return };
+        let t0 = Instant::now();
+        let r = self.exclusive("backup", || {
+            crate::backup::scheduled_backup(&self.ctx(), &s.dir, s.keep)
+        });
+        match r {
+            Ok((m, removed)) => self.event(
+                "backup",
+                serde_json::json!({"started_unix": m.started_unix,
+                    "shards": m.shards.len(),
+                    "keys": m.shards.iter().map(|x| x.keys).sum::<u64>(),
+                    "bytes": m.shards.iter().map(|x| x.bytes).sum::<u64>(),
+                    "secs": t0.elapsed().as_secs_f64(), "removed_old": removed}),
+            ),
+            Err(e) => self.event(
+                "backup_failed",
+                serde_json::json!({"error": format!("{e:#}")}),
+            ),
         }
     }
 
@@ -160,9 +212,19 @@ impl Sup {
                     .map(|p| format!("{}:{p}", hosts.get(p).map_or("127.0.0.1", String::as_str)))
                     .collect()
             },
-            password: Some(self.opts.password.clone()),
+            password: Some(self.secret.current()),
             local: true,
             hosts: self.hosts(),
+        }
+    }
+
+    /// Settings for a node started now: the current password, and the old one too while
+    /// a rotation's grace period lasts.
+    pub fn node_opts(&self) -> NodeOpts {
+        NodeOpts {
+            password: self.secret.current(),
+            also_accept: self.secret.old_sha256(),
+            ..self.opts.clone()
         }
     }
 

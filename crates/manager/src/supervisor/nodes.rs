@@ -38,7 +38,7 @@ impl Sup {
         if std::net::TcpListener::bind(("127.0.0.1", port)).is_err() {
             bail!("port {port} is in use by another process");
         }
-        let child = spawn(&self.dir, port, &self.opts)?;
+        let child = spawn(&self.dir, port, &self.node_opts())?;
         let pid = child.id();
         lock(&self.procs).insert(port, Handle::Child(child));
         if let Some(n) = lock(&self.state).node_mut(port) {

@@ -237,6 +237,33 @@ pub(crate) fn tick(store: &mut Store) {
     }
     driver.links.prune(driver.node.state());
     apply(store, outs);
+    replicate_if_loaded_as_replica(store);
+}
+
+/// clusterCron's rule: a replica that replicates from no one (it loaded nodes.conf as a
+/// replica after a restart, where no role change tells it to) starts replicating from its
+/// primary once that primary's address is known.
+fn replicate_if_loaded_as_replica(store: &mut Store) {
+    if store.replication.primary.is_some() {
+        return;
+    }
+    let Some(driver) = store.cluster.as_ref() else {
+        return;
+    };
+    let st = driver.node.state();
+    let me = st.me();
+    if !me.is_replica() {
+        return;
+    }
+    let Some(p) = me.primary.as_ref().and_then(|id| st.nodes.get(id)) else {
+        return;
+    };
+    if p.ip.is_empty() || p.port == 0 {
+        return;
+    }
+    let (host, port) = (p.ip.clone(), p.port);
+    tracing::info!(primary = %format!("{host}:{port}"), "cluster: replicating (loaded as a replica)");
+    crate::repl::role::set_primary(store, host, port);
 }
 
 /// Deadline work between ticks (failure detection, election start); see `Node::wake`.

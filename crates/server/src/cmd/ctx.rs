@@ -33,6 +33,9 @@ pub(crate) struct Ctx<'a> {
     /// The keys a write actually modified, when not all of its key arguments (an SMOVE
     /// whose destination already held the member leaves it untouched for WATCH, as Redis).
     pub touched: Option<Vec<Bytes>>,
+    /// The entry whose LFU counter this command already bumped (its address; 0: none):
+    /// a command that looks its key up twice counts as one access, as in Redis.
+    pub lfu_bumped: usize,
 }
 
 /// Typed views of a value, one per type, used by the generic accessors below.
@@ -97,13 +100,18 @@ impl<'a> Ctx<'a> {
     pub(crate) fn read(&mut self, key: &[u8]) -> Option<&Entry> {
         let now = self.now_ms;
         let store = &mut *self.store;
-        match store.dbs[self.client.db].get_touch(key, now, |e| touch(e, now)) {
+        let lfu = store.config.lfu;
+        let bumped = &mut self.lfu_bumped;
+        match store.dbs[self.client.db].get_touch(key, now, |e| touch_once(e, now, lfu, bumped)) {
             Some(entry) => {
                 store.stats.keyspace_hits += 1;
                 Some(entry)
             }
             None => {
                 store.stats.keyspace_misses += 1;
+                if store.notify_flags & crate::exec::notify::KEY_MISS != 0 {
+                    store.key_misses.push(Bytes::copy_from_slice(key));
+                }
                 None
             }
         }
@@ -112,8 +120,10 @@ impl<'a> Ctx<'a> {
     /// Looks a key up for writing (no hit/miss accounting).
     pub(crate) fn write(&mut self, key: &[u8]) -> Option<&mut Entry> {
         let now = self.now_ms;
-        let entry = self.db().get_mut(key, now)?;
-        touch(entry, now);
+        let lfu = self.store.config.lfu;
+        let i = self.client.db;
+        let entry = self.store.dbs[i].get_mut(key, now)?;
+        touch_once(entry, now, lfu, &mut self.lfu_bumped);
         Some(entry)
     }
 
@@ -150,10 +160,13 @@ impl<'a> Ctx<'a> {
             Some(e) if T::matches(&e.value) => true,
             Some(_) => return Err(err::WRONGTYPE),
         };
-        if !exists {
+        let entry = if exists {
+            self.write(key).ok_or(err::NO_SUCH_KEY)?
+        } else {
+            // A new key is not an access: its counter starts at LFU_INIT, as in Redis.
             self.db().set(key.clone(), T::empty(), now);
-        }
-        let entry = self.write(key).ok_or(err::NO_SUCH_KEY)?;
+            self.db().get_mut(key, now).ok_or(err::NO_SUCH_KEY)?
+        };
         T::view(&mut entry.value).ok_or(err::WRONGTYPE)
     }
 
@@ -216,15 +229,33 @@ impl<'a> Ctx<'a> {
     }
 }
 
-/// Refreshes LRU time and bumps the LFU counter logarithmically (Redis's LFULogIncr with
-/// lfu-log-factor 10), so hot keys survive eviction.
-fn touch(entry: &mut Entry, now_ms: u64) {
-    entry.lru = lru_clock(now_ms);
-    if entry.lfu < 255 {
-        let base = entry.lfu.saturating_sub(rubra_keyspace::db::LFU_INIT) as f64;
-        let p = 1.0 / (base * 10.0 + 1.0);
+/// `touch` unless this command touched the same entry already.
+fn touch_once(entry: &mut Entry, now_ms: u64, lfu: crate::config::LfuParams, bumped: &mut usize) {
+    let addr = entry as *const Entry as usize;
+    if *bumped != addr {
+        *bumped = addr;
+        touch(entry, now_ms, lfu);
+    }
+}
+
+/// Records an access: the LFU counter first loses what it decayed since the last access
+/// (LFUDecrAndReturn), then grows logarithmically (LFULogIncr, lfu-log-factor), and the
+/// access time moves to now; hot keys so survive LFU eviction and idle ones fade.
+fn touch(entry: &mut Entry, now_ms: u64, lfu: crate::config::LfuParams) {
+    let now = lru_clock(now_ms);
+    let mut counter = entry.lfu;
+    if let Some(periods) =
+        (now.saturating_sub(entry.lru) as u64 / 60).checked_div(lfu.decay_minutes)
+    {
+        counter = counter.saturating_sub(periods.min(255) as u8);
+    }
+    if counter < 255 {
+        let base = counter.saturating_sub(rubra_keyspace::db::LFU_INIT) as f64;
+        let p = 1.0 / (base * lfu.log_factor as f64 + 1.0);
         if rand::random::<f64>() < p {
-            entry.lfu += 1;
+            counter += 1;
         }
     }
+    entry.lfu = counter;
+    entry.lru = now;
 }

@@ -418,12 +418,7 @@ fn object(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
     let policy = ctx.store.config.get_value("maxmemory-policy");
     let shares =
         ctx.store.config.maxmemory == 0 || !(policy.contains("lru") || policy.contains("lfu"));
-    let decay: u64 = ctx
-        .store
-        .config
-        .get_value("lfu-decay-time")
-        .parse()
-        .unwrap_or(1);
+    let decay = ctx.store.config.lfu.decay_minutes;
     let Some(entry) = ctx.db().peek(&args[2], now) else {
         return Ok(Reply::Nil);
     };
@@ -581,6 +576,7 @@ fn expiry_of(ctx: &mut Ctx, key: &[u8]) -> i64 {
     let now = ctx.now_ms;
     if ctx.db().get(key, now).is_none() {
         ctx.store.stats.keyspace_misses += 1;
+        crate::exec::notify::note_miss(ctx.store, key);
         return -2;
     }
     ctx.store.stats.keyspace_hits += 1;

@@ -86,6 +86,19 @@ fn run(
         fail_multi(client);
         return (e, None);
     }
+    if !client.is_primary_link {
+        let addr = store
+            .clients
+            .map
+            .get(&client.id)
+            .map(|h| h.info.addr.as_str());
+        if let Some(e) =
+            crate::cmd::introspection::protected_refusal(&store.config, addr, cmd.name, args)
+        {
+            fail_multi(client);
+            return (e, None);
+        }
+    }
     if !client.authenticated && !cmd.has(flags::NO_AUTH) {
         let pass = store.config.requirepass.clone();
         store.acl.sync_requirepass(&pass);
@@ -186,6 +199,7 @@ fn run(
         block: None,
         propagate: None,
         touched: None,
+        lfu_bumped: 0,
     };
     let reply = call(&mut ctx, cmd, args);
     let block = ctx.block.take();
@@ -236,11 +250,18 @@ fn check_disk_error(
 /// the dispatcher, EXEC and the blocked-client server alike, so they cannot disagree.
 pub(crate) fn call(ctx: &mut Ctx, cmd: &'static Command, args: &[Bytes]) -> Reply {
     let dirty_before = ctx.store.dirty;
+    ctx.lfu_bumped = 0;
     observe::before_call(ctx, cmd, args);
     let started = std::time::Instant::now();
     let outer_client = crate::exec::tracking::command_start(ctx.store, ctx.client.id);
     let notes = crate::exec::notify::before(ctx.store, ctx.client.db, cmd, args, ctx.now_ms);
     let reply = (cmd.handler)(ctx, args).unwrap_or_else(|e| e);
+    // A write's source misses come before its own events (Redis publishes at lookup); a
+    // read's after the lazy expiries below, which Redis's lookup performs first.
+    let wrote = ctx.store.dirty != dirty_before;
+    if wrote {
+        crate::exec::notify::publish_misses(ctx.store, ctx.client.db);
+    }
     if let Some(notes) = notes {
         if ctx.store.dirty != dirty_before {
             crate::exec::notify::after(ctx.store, cmd, args, notes, ctx.now_ms);
@@ -284,6 +305,7 @@ pub(crate) fn call(ctx: &mut Ctx, cmd: &'static Command, args: &[Bytes]) -> Repl
         }
     }
     ctx.store.collect_expired(db);
+    crate::exec::notify::publish_misses(ctx.store, db);
     crate::exec::tracking::command_done(ctx.store, ctx.client, cmd, args, outer_client);
     reply
 }
@@ -317,6 +339,7 @@ pub(crate) fn serve_blocked(store: &mut Store) {
                     block: None,
                     propagate: None,
                     touched: None,
+                    lfu_bumped: 0,
                 };
                 let reply = call(&mut ctx, cmd, &waiter.args);
                 let still_blocked = ctx.block.is_some();

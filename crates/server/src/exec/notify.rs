@@ -36,9 +36,9 @@ pub(crate) const EXPIRED: u32 = 1 << 8;
 pub(crate) const EVICTED: u32 = 1 << 9;
 /// Stream commands (`t`).
 pub(crate) const STREAM: u32 = 1 << 10;
-/// Key misses (`m`, not part of `A`): accepted but not published yet (Redis publishes
-/// `keymiss` on read lookups that miss; rubra does not hook reads).
-const KEY_MISS: u32 = 1 << 11;
+/// Key misses (`m`, not part of `A`): `keymiss` for a read lookup that finds nothing
+/// (Redis's lookupKeyRead; write lookups and OBJECT do not publish).
+pub(crate) const KEY_MISS: u32 = 1 << 11;
 /// Module events (`d`): rubra has no modules.
 const MODULE: u32 = 1 << 12;
 /// Key creation (`n`, not part of `A`).
@@ -222,5 +222,22 @@ pub(crate) fn after(store: &mut Store, cmd: &Command, args: &[Bytes], before: Be
             removed_done[i] = true;
             publish(store, GENERIC, "del", key, db);
         }
+    }
+}
+
+/// Notes a read lookup's miss for `keymiss` (cheap when the class is off: one test).
+pub(crate) fn note_miss(store: &mut Store, key: &[u8]) {
+    if store.notify_flags & KEY_MISS != 0 {
+        store.key_misses.push(Bytes::copy_from_slice(key));
+    }
+}
+
+/// Publishes the `keymiss` events the command's lookups noted, in lookup order.
+pub(crate) fn publish_misses(store: &mut Store, db: usize) {
+    if store.key_misses.is_empty() {
+        return;
+    }
+    for key in std::mem::take(&mut store.key_misses) {
+        publish(store, KEY_MISS, "keymiss", &key, db);
     }
 }

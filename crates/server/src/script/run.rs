@@ -517,6 +517,7 @@ fn check_and_call(
         block: None,
         propagate: None,
         touched: None,
+        lfu_bumped: 0,
     };
     let reply = dispatch::call(&mut inner, cmd, words);
     ctx.store.feed.targets = targets_before;

@@ -343,6 +343,35 @@
     });
   });
 
+  // ---------- password rotation and backups ----------
+  $("btn-rotate").addEventListener("click", function () {
+    confirmDialog("Rotate the password", "Set a new generated cluster password on every node now, without restarts? " +
+      "The old one keeps working for 5 minutes, then is refused. The new one is in the data directory's credentials file; this page stays signed in.")
+      .then(function (ok) {
+        if (!ok) return;
+        api("POST", "/api/password/rotate", { grace: 300 }).then(function (r) {
+          toast("password rotated; the old one is accepted until " + new Date(r.old_accepted_until * 1000).toLocaleTimeString());
+        }).catch(function (e) { toast(e.message); });
+      });
+  });
+  function loadBackups() {
+    return api("GET", "/api/backups").then(function (b) {
+      $("backups-info").textContent = b.scheduled
+        ? "A backup every " + num(b.every_secs) + " s, the newest " + b.keep + " kept in " + b.dir
+        : "No scheduled backups (rubra up --backup-every 1h --keep 24); rubra backup --to DIR takes one.";
+      var tb = document.querySelector("#backups-table tbody");
+      tb.textContent = "";
+      b.backups.forEach(function (x) {
+        var tr = el("tr");
+        [new Date(x.started_unix * 1000).toLocaleString(), num(x.shards), num(x.keys), bytes(x.bytes), x.dir]
+          .forEach(function (t) { tr.appendChild(el("td", String(t))); });
+        tb.appendChild(tr);
+      });
+    }).catch(function () {});
+  }
+  loadBackups();
+  setInterval(function () { if (!document.hidden && state.tab === "dashboard") loadBackups(); }, 30000);
+
   // ---------- charts ----------
   function loadHistory() {
     return api("GET", "/api/metrics/history").then(function (h) {

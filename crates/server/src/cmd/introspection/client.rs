@@ -18,6 +18,10 @@ pub(super) struct LineCtx<'a> {
     pub replica: bool,
     /// The calling client's live state: its own line shows the command being run.
     pub live: Option<&'a ClientState>,
+    /// Client-side caching mode, when tracking is on (flags t/R/B, redir=).
+    pub tracking: Option<&'a crate::exec::tracking::ClientMode>,
+    /// A WATCHed key was modified (flag d: the EXEC will fail).
+    pub dirty_cas: bool,
 }
 
 /// One CLIENT LIST / CLIENT INFO line, fields as Redis 7.0's catClientInfoString. The
@@ -44,6 +48,18 @@ pub(super) fn client_line(h: &ClientHandle, c: &LineCtx) -> String {
     }
     if c.blocked {
         flags.push('b');
+    }
+    if let Some(t) = c.tracking {
+        flags.push('t');
+        if t.broken_redirect {
+            flags.push('R');
+        }
+        if t.bcast {
+            flags.push('B');
+        }
+    }
+    if c.dirty_cas {
+        flags.push('d');
     }
     if live.is_some_and(|l| l.closing) {
         flags.push('c');
@@ -75,7 +91,7 @@ pub(super) fn client_line(h: &ClientHandle, c: &LineCtx) -> String {
     let db = live.map_or(i.db, |l| l.db);
     let resp = live.map_or(i.resp, |l| if l.resp3 { 3 } else { 2 });
     format!(
-        "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={} db={} sub={} psub={} ssub={} multi={} qbuf={} qbuf-free={} argv-mem={} multi-mem={} rbs={} rbp=0 obl=0 oll=0 omem={} tot-mem={} events=r cmd={} user={} redir=-1 resp={}",
+        "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={} db={} sub={} psub={} ssub={} multi={} qbuf={} qbuf-free={} argv-mem={} multi-mem={} rbs={} rbp=0 obl=0 oll=0 omem={} tot-mem={} events=r cmd={} user={} redir={} resp={}",
         i.id,
         i.addr,
         i.laddr,
@@ -98,6 +114,7 @@ pub(super) fn client_line(h: &ClientHandle, c: &LineCtx) -> String {
         tot_mem,
         last_cmd.unwrap_or("NULL"),
         user,
+        c.tracking.map_or(-1, |t| t.redirect as i64),
         resp,
     )
 }
@@ -167,6 +184,8 @@ fn line_of(ctx: &Ctx, id: u64) -> Option<String> {
         blocked: !me && ctx.store.blocking.waiter(id).is_some(),
         replica: ctx.store.replication.replicas.contains_key(&id),
         live: me.then_some(&*ctx.client),
+        tracking: ctx.store.tracking.clients.get(&id),
+        dirty_cas: ctx.store.watches.is_dirty(id),
     };
     Some(client_line(h, &c))
 }

@@ -85,7 +85,7 @@ fn set(ctx: &mut Ctx, pairs: &[Bytes]) -> CmdResult {
             .clients
             .map
             .get(&ctx.client.id)
-            .is_none_or(|h| is_local(&h.info.addr)),
+            .is_none_or(|h| super::module::is_local_addr(&h.info.addr)),
         _ => false,
     };
     let mut unknown: Option<String> = None;
@@ -200,9 +200,4 @@ fn failed(name: &str, why: &str) -> Reply {
     Reply::error(format!(
         "ERR CONFIG SET failed (possibly related to argument '{name}') - {why}"
     ))
-}
-
-/// Whether a client address (ip:port) is loopback, for enable-protected-configs local.
-fn is_local(addr: &str) -> bool {
-    addr.starts_with("127.") || addr.starts_with("[::1]") || addr.starts_with("::1")
 }

@@ -1,5 +1,5 @@
 //! Server and introspection commands: INFO, CONFIG, CLIENT, COMMAND, TIME, LASTSAVE, DEBUG,
-//! MEMORY USAGE, SHUTDOWN, SLOWLOG, LATENCY, MONITOR.
+//! MEMORY USAGE, SHUTDOWN, SLOWLOG, LATENCY, MONITOR, MODULE.
 
 use super::args::{float, int, is};
 use super::{err, CmdResult, Command, Ctx};
@@ -16,6 +16,7 @@ mod failover;
 mod info;
 mod latency;
 mod lolwut;
+mod module;
 mod monitor;
 mod server;
 mod slowlog;
@@ -27,6 +28,8 @@ use failover::failover;
 use info::*;
 use latency::latency;
 use lolwut::lolwut;
+use module::module;
+pub(crate) use module::protected_refusal;
 use monitor::monitor;
 pub(crate) use monitor::reset_client;
 use server::*;
@@ -93,6 +96,7 @@ pub(crate) static COMMANDS: &[Command] = &[
         "server",
         failover,
     ),
+    Command::new("module", -2, ADMIN | NOSCRIPT, (0, 0, 0), "server", module),
     Command::new("lolwut", -1, READONLY | FAST, (0, 0, 0), "server", lolwut),
     Command::new(
         "monitor",
