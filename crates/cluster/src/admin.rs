@@ -485,6 +485,7 @@ mod tests {
             "ERR start slot number 9 is greater than end slot number 8"
         );
         assert!(n.add_slots_range(&[(0, 0), (3, 16383)]).is_ok());
+        n.tick(1000 + crate::WRITABLE_DELAY_MS);
         assert!(n.is_state_ok(), "single primary covering all slots is ok");
     }
 

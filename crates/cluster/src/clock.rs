@@ -8,6 +8,10 @@ use crate::node::*;
 use crate::state::flags;
 use crate::wire::{MsgType, NodeId};
 
+/// How long a primary keeps cluster_state at fail after start (Redis's
+/// CLUSTER_WRITABLE_DELAY); see [`Node::update_state`].
+pub const WRITABLE_DELAY_MS: u64 = 2000;
+
 impl Node {
     /// Periodic work; call about every 100 ms (Redis's clusterCron runs 10 times a second).
     pub fn tick(&mut self, now_ms: u64) -> Vec<Output> {
@@ -237,9 +241,22 @@ impl Node {
 
     /// Recomputes cluster_state (clusterUpdateState): fail if a slot is unserved (with
     /// full coverage required) or if we cannot reach a majority of primaries.
+    ///
+    /// A primary stays at fail for [`WRITABLE_DELAY_MS`] after the first call (that is,
+    /// after start): a primary restarted from its nodes.conf still claims the slots it
+    /// had, which a replica may have taken over meanwhile. The delay gives its peers the
+    /// time to tell it so (an UPDATE, or a PONG with the new owner's higher epoch) before
+    /// it acknowledges a write there that its demotion would then discard.
     pub(crate) fn update_state(&mut self, out: &mut Vec<Output>) {
         self.broadcast_pending_fails(out);
         let now = self.now;
+        let first = *self.first_state_update.get_or_insert(now);
+        if self.st.me().is_primary()
+            && !self.state_ok
+            && now.saturating_sub(first) < WRITABLE_DELAY_MS
+        {
+            return;
+        }
         let mut ok = true;
         if self.cfg.require_full_coverage
             && (self.st.slots.unassigned() > 0
@@ -278,6 +295,7 @@ impl Node {
 
 #[cfg(test)]
 mod tests {
+    use super::WRITABLE_DELAY_MS;
     use crate::failover::election_delays;
     use crate::node::{Config, Node, Output};
     use crate::wire::{decode, Body};
@@ -366,6 +384,26 @@ mod tests {
         let seen = &nodes[0].state().nodes[&b];
         assert_eq!(seen.ping_sent, 0);
         assert!(seen.link_connected && !seen.down());
+    }
+
+    /// A primary restored from nodes.conf with every slot keeps cluster_state at fail
+    /// (so refuses keyed commands) for WRITABLE_DELAY_MS after start, then turns ok: its
+    /// peers get that long to tell it that its claims are stale before it takes writes.
+    #[test]
+    fn a_restarted_primary_is_not_writable_at_once() {
+        let mut n = Node::new(Config::new("127.0.0.1", 30010), 3, 1000);
+        n.add_slots_range(&[(0, 16383)]).expect("addslots");
+        let conf = n.nodes_conf();
+        let t0 = 50_000;
+        let mut r = Node::from_nodes_conf(Config::new("127.0.0.1", 30010), 4, &conf, t0)
+            .expect("nodes.conf");
+        assert!(r.is_primary());
+        for t in (t0..t0 + WRITABLE_DELAY_MS).step_by(100) {
+            r.tick(t);
+            assert!(!r.is_state_ok(), "writable {} ms after start", t - t0);
+        }
+        r.tick(t0 + WRITABLE_DELAY_MS);
+        assert!(r.is_state_ok());
     }
 
     /// Redis's 500 + rand(500) + rank * 1000 ms at the default 15 s timeout, scaled below

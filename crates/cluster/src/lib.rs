@@ -29,6 +29,7 @@ pub mod views;
 pub mod wire;
 
 pub use admin::{BumpResult, ClusterError, FailoverMode};
+pub use clock::WRITABLE_DELAY_MS;
 pub use node::{Addr, Config, Node, Output};
 pub use slots::SlotTable;
 pub use state::{ClusterState, NodeInfo};

@@ -144,6 +144,9 @@ pub struct Node {
     pub(crate) repl_down_since: Option<u64>,
     pub(crate) state_ok: bool,
     pub(crate) among_minority_time: Option<u64>,
+    /// When `update_state` first ran (Redis's first_call_time): the start of the
+    /// [`WRITABLE_DELAY_MS`] during which a primary keeps cluster_state at fail.
+    pub(crate) first_state_update: Option<u64>,
     pub(crate) ticks: u64,
     pub(crate) now: u64,
     pub(crate) election: Election,
@@ -205,6 +208,7 @@ impl Node {
             repl_down_since: None,
             state_ok: false,
             among_minority_time: None,
+            first_state_update: None,
             ticks: 0,
             now,
             election: Election::default(),

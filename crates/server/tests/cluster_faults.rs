@@ -6,20 +6,9 @@
 
 mod common;
 use common::cluster::*;
+use common::netns::*;
 use common::*;
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
-
-/// Sends a signal by name (STOP, CONT) to a process with kill(1).
-fn signal(pid: u32, sig: &str) {
-    let ok = Command::new("kill")
-        .arg(format!("-{sig}"))
-        .arg(pid.to_string())
-        .status()
-        .map(|s| s.success())
-        .unwrap_or(false);
-    assert!(ok, "kill -{sig} {pid} failed");
-}
 
 /// Whether `line` (as seen by some node) says `id` is a primary.
 fn is_master(view: &[NodeLine], id: &str) -> bool {
@@ -132,176 +121,7 @@ fn sigstop_primary_fails_over_and_returns_as_replica() {
     wait_check_ok(&nodes[0], Duration::from_secs(20));
 }
 
-// ---------------------------------------------------------------------------------------
-// A real partition: one namespace per node, all joined by a bridge in a namespace of its
-// own. Nothing is created in the root namespace, so nothing can clash with the host.
-
-/// Runs `ip ARGS`, returning stderr on failure.
-fn ip(args: &[&str]) -> Result<(), String> {
-    let out = Command::new("ip")
-        .args(args)
-        .output()
-        .map_err(|e| format!("ip {}: {e}", args.join(" ")))?;
-    if out.status.success() {
-        Ok(())
-    } else {
-        Err(format!(
-            "ip {}: {}",
-            args.join(" "),
-            String::from_utf8_lossy(&out.stderr).trim()
-        ))
-    }
-}
-
-/// The namespaces this test created; deleted on drop (which also destroys the veths and
-/// the bridge inside them).
-struct Namespaces {
-    names: Vec<String>,
-}
-
-impl Namespaces {
-    fn add(&mut self, name: &str) -> Result<(), String> {
-        ip(&["netns", "add", name])?;
-        self.names.push(name.to_string());
-        Ok(())
-    }
-}
-
-impl Drop for Namespaces {
-    fn drop(&mut self) {
-        for n in self.names.iter().rev() {
-            let _ = ip(&["netns", "del", n]);
-        }
-    }
-}
-
-/// A rubra-server running inside a namespace, listening on its own address (for its
-/// peers) and on the namespace's loopback (so the test can still ask it questions while
-/// its link is down). Killed on drop.
-struct NsNode {
-    ns: String,
-    ip: String,
-    child: Child,
-    dir: std::path::PathBuf,
-}
-
-const NS_PORT: &str = "7000";
-
-impl NsNode {
-    fn start(ns: &str, ip_addr: &str) -> NsNode {
-        let dir = std::env::temp_dir().join(format!("rubra-netns-{ns}"));
-        let _ = std::fs::remove_dir_all(&dir);
-        let _ = std::fs::create_dir_all(&dir);
-        let child = Command::new("ip")
-            .args(["netns", "exec", ns, env!("CARGO_BIN_EXE_rubra-server")])
-            .args(["--port", NS_PORT, "--bind", ip_addr, "127.0.0.1"])
-            .args(["--cluster-enabled", "yes", "--cluster-node-timeout", "2000"])
-            .args(["--cluster-announce-ip", ip_addr, "--save", ""])
-            // Peers connect from other addresses; no password is set in tests.
-            .args(["--protected-mode", "no"])
-            .arg("--dir")
-            .arg(&dir)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("spawn rubra-server in a namespace");
-        let node = NsNode {
-            ns: ns.to_string(),
-            ip: ip_addr.to_string(),
-            child,
-            dir,
-        };
-        assert!(
-            wait_for(Duration::from_secs(15), || node.cli(&["ping"]) == "PONG"),
-            "rubra-server in {ns} did not start"
-        );
-        node
-    }
-
-    /// redis-cli run inside this node's own namespace, against its loopback listener.
-    fn cli(&self, args: &[&str]) -> String {
-        ns_cli(
-            &self.ns,
-            &[&["-h", "127.0.0.1", "-p", NS_PORT], args].concat(),
-        )
-    }
-
-    fn addr(&self) -> String {
-        format!("{}:{NS_PORT}", self.ip)
-    }
-
-    fn view(&self) -> Vec<NodeLine> {
-        parse_nodes(&self.cli(&["cluster", "nodes"]))
-    }
-}
-
-impl Drop for NsNode {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
-
-/// redis-cli run inside namespace `ns` (stdout + stderr, trimmed).
-fn ns_cli(ns: &str, args: &[&str]) -> String {
-    let out = Command::new("ip")
-        .args(["netns", "exec", ns, "redis-cli"])
-        .args(args)
-        .output()
-        .expect("ip netns exec redis-cli");
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
-    .trim_end()
-    .to_string()
-}
-
-/// Builds the bridge namespace and one namespace per node; returns (namespaces, node
-/// namespace names, node addresses, bridge namespace name).
-fn build_network(n: usize) -> Result<(Namespaces, Vec<String>, Vec<String>, String), String> {
-    let pid = std::process::id();
-    let prefix = format!("rbt{pid}-");
-    // 10.213.X.0/24, private space; X from our pid so parallel runs differ anyway (each
-    // lives in its own namespaces, so they could not clash even with the same subnet).
-    let subnet = format!("10.213.{}", 16 + pid % 200);
-    let mut nss = Namespaces { names: Vec::new() };
-    let br = format!("{prefix}br");
-    nss.add(&br)?;
-    ip(&["-n", &br, "link", "set", "lo", "up"])?;
-    ip(&["-n", &br, "link", "add", "br0", "type", "bridge"])?;
-    ip(&["-n", &br, "link", "set", "br0", "up"])?;
-    ip(&[
-        "-n",
-        &br,
-        "addr",
-        "add",
-        &format!("{subnet}.1/24"),
-        "dev",
-        "br0",
-    ])?;
-    let mut names = Vec::new();
-    let mut addrs = Vec::new();
-    for i in 0..n {
-        let ns = format!("{prefix}n{i}");
-        nss.add(&ns)?;
-        let port = format!("v{i}");
-        ip(&[
-            "-n", &br, "link", "add", &port, "type", "veth", "peer", "name", "eth0", "netns", &ns,
-        ])?;
-        ip(&["-n", &br, "link", "set", &port, "master", "br0"])?;
-        ip(&["-n", &br, "link", "set", &port, "up"])?;
-        let a = format!("{subnet}.{}", 10 + i);
-        ip(&["-n", &ns, "addr", "add", &format!("{a}/24"), "dev", "eth0"])?;
-        ip(&["-n", &ns, "link", "set", "eth0", "up"])?;
-        ip(&["-n", &ns, "link", "set", "lo", "up"])?;
-        names.push(ns);
-        addrs.push(a);
-    }
-    Ok((nss, names, addrs, br))
-}
+// A real partition: the namespaces and nodes of tests/common/netns.rs.
 
 /// Every node's slot -> owner map; Ok if all agree and every slot has an owner.
 fn one_owner_per_slot(nodes: &[NsNode]) -> Result<(), String> {
@@ -324,8 +144,7 @@ fn one_owner_per_slot(nodes: &[NsNode]) -> Result<(), String> {
 #[test]
 fn partitioned_primary_loses_its_slots_and_rejoins_as_replica() {
     // Probe first: without namespaces this test cannot run at all.
-    let probe = format!("rbt{}-probe", std::process::id());
-    if let Err(e) = ip(&["netns", "add", &probe]) {
+    if let Err(e) = netns_available() {
         if std::env::var("RUBRA_SKIP_NETNS").as_deref() == Ok("1") {
             eprintln!("SKIPPED partition test (RUBRA_SKIP_NETNS=1): cannot create a network namespace: {e}");
             return;
@@ -335,7 +154,6 @@ fn partitioned_primary_loses_its_slots_and_rejoins_as_replica() {
              CAP_SYS_ADMIN and the iproute2 `ip` tool; set RUBRA_SKIP_NETNS=1 to skip it."
         );
     }
-    let _ = ip(&["netns", "del", &probe]);
 
     let (_nss, names, addrs, br) = build_network(6).expect("building the test network");
     let nodes: Vec<NsNode> = names
@@ -381,7 +199,7 @@ fn partitioned_primary_loses_its_slots_and_rejoins_as_replica() {
 
     // Cut the victim off: its only link goes down, inside its own namespace.
     let started = Instant::now();
-    ip(&["-n", &nodes[vi].ns, "link", "set", "eth0", "down"]).expect("link down");
+    nodes[vi].set_link(false).expect("link down");
     let majority: Vec<usize> = (0..6).filter(|&i| i != vi).collect();
     let promoted = wait_for(Duration::from_secs(45), || {
         majority.iter().all(|&i| {
@@ -414,7 +232,7 @@ fn partitioned_primary_loses_its_slots_and_rejoins_as_replica() {
     assert_eq!(out, "OK");
 
     // Heal: the old primary learns its slots moved on and follows the new primary.
-    ip(&["-n", &nodes[vi].ns, "link", "set", "eth0", "up"]).expect("link up");
+    nodes[vi].set_link(true).expect("link up");
     let converged = wait_for(Duration::from_secs(60), || {
         let me = nodes[vi].view().into_iter().find(|n| n.has("myself"));
         me.is_some_and(|m| m.has("slave") && m.master == replica.id)

@@ -184,8 +184,12 @@ impl AofWriter {
 
     /// Completes a rewrite: appends what arrived meanwhile to `tmp`, fsyncs it, renames it
     /// over the AOF and continues appending to the new file.
+    /// A rewrite abandoned meanwhile (`abort_rewrite`) fails here and leaves the AOF alone.
     pub(crate) fn finish_rewrite(&mut self, tmp: &Path) -> std::io::Result<()> {
-        let tail = self.rewrite_buf.take().unwrap_or_default();
+        let Some(tail) = self.rewrite_buf.take() else {
+            let _ = std::fs::remove_file(tmp);
+            return Err(std::io::Error::other("the rewrite was abandoned"));
+        };
         let mut f = OpenOptions::new().append(true).open(tmp)?;
         f.write_all(&tail)?;
         f.sync_all()?;
@@ -204,6 +208,35 @@ impl AofWriter {
     pub(crate) fn abort_rewrite(&mut self) {
         self.rewrite_buf = None;
     }
+}
+
+/// Rewrites the AOF from the dataset in memory at once, under the store lock. A replica
+/// calls it after loading a full sync: its AOF holds the history it had before, not the
+/// dataset it just received, so a restart would replay the wrong data (and a primary
+/// restarted from it would hand that to its replicas). Redis restarts the AOF after a
+/// sync for the same reason. A background rewrite in flight (of the old data) is
+/// abandoned.
+pub(crate) fn rewrite_now(store: &mut crate::store::Store) -> Result<(), String> {
+    let Some(aof) = store.aof.as_mut() else {
+        return Ok(());
+    };
+    aof.abort_rewrite();
+    let tmp = PathBuf::from(format!(
+        "{}.sync-{}",
+        aof.path.display(),
+        std::process::id()
+    ));
+    let snapshots: Vec<DbSnapshot> = store.dbs.iter().map(|db| db.snapshot()).collect();
+    let functions = store.scripts.library_codes();
+    write_snapshot_commands(&tmp, &snapshots, &functions, crate::store::now_ms())
+        .map_err(|e| format!("writing {}: {e}", tmp.display()))?;
+    // The rewritten file ends with the snapshot's last SELECT: make the tail start with one.
+    store.feed.reset_db();
+    let Some(aof) = store.aof.as_mut() else {
+        return Ok(());
+    };
+    aof.start_rewrite();
+    aof.finish_rewrite(&tmp).map_err(|e| e.to_string())
 }
 
 /// Writes the commands that rebuild `dbs` (one snapshot per database) to `path`.

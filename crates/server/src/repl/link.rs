@@ -228,6 +228,9 @@ async fn session(
         }
         store.feed.adopt(replid, offset);
         store.replication.primary_stream_db = 0;
+        if let Err(e) = crate::persist::aof::rewrite_now(&mut store) {
+            tracing::error!(error = %e, "rewriting the AOF after a full sync failed");
+        }
         tracing::info!(
             offset,
             ms = started.elapsed().as_millis() as u64,

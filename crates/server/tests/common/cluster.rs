@@ -53,7 +53,19 @@ pub(crate) fn wait_for(within: Duration, mut cond: impl FnMut() -> bool) -> bool
 
 /// Starts `n` cluster nodes and joins them with `redis-cli --cluster create`.
 pub(crate) fn make_cluster(n: usize, replicas: usize, extra: &[&str]) -> Vec<TestServer> {
-    let nodes: Vec<TestServer> = (0..n).map(|_| TestServer::start_cluster(extra)).collect();
+    make_cluster_bin(&rubra_bin(), n, replicas, extra)
+}
+
+/// [`make_cluster`] of another server binary (redis-server as the reference).
+pub(crate) fn make_cluster_bin(
+    bin: &std::path::Path,
+    n: usize,
+    replicas: usize,
+    extra: &[&str],
+) -> Vec<TestServer> {
+    let nodes: Vec<TestServer> = (0..n)
+        .map(|_| TestServer::start_cluster_bin(bin, extra))
+        .collect();
     let addrs: Vec<String> = nodes.iter().map(addr).collect();
     let mut args: Vec<&str> = vec!["--cluster", "create"];
     args.extend(addrs.iter().map(|s| s.as_str()));

@@ -4,6 +4,7 @@
 
 pub(crate) mod blocking;
 pub(crate) mod cluster;
+pub(crate) mod netns;
 
 use std::net::TcpListener;
 use std::process::{Child, Command, Stdio};
@@ -15,6 +16,13 @@ pub(crate) struct TestServer {
     child: Child,
     pub dir: std::path::PathBuf,
     args: Vec<String>,
+    /// The server binary: rubra-server, or redis-server for reference runs.
+    bin: std::path::PathBuf,
+}
+
+/// The rubra-server binary under test.
+pub(crate) fn rubra_bin() -> std::path::PathBuf {
+    env!("CARGO_BIN_EXE_rubra-server").into()
 }
 
 /// A port that was free a moment ago (the OS picks it), never handed out twice in this
@@ -69,24 +77,35 @@ impl TestServer {
     /// Starts a cluster-mode server (`--cluster-enabled yes`) on a port whose bus port
     /// (port + 10000) is free too.
     pub(crate) fn start_cluster(extra: &[&str]) -> TestServer {
+        Self::start_cluster_bin(&rubra_bin(), extra)
+    }
+
+    /// [`TestServer::start_cluster`] with another binary that takes the same options
+    /// (redis-server, for the same test against the reference).
+    pub(crate) fn start_cluster_bin(bin: &std::path::Path, extra: &[&str]) -> TestServer {
         let mut args = vec!["--cluster-enabled", "yes"];
         args.extend_from_slice(extra);
-        Self::start_with(free_cluster_port, &args)
+        Self::start_with_bin(bin, free_cluster_port, &args)
     }
 
     fn start_with(pick: fn() -> u16, extra: &[&str]) -> TestServer {
+        Self::start_with_bin(&rubra_bin(), pick, extra)
+    }
+
+    fn start_with_bin(bin: &std::path::Path, pick: fn() -> u16, extra: &[&str]) -> TestServer {
         for _ in 0..5 {
             let port = pick();
             let dir =
                 std::env::temp_dir().join(format!("rubra-test-{}-{}", std::process::id(), port));
             let _ = std::fs::create_dir_all(&dir);
             let args: Vec<String> = extra.iter().map(|s| s.to_string()).collect();
-            let child = spawn(port, &dir, &args);
+            let child = spawn(bin, port, &dir, &args);
             let mut server = TestServer {
                 port,
                 child,
                 dir,
                 args,
+                bin: bin.to_path_buf(),
             };
             if server.wait_ready() {
                 return server;
@@ -114,7 +133,7 @@ impl TestServer {
         if let Some(e) = extra {
             self.args = e.iter().map(|s| s.to_string()).collect();
         }
-        self.child = spawn(self.port, &self.dir, &self.args);
+        self.child = spawn(&self.bin, self.port, &self.dir, &self.args);
         self.wait_ready()
     }
 
@@ -190,15 +209,27 @@ impl TestServer {
     }
 }
 
-fn spawn(port: u16, dir: &std::path::Path, args: &[String]) -> Child {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_rubra-server"));
+/// The file in a server's directory that collects its stdout and stderr over all its
+/// starts (to look for panics afterwards).
+pub(crate) const SERVER_LOG: &str = "server.log";
+
+fn spawn(bin: &std::path::Path, port: u16, dir: &std::path::Path, args: &[String]) -> Child {
+    let log = || {
+        std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(dir.join(SERVER_LOG))
+            .map(Stdio::from)
+            .unwrap_or_else(|_| Stdio::null())
+    };
+    let mut cmd = Command::new(bin);
     cmd.arg("--port")
         .arg(port.to_string())
         .arg("--dir")
         .arg(dir)
         .arg("--save")
         .arg("");
-    cmd.args(args).stdout(Stdio::null()).stderr(Stdio::null());
+    cmd.args(args).stdout(log()).stderr(log());
     cmd.spawn().expect("spawn rubra-server")
 }
 
@@ -220,6 +251,17 @@ pub(crate) fn cli_at(port: u16, args: &[&str]) -> String {
         .output()
         .expect("redis-cli must be installed (apt-get install -y redis-tools)");
     String::from_utf8_lossy(&out.stdout).trim_end().to_string()
+}
+
+/// Sends a signal by name (STOP, CONT) to a process with kill(1).
+pub(crate) fn signal(pid: u32, sig: &str) {
+    let ok = Command::new("kill")
+        .arg(format!("-{sig}"))
+        .arg(pid.to_string())
+        .status()
+        .map(|s| s.success())
+        .unwrap_or(false);
+    assert!(ok, "kill -{sig} {pid} failed");
 }
 
 /// Runs a command on a `redis` connection and returns the raw value.
