@@ -3,11 +3,14 @@
 //! announce; `docker kill` of a primary's container fails it over to its replica while
 //! writes continue, and the node comes back (same volume, same id) as a replica.
 //!
-//! Known issue (cluster core, not the runtime): when the killed primary was started again
-//! 6 s after the kill, while this client was still writing right after the promotion,
-//! writes acknowledged in that window were lost in 2 of 3 runs (~35 keys of one slot
-//! range). The supervisor therefore waits 5 x node-timeout + 5 s before it brings a dead
-//! container back; the client has then long moved to the new primary.
+//! A killed primary that came back while clients still wrote right after its replica's
+//! promotion used to lose writes it acknowledged with its stale slot claims (2 of 3 runs,
+//! ~35 keys). The cause was in the cluster core and is fixed there: a restarted primary
+//! stays `cluster_state:fail` for 2 s (Redis's CLUSTER_WRITABLE_DELAY; server test
+//! `cluster_rejoin.rs`). The supervisor still waits 5 x node-timeout + 5 s before it
+//! brings a dead container back, as a margin.
+//!
+//! The rolling upgrade (`rubra upgrade --image`) runs on the same cluster afterwards.
 //!
 //! Needs a Docker Engine on /var/run/docker.sock (or DOCKER_HOST=unix://...). The image is
 //! `RUBRA_TEST_IMAGE` when set (.ci/run builds it), else deploy/build-image.sh builds
