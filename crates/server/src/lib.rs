@@ -18,3 +18,4 @@ mod script;
 mod server;
 mod store;
 mod syscheck;
+mod tls;

@@ -150,6 +150,15 @@ fn set(ctx: &mut Ctx, pairs: &[Bytes]) -> CmdResult {
             return Err(failed(shown, "Failed to bind to specified addresses."));
         }
     }
+    // Redis's applyTlsCfg: a changed tls-* parameter rebuilds the TLS context for new
+    // connections, or the whole CONFIG SET fails.
+    if let Err(e) = crate::tls::reload_if_changed(&ctx.store.tls, &ctx.store.config, &updated) {
+        tracing::warn!(error = %e, "CONFIG SET: TLS configuration refused");
+        return Err(failed(
+            chosen.first().map_or("tls", |(_, shown, _)| shown.as_str()),
+            &format!("Unable to update TLS configuration: {e}"),
+        ));
+    }
     let aof_was = ctx.store.config.get_value("appendonly") == "yes";
     ctx.store.config = updated;
     ctx.store.apply_config();

@@ -1,0 +1,268 @@
+//! TLS on client connections, checked with Debian's redis-cli/redis-benchmark in TLS mode
+//! (OpenSSL on the client side) and certificates made by the openssl CLI.
+
+mod common;
+use common::tls::Pki;
+use common::*;
+use std::io::{Read, Write};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+/// A fresh PKI in a per-test directory.
+fn pki(test: &str) -> Pki {
+    let dir = std::env::temp_dir().join(format!("rubra-tls-{}-{test}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    Pki::generate(&dir)
+}
+
+/// A server with TLS on a second free port (the plain port stays, for the harness).
+fn start(pki: &Pki, extra: &[&str]) -> (TestServer, u16) {
+    let tls_port = free_port();
+    let mut args = pki.server_args(tls_port);
+    args.extend(extra.iter().map(|s| s.to_string()));
+    let refs: Vec<&str> = args.iter().map(|s| s.as_str()).collect();
+    (TestServer::start(&refs), tls_port)
+}
+
+/// Sends plain RESP to a TLS port: the server must close the connection without
+/// answering (and stay up).
+fn plain_text_is_refused(port: u16) {
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).expect("connect");
+    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    s.write_all(b"*1\r\n$4\r\nPING\r\n").unwrap();
+    let mut got = Vec::new();
+    let mut buf = [0u8; 4096];
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let closed = loop {
+        match s.read(&mut buf) {
+            Ok(0) => break true,
+            Ok(n) => got.extend_from_slice(&buf[..n]),
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => break true,
+            Err(_) => break false,
+        }
+        if Instant::now() > deadline {
+            break false;
+        }
+    };
+    assert!(closed, "plain-text client was not disconnected");
+    assert!(
+        !String::from_utf8_lossy(&got).contains("PONG"),
+        "plain text served on the TLS port: {got:?}"
+    );
+}
+
+/// The subject of the certificate a TLS port presents (openssl s_client).
+fn served_subject(pki: &Pki, port: u16) -> String {
+    let out = Command::new("sh")
+        .arg("-c")
+        .arg(format!(
+            "openssl s_client -connect 127.0.0.1:{port} -CAfile {} -cert {} -key {} </dev/null 2>/dev/null | openssl x509 -noout -subject",
+            pki.path("ca.crt"),
+            pki.path("client.crt"),
+            pki.path("client.key")
+        ))
+        .output()
+        .expect("openssl");
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+#[test]
+fn redis_cli_over_tls_requires_a_client_certificate_from_the_ca() {
+    let pki = pki("auth");
+    let (mut s, port) = start(&pki, &[]);
+    assert_eq!(
+        pki.cli(port, Some("client"), &["PING"]),
+        (true, "PONG".into())
+    );
+    assert_eq!(pki.cli(port, Some("client"), &["SET", "k", "v"]).1, "OK");
+    assert_eq!(pki.cli(port, Some("client"), &["GET", "k"]).1, "v");
+    // The plain port serves the same data.
+    assert_eq!(s.cli(&["GET", "k"]), "v");
+    // tls-auth-clients yes (the default): no certificate, or one from another CA, is refused.
+    let (_, out) = pki.cli(port, None, &["PING"]);
+    assert!(
+        !out.contains("PONG"),
+        "served without a client certificate: {out}"
+    );
+    let (_, out) = pki.cli(port, Some("wrongclient"), &["PING"]);
+    assert!(
+        !out.contains("PONG"),
+        "served a certificate from a wrong CA: {out}"
+    );
+    plain_text_is_refused(port);
+    assert!(s.alive());
+    assert_eq!(pki.cli(port, Some("client"), &["PING"]).1, "PONG");
+}
+
+#[test]
+fn auth_clients_no_and_optional() {
+    let pki = pki("noauth");
+    let (s, port) = start(&pki, &["--tls-auth-clients", "no"]);
+    assert_eq!(pki.cli(port, None, &["PING"]).1, "PONG");
+    assert_eq!(
+        s.cli(&["CONFIG", "SET", "tls-auth-clients", "optional"]),
+        "OK"
+    );
+    assert_eq!(pki.cli(port, None, &["PING"]).1, "PONG");
+    assert_eq!(pki.cli(port, Some("client"), &["PING"]).1, "PONG");
+    // Optional still verifies a certificate that is presented.
+    let (_, out) = pki.cli(port, Some("wrongclient"), &["PING"]);
+    assert!(!out.contains("PONG"), "{out}");
+    assert_eq!(s.cli(&["CONFIG", "SET", "tls-auth-clients", "yes"]), "OK");
+    let (_, out) = pki.cli(port, None, &["PING"]);
+    assert!(!out.contains("PONG"), "{out}");
+}
+
+#[test]
+fn certificates_reload_with_config_set() {
+    let pki = pki("reload");
+    let (s, port) = start(&pki, &[]);
+    assert!(
+        served_subject(&pki, port).contains("CN = server"),
+        "{}",
+        served_subject(&pki, port)
+    );
+    let reply = s.cli(&[
+        "CONFIG",
+        "SET",
+        "tls-cert-file",
+        &pki.path("server2.crt"),
+        "tls-key-file",
+        &pki.path("server2.key"),
+    ]);
+    assert_eq!(reply, "OK");
+    assert!(served_subject(&pki, port).contains("CN = server2"));
+    assert_eq!(pki.cli(port, Some("client"), &["PING"]).1, "PONG");
+    // A file that is not a certificate is refused and nothing changes.
+    let reply = s.cli(&["CONFIG", "SET", "tls-cert-file", &pki.path("server.csr")]);
+    assert!(
+        reply.contains("Unable to update TLS configuration"),
+        "{reply}"
+    );
+    assert!(s
+        .cli(&["CONFIG", "GET", "tls-cert-file"])
+        .contains("server2.crt"));
+    assert!(served_subject(&pki, port).contains("CN = server2"));
+}
+
+#[test]
+fn protocols_and_ciphersuites_are_applied_or_refused_clearly() {
+    let pki = pki("proto");
+    let (s, port) = start(&pki, &["--tls-protocols", "TLSv1.3"]);
+    assert_eq!(pki.cli(port, Some("client"), &["PING"]).1, "PONG");
+    let reply = s.cli(&["CONFIG", "SET", "tls-protocols", "TLSv1.1 TLSv1.2"]);
+    assert!(reply.contains("TLSv1.1 is not supported"), "{reply}");
+    let reply = s.cli(&[
+        "CONFIG",
+        "SET",
+        "tls-ciphersuites",
+        "TLS_AES_128_CCM_SHA256",
+    ]);
+    assert!(
+        reply.contains("TLS_AES_128_CCM_SHA256' is not supported"),
+        "{reply}"
+    );
+    let reply = s.cli(&["CONFIG", "SET", "tls-ciphers", "HIGH:!aNULL"]);
+    assert!(reply.contains("tls-ciphers"), "{reply}");
+    assert_eq!(
+        s.cli(&[
+            "CONFIG",
+            "SET",
+            "tls-ciphersuites",
+            "TLS_CHACHA20_POLY1305_SHA256"
+        ]),
+        "OK"
+    );
+    let out = Command::new("sh")
+        .arg("-c")
+        .arg(format!(
+            "openssl s_client -connect 127.0.0.1:{port} -CAfile {} -cert {} -key {} </dev/null 2>&1",
+            pki.path("ca.crt"),
+            pki.path("client.crt"),
+            pki.path("client.key")
+        ))
+        .output()
+        .expect("openssl");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("TLS_CHACHA20_POLY1305_SHA256"), "{text}");
+    // At start-up an unsupported setting stops the node with the reason.
+    let tls_port = free_port().to_string();
+    let mut args = pki.server_args(free_port());
+    args.extend([
+        "--tls-protocols".into(),
+        "TLSv1".into(),
+        "--port".into(),
+        tls_port,
+    ]);
+    let out = Command::new(env!("CARGO_BIN_EXE_rubra-server"))
+        .args(&args)
+        .output()
+        .expect("spawn");
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("Failed to configure TLS") && err.contains("TLSv1"),
+        "{err}"
+    );
+}
+
+#[test]
+fn tls_only_node_with_port_zero() {
+    let pki = pki("port0");
+    let tls_port = free_port();
+    let dir = pki.dir.join("data");
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut args = pki.server_args(tls_port);
+    args.extend(["--port", "0", "--save", "", "--dir"].map(String::from));
+    args.push(dir.to_string_lossy().into_owned());
+    let mut child = Command::new(env!("CARGO_BIN_EXE_rubra-server"))
+        .args(&args)
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("spawn");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while std::net::TcpStream::connect(("127.0.0.1", tls_port)).is_err() {
+        assert!(Instant::now() < deadline, "TLS port never opened");
+        assert!(matches!(child.try_wait(), Ok(None)), "node exited");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let pong = pki.cli(tls_port, Some("client"), &["PING"]).1;
+    let _ = child.kill();
+    let _ = child.wait();
+    assert_eq!(pong, "PONG");
+}
+
+#[test]
+fn redis_benchmark_runs_over_tls() {
+    let pki = pki("bench");
+    let (_s, port) = start(&pki, &[]);
+    let out = Command::new("redis-benchmark")
+        .args([
+            "-p",
+            &port.to_string(),
+            "--tls",
+            "--cacert",
+            &pki.path("ca.crt"),
+        ])
+        .args([
+            "--cert",
+            &pki.path("client.crt"),
+            "--key",
+            &pki.path("client.key"),
+        ])
+        .args(["-q", "-t", "set,get", "-n", "20000", "-c", "10", "-P", "8"])
+        .output()
+        .expect("redis-benchmark must be installed");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stdout}{stderr}");
+    assert!(!stdout.to_lowercase().contains("error"), "{stdout}{stderr}");
+    for name in ["SET", "GET"] {
+        assert!(
+            stdout
+                .split(['\r', '\n'])
+                .any(|l| l.trim_start().starts_with(name) && l.contains("requests per second")),
+            "{stdout}"
+        );
+    }
+}
