@@ -266,3 +266,105 @@ fn redis_benchmark_runs_over_tls() {
         );
     }
 }
+
+/// Polls `f` for up to `secs` seconds.
+fn wait_for(what: &str, secs: u64, mut f: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    while !f() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// A replica that uses `tls-replication yes` against a primary's TLS port (a full sync, then
+/// the stream), with its own client certificate checked by the primary; Debian's
+/// redis-server on both sides of the link too.
+#[test]
+fn replication_over_tls() {
+    let pki = pki("repl");
+    let (primary, primary_tls) = start(&pki, &[]);
+    assert_eq!(
+        pki.cli(primary_tls, Some("client"), &["SET", "before", "1"])
+            .1,
+        "OK"
+    );
+    let replicaof = format!("127.0.0.1 {primary_tls}");
+    let (replica, _) = start(
+        &pki,
+        &["--tls-replication", "yes", "--replicaof", &replicaof],
+    );
+    wait_for("rubra replica link up", 20, || {
+        replica
+            .cli(&["INFO", "replication"])
+            .contains("master_link_status:up")
+    });
+    assert_eq!(replica.cli(&["GET", "before"]), "1");
+    assert_eq!(
+        pki.cli(primary_tls, Some("client"), &["SET", "after", "2"])
+            .1,
+        "OK"
+    );
+    wait_for("streamed write", 10, || {
+        replica.cli(&["GET", "after"]) == "2"
+    });
+    assert!(primary
+        .cli(&["INFO", "replication"])
+        .contains("connected_slaves:1"));
+
+    // Debian's redis-server replicating from rubra over TLS, then rubra from it.
+    let redis_port = free_port();
+    let redis_tls = free_port();
+    let dir = pki.dir.join("redis");
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut args = pki.server_args(redis_tls);
+    args.extend(
+        [
+            "--port",
+            &redis_port.to_string(),
+            "--tls-replication",
+            "yes",
+            "--replicaof",
+            "127.0.0.1",
+            &primary_tls.to_string(),
+            "--save",
+            "",
+            "--dir",
+            &dir.to_string_lossy(),
+        ]
+        .map(String::from),
+    );
+    let mut redis = Command::new("redis-server")
+        .args(&args)
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .expect("redis-server must be installed");
+    let redis_info = || cli_at(redis_port, &["INFO", "replication"]);
+    let check = std::panic::catch_unwind(|| {
+        wait_for("redis-server replica link up", 20, || {
+            redis_info().contains("master_link_status:up")
+        });
+        assert_eq!(cli_at(redis_port, &["GET", "after"]), "2");
+        // rubra replica of the Debian node (its TLS port): chained, all over TLS.
+        let target = format!("127.0.0.1 {redis_tls}");
+        let (chained, _) = start(&pki, &["--tls-replication", "yes", "--replicaof", &target]);
+        wait_for("rubra replica of redis-server link up", 20, || {
+            chained
+                .cli(&["INFO", "replication"])
+                .contains("master_link_status:up")
+        });
+        assert_eq!(chained.cli(&["GET", "after"]), "2");
+        assert_eq!(
+            pki.cli(primary_tls, Some("client"), &["SET", "chain", "3"])
+                .1,
+            "OK"
+        );
+        wait_for("write through the chain", 10, || {
+            chained.cli(&["GET", "chain"]) == "3"
+        });
+    });
+    let _ = redis.kill();
+    let _ = redis.wait();
+    if let Err(e) = check {
+        std::panic::resume_unwind(e);
+    }
+}
