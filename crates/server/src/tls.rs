@@ -416,6 +416,59 @@ impl rustls::client::danger::ServerCertVerifier for ChainOnly {
     }
 }
 
+/// A cluster bus connection's read and write halves: over TLS when `tls-cluster` is on
+/// (boxed: bus traffic is small, and the plain and TLS links then share one writer loop).
+/// None if the TLS handshake fails.
+pub(crate) async fn bus_halves(
+    server: &Server,
+    host: &str,
+    tcp: tokio::net::TcpStream,
+) -> Option<(BoxRead, BoxWrite)> {
+    let config = {
+        let store = server.lock();
+        (store.config.get_value("tls-cluster") == "yes").then(|| store.config.clone())
+    };
+    let Some(config) = config else {
+        let (rd, wr) = tcp.into_split();
+        return Some((Box::new(rd), Box::new(wr)));
+    };
+    match connect(&config, host, tcp).await {
+        Ok(tls) => {
+            let (rd, wr) = tokio::io::split(tls);
+            Some((Box::new(rd), Box::new(wr)))
+        }
+        Err(e) => {
+            tracing::debug!(peer = %host, error = %e, "cluster bus TLS connect failed");
+            None
+        }
+    }
+}
+
+/// The read half of a bus link (see `bus_halves`).
+pub(crate) type BoxRead = Box<dyn tokio::io::AsyncRead + Unpin + Send>;
+/// The write half of a bus link (see `bus_halves`).
+pub(crate) type BoxWrite = Box<dyn tokio::io::AsyncWrite + Unpin + Send>;
+
+/// The acceptor for inbound bus connections when `tls-cluster` is on.
+pub(crate) fn bus_acceptor(server: &Server) -> Option<TlsAcceptor> {
+    let store = server.store.lock();
+    if store.config.get_value("tls-cluster") != "yes" {
+        return None;
+    }
+    store.tls.current()
+}
+
+/// Runs the server side of a handshake with a deadline; None if it fails.
+pub(crate) async fn accept(
+    acceptor: TlsAcceptor,
+    tcp: tokio::net::TcpStream,
+) -> Option<tokio_rustls::server::TlsStream<tokio::net::TcpStream>> {
+    match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {
+        Ok(Ok(stream)) => Some(stream),
+        _ => None,
+    }
+}
+
 /// Accepts TLS clients on `listener`: each handshake runs in the connection's own task
 /// (with a deadline), then the connection is served as a plain one is.
 pub(crate) async fn accept_loop(server: Arc<Server>, listener: TcpListener, tls: Reloadable) {

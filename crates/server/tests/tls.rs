@@ -368,3 +368,118 @@ fn replication_over_tls() {
         std::panic::resume_unwind(e);
     }
 }
+
+/// A TLS-only cluster (`tls-cluster yes`, `tls-replication yes`): formed by Debian's
+/// `redis-cli --cluster create --tls`, served to `redis-cli -c --tls`, bus and replica links
+/// over TLS, and a replica takes over when its primary dies.
+#[test]
+fn cluster_over_tls_forms_serves_and_fails_over() {
+    let pki = pki("cluster");
+    let mut nodes = Vec::new();
+    for _ in 0..6 {
+        let tls_port = free_cluster_port();
+        let mut args = pki.server_args(tls_port);
+        args.extend(
+            [
+                "--tls-cluster",
+                "yes",
+                "--tls-replication",
+                "yes",
+                "--cluster-node-timeout",
+                "2000",
+            ]
+            .map(String::from),
+        );
+        let refs: Vec<&str> = args.iter().map(|s| s.as_str()).collect();
+        nodes.push((TestServer::start_cluster(&refs), tls_port));
+    }
+    let tls_args = [
+        "--tls",
+        "--cacert",
+        &pki.path("ca.crt"),
+        "--cert",
+        &pki.path("client.crt"),
+        "--key",
+        &pki.path("client.key"),
+    ]
+    .map(String::from);
+    let mut create = Command::new("redis-cli");
+    create.args(&tls_args).args(["--cluster", "create"]);
+    for (_, port) in &nodes {
+        create.arg(format!("127.0.0.1:{port}"));
+    }
+    let out = create
+        .args(["--cluster-replicas", "1", "--cluster-yes"])
+        .output()
+        .expect("redis-cli");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("[OK] All 16384 slots covered"), "{text}");
+    for (_, port) in &nodes {
+        wait_for("cluster_state:ok", 30, || {
+            pki.cli(*port, Some("client"), &["CLUSTER", "INFO"])
+                .1
+                .contains("cluster_state:ok")
+        });
+    }
+    // Clients are sent to TLS ports (MOVED/CLUSTER SLOTS carry them).
+    let entry = nodes[0].1;
+    for i in 0..20 {
+        let (k, v) = (format!("key{i}"), format!("v{i}"));
+        assert_eq!(
+            pki.cli(entry, Some("client"), &["-c", "SET", &k, &v]).1,
+            "OK"
+        );
+    }
+    for i in 0..20 {
+        let k = format!("key{i}");
+        assert_eq!(
+            pki.cli(entry, Some("client"), &["-c", "GET", &k]).1,
+            format!("v{i}")
+        );
+    }
+    // Every replica's link to its primary (a TLS port) is up.
+    let replicas: Vec<usize> = (0..6)
+        .filter(|i| nodes[*i].0.cli(&["ROLE"]).starts_with("slave"))
+        .collect();
+    assert_eq!(replicas.len(), 3);
+    for i in &replicas {
+        wait_for("replica link up", 20, || {
+            nodes[*i]
+                .0
+                .cli(&["INFO", "replication"])
+                .contains("master_link_status:up")
+        });
+    }
+    // The bus port (tls-port + 10000) speaks TLS.
+    assert!(served_subject(&pki, entry + 10000).contains("CN = server"));
+    // Failover: kill the primary that owns key0; its replica is promoted over the TLS bus.
+    let slots = pki
+        .cli(entry, Some("client"), &["CLUSTER", "KEYSLOT", "key0"])
+        .1;
+    let owner_port: u16 = {
+        let moved = pki.cli(entry, Some("client"), &["GET", "key0"]).1;
+        // "v0" here means the entry node owns it; otherwise MOVED slot ip:port.
+        if moved == "v0" {
+            entry
+        } else {
+            moved
+                .rsplit(':')
+                .next()
+                .and_then(|p| p.trim().parse().ok())
+                .unwrap_or_else(|| panic!("unexpected reply {moved} (slot {slots})"))
+        }
+    };
+    let victim = nodes
+        .iter()
+        .position(|(_, p)| *p == owner_port)
+        .expect("owner");
+    nodes[victim].0.kill9();
+    let survivor = nodes[(victim + 1) % 6].1;
+    wait_for("failover", 30, || {
+        pki.cli(survivor, Some("client"), &["-c", "GET", "key0"]).1 == "v0"
+            && pki
+                .cli(survivor, Some("client"), &["CLUSTER", "INFO"])
+                .1
+                .contains("cluster_state:ok")
+    });
+}
