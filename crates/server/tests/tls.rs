@@ -89,6 +89,11 @@ fn redis_cli_over_tls_requires_a_client_certificate_from_the_ca() {
         !out.contains("PONG"),
         "served a certificate from a wrong CA: {out}"
     );
+    let (_, out) = pki.cli(port, Some("expiredclient"), &["PING"]);
+    assert!(
+        !out.contains("PONG"),
+        "served an expired certificate: {out}"
+    );
     plain_text_is_refused(port);
     assert!(s.alive());
     assert_eq!(pki.cli(port, Some("client"), &["PING"]).1, "PONG");
@@ -162,6 +167,9 @@ fn protocols_and_ciphersuites_are_applied_or_refused_clearly() {
         reply.contains("TLS_AES_128_CCM_SHA256' is not supported"),
         "{reply}"
     );
+    // Listeners are bound once, at start-up (as `port`).
+    let reply = s.cli(&["CONFIG", "SET", "tls-port", &free_port().to_string()]);
+    assert!(reply.contains("Unable to listen on this port"), "{reply}");
     let reply = s.cli(&["CONFIG", "SET", "tls-ciphers", "HIGH:!aNULL"]);
     assert!(reply.contains("tls-ciphers"), "{reply}");
     assert_eq!(

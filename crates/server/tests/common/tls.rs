@@ -1,6 +1,6 @@
 //! Certificates for TLS tests, made with the `openssl` CLI (as Redis's gen-test-certs.sh
 //! does): a CA, a server certificate for 127.0.0.1/localhost, a client certificate, and a
-//! client certificate from a second, untrusted CA. Also Debian's redis-cli in TLS mode.
+//! client certificate from a second, untrusted CA, and an expired client certificate. Also Debian's redis-cli in TLS mode.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -18,17 +18,18 @@ impl Pki {
 set -e
 key() { openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$1" 2>/dev/null; }
 ca() { key $1.key; openssl req -x509 -new -key $1.key -out $1.crt -days 30 -subj "/CN=$1" 2>/dev/null; }
-leaf() { # name ca eku
+leaf() { # name ca eku [days]
   key $1.key
   openssl req -new -key $1.key -out $1.csr -subj "/CN=$1" 2>/dev/null
   printf 'basicConstraints=CA:FALSE\nkeyUsage=digitalSignature\nextendedKeyUsage=%s\nsubjectAltName=IP:127.0.0.1,DNS:localhost\n' "$3" > $1.ext
-  openssl x509 -req -in $1.csr -CA $2.crt -CAkey $2.key -CAcreateserial -out $1.crt -days 30 -extfile $1.ext 2>/dev/null
+  openssl x509 -req -in $1.csr -CA $2.crt -CAkey $2.key -CAcreateserial -out $1.crt -days ${4:-30} -extfile $1.ext 2>/dev/null
 }
 ca ca; ca wrongca
 leaf server ca serverAuth,clientAuth
 leaf server2 ca serverAuth,clientAuth
 leaf client ca clientAuth
 leaf wrongclient wrongca clientAuth
+leaf expiredclient ca clientAuth -1
 "#;
         let out = Command::new("sh")
             .arg("-c")

@@ -140,7 +140,7 @@ fn set(ctx: &mut Ctx, pairs: &[Bytes]) -> CmdResult {
             ctx.store.config.get_value(param.name),
             updated.get_value(param.name),
         );
-        if old != new && param.name == "port" {
+        if old != new && (param.name == "port" || param.name == "tls-port") {
             return Err(failed(
                 shown,
                 "Unable to listen on this port. Check server logs.",
