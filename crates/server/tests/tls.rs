@@ -127,6 +127,45 @@ fn certificates_reload_with_config_set() {
         "{}",
         served_subject(&pki, port)
     );
+    // A connection opened before the reload (openssl s_client speaking RESP inline).
+    let mut held = Command::new("openssl")
+        .args([
+            "s_client",
+            "-quiet",
+            "-ign_eof",
+            "-connect",
+            &format!("127.0.0.1:{port}"),
+        ])
+        .args([
+            "-CAfile",
+            &pki.path("ca.crt"),
+            "-cert",
+            &pki.path("client.crt"),
+        ])
+        .args(["-key", &pki.path("client.key")])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("openssl");
+    let mut held_in = held.stdin.take().expect("stdin");
+    let mut held_out = held.stdout.take().expect("stdout");
+    let mut echo = |tag: &str| -> String {
+        held_in
+            .write_all(format!("ECHO {tag}\r\n").as_bytes())
+            .unwrap();
+        held_in.flush().unwrap();
+        let mut got = Vec::new();
+        let mut b = [0u8; 256];
+        while !String::from_utf8_lossy(&got).contains(tag) {
+            match held_out.read(&mut b) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => got.extend_from_slice(&b[..n]),
+            }
+        }
+        String::from_utf8_lossy(&got).into_owned()
+    };
+    assert!(echo("before").contains("before"));
     let reply = s.cli(&[
         "CONFIG",
         "SET",
@@ -138,6 +177,10 @@ fn certificates_reload_with_config_set() {
     assert_eq!(reply, "OK");
     assert!(served_subject(&pki, port).contains("CN = server2"));
     assert_eq!(pki.cli(port, Some("client"), &["PING"]).1, "PONG");
+    // The connection made before the reload is still served.
+    assert!(echo("after").contains("after"));
+    let _ = held.kill();
+    let _ = held.wait();
     // A file that is not a certificate is refused and nothing changes.
     let reply = s.cli(&["CONFIG", "SET", "tls-cert-file", &pki.path("server.csr")]);
     assert!(
