@@ -142,6 +142,17 @@ pub fn run_node(args: Vec<String>) -> i32 {
                 std::process::exit(1);
             }
         };
+        let (tls_config, tls_listeners) = match crate::tls::start(&config).await {
+            Ok(t) => t,
+            Err(e) => {
+                eprintln!("{e}");
+                std::process::exit(1);
+            }
+        };
+        if listeners.is_empty() && tls_listeners.is_empty() {
+            eprintln!("Configured to not listen anywhere, exiting.");
+            std::process::exit(1);
+        }
         tracing::info!(port = config.port, threads, "Ready to accept connections");
         let srv = match server::Server::new(config) {
             Ok(s) => s,
@@ -150,7 +161,10 @@ pub fn run_node(args: Vec<String>) -> i32 {
                 std::process::exit(1);
             }
         };
-        server::run(srv, listeners).await;
+        if let Some(tls) = tls_config {
+            srv.store.lock().tls.install(tls);
+        }
+        server::run(srv, listeners, tls_listeners).await;
     });
     0
 }

@@ -13,7 +13,7 @@ use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::mpsc;
 
@@ -40,17 +40,39 @@ enum Step {
     Close,
 }
 
-/// Serves one accepted connection until it closes.
-pub(crate) async fn serve(server: Arc<Server>, mut stream: TcpStream, peer: SocketAddr) {
+/// What a client connection runs over: a plain TCP socket or a TLS stream on one. `serve`
+/// is generic over it, so the plain path is compiled for TcpStream itself (no indirection).
+pub(crate) trait ClientStream: AsyncRead + AsyncWrite + Unpin + Send + 'static {}
+impl<T: AsyncRead + AsyncWrite + Unpin + Send + 'static> ClientStream for T {}
+
+/// Serves one accepted plain-TCP connection until it closes.
+pub(crate) async fn serve(server: Arc<Server>, stream: TcpStream, peer: SocketAddr) {
     let _ = stream.set_nodelay(true);
+    let (local, fd) = socket_info(&stream);
+    serve_stream(server, stream, peer, local, fd).await
+}
+
+/// The local address and descriptor of a client socket (CLIENT LIST laddr= and fd=).
+pub(crate) fn socket_info(stream: &TcpStream) -> (String, i64) {
     #[cfg(unix)]
-    let fd = std::os::unix::io::AsRawFd::as_raw_fd(&stream) as i64;
+    let fd = std::os::unix::io::AsRawFd::as_raw_fd(stream) as i64;
     #[cfg(not(unix))]
     let fd = -1;
     let local = stream
         .local_addr()
         .map(|a| a.to_string())
         .unwrap_or_default();
+    (local, fd)
+}
+
+/// Serves one connection over any stream (TLS connections come here after the handshake).
+pub(crate) async fn serve_stream<S: ClientStream>(
+    server: Arc<Server>,
+    mut stream: S,
+    peer: SocketAddr,
+    local: String,
+    fd: i64,
+) {
     let (tx, mut rx) = mpsc::unbounded_channel();
     let pending_out = Arc::new(AtomicUsize::new(0));
     let mut client = ClientState::default();
@@ -105,6 +127,7 @@ pub(crate) async fn serve(server: Arc<Server>, mut stream: TcpStream, peer: Sock
     };
     if let Some(reply) = refusal {
         let _ = stream.write_all(&reply.to_bytes(false)).await;
+        let _ = stream.flush().await;
         return;
     }
 
@@ -289,10 +312,10 @@ pub(crate) fn multi_mem(client: &ClientState) -> usize {
 }
 
 /// Waits until a blocked command is served, times out, or the client goes away.
-async fn wait_unblocked(
+async fn wait_unblocked<S: ClientStream>(
     server: &Server,
     client: &mut ClientState,
-    stream: &mut TcpStream,
+    stream: &mut S,
     rx: &mut mpsc::UnboundedReceiver<ClientMsg>,
     inbuf: &mut BytesMut,
     req: crate::cmd::BlockRequest,
@@ -321,7 +344,7 @@ async fn wait_unblocked(
                 Some(ClientMsg::Push(reply, _)) => {
                     let mut buf = Vec::new();
                     reply.encode(&mut buf, client.resp3);
-                    if stream.write_all(&buf).await.is_err() {
+                    if write_flush(stream, &buf).await.is_err() {
                         return None;
                     }
                 }
@@ -352,9 +375,9 @@ async fn wait_unblocked(
 /// Waits out a manual-failover write pause without holding the store lock: returns when
 /// the pause state changes or its deadline passes (true), or when the client must be
 /// dropped (false). Pushes meanwhile are written through; new input waits in `inbuf`.
-async fn wait_unpaused(
+async fn wait_unpaused<S: ClientStream>(
     client: &mut ClientState,
-    stream: &mut TcpStream,
+    stream: &mut S,
     rx: &mut mpsc::UnboundedReceiver<ClientMsg>,
     inbuf: &mut BytesMut,
     pending_out: &AtomicUsize,
@@ -372,13 +395,13 @@ async fn wait_unpaused(
                     pending_out.fetch_sub(size, Ordering::Relaxed);
                     let mut buf = Vec::new();
                     reply.encode(&mut buf, client.resp3);
-                    if stream.write_all(&buf).await.is_err() {
+                    if write_flush(stream, &buf).await.is_err() {
                         return false;
                     }
                 }
                 Some(ClientMsg::Raw(bytes, size)) => {
                     pending_out.fetch_sub(size, Ordering::Relaxed);
-                    if stream.write_all(&bytes).await.is_err() {
+                    if write_flush(stream, &bytes).await.is_err() {
                         return false;
                     }
                 }
@@ -405,7 +428,11 @@ async fn wait_unpaused(
 /// the hard limit is dropped with the connection (as Redis closes such a client), and one
 /// over the soft limit must drain within the soft seconds. Other classes have their own
 /// enforcement (pub/sub and replicas where messages are queued).
-async fn flush(stream: &mut TcpStream, out: &mut Vec<u8>, client: &ClientState) -> Result<(), ()> {
+async fn flush<S: ClientStream>(
+    stream: &mut S,
+    out: &mut Vec<u8>,
+    client: &ClientState,
+) -> Result<(), ()> {
     match client.over_output_limit(out.len()) {
         None => write_out(stream, out).await.map_err(|_| ()),
         Some(Duration::ZERO) => {
@@ -430,11 +457,18 @@ async fn flush(stream: &mut TcpStream, out: &mut Vec<u8>, client: &ClientState) 
     }
 }
 
-async fn write_out(stream: &mut TcpStream, out: &mut Vec<u8>) -> std::io::Result<()> {
+/// Writes and flushes: a TLS stream may keep encrypted records buffered until flushed (for
+/// TcpStream the flush is a no-op).
+async fn write_flush<S: ClientStream>(stream: &mut S, buf: &[u8]) -> std::io::Result<()> {
+    stream.write_all(buf).await?;
+    stream.flush().await
+}
+
+async fn write_out<S: ClientStream>(stream: &mut S, out: &mut Vec<u8>) -> std::io::Result<()> {
     if out.is_empty() {
         return Ok(());
     }
-    let res = stream.write_all(out).await;
+    let res = write_flush(stream, out).await;
     NET_OUTPUT_BYTES.fetch_add(out.len() as u64, Ordering::Relaxed);
     out.clear();
     if out.capacity() > 4 * FLUSH_THRESHOLD {

@@ -20,3 +20,4 @@ mod script;
 mod server;
 mod store;
 mod syscheck;
+mod tls;

@@ -42,8 +42,17 @@ impl Server {
     }
 }
 
-/// Binds the configured addresses; fails like redis-server if none can be bound.
+/// Binds the configured addresses on `port`; none when `port` is 0 (Redis's `port 0` with a
+/// `tls-port`: TLS clients only).
 pub(crate) async fn bind(config: &Config) -> std::io::Result<Vec<TcpListener>> {
+    if config.port == 0 {
+        return Ok(Vec::new());
+    }
+    bind_port(config, config.port).await
+}
+
+/// Binds the `bind` addresses on one port; fails like redis-server if none can be bound.
+pub(crate) async fn bind_port(config: &Config, port: u16) -> std::io::Result<Vec<TcpListener>> {
     let mut listeners = Vec::new();
     let binds = config.get_value("bind").to_string();
     for addr in binds.split_whitespace() {
@@ -57,9 +66,9 @@ pub(crate) async fn bind(config: &Config) -> std::io::Result<Vec<TcpListener>> {
             a => a,
         };
         let sock: SocketAddr = if addr.contains(':') {
-            format!("[{}]:{}", addr, config.port)
+            format!("[{addr}]:{port}")
         } else {
-            format!("{}:{}", addr, config.port)
+            format!("{addr}:{port}")
         }
         .parse()
         .map_err(|e| {
@@ -84,7 +93,11 @@ pub(crate) async fn bind(config: &Config) -> std::io::Result<Vec<TcpListener>> {
 }
 
 /// Runs the node until the process is stopped.
-pub(crate) async fn run(server: Arc<Server>, listeners: Vec<TcpListener>) {
+pub(crate) async fn run(
+    server: Arc<Server>,
+    listeners: Vec<TcpListener>,
+    tls_listeners: Vec<TcpListener>,
+) {
     let (jobs_tx, jobs_rx) = tokio::sync::mpsc::unbounded_channel();
     server.lock().jobs = Some(jobs_tx);
     start_replication_if_configured(&server);
@@ -110,6 +123,14 @@ pub(crate) async fn run(server: Arc<Server>, listeners: Vec<TcpListener>) {
                 }
             }
         });
+    }
+    let tls = server.store.lock().tls.clone();
+    for listener in tls_listeners {
+        tokio::spawn(crate::tls::accept_loop(
+            server.clone(),
+            listener,
+            tls.clone(),
+        ));
     }
     std::future::pending::<()>().await;
 }

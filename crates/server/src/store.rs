@@ -106,6 +106,8 @@ pub(crate) struct Store {
     /// enabled: published when the handler returns (a lookup cannot publish while it
     /// holds the database borrowed).
     pub key_misses: Vec<Bytes>,
+    /// The TLS configuration for new client connections (reloaded by CONFIG SET tls-*).
+    pub tls: crate::tls::Reloadable,
 }
 
 /// The replication backlog size the config asks for (1 MB if unreadable, as Redis's default).
@@ -184,6 +186,7 @@ impl Store {
             failover: None,
             notify_flags,
             key_misses: Vec::new(),
+            tls: Default::default(),
         }
     }
 

@@ -258,8 +258,14 @@ async fn writer(
         };
         let _ = stream.set_nodelay(true);
         bound_unacked(&stream, node_timeout_ms(&srv));
+        // tls-cluster: the link runs over TLS (a failed handshake counts as a failed connect).
+        let Some((rd, mut wr)) = crate::tls::bus_halves(&srv, &ip, stream).await else {
+            set_link(&srv, node, false);
+            drop(srv);
+            tokio::time::sleep(RETRY_PAUSE).await;
+            continue;
+        };
         set_link(&srv, node, true);
-        let (rd, mut wr) = stream.into_split();
         let mut reader = tokio::spawn(read_frames(Arc::downgrade(&srv), rd, ip.clone(), None));
         drop(srv);
         let mut pending = Some(first);
@@ -289,7 +295,10 @@ async fn writer(
                     },
                 },
             };
-            if reader.is_finished() || wr.write_all(&msg.bytes).await.is_err() {
+            if reader.is_finished()
+                || wr.write_all(&msg.bytes).await.is_err()
+                || wr.flush().await.is_err()
+            {
                 reader.abort();
                 if !msg.retried {
                     carried = Some(Carried {
@@ -420,13 +429,20 @@ pub(crate) async fn start(server: &Arc<Server>) -> std::io::Result<()> {
                         .cluster
                         .as_mut()
                         .map(|g| g.links.add_inbound());
+                    let tls = crate::tls::bus_acceptor(&srv);
                     drop(srv);
-                    tokio::spawn(read_frames(
-                        weak.clone(),
-                        stream,
-                        peer.ip().to_string(),
-                        conn,
-                    ));
+                    let weak = weak.clone();
+                    tokio::spawn(async move {
+                        let ip = peer.ip().to_string();
+                        match tls {
+                            None => read_frames(weak, stream, ip, conn).await,
+                            Some(acceptor) => match crate::tls::accept(acceptor, stream).await {
+                                Some(tls) => read_frames(weak, tls, ip, conn).await,
+                                // Unnamed inbound entry: drop it with the connection.
+                                None => read_frames(weak, tokio::io::empty(), ip, conn).await,
+                            },
+                        }
+                    });
                 }
                 Err(e) => {
                     tracing::warn!(error = %e, "bus accept failed");

@@ -81,7 +81,12 @@ fn announced_ip(config: &Config) -> String {
 
 /// The core's settings from redis.conf-style parameters.
 pub(crate) fn node_config(config: &Config) -> (NodeConfig, u16) {
-    let port = config.port;
+    // With tls-cluster, clients and other nodes are given the TLS port (as Redis does).
+    let port = if config.get_value("tls-cluster") == "yes" {
+        crate::tls::tls_port(config)
+    } else {
+        config.port
+    };
     let listen_cport = match param_u64(config, "cluster-port", 0) {
         0 => port.wrapping_add(10000),
         p => p as u16,

@@ -5,6 +5,7 @@
 //! partial resyncs to former siblings.
 
 use crate::client::ClientState;
+use crate::conn::ClientStream;
 use crate::repl::state::LinkState;
 use crate::server::Server;
 use crate::store::now_ms;
@@ -63,7 +64,7 @@ fn encode(args: &[&[u8]]) -> Vec<u8> {
 
 /// Reads one reply frame of the handshake, skipping keep-alive newlines, and renders it as
 /// its RESP line (`+OK`, `-NOAUTH ...`, `+FULLRESYNC id offset`) for the checks below.
-async fn read_reply(stream: &mut TcpStream, buf: &mut BytesMut) -> Result<String, String> {
+async fn read_reply(stream: &mut impl ClientStream, buf: &mut BytesMut) -> Result<String, String> {
     loop {
         while buf.first() == Some(&b'\n') {
             buf.advance(1);
@@ -89,7 +90,7 @@ async fn read_reply(stream: &mut TcpStream, buf: &mut BytesMut) -> Result<String
 
 /// Reads one `\r\n`-terminated line, skipping the bare newlines a primary sends as
 /// keep-alives while it prepares a snapshot.
-async fn read_line(stream: &mut TcpStream, buf: &mut BytesMut) -> Result<String, String> {
+async fn read_line(stream: &mut impl ClientStream, buf: &mut BytesMut) -> Result<String, String> {
     loop {
         while buf.first() == Some(&b'\n') {
             buf.advance(1);
@@ -106,7 +107,7 @@ async fn read_line(stream: &mut TcpStream, buf: &mut BytesMut) -> Result<String,
     }
 }
 
-async fn read_more(stream: &mut TcpStream, buf: &mut BytesMut) -> Result<(), String> {
+async fn read_more(stream: &mut impl ClientStream, buf: &mut BytesMut) -> Result<(), String> {
     match tokio::time::timeout(Duration::from_secs(60), stream.read_buf(buf)).await {
         Ok(Ok(0)) => Err("connection closed by primary".into()),
         Ok(Ok(_)) => Ok(()),
@@ -116,7 +117,7 @@ async fn read_more(stream: &mut TcpStream, buf: &mut BytesMut) -> Result<(), Str
 }
 
 async fn command(
-    stream: &mut TcpStream,
+    stream: &mut impl ClientStream,
     buf: &mut BytesMut,
     args: &[&[u8]],
 ) -> Result<String, String> {
@@ -124,6 +125,7 @@ async fn command(
         .write_all(&encode(args))
         .await
         .map_err(|e| e.to_string())?;
+    stream.flush().await.map_err(|e| e.to_string())?;
     read_reply(stream, buf).await
 }
 
@@ -139,6 +141,26 @@ async fn session(
         .map_err(|_| "connect timeout".to_string())?
         .map_err(|e| e.to_string())?;
     let _ = stream.set_nodelay(true);
+    // tls-replication: the link to the primary (its tls-port) runs over TLS.
+    let tls_config = {
+        let store = server.lock();
+        (store.config.get_value("tls-replication") == "yes").then(|| store.config.clone())
+    };
+    match tls_config {
+        Some(config) => {
+            let mut stream = crate::tls::connect(&config, host, stream).await?;
+            handshake(server, &mut stream, generation).await
+        }
+        None => handshake(server, &mut stream, generation).await,
+    }
+}
+
+/// PING, AUTH, REPLCONF, PSYNC, the snapshot if any, then the stream.
+async fn handshake(
+    server: &Arc<Server>,
+    stream: &mut impl ClientStream,
+    generation: u64,
+) -> Result<(), String> {
     let mut buf = BytesMut::with_capacity(64 * 1024);
     let (auth, user, my_port, cached) = {
         let store = server.lock();
@@ -147,20 +169,25 @@ async fn session(
         (
             auth,
             user,
-            store.config.port,
+            // Redis announces the port the primary can reach us on with the link's kind.
+            if store.config.get_value("tls-replication") == "yes" {
+                crate::tls::tls_port(&store.config)
+            } else {
+                store.config.port
+            },
             (store.feed.replid.clone(), store.feed.offset),
         )
     };
-    let pong = command(&mut stream, &mut buf, &[b"PING"]).await?;
+    let pong = command(stream, &mut buf, &[b"PING"]).await?;
     if pong.starts_with('-') && !pong.starts_with("-NOAUTH") {
         return Err(format!("primary replied to PING: {pong}"));
     }
     if !auth.is_empty() {
         let reply = if user.is_empty() {
-            command(&mut stream, &mut buf, &[b"AUTH", auth.as_bytes()]).await?
+            command(stream, &mut buf, &[b"AUTH", auth.as_bytes()]).await?
         } else {
             command(
-                &mut stream,
+                stream,
                 &mut buf,
                 &[b"AUTH", user.as_bytes(), auth.as_bytes()],
             )
@@ -171,7 +198,7 @@ async fn session(
         }
     }
     let reply = command(
-        &mut stream,
+        stream,
         &mut buf,
         &[
             b"REPLCONF",
@@ -184,7 +211,7 @@ async fn session(
         return Err(format!("REPLCONF listening-port: {reply}"));
     }
     let _ = command(
-        &mut stream,
+        stream,
         &mut buf,
         &[b"REPLCONF", b"capa", b"eof", b"capa", b"psync2"],
     )
@@ -192,7 +219,7 @@ async fn session(
     let (cached_id, cached_offset) = cached;
     let offset_arg = (cached_offset + 1).to_string();
     let reply = command(
-        &mut stream,
+        stream,
         &mut buf,
         &[b"PSYNC", cached_id.as_bytes(), offset_arg.as_bytes()],
     )
@@ -205,7 +232,7 @@ async fn session(
             .and_then(|o| o.parse().ok())
             .ok_or("bad FULLRESYNC offset")?;
         set_state(server, generation, LinkState::Sync);
-        let rdb = read_snapshot(&mut stream, &mut buf).await?;
+        let rdb = read_snapshot(stream, &mut buf).await?;
         let started = std::time::Instant::now();
         let (count, now) = {
             let store = server.lock();
@@ -250,11 +277,14 @@ async fn session(
         return Err(format!("PSYNC refused: {reply}"));
     }
     set_state(server, generation, LinkState::Connected);
-    stream_loop(server, &mut stream, &mut buf, generation).await
+    stream_loop(server, stream, &mut buf, generation).await
 }
 
 /// Reads the `$<len>` bulk snapshot, or the diskless `$EOF:<mark>` form.
-async fn read_snapshot(stream: &mut TcpStream, buf: &mut BytesMut) -> Result<Vec<u8>, String> {
+async fn read_snapshot(
+    stream: &mut impl ClientStream,
+    buf: &mut BytesMut,
+) -> Result<Vec<u8>, String> {
     let header = read_line(stream, buf).await?;
     if let Some(mark) = header.strip_prefix("$EOF:") {
         let mark = mark.as_bytes().to_vec();
@@ -285,7 +315,7 @@ async fn read_snapshot(stream: &mut TcpStream, buf: &mut BytesMut) -> Result<Vec
 /// Applies the primary's stream and acknowledges the offset once a second.
 async fn stream_loop(
     server: &Arc<Server>,
-    stream: &mut TcpStream,
+    stream: &mut impl ClientStream,
     buf: &mut BytesMut,
     generation: u64,
 ) -> Result<(), String> {
@@ -350,6 +380,7 @@ async fn stream_loop(
         }
         if !acks.is_empty() {
             stream.write_all(&acks).await.map_err(|e| e.to_string())?;
+            stream.flush().await.map_err(|e| e.to_string())?;
         }
         tokio::select! {
             read = stream.read_buf(buf) => match read {
@@ -360,6 +391,7 @@ async fn stream_loop(
             _ = ack_timer.tick() => {
                 let offset = server.lock().feed.offset.to_string();
                 stream.write_all(&encode(&[b"REPLCONF", b"ACK", offset.as_bytes()])).await.map_err(|e| e.to_string())?;
+                stream.flush().await.map_err(|e| e.to_string())?;
             }
         }
     }

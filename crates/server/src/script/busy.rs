@@ -251,7 +251,7 @@ pub(crate) fn lock_waiting<'a, T>(
 /// ends. Returns false if the connection must be closed.
 pub(crate) async fn serve_unadmitted(
     busy: &BusyState,
-    stream: &mut tokio::net::TcpStream,
+    stream: &mut impl crate::conn::ClientStream,
     inbuf: &mut bytes::BytesMut,
 ) -> bool {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -261,7 +261,9 @@ pub(crate) async fn serve_unadmitted(
             serve_while_busy(busy, false, inbuf, &mut out),
             BusyOutcome::Close
         );
-        if !out.is_empty() && stream.write_all(&out).await.is_err() {
+        if !out.is_empty()
+            && (stream.write_all(&out).await.is_err() || stream.flush().await.is_err())
+        {
             return false;
         }
         if close {

@@ -5,6 +5,7 @@
 pub(crate) mod blocking;
 pub(crate) mod cluster;
 pub(crate) mod netns;
+pub(crate) mod tls;
 
 use std::net::TcpListener;
 use std::process::{Child, Command, Stdio};

@@ -140,7 +140,7 @@ fn set(ctx: &mut Ctx, pairs: &[Bytes]) -> CmdResult {
             ctx.store.config.get_value(param.name),
             updated.get_value(param.name),
         );
-        if old != new && param.name == "port" {
+        if old != new && (param.name == "port" || param.name == "tls-port") {
             return Err(failed(
                 shown,
                 "Unable to listen on this port. Check server logs.",
@@ -149,6 +149,15 @@ fn set(ctx: &mut Ctx, pairs: &[Bytes]) -> CmdResult {
         if old != new && param.name == "bind" {
             return Err(failed(shown, "Failed to bind to specified addresses."));
         }
+    }
+    // Redis's applyTlsCfg: a changed tls-* parameter rebuilds the TLS context for new
+    // connections, or the whole CONFIG SET fails.
+    if let Err(e) = crate::tls::reload_if_changed(&ctx.store.tls, &ctx.store.config, &updated) {
+        tracing::warn!(error = %e, "CONFIG SET: TLS configuration refused");
+        return Err(failed(
+            chosen.first().map_or("tls", |(_, shown, _)| shown.as_str()),
+            &format!("Unable to update TLS configuration: {e}"),
+        ));
     }
     let aof_was = ctx.store.config.get_value("appendonly") == "yes";
     ctx.store.config = updated;
