@@ -69,15 +69,24 @@ fn last_export(c: &mut Conn) -> Result<HashMap<String, String>> {
     bail!("no export recorded")
 }
 
+/// What an export has sent so far, as GETSLOTMIGRATIONS counts it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Sent {
+    /// Keys sent in the snapshot.
+    pub keys: u64,
+    /// Payload bytes sent (snapshot and change stream).
+    pub bytes: u64,
+}
+
 /// Moves `slots` from the node behind `src` to node id `to` with MIGRATESLOTS. Returns
-/// Ok(None) if the source does not support it, else the keys moved. `on_progress` gets
-/// the keys sent so far.
+/// Ok(None) if the source does not support it, else what was sent. `on_progress` gets
+/// what has been sent so far, every poll.
 pub fn migrate_slots(
     src: &mut Conn,
     to: &str,
     slots: &[u16],
-    mut on_progress: impl FnMut(u64),
-) -> Result<Option<u64>> {
+    mut on_progress: impl FnMut(Sent),
+) -> Result<Option<Sent>> {
     let mut args: Vec<String> = vec!["CLUSTER".into(), "MIGRATESLOTS".into(), "SLOTSRANGE".into()];
     for (a, b) in ranges(slots) {
         args.push(a.to_string());
@@ -95,10 +104,14 @@ pub fn migrate_slots(
     loop {
         let m = last_export(src)?;
         if m.get("name") != before.as_ref() {
-            let keys = m.get("keys").and_then(|k| k.parse().ok()).unwrap_or(0);
-            on_progress(keys);
+            let num = |f: &str| m.get(f).and_then(|k| k.parse().ok()).unwrap_or(0);
+            let sent = Sent {
+                keys: num("keys"),
+                bytes: num("bytes"),
+            };
+            on_progress(sent);
             match m.get("state").map(String::as_str) {
-                Some("success") => return Ok(Some(keys)),
+                Some("success") => return Ok(Some(sent)),
                 Some(s @ ("failed" | "cancelled")) => bail!(
                     "slot migration {s}: {} (the slots stay with the source)",
                     m.get("message").cloned().unwrap_or_default()

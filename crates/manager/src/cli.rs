@@ -615,11 +615,13 @@ fn wait_op(api: &crate::httpc::Api, pw: &str, accepted: &str) -> Result<String> 
         }
         let j: serde_json::Value = serde_json::from_str(&body).context("operation status")?;
         let line = format!(
-            "{}: {} {}/{} slots",
+            "{}: {} {}/{} slots, {} keys, {} bytes sent",
             j["kind"].as_str().unwrap_or("?"),
             j["phase"].as_str().unwrap_or("?"),
             j["done"],
-            j["total"]
+            j["total"],
+            j["keys"],
+            j["bytes"]
         );
         if line != last {
             eprintln!("rubra: {line}");

@@ -36,11 +36,27 @@ pub struct Move {
     pub to: String,
 }
 
+/// Where a move batch stands, for a progress display (CLI line, panel operation).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Status {
+    /// Slots finished.
+    pub done: usize,
+    /// Slots in the batch.
+    pub total: usize,
+    /// Keys sent so far, including those of a migration still running.
+    pub keys: u64,
+    /// Payload bytes sent so far; only atomic migration measures them (legacy MIGRATE: 0).
+    pub bytes: u64,
+}
+
 /// Progress reporting: a rewriting line on a terminal, periodic log lines otherwise.
 pub struct Progress {
     total: usize,
     done: usize,
     keys: u64,
+    bytes: u64,
+    /// Keys and bytes sent by the atomic migration still running (not in `keys`/`bytes`).
+    flight: (u64, u64),
     start: Instant,
     last: Instant,
     tty: bool,
@@ -55,6 +71,8 @@ impl Progress {
             total,
             done: 0,
             keys: 0,
+            bytes: 0,
+            flight: (0, 0),
             start: Instant::now(),
             last: Instant::now(),
             tty: std::io::stderr().is_terminal(),
@@ -62,37 +80,69 @@ impl Progress {
         }
     }
 
-    fn tick(&mut self, keys: u64) {
-        self.done += 1;
-        self.keys += keys;
+    /// The batch's state now.
+    pub fn status(&self) -> Status {
+        Status {
+            done: self.done,
+            total: self.total,
+            keys: self.keys + self.flight.0,
+            bytes: self.bytes + self.flight.1,
+        }
+    }
+
+    fn show(&mut self) {
         if self.quiet {
             return;
         }
+        let st = self.status();
         let el = self.start.elapsed().as_secs_f64().max(0.001);
-        let rate = self.done as f64 / el;
-        let eta = (self.total - self.done) as f64 / rate.max(0.001);
+        let rate = st.done as f64 / el;
+        let eta = (st.total - st.done) as f64 / rate.max(0.001);
+        let eta = if st.done == 0 {
+            "?".to_string()
+        } else {
+            format!("{eta:.0}s")
+        };
         let line = format!(
-            "moved {}/{} slots, {} keys, {:.0} slots/s, ETA {:.0}s",
-            self.done, self.total, self.keys, rate, eta
+            "moved {}/{} slots, {} keys, {} bytes ({:.0} KB/s), {:.0} slots/s, ETA {eta}",
+            st.done,
+            st.total,
+            st.keys,
+            st.bytes,
+            st.bytes as f64 / 1024.0 / el,
+            rate
         );
         let mut err = std::io::stderr();
         if self.tty {
             let _ = write!(err, "\r{line}   ");
-            if self.done == self.total {
+            if st.done == st.total {
                 let _ = writeln!(err);
             }
-        } else if self.last.elapsed() >= Duration::from_secs(2) || self.done == self.total {
+        } else if self.last.elapsed() >= Duration::from_secs(2) || st.done == st.total {
             self.last = Instant::now();
             let _ = writeln!(err, "rubra: {line}");
         }
     }
 
+    fn tick(&mut self, keys: u64) {
+        self.done += 1;
+        self.keys += keys;
+        self.show();
+    }
+
+    /// An atomic migration of a group reports keys and bytes sent so far.
+    fn in_flight(&mut self, keys: u64, bytes: u64) {
+        self.flight = (keys, bytes);
+        self.show();
+    }
+
     /// A whole group of slots finished at once (atomic migration).
-    fn tick_many(&mut self, slots: usize, keys: u64) {
-        for _ in 1..slots {
-            self.done += 1;
-        }
-        self.tick(keys);
+    fn tick_many(&mut self, slots: usize, keys: u64, bytes: u64) {
+        self.flight = (0, 0);
+        self.done += slots;
+        self.keys += keys;
+        self.bytes += bytes;
+        self.show();
     }
 
     /// Slots and keys moved so far.
@@ -251,21 +301,40 @@ pub fn move_slot(
 
 /// Execute planned moves with progress; returns (slots, keys) moved.
 pub fn execute(ctx: &Ctx, view: &View, moves: &[Move], quiet: bool) -> Result<(usize, u64)> {
+    execute_with(ctx, view, moves, quiet, &mut |_| {})
+}
+
+/// `execute`, also handing every progress step to `report` (the supervisor feeds its
+/// running operation with it).
+pub fn execute_with(
+    ctx: &Ctx,
+    view: &View,
+    moves: &[Move],
+    quiet: bool,
+    report: &mut dyn FnMut(Status),
+) -> Result<(usize, u64)> {
     let mut pool = Pool::new(ctx);
     let mut prog = Progress::new(moves.len(), quiet);
+    report(prog.status());
     // Each (from, to) group goes as one atomic migration when the source supports it.
     for (from_id, to_id, slots) in crate::atomic::groups(moves) {
         let (Some(from), Some(to)) = (view.get(&from_id), view.get(&to_id)) else {
             bail!("move of slots {slots:?}: unknown node");
         };
         let src = pool.get(from)?;
-        if let Some(k) = crate::atomic::migrate_slots(src, &to.id, &slots, |_| {})? {
-            prog.tick_many(slots.len(), k);
+        let sent = crate::atomic::migrate_slots(src, &to.id, &slots, |s| {
+            prog.in_flight(s.keys, s.bytes);
+            report(prog.status());
+        })?;
+        if let Some(s) = sent {
+            prog.tick_many(slots.len(), s.keys, s.bytes);
+            report(prog.status());
             continue;
         }
         for slot in slots {
             let k = move_slot(ctx, &mut pool, view, slot, from, to)?;
             prog.tick(k);
+            report(prog.status());
         }
     }
     Ok(prog.totals())

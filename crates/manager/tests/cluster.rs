@@ -576,6 +576,12 @@ fn cli_operations_share_the_supervisor_lock() {
     ]);
     assert!(ok && out.contains("moved 20 slots"), "{out}");
     assert!(!out.contains("through the supervisor"), "{out}");
+    // The direct path prints its own progress, in slots, keys and bytes.
+    assert!(
+        out.lines()
+            .any(|l| l.starts_with("rubra: moved 20/20 slots,") && l.contains(" bytes (")),
+        "{out}"
+    );
     c.wait_check();
     check_keys(base, &pw, 200);
 

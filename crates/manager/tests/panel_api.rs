@@ -504,6 +504,8 @@ fn panel_http_security_and_api() {
         if j["status"] != "running" {
             assert_eq!(j["status"], "done", "{j}");
             assert_eq!(j["kind"], "rebalance");
+            // Keys and bytes sent by the moves are part of the progress.
+            assert!(j["keys"].is_u64() && j["bytes"].is_u64(), "{j}");
             break;
         }
         assert!(t0.elapsed() < Duration::from_secs(120));

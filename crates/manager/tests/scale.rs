@@ -140,6 +140,14 @@ fn check_written(ports: &[u16], pw: &str, n: u64) {
     });
 }
 
+/// The largest "N bytes sent" of the progress lines `rubra` printed.
+fn bytes_sent(out: &str) -> Option<u64> {
+    out.lines()
+        .filter_map(|l| l.strip_suffix(" bytes sent"))
+        .filter_map(|l| l.rsplit(' ').next()?.parse().ok())
+        .max()
+}
+
 fn scale_under_writes(kind: Kind) {
     let dir = tempdir("scale");
     let _td = TempDir(dir.clone());
@@ -161,6 +169,16 @@ fn scale_under_writes(kind: Kind) {
         let (ok, out) = c.run(&args);
         assert!(ok, "{args:?}: {out}");
         println!("{args:?} took {:?}", t0.elapsed());
+        // Progress lines carry keys and bytes sent; rubra-server's atomic migration
+        // measures bytes (redis-server's legacy MIGRATE path reports 0).
+        let sent = bytes_sent(&out);
+        assert!(
+            sent.is_some(),
+            "{args:?}: no progress line with bytes: {out}"
+        );
+        if matches!(kind, Kind::Embedded) {
+            assert!(sent > Some(0), "{args:?}: no bytes reported: {out}");
+        }
         let st = c.state();
         assert_eq!(st.active_ports().len(), nodes, "{args:?}");
         assert!(st.pending.is_none());

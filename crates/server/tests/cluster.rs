@@ -114,6 +114,17 @@ fn single_node_admin_errors_match_redis() {
         "ERR Invalid CLUSTER SETSLOT action or number of arguments. Try CLUSTER HELP"
     );
     assert!(s.cli(&["cluster", "bumpepoch"]).starts_with("BUMPED "));
+    let help = s.cli(&["cluster", "help"]);
+    for sub in [
+        "MIGRATESLOTS SLOTSRANGE",
+        "GETSLOTMIGRATIONS",
+        "CANCELSLOTMIGRATIONS",
+    ] {
+        assert!(
+            help.lines().any(|l| l.starts_with(sub)),
+            "{sub} not in CLUSTER HELP:\n{help}"
+        );
+    }
     assert!(s
         .cli(&["cluster", "nosuch"])
         .starts_with("ERR unknown subcommand 'nosuch'"));

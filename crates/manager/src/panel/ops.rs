@@ -29,6 +29,11 @@ pub struct Job {
     pub done: usize,
     /// Slots to move in the current move batch (0 before planning).
     pub total: usize,
+    /// Keys sent by slot moves over the whole operation (running migration included).
+    pub keys: u64,
+    /// Payload bytes sent by atomic slot migrations over the whole operation (the
+    /// legacy per-key protocol does not count them).
+    pub bytes: u64,
     /// Unix seconds at start.
     pub started: u64,
     /// Unix seconds at the end.
@@ -93,6 +98,8 @@ impl Ops {
             phase: "start".into(),
             done: 0,
             total: 0,
+            keys: 0,
+            bytes: 0,
             started: crate::supervisor::now_secs(),
             finished: None,
             result: None,
@@ -129,6 +136,22 @@ impl Ops {
             j.done = done;
             j.total = total;
         });
+    }
+
+    /// Report keys and bytes sent by the running job's moves: `base` is what earlier move
+    /// batches sent, `keys`/`bytes` the current batch so far.
+    pub fn sent(&self, base: (u64, u64), keys: u64, bytes: u64) {
+        self.with_running(|j| {
+            j.keys = base.0 + keys;
+            j.bytes = base.1 + bytes;
+        });
+    }
+
+    /// Keys and bytes the running job's moves sent so far ((0, 0) when none runs).
+    pub fn sent_so_far(&self) -> (u64, u64) {
+        let mut out = (0, 0);
+        self.with_running(|j| out = (j.keys, j.bytes));
+        out
     }
 
     /// Record the outcome and free the slot.
@@ -190,6 +213,9 @@ mod tests {
         assert!(ops.begin("add_pair").is_err());
         ops.phase("balance");
         ops.progress(3, 10);
+        ops.sent((0, 0), 5, 100);
+        ops.sent(ops.sent_so_far(), 2, 50);
+        assert_eq!(ops.sent_so_far(), (7, 150));
         let id = t.id.clone();
         let j = ops.get(&id).unwrap();
         assert_eq!((j.done, j.total, j.phase.as_str()), (3, 10, "balance"));

@@ -4,25 +4,19 @@
 use super::*;
 
 impl Sup {
-    /// Carry out slot moves one by one, reporting progress to the running operation.
+    /// Carry out slot moves (one atomic migration per source/target pair where the
+    /// source supports it), reporting slots, keys and bytes to the running operation.
     fn execute_moves(
         &self,
         ctx: &Ctx,
         view: &View,
         moves: &[migrate::Move],
     ) -> Result<(usize, u64)> {
-        let mut pool = migrate::Pool::new(ctx);
-        let total = moves.len();
-        let mut keys = 0;
-        self.ops.progress(0, total);
-        for (i, m) in moves.iter().enumerate() {
-            let (Some(from), Some(to)) = (view.get(&m.from), view.get(&m.to)) else {
-                bail!("move of slot {}: unknown node", m.slot);
-            };
-            keys += migrate::move_slot(ctx, &mut pool, view, m.slot, from, to)?;
-            self.ops.progress(i + 1, total);
-        }
-        Ok((total, keys))
+        let base = self.ops.sent_so_far();
+        migrate::execute_with(ctx, view, moves, true, &mut |st| {
+            self.ops.progress(st.done, st.total);
+            self.ops.sent(base, st.keys, st.bytes);
+        })
     }
 
     /// Continue a scale step recorded in state.json by an interrupted run.

@@ -303,7 +303,9 @@
       $("op-phase").textContent = "phase: " + j.phase;
       var frac = j.total ? j.done / j.total : (j.status === "done" ? 1 : 0);
       $("op-bar").style.width = (100 * frac).toFixed(1) + "%";
-      $("op-text").textContent = j.total ? num(j.done) + " / " + num(j.total) + " slots moved" : "";
+      var moved = j.total ? num(j.done) + " / " + num(j.total) + " slots moved" : "";
+      if (j.keys || j.bytes) moved += (moved ? ", " : "") + num(j.keys) + " keys, " + bytes(j.bytes) + " sent";
+      $("op-text").textContent = moved;
       var st = $("op-status");
       st.textContent = j.status;
       st.className = "badge " + (j.status === "done" ? "ok" : j.status === "failed" ? "bad" : "warn");
@@ -311,7 +313,7 @@
         clearInterval(state.opTimer);
         $("op-close").classList.remove("hidden");
         if (j.status === "failed") $("op-text").textContent = j.error || "failed";
-        else if (j.result && j.result.slots_moved !== undefined) $("op-text").textContent = num(j.result.slots_moved) + " slots and " + num(j.result.keys_moved) + " keys moved";
+        else if (j.result && j.result.slots_moved !== undefined) $("op-text").textContent = num(j.result.slots_moved) + " slots and " + num(j.result.keys_moved) + " keys moved" + (j.bytes ? ", " + bytes(j.bytes) + " sent" : "");
         refresh();
       } else if (!state.live && state.tab === "dashboard" && Date.now() - (pollOp.last || 0) > 2500) {
         pollOp.last = Date.now(); refresh();
