@@ -165,9 +165,12 @@ impl ClientRegistry {
         }
     }
 
-    /// Asks client `id` to close. Returns whether it existed.
-    pub(crate) fn kill(&self, id: u64) -> bool {
-        match self.map.get(&id) {
+    /// Closes client `id`: it leaves the registry at once (as Redis frees a killed client,
+    /// so a second CLIENT KILL or CLIENT LIST no longer finds it) and its connection ends
+    /// when it reads the message; its other state goes when the connection cleans up.
+    /// Returns whether it existed.
+    pub(crate) fn kill(&mut self, id: u64) -> bool {
+        match self.map.remove(&id) {
             Some(h) => {
                 let _ = h.tx.send(ClientMsg::Kill);
                 true
