@@ -16,9 +16,23 @@ pub(super) struct ScoreRange {
 
 pub(super) fn parse_score_bound(a: &[u8]) -> Option<(f64, bool)> {
     match a.first() {
-        Some(b'(') => args::parse_f64(&a[1..]).map(|v| (v, true)),
-        _ => args::parse_f64(a).map(|v| (v, false)),
+        Some(b'(') => range_f64(&a[1..]).map(|v| (v, true)),
+        _ => range_f64(a).map(|v| (v, false)),
     }
+}
+
+/// A score-range bound as Redis reads it (plain `strtod` up to the first NUL, which must
+/// consume everything): an empty string is 0 and leading whitespace is skipped, unlike a
+/// score argument. Found by fuzz_commands_differential (`ZCOUNT z "" 1`, `ZRANGEBYSCORE z "(" 1`).
+fn range_f64(a: &[u8]) -> Option<f64> {
+    let a = &a[..a.iter().position(|&b| b == 0).unwrap_or(a.len())];
+    if a.is_empty() {
+        return Some(0.0);
+    }
+    let start = a
+        .iter()
+        .position(|b| !matches!(b, b' ' | b'\t' | b'\n' | 0x0b | 0x0c | b'\r'))?;
+    args::parse_f64(&a[start..])
 }
 
 pub(super) fn parse_score_range(min: &[u8], max: &[u8]) -> Result<ScoreRange, Reply> {
