@@ -71,16 +71,27 @@ const SCORES: &[&str] = &[
     "1e308", "-0", "(2", "3",
 ];
 const LEX: &[&str] = &["-", "+", "[a", "(a", "[f", "(g", "[", "a", "[1", "(2"];
+/// Relative expire times: none small and positive, which would race the clock.
 const TIMES: &[&str] = &[
     "0",
     "-1",
-    "1",
-    "100",
     "1000000",
     "9223372036854775807",
     "-9223372036854775808",
     "x",
     "9999999999999",
+    "-100",
+];
+/// Absolute expire times (the small ones are in the past).
+const AT_TIMES: &[&str] = &[
+    "0",
+    "1",
+    "100",
+    "4102444800",
+    "4102444800000",
+    "9223372036854775807",
+    "-1",
+    "x",
 ];
 
 /// How a command's replies are compared.
@@ -210,7 +221,7 @@ fn command(r: &mut Rng) -> (String, Cmp) {
         23 => (format!("PERSIST {k}"), Exact),
         24 => {
             let c = p(r, &["EXPIRE", "PEXPIRE", "EXPIREAT", "PEXPIREAT"]);
-            let t = p(r, TIMES);
+            let t = p(r, if c.ends_with("AT") { AT_TIMES } else { TIMES });
             let o = opt(r, &["NX", "XX", "GT", "LT", "nx"]);
             (format!("{c} {k} {t} {o}"), Exact)
         }
@@ -578,6 +589,22 @@ fn regression_sequences() {
                 "GETEX s PX 0",
                 "GETEX s EX x",
                 "GETEX s FOO 1",
+            ],
+        ),
+        // LIMIT on a rank range is an error only when its count is not -1.
+        (
+            "zrange_rank_limit_minus_one_is_ignored",
+            &[
+                "ZADD z 1 a 2 b 3 c",
+                "ZRANGE z 0 -1 LIMIT 5 -1",
+                "ZRANGE z 0 -1 LIMIT -1 -1 WITHSCORES",
+                "ZRANGE z 0 1 REV LIMIT 1 -1",
+                "ZRANGE z 0 1 LIMIT 0 5",
+                "ZRANGE z x 1 LIMIT 0 5",
+                "ZRANGE z x 1 LIMIT 0 -1",
+                "ZRANGE z 0 1 LIMIT x -1",
+                "ZRANGESTORE d z 0 -1 LIMIT 2 -1",
+                "ZRANGE d 0 -1",
             ],
         ),
     ];

@@ -196,7 +196,6 @@ pub(super) fn parse_range(
     let (mut kind, mut rev) = (kind, rev);
     let mut withscores = false;
     let (mut offset, mut limit) = (0i64, -1i64);
-    let mut limit_given = false;
     let mut j = bounds + 2;
     while j < args.len() {
         let left = args.len() - j - 1;
@@ -206,7 +205,6 @@ pub(super) fn parse_range(
         } else if is(a, "limit") && left >= 2 {
             offset = args::int(&args[j + 1])?;
             limit = args::int(&args[j + 2])?;
-            limit_given = true;
             j += 2;
         } else if rev.is_none() && is(a, "rev") {
             rev = Some(true);
@@ -221,7 +219,9 @@ pub(super) fn parse_range(
     }
     let kind = kind.unwrap_or(Kind::Rank);
     let rev = rev.unwrap_or(false);
-    if limit_given && kind == Kind::Rank {
+    // As Redis 7.0: only a count other than -1 makes LIMIT an error on a rank range
+    // (`LIMIT 5 -1` is accepted and ignored), and before the bounds are parsed.
+    if limit != -1 && kind == Kind::Rank {
         return Err(Reply::err(
             "ERR syntax error, LIMIT is only supported in combination with either BYSCORE or BYLEX",
         ));
@@ -234,6 +234,9 @@ pub(super) fn parse_range(
     let (mut min, mut max) = (&args[bounds], &args[bounds + 1]);
     if rev && kind != Kind::Rank {
         std::mem::swap(&mut min, &mut max);
+    }
+    if kind == Kind::Rank {
+        offset = 0;
     }
     let range = match kind {
         Kind::Rank => Range::Rank(args::int(min)?, args::int(max)?),
