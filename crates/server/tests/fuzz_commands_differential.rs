@@ -428,7 +428,7 @@ fn command(r: &mut Rng) -> (String, Cmp) {
         }
         93 => (format!("ZINTERCARD 2 {k} {}", key(r)), Exact),
         // reads that cross types
-        94 => (format!("DBSIZE"), Exact),
+        94 => ("DBSIZE".to_string(), Exact),
         95 => (
             format!("SORT {k} {}", opt(r, &["ALPHA", "DESC", "LIMIT 0 2"])),
             Exact,
