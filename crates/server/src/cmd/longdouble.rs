@@ -248,14 +248,18 @@ impl Ld {
         exp: 0,
     };
 
-    /// Parses as Redis's `string2ld`: the whole string (up to a NUL) must be a `strtold`
+    /// Parses as Redis's `string2ld`: the whole string (no NUL inside) must be a `strtold`
     /// number, no leading space, not NaN, not out of range; "inf" is accepted (the sum is
     /// then rejected by the caller). Returns None where Redis says "not a valid float".
     pub(crate) fn parse(s: &[u8]) -> Option<Result<Ld, f64>> {
         if s.is_empty() || s.len() >= 5 * 1024 {
             return None;
         }
-        let s = &s[..s.iter().position(|&b| b == 0).unwrap_or(s.len())];
+        // string2ld also requires strtold to have consumed all `slen` bytes, so an embedded
+        // NUL is refused rather than ending the number (fuzz_commands_differential).
+        if s.contains(&0) {
+            return None;
+        }
         let text = std::str::from_utf8(s).ok()?;
         if text.starts_with(|c: char| c.is_ascii_whitespace() || c == '\x0b') {
             return None;

@@ -293,7 +293,10 @@ fn getex(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
         Persist,
         At(i64),
     }
+    // As Redis 7.0: the options are parsed first, but the expire value is validated only
+    // once the key is known to be a string (`GETEX missing PX 0` is nil, not an error).
     let mut change = Change::None;
+    let mut expire = None;
     let mut i = 2;
     while i < args.len() {
         let a = &args[i];
@@ -301,8 +304,8 @@ fn getex(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
         if is(a, "persist") && exclusive {
             change = Change::Persist;
         } else if let (Some(v), true) = (args.get(i + 1), exclusive) {
-            let (unit, relative) = expire_option(a)?;
-            change = Change::At(parse_expire(ctx, v, unit, relative, "getex")?);
+            expire = Some((expire_option(a)?, v));
+            change = Change::At(0);
             i += 1;
         } else {
             return Err(err::SYNTAX);
@@ -313,6 +316,9 @@ fn getex(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
     let Some(value) = read_str(ctx, key)?.map(|s| Bytes::copy_from_slice(s)) else {
         return Ok(Reply::Nil);
     };
+    if let Some(((unit, relative), v)) = expire {
+        change = Change::At(parse_expire(ctx, v, unit, relative, "getex")?);
+    }
     let now = ctx.now_ms;
     match change {
         Change::None => {}

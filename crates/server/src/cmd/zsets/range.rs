@@ -16,9 +16,23 @@ pub(super) struct ScoreRange {
 
 pub(super) fn parse_score_bound(a: &[u8]) -> Option<(f64, bool)> {
     match a.first() {
-        Some(b'(') => args::parse_f64(&a[1..]).map(|v| (v, true)),
-        _ => args::parse_f64(a).map(|v| (v, false)),
+        Some(b'(') => range_f64(&a[1..]).map(|v| (v, true)),
+        _ => range_f64(a).map(|v| (v, false)),
     }
+}
+
+/// A score-range bound as Redis reads it (plain `strtod` up to the first NUL, which must
+/// consume everything): an empty string is 0 and leading whitespace is skipped, unlike a
+/// score argument. Found by fuzz_commands_differential (`ZCOUNT z "" 1`, `ZRANGEBYSCORE z "(" 1`).
+fn range_f64(a: &[u8]) -> Option<f64> {
+    let a = &a[..a.iter().position(|&b| b == 0).unwrap_or(a.len())];
+    if a.is_empty() {
+        return Some(0.0);
+    }
+    let start = a
+        .iter()
+        .position(|b| !matches!(b, b' ' | b'\t' | b'\n' | 0x0b | 0x0c | b'\r'))?;
+    args::parse_f64(&a[start..])
 }
 
 pub(super) fn parse_score_range(min: &[u8], max: &[u8]) -> Result<ScoreRange, Reply> {
@@ -182,7 +196,6 @@ pub(super) fn parse_range(
     let (mut kind, mut rev) = (kind, rev);
     let mut withscores = false;
     let (mut offset, mut limit) = (0i64, -1i64);
-    let mut limit_given = false;
     let mut j = bounds + 2;
     while j < args.len() {
         let left = args.len() - j - 1;
@@ -192,7 +205,6 @@ pub(super) fn parse_range(
         } else if is(a, "limit") && left >= 2 {
             offset = args::int(&args[j + 1])?;
             limit = args::int(&args[j + 2])?;
-            limit_given = true;
             j += 2;
         } else if rev.is_none() && is(a, "rev") {
             rev = Some(true);
@@ -207,7 +219,9 @@ pub(super) fn parse_range(
     }
     let kind = kind.unwrap_or(Kind::Rank);
     let rev = rev.unwrap_or(false);
-    if limit_given && kind == Kind::Rank {
+    // As Redis 7.0: only a count other than -1 makes LIMIT an error on a rank range
+    // (`LIMIT 5 -1` is accepted and ignored), and before the bounds are parsed.
+    if limit != -1 && kind == Kind::Rank {
         return Err(Reply::err(
             "ERR syntax error, LIMIT is only supported in combination with either BYSCORE or BYLEX",
         ));
@@ -220,6 +234,9 @@ pub(super) fn parse_range(
     let (mut min, mut max) = (&args[bounds], &args[bounds + 1]);
     if rev && kind != Kind::Rank {
         std::mem::swap(&mut min, &mut max);
+    }
+    if kind == Kind::Rank {
+        offset = 0;
     }
     let range = match kind {
         Kind::Rank => Range::Rank(args::int(min)?, args::int(max)?),
