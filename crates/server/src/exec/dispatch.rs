@@ -86,7 +86,8 @@ fn run(
         fail_multi(client);
         return (e, None);
     }
-    if !client.is_primary_link {
+    // Only DEBUG and MODULE are protected: other commands skip the client lookup.
+    if !client.is_primary_link && matches!(cmd.name, "debug" | "module") {
         let addr = store
             .clients
             .map
