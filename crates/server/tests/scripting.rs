@@ -522,9 +522,29 @@ fn non_deterministic_scripts_under_load_leave_replica_aof_and_rdb_equal() {
         "every worker key plus the shared ones"
     );
     // (WAIT's acknowledgement can come before the replica applied the last bytes.)
-    wait_for("the replica to match", 30, || {
-        dataset(replica.port) == expected
-    });
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let got = dataset(replica.port);
+        if got == expected {
+            break;
+        }
+        if Instant::now() >= deadline {
+            let differing: Vec<String> = expected
+                .keys()
+                .chain(got.keys())
+                .filter(|k| expected.get(*k) != got.get(*k))
+                .map(|k| {
+                    format!(
+                        "{k}: primary {:?} replica {:?}",
+                        expected.get(k),
+                        got.get(k)
+                    )
+                })
+                .collect();
+            panic!("the replica does not match the primary: {differing:#?}");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
     assert!(primary.restart(Some(&["--appendonly", "yes"])));
     assert_eq!(dataset(primary.port), expected, "after an AOF reload");
     assert_eq!(primary.cli(&["SAVE"]), "OK");

@@ -325,6 +325,20 @@ async fn stream_loop(
         max_multibulk_len: usize::MAX / 2,
         ..Limits::default()
     };
+    // The primary's client lives as long as the link: a transaction (MULTI ... EXEC, how
+    // scripts and multi-command writes arrive) may span several reads.
+    let mut master = ClientState {
+        authenticated: true,
+        is_primary_link: true,
+        no_block: true,
+        db: server.lock().replication.primary_stream_db,
+        ..ClientState::default()
+    };
+    // The bytes of a transaction still open: they count towards our offset (and go to our
+    // own replicas and AOF) only once it is applied, as Redis advances a replica's offset
+    // only outside MULTI, so a link lost mid-transaction resumes from its MULTI.
+    let mut open_transaction: Vec<u8> = Vec::new();
+    let mut sink = Vec::new();
     loop {
         let mut acks: Vec<u8> = Vec::new();
         {
@@ -332,21 +346,12 @@ async fn stream_loop(
             if !current(&store, generation) {
                 return Ok(());
             }
-            let mut master = ClientState {
-                authenticated: true,
-                is_primary_link: true,
-                no_block: true,
-                db: store.replication.primary_stream_db,
-                ..ClientState::default()
-            };
-            let mut sink = Vec::new();
             loop {
                 match parse_request(buf, &limits) {
                     Err(e) => return Err(format!("bad stream from primary: {}", e.message())),
                     Ok(Parsed::Incomplete { .. }) => break,
                     Ok(Parsed::Complete(args, used)) => {
-                        let raw = buf[..used].to_vec();
-                        buf.advance(used);
+                        let raw = buf.split_to(used);
                         if args.len() >= 2
                             && args[0].eq_ignore_ascii_case(b"REPLCONF")
                             && args[1].eq_ignore_ascii_case(b"GETACK")
@@ -368,7 +373,15 @@ async fn stream_loop(
                             store.feed.mirror_mode = false;
                             sink.clear();
                         }
-                        store.feed.emit_raw(&raw);
+                        if master.multi.is_some() {
+                            open_transaction.extend_from_slice(&raw);
+                        } else if open_transaction.is_empty() {
+                            store.feed.emit_raw(&raw);
+                        } else {
+                            open_transaction.extend_from_slice(&raw);
+                            store.feed.emit_raw(&open_transaction);
+                            open_transaction.clear();
+                        }
                     }
                 }
             }
