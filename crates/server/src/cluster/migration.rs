@@ -51,6 +51,35 @@ pub(crate) struct Record {
     pub message: String,
 }
 
+impl Record {
+    /// A migration that has just started (both sides begin with nothing sent or applied).
+    fn new(
+        name: String,
+        operation: &'static str,
+        ranges: Vec<(u16, u16)>,
+        source: String,
+        target: String,
+        state: &'static str,
+        now: u64,
+    ) -> Record {
+        Record {
+            name,
+            operation,
+            ranges,
+            source,
+            target,
+            state,
+            created_ms: now,
+            updated_ms: now,
+            keys: 0,
+            bytes: 0,
+            stream_cmds: 0,
+            pause_ms: 0,
+            message: String::new(),
+        }
+    }
+}
+
 /// The export in progress on a source.
 pub(crate) struct Export {
     pub rec: Record,
@@ -212,21 +241,15 @@ pub(crate) fn migrateslots(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
         moving[s as usize] = true;
     }
     let name = format!("{:016x}{:08x}", now, d.migrations.next);
-    let rec = Record {
+    let rec = Record::new(
         name,
-        operation: "EXPORT",
+        "EXPORT",
         ranges,
-        source: st.myself.as_string(),
-        target: target.as_string(),
-        state: "snapshot",
-        created_ms: now,
-        updated_ms: now,
-        keys: 0,
-        bytes: 0,
-        stream_cmds: 0,
-        pause_ms: 0,
-        message: String::new(),
-    };
+        st.myself.as_string(),
+        target.as_string(),
+        "snapshot",
+        now,
+    );
     // One critical section: the snapshot and the tap start from the same state.
     let wanted: Vec<usize> = slots.iter().map(|&s| s as usize).collect();
     let snapshots: Vec<(usize, DbSnapshot)> = ctx
@@ -390,21 +413,15 @@ pub(crate) fn syncslots(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
             return Err(Reply::err("ERR These slots are already being imported"));
         }
         let me = d.node.id().as_string();
-        let rec = Record {
-            name: String::from_utf8_lossy(&args[3]).into_owned(),
-            operation: "IMPORT",
+        let rec = Record::new(
+            String::from_utf8_lossy(&args[3]).into_owned(),
+            "IMPORT",
             ranges,
-            source: String::from_utf8_lossy(&args[4]).into_owned(),
-            target: me,
-            state: "importing",
-            created_ms: now,
-            updated_ms: now,
-            keys: 0,
-            bytes: 0,
-            stream_cmds: 0,
-            pause_ms: 0,
-            message: String::new(),
-        };
+            String::from_utf8_lossy(&args[4]).into_owned(),
+            me,
+            "importing",
+            now,
+        );
         d.migrations.purge.retain(|s| !slots.contains(s));
         d.migrations.imports.insert(
             client_id,

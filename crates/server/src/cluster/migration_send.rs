@@ -301,13 +301,7 @@ fn progress(
 ) -> Result<(), String> {
     let mut store = server.lock();
     let poisoned = store.feed.tap.as_ref().is_none_or(|t| t.poisoned);
-    let Some(e) = store
-        .cluster
-        .as_deref_mut()
-        .and_then(|d| d.migrations.export.as_mut())
-    else {
-        return Err("the export vanished".into());
-    };
+    let e = export_mut(&mut store)?;
     e.rec.keys += keys;
     e.rec.bytes += bytes as u64;
     e.rec.stream_cmds += stream_cmds;
@@ -317,6 +311,15 @@ fn progress(
         return Err("the dataset was flushed during the migration".into());
     }
     Ok(())
+}
+
+/// The export in progress, or the error every step reports when it is gone.
+fn export_mut(store: &mut crate::store::Store) -> Result<&mut super::migration::Export, String> {
+    store
+        .cluster
+        .as_deref_mut()
+        .and_then(|d| d.migrations.export.as_mut())
+        .ok_or_else(|| "the export vanished".to_string())
 }
 
 /// Takes the tap's commands; with `pause`, holds writes to the slots from now on, and
@@ -330,13 +333,7 @@ fn take_tap(server: &Server, pause: bool, finish: bool) -> Result<(Vec<u8>, u64)
         return Err("the dataset was flushed during the migration".into());
     }
     let taken = tap.take();
-    let Some(e) = store
-        .cluster
-        .as_deref_mut()
-        .and_then(|d| d.migrations.export.as_mut())
-    else {
-        return Err("the export vanished".into());
-    };
+    let e = export_mut(&mut store)?;
     if !finish && *e.cancel.borrow() {
         return Err("cancelled".into());
     }
@@ -352,13 +349,7 @@ fn take_tap(server: &Server, pause: bool, finish: bool) -> Result<(Vec<u8>, u64)
         // A failover or another claim took the slots meanwhile: the target must not claim.
         return Err("this node no longer owns the slots".into());
     }
-    let Some(e) = store
-        .cluster
-        .as_deref_mut()
-        .and_then(|d| d.migrations.export.as_mut())
-    else {
-        return Err("the export vanished".into());
-    };
+    let e = export_mut(&mut store)?;
     e.rec.stream_cmds += taken.1;
     e.rec.bytes += taken.0.len() as u64;
     e.rec.updated_ms = now_ms();
