@@ -729,8 +729,44 @@ fn browser_login_add_pair_and_rebalance() {
         );
         let freq = |i: usize| freqs.get(i).and_then(|f| f.parse::<i64>().ok()).unwrap_or(-1);
         assert!(freq(0) > freq(1), "clearly the hottest: {freqs:?}");
-        shot(&client, "11-hotkeys.png").await;
+        // Per node: the owner's own ranking has it first; another primary's does not.
         let before = cluster.view().owners().get(&hot_slot).cloned();
+        let holder = before.clone().expect("hot slot owned");
+        let other = cluster
+            .view()
+            .owners()
+            .values()
+            .find(|n| **n != holder)
+            .cloned()
+            .expect("another primary");
+        let pick_node = |id: String| {
+            let client = &client;
+            async move {
+                client
+                    .find(Locator::Css(&format!("#hot-node option[value='{id}']")))
+                    .await
+                    .unwrap()
+                    .click()
+                    .await
+                    .unwrap();
+                strings(
+                    js(
+                        client,
+                        "return Array.prototype.map.call(document.querySelectorAll('#hot-keys tbody tr'), \
+                         function(r){return r.dataset.hex + ' ' + r.dataset.node;});",
+                    )
+                    .await,
+                )
+            }
+        };
+        let rows = pick_node(holder.clone()).await;
+        assert_eq!(rows.first(), Some(&format!("{hot_hex} {holder}")), "{rows:?}");
+        assert!(rows.iter().all(|r| r.ends_with(&holder)), "{rows:?}");
+        let rows = pick_node(other.clone()).await;
+        assert!(!rows.is_empty() && rows.iter().all(|r| r.ends_with(&other) && !r.starts_with(&hot_hex)), "{rows:?}");
+        let rows = pick_node(String::new()).await;
+        assert_eq!(rows.first(), Some(&format!("{hot_hex} {holder}")), "cluster-wide again");
+        shot(&client, "11-hotkeys.png").await;
         client
             .find(Locator::Css("#hot-slots tbody tr .move-slot"))
             .await

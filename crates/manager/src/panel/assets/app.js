@@ -652,16 +652,17 @@
   function loadHotkeys() {
     $("hot-info").textContent = "sampling…";
     return api("GET", "/api/hotkeys").then(function (r) {
-      var kb = document.querySelector("#hot-keys tbody"), sb = document.querySelector("#hot-slots tbody");
-      while (kb.firstChild) kb.removeChild(kb.firstChild);
-      while (sb.firstChild) sb.removeChild(sb.firstChild);
-      r.top_keys.forEach(function (k) {
-        var tr = el("tr");
-        tr.dataset.hex = k.hex; tr.dataset.node = k.node;
-        tr.appendChild(el("td", k.key, "mono")); tr.appendChild(el("td", k.freq));
-        tr.appendChild(el("td", k.slot)); tr.appendChild(el("td", short(k.node)));
-        kb.appendChild(tr);
+      state.hot = r;
+      var sel = $("hot-node"), keep = sel.value;
+      while (sel.options.length > 1) sel.remove(1);
+      r.nodes.forEach(function (n) {
+        var o = el("option", short(n.node) + " " + n.addr); o.value = n.node; sel.appendChild(o);
       });
+      sel.value = keep;
+      if (sel.value !== keep) sel.value = "";
+      renderHotKeys();
+      var sb = document.querySelector("#hot-slots tbody");
+      while (sb.firstChild) sb.removeChild(sb.firstChild);
       r.top_slots.forEach(function (x) {
         var tr = el("tr");
         tr.dataset.slot = x.slot; tr.dataset.node = x.node;
@@ -682,6 +683,22 @@
       $("hot-lfu").classList.toggle("hidden", r.lfu);
     }).catch(function (e) { $("hot-info").textContent = e.message; });
   }
+  // The keys table: cluster-wide, or the hottest keys of the chosen primary.
+  function renderHotKeys() {
+    var r = state.hot; if (!r) return;
+    var pick = $("hot-node").value, keys = r.top_keys;
+    if (pick) keys = (r.nodes.find(function (n) { return n.node === pick; }) || { top: [] }).top;
+    var kb = document.querySelector("#hot-keys tbody");
+    while (kb.firstChild) kb.removeChild(kb.firstChild);
+    keys.forEach(function (k) {
+      var tr = el("tr");
+      tr.dataset.hex = k.hex; tr.dataset.node = k.node;
+      tr.appendChild(el("td", k.key, "mono")); tr.appendChild(el("td", k.freq));
+      tr.appendChild(el("td", k.slot)); tr.appendChild(el("td", short(k.node)));
+      kb.appendChild(tr);
+    });
+  }
+  $("hot-node").addEventListener("change", renderHotKeys);
   $("hot-refresh").addEventListener("click", loadHotkeys);
   $("hot-lfu").addEventListener("click", function () {
     confirmDialog("Switch to LFU", "Set maxmemory-policy allkeys-lfu on every primary? Eviction (when maxmemory is reached) will then pick the least frequently used keys.")
