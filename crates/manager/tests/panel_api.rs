@@ -817,6 +817,26 @@ fn slowlog_api(a: &str, ck: &[(&str, &str)], sess_post: &[(&str, &str)]) {
     let nodes: std::collections::BTreeSet<String> =
         entries.iter().map(|e| e["node"].to_string()).collect();
     assert!(nodes.len() >= 3, "entries from every primary: {nodes:?}");
+    // One node's reset clears that node's log only.
+    let body = serde_json::json!({ "node": marker_node }).to_string();
+    let r = http(a, "POST", "/api/slowlog/reset", sess_post, &body);
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.json()["reset"], 1);
+    // (Replicas replaying the SETs may log them too; only the reset node's log is empty.)
+    let after = http(a, "GET", "/api/slowlog", ck, "").json()["entries"].clone();
+    let after = after.as_array().cloned().unwrap_or_default();
+    let on = |node: &serde_json::Value, key: &str| {
+        after
+            .iter()
+            .any(|e| e["node"] == *node && e["args"][1] == key)
+    };
+    assert!(!on(&marker_node, "slow:marker"), "{after:?}");
+    if marker_node != other_node {
+        assert!(
+            on(&other_node, "slow:zzz"),
+            "other nodes keep theirs: {after:?}"
+        );
+    }
     // Reset needs the CSRF token, then clears every node.
     let r = http(a, "POST", "/api/slowlog/reset", &[ck[0]], "{}");
     assert_eq!(r.status, 403);
@@ -879,6 +899,11 @@ fn edit_api(a: &str, ck: &[(&str, &str)], sess_post: &[(&str, &str)], port: u16,
     ok(serde_json::json!({"op": "zadd", "key": "ed:z", "value": "m", "score": 2.5}));
     assert_eq!(redis("ZSCORE ed:z m"), ["2.5"]);
     ok(serde_json::json!({"op": "create", "type": "set", "key": "ed:t", "value": "x"}));
+    ok(
+        serde_json::json!({"op": "create", "type": "stream", "key": "ed:x", "field": "f", "value": "v"}),
+    );
+    assert_eq!(redis("XLEN ed:x"), ["1"]);
+    assert_eq!(redis("TYPE ed:x"), ["stream"]);
     ok(serde_json::json!({"op": "sadd", "key": "ed:t", "value": "y"}));
     ok(serde_json::json!({"op": "srem", "key": "ed:t", "value": "x"}));
     assert_eq!(redis("SMEMBERS ed:t"), ["y"]);
@@ -937,7 +962,7 @@ fn edit_api(a: &str, ck: &[(&str, &str)], sess_post: &[(&str, &str)], port: u16,
         r#"{"op":"set","key":"k","value":"v"}"#,
     );
     assert_eq!(r.status, 403, "edits need the CSRF token");
-    for k in ["moved:elsewhere", "ed:h", "ed:l", "ed:z", "ed:t"] {
+    for k in ["moved:elsewhere", "ed:h", "ed:l", "ed:z", "ed:t", "ed:x"] {
         assert_eq!(redis(&format!("DEL {k}")), ["1"], "{k}");
     }
 }

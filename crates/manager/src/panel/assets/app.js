@@ -636,15 +636,23 @@
         tr.appendChild(el("td", e.client + (e.client_name ? " (" + e.client_name + ")" : "")));
         tb.appendChild(tr);
       });
+      var sel = $("slowlog-node"), keep = sel.value;
+      while (sel.options.length > 1) sel.remove(1);
+      ((state.cluster && state.cluster.nodes) || []).forEach(function (n) {
+        var o = el("option", short(n.id) + " " + n.addr); o.value = n.id; sel.appendChild(o);
+      });
+      sel.value = keep;
+      if (sel.value !== keep) sel.value = "";
       $("slowlog-info").textContent = r.entries.length + " entries" +
         (r.unreachable.length ? " · unreachable: " + r.unreachable.map(short).join(", ") : "");
     }).catch(function (e) { toast(e.message); });
   }
   $("slowlog-refresh").addEventListener("click", loadSlowlog);
   $("slowlog-reset").addEventListener("click", function () {
-    confirmDialog("Reset slow logs", "Clear the slow log of every node?").then(function (ok) {
+    var node = $("slowlog-node").value;
+    confirmDialog("Reset slow logs", node ? "Clear the slow log of node " + short(node) + "?" : "Clear the slow log of every node?").then(function (ok) {
       if (!ok) return;
-      api("POST", "/api/slowlog/reset", {}).then(loadSlowlog).catch(function (e) { toast(e.message); });
+      api("POST", "/api/slowlog/reset", node ? { node: node } : {}).then(loadSlowlog).catch(function (e) { toast(e.message); });
     });
   });
 
