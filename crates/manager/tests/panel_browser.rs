@@ -407,20 +407,20 @@ fn browser_login_add_pair_and_rebalance() {
             (rows.len() == 8 && owners == "4" && assigned == "16384").then_some(())
         })
         .await;
-        let prim = client
-            .find_all(Locator::Css("#nodes-table tbody tr[data-role=primary]"))
-            .await
-            .unwrap();
-        assert_eq!(prim.len(), 4);
-        for p in prim {
-            let s: usize = p
-                .attr("data-slots")
-                .await
-                .unwrap()
-                .unwrap()
-                .parse()
-                .unwrap();
-            assert!((4000..=4200).contains(&s), "uneven: {s}");
+        // Read in one script: the live stream may redraw the table between two calls.
+        let prim = strings(
+            js(
+                &client,
+                "return Array.prototype.map.call(\
+                 document.querySelectorAll('#nodes-table tbody tr[data-role=primary]'), \
+                 function(r){return r.dataset.slots;});",
+            )
+            .await,
+        );
+        assert_eq!(prim.len(), 4, "{prim:?}");
+        for s in &prim {
+            let s: usize = s.parse().unwrap_or(0);
+            assert!((4000..=4200).contains(&s), "uneven: {prim:?}");
         }
         shot(&client, "05-dashboard-8-nodes.png").await;
 
