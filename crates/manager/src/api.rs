@@ -230,6 +230,9 @@ where
             let msg = format!("{e:#}");
             let code = if msg.starts_with("busy") {
                 StatusCode::CONFLICT
+            } else if msg.starts_with("no node") {
+                // A node id/port the request named that the cluster does not have.
+                StatusCode::NOT_FOUND
             } else {
                 StatusCode::INTERNAL_SERVER_ERROR
             };

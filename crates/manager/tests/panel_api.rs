@@ -114,6 +114,10 @@ fn panel_http_security_and_api() {
         "/api/ops",
         "/api/keys",
         "/api/key?key=x",
+        "/api/key/page?key=x&cursor=0",
+        "/api/slowlog",
+        "/api/hotkeys",
+        "/api/stream",
         "/metrics",
         "/static/app.js",
     ] {
@@ -123,6 +127,11 @@ fn panel_http_security_and_api() {
             r.header("www-authenticate").is_none(),
             "no browser Basic prompt"
         );
+    }
+    for (p, body) in NEW_POSTS {
+        let r = http(&a, "POST", p, &[], body);
+        assert_eq!(r.status, 401, "{p}: {}", r.body);
+        assert_eq!(r.json()["error"], "unauthorized", "{p}");
     }
     let r = http(&a, "POST", "/api/scale", &[], r#"{"action":"add_pair"}"#);
     assert_eq!(r.status, 401);
@@ -389,6 +398,7 @@ fn panel_http_security_and_api() {
     slowlog_api(&a, &ck, &sess_post);
     edit_api(&a, &ck, &sess_post, base, &pw);
     hotkeys_api(&a, &ck, &sess_post, base, &pw);
+    csrf_and_validation(&a, &ck, &csrf, &bearer);
     let events = http(&a, "GET", "/api/events", &ck, "").json().to_string();
     assert!(events.contains("\"kind\":\"console\""), "{events}");
     assert!(events.contains("\"command\":\"HSET\""), "{events}");
@@ -552,6 +562,23 @@ fn panel_http_security_and_api() {
     assert!(r.header("set-cookie").is_none());
     let r = http(&a, "GET", "/api/cluster", &[("Authorization", &bearer)], "");
     assert_eq!(r.status, 429);
+    // So is every console, key-edit, slow-log and hot-key call from this address with the
+    // password (a session that was already open is not locked out).
+    for p in [
+        "/api/slowlog",
+        "/api/hotkeys",
+        "/api/key/page?key=x&cursor=0",
+        "/api/stream",
+    ] {
+        let r = http(&a, "GET", p, &[("Authorization", &bearer)], "");
+        assert_eq!(r.status, 429, "{p}: {}", r.body);
+        assert!(r.header("retry-after").is_some(), "{p}");
+    }
+    for (p, body) in NEW_POSTS {
+        let r = http(&a, "POST", p, &[("Authorization", &bearer), json_ct], body);
+        assert_eq!(r.status, 429, "{p}: {}", r.body);
+        assert!(r.header("retry-after").is_some(), "{p}");
+    }
     // The lock-out is per user and address: another user name is still checked (401).
     assert_eq!(login(&a, "operator", "guess").status, 401);
     let events = std::fs::read_to_string(dir.join("events.jsonl")).unwrap_or_default();
@@ -575,6 +602,21 @@ fn panel_http_security_and_api() {
     let mut raw = String::new();
     s.read_to_string(&mut raw).unwrap();
     assert!(raw.starts_with("HTTP/1.1 200"), "{raw}");
+    // The console over the socket works too.
+    let mut s = std::os::unix::net::UnixStream::connect(&sock).unwrap();
+    let body = r#"{"line":"PING"}"#;
+    let req = format!(
+        "POST /api/console HTTP/1.1\r\nHost: localhost\r\nAuthorization: {bearer}\r\n\
+         Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    s.write_all(req.as_bytes()).unwrap();
+    let mut raw = String::new();
+    s.read_to_string(&mut raw).unwrap();
+    assert!(
+        raw.starts_with("HTTP/1.1 200") && raw.contains("PONG"),
+        "{raw}"
+    );
     let (ok, out) = c.run(&["rebalance"]);
     assert!(
         ok,
@@ -775,6 +817,26 @@ fn slowlog_api(a: &str, ck: &[(&str, &str)], sess_post: &[(&str, &str)]) {
     let nodes: std::collections::BTreeSet<String> =
         entries.iter().map(|e| e["node"].to_string()).collect();
     assert!(nodes.len() >= 3, "entries from every primary: {nodes:?}");
+    // One node's reset clears that node's log only.
+    let body = serde_json::json!({ "node": marker_node }).to_string();
+    let r = http(a, "POST", "/api/slowlog/reset", sess_post, &body);
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.json()["reset"], 1);
+    // (Replicas replaying the SETs may log them too; only the reset node's log is empty.)
+    let after = http(a, "GET", "/api/slowlog", ck, "").json()["entries"].clone();
+    let after = after.as_array().cloned().unwrap_or_default();
+    let on = |node: &serde_json::Value, key: &str| {
+        after
+            .iter()
+            .any(|e| e["node"] == *node && e["args"][1] == key)
+    };
+    assert!(!on(&marker_node, "slow:marker"), "{after:?}");
+    if marker_node != other_node {
+        assert!(
+            on(&other_node, "slow:zzz"),
+            "other nodes keep theirs: {after:?}"
+        );
+    }
     // Reset needs the CSRF token, then clears every node.
     let r = http(a, "POST", "/api/slowlog/reset", &[ck[0]], "{}");
     assert_eq!(r.status, 403);
@@ -837,6 +899,11 @@ fn edit_api(a: &str, ck: &[(&str, &str)], sess_post: &[(&str, &str)], port: u16,
     ok(serde_json::json!({"op": "zadd", "key": "ed:z", "value": "m", "score": 2.5}));
     assert_eq!(redis("ZSCORE ed:z m"), ["2.5"]);
     ok(serde_json::json!({"op": "create", "type": "set", "key": "ed:t", "value": "x"}));
+    ok(
+        serde_json::json!({"op": "create", "type": "stream", "key": "ed:x", "field": "f", "value": "v"}),
+    );
+    assert_eq!(redis("XLEN ed:x"), ["1"]);
+    assert_eq!(redis("TYPE ed:x"), ["stream"]);
     ok(serde_json::json!({"op": "sadd", "key": "ed:t", "value": "y"}));
     ok(serde_json::json!({"op": "srem", "key": "ed:t", "value": "x"}));
     assert_eq!(redis("SMEMBERS ed:t"), ["y"]);
@@ -895,7 +962,7 @@ fn edit_api(a: &str, ck: &[(&str, &str)], sess_post: &[(&str, &str)], port: u16,
         r#"{"op":"set","key":"k","value":"v"}"#,
     );
     assert_eq!(r.status, 403, "edits need the CSRF token");
-    for k in ["moved:elsewhere", "ed:h", "ed:l", "ed:z", "ed:t"] {
+    for k in ["moved:elsewhere", "ed:h", "ed:l", "ed:z", "ed:t", "ed:x"] {
         assert_eq!(redis(&format!("DEL {k}")), ["1"], "{k}");
     }
 }
@@ -963,6 +1030,147 @@ fn hotkeys_api(a: &str, ck: &[(&str, &str)], sess_post: &[(&str, &str)], port: u
     );
     assert_eq!(r.status, 400);
     assert_eq!(cli(port, pw, "DEL hot:key\nDEL warm:key\n"), ["1", "1"]);
+}
+
+/// The state-changing endpoints the console, editor, slow log and hot keys added, with a
+/// harmless body each (every request below is refused before the body is looked at).
+const NEW_POSTS: [(&str, &str); 5] = [
+    ("/api/console", r#"{"line":"PING"}"#),
+    (
+        "/api/key/edit",
+        r#"{"op":"set","key":"guard:k","value":"v"}"#,
+    ),
+    ("/api/key/delete", r#"{"key":"guard:k"}"#),
+    ("/api/slowlog/reset", "{}"),
+    ("/api/move-slot", r#"{"slot":0}"#),
+];
+
+/// Each new state-changing endpoint: a session needs the CSRF token, a foreign Origin is
+/// refused even with the token or the password; then each endpoint's input validation,
+/// with an error saying what is wrong.
+fn csrf_and_validation(a: &str, ck: &[(&str, &str)], csrf: &str, bearer: &str) {
+    let json_ct = ("Content-Type", "application/json");
+    let origin = format!("http://{a}");
+    let wrong = "f".repeat(64);
+    for (p, body) in NEW_POSTS {
+        let r = http(a, "POST", p, &[ck[0], json_ct], body);
+        assert_eq!(r.status, 403, "{p} without token: {}", r.body);
+        assert_eq!(r.json()["error"], "missing or wrong CSRF token", "{p}");
+        let r = http(
+            a,
+            "POST",
+            p,
+            &[ck[0], json_ct, ("X-CSRF-Token", &wrong)],
+            body,
+        );
+        assert_eq!(r.status, 403, "{p} wrong token: {}", r.body);
+        let r = http(
+            a,
+            "POST",
+            p,
+            &[
+                ck[0],
+                json_ct,
+                ("X-CSRF-Token", csrf),
+                ("Origin", "http://evil.example"),
+            ],
+            body,
+        );
+        assert_eq!(r.status, 403, "{p} foreign origin: {}", r.body);
+        assert_eq!(r.json()["error"], "cross-origin request refused", "{p}");
+        let r = http(
+            a,
+            "POST",
+            p,
+            &[
+                ("Authorization", bearer),
+                json_ct,
+                ("Origin", "http://evil.example"),
+            ],
+            body,
+        );
+        assert_eq!(r.status, 403, "{p} foreign origin with Bearer: {}", r.body);
+    }
+    assert!(!cli_exists(a, ck, "guard:k"), "no refused edit ran");
+    let sess = [
+        ck[0],
+        json_ct,
+        ("X-CSRF-Token", csrf),
+        ("Origin", origin.as_str()),
+    ];
+    let post = |p: &str, body: &str| http(a, "POST", p, &sess, body);
+    let error = |r: &Resp| r.json()["error"].as_str().unwrap_or("").to_string();
+    // Console: a command the node does not know is the node's own error, in the reply.
+    let r = post("/api/console", r#"{"line":"FROBNICATE x"}"#);
+    assert_eq!(r.status, 200, "{}", r.body);
+    let reply = &r.json()["results"][0]["reply"];
+    assert_eq!(reply["type"], "error", "{reply}");
+    assert!(
+        reply["text"]
+            .as_str()
+            .unwrap_or("")
+            .contains("unknown command"),
+        "{reply}"
+    );
+    // Malformed or oversized input: 400 before any node is asked.
+    for (body, says) in [
+        ("not json", "bad request body"),
+        (r#"{"line": 5}"#, "bad request body"),
+        (r#"{"line":"GET \"open"}"#, "unbalanced quotes"),
+        (r#"{"line":"   "}"#, "empty command"),
+        (r#"{"line":"MONITOR"}"#, "redis-cli"),
+    ] {
+        let r = post("/api/console", body);
+        assert_eq!(r.status, 400, "{body}: {}", r.body);
+        assert!(error(&r).contains(says), "{body}: {}", r.body);
+    }
+    let many = format!(r#"{{"line":"DEL{}"}}"#, " k".repeat(1100));
+    let r = post("/api/console", &many);
+    assert_eq!(r.status, 400);
+    assert!(error(&r).contains("more than 1024 arguments"), "{}", r.body);
+    let long = format!(r#"{{"line":"SET k {}"}}"#, "x".repeat(66 * 1024));
+    let r = post("/api/console", &long);
+    assert_eq!(r.status, 400);
+    assert!(error(&r).contains("longer than 65536 bytes"), "{}", r.body);
+    let huge = format!(r#"{{"line":"SET k {}"}}"#, "x".repeat(200 * 1024));
+    let r = post("/api/console", &huge);
+    assert_eq!(r.status, 400);
+    assert!(error(&r).contains("too large"), "{}", r.body);
+    let r = post("/api/console", r#"{"line":"PING","node":"nosuchnode"}"#);
+    assert_eq!(r.status, 404, "{}", r.body);
+    assert!(error(&r).contains("no node nosuchnode"), "{}", r.body);
+    // Slow log: reset of a node that does not exist; a body that is not JSON.
+    let r = post("/api/slowlog/reset", r#"{"node":"nosuchnode"}"#);
+    assert_eq!(r.status, 404, "{}", r.body);
+    let r = post("/api/slowlog/reset", "[");
+    assert_eq!(r.status, 400);
+    assert!(error(&r).contains("bad request body"), "{}", r.body);
+    // Key edit: an oversized value is refused by size, not read into memory.
+    let big = format!(
+        r#"{{"op":"set","key":"guard:k","value":"{}"}}"#,
+        "x".repeat(3 * 1024 * 1024)
+    );
+    let r = post("/api/key/edit", &big);
+    assert_eq!(r.status, 413, "{}", &r.body[..r.body.len().min(200)]);
+    let r = post("/api/key/delete", r#"{"key":{"hex":"zz"}}"#);
+    assert_eq!(r.status, 400, "{}", r.body);
+    let r = post("/api/move-slot", r#"{"slot":"x"}"#);
+    assert_eq!(r.status, 400);
+    assert!(error(&r).contains("slot"), "{}", r.body);
+    assert!(!cli_exists(a, ck, "guard:k"));
+}
+
+/// Whether `key` exists, as the key browser sees it.
+fn cli_exists(a: &str, ck: &[(&str, &str)], key: &str) -> bool {
+    let j = http(
+        a,
+        "GET",
+        &format!("/api/key?key={}", key.replace(':', "%3A")),
+        ck,
+        "",
+    )
+    .json();
+    j["found"] == true
 }
 
 fn b64(s: &str) -> String {

@@ -1,15 +1,23 @@
 //! End-to-end: a real headless Chromium, driven over WebDriver (chromedriver) with
 //! fantoccini, uses the admin panel of a real `rubra up` (redis-server nodes).
 //!
-//! Flow: wrong password refused; right password; 6 nodes and a full slot map; "Add
-//! pair", confirm, progress; then 8 nodes and 4 primaries with an even share of slots.
-//! Screenshots go to target/panel-screenshots/*.png (CI artifacts).
+//! One cluster, one flow: wrong password refused; right password; 6 nodes and a full slot
+//! map; "Add pair", confirm, progress; then 8 nodes and 4 primaries with an even share of
+//! slots. Then, by keyboard only, the console: SET/GET/HSET on keys of different slots
+//! answered by their owners, RESP3 replies rendered by type, history on ↑/↓, FLUSHALL held
+//! for a confirmation; a real slow command (SORT ALPHA of 50,000 strings, over the 10 ms
+//! threshold) found in the merged slow log; skewed load on one key found first in hot
+//! keys and its slot moved away; a value and a TTL edited and checked with redis-cli; a
+//! binary key shown in hex and deleted; the dashboard updated live; console commands in
+//! the events; every control named (accessibility); a phone-sized window.
+//! Screenshots of every view go to target/panel-screenshots/*.png (CI artifacts).
 //!
 //! Needs Debian's `chromium` and `chromium-driver` (`.ci/run` installs them).
 
 mod common;
 
 use common::{cli, ports, tempdir, write_keys, Cluster, TempDir};
+use fantoccini::actions::{InputSource, KeyAction, KeyActions};
 use fantoccini::{Client, ClientBuilder, Locator};
 use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
@@ -131,6 +139,81 @@ async fn open_key(client: &Client, pattern: &str) {
     .await;
 }
 
+const TAB: char = '\u{E004}';
+const SHIFT: char = '\u{E008}';
+const ENTER: char = '\u{E007}';
+const UP: &str = "\u{E013}";
+const DOWN: &str = "\u{E015}";
+
+/// Press `keys` together on the keyboard (held in order, released in reverse), sent to
+/// whatever has the focus, as a user's keyboard would.
+async fn press(c: &Client, keys: &[char]) {
+    let mut seq = KeyActions::new("keyboard".into());
+    for &k in keys {
+        seq = seq.then(KeyAction::Down { value: k });
+    }
+    for &k in keys.iter().rev() {
+        seq = seq.then(KeyAction::Up { value: k });
+    }
+    c.perform_actions(seq).await.expect("key actions");
+}
+
+/// Type `text` into the focused element.
+async fn type_keys(c: &Client, text: &str) {
+    c.active_element()
+        .await
+        .expect("a focused element")
+        .send_keys(text)
+        .await
+        .expect("typing");
+}
+
+/// What has the focus: `tab:NAME` for a view tab, else the element's id or tag.
+async fn focused(c: &Client) -> String {
+    let v = js(
+        c,
+        "var e = document.activeElement; if (!e) return ''; \
+         return e.dataset && e.dataset.tab ? 'tab:' + e.dataset.tab : (e.id || e.tagName);",
+    )
+    .await;
+    v.as_str().unwrap_or("").to_string()
+}
+
+fn strings(v: serde_json::Value) -> Vec<String> {
+    v.as_array()
+        .map(|a| {
+            a.iter()
+                .map(|x| x.as_str().map_or_else(|| x.to_string(), String::from))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Every visible control (button, field, focusable element, drawn image) in the page has
+/// an accessible name: aria-label, a <label>, or its own text. Panics listing those
+/// without one.
+async fn audit(c: &Client, view: &str) {
+    let missing = js(
+        c,
+        "var bad = []; \
+         document.querySelectorAll('button, input, select, textarea, [tabindex], canvas').forEach(function (e) { \
+           if (e.type === 'hidden' || !e.getClientRects().length) return; \
+           var name = (e.getAttribute('aria-label') || '').trim(); \
+           if (!name && e.labels) name = Array.prototype.map.call(e.labels, function (l) { return l.textContent; }).join('').trim(); \
+           if (!name && !/^(INPUT|SELECT|TEXTAREA|CANVAS)$/.test(e.tagName)) name = e.textContent.trim(); \
+           if (e.tagName === 'CANVAS' && e.getAttribute('role') !== 'img') name = ''; \
+           if (!name) bad.push(e.outerHTML.slice(0, 100)); \
+         }); \
+         return bad;",
+    )
+    .await;
+    let missing = strings(missing);
+    assert!(
+        missing.is_empty(),
+        "{view}: controls without a name: {missing:?}"
+    );
+}
+
 async fn login(c: &Client, pw: &str) {
     let u = c.find(Locator::Id("username")).await.unwrap();
     u.clear().await.unwrap();
@@ -216,6 +299,7 @@ fn browser_login_add_pair_and_rebalance() {
         .await;
         assert!(err.contains("Wrong"), "{err}");
         shot(&client, "01-login-refused.png").await;
+        audit(&client, "login").await;
 
         // 2. The right password: the dashboard with 6 nodes and a full slot map.
         login(&client, &pw).await;
@@ -323,20 +407,20 @@ fn browser_login_add_pair_and_rebalance() {
             (rows.len() == 8 && owners == "4" && assigned == "16384").then_some(())
         })
         .await;
-        let prim = client
-            .find_all(Locator::Css("#nodes-table tbody tr[data-role=primary]"))
-            .await
-            .unwrap();
-        assert_eq!(prim.len(), 4);
-        for p in prim {
-            let s: usize = p
-                .attr("data-slots")
-                .await
-                .unwrap()
-                .unwrap()
-                .parse()
-                .unwrap();
-            assert!((4000..=4200).contains(&s), "uneven: {s}");
+        // Read in one script: the live stream may redraw the table between two calls.
+        let prim = strings(
+            js(
+                &client,
+                "return Array.prototype.map.call(\
+                 document.querySelectorAll('#nodes-table tbody tr[data-role=primary]'), \
+                 function(r){return r.dataset.slots;});",
+            )
+            .await,
+        );
+        assert_eq!(prim.len(), 4, "{prim:?}");
+        for s in &prim {
+            let s: usize = s.parse().unwrap_or(0);
+            assert!((4000..=4200).contains(&s), "uneven: {prim:?}");
         }
         shot(&client, "05-dashboard-8-nodes.png").await;
 
@@ -360,25 +444,77 @@ fn browser_login_add_pair_and_rebalance() {
         open_key(&client, "*").await;
         shot(&client, "07-keys.png").await;
 
-        // Console: SET and GET on keys of different slots answered by their owners, a
-        // binary value in hex, and FLUSHALL held behind a confirmation (cancelled here).
-        client
-            .find(Locator::Css("button[data-tab=console]"))
-            .await
-            .unwrap()
-            .click()
-            .await
-            .unwrap();
-        let line = client.find(Locator::Id("console-line")).await.unwrap();
-        for cmd in [
+        // Keyboard only: after a reload (still signed in), Tab walks the view tabs in
+        // order with a visible focus ring, Enter opens the console with its command line
+        // focused, and every command below is typed into whatever has the focus.
+        client.refresh().await.unwrap();
+        until(30, "dashboard after a reload", || async {
+            let n = client
+                .find_all(Locator::Css("#nodes-table tbody tr"))
+                .await
+                .ok()?
+                .len();
+            (n == 8).then_some(())
+        })
+        .await;
+        let mut order = Vec::new();
+        for _ in 0..7 {
+            press(&client, &[TAB]).await;
+            order.push(focused(&client).await);
+        }
+        assert_eq!(
+            order,
+            [
+                "tab:dashboard",
+                "tab:charts",
+                "tab:events",
+                "tab:keys",
+                "tab:slowlog",
+                "tab:hotkeys",
+                "tab:console"
+            ]
+        );
+        let ring = js(
+            &client,
+            "var s = getComputedStyle(document.activeElement); \
+             return s.outlineStyle + ' ' + s.outlineWidth;",
+        )
+        .await;
+        let ring = ring.as_str().unwrap_or("none").to_string();
+        assert!(
+            !ring.starts_with("none") && !ring.ends_with(" 0px"),
+            "keyboard focus visible: {ring}"
+        );
+        press(&client, &[TAB]).await;
+        assert_eq!(focused(&client).await, "logout");
+        press(&client, &[SHIFT, TAB]).await;
+        assert_eq!(focused(&client).await, "tab:console");
+        press(&client, &[ENTER]).await;
+        until(10, "console open, command line focused", || async {
+            (focused(&client).await == "console-line").then_some(())
+        })
+        .await;
+        let current = js(
+            &client,
+            "return document.querySelector('#tabs [aria-current=page]').dataset.tab;",
+        )
+        .await;
+        assert_eq!(current.as_str(), Some("console"));
+
+        // Console: SET, GET and HSET on keys of different slots, each answered by its
+        // slot's owner; RESP3 replies rendered by type (a map as a table, a binary value
+        // in hex); ↑/↓ recall earlier commands.
+        let lines = [
             "SET user:1 alice",
             "SET order:9 paid",
             "GET user:1",
+            "HSET cart:7 apples 3 pears 5",
+            "HGETALL cart:7",
             r#"SET "\xffbin" "\x00\xff""#,
             r#"GET "\xffbin""#,
-        ] {
-            line.send_keys(cmd).await.unwrap();
-            line.send_keys("\u{E007}").await.unwrap(); // Enter
+        ];
+        for cmd in lines {
+            type_keys(&client, &format!("{cmd}{ENTER}")).await;
             let want = format!("> {cmd}");
             until(20, "console reply", || async {
                 let v = js(&client, "var e=document.querySelector('.console-entry .console-cmd');return e&&e.textContent;").await;
@@ -386,45 +522,82 @@ fn browser_login_add_pair_and_rebalance() {
             })
             .await;
         }
-        let got = js(
-            &client,
-            "return Array.prototype.map.call(document.querySelectorAll('.console-entry'), \
-             function(e){return e.textContent;});",
-        )
-        .await;
-        let entries: Vec<String> = got
-            .as_array()
-            .map(|a| a.iter().filter_map(|v| v.as_str().map(String::from)).collect())
-            .unwrap_or_default();
-        assert_eq!(entries.len(), 5, "{entries:?}");
+        let entries = strings(
+            js(
+                &client,
+                "return Array.prototype.map.call(document.querySelectorAll('.console-entry'), \
+                 function(e){return e.textContent;});",
+            )
+            .await,
+        );
+        // Newest first: entries[6] is the first command typed.
+        assert_eq!(entries.len(), 7, "{entries:?}");
         assert!(entries[0].contains("(hex) 00ff"), "{entries:?}");
-        assert!(entries[2].contains("\"alice\""), "{entries:?}");
-        let answered = js(
-            &client,
-            "return Array.prototype.map.call(document.querySelectorAll('.console-node'), \
-             function(e){return e.dataset.node;});",
-        )
-        .await;
-        let nodes: Vec<String> = answered
-            .as_array()
-            .map(|a| a.iter().filter_map(|v| v.as_str().map(String::from)).collect())
-            .unwrap_or_default();
-        // Entries are newest first: GET user:1 is third, SET order:9 fourth, SET user:1
-        // fifth; each was answered by the owner of its key's slot.
+        assert!(entries[3].contains("(integer) 2"), "{entries:?}");
+        assert!(entries[4].contains("\"alice\""), "{entries:?}");
+        let map = strings(
+            js(
+                &client,
+                "return Array.prototype.map.call(document.querySelectorAll('.console-entry')[2]\
+                 .querySelectorAll('table.reply-map tr'), function(r){return r.textContent;});",
+            )
+            .await,
+        );
+        assert_eq!(map, ["\"apples\"\"3\"", "\"pears\"\"5\""], "HGETALL as a table");
+        let nodes = strings(
+            js(
+                &client,
+                "return Array.prototype.map.call(document.querySelectorAll('.console-node'), \
+                 function(e){return e.dataset.node;});",
+            )
+            .await,
+        );
         let owners = cluster.view().owners();
         let owner = |k: &str| owners.get(&rubra_keys::key_slot(k.as_bytes())).cloned();
-        assert_eq!(Some(nodes[4].clone()), owner("user:1"), "{nodes:?}");
-        assert_eq!(Some(nodes[3].clone()), owner("order:9"), "{nodes:?}");
-        assert_eq!(nodes[2], nodes[4], "GET went where SET put user:1");
+        assert_eq!(Some(nodes[6].clone()), owner("user:1"), "{nodes:?}");
+        assert_eq!(Some(nodes[5].clone()), owner("order:9"), "{nodes:?}");
+        assert_eq!(nodes[4], nodes[6], "GET went where SET put user:1");
+        assert_eq!(Some(nodes[3].clone()), owner("cart:7"), "{nodes:?}");
+        assert_eq!(nodes[2], nodes[3], "HGETALL went where HSET put cart:7");
+        println!(
+            "console: user:1 on {}, order:9 on {}, cart:7 on {}",
+            &nodes[6][..8],
+            &nodes[5][..8],
+            &nodes[3][..8]
+        );
+        let line = client.find(Locator::Id("console-line")).await.unwrap();
+        let value = || async {
+            js(&client, "return document.getElementById('console-line').value;")
+                .await
+                .as_str()
+                .unwrap_or("?")
+                .to_string()
+        };
+        line.send_keys(UP).await.unwrap();
+        assert_eq!(value().await, lines[6]);
+        line.send_keys(UP).await.unwrap();
+        assert_eq!(value().await, lines[5]);
+        line.send_keys(DOWN).await.unwrap();
+        assert_eq!(value().await, lines[6]);
+        line.send_keys(DOWN).await.unwrap();
+        assert_eq!(value().await, "", "past the newest: an empty line");
         shot(&client, "08-console.png").await;
-        line.send_keys("FLUSHALL").await.unwrap();
-        line.send_keys("\u{E007}").await.unwrap();
+        // A dangerous command waits for a confirmation (cancelled here: nothing runs).
+        type_keys(&client, &format!("FLUSHALL{ENTER}")).await;
+        until(10, "confirmation dialog", || async {
+            let open = js(&client, "return document.getElementById('confirm').open;").await;
+            (open.as_bool() == Some(true)).then_some(())
+        })
+        .await;
+        shot(&client, "09-console-confirm.png").await;
         answer_dialog(&client, false).await;
         let n = js(&client, "return document.querySelectorAll('.console-entry').length;").await;
-        assert_eq!(n.as_u64(), Some(5), "a cancelled FLUSHALL adds no entry");
+        assert_eq!(n.as_u64(), Some(7), "a cancelled FLUSHALL adds no entry");
+        assert_eq!(cli(cluster.base, &pw, "EXISTS user:1"), ["1"]);
 
-        // Slow log: log every command on every primary (a confirmed CONFIG SET through
-        // the console), then find the console's own SET in the merged slow log.
+        // Slow log: a really slow command. The threshold is set on every primary from the
+        // console (CONFIG SET, confirmed) to Redis's default, 10 ms; a SORT ALPHA of 50,000
+        // strings takes well over that and shows in the merged slow log with its node.
         client
             .find(Locator::Id("console-all"))
             .await
@@ -432,16 +605,21 @@ fn browser_login_add_pair_and_rebalance() {
             .click()
             .await
             .unwrap();
-        line.send_keys("CONFIG SET slowlog-log-slower-than 0")
+        line.send_keys(&format!("CONFIG SET slowlog-log-slower-than 10000{ENTER}"))
             .await
             .unwrap();
-        line.send_keys("\u{E007}").await.unwrap();
         answer_dialog(&client, true).await;
         until(20, "CONFIG SET on every primary", || async {
             let n = js(&client, "return document.querySelectorAll('.console-entry').length;").await;
-            (n.as_u64() == Some(6)).then_some(())
+            (n.as_u64() == Some(8)).then_some(())
         })
         .await;
+        let answered = js(
+            &client,
+            "return document.querySelector('.console-entry').querySelectorAll('.console-node').length;",
+        )
+        .await;
+        assert_eq!(answered.as_u64(), Some(4), "one reply per primary");
         client
             .find(Locator::Id("console-all"))
             .await
@@ -449,8 +627,24 @@ fn browser_login_add_pair_and_rebalance() {
             .click()
             .await
             .unwrap();
-        line.send_keys("SET slow:browser 1").await.unwrap();
-        line.send_keys("\u{E007}").await.unwrap();
+        let script: String = (0..50)
+            .map(|c| {
+                let vals: String = (0..1000)
+                    .map(|i| format!(" v{:06}", ((c * 1000 + i) * 7919) % 50_000))
+                    .collect();
+                format!("RPUSH {{big}}list{vals}\n")
+            })
+            .collect();
+        cli(cluster.base, &pw, &script);
+        let sort = "SORT {big}list ALPHA STORE {big}sorted";
+        line.send_keys(&format!("{sort}{ENTER}")).await.unwrap();
+        until(60, "the SORT answered", || async {
+            let v = js(&client, "return document.querySelector('.console-entry').textContent;").await;
+            v.as_str()
+                .is_some_and(|t| t.contains(sort) && t.contains("(integer) 50000"))
+                .then_some(())
+        })
+        .await;
         client
             .find(Locator::Css("button[data-tab=slowlog]"))
             .await
@@ -458,13 +652,146 @@ fn browser_login_add_pair_and_rebalance() {
             .click()
             .await
             .unwrap();
-        until(20, "the SET in the slow log", || async {
-            let t = js(&client, "return document.getElementById('slowlog-table').textContent;").await;
-            t.as_str().is_some_and(|t| t.contains("SET slow:browser 1")).then_some(())
+        // The primary that ran it logs it; its replica, replaying the SORT ... STORE from
+        // the replication stream, may log it too (every node's slow log is merged).
+        let want = owner("{big}list").expect("an owner");
+        let micros = until(20, "the SORT in the slow log, from its primary", || async {
+            let v = js(
+                &client,
+                "return Array.prototype.filter.call(document.querySelectorAll('#slowlog-table tbody tr'), \
+                 function(t){return t.textContent.indexOf('SORT {big}list ALPHA STORE {big}sorted') >= 0;}) \
+                 .map(function(r){return r.dataset.node + ' ' + r.dataset.micros;});",
+            )
+            .await;
+            strings(v).iter().find_map(|r| {
+                let (node, micros) = r.split_once(' ')?;
+                (node == want).then(|| micros.parse::<u64>().unwrap_or(0))
+            })
         })
         .await;
-        shot(&client, "09-slowlog.png").await;
+        println!("slow log: SORT took {micros} µs");
+        assert!(micros >= 10_000, "logged as slower than 10 ms: {micros}");
+        shot(&client, "10-slowlog.png").await;
 
+        // Hot keys: the view's own button switches the primaries to an LFU policy
+        // (confirmed); then skewed load on one key puts it first, and its slot first among
+        // the slots; the slot is moved to another primary from the view.
+        client
+            .find(Locator::Css("button[data-tab=hotkeys]"))
+            .await
+            .unwrap()
+            .click()
+            .await
+            .unwrap();
+        until(20, "the offer to switch to LFU", || async {
+            let v = js(&client, "return !document.getElementById('hot-lfu').classList.contains('hidden');").await;
+            (v == true).then_some(())
+        })
+        .await;
+        client.find(Locator::Id("hot-lfu")).await.unwrap().click().await.unwrap();
+        answer_dialog(&client, true).await;
+        until(20, "LFU on every primary", || async {
+            let v = js(&client, "return document.getElementById('hot-lfu').classList.contains('hidden');").await;
+            (v == true).then_some(())
+        })
+        .await;
+        let mut load = String::from("SET hot:browser v\n");
+        for _ in 0..5000 {
+            load.push_str("GET hot:browser\n");
+        }
+        for i in 0..20 {
+            for _ in 0..20 {
+                load.push_str(&format!("GET key:{i}\n"));
+            }
+        }
+        cli(cluster.base, &pw, &load);
+        client.find(Locator::Id("hot-refresh")).await.unwrap().click().await.unwrap();
+        let hot_slot = rubra_keys::key_slot(b"hot:browser");
+        let hot_hex: String = b"hot:browser".iter().map(|b| format!("{b:02x}")).collect();
+        until(20, "hot:browser first in hot keys", || async {
+            let v = js(
+                &client,
+                "var k = document.querySelector('#hot-keys tbody tr'), \
+                 s = document.querySelector('#hot-slots tbody tr'); \
+                 return k && s ? [k.dataset.hex, s.dataset.slot] : null;",
+            )
+            .await;
+            (strings(v) == [hot_hex.clone(), hot_slot.to_string()]).then_some(())
+        })
+        .await;
+        let freqs = strings(
+            js(
+                &client,
+                "return Array.prototype.map.call(document.querySelectorAll('#hot-keys tbody tr'), \
+                 function(r){return r.children[1].textContent;});",
+            )
+            .await,
+        );
+        let freq = |i: usize| freqs.get(i).and_then(|f| f.parse::<i64>().ok()).unwrap_or(-1);
+        assert!(freq(0) > freq(1), "clearly the hottest: {freqs:?}");
+        // Per node: the owner's own ranking has it first; another primary's does not.
+        let before = cluster.view().owners().get(&hot_slot).cloned();
+        let holder = before.clone().expect("hot slot owned");
+        let other = cluster
+            .view()
+            .owners()
+            .values()
+            .find(|n| **n != holder)
+            .cloned()
+            .expect("another primary");
+        let pick_node = |id: String| {
+            let client = &client;
+            async move {
+                client
+                    .find(Locator::Css(&format!("#hot-node option[value='{id}']")))
+                    .await
+                    .unwrap()
+                    .click()
+                    .await
+                    .unwrap();
+                strings(
+                    js(
+                        client,
+                        "return Array.prototype.map.call(document.querySelectorAll('#hot-keys tbody tr'), \
+                         function(r){return r.dataset.hex + ' ' + r.dataset.node;});",
+                    )
+                    .await,
+                )
+            }
+        };
+        let rows = pick_node(holder.clone()).await;
+        assert_eq!(rows.first(), Some(&format!("{hot_hex} {holder}")), "{rows:?}");
+        assert!(rows.iter().all(|r| r.ends_with(&holder)), "{rows:?}");
+        let rows = pick_node(other.clone()).await;
+        assert!(!rows.is_empty() && rows.iter().all(|r| r.ends_with(&other) && !r.starts_with(&hot_hex)), "{rows:?}");
+        let rows = pick_node(String::new()).await;
+        assert_eq!(rows.first(), Some(&format!("{hot_hex} {holder}")), "cluster-wide again");
+        shot(&client, "11-hotkeys.png").await;
+        client
+            .find(Locator::Css("#hot-slots tbody tr .move-slot"))
+            .await
+            .unwrap()
+            .click()
+            .await
+            .unwrap();
+        answer_dialog(&client, true).await;
+        let title = format!("Move slot {hot_slot}");
+        until(60, "slot move done", || async {
+            let v = strings(
+                js(
+                    &client,
+                    "return [document.getElementById('op-title').textContent, \
+                     document.getElementById('op-status').textContent];",
+                )
+                .await,
+            );
+            (v == [title.clone(), "done".to_string()]).then_some(())
+        })
+        .await;
+        let after = cluster.view().owners().get(&hot_slot).cloned();
+        assert!(after.is_some() && after != before, "{before:?} -> {after:?}");
+        assert_eq!(cli(cluster.base, &pw, "GET hot:browser"), ["v"]);
+        shot(&client, "12-hotkeys-slot-moved.png").await;
         // Edit: user:1's value and TTL from the key browser, checked with redis-cli; the
         // binary key `\xffbin` shown in hex and deleted.
         open_key(&client, "user:1").await;
@@ -491,7 +818,8 @@ fn browser_login_add_pair_and_rebalance() {
                 .filter(|t| (400..=500).contains(t))
         })
         .await;
-        shot(&client, "10-key-edit.png").await;
+        audit(&client, "key detail").await;
+        shot(&client, "13-key-edit.png").await;
         // A long list shows its first page; "Show more" reads the next one.
         let items: String = (0..150).map(|i| format!(" item{i}")).collect();
         cli(cluster.base, &pw, &format!("RPUSH longlist{items}\n"));
@@ -509,6 +837,7 @@ fn browser_login_add_pair_and_rebalance() {
         assert_eq!(title.as_str(), Some("(hex) ff62696e"), "binary key name in hex");
         let shown = js(&client, "return document.getElementById('key-value').value;").await;
         assert_eq!(shown.as_str(), Some("00ff"), "binary value in hex");
+        shot(&client, "14-binary-key-hex.png").await;
         client.find(Locator::Id("key-delete")).await.unwrap().click().await.unwrap();
         client.find(Locator::Id("confirm-ok")).await.unwrap().click().await.unwrap();
         until(10, "binary key deleted", || async {
@@ -547,8 +876,27 @@ fn browser_login_add_pair_and_rebalance() {
             .click()
             .await
             .unwrap();
-        tokio::time::sleep(Duration::from_millis(1000)).await;
-        shot(&client, "11-events.png").await;
+        // Every console command is in the events log: who, what, which node.
+        until(10, "console commands in the events", || async {
+            let t = js(&client, "return document.getElementById('events-table').textContent;").await;
+            t.as_str()
+                .is_some_and(|t| t.contains("\"command\":\"SORT\"") && t.contains("\"user\":\"admin\""))
+                .then_some(())
+        })
+        .await;
+        shot(&client, "15-events.png").await;
+
+        // Every control in every view has an accessible name.
+        for tab in ["dashboard", "charts", "events", "keys", "slowlog", "hotkeys", "console"] {
+            client
+                .find(Locator::Css(&format!("button[data-tab={tab}]")))
+                .await
+                .unwrap()
+                .click()
+                .await
+                .unwrap();
+            audit(&client, tab).await;
+        }
 
         // A phone-sized window: no view is wider than the screen (tables scroll inside
         // their own box), and the tabs stay reachable.
@@ -568,6 +916,9 @@ fn browser_login_add_pair_and_rebalance() {
             )
             .await;
             assert!(overflow.as_i64().is_some_and(|o| o <= 1), "{tab} wider than a phone: {overflow}");
+            if tab == "console" {
+                shot(&client, "17-phone-console.png").await;
+            }
         }
         client
             .find(Locator::Css("button[data-tab=dashboard]"))
@@ -576,7 +927,7 @@ fn browser_login_add_pair_and_rebalance() {
             .click()
             .await
             .unwrap();
-        shot(&client, "12-phone.png").await;
+        shot(&client, "16-phone-dashboard.png").await;
         let _ = client.close().await;
     });
     c.wait_check();

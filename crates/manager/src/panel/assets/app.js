@@ -10,6 +10,12 @@
 
   // ---------- helpers ----------
   function $(id) { return document.getElementById(id); }
+  // Enter and Space act as a click on `e` (for clickable elements that are not buttons).
+  function keyClick(e) {
+    e.addEventListener("keydown", function (ev) {
+      if (ev.key === "Enter" || ev.key === " ") { ev.preventDefault(); e.click(); }
+    });
+  }
   function el(tag, text, cls) {
     var e = document.createElement(tag);
     if (text !== undefined && text !== null) e.textContent = String(text);
@@ -77,6 +83,7 @@
     state.tab = name;
     Array.prototype.forEach.call(document.querySelectorAll(".tab"), function (b) {
       b.classList.toggle("active", b.dataset.tab === name);
+      if (b.dataset.tab === name) b.setAttribute("aria-current", "page"); else b.removeAttribute("aria-current");
     });
     Array.prototype.forEach.call(document.querySelectorAll(".view"), function (v) {
       v.classList.toggle("hidden", v.id !== "view-" + name);
@@ -205,6 +212,7 @@
     return v === null || v === undefined ? -1 : v;
   }
   Array.prototype.forEach.call(document.querySelectorAll("#nodes-table th[data-key]"), function (th) {
+    th.tabIndex = 0; keyClick(th);
     th.addEventListener("click", function () {
       var k = th.dataset.key;
       state.sortDir = state.sortKey === k ? -state.sortDir : 1;
@@ -226,6 +234,7 @@
     Array.prototype.forEach.call(document.querySelectorAll("#nodes-table th[data-key]"), function (th) {
       th.classList.toggle("sorted-asc", th.dataset.key === k && d > 0);
       th.classList.toggle("sorted-desc", th.dataset.key === k && d < 0);
+      th.setAttribute("aria-sort", th.dataset.key !== k ? "none" : d > 0 ? "ascending" : "descending");
     });
     var tb = document.querySelector("#nodes-table tbody");
     tb.textContent = "";
@@ -284,14 +293,20 @@
     }).catch(function (e) { toast(title + " refused: " + e.message); });
   }
   function track(id, title) {
+    // The live stream may announce an operation before its POST answers: then only the
+    // title changes (the progress shown is already this operation's).
+    var same = state.op === id;
     state.op = id;
+    if (same) { if (title) $("op-title").textContent = title; return; }
     var p = $("op-panel"); p.classList.remove("hidden");
     $("op-title").textContent = title || "Operation";
     $("op-status").textContent = "running"; $("op-status").className = "badge warn";
     $("op-close").classList.add("hidden");
     clearInterval(state.opTimer);
-    // With the live stream, progress arrives as `op` events; otherwise poll.
-    if (!state.live) state.opTimer = setInterval(function () { pollOp(id); }, 700);
+    // With the live stream, progress arrives as `op` events, and a slow poll only
+    // catches an operation that starts and ends between two of the stream's ticks
+    // (the stream never mentions it); without the stream, poll.
+    state.opTimer = setInterval(function () { pollOp(id); }, state.live ? 2000 : 700);
     pollOp(id);
   }
   function pollOp(id) {
@@ -465,6 +480,7 @@
         r.keys.forEach(function (k) {
           var li = el("li", k.binary ? "(hex) " + k.hex : k.key); li.title = "on " + short(k.node) + " :" + k.port;
           if (k.binary) li.classList.add("reply-hex");
+          li.tabIndex = 0; li.setAttribute("role", "button"); keyClick(li);
           li.addEventListener("click", function () {
             Array.prototype.forEach.call(ul.children, function (x) { x.classList.remove("sel"); });
             li.classList.add("sel"); showKey(k.hex);
@@ -611,6 +627,7 @@
       while (tb.firstChild) tb.removeChild(tb.firstChild);
       r.entries.forEach(function (e) {
         var tr = el("tr");
+        tr.dataset.micros = e.micros; tr.dataset.node = e.node;
         tr.appendChild(el("td", new Date(e.ts * 1000).toLocaleTimeString()));
         var n = el("td", short(e.node) + " " + e.addr); n.className = "slow-node"; n.dataset.node = e.node;
         tr.appendChild(n);
@@ -619,15 +636,23 @@
         tr.appendChild(el("td", e.client + (e.client_name ? " (" + e.client_name + ")" : "")));
         tb.appendChild(tr);
       });
+      var sel = $("slowlog-node"), keep = sel.value;
+      while (sel.options.length > 1) sel.remove(1);
+      ((state.cluster && state.cluster.nodes) || []).forEach(function (n) {
+        var o = el("option", short(n.id) + " " + n.addr); o.value = n.id; sel.appendChild(o);
+      });
+      sel.value = keep;
+      if (sel.value !== keep) sel.value = "";
       $("slowlog-info").textContent = r.entries.length + " entries" +
         (r.unreachable.length ? " · unreachable: " + r.unreachable.map(short).join(", ") : "");
     }).catch(function (e) { toast(e.message); });
   }
   $("slowlog-refresh").addEventListener("click", loadSlowlog);
   $("slowlog-reset").addEventListener("click", function () {
-    confirmDialog("Reset slow logs", "Clear the slow log of every node?").then(function (ok) {
+    var node = $("slowlog-node").value;
+    confirmDialog("Reset slow logs", node ? "Clear the slow log of node " + short(node) + "?" : "Clear the slow log of every node?").then(function (ok) {
       if (!ok) return;
-      api("POST", "/api/slowlog/reset", {}).then(loadSlowlog).catch(function (e) { toast(e.message); });
+      api("POST", "/api/slowlog/reset", node ? { node: node } : {}).then(loadSlowlog).catch(function (e) { toast(e.message); });
     });
   });
 
@@ -635,20 +660,24 @@
   function loadHotkeys() {
     $("hot-info").textContent = "sampling…";
     return api("GET", "/api/hotkeys").then(function (r) {
-      var kb = document.querySelector("#hot-keys tbody"), sb = document.querySelector("#hot-slots tbody");
-      while (kb.firstChild) kb.removeChild(kb.firstChild);
-      while (sb.firstChild) sb.removeChild(sb.firstChild);
-      r.top_keys.forEach(function (k) {
-        var tr = el("tr");
-        tr.appendChild(el("td", k.key, "mono")); tr.appendChild(el("td", k.freq));
-        tr.appendChild(el("td", k.slot)); tr.appendChild(el("td", short(k.node)));
-        kb.appendChild(tr);
+      state.hot = r;
+      var sel = $("hot-node"), keep = sel.value;
+      while (sel.options.length > 1) sel.remove(1);
+      r.nodes.forEach(function (n) {
+        var o = el("option", short(n.node) + " " + n.addr); o.value = n.node; sel.appendChild(o);
       });
+      sel.value = keep;
+      if (sel.value !== keep) sel.value = "";
+      renderHotKeys();
+      var sb = document.querySelector("#hot-slots tbody");
+      while (sb.firstChild) sb.removeChild(sb.firstChild);
       r.top_slots.forEach(function (x) {
         var tr = el("tr");
+        tr.dataset.slot = x.slot; tr.dataset.node = x.node;
         tr.appendChild(el("td", x.slot)); tr.appendChild(el("td", x.heat));
         tr.appendChild(el("td", x.keys)); tr.appendChild(el("td", short(x.node)));
         var act = el("td"), mv = el("button", "Move", "small move-slot");
+        mv.setAttribute("aria-label", "Move slot " + x.slot + " to another primary");
         mv.addEventListener("click", function () {
           confirmDialog("Move slot " + x.slot, "Move slot " + x.slot + " (and its keys) from " + short(x.node) + " to the primary with the fewest slots?")
             .then(function (ok) { if (ok) startOp("/api/move-slot", { slot: x.slot }, "Move slot " + x.slot); });
@@ -662,6 +691,22 @@
       $("hot-lfu").classList.toggle("hidden", r.lfu);
     }).catch(function (e) { $("hot-info").textContent = e.message; });
   }
+  // The keys table: cluster-wide, or the hottest keys of the chosen primary.
+  function renderHotKeys() {
+    var r = state.hot; if (!r) return;
+    var pick = $("hot-node").value, keys = r.top_keys;
+    if (pick) keys = (r.nodes.find(function (n) { return n.node === pick; }) || { top: [] }).top;
+    var kb = document.querySelector("#hot-keys tbody");
+    while (kb.firstChild) kb.removeChild(kb.firstChild);
+    keys.forEach(function (k) {
+      var tr = el("tr");
+      tr.dataset.hex = k.hex; tr.dataset.node = k.node;
+      tr.appendChild(el("td", k.key, "mono")); tr.appendChild(el("td", k.freq));
+      tr.appendChild(el("td", k.slot)); tr.appendChild(el("td", short(k.node)));
+      kb.appendChild(tr);
+    });
+  }
+  $("hot-node").addEventListener("change", renderHotKeys);
   $("hot-refresh").addEventListener("click", loadHotkeys);
   $("hot-lfu").addEventListener("click", function () {
     confirmDialog("Switch to LFU", "Set maxmemory-policy allkeys-lfu on every primary? Eviction (when maxmemory is reached) will then pick the least frequently used keys.")
