@@ -979,10 +979,7 @@ fn a_cluster_restarted_on_new_addresses_relearns_them_from_meets() {
         sim.run_for(300);
         for i in 0..6 {
             for j in (0..6).filter(|&j| j != i) {
-                let (ip, port) = (
-                    sim.nodes[j].config().ip.clone(),
-                    sim.nodes[j].config().port,
-                );
+                let (ip, port) = (sim.nodes[j].config().ip.clone(), sim.nodes[j].config().port);
                 let now = sim.now;
                 let r = sim.nodes[i].meet(now, &ip, port, None);
                 sim.admin(i, r);
@@ -992,7 +989,10 @@ fn a_cluster_restarted_on_new_addresses_relearns_them_from_meets() {
             s.converged(&s.live()).is_ok()
                 && s.nodes.iter().all(|n| {
                     n.state().nodes.len() == 6
-                        && n.state().nodes.values().all(|v| v.ip.starts_with("10.0.0."))
+                        && n.state()
+                            .nodes
+                            .values()
+                            .all(|v| v.ip.starts_with("10.0.0."))
                 })
                 && (0..6).all(|i| match s.nodes[i].state().me().primary {
                     Some(p) => s.index_of_id(&p).is_some_and(|p| {

@@ -112,7 +112,10 @@ pub async fn serve(listener: tokio::net::TcpListener, sup: Arc<Sup>) -> std::io:
 }
 
 /// Like [`serve`] over HTTPS (`rubra up --tls`).
-pub async fn serve_https(listener: crate::tls::HttpsListener, sup: Arc<Sup>) -> std::io::Result<()> {
+pub async fn serve_https(
+    listener: crate::tls::HttpsListener,
+    sup: Arc<Sup>,
+) -> std::io::Result<()> {
     use axum::serve::ListenerExt;
     // tap_io: axum gives any listener wrapped so its peer address as ConnectInfo.
     axum::serve(

@@ -1082,7 +1082,9 @@ async fn supervise(
         }
     });
     match https {
-        Some(cfg) => crate::api::serve_https(crate::tls::HttpsListener::new(listener, cfg)?, sup).await?,
+        Some(cfg) => {
+            crate::api::serve_https(crate::tls::HttpsListener::new(listener, cfg)?, sup).await?
+        }
         None => crate::api::serve(listener, sup).await?,
     }
     Ok(ExitCode::SUCCESS)

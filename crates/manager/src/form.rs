@@ -109,8 +109,9 @@ pub fn reintroduce(ctx: &Ctx, ports: &[u16]) -> Result<usize> {
             .iter()
             .filter(|(id, _)| **id != me)
             .filter(|(id, (ip, port))| {
-                v.get(id)
-                    .is_none_or(|n| n.ip != *ip || n.port != *port || n.flags.iter().any(|f| f == "noaddr"))
+                v.get(id).is_none_or(|n| {
+                    n.ip != *ip || n.port != *port || n.flags.iter().any(|f| f == "noaddr")
+                })
             })
             .map(|(_, a)| a)
             .collect();

@@ -13,8 +13,8 @@
 
 use anyhow::{anyhow, Context, Result};
 use rcgen::{
-    BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose,
-    IsCa, Issuer, KeyPair, KeyUsagePurpose, SerialNumber,
+    BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa,
+    Issuer, KeyPair, KeyUsagePurpose, SerialNumber,
 };
 use sha2::Digest;
 use std::path::{Path, PathBuf};
@@ -88,7 +88,12 @@ impl Pki {
     /// clients of each other (bus, replication).
     pub fn node(&self, port: u16, ip: Option<&str>) -> Result<CertFiles> {
         let names: Vec<&str> = ip.into_iter().collect();
-        self.issue(&format!("node-{port}"), &format!("rubra node {port}"), &names, true)
+        self.issue(
+            &format!("node-{port}"),
+            &format!("rubra node {port}"),
+            &names,
+            true,
+        )
     }
 
     /// A fresh certificate for the panel's HTTPS listener, valid for `host` too.
@@ -113,7 +118,10 @@ impl Pki {
         dn.push(DnType::OrganizationName, "Rubra");
         dn.push(
             DnType::CommonName,
-            format!("Rubra cluster CA {:02x}{:02x}{:02x}{:02x}", tag[0], tag[1], tag[2], tag[3]),
+            format!(
+                "Rubra cluster CA {:02x}{:02x}{:02x}{:02x}",
+                tag[0], tag[1], tag[2], tag[3]
+            ),
         );
         p.distinguished_name = dn;
         p.is_ca = IsCa::Ca(BasicConstraints::Constrained(0));
@@ -174,10 +182,7 @@ impl Pki {
             .with_context(|| format!("sign the {stem} certificate"))?;
         let files = self.files(stem);
         // Replaced whole (temp file + rename) so a running node never reads half a file.
-        for (path, data) in [
-            (&files.key, key.serialize_pem()),
-            (&files.cert, cert.pem()),
-        ] {
+        for (path, data) in [(&files.key, key.serialize_pem()), (&files.cert, cert.pem())] {
             let tmp = path.with_extension("tmp");
             crate::state::write_private(&tmp, data.as_bytes())?;
             std::fs::rename(&tmp, path).with_context(|| format!("write {path:?}"))?;
@@ -229,18 +234,18 @@ mod tests {
         use rustls::client::danger::ServerCertVerifier;
         for name in ["10.1.2.3", "127.0.0.1", "localhost"] {
             let sn = rustls::pki_types::ServerName::try_from(name).expect("name");
-            v.verify_server_cert(
-                &leaf[0],
-                &[],
-                &sn,
-                &[],
-                rustls::pki_types::UnixTime::now(),
-            )
-            .unwrap_or_else(|e| panic!("{name}: {e}"));
+            v.verify_server_cert(&leaf[0], &[], &sn, &[], rustls::pki_types::UnixTime::now())
+                .unwrap_or_else(|e| panic!("{name}: {e}"));
         }
         let other = rustls::pki_types::ServerName::try_from("10.9.9.9").expect("name");
         assert!(v
-            .verify_server_cert(&leaf[0], &[], &other, &[], rustls::pki_types::UnixTime::now())
+            .verify_server_cert(
+                &leaf[0],
+                &[],
+                &other,
+                &[],
+                rustls::pki_types::UnixTime::now()
+            )
             .is_err());
         let _ = std::fs::remove_dir_all(&d);
     }

@@ -46,9 +46,25 @@ impl Netns {
     /// Replaces `old` (if any) by `new`: the host's address changed.
     fn set_addr(&self, old: Option<&str>, new: &str) -> Result<(), String> {
         if let Some(o) = old {
-            ip(&["-n", &self.0, "addr", "del", &format!("{o}/32"), "dev", "lo"])?;
+            ip(&[
+                "-n",
+                &self.0,
+                "addr",
+                "del",
+                &format!("{o}/32"),
+                "dev",
+                "lo",
+            ])?;
         }
-        ip(&["-n", &self.0, "addr", "add", &format!("{new}/32"), "dev", "lo"])
+        ip(&[
+            "-n",
+            &self.0,
+            "addr",
+            "add",
+            &format!("{new}/32"),
+            "dev",
+            "lo",
+        ])
     }
 
     /// Moves the calling thread into the namespace; processes and threads it starts
@@ -62,7 +78,11 @@ impl Netns {
         if rc == 0 {
             Ok(())
         } else {
-            Err(format!("setns {}: {}", self.0, std::io::Error::last_os_error()))
+            Err(format!(
+                "setns {}: {}",
+                self.0,
+                std::io::Error::last_os_error()
+            ))
         }
     }
 }
@@ -76,7 +96,15 @@ impl Drop for Netns {
 /// `redis-cli -h host -p port -a pw ARGS` (no cluster mode), stdout.
 fn cli_cmd(host: &str, port: u16, pw: &str, args: &[&str]) -> String {
     let out = Command::new("redis-cli")
-        .args(["-h", host, "-p", &port.to_string(), "-a", pw, "--no-auth-warning"])
+        .args([
+            "-h",
+            host,
+            "-p",
+            &port.to_string(),
+            "-a",
+            pw,
+            "--no-auth-warning",
+        ])
         .args(args)
         .output()
         .expect("redis-cli");

@@ -166,7 +166,14 @@ fn up_tls_serves_clients_replicas_bus_and_panel_over_tls() {
     let out = Command::new("redis-cli")
         .args(["--tls", "--cacert"])
         .arg(&f.ca)
-        .args(["-p", &base.to_string(), "-a", &pw, "--no-auth-warning", "PING"])
+        .args([
+            "-p",
+            &base.to_string(),
+            "-a",
+            &pw,
+            "--no-auth-warning",
+            "PING",
+        ])
         .output()
         .expect("redis-cli");
     assert!(
@@ -180,7 +187,10 @@ fn up_tls_serves_clients_replicas_bus_and_panel_over_tls() {
         .expect("rubra's TLS connection");
     let view = View::fetch(&mut conn).expect("view");
     assert_eq!(view.nodes.len(), 6);
-    assert!(view.nodes.iter().all(|n| (base..base + 6).contains(&n.port)));
+    assert!(view
+        .nodes
+        .iter()
+        .all(|n| (base..base + 6).contains(&n.port)));
     for r in view.nodes.iter().filter(|n| !n.is_primary()) {
         let mut rc = Conn::connect_tls(&format!("127.0.0.1:{}", r.port), Some(&pw), Some(&cfg))
             .expect("replica");
@@ -198,7 +208,11 @@ fn up_tls_serves_clients_replicas_bus_and_panel_over_tls() {
     // rubra's own commands reach the TLS nodes.
     let (ok, out) = c.run(&["status"]);
     assert!(ok, "{out}");
-    assert_eq!(out.lines().filter(|l| l.contains("127.0.0.1:")).count(), 6, "{out}");
+    assert_eq!(
+        out.lines().filter(|l| l.contains("127.0.0.1:")).count(),
+        6,
+        "{out}"
+    );
     let (ok, out) = c.run(&["check"]);
     assert!(ok, "{out}");
 
@@ -216,7 +230,10 @@ fn up_tls_serves_clients_replicas_bus_and_panel_over_tls() {
     ]);
     assert!(ok && body.contains("\"nodes\""), "{body}");
     let (ok, _) = curl(&[&url]);
-    assert!(!ok, "the panel's certificate must not be trusted without the CA");
+    assert!(
+        !ok,
+        "the panel's certificate must not be trusted without the CA"
+    );
     let (ok, _) = curl(&[&format!("http://127.0.0.1:{panel}/")]);
     assert!(!ok, "the panel answered plain HTTP");
 
@@ -240,9 +257,13 @@ fn up_tls_serves_clients_replicas_bus_and_panel_over_tls() {
     signal(pid, libc::SIGKILL);
     let t0 = Instant::now();
     loop {
-        let promoted = Conn::connect_tls(&format!("127.0.0.1:{}", heir.port), Some(&pw), Some(&cfg))
-            .and_then(|mut hc| View::fetch(&mut hc))
-            .is_ok_and(|v| v.myself().is_some_and(|m| m.is_primary() && m.slot_count() > 0));
+        let promoted =
+            Conn::connect_tls(&format!("127.0.0.1:{}", heir.port), Some(&pw), Some(&cfg))
+                .and_then(|mut hc| View::fetch(&mut hc))
+                .is_ok_and(|v| {
+                    v.myself()
+                        .is_some_and(|m| m.is_primary() && m.slot_count() > 0)
+                });
         if promoted {
             break;
         }
@@ -260,7 +281,10 @@ fn up_tls_serves_clients_replicas_bus_and_panel_over_tls() {
         if f.cli(base, &pw, &script) == want {
             break;
         }
-        assert!(t0.elapsed() < Duration::from_secs(20), "keys not served after failover");
+        assert!(
+            t0.elapsed() < Duration::from_secs(20),
+            "keys not served after failover"
+        );
         std::thread::sleep(Duration::from_millis(300));
     }
 
@@ -277,6 +301,9 @@ fn up_tls_serves_clients_replicas_bus_and_panel_over_tls() {
     let mut conn = Conn::connect_tls(&format!("127.0.0.1:{}", victim.port), Some(&pw), Some(&cfg))
         .expect("old primary back");
     let me = View::fetch(&mut conn).expect("view");
-    assert!(!me.myself().expect("myself").is_primary(), "came back as a replica");
+    assert!(
+        !me.myself().expect("myself").is_primary(),
+        "came back as a replica"
+    );
     assert_eq!(f.cli(base + 2, &pw, &script), want);
 }
