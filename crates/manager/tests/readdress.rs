@@ -93,30 +93,103 @@ impl Drop for Netns {
     }
 }
 
-/// `redis-cli -h host -p port -a pw ARGS` (no cluster mode), stdout.
-fn cli_cmd(host: &str, port: u16, pw: &str, args: &[&str]) -> String {
-    let out = Command::new("redis-cli")
-        .args([
-            "-h",
-            host,
-            "-p",
-            &port.to_string(),
-            "-a",
-            pw,
-            "--no-auth-warning",
-        ])
-        .args(args)
-        .output()
-        .expect("redis-cli");
-    String::from_utf8_lossy(&out.stdout).into_owned()
+/// redis-cli for the cluster: its password, and for a TLS cluster the CA and client
+/// certificate from its data dir.
+struct Cli {
+    pw: String,
+    tls: Vec<String>,
+}
+
+impl Cli {
+    fn new(pw: &str, dir: &std::path::Path, tls: bool) -> Cli {
+        let t = dir.join("tls");
+        let tls = if tls {
+            [
+                "--tls",
+                "--cacert",
+                "ca.crt",
+                "--cert",
+                "client.crt",
+                "--key",
+                "client.key",
+            ]
+            .iter()
+            .map(|a| match a.strip_prefix("--") {
+                Some(_) => a.to_string(),
+                None => t.join(a).to_string_lossy().into_owned(),
+            })
+            .collect()
+        } else {
+            Vec::new()
+        };
+        Cli {
+            pw: pw.to_string(),
+            tls,
+        }
+    }
+
+    fn base(&self, host: &str, port: u16) -> Command {
+        let mut c = Command::new("redis-cli");
+        c.args(&self.tls)
+            .args(["-h", host, "-p", &port.to_string(), "-a", &self.pw])
+            .arg("--no-auth-warning");
+        c
+    }
+
+    /// One command (no cluster mode); stdout.
+    fn cmd(&self, host: &str, port: u16, args: &[&str]) -> String {
+        let out = self
+            .base(host, port)
+            .args(args)
+            .output()
+            .expect("redis-cli");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// Commands piped into `redis-cli -c`; stdout lines without redirect notes.
+    fn piped(&self, host: &str, port: u16, script: &str) -> Vec<String> {
+        use std::io::Write;
+        use std::process::Stdio;
+        let mut child = self
+            .base(host, port)
+            .arg("-c")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("redis-cli");
+        child
+            .stdin
+            .take()
+            .expect("stdin")
+            .write_all(script.as_bytes())
+            .expect("script");
+        let out = child.wait_with_output().expect("redis-cli");
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .filter(|l| !l.starts_with("-> Redirected"))
+            .map(str::to_string)
+            .collect()
+    }
 }
 
 #[test]
 fn a_cluster_started_on_new_addresses_relearns_them_without_edits() {
+    readdress(false);
+}
+
+/// The same with `rubra up --tls`: node certificates are issued again for the new
+/// address, and the bus, replication and clients all go over TLS.
+#[test]
+fn a_tls_cluster_started_on_new_addresses_relearns_them_without_edits() {
+    readdress(true);
+}
+
+fn readdress(tls: bool) {
     let pid = std::process::id();
-    let net = format!("10.214.{}", pid % 200);
+    let net = format!("10.214.{}", pid % 200 + if tls { 1 } else { 0 });
     let (a, b) = (format!("{net}.1"), format!("{net}.2"));
-    let ns = match Netns::create(&format!("rbm{pid}-readdr"), &a) {
+    let ns = match Netns::create(&format!("rbm{pid}-readdr{}", u8::from(tls)), &a) {
         Ok(ns) => ns,
         Err(e) => {
             eprintln!("SKIP: network namespaces unavailable (needs root and iproute2): {e}");
@@ -131,13 +204,20 @@ fn a_cluster_started_on_new_addresses_relearns_them_without_edits() {
     let ports: Vec<u16> = (base..base + 6).collect();
 
     // Six nodes announcing A; keys written through A.
-    let mut c = Cluster::start(Kind::Embedded, &dir, base, panel, &["--announce-ip", &a]);
-    let pw = c.password();
+    let tls_flag: &[&str] = if tls { &["--tls"] } else { &[] };
+    let mut c = Cluster::start(
+        Kind::Embedded,
+        &dir,
+        base,
+        panel,
+        &[&["--announce-ip", a.as_str()], tls_flag].concat(),
+    );
+    let cl = Cli::new(&c.password(), &dir, tls);
     let n = 200;
     let script: String = (0..n).map(|i| format!("SET key:{i} v:{i}\n")).collect();
-    let out = cli_at(&a, base, &pw, &script);
+    let out = cl.piped(&a, base, &script);
     assert_eq!(out.iter().filter(|l| *l == "OK").count(), n, "{out:?}");
-    assert!(cli_cmd(&a, base, &pw, &["CLUSTER", "SLOTS"]).contains(&a));
+    assert!(cl.cmd(&a, base, &["CLUSTER", "SLOTS"]).contains(&a));
     c.down();
     drop(c);
 
@@ -150,8 +230,8 @@ fn a_cluster_started_on_new_addresses_relearns_them_without_edits() {
     for &p in &ports {
         let t0 = Instant::now();
         loop {
-            let info = cli_cmd(&b, p, &pw, &["CLUSTER", "INFO"]);
-            let nodes = cli_cmd(&b, p, &pw, &["CLUSTER", "NODES"]);
+            let info = cl.cmd(&b, p, &["CLUSTER", "INFO"]);
+            let nodes = cl.cmd(&b, p, &["CLUSTER", "NODES"]);
             let conf = std::fs::read_to_string(dir.join(format!("node-{p}/nodes.conf")))
                 .unwrap_or_default();
             let settled = info.contains("cluster_state:ok")
@@ -171,22 +251,22 @@ fn a_cluster_started_on_new_addresses_relearns_them_without_edits() {
         }
     }
     // Clients are given B: CLUSTER SLOTS and SHARDS, and redirects.
-    let slots = cli_cmd(&b, base, &pw, &["CLUSTER", "SLOTS"]);
+    let slots = cl.cmd(&b, base, &["CLUSTER", "SLOTS"]);
     assert!(slots.contains(&b) && !slots.contains(&a), "{slots}");
-    let shards = cli_cmd(&b, base + 3, &pw, &["CLUSTER", "SHARDS"]);
+    let shards = cl.cmd(&b, base + 3, &["CLUSTER", "SHARDS"]);
     assert!(shards.contains(&b) && !shards.contains(&a), "{shards}");
     let script: String = (0..n).map(|i| format!("GET key:{i}\n")).collect();
     let want: Vec<String> = (0..n).map(|i| format!("v:{i}")).collect();
-    assert_eq!(cli_at(&b, base + 1, &pw, &script), want, "keys served at B");
-    let out = cli_at(&b, base, &pw, "SET after:1 x\nSET after:2 y\nGET after:1\n");
+    assert_eq!(cl.piped(&b, base + 1, &script), want, "keys served at B");
+    let out = cl.piped(&b, base, "SET after:1 x\nSET after:2 y\nGET after:1\n");
     assert_eq!(out, ["OK", "OK", "x"]);
     // Replicas follow their primary at its new address.
     for &p in &ports {
-        let repl = cli_cmd(&b, p, &pw, &["INFO", "replication"]);
+        let repl = cl.cmd(&b, p, &["INFO", "replication"]);
         if repl.contains("role:slave") {
             let t0 = Instant::now();
             loop {
-                let repl = cli_cmd(&b, p, &pw, &["INFO", "replication"]);
+                let repl = cl.cmd(&b, p, &["INFO", "replication"]);
                 if repl.contains(&format!("master_host:{b}"))
                     && repl.contains("master_link_status:up")
                 {
