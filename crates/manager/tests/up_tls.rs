@@ -237,6 +237,11 @@ fn up_tls_serves_clients_replicas_bus_and_panel_over_tls() {
     let (ok, _) = curl(&[&format!("http://127.0.0.1:{panel}/")]);
     assert!(!ok, "the panel answered plain HTTP");
 
+    // The CLI reaches the supervisor over HTTPS too when its Unix socket is gone.
+    std::fs::remove_file(dir.join("api.sock")).expect("remove the API socket");
+    let (ok, out) = c.run(&["autoscale", "off"]);
+    assert!(ok && out.contains("\"autoscale\":false"), "{out}");
+
     // kill -9 of a primary (supervisor gone first, so nothing restarts it): its replica
     // takes over through failure reports and an election on the TLS bus.
     let victim = view
