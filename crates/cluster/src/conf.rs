@@ -113,10 +113,19 @@ fn node_line_with(st: &ClusterState, n: &NodeInfo, ranges: &[(u16, u16)]) -> Str
 /// The full `CLUSTER NODES` reply text: one line per node, each ending in `\n`; ourselves
 /// first (Redis's order is its dict order; tools do not depend on it).
 pub fn render_cluster_nodes(st: &ClusterState) -> String {
+    render_nodes_except(st, 0)
+}
+
+/// The CLUSTER NODES lines of every node without any of the flags in `skip`.
+fn render_nodes_except(st: &ClusterState, skip: u16) -> String {
     let mut out = String::new();
     let ranges = ranges_by_owner(st);
     let me = st.me();
-    let nodes = std::iter::once(me).chain(st.nodes.values().filter(|n| n.id != st.myself));
+    let nodes = std::iter::once(me).chain(
+        st.nodes
+            .values()
+            .filter(|n| n.id != st.myself && n.flags & skip == 0),
+    );
     for n in nodes {
         let own = ranges.get(&n.id).map_or(&[][..], Vec::as_slice);
         out.push_str(&node_line_with(st, n, own));
@@ -126,8 +135,12 @@ pub fn render_cluster_nodes(st: &ClusterState) -> String {
 }
 
 /// The `nodes.conf` contents. Write it atomically (temp file + rename) on `SaveConfig`.
+/// Handshake entries are left out, as Redis's clusterSaveConfig does: they are random
+/// names for an address being met, dropped from memory when the handshake resolves or
+/// times out (neither of which saves), so a saved one would linger in the file and come
+/// back at the next start as a node that never answers.
 pub fn render_nodes_conf(st: &ClusterState) -> String {
-    let mut out = render_cluster_nodes(st);
+    let mut out = render_nodes_except(st, flags::HANDSHAKE);
     out.push_str(&format!(
         "vars currentEpoch {} lastVoteEpoch {}\n",
         st.current_epoch, st.last_vote_epoch
@@ -321,6 +334,21 @@ mod tests {
             )
         );
         assert!(render_nodes_conf(&st).ends_with("vars currentEpoch 6 lastVoteEpoch 2\n"));
+    }
+
+    /// A handshake in progress is shown by CLUSTER NODES but never saved (Redis too).
+    #[test]
+    fn handshake_entries_are_not_saved() {
+        let mut st = sample();
+        let mut h = NodeInfo::new(id(b'c'), flags::HANDSHAKE | flags::MEET, 0);
+        h.ip = "10.0.0.9".into();
+        h.port = 30003;
+        h.cport = 40003;
+        st.nodes.insert(id(b'c'), h);
+        assert!(render_cluster_nodes(&st).contains("10.0.0.9:30003"));
+        let saved = render_nodes_conf(&st);
+        assert!(!saved.contains("10.0.0.9"), "{saved}");
+        assert_eq!(parse_nodes_conf(&saved, 5).unwrap().nodes.len(), 2);
     }
 
     #[test]

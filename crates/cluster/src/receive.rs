@@ -235,14 +235,18 @@ impl Node {
         let now = self.now;
         let timeout = self.cfg.node_timeout_ms;
         let mut save = false;
+        let mut moved = false;
         if let Some(n) = self.st.nodes.get_mut(&s) {
             n.flags &= !flags::MEET;
             if n.ip != ip || n.port != h.port || n.cport != h.cport {
+                // nodeUpdateAddressIfNeeded: a known node speaks from a new address (it
+                // was restarted elsewhere, or its announced address changed).
                 n.ip = ip.to_string();
                 n.port = h.port;
                 n.cport = h.cport;
                 n.flags &= !flags::NOADDR;
                 save = true;
+                moved = true;
             }
             if let Some(hn) = p.hostname.as_deref().and_then(valid_hostname) {
                 if n.hostname != hn {
@@ -261,6 +265,20 @@ impl Node {
         }
         if ty == MsgType::Pong {
             self.clear_failure_if_needed(&s, timeout);
+        }
+        if moved && self.st.me().is_replica() && self.st.me().primary == Some(s) {
+            // Our primary moved: replicate from its new address (Redis re-targets the
+            // replication link here too); the old one may never answer again.
+            if let Some(n) = self.st.nodes.get(&s) {
+                out.push(Output::ReplicateFrom {
+                    primary: s,
+                    addr: Addr {
+                        ip: n.ip.clone(),
+                        port: n.port,
+                        cport: n.cport,
+                    },
+                });
+            }
         }
         // Role changes (the header says what the sender is now).
         let was_primary = self.st.nodes.get(&s).is_some_and(|n| n.is_primary());

@@ -52,6 +52,8 @@ struct Sim {
     /// for `held_ms` (a slow path for the failure broadcast).
     slow_fail: Option<(usize, usize)>,
     held_ms: u64,
+    /// The address each replica was last told to replicate from.
+    repl_ip: Vec<String>,
 }
 
 impl Sim {
@@ -86,6 +88,7 @@ impl Sim {
             cut: Vec::new(),
             slow_fail: None,
             held_ms: 0,
+            repl_ip: vec![String::new(); n],
         }
     }
 
@@ -102,6 +105,7 @@ impl Sim {
         self.replicates.push(None);
         self.offset.push(0);
         self.paused_until.push(0);
+        self.repl_ip.push(String::new());
         i
     }
 
@@ -129,8 +133,11 @@ impl Sim {
             .collect()
     }
 
-    fn index_of_cport(&self, cport: u16) -> Option<usize> {
-        self.nodes.iter().position(|n| n.config().cport == cport)
+    /// The node listening at `ip:cport` (an old address of a moved node reaches nobody).
+    fn index_of_addr(&self, ip: &str, cport: u16) -> Option<usize> {
+        self.nodes
+            .iter()
+            .position(|n| n.config().cport == cport && n.config().ip == ip)
     }
     fn index_of_id(&self, id: &NodeId) -> Option<usize> {
         self.nodes.iter().position(|n| n.id() == *id)
@@ -140,7 +147,7 @@ impl Sim {
         for o in outs {
             match o {
                 Output::Send { to, bytes, .. } => {
-                    let Some(dst) = self.index_of_cport(to.cport) else {
+                    let Some(dst) = self.index_of_addr(&to.ip, to.cport) else {
                         continue;
                     };
                     if self.group[dst] != self.group[from]
@@ -165,8 +172,12 @@ impl Sim {
                     self.seq += 1;
                     self.queue.push(Reverse((at, self.seq, dst, bytes)));
                 }
-                Output::ReplicateFrom { primary, .. } => {
-                    self.replicates[from] = self.index_of_id(&primary);
+                Output::ReplicateFrom { primary, addr } => {
+                    // A stale address reaches nobody: no replication until re-targeted.
+                    self.replicates[from] = self
+                        .index_of_id(&primary)
+                        .filter(|&p| self.nodes[p].config().ip == addr.ip);
+                    self.repl_ip[from] = addr.ip;
                 }
                 Output::BecamePrimary => {
                     self.replicates[from] = None;
@@ -944,5 +955,72 @@ fn migration_routes_every_key_to_the_node_that_holds_it() {
             check_all(&sim, &at, "after gossip settled")
         })();
         check(seed, r);
+    }
+}
+
+/// The whole cluster comes back on new addresses (the data moved to other hosts, or
+/// `--announce-ip` changed): nobody can reach the addresses in its table. After each node
+/// is asked to MEET the others at their new addresses (what `rubra up` does), every node
+/// learns every new address by node id (nodeUpdateAddressIfNeeded), replicas re-target
+/// replication to their primary's new address, and the cluster converges unchanged.
+#[test]
+fn a_cluster_restarted_on_new_addresses_relearns_them_from_meets() {
+    for seed in seeds(5000, 4) {
+        let mut sim = Sim::new(seed, 6);
+        sim.fifo = true;
+        check(seed, sim.form(3, true));
+        let slots = sim.nodes[0].state().slots.clone();
+        for i in 0..6 {
+            let mut c = sim.nodes[i].config().clone();
+            c.ip = format!("10.0.0.{}", i + 1);
+            let outs = sim.nodes[i].set_config(c);
+            sim.handle(i, outs);
+        }
+        sim.run_for(300);
+        for i in 0..6 {
+            for j in (0..6).filter(|&j| j != i) {
+                let (ip, port) = (sim.nodes[j].config().ip.clone(), sim.nodes[j].config().port);
+                let now = sim.now;
+                let r = sim.nodes[i].meet(now, &ip, port, None);
+                sim.admin(i, r);
+            }
+        }
+        let relearnt = |s: &Sim| {
+            s.converged(&s.live()).is_ok()
+                && s.nodes.iter().all(|n| {
+                    n.state().nodes.len() == 6
+                        && n.state()
+                            .nodes
+                            .values()
+                            .all(|v| v.ip.starts_with("10.0.0."))
+                })
+                && (0..6).all(|i| match s.nodes[i].state().me().primary {
+                    Some(p) => s.index_of_id(&p).is_some_and(|p| {
+                        s.repl_ip[i] == s.nodes[p].config().ip && s.replicates[i] == Some(p)
+                    }),
+                    None => true,
+                })
+        };
+        let ok = sim.run_until(20_000, relearnt);
+        check(
+            seed,
+            if !ok {
+                let views: Vec<String> = sim
+                    .nodes
+                    .iter()
+                    .map(|n| rubra_cluster::conf::render_cluster_nodes(n.state()))
+                    .collect();
+                Err(format!(
+                    "not relearnt: {:?} repl_ip {:?}\n{}",
+                    sim.converged(&sim.live()),
+                    sim.repl_ip,
+                    views.join("\n")
+                ))
+            } else if sim.nodes[0].state().slots != slots {
+                Err("the slot map changed".into())
+            } else {
+                Ok(())
+            },
+        );
     }
 }

@@ -111,6 +111,20 @@ pub async fn serve(listener: tokio::net::TcpListener, sup: Arc<Sup>) -> std::io:
     .await
 }
 
+/// Like [`serve`] over HTTPS (`rubra up --tls`).
+pub async fn serve_https(
+    listener: crate::tls::HttpsListener,
+    sup: Arc<Sup>,
+) -> std::io::Result<()> {
+    use axum::serve::ListenerExt;
+    // tap_io: axum gives any listener wrapped so its peer address as ConnectInfo.
+    axum::serve(
+        listener.tap_io(|_| {}),
+        router(sup).into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .await
+}
+
 /// Decode standard base64 (for HTTP Basic); None on malformed input.
 pub fn b64decode(s: &str) -> Option<Vec<u8>> {
     let mut out = Vec::new();

@@ -176,11 +176,17 @@ impl Target {
                 Some(p) => Some(p.clone()),
                 None => dir.read_password().unwrap_or(None),
             };
+            // A TLS cluster's own data dir gives the CA and client certificate.
+            let tls = match dir.load_state()? {
+                Some(st) if st.tls => Some(tls_client(&dir)?),
+                _ => None,
+            };
             return Ok(Ctx {
                 seeds: vec![seed.clone()],
                 password,
                 local: false,
                 hosts: Default::default(),
+                tls,
             });
         }
         let Some(st) = dir.load_state()? else {
@@ -214,8 +220,20 @@ impl Target {
             password,
             local: true,
             hosts,
+            tls: if st.tls {
+                Some(tls_client(&dir)?)
+            } else {
+                None
+            },
         })
     }
+}
+
+/// How commands reach the nodes of the TLS cluster in `dir`: its CA and client certificate.
+fn tls_client(dir: &Dir) -> Result<Arc<rustls::ClientConfig>> {
+    let pki = crate::tlsgen::Pki::existing(&dir.root)
+        .with_context(|| format!("{:?} is a TLS cluster but has no CA in tls/", dir.root))?;
+    crate::tls::client_config(&pki.ca_cert(), Some(&pki.client()?))
 }
 
 #[derive(Args, Debug)]
@@ -232,9 +250,15 @@ struct UpArgs {
     /// Cluster password (default: a generated one).
     #[arg(long, env = "RUBRA_PASSWORD", hide_env_values = true)]
     password: Option<String>,
-    /// cluster-announce-ip for the nodes.
+    /// cluster-announce-ip for the nodes. Given again for an existing cluster, it
+    /// replaces the one recorded (the nodes learn each other's new addresses).
     #[arg(long)]
     announce_ip: Option<String>,
+    /// TLS everywhere: a private CA in DIR/tls issues node, panel and client
+    /// certificates; nodes serve TLS only (clients, replication and the cluster bus) and
+    /// the panel serves HTTPS. Kept for later runs of the same data directory.
+    #[arg(long)]
+    tls: bool,
     /// Address of the HTTP API / admin panel.
     #[arg(long, default_value = "127.0.0.1:8080")]
     panel: String,
@@ -723,6 +747,7 @@ fn new_state(a: &UpArgs) -> Result<State> {
         }),
         external,
         rotation: None,
+        tls: a.tls,
     })
 }
 
@@ -739,6 +764,12 @@ fn up(a: UpArgs) -> Result<ExitCode> {
     let existing = dir.load_state()?;
     if a.runtime == "docker" && a.announce_ip.is_some() {
         bail!("--announce-ip is for local nodes: containers announce their own address");
+    }
+    if a.tls && a.runtime != "local" {
+        bail!("--tls is for local nodes (the node image has no certificates yet)");
+    }
+    if a.tls && existing.as_ref().is_some_and(|s| !s.tls) {
+        bail!("the cluster in this data dir was created without --tls; switching an existing cluster to TLS is not supported");
     }
     if existing.is_none() {
         if !a.nodes.is_multiple_of(2) || a.nodes < a.min_nodes || a.nodes > a.max_nodes {
@@ -816,13 +847,32 @@ fn up(a: UpArgs) -> Result<ExitCode> {
         crate::ports::check_free(&to_start)?;
     }
     state.panel = Some(a.panel.clone());
+    if a.announce_ip.is_some() && a.announce_ip != state.announce_ip {
+        // New addresses for an existing cluster: nodes start announcing them, and the
+        // supervisor re-introduces them to each other (see `form::reintroduce`).
+        if resumed {
+            eprintln!(
+                "rubra: announce address changes from {} to {}",
+                state.announce_ip.as_deref().unwrap_or("127.0.0.1"),
+                a.announce_ip.as_deref().unwrap_or("127.0.0.1")
+            );
+        }
+        state.announce_ip = a.announce_ip.clone();
+    }
     dir.save_state(&state)?;
+    let tls = if state.tls {
+        let pki = crate::tlsgen::Pki::open_or_create(&dir.root)?;
+        let client = crate::tls::client_config(&pki.ca_cert(), Some(&pki.client()?))?;
+        Some((pki, client))
+    } else {
+        None
+    };
     let opts = NodeOpts {
         server_bin: a.server_bin.clone().unwrap_or_else(default_server_bin),
         password: password.clone(),
         maxmemory: a.node_maxmemory.clone(),
         node_timeout: a.node_timeout,
-        announce_ip: state.announce_ip.clone().or(a.announce_ip.clone()),
+        announce_ip: state.announce_ip.clone(),
         // A rotation whose grace period is still running: nodes started now accept the
         // old password too (the supervisor ends it at the deadline; see resume_rotation).
         also_accept: state
@@ -830,6 +880,7 @@ fn up(a: UpArgs) -> Result<ExitCode> {
             .as_ref()
             .filter(|r| r.until > crate::supervisor::now_secs())
             .map(|r| r.old_sha256.clone()),
+        tls: state.tls,
     };
     let auto = AutoscaleRun {
         cfg: AutoscaleConfig {
@@ -865,6 +916,9 @@ fn up(a: UpArgs) -> Result<ExitCode> {
     if let Some(s) = schedule {
         sup = sup.with_backups(s);
     }
+    if let Some((pki, client)) = tls {
+        sup = sup.with_tls(pki, client);
+    }
     if let Some(names) = sup_external.clone() {
         sup = sup.with_external(crate::docker::external::ExternalRt::new(names));
     }
@@ -887,6 +941,20 @@ async fn supervise(
     let listener = tokio::net::TcpListener::bind(&a.panel)
         .await
         .with_context(|| format!("bind the API on {}", a.panel))?;
+    // With --tls the panel serves HTTPS with a certificate from the cluster's CA.
+    let https = match &sup.tls {
+        Some((pki, _)) => {
+            let host = a.panel.rsplit_once(':').map_or("", |(h, _)| h);
+            let host = host.trim_start_matches('[').trim_end_matches(']');
+            let names = if matches!(host, "0.0.0.0" | "::" | "") {
+                ""
+            } else {
+                host
+            };
+            Some(crate::tls::panel_server_config(&pki.panel(names)?)?)
+        }
+        None => None,
+    };
     std::fs::write(sup.dir.pid_path(), std::process::id().to_string())?;
     // Signals: stop nodes cleanly whatever phase we are in.
     let s2 = sup.clone();
@@ -923,22 +991,45 @@ async fn supervise(
         (None, Some(ip)) => format!("-h {ip} "),
         (None, None) => String::new(),
     };
+    // TLS: the CA to trust, and the client certificate nodes require.
+    let tls_args = match &sup.tls {
+        Some((pki, _)) => {
+            let c = pki.client()?;
+            format!(
+                "--tls --cacert {} --cert {} --key {} ",
+                pki.ca_cert().display(),
+                c.cert.display(),
+                c.key.display()
+            )
+        }
+        None => String::new(),
+    };
     if generated {
         println!(
             "password: {password}   (saved in {})",
             sup.dir.creds_path().display()
         );
-        println!("connect:  redis-cli -c {host}-p {first} -a {password}");
+        println!("connect:  redis-cli {tls_args}-c {host}-p {first} -a {password}");
     } else {
         println!("password: see {}", sup.dir.creds_path().display());
         println!(
-            "connect:  redis-cli -c {host}-p {first} -a \"$(grep ^password= {} | cut -d= -f2-)\"",
+            "connect:  redis-cli {tls_args}-c {host}-p {first} -a \"$(grep ^password= {} | cut -d= -f2-)\"",
             sup.dir.creds_path().display()
         );
     }
-    println!("panel:    http://{}/ (user admin, the password)", a.panel);
+    let scheme = if https.is_some() { "https" } else { "http" };
     println!(
-        "api:      http://{}/api/cluster (Basic admin:PASSWORD or Bearer PASSWORD)",
+        "panel:    {scheme}://{}/ (user admin, the password)",
+        a.panel
+    );
+    if let Some((pki, _)) = &sup.tls {
+        println!(
+            "          (certificate from the cluster's CA: trust {})",
+            pki.ca_cert().display()
+        );
+    }
+    println!(
+        "api:      {scheme}://{}/api/cluster (Basic admin:PASSWORD or Bearer PASSWORD)",
         a.panel
     );
     println!(
@@ -990,7 +1081,12 @@ async fn supervise(
             eprintln!("rubra: no API socket at {}: {e}", sock.display());
         }
     });
-    crate::api::serve(listener, sup).await?;
+    match https {
+        Some(cfg) => {
+            crate::api::serve_https(crate::tls::HttpsListener::new(listener, cfg)?, sup).await?
+        }
+        None => crate::api::serve(listener, sup).await?,
+    }
     Ok(ExitCode::SUCCESS)
 }
 

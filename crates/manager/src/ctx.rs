@@ -20,6 +20,8 @@ pub struct Ctx {
     pub local: bool,
     /// With `local`: nodes not on 127.0.0.1, port -> IP (containers on a Docker network).
     pub hosts: BTreeMap<u16, String>,
+    /// Set for a `rubra up --tls` cluster: nodes speak only TLS (see `tls::client_config`).
+    pub tls: Option<std::sync::Arc<rustls::ClientConfig>>,
 }
 
 impl Ctx {
@@ -44,7 +46,7 @@ impl Ctx {
 
     /// Open an authenticated connection to `addr`.
     pub fn connect(&self, addr: &str) -> Result<Conn> {
-        Conn::connect(addr, self.password.as_deref())
+        Conn::connect_tls(addr, self.password.as_deref(), self.tls.as_ref())
     }
 
     /// Open an authenticated connection to node `n`.

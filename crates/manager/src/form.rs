@@ -83,6 +83,50 @@ pub fn meet(ctx: &Ctx, meet_ip: &str, from: u16, ports: &[u16], timeout: Duratio
     }
 }
 
+/// Introduce nodes that came back on new addresses (the data directory moved to another
+/// host, `--announce-ip` changed): where a node's table has another node at an address
+/// other than the one that node announces itself, it is asked to CLUSTER MEET the new
+/// one. Nothing else could find it: every peer in its nodes.conf is at an old address.
+/// The MEET reaches the node under its known id, so both sides update that entry
+/// (nodeUpdateAddressIfNeeded) and rewrite nodes.conf; gossip and replication follow.
+/// Returns the MEETs sent.
+pub fn reintroduce(ctx: &Ctx, ports: &[u16]) -> Result<usize> {
+    let mut own: BTreeMap<String, (String, u16)> = BTreeMap::new();
+    let mut views = Vec::new();
+    for &p in ports {
+        let v = View::fetch(&mut local(ctx, p)?)?;
+        if let Some(me) = v.myself() {
+            if !me.ip.is_empty() {
+                own.insert(me.id.clone(), (me.ip.clone(), me.port));
+            }
+        }
+        views.push((p, v));
+    }
+    let mut sent = 0;
+    for (p, v) in views {
+        let me = v.myself().map(|m| m.id.clone()).unwrap_or_default();
+        let stale: Vec<&(String, u16)> = own
+            .iter()
+            .filter(|(id, _)| **id != me)
+            .filter(|(id, (ip, port))| {
+                v.get(id).is_none_or(|n| {
+                    n.ip != *ip || n.port != *port || n.flags.iter().any(|f| f == "noaddr")
+                })
+            })
+            .map(|(_, a)| a)
+            .collect();
+        if stale.is_empty() {
+            continue;
+        }
+        let mut c = local(ctx, p)?;
+        for (ip, port) in stale {
+            c.ok(&["CLUSTER", "MEET", ip, &port.to_string()])?;
+            sent += 1;
+        }
+    }
+    Ok(sent)
+}
+
 /// Make the node on `replica` a replica of node `primary_id`, unless it already is.
 pub fn replicate(ctx: &Ctx, replica: u16, primary_id: &str, timeout: Duration) -> Result<()> {
     let t0 = Instant::now();

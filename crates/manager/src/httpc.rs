@@ -12,14 +12,24 @@ use std::net::TcpStream;
 pub struct Api {
     socket: std::path::PathBuf,
     tcp: String,
+    /// A `rubra up --tls` cluster's panel serves HTTPS with a certificate from its CA.
+    tls: Option<std::sync::Arc<rustls::ClientConfig>>,
 }
 
 impl Api {
     /// The API of the supervisor of `dir`, whose panel listens on `tcp`.
     pub fn for_dir(dir: &crate::state::Dir, tcp: &str) -> Api {
+        let tls = dir
+            .load_state()
+            .ok()
+            .flatten()
+            .filter(|s| s.tls)
+            .and_then(|_| crate::tlsgen::Pki::existing(&dir.root))
+            .and_then(|pki| crate::tls::client_config(&pki.ca_cert(), None).ok());
         Api {
             socket: dir.api_socket_path(),
             tcp: tcp.to_string(),
+            tls,
         }
     }
 
@@ -41,7 +51,28 @@ impl Api {
                 &format!("Authorization: Bearer {token}\r\n"),
                 body,
             ),
-            Err(_) => request(&self.tcp, method, path, token, body),
+            Err(_) => match &self.tls {
+                Some(cfg) => {
+                    let tcp = TcpStream::connect(&self.tcp)
+                        .with_context(|| format!("connect to supervisor API {}", self.tcp))?;
+                    let host = self.tcp.rsplit_once(':').map_or("", |(h, _)| h);
+                    let host = match host.trim_start_matches('[').trim_end_matches(']') {
+                        // A wildcard listener: reach it on loopback, which its certificate names.
+                        "0.0.0.0" | "::" | "" => "127.0.0.1",
+                        h => h,
+                    };
+                    let s = crate::tls::Stream::new(tcp, host, Some(cfg))?;
+                    exchange(
+                        s,
+                        &self.tcp,
+                        method,
+                        path,
+                        &format!("Authorization: Bearer {token}\r\n"),
+                        body,
+                    )
+                }
+                None => request(&self.tcp, method, path, token, body),
+            },
         }
     }
 }
@@ -83,7 +114,12 @@ pub fn exchange<S: Read + Write>(
     );
     s.write_all(req.as_bytes())?;
     let mut resp = Vec::new();
-    s.read_to_end(&mut resp)?;
+    match s.read_to_end(&mut resp) {
+        Ok(_) => {}
+        // A TLS peer that closes without close_notify after a complete response.
+        Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof && !resp.is_empty() => {}
+        Err(e) => return Err(e.into()),
+    }
     let text = String::from_utf8_lossy(&resp).into_owned();
     let (head, rest) = text
         .split_once("\r\n\r\n")

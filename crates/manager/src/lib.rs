@@ -26,4 +26,6 @@ pub mod runtime_cli;
 pub mod state;
 pub mod status;
 pub mod supervisor;
+pub mod tls;
+pub mod tlsgen;
 pub mod topology;

@@ -124,7 +124,7 @@ pub fn add_everywhere(ctx: &Ctx, addrs: &[String], new: &str) -> Result<()> {
     }
     if failure.is_none() {
         for a in addrs {
-            if let Err(e) = crate::resp::Conn::connect(a, Some(new))
+            if let Err(e) = crate::resp::Conn::connect_tls(a, Some(new), ctx.tls.as_ref())
                 .and_then(|mut c| c.ok(&["PING"]).map(|_| ()))
             {
                 failure = Some(e.context(format!("node {a} does not accept the new password")));

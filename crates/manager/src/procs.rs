@@ -23,15 +23,22 @@ pub struct NodeOpts {
     /// During a password rotation's grace period: the SHA-256 (hex) of the old password,
     /// which a node started now must accept too (see `password`).
     pub also_accept: Option<String>,
+    /// `rubra up --tls`: the node listens with TLS only (on its one client port), and
+    /// replication and the bus use TLS, with a certificate from DIR/tls.
+    pub tls: bool,
 }
 
 /// The config file of the node on `port`; written 0600 since it holds the password.
 pub fn write_conf(dir: &Dir, port: u16, o: &NodeOpts) -> Result<PathBuf> {
     let nd = dir.node_dir(port);
     std::fs::create_dir_all(&nd).with_context(|| format!("create {nd:?}"))?;
-    let mut c = format!(
-        "port {port}\n\
-         cluster-enabled yes\n\
+    let mut c = if o.tls {
+        tls_lines(dir, port, o.announce_ip.as_deref())?
+    } else {
+        format!("port {port}\n")
+    };
+    c.push_str(&format!(
+        "cluster-enabled yes\n\
          cluster-config-file nodes.conf\n\
          cluster-node-timeout {}\n\
          dir {}\n\
@@ -44,7 +51,7 @@ pub fn write_conf(dir: &Dir, port: u16, o: &NodeOpts) -> Result<PathBuf> {
         o.password,
         o.password,
         o.maxmemory
-    );
+    ));
     c.push_str(&format!("bind {}\n", bind_line(o.announce_ip.as_deref())));
     if let Some(ip) = &o.announce_ip {
         c.push_str(&format!("cluster-announce-ip {ip}\n"));
@@ -55,6 +62,29 @@ pub fn write_conf(dir: &Dir, port: u16, o: &NodeOpts) -> Result<PathBuf> {
     let path = nd.join("node.conf");
     write_private(&path, c.as_bytes())?;
     Ok(path)
+}
+
+/// The TLS part of a node's config: the client port (`tls-port`; no plain-text port, so
+/// the bus port stays port + 10000 as Redis derives it from the TLS port under
+/// `tls-cluster`), a certificate issued now for its addresses, and client certificates
+/// required (Redis's default: the bus has no password, so they are what keeps strangers
+/// out of it).
+fn tls_lines(dir: &Dir, port: u16, announce_ip: Option<&str>) -> Result<String> {
+    let pki = crate::tlsgen::Pki::open_or_create(&dir.root)?;
+    let f = pki.node(port, announce_ip)?;
+    Ok(format!(
+        "port 0\n\
+         tls-port {port}\n\
+         tls-cert-file {}\n\
+         tls-key-file {}\n\
+         tls-ca-cert-file {}\n\
+         tls-auth-clients yes\n\
+         tls-replication yes\n\
+         tls-cluster yes\n",
+        f.cert.display(),
+        f.key.display(),
+        pki.ca_cert().display()
+    ))
 }
 
 /// The `bind` addresses of a node.

@@ -41,10 +41,11 @@ impl Value {
     }
 }
 
-/// A connection to one node, authenticated if a password was given.
+/// A connection to one node (over TLS for a `rubra up --tls` cluster), authenticated if
+/// a password was given.
 pub struct Conn {
     addr: String,
-    stream: TcpStream,
+    stream: crate::tls::Stream,
     reader: FrameReader,
 }
 
@@ -56,6 +57,16 @@ const MAX_BULK: usize = 512 * 1024 * 1024;
 impl Conn {
     /// Connect to `addr` (host:port) and AUTH with `password` when present.
     pub fn connect(addr: &str, password: Option<&str>) -> Result<Conn> {
+        Conn::connect_tls(addr, password, None)
+    }
+
+    /// Like [`Conn::connect`], over TLS with `tls` when given (the node's certificate
+    /// must name the host of `addr`).
+    pub fn connect_tls(
+        addr: &str,
+        password: Option<&str>,
+        tls: Option<&std::sync::Arc<rustls::ClientConfig>>,
+    ) -> Result<Conn> {
         let sa = addr
             .to_socket_addrs()
             .with_context(|| format!("resolve {addr}"))?
@@ -65,9 +76,16 @@ impl Conn {
             .with_context(|| format!("connect {addr}"))?;
         stream.set_read_timeout(Some(READ_TIMEOUT))?;
         stream.set_nodelay(true)?;
+        // The handshake runs within the first command, under the same timeouts.
+        stream.set_write_timeout(Some(READ_TIMEOUT))?;
+        let host = addr
+            .rsplit_once(':')
+            .map_or(addr, |(h, _)| h)
+            .trim_start_matches('[')
+            .trim_end_matches(']');
         let mut c = Conn {
             addr: addr.to_string(),
-            stream,
+            stream: crate::tls::Stream::new(stream, host, tls)?,
             reader: FrameReader::new(MAX_BULK),
         };
         if let Some(p) = password {

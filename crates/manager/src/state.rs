@@ -97,6 +97,10 @@ pub struct State {
     /// A password rotation in its grace period, so a restarted supervisor still ends it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rotation: Option<RotationRec>,
+    /// Made with `rubra up --tls`: nodes speak only TLS, with the CA in DIR/tls; kept so
+    /// a later `rubra up` (and every command) goes on using TLS.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub tls: bool,
 }
 
 /// The part of a password rotation that outlives the supervisor: which old password nodes
@@ -392,6 +396,7 @@ mod tests {
             docker: None,
             external: None,
             rotation: None,
+            tls: false,
         };
         assert_eq!(st.next_port(), base);
         let chosen = st.next_free_port();

@@ -381,6 +381,7 @@ mod tests {
             node_timeout: 2000,
             announce_ip: None,
             also_accept: None,
+            tls: false,
         }
     }
 

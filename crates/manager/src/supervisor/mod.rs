@@ -98,6 +98,8 @@ pub struct Sup {
     replacing: Mutex<std::collections::HashSet<u16>>,
     /// Scheduled backups (`rubra up --backup-every`), if any.
     pub backups: Option<BackupSchedule>,
+    /// `rubra up --tls`: the data dir's CA, and how rubra itself connects to the nodes.
+    pub tls: Option<(crate::tlsgen::Pki, std::sync::Arc<rustls::ClientConfig>)>,
 }
 
 /// `rubra up --backup-every SECS --keep N [--backup-dir DIR]`.
@@ -152,7 +154,18 @@ impl Sup {
             dead_since: Mutex::new(HashMap::new()),
             replacing: Mutex::new(Default::default()),
             backups: None,
+            tls: None,
         }
+    }
+
+    /// Nodes speak TLS only: connect to them with `client` (see `tls::client_config`).
+    pub fn with_tls(
+        mut self,
+        pki: crate::tlsgen::Pki,
+        client: std::sync::Arc<rustls::ClientConfig>,
+    ) -> Sup {
+        self.tls = Some((pki, client));
+        self
     }
 
     /// Take a backup every `s.every_secs` (see [`Sup::scheduled_backup`]).
@@ -220,6 +233,7 @@ impl Sup {
             password: Some(self.secret.current()),
             local: true,
             hosts: self.hosts(),
+            tls: self.tls.as_ref().map(|(_, c)| c.clone()),
         }
     }
 

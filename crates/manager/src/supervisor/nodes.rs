@@ -227,6 +227,13 @@ impl Sup {
                 .iter()
                 .filter(|n| Some(n.pair) != pending_pair && n.intent == Intent::Replica)
                 .count();
+            let meets = form::reintroduce(&ctx, &core)?;
+            if meets > 0 {
+                self.event(
+                    "readdressed",
+                    serde_json::json!({"meets": meets, "announce_ip": self.meet_ip()}),
+                );
+            }
             form::wait_ok(&ctx, &core, replicas, CONVERGE)?;
             for p in core {
                 let id = form::node_id(&ctx, p)?;
