@@ -407,6 +407,19 @@ impl Db {
     }
 
     /// Deletes every key.
+    /// Moves every key out into a database of its own, leaving this one empty: FLUSHALL
+    /// ASYNC frees the old contents on another thread instead of under the store lock.
+    pub fn take_all(&mut self) -> Db {
+        let old = Db {
+            slots: std::mem::take(&mut self.slots),
+            len: self.len,
+            volatile: self.volatile,
+            ..Db::default()
+        };
+        self.clear();
+        old
+    }
+
     pub fn clear(&mut self) {
         self.slots = Vec::new();
         self.volatile = 0;

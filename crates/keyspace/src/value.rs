@@ -107,6 +107,24 @@ impl Value {
         }
     }
 
+    /// How many allocations freeing the value takes (Redis's lazyfreeGetFreeEffort): one
+    /// for a string or a compact collection, one per element for a full one. Values above
+    /// the lazy-free threshold are freed off the store lock by UNLINK and friends.
+    pub fn free_effort(&self) -> usize {
+        match self {
+            Value::Str(_) => 1,
+            Value::List(l) if l.is_compact() => 1,
+            Value::List(l) => l.len(),
+            Value::Hash(h) if h.is_compact() => 1,
+            Value::Hash(h) => h.len(),
+            Value::Set(s) if s.is_compact() => 1,
+            Value::Set(s) => s.len(),
+            Value::ZSet(z) if z.is_compact() => 1,
+            Value::ZSet(z) => z.len(),
+            Value::Stream(s) => s.len(),
+        }
+    }
+
     /// The encoding name OBJECT ENCODING reports: the one in use, named as Redis 7.0 names
     /// it (7.0 calls every list "quicklist" and has no listpack sets).
     pub fn encoding_name(&self) -> &'static str {

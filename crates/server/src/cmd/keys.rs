@@ -4,6 +4,7 @@
 use super::args::{int, is};
 use super::flags::*;
 use super::{err, CmdResult, Command, Ctx};
+use crate::exec::lazyfree;
 use bytes::Bytes;
 use rubra_keys::glob_match;
 use rubra_keyspace::{Entry, ValueType};
@@ -59,14 +60,23 @@ pub(crate) static COMMANDS: &[Command] = &[
     Command::new("persist", 2, WRITE | FAST, (1, 1, 1), "generic", persist),
 ];
 
-/// DEL key [key ...] / UNLINK key [key ...]
+/// DEL key [key ...] / UNLINK key [key ...] — UNLINK (and DEL under
+/// lazyfree-lazy-user-del) frees large values on the lazy-free thread.
 fn del(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
     let now = ctx.now_ms;
+    let lazy =
+        is(&args[0], "unlink") || ctx.store.config.get_value("lazyfree-lazy-user-del") == "yes";
     let mut n = 0;
     for key in &args[1..] {
         let db = ctx.db();
-        if db.contains(key, now) && db.remove(key).is_some() {
+        if !db.contains(key, now) {
+            continue;
+        }
+        if let Some(entry) = db.remove(key) {
             n += 1;
+            if lazy && entry.value.free_effort() > lazyfree::THRESHOLD {
+                lazyfree::free_later(1, entry);
+            }
         }
     }
     ctx.dirty(n);
@@ -203,16 +213,20 @@ fn dbsize(ctx: &mut Ctx, _args: &[Bytes]) -> CmdResult {
     Ok(Reply::Int(ctx.db().len() as i64))
 }
 
-fn flush_mode_ok(args: &[Bytes]) -> Result<(), Reply> {
+/// Whether FLUSHALL/FLUSHDB frees on the lazy-free thread: ASYNC, SYNC, or without an
+/// argument as lazyfree-lazy-user-flush says (Redis 7.0).
+fn flush_is_async(ctx: &Ctx, args: &[Bytes]) -> Result<bool, Reply> {
     match args.len() {
-        1 => Ok(()),
-        2 if is(&args[1], "async") || is(&args[1], "sync") => Ok(()),
+        1 => Ok(ctx.store.config.get_value("lazyfree-lazy-user-flush") == "yes"),
+        2 if is(&args[1], "async") => Ok(true),
+        2 if is(&args[1], "sync") => Ok(false),
         _ => Err(err::SYNTAX),
     }
 }
 
-/// Empties database `db`, failing the transactions that watch its keys.
-pub(crate) fn flush_db(ctx: &mut Ctx, db: usize) {
+/// Empties database `db`, failing the transactions that watch its keys; the keys are
+/// freed on the lazy-free thread if `lazy`.
+fn flush_db(ctx: &mut Ctx, db: usize, lazy: bool) {
     let now = ctx.now_ms;
     let store = &mut *ctx.store;
     let dbref = &store.dbs[db];
@@ -221,23 +235,28 @@ pub(crate) fn flush_db(ctx: &mut Ctx, db: usize) {
     // flushed stream get -UNBLOCKED, as in Redis; others keep waiting.
     store.blocking.signal_db(db);
     let n = store.dbs[db].len() as u64;
-    store.dbs[db].clear();
+    if lazy && n > 0 {
+        let old = store.dbs[db].take_all();
+        lazyfree::free_later(n, old);
+    } else {
+        store.dbs[db].clear();
+    }
     store.dirty += n.max(1);
 }
 
 /// FLUSHDB [ASYNC|SYNC]
 fn flushdb(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
-    flush_mode_ok(args)?;
-    flush_db(ctx, ctx.client.db);
+    let lazy = flush_is_async(ctx, args)?;
+    flush_db(ctx, ctx.client.db, lazy);
     crate::exec::tracking::flushed(ctx.store);
     Ok(Reply::OK)
 }
 
 /// FLUSHALL [ASYNC|SYNC]
 fn flushall(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
-    flush_mode_ok(args)?;
+    let lazy = flush_is_async(ctx, args)?;
     for db in 0..ctx.store.dbs.len() {
-        flush_db(ctx, db);
+        flush_db(ctx, db, lazy);
     }
     crate::exec::tracking::flushed(ctx.store);
     Ok(Reply::OK)

@@ -6,6 +6,7 @@ pub(crate) mod blocking;
 pub(crate) mod dispatch;
 pub(crate) mod evict;
 pub(crate) mod latency;
+pub(crate) mod lazyfree;
 pub(crate) mod monitor;
 pub(crate) mod notify;
 pub(crate) mod notify_events;

@@ -363,8 +363,11 @@ fn memory_fields(s: &crate::store::Store, line: &mut Line) {
     line("mem_aof_buffer", &0);
     line("mem_allocator", &"jemalloc-5.3.1");
     line("active_defrag_running", &0);
-    line("lazyfree_pending_objects", &0);
-    line("lazyfreed_objects", &0);
+    line(
+        "lazyfree_pending_objects",
+        &crate::exec::lazyfree::pending(),
+    );
+    line("lazyfreed_objects", &crate::exec::lazyfree::freed());
 }
 
 fn persistence_fields(s: &crate::store::Store, line: &mut Line) {
