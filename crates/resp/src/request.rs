@@ -91,11 +91,32 @@ pub enum Parsed {
     Incomplete { need: usize },
 }
 
+/// An argument at least this long is "big" (Redis's `PROTO_MBULK_BIG_ARG`): the server
+/// receives it into a buffer of its exact size and hands that buffer on without copying.
+pub const BIG_ARG: usize = 32 * 1024;
+
 /// Parses one request from the start of `buf`.
 pub fn parse_request(buf: &[u8], limits: &Limits) -> Result<Parsed, ProtocolError> {
     match buf.first() {
         None => Ok(Parsed::Incomplete { need: 1 }),
-        Some(b'*') => parse_multibulk(buf, limits),
+        Some(b'*') => parse_multibulk(buf, limits, |a, b| Bytes::copy_from_slice(&buf[a..b])),
+        Some(_) => parse_inline(buf, limits),
+    }
+}
+
+/// Like [`parse_request`], but arguments of [`BIG_ARG`] bytes or more are slices of `buf`
+/// (no copy): a large value then lives in the buffer it was received into, once. Small
+/// arguments are still copied so they never keep a large buffer alive.
+pub fn parse_request_shared(buf: &Bytes, limits: &Limits) -> Result<Parsed, ProtocolError> {
+    match buf.first() {
+        None => Ok(Parsed::Incomplete { need: 1 }),
+        Some(b'*') => parse_multibulk(buf, limits, |a, b| {
+            if b - a >= BIG_ARG {
+                buf.slice(a..b)
+            } else {
+                Bytes::copy_from_slice(&buf[a..b])
+            }
+        }),
         Some(_) => parse_inline(buf, limits),
     }
 }
@@ -140,7 +161,11 @@ fn parse_count(digits: &[u8]) -> Option<i64> {
     Some(if neg { -n } else { n })
 }
 
-fn parse_multibulk(buf: &[u8], limits: &Limits) -> Result<Parsed, ProtocolError> {
+fn parse_multibulk(
+    buf: &[u8],
+    limits: &Limits,
+    take: impl Fn(usize, usize) -> Bytes,
+) -> Result<Parsed, ProtocolError> {
     let Some(end) = find_crlf(buf, 1) else {
         if buf.len() > 1024 * 64 {
             return Err(ProtocolError::TooBigCountString);
@@ -188,7 +213,7 @@ fn parse_multibulk(buf: &[u8], limits: &Limits) -> Result<Parsed, ProtocolError>
         if stop + 2 > buf.len() {
             return Ok(Parsed::Incomplete { need: stop + 2 });
         }
-        args.push(Bytes::copy_from_slice(&buf[start..stop]));
+        args.push(take(start, stop));
         pos = stop + 2;
     }
     Ok(Parsed::Complete(args, pos))
@@ -367,6 +392,34 @@ mod tests {
             Err(ProtocolError::InvalidBulkLength)
         );
         assert_eq!(parse(&vec![b'a'; 70_000]), Err(ProtocolError::TooBigInline));
+    }
+
+    #[test]
+    fn shared_parse_slices_big_arguments_and_copies_small_ones() {
+        let big = vec![b'v'; BIG_ARG];
+        let mut wire = format!("*3\r\n$3\r\nSET\r\n$1\r\nk\r\n${}\r\n", big.len()).into_bytes();
+        wire.extend_from_slice(&big);
+        wire.extend_from_slice(b"\r\n");
+        let buf = Bytes::from(wire);
+        let Ok(Parsed::Complete(args, used)) = parse_request_shared(&buf, &Limits::default())
+        else {
+            panic!("a complete request must parse");
+        };
+        assert_eq!(used, buf.len());
+        assert_eq!(args[2], big);
+        let inside = buf.as_ptr_range();
+        assert!(
+            inside.contains(&args[2].as_ptr()),
+            "big argument is a slice of the buffer"
+        );
+        assert!(
+            !inside.contains(&args[0].as_ptr()),
+            "small argument is a copy"
+        );
+        assert_eq!(
+            parse_request(&buf, &Limits::default()),
+            Ok(Parsed::Complete(args, used))
+        );
     }
 
     #[test]

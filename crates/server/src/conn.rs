@@ -8,7 +8,9 @@ use crate::exec::dispatch::{self, Flow};
 use crate::server::Server;
 use crate::store::now_ms;
 use bytes::{Buf, BytesMut};
-use rubra_resp::{parse_request, Limits, Parsed, Reply};
+use rubra_resp::{
+    parse_request, parse_request_shared, Limits, Parsed, ProtocolError, Reply, BIG_ARG,
+};
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -247,12 +249,16 @@ fn process(
     let step = loop {
         // Per request: an AUTH earlier in the same batch lifts the unauthenticated limits.
         limits.unauthenticated = !client.authenticated;
-        match parse_request(inbuf, &limits) {
+        let (parsed, whole) = next_request(inbuf, &limits);
+        match parsed {
             Err(e) => {
                 Reply::error(e.message()).encode(out, client.resp3);
                 break Step::Close;
             }
-            Ok(Parsed::Incomplete { .. }) => break Step::Drained,
+            Ok(Parsed::Incomplete { need }) => {
+                size_for_big_bulk(inbuf, need);
+                break Step::Drained;
+            }
             Ok(Parsed::Complete(args, used)) => {
                 if args.is_empty() {
                     inbuf.advance(used);
@@ -260,12 +266,28 @@ fn process(
                 }
                 // Left in the buffer while paused: it runs, in order, once the pause ends.
                 if let Some((until, watch)) = dispatch::write_pause(&store, client, &args) {
+                    if let Some(whole) = whole {
+                        // Taken out of the buffer without a copy: put it back (rare path).
+                        drop(args);
+                        *inbuf = BytesMut::from(&whole[..]);
+                    }
                     break Step::Paused(until, watch);
                 }
                 // Redis counts the command being run in its query buffer (CLIENT INFO).
-                client.qbuf = inbuf.len();
-                client.qbuf_free = inbuf.capacity() - inbuf.len();
-                inbuf.advance(used);
+                match whole {
+                    Some(whole) => {
+                        client.qbuf = whole.len();
+                        client.qbuf_free = 0;
+                        // Dropped before the command runs: the big arguments must be the
+                        // only holders of the buffer for the keyspace to adopt it.
+                        drop(whole);
+                    }
+                    None => {
+                        client.qbuf = inbuf.len();
+                        client.qbuf_free = inbuf.capacity() - inbuf.len();
+                        inbuf.advance(used);
+                    }
+                }
                 match dispatch::execute(&mut store, client, args, out) {
                     Flow::Continue => {}
                     Flow::Close => break Step::Close,
@@ -299,6 +321,49 @@ fn process(
         info.multi_mem = multi_mem(client);
     }
     step
+}
+
+/// Parses the next request in `inbuf`. When the buffer is exactly full and large (it was
+/// sized for a big bulk by `size_for_big_bulk`), its big arguments are taken out of it
+/// without a copy: the buffer is frozen, the arguments are slices of it, and `inbuf` keeps
+/// only what follows the request. The frozen buffer is returned with the request (the
+/// request is then already consumed from `inbuf`).
+fn next_request(
+    inbuf: &mut BytesMut,
+    limits: &Limits,
+) -> (Result<Parsed, ProtocolError>, Option<bytes::Bytes>) {
+    if inbuf.len() < BIG_ARG || inbuf.len() != inbuf.capacity() {
+        return (parse_request(inbuf, limits), None);
+    }
+    let whole = std::mem::take(inbuf).freeze();
+    let parsed = parse_request_shared(&whole, limits);
+    match parsed {
+        Ok(Parsed::Complete(args, used)) if used >= BIG_ARG => {
+            // Only the (small) rest is copied; the big arguments keep `whole` alive.
+            *inbuf = BytesMut::with_capacity((whole.len() - used).max(16 * 1024));
+            inbuf.extend_from_slice(&whole[used..]);
+            (Ok(Parsed::Complete(args, used)), Some(whole))
+        }
+        other => {
+            // Nothing refers to the buffer any more: take it back without a copy.
+            *inbuf = whole
+                .try_into_mut()
+                .unwrap_or_else(|shared| BytesMut::from(&shared[..]));
+            (other, None)
+        }
+    }
+}
+
+/// A request waits for `need` bytes in all. When that is a big bulk beyond the buffer's
+/// room, the buffer is reallocated to exactly `need` bytes (as Redis does for arguments of
+/// `PROTO_MBULK_BIG_ARG` and more): the value is then received into memory of its own size,
+/// not into a buffer that doubles as it grows, and `next_request` hands it on uncopied.
+fn size_for_big_bulk(inbuf: &mut BytesMut, need: usize) {
+    if need >= inbuf.len() + BIG_ARG && need > inbuf.capacity() {
+        let mut exact = BytesMut::with_capacity(need);
+        exact.extend_from_slice(inbuf);
+        *inbuf = exact;
+    }
 }
 
 /// Bytes held by a client's MULTI queue as Redis counts them (arguments plus a pointer

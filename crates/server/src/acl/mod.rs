@@ -175,14 +175,39 @@ impl Acl {
 
 /// The catalog entry a call resolves to: the subcommand for containers, else the command.
 pub(crate) fn resolve(cmd: &Command, args: &[Bytes]) -> Option<usize> {
-    let idx = spec_index(cmd.name)?;
-    if args.len() >= 2 {
+    // Every command passes here (subcommand arity, ACL): a command without subcommands
+    // resolves from a hash map, with no name to format and no binary search.
+    let &(idx, container) = top_level_specs().get(cmd.name)?;
+    if container && args.len() >= 2 {
         let sub = String::from_utf8_lossy(&args[1]).to_ascii_lowercase();
         if let Some(i) = spec_index(&format!("{}|{}", cmd.name, sub)) {
             return Some(i);
         }
     }
     Some(idx)
+}
+
+/// Catalog index of each top-level command and whether it is a container (has
+/// `container|sub` entries), built once from the catalog.
+fn top_level_specs() -> &'static ahash::AHashMap<&'static str, (usize, bool)> {
+    static MAP: std::sync::OnceLock<ahash::AHashMap<&'static str, (usize, bool)>> =
+        std::sync::OnceLock::new();
+    MAP.get_or_init(|| {
+        let mut map = ahash::AHashMap::new();
+        for (i, spec) in SPECS.iter().enumerate() {
+            match spec.name.split_once('|') {
+                None => {
+                    map.entry(spec.name).or_insert((i, false)).0 = i;
+                }
+                Some((container, _)) => {
+                    if let Some(c) = SPECS.iter().position(|s| s.name == container) {
+                        map.insert(SPECS[c].name, (c, true));
+                    }
+                }
+            }
+        }
+        map
+    })
 }
 
 /// Channel arguments of a command and whether they are patterns (PSUBSCRIBE).

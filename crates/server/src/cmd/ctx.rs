@@ -36,6 +36,64 @@ pub(crate) struct Ctx<'a> {
     /// The entry whose LFU counter this command already bumped (its address; 0: none):
     /// a command that looks its key up twice counts as one access, as in Redis.
     pub lfu_bumped: usize,
+    /// Big string values to fill with the request's own argument buffers once the command
+    /// is done (see `Adoption`).
+    pub adopt: Adoption,
+}
+
+/// A large value is held once from the socket to the keyspace: a top-level write that
+/// stores one of the request's big arguments as a string stores an empty placeholder and
+/// notes it here; when the command is done the dispatcher, which owns the arguments, moves
+/// the argument's buffer into the placeholder (`Vec::from(Bytes)`, no copy while nothing
+/// else holds it). Nothing reads the value between the two: the rest of the command's
+/// bookkeeping (events, propagation, tracking) uses key names and the arguments. Empty,
+/// and free, for requests without a big argument.
+#[derive(Default)]
+pub(crate) struct Adoption {
+    /// (address, length, index) of the request's arguments of `BIG_ARG` bytes or more.
+    eligible: Vec<(usize, usize, usize)>,
+    /// (db, key, argument index) of the placeholders written, at most one per key.
+    pub pending: Vec<(usize, Bytes, usize)>,
+}
+
+impl Adoption {
+    /// The big arguments of a request the dispatcher owns and will hand over.
+    pub(crate) fn for_request(args: &[Bytes]) -> Adoption {
+        let mut adoption = Adoption::default();
+        for (i, a) in args.iter().enumerate().skip(1) {
+            if a.len() >= rubra_resp::BIG_ARG {
+                adoption.eligible.push((a.as_ptr() as usize, a.len(), i));
+            }
+        }
+        adoption
+    }
+
+    /// Whether `value` is one of the request's own big arguments (and which); a copy or an
+    /// argument of a queued or scripted command is not.
+    fn index_of(&self, value: &Bytes) -> Option<usize> {
+        let at = value.as_ptr() as usize;
+        self.eligible
+            .iter()
+            .find(|(p, len, _)| *p == at && *len == value.len())
+            .map(|(_, _, i)| *i)
+    }
+
+    /// The string to store for `value` under `key` in `db`: a copy, or, for a request's big
+    /// argument, an empty placeholder noted for the dispatcher to fill. A later write of
+    /// the same key in the same command replaces an earlier note.
+    pub(crate) fn string_for(&mut self, db: usize, key: &Bytes, value: &Bytes) -> Vec<u8> {
+        if self.eligible.is_empty() {
+            return value.to_vec();
+        }
+        self.pending.retain(|(d, k, _)| *d != db || k != key);
+        match self.index_of(value) {
+            Some(i) => {
+                self.pending.push((db, key.clone(), i));
+                Vec::new()
+            }
+            None => value.to_vec(),
+        }
+    }
 }
 
 /// Typed views of a value, one per type, used by the generic accessors below.

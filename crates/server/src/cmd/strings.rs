@@ -221,7 +221,9 @@ fn store_string(ctx: &mut Ctx, key: &Bytes, value: &Bytes, ttl: Ttl) {
             Bytes::from(at.to_string()),
         ]]);
     }
-    let entry = Entry::new(Value::Str(value.to_vec()), now);
+    let db = ctx.client.db;
+    let stored = ctx.adopt.string_for(db, key, value);
+    let entry = Entry::new(Value::Str(stored), now);
     ctx.db().insert(key, entry, expire_at);
     ctx.dirty(1);
 }

@@ -24,14 +24,18 @@ pub(crate) enum Flow {
 pub(crate) fn execute(
     store: &mut Store,
     client: &mut ClientState,
-    args: Vec<Bytes>,
+    mut args: Vec<Bytes>,
     out: &mut Vec<u8>,
 ) -> Flow {
     let commands_before = store.stats.total_commands;
     let found = cmd::lookup(&args[0]);
     client.last_cmd = found.map(|c| crate::exec::stats::stat_name(c, &args));
     client.argv_mem = args.iter().map(|a| a.len()).sum();
-    let (reply, block) = run(store, client, &args);
+    let mut adopted = Vec::new();
+    let (reply, block) = run(store, client, found, &args, &mut adopted);
+    if !adopted.is_empty() {
+        adopt_values(store, &mut args, adopted);
+    }
     client.argv_mem = 0;
     if store.stats.total_commands == commands_before && block.is_none() {
         // Refused before it ran: Redis counts the error and the command's rejected_calls.
@@ -69,12 +73,16 @@ pub(crate) fn execute(
     }
 }
 
+/// Runs one request; `adopted` receives the placeholders to fill with its big arguments
+/// (see `Adoption`).
 fn run(
     store: &mut Store,
     client: &mut ClientState,
+    found: Option<&'static Command>,
     args: &[Bytes],
+    adopted: &mut Vec<(usize, Bytes, usize)>,
 ) -> (Reply, Option<BlockRequest>) {
-    let Some(cmd) = cmd::lookup(&args[0]) else {
+    let Some(cmd) = found else {
         fail_multi(client);
         return (err::unknown_command(args), None);
     };
@@ -201,10 +209,31 @@ fn run(
         propagate: None,
         touched: None,
         lfu_bumped: 0,
+        adopt: Default::default(),
     };
+    if args.len() > 2 {
+        ctx.adopt = crate::cmd::ctx::Adoption::for_request(args);
+    }
     let reply = call(&mut ctx, cmd, args);
     let block = ctx.block.take();
+    *adopted = std::mem::take(&mut ctx.adopt.pending);
     (reply, block)
+}
+
+/// Moves each big argument a write stored as a placeholder into its key: the buffer the
+/// value was received into becomes the stored string, without a copy unless something
+/// else (a replication or AOF buffer) still shares it.
+fn adopt_values(store: &mut Store, args: &mut [Bytes], adopted: Vec<(usize, Bytes, usize)>) {
+    for (db, key, i) in adopted {
+        let Some(arg) = args.get_mut(i) else { continue };
+        let value = Vec::from(std::mem::take(arg));
+        // Time 0: the key was written by this very command; its TTL is not due yet.
+        if let Some(entry) = store.dbs[db].get_mut(&key, 0) {
+            if let rubra_keyspace::Value::Str(s) = &mut entry.value {
+                *s = value;
+            }
+        }
+    }
 }
 
 /// A rejected command inside MULTI dooms the transaction (EXECABORT).
@@ -341,6 +370,7 @@ pub(crate) fn serve_blocked(store: &mut Store) {
                     propagate: None,
                     touched: None,
                     lfu_bumped: 0,
+                    adopt: Default::default(),
                 };
                 let reply = call(&mut ctx, cmd, &waiter.args);
                 let still_blocked = ctx.block.is_some();
@@ -415,6 +445,10 @@ pub(crate) fn write_pause(
     args: &[Bytes],
 ) -> Option<(u64, tokio::sync::watch::Receiver<u64>)> {
     if client.is_primary_link || client.is_replica || client.import_link {
+        return None;
+    }
+    // The common case, nothing paused and no cluster: no clock read, no command lookup.
+    if store.pause.end_ms == 0 && !store.pause.failover && store.cluster.is_none() {
         return None;
     }
     let now = now_ms();

@@ -184,7 +184,7 @@ pub(crate) fn after_call(
             );
         }
     }
-    if !served && !feeds_monitor_first(cmd) && !stats::is_admin(name) {
+    if !served && store.monitors.active() && !feeds_monitor_first(cmd) && !stats::is_admin(name) {
         feed_monitors(store, ctx.client, args);
     }
 }

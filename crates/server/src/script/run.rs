@@ -518,6 +518,7 @@ fn check_and_call(
         propagate: None,
         touched: None,
         lfu_bumped: 0,
+        adopt: Default::default(),
     };
     let reply = dispatch::call(&mut inner, cmd, words);
     ctx.store.feed.targets = targets_before;
