@@ -102,8 +102,8 @@ measure() { # WHO N SIZE
   R[$who,rss]=$(awk -v a="$peak" -v b="$base" 'BEGIN { printf "%.1f", (a - b) * 100 / b }')
   R[$who,rssafter]=$(awk -v a="$(rss_kb "${PID[$who]}")" -v b="$base" 'BEGIN { printf "%.1f", (a - b) * 100 / b }')
 
-  # Full sync of a fresh replica (its own directory, on the client's CPU).
-  mkdir -p "$WORK/replica-$who"
+  # Full sync of a fresh replica (its own empty directory, on the client's CPU).
+  rm -rf "$WORK/replica-$who"; mkdir -p "$WORK/replica-$who"
   if [ "$who" = rubra ]; then
     $CLI_CPU "$RUBRA_BIN" --port "$REPLICA_PORT" --save "" --dir "$WORK/replica-$who" >"$WORK/replica.log" 2>&1 &
   else

@@ -181,9 +181,8 @@ pub(crate) fn write_rdb<W: Write>(
         if db.is_empty() {
             continue;
         }
-        let mut expires = 0u64;
-        db.for_each(now_ms, |_, _, at| expires += (at != 0) as u64);
-        w.select_db(i, db.len() as u64, expires)?;
+        // Hints only (Redis counts its dicts, expired keys included): no extra pass.
+        w.select_db(i, db.len() as u64, db.expires_len() as u64)?;
         db.for_each(now_ms, |k, e, expire_at| {
             if failure.is_some() {
                 return;
