@@ -227,14 +227,14 @@ mod tests {
     /// the reader's borrowed keys come back intact.
     #[test]
     fn string_entry_and_entry_parts_match_entry() {
-        let entries: Vec<RdbEntry> = (0..5000u64)
+        let entries: Vec<RdbEntry> = (0..30000u64)
             .map(|i| {
                 let value = match i % 3 {
                     0 => RdbValue::Str(format!("value:{i}").into_bytes()),
                     1 => RdbValue::Str(format!("{i}").repeat(40).into_bytes()),
                     _ => RdbValue::List(vec![b"a".to_vec(), format!("{i}").into_bytes()]),
                 };
-                let mut e = RdbEntry::new((i / 2000) as usize, format!("key:{i}"), value);
+                let mut e = RdbEntry::new((i / 12000) as usize, format!("key:{i}"), value);
                 e.expire_ms = (i % 7 == 0).then_some(1_900_000_000_000 + i);
                 e
             })
