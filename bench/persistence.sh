@@ -1,77 +1,148 @@
 #!/usr/bin/env bash
-# Persistence and replication cost, Rubra vs Debian's redis-server on this machine:
-# SAVE time and dump.rdb size for N keys (DEBUG POPULATE), start-up load time, and the
-# time a fresh replica needs for a full sync of the same dataset. Prints each pair and
-# the ratio Rubra/Redis (lower is better for times and sizes).
+# Persistence and replication cost, Rubra vs Debian's redis-server on this machine, for three
+# datasets (N keys `key:%012d` with "value:N" strings, 32-byte values and 1 KB values of
+# word-like text that LZF compresses about 2x):
+#   - SAVE time and dump size;
+#   - RSS growth while a BGSAVE runs under read-only traffic (redis-benchmark GET on random
+#     existing keys); for Redis the fork child's private dirty pages are added, since that
+#     is the memory its snapshot costs;
+#   - full-sync time: REPLICAOF on a fresh replica until master_link_status:up with all keys
+#     (Redis with repl-diskless-sync-delay 0, so neither side waits for more replicas);
+#   - start-up load time: process start until DBSIZE answers with all keys.
+# Prints each pair and the ratio Rubra/Redis (lower is better).
 #
-# Usage: bench/persistence.sh [keys (default 1000000)]
-# Needs: redis-server, redis-cli (apt-get install -y redis-server redis-tools).
+# Usage: bench/persistence.sh [keys (default 1000000)] [keys for the 1 KB set (default: keys,
+#        or 300000 when less than 8 GB is available)]
+# Env:   SIZES="0 32 1024" (0 = "value:N"), and bench/lib.sh's PIN / RUBRA_BIN. The masters
+#        run on CPU 1, the client and the replica on CPU 0.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+RUBRA_PORT=${RUBRA_PORT:-18400}
+REDIS_PORT=${REDIS_PORT:-18410}
+REPLICA_PORT=$((RUBRA_PORT + 100))
+# shellcheck source=bench/lib.sh
+. bench/lib.sh
+need_tools redis-server redis-cli redis-benchmark python3
+build_rubra
+make_workdir
+
 KEYS=${1:-1000000}
-BASE=${BASE_PORT:-18400}
-for tool in redis-server redis-cli; do
-  command -v "$tool" >/dev/null || { echo "missing $tool (apt-get install -y redis-server redis-tools)" >&2; exit 1; }
-done
-cargo build --release --quiet --bin rubra-server
-WORK=$(mktemp -d)
-PORTS=()
-cleanup() {
-  for p in "${PORTS[@]}"; do redis-cli -p "$p" shutdown nosave >/dev/null 2>&1 || true; done
-  rm -rf "$WORK"
-}
-trap cleanup EXIT
+avail_mb=$(free -m | awk '/^Mem:/ { print $7 }')
+BIG_KEYS=${2:-$([ "$avail_mb" -ge 8000 ] && echo "$KEYS" || echo 300000)}
+SIZES=${SIZES:-"0 32 1024"}
 
 now_ms() { date +%s%3N; }
-wait_up() { for _ in $(seq 300); do redis-cli -p "$1" ping >/dev/null 2>&1 && return 0; sleep 0.05; done; echo "port $1 did not start" >&2; exit 1; }
+rss_kb() { awk '/^VmRSS:/ { print $2 }' "/proc/$1/status" 2>/dev/null || echo 0; }
+# mem_kb PID: RSS of the server plus the private dirty pages of its fork children.
+mem_kb() {
+  local total child
+  total=$(rss_kb "$1")
+  for child in $(pgrep -P "$1" || true); do
+    total=$((total + $(awk '/^Private_Dirty:/ { s += $2 } END { print s + 0 }' "/proc/$child/smaps_rollup" 2>/dev/null || echo 0)))
+  done
+  echo "$total"
+}
+info_field() { redis-cli -p "$1" info "$2" | tr -d '\r' | sed -n "s/^$3://p"; }
 
-start() { # name port dir
-  local name=$1 port=$2 dir=$3
-  mkdir -p "$dir"
-  if [ "$name" = rubra ]; then
-    ./target/release/rubra-server --port "$port" --save "" --enable-debug-command yes --dir "$dir" >"$dir/log" 2>&1 &
-  else
-    redis-server --port "$port" --save "" --enable-debug-command yes --appendonly no --dir "$dir" --daemonize no >"$dir/log" 2>&1 &
-  fi
-  PORTS+=("$port")
-  wait_up "$port"
+# gen N SIZE: RESP SET commands for the dataset, for redis-cli --pipe.
+gen() {
+  python3 - "$1" "$2" <<'EOF'
+import random, sys
+n, size = int(sys.argv[1]), int(sys.argv[2])
+rng = random.Random(7)
+words = [b"alpha", b"beta", b"gamma", b"delta", b"user", b"id", b"name", b"value", b"true",
+         b"false", b"null", b"2026", b"status", b"ok", b"items", b"count"]
+text = b" ".join(rng.choice(words) + str(rng.randrange(1000)).encode() for _ in range(4096))
+span = len(text) - size - 1
+out = sys.stdout.buffer
+chunk = []
+for i in range(n):
+    k = b"key:%012d" % i
+    v = b"value:%d" % i if size == 0 else text[(i * 7919) % span:][:size]
+    chunk.append(b"*3\r\n$3\r\nSET\r\n$%d\r\n%s\r\n$%d\r\n%s\r\n" % (len(k), k, len(v), v))
+    if len(chunk) == 10000:
+        out.write(b"".join(chunk)); chunk = []
+out.write(b"".join(chunk))
+EOF
 }
 
-declare -A SAVE_MS SIZE LOAD_MS SYNC_MS
-i=0
-for name in rubra redis; do
-  p=$((BASE + i * 10)); r=$((p + 1)); i=$((i + 1))
-  start "$name" "$p" "$WORK/$name"
-  redis-cli -p "$p" debug populate "$KEYS" key 100 >/dev/null
-  t0=$(now_ms); redis-cli -p "$p" save >/dev/null; t1=$(now_ms)
-  SAVE_MS[$name]=$((t1 - t0))
-  SIZE[$name]=$(stat -c %s "$WORK/$name/dump.rdb")
-  # Full sync of a fresh replica.
-  start "$name" "$r" "$WORK/$name-replica"
-  t0=$(now_ms)
-  redis-cli -p "$r" replicaof 127.0.0.1 "$p" >/dev/null
-  while :; do
-    st=$(redis-cli -p "$r" info replication | tr -d '\r' | sed -n 's/^master_link_status://p')
-    n=$(redis-cli -p "$r" dbsize)
-    [ "$st" = up ] && [ "$n" = "$KEYS" ] && break
-    sleep 0.02
-  done
-  t1=$(now_ms)
-  SYNC_MS[$name]=$((t1 - t0))
-  # Start-up load of the saved file.
-  redis-cli -p "$p" shutdown nosave >/dev/null 2>&1 || true
-  sleep 0.2
-  t0=$(now_ms)
-  start "$name" "$p" "$WORK/$name"
-  while [ "$(redis-cli -p "$p" dbsize 2>/dev/null)" != "$KEYS" ]; do sleep 0.01; done
-  t1=$(now_ms)
-  LOAD_MS[$name]=$((t1 - t0))
-done
+start_master() { # WHO
+  if [ "$1" = rubra ]; then
+    start rubra --dbfilename rubra.rdb
+  else
+    start redis --dbfilename redis.rdb --repl-diskless-sync-delay 0
+  fi
+}
 
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "n/a" }'; }
-printf "%-28s %14s %14s %8s\n" "$KEYS keys (DEBUG POPULATE)" rubra redis-server ratio
-printf "%-28s %14s %14s %8s\n" "SAVE (ms)" "${SAVE_MS[rubra]}" "${SAVE_MS[redis]}" "$(ratio "${SAVE_MS[rubra]}" "${SAVE_MS[redis]}")"
-printf "%-28s %14s %14s %8s\n" "dump.rdb (bytes)" "${SIZE[rubra]}" "${SIZE[redis]}" "$(ratio "${SIZE[rubra]}" "${SIZE[redis]}")"
-printf "%-28s %14s %14s %8s\n" "load at start-up (ms)" "${LOAD_MS[rubra]}" "${LOAD_MS[redis]}" "$(ratio "${LOAD_MS[rubra]}" "${LOAD_MS[redis]}")"
-printf "%-28s %14s %14s %8s\n" "replica full sync (ms)" "${SYNC_MS[rubra]}" "${SYNC_MS[redis]}" "$(ratio "${SYNC_MS[rubra]}" "${SYNC_MS[redis]}")"
+declare -A R
+measure() { # WHO N SIZE
+  local who=$1 n=$2 size=$3 p t0 t1 base peak m bench_pid rpid
+  p=$(port "$who")
+  start_master "$who"
+  gen "$n" "$size" | $CLI_CPU redis-cli -p "$p" --pipe >/dev/null
+  [ "$(redis-cli -p "$p" dbsize)" = "$n" ] || { echo "$who: load failed" >&2; exit 1; }
+
+  t0=$(now_ms); redis-cli -p "$p" save >/dev/null; t1=$(now_ms)
+  R[$who,save]=$((t1 - t0))
+  R[$who,size]=$(stat -c %s "$WORK/$who.rdb")
+
+  # BGSAVE under read-only traffic.
+  $CLI_CPU redis-benchmark -p "$p" -c 50 -n 100000000 -r "$n" GET key:__rand_int__ >/dev/null 2>&1 &
+  bench_pid=$!
+  sleep 1
+  base=$(mem_kb "${PID[$who]}"); peak=$base
+  redis-cli -p "$p" bgsave >/dev/null
+  sleep 0.05
+  while [ "$(info_field "$p" persistence rdb_bgsave_in_progress)" = 1 ]; do
+    m=$(mem_kb "${PID[$who]}"); [ "$m" -gt "$peak" ] && peak=$m
+    sleep 0.05
+  done
+  kill "$bench_pid" 2>/dev/null || true; wait "$bench_pid" 2>/dev/null || true
+  R[$who,rss]=$(awk -v a="$peak" -v b="$base" 'BEGIN { printf "%.1f", (a - b) * 100 / b }')
+  R[$who,rssafter]=$(awk -v a="$(rss_kb "${PID[$who]}")" -v b="$base" 'BEGIN { printf "%.1f", (a - b) * 100 / b }')
+
+  # Full sync of a fresh replica (its own empty directory, on the client's CPU).
+  rm -rf "$WORK/replica-$who"; mkdir -p "$WORK/replica-$who"
+  if [ "$who" = rubra ]; then
+    $CLI_CPU "$RUBRA_BIN" --port "$REPLICA_PORT" --save "" --dir "$WORK/replica-$who" >"$WORK/replica.log" 2>&1 &
+  else
+    $CLI_CPU redis-server --port "$REPLICA_PORT" --save "" --appendonly no --dir "$WORK/replica-$who" --daemonize no >"$WORK/replica.log" 2>&1 &
+  fi
+  rpid=$!
+  for _ in $(seq 100); do redis-cli -p "$REPLICA_PORT" ping >/dev/null 2>&1 && break; sleep 0.1; done
+  t0=$(now_ms)
+  redis-cli -p "$REPLICA_PORT" replicaof 127.0.0.1 "$p" >/dev/null
+  until [ "$(info_field "$REPLICA_PORT" replication master_link_status)" = up ] &&
+    [ "$(redis-cli -p "$REPLICA_PORT" dbsize)" = "$n" ]; do sleep 0.01; done
+  t1=$(now_ms)
+  R[$who,sync]=$((t1 - t0))
+  redis-cli -p "$REPLICA_PORT" shutdown nosave >/dev/null 2>&1 || true
+  wait "$rpid" 2>/dev/null || true
+
+  # Start-up load of the saved file.
+  stop "$who"
+  t0=$(now_ms)
+  start_master "$who"
+  until [ "$(redis-cli -p "$p" dbsize 2>/dev/null)" = "$n" ]; do sleep 0.01; done
+  t1=$(now_ms)
+  R[$who,load]=$((t1 - t0))
+  stop "$who"
+  rm -f "$WORK"/*.rdb
+}
+
+row() { printf "%-30s %12s %12s %7s\n" "$@"; }
+for size in $SIZES; do
+  n=$KEYS; label="\"value:N\""
+  [ "$size" != 0 ] && label="$size-byte values"
+  [ "$size" -ge 1024 ] && n=$BIG_KEYS
+  for who in rubra redis; do measure "$who" "$n" "$size"; done
+  echo
+  row "$n keys, $label" rubra redis ratio
+  row "SAVE (ms)" "${R[rubra,save]}" "${R[redis,save]}" "$(ratio "${R[rubra,save]}" "${R[redis,save]}")"
+  row "dump size (bytes)" "${R[rubra,size]}" "${R[redis,size]}" "$(ratio "${R[rubra,size]}" "${R[redis,size]}")"
+  row "load at start-up (ms)" "${R[rubra,load]}" "${R[redis,load]}" "$(ratio "${R[rubra,load]}" "${R[redis,load]}")"
+  row "replica full sync (ms)" "${R[rubra,sync]}" "${R[redis,sync]}" "$(ratio "${R[rubra,sync]}" "${R[redis,sync]}")"
+  row "BGSAVE+GETs peak mem (+%)" "${R[rubra,rss]}" "${R[redis,rss]}" ""
+  row "  RSS after BGSAVE (+%)" "${R[rubra,rssafter]}" "${R[redis,rssafter]}" ""
+done

@@ -93,6 +93,12 @@ impl DbSnapshot {
     pub fn is_empty(&self) -> bool {
         self.slots.iter().all(|m| m.len() == 0)
     }
+
+    /// Number of keys with a TTL (including logically expired ones), from the per-slot
+    /// volatile tables: the RDB writer's RESIZEDB hint without a pass over every key.
+    pub fn expires_len(&self) -> usize {
+        self.slots.iter().map(|m| m.volatile.len()).sum()
+    }
 }
 
 /// One database: keys per slot (each with its volatile keys), and the log of keys removed

@@ -5,6 +5,7 @@ use crate::compact::{intset_decode, ziplist_decode, zipmap_decode};
 use crate::consts::*;
 use crate::error::RdbError;
 use crate::{listpack, lzf, RdbValue};
+use std::borrow::Cow;
 
 /// A bounds-checked read position over a byte slice; every read fails with `Truncated`
 /// instead of panicking when the data runs out.
@@ -91,27 +92,29 @@ impl<'a> Cursor<'a> {
 
     /// Reads a string in any RDB encoding (raw, int8/16/32, LZF).
     pub(crate) fn string(&mut self) -> Result<Vec<u8>, RdbError> {
-        match self.len_or_enc()? {
+        self.string_cow().map(Cow::into_owned)
+    }
+
+    /// [`Cursor::string`], borrowing a raw string from the input instead of copying it (keys
+    /// are copied into the keyspace's own storage anyway).
+    pub(crate) fn string_cow(&mut self) -> Result<Cow<'a, [u8]>, RdbError> {
+        Ok(Cow::Owned(match self.len_or_enc()? {
             Len::Plain(n) => {
                 let n = usize::try_from(n).map_err(|_| RdbError::Truncated)?;
-                Ok(self.take(n)?.to_vec())
+                return Ok(Cow::Borrowed(self.take(n)?));
             }
-            Len::Encoded(ENC_INT8) => Ok((self.u8()? as i8).to_string().into_bytes()),
-            Len::Encoded(ENC_INT16) => {
-                Ok(i16::from_le_bytes(self.array()?).to_string().into_bytes())
-            }
-            Len::Encoded(ENC_INT32) => {
-                Ok(i32::from_le_bytes(self.array()?).to_string().into_bytes())
-            }
+            Len::Encoded(ENC_INT8) => (self.u8()? as i8).to_string().into_bytes(),
+            Len::Encoded(ENC_INT16) => i16::from_le_bytes(self.array()?).to_string().into_bytes(),
+            Len::Encoded(ENC_INT32) => i32::from_le_bytes(self.array()?).to_string().into_bytes(),
             Len::Encoded(ENC_LZF) => {
                 let clen = usize::try_from(self.len()?).map_err(|_| RdbError::Truncated)?;
                 let ulen = usize::try_from(self.len()?)
                     .map_err(|_| RdbError::Corrupt("LZF length too large"))?;
                 let data = self.take(clen)?;
-                lzf::decompress(data, ulen)
+                lzf::decompress(data, ulen)?
             }
-            Len::Encoded(_) => Err(RdbError::Corrupt("unknown string encoding")),
-        }
+            Len::Encoded(_) => return Err(RdbError::Corrupt("unknown string encoding")),
+        }))
     }
 
     /// Reads a zset score in the old string form (type 3): a length byte, where 253, 254 and

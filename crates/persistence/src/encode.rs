@@ -51,12 +51,27 @@ pub(crate) fn put_string(out: &mut Vec<u8>, s: &[u8]) {
 /// Appends a byte string never int-encoded (listpack and intset blobs); strings longer than
 /// 20 bytes are LZF-compressed when that saves at least 4 bytes, like Redis.
 pub(crate) fn put_blob(out: &mut Vec<u8>, s: &[u8]) {
+    thread_local! {
+        /// The compressor's output, reused: one allocation per thread, not per string.
+        static LZF_OUT: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+    }
     if s.len() > 20 {
-        if let Some(c) = lzf::compress(s, s.len() - 3) {
+        let done = LZF_OUT.with(|c| {
+            let mut c = c.borrow_mut();
+            if !lzf::compress_into(s, s.len() - 3, &mut c) {
+                return false;
+            }
             out.push(0xc0 | ENC_LZF);
             put_len(out, c.len() as u64);
             put_len(out, s.len() as u64);
             out.extend_from_slice(&c);
+            // A huge value's buffer is not kept for the thread's lifetime.
+            if c.capacity() > 1 << 20 {
+                *c = Vec::new();
+            }
+            true
+        });
+        if done {
             return;
         }
     }

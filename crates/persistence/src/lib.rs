@@ -24,7 +24,7 @@ pub use dump::{
     dump_functions, dump_payload, restore_functions, restore_payload, FunctionPayloadError,
 };
 pub use error::RdbError;
-pub use reader::{read_rdb, RdbInfo, RdbReader};
+pub use reader::{read_rdb, RdbInfo, RdbItem, RdbReader};
 pub use stream::{chunk_nodes, RdbStream, RdbStreamEntry, RdbStreamGroup, RdbStreamId};
 pub use writer::{write_rdb, RdbWriter};
 

@@ -42,7 +42,16 @@ thread_local! {
 
 /// Compresses `input`; returns None unless the result is strictly shorter than `max_len`
 /// bytes, because Redis only stores compressed strings that save space.
+#[cfg(test)]
 pub(crate) fn compress(input: &[u8], max_len: usize) -> Option<Vec<u8>> {
+    let mut out = Vec::new();
+    compress_into(input, max_len, &mut out).then_some(out)
+}
+
+/// [`compress`] into `out` (cleared first), so a caller compressing many strings reuses one
+/// buffer; returns whether the result is usable (strictly shorter than `max_len`).
+pub(crate) fn compress_into(input: &[u8], max_len: usize, out: &mut Vec<u8>) -> bool {
+    out.clear();
     // Positions are stored in 32 bits; longer inputs (never seen in practice: a Redis
     // string is at most 512 MB) fall back to a private table.
     if input.len() >= u32::MAX as usize {
@@ -50,12 +59,12 @@ pub(crate) fn compress(input: &[u8], max_len: usize) -> Option<Vec<u8>> {
             generation: 0,
             slots: vec![0; 1 << HASH_BITS].into_boxed_slice(),
         };
-        return compress_with(&mut table, input, max_len);
+        return compress_with(&mut table, input, max_len, out);
     }
-    TABLE.with(|t| compress_with(&mut t.borrow_mut(), input, max_len))
+    TABLE.with(|t| compress_with(&mut t.borrow_mut(), input, max_len, out))
 }
 
-fn compress_with(table: &mut Table, input: &[u8], max_len: usize) -> Option<Vec<u8>> {
+fn compress_with(table: &mut Table, input: &[u8], max_len: usize, out: &mut Vec<u8>) -> bool {
     table.generation += 1;
     if table.generation >= 1 << 32 {
         table.slots.fill(0);
@@ -63,7 +72,7 @@ fn compress_with(table: &mut Table, input: &[u8], max_len: usize) -> Option<Vec<
     }
     let stamp = table.generation << 32;
     let slots = &mut table.slots;
-    let mut out = Vec::with_capacity(input.len());
+    out.reserve(input.len());
     let mut lit_start = 0;
     let mut i = 0;
     while i + 2 < input.len() {
@@ -80,7 +89,7 @@ fn compress_with(table: &mut Table, input: &[u8], max_len: usize) -> Option<Vec<
             while len < max && input[cand + len] == input[i + len] {
                 len += 1;
             }
-            flush_literals(&mut out, &input[lit_start..i]);
+            flush_literals(out, &input[lit_start..i]);
             let off = i - cand - 1;
             let l = len - 2;
             if l < 7 {
@@ -97,14 +106,14 @@ fn compress_with(table: &mut Table, input: &[u8], max_len: usize) -> Option<Vec<
             i += len;
             lit_start = i;
             if out.len() >= max_len {
-                return None;
+                return false;
             }
         } else {
             i += 1;
         }
     }
-    flush_literals(&mut out, &input[lit_start..]);
-    (out.len() < max_len).then_some(out)
+    flush_literals(out, &input[lit_start..]);
+    out.len() < max_len
 }
 
 /// Decompresses `input`, which must expand to exactly `expected_len` bytes.
@@ -138,9 +147,14 @@ pub(crate) fn decompress(input: &[u8], expected_len: usize) -> Result<Vec<u8>, R
                 return Err(BAD);
             }
             let start = out.len() - dist;
-            for k in 0..n {
-                let b = out[start + k];
-                out.push(b);
+            if dist >= n {
+                out.extend_from_within(start..start + n);
+            } else {
+                // Overlapping copy (a run): byte by byte, each read sees the last write.
+                for k in 0..n {
+                    let b = out[start + k];
+                    out.push(b);
+                }
             }
         }
     }
@@ -183,7 +197,9 @@ mod tests {
             generation: 0,
             slots: vec![0; 1 << HASH_BITS].into_boxed_slice(),
         };
-        assert_eq!(compress_with(&mut fresh, &a, a.len()), first);
+        let mut out = Vec::new();
+        let ok = compress_with(&mut fresh, &a, a.len(), &mut out);
+        assert_eq!(ok.then_some(out), first);
         assert_eq!(decompress(&first.unwrap(), a.len()).unwrap(), a);
     }
 

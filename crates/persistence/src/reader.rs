@@ -7,6 +7,7 @@ use crate::crc64::crc64;
 use crate::decode::{self, is_value_type, Cursor};
 use crate::error::RdbError;
 use crate::{RdbEntry, RdbValue};
+use std::borrow::Cow;
 
 /// What an RDB file said besides its keys.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -25,6 +26,24 @@ pub struct RdbInfo {
     pub skipped_empty: usize,
     /// The verified checksum, or None when the file had checksums disabled (0).
     pub checksum: Option<u64>,
+}
+
+/// One key as [`RdbReader::next_item`] produces it: an [`RdbEntry`] whose key may borrow
+/// from the file.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RdbItem<'a> {
+    /// Database index (SELECT number).
+    pub db: usize,
+    /// The key name, borrowed unless it was stored int-encoded or compressed.
+    pub key: Cow<'a, [u8]>,
+    /// The value.
+    pub value: RdbValue,
+    /// Absolute expiry time, in Unix milliseconds.
+    pub expire_ms: Option<u64>,
+    /// LRU idle time in seconds.
+    pub idle_secs: Option<u64>,
+    /// LFU logarithmic access counter.
+    pub freq: Option<u8>,
 }
 
 /// Streaming RDB parser over an in-memory file. Entries come out before the footer is
@@ -76,6 +95,20 @@ impl<'a> RdbReader<'a> {
 
     /// Returns the next key, or None at the end of the file after verifying the checksum.
     pub fn next_entry(&mut self) -> Result<Option<RdbEntry>, RdbError> {
+        Ok(self.next_item()?.map(|it| RdbEntry {
+            db: it.db,
+            key: it.key.into_owned(),
+            value: it.value,
+            expire_ms: it.expire_ms,
+            idle_secs: it.idle_secs,
+            freq: it.freq,
+        }))
+    }
+
+    /// [`RdbReader::next_entry`] with the key borrowed from the file when it is stored raw
+    /// (always, for files Redis writes): a loader copying keys into its own storage saves
+    /// one allocation per key.
+    pub fn next_item(&mut self) -> Result<Option<RdbItem<'a>>, RdbError> {
         let mut expire_ms = None;
         let mut idle_secs = None;
         let mut freq = None;
@@ -116,7 +149,7 @@ impl<'a> RdbReader<'a> {
                     self.info.functions.push(code);
                 }
                 ty if is_value_type(ty) => {
-                    let key = self.c.string()?;
+                    let key = self.c.string_cow()?;
                     let value = decode::value(&mut self.c, ty)?;
                     if !matches!(value, RdbValue::Str(_)) && value.is_empty() {
                         self.info.skipped_empty += 1;
@@ -126,7 +159,7 @@ impl<'a> RdbReader<'a> {
                         continue;
                     }
                     self.info.keys += 1;
-                    return Ok(Some(RdbEntry {
+                    return Ok(Some(RdbItem {
                         db: self.db,
                         key,
                         value,

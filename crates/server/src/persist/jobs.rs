@@ -179,18 +179,20 @@ async fn full_sync(
     };
     let held = std::mem::take(&mut replica.held);
     replica.state = crate::repl::state::SyncState::Online;
-    let mut payload = format!("${}\r\n", rdb.len()).into_bytes();
-    payload.extend_from_slice(&rdb);
-    payload.extend_from_slice(&held);
     let limits = crate::client::OutputLimits {
         hard: 0,
         soft: 0,
         soft_seconds: 0,
     };
     let bytes = rdb.len();
-    store
-        .clients
-        .push_raw(client, bytes::Bytes::from(payload), now_ms(), limits);
+    // Header, snapshot and held stream go out as three buffers in order: the snapshot is
+    // not copied into a combined payload (a second copy of the whole dataset).
+    let header = bytes::Bytes::from(format!("${}\r\n", rdb.len()));
+    for part in [header, bytes::Bytes::from(rdb), bytes::Bytes::from(held)] {
+        if !part.is_empty() {
+            store.clients.push_raw(client, part, now_ms(), limits);
+        }
+    }
     tracing::info!(
         replica = client,
         bytes,

@@ -5,7 +5,7 @@
 use bytes::Bytes;
 use rubra_keyspace::stream::{ConsumerGroup, PendingEntry};
 use rubra_keyspace::{Db, DbSnapshot, Entry, Stream, StreamId, Value, ZSet};
-use rubra_persistence::{RdbEntry, RdbReader, RdbStream, RdbStreamGroup, RdbValue, RdbWriter};
+use rubra_persistence::{RdbReader, RdbStream, RdbStreamGroup, RdbValue, RdbWriter};
 use std::io::Write;
 use std::path::Path;
 
@@ -181,18 +181,20 @@ pub(crate) fn write_rdb<W: Write>(
         if db.is_empty() {
             continue;
         }
-        let mut expires = 0u64;
-        db.for_each(now_ms, |_, _, at| expires += (at != 0) as u64);
-        w.select_db(i, db.len() as u64, expires)?;
+        // Hints only (Redis counts its dicts, expired keys included): no extra pass.
+        w.select_db(i, db.len() as u64, db.expires_len() as u64)?;
         db.for_each(now_ms, |k, e, expire_at| {
             if failure.is_some() {
                 return;
             }
-            let mut entry = RdbEntry::new(i, k.to_vec(), to_rdb(&e.value));
-            if expire_at != 0 {
-                entry.expire_ms = Some(expire_at);
-            }
-            if let Err(err) = w.entry(&entry) {
+            let expire = (expire_at != 0).then_some(expire_at);
+            // Strings go straight from the keyspace to the file; other types through the
+            // neutral model.
+            let written = match &e.value {
+                Value::Str(s) => w.string_entry(i, k, s, expire),
+                other => w.entry_parts(i, k, &to_rdb(other), expire, None, None),
+            };
+            if let Err(err) = written {
                 failure = Some(err);
             }
         });
@@ -233,7 +235,7 @@ pub(crate) fn decode_rdb_with_meta(
 ) -> Result<(Vec<Db>, LoadedMeta), String> {
     let mut dbs: Vec<Db> = (0..count).map(|_| Db::new()).collect();
     let mut reader = RdbReader::new(bytes).map_err(|e| e.to_string())?;
-    while let Some(e) = reader.next_entry().map_err(|e| e.to_string())? {
+    while let Some(e) = reader.next_item().map_err(|e| e.to_string())? {
         let Some(db) = dbs.get_mut(e.db) else {
             return Err(format!(
                 "the RDB file uses database {} (only {count} configured)",

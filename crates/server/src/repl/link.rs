@@ -284,7 +284,7 @@ async fn handshake(
 async fn read_snapshot(
     stream: &mut impl ClientStream,
     buf: &mut BytesMut,
-) -> Result<Vec<u8>, String> {
+) -> Result<bytes::Bytes, String> {
     let header = read_line(stream, buf).await?;
     if let Some(mark) = header.strip_prefix("$EOF:") {
         let mark = mark.as_bytes().to_vec();
@@ -293,7 +293,7 @@ async fn read_snapshot(
         }
         loop {
             if buf.len() >= 40 && buf[buf.len() - 40..] == mark[..] {
-                let data = buf[..buf.len() - 40].to_vec();
+                let data = buf.split_to(buf.len() - 40).freeze();
                 buf.clear();
                 return Ok(data);
             }
@@ -304,12 +304,13 @@ async fn read_snapshot(
         .strip_prefix('$')
         .and_then(|l| l.parse().ok())
         .ok_or_else(|| format!("bad snapshot header: {header}"))?;
+    // Room for the whole snapshot at once: growing the buffer by doubling would copy it
+    // several times and hold up to twice its size.
+    buf.reserve(len.saturating_sub(buf.len()));
     while buf.len() < len {
         read_more(stream, buf).await?;
     }
-    let data = buf[..len].to_vec();
-    buf.advance(len);
-    Ok(data)
+    Ok(buf.split_to(len).freeze())
 }
 
 /// Applies the primary's stream and acknowledges the offset once a second.
