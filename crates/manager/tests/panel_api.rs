@@ -1145,13 +1145,38 @@ fn csrf_and_validation(a: &str, ck: &[(&str, &str)], csrf: &str, bearer: &str) {
     let r = post("/api/slowlog/reset", "[");
     assert_eq!(r.status, 400);
     assert!(error(&r).contains("bad request body"), "{}", r.body);
-    // Key edit: an oversized value is refused by size, not read into memory.
-    let big = format!(
-        r#"{{"op":"set","key":"guard:k","value":"{}"}}"#,
-        "x".repeat(3 * 1024 * 1024)
+    // Key edit: values up to 8 MiB (MAX_VALUE) are taken, above axum's 2 MB default body
+    // limit; a larger value is refused with the limit named (400), and a body too large
+    // even for a hex-encoded 8 MiB value with 413, not read into memory.
+    const MAX_VALUE: usize = 8 * 1024 * 1024;
+    let edit = |len: usize| {
+        let body = format!(
+            r#"{{"op":"set","key":"guard:big","value":"{}"}}"#,
+            "x".repeat(len)
+        );
+        post("/api/key/edit", &body)
+    };
+    let r = edit(3 * 1024 * 1024);
+    assert_eq!(r.status, 200, "3 MB value: {}", r.body);
+    let strlen = post("/api/console", r#"{"line":"STRLEN guard:big"}"#);
+    assert_eq!(
+        strlen.json()["results"][0]["reply"]["value"],
+        3 * 1024 * 1024,
+        "{}",
+        strlen.body
     );
-    let r = post("/api/key/edit", &big);
+    let r = edit(MAX_VALUE + 1);
+    assert_eq!(r.status, 400, "{}", r.body);
+    assert!(
+        error(&r).contains("larger than 8388608 bytes"),
+        "{}",
+        r.body
+    );
+    let r = edit(2 * MAX_VALUE + 65 * 1024);
     assert_eq!(r.status, 413, "{}", &r.body[..r.body.len().min(200)]);
+    assert!(error(&r).contains("request body larger than"), "{}", r.body);
+    let r = post("/api/console", r#"{"line":"DEL guard:big"}"#);
+    assert_eq!(r.json()["results"][0]["reply"]["value"], 1, "{}", r.body);
     let r = post("/api/key/delete", r#"{"key":{"hex":"zz"}}"#);
     assert_eq!(r.status, 400, "{}", r.body);
     let r = post("/api/move-slot", r#"{"slot":"x"}"#);
