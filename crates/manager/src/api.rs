@@ -36,7 +36,8 @@
 use crate::panel::{self, auth as pauth};
 use crate::supervisor::Sup;
 use axum::body::Bytes;
-use axum::extract::{Path, RawQuery, Request, State};
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{DefaultBodyLimit, Path, RawQuery, Request, State};
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
@@ -70,7 +71,10 @@ pub fn router(sup: Arc<Sup>) -> Router {
         .route("/api/keys", get(keys_scan))
         .route("/api/key", get(key_get))
         .route("/api/key/delete", post(key_delete))
-        .route("/api/key/edit", post(key_edit))
+        .route(
+            "/api/key/edit",
+            post(key_edit).layer(DefaultBodyLimit::max(panel::edit::MAX_BODY)),
+        )
         .route("/api/key/page", get(key_page))
         .route("/api/console", post(console))
         .route("/api/slowlog", get(slowlog))
@@ -704,8 +708,26 @@ async fn key_delete(State(sup): State<Arc<Sup>>, body: Bytes) -> Response {
 }
 
 /// POST /api/key/edit: one change to one key (see `panel::edit`); 400 with the node's
-/// words when it refuses.
-async fn key_edit(State(sup): State<Arc<Sup>>, body: Bytes) -> Response {
+/// words when it refuses, 413 when the body is over `edit::MAX_BODY` (a value of
+/// `edit::MAX_VALUE` bytes fits even hex-encoded).
+async fn key_edit(
+    State(sup): State<Arc<Sup>>,
+    body: std::result::Result<Bytes, BytesRejection>,
+) -> Response {
+    let body = match body {
+        Ok(b) => b,
+        Err(rej) if rej.status() == StatusCode::PAYLOAD_TOO_LARGE => {
+            return err(
+                rej.status(),
+                &format!(
+                    "request body larger than {} bytes (values up to {} bytes)",
+                    panel::edit::MAX_BODY,
+                    panel::edit::MAX_VALUE
+                ),
+            )
+        }
+        Err(rej) => return err(rej.status(), &rej.body_text()),
+    };
     let e: panel::edit::Edit = match serde_json::from_slice(&body) {
         Ok(e) => e,
         Err(err) => return bad(&format!("bad request body: {err}")),

@@ -8,7 +8,8 @@
 //! for a confirmation; a real slow command (SORT ALPHA of 50,000 strings, over the 10 ms
 //! threshold) found in the merged slow log; skewed load on one key found first in hot
 //! keys and its slot moved away; a value and a TTL edited and checked with redis-cli; a
-//! binary key shown in hex and deleted; the dashboard updated live; console commands in
+//! binary key shown in hex and deleted; the dashboard updated live, and again after its
+//! stream was cut (the page reconnects by itself); console commands in
 //! the events; every control named (accessibility); a phone-sized window.
 //! Screenshots of every view go to target/panel-screenshots/*.png (CI artifacts).
 //!
@@ -19,9 +20,13 @@ mod common;
 use common::{cli, ports, tempdir, write_keys, Cluster, TempDir};
 use fantoccini::actions::{InputSource, KeyAction, KeyActions};
 use fantoccini::{Client, ClientBuilder, Locator};
+use std::io::{Read, Write};
+use std::net::{Shutdown, TcpListener, TcpStream};
 use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 /// chromedriver on a free port, in its own process group with the Chromium it starts;
@@ -90,6 +95,77 @@ async fn js(c: &Client, script: &str) -> serde_json::Value {
     c.execute(script, vec![])
         .await
         .unwrap_or(serde_json::Value::Null)
+}
+
+/// A TCP relay in front of the panel whose connections the test can cut at once, as a
+/// network drop would; it counts the live-stream requests that pass through it.
+struct Relay {
+    port: u16,
+    conns: Arc<Mutex<Vec<TcpStream>>>,
+    streams: Arc<AtomicUsize>,
+}
+
+impl Relay {
+    fn start(to: String) -> Relay {
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = l.local_addr().unwrap().port();
+        let conns = Arc::new(Mutex::new(Vec::new()));
+        let streams = Arc::new(AtomicUsize::new(0));
+        let (c2, s2) = (conns.clone(), streams.clone());
+        std::thread::spawn(move || {
+            for down in l.incoming().map_while(Result::ok) {
+                let Ok(up) = TcpStream::connect(&to) else {
+                    continue;
+                };
+                let (Ok(d2), Ok(u2)) = (down.try_clone(), up.try_clone()) else {
+                    continue;
+                };
+                if let (Ok(d3), Ok(u3)) = (down.try_clone(), up.try_clone()) {
+                    c2.lock().unwrap().extend([d3, u3]);
+                }
+                let s3 = s2.clone();
+                std::thread::spawn(move || pipe(down, up, Some(s3)));
+                std::thread::spawn(move || pipe(u2, d2, None));
+            }
+        });
+        Relay {
+            port,
+            conns,
+            streams,
+        }
+    }
+
+    /// Live-stream requests seen so far.
+    fn streams(&self) -> usize {
+        self.streams.load(Ordering::SeqCst)
+    }
+
+    /// Close every connection made so far, both ways.
+    fn cut(&self) {
+        for s in self.conns.lock().unwrap().drain(..) {
+            let _ = s.shutdown(Shutdown::Both);
+        }
+    }
+}
+
+/// Copy `from` to `to` until either closes; count requests for /api/stream if asked.
+fn pipe(mut from: TcpStream, mut to: TcpStream, streams: Option<Arc<AtomicUsize>>) {
+    let mut buf = [0u8; 16384];
+    loop {
+        let n = match from.read(&mut buf) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => n,
+        };
+        if let Some(c) = &streams {
+            if buf[..n].windows(16).any(|w| w == b"GET /api/stream ") {
+                c.fetch_add(1, Ordering::SeqCst);
+            }
+        }
+        if to.write_all(&buf[..n]).is_err() {
+            break;
+        }
+    }
+    let _ = to.shutdown(Shutdown::Write);
 }
 
 /// Wait for the confirmation dialog, then confirm or cancel it.
@@ -869,6 +945,47 @@ fn browser_login_add_pair_and_rebalance() {
         .await;
         let same = js(&client, "return window.__sameDocument === true;").await;
         assert_eq!(same.as_bool(), Some(true), "the page was not reloaded");
+        // Graceful reconnect: the same page through a relay whose connections are then
+        // cut (a network drop, a proxy's idle timeout). The page says it is reconnecting,
+        // opens a new stream by itself and is updated by it again.
+        let t_relay = Instant::now();
+        let relay = Relay::start(cluster.panel.clone());
+        client.goto(&format!("http://127.0.0.1:{}/", relay.port)).await.unwrap();
+        until(20, "live through the relay", || async {
+            let t = js(&client, "return document.getElementById('live-state').textContent;").await;
+            (t.as_str() == Some("live")).then_some(())
+        })
+        .await;
+        js(
+            &client,
+            "var el = document.getElementById('live-state'); window.__liveStates = []; \
+             new MutationObserver(function () { window.__liveStates.push(el.textContent); })\
+             .observe(el, {childList: true, characterData: true, subtree: true}); return 1;",
+        )
+        .await;
+        assert_eq!(relay.streams(), 1);
+        relay.cut();
+        let states = until(20, "reconnected after the cut", || async {
+            let v = js(&client, "return window.__liveStates;").await;
+            let v = strings(v);
+            let back = v.iter().position(|s| s == "reconnecting")
+                .is_some_and(|i| v[i..].iter().any(|s| s == "live"));
+            (back && relay.streams() >= 2).then_some(v)
+        })
+        .await;
+        println!("live states after the cut: {states:?}, streams: {}", relay.streams());
+        // Updated by the new stream (polling is off while live): a marker in the key
+        // count is replaced by the next pushed snapshot.
+        js(&client, "document.getElementById('kpi-keys').textContent = 'stale'; return 1;").await;
+        until(15, "a snapshot pushed over the new stream", || async {
+            let t = js(&client, "return document.getElementById('kpi-keys').textContent;").await;
+            t.as_str().is_some_and(|t| t != "stale" && !t.is_empty()).then_some(())
+        })
+        .await;
+        let live = js(&client, "return document.getElementById('live-state').textContent;").await;
+        assert_eq!(live.as_str(), Some("live"));
+        println!("reconnect check took {:?}", t_relay.elapsed());
+        client.goto(&url).await.unwrap();
         client
             .find(Locator::Css("button[data-tab=events]"))
             .await

@@ -150,10 +150,15 @@ impl Auth {
 
     /// Seconds `user` at `ip` must wait before its next password check, or None if allowed.
     pub fn blocked(&self, user: &str, ip: IpAddr) -> Option<u64> {
-        let now = Instant::now();
+        self.blocked_at(user, ip, Instant::now())
+    }
+
+    /// [`Auth::blocked`] as seen at `now` (tests step the clock instead of waiting).
+    fn blocked_at(&self, user: &str, ip: IpAddr, now: Instant) -> Option<u64> {
         let f = lock(&self.failures);
         let until = f.get(&(user.to_string(), ip))?.until?;
-        let wait = until.checked_duration_since(now)?;
+        // The lock-out ends at `until` (not one second after).
+        let wait = until.checked_duration_since(now).filter(|w| !w.is_zero())?;
         // Rounded up: a client told to wait that long is never refused again for it.
         Some((wait.as_secs_f64().ceil() as u64).max(1))
     }
@@ -161,7 +166,11 @@ impl Auth {
     /// Count a failed password check of `user` from `ip`. Returns the lock-out's length in
     /// seconds when this failure starts one (for the events log).
     pub fn failed(&self, user: &str, ip: IpAddr) -> Option<u64> {
-        let now = Instant::now();
+        self.failed_at(user, ip, Instant::now())
+    }
+
+    /// [`Auth::failed`] at `now`.
+    fn failed_at(&self, user: &str, ip: IpAddr, now: Instant) -> Option<u64> {
         let mut f = lock(&self.failures);
         f.retain(|_, s| now.duration_since(s.last) < FORGET);
         if f.len() >= MAX_TRACKED {
@@ -334,6 +343,52 @@ mod tests {
             lengths.extend(a.failed("admin", ip));
         }
         assert_eq!(lengths, vec![WINDOW.as_secs(), 2 * WINDOW.as_secs()]);
+    }
+
+    /// The lock-out a guesser actually meets: failures are only counted while the pair is
+    /// not locked (the API answers 429 without checking the password), so the second
+    /// lock-out starts after the first has run out. It must last longer (twice), the third
+    /// longer still, and an hour without failures starts the schedule over. The clock is
+    /// stepped, not waited for.
+    #[test]
+    fn a_second_lockout_of_a_pair_lasts_longer_than_the_first() {
+        let a = Auth::default();
+        let ip: IpAddr = "10.7.7.7".parse().unwrap();
+        let secs = Duration::from_secs;
+        // Fails until locked at `t` (never while blocked); the lock-out's length.
+        let lock_out = |t: Instant| {
+            let mut got = None;
+            for i in 1..=MAX_FAILURES {
+                assert!(
+                    a.blocked_at("admin", ip, t).is_none(),
+                    "failure {i} refused"
+                );
+                got = a.failed_at("admin", ip, t);
+                assert_eq!(got.is_some(), i == MAX_FAILURES, "failure {i}");
+            }
+            got.unwrap_or(0)
+        };
+        let t0 = Instant::now();
+        assert_eq!(lock_out(t0), 60);
+        assert_eq!(a.blocked_at("admin", ip, t0), Some(60));
+        assert_eq!(a.blocked_at("admin", ip, t0 + secs(59)), Some(1));
+        assert_eq!(a.blocked_at("admin", ip, t0 + secs(60)), None);
+        // Second lock-out of the same pair, right after the first ran out: 120 s.
+        let t1 = t0 + secs(61);
+        assert_eq!(lock_out(t1), 120);
+        assert_eq!(a.blocked_at("admin", ip, t1 + secs(60)), Some(60));
+        assert_eq!(a.blocked_at("admin", ip, t1 + secs(119)), Some(1));
+        assert_eq!(a.blocked_at("admin", ip, t1 + secs(120)), None);
+        // Another address is not affected by this pair's history.
+        assert!(a
+            .blocked_at("admin", "10.7.7.8".parse().unwrap(), t1)
+            .is_none());
+        // Third: 240 s.
+        let t2 = t1 + secs(121);
+        assert_eq!(lock_out(t2), 240);
+        // Quiet for FORGET after the last failure: back to the first length.
+        let t3 = t2 + FORGET;
+        assert_eq!(lock_out(t3), 60);
     }
 
     #[test]

@@ -95,6 +95,8 @@ pub struct Edit {
 
 /// Largest key or value accepted from the panel.
 pub const MAX_VALUE: usize = 8 * 1024 * 1024;
+/// Largest edit request body: a `MAX_VALUE` value hex-encoded, plus the rest of the JSON.
+pub const MAX_BODY: usize = 2 * MAX_VALUE + 64 * 1024;
 
 fn need(b: &Option<Bin>, what: &str) -> std::result::Result<Vec<u8>, String> {
     let v = b
