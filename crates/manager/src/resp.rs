@@ -78,14 +78,9 @@ impl Conn {
         stream.set_nodelay(true)?;
         // The handshake runs within the first command, under the same timeouts.
         stream.set_write_timeout(Some(READ_TIMEOUT))?;
-        let host = addr
-            .rsplit_once(':')
-            .map_or(addr, |(h, _)| h)
-            .trim_start_matches('[')
-            .trim_end_matches(']');
         let mut c = Conn {
             addr: addr.to_string(),
-            stream: crate::tls::Stream::new(stream, host, tls)?,
+            stream: crate::tls::Stream::new(stream, crate::tls::host_of(addr), tls)?,
             reader: FrameReader::new(MAX_BULK),
         };
         if let Some(p) = password {

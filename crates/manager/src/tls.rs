@@ -73,6 +73,15 @@ pub fn panel_server_config(files: &CertFiles) -> Result<Arc<rustls::ServerConfig
     Ok(Arc::new(cfg))
 }
 
+/// The host part of `host:port` (IPv6 brackets removed): the name a node's certificate
+/// must carry.
+pub fn host_of(addr: &str) -> &str {
+    addr.rsplit_once(':')
+        .map_or(addr, |(h, _)| h)
+        .trim_start_matches('[')
+        .trim_end_matches(']')
+}
+
 /// A node connection: plain TCP, or TLS over it.
 pub enum Stream {
     /// Plain TCP.

@@ -229,6 +229,43 @@ fn up_tls_serves_clients_replicas_bus_and_panel_over_tls() {
         &format!("{url}api/cluster"),
     ]);
     assert!(ok && body.contains("\"nodes\""), "{body}");
+    // Signing in over HTTPS sets a session cookie the browser keeps off plain HTTP.
+    let (ok, headers) = curl(&[
+        "--cacert",
+        &f.ca.to_string_lossy(),
+        "-i",
+        "--data-urlencode",
+        "username=admin",
+        "--data-urlencode",
+        &format!("password={pw}"),
+        &format!("{url}login"),
+    ]);
+    let cookie = headers
+        .lines()
+        .find(|l| l.to_ascii_lowercase().starts_with("set-cookie:"))
+        .unwrap_or_default();
+    assert!(ok && cookie.contains("; Secure"), "{headers}");
+    // The panel's console reaches the TLS-only nodes (routed by key slot).
+    for (line, want) in [
+        (r#"{"line":"SET console:tls v1"}"#, "OK"),
+        (r#"{"line":"GET console:tls"}"#, "v1"),
+    ] {
+        let (ok, body) = curl(&[
+            "--cacert",
+            &f.ca.to_string_lossy(),
+            "-H",
+            &format!("Authorization: Bearer {pw}"),
+            "-H",
+            "Content-Type: application/json",
+            "--data",
+            line,
+            &format!("{url}api/console"),
+        ]);
+        assert!(
+            ok && body.contains(want) && !body.contains("\"error\""),
+            "{line}: {body}"
+        );
+    }
     let (ok, _) = curl(&[&url]);
     assert!(
         !ok,

@@ -230,17 +230,22 @@ pub fn cookie<'a>(header: &'a str, name: &str) -> Option<&'a str> {
     })
 }
 
-/// The Set-Cookie value that starts a session.
-pub fn set_cookie(token: &str) -> String {
+/// The Set-Cookie value that starts a session; `secure` (the panel serves HTTPS) keeps
+/// the browser from ever sending the cookie over plain HTTP.
+pub fn set_cookie(token: &str, secure: bool) -> String {
     format!(
-        "{COOKIE}={token}; HttpOnly; SameSite=Strict; Path=/; Max-Age={}",
-        MAX_AGE.as_secs()
+        "{COOKIE}={token}; HttpOnly; SameSite=Strict; Path=/; Max-Age={}{}",
+        MAX_AGE.as_secs(),
+        if secure { "; Secure" } else { "" }
     )
 }
 
 /// The Set-Cookie value that ends a session in the browser.
-pub fn clear_cookie() -> String {
-    format!("{COOKIE}=; HttpOnly; SameSite=Strict; Path=/; Max-Age=0")
+pub fn clear_cookie(secure: bool) -> String {
+    format!(
+        "{COOKIE}=; HttpOnly; SameSite=Strict; Path=/; Max-Age=0{}",
+        if secure { "; Secure" } else { "" }
+    )
 }
 
 /// Decode `application/x-www-form-urlencoded` / query strings into pairs.

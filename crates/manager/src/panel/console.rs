@@ -247,14 +247,17 @@ pub fn check(args: &[Vec<u8>], confirmed: bool) -> Result<(), Refusal> {
 /// commands, and a node that hangs costs one connection, not the supervisor's pool).
 struct Link {
     addr: String,
-    stream: TcpStream,
+    stream: crate::tls::Stream,
     reader: FrameReader,
 }
 
 impl Link {
-    fn open(addr: &str, password: Option<&str>) -> Result<Link> {
-        let stream = TcpStream::connect(addr).with_context(|| format!("connect {addr}"))?;
-        stream.set_read_timeout(Some(READ_TIMEOUT))?;
+    /// Connects as the supervisor does: over TLS for a `--tls` cluster (`ctx.tls`).
+    fn open(ctx: &Ctx, addr: &str) -> Result<Link> {
+        let password = ctx.password.as_deref();
+        let tcp = TcpStream::connect(addr).with_context(|| format!("connect {addr}"))?;
+        tcp.set_read_timeout(Some(READ_TIMEOUT))?;
+        let stream = crate::tls::Stream::new(tcp, crate::tls::host_of(addr), ctx.tls.as_ref())?;
         let mut l = Link {
             addr: addr.to_string(),
             stream,
@@ -361,7 +364,7 @@ fn run_at(ctx: &Ctx, view: &View, first: String, args: &[Vec<u8>]) -> Result<Jso
     let mut hops = Vec::new();
     let mut asking = false;
     for _ in 0..=MAX_HOPS {
-        let mut link = Link::open(&addr, ctx.password.as_deref())?;
+        let mut link = Link::open(ctx, &addr)?;
         if asking {
             link.call(&[b"ASKING".as_slice()])?;
         }
@@ -420,7 +423,7 @@ fn first_node<'a>(
     // Key positions from the node itself; keyless commands answer with an error.
     let mut probe: Vec<&[u8]> = vec![b"COMMAND", b"GETKEYS"];
     probe.extend(args.iter().map(Vec::as_slice));
-    let keys = Link::open(&ctx.addr_of(pick), ctx.password.as_deref())?.call(&probe)?;
+    let keys = Link::open(ctx, &ctx.addr_of(pick))?.call(&probe)?;
     let first_key = match keys {
         Frame::Array(ks) | Frame::Set(ks) => ks.into_iter().find_map(|k| match k {
             Frame::Bulk(b) => Some(b),

@@ -199,7 +199,7 @@ async fn login(State(sup): State<Arc<Sup>>, req: Request) -> Response {
     let (token, _) = sup.auth.create();
     sup.event("login", serde_json::json!({"ip": ip.to_string()}));
     let mut r = (StatusCode::SEE_OTHER, [(header::LOCATION, "/")]).into_response();
-    if let Ok(v) = HeaderValue::from_str(&auth::set_cookie(&token)) {
+    if let Ok(v) = HeaderValue::from_str(&auth::set_cookie(&token, sup.tls.is_some())) {
         r.headers_mut().insert(header::SET_COOKIE, v);
     }
     r
@@ -226,7 +226,7 @@ async fn logout(State(sup): State<Arc<Sup>>, req: Request) -> Response {
     }
     sup.auth.remove(&token);
     let mut r = (StatusCode::SEE_OTHER, [(header::LOCATION, "/")]).into_response();
-    if let Ok(v) = HeaderValue::from_str(&auth::clear_cookie()) {
+    if let Ok(v) = HeaderValue::from_str(&auth::clear_cookie(sup.tls.is_some())) {
         r.headers_mut().insert(header::SET_COOKIE, v);
     }
     r
