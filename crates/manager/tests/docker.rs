@@ -93,14 +93,50 @@ fn write_keys(conn: &mut redis::cluster::ClusterConnection, keys: impl Iterator<
     }
 }
 
-#[test]
-fn containers_form_a_cluster_and_survive_a_killed_primary() {
-    let img = image();
+/// The tests of this file share one engine and two cores: one cluster at a time.
+static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+/// A unique name prefix for what a test creates in the engine.
+fn unique_prefix(tag: &str) -> String {
     let nanos = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| d.subsec_nanos())
         .unwrap_or(0);
-    let prefix = format!("rbt{}x{nanos}", std::process::id());
+    format!("{tag}{}x{nanos}", std::process::id())
+}
+
+/// A cluster client seeded with the container addresses in `ips` (port -> IP).
+fn client_for(ips: &BTreeMap<u16, String>, pw: &str) -> redis::cluster::ClusterClient {
+    let seeds: Vec<String> = ips
+        .iter()
+        .map(|(p, ip)| format!("redis://{ip}:{p}/"))
+        .collect();
+    redis::cluster::ClusterClient::builder(seeds)
+        .password(pw.to_string())
+        .retries(10)
+        .connection_timeout(Duration::from_secs(5))
+        .response_timeout(Duration::from_secs(5))
+        .build()
+        .expect("client")
+}
+
+/// The keys among `keys` that do not read back as their own name.
+fn missing_keys(
+    conn: &mut redis::cluster::ClusterConnection,
+    keys: impl Iterator<Item = String>,
+) -> Vec<String> {
+    keys.filter(|k| {
+        let got: Option<String> = redis::cmd("GET").arg(k).query(conn).expect("GET");
+        got.as_deref() != Some(k.as_str())
+    })
+    .collect()
+}
+
+#[test]
+fn containers_form_a_cluster_and_survive_a_killed_primary() {
+    let _serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
+    let img = image();
+    let prefix = unique_prefix("rbt");
     let _purge = Purge(prefix.clone());
     let dir = tempdir("docker");
     let _tmp = TempDir(dir.clone());
@@ -162,17 +198,7 @@ fn containers_form_a_cluster_and_survive_a_killed_primary() {
     assert!(ok && status.contains(&ips[&base]), "{status}");
 
     // A cluster client, seeded with and redirected to the announced addresses.
-    let seeds: Vec<String> = ips
-        .iter()
-        .map(|(p, ip)| format!("redis://{ip}:{p}/"))
-        .collect();
-    let client = redis::cluster::ClusterClient::builder(seeds)
-        .password(pw.clone())
-        .retries(10)
-        .connection_timeout(Duration::from_secs(5))
-        .response_timeout(Duration::from_secs(5))
-        .build()
-        .expect("client");
+    let client = client_for(&ips, &pw);
     let mut conn = client.get_connection().expect("cluster connection");
     write_keys(&mut conn, (0..300).map(|i| format!("k:{i}")));
 
@@ -360,4 +386,219 @@ fn rolling_upgrade(
         missing.len()
     );
     assert!(cluster.state().docker.map(|d| d.image) == Some(next.clone()));
+}
+
+/// `rubra up --runtime docker` with small nodes, under `prefix`; waits until it is ready.
+fn docker_up(img: &str, prefix: &str, dir: &std::path::PathBuf) -> Cluster {
+    let (base, panel) = ports(8);
+    Cluster::start(
+        Kind::Embedded,
+        dir,
+        base,
+        panel,
+        &[
+            "--runtime",
+            "docker",
+            "--image",
+            img,
+            "--docker-prefix",
+            prefix,
+            "--node-maxmemory",
+            "64mb",
+            "--node-cpus",
+            "0.5",
+        ],
+    )
+}
+
+/// Whether the engine holds volume `name`.
+fn volume_exists(name: &str) -> bool {
+    Command::new("docker")
+        .args(["volume", "inspect", name])
+        .output()
+        .is_ok_and(|o| o.status.success())
+}
+
+/// The IPs of every active node's container, as the engine reports them now.
+fn container_ips(cluster: &Cluster, rt: &DockerRt) -> BTreeMap<u16, String> {
+    cluster
+        .state()
+        .active_ports()
+        .into_iter()
+        .filter_map(|p| Some((p, rt.refresh_ip(p).ok()??)))
+        .collect()
+}
+
+/// `WAIT 1` through the cluster client: it goes to every primary on the connection that
+/// made the writes, and the answer is the smallest count, so >= 1 means every write so far
+/// is on a replica too.
+fn wait_replicated(conn: &mut redis::cluster::ClusterConnection) -> i64 {
+    redis::cmd("WAIT")
+        .arg(1)
+        .arg(5000)
+        .query(conn)
+        .expect("WAIT")
+}
+
+/// Scale 6 -> 8 -> 6 on the Docker runtime (containers and volumes made and removed,
+/// no key lost), then a partition: a primary's container is cut off its network for
+/// longer than the node timeout, its replica takes over while a cluster client keeps
+/// writing, and after the network is given back the old primary rejoins as a replica of
+/// the new one with every acknowledged write in place.
+#[test]
+fn docker_scale_and_partition() {
+    let _serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
+    let img = image();
+    let prefix = unique_prefix("rbs");
+    let _purge = Purge(prefix.clone());
+    let dir = tempdir("docker-ops");
+    let _tmp = TempDir(dir.clone());
+    let t_all = Instant::now();
+    let cluster = docker_up(&img, &prefix, &dir);
+    println!("6 containers up in {:?}", t_all.elapsed());
+    let pw = cluster.password();
+    let rt = DockerRt::new(&prefix, &img, 0.0, "0").expect("runtime");
+    let ips = container_ips(&cluster, &rt);
+    assert_eq!(ips.len(), 6, "{ips:?}");
+    let client = client_for(&ips, &pw);
+    let mut conn = client.get_connection().expect("cluster connection");
+    write_keys(&mut conn, (0..300).map(|i| format!("s:{i}")));
+
+    // 6 -> 8: two new containers, each with its own volume, serving slots.
+    let t0 = Instant::now();
+    let (ok, out) = cluster.run(&["scale", "--add-pair"]);
+    assert!(ok, "scale --add-pair: {out}");
+    println!("scale --add-pair took {:?}", t0.elapsed());
+    let before: BTreeSet<u16> = ips.keys().copied().collect();
+    let after: BTreeSet<u16> = cluster.state().active_ports().into_iter().collect();
+    let added: Vec<u16> = after.difference(&before).copied().collect();
+    assert_eq!(added.len(), 2, "{after:?}");
+    for &p in &added {
+        let c = rt.inspect(p).expect("inspect").expect("new container");
+        assert_eq!(c["State"]["Running"], true, "container of {p} runs");
+        assert!(volume_exists(&rt.volume(p)), "volume of {p}");
+    }
+    cluster.wait_check();
+    let ips8 = container_ips(&cluster, &rt);
+    let v = view_at(&format!("{}:{}", ips8[&added[0]], added[0]), &pw).expect("view");
+    assert_eq!(v.nodes.len(), 8);
+    assert_eq!(
+        v.primaries().iter().filter(|n| n.slot_count() > 0).count(),
+        4,
+        "four primaries serve slots"
+    );
+    let lost = missing_keys(&mut conn, (0..300).map(|i| format!("s:{i}")));
+    assert!(lost.is_empty(), "lost after --add-pair: {lost:?}");
+    write_keys(&mut conn, (300..400).map(|i| format!("s:{i}")));
+
+    // 8 -> 6: the removed pair's containers and volumes are gone, its keys moved.
+    let t0 = Instant::now();
+    let (ok, out) = cluster.run(&["scale", "--remove-pair"]);
+    assert!(ok, "scale --remove-pair: {out}");
+    println!("scale --remove-pair took {:?}", t0.elapsed());
+    let now: BTreeSet<u16> = cluster.state().active_ports().into_iter().collect();
+    assert_eq!(now.len(), 6, "{now:?}");
+    for p in after.difference(&now) {
+        assert!(rt.inspect(*p).expect("inspect").is_none(), "container of {p}");
+        assert!(!volume_exists(&rt.volume(*p)), "volume of {p} removed");
+    }
+    cluster.wait_check();
+    let lost = missing_keys(&mut conn, (0..400).map(|i| format!("s:{i}")));
+    assert!(lost.is_empty(), "lost after --remove-pair: {lost:?}");
+    println!("scale 6-8-6 done at {:?}", t_all.elapsed());
+
+    partition(&cluster, &rt, &pw, &client);
+    drop(conn);
+    drop(cluster);
+    println!("docker scale + partition: {:?}", t_all.elapsed());
+}
+
+/// The partition half of `docker_scale_and_partition`.
+fn partition(
+    cluster: &Cluster,
+    rt: &DockerRt,
+    pw: &str,
+    client: &redis::cluster::ClusterClient,
+) {
+    let ips = container_ips(cluster, rt);
+    let any = ips.iter().next().map(|(p, ip)| format!("{ip}:{p}")).expect("a node");
+    let v = view_at(&any, pw).expect("view");
+    let victim = v
+        .primaries()
+        .into_iter()
+        .find(|n| n.slot_count() > 0 && !v.replicas_of(&n.id).is_empty())
+        .cloned()
+        .expect("a primary with a replica");
+    let replica = v.replicas_of(&victim.id)[0].clone();
+    let raddr = format!("{}:{}", replica.ip, replica.port);
+
+    // Acknowledged writes: every primary has them on its replica (WAIT 1).
+    let mut conn = client.get_connection().expect("cluster connection");
+    write_keys(&mut conn, (0..300).map(|i| format!("p:{i}")));
+    assert!(wait_replicated(&mut conn) >= 1, "writes reached the replicas");
+
+    let net = rt.network();
+    let name = rt.container(victim.port);
+    struct Reconnect(String, String, u16);
+    impl Drop for Reconnect {
+        fn drop(&mut self) {
+            let _ = Command::new("docker")
+                .args(["network", "connect", "--alias"])
+                .arg(format!("node-{}", self.2))
+                .args([&self.0, &self.1])
+                .output();
+        }
+    }
+    let cut = Command::new("docker")
+        .args(["network", "disconnect", &net, &name])
+        .output()
+        .expect("docker network disconnect");
+    assert!(cut.status.success(), "{cut:?}");
+    let reconnect = Reconnect(net.clone(), name.clone(), victim.port);
+    let t_cut = Instant::now();
+    wait_for(40, "the replica of the cut-off primary is promoted", || {
+        view_at(&raddr, pw)?
+            .myself()
+            .filter(|m| m.is_primary() && m.slot_count() > 0)
+            .map(|_| ())
+    });
+    println!("failover {:?} after the cut", t_cut.elapsed());
+    // The majority keeps taking writes, the cut-off node's slots included.
+    write_keys(&mut conn, (300..600).map(|i| format!("p:{i}")));
+    let held = t_cut.elapsed();
+    assert!(held > Duration::from_millis(2000), "cut for {held:?}");
+    drop(reconnect);
+    println!("network back after {held:?}");
+
+    // The old primary rejoins as a replica of the node that took over.
+    let back = wait_for(60, "the cut-off node is back as a replica", || {
+        let ip = rt.refresh_ip(victim.port).ok()??;
+        let v = view_at(&format!("{ip}:{}", victim.port), pw)?;
+        let me = v.myself()?;
+        (me.id == victim.id && !me.is_primary() && me.primary.as_deref() == Some(&replica.id))
+            .then_some(ip)
+    });
+    println!(
+        "node {} back at {back} (was {}) as a replica after {:?}",
+        victim.port,
+        victim.ip,
+        t_cut.elapsed()
+    );
+    cluster.wait_check();
+    // One owner per slot, seen the same from every node.
+    let owners: BTreeSet<_> = container_ips(cluster, rt)
+        .iter()
+        .map(|(p, ip)| {
+            view_at(&format!("{ip}:{p}"), pw)
+                .expect("view")
+                .owners()
+        })
+        .collect();
+    assert_eq!(owners.len(), 1, "nodes disagree on slot owners");
+    // Nothing acknowledged is lost, and the rejoined node replicates new writes.
+    let mut conn = client.get_connection().expect("cluster connection");
+    write_keys(&mut conn, (600..700).map(|i| format!("p:{i}")));
+    assert!(wait_replicated(&mut conn) >= 1, "new writes reach the replicas");
+    let lost = missing_keys(&mut conn, (0..700).map(|i| format!("p:{i}")));
+    assert!(lost.is_empty(), "{} keys lost: {lost:?}", lost.len());
 }
