@@ -440,6 +440,34 @@ fn wait_replicated(conn: &mut redis::cluster::ClusterConnection) -> i64 {
         .expect("WAIT")
 }
 
+/// SET each key to its own name through the async cluster client, retrying each one
+/// for up to 30 s.
+fn write_keys_async(client: &redis::cluster::ClusterClient, keys: impl Iterator<Item = String>) {
+    block_on(async {
+        let mut c = client
+            .get_async_connection()
+            .await
+            .expect("cluster connection");
+        for k in keys {
+            let t0 = Instant::now();
+            loop {
+                match redis::cmd("SET")
+                    .arg(&k)
+                    .arg(&k)
+                    .query_async::<()>(&mut c)
+                    .await
+                {
+                    Ok(()) => break,
+                    Err(e) => {
+                        assert!(t0.elapsed() < Duration::from_secs(30), "SET {k}: {e}");
+                        tokio::time::sleep(Duration::from_millis(200)).await;
+                    }
+                }
+            }
+        }
+    })
+}
+
 /// Scale 6 -> 8 -> 6 on the Docker runtime (containers and volumes made and removed,
 /// no key lost), then a partition: a primary's container is cut off its network for
 /// longer than the node timeout, its replica takes over while a cluster client keeps
@@ -503,6 +531,9 @@ fn docker_scale_and_partition() {
         assert!(!volume_exists(&rt.volume(*p)), "volume of {p} removed");
     }
     cluster.wait_check();
+    // A fresh connection: the blocking client sends to the cached owner of a slot, and a
+    // removed container's address answers "no route to host" until its retries run out.
+    let mut conn = client.get_connection().expect("cluster connection");
     let lost = missing_keys(&mut conn, (0..400).map(|i| format!("s:{i}")));
     assert!(lost.is_empty(), "lost after --remove-pair: {lost:?}");
     println!("scale 6-8-6 done at {:?}", t_all.elapsed());
@@ -563,8 +594,10 @@ fn partition(
             .map(|_| ())
     });
     println!("failover {:?} after the cut", t_cut.elapsed());
-    // The majority keeps taking writes, the cut-off node's slots included.
-    write_keys(&mut conn, (300..600).map(|i| format!("p:{i}")));
+    // The majority keeps taking writes, the cut-off node's slots included. The async
+    // client: a request to the cut-off address times out rather than failing, and the
+    // blocking client keeps sending there; the async one refreshes its slot map.
+    write_keys_async(client, (300..600).map(|i| format!("p:{i}")));
     let held = t_cut.elapsed();
     assert!(held > Duration::from_millis(2000), "cut for {held:?}");
     drop(reconnect);
@@ -601,4 +634,163 @@ fn partition(
     assert!(wait_replicated(&mut conn) >= 1, "new writes reach the replicas");
     let lost = missing_keys(&mut conn, (0..700).map(|i| format!("p:{i}")));
     assert!(lost.is_empty(), "{} keys lost: {lost:?}", lost.len());
+}
+
+/// The compose command of this machine: `docker compose` (v2) or `docker-compose` (v1).
+fn compose_tool() -> Option<Vec<&'static str>> {
+    [vec!["docker", "compose"], vec!["docker-compose"]]
+        .into_iter()
+        .find(|cmd| {
+            Command::new(cmd[0])
+                .args(&cmd[1..])
+                .arg("version")
+                .output()
+                .is_ok_and(|o| o.status.success())
+        })
+}
+
+/// `deploy/docker-compose.yml` as a user runs it, for one project.
+struct Compose {
+    tool: Vec<&'static str>,
+    project: String,
+    env: Vec<(&'static str, String)>,
+}
+
+impl Compose {
+    /// Runs `compose ARGS` on the deploy file; (success, stdout+stderr).
+    fn run(&self, args: &[&str]) -> (bool, String) {
+        let file = concat!(env!("CARGO_MANIFEST_DIR"), "/../../deploy/docker-compose.yml");
+        let out = Command::new(self.tool[0])
+            .args(&self.tool[1..])
+            .args(["-p", &self.project, "-f", file])
+            .args(args)
+            .envs(self.env.iter().map(|(k, v)| (*k, v.as_str())))
+            .output()
+            .expect("run compose");
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        (out.status.success(), text)
+    }
+
+    /// The IP of `service`'s container on the project's network.
+    fn ip(&self, service: &str) -> Option<String> {
+        let (ok, id) = self.run(&["ps", "-q", service]);
+        let id = id.lines().last()?.trim().to_string();
+        if !ok || id.is_empty() {
+            return None;
+        }
+        let out = Command::new("docker")
+            .args(["inspect", "-f"])
+            .arg("{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}")
+            .arg(&id)
+            .output()
+            .ok()?;
+        let ip = String::from_utf8_lossy(&out.stdout).trim().to_string();
+        (out.status.success() && !ip.is_empty()).then_some(ip)
+    }
+}
+
+impl Drop for Compose {
+    fn drop(&mut self) {
+        let (ok, text) = self.run(&["down", "-v", "--remove-orphans", "-t", "2"]);
+        if !ok {
+            eprintln!("compose down of {} failed: {text}", self.project);
+        }
+    }
+}
+
+/// `docker compose up` of deploy/docker-compose.yml with the local image: six node
+/// containers and the panel form a cluster (3 primaries, 3 replicas) that a cluster
+/// client uses through the announced container addresses; `down -v` removes it all.
+#[test]
+fn compose_file_brings_up_a_working_cluster() {
+    let _serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
+    let Some(tool) = compose_tool() else {
+        eprintln!("neither `docker compose` nor `docker-compose` here: skipping the compose test");
+        return;
+    };
+    let img = image();
+    let project = unique_prefix("rbc");
+    let pw = format!("pw-{project}");
+    let (_, panel) = ports(0);
+    let compose = Compose {
+        tool,
+        project: project.clone(),
+        env: vec![
+            ("RUBRA_IMAGE", img.clone()),
+            ("RUBRA_PASSWORD", pw.clone()),
+            ("RUBRA_PANEL_PORT", panel.to_string()),
+            ("RUBRA_NODE_MAXMEMORY", "64mb".into()),
+        ],
+    };
+    let t0 = Instant::now();
+    let (ok, text) = compose.run(&["up", "-d"]);
+    assert!(ok, "compose up: {text}");
+
+    let ips: BTreeMap<u16, String> = wait_for(60, "every node container has an address", || {
+        (1..=6u16)
+            .map(|i| Some((6999 + i, compose.ip(&format!("node-{i}"))?)))
+            .collect()
+    });
+    let first = format!("{}:7000", ips[&7000]);
+    let v = wait_for(90, "the panel formed the cluster", || {
+        let mut c = Conn::connect(&first, Some(&pw)).ok()?;
+        let info = c.text(&["CLUSTER", "INFO"]).ok()?;
+        if !info.contains("cluster_state:ok") {
+            return None;
+        }
+        let v = View::fetch(&mut c).ok()?;
+        let serving = v.primaries().iter().filter(|n| n.slot_count() > 0).count();
+        let replicas = v.nodes.iter().filter(|n| n.primary.is_some()).count();
+        (v.nodes.len() == 6 && serving == 3 && replicas == 3).then_some(v)
+    });
+    println!("compose cluster ready in {:?}", t0.elapsed());
+    for n in &v.nodes {
+        assert_eq!(
+            Some(&n.ip),
+            ips.get(&n.port),
+            "node {} announces its container IP",
+            n.port
+        );
+    }
+
+    // Keys across every primary's slots through a cluster client.
+    let client = client_for(&ips, &pw);
+    let mut conn = client.get_connection().expect("cluster connection");
+    write_keys(&mut conn, (0..300).map(|i| format!("c:{i}")));
+    let lost = missing_keys(&mut conn, (0..300).map(|i| format!("c:{i}")));
+    assert!(lost.is_empty(), "lost: {lost:?}");
+    for p in v.primaries() {
+        let mut c = Conn::connect(&format!("{}:{}", p.ip, p.port), Some(&pw)).expect("conn");
+        let n = c.cmd(&["DBSIZE"]).expect("DBSIZE");
+        assert!(
+            matches!(n, rubra_manager::resp::Value::Int(k) if k > 0),
+            "primary {} holds keys: {n:?}",
+            p.port
+        );
+    }
+
+    // The panel answers on the published port.
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", panel)).expect("panel port");
+    std::io::Write::write_all(&mut s, b"GET / HTTP/1.0\r\n\r\n").expect("request");
+    let mut head = [0u8; 12];
+    std::io::Read::read_exact(&mut s, &mut head).expect("response");
+    assert!(head.starts_with(b"HTTP/1."), "{head:?}");
+
+    drop(conn);
+    let (ok, text) = compose.run(&["down", "-v", "-t", "2"]);
+    assert!(ok, "compose down: {text}");
+    let vols = Command::new("docker")
+        .args(["volume", "ls", "-q", "--filter"])
+        .arg(format!("label=com.docker.compose.project={project}"))
+        .output()
+        .expect("docker volume ls");
+    assert!(
+        String::from_utf8_lossy(&vols.stdout).trim().is_empty(),
+        "volumes left after down -v"
+    );
+    println!("compose up/use/down: {:?}", t0.elapsed());
 }
