@@ -527,7 +527,10 @@ fn docker_scale_and_partition() {
     let now: BTreeSet<u16> = cluster.state().active_ports().into_iter().collect();
     assert_eq!(now.len(), 6, "{now:?}");
     for p in after.difference(&now) {
-        assert!(rt.inspect(*p).expect("inspect").is_none(), "container of {p}");
+        assert!(
+            rt.inspect(*p).expect("inspect").is_none(),
+            "container of {p}"
+        );
         assert!(!volume_exists(&rt.volume(*p)), "volume of {p} removed");
     }
     cluster.wait_check();
@@ -545,14 +548,13 @@ fn docker_scale_and_partition() {
 }
 
 /// The partition half of `docker_scale_and_partition`.
-fn partition(
-    cluster: &Cluster,
-    rt: &DockerRt,
-    pw: &str,
-    client: &redis::cluster::ClusterClient,
-) {
+fn partition(cluster: &Cluster, rt: &DockerRt, pw: &str, client: &redis::cluster::ClusterClient) {
     let ips = container_ips(cluster, rt);
-    let any = ips.iter().next().map(|(p, ip)| format!("{ip}:{p}")).expect("a node");
+    let any = ips
+        .iter()
+        .next()
+        .map(|(p, ip)| format!("{ip}:{p}"))
+        .expect("a node");
     let v = view_at(&any, pw).expect("view");
     let victim = v
         .primaries()
@@ -566,7 +568,10 @@ fn partition(
     // Acknowledged writes: every primary has them on its replica (WAIT 1).
     let mut conn = client.get_connection().expect("cluster connection");
     write_keys(&mut conn, (0..300).map(|i| format!("p:{i}")));
-    assert!(wait_replicated(&mut conn) >= 1, "writes reached the replicas");
+    assert!(
+        wait_replicated(&mut conn) >= 1,
+        "writes reached the replicas"
+    );
 
     let net = rt.network();
     let name = rt.container(victim.port);
@@ -621,17 +626,16 @@ fn partition(
     // One owner per slot, seen the same from every node.
     let owners: BTreeSet<_> = container_ips(cluster, rt)
         .iter()
-        .map(|(p, ip)| {
-            view_at(&format!("{ip}:{p}"), pw)
-                .expect("view")
-                .owners()
-        })
+        .map(|(p, ip)| view_at(&format!("{ip}:{p}"), pw).expect("view").owners())
         .collect();
     assert_eq!(owners.len(), 1, "nodes disagree on slot owners");
     // Nothing acknowledged is lost, and the rejoined node replicates new writes.
     let mut conn = client.get_connection().expect("cluster connection");
     write_keys(&mut conn, (600..700).map(|i| format!("p:{i}")));
-    assert!(wait_replicated(&mut conn) >= 1, "new writes reach the replicas");
+    assert!(
+        wait_replicated(&mut conn) >= 1,
+        "new writes reach the replicas"
+    );
     let lost = missing_keys(&mut conn, (0..700).map(|i| format!("p:{i}")));
     assert!(lost.is_empty(), "{} keys lost: {lost:?}", lost.len());
 }
@@ -659,7 +663,10 @@ struct Compose {
 impl Compose {
     /// Runs `compose ARGS` on the deploy file; (success, stdout+stderr).
     fn run(&self, args: &[&str]) -> (bool, String) {
-        let file = concat!(env!("CARGO_MANIFEST_DIR"), "/../../deploy/docker-compose.yml");
+        let file = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../deploy/docker-compose.yml"
+        );
         let out = Command::new(self.tool[0])
             .args(&self.tool[1..])
             .args(["-p", &self.project, "-f", file])
@@ -675,11 +682,18 @@ impl Compose {
         (out.status.success(), text)
     }
 
-    /// The IP of `service`'s container on the project's network.
+    /// The IP of `service`'s container on the project's network (found by the labels
+    /// both Compose versions set; their container names differ).
     fn ip(&self, service: &str) -> Option<String> {
-        let (ok, id) = self.run(&["ps", "-q", service]);
-        let id = id.lines().last()?.trim().to_string();
-        if !ok || id.is_empty() {
+        let ps = Command::new("docker")
+            .args(["ps", "-q", "--filter"])
+            .arg(format!("label=com.docker.compose.project={}", self.project))
+            .arg("--filter")
+            .arg(format!("label=com.docker.compose.service={service}"))
+            .output()
+            .ok()?;
+        let id = String::from_utf8_lossy(&ps.stdout).trim().to_string();
+        if id.is_empty() || id.contains('\n') {
             return None;
         }
         let out = Command::new("docker")
