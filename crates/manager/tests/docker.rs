@@ -411,6 +411,13 @@ fn docker_up(img: &str, prefix: &str, dir: &std::path::PathBuf) -> Cluster {
     )
 }
 
+/// Runs `docker ARGS`, which must succeed; its trimmed stdout.
+fn docker(args: &[&str]) -> String {
+    let out = Command::new("docker").args(args).output().expect("docker");
+    assert!(out.status.success(), "docker {args:?}: {out:?}");
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
 /// Whether the engine holds volume `name`.
 fn volume_exists(name: &str) -> bool {
     Command::new("docker")
@@ -575,22 +582,48 @@ fn partition(cluster: &Cluster, rt: &DockerRt, pw: &str, client: &redis::cluster
 
     let net = rt.network();
     let name = rt.container(victim.port);
-    struct Reconnect(String, String, u16);
-    impl Drop for Reconnect {
+    // A second network that only the test uses keeps the cut-off node within the test's
+    // reach (not its peers': Docker isolates bridge networks from each other), so what
+    // the minority side answers can be checked.
+    let probe = format!("{net}-probe");
+    docker(&["network", "create", &probe]);
+    /// Gives the node its cluster network back and removes the probe network, also
+    /// when the test fails.
+    struct Heal {
+        net: String,
+        probe: String,
+        name: String,
+        port: u16,
+    }
+    impl Drop for Heal {
         fn drop(&mut self) {
+            for args in [
+                vec!["network", "disconnect", "-f", &self.probe, &self.name],
+                vec!["network", "rm", &self.probe],
+            ] {
+                let _ = Command::new("docker").args(args).output();
+            }
             let _ = Command::new("docker")
                 .args(["network", "connect", "--alias"])
-                .arg(format!("node-{}", self.2))
-                .args([&self.0, &self.1])
+                .arg(format!("node-{}", self.port))
+                .args([&self.net, &self.name])
                 .output();
         }
     }
-    let cut = Command::new("docker")
-        .args(["network", "disconnect", &net, &name])
-        .output()
-        .expect("docker network disconnect");
-    assert!(cut.status.success(), "{cut:?}");
-    let reconnect = Reconnect(net.clone(), name.clone(), victim.port);
+    let heal = Heal {
+        net: net.clone(),
+        probe: probe.clone(),
+        name: name.clone(),
+        port: victim.port,
+    };
+    docker(&["network", "connect", &probe, &name]);
+    let pip = docker(&[
+        "inspect",
+        "-f",
+        &format!("{{{{(index .NetworkSettings.Networks \"{probe}\").IPAddress}}}}"),
+        &name,
+    ]);
+    docker(&["network", "disconnect", &net, &name]);
     let t_cut = Instant::now();
     wait_for(40, "the replica of the cut-off primary is promoted", || {
         view_at(&raddr, pw)?
@@ -603,9 +636,18 @@ fn partition(cluster: &Cluster, rt: &DockerRt, pw: &str, client: &redis::cluster
     // client: a request to the cut-off address times out rather than failing, and the
     // blocking client keeps sending there; the async one refreshes its slot map.
     write_keys_async(client, (300..600).map(|i| format!("p:{i}")));
+    // The minority side refuses writes once it sees it lost the majority.
+    let paddr = format!("{pip}:{}", victim.port);
+    wait_for(20, "the cut-off primary refuses writes", || {
+        let mut c = Conn::connect(&paddr, Some(pw)).ok()?;
+        let info = c.text(&["CLUSTER", "INFO"]).ok()?;
+        let refused = matches!(c.cmd(&["SET", "p:minority", "x"]).ok()?,
+            rubra_manager::resp::Value::Err(e) if e.starts_with("CLUSTERDOWN"));
+        (refused && info.contains("cluster_state:fail")).then_some(())
+    });
     let held = t_cut.elapsed();
     assert!(held > Duration::from_millis(2000), "cut for {held:?}");
-    drop(reconnect);
+    drop(heal);
     println!("network back after {held:?}");
 
     // The old primary rejoins as a replica of the node that took over.
