@@ -112,7 +112,7 @@ fn client_for(ips: &BTreeMap<u16, String>, pw: &str) -> redis::cluster::ClusterC
         .map(|(p, ip)| format!("redis://{ip}:{p}/"))
         .collect();
     redis::cluster::ClusterClient::builder(seeds)
-        .password(pw.to_string())
+        .password(pw)
         .retries(10)
         .connection_timeout(Duration::from_secs(5))
         .response_timeout(Duration::from_secs(5))
