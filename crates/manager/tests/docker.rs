@@ -11,6 +11,10 @@
 //! brings a dead container back, as a margin.
 //!
 //! The rolling upgrade (`rubra upgrade --image`) runs on the same cluster afterwards.
+//! A second cluster is scaled 6 -> 8 -> 6 and then partitioned (`docker network
+//! disconnect` of a primary); a third test runs `deploy/docker-compose.yml` with the local
+//! image through whichever Compose is installed (skipped when none is). The tests take
+//! turns (one cluster at a time on a shared engine): ~95 s in all on a loaded 2-core box.
 //!
 //! Needs a Docker Engine on /var/run/docker.sock (or DOCKER_HOST=unix://...). The image is
 //! `RUBRA_TEST_IMAGE` when set (.ci/run builds it), else deploy/build-image.sh builds
