@@ -11,6 +11,10 @@
 //! brings a dead container back, as a margin.
 //!
 //! The rolling upgrade (`rubra upgrade --image`) runs on the same cluster afterwards.
+//! A second cluster is scaled 6 -> 8 -> 6 and then partitioned (`docker network
+//! disconnect` of a primary); a third test runs `deploy/docker-compose.yml` with the local
+//! image through whichever Compose is installed (skipped when none is). The tests take
+//! turns (one cluster at a time on a shared engine): ~95 s in all on a loaded 2-core box.
 //!
 //! Needs a Docker Engine on /var/run/docker.sock (or DOCKER_HOST=unix://...). The image is
 //! `RUBRA_TEST_IMAGE` when set (.ci/run builds it), else deploy/build-image.sh builds
@@ -93,14 +97,50 @@ fn write_keys(conn: &mut redis::cluster::ClusterConnection, keys: impl Iterator<
     }
 }
 
-#[test]
-fn containers_form_a_cluster_and_survive_a_killed_primary() {
-    let img = image();
+/// The tests of this file share one engine and two cores: one cluster at a time.
+static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+/// A unique name prefix for what a test creates in the engine.
+fn unique_prefix(tag: &str) -> String {
     let nanos = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| d.subsec_nanos())
         .unwrap_or(0);
-    let prefix = format!("rbt{}x{nanos}", std::process::id());
+    format!("{tag}{}x{nanos}", std::process::id())
+}
+
+/// A cluster client seeded with the container addresses in `ips` (port -> IP).
+fn client_for(ips: &BTreeMap<u16, String>, pw: &str) -> redis::cluster::ClusterClient {
+    let seeds: Vec<String> = ips
+        .iter()
+        .map(|(p, ip)| format!("redis://{ip}:{p}/"))
+        .collect();
+    redis::cluster::ClusterClient::builder(seeds)
+        .password(pw)
+        .retries(10)
+        .connection_timeout(Duration::from_secs(5))
+        .response_timeout(Duration::from_secs(5))
+        .build()
+        .expect("client")
+}
+
+/// The keys among `keys` that do not read back as their own name.
+fn missing_keys(
+    conn: &mut redis::cluster::ClusterConnection,
+    keys: impl Iterator<Item = String>,
+) -> Vec<String> {
+    keys.filter(|k| {
+        let got: Option<String> = redis::cmd("GET").arg(k).query(conn).expect("GET");
+        got.as_deref() != Some(k.as_str())
+    })
+    .collect()
+}
+
+#[test]
+fn containers_form_a_cluster_and_survive_a_killed_primary() {
+    let _serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
+    let img = image();
+    let prefix = unique_prefix("rbt");
     let _purge = Purge(prefix.clone());
     let dir = tempdir("docker");
     let _tmp = TempDir(dir.clone());
@@ -162,17 +202,7 @@ fn containers_form_a_cluster_and_survive_a_killed_primary() {
     assert!(ok && status.contains(&ips[&base]), "{status}");
 
     // A cluster client, seeded with and redirected to the announced addresses.
-    let seeds: Vec<String> = ips
-        .iter()
-        .map(|(p, ip)| format!("redis://{ip}:{p}/"))
-        .collect();
-    let client = redis::cluster::ClusterClient::builder(seeds)
-        .password(pw.clone())
-        .retries(10)
-        .connection_timeout(Duration::from_secs(5))
-        .response_timeout(Duration::from_secs(5))
-        .build()
-        .expect("client");
+    let client = client_for(&ips, &pw);
     let mut conn = client.get_connection().expect("cluster connection");
     write_keys(&mut conn, (0..300).map(|i| format!("k:{i}")));
 
@@ -360,4 +390,467 @@ fn rolling_upgrade(
         missing.len()
     );
     assert!(cluster.state().docker.map(|d| d.image) == Some(next.clone()));
+}
+
+/// `rubra up --runtime docker` with small nodes, under `prefix`; waits until it is ready.
+fn docker_up(img: &str, prefix: &str, dir: &std::path::PathBuf) -> Cluster {
+    let (base, panel) = ports(8);
+    Cluster::start(
+        Kind::Embedded,
+        dir,
+        base,
+        panel,
+        &[
+            "--runtime",
+            "docker",
+            "--image",
+            img,
+            "--docker-prefix",
+            prefix,
+            "--node-maxmemory",
+            "64mb",
+            "--node-cpus",
+            "0.5",
+        ],
+    )
+}
+
+/// Runs `docker ARGS`, which must succeed; its trimmed stdout.
+fn docker(args: &[&str]) -> String {
+    let out = Command::new("docker").args(args).output().expect("docker");
+    assert!(out.status.success(), "docker {args:?}: {out:?}");
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+/// Whether the engine holds volume `name`.
+fn volume_exists(name: &str) -> bool {
+    Command::new("docker")
+        .args(["volume", "inspect", name])
+        .output()
+        .is_ok_and(|o| o.status.success())
+}
+
+/// The IPs of every active node's container, as the engine reports them now.
+fn container_ips(cluster: &Cluster, rt: &DockerRt) -> BTreeMap<u16, String> {
+    cluster
+        .state()
+        .active_ports()
+        .into_iter()
+        .filter_map(|p| Some((p, rt.refresh_ip(p).ok()??)))
+        .collect()
+}
+
+/// `WAIT 1` through the cluster client: it goes to every primary on the connection that
+/// made the writes, and the answer is the smallest count, so >= 1 means every write so far
+/// is on a replica too.
+fn wait_replicated(conn: &mut redis::cluster::ClusterConnection) -> i64 {
+    redis::cmd("WAIT")
+        .arg(1)
+        .arg(5000)
+        .query(conn)
+        .expect("WAIT")
+}
+
+/// SET each key to its own name through the async cluster client, retrying each one
+/// for up to 30 s.
+fn write_keys_async(client: &redis::cluster::ClusterClient, keys: impl Iterator<Item = String>) {
+    block_on(async {
+        let mut c = client
+            .get_async_connection()
+            .await
+            .expect("cluster connection");
+        for k in keys {
+            let t0 = Instant::now();
+            loop {
+                match redis::cmd("SET")
+                    .arg(&k)
+                    .arg(&k)
+                    .query_async::<()>(&mut c)
+                    .await
+                {
+                    Ok(()) => break,
+                    Err(e) => {
+                        assert!(t0.elapsed() < Duration::from_secs(30), "SET {k}: {e}");
+                        tokio::time::sleep(Duration::from_millis(200)).await;
+                    }
+                }
+            }
+        }
+    })
+}
+
+/// Scale 6 -> 8 -> 6 on the Docker runtime (containers and volumes made and removed,
+/// no key lost), then a partition: a primary's container is cut off its network for
+/// longer than the node timeout, its replica takes over while a cluster client keeps
+/// writing, and after the network is given back the old primary rejoins as a replica of
+/// the new one with every acknowledged write in place.
+#[test]
+fn docker_scale_and_partition() {
+    let _serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
+    let img = image();
+    let prefix = unique_prefix("rbs");
+    let _purge = Purge(prefix.clone());
+    let dir = tempdir("docker-ops");
+    let _tmp = TempDir(dir.clone());
+    let t_all = Instant::now();
+    let cluster = docker_up(&img, &prefix, &dir);
+    println!("6 containers up in {:?}", t_all.elapsed());
+    let pw = cluster.password();
+    let rt = DockerRt::new(&prefix, &img, 0.0, "0").expect("runtime");
+    let ips = container_ips(&cluster, &rt);
+    assert_eq!(ips.len(), 6, "{ips:?}");
+    let client = client_for(&ips, &pw);
+    let mut conn = client.get_connection().expect("cluster connection");
+    write_keys(&mut conn, (0..300).map(|i| format!("s:{i}")));
+
+    // 6 -> 8: two new containers, each with its own volume, serving slots.
+    let t0 = Instant::now();
+    let (ok, out) = cluster.run(&["scale", "--add-pair"]);
+    assert!(ok, "scale --add-pair: {out}");
+    println!("scale --add-pair took {:?}", t0.elapsed());
+    let before: BTreeSet<u16> = ips.keys().copied().collect();
+    let after: BTreeSet<u16> = cluster.state().active_ports().into_iter().collect();
+    let added: Vec<u16> = after.difference(&before).copied().collect();
+    assert_eq!(added.len(), 2, "{after:?}");
+    for &p in &added {
+        let c = rt.inspect(p).expect("inspect").expect("new container");
+        assert_eq!(c["State"]["Running"], true, "container of {p} runs");
+        assert!(volume_exists(&rt.volume(p)), "volume of {p}");
+    }
+    cluster.wait_check();
+    let ips8 = container_ips(&cluster, &rt);
+    let v = view_at(&format!("{}:{}", ips8[&added[0]], added[0]), &pw).expect("view");
+    assert_eq!(v.nodes.len(), 8);
+    assert_eq!(
+        v.primaries().iter().filter(|n| n.slot_count() > 0).count(),
+        4,
+        "four primaries serve slots"
+    );
+    let lost = missing_keys(&mut conn, (0..300).map(|i| format!("s:{i}")));
+    assert!(lost.is_empty(), "lost after --add-pair: {lost:?}");
+    write_keys(&mut conn, (300..400).map(|i| format!("s:{i}")));
+
+    // 8 -> 6: the removed pair's containers and volumes are gone, its keys moved.
+    let t0 = Instant::now();
+    let (ok, out) = cluster.run(&["scale", "--remove-pair"]);
+    assert!(ok, "scale --remove-pair: {out}");
+    println!("scale --remove-pair took {:?}", t0.elapsed());
+    let now: BTreeSet<u16> = cluster.state().active_ports().into_iter().collect();
+    assert_eq!(now.len(), 6, "{now:?}");
+    for p in after.difference(&now) {
+        assert!(
+            rt.inspect(*p).expect("inspect").is_none(),
+            "container of {p}"
+        );
+        assert!(!volume_exists(&rt.volume(*p)), "volume of {p} removed");
+    }
+    cluster.wait_check();
+    // A fresh connection: the blocking client sends to the cached owner of a slot, and a
+    // removed container's address answers "no route to host" until its retries run out.
+    let mut conn = client.get_connection().expect("cluster connection");
+    let lost = missing_keys(&mut conn, (0..400).map(|i| format!("s:{i}")));
+    assert!(lost.is_empty(), "lost after --remove-pair: {lost:?}");
+    println!("scale 6-8-6 done at {:?}", t_all.elapsed());
+
+    partition(&cluster, &rt, &pw, &client);
+    drop(conn);
+    drop(cluster);
+    println!("docker scale + partition: {:?}", t_all.elapsed());
+}
+
+/// The partition half of `docker_scale_and_partition`.
+fn partition(cluster: &Cluster, rt: &DockerRt, pw: &str, client: &redis::cluster::ClusterClient) {
+    let ips = container_ips(cluster, rt);
+    let any = ips
+        .iter()
+        .next()
+        .map(|(p, ip)| format!("{ip}:{p}"))
+        .expect("a node");
+    let v = view_at(&any, pw).expect("view");
+    let victim = v
+        .primaries()
+        .into_iter()
+        .find(|n| n.slot_count() > 0 && !v.replicas_of(&n.id).is_empty())
+        .cloned()
+        .expect("a primary with a replica");
+    let replica = v.replicas_of(&victim.id)[0].clone();
+    let raddr = format!("{}:{}", replica.ip, replica.port);
+
+    // Acknowledged writes: every primary has them on its replica (WAIT 1).
+    let mut conn = client.get_connection().expect("cluster connection");
+    write_keys(&mut conn, (0..300).map(|i| format!("p:{i}")));
+    assert!(
+        wait_replicated(&mut conn) >= 1,
+        "writes reached the replicas"
+    );
+
+    let net = rt.network();
+    let name = rt.container(victim.port);
+    // A second network that only the test uses keeps the cut-off node within the test's
+    // reach (not its peers': Docker isolates bridge networks from each other), so what
+    // the minority side answers can be checked.
+    let probe = format!("{net}-probe");
+    docker(&["network", "create", &probe]);
+    /// Gives the node its cluster network back and removes the probe network, also
+    /// when the test fails.
+    struct Heal {
+        net: String,
+        probe: String,
+        name: String,
+        port: u16,
+    }
+    impl Drop for Heal {
+        fn drop(&mut self) {
+            for args in [
+                vec!["network", "disconnect", "-f", &self.probe, &self.name],
+                vec!["network", "rm", &self.probe],
+            ] {
+                let _ = Command::new("docker").args(args).output();
+            }
+            let _ = Command::new("docker")
+                .args(["network", "connect", "--alias"])
+                .arg(format!("node-{}", self.port))
+                .args([&self.net, &self.name])
+                .output();
+        }
+    }
+    let heal = Heal {
+        net: net.clone(),
+        probe: probe.clone(),
+        name: name.clone(),
+        port: victim.port,
+    };
+    docker(&["network", "connect", &probe, &name]);
+    let pip = docker(&[
+        "inspect",
+        "-f",
+        &format!("{{{{(index .NetworkSettings.Networks \"{probe}\").IPAddress}}}}"),
+        &name,
+    ]);
+    docker(&["network", "disconnect", &net, &name]);
+    let t_cut = Instant::now();
+    wait_for(40, "the replica of the cut-off primary is promoted", || {
+        view_at(&raddr, pw)?
+            .myself()
+            .filter(|m| m.is_primary() && m.slot_count() > 0)
+            .map(|_| ())
+    });
+    println!("failover {:?} after the cut", t_cut.elapsed());
+    // The majority keeps taking writes, the cut-off node's slots included. The async
+    // client: a request to the cut-off address times out rather than failing, and the
+    // blocking client keeps sending there; the async one refreshes its slot map.
+    write_keys_async(client, (300..600).map(|i| format!("p:{i}")));
+    // The minority side refuses writes once it sees it lost the majority.
+    let paddr = format!("{pip}:{}", victim.port);
+    wait_for(20, "the cut-off primary refuses writes", || {
+        let mut c = Conn::connect(&paddr, Some(pw)).ok()?;
+        let info = c.text(&["CLUSTER", "INFO"]).ok()?;
+        let refused = matches!(c.cmd(&["SET", "p:minority", "x"]).ok()?,
+            rubra_manager::resp::Value::Err(e) if e.starts_with("CLUSTERDOWN"));
+        (refused && info.contains("cluster_state:fail")).then_some(())
+    });
+    let held = t_cut.elapsed();
+    assert!(held > Duration::from_millis(2000), "cut for {held:?}");
+    drop(heal);
+    println!("network back after {held:?}");
+
+    // The old primary rejoins as a replica of the node that took over.
+    let back = wait_for(60, "the cut-off node is back as a replica", || {
+        let ip = rt.refresh_ip(victim.port).ok()??;
+        let v = view_at(&format!("{ip}:{}", victim.port), pw)?;
+        let me = v.myself()?;
+        (me.id == victim.id && !me.is_primary() && me.primary.as_deref() == Some(&replica.id))
+            .then_some(ip)
+    });
+    println!(
+        "node {} back at {back} (was {}) as a replica after {:?}",
+        victim.port,
+        victim.ip,
+        t_cut.elapsed()
+    );
+    cluster.wait_check();
+    // One owner per slot, seen the same from every node.
+    let owners: BTreeSet<_> = container_ips(cluster, rt)
+        .iter()
+        .map(|(p, ip)| view_at(&format!("{ip}:{p}"), pw).expect("view").owners())
+        .collect();
+    assert_eq!(owners.len(), 1, "nodes disagree on slot owners");
+    // Nothing acknowledged is lost, and the rejoined node replicates new writes.
+    let mut conn = client.get_connection().expect("cluster connection");
+    write_keys(&mut conn, (600..700).map(|i| format!("p:{i}")));
+    assert!(
+        wait_replicated(&mut conn) >= 1,
+        "new writes reach the replicas"
+    );
+    let lost = missing_keys(&mut conn, (0..700).map(|i| format!("p:{i}")));
+    assert!(lost.is_empty(), "{} keys lost: {lost:?}", lost.len());
+}
+
+/// The compose command of this machine: `docker compose` (v2) or `docker-compose` (v1).
+fn compose_tool() -> Option<Vec<&'static str>> {
+    [vec!["docker", "compose"], vec!["docker-compose"]]
+        .into_iter()
+        .find(|cmd| {
+            Command::new(cmd[0])
+                .args(&cmd[1..])
+                .arg("version")
+                .output()
+                .is_ok_and(|o| o.status.success())
+        })
+}
+
+/// `deploy/docker-compose.yml` as a user runs it, for one project.
+struct Compose {
+    tool: Vec<&'static str>,
+    project: String,
+    env: Vec<(&'static str, String)>,
+}
+
+impl Compose {
+    /// Runs `compose ARGS` on the deploy file; (success, stdout+stderr).
+    fn run(&self, args: &[&str]) -> (bool, String) {
+        let file = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../deploy/docker-compose.yml"
+        );
+        let out = Command::new(self.tool[0])
+            .args(&self.tool[1..])
+            .args(["-p", &self.project, "-f", file])
+            .args(args)
+            .envs(self.env.iter().map(|(k, v)| (*k, v.as_str())))
+            .output()
+            .expect("run compose");
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        (out.status.success(), text)
+    }
+
+    /// The IP of `service`'s container on the project's network (found by the labels
+    /// both Compose versions set; their container names differ).
+    fn ip(&self, service: &str) -> Option<String> {
+        let ps = Command::new("docker")
+            .args(["ps", "-q", "--filter"])
+            .arg(format!("label=com.docker.compose.project={}", self.project))
+            .arg("--filter")
+            .arg(format!("label=com.docker.compose.service={service}"))
+            .output()
+            .ok()?;
+        let id = String::from_utf8_lossy(&ps.stdout).trim().to_string();
+        if id.is_empty() || id.contains('\n') {
+            return None;
+        }
+        let out = Command::new("docker")
+            .args(["inspect", "-f"])
+            .arg("{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}")
+            .arg(&id)
+            .output()
+            .ok()?;
+        let ip = String::from_utf8_lossy(&out.stdout).trim().to_string();
+        (out.status.success() && !ip.is_empty()).then_some(ip)
+    }
+}
+
+impl Drop for Compose {
+    fn drop(&mut self) {
+        let (ok, text) = self.run(&["down", "-v", "--remove-orphans", "-t", "2"]);
+        if !ok {
+            eprintln!("compose down of {} failed: {text}", self.project);
+        }
+    }
+}
+
+/// `docker compose up` of deploy/docker-compose.yml with the local image: six node
+/// containers and the panel form a cluster (3 primaries, 3 replicas) that a cluster
+/// client uses through the announced container addresses; `down -v` removes it all.
+#[test]
+fn compose_file_brings_up_a_working_cluster() {
+    let _serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
+    let Some(tool) = compose_tool() else {
+        eprintln!("neither `docker compose` nor `docker-compose` here: skipping the compose test");
+        return;
+    };
+    let img = image();
+    let project = unique_prefix("rbc");
+    let pw = format!("pw-{project}");
+    let (_, panel) = ports(0);
+    let compose = Compose {
+        tool,
+        project: project.clone(),
+        env: vec![
+            ("RUBRA_IMAGE", img.clone()),
+            ("RUBRA_PASSWORD", pw.clone()),
+            ("RUBRA_PANEL_PORT", panel.to_string()),
+            ("RUBRA_NODE_MAXMEMORY", "64mb".into()),
+        ],
+    };
+    let t0 = Instant::now();
+    let (ok, text) = compose.run(&["up", "-d"]);
+    assert!(ok, "compose up: {text}");
+
+    let ips: BTreeMap<u16, String> = wait_for(60, "every node container has an address", || {
+        (1..=6u16)
+            .map(|i| Some((6999 + i, compose.ip(&format!("node-{i}"))?)))
+            .collect()
+    });
+    let first = format!("{}:7000", ips[&7000]);
+    let v = wait_for(90, "the panel formed the cluster", || {
+        let mut c = Conn::connect(&first, Some(&pw)).ok()?;
+        let info = c.text(&["CLUSTER", "INFO"]).ok()?;
+        if !info.contains("cluster_state:ok") {
+            return None;
+        }
+        let v = View::fetch(&mut c).ok()?;
+        let serving = v.primaries().iter().filter(|n| n.slot_count() > 0).count();
+        let replicas = v.nodes.iter().filter(|n| n.primary.is_some()).count();
+        (v.nodes.len() == 6 && serving == 3 && replicas == 3).then_some(v)
+    });
+    println!("compose cluster ready in {:?}", t0.elapsed());
+    for n in &v.nodes {
+        assert_eq!(
+            Some(&n.ip),
+            ips.get(&n.port),
+            "node {} announces its container IP",
+            n.port
+        );
+    }
+
+    // Keys across every primary's slots through a cluster client.
+    let client = client_for(&ips, &pw);
+    let mut conn = client.get_connection().expect("cluster connection");
+    write_keys(&mut conn, (0..300).map(|i| format!("c:{i}")));
+    let lost = missing_keys(&mut conn, (0..300).map(|i| format!("c:{i}")));
+    assert!(lost.is_empty(), "lost: {lost:?}");
+    for p in v.primaries() {
+        let mut c = Conn::connect(&format!("{}:{}", p.ip, p.port), Some(&pw)).expect("conn");
+        let n = c.cmd(&["DBSIZE"]).expect("DBSIZE");
+        assert!(
+            matches!(n, rubra_manager::resp::Value::Int(k) if k > 0),
+            "primary {} holds keys: {n:?}",
+            p.port
+        );
+    }
+
+    // The panel answers on the published port.
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", panel)).expect("panel port");
+    std::io::Write::write_all(&mut s, b"GET / HTTP/1.0\r\n\r\n").expect("request");
+    let mut head = [0u8; 12];
+    std::io::Read::read_exact(&mut s, &mut head).expect("response");
+    assert!(head.starts_with(b"HTTP/1."), "{head:?}");
+
+    drop(conn);
+    let (ok, text) = compose.run(&["down", "-v", "-t", "2"]);
+    assert!(ok, "compose down: {text}");
+    let vols = Command::new("docker")
+        .args(["volume", "ls", "-q", "--filter"])
+        .arg(format!("label=com.docker.compose.project={project}"))
+        .output()
+        .expect("docker volume ls");
+    assert!(
+        String::from_utf8_lossy(&vols.stdout).trim().is_empty(),
+        "volumes left after down -v"
+    );
+    println!("compose up/use/down: {:?}", t0.elapsed());
 }
