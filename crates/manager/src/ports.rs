@@ -49,7 +49,7 @@ pub fn node_ports(client_ports: &[u16]) -> Vec<(u16, Use)> {
 pub fn check_free(client_ports: &[u16]) -> Result<()> {
     let taken: Vec<String> = node_ports(client_ports)
         .into_iter()
-        .filter(|(port, _)| !bindable(*port))
+        .filter(|(port, _)| !bindable_soon(*port))
         .map(|(port, why)| match holder(port) {
             Some(h) => format!("port {port} ({why}) is taken: {h}"),
             None => format!("port {port} ({why}) is taken"),
@@ -108,17 +108,53 @@ pub fn parse_range(text: &str) -> Option<RangeInclusive<u16>> {
     (lo <= hi).then_some(lo..=hi)
 }
 
-/// Who holds local TCP `port`: a listener or a connection, and the process when visible.
-pub fn holder(port: u16) -> Option<String> {
+/// Whether `port` can be bound now or within a few seconds: connections of a process that
+/// just died (a node killed, then `rubra up` again) hold its ports until the kernel has
+/// finished closing them (FIN_WAIT1 while the peer acknowledges), and nobody can speed
+/// that up; a listener or a live connection is waited for no longer than it takes to look.
+pub fn bindable_soon(port: u16) -> bool {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    loop {
+        if bindable(port) {
+            return true;
+        }
+        let sockets = sockets_on(port);
+        if sockets.is_empty() || !sockets.iter().all(|s| closing(s.state)) {
+            return false;
+        }
+        if std::time::Instant::now() >= deadline {
+            return false;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}
+
+/// States of a socket whose process has let go of it and the kernel is closing.
+fn closing(state: u8) -> bool {
+    // FIN_WAIT1, FIN_WAIT2, TIME_WAIT, CLOSE, LAST_ACK, CLOSING
+    matches!(state, 0x04 | 0x05 | 0x06 | 0x07 | 0x09 | 0x0B)
+}
+
+/// Every TCP socket (IPv4 and IPv6) whose local port is `port`.
+fn sockets_on(port: u16) -> Vec<Socket> {
     let mut sockets = Vec::new();
     for table in ["/proc/net/tcp", "/proc/net/tcp6"] {
         if let Ok(text) = std::fs::read_to_string(table) {
-            sockets.extend(text.lines().filter_map(parse_socket_line));
+            sockets.extend(
+                text.lines()
+                    .filter_map(parse_socket_line)
+                    .filter(|s| s.local_port == port),
+            );
         }
     }
+    sockets
+}
+
+/// Who holds local TCP `port`: a listener or a connection, and the process when visible.
+pub fn holder(port: u16) -> Option<String> {
+    let sockets = sockets_on(port);
     let s = sockets
         .iter()
-        .filter(|s| s.local_port == port)
         // A listener explains a taken port best; else any connection using it.
         .min_by_key(|s| s.state != LISTEN)?;
     let what = if s.state == LISTEN {
@@ -211,6 +247,23 @@ fn process_of(inode: u64) -> Option<(u32, String)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_listener_is_not_waited_for_but_a_closing_connection_is() {
+        let l = std::net::TcpListener::bind(("0.0.0.0", 0)).expect("bind");
+        let port = l.local_addr().expect("addr").port();
+        let t0 = std::time::Instant::now();
+        assert!(!bindable_soon(port), "a listener holds the port");
+        assert!(t0.elapsed() < std::time::Duration::from_secs(1), "waited for a listener");
+        drop(l);
+        assert!(bindable_soon(port));
+        for state in [0x04, 0x05, 0x06, 0x09, 0x0B] {
+            assert!(closing(state), "{}", state_name(state));
+        }
+        for state in [0x01, 0x08, LISTEN] {
+            assert!(!closing(state), "{}", state_name(state));
+        }
+    }
 
     #[test]
     fn proc_net_tcp_rows() {

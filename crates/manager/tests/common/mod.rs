@@ -285,13 +285,30 @@ impl Cluster {
             let _ = s.wait();
         }
         if let Ok(Some(st)) = Dir::new(&self.dir).and_then(|d| d.load_state()) {
-            for p in st.nodes.iter().filter_map(|n| n.pid) {
+            let pids: Vec<_> = st.nodes.iter().filter_map(|n| n.pid).collect();
+            for &p in &pids {
                 if pid_alive(p) {
                     signal(p, libc::SIGKILL);
                 }
             }
+            // A killed node holds its ports until it has exited: a test that starts the
+            // cluster again right away would find them taken.
+            let t0 = Instant::now();
+            while pids.iter().any(|&p| running(p)) && t0.elapsed() < Duration::from_secs(10) {
+                std::thread::sleep(Duration::from_millis(20));
+            }
         }
     }
+}
+
+/// Whether `pid` still runs: alive and not a zombie (a zombie has released its sockets
+/// already, and nobody may be left to reap it).
+fn running(pid: u32) -> bool {
+    pid_alive(pid)
+        && std::fs::read_to_string(format!("/proc/{pid}/stat"))
+            .ok()
+            .and_then(|s| s.rsplit_once(") ").map(|(_, rest)| !rest.starts_with('Z')))
+            .unwrap_or(false)
 }
 
 impl Drop for Cluster {
