@@ -254,7 +254,10 @@ mod tests {
         let port = l.local_addr().expect("addr").port();
         let t0 = std::time::Instant::now();
         assert!(!bindable_soon(port), "a listener holds the port");
-        assert!(t0.elapsed() < std::time::Duration::from_secs(1), "waited for a listener");
+        assert!(
+            t0.elapsed() < std::time::Duration::from_secs(1),
+            "waited for a listener"
+        );
         drop(l);
         assert!(bindable_soon(port));
         for state in [0x04, 0x05, 0x06, 0x09, 0x0B] {

@@ -5,6 +5,7 @@
 mod common;
 
 use common::*;
+use rubra_manager::ports::bindable;
 use rubra_manager::resp::Conn;
 use rubra_manager::state::{pid_alive, signal};
 use rubra_manager::topology::View;
@@ -332,7 +333,17 @@ fn up_tls_serves_clients_replicas_bus_and_panel_over_tls() {
 
     // `rubra up` again on the same dir: still TLS (without the flag), the killed node
     // comes back as a replica.
+    drop(conn);
     drop(c);
+    // The killed nodes' sockets can hold their ports for a while after the processes are
+    // gone (longer than `rubra up`'s own 5 s grace); a user restarting after a crash waits
+    // the same way.
+    let t0 = Instant::now();
+    while !(base..base + 6).all(|p| bindable(p) && bindable(p + 10000))
+        && t0.elapsed() < Duration::from_secs(90)
+    {
+        std::thread::sleep(Duration::from_millis(100));
+    }
     let c = Cluster::start(Kind::Embedded, &dir, base, panel, &[]);
     assert!(
         c.printed.iter().any(|l| l.contains("--tls --cacert")),
