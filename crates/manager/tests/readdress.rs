@@ -148,27 +148,11 @@ impl Cli {
 
     /// Commands piped into `redis-cli -c`; stdout lines without redirect notes.
     fn piped(&self, host: &str, port: u16, script: &str) -> Vec<String> {
-        use std::io::Write;
-        use std::process::Stdio;
-        let mut child = self
-            .base(host, port)
-            .arg("-c")
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("redis-cli");
-        child
-            .stdin
-            .take()
-            .expect("stdin")
-            .write_all(script.as_bytes())
-            .expect("script");
-        let out = child.wait_with_output().expect("redis-cli");
-        String::from_utf8_lossy(&out.stdout)
-            .lines()
+        let mut cmd = self.base(host, port);
+        cmd.arg("-c");
+        piped_lines(cmd, script)
+            .into_iter()
             .filter(|l| !l.starts_with("-> Redirected"))
-            .map(str::to_string)
             .collect()
     }
 }

@@ -12,7 +12,7 @@ use rubra_manager::topology::View;
 use std::io::{Read, Write};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -35,30 +35,17 @@ impl Files {
 
     /// `redis-cli --tls -c` with the CA and the client certificate, commands piped in.
     fn cli(&self, port: u16, pw: &str, script: &str) -> Vec<String> {
-        let mut child = Command::new("redis-cli")
-            .args(["--tls", "--cacert"])
+        let mut cmd = Command::new("redis-cli");
+        cmd.args(["--tls", "--cacert"])
             .arg(&self.ca)
             .arg("--cert")
             .arg(&self.cert)
             .arg("--key")
             .arg(&self.key)
-            .args(["-c", "-p", &port.to_string(), "-a", pw, "--no-auth-warning"])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("redis-cli");
-        child
-            .stdin
-            .take()
-            .expect("stdin")
-            .write_all(script.as_bytes())
-            .expect("write script");
-        let out = child.wait_with_output().expect("redis-cli output");
-        String::from_utf8_lossy(&out.stdout)
-            .lines()
+            .args(["-c", "-p", &port.to_string(), "-a", pw, "--no-auth-warning"]);
+        piped_lines(cmd, script)
+            .into_iter()
             .filter(|l| !l.starts_with("-> Redirected"))
-            .map(str::to_string)
             .collect()
     }
 

@@ -340,9 +340,15 @@ pub(crate) fn cli_at(host: &str, port: u16, pw: &str, script: &str) -> Vec<Strin
 
 /// Pipe commands into `redis-cli -c -h host`; every stdout line, redirect notes included.
 pub(crate) fn cli_raw(host: &str, port: u16, pw: &str, script: &str) -> Vec<String> {
-    let mut child = Command::new("redis-cli")
-        .args(["-c", "-h", host, "-p", &port.to_string(), "-a", pw])
-        .arg("--no-auth-warning")
+    let mut cmd = Command::new("redis-cli");
+    cmd.args(["-c", "-h", host, "-p", &port.to_string(), "-a", pw])
+        .arg("--no-auth-warning");
+    piped_lines(cmd, script)
+}
+
+/// Runs a prepared redis-cli `cmd` with `script` on its stdin; every stdout line.
+pub(crate) fn piped_lines(mut cmd: Command, script: &str) -> Vec<String> {
+    let mut child = cmd
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -351,10 +357,10 @@ pub(crate) fn cli_raw(host: &str, port: u16, pw: &str, script: &str) -> Vec<Stri
     child
         .stdin
         .take()
-        .unwrap()
+        .expect("stdin")
         .write_all(script.as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
+        .expect("write the script");
+    let out = child.wait_with_output().expect("redis-cli output");
     String::from_utf8_lossy(&out.stdout)
         .lines()
         .map(str::to_string)
