@@ -259,6 +259,16 @@ pub(crate) struct ClientState {
 }
 
 impl ClientState {
+    /// Bytes held by the MULTI queue as Redis counts them (arguments plus a pointer per
+    /// argument), for CLIENT LIST's multi-mem.
+    pub(crate) fn multi_mem(&self) -> usize {
+        self.multi.as_ref().map_or(0, |q| {
+            q.iter()
+                .map(|c| c.iter().map(|a| a.len() + 8).sum::<usize>())
+                .sum()
+        })
+    }
+
     /// Whether `pending` reply bytes break this client's normal-class output limit: None if
     /// not (or not a normal client: subscribers, replicas and monitors have their own
     /// limits), Some(ZERO) to close now (hard limit, or soft limit with no grace), or the

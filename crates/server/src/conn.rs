@@ -3,7 +3,7 @@
 //! the reply that ends a blocking command, kill requests) on its own channel, so nothing
 //! else ever writes to this socket.
 
-use crate::client::{ClientHandle, ClientInfo, ClientMsg, ClientState};
+use crate::client::{ClientMsg, ClientState};
 use crate::exec::dispatch::{self, Flow};
 use crate::server::Server;
 use crate::store::now_ms;
@@ -92,40 +92,11 @@ pub(crate) async fn serve_stream<S: ClientStream>(
                 return;
             }
         };
-        store.stats.total_connections += 1;
-        let refusal = admission(&store.config, peer.ip(), store.clients.len());
-        if refusal.is_some() {
-            store.stats.rejected_connections += 1;
-            refusal
-        } else {
-            let id = store.clients.next_id();
-            client.id = id;
-            client.idle_timeout_secs = store.config.idle_timeout_secs;
-            client.output_limits = store.config.normal_output_limits;
-            let pass = store.config.requirepass.clone();
-            store.acl.sync_requirepass(&pass);
-            client.authenticated = store.acl.default_auto_auth();
-            let now = now_ms();
-            store.clients.map.insert(
-                id,
-                ClientHandle {
-                    info: ClientInfo {
-                        id,
-                        addr: peer.to_string(),
-                        laddr: local,
-                        created_ms: now,
-                        last_active_ms: now,
-                        resp: 2,
-                        fd,
-                        ..ClientInfo::default()
-                    },
-                    tx,
-                    pending_out: pending_out.clone(),
-                    soft_limit_since: 0,
-                },
-            );
-            None
-        }
+        let outlet = crate::exec::sessions::Outlet {
+            tx,
+            pending_out: pending_out.clone(),
+        };
+        store.admit(&mut client, peer, local, fd, outlet)
     };
     if let Some(reply) = refusal {
         let _ = stream.write_all(&reply.to_bytes(false)).await;
@@ -200,25 +171,7 @@ pub(crate) async fn serve_stream<S: ClientStream>(
             break;
         }
     }
-    disconnect(&server, &client);
-}
-
-/// Whether a new connection may be served: `maxclients`, then protected mode (no password
-/// and a peer that is not on loopback). Returns the refusal to send before closing.
-pub(crate) fn admission(
-    config: &crate::config::Config,
-    peer: std::net::IpAddr,
-    connected: usize,
-) -> Option<Reply> {
-    if connected >= config.maxclients {
-        return Some(Reply::err("ERR max number of clients reached"));
-    }
-    if config.protected_mode && config.requirepass.is_none() && !peer.is_loopback() {
-        return Some(Reply::err(
-            "DENIED Rubra is running in protected mode because protected mode is enabled and no password is set for the default user. In this mode connections are only accepted from the loopback interface. To accept others, set a password (requirepass) or disable protected mode (protected-mode no).",
-        ));
-    }
-    None
+    server.lock().forget_client(&client);
 }
 
 /// Runs the complete requests in `inbuf` under one lock acquisition.
@@ -238,13 +191,8 @@ fn process(
             }
         }
     };
-    if inbuf.len() > store.config.query_buffer_limit {
-        store.stats.client_query_limit_disconnections += 1;
+    let Some(mut limits) = store.request_limits(inbuf.len()) else {
         return Step::Close;
-    }
-    let mut limits = Limits {
-        max_bulk_len: store.config.proto_max_bulk_len,
-        ..Limits::default()
     };
     let step = loop {
         // Per request: an AUTH earlier in the same batch lifts the unauthenticated limits.
@@ -301,25 +249,12 @@ fn process(
     };
     // Before any reply of this batch leaves: with appendfsync always, the writes are on disk.
     store.flush_feed();
-    client.idle_timeout_secs = store.config.idle_timeout_secs;
-    client.output_limits = store.config.normal_output_limits;
-    if client.over_output_limit(out.len()) == Some(Duration::ZERO) {
-        store.stats.client_output_limit_disconnections += 1;
-    }
-    if let Some(handle) = store.clients.map.get_mut(&client.id) {
-        let info = &mut handle.info;
-        info.last_active_ms = now_ms();
-        info.db = client.db;
-        info.resp = if client.resp3 { 3 } else { 2 };
-        info.multi = client.multi.as_ref().map(|q| q.len());
-        info.qbuf = inbuf.len();
-        info.qbuf_free = inbuf.capacity() - inbuf.len();
-        info.user.clone_from(&client.user);
-        info.last_cmd = client.last_cmd;
-        info.monitor = client.monitor;
-        info.readonly = client.readonly;
-        info.multi_mem = multi_mem(client);
-    }
+    store.after_batch(
+        client,
+        inbuf.len(),
+        inbuf.capacity() - inbuf.len(),
+        out.len(),
+    );
     step
 }
 
@@ -366,16 +301,6 @@ fn size_for_big_bulk(inbuf: &mut BytesMut, need: usize) {
     }
 }
 
-/// Bytes held by a client's MULTI queue as Redis counts them (arguments plus a pointer
-/// per argument).
-pub(crate) fn multi_mem(client: &ClientState) -> usize {
-    client.multi.as_ref().map_or(0, |q| {
-        q.iter()
-            .map(|c| c.iter().map(|a| a.len() + 8).sum::<usize>())
-            .sum()
-    })
-}
-
 /// Waits until a blocked command is served, times out, or the client goes away.
 async fn wait_unblocked<S: ClientStream>(
     server: &Server,
@@ -400,11 +325,7 @@ async fn wait_unblocked<S: ClientStream>(
                 Some(ClientMsg::UnblockTimeout) => {
                     // CLIENT UNBLOCK ... TIMEOUT already removed the waiter: answer as the
                     // timeout would (WAIT with the replicas reached by now).
-                    let mut store = server.lock();
-                    if let Some(w) = store.replication.waiters.remove(&client.id) {
-                        return Some(Reply::Int(store.replication.acked(w.target_offset) as i64));
-                    }
-                    return Some(req.timeout_reply.clone());
+                    return server.lock().end_wait(client.id, &req.timeout_reply, false);
                 }
                 Some(ClientMsg::Push(reply, _)) => {
                     let mut buf = Vec::new();
@@ -418,13 +339,8 @@ async fn wait_unblocked<S: ClientStream>(
             },
             _ = &mut sleep, if !timed_out => {
                 timed_out = true;
-                let mut store = server.lock();
-                if store.blocking.unblock(client.id).is_some() {
-                    // WAIT answers with the count reached by now, not at the start.
-                    if let Some(w) = store.replication.waiters.remove(&client.id) {
-                        return Some(Reply::Int(store.replication.acked(w.target_offset) as i64));
-                    }
-                    return Some(req.timeout_reply.clone());
+                if let Some(reply) = server.lock().end_wait(client.id, &req.timeout_reply, true) {
+                    return Some(reply);
                 }
                 // Already served: the reply is in the channel.
             }
@@ -542,27 +458,10 @@ async fn write_out<S: ClientStream>(stream: &mut S, out: &mut Vec<u8>) -> std::i
     res
 }
 
-/// Removes every trace of a client: registry, subscriptions, watches, blocked state.
-fn disconnect(server: &Server, client: &ClientState) {
-    let mut store = server.lock();
-    store.clients.map.remove(&client.id);
-    store.monitors.ids.retain(|id| *id != client.id);
-    store.pubsub.remove_client(client.id);
-    store.watches.unwatch_all(client.id, &client.watched);
-    store.tracking.disable(client.id);
-    store.blocking.unblock(client.id);
-    store.replication.waiters.remove(&client.id);
-    store.replication.announced_ports.remove(&client.id);
-    crate::cluster::migration::on_disconnect(&mut store, client);
-    if store.replication.replicas.remove(&client.id).is_some() {
-        tracing::info!(replica = client.id, "replica connection closed");
-    }
-}
-
 #[cfg(test)]
 mod tests {
-    use super::admission;
     use crate::config::Config;
+    use crate::exec::sessions::admission;
 
     #[test]
     fn protected_mode_refuses_remote_peers_without_password() {

@@ -12,6 +12,7 @@ pub(crate) mod notify;
 pub(crate) mod notify_events;
 pub(crate) mod observe;
 pub(crate) mod pubsub;
+pub(crate) mod sessions;
 pub(crate) mod slowlog;
 pub(crate) mod stats;
 pub(crate) mod tracking;

@@ -77,7 +77,7 @@ pub(super) fn client_line(h: &ClientHandle, c: &LineCtx) -> String {
         Some(l) => (l.qbuf, l.qbuf_free, l.argv_mem),
         None => (i.qbuf, i.qbuf_free, 0),
     };
-    let multi_mem = live.map_or(i.multi_mem, crate::conn::multi_mem);
+    let multi_mem = live.map_or(i.multi_mem, ClientState::multi_mem);
     let omem = h.pending_out.load(std::sync::atomic::Ordering::Relaxed);
     const RBS: usize = 16384;
     let tot_mem = qbuf + qbuf_free + argv_mem + multi_mem + RBS + omem + 1024;

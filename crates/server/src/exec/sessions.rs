@@ -1,0 +1,163 @@
+//! A connection's life as the shared state sees it: admission, the bookkeeping after each
+//! batch, the answer of a wait that ended by timeout, and the removal of every trace. Kept
+//! here so the connection loop (`conn.rs`) only moves bytes and never reaches into the
+//! registries of other subsystems.
+
+use crate::client::{ClientHandle, ClientInfo, ClientMsg, ClientState};
+use crate::store::{now_ms, Store};
+use rubra_resp::{Limits, Reply};
+use std::net::SocketAddr;
+use std::sync::atomic::AtomicUsize;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::mpsc::UnboundedSender;
+
+/// Where a new connection's replies go and how much of them is still queued.
+pub(crate) struct Outlet {
+    pub tx: UnboundedSender<ClientMsg>,
+    pub pending_out: Arc<AtomicUsize>,
+}
+
+/// Whether a new connection may be served: `maxclients`, then protected mode (no password
+/// and a peer that is not on loopback). Returns the refusal to send before closing.
+pub(crate) fn admission(
+    config: &crate::config::Config,
+    peer: std::net::IpAddr,
+    connected: usize,
+) -> Option<Reply> {
+    if connected >= config.maxclients {
+        return Some(Reply::err("ERR max number of clients reached"));
+    }
+    if config.protected_mode && config.requirepass.is_none() && !peer.is_loopback() {
+        return Some(Reply::err(
+            "DENIED Rubra is running in protected mode because protected mode is enabled and no password is set for the default user. In this mode connections are only accepted from the loopback interface. To accept others, set a password (requirepass) or disable protected mode (protected-mode no).",
+        ));
+    }
+    None
+}
+
+impl Store {
+    /// Admits a new connection (registering it and giving `client` its id, limits and
+    /// default authentication) or returns the refusal to send before closing.
+    pub(crate) fn admit(
+        &mut self,
+        client: &mut ClientState,
+        peer: SocketAddr,
+        local: String,
+        fd: i64,
+        outlet: Outlet,
+    ) -> Option<Reply> {
+        self.stats.total_connections += 1;
+        if let Some(refusal) = admission(&self.config, peer.ip(), self.clients.len()) {
+            self.stats.rejected_connections += 1;
+            return Some(refusal);
+        }
+        let id = self.clients.next_id();
+        client.id = id;
+        client.idle_timeout_secs = self.config.idle_timeout_secs;
+        client.output_limits = self.config.normal_output_limits;
+        let pass = self.config.requirepass.clone();
+        self.acl.sync_requirepass(&pass);
+        client.authenticated = self.acl.default_auto_auth();
+        let now = now_ms();
+        self.clients.map.insert(
+            id,
+            ClientHandle {
+                info: ClientInfo {
+                    id,
+                    addr: peer.to_string(),
+                    laddr: local,
+                    created_ms: now,
+                    last_active_ms: now,
+                    resp: 2,
+                    fd,
+                    ..ClientInfo::default()
+                },
+                tx: outlet.tx,
+                pending_out: outlet.pending_out,
+                soft_limit_since: 0,
+            },
+        );
+        None
+    }
+
+    /// The parser limits for a client whose query buffer holds `queued` bytes, or None
+    /// when the buffer is over `client-query-buffer-limit` (the connection is closed).
+    pub(crate) fn request_limits(&mut self, queued: usize) -> Option<Limits> {
+        if queued > self.config.query_buffer_limit {
+            self.stats.client_query_limit_disconnections += 1;
+            return None;
+        }
+        Some(Limits {
+            max_bulk_len: self.config.proto_max_bulk_len,
+            ..Limits::default()
+        })
+    }
+
+    /// After a batch: the client takes the current timeout and output limits, an output
+    /// limit crossed is counted, and CLIENT LIST's row shows the client as it is now
+    /// (`queued`/`free` are its query buffer's length and spare capacity).
+    pub(crate) fn after_batch(
+        &mut self,
+        client: &mut ClientState,
+        queued: usize,
+        free: usize,
+        out_len: usize,
+    ) {
+        client.idle_timeout_secs = self.config.idle_timeout_secs;
+        client.output_limits = self.config.normal_output_limits;
+        if client.over_output_limit(out_len) == Some(Duration::ZERO) {
+            self.stats.client_output_limit_disconnections += 1;
+        }
+        if let Some(handle) = self.clients.map.get_mut(&client.id) {
+            let info = &mut handle.info;
+            info.last_active_ms = now_ms();
+            info.db = client.db;
+            info.resp = if client.resp3 { 3 } else { 2 };
+            info.multi = client.multi.as_ref().map(|q| q.len());
+            info.qbuf = queued;
+            info.qbuf_free = free;
+            info.user.clone_from(&client.user);
+            info.last_cmd = client.last_cmd;
+            info.monitor = client.monitor;
+            info.readonly = client.readonly;
+            info.multi_mem = client.multi_mem();
+        }
+    }
+
+    /// A blocked client's wait ended by its timeout (or CLIENT UNBLOCK ... TIMEOUT): WAIT
+    /// answers with the replicas reached by now, anything else with `timeout_reply`.
+    /// `still_blocked` is false when the waiter was already removed (CLIENT UNBLOCK).
+    pub(crate) fn end_wait(
+        &mut self,
+        id: u64,
+        timeout_reply: &Reply,
+        still_blocked: bool,
+    ) -> Option<Reply> {
+        if still_blocked && self.blocking.unblock(id).is_none() {
+            // Already served: the reply is in the channel.
+            return None;
+        }
+        if let Some(w) = self.replication.waiters.remove(&id) {
+            return Some(Reply::Int(self.replication.acked(w.target_offset) as i64));
+        }
+        Some(timeout_reply.clone())
+    }
+
+    /// Removes every trace of a client: registry, subscriptions, watches, tracking,
+    /// blocked state, replica links and slot migrations it served.
+    pub(crate) fn forget_client(&mut self, client: &ClientState) {
+        self.clients.map.remove(&client.id);
+        self.monitors.ids.retain(|id| *id != client.id);
+        self.pubsub.remove_client(client.id);
+        self.watches.unwatch_all(client.id, &client.watched);
+        self.tracking.disable(client.id);
+        self.blocking.unblock(client.id);
+        self.replication.waiters.remove(&client.id);
+        self.replication.announced_ports.remove(&client.id);
+        crate::cluster::migration::on_disconnect(self, client);
+        if self.replication.replicas.remove(&client.id).is_some() {
+            tracing::info!(replica = client.id, "replica connection closed");
+        }
+    }
+}
