@@ -23,8 +23,6 @@ use rubra_keyspace::stream::{Fields, Trim};
 use rubra_keyspace::{Stream, StreamId, Value};
 use rubra_resp::Reply;
 
-pub(crate) use xinfo::rebuild_group_commands;
-
 type S = Box<Stream>;
 
 impl TypedValue for Box<Stream> {
@@ -751,44 +749,4 @@ fn xread(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
         ctx.store.blocking.set_retry_args(retry_args);
     }
     ctx.block_on(keys, timeout, Reply::NilArray)
-}
-
-// ---------------------------------------------------------------------------------------
-// AOF rewrite.
-
-/// Commands that recreate a stream with its groups (AOF rewrite), as Redis writes them:
-/// XADDs, XSETID with the counters, then each group, its PEL as XCLAIM ... FORCE JUSTID,
-/// and consumers without pending entries.
-pub(crate) fn rebuild_commands(key: &Bytes, s: &Stream) -> Vec<Vec<Bytes>> {
-    let mut out = Vec::new();
-    if s.is_empty() {
-        out.push(vec![
-            bulk("XADD"),
-            key.clone(),
-            bulk("MAXLEN"),
-            bulk("0"),
-            bulk("0-1"),
-            bulk("x"),
-            bulk("y"),
-        ]);
-    }
-    for (id, fields) in s.iter() {
-        let mut c = vec![bulk("XADD"), key.clone(), id_arg(*id)];
-        for (f, v) in fields {
-            c.push(f.clone());
-            c.push(v.clone());
-        }
-        out.push(c);
-    }
-    out.push(vec![
-        bulk("XSETID"),
-        key.clone(),
-        id_arg(s.last_id),
-        bulk("ENTRIESADDED"),
-        Bytes::from(s.entries_added.to_string()),
-        bulk("MAXDELETEDID"),
-        id_arg(s.max_deleted_entry_id),
-    ]);
-    out.extend(rebuild_group_commands(key, s));
-    out
 }

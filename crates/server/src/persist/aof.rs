@@ -350,7 +350,7 @@ pub(crate) fn rebuild_commands(
             }
         }
         Value::Stream(s) => {
-            for args in crate::cmd::streams::rebuild_commands(&k, s) {
+            for args in crate::repl::stream_forms::rebuild_stream(&k, s) {
                 encode_request(buf, &args);
             }
         }

@@ -7,3 +7,4 @@ pub(crate) mod feed;
 pub(crate) mod link;
 pub(crate) mod role;
 pub(crate) mod state;
+pub(crate) mod stream_forms;

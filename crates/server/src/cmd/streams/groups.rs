@@ -9,7 +9,7 @@
 
 use super::xinfo::checked_subcommand;
 use super::{
-    bulk, entries_reply, entry_reply, id_arg, id_reply, parse_id, parse_id_with, parse_read,
+    bulk, entries_reply, entry_reply, id_reply, parse_id, parse_id_with, parse_read,
     read_reply, serving_retry, IdRules, S,
 };
 use crate::cmd::args::{self, is};
@@ -47,46 +47,7 @@ pub(super) fn help(lines: &[&'static str]) -> Reply {
     Reply::Array(lines.iter().map(|l| Reply::status(l)).collect())
 }
 
-/// The propagated form of one pending entry (streamPropagateXCLAIM).
-pub(super) fn xclaim_prop(
-    key: &Bytes,
-    group: &Bytes,
-    g: &ConsumerGroup,
-    id: StreamId,
-    consumer: &Bytes,
-    time: u64,
-    count: u64,
-) -> Vec<Bytes> {
-    vec![
-        bulk("XCLAIM"),
-        key.clone(),
-        group.clone(),
-        consumer.clone(),
-        bulk("0"),
-        id_arg(id),
-        bulk("TIME"),
-        Bytes::from(time.to_string()),
-        bulk("RETRYCOUNT"),
-        Bytes::from(count.to_string()),
-        bulk("FORCE"),
-        bulk("JUSTID"),
-        bulk("LASTID"),
-        id_arg(g.last_id),
-    ]
-}
-
-/// The propagated form of a group's cursor (streamPropagateGroupID).
-pub(super) fn setid_prop(key: &Bytes, group: &Bytes, g: &ConsumerGroup) -> Vec<Bytes> {
-    vec![
-        bulk("XGROUP"),
-        bulk("SETID"),
-        key.clone(),
-        group.clone(),
-        id_arg(g.last_id),
-        bulk("ENTRIESREAD"),
-        Bytes::from(g.entries_read.to_string()),
-    ]
-}
+pub(super) use crate::repl::stream_forms::{setid_prop, xclaim_prop};
 
 // ---------------------------------------------------------------------------------------
 // XREADGROUP

@@ -1,7 +1,7 @@
-//! XINFO STREAM|GROUPS|CONSUMERS, and the commands that rebuild a stream's groups in an AOF rewrite.
+//! XINFO STREAM|GROUPS|CONSUMERS.
 
 use super::groups::*;
-use super::{bulk, entries_reply, entry_reply, id_arg, id_reply, S};
+use super::{bulk, entries_reply, entry_reply, id_reply, S};
 use crate::cmd::args::{self, is};
 use crate::cmd::{err, CmdResult, Ctx};
 use bytes::Bytes;
@@ -192,49 +192,6 @@ pub(super) fn stream_info(st: &Stream, sub: &[u8], opts: &[Bytes]) -> CmdResult 
         .collect();
     m.push((s("groups"), Reply::Array(groups)));
     Ok(Reply::Map(m))
-}
-
-// ---------------------------------------------------------------------------------------
-// AOF rewrite
-
-/// The group part of a stream's AOF rewrite: XGROUP CREATE with ENTRIESREAD, the PEL as
-/// XCLAIM ... JUSTID FORCE, and consumers that own nothing as XGROUP CREATECONSUMER.
-pub(crate) fn rebuild_group_commands(key: &Bytes, st: &Stream) -> Vec<Vec<Bytes>> {
-    let mut out = Vec::new();
-    for (name, g) in &st.groups {
-        out.push(vec![
-            bulk("XGROUP"),
-            bulk("CREATE"),
-            key.clone(),
-            name.clone(),
-            id_arg(g.last_id),
-            bulk("ENTRIESREAD"),
-            Bytes::from(g.entries_read.to_string()),
-        ]);
-        for (id, p) in &g.pel {
-            out.push(xclaim_prop(
-                key,
-                name,
-                g,
-                *id,
-                &p.consumer,
-                p.delivery_time,
-                p.delivery_count,
-            ));
-        }
-        for (cname, c) in &g.consumers {
-            if c.pel.is_empty() {
-                out.push(vec![
-                    bulk("XGROUP"),
-                    bulk("CREATECONSUMER"),
-                    key.clone(),
-                    name.clone(),
-                    cname.clone(),
-                ]);
-            }
-        }
-    }
-    out
 }
 
 /// The lowercase subcommand of XGROUP/XINFO, checked in Redis's order: an unknown name
