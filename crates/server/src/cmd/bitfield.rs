@@ -13,23 +13,10 @@ use rubra_resp::Reply;
 
 type S = Vec<u8>;
 
+#[rustfmt::skip]
 pub(crate) static COMMANDS: &[Command] = &[
-    Command::new(
-        "bitfield",
-        -2,
-        WRITE | DENYOOM,
-        (1, 1, 1),
-        "bitmap",
-        bitfield,
-    ),
-    Command::new(
-        "bitfield_ro",
-        -2,
-        READONLY | FAST,
-        (1, 1, 1),
-        "bitmap",
-        bitfield_ro,
-    ),
+    Command::new("bitfield", -2, WRITE | DENYOOM, (1, 1, 1), "bitmap", bitfield),
+    Command::new("bitfield_ro", -2, READONLY | FAST, (1, 1, 1), "bitmap", bitfield_ro),
 ];
 
 const BAD_TYPE: Reply = Reply::err(

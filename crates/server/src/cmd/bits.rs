@@ -11,6 +11,7 @@ use rubra_resp::Reply;
 
 type S = Vec<u8>;
 
+#[rustfmt::skip]
 pub(crate) static COMMANDS: &[Command] = &[
     Command::new("setbit", 4, WRITE | DENYOOM, (1, 1, 1), "bitmap", setbit),
     Command::new("getbit", 3, READONLY | FAST, (1, 1, 1), "bitmap", getbit),

@@ -9,24 +9,11 @@ use bytes::Bytes;
 use rubra_keys::{key_slot, SLOT_COUNT};
 use rubra_resp::Reply;
 
+#[rustfmt::skip]
 pub(crate) static COMMANDS: &[Command] = &[
     Command::new("cluster", -2, 0, (0, 0, 0), "cluster", cluster),
-    Command::new(
-        "readonly",
-        1,
-        FAST | LOADING | STALE,
-        (0, 0, 0),
-        "cluster",
-        readonly,
-    ),
-    Command::new(
-        "readwrite",
-        1,
-        FAST | LOADING | STALE,
-        (0, 0, 0),
-        "cluster",
-        readwrite,
-    ),
+    Command::new("readonly", 1, FAST | LOADING | STALE, (0, 0, 0), "cluster", readonly),
+    Command::new("readwrite", 1, FAST | LOADING | STALE, (0, 0, 0), "cluster", readwrite),
     Command::new("asking", 1, FAST, (0, 0, 0), "cluster", asking),
 ];
 

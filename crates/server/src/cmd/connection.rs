@@ -6,6 +6,7 @@ use super::{err, CmdResult, Command, Ctx};
 use bytes::Bytes;
 use rubra_resp::Reply;
 
+#[rustfmt::skip]
 pub(crate) static COMMANDS: &[Command] = &[
     Command::new(
         "ping",
@@ -17,46 +18,11 @@ pub(crate) static COMMANDS: &[Command] = &[
         ping,
     ),
     Command::new("echo", 2, FAST, (0, 0, 0), "connection", echo),
-    Command::new(
-        "select",
-        2,
-        FAST | LOADING | STALE,
-        (0, 0, 0),
-        "connection",
-        select,
-    ),
-    Command::new(
-        "auth",
-        -2,
-        FAST | NO_AUTH | LOADING | STALE | NOSCRIPT,
-        (0, 0, 0),
-        "connection",
-        auth,
-    ),
-    Command::new(
-        "hello",
-        -1,
-        FAST | NO_AUTH | LOADING | STALE | NOSCRIPT,
-        (0, 0, 0),
-        "connection",
-        hello,
-    ),
-    Command::new(
-        "quit",
-        -1,
-        FAST | NO_AUTH | LOADING | STALE | TX_CONTROL | SUB_OK,
-        (0, 0, 0),
-        "connection",
-        quit,
-    ),
-    Command::new(
-        "reset",
-        1,
-        FAST | NO_AUTH | LOADING | STALE | TX_CONTROL | SUB_OK | NOSCRIPT,
-        (0, 0, 0),
-        "connection",
-        reset,
-    ),
+    Command::new("select", 2, FAST | LOADING | STALE, (0, 0, 0), "connection", select),
+    Command::new("auth", -2, FAST | NO_AUTH | LOADING | STALE | NOSCRIPT, (0, 0, 0), "connection", auth),
+    Command::new("hello", -1, FAST | NO_AUTH | LOADING | STALE | NOSCRIPT, (0, 0, 0), "connection", hello),
+    Command::new("quit", -1, FAST | NO_AUTH | LOADING | STALE | TX_CONTROL | SUB_OK, (0, 0, 0), "connection", quit),
+    Command::new("reset", 1, FAST | NO_AUTH | LOADING | STALE | TX_CONTROL | SUB_OK | NOSCRIPT, (0, 0, 0), "connection", reset),
 ];
 
 /// PING [message] — in RESP2 subscribed mode the reply is ["pong", message].

@@ -10,24 +10,11 @@ use rubra_keyspace::{Entry, Value};
 use rubra_persistence::{dump_payload, restore_payload, RdbError};
 use rubra_resp::Reply;
 
+#[rustfmt::skip]
 pub(crate) static COMMANDS: &[Command] = &[
     Command::new("dump", 2, READONLY, (1, 1, 1), "generic", dump),
-    Command::new(
-        "restore",
-        -4,
-        WRITE | DENYOOM,
-        (1, 1, 1),
-        "generic",
-        restore,
-    ),
-    Command::new(
-        "restore-asking",
-        -4,
-        WRITE | DENYOOM,
-        (1, 1, 1),
-        "generic",
-        restore,
-    ),
+    Command::new("restore", -4, WRITE | DENYOOM, (1, 1, 1), "generic", restore),
+    Command::new("restore-asking", -4, WRITE | DENYOOM, (1, 1, 1), "generic", restore),
 ];
 
 /// A value as a DUMP payload.

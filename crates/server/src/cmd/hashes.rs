@@ -17,24 +17,11 @@ pub(crate) fn bulk(b: &[u8]) -> Reply {
     Reply::Bulk(Bytes::copy_from_slice(b))
 }
 
+#[rustfmt::skip]
 pub(crate) static COMMANDS: &[Command] = &[
     Command::new("hset", -4, WRITE | DENYOOM | FAST, (1, 1, 1), "hash", hset),
-    Command::new(
-        "hsetnx",
-        4,
-        WRITE | DENYOOM | FAST,
-        (1, 1, 1),
-        "hash",
-        hsetnx,
-    ),
-    Command::new(
-        "hmset",
-        -4,
-        WRITE | DENYOOM | FAST,
-        (1, 1, 1),
-        "hash",
-        hmset,
-    ),
+    Command::new("hsetnx", 4, WRITE | DENYOOM | FAST, (1, 1, 1), "hash", hsetnx),
+    Command::new("hmset", -4, WRITE | DENYOOM | FAST, (1, 1, 1), "hash", hmset),
     Command::new("hget", 3, READONLY | FAST, (1, 1, 1), "hash", hget),
     Command::new("hmget", -3, READONLY | FAST, (1, 1, 1), "hash", hmget),
     Command::new("hdel", -3, WRITE | FAST, (1, 1, 1), "hash", hdel),
@@ -44,22 +31,8 @@ pub(crate) static COMMANDS: &[Command] = &[
     Command::new("hkeys", 2, READONLY, (1, 1, 1), "hash", hkeys),
     Command::new("hvals", 2, READONLY, (1, 1, 1), "hash", hvals),
     Command::new("hgetall", 2, READONLY, (1, 1, 1), "hash", hgetall),
-    Command::new(
-        "hincrby",
-        4,
-        WRITE | DENYOOM | FAST,
-        (1, 1, 1),
-        "hash",
-        hincrby,
-    ),
-    Command::new(
-        "hincrbyfloat",
-        4,
-        WRITE | DENYOOM | FAST,
-        (1, 1, 1),
-        "hash",
-        hincrbyfloat,
-    ),
+    Command::new("hincrby", 4, WRITE | DENYOOM | FAST, (1, 1, 1), "hash", hincrby),
+    Command::new("hincrbyfloat", 4, WRITE | DENYOOM | FAST, (1, 1, 1), "hash", hincrbyfloat),
     Command::new("hrandfield", -2, READONLY, (1, 1, 1), "hash", hrandfield),
     Command::new("hscan", -3, READONLY, (1, 1, 1), "hash", hscan),
 ];

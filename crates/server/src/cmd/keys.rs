@@ -10,6 +10,7 @@ use rubra_keys::glob_match;
 use rubra_keyspace::{Entry, ValueType};
 use rubra_resp::Reply;
 
+#[rustfmt::skip]
 pub(crate) static COMMANDS: &[Command] = &[
     Command::new("del", -2, WRITE, (1, -1, 1), "generic", del),
     Command::new("unlink", -2, WRITE | FAST, (1, -1, 1), "generic", del),
@@ -31,32 +32,11 @@ pub(crate) static COMMANDS: &[Command] = &[
     Command::new("expire", -3, WRITE | FAST, (1, 1, 1), "generic", expire),
     Command::new("pexpire", -3, WRITE | FAST, (1, 1, 1), "generic", pexpire),
     Command::new("expireat", -3, WRITE | FAST, (1, 1, 1), "generic", expireat),
-    Command::new(
-        "pexpireat",
-        -3,
-        WRITE | FAST,
-        (1, 1, 1),
-        "generic",
-        pexpireat,
-    ),
+    Command::new("pexpireat", -3, WRITE | FAST, (1, 1, 1), "generic", pexpireat),
     Command::new("ttl", 2, READONLY | FAST, (1, 1, 1), "generic", ttl),
     Command::new("pttl", 2, READONLY | FAST, (1, 1, 1), "generic", pttl),
-    Command::new(
-        "expiretime",
-        2,
-        READONLY | FAST,
-        (1, 1, 1),
-        "generic",
-        expiretime,
-    ),
-    Command::new(
-        "pexpiretime",
-        2,
-        READONLY | FAST,
-        (1, 1, 1),
-        "generic",
-        pexpiretime,
-    ),
+    Command::new("expiretime", 2, READONLY | FAST, (1, 1, 1), "generic", expiretime),
+    Command::new("pexpiretime", 2, READONLY | FAST, (1, 1, 1), "generic", pexpiretime),
     Command::new("persist", 2, WRITE | FAST, (1, 1, 1), "generic", persist),
 ];
 

@@ -7,23 +7,10 @@ use bytes::Bytes;
 use rubra_resp::Reply;
 use std::path::PathBuf;
 
+#[rustfmt::skip]
 pub(crate) static COMMANDS: &[Command] = &[
-    Command::new(
-        "bgrewriteaof",
-        1,
-        ADMIN | NOSCRIPT | NO_MULTI,
-        (0, 0, 0),
-        "server",
-        bgrewriteaof,
-    ),
-    Command::new(
-        "save",
-        1,
-        ADMIN | NOSCRIPT | NO_MULTI,
-        (0, 0, 0),
-        "server",
-        save,
-    ),
+    Command::new("bgrewriteaof", 1, ADMIN | NOSCRIPT | NO_MULTI, (0, 0, 0), "server", bgrewriteaof),
+    Command::new("save", 1, ADMIN | NOSCRIPT | NO_MULTI, (0, 0, 0), "server", save),
     Command::new("bgsave", -1, ADMIN | NOSCRIPT, (0, 0, 0), "server", bgsave),
 ];
 

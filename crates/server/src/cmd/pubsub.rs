@@ -8,79 +8,17 @@ use crate::exec::pubsub::Kind;
 use bytes::Bytes;
 use rubra_resp::Reply;
 
+#[rustfmt::skip]
 pub(crate) static COMMANDS: &[Command] = &[
-    Command::new(
-        "subscribe",
-        -2,
-        PUBSUB | NOSCRIPT | LOADING | STALE | SUB_OK,
-        (0, 0, 0),
-        "pubsub",
-        subscribe,
-    ),
-    Command::new(
-        "unsubscribe",
-        -1,
-        PUBSUB | NOSCRIPT | LOADING | STALE | SUB_OK,
-        (0, 0, 0),
-        "pubsub",
-        unsubscribe,
-    ),
-    Command::new(
-        "psubscribe",
-        -2,
-        PUBSUB | NOSCRIPT | LOADING | STALE | SUB_OK,
-        (0, 0, 0),
-        "pubsub",
-        psubscribe,
-    ),
-    Command::new(
-        "punsubscribe",
-        -1,
-        PUBSUB | NOSCRIPT | LOADING | STALE | SUB_OK,
-        (0, 0, 0),
-        "pubsub",
-        punsubscribe,
-    ),
-    Command::new(
-        "ssubscribe",
-        -2,
-        PUBSUB | NOSCRIPT | LOADING | STALE | SUB_OK,
-        (1, -1, 1),
-        "pubsub",
-        ssubscribe,
-    ),
-    Command::new(
-        "sunsubscribe",
-        -1,
-        PUBSUB | NOSCRIPT | LOADING | STALE | SUB_OK,
-        (1, -1, 1),
-        "pubsub",
-        sunsubscribe,
-    ),
-    Command::new(
-        "publish",
-        3,
-        PUBSUB | LOADING | STALE | FAST | MAY_REPLICATE,
-        (0, 0, 0),
-        "pubsub",
-        publish,
-    ),
-    Command::new(
-        "spublish",
-        3,
-        PUBSUB | LOADING | STALE | FAST | MAY_REPLICATE,
-        (1, 1, 1),
-        "pubsub",
-        spublish,
-    ),
-    Command::new(
-        "pubsub",
-        -2,
-        PUBSUB | LOADING | STALE,
-        (0, 0, 0),
-        "pubsub",
-        pubsub_cmd,
-    ),
+    Command::new("subscribe", -2, PUBSUB | NOSCRIPT | LOADING | STALE | SUB_OK, (0, 0, 0), "pubsub", subscribe),
+    Command::new("unsubscribe", -1, PUBSUB | NOSCRIPT | LOADING | STALE | SUB_OK, (0, 0, 0), "pubsub", unsubscribe),
+    Command::new("psubscribe", -2, PUBSUB | NOSCRIPT | LOADING | STALE | SUB_OK, (0, 0, 0), "pubsub", psubscribe),
+    Command::new("punsubscribe", -1, PUBSUB | NOSCRIPT | LOADING | STALE | SUB_OK, (0, 0, 0), "pubsub", punsubscribe),
+    Command::new("ssubscribe", -2, PUBSUB | NOSCRIPT | LOADING | STALE | SUB_OK, (1, -1, 1), "pubsub", ssubscribe),
+    Command::new("sunsubscribe", -1, PUBSUB | NOSCRIPT | LOADING | STALE | SUB_OK, (1, -1, 1), "pubsub", sunsubscribe),
+    Command::new("publish", 3, PUBSUB | LOADING | STALE | FAST | MAY_REPLICATE, (0, 0, 0), "pubsub", publish),
+    Command::new("spublish", 3, PUBSUB | LOADING | STALE | FAST | MAY_REPLICATE, (1, 1, 1), "pubsub", spublish),
+    Command::new("pubsub", -2, PUBSUB | LOADING | STALE, (0, 0, 0), "pubsub", pubsub_cmd),
 ];
 
 /// The output limits for pub/sub clients, from client-output-buffer-limit.

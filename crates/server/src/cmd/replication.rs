@@ -10,56 +10,15 @@ use crate::repl::state::{getack_bytes, ReplicaInfo, SyncState, WaitRequest};
 use bytes::Bytes;
 use rubra_resp::Reply;
 
+#[rustfmt::skip]
 pub(crate) static COMMANDS: &[Command] = &[
-    Command::new(
-        "replicaof",
-        3,
-        ADMIN | NOSCRIPT | STALE | NO_MULTI,
-        (0, 0, 0),
-        "server",
-        replicaof,
-    ),
-    Command::new(
-        "slaveof",
-        3,
-        ADMIN | NOSCRIPT | STALE | NO_MULTI,
-        (0, 0, 0),
-        "server",
-        replicaof,
-    ),
-    Command::new(
-        "psync",
-        -3,
-        ADMIN | NOSCRIPT | NO_MULTI,
-        (0, 0, 0),
-        "server",
-        psync,
-    ),
-    Command::new(
-        "sync",
-        1,
-        ADMIN | NOSCRIPT | NO_MULTI,
-        (0, 0, 0),
-        "server",
-        sync,
-    ),
-    Command::new(
-        "replconf",
-        -1,
-        ADMIN | NOSCRIPT | LOADING | STALE,
-        (0, 0, 0),
-        "server",
-        replconf,
-    ),
+    Command::new("replicaof", 3, ADMIN | NOSCRIPT | STALE | NO_MULTI, (0, 0, 0), "server", replicaof),
+    Command::new("slaveof", 3, ADMIN | NOSCRIPT | STALE | NO_MULTI, (0, 0, 0), "server", replicaof),
+    Command::new("psync", -3, ADMIN | NOSCRIPT | NO_MULTI, (0, 0, 0), "server", psync),
+    Command::new("sync", 1, ADMIN | NOSCRIPT | NO_MULTI, (0, 0, 0), "server", sync),
+    Command::new("replconf", -1, ADMIN | NOSCRIPT | LOADING | STALE, (0, 0, 0), "server", replconf),
     Command::new("wait", 3, NOSCRIPT, (0, 0, 0), "generic", wait),
-    Command::new(
-        "role",
-        1,
-        NOSCRIPT | LOADING | STALE | FAST,
-        (0, 0, 0),
-        "server",
-        role,
-    ),
+    Command::new("role", 1, NOSCRIPT | LOADING | STALE | FAST, (0, 0, 0), "server", role),
 ];
 
 /// REPLICAOF host port | REPLICAOF NO ONE

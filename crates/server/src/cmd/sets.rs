@@ -13,52 +13,24 @@ use rubra_resp::Reply;
 
 type S = SetValue;
 
+#[rustfmt::skip]
 pub(crate) static COMMANDS: &[Command] = &[
     Command::new("sadd", -3, WRITE | DENYOOM | FAST, (1, 1, 1), "set", sadd),
     Command::new("srem", -3, WRITE | FAST, (1, 1, 1), "set", srem),
     Command::new("scard", 2, READONLY | FAST, (1, 1, 1), "set", scard),
     Command::new("sismember", 3, READONLY | FAST, (1, 1, 1), "set", sismember),
-    Command::new(
-        "smismember",
-        -3,
-        READONLY | FAST,
-        (1, 1, 1),
-        "set",
-        smismember,
-    ),
+    Command::new("smismember", -3, READONLY | FAST, (1, 1, 1), "set", smismember),
     Command::new("smembers", 2, READONLY, (1, 1, 1), "set", smembers),
     Command::new("srandmember", -2, READONLY, (1, 1, 1), "set", srandmember),
     Command::new("spop", -2, WRITE | FAST, (1, 1, 1), "set", spop),
     Command::new("smove", 4, WRITE | FAST, (1, 2, 1), "set", smove),
     Command::new("sinter", -2, READONLY, (1, -1, 1), "set", sinter),
-    Command::new(
-        "sinterstore",
-        -3,
-        WRITE | DENYOOM,
-        (1, -1, 1),
-        "set",
-        sinterstore,
-    ),
-    Command::new("sintercard", -3, READONLY, (0, 0, 0), "set", sintercard)
-        .with_keys(sintercard_keys),
+    Command::new("sinterstore", -3, WRITE | DENYOOM, (1, -1, 1), "set", sinterstore),
+    Command::new("sintercard", -3, READONLY, (0, 0, 0), "set", sintercard).with_keys(sintercard_keys),
     Command::new("sunion", -2, READONLY, (1, -1, 1), "set", sunion),
-    Command::new(
-        "sunionstore",
-        -3,
-        WRITE | DENYOOM,
-        (1, -1, 1),
-        "set",
-        sunionstore,
-    ),
+    Command::new("sunionstore", -3, WRITE | DENYOOM, (1, -1, 1), "set", sunionstore),
     Command::new("sdiff", -2, READONLY, (1, -1, 1), "set", sdiff),
-    Command::new(
-        "sdiffstore",
-        -3,
-        WRITE | DENYOOM,
-        (1, -1, 1),
-        "set",
-        sdiffstore,
-    ),
+    Command::new("sdiffstore", -3, WRITE | DENYOOM, (1, -1, 1), "set", sdiffstore),
     Command::new("sscan", -3, READONLY, (1, 1, 1), "set", sscan),
 ];
 

@@ -15,6 +15,7 @@ use rubra_keyspace::{ListValue, Value};
 use rubra_resp::Reply;
 use std::cmp::Ordering;
 
+#[rustfmt::skip]
 pub(crate) static COMMANDS: &[Command] = &[
     Command::new("sort", -2, WRITE | DENYOOM, (1, 1, 1), "generic", sort).with_keys(sort_keys),
     Command::new("sort_ro", -2, READONLY, (1, 1, 1), "generic", sort_ro),

@@ -46,72 +46,22 @@ impl TypedValue for Box<Stream> {
     }
 }
 
+#[rustfmt::skip]
 pub(crate) static COMMANDS: &[Command] = &[
-    Command::new(
-        "xadd",
-        -5,
-        WRITE | DENYOOM | FAST,
-        (1, 1, 1),
-        "stream",
-        xadd,
-    ),
+    Command::new("xadd", -5, WRITE | DENYOOM | FAST, (1, 1, 1), "stream", xadd),
     Command::new("xlen", 2, READONLY | FAST, (1, 1, 1), "stream", xlen),
     Command::new("xrange", -4, READONLY, (1, 1, 1), "stream", xrange),
     Command::new("xrevrange", -4, READONLY, (1, 1, 1), "stream", xrevrange),
     Command::new("xdel", -3, WRITE | FAST, (1, 1, 1), "stream", xdel),
     Command::new("xtrim", -4, WRITE, (1, 1, 1), "stream", xtrim),
-    Command::new(
-        "xsetid",
-        -3,
-        WRITE | DENYOOM | FAST,
-        (1, 1, 1),
-        "stream",
-        xsetid,
-    ),
-    Command::new("xread", -4, READONLY | BLOCKING, (0, 0, 0), "stream", xread)
-        .with_keys(xread_keys),
-    Command::new(
-        "xreadgroup",
-        -7,
-        WRITE | BLOCKING,
-        (0, 0, 0),
-        "stream",
-        groups::xreadgroup,
-    )
-    .with_keys(xread_keys),
-    Command::new(
-        "xgroup",
-        -2,
-        WRITE | DENYOOM,
-        (2, 2, 1),
-        "stream",
-        groups::xgroup,
-    ),
+    Command::new("xsetid", -3, WRITE | DENYOOM | FAST, (1, 1, 1), "stream", xsetid),
+    Command::new("xread", -4, READONLY | BLOCKING, (0, 0, 0), "stream", xread).with_keys(xread_keys),
+    Command::new("xreadgroup", -7, WRITE | BLOCKING, (0, 0, 0), "stream", groups::xreadgroup).with_keys(xread_keys),
+    Command::new("xgroup", -2, WRITE | DENYOOM, (2, 2, 1), "stream", groups::xgroup),
     Command::new("xack", -4, WRITE | FAST, (1, 1, 1), "stream", pending::xack),
-    Command::new(
-        "xpending",
-        -3,
-        READONLY,
-        (1, 1, 1),
-        "stream",
-        pending::xpending,
-    ),
-    Command::new(
-        "xclaim",
-        -6,
-        WRITE | FAST,
-        (1, 1, 1),
-        "stream",
-        pending::xclaim,
-    ),
-    Command::new(
-        "xautoclaim",
-        -6,
-        WRITE | FAST,
-        (1, 1, 1),
-        "stream",
-        pending::xautoclaim,
-    ),
+    Command::new("xpending", -3, READONLY, (1, 1, 1), "stream", pending::xpending),
+    Command::new("xclaim", -6, WRITE | FAST, (1, 1, 1), "stream", pending::xclaim),
+    Command::new("xautoclaim", -6, WRITE | FAST, (1, 1, 1), "stream", pending::xautoclaim),
     Command::new("xinfo", -2, READONLY, (2, 2, 1), "stream", xinfo::xinfo),
 ];
 

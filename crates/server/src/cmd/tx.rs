@@ -9,47 +9,13 @@ use crate::exec::dispatch::call;
 use bytes::Bytes;
 use rubra_resp::Reply;
 
+#[rustfmt::skip]
 pub(crate) static COMMANDS: &[Command] = &[
-    Command::new(
-        "multi",
-        1,
-        NOSCRIPT | LOADING | STALE | FAST | TX_CONTROL,
-        (0, 0, 0),
-        "transactions",
-        multi,
-    ),
-    Command::new(
-        "exec",
-        1,
-        NOSCRIPT | LOADING | STALE | TX_CONTROL,
-        (0, 0, 0),
-        "transactions",
-        exec,
-    ),
-    Command::new(
-        "discard",
-        1,
-        NOSCRIPT | LOADING | STALE | FAST | TX_CONTROL,
-        (0, 0, 0),
-        "transactions",
-        discard,
-    ),
-    Command::new(
-        "watch",
-        -2,
-        NOSCRIPT | LOADING | STALE | FAST | TX_CONTROL,
-        (1, -1, 1),
-        "transactions",
-        watch,
-    ),
-    Command::new(
-        "unwatch",
-        1,
-        NOSCRIPT | LOADING | STALE | FAST,
-        (0, 0, 0),
-        "transactions",
-        unwatch,
-    ),
+    Command::new("multi", 1, NOSCRIPT | LOADING | STALE | FAST | TX_CONTROL, (0, 0, 0), "transactions", multi),
+    Command::new("exec", 1, NOSCRIPT | LOADING | STALE | TX_CONTROL, (0, 0, 0), "transactions", exec),
+    Command::new("discard", 1, NOSCRIPT | LOADING | STALE | FAST | TX_CONTROL, (0, 0, 0), "transactions", discard),
+    Command::new("watch", -2, NOSCRIPT | LOADING | STALE | FAST | TX_CONTROL, (1, -1, 1), "transactions", watch),
+    Command::new("unwatch", 1, NOSCRIPT | LOADING | STALE | FAST, (0, 0, 0), "transactions", unwatch),
 ];
 
 /// MULTI

@@ -15,61 +15,18 @@ use rubra_resp::Reply;
 
 type Z = ZSet;
 
+#[rustfmt::skip]
 pub(crate) static COMMANDS: &[Command] = &[
     Command::new("geoadd", -5, WRITE | DENYOOM, (1, 1, 1), "geo", geoadd),
     Command::new("geodist", -4, READONLY, (1, 1, 1), "geo", geodist),
     Command::new("geohash", -2, READONLY, (1, 1, 1), "geo", geohash),
     Command::new("geopos", -2, READONLY, (1, 1, 1), "geo", geopos),
-    Command::new(
-        "georadius",
-        -6,
-        WRITE | DENYOOM,
-        (1, 1, 1),
-        "geo",
-        search::georadius,
-    )
-    .with_keys(search::georadius_keys),
-    Command::new(
-        "georadius_ro",
-        -6,
-        READONLY,
-        (1, 1, 1),
-        "geo",
-        search::georadius_ro,
-    ),
-    Command::new(
-        "georadiusbymember",
-        -5,
-        WRITE | DENYOOM,
-        (1, 1, 1),
-        "geo",
-        search::georadiusbymember,
-    )
-    .with_keys(search::georadius_keys),
-    Command::new(
-        "georadiusbymember_ro",
-        -5,
-        READONLY,
-        (1, 1, 1),
-        "geo",
-        search::georadiusbymember_ro,
-    ),
-    Command::new(
-        "geosearch",
-        -7,
-        READONLY,
-        (1, 1, 1),
-        "geo",
-        search::geosearch,
-    ),
-    Command::new(
-        "geosearchstore",
-        -8,
-        WRITE | DENYOOM,
-        (1, 2, 1),
-        "geo",
-        search::geosearchstore,
-    ),
+    Command::new("georadius", -6, WRITE | DENYOOM, (1, 1, 1), "geo", search::georadius).with_keys(search::georadius_keys),
+    Command::new("georadius_ro", -6, READONLY, (1, 1, 1), "geo", search::georadius_ro),
+    Command::new("georadiusbymember", -5, WRITE | DENYOOM, (1, 1, 1), "geo", search::georadiusbymember).with_keys(search::georadius_keys),
+    Command::new("georadiusbymember_ro", -5, READONLY, (1, 1, 1), "geo", search::georadiusbymember_ro),
+    Command::new("geosearch", -7, READONLY, (1, 1, 1), "geo", search::geosearch),
+    Command::new("geosearchstore", -8, WRITE | DENYOOM, (1, 2, 1), "geo", search::geosearchstore),
 ];
 
 /// Parses a longitude, latitude pair with Redis's range check and error text.

@@ -14,39 +14,12 @@ use sketch::{Corrupt, DENSE, HDR, REGISTERS, SPARSE};
 
 type S = Vec<u8>;
 
+#[rustfmt::skip]
 pub(crate) static COMMANDS: &[Command] = &[
-    Command::new(
-        "pfadd",
-        -2,
-        WRITE | DENYOOM | FAST,
-        (1, 1, 1),
-        "hyperloglog",
-        pfadd,
-    ),
-    Command::new(
-        "pfcount",
-        -2,
-        READONLY | MAY_REPLICATE,
-        (1, -1, 1),
-        "hyperloglog",
-        pfcount,
-    ),
-    Command::new(
-        "pfmerge",
-        -2,
-        WRITE | DENYOOM,
-        (1, -1, 1),
-        "hyperloglog",
-        pfmerge,
-    ),
-    Command::new(
-        "pfdebug",
-        3,
-        WRITE | DENYOOM | ADMIN,
-        (2, 2, 1),
-        "hyperloglog",
-        pfdebug,
-    ),
+    Command::new("pfadd", -2, WRITE | DENYOOM | FAST, (1, 1, 1), "hyperloglog", pfadd),
+    Command::new("pfcount", -2, READONLY | MAY_REPLICATE, (1, -1, 1), "hyperloglog", pfcount),
+    Command::new("pfmerge", -2, WRITE | DENYOOM, (1, -1, 1), "hyperloglog", pfmerge),
+    Command::new("pfdebug", 3, WRITE | DENYOOM | ADMIN, (2, 2, 1), "hyperloglog", pfdebug),
     Command::new("pfselftest", 1, ADMIN, (0, 0, 0), "hyperloglog", pfselftest),
 ];
 

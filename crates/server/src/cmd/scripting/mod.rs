@@ -9,77 +9,16 @@ use super::flags::*;
 use super::Command;
 use bytes::Bytes;
 
+#[rustfmt::skip]
 pub(crate) static COMMANDS: &[Command] = &[
-    Command::new(
-        "eval",
-        -3,
-        NOSCRIPT | STALE | MAY_REPLICATE,
-        (0, 0, 0),
-        "scripting",
-        eval::eval,
-    )
-    .with_keys(numkeys_at_2),
-    Command::new(
-        "evalsha",
-        -3,
-        NOSCRIPT | STALE | MAY_REPLICATE,
-        (0, 0, 0),
-        "scripting",
-        eval::evalsha,
-    )
-    .with_keys(numkeys_at_2),
-    Command::new(
-        "eval_ro",
-        -3,
-        NOSCRIPT | STALE | READONLY,
-        (0, 0, 0),
-        "scripting",
-        eval::eval_ro,
-    )
-    .with_keys(numkeys_at_2),
-    Command::new(
-        "evalsha_ro",
-        -3,
-        NOSCRIPT | STALE | READONLY,
-        (0, 0, 0),
-        "scripting",
-        eval::evalsha_ro,
-    )
-    .with_keys(numkeys_at_2),
-    Command::new(
-        "fcall",
-        -3,
-        NOSCRIPT | STALE | MAY_REPLICATE,
-        (0, 0, 0),
-        "scripting",
-        functions::fcall,
-    )
-    .with_keys(numkeys_at_2),
-    Command::new(
-        "fcall_ro",
-        -3,
-        NOSCRIPT | STALE | READONLY,
-        (0, 0, 0),
-        "scripting",
-        functions::fcall_ro,
-    )
-    .with_keys(numkeys_at_2),
-    Command::new(
-        "script",
-        -2,
-        NOSCRIPT,
-        (0, 0, 0),
-        "scripting",
-        cache::script,
-    ),
-    Command::new(
-        "function",
-        -2,
-        NOSCRIPT,
-        (0, 0, 0),
-        "scripting",
-        functions::function,
-    ),
+    Command::new("eval", -3, NOSCRIPT | STALE | MAY_REPLICATE, (0, 0, 0), "scripting", eval::eval).with_keys(numkeys_at_2),
+    Command::new("evalsha", -3, NOSCRIPT | STALE | MAY_REPLICATE, (0, 0, 0), "scripting", eval::evalsha).with_keys(numkeys_at_2),
+    Command::new("eval_ro", -3, NOSCRIPT | STALE | READONLY, (0, 0, 0), "scripting", eval::eval_ro).with_keys(numkeys_at_2),
+    Command::new("evalsha_ro", -3, NOSCRIPT | STALE | READONLY, (0, 0, 0), "scripting", eval::evalsha_ro).with_keys(numkeys_at_2),
+    Command::new("fcall", -3, NOSCRIPT | STALE | MAY_REPLICATE, (0, 0, 0), "scripting", functions::fcall).with_keys(numkeys_at_2),
+    Command::new("fcall_ro", -3, NOSCRIPT | STALE | READONLY, (0, 0, 0), "scripting", functions::fcall_ro).with_keys(numkeys_at_2),
+    Command::new("script", -2, NOSCRIPT, (0, 0, 0), "scripting", cache::script),
+    Command::new("function", -2, NOSCRIPT, (0, 0, 0), "scripting", functions::function),
 ];
 
 /// Key positions of `CMD script-or-name numkeys key... arg...`.

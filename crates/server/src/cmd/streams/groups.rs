@@ -9,8 +9,8 @@
 
 use super::xinfo::checked_subcommand;
 use super::{
-    bulk, entries_reply, entry_reply, id_reply, parse_id, parse_id_with, parse_read,
-    read_reply, serving_retry, IdRules, S,
+    bulk, entries_reply, entry_reply, id_reply, parse_id, parse_id_with, parse_read, read_reply,
+    serving_retry, IdRules, S,
 };
 use crate::cmd::args::{self, is};
 use crate::cmd::{err, CmdResult, Ctx};
