@@ -26,21 +26,6 @@ fn key_in(ranges: &[(u16, u16)], prefix: &str) -> String {
         .unwrap_or_default()
 }
 
-/// The primary owning slot 0 (the victim of a fault test) and one of its replicas.
-fn owner_of_slot_0_and_its_replica(view: &[NodeLine]) -> (NodeLine, NodeLine) {
-    let victim = view
-        .iter()
-        .find(|n| n.has("master") && n.slots.iter().any(|&(a, _)| a == 0))
-        .expect("owner of slot 0")
-        .clone();
-    let replica = view
-        .iter()
-        .find(|n| n.master == victim.id)
-        .expect("a replica of the victim")
-        .clone();
-    (victim, replica)
-}
-
 #[test]
 fn sigstop_primary_fails_over_and_returns_as_replica() {
     let nodes = make_cluster(6, 1, &["--cluster-node-timeout", "2000"]);

@@ -30,16 +30,7 @@ fn key_in(ranges: &[(u16, u16)], prefix: &str, from: &mut u64) -> String {
 fn restarted_old_primary_acknowledges_no_write_it_then_loses() {
     let mut nodes = make_cluster(6, 1, &["--cluster-node-timeout", "2000"]);
     let view = parse_nodes(&nodes[0].cli(&["cluster", "nodes"]));
-    let victim = view
-        .iter()
-        .find(|n| n.has("master") && n.slots.iter().any(|&(a, _)| a == 0))
-        .expect("owner of slot 0")
-        .clone();
-    let replica = view
-        .iter()
-        .find(|n| n.master == victim.id)
-        .expect("a replica of the victim")
-        .clone();
+    let (victim, replica) = owner_of_slot_0_and_its_replica(&view);
     let vi = nodes.iter().position(|s| addr(s) == victim.addr).unwrap();
     let ri = nodes.iter().position(|s| addr(s) == replica.addr).unwrap();
 
@@ -152,16 +143,7 @@ fn new_primary_keeps_its_writes_when_the_old_one_returns() {
         ],
     );
     let view = parse_nodes(&nodes[0].cli(&["cluster", "nodes"]));
-    let victim = view
-        .iter()
-        .find(|n| n.has("master") && n.slots.iter().any(|&(a, _)| a == 0))
-        .expect("owner of slot 0")
-        .clone();
-    let replica = view
-        .iter()
-        .find(|n| n.master == victim.id)
-        .expect("a replica of the victim")
-        .clone();
+    let (victim, replica) = owner_of_slot_0_and_its_replica(&view);
     let vi = nodes.iter().position(|s| addr(s) == victim.addr).unwrap();
     let ri = nodes.iter().position(|s| addr(s) == replica.addr).unwrap();
     nodes[vi].kill9();

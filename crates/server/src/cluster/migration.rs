@@ -164,8 +164,8 @@ fn parse_ranges(args: &[Bytes]) -> Result<Ranges, Reply> {
     let mut seen = vec![false; rubra_keys::SLOT_COUNT];
     let (mut ranges, mut slots) = (Vec::new(), Vec::new());
     for pair in args.chunks(2) {
-        let a = crate::cmd::cluster::slot_arg(&pair[0])?;
-        let b = crate::cmd::cluster::slot_arg(&pair[1])?;
+        let a = crate::cmd::args::slot_arg(&pair[0])?;
+        let b = crate::cmd::args::slot_arg(&pair[1])?;
         if a > b {
             return Err(Reply::error(format!(
                 "ERR start slot number {a} is greater than end slot number {b}"

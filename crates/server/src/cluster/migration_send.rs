@@ -263,7 +263,7 @@ fn encode_snapshot(snaps: Vec<(usize, DbSnapshot)>, tx: mpsc::Sender<(Vec<u8>, u
             if is_big(&e.value) {
                 cmds += encode_big(&mut buf, k, e, at);
             } else {
-                let payload = crate::cmd::dump::dump_value(&e.value);
+                let payload = crate::persist::rdb::dump_value(&e.value);
                 let ttl = at.to_string();
                 encode_request(
                     &mut buf,

@@ -98,6 +98,14 @@ pub(crate) fn resolve_range(start: i64, end: i64, len: usize) -> Option<(usize, 
     Some((s as usize, e as usize))
 }
 
+/// A slot number argument (COUNTKEYSINSLOT, GETKEYSINSLOT, slot ranges of a migration).
+pub(crate) fn slot_arg(arg: &[u8]) -> Result<usize, Reply> {
+    match int(arg) {
+        Ok(n) if (0..rubra_keys::SLOT_COUNT as i64).contains(&n) => Ok(n as usize),
+        _ => Err(Reply::err("ERR Invalid slot")),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -2,11 +2,11 @@
 //! GETKEYSINSLOT from the local keyspace; everything that needs the cluster node is in
 //! cluster_admin.rs), READONLY, READWRITE, ASKING.
 
-use super::args::int;
+use super::args::{int, slot_arg};
 use super::flags::*;
 use super::{err, CmdResult, Command, Ctx};
 use bytes::Bytes;
-use rubra_keys::{key_slot, SLOT_COUNT};
+use rubra_keys::key_slot;
 use rubra_resp::Reply;
 
 #[rustfmt::skip]
@@ -23,14 +23,6 @@ pub(crate) fn require_cluster(ctx: &Ctx) -> Result<(), Reply> {
         Ok(())
     } else {
         Err(Reply::err("ERR This instance has cluster support disabled"))
-    }
-}
-
-/// A slot number argument for COUNTKEYSINSLOT/GETKEYSINSLOT.
-pub(crate) fn slot_arg(arg: &[u8]) -> Result<usize, Reply> {
-    match int(arg) {
-        Ok(n) if (0..SLOT_COUNT as i64).contains(&n) => Ok(n as usize),
-        _ => Err(Reply::err("ERR Invalid slot")),
     }
 }
 

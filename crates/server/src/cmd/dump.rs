@@ -4,10 +4,9 @@
 use super::args::{self, is};
 use super::flags::*;
 use super::{err, CmdResult, Command, Ctx};
-use crate::persist::rdb::{from_rdb, to_rdb};
+use crate::persist::rdb::{dump_value, restore_value};
 use bytes::Bytes;
-use rubra_keyspace::{Entry, Value};
-use rubra_persistence::{dump_payload, restore_payload, RdbError};
+use rubra_keyspace::Entry;
 use rubra_resp::Reply;
 
 #[rustfmt::skip]
@@ -16,22 +15,6 @@ pub(crate) static COMMANDS: &[Command] = &[
     Command::new("restore", -4, WRITE | DENYOOM, (1, 1, 1), "generic", restore),
     Command::new("restore-asking", -4, WRITE | DENYOOM, (1, 1, 1), "generic", restore),
 ];
-
-/// A value as a DUMP payload.
-pub(crate) fn dump_value(value: &Value) -> Vec<u8> {
-    dump_payload(&to_rdb(value))
-}
-
-/// A DUMP payload as a value, with Redis's error replies.
-pub(crate) fn restore_value(payload: &[u8]) -> Result<Value, Reply> {
-    match restore_payload(payload) {
-        Ok(v) => from_rdb(v).ok_or(Reply::err("ERR Bad data format")),
-        Err(RdbError::BadDumpPayload) => {
-            Err(Reply::err("ERR DUMP payload version or checksum are wrong"))
-        }
-        Err(_) => Err(Reply::err("ERR Bad data format")),
-    }
-}
 
 /// DUMP key
 fn dump(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {

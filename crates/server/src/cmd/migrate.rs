@@ -102,7 +102,7 @@ fn migrate(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
             } else {
                 expire_at.saturating_sub(now).max(1)
             };
-            found.push((k.clone(), super::dump::dump_value(&e.value), ttl));
+            found.push((k.clone(), crate::persist::rdb::dump_value(&e.value), ttl));
         }
     }
     if found.is_empty() {

@@ -101,9 +101,7 @@ fn run(
             .map
             .get(&client.id)
             .map(|h| h.info.addr.as_str());
-        if let Some(e) =
-            crate::cmd::introspection::protected_refusal(&store.config, addr, cmd.name, args)
-        {
+        if let Some(e) = crate::exec::protected::refusal(&store.config, addr, cmd.name, args) {
             fail_multi(client);
             return (e, None);
         }

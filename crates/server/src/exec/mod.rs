@@ -11,6 +11,7 @@ pub(crate) mod monitor;
 pub(crate) mod notify;
 pub(crate) mod notify_events;
 pub(crate) mod observe;
+pub(crate) mod protected;
 pub(crate) mod pubsub;
 pub(crate) mod sessions;
 pub(crate) mod slowlog;

@@ -5,7 +5,11 @@
 use bytes::Bytes;
 use rubra_keyspace::stream::{ConsumerGroup, PendingEntry};
 use rubra_keyspace::{Db, DbSnapshot, Entry, Stream, StreamId, Value, ZSet};
-use rubra_persistence::{RdbReader, RdbStream, RdbStreamGroup, RdbValue, RdbWriter};
+use rubra_persistence::{
+    dump_payload, restore_payload, RdbError, RdbReader, RdbStream, RdbStreamGroup, RdbValue,
+    RdbWriter,
+};
+use rubra_resp::Reply;
 use std::io::Write;
 use std::path::Path;
 
@@ -309,4 +313,20 @@ pub(crate) fn save_file(
         let _ = std::fs::remove_file(&tmp);
     }
     result
+}
+
+/// A value as a DUMP payload.
+pub(crate) fn dump_value(value: &Value) -> Vec<u8> {
+    dump_payload(&to_rdb(value))
+}
+
+/// A DUMP payload as a value, with Redis's error replies.
+pub(crate) fn restore_value(payload: &[u8]) -> Result<Value, Reply> {
+    match restore_payload(payload) {
+        Ok(v) => from_rdb(v).ok_or(Reply::err("ERR Bad data format")),
+        Err(RdbError::BadDumpPayload) => {
+            Err(Reply::err("ERR DUMP payload version or checksum are wrong"))
+        }
+        Err(_) => Err(Reply::err("ERR Bad data format")),
+    }
 }

@@ -221,6 +221,21 @@ pub(crate) fn parse_nodes(text: &str) -> Vec<NodeLine> {
         .collect()
 }
 
+/// The primary owning slot 0 (the victim of a fault test) and one of its replicas.
+pub(crate) fn owner_of_slot_0_and_its_replica(view: &[NodeLine]) -> (NodeLine, NodeLine) {
+    let victim = view
+        .iter()
+        .find(|n| n.has("master") && n.slots.iter().any(|&(a, _)| a == 0))
+        .expect("owner of slot 0")
+        .clone();
+    let replica = view
+        .iter()
+        .find(|n| n.master == victim.id)
+        .expect("a replica of the victim")
+        .clone();
+    (victim, replica)
+}
+
 /// Slot -> owner id as one node sees it (None where unassigned).
 pub(crate) fn owner_map(nodes: &[NodeLine]) -> Vec<Option<String>> {
     let mut owners = vec![None; 16384];

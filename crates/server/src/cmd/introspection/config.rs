@@ -85,7 +85,7 @@ fn set(ctx: &mut Ctx, pairs: &[Bytes]) -> CmdResult {
             .clients
             .map
             .get(&ctx.client.id)
-            .is_none_or(|h| super::module::is_local_addr(&h.info.addr)),
+            .is_none_or(|h| crate::exec::protected::is_local_addr(&h.info.addr)),
         _ => false,
     };
     let mut unknown: Option<String> = None;

@@ -29,7 +29,6 @@ use info::*;
 use latency::latency;
 use lolwut::lolwut;
 use module::module;
-pub(crate) use module::protected_refusal;
 use monitor::monitor;
 pub(crate) use monitor::reset_client;
 use server::*;
