@@ -306,40 +306,7 @@ fn rolling_upgrade(
         "{text}"
     );
 
-    // The writer is the redis crate's async cluster client, which reconnects and
-    // refreshes its slot map when a node goes away (its blocking client keeps writing
-    // into a dead socket).
-    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let (stop2, wclient) = (stop.clone(), client.clone());
-    let writer = std::thread::spawn(move || {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .expect("runtime");
-        rt.block_on(async move {
-            let mut c = wclient
-                .get_async_connection()
-                .await
-                .expect("writer connection");
-            let (mut written, mut errors) = (0u64, Vec::new());
-            while !stop2.load(std::sync::atomic::Ordering::Relaxed) {
-                let k = format!("u:{written}");
-                match redis::cmd("SET")
-                    .arg(&k)
-                    .arg(&k)
-                    .query_async::<()>(&mut c)
-                    .await
-                {
-                    Ok(()) => written += 1,
-                    Err(e) => {
-                        errors.push(format!("{k}: {e}"));
-                        tokio::time::sleep(Duration::from_millis(50)).await;
-                    }
-                }
-            }
-            (written, errors)
-        })
-    });
+    let writer = Writer::start(client, "u:", Duration::ZERO);
     let ids_before: BTreeMap<u16, String> = cluster
         .state()
         .nodes
@@ -347,8 +314,7 @@ fn rolling_upgrade(
         .filter_map(|n| Some((n.port, n.id.clone()?)))
         .collect();
     let (ok, text) = cluster.run(&["upgrade", "--image", &next]);
-    stop.store(true, std::sync::atomic::Ordering::Relaxed);
-    let (written, errors) = writer.join().expect("writer");
+    let (written, errors) = writer.finish();
     assert!(ok, "upgrade failed: {text}");
     println!(
         "rolling upgrade: {written} writes during it, {} errors",
@@ -392,27 +358,74 @@ fn rolling_upgrade(
     assert!(cluster.state().docker.map(|d| d.image) == Some(next.clone()));
 }
 
+/// A client that keeps writing `PREFIX{n}` = its own name, n = 0, 1, ..., through the
+/// redis crate's async cluster client (it reconnects and refreshes its slot map when a
+/// node goes away or a slot moves; MOVED/ASK never reach the caller), pausing `pause`
+/// between writes. Every error it sees is kept: the tests want none.
+struct Writer {
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    thread: std::thread::JoinHandle<(u64, Vec<String>)>,
+}
+
+impl Writer {
+    fn start(client: &redis::cluster::ClusterClient, prefix: &str, pause: Duration) -> Writer {
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let (stop2, client, prefix) = (stop.clone(), client.clone(), prefix.to_string());
+        let thread = std::thread::spawn(move || {
+            block_on(async move {
+                let mut c = client
+                    .get_async_connection()
+                    .await
+                    .expect("writer connection");
+                let (mut written, mut errors) = (0u64, Vec::new());
+                while !stop2.load(std::sync::atomic::Ordering::Relaxed) {
+                    let k = format!("{prefix}{written}");
+                    match redis::cmd("SET")
+                        .arg(&k)
+                        .arg(&k)
+                        .query_async::<()>(&mut c)
+                        .await
+                    {
+                        Ok(()) => written += 1,
+                        Err(e) => {
+                            errors.push(format!("{k}: {e}"));
+                            tokio::time::sleep(Duration::from_millis(50)).await;
+                        }
+                    }
+                    if !pause.is_zero() {
+                        tokio::time::sleep(pause).await;
+                    }
+                }
+                (written, errors)
+            })
+        });
+        Writer { stop, thread }
+    }
+
+    /// Stop writing: (writes acknowledged, errors seen).
+    fn finish(self) -> (u64, Vec<String>) {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        self.thread.join().expect("writer thread")
+    }
+}
+
 /// `rubra up --runtime docker` with small nodes, under `prefix`; waits until it is ready.
-fn docker_up(img: &str, prefix: &str, dir: &std::path::PathBuf) -> Cluster {
+fn docker_up(img: &str, prefix: &str, dir: &std::path::PathBuf, extra: &[&str]) -> Cluster {
     let (base, panel) = ports(8);
-    Cluster::start(
-        Kind::Embedded,
-        dir,
-        base,
-        panel,
-        &[
-            "--runtime",
-            "docker",
-            "--image",
-            img,
-            "--docker-prefix",
-            prefix,
-            "--node-maxmemory",
-            "64mb",
-            "--node-cpus",
-            "0.5",
-        ],
-    )
+    let mut args = vec![
+        "--runtime",
+        "docker",
+        "--image",
+        img,
+        "--docker-prefix",
+        prefix,
+        "--node-maxmemory",
+        "256mb",
+        "--node-cpus",
+        "0.5",
+    ];
+    args.extend_from_slice(extra);
+    Cluster::start(Kind::Embedded, dir, base, panel, &args)
 }
 
 /// Runs `docker ARGS`, which must succeed; its trimmed stdout.
@@ -479,9 +492,10 @@ fn write_keys_async(client: &redis::cluster::ClusterClient, keys: impl Iterator<
     })
 }
 
-/// Scale 6 -> 8 -> 6 on the Docker runtime (containers and volumes made and removed,
-/// no key lost), then a partition: a primary's container is cut off its network for
-/// longer than the node timeout, its replica takes over while a cluster client keeps
+/// Scale 6 -> 8 -> 6 on the Docker runtime by hand and then by the autoscaler, while a
+/// cluster client writes all along (containers and volumes made and removed, no failed
+/// write, no key lost), then a partition: a primary's container is cut off its network
+/// for longer than the node timeout, its replica takes over while a cluster client keeps
 /// writing, and after the network is given back the old primary rejoins as a replica of
 /// the new one with every acknowledged write in place.
 #[test]
@@ -493,7 +507,26 @@ fn docker_scale_and_partition() {
     let dir = tempdir("docker-ops");
     let _tmp = TempDir(dir.clone());
     let t_all = Instant::now();
-    let cluster = docker_up(&img, &prefix, &dir);
+    // Autoscaler rules in seconds, off until the manual steps are done. CPU drives it:
+    // a pair is added when the primaries use over 25% of their 0.5 CPU for 3 s, removed
+    // when under 10% for 3 s (memory, ~12 MB of 256 MB, stays under both marks).
+    let auto = [
+        "--scale-up-pct",
+        "25",
+        "--scale-down-pct",
+        "10",
+        "--scale-up-secs",
+        "3",
+        "--scale-down-secs",
+        "3",
+        "--sample-secs",
+        "1",
+        "--cooldown-secs",
+        "1",
+        "--max-nodes",
+        "8",
+    ];
+    let cluster = docker_up(&img, &prefix, &dir, &auto);
     println!("6 containers up in {:?}", t_all.elapsed());
     let pw = cluster.password();
     let rt = DockerRt::new(&prefix, &img, 0.0, "0").expect("runtime");
@@ -502,6 +535,8 @@ fn docker_scale_and_partition() {
     let client = client_for(&ips, &pw);
     let mut conn = client.get_connection().expect("cluster connection");
     write_keys(&mut conn, (0..300).map(|i| format!("s:{i}")));
+    // A client writing through both scale steps: no write may fail.
+    let writer = Writer::start(&client, "w:", Duration::from_millis(2));
 
     // 6 -> 8: two new containers, each with its own volume, serving slots.
     let t0 = Instant::now();
@@ -545,17 +580,135 @@ fn docker_scale_and_partition() {
         assert!(!volume_exists(&rt.volume(*p)), "volume of {p} removed");
     }
     cluster.wait_check();
+    let (written, errors) = writer.finish();
+    println!("{written} writes during 6-8-6, {} errors", errors.len());
+    assert!(written > 100, "the writer made progress ({written} writes)");
+    assert!(errors.is_empty(), "writes failed while scaling: {errors:?}");
     // A fresh connection: the blocking client sends to the cached owner of a slot, and a
     // removed container's address answers "no route to host" until its retries run out.
     let mut conn = client.get_connection().expect("cluster connection");
     let lost = missing_keys(&mut conn, (0..400).map(|i| format!("s:{i}")));
     assert!(lost.is_empty(), "lost after --remove-pair: {lost:?}");
+    let lost = missing_keys(&mut conn, (0..written).map(|i| format!("w:{i}")));
+    assert!(lost.is_empty(), "{} writes lost: {lost:?}", lost.len());
     println!("scale 6-8-6 done at {:?}", t_all.elapsed());
 
+    autoscale_step(&cluster, &rt, &pw, &client);
     partition(&cluster, &rt, &pw, &client);
     drop(conn);
     drop(cluster);
-    println!("docker scale + partition: {:?}", t_all.elapsed());
+    println!(
+        "docker scale + autoscale + partition: {:?}",
+        t_all.elapsed()
+    );
+}
+
+/// Wait up to 120 s for the autoscaler to bring the cluster to `n` nodes; the panic
+/// names the load it last measured.
+fn wait_nodes(cluster: &Cluster, n: usize, what: &str) {
+    let t0 = Instant::now();
+    loop {
+        let st = cluster.state();
+        if st.active_ports().len() == n && st.pending.is_none() {
+            return;
+        }
+        if t0.elapsed() > Duration::from_secs(120) {
+            let pw = cluster.password();
+            let status =
+                rubra_manager::httpc::request(&cluster.panel, "GET", "/api/cluster", &pw, "")
+                    .map(|(_, body)| body)
+                    .unwrap_or_default();
+            let j: serde_json::Value = serde_json::from_str(&status).unwrap_or_default();
+            panic!(
+                "the autoscaler did not {what} (nodes: {}); last status: {}",
+                st.active_ports().len(),
+                j["autoscale_status"]
+            );
+        }
+        std::thread::sleep(Duration::from_millis(300));
+    }
+}
+
+/// The autoscaler on the Docker runtime: load from redis-benchmark pushes the
+/// containers' CPU (as the engine reports it) over the high mark and one pair is added;
+/// once the load stops it falls under the low mark and the pair is removed. A client
+/// writes throughout with no error and loses no key.
+fn autoscale_step(
+    cluster: &Cluster,
+    rt: &DockerRt,
+    pw: &str,
+    client: &redis::cluster::ClusterClient,
+) {
+    let t0 = Instant::now();
+    let ips = container_ips(cluster, rt);
+    let (port, ip) = ips
+        .iter()
+        .next()
+        .map(|(p, ip)| (*p, ip.clone()))
+        .expect("a node");
+    let writer = Writer::start(client, "a:", Duration::from_millis(5));
+    let (ok, out) = cluster.run(&["autoscale", "on"]);
+    assert!(ok, "autoscale on: {out}");
+    /// Stops the load generator however the test ends.
+    struct Load(std::process::Child);
+    impl Drop for Load {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let load = Load(
+        Command::new("redis-benchmark")
+            .args(["--cluster", "-h", &ip, "-p", &port.to_string(), "-a", pw])
+            .args(["-c", "24", "-P", "4", "-t", "set,get", "-r", "10000"])
+            .args(["-n", "100000000", "-q"])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("redis-benchmark"),
+    );
+    wait_nodes(cluster, 8, "add a pair under load");
+    println!("autoscaler added a pair after {:?}", t0.elapsed());
+    drop(load);
+    cluster.wait_check();
+    wait_nodes(cluster, 6, "remove the pair when idle");
+    println!("autoscaler removed the pair after {:?}", t0.elapsed());
+    cluster.wait_check();
+    let (ok, out) = cluster.run(&["autoscale", "off"]);
+    assert!(ok, "autoscale off: {out}");
+    let (written, errors) = writer.finish();
+    println!(
+        "{written} writes during the autoscale step, {} errors",
+        errors.len()
+    );
+    assert!(
+        errors.is_empty(),
+        "writes failed while autoscaling: {errors:?}"
+    );
+
+    let (code, body) = rubra_manager::httpc::request(&cluster.panel, "GET", "/api/events", pw, "")
+        .expect("events");
+    assert_eq!(code, 200, "{body}");
+    let ev: serde_json::Value = serde_json::from_str(&body).expect("events json");
+    let auto: Vec<&serde_json::Value> = ev
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|e| e["kind"] == "autoscale")
+        .collect();
+    assert_eq!(auto.len(), 2, "one add and one remove: {auto:?}");
+    let (add, remove) = (&auto[0]["detail"], &auto[1]["detail"]);
+    assert_eq!(add["decision"]["action"], "add_pair", "{add}");
+    assert!(add["cpu"].as_f64() > Some(0.25), "CPU drove it: {add}");
+    assert_eq!(add["nodes"], 6);
+    assert_eq!(remove["decision"]["action"], "remove_pair", "{remove}");
+    assert!(remove["cpu"].as_f64() < Some(0.10), "{remove}");
+    let mut conn = client.get_connection().expect("cluster connection");
+    let lost = missing_keys(&mut conn, (0..written).map(|i| format!("a:{i}")));
+    assert!(lost.is_empty(), "{} writes lost: {lost:?}", lost.len());
+    let lost = missing_keys(&mut conn, (0..400).map(|i| format!("s:{i}")));
+    assert!(lost.is_empty(), "lost while autoscaling: {lost:?}");
+    println!("autoscale step: {:?}", t0.elapsed());
 }
 
 /// The partition half of `docker_scale_and_partition`.
