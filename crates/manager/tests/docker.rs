@@ -11,10 +11,10 @@
 //! brings a dead container back, as a margin.
 //!
 //! The rolling upgrade (`rubra upgrade --image`) runs on the same cluster afterwards.
-//! A second cluster is scaled 6 -> 8 -> 6 and then partitioned (`docker network
-//! disconnect` of a primary); a third test runs `deploy/docker-compose.yml` with the local
-//! image through whichever Compose is installed (skipped when none is). The tests take
-//! turns (one cluster at a time on a shared engine): ~95 s in all on a loaded 2-core box.
+//! A second cluster is scaled 6 -> 8 -> 6 under a writing client, by hand and then by the
+//! autoscaler (CPU read from the engine), and then partitioned (`docker network
+//! disconnect` of a primary). The tests take turns (one cluster at a time on a shared
+//! engine). `docker_deploy.rs` runs the Compose file and the Swarm stack.
 //!
 //! Needs a Docker Engine on /var/run/docker.sock (or DOCKER_HOST=unix://...). The image is
 //! `RUBRA_TEST_IMAGE` when set (.ci/run builds it), else deploy/build-image.sh builds
@@ -22,119 +22,16 @@
 //! a unique prefix and is removed at the end, also when the test fails.
 
 mod common;
+mod docker_common;
 
 use common::*;
+use docker_common::*;
 use rubra_manager::docker::DockerRt;
 use rubra_manager::resp::Conn;
 use rubra_manager::state::Intent;
-use rubra_manager::topology::View;
 use std::collections::{BTreeMap, BTreeSet};
 use std::process::Command;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
-
-/// The image under test: the given one, or one built now from this build's binary.
-fn image() -> String {
-    if let Ok(i) = std::env::var("RUBRA_TEST_IMAGE") {
-        return i;
-    }
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../../deploy/build-image.sh");
-    let st = Command::new(script)
-        .args(["--bin", env!("CARGO_BIN_EXE_rubra"), "--tag", "rubra:test"])
-        .status()
-        .expect("run deploy/build-image.sh");
-    assert!(st.success(), "image build failed");
-    "rubra:test".into()
-}
-
-/// Removes every container, volume and the network of `prefix`, however the test ends.
-/// Declared before the cluster guard, so it runs after the supervisor is stopped.
-struct Purge(String);
-impl Drop for Purge {
-    fn drop(&mut self) {
-        match DockerRt::new(&self.0, "unused", 0.0, "0").and_then(|d| d.purge()) {
-            Ok(n) => eprintln!("purged {n} containers of {}", self.0),
-            Err(e) => eprintln!("purge of {} failed: {e:#}", self.0),
-        }
-    }
-}
-
-/// CLUSTER NODES as seen from the container node `addr`, if it answers.
-fn view_at(addr: &str, pw: &str) -> Option<View> {
-    Conn::connect(addr, Some(pw))
-        .ok()
-        .and_then(|mut c| View::fetch(&mut c).ok())
-}
-
-/// Run `f` until it returns Some, for up to `secs`.
-fn wait_for<T>(secs: u64, what: &str, mut f: impl FnMut() -> Option<T>) -> T {
-    let t0 = Instant::now();
-    loop {
-        if let Some(v) = f() {
-            return v;
-        }
-        assert!(
-            t0.elapsed() < Duration::from_secs(secs),
-            "timed out: {what}"
-        );
-        std::thread::sleep(Duration::from_millis(250));
-    }
-}
-
-/// SET each key to its own name through the cluster client, retrying each one (a
-/// failover in progress refuses writes for a moment) for up to 30 s.
-fn write_keys(conn: &mut redis::cluster::ClusterConnection, keys: impl Iterator<Item = String>) {
-    for k in keys {
-        let t0 = Instant::now();
-        loop {
-            match redis::cmd("SET").arg(&k).arg(&k).query::<()>(conn) {
-                Ok(()) => break,
-                Err(e) => {
-                    assert!(t0.elapsed() < Duration::from_secs(30), "SET {k}: {e}");
-                    std::thread::sleep(Duration::from_millis(200));
-                }
-            }
-        }
-    }
-}
-
-/// The tests of this file share one engine and two cores: one cluster at a time.
-static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
-
-/// A unique name prefix for what a test creates in the engine.
-fn unique_prefix(tag: &str) -> String {
-    let nanos = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.subsec_nanos())
-        .unwrap_or(0);
-    format!("{tag}{}x{nanos}", std::process::id())
-}
-
-/// A cluster client seeded with the container addresses in `ips` (port -> IP).
-fn client_for(ips: &BTreeMap<u16, String>, pw: &str) -> redis::cluster::ClusterClient {
-    let seeds: Vec<String> = ips
-        .iter()
-        .map(|(p, ip)| format!("redis://{ip}:{p}/"))
-        .collect();
-    redis::cluster::ClusterClient::builder(seeds)
-        .password(pw)
-        .retries(10)
-        .connection_timeout(Duration::from_secs(5))
-        .response_timeout(Duration::from_secs(5))
-        .build()
-        .expect("client")
-}
-
-/// The keys among `keys` that do not read back as their own name.
-fn missing_keys(
-    conn: &mut redis::cluster::ClusterConnection,
-    keys: impl Iterator<Item = String>,
-) -> Vec<String> {
-    keys.filter(|k| {
-        let got: Option<String> = redis::cmd("GET").arg(k).query(conn).expect("GET");
-        got.as_deref() != Some(k.as_str())
-    })
-    .collect()
-}
+use std::time::{Duration, Instant};
 
 #[test]
 fn containers_form_a_cluster_and_survive_a_killed_primary() {
@@ -204,7 +101,7 @@ fn containers_form_a_cluster_and_survive_a_killed_primary() {
     // A cluster client, seeded with and redirected to the announced addresses.
     let client = client_for(&ips, &pw);
     let mut conn = client.get_connection().expect("cluster connection");
-    write_keys(&mut conn, (0..300).map(|i| format!("k:{i}")));
+    set_keys(&mut conn, (0..300).map(|i| format!("k:{i}")));
 
     // Kill the container of a primary: its replica takes over.
     let victim = st
@@ -231,7 +128,7 @@ fn containers_form_a_cluster_and_survive_a_killed_primary() {
             .map(|_| ())
     });
     // Writes continue (keys of every slot range, the victim's included).
-    write_keys(&mut conn, (300..600).map(|i| format!("k:{i}")));
+    set_keys(&mut conn, (300..600).map(|i| format!("k:{i}")));
     let lost_before: Vec<usize> = (0..600)
         .filter(|i| {
             let k = format!("k:{i}");
@@ -428,21 +325,6 @@ fn docker_up(img: &str, prefix: &str, dir: &std::path::PathBuf, extra: &[&str]) 
     Cluster::start(Kind::Embedded, dir, base, panel, &args)
 }
 
-/// Runs `docker ARGS`, which must succeed; its trimmed stdout.
-fn docker(args: &[&str]) -> String {
-    let out = Command::new("docker").args(args).output().expect("docker");
-    assert!(out.status.success(), "docker {args:?}: {out:?}");
-    String::from_utf8_lossy(&out.stdout).trim().to_string()
-}
-
-/// Whether the engine holds volume `name`.
-fn volume_exists(name: &str) -> bool {
-    Command::new("docker")
-        .args(["volume", "inspect", name])
-        .output()
-        .is_ok_and(|o| o.status.success())
-}
-
 /// The IPs of every active node's container, as the engine reports them now.
 fn container_ips(cluster: &Cluster, rt: &DockerRt) -> BTreeMap<u16, String> {
     cluster
@@ -534,7 +416,7 @@ fn docker_scale_and_partition() {
     assert_eq!(ips.len(), 6, "{ips:?}");
     let client = client_for(&ips, &pw);
     let mut conn = client.get_connection().expect("cluster connection");
-    write_keys(&mut conn, (0..300).map(|i| format!("s:{i}")));
+    set_keys(&mut conn, (0..300).map(|i| format!("s:{i}")));
     // A client writing through both scale steps: no write may fail.
     let writer = Writer::start(&client, "w:", Duration::from_millis(2));
 
@@ -563,7 +445,7 @@ fn docker_scale_and_partition() {
     );
     let lost = missing_keys(&mut conn, (0..300).map(|i| format!("s:{i}")));
     assert!(lost.is_empty(), "lost after --add-pair: {lost:?}");
-    write_keys(&mut conn, (300..400).map(|i| format!("s:{i}")));
+    set_keys(&mut conn, (300..400).map(|i| format!("s:{i}")));
 
     // 8 -> 6: the removed pair's containers and volumes are gone, its keys moved.
     let t0 = Instant::now();
@@ -731,7 +613,7 @@ fn partition(cluster: &Cluster, rt: &DockerRt, pw: &str, client: &redis::cluster
 
     // Acknowledged writes: every primary has them on its replica (WAIT 1).
     let mut conn = client.get_connection().expect("cluster connection");
-    write_keys(&mut conn, (0..300).map(|i| format!("p:{i}")));
+    set_keys(&mut conn, (0..300).map(|i| format!("p:{i}")));
     assert!(
         wait_replicated(&mut conn) >= 1,
         "writes reached the replicas"
@@ -830,180 +712,11 @@ fn partition(cluster: &Cluster, rt: &DockerRt, pw: &str, client: &redis::cluster
     assert_eq!(owners.len(), 1, "nodes disagree on slot owners");
     // Nothing acknowledged is lost, and the rejoined node replicates new writes.
     let mut conn = client.get_connection().expect("cluster connection");
-    write_keys(&mut conn, (600..700).map(|i| format!("p:{i}")));
+    set_keys(&mut conn, (600..700).map(|i| format!("p:{i}")));
     assert!(
         wait_replicated(&mut conn) >= 1,
         "new writes reach the replicas"
     );
     let lost = missing_keys(&mut conn, (0..700).map(|i| format!("p:{i}")));
     assert!(lost.is_empty(), "{} keys lost: {lost:?}", lost.len());
-}
-
-/// The compose command of this machine: `docker compose` (v2) or `docker-compose` (v1).
-fn compose_tool() -> Option<Vec<&'static str>> {
-    [vec!["docker", "compose"], vec!["docker-compose"]]
-        .into_iter()
-        .find(|cmd| {
-            Command::new(cmd[0])
-                .args(&cmd[1..])
-                .arg("version")
-                .output()
-                .is_ok_and(|o| o.status.success())
-        })
-}
-
-/// `deploy/docker-compose.yml` as a user runs it, for one project.
-struct Compose {
-    tool: Vec<&'static str>,
-    project: String,
-    env: Vec<(&'static str, String)>,
-}
-
-impl Compose {
-    /// Runs `compose ARGS` on the deploy file; (success, stdout+stderr).
-    fn run(&self, args: &[&str]) -> (bool, String) {
-        let file = concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/../../deploy/docker-compose.yml"
-        );
-        let out = Command::new(self.tool[0])
-            .args(&self.tool[1..])
-            .args(["-p", &self.project, "-f", file])
-            .args(args)
-            .envs(self.env.iter().map(|(k, v)| (*k, v.as_str())))
-            .output()
-            .expect("run compose");
-        let text = format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        (out.status.success(), text)
-    }
-
-    /// The IP of `service`'s container on the project's network (found by the labels
-    /// both Compose versions set; their container names differ).
-    fn ip(&self, service: &str) -> Option<String> {
-        let ps = Command::new("docker")
-            .args(["ps", "-q", "--filter"])
-            .arg(format!("label=com.docker.compose.project={}", self.project))
-            .arg("--filter")
-            .arg(format!("label=com.docker.compose.service={service}"))
-            .output()
-            .ok()?;
-        let id = String::from_utf8_lossy(&ps.stdout).trim().to_string();
-        if id.is_empty() || id.contains('\n') {
-            return None;
-        }
-        let out = Command::new("docker")
-            .args(["inspect", "-f"])
-            .arg("{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}")
-            .arg(&id)
-            .output()
-            .ok()?;
-        let ip = String::from_utf8_lossy(&out.stdout).trim().to_string();
-        (out.status.success() && !ip.is_empty()).then_some(ip)
-    }
-}
-
-impl Drop for Compose {
-    fn drop(&mut self) {
-        let (ok, text) = self.run(&["down", "-v", "--remove-orphans", "-t", "2"]);
-        if !ok {
-            eprintln!("compose down of {} failed: {text}", self.project);
-        }
-    }
-}
-
-/// `docker compose up` of deploy/docker-compose.yml with the local image: six node
-/// containers and the panel form a cluster (3 primaries, 3 replicas) that a cluster
-/// client uses through the announced container addresses; `down -v` removes it all.
-#[test]
-fn compose_file_brings_up_a_working_cluster() {
-    let _serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
-    let Some(tool) = compose_tool() else {
-        eprintln!("neither `docker compose` nor `docker-compose` here: skipping the compose test");
-        return;
-    };
-    let img = image();
-    let project = unique_prefix("rbc");
-    let pw = format!("pw-{project}");
-    let (_, panel) = ports(0);
-    let compose = Compose {
-        tool,
-        project: project.clone(),
-        env: vec![
-            ("RUBRA_IMAGE", img.clone()),
-            ("RUBRA_PASSWORD", pw.clone()),
-            ("RUBRA_PANEL_PORT", panel.to_string()),
-            ("RUBRA_NODE_MAXMEMORY", "64mb".into()),
-        ],
-    };
-    let t0 = Instant::now();
-    let (ok, text) = compose.run(&["up", "-d"]);
-    assert!(ok, "compose up: {text}");
-
-    let ips: BTreeMap<u16, String> = wait_for(60, "every node container has an address", || {
-        (1..=6u16)
-            .map(|i| Some((6999 + i, compose.ip(&format!("node-{i}"))?)))
-            .collect()
-    });
-    let first = format!("{}:7000", ips[&7000]);
-    let v = wait_for(90, "the panel formed the cluster", || {
-        let mut c = Conn::connect(&first, Some(&pw)).ok()?;
-        let info = c.text(&["CLUSTER", "INFO"]).ok()?;
-        if !info.contains("cluster_state:ok") {
-            return None;
-        }
-        let v = View::fetch(&mut c).ok()?;
-        let serving = v.primaries().iter().filter(|n| n.slot_count() > 0).count();
-        let replicas = v.nodes.iter().filter(|n| n.primary.is_some()).count();
-        (v.nodes.len() == 6 && serving == 3 && replicas == 3).then_some(v)
-    });
-    println!("compose cluster ready in {:?}", t0.elapsed());
-    for n in &v.nodes {
-        assert_eq!(
-            Some(&n.ip),
-            ips.get(&n.port),
-            "node {} announces its container IP",
-            n.port
-        );
-    }
-
-    // Keys across every primary's slots through a cluster client.
-    let client = client_for(&ips, &pw);
-    let mut conn = client.get_connection().expect("cluster connection");
-    write_keys(&mut conn, (0..300).map(|i| format!("c:{i}")));
-    let lost = missing_keys(&mut conn, (0..300).map(|i| format!("c:{i}")));
-    assert!(lost.is_empty(), "lost: {lost:?}");
-    for p in v.primaries() {
-        let mut c = Conn::connect(&format!("{}:{}", p.ip, p.port), Some(&pw)).expect("conn");
-        let n = c.cmd(&["DBSIZE"]).expect("DBSIZE");
-        assert!(
-            matches!(n, rubra_manager::resp::Value::Int(k) if k > 0),
-            "primary {} holds keys: {n:?}",
-            p.port
-        );
-    }
-
-    // The panel answers on the published port.
-    let mut s = std::net::TcpStream::connect(("127.0.0.1", panel)).expect("panel port");
-    std::io::Write::write_all(&mut s, b"GET / HTTP/1.0\r\n\r\n").expect("request");
-    let mut head = [0u8; 12];
-    std::io::Read::read_exact(&mut s, &mut head).expect("response");
-    assert!(head.starts_with(b"HTTP/1."), "{head:?}");
-
-    drop(conn);
-    let (ok, text) = compose.run(&["down", "-v", "-t", "2"]);
-    assert!(ok, "compose down: {text}");
-    let vols = Command::new("docker")
-        .args(["volume", "ls", "-q", "--filter"])
-        .arg(format!("label=com.docker.compose.project={project}"))
-        .output()
-        .expect("docker volume ls");
-    assert!(
-        String::from_utf8_lossy(&vols.stdout).trim().is_empty(),
-        "volumes left after down -v"
-    );
-    println!("compose up/use/down: {:?}", t0.elapsed());
 }
