@@ -529,3 +529,59 @@ fn swarm_stack_deploys_with_zone_placement() {
     drop(swarm);
     println!("swarm stack deploy/use/remove: {:?}", t0.elapsed());
 }
+
+/// The Swarm zones of deploy/docker-compose.yml are what the placement rule
+/// (`rubra_manager::placement::place`) gives for three hosts and the pairs rubra forms
+/// there (7000+k primary, 7003+k its replica; the Swarm test checks that pairing live):
+/// pairs apart, primaries and all nodes spread. No engine needed.
+#[test]
+fn compose_zones_follow_the_placement_rule() {
+    use rubra_manager::placement::{place, Want};
+    let file = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../deploy/docker-compose.yml"
+    );
+    let text = std::fs::read_to_string(file).expect("compose file");
+    // port -> zone label, from each node service's command and constraint.
+    let mut in_file: BTreeMap<u16, String> = BTreeMap::new();
+    let mut port: Option<u16> = None;
+    for line in text.lines() {
+        if let Some(i) = line.find("\"--port\", \"") {
+            port = line[i + 11..]
+                .split('"')
+                .next()
+                .and_then(|p| p.parse().ok());
+        }
+        if let (Some(i), Some(p)) = (line.find("node.labels."), port) {
+            let label = line[i + 12..].split_whitespace().next().unwrap_or("");
+            in_file.insert(p, label.to_string());
+            port = None;
+        }
+    }
+    let zones: Vec<String> = (1..=3).map(|z| format!("rubra.zone{z}")).collect();
+    let nodes: Vec<Want> = (0..3u16)
+        .flat_map(|k| {
+            [
+                Want {
+                    port: 7000 + k,
+                    pair: u32::from(k),
+                    primary: true,
+                },
+                Want {
+                    port: 7003 + k,
+                    pair: u32::from(k),
+                    primary: false,
+                },
+            ]
+        })
+        .collect();
+    let rule: BTreeMap<u16, String> = place(&zones, &nodes, &BTreeMap::new())
+        .expect("place")
+        .into_iter()
+        .map(|p| (p.port, p.host))
+        .collect();
+    assert_eq!(
+        in_file, rule,
+        "the compose file's zones vs the placement rule"
+    );
+}
