@@ -269,8 +269,18 @@ impl Drop for Swarm {
             if !ok {
                 eprintln!("docker swarm leave: {err}");
             }
-            if !self.gwbridge_before {
-                let _ = docker_out(&["network", "rm", "docker_gwbridge"]);
+            // Swarm's bridge for task egress; its last endpoints go a moment after leave
+            // (seen once: a stale ingress endpoint kept it until the daemon restarts).
+            let t0 = Instant::now();
+            while !self.gwbridge_before
+                && docker_out(&["network", "inspect", "docker_gwbridge"]).0
+                && t0.elapsed() < std::time::Duration::from_secs(10)
+            {
+                let (ok, _, err) = docker_out(&["network", "rm", "docker_gwbridge"]);
+                if !ok {
+                    eprintln!("docker network rm docker_gwbridge: {err}");
+                    std::thread::sleep(std::time::Duration::from_millis(1000));
+                }
             }
         }
     }
