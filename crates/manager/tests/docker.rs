@@ -318,8 +318,10 @@ fn docker_up(img: &str, prefix: &str, dir: &std::path::PathBuf, extra: &[&str]) 
         prefix,
         "--node-maxmemory",
         "256mb",
+        // A small CPU share, so load from one benchmark process crosses the autoscaler's
+        // mark even on a busy 2-core box (at 0.5 CPU it reached 19-34%, at 0.25 31-48% on a busy box).
         "--node-cpus",
-        "0.5",
+        "0.25",
     ];
     args.extend_from_slice(extra);
     Cluster::start(Kind::Embedded, dir, base, panel, &args)
@@ -390,13 +392,13 @@ fn docker_scale_and_partition() {
     let _tmp = TempDir(dir.clone());
     let t_all = Instant::now();
     // Autoscaler rules in seconds, off until the manual steps are done. CPU drives it:
-    // a pair is added when the primaries use over 25% of their 0.5 CPU for 3 s, removed
-    // when under 10% for 3 s (memory, ~12 MB of 256 MB, stays under both marks).
+    // a pair is added when the primaries use over 20% of their 0.25 CPU for 3 s, removed
+    // when under 15% for 3 s (idle: ~7%; memory, ~12 MB of 256 MB, stays under both).
     let auto = [
         "--scale-up-pct",
-        "25",
+        "20",
         "--scale-down-pct",
-        "10",
+        "15",
         "--scale-up-secs",
         "3",
         "--scale-down-secs",
@@ -528,7 +530,7 @@ fn autoscale_step(
         .next()
         .map(|(p, ip)| (*p, ip.clone()))
         .expect("a node");
-    let writer = Writer::start(client, "a:", Duration::from_millis(5));
+    let writer = Writer::start(client, "a:", Duration::from_millis(20));
     let (ok, out) = cluster.run(&["autoscale", "on"]);
     assert!(ok, "autoscale on: {out}");
     /// Stops the load generator however the test ends.
@@ -581,10 +583,10 @@ fn autoscale_step(
     assert_eq!(auto.len(), 2, "one add and one remove: {auto:?}");
     let (add, remove) = (&auto[0]["detail"], &auto[1]["detail"]);
     assert_eq!(add["decision"]["action"], "add_pair", "{add}");
-    assert!(add["cpu"].as_f64() > Some(0.25), "CPU drove it: {add}");
+    assert!(add["cpu"].as_f64() > Some(0.20), "CPU drove it: {add}");
     assert_eq!(add["nodes"], 6);
     assert_eq!(remove["decision"]["action"], "remove_pair", "{remove}");
-    assert!(remove["cpu"].as_f64() < Some(0.10), "{remove}");
+    assert!(remove["cpu"].as_f64() < Some(0.15), "{remove}");
     let mut conn = client.get_connection().expect("cluster connection");
     let lost = missing_keys(&mut conn, (0..written).map(|i| format!("a:{i}")));
     assert!(lost.is_empty(), "{} writes lost: {lost:?}", lost.len());
