@@ -110,15 +110,25 @@ pub fn place(
             let prim = on.iter().filter(|p| p.primary).count();
             (prim, on.len())
         };
+        // Among equally loaded hosts a replica takes the first one after its partner's in
+        // host order (a ring): greedy choice by name alone can leave the last replica
+        // only hosts that are already full (3 hosts: 3/2/1 nodes instead of 2/2/2).
+        let ring = |h: &String| {
+            let at = |x: &String| hosts.iter().position(|y| y == x).unwrap_or(0);
+            partner_host
+                .as_ref()
+                .map(|p| (at(h) + hosts.len() - at(p)) % hosts.len())
+                .unwrap_or(0)
+        };
         let best = hosts
             .iter()
             .filter(|h| Some(*h) != partner_host.as_ref())
             .min_by_key(|h| {
                 let (prim, total) = load(h);
                 if n.primary {
-                    (prim, total, (*h).clone())
+                    (prim, total, 0, (*h).clone())
                 } else {
-                    (total, prim, (*h).clone())
+                    (total, prim, ring(h), (*h).clone())
                 }
             });
         let Some(h) = best else {
@@ -186,6 +196,16 @@ mod tests {
         }
     }
 
+    /// Fresh placements also spread all nodes: at most one more on any host.
+    fn check_totals(p: &[Placed], hosts: &[String]) {
+        let on = |h: &String| p.iter().filter(|x| &x.host == h).count();
+        let (lo, hi) = (
+            hosts.iter().map(on).min().unwrap_or(0),
+            hosts.iter().map(on).max().unwrap_or(0),
+        );
+        assert!(hi - lo <= 1, "nodes uneven over {hosts:?}: {p:?}");
+    }
+
     #[test]
     fn pairs_never_share_a_host_and_primaries_spread() {
         for h in 2..=5 {
@@ -195,6 +215,7 @@ mod tests {
                 assert_eq!(p.len(), nodes.len());
                 assert!(p.iter().all(|x| x.create));
                 check_rules(&p, &nodes);
+                check_totals(&p, &hosts(h));
                 let on_hosts: std::collections::BTreeSet<&str> = p
                     .iter()
                     .filter(|x| x.primary)

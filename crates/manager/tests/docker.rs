@@ -11,10 +11,10 @@
 //! brings a dead container back, as a margin.
 //!
 //! The rolling upgrade (`rubra upgrade --image`) runs on the same cluster afterwards.
-//! A second cluster is scaled 6 -> 8 -> 6 and then partitioned (`docker network
-//! disconnect` of a primary); a third test runs `deploy/docker-compose.yml` with the local
-//! image through whichever Compose is installed (skipped when none is). The tests take
-//! turns (one cluster at a time on a shared engine): ~95 s in all on a loaded 2-core box.
+//! A second cluster is scaled 6 -> 8 -> 6 under a writing client, by hand and then by the
+//! autoscaler (CPU read from the engine), and then partitioned (`docker network
+//! disconnect` of a primary). The tests take turns (one cluster at a time on a shared
+//! engine). `docker_deploy.rs` runs the Compose file and the Swarm stack.
 //!
 //! Needs a Docker Engine on /var/run/docker.sock (or DOCKER_HOST=unix://...). The image is
 //! `RUBRA_TEST_IMAGE` when set (.ci/run builds it), else deploy/build-image.sh builds
@@ -22,119 +22,16 @@
 //! a unique prefix and is removed at the end, also when the test fails.
 
 mod common;
+mod docker_common;
 
 use common::*;
+use docker_common::*;
 use rubra_manager::docker::DockerRt;
 use rubra_manager::resp::Conn;
 use rubra_manager::state::Intent;
-use rubra_manager::topology::View;
 use std::collections::{BTreeMap, BTreeSet};
 use std::process::Command;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
-
-/// The image under test: the given one, or one built now from this build's binary.
-fn image() -> String {
-    if let Ok(i) = std::env::var("RUBRA_TEST_IMAGE") {
-        return i;
-    }
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../../deploy/build-image.sh");
-    let st = Command::new(script)
-        .args(["--bin", env!("CARGO_BIN_EXE_rubra"), "--tag", "rubra:test"])
-        .status()
-        .expect("run deploy/build-image.sh");
-    assert!(st.success(), "image build failed");
-    "rubra:test".into()
-}
-
-/// Removes every container, volume and the network of `prefix`, however the test ends.
-/// Declared before the cluster guard, so it runs after the supervisor is stopped.
-struct Purge(String);
-impl Drop for Purge {
-    fn drop(&mut self) {
-        match DockerRt::new(&self.0, "unused", 0.0, "0").and_then(|d| d.purge()) {
-            Ok(n) => eprintln!("purged {n} containers of {}", self.0),
-            Err(e) => eprintln!("purge of {} failed: {e:#}", self.0),
-        }
-    }
-}
-
-/// CLUSTER NODES as seen from the container node `addr`, if it answers.
-fn view_at(addr: &str, pw: &str) -> Option<View> {
-    Conn::connect(addr, Some(pw))
-        .ok()
-        .and_then(|mut c| View::fetch(&mut c).ok())
-}
-
-/// Run `f` until it returns Some, for up to `secs`.
-fn wait_for<T>(secs: u64, what: &str, mut f: impl FnMut() -> Option<T>) -> T {
-    let t0 = Instant::now();
-    loop {
-        if let Some(v) = f() {
-            return v;
-        }
-        assert!(
-            t0.elapsed() < Duration::from_secs(secs),
-            "timed out: {what}"
-        );
-        std::thread::sleep(Duration::from_millis(250));
-    }
-}
-
-/// SET each key to its own name through the cluster client, retrying each one (a
-/// failover in progress refuses writes for a moment) for up to 30 s.
-fn write_keys(conn: &mut redis::cluster::ClusterConnection, keys: impl Iterator<Item = String>) {
-    for k in keys {
-        let t0 = Instant::now();
-        loop {
-            match redis::cmd("SET").arg(&k).arg(&k).query::<()>(conn) {
-                Ok(()) => break,
-                Err(e) => {
-                    assert!(t0.elapsed() < Duration::from_secs(30), "SET {k}: {e}");
-                    std::thread::sleep(Duration::from_millis(200));
-                }
-            }
-        }
-    }
-}
-
-/// The tests of this file share one engine and two cores: one cluster at a time.
-static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
-
-/// A unique name prefix for what a test creates in the engine.
-fn unique_prefix(tag: &str) -> String {
-    let nanos = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.subsec_nanos())
-        .unwrap_or(0);
-    format!("{tag}{}x{nanos}", std::process::id())
-}
-
-/// A cluster client seeded with the container addresses in `ips` (port -> IP).
-fn client_for(ips: &BTreeMap<u16, String>, pw: &str) -> redis::cluster::ClusterClient {
-    let seeds: Vec<String> = ips
-        .iter()
-        .map(|(p, ip)| format!("redis://{ip}:{p}/"))
-        .collect();
-    redis::cluster::ClusterClient::builder(seeds)
-        .password(pw)
-        .retries(10)
-        .connection_timeout(Duration::from_secs(5))
-        .response_timeout(Duration::from_secs(5))
-        .build()
-        .expect("client")
-}
-
-/// The keys among `keys` that do not read back as their own name.
-fn missing_keys(
-    conn: &mut redis::cluster::ClusterConnection,
-    keys: impl Iterator<Item = String>,
-) -> Vec<String> {
-    keys.filter(|k| {
-        let got: Option<String> = redis::cmd("GET").arg(k).query(conn).expect("GET");
-        got.as_deref() != Some(k.as_str())
-    })
-    .collect()
-}
+use std::time::{Duration, Instant};
 
 #[test]
 fn containers_form_a_cluster_and_survive_a_killed_primary() {
@@ -204,7 +101,7 @@ fn containers_form_a_cluster_and_survive_a_killed_primary() {
     // A cluster client, seeded with and redirected to the announced addresses.
     let client = client_for(&ips, &pw);
     let mut conn = client.get_connection().expect("cluster connection");
-    write_keys(&mut conn, (0..300).map(|i| format!("k:{i}")));
+    set_keys(&mut conn, (0..300).map(|i| format!("k:{i}")));
 
     // Kill the container of a primary: its replica takes over.
     let victim = st
@@ -231,7 +128,7 @@ fn containers_form_a_cluster_and_survive_a_killed_primary() {
             .map(|_| ())
     });
     // Writes continue (keys of every slot range, the victim's included).
-    write_keys(&mut conn, (300..600).map(|i| format!("k:{i}")));
+    set_keys(&mut conn, (300..600).map(|i| format!("k:{i}")));
     let lost_before: Vec<usize> = (0..600)
         .filter(|i| {
             let k = format!("k:{i}");
@@ -306,40 +203,7 @@ fn rolling_upgrade(
         "{text}"
     );
 
-    // The writer is the redis crate's async cluster client, which reconnects and
-    // refreshes its slot map when a node goes away (its blocking client keeps writing
-    // into a dead socket).
-    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let (stop2, wclient) = (stop.clone(), client.clone());
-    let writer = std::thread::spawn(move || {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .expect("runtime");
-        rt.block_on(async move {
-            let mut c = wclient
-                .get_async_connection()
-                .await
-                .expect("writer connection");
-            let (mut written, mut errors) = (0u64, Vec::new());
-            while !stop2.load(std::sync::atomic::Ordering::Relaxed) {
-                let k = format!("u:{written}");
-                match redis::cmd("SET")
-                    .arg(&k)
-                    .arg(&k)
-                    .query_async::<()>(&mut c)
-                    .await
-                {
-                    Ok(()) => written += 1,
-                    Err(e) => {
-                        errors.push(format!("{k}: {e}"));
-                        tokio::time::sleep(Duration::from_millis(50)).await;
-                    }
-                }
-            }
-            (written, errors)
-        })
-    });
+    let writer = Writer::start(client, "u:", Duration::ZERO);
     let ids_before: BTreeMap<u16, String> = cluster
         .state()
         .nodes
@@ -347,8 +211,7 @@ fn rolling_upgrade(
         .filter_map(|n| Some((n.port, n.id.clone()?)))
         .collect();
     let (ok, text) = cluster.run(&["upgrade", "--image", &next]);
-    stop.store(true, std::sync::atomic::Ordering::Relaxed);
-    let (written, errors) = writer.join().expect("writer");
+    let (written, errors) = writer.finish();
     assert!(ok, "upgrade failed: {text}");
     println!(
         "rolling upgrade: {written} writes during it, {} errors",
@@ -392,42 +255,76 @@ fn rolling_upgrade(
     assert!(cluster.state().docker.map(|d| d.image) == Some(next.clone()));
 }
 
+/// A client that keeps writing `PREFIX{n}` = its own name, n = 0, 1, ..., through the
+/// redis crate's async cluster client (it reconnects and refreshes its slot map when a
+/// node goes away or a slot moves; MOVED/ASK never reach the caller), pausing `pause`
+/// between writes. Every error it sees is kept: the tests want none.
+struct Writer {
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    thread: std::thread::JoinHandle<(u64, Vec<String>)>,
+}
+
+impl Writer {
+    fn start(client: &redis::cluster::ClusterClient, prefix: &str, pause: Duration) -> Writer {
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let (stop2, client, prefix) = (stop.clone(), client.clone(), prefix.to_string());
+        let thread = std::thread::spawn(move || {
+            block_on(async move {
+                let mut c = client
+                    .get_async_connection()
+                    .await
+                    .expect("writer connection");
+                let (mut written, mut errors) = (0u64, Vec::new());
+                while !stop2.load(std::sync::atomic::Ordering::Relaxed) {
+                    let k = format!("{prefix}{written}");
+                    match redis::cmd("SET")
+                        .arg(&k)
+                        .arg(&k)
+                        .query_async::<()>(&mut c)
+                        .await
+                    {
+                        Ok(()) => written += 1,
+                        Err(e) => {
+                            errors.push(format!("{k}: {e}"));
+                            tokio::time::sleep(Duration::from_millis(50)).await;
+                        }
+                    }
+                    if !pause.is_zero() {
+                        tokio::time::sleep(pause).await;
+                    }
+                }
+                (written, errors)
+            })
+        });
+        Writer { stop, thread }
+    }
+
+    /// Stop writing: (writes acknowledged, errors seen).
+    fn finish(self) -> (u64, Vec<String>) {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        self.thread.join().expect("writer thread")
+    }
+}
+
 /// `rubra up --runtime docker` with small nodes, under `prefix`; waits until it is ready.
-fn docker_up(img: &str, prefix: &str, dir: &std::path::PathBuf) -> Cluster {
+fn docker_up(img: &str, prefix: &str, dir: &std::path::PathBuf, extra: &[&str]) -> Cluster {
     let (base, panel) = ports(8);
-    Cluster::start(
-        Kind::Embedded,
-        dir,
-        base,
-        panel,
-        &[
-            "--runtime",
-            "docker",
-            "--image",
-            img,
-            "--docker-prefix",
-            prefix,
-            "--node-maxmemory",
-            "64mb",
-            "--node-cpus",
-            "0.5",
-        ],
-    )
-}
-
-/// Runs `docker ARGS`, which must succeed; its trimmed stdout.
-fn docker(args: &[&str]) -> String {
-    let out = Command::new("docker").args(args).output().expect("docker");
-    assert!(out.status.success(), "docker {args:?}: {out:?}");
-    String::from_utf8_lossy(&out.stdout).trim().to_string()
-}
-
-/// Whether the engine holds volume `name`.
-fn volume_exists(name: &str) -> bool {
-    Command::new("docker")
-        .args(["volume", "inspect", name])
-        .output()
-        .is_ok_and(|o| o.status.success())
+    let mut args = vec![
+        "--runtime",
+        "docker",
+        "--image",
+        img,
+        "--docker-prefix",
+        prefix,
+        "--node-maxmemory",
+        "256mb",
+        // A small CPU share, so load from one benchmark process crosses the autoscaler's
+        // mark even on a busy 2-core box (at 0.5 CPU it reached 19-34%, at 0.25 31-48% on a busy box).
+        "--node-cpus",
+        "0.25",
+    ];
+    args.extend_from_slice(extra);
+    Cluster::start(Kind::Embedded, dir, base, panel, &args)
 }
 
 /// The IPs of every active node's container, as the engine reports them now.
@@ -479,9 +376,10 @@ fn write_keys_async(client: &redis::cluster::ClusterClient, keys: impl Iterator<
     })
 }
 
-/// Scale 6 -> 8 -> 6 on the Docker runtime (containers and volumes made and removed,
-/// no key lost), then a partition: a primary's container is cut off its network for
-/// longer than the node timeout, its replica takes over while a cluster client keeps
+/// Scale 6 -> 8 -> 6 on the Docker runtime by hand and then by the autoscaler, while a
+/// cluster client writes all along (containers and volumes made and removed, no failed
+/// write, no key lost), then a partition: a primary's container is cut off its network
+/// for longer than the node timeout, its replica takes over while a cluster client keeps
 /// writing, and after the network is given back the old primary rejoins as a replica of
 /// the new one with every acknowledged write in place.
 #[test]
@@ -493,7 +391,26 @@ fn docker_scale_and_partition() {
     let dir = tempdir("docker-ops");
     let _tmp = TempDir(dir.clone());
     let t_all = Instant::now();
-    let cluster = docker_up(&img, &prefix, &dir);
+    // Autoscaler rules in seconds, off until the manual steps are done. CPU drives it:
+    // a pair is added when the primaries use over 20% of their 0.25 CPU for 3 s, removed
+    // when under 15% for 3 s (idle: ~7%; memory, ~12 MB of 256 MB, stays under both).
+    let auto = [
+        "--scale-up-pct",
+        "20",
+        "--scale-down-pct",
+        "15",
+        "--scale-up-secs",
+        "3",
+        "--scale-down-secs",
+        "3",
+        "--sample-secs",
+        "1",
+        "--cooldown-secs",
+        "1",
+        "--max-nodes",
+        "8",
+    ];
+    let cluster = docker_up(&img, &prefix, &dir, &auto);
     println!("6 containers up in {:?}", t_all.elapsed());
     let pw = cluster.password();
     let rt = DockerRt::new(&prefix, &img, 0.0, "0").expect("runtime");
@@ -501,7 +418,9 @@ fn docker_scale_and_partition() {
     assert_eq!(ips.len(), 6, "{ips:?}");
     let client = client_for(&ips, &pw);
     let mut conn = client.get_connection().expect("cluster connection");
-    write_keys(&mut conn, (0..300).map(|i| format!("s:{i}")));
+    set_keys(&mut conn, (0..300).map(|i| format!("s:{i}")));
+    // A client writing through both scale steps: no write may fail.
+    let writer = Writer::start(&client, "w:", Duration::from_millis(2));
 
     // 6 -> 8: two new containers, each with its own volume, serving slots.
     let t0 = Instant::now();
@@ -528,7 +447,7 @@ fn docker_scale_and_partition() {
     );
     let lost = missing_keys(&mut conn, (0..300).map(|i| format!("s:{i}")));
     assert!(lost.is_empty(), "lost after --add-pair: {lost:?}");
-    write_keys(&mut conn, (300..400).map(|i| format!("s:{i}")));
+    set_keys(&mut conn, (300..400).map(|i| format!("s:{i}")));
 
     // 8 -> 6: the removed pair's containers and volumes are gone, its keys moved.
     let t0 = Instant::now();
@@ -545,17 +464,135 @@ fn docker_scale_and_partition() {
         assert!(!volume_exists(&rt.volume(*p)), "volume of {p} removed");
     }
     cluster.wait_check();
+    let (written, errors) = writer.finish();
+    println!("{written} writes during 6-8-6, {} errors", errors.len());
+    assert!(written > 100, "the writer made progress ({written} writes)");
+    assert!(errors.is_empty(), "writes failed while scaling: {errors:?}");
     // A fresh connection: the blocking client sends to the cached owner of a slot, and a
     // removed container's address answers "no route to host" until its retries run out.
     let mut conn = client.get_connection().expect("cluster connection");
     let lost = missing_keys(&mut conn, (0..400).map(|i| format!("s:{i}")));
     assert!(lost.is_empty(), "lost after --remove-pair: {lost:?}");
+    let lost = missing_keys(&mut conn, (0..written).map(|i| format!("w:{i}")));
+    assert!(lost.is_empty(), "{} writes lost: {lost:?}", lost.len());
     println!("scale 6-8-6 done at {:?}", t_all.elapsed());
 
+    autoscale_step(&cluster, &rt, &pw, &client);
     partition(&cluster, &rt, &pw, &client);
     drop(conn);
     drop(cluster);
-    println!("docker scale + partition: {:?}", t_all.elapsed());
+    println!(
+        "docker scale + autoscale + partition: {:?}",
+        t_all.elapsed()
+    );
+}
+
+/// Wait up to 120 s for the autoscaler to bring the cluster to `n` nodes; the panic
+/// names the load it last measured.
+fn wait_nodes(cluster: &Cluster, n: usize, what: &str) {
+    let t0 = Instant::now();
+    loop {
+        let st = cluster.state();
+        if st.active_ports().len() == n && st.pending.is_none() {
+            return;
+        }
+        if t0.elapsed() > Duration::from_secs(120) {
+            let pw = cluster.password();
+            let status =
+                rubra_manager::httpc::request(&cluster.panel, "GET", "/api/cluster", &pw, "")
+                    .map(|(_, body)| body)
+                    .unwrap_or_default();
+            let j: serde_json::Value = serde_json::from_str(&status).unwrap_or_default();
+            panic!(
+                "the autoscaler did not {what} (nodes: {}); last status: {}",
+                st.active_ports().len(),
+                j["autoscale_status"]
+            );
+        }
+        std::thread::sleep(Duration::from_millis(300));
+    }
+}
+
+/// The autoscaler on the Docker runtime: load from redis-benchmark pushes the
+/// containers' CPU (as the engine reports it) over the high mark and one pair is added;
+/// once the load stops it falls under the low mark and the pair is removed. A client
+/// writes throughout with no error and loses no key.
+fn autoscale_step(
+    cluster: &Cluster,
+    rt: &DockerRt,
+    pw: &str,
+    client: &redis::cluster::ClusterClient,
+) {
+    let t0 = Instant::now();
+    let ips = container_ips(cluster, rt);
+    let (port, ip) = ips
+        .iter()
+        .next()
+        .map(|(p, ip)| (*p, ip.clone()))
+        .expect("a node");
+    let writer = Writer::start(client, "a:", Duration::from_millis(20));
+    let (ok, out) = cluster.run(&["autoscale", "on"]);
+    assert!(ok, "autoscale on: {out}");
+    /// Stops the load generator however the test ends.
+    struct Load(std::process::Child);
+    impl Drop for Load {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let load = Load(
+        Command::new("redis-benchmark")
+            .args(["--cluster", "-h", &ip, "-p", &port.to_string(), "-a", pw])
+            .args(["-c", "24", "-P", "4", "-t", "set,get", "-r", "10000"])
+            .args(["-n", "100000000", "-q"])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("redis-benchmark"),
+    );
+    wait_nodes(cluster, 8, "add a pair under load");
+    println!("autoscaler added a pair after {:?}", t0.elapsed());
+    drop(load);
+    cluster.wait_check();
+    wait_nodes(cluster, 6, "remove the pair when idle");
+    println!("autoscaler removed the pair after {:?}", t0.elapsed());
+    cluster.wait_check();
+    let (ok, out) = cluster.run(&["autoscale", "off"]);
+    assert!(ok, "autoscale off: {out}");
+    let (written, errors) = writer.finish();
+    println!(
+        "{written} writes during the autoscale step, {} errors",
+        errors.len()
+    );
+    assert!(
+        errors.is_empty(),
+        "writes failed while autoscaling: {errors:?}"
+    );
+
+    let (code, body) = rubra_manager::httpc::request(&cluster.panel, "GET", "/api/events", pw, "")
+        .expect("events");
+    assert_eq!(code, 200, "{body}");
+    let ev: serde_json::Value = serde_json::from_str(&body).expect("events json");
+    let auto: Vec<&serde_json::Value> = ev
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|e| e["kind"] == "autoscale")
+        .collect();
+    assert_eq!(auto.len(), 2, "one add and one remove: {auto:?}");
+    let (add, remove) = (&auto[0]["detail"], &auto[1]["detail"]);
+    assert_eq!(add["decision"]["action"], "add_pair", "{add}");
+    assert!(add["cpu"].as_f64() > Some(0.20), "CPU drove it: {add}");
+    assert_eq!(add["nodes"], 6);
+    assert_eq!(remove["decision"]["action"], "remove_pair", "{remove}");
+    assert!(remove["cpu"].as_f64() < Some(0.15), "{remove}");
+    let mut conn = client.get_connection().expect("cluster connection");
+    let lost = missing_keys(&mut conn, (0..written).map(|i| format!("a:{i}")));
+    assert!(lost.is_empty(), "{} writes lost: {lost:?}", lost.len());
+    let lost = missing_keys(&mut conn, (0..400).map(|i| format!("s:{i}")));
+    assert!(lost.is_empty(), "lost while autoscaling: {lost:?}");
+    println!("autoscale step: {:?}", t0.elapsed());
 }
 
 /// The partition half of `docker_scale_and_partition`.
@@ -578,7 +615,7 @@ fn partition(cluster: &Cluster, rt: &DockerRt, pw: &str, client: &redis::cluster
 
     // Acknowledged writes: every primary has them on its replica (WAIT 1).
     let mut conn = client.get_connection().expect("cluster connection");
-    write_keys(&mut conn, (0..300).map(|i| format!("p:{i}")));
+    set_keys(&mut conn, (0..300).map(|i| format!("p:{i}")));
     assert!(
         wait_replicated(&mut conn) >= 1,
         "writes reached the replicas"
@@ -677,180 +714,11 @@ fn partition(cluster: &Cluster, rt: &DockerRt, pw: &str, client: &redis::cluster
     assert_eq!(owners.len(), 1, "nodes disagree on slot owners");
     // Nothing acknowledged is lost, and the rejoined node replicates new writes.
     let mut conn = client.get_connection().expect("cluster connection");
-    write_keys(&mut conn, (600..700).map(|i| format!("p:{i}")));
+    set_keys(&mut conn, (600..700).map(|i| format!("p:{i}")));
     assert!(
         wait_replicated(&mut conn) >= 1,
         "new writes reach the replicas"
     );
     let lost = missing_keys(&mut conn, (0..700).map(|i| format!("p:{i}")));
     assert!(lost.is_empty(), "{} keys lost: {lost:?}", lost.len());
-}
-
-/// The compose command of this machine: `docker compose` (v2) or `docker-compose` (v1).
-fn compose_tool() -> Option<Vec<&'static str>> {
-    [vec!["docker", "compose"], vec!["docker-compose"]]
-        .into_iter()
-        .find(|cmd| {
-            Command::new(cmd[0])
-                .args(&cmd[1..])
-                .arg("version")
-                .output()
-                .is_ok_and(|o| o.status.success())
-        })
-}
-
-/// `deploy/docker-compose.yml` as a user runs it, for one project.
-struct Compose {
-    tool: Vec<&'static str>,
-    project: String,
-    env: Vec<(&'static str, String)>,
-}
-
-impl Compose {
-    /// Runs `compose ARGS` on the deploy file; (success, stdout+stderr).
-    fn run(&self, args: &[&str]) -> (bool, String) {
-        let file = concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/../../deploy/docker-compose.yml"
-        );
-        let out = Command::new(self.tool[0])
-            .args(&self.tool[1..])
-            .args(["-p", &self.project, "-f", file])
-            .args(args)
-            .envs(self.env.iter().map(|(k, v)| (*k, v.as_str())))
-            .output()
-            .expect("run compose");
-        let text = format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        (out.status.success(), text)
-    }
-
-    /// The IP of `service`'s container on the project's network (found by the labels
-    /// both Compose versions set; their container names differ).
-    fn ip(&self, service: &str) -> Option<String> {
-        let ps = Command::new("docker")
-            .args(["ps", "-q", "--filter"])
-            .arg(format!("label=com.docker.compose.project={}", self.project))
-            .arg("--filter")
-            .arg(format!("label=com.docker.compose.service={service}"))
-            .output()
-            .ok()?;
-        let id = String::from_utf8_lossy(&ps.stdout).trim().to_string();
-        if id.is_empty() || id.contains('\n') {
-            return None;
-        }
-        let out = Command::new("docker")
-            .args(["inspect", "-f"])
-            .arg("{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}")
-            .arg(&id)
-            .output()
-            .ok()?;
-        let ip = String::from_utf8_lossy(&out.stdout).trim().to_string();
-        (out.status.success() && !ip.is_empty()).then_some(ip)
-    }
-}
-
-impl Drop for Compose {
-    fn drop(&mut self) {
-        let (ok, text) = self.run(&["down", "-v", "--remove-orphans", "-t", "2"]);
-        if !ok {
-            eprintln!("compose down of {} failed: {text}", self.project);
-        }
-    }
-}
-
-/// `docker compose up` of deploy/docker-compose.yml with the local image: six node
-/// containers and the panel form a cluster (3 primaries, 3 replicas) that a cluster
-/// client uses through the announced container addresses; `down -v` removes it all.
-#[test]
-fn compose_file_brings_up_a_working_cluster() {
-    let _serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
-    let Some(tool) = compose_tool() else {
-        eprintln!("neither `docker compose` nor `docker-compose` here: skipping the compose test");
-        return;
-    };
-    let img = image();
-    let project = unique_prefix("rbc");
-    let pw = format!("pw-{project}");
-    let (_, panel) = ports(0);
-    let compose = Compose {
-        tool,
-        project: project.clone(),
-        env: vec![
-            ("RUBRA_IMAGE", img.clone()),
-            ("RUBRA_PASSWORD", pw.clone()),
-            ("RUBRA_PANEL_PORT", panel.to_string()),
-            ("RUBRA_NODE_MAXMEMORY", "64mb".into()),
-        ],
-    };
-    let t0 = Instant::now();
-    let (ok, text) = compose.run(&["up", "-d"]);
-    assert!(ok, "compose up: {text}");
-
-    let ips: BTreeMap<u16, String> = wait_for(60, "every node container has an address", || {
-        (1..=6u16)
-            .map(|i| Some((6999 + i, compose.ip(&format!("node-{i}"))?)))
-            .collect()
-    });
-    let first = format!("{}:7000", ips[&7000]);
-    let v = wait_for(90, "the panel formed the cluster", || {
-        let mut c = Conn::connect(&first, Some(&pw)).ok()?;
-        let info = c.text(&["CLUSTER", "INFO"]).ok()?;
-        if !info.contains("cluster_state:ok") {
-            return None;
-        }
-        let v = View::fetch(&mut c).ok()?;
-        let serving = v.primaries().iter().filter(|n| n.slot_count() > 0).count();
-        let replicas = v.nodes.iter().filter(|n| n.primary.is_some()).count();
-        (v.nodes.len() == 6 && serving == 3 && replicas == 3).then_some(v)
-    });
-    println!("compose cluster ready in {:?}", t0.elapsed());
-    for n in &v.nodes {
-        assert_eq!(
-            Some(&n.ip),
-            ips.get(&n.port),
-            "node {} announces its container IP",
-            n.port
-        );
-    }
-
-    // Keys across every primary's slots through a cluster client.
-    let client = client_for(&ips, &pw);
-    let mut conn = client.get_connection().expect("cluster connection");
-    write_keys(&mut conn, (0..300).map(|i| format!("c:{i}")));
-    let lost = missing_keys(&mut conn, (0..300).map(|i| format!("c:{i}")));
-    assert!(lost.is_empty(), "lost: {lost:?}");
-    for p in v.primaries() {
-        let mut c = Conn::connect(&format!("{}:{}", p.ip, p.port), Some(&pw)).expect("conn");
-        let n = c.cmd(&["DBSIZE"]).expect("DBSIZE");
-        assert!(
-            matches!(n, rubra_manager::resp::Value::Int(k) if k > 0),
-            "primary {} holds keys: {n:?}",
-            p.port
-        );
-    }
-
-    // The panel answers on the published port.
-    let mut s = std::net::TcpStream::connect(("127.0.0.1", panel)).expect("panel port");
-    std::io::Write::write_all(&mut s, b"GET / HTTP/1.0\r\n\r\n").expect("request");
-    let mut head = [0u8; 12];
-    std::io::Read::read_exact(&mut s, &mut head).expect("response");
-    assert!(head.starts_with(b"HTTP/1."), "{head:?}");
-
-    drop(conn);
-    let (ok, text) = compose.run(&["down", "-v", "-t", "2"]);
-    assert!(ok, "compose down: {text}");
-    let vols = Command::new("docker")
-        .args(["volume", "ls", "-q", "--filter"])
-        .arg(format!("label=com.docker.compose.project={project}"))
-        .output()
-        .expect("docker volume ls");
-    assert!(
-        String::from_utf8_lossy(&vols.stdout).trim().is_empty(),
-        "volumes left after down -v"
-    );
-    println!("compose up/use/down: {:?}", t0.elapsed());
 }

@@ -10,6 +10,7 @@
 
 pub mod engine;
 pub mod external;
+pub mod stats;
 
 use crate::procs::NodeOpts;
 use anyhow::{anyhow, bail, Context, Result};
@@ -38,6 +39,10 @@ pub struct DockerRt {
     pub cpus: f64,
     /// Memory limit per node container in bytes; 0 = none.
     pub memory: u64,
+    /// The nodes' maxmemory in bytes (the autoscaler's memory capacity); 0 = unset.
+    pub maxmemory: u64,
+    /// The previous stats reading of each node's container (CPU is a delta).
+    readings: Mutex<BTreeMap<u16, stats::Reading>>,
     /// Last known container IPs, by node port.
     ips: Mutex<BTreeMap<u16, String>>,
 }
@@ -111,6 +116,8 @@ impl DockerRt {
             image: Mutex::new(image.to_string()),
             cpus,
             memory: memory_limit(parse_mem(maxmemory)?),
+            maxmemory: parse_mem(maxmemory)?,
+            readings: Mutex::new(BTreeMap::new()),
             ips: Mutex::new(BTreeMap::new()),
         })
     }
@@ -344,9 +351,9 @@ impl DockerRt {
         Ok(n)
     }
 
-    /// CPU seconds used so far and memory in use (bytes, page cache excluded) of the
-    /// node's container, as the engine measures them (one-shot stats, no streaming).
-    pub fn usage(&self, port: u16) -> Result<(f64, f64)> {
+    /// The node container's load as the engine measures it (one-shot stats, no
+    /// streaming): CPU since the previous call for this node, memory now.
+    pub fn load(&self, port: u16) -> Result<stats::Load> {
         let s = self.engine.ok(
             "GET",
             &format!(
@@ -355,17 +362,13 @@ impl DockerRt {
             ),
             None,
         )?;
-        let cpu = s["cpu_stats"]["cpu_usage"]["total_usage"]
-            .as_f64()
-            .context("stats without cpu usage")?
-            / 1e9;
-        let m = &s["memory_stats"];
-        let cache = m["stats"]["cache"]
-            .as_f64()
-            .or_else(|| m["stats"]["inactive_file"].as_f64())
-            .unwrap_or(0.0);
-        let mem = (m["usage"].as_f64().unwrap_or(0.0) - cache).max(0.0);
-        Ok((cpu, mem))
+        let cur = stats::Reading::from_stats(&s)?;
+        let prev = self
+            .readings
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(port, cur);
+        Ok(stats::load(prev.as_ref(), &cur, self.cpus, self.maxmemory))
     }
 }
 

@@ -111,12 +111,11 @@ impl Sup {
         for n in serving {
             if let Some(d) = &self.docker {
                 // Containers: CPU and memory as the engine measures them.
-                let Ok((cpu, used)) = d.usage(n.port) else {
+                let Ok(load) = d.load(n.port) else {
                     continue;
                 };
-                self.cpu_fraction(n.port, cpu, &mut cpus);
-                let max = crate::docker::parse_mem(&self.opts.maxmemory).unwrap_or(0) as f64;
-                mems.push(if max > 0.0 { used / max } else { 0.0 });
+                cpus.extend(load.cpu);
+                mems.push(load.mem);
                 continue;
             }
             let Some(cpu) = n.cpu_seconds else {
