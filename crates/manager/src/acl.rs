@@ -123,6 +123,30 @@ pub fn rule_args(rules: &str) -> Vec<String> {
     out
 }
 
+/// Whether two ACL LIST rule strings describe the same user. redis-server lists single
+/// commands in its command table's hash order, which differs from process to process
+/// (rubra-server sorts them), so the words are compared as sets, each selector's too.
+pub fn same_rules(a: &str, b: &str) -> bool {
+    let norm = |s: &str| {
+        let mut words: Vec<String> = rule_args(s)
+            .into_iter()
+            .map(
+                |w| match w.strip_prefix('(').and_then(|x| x.strip_suffix(')')) {
+                    Some(inner) => {
+                        let mut v: Vec<&str> = inner.split_whitespace().collect();
+                        v.sort_unstable();
+                        format!("({})", v.join(" "))
+                    }
+                    None => w,
+                },
+            )
+            .collect();
+        words.sort_unstable();
+        words
+    };
+    norm(a) == norm(b)
+}
+
 /// Why a user name cannot be managed, if it cannot.
 fn check_name(name: &str) -> Result<()> {
     if name == "default" {
@@ -301,7 +325,11 @@ pub fn compare(ctx: &Ctx, rec: &Record) -> Result<Vec<NodeSync>> {
                 let mut differ: Vec<String> = rec
                     .users
                     .iter()
-                    .filter(|u| !have.iter().any(|(n, r)| *n == u.name && *r == u.rules))
+                    .filter(|u| {
+                        !have
+                            .iter()
+                            .any(|(n, r)| *n == u.name && same_rules(r, &u.rules))
+                    })
                     .map(|u| u.name.clone())
                     .collect();
                 differ.extend(
@@ -378,6 +406,16 @@ mod tests {
         );
         assert_eq!(rule_args("off (~x"), ["off", "(~x"]);
         assert!(rule_args("").is_empty());
+    }
+
+    #[test]
+    fn rule_order_from_different_servers_compares_equal() {
+        assert!(same_rules(
+            "on sanitize-payload #ab ~app:* resetchannels -@all +set +ping +get (~x +b +a)",
+            "on sanitize-payload #ab ~app:* resetchannels -@all +get +ping +set (~x +a +b)"
+        ));
+        assert!(!same_rules("on #ab -@all +get", "on #ab -@all +get +set"));
+        assert!(!same_rules("on #ab (~x +get)", "on #ab ~x +get"));
     }
 
     #[test]

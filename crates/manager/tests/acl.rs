@@ -174,7 +174,10 @@ fn acl_everywhere(kind: Kind) {
         denied(p, false);
     }
 
-    // On a replica, READONLY: a key of its primary is served there.
+    // On a replica, READONLY: a key of its primary is served there (once replicated).
+    for p in v.primaries() {
+        c.conn(p.port).ok(&["WAIT", "1", "5000"]).expect("WAIT");
+    }
     for r in v.nodes.iter().filter(|n| !n.is_primary()) {
         let primary = r.primary.clone().expect("replica's primary");
         let pport = v.get(&primary).expect("primary").port;
@@ -268,6 +271,23 @@ fn acl_everywhere(kind: Kind) {
     for &p in &ports {
         denied(p, true); // unchanged by the refused change
     }
+
+    // A node that lost the user (here: removed behind rubra's back) gets it back from the
+    // supervisor's sync pass, the path containers and nodes missed by a change take.
+    c.conn(ports[7])
+        .ok(&["ACL", "DELUSER", USER])
+        .expect("DELUSER");
+    assert!(auth(ports[7]).contains("WRONGPASS"));
+    let t0 = Instant::now();
+    while !auth(ports[7]).contains("OK") {
+        assert!(
+            t0.elapsed() < Duration::from_secs(15),
+            "sync never restored {USER}"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    denied(ports[7], true);
+
     let restore: String = (0..KEYS).map(|i| format!("SET app:{i} v{i}\n")).collect();
     as_user(base, USER, PASS, true, &restore);
 
