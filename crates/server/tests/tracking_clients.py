@@ -166,17 +166,27 @@ assert len(all_addrs) == 6, view
 old_primaries = set(primaries)
 # One shard at a time, as an operator (or `rubra failover`) does: concurrent manual
 # failovers compete for the same votes and may fail, in Redis too.
+retries = 0
 for addr in sorted(old_primaries):
     replica = next(a for a, v in view.items() if v[2] == view[addr][0])
-    assert direct(replica).execute_command("CLUSTER", "FAILOVER") in (True, "OK")
-    deadline = time.time() + 30
-    while time.time() < deadline:
-        seen = primaries_seen_by_all()
-        if seen is not None and replica in seen and addr not in seen:
+    # A manual failover whose election fails (a vote lost to a race; seen on redis-server
+    # under load) is not retried by the node before 2 * max(2 * node timeout, 2 s): the
+    # operator asks again, as here after 13 s (the Rust side sets node timeout 3 s).
+    done = False
+    for attempt in range(3):
+        assert direct(replica).execute_command("CLUSTER", "FAILOVER") in (True, "OK")
+        deadline = time.time() + 13
+        while time.time() < deadline:
+            seen = primaries_seen_by_all()
+            if seen is not None and replica in seen and addr not in seen:
+                done = True
+                break
+            time.sleep(0.1)
+        if done:
             break
-        time.sleep(0.1)
-    else:
-        raise AssertionError(("failover of", addr, "to", replica, "never completed"))
+        retries += 1
+    assert done, ("failover of", addr, "to", replica, "never completed",
+                  {a: nodes_of(a) for a in all_addrs})
 assert not (primaries_seen_by_all() & old_primaries)
 # The cache still answers with the right values, without asking any server: the entries
 # are tracked on connections to the demoted primaries ...
@@ -232,4 +242,4 @@ before = get_calls()
 assert rc.get(moved) == "after-move-2"
 assert get_calls() == before, "cached again after the move"
 
-print("ok: redis-py client-side caching")
+print(f"ok: redis-py client-side caching (failovers asked again: {retries})")
