@@ -66,6 +66,10 @@ pub fn router(sup: Arc<Sup>) -> Router {
         .route("/api/failover", post(failover))
         .route("/api/autoscale", post(autoscale))
         .route("/api/password/rotate", post(password_rotate))
+        // POST too: the CLI posts every call (api_call).
+        .route("/api/acl", get(acl_list).post(acl_list))
+        .route("/api/acl/setuser", post(acl_setuser))
+        .route("/api/acl/deluser", post(acl_deluser))
         .route("/api/upgrade", post(upgrade))
         .route("/api/backups", get(backups))
         .route("/api/keys", get(keys_scan))
@@ -639,6 +643,34 @@ async fn password_rotate(State(sup): State<Arc<Sup>>, body: Bytes) -> Response {
         }
     };
     blocking(move || sup.rotate_password(grace)).await
+}
+
+#[derive(Deserialize)]
+struct AclReq {
+    name: String,
+    #[serde(default)]
+    rules: Vec<String>,
+}
+
+/// GET /api/acl: users managed with `rubra acl`, and which nodes differ from the record.
+async fn acl_list(State(sup): State<Arc<Sup>>) -> Response {
+    blocking(move || sup.acl_list()).await
+}
+
+/// POST /api/acl/setuser {"name": N, "rules": [...]}: see `crate::acl::setuser`.
+async fn acl_setuser(State(sup): State<Arc<Sup>>, body: Bytes) -> Response {
+    let Ok(r) = serde_json::from_slice::<AclReq>(&body) else {
+        return bad("body must be JSON like {\"name\": \"app\", \"rules\": [\"on\", \">secret\", \"~app:*\", \"+@read\"]}");
+    };
+    blocking(move || sup.acl_setuser(&r.name, &r.rules)).await
+}
+
+/// POST /api/acl/deluser {"name": N}.
+async fn acl_deluser(State(sup): State<Arc<Sup>>, body: Bytes) -> Response {
+    let Ok(r) = serde_json::from_slice::<AclReq>(&body) else {
+        return bad("body must be JSON like {\"name\": \"app\"}");
+    };
+    blocking(move || sup.acl_deluser(&r.name)).await
 }
 
 async fn keys_scan(State(sup): State<Arc<Sup>>, RawQuery(q): RawQuery) -> Response {

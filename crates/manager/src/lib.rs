@@ -3,6 +3,7 @@
 //! It talks to nodes only over RESP (the commands `redis-cli --cluster` uses), so it
 //! manages rubra-server and real Redis nodes alike. See `cli` for the commands.
 
+pub mod acl;
 pub mod api;
 pub mod atomic;
 pub mod autoscale;

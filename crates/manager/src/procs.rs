@@ -59,6 +59,12 @@ pub fn write_conf(dir: &Dir, port: u16, o: &NodeOpts) -> Result<PathBuf> {
     if let Some(old) = &o.also_accept {
         c.push_str(&crate::password::default_user_line(&o.password, old));
     }
+    // Users managed with `rubra acl`: a (re)started node has them from its first moment.
+    // An unreadable record must not keep a node from starting; the sync pass reports it.
+    match crate::acl::conf_lines(dir) {
+        Ok(lines) => c.push_str(&lines),
+        Err(e) => eprintln!("rubra: node {port} starts without managed users: {e:#}"),
+    }
     let path = nd.join("node.conf");
     write_private(&path, c.as_bytes())?;
     Ok(path)

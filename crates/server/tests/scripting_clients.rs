@@ -8,24 +8,11 @@
 mod common;
 use common::cluster::make_cluster;
 use common::*;
-use std::process::Command;
 
 #[test]
 fn redis_py_lock_register_script_and_limits_on_a_cluster() {
     let nodes = make_cluster(6, 1, &[]);
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/scripting_clients.py");
-    let out = Command::new("python3")
-        .arg(script)
-        .arg(nodes[0].port.to_string())
-        .output()
-        .expect("python3 must be installed (.ci/run installs redis-py and limits)");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        out.status.success(),
-        "python client checks failed\nstdout:\n{stdout}\nstderr:\n{stderr}"
-    );
-    assert!(stdout.contains("ok: redis-py"), "{stdout}");
+    run_python("scripting_clients.py", nodes[0].port, "ok: redis-py");
 }
 
 /// EVALSHA calls the nodes served (INFO commandstats).

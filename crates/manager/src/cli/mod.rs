@@ -7,6 +7,7 @@
 //! (operations only the supervisor can do), `data` (backup and restore), `target_args`
 //! (which cluster a command acts on).
 
+mod acl;
 mod data;
 mod ops;
 mod target_args;
@@ -138,6 +139,11 @@ enum Cmd {
         #[arg(long)]
         replace: bool,
     },
+    /// ACL users on every node (primaries and replicas), kept across restarts and scaling.
+    Acl {
+        #[command(subcommand)]
+        action: acl::AclCmd,
+    },
     /// Manual failover: promote a replica (or the replica of a given primary).
     Failover {
         #[command(flatten)]
@@ -201,6 +207,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             action: PasswordCmd::Rotate { dir, grace },
         } => via_supervisor::rotate_password(&dir, grace),
         Cmd::Upgrade { dir, image } => via_supervisor::upgrade(&dir, &image),
+        Cmd::Acl { action } => acl::run(action),
         Cmd::Backup { target, to } => data::backup(&target, to),
         Cmd::Restore {
             target,

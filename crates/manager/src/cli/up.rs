@@ -457,6 +457,11 @@ async fn supervise(
     });
     let s2 = sup.clone();
     std::thread::spawn(move || loop {
+        std::thread::sleep(Duration::from_secs(2));
+        s2.acl_sync_tick();
+    });
+    let s2 = sup.clone();
+    std::thread::spawn(move || loop {
         std::thread::sleep(Duration::from_secs(s2.auto.sample_secs));
         s2.autoscale_tick();
     });

@@ -118,6 +118,7 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
+mod acl;
 mod autoscaling;
 mod nodes;
 mod rotation;

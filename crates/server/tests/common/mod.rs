@@ -11,6 +11,26 @@ use std::net::TcpListener;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+/// Runs tests/`script` with python3 and `port` (one node of the cluster under test);
+/// panics with its output unless it exits 0 and prints `ok_line`. Real client libraries
+/// (redis-py, ...) are driven this way; .ci/run installs them, and a missing python3 or
+/// package fails the test rather than skipping it.
+pub(crate) fn run_python(script: &str, port: u16, ok_line: &str) -> String {
+    let path = format!("{}/tests/{script}", env!("CARGO_MANIFEST_DIR"));
+    let out = Command::new("python3")
+        .arg(&path)
+        .arg(port.to_string())
+        .output()
+        .expect("python3 must be installed (.ci/run installs the client packages)");
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success() && stdout.contains(ok_line),
+        "{script} failed\nstdout:\n{stdout}\nstderr:\n{stderr}"
+    );
+    stdout
+}
+
 /// A running rubra-server process, killed when dropped.
 pub(crate) struct TestServer {
     pub port: u16,
