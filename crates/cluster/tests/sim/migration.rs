@@ -731,6 +731,13 @@ pub(super) fn run_one(seed: u64, wait_for_target_replicas: bool) -> Result<Strin
     sim.form(3, true)?;
     // Node 0 owns slots 0..5460 (the moving ones and 3000); node 3 replicates it.
     let (src, tgt) = (0, 1);
+    // Half the runs with the source's config epoch above the target's (CLUSTER BUMPEPOCH
+    // on the source): then only the claim's own epoch bump makes the target's claim win.
+    if sim.rng.gen_bool(0.5) {
+        let (_, outs) = sim.nodes[src].bump_epoch();
+        sim.handle(src, outs);
+        sim.run_for(500);
+    }
     let mut mv = Move::new(&sim, src, tgt);
     mv.wait_for_target_replicas = wait_for_target_replicas;
     let fault = FAULTS[sim.rng.gen_range(0..FAULTS.len())];
