@@ -1067,7 +1067,11 @@ fn atomic_migration_under_failures_keeps_one_owner_and_every_acknowledged_write(
         match migration::run_one(seed, true) {
             Ok(what) => {
                 let (kind, acked) = what.split_once(", ").unwrap_or((&what, ""));
-                let n: usize = acked.split(' ').next().and_then(|n| n.parse().ok()).unwrap_or(0);
+                let n: usize = acked
+                    .split(' ')
+                    .next()
+                    .and_then(|n| n.parse().ok())
+                    .unwrap_or(0);
                 let e = tally.entry(kind.to_string()).or_default();
                 *e += 1;
                 acks += n;

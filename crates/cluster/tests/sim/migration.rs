@@ -51,8 +51,10 @@ impl Sim {
     /// its primary's stream, and one that changes them itself diverges for good.
     fn local_change(&mut self, i: usize, what: &str) {
         if !self.nodes[i].is_primary() {
-            self.violations
-                .push(format!("t={} replica {i} changed its keys itself: {what}", self.now));
+            self.violations.push(format!(
+                "t={} replica {i} changed its keys itself: {what}",
+                self.now
+            ));
         }
         self.data_ver[i] += 1;
         // Every change is in the replication stream: the offset a manual failover waits
@@ -101,7 +103,10 @@ impl Sim {
 
     fn owns_all(&self, i: usize, slots: &[u16]) -> bool {
         let st = self.nodes[i].state();
-        self.nodes[i].is_primary() && slots.iter().all(|&s| st.slots[s as usize] == Some(st.myself))
+        self.nodes[i].is_primary()
+            && slots
+                .iter()
+                .all(|&s| st.slots[s as usize] == Some(st.myself))
     }
 
     /// Replicas of `p` that copy it now.
@@ -364,7 +369,10 @@ impl Move {
                 let st = sim.nodes[t].state();
                 let reply = if !sim.nodes[t].is_primary() {
                     ToSource::Error("ERR Only a primary can import slots".into())
-                } else if MOVING.iter().any(|&s| st.slots[s as usize] == Some(st.myself)) {
+                } else if MOVING
+                    .iter()
+                    .any(|&s| st.slots[s as usize] == Some(st.myself))
+                {
                     ToSource::Error("ERR I'm already the owner".into())
                 } else {
                     self.import = Some(Import { source, wait: None });
@@ -378,7 +386,9 @@ impl Move {
                 if !sim.nodes[t].is_primary() {
                     self.send_s(
                         sim,
-                        ToSource::Error("READONLY You can't write against a read only replica.".into()),
+                        ToSource::Error(
+                            "READONLY You can't write against a read only replica.".into(),
+                        ),
                     );
                     return;
                 }
@@ -450,7 +460,9 @@ impl Move {
         };
         match m {
             ToSource::Applied(n) => e.applied += n,
-            ToSource::Error(err) => self.end_export(sim, Err(format!("the target answered: {err}"))),
+            ToSource::Error(err) => {
+                self.end_export(sim, Err(format!("the target answered: {err}")))
+            }
             ToSource::Waited(got) => {
                 if got < e.want_replicas {
                     let want = e.want_replicas;
@@ -497,7 +509,11 @@ impl Move {
                 match self.take_tap(sim, done) {
                     Ok(ops) => {
                         let e = self.export.as_mut().expect("checked above");
-                        e.phase = if done { Phase::Paused } else { Phase::Streaming };
+                        e.phase = if done {
+                            Phase::Paused
+                        } else {
+                            Phase::Streaming
+                        };
                         e.rounds += 1;
                         e.last_round = ops.len();
                         e.sent += ops.len() as u64;
@@ -560,7 +576,8 @@ impl Move {
         }
         self.advance(sim);
         if let Some(e) = self.export.as_ref().filter(|e| e.phase == Phase::Settling) {
-            let claimed = sim.nodes[self.src].state().slots[MOVING[0] as usize] == Some(self.target);
+            let claimed =
+                sim.nodes[self.src].state().slots[MOVING[0] as usize] == Some(self.target);
             if claimed {
                 self.end_export(sim, Ok(()));
             } else if sim.now > e.settle_deadline {
@@ -574,7 +591,9 @@ impl Move {
     fn client(&mut self, sim: &mut Sim) {
         let k = sim.rng.gen_range(0..NKEYS);
         let slot = key_slot(k);
-        let reachable: Vec<usize> = (0..sim.nodes.len()).filter(|&i| sim.group[i] == 0).collect();
+        let reachable: Vec<usize> = (0..sim.nodes.len())
+            .filter(|&i| sim.group[i] == 0)
+            .collect();
         let start = reachable[sim.rng.gen_range(0..reachable.len())];
         let at = match route_key(sim, start, slot, |i| sim.keys[i].contains_key(&k)) {
             Ok(at) => at,
@@ -583,7 +602,11 @@ impl Move {
         let held = self.export.as_ref().is_some_and(|e| e.paused)
             && at == self.src
             && MOVING.contains(&slot);
-        if sim.group[at] != 0 || sim.paused_until[at] > sim.now || held || !sim.nodes[at].is_primary() {
+        if sim.group[at] != 0
+            || sim.paused_until[at] > sim.now
+            || held
+            || !sim.nodes[at].is_primary()
+        {
             return;
         }
         let m = self.next_member;
@@ -640,7 +663,11 @@ impl Move {
             Fault::PartitionSource => sim.group[self.src] = 2,
             Fault::PartitionTarget => sim.group[self.tgt] = 2,
             Fault::FailoverSource | Fault::FailoverTarget => {
-                let p = if fault == Fault::FailoverSource { self.src } else { self.tgt };
+                let p = if fault == Fault::FailoverSource {
+                    self.src
+                } else {
+                    self.tgt
+                };
                 if let Some(&r) = sim.replicas_of(p).first() {
                     let now = sim.now;
                     let res = sim.nodes[r].failover(now, rubra_cluster::FailoverMode::Default);
@@ -662,7 +689,12 @@ impl Move {
 }
 
 /// The properties, after everything healed and settled.
-fn check_outcome(sim: &Sim, mv: &Move, fault: Fault, fault_phase: Option<Phase>) -> Result<(), String> {
+fn check_outcome(
+    sim: &Sim,
+    mv: &Move,
+    fault: Fault,
+    fault_phase: Option<Phase>,
+) -> Result<(), String> {
     if let Some(v) = sim.violations.first() {
         return Err(v.clone());
     }
@@ -680,9 +712,15 @@ fn check_outcome(sim: &Sim, mv: &Move, fault: Fault, fault_phase: Option<Phase>)
     }
     match (fault, &mv.result) {
         (Fault::None, Some(Ok(()))) if at_target => {}
-        (Fault::None, r) => return Err(format!("no fault, yet the move ended {r:?}, slots at {owner}")),
+        (Fault::None, r) => {
+            return Err(format!(
+                "no fault, yet the move ended {r:?}, slots at {owner}"
+            ))
+        }
         (_, Some(Ok(()))) if !at_target => {
-            return Err(format!("the export succeeded but the slots ended with node {owner}"));
+            return Err(format!(
+                "the export succeeded but the slots ended with node {owner}"
+            ));
         }
         _ => {}
     }
@@ -711,7 +749,9 @@ fn check_outcome(sim: &Sim, mv: &Move, fault: Fault, fault_phase: Option<Phase>)
     }
     // Acknowledged writes survive the move.
     for &(k, m) in &mv.acked {
-        let o = st.slots[key_slot(k) as usize].and_then(|o| sim.index_of_id(&o)).ok_or("slot unassigned")?;
+        let o = st.slots[key_slot(k) as usize]
+            .and_then(|o| sim.index_of_id(&o))
+            .ok_or("slot unassigned")?;
         if !sim.keys[o].get(&k).is_some_and(|v| v.contains(&m)) {
             return Err(format!(
                 "acknowledged member {m} of key {k} (slot {}) is missing on its owner {o}",
@@ -768,7 +808,8 @@ pub(super) fn run_one(seed: u64, wait_for_target_replicas: bool) -> Result<Strin
         if ph == Some(at) && entered.is_none() {
             entered = Some(sim.now);
         }
-        let due = entered.is_some_and(|t| sim.now >= t + after) || (ph.is_none() && injected_at.is_none());
+        let due = entered.is_some_and(|t| sim.now >= t + after)
+            || (ph.is_none() && injected_at.is_none());
         if due && injected_at.is_none() {
             fault_phase = ph;
             mv.inject(&mut sim, fault);
@@ -799,15 +840,25 @@ pub(super) fn run_one(seed: u64, wait_for_target_replicas: bool) -> Result<Strin
     // Stop writing; let replicas copy the last writes.
     sim.run_for(1000);
     check_outcome(&sim, &mv, fault, fault_phase).map_err(|e| {
-        format!("{fault:?} in {fault_phase:?}: {e}\nmove ended {:?}\nlog: {:#?}", mv.result, mv.log)
+        format!(
+            "{fault:?} in {fault_phase:?}: {e}\nmove ended {:?}\nlog: {:#?}",
+            mv.result, mv.log
+        )
     })?;
     let owner = sim.nodes[0].state().slots[MOVING[0] as usize];
-    let side = if owner.and_then(|o| sim.index_of_id(&o)).is_some_and(|o| mv.tgt_shard.contains(&o)) {
+    let side = if owner
+        .and_then(|o| sim.index_of_id(&o))
+        .is_some_and(|o| mv.tgt_shard.contains(&o))
+    {
         "target"
     } else {
         "source"
     };
-    let moved_acked = mv.acked.iter().filter(|(k, _)| MOVING.contains(&key_slot(*k))).count();
+    let moved_acked = mv
+        .acked
+        .iter()
+        .filter(|(k, _)| MOVING.contains(&key_slot(*k)))
+        .count();
     Ok(format!(
         "{fault:?} in {} -> slots at the {side}, {moved_acked} acked writes to them",
         fault_phase.map_or("after the move".to_string(), |p| format!("{p:?}"))
