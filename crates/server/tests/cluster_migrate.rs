@@ -224,12 +224,14 @@ fn migrateslots_under_pipelined_writes_moves_everything() {
         std::thread::spawn(move || writer(port, tags, stop))
     };
     std::thread::sleep(Duration::from_millis(300));
+    let writing = Instant::now();
     let reply = migrate_cmd(source, &ranges, &dst.id);
     assert_eq!(reply.trim(), "OK");
     let rec = wait_export_end(source, Duration::from_secs(40));
     std::thread::sleep(Duration::from_millis(300));
     stop.store(true, Ordering::Relaxed);
     let log = handle.join().unwrap();
+    let secs = writing.elapsed().as_secs_f64() + 0.3;
     assert_eq!(
         rec.get("state").map(String::as_str),
         Some("success"),
@@ -243,8 +245,9 @@ fn migrateslots_under_pipelined_writes_moves_everything() {
         log.acked.len()
     );
     eprintln!(
-        "acked {} MSETs, {} MOVED, worst batch {:?}, export {:?}",
+        "acked {} MSETs ({:.0} key writes/s), {} MOVED, worst batch {:?}, export {:?}",
         log.acked.len(),
+        log.acked.len() as f64 * 2.0 / secs,
         log.moved,
         log.worst_batch,
         rec
