@@ -78,6 +78,10 @@ start_node() {
 
 stop_nodes() {
   for pid in "${PIDS[@]}"; do kill -9 "$pid" 2>/dev/null || true; done
+  # A node holding a GB takes a while to exit on a busy box; its port with it.
+  for pid in "${PIDS[@]}"; do
+    for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+  done
   PIDS=()
   sleep 0.5
   rm -rf "${WORK:?}/nodes"
