@@ -15,12 +15,22 @@
 #       ratio to `redis-cli --cluster reshard` on rubra (part b's number if it ran).
 #       With LOAD=1 (default) a pipelined redis-benchmark writes to the source's slots
 #       meanwhile (SET of hash-tagged keys that live in the moving slots).
+#   (d) big values: BIG_KEYS (default 65536) values of BIG_VALUE bytes (default 16384: ~1 GB)
+#       over all slots of one primary, moved to another with CLUSTER MIGRATESLOTS (rubra)
+#       and with `redis-cli --cluster reshard` (rubra and redis-server). Meanwhile a cluster
+#       client (redis-py's RedisCluster, following MOVED/ASK/TRYAGAIN) writes one key at a
+#       time to 64 of the moving slots; each path prints keys/s, MB/s, the longest write
+#       of that client (the longest write pause a client saw) and its errors; the atomic
+#       path also prints the pause the source reports.
 #
 # Usage: bench/cluster.sh [runs (default 10)] [keys (default 200000)]
 #   NODE_TIMEOUT=5000 bench/cluster.sh ...   cluster-node-timeout for (a) (default 2000)
 #   PARTS=failover bench/cluster.sh ...      only (a); PARTS=reshard only (b);
 #   PARTS=reshard,migrate: (b) and (c)      PARTS=migrate only (c) (runs the rubra reshard too)
-# Needs: redis-server, redis-cli (apt-get install -y redis-server redis-tools).
+#   PARTS=big only (d); the default runs (a), (b), (c) and (d)
+#   BIG_KEYS=16384 BIG_VALUE=16384 bench/cluster.sh ...   a smaller (d)
+# Needs: redis-server, redis-cli (apt-get install -y redis-server redis-tools); (d) needs
+# python3 with the redis package (apt-get install -y python3-redis).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -28,14 +38,19 @@ RUNS=${1:-10}
 KEYS=${2:-200000}
 BASE=${BASE:-17400} # ports BASE..BASE+5 (and +10000 for the bus); both servers take turns
 NODE_TIMEOUT=${NODE_TIMEOUT:-2000}
-PARTS=${PARTS:-failover,reshard,migrate}
+PARTS=${PARTS:-failover,reshard,migrate,big}
+BIG_KEYS=${BIG_KEYS:-65536}
+BIG_VALUE=${BIG_VALUE:-16384}
 
 for tool in redis-server redis-cli; do
   command -v "$tool" >/dev/null || { echo "missing $tool (apt-get install -y redis-server redis-tools)" >&2; exit 1; }
 done
 
-cargo build --release --quiet --bin rubra-server
-RUBRA_BIN=$PWD/target/release/rubra-server
+# RUBRA_BIN=path runs that binary instead of building target/release/rubra-server.
+if [ -z "${RUBRA_BIN:-}" ]; then
+  cargo build --release --quiet --bin rubra-server
+  RUBRA_BIN=$PWD/target/release/rubra-server
+fi
 WORK=$(mktemp -d)
 PIDS=()
 cleanup() {
@@ -63,6 +78,10 @@ start_node() {
 
 stop_nodes() {
   for pid in "${PIDS[@]}"; do kill -9 "$pid" 2>/dev/null || true; done
+  # A node holding a GB takes a while to exit on a busy box; its port with it.
+  for pid in "${PIDS[@]}"; do
+    for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+  done
   PIDS=()
   sleep 0.5
   rm -rf "${WORK:?}/nodes"
@@ -158,10 +177,11 @@ tags_for_slots() {
     awk -v lo="$2" -v hi="$3" '{ s = $1 + 0; if (s >= lo && s <= hi && !(s in seen)) { seen[s] = 1; print "t" (NR - 1) } }'
 }
 
-# populate KIND: a 3-primary cluster with KEYS keys over all slots of the first primary;
-# sets src dst srcid dstid lo hi nslots tags.
+# populate KIND [VALUE_BYTES]: a 3-primary cluster with KEYS keys over all slots of the
+# first primary (values of ~40 bytes, or VALUE_BYTES); sets src dst srcid dstid lo hi
+# nslots tags.
 populate() {
-  local kind=$1
+  local kind=$1 vsize=${2:-0}
   src=$BASE; dst=$((BASE + 1))
   make_cluster "$kind" 3 0
   srcid=$(redis-cli -p "$src" cluster myid)
@@ -175,9 +195,10 @@ populate() {
   }
   tags=$(wc -l <"$WORK/tags")
   # KEYS SETs round-robin over the tags, as RESP, through redis-cli --pipe.
-  awk -v n="$KEYS" '{ t[NR - 1] = $1 } END {
+  awk -v n="$KEYS" -v vsize="$vsize" '{ t[NR - 1] = $1 } END {
+      big = "v"; while (length(big) < vsize) big = big big; big = substr(big, 1, vsize)
       for (i = 0; i < n; i++) {
-        k = "{" t[i % NR] "}:" i; v = "value-" i "-xxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"
+        k = "{" t[i % NR] "}:" i; v = vsize > 0 ? big : "value-" i "-xxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"
         printf "*3\r\n$3\r\nSET\r\n$%d\r\n%s\r\n$%d\r\n%s\r\n", length(k), k, length(v), v
       } }' "$WORK/tags" | redis-cli -p "$src" --pipe >/dev/null
   local have; have=$(redis-cli -p "$src" dbsize)
@@ -239,10 +260,81 @@ migrate() {
   awk -v k="$KEYS" -v ms=$((t1 - t0)) -v p="$pause" 'BEGIN { printf "%.0f %d\n", k * 1000 / ms, p }' >"$WORK/mg"
 }
 
-fo=0; rs=0; mg=0
+# probe_start PORT: a cluster client writing one key at a time to 64 of the moving slots
+# (tags spread over the range) until probe_stop; it records its longest successful write.
+probe_start() {
+  rm -f "$WORK/probe.stop" "$WORK/probe.out"
+  awk -v n="$(wc -l <"$WORK/tags")" 'NR % int(n / 64 + 1) == 1' "$WORK/tags" >"$WORK/probe.tags"
+  python3 - "$1" "$WORK/probe.tags" "$WORK/probe.stop" "$WORK/probe.out" <<'PY' &
+import os, sys, time
+from redis.cluster import RedisCluster
+port, tagfile, stop, out = int(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4]
+tags = open(tagfile).read().split()
+rc = RedisCluster(host="127.0.0.1", port=port)
+worst, n, errors, i = 0.0, 0, 0, 0
+while not os.path.exists(stop):
+    t = time.monotonic()
+    try:
+        rc.set("{%s}:probe:%d" % (tags[i % len(tags)], i % 4096), i)
+        n += 1
+        worst = max(worst, time.monotonic() - t)
+    except Exception as e:
+        errors += 1
+        print("probe error:", e, file=sys.stderr)
+    i += 1
+open(out, "w").write("%d %d %d\n" % (worst * 1000, n, errors))
+PY
+  probe_pid=$!
+  sleep 1
+}
+probe_stop() {
+  touch "$WORK/probe.stop"
+  wait "$probe_pid" || true
+}
+
+# big KIND PATH: BIG_KEYS values of BIG_VALUE bytes moved by PATH (atomic|reshard) with
+# the probe writing; one line of results, also in $WORK/big-KIND-PATH.
+big() {
+  local kind=$1 path=$2 src dst srcid dstid lo hi nslots tags t0 t1 have rec state pause=- KEYS=$BIG_KEYS
+  populate "$kind" "$BIG_VALUE"
+  probe_start "$src"
+  t0=$(now_ms)
+  if [ "$path" = atomic ]; then
+    [ "$(redis-cli -p "$src" cluster migrateslots slotsrange "$lo" "$hi" node "$dstid")" = OK ] \
+      || { echo "MIGRATESLOTS refused" >&2; exit 1; }
+    while :; do
+      rec=$(redis-cli -p "$src" cluster getslotmigrations | tr -d '\r')
+      state=$(field "$rec" state)
+      [ "$state" = success ] && break
+      case $state in failed|cancelled) echo "migration $state: $(field "$rec" message)" >&2; exit 1 ;; esac
+      if (( $(now_ms) - t0 > 600000 )); then echo "migration did not finish in 600 s" >&2; exit 1; fi
+      sleep 0.01
+    done
+    pause=$(field "$rec" write_pause_ms)
+  else
+    redis-cli --cluster reshard "127.0.0.1:$src" --cluster-from "$srcid" --cluster-to "$dstid" \
+      --cluster-slots "$nslots" --cluster-yes >"$WORK/big-reshard-$kind.log" 2>&1 \
+      || { tail -20 "$WORK/big-reshard-$kind.log" >&2; exit 1; }
+  fi
+  t1=$(now_ms)
+  probe_stop
+  read -r worst writes errors <"$WORK/probe.out"
+  have=$(redis-cli -p "$dst" dbsize)
+  [ "$have" -ge "$KEYS" ] || { echo "$kind $path: destination has $have keys, wanted $KEYS" >&2; exit 1; }
+  stop_nodes
+  awk -v w="$kind" -v p="$path" -v k="$KEYS" -v vs="$BIG_VALUE" -v ms=$((t1 - t0)) -v sp="$pause" \
+      -v wo="$worst" -v n="$writes" -v e="$errors" 'BEGIN {
+    mb = k * vs / 1048576
+    printf "%-6s %-8s %d x %d B (%.0f MB) in %.2f s = %.0f keys/s, %.1f MB/s; longest client write %d ms (%d writes, %d errors); source pause %s ms\n",
+      w, p, k, vs, mb, ms / 1000, k * 1000 / ms, mb / (ms / 1000), wo, n, e, sp
+    printf "%.0f %.1f %d %s %d\n", k * 1000 / ms, mb / (ms / 1000), wo, sp, e > ("'"$WORK"'/big-" w "-" p) }'
+}
+
+fo=0; rs=0; mg=0; bg=0
 case ",$PARTS," in *,failover,*) fo=1 ;; esac
 case ",$PARTS," in *,reshard,*) rs=1 ;; esac
 case ",$PARTS," in *,migrate,*) mg=1 ;; esac
+case ",$PARTS," in *,big,*) bg=1 ;; esac
 if [ $fo = 1 ]; then
   echo "== (a) failover: kill -9 of a primary -> writes to its slots accepted again (node-timeout $NODE_TIMEOUT)"
   failover rubra
@@ -261,7 +353,14 @@ if [ $mg = 1 ]; then
   migrate
   echo
 fi
-printf '%-28s %12s %12s %8s\n' "" rubra redis ratio
+if [ $bg = 1 ]; then
+  echo "== (d) big values: $BIG_KEYS x $BIG_VALUE B, all slots of one primary to another, a cluster client writing meanwhile"
+  big rubra atomic
+  big rubra reshard
+  big redis reshard
+  echo
+fi
+[ $((fo + rs + mg)) -gt 0 ] && printf '%-28s %12s %12s %8s\n' "" rubra redis ratio
 if [ $fo = 1 ]; then
   read -r fr_med fr_max <"$WORK/fo-rubra"
   read -r fd_med fd_max <"$WORK/fo-redis"
@@ -278,4 +377,16 @@ if [ $mg = 1 ]; then
   printf '%-28s %12s %12s %8s\n' "rubra keys/s" migrateslots reshard ratio
   awk -v a="$mk" -v b="$rr" 'BEGIN { printf "%-28s %12s %12s %8.2f\n", "migrateslots vs reshard", a, b, a / b }'
   printf '%-28s %12s\n' "longest write pause (ms)" "$mp"
+fi
+if [ $bg = 1 ]; then
+  read -r ak am aw ap ae <"$WORK/big-rubra-atomic"
+  read -r rk rm rw _ re <"$WORK/big-rubra-reshard"
+  read -r dk dm dw _ de <"$WORK/big-redis-reshard"
+  printf '%-28s %12s %12s %12s\n' "big values ($BIG_VALUE B)" "rubra atomic" "rubra legacy" "redis legacy"
+  printf '%-28s %12s %12s %12s\n' "keys/s" "$ak" "$rk" "$dk"
+  printf '%-28s %12s %12s %12s\n' "MB/s" "$am" "$rm" "$dm"
+  printf '%-28s %12s %12s %12s\n' "longest client write (ms)" "$aw" "$rw" "$dw"
+  printf '%-28s %12s %12s %12s\n' "client errors" "$ae" "$re" "$de"
+  printf '%-28s %12s\n' "source write pause (ms)" "$ap"
+  awk -v a="$ak" -v r="$rk" -v d="$dk" 'BEGIN { printf "%-28s %12.2f %12s %12.2f\n", "atomic keys/s vs legacy", a / r, "", a / d }'
 fi
