@@ -431,7 +431,7 @@ impl Node {
             .replicas_of(&n)
             .iter()
             .filter_map(|r| self.st.nodes.get(r))
-            .map(|r| crate::conf::node_line(&self.st, r))
+            .map(|r| crate::node_lines::node_line(&self.st, r))
             .collect())
     }
 }
@@ -454,10 +454,10 @@ fn expand_ranges(ranges: &[(i64, i64)]) -> Result<Vec<i64>, ClusterError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::node::Config;
+    use crate::node::NodeConfig;
 
     fn node() -> Node {
-        Node::new(Config::new("127.0.0.1", 30001), 1, 1000)
+        Node::new(NodeConfig::new("127.0.0.1", 30001), 1, 1000)
     }
 
     #[test]

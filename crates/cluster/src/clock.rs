@@ -297,7 +297,7 @@ impl Node {
 mod tests {
     use super::WRITABLE_DELAY_MS;
     use crate::failover::election_delays;
-    use crate::node::{Config, Node, Output};
+    use crate::node::{Node, NodeConfig, Output};
     use crate::wire::{decode, Body};
 
     const TIMEOUT: u64 = 2000;
@@ -317,7 +317,7 @@ mod tests {
     fn pair() -> Vec<Node> {
         let mut nodes: Vec<Node> = (0..2u16)
             .map(|i| {
-                let mut c = Config::new("127.0.0.1", 30010 + i);
+                let mut c = NodeConfig::new("127.0.0.1", 30010 + i);
                 c.node_timeout_ms = TIMEOUT;
                 Node::new(c, i as u64 + 7, 1000)
             })
@@ -391,11 +391,11 @@ mod tests {
     /// peers get that long to tell it that its claims are stale before it takes writes.
     #[test]
     fn a_restarted_primary_is_not_writable_at_once() {
-        let mut n = Node::new(Config::new("127.0.0.1", 30010), 3, 1000);
+        let mut n = Node::new(NodeConfig::new("127.0.0.1", 30010), 3, 1000);
         n.add_slots_range(&[(0, 16383)]).expect("addslots");
         let conf = n.nodes_conf();
         let t0 = 50_000;
-        let mut r = Node::from_nodes_conf(Config::new("127.0.0.1", 30010), 4, &conf, t0)
+        let mut r = Node::from_nodes_conf(NodeConfig::new("127.0.0.1", 30010), 4, &conf, t0)
             .expect("nodes.conf");
         assert!(r.is_primary());
         for t in (t0..t0 + WRITABLE_DELAY_MS).step_by(100) {

@@ -16,10 +16,10 @@
 
 pub mod admin;
 mod clock;
-pub mod conf;
 pub mod failover;
 pub mod migrate;
 pub mod node;
+pub mod node_lines;
 pub mod pubsub;
 mod receive;
 pub mod redirect;
@@ -30,7 +30,7 @@ pub mod wire;
 
 pub use admin::{BumpResult, ClusterError, FailoverMode};
 pub use clock::WRITABLE_DELAY_MS;
-pub use node::{Addr, Config, Node, Output};
+pub use node::{Addr, Node, NodeConfig, Output};
 pub use slots::SlotTable;
 pub use state::{ClusterState, NodeInfo};
 pub use wire::{Message, MsgType, NodeId, SlotBitmap};

@@ -10,7 +10,7 @@
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 
-use crate::conf::{parse_nodes_conf, render_nodes_conf};
+use crate::node_lines::{parse_nodes_conf, render_nodes_conf};
 use crate::state::{flags, ClusterState};
 use crate::views::{cluster_info, ClusterInfo};
 use crate::wire::{
@@ -67,7 +67,7 @@ pub enum Output {
 
 /// Settings from the server's configuration (redis.conf names in the comments).
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Config {
+pub struct NodeConfig {
     /// Our address as other nodes should reach it (bind or cluster-announce-ip).
     pub ip: String,
     /// Client port (port / cluster-announce-port).
@@ -92,10 +92,10 @@ pub struct Config {
     pub repl_ping_period_ms: u64,
 }
 
-impl Config {
+impl NodeConfig {
     /// Redis defaults for a node at `ip:port` with the bus on port + 10000.
-    pub fn new(ip: &str, port: u16) -> Config {
-        Config {
+    pub fn new(ip: &str, port: u16) -> NodeConfig {
+        NodeConfig {
             ip: ip.to_string(),
             port,
             cport: port.wrapping_add(10000),
@@ -137,7 +137,7 @@ pub(crate) struct ManualFailover {
 
 /// One cluster node's brain. See the module docs and README for the calling contract.
 pub struct Node {
-    pub(crate) cfg: Config,
+    pub(crate) cfg: NodeConfig,
     pub(crate) st: ClusterState,
     pub(crate) rng: SmallRng,
     pub(crate) repl_offset: u64,
@@ -174,7 +174,7 @@ pub(crate) fn random_id(rng: &mut SmallRng) -> NodeId {
 
 impl Node {
     /// A brand-new node (fresh random id, no slots), as on first start without nodes.conf.
-    pub fn new(cfg: Config, seed: u64, now_ms: u64) -> Node {
+    pub fn new(cfg: NodeConfig, seed: u64, now_ms: u64) -> Node {
         let mut rng = SmallRng::seed_from_u64(seed);
         let id = random_id(&mut rng);
         let st = ClusterState::new(id, now_ms);
@@ -185,7 +185,7 @@ impl Node {
 
     /// A node restored from `nodes.conf` text. Our address fields are refreshed from `cfg`.
     pub fn from_nodes_conf(
-        cfg: Config,
+        cfg: NodeConfig,
         seed: u64,
         text: &str,
         now_ms: u64,
@@ -199,7 +199,7 @@ impl Node {
         ))
     }
 
-    fn with_state(cfg: Config, rng: SmallRng, st: ClusterState, now: u64) -> Node {
+    fn with_state(cfg: NodeConfig, rng: SmallRng, st: ClusterState, now: u64) -> Node {
         let mut n = Node {
             cfg,
             st,
@@ -254,7 +254,7 @@ impl Node {
     /// Applies a changed configuration at run time (CONFIG SET of a cluster-* parameter
     /// or an announce address). Address and flag changes are persisted and gossiped with
     /// the next messages, as Redis does.
-    pub fn set_config(&mut self, cfg: Config) -> Vec<Output> {
+    pub fn set_config(&mut self, cfg: NodeConfig) -> Vec<Output> {
         self.cfg = cfg;
         let (ip, port, cport, hn) = (
             self.cfg.ip.clone(),
@@ -287,7 +287,7 @@ impl Node {
         &self.st
     }
     /// The configuration in force.
-    pub fn config(&self) -> &Config {
+    pub fn config(&self) -> &NodeConfig {
         &self.cfg
     }
     /// cluster_state:ok? Serve keyed queries only when true (else -CLUSTERDOWN).

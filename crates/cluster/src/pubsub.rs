@@ -56,7 +56,7 @@ impl Node {
 
 #[cfg(test)]
 mod tests {
-    use crate::node::{Config, Node, Output};
+    use crate::node::{Node, NodeConfig, Output};
     use crate::wire::{decode, Body};
 
     fn sends(outs: &[Output]) -> Vec<(u16, Body)> {
@@ -71,7 +71,7 @@ mod tests {
     /// Three nodes that know each other: 0 and 1 primaries, 2 a replica of 0.
     fn trio() -> Vec<Node> {
         let mut nodes: Vec<Node> = (0..3)
-            .map(|i| Node::new(Config::new("127.0.0.1", 30000 + i), i as u64 + 1, 1000))
+            .map(|i| Node::new(NodeConfig::new("127.0.0.1", 30000 + i), i as u64 + 1, 1000))
             .collect();
         // Teach every node the others through the handshake-free path: MEET + PONG.
         for round in 0..3 {

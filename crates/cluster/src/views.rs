@@ -2,7 +2,7 @@
 //! keeping them here means the rules (which replicas to list, health strings, counters)
 //! are decided once, next to the state they read.
 
-use crate::conf::ranges_by_owner;
+use crate::node_lines::ranges_by_owner;
 use crate::state::{flags, ClusterState, NodeInfo};
 use crate::wire::NodeId;
 

@@ -10,7 +10,7 @@ use std::collections::{BTreeMap, BinaryHeap};
 
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
-use rubra_cluster::{Config, MsgType, Node, NodeId, Output, SLOT_COUNT};
+use rubra_cluster::{MsgType, Node, NodeConfig, NodeId, Output, SLOT_COUNT};
 
 /// The atomic slot migration model (keys, the export/import link, a client).
 #[path = "sim/migration.rs"]
@@ -75,7 +75,7 @@ impl Sim {
         let now = 1_000_000;
         let nodes = (0..n)
             .map(|i| {
-                let mut c = Config::new("127.0.0.1", 30000 + i as u16);
+                let mut c = NodeConfig::new("127.0.0.1", 30000 + i as u16);
                 c.node_timeout_ms = NODE_TIMEOUT;
                 Node::new(c, seed.wrapping_mul(1000).wrapping_add(i as u64), now)
             })
@@ -112,7 +112,7 @@ impl Sim {
     /// Starts one more (empty, unjoined) node, like launching a process for add-node.
     fn add_node(&mut self) -> usize {
         let i = self.nodes.len();
-        let mut c = Config::new("127.0.0.1", 30000 + i as u16);
+        let mut c = NodeConfig::new("127.0.0.1", 30000 + i as u16);
         c.node_timeout_ms = NODE_TIMEOUT;
         let seed = self.seed.wrapping_mul(1000).wrapping_add(i as u64);
         self.nodes.push(Node::new(c, seed, self.now));
@@ -323,7 +323,7 @@ impl Sim {
                 for (i, n) in self.nodes.iter().enumerate() {
                     eprintln!(
                         "node {i}:\n{}",
-                        rubra_cluster::conf::render_cluster_nodes(n.state())
+                        rubra_cluster::node_lines::render_cluster_nodes(n.state())
                     );
                 }
             }
@@ -1033,7 +1033,7 @@ fn a_cluster_restarted_on_new_addresses_relearns_them_from_meets() {
                 let views: Vec<String> = sim
                     .nodes
                     .iter()
-                    .map(|n| rubra_cluster::conf::render_cluster_nodes(n.state()))
+                    .map(|n| rubra_cluster::node_lines::render_cluster_nodes(n.state()))
                     .collect();
                 Err(format!(
                     "not relearnt: {:?} repl_ip {:?}\n{}",

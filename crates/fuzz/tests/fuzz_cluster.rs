@@ -8,12 +8,12 @@
 //!
 //! Short run: `cargo test -p rubra-fuzz --test fuzz_cluster`. Long run: see docs/fuzzing.md.
 
-use rubra_cluster::conf::{parse_nodes_conf, render_nodes_conf};
+use rubra_cluster::node_lines::{parse_nodes_conf, render_nodes_conf};
 use rubra_cluster::wire::{
     self, decode, encode, frame_len, Body, Gossip, Header, Message, NodeId, PingBody, SlotBitmap,
     HEADER_LEN, MAX_MSG_LEN,
 };
-use rubra_cluster::{Config, Node};
+use rubra_cluster::{Node, NodeConfig};
 use rubra_fuzz::{peak_alloc_during, run, CountingAlloc, Rng, Settings, Verdict};
 
 #[global_allocator]
@@ -186,8 +186,13 @@ fn fuzz_bus_into_node() {
     let s = Settings::from_env(SHORT / 2);
     let conf = nodes_conf();
     let fresh = || {
-        Node::from_nodes_conf(Config::new("127.0.0.1", 30001), 1, &conf, 1_700_000_000_000)
-            .expect("seed nodes.conf parses")
+        Node::from_nodes_conf(
+            NodeConfig::new("127.0.0.1", 30001),
+            1,
+            &conf,
+            1_700_000_000_000,
+        )
+        .expect("seed nodes.conf parses")
     };
     let mut node = fresh();
     let mut now = 1_700_000_000_000u64;
@@ -255,7 +260,7 @@ fn check_conf(buf: &[u8]) -> Verdict {
                 return Verdict::Accepted;
             }
             if let Ok(mut node) =
-                Node::from_nodes_conf(Config::new("127.0.0.1", 7000), 1, text, 1_000)
+                Node::from_nodes_conf(NodeConfig::new("127.0.0.1", 7000), 1, text, 1_000)
             {
                 let _ = node.tick(2_000);
                 let _ = node.tick(60_000);
@@ -275,8 +280,9 @@ fn fuzz_nodes_conf() {
 
 /// Sends `msg` to a node started from [`nodes_conf`] and checks its nodes.conf still loads.
 fn node_survives(msg: &Message) -> String {
-    let mut node = Node::from_nodes_conf(Config::new("127.0.0.1", 30001), 1, &nodes_conf(), 1_000)
-        .expect("seed nodes.conf parses");
+    let mut node =
+        Node::from_nodes_conf(NodeConfig::new("127.0.0.1", 30001), 1, &nodes_conf(), 1_000)
+            .expect("seed nodes.conf parses");
     let _ = node.step(2_000, "127.0.0.1", &encode(msg));
     let _ = node.tick(3_000);
     let text = node.nodes_conf();

@@ -34,7 +34,7 @@
 //! runs gets 409.
 
 use crate::panel::{self, auth as pauth};
-use crate::supervisor::Sup;
+use crate::supervisor::Supervisor;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{DefaultBodyLimit, Path, RawQuery, Request, State};
@@ -50,7 +50,7 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 /// Build the router over a shared supervisor: the API (authenticated) and the panel.
-pub fn router(sup: Arc<Sup>) -> Router {
+pub fn router(sup: Arc<Supervisor>) -> Router {
     let api = Router::new()
         .route("/api/cluster", get(cluster))
         .route("/api/stream", get(panel::live::stream))
@@ -99,7 +99,7 @@ pub struct LocalChannel;
 /// The CLI's channel to the supervisor: DIR/api.sock, mode 0600, serving the same API.
 /// Created under a temporary name and renamed once its mode is set, so nobody else can
 /// connect in between.
-pub async fn serve_local(path: std::path::PathBuf, sup: Arc<Sup>) -> std::io::Result<()> {
+pub async fn serve_local(path: std::path::PathBuf, sup: Arc<Supervisor>) -> std::io::Result<()> {
     use std::os::unix::fs::PermissionsExt;
     let tmp = path.with_extension("sock.tmp");
     let _ = std::fs::remove_file(&tmp);
@@ -111,7 +111,7 @@ pub async fn serve_local(path: std::path::PathBuf, sup: Arc<Sup>) -> std::io::Re
 }
 
 /// Serve the router on `listener`, with peer addresses (for per-IP rate limiting).
-pub async fn serve(listener: tokio::net::TcpListener, sup: Arc<Sup>) -> std::io::Result<()> {
+pub async fn serve(listener: tokio::net::TcpListener, sup: Arc<Supervisor>) -> std::io::Result<()> {
     axum::serve(
         listener,
         router(sup).into_make_service_with_connect_info::<SocketAddr>(),
@@ -122,7 +122,7 @@ pub async fn serve(listener: tokio::net::TcpListener, sup: Arc<Sup>) -> std::io:
 /// Like [`serve`] over HTTPS (`rubra up --tls`).
 pub async fn serve_https(
     listener: crate::tls::HttpsListener,
-    sup: Arc<Sup>,
+    sup: Arc<Supervisor>,
 ) -> std::io::Result<()> {
     use axum::serve::ListenerExt;
     // tap_io: axum gives any listener wrapped so its peer address as ConnectInfo.
@@ -197,7 +197,7 @@ fn err(code: StatusCode, msg: &str) -> Response {
 /// pop up (and then cache) a Basic login that would ride along on cross-site requests.
 /// Then, for state-changing methods: a foreign Origin is refused, and a cookie-borne
 /// request must carry the session's CSRF token in X-CSRF-Token.
-async fn auth(State(sup): State<Arc<Sup>>, req: Request, next: Next) -> Response {
+async fn auth(State(sup): State<Arc<Supervisor>>, req: Request, next: Next) -> Response {
     let h = req.headers();
     let ip = panel::client_ip(req.extensions());
     // The data directory's Unix socket: only its owner can connect, so no guesser can
@@ -278,9 +278,9 @@ fn wants_wait(q: &Option<String>) -> bool {
 
 /// Start a background operation of `kind`: 202 `{"op": id}` at once, or with `wait`
 /// the operation's result when it ends (the pre-panel behaviour). 409 when busy.
-async fn start_op<F>(sup: Arc<Sup>, kind: &str, wait: bool, f: F) -> Response
+async fn start_op<F>(sup: Arc<Supervisor>, kind: &str, wait: bool, f: F) -> Response
 where
-    F: FnOnce(&Sup) -> anyhow::Result<Value> + Send + 'static,
+    F: FnOnce(&Supervisor) -> anyhow::Result<Value> + Send + 'static,
 {
     let ticket = match sup.ops.begin(kind) {
         Ok(t) => t,
@@ -301,7 +301,7 @@ where
         .into_response()
 }
 
-async fn cluster(State(sup): State<Arc<Sup>>) -> Response {
+async fn cluster(State(sup): State<Arc<Supervisor>>) -> Response {
     blocking(move || {
         let snap = panel::nodes::collect(&sup.ctx())?;
         Ok(cluster_json(&sup, &snap))
@@ -312,7 +312,7 @@ async fn cluster(State(sup): State<Arc<Sup>>) -> Response {
 /// GET /api/cluster's body for a snapshot: the nodes with CPU and last failover from the
 /// history, process ids, a pending operation, autoscaler state and the running op.
 /// The live stream (`panel::live`) sends the same shape.
-pub fn cluster_json(sup: &Sup, snap: &panel::nodes::Snapshot) -> Value {
+pub fn cluster_json(sup: &Supervisor, snap: &panel::nodes::Snapshot) -> Value {
     let (pending, pids) = {
         let st = sup.state.lock().unwrap_or_else(|p| p.into_inner());
         let pids: serde_json::Map<String, Value> = st
@@ -353,7 +353,7 @@ pub fn cluster_json(sup: &Sup, snap: &panel::nodes::Snapshot) -> Value {
 }
 
 /// The operation running now, if any.
-pub fn running_op(sup: &Sup) -> Option<panel::ops::Job> {
+pub fn running_op(sup: &Supervisor) -> Option<panel::ops::Job> {
     sup.ops
         .list()
         .into_iter()
@@ -365,7 +365,7 @@ pub fn running_op(sup: &Sup) -> Option<panel::ops::Job> {
 /// 400 for malformed or unsupported input, 409 when a dangerous command is not confirmed;
 /// every command run is logged as a `console` event (its name and nodes, no arguments,
 /// which may hold values or secrets).
-async fn console(State(sup): State<Arc<Sup>>, req: Request) -> Response {
+async fn console(State(sup): State<Arc<Supervisor>>, req: Request) -> Response {
     let ip = panel::client_ip(req.extensions());
     let Ok(body) = axum::body::to_bytes(req.into_body(), panel::console::MAX_LINE + 4096).await
     else {
@@ -403,7 +403,7 @@ async fn console(State(sup): State<Arc<Sup>>, req: Request) -> Response {
 }
 
 /// GET /api/slowlog?count=N: every node's SLOWLOG merged, newest first.
-async fn slowlog(State(sup): State<Arc<Sup>>, RawQuery(q): RawQuery) -> Response {
+async fn slowlog(State(sup): State<Arc<Supervisor>>, RawQuery(q): RawQuery) -> Response {
     let count = query_get(&q, "count")
         .and_then(|c| c.parse::<usize>().ok())
         .unwrap_or(panel::slowlog::MAX_PER_NODE);
@@ -415,7 +415,7 @@ async fn slowlog(State(sup): State<Arc<Sup>>, RawQuery(q): RawQuery) -> Response
 }
 
 /// GET /api/hotkeys: the hottest keys and slots by LFU counters (see `panel::hotkeys`).
-async fn hotkeys(State(sup): State<Arc<Sup>>) -> Response {
+async fn hotkeys(State(sup): State<Arc<Supervisor>>) -> Response {
     blocking(move || panel::hotkeys::collect(&sup.ctx())).await
 }
 
@@ -426,7 +426,7 @@ struct SlowlogResetReq {
 }
 
 /// POST /api/slowlog/reset {"node"?}: SLOWLOG RESET on one node or all.
-async fn slowlog_reset(State(sup): State<Arc<Sup>>, body: Bytes) -> Response {
+async fn slowlog_reset(State(sup): State<Arc<Supervisor>>, body: Bytes) -> Response {
     let req: SlowlogResetReq = match serde_json::from_slice(&body) {
         Ok(r) => r,
         Err(e) => return bad(&format!("bad request body: {e}")),
@@ -439,19 +439,19 @@ async fn slowlog_reset(State(sup): State<Arc<Sup>>, body: Bytes) -> Response {
     .await
 }
 
-async fn events(State(sup): State<Arc<Sup>>) -> Response {
+async fn events(State(sup): State<Arc<Supervisor>>) -> Response {
     Json(json!(sup.events())).into_response()
 }
 
-async fn history(State(sup): State<Arc<Sup>>) -> Response {
+async fn history(State(sup): State<Arc<Supervisor>>) -> Response {
     Json(sup.metrics.to_json()).into_response()
 }
 
-async fn ops_list(State(sup): State<Arc<Sup>>) -> Response {
+async fn ops_list(State(sup): State<Arc<Supervisor>>) -> Response {
     Json(json!(sup.ops.list())).into_response()
 }
 
-async fn op_get(State(sup): State<Arc<Sup>>, Path(id): Path<String>) -> Response {
+async fn op_get(State(sup): State<Arc<Supervisor>>, Path(id): Path<String>) -> Response {
     match sup.ops.get(&id) {
         Some(j) => Json(json!(j)).into_response(),
         None => err(StatusCode::NOT_FOUND, "no such operation"),
@@ -468,7 +468,7 @@ struct ScaleReq {
     pairs: Option<usize>,
 }
 
-async fn scale(State(sup): State<Arc<Sup>>, RawQuery(q): RawQuery, body: Bytes) -> Response {
+async fn scale(State(sup): State<Arc<Supervisor>>, RawQuery(q): RawQuery, body: Bytes) -> Response {
     let Ok(r) = serde_json::from_slice::<ScaleReq>(&body) else {
         return bad("body must be JSON");
     };
@@ -486,7 +486,11 @@ async fn scale(State(sup): State<Arc<Sup>>, RawQuery(q): RawQuery, body: Bytes) 
     .await
 }
 
-async fn rebalance(State(sup): State<Arc<Sup>>, RawQuery(q): RawQuery, body: Bytes) -> Response {
+async fn rebalance(
+    State(sup): State<Arc<Supervisor>>,
+    RawQuery(q): RawQuery,
+    body: Bytes,
+) -> Response {
     let threshold = if body.is_empty() {
         2.0
     } else {
@@ -520,7 +524,11 @@ struct MoveSlotReq {
 
 /// POST /api/move-slot {"slot", "to"?}: move one slot (e.g. a hot one) to a primary, by
 /// default the one with the fewest slots; a background operation like reshard.
-async fn move_slot(State(sup): State<Arc<Sup>>, RawQuery(q): RawQuery, body: Bytes) -> Response {
+async fn move_slot(
+    State(sup): State<Arc<Supervisor>>,
+    RawQuery(q): RawQuery,
+    body: Bytes,
+) -> Response {
     let Ok(r) = serde_json::from_slice::<MoveSlotReq>(&body) else {
         return bad("body must be JSON with \"slot\" (0-16383) and optionally \"to\"");
     };
@@ -533,7 +541,11 @@ async fn move_slot(State(sup): State<Arc<Sup>>, RawQuery(q): RawQuery, body: Byt
     .await
 }
 
-async fn reshard(State(sup): State<Arc<Sup>>, RawQuery(q): RawQuery, body: Bytes) -> Response {
+async fn reshard(
+    State(sup): State<Arc<Supervisor>>,
+    RawQuery(q): RawQuery,
+    body: Bytes,
+) -> Response {
     let Ok(r) = serde_json::from_slice::<ReshardReq>(&body) else {
         return bad("body must be JSON with \"from\", \"to\" and \"slots\"");
     };
@@ -543,7 +555,7 @@ async fn reshard(State(sup): State<Arc<Sup>>, RawQuery(q): RawQuery, body: Bytes
     .await
 }
 
-async fn fix(State(sup): State<Arc<Sup>>, RawQuery(q): RawQuery) -> Response {
+async fn fix(State(sup): State<Arc<Supervisor>>, RawQuery(q): RawQuery) -> Response {
     start_op(sup, "fix", wants_wait(&q), |sup| sup.fix_locked()).await
 }
 
@@ -552,7 +564,11 @@ struct FailoverReq {
     node: String,
 }
 
-async fn failover(State(sup): State<Arc<Sup>>, RawQuery(q): RawQuery, body: Bytes) -> Response {
+async fn failover(
+    State(sup): State<Arc<Supervisor>>,
+    RawQuery(q): RawQuery,
+    body: Bytes,
+) -> Response {
     let Ok(r) = serde_json::from_slice::<FailoverReq>(&body) else {
         return bad("body must be JSON with \"node\"");
     };
@@ -574,7 +590,7 @@ struct AutoscaleReq {
     enabled: bool,
 }
 
-async fn autoscale(State(sup): State<Arc<Sup>>, body: Bytes) -> Response {
+async fn autoscale(State(sup): State<Arc<Supervisor>>, body: Bytes) -> Response {
     let Ok(r) = serde_json::from_slice::<AutoscaleReq>(&body) else {
         return bad("body must be JSON with \"enabled\"");
     };
@@ -583,7 +599,7 @@ async fn autoscale(State(sup): State<Arc<Sup>>, body: Bytes) -> Response {
     Json(json!({"autoscale": r.enabled})).into_response()
 }
 
-async fn backups(State(sup): State<Arc<Sup>>) -> Response {
+async fn backups(State(sup): State<Arc<Supervisor>>) -> Response {
     let Some(s) = sup.backups.clone() else {
         return Json(json!({"scheduled": false, "backups": []})).into_response();
     };
@@ -612,7 +628,11 @@ struct UpgradeReq {
 }
 
 /// POST /api/upgrade {"image"}: a rolling upgrade, a background operation like reshard.
-async fn upgrade(State(sup): State<Arc<Sup>>, RawQuery(q): RawQuery, body: Bytes) -> Response {
+async fn upgrade(
+    State(sup): State<Arc<Supervisor>>,
+    RawQuery(q): RawQuery,
+    body: Bytes,
+) -> Response {
     let Ok(r) = serde_json::from_slice::<UpgradeReq>(&body) else {
         return bad("body must be JSON with \"image\"");
     };
@@ -633,7 +653,7 @@ struct RotateReq {
 /// Grace period when none is given: five minutes for clients to pick up the new password.
 pub const DEFAULT_GRACE_SECS: u64 = 300;
 
-async fn password_rotate(State(sup): State<Arc<Sup>>, body: Bytes) -> Response {
+async fn password_rotate(State(sup): State<Arc<Supervisor>>, body: Bytes) -> Response {
     let grace = if body.iter().all(u8::is_ascii_whitespace) {
         DEFAULT_GRACE_SECS
     } else {
@@ -653,12 +673,12 @@ struct AclReq {
 }
 
 /// GET /api/acl: users managed with `rubra acl`, and which nodes differ from the record.
-async fn acl_list(State(sup): State<Arc<Sup>>) -> Response {
+async fn acl_list(State(sup): State<Arc<Supervisor>>) -> Response {
     blocking(move || sup.acl_list()).await
 }
 
 /// POST /api/acl/setuser {"name": N, "rules": [...]}: see `crate::acl::setuser`.
-async fn acl_setuser(State(sup): State<Arc<Sup>>, body: Bytes) -> Response {
+async fn acl_setuser(State(sup): State<Arc<Supervisor>>, body: Bytes) -> Response {
     let Ok(r) = serde_json::from_slice::<AclReq>(&body) else {
         return bad("body must be JSON like {\"name\": \"app\", \"rules\": [\"on\", \">secret\", \"~app:*\", \"+@read\"]}");
     };
@@ -666,14 +686,14 @@ async fn acl_setuser(State(sup): State<Arc<Sup>>, body: Bytes) -> Response {
 }
 
 /// POST /api/acl/deluser {"name": N}.
-async fn acl_deluser(State(sup): State<Arc<Sup>>, body: Bytes) -> Response {
+async fn acl_deluser(State(sup): State<Arc<Supervisor>>, body: Bytes) -> Response {
     let Ok(r) = serde_json::from_slice::<AclReq>(&body) else {
         return bad("body must be JSON like {\"name\": \"app\"}");
     };
     blocking(move || sup.acl_deluser(&r.name)).await
 }
 
-async fn keys_scan(State(sup): State<Arc<Sup>>, RawQuery(q): RawQuery) -> Response {
+async fn keys_scan(State(sup): State<Arc<Supervisor>>, RawQuery(q): RawQuery) -> Response {
     let pattern = query_get(&q, "pattern").unwrap_or_else(|| "*".into());
     let cursor = query_get(&q, "cursor").unwrap_or_default();
     let count = query_get(&q, "count")
@@ -690,7 +710,7 @@ fn key_of(q: &Option<String>) -> Option<Vec<u8>> {
     }
 }
 
-async fn key_get(State(sup): State<Arc<Sup>>, RawQuery(q): RawQuery) -> Response {
+async fn key_get(State(sup): State<Arc<Supervisor>>, RawQuery(q): RawQuery) -> Response {
     let Some(key) = key_of(&q) else {
         return bad("give ?key= or ?hex=");
     };
@@ -698,7 +718,7 @@ async fn key_get(State(sup): State<Arc<Sup>>, RawQuery(q): RawQuery) -> Response
 }
 
 /// GET /api/key/page?key=|hex=&cursor=: the next page of a large value.
-async fn key_page(State(sup): State<Arc<Sup>>, RawQuery(q): RawQuery) -> Response {
+async fn key_page(State(sup): State<Arc<Supervisor>>, RawQuery(q): RawQuery) -> Response {
     let Some(key) = key_of(&q) else {
         return bad("give ?key= or ?hex=");
     };
@@ -719,7 +739,7 @@ struct KeyReq {
     key: panel::edit::Bin,
 }
 
-async fn key_delete(State(sup): State<Arc<Sup>>, body: Bytes) -> Response {
+async fn key_delete(State(sup): State<Arc<Supervisor>>, body: Bytes) -> Response {
     let Ok(r) = serde_json::from_slice::<KeyReq>(&body) else {
         return bad("body must be JSON with \"key\" (text, or {\"hex\": ...})");
     };
@@ -743,7 +763,7 @@ async fn key_delete(State(sup): State<Arc<Sup>>, body: Bytes) -> Response {
 /// words when it refuses, 413 when the body is over `edit::MAX_BODY` (a value of
 /// `edit::MAX_VALUE` bytes fits even hex-encoded).
 async fn key_edit(
-    State(sup): State<Arc<Sup>>,
+    State(sup): State<Arc<Supervisor>>,
     body: std::result::Result<Bytes, BytesRejection>,
 ) -> Response {
     let body = match body {
@@ -785,7 +805,7 @@ async fn key_edit(
     }
 }
 
-async fn prometheus(State(sup): State<Arc<Sup>>) -> Response {
+async fn prometheus(State(sup): State<Arc<Supervisor>>) -> Response {
     let r = tokio::task::spawn_blocking(move || {
         panel::nodes::collect(&sup.ctx()).map(|snap| {
             panel::prom::render(&snap, &sup.metrics, sup.autoscale.load(Ordering::SeqCst))

@@ -3,7 +3,7 @@
 use crate::autoscale::AutoscaleConfig;
 use crate::procs::{default_server_bin, NodeOpts};
 use crate::state::{generate_password, pid_alive, Dir, Intent, NodeRec, NodeStatus, State};
-use crate::supervisor::{AutoscaleRun, Sup};
+use crate::supervisor::{AutoscaleRun, Supervisor};
 use anyhow::{bail, Context, Result};
 use clap::Args;
 use std::path::PathBuf;
@@ -309,7 +309,7 @@ pub(super) fn up(a: UpArgs) -> Result<ExitCode> {
     let sup_external = state.external.clone();
     let docker =
         crate::runtime_cli::docker_runtime(&state, &a.runtime, a.node_cpus, &a.node_maxmemory)?;
-    let mut sup = Sup::new(dir.clone(), opts, state, auto, a.autoscale);
+    let mut sup = Supervisor::new(dir.clone(), opts, state, auto, a.autoscale);
     if let Some(d) = docker {
         sup = sup.with_docker(d);
     }
@@ -331,7 +331,7 @@ pub(super) fn up(a: UpArgs) -> Result<ExitCode> {
 }
 
 async fn supervise(
-    sup: Arc<Sup>,
+    sup: Arc<Supervisor>,
     a: UpArgs,
     password: String,
     generated: bool,

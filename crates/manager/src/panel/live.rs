@@ -7,7 +7,7 @@
 //! costs no extra round trips to the nodes, however many browsers watch. Browsers
 //! reconnect by themselves (EventSource); a `retry` hint sets the delay.
 
-use crate::supervisor::Sup;
+use crate::supervisor::Supervisor;
 use axum::extract::State;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
@@ -34,7 +34,7 @@ impl futures_core::Stream for Feed {
 }
 
 /// GET /api/stream: `cluster`, `event` and `op` events until the browser goes away.
-pub async fn stream(State(sup): State<Arc<Sup>>) -> Response {
+pub async fn stream(State(sup): State<Arc<Supervisor>>) -> Response {
     let (tx, rx) = mpsc::channel::<Event>(32);
     tokio::spawn(async move {
         let mut sent_snapshot = 0u64;

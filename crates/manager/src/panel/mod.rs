@@ -20,7 +20,7 @@ pub mod ops;
 pub mod prom;
 pub mod slowlog;
 
-use crate::supervisor::Sup;
+use crate::supervisor::Supervisor;
 use axum::body::Bytes;
 use axum::extract::{ConnectInfo, Request, State};
 use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
@@ -43,7 +43,7 @@ pub const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; 
      base-uri 'none'";
 
 /// Routes for the pages and static files (the API routes live in `api`).
-pub fn routes() -> Router<Arc<Sup>> {
+pub fn routes() -> Router<Arc<Supervisor>> {
     Router::new()
         .route("/", get(index))
         .route("/login", post(login).get(index))
@@ -98,7 +98,7 @@ pub fn client_ip(req_ext: &axum::http::Extensions) -> IpAddr {
 
 /// Count a failed password check (login form, Basic or Bearer) and log it; a failure that
 /// starts a lock-out is logged as `login_locked` with its length.
-pub fn count_failure(sup: &Sup, user: &str, ip: IpAddr) {
+pub fn count_failure(sup: &Supervisor, user: &str, ip: IpAddr) {
     let who: String = user.chars().take(64).collect();
     sup.event(
         "login_failed",
@@ -113,7 +113,7 @@ pub fn count_failure(sup: &Sup, user: &str, ip: IpAddr) {
 }
 
 /// The session behind the request's cookie, if valid: (cookie token, session).
-pub fn session(sup: &Sup, h: &HeaderMap) -> Option<(String, auth::SessionInfo)> {
+pub fn session(sup: &Supervisor, h: &HeaderMap) -> Option<(String, auth::SessionInfo)> {
     let tok = h
         .get_all(header::COOKIE)
         .iter()
@@ -151,21 +151,21 @@ fn login_page(code: StatusCode, error: &str) -> Response {
     html(code, LOGIN_HTML.replace("{{ERROR}}", &msg))
 }
 
-async fn index(State(sup): State<Arc<Sup>>, h: HeaderMap) -> Response {
+async fn index(State(sup): State<Arc<Supervisor>>, h: HeaderMap) -> Response {
     match session(&sup, &h) {
         Some((_, s)) => html(StatusCode::OK, APP_HTML.replace("{{CSRF}}", &s.csrf)),
         None => login_page(StatusCode::OK, ""),
     }
 }
 
-async fn app_js(State(sup): State<Arc<Sup>>, h: HeaderMap) -> Response {
+async fn app_js(State(sup): State<Arc<Supervisor>>, h: HeaderMap) -> Response {
     match session(&sup, &h) {
         Some(_) => asset("text/javascript", APP_JS),
         None => (StatusCode::UNAUTHORIZED, "login first").into_response(),
     }
 }
 
-async fn login(State(sup): State<Arc<Sup>>, req: Request) -> Response {
+async fn login(State(sup): State<Arc<Supervisor>>, req: Request) -> Response {
     let ip = client_ip(req.extensions());
     let h = req.headers().clone();
     if !origin_ok(&h) {
@@ -205,7 +205,7 @@ async fn login(State(sup): State<Arc<Sup>>, req: Request) -> Response {
     r
 }
 
-async fn logout(State(sup): State<Arc<Sup>>, req: Request) -> Response {
+async fn logout(State(sup): State<Arc<Supervisor>>, req: Request) -> Response {
     let h = req.headers().clone();
     let Some((token, s)) = session(&sup, &h) else {
         return (StatusCode::SEE_OTHER, [(header::LOCATION, "/")]).into_response();

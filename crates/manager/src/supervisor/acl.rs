@@ -4,7 +4,7 @@
 
 use super::*;
 
-impl Sup {
+impl Supervisor {
     /// Create or change a managed user on every node; logged as an `acl_setuser` event
     /// (name and node counts, never rules: they may hold a password).
     pub fn acl_setuser(&self, name: &str, rules: &[String]) -> Result<serde_json::Value> {

@@ -2,7 +2,7 @@
 
 use super::*;
 
-impl Sup {
+impl Supervisor {
     /// One metrics sample for the panel's history (every 5 s); a role change from
     /// replica to primary is logged as a failover event.
     pub fn metrics_tick(&self) {

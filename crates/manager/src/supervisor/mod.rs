@@ -56,7 +56,7 @@ pub struct AutoscaleRun {
 }
 
 /// Shared supervisor state.
-pub struct Sup {
+pub struct Supervisor {
     /// Data directory.
     pub dir: Dir,
     /// Node settings (`opts.password` is the password at start; see `secret`).
@@ -125,14 +125,14 @@ mod rotation;
 mod scaling;
 mod upgrade;
 
-impl Sup {
+impl Supervisor {
     /// Wrap a loaded/created state.
-    pub fn new(dir: Dir, opts: NodeOpts, state: State, auto: AutoscaleRun, on: bool) -> Sup {
+    pub fn new(dir: Dir, opts: NodeOpts, state: State, auto: AutoscaleRun, on: bool) -> Supervisor {
         let secret = crate::password::Secret::new(
             opts.password.clone(),
             state.rotation.as_ref().map(|r| r.old_sha256.clone()),
         );
-        Sup {
+        Supervisor {
             dir,
             opts,
             secret,
@@ -164,13 +164,13 @@ impl Sup {
         mut self,
         pki: crate::tlsgen::Pki,
         client: std::sync::Arc<rustls::ClientConfig>,
-    ) -> Sup {
+    ) -> Supervisor {
         self.tls = Some((pki, client));
         self
     }
 
-    /// Take a backup every `s.every_secs` (see [`Sup::scheduled_backup`]).
-    pub fn with_backups(mut self, s: BackupSchedule) -> Sup {
+    /// Take a backup every `s.every_secs` (see [`Supervisor::scheduled_backup`]).
+    pub fn with_backups(mut self, s: BackupSchedule) -> Supervisor {
         self.backups = Some(s);
         self
     }
@@ -200,7 +200,7 @@ impl Sup {
     }
 
     /// Let an orchestrator run the nodes; rubra only reaches them by name.
-    pub fn with_external(mut self, rt: crate::docker::external::ExternalRt) -> Sup {
+    pub fn with_external(mut self, rt: crate::docker::external::ExternalRt) -> Supervisor {
         self.external = Some(rt);
         self
     }
@@ -215,7 +215,7 @@ impl Sup {
     }
 
     /// Run the nodes as Docker containers instead of local processes.
-    pub fn with_docker(mut self, rt: crate::docker::DockerRt) -> Sup {
+    pub fn with_docker(mut self, rt: crate::docker::DockerRt) -> Supervisor {
         self.docker = Some(rt);
         self
     }

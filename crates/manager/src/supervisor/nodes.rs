@@ -3,7 +3,7 @@
 
 use super::*;
 
-impl Sup {
+impl Supervisor {
     /// Make sure the node on `port` runs: keep a live handle, adopt a process left by an
     /// earlier supervisor (pid in state.json and the port answers), or spawn it.
     pub fn ensure_running(&self, port: u16) -> Result<()> {

@@ -10,7 +10,7 @@ use std::sync::Arc;
 /// The longest grace period accepted (a week): the old password must go eventually.
 const MAX_GRACE_SECS: u64 = 7 * 24 * 3600;
 
-impl Sup {
+impl Supervisor {
     /// Rotate the cluster password: a new strong one is accepted everywhere at once, the
     /// old one until `grace_secs` from now. Returns when every node accepts the new
     /// password, the credentials file holds it and the supervisor uses it.

@@ -3,7 +3,7 @@
 
 use super::*;
 
-impl Sup {
+impl Supervisor {
     /// Carry out slot moves (one atomic migration per source/target pair where the
     /// source supports it), reporting slots, keys and bytes to the running operation.
     fn execute_moves(

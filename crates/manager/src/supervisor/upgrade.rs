@@ -4,7 +4,7 @@
 //! CLUSTER FAILOVER, which loses no acknowledged write), so no slot is ever without a
 //! serving primary and clients see at most redirects.
 
-use super::{lock, Sup};
+use super::{lock, Supervisor};
 use crate::form;
 use crate::resp::parse_info;
 use crate::topology::View;
@@ -18,7 +18,7 @@ const REJOIN: Duration = Duration::from_secs(90);
 /// connection.
 const DRAIN: Duration = Duration::from_secs(2);
 
-impl Sup {
+impl Supervisor {
     /// Replaces every node container with one running `image`. Caller holds `ops`.
     pub fn upgrade_locked(&self, image: &str) -> Result<serde_json::Value> {
         let d = self.docker.as_ref().ok_or_else(|| {

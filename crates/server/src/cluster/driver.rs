@@ -21,7 +21,7 @@ use crate::config::Config;
 use crate::store::{now_ms, Store};
 use bytes::Bytes;
 use rubra_cluster::redirect::DownPolicy;
-use rubra_cluster::{Config as NodeConfig, Node, Output};
+use rubra_cluster::{Node, NodeConfig, Output};
 use std::path::PathBuf;
 
 /// The cluster side of the node: the state machine plus the transport state around it.

@@ -1,12 +1,12 @@
 //! The CLUSTER subcommands that go through the cluster node (rubra-cluster's admin.rs,
-//! conf.rs and views.rs): each parses its arguments Redis's way, calls the core, executes
+//! node_lines.rs and views.rs): each parses its arguments Redis's way, calls the core, executes
 //! the returned outputs via driver::apply, and shapes the reply as Redis 7.0 does.
 
 use super::args::{int, is};
 use super::{err, CmdResult, Ctx};
 use crate::cluster::driver::{self, ClusterDriver};
 use bytes::Bytes;
-use rubra_cluster::conf::render_cluster_nodes;
+use rubra_cluster::node_lines::render_cluster_nodes;
 use rubra_cluster::views::{cluster_shards, cluster_slots, Endpoint};
 use rubra_cluster::{ClusterError, FailoverMode, Node, Output};
 use rubra_resp::{Reply, VerbatimFormat};
