@@ -78,7 +78,7 @@ impl NsNode {
         extra: &[&str],
     ) -> NsNode {
         let args: Vec<String> = extra.iter().map(|s| s.to_string()).collect();
-        let dir = std::env::temp_dir().join(format!("rubra-netns-{ns}"));
+        let dir = ns_dir(ns);
         let _ = std::fs::remove_dir_all(&dir);
         let _ = std::fs::create_dir_all(&dir);
         let mut node = NsNode {
@@ -106,6 +106,11 @@ impl NsNode {
     pub(crate) fn kill9(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+
+    /// Whether the process has exited on its own (or was killed).
+    pub(crate) fn exited(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(Some(_)))
     }
 
     /// Starts it again with the same data directory (and nodes.conf).
@@ -143,6 +148,30 @@ impl Drop for NsNode {
         let _ = self.child.kill();
         let _ = self.child.wait();
         let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// The data directory of the node in namespace `ns` (a caller may mount a filesystem
+/// there before starting it; only its contents are removed then).
+pub(crate) fn ns_dir(ns: &str) -> std::path::PathBuf {
+    std::env::temp_dir().join(format!("rubra-netns-{ns}"))
+}
+
+/// Runs `cmd ARGS` inside namespace `ns` (iptables, for instance); stderr on failure.
+pub(crate) fn ns_exec(ns: &str, cmd: &str, args: &[&str]) -> Result<(), String> {
+    let out = Command::new("ip")
+        .args(["netns", "exec", ns, cmd])
+        .args(args)
+        .output()
+        .map_err(|e| format!("{cmd} in {ns}: {e}"))?;
+    if out.status.success() {
+        Ok(())
+    } else {
+        Err(format!(
+            "{cmd} {} in {ns}: {}",
+            args.join(" "),
+            String::from_utf8_lossy(&out.stderr).trim()
+        ))
     }
 }
 
