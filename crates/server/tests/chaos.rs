@@ -204,7 +204,7 @@ fn chaos_seeded_faults_lose_no_wait_acked_write() {
     let workers: Vec<_> = (0..clients)
         .map(|w| {
             let (seeds, stop, buckets) = (seeds.clone(), stop.clone(), buckets.clone());
-            std::thread::spawn(move || worker(w, seed, seeds, stop, buckets))
+            std::thread::spawn(move || worker(w, seed, seeds, None, stop, buckets))
         })
         .collect();
 
@@ -317,7 +317,8 @@ fn chaos_seeded_faults_lose_no_wait_acked_write() {
             ));
         }
         episodes.push(Episode {
-            fault: kind,
+            fault: kind.name(),
+            rank: kind as usize,
             start,
             end,
             converged: Instant::now(),
@@ -345,7 +346,8 @@ fn chaos_seeded_faults_lose_no_wait_acked_write() {
          {size} nodes, node-timeout {NODE_TIMEOUT_MS} ms"
     );
     let verdict = check(
-        &cluster.nodes,
+        &read_all(&cluster.nodes),
+        crashes(&cluster.nodes),
         &histories,
         &episodes,
         &buckets,

@@ -3,14 +3,15 @@
 //! time to converge per fault kind).
 
 use super::client::{Buckets, Counter, Fate, History};
-use super::faults::Fault;
-use super::nodes::{crashes, read_all, Member};
 use std::collections::{BTreeMap, HashMap};
 use std::time::Instant;
 
 /// One injected fault: when it started, ended, and when the cluster had converged again.
 pub(crate) struct Episode {
-    pub(crate) fault: Fault,
+    /// The fault's name in the report.
+    pub(crate) fault: &'static str,
+    /// Its row in the report (kinds in a fixed order).
+    pub(crate) rank: usize,
     pub(crate) start: Instant,
     pub(crate) end: Instant,
     pub(crate) converged: Instant,
@@ -40,7 +41,8 @@ impl Verdict {
 /// Checks the histories against the cluster; `title` heads the report, `extra` lines
 /// (resharding figures) go under the table.
 pub(crate) fn check(
-    nodes: &[Member],
+    held: &Held,
+    crashed: Vec<String>,
     histories: &[History],
     episodes: &[Episode],
     buckets: &Buckets,
@@ -48,7 +50,8 @@ pub(crate) fn check(
     extra: &str,
 ) -> Verdict {
     // The check.
-    let (held, stray) = read_all(nodes);
+    let stray = held.stray;
+    let held = &held.values;
     let mut ops = 0u64;
     let mut fates: BTreeMap<&str, u64> = BTreeMap::new();
     let mut count = |f: Fate| {
@@ -87,7 +90,7 @@ pub(crate) fn check(
                 (e.start - buckets.t0).as_secs_f64() <= at
                     && at <= (e.converged - buckets.t0).as_secs_f64()
             })
-            .map(|e| e.fault.name())
+            .map(|e| e.fault)
             .unwrap_or("between faults")
     };
     let mut lost_by: BTreeMap<&str, (u64, u64)> = BTreeMap::new();
@@ -109,7 +112,7 @@ pub(crate) fn check(
     }
     let mut phantoms = Vec::new();
     let mut counter_errors = Vec::new();
-    for (k, vals) in &held {
+    for (k, vals) in held {
         if k.starts_with("chaos:c:") {
             let c = counters.get(k).copied().unwrap_or_default();
             let v: i64 = vals.first().and_then(|v| v.parse().ok()).unwrap_or(-1);
@@ -144,12 +147,11 @@ pub(crate) fn check(
         *fates.entry("wait-acked").or_default() += c.wait_acked;
         *fates.entry("unknown").or_default() += c.sent - c.acked;
     }
-    let crashed = crashes(nodes);
 
     // The report.
-    let mut by_kind: BTreeMap<Fault, (usize, f64, f64, f64)> = BTreeMap::new();
+    let mut by_kind: BTreeMap<(usize, &str), (usize, f64, f64, f64)> = BTreeMap::new();
     for e in episodes {
-        let k = by_kind.entry(e.fault).or_default();
+        let k = by_kind.entry((e.rank, e.fault)).or_default();
         k.0 += 1;
         k.1 += buckets.unavailable(e.start, e.converged);
         let took = (e.converged - e.end).as_secs_f64();
@@ -160,11 +162,11 @@ pub(crate) fn check(
         "\n{title}\n{:<22} {:>5} {:>9} {:>9} {:>9} {:>10} {:>10}\n",
         "fault", "count", "unavail s", "conv max", "conv avg", "lost wait", "lost acked"
     );
-    for (f, (n, un, max, sum)) in &by_kind {
-        let (lw, la) = lost_by.remove(f.name()).unwrap_or_default();
+    for ((_, f), (n, un, max, sum)) in &by_kind {
+        let (lw, la) = lost_by.remove(f).unwrap_or_default();
         report += &format!(
             "{:<22} {:>5} {:>9.1} {:>9.1} {:>9.1} {:>10} {:>10}\n",
-            f.name(),
+            f,
             n,
             un,
             max,
@@ -201,5 +203,68 @@ pub(crate) fn check(
         counter_errors,
         crashed,
         stray,
+    }
+}
+
+/// What the cluster holds at the end.
+#[derive(Default)]
+pub(crate) struct Held {
+    /// Every chaos:* key on the primaries, with its contents.
+    pub(crate) values: HashMap<String, Vec<String>>,
+    /// Keys found on a primary that does not own their slot.
+    pub(crate) stray: usize,
+}
+
+/// Strings of a reply (bulk, array or set); empty for nil.
+pub(crate) fn strings_of(v: &redis::Value) -> Vec<String> {
+    match v {
+        redis::Value::BulkString(b) => vec![String::from_utf8_lossy(b).into_owned()],
+        redis::Value::SimpleString(s) => vec![s.clone()],
+        redis::Value::Int(i) => vec![i.to_string()],
+        redis::Value::Array(a) | redis::Value::Set(a) => a.iter().flat_map(strings_of).collect(),
+        _ => Vec::new(),
+    }
+}
+
+/// Reads every chaos:* key of one primary (owning `slots`) into `held`; a key outside
+/// those slots counts as stray.
+pub(crate) fn read_primary(c: &mut redis::Connection, slots: &[(u16, u16)], held: &mut Held) {
+    let mut keys = Vec::new();
+    let mut cursor = "0".to_string();
+    loop {
+        let (next, batch): (String, Vec<String>) = redis::cmd("SCAN")
+            .arg(&cursor)
+            .arg("MATCH")
+            .arg("chaos:*")
+            .arg("COUNT")
+            .arg(1000)
+            .query(c)
+            .expect("SCAN");
+        keys.extend(batch);
+        if next == "0" {
+            break;
+        }
+        cursor = next;
+    }
+    for chunk in keys.chunks(500) {
+        let mut pipe = redis::pipe();
+        for k in chunk {
+            if k.starts_with("chaos:set:") {
+                pipe.cmd("SMEMBERS").arg(k);
+            } else if k.starts_with("chaos:list:") {
+                pipe.cmd("LRANGE").arg(k).arg(0).arg(-1);
+            } else {
+                pipe.cmd("GET").arg(k);
+            }
+        }
+        let vals: Vec<redis::Value> = pipe.query(c).expect("read back");
+        for (k, v) in chunk.iter().zip(vals) {
+            let slot = rubra_keys::key_slot(k.as_bytes());
+            if !slots.iter().any(|&(a, b)| (a..=b).contains(&slot)) {
+                held.stray += 1;
+                continue;
+            }
+            held.values.insert(k.clone(), strings_of(&v));
+        }
     }
 }

@@ -32,6 +32,7 @@ impl Rng {
     }
 }
 
+/// A numeric knob from the environment.
 pub(crate) fn env_u64(name: &str) -> Option<u64> {
     std::env::var(name).ok().and_then(|v| v.parse().ok())
 }
@@ -63,6 +64,8 @@ pub(crate) type Addr = String;
 /// connection per node, never a blind re-send.
 pub(crate) struct Router {
     seeds: Vec<Addr>,
+    /// "redis://" plus ":password@" when the cluster has one.
+    scheme: String,
     map: Vec<Option<Addr>>,
     conns: HashMap<Addr, redis::Connection>,
     stale: bool,
@@ -70,9 +73,13 @@ pub(crate) struct Router {
 }
 
 impl Router {
-    pub(crate) fn new(seeds: Vec<Addr>) -> Router {
+    pub(crate) fn new(seeds: Vec<Addr>, password: Option<&str>) -> Router {
         Router {
             seeds,
+            scheme: match password {
+                Some(p) => format!("redis://:{p}@"),
+                None => "redis://".into(),
+            },
             map: vec![None; 16384],
             conns: HashMap::new(),
             stale: true,
@@ -82,7 +89,7 @@ impl Router {
 
     pub(crate) fn conn(&mut self, a: &str) -> Option<&mut redis::Connection> {
         if !self.conns.contains_key(a) {
-            let c = redis::Client::open(format!("redis://{a}/"))
+            let c = redis::Client::open(format!("{}{a}/", self.scheme))
                 .and_then(|c| c.get_connection_with_timeout(Duration::from_millis(500)))
                 .ok()?;
             let _ = c.set_read_timeout(Some(Duration::from_secs(2)));
@@ -282,15 +289,18 @@ pub(crate) struct History {
     pub(crate) counters: BTreeMap<String, Counter>,
 }
 
+/// One client: random writes (INCR, SADD, RPUSH, SET of unique ids), a quarter of them
+/// confirmed with WAIT, until `stop`; returns what it sent and what became of each.
 pub(crate) fn worker(
     w: usize,
     seed: u64,
     seeds: Vec<Addr>,
+    password: Option<String>,
     stop: Arc<AtomicBool>,
     buckets: Arc<Buckets>,
 ) -> History {
     let mut rng = Rng(seed ^ (w as u64 + 1).wrapping_mul(0xA24B_AED4_963E_E407));
-    let mut r = Router::new(seeds);
+    let mut r = Router::new(seeds, password.as_deref());
     let mut h = History::default();
     let mut n = 0u64;
     while !stop.load(Ordering::Relaxed) {

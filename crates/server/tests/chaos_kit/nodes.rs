@@ -2,12 +2,12 @@
 //! own (each node's data directory on a small tmpfs when disk faults are on), the
 //! convergence check, and what the cluster holds at the end.
 
+use super::check::{read_primary, Held};
 use super::client::Addr;
 use crate::common::cluster::*;
 use crate::common::netns::*;
 use crate::common::tmpfs::Tmpfs;
 use crate::common::*;
-use std::collections::HashMap;
 use std::time::Duration;
 
 /// The node timeout every node runs with.
@@ -132,9 +132,17 @@ pub(crate) fn start_cluster(bin: &std::path::Path, netns: bool, n: usize, disks:
     let timeout = NODE_TIMEOUT_MS.to_string();
     if !netns {
         let args = [&["--cluster-node-timeout", timeout.as_str()][..], &durable].concat();
-        let nodes = make_cluster_bin(bin, n, 1, &args);
+        let nodes: Vec<Member> = make_cluster_bin(bin, n, 1, &args)
+            .into_iter()
+            .map(Member::Local)
+            .collect();
+        assert!(
+            wait_for(Duration::from_secs(30), || converged(&nodes).is_ok()),
+            "cluster never converged: {:?}",
+            converged(&nodes)
+        );
         return Cluster {
-            nodes: nodes.into_iter().map(Member::Local).collect(),
+            nodes,
             disks: Vec::new(),
             _namespaces: None,
         };
@@ -167,6 +175,11 @@ pub(crate) fn start_cluster(bin: &std::path::Path, netns: bool, n: usize, disks:
         )),
         "cluster never reached state ok"
     );
+    assert!(
+        wait_for(Duration::from_secs(30), || converged(&nodes).is_ok()),
+        "cluster never converged: {:?}",
+        converged(&nodes)
+    );
     Cluster {
         nodes,
         disks: mounted,
@@ -182,6 +195,14 @@ pub(crate) fn converged(nodes: &[Member]) -> Result<(), String> {
         let a = s.addr();
         if info_field_of(&s.cli(&["cluster", "info"]), "cluster_state") != "ok" {
             return Err(format!("{a}: cluster_state not ok"));
+        }
+        // A replica that has not synced cannot take over (Redis refuses a failover after
+        // validity-factor x node-timeout disconnected): the next fault waits for it.
+        let repl = s.cli(&["info", "replication"]);
+        if info_field_of(&repl, "role") == "slave"
+            && info_field_of(&repl, "master_link_status") != "up"
+        {
+            return Err(format!("{a}: replica not in sync with its primary"));
         }
         let text = s.cli(&["cluster", "nodes"]);
         if text.contains("->-") || text.contains("-<-") {
@@ -214,71 +235,20 @@ pub(crate) fn converged(nodes: &[Member]) -> Result<(), String> {
     Ok(())
 }
 
-/// Strings of a reply (bulk, array or set); empty for nil.
-pub(crate) fn strings_of(v: &redis::Value) -> Vec<String> {
-    match v {
-        redis::Value::BulkString(b) => vec![String::from_utf8_lossy(b).into_owned()],
-        redis::Value::SimpleString(s) => vec![s.clone()],
-        redis::Value::Int(i) => vec![i.to_string()],
-        redis::Value::Array(a) | redis::Value::Set(a) => a.iter().flat_map(strings_of).collect(),
-        _ => Vec::new(),
-    }
-}
-
 /// What the cluster holds: every chaos:* key on the primaries, with its contents, and
 /// how many keys sat on a primary that does not own their slot.
-pub(crate) fn read_all(nodes: &[Member]) -> (HashMap<String, Vec<String>>, usize) {
+pub(crate) fn read_all(nodes: &[Member]) -> Held {
     let view = parse_nodes(&nodes[0].cli(&["cluster", "nodes"]));
-    let mut out = HashMap::new();
-    let mut stray = 0;
+    let mut held = Held::default();
     for p in view
         .iter()
         .filter(|n| n.has("master") && !n.slots.is_empty())
     {
-        let Some(s) = nodes.iter().find(|s| s.addr() == p.addr) else {
-            continue;
-        };
-        let mut c = s.conn();
-        let mut keys = Vec::new();
-        let mut cursor = "0".to_string();
-        loop {
-            let (next, batch): (String, Vec<String>) = redis::cmd("SCAN")
-                .arg(&cursor)
-                .arg("MATCH")
-                .arg("chaos:*")
-                .arg("COUNT")
-                .arg(1000)
-                .query(&mut c)
-                .expect("SCAN");
-            keys.extend(batch);
-            if next == "0" {
-                break;
-            }
-            cursor = next;
-        }
-        for chunk in keys.chunks(500) {
-            let mut pipe = redis::pipe();
-            for k in chunk {
-                if k.starts_with("chaos:set:") {
-                    pipe.cmd("SMEMBERS").arg(k);
-                } else if k.starts_with("chaos:list:") {
-                    pipe.cmd("LRANGE").arg(k).arg(0).arg(-1);
-                } else {
-                    pipe.cmd("GET").arg(k);
-                }
-            }
-            let vals: Vec<redis::Value> = pipe.query(&mut c).expect("read back");
-            for (k, v) in chunk.iter().zip(vals) {
-                let slot = rubra_keys::key_slot(k.as_bytes());
-                if !p.slots.iter().any(|&(a, b)| (a..=b).contains(&slot)) {
-                    stray += 1;
-                    continue;
-                }
-                out.insert(k.clone(), strings_of(&v));
-            }
+        if let Some(s) = nodes.iter().find(|s| s.addr() == p.addr) {
+            read_primary(&mut s.conn(), &p.slots, &mut held);
         }
     }
-    (out, stray)
+    held
 }
 
 /// Lines of the nodes' logs that report a crash.
