@@ -8,7 +8,7 @@
 //! never sent, counters within bounds, and `rubra check` clean within a bound after each
 //! fault. Prints the same report table.
 //!
-//! Knobs: RUBRA_CHAOS_UP_SECS (seconds of faults, default 60), RUBRA_CHAOS_SEED,
+//! Knobs: RUBRA_CHAOS_UP_SECS (seconds of faults, default 45), RUBRA_CHAOS_SEED,
 //! RUBRA_CHAOS_CLIENTS (default 3), RUBRA_CHAOS_SERVER=redis (redis-server nodes,
 //! the reference).
 
@@ -170,7 +170,7 @@ fn chaos_up_supervisor_killed_and_scaling_under_faults() {
     if !kind.available() {
         return;
     }
-    let secs = env_u64("RUBRA_CHAOS_UP_SECS").unwrap_or(60);
+    let secs = env_u64("RUBRA_CHAOS_UP_SECS").unwrap_or(45);
     let seed = env_u64("RUBRA_CHAOS_SEED").unwrap_or_else(|| {
         SystemTime::now()
             .duration_since(UNIX_EPOCH)

@@ -20,7 +20,9 @@
 //! kill-primary, kill-replica, kill-pair, kill-rejoin, stop, partition, cut-pair, flap,
 //! loss, disk, reshard), RUBRA_CHAOS_NETNS=0 (loopback only even as root: no network
 //! faults, no disk faults), RUBRA_CHAOS_DISK=0 (no tmpfs, no disk faults),
-//! RUBRA_CHAOS_BIN (the server binary to run, e.g. a copy kept for a long run).
+//! RUBRA_CHAOS_DISK_MB (each node's tmpfs, default 256), RUBRA_CHAOS_KEEP_GOING=1 (a
+//! long run notes a fault the cluster did not converge after, and goes on), RUBRA_CHAOS_BIN (the server
+//! binary to run, e.g. a copy kept for a long run).
 //! bench/chaos.sh runs the long version.
 //!
 //! The clients route by CLUSTER SLOTS and follow MOVED and ASK themselves over plain
@@ -211,11 +213,14 @@ fn chaos_seeded_faults_lose_no_wait_acked_write() {
     let mut rng = Rng(seed);
     let mut episodes: Vec<Episode> = Vec::new();
     let mut moved: BTreeMap<&str, MoveStats> = BTreeMap::new();
-    let mut failure: Option<String> = None;
+    // Harness failures and non-convergence; a long run (RUBRA_CHAOS_KEEP_GOING=1) notes
+    // them and goes on, the short run stops at the first.
+    let keep_going = std::env::var("RUBRA_CHAOS_KEEP_GOING").as_deref() == Ok("1");
+    let mut failures: Vec<String> = Vec::new();
     let mut round: Vec<Fault> = Vec::new();
     let deadline = Instant::now() + Duration::from_secs(secs);
     std::thread::sleep(Duration::from_secs(1));
-    while Instant::now() < deadline && failure.is_none() {
+    while Instant::now() < deadline && (failures.is_empty() || keep_going) {
         // Every kind once per round, in a seeded order.
         if round.is_empty() {
             round = kinds.clone();
@@ -238,7 +243,7 @@ fn chaos_seeded_faults_lose_no_wait_acked_write() {
         let victim = match pick_victim(&cluster.nodes, fault, &mut rng) {
             Ok(v) => v,
             Err(e) => {
-                failure = Some(e);
+                failures.push(e);
                 break;
             }
         };
@@ -259,7 +264,7 @@ fn chaos_seeded_faults_lose_no_wait_acked_write() {
             Ok(d) if kind == Fault::Reshard => format!("({}) {d}", fault.name()),
             Ok(d) => d,
             Err(e) => {
-                failure = Some(format!("{}: {e}", fault.name()));
+                failures.push(format!("{}: {e}", fault.name()));
                 String::new()
             }
         };
@@ -281,7 +286,7 @@ fn chaos_seeded_faults_lose_no_wait_acked_write() {
                     );
                 }
                 Ok((m, Err(e))) => {
-                    failure = Some(format!(
+                    failures.push(format!(
                         "moving slots {:?} {} -> {} ({:?}) during {}: {e}",
                         m.slots,
                         m.from.addr,
@@ -290,7 +295,7 @@ fn chaos_seeded_faults_lose_no_wait_acked_write() {
                         fault.name()
                     ));
                 }
-                Err(_) => failure = Some("the resharding thread panicked".into()),
+                Err(_) => failures.push("the resharding thread panicked".into()),
             }
         }
         let end = Instant::now();
@@ -308,13 +313,28 @@ fn chaos_seeded_faults_lose_no_wait_acked_write() {
             (end - start).as_secs_f64(),
             end.elapsed().as_secs_f64()
         );
-        if !ok && failure.is_none() {
-            failure = Some(format!(
+        if !ok {
+            failures.push(format!(
                 "no convergence within {CONVERGE_BOUND:?} after {}: {:?}\n{}",
                 fault.name(),
                 last,
                 views(&cluster.nodes)
             ));
+            // Going on needs a converged cluster: a little longer, else stop here.
+            if !keep_going
+                || !wait_for(Duration::from_secs(120), || {
+                    converged(&cluster.nodes).is_ok()
+                })
+            {
+                episodes.push(Episode {
+                    fault: kind.name(),
+                    rank: kind as usize,
+                    start,
+                    end,
+                    converged: Instant::now(),
+                });
+                break;
+            }
         }
         episodes.push(Episode {
             fault: kind.name(),
@@ -355,7 +375,11 @@ fn chaos_seeded_faults_lose_no_wait_acked_write() {
         &extra,
     );
     eprintln!("{}", verdict.report);
-    if failure.is_some()
+    eprintln!("chaos: {} harness/convergence failures", failures.len());
+    for f in &failures {
+        eprintln!("chaos: failure: {}", f.lines().next().unwrap_or_default());
+    }
+    if !failures.is_empty()
         || verdict.failed()
         || std::env::var("RUBRA_CHAOS_KEEP_LOGS").as_deref() == Ok("1")
     {
@@ -371,9 +395,10 @@ fn chaos_seeded_faults_lose_no_wait_acked_write() {
         eprintln!("chaos: node logs kept in {}", keep.display());
     }
     assert!(
-        failure.is_none(),
-        "seed {seed}: {}",
-        failure.unwrap_or_default()
+        failures.is_empty(),
+        "seed {seed}: {} failures:\n{}",
+        failures.len(),
+        failures.join("\n")
     );
     assert!(!episodes.is_empty(), "no fault was injected");
     let v = &verdict;

@@ -110,8 +110,15 @@ pub(crate) struct Cluster {
     _namespaces: Option<Namespaces>,
 }
 
-/// Size of each node's tmpfs: room for the AOF of a long run, small enough to fill fast.
-const DISK_SIZE: &str = "256m";
+/// Size of each node's tmpfs in MB (RUBRA_CHAOS_DISK_MB): room for the AOF of the run,
+/// small enough to fill fast. A long run needs more than the default.
+fn disk_size() -> String {
+    let mb = std::env::var("RUBRA_CHAOS_DISK_MB")
+        .ok()
+        .and_then(|v| v.parse::<u64>().ok())
+        .unwrap_or(256);
+    format!("{mb}m")
+}
 
 /// An `n`-node cluster (n/2 primaries with a replica each) of `bin`: in network
 /// namespaces when `netns`, else on loopback; each node's directory on a tmpfs of its own
@@ -158,7 +165,7 @@ pub(crate) fn start_cluster(bin: &std::path::Path, netns: bool, n: usize, disks:
                 let dir = ns_dir(ns);
                 let _ = std::fs::remove_dir_all(&dir);
                 std::fs::create_dir_all(&dir).expect("node directory");
-                mounted.push(Tmpfs::mount_on(&dir, DISK_SIZE).expect("tmpfs for a node"));
+                mounted.push(Tmpfs::mount_on(&dir, &disk_size()).expect("tmpfs for a node"));
             }
             Member::Ns(NsNode::start_bin(bin, ns, a, &durable))
         })
