@@ -33,8 +33,8 @@
 
 mod chaos_kit;
 mod common;
-use chaos_kit::check::{check, Episode};
-use chaos_kit::client::{env_u64, worker, Addr, Buckets, History, Rng};
+use chaos_kit::check::{check, stop_workers, Episode};
+use chaos_kit::client::{env_u64, worker, Addr, Buckets, Rng};
 use chaos_kit::faults::{inject, Fault};
 use chaos_kit::nodes::*;
 use chaos_kit::reshard::{move_slots, End, Method};
@@ -42,7 +42,7 @@ use common::cluster::*;
 use common::netns::*;
 use common::*;
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -300,6 +300,7 @@ fn chaos_seeded_faults_lose_no_wait_acked_write() {
         }
         let end = Instant::now();
         let mut last = Ok(());
+        let mut give_up = false;
         let ok = wait_for(CONVERGE_BOUND, || {
             last = converged(&cluster.nodes);
             last.is_ok()
@@ -321,20 +322,10 @@ fn chaos_seeded_faults_lose_no_wait_acked_write() {
                 views(&cluster.nodes)
             ));
             // Going on needs a converged cluster: a little longer, else stop here.
-            if !keep_going
+            give_up = !keep_going
                 || !wait_for(Duration::from_secs(120), || {
                     converged(&cluster.nodes).is_ok()
-                })
-            {
-                episodes.push(Episode {
-                    fault: kind.name(),
-                    rank: kind as usize,
-                    start,
-                    end,
-                    converged: Instant::now(),
                 });
-                break;
-            }
         }
         episodes.push(Episode {
             fault: kind.name(),
@@ -343,14 +334,12 @@ fn chaos_seeded_faults_lose_no_wait_acked_write() {
             end,
             converged: Instant::now(),
         });
+        if give_up {
+            break;
+        }
         std::thread::sleep(rng.between_ms(500, 2000));
     }
-    std::thread::sleep(Duration::from_secs(1));
-    stop.store(true, Ordering::Relaxed);
-    let histories: Vec<History> = workers
-        .into_iter()
-        .map(|w| w.join().expect("client thread"))
-        .collect();
+    let histories = stop_workers(&stop, workers);
 
     let extra: String = moved
         .iter()
@@ -394,32 +383,5 @@ fn chaos_seeded_faults_lose_no_wait_acked_write() {
         }
         eprintln!("chaos: node logs kept in {}", keep.display());
     }
-    assert!(
-        failures.is_empty(),
-        "seed {seed}: {} failures:\n{}",
-        failures.len(),
-        failures.join("\n")
-    );
-    assert!(!episodes.is_empty(), "no fault was injected");
-    let v = &verdict;
-    assert!(
-        v.lost_wait.is_empty(),
-        "seed {seed}: WAIT-acked writes lost: {:?}",
-        &v.lost_wait[..v.lost_wait.len().min(10)]
-    );
-    assert!(
-        v.phantoms.is_empty(),
-        "seed {seed}: {:?}",
-        &v.phantoms[..v.phantoms.len().min(10)]
-    );
-    assert!(
-        v.counter_errors.is_empty(),
-        "seed {seed}: {:?}",
-        v.counter_errors
-    );
-    assert!(v.crashed.is_empty(), "seed {seed}: {:?}", v.crashed);
-    assert_eq!(
-        v.stray, 0,
-        "seed {seed}: keys on a primary that does not own their slot"
-    );
+    verdict.assert_clean(seed, &failures, episodes.len());
 }

@@ -4,7 +4,8 @@
 
 use super::client::{Buckets, Counter, Fate, History};
 use std::collections::{BTreeMap, HashMap};
-use std::time::Instant;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
 
 /// One injected fault: when it started, ended, and when the cluster had converged again.
 pub(crate) struct Episode {
@@ -27,7 +28,52 @@ pub(crate) struct Verdict {
     pub(crate) stray: usize,
 }
 
+/// Lets the clients run one more second after the last fault, stops them, and collects
+/// their histories.
+pub(crate) fn stop_workers(
+    stop: &AtomicBool,
+    workers: Vec<std::thread::JoinHandle<History>>,
+) -> Vec<History> {
+    std::thread::sleep(Duration::from_secs(1));
+    stop.store(true, Ordering::Relaxed);
+    workers
+        .into_iter()
+        .map(|w| w.join().expect("client thread"))
+        .collect()
+}
+
 impl Verdict {
+    /// Fails the test on any finding, or on a harness failure in `failures`.
+    pub(crate) fn assert_clean(&self, seed: u64, failures: &[String], episodes: usize) {
+        assert!(
+            failures.is_empty(),
+            "seed {seed}: {} failures:\n{}",
+            failures.len(),
+            failures.join("\n")
+        );
+        assert!(episodes > 0, "no fault was injected");
+        assert!(
+            self.lost_wait.is_empty(),
+            "seed {seed}: WAIT-acked writes lost: {:?}",
+            &self.lost_wait[..self.lost_wait.len().min(10)]
+        );
+        assert!(
+            self.phantoms.is_empty(),
+            "seed {seed}: {:?}",
+            &self.phantoms[..self.phantoms.len().min(10)]
+        );
+        assert!(
+            self.counter_errors.is_empty(),
+            "seed {seed}: {:?}",
+            self.counter_errors
+        );
+        assert!(self.crashed.is_empty(), "seed {seed}: {:?}", self.crashed);
+        assert_eq!(
+            self.stray, 0,
+            "seed {seed}: keys on a primary that does not own their slot"
+        );
+    }
+
     /// Whether anything the checker guards against happened.
     pub(crate) fn failed(&self) -> bool {
         !self.lost_wait.is_empty()

@@ -10,15 +10,20 @@ use std::time::Duration;
 
 /// Runs `ip ARGS`, returning stderr on failure.
 pub(crate) fn ip(args: &[&str]) -> Result<(), String> {
-    let out = Command::new("ip")
+    tool("ip", args)
+}
+
+/// Runs `program ARGS`; Err names the command and carries its stderr.
+fn tool(program: &str, args: &[&str]) -> Result<(), String> {
+    let out = Command::new(program)
         .args(args)
         .output()
-        .map_err(|e| format!("ip {}: {e}", args.join(" ")))?;
+        .map_err(|e| format!("{program} {}: {e}", args.join(" ")))?;
     if out.status.success() {
         Ok(())
     } else {
         Err(format!(
-            "ip {}: {}",
+            "{program} {}: {}",
             args.join(" "),
             String::from_utf8_lossy(&out.stderr).trim()
         ))
@@ -159,20 +164,7 @@ pub(crate) fn ns_dir(ns: &str) -> std::path::PathBuf {
 
 /// Runs `cmd ARGS` inside namespace `ns` (iptables, for instance); stderr on failure.
 pub(crate) fn ns_exec(ns: &str, cmd: &str, args: &[&str]) -> Result<(), String> {
-    let out = Command::new("ip")
-        .args(["netns", "exec", ns, cmd])
-        .args(args)
-        .output()
-        .map_err(|e| format!("{cmd} in {ns}: {e}"))?;
-    if out.status.success() {
-        Ok(())
-    } else {
-        Err(format!(
-            "{cmd} {} in {ns}: {}",
-            args.join(" "),
-            String::from_utf8_lossy(&out.stderr).trim()
-        ))
-    }
+    ip(&[&["netns", "exec", ns, cmd][..], args].concat())
 }
 
 /// redis-cli run inside namespace `ns` (stdout + stderr, trimmed).
