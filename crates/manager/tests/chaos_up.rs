@@ -21,13 +21,13 @@ mod client;
 mod common;
 
 use check::{check, read_primary, stop_workers, Episode, Held};
-use client::{env_u64, worker, Addr, Buckets, Rng};
+use client::{env_u64, seed_from_env, worker, Addr, Buckets, Rng};
 use common::*;
 use rubra_manager::state::{pid_alive, signal, Dir};
 use std::path::PathBuf;
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 /// How long `rubra check` may take to pass after a fault ends.
 const CONVERGE_BOUND: Duration = Duration::from_secs(60);
@@ -171,13 +171,7 @@ fn chaos_up_supervisor_killed_and_scaling_under_faults() {
         return;
     }
     let secs = env_u64("RUBRA_CHAOS_UP_SECS").unwrap_or(45);
-    let seed = env_u64("RUBRA_CHAOS_SEED").unwrap_or_else(|| {
-        SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map(|d| d.as_nanos() as u64)
-            .unwrap_or(1)
-            % 1_000_000_007
-    });
+    let seed = seed_from_env();
     let clients = env_u64("RUBRA_CHAOS_CLIENTS").unwrap_or(3) as usize;
     eprintln!(
         "chaos_up: {kind:?} seed={seed} secs={secs} clients={clients} \
@@ -227,9 +221,7 @@ fn chaos_up_supervisor_killed_and_scaling_under_faults() {
     while Instant::now() < deadline && failure.is_none() {
         if round.is_empty() {
             round = Fault::ALL.to_vec();
-            for i in (1..round.len()).rev() {
-                round.swap(i, rng.below(i as u64 + 1) as usize);
-            }
+            rng.shuffle(&mut round);
         }
         let fault = round.pop().expect("a round is never empty");
         let start = Instant::now();
@@ -343,4 +335,47 @@ fn crashed_nodes(dir: &std::path::Path) -> Vec<String> {
                 .collect::<Vec<_>>()
         })
         .collect()
+}
+
+/// Seen in the long chaos run: a node killed while connections still held its port made
+/// the monitor's restart fail ("port in use"), and the monitor never tried again, so the
+/// node stayed down. Here the port is taken on purpose while the supervisor is frozen
+/// (SIGSTOP, so it cannot win the race), then given back: the node must come back.
+#[test]
+fn supervisor_retries_a_restart_that_found_the_port_taken() {
+    let dir = tempdir("chaos-up-retry");
+    let _cleanup = TempDir(dir.clone());
+    let (base, panel) = ports(8);
+    let c = Cluster::start(Kind::Embedded, &dir, base, panel, &[]);
+    let st = c.state();
+    let node = st.nodes.iter().find(|n| n.port == base + 1).expect("node");
+    let pid = node.pid.expect("node pid");
+    let sup = c.supervisor_pid();
+    signal(sup, libc::SIGSTOP);
+    signal(pid, libc::SIGKILL);
+    let t0 = Instant::now();
+    let squatter = loop {
+        if let Ok(l) = std::net::TcpListener::bind(("127.0.0.1", base + 1)) {
+            break l;
+        }
+        assert!(t0.elapsed() < Duration::from_secs(10), "port never freed");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    signal(sup, libc::SIGCONT);
+    // The monitor finds the node dead and cannot start it while we hold the port.
+    std::thread::sleep(Duration::from_secs(2));
+    drop(squatter);
+    let back = (0..200).any(|_| {
+        std::thread::sleep(Duration::from_millis(100));
+        let st = c.state();
+        let n = st.nodes.iter().find(|n| n.port == base + 1);
+        n.and_then(|n| n.pid)
+            .is_some_and(|p| p != pid && pid_alive(p))
+            && redis::Client::open(format!("redis://:{}@127.0.0.1:{}/", c.password(), base + 1))
+                .and_then(|cl| cl.get_connection_with_timeout(Duration::from_secs(1)))
+                .and_then(|mut conn| redis::cmd("PING").query::<String>(&mut conn))
+                .is_ok_and(|r| r == "PONG")
+    });
+    assert!(back, "the node was not restarted once its port was free");
+    drop(c);
 }

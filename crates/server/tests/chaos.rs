@@ -34,7 +34,7 @@
 mod chaos_kit;
 mod common;
 use chaos_kit::check::{check, stop_workers, Episode};
-use chaos_kit::client::{env_u64, worker, Addr, Buckets, Rng};
+use chaos_kit::client::{env_u64, seed_from_env, worker, Addr, Buckets, Rng};
 use chaos_kit::faults::{inject, Fault};
 use chaos_kit::nodes::*;
 use chaos_kit::reshard::{move_slots, End, Method};
@@ -44,7 +44,7 @@ use common::*;
 use std::collections::BTreeMap;
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 /// How long the cluster may take to converge after a fault ends.
 const CONVERGE_BOUND: Duration = Duration::from_secs(30);
@@ -163,13 +163,7 @@ struct MoveStats {
 #[test]
 fn chaos_seeded_faults_lose_no_wait_acked_write() {
     let secs = env_u64("RUBRA_CHAOS_SECS").unwrap_or(90);
-    let seed = env_u64("RUBRA_CHAOS_SEED").unwrap_or_else(|| {
-        SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map(|d| d.as_nanos() as u64)
-            .unwrap_or(1)
-            % 1_000_000_007
-    });
+    let seed = seed_from_env();
     let clients = env_u64("RUBRA_CHAOS_CLIENTS").unwrap_or(4) as usize;
     let size = (env_u64("RUBRA_CHAOS_NODES").unwrap_or(6) as usize).max(6) / 2 * 2;
     let (server, mut bin) = match std::env::var("RUBRA_CHAOS_SERVER").as_deref() {
@@ -224,9 +218,7 @@ fn chaos_seeded_faults_lose_no_wait_acked_write() {
         // Every kind once per round, in a seeded order.
         if round.is_empty() {
             round = kinds.clone();
-            for i in (1..round.len()).rev() {
-                round.swap(i, rng.below(i as u64 + 1) as usize);
-            }
+            rng.shuffle(&mut round);
         }
         let kind = round.pop().expect("a round is never empty");
         // Resharding runs alongside one of the other kinds.

@@ -6,7 +6,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 const COUNTERS: u64 = 16;
 const COLLECTIONS: u64 = 8;
@@ -27,9 +27,26 @@ impl Rng {
     pub(crate) fn below(&mut self, n: u64) -> u64 {
         self.next() % n.max(1)
     }
+    /// Shuffles `v` in place (Fisher-Yates): a seeded order of fault kinds.
+    pub(crate) fn shuffle<T>(&mut self, v: &mut [T]) {
+        for i in (1..v.len()).rev() {
+            v.swap(i, self.below(i as u64 + 1) as usize);
+        }
+    }
     pub(crate) fn between_ms(&mut self, lo: u64, hi: u64) -> Duration {
         Duration::from_millis(lo + self.below(hi - lo + 1))
     }
+}
+
+/// RUBRA_CHAOS_SEED, else one from the clock (printed by the caller, so a run replays).
+pub(crate) fn seed_from_env() -> u64 {
+    env_u64("RUBRA_CHAOS_SEED").unwrap_or_else(|| {
+        SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_nanos() as u64)
+            .unwrap_or(1)
+            % 1_000_000_007
+    })
 }
 
 /// A numeric knob from the environment.
