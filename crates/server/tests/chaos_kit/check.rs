@@ -3,7 +3,7 @@
 //! time to converge per fault kind).
 
 use super::client::{Buckets, Counter, Fate, History};
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
@@ -142,8 +142,16 @@ pub(crate) fn check(
     let mut lost_by: BTreeMap<&str, (u64, u64)> = BTreeMap::new();
     let mut lost_wait = Vec::new();
     let mut lost_acked = 0u64;
+    // Sets and lists hold hundreds of thousands of members after a long run: look them
+    // up by hash, not by a scan per write.
+    let members: HashMap<&str, HashSet<&str>> = held
+        .iter()
+        .map(|(k, vals)| (k.as_str(), vals.iter().map(String::as_str).collect()))
+        .collect();
     for ((k, v), (f, at)) in &sent {
-        let present = held.get(k).is_some_and(|vals| vals.contains(v));
+        let present = members
+            .get(k.as_str())
+            .is_some_and(|m| m.contains(v.as_str()));
         if !present && *f == Fate::WaitAcked {
             lost_wait.push(format!("{k} {v} at {at:.1}s"));
             lost_by.entry(during(*at)).or_default().0 += 1;
