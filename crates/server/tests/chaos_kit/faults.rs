@@ -4,7 +4,7 @@
 
 use super::client::Rng;
 use super::nodes::{Member, NODE_TIMEOUT_MS};
-use crate::common::cluster::{parse_nodes, wait_for};
+use crate::common::cluster::{info_field_of, parse_nodes, wait_for};
 use crate::common::netns::ns_exec;
 use crate::common::signal;
 use crate::common::tmpfs::Tmpfs;
@@ -266,6 +266,7 @@ pub(crate) fn inject(
         }
         Fault::DiskFull => {
             let disk = disks.get(victim).ok_or("no tmpfs for this node")?;
+            let info = nodes[victim].cli(&["info"]);
             let filler = disk.fill_up();
             // Writes keep coming (clients to a primary, the stream to a replica): under
             // appendfsync always the node stops at its first failed AOF write.
@@ -276,7 +277,12 @@ pub(crate) fn inject(
                 restart(nodes, victim)?;
                 Ok("(node stopped, restarted)".into())
             } else {
-                Ok("(node kept running)".into())
+                // Seen now and then: say what the node was doing, for a post-mortem.
+                Ok(format!(
+                    "(node kept running: role {}, AOF rewrite in progress {})",
+                    info_field_of(&info, "role"),
+                    info_field_of(&info, "aof_rewrite_in_progress")
+                ))
             }
         }
         Fault::Reshard => Err("Reshard runs alongside another fault".into()),
