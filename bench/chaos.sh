@@ -46,7 +46,7 @@ done
 # The test executable of `cargo test -p CRATE --test NAME`, built now.
 test_bin() {
   cargo test -p "$1" --test "$2" --no-run --message-format=json 2>/dev/null \
-    | grep -o '"executable":"[^"]*"' | tail -n 1 | cut -d'"' -f4
+    | grep -F '"kind":["test"]' | grep -o '"executable":"[^"]*"' | tail -n 1 | cut -d'"' -f4
 }
 work=$(mktemp -d /tmp/rubra-chaos-long.XXXXXX)
 cp "$(test_bin rubra-server chaos)" "$work/chaos"
