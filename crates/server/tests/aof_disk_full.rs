@@ -8,48 +8,11 @@
 //! Mounting a tmpfs needs root (CI runs as root); elsewhere set RUBRA_SKIP_TMPFS=1 to skip.
 
 mod common;
+use common::tmpfs::Tmpfs;
 use common::*;
 use redis::Value;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::time::{Duration, Instant};
-
-/// A small tmpfs mounted for one test, unmounted when dropped.
-struct Tmpfs(PathBuf);
-
-impl Tmpfs {
-    /// Mounts a tmpfs of `size` (e.g. "3m"); None when the test is to be skipped.
-    fn mount(size: &str) -> Option<Tmpfs> {
-        if std::env::var("RUBRA_SKIP_TMPFS").is_ok() {
-            eprintln!("RUBRA_SKIP_TMPFS set: skipping the full-disk AOF test");
-            return None;
-        }
-        let dir =
-            std::env::temp_dir().join(format!("rubra-full-{}-{}", std::process::id(), free_port()));
-        std::fs::create_dir_all(&dir).expect("mount point");
-        let ok = Command::new("mount")
-            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
-            .arg(&dir)
-            .status()
-            .is_ok_and(|s| s.success());
-        assert!(
-            ok,
-            "mounting a tmpfs failed: this test needs root (RUBRA_SKIP_TMPFS=1 skips it)"
-        );
-        Some(Tmpfs(dir))
-    }
-
-    fn path(&self) -> &str {
-        self.0.to_str().expect("utf-8 temp path")
-    }
-}
-
-impl Drop for Tmpfs {
-    fn drop(&mut self) {
-        let _ = Command::new("umount").arg("-l").arg(&self.0).status();
-        let _ = std::fs::remove_dir(&self.0);
-    }
-}
 
 /// Takes 1 MB of the filesystem, to be given back later.
 fn fill(dir: &Path) -> PathBuf {

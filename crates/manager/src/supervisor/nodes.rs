@@ -15,14 +15,10 @@ impl Supervisor {
             e.wait_resolvable(port)?;
             return Ok(());
         }
-        {
-            let mut procs = lock(&self.procs);
-            if let Some(h) = procs.get_mut(&port) {
-                if h.alive() {
-                    return Ok(());
-                }
-                procs.remove(&port);
-            }
+        // A dead node's handle stays until a new process replaces it: if this start
+        // fails (its port still taken), the monitor sees it dead again and retries.
+        if lock(&self.procs).get_mut(&port).is_some_and(|h| h.alive()) {
+            return Ok(());
         }
         let old_pid = lock(&self.state)
             .nodes
@@ -35,7 +31,8 @@ impl Supervisor {
                 return Ok(());
             }
         }
-        if std::net::TcpListener::bind(("127.0.0.1", port)).is_err() {
+        // Connections of the process that just died may hold the port for a moment.
+        if !crate::ports::bindable_soon(port) {
             bail!("port {port} is in use by another process");
         }
         let child = spawn(&self.dir, port, &self.node_opts())?;
@@ -134,7 +131,6 @@ impl Supervisor {
                 }
             };
             if dead && !self.stopping.load(Ordering::SeqCst) {
-                lock(&self.procs).remove(&port);
                 let r = self.ensure_running(port);
                 self.event(
                     "node_restarted",

@@ -6,6 +6,7 @@ pub(crate) mod blocking;
 pub(crate) mod cluster;
 pub(crate) mod netns;
 pub(crate) mod tls;
+pub(crate) mod tmpfs;
 
 use std::net::TcpListener;
 use std::process::{Child, Command, Stdio};

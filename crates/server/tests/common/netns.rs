@@ -10,15 +10,20 @@ use std::time::Duration;
 
 /// Runs `ip ARGS`, returning stderr on failure.
 pub(crate) fn ip(args: &[&str]) -> Result<(), String> {
-    let out = Command::new("ip")
+    tool("ip", args)
+}
+
+/// Runs `program ARGS`; Err names the command and carries its stderr.
+fn tool(program: &str, args: &[&str]) -> Result<(), String> {
+    let out = Command::new(program)
         .args(args)
         .output()
-        .map_err(|e| format!("ip {}: {e}", args.join(" ")))?;
+        .map_err(|e| format!("{program} {}: {e}", args.join(" ")))?;
     if out.status.success() {
         Ok(())
     } else {
         Err(format!(
-            "ip {}: {}",
+            "{program} {}: {}",
             args.join(" "),
             String::from_utf8_lossy(&out.stderr).trim()
         ))
@@ -78,7 +83,7 @@ impl NsNode {
         extra: &[&str],
     ) -> NsNode {
         let args: Vec<String> = extra.iter().map(|s| s.to_string()).collect();
-        let dir = std::env::temp_dir().join(format!("rubra-netns-{ns}"));
+        let dir = ns_dir(ns);
         let _ = std::fs::remove_dir_all(&dir);
         let _ = std::fs::create_dir_all(&dir);
         let mut node = NsNode {
@@ -106,6 +111,11 @@ impl NsNode {
     pub(crate) fn kill9(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+
+    /// Whether the process has exited on its own (or was killed).
+    pub(crate) fn exited(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(Some(_)))
     }
 
     /// Starts it again with the same data directory (and nodes.conf).
@@ -144,6 +154,17 @@ impl Drop for NsNode {
         let _ = self.child.wait();
         let _ = std::fs::remove_dir_all(&self.dir);
     }
+}
+
+/// The data directory of the node in namespace `ns` (a caller may mount a filesystem
+/// there before starting it; only its contents are removed then).
+pub(crate) fn ns_dir(ns: &str) -> std::path::PathBuf {
+    std::env::temp_dir().join(format!("rubra-netns-{ns}"))
+}
+
+/// Runs `cmd ARGS` inside namespace `ns` (iptables, for instance); stderr on failure.
+pub(crate) fn ns_exec(ns: &str, cmd: &str, args: &[&str]) -> Result<(), String> {
+    ip(&[&["netns", "exec", ns, cmd][..], args].concat())
 }
 
 /// redis-cli run inside namespace `ns` (stdout + stderr, trimmed).
