@@ -74,3 +74,78 @@ pub fn cpu_times() -> (f64, f64) {
     let secs = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
     (secs(usage.ru_utime), secs(usage.ru_stime))
 }
+
+/// jemalloc's own statistics report (MEMORY MALLOC-STATS), as Redis shows it.
+pub fn malloc_stats() -> String {
+    unsafe extern "C" fn write(opaque: *mut libc::c_void, text: *const libc::c_char) {
+        // SAFETY: opaque is the String passed below; jemalloc hands a NUL-terminated text.
+        let out = &mut *(opaque as *mut String);
+        out.push_str(&std::ffi::CStr::from_ptr(text).to_string_lossy());
+    }
+    let mut out = String::new();
+    // SAFETY: the callback only appends to `out`, which outlives the call.
+    unsafe {
+        tikv_jemalloc_sys::malloc_stats_print(
+            Some(write),
+            &mut out as *mut String as *mut libc::c_void,
+            std::ptr::null(),
+        );
+    }
+    out
+}
+
+/// Returns dirty pages of every arena to the system (MEMORY PURGE).
+pub fn purge() {
+    // 4096 is MALLCTL_ARENAS_ALL: every arena.
+    let name = b"arena.4096.purge\0";
+    // SAFETY: a void control with no old or new value.
+    unsafe {
+        tikv_jemalloc_sys::mallctl(
+            name.as_ptr() as *const libc::c_char,
+            std::ptr::null_mut(),
+            std::ptr::null_mut(),
+            std::ptr::null_mut(),
+            0,
+        );
+    }
+}
+
+/// jemalloc's (allocated, active, resident) bytes, refreshed first (MEMORY STATS allocator.*).
+pub fn allocator_bytes() -> (usize, usize, usize) {
+    let mut epoch: u64 = 1;
+    let mut len = std::mem::size_of::<u64>();
+    // SAFETY: "epoch" reads and writes a u64; the stats.* controls read a size_t.
+    unsafe {
+        tikv_jemalloc_sys::mallctl(
+            b"epoch\0".as_ptr() as *const libc::c_char,
+            &mut epoch as *mut u64 as *mut libc::c_void,
+            &mut len,
+            &mut epoch as *mut u64 as *mut libc::c_void,
+            len,
+        );
+    }
+    let read = |name: &[u8]| -> usize {
+        let mut value: usize = 0;
+        let mut len = std::mem::size_of::<usize>();
+        // SAFETY: as above; name is NUL-terminated.
+        let rc = unsafe {
+            tikv_jemalloc_sys::mallctl(
+                name.as_ptr() as *const libc::c_char,
+                &mut value as *mut usize as *mut libc::c_void,
+                &mut len,
+                std::ptr::null_mut(),
+                0,
+            )
+        };
+        if rc == 0 {
+            value
+        } else {
+            0
+        }
+    };
+    (
+        read(b"stats.allocated\0"),
+        read(b"stats.active\0"),
+        read(b"stats.resident\0"),
+    )
+}

@@ -247,3 +247,114 @@ fn a_large_dataset_syncs_while_clients_keep_writing() {
         assert_eq!(q(&mut r, &["GET", &format!("w{n}")]), bulk(&n.to_string()));
     }
 }
+
+/// A replica authenticates as an ACL user (`masteruser` + `masterauth`): a wrong password
+/// keeps the link down with the primary's AUTH error in the replica's log; the right one
+/// brings it up and the data arrives.
+#[test]
+fn replica_authenticates_as_an_acl_user() {
+    let primary = TestServer::start(&[]);
+    let replica = TestServer::start(&[]);
+    let mut p = primary.conn();
+    assert_eq!(
+        q(
+            &mut p,
+            &[
+                "ACL",
+                "SETUSER",
+                "repl",
+                "on",
+                ">s3cret",
+                "+psync",
+                "+replconf",
+                "+ping"
+            ]
+        ),
+        Value::Okay
+    );
+    // The default user needs a password from now on, so only the ACL user can sync.
+    assert_eq!(
+        q(&mut p, &["CONFIG", "SET", "requirepass", "adminpw"]),
+        Value::Okay
+    );
+    let admin_url = format!("redis://:adminpw@127.0.0.1:{}/", primary.port);
+    let mut p = redis::Client::open(admin_url.as_str())
+        .and_then(|c| c.get_connection())
+        .expect("admin connection");
+    for i in 0..50 {
+        q(&mut p, &["SET", &format!("k{i}"), "v"]);
+    }
+    let mut r = replica.conn();
+    assert_eq!(
+        q(&mut r, &["CONFIG", "SET", "masteruser", "repl"]),
+        Value::Okay
+    );
+    assert_eq!(
+        q(&mut r, &["CONFIG", "SET", "masterauth", "wrong"]),
+        Value::Okay
+    );
+    let pport = primary.port.to_string();
+    assert_eq!(q(&mut r, &["REPLICAOF", "127.0.0.1", &pport]), Value::Okay);
+    let log = || std::fs::read_to_string(replica.dir.join(SERVER_LOG)).unwrap_or_default();
+    wait_for("the AUTH error in the replica's log", 10, || {
+        log().contains("AUTH with the primary failed: -WRONGPASS")
+    });
+    assert!(
+        !link_up(replica.port),
+        "a wrong password must keep the link down"
+    );
+    assert_eq!(q(&mut r, &["DBSIZE"]), Value::Int(0));
+    assert_eq!(stat(primary.port, "sync_full"), 0);
+    // The right password: the link comes up at the next retry and the data arrives.
+    assert_eq!(
+        q(&mut r, &["CONFIG", "SET", "masterauth", "s3cret"]),
+        Value::Okay
+    );
+    wait_for("the replica link", 10, || link_up(replica.port));
+    wait_for("the data", 10, || q(&mut r, &["DBSIZE"]) == Value::Int(50));
+    q(&mut p, &["SET", "streamed", "yes"]);
+    assert_eq!(q(&mut p, &["WAIT", "1", "5000"]), Value::Int(1));
+    assert_eq!(q(&mut r, &["GET", "streamed"]), bulk("yes"));
+}
+
+/// `CONFIG SET repl-backlog-size 2mb` shows in INFO and really keeps 2 MB: a replica that
+/// misses 1.5 MB of writes (more than the default 1 MB) still resyncs partially.
+#[test]
+fn a_larger_backlog_serves_a_long_partial_resync() {
+    let primary = TestServer::start(&[]);
+    let replica = TestServer::start(&[]);
+    let backlog = |port| info_field(port, "replication", "repl_backlog_size");
+    assert_eq!(backlog(primary.port).as_deref(), Some("1048576"));
+    assert_eq!(
+        primary.cli(&["CONFIG", "SET", "repl-backlog-size", "2mb"]),
+        "OK"
+    );
+    assert_eq!(backlog(primary.port).as_deref(), Some("2097152"));
+    assert_eq!(
+        primary.cli(&["CONFIG", "GET", "repl-backlog-size"]),
+        "repl-backlog-size\n2097152"
+    );
+    let pport = primary.port.to_string();
+    assert_eq!(replica.cli(&["REPLICAOF", "127.0.0.1", &pport]), "OK");
+    wait_for("the replica link", 10, || link_up(replica.port));
+    let mut p = primary.conn();
+    q(&mut p, &["SET", "before", "x"]);
+    assert_eq!(q(&mut p, &["WAIT", "1", "5000"]), Value::Int(1));
+    assert_eq!(stat(primary.port, "sync_full"), 1);
+    // Freeze the replica, cut its link, write 1.5 MB, then let it reconnect.
+    signal(replica.pid(), "STOP");
+    assert_eq!(primary.cli(&["CLIENT", "KILL", "TYPE", "replica"]), "1");
+    let value = "v".repeat(100 * 1024);
+    for i in 0..15 {
+        q(&mut p, &["SET", &format!("big{i}"), &value]);
+    }
+    signal(replica.pid(), "CONT");
+    wait_for("a partial resync", 15, || {
+        stat(primary.port, "sync_partial_ok") >= 1
+    });
+    let mut r = replica.conn();
+    wait_for("the missed writes", 10, || {
+        q(&mut r, &["EXISTS", "big14"]) == Value::Int(1)
+    });
+    assert_eq!(stat(primary.port, "sync_full"), 1, "no second full sync");
+}

@@ -85,14 +85,155 @@ pub(super) fn memory(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
         };
         return Ok(Reply::Int((overhead + size) as i64));
     }
+    if args.len() == 2 {
+        if is(&args[1], "stats") {
+            return Ok(memory_stats(ctx));
+        }
+        if is(&args[1], "doctor") {
+            return Ok(Reply::Verbatim(
+                rubra_resp::VerbatimFormat::Txt,
+                memory_doctor(ctx),
+            ));
+        }
+        if is(&args[1], "malloc-stats") {
+            return Ok(Reply::Verbatim(
+                rubra_resp::VerbatimFormat::Txt,
+                crate::alloc::malloc_stats(),
+            ));
+        }
+        if is(&args[1], "purge") {
+            crate::alloc::purge();
+            return Ok(Reply::OK);
+        }
+    }
     if is(&args[1], "help") {
         return Ok(help(&[
             "MEMORY <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+            "DOCTOR",
+            "    Report memory problems found in this instance.",
+            "MALLOC-STATS",
+            "    The allocator's (jemalloc's) own statistics report.",
+            "PURGE",
+            "    Ask the allocator to return unused dirty pages to the system.",
+            "STATS",
+            "    Where the server's memory goes, field by field.",
             "USAGE <key> [SAMPLES <count>]",
+            "    Bytes used by <key> and its value.",
             "HELP",
+            "    Print this help.",
         ]));
     }
     Err(err::unknown_subcommand("memory", &args[1]))
+}
+
+/// MEMORY STATS: Redis 7.0's field names in its order (tools parse them), our own figures.
+fn memory_stats(ctx: &mut Ctx) -> Reply {
+    let s = &*ctx.store;
+    let used = crate::alloc::used_memory();
+    let rss = crate::alloc::rss_bytes();
+    let peak = s.stats.used_memory_peak.max(used);
+    let backlog = s.feed.backlog_len();
+    let lua = s.scripts.lua.used_memory();
+    let overhead = backlog + lua;
+    let dataset = used.saturating_sub(overhead);
+    let keys: usize = s.dbs.iter().map(|db| db.len()).sum();
+    let (allocated, active, resident) = crate::alloc::allocator_bytes();
+    let ratio = |a: usize, b: usize| if b == 0 { 0.0 } else { a as f64 / b as f64 };
+    let int = |n: usize| Reply::Int(n as i64);
+    let signed = |a: usize, b: usize| Reply::Int(a as i64 - b as i64);
+    let field = |name: &'static str, value: Reply| (Reply::bulk_string(name.to_string()), value);
+    let mut fields = vec![
+        field("peak.allocated", int(peak)),
+        field("total.allocated", int(used)),
+        field("startup.allocated", int(0)),
+        field("replication.backlog", int(backlog)),
+        field("clients.slaves", int(0)),
+        field("clients.normal", int(0)),
+        field("cluster.links", int(0)),
+        field("aof.buffer", int(0)),
+        field("lua.caches", int(lua)),
+        field("functions.caches", int(0)),
+    ];
+    for (i, db) in s.dbs.iter().enumerate() {
+        if db.is_empty() {
+            continue;
+        }
+        let table = |n: usize| int(n * std::mem::size_of::<usize>());
+        fields.push((
+            Reply::bulk_string(format!("db.{i}")),
+            Reply::Map(vec![
+                field("overhead.hashtable.main", table(db.len())),
+                field("overhead.hashtable.expires", table(db.expires_count())),
+                field("overhead.hashtable.slot-to-keys", int(0)),
+            ]),
+        ));
+    }
+    fields.extend([
+        field("overhead.total", int(overhead)),
+        field("keys.count", int(keys)),
+        field(
+            "keys.bytes-per-key",
+            int(if keys == 0 { 0 } else { dataset / keys }),
+        ),
+        field("dataset.bytes", int(dataset)),
+        field(
+            "dataset.percentage",
+            Reply::Double(ratio(dataset, used) * 100.0),
+        ),
+        field("peak.percentage", Reply::Double(ratio(used, peak) * 100.0)),
+        field("allocator.allocated", int(allocated)),
+        field("allocator.active", int(active)),
+        field("allocator.resident", int(resident)),
+        field(
+            "allocator-fragmentation.ratio",
+            Reply::Double(ratio(active, allocated)),
+        ),
+        field("allocator-fragmentation.bytes", signed(active, allocated)),
+        field(
+            "allocator-rss.ratio",
+            Reply::Double(ratio(resident, active)),
+        ),
+        field("allocator-rss.bytes", signed(resident, active)),
+        field("rss-overhead.ratio", Reply::Double(ratio(rss, resident))),
+        field("rss-overhead.bytes", signed(rss, resident)),
+        field("fragmentation", Reply::Double(ratio(rss, used))),
+        field("fragmentation.bytes", signed(rss, used)),
+    ]);
+    Reply::Map(fields)
+}
+
+/// Below this much data the ratios DOCTOR looks at mean nothing (Redis uses the same 5 MB).
+const DOCTOR_MIN_BYTES: usize = 5 << 20;
+
+/// MEMORY DOCTOR: a short report in our own words about the situations Redis checks.
+fn memory_doctor(ctx: &mut Ctx) -> String {
+    let s = &*ctx.store;
+    let used = crate::alloc::used_memory();
+    if used < DOCTOR_MIN_BYTES {
+        return "This instance holds too little data (under 5 MB) for a meaningful memory \
+                report. Load some data and ask again."
+            .to_string();
+    }
+    let rss = crate::alloc::rss_bytes();
+    let peak = s.stats.used_memory_peak.max(used);
+    let mut findings = Vec::new();
+    if peak > used.saturating_mul(3) / 2 {
+        findings.push(format!(
+            "* Peak memory: the peak ({peak} bytes) is more than 150% of the memory used now \
+             ({used} bytes); the RSS may stay high until the allocator returns pages \
+             (MEMORY PURGE)."
+        ));
+    }
+    if rss > used.saturating_mul(14) / 10 {
+        findings.push(format!(
+            "* High fragmentation: the RSS ({rss} bytes) is {:.2} times the memory used.",
+            rss as f64 / used as f64
+        ));
+    }
+    if findings.is_empty() {
+        return "No memory problems found: usage, peak and fragmentation look healthy.".to_string();
+    }
+    format!("Memory report:\n\n{}\n", findings.join("\n\n"))
 }
 
 /// SHUTDOWN [NOSAVE|SAVE] [NOW] [FORCE] — flushes the AOF, saves an RDB file when asked
