@@ -117,7 +117,7 @@ pub fn allocator_bytes() -> (usize, usize, usize) {
     // SAFETY: "epoch" reads and writes a u64; the stats.* controls read a size_t.
     unsafe {
         tikv_jemalloc_sys::mallctl(
-            b"epoch\0".as_ptr() as *const libc::c_char,
+            c"epoch".as_ptr(),
             &mut epoch as *mut u64 as *mut libc::c_void,
             &mut len,
             &mut epoch as *mut u64 as *mut libc::c_void,

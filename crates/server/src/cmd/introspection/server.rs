@@ -173,7 +173,7 @@ fn memory_stats(ctx: &mut Ctx) -> Reply {
         field("keys.count", int(keys)),
         field(
             "keys.bytes-per-key",
-            int(if keys == 0 { 0 } else { dataset / keys }),
+            int(dataset.checked_div(keys).unwrap_or(0)),
         ),
         field("dataset.bytes", int(dataset)),
         field(
