@@ -196,7 +196,9 @@ async fn cron(server: Arc<Server>) {
         };
         let now = now_ms();
         for db in 0..store.dbs.len() {
-            store.dbs[db].active_expire(now, ACTIVE_EXPIRE_BUDGET);
+            if store.active_expire {
+                store.dbs[db].active_expire(now, ACTIVE_EXPIRE_BUDGET);
+            }
             store.collect_expired(db);
         }
         let used = crate::alloc::used_memory();

@@ -108,6 +108,9 @@ pub(crate) struct Store {
     pub key_misses: Vec<Bytes>,
     /// The TLS configuration for new client connections (reloaded by CONFIG SET tls-*).
     pub tls: crate::tls::Reloadable,
+    /// DEBUG SET-ACTIVE-EXPIRE 0 turns the cron's expiry sampling off (keys then expire
+    /// only when accessed), as test suites and tools use it.
+    pub active_expire: bool,
 }
 
 /// The replication backlog size the config asks for (1 MB if unreadable, as Redis's default).
@@ -187,6 +190,7 @@ impl Store {
             notify_flags,
             key_misses: Vec::new(),
             tls: Default::default(),
+            active_expire: true,
         }
     }
 

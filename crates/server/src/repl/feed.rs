@@ -242,6 +242,14 @@ impl Feed {
         }
     }
 
+    /// DEBUG CHANGE-REPL-ID: a new history id and no second one (Redis's
+    /// changeReplicationId + clearReplicationId2), so no replica can continue partially.
+    pub(crate) fn change_replid(&mut self, new_id: String) {
+        self.replid = new_id;
+        self.replid2 = "0".repeat(REPLID_LEN);
+        self.second_offset = -1;
+    }
+
     /// After promotion to primary: keep serving the old history under the old id (PSYNC2).
     pub(crate) fn shift_replid(&mut self, new_id: String) {
         self.replid2 = std::mem::replace(&mut self.replid, new_id);

@@ -56,14 +56,136 @@ pub(super) fn debug(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
         }
         return Ok(Reply::OK);
     }
+    if is(sub, "reload") {
+        return debug_reload(ctx, &args[2..]);
+    }
+    if is(sub, "object") && args.len() == 3 {
+        return debug_object(ctx, &args[2]);
+    }
+    if is(sub, "set-active-expire") && args.len() == 3 {
+        // Redis reads the flag with atoi: anything that is not a number is 0.
+        let on = std::str::from_utf8(&args[2])
+            .ok()
+            .and_then(|t| t.trim().parse::<i64>().ok())
+            .unwrap_or(0);
+        ctx.store.active_expire = on != 0;
+        return Ok(Reply::OK);
+    }
+    if is(sub, "quicklist-packed-threshold") && args.len() == 3 {
+        // Redis stores elements above this size in their own list node; our lists keep
+        // every element in its own allocation already, so only the argument is checked.
+        let size = std::str::from_utf8(&args[2])
+            .ok()
+            .and_then(crate::config::parse_memory);
+        return match size {
+            Some(n) if n <= (1u64 << 32) - (1 << 20) => Ok(Reply::OK),
+            _ => Err(Reply::err(
+                "ERR argument must be a memory value bigger than 1 and smaller than 4gb",
+            )),
+        };
+    }
+    if is(sub, "change-repl-id") && args.len() == 2 {
+        tracing::warn!("Changing replication IDs after receiving DEBUG change-repl-id");
+        let id = crate::store::random_hex(&mut ctx.store.rng, 40);
+        ctx.store.feed.change_replid(id);
+        return Ok(Reply::OK);
+    }
     if is(sub, "help") {
         return Ok(help(&[
             "DEBUG <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+            "CHANGE-REPL-ID",
+            "OBJECT <key>",
+            "POPULATE <count> [<prefix>] [<size>]",
+            "QUICKLIST-PACKED-THRESHOLD <size>",
+            "RELOAD [MERGE] [NOFLUSH] [NOSAVE]",
+            "SET-ACTIVE-EXPIRE <0|1>",
             "SLEEP <seconds>",
             "HELP",
         ]));
     }
     Err(err::unknown_subcommand("debug", sub))
+}
+
+/// DEBUG RELOAD [MERGE] [NOFLUSH] [NOSAVE]: save the RDB (unless NOSAVE), empty the
+/// dataset (unless NOFLUSH) and load the file back — what test suites use to check that
+/// a value survives the RDB round trip.
+fn debug_reload(ctx: &mut Ctx, opts: &[Bytes]) -> CmdResult {
+    let (mut merge, mut flush, mut save) = (false, true, true);
+    for o in opts {
+        if is(o, "merge") {
+            merge = true;
+        } else if is(o, "noflush") {
+            flush = false;
+        } else if is(o, "nosave") {
+            save = false;
+        } else {
+            return Err(Reply::err(
+                "ERR DEBUG RELOAD only supports the MERGE, NOFLUSH and NOSAVE options.",
+            ));
+        }
+    }
+    if save {
+        crate::persist::saving::save_now(ctx.store)
+            .map_err(|e| Reply::error(format!("ERR {e}")))?;
+    }
+    let path = crate::persist::saving::rdb_path(ctx.store);
+    let loaded = std::fs::read(&path).ok().and_then(|bytes| {
+        crate::persist::rdb::decode_rdb_with_meta(&bytes, ctx.store.dbs.len(), ctx.now_ms).ok()
+    });
+    let Some((dbs, _meta)) = loaded else {
+        return Err(Reply::err("ERR Error trying to load the RDB dump"));
+    };
+    let now = ctx.now_ms;
+    for (i, loaded_db) in dbs.into_iter().enumerate() {
+        if flush {
+            ctx.store.dbs[i] = loaded_db;
+            continue;
+        }
+        // NOFLUSH: the file's keys join the dataset; a key in both is an error unless
+        // MERGE lets the file's copy win (RDBFLAGS_ALLOW_DUP).
+        let mut dup = None;
+        loaded_db.for_each(now, |key, entry, expire_at| {
+            if dup.is_some() {
+                return;
+            }
+            let db = &mut ctx.store.dbs[i];
+            if db.contains(key, now) && !merge {
+                dup = Some(());
+                return;
+            }
+            db.set(Bytes::copy_from_slice(key), entry.value.clone(), now);
+            if expire_at != 0 {
+                db.set_expire(key, expire_at, now);
+            }
+        });
+        if dup.is_some() {
+            return Err(Reply::err("ERR Error trying to load the RDB dump"));
+        }
+    }
+    tracing::warn!("DB reloaded by DEBUG RELOAD");
+    Ok(Reply::OK)
+}
+
+/// DEBUG OBJECT key: Redis's one-line description. `Value at` is the value's address,
+/// `serializedlength` its RDB encoding's length, `lru` the access clock in seconds (Redis
+/// keeps 24 bits of it) and `lru_seconds_idle` the idle time. Redis's `ql_*` details of a
+/// quicklist have no counterpart in our list layout and are left out.
+fn debug_object(ctx: &mut Ctx, key: &Bytes) -> CmdResult {
+    let now = ctx.now_ms;
+    let Some(entry) = ctx.db().peek(key, now) else {
+        return Err(Reply::err("ERR no such key"));
+    };
+    // DUMP = type byte + payload + 2-byte RDB version + 8-byte CRC.
+    let serialized = crate::persist::rdb::dump_value(&entry.value)
+        .len()
+        .saturating_sub(11);
+    let lru = entry.lru as u64 & ((1 << 24) - 1);
+    let idle = (now / 1000).saturating_sub(entry.lru as u64);
+    Ok(Reply::Status(std::borrow::Cow::Owned(format!(
+        "Value at:{:p} refcount:1 encoding:{} serializedlength:{serialized} lru:{lru} lru_seconds_idle:{idle}",
+        &entry.value as *const _,
+        entry.encoding_name()
+    ))))
 }
 
 /// MEMORY USAGE key [SAMPLES n] — an estimate of the bytes a key uses.
