@@ -251,6 +251,9 @@ pub(crate) struct ClientState {
     pub qbuf: usize,
     /// Free space in the query buffer then (qbuf-free=).
     pub qbuf_free: usize,
+    /// Bytes the next socket read asks for (0: the start size); grows while the client
+    /// streams, see `conn::next_read_size`.
+    pub read_size: usize,
     /// Bytes of the current command's arguments (CLIENT INFO argv-mem=).
     pub argv_mem: usize,
     /// The last command run, as Redis names it (`get`, `client|info`); None for an

@@ -110,6 +110,8 @@ pub(crate) async fn serve_stream<S: ClientStream>(
         let idle_close =
             client.idle_timeout_secs > 0 && client.subscriptions == 0 && !client.is_replica;
         let idle_limit = Duration::from_secs(client.idle_timeout_secs);
+        // What the read below may fill (read_buf reads at most this).
+        let spare = inbuf.capacity() - inbuf.len();
         tokio::select! {
             biased;
             msg = rx.recv() => match msg {
@@ -129,6 +131,7 @@ pub(crate) async fn serve_stream<S: ClientStream>(
                     Ok(0) | Err(_) => break 'conn,
                     Ok(n) => {
                         NET_INPUT_BYTES.fetch_add(n as u64, Ordering::Relaxed);
+                        client.read_size = next_read_size(client.read_size, spare, n);
                     }
                 }
                 // Run everything in the buffer, pausing to flush or to wait while blocked.
@@ -204,7 +207,7 @@ fn process(
                 break Step::Close;
             }
             Ok(Parsed::Incomplete { need }) => {
-                size_for_big_bulk(inbuf, need);
+                size_for_next_read(inbuf, need, client.read_size);
                 break Step::Drained;
             }
             Ok(Parsed::Complete(args, used)) => {
@@ -259,7 +262,7 @@ fn process(
 }
 
 /// Parses the next request in `inbuf`. When the buffer is exactly full and large (it was
-/// sized for a big bulk by `size_for_big_bulk`), its big arguments are taken out of it
+/// sized for a big bulk by `size_for_next_read`), its big arguments are taken out of it
 /// without a copy: the buffer is frozen, the arguments are slices of it, and `inbuf` keeps
 /// only what follows the request. The frozen buffer is returned with the request (the
 /// request is then already consumed from `inbuf`).
@@ -289,15 +292,45 @@ fn next_request(
     }
 }
 
-/// A request waits for `need` bytes in all. When that is a big bulk beyond the buffer's
+/// What a read asks for at first and at most. Redis reads 16 KiB at a time; a client
+/// that streams (a bulk load, a slot import, a replica link's peer) gets reads that
+/// double up to `READ_MAX` while each read fills what it asked for, so it costs one read
+/// and one reply write per many requests instead of per request; reads that come back
+/// short take it back down.
+const READ_MIN: usize = 16 * 1024;
+const READ_MAX: usize = 256 * 1024;
+
+/// The next read's size after a read of `got` bytes that could take `asked`.
+fn next_read_size(current: usize, asked: usize, got: usize) -> usize {
+    let current = current.max(READ_MIN);
+    if got >= asked && asked >= current {
+        (current * 2).min(READ_MAX)
+    } else if got < asked / 4 {
+        (current / 2).max(READ_MIN)
+    } else {
+        current
+    }
+}
+
+/// Makes room for the next read once the buffer holds no complete request; `need` is
+/// what the pending request needs in all. When that is a big bulk beyond the buffer's
 /// room, the buffer is reallocated to exactly `need` bytes (as Redis does for arguments of
 /// `PROTO_MBULK_BIG_ARG` and more): the value is then received into memory of its own size,
 /// not into a buffer that doubles as it grows, and `next_request` hands it on uncopied.
-fn size_for_big_bulk(inbuf: &mut BytesMut, need: usize) {
+/// Otherwise the buffer gets room for a read of `read_size`, and an empty buffer grown by
+/// a stream that has ended goes back to the start size.
+fn size_for_next_read(inbuf: &mut BytesMut, need: usize, read_size: usize) {
+    let read_size = read_size.max(READ_MIN);
     if need >= inbuf.len() + BIG_ARG && need > inbuf.capacity() {
         let mut exact = BytesMut::with_capacity(need);
         exact.extend_from_slice(inbuf);
         *inbuf = exact;
+    } else if need >= BIG_ARG && inbuf.capacity() == need {
+        // Sized for that bulk already: the reads fill it exactly.
+    } else if inbuf.is_empty() && read_size == READ_MIN && inbuf.capacity() > 4 * READ_MAX {
+        *inbuf = BytesMut::with_capacity(READ_MIN);
+    } else if inbuf.capacity() - inbuf.len() < read_size {
+        inbuf.reserve(read_size);
     }
 }
 
@@ -460,8 +493,49 @@ async fn write_out<S: ClientStream>(stream: &mut S, out: &mut Vec<u8>) -> std::i
 
 #[cfg(test)]
 mod tests {
+    use super::{next_read_size, size_for_next_read, READ_MAX, READ_MIN};
     use crate::config::Config;
     use crate::exec::sessions::admission;
+    use bytes::BytesMut;
+    use rubra_resp::BIG_ARG;
+
+    #[test]
+    fn reads_grow_while_a_client_streams_and_shrink_when_it_stops() {
+        let mut size = 0;
+        for _ in 0..10 {
+            let asked = size.max(READ_MIN);
+            size = next_read_size(size, asked, asked);
+        }
+        assert_eq!(size, READ_MAX);
+        // A read that fills only part of what it could take keeps the size; a short one
+        // halves it, down to the start size.
+        assert_eq!(next_read_size(size, READ_MAX, READ_MAX / 2), READ_MAX);
+        for _ in 0..10 {
+            size = next_read_size(size, READ_MAX, 100);
+        }
+        assert_eq!(size, READ_MIN);
+    }
+
+    #[test]
+    fn room_for_the_next_read_keeps_an_exact_big_bulk_buffer() {
+        // A big bulk gets a buffer of exactly its size, which later reads fill as is.
+        let mut buf = BytesMut::from(&b"*3\r\n$3\r\nSET\r\n"[..]);
+        let need = buf.len() + 2 * BIG_ARG;
+        size_for_next_read(&mut buf, need, READ_MAX);
+        assert_eq!(buf.capacity(), need);
+        buf.extend_from_slice(&vec![b'x'; need - buf.len() - 10]);
+        size_for_next_read(&mut buf, need, READ_MAX);
+        assert_eq!(buf.capacity(), need);
+        // Otherwise it gets room for a whole read, and an emptied big buffer is let go.
+        let mut small = BytesMut::with_capacity(64);
+        small.extend_from_slice(b"*1\r\n");
+        let need = small.len() + 1;
+        size_for_next_read(&mut small, need, READ_MAX);
+        assert!(small.capacity() - small.len() >= READ_MAX);
+        let mut emptied = BytesMut::with_capacity(8 * READ_MAX);
+        size_for_next_read(&mut emptied, 1, READ_MIN);
+        assert_eq!(emptied.capacity(), READ_MIN);
+    }
 
     #[test]
     fn protected_mode_refuses_remote_peers_without_password() {

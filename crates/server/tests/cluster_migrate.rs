@@ -689,3 +689,88 @@ fn a_million_member_zset_and_a_100mb_string_move_without_blocking_the_source() {
         );
     }
 }
+
+/// The failures the simulator covers on the source's side, with real processes: the import
+/// link closed mid-snapshot (the target kills its client connections) fails the export
+/// and leaves every slot and key with the source; kill -9 of the source mid-snapshot
+/// promotes its replica, which owns the slots with every key written before the move,
+/// while the target drops what it had imported — no key is lost or held twice.
+#[test]
+fn a_closed_link_or_a_killed_source_mid_move_leaves_the_slots_with_the_source_shard() {
+    let mut nodes = make_cluster(6, 1, &["--cluster-node-timeout", "2000"]);
+    let prims = primaries(&nodes);
+    let (si, src) = prims[0].clone();
+    let (ti, dst) = prims[1].clone();
+    let (a, b) = src.slots[0];
+    let ranges = vec![(a, b)];
+    let tags = tags_in(&nodes[si], &ranges, 200);
+    let total = load_values(&nodes[si], &tags, 400, 1000);
+    // Every key is on the source's replica before anything fails.
+    assert_eq!(
+        q(&mut nodes[si].conn(), &["WAIT", "1", "10000"]),
+        redis::Value::Int(1)
+    );
+    let sr = replica_index(&nodes, &nodes[si], &src.id);
+
+    // The import link closed from the target's side mid-snapshot.
+    start_slow_export(&nodes[si], &ranges, &dst.id);
+    let killed = nodes[ti].cli(&["client", "kill", "type", "normal", "skipme", "yes"]);
+    assert!(killed.trim().parse::<i64>().unwrap_or(0) >= 1, "{killed}");
+    let rec = wait_export_end(&nodes[si], Duration::from_secs(30));
+    assert_eq!(
+        rec.get("state").map(String::as_str),
+        Some("failed"),
+        "{rec:?}"
+    );
+    let owner = owner_map(&parse_nodes(&nodes[si].cli(&["cluster", "nodes"])));
+    assert!(
+        (a..=b).all(|s| owner[s as usize].as_deref() == Some(src.id.as_str())),
+        "the source lost slots after the link closed"
+    );
+    assert_eq!(keys_in(&nodes[si], &ranges), total);
+    assert!(
+        wait_for(Duration::from_secs(10), || keys_in(&nodes[ti], &ranges)
+            == 0),
+        "the target kept the import of a closed link"
+    );
+
+    // kill -9 of the source mid-snapshot: its replica takes the slots over.
+    start_slow_export(&nodes[si], &ranges, &dst.id);
+    nodes[si].kill9();
+    let promoted = wait_for(Duration::from_secs(30), || {
+        nodes[sr]
+            .cli(&["info", "replication"])
+            .contains("role:master")
+    });
+    assert!(promoted, "the source's replica was not promoted");
+    assert!(
+        wait_for(Duration::from_secs(20), || {
+            let owner = owner_map(&parse_nodes(&nodes[ti].cli(&["cluster", "nodes"])));
+            let new_id = nodes[sr].cli(&["cluster", "myid"]);
+            (a..=b).all(|s| owner[s as usize].as_deref() == Some(new_id.trim()))
+        }),
+        "the slots did not stay with the source's shard"
+    );
+    assert_eq!(
+        keys_in(&nodes[sr], &ranges),
+        total,
+        "keys lost with the source"
+    );
+    assert!(
+        wait_for(Duration::from_secs(10), || keys_in(&nodes[ti], &ranges)
+            == 0),
+        "the target kept the import of a dead source"
+    );
+    // The old source comes back as a replica and holds the same keys, none twice.
+    assert!(nodes[si].restart(None));
+    assert!(
+        wait_for(Duration::from_secs(30), || {
+            nodes[si]
+                .cli(&["info", "replication"])
+                .contains("master_link_status:up")
+                && keys_in(&nodes[si], &ranges) == total
+        }),
+        "the old source did not come back as a replica holding the keys"
+    );
+    assert_eq!(keys_in(&nodes[ti], &ranges), 0);
+}
