@@ -401,7 +401,8 @@ pub(crate) fn log_denial(
 /// Subcommand arity as Redis checks it before running: Some(error) when `args` names a
 /// known subcommand with the wrong number of arguments.
 pub(crate) fn subcommand_arity_error(cmd: &Command, args: &[Bytes]) -> Option<Reply> {
-    if args.len() < 2 {
+    // Only a container's subcommand has an arity of its own.
+    if args.len() < 2 || !crate::exec::stats::is_container(cmd.name) {
         return None;
     }
     let i = resolve(cmd, args)?;

@@ -163,6 +163,28 @@ impl Command {
             .collect()
     }
 
+    /// Calls `f` with each key argument's index, as `key_positions` lists them, without
+    /// building a vector for commands with keys at fixed positions (every write passes
+    /// here to signal its keys).
+    pub(crate) fn for_each_key_position(&self, args: &[Bytes], mut f: impl FnMut(usize)) {
+        if self.keys_fn.is_some() {
+            self.key_positions(args).into_iter().for_each(f);
+            return;
+        }
+        if self.first_key <= 0 {
+            return;
+        }
+        let last = if self.last_key < 0 {
+            args.len() as i32 + self.last_key
+        } else {
+            self.last_key.min(args.len() as i32 - 1)
+        };
+        let step = self.step.max(1);
+        for i in (self.first_key..=last).step_by(step as usize) {
+            f(i as usize);
+        }
+    }
+
     /// ACL categories, derived from the family and flags as Redis assigns them.
     pub(crate) fn acl_categories(&self) -> Vec<&'static str> {
         let mut cats = Vec::new();

@@ -310,9 +310,8 @@ pub(crate) fn call(ctx: &mut Ctx, cmd: &'static Command, args: &[Bytes]) -> Repl
                 }
             }
             None => {
-                for i in cmd.key_positions(args) {
-                    ctx.store.key_modified(db, &args[i]);
-                }
+                let store = &mut *ctx.store;
+                cmd.for_each_key_position(args, |i| store.key_modified(db, &args[i]));
             }
         }
         match rewritten {

@@ -65,6 +65,9 @@ impl CommandStats {
 /// The name a call is reported under: `container|sub` for a known subcommand of a
 /// container command (CONFIG GET -> `config|get`), else the command's own name.
 pub(crate) fn stat_name(cmd: &'static Command, args: &[Bytes]) -> &'static str {
+    if !is_container(cmd.name) {
+        return cmd.name;
+    }
     let Some(subs) = containers().get(cmd.name) else {
         return cmd.name;
     };
@@ -110,6 +113,26 @@ pub(crate) fn is_admin(name: &str) -> bool {
                 .collect()
         })
         .contains(name)
+}
+
+/// Whether `name` (lower case) is a container command, one with subcommands in the
+/// catalog. Asked several times for every command: a table of the (first letter, length)
+/// shapes of the container names rules out almost every other name before any hashing.
+pub(crate) fn is_container(name: &str) -> bool {
+    static SHAPES: OnceLock<[u64; 256]> = OnceLock::new();
+    let shapes = SHAPES.get_or_init(|| {
+        let mut t = [0u64; 256];
+        for c in containers().keys() {
+            if let Some(&first) = c.as_bytes().first() {
+                t[first as usize] |= 1 << c.len().min(63);
+            }
+        }
+        t
+    });
+    let Some(&first) = name.as_bytes().first() else {
+        return false;
+    };
+    shapes[first as usize] & (1 << name.len().min(63)) != 0 && containers().contains_key(name)
 }
 
 /// Container commands and their subcommands (`sub`, `container|sub`), from the catalog.
@@ -219,6 +242,18 @@ fn highest_equivalent(v: u64) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn containers_are_recognised_by_shape() {
+        for c in containers().keys() {
+            assert!(is_container(c), "{c}");
+        }
+        for plain in [
+            "get", "set", "incr", "lpush", "zadd", "hset", "xadd", "eval", "",
+        ] {
+            assert!(!is_container(plain), "{plain}");
+        }
+    }
 
     #[test]
     fn hdr_boundaries_match_redis_output() {
