@@ -4,6 +4,7 @@
 
 mod api;
 pub(crate) mod busy;
+mod stack;
 mod cjson;
 pub(crate) mod convert;
 pub(crate) mod dump;
@@ -108,7 +109,6 @@ impl Engine {
         let handles = Arc::new(run::Handles::new(
             &lua,
             &rt,
-            &globals,
             &redis_api,
             &err_handler,
         )?);
