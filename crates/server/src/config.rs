@@ -150,6 +150,8 @@ pub(crate) struct Config {
     pub notify_flags: u32,
     /// How an access bumps a key's LFU counter (lfu-log-factor, lfu-decay-time minutes).
     pub lfu: LfuParams,
+    /// busy-reply-threshold (ms, 0: never busy), read by every script run.
+    pub busy_reply_threshold_ms: u64,
 }
 
 /// The LFU counter's parameters, read on every key access.
@@ -206,6 +208,7 @@ impl Default for Config {
                 log_factor: 10,
                 decay_minutes: 1,
             },
+            busy_reply_threshold_ms: 5000,
         };
         c.refresh_cache();
         c
@@ -370,6 +373,10 @@ impl Config {
         self.cluster_enabled = self.get_value("cluster-enabled") == "yes";
         self.idle_timeout_secs = self.int("timeout") as u64;
         self.tracking_table_max_keys = self.int("tracking-table-max-keys") as usize;
+        self.busy_reply_threshold_ms = self
+            .get_value("busy-reply-threshold")
+            .parse()
+            .unwrap_or(5000);
         let (hard, soft, secs) =
             special::class_limits(self.get_value("client-output-buffer-limit"), "pubsub");
         self.pubsub_hard_limit = hard as usize;

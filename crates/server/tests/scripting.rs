@@ -198,6 +198,38 @@ fn function_kill_stops_a_busy_function() {
 }
 
 #[test]
+fn after_a_kill_scripts_run_to_the_end_and_can_be_killed_again() {
+    // The busy hook stays installed between runs; a kill, and FUNCTION LOAD's own hook,
+    // replace it for a while. Neither may leak into the next run or disarm it.
+    let server = TestServer::start(&["--busy-reply-threshold", "100"]);
+    let mut admin = server.conn();
+    // About a million Lua instructions: the hook fires several times during it.
+    let long = "local n = 0 for i = 1, 300000 do n = n + 1 end return n";
+    for round in 0..2 {
+        if round == 1 {
+            let lib = "#!lua name=l\nredis.register_function('f', function() return 1 end)";
+            assert_eq!(
+                q(&mut admin, &["FUNCTION", "LOAD", lib]),
+                Value::BulkString(b"l".to_vec())
+            );
+        }
+        let url = server.url();
+        let runner = std::thread::spawn(move || {
+            let mut c = redis::Client::open(url).unwrap().get_connection().unwrap();
+            q_err(&mut c, &["EVAL", "while true do end", "0"])
+        });
+        wait_for("-BUSY", 10, || server.cli(&["PING"]).starts_with("BUSY"));
+        assert_eq!(server.cli(&["SCRIPT", "KILL"]), "OK", "round {round}");
+        let err = runner.join().expect("runner");
+        assert!(
+            err.contains("Script killed by user"),
+            "round {round}: {err}"
+        );
+        assert_eq!(q(&mut admin, &["EVAL", long, "0"]), Value::Int(300000));
+    }
+}
+
+#[test]
 fn a_script_that_wrote_is_unkillable_until_shutdown_nosave() {
     let mut server = TestServer::start(&["--busy-reply-threshold", "100"]);
     let url = server.url();

@@ -21,14 +21,14 @@ fn to_number(lua: &Lua, v: &Value) -> Option<f64> {
     }
 }
 
-/// The running script's control function, or the "outside a script" error.
+/// The running script's control function `rt.op`, or the "outside a script" error.
 fn op(rt: &Table, what: &str) -> mlua::Result<Function> {
-    match rt.raw_get::<Value>("op")? {
-        Value::Function(f) => Ok(f),
-        _ => raise(&format!(
+    if !super::run::in_run() {
+        return raise(&format!(
             "ERR {what} can only be called inside a script invocation"
-        )),
+        ));
     }
+    rt.raw_get("op")
 }
 
 /// Installs setresp, set_repl, log, sha1hex and acl_check_cmd into `rt`.

@@ -28,6 +28,13 @@ pub(crate) struct BusyState {
     pub kill: AtomicBool,
     /// Attempts this run made to hand its async worker off (see `hand_off_worker`).
     pub handoffs: std::sync::atomic::AtomicU32,
+    /// busy-reply-threshold as of the current run's start (ms, 0: never busy).
+    pub threshold_ms: AtomicU64,
+    /// The current run's script name (SHA1 or function), for the slow-script warning.
+    pub name: parking_lot::Mutex<String>,
+    /// The engine-lifetime count hook is installed (FUNCTION LOAD's own hook and the
+    /// per-line hook after a kill replace it; the next run installs it again).
+    pub hook_armed: AtomicBool,
     /// Start of the current run, in ms since `epoch`.
     started_ms: AtomicU64,
     /// Reference point for `started_ms`.

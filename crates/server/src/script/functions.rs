@@ -187,6 +187,10 @@ impl Engine {
             Ok(out)
         });
         lua.remove_hook();
+        // That replaced the runs' count hook: the next run installs it again.
+        self.busy
+            .hook_armed
+            .store(false, std::sync::atomic::Ordering::Relaxed);
         let out = result.map_err(|e| format!("Error registering functions: {e}"))?;
         let mut values = out.into_iter();
         if let Some(Value::Boolean(false)) = values.next() {

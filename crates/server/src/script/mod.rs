@@ -13,6 +13,7 @@ mod msgpack;
 pub(crate) mod rand48;
 pub(crate) mod run;
 pub(crate) mod shebang;
+mod stack;
 mod structlib;
 
 use ahash::AHashMap;
@@ -105,13 +106,7 @@ impl Engine {
         )?;
         let (env, redis_api): (Table, Table) = prelude.call((globals.clone(), rt.clone()))?;
         let err_handler = run::error_handler(&lua, busy.clone(), &globals)?;
-        let handles = Arc::new(run::Handles::new(
-            &lua,
-            &rt,
-            &globals,
-            &redis_api,
-            &err_handler,
-        )?);
+        let handles = Arc::new(run::Handles::new(&lua, &rt, &redis_api, &err_handler)?);
         // Each run allocates a little (KEYS/ARGV, scoped callbacks); with Lua's default
         // pause (200%) a full mark of the whole state came every few hundred runs and took
         // an eighth of EVALSHA's time. Waiting for 5x growth keeps the heap small still.

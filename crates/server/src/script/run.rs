@@ -3,12 +3,13 @@
 //! busy/kill hook, effects propagation wrapped in MULTI/EXEC, and error texts.
 
 use super::busy::BusyState;
+use super::stack::{CallArgs, StrArray};
 use super::{convert, shebang};
 use crate::client::ClientState;
 use crate::cmd::{flags, Ctx};
 use crate::exec::dispatch;
 use bytes::Bytes;
-use mlua::{Function, HookTriggers, Lua, LuaString, Table, Value, Variadic, VmState};
+use mlua::{Function, HookTriggers, Lua, Table, Value, Variadic, VmState};
 use rubra_resp::Reply;
 use std::cell::Cell;
 use std::sync::atomic::Ordering;
@@ -131,32 +132,32 @@ pub(crate) fn run(ctx: &mut Ctx, func: &Function, inv: &Invocation) -> Reply {
         caller_asking: ctx.client.asking,
         from_primary: ctx.client.is_primary_link || ctx.store.loading,
     };
-    let threshold = ctx
-        .store
-        .config
-        .get_value("busy-reply-threshold")
-        .parse::<u64>()
-        .unwrap_or(5000);
     busy.start(inv.is_eval, state.from_primary);
+    let threshold = ctx.store.config.busy_reply_threshold_ms;
+    busy.threshold_ms.store(threshold, Ordering::Relaxed);
     if threshold > 0 {
-        install_hook(
-            &lua,
-            busy.clone(),
-            threshold,
-            inv.name.to_string(),
-            inv.is_eval,
-        );
+        let mut name = busy.name.lock();
+        name.clear();
+        name.push_str(inv.name);
+    }
+    // The count hook stays installed between runs (setting a hook through mlua allocates
+    // and registers a callback: per run, that was a tenth of EVALSHA's time).
+    if !busy.hook_armed.swap(true, Ordering::Relaxed) {
+        install_hook(&lua, busy.clone());
     }
     let own_exec = !ctx.store.feed.in_exec();
     if own_exec {
         ctx.store.feed.begin_exec();
     }
     let caller_resp3 = ctx.client.resp3;
-    let outcome = execute(ctx, &mut state, &lua, &handles, func, inv, caller_resp3);
+    let outcome = execute(ctx, &mut state, &handles, func, inv, caller_resp3);
     if own_exec {
         ctx.store.feed.end_exec();
     }
-    lua.remove_hook();
+    if !busy.hook_armed.load(Ordering::Relaxed) {
+        // A kill replaced the count hook with a per-line one: it must not outlive the run.
+        lua.remove_hook();
+    }
     busy.finish();
     gc_step(&lua);
     match outcome {
@@ -169,52 +170,32 @@ pub(crate) fn run(ctx: &mut Ctx, func: &Function, inv: &Invocation) -> Reply {
 /// them is what a run clones out of the store: one reference count, not a Lua reference
 /// per handle, and no key string hashed again per run).
 pub(crate) struct Handles {
-    pub rt: Table,
-    pub globals: Table,
-    pub redis_api: Table,
     pub handler: Function,
-    /// Prelude helpers: xpcall of an EVAL body / of a function with (keys, args).
+    /// Prelude helpers: xpcall of an EVAL body (setting KEYS and ARGV) / of a function
+    /// with (keys, args).
     pub run: Function,
     pub run_fn: Function,
-    /// redis.call / redis.pcall outside a run (they raise an error).
-    pub outside: Function,
-    pub k_keys: LuaString,
-    pub k_argv: LuaString,
-    pub k_op: LuaString,
-    pub k_call: LuaString,
-    pub k_pcall: LuaString,
-    /// redis.call, redis.pcall and `rt.op` during a run (see `CURRENT`).
-    pub call: Function,
-    pub pcall: Function,
-    pub op: Function,
 }
 
 impl Handles {
-    /// Gathers the handles from a built engine's tables.
+    /// Gathers the handles from a built engine's tables, and installs redis.call,
+    /// redis.pcall and `rt.op` for good: they reach the running script through `CURRENT`
+    /// and raise the "outside a script" error when there is none (setting them per run
+    /// cost six table writes a run).
     pub(crate) fn new(
         lua: &Lua,
         rt: &Table,
-        globals: &Table,
         redis_api: &Table,
         handler: &Function,
     ) -> mlua::Result<Handles> {
         let (op, call, pcall) = make_callbacks(lua)?;
+        rt.raw_set("op", op)?;
+        redis_api.raw_set("call", call)?;
+        redis_api.raw_set("pcall", pcall)?;
         Ok(Handles {
-            rt: rt.clone(),
-            globals: globals.clone(),
-            redis_api: redis_api.clone(),
             handler: handler.clone(),
             run: rt.raw_get("run")?,
             run_fn: rt.raw_get("run_fn")?,
-            outside: rt.raw_get("outside")?,
-            k_keys: lua.create_string("KEYS")?,
-            k_argv: lua.create_string("ARGV")?,
-            k_op: lua.create_string("op")?,
-            k_call: lua.create_string("call")?,
-            k_pcall: lua.create_string("pcall")?,
-            call,
-            pcall,
-            op,
         })
     }
 }
@@ -241,39 +222,27 @@ fn err_text(v: &Value) -> String {
     "ERR unknown error".into()
 }
 
-/// Calls the script under `xpcall` with scoped redis.call / redis.pcall / `rt.op` and
-/// converts what it returned or raised.
+/// Calls the script under `xpcall` with the run published in `CURRENT` (for redis.call,
+/// redis.pcall and `rt.op`) and converts what it returned or raised.
 fn execute(
     ctx: &mut Ctx,
     state: &mut RunState,
-    lua: &Lua,
     h: &Handles,
     func: &Function,
     inv: &Invocation,
     caller_resp3: bool,
 ) -> mlua::Result<Reply> {
-    let (rt, globals, handler) = (&h.rt, &h.globals, &h.handler);
-    let keys = string_array(lua, inv.keys)?;
-    let args = string_array(lua, inv.args)?;
-    if inv.is_eval {
-        globals.raw_set(&h.k_keys, &keys)?;
-        globals.raw_set(&h.k_argv, &args)?;
-    }
-    rt.raw_set(&h.k_op, &h.op)?;
-    h.redis_api.raw_set(&h.k_call, &h.call)?;
-    h.redis_api.raw_set(&h.k_pcall, &h.pcall)?;
+    let handler = &h.handler;
+    let (keys, args) = (StrArray(inv.keys), StrArray(inv.args));
     let result: mlua::Result<(bool, Value)> = {
         let mut pair: (&mut Ctx, &mut RunState) = (&mut *ctx, &mut *state);
         let _current = CurrentRun::enter(&mut pair);
         if inv.is_eval {
-            h.run.call((func, handler))
+            h.run.call((func, handler, keys, args))
         } else {
             h.run_fn.call((func, handler, keys, args))
         }
     };
-    rt.raw_set(&h.k_op, Value::Nil)?;
-    h.redis_api.raw_set(&h.k_call, &h.outside)?;
-    h.redis_api.raw_set(&h.k_pcall, &h.outside)?;
     let (ok, value) = result?;
     Ok(if ok {
         convert::lua_to_reply(&value, state.client.resp3, caller_resp3)
@@ -328,6 +297,15 @@ fn with_current<R>(f: impl FnOnce(&mut Ctx, &mut RunState) -> R) -> Option<R> {
     Some(f(pair.0, pair.1))
 }
 
+/// What redis.call / redis.pcall raise when no script runs on this thread (a run's own
+/// calls never nest: the command path runs no Lua).
+const OUTSIDE: &str = "ERR redis.call/pcall can only be called inside a script invocation";
+
+/// Whether a script is running on this thread (outside a redis.call in progress).
+pub(crate) fn in_run() -> bool {
+    CURRENT.with(|c| !c.get().is_null())
+}
+
 /// The engine-lifetime callbacks behind redis.call, redis.pcall and `rt.op`.
 fn make_callbacks(lua: &Lua) -> mlua::Result<(Function, Function, Function)> {
     let op = lua.create_function(|lua, mut a: Variadic<Value>| {
@@ -340,7 +318,7 @@ fn make_callbacks(lua: &Lua) -> mlua::Result<(Function, Function, Function)> {
             a.remove(0);
         }
         let done = with_current(|ctx, state| match code {
-            0 => redis_call(lua, ctx, state, &a),
+            0 => redis_call(lua, ctx, state, CallArgs::from_values(&a)),
             1 => {
                 state.client.resp3 = matches!(a.first(), Some(Value::Integer(3)))
                     || matches!(a.first(), Some(Value::Number(n)) if *n == 3.0);
@@ -359,38 +337,27 @@ fn make_callbacks(lua: &Lua) -> mlua::Result<(Function, Function, Function)> {
         match done {
             Some(r) => r,
             None => {
-                let t = convert::error_table(lua, "ERR redis.call re-entered")?;
+                let t = convert::error_table(lua, OUTSIDE)?;
                 Ok((false, Value::Table(t)))
             }
         }
     })?;
-    let call = lua.create_function(|lua, a: Variadic<Value>| {
-        match with_current(|ctx, state| redis_call(lua, ctx, state, &a)) {
+    let call = lua.create_function(|lua, a: CallArgs| {
+        match with_current(|ctx, state| redis_call(lua, ctx, state, a)) {
             Some(r) => match r? {
                 (true, v) => Ok(v),
                 (false, e) => Err(mlua::Error::external(ScriptError(err_text(&e)))),
             },
-            None => Err(mlua::Error::external(ScriptError(
-                "ERR redis.call re-entered".into(),
-            ))),
+            None => Err(mlua::Error::external(ScriptError(OUTSIDE.into()))),
         }
     })?;
-    let pcall = lua.create_function(|lua, a: Variadic<Value>| {
-        match with_current(|ctx, state| redis_call(lua, ctx, state, &a)) {
+    let pcall = lua.create_function(|lua, a: CallArgs| {
+        match with_current(|ctx, state| redis_call(lua, ctx, state, a)) {
             Some(r) => Ok(r?.1),
-            None => Ok(Value::Nil),
+            None => Err(mlua::Error::external(ScriptError(OUTSIDE.into()))),
         }
     })?;
     Ok((op, call, pcall))
-}
-
-/// A Lua array of strings (KEYS, ARGV).
-fn string_array(lua: &Lua, items: &[Bytes]) -> mlua::Result<Table> {
-    let t = lua.create_table_with_capacity(items.len(), 0)?;
-    for (i, item) in items.iter().enumerate() {
-        t.raw_set(i + 1, lua.create_string(item)?)?;
-    }
-    Ok(t)
 }
 
 /// The reply for an error the script raised (after our handler shaped it as a table).
@@ -416,34 +383,22 @@ fn raised_error(value: &Value, name: &str) -> Reply {
     Reply::Error(out.replace(['\r', '\n'], " ").into())
 }
 
-/// Arguments of redis.call as command words: strings, and numbers as `%.17g`.
-fn command_words(args: &[Value]) -> Option<Vec<Bytes>> {
-    args.iter()
-        .map(|v| match v {
-            Value::String(s) => Some(Bytes::copy_from_slice(&s.as_bytes())),
-            Value::Integer(i) => Some(Bytes::from(rubra_resp::format_double(*i as f64))),
-            Value::Number(n) => Some(Bytes::from(rubra_resp::format_double(*n))),
-            _ => None,
-        })
-        .collect()
-}
-
 /// One redis.call / redis.pcall: (true, reply as Lua) or (false, error table).
 fn redis_call(
     lua: &Lua,
     ctx: &mut Ctx,
     state: &mut RunState,
-    args: &[Value],
+    args: CallArgs,
 ) -> mlua::Result<(bool, Value)> {
     let fail = |text: &str| -> mlua::Result<(bool, Value)> {
         let t = convert::error_table(lua, text)?;
         t.raw_set("ignore_error_stats_update", true)?;
         Ok((false, Value::Table(t)))
     };
-    if args.is_empty() {
+    if args.count == 0 {
         return fail("Please specify at least one argument for this redis lib call");
     }
-    let Some(words) = command_words(args) else {
+    let Some(words) = args.words else {
         return fail("Lua redis lib command arguments must be strings or integers");
     };
     let reply = match check_and_call(ctx, state, &words) {
@@ -580,7 +535,7 @@ fn acl_check(lua: &Lua, args: &[Value]) -> mlua::Result<(bool, Value)> {
     if args.is_empty() {
         return fail("Please specify at least one argument for this redis lib call");
     }
-    let Some(words) = command_words(args) else {
+    let Some(words) = CallArgs::from_values(args).words else {
         return fail("Lua redis lib command arguments must be strings or integers");
     };
     match crate::cmd::lookup(&words[0]) {
@@ -589,16 +544,21 @@ fn acl_check(lua: &Lua, args: &[Value]) -> mlua::Result<(bool, Value)> {
     }
 }
 
-/// Every 100,000 instructions: notice a slow script (other clients then get -BUSY) and
-/// stop it when SCRIPT KILL / FUNCTION KILL asked. After a kill the hook runs on every
-/// line, so a script cannot swallow the error with pcall and go on.
-fn install_hook(lua: &Lua, busy: Arc<BusyState>, threshold: u64, name: String, is_eval: bool) {
+/// Every 100,000 instructions of a run: notice a slow script (other clients then get
+/// -BUSY) and stop it when SCRIPT KILL / FUNCTION KILL asked. After a kill the hook runs on
+/// every line, so a script cannot swallow the error with pcall and go on. Installed once
+/// and kept between runs (it does nothing outside a run or with busy-reply-threshold 0);
+/// the run's threshold and name are read from `busy`.
+fn install_hook(lua: &Lua, busy: Arc<BusyState>) {
     let triggers = HookTriggers::new().every_nth_instruction(100_000);
     let _ = lua.set_hook(triggers, move |lua, _| {
+        let threshold = busy.threshold_ms.load(Ordering::Relaxed);
+        if threshold == 0 || !busy.running.load(Ordering::Acquire) {
+            return Ok(VmState::Continue);
+        }
         if busy.kill.load(Ordering::Acquire) {
-            let b = busy.clone();
+            busy.hook_armed.store(false, Ordering::Relaxed);
             let _ = lua.set_hook(HookTriggers::EVERY_LINE, move |_, _| {
-                let _ = &b;
                 Err(mlua::Error::runtime(KILLED))
             });
             return Err(mlua::Error::runtime(KILLED));
@@ -607,15 +567,13 @@ fn install_hook(lua: &Lua, busy: Arc<BusyState>, threshold: u64, name: String, i
         if busy.elapsed_ms() >= HANDOFF_MS && busy.handoffs.fetch_add(1, Ordering::Relaxed) < 3 {
             super::busy::hand_off_worker();
         }
-        if threshold > 0
-            && !busy.timed_out.load(Ordering::Relaxed)
-            && busy.elapsed_ms() >= threshold
-        {
+        if !busy.timed_out.load(Ordering::Relaxed) && busy.elapsed_ms() >= threshold {
+            let is_eval = busy.is_eval.load(Ordering::Relaxed);
             tracing::warn!(
                 "Slow script detected: still in execution after {} milliseconds. You can try killing the script using the {} command. Script name is: {}.",
                 busy.elapsed_ms(),
                 if is_eval { "SCRIPT KILL" } else { "FUNCTION KILL" },
-                name
+                busy.name.lock()
             );
             busy.timed_out.store(true, Ordering::Release);
         }

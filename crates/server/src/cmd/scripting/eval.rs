@@ -34,15 +34,22 @@ fn generic(ctx: &mut Ctx, args: &[Bytes], by_sha: bool, ro: bool) -> CmdResult {
         return Err(NOSCRIPT);
     }
     let (keys, argv) = split_keys(args)?;
-    let sha = if by_sha {
-        String::from_utf8_lossy(&args[1]).to_ascii_lowercase()
+    // EVALSHA names the script in any case: lower-cased on the stack, not in a String.
+    let mut lower = [0u8; 40];
+    let loaded;
+    let sha: &str = if by_sha {
+        lower.copy_from_slice(&args[1]);
+        lower.make_ascii_lowercase();
+        std::str::from_utf8(&lower).map_err(|_| NOSCRIPT)?
     } else {
-        ctx.store
+        loaded = ctx
+            .store
             .scripts
             .load_script(&args[1])
-            .map_err(Reply::error)?
+            .map_err(Reply::error)?;
+        &loaded
     };
-    let Some(script) = ctx.store.scripts.scripts.get(&sha) else {
+    let Some(script) = ctx.store.scripts.scripts.get(sha) else {
         return Err(NOSCRIPT);
     };
     let (func, flags) = (script.func.clone(), script.flags);
@@ -50,7 +57,7 @@ fn generic(ctx: &mut Ctx, args: &[Bytes], by_sha: bool, ro: bool) -> CmdResult {
         is_eval: true,
         ro_command: ro,
         flags,
-        name: &sha,
+        name: sha,
         keys,
         args: argv,
     };

@@ -1,0 +1,119 @@
+//! What crosses the Lua stack on every run, moved with the plain Lua API instead of
+//! through mlua `Value`s (each of which takes and releases a Lua reference): redis.call's
+//! arguments become command words straight from the stack, and KEYS / ARGV are built on
+//! it. This uses mlua's hidden stack-conversion hooks (`FromLuaMulti::from_stack_multi`,
+//! `IntoLua::push_into_stack`), as mlua's own `BString` and `&str` conversions do, and
+//! like them pushes unprotected: the engine sets no Lua memory limit, so a Lua allocation
+//! fails only when the process is out of memory.
+
+use bytes::Bytes;
+use mlua::state::RawLua;
+use mlua::{ffi, FromLuaMulti, IntoLua, Lua, MultiValue, Value};
+use std::os::raw::{c_char, c_int};
+
+/// The arguments of one redis.call / redis.pcall as command words.
+pub(crate) struct CallArgs {
+    /// The words, or None when an argument was neither a string nor a number.
+    pub words: Option<Vec<Bytes>>,
+    /// How many arguments the script passed.
+    pub count: usize,
+}
+
+impl CallArgs {
+    /// From already converted values (the `rt.op` path).
+    pub(crate) fn from_values(values: &[Value]) -> CallArgs {
+        CallArgs {
+            words: values.iter().map(value_word).collect(),
+            count: values.len(),
+        }
+    }
+}
+
+/// A string as its bytes, a number as `%.17g` (Redis formats Lua numbers so).
+fn value_word(v: &Value) -> Option<Bytes> {
+    match v {
+        Value::String(s) => Some(Bytes::copy_from_slice(&s.as_bytes())),
+        Value::Integer(i) => Some(Bytes::from(rubra_resp::format_double(*i as f64))),
+        Value::Number(n) => Some(Bytes::from(rubra_resp::format_double(*n))),
+        _ => None,
+    }
+}
+
+impl FromLuaMulti for CallArgs {
+    fn from_lua_multi(values: MultiValue, _: &Lua) -> mlua::Result<Self> {
+        let values: Vec<Value> = values.into_iter().collect();
+        Ok(CallArgs::from_values(&values))
+    }
+
+    unsafe fn from_stack_multi(nvals: c_int, lua: &RawLua) -> mlua::Result<Self> {
+        let state = lua.state();
+        let count = nvals.max(0) as usize;
+        let mut words = Vec::with_capacity(count);
+        for idx in -nvals..0 {
+            // SAFETY: mlua calls this with the `nvals` arguments on top of `state`'s stack,
+            // so every index in -nvals..0 names one of them; a string's pointer and length
+            // stay valid while it is on the stack, and it is copied before we return.
+            let word = unsafe {
+                match ffi::lua_type(state, idx) {
+                    ffi::LUA_TSTRING => {
+                        let mut len = 0;
+                        let p = ffi::lua_tolstring(state, idx, &mut len);
+                        Some(Bytes::copy_from_slice(std::slice::from_raw_parts(
+                            p as *const u8,
+                            len,
+                        )))
+                    }
+                    ffi::LUA_TNUMBER => Some(Bytes::from(rubra_resp::format_double(
+                        ffi::lua_tonumber(state, idx),
+                    ))),
+                    _ => None,
+                }
+            };
+            match word {
+                Some(w) => words.push(w),
+                None => {
+                    return Ok(CallArgs { words: None, count });
+                }
+            }
+        }
+        Ok(CallArgs {
+            words: Some(words),
+            count,
+        })
+    }
+}
+
+/// KEYS or ARGV: a Lua array of the strings, made on the stack where it is passed.
+pub(crate) struct StrArray<'a>(pub &'a [Bytes]);
+
+impl IntoLua for StrArray<'_> {
+    fn into_lua(self, lua: &Lua) -> mlua::Result<Value> {
+        let t = lua.create_table_with_capacity(self.0.len(), 0)?;
+        for (i, item) in self.0.iter().enumerate() {
+            t.raw_set(i + 1, lua.create_string(item)?)?;
+        }
+        Ok(Value::Table(t))
+    }
+
+    unsafe fn push_into_stack(self, lua: &RawLua) -> mlua::Result<()> {
+        let items = self.0;
+        let Ok(n) = c_int::try_from(items.len()) else {
+            return Err(mlua::Error::StackError);
+        };
+        let state = lua.state();
+        // SAFETY: the table and one string at a time take two slots, checked for first;
+        // each string is pushed (copied by Lua) from a live slice, then moved into the
+        // table, which stays on the stack as the pushed value.
+        unsafe {
+            if ffi::lua_checkstack(state, 2) == 0 {
+                return Err(mlua::Error::StackError);
+            }
+            ffi::lua_createtable(state, n, 0);
+            for (i, item) in items.iter().enumerate() {
+                ffi::lua_pushlstring(state, item.as_ptr() as *const c_char, item.len());
+                ffi::lua_rawseti(state, -2, i as ffi::lua_Integer + 1);
+            }
+        }
+        Ok(())
+    }
+}
