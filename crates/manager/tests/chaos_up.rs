@@ -399,9 +399,10 @@ fn scale_waits_out_a_failover_and_succeeds() {
     c.wait_check();
     let pw = c.password();
     let old_ports = c.state().active_ports();
-    // redis-cli gets the whole script before its output is read: keep that under a pipe.
-    const KEYS: usize = 300;
-    write_keys(old_ports[0], &pw, KEYS);
+    // 20 000 keys of 4 KB: moving a quarter of them takes long enough to strike during it.
+    const KEYS: usize = 20_000;
+    const SIZE: usize = 4096;
+    fill(&old_ports, &pw, "big:", 0..KEYS, SIZE);
     let job = scale_in_background(dir.clone(), "--add-pair");
     // Strike once the step moves slots.
     let t0 = Instant::now();
@@ -441,6 +442,6 @@ fn scale_waits_out_a_failover_and_succeeds() {
     assert!(ok, "scale failed: {out}");
     assert_eq!(c.state().active_ports().len(), 8, "{out}");
     c.wait_check();
-    check_keys(old_ports[0], &pw, KEYS);
+    verify_big(&old_ports, &pw, "big:", 0..KEYS, SIZE, |_| false);
     drop(c);
 }
