@@ -441,7 +441,7 @@ mod memory_tests {
     fn memory_kept_after_the_flush_is_a_finding() {
         // 5 MB more than a fresh node with a full backlog: what a leaked buffer looks like.
         let leaky = reading(1_500_000, 1_500_000 + (1 << 20) + (5 << 20), 1 << 20);
-        let found = memory_findings(&[leaky.clone()]);
+        let found = memory_findings(std::slice::from_ref(&leaky));
         assert_eq!(found.len(), 1, "{found:?}");
         assert!(found[0].contains("above fresh"), "{}", found[0]);
         assert!(memory_table(&[leaky]).contains("LEAK?"));
