@@ -11,7 +11,11 @@
 //! of the schedule runs every kind once, in a seeded order. After every fault the cluster
 //! must converge within a bound; after the last one the history is checked against what
 //! the cluster holds: every WAIT-acked write present, no value that was never sent,
-//! every counter between its WAIT-acked and its sent increments, no node panicked.
+//! every counter between its WAIT-acked and its sent increments, no node panicked. Then
+//! the memory check: every key flushed and the clients gone, each node's used_memory must
+//! be back within its fresh reading (taken before the clients started) plus the replication
+//! backlog it filled plus 2 MB (chaos_kit/check.rs, MemReading); the report lists it per
+//! node with RSS.
 //!
 //! Knobs (environment): RUBRA_CHAOS_SECS (seconds of faults, default 90),
 //! RUBRA_CHAOS_SEED (replays a run; printed either way), RUBRA_CHAOS_CLIENTS (default 4),
