@@ -117,6 +117,11 @@ pub fn run_node(args: Vec<String>) -> i32 {
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
         )
         .with_writer(std::io::stderr)
+        // A log line that cannot be written (the log on a full disk) is dropped, as
+        // Redis's serverLog drops it. Reporting it goes through eprintln!, which panics
+        // when stderr fails, and that panic unwound out of whatever was logging: an AOF
+        // append under `appendfsync always` never reached its exit, and the node ran on.
+        .log_internal_errors(false)
         .init();
     let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
     let runtime = match tokio::runtime::Builder::new_multi_thread()

@@ -217,10 +217,15 @@ impl Store {
                 // Under `always` an OK promises the write is on disk; the replies of this
                 // batch are not sent yet, so stopping keeps that promise (Redis exits too).
                 if aof.policy == FsyncPolicy::Always {
-                    tracing::error!(
-                        error = %e,
-                        "can't recover from AOF write error when the AOF fsync policy is 'always': exiting"
-                    );
+                    // The exit must not depend on the log line (the log may sit on the
+                    // same full disk): nothing after this may unwind past the exit.
+                    let error = e.to_string();
+                    let _ = std::panic::catch_unwind(|| {
+                        tracing::error!(
+                            error = %error,
+                            "can't recover from AOF write error when the AOF fsync policy is 'always': exiting"
+                        );
+                    });
                     std::process::exit(1);
                 }
             }

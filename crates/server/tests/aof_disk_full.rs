@@ -143,3 +143,87 @@ fn full_disk_under_always_stops_before_acknowledging() {
     assert!(s.restart(None), "restart on the AOF left behind");
     assert_holds_exactly(&s, &acked, value.len());
 }
+
+/// The node's log on the same full disk (as in the chaos suite, where a node's directory
+/// holds its log): the log line written on the way out fails too, and that must not keep
+/// the node from stopping. It did: the log writer reported its own failure with
+/// eprintln!, which panics when stderr cannot be written, so the panic unwound out of the
+/// AOF append before the exit (the write stayed applied in memory, never reached the AOF
+/// or the replicas, and the node ran on). Redis's logging never fails the server.
+#[test]
+fn full_disk_under_always_stops_even_when_the_log_cannot_be_written() {
+    use std::io::Write;
+    let Some(fs) = Tmpfs::mount("3m") else {
+        return;
+    };
+    let log_path = fs.0.join("server.log");
+    let log = || {
+        std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&log_path)
+            .expect("log on the tmpfs")
+    };
+    let port = free_port();
+    let mut child = std::process::Command::new(rubra_bin())
+        .args([
+            "--port",
+            &port.to_string(),
+            "--dir",
+            fs.path(),
+            "--save",
+            "",
+        ])
+        .args(["--appendonly", "yes", "--appendfsync", "always"])
+        .stdout(log())
+        .stderr(log())
+        .spawn()
+        .expect("spawn rubra-server");
+    let url = format!("redis://127.0.0.1:{port}/");
+    assert!(
+        wait_for_ok(Duration::from_secs(10), || redis::Client::open(
+            url.as_str()
+        )
+        .and_then(|c| c.get_connection())
+        .is_ok()),
+        "the node did not start"
+    );
+    let mut c = redis::Client::open(url.as_str())
+        .and_then(|c| c.get_connection())
+        .expect("connect");
+    // No room anywhere: the data and, to its last byte, the log's own last page.
+    let _filler = fs.fill_up();
+    let mut l = log();
+    while l.write_all(b"#").is_ok() {}
+    let value = "v".repeat(200_000);
+    let (_acked, failure) = write_until_refused(&mut c, &value);
+    assert!(failure.is_some(), "writes acknowledged on a full disk");
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let exited = loop {
+        if let Ok(Some(_)) = child.try_wait() {
+            break true;
+        }
+        if Instant::now() > deadline {
+            break false;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(
+        exited,
+        "the node kept running after an AOF write failed under appendfsync always \
+         (its log on the same full disk)"
+    );
+}
+
+fn wait_for_ok(within: Duration, mut ok: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + within;
+    while Instant::now() < deadline {
+        if ok() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    false
+}

@@ -3,7 +3,152 @@
 
 use super::*;
 
+/// How long a scale step waits, in all, for the cluster to be whole again (a node down
+/// or restarting, a failover in progress) before it gives up with the last reason.
+/// Failovers take a few node timeouts and a dead node is restarted by the monitor within
+/// seconds, so two minutes is generous; RUBRA_SCALE_PATIENCE_SECS overrides it.
+fn patience() -> Duration {
+    let secs = std::env::var("RUBRA_SCALE_PATIENCE_SECS")
+        .ok()
+        .and_then(|v| v.parse::<u64>().ok())
+        .unwrap_or(120);
+    Duration::from_secs(secs)
+}
+
+/// A scale request that can never succeed by waiting (too many or too few pairs, another
+/// step unfinished): returned at once instead of retried.
+#[derive(Debug)]
+struct Refused(String);
+
+impl std::fmt::Display for Refused {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for Refused {}
+
+fn refuse<T>(why: impl Into<String>) -> Result<T> {
+    Err(Refused(why.into()).into())
+}
+
+/// Why the cluster is not fit for moving slots, or None: every node in `ports` answers,
+/// no node is flagged failing (a node down, restarting, or a failover not finished),
+/// and every slot is owned by a primary that is not failing. Slots only ever move
+/// between nodes confirmed up this way.
+pub(crate) fn not_ready(ctx: &Ctx, ports: &[u16]) -> Option<String> {
+    for &p in ports {
+        let answer = form::local(ctx, p).and_then(|mut c| c.cmd(&["PING"]));
+        match answer {
+            Ok(crate::resp::Value::Err(e)) => return Some(format!("node {p} answers {e}")),
+            Ok(_) => {}
+            Err(e) => return Some(format!("node {p} is not reachable ({e:#})")),
+        }
+    }
+    let view = match ctx.best_view() {
+        Ok(v) => v,
+        Err(e) => return Some(format!("no view of the cluster ({e:#})")),
+    };
+    if let Some(n) = view.nodes.iter().find(|n| n.is_failing()) {
+        return Some(format!(
+            "node {} is flagged {} (down, restarting, or its failover is not over)",
+            n.port,
+            if n.flags.iter().any(|f| f == "fail") {
+                "fail"
+            } else {
+                "fail?"
+            }
+        ));
+    }
+    let owners = view.owners();
+    if owners.len() < crate::topology::SLOTS {
+        return Some(format!(
+            "{} slots have no owner",
+            crate::topology::SLOTS - owners.len()
+        ));
+    }
+    for id in owners.values().collect::<std::collections::BTreeSet<_>>() {
+        match view.get(id) {
+            Some(n) if n.is_primary() && !n.is_failing() => {}
+            _ => return Some(format!("slot owner {id} is not a live primary")),
+        }
+    }
+    None
+}
+
 impl Supervisor {
+    /// Waits (at most `left`) until [`not_ready`] says the cluster is fit for moving
+    /// slots, logging why not every 5 s; Err is the last reason.
+    fn wait_ready(&self, op: &str, left: Duration) -> std::result::Result<(), String> {
+        let t0 = Instant::now();
+        let mut last_log: Option<Instant> = None;
+        loop {
+            let ports = lock(&self.state).active_ports();
+            let Some(why) = not_ready(&self.ctx(), &ports) else {
+                return Ok(());
+            };
+            if t0.elapsed() >= left {
+                return Err(why);
+            }
+            if last_log.is_none_or(|t| t.elapsed() >= Duration::from_secs(5)) {
+                self.ops.phase("waiting for the cluster");
+                self.event(
+                    "scale",
+                    serde_json::json!({"op": op, "phase": "waiting", "why": why,
+                        "waited_s": t0.elapsed().as_secs()}),
+                );
+                last_log = Some(Instant::now());
+            }
+            std::thread::sleep(Duration::from_millis(500));
+        }
+    }
+
+    /// Runs a scale step, and if it fails while the cluster is not whole (a node down,
+    /// a failover in progress), waits until it is and runs it again: the step resumes
+    /// from state.json's `pending`, so a retry continues rather than repeats. Fails with
+    /// the step's error and the cluster's state only after [`patience`] in all; a
+    /// [`Refused`] request fails at once.
+    fn patiently<T>(&self, op: &str, mut step: impl FnMut() -> Result<T>) -> Result<T> {
+        let bound = patience();
+        let t0 = Instant::now();
+        let mut attempt = 1u32;
+        loop {
+            let e = match step() {
+                Ok(v) => return Ok(v),
+                Err(e) if e.downcast_ref::<Refused>().is_some() => return Err(e),
+                Err(e) => e,
+            };
+            let left = bound.saturating_sub(t0.elapsed());
+            if left.is_zero() {
+                bail!("{op} gave up after {bound:?} ({attempt} attempts): {e:#}");
+            }
+            self.event(
+                "scale",
+                serde_json::json!({"op": op, "phase": "retry", "attempt": attempt,
+                    "error": format!("{e:#}")}),
+            );
+            if let Err(why) = self.wait_ready(op, left) {
+                bail!(
+                    "{op} failed ({e:#}) and the cluster was not whole again within {bound:?}: {why}"
+                );
+            }
+            // A cluster that looks whole but where the step still fails (e.g. a node
+            // that answers but is not done loading) gets a moment before the retry.
+            std::thread::sleep(Duration::from_millis(500));
+            attempt += 1;
+        }
+    }
+
+    /// Fails (for [`Supervisor::patiently`] to wait and retry) unless the cluster is fit
+    /// for moving slots: called right before a scale step plans and moves slots.
+    fn ensure_ready(&self, ctx: &Ctx) -> Result<()> {
+        let ports = lock(&self.state).active_ports();
+        match not_ready(ctx, &ports) {
+            Some(why) => bail!("not moving slots now: {why}"),
+            None => Ok(()),
+        }
+    }
+
     /// Carry out slot moves (one atomic migration per source/target pair where the
     /// source supports it), reporting slots, keys and bytes to the running operation.
     fn execute_moves(
@@ -115,16 +260,25 @@ impl Supervisor {
         Ok(serde_json::json!({"actions": lines}))
     }
 
-    /// Add a primary+replica pair (continuing a recorded one). Caller holds `ops`.
+    /// Add a primary+replica pair (continuing a recorded one), waiting out a node that
+    /// is down or a failover in progress (see [`Supervisor::patiently`]). Caller holds
+    /// `ops`.
     pub fn add_pair_locked(&self) -> Result<serde_json::Value> {
+        self.patiently("add_pair", || self.add_pair_once())
+    }
+
+    /// One attempt at adding a pair; resumable from `pending`.
+    fn add_pair_once(&self) -> Result<serde_json::Value> {
         let (pair, pport, rport) = {
             let mut st = lock(&self.state);
             let pair = match &st.pending {
                 Some(Pending::AddPair { pair, .. }) => *pair,
-                Some(other) => bail!("another scale step is unfinished: {other:?}"),
+                Some(other) => {
+                    return refuse(format!("another scale step is unfinished: {other:?}"))
+                }
                 None => {
                     if st.active_ports().len() + 2 > 12 {
-                        bail!("a cluster managed by rubra has at most 12 nodes");
+                        return refuse("a cluster managed by rubra has at most 12 nodes");
                     }
                     let pair = st.next_pair();
                     let port = st.next_free_port();
@@ -196,6 +350,7 @@ impl Supervisor {
         let replicas = lock(&self.state).active_ports().len() / 2;
         form::wait_ok(&ctx, &ports, replicas, CONVERGE)?;
         step("balance")?;
+        self.ensure_ready(&ctx)?;
         let (slots, keys) = self.rebalance_locked(0.0)?;
         form::wait_ok(&ctx, &ports, replicas, CONVERGE)?;
         self.set_pending(None)?;
@@ -205,17 +360,28 @@ impl Supervisor {
         Ok(d)
     }
 
-    /// Remove the most recently added pair (continuing a recorded removal). Caller holds
-    /// `ops`. Order: drain its slots, FORGET on every other node, stop both processes.
+    /// Remove the most recently added pair (continuing a recorded removal), waiting out
+    /// a node that is down or a failover in progress (see [`Supervisor::patiently`]).
+    /// Caller holds `ops`. Order: drain its slots, FORGET on every other node, stop both
+    /// processes.
     pub fn remove_pair_locked(&self) -> Result<serde_json::Value> {
+        self.patiently("remove_pair", || self.remove_pair_once())
+    }
+
+    /// One attempt at removing a pair; resumable from `pending`.
+    fn remove_pair_once(&self) -> Result<serde_json::Value> {
         let pair = {
             let st = lock(&self.state);
             match &st.pending {
                 Some(Pending::RemovePair { pair, .. }) => *pair,
-                Some(other) => bail!("another scale step is unfinished: {other:?}"),
+                Some(other) => {
+                    return refuse(format!("another scale step is unfinished: {other:?}"))
+                }
                 None => {
                     if st.active_ports().len() < 8 {
-                        bail!("cannot remove a pair: a cluster keeps at least 3 pairs (6 nodes)");
+                        return refuse(
+                            "cannot remove a pair: a cluster keeps at least 3 pairs (6 nodes)",
+                        );
                     }
                     st.nodes
                         .iter()
@@ -242,6 +408,7 @@ impl Supervisor {
             .map(|n| n.port)
             .collect();
         self.event("scale", serde_json::json!({"op": "remove_pair", "pair": pair, "ports": pair_ports, "phase": "start"}));
+        self.ensure_ready(&ctx)?;
         for line in crate::check::fix(&ctx)? {
             self.event("fix", serde_json::json!({"action": line}));
         }
@@ -321,7 +488,7 @@ impl Supervisor {
     /// Add or remove pairs until there are `pairs`. Caller holds `ops`.
     pub fn scale_to_locked(&self, pairs: usize) -> Result<serde_json::Value> {
         if !(3..=6).contains(&pairs) {
-            bail!("pairs must be between 3 and 6 (6..=12 nodes)");
+            return refuse("pairs must be between 3 and 6 (6..=12 nodes)");
         }
         let mut steps = Vec::new();
         loop {

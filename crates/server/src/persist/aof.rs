@@ -147,11 +147,13 @@ impl AofWriter {
         Ok(())
     }
 
+    /// Records a write or fsync error; the state changes before the log line, so it holds
+    /// whatever becomes of the logging.
     fn note_error(&mut self, e: &std::io::Error) {
-        if self.write_error.is_none() {
+        let first = self.write_error.replace(strerror(e)).is_none();
+        if first {
             tracing::error!(error = %e, "writing the AOF failed: refusing writes until it works");
         }
-        self.write_error = Some(strerror(e));
     }
 
     /// The `everysec` fsync, called by the cron. A failed fsync stands as a write error

@@ -26,6 +26,9 @@ pub(crate) struct Verdict {
     pub(crate) counter_errors: Vec<String>,
     pub(crate) crashed: Vec<String>,
     pub(crate) stray: usize,
+    /// Nodes holding memory after the flush that a fresh node does not (see
+    /// [`memory_findings`]); filled by suites that run the memory check.
+    pub(crate) leaks: Vec<String>,
 }
 
 /// Lets the clients run one more second after the last fault, stops them, and collects
@@ -68,6 +71,11 @@ impl Verdict {
             self.counter_errors
         );
         assert!(self.crashed.is_empty(), "seed {seed}: {:?}", self.crashed);
+        assert!(
+            self.leaks.is_empty(),
+            "seed {seed}: memory not given back: {:?}",
+            self.leaks
+        );
         assert_eq!(
             self.stray, 0,
             "seed {seed}: keys on a primary that does not own their slot"
@@ -80,6 +88,7 @@ impl Verdict {
             || !self.phantoms.is_empty()
             || !self.counter_errors.is_empty()
             || !self.crashed.is_empty()
+            || !self.leaks.is_empty()
             || self.stray > 0
     }
 }
@@ -257,6 +266,7 @@ pub(crate) fn check(
         counter_errors,
         crashed,
         stray,
+        leaks: Vec::new(),
     }
 }
 
@@ -320,5 +330,128 @@ pub(crate) fn read_primary(c: &mut redis::Connection, slots: &[(u16, u16)], held
             }
             held.values.insert(k.clone(), strings_of(&v));
         }
+    }
+}
+
+/// One node's memory at the two quiescent points the leak check compares: right after
+/// the cluster formed (empty, no clients) and after the run, once every key was flushed
+/// and the test's clients were gone.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct MemReading {
+    pub(crate) addr: String,
+    /// `used_memory` of the fresh, empty node.
+    pub(crate) start: u64,
+    /// `used_memory` at the end, flushed and quiet.
+    pub(crate) end: u64,
+    /// `used_memory_rss` at the end (reported, not judged: allocators keep pages).
+    pub(crate) rss: u64,
+    /// The replication backlog then (`repl_backlog_histlen`): memory a fresh node has not
+    /// filled yet and a node that served a run legitimately holds.
+    pub(crate) backlog: u64,
+    /// Whether the process at the end is the one measured at the start (a node killed
+    /// and restarted is a fresh process: its start reading is its predecessor's).
+    pub(crate) same_process: bool,
+}
+
+/// Memory a quiet, empty node may hold beyond a fresh one and its backlog: buffers of
+/// the cluster bus links, the slow log, the latency monitor, allocator rounding.
+pub(crate) const MEMORY_SLACK: u64 = 2 << 20;
+
+impl MemReading {
+    /// What the node may hold at the end: its fresh self, the backlog, the slack.
+    pub(crate) fn bound(&self) -> u64 {
+        self.start + self.backlog + MEMORY_SLACK
+    }
+}
+
+/// The nodes whose flushed, quiet memory exceeds [`MemReading::bound`]: memory that grew
+/// with the run and was not given back when the data and the clients went (a leak, or a
+/// buffer nobody frees). A missing reading (0: the node did not answer) is a finding.
+pub(crate) fn memory_findings(readings: &[MemReading]) -> Vec<String> {
+    readings
+        .iter()
+        .filter_map(|r| {
+            if r.start == 0 || r.end == 0 {
+                return Some(format!("{}: no used_memory reading", r.addr));
+            }
+            (r.end > r.bound()).then(|| {
+                format!(
+                    "{}: used_memory {} after the flush, above fresh {} + backlog {} + slack {} = {}",
+                    r.addr,
+                    r.end,
+                    r.start,
+                    r.backlog,
+                    MEMORY_SLACK,
+                    r.bound()
+                )
+            })
+        })
+        .collect()
+}
+
+/// The per-node memory table of the report.
+pub(crate) fn memory_table(readings: &[MemReading]) -> String {
+    let mib = |b: u64| b as f64 / (1 << 20) as f64;
+    let mut t = format!(
+        "{:<22} {:>10} {:>10} {:>10} {:>10} {:>8} {}\n",
+        "node memory (MiB)", "used start", "used end", "backlog", "rss end", "growth", "verdict"
+    );
+    for r in readings {
+        t += &format!(
+            "{:<22} {:>10.2} {:>10.2} {:>10.2} {:>10.2} {:>8.2} {}{}\n",
+            r.addr,
+            mib(r.start),
+            mib(r.end),
+            mib(r.backlog),
+            mib(r.rss),
+            mib(r.end) - mib(r.start),
+            if r.end > r.bound() || r.end == 0 {
+                "LEAK?"
+            } else {
+                "ok"
+            },
+            if r.same_process { "" } else { " (restarted)" }
+        );
+    }
+    t
+}
+
+#[cfg(test)]
+mod memory_tests {
+    use super::*;
+
+    fn reading(start: u64, end: u64, backlog: u64) -> MemReading {
+        MemReading {
+            addr: "10.0.0.1:6379".into(),
+            start,
+            end,
+            rss: end * 2,
+            backlog,
+            same_process: true,
+        }
+    }
+
+    #[test]
+    fn a_node_back_to_its_fresh_size_plus_backlog_passes() {
+        let ok = reading(1_500_000, 1_500_000 + (1 << 20) + 300_000, 1 << 20);
+        assert!(memory_findings(&[ok]).is_empty());
+    }
+
+    #[test]
+    fn memory_kept_after_the_flush_is_a_finding() {
+        // 5 MB more than a fresh node with a full backlog: what a leaked buffer looks like.
+        let leaky = reading(1_500_000, 1_500_000 + (1 << 20) + (5 << 20), 1 << 20);
+        let found = memory_findings(std::slice::from_ref(&leaky));
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert!(found[0].contains("above fresh"), "{}", found[0]);
+        assert!(memory_table(&[leaky]).contains("LEAK?"));
+        // The backlog does not excuse memory beyond it.
+        let no_backlog = reading(1_500_000, 1_500_000 + (3 << 20), 0);
+        assert_eq!(memory_findings(&[no_backlog]).len(), 1);
+    }
+
+    #[test]
+    fn a_node_that_did_not_answer_is_a_finding() {
+        assert_eq!(memory_findings(&[reading(1_500_000, 0, 0)]).len(), 1);
     }
 }

@@ -271,17 +271,47 @@ pub(crate) fn inject(
             // Writes keep coming (clients to a primary, the stream to a replica): under
             // appendfsync always the node stops at its first failed AOF write.
             let stopped = wait_for(Duration::from_secs(5), || nodes[victim].exited());
+            if !stopped {
+                // Still up: what it holds on disk and says of its AOF, before space returns.
+                let files: Vec<String> = std::fs::read_dir(&disk.0)
+                    .map(|d| {
+                        d.flatten()
+                            .map(|e| {
+                                let len = e.metadata().map(|m| m.len()).unwrap_or(0);
+                                format!("{}={len}", e.file_name().to_string_lossy())
+                            })
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                let p = nodes[victim].cli(&["info", "persistence"]);
+                eprintln!(
+                    "chaos: disk full on {} but still running: files {files:?}, appendfsync {:?}, \
+                     aof_last_write_status {}, aof_current_size {}",
+                    nodes[victim].addr(),
+                    nodes[victim].cli(&["config", "get", "appendfsync"]),
+                    info_field_of(&p, "aof_last_write_status"),
+                    info_field_of(&p, "aof_current_size"),
+                );
+            }
             std::thread::sleep(rng.between_ms(500, 4000));
             std::fs::remove_file(&filler).map_err(|e| format!("freeing the tmpfs: {e}"))?;
             if stopped || nodes[victim].exited() {
                 restart(nodes, victim)?;
                 Ok("(node stopped, restarted)".into())
             } else {
-                // Seen now and then: say what the node was doing, for a post-mortem.
+                // Seen now and then: say what the node was doing, and what it says of its
+                // disk now, for a post-mortem.
+                let now = nodes[victim].cli(&["info", "persistence"]);
                 Ok(format!(
-                    "(node kept running: role {}, AOF rewrite in progress {})",
+                    "(node kept running: role {}, AOF rewrite in progress {}, RDB save in \
+                     progress {}; now aof_last_write_status {}, rdb_last_bgsave_status {}, \
+                     rdb_bgsave_in_progress {})",
                     info_field_of(&info, "role"),
-                    info_field_of(&info, "aof_rewrite_in_progress")
+                    info_field_of(&info, "aof_rewrite_in_progress"),
+                    info_field_of(&info, "rdb_bgsave_in_progress"),
+                    info_field_of(&now, "aof_last_write_status"),
+                    info_field_of(&now, "rdb_last_bgsave_status"),
+                    info_field_of(&now, "rdb_bgsave_in_progress")
                 ))
             }
         }

@@ -280,3 +280,67 @@ pub(crate) fn crashes(nodes: &[Member]) -> Vec<String> {
 pub(crate) fn index_of(nodes: &[Member], address: &str) -> Option<usize> {
     nodes.iter().position(|s| s.addr() == address)
 }
+
+/// A node's (used_memory, used_memory_rss, repl_backlog_histlen); zeros if it does not
+/// answer.
+pub(crate) fn memory_of(node: &Member) -> (u64, u64, u64) {
+    let info = node.cli(&["info"]);
+    let num = |f: &str| info_field_of(&info, f).parse::<u64>().unwrap_or(0);
+    (
+        num("used_memory"),
+        num("used_memory_rss"),
+        num("repl_backlog_histlen"),
+    )
+}
+
+/// Brings the cluster to a quiet, empty state for the memory check: FLUSHALL on every
+/// primary (replicas follow through the stream), then waits until every node holds no
+/// key and has no client connected besides the one asking; Err says which node did not.
+pub(crate) fn flush_and_quiesce(nodes: &[Member]) -> Result<(), String> {
+    for n in nodes {
+        if info_field_of(&n.cli(&["info", "replication"]), "role") == "master" {
+            let reply = n.cli(&["flushall"]);
+            if reply != "OK" {
+                return Err(format!("{}: FLUSHALL answered {reply}", n.addr()));
+            }
+        }
+    }
+    let quiet = |n: &Member| n.cli(&["dbsize"]) == "0" && other_clients(n) == 0;
+    if !wait_for(Duration::from_secs(30), || nodes.iter().all(quiet)) {
+        let loud: Vec<String> = nodes
+            .iter()
+            .filter(|n| !quiet(n))
+            .map(|n| {
+                format!(
+                    "{} (dbsize {}, clients {})",
+                    n.addr(),
+                    n.cli(&["dbsize"]),
+                    other_clients(n)
+                )
+            })
+            .collect();
+        return Err(format!(
+            "not empty and quiet after 30 s: {}",
+            loud.join(", ")
+        ));
+    }
+    // Let the cron run (client and expiry housekeeping) before the reading.
+    std::thread::sleep(Duration::from_millis(1500));
+    Ok(())
+}
+
+/// Normal clients connected to `node` besides the CLIENT LIST asking (a replica's link
+/// to its primary and a primary's replicas do not count).
+fn other_clients(node: &Member) -> usize {
+    node.cli(&["client", "list"])
+        .lines()
+        .filter(|l| !l.contains("cmd=client|list"))
+        .filter(|l| {
+            let flags = l
+                .split(' ')
+                .find_map(|f| f.strip_prefix("flags="))
+                .unwrap_or("");
+            !flags.contains('M') && !flags.contains('S')
+        })
+        .count()
+}

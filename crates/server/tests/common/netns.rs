@@ -236,11 +236,17 @@ fn spawn_in(
     dir: &std::path::Path,
     extra: &[String],
 ) -> Child {
+    // RUBRA_NODE_LOG_DIR keeps the logs off the node's own disk (a full-disk fault loses
+    // the lines written while it is full otherwise).
+    let log_path = match std::env::var("RUBRA_NODE_LOG_DIR") {
+        Ok(d) => std::path::PathBuf::from(d).join(format!("{ns}.log")),
+        Err(_) => dir.join(SERVER_LOG),
+    };
     let log = || {
         std::fs::OpenOptions::new()
             .create(true)
             .append(true)
-            .open(dir.join(SERVER_LOG))
+            .open(&log_path)
             .map(Stdio::from)
             .unwrap_or_else(|_| Stdio::null())
     };
