@@ -148,7 +148,11 @@ fn new_state(a: &UpArgs) -> Result<State> {
     }
     if hosts.len() > 1 {
         let names: Vec<String> = hosts.iter().map(|h| h.name.clone()).collect();
-        let placed = crate::placement::place(&names, &crate::runtime_cli::wants(&nodes), &Default::default())?;
+        let placed = crate::placement::place(
+            &names,
+            &crate::runtime_cli::wants(&nodes),
+            &Default::default(),
+        )?;
         for p in placed {
             if let Some(n) = nodes.iter_mut().find(|n| n.port == p.port) {
                 n.host = Some(p.host);
@@ -282,7 +286,9 @@ pub(super) fn up(a: UpArgs) -> Result<ExitCode> {
             {
                 d.hosts = given;
             }
-            _ => bail!("--docker-hosts: the cluster in this data dir was created with other Docker hosts"),
+            _ => bail!(
+                "--docker-hosts: the cluster in this data dir was created with other Docker hosts"
+            ),
         }
     }
     if a.announce_ip.is_some() && a.announce_ip != state.announce_ip {

@@ -366,7 +366,11 @@ impl DockerRt {
             &format!("/containers/json?all=true&filters={filter}"),
             None,
         )?;
-        let placed = self.placed.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        let placed = self
+            .placed
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
         let mut out = Vec::new();
         for c in list.as_array().into_iter().flatten() {
             let port = c["Labels"]["rubra.port"]
@@ -527,8 +531,7 @@ impl DockerRt {
                 engine.ok("DELETE", &format!("/volumes/{name}"), None)?;
             }
         }
-        let (code, text) =
-            engine.call("DELETE", &format!("/networks/{}", self.network()), None)?;
+        let (code, text) = engine.call("DELETE", &format!("/networks/{}", self.network()), None)?;
         if !matches!(code, 204 | 404) {
             bail!("remove network {}: {code} {text}", self.network());
         }
@@ -644,10 +647,8 @@ mod tests {
         assert!(one.container_spec(7000, &opts())["Labels"]
             .get(HOST_LABEL)
             .is_none());
-        assert!(
-            DockerRt::new("t4", "i", 0.0, "1mb")
-                .and_then(|r| r.with_hosts(&[("a".into(), "tcp://x:2375".into())], Default::default()))
-                .is_err()
-        );
+        assert!(DockerRt::new("t4", "i", 0.0, "1mb")
+            .and_then(|r| r.with_hosts(&[("a".into(), "tcp://x:2375".into())], Default::default()))
+            .is_err());
     }
 }

@@ -71,7 +71,10 @@ impl Supervisor {
                     ),
                     Ok(_) => {}
                     Err(e) => {
-                        lock(&self.host_health).entry(name.clone()).or_default().cleaned = false;
+                        lock(&self.host_health)
+                            .entry(name.clone())
+                            .or_default()
+                            .cleaned = false;
                         eprintln!("rubra: stale containers on host {name}: {e:#}");
                     }
                 }
@@ -168,9 +171,11 @@ impl Supervisor {
             .into_iter()
             .filter(|p| !on_lost.contains(p))
             .collect();
-        let view = live
-            .iter()
-            .find_map(|&p| form::local(&ctx, p).and_then(|mut c| View::fetch(&mut c)).ok())?;
+        let view = live.iter().find_map(|&p| {
+            form::local(&ctx, p)
+                .and_then(|mut c| View::fetch(&mut c))
+                .ok()
+        })?;
         let owners = view.owners();
         let served = owners.len() == crate::topology::SLOTS
             && owners.values().all(|id| {
@@ -215,10 +220,19 @@ impl Supervisor {
         self.ops.phase("forget");
         let mut dead_ids: BTreeSet<String> = BTreeSet::new();
         for p in &fresh {
-            if let Some(id) = st.nodes.iter().find(|n| n.port == p.port).and_then(|n| n.id.clone()) {
+            if let Some(id) = st
+                .nodes
+                .iter()
+                .find(|n| n.port == p.port)
+                .and_then(|n| n.id.clone())
+            {
                 dead_ids.insert(id);
             }
-            for n in view.nodes.iter().filter(|n| n.port == p.port && n.is_failing()) {
+            for n in view
+                .nodes
+                .iter()
+                .filter(|n| n.port == p.port && n.is_failing())
+            {
                 dead_ids.insert(n.id.clone());
             }
         }
@@ -276,8 +290,8 @@ impl Supervisor {
         self.ops.phase("replicate");
         let mut moved = Vec::new();
         for p in &fresh {
-            let partner = partner_of(p.port)
-                .ok_or_else(|| anyhow!("node {} has no partner", p.port))?;
+            let partner =
+                partner_of(p.port).ok_or_else(|| anyhow!("node {} has no partner", p.port))?;
             let pid = form::node_id(&ctx, partner)?;
             form::replicate(&ctx, p.port, &pid, CONVERGE)?;
             let id = form::node_id(&ctx, p.port)?;
