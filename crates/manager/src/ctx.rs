@@ -22,6 +22,9 @@ pub struct Ctx {
     pub hosts: BTreeMap<u16, String>,
     /// Set for a `rubra up --tls` cluster: nodes speak only TLS (see `tls::client_config`).
     pub tls: Option<std::sync::Arc<rustls::ClientConfig>>,
+    /// Docker runtime on several hosts: the host of each node, port -> host name (shown
+    /// by `rubra status` and the panel).
+    pub placement: BTreeMap<u16, String>,
 }
 
 impl Ctx {

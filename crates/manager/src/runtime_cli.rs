@@ -24,23 +24,64 @@ pub fn docker_runtime(
         bail!("the cluster in this data dir was created with --runtime {was}");
     }
     match &st.docker {
-        Some(d) => Ok(Some(DockerRt::new(&d.prefix, &d.image, cpus, maxmemory)?)),
+        Some(d) => Ok(Some(with_hosts(
+            st,
+            d,
+            DockerRt::new(&d.prefix, &d.image, cpus, maxmemory)?,
+        )?)),
         None => Ok(None),
     }
 }
 
-/// A runtime handle for commands that only inspect or stop (no limits needed).
-fn handle(d: &DockerRec) -> Result<DockerRt> {
-    DockerRt::new(&d.prefix, &d.image, 0.0, "0")
+/// `rt` on the hosts recorded in `d`, with the nodes where `st` placed them.
+fn with_hosts(st: &State, d: &DockerRec, rt: DockerRt) -> Result<DockerRt> {
+    let hosts: Vec<(String, String)> = d
+        .hosts
+        .iter()
+        .map(|h| (h.name.clone(), h.endpoint.clone()))
+        .collect();
+    rt.with_hosts(&hosts, placement_of(st))
 }
 
-/// Container IPs of `ports`, read from the engine (for status, check, reshard...).
-pub fn container_ips(d: &DockerRec, ports: &[u16]) -> Result<BTreeMap<u16, String>> {
-    let rt = handle(d)?;
+/// Where `st` placed each node (port -> host name).
+pub fn placement_of(st: &State) -> BTreeMap<u16, String> {
+    st.nodes
+        .iter()
+        .filter_map(|n| n.host.clone().map(|h| (n.port, h)))
+        .collect()
+}
+
+/// The nodes as `placement::place` takes them (created roles).
+pub fn wants(nodes: &[crate::state::NodeRec]) -> Vec<crate::placement::Want> {
+    nodes
+        .iter()
+        .filter(|n| n.status == crate::state::NodeStatus::Active)
+        .map(|n| crate::placement::Want {
+            port: n.port,
+            pair: n.pair,
+            primary: n.intent == crate::state::Intent::Primary,
+        })
+        .collect()
+}
+
+/// A runtime handle for commands that only inspect or stop (no limits needed).
+fn handle(st: &State, d: &DockerRec) -> Result<DockerRt> {
+    with_hosts(st, d, DockerRt::new(&d.prefix, &d.image, 0.0, "0")?)
+}
+
+/// Container IPs of `ports`, read from the engines (for status, check, reshard...). A
+/// node whose host does not answer is left out (the others still serve its slots).
+pub fn container_ips(st: &State, d: &DockerRec, ports: &[u16]) -> Result<BTreeMap<u16, String>> {
+    let rt = handle(st, d)?;
     let mut out = BTreeMap::new();
     for &p in ports {
-        if let Some(ip) = rt.refresh_ip(p)? {
-            out.insert(p, ip);
+        match rt.refresh_ip(p) {
+            Ok(Some(ip)) => {
+                out.insert(p, ip);
+            }
+            Ok(None) => {}
+            Err(e) if rt.multi() => eprintln!("rubra: node {p}: {e:#}"),
+            Err(e) => return Err(e),
         }
     }
     Ok(out)
@@ -49,7 +90,7 @@ pub fn container_ips(d: &DockerRec, ports: &[u16]) -> Result<BTreeMap<u16, Strin
 /// `rubra down` without a supervisor: stop the node containers (they and their volumes
 /// stay for the next `rubra up`).
 pub fn stop(d: &DockerRec, st: &State) -> Result<ExitCode> {
-    let rt = handle(d)?;
+    let rt = handle(st, d)?;
     let ports = st.active_ports();
     for &p in &ports {
         rt.stop(p, 10)?;
@@ -71,7 +112,7 @@ pub fn purge(dir: &std::path::Path) -> Result<()> {
     let Some(d) = &st.docker else {
         bail!("--purge is for clusters on the Docker runtime");
     };
-    let n = handle(d)?.purge()?;
+    let n = handle(&st, d)?.purge()?;
     std::fs::remove_file(dir.state_path())?;
     println!(
         "removed {n} containers, their volumes and network {}-net",

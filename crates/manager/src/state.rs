@@ -49,6 +49,9 @@ pub struct NodeRec {
     pub pid: Option<u32>,
     /// Lifecycle.
     pub status: NodeStatus,
+    /// Docker runtime on several hosts: the host (`--docker-hosts` name) running it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host: Option<String>,
 }
 
 /// An unfinished scale operation, recorded before each step so a rerun continues it.
@@ -120,6 +123,20 @@ pub struct DockerRec {
     pub prefix: String,
     /// Node image.
     pub image: String,
+    /// The Docker hosts nodes are placed on (`--docker-hosts`); empty: the one engine of
+    /// `DOCKER_HOST` or the default socket.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub hosts: Vec<HostRec>,
+}
+
+/// One Docker host of a multi-host cluster: a name (the `rubra.host` label) and how to
+/// reach its engine.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct HostRec {
+    /// Host name, unique in the cluster.
+    pub name: String,
+    /// Engine endpoint, `unix:///path`.
+    pub endpoint: String,
 }
 
 impl State {

@@ -24,11 +24,22 @@ fn opt(v: Option<u64>) -> String {
     v.map(|v| v.to_string()).unwrap_or_else(|| "-".into())
 }
 
-/// Render rows as a fixed-width table.
+/// Render rows as a fixed-width table (with a HOST column when nodes run on several
+/// Docker hosts).
 pub fn render(rows: &[NodeDetail]) -> String {
+    let hosts = rows.iter().any(|r| r.host.is_some());
     let mut out = format!(
-        "{:<10} {:<8} {:<21} {:>6} {:<24} {:>8} {:>8} {:>7} {}\n",
-        "ID", "ROLE", "ADDR", "SLOTS", "RANGES", "KEYS", "MEMORY", "OPS/S", "LINK"
+        "{:<10} {:<8} {:<21} {:>6} {:<24} {:>8} {:>8} {:>7} {}{}\n",
+        "ID",
+        "ROLE",
+        "ADDR",
+        "SLOTS",
+        "RANGES",
+        "KEYS",
+        "MEMORY",
+        "OPS/S",
+        "LINK",
+        if hosts { "  HOST" } else { "" }
     );
     for r in rows {
         let mut ranges = fmt_ranges(&r.slots);
@@ -47,7 +58,7 @@ pub fn render(rows: &[NodeDetail]) -> String {
             );
         }
         out.push_str(&format!(
-            "{:<10} {:<8} {:<21} {:>6} {:<24} {:>8} {:>8} {:>7} {}\n",
+            "{:<10} {:<8} {:<21} {:>6} {:<24} {:>8} {:>8} {:>7} {}{}\n",
             r.id.get(..8).unwrap_or(&r.id),
             r.role,
             r.addr,
@@ -56,7 +67,12 @@ pub fn render(rows: &[NodeDetail]) -> String {
             opt(r.keys),
             human(r.used_memory),
             opt(r.ops_per_sec),
-            r.link
+            r.link,
+            match (&r.host, hosts) {
+                (Some(h), _) => format!("  {h}"),
+                (None, true) => "  -".into(),
+                (None, false) => String::new(),
+            }
         ));
     }
     out

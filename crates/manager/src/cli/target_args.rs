@@ -41,6 +41,7 @@ impl Target {
                 local: false,
                 hosts: Default::default(),
                 tls,
+                placement: Default::default(),
             });
         }
         let Some(st) = dir.load_state()? else {
@@ -55,7 +56,7 @@ impl Target {
         };
         // Docker runtime: nodes are reached at their container addresses.
         let hosts = match (&st.docker, &st.external) {
-            (Some(d), _) => crate::runtime_cli::container_ips(d, &st.active_ports())?,
+            (Some(d), _) => crate::runtime_cli::container_ips(&st, d, &st.active_ports())?,
             (None, Some(names)) => {
                 let rt = crate::docker::external::ExternalRt::new(names.clone());
                 for p in st.active_ports() {
@@ -79,6 +80,7 @@ impl Target {
             } else {
                 None
             },
+            placement: crate::runtime_cli::placement_of(&st),
         })
     }
 }

@@ -92,6 +92,12 @@ pub(super) struct UpArgs {
     /// Docker runtime: prefix of the network, container and volume names.
     #[arg(long, default_value = "rubra")]
     docker_prefix: String,
+    /// Docker runtime on several hosts: `NAME=unix:///path/docker.sock,...` (at least
+    /// two). The two nodes of a pair never share a host, primaries spread evenly, and the
+    /// nodes of a host that stops answering are re-created on the others. Default: the
+    /// one engine of DOCKER_HOST or /var/run/docker.sock.
+    #[arg(long, default_value = "")]
+    docker_hosts: String,
     /// Take a backup this often (seconds, or 30m, 1h, 1d), like `rubra backup`.
     #[arg(long)]
     backup_every: Option<String>,
@@ -116,7 +122,7 @@ fn new_state(a: &UpArgs) -> Result<State> {
         bail!("--node-addrs: give an even number of nodes, at least 6");
     }
     let half = ports.len() / 2;
-    let nodes = ports
+    let mut nodes: Vec<NodeRec> = ports
         .iter()
         .enumerate()
         .map(|(i, &port)| NodeRec {
@@ -130,8 +136,29 @@ fn new_state(a: &UpArgs) -> Result<State> {
             id: None,
             pid: None,
             status: NodeStatus::Active,
+            host: None,
         })
         .collect();
+    let hosts = crate::docker::parse_hosts(&a.docker_hosts)?;
+    if a.runtime != "docker" && !hosts.is_empty() {
+        bail!("--docker-hosts is for --runtime docker");
+    }
+    if hosts.len() == 1 {
+        bail!("--docker-hosts: give at least two hosts (one engine: DOCKER_HOST)");
+    }
+    if hosts.len() > 1 {
+        let names: Vec<String> = hosts.iter().map(|h| h.name.clone()).collect();
+        let placed = crate::placement::place(
+            &names,
+            &crate::runtime_cli::wants(&nodes),
+            &Default::default(),
+        )?;
+        for p in placed {
+            if let Some(n) = nodes.iter_mut().find(|n| n.port == p.port) {
+                n.host = Some(p.host);
+            }
+        }
+    }
     Ok(State {
         version: 1,
         base_port: a.base_port,
@@ -143,6 +170,7 @@ fn new_state(a: &UpArgs) -> Result<State> {
         docker: (a.runtime == "docker").then(|| crate::state::DockerRec {
             prefix: a.docker_prefix.clone(),
             image: a.image.clone(),
+            hosts,
         }),
         external,
         rotation: None,
@@ -247,6 +275,22 @@ pub(super) fn up(a: UpArgs) -> Result<ExitCode> {
         crate::ports::check_free(&to_start)?;
     }
     state.panel = Some(a.panel.clone());
+    if resumed && !a.docker_hosts.is_empty() {
+        // The same hosts may be reached at new endpoints (a re-forwarded socket); which
+        // hosts there are is fixed at creation, since nodes are placed on them.
+        let given = crate::docker::parse_hosts(&a.docker_hosts)?;
+        match state.docker.as_mut() {
+            Some(d)
+                if d.hosts.len() == given.len()
+                    && d.hosts.iter().zip(&given).all(|(x, y)| x.name == y.name) =>
+            {
+                d.hosts = given;
+            }
+            _ => bail!(
+                "--docker-hosts: the cluster in this data dir was created with other Docker hosts"
+            ),
+        }
+    }
     if a.announce_ip.is_some() && a.announce_ip != state.announce_ip {
         // New addresses for an existing cluster: nodes start announcing them, and the
         // supervisor re-introduces them to each other (see `form::reintroduce`).

@@ -36,6 +36,28 @@ impl Engine {
         }
     }
 
+    /// The engine at `endpoint` (`unix:///path/docker.sock`; the only transport spoken:
+    /// a remote engine is reached through a forwarded socket, e.g. `ssh -L`).
+    pub fn at(endpoint: &str) -> Result<Engine> {
+        match endpoint.strip_prefix("unix://") {
+            Some(p) if !p.is_empty() => Ok(Engine { socket: p.into() }),
+            _ => bail!("engine endpoint {endpoint:?}: only unix:///path sockets are supported"),
+        }
+    }
+
+    /// Whether the engine answers `GET /_ping` within a few seconds (the supervisor's
+    /// host liveness probe: a lost host's engine does not answer).
+    pub fn ping(&self) -> bool {
+        let Ok(s) = UnixStream::connect(&self.socket) else {
+            return false;
+        };
+        if s.set_read_timeout(Some(Duration::from_secs(3))).is_err() {
+            return false;
+        }
+        crate::httpc::exchange(s, "docker", "GET", &format!("{API}/_ping"), "", "")
+            .is_ok_and(|(code, _)| code == 200)
+    }
+
     /// One API call; (status, body). Transport errors only: any HTTP status is Ok.
     pub fn call(&self, method: &str, path: &str, body: Option<&Value>) -> Result<(u16, String)> {
         let s = UnixStream::connect(&self.socket)

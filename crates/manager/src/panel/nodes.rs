@@ -20,6 +20,9 @@ pub struct NodeDetail {
     pub reach: String,
     /// Client port.
     pub port: u16,
+    /// Docker runtime on several hosts: the host running the node.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub host: Option<String>,
     /// "primary" or "replica".
     pub role: String,
     /// Primary's id for replicas.
@@ -192,6 +195,7 @@ pub fn collect(ctx: &Ctx) -> Result<Snapshot> {
             addr: n.announced_addr(),
             reach: ctx.addr_of(n),
             port: n.port,
+            host: ctx.placement.get(&n.port).cloned(),
             role: if n.is_primary() { "primary" } else { "replica" }.to_string(),
             primary_id: n.primary.clone(),
             replicas: view

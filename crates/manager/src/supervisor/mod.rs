@@ -96,6 +96,8 @@ pub struct Supervisor {
     /// Docker runtime: nodes whose container `rubra upgrade` is replacing right now (the
     /// monitor leaves them alone).
     replacing: Mutex<std::collections::HashSet<u16>>,
+    /// Docker runtime on several hosts: each host's engine liveness (see `hosts`).
+    host_health: Mutex<HashMap<String, hosts::HostHealth>>,
     /// Scheduled backups (`rubra up --backup-every`), if any.
     pub backups: Option<BackupSchedule>,
     /// `rubra up --tls`: the data dir's CA, and how rubra itself connects to the nodes.
@@ -120,6 +122,7 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 
 mod acl;
 mod autoscaling;
+pub mod hosts;
 mod nodes;
 mod rotation;
 mod scaling;
@@ -154,6 +157,7 @@ impl Supervisor {
             external: None,
             dead_since: Mutex::new(HashMap::new()),
             replacing: Mutex::new(Default::default()),
+            host_health: Mutex::new(HashMap::new()),
             backups: None,
             tls: None,
         }
@@ -222,6 +226,7 @@ impl Supervisor {
 
     /// How to reach the managed nodes.
     pub fn ctx(&self) -> Ctx {
+        let placement = crate::runtime_cli::placement_of(&lock(&self.state));
         Ctx {
             seeds: {
                 let hosts = self.hosts();
@@ -235,6 +240,7 @@ impl Supervisor {
             local: true,
             hosts: self.hosts(),
             tls: self.tls.as_ref().map(|(_, c)| c.clone()),
+            placement,
         }
     }
 

@@ -144,9 +144,23 @@ impl Supervisor {
     /// The monitor pass of the Docker runtime: a container that is gone or stopped for
     /// good (a restart policy does not bring back a killed container) is started or
     /// re-created with its volume; addresses are re-read, since a restart can change them.
+    ///
+    /// On several hosts each engine is pinged first: the nodes of a host that does not
+    /// answer are not restarted in place (even a container found dead on an earlier pass,
+    /// while its host still answered, waits), and once the host counts as lost they are
+    /// re-created on the others (`recover_lost_hosts`).
     fn monitor_containers(&self, d: &crate::docker::DockerRt, ports: &[u16]) {
+        let down = if d.multi() {
+            self.probe_hosts(d)
+        } else {
+            Default::default()
+        };
         for &port in ports {
             if lock(&self.replacing).contains(&port) {
+                continue;
+            }
+            if d.host_of(port).is_some_and(|h| down.contains(&h)) {
+                lock(&self.dead_since).remove(&port);
                 continue;
             }
             match d.alive(port) {
@@ -179,6 +193,9 @@ impl Supervisor {
                 Ok(false) => {}
                 Err(e) => eprintln!("rubra: docker inspect of node {port}: {e:#}"),
             }
+        }
+        if d.multi() && !self.stopping.load(Ordering::SeqCst) {
+            self.recover_lost_hosts(d);
         }
     }
 

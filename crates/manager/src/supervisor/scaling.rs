@@ -290,11 +290,21 @@ impl Supervisor {
                             id: None,
                             pid: None,
                             status: NodeStatus::Active,
+                            host: None,
                         });
                     }
                     pair
                 }
             };
+            drop(st);
+            if let Err(e) = self.place_new_pair(pair) {
+                let mut st = lock(&self.state);
+                if st.pending.is_none() {
+                    st.nodes.retain(|n| n.pair != pair);
+                }
+                return Err(e.context("place the new pair on the Docker hosts"));
+            }
+            let st = lock(&self.state);
             let find = |i: Intent| {
                 st.nodes
                     .iter()

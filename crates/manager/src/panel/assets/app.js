@@ -247,6 +247,7 @@
       idc.appendChild(dot); idc.appendChild(el("code", short(n.id))); idc.title = n.id;
       tr.appendChild(idc);
       var ad = el("td", n.addr); if (n.reach && n.reach !== n.addr) ad.title = "reached at " + n.reach;
+      if (n.host) { var hb = el("span", " on " + n.host); hb.className = "muted"; ad.appendChild(hb); }
       tr.appendChild(ad);
       tr.appendChild(el("td", n.role));
       tr.appendChild(el("td", n.role === "primary"
