@@ -181,7 +181,7 @@ fn full_disk_under_always_stops_even_when_the_log_cannot_be_written() {
         .expect("spawn rubra-server");
     let url = format!("redis://127.0.0.1:{port}/");
     assert!(
-        wait_for_ok(Duration::from_secs(10), || redis::Client::open(
+        common::cluster::wait_for(Duration::from_secs(10), || redis::Client::open(
             url.as_str()
         )
         .and_then(|c| c.get_connection())
@@ -215,15 +215,4 @@ fn full_disk_under_always_stops_even_when_the_log_cannot_be_written() {
         "the node kept running after an AOF write failed under appendfsync always \
          (its log on the same full disk)"
     );
-}
-
-fn wait_for_ok(within: Duration, mut ok: impl FnMut() -> bool) -> bool {
-    let deadline = Instant::now() + within;
-    while Instant::now() < deadline {
-        if ok() {
-            return true;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    false
 }
