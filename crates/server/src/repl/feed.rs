@@ -383,7 +383,11 @@ mod tests {
             let args = cmd(&["SET", "k", &"v".repeat(i % 97)]);
             all.extend_from_slice(&encoded(&args));
             f.propagate(0, &args);
-            assert!(f.backlog.capacity() <= size, "capacity {}", f.backlog.capacity());
+            assert!(
+                f.backlog.capacity() <= size,
+                "capacity {}",
+                f.backlog.capacity()
+            );
         }
         // Bigger than the whole backlog at once: only its tail is kept.
         let big = cmd(&["SET", "k", &"x".repeat(size * 2)]);
