@@ -29,6 +29,12 @@ pub(crate) static NET_OUTPUT_BYTES: AtomicU64 = AtomicU64::new(0);
 /// large replies does not buffer without bound.
 const FLUSH_THRESHOLD: usize = 1 << 20;
 
+/// The reply buffer's start size, and the size it returns to after a burst.
+const OUT_START: usize = 16 * 1024;
+
+/// A reply buffer up to this size is kept whatever the next write needs.
+const OUT_KEEP: usize = 64 * 1024;
+
 /// What processing the input buffer ended with.
 enum Step {
     /// All complete requests were run; read more.
@@ -104,7 +110,7 @@ pub(crate) async fn serve_stream<S: ClientStream>(
         return;
     }
 
-    let mut out: Vec<u8> = Vec::with_capacity(16 * 1024);
+    let mut out: Vec<u8> = Vec::with_capacity(OUT_START);
     'conn: loop {
         // Redis's `timeout`: idle normal clients are closed; subscribers and replicas are not.
         let idle_close =
@@ -483,10 +489,17 @@ async fn write_out<S: ClientStream>(stream: &mut S, out: &mut Vec<u8>) -> std::i
         return Ok(());
     }
     let res = write_flush(stream, out).await;
-    NET_OUTPUT_BYTES.fetch_add(out.len() as u64, Ordering::Relaxed);
+    let written = out.len();
+    NET_OUTPUT_BYTES.fetch_add(written as u64, Ordering::Relaxed);
     out.clear();
-    if out.capacity() > 4 * FLUSH_THRESHOLD {
-        out.shrink_to(16 * 1024);
+    // A buffer a burst grew (a snapshot or backlog sent to a replica, a big reply) goes
+    // back to the start size once a write uses less than half of it: a long-lived
+    // connection, a replica's above all, would otherwise hold its largest burst for good
+    // (issue 14). Steady replies of one size keep their buffer.
+    if out.capacity() > 4 * FLUSH_THRESHOLD
+        || (out.capacity() > OUT_KEEP && written * 2 < out.capacity())
+    {
+        out.shrink_to(OUT_START);
     }
     res
 }

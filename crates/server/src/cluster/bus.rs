@@ -21,7 +21,7 @@ use std::sync::{Arc, Weak};
 use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
 
 /// How long a bus connect may take before the attempt counts as failed.
 const CONNECT_TIMEOUT: Duration = Duration::from_millis(1000);
@@ -73,6 +73,8 @@ struct Peer {
 struct Inbound {
     node: Option<NodeId>,
     created_ms: u64,
+    /// Dropped with the entry: the connection's reader task then ends and closes it.
+    _close: oneshot::Sender<()>,
 }
 
 /// Bus links: outgoing ones by peer address, incoming ones by connection number. Lives in
@@ -157,24 +159,39 @@ impl Links {
         out
     }
 
-    /// Registers an accepted connection; returns its number for the calls below.
-    fn add_inbound(&mut self) -> u64 {
+    /// Registers an accepted connection; returns its number for the calls below and what
+    /// resolves when the entry is dropped (the reader must then close the connection).
+    fn add_inbound(&mut self) -> (u64, oneshot::Receiver<()>) {
         self.next_inbound += 1;
+        let (close, closed) = oneshot::channel();
         self.inbound.insert(
             self.next_inbound,
             Inbound {
                 node: None,
                 created_ms: crate::store::now_ms(),
+                _close: close,
             },
         );
-        self.next_inbound
+        (self.next_inbound, closed)
     }
 
     /// Names the peer of an accepted connection (the sender of a frame received on it).
+    /// One accepted link per peer, the newest, as Redis keeps (its
+    /// setClusterNodeToInboundClusterLink): a peer that reconnected after a partition
+    /// left its old connection open on our side (its FIN was lost and we never write on
+    /// an accepted link), and each such link kept its buffers for good (issue 14).
     fn name_inbound(&mut self, conn: u64, node: NodeId) {
         if let Some(i) = self.inbound.get_mut(&conn) {
             i.node = Some(node);
         }
+        let newest = self
+            .inbound
+            .iter()
+            .filter(|(_, i)| i.node == Some(node))
+            .map(|(&c, _)| c)
+            .max();
+        self.inbound
+            .retain(|&c, i| i.node != Some(node) || Some(c) == newest);
     }
 
     /// Forgets an accepted connection that closed.
@@ -319,14 +336,26 @@ async fn writer(
 /// sends something that is not a bus message.
 ///
 /// `inbound` is the connection's number when we accepted it (CLUSTER LINKS "from" links):
-/// the first frame names the peer, and the entry goes when the connection does.
+/// the first frame names the peer, and the entry goes when the connection does (and the
+/// connection when the entry does, see `Links::name_inbound`).
 async fn read_frames<R: AsyncRead + Unpin>(
     server: Weak<Server>,
     rd: R,
     peer_ip: String,
-    inbound: Option<u64>,
+    inbound: Option<(u64, oneshot::Receiver<()>)>,
 ) {
-    read_frames_inner(&server, rd, &peer_ip, inbound).await;
+    let (inbound, closed) = inbound.unzip();
+    let reading = read_frames_inner(&server, rd, &peer_ip, inbound);
+    match closed {
+        // An accepted link ends when its entry goes (a newer link from the same peer).
+        Some(closed) => {
+            tokio::select! {
+                _ = reading => {}
+                _ = closed => {}
+            }
+        }
+        None => reading.await,
+    }
     if let (Some(conn), Some(srv)) = (inbound, server.upgrade()) {
         let mut store = srv.lock();
         if let Some(glue) = store.cluster.as_mut() {
@@ -481,4 +510,57 @@ pub(crate) async fn start(server: &Arc<Server>) -> std::io::Result<()> {
         }
     });
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn node(b: u8) -> NodeId {
+        NodeId([b; rubra_cluster::wire::NAMELEN])
+    }
+
+    /// A peer that reconnects keeps one accepted link, the newest: the older one is
+    /// dropped and its reader told to close (issue 14).
+    #[test]
+    fn a_peer_keeps_only_its_newest_accepted_link() {
+        let mut links = Links::default();
+        let (old, mut old_closed) = links.add_inbound();
+        let (other, mut other_closed) = links.add_inbound();
+        let (new, mut new_closed) = links.add_inbound();
+        links.name_inbound(old, node(1));
+        links.name_inbound(other, node(2));
+        assert_eq!(links.list().len(), 2);
+        links.name_inbound(new, node(1));
+        let mut held: Vec<u64> = links.inbound.keys().copied().collect();
+        held.sort();
+        assert_eq!(held, vec![other, new]);
+        assert!(matches!(
+            old_closed.try_recv(),
+            Err(oneshot::error::TryRecvError::Closed)
+        ));
+        assert!(matches!(
+            other_closed.try_recv(),
+            Err(oneshot::error::TryRecvError::Empty)
+        ));
+        assert!(matches!(
+            new_closed.try_recv(),
+            Err(oneshot::error::TryRecvError::Empty)
+        ));
+        // An older link named after a newer one closes itself, not the newer one.
+        let (first, mut first_closed) = links.add_inbound();
+        let (second, mut second_closed) = links.add_inbound();
+        links.name_inbound(second, node(3));
+        links.name_inbound(first, node(3));
+        assert!(!links.inbound.contains_key(&first));
+        assert!(links.inbound.contains_key(&second));
+        assert!(matches!(
+            first_closed.try_recv(),
+            Err(oneshot::error::TryRecvError::Closed)
+        ));
+        assert!(matches!(
+            second_closed.try_recv(),
+            Err(oneshot::error::TryRecvError::Empty)
+        ));
+    }
 }

@@ -167,11 +167,20 @@ impl Feed {
     fn emit_repl(&mut self, bytes: &[u8]) {
         self.pending.extend_from_slice(bytes);
         self.offset += bytes.len() as u64;
-        self.backlog.extend(bytes.iter().copied());
-        let excess = self.backlog.len().saturating_sub(self.backlog_size);
-        if excess > 0 {
-            self.backlog.drain(..excess);
+        // Room is made before appending, and the deque grows at most to the backlog size:
+        // appending first and trimming after let its capacity double past the size and
+        // stay there (up to twice repl-backlog-size held by an idle node, issue 14).
+        let keep = &bytes[bytes.len().saturating_sub(self.backlog_size)..];
+        let excess = (self.backlog.len() + keep.len()).saturating_sub(self.backlog_size);
+        self.backlog.drain(..excess);
+        let needed = self.backlog.len() + keep.len();
+        if needed > self.backlog.capacity() {
+            let target = (self.backlog.capacity() * 2)
+                .max(needed)
+                .min(self.backlog_size);
+            self.backlog.reserve_exact(target - self.backlog.len());
         }
+        self.backlog.extend(keep.iter().copied());
     }
 
     /// Takes the replication stream bytes produced since the last call (for replicas).
@@ -220,7 +229,8 @@ impl Feed {
         self.replid2 = "0".repeat(REPLID_LEN);
         self.second_offset = -1;
         self.offset = offset;
-        self.backlog.clear();
+        // Freed, not cleared: the old history's capacity is not this history's.
+        self.backlog = VecDeque::new();
         self.pending.clear();
         self.aof_pending.clear();
         self.stream_db = None;
@@ -240,6 +250,7 @@ impl Feed {
         if excess > 0 {
             self.backlog.drain(..excess);
         }
+        self.backlog.shrink_to(self.backlog_size);
     }
 
     /// DEBUG CHANGE-REPL-ID: a new history id and no second one (Redis's
@@ -358,5 +369,35 @@ mod tests {
             f.backlog_from(&old, f.offset).is_some(),
             "old id valid up to the switch"
         );
+    }
+
+    /// Issue 14: a full backlog holds its size, not the doubled capacity that appending
+    /// before trimming left behind; its content is still the last `size` bytes.
+    #[test]
+    fn backlog_capacity_stays_within_its_size() {
+        let size = 16 * 1024;
+        let mut f = Feed::new("a".repeat(40), size);
+        f.active = true;
+        let mut all = Vec::new();
+        for i in 0..3000 {
+            let args = cmd(&["SET", "k", &"v".repeat(i % 97)]);
+            all.extend_from_slice(&encoded(&args));
+            f.propagate(0, &args);
+            assert!(
+                f.backlog.capacity() <= size,
+                "capacity {}",
+                f.backlog.capacity()
+            );
+        }
+        // Bigger than the whole backlog at once: only its tail is kept.
+        let big = cmd(&["SET", "k", &"x".repeat(size * 2)]);
+        all.extend_from_slice(&encoded(&big));
+        f.propagate(0, &big);
+        assert!(f.backlog.capacity() <= size);
+        let start = f.offset - size as u64;
+        let held = f.backlog_from(&"a".repeat(40), start).unwrap();
+        let sent = String::from_utf8(f.take_output()).unwrap();
+        assert!(sent.ends_with(std::str::from_utf8(&all).unwrap()));
+        assert_eq!(held, sent.as_bytes()[sent.len() - size..]);
     }
 }

@@ -155,13 +155,16 @@ async fn session(
     }
 }
 
+/// The link's read buffer at its start and again after a snapshot.
+const LINK_BUF: usize = 64 * 1024;
+
 /// PING, AUTH, REPLCONF, PSYNC, the snapshot if any, then the stream.
 async fn handshake(
     server: &Arc<Server>,
     stream: &mut impl ClientStream,
     generation: u64,
 ) -> Result<(), String> {
-    let mut buf = BytesMut::with_capacity(64 * 1024);
+    let mut buf = BytesMut::with_capacity(LINK_BUF);
     let (auth, user, my_port, cached) = {
         let store = server.lock();
         let auth = store.config.get_value("masterauth").to_string();
@@ -294,7 +297,7 @@ async fn read_snapshot(
         loop {
             if buf.len() >= 40 && buf[buf.len() - 40..] == mark[..] {
                 let data = buf.split_to(buf.len() - 40).freeze();
-                buf.clear();
+                *buf = BytesMut::with_capacity(LINK_BUF);
                 return Ok(data);
             }
             read_more(stream, buf).await?;
@@ -310,7 +313,14 @@ async fn read_snapshot(
     while buf.len() < len {
         read_more(stream, buf).await?;
     }
-    Ok(buf.split_to(len).freeze())
+    let data = buf.split_to(len).freeze();
+    // What follows the snapshot (the stream) moves to a buffer of its own: the rest of the
+    // snapshot's allocation would otherwise stay with the link as long as it lives, a
+    // snapshot-sized buffer kept after a flush (issue 14).
+    let mut rest = BytesMut::with_capacity(LINK_BUF.max(buf.len()));
+    rest.extend_from_slice(buf);
+    *buf = rest;
+    Ok(data)
 }
 
 /// Applies the primary's stream and acknowledges the offset once a second.
@@ -385,6 +395,11 @@ async fn stream_loop(
                         }
                     }
                 }
+            }
+            // A burst (the primary catching up after a pause) grew the buffer: once it is
+            // consumed, back to the start size rather than holding the burst's size.
+            if buf.is_empty() && buf.capacity() > 4 * LINK_BUF {
+                *buf = BytesMut::with_capacity(LINK_BUF);
             }
             store.replication.primary_stream_db = master.db;
             store.flush_feed();
