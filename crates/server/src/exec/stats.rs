@@ -7,12 +7,50 @@
 use crate::cmd::Command;
 use ahash::AHashMap;
 use bytes::Bytes;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
+use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::OnceLock;
 
 /// Redis stops tracking new error prefixes past this many distinct ones (a flood of
 /// unique "error codes" from scripts must not grow memory without bound).
 const MAX_ERROR_TYPES: usize = 128;
+
+/// A hasher for command names: the server's own short static names, never client input,
+/// so a simple multiply-rotate mix is enough (a keyed hash costs more than the update it
+/// guards).
+#[derive(Default)]
+pub(crate) struct NameHasher(u64);
+
+impl Hasher for NameHasher {
+    fn finish(&self) -> u64 {
+        // The multiply mixes upwards only: fold the high bits into the low ones, which
+        // pick the bucket.
+        self.0 ^ (self.0 >> 32)
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        const K: u64 = 0x51_7c_c1_b7_27_22_0a_95;
+        let mut h = self.0;
+        let mut chunks = bytes.chunks_exact(8);
+        for c in &mut chunks {
+            let mut w = [0u8; 8];
+            w.copy_from_slice(c);
+            h = (h.rotate_left(5) ^ u64::from_le_bytes(w)).wrapping_mul(K);
+        }
+        let rest = chunks.remainder();
+        if !rest.is_empty() {
+            let mut w = [0u8; 8];
+            w[..rest.len()].copy_from_slice(rest);
+            h = (h.rotate_left(5) ^ u64::from_le_bytes(w)).wrapping_mul(K);
+        }
+        self.0 = h;
+    }
+
+    fn write_u8(&mut self, i: u8) {
+        const K: u64 = 0x51_7c_c1_b7_27_22_0a_95;
+        self.0 = (self.0.rotate_left(5) ^ i as u64).wrapping_mul(K);
+    }
+}
 
 /// Counters for one command or subcommand (Redis's `struct redisCommand` stats).
 #[derive(Debug, Default, Clone)]
@@ -28,8 +66,9 @@ pub(crate) struct CmdStat {
 /// Everything INFO commandstats/errorstats/latencystats and CONFIG RESETSTAT cover.
 #[derive(Debug, Default)]
 pub(crate) struct CommandStats {
-    /// By the name Redis reports (`get`, `config|get`).
-    pub by_cmd: AHashMap<&'static str, CmdStat>,
+    /// By the name Redis reports (`get`, `config|get`). Updated on every call: hashed
+    /// with `NameHasher`, a few instructions for these short trusted names.
+    pub by_cmd: HashMap<&'static str, CmdStat, BuildHasherDefault<NameHasher>>,
     /// Error replies by prefix (`ERR`, `WRONGTYPE`), sorted as Redis's radix tree lists them.
     pub errors: BTreeMap<String, u64>,
     /// Every error reply sent (INFO total_error_replies).
