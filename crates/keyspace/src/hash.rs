@@ -135,7 +135,7 @@ impl HashValue {
                 }
                 true
             }
-            HashValue::Table(t) => t.insert(field, value).is_none(),
+            HashValue::Table(t) => t.insert(crate::own(field), crate::own(value)).is_none(),
         }
     }
 

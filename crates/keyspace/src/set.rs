@@ -302,7 +302,7 @@ impl SetValue {
             }
         }
         match self {
-            SetValue::Table(t) => t.insert(member),
+            SetValue::Table(t) => t.insert(crate::own(member)),
             SetValue::Ints(_) => false,
         }
     }

@@ -104,26 +104,56 @@ pub fn parse_request(buf: &[u8], limits: &Limits) -> Result<Parsed, ProtocolErro
     }
 }
 
-/// Fewest arguments for which `parse_multibulk_copy` copies the request once: below it,
-/// slicing a shared copy (reference counts, bounds) costs about what it saves.
+/// Fewest arguments for which `parse_multibulk_copy` copies a request of more than
+/// [`INLINE_LARGE`] bytes once: below it, slicing a shared heap copy (an extra header
+/// allocation, reference counts) costs about what it saves.
 const SHARE_MIN_ARGS: i64 = 4;
 /// Most arguments whose positions `parse_multibulk_copy` keeps on the stack.
 const SHARE_MAX_ARGS: usize = 32;
 /// Largest span of arguments copied as one buffer. An argument may be kept after the
 /// request (a WATCHed or tracked key, a queued command): it then keeps its whole request
-/// alive, so only small requests share one copy.
+/// alive, so only small requests share one copy. (Collections in the keyspace copy what
+/// they keep.)
 const SHARE_MAX_BYTES: usize = 1024;
+/// Spans up to these sizes are copied into one fixed-size allocation that holds both the
+/// bytes and their reference count: one allocation for the whole request.
+const INLINE_SMALL: usize = 64;
+const INLINE_LARGE: usize = 240;
 
-/// The multibulk parse behind [`parse_request`]: a request of [`SHARE_MIN_ARGS`] to
-/// [`SHARE_MAX_ARGS`] arguments spanning at most [`SHARE_MAX_BYTES`] is copied out of
-/// `buf` once and its arguments are slices of that copy (one allocation per request
-/// instead of one per argument); any other request copies each argument.
+/// A request's arguments copied into one fixed-size block (see [`INLINE_SMALL`]).
+struct Inline<const N: usize> {
+    len: usize,
+    bytes: [u8; N],
+}
+
+impl<const N: usize> Inline<N> {
+    /// `src` must be at most `N` bytes.
+    fn shared(src: &[u8]) -> Bytes {
+        let mut block = Inline {
+            len: src.len(),
+            bytes: [0; N],
+        };
+        block.bytes[..src.len()].copy_from_slice(src);
+        Bytes::from_owner(block)
+    }
+}
+
+impl<const N: usize> AsRef<[u8]> for Inline<N> {
+    fn as_ref(&self) -> &[u8] {
+        &self.bytes[..self.len]
+    }
+}
+
+/// The multibulk parse behind [`parse_request`]: the arguments of a request of 2 to
+/// [`SHARE_MAX_ARGS`] arguments are slices of one copy of the request when it is small
+/// (see [`INLINE_SMALL`], [`SHARE_MIN_ARGS`], [`SHARE_MAX_BYTES`]): one allocation per
+/// request instead of one per argument. Any other request copies each argument.
 fn parse_multibulk_copy(buf: &[u8], limits: &Limits) -> Result<Parsed, ProtocolError> {
     let (count, mut pos) = match multibulk_count(buf, limits)? {
         Ok(header) => header,
         Err(incomplete) => return Ok(incomplete),
     };
-    if count < SHARE_MIN_ARGS || count as usize > SHARE_MAX_ARGS {
+    if count < 2 || count as usize > SHARE_MAX_ARGS {
         return parse_multibulk(buf, limits, |a, b| Bytes::copy_from_slice(&buf[a..b]));
     }
     let count = count as usize;
@@ -144,10 +174,16 @@ fn parse_multibulk_copy(buf: &[u8], limits: &Limits) -> Result<Parsed, ProtocolE
         }
     }
     let last = pos - 2;
-    if last - first > SHARE_MAX_BYTES {
+    let span = &buf[first..last];
+    let whole = if span.len() <= INLINE_SMALL {
+        Inline::<INLINE_SMALL>::shared(span)
+    } else if span.len() <= INLINE_LARGE {
+        Inline::<INLINE_LARGE>::shared(span)
+    } else if count as i64 >= SHARE_MIN_ARGS && span.len() <= SHARE_MAX_BYTES {
+        Bytes::copy_from_slice(span)
+    } else {
         return parse_multibulk(buf, limits, |a, b| Bytes::copy_from_slice(&buf[a..b]));
-    }
-    let whole = Bytes::copy_from_slice(&buf[first..last]);
+    };
     let args = ranges[..count]
         .iter()
         .map(|&(a, b)| whole.slice(a as usize..b as usize))
@@ -463,6 +499,16 @@ mod tests {
         assert_eq!(got4, args(&["HSET", "h", "f", "v"]));
         // Slices of one copy: the arguments sit back to back in it, 2+4 bytes apart.
         assert_eq!(got4[1].as_ptr() as usize - got4[0].as_ptr() as usize, 4 + 6);
+        assert_eq!(got[1].as_ptr() as usize - got[0].as_ptr() as usize, 3 + 6);
+        let mid = format!(
+            "*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$100\r\n{}\r\n",
+            "m".repeat(100)
+        );
+        let Ok(Parsed::Complete(got3, _)) = parse(mid.as_bytes()) else {
+            panic!("a complete request must parse");
+        };
+        assert_eq!(got3[2], "m".repeat(100).as_bytes());
+        assert_eq!(got3[2].as_ptr() as usize - got3[1].as_ptr() as usize, 1 + 8);
         // Every cut of the frame asks for more; headers of unusual forms still parse.
         for cut in 0..used {
             assert!(matches!(parse(&buf[..cut]), Ok(Parsed::Incomplete { .. })));

@@ -103,10 +103,17 @@ impl CommandStats {
 
 /// The name a call is reported under: `container|sub` for a known subcommand of a
 /// container command (CONFIG GET -> `config|get`), else the command's own name.
+#[inline]
 pub(crate) fn stat_name(cmd: &'static Command, args: &[Bytes]) -> &'static str {
     if !is_container(cmd.name) {
         return cmd.name;
     }
+    subcommand_stat_name(cmd, args)
+}
+
+/// `stat_name` for a container command: its known subcommand's full name.
+#[inline(never)]
+fn subcommand_stat_name(cmd: &'static Command, args: &[Bytes]) -> &'static str {
     let Some(subs) = containers().get(cmd.name) else {
         return cmd.name;
     };
@@ -157,9 +164,18 @@ pub(crate) fn is_admin(name: &str) -> bool {
 /// Whether `name` (lower case) is a container command, one with subcommands in the
 /// catalog. Asked several times for every command: a table of the (first letter, length)
 /// shapes of the container names rules out almost every other name before any hashing.
+#[inline]
 pub(crate) fn is_container(name: &str) -> bool {
+    let Some(&first) = name.as_bytes().first() else {
+        return false;
+    };
+    shapes()[first as usize] & (1 << name.len().min(63)) != 0 && is_container_name(name)
+}
+
+/// The (first letter, length) shapes of the container names, built once.
+fn shapes() -> &'static [u64; 256] {
     static SHAPES: OnceLock<[u64; 256]> = OnceLock::new();
-    let shapes = SHAPES.get_or_init(|| {
+    SHAPES.get_or_init(|| {
         let mut t = [0u64; 256];
         for c in containers().keys() {
             if let Some(&first) = c.as_bytes().first() {
@@ -167,11 +183,14 @@ pub(crate) fn is_container(name: &str) -> bool {
             }
         }
         t
-    });
-    let Some(&first) = name.as_bytes().first() else {
-        return false;
-    };
-    shapes[first as usize] & (1 << name.len().min(63)) != 0 && containers().contains_key(name)
+    })
+}
+
+/// The exact test behind `is_container`, out of line so that the common answer (no) is
+/// a few inlined instructions.
+#[inline(never)]
+fn is_container_name(name: &str) -> bool {
+    containers().contains_key(name)
 }
 
 /// Container commands and their subcommands (`sub`, `container|sub`), from the catalog.
