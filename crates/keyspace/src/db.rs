@@ -119,6 +119,40 @@ pub struct Db {
     expired_log: Vec<Bytes>,
     /// On a replica, expired keys read as missing but are only deleted by the primary's DEL.
     pub replica_mode: bool,
+    /// The slot and hash of the key located last. A write looks its key up several times
+    /// (type check, get-or-create, remove-if-empty, TTL): CRC16 and the hash are computed
+    /// once per key instead of once per lookup. The dispatcher forgets it before each
+    /// command, so a command only reuses what it computed itself.
+    last: LastKey,
+}
+
+/// A short key and where it lives: see `Db::last`. Both are functions of the key alone,
+/// so a remembered location can be stale only in being unused, never wrong.
+#[derive(Debug)]
+struct LastKey {
+    /// Length of `bytes` in use; [`LastKey::NONE`] when nothing is remembered.
+    len: u8,
+    bytes: [u8; LastKey::MAX],
+    slot: u16,
+    hash: u64,
+}
+
+impl LastKey {
+    /// Keys longer than this are located afresh each time (copying them would cost more
+    /// than it saves).
+    const MAX: usize = 40;
+    const NONE: u8 = u8::MAX;
+}
+
+impl Default for LastKey {
+    fn default() -> Self {
+        LastKey {
+            len: LastKey::NONE,
+            bytes: [0; LastKey::MAX],
+            slot: 0,
+            hash: 0,
+        }
+    }
 }
 
 impl Db {
@@ -129,6 +163,34 @@ impl Db {
 
     fn slot_table(&self, key: &[u8]) -> Option<&SlotTable> {
         self.slots.get(key_slot(key) as usize).map(|m| &**m)
+    }
+
+    /// The slot and hash of `key`, reusing those of the key located last when it is the
+    /// same key (see `Db::last`).
+    #[inline]
+    fn locate(&mut self, key: &[u8]) -> (usize, u64) {
+        let last = &mut self.last;
+        if key.len() <= LastKey::MAX
+            && key.len() == last.len as usize
+            && last.bytes[..key.len()] == *key
+        {
+            return (last.slot as usize, last.hash);
+        }
+        let slot = key_slot(key);
+        let hash = hash_key(key);
+        if key.len() <= LastKey::MAX {
+            last.bytes[..key.len()].copy_from_slice(key);
+            last.len = key.len() as u8;
+            last.slot = slot;
+            last.hash = hash;
+        }
+        (slot as usize, hash)
+    }
+
+    /// Forgets the remembered key location: called before each command, so that no command
+    /// is cheaper for running right after another on the same key.
+    pub fn forget_last_key(&mut self) {
+        self.last.len = LastKey::NONE;
     }
 
     fn slot_table_mut(&mut self, slot: usize) -> &mut SlotTable {
@@ -231,8 +293,7 @@ impl Db {
         if self.slots.is_empty() {
             return None;
         }
-        let slot = key_slot(key) as usize;
-        let hash = hash_key(key);
+        let (slot, hash) = self.locate(key);
         if Arc::strong_count(&self.slots[slot]) > 1 {
             // Shared with a snapshot: only copy the slot if the key is there and live.
             self.get(key, now_ms)?;
@@ -252,25 +313,28 @@ impl Db {
         if self.slots.is_empty() {
             return None;
         }
-        let slot = key_slot(key) as usize;
+        let (slot, hash) = self.locate(key);
         if Arc::strong_count(&self.slots[slot]) > 1 {
             return self.get(key, now_ms);
         }
-        let node = self.find_unshared(slot, hash_key(key), key, now_ms)?;
+        let node = self.find_unshared(slot, hash, key, now_ms)?;
         touch(node.entry_mut());
         Some(node.entry())
     }
 
     /// Looks a key up for reading without touching its access metadata; never copies data.
     pub fn get(&mut self, key: &[u8], now_ms: u64) -> Option<&Entry> {
-        let table = self.slot_table(key)?;
-        let hash = hash_key(key);
+        if self.slots.is_empty() {
+            return None;
+        }
+        let (slot, hash) = self.locate(key);
+        let table = &*self.slots[slot];
         let node = table.find(hash, key)?;
-        if is_due(table.expire_of(hash, node), now_ms) {
+        if node.has_ttl() && is_due(table.expire_of(hash, node), now_ms) {
             self.expire_found(key);
             return None;
         }
-        self.slot_table(key)?.find(hash, key).map(|n| n.entry())
+        self.slots[slot].find(hash, key).map(|n| n.entry())
     }
 
     /// Reads a key without touching expiry state (for introspection that must not delete).
@@ -290,8 +354,7 @@ impl Db {
     /// previous value and TTL. Returns the previous entry if there was one (expired or not).
     pub fn insert(&mut self, key: impl AsRef<[u8]>, entry: Entry, expire_at: u64) -> Option<Entry> {
         let key = key.as_ref();
-        let slot = key_slot(key) as usize;
-        let hash = hash_key(key);
+        let (slot, hash) = self.locate(key);
         let table = self.slot_table_mut(slot);
         let SlotTable { keys, volatile } = table;
         let (old, delta, added) = match keys.find_entry(hash, |n| n.key() == key) {
@@ -327,8 +390,7 @@ impl Db {
         if self.slots.is_empty() {
             return None;
         }
-        let slot = key_slot(key) as usize;
-        let hash = hash_key(key);
+        let (slot, hash) = self.locate(key);
         self.slots[slot].find(hash, key)?;
         let SlotTable { keys, volatile } = Arc::make_mut(&mut self.slots[slot]);
         let occ = keys.find_entry(hash, |n| n.key() == key).ok()?;
@@ -347,8 +409,7 @@ impl Db {
         if self.get_mut(key, now_ms).is_none() {
             return false;
         }
-        let slot = key_slot(key) as usize;
-        let hash = hash_key(key);
+        let (slot, hash) = self.locate(key);
         let SlotTable { keys, volatile } = self.slot_table_mut(slot);
         let Some(node) = keys.find_mut(hash, |n| n.key() == key) else {
             return false;

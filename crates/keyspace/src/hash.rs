@@ -135,7 +135,14 @@ impl HashValue {
                 }
                 true
             }
-            HashValue::Table(t) => t.insert(field, value).is_none(),
+            HashValue::Table(t) => match t.get_mut(&field[..]) {
+                // An existing field keeps its name: only the value is copied.
+                Some(v) => {
+                    *v = crate::own(value);
+                    false
+                }
+                None => t.insert(crate::own(field), crate::own(value)).is_none(),
+            },
         }
     }
 

@@ -17,6 +17,21 @@ pub mod value;
 mod zpack;
 mod zset;
 
+/// Longest element a collection copies on insert instead of keeping the caller's `Bytes`.
+const OWN_COPY_MAX: usize = 4096;
+
+/// The `Bytes` a collection keeps for an element. A short one is copied into an allocation
+/// of its own: a request's arguments may be slices of one shared copy of the request, and
+/// a kept slice would keep all of it (and a refcount header) alive for as long as the
+/// element lives. A long one (a request's own big argument) is kept without a copy.
+pub(crate) fn own(v: bytes::Bytes) -> bytes::Bytes {
+    if v.len() <= OWN_COPY_MAX {
+        bytes::Bytes::copy_from_slice(&v)
+    } else {
+        v
+    }
+}
+
 pub use db::{Db, DbSnapshot, Entry, SlotIndex};
 pub use limits::Limits;
 pub use stream::{Stream, StreamId};

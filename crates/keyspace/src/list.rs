@@ -84,7 +84,7 @@ impl ListValue {
         self.make_room(entry_size(v.len()), 1);
         match self {
             ListValue::Pack(p) => p.0.insert_entry(0, &v),
-            ListValue::Deque(d) => d.push_front(v),
+            ListValue::Deque(d) => d.push_front(crate::own(v)),
         }
     }
 
@@ -96,7 +96,7 @@ impl ListValue {
                 let end = p.0.byte_len();
                 p.0.insert_entry(end, &v)
             }
-            ListValue::Deque(d) => d.push_back(v),
+            ListValue::Deque(d) => d.push_back(crate::own(v)),
         }
     }
 
@@ -156,7 +156,7 @@ impl ListValue {
                 let end = read_entry(p.0.data(), start).1;
                 p.0.replace_entry(start, end, &v);
             }
-            ListValue::Deque(d) => d[i] = v,
+            ListValue::Deque(d) => d[i] = crate::own(v),
         }
     }
 
@@ -168,7 +168,7 @@ impl ListValue {
                 let at = p.0.offset_of(i);
                 p.0.insert_entry(at, &v);
             }
-            ListValue::Deque(d) => d.insert(i, v),
+            ListValue::Deque(d) => d.insert(i, crate::own(v)),
         }
     }
 

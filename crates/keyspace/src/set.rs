@@ -302,7 +302,8 @@ impl SetValue {
             }
         }
         match self {
-            SetValue::Table(t) => t.insert(member),
+            // A member already there costs no copy.
+            SetValue::Table(t) => !t.contains(&member[..]) && t.insert(crate::own(member)),
             SetValue::Ints(_) => false,
         }
     }

@@ -401,11 +401,12 @@ impl ZTree {
                 if old != score {
                     *cur = score;
                     self.tree.remove(old, &member);
-                    self.tree.insert(member, score);
+                    self.tree.insert(crate::own(member), score);
                 }
                 Some(old)
             }
             None => {
+                let member = crate::own(member);
                 self.dict.insert(member.clone(), score);
                 self.tree.insert(member, score);
                 None

@@ -99,9 +99,96 @@ pub const BIG_ARG: usize = 32 * 1024;
 pub fn parse_request(buf: &[u8], limits: &Limits) -> Result<Parsed, ProtocolError> {
     match buf.first() {
         None => Ok(Parsed::Incomplete { need: 1 }),
-        Some(b'*') => parse_multibulk(buf, limits, |a, b| Bytes::copy_from_slice(&buf[a..b])),
+        Some(b'*') => parse_multibulk_copy(buf, limits),
         Some(_) => parse_inline(buf, limits),
     }
+}
+
+/// Fewest arguments for which `parse_multibulk_copy` copies a request of more than
+/// [`INLINE_LARGE`] bytes once: below it, slicing a shared heap copy (an extra header
+/// allocation, reference counts) costs about what it saves.
+const SHARE_MIN_ARGS: i64 = 4;
+/// Most arguments whose positions `parse_multibulk_copy` keeps on the stack.
+const SHARE_MAX_ARGS: usize = 32;
+/// Largest span of arguments copied as one buffer. An argument may be kept after the
+/// request (a WATCHed or tracked key, a queued command): it then keeps its whole request
+/// alive, so only small requests share one copy. (Collections in the keyspace copy what
+/// they keep.)
+const SHARE_MAX_BYTES: usize = 1024;
+/// Spans up to these sizes are copied into one fixed-size allocation that holds both the
+/// bytes and their reference count: one allocation for the whole request.
+const INLINE_SMALL: usize = 64;
+const INLINE_LARGE: usize = 240;
+
+/// A request's arguments copied into one fixed-size block (see [`INLINE_SMALL`]).
+struct Inline<const N: usize> {
+    len: usize,
+    bytes: [u8; N],
+}
+
+impl<const N: usize> Inline<N> {
+    /// `src` must be at most `N` bytes.
+    fn shared(src: &[u8]) -> Bytes {
+        let mut block = Inline {
+            len: src.len(),
+            bytes: [0; N],
+        };
+        block.bytes[..src.len()].copy_from_slice(src);
+        Bytes::from_owner(block)
+    }
+}
+
+impl<const N: usize> AsRef<[u8]> for Inline<N> {
+    fn as_ref(&self) -> &[u8] {
+        &self.bytes[..self.len]
+    }
+}
+
+/// The multibulk parse behind [`parse_request`]: the arguments of a request of 2 to
+/// [`SHARE_MAX_ARGS`] arguments are slices of one copy of the request when it is small
+/// (see [`INLINE_SMALL`], [`SHARE_MIN_ARGS`], [`SHARE_MAX_BYTES`]): one allocation per
+/// request instead of one per argument. Any other request copies each argument.
+fn parse_multibulk_copy(buf: &[u8], limits: &Limits) -> Result<Parsed, ProtocolError> {
+    let (count, mut pos) = match multibulk_count(buf, limits)? {
+        Ok(header) => header,
+        Err(incomplete) => return Ok(incomplete),
+    };
+    if count < 2 || count as usize > SHARE_MAX_ARGS {
+        return parse_multibulk(buf, limits, |a, b| Bytes::copy_from_slice(&buf[a..b]));
+    }
+    let count = count as usize;
+    // Offsets from the first argument's start fit in u32: the span is checked below
+    // before any is used, and a longer request takes the copying path.
+    let mut ranges = [(0u32, 0u32); SHARE_MAX_ARGS];
+    let mut first = 0;
+    for (i, range) in ranges.iter_mut().enumerate().take(count) {
+        match bulk(buf, pos, limits)? {
+            Ok((start, stop)) => {
+                if i == 0 {
+                    first = start;
+                }
+                *range = ((start - first) as u32, (stop - first) as u32);
+                pos = stop + 2;
+            }
+            Err(need) => return Ok(Parsed::Incomplete { need }),
+        }
+    }
+    let last = pos - 2;
+    let span = &buf[first..last];
+    let whole = if span.len() <= INLINE_SMALL {
+        Inline::<INLINE_SMALL>::shared(span)
+    } else if span.len() <= INLINE_LARGE {
+        Inline::<INLINE_LARGE>::shared(span)
+    } else if count as i64 >= SHARE_MIN_ARGS && span.len() <= SHARE_MAX_BYTES {
+        Bytes::copy_from_slice(span)
+    } else {
+        return parse_multibulk(buf, limits, |a, b| Bytes::copy_from_slice(&buf[a..b]));
+    };
+    let args = ranges[..count]
+        .iter()
+        .map(|&(a, b)| whole.slice(a as usize..b as usize))
+        .collect();
+    Ok(Parsed::Complete(args, pos))
 }
 
 /// Like [`parse_request`], but arguments of [`BIG_ARG`] bytes or more are slices of `buf`
@@ -161,18 +248,20 @@ fn parse_count(digits: &[u8]) -> Option<i64> {
     Some(if neg { -n } else { n })
 }
 
-fn parse_multibulk(
+/// The `*<count>\r\n` header: the count and where the first argument starts, or the
+/// incomplete result to return.
+#[allow(clippy::type_complexity)]
+fn multibulk_count(
     buf: &[u8],
     limits: &Limits,
-    take: impl Fn(usize, usize) -> Bytes,
-) -> Result<Parsed, ProtocolError> {
+) -> Result<Result<(i64, usize), Parsed>, ProtocolError> {
     let Some(end) = find_crlf(buf, 1) else {
         if buf.len() > 1024 * 64 {
             return Err(ProtocolError::TooBigCountString);
         }
-        return Ok(Parsed::Incomplete {
+        return Ok(Err(Parsed::Incomplete {
             need: buf.len() + 1,
-        });
+        }));
     };
     let count = parse_count(&buf[1..end]).ok_or(ProtocolError::InvalidMultibulkLength)?;
     if count > limits.max_multibulk_len as i64 {
@@ -181,40 +270,80 @@ fn parse_multibulk(
     if limits.unauthenticated && count > UNAUTH_MAX_ARGS {
         return Err(ProtocolError::UnauthenticatedMultibulkLength);
     }
-    let mut pos = end + 2;
+    Ok(Ok((count, end + 2)))
+}
+
+/// One `$<len>\r\n<bytes>\r\n` argument at `pos`: its (start, stop) in `buf`, or the
+/// number of bytes needed before it can be complete.
+#[inline]
+fn bulk(
+    buf: &[u8],
+    pos: usize,
+    limits: &Limits,
+) -> Result<Result<(usize, usize), usize>, ProtocolError> {
+    let Some(&first) = buf.get(pos) else {
+        return Ok(Err(pos + 1));
+    };
+    if first != b'$' {
+        return Err(ProtocolError::ExpectedDollar(first));
+    }
+    // The common headers, one or two digits and CRLF, are read directly; anything else
+    // (more digits, a sign, a bad byte, a header cut by the end of the buffer) takes the
+    // general path.
+    let digit = |i: usize| buf.get(i).map(|b| b.wrapping_sub(b'0')).filter(|d| *d <= 9);
+    let crlf = |i: usize| buf.get(i) == Some(&b'\r') && buf.get(i + 1) == Some(&b'\n');
+    let fast = match (digit(pos + 1), digit(pos + 2)) {
+        (Some(d), None) if crlf(pos + 2) => Some((d as i64, pos + 4)),
+        (Some(d), Some(e)) if crlf(pos + 3) => Some((d as i64 * 10 + e as i64, pos + 5)),
+        _ => None,
+    };
+    let (len, start) = match fast {
+        Some(header) => header,
+        None => {
+            let Some(end) = find_crlf(buf, pos + 1) else {
+                if buf.len() - pos > 64 {
+                    return Err(ProtocolError::InvalidBulkLength);
+                }
+                return Ok(Err(buf.len() + 1));
+            };
+            let len = parse_count(&buf[pos + 1..end]).ok_or(ProtocolError::InvalidBulkLength)?;
+            (len, end + 2)
+        }
+    };
+    if len < 0 || len as u64 > limits.max_bulk_len as u64 {
+        return Err(ProtocolError::InvalidBulkLength);
+    }
+    if limits.unauthenticated && len > UNAUTH_MAX_BULK {
+        return Err(ProtocolError::UnauthenticatedBulkLength);
+    }
+    let stop = start + len as usize;
+    if stop + 2 > buf.len() {
+        return Ok(Err(stop + 2));
+    }
+    Ok(Ok((start, stop)))
+}
+
+fn parse_multibulk(
+    buf: &[u8],
+    limits: &Limits,
+    take: impl Fn(usize, usize) -> Bytes,
+) -> Result<Parsed, ProtocolError> {
+    let (count, mut pos) = match multibulk_count(buf, limits)? {
+        Ok(header) => header,
+        Err(incomplete) => return Ok(incomplete),
+    };
     if count <= 0 {
         return Ok(Parsed::Complete(Vec::new(), pos));
     }
     let mut args = Vec::with_capacity(count.min(1024) as usize);
     for _ in 0..count {
-        if pos >= buf.len() {
-            return Ok(Parsed::Incomplete { need: pos + 1 });
-        }
-        if buf[pos] != b'$' {
-            return Err(ProtocolError::ExpectedDollar(buf[pos]));
-        }
-        let Some(end) = find_crlf(buf, pos + 1) else {
-            if buf.len() - pos > 64 {
-                return Err(ProtocolError::InvalidBulkLength);
+        match bulk(buf, pos, limits)? {
+            Ok((start, stop)) => {
+                args.push(take(start, stop));
+                pos = stop + 2;
             }
-            return Ok(Parsed::Incomplete {
-                need: buf.len() + 1,
-            });
-        };
-        let len = parse_count(&buf[pos + 1..end]).ok_or(ProtocolError::InvalidBulkLength)?;
-        if len < 0 || len as u64 > limits.max_bulk_len as u64 {
-            return Err(ProtocolError::InvalidBulkLength);
+            Err(need) => return Ok(Parsed::Incomplete { need }),
         }
-        if limits.unauthenticated && len > UNAUTH_MAX_BULK {
-            return Err(ProtocolError::UnauthenticatedBulkLength);
-        }
-        let start = end + 2;
-        let stop = start + len as usize;
-        if stop + 2 > buf.len() {
-            return Ok(Parsed::Incomplete { need: stop + 2 });
-        }
-        args.push(take(start, stop));
-        pos = stop + 2;
     }
     Ok(Parsed::Complete(args, pos))
 }
@@ -353,6 +482,63 @@ mod tests {
                 "cut at {cut}"
             );
         }
+    }
+
+    #[test]
+    fn small_requests_share_one_copy_and_parse_as_before() {
+        let buf = b"*3\r\n$3\r\nSET\r\n$3\r\nkey\r\n$5\r\nvalue\r\n+";
+        let Ok(Parsed::Complete(got, used)) = parse(buf) else {
+            panic!("a complete request must parse");
+        };
+        assert_eq!(got, args(&["SET", "key", "value"]));
+        assert_eq!(used, buf.len() - 1);
+        let buf4 = b"*4\r\n$4\r\nHSET\r\n$1\r\nh\r\n$1\r\nf\r\n$1\r\nv\r\n";
+        let Ok(Parsed::Complete(got4, _)) = parse(buf4) else {
+            panic!("a complete request must parse");
+        };
+        assert_eq!(got4, args(&["HSET", "h", "f", "v"]));
+        // Slices of one copy: the arguments sit back to back in it, 2+4 bytes apart.
+        assert_eq!(got4[1].as_ptr() as usize - got4[0].as_ptr() as usize, 4 + 6);
+        assert_eq!(got[1].as_ptr() as usize - got[0].as_ptr() as usize, 3 + 6);
+        let mid = format!(
+            "*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$100\r\n{}\r\n",
+            "m".repeat(100)
+        );
+        let Ok(Parsed::Complete(got3, _)) = parse(mid.as_bytes()) else {
+            panic!("a complete request must parse");
+        };
+        assert_eq!(got3[2], "m".repeat(100).as_bytes());
+        assert_eq!(got3[2].as_ptr() as usize - got3[1].as_ptr() as usize, 1 + 8);
+        // Every cut of the frame asks for more; headers of unusual forms still parse.
+        for cut in 0..used {
+            assert!(matches!(parse(&buf[..cut]), Ok(Parsed::Incomplete { .. })));
+        }
+        assert_eq!(
+            parse(b"*3\r\n$03\r\nSET\r\n$1\r\nk\r\n$-1\r\n"),
+            Err(ProtocolError::InvalidBulkLength)
+        );
+        assert_eq!(
+            parse(b"*3\r\n$3x\r\nSET\r\n"),
+            Err(ProtocolError::InvalidBulkLength)
+        );
+        let big = format!(
+            "*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$2000\r\n{}\r\n",
+            "v".repeat(2000)
+        );
+        let Ok(Parsed::Complete(got, _)) = parse(big.as_bytes()) else {
+            panic!("a complete request must parse");
+        };
+        assert_eq!(got[2].len(), 2000);
+        let many: Vec<String> = (0..40).map(|i| i.to_string()).collect();
+        let mut wire = format!("*{}\r\n", many.len());
+        for a in &many {
+            wire.push_str(&format!("${}\r\n{a}\r\n", a.len()));
+        }
+        let refs: Vec<&str> = many.iter().map(|s| s.as_str()).collect();
+        assert_eq!(
+            parse(wire.as_bytes()),
+            Ok(Parsed::Complete(args(&refs), wire.len()))
+        );
     }
 
     #[test]

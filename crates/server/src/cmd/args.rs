@@ -35,6 +35,14 @@ pub(crate) fn parse_f64(arg: &[u8]) -> Option<f64> {
     if s.is_empty() || s.starts_with(char::is_whitespace) || s.ends_with(char::is_whitespace) {
         return None;
     }
+    // The usual argument, a plain number: no spelling of inf or nan can hide in it, so it
+    // needs neither the lower-cased copy nor the checks below.
+    if arg
+        .iter()
+        .all(|b| b.is_ascii_digit() || matches!(b, b'.' | b'-' | b'+' | b'e' | b'E'))
+    {
+        return s.parse::<f64>().ok().filter(|v| !v.is_nan());
+    }
     let v: f64 = match s.to_ascii_lowercase().as_str() {
         "inf" | "+inf" | "infinity" | "+infinity" => f64::INFINITY,
         "-inf" | "-infinity" => f64::NEG_INFINITY,

@@ -37,6 +37,8 @@ pub(crate) use ctx::{BlockRequest, Ctx};
 use ahash::AHashMap;
 use bytes::Bytes;
 use rubra_resp::Reply;
+use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::OnceLock;
 
 /// What a handler returns: the reply, or an error reply via `?`.
@@ -269,8 +271,60 @@ pub(crate) fn table() -> &'static AHashMap<&'static [u8], &'static Command> {
     })
 }
 
+/// Commands whose names are at most 8 lower-case letters, keyed by the name packed into a
+/// u64: the common lookup is then one multiply-hash of an integer instead of hashing bytes.
+fn short_table() -> &'static HashMap<u64, &'static Command, BuildHasherDefault<PackedHasher>> {
+    static SHORT: OnceLock<HashMap<u64, &'static Command, BuildHasherDefault<PackedHasher>>> =
+        OnceLock::new();
+    SHORT.get_or_init(|| {
+        table()
+            .iter()
+            .filter(|(name, _)| name.len() <= 8 && name.iter().all(u8::is_ascii_lowercase))
+            .map(|(name, cmd)| (pack_lower(name), *cmd))
+            .collect()
+    })
+}
+
+/// A name of at most 8 bytes as a u64, with ASCII letters lower-cased by setting bit 5.
+/// Setting that bit maps no byte other than a letter onto a lower-case letter, so a packed
+/// client name equals a packed table name (all lower-case letters) only if the names are
+/// equal ignoring case.
+#[inline]
+fn pack_lower(name: &[u8]) -> u64 {
+    let mut w = [0u8; 8];
+    w[..name.len()].copy_from_slice(name);
+    let mask = u64::MAX >> (64 - 8 * name.len() as u32);
+    (u64::from_le_bytes(w) | (0x2020_2020_2020_2020 & mask)) ^ ((name.len() as u64) << 59)
+}
+
+/// Hashes the packed names of `short_table` (server data, not client-chosen keys).
+#[derive(Default)]
+pub(crate) struct PackedHasher(u64);
+
+impl Hasher for PackedHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.write_u64(b as u64);
+        }
+    }
+
+    fn write_u64(&mut self, i: u64) {
+        let h = (self.0 ^ i).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        self.0 = h ^ (h >> 29);
+    }
+}
+
 /// Finds a command by name, case-insensitively, without allocating for normal names.
 pub(crate) fn lookup(name: &[u8]) -> Option<&'static Command> {
+    if (1..=8).contains(&name.len()) {
+        if let Some(cmd) = short_table().get(&pack_lower(name)) {
+            return Some(cmd);
+        }
+    }
     let mut buf = [0u8; 32];
     if name.len() > buf.len() {
         return None;
@@ -279,4 +333,42 @@ pub(crate) fn lookup(name: &[u8]) -> Option<&'static Command> {
         *d = s.to_ascii_lowercase();
     }
     table().get(&buf[..name.len()]).copied()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lookup_finds_every_command_in_any_case_and_nothing_else() {
+        for (name, cmd) in table() {
+            let upper = name.to_ascii_uppercase();
+            let mixed: Vec<u8> = name
+                .iter()
+                .enumerate()
+                .map(|(i, b)| {
+                    if i % 2 == 0 {
+                        b.to_ascii_uppercase()
+                    } else {
+                        *b
+                    }
+                })
+                .collect();
+            for n in [name.to_vec(), upper, mixed] {
+                assert!(lookup(&n).is_some_and(|c| std::ptr::eq(c, *cmd)), "{n:?}");
+            }
+        }
+        // Bytes that bit 5 would turn into letters only if they were letters already.
+        for near in [
+            &b"ge\x14"[..],
+            b"g\x05t",
+            b"get\0",
+            b"ge",
+            b"gett",
+            b"\x07et",
+            b"",
+        ] {
+            assert!(lookup(near).is_none(), "{near:?}");
+        }
+    }
 }

@@ -277,6 +277,9 @@ fn check_disk_error(
 /// Runs a resolved command in `ctx` and does the bookkeeping that follows a write. Used by
 /// the dispatcher, EXEC and the blocked-client server alike, so they cannot disagree.
 pub(crate) fn call(ctx: &mut Ctx, cmd: &'static Command, args: &[Bytes]) -> Reply {
+    if let Some(db) = ctx.store.dbs.get_mut(ctx.client.db) {
+        db.forget_last_key();
+    }
     let dirty_before = ctx.store.dirty;
     ctx.lfu_bumped = 0;
     observe::before_call(ctx, cmd, args);

@@ -7,12 +7,50 @@
 use crate::cmd::Command;
 use ahash::AHashMap;
 use bytes::Bytes;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
+use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::OnceLock;
 
 /// Redis stops tracking new error prefixes past this many distinct ones (a flood of
 /// unique "error codes" from scripts must not grow memory without bound).
 const MAX_ERROR_TYPES: usize = 128;
+
+/// A hasher for command names: the server's own short static names, never client input,
+/// so a simple multiply-rotate mix is enough (a keyed hash costs more than the update it
+/// guards).
+#[derive(Default)]
+pub(crate) struct NameHasher(u64);
+
+impl Hasher for NameHasher {
+    fn finish(&self) -> u64 {
+        // The multiply mixes upwards only: fold the high bits into the low ones, which
+        // pick the bucket.
+        self.0 ^ (self.0 >> 32)
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        const K: u64 = 0x51_7c_c1_b7_27_22_0a_95;
+        let mut h = self.0;
+        let mut chunks = bytes.chunks_exact(8);
+        for c in &mut chunks {
+            let mut w = [0u8; 8];
+            w.copy_from_slice(c);
+            h = (h.rotate_left(5) ^ u64::from_le_bytes(w)).wrapping_mul(K);
+        }
+        let rest = chunks.remainder();
+        if !rest.is_empty() {
+            let mut w = [0u8; 8];
+            w[..rest.len()].copy_from_slice(rest);
+            h = (h.rotate_left(5) ^ u64::from_le_bytes(w)).wrapping_mul(K);
+        }
+        self.0 = h;
+    }
+
+    fn write_u8(&mut self, i: u8) {
+        const K: u64 = 0x51_7c_c1_b7_27_22_0a_95;
+        self.0 = (self.0.rotate_left(5) ^ i as u64).wrapping_mul(K);
+    }
+}
 
 /// Counters for one command or subcommand (Redis's `struct redisCommand` stats).
 #[derive(Debug, Default, Clone)]
@@ -28,8 +66,9 @@ pub(crate) struct CmdStat {
 /// Everything INFO commandstats/errorstats/latencystats and CONFIG RESETSTAT cover.
 #[derive(Debug, Default)]
 pub(crate) struct CommandStats {
-    /// By the name Redis reports (`get`, `config|get`).
-    pub by_cmd: AHashMap<&'static str, CmdStat>,
+    /// By the name Redis reports (`get`, `config|get`). Updated on every call: hashed
+    /// with `NameHasher`, a few instructions for these short trusted names.
+    pub by_cmd: HashMap<&'static str, CmdStat, BuildHasherDefault<NameHasher>>,
     /// Error replies by prefix (`ERR`, `WRONGTYPE`), sorted as Redis's radix tree lists them.
     pub errors: BTreeMap<String, u64>,
     /// Every error reply sent (INFO total_error_replies).
@@ -64,10 +103,17 @@ impl CommandStats {
 
 /// The name a call is reported under: `container|sub` for a known subcommand of a
 /// container command (CONFIG GET -> `config|get`), else the command's own name.
+#[inline]
 pub(crate) fn stat_name(cmd: &'static Command, args: &[Bytes]) -> &'static str {
     if !is_container(cmd.name) {
         return cmd.name;
     }
+    subcommand_stat_name(cmd, args)
+}
+
+/// `stat_name` for a container command: its known subcommand's full name.
+#[inline(never)]
+fn subcommand_stat_name(cmd: &'static Command, args: &[Bytes]) -> &'static str {
     let Some(subs) = containers().get(cmd.name) else {
         return cmd.name;
     };
@@ -118,9 +164,18 @@ pub(crate) fn is_admin(name: &str) -> bool {
 /// Whether `name` (lower case) is a container command, one with subcommands in the
 /// catalog. Asked several times for every command: a table of the (first letter, length)
 /// shapes of the container names rules out almost every other name before any hashing.
+#[inline]
 pub(crate) fn is_container(name: &str) -> bool {
+    let Some(&first) = name.as_bytes().first() else {
+        return false;
+    };
+    shapes()[first as usize] & (1 << name.len().min(63)) != 0 && is_container_name(name)
+}
+
+/// The (first letter, length) shapes of the container names, built once.
+fn shapes() -> &'static [u64; 256] {
     static SHAPES: OnceLock<[u64; 256]> = OnceLock::new();
-    let shapes = SHAPES.get_or_init(|| {
+    SHAPES.get_or_init(|| {
         let mut t = [0u64; 256];
         for c in containers().keys() {
             if let Some(&first) = c.as_bytes().first() {
@@ -128,11 +183,14 @@ pub(crate) fn is_container(name: &str) -> bool {
             }
         }
         t
-    });
-    let Some(&first) = name.as_bytes().first() else {
-        return false;
-    };
-    shapes[first as usize] & (1 << name.len().min(63)) != 0 && containers().contains_key(name)
+    })
+}
+
+/// The exact test behind `is_container`, out of line so that the common answer (no) is
+/// a few inlined instructions.
+#[inline(never)]
+fn is_container_name(name: &str) -> bool {
+    containers().contains_key(name)
 }
 
 /// Container commands and their subcommands (`sub`, `container|sub`), from the catalog.
