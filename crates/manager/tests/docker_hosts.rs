@@ -412,7 +412,9 @@ fn nodes_spread_over_three_hosts_and_survive_losing_one() {
     // The reads go through a new connection, as the writer's do after an error: the old
     // one still holds links to b's dead nodes, and the sync cluster client answers a read
     // on such a link with its EOF instead of reconnecting. What is checked is the data.
-    conn = client.get_connection().expect("cluster connection after the loss");
+    conn = client
+        .get_connection()
+        .expect("cluster connection after the loss");
     let missing = missing_keys(&mut conn, (0..500).map(|i| format!("k:{i}")));
     assert!(missing.is_empty(), "lost: {missing:?}");
     let lost_acked: Vec<u64> = acked
@@ -458,7 +460,9 @@ fn nodes_spread_over_three_hosts_and_survive_losing_one() {
     let v = view_at(&format!("{ip}:{p}"), &pw).expect("view");
     check_placement(&grown, &v);
     cluster.wait_check();
-    conn = client.get_connection().expect("cluster connection after the scale");
+    conn = client
+        .get_connection()
+        .expect("cluster connection after the scale");
     let missing = missing_keys(&mut conn, (0..500).map(|i| format!("k:{i}")));
     assert!(missing.is_empty(), "lost after the scale: {missing:?}");
     drop(conn);

@@ -226,7 +226,8 @@ fn unit<'a>(c: &mut Cursor<'a>, version: u32) -> Result<Unit<'a>, RdbError> {
             None
         }),
         OP_SELECTDB => Unit::SelectDb(
-            usize::try_from(c.len()?).map_err(|_| RdbError::Corrupt("database number too large"))?,
+            usize::try_from(c.len()?)
+                .map_err(|_| RdbError::Corrupt("database number too large"))?,
         ),
         OP_RESIZEDB => {
             let keys = c.len()?;
@@ -305,7 +306,10 @@ mod tests {
 
     /// Feeds `input` in chunks of `sizes` (cycled), draining keys after each; retries when
     /// the input is exhausted, as a server does when the sender pauses.
-    fn chunked(input: &[u8], sizes: &[usize]) -> Result<(Vec<RdbEntry>, RdbInfo, Vec<u8>), RdbError> {
+    fn chunked(
+        input: &[u8],
+        sizes: &[usize],
+    ) -> Result<(Vec<RdbEntry>, RdbInfo, Vec<u8>), RdbError> {
         let mut r = RdbFeedReader::new();
         let mut out = Vec::new();
         let mut at = 0;
@@ -350,14 +354,24 @@ mod tests {
         let mut input = file.clone();
         input.extend_from_slice(b"0123456789012345678901234567890123456789*1\r\n$4\r\nPING\r\n");
         // Byte by byte for the first 64 KB (slow beyond), then in chunks of all sizes.
-        for sizes in [&[1usize; 65536][..], &[7, 1, 300], &[16 * 1024], &[65536, 3], &[1 << 22]] {
+        for sizes in [
+            &[1usize; 65536][..],
+            &[7, 1, 300],
+            &[16 * 1024],
+            &[65536, 3],
+            &[1 << 22],
+        ] {
             let mut sizes = sizes.to_vec();
             if sizes.len() > 1000 {
                 sizes.push(1 << 20);
             }
             let (got, info, rest) = chunked(&input, &sizes).unwrap();
             assert_eq!(got.len(), want.len());
-            assert!(got == want, "keys differ with chunks {:?}", &sizes[sizes.len() - 1..]);
+            assert!(
+                got == want,
+                "keys differ with chunks {:?}",
+                &sizes[sizes.len() - 1..]
+            );
             assert!(info == want_info, "info differs");
             assert!(info.checksum.is_some());
             assert_eq!(&rest[..], &input[file.len()..]);
@@ -375,7 +389,10 @@ mod tests {
             chunked(&bad, &[4096]),
             Err(RdbError::ChecksumMismatch { .. })
         ));
-        assert!(matches!(chunked(b"REDIX0010xx", &[3]), Err(RdbError::BadMagic)));
+        assert!(matches!(
+            chunked(b"REDIX0010xx", &[3]),
+            Err(RdbError::BadMagic)
+        ));
         assert!(matches!(
             chunked(&file[..file.len() / 2], &[4096]),
             Err(RdbError::Truncated)

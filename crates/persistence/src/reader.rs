@@ -186,8 +186,7 @@ impl<'a> RdbReader<'a> {
 
 /// The version in a 9-byte "REDISnnnn" header, if we can load it.
 pub(crate) fn parse_magic(magic: &[u8]) -> Result<u32, RdbError> {
-    if magic.len() != 9 || &magic[..5] != b"REDIS" || !magic[5..].iter().all(u8::is_ascii_digit)
-    {
+    if magic.len() != 9 || &magic[..5] != b"REDIS" || !magic[5..].iter().all(u8::is_ascii_digit) {
         return Err(RdbError::BadMagic);
     }
     let version = magic[5..]

@@ -438,21 +438,46 @@ fn fill(port: u16) {
     let mut c = redis::Client::open(url).unwrap().get_connection().unwrap();
     let mut pipe = redis::pipe();
     for i in 0..30_000 {
-        pipe.cmd("SET").arg(format!("s{i}")).arg(format!("value:{i}")).ignore();
+        pipe.cmd("SET")
+            .arg(format!("s{i}"))
+            .arg(format!("value:{i}"))
+            .ignore();
         if i % 10 == 0 {
-            pipe.cmd("SET").arg(format!("long{i}")).arg(format!("{i} text ").repeat(20)).ignore();
+            pipe.cmd("SET")
+                .arg(format!("long{i}"))
+                .arg(format!("{i} text ").repeat(20))
+                .ignore();
         }
         if i % 7 == 0 {
-            pipe.cmd("SET").arg(format!("ttl{i}")).arg(i).arg("EX").arg(10_000).ignore();
+            pipe.cmd("SET")
+                .arg(format!("ttl{i}"))
+                .arg(i)
+                .arg("EX")
+                .arg(10_000)
+                .ignore();
         }
     }
     for i in 0..100_000 {
-        pipe.cmd("SADD").arg("bigset").arg(format!("member-{i}")).ignore();
+        pipe.cmd("SADD")
+            .arg("bigset")
+            .arg(format!("member-{i}"))
+            .ignore();
     }
     for i in 0..300 {
-        pipe.cmd("HSET").arg(format!("h{}", i % 30)).arg(format!("f{i}")).arg(i).ignore();
-        pipe.cmd("RPUSH").arg(format!("l{}", i % 30)).arg(i).ignore();
-        pipe.cmd("ZADD").arg(format!("z{}", i % 30)).arg(i as f64 / 7.0).arg(format!("m{i}")).ignore();
+        pipe.cmd("HSET")
+            .arg(format!("h{}", i % 30))
+            .arg(format!("f{i}"))
+            .arg(i)
+            .ignore();
+        pipe.cmd("RPUSH")
+            .arg(format!("l{}", i % 30))
+            .arg(i)
+            .ignore();
+        pipe.cmd("ZADD")
+            .arg(format!("z{}", i % 30))
+            .arg(i as f64 / 7.0)
+            .arg(format!("m{i}"))
+            .ignore();
     }
     pipe.cmd("SELECT").arg(3).ignore();
     for i in 0..2000 {
@@ -463,7 +488,12 @@ fn fill(port: u16) {
 
 /// Writes (overwrites, deletes, growth of the big set, a second database) on `port` from a
 /// thread until the returned flag is set; the handle yields how many rounds ran.
-fn keep_writing(port: u16) -> (std::sync::Arc<std::sync::atomic::AtomicBool>, std::thread::JoinHandle<u64>) {
+fn keep_writing(
+    port: u16,
+) -> (
+    std::sync::Arc<std::sync::atomic::AtomicBool>,
+    std::thread::JoinHandle<u64>,
+) {
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     let flag = stop.clone();
     let handle = std::thread::spawn(move || {
@@ -472,13 +502,31 @@ fn keep_writing(port: u16) -> (std::sync::Arc<std::sync::atomic::AtomicBool>, st
         let mut n = 0u64;
         while !flag.load(std::sync::atomic::Ordering::Relaxed) {
             let () = redis::pipe()
-                .cmd("SET").arg(format!("s{}", n * 13 % 30_000)).arg(format!("new{n}")).ignore()
-                .cmd("DEL").arg(format!("s{}", n * 17 % 30_000 + 1)).ignore()
-                .cmd("SADD").arg("bigset").arg(format!("added-{n}")).ignore()
-                .cmd("HSET").arg(format!("h{}", n % 30)).arg("w").arg(n).ignore()
-                .cmd("SELECT").arg(3).ignore()
-                .cmd("INCR").arg("db3-counter").ignore()
-                .cmd("SELECT").arg(0).ignore()
+                .cmd("SET")
+                .arg(format!("s{}", n * 13 % 30_000))
+                .arg(format!("new{n}"))
+                .ignore()
+                .cmd("DEL")
+                .arg(format!("s{}", n * 17 % 30_000 + 1))
+                .ignore()
+                .cmd("SADD")
+                .arg("bigset")
+                .arg(format!("added-{n}"))
+                .ignore()
+                .cmd("HSET")
+                .arg(format!("h{}", n % 30))
+                .arg("w")
+                .arg(n)
+                .ignore()
+                .cmd("SELECT")
+                .arg(3)
+                .ignore()
+                .cmd("INCR")
+                .arg("db3-counter")
+                .ignore()
+                .cmd("SELECT")
+                .arg(0)
+                .ignore()
                 .query(&mut c)
                 .unwrap();
             n += 1;

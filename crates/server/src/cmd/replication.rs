@@ -183,10 +183,7 @@ fn replconf(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
                 let announced = ctx.store.replication.announced_ports.entry(ctx.client.id);
                 announced.or_default().capa_eof = true;
             }
-        } else if is(opt, "ip-address")
-            || is(opt, "rdb-only")
-            || is(opt, "rdb-filter-only")
-        {
+        } else if is(opt, "ip-address") || is(opt, "rdb-only") || is(opt, "rdb-filter-only") {
             // Accepted: we always send a whole RDB and the stream.
         } else {
             return Err(Reply::error(format!(

@@ -301,13 +301,14 @@ async fn load_snapshot(
     };
     let (tx, rx) = std::sync::mpsc::channel::<bytes::Bytes>();
     let now = now_ms();
-    let mut loader = tokio::task::spawn_blocking(move || {
-        crate::persist::rdb::load_streamed(rx, count, now)
-    });
+    let mut loader =
+        tokio::task::spawn_blocking(move || crate::persist::rdb::load_streamed(rx, count, now));
     let mut tx = Some(tx);
     // Hands the loader what `buf` holds of the snapshot; drops the sender once a `$<len>`
     // snapshot is complete, so a short RDB is an error rather than a wait.
-    let forward = |buf: &mut BytesMut, tx: &mut Option<std::sync::mpsc::Sender<bytes::Bytes>>, remaining: &mut Option<usize>| {
+    let forward = |buf: &mut BytesMut,
+                   tx: &mut Option<std::sync::mpsc::Sender<bytes::Bytes>>,
+                   remaining: &mut Option<usize>| {
         let n = remaining.map_or(buf.len(), |r| r.min(buf.len()));
         if n > 0 {
             if let Some(sender) = tx.as_ref() {
