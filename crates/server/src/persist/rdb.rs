@@ -310,12 +310,9 @@ pub(crate) fn load_streamed(
             Next::Item(e) => insert_item(&mut dbs, e, now_ms)?,
             Next::Done => break,
             Next::NeedMore => match rx.recv_timeout(PAUSE) {
-                Ok(chunk) => {
-                    reader.feed(&chunk);
-                    while let Ok(more) = rx.try_recv() {
-                        reader.feed(&more);
-                    }
-                }
+                // One chunk at a time, only when the reader needs it: queued chunks wait in
+                // the channel rather than piling up (and being moved) in its buffer.
+                Ok(chunk) => reader.feed(&chunk),
                 Err(mpsc::RecvTimeoutError::Timeout) => reader.retry_now(),
                 Err(mpsc::RecvTimeoutError::Disconnected) => {
                     return Err("the snapshot ended before the end of its RDB data".into())
