@@ -564,7 +564,12 @@ fn both_snapshot_forms_sync_exactly_while_clients_write() {
         fill(primary.port);
         let replica = TestServer::start(&[]);
         sync_under_writes_and_compare(primary.port, replica.port);
-        assert_eq!(stat(primary.port, "sync_full"), 1, "diskless {diskless}");
+        let log = std::fs::read_to_string(replica.dir.join(common::SERVER_LOG)).unwrap_or_default();
+        assert_eq!(
+            stat(primary.port, "sync_full"),
+            1,
+            "diskless {diskless}: {log}"
+        );
         if diskless == "no" {
             let reference = Reference::start_with(&[]);
             sync_under_writes_and_compare(primary.port, reference.port);

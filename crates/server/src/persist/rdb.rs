@@ -305,17 +305,24 @@ pub(crate) fn load_streamed(
 ) -> Result<Streamed, String> {
     let mut dbs: Vec<Db> = (0..count).map(|_| Db::new()).collect();
     let mut reader = RdbFeedReader::new();
+    let mut closed = false;
     loop {
         match reader.next_item().map_err(|e| e.to_string())? {
             Next::Item(e) => insert_item(&mut dbs, e, now_ms)?,
             Next::Done => break,
+            Next::NeedMore if closed => {
+                return Err("the snapshot ended before the end of its RDB data".into())
+            }
             Next::NeedMore => match rx.recv_timeout(PAUSE) {
                 // One chunk at a time, only when the reader needs it: queued chunks wait in
                 // the channel rather than piling up (and being moved) in its buffer.
                 Ok(chunk) => reader.feed(&chunk),
                 Err(mpsc::RecvTimeoutError::Timeout) => reader.retry_now(),
+                // No more bytes will come: a large key still waiting for the buffer to
+                // double gets its last try with what there is.
                 Err(mpsc::RecvTimeoutError::Disconnected) => {
-                    return Err("the snapshot ended before the end of its RDB data".into())
+                    closed = true;
+                    reader.retry_now();
                 }
             },
         }
