@@ -13,7 +13,9 @@
 #
 # Usage: bench/persistence.sh [keys (default 1000000)] [keys for the 1 KB set (default: keys,
 #        or 300000 when less than 8 GB is available)]
-# Env:   SIZES="0 32 1024" (0 = "value:N"), and bench/lib.sh's PIN / RUBRA_BIN. The masters
+# Env:   SIZES="0 32 1024" (0 = "value:N"), PARTS="save bgsave sync load" (a subset runs
+#        only those measurements; the others print as "-"), and bench/lib.sh's PIN /
+#        RUBRA_BIN. The masters
 #        run on CPU 1, the client and the replica on CPU 0.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -31,6 +33,8 @@ KEYS=${1:-1000000}
 avail_mb=$(free -m | awk '/^Mem:/ { print $7 }')
 BIG_KEYS=${2:-$([ "$avail_mb" -ge 8000 ] && echo "$KEYS" || echo 300000)}
 SIZES=${SIZES:-"0 32 1024"}
+PARTS=${PARTS:-"save bgsave sync load"}
+has_part() { case " $PARTS " in *" $1 "*) return 0 ;; *) return 1 ;; esac; }
 
 now_ms() { date +%s%3N; }
 rss_kb() { awk '/^VmRSS:/ { print $2 }' "/proc/$1/status" 2>/dev/null || echo 0; }
@@ -77,17 +81,37 @@ start_master() { # WHO
 
 declare -A R
 measure() { # WHO N SIZE
-  local who=$1 n=$2 size=$3 p t0 t1 base peak m bench_pid rpid
+  local who=$1 n=$2 size=$3 p t0 t1
   p=$(port "$who")
   start_master "$who"
   gen "$n" "$size" | $CLI_CPU redis-cli -p "$p" --pipe >/dev/null
   [ "$(redis-cli -p "$p" dbsize)" = "$n" ] || { echo "$who: load failed" >&2; exit 1; }
 
-  t0=$(now_ms); redis-cli -p "$p" save >/dev/null; t1=$(now_ms)
-  R[$who,save]=$((t1 - t0))
-  R[$who,size]=$(stat -c %s "$WORK/$who.rdb")
+  R[$who,save]=-; R[$who,size]=-; R[$who,rss]=-; R[$who,rssafter]=-; R[$who,sync]=-; R[$who,load]=-
+  if has_part save || has_part load; then
+    t0=$(now_ms); redis-cli -p "$p" save >/dev/null; t1=$(now_ms)
+    R[$who,save]=$((t1 - t0))
+    R[$who,size]=$(stat -c %s "$WORK/$who.rdb")
+  fi
 
-  # BGSAVE under read-only traffic.
+  has_part bgsave && measure_bgsave "$who" "$p" "$n"
+  has_part sync && measure_sync "$who" "$p" "$n"
+
+  # Start-up load of the saved file.
+  stop "$who"
+  if has_part load; then
+    t0=$(now_ms)
+    start_master "$who"
+    until [ "$(redis-cli -p "$p" dbsize 2>/dev/null)" = "$n" ]; do sleep 0.01; done
+    t1=$(now_ms)
+    R[$who,load]=$((t1 - t0))
+    stop "$who"
+  fi
+  rm -f "$WORK"/*.rdb
+}
+
+measure_bgsave() { # WHO PORT N: BGSAVE under read-only traffic.
+  local who=$1 p=$2 n=$3 base peak m bench_pid
   $CLI_CPU redis-benchmark -p "$p" -c 50 -n 100000000 -r "$n" GET key:__rand_int__ >/dev/null 2>&1 &
   bench_pid=$!
   sleep 1
@@ -101,8 +125,10 @@ measure() { # WHO N SIZE
   kill "$bench_pid" 2>/dev/null || true; wait "$bench_pid" 2>/dev/null || true
   R[$who,rss]=$(awk -v a="$peak" -v b="$base" 'BEGIN { printf "%.1f", (a - b) * 100 / b }')
   R[$who,rssafter]=$(awk -v a="$(rss_kb "${PID[$who]}")" -v b="$base" 'BEGIN { printf "%.1f", (a - b) * 100 / b }')
+}
 
-  # Full sync of a fresh replica (its own empty directory, on the client's CPU).
+measure_sync() { # WHO PORT N: full sync of a fresh replica (its own empty directory, on the client's CPU).
+  local who=$1 p=$2 n=$3 t0 t1 rpid
   rm -rf "$WORK/replica-$who"; mkdir -p "$WORK/replica-$who"
   if [ "$who" = rubra ]; then
     $CLI_CPU "$RUBRA_BIN" --port "$REPLICA_PORT" --save "" --dir "$WORK/replica-$who" >"$WORK/replica.log" 2>&1 &
@@ -119,16 +145,12 @@ measure() { # WHO N SIZE
   R[$who,sync]=$((t1 - t0))
   redis-cli -p "$REPLICA_PORT" shutdown nosave >/dev/null 2>&1 || true
   wait "$rpid" 2>/dev/null || true
-
-  # Start-up load of the saved file.
-  stop "$who"
-  t0=$(now_ms)
-  start_master "$who"
-  until [ "$(redis-cli -p "$p" dbsize 2>/dev/null)" = "$n" ]; do sleep 0.01; done
-  t1=$(now_ms)
-  R[$who,load]=$((t1 - t0))
-  stop "$who"
-  rm -f "$WORK"/*.rdb
+  # KEEP_LOGS=DIR keeps both sides' logs of each sync (where the seconds went).
+  if [ -n "${KEEP_LOGS:-}" ]; then
+    mkdir -p "$KEEP_LOGS"
+    cp "$WORK/replica.log" "$KEEP_LOGS/replica-$who-$n.log"
+    cp "$WORK/$who.log" "$KEEP_LOGS/primary-$who-$n.log"
+  fi
 }
 
 row() { printf "%-30s %12s %12s %7s\n" "$@"; }

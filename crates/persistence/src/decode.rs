@@ -12,6 +12,10 @@ use std::borrow::Cow;
 pub(crate) struct Cursor<'a> {
     buf: &'a [u8],
     pos: usize,
+    /// Set when a read ran past the end of `buf`: how many bytes of `buf` that read needed.
+    /// An incremental loader tells "wait for more bytes" (this) from corruption inside a
+    /// nested blob (which has its own cursor) with it.
+    want: usize,
 }
 
 /// A decoded length prefix: a plain length, or a special string encoding marker.
@@ -23,7 +27,16 @@ enum Len {
 impl<'a> Cursor<'a> {
     /// Starts reading `buf` at offset 0.
     pub(crate) fn new(buf: &'a [u8]) -> Self {
-        Cursor { buf, pos: 0 }
+        Cursor {
+            buf,
+            pos: 0,
+            want: 0,
+        }
+    }
+
+    /// If a read ran out of input: the length `buf` needed for it to succeed.
+    pub(crate) fn wanted(&self) -> Option<usize> {
+        (self.want > 0).then_some(self.want)
     }
 
     /// Bytes consumed so far.
@@ -39,6 +52,7 @@ impl<'a> Cursor<'a> {
     /// Takes the next `n` bytes.
     pub(crate) fn take(&mut self, n: usize) -> Result<&'a [u8], RdbError> {
         if n > self.remaining() {
+            self.want = self.pos.saturating_add(n);
             return Err(RdbError::Truncated);
         }
         let s = &self.buf[self.pos..self.pos + n];
@@ -84,10 +98,14 @@ impl<'a> Cursor<'a> {
     /// (each item needs at least one byte).
     pub(crate) fn count(&mut self) -> Result<usize, RdbError> {
         let n = self.len()?;
-        usize::try_from(n)
-            .ok()
-            .filter(|&n| n <= self.remaining())
-            .ok_or(RdbError::Truncated)
+        match usize::try_from(n) {
+            Ok(n) if n <= self.remaining() => Ok(n),
+            Ok(n) => {
+                self.want = self.pos.saturating_add(n);
+                Err(RdbError::Truncated)
+            }
+            Err(_) => Err(RdbError::Truncated),
+        }
     }
 
     /// Reads a string in any RDB encoding (raw, int8/16/32, LZF).

@@ -12,6 +12,7 @@ mod decode;
 mod dump;
 mod encode;
 mod error;
+mod incremental;
 mod listpack;
 mod lzf;
 mod reader;
@@ -24,6 +25,7 @@ pub use dump::{
     dump_functions, dump_payload, restore_functions, restore_payload, FunctionPayloadError,
 };
 pub use error::RdbError;
+pub use incremental::{Next, RdbFeedReader};
 pub use reader::{read_rdb, RdbInfo, RdbItem, RdbReader};
 pub use stream::{chunk_nodes, RdbStream, RdbStreamEntry, RdbStreamGroup, RdbStreamId};
 pub use writer::{write_rdb, RdbWriter};

@@ -85,10 +85,7 @@ fn compress_with(table: &mut Table, input: &[u8], max_len: usize, out: &mut Vec<
             && input[cand..cand + 3] == input[i..i + 3]
         {
             let max = (input.len() - i).min(MAX_REF);
-            let mut len = 3;
-            while len < max && input[cand + len] == input[i + len] {
-                len += 1;
-            }
+            let len = match_len(input, cand, i, max);
             flush_literals(out, &input[lit_start..i]);
             let off = i - cand - 1;
             let l = len - 2;
@@ -99,8 +96,10 @@ fn compress_with(table: &mut Table, input: &[u8], max_len: usize, out: &mut Vec<
                 out.push((l - 7) as u8);
             }
             out.push((off & 0xff) as u8);
-            // Index the positions inside the match so later repeats find them.
-            for j in i + 1..(i + len).min(input.len().saturating_sub(2)) {
+            // Index the last two positions of the match only, as liblzf's VERY_FAST mode
+            // (Redis's build) does: indexing every position inside long matches cost more
+            // than half the time of encoding compressible values, for little gain.
+            for j in (i + len).saturating_sub(2)..(i + len).min(input.len().saturating_sub(2)) {
                 slots[hash3(&input[j..])] = stamp | j as u64;
             }
             i += len;
@@ -114,6 +113,29 @@ fn compress_with(table: &mut Table, input: &[u8], max_len: usize, out: &mut Vec<
     }
     flush_literals(out, &input[lit_start..]);
     out.len() < max_len
+}
+
+/// Length of the common run of `input[cand..]` and `input[i..]` (`cand < i`), at least 3
+/// (already checked) and at most `max`, compared eight bytes at a time.
+fn match_len(input: &[u8], cand: usize, i: usize, max: usize) -> usize {
+    let mut len = 3;
+    while len + 8 <= max {
+        let a = u64::from_le_bytes(
+            input[cand + len..cand + len + 8]
+                .try_into()
+                .unwrap_or([0; 8]),
+        );
+        let b = u64::from_le_bytes(input[i + len..i + len + 8].try_into().unwrap_or([0; 8]));
+        let diff = a ^ b;
+        if diff != 0 {
+            return len + (diff.trailing_zeros() / 8) as usize;
+        }
+        len += 8;
+    }
+    while len < max && input[cand + len] == input[i + len] {
+        len += 1;
+    }
+    len
 }
 
 /// Decompresses `input`, which must expand to exactly `expected_len` bytes.

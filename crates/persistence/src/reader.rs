@@ -61,16 +61,7 @@ impl<'a> RdbReader<'a> {
     /// Checks the "REDISnnnn" header and prepares to read entries.
     pub fn new(bytes: &'a [u8]) -> Result<Self, RdbError> {
         let mut c = Cursor::new(bytes);
-        let magic = c.take(9).map_err(|_| RdbError::BadMagic)?;
-        if &magic[..5] != b"REDIS" || !magic[5..].iter().all(u8::is_ascii_digit) {
-            return Err(RdbError::BadMagic);
-        }
-        let version = magic[5..]
-            .iter()
-            .fold(0u32, |v, d| v * 10 + (d - b'0') as u32);
-        if version == 0 || version > RDB_MAX_READ_VERSION {
-            return Err(RdbError::UnsupportedVersion(version));
-        }
+        let version = parse_magic(c.take(9).map_err(|_| RdbError::BadMagic)?)?;
         Ok(RdbReader {
             bytes,
             c,
@@ -191,6 +182,20 @@ impl<'a> RdbReader<'a> {
         self.info.checksum = Some(stored);
         Ok(())
     }
+}
+
+/// The version in a 9-byte "REDISnnnn" header, if we can load it.
+pub(crate) fn parse_magic(magic: &[u8]) -> Result<u32, RdbError> {
+    if magic.len() != 9 || &magic[..5] != b"REDIS" || !magic[5..].iter().all(u8::is_ascii_digit) {
+        return Err(RdbError::BadMagic);
+    }
+    let version = magic[5..]
+        .iter()
+        .fold(0u32, |v, d| v * 10 + (d - b'0') as u32);
+    if version == 0 || version > RDB_MAX_READ_VERSION {
+        return Err(RdbError::UnsupportedVersion(version));
+    }
+    Ok(version)
 }
 
 /// Reads a whole RDB file, handing each key to `f`; returns the file's info once the

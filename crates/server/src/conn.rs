@@ -126,7 +126,18 @@ pub(crate) async fn serve_stream<S: ClientStream>(
                     pending_out.fetch_sub(size, Ordering::Relaxed);
                 }
                 Some(ClientMsg::Raw(bytes, size)) => {
-                    out.extend_from_slice(&bytes);
+                    // A large buffer (a replica's snapshot chunk) is written as it is, after
+                    // what is already queued, instead of being copied into `out`.
+                    if bytes.len() >= FLUSH_THRESHOLD / 4 {
+                        if flush(&mut stream, &mut out, &client).await.is_err()
+                            || write_flush(&mut stream, &bytes).await.is_err()
+                        {
+                            break 'conn;
+                        }
+                        NET_OUTPUT_BYTES.fetch_add(bytes.len() as u64, Ordering::Relaxed);
+                    } else {
+                        out.extend_from_slice(&bytes);
+                    }
                     pending_out.fetch_sub(size, Ordering::Relaxed);
                 }
                 Some(ClientMsg::Unblocked(_)) | Some(ClientMsg::UnblockTimeout) => {}

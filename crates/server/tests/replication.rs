@@ -358,3 +358,231 @@ fn a_larger_backlog_serves_a_long_partial_resync() {
     });
     assert_eq!(stat(primary.port, "sync_full"), 1, "no second full sync");
 }
+
+/// Every key of databases 0 and 3 with its type and value in a canonical form (members of
+/// sets and hash fields sorted), read with pipelined commands.
+fn dataset(port: u16) -> std::collections::BTreeMap<(u8, String), String> {
+    let mut out = std::collections::BTreeMap::new();
+    for db in [0u8, 3] {
+        let url = format!("redis://127.0.0.1:{port}/{db}");
+        let mut c = redis::Client::open(url).unwrap().get_connection().unwrap();
+        let mut keys: Vec<String> = Vec::new();
+        let mut cursor = 0u64;
+        loop {
+            let (next, batch): (u64, Vec<String>) = redis::cmd("SCAN")
+                .arg(cursor)
+                .arg("COUNT")
+                .arg(1000)
+                .query(&mut c)
+                .unwrap();
+            keys.extend(batch);
+            if next == 0 {
+                break;
+            }
+            cursor = next;
+        }
+        for batch in keys.chunks(500) {
+            let mut pipe = redis::pipe();
+            for k in batch {
+                pipe.cmd("TYPE").arg(k);
+            }
+            let types: Vec<String> = pipe.query(&mut c).unwrap();
+            let mut pipe = redis::pipe();
+            for (k, t) in batch.iter().zip(&types) {
+                match t.as_str() {
+                    "string" => pipe.cmd("GET").arg(k),
+                    "set" => pipe.cmd("SMEMBERS").arg(k),
+                    "hash" => pipe.cmd("HGETALL").arg(k),
+                    "list" => pipe.cmd("LRANGE").arg(k).arg(0).arg(-1),
+                    "zset" => pipe.cmd("ZRANGE").arg(k).arg(0).arg(-1).arg("WITHSCORES"),
+                    other => panic!("unexpected type {other} of {k}"),
+                };
+            }
+            let values: Vec<Value> = pipe.query(&mut c).unwrap();
+            for ((k, t), v) in batch.iter().zip(&types).zip(values) {
+                let text = match v {
+                    Value::BulkString(b) => vec![String::from_utf8_lossy(&b).into_owned()],
+                    Value::Array(items) => items
+                        .into_iter()
+                        .map(|i| match i {
+                            Value::BulkString(b) => String::from_utf8_lossy(&b).into_owned(),
+                            other => format!("{other:?}"),
+                        })
+                        .collect(),
+                    other => vec![format!("{other:?}")],
+                };
+                let text = match t.as_str() {
+                    "set" => {
+                        let mut m = text;
+                        m.sort();
+                        m
+                    }
+                    "hash" => {
+                        let mut pairs: Vec<String> = text.chunks(2).map(|p| p.join("=")).collect();
+                        pairs.sort();
+                        pairs
+                    }
+                    _ => text,
+                };
+                out.insert((db, k.clone()), format!("{t}:{}", text.join(",")));
+            }
+        }
+    }
+    out
+}
+
+/// Fills `port` with strings, a set large enough to span several snapshot chunks, the
+/// other types, keys with TTLs and a second database.
+fn fill(port: u16) {
+    let url = format!("redis://127.0.0.1:{port}/0");
+    let mut c = redis::Client::open(url).unwrap().get_connection().unwrap();
+    let mut pipe = redis::pipe();
+    for i in 0..30_000 {
+        pipe.cmd("SET")
+            .arg(format!("s{i}"))
+            .arg(format!("value:{i}"))
+            .ignore();
+        if i % 10 == 0 {
+            pipe.cmd("SET")
+                .arg(format!("long{i}"))
+                .arg(format!("{i} text ").repeat(20))
+                .ignore();
+        }
+        if i % 7 == 0 {
+            pipe.cmd("SET")
+                .arg(format!("ttl{i}"))
+                .arg(i)
+                .arg("EX")
+                .arg(10_000)
+                .ignore();
+        }
+    }
+    for i in 0..100_000 {
+        pipe.cmd("SADD")
+            .arg("bigset")
+            .arg(format!("member-{i}"))
+            .ignore();
+    }
+    for i in 0..300 {
+        pipe.cmd("HSET")
+            .arg(format!("h{}", i % 30))
+            .arg(format!("f{i}"))
+            .arg(i)
+            .ignore();
+        pipe.cmd("RPUSH")
+            .arg(format!("l{}", i % 30))
+            .arg(i)
+            .ignore();
+        pipe.cmd("ZADD")
+            .arg(format!("z{}", i % 30))
+            .arg(i as f64 / 7.0)
+            .arg(format!("m{i}"))
+            .ignore();
+    }
+    pipe.cmd("SELECT").arg(3).ignore();
+    for i in 0..2000 {
+        pipe.cmd("SET").arg(format!("db3-{i}")).arg(i).ignore();
+    }
+    let () = pipe.query(&mut c).unwrap();
+}
+
+/// Writes (overwrites, deletes, growth of the big set, a second database) on `port` from a
+/// thread until the returned flag is set; the handle yields how many rounds ran.
+fn keep_writing(
+    port: u16,
+) -> (
+    std::sync::Arc<std::sync::atomic::AtomicBool>,
+    std::thread::JoinHandle<u64>,
+) {
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let flag = stop.clone();
+    let handle = std::thread::spawn(move || {
+        let url = format!("redis://127.0.0.1:{port}/0");
+        let mut c = redis::Client::open(url).unwrap().get_connection().unwrap();
+        let mut n = 0u64;
+        while !flag.load(std::sync::atomic::Ordering::Relaxed) {
+            let () = redis::pipe()
+                .cmd("SET")
+                .arg(format!("s{}", n * 13 % 30_000))
+                .arg(format!("new{n}"))
+                .ignore()
+                .cmd("DEL")
+                .arg(format!("s{}", n * 17 % 30_000 + 1))
+                .ignore()
+                .cmd("SADD")
+                .arg("bigset")
+                .arg(format!("added-{n}"))
+                .ignore()
+                .cmd("HSET")
+                .arg(format!("h{}", n % 30))
+                .arg("w")
+                .arg(n)
+                .ignore()
+                .cmd("SELECT")
+                .arg(3)
+                .ignore()
+                .cmd("INCR")
+                .arg("db3-counter")
+                .ignore()
+                .cmd("SELECT")
+                .arg(0)
+                .ignore()
+                .query(&mut c)
+                .unwrap();
+            n += 1;
+        }
+        n
+    });
+    (stop, handle)
+}
+
+/// Syncs `replica` (a rubra-server or redis-server port) from `primary` while writes go on,
+/// then checks both hold exactly the same data.
+fn sync_under_writes_and_compare(primary: u16, replica: u16) {
+    let (stop, writer) = keep_writing(primary);
+    std::thread::sleep(Duration::from_millis(50));
+    cli_at(replica, &["REPLICAOF", "127.0.0.1", &primary.to_string()]);
+    wait_for("the link", 60, || link_up(replica));
+    std::thread::sleep(Duration::from_millis(200));
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    assert!(writer.join().unwrap() > 0);
+    assert_eq!(cli_at(primary, &["WAIT", "1", "10000"]), "1");
+    let (want, got) = (dataset(primary), dataset(replica));
+    assert!(want.len() > 10_000, "only {} keys", want.len());
+    assert_eq!(want.len(), got.len());
+    assert!(want == got, "the replica's data differs from the primary's");
+}
+
+/// The diskless `$EOF:<mark>` form (default; the snapshot streams while it is encoded and
+/// loads while it arrives) and the `$<len>` form (`repl-diskless-sync no`) both give a
+/// rubra replica exactly the primary's data, writes during the sync included; redis-server
+/// loads our `$<len>` form too (the EOF form is `redis_server_replicates_from_a_rubra_primary`).
+#[test]
+fn both_snapshot_forms_sync_exactly_while_clients_write() {
+    for diskless in ["yes", "no"] {
+        let primary = TestServer::start(&["--repl-diskless-sync", diskless]);
+        fill(primary.port);
+        let replica = TestServer::start(&[]);
+        sync_under_writes_and_compare(primary.port, replica.port);
+        let log = std::fs::read_to_string(replica.dir.join(common::SERVER_LOG)).unwrap_or_default();
+        assert_eq!(
+            stat(primary.port, "sync_full"),
+            1,
+            "diskless {diskless}: {log}"
+        );
+        if diskless == "no" {
+            let reference = Reference::start_with(&[]);
+            sync_under_writes_and_compare(primary.port, reference.port);
+        }
+    }
+}
+
+/// A rubra replica loads redis-server's `$<len>` snapshot (disk-based sync) as it arrives,
+/// writes during the sync included.
+#[test]
+fn rubra_loads_a_disk_based_snapshot_from_redis_server() {
+    let reference = Reference::start_with(&["--repl-diskless-sync", "no"]);
+    fill(reference.port);
+    let replica = TestServer::start(&[]);
+    sync_under_writes_and_compare(reference.port, replica.port);
+}

@@ -59,19 +59,21 @@ fn register_replica(ctx: &mut Ctx, state: SyncState) {
         .get(&id)
         .and_then(|h| h.info.addr.rsplit_once(':').map(|(ip, _)| ip.to_string()))
         .unwrap_or_default();
-    let port = ctx
+    let announced = ctx
         .store
         .replication
         .announced_ports
         .remove(&id)
-        .unwrap_or(0);
+        .unwrap_or_default();
     ctx.store.replication.replicas.insert(
         id,
         ReplicaInfo {
             ip,
-            listening_port: port,
+            listening_port: announced.port,
             state,
             held: Vec::new(),
+            capa_eof: announced.capa_eof,
+            await_ack: false,
             ack_offset: 0,
             ack_ms: ctx.now_ms,
         },
@@ -162,6 +164,7 @@ fn replconf(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
                 r.ack_offset = r.ack_offset.max(offset);
                 r.ack_ms = now;
             }
+            crate::repl::fullsync::start_stream_on_ack(ctx.store, ctx.client.id);
             serve_waiters(ctx);
             return Ok(Reply::Raw(Bytes::new()));
         } else if is(opt, "getack") {
@@ -172,13 +175,16 @@ fn replconf(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
             ctx.store
                 .replication
                 .announced_ports
-                .insert(ctx.client.id, port.clamp(0, 65535) as u16);
-        } else if is(opt, "capa")
-            || is(opt, "ip-address")
-            || is(opt, "rdb-only")
-            || is(opt, "rdb-filter-only")
-        {
-            // Accepted: we always send a plain RDB and the stream.
+                .entry(ctx.client.id)
+                .or_default()
+                .port = port.clamp(0, 65535) as u16;
+        } else if is(opt, "capa") {
+            if is(val, "eof") {
+                let announced = ctx.store.replication.announced_ports.entry(ctx.client.id);
+                announced.or_default().capa_eof = true;
+            }
+        } else if is(opt, "ip-address") || is(opt, "rdb-only") || is(opt, "rdb-filter-only") {
+            // Accepted: we always send a whole RDB and the stream.
         } else {
             return Err(Reply::error(format!(
                 "ERR Unrecognized REPLCONF option: {}",

@@ -18,7 +18,8 @@ pub(crate) enum Job {
         functions: Vec<bytes::Bytes>,
         tmp: PathBuf,
     },
-    /// Encode `snapshots` as RDB and send them to replica `client`, then its held stream.
+    /// Encode `snapshots` as RDB for replica `client` while sending them, then its held
+    /// stream (repl::fullsync).
     FullSync {
         client: u64,
         snapshots: Vec<DbSnapshot>,
@@ -73,7 +74,13 @@ pub(crate) async fn run(server: Arc<Server>, mut rx: mpsc::UnboundedReceiver<Job
                 offset,
             } => {
                 let snap = (snapshots, functions);
-                tokio::spawn(full_sync(server.clone(), client, snap, replid, offset));
+                tokio::spawn(crate::repl::fullsync::run(
+                    server.clone(),
+                    client,
+                    snap,
+                    replid,
+                    offset,
+                ));
             }
             Job::SaveRdb {
                 snapshots,
@@ -141,62 +148,4 @@ pub(crate) async fn run(server: Arc<Server>, mut rx: mpsc::UnboundedReceiver<Job
             }
         }
     }
-}
-
-/// Produces the snapshot for a replica's full sync off the lock, then sends it followed by
-/// the stream held meanwhile, and marks the replica online — all under one lock so no
-/// stream byte can overtake the snapshot.
-async fn full_sync(
-    server: Arc<Server>,
-    client: u64,
-    (snapshots, functions): (Vec<DbSnapshot>, Vec<bytes::Bytes>),
-    replid: String,
-    offset: u64,
-) {
-    let started = std::time::Instant::now();
-    let encoded = tokio::task::spawn_blocking(move || {
-        crate::persist::rdb::encode_rdb((&snapshots, &functions), &replid, offset, now_ms())
-    })
-    .await;
-    let mut store = server.lock();
-    let rdb = match encoded {
-        Ok(Ok(rdb)) => rdb,
-        Ok(Err(e)) => {
-            tracing::error!(replica = client, error = %e, "full sync failed");
-            store.replication.replicas.remove(&client);
-            store.clients.kill(client);
-            return;
-        }
-        Err(e) => {
-            tracing::error!(replica = client, error = %e, "full sync task failed");
-            store.replication.replicas.remove(&client);
-            store.clients.kill(client);
-            return;
-        }
-    };
-    let Some(replica) = store.replication.replicas.get_mut(&client) else {
-        return;
-    };
-    let held = std::mem::take(&mut replica.held);
-    replica.state = crate::repl::state::SyncState::Online;
-    let limits = crate::client::OutputLimits {
-        hard: 0,
-        soft: 0,
-        soft_seconds: 0,
-    };
-    let bytes = rdb.len();
-    // Header, snapshot and held stream go out as three buffers in order: the snapshot is
-    // not copied into a combined payload (a second copy of the whole dataset).
-    let header = bytes::Bytes::from(format!("${}\r\n", rdb.len()));
-    for part in [header, bytes::Bytes::from(rdb), bytes::Bytes::from(held)] {
-        if !part.is_empty() {
-            store.clients.push_raw(client, part, now_ms(), limits);
-        }
-    }
-    tracing::info!(
-        replica = client,
-        bytes,
-        ms = started.elapsed().as_millis() as u64,
-        "full sync snapshot sent"
-    );
 }

@@ -6,12 +6,14 @@ use bytes::Bytes;
 use rubra_keyspace::stream::{ConsumerGroup, PendingEntry};
 use rubra_keyspace::{Db, DbSnapshot, Entry, Stream, StreamId, Value, ZSet};
 use rubra_persistence::{
-    dump_payload, restore_payload, RdbError, RdbReader, RdbStream, RdbStreamGroup, RdbValue,
-    RdbWriter,
+    dump_payload, restore_payload, Next, RdbError, RdbFeedReader, RdbInfo, RdbItem, RdbReader,
+    RdbStream, RdbStreamGroup, RdbValue, RdbWriter,
 };
 use rubra_resp::Reply;
 use std::io::Write;
 use std::path::Path;
+use std::sync::mpsc;
+use std::time::Duration;
 
 /// Our value in the RDB model.
 pub(crate) fn to_rdb(value: &Value) -> RdbValue {
@@ -209,16 +211,6 @@ pub(crate) fn write_rdb<W: Write>(
     w.finish()
 }
 
-/// Encodes database snapshots as an RDB file in memory (replica full sync).
-pub(crate) fn encode_rdb(
-    dbs: (&[DbSnapshot], &[Bytes]),
-    replid: &str,
-    offset: u64,
-    now_ms: u64,
-) -> Result<Vec<u8>, String> {
-    write_rdb(Vec::new(), dbs, replid, offset, now_ms).map_err(|e| e.to_string())
-}
-
 /// What a loaded RDB file held besides keys.
 #[derive(Debug, Default, Clone)]
 pub(crate) struct LoadedMeta {
@@ -240,29 +232,39 @@ pub(crate) fn decode_rdb_with_meta(
     let mut dbs: Vec<Db> = (0..count).map(|_| Db::new()).collect();
     let mut reader = RdbReader::new(bytes).map_err(|e| e.to_string())?;
     while let Some(e) = reader.next_item().map_err(|e| e.to_string())? {
-        let Some(db) = dbs.get_mut(e.db) else {
-            return Err(format!(
-                "the RDB file uses database {} (only {count} configured)",
-                e.db
-            ));
-        };
-        let expire_at = e.expire_ms.unwrap_or(0);
-        if expire_at != 0 && expire_at <= now_ms {
-            continue;
-        }
-        let Some(value) = from_rdb(e.value) else {
-            continue;
-        };
-        let mut entry = Entry::new(value, now_ms);
-        if let Some(f) = e.freq {
-            entry.lfu = f;
-        }
-        db.insert(&e.key, entry, expire_at);
+        insert_item(&mut dbs, e, now_ms)?;
     }
+    Ok((dbs, meta_of(reader.info())))
+}
+
+/// Adds one loaded key to `dbs` (dropping it if already expired at `now_ms`).
+fn insert_item(dbs: &mut [Db], e: RdbItem<'_>, now_ms: u64) -> Result<(), String> {
+    let count = dbs.len();
+    let Some(db) = dbs.get_mut(e.db) else {
+        return Err(format!(
+            "the RDB file uses database {} (only {count} configured)",
+            e.db
+        ));
+    };
+    let expire_at = e.expire_ms.unwrap_or(0);
+    if expire_at != 0 && expire_at <= now_ms {
+        return Ok(());
+    }
+    let Some(value) = from_rdb(e.value) else {
+        return Ok(());
+    };
+    let mut entry = Entry::new(value, now_ms);
+    if let Some(f) = e.freq {
+        entry.lfu = f;
+    }
+    db.insert(&e.key, entry, expire_at);
+    Ok(())
+}
+
+/// The replication metadata and function libraries a loaded file carried.
+fn meta_of(info: &RdbInfo) -> LoadedMeta {
     let aux = |name: &[u8]| {
-        reader
-            .info()
-            .aux
+        info.aux
             .iter()
             .find(|(k, _)| k == name)
             .map(|(_, v)| String::from_utf8_lossy(v).into_owned())
@@ -271,8 +273,111 @@ pub(crate) fn decode_rdb_with_meta(
         (Some(id), Some(off)) if id.len() == 40 => off.parse().ok().map(|o| (id, o)),
         _ => None,
     };
-    let functions = reader.info().functions.clone();
-    Ok((dbs, LoadedMeta { repl, functions }))
+    LoadedMeta {
+        repl,
+        functions: info.functions.clone(),
+    }
+}
+
+/// A snapshot loaded while it arrived, and what followed it.
+pub(crate) struct Streamed {
+    pub dbs: Vec<Db>,
+    pub meta: LoadedMeta,
+    /// Bytes received after the RDB's last byte: the first of those still in `rest`.
+    pub leftover: Vec<u8>,
+    /// The channel the bytes came on, with whatever chunks were queued after the end.
+    pub rest: mpsc::Receiver<Bytes>,
+}
+
+/// How long the loader waits for the next chunk before retrying a large partial key with
+/// what it has (the sender may have paused right after it, e.g. at the end of a diskless
+/// snapshot until we acknowledge).
+const PAUSE: Duration = Duration::from_millis(5);
+
+/// Loads an RDB arriving in chunks on `rx` into `count` databases as bytes come (a
+/// replica's full sync), so decoding overlaps the transfer. Runs on a blocking thread.
+/// Fails if the channel closes before the file's end (the link broke, or a `$<len>`
+/// snapshot was shorter than its RDB).
+pub(crate) fn load_streamed(
+    rx: mpsc::Receiver<Bytes>,
+    count: usize,
+    now_ms: u64,
+) -> Result<Streamed, String> {
+    let mut dbs: Vec<Db> = (0..count).map(|_| Db::new()).collect();
+    let mut reader = RdbFeedReader::new();
+    let mut closed = false;
+    loop {
+        match reader.next_item().map_err(|e| e.to_string())? {
+            Next::Item(e) => insert_item(&mut dbs, e, now_ms)?,
+            Next::Done => break,
+            Next::NeedMore if closed => {
+                return Err("the snapshot ended before the end of its RDB data".into())
+            }
+            Next::NeedMore => match rx.recv_timeout(PAUSE) {
+                // One chunk at a time, only when the reader needs it: queued chunks wait in
+                // the channel rather than piling up (and being moved) in its buffer.
+                Ok(chunk) => reader.feed(&chunk),
+                Err(mpsc::RecvTimeoutError::Timeout) => reader.retry_now(),
+                // No more bytes will come: a large key still waiting for the buffer to
+                // double gets its last try with what there is.
+                Err(mpsc::RecvTimeoutError::Disconnected) => {
+                    closed = true;
+                    reader.retry_now();
+                }
+            },
+        }
+    }
+    Ok(Streamed {
+        dbs,
+        meta: meta_of(reader.info()),
+        leftover: reader.leftover().to_vec(),
+        rest: rx,
+    })
+}
+
+/// A `Write` that hands the bytes on in chunks of about `CHUNK` bytes as they are
+/// produced, so a replica's snapshot goes out while it is being encoded.
+pub(crate) struct ChunkSink {
+    buf: Vec<u8>,
+    tx: tokio::sync::mpsc::UnboundedSender<Bytes>,
+}
+
+/// Size of the chunks a [`ChunkSink`] sends: large enough that each costs one lock and one
+/// write on the connection, small enough that the replica starts decoding early.
+const CHUNK: usize = 512 * 1024;
+
+impl ChunkSink {
+    /// A sink sending its chunks on `tx`.
+    pub(crate) fn new(tx: tokio::sync::mpsc::UnboundedSender<Bytes>) -> ChunkSink {
+        ChunkSink {
+            buf: Vec::with_capacity(CHUNK + 64 * 1024),
+            tx,
+        }
+    }
+
+    fn send(&mut self) -> std::io::Result<()> {
+        let full = std::mem::replace(&mut self.buf, Vec::with_capacity(CHUNK + 64 * 1024));
+        self.tx.send(Bytes::from(full)).map_err(|_| {
+            std::io::Error::new(std::io::ErrorKind::BrokenPipe, "the replica went away")
+        })
+    }
+}
+
+impl Write for ChunkSink {
+    fn write(&mut self, data: &[u8]) -> std::io::Result<usize> {
+        self.buf.extend_from_slice(data);
+        if self.buf.len() >= CHUNK {
+            self.send()?;
+        }
+        Ok(data.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        if self.buf.is_empty() {
+            return Ok(());
+        }
+        self.send()
+    }
 }
 
 /// Writes an RDB file atomically: a temporary file in the same directory, fsync, then

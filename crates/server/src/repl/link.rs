@@ -235,24 +235,15 @@ async fn handshake(
             .and_then(|o| o.parse().ok())
             .ok_or("bad FULLRESYNC offset")?;
         set_state(server, generation, LinkState::Sync);
-        let rdb = read_snapshot(stream, &mut buf).await?;
         let started = std::time::Instant::now();
-        let (count, now) = {
-            let store = server.lock();
-            (store.dbs.len(), now_ms())
-        };
-        let dbs = tokio::task::spawn_blocking(move || {
-            crate::persist::rdb::decode_rdb_with_meta(&rdb, count, now)
-        })
-        .await
-        .map_err(|e| e.to_string())??;
+        let count = server.lock().dbs.len();
+        let loaded = load_snapshot(stream, &mut buf, count).await?;
         let mut store = server.lock();
         if !current(&store, generation) {
             return Ok(());
         }
-        let (dbs, meta) = dbs;
-        store.dbs = dbs;
-        store.scripts.replace_libraries(&meta.functions);
+        store.dbs = loaded.dbs;
+        store.scripts.replace_libraries(&loaded.meta.functions);
         for db in &mut store.dbs {
             db.replica_mode = true;
         }
@@ -283,44 +274,101 @@ async fn handshake(
     stream_loop(server, stream, &mut buf, generation).await
 }
 
-/// Reads the `$<len>` bulk snapshot, or the diskless `$EOF:<mark>` form.
-async fn read_snapshot(
+/// Reads the snapshot, in the `$<len>` form or the diskless `$EOF:<mark>` form, loading it
+/// on a blocking thread as its bytes arrive (the load overlaps the primary's encoding and
+/// the transfer). Leaves in `buf` whatever followed it (the stream).
+///
+/// BEHAVIOR. `$<len>`: exactly `len` bytes go to the loader, which must find the RDB's end
+/// at the last one. `$EOF:<mark>`: every byte read goes to the loader; the RDB is
+/// self-delimiting (EOF opcode and checksum), so the loader says where it ended, and the 40
+/// bytes after it must be the mark. Redis's replica instead looks for the mark at the end of
+/// each read, which is why a primary sends nothing after the mark until the replica's ACK;
+/// this reader needs no such pause but is fine with it.
+async fn load_snapshot(
     stream: &mut impl ClientStream,
     buf: &mut BytesMut,
-) -> Result<bytes::Bytes, String> {
+    count: usize,
+) -> Result<crate::persist::rdb::Streamed, String> {
     let header = read_line(stream, buf).await?;
-    if let Some(mark) = header.strip_prefix("$EOF:") {
-        let mark = mark.as_bytes().to_vec();
+    let (mut remaining, mark) = if let Some(mark) = header.strip_prefix("$EOF:") {
         if mark.len() != 40 {
             return Err("bad EOF mark".into());
         }
-        loop {
-            if buf.len() >= 40 && buf[buf.len() - 40..] == mark[..] {
-                let data = buf.split_to(buf.len() - 40).freeze();
-                *buf = BytesMut::with_capacity(LINK_BUF);
-                return Ok(data);
+        (None, Some(mark.as_bytes().to_vec()))
+    } else {
+        let len: usize = header
+            .strip_prefix('$')
+            .and_then(|l| l.parse().ok())
+            .ok_or_else(|| format!("bad snapshot header: {header}"))?;
+        (Some(len), None)
+    };
+    let (tx, rx) = std::sync::mpsc::channel::<bytes::Bytes>();
+    let now = now_ms();
+    let mut loader =
+        tokio::task::spawn_blocking(move || crate::persist::rdb::load_streamed(rx, count, now));
+    let mut tx = Some(tx);
+    // Hands the loader what `buf` holds of the snapshot; drops the sender once a `$<len>`
+    // snapshot is complete, so a short RDB is an error rather than a wait.
+    let forward = |buf: &mut BytesMut,
+                   tx: &mut Option<std::sync::mpsc::Sender<bytes::Bytes>>,
+                   remaining: &mut Option<usize>| {
+        let n = remaining.map_or(buf.len(), |r| r.min(buf.len()));
+        if n > 0 {
+            if let Some(sender) = tx.as_ref() {
+                // A send fails only if the loader stopped; its result says why.
+                let _ = sender.send(buf.split_to(n).freeze());
             }
+        }
+        if let Some(r) = remaining.as_mut() {
+            *r -= n;
+            if *r == 0 {
+                *tx = None;
+            }
+        }
+    };
+    forward(buf, &mut tx, &mut remaining);
+    let result = loop {
+        if tx.is_none() {
+            break loader.await;
+        }
+        buf.reserve(256 * 1024);
+        tokio::select! {
+            done = &mut loader => break done,
+            read = tokio::time::timeout(Duration::from_secs(60), stream.read_buf(buf)) => {
+                match read {
+                    Ok(Ok(0)) => return Err("connection closed by primary".into()),
+                    Ok(Ok(_)) => forward(buf, &mut tx, &mut remaining),
+                    Ok(Err(e)) => return Err(e.to_string()),
+                    Err(_) => return Err("timeout reading from primary".into()),
+                }
+            }
+        }
+    };
+    let loaded = result.map_err(|e| e.to_string())??;
+    // What followed the RDB: the loader's leftover, the chunks it had not taken, then what
+    // is still in `buf`.
+    // A buffer of its own, at the link's start size: the snapshot's allocations stay
+    // with the loaded keys, not with the link for as long as it lives (issue 14).
+    let mut after = BytesMut::with_capacity(LINK_BUF);
+    after.extend_from_slice(&loaded.leftover);
+    while let Ok(chunk) = loaded.rest.try_recv() {
+        after.extend_from_slice(&chunk);
+    }
+    if mark.is_none() && !after.is_empty() {
+        return Err("the snapshot's RDB ended before its announced length".into());
+    }
+    after.extend_from_slice(buf);
+    *buf = after;
+    if let Some(mark) = mark {
+        while buf.len() < mark.len() {
             read_more(stream, buf).await?;
         }
+        if buf[..mark.len()] != mark[..] {
+            return Err("the snapshot did not end with its EOF mark".into());
+        }
+        buf.advance(mark.len());
     }
-    let len: usize = header
-        .strip_prefix('$')
-        .and_then(|l| l.parse().ok())
-        .ok_or_else(|| format!("bad snapshot header: {header}"))?;
-    // Room for the whole snapshot at once: growing the buffer by doubling would copy it
-    // several times and hold up to twice its size.
-    buf.reserve(len.saturating_sub(buf.len()));
-    while buf.len() < len {
-        read_more(stream, buf).await?;
-    }
-    let data = buf.split_to(len).freeze();
-    // What follows the snapshot (the stream) moves to a buffer of its own: the rest of the
-    // snapshot's allocation would otherwise stay with the link as long as it lives, a
-    // snapshot-sized buffer kept after a flush (issue 14).
-    let mut rest = BytesMut::with_capacity(LINK_BUF.max(buf.len()));
-    rest.extend_from_slice(buf);
-    *buf = rest;
-    Ok(data)
+    Ok(loaded)
 }
 
 /// Applies the primary's stream and acknowledges the offset once a second.

@@ -4,6 +4,7 @@
 
 pub(crate) mod failover;
 pub(crate) mod feed;
+pub(crate) mod fullsync;
 pub(crate) mod link;
 pub(crate) mod role;
 pub(crate) mod state;

@@ -20,10 +20,25 @@ pub(crate) struct ReplicaInfo {
     pub ip: String,
     pub listening_port: u16,
     pub state: SyncState,
-    /// Stream bytes produced while the snapshot was being made.
+    /// Stream bytes produced while the snapshot was being made (and, after a diskless
+    /// snapshot, until the replica's first ACK).
     pub held: Vec<u8>,
+    /// The replica said `REPLCONF capa eof`: it reads the diskless `$EOF:<mark>` form, so
+    /// its snapshot can go out while it is encoded.
+    pub capa_eof: bool,
+    /// A diskless snapshot went out: the held stream starts at the replica's first REPLCONF
+    /// ACK, as in Redis, so the replica never has to find the end mark inside stream bytes.
+    pub await_ack: bool,
     pub ack_offset: u64,
     pub ack_ms: u64,
+}
+
+/// What a would-be replica announced with REPLCONF before its PSYNC.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Announced {
+    pub port: u16,
+    /// `capa eof`: it can load a snapshot of unknown length (`$EOF:<mark>`).
+    pub capa_eof: bool,
 }
 
 /// Link state towards our primary, as INFO's master_link_status and ROLE report it.
@@ -69,8 +84,8 @@ pub(crate) struct WaitRequest {
 #[derive(Debug, Default)]
 pub(crate) struct Replication {
     pub replicas: BTreeMap<u64, ReplicaInfo>,
-    /// REPLCONF listening-port values seen before PSYNC, by client.
-    pub announced_ports: BTreeMap<u64, u16>,
+    /// What a client said with REPLCONF before PSYNC (listening-port, capa eof).
+    pub announced_ports: BTreeMap<u64, Announced>,
     pub primary: Option<PrimaryLink>,
     pub waiters: BTreeMap<u64, WaitRequest>,
     /// Full syncs served and partial resyncs accepted (INFO sync_full, sync_partial_ok).
