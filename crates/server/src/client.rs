@@ -158,6 +158,14 @@ impl ClientRegistry {
         handle.tx.send(ClientMsg::Raw(bytes, size)).is_ok()
     }
 
+    /// Bytes queued for client `id` and not yet written to its socket (None if it is gone):
+    /// what a producer that must not outrun a slow reader (a replica's snapshot) waits on.
+    pub(crate) fn pending_out(&self, id: u64) -> Option<usize> {
+        self.map
+            .get(&id)
+            .map(|h| h.pending_out.load(Ordering::Relaxed))
+    }
+
     /// Sends the reply that unblocks client `id`.
     pub(crate) fn unblock(&self, id: u64, reply: Reply) {
         if let Some(handle) = self.map.get(&id) {

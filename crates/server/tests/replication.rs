@@ -586,3 +586,80 @@ fn rubra_loads_a_disk_based_snapshot_from_redis_server() {
     let replica = TestServer::start(&[]);
     sync_under_writes_and_compare(reference.port, replica.port);
 }
+
+/// A replica that does not read its diskless snapshot holds back the encoder: the primary
+/// keeps a few MB queued for it, not the whole RDB, and the transfer completes once the
+/// replica reads (before, every chunk was queued at once: memory grew by the RDB's size).
+#[test]
+fn a_replica_that_reads_slowly_holds_back_the_snapshot() {
+    use std::io::{Read, Write};
+    let primary = TestServer::start(&["--repl-diskless-sync", "yes"]);
+    let url = format!("redis://127.0.0.1:{}/0", primary.port);
+    let mut c = redis::Client::open(url).unwrap().get_connection().unwrap();
+    // 64 MB of incompressible values (LZF leaves them as they are).
+    let mut seed = 0x2545_f491_4f6c_dd1du64;
+    for batch in 0..64 {
+        let mut pipe = redis::pipe();
+        for i in 0..1000 {
+            let value: Vec<u8> = (0..1024)
+                .map(|_| {
+                    seed ^= seed << 13;
+                    seed ^= seed >> 7;
+                    seed ^= seed << 17;
+                    seed as u8
+                })
+                .collect();
+            pipe.cmd("SET")
+                .arg(format!("k{batch}:{i}"))
+                .arg(value)
+                .ignore();
+        }
+        pipe.query::<()>(&mut c).unwrap();
+    }
+    let used = |c: &mut redis::Connection| -> i64 {
+        let info: String = redis::cmd("INFO").arg("memory").query(c).unwrap();
+        info.lines()
+            .find_map(|l| l.strip_prefix("used_memory:"))
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap()
+    };
+    let before = used(&mut c);
+
+    let mut replica = std::net::TcpStream::connect(("127.0.0.1", primary.port)).unwrap();
+    replica
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .unwrap();
+    replica
+        .write_all(b"REPLCONF capa eof capa psync2\r\nPSYNC ? -1\r\n")
+        .unwrap();
+    // The encoder runs ahead until the replica's queue is full; give it time to (not) do so.
+    std::thread::sleep(Duration::from_secs(3));
+    let during = used(&mut c);
+    assert!(
+        during - before < 24 << 20,
+        "used_memory grew by {} bytes while the replica did not read",
+        during - before
+    );
+
+    // Reading now gets everything: the header, the RDB and the closing EOF mark.
+    let mut got = Vec::new();
+    let mut buf = vec![0u8; 1 << 20];
+    let mark = loop {
+        let n = replica.read(&mut buf).unwrap();
+        assert!(
+            n > 0,
+            "the primary closed the link after {} bytes",
+            got.len()
+        );
+        got.extend_from_slice(&buf[..n]);
+        let text = String::from_utf8_lossy(&got[..got.len().min(200)]).into_owned();
+        if let Some(pos) = text.find("$EOF:") {
+            let mark = got[pos + 5..pos + 45].to_vec();
+            if got.len() > pos + 47 + 40 && got.ends_with(&mark) {
+                break mark;
+            }
+        }
+    };
+    assert_eq!(mark.len(), 40);
+    assert!(got.len() > 64_000 * 1024, "snapshot of {} bytes", got.len());
+}

@@ -339,7 +339,7 @@ pub(crate) fn load_streamed(
 /// produced, so a replica's snapshot goes out while it is being encoded.
 pub(crate) struct ChunkSink {
     buf: Vec<u8>,
-    tx: tokio::sync::mpsc::UnboundedSender<Bytes>,
+    tx: tokio::sync::mpsc::Sender<Bytes>,
 }
 
 /// Size of the chunks a [`ChunkSink`] sends: large enough that each costs one lock and one
@@ -347,8 +347,10 @@ pub(crate) struct ChunkSink {
 const CHUNK: usize = 512 * 1024;
 
 impl ChunkSink {
-    /// A sink sending its chunks on `tx`.
-    pub(crate) fn new(tx: tokio::sync::mpsc::UnboundedSender<Bytes>) -> ChunkSink {
+    /// A sink sending its chunks on `tx`; a full channel blocks the encoder (run it on a
+    /// blocking thread), so a slow reader holds back the encoding instead of piling up
+    /// chunks in memory.
+    pub(crate) fn new(tx: tokio::sync::mpsc::Sender<Bytes>) -> ChunkSink {
         ChunkSink {
             buf: Vec::with_capacity(CHUNK + 64 * 1024),
             tx,
@@ -357,7 +359,7 @@ impl ChunkSink {
 
     fn send(&mut self) -> std::io::Result<()> {
         let full = std::mem::replace(&mut self.buf, Vec::with_capacity(CHUNK + 64 * 1024));
-        self.tx.send(Bytes::from(full)).map_err(|_| {
+        self.tx.blocking_send(Bytes::from(full)).map_err(|_| {
             std::io::Error::new(std::io::ErrorKind::BrokenPipe, "the replica went away")
         })
     }

@@ -11,6 +11,9 @@
 //! - otherwise `$<len>\r\n` and the RDB (encoded first, since its length leads), directly
 //!   followed by the held stream.
 //!
+//! In the diskless form a replica that reads slowly holds back the encoder (at most [`IN_FLIGHT`] bytes queued for
+//! it plus a few chunks); one that stops reading for `repl-timeout` is disconnected.
+//!
 //! Either way no stream byte overtakes the snapshot: stream bytes produced meanwhile wait in
 //! the replica's `held` buffer (`SyncState::WaitSnapshot`) and are pushed, under the same
 //! lock that marks the replica online, after the snapshot's last byte.
@@ -48,7 +51,8 @@ pub(crate) async fn run(
         };
         replica.capa_eof && store.config.get_value("repl-diskless-sync") == "yes"
     };
-    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<Bytes>();
+    // A few chunks of look-ahead: the encoder waits when the sender below waits.
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<Bytes>(4);
     let encoder = tokio::task::spawn_blocking(move || {
         let sink = crate::persist::rdb::ChunkSink::new(tx);
         crate::persist::rdb::write_rdb(sink, (&snapshots, &functions), &replid, offset, now_ms())
@@ -66,6 +70,9 @@ pub(crate) async fn run(
         // Each chunk goes out as soon as it is encoded; a replica gone stops the encoder
         // (its next send fails).
         while let Some(chunk) = rx.recv().await {
+            if !wait_for_room(&server, client).await {
+                return;
+            }
             let mut batch = vec![chunk];
             while let Ok(more) = rx.try_recv() {
                 batch.push(more);
@@ -127,6 +134,50 @@ pub(crate) async fn run(
             store.replication.replicas.remove(&client);
             store.clients.kill(client);
         }
+    }
+}
+
+/// Snapshot bytes a replica may have queued and unwritten before the next chunk waits for
+/// it: with a replica that reads slowly the primary holds this much, not the whole RDB
+/// (Redis's diskless sync likewise stops reading the child's pipe while the socket is full).
+const IN_FLIGHT: usize = 4 * 1024 * 1024;
+
+/// Waits until replica `client` has written its queue down to [`IN_FLIGHT`]. False if it is
+/// gone, or made no progress for `repl-timeout` seconds: then it is disconnected, as Redis
+/// drops a replica that stops reading a diskless transfer.
+async fn wait_for_room(server: &Server, client: u64) -> bool {
+    let mut last = usize::MAX;
+    let mut stalled_since = std::time::Instant::now();
+    loop {
+        let (pending, timeout) = {
+            let store = server.lock();
+            let timeout = store
+                .config
+                .get_value("repl-timeout")
+                .parse::<u64>()
+                .unwrap_or(60);
+            (store.clients.pending_out(client), timeout)
+        };
+        let Some(pending) = pending else {
+            return false;
+        };
+        if pending <= IN_FLIGHT {
+            return true;
+        }
+        if pending < last {
+            last = pending;
+            stalled_since = std::time::Instant::now();
+        } else if stalled_since.elapsed() >= std::time::Duration::from_secs(timeout.max(1)) {
+            tracing::warn!(
+                replica = client,
+                "Disconnecting timedout replica (full sync)"
+            );
+            let mut store = server.lock();
+            store.replication.replicas.remove(&client);
+            store.clients.kill(client);
+            return false;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(2)).await;
     }
 }
 
