@@ -437,7 +437,14 @@ fn make_callbacks(lua: &Lua) -> mlua::Result<(Function, Function, Function)> {
             a.remove(0);
         }
         let done = with_current(|ctx, state| match code {
-            0 => redis_call(lua, ctx, state, CallArgs::from_values(&a)),
+            0 => Ok(
+                match redis_call(lua, ctx, state, CallArgs::from_values(&a))? {
+                    Called::Reply(reply, resp3) => {
+                        (true, convert::reply_to_lua(lua, &reply, resp3)?)
+                    }
+                    Called::Failed(e) => (false, e),
+                },
+            ),
             1 => {
                 state.client.resp3 = matches!(a.first(), Some(Value::Integer(3)))
                     || matches!(a.first(), Some(Value::Number(n)) if *n == 3.0);
@@ -464,19 +471,80 @@ fn make_callbacks(lua: &Lua) -> mlua::Result<(Function, Function, Function)> {
     let call = lua.create_function(|lua, a: CallArgs| {
         match with_current(|ctx, state| redis_call(lua, ctx, state, a)) {
             Some(r) => match r? {
-                (true, v) => Ok(v),
-                (false, e) => Err(mlua::Error::external(ScriptError(err_text(&e)))),
+                Called::Reply(reply, resp3) => Pushed::new(lua, reply, resp3),
+                Called::Failed(e) => Err(mlua::Error::external(ScriptError(err_text(&e)))),
             },
             None => Err(mlua::Error::external(ScriptError(OUTSIDE.into()))),
         }
     })?;
     let pcall = lua.create_function(|lua, a: CallArgs| {
         match with_current(|ctx, state| redis_call(lua, ctx, state, a)) {
-            Some(r) => Ok(r?.1),
+            Some(r) => match r? {
+                Called::Reply(reply, resp3) => Pushed::new(lua, reply, resp3),
+                Called::Failed(e) => Ok(Pushed::Value(e)),
+            },
             None => Err(mlua::Error::external(ScriptError(OUTSIDE.into()))),
         }
     })?;
     Ok((op, call, pcall))
+}
+
+/// A command's reply on its way to the script. Bulk strings, integers and nils are pushed
+/// straight onto the Lua stack (through an mlua `Value` each string took a Lua reference,
+/// taken and released); other replies are converted to a `Value` first.
+enum Pushed {
+    /// A bulk string, integer or nil, and whether the script speaks RESP3.
+    Simple(Reply, bool),
+    Value(Value),
+}
+
+impl Pushed {
+    fn new(lua: &Lua, reply: Reply, resp3: bool) -> mlua::Result<Pushed> {
+        Ok(match reply {
+            Reply::Bulk(_) | Reply::Int(_) | Reply::Nil | Reply::NilArray => {
+                Pushed::Simple(reply, resp3)
+            }
+            other => Pushed::Value(convert::reply_to_lua(lua, &other, resp3)?),
+        })
+    }
+}
+
+impl IntoLua for Pushed {
+    fn into_lua(self, lua: &Lua) -> mlua::Result<Value> {
+        match self {
+            Pushed::Simple(r, resp3) => convert::reply_to_lua(lua, &r, resp3),
+            Pushed::Value(v) => Ok(v),
+        }
+    }
+
+    unsafe fn push_into_stack(self, raw: &RawLua) -> mlua::Result<()> {
+        let l = raw.state();
+        // SAFETY: one slot is checked for and then pushed into; a bulk string is copied
+        // by Lua from a live slice.
+        unsafe {
+            if ffi::lua_checkstack(l, 2) == 0 {
+                return Err(mlua::Error::StackError);
+            }
+            match self {
+                Pushed::Simple(Reply::Bulk(b), _) => {
+                    ffi::lua_pushlstring(l, b.as_ptr() as *const c_char, b.len());
+                }
+                Pushed::Simple(Reply::Int(i), _) => ffi::lua_pushnumber(l, i as f64),
+                Pushed::Simple(_, true) => ffi::lua_pushnil(l),
+                Pushed::Simple(_, false) => ffi::lua_pushboolean(l, 0),
+                Pushed::Value(v) => raw.push_value(&v)?,
+            }
+        }
+        Ok(())
+    }
+}
+
+/// What one redis.call / redis.pcall came to.
+enum Called {
+    /// The command's reply (not an error), and whether the script speaks RESP3.
+    Reply(Reply, bool),
+    /// The error table redis.call raises / redis.pcall returns.
+    Failed(Value),
 }
 
 /// The reply for an error the script raised (after our handler shaped it as a table).
@@ -502,17 +570,17 @@ fn raised_error(value: &Value, name: &str) -> Reply {
     Reply::Error(out.replace(['\r', '\n'], " ").into())
 }
 
-/// One redis.call / redis.pcall: (true, reply as Lua) or (false, error table).
+/// One redis.call / redis.pcall: the reply, or the error table.
 fn redis_call(
     lua: &Lua,
     ctx: &mut Ctx,
     state: &mut RunState,
     args: CallArgs,
-) -> mlua::Result<(bool, Value)> {
-    let fail = |text: &str| -> mlua::Result<(bool, Value)> {
+) -> mlua::Result<Called> {
+    let fail = |text: &str| -> mlua::Result<Called> {
         let t = convert::error_table(lua, text)?;
         t.raw_set("ignore_error_stats_update", true)?;
-        Ok((false, Value::Table(t)))
+        Ok(Called::Failed(Value::Table(t)))
     };
     if args.count == 0 {
         return fail("Please specify at least one argument for this redis lib call");
@@ -520,20 +588,14 @@ fn redis_call(
     let Some(words) = args.words else {
         return fail("Lua redis lib command arguments must be strings or integers");
     };
-    let reply = match check_and_call(ctx, state, &words) {
+    let reply = match check_and_call(ctx, state, args.cmd, &words) {
         Ok(reply) => reply,
         Err(text) => return fail(text),
     };
-    if let Reply::Error(e) = &reply {
-        return Ok((
-            false,
-            convert::reply_to_lua(lua, &Reply::Error(e.clone()), false)?,
-        ));
+    if let Reply::Error(_) = &reply {
+        return Ok(Called::Failed(convert::reply_to_lua(lua, &reply, false)?));
     }
-    Ok((
-        true,
-        convert::reply_to_lua(lua, &reply, state.client.resp3)?,
-    ))
+    Ok(Called::Reply(reply, state.client.resp3))
 }
 
 /// Redis's scriptCall: the checks a command from a script must pass, then the normal
@@ -541,9 +603,10 @@ fn redis_call(
 fn check_and_call(
     ctx: &mut Ctx,
     state: &mut RunState,
+    cmd: Option<&'static crate::cmd::Command>,
     words: &[Bytes],
 ) -> Result<Reply, &'static str> {
-    let Some(cmd) = crate::cmd::lookup(&words[0]) else {
+    let Some(cmd) = cmd.or_else(|| crate::cmd::lookup(&words[0])) else {
         return Err("Unknown Redis command called from script");
     };
     if !cmd.arity_ok(words.len()) {
