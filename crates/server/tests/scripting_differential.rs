@@ -47,6 +47,11 @@ const RETURNS: &[&str] = &[
     "EVAL \"redis.setresp(3) return {true,false,1}\" 0",
     "EVAL \"return KEYS[1]..ARGV[1]..#KEYS..#ARGV\" 2 k1 k2 a1",
     "EVAL \"return {KEYS, ARGV}\" 1 k a b",
+    // What a script does to KEYS and ARGV is gone by the next run.
+    "EVAL \"KEYS.x = 1 KEYS[4] = 'd' ARGV[2] = 'q' table.insert(ARGV, 'r') return #ARGV\" 2 k1 k2 a1",
+    "EVAL \"local n = 0 for _ in pairs(KEYS) do n = n + 1 end for _ in pairs(ARGV) do n = n + 1 end return {n, #KEYS, #ARGV, KEYS.x, ARGV[2]}\" 1 k",
+    "EVAL \"KEYS = nil\" 0",
+    "EVAL \"return {KEYS[1], ARGV[1], ARGV[2]}\" 1 k a",
 ];
 
 /// RESP -> Lua: what redis.call returns inside the script, by the script's protocol.

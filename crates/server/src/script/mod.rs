@@ -106,7 +106,13 @@ impl Engine {
         )?;
         let (env, redis_api): (Table, Table) = prelude.call((globals.clone(), rt.clone()))?;
         let err_handler = run::error_handler(&lua, busy.clone(), &globals)?;
-        let handles = Arc::new(run::Handles::new(&lua, &rt, &redis_api, &err_handler)?);
+        let handles = Arc::new(run::Handles::new(
+            &lua,
+            &rt,
+            &redis_api,
+            &err_handler,
+            &globals,
+        )?);
         // Each run allocates a little (KEYS/ARGV, scoped callbacks); with Lua's default
         // pause (200%) a full mark of the whole state came every few hundred runs and took
         // an eighth of EVALSHA's time. Waiting for 5x growth keeps the heap small still.

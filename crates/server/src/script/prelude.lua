@@ -133,10 +133,5 @@ end })
 setfenv(0, P)
 local xpcall = xpcall
 rt.raw_pcall = lua_pcall
-rt.run = function(f, h, keys, argv)
-  lua_rawset(H, 'KEYS', keys)
-  lua_rawset(H, 'ARGV', argv)
-  return xpcall(f, h)
-end
 rt.run_fn = function(f, h, keys, args) return xpcall(function() return f(keys, args) end, h) end
 return P, redis

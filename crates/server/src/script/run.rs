@@ -9,9 +9,11 @@ use crate::client::ClientState;
 use crate::cmd::{flags, Ctx};
 use crate::exec::dispatch;
 use bytes::Bytes;
-use mlua::{Function, HookTriggers, Lua, Table, Value, Variadic, VmState};
+use mlua::state::RawLua;
+use mlua::{ffi, FromLua, Function, HookTriggers, IntoLua, Lua, Table, Value, Variadic, VmState};
 use rubra_resp::Reply;
 use std::cell::Cell;
+use std::os::raw::c_char;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
@@ -171,10 +173,21 @@ pub(crate) fn run(ctx: &mut Ctx, func: &Function, inv: &Invocation) -> Reply {
 /// per handle, and no key string hashed again per run).
 pub(crate) struct Handles {
     pub handler: Function,
-    /// Prelude helpers: xpcall of an EVAL body (setting KEYS and ARGV) / of a function
-    /// with (keys, args).
-    pub run: Function,
+    /// Prelude helper: xpcall of a function with (keys, args).
     pub run_fn: Function,
+    /// The real global table (not the scripts' read-only proxy, which `lua.globals()`
+    /// returns once the prelude ran), where the first EVAL run installs `keys` and `argv`.
+    globals: Table,
+    /// The KEYS and ARGV tables of EVAL runs: one pair, emptied and refilled per run (a
+    /// fresh pair per run was an eighth of EVALSHA's instructions, in allocation and the
+    /// collection it caused). A script cannot keep a reference across runs (the globals
+    /// and libraries are read-only and an EVAL body has no upvalues), so reuse is not
+    /// observable, unlike FCALL's arguments, which a library's closure may keep.
+    keys: Table,
+    argv: Table,
+    /// Whether KEYS and ARGV are globals yet (before the first EVAL they are not, and a
+    /// function reading them fails as in Redis).
+    installed: std::sync::atomic::AtomicBool,
 }
 
 impl Handles {
@@ -187,6 +200,7 @@ impl Handles {
         rt: &Table,
         redis_api: &Table,
         handler: &Function,
+        globals: &Table,
     ) -> mlua::Result<Handles> {
         let (op, call, pcall) = make_callbacks(lua)?;
         rt.raw_set("op", op)?;
@@ -194,8 +208,11 @@ impl Handles {
         redis_api.raw_set("pcall", pcall)?;
         Ok(Handles {
             handler: handler.clone(),
-            run: rt.raw_get("run")?,
             run_fn: rt.raw_get("run_fn")?,
+            globals: globals.clone(),
+            keys: lua.create_table()?,
+            argv: lua.create_table()?,
+            installed: std::sync::atomic::AtomicBool::new(false),
         })
     }
 }
@@ -232,16 +249,15 @@ fn execute(
     inv: &Invocation,
     caller_resp3: bool,
 ) -> mlua::Result<Reply> {
+    if inv.is_eval {
+        return execute_eval(ctx, state, h, func, inv, caller_resp3);
+    }
     let handler = &h.handler;
     let (keys, args) = (StrArray(inv.keys), StrArray(inv.args));
     let result: mlua::Result<(bool, Value)> = {
         let mut pair: (&mut Ctx, &mut RunState) = (&mut *ctx, &mut *state);
         let _current = CurrentRun::enter(&mut pair);
-        if inv.is_eval {
-            h.run.call((func, handler, keys, args))
-        } else {
-            h.run_fn.call((func, handler, keys, args))
-        }
+        h.run_fn.call((func, handler, keys, args))
     };
     let (ok, value) = result?;
     Ok(if ok {
@@ -249,6 +265,109 @@ fn execute(
     } else {
         raised_error(&value, inv.name)
     })
+}
+
+/// What an EVAL body's protected call ended with.
+enum Outcome {
+    /// A string or number return, already the reply.
+    Reply(Reply),
+    /// Any other return value, converted once the script's protocol is known.
+    Returned(Value),
+    /// The error value (our handler's table) of a failed run.
+    Raised(Value),
+}
+
+/// An EVAL run on the raw Lua stack: KEYS and ARGV refilled in place, then
+/// `lua_pcall(body)` with the error handler, the result read from the stack. Through mlua
+/// values this took a prelude wrapper (two global writes and an xpcall), two fresh tables
+/// and a Lua reference per value passed or returned.
+fn execute_eval(
+    ctx: &mut Ctx,
+    state: &mut RunState,
+    h: &Handles,
+    func: &Function,
+    inv: &Invocation,
+    caller_resp3: bool,
+) -> mlua::Result<Reply> {
+    if !h.installed.swap(true, Ordering::Relaxed) {
+        h.globals.raw_set("KEYS", &h.keys)?;
+        h.globals.raw_set("ARGV", &h.argv)?;
+    }
+    let lua = ctx.store.scripts.lua.clone();
+    let mut pair: (&mut Ctx, &mut RunState) = (&mut *ctx, &mut *state);
+    let outcome = lua.exec_raw_lua(|raw| -> mlua::Result<Outcome> {
+        let l = raw.state();
+        // SAFETY: every push below is within the slots checked for first; the stack is
+        // put back to `top` before returning, whatever happened; the run's context is
+        // published only for the duration of the call (see `CurrentRun`).
+        unsafe {
+            let top = ffi::lua_gettop(l);
+            if ffi::lua_checkstack(l, 8) == 0 {
+                return Err(mlua::Error::StackError);
+            }
+            let done = (|| {
+                refill(raw, &h.keys, inv.keys)?;
+                refill(raw, &h.argv, inv.args)?;
+                (&h.handler).push_into_stack(raw)?;
+                func.push_into_stack(raw)?;
+                let rc = {
+                    let _current = CurrentRun::enter(&mut pair);
+                    ffi::lua_pcall(l, 0, 1, top + 1)
+                };
+                if rc != 0 {
+                    return Ok(Outcome::Raised(<Value as FromLua>::from_stack(-1, raw)?));
+                }
+                Ok(match ffi::lua_type(l, -1) {
+                    ffi::LUA_TSTRING => {
+                        let mut len = 0;
+                        let p = ffi::lua_tolstring(l, -1, &mut len);
+                        Outcome::Reply(Reply::Bulk(Bytes::copy_from_slice(
+                            std::slice::from_raw_parts(p as *const u8, len),
+                        )))
+                    }
+                    ffi::LUA_TNUMBER => {
+                        Outcome::Reply(Reply::Int(convert::c_i64(ffi::lua_tonumber(l, -1))))
+                    }
+                    _ => Outcome::Returned(<Value as FromLua>::from_stack(-1, raw)?),
+                })
+            })();
+            ffi::lua_settop(l, top);
+            done
+        }
+    })?;
+    Ok(match outcome {
+        Outcome::Reply(r) => r,
+        Outcome::Returned(v) => convert::lua_to_reply(&v, state.client.resp3, caller_resp3),
+        Outcome::Raised(v) => raised_error(&v, inv.name),
+    })
+}
+
+/// Empties `table` (whatever the last script left in it) and fills it with `items` as
+/// the array 1..n.
+///
+/// # Safety
+/// Needs three free stack slots; leaves the stack as it found it.
+unsafe fn refill(raw: &RawLua, table: &Table, items: &[Bytes]) -> mlua::Result<()> {
+    let l = raw.state();
+    // SAFETY: the caller checked the stack space; `t` stays at the same index while the
+    // keys are traversed (clearing a field during lua_next is allowed) and refilled.
+    unsafe {
+        table.push_into_stack(raw)?;
+        let t = ffi::lua_gettop(l);
+        ffi::lua_pushnil(l);
+        while ffi::lua_next(l, t) != 0 {
+            ffi::lua_pop(l, 1);
+            ffi::lua_pushvalue(l, -1);
+            ffi::lua_pushnil(l);
+            ffi::lua_rawset(l, t);
+        }
+        for (i, item) in items.iter().enumerate() {
+            ffi::lua_pushlstring(l, item.as_ptr() as *const c_char, item.len());
+            ffi::lua_rawseti(l, t, i as ffi::lua_Integer + 1);
+        }
+        ffi::lua_pop(l, 1);
+    }
+    Ok(())
 }
 
 thread_local! {
@@ -318,7 +437,14 @@ fn make_callbacks(lua: &Lua) -> mlua::Result<(Function, Function, Function)> {
             a.remove(0);
         }
         let done = with_current(|ctx, state| match code {
-            0 => redis_call(lua, ctx, state, CallArgs::from_values(&a)),
+            0 => Ok(
+                match redis_call(lua, ctx, state, CallArgs::from_values(&a))? {
+                    Called::Reply(reply, resp3) => {
+                        (true, convert::reply_to_lua(lua, &reply, resp3)?)
+                    }
+                    Called::Failed(e) => (false, e),
+                },
+            ),
             1 => {
                 state.client.resp3 = matches!(a.first(), Some(Value::Integer(3)))
                     || matches!(a.first(), Some(Value::Number(n)) if *n == 3.0);
@@ -345,19 +471,80 @@ fn make_callbacks(lua: &Lua) -> mlua::Result<(Function, Function, Function)> {
     let call = lua.create_function(|lua, a: CallArgs| {
         match with_current(|ctx, state| redis_call(lua, ctx, state, a)) {
             Some(r) => match r? {
-                (true, v) => Ok(v),
-                (false, e) => Err(mlua::Error::external(ScriptError(err_text(&e)))),
+                Called::Reply(reply, resp3) => Pushed::new(lua, reply, resp3),
+                Called::Failed(e) => Err(mlua::Error::external(ScriptError(err_text(&e)))),
             },
             None => Err(mlua::Error::external(ScriptError(OUTSIDE.into()))),
         }
     })?;
     let pcall = lua.create_function(|lua, a: CallArgs| {
         match with_current(|ctx, state| redis_call(lua, ctx, state, a)) {
-            Some(r) => Ok(r?.1),
+            Some(r) => match r? {
+                Called::Reply(reply, resp3) => Pushed::new(lua, reply, resp3),
+                Called::Failed(e) => Ok(Pushed::Value(e)),
+            },
             None => Err(mlua::Error::external(ScriptError(OUTSIDE.into()))),
         }
     })?;
     Ok((op, call, pcall))
+}
+
+/// A command's reply on its way to the script. Bulk strings, integers and nils are pushed
+/// straight onto the Lua stack (through an mlua `Value` each string took a Lua reference,
+/// taken and released); other replies are converted to a `Value` first.
+enum Pushed {
+    /// A bulk string, integer or nil, and whether the script speaks RESP3.
+    Simple(Reply, bool),
+    Value(Value),
+}
+
+impl Pushed {
+    fn new(lua: &Lua, reply: Reply, resp3: bool) -> mlua::Result<Pushed> {
+        Ok(match reply {
+            Reply::Bulk(_) | Reply::Int(_) | Reply::Nil | Reply::NilArray => {
+                Pushed::Simple(reply, resp3)
+            }
+            other => Pushed::Value(convert::reply_to_lua(lua, &other, resp3)?),
+        })
+    }
+}
+
+impl IntoLua for Pushed {
+    fn into_lua(self, lua: &Lua) -> mlua::Result<Value> {
+        match self {
+            Pushed::Simple(r, resp3) => convert::reply_to_lua(lua, &r, resp3),
+            Pushed::Value(v) => Ok(v),
+        }
+    }
+
+    unsafe fn push_into_stack(self, raw: &RawLua) -> mlua::Result<()> {
+        let l = raw.state();
+        // SAFETY: one slot is checked for and then pushed into; a bulk string is copied
+        // by Lua from a live slice.
+        unsafe {
+            if ffi::lua_checkstack(l, 2) == 0 {
+                return Err(mlua::Error::StackError);
+            }
+            match self {
+                Pushed::Simple(Reply::Bulk(b), _) => {
+                    ffi::lua_pushlstring(l, b.as_ptr() as *const c_char, b.len());
+                }
+                Pushed::Simple(Reply::Int(i), _) => ffi::lua_pushnumber(l, i as f64),
+                Pushed::Simple(_, true) => ffi::lua_pushnil(l),
+                Pushed::Simple(_, false) => ffi::lua_pushboolean(l, 0),
+                Pushed::Value(v) => raw.push_value(&v)?,
+            }
+        }
+        Ok(())
+    }
+}
+
+/// What one redis.call / redis.pcall came to.
+enum Called {
+    /// The command's reply (not an error), and whether the script speaks RESP3.
+    Reply(Reply, bool),
+    /// The error table redis.call raises / redis.pcall returns.
+    Failed(Value),
 }
 
 /// The reply for an error the script raised (after our handler shaped it as a table).
@@ -383,17 +570,17 @@ fn raised_error(value: &Value, name: &str) -> Reply {
     Reply::Error(out.replace(['\r', '\n'], " ").into())
 }
 
-/// One redis.call / redis.pcall: (true, reply as Lua) or (false, error table).
+/// One redis.call / redis.pcall: the reply, or the error table.
 fn redis_call(
     lua: &Lua,
     ctx: &mut Ctx,
     state: &mut RunState,
     args: CallArgs,
-) -> mlua::Result<(bool, Value)> {
-    let fail = |text: &str| -> mlua::Result<(bool, Value)> {
+) -> mlua::Result<Called> {
+    let fail = |text: &str| -> mlua::Result<Called> {
         let t = convert::error_table(lua, text)?;
         t.raw_set("ignore_error_stats_update", true)?;
-        Ok((false, Value::Table(t)))
+        Ok(Called::Failed(Value::Table(t)))
     };
     if args.count == 0 {
         return fail("Please specify at least one argument for this redis lib call");
@@ -401,20 +588,14 @@ fn redis_call(
     let Some(words) = args.words else {
         return fail("Lua redis lib command arguments must be strings or integers");
     };
-    let reply = match check_and_call(ctx, state, &words) {
+    let reply = match check_and_call(ctx, state, args.cmd, &words) {
         Ok(reply) => reply,
         Err(text) => return fail(text),
     };
-    if let Reply::Error(e) = &reply {
-        return Ok((
-            false,
-            convert::reply_to_lua(lua, &Reply::Error(e.clone()), false)?,
-        ));
+    if let Reply::Error(_) = &reply {
+        return Ok(Called::Failed(convert::reply_to_lua(lua, &reply, false)?));
     }
-    Ok((
-        true,
-        convert::reply_to_lua(lua, &reply, state.client.resp3)?,
-    ))
+    Ok(Called::Reply(reply, state.client.resp3))
 }
 
 /// Redis's scriptCall: the checks a command from a script must pass, then the normal
@@ -422,9 +603,10 @@ fn redis_call(
 fn check_and_call(
     ctx: &mut Ctx,
     state: &mut RunState,
+    cmd: Option<&'static crate::cmd::Command>,
     words: &[Bytes],
 ) -> Result<Reply, &'static str> {
-    let Some(cmd) = crate::cmd::lookup(&words[0]) else {
+    let Some(cmd) = cmd.or_else(|| crate::cmd::lookup(&words[0])) else {
         return Err("Unknown Redis command called from script");
     };
     if !cmd.arity_ok(words.len()) {

@@ -6,9 +6,11 @@
 //! like them pushes unprotected: the engine sets no Lua memory limit, so a Lua allocation
 //! fails only when the process is out of memory.
 
+use crate::cmd::Command;
 use bytes::Bytes;
 use mlua::state::RawLua;
 use mlua::{ffi, FromLuaMulti, IntoLua, Lua, MultiValue, Value};
+use std::cell::RefCell;
 use std::os::raw::{c_char, c_int};
 
 /// The arguments of one redis.call / redis.pcall as command words.
@@ -17,6 +19,38 @@ pub(crate) struct CallArgs {
     pub words: Option<Vec<Bytes>>,
     /// How many arguments the script passed.
     pub count: usize,
+    /// The command the first word names, when it was found in [`NAMES`].
+    pub cmd: Option<&'static Command>,
+}
+
+thread_local! {
+    /// Command names scripts called lately (exactly as spelled) with their commands: a
+    /// known name becomes a word by a reference count instead of an allocation and a
+    /// copy, and needs no command lookup. Names of existing commands only, so it stays
+    /// small; the command table never changes while the server runs.
+    static NAMES: RefCell<Vec<(Bytes, &'static Command)>> = const { RefCell::new(Vec::new()) };
+}
+
+/// How many names [`NAMES`] keeps.
+const NAMES_MAX: usize = 32;
+
+/// The word and command for a command name `name`, from [`NAMES`] or looked up (and
+/// remembered).
+fn command_word(name: &[u8]) -> (Bytes, Option<&'static Command>) {
+    NAMES.with(|names| {
+        let mut names = names.borrow_mut();
+        if let Some((word, cmd)) = names.iter().find(|(w, _)| w.as_ref() == name) {
+            return (word.clone(), Some(*cmd));
+        }
+        let word = Bytes::copy_from_slice(name);
+        let cmd = crate::cmd::lookup(name);
+        if let Some(cmd) = cmd {
+            if names.len() < NAMES_MAX {
+                names.push((word.clone(), cmd));
+            }
+        }
+        (word, cmd)
+    })
 }
 
 impl CallArgs {
@@ -25,6 +59,7 @@ impl CallArgs {
         CallArgs {
             words: values.iter().map(value_word).collect(),
             count: values.len(),
+            cmd: None,
         }
     }
 }
@@ -49,6 +84,7 @@ impl FromLuaMulti for CallArgs {
         let state = lua.state();
         let count = nvals.max(0) as usize;
         let mut words = Vec::with_capacity(count);
+        let mut cmd = None;
         for idx in -nvals..0 {
             // SAFETY: mlua calls this with the `nvals` arguments on top of `state`'s stack,
             // so every index in -nvals..0 names one of them; a string's pointer and length
@@ -58,10 +94,14 @@ impl FromLuaMulti for CallArgs {
                     ffi::LUA_TSTRING => {
                         let mut len = 0;
                         let p = ffi::lua_tolstring(state, idx, &mut len);
-                        Some(Bytes::copy_from_slice(std::slice::from_raw_parts(
-                            p as *const u8,
-                            len,
-                        )))
+                        let s = std::slice::from_raw_parts(p as *const u8, len);
+                        if idx == -nvals {
+                            let (word, c) = command_word(s);
+                            cmd = c;
+                            Some(word)
+                        } else {
+                            Some(Bytes::copy_from_slice(s))
+                        }
                     }
                     ffi::LUA_TNUMBER => Some(Bytes::from(rubra_resp::format_double(
                         ffi::lua_tonumber(state, idx),
@@ -72,13 +112,18 @@ impl FromLuaMulti for CallArgs {
             match word {
                 Some(w) => words.push(w),
                 None => {
-                    return Ok(CallArgs { words: None, count });
+                    return Ok(CallArgs {
+                        words: None,
+                        count,
+                        cmd: None,
+                    });
                 }
             }
         }
         Ok(CallArgs {
             words: Some(words),
             count,
+            cmd,
         })
     }
 }
