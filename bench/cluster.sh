@@ -30,6 +30,8 @@
 #   PARTS=reshard,migrate: (b) and (c)      PARTS=migrate only (c) (runs the rubra reshard too)
 #   PARTS=big only (d); the default runs (a), (b), (c) and (d)
 #   BIG_KEYS=16384 BIG_VALUE=16384 bench/cluster.sh ...   a smaller (d)
+#   BIG_PATHS=atomic PARTS=big bench/cluster.sh 1   only (d)'s atomic path (for iterating on it;
+#     the table then shows "-" for the legacy runs)
 # Needs: redis-server, redis-cli (apt-get install -y redis-server redis-tools); (d) needs
 # python3 with the redis package (apt-get install -y python3-redis).
 set -euo pipefail
@@ -42,6 +44,7 @@ NODE_TIMEOUT=${NODE_TIMEOUT:-2000}
 PARTS=${PARTS:-failover,reshard,migrate,big}
 BIG_KEYS=${BIG_KEYS:-65536}
 BIG_VALUE=${BIG_VALUE:-16384}
+BIG_PATHS=${BIG_PATHS:-atomic,rubra-reshard,redis-reshard}
 
 for tool in redis-server redis-cli; do
   command -v "$tool" >/dev/null || { echo "missing $tool (apt-get install -y redis-server redis-tools)" >&2; exit 1; }
@@ -303,20 +306,35 @@ cpu_ticks() {
   echo "$total"
 }
 
+# minflt KIND PORT: minor page faults of that node so far (fresh memory faulting in).
+minflt() { awk '{print $10}' "/proc/$(cat "$WORK/nodes/$1-$2/pid")/stat"; }
+
 # big KIND PATH: BIG_KEYS values of BIG_VALUE bytes moved by PATH (atomic|reshard) with
 # the probe writing; one line of results, also in $WORK/big-KIND-PATH.
 big() {
   local kind=$1 path=$2 src dst srcid dstid lo hi nslots tags t0 t1 have rec state pause=- KEYS=$BIG_KEYS
   populate "$kind" "$BIG_VALUE"
+  # The source gives away all its slots: with replica migration on (the default) it then
+  # turns into a replica of the target and full-syncs the GB back, on every path, right
+  # when the move ends, which the CPU figures below would partly include. Off: they count
+  # the move alone.
+  for p in "$src" "$dst"; do
+    redis-cli -p "$p" config set cluster-allow-replica-migration no >/dev/null
+  done
   probe_start "$src"
   local c0; c0=$(cpu_ticks "$kind" "$src" "$dst")
+  local s0; s0=$(cpu_ticks "$kind" "$src")
+  local f0; f0=$(minflt "$kind" "$dst")
   t0=$(now_ms)
   if [ "$path" = atomic ]; then
     [ "$(redis-cli -p "$src" cluster migrateslots slotsrange "$lo" "$hi" node "$dstid")" = OK ] \
       || { echo "MIGRATESLOTS refused" >&2; exit 1; }
     while :; do
       rec=$(redis-cli -p "$src" cluster getslotmigrations | tr -d '\r')
-      state=$(field "$rec" state)
+      prev=${state:-}; state=$(field "$rec" state)
+      # BIG_TRACE=1: when each state was first seen, and the keys sent by then.
+      [ "${BIG_TRACE:-0}" = 1 ] && [ "$state" != "$prev" ] \
+        && echo "  +$(( $(now_ms) - t0 )) ms: $state (keys $(field "$rec" keys))" >&2
       [ "$state" = success ] && break
       case $state in failed|cancelled) echo "migration $state: $(field "$rec" message)" >&2; exit 1 ;; esac
       if (( $(now_ms) - t0 > 600000 )); then echo "migration did not finish in 600 s" >&2; exit 1; fi
@@ -330,17 +348,19 @@ big() {
   fi
   t1=$(now_ms)
   local cpu; cpu=$(( $(cpu_ticks "$kind" "$src" "$dst") - c0 ))
+  local faults; faults=$(( $(minflt "$kind" "$dst") - f0 ))
+  [ "${BIG_TRACE:-0}" = 1 ] && echo "  CPU ticks: source $(( $(cpu_ticks "$kind" "$src") - s0 )), target $(( cpu - $(cpu_ticks "$kind" "$src") + s0 ))" >&2
   probe_stop
   read -r worst writes errors <"$WORK/probe.out"
   have=$(redis-cli -p "$dst" dbsize)
   [ "$have" -ge "$KEYS" ] || { echo "$kind $path: destination has $have keys, wanted $KEYS" >&2; exit 1; }
   stop_nodes
   awk -v w="$kind" -v p="$path" -v k="$KEYS" -v vs="$BIG_VALUE" -v ms=$((t1 - t0)) -v sp="$pause" \
-      -v wo="$worst" -v n="$writes" -v e="$errors" -v cpu="$cpu" -v hz="$(getconf CLK_TCK)" 'BEGIN {
+      -v wo="$worst" -v n="$writes" -v e="$errors" -v cpu="$cpu" -v f="$faults" -v hz="$(getconf CLK_TCK)" 'BEGIN {
     mb = k * vs / 1048576
-    printf "%-6s %-8s %d x %d B (%.0f MB) in %.2f s = %.0f keys/s, %.1f MB/s; longest client write %d ms (%d writes, %d errors); source pause %s ms; source+target CPU %.2f s\n",
-      w, p, k, vs, mb, ms / 1000, k * 1000 / ms, mb / (ms / 1000), wo, n, e, sp, cpu / hz
-    printf "%.0f %.1f %d %s %d %.2f\n", k * 1000 / ms, mb / (ms / 1000), wo, sp, e, cpu / hz > ("'"$WORK"'/big-" w "-" p) }'
+    printf "%-6s %-8s %d x %d B (%.0f MB) in %.2f s = %.0f keys/s, %.1f MB/s; longest client write %d ms (%d writes, %d errors); source pause %s ms; source+target CPU %.2f s; target page faults %d\n",
+      w, p, k, vs, mb, ms / 1000, k * 1000 / ms, mb / (ms / 1000), wo, n, e, sp, cpu / hz, f
+    printf "%.0f %.1f %d %s %d %.2f %d\n", k * 1000 / ms, mb / (ms / 1000), wo, sp, e, cpu / hz, f > ("'"$WORK"'/big-" w "-" p) }'
 }
 
 fo=0; rs=0; mg=0; bg=0
@@ -368,9 +388,9 @@ if [ $mg = 1 ]; then
 fi
 if [ $bg = 1 ]; then
   echo "== (d) big values: $BIG_KEYS x $BIG_VALUE B, all slots of one primary to another, a cluster client writing meanwhile"
-  big rubra atomic
-  big rubra reshard
-  big redis reshard
+  case ",$BIG_PATHS," in *,atomic,*) big rubra atomic ;; esac
+  case ",$BIG_PATHS," in *,rubra-reshard,*) big rubra reshard ;; esac
+  case ",$BIG_PATHS," in *,redis-reshard,*) big redis reshard ;; esac
   echo
 fi
 [ $((fo + rs + mg)) -gt 0 ] && printf '%-28s %12s %12s %8s\n' "" rubra redis ratio
@@ -392,16 +412,21 @@ if [ $mg = 1 ]; then
   printf '%-28s %12s\n' "longest write pause (ms)" "$mp"
 fi
 if [ $bg = 1 ]; then
-  read -r ak am aw ap ae ac <"$WORK/big-rubra-atomic"
-  read -r rk rm rw _ re rc <"$WORK/big-rubra-reshard"
-  read -r dk dm dw _ de dc <"$WORK/big-redis-reshard"
+  for f in big-rubra-atomic big-rubra-reshard big-redis-reshard; do
+    [ -f "$WORK/$f" ] || echo "- - - - - -" >"$WORK/$f"
+  done
+  read -r ak am aw ap ae ac af <"$WORK/big-rubra-atomic"
+  read -r rk rm rw _ re rc rf <"$WORK/big-rubra-reshard"
+  read -r dk dm dw _ de dc df <"$WORK/big-redis-reshard"
   printf '%-28s %12s %12s %12s\n' "big values ($BIG_VALUE B)" "rubra atomic" "rubra legacy" "redis legacy"
   printf '%-28s %12s %12s %12s\n' "keys/s" "$ak" "$rk" "$dk"
   printf '%-28s %12s %12s %12s\n' "MB/s" "$am" "$rm" "$dm"
   printf '%-28s %12s %12s %12s\n' "longest client write (ms)" "$aw" "$rw" "$dw"
   printf '%-28s %12s %12s %12s\n' "client errors" "$ae" "$re" "$de"
   printf '%-28s %12s %12s %12s\n' "source+target CPU (s)" "$ac" "$rc" "$dc"
+  printf '%-28s %12s %12s %12s\n' "target page faults" "$af" "$rf" "$df"
   printf '%-28s %12s\n' "source write pause (ms)" "$ap"
-  awk -v a="$ak" -v r="$rk" -v d="$dk" 'BEGIN { printf "%-28s %12.2f %12s %12.2f\n", "atomic keys/s vs legacy", a / r, "", a / d }'
-  awk -v a="$ac" -v r="$rc" -v d="$dc" 'BEGIN { if (a > 0) printf "%-28s %12.2f %12s %12.2f\n", "legacy CPU / atomic CPU", r / a, "", d / a }'
+  ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a + 0 > 0 && b + 0 > 0) printf "%.2f", a / b; else printf "-" }'; }
+  printf '%-28s %12s %12s %12s\n' "atomic keys/s vs legacy" "$(ratio "$ak" "$rk")" "" "$(ratio "$ak" "$dk")"
+  printf '%-28s %12s %12s %12s\n' "legacy CPU / atomic CPU" "$(ratio "$rc" "$ac")" "" "$(ratio "$dc" "$ac")"
 fi
