@@ -149,15 +149,7 @@ async fn wait_for_room(server: &Server, client: u64) -> bool {
     let mut last = usize::MAX;
     let mut stalled_since = std::time::Instant::now();
     loop {
-        let (pending, timeout) = {
-            let store = server.lock();
-            let timeout = store
-                .config
-                .get_value("repl-timeout")
-                .parse::<u64>()
-                .unwrap_or(60);
-            (store.clients.pending_out(client), timeout)
-        };
+        let pending = server.lock().clients.pending_out(client);
         let Some(pending) = pending else {
             return false;
         };
@@ -167,7 +159,7 @@ async fn wait_for_room(server: &Server, client: u64) -> bool {
         if pending < last {
             last = pending;
             stalled_since = std::time::Instant::now();
-        } else if stalled_since.elapsed() >= std::time::Duration::from_secs(timeout.max(1)) {
+        } else if stalled_since.elapsed() >= repl_timeout(server) {
             tracing::warn!(
                 replica = client,
                 "Disconnecting timedout replica (full sync)"
@@ -179,6 +171,17 @@ async fn wait_for_room(server: &Server, client: u64) -> bool {
         }
         tokio::time::sleep(std::time::Duration::from_millis(2)).await;
     }
+}
+
+/// `repl-timeout`, read only once a replica has stalled (not on every wait).
+fn repl_timeout(server: &Server) -> std::time::Duration {
+    let secs = server
+        .lock()
+        .config
+        .get_value("repl-timeout")
+        .parse::<u64>()
+        .unwrap_or(60);
+    std::time::Duration::from_secs(secs.max(1))
 }
 
 /// Pushes snapshot parts to replica `client`; false if it is gone (no longer a replica
