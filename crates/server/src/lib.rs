@@ -15,6 +15,7 @@ mod config;
 mod conn;
 mod exec;
 mod persist;
+mod prefault;
 mod repl;
 mod script;
 mod server;
