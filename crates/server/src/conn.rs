@@ -150,19 +150,11 @@ pub(crate) async fn serve_stream<S: ClientStream>(
                         NET_INPUT_BYTES.fetch_add(n as u64, Ordering::Relaxed);
                         let max = if client.import_link { IMPORT_READ_MAX } else { READ_MAX };
                         client.read_size = next_read_size(client.read_size, spare, n, max);
-                        if client.import_link {
-                            crate::prefault::received(n);
-                        }
                     }
                 }
                 // Run everything in the buffer, pausing to flush or to wait while blocked.
                 loop {
-                    let step = {
-                        // Dropped before any await: the guard is per thread.
-                        let _arena = client.import_link.then(crate::prefault::enter);
-                        process(&server, &mut client, &mut inbuf, &mut out)
-                    };
-                    match step {
+                    match process(&server, &mut client, &mut inbuf, &mut out) {
                         Step::Drained => break,
                         Step::Flush => {
                             if flush(&mut stream, &mut out, &client).await.is_err() {

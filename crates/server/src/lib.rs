@@ -15,7 +15,6 @@ mod config;
 mod conn;
 mod exec;
 mod persist;
-mod prefault;
 mod repl;
 mod script;
 mod server;
