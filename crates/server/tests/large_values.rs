@@ -188,6 +188,36 @@ fn big_string_writes_answer_as_redis() {
 }
 
 #[test]
+fn mid_size_string_writes_answer_as_redis() {
+    // Values from 4 KiB to below BIG_ARG: copied once by the parser, then adopted.
+    let (v1, v2, v3) = (pattern(6, 16_384), pattern(7, 4_096), pattern(8, 30_000));
+    let lines = [
+        format!("SET a {v1}"),
+        "GET a".into(),
+        format!("MSET b {v2} b {v3} c {v1}"),
+        "GET b".into(),
+        "GET c".into(),
+        format!("MSET d {v2} d small"),
+        "GET d".into(),
+        format!("SET e {v3} PXAT 99999999999999"),
+        "PTTL e".into(),
+        "GET e".into(),
+        format!("SET a {v2} GET"),
+        "GET a".into(),
+        "APPEND a xyz".into(),
+        "STRLEN a".into(),
+        "MULTI".into(),
+        format!("SET h {v1}"),
+        "EXEC".into(),
+        "GET h".into(),
+        format!("SETNX g {v3}"),
+        "GET g".into(),
+    ];
+    let script: Vec<&str> = lines.iter().map(|s| s.as_str()).collect();
+    assert_eq!(reference::differences(&script), Vec::<String>::new());
+}
+
+#[test]
 fn pipelined_big_and_small_requests_answer_as_redis() {
     let (v1, v2) = (pattern(4, 300_000), pattern(5, 50_000));
     let mut wire = Vec::new();

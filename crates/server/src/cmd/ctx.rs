@@ -41,6 +41,14 @@ pub(crate) struct Ctx<'a> {
     pub adopt: Adoption,
 }
 
+/// Arguments from this size up are adopted. Below `BIG_ARG` an argument is a copy the parser
+/// made into an allocation of its own (`Bytes` over a `Vec` of exactly its length), which
+/// `Vec::from` takes over as is: storing it that way instead of copying it again saves a
+/// copy and an allocation per value (on a slot import of 16 KiB values, one of the two
+/// copies the target made of every value). Smaller values are copied: the second lookup
+/// that adoption costs is about what a copy of them costs.
+const ADOPT_MIN: usize = 4 * 1024;
+
 /// A large value is held once from the socket to the keyspace: a top-level write that
 /// stores one of the request's big arguments as a string stores an empty placeholder and
 /// notes it here; when the command is done the dispatcher, which owns the arguments, moves
@@ -50,7 +58,7 @@ pub(crate) struct Ctx<'a> {
 /// and free, for requests without a big argument.
 #[derive(Default)]
 pub(crate) struct Adoption {
-    /// (address, length, index) of the request's arguments of `BIG_ARG` bytes or more.
+    /// (address, length, index) of the request's arguments of `ADOPT_MIN` bytes or more.
     eligible: Vec<(usize, usize, usize)>,
     /// (db, key, argument index) of the placeholders written, at most one per key.
     pub pending: Vec<(usize, Bytes, usize)>,
@@ -61,7 +69,7 @@ impl Adoption {
     pub(crate) fn for_request(args: &[Bytes]) -> Adoption {
         let mut adoption = Adoption::default();
         for (i, a) in args.iter().enumerate().skip(1) {
-            if a.len() >= rubra_resp::BIG_ARG {
+            if a.len() >= ADOPT_MIN {
                 adoption.eligible.push((a.as_ptr() as usize, a.len(), i));
             }
         }
