@@ -215,8 +215,14 @@ fn containers() -> &'static AHashMap<&'static str, Vec<(&'static str, &'static s
 #[derive(Debug, Default, Clone)]
 pub(crate) struct Histogram {
     counts: BTreeMap<u64, u64>,
+    /// The common values counted without a tree lookup: slot 0 is 1 ns (a call under a
+    /// microsecond, clamped), slot k is k µs. Merged into `counts` when read.
+    fast: [u64; FAST_SLOTS],
     total: u64,
 }
+
+/// How many whole microseconds `Histogram::fast` counts directly.
+const FAST_SLOTS: usize = 16;
 
 /// Redis's LATENCY_HISTOGRAM_MIN_VALUE / MAX_VALUE, in ns.
 const HIST_MIN: u64 = 1;
@@ -226,8 +232,25 @@ impl Histogram {
     /// Adds one value (ns), clamped to the tracked range as Redis does.
     pub(crate) fn record(&mut self, ns: u64) {
         let v = ns.clamp(HIST_MIN, HIST_MAX);
-        *self.counts.entry(lowest_equivalent(v)).or_default() += 1;
+        let k = v / 1000;
+        if k < FAST_SLOTS as u64 && (v == 1 || v == k * 1000) {
+            self.fast[k as usize] += 1;
+        } else {
+            *self.counts.entry(lowest_equivalent(v)).or_default() += 1;
+        }
         self.total += 1;
+    }
+
+    /// Every count by its slot's lowest value (`counts` with `fast` folded in).
+    fn merged(&self) -> BTreeMap<u64, u64> {
+        let mut all = self.counts.clone();
+        for (k, &n) in self.fast.iter().enumerate() {
+            if n > 0 {
+                let v = if k == 0 { 1 } else { k as u64 * 1000 };
+                *all.entry(lowest_equivalent(v)).or_default() += n;
+            }
+        }
+        all
     }
 
     /// Number of recorded values.
@@ -241,7 +264,7 @@ impl Histogram {
         let target = ((p / 100.0 * self.total as f64) + 0.5) as u64;
         let target = target.max(1);
         let mut seen = 0;
-        for (&low, &n) in &self.counts {
+        for (&low, &n) in &self.merged() {
             seen += n;
             if seen >= target {
                 return if p == 0.0 {
@@ -261,11 +284,12 @@ impl Histogram {
         if self.total == 0 {
             return out;
         }
+        let counts = self.merged();
         let mut level: u64 = 1024;
         let mut prev = 0;
         loop {
             let bound = lowest_equivalent(level);
-            let cumulative: u64 = self.counts.range(..=bound).map(|(_, n)| n).sum();
+            let cumulative: u64 = counts.range(..=bound).map(|(_, n)| n).sum();
             if cumulative > prev {
                 out.push((highest_equivalent(level) / 1000, cumulative));
             }
@@ -329,5 +353,31 @@ mod tests {
         h.record(9000);
         assert_eq!(h.log_buckets(), vec![(4, 3), (16, 4)]);
         assert_eq!(h.value_at_percentile(50.0), 3007);
+    }
+
+    #[test]
+    fn directly_counted_values_read_back_as_tree_counted_ones() {
+        let values = [
+            0u64, 1, 500, 1000, 1500, 2000, 2000, 15_000, 16_000, 40_000, 3_000_000,
+        ];
+        let mut h = Histogram::default();
+        let mut tree_only = Histogram::default();
+        for &v in &values {
+            h.record(v);
+            *tree_only
+                .counts
+                .entry(lowest_equivalent(v.clamp(HIST_MIN, HIST_MAX)))
+                .or_default() += 1;
+            tree_only.total += 1;
+        }
+        assert!(h.fast.iter().sum::<u64>() > 0 && !h.counts.is_empty());
+        assert_eq!(h.log_buckets(), tree_only.log_buckets());
+        for p in [0.0, 10.0, 50.0, 90.0, 99.0, 99.9, 100.0] {
+            assert_eq!(
+                h.value_at_percentile(p),
+                tree_only.value_at_percentile(p),
+                "p{p}"
+            );
+        }
     }
 }

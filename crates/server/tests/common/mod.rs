@@ -177,9 +177,13 @@ impl TestServer {
             if let Ok(Some(_)) = self.child.try_wait() {
                 return false;
             }
-            if std::net::TcpStream::connect(("127.0.0.1", self.port)).is_ok() {
-                // Another process may own the port if ours failed to bind: ours exits at
-                // once in that case, so make sure it is still running.
+            if let Ok(conn) = std::net::TcpStream::connect(("127.0.0.1", self.port)) {
+                // Another process may own the port if ours failed to bind (another test
+                // process picked the same free port). Ours then exits, but under load it
+                // may not have got that far within any fixed wait: ask who answers.
+                if answering_pid(conn).is_some_and(|pid| pid != self.child.id()) {
+                    return false;
+                }
                 std::thread::sleep(Duration::from_millis(50));
                 return matches!(self.child.try_wait(), Ok(None));
             }
@@ -228,6 +232,32 @@ impl TestServer {
     /// Whether the process is still running (it must never crash on bad input).
     pub(crate) fn alive(&mut self) -> bool {
         matches!(self.child.try_wait(), Ok(None))
+    }
+}
+
+/// The `process_id` INFO reports on `conn`: which process owns a port (None if it cannot
+/// tell, e.g. the server wants a password or does not answer within a second).
+pub(crate) fn answering_pid(mut conn: std::net::TcpStream) -> Option<u32> {
+    use std::io::{Read, Write};
+    conn.set_read_timeout(Some(Duration::from_secs(1))).ok()?;
+    conn.write_all(b"*2\r\n$4\r\nINFO\r\n$6\r\nserver\r\n")
+        .ok()?;
+    let mut got = Vec::new();
+    let mut buf = [0u8; 4096];
+    loop {
+        let text = String::from_utf8_lossy(&got);
+        if text.starts_with('-') && text.contains("\r\n") {
+            return None;
+        }
+        if let Some(rest) = text.split("process_id:").nth(1) {
+            if let Some((pid, _)) = rest.split_once("\r\n") {
+                return pid.trim().parse().ok();
+            }
+        }
+        match conn.read(&mut buf) {
+            Ok(n) if n > 0 => got.extend_from_slice(&buf[..n]),
+            _ => return None,
+        }
     }
 }
 

@@ -27,10 +27,15 @@ impl Reference {
     /// Starts redis-server in its own temporary directory with extra arguments (which
     /// override the defaults: no saving, no AOF).
     pub(crate) fn start_with(extra: &[&str]) -> Reference {
-        let port = free_port();
-        let dir = std::env::temp_dir().join(format!("rubra-ref-{}-{port}", std::process::id()));
-        let _ = std::fs::create_dir_all(&dir);
-        Reference::start_in(port, dir, extra)
+        for _ in 0..5 {
+            let port = free_port();
+            let dir = std::env::temp_dir().join(format!("rubra-ref-{}-{port}", std::process::id()));
+            let _ = std::fs::create_dir_all(&dir);
+            if let Some(r) = Reference::try_start_in(port, dir, extra) {
+                return r;
+            }
+        }
+        panic!("redis-server: every port tried belonged to another process");
     }
 
     /// Starts redis-server on a copy of an RDB file (as its dump.rdb).
@@ -48,6 +53,13 @@ impl Reference {
     }
 
     fn start_in(port: u16, dir: std::path::PathBuf, extra: &[&str]) -> Reference {
+        Reference::try_start_in(port, dir, extra)
+            .unwrap_or_else(|| panic!("port {port} belongs to another process"))
+    }
+
+    /// Starts redis-server on `port`; None (and ours stopped) if another process answers
+    /// there: ours failed to bind a port another test process picked too.
+    fn try_start_in(port: u16, dir: std::path::PathBuf, extra: &[&str]) -> Option<Reference> {
         let child = Command::new("redis-server")
             .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
             .args(["--save", "", "--appendonly", "no", "--daemonize", "no"])
@@ -60,11 +72,18 @@ impl Reference {
             .expect("redis-server must be installed (apt-get install -y redis-server)");
         let r = Reference { port, child, dir };
         let deadline = Instant::now() + Duration::from_secs(10);
-        while TcpStream::connect(("127.0.0.1", port)).is_err() {
+        loop {
+            if let Ok(conn) = TcpStream::connect(("127.0.0.1", port)) {
+                // Another test process may own the port if ours failed to bind it.
+                if crate::common::answering_pid(conn).is_some_and(|pid| pid != r.child.id()) {
+                    return None;
+                }
+                break;
+            }
             assert!(Instant::now() < deadline, "redis-server did not start");
             std::thread::sleep(Duration::from_millis(20));
         }
-        r
+        Some(r)
     }
 }
 
