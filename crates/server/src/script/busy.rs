@@ -227,11 +227,11 @@ fn on_multi_thread_runtime() -> bool {
 /// the I/O driver) to another thread, as tokio's `block_in_place` does, so that a script
 /// that runs for seconds does not starve the runtime. Cheap once done (the thread then no
 /// longer owns a worker core).
-pub(crate) fn hand_off_worker() {
+pub(crate) fn hand_off_worker(pause: Duration) {
     if on_multi_thread_runtime() {
         // The pause lets the replacement thread pick the core up; if it has not, the core
-        // comes back and the next hook call tries again.
-        tokio::task::block_in_place(|| std::thread::sleep(Duration::from_millis(1)));
+        // comes back and a later hook call tries again.
+        tokio::task::block_in_place(|| std::thread::sleep(pause));
     }
 }
 

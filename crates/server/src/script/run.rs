@@ -745,9 +745,13 @@ fn install_hook(lua: &Lua, busy: Arc<BusyState>) {
             });
             return Err(mlua::Error::runtime(KILLED));
         }
-        // A few attempts suffice: once the core has moved, this thread has none left.
-        if busy.elapsed_ms() >= HANDOFF_MS && busy.handoffs.fetch_add(1, Ordering::Relaxed) < 3 {
-            super::busy::hand_off_worker();
+        // Attempt n once the run is HANDOFF_MS << n old, pausing 2^n ms (at most 16): once
+        // the core has moved this thread has none left, and a replacement thread slow to
+        // start on a loaded machine gets more chances, at a cost logarithmic in the run.
+        let tries = busy.handoffs.load(Ordering::Relaxed).min(20);
+        if busy.elapsed_ms() >= HANDOFF_MS << tries {
+            busy.handoffs.store(tries + 1, Ordering::Relaxed);
+            super::busy::hand_off_worker(std::time::Duration::from_millis(1 << tries.min(4)));
         }
         if !busy.timed_out.load(Ordering::Relaxed) && busy.elapsed_ms() >= threshold {
             let is_eval = busy.is_eval.load(Ordering::Relaxed);
