@@ -224,7 +224,10 @@ fn run(
 fn adopt_values(store: &mut Store, args: &mut [Bytes], adopted: Vec<(usize, Bytes, usize)>) {
     for (db, key, i) in adopted {
         let Some(arg) = args.get_mut(i) else { continue };
-        let value = Vec::from(std::mem::take(arg));
+        let mut value = Vec::from(std::mem::take(arg));
+        // The receive buffer can be much larger than its one request (a read sized for all
+        // that was queued, as on a busy slot import): a stored value keeps only its bytes.
+        value.shrink_to_fit();
         // Time 0: the key was written by this very command; its TTL is not due yet.
         if let Some(entry) = store.dbs[db].get_mut(&key, 0) {
             if let rubra_keyspace::Value::Str(s) = &mut entry.value {
