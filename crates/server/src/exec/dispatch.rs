@@ -73,8 +73,8 @@ pub(crate) fn execute(
     }
 }
 
-/// Runs one request; `adopted` receives the placeholders to fill with its big arguments
-/// (see `Adoption`).
+/// Runs one request; `adopted` (empty) receives the placeholders to fill with its big
+/// arguments (see `Adoption`).
 fn run(
     store: &mut Store,
     client: &mut ClientState,
@@ -198,11 +198,12 @@ fn run(
             None,
         );
     }
-    let now = now_ms();
+    // One clock read gives the command its "now" and its duration's start.
+    let started = observe::clock_ns();
     let mut ctx = Ctx {
         store,
         client,
-        now_ms: now,
+        now_ms: started / 1_000_000,
         block: None,
         propagate: None,
         touched: None,
@@ -212,9 +213,10 @@ fn run(
     if args.len() > 2 {
         ctx.adopt = crate::cmd::ctx::Adoption::for_request(args);
     }
-    let reply = call(&mut ctx, cmd, args);
+    let reply = call_from(&mut ctx, cmd, args, started);
     let block = ctx.block.take();
-    *adopted = std::mem::take(&mut ctx.adopt.pending);
+    // A swap: the empty vector goes to `ctx`, whose drop frees nothing either.
+    std::mem::swap(adopted, &mut ctx.adopt.pending);
     (reply, block)
 }
 
@@ -280,13 +282,18 @@ fn check_disk_error(
 /// Runs a resolved command in `ctx` and does the bookkeeping that follows a write. Used by
 /// the dispatcher, EXEC and the blocked-client server alike, so they cannot disagree.
 pub(crate) fn call(ctx: &mut Ctx, cmd: &'static Command, args: &[Bytes]) -> Reply {
+    call_from(ctx, cmd, args, observe::clock_ns())
+}
+
+/// `call` for a command whose clock was read at `started_ns` (`observe::clock_ns`) by its
+/// caller, which took its `now_ms` from the same read.
+fn call_from(ctx: &mut Ctx, cmd: &'static Command, args: &[Bytes], started_ns: u64) -> Reply {
     if let Some(db) = ctx.store.dbs.get_mut(ctx.client.db) {
         db.forget_last_key();
     }
     let dirty_before = ctx.store.dirty;
     ctx.lfu_bumped = 0;
     observe::before_call(ctx, cmd, args);
-    let started = std::time::Instant::now();
     let outer_client = crate::exec::tracking::command_start(ctx.store, ctx.client.id);
     let notes = crate::exec::notify::before(ctx.store, ctx.client.db, cmd, args, ctx.now_ms);
     let reply = (cmd.handler)(ctx, args).unwrap_or_else(|e| e);
@@ -301,7 +308,7 @@ pub(crate) fn call(ctx: &mut Ctx, cmd: &'static Command, args: &[Bytes]) -> Repl
             crate::exec::notify::after(ctx.store, cmd, args, notes, ctx.now_ms);
         }
     }
-    let usec = started.elapsed().as_micros() as u64;
+    let usec = observe::clock_ns().saturating_sub(started_ns) / 1000;
     observe::after_call(ctx, cmd, args, &reply, usec);
     let db = ctx.client.db;
     let rewritten = ctx.propagate.take();
@@ -337,7 +344,10 @@ pub(crate) fn call(ctx: &mut Ctx, cmd: &'static Command, args: &[Bytes]) -> Repl
             None => ctx.store.feed.propagate(db, args),
         }
     }
-    ctx.store.collect_expired(db);
+    // The test `collect_expired` starts with, without the call when nothing expired.
+    if ctx.store.dbs[db].has_expired_log() {
+        ctx.store.collect_expired(db);
+    }
     crate::exec::notify::publish_misses(ctx.store, db);
     crate::exec::tracking::command_done(ctx.store, ctx.client, cmd, args, outer_client);
     reply
@@ -365,17 +375,18 @@ pub(crate) fn serve_blocked(store: &mut Store) {
                     served_key: Some(key.clone()),
                     ..ClientState::default()
                 };
+                let started = observe::clock_ns();
                 let mut ctx = Ctx {
                     store,
                     client: &mut tmp,
-                    now_ms: now_ms(),
+                    now_ms: started / 1_000_000,
                     block: None,
                     propagate: None,
                     touched: None,
                     lfu_bumped: 0,
                     adopt: Default::default(),
                 };
-                let reply = call(&mut ctx, cmd, &waiter.args);
+                let reply = call_from(&mut ctx, cmd, &waiter.args, started);
                 let still_blocked = ctx.block.is_some();
                 store.blocking.take_retry_args();
                 if still_blocked {

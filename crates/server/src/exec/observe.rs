@@ -100,6 +100,8 @@ pub(crate) fn before_call(ctx: &mut Ctx, cmd: &'static Command, args: &[Bytes]) 
 /// After a command ran for `usec` microseconds and produced `reply`: the bookkeeping of
 /// Redis's call(). A command that blocked is counted once now and gets its duration,
 /// histogram and slow log entry when it is served (`served_key` set), as Redis does.
+/// Runs for every command, scripts' included: the counters are found by the command's
+/// number (`StatTable::for_call`), and its reported name is worked out only for MONITOR.
 pub(crate) fn after_call(
     ctx: &mut Ctx,
     cmd: &'static Command,
@@ -113,30 +115,21 @@ pub(crate) fn after_call(
     }
     let served = ctx.client.served_key.is_some();
     let blocked = ctx.block.is_some();
-    let name = stats::stat_name(cmd, args);
-    let in_script = ctx.client.id == 0 && !ctx.client.is_primary_link;
     let failed = match reply {
         Reply::Error(text) if !blocked => {
-            let repeated = feeds_monitor_first(cmd)
-                && store
-                    .cmdstats
-                    .last_script_error
-                    .as_deref()
-                    .is_some_and(|e| text.starts_with(e));
-            if !repeated {
-                store.cmdstats.record_error(text);
-            }
-            if in_script {
-                store.cmdstats.last_script_error = Some(text.to_string());
-            }
+            record_failure(store, ctx.client, cmd, text);
             true
         }
         _ => false,
     };
-    let settings = store.observe.clone();
-    let tracking = settings.tracking;
+    let Settings {
+        slowlog_slower_than,
+        latency_threshold,
+        tracking,
+        ..
+    } = store.observe;
+    let s = store.cmdstats.by_cmd.for_call(cmd, args);
     if served {
-        let s = store.cmdstats.by_cmd.entry(name).or_default();
         s.usec += usec;
         if failed {
             s.failed_calls += 1;
@@ -145,8 +138,6 @@ pub(crate) fn after_call(
             s.histogram.record(usec * 1000);
         }
     } else {
-        store.stats.total_commands += 1;
-        let s = store.cmdstats.by_cmd.entry(name).or_default();
         s.calls += 1;
         s.usec += usec;
         if failed {
@@ -155,8 +146,8 @@ pub(crate) fn after_call(
         if tracking && !blocked {
             s.histogram.record(usec * 1000);
         }
-        let threshold = settings.latency_threshold;
-        if threshold > 0 {
+        store.stats.total_commands += 1;
+        if latency_threshold > 0 {
             let event = if cmd.has(flags::FAST) {
                 "fast-command"
             } else {
@@ -164,29 +155,53 @@ pub(crate) fn after_call(
             };
             store
                 .latency
-                .add_if_needed(event, usec / 1000, threshold, now_secs());
+                .add_if_needed(event, usec / 1000, latency_threshold, now_secs());
         }
     }
-    if !blocked && cmd.name != "exec" {
-        let slower_than = settings.slowlog_slower_than;
-        if slower_than >= 0 && usec as i64 >= slower_than {
-            let max_len = settings.slowlog_max_len;
-            let (peer, cname) = peer_of(store, ctx.client, false);
-            let shown = monitor::redacted(args);
-            store.slowlog.push_if_needed(
-                slower_than,
-                max_len,
-                &shown,
-                usec,
-                now_secs(),
-                peer,
-                cname,
-            );
-        }
+    if !blocked
+        && slowlog_slower_than >= 0
+        && usec as i64 >= slowlog_slower_than
+        && cmd.name != "exec"
+    {
+        log_slow(store, ctx.client, args, usec);
     }
-    if !served && store.monitors.active() && !feeds_monitor_first(cmd) && !stats::is_admin(name) {
+    if !served
+        && store.monitors.active()
+        && !feeds_monitor_first(cmd)
+        && !stats::is_admin(stats::stat_name(cmd, args))
+    {
         feed_monitors(store, ctx.client, args);
     }
+}
+
+/// Counts a command's error reply (INFO errorstats), once when a script's command
+/// failed and the script then fails with that same error.
+#[cold]
+fn record_failure(store: &mut Store, client: &ClientState, cmd: &Command, text: &str) {
+    let repeated = feeds_monitor_first(cmd)
+        && store
+            .cmdstats
+            .last_script_error
+            .as_deref()
+            .is_some_and(|e| text.starts_with(e));
+    if !repeated {
+        store.cmdstats.record_error(text);
+    }
+    if client.id == 0 && !client.is_primary_link {
+        store.cmdstats.last_script_error = Some(text.to_string());
+    }
+}
+
+/// Adds a slow log entry for a call that took `usec`.
+#[cold]
+fn log_slow(store: &mut Store, client: &ClientState, args: &[Bytes], usec: u64) {
+    let slower_than = store.observe.slowlog_slower_than;
+    let max_len = store.observe.slowlog_max_len;
+    let (peer, cname) = peer_of(store, client, false);
+    let shown = monitor::redacted(args);
+    store
+        .slowlog
+        .push_if_needed(slower_than, max_len, &shown, usec, now_secs(), peer, cname);
 }
 
 /// A command refused before it ran (unknown, arity, auth, ACL, OOM, READONLY, ...): its
@@ -198,9 +213,31 @@ pub(crate) fn rejected(store: &mut Store, args: &[Bytes], reply: &Reply) {
     if let Reply::Error(text) = reply {
         store.cmdstats.record_error(text);
         if let Some(cmd) = args.first().and_then(|n| crate::cmd::lookup(n)) {
-            store.cmdstats.record_rejected(stats::stat_name(cmd, args));
+            store.cmdstats.record_rejected(cmd, args);
         }
     }
+}
+
+/// Unix time in nanoseconds (CLOCK_REALTIME, as `SystemTime`), read straight from the
+/// C library: every command reads it twice (start and end), and std's `SystemTime` adds
+/// checked conversions that cost as much as the read. One read at the start of a command
+/// gives both its "now" in ms and the start of its duration, as Redis 7.2 takes both from
+/// one ustime(); a clock stepped back during a call gives it a duration of 0.
+#[inline]
+pub(crate) fn clock_ns() -> u64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `ts` is a valid, writable timespec; clock_gettime only writes to it.
+    let rc = unsafe { libc::clock_gettime(libc::CLOCK_REALTIME, &mut ts) };
+    // Before 1970 (or no clock): 0, as `store::now_ms` answers.
+    if rc != 0 || ts.tv_sec < 0 {
+        return 0;
+    }
+    (ts.tv_sec as u64)
+        .wrapping_mul(1_000_000_000)
+        .wrapping_add(ts.tv_nsec as u64)
 }
 
 /// Unix time in seconds.

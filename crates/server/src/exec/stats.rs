@@ -7,50 +7,12 @@
 use crate::cmd::Command;
 use ahash::AHashMap;
 use bytes::Bytes;
-use std::collections::{BTreeMap, HashMap};
-use std::hash::{BuildHasherDefault, Hasher};
+use std::collections::BTreeMap;
 use std::sync::OnceLock;
 
 /// Redis stops tracking new error prefixes past this many distinct ones (a flood of
 /// unique "error codes" from scripts must not grow memory without bound).
 const MAX_ERROR_TYPES: usize = 128;
-
-/// A hasher for command names: the server's own short static names, never client input,
-/// so a simple multiply-rotate mix is enough (a keyed hash costs more than the update it
-/// guards).
-#[derive(Default)]
-pub(crate) struct NameHasher(u64);
-
-impl Hasher for NameHasher {
-    fn finish(&self) -> u64 {
-        // The multiply mixes upwards only: fold the high bits into the low ones, which
-        // pick the bucket.
-        self.0 ^ (self.0 >> 32)
-    }
-
-    fn write(&mut self, bytes: &[u8]) {
-        const K: u64 = 0x51_7c_c1_b7_27_22_0a_95;
-        let mut h = self.0;
-        let mut chunks = bytes.chunks_exact(8);
-        for c in &mut chunks {
-            let mut w = [0u8; 8];
-            w.copy_from_slice(c);
-            h = (h.rotate_left(5) ^ u64::from_le_bytes(w)).wrapping_mul(K);
-        }
-        let rest = chunks.remainder();
-        if !rest.is_empty() {
-            let mut w = [0u8; 8];
-            w[..rest.len()].copy_from_slice(rest);
-            h = (h.rotate_left(5) ^ u64::from_le_bytes(w)).wrapping_mul(K);
-        }
-        self.0 = h;
-    }
-
-    fn write_u8(&mut self, i: u8) {
-        const K: u64 = 0x51_7c_c1_b7_27_22_0a_95;
-        self.0 = (self.0.rotate_left(5) ^ i as u64).wrapping_mul(K);
-    }
-}
 
 /// Counters for one command or subcommand (Redis's `struct redisCommand` stats).
 #[derive(Debug, Default, Clone)]
@@ -61,14 +23,17 @@ pub(crate) struct CmdStat {
     pub failed_calls: u64,
     /// Durations of the calls, in nanoseconds as Redis records them (usec * 1000).
     pub histogram: Histogram,
+    /// Whether anything asked for this entry since the last reset: the table lists only
+    /// those, as a map would hold only the names it was asked for.
+    listed: bool,
 }
 
 /// Everything INFO commandstats/errorstats/latencystats and CONFIG RESETSTAT cover.
 #[derive(Debug, Default)]
 pub(crate) struct CommandStats {
-    /// By the name Redis reports (`get`, `config|get`). Updated on every call: hashed
-    /// with `NameHasher`, a few instructions for these short trusted names.
-    pub by_cmd: HashMap<&'static str, CmdStat, BuildHasherDefault<NameHasher>>,
+    /// By the name Redis reports (`get`, `config|get`). Updated on every call, found by
+    /// the command's number in `registry()` rather than by hashing its name.
+    pub by_cmd: StatTable,
     /// Error replies by prefix (`ERR`, `WRONGTYPE`), sorted as Redis's radix tree lists them.
     pub errors: BTreeMap<String, u64>,
     /// Every error reply sent (INFO total_error_replies).
@@ -84,8 +49,8 @@ pub(crate) struct CommandStats {
 
 impl CommandStats {
     /// Records a call refused before it ran (arity, ACL, OOM, READONLY, ...).
-    pub(crate) fn record_rejected(&mut self, name: &'static str) {
-        self.by_cmd.entry(name).or_default().rejected_calls += 1;
+    pub(crate) fn record_rejected(&mut self, cmd: &'static Command, args: &[Bytes]) {
+        self.by_cmd.for_call(cmd, args).rejected_calls += 1;
     }
 
     /// Counts an error reply by its prefix: the text up to the first space. Redis counts
@@ -99,6 +64,230 @@ impl CommandStats {
             self.errors.insert(prefix.to_string(), 1);
         }
     }
+}
+
+/// The per-name counters, one slot per name in `registry()`, so that the one update every
+/// call makes is an index into a vector instead of hashing and comparing the name. Reads
+/// (INFO, LATENCY HISTOGRAM, CLIENT UNBLOCK) keep the map-like view they had: only the
+/// names something asked for are listed.
+#[derive(Debug, Default)]
+pub(crate) struct StatTable {
+    /// By registry number; empty until the first update after a reset.
+    slots: Vec<CmdStat>,
+    /// (command address, registry number) of recently counted commands, direct-mapped by
+    /// address: the common update skips even the registry's binary search. Allocated with
+    /// `slots`.
+    memo: Vec<(usize, usize)>,
+    /// Names outside the registry (none today; kept so that no name is ever dropped).
+    extra: Vec<(&'static str, CmdStat)>,
+}
+
+/// `StatTable::entry`'s answer, shaped like a map entry for its callers.
+pub(crate) struct StatEntry<'a>(&'a mut CmdStat);
+
+impl<'a> StatEntry<'a> {
+    /// The counters (created at zero if this name had none).
+    pub(crate) fn or_default(self) -> &'a mut CmdStat {
+        self.0
+    }
+}
+
+impl StatTable {
+    /// The counters of a call of `cmd` with `args`, under the name `stat_name` gives it.
+    /// Called for every command: a plain command is found by its number, with no hashing.
+    #[inline]
+    pub(crate) fn for_call(&mut self, cmd: &'static Command, args: &[Bytes]) -> &mut CmdStat {
+        if !is_container(cmd.name) {
+            let addr = cmd as *const Command as usize;
+            let m = memo_index(addr);
+            if let Some(&(a, i)) = self.memo.get(m) {
+                if a == addr {
+                    return self.slot(i);
+                }
+            }
+        }
+        self.for_call_unmemoized(cmd, args)
+    }
+
+    /// `for_call` through the registry (remembering a plain command's number in `memo`).
+    #[inline(never)]
+    fn for_call_unmemoized(&mut self, cmd: &'static Command, args: &[Bytes]) -> &mut CmdStat {
+        let reg = registry();
+        let index = if is_container(cmd.name) {
+            reg.index_of_name(subcommand_stat_name(cmd, args))
+        } else {
+            let found = reg.index_of_command(cmd);
+            if let Some(i) = found {
+                self.slot(i);
+                let addr = cmd as *const Command as usize;
+                if let Some(m) = self.memo.get_mut(memo_index(addr)) {
+                    *m = (addr, i);
+                }
+            }
+            found
+        };
+        match index {
+            Some(i) => self.slot(i),
+            None => self.extra_slot(stat_name(cmd, args)),
+        }
+    }
+
+    /// The counters reported under `name` (created at zero if missing).
+    pub(crate) fn entry(&mut self, name: &'static str) -> StatEntry<'_> {
+        let slot = match registry().index_of_name(name) {
+            Some(i) => self.slot(i),
+            None => self.extra_slot(name),
+        };
+        StatEntry(slot)
+    }
+
+    /// The counters reported under `name`, if something asked for them.
+    pub(crate) fn get(&self, name: &str) -> Option<&CmdStat> {
+        let found = match registry().index_of_name(name) {
+            Some(i) => self.slots.get(i),
+            None => self.extra.iter().find(|(n, _)| *n == name).map(|(_, s)| s),
+        };
+        found.filter(|s| s.listed)
+    }
+
+    /// Every listed name and its counters, in no particular order (as a map's).
+    pub(crate) fn iter(&self) -> impl Iterator<Item = (&&'static str, &CmdStat)> {
+        let names = &registry().names;
+        self.slots
+            .iter()
+            .zip(names.iter())
+            .filter(|(s, _)| s.listed)
+            .map(|(s, n)| (n, s))
+            .chain(self.extra.iter().map(|(n, s)| (n, s)))
+    }
+
+    /// Every listed name.
+    pub(crate) fn keys(&self) -> impl Iterator<Item = &&'static str> {
+        self.iter().map(|(n, _)| n)
+    }
+
+    /// Slot `i`, the vector grown to the whole registry on first use.
+    #[inline]
+    fn slot(&mut self, i: usize) -> &mut CmdStat {
+        if i >= self.slots.len() {
+            self.grow();
+        }
+        let s = &mut self.slots[i];
+        s.listed = true;
+        s
+    }
+
+    #[cold]
+    fn grow(&mut self) {
+        self.slots
+            .resize_with(registry().names.len(), CmdStat::default);
+        self.memo.resize(MEMO, (0, 0));
+    }
+
+    #[cold]
+    fn extra_slot(&mut self, name: &'static str) -> &mut CmdStat {
+        let i = match self.extra.iter().position(|(n, _)| *n == name) {
+            Some(i) => i,
+            None => {
+                self.extra.push((name, CmdStat::default()));
+                self.extra.len() - 1
+            }
+        };
+        let s = &mut self.extra[i].1;
+        s.listed = true;
+        s
+    }
+}
+
+/// Every name a call can be reported under, numbered once: the commands of the table,
+/// then the catalog's `container|sub` names. A command's number is found from its address
+/// (the tables are static slices, so a command is always the same object): the commands
+/// sorted by address form a few runs of adjacent entries, one per family table, and a
+/// binary search over those runs plus a division by the entry size give the number.
+struct Registry {
+    /// By number.
+    names: Vec<&'static str>,
+    by_name: AHashMap<&'static str, usize>,
+    /// Runs of adjacent commands, sorted by address.
+    runs: Vec<Run>,
+}
+
+/// Commands stored back to back: `len` entries from address `start`, numbered from `first`.
+struct Run {
+    start: usize,
+    len: usize,
+    first: usize,
+}
+
+const ENTRY: usize = std::mem::size_of::<Command>();
+
+/// Entries of `StatTable::memo`, a power of two.
+const MEMO: usize = 64;
+
+/// A command's place in `StatTable::memo`: neighbours in a table get neighbouring places.
+#[inline]
+fn memo_index(addr: usize) -> usize {
+    (addr / ENTRY) & (MEMO - 1)
+}
+
+impl Registry {
+    fn build() -> Registry {
+        let mut commands: Vec<&'static Command> = crate::cmd::table().values().copied().collect();
+        commands.sort_by_key(|c| *c as *const Command as usize);
+        let mut reg = Registry {
+            names: Vec::new(),
+            by_name: AHashMap::new(),
+            runs: Vec::new(),
+        };
+        for cmd in commands {
+            let addr = cmd as *const Command as usize;
+            let i = reg.names.len();
+            reg.names.push(cmd.name);
+            reg.by_name.entry(cmd.name).or_insert(i);
+            match reg.runs.last_mut() {
+                Some(run) if run.start + run.len * ENTRY == addr => run.len += 1,
+                _ => reg.runs.push(Run {
+                    start: addr,
+                    len: 1,
+                    first: i,
+                }),
+            }
+        }
+        let mut subs: Vec<&'static str> = containers()
+            .values()
+            .flatten()
+            .map(|(_, full)| *full)
+            .collect();
+        subs.sort_unstable();
+        for full in subs {
+            if !reg.by_name.contains_key(full) {
+                reg.by_name.insert(full, reg.names.len());
+                reg.names.push(full);
+            }
+        }
+        reg
+    }
+
+    /// `cmd`'s number, if it is one of the table's commands.
+    #[inline]
+    fn index_of_command(&self, cmd: &'static Command) -> Option<usize> {
+        let addr = cmd as *const Command as usize;
+        let after = self.runs.partition_point(|r| r.start <= addr);
+        let run = self.runs.get(after.checked_sub(1)?)?;
+        let offset = addr - run.start;
+        let k = offset / ENTRY;
+        (k < run.len && offset.is_multiple_of(ENTRY)).then_some(run.first + k)
+    }
+
+    fn index_of_name(&self, name: &str) -> Option<usize> {
+        self.by_name.get(name).copied()
+    }
+}
+
+/// The numbering of the reported names, built once.
+fn registry() -> &'static Registry {
+    static REGISTRY: OnceLock<Registry> = OnceLock::new();
+    REGISTRY.get_or_init(Registry::build)
 }
 
 /// The name a call is reported under: `container|sub` for a known subcommand of a
@@ -335,6 +524,91 @@ mod tests {
         ] {
             assert!(!is_container(plain), "{plain}");
         }
+    }
+
+    #[test]
+    fn every_command_and_subcommand_has_its_own_number() {
+        let reg = registry();
+        for (name, cmd) in crate::cmd::table() {
+            let i = reg.index_of_command(cmd).expect("table command numbered");
+            assert_eq!(reg.names[i].as_bytes(), *name);
+            assert_eq!(reg.index_of_name(cmd.name), Some(i));
+        }
+        for subs in containers().values() {
+            for (_, full) in subs {
+                let i = reg.index_of_name(full).expect("subcommand numbered");
+                assert_eq!(reg.names[i], *full);
+            }
+        }
+        let mut seen = std::collections::HashSet::new();
+        assert!(
+            reg.names.iter().all(|n| seen.insert(*n)),
+            "a name numbered twice"
+        );
+        // Counted twice each, the second time through `memo` (or past an evicted entry).
+        let mut t = StatTable::default();
+        let plain: Vec<&'static Command> = crate::cmd::table()
+            .values()
+            .copied()
+            .filter(|c| !is_container(c.name))
+            .collect();
+        for _ in 0..2 {
+            for cmd in &plain {
+                t.for_call(cmd, &[]).calls += 1;
+            }
+        }
+        assert_eq!(t.iter().count(), plain.len());
+        for cmd in &plain {
+            assert_eq!(t.get(cmd.name).map(|s| s.calls), Some(2), "{}", cmd.name);
+        }
+    }
+
+    #[test]
+    fn a_command_outside_the_table_has_no_number_but_is_still_counted() {
+        fn handler(_: &mut crate::cmd::Ctx, _: &[Bytes]) -> crate::cmd::CmdResult {
+            Ok(rubra_resp::Reply::Nil)
+        }
+        static OUTSIDE: Command =
+            Command::new("not-a-command", 1, 0, (0, 0, 0), "generic", handler);
+        assert_eq!(registry().index_of_command(&OUTSIDE), None);
+        let mut t = StatTable::default();
+        t.for_call(&OUTSIDE, &[Bytes::from_static(b"not-a-command")])
+            .calls += 1;
+        assert_eq!(t.get("not-a-command").map(|s| s.calls), Some(1));
+        assert_eq!(t.keys().copied().collect::<Vec<_>>(), vec!["not-a-command"]);
+    }
+
+    #[test]
+    fn the_table_lists_what_was_asked_for_under_its_reported_name() {
+        let get = crate::cmd::lookup(b"get").expect("get");
+        let config = crate::cmd::lookup(b"config").expect("config");
+        let mut t = StatTable::default();
+        assert_eq!(t.iter().count(), 0);
+        assert!(t.get("get").is_none());
+        t.for_call(get, &[Bytes::from_static(b"GET"), Bytes::from_static(b"k")])
+            .calls += 2;
+        let args = [Bytes::from_static(b"CONFIG"), Bytes::from_static(b"GeT")];
+        t.for_call(config, &args).usec += 7;
+        // Unknown subcommand: counted under the container's own name.
+        let args = [Bytes::from_static(b"CONFIG"), Bytes::from_static(b"nope")];
+        t.for_call(config, &args).rejected_calls += 1;
+        t.entry("client|list").or_default().failed_calls += 1;
+        let mut listed: Vec<(&str, u64, u64, u64, u64)> = t
+            .iter()
+            .map(|(n, s)| (*n, s.calls, s.usec, s.rejected_calls, s.failed_calls))
+            .collect();
+        listed.sort_unstable();
+        assert_eq!(
+            listed,
+            vec![
+                ("client|list", 0, 0, 0, 1),
+                ("config", 0, 0, 1, 0),
+                ("config|get", 0, 7, 0, 0),
+                ("get", 2, 0, 0, 0),
+            ]
+        );
+        assert_eq!(t.get("config|get").map(|s| s.usec), Some(7));
+        assert!(t.get("set").is_none());
     }
 
     #[test]

@@ -155,6 +155,7 @@ impl Tracking {
     }
 
     /// Whether anything is being tracked (a cheap test before the per-key work).
+    #[inline]
     pub(crate) fn active(&self) -> bool {
         !self.clients.is_empty()
     }
@@ -349,11 +350,18 @@ fn now_ms() -> u64 {
         .map_or(0, |d| d.as_millis() as u64)
 }
 
-/// `key` was modified, expired or evicted (called beside the WATCH signal).
+/// `key` was modified, expired or evicted (called beside the WATCH signal). Inlined into
+/// every write's key signal: while nobody tracks, one test.
+#[inline]
 pub(crate) fn key_changed(store: &mut crate::store::Store, key: &Bytes) {
-    if !store.tracking.active() {
-        return;
+    if store.tracking.active() {
+        invalidate_key(store, key);
     }
+}
+
+/// `key_changed` while some client tracks.
+#[inline(never)]
+fn invalidate_key(store: &mut crate::store::Store, key: &Bytes) {
     let l = limits(store);
     store
         .tracking
@@ -384,21 +392,30 @@ pub(crate) fn end_of_batch(store: &mut crate::store::Store) {
 
 /// Before a command of `client`: notes who runs it (NOLOOP) and keeps the key table
 /// within tracking-table-max-keys, as Redis does before each command. Returns the client
-/// of the enclosing command (a script's), restored by `command_done`.
+/// of the enclosing command (a script's), restored by `command_done`. Inlined into every
+/// call: while nobody tracks, a store and one test.
+#[inline]
 pub(crate) fn command_start(store: &mut crate::store::Store, client: u64) -> u64 {
     let outer = std::mem::replace(&mut store.tracking.current, client);
-    if !store.tracking.active() {
-        return outer;
+    if store.tracking.active() {
+        enforce_table_limit(store);
     }
+    outer
+}
+
+/// `command_start` while some client tracks.
+#[inline(never)]
+fn enforce_table_limit(store: &mut crate::store::Store) {
     let max = store.config.tracking_table_max_keys;
     let l = limits(store);
     store
         .tracking
         .enforce_limit(max, &mut store.clients, &store.pubsub, now_ms(), l);
-    outer
 }
 
-/// After `cmd` ran for `client`: remember what it read.
+/// After `cmd` ran for `client`: remember what it read. Inlined into every call: while
+/// nobody tracks, a store and one test.
+#[inline]
 pub(crate) fn command_done(
     store: &mut crate::store::Store,
     client: &crate::client::ClientState,
@@ -407,6 +424,19 @@ pub(crate) fn command_done(
     outer: u64,
 ) {
     store.tracking.current = outer;
+    if store.tracking.active() {
+        remember_reads(store, client, cmd, args);
+    }
+}
+
+/// `command_done` while some client tracks.
+#[inline(never)]
+fn remember_reads(
+    store: &mut crate::store::Store,
+    client: &crate::client::ClientState,
+    cmd: &crate::cmd::Command,
+    args: &[Bytes],
+) {
     if !store.tracking.clients.contains_key(&client.id) {
         return;
     }
