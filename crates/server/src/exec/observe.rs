@@ -41,11 +41,14 @@ impl Settings {
 
 /// Commands Redis never shows in MONITOR after they ran (SKIP_MONITOR): scripts show
 /// themselves before their commands run, so their commands follow them in the feed.
+/// Asked twice for every command: the first letter rules out almost all at once.
+#[inline]
 fn feeds_monitor_first(cmd: &Command) -> bool {
-    matches!(
-        cmd.name,
-        "eval" | "evalsha" | "eval_ro" | "evalsha_ro" | "fcall" | "fcall_ro"
-    )
+    matches!(cmd.name.as_bytes().first(), Some(b'e' | b'f'))
+        && matches!(
+            cmd.name,
+            "eval" | "evalsha" | "eval_ro" | "evalsha_ro" | "fcall" | "fcall_ro"
+        )
 }
 
 /// Who the client is in MONITOR lines and SLOWLOG entries: its address, `lua` for a

@@ -23,9 +23,6 @@ pub(crate) struct CmdStat {
     pub failed_calls: u64,
     /// Durations of the calls, in nanoseconds as Redis records them (usec * 1000).
     pub histogram: Histogram,
-    /// Whether anything asked for this entry since the last reset: the table lists only
-    /// those, as a map would hold only the names it was asked for.
-    listed: bool,
 }
 
 /// Everything INFO commandstats/errorstats/latencystats and CONFIG RESETSTAT cover.
@@ -66,20 +63,17 @@ impl CommandStats {
     }
 }
 
-/// The per-name counters, one slot per name in `registry()`, so that the one update every
-/// call makes is an index into a vector instead of hashing and comparing the name. Reads
-/// (INFO, LATENCY HISTOGRAM, CLIENT UNBLOCK) keep the map-like view they had: only the
-/// names something asked for are listed.
+/// The per-name counters. Every call updates one entry, found by the command's number in
+/// `registry()` (looked up by the command's address) rather than by hashing and
+/// comparing its name. Holds only the names something asked for, in first-use order, and
+/// keeps the map-like view its readers (INFO, LATENCY HISTOGRAM, CLIENT UNBLOCK) had.
 #[derive(Debug, Default)]
 pub(crate) struct StatTable {
-    /// By registry number; empty until the first update after a reset.
-    slots: Vec<CmdStat>,
-    /// (command address, registry number) of recently counted commands, direct-mapped by
-    /// address: the common update skips even the registry's binary search. Allocated with
-    /// `slots`.
-    memo: Vec<(usize, usize)>,
-    /// Names outside the registry (none today; kept so that no name is ever dropped).
-    extra: Vec<(&'static str, CmdStat)>,
+    /// The names asked for since the last reset, and their counters.
+    used: Vec<(&'static str, CmdStat)>,
+    /// By registry number: 1 + the name's position in `used`, 0 while it has none. Sized
+    /// to the registry on first use.
+    place: Vec<u32>,
 }
 
 /// `StatTable::entry`'s answer, shaped like a map entry for its callers.
@@ -95,119 +89,94 @@ impl<'a> StatEntry<'a> {
 impl StatTable {
     /// The counters of a call of `cmd` with `args`, under the name `stat_name` gives it.
     /// Called for every command: a plain command is found by its number, with no hashing.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn for_call(&mut self, cmd: &'static Command, args: &[Bytes]) -> &mut CmdStat {
-        if !is_container(cmd.name) {
-            let addr = cmd as *const Command as usize;
-            let m = memo_index(addr);
-            if let Some(&(a, i)) = self.memo.get(m) {
-                if a == addr {
-                    return self.slot(i);
-                }
+        match registry().plain_number(cmd) {
+            Some(i) => {
+                let pos = self.position(i);
+                &mut self.used[pos].1
             }
-        }
-        self.for_call_unmemoized(cmd, args)
-    }
-
-    /// `for_call` through the registry (remembering a plain command's number in `memo`).
-    #[inline(never)]
-    fn for_call_unmemoized(&mut self, cmd: &'static Command, args: &[Bytes]) -> &mut CmdStat {
-        let reg = registry();
-        let index = if is_container(cmd.name) {
-            reg.index_of_name(subcommand_stat_name(cmd, args))
-        } else {
-            let found = reg.index_of_command(cmd);
-            if let Some(i) = found {
-                self.slot(i);
-                let addr = cmd as *const Command as usize;
-                if let Some(m) = self.memo.get_mut(memo_index(addr)) {
-                    *m = (addr, i);
-                }
-            }
-            found
-        };
-        match index {
-            Some(i) => self.slot(i),
-            None => self.extra_slot(stat_name(cmd, args)),
+            None => self.by_name(stat_name(cmd, args)),
         }
     }
 
     /// The counters reported under `name` (created at zero if missing).
     pub(crate) fn entry(&mut self, name: &'static str) -> StatEntry<'_> {
-        let slot = match registry().index_of_name(name) {
-            Some(i) => self.slot(i),
-            None => self.extra_slot(name),
-        };
-        StatEntry(slot)
+        StatEntry(self.by_name(name))
     }
 
     /// The counters reported under `name`, if something asked for them.
     pub(crate) fn get(&self, name: &str) -> Option<&CmdStat> {
-        let found = match registry().index_of_name(name) {
-            Some(i) => self.slots.get(i),
-            None => self.extra.iter().find(|(n, _)| *n == name).map(|(_, s)| s),
-        };
-        found.filter(|s| s.listed)
+        self.used.iter().find(|(n, _)| *n == name).map(|(_, s)| s)
     }
 
-    /// Every listed name and its counters, in no particular order (as a map's).
+    /// Every name asked for and its counters, in no particular order (as a map's).
     pub(crate) fn iter(&self) -> impl Iterator<Item = (&&'static str, &CmdStat)> {
-        let names = &registry().names;
-        self.slots
-            .iter()
-            .zip(names.iter())
-            .filter(|(s, _)| s.listed)
-            .map(|(s, n)| (n, s))
-            .chain(self.extra.iter().map(|(n, s)| (n, s)))
+        self.used.iter().map(|(n, s)| (n, s))
     }
 
-    /// Every listed name.
+    /// Every name asked for.
     pub(crate) fn keys(&self) -> impl Iterator<Item = &&'static str> {
-        self.iter().map(|(n, _)| n)
+        self.used.iter().map(|(n, _)| n)
     }
 
-    /// Slot `i`, the vector grown to the whole registry on first use.
-    #[inline]
-    fn slot(&mut self, i: usize) -> &mut CmdStat {
-        if i >= self.slots.len() {
-            self.grow();
-        }
-        let s = &mut self.slots[i];
-        s.listed = true;
-        s
-    }
-
-    #[cold]
-    fn grow(&mut self) {
-        self.slots
-            .resize_with(registry().names.len(), CmdStat::default);
-        self.memo.resize(MEMO, (0, 0));
-    }
-
-    #[cold]
-    fn extra_slot(&mut self, name: &'static str) -> &mut CmdStat {
-        let i = match self.extra.iter().position(|(n, _)| *n == name) {
-            Some(i) => i,
-            None => {
-                self.extra.push((name, CmdStat::default()));
-                self.extra.len() - 1
-            }
+    /// The counters of `name`, through its registry number when it has one.
+    fn by_name(&mut self, name: &'static str) -> &mut CmdStat {
+        let pos = match registry().index_of_name(name) {
+            Some(i) => self.position(i),
+            None => match self.used.iter().position(|(n, _)| *n == name) {
+                Some(pos) => pos,
+                None => {
+                    self.used.push((name, CmdStat::default()));
+                    self.used.len() - 1
+                }
+            },
         };
-        let s = &mut self.extra[i].1;
-        s.listed = true;
-        s
+        &mut self.used[pos].1
+    }
+
+    /// The position in `used` of registry number `i`, added at zero if missing.
+    #[inline]
+    fn position(&mut self, i: usize) -> usize {
+        match self.place.get(i) {
+            Some(&p) if p > 0 => p as usize - 1,
+            _ => self.add(i),
+        }
+    }
+
+    /// Adds registry number `i` to `used` (sizing `place` on first use).
+    #[cold]
+    fn add(&mut self, i: usize) -> usize {
+        let reg = registry();
+        if self.place.len() < reg.names.len() {
+            self.place.resize(reg.names.len(), 0);
+        }
+        if self.place[i] == 0 {
+            self.used.push((reg.names[i], CmdStat::default()));
+            self.place[i] = self.used.len() as u32;
+        }
+        self.place[i] as usize - 1
     }
 }
 
 /// Every name a call can be reported under, numbered once: the commands of the table,
 /// then the catalog's `container|sub` names. A command's number is found from its address
-/// (the tables are static slices, so a command is always the same object): the commands
-/// sorted by address form a few runs of adjacent entries, one per family table, and a
-/// binary search over those runs plus a division by the entry size give the number.
+/// (the tables are static slices, so a command is always the same object): the family
+/// tables lie near each other, so a table indexed by address / entry size, from the lowest
+/// command's, holds every command's number with no collision (two commands are at least an
+/// entry apart). Should the tables ever lie far apart, the commands sorted by address form
+/// one run of adjacent entries per family, searched by bisection instead.
 struct Registry {
     /// By number.
     names: Vec<&'static str>,
     by_name: AHashMap<&'static str, usize>,
+    /// By number, the command's address (0 past the commands).
+    addrs: Vec<usize>,
+    /// By address / ENTRY - `base`: 1 + the number of the command there, 0 for none;
+    /// `CONTAINER` set for a container command (reported under its subcommands' names).
+    /// Empty when the span would exceed `MAX_DIRECT`.
+    direct: Vec<u16>,
+    base: usize,
     /// Runs of adjacent commands, sorted by address.
     runs: Vec<Run>,
 }
@@ -221,14 +190,11 @@ struct Run {
 
 const ENTRY: usize = std::mem::size_of::<Command>();
 
-/// Entries of `StatTable::memo`, a power of two.
-const MEMO: usize = 64;
+/// `Registry::direct`'s mark of a container command.
+const CONTAINER: u16 = 1 << 15;
 
-/// A command's place in `StatTable::memo`: neighbours in a table get neighbouring places.
-#[inline]
-fn memo_index(addr: usize) -> usize {
-    (addr / ENTRY) & (MEMO - 1)
-}
+/// The largest `Registry::direct` worth keeping (128 KiB); the tables span ~2,000 entries.
+const MAX_DIRECT: usize = 1 << 16;
 
 impl Registry {
     fn build() -> Registry {
@@ -237,12 +203,16 @@ impl Registry {
         let mut reg = Registry {
             names: Vec::new(),
             by_name: AHashMap::new(),
+            addrs: Vec::new(),
+            direct: Vec::new(),
+            base: 0,
             runs: Vec::new(),
         };
         for cmd in commands {
             let addr = cmd as *const Command as usize;
             let i = reg.names.len();
             reg.names.push(cmd.name);
+            reg.addrs.push(addr);
             reg.by_name.entry(cmd.name).or_insert(i);
             match reg.runs.last_mut() {
                 Some(run) if run.start + run.len * ENTRY == addr => run.len += 1,
@@ -251,6 +221,21 @@ impl Registry {
                     len: 1,
                     first: i,
                 }),
+            }
+        }
+        if let (Some(lo), Some(hi)) = (reg.addrs.first(), reg.addrs.last()) {
+            let (lo, hi) = (lo / ENTRY, hi / ENTRY);
+            if hi - lo < MAX_DIRECT && reg.addrs.len() < CONTAINER as usize - 1 {
+                reg.base = lo;
+                reg.direct = vec![0; hi - lo + 1];
+                for (i, addr) in reg.addrs.iter().enumerate() {
+                    let mark = if is_container(reg.names[i]) {
+                        CONTAINER
+                    } else {
+                        0
+                    };
+                    reg.direct[addr / ENTRY - lo] = (i as u16 + 1) | mark;
+                }
             }
         }
         let mut subs: Vec<&'static str> = containers()
@@ -269,9 +254,43 @@ impl Registry {
     }
 
     /// `cmd`'s number, if it is one of the table's commands.
-    #[inline]
     fn index_of_command(&self, cmd: &'static Command) -> Option<usize> {
         let addr = cmd as *const Command as usize;
+        if self.direct.is_empty() {
+            return self.search_runs(addr);
+        }
+        let n = *self.direct.get((addr / ENTRY).wrapping_sub(self.base))? & !CONTAINER;
+        let i = (n as usize).checked_sub(1)?;
+        (self.addrs.get(i) == Some(&addr)).then_some(i)
+    }
+
+    /// `cmd`'s number if it is one of the table's commands and reported under its own
+    /// name (not a container): the lookup every call makes, a few instructions.
+    #[inline(always)]
+    fn plain_number(&self, cmd: &'static Command) -> Option<usize> {
+        let addr = cmd as *const Command as usize;
+        let Some(&n) = self.direct.get((addr / ENTRY).wrapping_sub(self.base)) else {
+            return self.plain_number_searched(cmd);
+        };
+        if n & CONTAINER != 0 {
+            return None;
+        }
+        let i = (n as usize).checked_sub(1)?;
+        (self.addrs.get(i) == Some(&addr)).then_some(i)
+    }
+
+    /// `plain_number` without `direct` (or for an address outside it).
+    #[cold]
+    fn plain_number_searched(&self, cmd: &'static Command) -> Option<usize> {
+        if is_container(cmd.name) {
+            return None;
+        }
+        self.index_of_command(cmd)
+    }
+
+    /// `index_of_command` by bisecting the runs.
+    #[cold]
+    fn search_runs(&self, addr: usize) -> Option<usize> {
         let after = self.runs.partition_point(|r| r.start <= addr);
         let run = self.runs.get(after.checked_sub(1)?)?;
         let offset = addr - run.start;
@@ -532,6 +551,11 @@ mod tests {
         for (name, cmd) in crate::cmd::table() {
             let i = reg.index_of_command(cmd).expect("table command numbered");
             assert_eq!(reg.names[i].as_bytes(), *name);
+            let addr = *cmd as *const Command as usize;
+            assert_eq!(reg.search_runs(addr), Some(i), "{}", cmd.name);
+            let plain = (!is_container(cmd.name)).then_some(i);
+            assert_eq!(reg.plain_number(cmd), plain, "{}", cmd.name);
+            assert_eq!(reg.plain_number_searched(cmd), plain, "{}", cmd.name);
             assert_eq!(reg.index_of_name(cmd.name), Some(i));
         }
         for subs in containers().values() {
@@ -545,7 +569,7 @@ mod tests {
             reg.names.iter().all(|n| seen.insert(*n)),
             "a name numbered twice"
         );
-        // Counted twice each, the second time through `memo` (or past an evicted entry).
+        // Counted twice each: the second time finds the entry the first one added.
         let mut t = StatTable::default();
         let plain: Vec<&'static Command> = crate::cmd::table()
             .values()
@@ -571,6 +595,9 @@ mod tests {
         static OUTSIDE: Command =
             Command::new("not-a-command", 1, 0, (0, 0, 0), "generic", handler);
         assert_eq!(registry().index_of_command(&OUTSIDE), None);
+        let addr = &OUTSIDE as *const Command as usize;
+        assert_eq!(registry().search_runs(addr), None);
+        assert_eq!(registry().plain_number(&OUTSIDE), None);
         let mut t = StatTable::default();
         t.for_call(&OUTSIDE, &[Bytes::from_static(b"not-a-command")])
             .calls += 1;
