@@ -340,9 +340,12 @@ fn intset_widths_and_memory() {
     for i in 0..10 {
         s.insert(Bytes::from((1_000_000 + i).to_string()));
     }
-    // Ten ids near a million: a 9-byte header and one byte per member.
+    // Ten ids near a million: a head byte, a 3-byte base and one byte per member.
     match &s {
-        SetValue::Ints(i) => assert_eq!(i.len(), 10),
+        SetValue::Ints(i) => {
+            assert_eq!(i.len(), 10);
+            assert_eq!(i.encoded_len(), 1 + 3 + 10);
+        }
         SetValue::Table(_) => panic!("should be an intset"),
     }
     s.insert(Bytes::from(i64::MIN.to_string()));
@@ -358,6 +361,55 @@ fn intset_widths_and_memory() {
     );
     assert!(s.contains(b"1000005"));
     assert!(!s.contains(b"01000005"));
+    match &s {
+        // i64::MIN's zigzag code takes all 8 bytes, the span all 8 as well.
+        SetValue::Ints(i) => assert_eq!(i.encoded_len(), 1 + 8 + 12 * 8),
+        SetValue::Table(_) => panic!("should be an intset"),
+    }
     assert!(s.remove(i64::MIN.to_string().as_bytes()));
     assert_eq!(s.len(), 11);
+}
+
+#[test]
+fn intset_bases_of_every_length() {
+    // Bases of 0 to 8 bytes, negative and positive, each with members above it.
+    let mut bases = vec![
+        0i64,
+        1,
+        -1,
+        63,
+        -64,
+        64,
+        1 << 20,
+        -(1 << 40),
+        i64::MAX - 3,
+        i64::MIN,
+    ];
+    bases.extend((0..63).map(|b| 1i64 << b));
+    for base in bases {
+        let mut s = SetValue::new();
+        let members: Vec<i64> = (0..4).map(|i| base.saturating_add(i * 3)).collect();
+        for m in members.iter().rev() {
+            s.insert(Bytes::from(m.to_string()));
+        }
+        let mut want: Vec<i64> = members.clone();
+        want.sort();
+        want.dedup();
+        let got: Vec<i64> = s
+            .iter()
+            .map(|m| std::str::from_utf8(&m).unwrap().parse().unwrap())
+            .collect();
+        assert_eq!(got, want, "base {base}");
+        for m in &want {
+            assert!(
+                s.contains(m.to_string().as_bytes()),
+                "base {base} member {m}"
+            );
+        }
+        // Members are base + 3k (or i64::MAX): base + 1 never is one.
+        assert!(
+            !s.contains((base + 1).to_string().as_bytes()),
+            "base {base}"
+        );
+    }
 }

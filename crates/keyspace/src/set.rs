@@ -3,7 +3,8 @@
 //!
 //! The integer array is frame-of-reference coded: one base (the smallest member) and each
 //! member's distance from it in the narrowest width (1, 2, 4 or 8 bytes) that holds the
-//! largest distance. Ten ids near 1,000,000 take 9 + 10 bytes instead of Redis's 8 + 40.
+//! largest distance; the base takes only the bytes it needs. Ten ids near 1,000,000 take
+//! 1 + 3 + 10 bytes instead of Redis's 8 + 40.
 //! Members stay sorted, so SMEMBERS lists them in numeric order as Redis's intset does.
 //! Conversion is one-way, as in Redis.
 
@@ -43,11 +44,11 @@ impl std::fmt::Debug for SetValue {
     }
 }
 
-/// A sorted set of i64: `[width u8][base i64 LE][count x width-byte LE offsets]`.
+/// A sorted set of i64: `[head u8][base][count x width-byte LE offsets]`. The head byte holds
+/// the offsets' width (low nibble) and the base's length (high nibble); the base is the
+/// smallest member, zigzag-coded in as few little-endian bytes as it needs (none for 0).
 #[derive(Clone, Default)]
 pub struct IntSet(Pack);
-
-const HEAD: usize = 9;
 
 fn width_for(span: u64) -> usize {
     if span <= u8::MAX as u64 {
@@ -58,6 +59,44 @@ fn width_for(span: u64) -> usize {
         4
     } else {
         8
+    }
+}
+
+fn zigzag(v: i64) -> u64 {
+    ((v << 1) ^ (v >> 63)) as u64
+}
+
+fn unzigzag(z: u64) -> i64 {
+    ((z >> 1) as i64) ^ -((z & 1) as i64)
+}
+
+/// How an encoded intset is laid out: where the offsets start, their width, the base.
+#[derive(Clone, Copy)]
+struct Frame {
+    start: usize,
+    width: usize,
+    base: i64,
+}
+
+impl Frame {
+    fn read(data: &[u8]) -> Frame {
+        let head = data[0];
+        let base_len = (head >> 4) as usize;
+        let mut b = [0u8; 8];
+        b[..base_len].copy_from_slice(&data[1..1 + base_len]);
+        Frame {
+            start: 1 + base_len,
+            width: (head & 0x0f) as usize,
+            base: unzigzag(u64::from_le_bytes(b)),
+        }
+    }
+
+    /// The member at sorted position `i` of `data`.
+    fn get(self, data: &[u8], i: usize) -> i64 {
+        let at = self.start + i * self.width;
+        let mut b = [0u8; 8];
+        b[..self.width].copy_from_slice(&data[at..at + self.width]);
+        (self.base as u64).wrapping_add(u64::from_le_bytes(b)) as i64
     }
 }
 
@@ -72,31 +111,28 @@ impl IntSet {
         self.len() == 0
     }
 
-    fn width(&self) -> usize {
-        self.0.data()[0] as usize
+    /// Bytes of the encoding (what the set's buffer holds).
+    pub(crate) fn encoded_len(&self) -> usize {
+        self.0.data().len()
     }
 
-    fn base(&self) -> i64 {
-        let mut b = [0u8; 8];
-        b.copy_from_slice(&self.0.data()[1..HEAD]);
-        i64::from_le_bytes(b)
+    fn frame(&self) -> Frame {
+        Frame::read(self.0.data())
     }
 
     /// The member at sorted position `i` (i < len).
     pub fn get(&self, i: usize) -> i64 {
-        let w = self.width();
-        let at = HEAD + i * w;
-        let mut b = [0u8; 8];
-        b[..w].copy_from_slice(&self.0.data()[at..at + w]);
-        (self.base() as u64).wrapping_add(u64::from_le_bytes(b)) as i64
+        self.frame().get(self.0.data(), i)
     }
 
     /// Ok(position) if present, Err(insertion position) otherwise.
     fn search(&self, v: i64) -> Result<usize, usize> {
+        let data = self.0.data();
+        let frame = Frame::read(data);
         let (mut lo, mut hi) = (0, self.len());
         while lo < hi {
             let mid = (lo + hi) / 2;
-            match self.get(mid).cmp(&v) {
+            match frame.get(data, mid).cmp(&v) {
                 std::cmp::Ordering::Less => lo = mid + 1,
                 std::cmp::Ordering::Greater => hi = mid,
                 std::cmp::Ordering::Equal => return Ok(mid),
@@ -112,7 +148,9 @@ impl IntSet {
 
     /// The members in ascending order.
     pub fn iter(&self) -> impl DoubleEndedIterator<Item = i64> + '_ {
-        (0..self.len()).map(move |i| self.get(i))
+        let data = self.0.data();
+        let frame = (!self.is_empty()).then(|| Frame::read(data));
+        (0..self.len()).filter_map(move |i| frame.map(|f| f.get(data, i)))
     }
 
     /// Re-encodes from sorted, distinct members.
@@ -123,9 +161,11 @@ impl IntSet {
         };
         let span = (values[values.len() - 1] as u64).wrapping_sub(base as u64);
         let w = width_for(span);
-        let mut buf = Vec::with_capacity(HEAD + values.len() * w);
-        buf.push(w as u8);
-        buf.extend_from_slice(&base.to_le_bytes());
+        let z = zigzag(base);
+        let base_len = (64 - z.leading_zeros() as usize).div_ceil(8);
+        let mut buf = Vec::with_capacity(1 + base_len + values.len() * w);
+        buf.push(((base_len as u8) << 4) | w as u8);
+        buf.extend_from_slice(&z.to_le_bytes()[..base_len]);
         for &v in values {
             let off = (v as u64).wrapping_sub(base as u64);
             buf.extend_from_slice(&off.to_le_bytes()[..w]);
@@ -144,16 +184,16 @@ impl IntSet {
             Ok(_) => return false,
             Err(pos) => pos,
         };
-        let base = self.base();
-        let w = self.width();
-        if v < base || width_for((v as u64).wrapping_sub(base as u64)) > w {
+        let frame = self.frame();
+        let w = frame.width;
+        if v < frame.base || width_for((v as u64).wrapping_sub(frame.base as u64)) > w {
             let mut all: Vec<i64> = self.iter().collect();
             all.insert(pos, v);
             *self = IntSet::encode(&all);
             return true;
         }
-        let off = (v as u64).wrapping_sub(base as u64).to_le_bytes();
-        let at = HEAD + pos * w;
+        let off = (v as u64).wrapping_sub(frame.base as u64).to_le_bytes();
+        let at = frame.start + pos * w;
         self.0
             .splice(at, at, w, 1, |h| h.copy_from_slice(&off[..w]));
         true
@@ -178,9 +218,10 @@ impl IntSet {
             *self = IntSet::default();
             return v;
         }
-        let w = self.width();
-        let at = HEAD + pos * w;
-        self.0.remove_range(at, at + w, 1);
+        let frame = self.frame();
+        let at = frame.start + pos * frame.width;
+        // Removing the smallest member keeps the old base: the offsets stay valid.
+        self.0.remove_range(at, at + frame.width, 1);
         v
     }
 }
