@@ -112,6 +112,7 @@ impl IntSet {
     }
 
     /// Bytes of the encoding (what the set's buffer holds).
+    #[cfg(test)]
     pub(crate) fn encoded_len(&self) -> usize {
         self.0.data().len()
     }
