@@ -26,7 +26,7 @@ static LIVE_BYTES: AtomicUsize = AtomicUsize::new(0);
 
 /// The bytes an allocation of `layout` really takes: jemalloc's size class for it. Counting
 /// the class, not the request, is what Redis's used_memory does (zmalloc_size), so the two
-/// figures compare, and a 19-byte buffer shows as the 24 bytes it occupies. jemalloc has
+/// figures compare, and a 19-byte buffer shows as the 32 bytes it occupies. jemalloc has
 /// 16-byte steps up to 128 bytes (8 for the smallest), four classes per doubling up to
 /// 16 KiB and whole pages above; stricter alignments than 16, which the keyspace never asks
 /// for, ask jemalloc itself. A unit test checks this against jemalloc's `nallocx`.
