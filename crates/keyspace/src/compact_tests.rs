@@ -253,7 +253,7 @@ proptest! {
         let mut model: VecDeque<Vec<u8>> = VecDeque::new();
         let mut big = false;
         let size = |m: &VecDeque<Vec<u8>>| -> usize {
-            m.iter().map(|v| crate::pack::entry_size(v.len())).sum()
+            m.iter().map(|v| crate::list_node::entry_size(v.len())).sum()
         };
         for (kind, v, n) in ops {
             match kind {

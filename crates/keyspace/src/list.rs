@@ -1,21 +1,21 @@
-//! The list type: one packed buffer of entries while it is within
-//! `list-max-listpack-size` (one quicklist node's worth in Redis: 8 KiB by default), a deque
-//! of `Bytes` past it. Redis 7.0 calls every list "quicklist", so OBJECT ENCODING does not
-//! tell the two apart; memory does (a 100-element list of short strings is ~500 bytes in a
-//! pack, ~6 KB as a deque of handles). Conversion is one-way.
+//! The list type: one packed run of entries while it is within `list-max-listpack-size`
+//! (one quicklist node's worth in Redis: 8 KiB by default), a deque of such runs (nodes,
+//! see `chunks`) past it. Redis 7.0 calls every list "quicklist", so OBJECT ENCODING does not
+//! tell the two apart. Conversion is one-way: the small form's pack becomes the first node.
 
-use crate::limits::Limits;
-use crate::pack::{entry_size, read_entry, Entries, Pack, MAX_PACK_BYTES};
+use crate::chunks::Chunks;
+use crate::list_node::{self as node, Back, Bound, Fwd};
+use crate::pack::Pack;
 use bytes::Bytes;
-use std::collections::VecDeque;
+use std::collections::vec_deque;
 
 /// A list value in its current encoding.
 #[derive(Clone)]
 pub enum ListValue {
-    /// Entries in order.
+    /// Entries in order, in one pack.
     Pack(PackedList),
-    /// The full deque.
-    Deque(Box<VecDeque<Bytes>>),
+    /// Entries in order, in a deque of packed nodes.
+    Chunked(Box<Chunks>),
 }
 
 /// The packed form (opaque: only `ListValue` edits it).
@@ -46,7 +46,7 @@ impl ListValue {
     pub fn len(&self) -> usize {
         match self {
             ListValue::Pack(p) => p.0.count(),
-            ListValue::Deque(d) => d.len(),
+            ListValue::Chunked(c) => c.len(),
         }
     }
 
@@ -60,115 +60,105 @@ impl ListValue {
         matches!(self, ListValue::Pack(_))
     }
 
-    fn convert(&mut self) {
-        if let ListValue::Pack(p) = self {
-            let d: VecDeque<Bytes> = p.0.entries_from(0).map(Bytes::copy_from_slice).collect();
-            *self = ListValue::Deque(Box::new(d));
+    /// How many allocations freeing the list takes: one per node (Redis counts a
+    /// quicklist's nodes the same way for lazy freeing).
+    pub fn node_count(&self) -> usize {
+        match self {
+            ListValue::Pack(_) => 1,
+            ListValue::Chunked(c) => c.node_count(),
         }
     }
 
-    /// Converts to the deque when `extra` more bytes would not fit the pack.
-    fn make_room(&mut self, extra: usize, extra_count: usize) {
+    /// Converts to the chunked form when `extra` more bytes and `extra_count` more elements
+    /// would not fit the pack. Returns the pack when it stays.
+    fn room(&mut self, extra: usize, extra_count: usize) -> Option<&mut Pack> {
         if let ListValue::Pack(p) = self {
-            let bytes = p.0.byte_len() + extra;
-            if bytes > MAX_PACK_BYTES
-                || !Limits::current().list_fits(p.0.count() + extra_count, bytes)
-            {
-                self.convert();
+            if Bound::pack().fits(p.0.count() + extra_count, p.0.byte_len() + extra) {
+                return match self {
+                    ListValue::Pack(p) => Some(&mut p.0),
+                    ListValue::Chunked(_) => None,
+                };
             }
+            let c = Chunks::from_pack(std::mem::take(&mut p.0));
+            *self = ListValue::Chunked(Box::new(c));
+        }
+        None
+    }
+
+    fn chunks(&mut self) -> Option<&mut Chunks> {
+        match self {
+            ListValue::Chunked(c) => Some(c),
+            ListValue::Pack(_) => None,
         }
     }
 
     /// Adds an element at the head.
     pub fn push_front(&mut self, v: Bytes) {
-        self.make_room(entry_size(v.len()), 1);
-        match self {
-            ListValue::Pack(p) => p.0.insert_entry(0, &v),
-            ListValue::Deque(d) => d.push_front(crate::own(v)),
+        if let Some(p) = self.room(node::entry_size(v.len()), 1) {
+            node::insert(p, 0, &v);
+        } else if let Some(c) = self.chunks() {
+            c.push_front(&v);
         }
     }
 
     /// Adds an element at the tail.
     pub fn push_back(&mut self, v: Bytes) {
-        self.make_room(entry_size(v.len()), 1);
-        match self {
-            ListValue::Pack(p) => {
-                let end = p.0.byte_len();
-                p.0.insert_entry(end, &v)
-            }
-            ListValue::Deque(d) => d.push_back(crate::own(v)),
+        if let Some(p) = self.room(node::entry_size(v.len()), 1) {
+            node::append(p, &v);
+        } else if let Some(c) = self.chunks() {
+            c.push_back(&v);
         }
     }
 
     /// Removes the head.
     pub fn pop_front(&mut self) -> Option<Bytes> {
         match self {
-            ListValue::Pack(p) => {
-                let (v, end) = p.0.entries_from(0).next().map(|e| {
-                    let end = entry_size(e.len());
-                    (Bytes::copy_from_slice(e), end)
-                })?;
-                p.0.remove_range(0, end, 1);
-                Some(v)
-            }
-            ListValue::Deque(d) => d.pop_front(),
+            ListValue::Pack(p) => node::pop_front(&mut p.0),
+            ListValue::Chunked(c) => c.pop_front(),
         }
     }
 
     /// Removes the tail.
     pub fn pop_back(&mut self) -> Option<Bytes> {
         match self {
-            ListValue::Pack(p) => {
-                let n = p.0.count();
-                if n == 0 {
-                    return None;
-                }
-                let start = p.0.offset_of(n - 1);
-                let v = Bytes::copy_from_slice(read_entry(p.0.data(), start).0);
-                let end = p.0.byte_len();
-                p.0.remove_range(start, end, 1);
-                Some(v)
-            }
-            ListValue::Deque(d) => d.pop_back(),
+            ListValue::Pack(p) => node::pop_back(&mut p.0),
+            ListValue::Chunked(c) => c.pop_back(),
         }
     }
 
     /// The element at position `i`.
     pub fn get(&self, i: usize) -> Option<&[u8]> {
         match self {
-            ListValue::Pack(p) => p.0.entries_from(0).nth(i),
-            ListValue::Deque(d) => d.get(i).map(|v| &v[..]),
+            ListValue::Pack(p) if i < p.0.count() => Some(node::entry_at(&p.0, i).0),
+            ListValue::Pack(_) => None,
+            ListValue::Chunked(c) => c.get(i),
         }
     }
 
     /// Replaces the element at position `i` (i < len).
     pub fn set(&mut self, i: usize, v: Bytes) {
-        if let ListValue::Pack(p) = self {
-            let old =
-                p.0.entries_from(0)
-                    .nth(i)
-                    .map_or(0, |e| entry_size(e.len()));
-            self.make_room(entry_size(v.len()).saturating_sub(old), 0);
+        if i >= self.len() {
+            return;
         }
-        match self {
-            ListValue::Pack(p) => {
-                let start = p.0.offset_of(i);
-                let end = read_entry(p.0.data(), start).1;
-                p.0.replace_entry(start, end, &v);
-            }
-            ListValue::Deque(d) => d[i] = crate::own(v),
+        let old = match self {
+            ListValue::Pack(p) => node::entry_size(node::entry_at(&p.0, i).0.len()),
+            ListValue::Chunked(_) => 0,
+        };
+        if let Some(p) = self.room(node::entry_size(v.len()).saturating_sub(old), 0) {
+            node::set(p, i, &v);
+        } else if let Some(c) = self.chunks() {
+            c.set(i, &v);
         }
     }
 
     /// Inserts an element before position `i` (i <= len).
     pub fn insert(&mut self, i: usize, v: Bytes) {
-        self.make_room(entry_size(v.len()), 1);
-        match self {
-            ListValue::Pack(p) => {
-                let at = p.0.offset_of(i);
-                p.0.insert_entry(at, &v);
-            }
-            ListValue::Deque(d) => d.insert(i, crate::own(v)),
+        let i = i.min(self.len());
+        if let Some(p) = self.room(node::entry_size(v.len()), 1) {
+            let at = node::offset_of(p, i);
+            node::insert(p, at, &v);
+        } else if let Some(c) = self.chunks() {
+            c.insert(i, &v);
         }
     }
 
@@ -182,19 +172,33 @@ impl ListValue {
         let start = start.min(self.len());
         let n = n.min(self.len() - start);
         match self {
-            ListValue::Pack(p) => ListIter(Walk::Pack(p.0.entries_from(p.0.offset_of(start)), n)),
-            ListValue::Deque(d) => ListIter(Walk::Deque(d.range(start..start + n))),
+            ListValue::Pack(p) => ListIter {
+                cur: Fwd {
+                    data: p.0.data(),
+                    off: node::offset_of(&p.0, start),
+                },
+                rest: None,
+                left: n,
+            },
+            ListValue::Chunked(c) => {
+                let (cur, rest) = c.range(start, n);
+                ListIter {
+                    cur,
+                    rest: Some(rest),
+                    left: n,
+                }
+            }
         }
     }
 
     /// The elements from the tail.
     pub fn iter_rev(&self) -> Box<dyn Iterator<Item = &[u8]> + '_> {
         match self {
-            ListValue::Pack(_) => {
-                let all: Vec<&[u8]> = self.iter().collect();
-                Box::new(all.into_iter().rev())
-            }
-            ListValue::Deque(d) => Box::new(d.iter().rev().map(|v| &v[..])),
+            ListValue::Pack(p) => Box::new(Back {
+                data: p.0.data(),
+                end: p.0.byte_len(),
+            }),
+            ListValue::Chunked(c) => Box::new(c.iter_rev()),
         }
     }
 
@@ -205,21 +209,10 @@ impl ListValue {
         let n = n.min(len - start);
         match self {
             ListValue::Pack(p) => {
-                let a = p.0.offset_of(start);
-                let b =
-                    p.0.entries_from(a)
-                        .take(n)
-                        .map(|e| entry_size(e.len()))
-                        .sum::<usize>()
-                        + a;
-                let end = p.0.byte_len();
-                p.0.remove_range(b, end, len - start - n);
-                p.0.remove_range(0, a, start);
+                node::drop_back(&mut p.0, len - start - n);
+                node::drop_front(&mut p.0, start);
             }
-            ListValue::Deque(d) => {
-                d.truncate(start + n);
-                d.drain(..start);
-            }
+            ListValue::Chunked(c) => c.keep_range(start, n),
         }
     }
 
@@ -246,72 +239,67 @@ impl ListValue {
         if hits.is_empty() {
             return 0;
         }
-        let removed = hits.len() as u64;
         match self {
             ListValue::Pack(p) => {
-                let mut kept = Pack::new();
-                let mut next = hits.iter().peekable();
-                let mut raw = Vec::with_capacity(p.0.byte_len());
-                let data = p.0.data();
-                let mut off = 0;
-                for i in 0..len {
-                    let end = read_entry(data, off).1;
-                    if next.peek() == Some(&&i) {
-                        next.next();
-                    } else {
-                        raw.extend_from_slice(&data[off..end]);
-                    }
-                    off = end;
-                }
-                kept.push_raw(&raw, (len as u64 - removed) as isize);
-                p.0 = kept;
-            }
-            ListValue::Deque(d) => {
-                let mut next = hits.iter().peekable();
-                let mut i = 0;
-                d.retain(|_| {
-                    let drop = next.peek() == Some(&&i);
-                    if drop {
+                let mut next = hits.iter().copied().peekable();
+                node::remove_where(&mut p.0, |j| {
+                    let hit = next.peek() == Some(&j);
+                    if hit {
                         next.next();
                     }
-                    i += 1;
-                    !drop
+                    hit
                 });
             }
+            ListValue::Chunked(c) => c.remove_positions(&hits),
         }
-        removed
+        hits.len() as u64
     }
 
     /// Position of the first element equal to `elem`.
     pub fn position(&self, elem: &[u8]) -> Option<usize> {
         self.iter().position(|e| e == elem)
     }
+
+    /// Checks the chunked form's invariants (tests).
+    #[cfg(test)]
+    pub(crate) fn check(&self) -> Result<(), String> {
+        match self {
+            ListValue::Pack(_) => Ok(()),
+            ListValue::Chunked(c) => c.check(),
+        }
+    }
 }
 
-/// A forward walk over (part of) a list.
-pub struct ListIter<'a>(Walk<'a>);
-
-enum Walk<'a> {
-    /// Over packed entries, with how many are left to yield.
-    Pack(Entries<'a>, usize),
-    /// Over the deque.
-    Deque(std::collections::vec_deque::Iter<'a, Bytes>),
+/// A forward walk over (part of) a list: the node it is in, the nodes after it (chunked
+/// form), and how many elements are left to yield.
+pub struct ListIter<'a> {
+    cur: Fwd<'a>,
+    rest: Option<vec_deque::Iter<'a, Pack>>,
+    left: usize,
 }
 
 impl<'a> Iterator for ListIter<'a> {
     type Item = &'a [u8];
 
     fn next(&mut self) -> Option<&'a [u8]> {
-        match &mut self.0 {
-            Walk::Pack(it, left) => {
-                if *left == 0 {
-                    return None;
-                }
-                *left -= 1;
-                it.next()
-            }
-            Walk::Deque(it) => it.next().map(|v| &v[..]),
+        if self.left == 0 {
+            return None;
         }
+        loop {
+            if let Some(e) = self.cur.next() {
+                self.left -= 1;
+                return Some(e);
+            }
+            let n = self.rest.as_mut()?.next()?;
+            self.cur = Fwd {
+                data: n.data(),
+                off: 0,
+            };
+        }
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        (self.left, Some(self.left))
     }
 }
 

@@ -138,6 +138,7 @@ impl Pack {
     }
 
     /// Inserts one `[varint len][bytes]` entry at byte offset `at` (count + 1).
+    #[cfg(test)]
     pub(crate) fn insert_entry(&mut self, at: usize, bytes: &[u8]) {
         self.splice(at, at, entry_size(bytes.len()), 1, |h| {
             write_entry(h, bytes);
@@ -167,6 +168,7 @@ impl Pack {
     }
 
     /// Forward walk over the entries from byte offset `off`.
+    #[cfg(test)]
     pub(crate) fn entries_from(&self, off: usize) -> Entries<'_> {
         Entries {
             data: self.data(),
@@ -245,11 +247,13 @@ pub(crate) fn read_entry(data: &[u8], mut off: usize) -> (&[u8], usize) {
 }
 
 /// A forward walk over a pack's entries, yielding (start offset, payload).
+#[cfg(test)]
 pub(crate) struct Entries<'a> {
     data: &'a [u8],
     off: usize,
 }
 
+#[cfg(test)]
 impl<'a> Iterator for Entries<'a> {
     type Item = &'a [u8];
 
