@@ -1,41 +1,68 @@
-//! The large list form: a deque of packed nodes, each within `list-max-listpack-size` (an
-//! element too big for a node gets a node of its own). Redis's quicklist plays this role.
+//! The large list form: a deque of nodes (see `list_node`), each within
+//! `list-max-listpack-size` (an element too big for a node gets a node of its own). Redis's
+//! quicklist plays this role.
 //!
 //! WHY: a deque of `Bytes` paid a 32-byte handle and an allocation per element and chased a
-//! pointer per element on LRANGE. Here pushes and pops touch only the end node (O(1)
-//! amortised), index operations skip whole nodes by their counts, and a node is one
-//! allocation of entries that sit next to each other. Middle edits split a node that grows
-//! past its bound and merge neighbours that fit together again, so a list that shrinks does
-//! not keep many near-empty nodes.
+//! pointer per element on LRANGE. Here pushes and pops touch only the end node, which keeps
+//! spare room on its outer side (a push is a copy, a pop moves nothing); index operations
+//! skip whole nodes by their counts, and a node's entries sit next to each other. Middle
+//! edits split a node that grows past its bound and merge neighbours that fit together
+//! again, so a list that shrinks does not keep many near-empty nodes. Nodes between the
+//! ends hold no spare room.
 
-use crate::list_node::{self as node, Back, Bound, Fwd};
-use crate::pack::Pack;
+use crate::list_node::{encode, entry_size, Bound, Fwd, Node};
+use crate::pack::{read_entry, Pack};
 use bytes::Bytes;
 use std::collections::VecDeque;
 
 /// The chunked form (opaque: only `ListValue` edits it).
 #[derive(Clone, Default)]
 pub struct Chunks {
-    nodes: VecDeque<Pack>,
+    nodes: VecDeque<Node>,
     len: usize,
 }
 
 impl Chunks {
-    /// The chunked form of a small list's pack (split if it is over a node's bound).
-    pub(crate) fn from_pack(p: Pack) -> Chunks {
-        let len = p.count();
+    /// The chunked form of a small list's pack: its entries re-encoded once into nodes
+    /// filled up to the node bound.
+    pub(crate) fn from_pack(p: &Pack) -> Chunks {
+        let bound = Bound::node();
         let mut c = Chunks {
             nodes: VecDeque::new(),
-            len,
+            len: p.count(),
         };
-        if len > 0 {
-            c.nodes.push_back(p);
-            c.split_if_over(0);
+        let data = p.data();
+        let (mut off, mut raw, mut n) = (0, Vec::with_capacity(data.len() + p.count()), 0);
+        while off < data.len() {
+            let (e, next) = read_entry(data, off);
+            off = next;
+            if n > 0 && !bound.fits(n + 1, raw.len() + entry_size(e.len())) {
+                c.nodes.push_back(Node::from_raw(&raw, n));
+                raw.clear();
+                n = 0;
+            }
+            encode(&mut raw, e);
+            n += 1;
+        }
+        if n > 0 {
+            c.nodes.push_back(Node::from_raw(&raw, n));
         }
         c
     }
 
+    /// The small form's pack of these elements.
+    pub(crate) fn to_pack(&self) -> Pack {
+        let mut raw = Vec::new();
+        for e in self.iter() {
+            crate::pack::encode_entry(&mut raw, e);
+        }
+        let mut p = Pack::new();
+        p.push_raw(&raw, self.len as isize);
+        p
+    }
+
     /// Number of elements.
+    #[inline]
     pub(crate) fn len(&self) -> usize {
         self.len
     }
@@ -45,40 +72,81 @@ impl Chunks {
         self.nodes.len()
     }
 
+    /// The only node, if the list has exactly one (where it may go back to the small form).
+    pub(crate) fn lone_node(&self) -> Option<&Node> {
+        match self.nodes.len() {
+            1 => self.nodes.front(),
+            _ => None,
+        }
+    }
+
+    /// Heap bytes held: the node buffers (with their spare room), the deque's slots and
+    /// this header (MEMORY USAGE).
+    pub(crate) fn heap_bytes(&self) -> usize {
+        let buffers: usize = self.nodes.iter().map(Node::capacity).sum();
+        buffers + self.nodes.capacity() * std::mem::size_of::<Node>() + std::mem::size_of::<Self>()
+    }
+
     /// Adds an element at the tail, in the tail node when it fits there.
+    #[inline]
     pub(crate) fn push_back(&mut self, v: &[u8]) {
-        let add = node::entry_size(v.len());
+        let add = entry_size(v.len());
         let bound = Bound::node();
+        let alone = self.nodes.len() == 1;
         match self.nodes.back_mut() {
-            Some(n) if bound.fits(n.count() + 1, n.byte_len() + add) => node::append(n, v),
-            _ => {
-                let mut n = Pack::new();
-                node::append(&mut n, v);
-                self.nodes.push_back(n);
+            Some(n) if bound.fits(n.count() + 1, n.byte_len() + add) => {
+                n.push_back(v, bound.bytes, alone)
             }
+            _ => self.new_tail(v, bound),
         }
         self.len += 1;
+    }
+
+    #[cold]
+    fn new_tail(&mut self, v: &[u8], bound: Bound) {
+        // The old tail stops being an end (unless it is also the head): drop its room.
+        if self.nodes.len() >= 2 {
+            if let Some(old) = self.nodes.back_mut() {
+                old.trim();
+            }
+        }
+        let mut n = Node::new();
+        n.push_back(v, bound.bytes, false);
+        self.nodes.push_back(n);
     }
 
     /// Adds an element at the head, in the head node when it fits there.
+    #[inline]
     pub(crate) fn push_front(&mut self, v: &[u8]) {
-        let add = node::entry_size(v.len());
+        let add = entry_size(v.len());
         let bound = Bound::node();
+        let alone = self.nodes.len() == 1;
         match self.nodes.front_mut() {
-            Some(n) if bound.fits(n.count() + 1, n.byte_len() + add) => node::insert(n, 0, v),
-            _ => {
-                let mut n = Pack::new();
-                node::append(&mut n, v);
-                self.nodes.push_front(n);
+            Some(n) if bound.fits(n.count() + 1, n.byte_len() + add) => {
+                n.push_front(v, bound.bytes, alone)
             }
+            _ => self.new_head(v, bound),
         }
         self.len += 1;
     }
 
+    #[cold]
+    fn new_head(&mut self, v: &[u8], bound: Bound) {
+        if self.nodes.len() >= 2 {
+            if let Some(old) = self.nodes.front_mut() {
+                old.trim();
+            }
+        }
+        let mut n = Node::new();
+        n.push_front(v, bound.bytes, false);
+        self.nodes.push_front(n);
+    }
+
     /// Removes the head (dropping the head node once it is empty).
+    #[inline]
     pub(crate) fn pop_front(&mut self) -> Option<Bytes> {
         let n = self.nodes.front_mut()?;
-        let v = node::pop_front(n);
+        let v = n.pop_front();
         if n.count() == 0 {
             self.nodes.pop_front();
         }
@@ -87,9 +155,10 @@ impl Chunks {
     }
 
     /// Removes the tail (dropping the tail node once it is empty).
+    #[inline]
     pub(crate) fn pop_back(&mut self) -> Option<Bytes> {
         let n = self.nodes.back_mut()?;
-        let v = node::pop_back(n);
+        let v = n.pop_back();
         if n.count() == 0 {
             self.nodes.pop_back();
         }
@@ -124,7 +193,7 @@ impl Chunks {
             return None;
         }
         let (k, j) = self.locate(i);
-        Some(node::entry_at(&self.nodes[k], j).0)
+        Some(self.nodes[k].entry_at(j).0)
     }
 
     /// Replaces the element at position `i` (i < len).
@@ -133,7 +202,7 @@ impl Chunks {
             return;
         }
         let (k, j) = self.locate(i);
-        node::set(&mut self.nodes[k], j, v);
+        self.nodes[k].set(j, v);
         self.settle(k);
     }
 
@@ -146,47 +215,48 @@ impl Chunks {
             return self.push_back(v);
         }
         let (k, j) = self.locate(i);
-        let add = node::entry_size(v.len());
+        let add = entry_size(v.len());
         if j == 0 && k > 0 {
             // At a node boundary: the end of the previous node, if it has room.
             let prev = &mut self.nodes[k - 1];
             if Bound::node().fits(prev.count() + 1, prev.byte_len() + add) {
-                node::append(prev, v);
+                prev.insert(prev.count(), v);
                 self.len += 1;
+                self.settle(k - 1);
                 return;
             }
         }
-        let n = &mut self.nodes[k];
-        let at = node::offset_of(n, j);
-        node::insert(n, at, v);
+        self.nodes[k].insert(j, v);
         self.len += 1;
         self.settle(k);
     }
 
+    /// A walk over all elements from the head.
+    pub(crate) fn iter(&self) -> ChunkIter<'_> {
+        self.range(0, self.len)
+    }
+
     /// The `n` elements from position `start` (both already clamped to the list).
-    pub(crate) fn range(
-        &self,
-        start: usize,
-        n: usize,
-    ) -> (Fwd<'_>, std::collections::vec_deque::Iter<'_, Pack>) {
+    pub(crate) fn range(&self, start: usize, n: usize) -> ChunkIter<'_> {
         if n == 0 || start >= self.len {
-            return (Fwd { data: &[], off: 0 }, self.nodes.range(0..0));
+            return ChunkIter {
+                cur: Fwd::empty(),
+                rest: self.nodes.range(0..0),
+                left: 0,
+            };
         }
         let (k, j) = self.locate(start);
         let cur = &self.nodes[k];
-        let first = Fwd {
-            data: cur.data(),
-            off: node::offset_of(cur, j),
-        };
-        (first, self.nodes.range(k + 1..))
+        ChunkIter {
+            cur: cur.fwd(cur.offset_of(j)),
+            rest: self.nodes.range(k + 1..),
+            left: n,
+        }
     }
 
     /// All elements from the tail.
     pub(crate) fn iter_rev(&self) -> impl Iterator<Item = &[u8]> + '_ {
-        self.nodes.iter().rev().flat_map(|n| Back {
-            data: n.data(),
-            end: n.byte_len(),
-        })
+        self.nodes.iter().rev().flat_map(Node::back)
     }
 
     /// Keeps positions `start..start + n` (clamped by the caller) and drops the rest, whole
@@ -198,7 +268,7 @@ impl Chunks {
                 front -= f.count();
                 self.nodes.pop_front();
             } else {
-                node::drop_front(f, front);
+                f.drop_front(front);
                 break;
             }
         }
@@ -208,7 +278,7 @@ impl Chunks {
                 back -= b.count();
                 self.nodes.pop_back();
             } else {
-                node::drop_back(b, back);
+                b.drop_back(back);
                 break;
             }
         }
@@ -229,7 +299,7 @@ impl Chunks {
         for n in self.nodes.iter_mut() {
             let c = n.count();
             if next.peek().is_some_and(|&h| h < base + c) {
-                let gone = node::remove_where(n, |j| {
+                let gone = n.remove_where(|j| {
                     let hit = next.peek() == Some(&(base + j));
                     if hit {
                         next.next();
@@ -247,26 +317,49 @@ impl Chunks {
                 k += 1;
             }
         }
+        self.trim_middle();
+    }
+
+    /// Whether node `k` lies between the ends (and so holds no spare room).
+    fn is_middle(&self, k: usize) -> bool {
+        k > 0 && k + 1 < self.nodes.len()
+    }
+
+    /// Trims every node between the ends (after edits that change which nodes those are).
+    fn trim_middle(&mut self) {
+        let last = self.nodes.len().saturating_sub(1);
+        for (k, n) in self.nodes.iter_mut().enumerate() {
+            if k > 0 && k < last {
+                n.trim();
+            }
+        }
     }
 
     /// After an edit of node `k`: drops it if empty, splits it if over its bound, else
-    /// merges it with a neighbour it now fits with.
+    /// merges it with a neighbour it now fits with; middle nodes end trimmed.
     fn settle(&mut self, k: usize) {
         if self.nodes[k].count() == 0 {
             self.nodes.remove(k);
             if k > 0 && k < self.nodes.len() {
                 self.try_merge(k - 1);
             }
-            return;
+        } else if !self.split_if_over(k) {
+            if k + 1 < self.nodes.len() {
+                self.try_merge(k);
+            }
+            if k > 0 {
+                self.try_merge(k - 1);
+            }
         }
-        if self.split_if_over(k) {
-            return;
-        }
-        if k + 1 < self.nodes.len() {
-            self.try_merge(k);
-        }
-        if k > 0 {
-            self.try_merge(k - 1);
+        self.trim_near(k);
+    }
+
+    /// Trims the middle nodes around position `k` (the only ones an edit there touched).
+    fn trim_near(&mut self, k: usize) {
+        for m in k.saturating_sub(1)..(k + 3).min(self.nodes.len()) {
+            if self.is_middle(m) {
+                self.nodes[m].trim();
+            }
         }
     }
 
@@ -277,7 +370,7 @@ impl Chunks {
         if n.count() < 2 || Bound::node().fits(n.count(), n.byte_len()) {
             return false;
         }
-        let (a, b) = node::split_half(n);
+        let (a, b) = n.split_half();
         self.nodes[k] = a;
         self.nodes.insert(k + 1, b);
         self.split_if_over(k + 1);
@@ -292,27 +385,67 @@ impl Chunks {
             return false;
         }
         if let Some(b) = self.nodes.remove(k + 1) {
-            self.nodes[k].push_raw(b.data(), b.count() as isize);
+            self.nodes[k].append_raw(b.data(), b.count());
+        }
+        if self.is_middle(k) {
+            self.nodes[k].trim();
         }
         true
     }
 
-    /// Checks the invariants (tests): counts add up, no empty node, and every node within
-    /// its bound unless it holds a single element.
+    /// Checks the invariants (tests): counts add up, no empty node, every node within its
+    /// bound unless it holds a single element, and no spare room between the ends.
     #[cfg(test)]
     pub(crate) fn check(&self) -> Result<(), String> {
-        let sum: usize = self.nodes.iter().map(Pack::count).sum();
+        let sum: usize = self.nodes.iter().map(Node::count).sum();
         if sum != self.len {
             return Err(format!("node counts {sum} != len {}", self.len));
         }
-        for n in &self.nodes {
+        for (k, n) in self.nodes.iter().enumerate() {
             if n.count() == 0 {
                 return Err("empty node".into());
             }
             if n.count() > 1 && !Bound::node().fits(n.count(), n.byte_len()) {
                 return Err(format!("node over bound: {} / {}", n.count(), n.byte_len()));
             }
+            if self.is_middle(k) && n.capacity() != n.byte_len() {
+                return Err(format!(
+                    "middle node {k} with spare room: {} / {}",
+                    n.byte_len(),
+                    n.capacity()
+                ));
+            }
         }
         Ok(())
+    }
+}
+
+/// A forward walk over (part of) a chunked list: the node it is in, the nodes after it,
+/// and how many elements are left to yield.
+pub(crate) struct ChunkIter<'a> {
+    cur: Fwd<'a>,
+    rest: std::collections::vec_deque::Iter<'a, Node>,
+    left: usize,
+}
+
+impl<'a> Iterator for ChunkIter<'a> {
+    type Item = &'a [u8];
+
+    #[inline]
+    fn next(&mut self) -> Option<&'a [u8]> {
+        if self.left == 0 {
+            return None;
+        }
+        loop {
+            if let Some(e) = self.cur.next() {
+                self.left -= 1;
+                return Some(e);
+            }
+            self.cur = self.rest.next()?.fwd(0);
+        }
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        (self.left, Some(self.left))
     }
 }

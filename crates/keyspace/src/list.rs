@@ -1,18 +1,23 @@
-//! The list type: one packed run of entries while it is within `list-max-listpack-size`
-//! (one quicklist node's worth in Redis: 8 KiB by default), a deque of such runs (nodes,
-//! see `chunks`) past it. Redis 7.0 calls every list "quicklist", so OBJECT ENCODING does not
-//! tell the two apart. Conversion is one-way: the small form's pack becomes the first node.
+//! The list type: one packed buffer of entries while it is within
+//! `list-max-listpack-size` (one quicklist node's worth in Redis: 8 KiB by default), a deque
+//! of packed nodes (`chunks`) past it. Redis 7.0 calls every list "quicklist", so OBJECT
+//! ENCODING does not tell the two apart.
+//!
+//! The small form keeps the plain pack encoding (`[varint len][bytes]`, one exact-size
+//! allocation): it is what most keys of a keyspace of small lists cost. Only the chunked
+//! form's nodes carry the back-length that reading from both ends needs, so crossing the
+//! threshold re-encodes the entries once; a chunked list that shrinks back to one node
+//! within half the threshold returns to the small form (Redis 7.2's hysteresis).
 
-use crate::chunks::Chunks;
-use crate::list_node::{self as node, Back, Bound, Fwd};
-use crate::pack::Pack;
+use crate::chunks::{ChunkIter, Chunks};
+use crate::list_node::Bound;
+use crate::pack::{entry_size, read_entry, Entries, Pack};
 use bytes::Bytes;
-use std::collections::vec_deque;
 
 /// A list value in its current encoding.
 #[derive(Clone)]
 pub enum ListValue {
-    /// Entries in order, in one pack.
+    /// Entries in order.
     Pack(PackedList),
     /// Entries in order, in a deque of packed nodes.
     Chunked(Box<Chunks>),
@@ -69,96 +74,138 @@ impl ListValue {
         }
     }
 
-    /// Converts to the chunked form when `extra` more bytes and `extra_count` more elements
-    /// would not fit the pack. Returns the pack when it stays.
-    fn room(&mut self, extra: usize, extra_count: usize) -> Option<&mut Pack> {
-        if let ListValue::Pack(p) = self {
-            if Bound::pack().fits(p.0.count() + extra_count, p.0.byte_len() + extra) {
-                return match self {
-                    ListValue::Pack(p) => Some(&mut p.0),
-                    ListValue::Chunked(_) => None,
-                };
-            }
-            let c = Chunks::from_pack(std::mem::take(&mut p.0));
-            *self = ListValue::Chunked(Box::new(c));
+    /// Heap bytes the list holds: the pack's buffer, or the nodes' buffers (spare room
+    /// included) plus the node table (MEMORY USAGE reports these, not an estimate).
+    pub fn heap_bytes(&self) -> usize {
+        match self {
+            ListValue::Pack(p) => p.0.byte_len(),
+            ListValue::Chunked(c) => c.heap_bytes(),
         }
-        None
     }
 
-    fn chunks(&mut self) -> Option<&mut Chunks> {
-        match self {
-            ListValue::Chunked(c) => Some(c),
-            ListValue::Pack(_) => None,
+    /// Converts to the chunked form when `extra` more bytes and `extra_count` more elements
+    /// would not fit the pack (the entries are re-encoded once, into nodes).
+    #[inline]
+    fn make_room(&mut self, extra: usize, extra_count: usize) {
+        if let ListValue::Pack(p) = self {
+            if !Bound::pack().fits(p.0.count() + extra_count, p.0.byte_len() + extra) {
+                let c = Chunks::from_pack(&p.0);
+                *self = ListValue::Chunked(Box::new(c));
+            }
+        }
+    }
+
+    /// After a removal: a chunked list down to one node within half the pack's bound goes
+    /// back to the small form.
+    #[inline]
+    fn shrunk(&mut self) {
+        if let ListValue::Chunked(c) = self {
+            if let Some(n) = c.lone_node() {
+                if Bound::pack().half().fits(n.count(), n.byte_len()) {
+                    *self = ListValue::Pack(PackedList(c.to_pack()));
+                }
+            }
         }
     }
 
     /// Adds an element at the head.
     pub fn push_front(&mut self, v: Bytes) {
-        if let Some(p) = self.room(node::entry_size(v.len()), 1) {
-            node::insert(p, 0, &v);
-        } else if let Some(c) = self.chunks() {
-            c.push_front(&v);
+        self.make_room(entry_size(v.len()), 1);
+        match self {
+            ListValue::Pack(p) => p.0.insert_entry(0, &v),
+            ListValue::Chunked(c) => c.push_front(&v),
         }
     }
 
     /// Adds an element at the tail.
     pub fn push_back(&mut self, v: Bytes) {
-        if let Some(p) = self.room(node::entry_size(v.len()), 1) {
-            node::append(p, &v);
-        } else if let Some(c) = self.chunks() {
-            c.push_back(&v);
+        self.make_room(entry_size(v.len()), 1);
+        match self {
+            ListValue::Pack(p) => {
+                let end = p.0.byte_len();
+                p.0.insert_entry(end, &v)
+            }
+            ListValue::Chunked(c) => c.push_back(&v),
         }
     }
 
     /// Removes the head.
     pub fn pop_front(&mut self) -> Option<Bytes> {
         match self {
-            ListValue::Pack(p) => node::pop_front(&mut p.0),
-            ListValue::Chunked(c) => c.pop_front(),
+            ListValue::Pack(p) => {
+                let (v, end) = p.0.entries_from(0).next().map(|e| {
+                    let end = entry_size(e.len());
+                    (Bytes::copy_from_slice(e), end)
+                })?;
+                p.0.remove_range(0, end, 1);
+                Some(v)
+            }
+            ListValue::Chunked(c) => {
+                let v = c.pop_front();
+                self.shrunk();
+                v
+            }
         }
     }
 
     /// Removes the tail.
     pub fn pop_back(&mut self) -> Option<Bytes> {
         match self {
-            ListValue::Pack(p) => node::pop_back(&mut p.0),
-            ListValue::Chunked(c) => c.pop_back(),
+            ListValue::Pack(p) => {
+                let n = p.0.count();
+                if n == 0 {
+                    return None;
+                }
+                let start = p.0.offset_of(n - 1);
+                let v = Bytes::copy_from_slice(read_entry(p.0.data(), start).0);
+                let end = p.0.byte_len();
+                p.0.remove_range(start, end, 1);
+                Some(v)
+            }
+            ListValue::Chunked(c) => {
+                let v = c.pop_back();
+                self.shrunk();
+                v
+            }
         }
     }
 
     /// The element at position `i`.
     pub fn get(&self, i: usize) -> Option<&[u8]> {
         match self {
-            ListValue::Pack(p) if i < p.0.count() => Some(node::entry_at(&p.0, i).0),
-            ListValue::Pack(_) => None,
+            ListValue::Pack(p) => p.0.entries_from(0).nth(i),
             ListValue::Chunked(c) => c.get(i),
         }
     }
 
     /// Replaces the element at position `i` (i < len).
     pub fn set(&mut self, i: usize, v: Bytes) {
-        if i >= self.len() {
-            return;
+        if let ListValue::Pack(p) = self {
+            let old =
+                p.0.entries_from(0)
+                    .nth(i)
+                    .map_or(0, |e| entry_size(e.len()));
+            self.make_room(entry_size(v.len()).saturating_sub(old), 0);
         }
-        let old = match self {
-            ListValue::Pack(p) => node::entry_size(node::entry_at(&p.0, i).0.len()),
-            ListValue::Chunked(_) => 0,
-        };
-        if let Some(p) = self.room(node::entry_size(v.len()).saturating_sub(old), 0) {
-            node::set(p, i, &v);
-        } else if let Some(c) = self.chunks() {
-            c.set(i, &v);
+        match self {
+            ListValue::Pack(p) => {
+                let start = p.0.offset_of(i);
+                let end = read_entry(p.0.data(), start).1;
+                p.0.replace_entry(start, end, &v);
+            }
+            ListValue::Chunked(c) => c.set(i, &v),
         }
     }
 
     /// Inserts an element before position `i` (i <= len).
     pub fn insert(&mut self, i: usize, v: Bytes) {
-        let i = i.min(self.len());
-        if let Some(p) = self.room(node::entry_size(v.len()), 1) {
-            let at = node::offset_of(p, i);
-            node::insert(p, at, &v);
-        } else if let Some(c) = self.chunks() {
-            c.insert(i, &v);
+        self.make_room(entry_size(v.len()), 1);
+        match self {
+            ListValue::Pack(p) => {
+                let at = p.0.offset_of(i);
+                p.0.insert_entry(at, &v);
+            }
+            ListValue::Chunked(c) => c.insert(i, &v),
         }
     }
 
@@ -172,32 +219,18 @@ impl ListValue {
         let start = start.min(self.len());
         let n = n.min(self.len() - start);
         match self {
-            ListValue::Pack(p) => ListIter {
-                cur: Fwd {
-                    data: p.0.data(),
-                    off: node::offset_of(&p.0, start),
-                },
-                rest: None,
-                left: n,
-            },
-            ListValue::Chunked(c) => {
-                let (cur, rest) = c.range(start, n);
-                ListIter {
-                    cur,
-                    rest: Some(rest),
-                    left: n,
-                }
-            }
+            ListValue::Pack(p) => ListIter(Walk::Pack(p.0.entries_from(p.0.offset_of(start)), n)),
+            ListValue::Chunked(c) => ListIter(Walk::Chunked(c.range(start, n))),
         }
     }
 
     /// The elements from the tail.
     pub fn iter_rev(&self) -> Box<dyn Iterator<Item = &[u8]> + '_> {
         match self {
-            ListValue::Pack(p) => Box::new(Back {
-                data: p.0.data(),
-                end: p.0.byte_len(),
-            }),
+            ListValue::Pack(_) => {
+                let all: Vec<&[u8]> = self.iter().collect();
+                Box::new(all.into_iter().rev())
+            }
             ListValue::Chunked(c) => Box::new(c.iter_rev()),
         }
     }
@@ -209,10 +242,21 @@ impl ListValue {
         let n = n.min(len - start);
         match self {
             ListValue::Pack(p) => {
-                node::drop_back(&mut p.0, len - start - n);
-                node::drop_front(&mut p.0, start);
+                let a = p.0.offset_of(start);
+                let b =
+                    p.0.entries_from(a)
+                        .take(n)
+                        .map(|e| entry_size(e.len()))
+                        .sum::<usize>()
+                        + a;
+                let end = p.0.byte_len();
+                p.0.remove_range(b, end, len - start - n);
+                p.0.remove_range(0, a, start);
             }
-            ListValue::Chunked(c) => c.keep_range(start, n),
+            ListValue::Chunked(c) => {
+                c.keep_range(start, n);
+                self.shrunk();
+            }
         }
     }
 
@@ -239,20 +283,32 @@ impl ListValue {
         if hits.is_empty() {
             return 0;
         }
+        let removed = hits.len() as u64;
         match self {
             ListValue::Pack(p) => {
-                let mut next = hits.iter().copied().peekable();
-                node::remove_where(&mut p.0, |j| {
-                    let hit = next.peek() == Some(&j);
-                    if hit {
+                let mut kept = Pack::new();
+                let mut next = hits.iter().peekable();
+                let mut raw = Vec::with_capacity(p.0.byte_len());
+                let data = p.0.data();
+                let mut off = 0;
+                for i in 0..len {
+                    let end = read_entry(data, off).1;
+                    if next.peek() == Some(&&i) {
                         next.next();
+                    } else {
+                        raw.extend_from_slice(&data[off..end]);
                     }
-                    hit
-                });
+                    off = end;
+                }
+                kept.push_raw(&raw, (len as u64 - removed) as isize);
+                p.0 = kept;
             }
-            ListValue::Chunked(c) => c.remove_positions(&hits),
+            ListValue::Chunked(c) => {
+                c.remove_positions(&hits);
+                self.shrunk();
+            }
         }
-        hits.len() as u64
+        removed
     }
 
     /// Position of the first element equal to `elem`.
@@ -270,36 +326,39 @@ impl ListValue {
     }
 }
 
-/// A forward walk over (part of) a list: the node it is in, the nodes after it (chunked
-/// form), and how many elements are left to yield.
-pub struct ListIter<'a> {
-    cur: Fwd<'a>,
-    rest: Option<vec_deque::Iter<'a, Pack>>,
-    left: usize,
+/// A forward walk over (part of) a list.
+pub struct ListIter<'a>(Walk<'a>);
+
+enum Walk<'a> {
+    /// Over packed entries, with how many are left to yield.
+    Pack(Entries<'a>, usize),
+    /// Over the chunked form's nodes.
+    Chunked(ChunkIter<'a>),
 }
 
 impl<'a> Iterator for ListIter<'a> {
     type Item = &'a [u8];
 
     fn next(&mut self) -> Option<&'a [u8]> {
-        if self.left == 0 {
-            return None;
-        }
-        loop {
-            if let Some(e) = self.cur.next() {
-                self.left -= 1;
-                return Some(e);
+        match &mut self.0 {
+            Walk::Pack(it, left) => {
+                if *left == 0 {
+                    return None;
+                }
+                *left -= 1;
+                it.next()
             }
-            let n = self.rest.as_mut()?.next()?;
-            self.cur = Fwd {
-                data: n.data(),
-                off: 0,
-            };
+            Walk::Chunked(it) => it.next(),
         }
     }
 
+    /// Exact: LRANGE collects into a reply array sized once.
     fn size_hint(&self) -> (usize, Option<usize>) {
-        (self.left, Some(self.left))
+        let n = match &self.0 {
+            Walk::Pack(_, left) => *left,
+            Walk::Chunked(it) => it.size_hint().0,
+        };
+        (n, Some(n))
     }
 }
 

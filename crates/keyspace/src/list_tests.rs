@@ -1,9 +1,9 @@
 //! Property test of the list (both forms) against a `VecDeque<Vec<u8>>` model, with small
-//! per-thread bounds so the pack converts early and nodes split and merge often: every
-//! operation, small and oversized elements, contents and node invariants checked after
-//! every step.
+//! per-thread bounds so the pack converts early (and back), and nodes split and merge
+//! often: every operation, small and oversized elements, contents, conversions and node
+//! invariants (no spare room between the ends) checked after every step.
 
-use crate::list_node::{entry_size, set_test_bound};
+use crate::list_node::set_test_bound;
 use crate::value::ListValue;
 use bytes::Bytes;
 use proptest::prelude::*;
@@ -67,8 +67,17 @@ proptest! {
         let (max_count, max_bytes) = bound;
         let mut l = ListValue::new();
         let mut m: VecDeque<Vec<u8>> = VecDeque::new();
-        let mut big = false;
+        let size = |m: &VecDeque<Vec<u8>>, f: fn(usize) -> usize| -> usize {
+            m.iter().map(|v| f(v.len())).sum()
+        };
         for op in ops {
+            let was_compact = l.is_compact();
+            let shrinking = matches!(
+                op,
+                Op::PopFront | Op::PopBack | Op::Keep(..) | Op::Rem(..) | Op::Drain(..)
+            );
+            let rebuild = matches!(op, Op::Rebuild);
+            let before = m.len();
             match op {
                 Op::PushFront(v) => { l.push_front(b(&v)); m.push_front(v); }
                 Op::PushBack(v) => { l.push_back(b(&v)); m.push_back(v); }
@@ -113,8 +122,6 @@ proptest! {
                     let v = format!("e{i}").into_bytes();
                     if i.is_multiple_of(2) { l.push_back(b(&v)); m.push_back(v); }
                     else { l.push_front(b(&v)); m.push_front(v); }
-                    big |= m.len() > max_count
-                        || m.iter().map(|v| entry_size(v.len())).sum::<usize>() > max_bytes;
                 },
                 Op::Drain(n, tail) => for _ in 0..n {
                     let (got, want) = if tail {
@@ -129,12 +136,27 @@ proptest! {
                     let c2 = l.clone();
                     prop_assert_eq!(format!("{copy:?}"), format!("{c2:?}"));
                     l = if m.len().is_multiple_of(2) { copy } else { c2 };
-                    big = !l.is_compact();
                 }
             }
-            big |= m.len() > max_count
-                || m.iter().map(|v| entry_size(v.len())).sum::<usize>() > max_bytes;
-            prop_assert_eq!(l.is_compact(), !big, "conversion at the pack bound, one-way");
+            // The small form holds exactly what fits the pack bound (pack encoding); it
+            // converts on growth past it, and back only when a removal leaves one node
+            // within half the bound (node encoding).
+            let fits = m.len() <= max_count
+                && size(&m, crate::pack::entry_size) <= max_bytes;
+            let fits_half = m.len() <= max_count / 2
+                && size(&m, crate::list_node::entry_size) <= max_bytes / 2;
+            if l.is_compact() {
+                prop_assert!(fits, "a pack over its bound");
+            }
+            if was_compact && fits {
+                prop_assert!(l.is_compact(), "converted within the bound");
+            }
+            if !was_compact && l.is_compact() && !rebuild {
+                prop_assert!(shrinking && fits_half, "converted back too early");
+            }
+            if shrinking && m.len() < before && !l.is_compact() {
+                prop_assert!(!(l.node_count() == 1 && fits_half), "did not convert back");
+            }
             if let Err(e) = l.check() {
                 prop_assert!(false, "invariant: {}", e);
             }
@@ -175,4 +197,48 @@ fn shrinking_list_merges_nodes() {
     l.keep_range(1, 98);
     assert!(l.check().is_ok());
     set_test_bound(None);
+}
+
+/// The threshold's hysteresis: past the pack bound the list is chunked; it comes back to
+/// the pack only once a removal leaves it within half the bound, and a list at the
+/// threshold does not convert on every push and pop.
+#[test]
+fn converts_back_below_half() {
+    set_test_bound(Some((8, usize::MAX)));
+    let mut l = ListValue::new();
+    for i in 0..9 {
+        l.push_back(Bytes::from(format!("v{i}")));
+    }
+    assert!(!l.is_compact());
+    for _ in 0..4 {
+        l.pop_front();
+        assert!(!l.is_compact(), "{} elements", l.len());
+    }
+    l.pop_back();
+    assert!(l.is_compact());
+    let got: Vec<&[u8]> = l.iter().collect();
+    assert_eq!(got, vec![&b"v4"[..], b"v5", b"v6", b"v7"]);
+    set_test_bound(None);
+}
+
+/// A big list of short elements costs about its entries: 1M 3-byte elements in ~5 MB of
+/// nodes (Redis's quicklist: ~5.1 MB), not 1M allocations.
+#[test]
+fn big_list_memory_is_its_entries() {
+    let mut l = ListValue::new();
+    for i in 0..1_000_000u32 {
+        let v = Bytes::copy_from_slice(&i.to_le_bytes()[..3]);
+        if i % 2 == 0 {
+            l.push_back(v);
+        } else {
+            l.push_front(v);
+        }
+    }
+    let per = l.heap_bytes() as f64 / 1e6;
+    assert!(per < 5.2, "{per} bytes per element");
+    assert!(l.check().is_ok());
+    assert_eq!(
+        l.pop_front().as_deref(),
+        Some(&999_999u32.to_le_bytes()[..3])
+    );
 }

@@ -138,7 +138,6 @@ impl Pack {
     }
 
     /// Inserts one `[varint len][bytes]` entry at byte offset `at` (count + 1).
-    #[cfg(test)]
     pub(crate) fn insert_entry(&mut self, at: usize, bytes: &[u8]) {
         self.splice(at, at, entry_size(bytes.len()), 1, |h| {
             write_entry(h, bytes);
@@ -168,7 +167,6 @@ impl Pack {
     }
 
     /// Forward walk over the entries from byte offset `off`.
-    #[cfg(test)]
     pub(crate) fn entries_from(&self, off: usize) -> Entries<'_> {
         Entries {
             data: self.data(),
@@ -229,6 +227,13 @@ fn write_entry(out: &mut [u8], bytes: &[u8]) {
     out[i + 1..].copy_from_slice(bytes);
 }
 
+/// Appends a `[varint len][bytes]` entry to `out` (building a pack's bytes).
+pub(crate) fn encode_entry(out: &mut Vec<u8>, bytes: &[u8]) {
+    let at = out.len();
+    out.resize(at + entry_size(bytes.len()), 0);
+    write_entry(&mut out[at..], bytes);
+}
+
 /// Reads the entry at `off`: (payload, offset of the next entry). Packs are only written by
 /// this module, so a malformed entry is a bug, not input.
 pub(crate) fn read_entry(data: &[u8], mut off: usize) -> (&[u8], usize) {
@@ -247,13 +252,11 @@ pub(crate) fn read_entry(data: &[u8], mut off: usize) -> (&[u8], usize) {
 }
 
 /// A forward walk over a pack's entries, yielding (start offset, payload).
-#[cfg(test)]
 pub(crate) struct Entries<'a> {
     data: &'a [u8],
     off: usize,
 }
 
-#[cfg(test)]
 impl<'a> Iterator for Entries<'a> {
     type Item = &'a [u8];
 
