@@ -2,12 +2,16 @@
 //! every operation that depends on time takes `now_ms` from the caller, so behaviour is
 //! reproducible in tests and the dispatcher can use one timestamp per command as Redis does.
 
+mod chunks;
 #[cfg(test)]
 mod compact_tests;
 pub mod db;
 mod hash;
 pub mod limits;
 mod list;
+mod list_node;
+#[cfg(test)]
+mod list_tests;
 mod node;
 mod pack;
 mod set;

@@ -60,6 +60,12 @@ impl Limits {
         }
     }
 
+    /// `list-max-listpack-size` alone: read on every list push, so one load, not six.
+    #[inline]
+    pub fn list_max_size() -> i64 {
+        LIST_SIZE.load(Ordering::Relaxed)
+    }
+
     /// Puts these thresholds in force for values edited from now on (existing values keep
     /// their encoding until their next edit, as in Redis).
     pub fn install(self) {

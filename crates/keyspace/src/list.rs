@@ -1,21 +1,26 @@
 //! The list type: one packed buffer of entries while it is within
 //! `list-max-listpack-size` (one quicklist node's worth in Redis: 8 KiB by default), a deque
-//! of `Bytes` past it. Redis 7.0 calls every list "quicklist", so OBJECT ENCODING does not
-//! tell the two apart; memory does (a 100-element list of short strings is ~500 bytes in a
-//! pack, ~6 KB as a deque of handles). Conversion is one-way.
+//! of packed nodes (`chunks`) past it. Redis 7.0 calls every list "quicklist", so OBJECT
+//! ENCODING does not tell the two apart.
+//!
+//! The small form keeps the plain pack encoding (`[varint len][bytes]`, one exact-size
+//! allocation): it is what most keys of a keyspace of small lists cost. Only the chunked
+//! form's nodes carry the back-length that reading from both ends needs, so crossing the
+//! threshold re-encodes the entries once; a chunked list that shrinks back to one node
+//! within half the threshold returns to the small form (Redis 7.2's hysteresis).
 
-use crate::limits::Limits;
-use crate::pack::{entry_size, read_entry, Entries, Pack, MAX_PACK_BYTES};
+use crate::chunks::{ChunkIter, Chunks};
+use crate::list_node::Bound;
+use crate::pack::{entry_size, read_entry, Entries, Pack};
 use bytes::Bytes;
-use std::collections::VecDeque;
 
 /// A list value in its current encoding.
 #[derive(Clone)]
 pub enum ListValue {
     /// Entries in order.
     Pack(PackedList),
-    /// The full deque.
-    Deque(Box<VecDeque<Bytes>>),
+    /// Entries in order, in a deque of packed nodes.
+    Chunked(Box<Chunks>),
 }
 
 /// The packed form (opaque: only `ListValue` edits it).
@@ -46,7 +51,7 @@ impl ListValue {
     pub fn len(&self) -> usize {
         match self {
             ListValue::Pack(p) => p.0.count(),
-            ListValue::Deque(d) => d.len(),
+            ListValue::Chunked(c) => c.len(),
         }
     }
 
@@ -60,21 +65,45 @@ impl ListValue {
         matches!(self, ListValue::Pack(_))
     }
 
-    fn convert(&mut self) {
-        if let ListValue::Pack(p) = self {
-            let d: VecDeque<Bytes> = p.0.entries_from(0).map(Bytes::copy_from_slice).collect();
-            *self = ListValue::Deque(Box::new(d));
+    /// How many allocations freeing the list takes: one per node (Redis counts a
+    /// quicklist's nodes the same way for lazy freeing).
+    pub fn node_count(&self) -> usize {
+        match self {
+            ListValue::Pack(_) => 1,
+            ListValue::Chunked(c) => c.node_count(),
         }
     }
 
-    /// Converts to the deque when `extra` more bytes would not fit the pack.
+    /// Heap bytes the list holds: the pack's buffer, or the nodes' buffers (spare room
+    /// included) plus the node table (MEMORY USAGE reports these, not an estimate).
+    pub fn heap_bytes(&self) -> usize {
+        match self {
+            ListValue::Pack(p) => p.0.byte_len(),
+            ListValue::Chunked(c) => c.heap_bytes(),
+        }
+    }
+
+    /// Converts to the chunked form when `extra` more bytes and `extra_count` more elements
+    /// would not fit the pack (the entries are re-encoded once, into nodes).
+    #[inline]
     fn make_room(&mut self, extra: usize, extra_count: usize) {
         if let ListValue::Pack(p) = self {
-            let bytes = p.0.byte_len() + extra;
-            if bytes > MAX_PACK_BYTES
-                || !Limits::current().list_fits(p.0.count() + extra_count, bytes)
-            {
-                self.convert();
+            if !Bound::pack().fits(p.0.count() + extra_count, p.0.byte_len() + extra) {
+                let c = Chunks::from_pack(&p.0);
+                *self = ListValue::Chunked(Box::new(c));
+            }
+        }
+    }
+
+    /// After a removal: a chunked list down to one node within half the pack's bound goes
+    /// back to the small form.
+    #[inline]
+    fn shrunk(&mut self) {
+        if let ListValue::Chunked(c) = self {
+            if let Some(n) = c.lone_node() {
+                if Bound::pack().half().fits(n.count(), n.byte_len()) {
+                    *self = ListValue::Pack(PackedList(c.to_pack()));
+                }
             }
         }
     }
@@ -84,7 +113,7 @@ impl ListValue {
         self.make_room(entry_size(v.len()), 1);
         match self {
             ListValue::Pack(p) => p.0.insert_entry(0, &v),
-            ListValue::Deque(d) => d.push_front(crate::own(v)),
+            ListValue::Chunked(c) => c.push_front(&v),
         }
     }
 
@@ -96,7 +125,7 @@ impl ListValue {
                 let end = p.0.byte_len();
                 p.0.insert_entry(end, &v)
             }
-            ListValue::Deque(d) => d.push_back(crate::own(v)),
+            ListValue::Chunked(c) => c.push_back(&v),
         }
     }
 
@@ -111,7 +140,11 @@ impl ListValue {
                 p.0.remove_range(0, end, 1);
                 Some(v)
             }
-            ListValue::Deque(d) => d.pop_front(),
+            ListValue::Chunked(c) => {
+                let v = c.pop_front();
+                self.shrunk();
+                v
+            }
         }
     }
 
@@ -129,7 +162,11 @@ impl ListValue {
                 p.0.remove_range(start, end, 1);
                 Some(v)
             }
-            ListValue::Deque(d) => d.pop_back(),
+            ListValue::Chunked(c) => {
+                let v = c.pop_back();
+                self.shrunk();
+                v
+            }
         }
     }
 
@@ -137,7 +174,7 @@ impl ListValue {
     pub fn get(&self, i: usize) -> Option<&[u8]> {
         match self {
             ListValue::Pack(p) => p.0.entries_from(0).nth(i),
-            ListValue::Deque(d) => d.get(i).map(|v| &v[..]),
+            ListValue::Chunked(c) => c.get(i),
         }
     }
 
@@ -156,7 +193,7 @@ impl ListValue {
                 let end = read_entry(p.0.data(), start).1;
                 p.0.replace_entry(start, end, &v);
             }
-            ListValue::Deque(d) => d[i] = crate::own(v),
+            ListValue::Chunked(c) => c.set(i, &v),
         }
     }
 
@@ -168,7 +205,7 @@ impl ListValue {
                 let at = p.0.offset_of(i);
                 p.0.insert_entry(at, &v);
             }
-            ListValue::Deque(d) => d.insert(i, crate::own(v)),
+            ListValue::Chunked(c) => c.insert(i, &v),
         }
     }
 
@@ -183,7 +220,7 @@ impl ListValue {
         let n = n.min(self.len() - start);
         match self {
             ListValue::Pack(p) => ListIter(Walk::Pack(p.0.entries_from(p.0.offset_of(start)), n)),
-            ListValue::Deque(d) => ListIter(Walk::Deque(d.range(start..start + n))),
+            ListValue::Chunked(c) => ListIter(Walk::Chunked(c.range(start, n))),
         }
     }
 
@@ -194,7 +231,7 @@ impl ListValue {
                 let all: Vec<&[u8]> = self.iter().collect();
                 Box::new(all.into_iter().rev())
             }
-            ListValue::Deque(d) => Box::new(d.iter().rev().map(|v| &v[..])),
+            ListValue::Chunked(c) => Box::new(c.iter_rev()),
         }
     }
 
@@ -216,9 +253,9 @@ impl ListValue {
                 p.0.remove_range(b, end, len - start - n);
                 p.0.remove_range(0, a, start);
             }
-            ListValue::Deque(d) => {
-                d.truncate(start + n);
-                d.drain(..start);
+            ListValue::Chunked(c) => {
+                c.keep_range(start, n);
+                self.shrunk();
             }
         }
     }
@@ -266,17 +303,9 @@ impl ListValue {
                 kept.push_raw(&raw, (len as u64 - removed) as isize);
                 p.0 = kept;
             }
-            ListValue::Deque(d) => {
-                let mut next = hits.iter().peekable();
-                let mut i = 0;
-                d.retain(|_| {
-                    let drop = next.peek() == Some(&&i);
-                    if drop {
-                        next.next();
-                    }
-                    i += 1;
-                    !drop
-                });
+            ListValue::Chunked(c) => {
+                c.remove_positions(&hits);
+                self.shrunk();
             }
         }
         removed
@@ -286,6 +315,15 @@ impl ListValue {
     pub fn position(&self, elem: &[u8]) -> Option<usize> {
         self.iter().position(|e| e == elem)
     }
+
+    /// Checks the chunked form's invariants (tests).
+    #[cfg(test)]
+    pub(crate) fn check(&self) -> Result<(), String> {
+        match self {
+            ListValue::Pack(_) => Ok(()),
+            ListValue::Chunked(c) => c.check(),
+        }
+    }
 }
 
 /// A forward walk over (part of) a list.
@@ -294,8 +332,8 @@ pub struct ListIter<'a>(Walk<'a>);
 enum Walk<'a> {
     /// Over packed entries, with how many are left to yield.
     Pack(Entries<'a>, usize),
-    /// Over the deque.
-    Deque(std::collections::vec_deque::Iter<'a, Bytes>),
+    /// Over the chunked form's nodes.
+    Chunked(ChunkIter<'a>),
 }
 
 impl<'a> Iterator for ListIter<'a> {
@@ -310,8 +348,17 @@ impl<'a> Iterator for ListIter<'a> {
                 *left -= 1;
                 it.next()
             }
-            Walk::Deque(it) => it.next().map(|v| &v[..]),
+            Walk::Chunked(it) => it.next(),
         }
+    }
+
+    /// Exact: LRANGE collects into a reply array sized once.
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        let n = match &self.0 {
+            Walk::Pack(_, left) => *left,
+            Walk::Chunked(it) => it.size_hint().0,
+        };
+        (n, Some(n))
     }
 }
 

@@ -227,6 +227,13 @@ fn write_entry(out: &mut [u8], bytes: &[u8]) {
     out[i + 1..].copy_from_slice(bytes);
 }
 
+/// Appends a `[varint len][bytes]` entry to `out` (building a pack's bytes).
+pub(crate) fn encode_entry(out: &mut Vec<u8>, bytes: &[u8]) {
+    let at = out.len();
+    out.resize(at + entry_size(bytes.len()), 0);
+    write_entry(&mut out[at..], bytes);
+}
+
 /// Reads the entry at `off`: (payload, offset of the next entry). Packs are only written by
 /// this module, so a malformed entry is a bug, not input.
 pub(crate) fn read_entry(data: &[u8], mut off: usize) -> (&[u8], usize) {

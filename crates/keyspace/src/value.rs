@@ -114,7 +114,7 @@ impl Value {
         match self {
             Value::Str(_) => 1,
             Value::List(l) if l.is_compact() => 1,
-            Value::List(l) => l.len(),
+            Value::List(l) => l.node_count(),
             Value::Hash(h) if h.is_compact() => 1,
             Value::Hash(h) => h.len(),
             Value::Set(s) if s.is_compact() => 1,

@@ -204,8 +204,13 @@ fn pop_generic(ctx: &mut Ctx, args: &[Bytes], end: End) -> CmdResult {
         Reply::Array(a) => a.len(),
         _ => 0,
     };
+    // Known here, while the list is at hand: a pop that leaves elements needs no second
+    // look-up of the key.
+    let emptied = list.is_empty();
     if popped > 0 {
-        ctx.remove_if_empty(&args[1]);
+        if emptied {
+            ctx.remove_if_empty(&args[1]);
+        }
         ctx.dirty(popped as u64);
     }
     Ok(reply)

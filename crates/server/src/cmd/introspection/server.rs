@@ -199,7 +199,7 @@ pub(super) fn memory(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
         let overhead = 64 + args[2].len();
         let size = match &entry.value {
             Value::Str(s) => s.len(),
-            Value::List(l) => l.iter().map(|e| e.len() + 32).sum(),
+            Value::List(l) => l.heap_bytes(),
             Value::Hash(h) => h.iter().map(|(k, v)| k.len() + v.len() + 72).sum(),
             Value::Set(s) => s.iter().map(|m| m.len() + 40).sum(),
             Value::ZSet(z) => z.iter().map(|(m, _)| m.len() + 80).sum(),
