@@ -10,10 +10,33 @@ use crate::value::Value;
 use bytes::Bytes;
 use rand::Rng;
 use rubra_keys::{key_slot, SLOT_COUNT};
+use std::sync::atomic::{fence, Ordering};
 use std::sync::Arc;
 
 /// Where a key lives: its hash slot.
 pub type SlotIndex = usize;
+
+/// `Arc::make_mut` for a slot's table, without its atomic read-modify-write (a locked
+/// compare-exchange, some 20 cycles) when nothing shares the table: every write, and
+/// every read that updates an access time, asks for it, and a snapshot is rare.
+fn table_mut(slot: &mut Arc<SlotTable>) -> &mut SlotTable {
+    if Arc::strong_count(slot) == 1 && Arc::weak_count(slot) == 0 {
+        // Pairs with the release decrement of the last other holder (a snapshot dropped
+        // on another thread): its reads of the table happen before the writes below.
+        fence(Ordering::Acquire);
+        // SAFETY: `slot` is borrowed mutably and is the only strong reference, and no Weak
+        // exists (none is ever made; making one needs an `Arc`, and ours is borrowed), so
+        // nothing else can reach the table while the returned borrow lives. `as_ptr`
+        // comes from the allocation's own pointer, valid for writes.
+        return unsafe { &mut *(Arc::as_ptr(slot) as *mut SlotTable) };
+    }
+    Arc::make_mut(slot)
+}
+
+/// `Db::get_mut_or_create` found the key but its entry failed the caller's check (in
+/// practice: a value of another type, WRONGTYPE to the client).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Refused;
 
 /// A value with its access metadata. The expiry time is not here: only keys that have one
 /// pay for it (see `SlotTable::volatile`); ask the `Db` for it.
@@ -196,12 +219,12 @@ impl Db {
     fn slot_table_mut(&mut self, slot: usize) -> &mut SlotTable {
         if self.slots.is_empty() {
             // Every slot starts as the same empty table; the first write to a slot copies
-            // it (make_mut below), so a slot costs its own allocation only once it holds a
+            // it (table_mut below), so a slot costs its own allocation only once it holds a
             // key: 10k keys would otherwise pay for 16384 tables (~130 B/key).
             let empty = Arc::new(SlotTable::default());
             self.slots = (0..SLOT_COUNT).map(|_| empty.clone()).collect();
         }
-        Arc::make_mut(&mut self.slots[slot])
+        table_mut(&mut self.slots[slot])
     }
 
     /// A point-in-time snapshot; see `DbSnapshot`.
@@ -265,7 +288,7 @@ impl Db {
         key: &[u8],
         now_ms: u64,
     ) -> Option<&mut Node> {
-        let SlotTable { keys, volatile } = Arc::make_mut(&mut self.slots[slot]);
+        let SlotTable { keys, volatile } = table_mut(&mut self.slots[slot]);
         let occ = keys.find_entry(hash, |n| n.key() == key).ok()?;
         if occ.get().has_ttl() {
             let id = occ.get().id();
@@ -329,12 +352,64 @@ impl Db {
         }
         let (slot, hash) = self.locate(key);
         let table = &*self.slots[slot];
-        let node = table.find(hash, key)?;
+        // The bucket's index, not a reference: the expired case below needs `self` back,
+        // and the live case then reads the bucket again without a second probe.
+        let at = table.keys.find_bucket_index(hash, |n| n.key() == key)?;
+        let node = table.keys.get_bucket(at)?;
         if node.has_ttl() && is_due(table.expire_of(hash, node), now_ms) {
             self.expire_found(key);
             return None;
         }
-        self.slots[slot].find(hash, key).map(|n| n.entry())
+        self.slots[slot].keys.get_bucket(at).map(|n| n.entry())
+    }
+
+    /// Looks a key up for writing, creating it with `make()` if it is missing, unless its
+    /// live entry fails `accept` (a type check: `Err(Refused)`, nothing copied or created).
+    /// Returns the entry and whether it was created. One hash probe when the key exists and
+    /// its slot is not shared with a snapshot (HSET, SADD, ZADD on an existing key), where
+    /// a check with `get` and then `get_mut` takes three.
+    pub fn get_mut_or_create(
+        &mut self,
+        key: &[u8],
+        now_ms: u64,
+        accept: impl Fn(&Entry) -> bool,
+        make: impl FnOnce() -> Value,
+    ) -> Result<(&mut Entry, bool), Refused> {
+        if !self.slots.is_empty() {
+            let (slot, hash) = self.locate(key);
+            if Arc::strong_count(&self.slots[slot]) == 1 {
+                let table = &*self.slots[slot];
+                let found = table.keys.find_bucket_index(hash, |n| n.key() == key);
+                let live = found.and_then(|at| {
+                    let node = table.keys.get_bucket(at)?;
+                    let expired = node.has_ttl() && is_due(table.expire_of(hash, node), now_ms);
+                    (!expired).then_some((at, accept(node.entry())))
+                });
+                if let Some((at, accepted)) = live {
+                    if !accepted {
+                        return Err(Refused);
+                    }
+                    // Not shared: nothing is copied.
+                    let keys = &mut table_mut(&mut self.slots[slot]).keys;
+                    return keys
+                        .get_bucket_mut(at)
+                        .map(|n| (n.entry_mut(), false))
+                        .ok_or(Refused);
+                }
+            }
+        }
+        // Missing, expired, or in a slot a snapshot shares (copied only for an accepted key).
+        let created = match self.get(key, now_ms) {
+            Some(e) if !accept(e) => return Err(Refused),
+            Some(_) => false,
+            None => {
+                self.set(key, make(), now_ms);
+                true
+            }
+        };
+        self.get_mut(key, now_ms)
+            .map(|e| (e, created))
+            .ok_or(Refused)
     }
 
     /// Reads a key without touching expiry state (for introspection that must not delete).
@@ -392,7 +467,7 @@ impl Db {
         }
         let (slot, hash) = self.locate(key);
         self.slots[slot].find(hash, key)?;
-        let SlotTable { keys, volatile } = Arc::make_mut(&mut self.slots[slot]);
+        let SlotTable { keys, volatile } = table_mut(&mut self.slots[slot]);
         let occ = keys.find_entry(hash, |n| n.key() == key).ok()?;
         let (node, _) = occ.remove();
         if node.has_ttl() {
@@ -720,6 +795,53 @@ mod tests {
         );
         assert_eq!(db.len(), 2);
         assert!(matches!(&db.get(b"a", 0).unwrap().value, Value::Str(v) if v == b"changed"));
+    }
+
+    #[test]
+    fn get_mut_or_create_checks_creates_and_expires() {
+        let is_str = |e: &Entry| matches!(e.value, Value::Str(_));
+        let make = || Value::Str(b"new".to_vec());
+        let mut db = Db::new();
+        // Missing: created.
+        let (e, created) = db.get_mut_or_create(b"k", 0, is_str, make).unwrap();
+        assert!(created);
+        if let Value::Str(s) = &mut e.value {
+            s.push(b'!');
+        }
+        // Present: the same entry, changed in place, one key.
+        let (e, created) = db.get_mut_or_create(b"k", 0, is_str, make).unwrap();
+        assert!(!created);
+        assert!(matches!(&e.value, Value::Str(v) if v == b"new!"));
+        assert_eq!(db.len(), 1);
+        // Another type: refused, left alone.
+        db.set(key("h"), Value::new_hash(), 0);
+        assert_eq!(
+            db.get_mut_or_create(b"h", 0, is_str, make).err(),
+            Some(Refused)
+        );
+        assert!(matches!(db.get(b"h", 0).unwrap().value, Value::Hash(_)));
+        // Expired: gone (logged), then created afresh, even of another type.
+        db.insert(key("t"), Entry::new(Value::new_hash(), 0), 10);
+        let (_, created) = db.get_mut_or_create(b"t", 10, is_str, make).unwrap();
+        assert!(created);
+        assert_eq!(db.drain_expired(), vec![key("t")]);
+        assert_eq!(db.expire_at(b"t"), 0);
+        // A slot shared with a snapshot: copied for a write, the snapshot unchanged; a
+        // refused key copies nothing the snapshot could see either.
+        let snap = db.snapshot();
+        let (e, _) = db.get_mut_or_create(b"k", 0, is_str, make).unwrap();
+        e.value = Value::Str(b"after".to_vec());
+        assert_eq!(
+            db.get_mut_or_create(b"h", 0, is_str, make).err(),
+            Some(Refused)
+        );
+        let mut seen = Vec::new();
+        snap.for_each(0, |k, e, _| {
+            if let Value::Str(v) = &e.value {
+                seen.push((Bytes::copy_from_slice(k), v.clone()));
+            }
+        });
+        assert!(seen.contains(&(key("k"), b"new!".to_vec())));
     }
 
     #[test]

@@ -112,6 +112,13 @@ impl HashValue {
     /// when the field or value is longer than `hash-max-listpack-value` or the hash grows
     /// past `hash-max-listpack-entries` (Redis's hashTypeSet rules).
     pub fn insert(&mut self, field: Bytes, value: Bytes) -> bool {
+        self.insert_ref(&field, &value)
+    }
+
+    /// `insert` from borrowed arguments (a request's): the packed form copies their bytes,
+    /// so only the table form takes a reference to them (or a copy, when small). No
+    /// reference count changes hands for a packed hash, which HSET mostly writes.
+    pub fn insert_ref(&mut self, field: &Bytes, value: &Bytes) -> bool {
         let limits = Limits::current();
         if let HashValue::Pack(p) = self {
             let too_long = field.len() > limits.hash_max_value
@@ -124,12 +131,12 @@ impl HashValue {
         }
         match self {
             HashValue::Pack(p) => {
-                if let Some((_, voff, end)) = p.find(&field) {
-                    p.0.replace_entry(voff, end, &value);
+                if let Some((_, voff, end)) = p.find(field) {
+                    p.0.replace_entry(voff, end, value);
                     return false;
                 }
                 let end = p.0.byte_len();
-                p.0.insert_pair(end, &field, &value);
+                p.0.insert_pair(end, field, value);
                 if p.0.count() / 2 > limits.hash_max_entries {
                     self.convert();
                 }
@@ -138,10 +145,12 @@ impl HashValue {
             HashValue::Table(t) => match t.get_mut(&field[..]) {
                 // An existing field keeps its name: only the value is copied.
                 Some(v) => {
-                    *v = crate::own(value);
+                    *v = crate::own_ref(value);
                     false
                 }
-                None => t.insert(crate::own(field), crate::own(value)).is_none(),
+                None => t
+                    .insert(crate::own_ref(field), crate::own_ref(value))
+                    .is_none(),
             },
         }
     }

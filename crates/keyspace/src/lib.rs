@@ -28,6 +28,15 @@ const OWN_COPY_MAX: usize = 4096;
 /// of its own: a request's arguments may be slices of one shared copy of the request, and
 /// a kept slice would keep all of it (and a refcount header) alive for as long as the
 /// element lives. A long one (a request's own big argument) is kept without a copy.
+pub(crate) fn own_ref(v: &bytes::Bytes) -> bytes::Bytes {
+    if v.len() <= OWN_COPY_MAX {
+        bytes::Bytes::copy_from_slice(v)
+    } else {
+        v.clone()
+    }
+}
+
+/// `own_ref` for an argument the caller gives away.
 pub(crate) fn own(v: bytes::Bytes) -> bytes::Bytes {
     if v.len() <= OWN_COPY_MAX {
         bytes::Bytes::copy_from_slice(&v)

@@ -327,8 +327,14 @@ impl SetValue {
     /// Adds `member`; returns whether it was new. A non-integer member, or growing past
     /// `set-max-intset-entries`, converts to the table (Redis's setTypeAdd).
     pub fn insert(&mut self, member: Bytes) -> bool {
+        self.insert_ref(&member)
+    }
+
+    /// `insert` from a borrowed argument (a request's): a reference to it (or a copy, when
+    /// small) is taken only if the member is new to a table; an intset copies its value.
+    pub fn insert_ref(&mut self, member: &Bytes) -> bool {
         if let SetValue::Ints(s) = self {
-            match parse_i64_strict(&member) {
+            match parse_i64_strict(member) {
                 Some(v) => {
                     if !s.insert(v) {
                         return false;
@@ -345,7 +351,7 @@ impl SetValue {
         }
         match self {
             // A member already there costs no copy.
-            SetValue::Table(t) => !t.contains(&member[..]) && t.insert(crate::own(member)),
+            SetValue::Table(t) => !t.contains(&member[..]) && t.insert(crate::own_ref(member)),
             SetValue::Ints(_) => false,
         }
     }

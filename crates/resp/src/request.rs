@@ -2,7 +2,7 @@
 //! commands (`PING\r\n`, what telnet users type). Incremental: the caller keeps unconsumed
 //! bytes and calls again when more arrive; a partial frame is never an error.
 
-use bytes::Bytes;
+use bytes::{Buf, Bytes};
 
 /// One request: the command name followed by its arguments, as raw bytes.
 pub type Request = Vec<Bytes>;
@@ -184,10 +184,26 @@ fn parse_multibulk_copy(buf: &[u8], limits: &Limits) -> Result<Parsed, ProtocolE
     } else {
         return parse_multibulk(buf, limits, |a, b| Bytes::copy_from_slice(&buf[a..b]));
     };
-    let args = ranges[..count]
-        .iter()
-        .map(|&(a, b)| whole.slice(a as usize..b as usize))
-        .collect();
+    // Each slice takes a reference (an atomic increment, and a decrement when dropped): the
+    // last argument takes over `whole`'s own reference instead, so the request's arguments
+    // cost one reference each and `whole` none. (Only for the inline blocks: a `Vec`-backed
+    // `Bytes` would copy its header to truncate.)
+    let Some((&(last_a, last_b), init)) = ranges[..count].split_last() else {
+        return Ok(Parsed::Complete(Vec::new(), pos));
+    };
+    let mut args: Vec<Bytes> = Vec::with_capacity(count);
+    args.extend(
+        init.iter()
+            .map(|&(a, b)| whole.slice(a as usize..b as usize)),
+    );
+    if span.len() <= INLINE_LARGE {
+        let mut tail = whole;
+        tail.truncate(last_b as usize);
+        tail.advance(last_a as usize);
+        args.push(tail);
+    } else {
+        args.push(whole.slice(last_a as usize..last_b as usize));
+    }
     Ok(Parsed::Complete(args, pos))
 }
 

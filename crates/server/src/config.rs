@@ -161,6 +161,8 @@ pub(crate) struct LfuParams {
     pub log_factor: u32,
     /// lfu-decay-time: minutes per decrement of an idle key's counter (0: never).
     pub decay_minutes: u64,
+    /// An LFU maxmemory-policy is set: only then does an access update the counter.
+    pub enabled: bool,
 }
 
 impl Config {
@@ -207,6 +209,7 @@ impl Default for Config {
             lfu: LfuParams {
                 log_factor: 10,
                 decay_minutes: 1,
+                enabled: false,
             },
             busy_reply_threshold_ms: 5000,
         };
@@ -392,6 +395,10 @@ impl Config {
         self.lfu = LfuParams {
             log_factor: self.int("lfu-log-factor").max(0) as u32,
             decay_minutes: self.int("lfu-decay-time").max(0) as u64,
+            enabled: matches!(
+                self.policy,
+                EvictionPolicy::AllKeysLfu | EvictionPolicy::VolatileLfu
+            ),
         };
     }
 }

@@ -197,6 +197,7 @@ impl Store {
     /// Called after a command changed `key`: invalidates WATCHes on it and, if clients are
     /// blocked on it, queues it so they are served (Redis's signalModifiedKey +
     /// signalKeyAsReady).
+    #[inline]
     pub(crate) fn key_modified(&mut self, db: usize, key: &Bytes) {
         self.watches.touch(db, key);
         self.blocking.signal(db, key);

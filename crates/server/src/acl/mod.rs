@@ -400,11 +400,21 @@ pub(crate) fn log_denial(
 
 /// Subcommand arity as Redis checks it before running: Some(error) when `args` names a
 /// known subcommand with the wrong number of arguments.
+///
+/// Asked for every command: the common answer (not a container) is inlined into the
+/// dispatcher; the subcommand's check is out of line.
+#[inline]
 pub(crate) fn subcommand_arity_error(cmd: &Command, args: &[Bytes]) -> Option<Reply> {
     // Only a container's subcommand has an arity of its own.
     if args.len() < 2 || !crate::exec::stats::is_container(cmd.name) {
         return None;
     }
+    subcommand_arity_check(cmd, args)
+}
+
+/// `subcommand_arity_error` for a container command.
+#[inline(never)]
+fn subcommand_arity_check(cmd: &Command, args: &[Bytes]) -> Option<Reply> {
     let i = resolve(cmd, args)?;
     let spec = &SPECS[i];
     if !rules::is_sub(spec) {

@@ -54,10 +54,14 @@ const ADOPT_MIN: usize = 4 * 1024;
 /// notes it here; when the command is done the dispatcher, which owns the arguments, moves
 /// the argument's buffer into the placeholder (`Vec::from(Bytes)`, no copy while nothing
 /// else holds it). Nothing reads the value between the two: the rest of the command's
-/// bookkeeping (events, propagation, tracking) uses key names and the arguments. Empty,
-/// and free, for requests without a big argument.
+/// bookkeeping (events, propagation, tracking) uses key names and the arguments. A null
+/// pointer, free to make and to drop, for requests without a big argument (almost all).
 #[derive(Default)]
-pub(crate) struct Adoption {
+pub(crate) struct Adoption(Option<Box<BigArgs>>);
+
+/// The request's big arguments and the placeholders written for them.
+#[derive(Default)]
+pub(crate) struct BigArgs {
     /// (address, length, index) of the request's arguments of `ADOPT_MIN` bytes or more.
     eligible: Vec<(usize, usize, usize)>,
     /// (db, key, argument index) of the placeholders written, at most one per key.
@@ -65,17 +69,52 @@ pub(crate) struct Adoption {
 }
 
 impl Adoption {
-    /// The big arguments of a request the dispatcher owns and will hand over.
-    pub(crate) fn for_request(args: &[Bytes]) -> Adoption {
-        let mut adoption = Adoption::default();
-        for (i, a) in args.iter().enumerate().skip(1) {
-            if a.len() >= ADOPT_MIN {
-                adoption.eligible.push((a.as_ptr() as usize, a.len(), i));
-            }
+    /// The big arguments of a request the dispatcher owns and will hand over; `total` is
+    /// the sum of the arguments' lengths (below `ADOPT_MIN` none can be big: no scan).
+    pub(crate) fn for_request(args: &[Bytes], total: usize) -> Adoption {
+        if total < ADOPT_MIN || args.len() < 3 {
+            return Adoption(None);
         }
-        adoption
+        let eligible: Vec<_> = args
+            .iter()
+            .enumerate()
+            .skip(1)
+            .filter(|(_, a)| a.len() >= ADOPT_MIN)
+            .map(|(i, a)| (a.as_ptr() as usize, a.len(), i))
+            .collect();
+        if eligible.is_empty() {
+            return Adoption(None);
+        }
+        Adoption(Some(Box::new(BigArgs {
+            eligible,
+            pending: Vec::new(),
+        })))
     }
 
+    /// The placeholders written, for the dispatcher to fill (None: nothing to do).
+    pub(crate) fn take(&mut self) -> Option<Box<BigArgs>> {
+        self.0.take()
+    }
+
+    /// The string to store for `value` under `key` in `db`: a copy, or, for a request's big
+    /// argument, an empty placeholder noted for the dispatcher to fill. A later write of
+    /// the same key in the same command replaces an earlier note.
+    pub(crate) fn string_for(&mut self, db: usize, key: &Bytes, value: &Bytes) -> Vec<u8> {
+        let Some(big) = self.0.as_deref_mut() else {
+            return value.to_vec();
+        };
+        big.pending.retain(|(d, k, _)| *d != db || k != key);
+        match big.index_of(value) {
+            Some(i) => {
+                big.pending.push((db, key.clone(), i));
+                Vec::new()
+            }
+            None => value.to_vec(),
+        }
+    }
+}
+
+impl BigArgs {
     /// Whether `value` is one of the request's own big arguments (and which); a copy or an
     /// argument of a queued or scripted command is not.
     fn index_of(&self, value: &Bytes) -> Option<usize> {
@@ -84,23 +123,6 @@ impl Adoption {
             .iter()
             .find(|(p, len, _)| *p == at && *len == value.len())
             .map(|(_, _, i)| *i)
-    }
-
-    /// The string to store for `value` under `key` in `db`: a copy, or, for a request's big
-    /// argument, an empty placeholder noted for the dispatcher to fill. A later write of
-    /// the same key in the same command replaces an earlier note.
-    pub(crate) fn string_for(&mut self, db: usize, key: &Bytes, value: &Bytes) -> Vec<u8> {
-        if self.eligible.is_empty() {
-            return value.to_vec();
-        }
-        self.pending.retain(|(d, k, _)| *d != db || k != key);
-        match self.index_of(value) {
-            Some(i) => {
-                self.pending.push((db, key.clone(), i));
-                Vec::new()
-            }
-            None => value.to_vec(),
-        }
     }
 }
 
@@ -197,7 +219,11 @@ impl<'a> Ctx<'a> {
     pub(crate) fn read_as<T: TypedValue>(&mut self, key: &[u8]) -> Result<Option<&T>, Reply> {
         match self.read(key) {
             None => Ok(None),
-            Some(e) => T::view_ref(&e.value).map(Some).ok_or(err::WRONGTYPE),
+            Some(e) => match T::view_ref(&e.value) {
+                Some(v) => Ok(Some(v)),
+                // Built here only: `ok_or(err::WRONGTYPE)` would build and drop it per call.
+                None => Err(err::WRONGTYPE),
+            },
         }
     }
 
@@ -214,26 +240,33 @@ impl<'a> Ctx<'a> {
     pub(crate) fn write_as<T: TypedValue>(&mut self, key: &[u8]) -> Result<Option<&mut T>, Reply> {
         match self.write(key) {
             None => Ok(None),
-            Some(e) => T::view(&mut e.value).map(Some).ok_or(err::WRONGTYPE),
+            Some(e) => match T::view(&mut e.value) {
+                Some(v) => Ok(Some(v)),
+                None => Err(err::WRONGTYPE),
+            },
         }
     }
 
     /// Gets a key as type T for writing, creating an empty value if it is missing.
+    /// One hash probe for an existing key (`Db::get_mut_or_create`); the error replies are
+    /// built only on the error paths (an eager `ok_or(err::X)` builds and drops one per call).
     pub(crate) fn write_or_create<T: TypedValue>(&mut self, key: &Bytes) -> Result<&mut T, Reply> {
         let now = self.now_ms;
-        let exists = match self.db().get(key, now) {
-            None => false,
-            Some(e) if T::matches(&e.value) => true,
-            Some(_) => return Err(err::WRONGTYPE),
+        let lfu = self.store.config.lfu;
+        let i = self.client.db;
+        let found =
+            self.store.dbs[i].get_mut_or_create(key, now, |e| T::matches(&e.value), T::empty);
+        let Ok((entry, created)) = found else {
+            return Err(err::WRONGTYPE);
         };
-        let entry = if exists {
-            self.write(key).ok_or(err::NO_SUCH_KEY)?
-        } else {
-            // A new key is not an access: its counter starts at LFU_INIT, as in Redis.
-            self.db().set(key.clone(), T::empty(), now);
-            self.db().get_mut(key, now).ok_or(err::NO_SUCH_KEY)?
-        };
-        T::view(&mut entry.value).ok_or(err::WRONGTYPE)
+        // A new key is not an access: its counter starts at LFU_INIT, as in Redis.
+        if !created {
+            touch_once(entry, now, lfu, &mut self.lfu_bumped);
+        }
+        match T::view(&mut entry.value) {
+            Some(v) => Ok(v),
+            None => Err(err::WRONGTYPE),
+        }
     }
 
     /// While a blocked client is served: whether `key` is not the one that woke it (streams
@@ -309,6 +342,12 @@ fn touch_once(entry: &mut Entry, now_ms: u64, lfu: crate::config::LfuParams, bum
 /// access time moves to now; hot keys so survive LFU eviction and idle ones fade.
 fn touch(entry: &mut Entry, now_ms: u64, lfu: crate::config::LfuParams) {
     let now = lru_clock(now_ms);
+    if !lfu.enabled {
+        // Redis keeps the counter only under an LFU policy (OBJECT FREQ refuses to answer
+        // otherwise): no random draw per access, the access time alone moves.
+        entry.lru = now;
+        return;
+    }
     let mut counter = entry.lfu;
     if let Some(periods) =
         (now.saturating_sub(entry.lru) as u64 / 60).checked_div(lfu.decay_minutes)

@@ -46,7 +46,7 @@ fn set_pairs(ctx: &mut Ctx, args: &[Bytes]) -> Result<i64, Reply> {
     let h = ctx.write_or_create::<H>(&args[1])?;
     let mut added = 0;
     for pair in args[2..].chunks_exact(2) {
-        if h.insert(pair[0].clone(), pair[1].clone()) {
+        if h.insert_ref(&pair[0], &pair[1]) {
             added += 1;
         }
     }
@@ -73,7 +73,7 @@ fn hsetnx(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
         }
     }
     let h = ctx.write_or_create::<H>(&args[1])?;
-    h.insert(args[2].clone(), args[3].clone());
+    h.insert_ref(&args[2], &args[3]);
     ctx.dirty(1);
     Ok(Reply::Int(1))
 }

@@ -49,7 +49,7 @@ fn sadd(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
     let s = ctx.write_or_create::<S>(&args[1])?;
     let mut added = 0;
     for m in &args[2..] {
-        if s.insert(m.clone()) {
+        if s.insert_ref(m) {
             added += 1;
         }
     }

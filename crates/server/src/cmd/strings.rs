@@ -395,10 +395,14 @@ fn incr_by(ctx: &mut Ctx, key: &Bytes, by: i64) -> CmdResult {
             let Value::Str(s) = &mut entry.value else {
                 return Err(err::WRONGTYPE);
             };
-            let new = parse_i64_strict(s)
-                .ok_or(err::NOT_INTEGER)?
-                .checked_add(by)
-                .ok_or(err::OVERFLOW)?;
+            // The error replies are built only when needed: an eager `ok_or(err::X)` builds
+            // and drops one on every call.
+            let Some(old) = parse_i64_strict(s) else {
+                return Err(err::NOT_INTEGER);
+            };
+            let Some(new) = old.checked_add(by) else {
+                return Err(err::OVERFLOW);
+            };
             s.clear();
             s.extend_from_slice(itoa::Buffer::new().format(new).as_bytes());
             entry.raw = false;

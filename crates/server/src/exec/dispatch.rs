@@ -3,6 +3,7 @@
 //! blocking keys became ready. Only here do statuses become RESP errors for the client.
 
 use crate::client::ClientState;
+use crate::cmd::ctx::{Adoption, BigArgs};
 use crate::cmd::{self, err, flags, BlockRequest, Command, Ctx};
 use crate::exec::blocking::Waiter;
 use crate::exec::{evict, observe};
@@ -30,11 +31,11 @@ pub(crate) fn execute(
     let commands_before = store.stats.total_commands;
     let found = cmd::lookup(&args[0]);
     client.last_cmd = found.map(|c| crate::exec::stats::stat_name(c, &args));
-    client.argv_mem = args.iter().map(|a| a.len()).sum();
-    let mut adopted = Vec::new();
-    let (reply, block) = run(store, client, found, &args, &mut adopted);
-    if !adopted.is_empty() {
-        adopt_values(store, &mut args, adopted);
+    let argv_mem = args.iter().map(|a| a.len()).sum();
+    client.argv_mem = argv_mem;
+    let (reply, block, adopted) = run(store, client, found, &args, argv_mem);
+    if let Some(big) = adopted {
+        adopt_values(store, &mut args, big.pending);
     }
     client.argv_mem = 0;
     if store.stats.total_commands == commands_before && block.is_none() {
@@ -73,26 +74,29 @@ pub(crate) fn execute(
     }
 }
 
-/// Runs one request; `adopted` (empty) receives the placeholders to fill with its big
-/// arguments (see `Adoption`).
+/// What `run` hands back: the reply, the wait a blocking command asks for, and the
+/// placeholders to fill with the request's big arguments (see `Adoption`).
+type Ran = (Reply, Option<BlockRequest>, Option<Box<BigArgs>>);
+
+/// Runs one request whose arguments take `argv_mem` bytes.
 fn run(
     store: &mut Store,
     client: &mut ClientState,
     found: Option<&'static Command>,
     args: &[Bytes],
-    adopted: &mut Vec<(usize, Bytes, usize)>,
-) -> (Reply, Option<BlockRequest>) {
+    argv_mem: usize,
+) -> Ran {
     let Some(cmd) = found else {
         fail_multi(client);
-        return (err::unknown_command(args), None);
+        return (err::unknown_command(args), None, None);
     };
     if !cmd.arity_ok(args.len()) {
         fail_multi(client);
-        return (err::wrong_args(cmd.name), None);
+        return (err::wrong_args(cmd.name), None, None);
     }
     if let Some(e) = crate::acl::subcommand_arity_error(cmd, args) {
         fail_multi(client);
-        return (e, None);
+        return (e, None, None);
     }
     // Only DEBUG and MODULE are protected: other commands skip the client lookup.
     if !client.is_primary_link && matches!(cmd.name, "debug" | "module") {
@@ -103,7 +107,7 @@ fn run(
             .map(|h| h.info.addr.as_str());
         if let Some(e) = crate::exec::protected::refusal(&store.config, addr, cmd.name, args) {
             fail_multi(client);
-            return (e, None);
+            return (e, None, None);
         }
     }
     if !client.authenticated && !cmd.has(flags::NO_AUTH) {
@@ -113,7 +117,7 @@ fn run(
             client.authenticated = true;
         } else {
             fail_multi(client);
-            return (err::NOAUTH, None);
+            return (err::NOAUTH, None, None);
         }
     }
     if !client.is_primary_link {
@@ -134,10 +138,10 @@ fn run(
                     _ => String::new(),
                 };
                 let text = format!("EXECABORT Transaction discarded because of: {reason}");
-                return (Reply::error(text), None);
+                return (Reply::error(text), None, None);
             }
             fail_multi(client);
-            return (e, None);
+            return (e, None, None);
         }
     }
     if client.subscriptions > 0 && !client.resp3 && !cmd.has(flags::SUB_OK) {
@@ -146,6 +150,7 @@ fn run(
                 "ERR Can't execute '{}': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context",
                 cmd.name
             )),
+            None,
             None,
         );
     }
@@ -156,7 +161,7 @@ fn run(
                 crate::cluster::routing::redirect(driver, client, cmd, args, db, now_ms())
             {
                 fail_multi(client);
-                return (redirect, None);
+                return (redirect, None, None);
             }
         }
     }
@@ -165,20 +170,20 @@ fn run(
     if client.multi.is_some() && !cmd.has(flags::TX_CONTROL) {
         if cmd.has(flags::NO_MULTI) {
             fail_multi(client);
-            return (err::NOT_ALLOWED_IN_MULTI, None);
+            return (err::NOT_ALLOWED_IN_MULTI, None, None);
         }
         if let Some(e) = check_oom(store, eff).or_else(|| check_disk_error(store, client, cmd, eff))
         {
             fail_multi(client);
-            return (e, None);
+            return (e, None, None);
         }
         if let Some(queue) = client.multi.as_mut() {
             queue.push(args.to_vec());
         }
-        return (Reply::status("QUEUED"), None);
+        return (Reply::status("QUEUED"), None, None);
     }
     if let Some(e) = check_oom(store, eff).or_else(|| check_disk_error(store, client, cmd, eff)) {
-        return (e, None);
+        return (e, None, None);
     }
     if eff & flags::WRITE != 0
         && !client.is_primary_link
@@ -188,6 +193,7 @@ fn run(
         return (
             Reply::err("READONLY You can't write against a read only replica."),
             None,
+            None,
         );
     }
     if eff & flags::STALE == 0 && !client.is_primary_link && crate::script::running_stale(store) {
@@ -195,6 +201,7 @@ fn run(
             Reply::err(
                 "MASTERDOWN Link with MASTER is down and replica-serve-stale-data is set to 'no'.",
             ),
+            None,
             None,
         );
     }
@@ -208,16 +215,10 @@ fn run(
         propagate: None,
         touched: None,
         lfu_bumped: 0,
-        adopt: Default::default(),
+        adopt: Adoption::for_request(args, argv_mem),
     };
-    if args.len() > 2 {
-        ctx.adopt = crate::cmd::ctx::Adoption::for_request(args);
-    }
     let reply = call_from(&mut ctx, cmd, args, started);
-    let block = ctx.block.take();
-    // A swap: the empty vector goes to `ctx`, whose drop frees nothing either.
-    std::mem::swap(adopted, &mut ctx.adopt.pending);
-    (reply, block)
+    (reply, ctx.block.take(), ctx.adopt.take())
 }
 
 /// Moves each big argument a write stored as a placeholder into its key: the buffer the

@@ -33,11 +33,18 @@ impl Watches {
         self.dirty.remove(&client);
     }
 
-    /// Marks every client watching `key` as dirty.
+    /// Marks every client watching `key` as dirty. Runs for every written key: while
+    /// nothing is watched, one inlined test.
+    #[inline]
     pub(crate) fn touch(&mut self, db: usize, key: &Bytes) {
-        if self.by_key.is_empty() {
-            return;
+        if !self.by_key.is_empty() {
+            self.touch_watched(db, key);
         }
+    }
+
+    /// `touch` while some key is watched.
+    #[inline(never)]
+    fn touch_watched(&mut self, db: usize, key: &Bytes) {
         if let Some(list) = self.by_key.get(&(db, key.clone())) {
             self.dirty.extend(list.iter().copied());
         }
