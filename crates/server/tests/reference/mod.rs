@@ -75,8 +75,19 @@ impl Reference {
         loop {
             if let Ok(conn) = TcpStream::connect(("127.0.0.1", port)) {
                 // Another test process may own the port if ours failed to bind it.
-                if crate::common::answering_pid(conn).is_some_and(|pid| pid != r.child.id()) {
-                    return None;
+                match crate::common::answering_pid(conn) {
+                    Some(pid) if pid != r.child.id() => return None,
+                    Some(_) => {}
+                    // No pid in the answer (a password, or a listener going away): ours
+                    // must still be running, or the port was someone else's.
+                    None => {
+                        let mut r = r;
+                        std::thread::sleep(Duration::from_millis(100));
+                        if !matches!(r.child.try_wait(), Ok(None)) {
+                            return None;
+                        }
+                        return Some(r);
+                    }
                 }
                 break;
             }
