@@ -12,9 +12,9 @@
 //! Also the limits a node (and the small form) is held to, from `list-max-listpack-size`.
 
 use crate::limits::Limits;
-use crate::pack::{varint_len, MAX_PACK_BYTES};
+use crate::pack::{layout, varint_len, MAX_PACK_BYTES};
 use bytes::Bytes;
-use std::alloc::{alloc, dealloc, handle_alloc_error, realloc, Layout};
+use std::alloc::{alloc, dealloc, handle_alloc_error, realloc};
 use std::ptr::NonNull;
 
 /// Bytes a node may reach when `list-max-listpack-size` counts elements (Redis caps a
@@ -134,11 +134,6 @@ pub(crate) struct Node {
 unsafe impl Send for Node {}
 // SAFETY: &self methods only read.
 unsafe impl Sync for Node {}
-
-fn layout(len: usize) -> Layout {
-    // len <= HARD_CAP: always a valid layout with alignment 1.
-    Layout::from_size_align(len, 1).unwrap_or_else(|_| handle_alloc_error(Layout::new::<u8>()))
-}
 
 impl Node {
     /// An empty node (no allocation).

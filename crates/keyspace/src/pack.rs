@@ -33,7 +33,8 @@ unsafe impl Send for Pack {}
 // SAFETY: &self methods only read.
 unsafe impl Sync for Pack {}
 
-fn layout(len: usize) -> Layout {
+/// The layout of a byte buffer of `len` bytes (packs and list nodes).
+pub(crate) fn layout(len: usize) -> Layout {
     // len <= HARD_CAP: always a valid layout with alignment 1.
     Layout::from_size_align(len, 1).unwrap_or_else(|_| handle_alloc_error(Layout::new::<u8>()))
 }
