@@ -276,11 +276,7 @@ fn lrange(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
         return Ok(Reply::Array(Vec::new()));
     };
     Ok(match args::resolve_range(start, stop, list.len()) {
-        Some((s, e)) => Reply::Array(
-            list.range(s, e - s + 1)
-                .map(|v| Reply::Bulk(Bytes::copy_from_slice(v)))
-                .collect(),
-        ),
+        Some((s, e)) => rubra_resp::bulk_array(e - s + 1, list.range(s, e - s + 1)),
         None => Reply::Array(Vec::new()),
     })
 }
