@@ -73,6 +73,11 @@ HZ=$(getconf CLK_TCK)
 median() { tr ' ' '\n' | grep -v '^$' | sort -g | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "n/a" }'; }
 
+# wins "A1 A2 ..." "B1 B2 ...": in how many rounds Ai > Bi (the same round's pair, so a slow
+# patch of the machine hits both sides; the medians alone hide how noisy a cell is).
+wins() { awk -v a="$1" -v b="$2" 'BEGIN { n = split(a, x, " "); split(b, y, " "); w = 0
+  for (i = 1; i <= n; i++) if (x[i] + 0 > y[i] + 0) w++; print w }'; }
+
 declare -A RPS CPU P99
 if [[ " $PARTS " == *" throughput "* ]]; then
 for who in rubra redis; do start "$who"; done
@@ -102,7 +107,7 @@ for who in rubra redis; do stop "$who"; done
 
 echo
 echo "throughput, CPU and latency (-c 50, n=$N, median of $ROUNDS, pinned=$PIN)"
-printf '%-16s %10s %10s %6s | %9s %9s %6s | %7s %7s %6s\n' workload "rubra rps" "redis rps" ratio \
+printf '%-16s %10s %10s %6s %5s | %9s %9s %6s | %7s %7s %6s\n' workload "rubra rps" "redis rps" ratio wins \
   "rubra cpu" "redis cpu" ratio "r p99" "R p99" ratio
 for pipeline in $PIPELINES; do
   for test in ${TESTS//,/ }; do
@@ -110,11 +115,13 @@ for pipeline in $PIPELINES; do
     a=$(echo "${RPS[rubra $key]}" | median); b=$(echo "${RPS[redis $key]}" | median)
     ca=$(echo "${CPU[rubra $key]}" | median); cb=$(echo "${CPU[redis $key]}" | median)
     la=$(echo "${P99[rubra $key]}" | median); lb=$(echo "${P99[redis $key]}" | median)
-    printf '%-16s %10.0f %10.0f %6s | %9.3f %9.3f %6s | %7.3f %7.3f %6s\n' "$key" "$a" "$b" "$(ratio "$a" "$b")" \
+    printf '%-16s %10.0f %10.0f %6s %5s | %9.3f %9.3f %6s | %7.3f %7.3f %6s\n' "$key" "$a" "$b" "$(ratio "$a" "$b")" \
+      "$(wins "${RPS[rubra $key]}" "${RPS[redis $key]}")/$ROUNDS" \
       "$ca" "$cb" "$(ratio "$ca" "$cb")" "$la" "$lb" "$(ratio "$la" "$lb")"
   done
 done
-echo "(cpu = server CPU seconds per million requests; ratios are rubra/redis)"
+echo "(cpu = server CPU seconds per million requests; ratios are rubra/redis; wins = rounds in"
+echo " which rubra served more requests per second than redis-server right before or after it)"
 fi
 
 [ "$MEMORY" = 1 ] || exit 0
