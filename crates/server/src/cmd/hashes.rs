@@ -146,18 +146,20 @@ fn hexists(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
 
 /// HKEYS key
 fn hkeys(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
-    Ok(Reply::Array(
-        ctx.read_as::<H>(&args[1])?
-            .map_or_else(Vec::new, |h| h.keys().map(bulk).collect()),
-    ))
+    Ok(ctx
+        .read_as::<H>(&args[1])?
+        .map_or(Reply::Array(Vec::new()), |h| {
+            rubra_resp::bulk_array(h.len(), h.keys())
+        }))
 }
 
 /// HVALS key
 fn hvals(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
-    Ok(Reply::Array(
-        ctx.read_as::<H>(&args[1])?
-            .map_or_else(Vec::new, |h| h.values().map(bulk).collect()),
-    ))
+    Ok(ctx
+        .read_as::<H>(&args[1])?
+        .map_or(Reply::Array(Vec::new()), |h| {
+            rubra_resp::bulk_array(h.len(), h.values())
+        }))
 }
 
 /// HGETALL key — a map in RESP3, a flat field/value array in RESP2.
