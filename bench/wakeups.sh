@@ -4,6 +4,9 @@
 # request, counted with perf tracepoints (no hardware counters needed), plus server CPU per
 # request. Servers are pinned to CPU 1 and the client to CPU 0 (bench/lib.sh), run
 # alternately, a fresh server per round; prints each round and the median ratio rubra/redis.
+# Counting syscall tracepoints slows both servers down (GET -P 1 ran at ~15k requests/s under
+# it against ~50k without on this VM), so the counts describe a slowed-down exchange: compare
+# the two servers with it, not the absolute figures with bench/compare.sh.
 #
 # Usage: bench/wakeups.sh [requests (default 200000)] [rounds (default 3)]
 # Env:   TEST=get  PIPELINE=1  CLIENTS=50, and bench/lib.sh's RUBRA_BIN / PIN.
