@@ -103,11 +103,23 @@ impl StrValue {
 
     /// Replaces the whole value (SET, INCR, INCRBYFLOAT results): a short one goes inline
     /// and frees any buffer; a long one reuses the buffer when it is not far too large.
+    #[inline]
     pub fn set(&mut self, bytes: &[u8]) {
-        if let Some(s) = Self::inline(bytes) {
-            *self = s;
+        if bytes.len() <= INLINE_MAX {
+            match &mut self.0 {
+                // The common case (INCR on a counter): overwrite in place.
+                Repr::Inline(i) => {
+                    i.data[..bytes.len()].copy_from_slice(bytes);
+                    i.len = bytes.len() as u8;
+                }
+                Repr::Heap(_) => *self = Self::from_slice(bytes),
+            }
             return;
         }
+        self.set_long(bytes);
+    }
+
+    fn set_long(&mut self, bytes: &[u8]) {
         match &mut self.0 {
             Repr::Heap(v) if v.capacity() >= bytes.len() && v.capacity() / 2 <= bytes.len() => {
                 v.clear();

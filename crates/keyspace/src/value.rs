@@ -12,14 +12,19 @@ pub use crate::zpack::{ZIter, ZSet};
 /// at 24 bytes: most keys in a cache are strings, and every byte of `Entry` is paid per key.
 /// A string keeps up to `INLINE_MAX` bytes in place (see `StrValue`), beside which the
 /// enum's tag still fits.
+///
+/// `Str` is declared last on purpose: the other variants then take the niche values right
+/// after the one `StrValue` uses for its inline form, and every variant test compiles to
+/// one compare (declared first, each test needed a few more instructions: a cmov and a
+/// mask, measured in GET's code).
 #[derive(Debug, Clone)]
 pub enum Value {
-    Str(StrValue),
     List(ListValue),
     Hash(HashValue),
     Set(SetValue),
     ZSet(ZSet),
     Stream(Box<Stream>),
+    Str(StrValue),
 }
 
 // Pinned: a larger Value makes every key's node larger.
