@@ -716,7 +716,7 @@ mod tests {
     #[test]
     fn lazy_expiry_removes_and_logs() {
         let mut db = Db::new();
-        db.insert(key("k"), Entry::new(Value::Str(b"v".to_vec()), 0), 100);
+        db.insert(key("k"), Entry::new(Value::Str(b"v".into()), 0), 100);
         assert!(db.get(b"k", 99).is_some());
         assert!(db.get(b"k", 100).is_none());
         assert_eq!(db.len(), 0);
@@ -730,11 +730,11 @@ mod tests {
         for i in 0..10 {
             db.insert(
                 key(&format!("k{i}")),
-                Entry::new(Value::Str(vec![]), 0),
+                Entry::new(Value::Str(Default::default()), 0),
                 10 + i,
             );
         }
-        db.set(key("forever"), Value::Str(vec![]), 0);
+        db.set(key("forever"), Value::Str(Default::default()), 0);
         assert_eq!(db.active_expire(14, 100), 5);
         assert_eq!(db.len(), 6);
         assert_eq!(db.active_expire(1000, 2), 2);
@@ -745,8 +745,8 @@ mod tests {
     #[test]
     fn replacing_a_value_clears_the_ttl_index() {
         let mut db = Db::new();
-        db.insert(key("k"), Entry::new(Value::Str(vec![]), 0), 50);
-        db.set(key("k"), Value::Str(b"new".to_vec()), 0);
+        db.insert(key("k"), Entry::new(Value::Str(Default::default()), 0), 50);
+        db.set(key("k"), Value::Str(b"new".into()), 0);
         assert_eq!(db.expires_count(), 0);
         assert_eq!(db.active_expire(100, 10), 0);
         assert!(db.get(b"k", 100).is_some());
@@ -756,7 +756,7 @@ mod tests {
     fn scan_visits_every_key_once_when_nothing_changes() {
         let mut db = Db::new();
         for i in 0..5000 {
-            db.set(key(&format!("key:{i}")), Value::Str(vec![]), 0);
+            db.set(key(&format!("key:{i}")), Value::Str(Default::default()), 0);
         }
         let mut seen = std::collections::HashSet::new();
         let mut cursor = 0;
@@ -776,16 +776,16 @@ mod tests {
     #[test]
     fn snapshots_are_point_in_time_and_copy_on_write() {
         let mut db = Db::new();
-        db.set(key("a"), Value::Str(b"1".to_vec()), 0);
-        db.set(key("b"), Value::Str(b"2".to_vec()), 0);
+        db.set(key("a"), Value::Str(b"1".into()), 0);
+        db.set(key("b"), Value::Str(b"2".into()), 0);
         let snap = db.snapshot();
-        db.set(key("a"), Value::Str(b"changed".to_vec()), 0);
+        db.set(key("a"), Value::Str(b"changed".into()), 0);
         db.remove(b"b");
-        db.set(key("c"), Value::Str(b"3".to_vec()), 0);
+        db.set(key("c"), Value::Str(b"3".into()), 0);
         let mut seen = Vec::new();
         snap.for_each(0, |k, e, _| {
             if let Value::Str(v) = &e.value {
-                seen.push((Bytes::copy_from_slice(k), v.clone()));
+                seen.push((Bytes::copy_from_slice(k), v.to_vec()));
             }
         });
         seen.sort();
@@ -800,13 +800,13 @@ mod tests {
     #[test]
     fn get_mut_or_create_checks_creates_and_expires() {
         let is_str = |e: &Entry| matches!(e.value, Value::Str(_));
-        let make = || Value::Str(b"new".to_vec());
+        let make = || Value::Str(b"new".into());
         let mut db = Db::new();
         // Missing: created.
         let (e, created) = db.get_mut_or_create(b"k", 0, is_str, make).unwrap();
         assert!(created);
         if let Value::Str(s) = &mut e.value {
-            s.push(b'!');
+            s.extend_from_slice(b"!");
         }
         // Present: the same entry, changed in place, one key.
         let (e, created) = db.get_mut_or_create(b"k", 0, is_str, make).unwrap();
@@ -830,7 +830,7 @@ mod tests {
         // refused key copies nothing the snapshot could see either.
         let snap = db.snapshot();
         let (e, _) = db.get_mut_or_create(b"k", 0, is_str, make).unwrap();
-        e.value = Value::Str(b"after".to_vec());
+        e.value = Value::Str(b"after".into());
         assert_eq!(
             db.get_mut_or_create(b"h", 0, is_str, make).err(),
             Some(Refused)
@@ -838,7 +838,7 @@ mod tests {
         let mut seen = Vec::new();
         snap.for_each(0, |k, e, _| {
             if let Value::Str(v) = &e.value {
-                seen.push((Bytes::copy_from_slice(k), v.clone()));
+                seen.push((Bytes::copy_from_slice(k), v.to_vec()));
             }
         });
         assert!(seen.contains(&(key("k"), b"new!".to_vec())));
@@ -847,8 +847,8 @@ mod tests {
     #[test]
     fn slot_operations() {
         let mut db = Db::new();
-        db.set(key("{a}1"), Value::Str(vec![]), 0);
-        db.set(key("{a}2"), Value::Str(vec![]), 0);
+        db.set(key("{a}1"), Value::Str(Default::default()), 0);
+        db.set(key("{a}2"), Value::Str(Default::default()), 0);
         let slot = key_slot(b"a") as usize;
         assert_eq!(db.count_in_slot(slot), 2);
         assert_eq!(db.keys_in_slot(slot, 1).len(), 1);

@@ -17,6 +17,7 @@ mod pack;
 mod set;
 mod slot;
 pub mod stream;
+mod strval;
 pub mod value;
 mod zpack;
 mod zset;
@@ -48,4 +49,4 @@ pub(crate) fn own(v: bytes::Bytes) -> bytes::Bytes {
 pub use db::{Db, DbSnapshot, Entry, SlotIndex};
 pub use limits::Limits;
 pub use stream::{Stream, StreamId};
-pub use value::{HashValue, ListValue, SetValue, Value, ValueType, ZSet};
+pub use value::{HashValue, ListValue, SetValue, StrValue, Value, ValueType, ZSet};

@@ -204,13 +204,13 @@ mod tests {
     fn keys_of_every_length_class_round_trip() {
         for len in [0usize, 1, 10, 127, 128, 300, 16_383, 16_384, 70_000] {
             let key: Vec<u8> = (0..len).map(|i| (i * 31 % 251) as u8).collect();
-            let mut n = Node::new(&key, Entry::new(Value::Str(b"v".to_vec()), 5000), 0);
+            let mut n = Node::new(&key, Entry::new(Value::Str(b"v".into()), 5000), 0);
             assert_eq!(n.key(), &key[..]);
             assert_eq!(n.flags(), 0);
             n.set_flags(FLAG_TTL);
             assert!(n.has_ttl());
             assert_eq!(n.key(), &key[..], "flags must not clobber the key");
-            n.entry_mut().value = Value::Str(vec![b'x'; 100]);
+            n.entry_mut().value = Value::Str(vec![b'x'; 100].into());
             let c = n.clone();
             assert_eq!(c.key(), &key[..]);
             assert!(c.has_ttl());
@@ -223,7 +223,11 @@ mod tests {
 
     #[test]
     fn overwriting_the_entry_keeps_the_node_intact() {
-        let mut n = Node::new(b"key:1", Entry::new(Value::Str(vec![]), 0), FLAG_TTL);
+        let mut n = Node::new(
+            b"key:1",
+            Entry::new(Value::Str(Default::default()), 0),
+            FLAG_TTL,
+        );
         *n.entry_mut() = Entry::new(Value::new_hash(), 1000);
         assert_eq!(n.key(), b"key:1");
         assert!(n.has_ttl());

@@ -64,7 +64,7 @@ fn contents(f: impl FnOnce(&mut dyn FnMut(&[u8], &Entry, u64))) -> Model {
         let Value::Str(v) = &e.value else {
             panic!("only strings are stored here")
         };
-        out.insert(k.to_vec(), (v.clone(), at));
+        out.insert(k.to_vec(), (v.to_vec(), at));
     });
     out
 }
@@ -82,11 +82,11 @@ proptest! {
             model.retain(|_, (_, at)| *at == 0 || *at > now);
             match op {
                 Op::Set(k, v) => {
-                    db.set(Bytes::from(key(k)), Value::Str(vec![v]), now);
+                    db.set(Bytes::from(key(k)), Value::Str(vec![v].into()), now);
                     model.insert(key(k), (vec![v], 0));
                 }
                 Op::SetTtl(k, v, t) => {
-                    db.insert(key(k), Entry::new(Value::Str(vec![v]), now), now + t);
+                    db.insert(key(k), Entry::new(Value::Str(vec![v].into()), now), now + t);
                     model.insert(key(k), (vec![v], now + t));
                 }
                 Op::Expire(k, t) => {
@@ -114,7 +114,7 @@ proptest! {
                 }
                 Op::Get(k) => {
                     let got = db.get(&key(k), now).map(|e| match &e.value {
-                        Value::Str(v) => v.clone(),
+                        Value::Str(v) => v.to_vec(),
                         _ => vec![],
                     });
                     prop_assert_eq!(got, model.get(&key(k)).map(|e| e.0.clone()));
@@ -123,7 +123,7 @@ proptest! {
                 Op::Append(k) => {
                     if let Some(e) = db.get_mut(&key(k), now) {
                         if let Value::Str(v) = &mut e.value {
-                            v.push(b'+');
+                            v.extend_from_slice(b"+");
                         }
                     }
                     if let Some(e) = model.get_mut(&key(k)) {
@@ -162,7 +162,7 @@ proptest! {
 fn reads_do_not_copy_a_slot_shared_with_a_snapshot() {
     let mut db = Db::new();
     for i in 0..1000 {
-        db.set(format!("k{i}"), Value::Str(b"v".to_vec()), 0);
+        db.set(format!("k{i}"), Value::Str(b"v".into()), 0);
     }
     let snap = db.snapshot();
     let before: Vec<*const Entry> = (0..1000)
@@ -180,7 +180,7 @@ fn reads_do_not_copy_a_slot_shared_with_a_snapshot() {
         .collect();
     assert_eq!(before, after, "reads left every entry where it was");
     // A write copies only its own slot.
-    db.get_mut(b"k1", 0).unwrap().value = Value::Str(b"changed".to_vec());
+    db.get_mut(b"k1", 0).unwrap().value = Value::Str(b"changed".into());
     let moved = (0..1000)
         .filter(|i| !std::ptr::eq(db.peek(format!("k{i}").as_bytes(), 0).unwrap(), before[*i]))
         .count();

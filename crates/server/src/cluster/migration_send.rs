@@ -302,6 +302,8 @@ fn encode_big(buf: &mut Vec<u8>, k: &[u8], e: &Entry, at: u64) -> u64 {
 /// instead of being copied into the chunk: for big values the copy was the source's
 /// largest cost after the socket's own (perf: memmove ~19% of its CPU for 16 KB values).
 const BY_REF: usize = 2048;
+// Values sent by reference live in their own heap buffers, never inline in a key's node.
+const _: () = assert!(BY_REF > rubra_keyspace::value::INLINE_MAX);
 
 /// One piece of a [`Chunk`]: a range of its own bytes, or a string value of the snapshot.
 enum Seg {
@@ -788,7 +790,7 @@ mod tests {
         let later = now + 3_600_000;
         let long = |c: u8, n: usize| vec![c; n];
         let mut db = Db::new();
-        let str_entry = |v: Vec<u8>| Entry::new(Value::Str(v), now);
+        let str_entry = |v: Vec<u8>| Entry::new(Value::Str(v.into()), now);
         db.insert("short", str_entry(b"v".to_vec()), 0);
         db.insert("short-ttl", str_entry(b"w".to_vec()), later);
         db.insert("long", str_entry(long(b'a', 5000)), 0);

@@ -11,7 +11,7 @@ use rubra_keyspace::value::parse_i64_strict;
 use rubra_keyspace::Value;
 use rubra_resp::Reply;
 
-type S = Vec<u8>;
+type S = rubra_keyspace::StrValue;
 
 #[rustfmt::skip]
 pub(crate) static COMMANDS: &[Command] = &[
@@ -288,7 +288,7 @@ fn run(ctx: &mut Ctx, args: &[Bytes], readonly_cmd: bool) -> CmdResult {
     let Some(highest) = highest else {
         // Only GETs: a read lookup; a missing key reads as zeros.
         let s = ctx.read_as::<S>(&args[1])?;
-        let empty = Vec::new();
+        let empty = S::new();
         let s = s.map_or(&empty, |s| s);
         return Ok(Reply::Array(ops.iter().map(|o| get_op(s, o)).collect()));
     };
@@ -309,7 +309,7 @@ fn run(ctx: &mut Ctx, args: &[Bytes], readonly_cmd: bool) -> CmdResult {
         }
         None => {
             ctx.db()
-                .set(args[1].clone(), Value::Str(vec![0; need]), now);
+                .set(args[1].clone(), Value::Str(vec![0; need].into()), now);
             true
         }
     };

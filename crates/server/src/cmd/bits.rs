@@ -9,7 +9,7 @@ use bytes::Bytes;
 use rubra_keyspace::Value;
 use rubra_resp::Reply;
 
-type S = Vec<u8>;
+type S = rubra_keyspace::StrValue;
 
 #[rustfmt::skip]
 pub(crate) static COMMANDS: &[Command] = &[
@@ -159,7 +159,7 @@ fn bitpos(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
     let end_given = args.len() >= 5;
     let s = ctx
         .read_as::<S>(&args[1])?
-        .map(|s| s.as_slice())
+        .map(|s| s.as_bytes())
         .unwrap_or(&[]);
     let range = if args.len() >= 4 {
         bit_range(s, &args[3], args.get(4).map(|b| b.as_ref()), args.get(5))?
@@ -224,7 +224,7 @@ fn bitop(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
     }
     let mut out = vec![0u8; len];
     for (i, byte) in out.iter_mut().enumerate() {
-        let at = |v: &Vec<u8>| v.get(i).copied().unwrap_or(0);
+        let at = |v: &S| v.get(i).copied().unwrap_or(0);
         *byte = match kind {
             b'&' => inputs.iter().fold(0xFF, |acc, v| acc & at(v)),
             b'|' => inputs.iter().fold(0, |acc, v| acc | at(v)),
@@ -239,7 +239,7 @@ fn bitop(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
             ctx.dirty(1);
         }
     } else {
-        ctx.db().set(dest, Value::Str(out), now);
+        ctx.db().set(dest, Value::Str(out.into()), now);
         ctx.dirty(1);
     }
     Ok(Reply::Int(len as i64))

@@ -7,7 +7,7 @@ use crate::client::ClientState;
 use crate::store::Store;
 use bytes::Bytes;
 use rubra_keyspace::db::lru_clock;
-use rubra_keyspace::{Db, Entry, HashValue, ListValue, SetValue, Value, ZSet};
+use rubra_keyspace::{Db, Entry, HashValue, ListValue, SetValue, StrValue, Value, ZSet};
 use rubra_resp::Reply;
 
 /// A blocking command found nothing and asks to wait.
@@ -99,17 +99,17 @@ impl Adoption {
     /// The string to store for `value` under `key` in `db`: a copy, or, for a request's big
     /// argument, an empty placeholder noted for the dispatcher to fill. A later write of
     /// the same key in the same command replaces an earlier note.
-    pub(crate) fn string_for(&mut self, db: usize, key: &Bytes, value: &Bytes) -> Vec<u8> {
+    pub(crate) fn string_for(&mut self, db: usize, key: &Bytes, value: &Bytes) -> StrValue {
         let Some(big) = self.0.as_deref_mut() else {
-            return value.to_vec();
+            return StrValue::from_slice(value);
         };
         big.pending.retain(|(d, k, _)| *d != db || k != key);
         match big.index_of(value) {
             Some(i) => {
                 big.pending.push((db, key.clone(), i));
-                Vec::new()
+                StrValue::new()
             }
-            None => value.to_vec(),
+            None => StrValue::from_slice(value),
         }
     }
 }
@@ -159,7 +159,7 @@ macro_rules! typed {
     };
 }
 
-typed!(Vec<u8>, Str, Value::Str(Vec::new()));
+typed!(StrValue, Str, Value::Str(StrValue::new()));
 typed!(ListValue, List, Value::new_list());
 typed!(HashValue, Hash, Value::new_hash());
 typed!(SetValue, Set, Value::new_set());

@@ -7,10 +7,10 @@ use super::flags::*;
 use super::{err, CmdResult, Command, Ctx};
 use bytes::Bytes;
 use rubra_keyspace::value::parse_i64_strict;
-use rubra_keyspace::{Entry, Value};
+use rubra_keyspace::{Entry, StrValue, Value};
 use rubra_resp::Reply;
 
-type S = Vec<u8>;
+type S = StrValue;
 
 #[rustfmt::skip]
 pub(crate) static COMMANDS: &[Command] = &[
@@ -403,14 +403,13 @@ fn incr_by(ctx: &mut Ctx, key: &Bytes, by: i64) -> CmdResult {
             let Some(new) = old.checked_add(by) else {
                 return Err(err::OVERFLOW);
             };
-            s.clear();
-            s.extend_from_slice(itoa::Buffer::new().format(new).as_bytes());
+            s.set(itoa::Buffer::new().format(new).as_bytes());
             entry.raw = false;
             new
         }
         None => {
             let now = ctx.now_ms;
-            let text = itoa::Buffer::new().format(by).as_bytes().to_vec();
+            let text = StrValue::from_slice(itoa::Buffer::new().format(by).as_bytes());
             ctx.db().set(key.clone(), Value::Str(text), now);
             by
         }
@@ -448,12 +447,10 @@ fn decrby(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
 /// replicas never redo floating-point maths.
 fn incrbyfloat(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
     // Long-double arithmetic and printing, as Redis (see `longdouble`).
-    let current = ctx.write_as::<S>(&args[1])?.map(|s| s.clone());
+    let current = ctx.write_as::<S>(&args[1])?.map(|s| s.to_vec());
     let text = super::longdouble::incr_text(current.as_deref(), &args[2]).map_err(Reply::err)?;
     let text = Bytes::from(text);
-    let s = ctx.write_or_create::<S>(&args[1])?;
-    s.clear();
-    s.extend_from_slice(&text);
+    ctx.write_or_create::<S>(&args[1])?.set(&text);
     ctx.set_raw(&args[1], false);
     ctx.dirty(1);
     ctx.propagate = Some(vec![vec![
@@ -547,7 +544,7 @@ fn lcs(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
     let mut fetch = |key: &[u8]| -> Result<Vec<u8>, Reply> {
         match ctx.read(key).map(|e| &e.value) {
             None => Ok(Vec::new()),
-            Some(Value::Str(s)) => Ok(s.clone()),
+            Some(Value::Str(s)) => Ok(s.to_vec()),
             Some(_) => Err(Reply::err(
                 "ERR The specified keys must contain string values",
             )),

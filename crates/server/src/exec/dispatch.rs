@@ -234,7 +234,7 @@ fn adopt_values(store: &mut Store, args: &mut [Bytes], adopted: Vec<(usize, Byte
         // Time 0: the key was written by this very command; its TTL is not due yet.
         if let Some(entry) = store.dbs[db].get_mut(&key, 0) {
             if let rubra_keyspace::Value::Str(s) = &mut entry.value {
-                *s = value;
+                *s = value.into();
             }
         }
     }

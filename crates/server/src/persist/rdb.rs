@@ -19,7 +19,7 @@ use std::time::Duration;
 pub(crate) fn to_rdb(value: &Value) -> RdbValue {
     let owned = |b: &[u8]| b.to_vec();
     match value {
-        Value::Str(s) => RdbValue::Str(s.clone()),
+        Value::Str(s) => RdbValue::Str(s.to_vec()),
         Value::List(l) => RdbValue::List(l.iter().map(owned).collect()),
         Value::Hash(h) => RdbValue::Hash(h.iter().map(|(f, v)| (owned(f), owned(v))).collect()),
         Value::Set(s) => RdbValue::Set(s.iter().map(|m| m.to_vec()).collect()),
@@ -134,7 +134,7 @@ pub(crate) fn from_rdb(value: RdbValue) -> Option<Value> {
         return None;
     }
     Some(match value {
-        RdbValue::Str(s) => Value::Str(s),
+        RdbValue::Str(s) => Value::Str(s.into()),
         RdbValue::List(items) => Value::List(items.into_iter().map(Bytes::from).collect()),
         RdbValue::Hash(pairs) => Value::Hash(
             pairs

@@ -8,11 +8,11 @@ use super::args::is;
 use super::flags::*;
 use super::{err, CmdResult, Command, Ctx};
 use bytes::Bytes;
-use rubra_keyspace::Value;
+use rubra_keyspace::{StrValue, Value};
 use rubra_resp::Reply;
 use sketch::{Corrupt, DENSE, HDR, REGISTERS, SPARSE};
 
-type S = Vec<u8>;
+type S = StrValue;
 
 #[rustfmt::skip]
 pub(crate) static COMMANDS: &[Command] = &[
@@ -52,14 +52,15 @@ fn check_hll(v: &Value) -> Result<&S, Reply> {
     }
 }
 
-/// The HLL under `key` for writing: Ok(None) if missing, an error if not an HLL.
-fn write_hll<'c>(ctx: &'c mut Ctx, key: &[u8]) -> Result<Option<&'c mut S>, Reply> {
+/// The HLL under `key` for writing: Ok(None) if missing, an error if not an HLL. An HLL
+/// (16 header bytes and more) never fits inline, so its heap buffer is edited directly.
+fn write_hll<'c>(ctx: &'c mut Ctx, key: &[u8]) -> Result<Option<&'c mut Vec<u8>>, Reply> {
     match ctx.write(key) {
         None => Ok(None),
         Some(e) => {
             check_hll(&e.value)?;
             match &mut e.value {
-                Value::Str(s) => Ok(Some(s)),
+                Value::Str(s) => Ok(Some(s.vec_mut())),
                 _ => Err(err::WRONGTYPE),
             }
         }
@@ -72,8 +73,11 @@ fn pfadd(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
     let now = ctx.now_ms;
     let mut updated = 0u64;
     if write_hll(ctx, &args[1])?.is_none() {
-        ctx.db()
-            .set(args[1].clone(), Value::Str(sketch::new_sparse()), now);
+        ctx.db().set(
+            args[1].clone(),
+            Value::Str(sketch::new_sparse().into()),
+            now,
+        );
         updated += 1;
     }
     let s = write_hll(ctx, &args[1])?.ok_or(err::NO_SUCH_KEY)?;
@@ -134,8 +138,11 @@ fn pfmerge(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
     }
     let now = ctx.now_ms;
     if write_hll(ctx, &args[1])?.is_none() {
-        ctx.db()
-            .set(args[1].clone(), Value::Str(sketch::new_sparse()), now);
+        ctx.db().set(
+            args[1].clone(),
+            Value::Str(sketch::new_sparse().into()),
+            now,
+        );
     }
     let s = write_hll(ctx, &args[1])?.ok_or(err::NO_SUCH_KEY)?;
     if use_dense {

@@ -43,8 +43,11 @@ pub(super) fn debug(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
             if let Some(size) = size {
                 value.resize(size, 0);
             }
-            ctx.db()
-                .set(Bytes::from(key), rubra_keyspace::Value::Str(value), now);
+            ctx.db().set(
+                Bytes::from(key),
+                rubra_keyspace::Value::Str(value.into()),
+                now,
+            );
         }
         return Ok(Reply::OK);
     }
@@ -198,7 +201,8 @@ pub(super) fn memory(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
         use rubra_keyspace::Value;
         let overhead = 64 + args[2].len();
         let size = match &entry.value {
-            Value::Str(s) => s.len(),
+            // What is allocated: nothing for an inline string, the buffer otherwise.
+            Value::Str(s) => s.heap_bytes(),
             Value::List(l) => l.heap_bytes(),
             Value::Hash(h) => h.iter().map(|(k, v)| k.len() + v.len() + 72).sum(),
             Value::Set(s) => s.iter().map(|m| m.len() + 40).sum(),
