@@ -15,7 +15,8 @@
 #        PIPELINED_SCALE=4 runs pipelined tests with that many times the requests;
 #        PARTS=memory runs only the memory table (PARTS=throughput only the first table);
 #        DATASETS="hashes sets" limits the memory table to some datasets;
-#        SCALE=10 divides the memory datasets' sizes (quick runs).
+#        SCALE=10 divides the memory datasets' sizes (quick runs);
+#        RAW=file appends every run (who P test round rps cpu p99) for bench/paired.py.
 # Needs: redis-server, redis-benchmark, redis-cli (apt-get install -y redis-server redis-tools).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -104,7 +105,9 @@ for pipeline in $PIPELINES; do
         key="P$pipeline $test"
         RPS[$who $key]="${RPS[$who $key]:-} $rps"
         P99[$who $key]="${P99[$who $key]:-} $p99"
-        CPU[$who $key]="${CPU[$who $key]:-} $(awk -v d=$((t1 - t0)) -v hz="$HZ" -v n="$n" 'BEGIN { printf "%.4f", d / hz / n * 1e6 }')"
+        cpu=$(awk -v d=$((t1 - t0)) -v hz="$HZ" -v n="$n" 'BEGIN { printf "%.4f", d / hz / n * 1e6 }')
+        CPU[$who $key]="${CPU[$who $key]:-} $cpu"
+        [ -z "${RAW:-}" ] || echo "$who P$pipeline $test $round $rps $cpu $p99" >>"$RAW"
       done
     done
   done

@@ -167,14 +167,52 @@ impl Reply {
 /// three copies each). `items` must yield `len` slices; a count that differs is corrected,
 /// never sent wrong.
 pub fn bulk_array<'a>(len: usize, items: impl Iterator<Item = &'a [u8]>) -> Reply {
-    let mut out = Vec::with_capacity(16 + len * 16);
+    encoded_array(len, 16 + len * 16, |out| {
+        let mut count = 0;
+        for item in items {
+            bulk(out, item);
+            count += 1;
+        }
+        count
+    })
+}
+
+/// The ZRANGE family's reply, encoded at once from borrowed members as `bulk_array` does:
+/// the members alone, or with their scores as Redis sends them, a flat member, score, ...
+/// array in RESP2 and an array of [member, score] pairs in RESP3. With scores the bytes
+/// depend on the protocol, so the caller passes the one the reply is for (a script's own).
+/// `items` must yield `len` pairs; a count that differs is corrected.
+pub fn scored_array<'a>(
+    len: usize,
+    items: impl Iterator<Item = (&'a [u8], f64)>,
+    withscores: bool,
+    resp3: bool,
+) -> Reply {
+    if !withscores {
+        return bulk_array(len, items.map(|(member, _)| member));
+    }
+    let per_item = if resp3 { 1 } else { 2 };
+    encoded_array(len * per_item, 16 + len * 40, |out| {
+        let mut count = 0;
+        for (member, score) in items {
+            if resp3 {
+                out.extend_from_slice(b"*2\r\n");
+            }
+            bulk(out, member);
+            Reply::Double(score).encode(out, resp3);
+            count += per_item;
+        }
+        count
+    })
+}
+
+/// An array header for `len` elements followed by what `fill` writes, which returns how many
+/// elements it wrote; if that is not `len`, the header is rewritten to match.
+fn encoded_array(len: usize, capacity: usize, fill: impl FnOnce(&mut Vec<u8>) -> usize) -> Reply {
+    let mut out = Vec::with_capacity(capacity);
     int_line(&mut out, b'*', len as i64);
     let header = out.len();
-    let mut count = 0;
-    for item in items {
-        bulk(&mut out, item);
-        count += 1;
-    }
+    let count = fill(&mut out);
     if count != len {
         let mut fixed = Vec::with_capacity(out.len() + 8);
         int_line(&mut fixed, b'*', count as i64);
@@ -236,6 +274,38 @@ mod tests {
         assert_eq!(
             bulk_array(5, items[..2].iter().copied()).to_bytes(false),
             b"*2\r\n$1\r\na\r\n$0\r\n\r\n"
+        );
+    }
+
+    #[test]
+    fn scored_array_matches_the_replies_it_replaces() {
+        let items: Vec<(&[u8], f64)> = vec![(b"a", 1.5), (b"", f64::INFINITY), (b"b\r\n", -0.0)];
+        let bulks = |m: &[u8]| Reply::Bulk(Bytes::copy_from_slice(m));
+        let plain = Reply::Array(items.iter().map(|(m, _)| bulks(m)).collect());
+        let flat = Reply::Array(
+            items
+                .iter()
+                .flat_map(|(m, s)| [bulks(m), Reply::Double(*s)])
+                .collect(),
+        );
+        let nested = Reply::Array(
+            items
+                .iter()
+                .map(|(m, s)| Reply::Array(vec![bulks(m), Reply::Double(*s)]))
+                .collect(),
+        );
+        for resp3 in [false, true] {
+            let scored = |withscores| {
+                scored_array(items.len(), items.iter().copied(), withscores, resp3).to_bytes(resp3)
+            };
+            assert_eq!(scored(false), plain.to_bytes(resp3));
+            let expected = if resp3 { &nested } else { &flat };
+            assert_eq!(scored(true), expected.to_bytes(resp3));
+        }
+        // A wrong count is corrected, counting a RESP2 pair as two elements.
+        assert_eq!(
+            scored_array(9, items[..1].iter().copied(), true, false).to_bytes(false),
+            b"*2\r\n$1\r\na\r\n$3\r\n1.5\r\n"
         );
     }
 

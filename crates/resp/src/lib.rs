@@ -10,7 +10,7 @@ mod request;
 
 pub use client::{encode_request, FrameReader};
 pub use double::format_double;
-pub use encode::{bulk_array, Reply, VerbatimFormat};
+pub use encode::{bulk_array, scored_array, Reply, VerbatimFormat};
 pub use frame::{parse_frame, Frame};
 pub use request::{
     parse_request, parse_request_shared, split_args, Limits, Parsed, ProtocolError, Request,

@@ -123,9 +123,13 @@ pub fn run_node(args: Vec<String>) -> i32 {
         // append under `appendfsync always` never reached its exit, and the node ran on.
         .log_internal_errors(false)
         .init();
-    let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
+    let threads = config
+        .worker_threads
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()));
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(threads)
+        // Named for `top -H` and perf (tokio's blocking-pool threads, made on demand, share it).
+        .thread_name("rubra-worker")
         .enable_all()
         .build()
     {

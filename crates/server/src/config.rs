@@ -152,6 +152,9 @@ pub(crate) struct Config {
     pub lfu: LfuParams,
     /// busy-reply-threshold (ms, 0: never busy), read by every script run.
     pub busy_reply_threshold_ms: u64,
+    /// `io-threads` when given at start-up: the runtime's worker count. Unset, the node runs
+    /// one worker per CPU; a Redis user who writes `io-threads 1` (or 4) gets that many.
+    pub worker_threads: Option<usize>,
 }
 
 /// The LFU counter's parameters, read on every key access.
@@ -212,6 +215,7 @@ impl Default for Config {
                 enabled: false,
             },
             busy_reply_threshold_ms: 5000,
+            worker_threads: None,
         };
         c.refresh_cache();
         c
@@ -315,6 +319,10 @@ impl Config {
         self.values.insert(param.name, normalised);
         if param.name == "notify-keyspace-events" {
             self.notify_flags = crate::exec::notify::parse_flags(value);
+        }
+        if param.name == "io-threads" {
+            // Immutable: only start-up reaches here, before the runtime is built.
+            self.worker_threads = Some(self.int("io-threads").max(1) as usize);
         }
         self.refresh_cache();
         Ok(())

@@ -152,3 +152,49 @@ fn subcommand_arity_errors() {
         "CLIENT NOSUCH",
     ]);
 }
+
+/// The runtime's worker threads, named `rubra-worker` (cli.rs). Nothing at start-up makes
+/// blocking-pool threads, which share the name.
+fn worker_threads(pid: u32) -> usize {
+    let tasks = std::fs::read_dir(format!("/proc/{pid}/task")).expect("/proc task list");
+    tasks
+        .filter_map(|t| t.ok())
+        .filter(|t| {
+            std::fs::read_to_string(t.path().join("comm"))
+                .is_ok_and(|c| c.trim_end() == "rubra-worker")
+        })
+        .count()
+}
+
+/// `io-threads N`, immutable as in Redis, sets how many worker threads serve clients;
+/// left unset, the node runs one per CPU it may use.
+#[test]
+fn io_threads_sets_the_worker_count() {
+    let per_cpu = std::thread::available_parallelism().map_or(2, |n| n.get());
+    let default = TestServer::start(&[]);
+    assert_eq!(worker_threads(default.pid()), per_cpu);
+    assert_eq!(
+        default.cli(&["CONFIG", "GET", "io-threads"]),
+        "io-threads\n1"
+    );
+    for n in [1, 3] {
+        let server = TestServer::start(&["--io-threads", &n.to_string()]);
+        assert_eq!(worker_threads(server.pid()), n, "--io-threads {n}");
+        assert_eq!(
+            server.cli(&["CONFIG", "GET", "io-threads"]),
+            format!("io-threads\n{n}")
+        );
+        // Immutable at run time, with Redis's refusal.
+        assert!(server
+            .cli(&["CONFIG", "SET", "io-threads", "2"])
+            .contains("can't set immutable config"));
+        assert_eq!(server.cli(&["SET", "k", "v"]), "OK");
+    }
+    // Out of Redis's range: refused at start-up.
+    let out = std::process::Command::new(rubra_bin())
+        .args(["--port", &free_port().to_string(), "--io-threads", "0"])
+        .output()
+        .expect("run rubra-server");
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("io-threads"));
+}

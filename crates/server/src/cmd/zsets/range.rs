@@ -138,8 +138,21 @@ pub(super) struct RangeSpec {
 impl RangeSpec {
     /// Resolves to the selected members, in reply order.
     fn select(&self, z: &ZSet) -> Vec<(Bytes, f64)> {
+        let (lo, hi) = self.ranks(z);
+        collect_ranks(z, lo, hi, self.rev, self.offset, self.limit)
+    }
+
+    /// The reply for the selected members, encoded straight from the set.
+    fn reply(&self, z: &ZSet, resp3: bool) -> Reply {
+        let (lo, hi) = self.ranks(z);
+        let (n, walk) = walk_ranks(z, lo, hi, self.rev, self.offset, self.limit);
+        rubra_resp::scored_array(n, walk, self.withscores, resp3)
+    }
+
+    /// The ranks [lo, hi) the range covers, before OFFSET and LIMIT.
+    fn ranks(&self, z: &ZSet) -> (usize, usize) {
         let len = z.len();
-        let (lo, hi) = match &self.range {
+        match &self.range {
             Range::Rank(start, end) => match args::resolve_range(*start, *end, len) {
                 None => (0, 0),
                 Some((s, e)) if self.rev => (len - 1 - e, len - s),
@@ -147,8 +160,7 @@ impl RangeSpec {
             },
             Range::Score(r) => r.ranks(z),
             Range::Lex(r) => r.ranks(z),
-        };
-        collect_ranks(z, lo, hi, self.rev, self.offset, self.limit)
+        }
     }
 }
 
@@ -162,13 +174,27 @@ pub(super) fn collect_ranks(
     offset: i64,
     limit: i64,
 ) -> Vec<(Bytes, f64)> {
-    if offset < 0 || hi <= lo {
-        return Vec::new();
-    }
-    let count = hi - lo;
+    walk_ranks(z, lo, hi, rev, offset, limit)
+        .1
+        .map(|(m, s)| (Bytes::copy_from_slice(m), s))
+        .collect()
+}
+
+/// What `collect_ranks` selects, borrowed from the set (a reply encodes it straight from
+/// there), with how many members the walk yields.
+fn walk_ranks(
+    z: &ZSet,
+    lo: usize,
+    hi: usize,
+    rev: bool,
+    offset: i64,
+    limit: i64,
+) -> (usize, impl Iterator<Item = (&[u8], f64)>) {
+    let count = hi.saturating_sub(lo);
     let offset = usize::try_from(offset).unwrap_or(usize::MAX);
     if offset >= count {
-        return Vec::new();
+        // Nothing (a negative offset lands here too).
+        return (0, z.iter_from(0).take(0));
     }
     let mut n = count - offset;
     if limit >= 0 {
@@ -179,9 +205,7 @@ pub(super) fn collect_ranks(
     } else {
         z.iter_from(lo + offset)
     };
-    walk.take(n)
-        .map(|(m, s)| (Bytes::copy_from_slice(m), s))
-        .collect()
+    (n, walk.take(n))
 }
 
 /// Parses a ZRANGE-family command: `min`/`max` words at `bounds`, options from `opts`.
@@ -264,7 +288,7 @@ pub(super) fn range_read(
     let Some(z) = ctx.read_as::<Z>(&args[1])? else {
         return Ok(Reply::Array(Vec::new()));
     };
-    Ok(pairs_reply(spec.select(z), spec.withscores, resp3))
+    Ok(spec.reply(z, resp3))
 }
 
 /// ZRANGE key start stop [BYSCORE|BYLEX] [REV] [LIMIT offset count] [WITHSCORES]
