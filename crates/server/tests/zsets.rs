@@ -1396,6 +1396,13 @@ const SHAPES_SCRIPT: &[&str] = &[
     "bzmpop 0 1 z max",
     "zrank z x",
     "zrank z nope",
+    // Scores printed by the short exact path (integers, short binary fractions) and by the
+    // general one (rounded to 17 digits, exponents).
+    "zadd zf 2.375 a 0.0001220703125 b 12345678901234567 c -1024.5 d 0.1 e 1e-5 f 123456789.125 g 99999999999999999 h 1e16 i -0.00048828125 j",
+    "zrange zf 0 -1 withscores",
+    "zscore zf c",
+    "zincrby zf 0.625 a",
+    "zmscore zf d e f",
 ];
 
 #[test]
