@@ -123,6 +123,8 @@ mod tests {
     }
 
     #[test]
+    // Some literals below have more digits than a double holds, on purpose.
+    #[allow(clippy::excessive_precision)]
     fn short_exact_takes_the_values_it_should() {
         for (v, text) in [
             (1.0, "1"),
