@@ -30,6 +30,12 @@ impl Big {
         b
     }
 
+    fn from_u128(v: u128) -> Big {
+        let mut b = Big((0..4).map(|i| (v >> (32 * i)) as u32).collect());
+        b.trim();
+        b
+    }
+
     fn trim(&mut self) {
         while self.0.last() == Some(&0) {
             self.0.pop();
@@ -300,11 +306,14 @@ impl Ld {
         if !int.bytes().chain(frac.bytes()).all(|b| b.is_ascii_digit()) {
             return None;
         }
+        let e = exp10 - frac.len() as i64;
+        if let Some(v) = parse_small(int, frac, e, neg) {
+            return Some(Ok(v));
+        }
         let mut n = Big(Vec::new());
         for b in int.bytes().chain(frac.bytes()) {
             n.mul_add_small(10, (b - b'0') as u32);
         }
-        let e = exp10 - frac.len() as i64;
         if n.is_zero() {
             return Some(Ok(Ld { neg, ..Ld::ZERO }));
         }
@@ -388,29 +397,8 @@ impl Ld {
     pub(crate) fn format_human(self) -> String {
         let digits = if self.mant == 0 {
             "0".to_string()
-        } else if self.exp >= 0 {
-            Big::from_u64(self.mant).shl(self.exp as u64).to_decimal()
         } else {
-            let mut num = Big::from_u64(self.mant);
-            for _ in 0..17 {
-                num.mul_add_small(10, 0);
-            }
-            let sh = (-self.exp) as u64;
-            let mut q = num.shr(sh);
-            let half = num.bit(sh - 1);
-            let rest = num.any_below(sh - 1);
-            if half && (rest || q.bit(0)) {
-                q.mul_add_small(1, 1);
-            }
-            let d = q.to_decimal();
-            let d = format!("{d:0>18}");
-            let (i, f) = d.split_at(d.len() - 17);
-            let f = f.trim_end_matches('0');
-            if f.is_empty() {
-                i.to_string()
-            } else {
-                format!("{i}.{f}")
-            }
+            self.fixed17_small().unwrap_or_else(|| self.fixed17_big())
         };
         if self.neg && digits != "0" {
             format!("-{digits}")
@@ -418,6 +406,91 @@ impl Ld {
             digits
         }
     }
+
+    /// `format_human`'s digits (no sign) of a non-zero value, in big integers: any value.
+    fn fixed17_big(self) -> String {
+        if self.exp >= 0 {
+            return Big::from_u64(self.mant).shl(self.exp as u64).to_decimal();
+        }
+        let mut num = Big::from_u64(self.mant);
+        for _ in 0..17 {
+            num.mul_add_small(10, 0);
+        }
+        let sh = (-self.exp) as u64;
+        let mut q = num.shr(sh);
+        let half = num.bit(sh - 1);
+        let rest = num.any_below(sh - 1);
+        if half && (rest || q.bit(0)) {
+            q.mul_add_small(1, 1);
+        }
+        with_17_decimals(&q.to_decimal())
+    }
+
+    /// `format_human`'s digits in u128 arithmetic, for values below 2^64 whose 17 decimals
+    /// fit in it (every counter an application keeps); None for the rest.
+    fn fixed17_small(self) -> Option<String> {
+        if self.exp >= 0 {
+            let int = (self.mant as u128).checked_shl(u32::try_from(self.exp).ok()?)?;
+            return (int >> self.exp == self.mant as u128).then(|| int.to_string());
+        }
+        // mant * 10^17 < 2^64 * 2^57: fits.
+        let num = self.mant as u128 * 10u128.pow(17);
+        let sh = u32::try_from(-self.exp).ok().filter(|&sh| sh < 128)?;
+        let mut q = num >> sh;
+        let half = (num >> (sh - 1)) & 1 == 1;
+        let rest = num & ((1u128 << (sh - 1)) - 1) != 0;
+        if half && (rest || q & 1 == 1) {
+            q += 1;
+        }
+        Some(with_17_decimals(&q.to_string()))
+    }
+}
+
+/// `d`, a count of 1e-17 units, as `%.17Lf` prints it with trailing zeros (and a bare dot)
+/// removed.
+fn with_17_decimals(d: &str) -> String {
+    let d = format!("{d:0>18}");
+    let (i, f) = d.split_at(d.len() - 17);
+    let f = f.trim_end_matches('0');
+    if f.is_empty() {
+        i.to_string()
+    } else {
+        format!("{i}.{f}")
+    }
+}
+
+/// `Ld::parse` of a decimal with at most 38 significant digits and at most 18 decimals (what
+/// INCRBYFLOAT stores has at most 17), or an integer that u128 holds, without big integers: the same quotient and sticky bit, rounded
+/// by the same `round64`. None for everything else (and for zero), which the general path
+/// takes.
+fn parse_small(int: &str, frac: &str, e: i64, neg: bool) -> Option<Ld> {
+    let digits = format!("{int}{frac}");
+    let digits = digits.trim_start_matches('0');
+    if digits.is_empty() || digits.len() > 38 {
+        return None;
+    }
+    // Below 10^38 < 2^127.
+    let n: u128 = digits.parse().ok()?;
+    let (q, sticky, shift) = if e >= 0 {
+        let scale = 10u128.checked_pow(u32::try_from(e).ok()?)?;
+        (n.checked_mul(scale)?, false, 0)
+    } else if e >= -18 {
+        let d = 10u128.pow((-e) as u32);
+        let bits = |v: u128| 128 - v.leading_zeros() as u64;
+        // As the general path: a quotient of at least 66 bits. The numerator has at most
+        // max(67 + 60, 127 + 1) bits.
+        let shift = (66 + bits(d)).saturating_sub(bits(n)) + 1;
+        let num = n << shift;
+        (num / d, num % d != 0, shift)
+    } else {
+        return None;
+    };
+    let (mant, exp) = round64(&Big::from_u128(q), sticky);
+    Some(Ld {
+        neg,
+        mant,
+        exp: exp - shift as i64,
+    })
 }
 
 /// Product of two big integers (schoolbook).
@@ -516,6 +589,7 @@ pub(crate) fn incr_text(current: Option<&[u8]>, incr: &[u8]) -> Result<String, &
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
 
     fn sum(a: &str, b: &str) -> String {
         incr_text(Some(a.as_bytes()), b.as_bytes()).expect("valid")
@@ -530,6 +604,55 @@ mod tests {
         assert_eq!(sum("-1.25", "0"), "-1.25");
         assert_eq!(sum("5.0e3", "2.0e2"), "5200");
         assert_eq!(sum("1", "-1"), "0");
+    }
+
+    /// Decimal texts the fast paths take: up to 38 digits, up to 18 decimals, signs.
+    fn short_decimal() -> impl Strategy<Value = String> {
+        let below = 10u128.pow(38);
+        (any::<bool>(), 0..below, 0u32..38, 0usize..19).prop_map(|(neg, n, cut, dec)| {
+            let digits = format!("{:0>38}", n / 10u128.pow(cut));
+            let (i, f) = digits.split_at(38 - dec);
+            format!("{}{}.{}", if neg { "-" } else { "" }, i, f)
+        })
+    }
+
+    proptest! {
+        /// The u128 fast paths give what the big-integer paths give: padding the text with
+        /// 20 zero decimals sends it down the general parse, and `fixed17_big` prints any value.
+        #[test]
+        fn fast_paths_match_big_integers(a in short_decimal(), b in short_decimal()) {
+            for text in [&a, &b] {
+                let fast = Ld::parse(text.as_bytes());
+                let general = Ld::parse(format!("{text}{}", "0".repeat(20)).as_bytes());
+                prop_assert_eq!(fast, general, "{}", text);
+            }
+            let (Some(Ok(x)), Some(Ok(y))) = (Ld::parse(a.as_bytes()), Ld::parse(b.as_bytes()))
+            else {
+                return Err(TestCaseError::fail("parse"));
+            };
+            for v in [x, y, x.add(y).unwrap_or(x)] {
+                if v.mant != 0 {
+                    if let Some(fast) = v.fixed17_small() {
+                        prop_assert_eq!(fast, v.fixed17_big());
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn counters_take_the_fast_paths() {
+        for (int, frac, e) in [
+            ("10", "5", -1),
+            ("3", "", 0),
+            ("0", "000000000000000001", -18),
+        ] {
+            let v = parse_small(int, frac, e, false).expect("fast parse");
+            assert!(v.fixed17_small().is_some(), "{int}.{frac}");
+        }
+        assert_eq!(parse_small("1", "", -19, false), None);
+        assert!(parse_small("1001", "50000000000001155", -17, false).is_some());
+        assert_eq!(parse_small(&"9".repeat(39), "", 0, false), None);
     }
 
     #[test]
