@@ -481,7 +481,7 @@ fn parse_small(int: &str, frac: &str, e: i64, neg: bool) -> Option<Ld> {
         // max(67 + 60, 127 + 1) bits.
         let shift = (66 + bits(d)).saturating_sub(bits(n)) + 1;
         let num = n << shift;
-        (num / d, num % d != 0, shift)
+        (num / d, !num.is_multiple_of(d), shift)
     } else {
         return None;
     };
