@@ -460,9 +460,9 @@ fn with_17_decimals(d: &str) -> String {
 }
 
 /// `Ld::parse` of a decimal with at most 38 significant digits and at most 18 decimals (what
-/// INCRBYFLOAT stores has at most 17), or an integer that u128 holds, without big integers: the same quotient and sticky bit, rounded
-/// by the same `round64`. None for everything else (and for zero), which the general path
-/// takes.
+/// INCRBYFLOAT stores has at most 17), or of an integer that u128 holds, without big
+/// integers: the same quotient and sticky bit, rounded by the same `round64`. None for
+/// everything else (and for zero), which the general path takes.
 fn parse_small(int: &str, frac: &str, e: i64, neg: bool) -> Option<Ld> {
     let digits = format!("{int}{frac}");
     let digits = digits.trim_start_matches('0');
