@@ -16,9 +16,11 @@ pub fn format_double(v: f64) -> String {
             "0".into()
         };
     }
-    if let Some(text) = short_exact(v) {
-        return text;
-    }
+    short_exact(v).unwrap_or_else(|| general(v))
+}
+
+/// `%.17g` of any finite non-zero value, through Rust's exact-precision formatting.
+fn general(v: f64) -> String {
     // 17 significant digits in scientific form: d.dddddddddddddddde[+-]X
     let sci = format!("{:.16e}", v);
     let (mantissa, exp) = match sci.split_once('e') {
@@ -105,22 +107,8 @@ fn strip_fraction_zeros(s: &str) -> &str {
 
 #[cfg(test)]
 mod tests {
-    use super::{format_double, short_exact};
+    use super::{format_double, general, short_exact};
     use proptest::prelude::*;
-
-    /// The general path alone (what `format_double` was before `short_exact`).
-    fn general(v: f64) -> String {
-        let sci = format!("{:.16e}", v);
-        let (mantissa, exp) = sci.split_once('e').unwrap();
-        let exp: i32 = exp.parse().unwrap();
-        if !(-4..17).contains(&exp) {
-            let m = super::strip_fraction_zeros(mantissa);
-            format!("{}e{}{:02}", m, if exp < 0 { '-' } else { '+' }, exp.abs())
-        } else {
-            let fixed = format!("{:.*}", (16 - exp).max(0) as usize, v);
-            super::strip_fraction_zeros(&fixed).to_string()
-        }
-    }
 
     #[test]
     // Some literals below have more digits than a double holds, on purpose.
