@@ -138,15 +138,39 @@ pub(super) struct RangeSpec {
 impl RangeSpec {
     /// Resolves to the selected members, in reply order.
     fn select(&self, z: &ZSet) -> Vec<(Bytes, f64)> {
-        let (lo, hi) = self.ranks(z);
-        collect_ranks(z, lo, hi, self.rev, self.offset, self.limit)
+        self.walk(z)
+            .1
+            .map(|(m, s)| (Bytes::copy_from_slice(m), s))
+            .collect()
     }
 
     /// The reply for the selected members, encoded straight from the set.
     fn reply(&self, z: &ZSet, resp3: bool) -> Reply {
-        let (lo, hi) = self.ranks(z);
-        let (n, walk) = walk_ranks(z, lo, hi, self.rev, self.offset, self.limit);
+        let (n, walk) = self.walk(z);
         rubra_resp::scored_array(n, walk, self.withscores, resp3)
+    }
+
+    /// The selected members, borrowed from the set in reply order, with how many the walk
+    /// yields: the range's ranks walked forward or backward, skipping OFFSET and taking at
+    /// most LIMIT (negative: all). A negative offset selects nothing, as in Redis.
+    fn walk<'z>(&self, z: &'z ZSet) -> (usize, impl Iterator<Item = (&'z [u8], f64)>) {
+        let (lo, hi) = self.ranks(z);
+        let count = hi.saturating_sub(lo);
+        let offset = usize::try_from(self.offset).unwrap_or(usize::MAX);
+        if offset >= count {
+            // Nothing (a negative offset lands here too).
+            return (0, z.iter_from(0).take(0));
+        }
+        let mut n = count - offset;
+        if self.limit >= 0 {
+            n = n.min(usize::try_from(self.limit).unwrap_or(usize::MAX));
+        }
+        let walk = if self.rev {
+            z.iter_rev_from(hi - 1 - offset)
+        } else {
+            z.iter_from(lo + offset)
+        };
+        (n, walk.take(n))
     }
 
     /// The ranks [lo, hi) the range covers, before OFFSET and LIMIT.
@@ -162,50 +186,6 @@ impl RangeSpec {
             Range::Lex(r) => r.ranks(z),
         }
     }
-}
-
-/// Members at ranks [lo, hi), walked forward or backward, skipping `offset` and taking at
-/// most `limit` (negative: all). A negative offset selects nothing, as in Redis.
-pub(super) fn collect_ranks(
-    z: &ZSet,
-    lo: usize,
-    hi: usize,
-    rev: bool,
-    offset: i64,
-    limit: i64,
-) -> Vec<(Bytes, f64)> {
-    walk_ranks(z, lo, hi, rev, offset, limit)
-        .1
-        .map(|(m, s)| (Bytes::copy_from_slice(m), s))
-        .collect()
-}
-
-/// What `collect_ranks` selects, borrowed from the set (a reply encodes it straight from
-/// there), with how many members the walk yields.
-fn walk_ranks(
-    z: &ZSet,
-    lo: usize,
-    hi: usize,
-    rev: bool,
-    offset: i64,
-    limit: i64,
-) -> (usize, impl Iterator<Item = (&[u8], f64)>) {
-    let count = hi.saturating_sub(lo);
-    let offset = usize::try_from(offset).unwrap_or(usize::MAX);
-    if offset >= count {
-        // Nothing (a negative offset lands here too).
-        return (0, z.iter_from(0).take(0));
-    }
-    let mut n = count - offset;
-    if limit >= 0 {
-        n = n.min(usize::try_from(limit).unwrap_or(usize::MAX));
-    }
-    let walk = if rev {
-        z.iter_rev_from(hi - 1 - offset)
-    } else {
-        z.iter_from(lo + offset)
-    };
-    (n, walk.take(n))
 }
 
 /// Parses a ZRANGE-family command: `min`/`max` words at `bounds`, options from `opts`.
