@@ -44,11 +44,8 @@ pub(crate) static COMMANDS: &[Command] = &[
 /// lazyfree-lazy-user-del) frees large values on the lazy-free thread.
 fn del(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
     let now = ctx.now_ms;
-    // Asked only for a large value: the parameter lookup by name cost a DEL of a missing key
-    // a quarter more instructions than Redis's whole DEL.
-    let lazy = |ctx: &Ctx| {
-        is(&args[0], "unlink") || ctx.store.config.get_value("lazyfree-lazy-user-del") == "yes"
-    };
+    let lazy =
+        is(&args[0], "unlink") || ctx.store.config.get_value("lazyfree-lazy-user-del") == "yes";
     let mut n = 0;
     for key in &args[1..] {
         let db = ctx.db();
@@ -57,7 +54,7 @@ fn del(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
         }
         if let Some(entry) = db.remove(key) {
             n += 1;
-            if entry.value.free_effort() > lazyfree::THRESHOLD && lazy(ctx) {
+            if lazy && entry.value.free_effort() > lazyfree::THRESHOLD {
                 lazyfree::free_later(1, entry);
             }
         }
