@@ -175,6 +175,12 @@ pub(crate) struct Config {
     /// `io-threads` when given at start-up: the runtime's worker count. Unset, the node runs
     /// one worker per CPU; a Redis user who writes `io-threads 1` (or 4) gets that many.
     pub worker_threads: Option<usize>,
+    /// lazyfree-lazy-user-del: DEL frees large values as UNLINK does; read by every DEL.
+    pub lazy_user_del: bool,
+    /// hll-sparse-max-bytes: the size at which a sparse HLL turns dense; read by every PFADD.
+    pub hll_sparse_max_bytes: usize,
+    /// replica-read-only: a replica refuses writes; read by every write command.
+    pub replica_read_only: bool,
 }
 
 /// The LFU counter's parameters, read on every key access.
@@ -236,6 +242,9 @@ impl Default for Config {
             },
             busy_reply_threshold_ms: 5000,
             worker_threads: None,
+            lazy_user_del: false,
+            hll_sparse_max_bytes: 3000,
+            replica_read_only: true,
         };
         c.refresh_cache();
         c
@@ -401,6 +410,12 @@ impl Config {
         self.databases = self.int("databases") as usize;
         self.hz = self.int("hz").clamp(1, 500) as u64;
         self.protected_mode = self.get_value("protected-mode") == "yes";
+        self.lazy_user_del = self.get_value("lazyfree-lazy-user-del") == "yes";
+        self.hll_sparse_max_bytes = self
+            .get_value("hll-sparse-max-bytes")
+            .parse()
+            .unwrap_or(3000);
+        self.replica_read_only = self.get_value("replica-read-only") == "yes";
         self.cluster_enabled = self.get_value("cluster-enabled") == "yes";
         self.idle_timeout_secs = self.int("timeout") as u64;
         self.tracking_table_max_keys = self.int("tracking-table-max-keys") as usize;

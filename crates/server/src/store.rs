@@ -141,6 +141,9 @@ impl Store {
         encoding_limits(&self.config).install();
         self.observe = crate::exec::observe::Settings::from_config(&self.config);
         self.notify_flags = self.config.notify_flags;
+        // requirepass is the default user's password from now on: RESET, ACL LIST and
+        // ACL WHOAMI see it at once, not at the next unauthenticated command.
+        self.acl.sync_requirepass(&self.config.requirepass);
         if let Some(aof) = self.aof.as_mut() {
             aof.policy =
                 crate::persist::aof::FsyncPolicy::from_config(self.config.get_value("appendfsync"));

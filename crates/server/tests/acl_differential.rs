@@ -201,6 +201,45 @@ fn acl_permissions_resp3() {
     assert_same_as_redis(&script);
 }
 
+/// A container's unknown subcommand or wrong subcommand arity is refused before
+/// authentication, as Redis's command lookup does; from a script and in ACL DRYRUN it is no
+/// command at all.
+#[test]
+fn subcommand_faults_come_before_auth() {
+    assert_same_as_redis(&[
+        "!CONFIG SET requirepass pw",
+        // RESET leaves the connection as a new one: not authenticated.
+        "RESET",
+        "CONFIG FOO",
+        "CONFIG GET",
+        "CONFIG",
+        "CLIENT BLAH x",
+        "OBJECT nope k",
+        "XINFO zz",
+        "COMMAND nothing",
+        "ACL foo",
+        "GET a",
+        "MULTI",
+        "AUTH pw",
+        "CONFIG FOO",
+        "CLIENT Ünknown",
+        "SCRIPT nope",
+        "FUNCTION nope",
+        "MULTI",
+        "CONFIG FOO",
+        "PING",
+        "EXEC",
+        "EVAL \"return redis.pcall('config','foo')\" 0",
+        "EVAL \"return redis.pcall('config','get')\" 0",
+        "EVAL \"return redis.pcall('object','foo','x')\" 0",
+        "EVAL \"return redis.pcall('config','get','maxmemory')\" 0",
+        "ACL DRYRUN default config foo",
+        "ACL DRYRUN default config get",
+        "ACL DRYRUN default config get x",
+        "!CONFIG SET requirepass \"\"",
+    ]);
+}
+
 /// `requirepass` is the default user's password; AUTH forms and HELLO AUTH.
 #[test]
 fn requirepass_is_the_default_users_password() {

@@ -14,7 +14,7 @@ use rubra_resp::Reply;
 pub(crate) static COMMANDS: &[Command] = &[Command::new(
     "acl",
     -2,
-    NOSCRIPT | LOADING | STALE,
+    NOSCRIPT | LOADING | STALE | CONTAINER,
     (0, 0, 0),
     "server",
     acl,
@@ -311,17 +311,21 @@ fn dryrun(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
         )));
     };
     let call = &args[3..];
-    let Some(cmd) = crate::cmd::lookup(&call[0]) else {
-        return Err(Reply::error(format!(
+    let not_found = || {
+        Reply::error(format!(
             "ERR Command '{}' not found",
             String::from_utf8_lossy(&call[0])
-        )));
+        ))
     };
+    let cmd = crate::cmd::lookup(&call[0]).ok_or_else(not_found)?;
     if !cmd.arity_ok(call.len()) {
         return Err(err::wrong_args(cmd.name));
     }
-    if let Some(e) = super::subcommand_arity_error(cmd, call) {
-        return Err(e);
+    match super::subcommand_fault(cmd, call) {
+        // Redis's lookup finds no command for an unknown subcommand.
+        Some(super::SubcommandFault::Unknown) => return Err(not_found()),
+        Some(fault) => return Err(fault.reply(cmd, call)),
+        None => {}
     }
     let full = super::resolve(cmd, call).map_or(cmd.name, |i| SPECS[i].name);
     Ok(match super::user_may_run(user, cmd, call) {

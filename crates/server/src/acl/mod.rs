@@ -189,7 +189,7 @@ pub(crate) fn resolve(cmd: &Command, args: &[Bytes]) -> Option<usize> {
             key[name.len()] = b'|';
             key[name.len() + 1..len].copy_from_slice(sub);
             key[name.len() + 1..len].make_ascii_lowercase();
-            if let Ok(i) = SPECS.binary_search_by(|s| s.name.as_bytes().cmp(&key[..len])) {
+            if let Some(&i) = subcommand_specs().get(&key[..len]) {
                 return Some(i);
             }
         }
@@ -217,6 +217,21 @@ fn top_level_specs() -> &'static ahash::AHashMap<&'static str, (usize, bool)> {
             }
         }
         map
+    })
+}
+
+/// Catalog index of each subcommand by its full name (`config|get`), built once: a hash
+/// probe instead of a binary search of the catalog's names.
+fn subcommand_specs() -> &'static ahash::AHashMap<&'static [u8], usize> {
+    static MAP: std::sync::OnceLock<ahash::AHashMap<&'static [u8], usize>> =
+        std::sync::OnceLock::new();
+    MAP.get_or_init(|| {
+        SPECS
+            .iter()
+            .enumerate()
+            .filter(|(_, spec)| rules::is_sub(spec))
+            .map(|(i, spec)| (spec.name.as_bytes(), i))
+            .collect()
     })
 }
 
@@ -335,11 +350,6 @@ pub(crate) fn check(
         None => Denial::Command,
     };
     let full = resolve(cmd, args).map_or(cmd.name, |i| SPECS[i].name);
-    // Redis rejects an unknown subcommand before it looks at permissions.
-    let container = top_level_specs().get(cmd.name).is_some_and(|&(_, c)| c);
-    if container && args.len() >= 2 && !full.contains('|') {
-        return Some(crate::cmd::err::unknown_subcommand(cmd.name, &args[1]));
-    }
     let (reason, object, text) = match denial {
         Denial::Command => (
             "command",
@@ -413,27 +423,47 @@ pub(crate) fn log_denial(
     );
 }
 
-/// Subcommand arity as Redis checks it before running: Some(error) when `args` names a
-/// known subcommand with the wrong number of arguments.
+/// What is wrong with a container command's subcommand, found as Redis's lookupCommand and
+/// arity check find it: before authentication, ACL or the command itself.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum SubcommandFault {
+    /// The container has no such subcommand.
+    Unknown,
+    /// The subcommand (its catalog name, e.g. "config|get") takes another argument count.
+    Arity(&'static str),
+}
+
+impl SubcommandFault {
+    /// The reply a client gets for it, as Redis words it.
+    pub(crate) fn reply(self, cmd: &Command, args: &[Bytes]) -> Reply {
+        match self {
+            SubcommandFault::Unknown => crate::cmd::err::unknown_subcommand(cmd.name, &args[1]),
+            SubcommandFault::Arity(name) => crate::cmd::err::wrong_args(name),
+        }
+    }
+}
+
+/// Checks a container's subcommand: None when `args` is no container call, or names a
+/// known subcommand with a valid argument count.
 ///
 /// Asked for every command: the common answer (not a container) is inlined into the
 /// dispatcher; the subcommand's check is out of line.
 #[inline]
-pub(crate) fn subcommand_arity_error(cmd: &Command, args: &[Bytes]) -> Option<Reply> {
-    // Only a container's subcommand has an arity of its own.
-    if args.len() < 2 || !crate::exec::stats::is_container(cmd.name) {
+pub(crate) fn subcommand_fault(cmd: &Command, args: &[Bytes]) -> Option<SubcommandFault> {
+    // A container alone (CONFIG) is checked as a command of its own arity.
+    if args.len() < 2 || !cmd.has(crate::cmd::flags::CONTAINER) {
         return None;
     }
-    subcommand_arity_check(cmd, args)
+    subcommand_check(cmd, args)
 }
 
-/// `subcommand_arity_error` for a container command.
+/// `subcommand_fault` for a container command.
 #[inline(never)]
-fn subcommand_arity_check(cmd: &Command, args: &[Bytes]) -> Option<Reply> {
-    let i = resolve(cmd, args)?;
-    let spec = &SPECS[i];
+fn subcommand_check(cmd: &Command, args: &[Bytes]) -> Option<SubcommandFault> {
+    let spec = &SPECS[resolve(cmd, args)?];
     if !rules::is_sub(spec) {
-        return None;
+        // resolve fell back to the container itself: no such subcommand.
+        return Some(SubcommandFault::Unknown);
     }
     let argc = args.len() as i32;
     let ok = if spec.arity >= 0 {
@@ -441,7 +471,7 @@ fn subcommand_arity_check(cmd: &Command, args: &[Bytes]) -> Option<Reply> {
     } else {
         argc >= -spec.arity
     };
-    (!ok).then(|| crate::cmd::err::wrong_args(spec.name))
+    (!ok).then_some(SubcommandFault::Arity(spec.name))
 }
 
 /// Loads users at start-up from `aclfile` or from the config file's `user` lines (not

@@ -11,7 +11,7 @@ use rubra_resp::Reply;
 
 #[rustfmt::skip]
 pub(crate) static COMMANDS: &[Command] = &[
-    Command::new("cluster", -2, 0, (0, 0, 0), "cluster", cluster),
+    Command::new("cluster", -2, CONTAINER, (0, 0, 0), "cluster", cluster),
     Command::new("readonly", 1, FAST | LOADING | STALE, (0, 0, 0), "cluster", readonly),
     Command::new("readwrite", 1, FAST | LOADING | STALE, (0, 0, 0), "cluster", readwrite),
     Command::new("asking", 1, FAST, (0, 0, 0), "cluster", asking),

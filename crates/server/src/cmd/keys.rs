@@ -28,7 +28,7 @@ pub(crate) static COMMANDS: &[Command] = &[
     Command::new("swapdb", 3, WRITE | FAST, (0, 0, 0), "server", swapdb),
     Command::new("move", 3, WRITE | FAST, (1, 1, 1), "generic", move_cmd),
     Command::new("copy", -3, WRITE | DENYOOM, (1, 2, 1), "generic", copy),
-    Command::new("object", -2, READONLY, (2, 2, 1), "generic", object),
+    Command::new("object", -2, READONLY | CONTAINER, (2, 2, 1), "generic", object),
     Command::new("expire", -3, WRITE | FAST, (1, 1, 1), "generic", expire),
     Command::new("pexpire", -3, WRITE | FAST, (1, 1, 1), "generic", pexpire),
     Command::new("expireat", -3, WRITE | FAST, (1, 1, 1), "generic", expireat),
@@ -44,8 +44,7 @@ pub(crate) static COMMANDS: &[Command] = &[
 /// lazyfree-lazy-user-del) frees large values on the lazy-free thread.
 fn del(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
     let now = ctx.now_ms;
-    let lazy =
-        is(&args[0], "unlink") || ctx.store.config.get_value("lazyfree-lazy-user-del") == "yes";
+    let lazy = is(&args[0], "unlink") || ctx.store.config.lazy_user_del;
     let mut n = 0;
     for key in &args[1..] {
         let db = ctx.db();
@@ -408,15 +407,15 @@ fn object(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
         return Err(err::unknown_subcommand("object", sub));
     }
     let now = ctx.now_ms;
-    let lfu = matches!(
-        ctx.store.config.policy,
-        crate::config::EvictionPolicy::AllKeysLfu | crate::config::EvictionPolicy::VolatileLfu
-    );
+    use crate::config::EvictionPolicy as P;
+    let lfu = ctx.store.config.lfu.enabled;
     // Redis shares the objects of small integers (0..9999) unless an LRU/LFU policy
     // needs per-key access data; a shared object reports INT_MAX references.
-    let policy = ctx.store.config.get_value("maxmemory-policy");
-    let shares =
-        ctx.store.config.maxmemory == 0 || !(policy.contains("lru") || policy.contains("lfu"));
+    let shares = ctx.store.config.maxmemory == 0
+        || !matches!(
+            ctx.store.config.policy,
+            P::AllKeysLru | P::VolatileLru | P::AllKeysLfu | P::VolatileLfu
+        );
     let decay = ctx.store.config.lfu.decay_minutes;
     let Some(entry) = ctx.db().peek(&args[2], now) else {
         return Ok(Reply::Nil);

@@ -67,6 +67,9 @@ pub(crate) mod flags {
     /// Allowed for a RESP2 client in subscribed state.
     pub(crate) const SUB_OK: u32 = 1 << 13;
     pub(crate) const MAY_REPLICATE: u32 = 1 << 14;
+    /// Internal: has subcommands (CONFIG GET), so the dispatcher, ACL and the statistics
+    /// look at the second word; the catalog decides which commands (a test holds them equal).
+    pub(crate) const CONTAINER: u32 = 1 << 15;
 
     /// Names in COMMAND INFO order.
     pub(crate) const NAMES: &[(u32, &str)] = &[

@@ -18,7 +18,7 @@ pub(crate) static COMMANDS: &[Command] = &[
     Command::new("sunsubscribe", -1, PUBSUB | NOSCRIPT | LOADING | STALE | SUB_OK, (1, -1, 1), "pubsub", sunsubscribe),
     Command::new("publish", 3, PUBSUB | LOADING | STALE | FAST | MAY_REPLICATE, (0, 0, 0), "pubsub", publish),
     Command::new("spublish", 3, PUBSUB | LOADING | STALE | FAST | MAY_REPLICATE, (1, 1, 1), "pubsub", spublish),
-    Command::new("pubsub", -2, PUBSUB | LOADING | STALE, (0, 0, 0), "pubsub", pubsub_cmd),
+    Command::new("pubsub", -2, PUBSUB | LOADING | STALE | CONTAINER, (0, 0, 0), "pubsub", pubsub_cmd),
 ];
 
 /// The output limits for pub/sub clients, from client-output-buffer-limit.

@@ -57,12 +57,12 @@ pub(crate) static COMMANDS: &[Command] = &[
     Command::new("xsetid", -3, WRITE | DENYOOM | FAST, (1, 1, 1), "stream", xsetid),
     Command::new("xread", -4, READONLY | BLOCKING, (0, 0, 0), "stream", xread).with_keys(xread_keys),
     Command::new("xreadgroup", -7, WRITE | BLOCKING, (0, 0, 0), "stream", groups::xreadgroup).with_keys(xread_keys),
-    Command::new("xgroup", -2, WRITE | DENYOOM, (2, 2, 1), "stream", groups::xgroup),
+    Command::new("xgroup", -2, WRITE | DENYOOM | CONTAINER, (2, 2, 1), "stream", groups::xgroup),
     Command::new("xack", -4, WRITE | FAST, (1, 1, 1), "stream", pending::xack),
     Command::new("xpending", -3, READONLY, (1, 1, 1), "stream", pending::xpending),
     Command::new("xclaim", -6, WRITE | FAST, (1, 1, 1), "stream", pending::xclaim),
     Command::new("xautoclaim", -6, WRITE | FAST, (1, 1, 1), "stream", pending::xautoclaim),
-    Command::new("xinfo", -2, READONLY, (2, 2, 1), "stream", xinfo::xinfo),
+    Command::new("xinfo", -2, READONLY | CONTAINER, (2, 2, 1), "stream", xinfo::xinfo),
 ];
 
 // ---------------------------------------------------------------------------------------

@@ -94,9 +94,9 @@ fn run(
         fail_multi(client);
         return (err::wrong_args(cmd.name), None, None);
     }
-    if let Some(e) = crate::acl::subcommand_arity_error(cmd, args) {
+    if let Some(fault) = crate::acl::subcommand_fault(cmd, args) {
         fail_multi(client);
-        return (e, None, None);
+        return (fault.reply(cmd, args), None, None);
     }
     // Only DEBUG and MODULE are protected: other commands skip the client lookup.
     if !client.is_primary_link && matches!(cmd.name, "debug" | "module") {
@@ -188,7 +188,7 @@ fn run(
     if eff & flags::WRITE != 0
         && !client.is_primary_link
         && store.replication.is_replica()
-        && store.config.get_value("replica-read-only") == "yes"
+        && store.config.replica_read_only
     {
         return (
             Reply::err("READONLY You can't write against a read only replica."),

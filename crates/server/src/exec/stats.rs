@@ -282,7 +282,7 @@ impl Registry {
     /// `plain_number` without `direct` (or for an address outside it).
     #[cold]
     fn plain_number_searched(&self, cmd: &'static Command) -> Option<usize> {
-        if is_container(cmd.name) {
+        if cmd.has(crate::cmd::flags::CONTAINER) {
             return None;
         }
         self.index_of_command(cmd)
@@ -313,32 +313,19 @@ fn registry() -> &'static Registry {
 /// container command (CONFIG GET -> `config|get`), else the command's own name.
 #[inline]
 pub(crate) fn stat_name(cmd: &'static Command, args: &[Bytes]) -> &'static str {
-    if !is_container(cmd.name) {
+    if !cmd.has(crate::cmd::flags::CONTAINER) {
         return cmd.name;
     }
     subcommand_stat_name(cmd, args)
 }
 
-/// `stat_name` for a container command: its known subcommand's full name.
-#[inline(never)]
+/// `stat_name` for a container command: its known subcommand's catalog name.
 fn subcommand_stat_name(cmd: &'static Command, args: &[Bytes]) -> &'static str {
-    let Some(subs) = containers().get(cmd.name) else {
-        return cmd.name;
-    };
-    let Some(sub) = args.get(1) else {
-        return cmd.name;
-    };
-    let mut buf = [0u8; 32];
-    if sub.len() > buf.len() {
-        return cmd.name;
+    let spec = crate::acl::resolve(cmd, args).map(|i| &crate::acl::catalog::SPECS[i]);
+    match spec {
+        Some(spec) if crate::acl::rules::is_sub(spec) => spec.name,
+        _ => cmd.name,
     }
-    for (d, s) in buf.iter_mut().zip(sub.iter()) {
-        *d = s.to_ascii_lowercase();
-    }
-    let sub = &buf[..sub.len()];
-    subs.iter()
-        .find(|(s, _)| s.as_bytes() == sub)
-        .map_or(cmd.name, |(_, full)| full)
 }
 
 /// Whether `sub` (any case) is a subcommand of `container` that Redis knows.
@@ -370,34 +357,9 @@ pub(crate) fn is_admin(name: &str) -> bool {
 }
 
 /// Whether `name` (lower case) is a container command, one with subcommands in the
-/// catalog. Asked several times for every command: a table of the (first letter, length)
-/// shapes of the container names rules out almost every other name before any hashing.
-#[inline]
+/// catalog. The command path asks `flags::CONTAINER` instead; this is the catalog's answer
+/// that the flag is held to.
 pub(crate) fn is_container(name: &str) -> bool {
-    let Some(&first) = name.as_bytes().first() else {
-        return false;
-    };
-    shapes()[first as usize] & (1 << name.len().min(63)) != 0 && is_container_name(name)
-}
-
-/// The (first letter, length) shapes of the container names, built once.
-fn shapes() -> &'static [u64; 256] {
-    static SHAPES: OnceLock<[u64; 256]> = OnceLock::new();
-    SHAPES.get_or_init(|| {
-        let mut t = [0u64; 256];
-        for c in containers().keys() {
-            if let Some(&first) = c.as_bytes().first() {
-                t[first as usize] |= 1 << c.len().min(63);
-            }
-        }
-        t
-    })
-}
-
-/// The exact test behind `is_container`, out of line so that the common answer (no) is
-/// a few inlined instructions.
-#[inline(never)]
-fn is_container_name(name: &str) -> bool {
     containers().contains_key(name)
 }
 
@@ -534,14 +496,17 @@ mod tests {
     use super::*;
 
     #[test]
-    fn containers_are_recognised_by_shape() {
-        for c in containers().keys() {
-            assert!(is_container(c), "{c}");
+    fn the_container_flag_is_the_catalogs() {
+        for (name, cmd) in crate::cmd::table() {
+            let name = std::str::from_utf8(name).expect("ascii name");
+            assert_eq!(
+                cmd.has(crate::cmd::flags::CONTAINER),
+                is_container(name),
+                "{name}"
+            );
         }
-        for plain in [
-            "get", "set", "incr", "lpush", "zadd", "hset", "xadd", "eval", "",
-        ] {
-            assert!(!is_container(plain), "{plain}");
+        for c in containers().keys() {
+            assert!(crate::cmd::lookup(c.as_bytes()).is_some(), "{c}");
         }
     }
 

@@ -612,6 +612,16 @@ fn check_and_call(
     if !cmd.arity_ok(words.len()) {
         return Err("Wrong number of args calling Redis command from script");
     }
+    match crate::acl::subcommand_fault(cmd, words) {
+        // Redis's lookup finds no command for an unknown subcommand.
+        Some(crate::acl::SubcommandFault::Unknown) => {
+            return Err("Unknown Redis command called from script")
+        }
+        Some(crate::acl::SubcommandFault::Arity(_)) => {
+            return Err("Wrong number of args calling Redis command from script")
+        }
+        None => {}
+    }
     if cmd.has(flags::NOSCRIPT) {
         return Err("This Redis command is not allowed from script");
     }

@@ -36,11 +36,7 @@ impl From<Corrupt> for Reply {
 
 /// `hll-sparse-max-bytes`: the size at which a sparse HLL turns dense (Redis's default 3000).
 fn sparse_max_bytes(ctx: &Ctx) -> usize {
-    ctx.store
-        .config
-        .get_value("hll-sparse-max-bytes")
-        .parse()
-        .unwrap_or(3000)
+    ctx.store.config.hll_sparse_max_bytes
 }
 
 /// Checks that an existing value is a string in HLL layout, with Redis's two errors.

@@ -137,7 +137,7 @@ pub(crate) fn function(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
     // The rest change the libraries: refused on a read-only replica, then propagated.
     if ctx.store.replication.is_replica()
         && !ctx.client.is_primary_link
-        && ctx.store.config.get_value("replica-read-only") == "yes"
+        && ctx.store.config.replica_read_only
     {
         return Err(Reply::err(
             "READONLY You can't write against a read only replica.",

@@ -17,8 +17,8 @@ pub(crate) static COMMANDS: &[Command] = &[
     Command::new("evalsha_ro", -3, NOSCRIPT | STALE | READONLY, (0, 0, 0), "scripting", eval::evalsha_ro).with_keys(numkeys_at_2),
     Command::new("fcall", -3, NOSCRIPT | STALE | MAY_REPLICATE, (0, 0, 0), "scripting", functions::fcall).with_keys(numkeys_at_2),
     Command::new("fcall_ro", -3, NOSCRIPT | STALE | READONLY, (0, 0, 0), "scripting", functions::fcall_ro).with_keys(numkeys_at_2),
-    Command::new("script", -2, NOSCRIPT, (0, 0, 0), "scripting", cache::script),
-    Command::new("function", -2, NOSCRIPT, (0, 0, 0), "scripting", functions::function),
+    Command::new("script", -2, NOSCRIPT | CONTAINER, (0, 0, 0), "scripting", cache::script),
+    Command::new("function", -2, NOSCRIPT | CONTAINER, (0, 0, 0), "scripting", functions::function),
 ];
 
 /// Key positions of `CMD script-or-name numkeys key... arg...`.
