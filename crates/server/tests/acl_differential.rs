@@ -201,12 +201,24 @@ fn acl_permissions_resp3() {
     assert_same_as_redis(&script);
 }
 
-/// A container's unknown subcommand or wrong subcommand arity is refused before
-/// authentication, as Redis's command lookup does; from a script and in ACL DRYRUN it is no
-/// command at all.
+/// An unknown command, a container's unknown subcommand or a wrong subcommand arity is
+/// refused before authentication, as Redis's command lookup does, with its texts cut as
+/// Redis cuts them; from a script and in ACL DRYRUN an unknown subcommand is no command.
 #[test]
-fn subcommand_faults_come_before_auth() {
-    assert_same_as_redis(&[
+fn lookup_faults_come_before_auth() {
+    let (a, b, c) = ("a".repeat(100), "b".repeat(100), "c".repeat(200));
+    let long = [
+        format!("NOSUCH {a} {b}"),
+        format!("NOSUCH {c}"),
+        format!("{c}{c}"),
+        format!("CONFIG {c}"),
+    ];
+    let mut script: Vec<&str> = long.iter().map(String::as_str).collect();
+    script.extend_from_slice(&[
+        "NOSUCH a b",
+        "NOSUCH a b c d e f g h i j k l m n o p q r s t u v w x y z 1 2 3 4 5 6 7 8 9",
+        "NOSUCH \"a\\x00b\" \"c\\r\\nd\"",
+        "CONFIG \"x\\x00y\"",
         "!CONFIG SET requirepass pw",
         // RESET leaves the connection as a new one: not authenticated.
         "RESET",
@@ -218,6 +230,8 @@ fn subcommand_faults_come_before_auth() {
         "XINFO zz",
         "COMMAND nothing",
         "ACL foo",
+        "NOSUCH x",
+        "GET",
         "GET a",
         "MULTI",
         "AUTH pw",
@@ -238,6 +252,7 @@ fn subcommand_faults_come_before_auth() {
         "ACL DRYRUN default config get x",
         "!CONFIG SET requirepass \"\"",
     ]);
+    assert_same_as_redis(&script);
 }
 
 /// `requirepass` is the default user's password; AUTH forms and HELLO AUTH.

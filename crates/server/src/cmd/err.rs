@@ -32,31 +32,42 @@ pub(crate) fn wrong_args(name: &str) -> Reply {
     ))
 }
 
-/// "ERR unknown command 'x', with args beginning with: 'a' 'b' ".
+/// "ERR unknown command 'x', with args beginning with: 'a' 'b' ", cut as Redis cuts it:
+/// the name at 128 bytes, and the quoted arguments added while the list is under 128 bytes,
+/// each one to what is left of those 128.
 pub(crate) fn unknown_command(args: &[bytes::Bytes]) -> Reply {
-    let name = args
-        .first()
-        .map(|a| String::from_utf8_lossy(a).into_owned())
-        .unwrap_or_default();
-    let mut msg = format!(
-        "ERR unknown command '{}', with args beginning with: ",
-        truncate(&name)
-    );
-    for a in args.iter().skip(1).take(20) {
-        msg.push_str(&format!("'{}' ", truncate(&String::from_utf8_lossy(a))));
+    let name = args.first().map_or(&b""[..], |a| c_string(a, 128));
+    let mut list = Vec::new();
+    for a in args.iter().skip(1) {
+        if list.len() >= 128 {
+            break;
+        }
+        let room = 128 - list.len();
+        list.push(b'\'');
+        list.extend_from_slice(c_string(a, room));
+        list.extend_from_slice(b"' ");
     }
-    Reply::error(msg)
+    Reply::error(format!(
+        "ERR unknown command '{}', with args beginning with: {}",
+        String::from_utf8_lossy(name),
+        String::from_utf8_lossy(&list)
+    ))
 }
 
 /// "ERR unknown subcommand 'x'. Try NAME HELP."
 pub(crate) fn unknown_subcommand(name: &str, sub: &[u8]) -> Reply {
     Reply::error(format!(
         "ERR unknown subcommand '{}'. Try {} HELP.",
-        truncate(&String::from_utf8_lossy(sub)),
+        String::from_utf8_lossy(c_string(sub, 128)),
         name.to_ascii_uppercase()
     ))
 }
 
-fn truncate(s: &str) -> String {
-    s.chars().take(128).collect()
+/// What C's `%.*s` prints of an argument, as in Redis's error texts: at most `max` bytes,
+/// ending at the first NUL.
+fn c_string(arg: &[u8], max: usize) -> &[u8] {
+    let arg = &arg[..arg.len().min(max)];
+    arg.iter()
+        .position(|&b| b == 0)
+        .map_or(arg, |nul| &arg[..nul])
 }
