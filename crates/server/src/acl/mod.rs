@@ -462,8 +462,10 @@ pub(crate) fn subcommand_fault(cmd: &Command, args: &[Bytes]) -> Option<Subcomma
 fn subcommand_check(cmd: &Command, args: &[Bytes]) -> Option<SubcommandFault> {
     let spec = &SPECS[resolve(cmd, args)?];
     if !rules::is_sub(spec) {
-        // resolve fell back to the container itself: no such subcommand.
-        return Some(SubcommandFault::Unknown);
+        // resolve fell back to the container itself: no such subcommand in Redis 7.0's
+        // table, and none of rubra's own.
+        let own = crate::cmd::cluster::beyond_catalog(cmd.name, &args[1]);
+        return (!own).then_some(SubcommandFault::Unknown);
     }
     let argc = args.len() as i32;
     let ok = if spec.arity >= 0 {

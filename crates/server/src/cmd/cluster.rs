@@ -63,6 +63,25 @@ const SUBCOMMANDS: &[(&str, i64)] = &[
     ("syncslots", -3),
 ];
 
+/// The CLUSTER subcommands rubra serves beyond Redis 7.0's command table (atomic slot
+/// migration, and 7.2's MYSHARDID): the dispatcher's unknown-subcommand check, which follows that table, must
+/// let them through to `cluster`.
+pub(crate) const BEYOND_CATALOG: &[&str] = &[
+    "cancelslotmigrations",
+    "getslotmigrations",
+    "migrateslots",
+    "myshardid",
+    "syncslots",
+];
+
+/// Whether `sub` (any case) of `container` is one of rubra's own subcommands.
+pub(crate) fn beyond_catalog(container: &str, sub: &[u8]) -> bool {
+    container == "cluster"
+        && BEYOND_CATALOG
+            .iter()
+            .any(|s| sub.eq_ignore_ascii_case(s.as_bytes()))
+}
+
 /// CLUSTER <subcommand> [args...]: topology, slots and failover through the cluster core;
 /// KEYSLOT/COUNTKEYSINSLOT/GETKEYSINSLOT from the local keyspace.
 fn cluster(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
@@ -196,4 +215,34 @@ fn links(ctx: &mut Ctx) -> Reply {
             })
             .collect(),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every subcommand `cluster` serves is in Redis 7.0's table or named as rubra's own,
+    /// so the dispatcher's unknown-subcommand check refuses none of them; and none of
+    /// rubra's own is in the table.
+    #[test]
+    fn served_subcommands_are_the_catalogs_and_rubras_own() {
+        let cmd = crate::cmd::lookup(b"cluster").expect("cluster command");
+        for (sub, arity) in SUBCOMMANDS {
+            let mut args = vec![Bytes::from_static(b"cluster"), Bytes::from(sub.to_string())];
+            args.resize(arity.unsigned_abs() as usize, Bytes::from_static(b"x"));
+            assert_eq!(crate::acl::subcommand_fault(cmd, &args), None, "{sub}");
+            let upper = Bytes::from(sub.to_ascii_uppercase());
+            let in_catalog = crate::acl::resolve(cmd, &[args[0].clone(), upper])
+                .is_some_and(|i| crate::acl::catalog::SPECS[i].name.contains('|'));
+            assert_ne!(in_catalog, BEYOND_CATALOG.contains(sub), "{sub}");
+        }
+        let unknown = [
+            Bytes::from_static(b"cluster"),
+            Bytes::from_static(b"nosuch"),
+        ];
+        assert_eq!(
+            crate::acl::subcommand_fault(cmd, &unknown),
+            Some(crate::acl::SubcommandFault::Unknown)
+        );
+    }
 }
