@@ -612,15 +612,14 @@ fn check_and_call(
     if !cmd.arity_ok(words.len()) {
         return Err("Wrong number of args calling Redis command from script");
     }
-    match crate::acl::subcommand_fault(cmd, words) {
-        // Redis's lookup finds no command for an unknown subcommand.
-        Some(crate::acl::SubcommandFault::Unknown) => {
-            return Err("Unknown Redis command called from script")
-        }
-        Some(crate::acl::SubcommandFault::Arity(_)) => {
-            return Err("Wrong number of args calling Redis command from script")
-        }
-        None => {}
+    if let Some(fault) = crate::acl::subcommand_fault(cmd, words) {
+        return Err(match fault {
+            // Redis's lookup finds no command for an unknown subcommand.
+            crate::acl::SubcommandFault::Unknown => "Unknown Redis command called from script",
+            crate::acl::SubcommandFault::Arity(_) => {
+                "Wrong number of args calling Redis command from script"
+            }
+        });
     }
     if cmd.has(flags::NOSCRIPT) {
         return Err("This Redis command is not allowed from script");
