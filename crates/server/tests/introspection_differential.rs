@@ -13,7 +13,9 @@
 //! - `client`: CLIENT INFO/LIST `id`, `addr`, `laddr`, `fd`, `age`, `idle`, `qbuf-free`,
 //!   `rbs`, `rbp`, `obl`, `oll`, `omem`, `tot-mem` (ids, ports and allocator sizes);
 //! - `latency_latest`: the sample time and latencies (kept: event names);
-//! - `histogram`: the `histogram_usec` buckets (kept: commands and `calls`).
+//! - `histogram`: the `histogram_usec` buckets (kept: commands and `calls`);
+//! - `recent`: an integer reply of 1 reads as 0 (the idle seconds of a key just written
+//!   cross a second boundary on either server now and then; 2 or more still differs).
 //!
 //! Lines starting with `noreply:` are sent to both servers without reading a reply (CLIENT
 //! REPLY OFF/SKIP answer nothing); `!` runs without comparing; `sleep N` waits N ms.
@@ -199,6 +201,10 @@ fn mask(kind: &str, f: Frame) -> Frame {
             let lines: Vec<String> = text.split('\n').map(|l| mask_fields(l, &keys)).collect();
             with_text(&f, lines.join("\n"))
         }
+        "recent" => match f {
+            Frame::Int(1) => Frame::Int(0),
+            other => other,
+        },
         "latency_latest" => match f {
             Frame::Array(rows) => Frame::Array(
                 rows.into_iter()
@@ -657,7 +663,7 @@ fn object_subcommands_match_redis() {
             "OBJECT REFCOUNT big",
             "OBJECT REFCOUNT k",
             "OBJECT REFCOUNT l",
-            "OBJECT IDLETIME k",
+            "mask:recent OBJECT IDLETIME k",
             "OBJECT FREQ k",
             "OBJECT FREQ nokey",
             "OBJECT IDLETIME nokey",

@@ -252,7 +252,9 @@ fn object_encoding_idletime_and_freq() {
     assert_eq!(q(&mut c, &["OBJECT", "ENCODING", "s"]), bulk("embstr"));
     assert_eq!(q(&mut c, &["OBJECT", "ENCODING", "r"]), bulk("raw"));
     assert_eq!(q(&mut c, &["OBJECT", "ENCODING", "missing"]), Value::Nil);
-    assert_eq!(q(&mut c, &["OBJECT", "IDLETIME", "n"]), Value::Int(0));
+    // Idle seconds of a key just written: 0, or 1 when a second boundary falls between.
+    let idle = q(&mut c, &["OBJECT", "IDLETIME", "n"]);
+    assert!(matches!(idle, Value::Int(0 | 1)), "idle {idle:?}");
     assert!(q_err(&mut c, &["OBJECT", "FREQ", "n"])
         .starts_with("ERR An LFU maxmemory policy is not selected"));
     q(
