@@ -5,6 +5,7 @@
 #   rps      requests per second (higher is better for rubra)
 #   cpu/Mreq server CPU seconds (user+system from /proc/PID/stat) per million requests
 #   p99      redis-benchmark's p99 latency in ms
+#   cli busy redis-benchmark's CPU time over wall time (near 1.00: the client is the limit)
 #   rss/key  resident memory growth per key (fresh server per dataset, loaded with --pipe)
 #   used/key INFO used_memory growth per key
 #
@@ -81,7 +82,10 @@ ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else
 wins() { awk -v a="$1" -v b="$2" 'BEGIN { n = split(a, x, " "); split(b, y, " "); w = 0
   for (i = 1; i <= n; i++) if (x[i] + 0 > y[i] + 0) w++; print w }'; }
 
-declare -A RPS CPU P99
+declare -A RPS CPU P99 BUSY
+# The benchmark client's CPU time over wall time: near 1.00, redis-benchmark's own core is
+# saturated and rps measure the client rather than the server (then compare cpu/Mreq).
+TIMEFORMAT='%3R %3U %3S'
 if [[ " $PARTS " == *" throughput "* ]]; then
 for who in rubra redis; do start "$who"; done
 for pipeline in $PIPELINES; do
@@ -93,16 +97,20 @@ for pipeline in $PIPELINES; do
     for test in ${TESTS//,/ }; do
       for who in $order; do
         p=$(port "$who")
+        key="P$pipeline $test"
         redis-cli -p "$p" flushall >/dev/null
         t0=$(ticks "${PID[$who]}")
         # The last row: an lrange test prints its LPUSH fill first ("LPUSH (needed to
         # benchmark LRANGE)"), then the LRANGE row. The CPU figure covers both.
-        line=$($CLI_CPU redis-benchmark -p "$p" -c 50 -n "$n" -P "$pipeline" -t "$test" --csv -q 2>/dev/null | awk 'NR > 1' | tail -1)
+        # `time` also gives the client's own CPU share of the run (see BUSY).
+        { time $CLI_CPU redis-benchmark -p "$p" -c 50 -n "$n" -P "$pipeline" -t "$test" --csv -q >"$WORK/bench.csv" 2>/dev/null; } 2>"$WORK/bench.time"
         t1=$(ticks "${PID[$who]}")
+        line=$(awk 'NR > 1' "$WORK/bench.csv" | tail -1)
+        busy=$(awk '{ if ($1 > 0) printf "%.2f", ($2 + $3) / $1; else print 0 }' "$WORK/bench.time")
+        BUSY[$who $key]="${BUSY[$who $key]:-} $busy"
         # "test","rps","avg","min","p50","p95","p99","max"
         rps=$(echo "$line" | awk -F'","' '{ print $2 }')
         p99=$(echo "$line" | awk -F'","' '{ print $7 }')
-        key="P$pipeline $test"
         RPS[$who $key]="${RPS[$who $key]:-} $rps"
         P99[$who $key]="${P99[$who $key]:-} $p99"
         cpu=$(awk -v d=$((t1 - t0)) -v hz="$HZ" -v n="$n" 'BEGIN { printf "%.4f", d / hz / n * 1e6 }')
@@ -116,22 +124,25 @@ for who in rubra redis; do stop "$who"; done
 
 echo
 echo "throughput, CPU and latency (-c 50, n=$N, pipelined n=$((N * PIPELINED_SCALE)), median of $ROUNDS, pinned=$PIN)"
-printf '%-16s %10s %10s %6s %5s | %9s %9s %6s | %7s %7s %6s\n' workload "rubra rps" "redis rps" ratio wins \
-  "rubra cpu" "redis cpu" ratio "r p99" "R p99" ratio
+printf '%-16s %10s %10s %6s %5s | %9s %9s %6s | %7s %7s %6s | %9s\n' workload "rubra rps" "redis rps" ratio wins \
+  "rubra cpu" "redis cpu" ratio "r p99" "R p99" ratio "cli busy"
 for pipeline in $PIPELINES; do
   for test in ${TESTS//,/ }; do
     key="P$pipeline $test"
     a=$(echo "${RPS[rubra $key]}" | median); b=$(echo "${RPS[redis $key]}" | median)
     ca=$(echo "${CPU[rubra $key]}" | median); cb=$(echo "${CPU[redis $key]}" | median)
     la=$(echo "${P99[rubra $key]}" | median); lb=$(echo "${P99[redis $key]}" | median)
-    printf '%-16s %10.0f %10.0f %6s %5s | %9.3f %9.3f %6s | %7.3f %7.3f %6s\n' "$key" "$a" "$b" "$(ratio "$a" "$b")" \
+    ba=$(echo "${BUSY[rubra $key]}" | median); bb=$(echo "${BUSY[redis $key]}" | median)
+    printf '%-16s %10.0f %10.0f %6s %5s | %9.3f %9.3f %6s | %7.3f %7.3f %6s | %4.2f %4.2f\n' "$key" "$a" "$b" "$(ratio "$a" "$b")" \
       "$(wins "${RPS[rubra $key]}" "${RPS[redis $key]}")/$ROUNDS" \
-      "$ca" "$cb" "$(ratio "$ca" "$cb")" "$la" "$lb" "$(ratio "$la" "$lb")"
+      "$ca" "$cb" "$(ratio "$ca" "$cb")" "$la" "$lb" "$(ratio "$la" "$lb")" "$ba" "$bb"
   done
 done
 echo "(cpu = server CPU seconds per million requests, for lrange_100 with its LPUSH fill;"
 echo " ratios are rubra/redis; wins = rounds in"
-echo " which rubra served more requests per second than redis-server right before or after it)"
+echo " which rubra served more requests per second than redis-server right before or after it;"
+echo " cli busy = redis-benchmark's CPU time / wall time against rubra, redis: near 1.00 the"
+echo " client's core is the limit and rps compare the client, not the servers)"
 fi
 
 [ "$MEMORY" = 1 ] || exit 0

@@ -8,12 +8,13 @@
 #
 # Usage: bench/instructions.sh COMMAND [ARGS...]        e.g. bench/instructions.sh ZSCORE z m
 # Env:   P=16 (pipeline), N=10000 (requests measured), PREFILL="ZADD z 1 m" (commands run
-#        once before, one per line), and bench/lib.sh's RUBRA_BIN.
+#        once before, one per line), KEEP=dir keeps the callgrind files there (for
+#        callgrind_annotate), and bench/lib.sh's RUBRA_BIN.
 # Needs: valgrind, redis-server, redis-benchmark, redis-cli.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-[ $# -ge 1 ] || { sed -n '2,13p' "$0"; exit 1; }
+[ $# -ge 1 ] || { sed -n '2,14p' "$0"; exit 1; }
 P=${P:-16}
 N=${N:-10000}
 PREFILL=${PREFILL:-}
@@ -48,6 +49,7 @@ count() {
   callgrind_control -i off "$pid" >/dev/null 2>&1
   redis-cli -p "$port" shutdown nosave >/dev/null 2>&1 || true
   wait "$pid" 2>/dev/null || true
+  [ -z "${KEEP:-}" ] || cp "$out"* "$KEEP"/
   awk -v n="$N" '/^(summary|totals):/ { s += $2 } END { printf "%d", s / n }' "$out"*
 }
 
