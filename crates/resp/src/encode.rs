@@ -18,8 +18,10 @@ pub enum VerbatimFormat {
 pub enum Reply {
     /// `+text`: status replies such as OK, PONG, QUEUED.
     Status(Cow<'static, str>),
-    /// `-PREFIX message`: the text includes the prefix (ERR, WRONGTYPE, MOVED ...).
-    Error(Cow<'static, str>),
+    /// `-PREFIX message`: the text includes the prefix (ERR, WRONGTYPE, MOVED ...). Bytes,
+    /// not text: Redis echoes a client's bytes in some errors (an unknown command's name)
+    /// as they came, valid UTF-8 or not.
+    Error(Cow<'static, [u8]>),
     Int(i64),
     Bulk(Bytes),
     /// Null bulk string: `$-1` in RESP2, `_` in RESP3.
@@ -54,12 +56,17 @@ impl Reply {
 
     /// An error reply from static text; the text must start with its prefix (ERR, WRONGTYPE...).
     pub const fn err(s: &'static str) -> Reply {
-        Reply::Error(Cow::Borrowed(s))
+        Reply::Error(Cow::Borrowed(s.as_bytes()))
     }
 
     /// An error reply from formatted text; the text must start with its prefix.
     pub fn error(s: impl Into<String>) -> Reply {
-        Reply::Error(Cow::Owned(s.into()))
+        Reply::Error(Cow::Owned(s.into().into_bytes()))
+    }
+
+    /// An error reply holding a client's bytes as they came; it must start with its prefix.
+    pub fn error_bytes(b: Vec<u8>) -> Reply {
+        Reply::Error(Cow::Owned(b))
     }
 
     /// A bulk string copied from a slice.
@@ -86,7 +93,7 @@ impl Reply {
     pub fn encode(&self, out: &mut Vec<u8>, resp3: bool) {
         match self {
             Reply::Status(s) => line(out, b'+', s.as_bytes()),
-            Reply::Error(s) => line(out, b'-', s.as_bytes()),
+            Reply::Error(s) => line(out, b'-', s),
             Reply::Int(n) => int_line(out, b':', *n),
             Reply::Bulk(b) => bulk(out, b),
             Reply::Nil => out.extend_from_slice(if resp3 { b"_\r\n" } else { b"$-1\r\n" }),

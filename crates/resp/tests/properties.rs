@@ -28,7 +28,7 @@ fn expected(r: &Reply) -> Frame {
     match r {
         Reply::Int(n) => Frame::Int(*n),
         Reply::Bulk(b) => Frame::Bulk(b.clone()),
-        Reply::Error(e) => Frame::Error(Bytes::from(e.to_string())),
+        Reply::Error(e) => Frame::Error(Bytes::from(e.to_vec())),
         Reply::Nil | Reply::NilArray => Frame::Null,
         Reply::Bool(b) => Frame::Bool(*b),
         Reply::Double(d) => Frame::Double(rubra_resp::format_double(*d).parse().unwrap()),

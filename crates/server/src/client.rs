@@ -201,7 +201,8 @@ fn estimate_size(reply: &Reply) -> usize {
                 .map(|(k, v)| estimate_size(k) + estimate_size(v))
                 .sum::<usize>()
         }
-        Reply::Status(s) | Reply::Error(s) => s.len() + 3,
+        Reply::Status(s) => s.len() + 3,
+        Reply::Error(s) => s.len() + 3,
         Reply::Verbatim(_, s) => s.len() + 16,
         _ => 24,
     }

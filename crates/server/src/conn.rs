@@ -609,7 +609,7 @@ mod tests {
         let local: std::net::IpAddr = "127.0.0.1".parse().unwrap();
         assert!(admission(&c, local, 0).is_none());
         let refusal = admission(&c, remote, 0).unwrap();
-        assert!(matches!(refusal, rubra_resp::Reply::Error(ref e) if e.starts_with("DENIED")));
+        assert!(matches!(refusal, rubra_resp::Reply::Error(ref e) if e.starts_with(b"DENIED")));
         c.set("requirepass", "x", false).unwrap();
         assert!(admission(&c, remote, 0).is_none());
         c.set("requirepass", "", false).unwrap();

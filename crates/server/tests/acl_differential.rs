@@ -219,6 +219,12 @@ fn lookup_faults_come_before_auth() {
         "NOSUCH a b c d e f g h i j k l m n o p q r s t u v w x y z 1 2 3 4 5 6 7 8 9",
         "NOSUCH \"a\\x00b\" \"c\\r\\nd\"",
         "CONFIG \"x\\x00y\"",
+        // Bytes that are not UTF-8 go back as they came.
+        "\"\\xff\\xfe\" \"a\\xe9b\"",
+        "CONFIG \"\\xc3(\"",
+        "OBJECT \"\\xff\"",
+        "SCRIPT \"\\xff\"",
+        "FUNCTION \"\\xff\"",
         "!CONFIG SET requirepass pw",
         // RESET leaves the connection as a new one: not authenticated.
         "RESET",

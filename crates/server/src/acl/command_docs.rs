@@ -194,7 +194,7 @@ fn key_spec(spec: &Reply) -> KeySpec {
 fn to_reply(f: Frame) -> Reply {
     match f {
         Frame::Simple(s) => Reply::Status(String::from_utf8_lossy(&s).into_owned().into()),
-        Frame::Error(s) => Reply::Error(String::from_utf8_lossy(&s).into_owned().into()),
+        Frame::Error(s) => Reply::error_bytes(s.to_vec()),
         Frame::Int(n) => Reply::Int(n),
         Frame::Bulk(b) => Reply::Bulk(b),
         Frame::Null => Reply::Nil,

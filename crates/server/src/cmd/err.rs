@@ -34,33 +34,33 @@ pub(crate) fn wrong_args(name: &str) -> Reply {
 
 /// "ERR unknown command 'x', with args beginning with: 'a' 'b' ", cut as Redis cuts it:
 /// the name at 128 bytes, and the quoted arguments added while the list is under 128 bytes,
-/// each one to what is left of those 128.
+/// each one to what is left of those 128. The client's bytes go back as they came.
 pub(crate) fn unknown_command(args: &[bytes::Bytes]) -> Reply {
     let name = args.first().map_or(&b""[..], |a| c_string(a, 128));
-    let mut list = Vec::new();
+    let mut text = b"ERR unknown command '".to_vec();
+    text.extend_from_slice(name);
+    text.extend_from_slice(b"', with args beginning with: ");
+    let list_start = text.len();
     for a in args.iter().skip(1) {
-        if list.len() >= 128 {
+        let listed = text.len() - list_start;
+        if listed >= 128 {
             break;
         }
-        let room = 128 - list.len();
-        list.push(b'\'');
-        list.extend_from_slice(c_string(a, room));
-        list.extend_from_slice(b"' ");
+        text.push(b'\'');
+        text.extend_from_slice(c_string(a, 128 - listed));
+        text.extend_from_slice(b"' ");
     }
-    Reply::error(format!(
-        "ERR unknown command '{}', with args beginning with: {}",
-        String::from_utf8_lossy(name),
-        String::from_utf8_lossy(&list)
-    ))
+    Reply::error_bytes(text)
 }
 
-/// "ERR unknown subcommand 'x'. Try NAME HELP."
+/// "ERR unknown subcommand 'x'. Try NAME HELP.", with the client's bytes as they came.
 pub(crate) fn unknown_subcommand(name: &str, sub: &[u8]) -> Reply {
-    Reply::error(format!(
-        "ERR unknown subcommand '{}'. Try {} HELP.",
-        String::from_utf8_lossy(c_string(sub, 128)),
-        name.to_ascii_uppercase()
-    ))
+    let mut text = b"ERR unknown subcommand '".to_vec();
+    text.extend_from_slice(c_string(sub, 128));
+    text.extend_from_slice(b"'. Try ");
+    text.extend_from_slice(name.to_ascii_uppercase().as_bytes());
+    text.extend_from_slice(b" HELP.");
+    Reply::error_bytes(text)
 }
 
 /// What C's `%.*s` prints of an argument, as in Redis's error texts: at most `max` bytes,

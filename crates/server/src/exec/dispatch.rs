@@ -133,12 +133,11 @@ fn run(
                 client.multi_failed = false;
                 store.watches.unwatch_all(client.id, &client.watched);
                 client.watched.clear();
-                let reason = match &e {
-                    Reply::Error(s) => s.to_string(),
-                    _ => String::new(),
-                };
-                let text = format!("EXECABORT Transaction discarded because of: {reason}");
-                return (Reply::error(text), None, None);
+                let mut text = b"EXECABORT Transaction discarded because of: ".to_vec();
+                if let Reply::Error(reason) = &e {
+                    text.extend_from_slice(reason);
+                }
+                return (Reply::error_bytes(text), None, None);
             }
             fail_multi(client);
             return (e, None, None);

@@ -180,7 +180,7 @@ pub(crate) fn after_call(
 /// Counts a command's error reply (INFO errorstats), once when a script's command
 /// failed and the script then fails with that same error.
 #[cold]
-fn record_failure(store: &mut Store, client: &ClientState, cmd: &Command, text: &str) {
+fn record_failure(store: &mut Store, client: &ClientState, cmd: &Command, text: &[u8]) {
     let repeated = feeds_monitor_first(cmd)
         && store
             .cmdstats
@@ -191,7 +191,7 @@ fn record_failure(store: &mut Store, client: &ClientState, cmd: &Command, text: 
         store.cmdstats.record_error(text);
     }
     if client.id == 0 && !client.is_primary_link {
-        store.cmdstats.last_script_error = Some(text.to_string());
+        store.cmdstats.last_script_error = Some(text.to_vec());
     }
 }
 

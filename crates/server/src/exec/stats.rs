@@ -41,7 +41,7 @@ pub(crate) struct CommandStats {
     /// The last error a command run by a script replied with. When the script then fails
     /// with that error (redis.call raising it, or a pcall result returned), Redis does not
     /// count it a second time.
-    pub last_script_error: Option<String>,
+    pub last_script_error: Option<Vec<u8>>,
 }
 
 impl CommandStats {
@@ -52,13 +52,14 @@ impl CommandStats {
 
     /// Counts an error reply by its prefix: the text up to the first space. Redis counts
     /// every error a client receives, including those inside an EXEC reply.
-    pub(crate) fn record_error(&mut self, text: &str) {
+    pub(crate) fn record_error(&mut self, text: &[u8]) {
         self.total_error_replies += 1;
-        let prefix = text.split(' ').next().unwrap_or(text);
-        if let Some(n) = self.errors.get_mut(prefix) {
+        let prefix = text.split(|&b| b == b' ').next().unwrap_or(text);
+        let prefix = String::from_utf8_lossy(prefix);
+        if let Some(n) = self.errors.get_mut(prefix.as_ref()) {
             *n += 1;
         } else if self.errors.len() < MAX_ERROR_TYPES {
-            self.errors.insert(prefix.to_string(), 1);
+            self.errors.insert(prefix.into_owned(), 1);
         }
     }
 }

@@ -38,7 +38,7 @@ fn single(lua: &Lua, name: &str, value: impl mlua::IntoLua) -> mlua::Result<Valu
 pub(crate) fn reply_to_lua(lua: &Lua, reply: &Reply, resp3: bool) -> mlua::Result<Value> {
     Ok(match reply {
         Reply::Status(s) => single(lua, "ok", s.as_ref())?,
-        Reply::Error(e) => command_error(lua, e)?,
+        Reply::Error(e) => command_error(lua, &String::from_utf8_lossy(e))?,
         Reply::Int(i) => Value::Number(*i as f64),
         Reply::Bulk(b) => Value::String(lua.create_string(b)?),
         Reply::Nil | Reply::NilArray => {
@@ -142,8 +142,10 @@ fn frame_to_lua(lua: &Lua, frame: &Frame) -> mlua::Result<Value> {
 }
 
 /// Replaces CR and LF with spaces, as Redis does for status and error texts from Lua.
-fn one_line(s: &[u8]) -> String {
-    String::from_utf8_lossy(s).replace(['\r', '\n'], " ")
+fn one_line(s: &[u8]) -> Vec<u8> {
+    s.iter()
+        .map(|&b| if b == b'\r' || b == b'\n' { b' ' } else { b })
+        .collect()
 }
 
 /// Converts a script's return value to the reply for a caller speaking `caller_resp3`;
@@ -179,10 +181,14 @@ fn lua_to_reply_depth(value: &Value, s3: bool, c3: bool, depth: usize) -> Reply 
 fn table_to_reply(t: &Table, s3: bool, c3: bool, depth: usize) -> Reply {
     let get = |k: &str| t.raw_get::<Value>(k).unwrap_or(Value::Nil);
     if let Value::String(e) = get("err") {
-        return Reply::Error(one_line(&e.as_bytes()).into());
+        return Reply::error_bytes(one_line(&e.as_bytes()));
     }
     if let Value::String(s) = get("ok") {
-        return Reply::Status(one_line(&s.as_bytes()).into());
+        return Reply::Status(
+            String::from_utf8_lossy(&one_line(&s.as_bytes()))
+                .into_owned()
+                .into(),
+        );
     }
     match get("double") {
         Value::Number(d) => return Reply::Double(d),
@@ -192,9 +198,9 @@ fn table_to_reply(t: &Table, s3: bool, c3: bool, depth: usize) -> Reply {
     if let Value::String(n) = get("big_number") {
         let n = one_line(&n.as_bytes());
         return if c3 {
-            Reply::Raw(format!("({n}\r\n").into_bytes().into())
+            Reply::Raw([&b"("[..], &n, b"\r\n"].concat().into())
         } else {
-            Reply::Bulk(n.into_bytes().into())
+            Reply::Bulk(n.into())
         };
     }
     if let Value::Table(v) = get("verbatim_string") {

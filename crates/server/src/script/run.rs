@@ -567,7 +567,7 @@ fn raised_error(value: &Value, name: &str) -> Reply {
     if let (Some(source), Some(line)) = (text("source"), text("line")) {
         out.push_str(&format!(" script: {name}, on {source}:{line}."));
     }
-    Reply::Error(out.replace(['\r', '\n'], " ").into())
+    Reply::error(out.replace(['\r', '\n'], " "))
 }
 
 /// One redis.call / redis.pcall: the reply, or the error table.
@@ -696,7 +696,7 @@ fn check_cluster(
         crate::cluster::routing::redirect(driver, &mut probe, cmd, words, db, ctx.now_ms)
     {
         if let Reply::Error(e) = &redirect {
-            if e.starts_with("CLUSTERDOWN") {
+            if e.starts_with(b"CLUSTERDOWN") {
                 return Err("Script attempted to execute a command while the cluster is down");
             }
         }

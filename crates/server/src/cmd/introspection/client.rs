@@ -513,7 +513,7 @@ fn client_unblock(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
     if error {
         ctx.store.replication.waiters.remove(&id);
         let text = "UNBLOCKED client unblocked via CLIENT UNBLOCK";
-        ctx.store.cmdstats.record_error(text);
+        ctx.store.cmdstats.record_error(text.as_bytes());
         ctx.store.clients.unblock(id, Reply::err(text));
     } else if let Some(h) = ctx.store.clients.map.get(&id) {
         let _ = h.tx.send(crate::client::ClientMsg::UnblockTimeout);

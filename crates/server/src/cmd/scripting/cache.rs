@@ -35,12 +35,7 @@ pub(crate) fn script(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
         b"load" | b"debug" => 3,
         b"flush" => -2,
         b"kill" | b"help" => 2,
-        _ => {
-            return Err(Reply::error(format!(
-                "ERR unknown subcommand '{}'. Try SCRIPT HELP.",
-                String::from_utf8_lossy(sub)
-            )))
-        }
+        _ => return Err(crate::cmd::err::unknown_subcommand("script", sub)),
     };
     if (arity >= 0 && n as i32 != arity) || (arity < 0 && (n as i32) < -arity) {
         return Err(Reply::error(format!(

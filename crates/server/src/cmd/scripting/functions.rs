@@ -102,10 +102,7 @@ fn arity(sub: &[u8]) -> Option<i32> {
 pub(crate) fn function(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
     let sub = &args[1];
     let Some(a) = arity(sub) else {
-        return Err(Reply::error(format!(
-            "ERR unknown subcommand '{}'. Try FUNCTION HELP.",
-            String::from_utf8_lossy(sub)
-        )));
+        return Err(crate::cmd::err::unknown_subcommand("function", sub));
     };
     let n = args.len() as i32;
     if (a >= 0 && n != a) || (a < 0 && n < -a) {
