@@ -32,6 +32,9 @@ const RETURNS: &[&str] = &[
     "EVAL \"return {err='x'}\" 0",
     "EVAL \"return {1, {err='inner'}, {ok='st'}}\" 0",
     "EVAL \"return redis.error_reply('x')\" 0",
+    // Bytes that are not UTF-8 (Lua's \255) go back as they came.
+    "EVAL \"return {err='ERR a\\\\255b'}\" 0",
+    "EVAL \"return redis.call('nosuch\\\\255')\" 0",
     "EVAL \"return redis.error_reply('-CODE with words')\" 0",
     "EVAL \"return redis.error_reply(1)\" 0",
     "EVAL \"return redis.status_reply('FINE')\" 0",
