@@ -74,3 +74,41 @@ fn incrbyfloat_uses_long_double_precision() {
     resp3.extend_from_slice(&script);
     assert_same_as_redis(&resp3);
 }
+
+/// Errors that quote a client's argument send its bytes back as they came, UTF-8 or not
+/// (rubra sent U+FFFD for each invalid byte), and MEMORY USAGE checks its options before
+/// it looks the key up (rubra answered a missing key's nil to a bad option).
+#[test]
+fn quoted_arguments_go_back_byte_for_byte() {
+    assert_same_as_redis(&[
+        "XADD s 1-1 f v",
+        "XGROUP CREATE s g $",
+        "XREADGROUP GROUP \"\\xff\\xc3\" c STREAMS s >",
+        "XREADGROUP GROUP g c STREAMS \"\\xff\" >",
+        "XGROUP CREATECONSUMER s \"\\xff\" c",
+        "XGROUP SETID s \"\\xff\" $",
+        "XPENDING s \"\\xff\"",
+        "XCLAIM s \"\\xff\" c 0 0-1",
+        "XAUTOCLAIM s \"\\xff\" c 0 0",
+        "XINFO CONSUMERS s \"\\xff\"",
+        "CONFIG SET \"\\xff\\xc3\" 1",
+        "ACL SETUSER u \"\\xff\"",
+        "ACL SETUSER u \"+\\xff\"",
+        "ACL SETUSER u \"-@\\xff\"",
+        "ACL SETUSER u \"(\\xff\"",
+        "ACL CAT \"\\xff\"",
+        "ACL DRYRUN \"\\xff\" get k",
+        "ACL DRYRUN default \"\\xff\"",
+        "HELLO 3 \"\\xff\"",
+        "SET k v",
+        "EXPIRE k 10 \"\\xff\"",
+        "FUNCTION RESTORE x \"\\xff\"",
+        "FUNCTION LIST \"\\xff\"",
+        "MEMORY USAGE nokey \"\\xff\"",
+        "MEMORY USAGE nokey SAMPLES",
+        "MEMORY USAGE nokey SAMPLES -1",
+        "MEMORY USAGE nokey SAMPLES x",
+        "MEMORY USAGE nokey SAMPLES 0",
+        "MEMORY USAGE k SAMPLES 5 x",
+    ]);
+}

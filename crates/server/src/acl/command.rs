@@ -63,10 +63,9 @@ fn acl(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
         "cat" if n == 3 => {
             let name = String::from_utf8_lossy(&args[2]);
             let bit = category_bit(&name).ok_or_else(|| {
-                Reply::error(format!(
-                    "ERR Unknown category '{}'",
-                    name.chars().take(128).collect::<String>()
-                ))
+                // Redis prints it with %.128s.
+                let shown = &args[2][..args[2].len().min(128)];
+                crate::cmd::err::echo(&[b"ERR Unknown category '", shown, b"'"])
             })?;
             Ok(Reply::Array(
                 SPECS
@@ -123,21 +122,25 @@ pub(crate) fn apply_rules(
     base: Option<&User>,
     name: &[u8],
     rules: &[Bytes],
-) -> Result<User, String> {
+) -> Result<User, Vec<u8>> {
     let merged = merge_selector_args(rules).map_err(|j| {
-        format!(
-            "Unmatched parenthesis in acl selector starting at '{}'.",
-            String::from_utf8_lossy(&rules[j])
-        )
+        [
+            &b"Unmatched parenthesis in acl selector starting at '"[..],
+            &rules[j],
+            b"'.",
+        ]
+        .concat()
     })?;
     let mut user = base.cloned().unwrap_or_else(|| User::new(name));
     for op in &merged {
         user.apply(op).map_err(|e| {
-            format!(
-                "Error in ACL SETUSER modifier '{}': {}",
-                String::from_utf8_lossy(op),
-                e.text()
-            )
+            [
+                &b"Error in ACL SETUSER modifier '"[..],
+                op,
+                b"': ",
+                e.text().as_bytes(),
+            ]
+            .concat()
         })?;
     }
     Ok(user)
@@ -153,7 +156,7 @@ fn setuser(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
     }
     let acl = &mut ctx.store.acl;
     let user = apply_rules(acl.users.get(name.as_ref()), name, &args[3..])
-        .map_err(|e| Reply::error(format!("ERR {e}")))?;
+        .map_err(|e| crate::cmd::err::echo(&[b"ERR ", &e]))?;
     acl.users.insert(name.to_vec(), user);
     acl.refresh();
     Ok(Reply::OK)
@@ -305,18 +308,14 @@ fn log(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
 /// ACL DRYRUN username command [arg ...]
 fn dryrun(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
     let Some(user) = ctx.store.acl.users.get(args[2].as_ref()) else {
-        return Err(Reply::error(format!(
-            "ERR User '{}' not found",
-            String::from_utf8_lossy(&args[2])
-        )));
+        return Err(crate::cmd::err::echo(&[
+            b"ERR User '",
+            &args[2],
+            b"' not found",
+        ]));
     };
     let call = &args[3..];
-    let not_found = || {
-        Reply::error(format!(
-            "ERR Command '{}' not found",
-            String::from_utf8_lossy(&call[0])
-        ))
-    };
+    let not_found = || crate::cmd::err::echo(&[b"ERR Command '", &call[0], b"' not found"]);
     let cmd = crate::cmd::lookup(&call[0]).ok_or_else(not_found)?;
     if !cmd.arity_ok(call.len()) {
         return Err(err::wrong_args(cmd.name));
@@ -377,7 +376,7 @@ pub(crate) fn parse_users(text: &str) -> Result<Vec<User>, String> {
         }
         match apply_rules(None, &words[1], &words[2..]) {
             Ok(u) => users.push(u),
-            Err(e) => errors.push(format!("{}: {}. ", n + 1, e)),
+            Err(e) => errors.push(format!("{}: {}. ", n + 1, String::from_utf8_lossy(&e))),
         }
     }
     if errors.is_empty() {

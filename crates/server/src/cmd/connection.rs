@@ -128,10 +128,11 @@ fn hello(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
             name = Some(args[i + 1].clone());
             i += 2;
         } else {
-            return Err(Reply::error(format!(
-                "ERR Syntax error in HELLO option '{}'",
-                String::from_utf8_lossy(&args[i])
-            )));
+            return Err(crate::cmd::err::echo(&[
+                b"ERR Syntax error in HELLO option '",
+                &args[i],
+                b"'",
+            ]));
         }
     }
     if !ctx.client.authenticated && !ctx.store.acl.default_auto_auth() {

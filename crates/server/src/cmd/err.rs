@@ -63,6 +63,12 @@ pub(crate) fn unknown_subcommand(name: &str, sub: &[u8]) -> Reply {
     Reply::error_bytes(text)
 }
 
+/// An error reply put together from text and a client's bytes: Redis formats them with
+/// `%s`, so they go back byte for byte, UTF-8 or not.
+pub(crate) fn echo(parts: &[&[u8]]) -> Reply {
+    Reply::error_bytes(parts.concat())
+}
+
 /// What C's `%.*s` prints of an argument, as in Redis's error texts: at most `max` bytes,
 /// ending at the first NUL.
 fn c_string(arg: &[u8], max: usize) -> &[u8] {

@@ -479,10 +479,7 @@ fn parse_expire_cond(args: &[Bytes]) -> Result<ExpireCond, Reply> {
         } else if is(a, "lt") {
             c.lt = true;
         } else {
-            return Err(Reply::error(format!(
-                "ERR Unsupported option {}",
-                String::from_utf8_lossy(a)
-            )));
+            return Err(crate::cmd::err::echo(&[b"ERR Unsupported option ", a]));
         }
     }
     if c.nx && (c.xx || c.gt || c.lt) {

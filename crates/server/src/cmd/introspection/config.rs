@@ -88,14 +88,14 @@ fn set(ctx: &mut Ctx, pairs: &[Bytes]) -> CmdResult {
             .is_none_or(|h| crate::exec::protected::is_local_addr(&h.info.addr)),
         _ => false,
     };
-    let mut unknown: Option<String> = None;
+    let mut unknown: Option<&[u8]> = None;
     let mut refused: Option<(String, &'static str)> = None;
     let mut chosen: Vec<(&'static Param, String, String)> = Vec::new();
     for pair in pairs.chunks(2) {
         let given = String::from_utf8_lossy(&pair[0]).into_owned();
         let Some(param) = lookup(&given) else {
             if refused.is_none() {
-                unknown.get_or_insert(given);
+                unknown.get_or_insert(&pair[0]);
             }
             continue;
         };
@@ -120,9 +120,11 @@ fn set(ctx: &mut Ctx, pairs: &[Bytes]) -> CmdResult {
         chosen.push((param, shown.to_string(), value));
     }
     if let Some(name) = unknown {
-        return Err(Reply::error(format!(
-            "ERR Unknown option or number of arguments for CONFIG SET - '{name}'"
-        )));
+        return Err(crate::cmd::err::echo(&[
+            b"ERR Unknown option or number of arguments for CONFIG SET - '",
+            name,
+            b"'",
+        ]));
     }
     if let Some((name, why)) = refused {
         return Err(failed(&name, why));

@@ -194,6 +194,18 @@ fn debug_object(ctx: &mut Ctx, key: &Bytes) -> CmdResult {
 /// MEMORY USAGE key [SAMPLES n] — an estimate of the bytes a key uses.
 pub(super) fn memory(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
     if is(&args[1], "usage") && args.len() >= 3 {
+        // Options are checked before the key is looked up, as Redis does. The estimate
+        // does not sample, so SAMPLES is only validated.
+        let mut opts = args[3..].iter();
+        while let Some(opt) = opts.next() {
+            let count = opts.next().filter(|_| is(opt, "samples"));
+            let Some(count) = count else {
+                return Err(crate::cmd::err::SYNTAX);
+            };
+            if crate::cmd::args::int(count)? < 0 {
+                return Err(crate::cmd::err::SYNTAX);
+            }
+        }
         let now = ctx.now_ms;
         let Some(entry) = ctx.db().peek(&args[2], now) else {
             return Ok(Reply::Nil);

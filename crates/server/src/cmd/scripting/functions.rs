@@ -175,10 +175,10 @@ fn load(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
             i += 1;
             continue;
         }
-        return Err(Reply::error(format!(
-            "ERR Unknown option given: {}",
-            String::from_utf8_lossy(&args[i])
-        )));
+        return Err(crate::cmd::err::echo(&[
+            b"ERR Unknown option given: ",
+            &args[i],
+        ]));
     }
     if i != args.len() - 1 {
         return Err(Reply::err("ERR Function code is missing"));
@@ -206,10 +206,7 @@ fn list(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
             i += 1;
             pattern = Some(&args[i]);
         } else {
-            return Err(Reply::error(format!(
-                "ERR Unknown argument {}",
-                String::from_utf8_lossy(&args[i])
-            )));
+            return Err(crate::cmd::err::echo(&[b"ERR Unknown argument ", &args[i]]));
         }
         i += 1;
     }

@@ -13,6 +13,7 @@ use super::{
     serving_retry, IdRules, S,
 };
 use crate::cmd::args::{self, is};
+use crate::cmd::err::echo;
 use crate::cmd::{err, CmdResult, Ctx};
 use bytes::Bytes;
 use rubra_keyspace::stream::{ConsumerGroup, ENTRIES_READ_UNKNOWN};
@@ -20,27 +21,33 @@ use rubra_keyspace::{Stream, StreamId};
 use rubra_resp::Reply;
 
 pub(super) fn nogroup_key(key: &[u8], group: &[u8]) -> Reply {
-    Reply::error(format!(
-        "NOGROUP No such key '{}' or consumer group '{}'",
-        String::from_utf8_lossy(key),
-        String::from_utf8_lossy(group)
-    ))
+    echo(&[
+        b"NOGROUP No such key '",
+        key,
+        b"' or consumer group '",
+        group,
+        b"'",
+    ])
 }
 
 pub(super) fn nogroup_for_key(group: &[u8], key: &[u8]) -> Reply {
-    Reply::error(format!(
-        "NOGROUP No such consumer group '{}' for key name '{}'",
-        String::from_utf8_lossy(group),
-        String::from_utf8_lossy(key)
-    ))
+    echo(&[
+        b"NOGROUP No such consumer group '",
+        group,
+        b"' for key name '",
+        key,
+        b"'",
+    ])
 }
 
 pub(super) fn sub_syntax(sub: &[u8], cmd: &str) -> Reply {
-    Reply::error(format!(
-        "ERR unknown subcommand or wrong number of arguments for '{}'. Try {} HELP.",
-        String::from_utf8_lossy(sub),
-        cmd
-    ))
+    echo(&[
+        b"ERR unknown subcommand or wrong number of arguments for '",
+        sub,
+        b"'. Try ",
+        cmd.as_bytes(),
+        b" HELP.",
+    ])
 }
 
 pub(super) fn help(lines: &[&'static str]) -> Reply {
@@ -75,11 +82,13 @@ pub(super) fn xreadgroup(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
             } else if retry {
                 Reply::err("NOGROUP the consumer group this client was blocked on no longer exists")
             } else {
-                Reply::error(format!(
-                    "NOGROUP No such key '{}' or consumer group '{}' in XREADGROUP with GROUP option",
-                    String::from_utf8_lossy(key),
-                    String::from_utf8_lossy(&group)
-                ))
+                echo(&[
+                    b"NOGROUP No such key '",
+                    key,
+                    b"' or consumer group '",
+                    &group,
+                    b"' in XREADGROUP with GROUP option",
+                ])
             });
         }
         if arg.as_ref() == b"$" {
