@@ -112,3 +112,56 @@ fn quoted_arguments_go_back_byte_for_byte() {
         "MEMORY USAGE k SAMPLES 5 x",
     ]);
 }
+
+/// Which check answers first when several would fail, in Redis 7.0's order (found by a
+/// probe of every command on keys of each type with a bad argument): BITCOUNT and BITPOS
+/// look the key up before their range, EXPIRE reads its options before the time, the
+/// collection SCANs check the cursor, then the key, then the options, LCS the keys'
+/// types before its options, RESTORE an existing key before the TTL, XTRIM its options
+/// before the key.
+#[test]
+fn checks_answer_in_redis_order() {
+    assert_same_as_redis(&[
+        "BITCOUNT nokey x",
+        "BITCOUNT nokey 1 x",
+        "BITCOUNT nokey 0 1 x",
+        "BITCOUNT nokey x 1",
+        "BITPOS nokey 1 1 x",
+        "BITPOS nokey 0 0 1 x",
+        "BITPOS nokey x",
+        "BITPOS nokey 01",
+        "BITPOS nokey 2",
+        "RPUSH l a",
+        "BITCOUNT l x",
+        "BITCOUNT l 0 1 x",
+        "BITPOS l 1 x",
+        "SET s abc",
+        "BITCOUNT s x",
+        "BITCOUNT s 0 1 x",
+        "BITPOS s 1 x 0 foo",
+        "BITPOS s 1 0 x foo",
+        "BITPOS s 1 0 x bit",
+        "BITPOS s 1 0 1 bit x",
+        "EXPIRE s x x",
+        "PEXPIREAT s x NX",
+        "EXPIRE s 10 NX XX",
+        "HSCAN l 0 x",
+        "SSCAN l 0 COUNT 0",
+        "ZSCAN l 0 x",
+        "HSCAN nokey 0 x",
+        "SSCAN nokey 0 x",
+        "ZSCAN nokey 0 MATCH",
+        "SSCAN nokey x x",
+        "LCS l s x",
+        "LCS s l x",
+        "LCS s nokey x",
+        "LCS s nokey MINMATCHLEN x",
+        "RESTORE s x x",
+        "RESTORE s x x REPLACE",
+        "RESTORE s 0 x foo",
+        "XTRIM s x",
+        "XTRIM nokey MAXLEN x",
+        "XTRIM s LIMIT 10",
+        "XTRIM nokey",
+    ]);
+}

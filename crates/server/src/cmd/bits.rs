@@ -108,16 +108,13 @@ fn bit_range(
 
 /// BITCOUNT key [start end [BYTE|BIT]]
 fn bitcount(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
+    // Redis 7.0 looks the key up first: a missing key counts 0 whatever follows.
+    let Some(s) = ctx.read_as::<S>(&args[1])? else {
+        return Ok(Reply::Int(0));
+    };
     if args.len() == 3 || args.len() > 5 {
         return Err(err::SYNTAX);
     }
-    let Some(s) = ctx.read_as::<S>(&args[1])? else {
-        // Still validate the arguments, as Redis does before looking at the key.
-        if args.len() >= 4 {
-            bit_range(&[], &args[2], Some(&args[3]), args.get(4))?;
-        }
-        return Ok(Reply::Int(0));
-    };
     let (a, b) = if args.len() >= 4 {
         match bit_range(s, &args[2], Some(&args[3]), args.get(4))? {
             Some(r) => r,
@@ -148,19 +145,28 @@ fn count_ones(s: &[u8], a: usize, b: usize) -> u64 {
 
 /// BITPOS key bit [start [end [BYTE|BIT]]]
 fn bitpos(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
-    let bit = match args[2].as_ref() {
-        b"1" => 1u8,
-        b"0" => 0u8,
+    // An integer first, then 0 or 1, each with its own error, as Redis checks.
+    let bit = match args::int(&args[2])? {
+        1 => 1u8,
+        0 => 0u8,
         _ => return Err(Reply::err("ERR The bit argument must be 1 or 0.")),
     };
+    // Then the key: a missing one is all clear bits, whatever follows.
+    let Some(s) = ctx.read_as::<S>(&args[1])? else {
+        return Ok(Reply::Int(if bit == 1 { -1 } else { 0 }));
+    };
+    let s = s.as_bytes();
     if args.len() > 6 {
         return Err(err::SYNTAX);
     }
+    // Redis reads the start, then the unit (BIT|BYTE), then the end.
+    if args.len() == 6 {
+        args::int(&args[3])?;
+        if !is(&args[5], "bit") && !is(&args[5], "byte") {
+            return Err(err::SYNTAX);
+        }
+    }
     let end_given = args.len() >= 5;
-    let s = ctx
-        .read_as::<S>(&args[1])?
-        .map(|s| s.as_bytes())
-        .unwrap_or(&[]);
     let range = if args.len() >= 4 {
         bit_range(s, &args[3], args.get(4).map(|b| b.as_ref()), args.get(5))?
     } else if s.is_empty() {

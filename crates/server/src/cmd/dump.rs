@@ -57,14 +57,15 @@ fn restore(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
         }
         i += 1;
     }
-    let ttl = args::int(&args[2])?;
-    if ttl < 0 {
-        return Err(Reply::err("ERR Invalid TTL value, must be >= 0"));
-    }
+    // Options, an existing key, then the TTL: Redis's order of checks.
     let key = args[1].clone();
     let now = ctx.now_ms;
     if !replace && ctx.db().contains(&key, now) {
         return Err(Reply::err("BUSYKEY Target key name already exists."));
+    }
+    let ttl = args::int(&args[2])?;
+    if ttl < 0 {
+        return Err(Reply::err("ERR Invalid TTL value, must be >= 0"));
     }
     let value = restore_value(&args[3])?;
     let expire_at = match (ttl, absttl) {

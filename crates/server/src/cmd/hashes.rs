@@ -312,9 +312,16 @@ pub(crate) struct ScanArgs {
     pub count: usize,
 }
 
+/// The cursor at `args[2]`. HSCAN/SSCAN/ZSCAN check it before they look the key up, and
+/// the options (`parse_scan_args`) only once the key is there: a missing key is an empty
+/// scan whatever options follow, a key of another type WRONGTYPE, as in Redis.
+pub(crate) fn scan_cursor(args: &[Bytes]) -> Result<u64, Reply> {
+    parse_cursor(&args[2]).ok_or(Reply::err("ERR invalid cursor"))
+}
+
 /// Parses `cursor [MATCH pattern] [COUNT count]` starting at `args[2]`.
 pub(crate) fn parse_scan_args(args: &[Bytes]) -> Result<ScanArgs, Reply> {
-    let cursor = parse_cursor(&args[2]).ok_or(Reply::err("ERR invalid cursor"))?;
+    let cursor = scan_cursor(args)?;
     let mut out = ScanArgs {
         cursor,
         pattern: None,
@@ -398,10 +405,11 @@ pub(crate) fn scan_reply(cursor: u64, items: Vec<Reply>) -> Reply {
 
 /// HSCAN key cursor [MATCH pattern] [COUNT count]
 fn hscan(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
-    let sa = parse_scan_args(args)?;
+    scan_cursor(args)?;
     let Some(h) = ctx.read_as::<H>(&args[1])? else {
         return Ok(scan_reply(0, Vec::new()));
     };
+    let sa = parse_scan_args(args)?;
     let mut items = Vec::new();
     if h.is_compact() {
         // Like Redis's listpack: the whole hash in one reply, cursor 0.

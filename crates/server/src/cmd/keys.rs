@@ -499,8 +499,9 @@ fn parse_expire_cond(args: &[Bytes]) -> Result<ExpireCond, Reply> {
 /// to milliseconds, `relative` adds the current time.
 fn set_expiry(ctx: &mut Ctx, args: &[Bytes], unit_ms: i64, relative: bool) -> CmdResult {
     let name = String::from_utf8_lossy(&args[0]).to_ascii_lowercase();
-    let n = int(&args[2])?;
+    // Options before the time, as Redis checks them.
     let cond = parse_expire_cond(&args[3..])?;
+    let n = int(&args[2])?;
     let invalid = || Reply::error(format!("ERR invalid expire time in '{name}' command"));
     let mut at = n.checked_mul(unit_ms).ok_or_else(invalid)?;
     if relative {

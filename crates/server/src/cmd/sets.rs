@@ -3,7 +3,9 @@
 
 use super::args;
 use super::flags::*;
-use super::hashes::{parse_scan_args, random_indexes, scan_match, scan_positions, scan_reply};
+use super::hashes::{
+    parse_scan_args, random_indexes, scan_cursor, scan_match, scan_positions, scan_reply,
+};
 use super::{err, CmdResult, Command, Ctx};
 use bytes::Bytes;
 use rand::Rng;
@@ -376,10 +378,11 @@ fn sintercard(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
 
 /// SSCAN key cursor [MATCH pattern] [COUNT count]
 fn sscan(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
-    let sa = parse_scan_args(args)?;
+    scan_cursor(args)?;
     let Some(s) = ctx.read_as::<S>(&args[1])? else {
         return Ok(scan_reply(0, Vec::new()));
     };
+    let sa = parse_scan_args(args)?;
     if s.is_compact() {
         // Like Redis's intset: the whole set in one reply, cursor 0.
         let items = s

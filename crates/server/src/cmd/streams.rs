@@ -400,9 +400,7 @@ fn xadd(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
 
 /// XTRIM key MAXLEN|MINID [=|~] threshold [LIMIT count]
 fn xtrim(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
-    if ctx.write_as::<S>(&args[1])?.is_none() {
-        return Ok(Reply::Int(0));
-    }
+    // The options first, then the key, as Redis checks them.
     let parsed = parse_add_or_trim(ctx, args, false)?;
     let Some(s) = ctx.write_as::<S>(&args[1])? else {
         return Ok(Reply::Int(0));

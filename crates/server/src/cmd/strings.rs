@@ -516,6 +516,18 @@ fn setrange(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
 
 /// LCS key1 key2 [LEN] [IDX] [MINMATCHLEN len] [WITHMATCHLEN]
 fn lcs(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
+    // The keys' types first, then the options, as Redis checks them.
+    let mut fetch = |key: &[u8]| -> Result<Vec<u8>, Reply> {
+        match ctx.read(key).map(|e| &e.value) {
+            None => Ok(Vec::new()),
+            Some(Value::Str(s)) => Ok(s.to_vec()),
+            Some(_) => Err(Reply::err(
+                "ERR The specified keys must contain string values",
+            )),
+        }
+    };
+    let a = fetch(&args[1])?;
+    let b = fetch(&args[2])?;
     let (mut want_len, mut want_idx, mut with_len) = (false, false, false);
     let mut min_len = 0usize;
     let mut i = 3;
@@ -541,17 +553,6 @@ fn lcs(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
             "ERR If you want both the length and indexes, please just use IDX.",
         ));
     }
-    let mut fetch = |key: &[u8]| -> Result<Vec<u8>, Reply> {
-        match ctx.read(key).map(|e| &e.value) {
-            None => Ok(Vec::new()),
-            Some(Value::Str(s)) => Ok(s.to_vec()),
-            Some(_) => Err(Reply::err(
-                "ERR The specified keys must contain string values",
-            )),
-        }
-    };
-    let a = fetch(&args[1])?;
-    let b = fetch(&args[2])?;
     if a.len().saturating_mul(b.len()) > 1 << 31 {
         return Err(Reply::err(
             "ERR Insufficient memory, transient memory for LCS exceeds proto-max-bulk-len",

@@ -8,7 +8,9 @@
 //! score and lex ranges share one code path.
 
 use super::args::{self, is};
-use super::hashes::{parse_scan_args, random_indexes, scan_match, scan_positions, scan_reply};
+use super::hashes::{
+    parse_scan_args, random_indexes, scan_cursor, scan_match, scan_positions, scan_reply,
+};
 use super::{err, CmdResult, Command, Ctx};
 use crate::cmd::flags::*;
 use bytes::Bytes;

@@ -221,15 +221,11 @@ pub(super) fn zrandmember(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
 /// listpack score text, as Redis does; a large one walks hash positions (see
 /// `scan_positions`), which stay valid while members are added and removed.
 pub(super) fn zscan(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
-    // The cursor is checked first; options only if the key exists (Redis's order).
-    parse_scan_args(&args[..3])?;
-    if ctx.read_as::<Z>(&args[1])?.is_none() {
-        return Ok(scan_reply(0, Vec::new()));
-    }
-    let sa = parse_scan_args(args)?;
+    scan_cursor(args)?;
     let Some(z) = ctx.read_as::<Z>(&args[1])? else {
         return Ok(scan_reply(0, Vec::new()));
     };
+    let sa = parse_scan_args(args)?;
     let mut items = Vec::new();
     let mut push = |m: &[u8], text: String| {
         if scan_match(&sa.pattern, m) {
