@@ -1,7 +1,7 @@
 //! Which check answers first: every command redis-server 7.0 lists (COMMAND LIST), less
 //! those that block, subscribe, end or reconfigure the connection or the server, runs on a
 //! key of each type (none, string, list, hash, set, zset, stream) with a bad argument in
-//! each of a few places. When a call would fail more than one check (a wrong type and a
+//! each of a few places (a word, a negative number, a byte that is not UTF-8). When a call would fail more than one check (a wrong type and a
 //! bad option, a missing key and a bad range), Redis answers with the first it makes, and
 //! so must rubra.
 //!
@@ -114,9 +114,10 @@ const TYPES: &[(&str, &str)] = &[
     ("stream", "XADD k 1-1 f v"),
 ];
 
-/// Argument lists after the command name; `J` is replaced by each bad value.
+/// Argument lists after the command name; `J` is replaced by each bad value (the last one
+/// is not UTF-8: errors that quote it must send its bytes back as they came).
 const SHAPES: &[&str] = &["k J", "k 1 J", "k 0 1 J", "k J 1", "k k2 J"];
-const BAD: &[&str] = &["x", "-1"];
+const BAD: &[&str] = &["x", "-1", "\"\\xff\""];
 
 fn names(port: u16) -> Vec<String> {
     let raw = RawConn::connect(port).call("COMMAND LIST");
