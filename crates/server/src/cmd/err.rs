@@ -55,12 +55,13 @@ pub(crate) fn unknown_command(args: &[bytes::Bytes]) -> Reply {
 
 /// "ERR unknown subcommand 'x'. Try NAME HELP.", with the client's bytes as they came.
 pub(crate) fn unknown_subcommand(name: &str, sub: &[u8]) -> Reply {
-    let mut text = b"ERR unknown subcommand '".to_vec();
-    text.extend_from_slice(c_string(sub, 128));
-    text.extend_from_slice(b"'. Try ");
-    text.extend_from_slice(name.to_ascii_uppercase().as_bytes());
-    text.extend_from_slice(b" HELP.");
-    Reply::error_bytes(text)
+    echo(&[
+        b"ERR unknown subcommand '",
+        c_string(sub, 128),
+        b"'. Try ",
+        name.to_ascii_uppercase().as_bytes(),
+        b" HELP.",
+    ])
 }
 
 /// An error reply put together from text and a client's bytes: Redis formats them with
