@@ -319,9 +319,9 @@ pub(crate) fn scan_cursor(args: &[Bytes]) -> Result<u64, Reply> {
     parse_cursor(&args[2]).ok_or(Reply::err("ERR invalid cursor"))
 }
 
-/// Parses `cursor [MATCH pattern] [COUNT count]` starting at `args[2]`.
-pub(crate) fn parse_scan_args(args: &[Bytes]) -> Result<ScanArgs, Reply> {
-    let cursor = scan_cursor(args)?;
+/// Parses the `[MATCH pattern] [COUNT count]` options from `args[3]` on, for a cursor
+/// already read by `scan_cursor`.
+pub(crate) fn parse_scan_args(cursor: u64, args: &[Bytes]) -> Result<ScanArgs, Reply> {
     let mut out = ScanArgs {
         cursor,
         pattern: None,
@@ -405,11 +405,11 @@ pub(crate) fn scan_reply(cursor: u64, items: Vec<Reply>) -> Reply {
 
 /// HSCAN key cursor [MATCH pattern] [COUNT count]
 fn hscan(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
-    scan_cursor(args)?;
+    let cursor = scan_cursor(args)?;
     let Some(h) = ctx.read_as::<H>(&args[1])? else {
         return Ok(scan_reply(0, Vec::new()));
     };
-    let sa = parse_scan_args(args)?;
+    let sa = parse_scan_args(cursor, args)?;
     let mut items = Vec::new();
     if h.is_compact() {
         // Like Redis's listpack: the whole hash in one reply, cursor 0.

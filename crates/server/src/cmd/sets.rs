@@ -378,11 +378,11 @@ fn sintercard(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
 
 /// SSCAN key cursor [MATCH pattern] [COUNT count]
 fn sscan(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
-    scan_cursor(args)?;
+    let cursor = scan_cursor(args)?;
     let Some(s) = ctx.read_as::<S>(&args[1])? else {
         return Ok(scan_reply(0, Vec::new()));
     };
-    let sa = parse_scan_args(args)?;
+    let sa = parse_scan_args(cursor, args)?;
     if s.is_compact() {
         // Like Redis's intset: the whole set in one reply, cursor 0.
         let items = s

@@ -221,11 +221,11 @@ pub(super) fn zrandmember(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
 /// listpack score text, as Redis does; a large one walks hash positions (see
 /// `scan_positions`), which stay valid while members are added and removed.
 pub(super) fn zscan(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
-    scan_cursor(args)?;
+    let cursor = scan_cursor(args)?;
     let Some(z) = ctx.read_as::<Z>(&args[1])? else {
         return Ok(scan_reply(0, Vec::new()));
     };
-    let sa = parse_scan_args(args)?;
+    let sa = parse_scan_args(cursor, args)?;
     let mut items = Vec::new();
     let mut push = |m: &[u8], text: String| {
         if scan_match(&sa.pattern, m) {
