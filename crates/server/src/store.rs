@@ -111,6 +111,11 @@ pub(crate) struct Store {
     /// DEBUG SET-ACTIVE-EXPIRE 0 turns the cron's expiry sampling off (keys then expire
     /// only when accessed), as test suites and tools use it.
     pub active_expire: bool,
+    /// When the last command of the current batch started (ms), from the clock read that
+    /// gave it its "now"; 0 until one has run. The batch's bookkeeping (a client's
+    /// last-interaction time) takes it from here instead of reading the clock once more
+    /// per request.
+    pub command_ms: u64,
 }
 
 /// The replication backlog size the config asks for (1 MB if unreadable, as Redis's default).
@@ -182,6 +187,7 @@ impl Store {
             rng,
             lastsave: now_ms / 1000,
             started_ms: now_ms,
+            command_ms: 0,
             run_id,
             cmdstats: Default::default(),
             slowlog: Default::default(),

@@ -206,6 +206,7 @@ fn run(
     }
     // One clock read gives the command its "now" and its duration's start.
     let started = observe::clock_ns();
+    store.command_ms = started / 1_000_000;
     let mut ctx = Ctx {
         store,
         client,

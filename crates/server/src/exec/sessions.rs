@@ -96,13 +96,15 @@ impl Store {
 
     /// After a batch: the client takes the current timeout and output limits, an output
     /// limit crossed is counted, and CLIENT LIST's row shows the client as it is now
-    /// (`queued`/`free` are its query buffer's length and spare capacity).
+    /// (`queued`/`free` are its query buffer's length and spare capacity, `now_ms` the
+    /// time of its last interaction).
     pub(crate) fn after_batch(
         &mut self,
         client: &mut ClientState,
         queued: usize,
         free: usize,
         out_len: usize,
+        now_ms: u64,
     ) {
         client.idle_timeout_secs = self.config.idle_timeout_secs;
         client.output_limits = self.config.normal_output_limits;
@@ -111,7 +113,7 @@ impl Store {
         }
         if let Some(handle) = self.clients.map.get_mut(&client.id) {
             let info = &mut handle.info;
-            info.last_active_ms = now_ms();
+            info.last_active_ms = now_ms;
             info.db = client.db;
             info.resp = if client.resp3 { 3 } else { 2 };
             info.multi = client.multi.as_ref().map(|q| q.len());
