@@ -329,6 +329,16 @@ const REGISTER: &[&str] = &[
     r#"redis.register_function{function_name='f', callback=function() end, flags={'no-writes', nil, 'bad'}}"#,
 ];
 
+/// A script's status reply (`redis.status_reply`, `{ok = ...}`) goes back as the script's
+/// bytes, valid UTF-8 or not (rubra sent U+FFFD for each invalid byte).
+const STATUS_BYTES: &[&str] = &[
+    r#"EVAL "return redis.status_reply(ARGV[1])" 0 "\xff\xfe""#,
+    r#"EVAL "return {ok=ARGV[1]}" 0 "a\xff\r\nb""#,
+    r#"EVAL "return {1, {ok='\\255'}, redis.status_reply('\\195')}" 0"#,
+    r##"!FUNCTION LOAD "#!lua name=st\nredis.register_function('st', function(k, a) return redis.status_reply(a[1]) end)""##,
+    r#"FCALL st 0 "\xff""#,
+];
+
 /// `FUNCTION LOAD "#!lua name=lib\n<lua>"`, then FUNCTION LIST WITHCODE and a flush.
 fn register_session(snippets: &[&str]) -> Vec<String> {
     let mut out = Vec::new();
@@ -395,6 +405,16 @@ fn functions_resp2() {
 #[test]
 fn functions_resp3() {
     assert_same_as_redis(&with_resp3(FUNCTIONS));
+}
+
+#[test]
+fn status_bytes_resp2() {
+    assert_same_as_redis(STATUS_BYTES);
+}
+
+#[test]
+fn status_bytes_resp3() {
+    assert_same_as_redis(&with_resp3(STATUS_BYTES));
 }
 
 #[test]

@@ -37,7 +37,7 @@ fn single(lua: &Lua, name: &str, value: impl mlua::IntoLua) -> mlua::Result<Valu
 /// Converts a command reply to Lua as a client speaking RESP3 (`resp3`) or RESP2 sees it.
 pub(crate) fn reply_to_lua(lua: &Lua, reply: &Reply, resp3: bool) -> mlua::Result<Value> {
     Ok(match reply {
-        Reply::Status(s) => single(lua, "ok", s.as_ref())?,
+        Reply::Status(s) => single(lua, "ok", lua.create_string(s)?)?,
         Reply::Error(e) => command_error(lua, &String::from_utf8_lossy(e))?,
         Reply::Int(i) => Value::Number(*i as f64),
         Reply::Bulk(b) => Value::String(lua.create_string(b)?),
@@ -184,11 +184,7 @@ fn table_to_reply(t: &Table, s3: bool, c3: bool, depth: usize) -> Reply {
         return Reply::error_bytes(one_line(&e.as_bytes()));
     }
     if let Value::String(s) = get("ok") {
-        return Reply::Status(
-            String::from_utf8_lossy(&one_line(&s.as_bytes()))
-                .into_owned()
-                .into(),
-        );
+        return Reply::status_bytes(one_line(&s.as_bytes()));
     }
     match get("double") {
         Value::Number(d) => return Reply::Double(d),

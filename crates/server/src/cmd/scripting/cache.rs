@@ -45,7 +45,7 @@ pub(crate) fn script(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
     }
     if n == 2 && is(sub, "help") {
         return Ok(Reply::Array(
-            HELP.iter().map(|l| Reply::Status((*l).into())).collect(),
+            HELP.iter().map(|l| Reply::status(l)).collect(),
         ));
     }
     if is(sub, "flush") {

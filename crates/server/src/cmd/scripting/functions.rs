@@ -113,7 +113,7 @@ pub(crate) fn function(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
     }
     if is(sub, "help") {
         return Ok(Reply::Array(
-            HELP.iter().map(|l| Reply::Status((*l).into())).collect(),
+            HELP.iter().map(|l| Reply::status(l)).collect(),
         ));
     }
     if is(sub, "list") {
@@ -234,7 +234,7 @@ fn list(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
                             shebang::NAMES
                                 .iter()
                                 .filter(|(flag, _)| f.flags & flag != 0)
-                                .map(|(_, name)| Reply::Status((*name).into()))
+                                .map(|(_, name)| Reply::status(name))
                                 .collect(),
                         ),
                     ),
