@@ -339,6 +339,38 @@ const STATUS_BYTES: &[&str] = &[
     r#"FCALL st 0 "\xff""#,
 ];
 
+/// Errors go back with the bytes the script or its commands had, UTF-8 or not (rubra
+/// sent U+FFFD for each invalid byte): errors a script raises, errors of the commands it
+/// calls (as redis.pcall returns them, too), and Lua's compile errors quoting the source.
+const ERROR_BYTES: &[&str] = &[
+    r#"EVAL "error('a\xffb')" 0"#,
+    r#"EVAL "error({err='a\xffb'})" 0"#,
+    r#"EVAL "local x = a\xffb" 0"#,
+    r#"SCRIPT LOAD "local x = a\xffb""#,
+    r##"FUNCTION LOAD "#!lua name=x\nlocal x = a\xffb""##,
+    "!XADD s 1-1 f v",
+    r#"EVAL "return redis.pcall('XGROUP','CREATECONSUMER','s',ARGV[1],'c')" 0 "\xff""#,
+    r#"EVAL "return redis.pcall('XGROUP','CREATECONSUMER','s',ARGV[1],'c').err" 0 "\xff""#,
+    r#"EVAL "return redis.call('XGROUP','CREATECONSUMER','s',ARGV[1],'c')" 0 "\xff""#,
+    r##"!FUNCTION LOAD "#!lua name=bytes\nredis.register_function('boom', function(k, a) error(a[1]) end)\nredis.register_function('callfail', function(k, a) return redis.call('XGROUP','CREATECONSUMER',k[1],a[1],'c') end)""##,
+    r#"FCALL boom 0 "\xff""#,
+    r#"FCALL callfail 1 s "\xff""#,
+];
+
+/// Redis reads a script's status and error texts, and a verbatim string's format, as C
+/// strings: up to a NUL (rubra sent the rest too). An error returned as `{err = ...}`
+/// also loses CRs and LFs at its end (addReplyErrorFormat's trim).
+const C_STRINGS: &[&str] = &[
+    r#"EVAL "error('a\\0b')" 0"#,
+    r#"EVAL "error({err='x\\0y'})" 0"#,
+    r#"EVAL "return {err='x\\0y'}" 0"#,
+    r#"EVAL "return {ok='x\\0y'}" 0"#,
+    r#"EVAL "return redis.status_reply('x\\0y')" 0"#,
+    r#"EVAL "return redis.error_reply('x\\0y')" 0"#,
+    r#"EVAL "return {verbatim_string={format='t\\0t',string='a\\0b'}}" 0"#,
+    r#"EVAL "return {err='\\r\\nx\\r\\n'}" 0"#,
+];
+
 /// `FUNCTION LOAD "#!lua name=lib\n<lua>"`, then FUNCTION LIST WITHCODE and a flush.
 fn register_session(snippets: &[&str]) -> Vec<String> {
     let mut out = Vec::new();
@@ -415,6 +447,26 @@ fn status_bytes_resp2() {
 #[test]
 fn status_bytes_resp3() {
     assert_same_as_redis(&with_resp3(STATUS_BYTES));
+}
+
+#[test]
+fn error_bytes_resp2() {
+    assert_same_as_redis(ERROR_BYTES);
+}
+
+#[test]
+fn error_bytes_resp3() {
+    assert_same_as_redis(&with_resp3(ERROR_BYTES));
+}
+
+#[test]
+fn c_strings_resp2() {
+    assert_same_as_redis(C_STRINGS);
+}
+
+#[test]
+fn c_strings_resp3() {
+    assert_same_as_redis(&with_resp3(C_STRINGS));
 }
 
 #[test]

@@ -105,34 +105,35 @@ const LOAD_TIMEOUT: Duration = Duration::from_millis(500);
 
 impl Engine {
     /// FUNCTION LOAD [REPLACE] code: compiles and runs the library code, registering its
-    /// functions; returns the library name. Errors are Redis's texts without "ERR ".
-    pub(crate) fn load_library(&mut self, code: &Bytes, replace: bool) -> Result<String, String> {
-        let (engine, name) = metadata(code)?;
+    /// functions; returns the library name. Errors are Redis's texts without "ERR ", in
+    /// bytes (a compile error may quote the code).
+    pub(crate) fn load_library(&mut self, code: &Bytes, replace: bool) -> Result<String, Vec<u8>> {
+        let (engine, name) = metadata(code).map_err(String::into_bytes)?;
         if !valid_name(name.as_bytes()) {
             return Err(BAD_NAME.into());
         }
         if !engine.eq_ignore_ascii_case("lua") {
-            return Err(format!("Engine '{engine}' not found"));
+            return Err(format!("Engine '{engine}' not found").into_bytes());
         }
         if self.functions.libs.contains_key(&name) && !replace {
-            return Err(format!("Library '{name}' already exists"));
+            return Err(format!("Library '{name}' already exists").into_bytes());
         }
         let skip = code.iter().position(|&b| b == b'\n').unwrap_or(0);
         let lib_env: Table = self
             .rt
             .raw_get("lib_env")
-            .map_err(|e| format!("Error compiling function: {e}"))?;
+            .map_err(|e| format!("Error compiling function: {e}").into_bytes())?;
         let chunk = self
             .compile(code, skip, "@user_function", &lib_env)
-            .map_err(|m| format!("Error compiling function: {m}"))?;
+            .map_err(|m| [&b"Error compiling function: "[..], &m].concat())?;
         let functions = self.register_all(&chunk)?;
         if functions.is_empty() {
-            return Err("No functions registered".into());
+            return Err(b"No functions registered".to_vec());
         }
         for f in functions.keys() {
             if let Some(owner) = self.functions.by_function.get(f) {
                 if *owner != name {
-                    return Err(format!("Function {f} already exists"));
+                    return Err(format!("Function {f} already exists").into_bytes());
                 }
             }
         }
@@ -145,8 +146,9 @@ impl Engine {
         Ok(name)
     }
 
-    /// Runs a library's top level with `rt.register` set, collecting its functions.
-    fn register_all(&self, chunk: &Function) -> Result<IndexMap<String, LibFunction>, String> {
+    /// Runs a library's top level with `rt.register` set, collecting its functions. The
+    /// error is in bytes: a Lua error's message may quote the code (a field's name).
+    fn register_all(&self, chunk: &Function) -> Result<IndexMap<String, LibFunction>, Vec<u8>> {
         let lua = &self.lua;
         let collected: RefCell<IndexMap<String, LibFunction>> = RefCell::new(IndexMap::new());
         let started = Instant::now();
@@ -168,14 +170,17 @@ impl Engine {
                         if map.contains_key(&f.name) {
                             let t = convert::error_table(
                                 lua,
-                                "Function already exists in the library",
+                                b"Function already exists in the library",
                             )?;
                             return Ok((false, Value::Table(t)));
                         }
                         map.insert(f.name.clone(), f);
                         Ok((true, Value::Nil))
                     }
-                    Err(msg) => Ok((false, Value::Table(convert::error_table(lua, msg)?))),
+                    Err(msg) => Ok((
+                        false,
+                        Value::Table(convert::error_table(lua, msg.as_bytes())?),
+                    )),
                 })?;
             self.rt.raw_set("register", register)?;
             let loading: Function = self.rt.raw_get("lib_loading")?;
@@ -191,19 +196,21 @@ impl Engine {
         self.busy
             .hook_armed
             .store(false, std::sync::atomic::Ordering::Relaxed);
-        let out = result.map_err(|e| format!("Error registering functions: {e}"))?;
+        let out = result.map_err(|e| format!("Error registering functions: {e}").into_bytes())?;
         let mut values = out.into_iter();
         if let Some(Value::Boolean(false)) = values.next() {
             let msg = match values.next() {
                 Some(Value::Table(t)) => match t.raw_get::<Value>("err") {
-                    Ok(Value::String(s)) => String::from_utf8_lossy(&s.as_bytes()).into_owned(),
-                    _ => "ERR unknown error".into(),
+                    Ok(Value::String(s)) => s.as_bytes().to_vec(),
+                    _ => b"ERR unknown error".to_vec(),
                 },
-                Some(Value::String(s)) => format!("ERR {}", String::from_utf8_lossy(&s.as_bytes())),
-                Some(Value::Error(e)) => load_error_text(&e),
-                _ => "ERR unknown error".into(),
+                Some(Value::String(s)) => [&b"ERR "[..], &s.as_bytes()].concat(),
+                Some(Value::Error(e)) => load_error_text(&e).into_bytes(),
+                _ => b"ERR unknown error".to_vec(),
             };
-            return Err(format!("Error registering functions: {msg}"));
+            // Redis prints the message with %s: up to a NUL.
+            let msg = convert::c_str(&msg);
+            return Err([&b"Error registering functions: "[..], msg].concat());
         }
         Ok(collected.into_inner())
     }

@@ -187,7 +187,7 @@ fn load(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
         .store
         .scripts
         .load_library(&args[i], replace)
-        .map_err(|e| Reply::error(format!("ERR {e}")))?;
+        .map_err(|e| Reply::error_bytes([&b"ERR "[..], &e].concat()))?;
     Ok(Reply::Bulk(Bytes::from(name)))
 }
 
@@ -312,7 +312,7 @@ fn restore(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
             Ok(name) => fresh.push(name),
             Err(e) => {
                 engine.functions = saved;
-                return Err(Reply::error(format!("ERR {e}")));
+                return Err(Reply::error_bytes([&b"ERR "[..], &e].concat()));
             }
         }
     }
