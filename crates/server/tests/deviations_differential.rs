@@ -165,3 +165,16 @@ fn checks_answer_in_redis_order() {
         "XTRIM nokey",
     ]);
 }
+
+/// An inline command is split as sdssplitargs splits it: \v and \f are skipped between
+/// words but do not end one, and a closing quote may be followed by either (rubra treated
+/// \f as a separator and \v as part of a word).
+#[test]
+fn inline_commands_split_as_redis() {
+    assert_same_as_redis(&[
+        "inline ECHO \x0bx",
+        "inline ECHO\x0cx",
+        "inline ECHO a\x0cb",
+        "inline ECHO \"a\"\x0bb",
+    ]);
+}
