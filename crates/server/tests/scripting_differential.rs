@@ -371,6 +371,42 @@ const C_STRINGS: &[&str] = &[
     r#"EVAL "return {err='\\r\\nx\\r\\n'}" 0"#,
 ];
 
+/// Shebangs and library metadata read as Redis reads them: the first line up to a NUL or
+/// the newline, split by sdssplitargs (quotes and escapes; \v and \f separate words only
+/// where a word starts), names compared as C strings (up to a NUL), and the words quoted
+/// in errors given back byte for byte. Rubra split the line at ASCII whitespace as text.
+const SHEBANGS: &[&str] = &[
+    r##"EVAL "#!lu\xff\nreturn 1" 0"##,
+    r##"EVAL "#!lua fl\xff\nreturn 1" 0"##,
+    r##"EVAL "#!lua flags=no-writes,\xff\nreturn 1" 0"##,
+    r##"EVAL "#!\"lua\" flags=no-writes\nreturn redis.call('set','a','b')" 0"##,
+    r##"EVAL "#!lua 'flags=no-writes'\nreturn redis.call('set','a','b')" 0"##,
+    r##"EVAL "#!lua \"flags=no-writes\\x00,bad\"\nreturn 1" 0"##,
+    r##"EVAL "#!lua \"flags=no-writes\\x00\"\nreturn redis.call('set','a','b')" 0"##,
+    r##"EVAL "#!lua \"fl\\xffags\"\nreturn 1" 0"##,
+    r##"EVAL "#!\"lua\\x00x\"\nreturn 1" 0"##,
+    r##"EVAL "#!lua \x0bflags=no-writes\nreturn 1" 0"##,
+    r##"EVAL "#!lua\x0cflags=no-writes\nreturn 1" 0"##,
+    r##"EVAL "#!lua\x00\nreturn 1" 0"##,
+    r##"EVAL "#!lua \"\nreturn 1" 0"##,
+    r##"FUNCTION LOAD "#!lu\xffa name=x\nredis.register_function('f', function() return 1 end)""##,
+    r##"FUNCTION LOAD "#!\xff\xfe name=ok\n""##,
+    r##"FUNCTION LOAD "#!lua name=x \xff\n""##,
+    r##"FUNCTION LOAD "#!lua name=x \"\xff\\x00z\"\n""##,
+    r##"FUNCTION LOAD "#!\"lu\\x00a\" name=x\n""##,
+    r##"FUNCTION LOAD "#!lua\x00 name=x\n""##,
+    r##"FUNCTION LOAD "#!lua name=x \"\xff\n""##,
+    r##"FUNCTION LOAD "#!lua\x0cname=x\n""##,
+    r##"FUNCTION LOAD "#!\"lua\" name=l1\nredis.register_function('f1', function() return 1 end)""##,
+    r##"FUNCTION LOAD "#!lua name=\"l2\"\nredis.register_function('f2', function() return 2 end)""##,
+    r##"FUNCTION LOAD "#!lua \x0bname=l3\nredis.register_function('f3', function() return 3 end)""##,
+    r##"FUNCTION LOAD "#!\"lua\"\x0cname=l4\nredis.register_function('f4', function() return 4 end)""##,
+    "FCALL f1 0",
+    "FCALL f2 0",
+    "FCALL f3 0",
+    "FCALL f4 0",
+];
+
 /// `FUNCTION LOAD "#!lua name=lib\n<lua>"`, then FUNCTION LIST WITHCODE and a flush.
 fn register_session(snippets: &[&str]) -> Vec<String> {
     let mut out = Vec::new();
@@ -467,6 +503,16 @@ fn c_strings_resp2() {
 #[test]
 fn c_strings_resp3() {
     assert_same_as_redis(&with_resp3(C_STRINGS));
+}
+
+#[test]
+fn shebangs_split_as_redis_resp2() {
+    assert_same_as_redis(SHEBANGS);
+}
+
+#[test]
+fn shebangs_split_as_redis_resp3() {
+    assert_same_as_redis(&with_resp3(SHEBANGS));
 }
 
 #[test]

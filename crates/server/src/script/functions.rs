@@ -2,7 +2,8 @@
 //! their flags, compiled in the engine's Lua state next to the EVAL scripts. Loading runs
 //! the library's code once with `redis.register_function` available.
 
-use super::{convert, shebang, Engine};
+use super::convert::{self, c_str};
+use super::{shebang, Engine};
 use bytes::Bytes;
 use indexmap::IndexMap;
 use mlua::{Function, HookTriggers, Table, Value, Variadic, VmState};
@@ -69,34 +70,33 @@ fn valid_name(name: &[u8]) -> bool {
 
 const BAD_NAME: &str = "Library names can only contain letters, numbers, or underscores(_) and must be at least one character long";
 
-/// The `#!lua name=LIB` first line: (engine, library name).
-fn metadata(code: &[u8]) -> Result<(String, String), String> {
+/// The `#!lua name=LIB` first line: (engine, library name), read as Redis reads it
+/// (functionExtractLibMetaData): words split by sdssplitargs, an option's key compared as
+/// a C string (up to a NUL) but its value taken whole. The error is Redis's text without
+/// "ERR ", in bytes: it quotes a word as it came, up to a NUL (`%s`).
+fn metadata(code: &[u8]) -> Result<(Vec<u8>, Vec<u8>), Vec<u8>> {
     if !code.starts_with(b"#!") {
-        return Err("Missing library metadata".into());
+        return Err(b"Missing library metadata".to_vec());
     }
-    let Some(end) = code.iter().position(|&b| b == b'\n') else {
-        return Err("Invalid library metadata".into());
+    let Ok((words, _)) = shebang::first_line_words(code) else {
+        return Err(b"Invalid library metadata".to_vec());
     };
-    let line = String::from_utf8_lossy(&code[..end]);
-    let parts: Vec<&str> = line.split_ascii_whitespace().collect();
-    if parts.is_empty() {
-        return Err("Invalid library metadata".into());
-    }
-    let engine = parts[0][2..].to_string();
+    let engine = words[0].get(2..).unwrap_or_default().to_vec();
     let mut name = None;
-    for part in &parts[1..] {
-        if part.len() >= 5 && part[..5].eq_ignore_ascii_case("name=") {
+    for word in &words[1..] {
+        let key = c_str(word);
+        if key.len() >= 5 && key[..5].eq_ignore_ascii_case(b"name=") {
             if name.is_some() {
                 return Err(
-                    "Invalid metadata value, name argument was given multiple times".into(),
+                    b"Invalid metadata value, name argument was given multiple times".to_vec(),
                 );
             }
-            name = Some(part[5..].to_string());
+            name = Some(word[5..].to_vec());
             continue;
         }
-        return Err(format!("Invalid metadata value given: {part}"));
+        return Err([&b"Invalid metadata value given: "[..], key].concat());
     }
-    let name = name.ok_or_else(|| "Library name was not given".to_string())?;
+    let name = name.ok_or_else(|| b"Library name was not given".to_vec())?;
     Ok((engine, name))
 }
 
@@ -108,12 +108,16 @@ impl Engine {
     /// functions; returns the library name. Errors are Redis's texts without "ERR ", in
     /// bytes (a compile error may quote the code).
     pub(crate) fn load_library(&mut self, code: &Bytes, replace: bool) -> Result<String, Vec<u8>> {
-        let (engine, name) = metadata(code).map_err(String::into_bytes)?;
-        if !valid_name(name.as_bytes()) {
+        let (engine, name) = metadata(code)?;
+        if !valid_name(&name) {
             return Err(BAD_NAME.into());
         }
-        if !engine.eq_ignore_ascii_case("lua") {
-            return Err(format!("Engine '{engine}' not found").into_bytes());
+        // Letters, digits and underscores: the bytes are the text.
+        let name: String = name.iter().map(|&b| char::from(b)).collect();
+        // Engines are looked up by their whole name, case-insensitively; Redis quotes it
+        // whole (`%S`).
+        if !engine.eq_ignore_ascii_case(b"lua") {
+            return Err([&b"Engine '"[..], &engine, b"' not found"].concat());
         }
         if self.functions.libs.contains_key(&name) && !replace {
             return Err(format!("Library '{name}' already exists").into_bytes());

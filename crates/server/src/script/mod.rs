@@ -195,7 +195,7 @@ impl Engine {
         if self.scripts.contains_key(&sha) {
             return Ok(sha);
         }
-        let (flags, skip) = shebang::parse_eval(body).map_err(String::into_bytes)?;
+        let (flags, skip) = shebang::parse_eval(body)?;
         let func = self
             .compile(body, skip, "@user_script", &self.env)
             .map_err(|m| [&b"ERR Error compiling script (new function): "[..], &m].concat())?;
