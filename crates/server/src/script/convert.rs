@@ -2,6 +2,7 @@
 //! a command's reply becomes a Lua value as the script's protocol (redis.setresp) shows
 //! it, and a script's return value becomes the caller's reply.
 
+use crate::cmd::args::c_str;
 use mlua::{Lua, Table, Value};
 use rubra_resp::{parse_frame, Frame, Reply};
 
@@ -156,12 +157,6 @@ fn one_line(s: &[u8]) -> Vec<u8> {
     s.iter()
         .map(|&b| if b == b'\r' || b == b'\n' { b' ' } else { b })
         .collect()
-}
-
-/// What C sees of a Lua string passed as `char *` (lua_tostring, then sdsnew or `%s`):
-/// the bytes up to the first NUL.
-pub(crate) fn c_str(s: &[u8]) -> &[u8] {
-    s.iter().position(|&b| b == 0).map_or(s, |nul| &s[..nul])
 }
 
 /// Converts a script's return value to the reply for a caller speaking `caller_resp3`;

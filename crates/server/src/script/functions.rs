@@ -2,8 +2,8 @@
 //! their flags, compiled in the engine's Lua state next to the EVAL scripts. Loading runs
 //! the library's code once with `redis.register_function` available.
 
-use super::convert::{self, c_str};
-use super::{shebang, Engine};
+use super::{convert, shebang, Engine};
+use crate::cmd::args::c_str;
 use bytes::Bytes;
 use indexmap::IndexMap;
 use mlua::{Function, HookTriggers, Table, Value, Variadic, VmState};
@@ -213,7 +213,7 @@ impl Engine {
                 _ => b"ERR unknown error".to_vec(),
             };
             // Redis prints the message with %s: up to a NUL.
-            let msg = convert::c_str(&msg);
+            let msg = c_str(&msg);
             return Err([&b"Error registering functions: "[..], msg].concat());
         }
         Ok(collected.into_inner())

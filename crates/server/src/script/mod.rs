@@ -154,7 +154,7 @@ impl Engine {
                     .unwrap_or_else(|| message.into_bytes()),
                 other => other.to_string().into_bytes(),
             })
-            .map_err(|m| convert::c_str(&m).to_vec())
+            .map_err(|m| crate::cmd::args::c_str(&m).to_vec())
     }
 
     /// Lua's own message for `code` that does not compile, as bytes: mlua hands a syntax

@@ -562,7 +562,7 @@ fn raised_error(value: &Value, name: &str) -> Reply {
     };
     let text = |k: &str| -> Option<Vec<u8>> {
         match t.raw_get::<Value>(k).ok()? {
-            Value::String(s) => Some(convert::c_str(&s.as_bytes()).to_vec()),
+            Value::String(s) => Some(crate::cmd::args::c_str(&s.as_bytes()).to_vec()),
             Value::Integer(i) => Some(i.to_string().into_bytes()),
             Value::Number(n) => Some(format!("{}", n as i64).into_bytes()),
             _ => None,

@@ -1,7 +1,7 @@
 //! Script flags from a `#!lua flags=...` first line (Redis 7's shebang), shared by EVAL
 //! scripts and functions, and what they change about a run.
 
-use super::convert::c_str;
+use crate::cmd::args::c_str;
 
 /// `no-writes`: the script may only read.
 pub(crate) const NO_WRITES: u32 = 1;
