@@ -16,8 +16,10 @@ pub enum VerbatimFormat {
 /// A reply to a client, independent of protocol version.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Reply {
-    /// `+text`: status replies such as OK, PONG, QUEUED.
-    Status(Cow<'static, str>),
+    /// `+text`: status replies such as OK, PONG, QUEUED. Bytes, not text, as errors are:
+    /// a script's status reply (`redis.status_reply`, `{ok = ...}`) goes back as the
+    /// script's bytes, valid UTF-8 or not.
+    Status(Cow<'static, [u8]>),
     /// `-PREFIX message`: the text includes the prefix (ERR, WRONGTYPE, MOVED ...). Bytes,
     /// not text: Redis echoes a client's bytes in some errors (an unknown command's name)
     /// as they came, valid UTF-8 or not.
@@ -47,11 +49,16 @@ pub enum Reply {
 
 impl Reply {
     /// `+OK`, the most common reply.
-    pub const OK: Reply = Reply::Status(Cow::Borrowed("OK"));
+    pub const OK: Reply = Reply::Status(Cow::Borrowed(b"OK"));
 
-    /// A status reply from static text.
+    /// A status reply from static text, borrowed (no allocation).
     pub const fn status(s: &'static str) -> Reply {
-        Reply::Status(Cow::Borrowed(s))
+        Reply::Status(Cow::Borrowed(s.as_bytes()))
+    }
+
+    /// A status reply from owned bytes (formatted text, or a script's bytes as they came).
+    pub fn status_bytes(b: Vec<u8>) -> Reply {
+        Reply::Status(Cow::Owned(b))
     }
 
     /// An error reply from static text; the text must start with its prefix (ERR, WRONGTYPE...).
@@ -92,7 +99,7 @@ impl Reply {
     /// Appends the encoding of this reply to `out`, as RESP3 if `resp3` else RESP2.
     pub fn encode(&self, out: &mut Vec<u8>, resp3: bool) {
         match self {
-            Reply::Status(s) => line(out, b'+', s.as_bytes()),
+            Reply::Status(s) => line(out, b'+', s),
             Reply::Error(s) => line(out, b'-', s),
             Reply::Int(n) => int_line(out, b':', *n),
             Reply::Bulk(b) => bulk(out, b),
@@ -314,6 +321,18 @@ mod tests {
             scored_array(9, items[..1].iter().copied(), true, false).to_bytes(false),
             b"*2\r\n$1\r\na\r\n$3\r\n1.5\r\n"
         );
+    }
+
+    #[test]
+    fn status_and_error_lines_carry_bytes_as_they_are() {
+        assert_eq!(Reply::OK.to_bytes(false), b"+OK\r\n");
+        assert_eq!(Reply::status("PONG").to_bytes(true), b"+PONG\r\n");
+        // Not UTF-8: sent as it is, never replaced by U+FFFD; CR and LF become spaces.
+        let status = Reply::status_bytes(vec![b'a', 0xff, b'\r', b'\n', 0xfe]);
+        assert_eq!(status.to_bytes(false), b"+a\xff  \xfe\r\n");
+        assert_eq!(status.to_bytes(true), b"+a\xff  \xfe\r\n");
+        let error = Reply::error_bytes(b"ERR \xff".to_vec());
+        assert_eq!(error.to_bytes(false), b"-ERR \xff\r\n");
     }
 
     #[test]

@@ -387,11 +387,16 @@ fn parse_inline(buf: &[u8], limits: &Limits) -> Result<Parsed, ProtocolError> {
 /// Splits an inline line into arguments with Redis's quoting rules (sdssplitargs):
 /// "double quotes" with \n \r \t \b \a \\ \" \xHH escapes, 'single quotes' with \' only.
 /// Returns None on unbalanced quotes or a closing quote not followed by a space.
+/// Spaces are C's: any of `isspace` (space, \t, \n, \v, \f, \r) is skipped before a word,
+/// but only space, \t, \n and \r end an unquoted one (\v and \f inside a word are
+/// kept). A NUL is an ordinary byte here; a caller that reads a C string cuts at it.
 pub fn split_args(line: &[u8]) -> Option<Vec<Bytes>> {
+    // C's isspace in the "C" locale.
+    let is_space = |c: u8| matches!(c, b' ' | b'\t' | b'\n' | 0x0b | 0x0c | b'\r');
     let mut args = Vec::new();
     let mut i = 0;
     loop {
-        while i < line.len() && line[i].is_ascii_whitespace() {
+        while i < line.len() && is_space(line[i]) {
             i += 1;
         }
         if i >= line.len() {
@@ -422,7 +427,7 @@ pub fn split_args(line: &[u8]) -> Option<Vec<Bytes>> {
                     });
                     i += 2;
                 } else if c == b'"' {
-                    if i + 1 < line.len() && !line[i + 1].is_ascii_whitespace() {
+                    if i + 1 < line.len() && !is_space(line[i + 1]) {
                         return None;
                     }
                     i += 1;
@@ -437,7 +442,7 @@ pub fn split_args(line: &[u8]) -> Option<Vec<Bytes>> {
                     cur.push(b'\'');
                     i += 2;
                 } else if c == b'\'' {
-                    if i + 1 < line.len() && !line[i + 1].is_ascii_whitespace() {
+                    if i + 1 < line.len() && !is_space(line[i + 1]) {
                         return None;
                     }
                     i += 1;
@@ -448,8 +453,7 @@ pub fn split_args(line: &[u8]) -> Option<Vec<Bytes>> {
                 }
             } else {
                 match line.get(i) {
-                    None => break,
-                    Some(c) if c.is_ascii_whitespace() => break,
+                    None | Some(b' ' | b'\t' | b'\n' | b'\r') => break,
                     Some(b'"') => {
                         in_dq = true;
                         i += 1;
@@ -572,6 +576,43 @@ mod tests {
             Err(ProtocolError::UnbalancedQuotes)
         );
         assert_eq!(parse(b"\r\n"), Ok(Parsed::Complete(vec![], 2)));
+    }
+
+    #[test]
+    fn split_args_spaces_are_cs() {
+        let split = |l: &[u8]| {
+            split_args(l).map(|v| v.iter().map(|a| a.to_vec()).collect::<Vec<Vec<u8>>>())
+        };
+        // \v and \f are skipped before a word, kept inside one.
+        assert_eq!(
+            split(b"ECHO \x0bx"),
+            Some(vec![b"ECHO".to_vec(), b"x".to_vec()])
+        );
+        assert_eq!(split(b"ECHO\x0cx"), Some(vec![b"ECHO\x0cx".to_vec()]));
+        assert_eq!(
+            split(b"a\x0b b"),
+            Some(vec![b"a\x0b".to_vec(), b"b".to_vec()])
+        );
+        // A closing quote may be followed by any of them.
+        assert_eq!(
+            split(b"\"a\"\x0bb 'c'\x0cd"),
+            Some(vec![
+                b"a".to_vec(),
+                b"b".to_vec(),
+                b"c".to_vec(),
+                b"d".to_vec()
+            ])
+        );
+        assert_eq!(split(b"\"a\"b"), None);
+        assert_eq!(
+            split(b"a\tb\rc\nd"),
+            Some(vec![
+                b"a".to_vec(),
+                b"b".to_vec(),
+                b"c".to_vec(),
+                b"d".to_vec()
+            ])
+        );
     }
 
     #[test]

@@ -165,3 +165,83 @@ fn checks_answer_in_redis_order() {
         "XTRIM nokey",
     ]);
 }
+
+/// More errors that quote a client's argument, sent back byte for byte where rubra sent
+/// U+FFFD: LATENCY GRAPH's event, CLIENT KILL / LIST's type and user, CLIENT TRACKING's
+/// overlapping prefixes, REPLCONF's option, PFDEBUG's subcommand, XCLAIM's option; and
+/// ACL DRYRUN's denial (a bulk string quoting the key or channel).
+#[test]
+fn more_quoted_arguments_go_back_byte_for_byte() {
+    let script = [
+        "LATENCY GRAPH \"\\xff\"",
+        "CLIENT KILL TYPE \"\\xff\"",
+        "CLIENT LIST TYPE \"\\xff\"",
+        "CLIENT KILL USER \"\\xff\"",
+        "CLIENT TRACKING on BCAST PREFIX \"\\xff\" PREFIX \"\\xff\\xfe\"",
+        "!CLIENT TRACKING on BCAST PREFIX \"\\xfe\"",
+        "CLIENT TRACKING on BCAST PREFIX \"\\xfe\\xfd\"",
+        "!CLIENT TRACKING off",
+        "REPLCONF \"\\xff\" x",
+        "!PFADD h a",
+        "PFDEBUG \"\\xff\" h",
+        "!XADD s 1-1 f v",
+        "!XGROUP CREATE s g $",
+        "XCLAIM s g c 0 1-1 \"\\xff\"",
+        "!ACL SETUSER u on nopass +get +subscribe ~a* resetchannels &a*",
+        "ACL DRYRUN u get \"\\xff\"",
+        "ACL DRYRUN u subscribe \"\\xff\"",
+    ];
+    assert_same_as_redis(&script);
+    let mut resp3 = vec!["!HELLO 3"];
+    resp3.extend_from_slice(&script);
+    assert_same_as_redis(&resp3);
+}
+
+/// Redis quotes arguments in these texts with C's `%s`, which stops at a NUL byte; rubra
+/// sent the whole argument. addReplyErrorFormat also trims CRs and LFs at the end and turns
+/// the others into spaces in the text itself, which is what a script's redis.pcall sees.
+#[test]
+fn quoted_arguments_end_at_a_nul() {
+    assert_same_as_redis(&[
+        "LATENCY GRAPH \"a\\x00b\"",
+        "CLIENT KILL TYPE \"a\\x00b\"",
+        "CLIENT KILL USER \"a\\x00b\"",
+        "CLIENT TRACKING on BCAST PREFIX \"\\xff\\x00a\" PREFIX \"\\xff\\x00ab\"",
+        "REPLCONF \"a\\x00b\" x",
+        "REPLCONF \"ab\\n\" x",
+        "!PFADD h a",
+        "PFDEBUG \"a\\x00b\" h",
+        "!XADD s 1-1 f v",
+        "!XGROUP CREATE s g $",
+        "XCLAIM s g c 0 1-1 \"a\\x00b\"",
+        "XREADGROUP GROUP \"a\\x00b\" c STREAMS s >",
+        "XGROUP CREATECONSUMER s \"a\\x00b\" c",
+        "!ACL SETUSER u on nopass +get ~a*",
+        "ACL DRYRUN u get \"b\\x00c\"",
+        "ACL DRYRUN \"a\\x00b\" get k",
+        "ACL DRYRUN u \"a\\x00b\"",
+        "ACL SETUSER u \"+a\\x00b\"",
+        "ACL CAT \"a\\x00b\"",
+        "CONFIG SET \"a\\x00b\" 1",
+        "FUNCTION LOAD \"a\\x00b\" x",
+        "FUNCTION LIST \"a\\x00b\"",
+        "HELLO 3 \"a\\x00b\"",
+        "!SET k v",
+        "EXPIRE k 10 \"a\\x00b\"",
+        "EVAL \"return redis.pcall('XGROUP','CREATECONSUMER','s',ARGV[1],'c')\" 0 \"a\\x00b\"",
+        "EVAL \"return redis.pcall('XGROUP','CREATECONSUMER','s',ARGV[1],'c').err\" 0 \"a\\nb\"",
+    ]);
+}
+
+/// An inline command is split as sdssplitargs splits it: \v and \f are skipped between
+/// words but do not end one, and a closing quote may be followed by either (rubra treated
+/// \f as a separator and \v as part of a word).
+#[test]
+fn inline_commands_split_as_redis() {
+    assert_same_as_redis(&[
+        "inline ECHO \x0bx",
+        "inline ECHO\x0cx",
+        "inline ECHO a\x0cb",
+        "inline ECHO \"a\"\x0bb",
+    ]);
+}

@@ -329,6 +329,84 @@ const REGISTER: &[&str] = &[
     r#"redis.register_function{function_name='f', callback=function() end, flags={'no-writes', nil, 'bad'}}"#,
 ];
 
+/// A script's status reply (`redis.status_reply`, `{ok = ...}`) goes back as the script's
+/// bytes, valid UTF-8 or not (rubra sent U+FFFD for each invalid byte).
+const STATUS_BYTES: &[&str] = &[
+    r#"EVAL "return redis.status_reply(ARGV[1])" 0 "\xff\xfe""#,
+    r#"EVAL "return {ok=ARGV[1]}" 0 "a\xff\r\nb""#,
+    r#"EVAL "return {1, {ok='\\255'}, redis.status_reply('\\195')}" 0"#,
+    r##"!FUNCTION LOAD "#!lua name=st\nredis.register_function('st', function(k, a) return redis.status_reply(a[1]) end)""##,
+    r#"FCALL st 0 "\xff""#,
+];
+
+/// Errors go back with the bytes the script or its commands had, UTF-8 or not (rubra
+/// sent U+FFFD for each invalid byte): errors a script raises, errors of the commands it
+/// calls (as redis.pcall returns them, too), and Lua's compile errors quoting the source.
+const ERROR_BYTES: &[&str] = &[
+    r#"EVAL "error('a\xffb')" 0"#,
+    r#"EVAL "error({err='a\xffb'})" 0"#,
+    r#"EVAL "local x = a\xffb" 0"#,
+    r#"SCRIPT LOAD "local x = a\xffb""#,
+    r##"FUNCTION LOAD "#!lua name=x\nlocal x = a\xffb""##,
+    "!XADD s 1-1 f v",
+    r#"EVAL "return redis.pcall('XGROUP','CREATECONSUMER','s',ARGV[1],'c')" 0 "\xff""#,
+    r#"EVAL "return redis.pcall('XGROUP','CREATECONSUMER','s',ARGV[1],'c').err" 0 "\xff""#,
+    r#"EVAL "return redis.call('XGROUP','CREATECONSUMER','s',ARGV[1],'c')" 0 "\xff""#,
+    r##"!FUNCTION LOAD "#!lua name=bytes\nredis.register_function('boom', function(k, a) error(a[1]) end)\nredis.register_function('callfail', function(k, a) return redis.call('XGROUP','CREATECONSUMER',k[1],a[1],'c') end)""##,
+    r#"FCALL boom 0 "\xff""#,
+    r#"FCALL callfail 1 s "\xff""#,
+];
+
+/// Redis reads a script's status and error texts, and a verbatim string's format, as C
+/// strings: up to a NUL (rubra sent the rest too). An error returned as `{err = ...}`
+/// also loses CRs and LFs at its end (addReplyErrorFormat's trim).
+const C_STRINGS: &[&str] = &[
+    r#"EVAL "error('a\\0b')" 0"#,
+    r#"EVAL "error({err='x\\0y'})" 0"#,
+    r#"EVAL "return {err='x\\0y'}" 0"#,
+    r#"EVAL "return {ok='x\\0y'}" 0"#,
+    r#"EVAL "return redis.status_reply('x\\0y')" 0"#,
+    r#"EVAL "return redis.error_reply('x\\0y')" 0"#,
+    r#"EVAL "return {verbatim_string={format='t\\0t',string='a\\0b'}}" 0"#,
+    r#"EVAL "return {err='\\r\\nx\\r\\n'}" 0"#,
+];
+
+/// Shebangs and library metadata read as Redis reads them: the first line up to a NUL or
+/// the newline, split by sdssplitargs (quotes and escapes; \v and \f separate words only
+/// where a word starts), names compared as C strings (up to a NUL), and the words quoted
+/// in errors given back byte for byte. Rubra split the line at ASCII whitespace as text.
+const SHEBANGS: &[&str] = &[
+    r##"EVAL "#!lu\xff\nreturn 1" 0"##,
+    r##"EVAL "#!lua fl\xff\nreturn 1" 0"##,
+    r##"EVAL "#!lua flags=no-writes,\xff\nreturn 1" 0"##,
+    r##"EVAL "#!\"lua\" flags=no-writes\nreturn redis.call('set','a','b')" 0"##,
+    r##"EVAL "#!lua 'flags=no-writes'\nreturn redis.call('set','a','b')" 0"##,
+    r##"EVAL "#!lua \"flags=no-writes\\x00,bad\"\nreturn 1" 0"##,
+    r##"EVAL "#!lua \"flags=no-writes\\x00\"\nreturn redis.call('set','a','b')" 0"##,
+    r##"EVAL "#!lua \"fl\\xffags\"\nreturn 1" 0"##,
+    r##"EVAL "#!\"lua\\x00x\"\nreturn 1" 0"##,
+    r##"EVAL "#!lua \x0bflags=no-writes\nreturn 1" 0"##,
+    r##"EVAL "#!lua\x0cflags=no-writes\nreturn 1" 0"##,
+    r##"EVAL "#!lua\x00\nreturn 1" 0"##,
+    r##"EVAL "#!lua \"\nreturn 1" 0"##,
+    r##"FUNCTION LOAD "#!lu\xffa name=x\nredis.register_function('f', function() return 1 end)""##,
+    r##"FUNCTION LOAD "#!\xff\xfe name=ok\n""##,
+    r##"FUNCTION LOAD "#!lua name=x \xff\n""##,
+    r##"FUNCTION LOAD "#!lua name=x \"\xff\\x00z\"\n""##,
+    r##"FUNCTION LOAD "#!\"lu\\x00a\" name=x\n""##,
+    r##"FUNCTION LOAD "#!lua\x00 name=x\n""##,
+    r##"FUNCTION LOAD "#!lua name=x \"\xff\n""##,
+    r##"FUNCTION LOAD "#!lua\x0cname=x\n""##,
+    r##"FUNCTION LOAD "#!\"lua\" name=l1\nredis.register_function('f1', function() return 1 end)""##,
+    r##"FUNCTION LOAD "#!lua name=\"l2\"\nredis.register_function('f2', function() return 2 end)""##,
+    r##"FUNCTION LOAD "#!lua \x0bname=l3\nredis.register_function('f3', function() return 3 end)""##,
+    r##"FUNCTION LOAD "#!\"lua\"\x0cname=l4\nredis.register_function('f4', function() return 4 end)""##,
+    "FCALL f1 0",
+    "FCALL f2 0",
+    "FCALL f3 0",
+    "FCALL f4 0",
+];
+
 /// `FUNCTION LOAD "#!lua name=lib\n<lua>"`, then FUNCTION LIST WITHCODE and a flush.
 fn register_session(snippets: &[&str]) -> Vec<String> {
     let mut out = Vec::new();
@@ -395,6 +473,46 @@ fn functions_resp2() {
 #[test]
 fn functions_resp3() {
     assert_same_as_redis(&with_resp3(FUNCTIONS));
+}
+
+#[test]
+fn status_bytes_resp2() {
+    assert_same_as_redis(STATUS_BYTES);
+}
+
+#[test]
+fn status_bytes_resp3() {
+    assert_same_as_redis(&with_resp3(STATUS_BYTES));
+}
+
+#[test]
+fn error_bytes_resp2() {
+    assert_same_as_redis(ERROR_BYTES);
+}
+
+#[test]
+fn error_bytes_resp3() {
+    assert_same_as_redis(&with_resp3(ERROR_BYTES));
+}
+
+#[test]
+fn c_strings_resp2() {
+    assert_same_as_redis(C_STRINGS);
+}
+
+#[test]
+fn c_strings_resp3() {
+    assert_same_as_redis(&with_resp3(C_STRINGS));
+}
+
+#[test]
+fn shebangs_split_as_redis_resp2() {
+    assert_same_as_redis(SHEBANGS);
+}
+
+#[test]
+fn shebangs_split_as_redis_resp3() {
+    assert_same_as_redis(&with_resp3(SHEBANGS));
 }
 
 #[test]

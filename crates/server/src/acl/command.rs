@@ -5,7 +5,7 @@ use super::catalog::{CATEGORIES, SPECS};
 use super::describe;
 use super::rules::{category_bit, has_spaces, merge_selector_args, Selector, User};
 use super::Denial;
-use crate::cmd::args::is;
+use crate::cmd::args::{c_str, is};
 use crate::cmd::flags::*;
 use crate::cmd::{err, CmdResult, Command, Ctx};
 use bytes::Bytes;
@@ -136,7 +136,7 @@ pub(crate) fn apply_rules(
         user.apply(op).map_err(|e| {
             [
                 &b"Error in ACL SETUSER modifier '"[..],
-                op,
+                c_str(op),
                 b"': ",
                 e.text().as_bytes(),
             ]
@@ -332,19 +332,22 @@ fn dryrun(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
         Err(Denial::Command) => Reply::bulk(
             format!("This user has no permissions to run the '{full}' command").as_bytes(),
         ),
+        // A bulk string quoting the argument as `%s` prints it: as it came, up to a NUL.
         Err(Denial::Key(i)) => Reply::bulk(
-            format!(
-                "This user has no permissions to access the '{}' key",
-                String::from_utf8_lossy(&call[i])
-            )
-            .as_bytes(),
+            &[
+                &b"This user has no permissions to access the '"[..],
+                c_str(&call[i]),
+                b"' key",
+            ]
+            .concat(),
         ),
         Err(Denial::Channel(i)) => Reply::bulk(
-            format!(
-                "This user has no permissions to access the '{}' channel",
-                String::from_utf8_lossy(&call[i])
-            )
-            .as_bytes(),
+            &[
+                &b"This user has no permissions to access the '"[..],
+                c_str(&call[i]),
+                b"' channel",
+            ]
+            .concat(),
         ),
     })
 }

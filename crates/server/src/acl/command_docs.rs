@@ -93,7 +93,9 @@ fn add(map: &mut BTreeMap<String, Facts>, info: Reply, docs: Reply) {
         Some(Reply::Set(c)) => c
             .iter()
             .filter_map(|r| match r {
-                Reply::Status(s) => Some(s.trim_start_matches('@').to_string()),
+                Reply::Status(s) => {
+                    Some(String::from_utf8_lossy(s.strip_prefix(b"@").unwrap_or(s)).into_owned())
+                }
                 _ => None,
             })
             .collect(),
@@ -152,7 +154,7 @@ fn int_of(r: Option<&Reply>) -> i64 {
 fn text_of(r: Option<&Reply>) -> String {
     match r {
         Some(Reply::Bulk(b)) => String::from_utf8_lossy(b).into_owned(),
-        Some(Reply::Status(s)) => s.to_string(),
+        Some(Reply::Status(s)) => String::from_utf8_lossy(s).into_owned(),
         _ => String::new(),
     }
 }
@@ -193,7 +195,7 @@ fn key_spec(spec: &Reply) -> KeySpec {
 
 fn to_reply(f: Frame) -> Reply {
     match f {
-        Frame::Simple(s) => Reply::Status(String::from_utf8_lossy(&s).into_owned().into()),
+        Frame::Simple(s) => Reply::status_bytes(s.to_vec()),
         Frame::Error(s) => Reply::error_bytes(s.to_vec()),
         Frame::Int(n) => Reply::Int(n),
         Frame::Bulk(b) => Reply::Bulk(b),

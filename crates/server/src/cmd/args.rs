@@ -5,6 +5,12 @@ use bytes::Bytes;
 use rubra_keyspace::value::parse_i64_strict;
 use rubra_resp::Reply;
 
+/// What C sees of bytes given as a `char *` (`%s`, strlen, strcmp, strtod): up to the
+/// first NUL. Redis reads many arguments so, and its error texts print them so.
+pub(crate) fn c_str(s: &[u8]) -> &[u8] {
+    s.iter().position(|&b| b == 0).map_or(s, |nul| &s[..nul])
+}
+
 /// Case-insensitive comparison of an argument with an option name.
 pub(crate) fn is(arg: &[u8], name: &str) -> bool {
     arg.eq_ignore_ascii_case(name.as_bytes())

@@ -179,7 +179,7 @@ pub(crate) fn run(ctx: &mut Ctx, sub: &str, args: &[Bytes]) -> CmdResult {
         "bumpepoch" => {
             let (result, outs) = cluster_driver(ctx)?.node.bump_epoch();
             driver::apply(ctx.store, outs);
-            Ok(Reply::Status(result.to_string().into()))
+            Ok(Reply::status_bytes(result.to_string().into_bytes()))
         }
         "set-config-epoch" => {
             let epoch = int(&args[2]).map_err(|_| {

@@ -1,5 +1,6 @@
 //! Error replies whose exact text clients and tests match on, spelled once.
 
+use crate::cmd::args::c_str;
 use rubra_resp::Reply;
 
 pub(crate) const WRONGTYPE: Reply =
@@ -64,17 +65,26 @@ pub(crate) fn unknown_subcommand(name: &str, sub: &[u8]) -> Reply {
     ])
 }
 
-/// An error reply put together from text and a client's bytes: Redis formats them with
-/// `%s`, so they go back byte for byte, UTF-8 or not.
+/// An error reply put together from text and a client's bytes as Redis's
+/// addReplyErrorFormat prints them: each part as `%s` prints it, byte for byte (UTF-8 or
+/// not) up to its first NUL (the fixed text has none), then CRs and LFs trimmed from the
+/// end and turned into spaces inside. The reply holds what Redis's does, so a script
+/// that gets it from redis.pcall sees the same text.
 pub(crate) fn echo(parts: &[&[u8]]) -> Reply {
-    Reply::error_bytes(parts.concat())
+    let mut text: Vec<u8> = parts.iter().flat_map(|p| c_str(p)).copied().collect();
+    while let Some(b'\r' | b'\n') = text.last() {
+        text.pop();
+    }
+    for b in text.iter_mut() {
+        if *b == b'\r' || *b == b'\n' {
+            *b = b' ';
+        }
+    }
+    Reply::error_bytes(text)
 }
 
 /// What C's `%.*s` prints of an argument, as in Redis's error texts: at most `max` bytes,
 /// ending at the first NUL.
 fn c_string(arg: &[u8], max: usize) -> &[u8] {
-    let arg = &arg[..arg.len().min(max)];
-    arg.iter()
-        .position(|&b| b == 0)
-        .map_or(arg, |nul| &arg[..nul])
+    c_str(&arg[..arg.len().min(max)])
 }

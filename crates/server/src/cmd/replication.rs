@@ -186,10 +186,10 @@ fn replconf(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
         } else if is(opt, "ip-address") || is(opt, "rdb-only") || is(opt, "rdb-filter-only") {
             // Accepted: we always send a whole RDB and the stream.
         } else {
-            return Err(Reply::error(format!(
-                "ERR Unrecognized REPLCONF option: {}",
-                String::from_utf8_lossy(opt)
-            )));
+            return Err(crate::cmd::err::echo(&[
+                b"ERR Unrecognized REPLCONF option: ",
+                opt,
+            ]));
         }
         i += 2;
     }

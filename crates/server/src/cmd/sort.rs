@@ -5,7 +5,7 @@
 //! order: a stable sort where Redis uses glibc's qsort (a merge sort), its pqsort where it
 //! sorts a LIMIT window.
 
-use super::args::is;
+use super::args::{c_str, is};
 use super::flags::*;
 use super::pqsort::pqsort;
 use super::{err, CmdResult, Command, Ctx};
@@ -49,11 +49,6 @@ fn sort_keys(args: &[Bytes]) -> Vec<usize> {
         i += 1;
     }
     std::iter::once(1).chain(store).collect()
-}
-
-/// A byte string as C code sees it (up to the first NUL), for strcoll/strtod semantics.
-fn c_str(s: &[u8]) -> &[u8] {
-    &s[..s.iter().position(|&b| b == 0).unwrap_or(s.len())]
 }
 
 /// Parses a sort weight as `strtod` does, with Redis's acceptance rule: the whole C string

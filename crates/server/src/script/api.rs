@@ -8,7 +8,7 @@ use mlua::{Function, Lua, Table, Value, Variadic};
 
 /// Raises `{err = msg}` the way Redis's luaPushError + lua_error does.
 fn raise<T>(msg: &str) -> mlua::Result<T> {
-    Err(mlua::Error::external(ScriptError(msg.to_string())))
+    Err(mlua::Error::external(ScriptError(msg.as_bytes().to_vec())))
 }
 
 /// `lua_tonumber`: numbers, and strings that convert; 0 otherwise.

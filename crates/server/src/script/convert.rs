@@ -2,27 +2,38 @@
 //! a command's reply becomes a Lua value as the script's protocol (redis.setresp) shows
 //! it, and a script's return value becomes the caller's reply.
 
+use crate::cmd::args::c_str;
 use mlua::{Lua, Table, Value};
 use rubra_resp::{parse_frame, Frame, Reply};
 
 /// `{err = "CODE msg"}` as Redis's luaPushErrorBuff builds it from "-CODE msg" or "msg".
-pub(crate) fn error_table(lua: &Lua, text: &str) -> mlua::Result<Table> {
-    let (code, msg) = match text.strip_prefix('-') {
-        Some(rest) => match rest.split_once(' ') {
-            Some((code, msg)) => (code, msg),
-            None => ("ERR", rest),
+/// Bytes, not text: a command's error may quote a client's argument, which the script
+/// sees as it came, UTF-8 or not.
+pub(crate) fn error_table(lua: &Lua, text: &[u8]) -> mlua::Result<Table> {
+    let (code, msg): (&[u8], &[u8]) = match text.strip_prefix(b"-") {
+        Some(rest) => match rest.iter().position(|&b| b == b' ') {
+            Some(space) => (&rest[..space], &rest[space + 1..]),
+            None => (b"ERR", rest),
         },
-        None => ("ERR", text),
+        None => (b"ERR", text),
     };
-    let msg = msg.trim_matches(|c| c == '\r' || c == '\n');
+    let err = [code, b" ", trim_line_ends(msg)].concat();
     let t = lua.create_table()?;
-    t.raw_set("err", format!("{code} {msg}"))?;
+    t.raw_set("err", lua.create_string(err)?)?;
     Ok(t)
 }
 
+/// `s` without the CRs and LFs at either end.
+fn trim_line_ends(s: &[u8]) -> &[u8] {
+    let is_end = |b: &u8| *b == b'\r' || *b == b'\n';
+    let start = s.iter().position(|b| !is_end(b)).unwrap_or(s.len());
+    let stop = s.iter().rposition(|b| !is_end(b)).map_or(start, |i| i + 1);
+    &s[start..stop]
+}
+
 /// A command's error reply as the table redis.call raises / redis.pcall returns.
-fn command_error(lua: &Lua, text: &str) -> mlua::Result<Value> {
-    let t = error_table(lua, &format!("-{text}"))?;
+fn command_error(lua: &Lua, text: &[u8]) -> mlua::Result<Value> {
+    let t = error_table(lua, &[b"-", text].concat())?;
     t.raw_set("ignore_error_stats_update", true)?;
     Ok(Value::Table(t))
 }
@@ -37,8 +48,8 @@ fn single(lua: &Lua, name: &str, value: impl mlua::IntoLua) -> mlua::Result<Valu
 /// Converts a command reply to Lua as a client speaking RESP3 (`resp3`) or RESP2 sees it.
 pub(crate) fn reply_to_lua(lua: &Lua, reply: &Reply, resp3: bool) -> mlua::Result<Value> {
     Ok(match reply {
-        Reply::Status(s) => single(lua, "ok", s.as_ref())?,
-        Reply::Error(e) => command_error(lua, &String::from_utf8_lossy(e))?,
+        Reply::Status(s) => single(lua, "ok", lua.create_string(s)?)?,
+        Reply::Error(e) => command_error(lua, e)?,
         Reply::Int(i) => Value::Number(*i as f64),
         Reply::Bulk(b) => Value::String(lua.create_string(b)?),
         Reply::Nil | Reply::NilArray => {
@@ -99,7 +110,7 @@ fn array(lua: &Lua, items: &[Reply], resp3: bool) -> mlua::Result<Value> {
 fn frame_to_lua(lua: &Lua, frame: &Frame) -> mlua::Result<Value> {
     Ok(match frame {
         Frame::Simple(s) => single(lua, "ok", lua.create_string(s)?)?,
-        Frame::Error(e) => command_error(lua, &String::from_utf8_lossy(e))?,
+        Frame::Error(e) => command_error(lua, e)?,
         Frame::Int(i) => Value::Number(*i as f64),
         Frame::Bulk(b) => Value::String(lua.create_string(b)?),
         Frame::Null => Value::Nil,
@@ -180,15 +191,19 @@ fn lua_to_reply_depth(value: &Value, s3: bool, c3: bool, depth: usize) -> Reply 
 
 fn table_to_reply(t: &Table, s3: bool, c3: bool, depth: usize) -> Reply {
     let get = |k: &str| t.raw_get::<Value>(k).unwrap_or(Value::Nil);
+    // Redis reads both as C strings (up to a NUL); an error goes through
+    // addReplyErrorFormat("-%s"), which also trims CRs and LFs at its end.
     if let Value::String(e) = get("err") {
-        return Reply::error_bytes(one_line(&e.as_bytes()));
+        let e = e.as_bytes();
+        let text = c_str(&e);
+        let end = text
+            .iter()
+            .rposition(|&b| b != b'\r' && b != b'\n')
+            .map_or(0, |i| i + 1);
+        return Reply::error_bytes(one_line(&text[..end]));
     }
     if let Value::String(s) = get("ok") {
-        return Reply::Status(
-            String::from_utf8_lossy(&one_line(&s.as_bytes()))
-                .into_owned()
-                .into(),
-        );
+        return Reply::status_bytes(one_line(c_str(&s.as_bytes())));
     }
     match get("double") {
         Value::Number(d) => return Reply::Double(d),
@@ -212,7 +227,8 @@ fn table_to_reply(t: &Table, s3: bool, c3: bool, depth: usize) -> Reply {
                 return Reply::Bulk(s.into());
             }
             let mut out = format!("={}\r\n", s.len() + 4).into_bytes();
-            let mut fmt = f;
+            // The format is a C string, padded with spaces to three bytes.
+            let mut fmt = c_str(&f).to_vec();
             fmt.resize(3, b' ');
             out.extend_from_slice(&fmt);
             out.push(b':');

@@ -3,6 +3,7 @@
 //! the library's code once with `redis.register_function` available.
 
 use super::{convert, shebang, Engine};
+use crate::cmd::args::c_str;
 use bytes::Bytes;
 use indexmap::IndexMap;
 use mlua::{Function, HookTriggers, Table, Value, Variadic, VmState};
@@ -69,34 +70,33 @@ fn valid_name(name: &[u8]) -> bool {
 
 const BAD_NAME: &str = "Library names can only contain letters, numbers, or underscores(_) and must be at least one character long";
 
-/// The `#!lua name=LIB` first line: (engine, library name).
-fn metadata(code: &[u8]) -> Result<(String, String), String> {
+/// The `#!lua name=LIB` first line: (engine, library name), read as Redis reads it
+/// (functionExtractLibMetaData): words split by sdssplitargs, an option's key compared as
+/// a C string (up to a NUL) but its value taken whole. The error is Redis's text without
+/// "ERR ", in bytes: it quotes a word as it came, up to a NUL (`%s`).
+fn metadata(code: &[u8]) -> Result<(Vec<u8>, Vec<u8>), Vec<u8>> {
     if !code.starts_with(b"#!") {
-        return Err("Missing library metadata".into());
+        return Err(b"Missing library metadata".to_vec());
     }
-    let Some(end) = code.iter().position(|&b| b == b'\n') else {
-        return Err("Invalid library metadata".into());
+    let Ok((words, _)) = shebang::first_line_words(code) else {
+        return Err(b"Invalid library metadata".to_vec());
     };
-    let line = String::from_utf8_lossy(&code[..end]);
-    let parts: Vec<&str> = line.split_ascii_whitespace().collect();
-    if parts.is_empty() {
-        return Err("Invalid library metadata".into());
-    }
-    let engine = parts[0][2..].to_string();
+    let engine = words[0].get(2..).unwrap_or_default().to_vec();
     let mut name = None;
-    for part in &parts[1..] {
-        if part.len() >= 5 && part[..5].eq_ignore_ascii_case("name=") {
+    for word in &words[1..] {
+        let key = c_str(word);
+        if key.len() >= 5 && key[..5].eq_ignore_ascii_case(b"name=") {
             if name.is_some() {
                 return Err(
-                    "Invalid metadata value, name argument was given multiple times".into(),
+                    b"Invalid metadata value, name argument was given multiple times".to_vec(),
                 );
             }
-            name = Some(part[5..].to_string());
+            name = Some(word[5..].to_vec());
             continue;
         }
-        return Err(format!("Invalid metadata value given: {part}"));
+        return Err([&b"Invalid metadata value given: "[..], key].concat());
     }
-    let name = name.ok_or_else(|| "Library name was not given".to_string())?;
+    let name = name.ok_or_else(|| b"Library name was not given".to_vec())?;
     Ok((engine, name))
 }
 
@@ -105,34 +105,39 @@ const LOAD_TIMEOUT: Duration = Duration::from_millis(500);
 
 impl Engine {
     /// FUNCTION LOAD [REPLACE] code: compiles and runs the library code, registering its
-    /// functions; returns the library name. Errors are Redis's texts without "ERR ".
-    pub(crate) fn load_library(&mut self, code: &Bytes, replace: bool) -> Result<String, String> {
+    /// functions; returns the library name. Errors are Redis's texts without "ERR ", in
+    /// bytes (a compile error may quote the code).
+    pub(crate) fn load_library(&mut self, code: &Bytes, replace: bool) -> Result<String, Vec<u8>> {
         let (engine, name) = metadata(code)?;
-        if !valid_name(name.as_bytes()) {
+        if !valid_name(&name) {
             return Err(BAD_NAME.into());
         }
-        if !engine.eq_ignore_ascii_case("lua") {
-            return Err(format!("Engine '{engine}' not found"));
+        // Letters, digits and underscores: the bytes are the text.
+        let name: String = name.iter().map(|&b| char::from(b)).collect();
+        // Engines are looked up by their whole name, case-insensitively; Redis quotes it
+        // whole (`%S`).
+        if !engine.eq_ignore_ascii_case(b"lua") {
+            return Err([&b"Engine '"[..], &engine, b"' not found"].concat());
         }
         if self.functions.libs.contains_key(&name) && !replace {
-            return Err(format!("Library '{name}' already exists"));
+            return Err(format!("Library '{name}' already exists").into_bytes());
         }
         let skip = code.iter().position(|&b| b == b'\n').unwrap_or(0);
         let lib_env: Table = self
             .rt
             .raw_get("lib_env")
-            .map_err(|e| format!("Error compiling function: {e}"))?;
+            .map_err(|e| format!("Error compiling function: {e}").into_bytes())?;
         let chunk = self
             .compile(code, skip, "@user_function", &lib_env)
-            .map_err(|m| format!("Error compiling function: {m}"))?;
+            .map_err(|m| [&b"Error compiling function: "[..], &m].concat())?;
         let functions = self.register_all(&chunk)?;
         if functions.is_empty() {
-            return Err("No functions registered".into());
+            return Err(b"No functions registered".to_vec());
         }
         for f in functions.keys() {
             if let Some(owner) = self.functions.by_function.get(f) {
                 if *owner != name {
-                    return Err(format!("Function {f} already exists"));
+                    return Err(format!("Function {f} already exists").into_bytes());
                 }
             }
         }
@@ -145,8 +150,9 @@ impl Engine {
         Ok(name)
     }
 
-    /// Runs a library's top level with `rt.register` set, collecting its functions.
-    fn register_all(&self, chunk: &Function) -> Result<IndexMap<String, LibFunction>, String> {
+    /// Runs a library's top level with `rt.register` set, collecting its functions. The
+    /// error is in bytes: a Lua error's message may quote the code (a field's name).
+    fn register_all(&self, chunk: &Function) -> Result<IndexMap<String, LibFunction>, Vec<u8>> {
         let lua = &self.lua;
         let collected: RefCell<IndexMap<String, LibFunction>> = RefCell::new(IndexMap::new());
         let started = Instant::now();
@@ -168,14 +174,17 @@ impl Engine {
                         if map.contains_key(&f.name) {
                             let t = convert::error_table(
                                 lua,
-                                "Function already exists in the library",
+                                b"Function already exists in the library",
                             )?;
                             return Ok((false, Value::Table(t)));
                         }
                         map.insert(f.name.clone(), f);
                         Ok((true, Value::Nil))
                     }
-                    Err(msg) => Ok((false, Value::Table(convert::error_table(lua, msg)?))),
+                    Err(msg) => Ok((
+                        false,
+                        Value::Table(convert::error_table(lua, msg.as_bytes())?),
+                    )),
                 })?;
             self.rt.raw_set("register", register)?;
             let loading: Function = self.rt.raw_get("lib_loading")?;
@@ -191,19 +200,21 @@ impl Engine {
         self.busy
             .hook_armed
             .store(false, std::sync::atomic::Ordering::Relaxed);
-        let out = result.map_err(|e| format!("Error registering functions: {e}"))?;
+        let out = result.map_err(|e| format!("Error registering functions: {e}").into_bytes())?;
         let mut values = out.into_iter();
         if let Some(Value::Boolean(false)) = values.next() {
             let msg = match values.next() {
                 Some(Value::Table(t)) => match t.raw_get::<Value>("err") {
-                    Ok(Value::String(s)) => String::from_utf8_lossy(&s.as_bytes()).into_owned(),
-                    _ => "ERR unknown error".into(),
+                    Ok(Value::String(s)) => s.as_bytes().to_vec(),
+                    _ => b"ERR unknown error".to_vec(),
                 },
-                Some(Value::String(s)) => format!("ERR {}", String::from_utf8_lossy(&s.as_bytes())),
-                Some(Value::Error(e)) => load_error_text(&e),
-                _ => "ERR unknown error".into(),
+                Some(Value::String(s)) => [&b"ERR "[..], &s.as_bytes()].concat(),
+                Some(Value::Error(e)) => load_error_text(&e).into_bytes(),
+                _ => b"ERR unknown error".to_vec(),
             };
-            return Err(format!("Error registering functions: {msg}"));
+            // Redis prints the message with %s: up to a NUL.
+            let msg = c_str(&msg);
+            return Err([&b"Error registering functions: "[..], msg].concat());
         }
         Ok(collected.into_inner())
     }

@@ -18,7 +18,7 @@ mod structlib;
 
 use ahash::AHashMap;
 use bytes::Bytes;
-use mlua::{Function, Lua, LuaOptions, StdLib, Table, Value};
+use mlua::{ffi, Function, Lua, LuaOptions, StdLib, Table, Value};
 use rand48::{Rand48, LRAND48_MAX};
 use std::sync::Arc;
 
@@ -132,27 +132,65 @@ impl Engine {
     }
 
     /// Compiles `body` (skipping a shebang line but keeping its newline, so line numbers
-    /// stay right) in the script environment under the chunk name `name`.
+    /// stay right) in the script environment under the chunk name `name`. The error is
+    /// Lua's message in bytes, up to a NUL as Redis prints it (`%s`): it may quote the
+    /// source near the fault, bytes that are not UTF-8 included.
     pub(crate) fn compile(
         &self,
         body: &[u8],
         skip: usize,
         name: &str,
         env: &Table,
-    ) -> Result<Function, String> {
+    ) -> Result<Function, Vec<u8>> {
+        let code = &body[skip..];
         self.lua
-            .load(&body[skip..])
+            .load(code)
             .set_name(name)
             .set_environment(env.clone())
             .into_function()
             .map_err(|e| match e {
-                mlua::Error::SyntaxError { message, .. } => message,
-                other => other.to_string(),
+                mlua::Error::SyntaxError { message, .. } => self
+                    .syntax_error(code, name)
+                    .unwrap_or_else(|| message.into_bytes()),
+                other => other.to_string().into_bytes(),
             })
+            .map_err(|m| crate::cmd::args::c_str(&m).to_vec())
+    }
+
+    /// Lua's own message for `code` that does not compile, as bytes: mlua hands a syntax
+    /// error over as a String, with U+FFFD for each byte that is not UTF-8. Compiles
+    /// again (on the error path only) to read the message off the stack; None if that
+    /// compiles, or the name cannot be a C string.
+    fn syntax_error(&self, code: &[u8], name: &str) -> Option<Vec<u8>> {
+        let name = std::ffi::CString::new(name).ok()?;
+        self.lua.exec_raw_lua(|raw| {
+            let l = raw.state();
+            // SAFETY: one slot is checked for and the stack is put back as it was: the
+            // chunk or the message that luaL_loadbuffer (protected: it returns an error
+            // code, never unwinds) pushed is popped after the message's bytes are copied.
+            unsafe {
+                if ffi::lua_checkstack(l, 1) == 0 {
+                    return None;
+                }
+                let rc = ffi::luaL_loadbuffer(
+                    l,
+                    code.as_ptr() as *const std::os::raw::c_char,
+                    code.len(),
+                    name.as_ptr(),
+                );
+                let mut len = 0;
+                let p = ffi::lua_tolstring(l, -1, &mut len);
+                let message = (rc != 0 && !p.is_null())
+                    .then(|| std::slice::from_raw_parts(p as *const u8, len).to_vec());
+                ffi::lua_pop(l, 1);
+                message
+            }
+        })
     }
 
     /// SCRIPT LOAD / the first EVAL of a body: compiles and caches it, returning its SHA1.
-    pub(crate) fn load_script(&mut self, body: &Bytes) -> Result<String, String> {
+    /// The error is the reply's text, in bytes.
+    pub(crate) fn load_script(&mut self, body: &Bytes) -> Result<String, Vec<u8>> {
         let sha = sha1hex(body);
         if self.scripts.contains_key(&sha) {
             return Ok(sha);
@@ -160,7 +198,7 @@ impl Engine {
         let (flags, skip) = shebang::parse_eval(body)?;
         let func = self
             .compile(body, skip, "@user_script", &self.env)
-            .map_err(|m| format!("ERR Error compiling script (new function): {m}"))?;
+            .map_err(|m| [&b"ERR Error compiling script (new function): "[..], &m].concat())?;
         self.scripts_bytes += body.len() + 40;
         self.scripts.insert(sha.clone(), Script { flags, func });
         Ok(sha)
@@ -181,7 +219,10 @@ impl Engine {
         self.functions = functions::Libraries::default();
         for code in codes {
             if let Err(e) = self.load_library(&Bytes::copy_from_slice(code), true) {
-                tracing::warn!(error = %e, "a function library from the RDB file did not load");
+                tracing::warn!(
+                    error = %String::from_utf8_lossy(&e),
+                    "a function library from the RDB file did not load"
+                );
             }
         }
     }

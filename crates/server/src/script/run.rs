@@ -217,26 +217,27 @@ impl Handles {
     }
 }
 
-/// An error redis.call raises: the `err` text of the table Redis would raise.
+/// An error redis.call raises: the `err` text of the table Redis would raise. Bytes: a
+/// command's error may quote a client's argument, which goes back as it came.
 #[derive(Debug)]
-pub(crate) struct ScriptError(pub String);
+pub(crate) struct ScriptError(pub Vec<u8>);
 
 impl std::fmt::Display for ScriptError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0)
+        f.write_str(&String::from_utf8_lossy(&self.0))
     }
 }
 
 impl std::error::Error for ScriptError {}
 
 /// The `err` text of an error table.
-fn err_text(v: &Value) -> String {
+fn err_text(v: &Value) -> Vec<u8> {
     if let Value::Table(t) = v {
         if let Ok(Value::String(s)) = t.raw_get::<Value>("err") {
-            return String::from_utf8_lossy(&s.as_bytes()).into_owned();
+            return s.as_bytes().to_vec();
         }
     }
-    "ERR unknown error".into()
+    b"ERR unknown error".to_vec()
 }
 
 /// Calls the script under `xpcall` with the run published in `CURRENT` (for redis.call,
@@ -463,7 +464,7 @@ fn make_callbacks(lua: &Lua) -> mlua::Result<(Function, Function, Function)> {
         match done {
             Some(r) => r,
             None => {
-                let t = convert::error_table(lua, OUTSIDE)?;
+                let t = convert::error_table(lua, OUTSIDE.as_bytes())?;
                 Ok((false, Value::Table(t)))
             }
         }
@@ -474,7 +475,9 @@ fn make_callbacks(lua: &Lua) -> mlua::Result<(Function, Function, Function)> {
                 Called::Reply(reply, resp3) => Pushed::new(lua, reply, resp3),
                 Called::Failed(e) => Err(mlua::Error::external(ScriptError(err_text(&e)))),
             },
-            None => Err(mlua::Error::external(ScriptError(OUTSIDE.into()))),
+            None => Err(mlua::Error::external(ScriptError(
+                OUTSIDE.as_bytes().to_vec(),
+            ))),
         }
     })?;
     let pcall = lua.create_function(|lua, a: CallArgs| {
@@ -483,7 +486,9 @@ fn make_callbacks(lua: &Lua) -> mlua::Result<(Function, Function, Function)> {
                 Called::Reply(reply, resp3) => Pushed::new(lua, reply, resp3),
                 Called::Failed(e) => Ok(Pushed::Value(e)),
             },
-            None => Err(mlua::Error::external(ScriptError(OUTSIDE.into()))),
+            None => Err(mlua::Error::external(ScriptError(
+                OUTSIDE.as_bytes().to_vec(),
+            ))),
         }
     })?;
     Ok((op, call, pcall))
@@ -548,26 +553,37 @@ enum Called {
 }
 
 /// The reply for an error the script raised (after our handler shaped it as a table).
+/// Bytes as the script had them; Redis reads the message as a C string (up to a NUL).
 fn raised_error(value: &Value, name: &str) -> Reply {
     let Value::Table(t) = value else {
         return Reply::error(format!(
             "ERR Error running script {name}, execution failure"
         ));
     };
-    let text = |k: &str| -> Option<String> {
+    let text = |k: &str| -> Option<Vec<u8>> {
         match t.raw_get::<Value>(k).ok()? {
-            Value::String(s) => Some(String::from_utf8_lossy(&s.as_bytes()).into_owned()),
-            Value::Integer(i) => Some(i.to_string()),
-            Value::Number(n) => Some(format!("{}", n as i64)),
+            Value::String(s) => Some(crate::cmd::args::c_str(&s.as_bytes()).to_vec()),
+            Value::Integer(i) => Some(i.to_string().into_bytes()),
+            Value::Number(n) => Some(format!("{}", n as i64).into_bytes()),
             _ => None,
         }
     };
-    let msg = text("err").unwrap_or_else(|| "ERR execution failure".into());
-    let mut out = msg;
+    let mut out = text("err").unwrap_or_else(|| b"ERR execution failure".to_vec());
     if let (Some(source), Some(line)) = (text("source"), text("line")) {
-        out.push_str(&format!(" script: {name}, on {source}:{line}."));
+        out.extend_from_slice(b" script: ");
+        out.extend_from_slice(name.as_bytes());
+        out.extend_from_slice(b", on ");
+        out.extend_from_slice(&source);
+        out.push(b':');
+        out.extend_from_slice(&line);
+        out.push(b'.');
     }
-    Reply::error(out.replace(['\r', '\n'], " "))
+    for b in out.iter_mut() {
+        if *b == b'\r' || *b == b'\n' {
+            *b = b' ';
+        }
+    }
+    Reply::error_bytes(out)
 }
 
 /// One redis.call / redis.pcall: the reply, or the error table.
@@ -578,7 +594,7 @@ fn redis_call(
     args: CallArgs,
 ) -> mlua::Result<Called> {
     let fail = |text: &str| -> mlua::Result<Called> {
-        let t = convert::error_table(lua, text)?;
+        let t = convert::error_table(lua, text.as_bytes())?;
         t.raw_set("ignore_error_stats_update", true)?;
         Ok(Called::Failed(Value::Table(t)))
     };
@@ -721,7 +737,10 @@ fn check_cluster(
 /// redis.acl_check_cmd: the command must exist; without ACLs every user may run it.
 fn acl_check(lua: &Lua, args: &[Value]) -> mlua::Result<(bool, Value)> {
     let fail = |text: &str| -> mlua::Result<(bool, Value)> {
-        Ok((false, Value::Table(convert::error_table(lua, text)?)))
+        Ok((
+            false,
+            Value::Table(convert::error_table(lua, text.as_bytes())?),
+        ))
     };
     if args.is_empty() {
         return fail("Please specify at least one argument for this redis lib call");
@@ -807,7 +826,8 @@ pub(crate) fn error_handler(
             Value::Table(t) => t,
             Value::Error(e) if script_error(&e).is_some() => {
                 let t = lua.create_table()?;
-                t.raw_set("err", script_error(&e).unwrap_or_default())?;
+                let text = script_error(&e).unwrap_or_default();
+                t.raw_set("err", lua.create_string(text)?)?;
                 t.raw_set("ignore_error_stats_update", true)?;
                 t
             }
@@ -866,7 +886,7 @@ fn unplaced(e: &mlua::Error) -> bool {
 }
 
 /// The text of a ScriptError (redis.call's failures) inside `e`, if that is what it is.
-fn script_error(e: &mlua::Error) -> Option<String> {
+fn script_error(e: &mlua::Error) -> Option<Vec<u8>> {
     match e {
         mlua::Error::CallbackError { cause, .. } => script_error(cause),
         mlua::Error::ExternalError(x) => x.downcast_ref::<ScriptError>().map(|s| s.0.clone()),

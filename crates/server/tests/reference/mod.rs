@@ -130,6 +130,15 @@ impl RawConn {
         self.read_reply()
     }
 
+    /// Sends `line` as an inline command (the bytes as they are, then CRLF) and returns
+    /// the reply: how the server itself splits the line is what is compared.
+    pub(crate) fn call_inline(&mut self, line: &str) -> Vec<u8> {
+        let mut out = line.as_bytes().to_vec();
+        out.extend_from_slice(b"\r\n");
+        self.stream.write_all(&out).expect("write");
+        self.read_reply()
+    }
+
     /// Sends one command without waiting for its reply (for blocking commands).
     pub(crate) fn send(&mut self, line: &str) {
         let args = rubra_resp::split_args(line.as_bytes()).expect("bad quoting in script");
@@ -158,7 +167,8 @@ impl RawConn {
 
 /// Runs `script` on a fresh rubra-server and a fresh redis-server and returns every
 /// difference. Lines starting with `!` run on both without comparing (e.g. HELLO, whose
-/// reply names the server); lines starting with `#` are comments; `sleep N` waits N ms.
+/// reply names the server); lines starting with `#` are comments; `sleep N` waits N ms;
+/// `inline LINE` sends LINE as an inline command, bytes as they are.
 pub(crate) fn differences(script: &[&str]) -> Vec<String> {
     let rubra = TestServer::start(&[]);
     let reference = Reference::start();
@@ -178,13 +188,17 @@ pub(crate) fn differences(script: &[&str]) -> Vec<String> {
             Some(rest) => (false, rest),
             None => (true, line),
         };
-        let ra = a.call(cmd);
-        let rb = b.call(cmd);
+        let (ra, rb) = match cmd.strip_prefix("inline ") {
+            Some(raw) => (a.call_inline(raw), b.call_inline(raw)),
+            None => (a.call(cmd), b.call(cmd)),
+        };
         if compare && ra != rb {
+            // Escaped, not decoded: a byte that is not UTF-8 and U+FFFD must look different.
             diffs.push(format!(
-                "{cmd}\n    rubra: {:?}\n    redis: {:?}",
-                String::from_utf8_lossy(&ra),
-                String::from_utf8_lossy(&rb)
+                "{}\n    rubra: \"{}\"\n    redis: \"{}\"",
+                cmd.escape_debug(),
+                ra.escape_ascii(),
+                rb.escape_ascii()
             ));
         }
     }

@@ -190,10 +190,11 @@ fn pfdebug(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
         ctx.dirty(1);
         Ok(Reply::Int(1))
     } else {
-        Err(Reply::error(format!(
-            "ERR Unknown PFDEBUG subcommand '{}'",
-            String::from_utf8_lossy(sub)
-        )))
+        Err(crate::cmd::err::echo(&[
+            b"ERR Unknown PFDEBUG subcommand '",
+            sub,
+            b"'",
+        ]))
     }
 }
 

@@ -147,10 +147,11 @@ fn kind_by_name(name: &[u8]) -> Result<ClientKind, Reply> {
         b"slave" | b"replica" => Ok(ClientKind::Replica),
         b"pubsub" => Ok(ClientKind::PubSub),
         b"master" => Ok(ClientKind::Master),
-        _ => Err(Reply::error(format!(
-            "ERR Unknown client type '{}'",
-            String::from_utf8_lossy(name)
-        ))),
+        _ => Err(crate::cmd::err::echo(&[
+            b"ERR Unknown client type '",
+            name,
+            b"'",
+        ])),
     }
 }
 
@@ -407,10 +408,7 @@ pub(super) fn client_kill(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
                 laddr = Some(v.clone());
             } else if is(opt, "user") {
                 if !ctx.store.acl.users.contains_key(&v[..]) {
-                    return Err(Reply::error(format!(
-                        "ERR No such user '{}'",
-                        String::from_utf8_lossy(v)
-                    )));
+                    return Err(crate::cmd::err::echo(&[b"ERR No such user '", v, b"'"]));
                 }
                 user = Some(v.clone());
             } else if is(opt, "skipme") {

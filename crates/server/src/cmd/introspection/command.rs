@@ -251,7 +251,7 @@ fn getkeys(cmd_args: &[Bytes], with_flags: bool) -> CmdResult {
     let no_mandatory = match info.get(2) {
         Some(Reply::Set(flags)) => flags
             .iter()
-            .any(|r| matches!(r, Reply::Status(s) if s == "no_mandatory_keys")),
+            .any(|r| matches!(r, Reply::Status(s) if s.as_ref() == b"no_mandatory_keys")),
         _ => false,
     };
     let found = match keys_by_specs(specs, cmd_args) {
@@ -284,7 +284,12 @@ fn getkeys(cmd_args: &[Bytes], with_flags: bool) -> CmdResult {
                 if with_flags {
                     Reply::Array(vec![
                         key,
-                        Reply::Set(flags.into_iter().map(|f| Reply::Status(f.into())).collect()),
+                        Reply::Set(
+                            flags
+                                .into_iter()
+                                .map(|f| Reply::status_bytes(f.into_bytes()))
+                                .collect(),
+                        ),
                     ])
                 } else {
                     key

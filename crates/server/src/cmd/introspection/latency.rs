@@ -27,9 +27,11 @@ pub(super) fn latency(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
                 VerbatimFormat::Txt,
                 graph(&event, ts, now_secs()),
             )),
-            None => Err(Reply::error(format!(
-                "ERR No samples available for event '{event}'"
-            ))),
+            None => Err(crate::cmd::err::echo(&[
+                b"ERR No samples available for event '",
+                &args[2],
+                b"'",
+            ])),
         };
     }
     if is(sub, "latest") && args.len() == 2 {

@@ -184,11 +184,12 @@ fn debug_object(ctx: &mut Ctx, key: &Bytes) -> CmdResult {
         .saturating_sub(11);
     let lru = entry.lru as u64 & ((1 << 24) - 1);
     let idle = (now / 1000).saturating_sub(entry.lru as u64);
-    Ok(Reply::Status(std::borrow::Cow::Owned(format!(
+    let text = format!(
         "Value at:{:p} refcount:1 encoding:{} serializedlength:{serialized} lru:{lru} lru_seconds_idle:{idle}",
         &entry.value as *const _,
         entry.encoding_name()
-    ))))
+    );
+    Ok(Reply::status_bytes(text.into_bytes()))
 }
 
 /// MEMORY USAGE key [SAMPLES n] — an estimate of the bytes a key uses.

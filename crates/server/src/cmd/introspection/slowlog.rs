@@ -28,10 +28,14 @@ pub(super) fn bad_subcommand(container: &str, args: &[Bytes]) -> Reply {
 
 /// Redis's addReplyHelp: the title line, the given lines, then HELP's own entry.
 pub(super) fn help_reply(name: &str, lines: &[&str]) -> Reply {
-    let mut out = vec![Reply::Status(
-        format!("{name} <subcommand> [<arg> [value] [opt] ...]. Subcommands are:").into(),
+    let mut out = vec![Reply::status_bytes(
+        format!("{name} <subcommand> [<arg> [value] [opt] ...]. Subcommands are:").into_bytes(),
     )];
-    out.extend(lines.iter().map(|l| Reply::Status(l.to_string().into())));
+    out.extend(
+        lines
+            .iter()
+            .map(|l| Reply::status_bytes(l.as_bytes().to_vec())),
+    );
     out.push(Reply::status("HELP"));
     out.push(Reply::status("    Prints this help."));
     Reply::Array(out)

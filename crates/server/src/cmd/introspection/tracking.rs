@@ -111,19 +111,24 @@ fn tracking(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
             a[..n] == b[..n]
         };
         for (i, p) in prefixes.iter().enumerate() {
+            const MUST_NOT: &[u8] = b"'. Prefixes for a single client must not overlap.";
             if let Some(e) = existing.iter().find(|e| overlap(e, p)) {
-                return Err(Reply::error(format!(
-                    "ERR Prefix '{}' overlaps with an existing prefix '{}'. Prefixes for a single client must not overlap.",
-                    String::from_utf8_lossy(p),
-                    String::from_utf8_lossy(e)
-                )));
+                return Err(crate::cmd::err::echo(&[
+                    b"ERR Prefix '",
+                    p,
+                    b"' overlaps with an existing prefix '",
+                    e,
+                    MUST_NOT,
+                ]));
             }
             if let Some(q) = prefixes[i + 1..].iter().find(|q| overlap(p, q)) {
-                return Err(Reply::error(format!(
-                    "ERR Prefix '{}' overlaps with another provided prefix '{}'. Prefixes for a single client must not overlap.",
-                    String::from_utf8_lossy(p),
-                    String::from_utf8_lossy(q)
-                )));
+                return Err(crate::cmd::err::echo(&[
+                    b"ERR Prefix '",
+                    p,
+                    b"' overlaps with another provided prefix '",
+                    q,
+                    MUST_NOT,
+                ]));
             }
         }
     }

@@ -45,7 +45,7 @@ pub(crate) fn script(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
     }
     if n == 2 && is(sub, "help") {
         return Ok(Reply::Array(
-            HELP.iter().map(|l| Reply::Status((*l).into())).collect(),
+            HELP.iter().map(|l| Reply::status(l)).collect(),
         ));
     }
     if is(sub, "flush") {
@@ -74,7 +74,7 @@ pub(crate) fn script(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
             .store
             .scripts
             .load_script(&args[2])
-            .map_err(Reply::error)?;
+            .map_err(Reply::error_bytes)?;
         return Ok(Reply::Bulk(Bytes::from(sha)));
     }
     if is(sub, "kill") && n == 2 {

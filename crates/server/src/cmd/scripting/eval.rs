@@ -46,7 +46,7 @@ fn generic(ctx: &mut Ctx, args: &[Bytes], by_sha: bool, ro: bool) -> CmdResult {
             .store
             .scripts
             .load_script(&args[1])
-            .map_err(Reply::error)?;
+            .map_err(Reply::error_bytes)?;
         &loaded
     };
     let Some(script) = ctx.store.scripts.scripts.get(sha) else {

@@ -113,7 +113,7 @@ pub(crate) fn function(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
     }
     if is(sub, "help") {
         return Ok(Reply::Array(
-            HELP.iter().map(|l| Reply::Status((*l).into())).collect(),
+            HELP.iter().map(|l| Reply::status(l)).collect(),
         ));
     }
     if is(sub, "list") {
@@ -187,7 +187,7 @@ fn load(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
         .store
         .scripts
         .load_library(&args[i], replace)
-        .map_err(|e| Reply::error(format!("ERR {e}")))?;
+        .map_err(|e| Reply::error_bytes([&b"ERR "[..], &e].concat()))?;
     Ok(Reply::Bulk(Bytes::from(name)))
 }
 
@@ -234,7 +234,7 @@ fn list(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
                             shebang::NAMES
                                 .iter()
                                 .filter(|(flag, _)| f.flags & flag != 0)
-                                .map(|(_, name)| Reply::Status((*name).into()))
+                                .map(|(_, name)| Reply::status(name))
                                 .collect(),
                         ),
                     ),
@@ -312,7 +312,7 @@ fn restore(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
             Ok(name) => fresh.push(name),
             Err(e) => {
                 engine.functions = saved;
-                return Err(Reply::error(format!("ERR {e}")));
+                return Err(Reply::error_bytes([&b"ERR "[..], &e].concat()));
             }
         }
     }

@@ -207,10 +207,11 @@ pub(super) fn xclaim(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
             j += 1;
             last_id = parse_id(&args[j])?;
         } else {
-            return Err(Reply::error(format!(
-                "ERR Unrecognized XCLAIM option '{}'",
-                String::from_utf8_lossy(a)
-            )));
+            return Err(crate::cmd::err::echo(&[
+                b"ERR Unrecognized XCLAIM option '",
+                a,
+                b"'",
+            ]));
         }
         j += 1;
     }
