@@ -401,3 +401,92 @@ fn aclfile_save_and_load() {
     assert_eq!(s.cli(&["ACL", "USERS"]), "default");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// Key, channel and selector patterns and user names are the client's bytes: ACL LIST,
+/// GETUSER and USERS show them as they came, not as UTF-8 replacement characters.
+const NON_UTF8: &[&str] = &[
+    "ACL SETUSER w on nopass \"~k\\xff*\" \"%R~r\\xfe\" \"%W~w\\xc3\" \"&c\\xff\" \"(~s\\xff &t\\xfe +get)\"",
+    "ACL LIST",
+    "ACL GETUSER w",
+    "ACL SETUSER \"n\\xff\" on nopass \"~\\xe9\"",
+    "ACL USERS",
+    "ACL GETUSER \"n\\xff\"",
+    "ACL LIST",
+    "AUTH \"n\\xff\" x",
+    "ACL WHOAMI",
+    "ACL DRYRUN w get \"k\\xff1\"",
+    "ACL DRYRUN w get \"k\\xfe1\"",
+];
+
+#[test]
+fn acl_rules_keep_non_utf8_bytes_resp2() {
+    assert_same_as_redis(NON_UTF8);
+}
+
+#[test]
+fn acl_rules_keep_non_utf8_bytes_resp3() {
+    let mut script = vec!["!HELLO 3"];
+    script.extend_from_slice(NON_UTF8);
+    assert_same_as_redis(&script);
+}
+
+/// ACL SAVE writes names and patterns byte for byte, the same file redis-server writes,
+/// and ACL LOAD reads them back unchanged (before, the file held U+FFFD in their place).
+#[test]
+fn acl_save_and_load_keep_non_utf8_bytes() {
+    let dir = std::env::temp_dir().join(format!("rubra-aclbytes-{}", std::process::id()));
+    let _ = std::fs::create_dir_all(&dir);
+    let (ours, theirs) = (dir.join("rubra.acl"), dir.join("redis.acl"));
+    std::fs::write(&ours, "").unwrap();
+    std::fs::write(&theirs, "").unwrap();
+    let rubra = TestServer::start(&["--aclfile", &ours.to_string_lossy()]);
+    let redis = Reference::start_with(&["--aclfile", &theirs.to_string_lossy()]);
+    let mut a = RawConn::connect(rubra.port);
+    let mut b = RawConn::connect(redis.port);
+    let script = [
+        "ACL SETUSER w on nopass \"~k\\xff*\" \"%R~r\\xfe\" \"&c\\xff\" \"(~s\\xff +get)\"",
+        "ACL SETUSER \"n\\xff\" on nopass \"~\\xe9\"",
+        "ACL SAVE",
+        "ACL DELUSER w \"n\\xff\"",
+        "ACL LOAD",
+        "ACL LIST",
+    ];
+    for cmd in script {
+        let (x, y) = (a.call(cmd), b.call(cmd));
+        assert_eq!(
+            x.escape_ascii().to_string(),
+            y.escape_ascii().to_string(),
+            "{cmd}"
+        );
+    }
+    let saved = std::fs::read(&ours).unwrap();
+    assert_eq!(
+        saved.escape_ascii().to_string(),
+        std::fs::read(&theirs).unwrap().escape_ascii().to_string()
+    );
+    assert!(
+        saved
+            .windows(b"~k\xff* %R~r\xfe".len())
+            .any(|w| w == b"~k\xff* %R~r\xfe"),
+        "{}",
+        saved.escape_ascii()
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// An ACL LOG entry's client-info quotes the user name byte for byte.
+#[test]
+fn acl_log_client_info_keeps_the_user_name_bytes() {
+    let s = TestServer::start(&[]);
+    let mut c = RawConn::connect(s.port);
+    c.call("ACL SETUSER \"n\\xff\" on nopass +acl");
+    c.call("AUTH \"n\\xff\" x");
+    c.call("GET k");
+    let log = c.call("ACL LOG 1");
+    let want = b"db=0 user=n\xff\r\n";
+    assert!(
+        log.windows(want.len()).any(|w| w == want),
+        "{}",
+        log.escape_ascii()
+    );
+}

@@ -39,11 +39,7 @@ fn acl(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
                         if names {
                             Reply::bulk(&u.name)
                         } else {
-                            let mut line = b"user ".to_vec();
-                            line.extend_from_slice(&u.name);
-                            line.push(b' ');
-                            line.extend_from_slice(describe::user(u).as_bytes());
-                            Reply::Bulk(Bytes::from(line))
+                            Reply::Bulk(Bytes::from(describe::user_line(u)))
                         }
                     })
                     .collect(),
@@ -198,13 +194,10 @@ fn selector_fields(s: &Selector) -> Vec<(Reply, Reply)> {
             Reply::bulk(b"commands"),
             Reply::bulk(describe::command_rules(s).as_bytes()),
         ),
-        (
-            Reply::bulk(b"keys"),
-            Reply::bulk(describe::keys(s).as_bytes()),
-        ),
+        (Reply::bulk(b"keys"), Reply::Bulk(describe::keys(s).into())),
         (
             Reply::bulk(b"channels"),
-            Reply::bulk(describe::channels(s).as_bytes()),
+            Reply::Bulk(describe::channels(s).into()),
         ),
     ]
 }
@@ -295,10 +288,7 @@ fn log(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
                         Reply::bulk(b"age-seconds"),
                         Reply::Double(now.saturating_sub(e.ctime_ms) as f64 / 1000.0),
                     ),
-                    (
-                        Reply::bulk(b"client-info"),
-                        Reply::bulk(e.client_info.as_bytes()),
-                    ),
+                    (Reply::bulk(b"client-info"), Reply::bulk(&e.client_info)),
                 ])
             })
             .collect(),
@@ -352,16 +342,17 @@ fn dryrun(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
     })
 }
 
-/// Parses ACL file text (`user name rules...` lines) into users; Redis's error texts.
-pub(crate) fn parse_users(text: &str) -> Result<Vec<User>, String> {
+/// Parses ACL file text (`user name rules...` lines) into users; Redis's error texts. The
+/// text is bytes: names and patterns need not be UTF-8, and ACL SAVE wrote them as they are.
+pub(crate) fn parse_users(text: &[u8]) -> Result<Vec<User>, String> {
     let mut users: Vec<User> = Vec::new();
     let mut errors = Vec::new();
-    for (n, line) in text.lines().enumerate() {
-        let line = line.trim();
-        if line.is_empty() || line.starts_with('#') {
+    for (n, line) in text.split(|&b| b == b'\n').enumerate() {
+        let line = line.trim_ascii();
+        if line.is_empty() || line.starts_with(b"#") {
             continue;
         }
-        let Some(words) = rubra_resp::split_args(line.as_bytes()) else {
+        let Some(words) = rubra_resp::split_args(line) else {
             errors.push(format!("{}: unbalanced quotes in acl line. ", n + 1));
             continue;
         };
@@ -390,7 +381,7 @@ pub(crate) fn parse_users(text: &str) -> Result<Vec<User>, String> {
 }
 
 /// Replaces all users with the ACL file's (the default user is kept if the file has none).
-pub(crate) fn load_users(acl: &mut super::Acl, text: &str) -> Result<(), String> {
+pub(crate) fn load_users(acl: &mut super::Acl, text: &[u8]) -> Result<(), String> {
     let users = parse_users(text)?;
     let default = acl.users.get(&b"default"[..]).cloned();
     acl.users.clear();
@@ -407,7 +398,7 @@ pub(crate) fn load_users(acl: &mut super::Acl, text: &str) -> Result<(), String>
 
 fn load_file(ctx: &mut Ctx) -> Result<(), Reply> {
     let path = ctx.store.config.get_value("aclfile").to_string();
-    let text = std::fs::read_to_string(&path).map_err(|e| {
+    let text = std::fs::read(&path).map_err(|e| {
         Reply::error(format!(
             "ERR Error loading ACLs, opening file '{path}': {e}"
         ))
@@ -417,13 +408,10 @@ fn load_file(ctx: &mut Ctx) -> Result<(), Reply> {
 
 fn save_file(ctx: &mut Ctx) -> Result<(), Reply> {
     let path = ctx.store.config.get_value("aclfile").to_string();
-    let mut text = String::new();
+    let mut text = Vec::new();
     for u in ctx.store.acl.users.values() {
-        text.push_str("user ");
-        text.push_str(&String::from_utf8_lossy(&u.name));
-        text.push(' ');
-        text.push_str(&describe::user(u));
-        text.push('\n');
+        text.extend_from_slice(&describe::user_line(u));
+        text.push(b'\n');
     }
     let tmp = format!("{path}.tmp-{}", std::process::id());
     std::fs::write(&tmp, text)

@@ -87,64 +87,71 @@ fn single_rule(sel: &Selector, fake: &mut Selector, i: usize, rules: &mut Vec<St
     }
 }
 
-/// One key pattern as a rule (`~p`, `%R~p`, `%W~p`).
-pub(crate) fn key_pattern(p: &[u8], flags: u8) -> String {
-    let prefix = match flags {
-        f if f == READ | WRITE => "~",
-        f if f == READ => "%R~",
-        f if f == WRITE => "%W~",
-        _ => "~",
+/// One key pattern as a rule (`~p`, `%R~p`, `%W~p`), the pattern's bytes as they came: a
+/// pattern need not be UTF-8 and ACL SAVE must write back exactly what was set.
+pub(crate) fn key_pattern(out: &mut Vec<u8>, p: &[u8], flags: u8) {
+    let prefix: &[u8] = match flags {
+        f if f == READ | WRITE => b"~",
+        f if f == READ => b"%R~",
+        f if f == WRITE => b"%W~",
+        _ => b"~",
     };
-    format!("{prefix}{}", String::from_utf8_lossy(p))
+    out.extend_from_slice(prefix);
+    out.extend_from_slice(p);
 }
 
 /// The key patterns of a selector, space separated ("~*" for allkeys).
-pub(crate) fn keys(sel: &Selector) -> String {
+pub(crate) fn keys(sel: &Selector) -> Vec<u8> {
     if sel.all_keys {
-        return "~*".into();
+        return b"~*".to_vec();
     }
-    sel.keys
-        .iter()
-        .map(|(p, f)| key_pattern(p, *f))
-        .collect::<Vec<_>>()
-        .join(" ")
+    let mut out = Vec::new();
+    for (i, (p, f)) in sel.keys.iter().enumerate() {
+        if i > 0 {
+            out.push(b' ');
+        }
+        key_pattern(&mut out, p, *f);
+    }
+    out
 }
 
 /// The channel patterns of a selector, space separated ("&*" for allchannels).
-pub(crate) fn channels(sel: &Selector) -> String {
+pub(crate) fn channels(sel: &Selector) -> Vec<u8> {
     if sel.all_channels {
-        return "&*".into();
+        return b"&*".to_vec();
     }
-    sel.channels
-        .iter()
-        .map(|c| format!("&{}", String::from_utf8_lossy(c)))
-        .collect::<Vec<_>>()
-        .join(" ")
+    let mut out = Vec::new();
+    for (i, c) in sel.channels.iter().enumerate() {
+        if i > 0 {
+            out.push(b' ');
+        }
+        out.push(b'&');
+        out.extend_from_slice(c);
+    }
+    out
 }
 
 /// A selector as rules: keys, channels, commands.
-pub(crate) fn selector(sel: &Selector) -> String {
-    let mut out = String::new();
+fn selector(out: &mut Vec<u8>, sel: &Selector) {
     if sel.all_keys {
-        out.push_str("~* ");
+        out.extend_from_slice(b"~* ");
     } else {
         for (p, f) in &sel.keys {
-            out.push_str(&key_pattern(p, *f));
-            out.push(' ');
+            key_pattern(out, p, *f);
+            out.push(b' ');
         }
     }
     if sel.all_channels {
-        out.push_str("&* ");
+        out.extend_from_slice(b"&* ");
     } else {
-        out.push_str("resetchannels ");
+        out.extend_from_slice(b"resetchannels ");
         for c in &sel.channels {
-            out.push('&');
-            out.push_str(&String::from_utf8_lossy(c));
-            out.push(' ');
+            out.push(b'&');
+            out.extend_from_slice(c);
+            out.push(b' ');
         }
     }
-    out.push_str(&command_rules(sel));
-    out
+    out.extend_from_slice(command_rules(sel).as_bytes());
 }
 
 /// The flags ACL GETUSER lists, in Redis's order.
@@ -161,23 +168,34 @@ pub(crate) fn flags(u: &User) -> Vec<&'static str> {
     f
 }
 
-/// A user as the rules that recreate it (ACL LIST without the "user name " prefix).
-pub(crate) fn user(u: &User) -> String {
-    let mut out = String::new();
+/// A user as the rules that recreate it (ACL LIST without the "user name " prefix), as
+/// bytes: patterns are the client's bytes, not necessarily UTF-8.
+pub(crate) fn user(u: &User) -> Vec<u8> {
+    let mut out = Vec::new();
     for f in flags(u) {
-        out.push_str(f);
-        out.push(' ');
+        out.extend_from_slice(f.as_bytes());
+        out.push(b' ');
     }
     for p in &u.passwords {
-        out.push('#');
-        out.push_str(p);
-        out.push(' ');
+        out.push(b'#');
+        out.extend_from_slice(p.as_bytes());
+        out.push(b' ');
     }
-    out.push_str(&selector(&u.root));
+    selector(&mut out, &u.root);
     for s in &u.selectors {
-        out.push_str(" (");
-        out.push_str(&selector(s));
-        out.push(')');
+        out.extend_from_slice(b" (");
+        selector(&mut out, s);
+        out.push(b')');
     }
     out
+}
+
+/// The ACL file / config line that recreates a user: `user <name> <rules>`, bytes as they
+/// are (a user name need not be UTF-8 either).
+pub(crate) fn user_line(u: &User) -> Vec<u8> {
+    let mut line = b"user ".to_vec();
+    line.extend_from_slice(&u.name);
+    line.push(b' ');
+    line.extend_from_slice(&user(u));
+    line
 }

@@ -56,7 +56,8 @@ pub(crate) struct LogEntry {
     pub object: Bytes,
     pub username: Bytes,
     pub ctime_ms: u64,
-    pub client_info: String,
+    /// Bytes: it quotes the user name, which need not be UTF-8.
+    pub client_info: Vec<u8>,
 }
 
 /// The users and the log.
@@ -87,16 +88,12 @@ const LOG_GROUPING_MS: u64 = 60_000;
 
 impl Acl {
     /// `user <name> <rules>` lines, as ACL LIST shows them and CONFIG REWRITE writes them.
+    /// CONFIG REWRITE's file is text here, so a name or pattern that is not UTF-8 is
+    /// written lossily (ACL SAVE keeps the bytes).
     pub(crate) fn user_lines(&self) -> Vec<String> {
         self.users
             .values()
-            .map(|u| {
-                format!(
-                    "user {} {}",
-                    String::from_utf8_lossy(&u.name),
-                    describe::user(u)
-                )
-            })
+            .map(|u| String::from_utf8_lossy(&describe::user_line(u)).into_owned())
             .collect()
     }
 
@@ -389,19 +386,15 @@ pub(crate) fn log_denial(
         .map
         .get(&client.id)
         .map(|h| {
-            format!(
-                "id={} addr={} laddr={} name={} db={} user={}",
-                h.info.id,
-                h.info.addr,
-                h.info.laddr,
-                h.info
-                    .name
-                    .as_ref()
-                    .map(|n| String::from_utf8_lossy(n).into_owned())
-                    .unwrap_or_default(),
-                client.db,
-                String::from_utf8_lossy(&username)
+            let mut info = format!(
+                "id={} addr={} laddr={} name=",
+                h.info.id, h.info.addr, h.info.laddr
             )
+            .into_bytes();
+            info.extend_from_slice(h.info.name.as_deref().unwrap_or_default());
+            info.extend_from_slice(format!(" db={} user=", client.db).as_bytes());
+            info.extend_from_slice(&username);
+            info
         })
         .unwrap_or_default();
     let max = store
@@ -487,12 +480,12 @@ pub(crate) fn load_at_startup(store: &mut crate::store::Store) -> Result<(), Str
         return Err("Configuring Redis with users defined in redis.conf and at the same setting an ACL file path is invalid. This setup is very likely to lead to configuration errors and security holes, please define either an ACL file or declare users directly in your redis.conf, but not both.".into());
     }
     let text = if file.is_empty() {
-        lines.join("\n")
+        lines.join("\n").into_bytes()
     } else {
-        std::fs::read_to_string(&file)
+        std::fs::read(&file)
             .map_err(|e| format!("Error loading ACLs, opening file '{file}': {e}"))?
     };
-    if text.trim().is_empty() {
+    if text.trim_ascii().is_empty() {
         return Ok(());
     }
     command::load_users(&mut store.acl, &text)
