@@ -39,8 +39,9 @@ pub enum Reply {
     Double(f64),
     /// A boolean in RESP3; the integer 1 or 0 in RESP2.
     Bool(bool),
-    /// A verbatim string in RESP3; a bulk string in RESP2.
-    Verbatim(VerbatimFormat, String),
+    /// A verbatim string in RESP3; a bulk string in RESP2. Bytes: a CLIENT LIST line
+    /// quotes user names, which need not be UTF-8.
+    Verbatim(VerbatimFormat, Vec<u8>),
     /// An out-of-band push in RESP3 (pub/sub messages); an array in RESP2.
     Push(Vec<Reply>),
     /// Bytes already encoded, written as they are (pre-encoded shared replies).
@@ -157,10 +158,10 @@ impl Reply {
                     };
                     int_line(out, b'=', (text.len() + 4) as i64);
                     out.extend_from_slice(tag);
-                    out.extend_from_slice(text.as_bytes());
+                    out.extend_from_slice(text);
                     out.extend_from_slice(b"\r\n");
                 } else {
-                    bulk(out, text.as_bytes());
+                    bulk(out, text);
                 }
             }
             Reply::Raw(b) => out.extend_from_slice(b),

@@ -100,17 +100,6 @@ fn with_text(f: &Frame, text: String) -> Frame {
     }
 }
 
-/// Masks `key=value` fields of a CLIENT LIST style line.
-fn mask_fields(line: &str, keys: &[&str]) -> String {
-    line.split(' ')
-        .map(|kv| match kv.split_once('=') {
-            Some((k, _)) if keys.contains(&k) => format!("{k}=*"),
-            _ => kv.to_string(),
-        })
-        .collect::<Vec<_>>()
-        .join(" ")
-}
-
 /// Applies one named mask to a reply (see the module comment).
 fn mask(kind: &str, f: Frame) -> Frame {
     match kind {
@@ -182,24 +171,46 @@ fn mask(kind: &str, f: Frame) -> Frame {
             with_text(&f, lines.join("\n"))
         }
         "client" => {
-            let Some(text) = text_of(&f) else { return f };
-            let keys = [
-                "id",
-                "addr",
-                "laddr",
-                "fd",
-                "age",
-                "idle",
-                "qbuf-free",
-                "rbs",
-                "rbp",
-                "obl",
-                "oll",
-                "omem",
-                "tot-mem",
+            // Bytes, not text: a user name that is not UTF-8 must not read as U+FFFD.
+            let (verbatim, body) = match &f {
+                Frame::Bulk(b) => (false, b.clone()),
+                Frame::Verbatim(b) => (true, b.slice(4.min(b.len())..)),
+                _ => return f,
+            };
+            let keys: [&[u8]; 13] = [
+                b"id",
+                b"addr",
+                b"laddr",
+                b"fd",
+                b"age",
+                b"idle",
+                b"qbuf-free",
+                b"rbs",
+                b"rbp",
+                b"obl",
+                b"oll",
+                b"omem",
+                b"tot-mem",
             ];
-            let lines: Vec<String> = text.split('\n').map(|l| mask_fields(l, &keys)).collect();
-            with_text(&f, lines.join("\n"))
+            let lines: Vec<Vec<u8>> = body
+                .split(|&b| b == b'\n')
+                .map(|l| {
+                    let fields: Vec<Vec<u8>> = l
+                        .split(|&b| b == b' ')
+                        .map(|kv| match kv.iter().position(|&b| b == b'=') {
+                            Some(i) if keys.contains(&&kv[..i]) => [&kv[..=i], b"*"].concat(),
+                            _ => kv.to_vec(),
+                        })
+                        .collect();
+                    fields.join(&b' ')
+                })
+                .collect();
+            let masked = lines.join(&b'\n');
+            if verbatim {
+                Frame::Verbatim(Bytes::from([&b"txt:"[..], &masked].concat()))
+            } else {
+                Frame::Bulk(Bytes::from(masked))
+            }
         }
         "recent" => match f {
             Frame::Int(1) => Frame::Int(0),
@@ -315,10 +326,11 @@ fn run_script(rubra_port: u16, redis_port: u16, script: &[&str]) -> Vec<String> 
             }
         }
         if compare && ra != rb {
+            // Escaped, not decoded: a byte that is not UTF-8 and U+FFFD must look different.
             diffs.push(format!(
-                "{cmd}\n    rubra: {:?}\n    redis: {:?}",
-                String::from_utf8_lossy(&ra),
-                String::from_utf8_lossy(&rb)
+                "{cmd}\n    rubra: \"{}\"\n    redis: \"{}\"",
+                ra.escape_ascii(),
+                rb.escape_ascii()
             ));
         }
     }
@@ -572,6 +584,11 @@ fn client_subcommands_match_redis() {
             "CLIENT SETINFO lib-name x",
             "CLIENT FOO",
             "CLIENT HELP",
+            // user= is the user name's bytes, not necessarily UTF-8.
+            "ACL SETUSER \"n\\xff\" on nopass ~* &* +@all",
+            "AUTH \"n\\xff\" x",
+            "mask:client CLIENT INFO",
+            "mask:client CLIENT LIST",
         ],
     );
 }

@@ -54,11 +54,11 @@ pub(crate) fn run(ctx: &mut Ctx, sub: &str, args: &[Bytes]) -> CmdResult {
             let g = cluster_driver(ctx)?;
             let (sent, received) = g.node.message_stats();
             let body = g.node.cluster_info().render(sent, received);
-            Ok(Reply::Verbatim(VerbatimFormat::Txt, body))
+            Ok(Reply::Verbatim(VerbatimFormat::Txt, body.into()))
         }
         "nodes" => {
             let body = render_cluster_nodes(cluster_driver(ctx)?.node.state());
-            Ok(Reply::Verbatim(VerbatimFormat::Txt, body))
+            Ok(Reply::Verbatim(VerbatimFormat::Txt, body.into()))
         }
         "myid" => Ok(Reply::bulk_string(
             cluster_driver(ctx)?.node.id().as_string(),

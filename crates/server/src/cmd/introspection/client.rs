@@ -28,7 +28,7 @@ pub(super) struct LineCtx<'a> {
 /// buffer fields are ours: qbuf/qbuf-free from the connection's input buffer, argv-mem
 /// and multi-mem from the arguments held, omem from replies queued but not yet written;
 /// rbs/rbp/obl/oll describe Redis's reply buffer, which we do not have (fixed values).
-pub(super) fn client_line(h: &ClientHandle, c: &LineCtx) -> String {
+pub(super) fn client_line(h: &ClientHandle, c: &LineCtx) -> Vec<u8> {
     let i = &h.info;
     let live = c.live;
     let multi = live.map_or(i.multi, |l| l.multi.as_ref().map(|q| q.len()));
@@ -82,41 +82,50 @@ pub(super) fn client_line(h: &ClientHandle, c: &LineCtx) -> String {
     const RBS: usize = 16384;
     let tot_mem = qbuf + qbuf_free + argv_mem + multi_mem + RBS + omem + 1024;
     let last_cmd = live.map_or(i.last_cmd, |l| l.last_cmd);
-    let user = live
+    let user: &[u8] = live
         .map_or(i.user.as_ref(), |l| l.user.as_ref())
-        .map_or_else(
-            || "default".to_string(),
-            |u| String::from_utf8_lossy(u).into_owned(),
-        );
+        .map_or(b"default", |u| u.as_ref());
     let db = live.map_or(i.db, |l| l.db);
     let resp = live.map_or(i.resp, |l| if l.resp3 { 3 } else { 2 });
-    format!(
-        "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={} db={} sub={} psub={} ssub={} multi={} qbuf={} qbuf-free={} argv-mem={} multi-mem={} rbs={} rbp=0 obl=0 oll=0 omem={} tot-mem={} events=r cmd={} user={} redir={} resp={}",
-        i.id,
-        i.addr,
-        i.laddr,
-        i.fd,
-        i.name.as_ref().map(|n| String::from_utf8_lossy(n).into_owned()).unwrap_or_default(),
-        c.now.saturating_sub(i.created_ms) / 1000,
-        if live.is_some() { 0 } else { c.now.saturating_sub(i.last_active_ms) / 1000 },
-        flags,
-        db,
-        c.subs.0,
-        c.subs.1,
-        c.subs.2,
-        multi.map_or(-1, |n| n as i64),
-        qbuf,
-        qbuf_free,
-        argv_mem,
-        multi_mem,
-        RBS,
-        omem,
-        tot_mem,
-        last_cmd.unwrap_or("NULL"),
-        user,
-        c.tracking.map_or(-1, |t| t.redirect as i64),
-        resp,
+    // name= and user= are the client's bytes, as Redis's %s prints them.
+    let mut line = format!(
+        "id={} addr={} laddr={} fd={} name=",
+        i.id, i.addr, i.laddr, i.fd
     )
+    .into_bytes();
+    line.extend_from_slice(i.name.as_deref().unwrap_or_default());
+    line.extend_from_slice(
+        format!(
+            " age={} idle={} flags={} db={} sub={} psub={} ssub={} multi={} qbuf={} qbuf-free={} argv-mem={} multi-mem={} rbs={} rbp=0 obl=0 oll=0 omem={} tot-mem={} events=r cmd={} user=",
+            c.now.saturating_sub(i.created_ms) / 1000,
+            if live.is_some() { 0 } else { c.now.saturating_sub(i.last_active_ms) / 1000 },
+            flags,
+            db,
+            c.subs.0,
+            c.subs.1,
+            c.subs.2,
+            multi.map_or(-1, |n| n as i64),
+            qbuf,
+            qbuf_free,
+            argv_mem,
+            multi_mem,
+            RBS,
+            omem,
+            tot_mem,
+            last_cmd.unwrap_or("NULL"),
+        )
+        .as_bytes(),
+    );
+    line.extend_from_slice(user);
+    line.extend_from_slice(
+        format!(
+            " redir={} resp={}",
+            c.tracking.map_or(-1, |t| t.redirect as i64),
+            resp
+        )
+        .as_bytes(),
+    );
+    line
 }
 
 /// Pub/sub subscription counts of a client: channels, patterns, shard channels.
@@ -176,7 +185,7 @@ fn kind_of(ctx: &Ctx, id: u64) -> ClientKind {
 }
 
 /// The CLIENT LIST line of client `id` (the caller's shows its live state).
-fn line_of(ctx: &Ctx, id: u64) -> Option<String> {
+fn line_of(ctx: &Ctx, id: u64) -> Option<Vec<u8>> {
     let h = ctx.store.clients.map.get(&id)?;
     let me = id == ctx.client.id;
     let c = LineCtx {
@@ -207,8 +216,9 @@ pub(super) fn client(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
         return r;
     }
     if is(sub, "info") && argc == 2 {
-        let line = line_of(ctx, me).unwrap_or_default();
-        return Ok(Reply::Verbatim(VerbatimFormat::Txt, line + "\n"));
+        let mut line = line_of(ctx, me).unwrap_or_default();
+        line.push(b'\n');
+        return Ok(Reply::Verbatim(VerbatimFormat::Txt, line));
     }
     if is(sub, "list") {
         return client_list(ctx, args);
@@ -346,15 +356,15 @@ const CLIENT_HELP: &[&str] = &[
 fn client_list(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
     let argc = args.len();
     let mut kind = None;
-    let mut text = String::new();
+    let mut text = Vec::new();
     if argc == 4 && is(&args[2], "type") {
         kind = Some(kind_by_name(&args[3])?);
     } else if argc > 3 && is(&args[2], "id") {
         for a in &args[3..] {
             let id = int(a).map_err(|_| Reply::err("ERR Invalid client ID"))?;
             if let Some(line) = line_of(ctx, id as u64) {
-                text.push_str(&line);
-                text.push('\n');
+                text.extend_from_slice(&line);
+                text.push(b'\n');
             }
         }
         return Ok(Reply::Verbatim(VerbatimFormat::Txt, text));
@@ -367,8 +377,8 @@ fn client_list(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
             continue;
         }
         if let Some(line) = line_of(ctx, id) {
-            text.push_str(&line);
-            text.push('\n');
+            text.extend_from_slice(&line);
+            text.push(b'\n');
         }
     }
     Ok(Reply::Verbatim(VerbatimFormat::Txt, text))

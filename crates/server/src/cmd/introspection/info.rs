@@ -84,7 +84,7 @@ pub(super) fn info(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
         }
         info_section(ctx, section, &mut out);
     }
-    Ok(Reply::Verbatim(VerbatimFormat::Txt, out))
+    Ok(Reply::Verbatim(VerbatimFormat::Txt, out.into()))
 }
 
 /// Writes one section: its `# Title` header and its `field:value` lines, in Redis 7.0's

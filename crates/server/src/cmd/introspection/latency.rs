@@ -25,7 +25,7 @@ pub(super) fn latency(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
         return match mon.events.get(event.as_ref()) {
             Some(ts) => Ok(Reply::Verbatim(
                 VerbatimFormat::Txt,
-                graph(&event, ts, now_secs()),
+                graph(&event, ts, now_secs()).into(),
             )),
             None => Err(crate::cmd::err::echo(&[
                 b"ERR No samples available for event '",
@@ -66,7 +66,10 @@ pub(super) fn latency(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
                 .unwrap_or(10000),
             now_secs: now_secs(),
         };
-        return Ok(Reply::Verbatim(VerbatimFormat::Txt, doctor(mon, &inputs)));
+        return Ok(Reply::Verbatim(
+            VerbatimFormat::Txt,
+            doctor(mon, &inputs).into(),
+        ));
     }
     if is(sub, "reset") {
         let n = if args.len() == 2 {

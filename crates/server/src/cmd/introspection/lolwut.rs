@@ -23,7 +23,7 @@ pub(super) fn lolwut(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
     } else {
         format!("Redis ver. {}\n", crate::script::VERSION)
     };
-    Ok(Reply::Verbatim(VerbatimFormat::Txt, text))
+    Ok(Reply::Verbatim(VerbatimFormat::Txt, text.into()))
 }
 
 /// The optional numeric arguments, each clamped to `lo..=hi` (Redis's limits).

@@ -231,13 +231,13 @@ pub(super) fn memory(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
         if is(&args[1], "doctor") {
             return Ok(Reply::Verbatim(
                 rubra_resp::VerbatimFormat::Txt,
-                memory_doctor(ctx),
+                memory_doctor(ctx).into(),
             ));
         }
         if is(&args[1], "malloc-stats") {
             return Ok(Reply::Verbatim(
                 rubra_resp::VerbatimFormat::Txt,
-                crate::alloc::malloc_stats(),
+                crate::alloc::malloc_stats().into(),
             ));
         }
         if is(&args[1], "purge") {
