@@ -245,3 +245,23 @@ fn inline_commands_split_as_redis() {
         "inline ECHO \"a\"\x0bb",
     ]);
 }
+
+/// REPLICAOF/SLAVEOF refuse any bad port, not a number or out of range, as Redis's
+/// getRangeLongFromObjectOrReply does: "Invalid master port" (before: "value is not an
+/// integer or out of range" for a non-number).
+#[test]
+fn replicaof_port_errors_as_redis() {
+    assert_same_as_redis(&[
+        "REPLICAOF \"\\xff\" x",
+        "SLAVEOF \"\\xff\" x",
+        "REPLICAOF host 1x",
+        "REPLICAOF host \" 1\"",
+        "REPLICAOF host -1",
+        "REPLICAOF host 65536",
+        "REPLICAOF host 99999999999999999999",
+        "SLAVEOF host \"\"",
+        "REPLICAOF no one",
+        "REPLICAOF NO ONE",
+        "REPLICAOF no x",
+    ]);
+}

@@ -21,10 +21,15 @@ pub(crate) static COMMANDS: &[Command] = &[
     Command::new("role", 1, NOSCRIPT | LOADING | STALE | FAST, (0, 0, 0), "server", role),
 ];
 
-/// REPLICAOF host port | REPLICAOF NO ONE
+/// REPLICAOF host port | REPLICAOF NO ONE. The checks come in Redis's order: cluster
+/// mode, a failover under way, NO ONE, a replica's own connection, then the port (any
+/// bad port, not a number or out of range, is "Invalid master port").
 fn replicaof(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
     if ctx.store.config.cluster_enabled {
         return Err(Reply::err("ERR REPLICAOF not allowed in cluster mode."));
+    }
+    if ctx.store.failover.is_some() {
+        return Err(Reply::err("ERR REPLICAOF not allowed while failing over."));
     }
     if is(&args[1], "no") && is(&args[2], "one") {
         if clear_primary(ctx.store) {
@@ -32,14 +37,19 @@ fn replicaof(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
         }
         return Ok(Reply::OK);
     }
-    let host = String::from_utf8_lossy(&args[1]).into_owned();
-    let port = int(&args[2])?;
-    if !(0..=65535).contains(&port) {
-        return Err(Reply::err("ERR Invalid master port"));
+    if ctx.client.is_replica {
+        return Err(Reply::err(
+            "ERR Command is not valid when client is a replica.",
+        ));
     }
-    let port = port as u16;
+    let port = int(&args[2])
+        .ok()
+        .and_then(|p| u16::try_from(p).ok())
+        .ok_or(Reply::err("ERR Invalid master port"))?;
+    let host = String::from_utf8_lossy(&args[1]).into_owned();
     if let Some(p) = &ctx.store.replication.primary {
-        if p.host == host && p.port == port {
+        // Redis compares the host with strcasecmp.
+        if p.host.eq_ignore_ascii_case(&host) && p.port == port {
             return Ok(Reply::status("OK Already connected to specified master"));
         }
     }
