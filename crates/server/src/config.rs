@@ -139,6 +139,10 @@ pub(crate) enum EvictionPolicy {
 pub(crate) struct Config {
     /// Every parameter's value by primary name, as CONFIG GET prints it.
     values: BTreeMap<&'static str, String>,
+    /// The exact bytes of a free-form string parameter (masterauth, requirepass, ...) set
+    /// to a value that is not UTF-8: `values` holds its lossy text for the code that reads
+    /// text, CONFIG GET and the passwords use these bytes, as Redis keeps them.
+    raw: BTreeMap<&'static str, Vec<u8>>,
     /// The config file given at start-up (absolute), for CONFIG REWRITE.
     pub file: Option<std::path::PathBuf>,
     /// Cached typed values read on hot paths.
@@ -214,6 +218,7 @@ impl Default for Config {
                 .iter()
                 .map(|p| (p.name, value::default_text(p)))
                 .collect(),
+            raw: BTreeMap::new(),
             file: None,
             port: 6379,
             maxmemory: 0,
@@ -345,6 +350,7 @@ impl Config {
     pub(crate) fn set_param(&mut self, param: &'static Param, value: &str) -> Result<(), String> {
         let current = self.get_value(param.name).to_string();
         let normalised = value::normalise(param, value, &current)?;
+        self.raw.remove(param.name);
         self.values.insert(param.name, normalised);
         if param.name == "notify-keyspace-events" {
             self.notify_flags = crate::exec::notify::parse_flags(value);
@@ -355,6 +361,38 @@ impl Config {
         }
         self.refresh_cache();
         Ok(())
+    }
+
+    /// `set_param` for a client's bytes: a free-form string parameter keeps them as they
+    /// are (Redis stores any bytes there), others are validated as text.
+    pub(crate) fn set_param_bytes(
+        &mut self,
+        param: &'static Param,
+        value: &[u8],
+    ) -> Result<(), String> {
+        match std::str::from_utf8(value) {
+            Ok(text) => self.set_param(param, text),
+            Err(_) => {
+                self.set_param(param, &String::from_utf8_lossy(value))?;
+                if matches!(param.kind, Kind::Str { .. }) {
+                    self.raw.insert(param.name, value.to_vec());
+                    self.refresh_cache();
+                }
+                Ok(())
+            }
+        }
+    }
+
+    /// The exact bytes of a parameter's value when they are not UTF-8 (see `raw`).
+    pub(crate) fn raw_value(&self, name: &str) -> Option<&[u8]> {
+        let key = lookup(name).map_or(name, |p| p.name);
+        self.raw.get(key).map(Vec::as_slice)
+    }
+
+    /// A parameter's value as bytes: the exact bytes set, for a value that is not UTF-8.
+    pub(crate) fn get_bytes(&self, name: &str) -> &[u8] {
+        self.raw_value(name)
+            .unwrap_or_else(|| self.get_value(name).as_bytes())
     }
 
     /// The current value of a parameter (by name or alias).
@@ -402,8 +440,8 @@ impl Config {
             "volatile-ttl" => EvictionPolicy::VolatileTtl,
             _ => EvictionPolicy::NoEviction,
         };
-        let pass = self.get_value("requirepass");
-        self.requirepass = (!pass.is_empty()).then(|| pass.as_bytes().to_vec());
+        let pass = self.get_bytes("requirepass");
+        self.requirepass = (!pass.is_empty()).then(|| pass.to_vec());
         self.proto_max_bulk_len = self.int("proto-max-bulk-len") as usize;
         self.query_buffer_limit = self.int("client-query-buffer-limit") as usize;
         self.maxclients = self.int("maxclients") as usize;

@@ -426,3 +426,42 @@ fn config_set_appendonly_starts_and_stops_the_aof() {
         "no writes after appendonly no"
     );
 }
+
+/// Free-form string parameters hold any bytes, as in Redis: CONFIG GET gives back the
+/// bytes set, and a requirepass that is not UTF-8 is the password AUTH takes (before, the
+/// value was stored with U+FFFD in place of such bytes, and AUTH with it failed).
+const NON_UTF8_SCRIPT: &[&str] = &[
+    "CONFIG SET masterauth \"a\\xffb\" masteruser \"u\\xfe\"",
+    "CONFIG GET masterauth",
+    "CONFIG GET masteruser",
+    "CONFIG SET replica-announce-ip \"i\\xff\" cluster-announce-ip \"c\\xc3\"",
+    "CONFIG GET replica-announce-ip",
+    "CONFIG GET cluster-announce-ip",
+    "CONFIG SET bind-source-addr \"b\\xff\" ignore-warnings \"w\\xff\"",
+    "CONFIG GET bind-source-addr",
+    "CONFIG GET ignore-warnings",
+    "CONFIG SET requirepass \"p\\xff\"",
+    "CONFIG GET requirepass",
+    "AUTH \"p\\xef\\xbf\\xbd\"",
+    "AUTH \"p\\xff\"",
+    "CONFIG SET requirepass \"\"",
+    "CONFIG SET cluster-announce-hostname \"h\\xff\"",
+    "CONFIG SET masterauth plain",
+    "CONFIG GET masterauth",
+    "CONFIG SET masteruser \"\" replica-announce-ip \"\" cluster-announce-ip \"\"",
+    "CONFIG SET bind-source-addr \"\" ignore-warnings \"\" masterauth \"\"",
+];
+
+#[test]
+fn config_string_values_keep_non_utf8_bytes() {
+    let mut script: Vec<&str> = NON_UTF8_SCRIPT.to_vec();
+    script.push("!HELLO 3");
+    script.extend_from_slice(NON_UTF8_SCRIPT);
+    let diffs = differences(&script);
+    assert!(
+        diffs.is_empty(),
+        "{} differ:\n{}",
+        diffs.len(),
+        diffs.join("\n")
+    );
+}

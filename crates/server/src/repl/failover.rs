@@ -92,8 +92,8 @@ pub(crate) fn tick(server: &Arc<Server>, store: &mut Store) {
     if let Some(state) = store.failover.as_mut() {
         state.phase = Phase::InProgress;
     }
-    let auth = store.config.get_value("masterauth").to_string();
-    let user = store.config.get_value("masteruser").to_string();
+    let auth = store.config.get_bytes("masterauth").to_vec();
+    let user = store.config.get_bytes("masteruser").to_vec();
     let server = server.clone();
     tokio::spawn(async move {
         let result = promote(&host, port, &auth, &user).await;
@@ -114,7 +114,7 @@ pub(crate) fn tick(server: &Arc<Server>, store: &mut Store) {
 }
 
 /// Tells the target to become a primary (authenticating as our replica link does).
-async fn promote(host: &str, port: u16, auth: &str, user: &str) -> Result<(), String> {
+async fn promote(host: &str, port: u16, auth: &[u8], user: &[u8]) -> Result<(), String> {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let mut stream = tokio::time::timeout(
         std::time::Duration::from_secs(5),
@@ -126,9 +126,9 @@ async fn promote(host: &str, port: u16, auth: &str, user: &str) -> Result<(), St
     let mut out = Vec::new();
     if !auth.is_empty() {
         if user.is_empty() {
-            rubra_resp::encode_request(&mut out, &[&b"AUTH"[..], auth.as_bytes()]);
+            rubra_resp::encode_request(&mut out, &[&b"AUTH"[..], auth]);
         } else {
-            rubra_resp::encode_request(&mut out, &[&b"AUTH"[..], user.as_bytes(), auth.as_bytes()]);
+            rubra_resp::encode_request(&mut out, &[&b"AUTH"[..], user, auth]);
         }
     }
     rubra_resp::encode_request(&mut out, &[&b"REPLICAOF"[..], b"NO", b"ONE"]);

@@ -167,8 +167,8 @@ async fn handshake(
     let mut buf = BytesMut::with_capacity(LINK_BUF);
     let (auth, user, my_port, cached) = {
         let store = server.lock();
-        let auth = store.config.get_value("masterauth").to_string();
-        let user = store.config.get_value("masteruser").to_string();
+        let auth = store.config.get_bytes("masterauth").to_vec();
+        let user = store.config.get_bytes("masteruser").to_vec();
         (
             auth,
             user,
@@ -187,14 +187,9 @@ async fn handshake(
     }
     if !auth.is_empty() {
         let reply = if user.is_empty() {
-            command(stream, &mut buf, &[b"AUTH", auth.as_bytes()]).await?
+            command(stream, &mut buf, &[b"AUTH", &auth]).await?
         } else {
-            command(
-                stream,
-                &mut buf,
-                &[b"AUTH", user.as_bytes(), auth.as_bytes()],
-            )
-            .await?
+            command(stream, &mut buf, &[b"AUTH", &user, &auth]).await?
         };
         if !reply.starts_with("+OK") {
             return Err(format!("AUTH with the primary failed: {reply}"));

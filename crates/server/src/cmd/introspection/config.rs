@@ -69,7 +69,12 @@ fn get(ctx: &Ctx, patterns: &[Bytes]) -> Reply {
                     .map_or_else(String::new, |p| format!("{} {}", p.host, p.port));
             }
             if seen.insert(name.to_ascii_lowercase()) {
-                pairs.push((Reply::bulk(name.as_bytes()), Reply::bulk_string(value)));
+                // A value set as bytes that are not UTF-8 goes back as those bytes.
+                let value = match ctx.store.config.raw_value(&name) {
+                    Some(raw) => Reply::bulk(raw),
+                    None => Reply::bulk_string(value),
+                };
+                pairs.push((Reply::bulk(name.as_bytes()), value));
             }
         }
     }
@@ -90,7 +95,7 @@ fn set(ctx: &mut Ctx, pairs: &[Bytes]) -> CmdResult {
     };
     let mut unknown: Option<&[u8]> = None;
     let mut refused: Option<(String, &'static str)> = None;
-    let mut chosen: Vec<(&'static Param, String, String)> = Vec::new();
+    let mut chosen: Vec<(&'static Param, String, &[u8])> = Vec::new();
     for pair in pairs.chunks(2) {
         let given = String::from_utf8_lossy(&pair[0]).into_owned();
         let Some(param) = lookup(&given) else {
@@ -116,8 +121,7 @@ fn set(ctx: &mut Ctx, pairs: &[Bytes]) -> CmdResult {
         } else {
             param.alias.unwrap_or(param.name)
         };
-        let value = String::from_utf8_lossy(&pair[1]).into_owned();
-        chosen.push((param, shown.to_string(), value));
+        chosen.push((param, shown.to_string(), &pair[1]));
     }
     if let Some(name) = unknown {
         return Err(crate::cmd::err::echo(&[
@@ -132,7 +136,7 @@ fn set(ctx: &mut Ctx, pairs: &[Bytes]) -> CmdResult {
     let mut updated = ctx.store.config.clone();
     for (param, shown, value) in &chosen {
         updated
-            .set_param(param, value)
+            .set_param_bytes(param, value)
             .map_err(|e| failed(shown, &e))?;
     }
     // Apply step: what rubra cannot change while running fails as Redis's apply does
