@@ -316,7 +316,13 @@ impl Config {
             if name == "include" || name == "rename-command" {
                 return Err(format!("line {}: '{name}' is not supported", lineno + 1));
             }
-            self.set(&name, &values.join(" "), true).map_err(|e| {
+            // A free-form string written quoted with \x escapes keeps its bytes.
+            let string_param = lookup(&name).filter(|p| matches!(p.kind, Kind::Str { .. }));
+            let result = match (string_param, &words[1..]) {
+                (Some(p), [v]) if std::str::from_utf8(v).is_err() => self.set_param_bytes(p, v),
+                _ => self.set(&name, &values.join(" "), true),
+            };
+            result.map_err(|e| {
                 format!(
                     "*** FATAL CONFIG FILE ERROR ***\nline {}: '{}': {}",
                     lineno + 1,

@@ -10,7 +10,7 @@
 mod common;
 mod reference;
 use common::*;
-use reference::{differences, Reference};
+use reference::{differences, RawConn, Reference};
 use std::collections::BTreeMap;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -464,4 +464,57 @@ fn config_string_values_keep_non_utf8_bytes() {
         diffs.len(),
         diffs.join("\n")
     );
+}
+
+/// CONFIG REWRITE writes a string parameter's bytes quoted as Redis's sdscatrepr does
+/// (`"a\xffb"`), and a server started on that file reads the same bytes back.
+fn rewrite_and_reload(binary: &str, name: &str) -> Vec<Vec<u8>> {
+    let dir = std::env::temp_dir().join(format!("rubra-rawcfg-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("dir");
+    let file = dir.join("node.conf");
+    std::fs::write(&file, "appendonly no\n").expect("write config");
+    let port = free_port();
+    let mut child = start_on_file(binary, &file, port, &dir);
+    let mut c = RawConn::connect(port);
+    let mut out = vec![
+        c.call("CONFIG SET masterauth \"a\\xffb\" masteruser \"u\\xfe\\\"\""),
+        c.call("CONFIG REWRITE"),
+    ];
+    let _ = child.kill();
+    let _ = child.wait();
+    let text = std::fs::read(&file).expect("read rewritten");
+    let mut lines: Vec<Vec<u8>> = text
+        .split(|&b| b == b'\n')
+        .filter(|l| l.starts_with(b"master"))
+        .map(<[u8]>::to_vec)
+        .collect();
+    lines.sort();
+    out.extend(lines);
+    let port = free_port();
+    let mut child = start_on_file(binary, &file, port, &dir);
+    let mut c = RawConn::connect(port);
+    out.push(c.call("CONFIG GET masterauth"));
+    out.push(c.call("CONFIG GET masteruser"));
+    let _ = child.kill();
+    let _ = child.wait();
+    let _ = std::fs::remove_dir_all(&dir);
+    out
+}
+
+#[test]
+fn config_rewrite_keeps_non_utf8_string_values() {
+    let ours = rewrite_and_reload(env!("CARGO_BIN_EXE_rubra-server"), "rubra");
+    let theirs = rewrite_and_reload("redis-server", "redis");
+    let show = |v: &[Vec<u8>]| {
+        v.iter()
+            .map(|x| x.escape_ascii().to_string())
+            .collect::<Vec<_>>()
+    };
+    assert!(
+        theirs.iter().any(|l| l == br#"masterauth "a\xffb""#),
+        "{:?}",
+        show(&theirs)
+    );
+    assert_eq!(show(&ours), show(&theirs));
 }

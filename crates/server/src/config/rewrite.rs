@@ -177,10 +177,10 @@ fn format_memory(bytes: u64) -> String {
     }
 }
 
-/// C-style quoting as Redis's sdscatrepr.
-fn repr(s: &str) -> String {
+/// C-style quoting as Redis's sdscatrepr (bytes: a string parameter may hold any).
+fn repr(s: &[u8]) -> String {
     let mut out = String::from("\"");
-    for &b in s.as_bytes() {
+    for &b in s {
         match b {
             b'\\' => out.push_str("\\\\"),
             b'"' => out.push_str("\\\""),
@@ -205,7 +205,7 @@ fn word(w: &str) -> String {
     if plain {
         w.to_string()
     } else {
-        repr(w)
+        repr(w.as_bytes())
     }
 }
 
@@ -224,7 +224,9 @@ fn rewrite_param(st: &mut State, config: &Config, p: &super::Param) {
             if empty_is_null && value.is_empty() {
                 st.mark(name);
             } else {
-                st.rewrite_line(name, format!("{name} {}", repr(value)), value != default);
+                // The exact bytes set, quoted: a value that is not UTF-8 stays what it was.
+                let shown = repr(config.get_bytes(name));
+                st.rewrite_line(name, format!("{name} {shown}"), value != default);
             }
         }
         Kind::Enum { options, default } => {
@@ -250,7 +252,7 @@ fn rewrite_param(st: &mut State, config: &Config, p: &super::Param) {
 
 fn rewrite_special(st: &mut State, config: &Config, name: &str, value: &str) {
     match name {
-        "dir" => st.rewrite_line(name, format!("dir {}", repr(value)), true),
+        "dir" => st.rewrite_line(name, format!("dir {}", repr(value.as_bytes())), true),
         "save" => {
             if value.is_empty() {
                 st.rewrite_line(name, "save \"\"".into(), true);
@@ -283,7 +285,11 @@ fn rewrite_special(st: &mut State, config: &Config, name: &str, value: &str) {
             st.rewrite_line(name, format!("{name} {value}"), value != "0 200 800");
         }
         "notify-keyspace-events" => {
-            st.rewrite_line(name, format!("{name} {}", repr(value)), !value.is_empty());
+            st.rewrite_line(
+                name,
+                format!("{name} {}", repr(value.as_bytes())),
+                !value.is_empty(),
+            );
         }
         "bind" => {
             if value == "* -::*" {
