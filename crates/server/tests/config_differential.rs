@@ -213,11 +213,11 @@ const SET_SCRIPT: &[&str] = &[
     "CONFIG SET maxmemory 0 maxmemory-policy noeviction",
 ];
 
-#[test]
-fn config_set_validation_and_errors_match_redis() {
-    let mut script: Vec<&str> = SET_SCRIPT.to_vec();
+/// Runs `lines` in RESP2, then again after HELLO 3, on both servers: every reply must match.
+fn assert_same_in_resp2_and_resp3(lines: &[&str]) {
+    let mut script: Vec<&str> = lines.to_vec();
     script.push("!HELLO 3");
-    script.extend_from_slice(SET_SCRIPT);
+    script.extend_from_slice(lines);
     let diffs = differences(&script);
     assert!(
         diffs.is_empty(),
@@ -225,6 +225,11 @@ fn config_set_validation_and_errors_match_redis() {
         diffs.len(),
         diffs.join("\n")
     );
+}
+
+#[test]
+fn config_set_validation_and_errors_match_redis() {
+    assert_same_in_resp2_and_resp3(SET_SCRIPT);
 }
 
 /// Starts a server on a config file (which must come first on the command line).
@@ -454,16 +459,7 @@ const NON_UTF8_SCRIPT: &[&str] = &[
 
 #[test]
 fn config_string_values_keep_non_utf8_bytes() {
-    let mut script: Vec<&str> = NON_UTF8_SCRIPT.to_vec();
-    script.push("!HELLO 3");
-    script.extend_from_slice(NON_UTF8_SCRIPT);
-    let diffs = differences(&script);
-    assert!(
-        diffs.is_empty(),
-        "{} differ:\n{}",
-        diffs.len(),
-        diffs.join("\n")
-    );
+    assert_same_in_resp2_and_resp3(NON_UTF8_SCRIPT);
 }
 
 /// CONFIG REWRITE writes a string parameter's bytes quoted as Redis's sdscatrepr does
