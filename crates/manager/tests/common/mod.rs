@@ -389,17 +389,26 @@ pub(crate) fn check_keys(port: u16, pw: &str, n: usize) {
 /// A redis-rs cluster client (cluster-async), as applications use: follows MOVED/ASK and
 /// topology changes on its own.
 pub(crate) fn cluster_client(ports: &[u16], pw: &str) -> redis::cluster::ClusterClient {
+    cluster_client_builder(ports, pw)
+        .retries(10)
+        .build()
+        .expect("cluster client")
+}
+
+/// A cluster client's builder with the nodes, password and timeouts every test uses, for a
+/// test that tunes its retries.
+pub(crate) fn cluster_client_builder(
+    ports: &[u16],
+    pw: &str,
+) -> redis::cluster::ClusterClientBuilder {
     let nodes: Vec<String> = ports
         .iter()
         .map(|p| format!("redis://127.0.0.1:{p}/"))
         .collect();
     redis::cluster::ClusterClient::builder(nodes)
         .password(pw)
-        .retries(10)
         .connection_timeout(Duration::from_secs(5))
         .response_timeout(Duration::from_secs(10))
-        .build()
-        .expect("cluster client")
 }
 
 /// Run a future on a fresh single-threaded runtime (tests are plain threads).
