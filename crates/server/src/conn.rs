@@ -116,6 +116,8 @@ pub(crate) async fn serve_stream<S: ClientStream>(
     'conn: loop {
         // Requests run since the last flush (see the deferred flush below).
         let mut ran = 0usize;
+        // Whether this turn took mailbox messages (pushes, a replica's stream).
+        let mut mail = false;
         // Redis's `timeout`: idle normal clients are closed; subscribers and replicas are not.
         let idle_close =
             client.idle_timeout_secs > 0 && client.subscriptions == 0 && !client.is_replica;
@@ -124,29 +126,15 @@ pub(crate) async fn serve_stream<S: ClientStream>(
         let spare = inbuf.capacity() - inbuf.len();
         tokio::select! {
             biased;
-            msg = std::future::poll_fn(|cx| poll_mail(&mut rx, &mut mailbox_armed, cx)) => match msg {
-                Some(ClientMsg::Push(reply, size)) => {
-                    reply.encode(&mut out, client.resp3);
-                    pending_out.fetch_sub(size, Ordering::Relaxed);
+            msg = std::future::poll_fn(|cx| poll_mail(&mut rx, &mut mailbox_armed, cx)) => {
+                // Everything already queued goes out in the same write.
+                if take_mail(msg, &mut stream, &mut out, &client, &pending_out).await.is_err()
+                    || drain_mail(&mut rx, &mut stream, &mut out, &client, &pending_out).await.is_err()
+                {
+                    break 'conn;
                 }
-                Some(ClientMsg::Raw(bytes, size)) => {
-                    // A large buffer (a replica's snapshot chunk) is written as it is, after
-                    // what is already queued, instead of being copied into `out`.
-                    if bytes.len() >= FLUSH_THRESHOLD / 4 {
-                        if flush(&mut stream, &mut out, &client).await.is_err()
-                            || write_flush(&mut stream, &bytes).await.is_err()
-                        {
-                            break 'conn;
-                        }
-                        NET_OUTPUT_BYTES.fetch_add(bytes.len() as u64, Ordering::Relaxed);
-                    } else {
-                        out.extend_from_slice(&bytes);
-                    }
-                    pending_out.fetch_sub(size, Ordering::Relaxed);
-                }
-                Some(ClientMsg::Unblocked(_)) | Some(ClientMsg::UnblockTimeout) => {}
-                Some(ClientMsg::Kill) | None => break 'conn,
-            },
+                mail = true;
+            }
             read = stream.read_buf(&mut inbuf) => {
                 match read {
                     Ok(0) | Err(_) => break 'conn,
@@ -205,8 +193,20 @@ pub(crate) async fn serve_stream<S: ClientStream>(
             // against rubra, 2.4k against Redis; with the burst 2.7k-3.1k, and the
             // server's CPU per request fell a few percent. A lone request is answered at
             // once: its client waits on it, and deferring it raised p99 at -P 1.
-            if ran > 1 {
+            //
+            // Mailbox messages wait in the same way, and what arrived meanwhile joins them:
+            // a replica's stream gets one write per round of the other connections instead
+            // of one per write command (SET at -P 1 with one replica: see docs/server.md),
+            // and a subscriber one write for the messages of many publishers.
+            if ran > 1 || mail {
                 tokio::task::yield_now().await;
+            }
+            if mail
+                && drain_mail(&mut rx, &mut stream, &mut out, &client, &pending_out)
+                    .await
+                    .is_err()
+            {
+                break;
             }
             if flush(&mut stream, &mut out, &client).await.is_err() {
                 break;
@@ -214,6 +214,55 @@ pub(crate) async fn serve_stream<S: ClientStream>(
         }
     }
     server.lock().forget_client(&client);
+}
+
+/// Handles one mailbox message: a push is encoded into `out`, stream bytes are appended to
+/// it (a large buffer, a replica's snapshot chunk, is written as it is after what is already
+/// queued, instead of being copied). Kill or a closed mailbox ends the connection (Err).
+async fn take_mail<S: ClientStream>(
+    msg: Option<ClientMsg>,
+    stream: &mut S,
+    out: &mut Vec<u8>,
+    client: &ClientState,
+    pending_out: &AtomicUsize,
+) -> Result<(), ()> {
+    match msg {
+        Some(ClientMsg::Push(reply, size)) => {
+            reply.encode(out, client.resp3);
+            pending_out.fetch_sub(size, Ordering::Relaxed);
+        }
+        Some(ClientMsg::Raw(bytes, size)) => {
+            if bytes.len() >= FLUSH_THRESHOLD / 4 {
+                flush(stream, out, client).await?;
+                write_flush(stream, &bytes).await.map_err(|_| ())?;
+                NET_OUTPUT_BYTES.fetch_add(bytes.len() as u64, Ordering::Relaxed);
+            } else {
+                out.extend_from_slice(&bytes);
+            }
+            pending_out.fetch_sub(size, Ordering::Relaxed);
+        }
+        Some(ClientMsg::Unblocked(_)) | Some(ClientMsg::UnblockTimeout) => {}
+        Some(ClientMsg::Kill) | None => return Err(()),
+    }
+    Ok(())
+}
+
+/// Takes every message already in the mailbox (see `take_mail`), without waiting.
+async fn drain_mail<S: ClientStream>(
+    rx: &mut mpsc::UnboundedReceiver<ClientMsg>,
+    stream: &mut S,
+    out: &mut Vec<u8>,
+    client: &ClientState,
+    pending_out: &AtomicUsize,
+) -> Result<(), ()> {
+    loop {
+        let msg = match rx.try_recv() {
+            Ok(msg) => Some(msg),
+            Err(mpsc::error::TryRecvError::Empty) => return Ok(()),
+            Err(mpsc::error::TryRecvError::Disconnected) => None,
+        };
+        take_mail(msg, stream, out, client, pending_out).await?;
+    }
 }
 
 /// Polls the mailbox, skipping the poll while its waker is known to be registered
