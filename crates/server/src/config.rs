@@ -163,6 +163,9 @@ pub(crate) struct Config {
     /// `client-output-buffer-limit normal ...`, enforced where a normal client's replies
     /// are written (conn.rs).
     pub normal_output_limits: crate::client::OutputLimits,
+    /// `client-output-buffer-limit slave ...`, read each time a batch's writes go to the
+    /// replicas.
+    pub replica_output_limits: crate::client::OutputLimits,
     pub cluster_enabled: bool,
     pub idle_timeout_secs: u64,
     /// tracking-table-max-keys (0: unlimited), read by client-side caching.
@@ -198,19 +201,6 @@ pub(crate) struct LfuParams {
     pub enabled: bool,
 }
 
-impl Config {
-    /// Output buffer limits for replicas (client-output-buffer-limit slave ...).
-    pub(crate) fn replica_output_limits(&self) -> crate::client::OutputLimits {
-        let (hard, soft, secs) =
-            special::class_limits(self.get_value("client-output-buffer-limit"), "slave");
-        crate::client::OutputLimits {
-            hard: hard as usize,
-            soft: soft as usize,
-            soft_seconds: secs,
-        }
-    }
-}
-
 impl Default for Config {
     fn default() -> Self {
         let mut c = Config {
@@ -235,6 +225,7 @@ impl Default for Config {
             pubsub_soft_limit: 8 << 20,
             pubsub_soft_seconds: 60,
             normal_output_limits: crate::client::OutputLimits::default(),
+            replica_output_limits: crate::client::OutputLimits::default(),
             cluster_enabled: false,
             idle_timeout_secs: 0,
             tracking_table_max_keys: 1_000_000,
@@ -472,13 +463,17 @@ impl Config {
         self.pubsub_hard_limit = hard as usize;
         self.pubsub_soft_limit = soft as usize;
         self.pubsub_soft_seconds = secs;
-        let (hard, soft, secs) =
-            special::class_limits(self.get_value("client-output-buffer-limit"), "normal");
-        self.normal_output_limits = crate::client::OutputLimits {
-            hard: hard as usize,
-            soft: soft as usize,
-            soft_seconds: secs,
+        let value = self.get_value("client-output-buffer-limit").to_string();
+        let limits = |class| {
+            let (hard, soft, secs) = special::class_limits(&value, class);
+            crate::client::OutputLimits {
+                hard: hard as usize,
+                soft: soft as usize,
+                soft_seconds: secs,
+            }
         };
+        self.normal_output_limits = limits("normal");
+        self.replica_output_limits = limits("slave");
         self.lfu = LfuParams {
             log_factor: self.int("lfu-log-factor").max(0) as u32,
             decay_minutes: self.int("lfu-decay-time").max(0) as u64,

@@ -244,7 +244,7 @@ impl Store {
             return;
         }
         let bytes = Bytes::from(out);
-        let limits = self.config.replica_output_limits();
+        let limits = self.config.replica_output_limits;
         let now = now_ms();
         let mut dropped = Vec::new();
         for (id, r) in self.replication.replicas.iter_mut() {

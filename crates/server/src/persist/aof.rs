@@ -482,6 +482,7 @@ pub(crate) fn start(store: &mut crate::store::Store) -> Result<(), String> {
             .map_err(|e| format!("can't open the append only file {}: {e}", path.display()))?,
     );
     store.feed.active = true;
+    store.feed.aof_on = true;
     store.feed.reset_db();
     Ok(())
 }

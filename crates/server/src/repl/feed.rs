@@ -40,6 +40,9 @@ pub(crate) struct Feed {
     pub targets: u8,
     /// Whether anything is listening (replicas, AOF); if not, nothing is encoded.
     pub active: bool,
+    /// Whether an append-only file takes the AOF bytes (`Store::aof` is open); if not,
+    /// nothing is encoded for it (a node with replicas and no AOF wrote every command twice).
+    pub aof_on: bool,
     /// Set while applying our primary's stream: its bytes are mirrored verbatim with
     /// `emit_raw` (same offsets as the primary), so commands are not propagated again.
     pub mirror_mode: bool,
@@ -69,6 +72,7 @@ impl Feed {
             aof_db: None,
             targets: TARGET_AOF | TARGET_REPL,
             active: false,
+            aof_on: false,
             mirror_mode: false,
             in_exec: false,
             held: Vec::new(),
@@ -103,23 +107,30 @@ impl Feed {
     }
 
     /// Emits one command in database `db` to `targets`, SELECTing it first in each output
-    /// that is elsewhere.
+    /// that is elsewhere. The command is encoded once, straight into the stream's buffer.
     fn emit_in(&mut self, db: usize, args: &[Bytes], targets: u8) {
+        let repl = targets & TARGET_REPL != 0;
+        let aof = targets & TARGET_AOF != 0 && self.aof_on;
         let select = || [Bytes::from_static(b"SELECT"), Bytes::from(db.to_string())];
-        if targets & TARGET_REPL != 0 && self.stream_db != Some(db) {
+        if repl && self.stream_db != Some(db) {
             self.stream_db = Some(db);
             self.emit_repl(&encoded(&select()));
         }
-        if targets & TARGET_AOF != 0 && self.aof_db != Some(db) {
+        if aof && self.aof_db != Some(db) {
             self.aof_db = Some(db);
             self.aof_pending.extend_from_slice(&encoded(&select()));
         }
-        let buf = encoded(args);
-        if targets & TARGET_REPL != 0 {
-            self.emit_repl(&buf);
-        }
-        if targets & TARGET_AOF != 0 {
-            self.aof_pending.extend_from_slice(&buf);
+        if repl {
+            let start = self.pending.len();
+            encode_request(&mut self.pending, args);
+            let command = &self.pending[start..];
+            self.offset += command.len() as u64;
+            append_backlog(&mut self.backlog, self.backlog_size, command);
+            if aof {
+                self.aof_pending.extend_from_slice(command);
+            }
+        } else if aof {
+            encode_request(&mut self.aof_pending, args);
         }
     }
 
@@ -167,7 +178,9 @@ impl Feed {
     /// Appends raw stream bytes (a PING to replicas, a primary's stream being mirrored) to
     /// the replication stream and the AOF alike.
     pub(crate) fn emit_raw(&mut self, bytes: &[u8]) {
-        self.aof_pending.extend_from_slice(bytes);
+        if self.aof_on {
+            self.aof_pending.extend_from_slice(bytes);
+        }
         self.emit_repl(bytes);
     }
 
@@ -175,20 +188,7 @@ impl Feed {
     fn emit_repl(&mut self, bytes: &[u8]) {
         self.pending.extend_from_slice(bytes);
         self.offset += bytes.len() as u64;
-        // Room is made before appending, and the deque grows at most to the backlog size:
-        // appending first and trimming after let its capacity double past the size and
-        // stay there (up to twice repl-backlog-size held by an idle node, issue 14).
-        let keep = &bytes[bytes.len().saturating_sub(self.backlog_size)..];
-        let excess = (self.backlog.len() + keep.len()).saturating_sub(self.backlog_size);
-        self.backlog.drain(..excess);
-        let needed = self.backlog.len() + keep.len();
-        if needed > self.backlog.capacity() {
-            let target = (self.backlog.capacity() * 2)
-                .max(needed)
-                .min(self.backlog_size);
-            self.backlog.reserve_exact(target - self.backlog.len());
-        }
-        self.backlog.extend(keep.iter().copied());
+        append_backlog(&mut self.backlog, self.backlog_size, bytes);
     }
 
     /// Takes the replication stream bytes produced since the last call (for replicas).
@@ -282,6 +282,22 @@ impl Feed {
     }
 }
 
+/// Appends stream bytes to a backlog of at most `size` bytes, dropping its oldest ones.
+/// Room is made before appending, and the deque grows at most to the backlog size:
+/// appending first and trimming after let its capacity double past the size and stay there
+/// (up to twice repl-backlog-size held by an idle node, issue 14).
+fn append_backlog(backlog: &mut VecDeque<u8>, size: usize, bytes: &[u8]) {
+    let keep = &bytes[bytes.len().saturating_sub(size)..];
+    let excess = (backlog.len() + keep.len()).saturating_sub(size);
+    backlog.drain(..excess);
+    let needed = backlog.len() + keep.len();
+    if needed > backlog.capacity() {
+        let target = (backlog.capacity() * 2).max(needed).min(size);
+        backlog.reserve_exact(target - backlog.len());
+    }
+    backlog.extend(keep);
+}
+
 /// One command as RESP.
 fn encoded(args: &[Bytes]) -> Vec<u8> {
     let mut buf = Vec::with_capacity(16 + args.iter().map(|a| a.len() + 16).sum::<usize>());
@@ -306,6 +322,7 @@ mod tests {
     fn selects_and_wraps_transactions() {
         let mut f = Feed::new("a".repeat(40), 1 << 20);
         f.active = true;
+        f.aof_on = true;
         f.propagate(0, &cmd(&["SET", "k", "v"]));
         f.begin_exec();
         f.propagate(2, &cmd(&["DEL", "k"]));
@@ -334,6 +351,7 @@ mod tests {
     fn targets_split_the_aof_from_replicas() {
         let mut f = Feed::new("a".repeat(40), 1 << 20);
         f.active = true;
+        f.aof_on = true;
         f.begin_exec();
         f.targets = TARGET_AOF;
         f.propagate(1, &cmd(&["SET", "a", "1"]));
@@ -352,6 +370,26 @@ mod tests {
         assert_eq!(repl, format!("{sel}{multi}{}{exec}", set("r")));
         assert_eq!(aof, format!("{sel}{multi}{}{exec}", set("a")));
         assert_eq!(f.offset as usize, repl.len());
+    }
+
+    /// Without an open AOF nothing is encoded for it; the stream and its offset are the
+    /// same as with one.
+    #[test]
+    fn no_aof_bytes_without_an_aof() {
+        let run = |aof_on: bool| {
+            let mut f = Feed::new("a".repeat(40), 1 << 20);
+            f.active = true;
+            f.aof_on = aof_on;
+            f.propagate(3, &cmd(&["SET", "k", "v"]));
+            f.emit_raw(b"*1\r\n$4\r\nPING\r\n");
+            (f.take_output(), f.take_aof_output(), f.offset)
+        };
+        let (with_stream, with_aof, with_offset) = run(true);
+        let (stream, aof, offset) = run(false);
+        assert_eq!(stream, with_stream);
+        assert_eq!(offset, with_offset);
+        assert_eq!(with_aof, with_stream);
+        assert!(aof.is_empty());
     }
 
     #[test]

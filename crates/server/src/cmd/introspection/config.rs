@@ -193,6 +193,7 @@ fn switch_aof(ctx: &mut Ctx, on: bool) -> Result<(), String> {
         if let Some(mut aof) = ctx.store.aof.take() {
             aof.fsync_now().ok();
         }
+        ctx.store.feed.aof_on = false;
         return Ok(());
     }
     if ctx.store.aof.is_some() {
@@ -204,6 +205,7 @@ fn switch_aof(ctx: &mut Ctx, on: bool) -> Result<(), String> {
     std::fs::File::create(&path).map_err(|e| e.to_string())?;
     ctx.store.aof = Some(AofWriter::open(&path, policy).map_err(|e| e.to_string())?);
     ctx.store.feed.active = true;
+    ctx.store.feed.aof_on = true;
     ctx.store.feed.reset_db();
     let rewrite = crate::cmd::lookup(b"bgrewriteaof").ok_or("no BGREWRITEAOF")?;
     (rewrite.handler)(ctx, &[Bytes::from_static(b"BGREWRITEAOF")])
