@@ -247,7 +247,9 @@ async fn take_mail<S: ClientStream>(
     Ok(())
 }
 
-/// Takes every message already in the mailbox (see `take_mail`), without waiting.
+/// Takes the messages already in the mailbox (see `take_mail`), without waiting, until
+/// `FLUSH_THRESHOLD` bytes are pending: a message taken leaves the count the output buffer
+/// limits check (`pending_out`), so what sits in `out` unwritten stays bounded.
 async fn drain_mail<S: ClientStream>(
     rx: &mut mpsc::UnboundedReceiver<ClientMsg>,
     stream: &mut S,
@@ -255,7 +257,7 @@ async fn drain_mail<S: ClientStream>(
     client: &ClientState,
     pending_out: &AtomicUsize,
 ) -> Result<(), ()> {
-    loop {
+    while out.len() < FLUSH_THRESHOLD {
         let msg = match rx.try_recv() {
             Ok(msg) => Some(msg),
             Err(mpsc::error::TryRecvError::Empty) => return Ok(()),
@@ -263,6 +265,7 @@ async fn drain_mail<S: ClientStream>(
         };
         take_mail(msg, stream, out, client, pending_out).await?;
     }
+    Ok(())
 }
 
 /// Polls the mailbox, skipping the poll while its waker is known to be registered
