@@ -123,11 +123,9 @@ impl Feed {
         if repl {
             let start = self.pending.len();
             encode_request(&mut self.pending, args);
-            let command = &self.pending[start..];
-            self.offset += command.len() as u64;
-            append_backlog(&mut self.backlog, self.backlog_size, command);
+            self.commit_repl(start);
             if aof {
-                self.aof_pending.extend_from_slice(command);
+                self.aof_pending.extend_from_slice(&self.pending[start..]);
             }
         } else if aof {
             encode_request(&mut self.aof_pending, args);
@@ -186,9 +184,16 @@ impl Feed {
 
     /// Appends bytes to the replication stream and its backlog.
     fn emit_repl(&mut self, bytes: &[u8]) {
+        let start = self.pending.len();
         self.pending.extend_from_slice(bytes);
-        self.offset += bytes.len() as u64;
-        append_backlog(&mut self.backlog, self.backlog_size, bytes);
+        self.commit_repl(start);
+    }
+
+    /// Counts the stream bytes appended from `start` on in the offset and the backlog.
+    fn commit_repl(&mut self, start: usize) {
+        let new = &self.pending[start..];
+        self.offset += new.len() as u64;
+        append_backlog(&mut self.backlog, self.backlog_size, new);
     }
 
     /// Takes the replication stream bytes produced since the last call (for replicas).
