@@ -26,12 +26,20 @@ fn free(p: u16) -> bool {
 }
 
 /// A base port with `n` free client ports and their bus ports, plus a free API port.
+///
+/// The seed is drawn once per test process, so the bases handed out within it are all
+/// different (97 and 190 are coprime): "free" is only checked, not held, and a test whose
+/// server had not bound its port yet lost it to another test drawing the same base with a
+/// seed of its own (a node of `backup_under_writes` never came up that way, in CI).
 pub(crate) fn ports(n: u16) -> (u16, u16) {
-    let seed = (SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.subsec_nanos())
-        .unwrap_or(0)
-        ^ std::process::id()) as u16;
+    static SEED: std::sync::OnceLock<u16> = std::sync::OnceLock::new();
+    let seed = *SEED.get_or_init(|| {
+        (SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.subsec_nanos())
+            .unwrap_or(0)
+            ^ std::process::id()) as u16
+    });
     loop {
         let k = NEXT.fetch_add(1, Ordering::SeqCst);
         // Bases 10000..19500, so every bus port (+10000) stays below 32768, the start of
