@@ -458,11 +458,6 @@ impl Config {
             .get_value("busy-reply-threshold")
             .parse()
             .unwrap_or(5000);
-        let (hard, soft, secs) =
-            special::class_limits(self.get_value("client-output-buffer-limit"), "pubsub");
-        self.pubsub_hard_limit = hard as usize;
-        self.pubsub_soft_limit = soft as usize;
-        self.pubsub_soft_seconds = secs;
         let value = self.get_value("client-output-buffer-limit").to_string();
         let limits = |class| {
             let (hard, soft, secs) = special::class_limits(&value, class);
@@ -474,6 +469,10 @@ impl Config {
         };
         self.normal_output_limits = limits("normal");
         self.replica_output_limits = limits("slave");
+        let pubsub = limits("pubsub");
+        self.pubsub_hard_limit = pubsub.hard;
+        self.pubsub_soft_limit = pubsub.soft;
+        self.pubsub_soft_seconds = pubsub.soft_seconds;
         self.lfu = LfuParams {
             log_factor: self.int("lfu-log-factor").max(0) as u32,
             decay_minutes: self.int("lfu-decay-time").max(0) as u64,
