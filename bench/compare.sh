@@ -32,51 +32,13 @@ PARTS=${PARTS:-throughput memory}
 DATASETS=${DATASETS:-strings integers ttl hashes sets zsets lists}
 case " $PARTS " in *" memory "*) ;; *) MEMORY=0 ;; esac
 SCALE=${SCALE:-1}
-RUBRA_PORT=${RUBRA_PORT:-17379}
-REDIS_PORT=${REDIS_PORT:-17380}
-if [ -z "${PIN:-}" ]; then PIN=0; [ "$(nproc)" -ge 2 ] && PIN=1; fi
-SRV_CPU=""; CLI_CPU=""
-if [ "$PIN" = 1 ]; then SRV_CPU="taskset -c 1"; CLI_CPU="taskset -c 0"; fi
-
-for tool in redis-server redis-benchmark redis-cli; do
-  command -v "$tool" >/dev/null || { echo "missing $tool (apt-get install -y redis-server redis-tools)" >&2; exit 1; }
-done
-
-if [ -z "${RUBRA_BIN:-}" ]; then
-  cargo build --release --quiet --bin rubra-server
-  RUBRA_BIN=./target/release/rubra-server
-fi
-WORK=$(mktemp -d)
-cleanup() {
-  redis-cli -p "$RUBRA_PORT" shutdown nosave >/dev/null 2>&1 || true
-  redis-cli -p "$REDIS_PORT" shutdown nosave >/dev/null 2>&1 || true
-  rm -rf "$WORK"
-}
-trap cleanup EXIT
-
-declare -A PID
-start() { # start WHO
-  if [ "$1" = rubra ]; then
-    $SRV_CPU "$RUBRA_BIN" --port "$RUBRA_PORT" --save "" --dir "$WORK" >"$WORK/rubra.log" 2>&1 &
-    PID[rubra]=$!
-  else
-    $SRV_CPU redis-server --port "$REDIS_PORT" --save "" --appendonly no --dir "$WORK" --daemonize no >"$WORK/redis.log" 2>&1 &
-    PID[redis]=$!
-  fi
-  for _ in $(seq 100); do redis-cli -p "$(port "$1")" ping >/dev/null 2>&1 && return; sleep 0.1; done
-  echo "$1 did not start" >&2; exit 1
-}
-stop() { redis-cli -p "$(port "$1")" shutdown nosave >/dev/null 2>&1 || true; wait "${PID[$1]}" 2>/dev/null || true; }
-port() { if [ "$1" = rubra ]; then echo "$RUBRA_PORT"; else echo "$REDIS_PORT"; fi; }
-# CPU ticks (user + system) of a process.
-ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
+# shellcheck source=bench/lib.sh
+. bench/lib.sh
+need_tools redis-server redis-benchmark redis-cli
+build_rubra
+make_workdir
 rss_kb() { awk '/^VmRSS:/ { print $2 }' "/proc/$1/status"; }
 used() { redis-cli -p "$1" info memory | tr -d '\r' | awk -F: '/^used_memory:/ { print $2 }'; }
-HZ=$(getconf CLK_TCK)
-
-median() { tr ' ' '\n' | grep -v '^$' | sort -g | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "n/a" }'; }
-
 # wins "A1 A2 ..." "B1 B2 ...": in how many rounds Ai > Bi (the same round's pair, so a slow
 # patch of the machine hits both sides; the medians alone hide how noisy a cell is).
 wins() { awk -v a="$1" -v b="$2" 'BEGIN { n = split(a, x, " "); split(b, y, " "); w = 0
@@ -87,39 +49,29 @@ declare -A RPS CPU P99 BUSY
 # saturated and rps measure the client rather than the server (then compare cpu/Mreq).
 TIMEFORMAT='%3R %3U %3S'
 if [[ " $PARTS " == *" throughput "* ]]; then
+# one_run WHO PIPELINE TEST ROUND N: one redis-benchmark run, its figures appended.
+one_run() {
+  local who=$1 pipeline=$2 test=$3 round=$4 n=$5 p key t0 t1 line busy rps p99 cpu
+  p=$(port "$who")
+  key="P$pipeline $test"
+  redis-cli -p "$p" flushall >/dev/null
+  t0=$(ticks "${PID[$who]}")
+  # The last row: an lrange test prints its LPUSH fill first ("LPUSH (needed to
+  # benchmark LRANGE)"), then the LRANGE row. The CPU figure covers both.
+  # `time` also gives the client's own CPU share of the run (see BUSY).
+  { time $CLI_CPU redis-benchmark -p "$p" -c 50 -n "$n" -P "$pipeline" -t "$test" --csv -q >"$WORK/bench.csv" 2>/dev/null; } 2>"$WORK/bench.time"
+  t1=$(ticks "${PID[$who]}")
+  line=$(awk 'NR > 1' "$WORK/bench.csv" | tail -1)
+  busy=$(awk '{ if ($1 > 0) printf "%.2f", ($2 + $3) / $1; else print 0 }' "$WORK/bench.time")
+  rps=$(csv_field "$line" 2); p99=$(csv_field "$line" 7); cpu=$(cpu_per_mreq $((t1 - t0)) "$n")
+  BUSY[$who $key]="${BUSY[$who $key]:-} $busy"
+  RPS[$who $key]="${RPS[$who $key]:-} $rps"
+  P99[$who $key]="${P99[$who $key]:-} $p99"
+  CPU[$who $key]="${CPU[$who $key]:-} $cpu"
+  [ -z "${RAW:-}" ] || echo "$who P$pipeline $test $round $rps $cpu $p99" >>"$RAW"
+}
 for who in rubra redis; do start "$who"; done
-for pipeline in $PIPELINES; do
-  # Pipelined runs are ~10x faster: more requests keep their CPU figure (10 ms ticks) precise.
-  n=$N; [ "$pipeline" -gt 1 ] && n=$((N * PIPELINED_SCALE))
-  for round in $(seq "$ROUNDS"); do
-    # Alternate which server goes first, so neither always gets the warmer machine.
-    if (( round % 2 )); then order="rubra redis"; else order="redis rubra"; fi
-    for test in ${TESTS//,/ }; do
-      for who in $order; do
-        p=$(port "$who")
-        key="P$pipeline $test"
-        redis-cli -p "$p" flushall >/dev/null
-        t0=$(ticks "${PID[$who]}")
-        # The last row: an lrange test prints its LPUSH fill first ("LPUSH (needed to
-        # benchmark LRANGE)"), then the LRANGE row. The CPU figure covers both.
-        # `time` also gives the client's own CPU share of the run (see BUSY).
-        { time $CLI_CPU redis-benchmark -p "$p" -c 50 -n "$n" -P "$pipeline" -t "$test" --csv -q >"$WORK/bench.csv" 2>/dev/null; } 2>"$WORK/bench.time"
-        t1=$(ticks "${PID[$who]}")
-        line=$(awk 'NR > 1' "$WORK/bench.csv" | tail -1)
-        busy=$(awk '{ if ($1 > 0) printf "%.2f", ($2 + $3) / $1; else print 0 }' "$WORK/bench.time")
-        BUSY[$who $key]="${BUSY[$who $key]:-} $busy"
-        # "test","rps","avg","min","p50","p95","p99","max"
-        rps=$(echo "$line" | awk -F'","' '{ print $2 }')
-        p99=$(echo "$line" | awk -F'","' '{ print $7 }')
-        RPS[$who $key]="${RPS[$who $key]:-} $rps"
-        P99[$who $key]="${P99[$who $key]:-} $p99"
-        cpu=$(awk -v d=$((t1 - t0)) -v hz="$HZ" -v n="$n" 'BEGIN { printf "%.4f", d / hz / n * 1e6 }')
-        CPU[$who $key]="${CPU[$who $key]:-} $cpu"
-        [ -z "${RAW:-}" ] || echo "$who P$pipeline $test $round $rps $cpu $p99" >>"$RAW"
-      done
-    done
-  done
-done
+each_run one_run
 for who in rubra redis; do stop "$who"; done
 
 echo

@@ -66,3 +66,24 @@ median() { tr ' ' '\n' | grep -v '^$' | sort -g | awk '{a[NR]=$1} END {print (NR
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "n/a" }'; }
 # cpu_per_mreq TICKS N: server CPU seconds per million requests.
 cpu_per_mreq() { awk -v d="$1" -v hz="$HZ" -v n="$2" 'BEGIN { printf "%.4f", d / hz / n * 1e6 }'; }
+
+# each_run FN: the rounds of a side-by-side table. For every pipeline of PIPELINES, round
+# of ROUNDS and test of TESTS, calls `FN WHO PIPELINE TEST ROUND N` for rubra and redis,
+# alternating which goes first (neither always gets the warmer machine). N is the request
+# count: N, times PIPELINED_SCALE (default 4) when pipelined, as those runs are ~10x faster
+# and more requests keep their CPU figure (10 ms ticks) precise.
+each_run() {
+  local fn=$1 pipeline round test who order n
+  for pipeline in $PIPELINES; do
+    n=$N; [ "$pipeline" -gt 1 ] && n=$((N * ${PIPELINED_SCALE:-4}))
+    for round in $(seq "$ROUNDS"); do
+      if (( round % 2 )); then order="rubra redis"; else order="redis rubra"; fi
+      for test in ${TESTS//,/ }; do
+        for who in $order; do "$fn" "$who" "$pipeline" "$test" "$round" "$n"; done
+      done
+    done
+  done
+}
+# csv_field LINE K: the K-th field of a redis-benchmark CSV row
+# ("test","rps","avg","min","p50","p95","p99","max": 2 is rps, 7 is p99).
+csv_field() { echo "$1" | awk -F'","' -v k="$2" '{ print $k }'; }

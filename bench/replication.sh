@@ -73,30 +73,24 @@ caught_up() {
 
 declare -A RPS PCPU RCPU P99
 for who in rubra redis; do start_pair "$who"; done
-for pipeline in $PIPELINES; do
-  n=$N; [ "$pipeline" -gt 1 ] && n=$((N * 4))
-  for round in $(seq "$ROUNDS"); do
-    if (( round % 2 )); then order="rubra redis"; else order="redis rubra"; fi
-    for test in ${TESTS//,/ }; do
-      for who in $order; do
-        p=$(port "$who")
-        key="P$pipeline $test"
-        redis-cli -p "$p" flushall >/dev/null
-        caught_up "$who"
-        a0=$(ticks "${PID[$who]}"); b0=$(ticks "${RPID[$who]}")
-        line=$($CLI_CPU redis-benchmark -p "$p" -c 50 -n "$n" -P "$pipeline" -t "$test" --csv -q 2>/dev/null | tail -1)
-        caught_up "$who"
-        a1=$(ticks "${PID[$who]}"); b1=$(ticks "${RPID[$who]}")
-        rps=$(echo "$line" | awk -F'","' '{ print $2 }')
-        p99=$(echo "$line" | awk -F'","' '{ print $7 }')
-        pc=$(cpu_per_mreq $((a1 - a0)) "$n"); rc=$(cpu_per_mreq $((b1 - b0)) "$n")
-        RPS[$who $key]="${RPS[$who $key]:-} $rps"; P99[$who $key]="${P99[$who $key]:-} $p99"
-        PCPU[$who $key]="${PCPU[$who $key]:-} $pc"; RCPU[$who $key]="${RCPU[$who $key]:-} $rc"
-        [ -z "${RAW:-}" ] || echo "$who P$pipeline $test $round $rps $(awk -v a="$pc" -v b="$rc" 'BEGIN { print a + b }') $p99" >>"$RAW"
-      done
-    done
-  done
-done
+# one_run WHO PIPELINE TEST ROUND N: one redis-benchmark run on a caught-up pair.
+one_run() {
+  local who=$1 pipeline=$2 test=$3 round=$4 n=$5 p key a0 a1 b0 b1 line rps p99 pc rc
+  p=$(port "$who")
+  key="P$pipeline $test"
+  redis-cli -p "$p" flushall >/dev/null
+  caught_up "$who"
+  a0=$(ticks "${PID[$who]}"); b0=$(ticks "${RPID[$who]}")
+  line=$($CLI_CPU redis-benchmark -p "$p" -c 50 -n "$n" -P "$pipeline" -t "$test" --csv -q 2>/dev/null | tail -1)
+  caught_up "$who"
+  a1=$(ticks "${PID[$who]}"); b1=$(ticks "${RPID[$who]}")
+  rps=$(csv_field "$line" 2); p99=$(csv_field "$line" 7)
+  pc=$(cpu_per_mreq $((a1 - a0)) "$n"); rc=$(cpu_per_mreq $((b1 - b0)) "$n")
+  RPS[$who $key]="${RPS[$who $key]:-} $rps"; P99[$who $key]="${P99[$who $key]:-} $p99"
+  PCPU[$who $key]="${PCPU[$who $key]:-} $pc"; RCPU[$who $key]="${RCPU[$who $key]:-} $rc"
+  [ -z "${RAW:-}" ] || echo "$who P$pipeline $test $round $rps $(awk -v a="$pc" -v b="$rc" 'BEGIN { print a + b }') $p99" >>"$RAW"
+}
+each_run one_run
 
 echo
 echo "writes with one replica (-c 50, n=$N, pipelined n=$((N * 4)), median of $ROUNDS, pinned=$PIN)"
