@@ -157,9 +157,9 @@ pub(crate) struct Config {
     pub databases: usize,
     pub hz: u64,
     pub protected_mode: bool,
-    pub pubsub_hard_limit: usize,
-    pub pubsub_soft_limit: usize,
-    pub pubsub_soft_seconds: u64,
+    /// `client-output-buffer-limit pubsub ...`, applied where messages are queued for a
+    /// subscriber (PUBLISH, keyspace notifications, tracking redirects).
+    pub pubsub_output_limits: crate::client::OutputLimits,
     /// `client-output-buffer-limit normal ...`, enforced where a normal client's replies
     /// are written (conn.rs).
     pub normal_output_limits: crate::client::OutputLimits,
@@ -221,9 +221,11 @@ impl Default for Config {
             databases: 16,
             hz: 10,
             protected_mode: true,
-            pubsub_hard_limit: 32 << 20,
-            pubsub_soft_limit: 8 << 20,
-            pubsub_soft_seconds: 60,
+            pubsub_output_limits: crate::client::OutputLimits {
+                hard: 32 << 20,
+                soft: 8 << 20,
+                soft_seconds: 60,
+            },
             normal_output_limits: crate::client::OutputLimits::default(),
             replica_output_limits: crate::client::OutputLimits::default(),
             cluster_enabled: false,
@@ -469,10 +471,7 @@ impl Config {
         };
         self.normal_output_limits = limits("normal");
         self.replica_output_limits = limits("slave");
-        let pubsub = limits("pubsub");
-        self.pubsub_hard_limit = pubsub.hard;
-        self.pubsub_soft_limit = pubsub.soft;
-        self.pubsub_soft_seconds = pubsub.soft_seconds;
+        self.pubsub_output_limits = limits("pubsub");
         self.lfu = LfuParams {
             log_factor: self.int("lfu-log-factor").max(0) as u32,
             decay_minutes: self.int("lfu-decay-time").max(0) as u64,
@@ -588,7 +587,7 @@ mod tests {
         );
         c.set("client-output-buffer-limit", "pubsub 1mb 0 0", false)
             .unwrap();
-        assert_eq!(c.pubsub_hard_limit, 1 << 20);
+        assert_eq!(c.pubsub_output_limits.hard, 1 << 20);
         assert!(c
             .get_value("client-output-buffer-limit")
             .starts_with("normal 0 0 0 slave"));

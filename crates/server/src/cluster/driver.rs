@@ -395,11 +395,7 @@ pub(crate) fn apply(store: &mut Store, outs: Vec<Output>) {
                 } else {
                     crate::exec::pubsub::Kind::Channel
                 };
-                let limits = crate::client::OutputLimits {
-                    hard: store.config.pubsub_hard_limit,
-                    soft: store.config.pubsub_soft_limit,
-                    soft_seconds: store.config.pubsub_soft_seconds,
-                };
+                let limits = store.config.pubsub_output_limits;
                 let s = &mut *store;
                 s.pubsub.publish(
                     &mut s.clients,

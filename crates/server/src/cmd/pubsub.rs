@@ -3,7 +3,6 @@
 
 use super::flags::*;
 use super::{args::is, err, CmdResult, Command, Ctx};
-use crate::client::OutputLimits;
 use crate::exec::pubsub::Kind;
 use bytes::Bytes;
 use rubra_resp::Reply;
@@ -20,15 +19,6 @@ pub(crate) static COMMANDS: &[Command] = &[
     Command::new("spublish", 3, PUBSUB | LOADING | STALE | FAST | MAY_REPLICATE, (1, 1, 1), "pubsub", spublish),
     Command::new("pubsub", -2, PUBSUB | LOADING | STALE | CONTAINER, (0, 0, 0), "pubsub", pubsub_cmd),
 ];
-
-/// The output limits for pub/sub clients, from client-output-buffer-limit.
-pub(crate) fn pubsub_limits(ctx: &Ctx) -> OutputLimits {
-    OutputLimits {
-        hard: ctx.store.config.pubsub_hard_limit,
-        soft: ctx.store.config.pubsub_soft_limit,
-        soft_seconds: ctx.store.config.pubsub_soft_seconds,
-    }
-}
 
 fn confirmations(
     ctx: &mut Ctx,
@@ -175,7 +165,7 @@ fn sunsubscribe(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
 }
 
 fn deliver(ctx: &mut Ctx, kind: Kind, args: &[Bytes]) -> CmdResult {
-    let limits = pubsub_limits(ctx);
+    let limits = ctx.store.config.pubsub_output_limits;
     let now = ctx.now_ms;
     let store = &mut *ctx.store;
     let n = store

@@ -84,11 +84,7 @@ pub(crate) fn publish(store: &mut Store, class: u32, event: &str, key: &[u8], db
     if f & class == 0 {
         return;
     }
-    let limits = crate::client::OutputLimits {
-        hard: store.config.pubsub_hard_limit,
-        soft: store.config.pubsub_soft_limit,
-        soft_seconds: store.config.pubsub_soft_seconds,
-    };
+    let limits = store.config.pubsub_output_limits;
     let now = crate::store::now_ms();
     let kind = crate::exec::pubsub::Kind::Channel;
     if f & KEYSPACE != 0 {

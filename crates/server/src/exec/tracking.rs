@@ -337,11 +337,7 @@ impl Tracking {
 /// output limit by default); the pub/sub limits apply when the message is delivered as a
 /// pub/sub message to a subscribed redirect target.
 fn limits(store: &crate::store::Store) -> OutputLimits {
-    OutputLimits {
-        hard: store.config.pubsub_hard_limit,
-        soft: store.config.pubsub_soft_limit,
-        soft_seconds: store.config.pubsub_soft_seconds,
-    }
+    store.config.pubsub_output_limits
 }
 
 fn now_ms() -> u64 {
