@@ -21,3 +21,14 @@ mod server;
 mod store;
 mod syscheck;
 mod tls;
+
+/// An I/O error as C's strerror words it ("No space left on device"), for the error texts
+/// Redis builds from it (MISCONF, CONFIG SET dir, ACL LOAD). Rust's Display adds
+/// " (os error N)".
+pub(crate) fn strerror(e: &std::io::Error) -> String {
+    let text = e.to_string();
+    match text.find(" (os error ") {
+        Some(i) => text[..i].to_string(),
+        None => text,
+    }
+}

@@ -490,3 +490,88 @@ fn acl_log_client_info_keeps_the_user_name_bytes() {
         log.escape_ascii()
     );
 }
+
+/// ACL LOAD reads a file as Redis 7.0 does: lines split at single spaces (no quotes, no
+/// comments), every line's errors reported with the file and line, then the warning that
+/// nothing changed; a file without a default user gives a fresh one (no password, every
+/// permission). The replies differ only in the file's path, which is replaced.
+#[test]
+fn acl_load_reads_files_as_redis_does() {
+    let dir = std::env::temp_dir().join(format!("rubra-aclload-{}", std::process::id()));
+    let _ = std::fs::create_dir_all(&dir);
+    let (ours, theirs) = (dir.join("rubra.acl"), dir.join("redis.acl"));
+    let first = "user default on nopass ~* &* +@all\n";
+    std::fs::write(&ours, first).unwrap();
+    std::fs::write(&theirs, first).unwrap();
+    let (our_path, their_path) = (ours.to_string_lossy(), theirs.to_string_lossy());
+    let rubra = TestServer::start(&["--aclfile", &our_path]);
+    let redis = Reference::start_with(&["--aclfile", &their_path]);
+    let mut a = RawConn::connect(rubra.port);
+    let mut b = RawConn::connect(redis.port);
+    let files = [
+        "user default on nopass ~* &* +@all\nuser a on >p ~k* +get\n",
+        "# a comment\nuser a on\n",
+        "user a on  nopass +get\n",
+        "user a +nosuch -nosuch2 +get\nuser a on\nfoo\nuser\n\nuser b on <nopw >x\n",
+        "user a on >x <y ~* ~k\n",
+        "user a (~x +get\n",
+        "user a on \"quoted pass\"\n",
+        "user a on\tnopass\n",
+        "user a on nopass ~* +@all\r\nuser b off\r\n",
+        "user a on nopass ~* +@all\n",
+        "user default on nopass ~* &* +@all resetpass >pw2\n",
+        "",
+    ];
+    for text in files {
+        std::fs::write(&ours, text).unwrap();
+        std::fs::write(&theirs, text).unwrap();
+        for cmd in ["ACL LOAD", "ACL LIST"] {
+            let x = String::from_utf8_lossy(&a.call(cmd)).replace(&*our_path, "FILE");
+            let y = String::from_utf8_lossy(&b.call(cmd)).replace(&*their_path, "FILE");
+            assert_eq!(x, y, "{cmd} after loading {text:?}");
+        }
+        if text.contains(">pw2") {
+            // The default user now has a password: this connection stays in, new ones AUTH.
+            for c in [&mut a, &mut b] {
+                c.call("AUTH pw2");
+            }
+        }
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// An ACL file at start-up replaces the default user as ACL LOAD does, so `requirepass`
+/// is ignored next to `aclfile` (redis.conf says so); a bad file stops the start.
+#[test]
+fn an_aclfile_at_startup_overrides_requirepass() {
+    let dir = std::env::temp_dir().join(format!("rubra-aclstart-{}", std::process::id()));
+    let _ = std::fs::create_dir_all(&dir);
+    let file = dir.join("users.acl");
+    std::fs::write(&file, "user a on nopass +get\n").unwrap();
+    let path = file.to_string_lossy().to_string();
+    let rubra = TestServer::start(&["--aclfile", &path, "--requirepass", "pw"]);
+    let redis = Reference::start_with(&["--aclfile", &path, "--requirepass", "pw"]);
+    let mut a = RawConn::connect(rubra.port);
+    let mut b = RawConn::connect(redis.port);
+    assert_eq!(a.call("PING"), b"+PONG\r\n", "no AUTH needed");
+    for cmd in ["PING", "ACL LIST", "ACL WHOAMI"] {
+        assert_eq!(a.call(cmd), b.call(cmd), "{cmd}");
+    }
+    drop((a, b, rubra, redis));
+
+    std::fs::write(&file, "user a on\nuser a off\n").unwrap();
+    let out = std::process::Command::new(rubra_bin())
+        .args(["--port", &free_port().to_string(), "--aclfile", &path])
+        .output()
+        .unwrap();
+    let log =
+        String::from_utf8_lossy(&out.stderr).to_string() + &String::from_utf8_lossy(&out.stdout);
+    assert!(!out.status.success(), "{log}");
+    assert!(
+        log.contains(
+            "Aborting Redis startup because of ACL errors: WARNING: Duplicate user 'a' found on line 2. "
+        ),
+        "{log}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -380,30 +380,37 @@ pub(crate) fn parse_users(text: &[u8]) -> Result<Vec<User>, String> {
     }
 }
 
-/// Replaces all users with the ACL file's (the default user is kept if the file has none).
-pub(crate) fn load_users(acl: &mut super::Acl, text: &[u8]) -> Result<(), String> {
-    let users = parse_users(text)?;
+/// Replaces all users with `users`. Without a default user among them, the default user
+/// is the current one (`user` lines of a config file, which leave `requirepass` in force)
+/// or, for an ACL file, a fresh one with every permission and no password: Redis's
+/// ACL LOAD does that, which is why its docs call `requirepass` incompatible with
+/// `aclfile`.
+pub(crate) fn install_users(acl: &mut super::Acl, users: Vec<User>, keep_default: bool) {
     let default = acl.users.get(&b"default"[..]).cloned();
     acl.users.clear();
     for u in users {
         acl.users.insert(u.name.clone(), u);
     }
     if !acl.users.contains_key(&b"default"[..]) {
-        let d = default.unwrap_or_else(User::default_user);
+        let d = default
+            .filter(|_| keep_default)
+            .unwrap_or_else(User::default_user);
         acl.users.insert(b"default".to_vec(), d);
     }
     acl.refresh();
-    Ok(())
 }
 
 fn load_file(ctx: &mut Ctx) -> Result<(), Reply> {
     let path = ctx.store.config.get_value("aclfile").to_string();
     let text = std::fs::read(&path).map_err(|e| {
         Reply::error(format!(
-            "ERR Error loading ACLs, opening file '{path}': {e}"
+            "ERR Error loading ACLs, opening file '{path}': {}",
+            crate::strerror(&e)
         ))
     })?;
-    load_users(&mut ctx.store.acl, &text).map_err(|e| Reply::error(format!("ERR {e}")))
+    let users = super::file::parse(&text, &path).map_err(|e| Reply::error(format!("ERR {e}")))?;
+    install_users(&mut ctx.store.acl, users, false);
+    Ok(())
 }
 
 fn save_file(ctx: &mut Ctx) -> Result<(), Reply> {

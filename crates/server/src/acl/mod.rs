@@ -7,6 +7,7 @@ pub(crate) mod catalog;
 pub(crate) mod command;
 pub(crate) mod command_docs;
 mod describe;
+mod file;
 pub(crate) mod rules;
 mod sha256;
 
@@ -479,14 +480,23 @@ pub(crate) fn load_at_startup(store: &mut crate::store::Store) -> Result<(), Str
     if !file.is_empty() && !lines.is_empty() {
         return Err("Configuring Redis with users defined in redis.conf and at the same setting an ACL file path is invalid. This setup is very likely to lead to configuration errors and security holes, please define either an ACL file or declare users directly in your redis.conf, but not both.".into());
     }
-    let text = if file.is_empty() {
-        lines.join("\n").into_bytes()
-    } else {
-        std::fs::read(&file)
-            .map_err(|e| format!("Error loading ACLs, opening file '{file}': {e}"))?
-    };
-    if text.trim_ascii().is_empty() {
+    if file.is_empty() {
+        if !lines.is_empty() {
+            let users = command::parse_users(lines.join("\n").as_bytes())?;
+            command::install_users(&mut store.acl, users, true);
+        }
         return Ok(());
     }
-    command::load_users(&mut store.acl, &text)
+    // As ACL LOAD: the file's users replace all, its default user included (see
+    // `install_users`), and any error stops the start.
+    let abort = |e: String| format!("Aborting Redis startup because of ACL errors: {e}");
+    let text = std::fs::read(&file).map_err(|e| {
+        abort(format!(
+            "Error loading ACLs, opening file '{file}': {}",
+            crate::strerror(&e)
+        ))
+    })?;
+    let users = file::parse(&text, &file).map_err(abort)?;
+    command::install_users(&mut store.acl, users, false);
+    Ok(())
 }

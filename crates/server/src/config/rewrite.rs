@@ -128,7 +128,7 @@ pub(crate) fn rewrite_file(config: &Config, users: &[String]) -> Result<(), Stri
     let old = match std::fs::read_to_string(path) {
         Ok(t) => t,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
-        Err(e) => return Err(super::special::strerror(&e)),
+        Err(e) => return Err(crate::strerror(&e)),
     };
     let content = rewritten_text(config, &old, users);
     let tmp = path.with_extension(format!("rewrite-{}", std::process::id()));
@@ -141,7 +141,7 @@ pub(crate) fn rewrite_file(config: &Config, users: &[String]) -> Result<(), Stri
     };
     write().map_err(|e| {
         let _ = std::fs::remove_file(&tmp);
-        super::special::strerror(&e)
+        crate::strerror(&e)
     })
 }
 

@@ -58,7 +58,7 @@ fn strtoll(w: &str) -> Option<i64> {
 pub(super) fn normalise(name: &str, value: &str, current: &str) -> Result<String, String> {
     match name {
         "dir" => {
-            let path = std::fs::canonicalize(value).map_err(|e| strerror(&e))?;
+            let path = std::fs::canonicalize(value).map_err(|e| crate::strerror(&e))?;
             if !path.is_dir() {
                 return Err("Not a directory".into());
             }
@@ -123,15 +123,6 @@ pub(super) fn normalise(name: &str, value: &str, current: &str) -> Result<String
             Ok(out.join(" "))
         }
         _ => Ok(value.to_string()),
-    }
-}
-
-/// The message strerror gives for an I/O error (without Rust's "(os error N)").
-pub(super) fn strerror(e: &std::io::Error) -> String {
-    let s = e.to_string();
-    match s.find(" (os error") {
-        Some(i) => s[..i].to_string(),
-        None => s,
     }
 }
 

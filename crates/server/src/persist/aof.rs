@@ -48,16 +48,6 @@ pub(crate) struct AofWriter {
     write_error: Option<String>,
 }
 
-/// An I/O error as C's strerror words it ("No space left on device"): what Redis puts in
-/// its MISCONF reply. Rust's Display adds " (os error N)".
-fn strerror(e: &std::io::Error) -> String {
-    let text = e.to_string();
-    match text.find(" (os error ") {
-        Some(i) => text[..i].to_string(),
-        None => text,
-    }
-}
-
 impl AofWriter {
     /// Opens (creating if needed) the AOF for appending.
     pub(crate) fn open(path: &Path, policy: FsyncPolicy) -> std::io::Result<AofWriter> {
@@ -150,7 +140,7 @@ impl AofWriter {
     /// Records a write or fsync error; the state changes before the log line, so it holds
     /// whatever becomes of the logging.
     fn note_error(&mut self, e: &std::io::Error) {
-        let first = self.write_error.replace(strerror(e)).is_none();
+        let first = self.write_error.replace(crate::strerror(e)).is_none();
         if first {
             tracing::error!(error = %e, "writing the AOF failed: refusing writes until it works");
         }
