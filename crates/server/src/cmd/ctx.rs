@@ -233,6 +233,23 @@ impl<'a> Ctx<'a> {
         let now = self.now_ms;
         if let Some(e) = self.db().get_mut(key, now) {
             e.raw = raw;
+            e.no_int = false;
+        }
+    }
+
+    /// Marks `key` as the only key this write modified (WATCH, tracking): the sources a
+    /// *STORE, COPY or MPOP command only read stay untouched, as in Redis.
+    pub(crate) fn touched_only(&mut self, key: &Bytes) {
+        self.touched = Some(vec![key.clone()]);
+    }
+
+    /// Records that the string at `key` was rewritten whole from a printed number that
+    /// Redis does not turn into an integer object (INCRBYFLOAT): embstr/raw by length.
+    pub(crate) fn set_no_int(&mut self, key: &[u8]) {
+        let now = self.now_ms;
+        if let Some(e) = self.db().get_mut(key, now) {
+            e.raw = false;
+            e.no_int = true;
         }
     }
 

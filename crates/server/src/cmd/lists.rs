@@ -516,6 +516,8 @@ fn mpop_from_first(ctx: &mut Ctx, m: &Mpop) -> Result<Option<Reply>, Reply> {
         return Ok(None);
     };
     let items = pop_n(list, m.end, n);
+    let key = &key.clone();
+    ctx.touched_only(key);
     ctx.remove_if_empty(key);
     ctx.dirty(items.len() as u64);
     ctx.propagate = Some(vec![vec![

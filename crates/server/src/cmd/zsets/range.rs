@@ -306,6 +306,7 @@ pub(super) fn zrevrangebylex(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
 pub(crate) fn store_result(ctx: &mut Ctx, dst: &Bytes, z: ZSet) -> CmdResult {
     let n = z.len() as i64;
     let now = ctx.now_ms;
+    ctx.touched_only(dst);
     if z.is_empty() {
         if ctx.db().remove(dst).is_some() {
             ctx.dirty(1);
