@@ -33,6 +33,9 @@ pub(crate) struct Ctx<'a> {
     /// The keys a write actually modified, when not all of its key arguments (an SMOVE
     /// whose destination already held the member leaves it untouched for WATCH, as Redis).
     pub touched: Option<Vec<Bytes>>,
+    /// A write that changed nothing but that Redis still signals (an LTRIM keeping the
+    /// whole list): its keyspace event fires and WATCH sees its key; nothing propagates.
+    pub signal_unchanged: bool,
     /// The entry whose LFU counter this command already bumped (its address; 0: none):
     /// a command that looks its key up twice counts as one access, as in Redis.
     pub lfu_bumped: usize,

@@ -298,6 +298,9 @@ fn ltrim(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
     if removed > 0 {
         ctx.remove_if_empty(&args[1]);
         ctx.dirty(removed as u64);
+    } else {
+        // Redis signals the key and fires "ltrim" even when nothing was trimmed.
+        ctx.signal_unchanged = true;
     }
     Ok(Reply::OK)
 }
