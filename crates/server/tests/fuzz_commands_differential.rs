@@ -1101,6 +1101,21 @@ fn regression_sequences() {
                 "ZRANGE e 0 -1 WITHSCORES",
             ],
         ),
+        // ZUNION/ZINTER/ZDIFF reply from a skiplist (-0 stays); their STORE forms do not.
+        (
+            "zset_setop_replies_keep_negative_zero",
+            &[
+                "ZADD d 1.5 x",
+                "SORT d BY *->f LIMIT 2 2 GET *",
+                "OBJECT ENCODING d",
+                "ZADD d NX -1 y -0 z",
+                "ZDIFF 2 d c WITHSCORES",
+                "ZUNION 2 d c WITHSCORES",
+                "ZINTER 1 d WITHSCORES",
+                "ZUNIONSTORE u 1 d",
+                "ZSCORE u z",
+            ],
+        ),
     ];
     let mut pair = Pair::start();
     for (name, lines) in cases {
