@@ -168,8 +168,8 @@ pub(super) fn parse_setop(
 }
 
 /// Computes the operation. Inputs are borrowed together read-only; nothing is copied
-/// except the result. `keep_neg_zero`: the result is a reply, which Redis serves from its
-/// skiplist (a -0 score stays -0); a stored result goes through the listpack (0).
+/// except the result. `keep_neg_zero`: a -0 score stays -0 (the result goes to the full
+/// form), as in the skiplist Redis builds every result in; see `compact_if_small`.
 pub(super) fn compute_setop(
     ctx: &mut Ctx,
     spec: &SetOpSpec,
@@ -286,8 +286,26 @@ pub(super) fn setop_read(ctx: &mut Ctx, args: &[Bytes], op: SetOp) -> CmdResult 
 /// ZUNIONSTORE/ZINTERSTORE/ZDIFFSTORE destination numkeys key ...
 pub(super) fn setop_store(ctx: &mut Ctx, args: &[Bytes], op: SetOp) -> CmdResult {
     let spec = parse_setop(ctx, args, 2, op, true, false)?;
-    let z = compute_setop(ctx, &spec, op, false);
+    let z = compact_if_small(compute_setop(ctx, &spec, op, true));
     store_result(ctx, &args[1], z)
+}
+
+/// Redis stores a set-operation result in the listpack form when it fits (which turns a
+/// -0 score into 0) and keeps its skiplist otherwise (-0 stays): a result that went to
+/// the full form only for a -0 is rebuilt compact when it fits.
+fn compact_if_small(z: ZSet) -> ZSet {
+    if z.is_compact() || z.len() > rubra_keyspace::limits::Limits::current().zset_max_entries {
+        return z;
+    }
+    let mut c = ZSet::new();
+    for (m, s) in z.iter() {
+        c.insert(Bytes::copy_from_slice(m), s);
+    }
+    if c.is_compact() {
+        c
+    } else {
+        z
+    }
 }
 
 /// ZUNION numkeys key [key ...] [WEIGHTS w ...] [AGGREGATE SUM|MIN|MAX] [WITHSCORES]
