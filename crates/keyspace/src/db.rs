@@ -50,6 +50,10 @@ pub struct Entry {
     /// A string edited in place (APPEND, SETRANGE, SETBIT, BITFIELD): Redis then holds it
     /// as a raw sds whatever its content, and OBJECT ENCODING says so. Lives in padding.
     pub raw: bool,
+    /// A string Redis built from a printed number without trying the integer encoding
+    /// (INCRBYFLOAT's result): "embstr" or "raw" by length even when it reads as an
+    /// integer. Lives in padding too.
+    pub no_int: bool,
 }
 
 /// The LFU counter a new key starts with, so new keys are not evicted first.
@@ -63,13 +67,21 @@ impl Entry {
             lru: lru_clock(now_ms),
             lfu: LFU_INIT,
             raw: false,
+            no_int: false,
         }
     }
 
     /// The encoding OBJECT ENCODING reports (see `Value::encoding_name` and `raw`).
     pub fn encoding_name(&self) -> &'static str {
-        match self.value {
+        match &self.value {
             Value::Str(_) if self.raw => "raw",
+            Value::Str(s) if self.no_int => {
+                if s.len() <= 44 {
+                    "embstr"
+                } else {
+                    "raw"
+                }
+            }
             _ => self.value.encoding_name(),
         }
     }

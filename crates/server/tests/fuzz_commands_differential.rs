@@ -2,11 +2,16 @@
 //! data-type commands over a tiny keyspace (so commands collide, change types and hit
 //! WRONGTYPE), with edge-value arguments (negative and huge indexes, inf, empty strings,
 //! non-numbers), runs each sequence on rubra-server and on Debian's redis-server 7.0 (both
-//! flushed before each sequence) and requires byte-identical replies. Commands whose replies
-//! are random by design (SPOP, SRANDMEMBER, RANDOMKEY, ZRANDMEMBER, HRANDFIELD) are not
-//! generated. Two normalisations only: replies of set-valued commands are compared as
-//! multisets (Redis 7.0 keeps non-integer sets in a hash table with a per-process seed), and
-//! positive TTL / expire-time integers compare as "positive" (they depend on the clock).
+//! flushed before each sequence) and requires byte-identical replies. Half the sequences
+//! run in RESP3 (HELLO 3 first). Besides the strings, keys, lists, hashes, sets and sorted
+//! sets: bitmaps (SETBIT, BITCOUNT, BITPOS, BITOP, BITFIELD[_RO]), OBJECT ENCODING (Redis's
+//! encoding conversions are mirrored), WATCH/MULTI/EXEC/DISCARD blocks and SORT[_RO].
+//! Commands whose replies are random by design (SPOP, RANDOMKEY, the single-element forms
+//! of SRANDMEMBER/HRANDFIELD/ZRANDMEMBER) are not generated; their count forms compare by
+//! reply size only. Other normalisations: replies of set-valued commands (RESP2 arrays,
+//! RESP3 sets and maps) are compared as multisets (Redis 7.0 keeps non-integer sets in a
+//! hash table with a per-process seed), and positive TTL / expire-time integers compare as
+//! "positive" (they depend on the clock).
 //!
 //! A difference is shrunk (commands dropped while a difference remains) and printed with the
 //! run's seed. Short run: `cargo test -p rubra-server --test fuzz_commands_differential`;
@@ -21,7 +26,7 @@ use rubra_resp::{parse_frame, Frame};
 use std::time::Instant;
 
 /// Sequences in the short (cargo test) run.
-const SHORT: u64 = 800;
+const SHORT: u64 = 700;
 /// Commands per sequence.
 const SEQ_LEN: usize = 40;
 
@@ -49,6 +54,11 @@ const VALUES: &[&str] = &[
     "0.1",
     "1.7976931348623157e308",
     "a b",
+    // 44 and 45 bytes: the embstr limit of a Redis string.
+    "12345678901234567890123456789012345678901234",
+    "123456789012345678901234567890123456789012345",
+    // 65 bytes: over the 64-byte listpack value limit of lists, hashes and sorted sets.
+    "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
 ];
 const INDEXES: &[&str] = &[
     "0",
@@ -111,6 +121,9 @@ enum Cmp {
     UnorderedPairs,
     /// Positive integers compare equal to each other.
     Ttl,
+    /// Random by design (SRANDMEMBER, HRANDFIELD, ZRANDMEMBER with a count): arrays compare
+    /// by kind and length only, anything else exactly.
+    Len,
 }
 
 fn p(r: &mut Rng, xs: &[&'static str]) -> &'static str {
@@ -182,7 +195,7 @@ fn side(r: &mut Rng) -> &'static str {
 fn command(r: &mut Rng) -> (String, Cmp) {
     use Cmp::*;
     let k = key(r);
-    let (line, cmp) = match r.below(100) {
+    let (line, cmp) = match r.below(143) {
         // strings and integers
         0 => (
             format!(
@@ -442,9 +455,334 @@ fn command(r: &mut Rng) -> (String, Cmp) {
             p(r, &["SET l x", "DEL l", "RPUSH l a", "ZADD l 0 a"]).to_string(),
             Exact,
         ),
+        // bitmaps
+        100 | 101 => (format!("SETBIT {k} {} {}", bit_off(r), p(r, BITS)), Exact),
+        102 => (format!("GETBIT {k} {}", bit_off(r)), Exact),
+        103 | 104 => {
+            let mut s = format!("BITCOUNT {k}");
+            if !r.one_in(4) {
+                s += &format!(" {} {}", idx(r), idx(r));
+                s += &opt(r, &[" BYTE", " BIT", " bit", " X"]);
+            }
+            (s, Exact)
+        }
+        105 | 106 => {
+            let mut s = format!("BITPOS {k} {}", p(r, BITS));
+            if !r.one_in(4) {
+                s += &format!(" {}", idx(r));
+                if r.one_in(2) {
+                    s += &format!(" {}", idx(r));
+                    s += &opt(r, &[" BYTE", " BIT", " bit", " X"]);
+                }
+            }
+            (s, Exact)
+        }
+        107 => {
+            let op = p(r, &["AND", "OR", "XOR", "NOT", "and", "X"]);
+            let n = if op == "NOT" && !r.one_in(4) {
+                1
+            } else {
+                1 + r.below(3)
+            };
+            (format!("BITOP {op} {k} {}", keys(r, n)), Exact)
+        }
+        108..=110 => {
+            let mut s = format!("BITFIELD {k}");
+            for _ in 0..1 + r.below(3) {
+                s += &match r.below(5) {
+                    0 => format!(" GET {} {}", bf_type(r), bf_off(r)),
+                    1 => format!(" SET {} {} {}", bf_type(r), bf_off(r), bf_val(r)),
+                    2 | 3 => format!(" INCRBY {} {} {}", bf_type(r), bf_off(r), bf_val(r)),
+                    _ => format!(" OVERFLOW {}", p(r, &["WRAP", "SAT", "FAIL", "fail", "X"])),
+                };
+            }
+            (s, Exact)
+        }
+        111 => {
+            let mut s = format!("BITFIELD_RO {k}");
+            for _ in 0..r.below(3) {
+                if r.one_in(8) {
+                    s += &format!(" SET {} {} {}", bf_type(r), bf_off(r), bf_val(r));
+                } else {
+                    s += &format!(" GET {} {}", bf_type(r), bf_off(r));
+                }
+            }
+            (s, Exact)
+        }
+        // encodings: Redis's conversions are mirrored
+        112..=115 => (format!("OBJECT ENCODING {k}"), Exact),
+        // transactions: MULTI blocks come from `transaction` (whose queued commands all
+        // compare exactly: a stray MULTI could queue a random reply into EXEC's array)
+        116 => (p(r, &["EXEC", "DISCARD", "UNWATCH"]).to_string(), Exact),
+        117 => (
+            format!("WATCH {}", {
+                let n = 1 + r.below(2);
+                keys(r, n)
+            }),
+            Exact,
+        ),
+        // SORT / SORT_RO
+        118..=121 => sort(r, &k),
+        // sorted sets, more forms
+        122 | 123 => {
+            let by = r.below(3);
+            let (a, b) = match by {
+                0 => (idx(r), idx(r)),
+                1 => (score(r), score(r)),
+                _ => (lex(r), lex(r)),
+            };
+            let src = if by == 2 { LEX_KEY.to_string() } else { key(r) };
+            let mut s = format!("ZRANGESTORE {k} {src} {a} {b}");
+            s += [" ", " BYSCORE", " BYLEX"][by];
+            if r.one_in(2) {
+                s += " REV";
+            }
+            if r.one_in(2) {
+                s += &format!(" LIMIT {} {}", idx(r), idx(r));
+            }
+            if r.one_in(8) {
+                s += " WITHSCORES";
+            }
+            (s, Exact)
+        }
+        124 | 125 => {
+            let o = [
+                opt(r, &["NX", "XX", "nx"]),
+                opt(r, &["GT", "LT"]),
+                opt(r, &["CH"]),
+                opt(r, &["INCR"]),
+            ]
+            .join(" ");
+            let members = if r.one_in(2) {
+                format!("{} {}", score(r), val(r))
+            } else {
+                pairs(r, score, val)
+            };
+            (format!("ZADD {k} {o} {members}"), Exact)
+        }
+        126 => (format!("ZINCRBY {k} {} {}", score(r), val(r)), Exact),
+        127 => (format!("ZMSCORE {k} {}", many(r, val)), Exact),
+        128 | 129 => {
+            let mut s = format!("ZRANGE {k} {} {}", score(r), score(r));
+            s += p(r, &[" BYSCORE", " BYSCORE REV", " byscore"]);
+            if r.one_in(2) {
+                s += &format!(" LIMIT {} {}", idx(r), cnt(r));
+            }
+            if r.one_in(2) {
+                s += " WITHSCORES";
+            }
+            (s, Exact)
+        }
+        130 => {
+            let mut s = format!("ZRANGE {LEX_KEY} {} {} BYLEX", lex(r), lex(r));
+            if r.one_in(2) {
+                s += " REV";
+            }
+            if r.one_in(2) {
+                s += &format!(" LIMIT {} {}", idx(r), cnt(r));
+            }
+            (s, Exact)
+        }
+        // random by design: only the reply's size is compared
+        131 => (format!("SRANDMEMBER {k} {}", rand_count(r)), Len),
+        132 => (
+            format!(
+                "HRANDFIELD {k} {} {}",
+                rand_count(r),
+                opt(r, &["WITHVALUES"])
+            ),
+            Len,
+        ),
+        133 => (
+            format!(
+                "ZRANDMEMBER {k} {} {}",
+                rand_count(r),
+                opt(r, &["WITHSCORES"])
+            ),
+            Len,
+        ),
+        134 | 135 => (format!("SADD {k} {}", many(r, val)), Exact),
+        136 | 137 => (format!("HSET {k} {}", pairs(r, field, val)), Exact),
+        138 | 139 => (format!("RPUSH {k} {}", many(r, val)), Exact),
+        // Around the size limits of the compact encodings (set-max-intset-entries 512,
+        // hash/zset-max-listpack-entries 128), for the conversions OBJECT ENCODING shows.
+        140 => {
+            let n = 510 + r.below(4);
+            let base = r.below(3);
+            let m: Vec<String> = (0..n).map(|i| (i + base).to_string()).collect();
+            (format!("SADD {k} {}", m.join(" ")), Exact)
+        }
+        141 => {
+            let n = 126 + r.below(4);
+            let m: Vec<String> = (0..n).map(|i| format!("{} m{i}", i % 7)).collect();
+            (format!("ZADD {k} {}", m.join(" ")), Exact)
+        }
+        142 => {
+            let n = 126 + r.below(4);
+            let m: Vec<String> = (0..n).map(|i| format!("f{i} {i}")).collect();
+            (format!("HSET {k} {}", m.join(" ")), Exact)
+        }
         _ => (format!("GET {k}"), Exact),
     };
     (line.trim_end().to_string(), cmp)
+}
+
+const BITS: &[&str] = &["0", "1", "1", "2", "-1", "x", ""];
+
+fn bit_off(r: &mut Rng) -> String {
+    // 4294967295 is valid but makes 512 MB strings: only offsets that stay small or fail.
+    q(p(
+        r,
+        &[
+            "0",
+            "1",
+            "3",
+            "7",
+            "8",
+            "9",
+            "15",
+            "31",
+            "100",
+            "-1",
+            "x",
+            "4294967296",
+            "1.5",
+        ],
+    ))
+}
+
+fn bf_type(r: &mut Rng) -> String {
+    q(p(
+        r,
+        &[
+            "i1", "i5", "i8", "i16", "i63", "i64", "u1", "u5", "u8", "u16", "u63", "u64", "i0",
+            "u0", "i65", "x", "I8", "U8",
+        ],
+    ))
+}
+
+fn bf_off(r: &mut Rng) -> String {
+    q(p(
+        r,
+        &[
+            "0", "1", "3", "7", "8", "13", "#0", "#1", "#2", "#-1", "-1", "x", "#", "100",
+        ],
+    ))
+}
+
+fn bf_val(r: &mut Rng) -> String {
+    q(p(
+        r,
+        &[
+            "0",
+            "1",
+            "-1",
+            "15",
+            "16",
+            "-16",
+            "127",
+            "128",
+            "-128",
+            "255",
+            "256",
+            "9223372036854775807",
+            "-9223372036854775808",
+            "9223372036854775808",
+            "x",
+            "1.5",
+        ],
+    ))
+}
+
+/// Counts for the random-reply commands: never the single-element form.
+fn rand_count(r: &mut Rng) -> String {
+    q(p(r, &["0", "1", "2", "3", "-1", "-2", "-5", "100", "x"]))
+}
+
+/// SORT / SORT_RO with random options. Two cases are random by design for a hash-table
+/// set (its iteration order is per process): no sort at all (BY nosort, or a BY pattern
+/// with no `*`) unless STORE is given (Redis then sorts), and ALPHA with a BY pattern,
+/// whose equal weights Redis leaves in input order (no tie-break on the element). Those
+/// compare unordered and take neither LIMIT nor STORE.
+fn sort(r: &mut Rng, k: &str) -> (String, Cmp) {
+    let ro = r.one_in(3);
+    let mut s = format!("{} {k}", if ro { "SORT_RO" } else { "SORT" });
+    let by = match r.below(5) {
+        0 => Some(p(r, &["nosort", "NOSORT", "a", "*", "*->f", "w_*"])),
+        _ => None,
+    };
+    let alpha = opt(r, &[" ALPHA", " alpha"]);
+    let nosort = by.is_some_and(|b| !b.contains('*'));
+    let alpha_by = by.is_some_and(|b| b.contains('*')) && !alpha.is_empty();
+    let store = !ro && !alpha_by && r.one_in(3);
+    let unordered = alpha_by || (nosort && !store);
+    if let Some(b) = by {
+        s += &format!(" BY {b}");
+    }
+    if !unordered && r.one_in(2) {
+        s += &format!(" LIMIT {} {}", idx(r), cnt(r));
+    }
+    for _ in 0..r.below(3) {
+        s += &format!(" GET {}", p(r, &["#", "*", "*->f", "w_*", "a"]));
+    }
+    s += &opt(r, &[" ASC", " DESC"]);
+    s += &alpha;
+    if store {
+        s += &format!(" STORE {}", key(r));
+    }
+    if ro && r.one_in(10) {
+        s += &format!(" STORE {}", key(r));
+    }
+    (
+        s,
+        if unordered {
+            Cmp::Unordered
+        } else {
+            Cmp::Exact
+        },
+    )
+}
+
+/// A WATCH/MULTI/EXEC block of exactly-compared commands: sometimes with a watched key
+/// touched first (EXEC then returns nil), an unknown or wrong-arity command queued (EXEC
+/// then aborts), a nested MULTI or WATCH, or DISCARD instead of EXEC.
+fn transaction(r: &mut Rng) -> Vec<(String, Cmp)> {
+    let mut out = Vec::new();
+    let exact = |r: &mut Rng| loop {
+        let c = command(r);
+        let l = c.0.to_ascii_uppercase();
+        let control = ["MULTI", "EXEC", "DISCARD", "WATCH", "UNWATCH"]
+            .iter()
+            .any(|w| l.starts_with(w));
+        if c.1 == Cmp::Exact && !control && !known_deviation(&c.0) {
+            return c;
+        }
+    };
+    if r.one_in(2) {
+        out.push((
+            format!("WATCH {}", {
+                let n = 1 + r.below(2);
+                keys(r, n)
+            }),
+            Cmp::Exact,
+        ));
+        for _ in 0..r.below(3) {
+            out.push(exact(r));
+        }
+    }
+    out.push(("MULTI".to_string(), Cmp::Exact));
+    for _ in 0..1 + r.below(4) {
+        match r.below(16) {
+            0 => out.push(("NOSUCHCMD x".to_string(), Cmp::Exact)),
+            1 => out.push(("GET".to_string(), Cmp::Exact)),
+            2 => out.push(("MULTI".to_string(), Cmp::Exact)),
+            3 => out.push((format!("WATCH {}", key(r)), Cmp::Exact)),
+            _ => out.push(exact(r)),
+        }
+    }
+    let end = if r.one_in(5) { "DISCARD" } else { "EXEC" };
+    out.push((end.to_string(), Cmp::Exact));
+    out
 }
 
 fn frame(raw: &[u8]) -> Option<Frame> {
@@ -454,27 +792,42 @@ fn frame(raw: &[u8]) -> Option<Frame> {
     }
 }
 
-/// Whether two replies agree under the comparison rule.
+/// Whether two replies agree under the comparison rule. RESP3 sets and maps of the
+/// unordered commands compare as multisets like their RESP2 arrays.
 fn same(cmp: Cmp, a: &[u8], b: &[u8]) -> bool {
     if a == b {
         return true;
     }
+    let sorted = |mut v: Vec<Frame>| {
+        v.sort_by_key(|f| format!("{f:?}"));
+        v
+    };
+    let pairs = |v: Vec<(Frame, Frame)>| {
+        let mut p: Vec<String> = v.iter().map(|c| format!("{c:?}")).collect();
+        p.sort();
+        p
+    };
+    let chunks = |v: Vec<Frame>| {
+        let mut p: Vec<String> = v
+            .chunks(2)
+            .map(|c| match c {
+                [x, y] => format!("{:?}", (x, y)),
+                _ => format!("{c:?}"),
+            })
+            .collect();
+        p.sort();
+        p
+    };
     match (cmp, frame(a), frame(b)) {
-        (Cmp::Unordered, Some(Frame::Array(mut x)), Some(Frame::Array(mut y))) => {
-            let key = |f: &Frame| format!("{f:?}");
-            x.sort_by_key(key);
-            y.sort_by_key(key);
-            x == y
-        }
+        (Cmp::Unordered, Some(Frame::Array(x)), Some(Frame::Array(y)))
+        | (Cmp::Unordered, Some(Frame::Set(x)), Some(Frame::Set(y))) => sorted(x) == sorted(y),
         (Cmp::UnorderedPairs, Some(Frame::Array(x)), Some(Frame::Array(y))) => {
-            let pairs = |v: Vec<Frame>| {
-                let mut p: Vec<String> = v.chunks(2).map(|c| format!("{c:?}")).collect();
-                p.sort();
-                p
-            };
-            pairs(x) == pairs(y)
+            chunks(x) == chunks(y)
         }
+        (Cmp::UnorderedPairs, Some(Frame::Map(x)), Some(Frame::Map(y))) => pairs(x) == pairs(y),
         (Cmp::Ttl, Some(Frame::Int(x)), Some(Frame::Int(y))) => x > 0 && y > 0,
+        (Cmp::Len, Some(Frame::Array(x)), Some(Frame::Array(y)))
+        | (Cmp::Len, Some(Frame::Set(x)), Some(Frame::Set(y))) => x.len() == y.len(),
         _ => false,
     }
 }
@@ -501,18 +854,25 @@ impl Pair {
         }
     }
 
-    /// Runs `seq` from an empty keyspace; the first difference, if any.
-    fn first_difference(&mut self, seq: &[(String, Cmp)]) -> Option<String> {
-        self.a.call("FLUSHALL");
-        self.b.call("FLUSHALL");
+    /// Runs `seq` from an empty keyspace, in RESP3 if `resp3` (HELLO 3 first; its reply
+    /// names the server, so it is not compared); the first difference, if any.
+    fn first_difference(&mut self, resp3: bool, seq: &[(String, Cmp)]) -> Option<String> {
+        let hello = if resp3 { "HELLO 3" } else { "HELLO 2" };
+        // A sequence may end inside MULTI or with keys watched.
+        for c in [&mut self.a, &mut self.b] {
+            c.call("DISCARD");
+            c.call("UNWATCH");
+            c.call("FLUSHALL");
+            c.call(hello);
+        }
         for (line, cmp) in seq {
             let ra = self.a.call(line);
             let rb = self.b.call(line);
             if !same(*cmp, &ra, &rb) {
                 return Some(format!(
-                    "{line}\n    rubra: {:?}\n    redis: {:?}",
-                    String::from_utf8_lossy(&ra),
-                    String::from_utf8_lossy(&rb)
+                    "{line}\n    rubra: \"{}\"\n    redis: \"{}\"",
+                    ra.escape_ascii(),
+                    rb.escape_ascii()
                 ));
             }
         }
@@ -520,12 +880,12 @@ impl Pair {
     }
 
     /// Drops commands while a difference remains (cut after the first differing one).
-    fn shrink(&mut self, mut seq: Vec<(String, Cmp)>) -> Vec<(String, Cmp)> {
+    fn shrink(&mut self, resp3: bool, mut seq: Vec<(String, Cmp)>) -> Vec<(String, Cmp)> {
         let mut i = 0;
         while i < seq.len() {
             let mut shorter = seq.clone();
             shorter.remove(i);
-            if self.first_difference(&shorter).is_some() {
+            if self.first_difference(resp3, &shorter).is_some() {
                 seq = shorter;
             } else {
                 i += 1;
@@ -541,9 +901,14 @@ fn known_deviation(_line: &str) -> bool {
     false
 }
 
+/// A random sequence: about one in eight steps is a MULTI block.
 fn sequence(r: &mut Rng) -> Vec<(String, Cmp)> {
-    let mut seq = Vec::with_capacity(SEQ_LEN);
+    let mut seq = Vec::with_capacity(SEQ_LEN + 8);
     while seq.len() < SEQ_LEN {
+        if r.one_in(8) {
+            seq.extend(transaction(r));
+            continue;
+        }
         let c = command(r);
         if !known_deviation(&c.0) {
             seq.push(c);
@@ -562,27 +927,30 @@ fn fuzz_command_sequences_against_redis() {
     let mut rng = Rng::new(s.seed);
     let mut pair = Pair::start();
     let start = Instant::now();
-    let mut run = 0;
+    let (mut run, mut commands) = (0u64, 0);
     for i in 0..s.iters {
         if s.max_time.is_some_and(|m| start.elapsed() > m) {
             break;
         }
+        // Half the sequences speak RESP3.
+        let resp3 = rng.one_in(2);
         let seq = sequence(&mut rng);
         run += 1;
-        if let Some(diff) = pair.first_difference(&seq) {
-            let small = pair.shrink(seq);
+        commands += seq.len();
+        if let Some(diff) = pair.first_difference(resp3, &seq) {
+            let small = pair.shrink(resp3, seq);
             let lines: Vec<&str> = small.iter().map(|(l, _)| l.as_str()).collect();
-            let diff = pair.first_difference(&small).unwrap_or(diff);
+            let diff = pair.first_difference(resp3, &small).unwrap_or(diff);
             panic!(
-                "seed {} sequence {i}: reply differs from redis-server\n{diff}\nminimal sequence:\n  {}",
+                "seed {} sequence {i} ({}): reply differs from redis-server\n{diff}\nminimal sequence:\n  {}",
                 s.seed,
+                if resp3 { "RESP3" } else { "RESP2" },
                 lines.join("\n  ")
             );
         }
     }
     println!(
-        "fuzz_command_sequences_against_redis: {run} sequences, {} commands, {:?}",
-        run * SEQ_LEN as u64,
+        "fuzz_command_sequences_against_redis: {run} sequences, {commands} commands, {:?}",
         start.elapsed()
     );
 }
@@ -653,12 +1021,164 @@ fn regression_sequences() {
                 "HINCRBYFLOAT h g 1",
             ],
         ),
+        // BITPOS on an empty string (not a missing key) is an empty range: -1 for 0 too.
+        (
+            "bitpos_empty_string",
+            &[
+                "SET e \"\"",
+                "BITPOS e 0",
+                "BITPOS e 1",
+                "BITPOS e 0 -2 5 BYTE",
+                "BITPOS e 0 0 -1 BIT",
+                "BITPOS missing 0",
+            ],
+        ),
+        // BITPOS has no "both negative and inverted" shortcut (the range clamps to 0..0);
+        // BITCOUNT has one, answered before the unit is read.
+        (
+            "bit_ranges_negative_inverted",
+            &[
+                "SET c -9223372036854775808",
+                "BITPOS c 1 -100 -9223372036854775808",
+                "BITPOS c 1 -1 -2 BIT",
+                "BITCOUNT c -2 -9223372036854775808 X",
+                "BITCOUNT c -2 -1 X",
+                "BITCOUNT c 2 1 X",
+                "SET e \"\"",
+                "BITCOUNT e -1 -2 X",
+            ],
+        ),
+        // Strings Redis builds without trying the integer encoding.
+        (
+            "string_encodings_of_bitop_and_incrbyfloat",
+            &[
+                "SET a 007",
+                "BITOP AND d a",
+                "OBJECT ENCODING d",
+                "INCRBYFLOAT b -1",
+                "OBJECT ENCODING b",
+                "INCRBYFLOAT f 1e3",
+                "OBJECT ENCODING f",
+                "INCR f",
+                "OBJECT ENCODING f",
+                "INCRBYFLOAT g 12345678901234567890123456789012345678901234",
+                "OBJECT ENCODING g",
+            ],
+        ),
+        // WATCH sees only the keys a write modified: not the sources of a *STORE, COPY
+        // or MPOP, not a missing key DEL named.
+        (
+            "watch_ignores_read_only_keys_of_writes",
+            &[
+                "ZADD c 0 0",
+                "WATCH a d",
+                "ZRANGESTORE c a 100 100",
+                "MULTI",
+                "EXEC",
+                "RPUSH a 0",
+                "WATCH c d",
+                "DEL d a",
+                "MULTI",
+                "EXEC",
+                "SADD s 1",
+                "WATCH s",
+                "SUNIONSTORE u s",
+                "COPY s t",
+                "SORT s STORE v",
+                "BITOP OR w s2",
+                "LMPOP 2 s2 u LEFT",
+                "MULTI",
+                "EXEC",
+            ],
+        ),
+        // An LTRIM that keeps the whole list still signals its key (WATCH fails).
+        (
+            "watch_sees_ltrim_that_trims_nothing",
+            &[
+                "LPUSH a 007",
+                "WATCH a c",
+                "LTRIM a -100 100",
+                "MULTI",
+                "EXEC",
+            ],
+        ),
+        // A -0 score is 0 in a listpack sorted set but stays -0 in a skiplist one.
+        (
+            "zset_negative_zero_score_by_encoding",
+            &[
+                "ZINCRBY d -0 aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
+                "ZADD d -0 y",
+                "ZSCORE d y",
+                "ZMPOP 1 d MIN",
+                "ZINCRBY d -0 y",
+                "ZRANGESTORE s d 0 -1",
+                "ZRANGE s 0 -1 WITHSCORES",
+                "ZADD e -0 x",
+                "ZSCORE e x",
+                "ZINCRBY e -0 z",
+                "ZRANGE e 0 -1 WITHSCORES",
+            ],
+        ),
+        // ZUNION/ZINTER/ZDIFF reply from a skiplist (-0 stays); their STORE forms do not.
+        (
+            "zset_setop_replies_keep_negative_zero",
+            &[
+                "ZADD d 1.5 x",
+                "SORT d BY *->f LIMIT 2 2 GET *",
+                "OBJECT ENCODING d",
+                "ZADD d NX -1 y -0 z",
+                "ZDIFF 2 d c WITHSCORES",
+                "ZUNION 2 d c WITHSCORES",
+                "ZINTER 1 d WITHSCORES",
+                "ZUNIONSTORE u 1 d",
+                "ZSCORE u z",
+            ],
+        ),
     ];
     let mut pair = Pair::start();
     for (name, lines) in cases {
         let seq: Vec<(String, Cmp)> = lines.iter().map(|l| (l.to_string(), Cmp::Exact)).collect();
-        if let Some(diff) = pair.first_difference(&seq) {
-            panic!("{name}: {diff}");
+        for resp3 in [false, true] {
+            if let Some(diff) = pair.first_difference(resp3, &seq) {
+                panic!("{name} (RESP{}): {diff}", if resp3 { 3 } else { 2 });
+            }
+        }
+    }
+}
+
+/// A set-operation result too big for the compact form keeps its -0 scores when stored
+/// (Redis builds it as a skiplist and converts only a small one to a listpack).
+#[test]
+fn negative_zero_in_big_stored_setop_results() {
+    let members: Vec<String> = (2..=140).map(|i| i.to_string()).collect();
+    let small: Vec<String> = (2..=10).map(|i| i.to_string()).collect();
+    let lines = [
+        format!("SADD b {}", members.join(" ")),
+        "ZUNIONSTORE c 2 c b WEIGHTS -1 -0 AGGREGATE MAX".to_string(),
+        "ZPOPMIN c 1".to_string(),
+        "OBJECT ENCODING c".to_string(),
+        format!("SADD s {}", small.join(" ")),
+        "ZUNIONSTORE d 1 s WEIGHTS -0".to_string(),
+        "ZPOPMIN d 1".to_string(),
+        "OBJECT ENCODING d".to_string(),
+        "ZUNION 1 s WEIGHTS -0 WITHSCORES".to_string(),
+        // ZRANGESTORE: a big rank range is a skiplist from the start, a score or lex range
+        // converts after 128 members (the first ones then hold 0).
+        "ZUNIONSTORE c 1 b WEIGHTS -0".to_string(),
+        "ZRANGESTORE e c 0 -1".to_string(),
+        "ZSCORE e 5".to_string(),
+        "ZRANGESTORE f c -inf +inf BYSCORE".to_string(),
+        "ZSCORE f 5".to_string(),
+        "ZSCORE f 99".to_string(),
+        "ZRANGESTORE g c - + BYLEX".to_string(),
+        "ZSCORE g 5".to_string(),
+        "ZSCORE g 99".to_string(),
+    ];
+    let seq: Vec<(String, Cmp)> = lines.into_iter().map(|l| (l, Cmp::Exact)).collect();
+    let mut pair = Pair::start();
+    for resp3 in [false, true] {
+        if let Some(diff) = pair.first_difference(resp3, &seq) {
+            panic!("RESP{}: {diff}", if resp3 { 3 } else { 2 });
         }
     }
 }

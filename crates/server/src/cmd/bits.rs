@@ -3,7 +3,7 @@
 
 use super::args::{self, is};
 use super::flags::*;
-use super::strings::{string_range, TOO_BIG};
+use super::strings::TOO_BIG;
 use super::{err, CmdResult, Command, Ctx};
 use bytes::Bytes;
 use rubra_keyspace::Value;
@@ -93,17 +93,17 @@ fn bit_range(
         Some(_) => return Err(err::SYNTAX),
     };
     let total = if bits { s.len() * 8 } else { s.len() };
-    Ok(
-        string_range(start, end, total).map(
-            |(a, b)| {
-                if bits {
-                    (a, b)
-                } else {
-                    (a * 8, b * 8 + 7)
-                }
-            },
-        ),
-    )
+    // GETRANGE's rules without its "both negative and inverted" shortcut, which BITPOS
+    // does not take (BITCOUNT checks it itself, before the unit).
+    let range = if total == 0 {
+        None
+    } else {
+        let len = total as i64;
+        let fix = |i: i64| if i < 0 { (len + i).max(0) } else { i };
+        let (start, end) = (fix(start), fix(end).min(len - 1));
+        (start <= end).then_some((start as usize, end as usize))
+    };
+    Ok(range.map(|(a, b)| if bits { (a, b) } else { (a * 8, b * 8 + 7) }))
 }
 
 /// BITCOUNT key [start end [BYTE|BIT]]
@@ -116,6 +116,11 @@ fn bitcount(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
         return Err(err::SYNTAX);
     }
     let (a, b) = if args.len() >= 4 {
+        // Redis answers an inverted negative range before it reads the unit.
+        let (start, end) = (args::int(&args[2])?, args::int(&args[3])?);
+        if start < 0 && end < 0 && start > end {
+            return Ok(Reply::Int(0));
+        }
         match bit_range(s, &args[2], Some(&args[3]), args.get(4))? {
             Some(r) => r,
             None => return Ok(Reply::Int(0)),
@@ -174,9 +179,7 @@ fn bitpos(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
     } else {
         Some((0, s.len() * 8 - 1))
     };
-    if s.is_empty() {
-        return Ok(Reply::Int(if bit == 1 { -1 } else { 0 }));
-    }
+    // An empty string (unlike a missing key) is an empty range: -1 for either bit.
     let Some((a, b)) = range else {
         return Ok(Reply::Int(-1));
     };
@@ -240,12 +243,15 @@ fn bitop(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
     }
     let dest = args[2].clone();
     let now = ctx.now_ms;
+    ctx.touched_only(&dest);
     if out.is_empty() {
         if ctx.db().remove(&dest).is_some() {
             ctx.dirty(1);
         }
     } else {
-        ctx.db().set(dest, Value::Str(out.into()), now);
+        ctx.db().set(dest.clone(), Value::Str(out.into()), now);
+        // Redis stores the result as a fresh sds: "raw" whatever its length or content.
+        ctx.set_raw(&dest, true);
         ctx.dirty(1);
     }
     Ok(Reply::Int(len as i64))

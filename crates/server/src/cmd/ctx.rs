@@ -33,6 +33,9 @@ pub(crate) struct Ctx<'a> {
     /// The keys a write actually modified, when not all of its key arguments (an SMOVE
     /// whose destination already held the member leaves it untouched for WATCH, as Redis).
     pub touched: Option<Vec<Bytes>>,
+    /// A write that changed nothing but that Redis still signals (an LTRIM keeping the
+    /// whole list): its keyspace event fires and WATCH sees its key; nothing propagates.
+    pub signal_unchanged: bool,
     /// The entry whose LFU counter this command already bumped (its address; 0: none):
     /// a command that looks its key up twice counts as one access, as in Redis.
     pub lfu_bumped: usize,
@@ -233,6 +236,23 @@ impl<'a> Ctx<'a> {
         let now = self.now_ms;
         if let Some(e) = self.db().get_mut(key, now) {
             e.raw = raw;
+            e.no_int = false;
+        }
+    }
+
+    /// Marks `key` as the only key this write modified (WATCH, tracking): the sources a
+    /// *STORE, COPY or MPOP command only read stay untouched, as in Redis.
+    pub(crate) fn touched_only(&mut self, key: &Bytes) {
+        self.touched = Some(vec![key.clone()]);
+    }
+
+    /// Records that the string at `key` was rewritten whole from a printed number that
+    /// Redis does not turn into an integer object (INCRBYFLOAT): embstr/raw by length.
+    pub(crate) fn set_no_int(&mut self, key: &[u8]) {
+        let now = self.now_ms;
+        if let Some(e) = self.db().get_mut(key, now) {
+            e.raw = false;
+            e.no_int = true;
         }
     }
 

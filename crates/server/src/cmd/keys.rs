@@ -46,6 +46,8 @@ fn del(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
     let now = ctx.now_ms;
     let lazy = is(&args[0], "unlink") || ctx.store.config.lazy_user_del;
     let mut n = 0;
+    // Only the keys deleted count as modified (WATCH): a missing one named too is not.
+    let mut deleted = Vec::new();
     for key in &args[1..] {
         let db = ctx.db();
         if !db.contains(key, now) {
@@ -53,11 +55,13 @@ fn del(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
         }
         if let Some(entry) = db.remove(key) {
             n += 1;
+            deleted.push(key.clone());
             if lazy && entry.value.free_effort() > lazyfree::THRESHOLD {
                 lazyfree::free_later(1, entry);
             }
         }
     }
+    ctx.touched = Some(deleted);
     ctx.dirty(n);
     Ok(Reply::Int(n as i64))
 }
@@ -369,8 +373,12 @@ fn copy(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
         },
         expire_at,
     );
+    // Only the destination changed (and in another database, nothing here did).
     if target != src_db {
         ctx.store.key_modified(target, dst);
+        ctx.touched = Some(Vec::new());
+    } else {
+        ctx.touched_only(dst);
     }
     ctx.dirty(1);
     Ok(Reply::Int(1))

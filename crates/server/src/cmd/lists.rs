@@ -298,6 +298,9 @@ fn ltrim(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
     if removed > 0 {
         ctx.remove_if_empty(&args[1]);
         ctx.dirty(removed as u64);
+    } else {
+        // Redis signals the key and fires "ltrim" even when nothing was trimmed.
+        ctx.signal_unchanged = true;
     }
     Ok(Reply::OK)
 }
@@ -516,6 +519,8 @@ fn mpop_from_first(ctx: &mut Ctx, m: &Mpop) -> Result<Option<Reply>, Reply> {
         return Ok(None);
     };
     let items = pop_n(list, m.end, n);
+    let key = &key.clone();
+    ctx.touched_only(key);
     ctx.remove_if_empty(key);
     ctx.dirty(items.len() as u64);
     ctx.propagate = Some(vec![vec![

@@ -306,6 +306,7 @@ fn store_op(ctx: &mut Ctx, args: &[Bytes], op: Op) -> CmdResult {
     let result = compute(ctx, &args[2..], op, 0)?;
     let n = result.len() as i64;
     let now = ctx.now_ms;
+    ctx.touched_only(&args[1]);
     if result.is_empty() {
         if ctx.db().remove(&args[1]).is_some() {
             ctx.dirty(1);

@@ -367,6 +367,7 @@ fn generic(ctx: &mut Ctx, args: &[Bytes], readonly: bool) -> CmdResult {
         )),
         Some(dest) => {
             let now = ctx.now_ms;
+            ctx.touched_only(&dest);
             if outputlen > 0 {
                 let list: ListValue = out.into_iter().map(Option::unwrap_or_default).collect();
                 ctx.db().set(dest, Value::List(list), now);

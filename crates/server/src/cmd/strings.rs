@@ -405,6 +405,7 @@ fn incr_by(ctx: &mut Ctx, key: &Bytes, by: i64) -> CmdResult {
             };
             s.set(itoa::Buffer::new().format(new).as_bytes());
             entry.raw = false;
+            entry.no_int = false;
             new
         }
         None => {
@@ -451,7 +452,8 @@ fn incrbyfloat(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
     let text = super::longdouble::incr_text(current.as_deref(), &args[2]).map_err(Reply::err)?;
     let text = Bytes::from(text);
     ctx.write_or_create::<S>(&args[1])?.set(&text);
-    ctx.set_raw(&args[1], false);
+    // Redis stores the printed long double as is, never int-encoded.
+    ctx.set_no_int(&args[1]);
     ctx.dirty(1);
     ctx.propagate = Some(vec![vec![
         Bytes::from_static(b"SET"),

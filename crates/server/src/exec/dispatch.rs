@@ -214,6 +214,7 @@ fn run(
         block: None,
         propagate: None,
         touched: None,
+        signal_unchanged: false,
         lfu_bumped: 0,
         adopt: Adoption::for_request(args, argv_mem),
     };
@@ -304,8 +305,9 @@ fn call_from(ctx: &mut Ctx, cmd: &'static Command, args: &[Bytes], started_ns: u
     if wrote {
         crate::exec::notify::publish_misses(ctx.store, ctx.client.db);
     }
+    let signalled = std::mem::take(&mut ctx.signal_unchanged);
     if let Some(notes) = notes {
-        if ctx.store.dirty != dirty_before {
+        if ctx.store.dirty != dirty_before || signalled {
             crate::exec::notify::after(ctx.store, cmd, args, notes, ctx.now_ms);
         }
     }
@@ -316,7 +318,8 @@ fn call_from(ctx: &mut Ctx, cmd: &'static Command, args: &[Bytes], started_ns: u
     let touched = ctx.touched.take();
     // A non-write command propagates only what it asks to (PFCOUNT rewriting its cached
     // cardinality); EVAL/FCALL are MAY_REPLICATE too, but their effects went out already.
-    if ctx.store.dirty != dirty_before && (cmd.has(flags::WRITE) || rewritten.is_some()) {
+    let changed = ctx.store.dirty != dirty_before && (cmd.has(flags::WRITE) || rewritten.is_some());
+    if changed || signalled {
         match touched {
             Some(keys) => {
                 for k in &keys {
@@ -328,6 +331,8 @@ fn call_from(ctx: &mut Ctx, cmd: &'static Command, args: &[Bytes], started_ns: u
                 cmd.for_each_key_position(args, |i| store.key_modified(db, &args[i]));
             }
         }
+    }
+    if changed {
         match rewritten {
             Some(cmds) => {
                 // Several commands for one write go out as one transaction, as in Redis.
@@ -384,6 +389,7 @@ pub(crate) fn serve_blocked(store: &mut Store) {
                     block: None,
                     propagate: None,
                     touched: None,
+                    signal_unchanged: false,
                     lfu_bumped: 0,
                     adopt: Default::default(),
                 };

@@ -679,6 +679,7 @@ fn check_and_call(
         block: None,
         propagate: None,
         touched: None,
+        signal_unchanged: false,
         lfu_bumped: 0,
         adopt: Default::default(),
     };

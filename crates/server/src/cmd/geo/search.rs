@@ -273,6 +273,7 @@ fn generic(ctx: &mut Ctx, args: &[Bytes], src: usize, variant: Variant) -> CmdRe
         // No source key: delete the destination (if storing) and answer empty.
         return match o.store {
             Some(dest) => {
+                ctx.touched_only(&dest);
                 if ctx.db().remove(&dest).is_some() {
                     ctx.dirty(1);
                 }

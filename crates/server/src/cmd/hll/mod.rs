@@ -133,6 +133,8 @@ fn pfmerge(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
         }
     }
     let now = ctx.now_ms;
+    // Only the destination is written; the sources are read.
+    ctx.touched_only(&args[1]);
     if write_hll(ctx, &args[1])?.is_none() {
         ctx.db().set(
             args[1].clone(),

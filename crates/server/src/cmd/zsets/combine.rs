@@ -168,8 +168,14 @@ pub(super) fn parse_setop(
 }
 
 /// Computes the operation. Inputs are borrowed together read-only; nothing is copied
-/// except the result.
-pub(super) fn compute_setop(ctx: &mut Ctx, spec: &SetOpSpec, op: SetOp) -> ZSet {
+/// except the result. `keep_neg_zero`: a -0 score stays -0 (the result goes to the full
+/// form), as in the skiplist Redis builds every result in; see `compact_if_small`.
+pub(super) fn compute_setop(
+    ctx: &mut Ctx,
+    spec: &SetOpSpec,
+    op: SetOp,
+    keep_neg_zero: bool,
+) -> ZSet {
     let now = ctx.now_ms;
     let db = &ctx.store.dbs[ctx.client.db];
     let srcs: Vec<(Src, f64)> = spec
@@ -185,11 +191,14 @@ pub(super) fn compute_setop(ctx: &mut Ctx, spec: &SetOpSpec, op: SetOp) -> ZSet 
             (src, w)
         })
         .collect();
-    let mut out = ZSet::new();
+    let mut out = Out {
+        z: ZSet::new(),
+        keep_neg_zero,
+    };
     match op {
         SetOp::Inter => {
             if srcs.iter().any(|(s, _)| s.len() == 0) {
-                return out;
+                return out.z;
             }
             let mut order: Vec<usize> = (0..srcs.len()).collect();
             order.sort_by_key(|&i| srcs[i].0.len());
@@ -231,7 +240,7 @@ pub(super) fn compute_setop(ctx: &mut Ctx, spec: &SetOpSpec, op: SetOp) -> ZSet 
         }
         SetOp::Diff => {
             let Some(((first, _), rest)) = srcs.split_first() else {
-                return out;
+                return out.z;
             };
             for (m, s) in first.members() {
                 if !rest.iter().any(|(o, _)| o.get(&m).is_some()) {
@@ -240,13 +249,33 @@ pub(super) fn compute_setop(ctx: &mut Ctx, spec: &SetOpSpec, op: SetOp) -> ZSet 
             }
         }
     }
-    out
+    out.z
+}
+
+/// A result being built, and whether a -0 score must survive (see `compute_setop`).
+struct Out {
+    z: ZSet,
+    keep_neg_zero: bool,
+}
+
+impl Out {
+    fn insert(&mut self, m: Bytes, s: f64) -> Option<f64> {
+        // The compact form stores -0 as 0; the full one keeps it.
+        if self.keep_neg_zero && s == 0.0 && s.is_sign_negative() && self.z.is_compact() {
+            self.z.convert_to_full();
+        }
+        self.z.insert(m, s)
+    }
+
+    fn len(&self) -> usize {
+        self.z.len()
+    }
 }
 
 /// ZUNION/ZINTER/ZDIFF numkeys key ... [WITHSCORES]
 pub(super) fn setop_read(ctx: &mut Ctx, args: &[Bytes], op: SetOp) -> CmdResult {
     let spec = parse_setop(ctx, args, 1, op, false, false)?;
-    let z = compute_setop(ctx, &spec, op);
+    let z = compute_setop(ctx, &spec, op, true);
     Ok(pairs_reply(
         members_with_scores(&z),
         spec.withscores,
@@ -257,8 +286,26 @@ pub(super) fn setop_read(ctx: &mut Ctx, args: &[Bytes], op: SetOp) -> CmdResult 
 /// ZUNIONSTORE/ZINTERSTORE/ZDIFFSTORE destination numkeys key ...
 pub(super) fn setop_store(ctx: &mut Ctx, args: &[Bytes], op: SetOp) -> CmdResult {
     let spec = parse_setop(ctx, args, 2, op, true, false)?;
-    let z = compute_setop(ctx, &spec, op);
+    let z = compact_if_small(compute_setop(ctx, &spec, op, true));
     store_result(ctx, &args[1], z)
+}
+
+/// Redis stores a set-operation result in the listpack form when it fits (which turns a
+/// -0 score into 0) and keeps its skiplist otherwise (-0 stays): a result that went to
+/// the full form only for a -0 is rebuilt compact when it fits.
+fn compact_if_small(z: ZSet) -> ZSet {
+    if z.is_compact() || z.len() > rubra_keyspace::limits::Limits::current().zset_max_entries {
+        return z;
+    }
+    let mut c = ZSet::new();
+    for (m, s) in z.iter() {
+        c.insert(Bytes::copy_from_slice(m), s);
+    }
+    if c.is_compact() {
+        c
+    } else {
+        z
+    }
 }
 
 /// ZUNION numkeys key [key ...] [WEIGHTS w ...] [AGGREGATE SUM|MIN|MAX] [WITHSCORES]
@@ -294,6 +341,6 @@ pub(super) fn zdiffstore(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
 /// ZINTERCARD numkeys key [key ...] [LIMIT limit]
 pub(super) fn zintercard(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
     let spec = parse_setop(ctx, args, 1, SetOp::Inter, false, true)?;
-    let z = compute_setop(ctx, &spec, SetOp::Inter);
+    let z = compute_setop(ctx, &spec, SetOp::Inter, false);
     Ok(Reply::Int(z.len() as i64))
 }

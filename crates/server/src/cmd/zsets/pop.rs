@@ -152,6 +152,7 @@ pub(super) fn zmpop(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
     match first_nonempty(ctx, &keys)? {
         Some(key) => {
             let items = pop_from(ctx, &key, max, count);
+            ctx.touched_only(&key);
             Ok(mpop_reply(key, items))
         }
         None => Ok(Reply::NilArray),
@@ -165,6 +166,7 @@ pub(super) fn bzmpop(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
     match first_nonempty(ctx, &keys)? {
         Some(key) => {
             let items = pop_from(ctx, &key, max, count);
+            ctx.touched_only(&key);
             Ok(mpop_reply(key, items))
         }
         None => ctx.block_on(keys, timeout, Reply::NilArray),

@@ -306,6 +306,7 @@ pub(super) fn zrevrangebylex(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
 pub(crate) fn store_result(ctx: &mut Ctx, dst: &Bytes, z: ZSet) -> CmdResult {
     let n = z.len() as i64;
     let now = ctx.now_ms;
+    ctx.touched_only(dst);
     if z.is_empty() {
         if ctx.db().remove(dst).is_some() {
             ctx.dirty(1);
@@ -325,6 +326,14 @@ pub(super) fn zrangestore(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
         None => Vec::new(),
     };
     let mut out = ZSet::new();
+    // Redis sizes the destination up front for a rank range (a skiplist when the count is
+    // over zset-max-listpack-entries, so a -0 score stays -0); score and lex ranges start
+    // compact and convert on the way.
+    if matches!(spec.range, Range::Rank(..))
+        && items.len() > rubra_keyspace::limits::Limits::current().zset_max_entries
+    {
+        out.convert_to_full();
+    }
     for (m, s) in items {
         out.insert(m, s);
     }
