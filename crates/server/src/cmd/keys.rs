@@ -47,21 +47,31 @@ fn del(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
     let lazy = is(&args[0], "unlink") || ctx.store.config.lazy_user_del;
     let mut n = 0;
     // Only the keys deleted count as modified (WATCH): a missing one named too is not.
-    let mut deleted = Vec::new();
-    for key in &args[1..] {
+    // Until a key is missing, all key arguments (`touched` left None) say the same, so
+    // nothing is collected on the common path.
+    let mut deleted: Option<Vec<Bytes>> = None;
+    for (i, key) in args.iter().enumerate().skip(1) {
         let db = ctx.db();
-        if !db.contains(key, now) {
+        let removed = if db.contains(key, now) {
+            db.remove(key)
+        } else {
+            None
+        };
+        let Some(entry) = removed else {
+            deleted.get_or_insert_with(|| args[1..i].to_vec());
             continue;
+        };
+        n += 1;
+        if let Some(d) = deleted.as_mut() {
+            d.push(key.clone());
         }
-        if let Some(entry) = db.remove(key) {
-            n += 1;
-            deleted.push(key.clone());
-            if lazy && entry.value.free_effort() > lazyfree::THRESHOLD {
-                lazyfree::free_later(1, entry);
-            }
+        if lazy && entry.value.free_effort() > lazyfree::THRESHOLD {
+            lazyfree::free_later(1, entry);
         }
     }
-    ctx.touched = Some(deleted);
+    if deleted.is_some() {
+        ctx.touched = deleted;
+    }
     ctx.dirty(n);
     Ok(Reply::Int(n as i64))
 }
