@@ -58,7 +58,7 @@ pub(crate) fn put_blob(out: &mut Vec<u8>, s: &[u8]) {
     if s.len() > 20 {
         let done = LZF_OUT.with(|c| {
             let mut c = c.borrow_mut();
-            if !lzf::compress_into(s, s.len() - 3, &mut c) {
+            if !lzf::compress_into(s, s.len() - 4, &mut c) {
                 return false;
             }
             out.push(0xc0 | ENC_LZF);

@@ -952,7 +952,42 @@ fn fuzz_family_sequences_against_redis() {
 /// Regression cases found by the fuzzer (each a minimal sequence; RESP3 where marked).
 #[test]
 fn regression_sequences() {
-    let cases: &[(&str, bool, &[&str])] = &[];
+    let cases: &[(&str, bool, &[&str])] = &[
+        // PFADD / PFMERGE / single-key PFCOUNT unshare the string: raw even when short.
+        (
+            "hll_string_is_raw",
+            false,
+            &[
+                "PFADD k xyzzy b",
+                "OBJECT ENCODING k",
+                "EVAL \"redis.call('set', KEYS[1], redis.call('get', KEYS[2]))\" 2 c k",
+                "OBJECT ENCODING c",
+                "PFCOUNT c k",
+                "OBJECT ENCODING c",
+                "PFCOUNT c",
+                "OBJECT ENCODING c",
+                "PFMERGE e",
+                "OBJECT ENCODING e",
+            ],
+        ),
+        // DUMP compresses as liblzf does (its hash, no match at offset 0, its room tests).
+        (
+            "dump_lzf_bytes",
+            false,
+            &[
+                "PFADD k xyzzy c e hello",
+                "DUMP k",
+                "SET s aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
+                "DUMP s",
+                "SET s abcabcabcabcabcabcabcabcabcabcabcabcabcabcabcabcabc",
+                "DUMP s",
+                "SET s abababababababababababab",
+                "DUMP s",
+                "PFADD d e1 e2 e3 e4 e5 e6 e7 e8 e9 e10 e11 e12 e13 e14 e15 e16 e17 e18 e19 e20",
+                "DUMP d",
+            ],
+        ),
+    ];
     let mut pair = Pair::start();
     for (name, resp3, lines) in cases {
         let seq = Sequence {
