@@ -987,6 +987,16 @@ fn regression_sequences() {
                 "DUMP d",
             ],
         ),
+        // LuaBitOp's tobit rounds a fraction to nearest-even (the 2^52 + 2^51 trick).
+        (
+            "bitop_rounds_to_nearest_even",
+            false,
+            &[
+                "EVAL \"return bit.band(tonumber(ARGV[1]) or 0, 255)\" 0 3.5",
+                "EVAL \"local r = {} for i, a in ipairs(ARGV) do r[i] = bit.tobit(tonumber(a)) end return r\" 0 2.5 -2.5 3.5 -3.5 0.5 1.5 4294967296.5 -1e20 1e20 9007199254740993 2251799813685248.5 1e300 inf -inf nan",
+                "EVAL \"return {bit.tohex(2.5), bit.bnot(1.5), bit.lshift(1, 1.5), bit.bor(1.5, 2.5)}\" 0",
+            ],
+        ),
     ];
     let mut pair = Pair::start();
     for (name, resp3, lines) in cases {
