@@ -233,6 +233,8 @@ enum Cmp {
     Idle,
     /// Array replies compared as multisets (KEYS).
     Unordered,
+    /// Several commands separated by " ; ", each compared exactly (a batch of XADDs).
+    Multi,
     /// Not a command: the line is "SRC DST"; each server's DUMP of SRC is restored at DST
     /// on the other server (REPLACE), and the RESTORE replies compared.
     CrossRestore,
@@ -300,15 +302,15 @@ fn stream_command(r: &mut Rng) -> Step {
     let gk = p(r, GROUP_STREAMS);
     let g = p(r, GROUPS);
     let c = p(r, CONSUMERS);
-    match r.below(24) {
-        0..=4 => {
+    match r.below(30) {
+        0..=4 | 26..=29 => {
             // `*` only on the group streams, whose DUMP is never taken.
             let id = if GROUP_STREAMS.contains(&k) && r.one_in(8) {
                 "*".to_string()
             } else {
                 pq(r, IDS)
             };
-            let nomk = opt(r, &["NOMKSTREAM"]);
+            let nomk = if r.one_in(6) { "NOMKSTREAM" } else { "" };
             let t = trim(r, false);
             let n = 1 + r.below(2);
             let fv: Vec<String> = (0..n)
@@ -321,7 +323,7 @@ fn stream_command(r: &mut Rng) -> Step {
                 Stream,
             )
         }
-        5 | 6 => {
+        5 | 6 | 24 | 25 => {
             let cmd = p(r, &["XRANGE", "XREVRANGE"]);
             let count = if r.one_in(2) {
                 format!(" COUNT {}", pq(r, COUNTS))
@@ -668,13 +670,16 @@ fn other_command(r: &mut Rng) -> Step {
     }
 }
 
-/// One random step.
-fn command(r: &mut Rng) -> Step {
-    let (line, cmp) = match r.below(20) {
-        0..=5 => stream_command(r),
-        6..=9 => geo_command(r),
-        10..=12 => hll_command(r),
-        13..=16 => script_command(r),
+/// One random step; most of a sequence's steps come from its `focus` family (0..5), so a
+/// sequence builds up state in one family rather than touching five lightly.
+fn command(r: &mut Rng, focus: usize) -> Step {
+    let family = if r.one_in(3) { r.below(6) } else { focus };
+    let (line, cmp) = match family {
+        0 => stream_command(r),
+        1 => geo_command(r),
+        2 => hll_command(r),
+        3 => script_command(r),
+        4 => bulk_command(r),
         _ => other_command(r),
     };
     // Collapse the blanks left by empty options.
@@ -683,6 +688,71 @@ fn command(r: &mut Rng) -> Step {
         .filter(|w| !w.is_empty())
         .collect::<Vec<_>>();
     (line.join(" "), cmp)
+}
+
+/// Bigger values in one go (past listpack / intset limits, several stream nodes) and what
+/// shows their encoding: OBJECT ENCODING, DUMP, XINFO STREAM.
+fn bulk_command(r: &mut Rng) -> Step {
+    use Cmp::*;
+    let n = p(r, &["10", "100", "129", "300", "513"])
+        .parse::<usize>()
+        .unwrap_or(10);
+    let base = r.below(3) * 1000;
+    let range = base..base + n;
+    match r.below(9) {
+        0 => {
+            let v: Vec<String> = range.map(|i| format!("{i} m{i}")).collect();
+            (format!("ZADD z {}", v.join(" ")), Exact)
+        }
+        1 => {
+            let v: Vec<String> = range.map(|i| format!("f{i} {i}")).collect();
+            // Past 128 fields a Redis hash is a hash table (random order): kept small.
+            let v = &v[..v.len().min(100)];
+            (format!("HSET hh {}", v.join(" ")), Exact)
+        }
+        2 => {
+            let v: Vec<String> = range.map(|i| format!("{}", i * 7)).collect();
+            (format!("SADD i {}", v.join(" ")), Exact)
+        }
+        3 => {
+            let v: Vec<String> = range.map(|i| format!("v{i}")).collect();
+            (format!("RPUSH l {}", v.join(" ")), Exact)
+        }
+        4 => {
+            // Consecutive explicit ids on the dumpable stream, a field layout that is the
+            // master entry's or not.
+            let start = base as u64 + 10;
+            let fields = if r.one_in(2) { "f 1 g 2" } else { "f 1" };
+            let lines: Vec<String> = (0..n.min(300))
+                .map(|i| format!("XADD t {}-{} {fields}", start + i as u64 / 3, i % 3))
+                .collect();
+            (lines.join(" ; "), Multi)
+        }
+        5 => {
+            let v: Vec<String> = range
+                .map(|i| {
+                    format!(
+                        "{:.6} {:.6} p{i}",
+                        13.0 + (i % 37) as f64 * 0.01,
+                        38.0 + (i % 41) as f64 * 0.01
+                    )
+                })
+                .collect();
+            (format!("GEOADD g {}", v.join(" ")), Exact)
+        }
+        6 => {
+            let k = p(r, &["t", "z", "hh", "i", "l", "g", "h", "k", "r1", "r2"]);
+            (format!("DUMP {k}"), Exact)
+        }
+        7 => {
+            let k = p(r, &["t", "z", "hh", "i", "l", "g", "h", "k", "r1", "r2"]);
+            (format!("OBJECT ENCODING {k}"), Exact)
+        }
+        _ => {
+            let d = p(r, &["t", "g", "h", "k", "l", "z", "hh", "i", "str"]);
+            (format!("{d} {}", p(r, &["r1", "r2"])), CrossRestore)
+        }
+    }
 }
 
 fn frame(raw: &[u8]) -> Option<Frame> {
@@ -846,8 +916,22 @@ impl Pair {
                 .call(&format!("RESTORE {dst} 0 {} REPLACE", quoted_bytes(&pa)));
             return (ra != rb).then_some((ra, rb));
         }
+        if cmp == Cmp::Multi {
+            for one in line.split(" ; ") {
+                let (ra, rb) = (self.a.call(one), self.b.call(one));
+                if ra != rb {
+                    return Some((ra, rb));
+                }
+            }
+            return None;
+        }
         let ra = self.a.call(line);
         let rb = self.b.call(line);
+        if std::env::var_os("FUZZ_SHOW").is_some() {
+            let mut shown = rb.escape_ascii().to_string();
+            shown.truncate(200);
+            println!("{line}\n    -> {shown}");
+        }
         (!same(cmp, &ra, &rb)).then_some((ra, rb))
     }
 
@@ -899,9 +983,10 @@ fn known_deviation(_line: &str) -> bool {
 
 fn sequence(r: &mut Rng) -> Sequence {
     let resp3 = r.one_in(2);
+    let focus = r.below(6);
     let mut steps = Vec::with_capacity(SEQ_LEN);
     while steps.len() < SEQ_LEN {
-        let c = command(r);
+        let c = command(r, focus);
         if !known_deviation(&c.0) {
             steps.push(c);
         }
@@ -1033,6 +1118,33 @@ fn regression_sequences() {
                 "EVAL \"local v = cjson.decode(ARGV[1]) if type(v) == 'number' then return tostring(v) end return v\" 0 \"+x\"",
                 "EVAL \"local v = cjson.decode(ARGV[1]) if type(v) == 'number' then return tostring(v) end return v\" 0 \"nan(123)\"",
                 "EVAL \"local v = cjson.decode(ARGV[1]) if type(v) == 'number' then return tostring(v) end return v\" 0 \"1e-400\"",
+            ],
+        ),
+        // A skiplist zset is dumped greatest first, and stays a skiplist (ZSET_2) in the
+        // dump after shrinking below the listpack limits, as its object does in Redis.
+        (
+            "dump_skiplist_zset",
+            false,
+            &[
+                "EVAL \"for i = 1, 200 do redis.call('ZADD', KEYS[1], i, 'm' .. i) end\" 1 z",
+                "DUMP z",
+                "ZREMRANGEBYRANK z 0 194",
+                "OBJECT ENCODING z",
+                "DUMP z",
+                "ZADD y 1 a 2 b 0 c",
+                "ZADD y 3 aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
+                "ZADD y -0 d 0 e",
+                "ZSCORE y d",
+                "ZINCRBY y -0 d",
+                "ZADD y -0 e",
+                "ZSCORE y e",
+                "ZRANGE y 0 -1 WITHSCORES",
+                "DUMP y",
+                "EVAL \"for i = 1, 200 do redis.call('HSET', KEYS[1], 'f' .. i, i) end\" 1 h",
+                "HDEL h f1",
+                "EVAL \"for i = 1, 198 do redis.call('HDEL', KEYS[1], 'f' .. (i + 1)) end\" 1 h",
+                "OBJECT ENCODING h",
+                "DUMP h",
             ],
         ),
     ];
