@@ -134,13 +134,16 @@ fn fits_listpack<'a>(mut items: impl Iterator<Item = &'a [u8]>, count: usize) ->
 }
 
 fn put_list(out: &mut Vec<u8>, items: &[Vec<u8>]) {
-    // Split into listpack nodes of at most ~8 KiB, like list-max-listpack-size -2.
+    // Split into listpack nodes of at most 8 KiB (list-max-listpack-size -2) as Redis 7.0
+    // fills its tail node on RPUSH: an element joins the node while the node's bytes plus
+    // the element's length plus 8 (Redis's overestimate of an entry's overhead) stay
+    // within the limit. A list built by appending gets Redis's node boundaries.
     let mut nodes: Vec<&[Vec<u8>]> = Vec::new();
     let mut start = 0;
     let mut size = 7;
     for (i, it) in items.iter().enumerate() {
         let sz = listpack::entry_size(it);
-        if i > start && size + sz > QUICKLIST_NODE_BYTES {
+        if i > start && size + it.len() + 8 > QUICKLIST_NODE_BYTES {
             nodes.push(&items[start..i]);
             start = i;
             size = 7;
