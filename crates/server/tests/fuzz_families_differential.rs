@@ -32,7 +32,11 @@ const SEQ_LEN: usize = 40;
 
 /// Streams that may get consumer groups (never dumped) and `*` ids.
 const GROUP_STREAMS: &[&str] = &["s", "x"];
-/// Streams that never get groups or `*` ids: their DUMP is deterministic.
+/// Streams that never get groups, `*` ids or deletions (XDEL, XTRIM, XADD trimming): their
+/// DUMP is compared byte for byte. Known deviation: Redis keeps deleted entries inside a
+/// node's listpack (flagged) until the whole node goes, and its DUMP carries them; rubra
+/// drops them at once and dumps live entries only (same content after RESTORE, other
+/// bytes). So nothing deletes from these streams.
 const PLAIN_STREAMS: &[&str] = &["t"];
 const IDS: &[&str] = &[
     "0-1",
@@ -311,7 +315,11 @@ fn stream_command(r: &mut Rng) -> Step {
                 pq(r, IDS)
             };
             let nomk = if r.one_in(6) { "NOMKSTREAM" } else { "" };
-            let t = trim(r, false);
+            let t = if PLAIN_STREAMS.contains(&k) {
+                String::new()
+            } else {
+                trim(r, false)
+            };
             let n = 1 + r.below(2);
             let fv: Vec<String> = (0..n)
                 .map(|_| format!("{} {}", pq(r, FIELDS), pq(r, VALUES)))
@@ -336,8 +344,8 @@ fn stream_command(r: &mut Rng) -> Step {
             )
         }
         7 => (format!("XLEN {k}"), Exact),
-        8 => (format!("XDEL {k} {}", many(r, IDS, 3)), Exact),
-        9 => (format!("XTRIM {k} {}", trim(r, true)), Exact),
+        8 => (format!("XDEL {gk} {}", many(r, IDS, 3)), Exact),
+        9 => (format!("XTRIM {gk} {}", trim(r, true)), Exact),
         10 => (format!("XINFO STREAM {k}"), Stream),
         11 => {
             let id = p(r, &["$", "0", "1-1", "x", "3-5"]);
