@@ -186,6 +186,38 @@ const SCRIPTS: &[&str] = &[
     "error('raised')",
     "error({err='tabled'})",
     "return redis.error_reply('-CODE with words')",
+    "return redis.pcall('HSET', KEYS[1])",
+    "return {redis.pcall('XADD', KEYS[1], ARGV[1], 'f', 'v')}",
+    "local ok, e = pcall(redis.call, 'INCR', KEYS[1]) return {tostring(ok), type(e) == 'table' and e.err or e}",
+    "return redis.call('OBJECT', 'ENCODING', KEYS[1])",
+    "return redis.call('DUMP', KEYS[1])",
+    "redis.setresp(3) return redis.call('XINFO', 'STREAM', KEYS[1])",
+    "return redis.call('XINFO', 'STREAM', KEYS[1])",
+    "redis.setresp(3) return redis.call('GEOPOS', KEYS[1], 'm1', 'm2')",
+    "return redis.call('GEOSEARCH', KEYS[1], 'FROMLONLAT', 13, 38, 'BYRADIUS', 500, 'km', 'WITHDIST', 'WITHCOORD', 'WITHHASH', 'ASC')",
+    "redis.setresp(3) return redis.call('GEOSEARCH', KEYS[1], 'FROMLONLAT', 13, 38, 'BYRADIUS', 500, 'km', 'WITHDIST', 'ASC')",
+    "redis.setresp(3) return redis.call('XREAD', 'COUNT', 2, 'STREAMS', KEYS[1], '0')",
+    "return redis.call('XREAD', 'COUNT', 2, 'STREAMS', KEYS[1], '0')",
+    "redis.setresp(3) return redis.call('XPENDING', KEYS[1], 'g1')",
+    "redis.setresp(3) return redis.call('PFCOUNT', KEYS[1])",
+    "redis.setresp(3) return redis.call('GEODIST', KEYS[1], 'm1', 'm2')",
+    "redis.setresp(3) return redis.call('ZRANDMEMBER', 'nokey', 1, 'WITHSCORES')",
+    "return redis.call('TYPE', KEYS[1])",
+    "redis.setresp(3) return redis.call('TYPE', KEYS[1])",
+    "return redis.call('PFADD', KEYS[1], ARGV[1], ARGV[2])",
+    "return redis.call('GEOADD', KEYS[1], ARGV[1], ARGV[2], 'm1')",
+    "local t = {} for i = 1, tonumber(ARGV[1]) or 3 do t[i] = i * 0.5 end return t",
+    "return {1, 2, 3, nil, 5, nil}",
+    "local t = {} t[1] = 'a' t[2] = nil t[3] = 'c' return t",
+    "return {true, {false, {true}}, {ok='x'}, {err='y'}}",
+    "redis.setresp(3) return {true, false, {double=0.1}, {big_number='-12'}}",
+    "return {double=0/0}",
+    "return {double=-1/0}",
+    "return 0/0",
+    "return -0.0",
+    "return 2^63",
+    "return -2^63",
+    "return '\\0nul'",
 ];
 const SCRIPT_ARGS: &[&str] = &[
     "",
@@ -346,7 +378,18 @@ fn stream_command(r: &mut Rng) -> Step {
         7 => (format!("XLEN {k}"), Exact),
         8 => (format!("XDEL {gk} {}", many(r, IDS, 3)), Exact),
         9 => (format!("XTRIM {gk} {}", trim(r, true)), Exact),
-        10 => (format!("XINFO STREAM {k}"), Stream),
+        10 => {
+            if r.one_in(3) {
+                let count = if r.one_in(2) {
+                    format!(" COUNT {}", pq(r, COUNTS))
+                } else {
+                    String::new()
+                };
+                (format!("XINFO STREAM {gk} FULL{count}"), Idle)
+            } else {
+                (format!("XINFO STREAM {k}"), Stream)
+            }
+        }
         11 => {
             let id = p(r, &["$", "0", "1-1", "x", "3-5"]);
             let mk = opt(r, &["MKSTREAM"]);
@@ -789,7 +832,8 @@ fn normalise(f: Frame, idle: bool) -> Frame {
     let n = |f: Frame| normalise(f, idle);
     let is_time_key = |f: &Frame| {
         matches!(f, Frame::Bulk(b) | Frame::Simple(b)
-            if b.as_ref() == b"idle" || b.as_ref() == b"seen-time")
+            if b.as_ref() == b"idle" || b.as_ref() == b"seen-time"
+                || b.as_ref() == b"active-time")
     };
     match f {
         Frame::Bulk(b) if clock_id(&b) => Frame::Bulk("<clock-id>".into()),
@@ -804,6 +848,18 @@ fn normalise(f: Frame, idle: bool) -> Frame {
             {
                 let mut v: Vec<Frame> = v.into_iter().map(n).collect();
                 v[2] = Frame::Int(0);
+                return Frame::Array(v);
+            }
+            // A consumer's PEL entry in XINFO STREAM FULL: [id, delivery time, deliveries].
+            if idle
+                && v.len() == 3
+                && matches!(
+                    (&v[0], &v[1], &v[2]),
+                    (Frame::Bulk(_), Frame::Int(_), Frame::Int(_))
+                )
+            {
+                let mut v: Vec<Frame> = v.into_iter().map(n).collect();
+                v[1] = Frame::Int(0);
                 return Frame::Array(v);
             }
             let mut out: Vec<Frame> = Vec::with_capacity(v.len());
@@ -1179,6 +1235,25 @@ fn regression_sequences() {
                 "DUMP m",
                 "EVAL \"for i = 1, 300 do redis.call('RPUSH', KEYS[1], string.rep('x', i)) end\" 1 n",
                 "DUMP n",
+            ],
+        ),
+        // %.17g of a NaN keeps its sign (glibc): Lua's 0/0 is "-nan", -(0/0) is "nan".
+        (
+            "nan_sign_in_double_replies",
+            true,
+            &[
+                "EVAL \"return {double=0/0}\" 0",
+                "EVAL \"return {double=-(0/0)}\" 0",
+                "EVAL \"return {redis.call('ECHO', 0/0), redis.call('ECHO', -(0/0))}\" 0",
+                "EVAL \"redis.setresp(3) return {double=0/0}\" 0",
+            ],
+        ),
+        (
+            "nan_sign_in_double_replies_resp2",
+            false,
+            &[
+                "EVAL \"return {double=0/0}\" 0",
+                "EVAL \"return {double=-(0/0)}\" 0",
             ],
         ),
     ];
