@@ -206,7 +206,7 @@ const SCRIPTS: &[&str] = &[
     "redis.setresp(3) return redis.call('TYPE', KEYS[1])",
     "return redis.call('PFADD', KEYS[1], ARGV[1], ARGV[2])",
     "return redis.call('GEOADD', KEYS[1], ARGV[1], ARGV[2], 'm1')",
-    "local t = {} for i = 1, tonumber(ARGV[1]) or 3 do t[i] = i * 0.5 end return t",
+    "local t = {} for i = 1, math.min(tonumber(ARGV[1]) or 3, 50) do t[i] = i * 0.5 end return t",
     "return {1, 2, 3, nil, 5, nil}",
     "local t = {} t[1] = 'a' t[2] = nil t[3] = 'c' return t",
     "return {true, {false, {true}}, {ok='x'}, {err='y'}}",
@@ -991,12 +991,16 @@ impl Pair {
             }
             return None;
         }
+        let show = std::env::var_os("FUZZ_SHOW").is_some();
+        if show {
+            println!("{line}");
+        }
         let ra = self.a.call(line);
         let rb = self.b.call(line);
-        if std::env::var_os("FUZZ_SHOW").is_some() {
+        if show {
             let mut shown = rb.escape_ascii().to_string();
             shown.truncate(200);
-            println!("{line}\n    -> {shown}");
+            println!("    -> {shown}");
         }
         (!same(cmp, &ra, &rb)).then_some((ra, rb))
     }
