@@ -713,7 +713,11 @@ fn other_command(r: &mut Rng) -> Step {
         }
         10 | 11 => {
             let d = p(r, &["t", "g", "h", "k", "l", "z", "hh", "i", "str"]);
-            (format!("{d} {}", p(r, &["r1", "r2"])), CrossRestore)
+            let how = p(
+                r,
+                &["", "", "", "busy", "flip", "cut", "idle", "freq", "ttl"],
+            );
+            (format!("{d} {} {how}", p(r, &["r1", "r2"])), CrossRestore)
         }
         12 => (format!("EXISTS {k} {}", p(r, &all)), Exact),
         13 => ("DBSIZE".to_string(), Exact),
@@ -807,7 +811,11 @@ fn bulk_command(r: &mut Rng) -> Step {
         }
         _ => {
             let d = p(r, &["t", "g", "h", "k", "l", "z", "hh", "i", "str"]);
-            (format!("{d} {}", p(r, &["r1", "r2"])), CrossRestore)
+            let how = p(
+                r,
+                &["", "", "", "busy", "flip", "cut", "idle", "freq", "ttl"],
+            );
+            (format!("{d} {} {how}", p(r, &["r1", "r2"])), CrossRestore)
         }
     }
 }
@@ -973,17 +981,34 @@ impl Pair {
         if cmp == Cmp::CrossRestore {
             let mut words = line.split(' ');
             let (src, dst) = (words.next().unwrap_or("k"), words.next().unwrap_or("r1"));
+            let how = words.next().unwrap_or("");
             let da = self.a.call(&format!("DUMP {src}"));
             let db = self.b.call(&format!("DUMP {src}"));
-            let (Some(pa), Some(pb)) = (bulk_payload(&da), bulk_payload(&db)) else {
+            let (Some(mut pa), Some(mut pb)) = (bulk_payload(&da), bulk_payload(&db)) else {
                 return (da != db).then_some((da, db));
             };
+            // Damage: a body byte (checksum error) or the tail cut off.
+            let damage = |p: &mut Vec<u8>| match how {
+                "flip" if p.len() > 11 => p[1] ^= 0x40,
+                "cut" => p.truncate(p.len() / 2),
+                _ => {}
+            };
+            damage(&mut pa);
+            damage(&mut pb);
+            let opts = match how {
+                "busy" => "",
+                "idle" => "REPLACE IDLETIME 10",
+                "freq" => "REPLACE FREQ 5",
+                "ttl" => "REPLACE ABSTTL",
+                _ => "REPLACE",
+            };
+            let ttl = if how == "ttl" { "4102444800000" } else { "0" };
             let ra = self
                 .a
-                .call(&format!("RESTORE {dst} 0 {} REPLACE", quoted_bytes(&pb)));
+                .call(&format!("RESTORE {dst} {ttl} {} {opts}", quoted_bytes(&pb)));
             let rb = self
                 .b
-                .call(&format!("RESTORE {dst} 0 {} REPLACE", quoted_bytes(&pa)));
+                .call(&format!("RESTORE {dst} {ttl} {} {opts}", quoted_bytes(&pa)));
             return (ra != rb).then_some((ra, rb));
         }
         if cmp == Cmp::Multi {
