@@ -631,7 +631,14 @@ fn hll_command(r: &mut Rng) -> Step {
             (format!("PFMERGE {k} {}", ks.join(" ")), Exact)
         }
         7 | 8 => (format!("GET {k}"), Exact),
-        9 => (format!("STRLEN {k}"), Exact),
+        9 => {
+            if r.one_in(2) {
+                (format!("STRLEN {k}"), Exact)
+            } else {
+                let sub = p(r, &["ENCODING", "DECODE", "GETREG", "TODENSE", "NOPE"]);
+                (format!("PFDEBUG {sub} {k}"), Exact)
+            }
+        }
         10 => (format!("GETRANGE {k} 0 15"), Exact),
         _ => {
             // Damage: a changed header byte or a register byte, or a plain string.
