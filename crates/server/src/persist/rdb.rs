@@ -50,14 +50,18 @@ fn is_full(value: &Value) -> bool {
 /// A stream in the RDB model, keeping our node layout (the one Redis would have).
 fn stream_to_rdb(s: &Stream) -> RdbStream {
     let owned = |b: &Bytes| b.to_vec();
+    let mut deleted = Vec::new();
     RdbStream {
         nodes: s
-            .node_spans()
+            .node_spans_with_deleted()
             .into_iter()
             .map(|(_, items)| {
                 items
                     .into_iter()
-                    .map(|(id, f)| {
+                    .map(|(id, f, dead)| {
+                        if dead {
+                            deleted.push(pair(id));
+                        }
                         (
                             pair(id),
                             f.iter().map(|(k, v)| (owned(k), owned(v))).collect(),
@@ -66,6 +70,7 @@ fn stream_to_rdb(s: &Stream) -> RdbStream {
                     .collect()
             })
             .collect(),
+        deleted,
         last_id: pair(s.last_id),
         first_id: pair(s.first_id()),
         max_deleted_id: pair(s.max_deleted_entry_id),
