@@ -1322,6 +1322,22 @@ fn regression_sequences() {
                 "DUMP u",
             ],
         ),
+        // A PEL entry XCLAIM FORCE creates starts at one delivery, then the claim counts.
+        (
+            "xclaim_force_delivery_count",
+            false,
+            &[
+                "XGROUP CREATE s g1 $ MKSTREAM",
+                "XADD s 1-1 f v",
+                "XADD s 1-2 f v",
+                "XADD s 1-3 f v",
+                "XCLAIM s g1 c1 0 9-9 1-1 FORCE",
+                "XCLAIM s g1 c1 0 1-2 FORCE JUSTID",
+                "XCLAIM s g1 c1 0 1-3 FORCE RETRYCOUNT 7",
+                // Delivery counts only (idle times follow the clock).
+                "EVAL \"local o = {} for i, e in ipairs(redis.call('XPENDING', KEYS[1], 'g1', '-', '+', 10)) do o[i] = e[4] end return o\" 1 s",
+            ],
+        ),
     ];
     let mut pair = Pair::start();
     for (name, resp3, lines) in cases {
