@@ -26,7 +26,7 @@ use rubra_resp::{parse_frame, Frame};
 use std::time::Instant;
 
 /// Sequences in the short (cargo test) run.
-const SHORT: u64 = 300;
+const SHORT: u64 = 1000;
 /// Commands per sequence.
 const SEQ_LEN: usize = 40;
 
