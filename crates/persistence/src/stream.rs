@@ -59,7 +59,11 @@ pub struct RdbStreamGroup {
 impl RdbStream {
     /// Number of entries.
     pub fn len(&self) -> usize {
-        self.nodes.iter().map(Vec::len).sum::<usize>() - self.deleted.len()
+        self.nodes
+            .iter()
+            .map(Vec::len)
+            .sum::<usize>()
+            .saturating_sub(self.deleted.len())
     }
 
     /// Whether the stream holds no entry (an empty stream is still a valid key).
