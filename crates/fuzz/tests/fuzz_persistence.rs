@@ -91,6 +91,7 @@ fn value(rng: &mut Rng, kind: usize) -> RdbValue {
                 max_deleted_id: (0, 0),
                 entries_added: entries.len() as u64,
                 groups,
+                deleted: Vec::new(),
             }))
         }
     }

@@ -198,6 +198,9 @@ struct Node {
     bytes: usize,
 }
 
+/// One entry of a macro node: its ID, fields and whether it is deleted (a tombstone).
+pub type NodeItem<'a> = (StreamId, &'a Fields, bool);
+
 /// A stream value.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Stream {
@@ -212,6 +215,10 @@ pub struct Stream {
     pub entries_added: u64,
     /// Consumer groups by name, sorted as Redis lists them.
     pub groups: BTreeMap<Bytes, ConsumerGroup>,
+    /// Deleted entries (XDEL, XTRIM) whose node still has live ones: Redis only flags an
+    /// entry deleted inside its node's listpack until the whole node goes, and its RDB
+    /// and DUMP bytes carry such entries, so ours keep them for that alone.
+    tombs: BTreeMap<StreamId, Fields>,
 }
 
 /// Rough listpack size of an entry, for the node byte limit.
@@ -320,24 +327,40 @@ impl Stream {
 
     /// Marks one entry deleted inside its node, removing the node when it has no live
     /// entry left (as Redis frees an all-deleted listpack).
-    fn unlink(&mut self, id: StreamId, drop_empty_node: bool) {
+    /// The entry's fields are kept as a tombstone while its node stays.
+    fn unlink(&mut self, id: StreamId, fields: Fields, drop_empty_node: bool) {
         let master = self.nodes.range(..=id).next_back().map(|(k, _)| *k);
         if let Some(m) = master {
             if let Some(n) = self.nodes.get_mut(&m) {
                 n.live = n.live.saturating_sub(1);
                 if n.live == 0 && drop_empty_node {
                     self.nodes.remove(&m);
+                    self.drop_tombs(m);
+                } else {
+                    self.tombs.insert(id, fields);
                 }
             }
         }
     }
 
+    /// Forgets the tombstones of the node whose master ID was `master` (the node is gone).
+    fn drop_tombs(&mut self, master: StreamId) {
+        let end = self.nodes.range(master..).next().map(|(k, _)| *k);
+        let ids: Vec<StreamId> = match end {
+            Some(e) => self.tombs.range(master..e).map(|(k, _)| *k).collect(),
+            None => self.tombs.range(master..).map(|(k, _)| *k).collect(),
+        };
+        for id in ids {
+            self.tombs.remove(&id);
+        }
+    }
+
     /// XDEL of one ID; true if it existed. Updates `max_deleted_entry_id`.
     pub fn delete(&mut self, id: StreamId) -> bool {
-        if self.entries.remove(&id).is_none() {
+        let Some(fields) = self.entries.remove(&id) else {
             return false;
-        }
-        self.unlink(id, true);
+        };
+        self.unlink(id, fields, true);
         if id > self.max_deleted_entry_id {
             self.max_deleted_entry_id = id;
         }
@@ -375,6 +398,7 @@ impl Stream {
                     self.entries.remove(id);
                 }
                 self.nodes.remove(&master);
+                self.drop_tombs(master);
                 deleted += ids.len() as u64;
                 continue;
             }
@@ -394,8 +418,9 @@ impl Stream {
                 if stop {
                     break;
                 }
-                self.entries.remove(&id);
-                self.unlink(id, false);
+                if let Some(fields) = self.entries.remove(&id) {
+                    self.unlink(id, fields, false);
+                }
                 deleted += 1;
             }
             break;
@@ -456,6 +481,43 @@ impl Stream {
                 None => self.entries.range(*m..).map(|(k, v)| (*k, v)).collect(),
             };
             if !items.is_empty() {
+                out.push((*m, items));
+            }
+        }
+        out
+    }
+
+    /// [`Stream::node_spans`] with the deleted entries each node still holds (flag true),
+    /// for RDB / DUMP bytes identical to Redis's.
+    pub fn node_spans_with_deleted(&self) -> Vec<(StreamId, Vec<NodeItem<'_>>)> {
+        let masters: Vec<StreamId> = self.nodes.keys().copied().collect();
+        let mut out = Vec::with_capacity(masters.len());
+        for (i, m) in masters.iter().enumerate() {
+            let next = masters.get(i + 1).copied();
+            let in_node = |id: &StreamId| *id >= *m && next.is_none_or(|n| *id < n);
+            let mut items: Vec<NodeItem<'_>> = match next {
+                Some(n) => self
+                    .entries
+                    .range(*m..n)
+                    .map(|(k, v)| (*k, v, false))
+                    .collect(),
+                None => self
+                    .entries
+                    .range(*m..)
+                    .map(|(k, v)| (*k, v, false))
+                    .collect(),
+            };
+            let dead: Vec<NodeItem<'_>> = self
+                .tombs
+                .range(*m..)
+                .take_while(|(k, _)| in_node(k))
+                .map(|(k, v)| (*k, v, true))
+                .collect();
+            if !dead.is_empty() {
+                items.extend(dead);
+                items.sort_by_key(|e| e.0);
+            }
+            if items.iter().any(|e| !e.2) {
                 out.push((*m, items));
             }
         }

@@ -191,13 +191,14 @@ impl ZSet {
 
     /// Sets `member`'s score; returns the previous score if it was present. `score` must not
     /// be NaN (callers reject NaN with Redis's error before getting here).
-    /// A score of -0 is stored as 0 in the compact form, as Redis's listpack does, and
-    /// as -0 in the full form, as its skiplist does. A new member longer than
-    /// `zset-max-listpack-value`, or one past `zset-max-listpack-entries`, converts the
+    /// A score of -0 is stored as 0 in the compact form, as Redis's listpack does, and as
+    /// -0 in the full one, as its skiplist does. A new member longer
+    /// than `zset-max-listpack-value`, or one past `zset-max-listpack-entries`, converts the
     /// set to the full form first (Redis's zsetAdd).
     pub fn insert(&mut self, member: Bytes, score: f64) -> Option<f64> {
         debug_assert!(!score.is_nan());
         if let Repr::Pack(p) = &mut self.0 {
+            // Only the compact form loses the sign of -0 (the full form keeps it).
             let score = score + 0.0;
             let found = slots(p)
                 .find(|s| s.member == &member[..])

@@ -391,8 +391,8 @@ impl ZTree {
 
     /// Sets `member`'s score; returns the previous score if it was present. `score` must not
     /// be NaN (callers reject NaN with Redis's error before getting here).
-    /// A score of -0 stays -0 here, as in Redis's skiplist (only its listpack encoding,
-    /// `zpack`, stores it as 0).
+    /// A new member's score of -0 stays -0, as in Redis's skiplist (ZSCORE then says
+    /// "-0"); an existing member's 0 is not changed by -0 (equal scores).
     pub(crate) fn insert(&mut self, member: Bytes, score: f64) -> Option<f64> {
         debug_assert!(!score.is_nan());
         match self.dict.get_mut(&member) {

@@ -4,14 +4,20 @@
 use crate::consts::{DUMP_MAX_VERSION, RDB_VERSION};
 use crate::crc64::crc64;
 use crate::decode::{self, Cursor};
-use crate::encode::put_value;
+use crate::encode::put_value_as;
 use crate::error::RdbError;
 use crate::RdbValue;
 
 /// Serialises `value` as DUMP would, so RESTORE on redis-server (or on us) accepts it.
 pub fn dump_payload(value: &RdbValue) -> Vec<u8> {
+    dump_payload_as(value, false)
+}
+
+/// [`dump_payload`] of a value whose object is in its full encoding (`full`: hash table,
+/// skiplist), saved in that form even when small, as Redis saves what the object is.
+pub fn dump_payload_as(value: &RdbValue, full: bool) -> Vec<u8> {
     let mut body = Vec::new();
-    let ty = put_value(&mut body, value);
+    let ty = put_value_as(&mut body, value, full);
     let mut out = Vec::with_capacity(body.len() + 11);
     out.push(ty);
     out.extend_from_slice(&body);

@@ -58,7 +58,7 @@ pub(crate) fn put_blob(out: &mut Vec<u8>, s: &[u8]) {
     if s.len() > 20 {
         let done = LZF_OUT.with(|c| {
             let mut c = c.borrow_mut();
-            if !lzf::compress_into(s, s.len() - 3, &mut c) {
+            if !lzf::compress_into(s, s.len() - 4, &mut c) {
                 return false;
             }
             out.push(0xc0 | ENC_LZF);
@@ -134,13 +134,16 @@ fn fits_listpack<'a>(mut items: impl Iterator<Item = &'a [u8]>, count: usize) ->
 }
 
 fn put_list(out: &mut Vec<u8>, items: &[Vec<u8>]) {
-    // Split into listpack nodes of at most ~8 KiB, like list-max-listpack-size -2.
+    // Split into listpack nodes of at most 8 KiB (list-max-listpack-size -2) as Redis 7.0
+    // fills its tail node on RPUSH: an element joins the node while the node's bytes plus
+    // the element's length plus 8 (Redis's overestimate of an entry's overhead) stay
+    // within the limit. A list built by appending gets Redis's node boundaries.
     let mut nodes: Vec<&[Vec<u8>]> = Vec::new();
     let mut start = 0;
     let mut size = 7;
     for (i, it) in items.iter().enumerate() {
         let sz = listpack::entry_size(it);
-        if i > start && size + sz > QUICKLIST_NODE_BYTES {
+        if i > start && size + it.len() + 8 > QUICKLIST_NODE_BYTES {
             nodes.push(&items[start..i]);
             start = i;
             size = 7;
@@ -159,7 +162,12 @@ fn put_list(out: &mut Vec<u8>, items: &[Vec<u8>]) {
 
 /// Appends the encoding of `value` and returns its RDB type byte (which callers place before
 /// the key in an RDB file, or first in a DUMP payload).
-pub(crate) fn put_value(out: &mut Vec<u8>, value: &RdbValue) -> u8 {
+///
+/// `full`: the object is in its full encoding (a hash table set or hash, a skiplist zset)
+/// though small enough for the compact one. Redis saves what the
+/// object is, and its objects do not convert back when they shrink, so such a value is
+/// saved in the full form.
+pub(crate) fn put_value_as(out: &mut Vec<u8>, value: &RdbValue, full: bool) -> u8 {
     match value {
         RdbValue::Str(s) => {
             put_string(out, s);
@@ -172,7 +180,7 @@ pub(crate) fn put_value(out: &mut Vec<u8>, value: &RdbValue) -> u8 {
         RdbValue::Set(members) => {
             let ints: Option<Vec<i64>> = members.iter().map(|m| parse_canonical_i64(m)).collect();
             match ints {
-                Some(ints) if ints.len() <= MAX_INTSET_ENTRIES => {
+                Some(ints) if !full && ints.len() <= MAX_INTSET_ENTRIES => {
                     put_blob(out, &intset_encode(&ints));
                     TYPE_SET_INTSET
                 }
@@ -187,7 +195,7 @@ pub(crate) fn put_value(out: &mut Vec<u8>, value: &RdbValue) -> u8 {
         }
         RdbValue::Hash(pairs) => {
             let flat = pairs.iter().flat_map(|(f, v)| [f.as_slice(), v.as_slice()]);
-            if fits_listpack(flat.clone(), pairs.len()) {
+            if !full && fits_listpack(flat.clone(), pairs.len()) {
                 put_blob(out, &listpack::encode(flat));
                 TYPE_HASH_LISTPACK
             } else {
@@ -201,10 +209,15 @@ pub(crate) fn put_value(out: &mut Vec<u8>, value: &RdbValue) -> u8 {
         }
         RdbValue::Stream(st) => crate::stream::put_stream(out, st),
         RdbValue::ZSet(pairs) => {
-            if fits_listpack(pairs.iter().map(|(m, _)| m.as_slice()), pairs.len()) {
+            // Redis's order: by score (-0 equal to 0), then member bytes.
+            let mut sorted: Vec<&(Vec<u8>, f64)> = pairs.iter().collect();
+            sorted.sort_by(|a, b| {
+                a.1.partial_cmp(&b.1)
+                    .unwrap_or(std::cmp::Ordering::Equal)
+                    .then_with(|| a.0.cmp(&b.0))
+            });
+            if !full && fits_listpack(pairs.iter().map(|(m, _)| m.as_slice()), pairs.len()) {
                 // Listpack zsets are kept sorted by (score, member).
-                let mut sorted: Vec<&(Vec<u8>, f64)> = pairs.iter().collect();
-                sorted.sort_by(|a, b| a.1.total_cmp(&b.1).then_with(|| a.0.cmp(&b.0)));
                 let scores: Vec<Vec<u8>> = sorted.iter().map(|p| format_score(p.1)).collect();
                 let flat = sorted
                     .iter()
@@ -213,8 +226,10 @@ pub(crate) fn put_value(out: &mut Vec<u8>, value: &RdbValue) -> u8 {
                 put_blob(out, &listpack::encode(flat));
                 TYPE_ZSET_LISTPACK
             } else {
+                // A skiplist is saved greatest first, as Redis does (its loader then
+                // inserts each element at the head).
                 put_len(out, pairs.len() as u64);
-                for (m, s) in pairs {
+                for (m, s) in sorted.iter().rev() {
                     put_string(out, m);
                     out.extend_from_slice(&s.to_le_bytes());
                 }

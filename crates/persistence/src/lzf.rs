@@ -1,4 +1,7 @@
 //! LZF compression (the liblzf stream format Redis uses for long strings in RDB files).
+//! The compressor makes the bytes Redis's liblzf build makes (HLOG 16, VERY_FAST, the
+//! same hash, match rules and output-room tests), so DUMP payloads and RDB files are
+//! byte-identical to Redis's, not just decodable by it.
 //!
 //! Format: a control byte below 32 means "copy the next ctrl+1 literal bytes"; otherwise its
 //! top three bits are a length (7 means "add the next byte") and, with the low five bits and
@@ -10,22 +13,12 @@ use std::cell::RefCell;
 const MAX_LITERAL: usize = 32;
 const MAX_OFF: usize = 1 << 13;
 const MAX_REF: usize = (1 << 8) + (1 << 3);
-const HASH_BITS: u32 = 14;
+/// Redis builds liblzf with HLOG 16: the table's size is part of the output format.
+const HASH_BITS: u32 = 16;
+const HSIZE: usize = 1 << HASH_BITS;
 
-fn hash3(b: &[u8]) -> usize {
-    let v = (b[0] as u32) << 16 | (b[1] as u32) << 8 | b[2] as u32;
-    (v.wrapping_mul(2_654_435_761) >> (32 - HASH_BITS)) as usize
-}
-
-fn flush_literals(out: &mut Vec<u8>, lit: &[u8]) {
-    for chunk in lit.chunks(MAX_LITERAL) {
-        out.push((chunk.len() - 1) as u8);
-        out.extend_from_slice(chunk);
-    }
-}
-
-/// The match-finder table, reused across calls on one thread: filling a fresh 16k-entry
-/// table per string made SAVE of short values several times slower than Redis. Each slot
+/// The match-finder table, reused across calls on one thread: filling a fresh 64k-entry
+/// table per string would make SAVE of short values several times slower than Redis. Each slot
 /// holds `(generation << 32) | position`; a slot from an earlier call reads as empty, so the
 /// output is the same as with a fresh table.
 struct Table {
@@ -40,8 +33,8 @@ thread_local! {
     });
 }
 
-/// Compresses `input`; returns None unless the result is strictly shorter than `max_len`
-/// bytes, because Redis only stores compressed strings that save space.
+/// Compresses `input` into at most `max_len` bytes; None when liblzf would give up (it
+/// gives up a little early: its room tests are conservative, and Redis relies on them).
 #[cfg(test)]
 pub(crate) fn compress(input: &[u8], max_len: usize) -> Option<Vec<u8>> {
     let mut out = Vec::new();
@@ -49,7 +42,7 @@ pub(crate) fn compress(input: &[u8], max_len: usize) -> Option<Vec<u8>> {
 }
 
 /// [`compress`] into `out` (cleared first), so a caller compressing many strings reuses one
-/// buffer; returns whether the result is usable (strictly shorter than `max_len`).
+/// buffer; returns whether liblzf would have produced it within `max_len` bytes.
 pub(crate) fn compress_into(input: &[u8], max_len: usize, out: &mut Vec<u8>) -> bool {
     out.clear();
     // Positions are stored in 32 bits; longer inputs (never seen in practice: a Redis
@@ -64,7 +57,7 @@ pub(crate) fn compress_into(input: &[u8], max_len: usize, out: &mut Vec<u8>) -> 
     TABLE.with(|t| compress_with(&mut t.borrow_mut(), input, max_len, out))
 }
 
-fn compress_with(table: &mut Table, input: &[u8], max_len: usize, out: &mut Vec<u8>) -> bool {
+fn compress_with(table: &mut Table, input: &[u8], out_len: usize, out: &mut Vec<u8>) -> bool {
     table.generation += 1;
     if table.generation >= 1 << 32 {
         table.slots.fill(0);
@@ -72,70 +65,121 @@ fn compress_with(table: &mut Table, input: &[u8], max_len: usize, out: &mut Vec<
     }
     let stamp = table.generation << 32;
     let slots = &mut table.slots;
-    out.reserve(input.len());
-    let mut lit_start = 0;
-    let mut i = 0;
-    while i + 2 < input.len() {
-        let h = hash3(&input[i..]);
+    let in_len = input.len();
+    out.clear();
+    if in_len == 0 || out_len == 0 {
+        return false;
+    }
+    // The output is written as liblzf writes it: `op` runs ahead of a literal run's
+    // header byte (at op - lit - 1), which is filled in when the run stops.
+    out.resize(out_len, 0);
+    let mut op = 1usize;
+    let mut lit = 0usize;
+    let mut ip = 0usize;
+    // The rolling hash of the three bytes at ip (older bytes above bit 24 are masked out
+    // by the index function).
+    let mut hval: u32 = (input[0] as u32) << 8 | input.get(1).copied().unwrap_or(0) as u32;
+    let idx =
+        |h: u32| ((h >> (24 - HASH_BITS)).wrapping_sub(h.wrapping_mul(5)) as usize) & (HSIZE - 1);
+    while ip + 2 < in_len {
+        hval = hval << 8 | input[ip + 2] as u32;
+        let h = idx(hval);
         let old = slots[h];
-        slots[h] = stamp | i as u64;
+        slots[h] = stamp | ip as u64;
         let cand = (old & 0xffff_ffff) as usize;
+        // A match needs an entry of this call, within reach, not at the very first byte
+        // (liblzf's `ref > in_data`), and the same three bytes.
         if old & !0xffff_ffff == stamp
-            && i - cand <= MAX_OFF
-            && input[cand..cand + 3] == input[i..i + 3]
+            && ip - cand - 1 < MAX_OFF
+            && cand > 0
+            && input[cand..cand + 3] == input[ip..ip + 3]
         {
-            let max = (input.len() - i).min(MAX_REF);
-            let len = match_len(input, cand, i, max);
-            flush_literals(out, &input[lit_start..i]);
-            let off = i - cand - 1;
-            let l = len - 2;
-            if l < 7 {
-                out.push(((l as u8) << 5) | (off >> 8) as u8);
-            } else {
-                out.push((7 << 5) | (off >> 8) as u8);
-                out.push((l - 7) as u8);
-            }
-            out.push((off & 0xff) as u8);
-            // Index the last two positions of the match only, as liblzf's VERY_FAST mode
-            // (Redis's build) does: indexing every position inside long matches cost more
-            // than half the time of encoding compressible values, for little gain.
-            for j in (i + len).saturating_sub(2)..(i + len).min(input.len().saturating_sub(2)) {
-                slots[hash3(&input[j..])] = stamp | j as u64;
-            }
-            i += len;
-            lit_start = i;
-            if out.len() >= max_len {
+            let maxlen = (in_len - ip - 2).min(MAX_REF);
+            // liblzf's conservative room test, then the exact one.
+            if op + 4 >= out_len && op - usize::from(lit == 0) + 4 >= out_len {
                 return false;
             }
+            out[op - lit - 1] = (lit as u8).wrapping_sub(1);
+            op -= usize::from(lit == 0);
+            let len = match_len(input, cand, ip, maxlen);
+            let off = ip - cand - 1;
+            let l = len - 2;
+            if l < 7 {
+                out[op] = ((off >> 8) + (l << 5)) as u8;
+                op += 1;
+            } else {
+                out[op] = ((off >> 8) + (7 << 5)) as u8;
+                out[op + 1] = (l - 7) as u8;
+                op += 2;
+            }
+            out[op] = off as u8;
+            op += 2; // the byte written, and room for the next run's header
+            lit = 0;
+            ip += len;
+            if ip + 2 >= in_len {
+                break;
+            }
+            // VERY_FAST: only the last two positions of the match go into the table.
+            for j in [ip - 2, ip - 1] {
+                hval = (input[j] as u32) << 16 | (input[j + 1] as u32) << 8 | input[j + 2] as u32;
+                slots[idx(hval)] = stamp | j as u64;
+            }
         } else {
-            i += 1;
+            if op >= out_len {
+                return false;
+            }
+            lit += 1;
+            out[op] = input[ip];
+            op += 1;
+            ip += 1;
+            if lit == MAX_LITERAL {
+                out[op - lit - 1] = (lit - 1) as u8;
+                lit = 0;
+                op += 1;
+            }
         }
     }
-    flush_literals(out, &input[lit_start..]);
-    out.len() < max_len
+    // At most two bytes and a run header are left.
+    if op + 3 > out_len {
+        return false;
+    }
+    while ip < in_len {
+        lit += 1;
+        out[op] = input[ip];
+        op += 1;
+        ip += 1;
+        if lit == MAX_LITERAL {
+            out[op - lit - 1] = (lit - 1) as u8;
+            lit = 0;
+            op += 1;
+        }
+    }
+    out[op - lit - 1] = (lit as u8).wrapping_sub(1);
+    op -= usize::from(lit == 0);
+    out.truncate(op);
+    true
 }
 
-/// Length of the common run of `input[cand..]` and `input[i..]` (`cand < i`), at least 3
-/// (already checked) and at most `max`, compared eight bytes at a time.
-fn match_len(input: &[u8], cand: usize, i: usize, max: usize) -> usize {
-    let mut len = 3;
-    while len + 8 <= max {
-        let a = u64::from_le_bytes(
-            input[cand + len..cand + len + 8]
-                .try_into()
-                .unwrap_or([0; 8]),
-        );
-        let b = u64::from_le_bytes(input[i + len..i + len + 8].try_into().unwrap_or([0; 8]));
-        let diff = a ^ b;
-        if diff != 0 {
-            return len + (diff.trailing_zeros() / 8) as usize;
+/// How many bytes of `input[cand..]` and `input[i..]` agree (`cand < i`), counted as
+/// liblzf counts: the first three are known to, the count stops at the first difference
+/// or at `maxlen` -- except that with `maxlen` over 16 the first sixteen further bytes are
+/// compared without the cap (liblzf's unrolled loop), so the count may pass it by two.
+fn match_len(input: &[u8], cand: usize, i: usize, maxlen: usize) -> usize {
+    let mut len = 2;
+    if maxlen > 16 {
+        for _ in 0..16 {
+            len += 1;
+            if input[cand + len] != input[i + len] {
+                return len;
+            }
         }
-        len += 8;
     }
-    while len < max && input[cand + len] == input[i + len] {
+    loop {
         len += 1;
+        if !(len < maxlen && input[cand + len] == input[i + len]) {
+            return len;
+        }
     }
-    len
 }
 
 /// Decompresses `input`, which must expand to exactly `expected_len` bytes.

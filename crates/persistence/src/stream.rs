@@ -37,6 +37,10 @@ pub struct RdbStream {
     pub max_deleted_id: RdbStreamId,
     pub entries_added: u64,
     pub groups: Vec<RdbStreamGroup>,
+    /// IDs of entries in `nodes` that are deleted: Redis keeps a deleted entry, flagged,
+    /// in its node until the whole node goes, and writers that keep them too make the
+    /// same bytes. Readers leave this empty (they return live entries only).
+    pub deleted: Vec<RdbStreamId>,
 }
 
 /// A consumer group.
@@ -55,7 +59,11 @@ pub struct RdbStreamGroup {
 impl RdbStream {
     /// Number of entries.
     pub fn len(&self) -> usize {
-        self.nodes.iter().map(Vec::len).sum()
+        self.nodes
+            .iter()
+            .map(Vec::len)
+            .sum::<usize>()
+            .saturating_sub(self.deleted.len())
     }
 
     /// Whether the stream holds no entry (an empty stream is still a valid key).
@@ -78,9 +86,11 @@ fn int(v: i64) -> Vec<u8> {
 }
 
 /// Encodes one node's listpack.
-fn node_listpack(node: &[RdbStreamEntry]) -> Vec<u8> {
+fn node_listpack(node: &[RdbStreamEntry], deleted: &[RdbStreamId]) -> Vec<u8> {
     let (master, master_fields) = (&node[0].0, &node[0].1);
-    let mut items: Vec<Vec<u8>> = vec![int(node.len() as i64), int(0)];
+    let is_deleted = |id: &RdbStreamId| deleted.binary_search(id).is_ok();
+    let dead = node.iter().filter(|e| is_deleted(&e.0)).count();
+    let mut items: Vec<Vec<u8>> = vec![int((node.len() - dead) as i64), int(dead as i64)];
     items.push(int(master_fields.len() as i64));
     items.extend(master_fields.iter().map(|(f, _)| f.clone()));
     items.push(int(0));
@@ -89,7 +99,9 @@ fn node_listpack(node: &[RdbStreamEntry]) -> Vec<u8> {
             && fields.iter().zip(master_fields).all(|(a, b)| a.0 == b.0);
         let ms = id.0.wrapping_sub(master.0) as i64;
         let seq = id.1.wrapping_sub(master.1) as i64;
-        items.push(int(if same { FLAG_SAMEFIELDS } else { 0 }));
+        let flags =
+            if same { FLAG_SAMEFIELDS } else { 0 } | if is_deleted(id) { FLAG_DELETED } else { 0 };
+        items.push(int(flags));
         items.push(int(ms));
         items.push(int(seq));
         if same {
@@ -113,13 +125,15 @@ fn node_listpack(node: &[RdbStreamEntry]) -> Vec<u8> {
 
 /// Writes a stream value body; returns the type byte (19).
 pub(crate) fn put_stream(out: &mut Vec<u8>, s: &RdbStream) -> u8 {
+    let mut deleted = s.deleted.clone();
+    deleted.sort_unstable();
     let nodes: Vec<&Vec<RdbStreamEntry>> = s.nodes.iter().filter(|n| !n.is_empty()).collect();
     put_len(out, nodes.len() as u64);
     for node in &nodes {
         let mut key = Vec::with_capacity(16);
         put_id_raw(&mut key, node[0].0);
         put_string(out, &key);
-        put_blob(out, &node_listpack(node));
+        put_blob(out, &node_listpack(node, &deleted));
     }
     put_len(out, s.len() as u64);
     for id in [s.last_id, s.first_id, s.max_deleted_id] {
@@ -360,6 +374,7 @@ mod tests {
                 ],
                 consumers: vec![(b"al".to_vec(), 7), (b"bob".to_vec(), 8)],
             }],
+            deleted: vec![],
         };
         let mut out = Vec::new();
         assert_eq!(put_stream(&mut out, &s), TYPE_STREAM_LISTPACKS_2);

@@ -7,7 +7,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use crate::consts::*;
 use crate::crc64::crc64_update;
-use crate::encode::{put_len, put_string, put_value};
+use crate::encode::{put_len, put_string, put_value_as};
 use crate::RdbEntry;
 
 /// Streams an RDB file to `out`. Call [`RdbWriter::finish`] to write the footer; a writer
@@ -122,13 +122,29 @@ impl<W: Write> RdbWriter<W> {
         idle_secs: Option<u64>,
         freq: Option<u8>,
     ) -> io::Result<()> {
+        self.entry_parts_as(db, key, value, expire_ms, idle_secs, freq, false)
+    }
+
+    /// [`RdbWriter::entry_parts`] for a value whose object may be in its full encoding
+    /// (`full`: hash table, skiplist), saved in that form even when small, as Redis does.
+    #[allow(clippy::too_many_arguments)]
+    pub fn entry_parts_as(
+        &mut self,
+        db: usize,
+        key: &[u8],
+        value: &crate::RdbValue,
+        expire_ms: Option<u64>,
+        idle_secs: Option<u64>,
+        freq: Option<u8>,
+        full: bool,
+    ) -> io::Result<()> {
         if value.is_empty() && !matches!(value, crate::RdbValue::Str(_)) {
             return Ok(());
         }
         self.meta(db, expire_ms, idle_secs, freq)?;
         let mut body = std::mem::take(&mut self.scratch);
         body.clear();
-        let ty = put_value(&mut body, value);
+        let ty = put_value_as(&mut body, value, full);
         self.buf.push(ty);
         put_string(&mut self.buf, key);
         self.buf.extend_from_slice(&body);

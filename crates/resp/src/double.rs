@@ -1,10 +1,11 @@
 //! Formatting of doubles the way Redis 7.0 does it for replies (`%.17g`), so that ZSCORE and
 //! friends return byte-identical strings to redis-server.
 
-/// Formats `v` like C's `printf("%.17g", v)`, with `inf`/`-inf`/`nan` spelled as Redis does.
+/// Formats `v` like C's `printf("%.17g", v)`, with `inf`/`-inf`/`nan` spelled as Redis does
+/// (glibc's: a NaN with its sign bit set, such as Lua's 0/0, prints as "-nan").
 pub fn format_double(v: f64) -> String {
     if v.is_nan() {
-        return "nan".to_string();
+        return if v.is_sign_negative() { "-nan" } else { "nan" }.to_string();
     }
     if v.is_infinite() {
         return if v > 0.0 { "inf".into() } else { "-inf".into() };

@@ -6,7 +6,7 @@ use bytes::Bytes;
 use rubra_keyspace::stream::{ConsumerGroup, PendingEntry};
 use rubra_keyspace::{Db, DbSnapshot, Entry, Stream, StreamId, Value, ZSet};
 use rubra_persistence::{
-    dump_payload, restore_payload, Next, RdbError, RdbFeedReader, RdbInfo, RdbItem, RdbReader,
+    dump_payload_as, restore_payload, Next, RdbError, RdbFeedReader, RdbInfo, RdbItem, RdbReader,
     RdbStream, RdbStreamGroup, RdbValue, RdbWriter,
 };
 use rubra_resp::Reply;
@@ -36,17 +36,32 @@ fn unpair(id: (u64, u64)) -> StreamId {
     StreamId::new(id.0, id.1)
 }
 
+/// Whether the value is in its full encoding (hash table set or hash, skiplist zset): the
+/// RDB form follows the object, not its size, as in Redis (which never converts back).
+fn is_full(value: &Value) -> bool {
+    match value {
+        Value::Hash(h) => !h.is_compact(),
+        Value::Set(s) => !s.is_compact(),
+        Value::ZSet(z) => !z.is_compact(),
+        _ => false,
+    }
+}
+
 /// A stream in the RDB model, keeping our node layout (the one Redis would have).
 fn stream_to_rdb(s: &Stream) -> RdbStream {
     let owned = |b: &Bytes| b.to_vec();
+    let mut deleted = Vec::new();
     RdbStream {
         nodes: s
-            .node_spans()
+            .node_spans_with_deleted()
             .into_iter()
             .map(|(_, items)| {
                 items
                     .into_iter()
-                    .map(|(id, f)| {
+                    .map(|(id, f, dead)| {
+                        if dead {
+                            deleted.push(pair(id));
+                        }
                         (
                             pair(id),
                             f.iter().map(|(k, v)| (owned(k), owned(v))).collect(),
@@ -55,6 +70,7 @@ fn stream_to_rdb(s: &Stream) -> RdbStream {
                     .collect()
             })
             .collect(),
+        deleted,
         last_id: pair(s.last_id),
         first_id: pair(s.first_id()),
         max_deleted_id: pair(s.max_deleted_entry_id),
@@ -198,7 +214,7 @@ pub(crate) fn write_rdb<W: Write>(
             // neutral model.
             let written = match &e.value {
                 Value::Str(s) => w.string_entry(i, k, s, expire),
-                other => w.entry_parts(i, k, &to_rdb(other), expire, None, None),
+                other => w.entry_parts_as(i, k, &to_rdb(other), expire, None, None, is_full(other)),
             };
             if let Err(err) = written {
                 failure = Some(err);
@@ -424,7 +440,7 @@ pub(crate) fn save_file(
 
 /// A value as a DUMP payload.
 pub(crate) fn dump_value(value: &Value) -> Vec<u8> {
-    dump_payload(&to_rdb(value))
+    dump_payload_as(&to_rdb(value), is_full(value))
 }
 
 /// A DUMP payload as a value, with Redis's error replies.

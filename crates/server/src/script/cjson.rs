@@ -311,17 +311,7 @@ impl Decoder<'_> {
             return self.string(index);
         }
         if c == b'-' || c.is_ascii_digit() {
-            let len = number_len(rest);
-            let parsed = std::str::from_utf8(&rest[..len])
-                .ok()
-                .and_then(|s| s.parse::<f64>().ok());
-            return Ok(match parsed {
-                Some(n) if len > 0 => {
-                    self.pos += len;
-                    tok(Ok(Tok::Num), Some(Value::Number(n)))
-                }
-                _ => tok(Err("invalid number"), None),
-            });
+            return Ok(self.number(index, rest));
         }
         for (word, kind, value) in [
             (&b"true"[..], Tok::Bool, Value::Boolean(true)),
@@ -337,7 +327,31 @@ impl Decoder<'_> {
                 return Ok(tok(Ok(kind), Some(value)));
             }
         }
+        // decode_invalid_numbers (on in Redis): '+', Inf and NaN go to strtod too.
+        let lower = |n: usize| rest.get(..n).map(|b| b.to_ascii_lowercase());
+        if c == b'+' || lower(3).is_some_and(|w| w == b"inf" || w == b"nan") {
+            return Ok(self.number(index, rest));
+        }
         Ok(tok(Err("invalid token"), None))
+    }
+
+    /// A number token: what C's strtod reads at `rest` (hexadecimal, inf, nan and all, as
+    /// lua-cjson reads numbers), "invalid number" if it reads nothing.
+    fn number(&mut self, index: usize, rest: &[u8]) -> Token {
+        let (n, len) = strtod_prefix(rest);
+        if len == 0 {
+            return Token {
+                kind: Err("invalid number"),
+                index,
+                value: None,
+            };
+        }
+        self.pos += len;
+        Token {
+            kind: Ok(Tok::Num),
+            index,
+            value: Some(Value::Number(n)),
+        }
     }
 
     fn string(&mut self, index: usize) -> mlua::Result<Token> {
@@ -470,34 +484,24 @@ impl Decoder<'_> {
     }
 }
 
-/// Length of the number at the start of `s` (JSON grammar, leniently like strtod).
-fn number_len(s: &[u8]) -> usize {
-    let mut i = 0;
-    if s.first() == Some(&b'-') {
-        i += 1;
-    }
-    while s.get(i).is_some_and(u8::is_ascii_digit) {
-        i += 1;
-    }
-    if s.get(i) == Some(&b'.') {
-        i += 1;
-        while s.get(i).is_some_and(u8::is_ascii_digit) {
-            i += 1;
-        }
-    }
-    if matches!(s.get(i), Some(b'e' | b'E')) {
-        let mut j = i + 1;
-        if matches!(s.get(j), Some(b'+' | b'-')) {
-            j += 1;
-        }
-        if s.get(j).is_some_and(u8::is_ascii_digit) {
-            while s.get(j).is_some_and(u8::is_ascii_digit) {
-                j += 1;
-            }
-            i = j;
-        }
-    }
-    i
+/// The number C's strtod reads at the start of `s` and how many bytes it used (0: none).
+/// Only the bytes strtod could use are copied (letters, digits and `+-.()_`: hex floats,
+/// "infinity", "nan(...)"), so a long document is not copied once per number.
+fn strtod_prefix(s: &[u8]) -> (f64, usize) {
+    let end = s
+        .iter()
+        .position(|&b| !(b.is_ascii_alphanumeric() || b"+-.()_".contains(&b)))
+        .unwrap_or(s.len());
+    let Ok(text) = std::ffi::CString::new(&s[..end]) else {
+        return (0.0, 0);
+    };
+    let mut stop: *mut libc::c_char = std::ptr::null_mut();
+    // SAFETY: `text` is NUL-terminated and outlives the call; strtod sets `stop` to a
+    // position within it (the start when it reads nothing). The process never calls
+    // setlocale, so the decimal point is '.', as in Redis's cjson.
+    let n = unsafe { libc::strtod(text.as_ptr(), &mut stop) };
+    let used = (stop as usize).saturating_sub(text.as_ptr() as usize);
+    (n, used.min(end))
 }
 
 /// `\uXXXX` (with a surrogate pair if needed) at the start of `s`: the char and bytes used.

@@ -38,9 +38,10 @@ pub(crate) fn bad_arg(lua: &Lua, narg: usize, msg: &str) -> mlua::Error {
 fn bit(lua: &Lua) -> mlua::Result<Table> {
     let t = lua.create_table()?;
     fn norm(n: f64) -> i32 {
-        // LuaBitOp's tobit: the number modulo 2^32, as a signed 32-bit integer.
-        let m = n.rem_euclid(4_294_967_296.0);
-        m as u64 as u32 as i32
+        // LuaBitOp's tobit: add 2^52 + 2^51 and keep the low 32 bits of the double's
+        // representation. A fraction rounds to nearest, ties to even (3.5 -> 4,
+        // 2.5 -> 2), not toward zero, and the result is the number modulo 2^32.
+        (n + 6_755_399_441_055_744.0).to_bits() as u32 as i32
     }
     let unary = |f: fn(i32) -> i32| move |_: &Lua, x: f64| Ok(f(norm(x)) as f64);
     t.raw_set("tobit", lua.create_function(unary(|x| x))?)?;

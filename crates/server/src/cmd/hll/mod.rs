@@ -50,11 +50,14 @@ fn check_hll(v: &Value) -> Result<&S, Reply> {
 
 /// The HLL under `key` for writing: Ok(None) if missing, an error if not an HLL. An HLL
 /// (16 header bytes and more) never fits inline, so its heap buffer is edited directly.
+/// The string is then marked raw: Redis unshares it (dbUnshareStringValue) before any
+/// edit, so OBJECT ENCODING says raw even for a short sparse HLL.
 fn write_hll<'c>(ctx: &'c mut Ctx, key: &[u8]) -> Result<Option<&'c mut Vec<u8>>, Reply> {
     match ctx.write(key) {
         None => Ok(None),
         Some(e) => {
             check_hll(&e.value)?;
+            e.raw = true;
             match &mut e.value {
                 Value::Str(s) => Ok(Some(s.vec_mut())),
                 _ => Err(err::WRONGTYPE),
@@ -106,10 +109,19 @@ fn pfcount(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
         return Ok(Reply::Int(0));
     };
     let s = check_hll(&e.value)?;
-    if let Some(card) = sketch::cached(s) {
+    let (cached, raw) = (sketch::cached(s), e.raw);
+    // Redis unshares the string even when the cache answers: it is raw from now on.
+    if !raw {
+        ctx.set_raw(&args[1], true);
+    }
+    if let Some(card) = cached {
         return Ok(Reply::Int(card as i64));
     }
-    let card = sketch::count(s)?;
+    // Looked up again without a second hit counted.
+    let card = match ctx.write(&args[1]) {
+        Some(e) => sketch::count(check_hll(&e.value)?)?,
+        None => return Ok(Reply::Int(0)),
+    };
     // Reads are read-only (a snapshot may share the slot); the cache update is a write.
     if let Some(Value::Str(s)) = ctx.write(&args[1]).map(|e| &mut e.value) {
         sketch::set_cached(s, card);

@@ -264,7 +264,13 @@ pub(super) fn xclaim(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
                 continue;
             }
         }
+        let forced = pending.is_none();
         let p = g.assign(id, &consumer, now);
+        if forced {
+            // FORCE makes the entry as a first delivery would (Redis's streamCreateNACK:
+            // one delivery), before the count is incremented like any claim.
+            p.delivery_count = 1;
+        }
         p.delivery_time = delivery;
         match retrycount {
             Some(n) => p.delivery_count = n,
