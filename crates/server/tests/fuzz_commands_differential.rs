@@ -18,11 +18,11 @@
 //! replay or extend with `FUZZ_SEED`, `FUZZ_ITERS` (sequences), `FUZZ_SECS`.
 
 mod common;
+mod fuzz_kit;
 mod reference;
-use common::TestServer;
-use reference::{RawConn, Reference};
+use fuzz_kit::{frame, opt, p, q, shrink, Pair};
 use rubra_fuzz::{Rng, Settings};
-use rubra_resp::{parse_frame, Frame};
+use rubra_resp::Frame;
 use std::time::Instant;
 
 /// Sequences in the short (cargo test) run.
@@ -126,14 +126,6 @@ enum Cmp {
     Len,
 }
 
-fn p(r: &mut Rng, xs: &[&'static str]) -> &'static str {
-    xs[r.below(xs.len())]
-}
-
-fn q(s: &str) -> String {
-    format!("\"{s}\"")
-}
-
 fn key(r: &mut Rng) -> String {
     q(p(r, KEYS))
 }
@@ -164,14 +156,6 @@ fn score(r: &mut Rng) -> String {
 
 fn lex(r: &mut Rng) -> String {
     q(p(r, LEX))
-}
-
-fn opt(r: &mut Rng, choices: &[&'static str]) -> String {
-    if r.one_in(2) {
-        String::new()
-    } else {
-        p(r, choices).to_string()
-    }
 }
 
 fn many(r: &mut Rng, f: fn(&mut Rng) -> String) -> String {
@@ -785,13 +769,6 @@ fn transaction(r: &mut Rng) -> Vec<(String, Cmp)> {
     out
 }
 
-fn frame(raw: &[u8]) -> Option<Frame> {
-    match parse_frame(raw, usize::MAX / 2) {
-        Ok(Some((f, _))) => Some(f),
-        _ => None,
-    }
-}
-
 /// Whether two replies agree under the comparison rule. RESP3 sets and maps of the
 /// unordered commands compare as multisets like their RESP2 arrays.
 fn same(cmp: Cmp, a: &[u8], b: &[u8]) -> bool {
@@ -832,28 +809,7 @@ fn same(cmp: Cmp, a: &[u8], b: &[u8]) -> bool {
     }
 }
 
-/// The two servers under comparison.
-struct Pair {
-    _rubra: TestServer,
-    _redis: Reference,
-    a: RawConn,
-    b: RawConn,
-}
-
 impl Pair {
-    fn start() -> Pair {
-        let rubra = TestServer::start(&[]);
-        let redis = Reference::start();
-        let a = RawConn::connect(rubra.port);
-        let b = RawConn::connect(redis.port);
-        Pair {
-            _rubra: rubra,
-            _redis: redis,
-            a,
-            b,
-        }
-    }
-
     /// Runs `seq` from an empty keyspace, in RESP3 if `resp3` (HELLO 3 first; its reply
     /// names the server, so it is not compared); the first difference, if any.
     fn first_difference(&mut self, resp3: bool, seq: &[(String, Cmp)]) -> Option<String> {
@@ -877,21 +833,6 @@ impl Pair {
             }
         }
         None
-    }
-
-    /// Drops commands while a difference remains (cut after the first differing one).
-    fn shrink(&mut self, resp3: bool, mut seq: Vec<(String, Cmp)>) -> Vec<(String, Cmp)> {
-        let mut i = 0;
-        while i < seq.len() {
-            let mut shorter = seq.clone();
-            shorter.remove(i);
-            if self.first_difference(resp3, &shorter).is_some() {
-                seq = shorter;
-            } else {
-                i += 1;
-            }
-        }
-        seq
     }
 }
 
@@ -938,7 +879,7 @@ fn fuzz_command_sequences_against_redis() {
         run += 1;
         commands += seq.len();
         if let Some(diff) = pair.first_difference(resp3, &seq) {
-            let small = pair.shrink(resp3, seq);
+            let small = shrink(seq, |s| pair.first_difference(resp3, s).is_some());
             let lines: Vec<&str> = small.iter().map(|(l, _)| l.as_str()).collect();
             let diff = pair.first_difference(resp3, &small).unwrap_or(diff);
             panic!(

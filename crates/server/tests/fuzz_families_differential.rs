@@ -18,11 +18,11 @@
 //! replay or extend with `FUZZ_SEED`, `FUZZ_ITERS` (sequences), `FUZZ_SECS`.
 
 mod common;
+mod fuzz_kit;
 mod reference;
-use common::TestServer;
-use reference::{RawConn, Reference};
+use fuzz_kit::{frame, opt, p, q, shrink, Pair};
 use rubra_fuzz::{Rng, Settings};
-use rubra_resp::{parse_frame, Frame};
+use rubra_resp::Frame;
 use std::time::Instant;
 
 /// Sequences in the short (cargo test) run.
@@ -278,24 +278,8 @@ enum Cmp {
 /// One step of a sequence.
 type Step = (String, Cmp);
 
-fn p(r: &mut Rng, xs: &[&'static str]) -> &'static str {
-    xs[r.below(xs.len())]
-}
-
-fn q(s: &str) -> String {
-    format!("\"{s}\"")
-}
-
 fn pq(r: &mut Rng, xs: &[&'static str]) -> String {
     q(p(r, xs))
-}
-
-fn opt(r: &mut Rng, choices: &[&'static str]) -> String {
-    if r.one_in(2) {
-        String::new()
-    } else {
-        p(r, choices).to_string()
-    }
 }
 
 fn many(r: &mut Rng, xs: &[&'static str], most: usize) -> String {
@@ -833,13 +817,6 @@ fn bulk_command(r: &mut Rng) -> Step {
     }
 }
 
-fn frame(raw: &[u8]) -> Option<Frame> {
-    match parse_frame(raw, usize::MAX / 2) {
-        Ok(Some((f, _))) => Some(f),
-        _ => None,
-    }
-}
-
 /// Whether `b` is a stream id whose milliseconds came from the clock (`*`).
 fn clock_id(b: &[u8]) -> bool {
     let Some(dash) = b.iter().position(|&c| c == b'-') else {
@@ -947,14 +924,6 @@ fn bulk_payload(raw: &[u8]) -> Option<Vec<u8>> {
     }
 }
 
-/// The two servers under comparison.
-struct Pair {
-    _rubra: TestServer,
-    _redis: Reference,
-    a: RawConn,
-    b: RawConn,
-}
-
 /// A sequence: its protocol (RESP3 or not) and its steps.
 #[derive(Clone)]
 struct Sequence {
@@ -963,19 +932,6 @@ struct Sequence {
 }
 
 impl Pair {
-    fn start() -> Pair {
-        let rubra = TestServer::start(&[]);
-        let redis = Reference::start();
-        let a = RawConn::connect(rubra.port);
-        let b = RawConn::connect(redis.port);
-        Pair {
-            _rubra: rubra,
-            _redis: redis,
-            a,
-            b,
-        }
-    }
-
     /// Both servers: empty keyspace, the fuzz library loaded, the sequence's protocol.
     fn reset(&mut self, resp3: bool) {
         let load = format!("FUNCTION LOAD REPLACE {}", q(&LIBRARY.replace('\n', "\\n")));
@@ -1070,21 +1026,6 @@ impl Pair {
         }
         None
     }
-
-    /// Drops commands while a difference remains.
-    fn shrink(&mut self, mut seq: Sequence) -> Sequence {
-        let mut i = 0;
-        while i < seq.steps.len() {
-            let mut shorter = seq.clone();
-            shorter.steps.remove(i);
-            if self.first_difference(&shorter).is_some() {
-                seq = shorter;
-            } else {
-                i += 1;
-            }
-        }
-        seq
-    }
 }
 
 /// Known deviations from Redis 7.0 the generator must not produce (each explained where
@@ -1124,7 +1065,15 @@ fn fuzz_family_sequences_against_redis() {
         let seq = sequence(&mut rng);
         run += 1;
         if let Some(diff) = pair.first_difference(&seq) {
-            let small = pair.shrink(seq);
+            let resp3 = seq.resp3;
+            let steps = shrink(seq.steps, |steps| {
+                let seq = Sequence {
+                    resp3,
+                    steps: steps.to_vec(),
+                };
+                pair.first_difference(&seq).is_some()
+            });
+            let small = Sequence { resp3, steps };
             let lines: Vec<String> = small
                 .steps
                 .iter()
