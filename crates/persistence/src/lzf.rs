@@ -128,15 +128,8 @@ fn compress_with(table: &mut Table, input: &[u8], out_len: usize, out: &mut Vec<
             if op >= out_len {
                 return false;
             }
-            lit += 1;
-            out[op] = input[ip];
-            op += 1;
+            push_literal(out, &mut op, &mut lit, input[ip]);
             ip += 1;
-            if lit == MAX_LITERAL {
-                out[op - lit - 1] = (lit - 1) as u8;
-                lit = 0;
-                op += 1;
-            }
         }
     }
     // At most two bytes and a run header are left.
@@ -144,15 +137,8 @@ fn compress_with(table: &mut Table, input: &[u8], out_len: usize, out: &mut Vec<
         return false;
     }
     while ip < in_len {
-        lit += 1;
-        out[op] = input[ip];
-        op += 1;
+        push_literal(out, &mut op, &mut lit, input[ip]);
         ip += 1;
-        if lit == MAX_LITERAL {
-            out[op - lit - 1] = (lit - 1) as u8;
-            lit = 0;
-            op += 1;
-        }
     }
     out[op - lit - 1] = (lit as u8).wrapping_sub(1);
     op -= usize::from(lit == 0);
@@ -179,6 +165,20 @@ fn match_len(input: &[u8], cand: usize, i: usize, maxlen: usize) -> usize {
         if !(len < maxlen && input[cand + len] == input[i + len]) {
             return len;
         }
+    }
+}
+
+/// Appends one literal byte at `op` to the run of `lit` bytes whose header byte sits
+/// before it; a full run (32 bytes) gets its header and the next run's header slot.
+#[inline]
+fn push_literal(out: &mut [u8], op: &mut usize, lit: &mut usize, byte: u8) {
+    *lit += 1;
+    out[*op] = byte;
+    *op += 1;
+    if *lit == MAX_LITERAL {
+        out[*op - *lit - 1] = (*lit - 1) as u8;
+        *lit = 0;
+        *op += 1;
     }
 }
 
