@@ -20,16 +20,31 @@ const HSIZE: usize = 1 << HASH_BITS;
 /// The match-finder table, reused across calls on one thread: filling a fresh 64k-entry
 /// table per string would make SAVE of short values several times slower than Redis. Each slot
 /// holds `(generation << 32) | position`; a slot from an earlier call reads as empty, so the
-/// output is the same as with a fresh table.
+/// output is the same as with a fresh table. Allocated on first use (512 KiB), and given back
+/// by [`release_scratch`].
 struct Table {
     generation: u64,
-    slots: Box<[u64]>,
+    slots: Vec<u64>,
 }
 
 thread_local! {
-    static TABLE: RefCell<Table> = RefCell::new(Table {
-        generation: 0,
-        slots: vec![0; 1 << HASH_BITS].into_boxed_slice(),
+    static TABLE: RefCell<Table> = const {
+        RefCell::new(Table {
+            generation: 0,
+            slots: Vec::new(),
+        })
+    };
+}
+
+/// Frees this thread's compression table. A thread that wrote a whole snapshot calls it
+/// when done: a pooled thread would otherwise hold 512 KiB that `used_memory` counts
+/// (liblzf keeps its table on the stack, so Redis's does not show there).
+pub fn release_scratch() {
+    TABLE.with(|t| {
+        *t.borrow_mut() = Table {
+            generation: 0,
+            slots: Vec::new(),
+        }
     });
 }
 
@@ -50,7 +65,7 @@ pub(crate) fn compress_into(input: &[u8], max_len: usize, out: &mut Vec<u8>) -> 
     if input.len() >= u32::MAX as usize {
         let mut table = Table {
             generation: 0,
-            slots: vec![0; 1 << HASH_BITS].into_boxed_slice(),
+            slots: Vec::new(),
         };
         return compress_with(&mut table, input, max_len, out);
     }
@@ -58,6 +73,9 @@ pub(crate) fn compress_into(input: &[u8], max_len: usize, out: &mut Vec<u8>) -> 
 }
 
 fn compress_with(table: &mut Table, input: &[u8], out_len: usize, out: &mut Vec<u8>) -> bool {
+    if table.slots.is_empty() {
+        table.slots = vec![0; HSIZE];
+    }
     table.generation += 1;
     if table.generation >= 1 << 32 {
         table.slots.fill(0);
@@ -261,7 +279,7 @@ mod tests {
         assert_eq!(compress(&a, a.len()), first);
         let mut fresh = Table {
             generation: 0,
-            slots: vec![0; 1 << HASH_BITS].into_boxed_slice(),
+            slots: vec![0; 1 << HASH_BITS],
         };
         let mut out = Vec::new();
         let ok = compress_with(&mut fresh, &a, a.len(), &mut out);

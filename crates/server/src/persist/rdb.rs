@@ -183,6 +183,15 @@ pub(crate) fn write_rdb<W: Write>(
     offset: u64,
     now_ms: u64,
 ) -> std::io::Result<W> {
+    /// Gives this thread's compression table back when the snapshot is written or fails
+    /// (see `rubra_persistence::release_scratch`).
+    struct ReleaseScratch;
+    impl Drop for ReleaseScratch {
+        fn drop(&mut self) {
+            rubra_persistence::release_scratch();
+        }
+    }
+    let _release = ReleaseScratch;
     let mut w = RdbWriter::new(out)?;
     w.aux(b"redis-ver", b"7.0.15")?;
     w.aux(b"redis-bits", b"64")?;
