@@ -56,6 +56,10 @@ pub struct Entry {
     pub no_int: bool,
 }
 
+// Every key's node starts with an Entry: its flags live in the Value's padding, and a
+// new one must not grow the per-key cost (issue 17's memory table).
+const _: () = assert!(std::mem::size_of::<Entry>() == 32);
+
 /// The LFU counter a new key starts with, so new keys are not evicted first.
 pub const LFU_INIT: u8 = 5;
 
