@@ -546,7 +546,11 @@ fn sync_under_writes_and_compare(primary: u16, replica: u16) {
     std::thread::sleep(Duration::from_millis(200));
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
     assert!(writer.join().unwrap() > 0);
-    assert_eq!(cli_at(primary, &["WAIT", "1", "10000"]), "1");
+    // Every replica attached must have acknowledged the last write: with a replica from an
+    // earlier sync still attached, `WAIT 1` returned on that one's ack while this one could
+    // still be applying the stream (the test then saw a replica behind, not a wrong one).
+    let attached = info_field(primary, "replication", "connected_slaves").unwrap_or_default();
+    assert_eq!(cli_at(primary, &["WAIT", &attached, "10000"]), attached);
     let (want, got) = (dataset(primary), dataset(replica));
     assert!(want.len() > 10_000, "only {} keys", want.len());
     assert_eq!(want.len(), got.len());
