@@ -20,10 +20,9 @@
 mod common;
 mod fuzz_kit;
 mod reference;
-use fuzz_kit::{frame, opt, p, q, shrink, Pair};
-use rubra_fuzz::{Rng, Settings};
+use fuzz_kit::{campaign, frame, opt, p, q, Pair};
+use rubra_fuzz::Rng;
 use rubra_resp::Frame;
-use std::time::Instant;
 
 /// Sequences in the short (cargo test) run.
 const SHORT: u64 = 700;
@@ -345,27 +344,7 @@ fn command(r: &mut Rng) -> (String, Cmp) {
         }
         77 => (format!("ZCARD {k}"), Exact),
         78 => (format!("ZCOUNT {k} {} {}", score(r), score(r)), Exact),
-        79 | 80 => {
-            let by = r.below(3);
-            let (a, b) = match by {
-                0 => (idx(r), idx(r)),
-                1 => (score(r), score(r)),
-                _ => (lex(r), lex(r)),
-            };
-            let k = if by == 2 { LEX_KEY } else { &k };
-            let mut s = format!("ZRANGE {k} {a} {b}");
-            s += [" ", " BYSCORE", " BYLEX"][by];
-            if r.one_in(2) {
-                s += " REV";
-            }
-            if r.one_in(3) {
-                s += &format!(" LIMIT {} {}", idx(r), idx(r));
-            }
-            if r.one_in(2) {
-                s += " WITHSCORES";
-            }
-            (s, Exact)
-        }
+        79 | 80 => zrange(r, "ZRANGE", &k, 2),
         81 => {
             let c = p(r, &["ZRANGEBYSCORE", "ZREVRANGEBYSCORE"]);
             let w = opt(r, &["WITHSCORES"]);
@@ -509,25 +488,8 @@ fn command(r: &mut Rng) -> (String, Cmp) {
         118..=121 => sort(r, &k),
         // sorted sets, more forms
         122 | 123 => {
-            let by = r.below(3);
-            let (a, b) = match by {
-                0 => (idx(r), idx(r)),
-                1 => (score(r), score(r)),
-                _ => (lex(r), lex(r)),
-            };
-            let src = if by == 2 { LEX_KEY.to_string() } else { key(r) };
-            let mut s = format!("ZRANGESTORE {k} {src} {a} {b}");
-            s += [" ", " BYSCORE", " BYLEX"][by];
-            if r.one_in(2) {
-                s += " REV";
-            }
-            if r.one_in(2) {
-                s += &format!(" LIMIT {} {}", idx(r), idx(r));
-            }
-            if r.one_in(8) {
-                s += " WITHSCORES";
-            }
-            (s, Exact)
+            let src = key(r);
+            zrange(r, &format!("ZRANGESTORE {k}"), &src, 8)
         }
         124 | 125 => {
             let o = [
@@ -609,6 +571,31 @@ fn command(r: &mut Rng) -> (String, Cmp) {
         _ => (format!("GET {k}"), Exact),
     };
     (line.trim_end().to_string(), cmp)
+}
+
+/// A ZRANGE-form range after `head` ("ZRANGE" or "ZRANGESTORE dst") over `src` (lex
+/// ranges over `LEX_KEY` only): by rank, score or lex, maybe REV and LIMIT, and WITHSCORES
+/// one time in `scores_in`.
+fn zrange(r: &mut Rng, head: &str, src: &str, scores_in: usize) -> (String, Cmp) {
+    let by = r.below(3);
+    let (a, b) = match by {
+        0 => (idx(r), idx(r)),
+        1 => (score(r), score(r)),
+        _ => (lex(r), lex(r)),
+    };
+    let src = if by == 2 { LEX_KEY } else { src };
+    let mut s = format!("{head} {src} {a} {b}");
+    s += [" ", " BYSCORE", " BYLEX"][by];
+    if r.one_in(2) {
+        s += " REV";
+    }
+    if r.one_in(2) {
+        s += &format!(" LIMIT {} {}", idx(r), idx(r));
+    }
+    if r.one_in(scores_in) {
+        s += " WITHSCORES";
+    }
+    (s, Cmp::Exact)
 }
 
 const BITS: &[&str] = &["0", "1", "1", "2", "-1", "x", ""];
@@ -860,39 +847,15 @@ fn sequence(r: &mut Rng) -> Vec<(String, Cmp)> {
 
 #[test]
 fn fuzz_command_sequences_against_redis() {
-    let s = Settings::from_env(SHORT);
-    println!(
-        "fuzz_command_sequences_against_redis: seed {} ({} sequences)",
-        s.seed, s.iters
-    );
-    let mut rng = Rng::new(s.seed);
     let mut pair = Pair::start();
-    let start = Instant::now();
-    let (mut run, mut commands) = (0u64, 0);
-    for i in 0..s.iters {
-        if s.max_time.is_some_and(|m| start.elapsed() > m) {
-            break;
-        }
+    campaign(
+        "fuzz_command_sequences_against_redis",
+        SHORT,
+        &mut pair,
         // Half the sequences speak RESP3.
-        let resp3 = rng.one_in(2);
-        let seq = sequence(&mut rng);
-        run += 1;
-        commands += seq.len();
-        if let Some(diff) = pair.first_difference(resp3, &seq) {
-            let small = shrink(seq, |s| pair.first_difference(resp3, s).is_some());
-            let lines: Vec<&str> = small.iter().map(|(l, _)| l.as_str()).collect();
-            let diff = pair.first_difference(resp3, &small).unwrap_or(diff);
-            panic!(
-                "seed {} sequence {i} ({}): reply differs from redis-server\n{diff}\nminimal sequence:\n  {}",
-                s.seed,
-                if resp3 { "RESP3" } else { "RESP2" },
-                lines.join("\n  ")
-            );
-        }
-    }
-    println!(
-        "fuzz_command_sequences_against_redis: {run} sequences, {commands} commands, {:?}",
-        start.elapsed()
+        |r| (r.one_in(2), sequence(r)),
+        |pair, resp3, seq| pair.first_difference(resp3, seq),
+        |(line, _)| line.clone(),
     );
 }
 

@@ -20,10 +20,9 @@
 mod common;
 mod fuzz_kit;
 mod reference;
-use fuzz_kit::{frame, opt, p, q, shrink, Pair};
-use rubra_fuzz::{Rng, Settings};
+use fuzz_kit::{campaign, frame, opt, p, q, Pair};
+use rubra_fuzz::Rng;
 use rubra_resp::Frame;
-use std::time::Instant;
 
 /// Sequences in the short (cargo test) run.
 const SHORT: u64 = 1000;
@@ -924,13 +923,6 @@ fn bulk_payload(raw: &[u8]) -> Option<Vec<u8>> {
     }
 }
 
-/// A sequence: its protocol (RESP3 or not) and its steps.
-#[derive(Clone)]
-struct Sequence {
-    resp3: bool,
-    steps: Vec<Step>,
-}
-
 impl Pair {
     /// Both servers: empty keyspace, the fuzz library loaded, the sequence's protocol.
     fn reset(&mut self, resp3: bool) {
@@ -1003,10 +995,11 @@ impl Pair {
         (!same(cmp, &ra, &rb)).then_some((ra, rb))
     }
 
-    /// Runs `seq` from an empty keyspace; the first difference, if any.
-    fn first_difference(&mut self, seq: &Sequence) -> Option<String> {
-        self.reset(seq.resp3);
-        for (line, cmp) in &seq.steps {
+    /// Runs `steps` from an empty keyspace, in RESP3 if `resp3`; the first difference, if
+    /// any.
+    fn first_difference(&mut self, resp3: bool, steps: &[Step]) -> Option<String> {
+        self.reset(resp3);
+        for (line, cmp) in steps {
             if let Some((ra, rb)) = self.step(line, *cmp) {
                 let show = |r: &[u8]| {
                     let mut s = r.escape_ascii().to_string();
@@ -1018,7 +1011,7 @@ impl Pair {
                 };
                 return Some(format!(
                     "{}{line} ({cmp:?})\n    rubra: \"{}\"\n    redis: \"{}\"",
-                    if seq.resp3 { "[RESP3] " } else { "" },
+                    if resp3 { "[RESP3] " } else { "" },
                     show(&ra),
                     show(&rb)
                 ));
@@ -1034,7 +1027,8 @@ fn known_deviation(_line: &str) -> bool {
     false
 }
 
-fn sequence(r: &mut Rng) -> Sequence {
+/// A random sequence and its protocol (RESP3 half the time); most steps from one family.
+fn sequence(r: &mut Rng) -> (bool, Vec<Step>) {
     let resp3 = r.one_in(2);
     let focus = r.below(6);
     let mut steps = Vec::with_capacity(SEQ_LEN);
@@ -1044,65 +1038,33 @@ fn sequence(r: &mut Rng) -> Sequence {
             steps.push(c);
         }
     }
-    Sequence { resp3, steps }
+    (resp3, steps)
+}
+
+/// A step as printed in a failure: long lines (big values) cut at 400 bytes.
+fn show_step((line, cmp): &Step) -> String {
+    let mut l = line.clone();
+    if l.len() > 400 {
+        let mut cut = 400;
+        while !l.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        l.truncate(cut);
+        l += " ...";
+    }
+    format!("{l} ({cmp:?})")
 }
 
 #[test]
 fn fuzz_family_sequences_against_redis() {
-    let s = Settings::from_env(SHORT);
-    println!(
-        "fuzz_family_sequences_against_redis: seed {} ({} sequences)",
-        s.seed, s.iters
-    );
-    let mut rng = Rng::new(s.seed);
     let mut pair = Pair::start();
-    let start = Instant::now();
-    let mut run = 0;
-    for i in 0..s.iters {
-        if s.max_time.is_some_and(|m| start.elapsed() > m) {
-            break;
-        }
-        let seq = sequence(&mut rng);
-        run += 1;
-        if let Some(diff) = pair.first_difference(&seq) {
-            let resp3 = seq.resp3;
-            let steps = shrink(seq.steps, |steps| {
-                let seq = Sequence {
-                    resp3,
-                    steps: steps.to_vec(),
-                };
-                pair.first_difference(&seq).is_some()
-            });
-            let small = Sequence { resp3, steps };
-            let lines: Vec<String> = small
-                .steps
-                .iter()
-                .map(|(l, c)| {
-                    let mut l = l.clone();
-                    if l.len() > 400 {
-                        let mut cut = 400;
-                        while !l.is_char_boundary(cut) {
-                            cut -= 1;
-                        }
-                        l.truncate(cut);
-                        l += " ...";
-                    }
-                    format!("{l} ({c:?})")
-                })
-                .collect();
-            let diff = pair.first_difference(&small).unwrap_or(diff);
-            panic!(
-                "seed {} sequence {i}: reply differs from redis-server\n{diff}\nminimal sequence (resp3: {}):\n  {}",
-                s.seed,
-                small.resp3,
-                lines.join("\n  ")
-            );
-        }
-    }
-    println!(
-        "fuzz_family_sequences_against_redis: {run} sequences, {} commands, {:?}",
-        run * SEQ_LEN as u64,
-        start.elapsed()
+    campaign(
+        "fuzz_family_sequences_against_redis",
+        SHORT,
+        &mut pair,
+        sequence,
+        |pair, resp3, steps| pair.first_difference(resp3, steps),
+        show_step,
     );
 }
 
@@ -1293,11 +1255,8 @@ fn regression_sequences() {
     ];
     let mut pair = Pair::start();
     for (name, resp3, lines) in cases {
-        let seq = Sequence {
-            resp3: *resp3,
-            steps: lines.iter().map(|l| (l.to_string(), Cmp::Exact)).collect(),
-        };
-        if let Some(diff) = pair.first_difference(&seq) {
+        let steps: Vec<Step> = lines.iter().map(|l| (l.to_string(), Cmp::Exact)).collect();
+        if let Some(diff) = pair.first_difference(*resp3, &steps) {
             panic!("{name}: {diff}");
         }
     }

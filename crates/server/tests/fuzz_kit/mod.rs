@@ -1,17 +1,21 @@
 //! What the differential fuzzers (`fuzz_commands_differential`, `fuzz_families_differential`)
-//! share: the two servers side by side, the generator's small pickers, reply parsing and
-//! the shrinking of a failing sequence. Each fuzzer keeps its own generator and comparison
+//! share: the two servers side by side, the generator's small pickers, reply parsing, and
+//! the campaign loop that runs sequences and shrinks a failing one. Each fuzzer keeps its own generator and comparison
 //! rules.
 
 use crate::common::TestServer;
 use crate::reference::{RawConn, Reference};
-use rubra_fuzz::Rng;
+use rubra_fuzz::{Rng, Settings};
 use rubra_resp::{parse_frame, Frame};
+use std::time::Instant;
 
-/// rubra-server and redis-server 7.0, one raw connection to each (`a` and `b`).
+/// rubra-server and redis-server 7.0, one raw connection to each (`a` and `b`); more
+/// connections can be opened to `rubra.port` and `redis.port`.
+// Not every fuzzer opens more connections (each test file compiles the kit on its own).
+#[allow(dead_code)]
 pub(crate) struct Pair {
-    _rubra: TestServer,
-    _redis: Reference,
+    pub(crate) rubra: TestServer,
+    pub(crate) redis: Reference,
     pub(crate) a: RawConn,
     pub(crate) b: RawConn,
 }
@@ -19,16 +23,16 @@ pub(crate) struct Pair {
 impl Pair {
     /// Starts both servers with their defaults.
     pub(crate) fn start() -> Pair {
-        let rubra = TestServer::start(&[]);
-        let redis = Reference::start();
+        Pair::start_with(&[])
+    }
+
+    /// Starts both servers with the same extra configuration (`--name value` words).
+    pub(crate) fn start_with(config: &[&str]) -> Pair {
+        let rubra = TestServer::start(config);
+        let redis = Reference::start_with(config);
         let a = RawConn::connect(rubra.port);
         let b = RawConn::connect(redis.port);
-        Pair {
-            _rubra: rubra,
-            _redis: redis,
-            a,
-            b,
-        }
+        Pair { rubra, redis, a, b }
     }
 }
 
@@ -73,4 +77,46 @@ pub(crate) fn shrink<T: Clone>(mut steps: Vec<T>, mut differs: impl FnMut(&[T]) 
         }
     }
     steps
+}
+
+/// Runs generated sequences (each with its protocol: RESP3 if true) on `pair` until
+/// `FUZZ_ITERS` sequences (default `short`) or `FUZZ_SECS` have passed. The first
+/// difference `run` reports is shrunk and the test panics with the seed, the difference and
+/// the minimal sequence (each step shown by `show`).
+pub(crate) fn campaign<T: Clone>(
+    name: &str,
+    short: u64,
+    pair: &mut Pair,
+    mut sequence: impl FnMut(&mut Rng) -> (bool, Vec<T>),
+    mut run: impl FnMut(&mut Pair, bool, &[T]) -> Option<String>,
+    show: impl Fn(&T) -> String,
+) {
+    let s = Settings::from_env(short);
+    println!("{name}: seed {} ({} sequences)", s.seed, s.iters);
+    let mut rng = Rng::new(s.seed);
+    let start = Instant::now();
+    let (mut sequences, mut steps) = (0u64, 0usize);
+    for i in 0..s.iters {
+        if s.max_time.is_some_and(|m| start.elapsed() > m) {
+            break;
+        }
+        let (resp3, seq) = sequence(&mut rng);
+        sequences += 1;
+        steps += seq.len();
+        if let Some(diff) = run(pair, resp3, &seq) {
+            let small = shrink(seq, |s| run(pair, resp3, s).is_some());
+            let diff = run(pair, resp3, &small).unwrap_or(diff);
+            let lines: Vec<String> = small.iter().map(&show).collect();
+            panic!(
+                "seed {} sequence {i} ({}): reply differs from redis-server\n{diff}\nminimal sequence:\n  {}",
+                s.seed,
+                if resp3 { "RESP3" } else { "RESP2" },
+                lines.join("\n  ")
+            );
+        }
+    }
+    println!(
+        "{name}: {sequences} sequences, {steps} commands, {:?}",
+        start.elapsed()
+    );
 }
