@@ -213,15 +213,47 @@ fn parse_multibulk_copy(buf: &[u8], limits: &Limits) -> Result<Parsed, ProtocolE
 pub fn parse_request_shared(buf: &Bytes, limits: &Limits) -> Result<Parsed, ProtocolError> {
     match buf.first() {
         None => Ok(Parsed::Incomplete { need: 1 }),
-        Some(b'*') => parse_multibulk(buf, limits, |a, b| {
-            if b - a >= BIG_ARG {
-                buf.slice(a..b)
-            } else {
-                Bytes::copy_from_slice(&buf[a..b])
-            }
-        }),
+        Some(b'*') => parse_multibulk(buf, limits, |a, b| shared_arg(buf, a, b)),
         Some(_) => parse_inline(buf, limits),
     }
+}
+
+/// `buf[a..b]` as an argument: a slice of `buf` if big, else a copy of its own.
+fn shared_arg(buf: &Bytes, a: usize, b: usize) -> Bytes {
+    if b - a >= BIG_ARG {
+        buf.slice(a..b)
+    } else {
+        Bytes::copy_from_slice(&buf[a..b])
+    }
+}
+
+/// The arguments that have fully arrived of a multibulk request that has not, so that a
+/// server can take them out of its buffer before the rest comes: each big argument then
+/// stays in the buffer it was received into, and the next one gets a buffer of its own (as
+/// Redis moves a big argument out of its query buffer). Returns the arguments (taken as by
+/// [`parse_request_shared`]), the bytes they and the header take, and how many arguments
+/// are still to come; None if `buf` is not a multibulk request whose header and first
+/// argument are complete, or if it is complete.
+pub fn parse_request_prefix(buf: &Bytes, limits: &Limits) -> Option<(Vec<Bytes>, usize, usize)> {
+    if buf.first() != Some(&b'*') {
+        return None;
+    }
+    let Ok(Ok((count, mut pos))) = multibulk_count(buf, limits) else {
+        return None;
+    };
+    let count = usize::try_from(count).ok()?;
+    let mut args = Vec::new();
+    while args.len() < count {
+        let Ok(Ok((a, b))) = bulk(buf, pos, limits) else {
+            break;
+        };
+        args.push(shared_arg(buf, a, b));
+        pos = b + 2;
+    }
+    (!args.is_empty() && args.len() < count).then(|| {
+        let left = count - args.len();
+        (args, pos, left)
+    })
 }
 
 /// Finds `\r\n` starting at `from`; returns the index of `\r`.
@@ -663,6 +695,27 @@ mod tests {
             parse_request(&buf, &Limits::default()),
             Ok(Parsed::Complete(args, used))
         );
+    }
+
+    #[test]
+    fn a_request_prefix_is_its_complete_arguments_and_the_count_left() {
+        let big = vec![b'v'; BIG_ARG];
+        let mut req = format!("*4\r\n$4\r\nMSET\r\n$1\r\nk\r\n${}\r\n", big.len()).into_bytes();
+        req.extend_from_slice(&big);
+        req.extend_from_slice(b"\r\n$2\r\nk");
+        let buf = Bytes::from(req);
+        let (args, used, left) = parse_request_prefix(&buf, &Limits::default()).expect("prefix");
+        assert_eq!(args.len(), 3);
+        assert_eq!(&args[2][..], &big[..]);
+        // The big argument is a slice of the buffer, not a copy.
+        assert_eq!(args[2].as_ptr(), buf[buf.len() - 7 - big.len()..].as_ptr());
+        assert_eq!((used, left), (buf.len() - 5, 1));
+        // Nothing complete, complete requests and inline requests have no prefix.
+        let none = |b: &[u8]| parse_request_prefix(&Bytes::copy_from_slice(b), &Limits::default());
+        assert!(none(b"*2\r\n$3\r\nGE").is_none());
+        assert!(none(b"*1\r\n$4\r\nPING\r\n").is_none());
+        assert!(none(b"PING\r\n").is_none());
+        assert!(none(b"*2\r\n").is_none());
     }
 
     #[test]

@@ -265,6 +265,9 @@ pub(crate) struct ClientState {
     pub read_size: usize,
     /// Bytes of the current command's arguments (CLIENT INFO argv-mem=).
     pub argv_mem: usize,
+    /// The arguments already taken out of the query buffer of a request whose big
+    /// arguments are still arriving (see `conn::next_request`); empty between requests.
+    pub received_args: Vec<bytes::Bytes>,
     /// The last command run, as Redis names it (`get`, `client|info`); None for an
     /// unknown command (CLIENT LIST cmd=NULL).
     pub last_cmd: Option<&'static str>,

@@ -9,7 +9,8 @@ use crate::server::Server;
 use crate::store::now_ms;
 use bytes::{Buf, BytesMut};
 use rubra_resp::{
-    parse_request, parse_request_shared, Limits, Parsed, ProtocolError, Reply, BIG_ARG,
+    parse_request, parse_request_prefix, parse_request_shared, Limits, Parsed, ProtocolError,
+    Reply, BIG_ARG,
 };
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -308,10 +309,12 @@ fn process(
     let mut store = match busy::lock_or_busy(&server.store, &server.busy) {
         Access::Locked(store) => store,
         Access::Busy => {
+            // The busy path reads whole requests from the buffer.
+            restore_received(&mut client.received_args, inbuf);
             return match busy::serve_while_busy(&server.busy, client.resp3, inbuf, out) {
                 BusyOutcome::Drained => Step::Drained,
                 BusyOutcome::Close => Step::Close,
-            }
+            };
         }
     };
     let Some(mut limits) = store.request_limits(inbuf.len()) else {
@@ -321,7 +324,9 @@ fn process(
     let step = loop {
         // Per request: an AUTH earlier in the same batch lifts the unauthenticated limits.
         limits.unauthenticated = !client.authenticated;
-        let (parsed, whole) = next_request(inbuf, &limits);
+        // Arguments of this request taken out of the buffer earlier (its big ones).
+        let in_parts = !client.received_args.is_empty();
+        let (parsed, whole) = next_request(inbuf, &limits, &mut client.received_args);
         match parsed {
             Err(e) => {
                 Reply::error(e.message()).encode(out, client.resp3);
@@ -338,10 +343,18 @@ fn process(
                 }
                 // Left in the buffer while paused: it runs, in order, once the pause ends.
                 if let Some((until, watch)) = dispatch::write_pause(&store, client, &args) {
-                    if let Some(whole) = whole {
-                        // Taken out of the buffer without a copy: put it back (rare path).
-                        drop(args);
-                        *inbuf = BytesMut::from(&whole[..]);
+                    if whole.is_some() || in_parts {
+                        // Taken out of the buffer (in part): put it back, re-encoded in
+                        // front of what follows it (rare path, a copy).
+                        let rest = if whole.is_some() {
+                            &inbuf[..]
+                        } else {
+                            &inbuf[used..]
+                        };
+                        let mut again = Vec::with_capacity(used + rest.len());
+                        rubra_resp::encode_request(&mut again, &args);
+                        again.extend_from_slice(rest);
+                        *inbuf = BytesMut::from(&again[..]);
                     }
                     break Step::Paused(until, watch);
                 }
@@ -390,12 +403,39 @@ fn process(
 
 /// Parses the next request in `inbuf`. When the buffer is exactly full and large (it was
 /// sized for a big bulk by `size_for_next_read`), its big arguments are taken out of it
-/// without a copy: the buffer is frozen, the arguments are slices of it, and `inbuf` keeps
-/// only what follows the request. The frozen buffer is returned with the request (the
-/// request is then already consumed from `inbuf`).
+/// without a copy: the buffer is frozen and the arguments are slices of it. If the request
+/// is complete, `inbuf` keeps only what follows it and the frozen buffer is returned with
+/// the request (which is then already consumed from `inbuf`). If more arguments are to
+/// come, those that arrived go to `received` and `inbuf` is left with a request for the
+/// rest (the count left, then what has arrived of the next argument): the next big
+/// argument is received into a buffer of its own, as Redis does, instead of one that also
+/// holds the earlier ones (a copy of them, and twice the memory at the peak). A complete
+/// request starts with the arguments in `received`.
 fn next_request(
     inbuf: &mut BytesMut,
     limits: &Limits,
+    received: &mut Vec<bytes::Bytes>,
+) -> (Result<Parsed, ProtocolError>, Option<bytes::Bytes>) {
+    let (parsed, whole) = parse_next(inbuf, limits, received);
+    match parsed {
+        Ok(Parsed::Complete(args, used)) if !received.is_empty() => {
+            let mut all = std::mem::take(received);
+            all.extend(args);
+            (Ok(Parsed::Complete(all, used)), whole)
+        }
+        Err(e) => {
+            received.clear();
+            (Err(e), whole)
+        }
+        other => (other, whole),
+    }
+}
+
+/// `next_request` without the arguments received earlier.
+fn parse_next(
+    inbuf: &mut BytesMut,
+    limits: &Limits,
+    received: &mut Vec<bytes::Bytes>,
 ) -> (Result<Parsed, ProtocolError>, Option<bytes::Bytes>) {
     if inbuf.len() < BIG_ARG || inbuf.len() != inbuf.capacity() {
         return (parse_request(inbuf, limits), None);
@@ -409,14 +449,60 @@ fn next_request(
             inbuf.extend_from_slice(&whole[used..]);
             (Ok(Parsed::Complete(args, used)), Some(whole))
         }
+        Ok(Parsed::Incomplete { need }) => {
+            let prefix =
+                parse_request_prefix(&whole, limits).filter(|(_, used, _)| *used >= BIG_ARG);
+            if let Some((args, used, left)) = prefix {
+                received.extend(args);
+                let rest = &whole[used..];
+                *inbuf = BytesMut::with_capacity((rest.len() + 24).max(16 * 1024));
+                inbuf.extend_from_slice(format!("*{left}\r\n").as_bytes());
+                inbuf.extend_from_slice(rest);
+                return (parse_request(inbuf, limits), None);
+            }
+            *inbuf = take_back(whole);
+            (Ok(Parsed::Incomplete { need }), None)
+        }
         other => {
-            // Nothing refers to the buffer any more: take it back without a copy.
-            *inbuf = whole
-                .try_into_mut()
-                .unwrap_or_else(|shared| BytesMut::from(&shared[..]));
+            *inbuf = take_back(whole);
             (other, None)
         }
     }
+}
+
+/// A frozen buffer that nothing else refers to, made writable again without a copy.
+fn take_back(whole: bytes::Bytes) -> BytesMut {
+    whole
+        .try_into_mut()
+        .unwrap_or_else(|shared| BytesMut::from(&shared[..]))
+}
+
+/// Puts the arguments taken out of `inbuf` for a request still arriving back in front of
+/// the rest of it, as the client sent them (a copy; for the rare paths that must read the
+/// request from the buffer: a busy script). `inbuf` starts with the request for the rest
+/// that `next_request` left there.
+pub(crate) fn restore_received(received: &mut Vec<bytes::Bytes>, inbuf: &mut BytesMut) {
+    if received.is_empty() {
+        return;
+    }
+    let Some(header_end) = inbuf.windows(2).position(|w| w == b"\r\n") else {
+        return;
+    };
+    let left: usize = std::str::from_utf8(&inbuf[1..header_end])
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0);
+    let args = std::mem::take(received);
+    let mut out =
+        Vec::with_capacity(inbuf.len() + args.iter().map(|a| a.len() + 16).sum::<usize>());
+    out.extend_from_slice(format!("*{}\r\n", args.len() + left).as_bytes());
+    for a in &args {
+        out.extend_from_slice(format!("${}\r\n", a.len()).as_bytes());
+        out.extend_from_slice(a);
+        out.extend_from_slice(b"\r\n");
+    }
+    out.extend_from_slice(&inbuf[header_end + 2..]);
+    *inbuf = BytesMut::from(&out[..]);
 }
 
 /// What a read asks for at first and at most. Redis reads 16 KiB at a time; a client
@@ -630,7 +716,9 @@ async fn write_out<S: ClientStream>(stream: &mut S, out: &mut Vec<u8>) -> std::i
 
 #[cfg(test)]
 mod tests {
-    use super::{next_read_size, size_for_next_read, READ_MAX, READ_MIN};
+    use super::{
+        next_read_size, next_request, restore_received, size_for_next_read, READ_MAX, READ_MIN,
+    };
     use crate::config::Config;
     use crate::exec::sessions::admission;
     use bytes::BytesMut;
@@ -675,6 +763,41 @@ mod tests {
         let mut emptied = BytesMut::with_capacity(8 * READ_MAX);
         size_for_next_read(&mut emptied, 1, READ_MIN);
         assert_eq!(emptied.capacity(), READ_MIN);
+    }
+
+    #[test]
+    fn big_arguments_leave_the_buffer_before_the_rest_arrives_and_can_be_put_back() {
+        use rubra_resp::{Limits, Parsed};
+        let big = vec![b'v'; 2 * BIG_ARG];
+        let mut wire = Vec::new();
+        rubra_resp::encode_request(&mut wire, &[&b"MSET"[..], b"k1", &big, b"k2", &big]);
+        // The buffer was sized exactly for the first value, and is full.
+        let second_head = format!("$2\r\nk2\r\n${}\r\n", big.len());
+        let first = wire.len() - big.len() - 2 - second_head.len();
+        let mut inbuf = BytesMut::with_capacity(first);
+        inbuf.extend_from_slice(&wire[..first]);
+        let mut received = Vec::new();
+        let limits = Limits::default();
+        let (parsed, whole) = next_request(&mut inbuf, &limits, &mut received);
+        assert!(matches!(parsed, Ok(Parsed::Incomplete { .. })) && whole.is_none());
+        assert_eq!(received.len(), 3);
+        assert_eq!(&inbuf[..], b"*2\r\n");
+        // Put back, the buffer holds what the client sent so far.
+        let mut again = inbuf.clone();
+        let mut taken = received.clone();
+        restore_received(&mut taken, &mut again);
+        assert!(taken.is_empty());
+        assert_eq!(&again[..], &wire[..first]);
+        // The rest completes the request with every argument.
+        inbuf.extend_from_slice(&wire[first..]);
+        let (parsed, _) = next_request(&mut inbuf, &limits, &mut received);
+        let Ok(Parsed::Complete(args, _)) = parsed else {
+            panic!("complete request expected");
+        };
+        assert!(received.is_empty());
+        assert_eq!(args.len(), 5);
+        assert_eq!((&args[1][..], &args[3][..]), (&b"k1"[..], &b"k2"[..]));
+        assert!(args[2] == big && args[4] == big);
     }
 
     #[test]

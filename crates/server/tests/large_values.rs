@@ -299,3 +299,183 @@ fn big_values_pipelined_in_one_write_are_stored_at_their_size() {
         stats[1]
     );
 }
+
+#[test]
+fn several_big_arguments_in_one_request_are_each_held_once() {
+    // Each big argument is received into a buffer of its own (as Redis does), not into one
+    // that also holds the earlier ones: MSET of three 30 MB values raised rubra's peak RSS
+    // by twice their sum before.
+    let len = 30 * MB;
+    let rubra = TestServer::start(&[]);
+    let redis = Reference::start();
+    let mut growth = Vec::new();
+    for port in [rubra.port, redis.port] {
+        let pid = info_field(port, "process_id");
+        let before = proc_status_bytes(pid, "VmRSS");
+        let mut s = TcpStream::connect(("127.0.0.1", port)).expect("connect");
+        s.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
+        let (a, b, c) = (vec![b'a'; len], vec![b'b'; len], vec![b'c'; len]);
+        let mut wire = Vec::new();
+        rubra_resp::encode_request(&mut wire, &[&b"MSET"[..], b"k1", &a, b"k2", &b, b"k3", &c]);
+        rubra_resp::encode_request(
+            &mut wire,
+            &[&b"SET"[..], b"k4", &a[..len / 2], b"EX", b"100"],
+        );
+        drop((a, b, c));
+        for piece in wire.chunks(MB) {
+            s.write_all(piece).expect("write");
+        }
+        drop(wire);
+        let replies = read_replies(&mut s, 2);
+        assert_eq!(replies, vec![b"+OK\r\n".to_vec(), b"+OK\r\n".to_vec()]);
+        let peak = proc_status_bytes(pid, "VmHWM");
+        growth.push(peak.saturating_sub(before) as usize);
+        let mut read = |line: &[&[u8]]| {
+            let mut req = Vec::new();
+            rubra_resp::encode_request(&mut req, line);
+            s.write_all(&req).expect("write");
+            read_replies(&mut s, 1).remove(0)
+        };
+        for (key, byte) in [(&b"k1"[..], b'a'), (b"k2", b'b'), (b"k3", b'c')] {
+            let value = read(&[b"GET", key]);
+            let body = &value[value.len() - len - 2..value.len() - 2];
+            assert!(
+                body.iter().all(|&x| x == byte),
+                "{} holds its own value",
+                key.escape_ascii()
+            );
+        }
+        assert_eq!(
+            read(&[b"STRLEN", b"k4"]),
+            format!(":{}\r\n", len / 2).into_bytes()
+        );
+        let ttl = read(&[b"TTL", b"k4"]);
+        assert!(
+            ttl == b":100\r\n" || ttl == b":99\r\n",
+            "TTL {}",
+            ttl.escape_ascii()
+        );
+    }
+    eprintln!(
+        "peak RSS growth for MSET of 3 x {} MB and a {} MB SET EX: rubra {} MB, redis-server {} MB",
+        len / MB,
+        len / 2 / MB,
+        growth[0] / MB,
+        growth[1] / MB
+    );
+    let stored = 3 * len + len / 2;
+    assert!(
+        growth[0] < stored + stored / 5,
+        "rubra's peak RSS grew by {} MB for {} MB of values",
+        growth[0] / MB,
+        stored / MB
+    );
+}
+
+/// Sends `wire` in two writes, the first ending `cut` bytes in.
+fn send_in_two(s: &mut TcpStream, wire: &[u8], cut: usize) {
+    s.write_all(&wire[..cut]).expect("write");
+    std::thread::sleep(Duration::from_millis(200));
+    s.write_all(&wire[cut..]).expect("write");
+}
+
+/// MSET of two big values, encoded, and where the second value starts.
+fn mset_of_two_big_values() -> (Vec<u8>, usize) {
+    let (v1, v2) = (pattern(9, 200_000), pattern(10, 100_000));
+    let mut wire = Vec::new();
+    rubra_resp::encode_request(
+        &mut wire,
+        &[&b"MSET"[..], b"p1", v1.as_bytes(), b"p2", v2.as_bytes()],
+    );
+    let second = wire.len() - v2.len() - 2;
+    (wire, second)
+}
+
+#[test]
+fn a_request_with_big_arguments_waits_out_a_write_pause_whole() {
+    // The first value has been taken out of the buffer when CLIENT PAUSE WRITE stops the
+    // MSET: it is put back and runs, complete, when the pause ends.
+    let (wire, second) = mset_of_two_big_values();
+    let rubra = TestServer::start(&[]);
+    let redis = Reference::start();
+    let mut answers = Vec::new();
+    for port in [rubra.port, redis.port] {
+        let mut admin = TcpStream::connect(("127.0.0.1", port)).expect("connect");
+        let mut s = TcpStream::connect(("127.0.0.1", port)).expect("connect");
+        s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+        admin
+            .set_read_timeout(Some(Duration::from_secs(30)))
+            .unwrap();
+        let mut pause = Vec::new();
+        rubra_resp::encode_request(&mut pause, &[&b"CLIENT"[..], b"PAUSE", b"600", b"WRITE"]);
+        // The first part (the first value and some of the second) arrives, then the pause.
+        s.write_all(&wire[..second + 1000]).expect("write");
+        std::thread::sleep(Duration::from_millis(200));
+        admin.write_all(&pause).expect("write");
+        let mut got = read_replies(&mut admin, 1);
+        s.write_all(&wire[second + 1000..]).expect("write");
+        got.extend(read_replies(&mut s, 1));
+        let mut gets = Vec::new();
+        rubra_resp::encode_request(&mut gets, &[&b"MGET"[..], b"p1", b"p2"]);
+        s.write_all(&gets).expect("write");
+        got.extend(read_replies(&mut s, 1));
+        answers.push(got);
+    }
+    assert_eq!(
+        answers[1][1],
+        b"+OK\r\n".to_vec(),
+        "redis-server ran the MSET"
+    );
+    assert!(
+        answers[0] == answers[1],
+        "rubra's replies differ from redis-server's"
+    );
+}
+
+#[test]
+fn a_request_with_big_arguments_finished_during_a_busy_script_gets_busy() {
+    // The first value has been taken out of the buffer when a script turns busy: the rest
+    // arrives, the whole request is answered -BUSY and not run.
+    let (wire, second) = mset_of_two_big_values();
+    let config = ["--busy-reply-threshold", "100"];
+    let rubra = TestServer::start(&config);
+    let redis = Reference::start_with(&config);
+    let mut answers = Vec::new();
+    for port in [rubra.port, redis.port] {
+        let mut script = TcpStream::connect(("127.0.0.1", port)).expect("connect");
+        let mut s = TcpStream::connect(("127.0.0.1", port)).expect("connect");
+        let mut admin = TcpStream::connect(("127.0.0.1", port)).expect("connect");
+        for c in [&s, &script, &admin] {
+            c.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+        }
+        let call = |c: &mut TcpStream, line: &[&[u8]]| {
+            let mut req = Vec::new();
+            rubra_resp::encode_request(&mut req, line);
+            c.write_all(&req).expect("write");
+        };
+        s.write_all(&wire[..second + 1000]).expect("write");
+        std::thread::sleep(Duration::from_millis(200));
+        call(&mut script, &[b"EVAL", b"while true do end", b"0"]);
+        std::thread::sleep(Duration::from_millis(400));
+        send_in_two(&mut s, &wire[second + 1000..], 50_000);
+        let mut got = read_replies(&mut s, 1);
+        call(&mut admin, &[b"SCRIPT", b"KILL"]);
+        got.extend(read_replies(&mut admin, 1));
+        got.extend(read_replies(&mut script, 1));
+        call(&mut s, &[b"EXISTS", b"p1", b"p2"]);
+        got.extend(read_replies(&mut s, 1));
+        answers.push(got);
+    }
+    assert!(answers[1][0].starts_with(b"-BUSY"), "redis-server: busy");
+    assert!(
+        answers[0] == answers[1],
+        "rubra's replies differ: {:?}",
+        answers
+            .iter()
+            .map(|a| a
+                .iter()
+                .map(|r| r.escape_ascii().to_string())
+                .collect::<Vec<_>>())
+            .collect::<Vec<_>>()
+    );
+}
