@@ -108,27 +108,23 @@ impl<W: Write> RdbWriter<W> {
     /// Writes one key. Selects `e.db` first (with zero hints) if it is not current. Empty
     /// collections are skipped, since Redis has no such keys and refuses to load them.
     pub fn entry(&mut self, e: &RdbEntry) -> io::Result<()> {
-        self.entry_parts(e.db, &e.key, &e.value, e.expire_ms, e.idle_secs, e.freq)
+        self.entry_parts(
+            e.db,
+            &e.key,
+            &e.value,
+            e.expire_ms,
+            e.idle_secs,
+            e.freq,
+            false,
+        )
     }
 
     /// [`RdbWriter::entry`] from borrowed parts, so a caller walking its own keyspace need
-    /// not copy each key into an [`RdbEntry`].
-    pub fn entry_parts(
-        &mut self,
-        db: usize,
-        key: &[u8],
-        value: &crate::RdbValue,
-        expire_ms: Option<u64>,
-        idle_secs: Option<u64>,
-        freq: Option<u8>,
-    ) -> io::Result<()> {
-        self.entry_parts_as(db, key, value, expire_ms, idle_secs, freq, false)
-    }
-
-    /// [`RdbWriter::entry_parts`] for a value whose object may be in its full encoding
-    /// (`full`: hash table, skiplist), saved in that form even when small, as Redis does.
+    /// not copy each key into an [`RdbEntry`]. A value whose object may be in its full
+    /// encoding (`full`: hash table, skiplist) is saved in that form even when small, as
+    /// Redis does.
     #[allow(clippy::too_many_arguments)]
-    pub fn entry_parts_as(
+    pub fn entry_parts(
         &mut self,
         db: usize,
         key: &[u8],
@@ -262,7 +258,7 @@ mod tests {
             match &e.value {
                 RdbValue::Str(s) => fast.string_entry(e.db, &e.key, s, e.expire_ms).unwrap(),
                 v => fast
-                    .entry_parts(e.db, &e.key, v, e.expire_ms, None, None)
+                    .entry_parts(e.db, &e.key, v, e.expire_ms, None, None, false)
                     .unwrap(),
             }
         }

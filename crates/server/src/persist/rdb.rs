@@ -223,7 +223,7 @@ pub(crate) fn write_rdb<W: Write>(
             // neutral model.
             let written = match &e.value {
                 Value::Str(s) => w.string_entry(i, k, s, expire),
-                other => w.entry_parts_as(i, k, &to_rdb(other), expire, None, None, is_full(other)),
+                other => w.entry_parts(i, k, &to_rdb(other), expire, None, None, is_full(other)),
             };
             if let Err(err) = written {
                 failure = Some(err);
