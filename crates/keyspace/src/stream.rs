@@ -524,21 +524,53 @@ impl Stream {
         out
     }
 
-    /// Rebuilds a stream from loaded parts (RDB/RESTORE), re-deriving the node layout.
-    pub fn from_parts(
-        entries: impl IntoIterator<Item = (StreamId, Fields)>,
+    /// Rebuilds a stream from loaded parts (RDB/RESTORE) in the payload's node layout:
+    /// each node with its entries, live and deleted (flag true), as Redis keeps the
+    /// listpacks it loads, so later appends fill the same nodes and a DUMP gives the bytes
+    /// it was restored from. Nodes without a live entry are left out. None if the IDs do
+    /// not increase strictly from entry to entry.
+    pub fn from_nodes(
+        nodes: impl IntoIterator<Item = Vec<(StreamId, Fields, bool)>>,
         last_id: StreamId,
         entries_added: u64,
         max_deleted_entry_id: StreamId,
-    ) -> Stream {
+    ) -> Option<Stream> {
         let mut s = Stream::new();
-        for (id, f) in entries {
-            s.append(id, f);
+        let mut previous: Option<StreamId> = None;
+        for items in nodes {
+            let (Some(first), Some(last)) = (items.first(), items.last()) else {
+                continue;
+            };
+            let (master, last) = (first.0, last.0);
+            if !items.iter().any(|e| !e.2) {
+                continue;
+            }
+            let mut node = Node {
+                live: 0,
+                total: 0,
+                last,
+                bytes: 32,
+            };
+            for (id, fields, dead) in items {
+                if previous.is_some_and(|p| p >= id) {
+                    return None;
+                }
+                previous = Some(id);
+                node.total += 1;
+                node.bytes += entry_bytes(&fields);
+                if dead {
+                    s.tombs.insert(id, fields);
+                } else {
+                    node.live += 1;
+                    s.entries.insert(id, fields);
+                }
+            }
+            s.nodes.insert(master, node);
         }
-        s.last_id = last_id.max(s.last_id);
+        s.last_id = last_id.max(s.last_entry_id());
         s.entries_added = entries_added;
         s.max_deleted_entry_id = max_deleted_entry_id;
-        s
+        Some(s)
     }
 
     /// Whether an XDEL tombstone lies in `start..=end` (streamRangeHasTombstones).

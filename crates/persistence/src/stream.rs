@@ -30,16 +30,17 @@ pub type RdbStreamEntry = (RdbStreamId, Vec<(Vec<u8>, Vec<u8>)>);
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct RdbStream {
     /// Entries grouped in macro nodes, in ID order. Writers keep nodes of at most 100
-    /// entries; readers return the nodes as the file had them (deleted entries dropped).
+    /// entries; readers return the nodes as the file had them, deleted entries included
+    /// (listed in `deleted`), except nodes with no live entry.
     pub nodes: Vec<Vec<RdbStreamEntry>>,
     pub last_id: RdbStreamId,
     pub first_id: RdbStreamId,
     pub max_deleted_id: RdbStreamId,
     pub entries_added: u64,
     pub groups: Vec<RdbStreamGroup>,
-    /// IDs of entries in `nodes` that are deleted: Redis keeps a deleted entry, flagged,
-    /// in its node until the whole node goes, and writers that keep them too make the
-    /// same bytes. Readers leave this empty (they return live entries only).
+    /// IDs of entries in `nodes` that are deleted, in ID order: Redis keeps a deleted
+    /// entry, flagged, in its node until the whole node goes, and its DUMP and RDB bytes
+    /// carry it, so readers and writers keep them too.
     pub deleted: Vec<RdbStreamId>,
 }
 
@@ -181,8 +182,8 @@ fn get_usize(items: &[Vec<u8>], i: usize) -> Result<usize, RdbError> {
     usize::try_from(get_int(items, i)?).map_err(|_| BAD)
 }
 
-/// Decodes one node's listpack into its live entries.
-fn read_node(master: RdbStreamId, lp: &[u8]) -> Result<Vec<RdbStreamEntry>, RdbError> {
+/// Decodes one node's listpack into its entries, each with whether it is deleted.
+fn read_node(master: RdbStreamId, lp: &[u8]) -> Result<Vec<(RdbStreamEntry, bool)>, RdbError> {
     let items = listpack::decode(lp)?;
     if items.is_empty() {
         return Err(RdbError::Corrupt("empty listpack inside stream"));
@@ -218,9 +219,7 @@ fn read_node(master: RdbStreamId, lp: &[u8]) -> Result<Vec<RdbStreamEntry>, RdbE
         }
         get_int(&items, p)?; // lp-count
         p += 1;
-        if flags & FLAG_DELETED == 0 {
-            out.push(((ms, seq), fields));
-        }
+        out.push((((ms, seq), fields), flags & FLAG_DELETED != 0));
     }
     Ok(out)
 }
@@ -250,8 +249,16 @@ pub(crate) fn read_stream(c: &mut Cursor<'_>, ty: u8) -> Result<RdbStream, RdbEr
         let master = read_raw_id(&mut Cursor::new(&key))?;
         let lp = c.string()?;
         let entries = read_node(master, &lp)?;
-        if !entries.is_empty() {
-            s.nodes.push(entries);
+        // A node of deleted entries only is dropped (Redis frees such a node on XDEL).
+        if entries.iter().any(|(_, dead)| !dead) {
+            let mut node = Vec::with_capacity(entries.len());
+            for (entry, dead) in entries {
+                if dead {
+                    s.deleted.push(entry.0);
+                }
+                node.push(entry);
+            }
+            s.nodes.push(node);
         }
     }
     let length = c.len()?;
@@ -268,9 +275,11 @@ pub(crate) fn read_stream(c: &mut Cursor<'_>, ty: u8) -> Result<RdbStream, RdbEr
     } else {
         s.first_id = s
             .nodes
-            .first()
-            .and_then(|n| n.first())
-            .map_or((0, 0), |e| e.0);
+            .iter()
+            .flatten()
+            .map(|e| e.0)
+            .find(|id| !s.deleted.contains(id))
+            .unwrap_or((0, 0));
         s.entries_added = length;
     }
     let ngroups = c.count()?;

@@ -106,21 +106,25 @@ fn stream_to_rdb(s: &Stream) -> RdbStream {
 
 /// An RDB stream as ours; None if its PEL references are inconsistent.
 fn stream_from_rdb(r: RdbStream) -> Option<Stream> {
-    let entries = r.nodes.into_iter().flatten().map(|(id, fields)| {
-        (
-            unpair(id),
-            fields
-                .into_iter()
-                .map(|(k, v)| (Bytes::from(k), Bytes::from(v)))
-                .collect(),
-        )
+    let mut deleted = r.deleted;
+    deleted.sort_unstable();
+    let nodes = r.nodes.into_iter().map(|node| {
+        node.into_iter()
+            .map(|(id, fields)| {
+                let fields = fields
+                    .into_iter()
+                    .map(|(k, v)| (Bytes::from(k), Bytes::from(v)))
+                    .collect();
+                (unpair(id), fields, deleted.binary_search(&id).is_ok())
+            })
+            .collect::<Vec<_>>()
     });
-    let mut s = Stream::from_parts(
-        entries,
+    let mut s = Stream::from_nodes(
+        nodes,
         unpair(r.last_id),
         r.entries_added,
         unpair(r.max_deleted_id),
-    );
+    )?;
     for g in r.groups {
         let mut group = ConsumerGroup::new(unpair(g.last_id), g.entries_read);
         for (name, seen) in g.consumers {
