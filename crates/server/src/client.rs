@@ -53,6 +53,9 @@ pub(crate) struct ClientInfo {
     pub readonly: bool,
     /// Bytes held by the commands queued in MULTI (multi-mem=).
     pub multi_mem: usize,
+    /// Bytes of the arguments received of a request still arriving (argv-mem=), as Redis
+    /// counts the arguments it has parsed so far.
+    pub argv_mem: usize,
     /// The ACL user (None: default), so ACL DELUSER finds its connections.
     pub user: Option<Bytes>,
 }

@@ -124,6 +124,7 @@ impl Store {
             info.monitor = client.monitor;
             info.readonly = client.readonly;
             info.multi_mem = client.multi_mem();
+            info.argv_mem = client.received_args.iter().map(|a| a.len()).sum();
         }
     }
 

@@ -75,7 +75,7 @@ pub(super) fn client_line(h: &ClientHandle, c: &LineCtx) -> Vec<u8> {
     }
     let (qbuf, qbuf_free, argv_mem) = match live {
         Some(l) => (l.qbuf, l.qbuf_free, l.argv_mem),
-        None => (i.qbuf, i.qbuf_free, 0),
+        None => (i.qbuf, i.qbuf_free, i.argv_mem),
     };
     let multi_mem = live.map_or(i.multi_mem, ClientState::multi_mem);
     let omem = h.pending_out.load(std::sync::atomic::Ordering::Relaxed);
