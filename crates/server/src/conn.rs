@@ -481,7 +481,7 @@ fn take_back(whole: bytes::Bytes) -> BytesMut {
 /// the rest of it, as the client sent them (a copy; for the rare paths that must read the
 /// request from the buffer: a busy script). `inbuf` starts with the request for the rest
 /// that `next_request` left there.
-pub(crate) fn restore_received(received: &mut Vec<bytes::Bytes>, inbuf: &mut BytesMut) {
+fn restore_received(received: &mut Vec<bytes::Bytes>, inbuf: &mut BytesMut) {
     if received.is_empty() {
         return;
     }
