@@ -372,6 +372,7 @@ fn copy(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
         dst,
         Entry {
             lfu: rubra_keyspace::db::LFU_INIT,
+            unshared: true,
             ..entry
         },
         expire_at,
@@ -444,7 +445,7 @@ fn object(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
             }
             _ => false,
         };
-        Ok(Reply::Int(if shares && small_int {
+        Ok(Reply::Int(if shares && small_int && !entry.unshared {
             i32::MAX as i64
         } else {
             1

@@ -214,7 +214,8 @@ fn getkeys(cmd_args: &[Bytes], with_flags: bool) -> CmdResult {
     let Some(cmd) = crate::cmd::lookup(&cmd_args[0]) else {
         return Err(Reply::err("ERR Invalid command specified"));
     };
-    // A container's subcommand has its own key specs and arity.
+    // A container's subcommand has its own key specs and arity; one the container does
+    // not have is no command at all (Redis's lookup finds nothing).
     let mut f = facts().get(cmd.name);
     if let (Some(top), Some(subname)) = (f, cmd_args.get(1)) {
         if !top.subcommands.is_empty() {
@@ -223,7 +224,11 @@ fn getkeys(cmd_args: &[Bytes], with_flags: bool) -> CmdResult {
                 cmd.name,
                 String::from_utf8_lossy(subname).to_ascii_lowercase()
             );
-            f = facts().get(&full).or(f);
+            f = Some(
+                facts()
+                    .get(&full)
+                    .ok_or(Reply::err("ERR Invalid command specified"))?,
+            );
         }
     }
     let info: &[Reply] = match f.map(|f| &f.info) {
