@@ -614,10 +614,17 @@ fn pttl(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
     }))
 }
 
-/// EXPIRETIME key
+/// EXPIRETIME key — seconds, rounded to the nearest one as TTL is (Redis shares the
+/// rounding: an expiry at ...500 ms is the next second).
 fn expiretime(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
     let at = expiry_of(ctx, &args[1]);
-    Ok(Reply::Int(if at < 0 { at } else { at / 1000 }))
+    Ok(Reply::Int(if at < 0 {
+        at
+    } else {
+        // Wide arithmetic: the latest expiry (i64::MAX ms) rounds up without overflowing,
+        // as Redis's build computes it.
+        ((i128::from(at) + 500) / 1000) as i64
+    }))
 }
 
 /// PEXPIRETIME key
