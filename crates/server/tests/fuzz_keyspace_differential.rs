@@ -161,6 +161,8 @@ enum Cmp {
     Scan(usize),
     /// RANDOMKEY: exact when the database holds at most one key.
     RandomKey,
+    /// CONFIG GET: the parameter names as a set (values differ: ports, directories).
+    ConfigNames,
 }
 
 type Step = (String, Cmp);
@@ -594,6 +596,49 @@ fn command(r: &mut Rng) -> Step {
             (format!("{} LIST FILTERBY {f}", cased(r, "COMMAND")), Unordered)
         }
         94 | 95 => big_collection(r),
+        96 => {
+            // Parameter names matched by nocase globs (values differ: ports, paths).
+            let mut line = cased(r, "CONFIG GET");
+            for _ in 0..1 + r.below(2) {
+                line += " ";
+                line += &if r.one_in(3) {
+                    pattern(r)
+                } else {
+                    ps(
+                        r,
+                        &[
+                            "*max*",
+                            "MAXMEMORY-*",
+                            "[a-c]*",
+                            "*-size",
+                            "Save",
+                            "port",
+                            "*[^a-z]*",
+                            "?ort",
+                            "list-*-size",
+                            "*\\-*",
+                            "",
+                        ],
+                    )
+                };
+            }
+            (line, ConfigNames)
+        }
+        97 => {
+            // No container: its subcommands are listed in its hash table's (seeded) order.
+            let names: Vec<String> = (0..1 + r.below(3))
+                .map(|_| {
+                    ps(
+                        r,
+                        &[
+                            "get", "SET", "copy", "object|encoding", "config|get", "nosuch",
+                            "", "keys", "scan", "lcs", "getex", "swapdb", "Expire",
+                        ],
+                    )
+                })
+                .collect();
+            (format!("COMMAND INFO {}", names.join(" ")), Exact)
+        }
         _ => make_typed(r, &k),
     };
     (line.trim_end().to_string(), cmp)
@@ -842,8 +887,20 @@ fn same(cmp: Cmp, a: &[u8], b: &[u8]) -> bool {
             x > 0 && y > 0 && (x - y).abs() <= tol
         }
         (Cmp::Idle, Some(Frame::Int(x)), Some(Frame::Int(y))) => x >= 0 && y >= 0,
+        (Cmp::ConfigNames, Some(x), Some(y)) => config_names(x) == config_names(y),
         _ => false,
     }
+}
+
+/// The sorted parameter names of a CONFIG GET reply (RESP2 pairs or a RESP3 map).
+fn config_names(f: Frame) -> Option<Vec<String>> {
+    let mut names: Vec<String> = match f {
+        Frame::Array(v) => v.iter().step_by(2).map(|k| format!("{k:?}")).collect(),
+        Frame::Map(m) => m.iter().map(|(k, _)| format!("{k:?}")).collect(),
+        _ => return None,
+    };
+    names.sort();
+    Some(names)
 }
 
 /// `line` with its `pos`th argument replaced by `cursor`, re-quoted.
