@@ -585,7 +585,10 @@ fn lcs(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
             "ERR If you want both the length and indexes, please just use IDX.",
         ));
     }
-    if a.len().saturating_mul(b.len()) > 1 << 31 {
+    // Redis refuses a table of (len(a)+1) x (len(b)+1) 32-bit cells bigger than
+    // proto-max-bulk-len (its transient memory limit), before allocating it.
+    let cells = (a.len() as u128 + 1) * (b.len() as u128 + 1);
+    if cells * 4 > ctx.store.config.proto_max_bulk_len as u128 {
         return Err(Reply::err(
             "ERR Insufficient memory, transient memory for LCS exceeds proto-max-bulk-len",
         ));
