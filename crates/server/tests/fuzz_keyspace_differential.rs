@@ -582,10 +582,14 @@ fn command(r: &mut Rng) -> Step {
             // The keys Redis finds in a command line (its key specs), for a line of this
             // generator: errors for unknown commands, wrong arity and keyless commands.
             let c = pc(r, &["GETKEYS", "GETKEYSANDFLAGS"]);
-            let inner = loop {
-                let (l, _) = command(r);
-                if !l.to_ascii_uppercase().starts_with("COMMAND") {
-                    break l;
+            let inner = if r.one_in(2) {
+                movable_keys_line(r)
+            } else {
+                loop {
+                    let (l, _) = command(r);
+                    if !l.to_ascii_uppercase().starts_with("COMMAND") {
+                        break l;
+                    }
                 }
             };
             (format!("{} {c} {inner}", cased(r, "COMMAND")), Exact)
@@ -669,6 +673,49 @@ fn command(r: &mut Rng) -> Step {
         _ => make_typed(r, &k),
     };
     (line.trim_end().to_string(), cmp)
+}
+
+/// A command whose keys depend on its arguments (numkeys, keywords, key finders), with a
+/// random numkeys, for COMMAND GETKEYS.
+fn movable_keys_line(r: &mut Rng) -> String {
+    let n = ps(r, &["0", "1", "2", "3", "-1", "x"]);
+    let ks = keys(r, 3);
+    let tail = p(
+        r,
+        &[
+            "",
+            "LEFT",
+            "MIN",
+            "WITHSCORES",
+            "KEYS a b",
+            "KEYS",
+            "STORE d",
+            "STORE",
+            "AUTH p",
+            "AUTH2 u p KEYS c",
+            "COPY REPLACE KEYS",
+            "LIMIT 1",
+            "0",
+            "0 0",
+        ],
+    );
+    match r.below(12) {
+        0 => format!("ZUNIONSTORE d {n} {ks} {tail}"),
+        1 => format!("ZINTER {n} {ks} {tail}"),
+        2 => format!("EVAL s {n} {ks} {tail}"),
+        3 => format!("FCALL_RO f {n} {ks}"),
+        4 => format!("LMPOP {n} {ks} {tail}"),
+        5 => format!("BZMPOP 0 {n} {ks} {tail}"),
+        6 => format!("SINTERCARD {n} {ks} {tail}"),
+        7 => format!("SORT {ks} {tail} {tail}"),
+        8 => format!("MIGRATE h p {} 0 5 {tail}", ps(r, &["", "k"])),
+        9 => format!("XREAD COUNT 1 STREAMS {ks} {tail}"),
+        10 => format!("GEORADIUS {ks} 0 0 1 km {tail}"),
+        _ => format!(
+            "{} {ks} {tail}",
+            p(r, &["SPUBLISH", "PUBLISH", "MSET", "BITOP AND"])
+        ),
+    }
 }
 
 /// SCAN with random options (iterated to completion), or with a cursor it must refuse.
@@ -1391,6 +1438,24 @@ fn regression_sequences() {
                 "COMMAND GETKEYS OBJECT nosuch k",
                 "COMMAND GETKEYS OBJECT ENCODING k",
                 "COMMAND GETKEYSANDFLAGS CONFIG GET x",
+            ],
+        ),
+        // COMMAND GETKEYS follows Redis's key specs: channel-only specs are no keys,
+        // numkeys 0 is invalid, an incomplete spec counts only once its keyword is found,
+        // then the command's key finder (SORT's STORE key is a write; MIGRATE's KEYS skips
+        // AUTH values and needs an empty key argument).
+        (
+            "getkeys_key_specs",
+            &[
+                "COMMAND GETKEYS SPUBLISH ch m",
+                "COMMAND GETKEYSANDFLAGS SSUBSCRIBE a b",
+                "COMMAND GETKEYSANDFLAGS ZUNIONSTORE d 0 a",
+                "COMMAND GETKEYSANDFLAGS SORT a BY x STORE d",
+                "COMMAND GETKEYSANDFLAGS SORT a STORE d GET x STORE e",
+                "COMMAND GETKEYSANDFLAGS MIGRATE h p \"\" 0 5 KEYS",
+                "COMMAND GETKEYSANDFLAGS MIGRATE h p k 0 5 KEYS a",
+                "COMMAND GETKEYS MIGRATE h p \"\" 0 5 AUTH KEYS KEYS a",
+                "COMMAND GETKEYS MIGRATE h p \"\" 0 5 AUTH2 u KEYS KEYS a",
             ],
         ),
         // EXPIRETIME rounds to the nearest second (as TTL does), the latest time too.
