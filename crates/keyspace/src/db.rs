@@ -54,6 +54,9 @@ pub struct Entry {
     /// (INCRBYFLOAT's result): "embstr" or "raw" by length even when it reads as an
     /// integer. Lives in padding too.
     pub no_int: bool,
+    /// A string COPY duplicated: Redis's copy of a small integer is an object of its own
+    /// (OBJECT REFCOUNT 1) where SET and INCR would share one. Lives in padding too.
+    pub unshared: bool,
 }
 
 // Every key's node starts with an Entry: its flags live in the Value's padding, and a
@@ -72,6 +75,7 @@ impl Entry {
             lfu: LFU_INIT,
             raw: false,
             no_int: false,
+            unshared: false,
         }
     }
 

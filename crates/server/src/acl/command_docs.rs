@@ -224,12 +224,15 @@ pub(crate) fn keys_by_specs(specs: &[KeySpec], args: &[Bytes]) -> Option<Result<
     let argc = args.len() as i64;
     let mut out = Vec::new();
     for spec in specs {
-        if spec.flags.iter().any(|f| f == "incomplete") {
-            return None;
+        // A spec of something that is not a key (a shard channel) names no key.
+        if spec.flags.iter().any(|f| f == "not_key") {
+            continue;
         }
         let first = match &spec.begin {
             Begin::Index(i) => *i as i64,
             Begin::Keyword { keyword, startfrom } => {
+                // As Redis: from `startfrom` up to the last argument, or from
+                // argc+startfrom down to the command name, neither end included.
                 let (from, to, step) = if *startfrom >= 0 {
                     (*startfrom, argc - 1, 1)
                 } else {
@@ -237,7 +240,7 @@ pub(crate) fn keys_by_specs(specs: &[KeySpec], args: &[Bytes]) -> Option<Result<
                 };
                 let mut i = from;
                 let mut found = None;
-                while (step > 0 && i <= to) || (step < 0 && i >= to) {
+                while (step > 0 && i < to) || (step < 0 && i > to) {
                     if i >= 1
                         && i < argc
                         && args[i as usize].eq_ignore_ascii_case(keyword.as_bytes())
@@ -254,8 +257,13 @@ pub(crate) fn keys_by_specs(specs: &[KeySpec], args: &[Bytes]) -> Option<Result<
             }
             Begin::Unknown => return None,
         };
+        // Redis gives up on the specs (and asks the command's key finder) for a spec
+        // marked incomplete only once its start was found.
+        if spec.flags.iter().any(|f| f == "incomplete") {
+            return None;
+        }
         if first >= argc {
-            continue;
+            return Some(Err(()));
         }
         let mut first = first;
         let (last, step) = match spec.find {
@@ -291,7 +299,8 @@ pub(crate) fn keys_by_specs(specs: &[KeySpec], args: &[Bytes]) -> Option<Result<
             }
             Find::Unknown => return None,
         };
-        if last >= argc {
+        // Out of bounds, or no key at all (numkeys 0): the arguments are invalid.
+        if last >= argc || last < first {
             return Some(Err(()));
         }
         let mut i = first;

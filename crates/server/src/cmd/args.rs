@@ -21,6 +21,24 @@ pub(crate) fn int(arg: &[u8]) -> Result<i64, Reply> {
     parse_i64_strict(arg).ok_or(err::NOT_INTEGER)
 }
 
+/// Parses a C `int` argument as Redis's getIntFromObjectOrReply: not an integer is
+/// `error` (or the usual "not an integer" error), an integer outside i32 is `error` too,
+/// or "value is out of range, value must between <INT_MIN> and <INT_MAX>" without one.
+pub(crate) fn c_int(arg: &[u8], error: Option<&'static str>) -> Result<i64, Reply> {
+    let n = parse_i64_strict(arg).ok_or(error.map_or(err::NOT_INTEGER, Reply::err))?;
+    if n < i64::from(i32::MIN) || n > i64::from(i32::MAX) {
+        return Err(match error {
+            Some(e) => Reply::err(e),
+            None => Reply::error(format!(
+                "ERR value is out of range, value must between {} and {}",
+                i32::MIN,
+                i32::MAX
+            )),
+        });
+    }
+    Ok(n)
+}
+
 /// Parses a non-negative integer with a custom error.
 pub(crate) fn uint(arg: &[u8], error: Reply) -> Result<u64, Reply> {
     match parse_i64_strict(arg) {

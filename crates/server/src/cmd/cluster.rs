@@ -94,15 +94,12 @@ fn cluster(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
     if (arity > 0 && argc != arity) || (arity < 0 && argc < -arity) {
         return Err(err::wrong_args(&format!("cluster|{sub}")));
     }
-    if sub == "keyslot" {
-        // Works without cluster mode too, as in Redis: it is pure computation.
-        return Ok(Reply::Int(key_slot(&args[2]) as i64));
-    }
-    if sub == "help" {
-        return Ok(help());
-    }
+    // Redis 7.0 refuses every subcommand without cluster mode, KEYSLOT and HELP too (only
+    // the unknown-subcommand and arity checks come first).
     require_cluster(ctx)?;
     match sub.as_str() {
+        "keyslot" => Ok(Reply::Int(key_slot(&args[2]) as i64)),
+        "help" => Ok(help()),
         "links" => Ok(links(ctx)),
         "migrateslots" => crate::cluster::migration::migrateslots(ctx, args),
         "getslotmigrations" => crate::cluster::migration::list(ctx),

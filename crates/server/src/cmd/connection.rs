@@ -1,6 +1,6 @@
 //! Connection commands: PING, ECHO, SELECT, AUTH, HELLO, QUIT, RESET.
 
-use super::args::{int, is};
+use super::args::{c_int, int, is};
 use super::flags::*;
 use super::{err, CmdResult, Command, Ctx};
 use bytes::Bytes;
@@ -47,7 +47,7 @@ fn echo(_ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
 
 /// SELECT index
 fn select(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
-    let n = int(&args[1]).map_err(|_| Reply::err("ERR value is not an integer or out of range"))?;
+    let n = c_int(&args[1], None)?;
     if ctx.store.config.cluster_enabled && n != 0 {
         return Err(Reply::err("ERR SELECT is not allowed in cluster mode"));
     }

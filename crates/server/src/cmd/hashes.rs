@@ -351,18 +351,27 @@ pub(crate) fn parse_scan_args(cursor: u64, args: &[Bytes]) -> Result<ScanArgs, R
     Ok(out)
 }
 
-/// Parses a cursor as Redis's strtoul does: optional sign ("-1" wraps to 2^64-1), decimal
-/// digits, no spaces, no overflow.
-fn parse_cursor(arg: &[u8]) -> Option<u64> {
-    let (neg, digits) = match arg.first() {
-        Some(b'-') => (true, &arg[1..]),
-        Some(b'+') => (false, &arg[1..]),
-        _ => (false, arg),
+/// Parses a SCAN-family cursor as Redis does, with C's strtoul on the argument as a C
+/// string: the text ends at a NUL byte; an optional sign ("-1" wraps to 2^64-1) and
+/// decimal digits must reach that end; no leading space, no overflow. An argument with no
+/// text at all ("" or a leading NUL) is cursor 0: strtoul reads nothing and stops at the
+/// end.
+pub(crate) fn parse_cursor(arg: &[u8]) -> Option<u64> {
+    let text = arg.split(|&b| b == 0).next().unwrap_or_default();
+    if text.is_empty() {
+        return Some(0);
+    }
+    let (neg, digits) = match text[0] {
+        b'-' => (true, &text[1..]),
+        b'+' => (false, &text[1..]),
+        _ => (false, text),
     };
     if digits.is_empty() || !digits.iter().all(u8::is_ascii_digit) {
         return None;
     }
-    let n = std::str::from_utf8(digits).ok()?.parse::<u64>().ok()?;
+    let n = digits.iter().try_fold(0u64, |n, &d| {
+        n.checked_mul(10)?.checked_add(u64::from(d - b'0'))
+    })?;
     Some(if neg { n.wrapping_neg() } else { n })
 }
 

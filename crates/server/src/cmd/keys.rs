@@ -1,9 +1,9 @@
 //! Generic keyspace commands: existence, deletion, renaming, copying, moving between
 //! databases, iteration (KEYS, SCAN, RANDOMKEY), flushing, OBJECT, and key expiry.
 
-use super::args::{int, is};
+use super::args::{c_int, int, is};
 use super::flags::*;
-use super::{err, CmdResult, Command, Ctx};
+use super::{err, hashes, CmdResult, Command, Ctx};
 use crate::exec::lazyfree;
 use bytes::Bytes;
 use rubra_keys::glob_match;
@@ -146,10 +146,7 @@ fn keys(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
 
 /// SCAN cursor [MATCH pattern] [COUNT count] [TYPE type]
 fn scan(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
-    let cursor = std::str::from_utf8(&args[1])
-        .ok()
-        .and_then(|s| s.parse::<u64>().ok())
-        .ok_or(Reply::err("ERR invalid cursor"))?;
+    let cursor = hashes::parse_cursor(&args[1]).ok_or(Reply::err("ERR invalid cursor"))?;
     let mut pattern: Option<Bytes> = None;
     let mut count = 10usize;
     let mut type_filter: Option<Option<ValueType>> = None;
@@ -159,7 +156,8 @@ fn scan(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
             return Err(err::SYNTAX);
         }
         if is(&args[i], "match") {
-            pattern = Some(args[i + 1].clone());
+            // A lone `*` is no filter at all (the glob itself does not match an empty key).
+            pattern = (args[i + 1].as_ref() != b"*").then(|| args[i + 1].clone());
         } else if is(&args[i], "count") {
             let n = int(&args[i + 1])?;
             if n < 1 {
@@ -255,12 +253,12 @@ fn flushall(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
     Ok(Reply::OK)
 }
 
-fn db_index(ctx: &Ctx, arg: &[u8], error: &'static str) -> Result<usize, Reply> {
-    let n = int(arg).map_err(|_| Reply::err(error))?;
-    if n < 0 || n as usize >= ctx.store.dbs.len() {
-        return Err(err::DB_INDEX);
-    }
-    Ok(n as usize)
+/// A database number already parsed as a C int, checked against the databases there are.
+fn db_number(ctx: &Ctx, n: i64) -> Result<usize, Reply> {
+    usize::try_from(n)
+        .ok()
+        .filter(|&n| n < ctx.store.dbs.len())
+        .ok_or(err::DB_INDEX)
 }
 
 /// SWAPDB index1 index2
@@ -268,8 +266,10 @@ fn swapdb(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
     if ctx.store.config.cluster_enabled {
         return Err(Reply::err("ERR SWAPDB is not allowed in cluster mode"));
     }
-    let a = db_index(ctx, &args[1], "ERR invalid first DB index")?;
-    let b = db_index(ctx, &args[2], "ERR invalid second DB index")?;
+    // Both numbers are parsed before either is checked against the databases.
+    let a = c_int(&args[1], Some("ERR invalid first DB index"))?;
+    let b = c_int(&args[2], Some("ERR invalid second DB index"))?;
+    let (a, b) = (db_number(ctx, a)?, db_number(ctx, b)?);
     if a != b {
         let now = ctx.now_ms;
         let store = &mut *ctx.store;
@@ -292,7 +292,7 @@ fn move_cmd(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
     if ctx.store.config.cluster_enabled {
         return Err(Reply::err("ERR MOVE is not allowed in cluster mode"));
     }
-    let target = db_index(ctx, &args[2], "ERR value is not an integer or out of range")?;
+    let target = db_number(ctx, c_int(&args[2], None)?)?;
     let src = ctx.client.db;
     if target == src {
         return Err(Reply::err(
@@ -326,14 +326,7 @@ fn copy(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
         } else if is(&args[i], "db") && i + 1 < args.len() {
             // As Redis 7.0: an int, then a valid index, and only after all the options the
             // cluster-mode check (so a bad index gets the integer error there too).
-            let n = int(&args[i + 1])?;
-            if n < i32::MIN as i64 || n > i32::MAX as i64 {
-                return Err(Reply::error(format!(
-                    "ERR value is out of range, value must between {} and {}",
-                    i32::MIN,
-                    i32::MAX
-                )));
-            }
+            let n = c_int(&args[i + 1], None)?;
             let databases = ctx
                 .store
                 .config
@@ -379,6 +372,7 @@ fn copy(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
         dst,
         Entry {
             lfu: rubra_keyspace::db::LFU_INIT,
+            unshared: true,
             ..entry
         },
         expire_at,
@@ -451,7 +445,7 @@ fn object(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
             }
             _ => false,
         };
-        Ok(Reply::Int(if shares && small_int {
+        Ok(Reply::Int(if shares && small_int && !entry.unshared {
             i32::MAX as i64
         } else {
             1
@@ -620,10 +614,17 @@ fn pttl(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
     }))
 }
 
-/// EXPIRETIME key
+/// EXPIRETIME key — seconds, rounded to the nearest one as TTL is (Redis shares the
+/// rounding: an expiry at ...500 ms is the next second).
 fn expiretime(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
     let at = expiry_of(ctx, &args[1]);
-    Ok(Reply::Int(if at < 0 { at } else { at / 1000 }))
+    Ok(Reply::Int(if at < 0 {
+        at
+    } else {
+        // Wide arithmetic: the latest expiry (i64::MAX ms) rounds up without overflowing,
+        // as Redis's build computes it.
+        ((i128::from(at) + 500) / 1000) as i64
+    }))
 }
 
 /// PEXPIRETIME key

@@ -17,12 +17,26 @@ use std::time::Duration;
 pub(crate) static COMMANDS: &[Command] =
     &[Command::new("migrate", -6, WRITE, (3, 3, 1), "generic", migrate).with_keys(migrate_keys)];
 
-/// MIGRATE's keys: the key argument, or everything after KEYS when it is "".
+/// MIGRATE's keys as Redis's key finder reads them: the key argument, or with KEYS (looked
+/// for from the options on, skipping AUTH's and AUTH2's values) everything after it when
+/// the key argument is "", and no key when it is not (MIGRATE then refuses the syntax).
 fn migrate_keys(args: &[Bytes]) -> Vec<usize> {
-    if args.len() > 3 && args[3].is_empty() {
-        if let Some(k) = args.iter().skip(6).position(|a| is(a, "keys")) {
-            return (6 + k + 1..args.len()).collect();
+    let mut i = 6;
+    while i < args.len() {
+        let a = &args[i];
+        if is(a, "keys") {
+            return if args[3].is_empty() {
+                (i + 1..args.len()).collect()
+            } else {
+                Vec::new()
+            };
         }
+        if is(a, "auth") {
+            i += 1;
+        } else if is(a, "auth2") {
+            i += 2;
+        }
+        i += 1;
     }
     vec![3]
 }

@@ -87,23 +87,81 @@ fn parse_expire(
     Ok(at)
 }
 
-/// The unit (ms per argument unit) and relativity of an EX/PX/EXAT/PXAT option, shared by
-/// SET and GETEX; anything else is a syntax error.
-fn expire_option(a: &[u8]) -> Result<(i64, bool), Reply> {
+/// The unit (ms per argument unit) and relativity of an EX/PX/EXAT/PXAT option name.
+fn expire_option(a: &[u8]) -> Option<(i64, bool)> {
     if is(a, "ex") {
-        Ok((1000, true))
+        Some((1000, true))
     } else if is(a, "px") {
-        Ok((1, true))
+        Some((1, true))
     } else if is(a, "exat") {
-        Ok((1000, false))
+        Some((1000, false))
     } else if is(a, "pxat") {
-        Ok((1, false))
+        Some((1, false))
     } else {
-        Err(err::SYNTAX)
+        None
     }
 }
 
-/// Options of SET.
+/// Which command's options `parse_string_opts` reads: SET takes NX / XX / GET / KEEPTTL,
+/// GETEX takes PERSIST; both take EX / PX / EXAT / PXAT.
+#[derive(Clone, Copy, PartialEq)]
+enum OptsOf {
+    Set,
+    Getex,
+}
+
+/// Options of SET and GETEX, parsed but not yet validated: the expire value is read only
+/// after the whole list parsed (a syntax error wins over a bad time), and GETEX reads it
+/// only once the key holds a string.
+#[derive(Default)]
+struct StringOpts<'a> {
+    nx: bool,
+    xx: bool,
+    get: bool,
+    keepttl: bool,
+    persist: bool,
+    /// (unit in ms, relative, the value argument).
+    expire: Option<(i64, bool, &'a Bytes)>,
+}
+
+/// Parses SET / GETEX options as Redis's shared parser does. Names are compared as C
+/// strings (up to a NUL). The same option may repeat (the last time wins); NX and XX
+/// exclude each other, and KEEPTTL, PERSIST and the four expire forms exclude each other
+/// (an expire form only excludes the other three); an expire form with no value after it,
+/// or anything else, is a syntax error.
+fn parse_string_opts(opts: &[Bytes], of: OptsOf) -> Result<StringOpts<'_>, Reply> {
+    let set = of == OptsOf::Set;
+    let mut o = StringOpts::default();
+    let mut i = 0;
+    while i < opts.len() {
+        let a = args::c_str(&opts[i]);
+        let timed = o.expire.is_some();
+        if is(a, "nx") && !o.xx && set {
+            o.nx = true;
+        } else if is(a, "xx") && !o.nx && set {
+            o.xx = true;
+        } else if is(a, "get") && set {
+            o.get = true;
+        } else if is(a, "keepttl") && !o.persist && !timed && set {
+            o.keepttl = true;
+        } else if is(a, "persist") && !timed && !o.keepttl && !set {
+            o.persist = true;
+        } else if let (Some((unit, relative)), Some(v)) = (expire_option(a), opts.get(i + 1)) {
+            let same_form = o.expire.is_none_or(|(u, r, _)| (u, r) == (unit, relative));
+            if o.keepttl || o.persist || !same_form {
+                return Err(err::SYNTAX);
+            }
+            o.expire = Some((unit, relative, v));
+            i += 1;
+        } else {
+            return Err(err::SYNTAX);
+        }
+        i += 1;
+    }
+    Ok(o)
+}
+
+/// SET's options with the expire value validated.
 struct SetOpts {
     nx: bool,
     xx: bool,
@@ -112,37 +170,18 @@ struct SetOpts {
 }
 
 fn parse_set_opts(ctx: &Ctx, opts: &[Bytes]) -> Result<SetOpts, Reply> {
-    let mut o = SetOpts {
-        nx: false,
-        xx: false,
-        get: false,
-        ttl: Ttl::Clear,
+    let o = parse_string_opts(opts, OptsOf::Set)?;
+    let ttl = match o.expire {
+        Some((unit, relative, v)) => Ttl::At(parse_expire(ctx, v, unit, relative, "set")?),
+        None if o.keepttl => Ttl::Keep,
+        None => Ttl::Clear,
     };
-    let mut expire_given = false;
-    let mut i = 0;
-    while i < opts.len() {
-        let a = &opts[i];
-        let next = opts.get(i + 1);
-        if is(a, "nx") && !o.xx {
-            o.nx = true;
-        } else if is(a, "xx") && !o.nx {
-            o.xx = true;
-        } else if is(a, "get") {
-            o.get = true;
-        } else if is(a, "keepttl") && !expire_given {
-            o.ttl = Ttl::Keep;
-            expire_given = true;
-        } else if let (Some(v), false) = (next, expire_given) {
-            let (unit, relative) = expire_option(a)?;
-            o.ttl = Ttl::At(parse_expire(ctx, v, unit, relative, "set")?);
-            expire_given = true;
-            i += 1;
-        } else {
-            return Err(err::SYNTAX);
-        }
-        i += 1;
-    }
-    Ok(o)
+    Ok(SetOpts {
+        nx: o.nx,
+        xx: o.xx,
+        get: o.get,
+        ttl,
+    })
 }
 
 /// The shared write of SET and friends: stores `value` under `key` with the TTL rule,
@@ -249,28 +288,17 @@ fn getex(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
     }
     // As Redis 7.0: the options are parsed first, but the expire value is validated only
     // once the key is known to be a string (`GETEX missing PX 0` is nil, not an error).
-    let mut change = Change::None;
-    let mut expire = None;
-    let mut i = 2;
-    while i < args.len() {
-        let a = &args[i];
-        let exclusive = matches!(change, Change::None);
-        if is(a, "persist") && exclusive {
-            change = Change::Persist;
-        } else if let (Some(v), true) = (args.get(i + 1), exclusive) {
-            expire = Some((expire_option(a)?, v));
-            change = Change::At(0);
-            i += 1;
-        } else {
-            return Err(err::SYNTAX);
-        }
-        i += 1;
-    }
+    let o = parse_string_opts(&args[2..], OptsOf::Getex)?;
+    let mut change = if o.persist {
+        Change::Persist
+    } else {
+        Change::None
+    };
     let key = &args[1];
     let Some(value) = read_str(ctx, key)?.map(|s| Bytes::copy_from_slice(s)) else {
         return Ok(Reply::Nil);
     };
-    if let Some(((unit, relative), v)) = expire {
+    if let Some((unit, relative, v)) = o.expire {
         change = Change::At(parse_expire(ctx, v, unit, relative, "getex")?);
     }
     let now = ctx.now_ms;
@@ -406,6 +434,8 @@ fn incr_by(ctx: &mut Ctx, key: &Bytes, by: i64) -> CmdResult {
             s.set(itoa::Buffer::new().format(new).as_bytes());
             entry.raw = false;
             entry.no_int = false;
+            // Redis stores a small result as its shared integer, a big one in place.
+            entry.unshared = false;
             new
         }
         None => {
@@ -555,7 +585,10 @@ fn lcs(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
             "ERR If you want both the length and indexes, please just use IDX.",
         ));
     }
-    if a.len().saturating_mul(b.len()) > 1 << 31 {
+    // Redis refuses a table of (len(a)+1) x (len(b)+1) 32-bit cells bigger than
+    // proto-max-bulk-len (its transient memory limit), before allocating it.
+    let cells = (a.len() as u128 + 1) * (b.len() as u128 + 1);
+    if cells * 4 > ctx.store.config.proto_max_bulk_len as u128 {
         return Err(Reply::err(
             "ERR Insufficient memory, transient memory for LCS exceeds proto-max-bulk-len",
         ));

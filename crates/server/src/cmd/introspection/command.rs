@@ -214,7 +214,8 @@ fn getkeys(cmd_args: &[Bytes], with_flags: bool) -> CmdResult {
     let Some(cmd) = crate::cmd::lookup(&cmd_args[0]) else {
         return Err(Reply::err("ERR Invalid command specified"));
     };
-    // A container's subcommand has its own key specs and arity.
+    // A container's subcommand has its own key specs and arity; one the container does
+    // not have is no command at all (Redis's lookup finds nothing).
     let mut f = facts().get(cmd.name);
     if let (Some(top), Some(subname)) = (f, cmd_args.get(1)) {
         if !top.subcommands.is_empty() {
@@ -223,7 +224,11 @@ fn getkeys(cmd_args: &[Bytes], with_flags: bool) -> CmdResult {
                 cmd.name,
                 String::from_utf8_lossy(subname).to_ascii_lowercase()
             );
-            f = facts().get(&full).or(f);
+            f = Some(
+                facts()
+                    .get(&full)
+                    .ok_or(Reply::err("ERR Invalid command specified"))?,
+            );
         }
     }
     let info: &[Reply] = match f.map(|f| &f.info) {
@@ -231,8 +236,11 @@ fn getkeys(cmd_args: &[Bytes], with_flags: bool) -> CmdResult {
         _ => &[],
     };
     let specs = f.map(|f| f.key_specs.as_slice()).unwrap_or(&[]);
+    // Specs that only name channels (SPUBLISH, SSUBSCRIBE) are no keys.
     let has_keys = match f {
-        Some(_) => !specs.is_empty(),
+        Some(_) => specs
+            .iter()
+            .any(|s| !s.flags.iter().any(|f| f == "not_key")),
         None => cmd.first_key > 0 || cmd.keys_fn.is_some(),
     };
     if !has_keys {
@@ -258,11 +266,16 @@ fn getkeys(cmd_args: &[Bytes], with_flags: bool) -> CmdResult {
         Some(Ok(k)) => Some(k),
         Some(Err(())) => None,
         None => {
-            let flags = specs.first().map(|s| s.flags.clone()).unwrap_or_default();
+            let first = specs.first().map(|s| s.flags.clone()).unwrap_or_default();
+            // SORT's key finder gives its STORE key the flags of a write (its last spec).
+            let store = match (cmd.name, specs.last()) {
+                ("sort", Some(s)) => s.flags.clone(),
+                _ => first.clone(),
+            };
             Some(
                 cmd.key_positions(cmd_args)
                     .into_iter()
-                    .map(|i| (i, flags.clone()))
+                    .map(|i| (i, if i == 1 { first.clone() } else { store.clone() }))
                     .collect(),
             )
         }
