@@ -352,7 +352,7 @@ impl Config {
         self.raw.remove(param.name);
         self.values.insert(param.name, normalised);
         if param.name == "notify-keyspace-events" {
-            self.notify_flags = crate::exec::notify::parse_flags(value);
+            self.notify_flags = crate::exec::notify::parse_flags(value::c_text(value));
         }
         if param.name == "io-threads" {
             // Immutable: only start-up reaches here, before the runtime is built.
@@ -369,6 +369,10 @@ impl Config {
         param: &'static Param,
         value: &[u8],
     ) -> Result<(), String> {
+        let value = match param.kind {
+            Kind::Str { .. } => value::string_bytes(param.name, value),
+            _ => value,
+        };
         match std::str::from_utf8(value) {
             Ok(text) => self.set_param(param, text),
             Err(_) => {
