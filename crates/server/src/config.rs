@@ -347,6 +347,10 @@ impl Config {
     /// Validates `value` for `param` and stores it (no mutability check: CONFIG SET makes
     /// those first, for all its parameters).
     pub(crate) fn set_param(&mut self, param: &'static Param, value: &str) -> Result<(), String> {
+        if param.name == "proc-title-template" && !self.valid_title_template(value::c_text(value))
+        {
+            return Err(value::BAD_TITLE_TEMPLATE.into());
+        }
         let current = self.get_value(param.name).to_string();
         let normalised = value::normalise(param, value, &current)?;
         self.raw.remove(param.name);
@@ -360,6 +364,17 @@ impl Config {
         }
         self.refresh_cache();
         Ok(())
+    }
+
+    /// Whether Redis would take `template` as proc-title-template on this node (what its
+    /// variables expand to decides it; see `value::valid_title_template`).
+    fn valid_title_template(&self, template: &str) -> bool {
+        value::valid_title_template(template, |var| match var {
+            "title" => true,
+            "server-mode" => !self.cluster_enabled,
+            "unixsocket" => self.get_value("unixsocket").is_empty(),
+            _ => false,
+        })
     }
 
     /// `set_param` for a client's bytes: a free-form string parameter keeps them as they

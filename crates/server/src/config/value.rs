@@ -287,16 +287,20 @@ fn check_string(name: &str, value: &str) -> Result<(), String> {
             }
             Ok(())
         }
-        "proc-title-template" if !valid_title_template(value) => {
-            Err("template format is invalid or contains unknown variables".into())
-        }
         _ => Ok(()),
     }
 }
 
-/// A process title template: `{name}` variables Redis knows, balanced braces, and some
-/// text once expanded.
-fn valid_title_template(t: &str) -> bool {
+/// Why a process title template is refused.
+pub(crate) const BAD_TITLE_TEMPLATE: &str =
+    "template format is invalid or contains unknown variables";
+
+/// Whether Redis takes `t` as a process title template: it expands it as its sdstemplate
+/// does (`{{` is a `{`, a lone `}` is text, `{name}` must name a variable it knows) with
+/// an empty title, and the result, spaces trimmed, must not be empty. `expands_empty`
+/// says which variables give no text here (`title` always; `server-mode` outside a
+/// cluster, `unixsocket` without a socket).
+pub(crate) fn valid_title_template(t: &str, expands_empty: impl Fn(&str) -> bool) -> bool {
     const VARS: &[&str] = &[
         "title",
         "listen-addr",
@@ -308,21 +312,29 @@ fn valid_title_template(t: &str) -> bool {
     ];
     let mut rest = t;
     let mut expanded = String::new();
-    while let Some(open) = rest.find(['{', '}']) {
-        if rest.as_bytes()[open] == b'}' {
+    while let Some(open) = rest.find('{') {
+        expanded.push_str(&rest[..open]);
+        let after = &rest[open + 1..];
+        if after.is_empty() {
             return false;
         }
-        expanded.push_str(&rest[..open]);
-        let Some(close) = rest[open..].find('}') else {
+        if let Some(quoted) = after.strip_prefix('{') {
+            expanded.push('{');
+            rest = quoted;
+            continue;
+        }
+        let Some(close) = after.find('}') else {
             return false;
         };
-        let var = &rest[open + 1..open + close];
+        let var = &after[..close];
         if !VARS.contains(&var) {
             return false;
         }
-        expanded.push('x');
-        rest = &rest[open + close + 1..];
+        if !expands_empty(var) {
+            expanded.push('x');
+        }
+        rest = &after[close + 1..];
     }
     expanded.push_str(rest);
-    !expanded.trim().is_empty()
+    !expanded.trim_matches(' ').is_empty()
 }

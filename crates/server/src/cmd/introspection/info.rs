@@ -167,6 +167,8 @@ pub(super) fn info_section(ctx: &mut Ctx, section: &str, out: &mut String) {
                 line(&format!("errorstat_{prefix}"), &format!("count={n}"));
             }
         }
+        // With latency-tracking off Redis lists no histogram, even those kept from before.
+        "latencystats" if s.config.get_value("latency-tracking") == "no" => {}
         "latencystats" => {
             let percentiles = latency_percentiles(s);
             let mut names: Vec<_> = s.cmdstats.by_cmd.iter().collect();
@@ -210,9 +212,10 @@ pub(super) fn info_section(ctx: &mut Ctx, section: &str, out: &mut String) {
 
 /// `latency-tracking-info-percentiles` (default "50 99 99.9").
 fn latency_percentiles(s: &crate::store::Store) -> Vec<f64> {
-    let text = s.config.get_value("latency-tracking-info-percentiles");
-    let text = if text.is_empty() { "50 99 99.9" } else { text };
-    text.split_whitespace()
+    // Set to "", it lists no percentile: each command's line is left empty, as in Redis.
+    s.config
+        .get_value("latency-tracking-info-percentiles")
+        .split_whitespace()
         .filter_map(|w| w.parse::<f64>().ok())
         .collect()
 }
