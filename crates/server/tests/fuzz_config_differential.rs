@@ -27,6 +27,7 @@ mod common;
 mod fuzz_kit;
 mod reference;
 use fuzz_kit::{campaign, frame, p, Pair};
+use reference::RawConn;
 use rubra_fuzz::Rng;
 use rubra_resp::Frame;
 
@@ -622,6 +623,13 @@ fn other_step(r: &mut Rng) -> Step {
             "INFO latencystats",
             "INFO commandstats",
             "INFO errorstats",
+            "INFO everything",
+            "INFO everything",
+            "NEWCONN PING",
+            "NEWCONN PING",
+            "NEWCONN AUTH a",
+            "NEWCONN AUTH \"a b\"",
+            "NEWCONN AUTH default a",
         ],
     )
     .to_string()
@@ -674,15 +682,37 @@ fn config_pairs(raw: &[u8]) -> Option<(bool, Vec<(Vec<u8>, Vec<u8>)>)> {
     Some((is_map, pairs))
 }
 
-/// An INFO section as compared: commandstats keep their call counts, latencystats their
-/// field names, errorstats everything; lines in any order.
-fn info_normalised(raw: &[u8]) -> Option<String> {
+/// The INFO fields CONFIG SET changes (compared from `INFO everything`; the other fields
+/// are counters and sizes of the process).
+const INFO_FIELDS: &[&str] = &[
+    "hz",
+    "configured_hz",
+    "maxmemory",
+    "maxmemory_human",
+    "maxmemory_policy",
+    "maxclients",
+    "repl_backlog_size",
+    "aof_enabled",
+    "io_threads_active",
+];
+
+/// An INFO reply as compared: commandstats keep their call counts, latencystats their
+/// field names, errorstats everything, lines in any order; of `INFO everything`, only
+/// `INFO_FIELDS`.
+fn info_normalised(raw: &[u8], everything: bool) -> Option<String> {
     let (Frame::Bulk(text) | Frame::Verbatim(text)) = frame(raw)? else {
         return None;
     };
     let text = String::from_utf8_lossy(&text).into_owned();
     let mut out = Vec::new();
     for line in text.lines() {
+        if everything {
+            let key = line.split(':').next().unwrap_or("");
+            if INFO_FIELDS.contains(&key) {
+                out.push(line.to_string());
+            }
+            continue;
+        }
         let Some((key, fields)) = line.split_once(':') else {
             out.push(line.to_string());
             continue;
@@ -721,8 +751,14 @@ fn set_names(line: &str) -> Vec<String> {
 
 /// Both replies to `line` (or None if they agree under `line`'s comparison).
 fn compare(pair: &mut Pair, line: &str) -> Option<String> {
-    let ra = pair.a.call(line);
-    let rb = pair.b.call(line);
+    let (ra, rb) = match line.strip_prefix("NEWCONN ") {
+        // A new connection (does requirepass take effect for new clients?).
+        Some(cmd) => (
+            RawConn::connect(pair.rubra.port).call(cmd),
+            RawConn::connect(pair.redis.port).call(cmd),
+        ),
+        None => (pair.a.call(line), pair.b.call(line)),
+    };
     let upper = line.to_ascii_uppercase();
     let same = if upper.starts_with("CONFIG GET ") {
         match (config_pairs(&ra), config_pairs(&rb)) {
@@ -730,11 +766,21 @@ fn compare(pair: &mut Pair, line: &str) -> Option<String> {
             _ => ra == rb,
         }
     } else if upper.starts_with("INFO ") {
-        info_normalised(&ra) == info_normalised(&rb)
+        let everything = upper == "INFO EVERYTHING";
+        info_normalised(&ra, everything) == info_normalised(&rb, everything)
     } else {
         ra == rb
     };
     (!same).then(|| {
+        if upper.starts_with("INFO ") {
+            // Only what is compared: an INFO reply is long.
+            let everything = upper == "INFO EVERYTHING";
+            let (na, nb) = (
+                info_normalised(&ra, everything).unwrap_or_default(),
+                info_normalised(&rb, everything).unwrap_or_default(),
+            );
+            return format!("{line} (as compared)\n    rubra: {na:?}\n    redis: {nb:?}");
+        }
         format!(
             "{line}\n    rubra: \"{}\"\n    redis: \"{}\"",
             ra.escape_ascii(),
@@ -836,4 +882,138 @@ fn fuzz_config_sequences_against_redis() {
         |pair, resp3, steps| first_difference(pair, &ps, resp3, steps),
         |s| s.clone(),
     );
+}
+
+/// Regression cases found by the fuzzer (each a minimal sequence; RESP3 where marked),
+/// with neighbours of each finding.
+#[test]
+fn regression_sequences() {
+    let cases: &[(&str, bool, &[&str])] = &[
+        // Redis reads most values as C strings (up to a NUL); integers, percentages,
+        // percentiles and the two sds passwords are read whole.
+        (
+            "nul_bytes_end_c_string_values",
+            false,
+            &[
+                "CONFIG SET slave-serve-stale-data \"yes\\x00\"",
+                "CONFIG SET masteruser \"a\\x00b\" masterauth \"a\\x00b\"",
+                "CONFIG SET maxmemory \"5\\x00\"",
+                "CONFIG SET hz \"5\\x00\"",
+                "CONFIG SET maxmemory-clients \"10%\\x00\"",
+                "CONFIG SET notify-keyspace-events \"K\\x00E\"",
+                "CONFIG SET save \"3600 1\\x00\"",
+                "CONFIG SET save \"\\x00\"",
+                "CONFIG SET loglevel \"debug\\x00x\"",
+                "CONFIG SET shutdown-on-sigint \"save\\x00 now\"",
+                "CONFIG SET oom-score-adj-values \"1\\x00 2 3\"",
+                "CONFIG SET latency-tracking-info-percentiles \"50\\x00\"",
+                "CONFIG SET cluster-announce-hostname \"a\\x00!\"",
+                "CONFIG SET client-output-buffer-limit \"pubsub 1mb\\x00x 0 0\"",
+            ],
+        ),
+        // An alias is a parameter of its own in Redis's table: set with its primary name
+        // in one CONFIG SET, it is no duplicate (the last value wins).
+        (
+            "alias_and_name_are_no_duplicates",
+            false,
+            &[
+                "config set hash-max-listpack-entries 10% crash-log-enabled \"\" hash-max-ziplist-entries 501",
+                "CONFIG SET hash-max-ziplist-entries 100 hash-max-listpack-entries 200",
+                "CONFIG SET hash-max-listpack-entries 300 hash-max-ziplist-entries 400",
+                "CONFIG SET maxmemory 1 MAXMEMORY 2",
+                "CONFIG SET slave-read-only no replica-read-only no slave-read-only yes",
+            ],
+        ),
+        // An unknown subcommand is no command Redis finds: no rejected_calls anywhere.
+        (
+            "unknown_subcommand_counts_no_rejected_call",
+            true,
+            &[
+                "CONFIG NOSUCH a b",
+                "CONFIG",
+                "CONFIG RESETSTAT x",
+                "INFO commandstats",
+                "INFO errorstats",
+            ],
+        ),
+        // Values Redis's apply step changes, and what INFO shows of them.
+        (
+            "applied_values_and_info",
+            false,
+            &[
+                "CONFIG SET RePl-bAcKlOg-sIzE 99",
+                "INFO everything",
+                "CONFIG SET repl-backlog-size 16383",
+                "CONFIG SET repl-backlog-size 16385",
+                "CONFIG SET hz 0",
+                "INFO everything",
+                "CONFIG SET MAXMEMORY 9223372036854775807",
+                "INFO everything",
+                "CONFIG SET maxmemory 99999999999999999999",
+                "INFO everything",
+                "CONFIG SET maxmemory 1125899906842624",
+                "INFO everything",
+                "CONFIG SET maxmemory 2199023255552",
+                "INFO everything",
+                "CONFIG SET maxmemory 18446744073709551615k",
+                "CONFIG SET maxmemory 0",
+            ],
+        ),
+        // Debian's redis-server has no active defragmentation, and neither has rubra.
+        (
+            "activedefrag_cannot_be_enabled",
+            false,
+            &[
+                "CONFIG SET AcTiVeDeFrAg yes tracking-table-max-keys 1Gb",
+                "CONFIG SET activedefrag yes",
+                "CONFIG SET activedefrag no",
+            ],
+        ),
+        // INFO latencystats follows latency-tracking and its percentiles list.
+        (
+            "latencystats_follow_the_configuration",
+            true,
+            &[
+                "CONFIG SET latency-tracking-info-percentiles \"\"",
+                "INFO latencystats",
+                "CONFIG SET latency-tracking-info-percentiles \"0x10 1e1 50.000 99.9999999\"",
+                "INFO latencystats",
+                "CONFIG SET latency-tracking-info-percentiles 1e400",
+                "CONFIG SET latency-tracking-info-percentiles 1e-400",
+                "CONFIG SET latency-tracking-info-percentiles \"inf\"",
+                "CONFIG SET latency-tracking-info-percentiles \"nan 1\"",
+                "CONFIG SET latency-tracking-info-percentiles \" 1\"",
+                "CONFIG SET latency-tracking-info-percentiles 4.9e-324",
+                "config set latency-tracking no",
+                "INFO latencystats",
+            ],
+        ),
+        // proc-title-template is expanded as Redis's sdstemplate does, with an empty title.
+        (
+            "proc_title_template_expansion",
+            false,
+            &[
+                "CONFIG SET proc-title-template \"title}\"",
+                "CONFIG SET proc-title-template \"{title}\"",
+                "CONFIG SET proc-title-template \" {title} {server-mode} \"",
+                "CONFIG SET proc-title-template \"{{title}\"",
+                "CONFIG SET proc-title-template \"{{\"",
+                "CONFIG SET proc-title-template \"{\"",
+                "CONFIG SET proc-title-template \"}\"",
+                "CONFIG SET proc-title-template \"{unixsocket}\"",
+                "CONFIG SET proc-title-template \"{port}\"",
+                "CONFIG SET proc-title-template \"{Port}\"",
+                "CONFIG SET proc-title-template \"{}\"",
+                "CONFIG SET proc-title-template \"{title} {listen-addr} {server-mode}\"",
+            ],
+        ),
+    ];
+    let mut pair = Pair::start_with(&["--bind", "127.0.0.1"]);
+    let ps = Params::discover(&mut pair);
+    for (name, resp3, lines) in cases {
+        let steps: Vec<Step> = lines.iter().map(|l| l.to_string()).collect();
+        if let Some(diff) = first_difference(&mut pair, &ps, *resp3, &steps) {
+            panic!("{name}: {diff}");
+        }
+    }
 }
