@@ -6,6 +6,7 @@ use rubra_keys::glob_match;
 use rubra_resp::split_args;
 use std::collections::BTreeMap;
 
+pub(crate) mod open_files;
 mod params;
 pub(crate) mod rewrite;
 mod special;

@@ -160,6 +160,16 @@ fn set(ctx: &mut Ctx, pairs: &[Bytes]) -> CmdResult {
         if old != new && param.name == "bind" {
             return Err(failed(shown, "Failed to bind to specified addresses."));
         }
+        if old != new && param.name == "maxclients" {
+            let asked = updated.maxclients.min(u32::MAX as usize) as u32;
+            let fits = crate::config::open_files::fit(asked);
+            if fits != i64::from(asked) {
+                return Err(failed(
+                    shown,
+                    &format!("The operating system is not able to handle the specified number of clients, try with {fits}"),
+                ));
+            }
+        }
     }
     // Redis's applyTlsCfg: a changed tls-* parameter rebuilds the TLS context for new
     // connections, or the whole CONFIG SET fails.
