@@ -348,8 +348,7 @@ impl Config {
     /// Validates `value` for `param` and stores it (no mutability check: CONFIG SET makes
     /// those first, for all its parameters).
     pub(crate) fn set_param(&mut self, param: &'static Param, value: &str) -> Result<(), String> {
-        if param.name == "proc-title-template" && !self.valid_title_template(value::c_text(value))
-        {
+        if param.name == "proc-title-template" && !self.valid_title_template(value::c_text(value)) {
             return Err(value::BAD_TITLE_TEMPLATE.into());
         }
         let current = self.get_value(param.name).to_string();

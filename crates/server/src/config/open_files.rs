@@ -45,7 +45,9 @@ pub(crate) fn fit(maxclients: u32) -> i64 {
     }
     let best = best.max(old);
     if best >= wanted {
-        tracing::info!("Increased maximum number of open files to {wanted} (it was originally set to {old}).");
+        tracing::info!(
+            "Increased maximum number of open files to {wanted} (it was originally set to {old})."
+        );
         return i64::from(maxclients);
     }
     let fits = best as i64 - i64::from(RESERVED_FDS);

@@ -112,8 +112,8 @@ pub(super) fn normalise(name: &str, value: &str, current: &str) -> Result<String
             let mut out = Vec::new();
             if !(w.len() == 1 && w[0].is_empty()) {
                 for x in w {
-                    let p =
-                        string2d(x).ok_or("Invalid latency-tracking-info-percentiles parameters")?;
+                    let p = string2d(x)
+                        .ok_or("Invalid latency-tracking-info-percentiles parameters")?;
                     if !(0.0..=100.0).contains(&p) {
                         return Err("latency-tracking-info-percentiles parameters should sit between [0.0,100.0]".into());
                     }
