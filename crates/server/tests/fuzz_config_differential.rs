@@ -556,8 +556,12 @@ const ALIASES: &[(&str, &str)] = &[
     ("min-replicas-to-write", "min-slaves-to-write"),
 ];
 
-/// One step: a command line and whether its reply is a CONFIG GET map.
+/// One step: a command line (redis-cli quoting), or `NEWCONN` and a command to send on a
+/// new connection.
 type Step = String;
+
+/// CONFIG GET's (name, value) pairs.
+type Pairs = Vec<(Vec<u8>, Vec<u8>)>;
 
 fn set_step(r: &mut Rng, ps: &Params) -> Step {
     let pairs = match r.below(10) {
@@ -711,7 +715,7 @@ fn sequence(r: &mut Rng, ps: &Params) -> (bool, Vec<Step>) {
 
 /// A CONFIG GET reply as sorted (name, value) pairs (the map's order is Redis's dict
 /// order), masked values hidden; None if it is no map or flat array of pairs.
-fn config_pairs(raw: &[u8]) -> Option<(bool, Vec<(Vec<u8>, Vec<u8>)>)> {
+fn config_pairs(raw: &[u8]) -> Option<(bool, Pairs)> {
     let bulk = |f: &Frame| match f {
         Frame::Bulk(b) => Some(b.to_vec()),
         _ => None,

@@ -13,7 +13,7 @@ pub(super) fn human(bytes: usize) -> String {
         (1 << 50, "P"),
     ];
     let n = bytes as u64;
-    if n < 1024 || n >= 1 << 60 {
+    if !(1024..1 << 60).contains(&n) {
         return format!("{n}B");
     }
     let (unit, name) = UNITS
