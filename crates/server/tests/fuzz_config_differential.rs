@@ -522,6 +522,9 @@ fn value_for(r: &mut Rng, name: &str, default: &str) -> String {
 /// Values kept out of the generator because they would change the test's own connection
 /// or the process rather than a setting compared:
 /// - timeout of 1 to 120 s could close the connections while a difference is shrunk;
+/// - maxmemory between 100 KB and 4 MB: one server is over it and the other not (each
+///   counts its own memory: Redis starts at about 1 MB, rubra at about 350 KB), so OOM
+///   errors (a command queued in MULTI) would depend on the process, not on CONFIG;
 /// - oom-score-adj other than no writes /proc/self/oom_score_adj, which lowering needs a
 ///   privilege the test may not have (Redis then fails with "Failed to set current
 ///   oom_score_adj"; rubra does not adjust its OOM score);
@@ -531,6 +534,7 @@ fn value_for(r: &mut Rng, name: &str, default: &str) -> String {
 fn unsafe_value(name: &str, value: &str) -> bool {
     let number = value.parse::<i64>().ok();
     match name.to_ascii_lowercase().as_str() {
+        "maxmemory" => memory(value).is_some_and(|n| (100_000..4_000_000).contains(&n)),
         "timeout" => number.is_some_and(|n| (1..=120).contains(&n)),
         "oom-score-adj" => matches!(
             value.to_ascii_lowercase().as_str(),
@@ -541,6 +545,25 @@ fn unsafe_value(name: &str, value: &str) -> bool {
         }
         _ => false,
     }
+}
+
+/// A memory value's bytes (digits and a unit, as Redis's memtoull), for `unsafe_value`.
+fn memory(value: &str) -> Option<u64> {
+    let split = value
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(value.len());
+    let n: u64 = value[..split].parse().ok()?;
+    let unit = match value[split..].to_ascii_lowercase().as_str() {
+        "" | "b" => 1,
+        "k" => 1000,
+        "kb" => 1024,
+        "m" => 1_000_000,
+        "mb" => 1 << 20,
+        "g" => 1_000_000_000,
+        "gb" => 1 << 30,
+        _ => return None,
+    };
+    n.checked_mul(unit)
 }
 
 /// Redis 7.0's old names, to set a parameter under either.
@@ -644,6 +667,19 @@ const GLOBS: &[&str] = &[
     "*notify*",
     "*-delay",
     "key-load-*",
+    "[",
+    "[a-",
+    "\\",
+    "*\\",
+    "[]]*",
+    "[!a-z]*",
+    "\\*",
+    "h\\z",
+    "*-*-*-*-*",
+    "?",
+    "*?",
+    "[h]z",
+    "[z-a]*",
 ];
 
 fn get_step(r: &mut Rng, ps: &Params) -> Step {
@@ -695,6 +731,14 @@ fn other_step(r: &mut Rng) -> Step {
             "NEWCONN AUTH a",
             "NEWCONN AUTH \"a b\"",
             "NEWCONN AUTH default a",
+            "NEWCONN AUTH default \"\"",
+            "MULTI",
+            "EXEC",
+            "DISCARD",
+            "EVAL \"return redis.call('config', 'get', 'maxmemory')\" 0",
+            "EVAL \"return redis.pcall('config', 'set', 'maxmemory', '1')\" 0",
+            "CONFIG GET \"\"",
+            "CONFIG GET maxmemory maxmemory MAXMEMORY",
         ],
     )
     .to_string()
@@ -745,6 +789,59 @@ fn config_pairs(raw: &[u8]) -> Option<(bool, Pairs)> {
     }
     pairs.sort();
     Some((is_map, pairs))
+}
+
+/// An EXEC reply as compared: each CONFIG GET reply in it (a map, or a flat array of
+/// bulk strings in RESP2) as sorted, masked pairs; anything else as it is.
+fn exec_normalised(raw: &[u8]) -> Option<Vec<String>> {
+    let Frame::Array(replies) = frame(raw)? else {
+        return Some(vec![raw.escape_ascii().to_string()]);
+    };
+    let mut out = Vec::new();
+    for reply in replies {
+        let encoded = reply_bytes(&reply);
+        if let Frame::Bulk(b) | Frame::Verbatim(b) = &reply {
+            if b.starts_with(b"# ") || b.starts_with(b"txt:# ") {
+                // An INFO reply: compared as INFO is outside a transaction.
+                let everything = b.windows(8).any(|w| w == b"# Server");
+                out.push(info_normalised(&encoded, everything).unwrap_or_default());
+                continue;
+            }
+        }
+        out.push(match config_pairs(&encoded) {
+            Some(pairs) => format!("{pairs:?}"),
+            None => format!("{reply:?}"),
+        });
+    }
+    Some(out)
+}
+
+/// A parsed reply written back as RESP (for `config_pairs`).
+fn reply_bytes(f: &Frame) -> Vec<u8> {
+    let mut out = Vec::new();
+    match f {
+        Frame::Bulk(b) | Frame::Verbatim(b) => {
+            out.extend_from_slice(format!("${}\r\n", b.len()).as_bytes());
+            out.extend_from_slice(b);
+            out.extend_from_slice(b"\r\n");
+        }
+        Frame::Array(v) => {
+            out.extend_from_slice(format!("*{}\r\n", v.len()).as_bytes());
+            for x in v {
+                out.extend(reply_bytes(x));
+            }
+        }
+        Frame::Map(v) => {
+            out.extend_from_slice(format!("%{}\r\n", v.len()).as_bytes());
+            for (k, x) in v {
+                out.extend(reply_bytes(k));
+                out.extend(reply_bytes(x));
+            }
+        }
+        // Not a CONFIG GET reply: something config_pairs refuses.
+        _ => out.extend_from_slice(b"_\r\n"),
+    }
+    out
 }
 
 /// The INFO fields CONFIG SET changes (compared from `INFO everything`; the other fields
@@ -828,7 +925,9 @@ fn compare(pair: &mut Pair, line: &str) -> Option<String> {
         None => (pair.a.call(line), pair.b.call(line)),
     };
     let upper = line.to_ascii_uppercase();
-    let same = if upper.starts_with("CONFIG GET ") {
+    let same = if upper == "EXEC" {
+        exec_normalised(&ra) == exec_normalised(&rb)
+    } else if upper.starts_with("CONFIG GET ") {
         match (config_pairs(&ra), config_pairs(&rb)) {
             (Some(a), Some(b)) => a == b,
             _ => ra == rb,
@@ -915,6 +1014,7 @@ impl Params {
 fn first_difference(pair: &mut Pair, ps: &Params, resp3: bool, steps: &[Step]) -> Option<String> {
     let reset = ps.reset_line();
     for c in [&mut pair.a, &mut pair.b] {
+        c.call("DISCARD");
         let r = c.call(&reset);
         assert!(r.starts_with(b"+OK"), "reset: {}", r.escape_ascii());
         c.call("CLIENT NO-EVICT on");
@@ -1056,6 +1156,37 @@ fn regression_sequences() {
                 "CONFIG SET latency-tracking-info-percentiles 4.9e-324",
                 "config set latency-tracking no",
                 "INFO latencystats",
+            ],
+        ),
+        // Inside MULTI, Redis refuses every command but EXEC, DISCARD, QUIT and RESET when
+        // out of memory (queuing costs memory), not only the deny-OOM ones.
+        (
+            "oom_refuses_any_queued_command",
+            false,
+            &[
+                "CONFIG SET maxmemory 1",
+                "MULTI",
+                "CONFIG SET maxclients 19969",
+                "CONFIG GET maxmemory",
+                "MULTI",
+                "EXEC",
+                "MULTI",
+                "DISCARD",
+                "CONFIG SET maxmemory 0",
+            ],
+        ),
+        // A command a script may not call counts a rejected call (known commands only).
+        (
+            "script_refusals_count_rejected_calls",
+            false,
+            &[
+                "EVAL \"return redis.call('config', 'get', 'maxmemory')\" 0",
+                "EVAL \"return redis.pcall('config', 'set', 'maxmemory', '1')\" 0",
+                "EVAL \"return redis.pcall('config', 'nosuch')\" 0",
+                "EVAL \"return redis.pcall('get')\" 0",
+                "EVAL \"return redis.pcall('nosuchcommand')\" 0",
+                "INFO commandstats",
+                "INFO errorstats",
             ],
         ),
         // maxclients must fit the open-files limit (raised as far as the system allows);
