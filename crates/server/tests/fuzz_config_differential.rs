@@ -33,7 +33,7 @@ use rubra_resp::Frame;
 
 /// Sequences in the short (cargo test) run.
 const SHORT: u64 = 1500;
-/// Steps per sequence.
+/// Steps per sequence (one in eight sequences is four times longer).
 const SEQ_LEN: usize = 12;
 
 /// Parameters never generated, and why:
@@ -616,7 +616,20 @@ fn set_step(r: &mut Rng, ps: &Params) -> Step {
                 .filter(|_| r.one_in(2))
                 .unwrap_or(again)
         } else if r.one_in(12) {
-            p(r, &["nosuch", "", "maxmemory ", "save2"]).to_string()
+            p(
+                r,
+                &[
+                    "nosuch",
+                    "",
+                    "maxmemory ",
+                    "save2",
+                    "a\r\nb",
+                    "maxmemory\x00x",
+                    "x\x00y",
+                    "\u{ff}",
+                ],
+            )
+            .to_string()
         } else {
             let (n, _) = &ps.all[r.below(ps.all.len())];
             n.clone()
@@ -680,6 +693,8 @@ const GLOBS: &[&str] = &[
     "*?",
     "[h]z",
     "[z-a]*",
+    "maxmemory\x00*",
+    "*\r\n",
 ];
 
 fn get_step(r: &mut Rng, ps: &Params) -> Step {
@@ -754,7 +769,9 @@ fn step(r: &mut Rng, ps: &Params) -> Step {
 
 fn sequence(r: &mut Rng, ps: &Params) -> (bool, Vec<Step>) {
     let resp3 = r.one_in(2);
-    (resp3, (0..SEQ_LEN).map(|_| step(r, ps)).collect())
+    // Now and then a longer one, for states that take many steps to reach.
+    let len = if r.one_in(8) { SEQ_LEN * 4 } else { SEQ_LEN };
+    (resp3, (0..len).map(|_| step(r, ps)).collect())
 }
 
 /// A CONFIG GET reply as sorted (name, value) pairs (the map's order is Redis's dict
