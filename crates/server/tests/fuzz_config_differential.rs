@@ -485,6 +485,21 @@ fn value_for(r: &mut Rng, name: &str, default: &str) -> String {
         "oom-score-adj-values" => return oom_values(r),
         "latency-tracking-info-percentiles" => return percentiles_value(r),
         "replicaof" | "slaveof" => return p(r, &["no one", "127.0.0.1 1", "x"]).to_string(),
+        // Each server stays in its own directory ("." and "./"), or the change fails.
+        "dir" => {
+            return p(
+                r,
+                &[
+                    ".",
+                    "./",
+                    "/nonexistent",
+                    "",
+                    "/etc/hostname",
+                    "/etc/hostname/x",
+                ],
+            )
+            .to_string()
+        }
         // Around the open-files limit of a test machine (20000 here), and the counts that
         // wrap when Redis adds its 32 reserved descriptors in 32 bits.
         "maxclients" if r.one_in(2) => {
@@ -522,6 +537,8 @@ fn value_for(r: &mut Rng, name: &str, default: &str) -> String {
 /// Values kept out of the generator because they would change the test's own connection
 /// or the process rather than a setting compared:
 /// - timeout of 1 to 120 s could close the connections while a difference is shrunk;
+/// - dir anywhere but where each server is (with protected parameters allowed, it
+///   would move the server), or places that do not work;
 /// - maxmemory between 100 KB and 4 MB: one server is over it and the other not (each
 ///   counts its own memory: Redis starts at about 1 MB, rubra at about 350 KB), so OOM
 ///   errors (a command queued in MULTI) would depend on the process, not on CONFIG;
@@ -535,6 +552,10 @@ fn unsafe_value(name: &str, value: &str) -> bool {
     let number = value.parse::<i64>().ok();
     match name.to_ascii_lowercase().as_str() {
         "maxmemory" => memory(value).is_some_and(|n| (100_000..4_000_000).contains(&n)),
+        "dir" => !matches!(
+            value,
+            "." | "./" | "/nonexistent" | "" | "/etc/hostname" | "/etc/hostname/x"
+        ),
         "timeout" => number.is_some_and(|n| (1..=120).contains(&n)),
         "oom-score-adj" => matches!(
             value.to_ascii_lowercase().as_str(),
@@ -1018,7 +1039,8 @@ impl Params {
             // Redis 7.0's old names all say slave or ziplist, but one.
             let alias =
                 name.contains("slave") || name.contains("ziplist") || name == "lua-time-limit";
-            if self.modifiable.contains(name) && !alias {
+            // dir's default is redis-server's own directory: never given to rubra-server.
+            if self.modifiable.contains(name) && !alias && name != "dir" {
                 line.push_str(&format!(" {} {}", arg(name), arg(value)));
             }
         }
@@ -1056,18 +1078,39 @@ fn first_difference(pair: &mut Pair, ps: &Params, resp3: bool, steps: &[Step]) -
     None
 }
 
-#[test]
-fn fuzz_config_sequences_against_redis() {
-    let mut pair = Pair::start_with(&["--bind", "127.0.0.1"]);
+/// A campaign of `short` sequences (by default) on both servers started with `config`.
+fn run_campaign(name: &str, short: u64, config: &[&str]) {
+    let mut pair = Pair::start_with(config);
     let ps = Params::discover(&mut pair);
     let gen = ps.clone();
     campaign(
-        "fuzz_config_sequences_against_redis",
-        SHORT,
+        name,
+        short,
         &mut pair,
         |r| sequence(r, &gen),
         |pair, resp3, steps| first_difference(pair, &ps, resp3, steps),
         |s| s.clone(),
+    );
+}
+
+#[test]
+fn fuzz_config_sequences_against_redis() {
+    run_campaign(
+        "fuzz_config_sequences_against_redis",
+        SHORT,
+        &["--bind", "127.0.0.1"],
+    );
+}
+
+/// The same with protected parameters allowed (`enable-protected-configs yes`): dir and
+/// dbfilename are set too (dir only to places that leave each server where it is, or
+/// that fail).
+#[test]
+fn fuzz_config_sequences_with_protected_configs_allowed() {
+    run_campaign(
+        "fuzz_config_sequences_with_protected_configs_allowed",
+        SHORT / 5,
+        &["--bind", "127.0.0.1", "--enable-protected-configs", "yes"],
     );
 }
 
