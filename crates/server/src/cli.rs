@@ -104,7 +104,7 @@ pub fn run_node(args: Vec<String>) -> i32 {
             return 1;
         }
     };
-    let config = match Config::from_args(&args) {
+    let mut config = match Config::from_args(&args) {
         Ok(c) => c,
         Err(e) => {
             eprintln!("{e}");
@@ -123,6 +123,7 @@ pub fn run_node(args: Vec<String>) -> i32 {
         // append under `appendfsync always` never reached its exit, and the node ran on.
         .log_internal_errors(false)
         .init();
+    fit_open_files(&mut config);
     let threads = config
         .worker_threads
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()));
@@ -176,4 +177,22 @@ pub fn run_node(args: Vec<String>) -> i32 {
         server::run(srv, listeners, tls_listeners).await;
     });
     0
+}
+
+/// Raises the open-files limit for `maxclients` as Redis does at start-up; what the
+/// system does not allow lowers maxclients (CONFIG GET and INFO show the lower value),
+/// and a limit that leaves no room for a client stops the server.
+fn fit_open_files(config: &mut Config) {
+    let asked = config.maxclients.min(u32::MAX as usize) as u32;
+    let fits = crate::config::open_files::fit(asked);
+    if fits < 1 {
+        eprintln!(
+            "Your current 'ulimit -n' is not enough for the server to start. Please increase your open file limit to at least {}. Exiting.",
+            u64::from(asked) + 32
+        );
+        std::process::exit(1);
+    }
+    if fits != i64::from(asked) {
+        config.set("maxclients", &fits.to_string(), true).ok();
+    }
 }

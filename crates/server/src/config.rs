@@ -6,6 +6,7 @@ use rubra_keys::glob_match;
 use rubra_resp::split_args;
 use std::collections::BTreeMap;
 
+pub(crate) mod open_files;
 mod params;
 pub(crate) mod rewrite;
 mod special;
@@ -347,12 +348,15 @@ impl Config {
     /// Validates `value` for `param` and stores it (no mutability check: CONFIG SET makes
     /// those first, for all its parameters).
     pub(crate) fn set_param(&mut self, param: &'static Param, value: &str) -> Result<(), String> {
+        if param.name == "proc-title-template" && !self.valid_title_template(value::c_text(value)) {
+            return Err(value::BAD_TITLE_TEMPLATE.into());
+        }
         let current = self.get_value(param.name).to_string();
         let normalised = value::normalise(param, value, &current)?;
         self.raw.remove(param.name);
         self.values.insert(param.name, normalised);
         if param.name == "notify-keyspace-events" {
-            self.notify_flags = crate::exec::notify::parse_flags(value);
+            self.notify_flags = crate::exec::notify::parse_flags(value::c_text(value));
         }
         if param.name == "io-threads" {
             // Immutable: only start-up reaches here, before the runtime is built.
@@ -362,6 +366,17 @@ impl Config {
         Ok(())
     }
 
+    /// Whether Redis would take `template` as proc-title-template on this node (what its
+    /// variables expand to decides it; see `value::valid_title_template`).
+    fn valid_title_template(&self, template: &str) -> bool {
+        value::valid_title_template(template, |var| match var {
+            "title" => true,
+            "server-mode" => !self.cluster_enabled,
+            "unixsocket" => self.get_value("unixsocket").is_empty(),
+            _ => false,
+        })
+    }
+
     /// `set_param` for a client's bytes: a free-form string parameter keeps them as they
     /// are (Redis stores any bytes there), others are validated as text.
     pub(crate) fn set_param_bytes(
@@ -369,6 +384,10 @@ impl Config {
         param: &'static Param,
         value: &[u8],
     ) -> Result<(), String> {
+        let value = match param.kind {
+            Kind::Str { .. } => value::string_bytes(param.name, value),
+            _ => value,
+        };
         match std::str::from_utf8(value) {
             Ok(text) => self.set_param(param, text),
             Err(_) => {

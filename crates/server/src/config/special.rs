@@ -3,7 +3,7 @@
 //! replicaof and latency-tracking-info-percentiles. Each is validated as Redis does and
 //! kept in the form CONFIG GET prints.
 
-use super::value::parse_memory;
+use super::value::{c_text, parse_memory};
 
 /// Output buffer limits Redis starts with, per class (normal, slave, pubsub).
 pub(super) const DEFAULT_OUTPUT_LIMITS: &str =
@@ -37,7 +37,7 @@ fn words(value: &str) -> Vec<&str> {
 /// C's strtoll over the whole word: optional sign and digits (saturating); `None` if
 /// anything else is left. An empty word is 0, as strtoll leaves it.
 fn strtoll(w: &str) -> Option<i64> {
-    let t = w.trim_start();
+    let t = c_text(w).trim_start();
     let (neg, digits) = match t.as_bytes().first() {
         Some(b'-') => (true, &t[1..]),
         Some(b'+') => (false, &t[1..]),
@@ -83,7 +83,7 @@ pub(super) fn normalise(name: &str, value: &str, current: &str) -> Result<String
             }
             Ok(out.join(" "))
         }
-        "notify-keyspace-events" => keyspace_events(value)
+        "notify-keyspace-events" => keyspace_events(c_text(value))
             .ok_or_else(|| "Invalid event class character. Use 'Ag$lshzxeKEtmdn'.".into()),
         "bind" => {
             let w = words(value);
@@ -112,7 +112,7 @@ pub(super) fn normalise(name: &str, value: &str, current: &str) -> Result<String
             let mut out = Vec::new();
             if !(w.len() == 1 && w[0].is_empty()) {
                 for x in w {
-                    let p = crate::cmd::args::parse_f64(x.as_bytes())
+                    let p = string2d(x)
                         .ok_or("Invalid latency-tracking-info-percentiles parameters")?;
                     if !(0.0..=100.0).contains(&p) {
                         return Err("latency-tracking-info-percentiles parameters should sit between [0.0,100.0]".into());
@@ -126,6 +126,45 @@ pub(super) fn normalise(name: &str, value: &str, current: &str) -> Result<String
     }
 }
 
+/// Redis's string2d: C's strtod over the whole word (hexadecimal, `inf` and exponents
+/// included), refusing an empty word, leading space, a NUL, NaN and a value out of range
+/// (overflow to infinity, or underflow to zero).
+fn string2d(w: &str) -> Option<f64> {
+    if w.is_empty() || w.as_bytes()[0].is_ascii_whitespace() || w.as_bytes()[0] == 0x0b {
+        return None;
+    }
+    let text = std::ffi::CString::new(w).ok()?;
+    let mut stop: *mut libc::c_char = std::ptr::null_mut();
+    // SAFETY: `text` is NUL-terminated and outlives the call; strtod sets `stop` to a
+    // position within it. The process never calls setlocale, so the decimal point is '.'.
+    let v = unsafe { libc::strtod(text.as_ptr(), &mut stop) };
+    let used = (stop as usize).saturating_sub(text.as_ptr() as usize);
+    if used != w.len() || v.is_nan() {
+        return None;
+    }
+    let body = w.trim_start_matches(['+', '-']).to_ascii_lowercase();
+    if v.is_infinite() && !body.starts_with('i') {
+        return None; // ERANGE: overflow
+    }
+    if v == 0.0 && out_of_range_zero(&body) {
+        return None; // ERANGE: underflow
+    }
+    Some(v)
+}
+
+/// A number (sign removed, lower case) that strtod reads as zero although its mantissa
+/// has a non-zero digit: an underflow.
+fn out_of_range_zero(body: &str) -> bool {
+    let (digits, exponent) = match body.strip_prefix("0x") {
+        Some(hex) => (hex, 'p'),
+        None => (body, 'e'),
+    };
+    digits
+        .split(exponent)
+        .next()
+        .is_some_and(|m| m.bytes().any(|b| b.is_ascii_hexdigit() && b != b'0'))
+}
+
 /// `%f` with trailing zeros (and a trailing dot) removed, as Redis prints percentiles.
 pub(super) fn trim_double(p: f64) -> String {
     let s = format!("{p:.6}");
@@ -135,7 +174,7 @@ pub(super) fn trim_double(p: f64) -> String {
 
 fn save(value: &str) -> Result<String, String> {
     let w = words(value);
-    let w: Vec<&str> = if w.len() == 1 && w[0].is_empty() {
+    let w: Vec<&str> = if w.len() == 1 && c_text(w[0]).is_empty() {
         Vec::new()
     } else {
         w

@@ -4,9 +4,33 @@
 use super::{Kind, NumFormat, Param, MULTI_ARG};
 use rubra_keyspace::value::parse_i64_strict;
 
+/// What C code reads of a value it is given as a `char *` (strcasecmp, strtoll, strdup):
+/// the text before the first NUL. Redis parses most parameter values so; a value that
+/// went through `sdslen` (integers, percentages, percentiles, passwords) is read whole.
+pub(crate) fn c_text(s: &str) -> &str {
+    s.split('\0').next().unwrap_or(s)
+}
+
+/// `masterauth` and `requirepass` are sds strings in Redis and keep every byte; its other
+/// free-form string parameters are C strings, copied up to a NUL.
+fn is_sds(name: &str) -> bool {
+    matches!(name, "masterauth" | "requirepass")
+}
+
+/// The bytes a free-form string parameter keeps of `value` (see `is_sds`).
+pub(crate) fn string_bytes<'a>(name: &str, value: &'a [u8]) -> &'a [u8] {
+    if is_sds(name) {
+        value
+    } else {
+        crate::cmd::args::c_str(value)
+    }
+}
+
 /// Redis's memtoull: digits then an optional unit (b, k, kb, m, mb, g, gb, any case);
-/// no sign. An empty digit string counts as 0, as strtoull leaves it.
+/// no sign. An empty digit string counts as 0, as strtoull leaves it; digits past
+/// 2^64 - 1 give 2^64 - 1 (strtoull's ERANGE is not checked), and the product wraps.
 pub(crate) fn parse_memory(s: &str) -> Option<u64> {
+    let s = c_text(s);
     if s.starts_with('-') {
         return None;
     }
@@ -28,20 +52,30 @@ pub(crate) fn parse_memory(s: &str) -> Option<u64> {
     let n: u64 = if digits.is_empty() {
         0
     } else {
-        digits.parse().ok()?
+        digits.parse().unwrap_or(u64::MAX)
     };
     Some(n.wrapping_mul(mul))
 }
 
+/// Why `activedefrag yes` is refused: rubra has no active defragmentation, as a Redis
+/// built without its own jemalloc (Debian's) has none, and says so with its words.
+const NO_DEFRAG: &str = "Active defragmentation cannot be enabled: it requires a Redis server compiled with a modified Jemalloc like the one shipped by default with the Redis source distribution";
+
 /// The value CONFIG GET prints for `value` set on `param`, or Redis's error text.
 pub(super) fn normalise(param: &Param, value: &str, current: &str) -> Result<String, String> {
     match param.kind {
-        Kind::Bool(_) => match value.to_ascii_lowercase().as_str() {
+        Kind::Bool(_) => match c_text(value).to_ascii_lowercase().as_str() {
+            "yes" if param.name == "activedefrag" => Err(NO_DEFRAG.into()),
             "yes" => Ok("yes".into()),
             "no" => Ok("no".into()),
             _ => Err("argument must be 'yes' or 'no'".into()),
         },
         Kind::Str { .. } => {
+            let value = if is_sds(param.name) {
+                value
+            } else {
+                c_text(value)
+            };
             check_string(param.name, value)?;
             Ok(value.to_string())
         }
@@ -66,15 +100,21 @@ pub(super) fn normalise(param: &Param, value: &str, current: &str) -> Result<Str
             format,
             ..
         } => {
-            let mut n = parse_number(value, format)?;
+            let n = parse_number(value, format)?;
             check_bounds(n, min, max, unsigned, format)?;
-            if param.name == "hz" {
-                // Redis keeps hz within 1..=500 once set.
-                n = n.clamp(1, 500);
-            }
-            Ok(format_number(n, unsigned, format))
+            Ok(format_number(applied(param.name, n), unsigned, format))
         }
         Kind::Special => super::special::normalise(param.name, value, current),
+    }
+}
+
+/// What Redis's apply step makes of a number it accepted: hz is kept within 1..=500,
+/// and the replication backlog is never smaller than 16 KiB.
+fn applied(name: &str, n: i64) -> i64 {
+    match name {
+        "hz" => n.clamp(1, 500),
+        "repl-backlog-size" => n.max(16 * 1024),
+        _ => n,
     }
 }
 
@@ -105,7 +145,7 @@ pub(super) fn enum_value(options: &[(&str, i32)], value: &str, multi: bool) -> O
         vec![value]
     };
     let mut v = 0;
-    for w in words {
+    for w in words.into_iter().map(c_text) {
         let mut matched = false;
         for (name, bits) in options {
             if name.eq_ignore_ascii_case(w) {
@@ -247,16 +287,20 @@ fn check_string(name: &str, value: &str) -> Result<(), String> {
             }
             Ok(())
         }
-        "proc-title-template" if !valid_title_template(value) => {
-            Err("template format is invalid or contains unknown variables".into())
-        }
         _ => Ok(()),
     }
 }
 
-/// A process title template: `{name}` variables Redis knows, balanced braces, and some
-/// text once expanded.
-fn valid_title_template(t: &str) -> bool {
+/// Why a process title template is refused.
+pub(crate) const BAD_TITLE_TEMPLATE: &str =
+    "template format is invalid or contains unknown variables";
+
+/// Whether Redis takes `t` as a process title template: it expands it as its sdstemplate
+/// does (`{{` is a `{`, a lone `}` is text, `{name}` must name a variable it knows) with
+/// an empty title, and the result, spaces trimmed, must not be empty. `expands_empty`
+/// says which variables give no text here (`title` always; `server-mode` outside a
+/// cluster, `unixsocket` without a socket).
+pub(crate) fn valid_title_template(t: &str, expands_empty: impl Fn(&str) -> bool) -> bool {
     const VARS: &[&str] = &[
         "title",
         "listen-addr",
@@ -268,21 +312,29 @@ fn valid_title_template(t: &str) -> bool {
     ];
     let mut rest = t;
     let mut expanded = String::new();
-    while let Some(open) = rest.find(['{', '}']) {
-        if rest.as_bytes()[open] == b'}' {
+    while let Some(open) = rest.find('{') {
+        expanded.push_str(&rest[..open]);
+        let after = &rest[open + 1..];
+        if after.is_empty() {
             return false;
         }
-        expanded.push_str(&rest[..open]);
-        let Some(close) = rest[open..].find('}') else {
+        if let Some(quoted) = after.strip_prefix('{') {
+            expanded.push('{');
+            rest = quoted;
+            continue;
+        }
+        let Some(close) = after.find('}') else {
             return false;
         };
-        let var = &rest[open + 1..open + close];
+        let var = &after[..close];
         if !VARS.contains(&var) {
             return false;
         }
-        expanded.push('x');
-        rest = &rest[open + close + 1..];
+        if !expands_empty(var) {
+            expanded.push('x');
+        }
+        rest = &after[close + 1..];
     }
     expanded.push_str(rest);
-    !expanded.trim().is_empty()
+    !expanded.trim_matches(' ').is_empty()
 }

@@ -171,7 +171,8 @@ fn run(
             fail_multi(client);
             return (err::NOT_ALLOWED_IN_MULTI, None, None);
         }
-        if let Some(e) = check_oom(store, eff).or_else(|| check_disk_error(store, client, cmd, eff))
+        if let Some(e) = check_oom(store, queued_oom_flags(cmd, eff))
+            .or_else(|| check_disk_error(store, client, cmd, eff))
         {
             fail_multi(client);
             return (e, None, None);
@@ -181,7 +182,18 @@ fn run(
         }
         return (Reply::status("QUEUED"), None, None);
     }
-    if let Some(e) = check_oom(store, eff).or_else(|| check_disk_error(store, client, cmd, eff)) {
+    let oom_flags = if client.multi.is_some() {
+        queued_oom_flags(cmd, eff)
+    } else {
+        eff
+    };
+    if let Some(e) =
+        check_oom(store, oom_flags).or_else(|| check_disk_error(store, client, cmd, eff))
+    {
+        // MULTI or WATCH refused inside a transaction dooms it, as any rejection there.
+        if cmd.name != "exec" {
+            fail_multi(client);
+        }
         return (e, None, None);
     }
     if eff & flags::WRITE != 0
@@ -245,6 +257,17 @@ fn adopt_values(store: &mut Store, args: &mut [Bytes], adopted: Vec<(usize, Byte
 fn fail_multi(client: &mut ClientState) {
     if client.multi.is_some() {
         client.multi_failed = true;
+    }
+}
+
+/// The flags the OOM check reads for a command sent inside MULTI: queuing costs memory,
+/// so Redis refuses every command there when out of memory (MULTI and WATCH too), except
+/// EXEC (refused only for the deny-OOM commands it holds), DISCARD, QUIT and RESET.
+fn queued_oom_flags(cmd: &Command, eff: u32) -> u32 {
+    if matches!(cmd.name, "exec" | "discard" | "quit" | "reset") {
+        eff
+    } else {
+        eff | flags::DENYOOM
     }
 }
 

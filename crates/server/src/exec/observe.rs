@@ -208,7 +208,9 @@ fn log_slow(store: &mut Store, client: &ClientState, args: &[Bytes], usec: u64) 
 }
 
 /// A command refused before it ran (unknown, arity, auth, ACL, OOM, READONLY, ...): its
-/// error is counted and, for a known command, its `rejected_calls`.
+/// error is counted and, for a known command, its `rejected_calls`. A container with a
+/// subcommand Redis does not know (CONFIG NOSUCH) is no known command: Redis's lookup
+/// finds none, so no command's counters move.
 pub(crate) fn rejected(store: &mut Store, args: &[Bytes], reply: &Reply) {
     if store.loading {
         return;
@@ -216,7 +218,13 @@ pub(crate) fn rejected(store: &mut Store, args: &[Bytes], reply: &Reply) {
     if let Reply::Error(text) = reply {
         store.cmdstats.record_error(text);
         if let Some(cmd) = args.first().and_then(|n| crate::cmd::lookup(n)) {
-            store.cmdstats.record_rejected(cmd, args);
+            let unknown_sub = matches!(
+                crate::acl::subcommand_fault(cmd, args),
+                Some(crate::acl::SubcommandFault::Unknown)
+            );
+            if !unknown_sub {
+                store.cmdstats.record_rejected(cmd, args);
+            }
         }
     }
 }

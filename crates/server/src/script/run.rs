@@ -625,6 +625,44 @@ fn check_and_call(
     let Some(cmd) = cmd.or_else(|| crate::cmd::lookup(&words[0])) else {
         return Err("Unknown Redis command called from script");
     };
+    if let Err(text) = script_checks(ctx, state, cmd, words) {
+        // A command Redis found (not an unknown subcommand) counts the refusal in its
+        // rejected_calls, as a client's refused command does.
+        let unknown = matches!(
+            crate::acl::subcommand_fault(cmd, words),
+            Some(crate::acl::SubcommandFault::Unknown)
+        );
+        if !unknown {
+            ctx.store.cmdstats.record_rejected(cmd, words);
+        }
+        return Err(text);
+    }
+    // redis.set_repl: the command's effects go only to the chosen targets.
+    let targets_before = std::mem::replace(&mut ctx.store.feed.targets, state.repl);
+    let mut inner = Ctx {
+        store: &mut *ctx.store,
+        client: &mut state.client,
+        now_ms: ctx.now_ms,
+        block: None,
+        propagate: None,
+        touched: None,
+        signal_unchanged: false,
+        lfu_bumped: 0,
+        adopt: Default::default(),
+    };
+    let reply = dispatch::call(&mut inner, cmd, words);
+    ctx.store.feed.targets = targets_before;
+    Ok(reply)
+}
+
+/// The checks of Redis's scriptCall, in its order, for a command it found: the reason the
+/// script may not run it, if any.
+fn script_checks(
+    ctx: &mut Ctx,
+    state: &mut RunState,
+    cmd: &'static crate::cmd::Command,
+    words: &[Bytes],
+) -> Result<(), &'static str> {
     if !cmd.arity_ok(words.len()) {
         return Err("Wrong number of args calling Redis command from script");
     }
@@ -669,23 +707,7 @@ fn check_and_call(
         state.wrote = true;
         ctx.store.scripts.busy.wrote.store(true, Ordering::Relaxed);
     }
-    check_cluster(ctx, state, cmd, words)?;
-    // redis.set_repl: the command's effects go only to the chosen targets.
-    let targets_before = std::mem::replace(&mut ctx.store.feed.targets, state.repl);
-    let mut inner = Ctx {
-        store: &mut *ctx.store,
-        client: &mut state.client,
-        now_ms: ctx.now_ms,
-        block: None,
-        propagate: None,
-        touched: None,
-        signal_unchanged: false,
-        lfu_bumped: 0,
-        adopt: Default::default(),
-    };
-    let reply = dispatch::call(&mut inner, cmd, words);
-    ctx.store.feed.targets = targets_before;
-    Ok(reply)
+    check_cluster(ctx, state, cmd, words)
 }
 
 /// Cluster mode: the keys a script touches must be served here and, unless the script

@@ -111,16 +111,21 @@ fn set(ctx: &mut Ctx, pairs: &[Bytes]) -> CmdResult {
             refused = Some((given, why));
             continue;
         }
-        if chosen.iter().any(|(p, _, _)| std::ptr::eq(*p, param)) {
-            refused = Some((given, "duplicate parameter"));
-            continue;
-        }
         // Redis names the parameter as it knows it: the alias if that was used.
         let shown = if param.name.eq_ignore_ascii_case(&given) {
             param.name
         } else {
             param.alias.unwrap_or(param.name)
         };
+        // Redis keeps an alias as a parameter of its own: a name given twice is a
+        // duplicate, a parameter set under both its names is set twice (the last wins).
+        if chosen
+            .iter()
+            .any(|(p, name, _)| std::ptr::eq(*p, param) && name == shown)
+        {
+            refused = Some((given, "duplicate parameter"));
+            continue;
+        }
         chosen.push((param, shown.to_string(), &pair[1]));
     }
     if let Some(name) = unknown {
@@ -154,6 +159,16 @@ fn set(ctx: &mut Ctx, pairs: &[Bytes]) -> CmdResult {
         }
         if old != new && param.name == "bind" {
             return Err(failed(shown, "Failed to bind to specified addresses."));
+        }
+        if old != new && param.name == "maxclients" {
+            let asked = updated.maxclients.min(u32::MAX as usize) as u32;
+            let fits = crate::config::open_files::fit(asked);
+            if fits != i64::from(asked) {
+                return Err(failed(
+                    shown,
+                    &format!("The operating system is not able to handle the specified number of clients, try with {fits}"),
+                ));
+            }
         }
     }
     // Redis's applyTlsCfg: a changed tls-* parameter rebuilds the TLS context for new

@@ -2,17 +2,27 @@
 
 use super::*;
 
+/// A byte count as Redis's bytesToHuman prints it: B, then K, M, G, T and P with two
+/// decimals, and from 1024 P on whole bytes again.
 pub(super) fn human(bytes: usize) -> String {
-    let b = bytes as f64;
-    if b < 1024.0 {
-        format!("{}B", bytes)
-    } else if b < 1024.0 * 1024.0 {
-        format!("{:.2}K", b / 1024.0)
-    } else if b < 1024.0 * 1024.0 * 1024.0 {
-        format!("{:.2}M", b / (1024.0 * 1024.0))
-    } else {
-        format!("{:.2}G", b / (1024.0 * 1024.0 * 1024.0))
+    const UNITS: [(u64, &str); 5] = [
+        (1 << 10, "K"),
+        (1 << 20, "M"),
+        (1 << 30, "G"),
+        (1 << 40, "T"),
+        (1 << 50, "P"),
+    ];
+    let n = bytes as u64;
+    if !(1024..1 << 60).contains(&n) {
+        return format!("{n}B");
     }
+    let (unit, name) = UNITS
+        .iter()
+        .rev()
+        .find(|(unit, _)| n >= *unit)
+        .copied()
+        .unwrap_or((1, "B"));
+    format!("{:.2}{name}", n as f64 / unit as f64)
 }
 
 /// Every section in the order Redis prints them. `modules` is Redis's `module_list`
@@ -167,6 +177,8 @@ pub(super) fn info_section(ctx: &mut Ctx, section: &str, out: &mut String) {
                 line(&format!("errorstat_{prefix}"), &format!("count={n}"));
             }
         }
+        // With latency-tracking off Redis lists no histogram, even those kept from before.
+        "latencystats" if s.config.get_value("latency-tracking") == "no" => {}
         "latencystats" => {
             let percentiles = latency_percentiles(s);
             let mut names: Vec<_> = s.cmdstats.by_cmd.iter().collect();
@@ -210,9 +222,10 @@ pub(super) fn info_section(ctx: &mut Ctx, section: &str, out: &mut String) {
 
 /// `latency-tracking-info-percentiles` (default "50 99 99.9").
 fn latency_percentiles(s: &crate::store::Store) -> Vec<f64> {
-    let text = s.config.get_value("latency-tracking-info-percentiles");
-    let text = if text.is_empty() { "50 99 99.9" } else { text };
-    text.split_whitespace()
+    // Set to "", it lists no percentile: each command's line is left empty, as in Redis.
+    s.config
+        .get_value("latency-tracking-info-percentiles")
+        .split_whitespace()
         .filter_map(|w| w.parse::<f64>().ok())
         .collect()
 }
@@ -343,7 +356,8 @@ fn memory_fields(s: &crate::store::Store, line: &mut Line) {
     line("used_memory_functions", &0);
     line("used_memory_scripts", &scripts);
     line("used_memory_scripts_human", &human(scripts));
-    line("maxmemory", &s.config.maxmemory);
+    // Printed signed (%lld) by Redis: past 2^63 - 1 it shows negative.
+    line("maxmemory", &(s.config.maxmemory as i64));
     line("maxmemory_human", &human(s.config.maxmemory as usize));
     line("maxmemory_policy", &s.config.get_value("maxmemory-policy"));
     line("allocator_frag_ratio", &"1.00");
