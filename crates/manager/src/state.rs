@@ -395,13 +395,19 @@ mod tests {
     #[test]
     fn a_new_pair_skips_ports_taken_by_another_program() {
         // The second client port of the pair rubra would pick next is taken by someone else.
-        let (taken, base) = loop {
-            let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-            let p = l.local_addr().expect("addr").port();
-            if (20000..55000).contains(&p) {
-                break (l, p - 1);
-            }
-        };
+        // The ports (and their bus ports, +10000) are chosen below Linux's ephemeral range
+        // (32768 up), where other programs' outgoing connections do not take them while the
+        // test runs.
+        let start = 20000 + (std::process::id() % 2000) as u16;
+        let (taken, base) = (start..22700)
+            .find_map(|base| {
+                let all_free = [base, base + 2, base + 10000, base + 10001, base + 10002]
+                    .iter()
+                    .all(|&q| crate::ports::bindable(q));
+                let taken = std::net::TcpListener::bind(("127.0.0.1", base + 1)).ok()?;
+                all_free.then_some((taken, base))
+            })
+            .expect("a free port range below 22700");
         let st = State {
             version: 1,
             base_port: base,
