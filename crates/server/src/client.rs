@@ -226,6 +226,9 @@ pub(crate) struct ClientState {
     pub subscriptions: usize,
     /// Inside EXEC or serving a blocked client: blocking commands must not block.
     pub no_block: bool,
+    /// Running a transaction's commands (EXEC): SUBSCRIBE and PSUBSCRIBE are allowed there
+    /// although blocking is not.
+    pub in_exec: bool,
     /// Set by QUIT: close after the reply is written.
     pub closing: bool,
     /// Cluster mode: READONLY was sent (reads allowed on replicas).
@@ -254,6 +257,9 @@ pub(crate) struct ClientState {
     pub reply_skip: bool,
     /// CLIENT REPLY SKIP was just sent: drop the reply of the next command.
     pub reply_skip_next: bool,
+    /// The command that just ran replied with subscription confirmations: Redis sends
+    /// those as pushes, which CLIENT REPLY OFF / SKIP do not silence.
+    pub reply_is_push: bool,
     /// In MONITOR mode.
     pub monitor: bool,
     /// Bytes in the query buffer when the current command started (CLIENT INFO qbuf=).
@@ -305,9 +311,11 @@ impl ClientState {
         self.reply_skip = std::mem::take(&mut self.reply_skip_next);
     }
 
-    /// Whether the reply of the command that just ran must be dropped.
-    pub(crate) fn reply_suppressed(&self) -> bool {
-        self.reply_off || self.reply_skip
+    /// Whether the reply of the command that just ran must be dropped. Takes the
+    /// `reply_is_push` mark: pushes are sent whatever the reply mode.
+    pub(crate) fn reply_suppressed(&mut self) -> bool {
+        let push = std::mem::take(&mut self.reply_is_push);
+        (self.reply_off || self.reply_skip) && !push
     }
 }
 

@@ -74,6 +74,34 @@ pub(crate) fn execute(
     }
 }
 
+/// Redis's rejectCommand: the transaction is flagged, and a refused EXEC aborts it (in
+/// MULTI or not) with the rejection as its reason.
+fn reject(store: &mut Store, client: &mut ClientState, cmd: &Command, e: Reply) -> Reply {
+    if cmd.name != "exec" {
+        fail_multi(client);
+        return e;
+    }
+    client.multi = None;
+    client.multi_failed = false;
+    store.watches.unwatch_all(client.id, &client.watched);
+    client.watched.clear();
+    let mut text = b"EXECABORT Transaction discarded because of: ".to_vec();
+    if let Reply::Error(reason) = &e {
+        // A rejection without its own code is an ERR, which the reason does not repeat.
+        text.extend_from_slice(reason.strip_prefix(b"ERR ").unwrap_or(reason));
+    }
+    Reply::error_bytes(text)
+}
+
+/// The error for a command a RESP2 subscriber may not run. Redis names the command by its
+/// full name, so a subcommand reads as `client|reply`.
+fn subscribed_refusal(cmd: &Command, args: &[Bytes]) -> Reply {
+    let name = crate::acl::full_name(cmd, args);
+    Reply::error(format!(
+        "ERR Can't execute '{name}': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context"
+    ))
+}
+
 /// What `run` hands back: the reply, the wait a blocking command asks for, and the
 /// placeholders to fill with the request's big arguments (see `Adoption`).
 type Ran = (Reply, Option<BlockRequest>, Option<Box<BigArgs>>);
@@ -127,31 +155,12 @@ fn run(
             crate::acl::Context::Toplevel
         };
         if let Some(e) = crate::acl::check(store, client, cmd, args, context) {
-            if cmd.name == "exec" {
-                // Redis aborts the transaction with the rejection as its reason.
-                client.multi = None;
-                client.multi_failed = false;
-                store.watches.unwatch_all(client.id, &client.watched);
-                client.watched.clear();
-                let mut text = b"EXECABORT Transaction discarded because of: ".to_vec();
-                if let Reply::Error(reason) = &e {
-                    text.extend_from_slice(reason);
-                }
-                return (Reply::error_bytes(text), None, None);
-            }
-            fail_multi(client);
-            return (e, None, None);
+            return (reject(store, client, cmd, e), None, None);
         }
     }
     if client.subscriptions > 0 && !client.resp3 && !cmd.has(flags::SUB_OK) {
-        return (
-            Reply::error(format!(
-                "ERR Can't execute '{}': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context",
-                cmd.name
-            )),
-            None,
-            None,
-        );
+        let e = subscribed_refusal(cmd, args);
+        return (reject(store, client, cmd, e), None, None);
     }
     if let Some(driver) = store.cluster.as_deref() {
         if !client.is_primary_link && !client.import_link && !store.loading {
