@@ -72,6 +72,19 @@ pub(crate) struct ClientHandle {
 pub(crate) struct ClientRegistry {
     pub map: BTreeMap<u64, ClientHandle>,
     next_id: u64,
+    /// The client whose command is running (0: none). Pushes for it (a message it
+    /// published to itself, keyspace events and invalidations its own write caused) are
+    /// kept in `own` and written right after its reply, as Redis writes them into the
+    /// client's buffer before the next command of a pipeline runs: through the mailbox they
+    /// would come after the replies of the whole batch.
+    current: u64,
+    own: Vec<Reply>,
+}
+
+/// What `ClientRegistry::begin_own` replaced: the outer running client and its pushes.
+pub(crate) struct OwnScope {
+    outer: u64,
+    kept: Vec<Reply>,
 }
 
 /// Output buffer limits for one class of clients (0 = no limit).
@@ -89,6 +102,37 @@ impl ClientRegistry {
         self.next_id
     }
 
+    /// Starts keeping `id`'s pushes for its own reply (see `current`); returns what
+    /// `end_own` restores (a command running inside another's, a blocked client served
+    /// during a write, keeps its pushes apart from the outer client's).
+    pub(crate) fn begin_own(&mut self, id: u64) -> OwnScope {
+        OwnScope {
+            outer: std::mem::replace(&mut self.current, id),
+            kept: std::mem::take(&mut self.own),
+        }
+    }
+
+    /// Stops keeping pushes for the current client, restoring `scope`, and returns those
+    /// kept, oldest first.
+    pub(crate) fn end_own(&mut self, scope: OwnScope) -> Vec<Reply> {
+        self.current = scope.outer;
+        std::mem::replace(&mut self.own, scope.kept)
+    }
+
+    /// Queues pushes kept by `end_own` for client `id` through its mailbox, after what is
+    /// already there (a served blocked client's reply). Not limited: they are the effects
+    /// of its own command.
+    pub(crate) fn forward(&mut self, id: u64, pushes: Vec<Reply>) {
+        let Some(handle) = self.map.get(&id) else {
+            return;
+        };
+        for reply in pushes {
+            let size = estimate_size(&reply);
+            handle.pending_out.fetch_add(size, Ordering::Relaxed);
+            let _ = handle.tx.send(ClientMsg::Push(reply, size));
+        }
+    }
+
     /// Number of connected clients.
     pub(crate) fn len(&self) -> usize {
         self.map.len()
@@ -103,6 +147,10 @@ impl ClientRegistry {
         now_ms: u64,
         limits: OutputLimits,
     ) -> bool {
+        if id == self.current && id != 0 {
+            self.own.push(reply);
+            return true;
+        }
         let Some(handle) = self.map.get_mut(&id) else {
             return false;
         };

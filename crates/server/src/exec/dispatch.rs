@@ -33,6 +33,7 @@ pub(crate) fn execute(
     client.last_cmd = found.map(|c| crate::exec::stats::stat_name(c, &args));
     let argv_mem = args.iter().map(|a| a.len()).sum();
     client.argv_mem = argv_mem;
+    let scope = store.clients.begin_own(client.id);
     let (reply, block, adopted) = run(store, client, found, &args, argv_mem);
     if let Some(big) = adopted {
         adopt_values(store, &mut args, big.pending);
@@ -46,6 +47,7 @@ pub(crate) fn execute(
     if store.blocking.has_ready() {
         serve_blocked(store);
     }
+    let own = store.clients.end_own(scope);
     match block {
         Some(req) => {
             // Registered under the same lock as the failed attempt: no write can slip in
@@ -57,6 +59,7 @@ pub(crate) fn execute(
                 args: retry_args.unwrap_or(args),
                 resp3: client.resp3,
             });
+            encode_own(own, out, client.resp3);
             Flow::Block(req)
         }
         None => {
@@ -64,6 +67,7 @@ pub(crate) fn execute(
             if !client.reply_suppressed() {
                 reply.encode(out, client.resp3);
             }
+            encode_own(own, out, client.resp3);
             client.after_command();
             if client.closing {
                 Flow::Close
@@ -71,6 +75,14 @@ pub(crate) fn execute(
                 Flow::Continue
             }
         }
+    }
+}
+
+/// The pushes a client's own command caused for it (see `ClientRegistry::begin_own`),
+/// after its reply. Pushes are sent whatever CLIENT REPLY says, as in Redis.
+fn encode_own(own: Vec<Reply>, out: &mut Vec<u8>, resp3: bool) {
+    for push in own {
+        push.encode(out, resp3);
     }
 }
 
@@ -402,16 +414,21 @@ pub(crate) fn serve_blocked(store: &mut Store) {
                     lfu_bumped: 0,
                     adopt: Default::default(),
                 };
+                let scope = ctx.store.clients.begin_own(client_id);
                 let reply = call_from(&mut ctx, cmd, &waiter.args, started);
                 let still_blocked = ctx.block.is_some();
+                let own = store.clients.end_own(scope);
                 store.blocking.take_retry_args();
                 if still_blocked {
                     // Still nothing for this client. Those behind it may still be served
                     // (stream readers wait for different IDs or groups).
+                    store.clients.forward(client_id, own);
                     continue;
                 }
                 store.blocking.unblock(client_id);
                 store.clients.unblock(client_id, reply);
+                // After its reply, as if it had run the command itself.
+                store.clients.forward(client_id, own);
             }
         }
     }

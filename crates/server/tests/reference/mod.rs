@@ -263,3 +263,19 @@ impl RawConn {
         got
     }
 }
+
+impl RawConn {
+    /// `send` that reports a connection the server closed (false) instead of panicking.
+    pub(crate) fn try_send(&mut self, line: &str) -> bool {
+        let Some(args) = rubra_resp::split_args(line.as_bytes()) else {
+            panic!("bad quoting in script: {line}");
+        };
+        let mut out = format!("*{}\r\n", args.len()).into_bytes();
+        for a in &args {
+            out.extend_from_slice(format!("${}\r\n", a.len()).as_bytes());
+            out.extend_from_slice(a);
+            out.extend_from_slice(b"\r\n");
+        }
+        self.stream.write_all(&out).is_ok()
+    }
+}
