@@ -279,3 +279,11 @@ impl RawConn {
         self.stream.write_all(&out).is_ok()
     }
 }
+
+impl RawConn {
+    /// Turns Nagle's algorithm off: a test writing several small commands in a row, each
+    /// its own write, does not wait for the server's delayed ACK between them.
+    pub(crate) fn no_delay(&self) {
+        let _ = self.stream.set_nodelay(true);
+    }
+}
