@@ -267,14 +267,23 @@ impl RawConn {
 impl RawConn {
     /// `send` that reports a connection the server closed (false) instead of panicking.
     pub(crate) fn try_send(&mut self, line: &str) -> bool {
-        let Some(args) = rubra_resp::split_args(line.as_bytes()) else {
-            panic!("bad quoting in script: {line}");
-        };
-        let mut out = format!("*{}\r\n", args.len()).into_bytes();
-        for a in &args {
-            out.extend_from_slice(format!("${}\r\n", a.len()).as_bytes());
-            out.extend_from_slice(a);
-            out.extend_from_slice(b"\r\n");
+        self.try_send_many(&[line])
+    }
+
+    /// Sends several commands in one write (a pipeline the server reads at once); false if
+    /// the server closed the connection.
+    pub(crate) fn try_send_many(&mut self, lines: &[&str]) -> bool {
+        let mut out = Vec::new();
+        for line in lines {
+            let Some(args) = rubra_resp::split_args(line.as_bytes()) else {
+                panic!("bad quoting in script: {line}");
+            };
+            out.extend_from_slice(format!("*{}\r\n", args.len()).as_bytes());
+            for a in &args {
+                out.extend_from_slice(format!("${}\r\n", a.len()).as_bytes());
+                out.extend_from_slice(a);
+                out.extend_from_slice(b"\r\n");
+            }
         }
         self.stream.write_all(&out).is_ok()
     }

@@ -61,6 +61,7 @@ pub(super) use crate::repl::stream_forms::{setid_prop, xclaim_prop};
 
 /// XREADGROUP GROUP group consumer [COUNT count] [BLOCK ms] [NOACK] STREAMS key ... id ...
 pub(super) fn xreadgroup(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
+    ctx.touches_nothing();
     let r = parse_read(args, true)?;
     let Some((group, consumer)) = r.group.clone() else {
         return Err(Reply::err("ERR Missing GROUP option for XREADGROUP"));
@@ -308,7 +309,7 @@ pub(super) fn xgroup(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
     let exists = ctx.write_as::<S>(&key)?.is_some();
     // XGROUP changes group metadata only: Redis signals the key as modified (WATCH,
     // tracking, blocked readers) only when CREATE MKSTREAM made the stream.
-    ctx.touched = Some(Vec::new());
+    ctx.touches_nothing();
     if !mkstream {
         if !exists {
             return Err(Reply::err("ERR The XGROUP subcommand requires the key to exist. Note that for CREATE you may want to use the MKSTREAM option to create an empty stream automatically."));
