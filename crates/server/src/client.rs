@@ -72,19 +72,18 @@ pub(crate) struct ClientHandle {
 pub(crate) struct ClientRegistry {
     pub map: BTreeMap<u64, ClientHandle>,
     next_id: u64,
-    /// The client whose command is running (0: none). Pushes for it (a message it
-    /// published to itself, keyspace events and invalidations its own write caused) are
-    /// kept in `own` and written right after its reply, as Redis writes them into the
-    /// client's buffer before the next command of a pipeline runs: through the mailbox they
-    /// would come after the replies of the whole batch.
-    current: u64,
-    own: Vec<Reply>,
+    /// The clients whose commands are running, innermost last (a blocked client served
+    /// during another's write), each with the pushes kept for it: a message it published
+    /// to itself, keyspace events and invalidations its own command caused. They are
+    /// written right after its reply, as Redis writes them into the client's buffer before
+    /// the next command of a pipeline runs: through the mailbox they would come after the
+    /// replies of the whole batch.
+    own: Vec<(u64, Vec<Reply>)>,
 }
 
-/// What `ClientRegistry::begin_own` replaced: the outer running client and its pushes.
+/// A `ClientRegistry::begin_own` scope: how deep its entry sits in the stack.
 pub(crate) struct OwnScope {
-    outer: u64,
-    kept: Vec<Reply>,
+    depth: usize,
 }
 
 /// Output buffer limits for one class of clients (0 = no limit).
@@ -102,21 +101,21 @@ impl ClientRegistry {
         self.next_id
     }
 
-    /// Starts keeping `id`'s pushes for its own reply (see `current`); returns what
-    /// `end_own` restores (a command running inside another's, a blocked client served
-    /// during a write, keeps its pushes apart from the outer client's).
+    /// Starts keeping `id`'s pushes for its own reply (see `own`); `end_own` with the
+    /// scope returned ends it. Scopes nest: a blocked client served during another's write
+    /// keeps its pushes apart while the writer's are still kept.
     pub(crate) fn begin_own(&mut self, id: u64) -> OwnScope {
+        self.own.push((id, Vec::new()));
         OwnScope {
-            outer: std::mem::replace(&mut self.current, id),
-            kept: std::mem::take(&mut self.own),
+            depth: self.own.len(),
         }
     }
 
-    /// Stops keeping pushes for the current client, restoring `scope`, and returns those
-    /// kept, oldest first.
+    /// Stops keeping pushes for the client `scope` started with and returns those kept,
+    /// oldest first.
     pub(crate) fn end_own(&mut self, scope: OwnScope) -> Vec<Reply> {
-        self.current = scope.outer;
-        std::mem::replace(&mut self.own, scope.kept)
+        self.own.truncate(scope.depth);
+        self.own.pop().map(|(_, kept)| kept).unwrap_or_default()
     }
 
     /// Queues pushes kept by `end_own` for client `id` through its mailbox, after what is
@@ -147,8 +146,8 @@ impl ClientRegistry {
         now_ms: u64,
         limits: OutputLimits,
     ) -> bool {
-        if id == self.current && id != 0 {
-            self.own.push(reply);
+        if let Some((_, kept)) = self.own.iter_mut().rev().find(|(c, _)| *c == id) {
+            kept.push(reply);
             return true;
         }
         let Some(handle) = self.map.get_mut(&id) else {
