@@ -51,7 +51,7 @@
 mod common;
 mod fuzz_kit;
 mod reference;
-use fuzz_kit::{campaign, frame, opt, p, Pair};
+use fuzz_kit::{campaign, frame, opt, p, q, Pair};
 use reference::{Incoming, RawConn};
 use rubra_fuzz::Rng;
 use rubra_resp::Frame;
@@ -169,8 +169,8 @@ fn pubsub_cmd(r: &mut Rng) -> String {
         5 => format!("PUNSUBSCRIBE {}", names(r, PATTERNS, 2)),
         6 => format!("SSUBSCRIBE {}", names(r, CHANNELS, 2)),
         7 => format!("SUNSUBSCRIBE {}", names(r, CHANNELS, 2)),
-        8..=10 => format!("PUBLISH {} \"{}\"", p(r, CHANNELS), p(r, MESSAGES)),
-        11 => format!("SPUBLISH {} \"{}\"", p(r, CHANNELS), p(r, MESSAGES)),
+        8..=10 => format!("PUBLISH {} {}", p(r, CHANNELS), q(p(r, MESSAGES))),
+        11 => format!("SPUBLISH {} {}", p(r, CHANNELS), q(p(r, MESSAGES))),
         12 => format!("PUBSUB CHANNELS {}", opt(r, PATTERNS)),
         13 => format!(
             "PUBSUB {} {}",
@@ -734,7 +734,7 @@ fn run_side(port: u16, ctl: &mut RawConn, resp3: bool, seq: &[Step]) -> Vec<Stri
         let was_blocked: Vec<bool> = conns.iter().map(|c| c.blocked).collect();
         settle_blocked(&mut conns, ctl, &mut rec);
         // The others all at once (each is read up to its own answer).
-        let mut sent = vec![false; NCONN];
+        let mut sent = [false; NCONN];
         for (j, c) in conns.iter_mut().enumerate() {
             if j != i && !c.closed && !c.blocked {
                 sent[j] = c.raw.try_send(&format!("PING {BARRIER}"));
