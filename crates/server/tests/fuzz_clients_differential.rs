@@ -802,6 +802,22 @@ fn pushes_after_replies(frames: &mut Vec<String>) {
     frames.extend(pushes);
 }
 
+/// Whether a RESP2 array is a pub/sub message (a subscriber's own message inside EXEC is
+/// one; no generated value makes a reply look like it).
+fn is_resp2_message(array: &[u8]) -> bool {
+    let Some(Frame::Array(v)) = frame(array) else {
+        return false;
+    };
+    match v.first() {
+        Some(Frame::Bulk(k)) => match &k[..] {
+            b"message" | b"smessage" => v.len() == 3,
+            b"pmessage" => v.len() == 4,
+            _ => false,
+        },
+        _ => false,
+    }
+}
+
 /// Whether a push is a (un)subscribe confirmation: the reply of the command itself (in
 /// EXEC's array it is an element), not a message to lift.
 fn is_confirmation(push: &[u8]) -> bool {
@@ -854,7 +870,7 @@ fn lift_element(b: &[u8], pos: &mut usize, out: &mut Vec<u8>, pushes: &mut Vec<S
                     got += 1;
                 }
             }
-            if ty == b'>' && !is_confirmation(&body) {
+            if (ty == b'>' && !is_confirmation(&body)) || (ty == b'*' && is_resp2_message(&body)) {
                 pushes.push(String::from_utf8_lossy(&body).into_owned());
             } else {
                 out.extend(body);
