@@ -1283,6 +1283,31 @@ fn regression_sequences() {
                 "1: RPUSH l2 x 1 ; INCR ab",
             ],
         ),
+        // A failed CONFIG SET of notify-keyspace-events sets it back from its CONFIG GET
+        // text, which drops `n` next to `A`: new-key events stop.
+        (
+            "failed_notify_config_set_drops_new_key_events",
+            false,
+            &[
+                "2: PSUBSCRIBE __key*__:*",
+                "0: CONFIG SET notify-keyspace-events \"KEg$lshzxetdmn\"",
+                "1: SET a1 1",
+                "0: CONFIG SET notify-keyspace-events Kq",
+                "1: XGROUP CREATE s1 g $ MKSTREAM",
+                "0: CONFIG GET notify-keyspace-events",
+            ],
+        ),
+        // REDIRECT to the client's own id is a redirect: once it subscribes in RESP2, the
+        // invalidations come as __redis__:invalidate messages.
+        (
+            "redirect_to_self_then_subscribed",
+            false,
+            &[
+                "0: CLIENT TRACKING ON REDIRECT {0} BCAST",
+                "0: MULTI ; BLMOVE l1 l2 RIGHT RIGHT 0 ; SUBSCRIBE x ; ZADD z2 2 m1 ; SWAPDB 0 1 ; EXEC",
+                "1: SET a1 v",
+            ],
+        ),
         // RESET keeps CLIENT NO-EVICT (flag e).
         (
             "reset_keeps_no_evict",
