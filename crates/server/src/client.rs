@@ -75,6 +75,18 @@ pub(crate) struct ClientHandle {
 pub(crate) struct ClientRegistry {
     pub map: BTreeMap<u64, ClientHandle>,
     next_id: u64,
+    /// The clients whose commands are running, innermost last (a blocked client served
+    /// during another's write), each with the pushes kept for it: a message it published
+    /// to itself, keyspace events and invalidations its own command caused. They are
+    /// written right after its reply, as Redis writes them into the client's buffer before
+    /// the next command of a pipeline runs: through the mailbox they would come after the
+    /// replies of the whole batch.
+    own: Vec<(u64, Vec<Reply>)>,
+}
+
+/// A `ClientRegistry::begin_own` scope: how deep its entry sits in the stack.
+pub(crate) struct OwnScope {
+    depth: usize,
 }
 
 /// Output buffer limits for one class of clients (0 = no limit).
@@ -92,6 +104,37 @@ impl ClientRegistry {
         self.next_id
     }
 
+    /// Starts keeping `id`'s pushes for its own reply (see `own`); `end_own` with the
+    /// scope returned ends it. Scopes nest: a blocked client served during another's write
+    /// keeps its pushes apart while the writer's are still kept.
+    pub(crate) fn begin_own(&mut self, id: u64) -> OwnScope {
+        self.own.push((id, Vec::new()));
+        OwnScope {
+            depth: self.own.len(),
+        }
+    }
+
+    /// Stops keeping pushes for the client `scope` started with and returns those kept,
+    /// oldest first.
+    pub(crate) fn end_own(&mut self, scope: OwnScope) -> Vec<Reply> {
+        self.own.truncate(scope.depth);
+        self.own.pop().map(|(_, kept)| kept).unwrap_or_default()
+    }
+
+    /// Queues pushes kept by `end_own` for client `id` through its mailbox, after what is
+    /// already there (a served blocked client's reply). Not limited: they are the effects
+    /// of its own command.
+    pub(crate) fn forward(&mut self, id: u64, pushes: Vec<Reply>) {
+        let Some(handle) = self.map.get(&id) else {
+            return;
+        };
+        for reply in pushes {
+            let size = estimate_size(&reply);
+            handle.pending_out.fetch_add(size, Ordering::Relaxed);
+            let _ = handle.tx.send(ClientMsg::Push(reply, size));
+        }
+    }
+
     /// Number of connected clients.
     pub(crate) fn len(&self) -> usize {
         self.map.len()
@@ -106,6 +149,10 @@ impl ClientRegistry {
         now_ms: u64,
         limits: OutputLimits,
     ) -> bool {
+        if let Some((_, kept)) = self.own.iter_mut().rev().find(|(c, _)| *c == id) {
+            kept.push(reply);
+            return true;
+        }
         let Some(handle) = self.map.get_mut(&id) else {
             return false;
         };
@@ -229,6 +276,9 @@ pub(crate) struct ClientState {
     pub subscriptions: usize,
     /// Inside EXEC or serving a blocked client: blocking commands must not block.
     pub no_block: bool,
+    /// Running a transaction's commands (EXEC): SUBSCRIBE and PSUBSCRIBE are allowed there
+    /// although blocking is not.
+    pub in_exec: bool,
     /// Set by QUIT: close after the reply is written.
     pub closing: bool,
     /// Cluster mode: READONLY was sent (reads allowed on replicas).
@@ -257,6 +307,9 @@ pub(crate) struct ClientState {
     pub reply_skip: bool,
     /// CLIENT REPLY SKIP was just sent: drop the reply of the next command.
     pub reply_skip_next: bool,
+    /// The command that just ran replied with subscription confirmations: Redis sends
+    /// those as pushes, which CLIENT REPLY OFF / SKIP do not silence.
+    pub reply_is_push: bool,
     /// In MONITOR mode.
     pub monitor: bool,
     /// Bytes in the query buffer when the current command started (CLIENT INFO qbuf=).
@@ -311,9 +364,11 @@ impl ClientState {
         self.reply_skip = std::mem::take(&mut self.reply_skip_next);
     }
 
-    /// Whether the reply of the command that just ran must be dropped.
-    pub(crate) fn reply_suppressed(&self) -> bool {
-        self.reply_off || self.reply_skip
+    /// Whether the reply of the command that just ran must be dropped. Takes the
+    /// `reply_is_push` mark: pushes are sent whatever the reply mode.
+    pub(crate) fn reply_suppressed(&mut self) -> bool {
+        let push = std::mem::take(&mut self.reply_is_push);
+        (self.reply_off || self.reply_skip) && !push
     }
 }
 

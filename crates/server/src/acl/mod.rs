@@ -195,6 +195,12 @@ pub(crate) fn resolve(cmd: &Command, args: &[Bytes]) -> Option<usize> {
     Some(idx)
 }
 
+/// A call's name as Redis's `fullname`: `container|sub` for a known subcommand, else the
+/// command's name.
+pub(crate) fn full_name(cmd: &Command, args: &[Bytes]) -> &'static str {
+    resolve(cmd, args).map_or(cmd.name, |i| SPECS[i].name)
+}
+
 /// Catalog index of each top-level command and whether it is a container (has
 /// `container|sub` entries), built once from the catalog.
 fn top_level_specs() -> &'static ahash::AHashMap<&'static str, (usize, bool)> {

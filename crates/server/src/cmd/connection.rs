@@ -189,9 +189,9 @@ fn reset(ctx: &mut Ctx, _args: &[Bytes]) -> CmdResult {
     ctx.client.user = None;
     ctx.client.authenticated = ctx.store.acl.default_auto_auth();
     crate::cmd::introspection::reset_client(ctx);
+    // CLIENT NO-EVICT survives: Redis 7.0's RESET clears only the state it lists.
     if let Some(h) = ctx.store.clients.map.get_mut(&id) {
         h.info.name = None;
-        h.info.no_evict = false;
     }
     Ok(Reply::status("RESET"))
 }

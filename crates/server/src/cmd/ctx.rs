@@ -230,6 +230,13 @@ impl<'a> Ctx<'a> {
         }
     }
 
+    /// Marks this write as modifying no key the way Redis counts it (it does not call
+    /// signalModifiedKey): WATCH, tracking and blocked clients are not told. Consumer-group
+    /// bookkeeping (XREADGROUP, XACK, XCLAIM, XAUTOCLAIM, XGROUP) and XSETID are such writes.
+    pub(crate) fn touches_nothing(&mut self) {
+        self.touched = Some(Vec::new());
+    }
+
     /// Records whether the string at `key` was edited in place (OBJECT ENCODING then says
     /// raw, as Redis's unshared sds) or rewritten whole (encoding by content again).
     pub(crate) fn set_raw(&mut self, key: &[u8], raw: bool) {

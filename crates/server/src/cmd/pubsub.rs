@@ -62,13 +62,17 @@ fn confirmations(
         .store
         .pubsub
         .count_of(id, &[Kind::Channel, Kind::Pattern, Kind::Shard]);
+    ctx.client.reply_is_push = true;
     Reply::Raw(Bytes::from(out))
 }
 
-fn deny_in_multi(ctx: &Ctx, name: &str) -> Result<(), Reply> {
-    if ctx.client.no_block {
+/// Redis refuses a subscription to a client that must not block (a script, the AOF
+/// loader) with the command's name; MULTI/EXEC is exempt for SUBSCRIBE and PSUBSCRIBE
+/// (kept for backward compatibility), not for SSUBSCRIBE.
+fn deny_blocking_client(ctx: &Ctx, name: &str, exec_allowed: bool) -> Result<(), Reply> {
+    if ctx.client.no_block && !(exec_allowed && ctx.client.in_exec) {
         return Err(Reply::error(format!(
-            "ERR Command not allowed inside a transaction ({name})"
+            "ERR {name} isn't allowed for a DENY BLOCKING client"
         )));
     }
     Ok(())
@@ -76,7 +80,7 @@ fn deny_in_multi(ctx: &Ctx, name: &str) -> Result<(), Reply> {
 
 /// SUBSCRIBE channel [channel ...]
 fn subscribe(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
-    deny_in_multi(ctx, "subscribe")?;
+    deny_blocking_client(ctx, "SUBSCRIBE", true)?;
     Ok(confirmations(
         ctx,
         Kind::Channel,
@@ -106,7 +110,7 @@ fn unsubscribe(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
 
 /// PSUBSCRIBE pattern [pattern ...]
 fn psubscribe(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
-    deny_in_multi(ctx, "psubscribe")?;
+    deny_blocking_client(ctx, "PSUBSCRIBE", true)?;
     Ok(confirmations(
         ctx,
         Kind::Pattern,
@@ -136,7 +140,7 @@ fn punsubscribe(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
 
 /// SSUBSCRIBE shardchannel [shardchannel ...]
 fn ssubscribe(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
-    deny_in_multi(ctx, "ssubscribe")?;
+    deny_blocking_client(ctx, "SSUBSCRIBE", false)?;
     Ok(confirmations(
         ctx,
         Kind::Shard,

@@ -484,6 +484,7 @@ fn xdel(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
 
 /// XSETID key last-id [ENTRIESADDED entries-added] [MAXDELETEDID max-deleted-id]
 fn xsetid(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
+    ctx.touches_nothing();
     let id = parse_id(&args[2])?;
     let mut entries_added: Option<u64> = None;
     let mut max_deleted = StreamId::ZERO;

@@ -60,6 +60,7 @@ fn exec(ctx: &mut Ctx, _args: &[Bytes]) -> CmdResult {
     }
     let mut replies = Vec::with_capacity(queue.len());
     ctx.client.no_block = true;
+    ctx.client.in_exec = true;
     ctx.store.feed.begin_exec();
     for args in &queue {
         let reply = match super::lookup(&args[0]) {
@@ -69,6 +70,7 @@ fn exec(ctx: &mut Ctx, _args: &[Bytes]) -> CmdResult {
         replies.push(reply);
     }
     ctx.client.no_block = false;
+    ctx.client.in_exec = false;
     ctx.store.feed.end_exec();
     Ok(Reply::Array(replies))
 }

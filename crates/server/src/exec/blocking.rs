@@ -27,9 +27,6 @@ pub(crate) struct Blocking {
     /// Arguments to retry a command with instead of the ones it came with, set by a command
     /// that is about to block (XREAD replaces `$` by the ID it meant at block time).
     retry_args: Option<Vec<Bytes>>,
-    /// A key whose next signal is ignored (XGROUP SETID, which Redis 7.0 does not treat as
-    /// making readers ready).
-    skip_signal: Option<(usize, Bytes)>,
 }
 
 impl Blocking {
@@ -70,35 +67,22 @@ impl Blocking {
     }
 
     /// Notes that `key` may now satisfy blocked clients. Runs for every written key:
-    /// while nobody is blocked and no signal is to be skipped, two inlined tests.
+    /// while nobody is blocked, one inlined test.
     #[inline]
     pub(crate) fn signal(&mut self, db: usize, key: &Bytes) {
-        if self.by_key.is_empty() && self.skip_signal.is_none() {
+        if self.by_key.is_empty() {
             return;
         }
         self.signal_slow(db, key);
     }
 
-    /// `signal` while some client is blocked or a signal is to be skipped.
+    /// `signal` while some client is blocked.
     #[inline(never)]
     fn signal_slow(&mut self, db: usize, key: &Bytes) {
-        if let Some((d, k)) = self.skip_signal.take() {
-            if d == db && k == key {
-                return;
-            }
-        }
-        if self.by_key.is_empty() {
-            return;
-        }
         let k = (db, key.clone());
         if self.by_key.contains_key(&k) && self.ready_set.insert(k.clone()) {
             self.ready.push(k);
         }
-    }
-
-    /// Ignores the next `signal` of `key` (see `skip_signal`).
-    pub(crate) fn skip_next_signal(&mut self, db: usize, key: &Bytes) {
-        self.skip_signal = Some((db, key.clone()));
     }
 
     /// Takes the keys signalled since the last call, in signal order.

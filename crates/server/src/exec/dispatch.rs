@@ -33,6 +33,7 @@ pub(crate) fn execute(
     client.last_cmd = found.map(|c| crate::exec::stats::stat_name(c, &args));
     let argv_mem = args.iter().map(|a| a.len()).sum();
     client.argv_mem = argv_mem;
+    let scope = store.clients.begin_own(client.id);
     let (reply, block, adopted) = run(store, client, found, &args, argv_mem);
     if let Some(big) = adopted {
         adopt_values(store, &mut args, big.pending);
@@ -46,6 +47,7 @@ pub(crate) fn execute(
     if store.blocking.has_ready() {
         serve_blocked(store);
     }
+    let own = store.clients.end_own(scope);
     match block {
         Some(req) => {
             // Registered under the same lock as the failed attempt: no write can slip in
@@ -57,6 +59,7 @@ pub(crate) fn execute(
                 args: retry_args.unwrap_or(args),
                 resp3: client.resp3,
             });
+            encode_own(own, out, client.resp3);
             Flow::Block(req)
         }
         None => {
@@ -64,6 +67,7 @@ pub(crate) fn execute(
             if !client.reply_suppressed() {
                 reply.encode(out, client.resp3);
             }
+            encode_own(own, out, client.resp3);
             client.after_command();
             if client.closing {
                 Flow::Close
@@ -72,6 +76,42 @@ pub(crate) fn execute(
             }
         }
     }
+}
+
+/// The pushes a client's own command caused for it (see `ClientRegistry::begin_own`),
+/// after its reply. Pushes are sent whatever CLIENT REPLY says, as in Redis.
+fn encode_own(own: Vec<Reply>, out: &mut Vec<u8>, resp3: bool) {
+    for push in own {
+        push.encode(out, resp3);
+    }
+}
+
+/// Redis's rejectCommand: the transaction is flagged, and a refused EXEC aborts it (in
+/// MULTI or not) with the rejection as its reason.
+fn reject(store: &mut Store, client: &mut ClientState, cmd: &Command, e: Reply) -> Reply {
+    if cmd.name != "exec" {
+        fail_multi(client);
+        return e;
+    }
+    client.multi = None;
+    client.multi_failed = false;
+    store.watches.unwatch_all(client.id, &client.watched);
+    client.watched.clear();
+    let mut text = b"EXECABORT Transaction discarded because of: ".to_vec();
+    if let Reply::Error(reason) = &e {
+        // A rejection without its own code is an ERR, which the reason does not repeat.
+        text.extend_from_slice(reason.strip_prefix(b"ERR ").unwrap_or(reason));
+    }
+    Reply::error_bytes(text)
+}
+
+/// The error for a command a RESP2 subscriber may not run. Redis names the command by its
+/// full name, so a subcommand reads as `client|reply`.
+fn subscribed_refusal(cmd: &Command, args: &[Bytes]) -> Reply {
+    let name = crate::acl::full_name(cmd, args);
+    Reply::error(format!(
+        "ERR Can't execute '{name}': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context"
+    ))
 }
 
 /// What `run` hands back: the reply, the wait a blocking command asks for, and the
@@ -127,31 +167,12 @@ fn run(
             crate::acl::Context::Toplevel
         };
         if let Some(e) = crate::acl::check(store, client, cmd, args, context) {
-            if cmd.name == "exec" {
-                // Redis aborts the transaction with the rejection as its reason.
-                client.multi = None;
-                client.multi_failed = false;
-                store.watches.unwatch_all(client.id, &client.watched);
-                client.watched.clear();
-                let mut text = b"EXECABORT Transaction discarded because of: ".to_vec();
-                if let Reply::Error(reason) = &e {
-                    text.extend_from_slice(reason);
-                }
-                return (Reply::error_bytes(text), None, None);
-            }
-            fail_multi(client);
-            return (e, None, None);
+            return (reject(store, client, cmd, e), None, None);
         }
     }
     if client.subscriptions > 0 && !client.resp3 && !cmd.has(flags::SUB_OK) {
-        return (
-            Reply::error(format!(
-                "ERR Can't execute '{}': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context",
-                cmd.name
-            )),
-            None,
-            None,
-        );
+        let e = subscribed_refusal(cmd, args);
+        return (reject(store, client, cmd, e), None, None);
     }
     if let Some(driver) = store.cluster.as_deref() {
         if !client.is_primary_link && !client.import_link && !store.loading {
@@ -416,16 +437,21 @@ pub(crate) fn serve_blocked(store: &mut Store) {
                     lfu_bumped: 0,
                     adopt: Default::default(),
                 };
+                let scope = ctx.store.clients.begin_own(client_id);
                 let reply = call_from(&mut ctx, cmd, &waiter.args, started);
                 let still_blocked = ctx.block.is_some();
+                let own = store.clients.end_own(scope);
                 store.blocking.take_retry_args();
                 if still_blocked {
                     // Still nothing for this client. Those behind it may still be served
                     // (stream readers wait for different IDs or groups).
+                    store.clients.forward(client_id, own);
                     continue;
                 }
                 store.blocking.unblock(client_id);
                 store.clients.unblock(client_id, reply);
+                // After its reply, as if it had run the command itself.
+                store.clients.forward(client_id, own);
             }
         }
     }

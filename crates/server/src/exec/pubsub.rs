@@ -3,7 +3,7 @@
 //! publish time: a slow subscriber is disconnected instead of growing without bound.
 
 use crate::client::{ClientRegistry, OutputLimits};
-use ahash::{AHashMap, AHashSet};
+use ahash::AHashMap;
 use bytes::Bytes;
 use rubra_keys::glob_match;
 use rubra_resp::Reply;
@@ -22,7 +22,11 @@ pub(crate) struct PubSub {
     channels: AHashMap<Bytes, Vec<u64>>,
     patterns: AHashMap<Bytes, Vec<u64>>,
     shard: AHashMap<Bytes, Vec<u64>>,
-    by_client: AHashMap<u64, AHashSet<(Kind, Bytes)>>,
+    /// Each client's subscriptions with the order they were made in (see `next_order`).
+    by_client: AHashMap<u64, AHashMap<(Kind, Bytes), u64>>,
+    /// Stamps subscriptions in the order they are made: Redis keeps a client's patterns in
+    /// a list, so PUNSUBSCRIBE without arguments confirms them oldest first.
+    next_order: u64,
 }
 
 impl PubSub {
@@ -36,14 +40,12 @@ impl PubSub {
 
     /// Subscribes; returns whether it is new.
     pub(crate) fn subscribe(&mut self, client: u64, kind: Kind, name: Bytes) -> bool {
-        if !self
-            .by_client
-            .entry(client)
-            .or_default()
-            .insert((kind, name.clone()))
-        {
+        let subs = self.by_client.entry(client).or_default();
+        if subs.contains_key(&(kind, name.clone())) {
             return false;
         }
+        subs.insert((kind, name.clone()), self.next_order);
+        self.next_order += 1;
         self.map(kind).entry(name).or_default().push(client);
         true
     }
@@ -53,7 +55,7 @@ impl PubSub {
         let removed = self
             .by_client
             .get_mut(&client)
-            .is_some_and(|s| s.remove(&(kind, name.clone())));
+            .is_some_and(|s| s.remove(&(kind, name.clone())).is_some());
         if removed {
             let map = self.map(kind);
             if let Some(list) = map.get_mut(name) {
@@ -66,27 +68,28 @@ impl PubSub {
         removed
     }
 
-    /// A client's subscriptions of one kind, sorted for stable replies.
+    /// A client's subscriptions of one kind, oldest first (Redis's order for patterns; its
+    /// channels come in hash-table order, which any order matches).
     pub(crate) fn subscriptions_of(&self, client: u64, kind: Kind) -> Vec<Bytes> {
-        let mut v: Vec<Bytes> = self
+        let mut v: Vec<(u64, Bytes)> = self
             .by_client
             .get(&client)
             .map(|s| {
                 s.iter()
-                    .filter(|(k, _)| *k == kind)
-                    .map(|(_, n)| n.clone())
+                    .filter(|((k, _), _)| *k == kind)
+                    .map(|((_, n), &order)| (order, n.clone()))
                     .collect()
             })
             .unwrap_or_default();
-        v.sort();
-        v
+        v.sort_unstable_by_key(|(order, _)| *order);
+        v.into_iter().map(|(_, n)| n).collect()
     }
 
     /// Total subscriptions of a client (the count in subscribe replies).
     pub(crate) fn count_of(&self, client: u64, kinds: &[Kind]) -> usize {
         self.by_client
             .get(&client)
-            .map_or(0, |s| s.iter().filter(|(k, _)| kinds.contains(k)).count())
+            .map_or(0, |s| s.keys().filter(|(k, _)| kinds.contains(k)).count())
     }
 
     /// Drops every subscription of a client (disconnect, RESET).
@@ -94,7 +97,7 @@ impl PubSub {
         let Some(subs) = self.by_client.remove(&client) else {
             return;
         };
-        for (kind, name) in subs {
+        for (kind, name) in subs.into_keys() {
             let map = self.map(kind);
             if let Some(list) = map.get_mut(&name) {
                 list.retain(|&c| c != client);

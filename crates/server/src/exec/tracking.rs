@@ -322,9 +322,11 @@ impl Tracking {
         };
         let msg = if resp3(clients, target) {
             Reply::Push(vec![Reply::bulk(b"invalidate"), keys])
-        } else if target != id
+        } else if mode.redirect != 0
             && pubsub.count_of(target, &[Kind::Channel, Kind::Pattern, Kind::Shard]) > 0
         {
+            // A redirect to itself counts as a redirect (Redis tests that one is set), so a
+            // RESP2 client subscribed after REDIRECT <own id> gets the message too.
             Reply::Push(vec![Reply::bulk(b"message"), Reply::bulk(CHANNEL), keys])
         } else {
             return;

@@ -215,3 +215,84 @@ pub(crate) fn assert_same_as_redis(script: &[&str]) {
         diffs.join("\n")
     );
 }
+
+/// What `RawConn::next_within` found on a connection.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Incoming {
+    /// One complete frame (a reply or a pushed message), its exact bytes.
+    Frame(Vec<u8>),
+    /// Nothing complete arrived within the wait.
+    Nothing,
+    /// The server closed the connection.
+    Closed,
+}
+
+impl RawConn {
+    /// The next complete frame if one arrives within `wait` (for connections that get
+    /// pushed messages or may be blocked). A partial frame stays buffered for the next
+    /// call; the usual read timeout is restored before returning.
+    pub(crate) fn next_within(&mut self, wait: Duration) -> Incoming {
+        let deadline = Instant::now() + wait;
+        let mut tried = false;
+        let got = loop {
+            if let Some((_, used)) = parse_frame(&self.buf, usize::MAX).expect("bad frame") {
+                break Incoming::Frame(self.buf.drain(..used).collect());
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            // Even a zero wait reads once what the socket already holds.
+            if left.is_zero() && tried {
+                break Incoming::Nothing;
+            }
+            tried = true;
+            let _ = self
+                .stream
+                .set_read_timeout(Some(left.max(Duration::from_millis(1))));
+            let mut chunk = [0u8; 65536];
+            match self.stream.read(&mut chunk) {
+                Ok(0) => break Incoming::Closed,
+                Ok(n) => self.buf.extend_from_slice(&chunk[..n]),
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                    ) => {}
+                Err(_) => break Incoming::Closed,
+            }
+        };
+        let _ = self.stream.set_read_timeout(Some(Duration::from_secs(10)));
+        got
+    }
+}
+
+impl RawConn {
+    /// `send` that reports a connection the server closed (false) instead of panicking.
+    pub(crate) fn try_send(&mut self, line: &str) -> bool {
+        self.try_send_many(&[line])
+    }
+
+    /// Sends several commands in one write (a pipeline the server reads at once); false if
+    /// the server closed the connection.
+    pub(crate) fn try_send_many(&mut self, lines: &[&str]) -> bool {
+        let mut out = Vec::new();
+        for line in lines {
+            let Some(args) = rubra_resp::split_args(line.as_bytes()) else {
+                panic!("bad quoting in script: {line}");
+            };
+            out.extend_from_slice(format!("*{}\r\n", args.len()).as_bytes());
+            for a in &args {
+                out.extend_from_slice(format!("${}\r\n", a.len()).as_bytes());
+                out.extend_from_slice(a);
+                out.extend_from_slice(b"\r\n");
+            }
+        }
+        self.stream.write_all(&out).is_ok()
+    }
+}
+
+impl RawConn {
+    /// Turns Nagle's algorithm off: a test writing several small commands in a row, each
+    /// its own write, does not wait for the server's delayed ACK between them.
+    pub(crate) fn no_delay(&self) {
+        let _ = self.stream.set_nodelay(true);
+    }
+}

@@ -139,10 +139,11 @@ fn set(ctx: &mut Ctx, pairs: &[Bytes]) -> CmdResult {
         return Err(failed(&name, why));
     }
     let mut updated = ctx.store.config.clone();
-    for (param, shown, value) in &chosen {
-        updated
-            .set_param_bytes(param, value)
-            .map_err(|e| failed(shown, &e))?;
+    for (i, (param, shown, value)) in chosen.iter().enumerate() {
+        if let Err(e) = updated.set_param_bytes(param, value) {
+            restore_from_shown_values(ctx, chosen[..=i].iter().map(|(p, _, _)| *p));
+            return Err(failed(shown, &e));
+        }
     }
     // Apply step: what rubra cannot change while running fails as Redis's apply does
     // when it cannot (listening sockets are bound once, at start-up).
@@ -226,6 +227,20 @@ fn switch_aof(ctx: &mut Ctx, on: bool) -> Result<(), String> {
     (rewrite.handler)(ctx, &[Bytes::from_static(b"BGREWRITEAOF")])
         .map(|_| ())
         .map_err(|e| format!("{e:?}"))
+}
+
+/// What Redis's failed CONFIG SET leaves behind: it sets the parameters it had tried back
+/// from their CONFIG GET text, and notify-keyspace-events' text drops `n` next to `A`
+/// ("KEA" plus "n" reads back as "AKE"), so a failed CONFIG SET naming it loses new-key
+/// events. Other parameters read back as they were.
+fn restore_from_shown_values<'a>(ctx: &mut Ctx, tried: impl Iterator<Item = &'a Param>) {
+    for param in tried {
+        if param.name == "notify-keyspace-events" {
+            let shown = ctx.store.config.get_value(param.name).to_string();
+            ctx.store.config.notify_flags = crate::exec::notify::parse_flags(&shown);
+            ctx.store.notify_flags = ctx.store.config.notify_flags;
+        }
+    }
 }
 
 fn failed(name: &str, why: &str) -> Reply {

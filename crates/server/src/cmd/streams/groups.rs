@@ -61,6 +61,7 @@ pub(super) use crate::repl::stream_forms::{setid_prop, xclaim_prop};
 
 /// XREADGROUP GROUP group consumer [COUNT count] [BLOCK ms] [NOACK] STREAMS key ... id ...
 pub(super) fn xreadgroup(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
+    ctx.touches_nothing();
     let r = parse_read(args, true)?;
     let Some((group, consumer)) = r.group.clone() else {
         return Err(Reply::err("ERR Missing GROUP option for XREADGROUP"));
@@ -306,6 +307,9 @@ pub(super) fn xgroup(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
         }
     }
     let exists = ctx.write_as::<S>(&key)?.is_some();
+    // XGROUP changes group metadata only: Redis signals the key as modified (WATCH,
+    // tracking, blocked readers) only when CREATE MKSTREAM made the stream.
+    ctx.touches_nothing();
     if !mkstream {
         if !exists {
             return Err(Reply::err("ERR The XGROUP subcommand requires the key to exist. Note that for CREATE you may want to use the MKSTREAM option to create an empty stream automatically."));
@@ -338,6 +342,9 @@ pub(super) fn xgroup(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
                 return Err(Reply::err("BUSYGROUP Consumer Group name already exists"));
             }
             s.groups.insert(name, ConsumerGroup::new(id, entries_read));
+            if !exists {
+                ctx.touched_only(&key);
+            }
             ctx.dirty(1);
             Ok(Reply::OK)
         }
@@ -365,10 +372,8 @@ pub(super) fn xgroup(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
                 g.last_id = id;
                 g.entries_read = entries_read;
             }
-            // Redis 7.0 does not wake blocked readers on SETID: the next XADD serves them
-            // from the new position.
-            let db = ctx.db_index();
-            ctx.store.blocking.skip_next_signal(db, &key);
+            // Redis 7.0 does not wake blocked readers on SETID (nothing is signalled, see
+            // above): the next XADD serves them from the new position.
             ctx.dirty(1);
             Ok(Reply::OK)
         }
@@ -378,6 +383,10 @@ pub(super) fn xgroup(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
             };
             if s.groups.remove(&name).is_some() {
                 ctx.dirty(1);
+                // Readers blocked on the group get their error (Redis signals the key as
+                // ready, not as modified).
+                let db = ctx.db_index();
+                ctx.store.blocking.signal(db, &key);
                 Ok(Reply::Int(1))
             } else {
                 Ok(Reply::Int(0))

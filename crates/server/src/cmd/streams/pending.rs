@@ -12,6 +12,7 @@ use rubra_resp::Reply;
 
 /// XACK key group id [id ...]
 pub(super) fn xack(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
+    ctx.touches_nothing();
     let has_group = match ctx.write_as::<S>(&args[1])? {
         Some(s) => s.groups.contains_key(&args[2]),
         None => false,
@@ -157,6 +158,7 @@ fn consumer_created(ctx: &mut Ctx, created: bool, key: &Bytes) {
 /// XCLAIM key group consumer min-idle-time id [id ...] [IDLE ms] [TIME unix-ms]
 /// [RETRYCOUNT count] [FORCE] [JUSTID] [LASTID id]
 pub(super) fn xclaim(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
+    ctx.touches_nothing();
     let (key, group, consumer) = (args[1].clone(), args[2].clone(), args[3].clone());
     let has_group = match ctx.write_as::<S>(&key)? {
         Some(s) => s.groups.contains_key(&group),
@@ -305,6 +307,7 @@ pub(super) fn xclaim(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
 
 /// XAUTOCLAIM key group consumer min-idle-time start [COUNT count] [JUSTID]
 pub(super) fn xautoclaim(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
+    ctx.touches_nothing();
     let (key, group, consumer) = (args[1].clone(), args[2].clone(), args[3].clone());
     let minidle = rubra_keyspace::value::parse_i64_strict(&args[4])
         .ok_or(Reply::err(
