@@ -81,12 +81,16 @@ pub(crate) struct ClientRegistry {
     /// written right after its reply, as Redis writes them into the client's buffer before
     /// the next command of a pipeline runs: through the mailbox they would come after the
     /// replies of the whole batch.
+    /// The innermost of them is kept apart (`own_id` and `own_kept`): every command starts
+    /// and ends a scope, and that path costs two stores this way.
     own: Vec<(u64, Vec<Reply>)>,
+    own_id: Option<u64>,
+    own_kept: Vec<Reply>,
 }
 
-/// A `ClientRegistry::begin_own` scope: how deep its entry sits in the stack.
+/// A `ClientRegistry::begin_own` scope: whether it started inside another one.
 pub(crate) struct OwnScope {
-    depth: usize,
+    nested: bool,
 }
 
 /// Output buffer limits for one class of clients (0 = no limit).
@@ -107,18 +111,29 @@ impl ClientRegistry {
     /// Starts keeping `id`'s pushes for its own reply (see `own`); `end_own` with the
     /// scope returned ends it. Scopes nest: a blocked client served during another's write
     /// keeps its pushes apart while the writer's are still kept.
+    #[inline]
     pub(crate) fn begin_own(&mut self, id: u64) -> OwnScope {
-        self.own.push((id, Vec::new()));
-        OwnScope {
-            depth: self.own.len(),
+        let outer = self.own_id.replace(id);
+        let nested = outer.is_some();
+        if let Some(outer) = outer {
+            self.own.push((outer, std::mem::take(&mut self.own_kept)));
         }
+        OwnScope { nested }
     }
 
     /// Stops keeping pushes for the client `scope` started with and returns those kept,
     /// oldest first.
+    #[inline]
     pub(crate) fn end_own(&mut self, scope: OwnScope) -> Vec<Reply> {
-        self.own.truncate(scope.depth);
-        self.own.pop().map(|(_, kept)| kept).unwrap_or_default()
+        let kept = std::mem::take(&mut self.own_kept);
+        self.own_id = None;
+        if scope.nested {
+            if let Some((id, outer)) = self.own.pop() {
+                self.own_id = Some(id);
+                self.own_kept = outer;
+            }
+        }
+        kept
     }
 
     /// Queues pushes kept by `end_own` for client `id` through its mailbox, after what is
@@ -149,6 +164,10 @@ impl ClientRegistry {
         now_ms: u64,
         limits: OutputLimits,
     ) -> bool {
+        if self.own_id == Some(id) {
+            self.own_kept.push(reply);
+            return true;
+        }
         if let Some((_, kept)) = self.own.iter_mut().rev().find(|(c, _)| *c == id) {
             kept.push(reply);
             return true;

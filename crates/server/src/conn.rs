@@ -411,6 +411,7 @@ fn process(
 /// argument is received into a buffer of its own, as Redis does, instead of one that also
 /// holds the earlier ones (a copy of them, and twice the memory at the peak). A complete
 /// request starts with the arguments in `received`.
+#[inline]
 fn next_request(
     inbuf: &mut BytesMut,
     limits: &Limits,
@@ -432,6 +433,7 @@ fn next_request(
 }
 
 /// `next_request` without the arguments received earlier.
+#[inline]
 fn parse_next(
     inbuf: &mut BytesMut,
     limits: &Limits,

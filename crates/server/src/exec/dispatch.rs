@@ -80,7 +80,17 @@ pub(crate) fn execute(
 
 /// The pushes a client's own command caused for it (see `ClientRegistry::begin_own`),
 /// after its reply. Pushes are sent whatever CLIENT REPLY says, as in Redis.
+/// Inlined to the emptiness test: almost every command causes none (a call and the drop of
+/// an empty iterator cost ~50 instructions per request).
+#[inline(always)]
 fn encode_own(own: Vec<Reply>, out: &mut Vec<u8>, resp3: bool) {
+    if !own.is_empty() {
+        encode_pushes(own, out, resp3);
+    }
+}
+
+#[inline(never)]
+fn encode_pushes(own: Vec<Reply>, out: &mut Vec<u8>, resp3: bool) {
     for push in own {
         push.encode(out, resp3);
     }
