@@ -26,7 +26,7 @@ mod common;
 #[allow(dead_code)]
 mod fuzz_kit;
 mod reference;
-use fuzz_kit::{campaign, frame, p, Pair};
+use fuzz_kit::{campaign, cased, frame, p, Pair};
 use reference::RawConn;
 use rubra_fuzz::Rng;
 use rubra_resp::Frame;
@@ -274,25 +274,6 @@ fn arg(s: &str) -> String {
     out
 }
 
-/// A name in random case now and then (CONFIG matches names case-insensitively).
-fn odd_case(r: &mut Rng, s: &str) -> String {
-    match r.below(6) {
-        0 => s.to_ascii_uppercase(),
-        1 => s
-            .chars()
-            .enumerate()
-            .map(|(i, c)| {
-                if i % 2 == 0 {
-                    c.to_ascii_uppercase()
-                } else {
-                    c
-                }
-            })
-            .collect(),
-        _ => s.to_string(),
-    }
-}
-
 /// What the generator knows of the parameters.
 #[derive(Clone)]
 struct Params {
@@ -317,7 +298,7 @@ fn enum_value(r: &mut Rng, names: &[&'static str], multi: bool) -> String {
             (0..n)
                 .map(|_| {
                     let name = p(r, names);
-                    odd_case(r, name)
+                    cased(r, name)
                 })
                 .collect::<Vec<_>>()
                 .join(p(r, &[" ", " ", "  "]))
@@ -325,7 +306,7 @@ fn enum_value(r: &mut Rng, names: &[&'static str], multi: bool) -> String {
         2 => format!("{} ", p(r, names)),
         _ => {
             let name = p(r, names);
-            odd_case(r, name)
+            cased(r, name)
         }
     }
 }
@@ -665,7 +646,7 @@ fn set_step(r: &mut Rng, ps: &Params) -> Step {
             value = value_for(r, &name, default);
         }
         line.push(' ');
-        line.push_str(&arg(&odd_case(r, &name)));
+        line.push_str(&arg(&cased(r, &name)));
         line.push(' ');
         line.push_str(&arg(&value));
         used.push(name);
@@ -726,7 +707,7 @@ fn get_step(r: &mut Rng, ps: &Params) -> Step {
             0 => p(r, GLOBS).to_string(),
             _ => {
                 let (name, _) = &ps.all[r.below(ps.all.len())];
-                odd_case(r, name)
+                cased(r, name)
             }
         };
         line.push(' ');

@@ -45,7 +45,7 @@
 mod common;
 mod fuzz_kit;
 mod reference;
-use fuzz_kit::{campaign, frame, opt, p, q, Pair};
+use fuzz_kit::{campaign, cased, frame, opt, p, q, Pair};
 use rubra_fuzz::Rng;
 use rubra_resp::Frame;
 
@@ -221,26 +221,6 @@ fn val(r: &mut Rng) -> String {
 
 fn idx(r: &mut Rng) -> String {
     ps(r, INDEXES)
-}
-
-/// `name` in upper case, lower case or mixed (command names and options are
-/// case-insensitive).
-fn cased(r: &mut Rng, name: &str) -> String {
-    match r.below(8) {
-        0 => name.to_ascii_lowercase(),
-        1 => name
-            .chars()
-            .enumerate()
-            .map(|(i, c)| {
-                if i % 2 == 0 {
-                    c.to_ascii_lowercase()
-                } else {
-                    c
-                }
-            })
-            .collect(),
-        _ => name.to_string(),
-    }
 }
 
 /// One of `xs`, cased by `cased`.

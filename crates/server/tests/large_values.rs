@@ -349,12 +349,13 @@ fn several_big_arguments_in_one_request_are_each_held_once() {
             read(&[b"STRLEN", b"k4"]),
             format!(":{}\r\n", len / 2).into_bytes()
         );
+        // EX 100 applied (the reads above take seconds on a busy machine).
         let ttl = read(&[b"TTL", b"k4"]);
-        assert!(
-            ttl == b":100\r\n" || ttl == b":99\r\n",
-            "TTL {}",
-            ttl.escape_ascii()
-        );
+        let secs: i64 = std::str::from_utf8(&ttl[1..ttl.len() - 2])
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(-9);
+        assert!((60..=100).contains(&secs), "TTL {}", ttl.escape_ascii());
     }
     eprintln!(
         "peak RSS growth for MSET of 3 x {} MB and a {} MB SET EX: rubra {} MB, redis-server {} MB",

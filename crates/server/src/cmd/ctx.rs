@@ -169,6 +169,21 @@ typed!(SetValue, Set, Value::new_set());
 typed!(ZSet, ZSet, Value::new_zset());
 
 impl<'a> Ctx<'a> {
+    /// A context for one command of `client` at `now_ms`, with nothing recorded yet.
+    pub(crate) fn new(store: &'a mut Store, client: &'a mut ClientState, now_ms: u64) -> Self {
+        Ctx {
+            store,
+            client,
+            now_ms,
+            block: None,
+            propagate: None,
+            touched: None,
+            signal_unchanged: false,
+            lfu_bumped: 0,
+            adopt: Adoption::default(),
+        }
+    }
+
     /// The client's selected database.
     pub(crate) fn db(&mut self) -> &mut Db {
         let i = self.client.db;

@@ -250,17 +250,8 @@ fn run(
     // One clock read gives the command its "now" and its duration's start.
     let started = observe::clock_ns();
     store.command_ms = started / 1_000_000;
-    let mut ctx = Ctx {
-        store,
-        client,
-        now_ms: started / 1_000_000,
-        block: None,
-        propagate: None,
-        touched: None,
-        signal_unchanged: false,
-        lfu_bumped: 0,
-        adopt: Adoption::for_request(args, argv_mem),
-    };
+    let mut ctx = Ctx::new(store, client, started / 1_000_000);
+    ctx.adopt = Adoption::for_request(args, argv_mem);
     let reply = call_from(&mut ctx, cmd, args, started);
     (reply, ctx.block.take(), ctx.adopt.take())
 }
@@ -436,17 +427,7 @@ pub(crate) fn serve_blocked(store: &mut Store) {
                     ..ClientState::default()
                 };
                 let started = observe::clock_ns();
-                let mut ctx = Ctx {
-                    store,
-                    client: &mut tmp,
-                    now_ms: started / 1_000_000,
-                    block: None,
-                    propagate: None,
-                    touched: None,
-                    signal_unchanged: false,
-                    lfu_bumped: 0,
-                    adopt: Default::default(),
-                };
+                let mut ctx = Ctx::new(store, &mut tmp, started / 1_000_000);
                 let scope = ctx.store.clients.begin_own(client_id);
                 let reply = call_from(&mut ctx, cmd, &waiter.args, started);
                 let still_blocked = ctx.block.is_some();

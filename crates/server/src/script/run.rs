@@ -639,17 +639,7 @@ fn check_and_call(
     }
     // redis.set_repl: the command's effects go only to the chosen targets.
     let targets_before = std::mem::replace(&mut ctx.store.feed.targets, state.repl);
-    let mut inner = Ctx {
-        store: &mut *ctx.store,
-        client: &mut state.client,
-        now_ms: ctx.now_ms,
-        block: None,
-        propagate: None,
-        touched: None,
-        signal_unchanged: false,
-        lfu_bumped: 0,
-        adopt: Default::default(),
-    };
+    let mut inner = Ctx::new(&mut *ctx.store, &mut state.client, ctx.now_ms);
     let reply = dispatch::call(&mut inner, cmd, words);
     ctx.store.feed.targets = targets_before;
     Ok(reply)

@@ -55,6 +55,29 @@ pub(crate) fn opt(r: &mut Rng, choices: &[&'static str]) -> String {
     }
 }
 
+/// `name` now and then in upper, lower or alternating case (command names, options and
+/// parameter names are case-insensitive), else as it is.
+// Not every fuzzer generates names (each test file compiles the kit on its own).
+#[allow(dead_code)]
+pub(crate) fn cased(r: &mut Rng, name: &str) -> String {
+    match r.below(8) {
+        0 => name.to_ascii_uppercase(),
+        1 => name.to_ascii_lowercase(),
+        2 => name
+            .chars()
+            .enumerate()
+            .map(|(i, c)| {
+                if i % 2 == 0 {
+                    c.to_ascii_uppercase()
+                } else {
+                    c.to_ascii_lowercase()
+                }
+            })
+            .collect(),
+        _ => name.to_string(),
+    }
+}
+
 /// A whole reply parsed, or None.
 pub(crate) fn frame(raw: &[u8]) -> Option<Frame> {
     match parse_frame(raw, usize::MAX / 2) {
