@@ -45,7 +45,7 @@
 mod common;
 mod fuzz_kit;
 mod reference;
-use fuzz_kit::{campaign, cased, frame, opt, p, q, Pair};
+use fuzz_kit::{alternating_case, campaign, cased, frame, opt, p, q, Pair};
 use rubra_fuzz::Rng;
 use rubra_resp::Frame;
 
@@ -1276,17 +1276,7 @@ fn every_command_refuses_wrong_arity() {
 fn arity_lines(name: &str, arity: i64, out: &mut Vec<String>) {
     let words = name.split(' ').count() as i64;
     let need = arity.abs();
-    let mixed: String = name
-        .chars()
-        .enumerate()
-        .map(|(i, c)| {
-            if i % 2 == 0 {
-                c.to_ascii_uppercase()
-            } else {
-                c.to_ascii_lowercase()
-            }
-        })
-        .collect();
+    let mixed = alternating_case(name);
     if need > words {
         let extra = (need - 1 - words) as usize;
         out.push(format!("{mixed}{}", " x".repeat(extra)));

@@ -81,6 +81,24 @@ fn proc_status_bytes(pid: u64, field: &str) -> u64 {
         .unwrap_or_else(|| panic!("no {field} in /proc/{pid}/status"))
 }
 
+/// Runs `work` against a fresh rubra-server, then a fresh redis-server (by port), and
+/// returns how far each process's peak RSS (VmHWM) rose above its RSS before, in bytes;
+/// `then` runs on each server after its peak is read (reads that would raise it).
+fn peak_growth_of_both(mut work: impl FnMut(u16), mut then: impl FnMut(u16)) -> Vec<usize> {
+    let rubra = TestServer::start(&[]);
+    let redis = Reference::start();
+    let mut growth = Vec::new();
+    for port in [rubra.port, redis.port] {
+        let pid = info_field(port, "process_id");
+        let before = proc_status_bytes(pid, "VmRSS");
+        work(port);
+        let peak = proc_status_bytes(pid, "VmHWM");
+        growth.push(peak.saturating_sub(before) as usize);
+        then(port);
+    }
+    growth
+}
+
 #[test]
 fn a_20mb_set_under_maxmemory_50mb_succeeds_as_in_redis() {
     let args = ["--maxmemory", "50mb"];
@@ -109,17 +127,13 @@ fn a_20mb_set_under_maxmemory_50mb_succeeds_as_in_redis() {
 #[test]
 fn receiving_a_100mb_value_raises_peak_rss_by_about_its_size() {
     let len = 100 * MB;
-    let rubra = TestServer::start(&[]);
-    let redis = Reference::start();
-    let mut growth = Vec::new();
-    for port in [rubra.port, redis.port] {
-        let pid = info_field(port, "process_id");
-        let before = proc_status_bytes(pid, "VmRSS");
-        assert_eq!(set_big(port, "huge", len), "+OK");
-        assert_eq!(strlen(port, "huge"), format!(":{len}"));
-        let peak = proc_status_bytes(pid, "VmHWM");
-        growth.push(peak.saturating_sub(before) as usize);
-    }
+    let growth = peak_growth_of_both(
+        |port| {
+            assert_eq!(set_big(port, "huge", len), "+OK");
+            assert_eq!(strlen(port, "huge"), format!(":{len}"));
+        },
+        |_| {},
+    );
     eprintln!(
         "peak RSS growth for a {} MB SET: rubra {} MB, redis-server {} MB",
         len / MB,
@@ -306,12 +320,7 @@ fn several_big_arguments_in_one_request_are_each_held_once() {
     // that also holds the earlier ones: MSET of three 30 MB values raised rubra's peak RSS
     // by twice their sum before.
     let len = 30 * MB;
-    let rubra = TestServer::start(&[]);
-    let redis = Reference::start();
-    let mut growth = Vec::new();
-    for port in [rubra.port, redis.port] {
-        let pid = info_field(port, "process_id");
-        let before = proc_status_bytes(pid, "VmRSS");
+    let write = |port: u16| {
         let mut s = TcpStream::connect(("127.0.0.1", port)).expect("connect");
         s.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
         let (a, b, c) = (vec![b'a'; len], vec![b'b'; len], vec![b'c'; len]);
@@ -328,8 +337,11 @@ fn several_big_arguments_in_one_request_are_each_held_once() {
         drop(wire);
         let replies = read_replies(&mut s, 2);
         assert_eq!(replies, vec![b"+OK\r\n".to_vec(), b"+OK\r\n".to_vec()]);
-        let peak = proc_status_bytes(pid, "VmHWM");
-        growth.push(peak.saturating_sub(before) as usize);
+    };
+    // Read back after the peak was taken: replies of 30 MB would raise it.
+    let check = |port: u16| {
+        let mut s = TcpStream::connect(("127.0.0.1", port)).expect("connect");
+        s.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
         let mut read = |line: &[&[u8]]| {
             let mut req = Vec::new();
             rubra_resp::encode_request(&mut req, line);
@@ -356,7 +368,8 @@ fn several_big_arguments_in_one_request_are_each_held_once() {
             .and_then(|s| s.parse().ok())
             .unwrap_or(-9);
         assert!((60..=100).contains(&secs), "TTL {}", ttl.escape_ascii());
-    }
+    };
+    let growth = peak_growth_of_both(write, check);
     eprintln!(
         "peak RSS growth for MSET of 3 x {} MB and a {} MB SET EX: rubra {} MB, redis-server {} MB",
         len / MB,

@@ -63,19 +63,24 @@ pub(crate) fn cased(r: &mut Rng, name: &str) -> String {
     match r.below(8) {
         0 => name.to_ascii_uppercase(),
         1 => name.to_ascii_lowercase(),
-        2 => name
-            .chars()
-            .enumerate()
-            .map(|(i, c)| {
-                if i % 2 == 0 {
-                    c.to_ascii_uppercase()
-                } else {
-                    c.to_ascii_lowercase()
-                }
-            })
-            .collect(),
+        2 => alternating_case(name),
         _ => name.to_string(),
     }
+}
+
+/// `name` with its letters upper and lower case in turn ("CoNfIg gEt").
+#[allow(dead_code)]
+pub(crate) fn alternating_case(name: &str) -> String {
+    name.chars()
+        .enumerate()
+        .map(|(i, c)| {
+            if i % 2 == 0 {
+                c.to_ascii_uppercase()
+            } else {
+                c.to_ascii_lowercase()
+            }
+        })
+        .collect()
 }
 
 /// A whole reply parsed, or None.
