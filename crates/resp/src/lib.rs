@@ -13,6 +13,6 @@ pub use double::format_double;
 pub use encode::{bulk_array, scored_array, Reply, VerbatimFormat};
 pub use frame::{parse_frame, Frame};
 pub use request::{
-    parse_request, parse_request_prefix, parse_request_shared, split_args, Limits, Parsed,
-    ProtocolError, Request, BIG_ARG, UNAUTH_MAX_ARGS, UNAUTH_MAX_BULK,
+    parse_request, parse_request_prefix, parse_request_reusing, parse_request_shared, split_args,
+    Limits, Parsed, ProtocolError, Request, BIG_ARG, UNAUTH_MAX_ARGS, UNAUTH_MAX_BULK,
 };

@@ -97,9 +97,22 @@ pub const BIG_ARG: usize = 32 * 1024;
 
 /// Parses one request from the start of `buf`.
 pub fn parse_request(buf: &[u8], limits: &Limits) -> Result<Parsed, ProtocolError> {
+    parse_request_reusing(buf, limits, &mut Vec::new())
+}
+
+/// [`parse_request`] for a server's connection loop: a small request's argument vector is
+/// `spare`'s allocation when it has room (a vector the caller got back from an earlier
+/// request), so a pipeline of small commands does not allocate and free a vector each.
+/// `spare` is left empty when it was used, untouched otherwise.
+#[inline]
+pub fn parse_request_reusing(
+    buf: &[u8],
+    limits: &Limits,
+    spare: &mut Vec<Bytes>,
+) -> Result<Parsed, ProtocolError> {
     match buf.first() {
         None => Ok(Parsed::Incomplete { need: 1 }),
-        Some(b'*') => parse_multibulk_copy(buf, limits),
+        Some(b'*') => parse_multibulk_copy(buf, limits, spare),
         Some(_) => parse_inline(buf, limits),
     }
 }
@@ -148,7 +161,11 @@ impl<const N: usize> AsRef<[u8]> for Inline<N> {
 /// [`SHARE_MAX_ARGS`] arguments are slices of one copy of the request when it is small
 /// (see [`INLINE_SMALL`], [`SHARE_MIN_ARGS`], [`SHARE_MAX_BYTES`]): one allocation per
 /// request instead of one per argument. Any other request copies each argument.
-fn parse_multibulk_copy(buf: &[u8], limits: &Limits) -> Result<Parsed, ProtocolError> {
+fn parse_multibulk_copy(
+    buf: &[u8],
+    limits: &Limits,
+    spare: &mut Vec<Bytes>,
+) -> Result<Parsed, ProtocolError> {
     let (count, mut pos) = match multibulk_count(buf, limits)? {
         Ok(header) => header,
         Err(incomplete) => return Ok(incomplete),
@@ -191,7 +208,12 @@ fn parse_multibulk_copy(buf: &[u8], limits: &Limits) -> Result<Parsed, ProtocolE
     let Some((&(last_a, last_b), init)) = ranges[..count].split_last() else {
         return Ok(Parsed::Complete(Vec::new(), pos));
     };
-    let mut args: Vec<Bytes> = Vec::with_capacity(count);
+    let mut args = if spare.capacity() >= count {
+        std::mem::take(spare)
+    } else {
+        Vec::with_capacity(count)
+    };
+    args.clear();
     args.extend(
         init.iter()
             .map(|&(a, b)| whole.slice(a as usize..b as usize)),
@@ -322,8 +344,9 @@ fn multibulk_count(
 }
 
 /// One `$<len>\r\n<bytes>\r\n` argument at `pos`: its (start, stop) in `buf`, or the
-/// number of bytes needed before it can be complete.
-#[inline]
+/// number of bytes needed before it can be complete. Always inlined: it runs once per
+/// argument, and a call costs about a third of its work for a short argument.
+#[inline(always)]
 fn bulk(
     buf: &[u8],
     pos: usize,
@@ -534,6 +557,34 @@ mod tests {
                 "cut at {cut}"
             );
         }
+    }
+
+    #[test]
+    fn a_spare_vector_is_reused_only_when_a_request_is_complete_and_fits() {
+        let limits = Limits::default();
+        let mut spare: Vec<Bytes> = Vec::with_capacity(4);
+        let at = spare.as_ptr();
+        // Incomplete: the spare stays with the caller.
+        let r = parse_request_reusing(b"*2\r\n$3\r\nGET\r\n$1\r", &limits, &mut spare);
+        assert!(matches!(r, Ok(Parsed::Incomplete { .. })));
+        assert_eq!(spare.capacity(), 4);
+        // Complete and small: parsed into the spare's allocation, the spare left empty.
+        let Ok(Parsed::Complete(args, used)) =
+            parse_request_reusing(b"*2\r\n$3\r\nGET\r\n$1\r\nk\r\n", &limits, &mut spare)
+        else {
+            panic!("complete request expected");
+        };
+        assert_eq!(args.as_ptr(), at);
+        assert_eq!(
+            (args, used),
+            (vec![Bytes::from("GET"), Bytes::from("k")], 20)
+        );
+        assert_eq!(spare.capacity(), 0);
+        // More arguments than the spare holds: a vector of its own, the spare untouched.
+        let mut small: Vec<Bytes> = Vec::with_capacity(1);
+        let r = parse_request_reusing(b"*2\r\n$3\r\nGET\r\n$1\r\nk\r\n", &limits, &mut small);
+        assert!(matches!(r, Ok(Parsed::Complete(ref a, 20)) if a.len() == 2));
+        assert_eq!(small.capacity(), 1);
     }
 
     #[test]

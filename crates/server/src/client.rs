@@ -5,7 +5,7 @@
 
 use bytes::Bytes;
 use rubra_resp::Reply;
-use std::collections::BTreeMap;
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use tokio::sync::mpsc::UnboundedSender;
@@ -73,7 +73,9 @@ pub(crate) struct ClientHandle {
 /// All connected clients by id.
 #[derive(Default)]
 pub(crate) struct ClientRegistry {
-    pub map: BTreeMap<u64, ClientHandle>,
+    /// Hashed, not ordered: every batch of commands looks its client up (`after_batch`),
+    /// and a listing in id order (`ids`) is rare.
+    pub map: HashMap<u64, ClientHandle, ahash::RandomState>,
     next_id: u64,
     /// The clients whose commands are running, innermost last (a blocked client served
     /// during another's write), each with the pushes kept for it: a message it published
@@ -153,6 +155,14 @@ impl ClientRegistry {
     /// Number of connected clients.
     pub(crate) fn len(&self) -> usize {
         self.map.len()
+    }
+
+    /// The connected clients' ids, oldest first (Redis lists its clients in connection
+    /// order: CLIENT LIST, CLIENT KILL with filters).
+    pub(crate) fn ids(&self) -> Vec<u64> {
+        let mut ids: Vec<u64> = self.map.keys().copied().collect();
+        ids.sort_unstable();
+        ids
     }
 
     /// Queues a push for client `id`, enforcing output limits. Returns false if the client
@@ -343,6 +353,9 @@ pub(crate) struct ClientState {
     /// The arguments already taken out of the query buffer of a request whose big
     /// arguments are still arriving (see `conn::next_request`); empty between requests.
     pub received_args: Vec<bytes::Bytes>,
+    /// The argument vector of the last command run, emptied, for the next request to be
+    /// parsed into (`rubra_resp::parse_request_reusing`): no allocation per command.
+    pub spare_args: Vec<bytes::Bytes>,
     /// The last command run, as Redis names it (`get`, `client|info`); None for an
     /// unknown command (CLIENT LIST cmd=NULL).
     pub last_cmd: Option<&'static str>,
@@ -375,6 +388,19 @@ impl ClientState {
             return Some(std::time::Duration::from_secs(l.soft_seconds));
         }
         None
+    }
+
+    /// Keeps a finished command's argument vector for the next request: emptied (the
+    /// arguments are released now, as before), and only when small, so that an idle client
+    /// holds at most a few hundred bytes for it.
+    #[inline]
+    pub(crate) fn recycle_args(&mut self, mut args: Vec<bytes::Bytes>) {
+        /// Capacities kept: MSET of a few pairs, not a 1000-key DEL.
+        const SPARE_ARGS_MAX: usize = 8;
+        args.clear();
+        if args.capacity() <= SPARE_ARGS_MAX {
+            self.spare_args = args;
+        }
     }
 
     /// Redis's resetClient for the reply mode: a CLIENT REPLY SKIP drops exactly the reply

@@ -9,8 +9,8 @@ use crate::server::Server;
 use crate::store::now_ms;
 use bytes::{Buf, BytesMut};
 use rubra_resp::{
-    parse_request, parse_request_prefix, parse_request_shared, Limits, Parsed, ProtocolError,
-    Reply, BIG_ARG,
+    parse_request, parse_request_prefix, parse_request_reusing, parse_request_shared, Limits,
+    Parsed, ProtocolError, Reply, BIG_ARG,
 };
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -326,7 +326,12 @@ fn process(
         limits.unauthenticated = !client.authenticated;
         // Arguments of this request taken out of the buffer earlier (its big ones).
         let in_parts = !client.received_args.is_empty();
-        let (parsed, whole) = next_request(inbuf, &limits, &mut client.received_args);
+        let (parsed, whole) = next_request(
+            inbuf,
+            &limits,
+            &mut client.received_args,
+            &mut client.spare_args,
+        );
         match parsed {
             Err(e) => {
                 Reply::error(e.message()).encode(out, client.resp3);
@@ -410,14 +415,16 @@ fn process(
 /// rest (the count left, then what has arrived of the next argument): the next big
 /// argument is received into a buffer of its own, as Redis does, instead of one that also
 /// holds the earlier ones (a copy of them, and twice the memory at the peak). A complete
-/// request starts with the arguments in `received`.
+/// request starts with the arguments in `received`. A small request is parsed into
+/// `spare`'s vector (see `ClientState::spare_args`).
 #[inline]
 fn next_request(
     inbuf: &mut BytesMut,
     limits: &Limits,
     received: &mut Vec<bytes::Bytes>,
+    spare: &mut Vec<bytes::Bytes>,
 ) -> (Result<Parsed, ProtocolError>, Option<bytes::Bytes>) {
-    let (parsed, whole) = parse_next(inbuf, limits, received);
+    let (parsed, whole) = parse_next(inbuf, limits, received, spare);
     match parsed {
         Ok(Parsed::Complete(args, used)) if !received.is_empty() => {
             let mut all = std::mem::take(received);
@@ -438,9 +445,10 @@ fn parse_next(
     inbuf: &mut BytesMut,
     limits: &Limits,
     received: &mut Vec<bytes::Bytes>,
+    spare: &mut Vec<bytes::Bytes>,
 ) -> (Result<Parsed, ProtocolError>, Option<bytes::Bytes>) {
     if inbuf.len() < BIG_ARG || inbuf.len() != inbuf.capacity() {
-        return (parse_request(inbuf, limits), None);
+        return (parse_request_reusing(inbuf, limits, spare), None);
     }
     let whole = std::mem::take(inbuf).freeze();
     let parsed = parse_request_shared(&whole, limits);
@@ -780,7 +788,7 @@ mod tests {
         inbuf.extend_from_slice(&wire[..first]);
         let mut received = Vec::new();
         let limits = Limits::default();
-        let (parsed, whole) = next_request(&mut inbuf, &limits, &mut received);
+        let (parsed, whole) = next_request(&mut inbuf, &limits, &mut received, &mut Vec::new());
         assert!(matches!(parsed, Ok(Parsed::Incomplete { .. })) && whole.is_none());
         assert_eq!(received.len(), 3);
         assert_eq!(&inbuf[..], b"*2\r\n");
@@ -792,7 +800,7 @@ mod tests {
         assert_eq!(&again[..], &wire[..first]);
         // The rest completes the request with every argument.
         inbuf.extend_from_slice(&wire[first..]);
-        let (parsed, _) = next_request(&mut inbuf, &limits, &mut received);
+        let (parsed, _) = next_request(&mut inbuf, &limits, &mut received, &mut Vec::new());
         let Ok(Parsed::Complete(args, _)) = parsed else {
             panic!("complete request expected");
         };

@@ -68,6 +68,7 @@ pub(crate) fn execute(
                 reply.encode(out, client.resp3);
             }
             encode_own(own, out, client.resp3);
+            client.recycle_args(args);
             client.after_command();
             if client.closing {
                 Flow::Close

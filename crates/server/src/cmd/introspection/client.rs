@@ -371,7 +371,7 @@ fn client_list(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
     } else if argc != 2 {
         return Err(err::SYNTAX);
     }
-    let ids: Vec<u64> = ctx.store.clients.map.keys().copied().collect();
+    let ids = ctx.store.clients.ids();
     for id in ids {
         if kind.is_some_and(|k| kind_of(ctx, id) != k) {
             continue;
@@ -437,7 +437,7 @@ pub(super) fn client_kill(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
     } else {
         return Err(err::SYNTAX);
     }
-    let candidates: Vec<u64> = ctx.store.clients.map.keys().copied().collect();
+    let candidates = ctx.store.clients.ids();
     let mut victims = Vec::new();
     for cid in candidates {
         let Some(h) = ctx.store.clients.map.get(&cid) else {
