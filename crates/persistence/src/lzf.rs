@@ -18,34 +18,51 @@ const HASH_BITS: u32 = 16;
 const HSIZE: usize = 1 << HASH_BITS;
 
 /// The match-finder table, reused across calls on one thread: filling a fresh 64k-entry
-/// table per string would make SAVE of short values several times slower than Redis. Each slot
-/// holds `(generation << 32) | position`; a slot from an earlier call reads as empty, so the
-/// output is the same as with a fresh table. Allocated on first use (512 KiB), and given back
-/// by [`release_scratch`].
+/// table per string would make SAVE of short values several times slower than Redis. A
+/// call numbers its input positions from `next` on and stores those numbers; every call
+/// starts past the numbers of the calls before it, so a slot from an earlier call reads as
+/// below the current base, that is empty, and the output is the same as with a fresh
+/// table. 32-bit slots: 256 KiB, allocated on first use, wiped only when the numbers run
+/// out (every 4 GiB of input), and given back by [`release_scratch`].
 struct Table {
-    generation: u64,
-    slots: Vec<u64>,
+    /// The number the next call's first position gets (0 is never a position: empty).
+    next: u32,
+    slots: Vec<u32>,
+}
+
+impl Table {
+    const fn empty() -> Table {
+        Table {
+            next: 1,
+            slots: Vec::new(),
+        }
+    }
+
+    /// The base of a call over `len` bytes: positions are `base + i`, all below the
+    /// next call's base. Allocates or wipes the table when needed.
+    fn begin(&mut self, len: u32) -> u32 {
+        if self.slots.is_empty() {
+            self.slots = vec![0; HSIZE];
+        }
+        if self.next.checked_add(len).is_none_or(|end| end == u32::MAX) {
+            self.slots.fill(0);
+            self.next = 1;
+        }
+        let base = self.next;
+        self.next = base + len + 1;
+        base
+    }
 }
 
 thread_local! {
-    static TABLE: RefCell<Table> = const {
-        RefCell::new(Table {
-            generation: 0,
-            slots: Vec::new(),
-        })
-    };
+    static TABLE: RefCell<Table> = const { RefCell::new(Table::empty()) };
 }
 
 /// Frees this thread's compression table. A thread that wrote a whole snapshot calls it
 /// when done: a pooled thread would otherwise hold 512 KiB that `used_memory` counts
 /// (liblzf keeps its table on the stack, so Redis's does not show there).
 pub fn release_scratch() {
-    TABLE.with(|t| {
-        *t.borrow_mut() = Table {
-            generation: 0,
-            slots: Vec::new(),
-        }
-    });
+    TABLE.with(|t| *t.borrow_mut() = Table::empty());
 }
 
 /// Compresses `input` into at most `max_len` bytes; None when liblzf would give up (it
@@ -60,30 +77,19 @@ pub(crate) fn compress(input: &[u8], max_len: usize) -> Option<Vec<u8>> {
 /// buffer; returns whether liblzf would have produced it within `max_len` bytes.
 pub(crate) fn compress_into(input: &[u8], max_len: usize, out: &mut Vec<u8>) -> bool {
     out.clear();
-    // Positions are stored in 32 bits; longer inputs (never seen in practice: a Redis
-    // string is at most 512 MB) fall back to a private table.
-    if input.len() >= u32::MAX as usize {
-        let mut table = Table {
-            generation: 0,
-            slots: Vec::new(),
-        };
-        return compress_with(&mut table, input, max_len, out);
+    // Positions are numbered in 32 bits. A longer input (a string of 4 GiB; liblzf takes
+    // an `unsigned int` length, so Redis cannot compress it either) is stored as it is.
+    if u32::try_from(input.len()).map_or(true, |len| len >= u32::MAX - 2) {
+        return false;
     }
     TABLE.with(|t| compress_with(&mut t.borrow_mut(), input, max_len, out))
 }
 
+/// The compressor over `table`; `input` is shorter than `u32::MAX` bytes.
 fn compress_with(table: &mut Table, input: &[u8], out_len: usize, out: &mut Vec<u8>) -> bool {
-    if table.slots.is_empty() {
-        table.slots = vec![0; HSIZE];
-    }
-    table.generation += 1;
-    if table.generation >= 1 << 32 {
-        table.slots.fill(0);
-        table.generation = 1;
-    }
-    let stamp = table.generation << 32;
-    let slots = &mut table.slots;
     let in_len = input.len();
+    let base = table.begin(in_len as u32);
+    let slots = &mut table.slots;
     out.clear();
     if in_len == 0 || out_len == 0 {
         return false;
@@ -103,11 +109,11 @@ fn compress_with(table: &mut Table, input: &[u8], out_len: usize, out: &mut Vec<
         hval = hval << 8 | input[ip + 2] as u32;
         let h = idx(hval);
         let old = slots[h];
-        slots[h] = stamp | ip as u64;
-        let cand = (old & 0xffff_ffff) as usize;
+        slots[h] = base + ip as u32;
+        let cand = old.wrapping_sub(base) as usize;
         // A match needs an entry of this call, within reach, not at the very first byte
         // (liblzf's `ref > in_data`), and the same three bytes.
-        if old & !0xffff_ffff == stamp
+        if old >= base
             && ip - cand - 1 < MAX_OFF
             && cand > 0
             && input[cand..cand + 3] == input[ip..ip + 3]
@@ -140,7 +146,7 @@ fn compress_with(table: &mut Table, input: &[u8], out_len: usize, out: &mut Vec<
             // VERY_FAST: only the last two positions of the match go into the table.
             for j in [ip - 2, ip - 1] {
                 hval = (input[j] as u32) << 16 | (input[j + 1] as u32) << 8 | input[j + 2] as u32;
-                slots[idx(hval)] = stamp | j as u64;
+                slots[idx(hval)] = base + j as u32;
             }
         } else {
             if op >= out_len {
@@ -277,14 +283,26 @@ mod tests {
         let first = compress(&a, a.len());
         let _ = compress(&b, b.len());
         assert_eq!(compress(&a, a.len()), first);
-        let mut fresh = Table {
-            generation: 0,
-            slots: vec![0; 1 << HASH_BITS],
-        };
+        let mut fresh = Table::empty();
         let mut out = Vec::new();
         let ok = compress_with(&mut fresh, &a, a.len(), &mut out);
         assert_eq!(ok.then_some(out), first);
         assert_eq!(decompress(&first.unwrap(), a.len()).unwrap(), a);
+    }
+
+    #[test]
+    fn a_table_whose_numbers_run_out_is_wiped_and_gives_the_same_output() {
+        let a: Vec<u8> = b"value:12345-value:12345-value:12345".to_vec();
+        let first = compress(&a, a.len());
+        let mut worn = Table::empty();
+        let mut out = Vec::new();
+        // Leave entries behind, then move the numbering to the end of its range.
+        assert!(compress_with(&mut worn, &a, a.len(), &mut out));
+        worn.next = u32::MAX - 10;
+        out.clear();
+        let ok = compress_with(&mut worn, &a, a.len(), &mut out);
+        assert_eq!(ok.then_some(out), first);
+        assert_eq!(worn.next, 1 + a.len() as u32 + 1);
     }
 
     #[test]
