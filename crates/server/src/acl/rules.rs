@@ -224,6 +224,10 @@ impl Selector {
                 }
                 offset += 1;
             }
+            // "%" or "%~pattern": a pattern for no access at all is refused.
+            if flags == 0 {
+                return Err(RuleError::Syntax);
+            }
         } else {
             flags = READ | WRITE;
         }

@@ -69,7 +69,7 @@ fn check_password(
 ) -> Result<(), Reply> {
     let requirepass = ctx.store.config.requirepass.clone();
     ctx.store.acl.sync_requirepass(&requirepass);
-    if user.is_none() && ctx.store.acl.default_auto_auth() {
+    if user.is_none() && ctx.store.acl.default_nopass() {
         return Err(Reply::err(
             "ERR AUTH <password> called without any password configured for the default user. Are you sure your configuration is correct?",
         ));

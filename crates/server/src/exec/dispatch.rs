@@ -171,7 +171,8 @@ fn run(
         }
     }
     if !client.is_primary_link {
-        let context = if client.multi.is_some() && !cmd.has(flags::TX_CONTROL) {
+        // Redis logs "multi" for any command of a client in MULTI, EXEC and DISCARD too.
+        let context = if client.multi.is_some() {
             crate::acl::Context::Multi
         } else {
             crate::acl::Context::Toplevel
