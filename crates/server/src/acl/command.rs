@@ -170,17 +170,18 @@ fn setuser(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
     Ok(Reply::OK)
 }
 
-/// Whether an existing user loses channel permissions (Redis's ACLKillPubsubClientsIfNeeded
-/// first tests): not when a new selector allows every channel, nor when every channel
-/// pattern of the original is literally among the new ones.
+/// Whether an existing user's subscribed connections must be checked (Redis's
+/// ACLKillPubsubClientsIfNeeded): not when a selector of the new user allows every
+/// channel, nor when the original had no channel permission at all. Redis's test for "the
+/// new channels are a superset" compares the patterns' pointers, which always differ
+/// between the user and its edited copy, so any other original is checked.
 fn lost_channels(original: &User, new: &User) -> bool {
     if new.all_selectors().any(|s| s.all_channels) {
         return false;
     }
-    let upcoming: Vec<&Vec<u8>> = new.all_selectors().flat_map(|s| &s.channels).collect();
     original
         .all_selectors()
-        .any(|s| s.all_channels || s.channels.iter().any(|c| !upcoming.contains(&c)))
+        .any(|s| s.all_channels || !s.channels.is_empty())
 }
 
 /// Closes the subscribed connections of user `name` that hold a subscription `new` no

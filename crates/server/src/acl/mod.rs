@@ -288,6 +288,17 @@ fn variable_access(name: &str, args: &[Bytes]) -> Option<u8> {
     }
 }
 
+/// The access to its `j`th key a command needs whose keys its own function finds (the
+/// catalog's per-spec access does not say which found key is which): SORT reads its key
+/// and writes its STORE key.
+fn found_key_access(name: &str, j: usize) -> Option<u8> {
+    match (name, j) {
+        ("sort", 0) => Some(READ),
+        ("sort", _) => Some(WRITE),
+        _ => None,
+    }
+}
+
 /// Checks one selector; Ok or the denial (Redis's ACLSelectorCheckCmd).
 fn check_selector(
     sel: &rules::Selector,
@@ -317,6 +328,8 @@ fn check_selector(
         let variable = variable_access(cmd.name, args);
         for (j, &pos) in keys.iter().enumerate() {
             let need = if let Some(need) = variable {
+                need
+            } else if let Some(need) = found_key_access(cmd.name, j) {
                 need
             } else if access.is_empty() {
                 READ | WRITE

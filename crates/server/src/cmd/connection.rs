@@ -137,7 +137,7 @@ fn hello(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
     }
     if !ctx.client.authenticated && !ctx.store.acl.default_auto_auth() {
         return Err(Reply::err(
-            "NOAUTH HELLO must be called with the client already authenticated, otherwise the HELLO <proto> AUTH <user> <pass> option can be used to authenticate the client and select the RESP protocol version at the same time",
+            "NOAUTH HELLO must be called with the client already authenticated, otherwise the HELLO AUTH <user> <pass> option can be used to authenticate the client and select the RESP protocol version at the same time",
         ));
     }
     if let Some(n) = name {

@@ -166,8 +166,8 @@ fn run(
         if store.acl.default_auto_auth() {
             client.authenticated = true;
         } else {
-            fail_multi(client);
-            return (err::NOAUTH, None, None);
+            // Redis's rejectCommand: EXEC refused so answers EXECABORT.
+            return (reject(store, client, cmd, err::NOAUTH), None, None);
         }
     }
     if !client.is_primary_link {
