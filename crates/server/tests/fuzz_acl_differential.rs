@@ -535,9 +535,11 @@ fn transaction(r: &mut Rng) -> Vec<String> {
     let mut lines = vec!["MULTI".to_string()];
     while lines.len() < 2 + r.below(3) {
         // No PUBLISH inside: where a connection's own messages stand in EXEC's reply is
-        // the clients fuzzer's known deviation.
+        // the clients fuzzer's known deviation. No UNSUBSCRIBE without arguments either:
+        // its channels come in hash order, which is normalised only outside EXEC.
         let line = user_command(r);
-        if !line.to_ascii_lowercase().contains("publish") {
+        let unordered = line.ends_with("UNSUBSCRIBE");
+        if !line.to_ascii_lowercase().contains("publish") && !unordered {
             lines.push(line);
         }
     }

@@ -209,7 +209,11 @@ fn run(
             fail_multi(client);
             return (e, None, None);
         }
-        if let Some(queue) = client.multi.as_mut() {
+        // A doomed transaction (an error queued, a watched key changed) answers QUEUED
+        // but keeps nothing, as Redis's queueMultiCommand: CLIENT LIST and ACL LOG's
+        // client-info show multi= as Redis does.
+        let doomed = client.multi_failed || store.watches.is_dirty(client.id);
+        if let Some(queue) = client.multi.as_mut().filter(|_| !doomed) {
             queue.push(args.to_vec());
         }
         return (Reply::status("QUEUED"), None, None);
