@@ -1223,10 +1223,11 @@ fn regression_sequences() {
         ),
     ];
     let mut pair = start_pair();
-    for (name, resp3, lines) in cases {
-        let seq = steps(lines);
-        if let Some(diff) = first_difference(&mut pair, *resp3, &seq) {
-            panic!("{name}: {diff}");
-        }
-    }
+    let failed: Vec<String> = cases
+        .iter()
+        .filter_map(|(name, resp3, lines)| {
+            first_difference(&mut pair, *resp3, &steps(lines)).map(|d| format!("{name}: {d}"))
+        })
+        .collect();
+    assert!(failed.is_empty(), "{}", failed.join("\n"));
 }
