@@ -35,6 +35,8 @@
 //! extend with `FUZZ_SEED`, `FUZZ_ITERS` (sequences), `FUZZ_SECS`.
 
 mod common;
+// Not every helper of the kit is used here (each test file compiles it on its own).
+#[allow(dead_code)]
 mod fuzz_kit;
 mod reference;
 use fuzz_kit::{campaign, cased, frame, p, Pair};
@@ -953,7 +955,7 @@ fn log_entries(f: Frame) -> Frame {
 
 /// Whether `v` is a RESP2 log entry: a flat array of names and values with "count" first.
 fn is_flat_entry(v: &[Frame]) -> bool {
-    v.len() % 2 == 0 && matches!(v.first(), Some(Frame::Bulk(k)) if &k[..] == b"count")
+    v.len().is_multiple_of(2) && matches!(v.first(), Some(Frame::Bulk(k)) if &k[..] == b"count")
 }
 
 /// One entry's (or any map's) fields, normalised and walked into.
