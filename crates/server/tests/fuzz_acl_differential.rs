@@ -54,7 +54,7 @@ use fuzz_kit::{campaign, cased, frame, p, Pair};
 use reference::{Incoming, RawConn};
 use rubra_fuzz::Rng;
 use rubra_resp::Frame;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// Sequences in the short (cargo test) run.
 const SHORT: u64 = 1500;
@@ -674,9 +674,31 @@ impl Conn {
     }
 }
 
+/// Waits (at most PATIENCE) until the server has closed the previous sequence's
+/// connections: rubra notices a closed socket in the connection's own task, which may run
+/// after the control connection's next commands, and a subscriber left over would count
+/// in the next sequence's PUBLISH replies.
+fn wait_for_closes(ctl: &mut RawConn) {
+    let deadline = Instant::now() + PATIENCE;
+    while connected_clients(ctl) != 1 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(1));
+    }
+}
+
+/// INFO clients' connected_clients.
+fn connected_clients(ctl: &mut RawConn) -> usize {
+    let info = ctl.call("INFO clients");
+    let text = String::from_utf8_lossy(&info);
+    text.lines()
+        .find_map(|l| l.strip_prefix("connected_clients:"))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(0)
+}
+
 /// Empties the server for the next sequence: generated users deleted, the default user
 /// as at start-up, the log, the keyspace and acllog-max-len back to their defaults.
 fn reset_server(ctl: &mut RawConn) {
+    wait_for_closes(ctl);
     let users = frame(&ctl.call("ACL USERS"));
     if let Some(Frame::Array(names)) = users {
         for n in names {
