@@ -424,6 +424,14 @@ pub(crate) fn check(
     Some(Reply::error(text))
 }
 
+/// Whether `client` may run anything without a check: the default user has every
+/// permission, or the client has no user in Redis (the primary link, AOF loading).
+fn unrestricted(store: &crate::store::Store, client: &ClientState) -> bool {
+    (client.user.is_none() && store.acl.default_unrestricted)
+        || client.is_primary_link
+        || store.loading
+}
+
 /// Why `client`'s user may not run `args`, or None when it may.
 fn denial_of(
     store: &crate::store::Store,
@@ -431,7 +439,8 @@ fn denial_of(
     cmd: &Command,
     args: &[Bytes],
 ) -> Option<Denial> {
-    if client.user.is_none() && store.acl.default_unrestricted {
+    // Redis's primary link and AOF-loading clients have no user: they may run anything.
+    if unrestricted(store, client) {
         return None;
     }
     let name = client.user.as_deref().unwrap_or(b"default");
@@ -462,7 +471,7 @@ pub(crate) fn full_key_read_access(
     client: &ClientState,
     args: &[Bytes],
 ) -> bool {
-    if client.user.is_none() && store.acl.default_unrestricted {
+    if unrestricted(store, client) {
         return true;
     }
     let name = client.user.as_deref().unwrap_or(b"default");
