@@ -64,8 +64,10 @@ const SEQ_LEN: usize = 24;
 const NCONN: usize = 3;
 /// The barrier: an unknown command, answered before authentication and ACL.
 const BARRIER: &str = "fuzz-barrier";
-/// How long a read waits for what a server owes before recording it missing.
-const PATIENCE: Duration = Duration::from_secs(2);
+/// How long a read waits for what a server owes before recording it missing (long: on
+/// the shared 2-core box rubra's reply was twice late by over 2 s in a long campaign, not
+/// reproducible — the shrinker's later runs passed).
+const PATIENCE: Duration = Duration::from_secs(10);
 /// The control user's password (the user is created on the command line).
 const ADMIN_PW: &str = "adminpw";
 
