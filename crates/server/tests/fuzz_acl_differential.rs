@@ -57,7 +57,7 @@ use rubra_resp::Frame;
 use std::time::{Duration, Instant};
 
 /// Sequences in the short (cargo test) run.
-const SHORT: u64 = 1500;
+const SHORT: u64 = 1000;
 /// Steps per sequence (at most).
 const SEQ_LEN: usize = 24;
 /// Client connections per server (the control connection is extra).
