@@ -77,7 +77,13 @@ fn acl(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
         "help" if n == 2 => Ok(Reply::Array(
             HELP.iter().map(|l| Reply::status(l)).collect(),
         )),
-        _ => Err(err::unknown_subcommand("acl", &args[1])),
+        // The lookup refused unknown subcommands and wrong arities: what is left is a
+        // known one with an argument count aclCommand does not take.
+        _ => Err(crate::cmd::err::echo(&[
+            b"ERR unknown subcommand or wrong number of arguments for '",
+            &args[1][..args[1].len().min(128)],
+            b"'. Try ACL HELP.",
+        ])),
     }
 }
 
@@ -110,7 +116,7 @@ const HELP: &[&str] = &[
     "WHOAMI",
     "    Return the current connection username.",
     "HELP",
-    "    Print this help.",
+    "    Prints this help.",
 ];
 
 /// Applies SETUSER rules to a copy of the user (or a new one): all or nothing.
@@ -153,9 +159,75 @@ fn setuser(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
     let acl = &mut ctx.store.acl;
     let user = apply_rules(acl.users.get(name.as_ref()), name, &args[3..])
         .map_err(|e| crate::cmd::err::echo(&[b"ERR ", &e]))?;
+    if let Some(original) = acl.users.get(name.as_ref()) {
+        if lost_channels(original, &user) {
+            close_lost_subscribers(ctx, name, &user);
+        }
+    }
+    let acl = &mut ctx.store.acl;
     acl.users.insert(name.to_vec(), user);
     acl.refresh();
     Ok(Reply::OK)
+}
+
+/// Whether an existing user's subscribed connections must be checked (Redis's
+/// ACLKillPubsubClientsIfNeeded): not when a selector of the new user allows every
+/// channel, nor when the original had no channel permission at all. Redis's test for "the
+/// new channels are a superset" compares the patterns' pointers, which always differ
+/// between the user and its edited copy, so any other original is checked.
+fn lost_channels(original: &User, new: &User) -> bool {
+    if new.all_selectors().any(|s| s.all_channels) {
+        return false;
+    }
+    original
+        .all_selectors()
+        .any(|s| s.all_channels || !s.channels.is_empty())
+}
+
+/// Closes the subscribed connections of user `name` that hold a subscription `new` no
+/// longer allows (patterns compared literally, channels matched), as Redis does when a
+/// user's channel permissions shrink. The connection running the command is not closed
+/// (Redis 7.0 would free it in the middle of its own command).
+fn close_lost_subscribers(ctx: &mut Ctx, name: &[u8], new: &User) {
+    use crate::exec::pubsub::Kind;
+    let upcoming: Vec<&Vec<u8>> = new.all_selectors().flat_map(|s| &s.channels).collect();
+    let allowed = |ch: &[u8], pattern: bool| {
+        upcoming.iter().any(|p| {
+            if pattern {
+                p.as_slice() == ch
+            } else {
+                rubra_keys::glob_match(p, ch, false)
+            }
+        })
+    };
+    let of_user: Vec<u64> = ctx
+        .store
+        .clients
+        .map
+        .values()
+        .filter(|h| h.info.user.as_deref().unwrap_or(b"default") == name)
+        .map(|h| h.info.id)
+        .collect();
+    let pubsub = &ctx.store.pubsub;
+    let victims: Vec<u64> = of_user
+        .into_iter()
+        .filter(|&id| {
+            let denied = |kind: Kind, pattern: bool| {
+                pubsub
+                    .subscriptions_of(id, kind)
+                    .iter()
+                    .any(|ch| !allowed(ch, pattern))
+            };
+            denied(Kind::Pattern, true)
+                || denied(Kind::Channel, false)
+                || denied(Kind::Shard, false)
+        })
+        .collect();
+    for id in victims {
+        if id != ctx.client.id {
+            ctx.store.clients.kill(id);
+        }
+    }
 }
 
 /// ACL DELUSER username [username ...] — connections of deleted users are closed.

@@ -25,8 +25,7 @@ use std::collections::{BTreeMap, VecDeque};
 pub(crate) enum Context {
     Toplevel,
     Multi,
-    /// For scripts' redis.call (the scripting work calls `check` with it).
-    #[allow(dead_code)]
+    /// For scripts' redis.call (`check_script`).
     Lua,
 }
 
@@ -141,6 +140,12 @@ impl Acl {
             .is_some_and(|u| u.enabled && u.nopass)
     }
 
+    /// Whether the default user has the nopass flag, on or off: AUTH with a password
+    /// alone is refused then, as Redis's authCommand does.
+    pub(crate) fn default_nopass(&self) -> bool {
+        self.users.get(&b"default"[..]).is_some_and(|u| u.nopass)
+    }
+
     /// Checks credentials; returns whether they are valid.
     pub(crate) fn authenticate(&self, user: &[u8], pass: &[u8]) -> bool {
         self.users.get(user).is_some_and(|u| u.password_ok(pass))
@@ -249,6 +254,51 @@ fn channel_args(name: &str, argc: usize) -> (std::ops::Range<usize>, bool) {
     }
 }
 
+/// The access to its one key that a command with VARIABLE_FLAGS key specs needs, as
+/// Redis's setGetKeys and bitfieldGetKeys tell from the arguments: SET writes only, unless
+/// it has GET; BITFIELD reads only with nothing but GET and OVERFLOW.
+fn variable_access(name: &str, args: &[Bytes]) -> Option<u8> {
+    match name {
+        "set" => Some(
+            if args.iter().skip(3).any(|a| a.eq_ignore_ascii_case(b"get")) {
+                READ | WRITE
+            } else {
+                WRITE
+            },
+        ),
+        "bitfield" => {
+            let mut i = 2;
+            let mut readonly = true;
+            while i < args.len() {
+                let left = args.len() - i - 1;
+                let a = &args[i];
+                if a.eq_ignore_ascii_case(b"get") && left >= 2 {
+                    i += 3;
+                } else if a.eq_ignore_ascii_case(b"overflow") && left >= 1 {
+                    i += 2;
+                } else {
+                    // SET / INCRBY, or a syntax error: Redis assumes a write.
+                    readonly = false;
+                    break;
+                }
+            }
+            Some(if readonly { READ } else { READ | WRITE })
+        }
+        _ => None,
+    }
+}
+
+/// The access to its `j`th key a command needs whose keys its own function finds (the
+/// catalog's per-spec access does not say which found key is which): SORT reads its key
+/// and writes its STORE key.
+fn found_key_access(name: &str, j: usize) -> Option<u8> {
+    match (name, j) {
+        ("sort", 0) => Some(READ),
+        ("sort", _) => Some(WRITE),
+        _ => None,
+    }
+}
+
 /// Checks one selector; Ok or the denial (Redis's ACLSelectorCheckCmd).
 fn check_selector(
     sel: &rules::Selector,
@@ -275,8 +325,13 @@ fn check_selector(
     }
     if !sel.all_keys && !keys.is_empty() {
         let access: &[u8] = spec.map_or(&[], |i| SPECS[i].access);
+        let variable = variable_access(cmd.name, args);
         for (j, &pos) in keys.iter().enumerate() {
-            let need = if access.is_empty() {
+            let need = if let Some(need) = variable {
+                need
+            } else if let Some(need) = found_key_access(cmd.name, j) {
+                need
+            } else if access.is_empty() {
                 READ | WRITE
             } else {
                 access[j.min(access.len() - 1)]
@@ -313,7 +368,12 @@ fn check_selector(
 /// would report — the command if no selector allows it, else the last key or channel.
 pub(crate) fn user_may_run(user: &User, cmd: &Command, args: &[Bytes]) -> Result<(), Denial> {
     let spec = resolve(cmd, args);
-    let keys = cmd.key_positions(args);
+    // Shard channels are keys for cluster routing only (Redis's CMD_KEY_NOT_KEY specs):
+    // ACL checks them as channels.
+    let keys = match cmd.name {
+        "spublish" | "ssubscribe" | "sunsubscribe" => Vec::new(),
+        _ => cmd.key_positions(args),
+    };
     let mut relevant = Denial::Command;
     for sel in user.all_selectors() {
         match check_selector(sel, spec, cmd, args, &keys) {
@@ -344,37 +404,121 @@ pub(crate) fn check(
     args: &[Bytes],
     context: Context,
 ) -> Option<Reply> {
-    if client.user.is_none() && store.acl.default_unrestricted {
-        return None;
-    }
-    let name = client.user.as_deref().unwrap_or(b"default");
-    let denial = match store.acl.users.get(name) {
-        Some(user) => user_may_run(user, cmd, args).err()?,
-        // The user was deleted under a live connection (it is being closed): deny.
-        None => Denial::Command,
-    };
-    let full = resolve(cmd, args).map_or(cmd.name, |i| SPECS[i].name);
-    let (reason, object, text) = match denial {
-        Denial::Command => (
-            "command",
-            Bytes::copy_from_slice(full.as_bytes()),
-            format!("NOPERM this user has no permissions to run the '{full}' command"),
-        ),
-        Denial::Key(i) => (
-            "key",
-            args[i].clone(),
+    let denial = denial_of(store, client, cmd, args)?;
+    let (reason, object) = log_fields(denial, cmd, args);
+    let text = match denial {
+        Denial::Command => {
+            let full = full_name(cmd, args);
+            format!("NOPERM this user has no permissions to run the '{full}' command")
+        }
+        Denial::Key(_) => {
             "NOPERM this user has no permissions to access one of the keys used as arguments"
-                .to_string(),
-        ),
-        Denial::Channel(i) => (
-            "channel",
-            args[i].clone(),
+                .to_string()
+        }
+        Denial::Channel(_) => {
             "NOPERM this user has no permissions to access one of the channels used as arguments"
-                .to_string(),
-        ),
+                .to_string()
+        }
     };
     log_denial(store, client, reason, context, object, None);
     Some(Reply::error(text))
+}
+
+/// Whether `client` may run anything without a check: the default user has every
+/// permission, or the client has no user in Redis (the primary link, AOF loading).
+fn unrestricted(store: &crate::store::Store, client: &ClientState) -> bool {
+    (client.user.is_none() && store.acl.default_unrestricted)
+        || client.is_primary_link
+        || store.loading
+}
+
+/// Why `client`'s user may not run `args`, or None when it may.
+fn denial_of(
+    store: &crate::store::Store,
+    client: &ClientState,
+    cmd: &Command,
+    args: &[Bytes],
+) -> Option<Denial> {
+    // Redis's primary link and AOF-loading clients have no user: they may run anything.
+    if unrestricted(store, client) {
+        return None;
+    }
+    let name = client.user.as_deref().unwrap_or(b"default");
+    match store.acl.users.get(name) {
+        Some(user) => user_may_run(user, cmd, args).err(),
+        // The user was deleted under a live connection (it is being closed): deny.
+        None => Some(Denial::Command),
+    }
+}
+
+/// An ACL LOG entry's reason and object for a denial.
+fn log_fields(denial: Denial, cmd: &Command, args: &[Bytes]) -> (&'static str, Bytes) {
+    match denial {
+        Denial::Command => (
+            "command",
+            Bytes::copy_from_slice(full_name(cmd, args).as_bytes()),
+        ),
+        Denial::Key(i) => ("key", args[i].clone()),
+        Denial::Channel(i) => ("channel", args[i].clone()),
+    }
+}
+
+/// Whether `client`'s user may run `args` with access to every key for reading through
+/// one selector (Redis's ACLUserCheckCmdWithUnrestrictedKeyAccess with CMD_KEY_ACCESS):
+/// SORT refuses BY and GET patterns otherwise.
+pub(crate) fn full_key_read_access(
+    store: &crate::store::Store,
+    client: &ClientState,
+    args: &[Bytes],
+) -> bool {
+    if unrestricted(store, client) {
+        return true;
+    }
+    let name = client.user.as_deref().unwrap_or(b"default");
+    let (Some(user), Some(cmd)) = (store.acl.users.get(name), crate::cmd::lookup(&args[0])) else {
+        return false;
+    };
+    let spec = resolve(cmd, args);
+    let keys = cmd.key_positions(args);
+    user.all_selectors().any(|sel| {
+        let every_key = sel.all_keys
+            || sel
+                .keys
+                .iter()
+                .any(|(p, f)| f & READ == READ && p.as_slice() == b"*");
+        every_key && check_selector(sel, spec, cmd, args, &keys).is_ok()
+    })
+}
+
+/// Redis's scriptVerifyACL: a command a script calls is checked against the user of the
+/// client running the script (`caller`) and a denial is logged with context "lua". The
+/// error is the text that follows "The user executing the script ".
+pub(crate) fn check_script(
+    store: &mut crate::store::Store,
+    caller: &ClientState,
+    cmd: &Command,
+    args: &[Bytes],
+) -> Result<(), &'static str> {
+    let Some(denial) = denial_of(store, caller, cmd, args) else {
+        return Ok(());
+    };
+    let (reason, object) = log_fields(denial, cmd, args);
+    log_denial(store, caller, reason, Context::Lua, object, None);
+    Err(match denial {
+        Denial::Command => "The user executing the script can't run this command or subcommand",
+        Denial::Key(_) => "The user executing the script can't access at least one of the keys mentioned in the command arguments",
+        Denial::Channel(_) => "The user executing the script can't publish to the channel mentioned in the command",
+    })
+}
+
+/// redis.acl_check_cmd: whether the script caller's user may run `args` (nothing logged).
+pub(crate) fn script_may_run(
+    store: &crate::store::Store,
+    caller: &ClientState,
+    cmd: &Command,
+    args: &[Bytes],
+) -> bool {
+    denial_of(store, caller, cmd, args).is_none()
 }
 
 /// Records a denial (or a failed AUTH, reason "auth") in the ACL LOG.
@@ -388,21 +532,8 @@ pub(crate) fn log_denial(
 ) {
     let username = username
         .unwrap_or_else(|| Bytes::copy_from_slice(client.user.as_deref().unwrap_or(b"default")));
-    let client_info = store
-        .clients
-        .map
-        .get(&client.id)
-        .map(|h| {
-            let mut info = format!(
-                "id={} addr={} laddr={} name=",
-                h.info.id, h.info.addr, h.info.laddr
-            )
-            .into_bytes();
-            info.extend_from_slice(h.info.name.as_deref().unwrap_or_default());
-            info.extend_from_slice(format!(" db={} user=", client.db).as_bytes());
-            info.extend_from_slice(&username);
-            info
-        })
+    // Redis's catClientInfoString of the client: its CLIENT LIST line, current user and all.
+    let client_info = crate::cmd::introspection::live_line(store, client, crate::store::now_ms())
         .unwrap_or_default();
     let max = store
         .config

@@ -224,6 +224,10 @@ impl Selector {
                 }
                 offset += 1;
             }
+            // "%" or "%~pattern": a pattern for no access at all is refused.
+            if flags == 0 {
+                return Err(RuleError::Syntax);
+            }
         } else {
             flags = READ | WRITE;
         }
@@ -432,6 +436,12 @@ pub(crate) fn merge_selector_args(args: &[bytes::Bytes]) -> Result<Vec<Vec<u8>>,
     let mut out = Vec::new();
     let mut open: Option<(usize, Vec<u8>)> = None;
     for (j, a) in args.iter().enumerate() {
+        // An opening argument starts a selector even inside an open one, which is then
+        // dropped, as Redis's ACLMergeSelectorArguments does.
+        if a.first() == Some(&b'(') && a.last() != Some(&b')') {
+            open = Some((j, a.to_vec()));
+            continue;
+        }
         if let Some((_, buf)) = open.as_mut() {
             buf.push(b' ');
             buf.extend_from_slice(a);
@@ -440,10 +450,6 @@ pub(crate) fn merge_selector_args(args: &[bytes::Bytes]) -> Result<Vec<Vec<u8>>,
                     out.push(done);
                 }
             }
-            continue;
-        }
-        if a.first() == Some(&b'(') && a.last() != Some(&b')') {
-            open = Some((j, a.to_vec()));
             continue;
         }
         out.push(a.to_vec());

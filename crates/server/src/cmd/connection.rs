@@ -69,7 +69,7 @@ fn check_password(
 ) -> Result<(), Reply> {
     let requirepass = ctx.store.config.requirepass.clone();
     ctx.store.acl.sync_requirepass(&requirepass);
-    if user.is_none() && ctx.store.acl.default_auto_auth() {
+    if user.is_none() && ctx.store.acl.default_nopass() {
         return Err(Reply::err(
             "ERR AUTH <password> called without any password configured for the default user. Are you sure your configuration is correct?",
         ));
@@ -137,7 +137,7 @@ fn hello(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
     }
     if !ctx.client.authenticated && !ctx.store.acl.default_auto_auth() {
         return Err(Reply::err(
-            "NOAUTH HELLO must be called with the client already authenticated, otherwise the HELLO <proto> AUTH <user> <pass> option can be used to authenticate the client and select the RESP protocol version at the same time",
+            "NOAUTH HELLO must be called with the client already authenticated, otherwise the HELLO AUTH <user> <pass> option can be used to authenticate the client and select the RESP protocol version at the same time",
         ));
     }
     if let Some(n) = name {

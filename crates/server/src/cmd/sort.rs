@@ -151,6 +151,8 @@ fn generic(ctx: &mut Ctx, args: &[Bytes], readonly: bool) -> CmdResult {
     let mut store: Option<Bytes> = None;
     let mut gets: Vec<Bytes> = Vec::new();
     let mut j = 2;
+    // Asked once, as Redis does before parsing: BY and GET patterns need every key.
+    let full_access = crate::acl::full_key_read_access(ctx.store, ctx.client, args);
     while j < args.len() {
         let a = &args[j];
         let left = args.len() - j - 1;
@@ -173,12 +175,21 @@ fn generic(ctx: &mut Ctx, args: &[Bytes], readonly: bool) -> CmdResult {
                 dontsort = true;
             } else if cluster {
                 return Err(Reply::err("ERR BY option of SORT denied in Cluster mode."));
+            } else if !full_access {
+                return Err(Reply::err(
+                    "ERR BY option of SORT denied due to insufficient ACL permissions.",
+                ));
             }
             sortby = Some(p.clone());
             j += 1;
         } else if is(a, "get") && left >= 1 {
             if cluster {
                 return Err(Reply::err("ERR GET option of SORT denied in Cluster mode."));
+            }
+            if !full_access {
+                return Err(Reply::err(
+                    "ERR GET option of SORT denied due to insufficient ACL permissions.",
+                ));
             }
             gets.push(args[j + 1].clone());
             j += 1;

@@ -167,12 +167,13 @@ fn run(
         if store.acl.default_auto_auth() {
             client.authenticated = true;
         } else {
-            fail_multi(client);
-            return (err::NOAUTH, None, None);
+            // Redis's rejectCommand: EXEC refused so answers EXECABORT.
+            return (reject(store, client, cmd, err::NOAUTH), None, None);
         }
     }
     if !client.is_primary_link {
-        let context = if client.multi.is_some() && !cmd.has(flags::TX_CONTROL) {
+        // Redis logs "multi" for any command of a client in MULTI, EXEC and DISCARD too.
+        let context = if client.multi.is_some() {
             crate::acl::Context::Multi
         } else {
             crate::acl::Context::Toplevel
@@ -209,7 +210,11 @@ fn run(
             fail_multi(client);
             return (e, None, None);
         }
-        if let Some(queue) = client.multi.as_mut() {
+        // A doomed transaction (an error queued, a watched key changed) answers QUEUED
+        // but keeps nothing, as Redis's queueMultiCommand: CLIENT LIST and ACL LOG's
+        // client-info show multi= as Redis does.
+        let doomed = client.multi_failed || store.watches.is_dirty(client.id);
+        if let Some(queue) = client.multi.as_mut().filter(|_| !doomed) {
             queue.push(args.to_vec());
         }
         return (Reply::status("QUEUED"), None, None);

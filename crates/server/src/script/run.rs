@@ -125,6 +125,8 @@ pub(crate) fn run(ctx: &mut Ctx, func: &Function, inv: &Invocation) -> Reply {
         slot: None,
         client: ClientState {
             db: ctx.client.db,
+            // Redis runs the script's commands as the caller's user (SORT's BY/GET check).
+            user: ctx.client.user.clone(),
             authenticated: true,
             no_block: true,
             is_primary_link: ctx.client.is_primary_link,
@@ -459,7 +461,7 @@ fn make_callbacks(lua: &Lua) -> mlua::Result<(Function, Function, Function)> {
                 };
                 Ok((true, Value::Nil))
             }
-            _ => acl_check(lua, &a),
+            _ => acl_check(lua, ctx, &a),
         });
         match done {
             Some(r) => r,
@@ -671,8 +673,7 @@ fn script_checks(
     if !cmd.has(flags::STALE) && super::running_stale(ctx.store) {
         return Err("Can not execute the command on a stale replica");
     }
-    // ACL hook: when users and permissions exist, check the caller's user against `cmd`
-    // and `words` here and fail with "The user executing the script <reason>".
+    crate::acl::check_script(ctx.store, ctx.client, cmd, words)?;
     if state.read_only && cmd.has(flags::WRITE | flags::MAY_REPLICATE) {
         return Err("Write commands are not allowed from read-only scripts.");
     }
@@ -747,8 +748,9 @@ fn check_cluster(
     Ok(())
 }
 
-/// redis.acl_check_cmd: the command must exist; without ACLs every user may run it.
-fn acl_check(lua: &Lua, args: &[Value]) -> mlua::Result<(bool, Value)> {
+/// redis.acl_check_cmd: whether the caller's user may run the command, which must exist
+/// (Redis's lookup: an unknown subcommand is none, a wrong arity is not checked).
+fn acl_check(lua: &Lua, ctx: &Ctx, args: &[Value]) -> mlua::Result<(bool, Value)> {
     let fail = |text: &str| -> mlua::Result<(bool, Value)> {
         Ok((
             false,
@@ -762,7 +764,13 @@ fn acl_check(lua: &Lua, args: &[Value]) -> mlua::Result<(bool, Value)> {
         return fail("Lua redis lib command arguments must be strings or integers");
     };
     match crate::cmd::lookup(&words[0]) {
-        Some(cmd) if cmd.arity_ok(words.len()) => Ok((true, Value::Boolean(true))),
+        Some(cmd)
+            if crate::acl::subcommand_fault(cmd, &words)
+                != Some(crate::acl::SubcommandFault::Unknown) =>
+        {
+            let ok = crate::acl::script_may_run(ctx.store, ctx.client, cmd, &words);
+            Ok((true, Value::Boolean(ok)))
+        }
         _ => fail("Invalid command passed to redis.acl_check_cmd()"),
     }
 }

@@ -200,6 +200,33 @@ fn line_of(ctx: &Ctx, id: u64) -> Option<Vec<u8>> {
     Some(client_line(h, &c))
 }
 
+/// The CLIENT LIST line of a connection in the middle of a command (its live state):
+/// ACL LOG's client-info, which Redis fills with the same catClientInfoString.
+pub(crate) fn live_line(
+    store: &crate::store::Store,
+    client: &ClientState,
+    now: u64,
+) -> Option<Vec<u8>> {
+    use crate::exec::pubsub::Kind;
+    let id = client.id;
+    let h = store.clients.map.get(&id)?;
+    let p = &store.pubsub;
+    let c = LineCtx {
+        now,
+        subs: (
+            p.count_of(id, &[Kind::Channel]),
+            p.count_of(id, &[Kind::Pattern]),
+            p.count_of(id, &[Kind::Shard]),
+        ),
+        blocked: false,
+        replica: store.replication.replicas.contains_key(&id),
+        live: Some(client),
+        tracking: store.tracking.clients.get(&id),
+        dirty_cas: store.watches.is_dirty(id),
+    };
+    Some(client_line(h, &c))
+}
+
 /// CLIENT <subcommand> ... (TRACKING and its relatives live in their own module.)
 pub(super) fn client(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
     let sub = &args[1];

@@ -21,6 +21,7 @@ mod monitor;
 mod server;
 mod slowlog;
 mod tracking;
+pub(crate) use client::live_line;
 use client::*;
 use command::*;
 use config::*;
