@@ -104,6 +104,14 @@ impl Engine {
                 _ => Ok(None),
             })?,
         )?;
+        rt.set(
+            "placed",
+            lua.create_function(|lua, v: Value| run::placed(lua, v))?,
+        )?;
+        rt.set(
+            "is_c",
+            lua.create_function(|_, f: Function| Ok(f.info().what == "C"))?,
+        )?;
         let (env, redis_api): (Table, Table) = prelude.call((globals.clone(), rt.clone()))?;
         let err_handler = run::error_handler(&lua, busy.clone(), &globals)?;
         let handles = Arc::new(run::Handles::new(
