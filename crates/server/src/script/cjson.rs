@@ -3,6 +3,7 @@
 //! nesting limited to 1000; decode to tables with `cjson.null` for JSON null. Error texts
 //! follow lua-cjson's.
 
+use super::libs::bad_arg;
 use mlua::{LightUserData, Lua, Table, Value};
 
 /// Deepest nesting encode and decode accept (lua-cjson's defaults).
@@ -15,9 +16,7 @@ pub(crate) fn table(lua: &Lua) -> mlua::Result<Table> {
         "encode",
         lua.create_function(|lua, v: mlua::Variadic<Value>| {
             if v.len() != 1 {
-                return Err(mlua::Error::runtime(
-                    "bad argument #1 to 'encode' (expected 1 argument)",
-                ));
+                return Err(bad_arg(lua, 1, "expected 1 argument"));
             }
             let mut out = Vec::new();
             encode(&v[0], &mut out, 0).map_err(mlua::Error::runtime)?;
@@ -28,15 +27,14 @@ pub(crate) fn table(lua: &Lua) -> mlua::Result<Table> {
         "decode",
         lua.create_function(|lua, v: mlua::Variadic<Value>| {
             if v.len() != 1 {
-                return Err(mlua::Error::runtime(
-                    "bad argument #1 to 'decode' (expected 1 argument)",
-                ));
+                return Err(bad_arg(lua, 1, "expected 1 argument"));
             }
             let Some(s) = lua.coerce_string(v[0].clone())? else {
-                return Err(mlua::Error::runtime(format!(
-                    "bad argument #1 to 'decode' (string expected, got {})",
-                    v[0].type_name()
-                )));
+                let got = match &v[0] {
+                    Value::LightUserData(_) => "userdata",
+                    other => other.type_name(),
+                };
+                return Err(bad_arg(lua, 1, &format!("string expected, got {got}")));
             };
             let bytes = s.as_bytes().to_vec();
             if bytes.len() >= 2 && (bytes[0] == 0 || bytes[1] == 0) {

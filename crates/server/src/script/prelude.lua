@@ -140,12 +140,20 @@ local load_redis = setmetatable({
   REDIS_VERSION = redis.REDIS_VERSION, REDIS_VERSION_NUM = redis.REDIS_VERSION_NUM,
 }, { __index = missing })
 local load_api = setmetatable({ redis = readonly(load_redis) }, { __index = missing })
-local lib_mt = { __index = H, __newindex = ro, __metatable = false }
+-- Functions run with Redis's function engine's `redis` table: the EVAL one without the
+-- debugger's breakpoint / debug and replicate_commands (only EVAL's engine has those).
+local eval_only = { breakpoint = true, debug = true, replicate_commands = true }
+local fn_redis = readonly(setmetatable({}, { __index = function(_, k)
+  if eval_only[k] then return nil end
+  return redis[k]
+end }))
+local fn_globals = setmetatable({ redis = fn_redis }, { __index = H })
+local lib_mt = { __index = fn_globals, __newindex = ro, __metatable = false }
 local LE = setmetatable({}, lib_mt)
 protected[LE] = true
 rt.lib_env = LE
 rt.lib_loading = function(on)
-  if on then lib_mt.__index = load_api else lib_mt.__index = H end
+  if on then lib_mt.__index = load_api else lib_mt.__index = fn_globals end
 end
 H._G = P
 setmetatable(H, { __index = function(_, k)

@@ -755,7 +755,8 @@ fn check_cluster(
     Ok(())
 }
 
-/// redis.acl_check_cmd: the command must exist; without ACLs every user may run it.
+/// redis.acl_check_cmd: the command must exist (Redis's lookupCommand: a container's
+/// subcommand is looked up, no arity is checked); without ACLs every user may run it.
 fn acl_check(lua: &Lua, args: &[Value]) -> mlua::Result<(bool, Value)> {
     let fail = |text: &str| -> mlua::Result<(bool, Value)> {
         Ok((
@@ -769,8 +770,14 @@ fn acl_check(lua: &Lua, args: &[Value]) -> mlua::Result<(bool, Value)> {
     let Some(words) = CallArgs::from_values(args).words else {
         return fail("Lua redis lib command arguments must be strings or integers");
     };
+    let unknown_sub = |cmd| {
+        matches!(
+            crate::acl::subcommand_fault(cmd, &words),
+            Some(crate::acl::SubcommandFault::Unknown)
+        )
+    };
     match crate::cmd::lookup(&words[0]) {
-        Some(cmd) if cmd.arity_ok(words.len()) => Ok((true, Value::Boolean(true))),
+        Some(cmd) if !unknown_sub(cmd) => Ok((true, Value::Boolean(true))),
         _ => fail("Invalid command passed to redis.acl_check_cmd()"),
     }
 }
