@@ -201,6 +201,34 @@ const COMMANDS: &[&[&str]] = &[
     &["hello", "'3'"],
     &["client", "'setname'", "'x'"],
     &["blpop", "K", "0"],
+    &["zmscore", "K", "V", "'m'"],
+    &["zincrby", "K", "N", "'m'"],
+    &["hincrbyfloat", "K", "'f'", "N"],
+    &["smismember", "K", "V", "'a'"],
+    &["lpos", "K", "V"],
+    &["mget", "K", "K"],
+    &["lcs", "K", "K", "'idx'", "'withmatchlen'"],
+    &["zpopmin", "K", "N"],
+    &["lmpop", "'2'", "K", "K", "'left'"],
+    &["set", "K", "V", "'get'"],
+    &["copy", "K", "K"],
+    &["sadd", "K", "V"],
+    &["expiretime", "K"],
+    &["getdel", "K"],
+    &["sintercard", "'1'", "K"],
+    &["zrangestore", "K", "K", "0", "-1"],
+    &["geopos", "K", "V"],
+    &["xadd", "K", "'1-1'", "'f'", "V"],
+    &["xrange", "K", "'-'", "'+'"],
+    &["pfadd", "K", "V"],
+    &["getex", "K", "'persist'"],
+    &["config", "'get'", "'maxmemory'"],
+    &["object", "'freq'", "K"],
+    &["debug", "'sleep'", "'0'"],
+    &["shutdown", "'abort'"],
+    &["role"],
+    &["acl", "'whoami'"],
+    &["spublish", "'c'", "V"],
 ];
 
 /// Where a generated expression runs: the names of its keys and arguments tables.
@@ -602,7 +630,22 @@ fn shebang(r: &mut Rng) -> String {
     let n = r.below(3);
     let list: Vec<&str> = (0..n).map(|_| p(r, &flags)).collect();
     match r.below(6) {
-        0 => "#!lua\n".into(),
+        0 => ps(
+            r,
+            &[
+                "#!lua\n",
+                "#!lua flags\n",
+                "#!lua flags=no-writes foo=bar\n",
+                "#!lua  flags=no-writes\n",
+                "#!lua flags=no-writes,\n",
+                "#!lua flags=,no-writes\n",
+                "#!lua flags=no-writes flags=allow-oom\n",
+                "#!lua flags=NO-WRITES\n",
+                "#!luax\n",
+                "#!\n",
+                "#!lua",
+            ],
+        ),
         1 => "#!lua name=x\n".into(),
         2 => "#!js\n".into(),
         _ => format!("#!lua flags={}\n", list.join(",")),
@@ -1124,4 +1167,72 @@ fn fuzz_script_sequences_against_redis() {
             other => format!("{line}    ({other:?})"),
         },
     );
+}
+
+/// Differences the fuzzer found, each kept as the lines that showed it (one pair of
+/// fresh servers runs them all, RESP2 then RESP3 where the protocol matters).
+#[test]
+fn regression_sequences() {
+    reference::assert_same_as_redis(&[
+        // LuaBitOp reads its arguments itself: the first, then the others from the last;
+        // an explicit nil is read (tohex's width too).
+        "EVAL \"return bit.lshift(1)\" 0",
+        "EVAL \"return bit.band()\" 0",
+        "EVAL \"return bit.tohex(1, nil)\" 0",
+        "EVAL \"return bit.bor('x', 1, {})\" 0",
+        "EVAL \"return bit.bor(1, true, {})\" 0",
+        "EVAL \"return bit.tobit('0x10')\" 0",
+        // A C library's error names the script line that called it, also when a pcall
+        // catches it; a C function pcall calls itself has no line above it.
+        "EVAL \"return {pcall(function() return bit.rol(1) end)}\" 0",
+        "EVAL \"return {pcall(function() return struct.unpack('<i4', 'ab') end)}\" 0",
+        "EVAL \"return {pcall(function() local x = cjson.decode() end)}\" 0",
+        "EVAL \"return {pcall(struct.pack, 'z')}\" 0",
+        "EVAL \"return {pcall(cjson.decode)}\" 0",
+        "EVAL \"return {pcall(cjson.encode, 1, 2)}\" 0",
+        "EVAL \"return {pcall(cjson.decode, {})}\" 0",
+        "EVAL \"return cjson.decode()\" 0",
+        // An error table's numeric err reads as Lua prints the number.
+        "EVAL \"error({err=0.5})\" 0",
+        "EVAL \"error({err=2^64})\" 0",
+        "EVAL \"error({err=1e16})\" 0",
+        "EVAL \"error({err=-1/0})\" 0",
+        // Only a command's error carries ignore_error_stats_update; the argument errors
+        // of redis.pcall do not.
+        "EVAL \"return cmsgpack.pack(redis.pcall('get', {}))\" 0",
+        "EVAL \"return cmsgpack.pack(redis.pcall())\" 0",
+        "EVAL \"local t = redis.pcall('nosuch') return {t.err, tostring(t.ignore_error_stats_update)}\" 0",
+        // Readonly tables refuse a new metatable (a C function's error: no line).
+        "EVAL \"setmetatable(_G, nil)\" 0",
+        "EVAL \"return {pcall(setmetatable, redis, {})}\" 0",
+        "EVAL \"return type(setmetatable({}, {__index = _G}))\" 0",
+        // redis.error_reply reads a C string.
+        "EVAL \"return redis.error_reply('ab\\\\0cd')\" 0",
+        "EVAL \"return redis.error_reply('-X y\\\\0z')\" 0",
+        "EVAL \"return {pcall(function() error(redis.error_reply('\\\\0x')) end)}\" 0",
+        // acl_check_cmd looks the command up without its arity.
+        "EVAL \"return redis.acl_check_cmd('set')\" 0",
+        "EVAL \"return redis.acl_check_cmd('config')\" 0",
+        "EVAL \"return redis.acl_check_cmd('config', 'nosuch')\" 0",
+        "EVAL \"return redis.acl_check_cmd('nosuch')\" 0",
+        // register_function exists only at FUNCTION LOAD; breakpoint, debug and
+        // replicate_commands only for EVAL.
+        "EVAL \"redis.register_function('f', function() end)\" 0",
+        "EVAL \"return {type(redis.breakpoint), type(redis.debug), redis.replicate_commands()}\" 0",
+        "FUNCTION LOAD \"#!lua name=lib\\nredis.register_function('Fn', function() return {type(redis.breakpoint), type(redis.debug), type(redis.replicate_commands), type(redis.register_function), type(redis.call)} end)\\nredis.register_function('fail', function() redis.set_repl() end)\"",
+        "FCALL Fn 0",
+        // FCALL finds a function in any case; errors name it as registered.
+        "FCALL fn 0",
+        "FCALL_RO FN 0",
+        "FCALL FAIL 0",
+        "FUNCTION LOAD \"#!lua name=lib2\\nredis.register_function('FN', function() return 1 end)\"",
+        "FUNCTION LOAD \"#!lua name=lib2\\nredis.register_function('fAiL', function() return 1 end)\"",
+        "FUNCTION DELETE lib",
+        "FUNCTION LOAD \"#!lua name=lib2\\nredis.register_function('FN', function() return 1 end)\"",
+        "FCALL fn 0",
+        // FUNCTION RESTORE: extra words are a subcommand syntax error, before the policy.
+        "FUNCTION RESTORE x APPEND x",
+        "FUNCTION RESTORE x BAD x",
+        "FUNCTION restore x FLUSH x",
+    ]);
 }
