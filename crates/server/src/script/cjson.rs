@@ -187,11 +187,15 @@ fn encode(v: &Value, out: &mut Vec<u8>, depth: usize) -> Result<(), String> {
                                 encode_number(*n, out)?;
                                 out.push(b'"');
                             }
-                            _ => {
-                                return Err(
-                                    "Cannot serialise table: table key must be a number or string"
-                                        .into(),
-                                )
+                            // lua-cjson names the key's type.
+                            other => {
+                                let kind = match other {
+                                    Value::LightUserData(_) => "userdata",
+                                    other => other.type_name(),
+                                };
+                                return Err(format!(
+                                    "Cannot serialise {kind}: table key must be a number or string"
+                                ));
                             }
                         }
                         out.push(b':');
