@@ -3,13 +3,14 @@
 
 use mlua::{Lua, Table, Value, Variadic};
 
-/// Installs the libraries into `globals`.
-pub(crate) fn install(lua: &Lua, globals: &Table) -> mlua::Result<()> {
+/// Installs the libraries into `globals`; returns the settings of the cjson installed.
+pub(crate) fn install(lua: &Lua, globals: &Table) -> mlua::Result<super::cjson::Shared> {
     globals.raw_set("bit", bit(lua)?)?;
-    globals.raw_set("cjson", super::cjson::table(lua)?)?;
+    let (cjson, settings) = super::cjson::table_with_config(lua)?;
+    globals.raw_set("cjson", cjson)?;
     globals.raw_set("cmsgpack", super::msgpack::table(lua)?)?;
     globals.raw_set("struct", super::structlib::table(lua)?)?;
-    Ok(())
+    Ok(settings)
 }
 
 /// luaL_argerror: "bad argument #n to 'name' (msg)", naming the function as its caller

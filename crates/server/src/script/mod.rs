@@ -50,6 +50,9 @@ pub(crate) struct Engine {
     pub busy: Arc<busy::BusyState>,
     /// What every run needs, gathered once.
     pub handles: Arc<run::Handles>,
+    /// EVAL's cjson settings (Redis's SCRIPT FLUSH makes a new Lua state: defaults again).
+    /// Functions have a cjson module of their own, as Redis's function engine has.
+    pub eval_cjson: cjson::Shared,
 }
 
 /// Lower-case hex SHA1, as Redis names scripts.
@@ -72,8 +75,9 @@ impl Engine {
             LuaOptions::default(),
         )?;
         let globals = lua.globals();
-        libs::install(&lua, &globals)?;
+        let eval_cjson = libs::install(&lua, &globals)?;
         let rt = lua.create_table()?;
+        rt.set("fn_cjson", cjson::table(&lua)?)?;
         let rng = Arc::new(parking_lot::Mutex::new(Rand48::default()));
         let r = rng.clone();
         rt.set(
@@ -136,6 +140,7 @@ impl Engine {
             functions: functions::Libraries::default(),
             busy,
             handles,
+            eval_cjson,
         })
     }
 
@@ -239,6 +244,7 @@ impl Engine {
     pub(crate) fn flush_scripts(&mut self) {
         self.scripts.clear();
         self.scripts_bytes = 0;
+        *self.eval_cjson.lock() = cjson::Config::default();
         let _ = self.lua.gc_collect();
     }
 }

@@ -147,7 +147,8 @@ local fn_redis = readonly(setmetatable({}, { __index = function(_, k)
   if eval_only[k] then return nil end
   return redis[k]
 end }))
-local fn_globals = setmetatable({ redis = fn_redis }, { __index = H })
+local fn_globals = setmetatable({ redis = fn_redis, cjson = readonly(rt.fn_cjson) },
+                                { __index = H })
 local lib_mt = { __index = fn_globals, __newindex = ro, __metatable = false }
 local LE = setmetatable({}, lib_mt)
 protected[LE] = true
