@@ -29,9 +29,19 @@
 //!   payload of each server is also restored on the other (FUNCTION RESTORE), whose
 //!   replies and the FUNCTION LIST WITHCODE after it compare in full.
 //!
+//! Lua itself is not normalised: rubra runs PUC Lua 5.1 (mlua's `lua51`, vendored), the
+//! runtime Redis embeds, so number formatting (`%.14g`) and Lua's own error texts are the
+//! same; what differed was rubra's Rust side (the libraries, the sandbox prelude, the
+//! error tables), fixed as found.
+//!
 //! Not generated: anything that loops or blocks (SCRIPT KILL / FUNCTION KILL and timeouts
 //! are out of scope), tostring() of tables and functions (an address), commands whose
-//! reply depends on the clock or on chance (TIME, RANDOMKEY, SPOP ...), SHUTDOWN.
+//! reply depends on the clock or on chance (TIME, RANDOMKEY, SPOP, LASTSAVE, INFO, a bare
+//! COMMAND, CLIENT ID ...), SHUTDOWN outside a script; `error()` of a table without an
+//! `err` string outside a pcall (redis-server 7.0.15 crashes on it: `EVAL "error({})" 0`);
+//! replies nested deeper than the test's RESP parser reads (64); two functions of one
+//! library whose names differ only in case (which one FCALL finds is hash-table order).
+//! FUZZ_TRACE=1 prints every step before it runs (to find the step a crash follows).
 //!
 //! A difference is shrunk (commands dropped while a difference remains) and printed with
 //! the seed. Short run: `cargo test -p rubra-server --test fuzz_scripting_differential`;
@@ -1050,6 +1060,8 @@ impl Pair {
 
     /// One step on both servers; the two replies shown if they differ.
     fn step(&mut self, line: &str, cmp: Cmp) -> Option<String> {
+        // FUZZ_TRACE=1 prints each step first: a server that closes the connection (a
+        // crash) fails the run without a reply to compare, and this shows the step.
         if std::env::var("FUZZ_TRACE").is_ok() {
             eprintln!("STEP {line} {cmp:?}");
         }
