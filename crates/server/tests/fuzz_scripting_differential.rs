@@ -1338,3 +1338,23 @@ fn regression_sequences() {
         "FUNCTION restore x FLUSH x",
     ]);
 }
+
+/// The same sequences on servers always over `maxmemory` (1 byte): scripts and functions
+/// with and without `allow-oom`, writes refused inside them, and the commands that are
+/// refused before they run.
+#[test]
+fn fuzz_script_sequences_over_maxmemory() {
+    let mut pair = Pair::start_with(&["--maxmemory", "1"]);
+    campaign(
+        "fuzz_script_sequences_over_maxmemory",
+        SHORT / 5,
+        &mut pair,
+        |r| (r.one_in(2), sequence(r)),
+        |pair, resp3, seq| pair.first_difference(resp3, seq),
+        |(line, cmp)| match cmp {
+            Cmp::Exact => line.clone(),
+            Cmp::CrossRestore(c) => format!("FUNCTION RESTORE <other's dump> {line}    ({c:?})"),
+            other => format!("{line}    ({other:?})"),
+        },
+    );
+}
