@@ -1358,3 +1358,57 @@ fn fuzz_script_sequences_over_maxmemory() {
         },
     );
 }
+
+/// The same sequences on stale replicas (of a master that never answers) that refuse
+/// stale reads: scripts and functions with and without `allow-stale` / `no-writes`, and
+/// the READONLY / MASTERDOWN refusals in and before them.
+#[test]
+fn fuzz_script_sequences_on_a_stale_replica() {
+    let mut pair = Pair::start_with(&[
+        "--replicaof",
+        "127.0.0.1 1",
+        "--replica-serve-stale-data",
+        "no",
+    ]);
+    campaign(
+        "fuzz_script_sequences_on_a_stale_replica",
+        SHORT / 5,
+        &mut pair,
+        |r| (r.one_in(2), sequence(r)),
+        |pair, resp3, seq| pair.first_difference(resp3, seq),
+        |(line, cmp)| match cmp {
+            Cmp::Exact => line.clone(),
+            Cmp::CrossRestore(c) => format!("FUNCTION RESTORE <other's dump> {line}    ({c:?})"),
+            other => format!("{line}    ({other:?})"),
+        },
+    );
+}
+
+/// Differences the stale-replica fuzzer found: FUNCTION DELETE / FLUSH are writes
+/// (READONLY before MASTERDOWN); SCRIPT HELP and FUNCTION HELP run on a stale replica.
+#[test]
+fn regression_on_a_stale_replica() {
+    let mut pair = Pair::start_with(&[
+        "--replicaof",
+        "127.0.0.1 1",
+        "--replica-serve-stale-data",
+        "no",
+    ]);
+    let lines = [
+        "FUNCTION FLUSH",
+        "FUNCTION FLUSH ASYNC",
+        "FUNCTION DELETE lib1",
+        "FUNCTION LOAD \"#!lua name=lib\\nredis.register_function('f', function() return 1 end)\"",
+        "FUNCTION LIST",
+        "FUNCTION HELP",
+        "SCRIPT HELP",
+        "SCRIPT FLUSH",
+        "EVAL \"#!lua flags=no-writes,allow-stale\\nreturn 1\" 0",
+        "EVAL \"return 1\" 0",
+    ];
+    let diffs: Vec<String> = lines
+        .iter()
+        .filter_map(|line| pair.step(line, Cmp::Exact))
+        .collect();
+    assert!(diffs.is_empty(), "{}", diffs.join("\n"));
+}

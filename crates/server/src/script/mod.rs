@@ -280,7 +280,16 @@ pub(crate) fn command_flags(
         {
             return base | WRITE | DENYOOM;
         }
+        // FUNCTION DELETE / FLUSH are writes too: a read-only replica's READONLY comes
+        // before a stale one's MASTERDOWN.
+        "function"
+            if first.eq_ignore_ascii_case(b"delete") || first.eq_ignore_ascii_case(b"flush") =>
+        {
+            return base | WRITE;
+        }
         "script" if first.eq_ignore_ascii_case(b"load") => return base | STALE,
+        // Every HELP subcommand may run on a stale replica.
+        "script" | "function" if first.eq_ignore_ascii_case(b"help") => return base | STALE,
         _ => {}
     }
     let engine = &store.scripts;
