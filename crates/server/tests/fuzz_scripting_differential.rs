@@ -1359,29 +1359,34 @@ fn fuzz_script_sequences_over_maxmemory() {
     );
 }
 
-/// The same sequences on stale replicas (of a master that never answers) that refuse
-/// stale reads: scripts and functions with and without `allow-stale` / `no-writes`, and
-/// the READONLY / MASTERDOWN refusals in and before them.
+/// The same sequences on read-only replicas of a master that never answers, which refuse
+/// stale reads (replica-serve-stale-data no) or serve them: scripts and functions with and
+/// without `allow-stale` / `no-writes`, and the READONLY / MASTERDOWN refusals in and
+/// before them.
 #[test]
 fn fuzz_script_sequences_on_a_stale_replica() {
-    let mut pair = Pair::start_with(&[
-        "--replicaof",
-        "127.0.0.1 1",
-        "--replica-serve-stale-data",
-        "no",
-    ]);
-    campaign(
-        "fuzz_script_sequences_on_a_stale_replica",
-        SHORT / 5,
-        &mut pair,
-        |r| (r.one_in(2), sequence(r)),
-        |pair, resp3, seq| pair.first_difference(resp3, seq),
-        |(line, cmp)| match cmp {
-            Cmp::Exact => line.clone(),
-            Cmp::CrossRestore(c) => format!("FUNCTION RESTORE <other's dump> {line}    ({c:?})"),
-            other => format!("{line}    ({other:?})"),
-        },
-    );
+    for serve_stale in ["no", "yes"] {
+        let mut pair = Pair::start_with(&[
+            "--replicaof",
+            "127.0.0.1 1",
+            "--replica-serve-stale-data",
+            serve_stale,
+        ]);
+        campaign(
+            &format!("fuzz_script_sequences_on_a_stale_replica (serve-stale {serve_stale})"),
+            SHORT / 10,
+            &mut pair,
+            |r| (r.one_in(2), sequence(r)),
+            |pair, resp3, seq| pair.first_difference(resp3, seq),
+            |(line, cmp)| match cmp {
+                Cmp::Exact => line.clone(),
+                Cmp::CrossRestore(c) => {
+                    format!("FUNCTION RESTORE <other's dump> {line}    ({c:?})")
+                }
+                other => format!("{line}    ({other:?})"),
+            },
+        );
+    }
 }
 
 /// Differences the stale-replica fuzzer found: FUNCTION DELETE / FLUSH are writes
