@@ -1417,3 +1417,33 @@ fn regression_on_a_stale_replica() {
         .collect();
     assert!(diffs.is_empty(), "{}", diffs.join("\n"));
 }
+
+/// Found on a stale replica, where the sequences' SCRIPT FLUSH is refused and the script
+/// cache only grows: rubra held each cached script in a slot of mlua's reference stack
+/// (Lua 5.1 allows about 8000), so after ~8000 scripts every new EVAL / SCRIPT LOAD failed
+/// with "out of Lua stack". Redis caches any number.
+#[test]
+fn regression_many_cached_scripts() {
+    let mut pair = Pair::start();
+    let lines: Vec<String> = (0..9000)
+        .map(|i| format!("SCRIPT LOAD \"return {i}\""))
+        .collect();
+    for batch in lines.chunks(500) {
+        let batch: Vec<&str> = batch.iter().map(String::as_str).collect();
+        for c in [&mut pair.a, &mut pair.b] {
+            assert!(c.try_send_many(&batch));
+        }
+        for _ in &batch {
+            let (ra, rb) = (pair.a.read_reply(), pair.b.read_reply());
+            assert_eq!(ra.escape_ascii().to_string(), rb.escape_ascii().to_string());
+        }
+    }
+    for line in [
+        "EVAL \"return 'one more'\" 0",
+        "EVALSHA e0e1f9fabfc9d4800c877a703b823ac0578ff8db 0",
+        "SCRIPT FLUSH",
+        "EVAL \"return 2\" 0",
+    ] {
+        assert_eq!(pair.step(line, Cmp::Exact), None);
+    }
+}

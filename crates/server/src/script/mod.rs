@@ -30,7 +30,10 @@ pub(crate) const VERSION_NUM: i64 = 0x0007_000f;
 /// A compiled EVAL script.
 pub(crate) struct Script {
     pub flags: u32,
-    pub func: Function,
+    /// The compiled chunk, kept in the Lua registry: a `Function` handle would hold a slot
+    /// of mlua's reference stack, which Lua 5.1 caps at about 8000, so a cache of that
+    /// many scripts refused every new one ("out of Lua stack"); Redis has no such limit.
+    pub func: mlua::RegistryKey,
 }
 
 /// The Lua state and everything that lives in it.
@@ -212,6 +215,10 @@ impl Engine {
         let func = self
             .compile(body, skip, "@user_script", &self.env)
             .map_err(|m| [&b"ERR Error compiling script (new function): "[..], &m].concat())?;
+        let func = self
+            .lua
+            .create_registry_value(func)
+            .map_err(|e| format!("ERR Error compiling script (new function): {e}").into_bytes())?;
         self.scripts_bytes += body.len() + 40;
         self.scripts.insert(sha.clone(), Script { flags, func });
         Ok(sha)
