@@ -16,7 +16,9 @@
 //! FLUSH and EVALSHA; FUNCTION LOAD [REPLACE] of random libraries (engine and name
 //! errors, duplicate and invalid function names, register_function's table form with
 //! flags variants, redis.* at load time), FUNCTION LIST / DELETE / FLUSH / STATS / DUMP /
-//! RESTORE with each policy and corrupted payloads.
+//! RESTORE with each policy and corrupted payloads. The same sequences also run on
+//! servers over maxmemory and on read-only replicas of a master that never answers
+//! (serving stale data or not).
 //!
 //! Compared byte for byte except:
 //! - FUNCTION LIST: libraries and each library's functions are hash-table ordered in
