@@ -3,40 +3,84 @@
 //! nesting limited to 1000; decode to tables with `cjson.null` for JSON null. Error texts
 //! follow lua-cjson's.
 
-use mlua::{LightUserData, Lua, Table, Value};
+use super::libs::bad_arg;
+use mlua::{LightUserData, Lua, Table, Value, Variadic};
+use parking_lot::Mutex;
+use std::sync::Arc;
 
-/// Deepest nesting encode and decode accept (lua-cjson's defaults).
-const MAX_DEPTH: usize = 1000;
+/// One cjson module's settings (lua-cjson keeps them per module table, for the life of
+/// the Lua state: Redis's SCRIPT FLUSH, which makes a new state, is what resets EVAL's).
+#[derive(Clone, Copy)]
+pub(crate) struct Config {
+    sparse_convert: bool,
+    sparse_ratio: i32,
+    sparse_safe: i32,
+    encode_max_depth: i32,
+    decode_max_depth: i32,
+    /// 0 off, 1 on, 2 null.
+    encode_invalid_numbers: i32,
+    decode_invalid_numbers: bool,
+    keep_buffer: bool,
+    precision: i32,
+}
 
-/// Builds the `cjson` table.
+impl Default for Config {
+    /// lua-cjson's defaults as Redis builds it.
+    fn default() -> Config {
+        Config {
+            sparse_convert: false,
+            sparse_ratio: 2,
+            sparse_safe: 10,
+            encode_max_depth: 1000,
+            decode_max_depth: 1000,
+            encode_invalid_numbers: 0,
+            decode_invalid_numbers: true,
+            keep_buffer: true,
+            precision: 14,
+        }
+    }
+}
+
+/// A module table's settings, shared by its functions.
+pub(crate) type Shared = Arc<Mutex<Config>>;
+
+/// Builds a `cjson` table with default settings.
 pub(crate) fn table(lua: &Lua) -> mlua::Result<Table> {
+    Ok(table_with_config(lua)?.0)
+}
+
+/// Builds a `cjson` table; its settings are returned too (to be reset).
+pub(crate) fn table_with_config(lua: &Lua) -> mlua::Result<(Table, Shared)> {
+    let cfg: Shared = Arc::new(Mutex::new(Config::default()));
     let t = lua.create_table()?;
+    install_settings(lua, &t, &cfg)?;
+    t.raw_set("new", lua.create_function(|lua, ()| table(lua))?)?;
+    let c = cfg.clone();
     t.raw_set(
         "encode",
-        lua.create_function(|lua, v: mlua::Variadic<Value>| {
+        lua.create_function(move |lua, v: mlua::Variadic<Value>| {
             if v.len() != 1 {
-                return Err(mlua::Error::runtime(
-                    "bad argument #1 to 'encode' (expected 1 argument)",
-                ));
+                return Err(bad_arg(lua, 1, "expected 1 argument"));
             }
             let mut out = Vec::new();
-            encode(&v[0], &mut out, 0).map_err(mlua::Error::runtime)?;
+            let cfg = *c.lock();
+            encode(&cfg, &v[0], &mut out, 0).map_err(mlua::Error::runtime)?;
             lua.create_string(out)
         })?,
     )?;
+    let c = cfg.clone();
     t.raw_set(
         "decode",
-        lua.create_function(|lua, v: mlua::Variadic<Value>| {
+        lua.create_function(move |lua, v: mlua::Variadic<Value>| {
             if v.len() != 1 {
-                return Err(mlua::Error::runtime(
-                    "bad argument #1 to 'decode' (expected 1 argument)",
-                ));
+                return Err(bad_arg(lua, 1, "expected 1 argument"));
             }
             let Some(s) = lua.coerce_string(v[0].clone())? else {
-                return Err(mlua::Error::runtime(format!(
-                    "bad argument #1 to 'decode' (string expected, got {})",
-                    v[0].type_name()
-                )));
+                let got = match &v[0] {
+                    Value::LightUserData(_) => "userdata",
+                    other => other.type_name(),
+                };
+                return Err(bad_arg(lua, 1, &format!("string expected, got {got}")));
             };
             let bytes = s.as_bytes().to_vec();
             if bytes.len() >= 2 && (bytes[0] == 0 || bytes[1] == 0) {
@@ -49,6 +93,7 @@ pub(crate) fn table(lua: &Lua) -> mlua::Result<Table> {
                 s: &bytes,
                 pos: 0,
                 depth: 0,
+                cfg: *c.lock(),
             }
             .document()
         })?,
@@ -59,7 +104,164 @@ pub(crate) fn table(lua: &Lua) -> mlua::Result<Table> {
     )?;
     t.raw_set("_NAME", "cjson")?;
     t.raw_set("_VERSION", "2.1.0")?;
-    Ok(t)
+    Ok((t, cfg))
+}
+
+/// lua-cjson's json_arg_init: at most `most` arguments, the missing ones nil.
+fn settings_args(lua: &Lua, args: Variadic<Value>, most: usize) -> mlua::Result<Vec<Value>> {
+    if args.len() > most {
+        return Err(bad_arg(lua, most + 1, "found too many arguments"));
+    }
+    let mut v: Vec<Value> = args.into_iter().collect();
+    v.resize(most, Value::Nil);
+    Ok(v)
+}
+
+/// json_integer_option: argument `n` (unless nil) must be an integer in min..=max (an
+/// error names argument #1 whatever `n` is, as lua-cjson does); the setting is returned.
+fn integer_option(
+    lua: &Lua,
+    v: &Value,
+    n: usize,
+    setting: &mut i32,
+    (min, max): (i32, i32),
+) -> mlua::Result<Value> {
+    if !v.is_nil() {
+        let Some(x) = lua.coerce_number(v.clone())? else {
+            let got = match v {
+                Value::LightUserData(_) => "userdata",
+                other => other.type_name(),
+            };
+            return Err(bad_arg(lua, n, &format!("number expected, got {got}")));
+        };
+        // luaL_checkinteger, then C's conversion to int.
+        let value = x as i64 as i32;
+        if !(min..=max).contains(&value) {
+            return Err(bad_arg(
+                lua,
+                1,
+                &format!("expected integer between {min} and {max}"),
+            ));
+        }
+        *setting = value;
+    }
+    Ok(Value::Number(f64::from(*setting)))
+}
+
+/// json_enum_option: argument `n` (unless nil) a boolean or one of `options` (off / on
+/// when None); the setting is returned as a boolean for off / on, else by its name.
+fn enum_option(
+    lua: &Lua,
+    v: &Value,
+    n: usize,
+    setting: &mut i32,
+    options: Option<&[&'static str]>,
+) -> mlua::Result<Value> {
+    let options = options.unwrap_or(&["off", "on"]);
+    match v {
+        Value::Nil => {}
+        Value::Boolean(b) => *setting = i32::from(*b),
+        other => {
+            let Some(name) = lua.coerce_string(other.clone())? else {
+                let got = match other {
+                    Value::LightUserData(_) => "userdata",
+                    other => other.type_name(),
+                };
+                return Err(bad_arg(lua, n, &format!("string expected, got {got}")));
+            };
+            let name = name.as_bytes().to_vec();
+            let Some(i) = options.iter().position(|o| o.as_bytes() == name) else {
+                let shown = String::from_utf8_lossy(crate::cmd::args::c_str(&name)).into_owned();
+                return Err(bad_arg(lua, n, &format!("invalid option '{shown}'")));
+            };
+            *setting = i as i32;
+        }
+    }
+    Ok(match *setting {
+        0 | 1 => Value::Boolean(*setting == 1),
+        i => Value::String(lua.create_string(options[i as usize])?),
+    })
+}
+
+/// The configuration functions (encode_max_depth, ...): each sets when given a value and
+/// returns the setting.
+fn install_settings(lua: &Lua, t: &Table, cfg: &Shared) -> mlua::Result<()> {
+    let c = cfg.clone();
+    t.raw_set(
+        "encode_sparse_array",
+        lua.create_function(move |lua, a: Variadic<Value>| {
+            let a = settings_args(lua, a, 3)?;
+            let mut g = c.lock();
+            let mut convert = i32::from(g.sparse_convert);
+            let r1 = enum_option(lua, &a[0], 1, &mut convert, None)?;
+            g.sparse_convert = convert == 1;
+            let r2 = integer_option(lua, &a[1], 2, &mut g.sparse_ratio, (0, i32::MAX))?;
+            let r3 = integer_option(lua, &a[2], 3, &mut g.sparse_safe, (0, i32::MAX))?;
+            Ok((r1, r2, r3))
+        })?,
+    )?;
+    type Field = fn(&mut Config) -> &mut i32;
+    let ints: [(&str, Field, (i32, i32)); 3] = [
+        (
+            "encode_max_depth",
+            |c| &mut c.encode_max_depth,
+            (1, i32::MAX),
+        ),
+        (
+            "decode_max_depth",
+            |c| &mut c.decode_max_depth,
+            (1, i32::MAX),
+        ),
+        ("encode_number_precision", |c| &mut c.precision, (1, 14)),
+    ];
+    for (name, field, range) in ints {
+        let c = cfg.clone();
+        t.raw_set(
+            name,
+            lua.create_function(move |lua, a: Variadic<Value>| {
+                let a = settings_args(lua, a, 1)?;
+                let mut g = c.lock();
+                integer_option(lua, &a[0], 1, field(&mut g), range)
+            })?,
+        )?;
+    }
+    let c = cfg.clone();
+    t.raw_set(
+        "encode_keep_buffer",
+        lua.create_function(move |lua, a: Variadic<Value>| {
+            let a = settings_args(lua, a, 1)?;
+            let mut g = c.lock();
+            let mut v = i32::from(g.keep_buffer);
+            let r = enum_option(lua, &a[0], 1, &mut v, None)?;
+            g.keep_buffer = v == 1;
+            Ok(r)
+        })?,
+    )?;
+    let c = cfg.clone();
+    t.raw_set(
+        "encode_invalid_numbers",
+        lua.create_function(move |lua, a: Variadic<Value>| {
+            let a = settings_args(lua, a, 1)?;
+            let mut g = c.lock();
+            let mut v = g.encode_invalid_numbers;
+            let r = enum_option(lua, &a[0], 1, &mut v, Some(&["off", "on", "null"]))?;
+            g.encode_invalid_numbers = v;
+            Ok(r)
+        })?,
+    )?;
+    let c = cfg.clone();
+    t.raw_set(
+        "decode_invalid_numbers",
+        lua.create_function(move |lua, a: Variadic<Value>| {
+            let a = settings_args(lua, a, 1)?;
+            let mut g = c.lock();
+            let mut v = i32::from(g.decode_invalid_numbers);
+            let r = enum_option(lua, &a[0], 1, &mut v, None)?;
+            g.decode_invalid_numbers = v == 1;
+            Ok(r)
+        })?,
+    )?;
+    Ok(())
 }
 
 /// C's `printf("%.*g", prec, v)` for finite `v`.
@@ -92,11 +294,18 @@ pub(crate) fn format_g(v: f64, prec: usize) -> String {
     }
 }
 
-fn encode_number(n: f64, out: &mut Vec<u8>) -> Result<(), String> {
+fn encode_number(cfg: &Config, n: f64, out: &mut Vec<u8>) -> Result<(), String> {
     if !n.is_finite() {
-        return Err("Cannot serialise number: must not be NaN or Inf".into());
+        match cfg.encode_invalid_numbers {
+            0 => return Err("Cannot serialise number: must not be NaN or Inf".into()),
+            1 if n.is_nan() => out.extend_from_slice(b"nan"),
+            1 if n > 0.0 => out.extend_from_slice(b"inf"),
+            1 => out.extend_from_slice(b"-inf"),
+            _ => out.extend_from_slice(b"null"),
+        }
+        return Ok(());
     }
-    out.extend_from_slice(format_g(n, 14).as_bytes());
+    out.extend_from_slice(format_g(n, cfg.precision as usize).as_bytes());
     Ok(())
 }
 
@@ -121,7 +330,7 @@ fn encode_string(s: &[u8], out: &mut Vec<u8>) {
 
 /// lua-cjson's array detection: Some(max index) for a table whose keys are all positive
 /// integers, Some(0) for an empty table, None for an object; an error when too sparse.
-fn array_length(t: &Table) -> Result<Option<usize>, String> {
+fn array_length(cfg: &Config, t: &Table) -> Result<Option<usize>, String> {
     let mut max = 0usize;
     let mut items = 0usize;
     for pair in t.pairs::<Value, Value>() {
@@ -137,26 +346,31 @@ fn array_length(t: &Table) -> Result<Option<usize>, String> {
         max = max.max(n as usize);
         items += 1;
     }
-    if max > items * 2 && max > 10 {
-        return Err("Cannot serialise table: excessively sparse array".into());
+    // Excessively sparse (by the encode_sparse_array settings): an error, or an object.
+    let ratio = cfg.sparse_ratio as usize;
+    if ratio > 0 && max > items.saturating_mul(ratio) && max > cfg.sparse_safe as usize {
+        if !cfg.sparse_convert {
+            return Err("Cannot serialise table: excessively sparse array".into());
+        }
+        return Ok(None);
     }
     Ok(Some(max))
 }
 
-fn encode(v: &Value, out: &mut Vec<u8>, depth: usize) -> Result<(), String> {
+fn encode(cfg: &Config, v: &Value, out: &mut Vec<u8>, depth: usize) -> Result<(), String> {
     match v {
         Value::Nil => out.extend_from_slice(b"null"),
         Value::LightUserData(p) if p.0.is_null() => out.extend_from_slice(b"null"),
         Value::Boolean(b) => out.extend_from_slice(if *b { b"true" } else { b"false" }),
-        Value::Integer(i) => encode_number(*i as f64, out)?,
-        Value::Number(n) => encode_number(*n, out)?,
+        Value::Integer(i) => encode_number(cfg, *i as f64, out)?,
+        Value::Number(n) => encode_number(cfg, *n, out)?,
         Value::String(s) => encode_string(&s.as_bytes(), out),
         Value::Table(t) => {
             let depth = depth + 1;
-            if depth > MAX_DEPTH {
+            if depth > cfg.encode_max_depth.max(0) as usize {
                 return Err(format!("Cannot serialise, excessive nesting ({depth})"));
             }
-            match array_length(t)? {
+            match array_length(cfg, t)? {
                 Some(len) if len > 0 => {
                     out.push(b'[');
                     for i in 1..=len {
@@ -164,7 +378,7 @@ fn encode(v: &Value, out: &mut Vec<u8>, depth: usize) -> Result<(), String> {
                             out.push(b',');
                         }
                         let item = t.raw_get::<Value>(i).map_err(|e| e.to_string())?;
-                        encode(&item, out, depth)?;
+                        encode(cfg, &item, out, depth)?;
                     }
                     out.push(b']');
                 }
@@ -181,23 +395,27 @@ fn encode(v: &Value, out: &mut Vec<u8>, depth: usize) -> Result<(), String> {
                             Value::String(s) => encode_string(&s.as_bytes(), out),
                             Value::Integer(i) => {
                                 out.push(b'"');
-                                encode_number(*i as f64, out)?;
+                                encode_number(cfg, *i as f64, out)?;
                                 out.push(b'"');
                             }
                             Value::Number(n) => {
                                 out.push(b'"');
-                                encode_number(*n, out)?;
+                                encode_number(cfg, *n, out)?;
                                 out.push(b'"');
                             }
-                            _ => {
-                                return Err(
-                                    "Cannot serialise table: table key must be a number or string"
-                                        .into(),
-                                )
+                            // lua-cjson names the key's type.
+                            other => {
+                                let kind = match other {
+                                    Value::LightUserData(_) => "userdata",
+                                    other => other.type_name(),
+                                };
+                                return Err(format!(
+                                    "Cannot serialise {kind}: table key must be a number or string"
+                                ));
                             }
                         }
                         out.push(b':');
-                        encode(&val, out, depth)?;
+                        encode(cfg, &val, out, depth)?;
                     }
                     out.push(b'}');
                 }
@@ -259,6 +477,7 @@ struct Decoder<'a> {
     s: &'a [u8],
     pos: usize,
     depth: usize,
+    cfg: Config,
 }
 
 impl Decoder<'_> {
@@ -311,6 +530,9 @@ impl Decoder<'_> {
             return self.string(index);
         }
         if c == b'-' || c.is_ascii_digit() {
+            if !self.cfg.decode_invalid_numbers && invalid_number(rest) {
+                return Ok(tok(Err("invalid number"), None));
+            }
             return Ok(self.number(index, rest));
         }
         for (word, kind, value) in [
@@ -329,7 +551,9 @@ impl Decoder<'_> {
         }
         // decode_invalid_numbers (on in Redis): '+', Inf and NaN go to strtod too.
         let lower = |n: usize| rest.get(..n).map(|b| b.to_ascii_lowercase());
-        if c == b'+' || lower(3).is_some_and(|w| w == b"inf" || w == b"nan") {
+        if self.cfg.decode_invalid_numbers
+            && (c == b'+' || lower(3).is_some_and(|w| w == b"inf" || w == b"nan"))
+        {
             return Ok(self.number(index, rest));
         }
         Ok(tok(Err("invalid token"), None))
@@ -411,7 +635,7 @@ impl Decoder<'_> {
 
     fn descend(&mut self, t: &Token) -> mlua::Result<()> {
         self.depth += 1;
-        if self.depth > MAX_DEPTH {
+        if self.depth > self.cfg.decode_max_depth.max(0) as usize {
             return Err(mlua::Error::runtime(format!(
                 "Found too many nested data structures ({}) at character {}",
                 self.depth,
@@ -487,6 +711,24 @@ impl Decoder<'_> {
 /// The number C's strtod reads at the start of `s` and how many bytes it used (0: none).
 /// Only the bytes strtod could use are copied (letters, digits and `+-.()_`: hex floats,
 /// "infinity", "nan(...)"), so a long document is not copied once per number.
+/// lua-cjson's json_is_invalid_number: what JSON does not allow but strtod reads (a
+/// leading '+', hexadecimal, leading zeros, inf, nan).
+fn invalid_number(p: &[u8]) -> bool {
+    let p = match p.first() {
+        Some(b'+') => return true,
+        Some(b'-') => &p[1..],
+        _ => p,
+    };
+    match p.first() {
+        Some(b'0') => matches!(p.get(1), Some(c) if (c | 0x20) == b'x' || c.is_ascii_digit()),
+        Some(c) if *c <= b'9' => false,
+        _ => {
+            let w = p.get(..3).map(|w| w.to_ascii_lowercase());
+            w.is_some_and(|w| w == b"inf" || w == b"nan")
+        }
+    }
+}
+
 fn strtod_prefix(s: &[u8]) -> (f64, usize) {
     let end = s
         .iter()

@@ -30,14 +30,28 @@ pub(crate) struct Library {
 #[derive(Default)]
 pub(crate) struct Libraries {
     pub libs: IndexMap<String, Library>,
-    pub by_function: ahash::AHashMap<String, String>,
+    /// Keyed by the function name in lower case: Redis finds functions (FCALL, and the
+    /// name collisions of FUNCTION LOAD / RESTORE) case-insensitively, while a library
+    /// keeps each name as it was registered.
+    by_function: ahash::AHashMap<String, String>,
 }
 
 impl Libraries {
     /// The function called `name`, if loaded.
     pub(crate) fn function(&self, name: &str) -> Option<&LibFunction> {
-        let lib = self.by_function.get(name)?;
-        self.libs.get(lib)?.functions.get(name)
+        let lib = self.owner(name)?;
+        let functions = &self.libs.get(lib)?.functions;
+        functions.get(name).or_else(|| {
+            functions
+                .iter()
+                .find(|(f, _)| f.eq_ignore_ascii_case(name))
+                .map(|(_, f)| f)
+        })
+    }
+
+    /// The library holding the function called `name` (in any case), if loaded.
+    pub(crate) fn owner(&self, name: &str) -> Option<&String> {
+        self.by_function.get(&name.to_ascii_lowercase())
     }
 
     /// Number of functions across all libraries.
@@ -48,7 +62,8 @@ impl Libraries {
     /// Adds a library, indexing its functions.
     pub(crate) fn link_library(&mut self, lib: Library) {
         for f in lib.functions.keys() {
-            self.by_function.insert(f.clone(), lib.name.clone());
+            self.by_function
+                .insert(f.to_ascii_lowercase(), lib.name.clone());
         }
         self.libs.insert(lib.name.clone(), lib);
     }
@@ -57,7 +72,7 @@ impl Libraries {
     pub(crate) fn unlink(&mut self, name: &str) -> Option<Library> {
         let lib = self.libs.shift_remove(name)?;
         for f in lib.functions.keys() {
-            self.by_function.remove(f);
+            self.by_function.remove(&f.to_ascii_lowercase());
         }
         Some(lib)
     }
@@ -135,7 +150,7 @@ impl Engine {
             return Err(b"No functions registered".to_vec());
         }
         for f in functions.keys() {
-            if let Some(owner) = self.functions.by_function.get(f) {
+            if let Some(owner) = self.functions.owner(f) {
                 if *owner != name {
                     return Err(format!("Function {f} already exists").into_bytes());
                 }
@@ -308,8 +323,9 @@ fn parse_registration(a: &[Value]) -> Result<LibFunction, &'static str> {
 }
 
 /// lua_isstring + lua_tostring: strings, and numbers as Lua prints them (`%.14g`), which
-/// Redis accepts wherever register_function wants a string.
-fn lua_string(v: &Value) -> Option<Vec<u8>> {
+/// Redis accepts wherever register_function wants a string (and reads an error table's
+/// fields with).
+pub(crate) fn lua_string(v: &Value) -> Option<Vec<u8>> {
     let n = match v {
         Value::String(s) => return Some(s.as_bytes().to_vec()),
         Value::Integer(i) => *i as f64,

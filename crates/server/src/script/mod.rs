@@ -30,7 +30,10 @@ pub(crate) const VERSION_NUM: i64 = 0x0007_000f;
 /// A compiled EVAL script.
 pub(crate) struct Script {
     pub flags: u32,
-    pub func: Function,
+    /// The compiled chunk, kept in the Lua registry: a `Function` handle would hold a slot
+    /// of mlua's reference stack, which Lua 5.1 caps at about 8000, so a cache of that
+    /// many scripts refused every new one ("out of Lua stack"); Redis has no such limit.
+    pub func: mlua::RegistryKey,
 }
 
 /// The Lua state and everything that lives in it.
@@ -50,6 +53,9 @@ pub(crate) struct Engine {
     pub busy: Arc<busy::BusyState>,
     /// What every run needs, gathered once.
     pub handles: Arc<run::Handles>,
+    /// EVAL's cjson settings (Redis's SCRIPT FLUSH makes a new Lua state: defaults again).
+    /// Functions have a cjson module of their own, as Redis's function engine has.
+    pub eval_cjson: cjson::Shared,
 }
 
 /// Lower-case hex SHA1, as Redis names scripts.
@@ -72,8 +78,9 @@ impl Engine {
             LuaOptions::default(),
         )?;
         let globals = lua.globals();
-        libs::install(&lua, &globals)?;
+        let eval_cjson = libs::install(&lua, &globals)?;
         let rt = lua.create_table()?;
+        rt.set("fn_cjson", cjson::table(&lua)?)?;
         let rng = Arc::new(parking_lot::Mutex::new(Rand48::default()));
         let r = rng.clone();
         rt.set(
@@ -104,6 +111,14 @@ impl Engine {
                 _ => Ok(None),
             })?,
         )?;
+        rt.set(
+            "placed",
+            lua.create_function(|lua, v: Value| run::placed(lua, v))?,
+        )?;
+        rt.set(
+            "is_c",
+            lua.create_function(|_, f: Function| Ok(f.info().what == "C"))?,
+        )?;
         let (env, redis_api): (Table, Table) = prelude.call((globals.clone(), rt.clone()))?;
         let err_handler = run::error_handler(&lua, busy.clone(), &globals)?;
         let handles = Arc::new(run::Handles::new(
@@ -128,6 +143,7 @@ impl Engine {
             functions: functions::Libraries::default(),
             busy,
             handles,
+            eval_cjson,
         })
     }
 
@@ -199,6 +215,10 @@ impl Engine {
         let func = self
             .compile(body, skip, "@user_script", &self.env)
             .map_err(|m| [&b"ERR Error compiling script (new function): "[..], &m].concat())?;
+        let func = self
+            .lua
+            .create_registry_value(func)
+            .map_err(|e| format!("ERR Error compiling script (new function): {e}").into_bytes())?;
         self.scripts_bytes += body.len() + 40;
         self.scripts.insert(sha.clone(), Script { flags, func });
         Ok(sha)
@@ -231,6 +251,7 @@ impl Engine {
     pub(crate) fn flush_scripts(&mut self) {
         self.scripts.clear();
         self.scripts_bytes = 0;
+        *self.eval_cjson.lock() = cjson::Config::default();
         let _ = self.lua.gc_collect();
     }
 }
@@ -266,7 +287,16 @@ pub(crate) fn command_flags(
         {
             return base | WRITE | DENYOOM;
         }
+        // FUNCTION DELETE / FLUSH are writes too: a read-only replica's READONLY comes
+        // before a stale one's MASTERDOWN.
+        "function"
+            if first.eq_ignore_ascii_case(b"delete") || first.eq_ignore_ascii_case(b"flush") =>
+        {
+            return base | WRITE;
+        }
         "script" if first.eq_ignore_ascii_case(b"load") => return base | STALE,
+        // Every HELP subcommand may run on a stale replica.
+        "script" | "function" if first.eq_ignore_ascii_case(b"help") => return base | STALE,
         _ => {}
     }
     let engine = &store.scripts;

@@ -40,6 +40,9 @@ redis.error_reply = function(...)
   if select('#', ...) ~= 1 or type(e) ~= 'string' then
     return { err = 'ERR wrong number or type of arguments' }
   end
+  -- Redis reads the text as a C string: it ends at a NUL byte.
+  local nul = e:find('\0', 1, true)
+  if nul then e = e:sub(1, nul - 1) end
   if e:sub(1, 1) ~= '-' then e = '-' .. e end
   local sp = e:find(' ', 1, true)
   local code, msg
@@ -59,7 +62,9 @@ redis.LOG_DEBUG, redis.LOG_VERBOSE, redis.LOG_NOTICE, redis.LOG_WARNING = 0, 1, 
 redis.REPL_NONE, redis.REPL_AOF, redis.REPL_SLAVE, redis.REPL_REPLICA, redis.REPL_ALL = 0, 1, 2, 2, 3
 redis.REDIS_VERSION = rt.version
 redis.REDIS_VERSION_NUM = rt.version_num
-redis.register_function = function(...)
+-- Only a library's top level (FUNCTION LOAD) has register_function: in scripts and in
+-- functions run by FCALL, Redis's `redis` table has no such field.
+local register_function = function(...)
   local f = rt.register
   if f == nil then fail('ERR redis.register_function can only be called on FUNCTION LOAD command') end
   local ok, r = f(...)
@@ -81,7 +86,16 @@ local function unwrap(ok, ...)
   end
   return false, e
 end
-H.pcall = function(...) return unwrap(lua_pcall(...)) end
+-- An error a Rust library function raises gets, at the moment it is raised, the place
+-- of the script line that called it (luaL_error's luaL_where), as a C library's error
+-- does: the message a pcall returns reads "user_script:N: bad argument ...".
+-- A C function pcall calls itself has no script line above it: its errors stay bare.
+local placed, is_c, lua_xpcall, unpack = rt.placed, rt.is_c, xpcall, unpack
+H.pcall = function(f, ...)
+  if type(f) ~= 'function' or is_c(f) then return unwrap(lua_pcall(f, ...)) end
+  local n, args = select('#', ...), { ... }
+  return unwrap(lua_xpcall(function() return f(unpack(args, 1, n)) end, placed))
+end
 
 local P = setmetatable({}, { __index = H, __newindex = ro, __metatable = false })
 protected[P] = true
@@ -99,6 +113,13 @@ H.load = function(...)
   if f then setfenv(f, P) end
   return f, e
 end
+-- Redis's readonly tables refuse a new metatable the way its Lua does (a C function's
+-- error: no script line in front).
+local lua_setmetatable = setmetatable
+H.setmetatable = function(t, ...)
+  if protected[t] then error("Attempt to modify a readonly table", 0) end
+  return lua_setmetatable(t, ...)
+end
 H.getfenv = function(...)
   local env = getfenv(...)
   if env == H then return P end
@@ -114,17 +135,26 @@ local function missing(_, k)
   error("Script attempted to access nonexistent global variable '" .. tostring(k) .. "'", 2)
 end
 local load_redis = setmetatable({
-  register_function = redis.register_function, log = redis.log,
+  register_function = register_function, log = redis.log,
   LOG_DEBUG = 0, LOG_VERBOSE = 1, LOG_NOTICE = 2, LOG_WARNING = 3,
   REDIS_VERSION = redis.REDIS_VERSION, REDIS_VERSION_NUM = redis.REDIS_VERSION_NUM,
 }, { __index = missing })
 local load_api = setmetatable({ redis = readonly(load_redis) }, { __index = missing })
-local lib_mt = { __index = H, __newindex = ro, __metatable = false }
+-- Functions run with Redis's function engine's `redis` table: the EVAL one without the
+-- debugger's breakpoint / debug and replicate_commands (only EVAL's engine has those).
+local eval_only = { breakpoint = true, debug = true, replicate_commands = true }
+local fn_redis = readonly(setmetatable({}, { __index = function(_, k)
+  if eval_only[k] then return nil end
+  return redis[k]
+end }))
+local fn_globals = setmetatable({ redis = fn_redis, cjson = readonly(rt.fn_cjson) },
+                                { __index = H })
+local lib_mt = { __index = fn_globals, __newindex = ro, __metatable = false }
 local LE = setmetatable({}, lib_mt)
 protected[LE] = true
 rt.lib_env = LE
 rt.lib_loading = function(on)
-  if on then lib_mt.__index = load_api else lib_mt.__index = H end
+  if on then lib_mt.__index = load_api else lib_mt.__index = fn_globals end
 end
 H._G = P
 setmetatable(H, { __index = function(_, k)

@@ -562,13 +562,10 @@ fn raised_error(value: &Value, name: &str) -> Reply {
             "ERR Error running script {name}, execution failure"
         ));
     };
+    // lua_tostring: a number as Lua prints it (`error({err=0.5})` reads "0.5").
     let text = |k: &str| -> Option<Vec<u8>> {
-        match t.raw_get::<Value>(k).ok()? {
-            Value::String(s) => Some(crate::cmd::args::c_str(&s.as_bytes()).to_vec()),
-            Value::Integer(i) => Some(i.to_string().into_bytes()),
-            Value::Number(n) => Some(format!("{}", n as i64).into_bytes()),
-            _ => None,
-        }
+        let s = super::functions::lua_string(&t.raw_get::<Value>(k).ok()?)?;
+        Some(crate::cmd::args::c_str(&s).to_vec())
     };
     let mut out = text("err").unwrap_or_else(|| b"ERR execution failure".to_vec());
     if let (Some(source), Some(line)) = (text("source"), text("line")) {
@@ -595,20 +592,31 @@ fn redis_call(
     state: &mut RunState,
     args: CallArgs,
 ) -> mlua::Result<Called> {
-    let fail = |text: &str| -> mlua::Result<Called> {
+    // The error table; `counted`: the error was a command's (Redis marks those so that
+    // the script's own error is not counted again). A script sees the mark (pcall
+    // returns the table), so only those errors get it, as in Redis.
+    let fail = |text: &str, counted: bool| -> mlua::Result<Called> {
         let t = convert::error_table(lua, text.as_bytes())?;
-        t.raw_set("ignore_error_stats_update", true)?;
+        if counted {
+            t.raw_set("ignore_error_stats_update", true)?;
+        }
         Ok(Called::Failed(Value::Table(t)))
     };
     if args.count == 0 {
-        return fail("Please specify at least one argument for this redis lib call");
+        return fail(
+            "Please specify at least one argument for this redis lib call",
+            false,
+        );
     }
     let Some(words) = args.words else {
-        return fail("Lua redis lib command arguments must be strings or integers");
+        return fail(
+            "Lua redis lib command arguments must be strings or integers",
+            false,
+        );
     };
     let reply = match check_and_call(ctx, state, args.cmd, &words) {
         Ok(reply) => reply,
-        Err(text) => return fail(text),
+        Err(text) => return fail(text, true),
     };
     if let Reply::Error(_) = &reply {
         return Ok(Called::Failed(convert::reply_to_lua(lua, &reply, false)?));
@@ -749,7 +757,7 @@ fn check_cluster(
 }
 
 /// redis.acl_check_cmd: whether the caller's user may run the command, which must exist
-/// (Redis's lookup: an unknown subcommand is none, a wrong arity is not checked).
+/// (Redis's lookupCommand: a container's subcommand is looked up, no arity is checked).
 fn acl_check(lua: &Lua, ctx: &Ctx, args: &[Value]) -> mlua::Result<(bool, Value)> {
     let fail = |text: &str| -> mlua::Result<(bool, Value)> {
         Ok((
@@ -763,11 +771,14 @@ fn acl_check(lua: &Lua, ctx: &Ctx, args: &[Value]) -> mlua::Result<(bool, Value)
     let Some(words) = CallArgs::from_values(args).words else {
         return fail("Lua redis lib command arguments must be strings or integers");
     };
+    let unknown_sub = |cmd| {
+        matches!(
+            crate::acl::subcommand_fault(cmd, &words),
+            Some(crate::acl::SubcommandFault::Unknown)
+        )
+    };
     match crate::cmd::lookup(&words[0]) {
-        Some(cmd)
-            if crate::acl::subcommand_fault(cmd, &words)
-                != Some(crate::acl::SubcommandFault::Unknown) =>
-        {
+        Some(cmd) if !unknown_sub(cmd) => {
             let ok = crate::acl::script_may_run(ctx.store, ctx.client, cmd, &words);
             Ok((true, Value::Boolean(ok)))
         }
@@ -924,6 +935,32 @@ pub(crate) fn error_text(e: &mlua::Error) -> String {
         mlua::Error::MemoryError(m) => m.clone(),
         other => other.to_string(),
     }
+}
+
+/// The message handler of the sandbox's pcall. An error a Rust function raised (not
+/// redis.call's, not one that must stay unplaced) becomes the string a C library's
+/// luaL_error raises: the place of the line that called the function, then the message.
+/// Anything else is left as it is.
+pub(crate) fn placed(lua: &Lua, v: Value) -> mlua::Result<Value> {
+    let Value::Error(e) = &v else {
+        return Ok(v);
+    };
+    if script_error(e).is_some() || unplaced(e) {
+        return Ok(v);
+    }
+    // Level 0 is this handler, 1 the function that raised, 2 its caller: luaL_where(L, 1)
+    // as seen from the function that raised.
+    let place = lua
+        .inspect_stack(2, |d| {
+            let src = d.source().short_src.map(|s| s.into_owned());
+            match (src, d.current_line()) {
+                (Some(src), Some(line)) if line > 0 => format!("{src}:{line}: "),
+                _ => String::new(),
+            }
+        })
+        .unwrap_or_default();
+    let text = format!("{place}{}", error_text(e));
+    Ok(Value::String(lua.create_string(text)?))
 }
 
 /// (source, current line) of the script frame the error belongs to.

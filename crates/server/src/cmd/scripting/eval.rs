@@ -52,7 +52,13 @@ fn generic(ctx: &mut Ctx, args: &[Bytes], by_sha: bool, ro: bool) -> CmdResult {
     let Some(script) = ctx.store.scripts.scripts.get(sha) else {
         return Err(NOSCRIPT);
     };
-    let (func, flags) = (script.func.clone(), script.flags);
+    let func: mlua::Function = ctx
+        .store
+        .scripts
+        .lua
+        .registry_value(&script.func)
+        .map_err(|e| Reply::error(format!("ERR Error running script {sha}: {e}")))?;
+    let flags = script.flags;
     let inv = Invocation {
         is_eval: true,
         ro_command: ro,

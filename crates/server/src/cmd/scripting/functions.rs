@@ -25,7 +25,8 @@ fn generic(ctx: &mut Ctx, args: &[Bytes], ro: bool) -> CmdResult {
     let Some(f) = ctx.store.scripts.functions.function(&name) else {
         return Err(Reply::err("ERR Function not found"));
     };
-    let (func, flags) = (f.func.clone(), f.flags);
+    // Found case-insensitively; errors name the function as it was registered.
+    let (func, flags, name) = (f.func.clone(), f.flags, f.name.clone());
     if crate::cmd::args::int(&args[2]).is_err() {
         return Err(Reply::err("ERR Bad number of keys provided"));
     }
@@ -285,6 +286,14 @@ fn restore(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
         Append,
         Replace,
     }
+    // Redis refuses extra words before it reads the policy, as a subcommand syntax error.
+    if args.len() > 4 {
+        return Err(crate::cmd::err::echo(&[
+            b"ERR unknown subcommand or wrong number of arguments for '",
+            &args[1],
+            b"'. Try FUNCTION HELP.",
+        ]));
+    }
     let policy =
         match args.get(3) {
             None => Policy::Append,
@@ -295,9 +304,6 @@ fn restore(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
                 "ERR Wrong restore policy given, value should be either FLUSH, APPEND or REPLACE.",
             )),
         };
-    if args.len() > 4 {
-        return Err(Reply::err("ERR syntax error"));
-    }
     let codes = crate::script::dump::parse_payload(&args[2])
         .map_err(|e| Reply::error(format!("ERR {e}")))?;
     let engine = &mut ctx.store.scripts;
@@ -331,7 +337,7 @@ fn restore(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
     for name in &fresh {
         if let Some(lib) = loaded.libs.get(name) {
             for f in lib.functions.keys() {
-                if merged.by_function.get(f).is_some_and(|owner| owner != name) {
+                if merged.owner(f).is_some_and(|owner| owner != name) {
                     engine.functions = merged;
                     return Err(Reply::error(format!("ERR Function {f} already exists")));
                 }
