@@ -377,6 +377,18 @@ fn call_from(ctx: &mut Ctx, cmd: &'static Command, args: &[Bytes], started_ns: u
             }
         }
     }
+    // Keys this command found expired go out as DELs before the command itself, and
+    // together with it as MULTI ... EXEC (Redis 7.0 propagates a lazy expiry when the
+    // lookup happens, inside the command's pending propagation). Sent after the command,
+    // a DEL would delete on the replicas what the command had just written there.
+    let expired = ctx.store.dbs[db].has_expired_log();
+    let hold = expired && changed && !ctx.store.feed.in_exec();
+    if hold {
+        ctx.store.feed.begin_exec();
+    }
+    if expired {
+        ctx.store.collect_expired(db);
+    }
     if changed {
         match rewritten {
             Some(cmds) => {
@@ -395,9 +407,8 @@ fn call_from(ctx: &mut Ctx, cmd: &'static Command, args: &[Bytes], started_ns: u
             None => ctx.store.feed.propagate(db, args),
         }
     }
-    // The test `collect_expired` starts with, without the call when nothing expired.
-    if ctx.store.dbs[db].has_expired_log() {
-        ctx.store.collect_expired(db);
+    if hold {
+        ctx.store.feed.end_exec();
     }
     crate::exec::notify::publish_misses(ctx.store, db);
     crate::exec::tracking::command_done(ctx.store, ctx.client, cmd, args, outer_client);
