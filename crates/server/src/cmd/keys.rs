@@ -282,8 +282,9 @@ fn swapdb(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
         }
         store.dbs.swap(a, b);
         store.blocking.swap_dbs(a, b);
-        store.dirty += 1;
     }
+    // Counted (and propagated) even when both are the same database, as in Redis.
+    ctx.store.dirty += 1;
     Ok(Reply::OK)
 }
 
@@ -547,11 +548,17 @@ fn set_expiry(ctx: &mut Ctx, args: &[Bytes], unit_ms: i64, relative: bool) -> Cm
         ctx.propagate = Some(vec![vec![Bytes::from_static(b"DEL"), key]]);
     } else {
         ctx.db().set_expire(&key, at as u64, now);
-        ctx.propagate = Some(vec![vec![
-            Bytes::from_static(b"PEXPIREAT"),
-            key,
-            Bytes::from(at.to_string()),
-        ]]);
+        // PEXPIREAT goes out as sent; the others as PEXPIREAT with the absolute time and
+        // the client's options (Redis rewrites the name and the time only).
+        if relative || unit_ms != 1 {
+            let mut cmd = vec![
+                Bytes::from_static(b"PEXPIREAT"),
+                key,
+                Bytes::from(at.to_string()),
+            ];
+            cmd.extend(args[3..].iter().cloned());
+            ctx.propagate = Some(vec![cmd]);
+        }
     }
     ctx.dirty(1);
     Ok(Reply::Int(1))
