@@ -577,9 +577,11 @@ fn expiring(r: &mut Rng) -> Step {
 /// A read that may find a key expired (lazy expiry propagates its deletion).
 fn touch(r: &mut Rng) -> Step {
     let key = p(r, ALL);
-    Step::Cmd(match r.below(5) {
+    Step::Cmd(match r.below(7) {
         0 => format!("GET {key}"),
         1 => format!("EXISTS {key}"),
+        5 => format!("MGET {key} {}", p(r, ALL)),
+        6 => format!("EXISTS {key} {} {key}", p(r, ALL)),
         2 => format!("TYPE {key}"),
         3 => format!("TTL {key}"),
         _ => format!("STRLEN {key}"),
@@ -1218,4 +1220,44 @@ fn fuzz_propagation_sequences_against_redis() {
         |_, _, seq| rig.first_difference(seq),
         show_step,
     );
+}
+
+/// Each difference the fuzzer found, shrunk, as a fixed sequence (both properties checked).
+#[test]
+fn regression_sequences() {
+    let c = |l: &str| Step::Cmd(l.to_string());
+    let x = |l: &str| Step::Expiring(l.to_string());
+    let b = |l: &str, f: &str| Step::Block(l.to_string(), f.to_string());
+    let cases: Vec<(&str, Vec<Step>)> = vec![
+        // A write finding its key expired sent the command, then the DEL: replicas deleted
+        // what the command had just written.
+        ("lazy DEL before the write", vec![x("PSETEX hl1 1 v"), c("PFADD hl1")]),
+        ("lazy DEL inside EXEC", vec![x("SET s1 v PX 1"), Step::Multi(vec!["MULTI".into(), "INCR s1".into(), "EXEC".into()])]),
+        // A key of another database found expired (MOVE's / COPY's destination) is
+        // deleted there before the command.
+        ("MOVE onto an expired key", vec![c("SELECT 1"), x("PSETEX s1 1 v"), c("SELECT 0"), c("SET s1 w"), c("MOVE s1 1")]),
+        ("COPY onto an expired key", vec![c("SELECT 1"), x("PSETEX s1 1 v"), c("SELECT 0"), c("SET s1 w"), c("COPY s1 s1 DB 1")]),
+        ("BZPOPMIN served after blocking", vec![b("BZPOPMIN z2 0", "ZADD z2 1 a 2 b")]),
+        ("BLMOVE served after blocking", vec![b("BLMOVE l2 l1 RIGHT LEFT 0", "RPUSH l2 a b")]),
+        ("ZPOPMIN as sent", vec![c("ZADD z1 1 a"), c("zpopmin z1 10")]),
+        ("SET with a past PXAT", vec![c("SET x2 v PXAT 1 GET"), c("EXISTS x2")]),
+        ("SET GET", vec![c("SET s2 -3 GET"), c("SET s2 v KEEPTTL GET")]),
+        ("GETSET", vec![c("INCRBY s1 -5"), c("GETSET s1 2.5")]),
+        ("HINCRBYFLOAT", vec![c("HINCRBYFLOAT h1 b -0.5")]),
+        ("XADD with an ID without sequence", vec![c("XADD x2 5 f v"), c("XADD x2 MAXLEN ~ 1 * f v")]),
+        ("EXPIREAT NX", vec![c("APPEND s2 abc"), c("EXPIREAT s2 4102444900 NX"), c("pexpireat s2 4102444900001 gt")]),
+        ("SMOVE from a missing source", vec![x("PSETEX h1 1 v"), c("SMOVE t1 h1 c")]),
+        ("SWAPDB of a database with itself", vec![c("SWAPDB 1 1")]),
+        ("UNLINK of expired keys", vec![x("SET t1 v PXAT 1 GET"), x("SET s2 v PX 1"), c("UNLINK t1 s2")]),
+        ("MGET of expired keys", vec![x("SET t1 v PX 1"), x("SET s2 v PX 1"), c("MGET t1 s2")]),
+    ];
+    let mut pair = Pair::start_with(CONFIG);
+    let mut rig = Rig::new(&pair);
+    for (name, seq) in &cases {
+        if let Some(d) = rig.first_difference(seq) {
+            panic!("{name}: {d}");
+        }
+    }
+    drop(rig);
+    let _ = &mut pair;
 }

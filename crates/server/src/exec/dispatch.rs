@@ -378,15 +378,24 @@ fn call_from(ctx: &mut Ctx, cmd: &'static Command, args: &[Bytes], started_ns: u
         }
     }
     // Keys this command found expired go out as DELs before the command itself, and
-    // together with it as MULTI ... EXEC (Redis 7.0 propagates a lazy expiry when the
-    // lookup happens, inside the command's pending propagation). Sent after the command,
+    // together with it as MULTI ... EXEC when that makes several commands (Redis 7.0
+    // propagates a lazy expiry when the lookup happens, inside the command's pending
+    // propagation). Sent after the command,
     // a DEL would delete on the replicas what the command had just written there.
-    let expired = ctx.store.dbs[db].has_expired_log();
-    let hold = expired && changed && !ctx.store.feed.in_exec();
+    // MOVE and COPY ... DB also look their destination up in another database.
+    let other_dbs = matches!(cmd.name, "move" | "copy");
+    let expired = ctx.store.dbs[db].has_expired_log()
+        || (other_dbs && ctx.store.dbs.iter().any(|d| d.has_expired_log()));
+    let hold = expired && !ctx.store.feed.in_exec();
     if hold {
         ctx.store.feed.begin_exec();
     }
     if expired {
+        if other_dbs {
+            for other in (0..ctx.store.dbs.len()).filter(|&d| d != db) {
+                ctx.store.collect_expired(other);
+            }
+        }
         ctx.store.collect_expired(db);
     }
     if changed {
