@@ -35,6 +35,16 @@
 //! DELs the closing dataset read causes are compared as a multiset (Redis reads its keys in
 //! hash-table order).
 //!
+//! Intended deviation, normalised narrowly (`without_group_extras`): rubra propagates a
+//! consumer that XREADGROUP creates as XGROUP CREATECONSUMER and the group's new cursor as
+//! XGROUP SETID ... ENTRIESREAD after the XCLAIMs of a delivery; Redis 7.0 sends them only
+//! with NOACK (the XCLAIMs' LASTID moves the cursor on the replica, but not its
+//! entries-read counter, so a Redis replica's XINFO GROUPS lag can differ from its
+//! primary's). Those two forms, where Redis's stream lacks them, and the MULTI / EXEC then
+//! left around one command are dropped from rubra's stream before comparing; that the
+//! stream still reproduces the dataset (entries-read and lag included) is property 2; for
+//! redis-server's own stream, property 2 leaves entries-read and lag out.
+//!
 //! Known deviation, normalised narrowly (`collapse`): a command that overwrites a key whole
 //! (SET / SETEX / MSET, RENAME's and COPY's destination, the *STORE destinations, RESTORE,
 //! BITOP's, SORT / GEORADIUS STORE) finding it logically expired: Redis's lookup deletes it
@@ -87,6 +97,9 @@ const DBS: usize = 4;
 struct Replica {
     stream: TcpStream,
     buf: Vec<u8>,
+    /// When the last REPLCONF ACK went out (a primary drops a replica silent for
+    /// repl-timeout).
+    acked: Instant,
 }
 
 impl Replica {
@@ -98,6 +111,7 @@ impl Replica {
         let mut r = Replica {
             stream,
             buf: Vec::new(),
+            acked: Instant::now(),
         };
         r.send(&["REPLCONF", "listening-port", "6999"]);
         assert_eq!(r.line(), b"+OK");
@@ -213,6 +227,10 @@ impl Replica {
     /// Every command propagated before `PUBLISH __barrier <n>` (which the caller just
     /// sent), without the link's own PING / REPLCONF.
     fn until_barrier(&mut self, n: u64) -> Vec<Cmd> {
+        if self.acked.elapsed() > Duration::from_secs(1) {
+            self.send(&["REPLCONF", "ACK", "0"]);
+            self.acked = Instant::now();
+        }
         let mark = n.to_string().into_bytes();
         let mut out = Vec::new();
         loop {
@@ -930,7 +948,36 @@ fn same_cmd(a: &[Vec<u8>], b: &[Vec<u8>]) -> bool {
 /// Whether two step streams are the same, in order.
 fn same_stream(a: &[Cmd], b: &[Cmd]) -> bool {
     let exact = |a: &[Cmd], b: &[Cmd]| a.len() == b.len() && a.iter().zip(b).all(|(x, y)| same_cmd(x, y));
-    exact(a, b) || exact(&collapse(a), &collapse(b))
+    exact(a, b) || exact(&collapse(&without_group_extras(a, b)), &collapse(b))
+}
+
+/// Rubra's stream `a` without the XGROUP CREATECONSUMER and XGROUP SETID ... ENTRIESREAD
+/// its consumer-group reads add where Redis 7.0 (`b`) has none, and then without a
+/// MULTI / EXEC left around a single command (see the header).
+fn without_group_extras(a: &[Cmd], b: &[Cmd]) -> Vec<Cmd> {
+    let extra = |c: &Cmd| {
+        c.len() >= 5
+            && c[0].eq_ignore_ascii_case(b"XGROUP")
+            && (c[1].eq_ignore_ascii_case(b"CREATECONSUMER")
+                || (c[1].eq_ignore_ascii_case(b"SETID") && c.len() == 7))
+            && !b.iter().any(|d| same_cmd(c, d))
+    };
+    let kept: Vec<Cmd> = a.iter().filter(|c| !extra(c)).cloned().collect();
+    let is = |c: &Cmd, n: &[u8]| c[0].eq_ignore_ascii_case(n);
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < kept.len() {
+        if is(&kept[i], b"MULTI") && i + 2 < kept.len() && is(&kept[i + 2], b"EXEC") {
+            out.push(kept[i + 1].clone());
+            i += 3;
+        } else if is(&kept[i], b"MULTI") && i + 1 < kept.len() && is(&kept[i + 1], b"EXEC") {
+            i += 2;
+        } else {
+            out.push(kept[i].clone());
+            i += 1;
+        }
+    }
+    out
 }
 
 /// The keys `cmd` replaces whole, whatever they held (a blind overwrite: SET's key,
@@ -1066,6 +1113,14 @@ fn stream_state(c: &mut Conn, key: &str, out: &mut Vec<String>) {
     }
 }
 
+/// A dataset line without its entries-read and lag fields.
+fn without_entries_read(line: &str) -> String {
+    line.split(' ')
+        .filter(|f| !f.starts_with("entries-read=") && !f.starts_with("lag="))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
 /// Everything readable in databases 0..DBS, key by key (sorted).
 fn dataset(c: &mut Conn) -> Vec<String> {
     let mut out = Vec::new();
@@ -1195,8 +1250,15 @@ impl Rig {
             if !errors.is_empty() {
                 return Some(format!("{name}: the stream fails when applied: {errors:?}"));
             }
-            let applied = dataset(&mut s.applier);
-            if &applied != primary {
+            let mut applied = dataset(&mut s.applier);
+            let mut primary = primary.clone();
+            if i == 1 {
+                // Redis 7.0's own stream does not carry a group's entries-read (see the
+                // header): not compared for redis-server.
+                primary = primary.iter().map(|l| without_entries_read(l)).collect();
+                applied = applied.iter().map(|l| without_entries_read(l)).collect();
+            }
+            if applied != primary {
                 return Some(format!(
                     "{name}'s stream does not reproduce its dataset\n    primary: {}\n    applied: {}",
                     primary.join("\n      "),
