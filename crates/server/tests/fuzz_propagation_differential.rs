@@ -341,10 +341,17 @@ impl Side {
             if blocked_clients(&mut self.main) >= 1 {
                 break;
             }
-            assert!(Instant::now() < deadline, "{blocking}: neither blocked nor answered");
+            assert!(
+                Instant::now() < deadline,
+                "{blocking}: neither blocked nor answered"
+            );
         }
         self.main.call(feed);
-        if self.blocker.next_within(Duration::from_millis(30)).is_some() {
+        if self
+            .blocker
+            .next_within(Duration::from_millis(30))
+            .is_some()
+        {
             return;
         }
         self.main
@@ -564,11 +571,27 @@ fn string_cmd(r: &mut Rng) -> Step {
         0 | 1 => format!("SET {key} {v} {}", set_opts(r)),
         2 => format!(
             "GETEX {key} {}",
-            opt(r, &["EX 100", "PX 100000", "EXAT 4102444800", "PXAT 4102444800000", "PERSIST"])
+            opt(
+                r,
+                &[
+                    "EX 100",
+                    "PX 100000",
+                    "EXAT 4102444800",
+                    "PXAT 4102444800000",
+                    "PERSIST"
+                ]
+            )
         ),
         3 => format!("GETDEL {key}"),
-        4 => format!("INCRBYFLOAT {key} {}", p(r, &["1.5", "-2", "0", "x", "1e400"])),
-        5 => format!("SETRANGE {key} {} {}", p(r, &["0", "3", "-1"]), p(r, &["xy", "\"\""])),
+        4 => format!(
+            "INCRBYFLOAT {key} {}",
+            p(r, &["1.5", "-2", "0", "x", "1e400"])
+        ),
+        5 => format!(
+            "SETRANGE {key} {} {}",
+            p(r, &["0", "3", "-1"]),
+            p(r, &["xy", "\"\""])
+        ),
         6 => format!("APPEND {key} {v}"),
         7 => format!("INCRBY {key} {}", p(r, &["1", "-5", "x"])),
         8 => format!("GETSET {key} {v}"),
@@ -622,10 +645,20 @@ fn list_cmd(r: &mut Rng) -> Step {
         7 => format!("RPOPLPUSH {key} {other}"),
         8 => format!("LSET {key} {} z", p(r, &["0", "-1", "5"])),
         9 => format!("LREM {key} {} a", p(r, &["0", "1", "-1"])),
-        10 => format!("LTRIM {key} {} {}", p(r, &["0", "1", "5"]), p(r, &["-1", "0", "2"])),
+        10 => format!(
+            "LTRIM {key} {} {}",
+            p(r, &["0", "1", "5"]),
+            p(r, &["-1", "0", "2"])
+        ),
         11 => format!("LINSERT {key} BEFORE {} x", p(r, MEMBERS)),
-        12 => format!("LMPOP 2 {key} {other} {end} {}", opt(r, &["COUNT 2", "COUNT 9"])),
-        _ => format!("SORT {key} ALPHA {} STORE {other}", opt(r, &["LIMIT 0 2", "DESC"])),
+        12 => format!(
+            "LMPOP 2 {key} {other} {end} {}",
+            opt(r, &["COUNT 2", "COUNT 9"])
+        ),
+        _ => format!(
+            "SORT {key} ALPHA {} STORE {other}",
+            opt(r, &["LIMIT 0 2", "DESC"])
+        ),
     })
 }
 
@@ -665,7 +698,11 @@ fn zset_cmd(r: &mut Rng) -> Step {
         4 => format!("ZREM {key} {}", some(r, MEMBERS, 2)),
         5 => format!("ZPOPMIN {key} {}", opt(r, &["0", "2", "10"])),
         6 => format!("ZPOPMAX {key} {}", opt(r, &["1", "3"])),
-        7 => format!("ZMPOP 2 {key} {other} {} {}", p(r, &["MIN", "MAX"]), opt(r, &["COUNT 2"])),
+        7 => format!(
+            "ZMPOP 2 {key} {other} {} {}",
+            p(r, &["MIN", "MAX"]),
+            opt(r, &["COUNT 2"])
+        ),
         8 => format!("ZRANGESTORE {other} {key} 0 {}", p(r, &["-1", "1"])),
         9 => format!("ZUNIONSTORE {other} 2 {key} {}", p(r, ZSETS)),
         10 => format!("ZINTERSTORE {other} 2 {key} {} AGGREGATE MAX", p(r, ZSETS)),
@@ -725,7 +762,10 @@ fn stream_cmd(r: &mut Rng) -> Step {
         11 => format!(
             "XCLAIM {key} {g} {c} 0 {} {}",
             p(r, &["1-1", "2-0", "3-5 1-1"]),
-            opt(r, &["FORCE", "JUSTID", "RETRYCOUNT 5", "IDLE 10", "FORCE JUSTID"])
+            opt(
+                r,
+                &["FORCE", "JUSTID", "RETRYCOUNT 5", "IDLE 10", "FORCE JUSTID"]
+            )
         ),
         12 => format!(
             "XAUTOCLAIM {key} {g} {c} 0 0-0 {} {}",
@@ -776,14 +816,24 @@ fn keyspace_cmd(r: &mut Rng) -> Step {
         0 | 1 => format!("SELECT {db}"),
         2 => format!("MOVE {key} {db}"),
         3 => format!("SWAPDB {db} {}", r.below(DBS)),
-        4 => format!("COPY {key} {other} {} {}", opt(r, &["DB 1", "DB 0"]), opt(r, &["REPLACE"])),
+        4 => format!(
+            "COPY {key} {other} {} {}",
+            opt(r, &["DB 1", "DB 0"]),
+            opt(r, &["REPLACE"])
+        ),
         5 => format!("RENAME {key} {other}"),
         6 => format!("RENAMENX {key} {other}"),
         7 => format!("DEL {key} {}", opt(r, &["missing", "s1"])),
         8 => format!("UNLINK {key} missing"),
         9 => "DEL missing nokey".to_string(),
-        10 => if r.one_in(4) { "FLUSHDB".to_string() } else { format!("TOUCH {key}") },
-        11 => format!("DBSIZE"),
+        10 => {
+            if r.one_in(4) {
+                "FLUSHDB".to_string()
+            } else {
+                format!("TOUCH {key}")
+            }
+        }
+        11 => "DBSIZE".to_string(),
         _ => format!("SORT {} BY nosort STORE {other}", p(r, &["l1", "t1", "z1"])),
     })
 }
@@ -866,20 +916,37 @@ fn blocking(r: &mut Rng) -> Step {
         0 => (format!("BLPOP {l} {l2} 0"), format!("RPUSH {l2} a b")),
         1 => (format!("BRPOP {l} 0"), format!("LPUSH {l} a")),
         2 => (
-            format!("BLMOVE {l} {l2} {} {} 0", p(r, &["LEFT", "RIGHT"]), p(r, &["LEFT", "RIGHT"])),
+            format!(
+                "BLMOVE {l} {l2} {} {} 0",
+                p(r, &["LEFT", "RIGHT"]),
+                p(r, &["LEFT", "RIGHT"])
+            ),
             format!("RPUSH {l} a b"),
         ),
-        3 => (format!("BLMPOP 0 2 {l} {l2} LEFT COUNT 2"), format!("RPUSH {l} a b c")),
+        3 => (
+            format!("BLMPOP 0 2 {l} {l2} LEFT COUNT 2"),
+            format!("RPUSH {l} a b c"),
+        ),
         4 => (format!("BZPOPMIN {z} 0"), format!("ZADD {z} 1 a 2 b")),
-        5 => (format!("BZMPOP 0 1 {z} MAX COUNT 2"), format!("ZADD {z} 1 a")),
-        6 => (format!("XREAD BLOCK 0 STREAMS {x} $"), format!("XADD {x} * f v")),
+        5 => (
+            format!("BZMPOP 0 1 {z} MAX COUNT 2"),
+            format!("ZADD {z} 1 a"),
+        ),
+        6 => (
+            format!("XREAD BLOCK 0 STREAMS {x} $"),
+            format!("XADD {x} * f v"),
+        ),
         _ => (
             format!("XREADGROUP GROUP g1 c1 BLOCK 0 STREAMS {x} >"),
             format!("XADD {x} {} f v", stream_id(r)),
         ),
     };
     // Sometimes the feed is on the wrong key or type: the blocked client is unblocked.
-    let f = if r.one_in(8) { format!("SET {} v", p(r, STRINGS)) } else { f };
+    let f = if r.one_in(8) {
+        format!("SET {} v", p(r, STRINGS))
+    } else {
+        f
+    };
     Step::Block(b, f)
 }
 
@@ -895,7 +962,16 @@ fn step(r: &mut Rng) -> Step {
             let src = p(r, ALL);
             let dst = p(r, ALL);
             let ttl = p(r, &["0", "100000", "4102444800000"]);
-            let opts = opt(r, &["REPLACE", "ABSTTL", "REPLACE ABSTTL", "IDLETIME 10", "FREQ 5"]);
+            let opts = opt(
+                r,
+                &[
+                    "REPLACE",
+                    "ABSTTL",
+                    "REPLACE ABSTTL",
+                    "IDLETIME 10",
+                    "FREQ 5",
+                ],
+            );
             Step::DumpRestore(src.to_string(), format!("RESTORE {dst} {ttl} {opts}"))
         }
         _ => blocking(r),
@@ -938,8 +1014,7 @@ fn same_arg(a: &[u8], b: &[u8]) -> bool {
 fn same_cmd(a: &[Vec<u8>], b: &[Vec<u8>]) -> bool {
     let restore = a[0].eq_ignore_ascii_case(b"RESTORE");
     a.len() == b.len()
-        && a
-            .iter()
+        && a.iter()
             .zip(b)
             .enumerate()
             .all(|(i, (x, y))| (restore && i == 3) || same_arg(x, y))
@@ -947,7 +1022,8 @@ fn same_cmd(a: &[Vec<u8>], b: &[Vec<u8>]) -> bool {
 
 /// Whether two step streams are the same, in order.
 fn same_stream(a: &[Cmd], b: &[Cmd]) -> bool {
-    let exact = |a: &[Cmd], b: &[Cmd]| a.len() == b.len() && a.iter().zip(b).all(|(x, y)| same_cmd(x, y));
+    let exact =
+        |a: &[Cmd], b: &[Cmd]| a.len() == b.len() && a.iter().zip(b).all(|(x, y)| same_cmd(x, y));
     exact(a, b) || exact(&collapse(&without_group_extras(a, b)), &collapse(b))
 }
 
@@ -989,7 +1065,12 @@ fn overwritten(cmd: &[Vec<u8>]) -> Vec<&[u8]> {
         "SET" | "SETEX" | "PSETEX" | "RESTORE" | "SINTERSTORE" | "SUNIONSTORE" | "SDIFFSTORE"
         | "ZUNIONSTORE" | "ZINTERSTORE" | "ZDIFFSTORE" | "ZRANGESTORE" | "GEOSEARCHSTORE" => at(1),
         "RENAME" | "COPY" | "BITOP" => at(2),
-        "MSET" => cmd.iter().skip(1).step_by(2).map(|k| k.as_slice()).collect(),
+        "MSET" => cmd
+            .iter()
+            .skip(1)
+            .step_by(2)
+            .map(|k| k.as_slice())
+            .collect(),
         "SORT" | "GEORADIUS" => {
             let store = cmd.iter().position(|a| {
                 a.eq_ignore_ascii_case(b"STORE") || a.eq_ignore_ascii_case(b"STOREDIST")
@@ -1008,12 +1089,18 @@ fn collapse(s: &[Cmd]) -> Vec<Cmd> {
     let mut i = 0;
     while i < s.len() {
         if is(&s[i], b"MULTI") {
-            let dels = s[i + 1..].iter().take_while(|c| is(c, b"DEL") && c.len() == 2).count();
+            let dels = s[i + 1..]
+                .iter()
+                .take_while(|c| is(c, b"DEL") && c.len() == 2)
+                .count();
             let (cmd_at, exec_at) = (i + 1 + dels, i + 2 + dels);
             if dels > 0 && exec_at < s.len() && is(&s[exec_at], b"EXEC") {
                 let cmd = &s[cmd_at];
                 let keys = overwritten(cmd);
-                if s[i + 1..cmd_at].iter().all(|d| keys.contains(&d[1].as_slice())) {
+                if s[i + 1..cmd_at]
+                    .iter()
+                    .all(|d| keys.contains(&d[1].as_slice()))
+                {
                     out.push(cmd.clone());
                     i = exec_at + 1;
                     continue;
@@ -1083,7 +1170,13 @@ fn stream_state(c: &mut Conn, key: &str, out: &mut Vec<String>) {
     if let Some(f) = frame(&c.call(&format!("XINFO STREAM {key}"))) {
         out.push(fields(
             &f,
-            &["length", "last-generated-id", "max-deleted-entry-id", "entries-added", "groups"],
+            &[
+                "length",
+                "last-generated-id",
+                "max-deleted-entry-id",
+                "entries-added",
+                "groups",
+            ],
         ));
     }
     let Some(Frame::Array(groups)) = frame(&c.call(&format!("XINFO GROUPS {key}"))) else {
@@ -1092,10 +1185,19 @@ fn stream_state(c: &mut Conn, key: &str, out: &mut Vec<String>) {
     for g in groups {
         out.push(fields(
             &g,
-            &["name", "consumers", "pending", "last-delivered-id", "entries-read", "lag"],
+            &[
+                "name",
+                "consumers",
+                "pending",
+                "last-delivered-id",
+                "entries-read",
+                "lag",
+            ],
         ));
         let Frame::Array(items) = &g else { continue };
-        let Some(Frame::Bulk(name)) = items.get(1) else { continue };
+        let Some(Frame::Bulk(name)) = items.get(1) else {
+            continue;
+        };
         let name = String::from_utf8_lossy(name).into_owned();
         if let Some(Frame::Array(cs)) = frame(&c.call(&format!("XINFO CONSUMERS {key} {name}"))) {
             let mut cs: Vec<String> = cs.iter().map(|x| fields(x, &["name", "pending"])).collect();
@@ -1132,7 +1234,10 @@ fn dataset(c: &mut Conn) -> Vec<String> {
                 Some(Frame::Simple(t)) => String::from_utf8_lossy(&t).into_owned(),
                 other => format!("{other:?}"),
             };
-            out.push(format!("db{db} {key} {ty} pexpiretime={}", text(&c.call(&format!("PEXPIRETIME {k}")))));
+            out.push(format!(
+                "db{db} {key} {ty} pexpiretime={}",
+                text(&c.call(&format!("PEXPIRETIME {k}")))
+            ));
             let content = match ty.as_str() {
                 "string" => text(&c.call(&format!("GET {k}"))),
                 "list" => text(&c.call(&format!("LRANGE {k} 0 -1"))),
@@ -1293,25 +1398,98 @@ fn regression_sequences() {
     let cases: Vec<(&str, Vec<Step>)> = vec![
         // A write finding its key expired sent the command, then the DEL: replicas deleted
         // what the command had just written.
-        ("lazy DEL before the write", vec![x("PSETEX hl1 1 v"), c("PFADD hl1")]),
-        ("lazy DEL inside EXEC", vec![x("SET s1 v PX 1"), Step::Multi(vec!["MULTI".into(), "INCR s1".into(), "EXEC".into()])]),
+        (
+            "lazy DEL before the write",
+            vec![x("PSETEX hl1 1 v"), c("PFADD hl1")],
+        ),
+        (
+            "lazy DEL inside EXEC",
+            vec![
+                x("SET s1 v PX 1"),
+                Step::Multi(vec!["MULTI".into(), "INCR s1".into(), "EXEC".into()]),
+            ],
+        ),
         // A key of another database found expired (MOVE's / COPY's destination) is
         // deleted there before the command.
-        ("MOVE onto an expired key", vec![c("SELECT 1"), x("PSETEX s1 1 v"), c("SELECT 0"), c("SET s1 w"), c("MOVE s1 1")]),
-        ("COPY onto an expired key", vec![c("SELECT 1"), x("PSETEX s1 1 v"), c("SELECT 0"), c("SET s1 w"), c("COPY s1 s1 DB 1")]),
-        ("BZPOPMIN served after blocking", vec![b("BZPOPMIN z2 0", "ZADD z2 1 a 2 b")]),
-        ("BLMOVE served after blocking", vec![b("BLMOVE l2 l1 RIGHT LEFT 0", "RPUSH l2 a b")]),
-        ("ZPOPMIN as sent", vec![c("ZADD z1 1 a"), c("zpopmin z1 10")]),
-        ("SET with a past PXAT", vec![c("SET x2 v PXAT 1 GET"), c("EXISTS x2")]),
-        ("SET GET", vec![c("SET s2 -3 GET"), c("SET s2 v KEEPTTL GET")]),
+        (
+            "MOVE onto an expired key",
+            vec![
+                c("SELECT 1"),
+                x("PSETEX s1 1 v"),
+                c("SELECT 0"),
+                c("SET s1 w"),
+                c("MOVE s1 1"),
+            ],
+        ),
+        (
+            "COPY onto an expired key",
+            vec![
+                c("SELECT 1"),
+                x("PSETEX s1 1 v"),
+                c("SELECT 0"),
+                c("SET s1 w"),
+                c("COPY s1 s1 DB 1"),
+            ],
+        ),
+        (
+            "BZPOPMIN served after blocking",
+            vec![b("BZPOPMIN z2 0", "ZADD z2 1 a 2 b")],
+        ),
+        (
+            "BLMOVE served after blocking",
+            vec![b("BLMOVE l2 l1 RIGHT LEFT 0", "RPUSH l2 a b")],
+        ),
+        (
+            "ZPOPMIN as sent",
+            vec![c("ZADD z1 1 a"), c("zpopmin z1 10")],
+        ),
+        (
+            "SET with a past PXAT",
+            vec![c("SET x2 v PXAT 1 GET"), c("EXISTS x2")],
+        ),
+        (
+            "SET GET",
+            vec![c("SET s2 -3 GET"), c("SET s2 v KEEPTTL GET")],
+        ),
         ("GETSET", vec![c("INCRBY s1 -5"), c("GETSET s1 2.5")]),
         ("HINCRBYFLOAT", vec![c("HINCRBYFLOAT h1 b -0.5")]),
-        ("XADD with an ID without sequence", vec![c("XADD x2 5 f v"), c("XADD x2 MAXLEN ~ 1 * f v")]),
-        ("EXPIREAT NX", vec![c("APPEND s2 abc"), c("EXPIREAT s2 4102444900 NX"), c("pexpireat s2 4102444900001 gt")]),
-        ("SMOVE from a missing source", vec![x("PSETEX h1 1 v"), c("SMOVE t1 h1 c")]),
+        (
+            "XADD with an ID without sequence",
+            vec![c("XADD x2 5 f v"), c("XADD x2 MAXLEN ~ 1 * f v")],
+        ),
+        (
+            "EXPIREAT NX",
+            vec![
+                c("APPEND s2 abc"),
+                c("EXPIREAT s2 4102444900 NX"),
+                c("pexpireat s2 4102444900001 gt"),
+            ],
+        ),
+        (
+            "SMOVE from a missing source",
+            vec![x("PSETEX h1 1 v"), c("SMOVE t1 h1 c")],
+        ),
         ("SWAPDB of a database with itself", vec![c("SWAPDB 1 1")]),
-        ("UNLINK of expired keys", vec![x("SET t1 v PXAT 1 GET"), x("SET s2 v PX 1"), c("UNLINK t1 s2")]),
-        ("MGET of expired keys", vec![x("SET t1 v PX 1"), x("SET s2 v PX 1"), c("MGET t1 s2")]),
+        (
+            "UNLINK of expired keys",
+            vec![
+                x("SET t1 v PXAT 1 GET"),
+                x("SET s2 v PX 1"),
+                c("UNLINK t1 s2"),
+            ],
+        ),
+        (
+            "XGROUP DELCONSUMER of no consumer",
+            vec![
+                c("XADD x1 9-9 f v"),
+                c("XGROUP CREATE x1 g1 0"),
+                c("XGROUP DELCONSUMER x1 g1 c1"),
+            ],
+        ),
+        (
+            "MGET of expired keys",
+            vec![x("SET t1 v PX 1"), x("SET s2 v PX 1"), c("MGET t1 s2")],
+        ),
     ];
     let mut pair = Pair::start_with(CONFIG);
     let mut rig = Rig::new(&pair);
