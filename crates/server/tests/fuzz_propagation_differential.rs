@@ -11,8 +11,9 @@
 //! stream. A seeded generator writes sequences of steps: single commands over strings, the
 //! expire family, lists, sets, sorted sets, hashes, streams with consumer groups, HLL, geo,
 //! bitfields, SORT ... STORE, the keyspace commands (SELECT, MOVE, SWAPDB, COPY, RENAME,
-//! FLUSHDB), DUMP + RESTORE, EVAL / FCALL, MULTI/EXEC blocks (with queued and run-time
-//! errors), keys given a 1 ms expiry and then touched (lazy expiry), and blocking commands
+//! FLUSHDB), lazyfree-lazy-expire on and off, DUMP + RESTORE, EVAL / FCALL, MULTI/EXEC
+//! blocks (with queued and run-time errors), keys given a 1 ms expiry and then touched
+//! (lazy expiry), and blocking commands
 //! (BLPOP, BLMOVE, BLMPOP, BZPOPMIN, BZMPOP, XREAD / XREADGROUP BLOCK) sent on a second
 //! connection and served by the main one.
 //!
@@ -833,6 +834,7 @@ fn keyspace_cmd(r: &mut Rng) -> Step {
                 format!("TOUCH {key}")
             }
         }
+        11 if r.one_in(3) => format!("CONFIG SET lazyfree-lazy-expire {}", p(r, &["yes", "no"])),
         11 => "DBSIZE".to_string(),
         _ => format!("SORT {} BY nosort STORE {other}", p(r, &["l1", "t1", "z1"])),
     })
@@ -1291,6 +1293,7 @@ impl Rig {
     fn reset(&mut self) -> Option<String> {
         for s in [&mut self.rubra, &mut self.redis] {
             s.main.call("DISCARD");
+            s.main.call("CONFIG SET lazyfree-lazy-expire no");
             s.main.call("SELECT 0");
             s.main.call("FLUSHALL");
             s.main.call(&format!("FUNCTION LOAD REPLACE {LIBRARY}"));
@@ -1484,6 +1487,19 @@ fn regression_sequences() {
                 c("XADD x1 9-9 f v"),
                 c("XGROUP CREATE x1 g1 0"),
                 c("XGROUP DELCONSUMER x1 g1 c1"),
+            ],
+        ),
+        (
+            "expiries with lazyfree-lazy-expire",
+            vec![
+                c("CONFIG SET lazyfree-lazy-expire yes"),
+                x("PSETEX s1 1 v"),
+                c("GET s1"),
+                c("SET s2 v"),
+                c("EXPIRE s2 -1"),
+                c("SET s2 v"),
+                c("GETEX s2 PXAT 1"),
+                c("CONFIG SET lazyfree-lazy-expire no"),
             ],
         ),
         (

@@ -508,6 +508,16 @@ fn parse_expire_cond(args: &[Bytes]) -> Result<ExpireCond, Reply> {
     Ok(c)
 }
 
+/// How a key deleted because its expire time is already past is propagated: UNLINK when
+/// expired keys are freed lazily (lazyfree-lazy-expire), else DEL, as Redis.
+pub(crate) fn expiry_delete(ctx: &Ctx) -> Bytes {
+    if ctx.store.config.get_value("lazyfree-lazy-expire") == "yes" {
+        Bytes::from_static(b"UNLINK")
+    } else {
+        Bytes::from_static(b"DEL")
+    }
+}
+
 /// The shared body of EXPIRE/PEXPIRE/EXPIREAT/PEXPIREAT: `unit_ms` converts the argument
 /// to milliseconds, `relative` adds the current time.
 fn set_expiry(ctx: &mut Ctx, args: &[Bytes], unit_ms: i64, relative: bool) -> CmdResult {
@@ -545,7 +555,7 @@ fn set_expiry(ctx: &mut Ctx, args: &[Bytes], unit_ms: i64, relative: bool) -> Cm
     let key = args[1].clone();
     if at <= now as i64 {
         ctx.db().remove(&key);
-        ctx.propagate = Some(vec![vec![Bytes::from_static(b"DEL"), key]]);
+        ctx.propagate = Some(vec![vec![expiry_delete(ctx), key]]);
     } else {
         ctx.db().set_expire(&key, at as u64, now);
         // PEXPIREAT goes out as sent; the others as PEXPIREAT with the absolute time and

@@ -330,7 +330,8 @@ fn getex(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
         }
         Change::At(at) if at <= now as i64 => {
             ctx.db().remove(key);
-            ctx.propagate = Some(vec![vec![Bytes::from_static(b"DEL"), key.clone()]]);
+            let del = super::keys::expiry_delete(ctx);
+            ctx.propagate = Some(vec![vec![del, key.clone()]]);
             ctx.dirty(1);
         }
         Change::At(at) => {
