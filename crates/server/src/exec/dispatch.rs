@@ -413,7 +413,8 @@ fn call_from(ctx: &mut Ctx, cmd: &'static Command, args: &[Bytes], started_ns: u
 fn propagate_expired_first(store: &mut Store, cmd: &Command, db: usize) -> bool {
     let here = store.dbs[db].has_expired_log();
     let other_dbs = matches!(cmd.name, "move" | "copy");
-    if !here && !(other_dbs && store.dbs.iter().any(|d| d.has_expired_log())) {
+    let elsewhere = || other_dbs && store.dbs.iter().any(|d| d.has_expired_log());
+    if !here && !elsewhere() {
         return false;
     }
     let hold = !store.feed.in_exec();
