@@ -269,6 +269,12 @@ impl Store {
         if !self.dbs[db].has_expired_log() {
             return;
         }
+        // As Redis's propagateDeletion: UNLINK when expired keys are freed lazily.
+        let del: &'static [u8] = if self.config.get_value("lazyfree-lazy-expire") == "yes" {
+            b"UNLINK"
+        } else {
+            b"DEL"
+        };
         for key in self.dbs[db].drain_expired() {
             self.stats.expired_keys += 1;
             self.watches.touch(db, &key);
@@ -284,7 +290,7 @@ impl Store {
                     db,
                 );
             }
-            self.feed.propagate(db, &[Bytes::from_static(b"DEL"), key]);
+            self.feed.propagate(db, &[Bytes::from_static(del), key]);
         }
     }
 }

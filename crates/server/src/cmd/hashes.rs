@@ -214,6 +214,14 @@ fn hincrbyfloat(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
     let h = ctx.write_or_create::<H>(&args[1])?;
     h.insert(args[2].clone(), text.clone());
     ctx.dirty(1);
+    // Replicas get the resulting value (HSET key field value), as from Redis: redoing the
+    // float arithmetic there could round differently.
+    ctx.propagate = Some(vec![vec![
+        Bytes::from_static(b"HSET"),
+        args[1].clone(),
+        args[2].clone(),
+        text.clone(),
+    ]]);
     Ok(Reply::Bulk(text))
 }
 

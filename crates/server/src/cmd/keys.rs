@@ -282,8 +282,9 @@ fn swapdb(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
         }
         store.dbs.swap(a, b);
         store.blocking.swap_dbs(a, b);
-        store.dirty += 1;
     }
+    // Counted (and propagated) even when both are the same database, as in Redis.
+    ctx.store.dirty += 1;
     Ok(Reply::OK)
 }
 
@@ -507,6 +508,16 @@ fn parse_expire_cond(args: &[Bytes]) -> Result<ExpireCond, Reply> {
     Ok(c)
 }
 
+/// How a key deleted because its expire time is already past is propagated: UNLINK when
+/// expired keys are freed lazily (lazyfree-lazy-expire), else DEL, as Redis.
+pub(crate) fn expiry_delete(ctx: &Ctx) -> Bytes {
+    if ctx.store.config.get_value("lazyfree-lazy-expire") == "yes" {
+        Bytes::from_static(b"UNLINK")
+    } else {
+        Bytes::from_static(b"DEL")
+    }
+}
+
 /// The shared body of EXPIRE/PEXPIRE/EXPIREAT/PEXPIREAT: `unit_ms` converts the argument
 /// to milliseconds, `relative` adds the current time.
 fn set_expiry(ctx: &mut Ctx, args: &[Bytes], unit_ms: i64, relative: bool) -> CmdResult {
@@ -544,14 +555,20 @@ fn set_expiry(ctx: &mut Ctx, args: &[Bytes], unit_ms: i64, relative: bool) -> Cm
     let key = args[1].clone();
     if at <= now as i64 {
         ctx.db().remove(&key);
-        ctx.propagate = Some(vec![vec![Bytes::from_static(b"DEL"), key]]);
+        ctx.propagate = Some(vec![vec![expiry_delete(ctx), key]]);
     } else {
         ctx.db().set_expire(&key, at as u64, now);
-        ctx.propagate = Some(vec![vec![
-            Bytes::from_static(b"PEXPIREAT"),
-            key,
-            Bytes::from(at.to_string()),
-        ]]);
+        // PEXPIREAT goes out as sent; the others as PEXPIREAT with the absolute time and
+        // the client's options (Redis rewrites the name and the time only).
+        if relative || unit_ms != 1 {
+            let mut cmd = vec![
+                Bytes::from_static(b"PEXPIREAT"),
+                key,
+                Bytes::from(at.to_string()),
+            ];
+            cmd.extend(args[3..].iter().cloned());
+            ctx.propagate = Some(vec![cmd]);
+        }
     }
     ctx.dirty(1);
     Ok(Reply::Int(1))

@@ -60,6 +60,15 @@ impl End {
         }
     }
 
+    /// The end as Redis names it when it propagates a BLMOVE served after blocking
+    /// ("left" / "right", lower case; served at once, the client's own words are kept).
+    fn word(self) -> Bytes {
+        Bytes::from_static(match self {
+            End::Left => b"left",
+            End::Right => b"right",
+        })
+    }
+
     /// The single-pop command this end corresponds to, for propagation.
     fn pop_name(self) -> Bytes {
         Bytes::from_static(match self {
@@ -598,12 +607,18 @@ fn blmove(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
     let from = End::parse(&args[3])?;
     let to = End::parse(&args[4])?;
     let timeout = args::timeout_ms(&args[5])?;
+    let served_after_blocking = ctx.store.blocking.waiter(ctx.client.id).is_some();
+    let (from_word, to_word) = if served_after_blocking {
+        (from.word(), to.word())
+    } else {
+        (args[3].clone(), args[4].clone())
+    };
     let as_cmd = vec![
         Bytes::from_static(b"LMOVE"),
         args[1].clone(),
         args[2].clone(),
-        args[3].clone(),
-        args[4].clone(),
+        from_word,
+        to_word,
     ];
     bmove_generic(ctx, args, from, to, timeout, as_cmd)
 }

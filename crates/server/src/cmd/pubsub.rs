@@ -183,8 +183,21 @@ fn deliver(ctx: &mut Ctx, kind: Kind, args: &[Bytes]) -> CmdResult {
             .node
             .publish(&args[1], &args[2], matches!(kind, Kind::Shard));
         crate::cluster::driver::apply(store, outs);
+    } else {
+        propagate_to_replicas(ctx, args);
     }
     Ok(Reply::Int(n as i64))
+}
+
+/// Outside cluster mode a published message goes down the replication stream (not to the
+/// AOF), so clients subscribed on the replicas receive it too, as Redis's
+/// `forceCommandPropagation(c, PROPAGATE_REPL)` does.
+fn propagate_to_replicas(ctx: &mut Ctx, args: &[Bytes]) {
+    let feed = &mut ctx.store.feed;
+    let before = feed.targets;
+    feed.targets &= crate::repl::feed::TARGET_REPL;
+    feed.propagate(ctx.client.db, args);
+    feed.targets = before;
 }
 
 /// PUBLISH channel message

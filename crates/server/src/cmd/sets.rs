@@ -208,6 +208,10 @@ fn smove(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
     let (src, dst, member) = (&args[1], &args[2], &args[3]);
     // As Redis: a missing source answers 0 before the destination's type is checked.
     if !ctx.check_type::<S>(src)? {
+        // Redis has looked the destination up too: an expired one is deleted (and the
+        // DEL propagated) even so.
+        let now = ctx.now_ms;
+        ctx.db().contains(dst, now);
         return Ok(Reply::Int(0));
     }
     ctx.check_type::<S>(dst)?;

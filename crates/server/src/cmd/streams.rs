@@ -213,6 +213,8 @@ struct TrimArgs {
     approx: bool,
     /// Entries at most removed by `~` trimming (0 = unlimited).
     limit: u64,
+    /// Where the `~` is in the arguments (rewritten to `=` for propagation).
+    approx_pos: Option<usize>,
 }
 
 /// What XADD's options said.
@@ -244,9 +246,11 @@ fn parse_add_or_trim(ctx: &Ctx, args: &[Bytes], xadd: bool) -> Result<AddArgs, R
                 ));
             }
             t.approx = false;
+            t.approx_pos = None;
             let next = &args[i + 1];
             if more >= 2 && next.as_ref() == b"~" {
                 t.approx = true;
+                t.approx_pos = Some(i + 1);
                 i += 1;
             } else if more >= 2 && next.as_ref() == b"=" {
                 i += 1;
@@ -315,19 +319,19 @@ fn parse_add_or_trim(ctx: &Ctx, args: &[Bytes], xadd: bool) -> Result<AddArgs, R
     })
 }
 
-/// The trim options as they must be propagated: exact, to the state trimming produced.
-fn trim_propagation(t: &TrimArgs, s: &Stream) -> Vec<Bytes> {
-    match t.strategy {
-        None => Vec::new(),
-        Some(Trim::Maxlen(n)) => {
-            let n = if t.approx { s.len() as u64 } else { n };
-            vec![bulk("MAXLEN"), bulk("="), Bytes::from(n.to_string())]
-        }
-        Some(Trim::MinId(id)) => {
-            let id = if t.approx { s.first_id() } else { id };
-            vec![bulk("MINID"), bulk("="), id_arg(id)]
-        }
+/// The command as it must be propagated, as Redis 7.0 does it: the client's arguments,
+/// with approximate trimming (`~`) made exact (`=` and the threshold trimming reached),
+/// so replicas end with the same entries.
+fn trim_propagation(args: &[Bytes], t: &TrimArgs, s: &Stream) -> Vec<Bytes> {
+    let mut prop = args.to_vec();
+    if let (Some(pos), Some(strategy)) = (t.approx_pos, t.strategy) {
+        prop[pos] = bulk("=");
+        prop[pos + 1] = match strategy {
+            Trim::Maxlen(_) => Bytes::from(s.len().to_string()),
+            Trim::MinId(_) => id_arg(s.first_id()),
+        };
     }
+    prop
 }
 
 /// XADD key [NOMKSTREAM] [MAXLEN|MINID [=|~] threshold [LIMIT count]] *|id field value ...
@@ -386,13 +390,11 @@ fn xadd(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
     if let Some(strategy) = parsed.trim.strategy {
         dirty += s.trim(strategy, parsed.trim.approx, parsed.trim.limit);
     }
-    let mut prop = vec![bulk("XADD"), key.clone()];
-    if parsed.no_mkstream {
-        prop.push(bulk("NOMKSTREAM"));
+    let mut prop = trim_propagation(args, &parsed.trim, s);
+    // An ID the server chose (`*`, `ms-*`) goes out as the one it made.
+    if !matches!(parsed.id, Some((_, true))) {
+        prop[parsed.id_pos] = id_arg(id);
     }
-    prop.extend(trim_propagation(&parsed.trim, s));
-    prop.push(id_arg(id));
-    prop.extend(args[field_pos..].iter().cloned());
     ctx.propagate = Some(vec![prop]);
     ctx.dirty(dirty);
     Ok(id_reply(id))
@@ -410,9 +412,7 @@ fn xtrim(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
     };
     let deleted = s.trim(strategy, parsed.trim.approx, parsed.trim.limit);
     if deleted > 0 {
-        let mut prop = vec![bulk("XTRIM"), args[1].clone()];
-        prop.extend(trim_propagation(&parsed.trim, s));
-        ctx.propagate = Some(vec![prop]);
+        ctx.propagate = Some(vec![trim_propagation(args, &parsed.trim, s)]);
         ctx.dirty(deleted);
     }
     Ok(Reply::Int(deleted as i64))

@@ -185,9 +185,14 @@ fn parse_set_opts(ctx: &Ctx, opts: &[Bytes]) -> Result<SetOpts, Reply> {
 }
 
 /// The shared write of SET and friends: stores `value` under `key` with the TTL rule,
-/// and sets what replicas get (an absolute PXAT, or DEL when the time already passed).
+/// and sets what replicas get (an absolute PXAT when the TTL is set).
 fn store_string(ctx: &mut Ctx, key: &Bytes, value: &Bytes, ttl: Ttl) {
     let now = ctx.now_ms;
+    if ctx.db().expires_count() > 0 {
+        // An expired key being overwritten is expired first, as Redis's lookup does: its
+        // DEL goes out before the write (in one MULTI with it).
+        ctx.db().contains(key, now);
+    }
     let expire_at = match ttl {
         Ttl::Clear => 0,
         Ttl::Keep => match ctx.db().get(key, now) {
@@ -197,13 +202,9 @@ fn store_string(ctx: &mut Ctx, key: &Bytes, value: &Bytes, ttl: Ttl) {
         Ttl::At(at) => at as u64,
     };
     if let Ttl::At(at) = ttl {
-        if at <= now as i64 {
-            // Already expired: the key is gone, as Redis does for EXAT/PXAT in the past.
-            ctx.db().remove(key);
-            ctx.propagate = Some(vec![vec![Bytes::from_static(b"DEL"), key.clone()]]);
-            ctx.dirty(1);
-            return;
-        }
+        // A time already past is stored as it is (the key is then expired: the next
+        // lookup deletes it and propagates the DEL), and goes out as SET ... PXAT like any
+        // other, as Redis 7.0 does.
         ctx.propagate = Some(vec![vec![
             Bytes::from_static(b"SET"),
             key.clone(),
@@ -239,6 +240,17 @@ fn set(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
         }
     }
     store_string(ctx, key, &args[2], o.ttl);
+    if o.get && ctx.propagate.is_none() {
+        // Replicas get the write without GET (every GET after the value), as from Redis;
+        // with an expire the command was rewritten whole already.
+        let without_get = args
+            .iter()
+            .enumerate()
+            .filter(|(i, a)| *i < 3 || !is(a, "get"))
+            .map(|(_, a)| a.clone())
+            .collect();
+        ctx.propagate = Some(vec![without_get]);
+    }
     Ok(match old {
         Some(v) => v.map_or(Reply::Nil, Reply::Bulk),
         None => Reply::OK,
@@ -276,6 +288,12 @@ fn psetex(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
 fn getset(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
     let old = read_str(ctx, &args[1])?.map(|s| Bytes::copy_from_slice(s));
     store_string(ctx, &args[1], &args[2], Ttl::Clear);
+    // Propagated as SET key value, as Redis does.
+    ctx.propagate = Some(vec![vec![
+        Bytes::from_static(b"SET"),
+        args[1].clone(),
+        args[2].clone(),
+    ]]);
     Ok(old.map_or(Reply::Nil, Reply::Bulk))
 }
 
@@ -312,7 +330,8 @@ fn getex(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
         }
         Change::At(at) if at <= now as i64 => {
             ctx.db().remove(key);
-            ctx.propagate = Some(vec![vec![Bytes::from_static(b"DEL"), key.clone()]]);
+            let del = super::keys::expiry_delete(ctx);
+            ctx.propagate = Some(vec![vec![del, key.clone()]]);
             ctx.dirty(1);
         }
         Change::At(at) => {

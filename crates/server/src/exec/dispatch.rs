@@ -383,6 +383,7 @@ fn call_from(ctx: &mut Ctx, cmd: &'static Command, args: &[Bytes], started_ns: u
             }
         }
     }
+    let hold = propagate_expired_first(ctx.store, cmd, db);
     if changed {
         match rewritten {
             Some(cmds) => {
@@ -401,13 +402,38 @@ fn call_from(ctx: &mut Ctx, cmd: &'static Command, args: &[Bytes], started_ns: u
             None => ctx.store.feed.propagate(db, args),
         }
     }
-    // The test `collect_expired` starts with, without the call when nothing expired.
-    if ctx.store.dbs[db].has_expired_log() {
-        ctx.store.collect_expired(db);
+    if hold {
+        ctx.store.feed.end_exec();
     }
     crate::exec::notify::publish_misses(ctx.store, db);
     crate::exec::tracking::command_done(ctx.store, ctx.client, cmd, args, outer_client);
     reply
+}
+
+/// Propagates the DELs of the keys the command just found expired, before the command's
+/// own propagation; true if the feed now holds them (`begin_exec`) so that, with the
+/// command, they go out as one MULTI ... EXEC when that makes several commands: Redis 7.0
+/// propagates a lazy expiry at the lookup, inside the command's pending propagation. Sent
+/// after the command, a DEL deleted on the replicas what the command had just written.
+/// MOVE and COPY ... DB also look their destination up in another database.
+fn propagate_expired_first(store: &mut Store, cmd: &Command, db: usize) -> bool {
+    let here = store.dbs[db].has_expired_log();
+    let other_dbs = matches!(cmd.name, "move" | "copy");
+    let elsewhere = || other_dbs && store.dbs.iter().any(|d| d.has_expired_log());
+    if !here && !elsewhere() {
+        return false;
+    }
+    let hold = !store.feed.in_exec();
+    if hold {
+        store.feed.begin_exec();
+    }
+    if other_dbs {
+        for other in (0..store.dbs.len()).filter(|&d| d != db) {
+            store.collect_expired(other);
+        }
+    }
+    store.collect_expired(db);
+    hold
 }
 
 /// Serves blocked clients whose keys received data, first come first served, until no key

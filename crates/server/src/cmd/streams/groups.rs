@@ -409,10 +409,14 @@ pub(super) fn xgroup(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
             let Some(s) = ctx.write_as::<S>(&key)? else {
                 return Err(err::NO_SUCH_KEY);
             };
-            let pending = s
-                .groups
-                .get_mut(&name)
-                .map_or(0, |g| g.delete_consumer(&args[4]));
+            let Some(g) = s.groups.get_mut(&name) else {
+                return Ok(Reply::Int(0));
+            };
+            // A consumer that does not exist changes nothing (and nothing is propagated).
+            if !g.consumers.contains_key(&args[4][..]) {
+                return Ok(Reply::Int(0));
+            }
+            let pending = g.delete_consumer(&args[4]);
             ctx.dirty(1);
             Ok(Reply::Int(pending as i64))
         }

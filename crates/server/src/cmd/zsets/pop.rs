@@ -5,10 +5,26 @@ use super::*;
 // ---------------------------------------------------------------------------------------
 // Pops.
 
+/// What a pop propagates, as Redis 7.0 does: ZPOPMIN/ZPOPMAX as the client sent them,
+/// BZPOPMIN/BZPOPMAX as `ZPOPMIN|ZPOPMAX key` (no count), ZMPOP/BZMPOP as
+/// `ZPOPMIN|ZPOPMAX key n` with n the number popped (their COUNT capped at the set's size).
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(super) enum PopForm {
+    AsSent,
+    NoCount,
+    Popped,
+}
+
 /// Pops up to `count` members from the min or max end of `key` (an existing sorted set),
-/// deletes the key if emptied, and propagates the pop as `ZPOPMIN|ZPOPMAX key count` so
-/// replicas and the AOF replay exactly what the (possibly blocking) command did.
-pub(super) fn pop_from(ctx: &mut Ctx, key: &Bytes, max: bool, count: usize) -> Vec<(Bytes, f64)> {
+/// deletes the key if emptied, and propagates the pop in `form` so replicas and the AOF
+/// replay exactly what the (possibly blocking) command did.
+pub(super) fn pop_from(
+    ctx: &mut Ctx,
+    key: &Bytes,
+    max: bool,
+    count: usize,
+    form: PopForm,
+) -> Vec<(Bytes, f64)> {
     let mut out = Vec::new();
     if let Ok(Some(z)) = ctx.write_as::<Z>(key) {
         while out.len() < count {
@@ -23,11 +39,13 @@ pub(super) fn pop_from(ctx: &mut Ctx, key: &Bytes, max: bool, count: usize) -> V
         ctx.remove_if_empty(key);
         ctx.dirty(out.len() as u64);
         let name = if max { "ZPOPMAX" } else { "ZPOPMIN" };
-        ctx.propagate = Some(vec![vec![
-            Bytes::from_static(name.as_bytes()),
-            key.clone(),
-            Bytes::from(out.len().to_string()),
-        ]]);
+        let mut cmd = vec![Bytes::from_static(name.as_bytes()), key.clone()];
+        if form == PopForm::Popped {
+            cmd.push(Bytes::from(out.len().to_string()));
+        }
+        if form != PopForm::AsSent {
+            ctx.propagate = Some(vec![cmd]);
+        }
     }
     out
 }
@@ -64,7 +82,7 @@ pub(super) fn zpop(ctx: &mut Ctx, args: &[Bytes], max: bool) -> CmdResult {
     if ctx.write_as::<Z>(&args[1])?.is_none() || count == Some(0) {
         return Ok(Reply::Array(Vec::new()));
     }
-    let items = pop_from(ctx, &args[1], max, count.unwrap_or(1));
+    let items = pop_from(ctx, &args[1], max, count.unwrap_or(1), PopForm::AsSent);
     let nested = ctx.client.resp3 && count.is_some();
     Ok(pairs_reply(items, true, nested))
 }
@@ -85,7 +103,7 @@ pub(super) fn bzpop(ctx: &mut Ctx, args: &[Bytes], max: bool) -> CmdResult {
     let keys = &args[1..args.len() - 1];
     match first_nonempty(ctx, keys)? {
         Some(key) => {
-            let items = pop_from(ctx, &key, max, 1);
+            let items = pop_from(ctx, &key, max, 1, PopForm::NoCount);
             let mut out = vec![Reply::Bulk(key)];
             for (m, s) in items {
                 out.push(Reply::Bulk(m));
@@ -151,7 +169,7 @@ pub(super) fn zmpop(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
     let (keys, max, count) = parse_mpop(args, 1)?;
     match first_nonempty(ctx, &keys)? {
         Some(key) => {
-            let items = pop_from(ctx, &key, max, count);
+            let items = pop_from(ctx, &key, max, count, PopForm::Popped);
             ctx.touched_only(&key);
             Ok(mpop_reply(key, items))
         }
@@ -165,7 +183,7 @@ pub(super) fn bzmpop(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
     let (keys, max, count) = parse_mpop(args, 2)?;
     match first_nonempty(ctx, &keys)? {
         Some(key) => {
-            let items = pop_from(ctx, &key, max, count);
+            let items = pop_from(ctx, &key, max, count, PopForm::Popped);
             ctx.touched_only(&key);
             Ok(mpop_reply(key, items))
         }
