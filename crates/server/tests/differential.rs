@@ -25,6 +25,12 @@ const GENERIC: &[&str] = &[
     "DEL a nope",
     "UNLINK b",
     "TOUCH h s nope",
+    // A refused connection: Redis's non-blocking connect "succeeds" and its write fails;
+    // a name that does not resolve fails the connect. Port 1 is closed on loopback.
+    "MIGRATE 127.0.0.1 1 h 0 1000",
+    "MIGRATE 127.0.0.1 1 \"\" 0 1000 KEYS h s",
+    "MIGRATE no-such-host.invalid 1 h 0 1000",
+    "MIGRATE 127.0.0.1 1 nope 0 1000",
     "RENAME h h2",
     "RENAME nope x",
     "RENAME h2 h2",

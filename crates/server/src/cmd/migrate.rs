@@ -97,6 +97,9 @@ fn read_reply(s: &mut TcpStream, reader: &mut FrameReader) -> Result<Result<(), 
     }
 }
 
+/// MIGRATE's reply when the payload cannot be sent.
+const WRITE_ERR: &str = "IOERR error or timeout writing to target instance";
+
 /// MIGRATE host port key|"" destination-db timeout [COPY] [REPLACE] [AUTH password]
 /// [AUTH2 username password] [KEYS key [key ...]]
 fn migrate(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
@@ -129,7 +132,16 @@ fn migrate(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
         .ok()
         .and_then(|mut a| a.next())
         .ok_or_else(connect_err)?;
-    let mut s = TcpStream::connect_timeout(&addr, timeout).map_err(|_| connect_err())?;
+    // Redis connects without blocking and only waits for the socket to turn writable: a
+    // refused connection passes that wait and fails at the first write ("writing to
+    // target instance"); only a connect that times out is a connect error.
+    let mut s = TcpStream::connect_timeout(&addr, timeout).map_err(|e| {
+        if e.kind() == std::io::ErrorKind::TimedOut {
+            connect_err()
+        } else {
+            Reply::err(WRITE_ERR)
+        }
+    })?;
     let _ = s.set_read_timeout(Some(timeout));
     let _ = s.set_write_timeout(Some(timeout));
     let _ = s.set_nodelay(true);
@@ -158,8 +170,7 @@ fn migrate(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
         }
         encode_request(&mut req, &parts);
     }
-    s.write_all(&req)
-        .map_err(|_| Reply::err("IOERR error or timeout writing to target instance"))?;
+    s.write_all(&req).map_err(|_| Reply::err(WRITE_ERR))?;
     let mut reader = FrameReader::new(64 * 1024);
     let mut first_error: Option<String> = None;
     for _ in 0..expected {
