@@ -1449,3 +1449,43 @@ fn regression_many_cached_scripts() {
         assert_eq!(pair.step(line, Cmp::Exact), None);
     }
 }
+
+/// Library functions held the same kind of slot: 9000 functions in 90 libraries used to
+/// make the next FUNCTION LOAD (and any EVAL) fail with "out of Lua stack".
+#[test]
+fn regression_many_library_functions() {
+    let mut pair = Pair::start();
+    let lines: Vec<String> = (0..90)
+        .map(|lib| {
+            let body: String = (0..100)
+                .map(|f| {
+                    format!("redis.register_function('f{lib}_{f}', function() return {f} end) ")
+                })
+                .collect();
+            format!("FUNCTION LOAD \"#!lua name=l{lib}\\n{body}\"")
+        })
+        .collect();
+    for batch in lines.chunks(10) {
+        let batch: Vec<&str> = batch.iter().map(String::as_str).collect();
+        for c in [&mut pair.a, &mut pair.b] {
+            assert!(c.try_send_many(&batch));
+        }
+        for _ in &batch {
+            let (ra, rb) = (pair.a.read_reply(), pair.b.read_reply());
+            assert_eq!(ra.escape_ascii().to_string(), rb.escape_ascii().to_string());
+            assert!(ra.starts_with(b"$"), "a library name: {}", ra.escape_ascii());
+        }
+    }
+    assert!(pair.a.try_send_many(&["FCALL f89_99 0"]));
+    assert_eq!(pair.a.read_reply(), b":99\r\n");
+    for line in [
+        "FUNCTION LOAD \"#!lua name=last\\nredis.register_function('one_more', function() return 'ok' end)\"",
+        "FCALL one_more 0",
+        "FCALL f89_99 0",
+        "EVAL \"return 2\" 0",
+        "FUNCTION FLUSH",
+        "FCALL f0_0 0",
+    ] {
+        assert_eq!(pair.step(line, Cmp::Exact), None);
+    }
+}

@@ -15,7 +15,18 @@ pub(crate) struct LibFunction {
     pub name: String,
     pub description: Option<Bytes>,
     pub flags: u32,
-    pub func: Function,
+    /// The callback, kept in the Lua registry: a `Function` handle would hold a slot of
+    /// mlua's reference stack for as long as the library is loaded, and a few thousand of
+    /// them make every later call fail with "out of Lua stack" (as cached EVAL scripts did).
+    pub func: mlua::RegistryKey,
+}
+
+/// What redis.register_function was given, before the callback moves to the registry.
+struct Registration {
+    name: String,
+    description: Option<Bytes>,
+    flags: u32,
+    func: Function,
 }
 
 /// One library: its name, its full source (with the shebang) and its functions in
@@ -184,15 +195,21 @@ impl Engine {
         let result = lua.scope(|scope| {
             let register =
                 scope.create_function(|lua, a: Variadic<Value>| match parse_registration(&a) {
-                    Ok(f) => {
+                    Ok(r) => {
                         let mut map = collected.borrow_mut();
-                        if map.contains_key(&f.name) {
+                        if map.contains_key(&r.name) {
                             let t = convert::error_table(
                                 lua,
                                 b"Function already exists in the library",
                             )?;
                             return Ok((false, Value::Table(t)));
                         }
+                        let f = LibFunction {
+                            name: r.name,
+                            description: r.description,
+                            flags: r.flags,
+                            func: lua.create_registry_value(r.func)?,
+                        };
                         map.insert(f.name.clone(), f);
                         Ok((true, Value::Nil))
                     }
@@ -252,7 +269,7 @@ fn load_error_text(e: &mlua::Error) -> String {
 
 /// Reads redis.register_function's arguments: `(name, callback)` or a table with
 /// function_name, callback, flags and description.
-fn parse_registration(a: &[Value]) -> Result<LibFunction, &'static str> {
+fn parse_registration(a: &[Value]) -> Result<Registration, &'static str> {
     let mut name = None;
     let mut callback = None;
     let mut description = None;
@@ -314,7 +331,7 @@ fn parse_registration(a: &[Value]) -> Result<LibFunction, &'static str> {
     if !valid_name(&name) {
         return Err(BAD_NAME);
     }
-    Ok(LibFunction {
+    Ok(Registration {
         name: String::from_utf8_lossy(&name).into_owned(),
         description,
         flags,

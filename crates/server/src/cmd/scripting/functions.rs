@@ -26,7 +26,13 @@ fn generic(ctx: &mut Ctx, args: &[Bytes], ro: bool) -> CmdResult {
         return Err(Reply::err("ERR Function not found"));
     };
     // Found case-insensitively; errors name the function as it was registered.
-    let (func, flags, name) = (f.func.clone(), f.flags, f.name.clone());
+    let (flags, name) = (f.flags, f.name.clone());
+    let func: mlua::Function = ctx
+        .store
+        .scripts
+        .lua
+        .registry_value(&f.func)
+        .map_err(|e| Reply::error(format!("ERR Error running function {name}: {e}")))?;
     if crate::cmd::args::int(&args[2]).is_err() {
         return Err(Reply::err("ERR Bad number of keys provided"));
     }
