@@ -50,7 +50,7 @@ mod common;
 #[allow(dead_code)]
 mod fuzz_kit;
 mod reference;
-use fuzz_kit::{campaign, cased, frame, p, Pair};
+use fuzz_kit::{campaign, cased, first_differing_step, frame, p, steps, Pair, Step};
 use reference::{Incoming, RawConn};
 use rubra_fuzz::Rng;
 use rubra_resp::Frame;
@@ -70,18 +70,6 @@ const BARRIER: &str = "fuzz-barrier";
 const PATIENCE: Duration = Duration::from_secs(10);
 /// The control user's password (the user is created on the command line).
 const ADMIN_PW: &str = "adminpw";
-
-/// One step: commands sent in one write on one connection.
-#[derive(Clone, Debug)]
-struct Step {
-    conn: usize,
-    lines: Vec<String>,
-}
-
-/// A step as the failure report shows it.
-fn show(s: &Step) -> String {
-    format!("c{}: {}", s.conn, s.lines.join(" ; "))
-}
 
 // ---------------------------------------------------------------------------------------
 // Generator
@@ -1030,15 +1018,7 @@ fn stable_info(info: &[u8]) -> Vec<u8> {
 fn first_difference(pair: &mut Pair, resp3: bool, seq: &[Step]) -> Option<String> {
     let ours = run_side(pair.rubra.port, &mut pair.a, resp3, seq);
     let theirs = run_side(pair.redis.port, &mut pair.b, resp3, seq);
-    for (k, (x, y)) in ours.iter().zip(&theirs).enumerate() {
-        if x != y {
-            return Some(format!(
-                "step {k} {}\n    rubra: {x}\n    redis: {y}",
-                show(&seq[k])
-            ));
-        }
-    }
-    None
+    first_differing_step(seq, &ours, &theirs)
 }
 
 /// Both servers with the control user `admin`, and control connections logged in as it.
@@ -1061,27 +1041,13 @@ fn fuzz_acl_sequences_against_redis() {
         &mut pair,
         sequence,
         first_difference,
-        show,
+        Step::show,
     );
 }
 
 // ---------------------------------------------------------------------------------------
 // Regressions: shrunk sequences of differences found (each a list of "conn: line ; line")
 // ---------------------------------------------------------------------------------------
-
-/// Parses "n: line ; line" steps.
-fn steps(lines: &[&str]) -> Vec<Step> {
-    lines
-        .iter()
-        .map(|l| {
-            let (c, rest) = l.split_once(':').expect("n: commands");
-            Step {
-                conn: c.trim().parse().expect("connection number"),
-                lines: rest.split(" ; ").map(|x| x.trim().to_string()).collect(),
-            }
-        })
-        .collect()
-}
 
 #[test]
 fn regression_sequences() {

@@ -51,7 +51,7 @@
 mod common;
 mod fuzz_kit;
 mod reference;
-use fuzz_kit::{campaign, frame, opt, p, q, Pair};
+use fuzz_kit::{campaign, first_differing_step, frame, opt, p, q, steps, Pair, Step};
 use reference::{Incoming, RawConn};
 use rubra_fuzz::Rng;
 use rubra_resp::Frame;
@@ -67,17 +67,6 @@ const NCONN: usize = 3;
 const BARRIER: &str = "fuzz-barrier";
 /// How long a read may wait for something a server owes before the run records it missing.
 const PATIENCE: Duration = Duration::from_secs(2);
-
-/// One step: commands sent in one write on one connection.
-#[derive(Clone, Debug)]
-struct Step {
-    conn: usize,
-    lines: Vec<String>,
-}
-
-fn show(s: &Step) -> String {
-    format!("c{}: {}", s.conn, s.lines.join(" ; "))
-}
 
 // ---------------------------------------------------------------------------------------
 // Generator
@@ -1133,15 +1122,7 @@ fn client_lines(text: &str, ids: &[i64], ctl_id: i64) -> String {
 fn first_difference(pair: &mut Pair, resp3: bool, seq: &[Step]) -> Option<String> {
     let ours = run_side(pair.rubra.port, &mut pair.a, resp3, seq);
     let theirs = run_side(pair.redis.port, &mut pair.b, resp3, seq);
-    for (k, (a, b)) in ours.iter().zip(&theirs).enumerate() {
-        if a != b {
-            return Some(format!(
-                "step {k}: {}\n  rubra:\n{a}  redis:\n{b}",
-                show(&seq[k])
-            ));
-        }
-    }
-    None
+    first_differing_step(seq, &ours, &theirs)
 }
 
 /// Both servers, with control connections whose ids (like those of every connection the
@@ -1169,27 +1150,13 @@ fn fuzz_client_sequences_against_redis() {
         &mut pair,
         sequence,
         first_difference,
-        show,
+        Step::show,
     );
 }
 
 // ---------------------------------------------------------------------------------------
 // Regressions: shrunk sequences of differences found (each a list of "conn: line; line")
 // ---------------------------------------------------------------------------------------
-
-/// Parses "n: line ; line" steps.
-fn steps(lines: &[&str]) -> Vec<Step> {
-    lines
-        .iter()
-        .map(|l| {
-            let (c, rest) = l.split_once(':').expect("n: commands");
-            Step {
-                conn: c.trim().parse().expect("connection number"),
-                lines: rest.split(" ; ").map(|x| x.trim().to_string()).collect(),
-            }
-        })
-        .collect()
-}
 
 #[test]
 fn regression_sequences() {

@@ -1222,21 +1222,31 @@ fn sequence(r: &mut Rng) -> Vec<Step> {
     seq
 }
 
+/// A step as a failure report shows it.
+fn show((line, cmp): &Step) -> String {
+    match cmp {
+        Cmp::Exact => line.clone(),
+        Cmp::CrossRestore(c) => format!("FUNCTION RESTORE <other's dump> {line}    ({c:?})"),
+        other => format!("{line}    ({other:?})"),
+    }
+}
+
 #[test]
 fn fuzz_script_sequences_against_redis() {
     let mut pair = Pair::start();
+    script_campaign("fuzz_script_sequences_against_redis", SHORT, &mut pair);
+}
+
+/// The campaign every test here runs on its pair of servers: half the sequences speak
+/// RESP3.
+fn script_campaign(name: &str, short: u64, pair: &mut Pair) {
     campaign(
-        "fuzz_script_sequences_against_redis",
-        SHORT,
-        &mut pair,
-        // Half the sequences speak RESP3.
+        name,
+        short,
+        pair,
         |r| (r.one_in(2), sequence(r)),
         |pair, resp3, seq| pair.first_difference(resp3, seq),
-        |(line, cmp)| match cmp {
-            Cmp::Exact => line.clone(),
-            Cmp::CrossRestore(c) => format!("FUNCTION RESTORE <other's dump> {line}    ({c:?})"),
-            other => format!("{line}    ({other:?})"),
-        },
+        show,
     );
 }
 
@@ -1347,18 +1357,7 @@ fn regression_sequences() {
 #[test]
 fn fuzz_script_sequences_over_maxmemory() {
     let mut pair = Pair::start_with(&["--maxmemory", "1"]);
-    campaign(
-        "fuzz_script_sequences_over_maxmemory",
-        SHORT / 5,
-        &mut pair,
-        |r| (r.one_in(2), sequence(r)),
-        |pair, resp3, seq| pair.first_difference(resp3, seq),
-        |(line, cmp)| match cmp {
-            Cmp::Exact => line.clone(),
-            Cmp::CrossRestore(c) => format!("FUNCTION RESTORE <other's dump> {line}    ({c:?})"),
-            other => format!("{line}    ({other:?})"),
-        },
-    );
+    script_campaign("fuzz_script_sequences_over_maxmemory", SHORT / 5, &mut pair);
 }
 
 /// The same sequences on read-only replicas of a master that never answers, which refuse
@@ -1374,19 +1373,10 @@ fn fuzz_script_sequences_on_a_stale_replica() {
             "--replica-serve-stale-data",
             serve_stale,
         ]);
-        campaign(
+        script_campaign(
             &format!("fuzz_script_sequences_on_a_stale_replica (serve-stale {serve_stale})"),
             SHORT / 10,
             &mut pair,
-            |r| (r.one_in(2), sequence(r)),
-            |pair, resp3, seq| pair.first_difference(resp3, seq),
-            |(line, cmp)| match cmp {
-                Cmp::Exact => line.clone(),
-                Cmp::CrossRestore(c) => {
-                    format!("FUNCTION RESTORE <other's dump> {line}    ({c:?})")
-                }
-                other => format!("{line}    ({other:?})"),
-            },
         );
     }
 }
@@ -1430,16 +1420,7 @@ fn regression_many_cached_scripts() {
     let lines: Vec<String> = (0..9000)
         .map(|i| format!("SCRIPT LOAD \"return {i}\""))
         .collect();
-    for batch in lines.chunks(500) {
-        let batch: Vec<&str> = batch.iter().map(String::as_str).collect();
-        for c in [&mut pair.a, &mut pair.b] {
-            assert!(c.try_send_many(&batch));
-        }
-        for _ in &batch {
-            let (ra, rb) = (pair.a.read_reply(), pair.b.read_reply());
-            assert_eq!(ra.escape_ascii().to_string(), rb.escape_ascii().to_string());
-        }
-    }
+    same_replies_in_batches(&mut pair, &lines, 500);
     for line in [
         "EVAL \"return 'one more'\" 0",
         "EVALSHA e0e1f9fabfc9d4800c877a703b823ac0578ff8db 0",
@@ -1448,6 +1429,24 @@ fn regression_many_cached_scripts() {
     ] {
         assert_eq!(pair.step(line, Cmp::Exact), None);
     }
+}
+
+/// Sends `lines` to both servers, `batch` commands per write, and checks that each reply
+/// is the same on both; rubra's replies.
+fn same_replies_in_batches(pair: &mut Pair, lines: &[String], batch: usize) -> Vec<Vec<u8>> {
+    let mut replies = Vec::new();
+    for chunk in lines.chunks(batch) {
+        let chunk: Vec<&str> = chunk.iter().map(String::as_str).collect();
+        for c in [&mut pair.a, &mut pair.b] {
+            assert!(c.try_send_many(&chunk));
+        }
+        for _ in &chunk {
+            let (ra, rb) = (pair.a.read_reply(), pair.b.read_reply());
+            assert_eq!(ra.escape_ascii().to_string(), rb.escape_ascii().to_string());
+            replies.push(ra);
+        }
+    }
+    replies
 }
 
 /// Library functions held the same kind of slot: 9000 functions in 90 libraries used to
@@ -1465,16 +1464,12 @@ fn regression_many_library_functions() {
             format!("FUNCTION LOAD \"#!lua name=l{lib}\\n{body}\"")
         })
         .collect();
-    for batch in lines.chunks(10) {
-        let batch: Vec<&str> = batch.iter().map(String::as_str).collect();
-        for c in [&mut pair.a, &mut pair.b] {
-            assert!(c.try_send_many(&batch));
-        }
-        for _ in &batch {
-            let (ra, rb) = (pair.a.read_reply(), pair.b.read_reply());
-            assert_eq!(ra.escape_ascii().to_string(), rb.escape_ascii().to_string());
-            assert!(ra.starts_with(b"$"), "a library name: {}", ra.escape_ascii());
-        }
+    for reply in same_replies_in_batches(&mut pair, &lines, 10) {
+        assert!(
+            reply.starts_with(b"$"),
+            "a library name: {}",
+            reply.escape_ascii()
+        );
     }
     assert!(pair.a.try_send_many(&["FCALL f89_99 0"]));
     assert_eq!(pair.a.read_reply(), b":99\r\n");

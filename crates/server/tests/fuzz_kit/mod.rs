@@ -148,3 +148,52 @@ pub(crate) fn campaign<T: Clone>(
         start.elapsed()
     );
 }
+
+/// One step of a fuzzer that drives several connections (`fuzz_clients_differential`,
+/// `fuzz_acl_differential`): commands sent in one write on one connection.
+#[allow(dead_code)]
+#[derive(Clone, Debug)]
+pub(crate) struct Step {
+    pub(crate) conn: usize,
+    pub(crate) lines: Vec<String>,
+}
+
+#[allow(dead_code)]
+impl Step {
+    /// The step as a failure report and the regression lists write it.
+    pub(crate) fn show(&self) -> String {
+        format!("c{}: {}", self.conn, self.lines.join(" ; "))
+    }
+}
+
+/// Parses a regression case's steps, each written "n: line ; line".
+#[allow(dead_code)]
+pub(crate) fn steps(lines: &[&str]) -> Vec<Step> {
+    lines
+        .iter()
+        .map(|l| {
+            let (c, rest) = l.split_once(':').expect("n: commands");
+            Step {
+                conn: c.trim().parse().expect("connection number"),
+                lines: rest.split(" ; ").map(|x| x.trim().to_string()).collect(),
+            }
+        })
+        .collect()
+}
+
+/// The first step whose outputs on the two servers differ (`ours` and `theirs` hold one
+/// text per step), shown with both; for the fuzzers of several connections.
+#[allow(dead_code)]
+pub(crate) fn first_differing_step(
+    seq: &[Step],
+    ours: &[String],
+    theirs: &[String],
+) -> Option<String> {
+    let k = ours.iter().zip(theirs).position(|(a, b)| a != b)?;
+    Some(format!(
+        "step {k}: {}\n  rubra:\n{}\n  redis:\n{}",
+        seq[k].show(),
+        ours[k],
+        theirs[k]
+    ))
+}
