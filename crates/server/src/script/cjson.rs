@@ -227,18 +227,6 @@ fn install_settings(lua: &Lua, t: &Table, cfg: &Shared) -> mlua::Result<()> {
     }
     let c = cfg.clone();
     t.raw_set(
-        "encode_keep_buffer",
-        lua.create_function(move |lua, a: Variadic<Value>| {
-            let a = settings_args(lua, a, 1)?;
-            let mut g = c.lock();
-            let mut v = i32::from(g.keep_buffer);
-            let r = enum_option(lua, &a[0], 1, &mut v, None)?;
-            g.keep_buffer = v == 1;
-            Ok(r)
-        })?,
-    )?;
-    let c = cfg.clone();
-    t.raw_set(
         "encode_invalid_numbers",
         lua.create_function(move |lua, a: Variadic<Value>| {
             let a = settings_args(lua, a, 1)?;
@@ -249,18 +237,27 @@ fn install_settings(lua: &Lua, t: &Table, cfg: &Shared) -> mlua::Result<()> {
             Ok(r)
         })?,
     )?;
-    let c = cfg.clone();
-    t.raw_set(
-        "decode_invalid_numbers",
-        lua.create_function(move |lua, a: Variadic<Value>| {
-            let a = settings_args(lua, a, 1)?;
-            let mut g = c.lock();
-            let mut v = i32::from(g.decode_invalid_numbers);
-            let r = enum_option(lua, &a[0], 1, &mut v, None)?;
-            g.decode_invalid_numbers = v == 1;
-            Ok(r)
-        })?,
-    )?;
+    // The on/off settings.
+    type Flag = fn(&mut Config) -> &mut bool;
+    let flags: [(&str, Flag); 2] = [
+        ("encode_keep_buffer", |c| &mut c.keep_buffer),
+        ("decode_invalid_numbers", |c| &mut c.decode_invalid_numbers),
+    ];
+    for (name, field) in flags {
+        let c = cfg.clone();
+        t.raw_set(
+            name,
+            lua.create_function(move |lua, a: Variadic<Value>| {
+                let a = settings_args(lua, a, 1)?;
+                let mut g = c.lock();
+                let flag = field(&mut g);
+                let mut v = i32::from(*flag);
+                let r = enum_option(lua, &a[0], 1, &mut v, None)?;
+                *flag = v == 1;
+                Ok(r)
+            })?,
+        )?;
+    }
     Ok(())
 }
 
