@@ -207,6 +207,18 @@ const SETS: &[&str] = &[
 ];
 
 const TRANSACTIONS: &[&str] = &[
+    // A blocking pop served at once changes only the key it popped from: a WATCH on the
+    // other keys it names holds.
+    "RPUSH bl1 a b",
+    "ZADD bz1 1 m 2 n",
+    "WATCH bl0 bz0",
+    "BRPOP bl0 bl1 0",
+    "BLPOP bl0 bl1 0",
+    "BZPOPMIN bz0 bz1 0",
+    "BZPOPMAX bz0 bz1 0",
+    "MULTI",
+    "PING",
+    "EXEC",
     "MULTI",
     "SET a 1",
     "INCR a",

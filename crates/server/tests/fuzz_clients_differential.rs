@@ -1162,6 +1162,18 @@ fn fuzz_client_sequences_against_redis() {
 fn regression_sequences() {
     let cases: &[(&str, bool, &[&str])] = &[
         (
+            // BRPOP served at once invalidated (and signalled) every key it names, not
+            // only the one it popped from.
+            "blocking_pop_served_at_once_touches_only_its_key",
+            true,
+            &[
+                "2: RPUSH l1 1 x",
+                "0: BLMOVE l2 l1 RIGHT RIGHT 0.0",
+                "2: CLIENT TRACKING ON BCAST",
+                "2: BRPOP l2 l1 0",
+            ],
+        ),
+        (
             "blocked_client_served_by_push",
             false,
             &["0: BLPOP l1 0", "1: LPUSH l1 a", "0: PING"],

@@ -564,6 +564,8 @@ fn bpop_generic(ctx: &mut Ctx, args: &[Bytes], end: End) -> CmdResult {
     };
     ctx.remove_if_empty(key);
     ctx.dirty(1);
+    // Only the key popped from changed: WATCH and tracking leave the others alone.
+    ctx.touched_only(key);
     ctx.propagate = Some(vec![vec![end.pop_name(), key.clone()]]);
     Ok(Reply::Array(vec![
         Reply::Bulk(key.clone()),

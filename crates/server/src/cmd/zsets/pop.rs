@@ -104,6 +104,8 @@ pub(super) fn bzpop(ctx: &mut Ctx, args: &[Bytes], max: bool) -> CmdResult {
     match first_nonempty(ctx, keys)? {
         Some(key) => {
             let items = pop_from(ctx, &key, max, 1, PopForm::NoCount);
+            // Only the key popped from changed: WATCH and tracking leave the others alone.
+            ctx.touched_only(&key);
             let mut out = vec![Reply::Bulk(key)];
             for (m, s) in items {
                 out.push(Reply::Bulk(m));
