@@ -26,7 +26,8 @@
 //! Normalised, because Redis leaves the order to a hash table seeded per process:
 //! UNSUBSCRIBE / SUNSUBSCRIBE without arguments (channels compared sorted, counts in
 //! order), the pmessages of one message matching several patterns of a client (sorted),
-//! PUBSUB CHANNELS / SHARDCHANNELS listings (sorted; not generated inside MULTI). Known
+//! PUBSUB CHANNELS / SHARDCHANNELS listings and UNSUBSCRIBE / SUNSUBSCRIBE without arguments
+//! (sorted; not generated inside MULTI, where they stand inside EXEC's array). Known
 //! deviation, not compared: where the pushes a connection's own command caused (RESP3
 //! keyspace events, its own messages, invalidations redirected to itself) stand relative
 //! to that command's reply — Redis interleaves them as each command's code happens to
@@ -366,8 +367,16 @@ fn transaction(r: &mut Rng) -> Vec<String> {
     for _ in 0..r.below(4) + 1 {
         v.push(match r.below(5) {
             0 => blocking_cmd(r),
-            // Not PUBSUB CHANNELS: its (random-order) listing is sorted only at top level.
-            1 => pubsub_cmd(r).replace("CHANNELS", "NUMPAT"),
+            // Not PUBSUB CHANNELS, nor UNSUBSCRIBE / SUNSUBSCRIBE without a channel: their
+            // (random-order) listings are sorted only at top level, not inside EXEC's array.
+            1 => {
+                let c = pubsub_cmd(r).replace("CHANNELS", "NUMPAT");
+                if c == "UNSUBSCRIBE " || c == "SUNSUBSCRIBE " {
+                    format!("{c}{}", p(r, CHANNELS))
+                } else {
+                    c
+                }
+            }
             2 => read_cmd(r),
             _ => write_cmd(r),
         });
