@@ -1171,6 +1171,17 @@ fn fuzz_client_sequences_against_redis() {
 fn regression_sequences() {
     let cases: &[(&str, bool, &[&str])] = &[
         (
+            // A blocked read served later tracked its key again: the next write sent a
+            // second invalidation (Redis 7.0 serves it without call(), tracking nothing).
+            "served_blocked_read_is_not_tracked_again",
+            true,
+            &[
+                "1: CLIENT TRACKING on NOLOOP",
+                "1: XREAD BLOCK 0 STREAMS s1 2-1",
+                "2: XADD s1 4-* f v ; EXPIRE s1 0",
+            ],
+        ),
+        (
             // BRPOP served at once invalidated (and signalled) every key it names, not
             // only the one it popped from.
             "blocking_pop_served_at_once_touches_only_its_key",

@@ -435,7 +435,9 @@ fn remember_reads(
     cmd: &crate::cmd::Command,
     args: &[Bytes],
 ) {
-    if !store.tracking.clients.contains_key(&client.id) {
+    // A blocked command served later is not a new read: Redis 7.0 serves it without its
+    // call(), so the keys it names stay untracked once an invalidation dropped them.
+    if client.served_key.is_some() || !store.tracking.clients.contains_key(&client.id) {
         return;
     }
     let readonly = cmd.has(crate::cmd::flags::READONLY) && !cmd.has(crate::cmd::flags::PUBSUB);
