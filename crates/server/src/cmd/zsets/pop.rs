@@ -38,12 +38,13 @@ pub(super) fn pop_from(
     if !out.is_empty() {
         ctx.remove_if_empty(key);
         ctx.dirty(out.len() as u64);
-        let name = if max { "ZPOPMAX" } else { "ZPOPMIN" };
-        let mut cmd = vec![Bytes::from_static(name.as_bytes()), key.clone()];
-        if form == PopForm::Popped {
-            cmd.push(Bytes::from(out.len().to_string()));
-        }
+        // As sent: the dispatcher propagates the client's own arguments.
         if form != PopForm::AsSent {
+            let name = if max { "ZPOPMAX" } else { "ZPOPMIN" };
+            let mut cmd = vec![Bytes::from_static(name.as_bytes()), key.clone()];
+            if form == PopForm::Popped {
+                cmd.push(Bytes::from(out.len().to_string()));
+            }
             ctx.propagate = Some(vec![cmd]);
         }
     }
