@@ -109,6 +109,30 @@ const GENERIC: &[&str] = &[
     "NOSUCHCOMMAND a b",
 ];
 
+/// TYPE, EXISTS and the TTL family look keys up without touching them (Redis's
+/// LOOKUP_NOTOUCH), OBJECT too; GET touches. Under an LFU policy a key's first touch
+/// always raises its counter from 5 to 6, so OBJECT FREQ shows every touch exactly.
+const LOOKUPS_WITHOUT_TOUCH: &[&str] = &[
+    "CONFIG SET maxmemory-policy allkeys-lfu",
+    "SET k v",
+    "SET t v EX 100",
+    "OBJECT FREQ k",
+    "TYPE k",
+    "EXISTS k k nope",
+    "TTL k",
+    "PTTL k",
+    "EXPIRETIME k",
+    "PEXPIRETIME k",
+    "OBJECT ENCODING k",
+    "OBJECT FREQ k",
+    "TYPE t",
+    "EXISTS t",
+    "TTL t",
+    "OBJECT FREQ t",
+    "GET k",
+    "OBJECT FREQ k",
+];
+
 const HASHES: &[&str] = &[
     "HSET h a 1 b 2 c 3",
     "HGET h a",
@@ -244,6 +268,11 @@ const TRANSACTIONS: &[&str] = &[
 #[test]
 fn generic_commands_match_redis() {
     assert_same_as_redis(GENERIC);
+}
+
+#[test]
+fn lookups_without_touch_match_redis() {
+    assert_same_as_redis(LOOKUPS_WITHOUT_TOUCH);
 }
 
 #[test]

@@ -208,19 +208,31 @@ impl<'a> Ctx<'a> {
         let store = &mut *self.store;
         let lfu = store.config.lfu;
         let bumped = &mut self.lfu_bumped;
-        match store.dbs[self.client.db].get_touch(key, now, |e| touch_once(e, now, lfu, bumped)) {
-            Some(entry) => {
-                store.stats.keyspace_hits += 1;
-                Some(entry)
-            }
-            None => {
-                store.stats.keyspace_misses += 1;
-                if store.notify_flags & crate::exec::notify::KEY_MISS != 0 {
-                    store.key_misses.push(Bytes::copy_from_slice(key));
-                }
-                None
-            }
-        }
+        let found =
+            store.dbs[self.client.db].get_touch(key, now, |e| touch_once(e, now, lfu, bumped));
+        count_lookup(
+            &mut store.stats,
+            &mut store.key_misses,
+            store.notify_flags,
+            key,
+            found,
+        )
+    }
+
+    /// Looks a key up for reading as Redis's LOOKUP_NOTOUCH does (TYPE, EXISTS, the TTL
+    /// family): a hit or miss is counted and a miss notified, but the key's access time and
+    /// frequency stay as they were, so OBJECT IDLETIME and eviction do not see a use.
+    pub(crate) fn read_untouched(&mut self, key: &[u8]) -> Option<&Entry> {
+        let now = self.now_ms;
+        let store = &mut *self.store;
+        let found = store.dbs[self.client.db].get(key, now);
+        count_lookup(
+            &mut store.stats,
+            &mut store.key_misses,
+            store.notify_flags,
+            key,
+            found,
+        )
     }
 
     /// Looks a key up for writing (no hit/miss accounting).
@@ -368,6 +380,26 @@ impl<'a> Ctx<'a> {
         }
         Ok(timeout_reply)
     }
+}
+
+/// Counts a read lookup's result as a keyspace hit or miss, and notes a miss for the
+/// `keymiss` event when it is enabled: what every read lookup does, touching or not.
+fn count_lookup<'a>(
+    stats: &mut crate::store::Stats,
+    key_misses: &mut Vec<Bytes>,
+    notify_flags: u32,
+    key: &[u8],
+    found: Option<&'a Entry>,
+) -> Option<&'a Entry> {
+    if found.is_some() {
+        stats.keyspace_hits += 1;
+    } else {
+        stats.keyspace_misses += 1;
+        if notify_flags & crate::exec::notify::KEY_MISS != 0 {
+            key_misses.push(Bytes::copy_from_slice(key));
+        }
+    }
+    found
 }
 
 /// `touch` unless this command touched the same entry already.

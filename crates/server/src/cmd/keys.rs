@@ -78,7 +78,10 @@ fn del(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
 
 /// EXISTS key [key ...] — a key named twice counts twice.
 fn exists(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
-    let n = args[1..].iter().filter(|k| ctx.read(k).is_some()).count();
+    let n = args[1..]
+        .iter()
+        .filter(|k| ctx.read_untouched(k).is_some())
+        .count();
     Ok(Reply::Int(n as i64))
 }
 
@@ -90,7 +93,7 @@ fn touch(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
 
 /// TYPE key
 fn type_cmd(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
-    Ok(Reply::status(match ctx.read(&args[1]) {
+    Ok(Reply::status(match ctx.read_untouched(&args[1]) {
         Some(e) => e.value.value_type().name(),
         None => "none",
     }))
@@ -430,6 +433,13 @@ fn object(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
             P::AllKeysLru | P::VolatileLru | P::AllKeysLfu | P::VolatileLfu
         );
     let decay = ctx.store.config.lfu.decay_minutes;
+    // Redis's OBJECT lookup counts a keyspace hit or miss (it only skips the touch and
+    // the keymiss event).
+    if ctx.db().peek(&args[2], now).is_some() {
+        ctx.store.stats.keyspace_hits += 1;
+    } else {
+        ctx.store.stats.keyspace_misses += 1;
+    }
     let Some(entry) = ctx.db().peek(&args[2], now) else {
         return Ok(Reply::Nil);
     };
@@ -598,13 +608,9 @@ fn pexpireat(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
 /// The key's expiry time for TTL and friends, looked up as Redis's LOOKUP_NOTOUCH does:
 /// counted as a hit or miss, but the key's access time (OBJECT IDLETIME, LRU) is kept.
 fn expiry_of(ctx: &mut Ctx, key: &[u8]) -> i64 {
-    let now = ctx.now_ms;
-    if ctx.db().get(key, now).is_none() {
-        ctx.store.stats.keyspace_misses += 1;
-        crate::exec::notify::note_miss(ctx.store, key);
+    if ctx.read_untouched(key).is_none() {
         return -2;
     }
-    ctx.store.stats.keyspace_hits += 1;
     match ctx.db().expire_at(key) {
         0 => -1,
         at => at as i64,

@@ -234,13 +234,6 @@ pub(crate) fn after(store: &mut Store, cmd: &Command, args: &[Bytes], before: Be
     }
 }
 
-/// Notes a read lookup's miss for `keymiss` (cheap when the class is off: one test).
-pub(crate) fn note_miss(store: &mut Store, key: &[u8]) {
-    if store.notify_flags & KEY_MISS != 0 {
-        store.key_misses.push(Bytes::copy_from_slice(key));
-    }
-}
-
 /// Publishes the `keymiss` events the command's lookups noted, in lookup order. Inlined
 /// into every call: with nothing noted, one test.
 #[inline]
