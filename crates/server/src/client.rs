@@ -291,6 +291,10 @@ fn estimate_size(reply: &Reply) -> usize {
 #[derive(Debug, Default)]
 pub(crate) struct ClientState {
     pub id: u64,
+    /// In a script's client, the id of the client that ran the script (0 elsewhere):
+    /// tracking counts the script's commands as the caller's, as Redis does (NOLOOP skips
+    /// the caller's own writes; a read makes the caller track the script's declared keys).
+    pub script_caller: u64,
     pub db: usize,
     pub resp3: bool,
     pub authenticated: bool,

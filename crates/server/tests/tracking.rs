@@ -169,6 +169,68 @@ fn invalidations_arrive_as_redis_sends_them() {
     assert_eq!(ours[3], ">2\r\n$10\r\ninvalidate\r\n*1\r\n$1\r\nk\r\n");
 }
 
+/// Scripts on one server: their commands count as the caller's. NOLOOP skips a script's
+/// own writes; a script that reads makes its caller track the keys it declared (not the
+/// keys it read), one that only writes or pings makes it track nothing, EVAL_RO included.
+fn script_scenario(port: u16) -> Vec<String> {
+    let mut seen = Vec::new();
+    let mut a = Conn::new(port, true);
+    let mut b = Conn::new(port, false);
+    seen.push(a.call("CLIENT TRACKING ON NOLOOP"));
+    seen.push(a.call("SET key1 1"));
+    seen.push(a.call("GET key1"));
+    seen.push(a.call("EVAL \"return redis.call('set', KEYS[1], '2')\" 1 key1"));
+    seen.push(a.call("GET key1"));
+    seen.push(b.call("SET key1 3"));
+    seen.push(a.next());
+    seen.push(a.call("PING"));
+    seen.push(a.call("CLIENT TRACKING OFF"));
+    seen.push(a.call("CLIENT TRACKING ON"));
+    let write_then_read = [
+        (
+            "EVAL \"redis.call('set', 'key3{t}', 'bar')\" 2 key1{t} key2{t}",
+            false,
+        ),
+        (
+            "EVAL \"redis.call('get', 'key3{t}')\" 2 key1{t} key2{t}",
+            true,
+        ),
+        ("EVAL_RO \"redis.call('ping')\" 2 key1{t} key2{t}", false),
+        (
+            "EVAL_RO \"redis.call('get', 'key1{t}')\" 2 key1{t} key2{t}",
+            true,
+        ),
+    ];
+    for (script, reads) in write_then_read {
+        seen.push(a.call(script));
+        seen.push(b.call("MSET key2{t} 2 key1{t} 2"));
+        if reads {
+            seen.push(a.next());
+            seen.push(a.next());
+        }
+        seen.push(a.call("PING"));
+    }
+    seen
+}
+
+#[test]
+fn scripts_track_and_invalidate_as_their_caller() {
+    let rubra = TestServer::start(&[]);
+    let redis = Reference::start();
+    let ours = script_scenario(rubra.port);
+    let theirs = script_scenario(redis.port);
+    for (i, (x, y)) in ours.iter().zip(&theirs).enumerate() {
+        assert_eq!(x, y, "frame {i} differs");
+    }
+    assert_eq!(ours.len(), theirs.len());
+    // The reading script made its caller track key2{t} and key1{t}: real invalidations.
+    assert!(
+        ours.iter()
+            .any(|f| f == ">2\r\n$10\r\ninvalidate\r\n*1\r\n$7\r\nkey2{t}\r\n"),
+        "{ours:?}"
+    );
+}
+
 #[test]
 fn tracking_table_limit_and_info() {
     let rubra = TestServer::start(&[]);

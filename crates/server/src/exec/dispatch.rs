@@ -347,7 +347,11 @@ fn call_from(ctx: &mut Ctx, cmd: &'static Command, args: &[Bytes], started_ns: u
     let dirty_before = ctx.store.dirty;
     ctx.lfu_bumped = 0;
     observe::before_call(ctx, cmd, args);
-    let outer_client = crate::exec::tracking::command_start(ctx.store, ctx.client.id);
+    let runner = match ctx.client.script_caller {
+        0 => ctx.client.id,
+        caller => caller,
+    };
+    let outer_client = crate::exec::tracking::command_start(ctx.store, runner);
     let notes = crate::exec::notify::before(ctx.store, ctx.client.db, cmd, args, ctx.now_ms);
     let reply = (cmd.handler)(ctx, args).unwrap_or_else(|e| e);
     // A write's source misses come before its own events (Redis publishes at lookup); a

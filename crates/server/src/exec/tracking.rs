@@ -61,8 +61,12 @@ pub(crate) struct Tracking {
     /// Sum of the table's client sets (INFO tracking_total_items).
     total_items: usize,
     prefixes: BTreeMap<Bytes, Bcast>,
-    /// The client whose command is running (NOLOOP), 0 outside commands.
+    /// The client whose command is running (NOLOOP), 0 outside commands; during a script,
+    /// the script's caller.
     pub current: u64,
+    /// A script's command read something during the running command: its caller then
+    /// tracks the keys the script declared (Redis's rule for EVAL and FCALL).
+    script_read: bool,
 }
 
 /// What invalidation carries: some keys, or null for "everything" (flush).
@@ -435,12 +439,20 @@ fn remember_reads(
     cmd: &crate::cmd::Command,
     args: &[Bytes],
 ) {
+    let reads = cmd.has(crate::cmd::flags::READONLY) && !cmd.has(crate::cmd::flags::PUBSUB);
+    if client.script_caller != 0 {
+        store.tracking.script_read |= reads;
+        return;
+    }
+    let script_read = std::mem::take(&mut store.tracking.script_read);
     // A blocked command served later is not a new read: Redis 7.0 serves it without its
     // call(), so the keys it names stay untracked once an invalidation dropped them.
     if client.served_key.is_some() || !store.tracking.clients.contains_key(&client.id) {
         return;
     }
-    let readonly = cmd.has(crate::cmd::flags::READONLY) && !cmd.has(crate::cmd::flags::PUBSUB);
+    // The read-only script commands count only through the reads their scripts make.
+    let script_ro = matches!(cmd.name, "eval_ro" | "evalsha_ro" | "fcall_ro");
+    let readonly = (reads && !script_ro) || script_read;
     let keep = cmd.name == "client" || client.multi.is_some();
     store.tracking.after_command(
         client.id,

@@ -127,6 +127,7 @@ pub(crate) fn run(ctx: &mut Ctx, func: &Function, inv: &Invocation) -> Reply {
             db: ctx.client.db,
             // Redis runs the script's commands as the caller's user (SORT's BY/GET check).
             user: ctx.client.user.clone(),
+            script_caller: ctx.client.id,
             authenticated: true,
             no_block: true,
             is_primary_link: ctx.client.is_primary_link,
