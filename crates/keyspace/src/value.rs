@@ -129,7 +129,12 @@ impl Value {
             Value::Set(s) => s.len(),
             Value::ZSet(z) if z.is_compact() => 1,
             Value::ZSet(z) => z.len(),
-            Value::Stream(s) => s.len(),
+            // Redis's estimate: one allocation per radix-tree node, and each group with
+            // its PEL, the first group's PEL size standing for all of them.
+            Value::Stream(s) => {
+                let pel = s.groups.values().next().map_or(0, |g| g.pel.len());
+                s.rax_node_count() + s.groups.len() * (1 + pel)
+            }
         }
     }
 

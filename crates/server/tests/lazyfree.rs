@@ -66,7 +66,7 @@ fn lazyfreed_objects_counts_what_redis_counts() {
     let mut servers = [("rubra", conn(rubra.port)), ("redis", conn(redis.port))];
     // (step, the counter's increase it must cause, as observed on redis-server too)
     type Step = (&'static str, fn(&mut redis::Connection), u64);
-    let steps: [Step; 9] = [
+    let steps: [Step; 11] = [
         (
             "UNLINK of 600-field hash (hashtable)",
             |c| {
@@ -153,6 +153,40 @@ fn lazyfreed_objects_counts_what_redis_counts() {
             },
             7,
         ),
+        (
+            // 500-byte values: about 8 entries fill a node's 4 KB, so ~125 nodes.
+            "UNLINK of a 125-node stream with a group and a PEL",
+            |c| {
+                fill_stream(c, "st", 1000, 500);
+                run(c, &["XGROUP", "CREATE", "st", "g", "0"]);
+                run(
+                    c,
+                    &[
+                        "XREADGROUP",
+                        "GROUP",
+                        "g",
+                        "alice",
+                        "COUNT",
+                        "2",
+                        "STREAMS",
+                        "st",
+                        ">",
+                    ],
+                );
+                run(c, &["UNLINK", "st"]);
+            },
+            1,
+        ),
+        (
+            // Redis counts the stream's nodes, not its entries: 100 entries in one node
+            // are freed in place.
+            "UNLINK of a one-node stream of 100 entries",
+            |c| {
+                fill_stream(c, "st", 100, 1);
+                run(c, &["UNLINK", "st"]);
+            },
+            0,
+        ),
     ];
     for (name, c) in servers.iter_mut() {
         let mut before = freed_when_settled(c);
@@ -163,5 +197,23 @@ fn lazyfreed_objects_counts_what_redis_counts() {
             before = after;
         }
         assert_eq!(run(c, &["DBSIZE"]), redis::Value::Int(0), "{name}");
+        assert!(before > 0, "{name}");
+        run(c, &["CONFIG", "RESETSTAT"]);
+        assert_eq!(freed_when_settled(c), 0, "{name}: CONFIG RESETSTAT");
     }
+}
+
+/// Adds `n` entries with a value of `size` bytes to the stream `key` in one pipeline.
+fn fill_stream(c: &mut redis::Connection, key: &str, n: usize, size: usize) {
+    let value = "v".repeat(size);
+    let mut pipe = redis::pipe();
+    for _ in 0..n {
+        pipe.cmd("XADD")
+            .arg(key)
+            .arg("*")
+            .arg("f")
+            .arg(&value)
+            .ignore();
+    }
+    let _: () = pipe.query(c).expect("fill stream");
 }

@@ -58,7 +58,12 @@ pub(crate) fn pending() -> u64 {
     PENDING.load(Ordering::Relaxed)
 }
 
-/// Objects the background thread has freed since start-up.
+/// Objects the background thread has freed since start-up or the last CONFIG RESETSTAT.
 pub(crate) fn freed() -> u64 {
     FREED.load(Ordering::Relaxed)
+}
+
+/// CONFIG RESETSTAT: `lazyfreed_objects` starts again from zero, as in Redis.
+pub(crate) fn reset_freed() {
+    FREED.store(0, Ordering::Relaxed);
 }

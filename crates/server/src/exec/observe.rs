@@ -267,4 +267,5 @@ pub(crate) fn reset_stats(store: &mut Store) {
     store.replication.sync_partial_err = 0;
     crate::conn::NET_INPUT_BYTES.store(0, Relaxed);
     crate::conn::NET_OUTPUT_BYTES.store(0, Relaxed);
+    crate::exec::lazyfree::reset_freed();
 }
