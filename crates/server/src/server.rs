@@ -195,12 +195,22 @@ async fn cron(server: Arc<Server>) {
             continue;
         };
         let now = now_ms();
+        let cycle_started = std::time::Instant::now();
         for db in 0..store.dbs.len() {
             if store.active_expire {
                 store.dbs[db].active_expire(now, ACTIVE_EXPIRE_BUDGET);
             }
             store.collect_expired(db);
         }
+        // Redis's `expire-cycle` latency event: the whole active expiry pass, freeing
+        // included (a big value expiring without lazyfree-lazy-expire shows here).
+        let threshold = store.observe.latency_threshold;
+        store.latency.add_if_needed(
+            "expire-cycle",
+            cycle_started.elapsed().as_millis() as u64,
+            threshold,
+            crate::exec::observe::now_secs(),
+        );
         let used = crate::alloc::used_memory();
         if used > store.stats.used_memory_peak {
             store.stats.used_memory_peak = used;

@@ -317,6 +317,26 @@ fn blocked_command_counts_one_call() {
     assert!(hist.contains("calls\n1"), "{hist}");
 }
 
+/// The active expiry pass is a latency event of its own (`expire-cycle`), as in Redis: a
+/// 300k-member set expiring in the background takes milliseconds to free.
+#[test]
+fn latency_monitor_records_a_slow_expire_cycle() {
+    let s = TestServer::start(&[]);
+    let mut c = s.conn();
+    let _ = q(&mut c, &["CONFIG", "SET", "latency-monitor-threshold", "1"]);
+    let fill = "for i = 1, 300000 do redis.call('SADD', KEYS[1], i) end";
+    let _ = q(&mut c, &["EVAL", fill, "1", "big"]);
+    let _ = q(&mut c, &["PEXPIRE", "big", "20"]);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    // DBSIZE does not look the key up: only the active expiry can remove it.
+    while q(&mut c, &["DBSIZE"]) != Value::Int(0) {
+        assert!(Instant::now() < deadline, "the key never expired");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let latest = s.cli(&["LATENCY", "LATEST"]);
+    assert!(latest.contains("expire-cycle"), "{latest}");
+}
+
 /// FAILOVER's replica-side and target checks, with a real replica attached.
 #[test]
 fn failover_checks_with_a_replica() {
