@@ -24,6 +24,10 @@ pub(crate) enum ClientMsg {
     /// CLIENT UNBLOCK ... TIMEOUT: end the blocking command as if its timeout fired (the
     /// connection holds the timeout reply).
     UnblockTimeout,
+    /// The client has been idle a while: give back the free space of its query and reply
+    /// buffers, as Redis's clientsCron does, so that an idle connection does not hold two
+    /// 16 KB buffers.
+    Idle,
 }
 
 /// What CLIENT LIST shows about a client; refreshed by its connection after each batch.
@@ -249,6 +253,20 @@ impl ClientRegistry {
     pub(crate) fn unblock(&self, id: u64, reply: Reply) {
         if let Some(handle) = self.map.get(&id) {
             let _ = handle.tx.send(ClientMsg::Unblocked(reply));
+        }
+    }
+
+    /// Asks every client idle for more than `idle_ms` whose query buffer has more than
+    /// `slack` bytes of free space to release it (`ClientMsg::Idle`). The
+    /// listed free space is zeroed at once, so a client is asked once per idle period;
+    /// its connection reports the real figures with its next batch.
+    pub(crate) fn release_idle_buffers(&mut self, now_ms: u64, idle_ms: u64, slack: usize) {
+        for handle in self.map.values_mut() {
+            let info = &mut handle.info;
+            if info.qbuf_free > slack && now_ms.saturating_sub(info.last_active_ms) > idle_ms {
+                info.qbuf_free = 0;
+                let _ = handle.tx.send(ClientMsg::Idle);
+            }
         }
     }
 

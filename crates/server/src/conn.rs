@@ -128,6 +128,10 @@ pub(crate) async fn serve_stream<S: ClientStream>(
         tokio::select! {
             biased;
             msg = std::future::poll_fn(|cx| poll_mail(&mut rx, &mut mailbox_armed, cx)) => {
+                if matches!(msg, Some(ClientMsg::Idle)) {
+                    release_buffers(&mut inbuf, &mut out);
+                    continue 'conn;
+                }
                 // Everything already queued goes out in the same write.
                 if take_mail(msg, &mut stream, &mut out, &client, &pending_out).await.is_err()
                     || drain_mail(&mut rx, &mut stream, &mut out, &client, &pending_out).await.is_err()
@@ -242,7 +246,8 @@ async fn take_mail<S: ClientStream>(
             }
             pending_out.fetch_sub(size, Ordering::Relaxed);
         }
-        Some(ClientMsg::Unblocked(_)) | Some(ClientMsg::UnblockTimeout) => {}
+        Some(ClientMsg::Unblocked(_)) | Some(ClientMsg::UnblockTimeout) | Some(ClientMsg::Idle) => {
+        }
         Some(ClientMsg::Kill) | None => return Err(()),
     }
     Ok(())
@@ -526,6 +531,18 @@ const READ_MAX: usize = 256 * 1024;
 /// so a batch of large values costs one read, one lock acquisition and one reply write.
 const IMPORT_READ_MAX: usize = 1024 * 1024;
 
+/// An idle client's buffers keep only what they hold (a request cut short, replies not
+/// yet written): empty ones are freed, and the next read or reply allocates again. Redis
+/// frees an idle client's query buffer after 2 s and shrinks its reply buffer, too.
+fn release_buffers(inbuf: &mut BytesMut, out: &mut Vec<u8>) {
+    *inbuf = if inbuf.is_empty() {
+        BytesMut::new()
+    } else {
+        BytesMut::from(&inbuf[..])
+    };
+    out.shrink_to_fit();
+}
+
 /// The next read's size (at most `max`) after a read of `got` bytes that could take `asked`.
 fn next_read_size(current: usize, asked: usize, got: usize, max: usize) -> usize {
     let current = current.max(READ_MIN);
@@ -593,7 +610,7 @@ async fn wait_unblocked<S: ClientStream>(
                         return None;
                     }
                 }
-                Some(ClientMsg::Raw(..)) => {}
+                Some(ClientMsg::Raw(..)) | Some(ClientMsg::Idle) => {}
                 Some(ClientMsg::Kill) | None => return None,
             },
             _ = &mut sleep, if !timed_out => {
@@ -645,7 +662,9 @@ async fn wait_unpaused<S: ClientStream>(
                         return false;
                     }
                 }
-                Some(ClientMsg::Unblocked(_)) | Some(ClientMsg::UnblockTimeout) => {}
+                Some(ClientMsg::Unblocked(_))
+                | Some(ClientMsg::UnblockTimeout)
+                | Some(ClientMsg::Idle) => {}
                 Some(ClientMsg::Kill) | None => return false,
             },
             changed = watch.changed(), if watch_alive => match changed {

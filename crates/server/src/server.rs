@@ -185,6 +185,7 @@ async fn stop_on_sigterm(server: Arc<Server>) {
 
 /// Periodic work, `hz` times per second.
 async fn cron(server: Arc<Server>) {
+    let mut last_clients_scan = 0;
     loop {
         // While a script runs, the cron waits its turn without holding a worker thread.
         let hz = crate::script::busy::lock_unless_script(&server.store, &server.busy)
@@ -214,6 +215,12 @@ async fn cron(server: Arc<Server>) {
         let used = crate::alloc::used_memory();
         if used > store.stats.used_memory_peak {
             store.stats.used_memory_peak = used;
+        }
+        // Once a second, as Redis's clientsCron: clients idle for over 2 s give back the
+        // free space of their buffers (when the query buffer has more than 4 KB of it).
+        if now / 1000 != last_clients_scan / 1000 {
+            last_clients_scan = now;
+            store.clients.release_idle_buffers(now, 2000, 4096);
         }
         let total = store.stats.total_commands;
         let samples = &mut store.stats.ops_samples;

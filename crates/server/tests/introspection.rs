@@ -258,6 +258,72 @@ fn client_list_shows_pending_query_buffer() {
     assert_eq!(&buf[..n], b"$5\r\nhello\r\n");
 }
 
+/// Connections idle for over 2 s give their buffers back, as Redis's clientsCron frees
+/// idle query buffers: CLIENT LIST shows qbuf=0 qbuf-free=0 for them, used_memory falls by
+/// more than 16 KB per connection, a request cut short survives, and the connections serve
+/// requests (larger than a first read) as before.
+#[test]
+fn idle_clients_release_their_buffers() {
+    const N: usize = 100;
+    let s = TestServer::start(&[]);
+    let mut conns: Vec<TcpStream> = (0..N)
+        .map(|i| {
+            let mut c = TcpStream::connect(("127.0.0.1", s.port)).expect("connect");
+            c.write_all(format!("CLIENT SETNAME idle{i}\r\n").as_bytes())
+                .unwrap();
+            let mut buf = [0u8; 5];
+            c.read_exact(&mut buf).expect("+OK");
+            c
+        })
+        .collect();
+    // One of them is left holding half a request.
+    conns[0]
+        .write_all(b"*2\r\n$4\r\nECHO\r\n$5\r\nhel")
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    let used = |s: &TestServer| -> i64 {
+        info_field(s, "memory", "used_memory")
+            .parse()
+            .expect("used_memory")
+    };
+    let before = used(&s);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let list = s.cli(&["CLIENT", "LIST"]);
+        let idle: Vec<&str> = list.lines().filter(|l| l.contains(" name=idle")).collect();
+        assert_eq!(idle.len(), N, "{list}");
+        let released = idle.iter().filter(|l| l.contains(" qbuf-free=0 ")).count();
+        if released == N {
+            assert!(idle.iter().any(|l| l.contains(" qbuf=21 ")), "{list}");
+            break;
+        }
+        assert!(Instant::now() < deadline, "idle buffers kept:\n{list}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let after = used(&s);
+    assert!(
+        before - after > (N * 16 * 1024) as i64,
+        "used_memory {before} -> {after}"
+    );
+    conns[0].write_all(b"lo\r\n").unwrap();
+    let mut buf = [0u8; 11];
+    conns[0].read_exact(&mut buf).unwrap();
+    assert_eq!(&buf, b"$5\r\nhello\r\n");
+    let value = "v".repeat(20_000);
+    let set = format!(
+        "*3\r\n$3\r\nSET\r\n$1\r\nk\r\n${}\r\n{value}\r\n",
+        value.len()
+    );
+    conns[1].write_all(set.as_bytes()).unwrap();
+    let mut ok = [0u8; 5];
+    conns[1].read_exact(&mut ok).unwrap();
+    assert_eq!(&ok, b"+OK\r\n");
+    conns[2].write_all(b"STRLEN k\r\n").unwrap();
+    let mut len = [0u8; 8];
+    conns[2].read_exact(&mut len).unwrap();
+    assert_eq!(&len, b":20000\r\n");
+}
+
 /// CLIENT KILL: ID, ADDR, USER, TYPE and SKIPME pick exactly the matching clients; the old
 /// `ip:port` form answers OK / "No such client".
 #[test]
