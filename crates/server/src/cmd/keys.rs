@@ -106,7 +106,9 @@ fn do_rename(ctx: &mut Ctx, args: &[Bytes], nx: bool) -> Result<bool, Reply> {
     if from == to {
         return Ok(!nx);
     }
-    if nx && ctx.db().contains(to, now) {
+    // The destination is looked up either way, as Redis does: an expired one is deleted
+    // (and its DEL propagated) before the rename.
+    if ctx.db().contains(to, now) && nx {
         return Ok(false);
     }
     let expire_at = ctx.db().expire_at(from);

@@ -316,6 +316,7 @@ fn store_op(ctx: &mut Ctx, args: &[Bytes], op: Op) -> CmdResult {
             ctx.dirty(1);
         }
     } else {
+        ctx.expire_before_overwrite(&args[1]);
         ctx.db().set(args[1].clone(), Value::Set(result), now);
         ctx.dirty(1);
     }
