@@ -1594,6 +1594,16 @@ fn regression_sequences() {
                 c("XREADGROUP GROUP g1 c2 STREAMS x1 0"),
             ],
         ),
+        // SMOVE looks both keys up before checking their types: an expired destination
+        // is deleted (DEL propagated) though the source has the wrong type (seed 21).
+        (
+            "SMOVE from a list onto an expired key",
+            vec![
+                x("SET t1 v PXAT 1 GET"),
+                c("RPUSH l1 a"),
+                c("SMOVE l1 t1 d"),
+            ],
+        ),
     ];
     let mut pair = Pair::start_with(CONFIG);
     let mut rig = Rig::new(&pair);
