@@ -249,6 +249,7 @@ fn bitop(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
             ctx.dirty(1);
         }
     } else {
+        ctx.expire_before_overwrite(&dest);
         ctx.db().set(dest.clone(), Value::Str(out.into()), now);
         // Redis stores the result as a fresh sds: "raw" whatever its length or content.
         ctx.set_raw(&dest, true);

@@ -245,6 +245,18 @@ impl<'a> Ctx<'a> {
         Some(entry)
     }
 
+    /// Before a write that replaces `key` whole (SET and friends, the *STORE destinations,
+    /// RENAME's): looks it up as Redis's setKey and RENAME do, so that a logically expired
+    /// key is deleted first and its DEL propagated before the command (in one MULTI with
+    /// it). Without a key with a TTL in the database none can be expired: no lookup then.
+    pub(crate) fn expire_before_overwrite(&mut self, key: &[u8]) {
+        let now = self.now_ms;
+        let db = self.db();
+        if db.expires_count() > 0 {
+            db.contains(key, now);
+        }
+    }
+
     /// Reads a key as type T: Ok(None) if missing, WRONGTYPE if another type.
     pub(crate) fn read_as<T: TypedValue>(&mut self, key: &[u8]) -> Result<Option<&T>, Reply> {
         match self.read(key) {

@@ -26,8 +26,8 @@ pub(crate) static COMMANDS: &[Command] = &[
     Command::new("flushdb", -1, WRITE, (0, 0, 0), "server", flushdb),
     Command::new("flushall", -1, WRITE, (0, 0, 0), "server", flushall),
     Command::new("swapdb", 3, WRITE | FAST, (0, 0, 0), "server", swapdb),
-    Command::new("move", 3, WRITE | FAST, (1, 1, 1), "generic", move_cmd),
-    Command::new("copy", -3, WRITE | DENYOOM, (1, 2, 1), "generic", copy),
+    Command::new("move", 3, WRITE | FAST | OTHER_DB, (1, 1, 1), "generic", move_cmd),
+    Command::new("copy", -3, WRITE | DENYOOM | OTHER_DB, (1, 2, 1), "generic", copy),
     Command::new("object", -2, READONLY | CONTAINER, (2, 2, 1), "generic", object),
     Command::new("expire", -3, WRITE | FAST, (1, 1, 1), "generic", expire),
     Command::new("pexpire", -3, WRITE | FAST, (1, 1, 1), "generic", pexpire),
@@ -109,7 +109,9 @@ fn do_rename(ctx: &mut Ctx, args: &[Bytes], nx: bool) -> Result<bool, Reply> {
     if from == to {
         return Ok(!nx);
     }
-    if nx && ctx.db().contains(to, now) {
+    // The destination is looked up either way, as Redis does: an expired one is deleted
+    // (and its DEL propagated) before the rename.
+    if ctx.db().contains(to, now) && nx {
         return Ok(false);
     }
     let expire_at = ctx.db().expire_at(from);

@@ -70,6 +70,10 @@ pub(crate) mod flags {
     /// Internal: has subcommands (CONFIG GET), so the dispatcher, ACL and the statistics
     /// look at the second word; the catalog decides which commands (a test holds them equal).
     pub(crate) const CONTAINER: u32 = 1 << 15;
+    /// Internal: may look a key up in another database than the client's (MOVE, COPY ...
+    /// DB), so the dispatcher propagates the lazy expiries of every database before the
+    /// command, not only those of the selected one. Never reported.
+    pub(crate) const OTHER_DB: u32 = 1 << 16;
 
     /// Names in COMMAND INFO order.
     pub(crate) const NAMES: &[(u32, &str)] = &[

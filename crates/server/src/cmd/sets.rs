@@ -206,14 +206,16 @@ fn spop(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
 /// SMOVE source destination member
 fn smove(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
     let (src, dst, member) = (&args[1], &args[2], &args[3]);
-    // As Redis: a missing source answers 0 before the destination's type is checked.
-    if !ctx.check_type::<S>(src)? {
-        // Redis has looked the destination up too: an expired one is deleted (and the
-        // DEL propagated) even so.
-        let now = ctx.now_ms;
-        ctx.db().contains(dst, now);
+    // As Redis: both keys are looked up first (an expired one is deleted, and its DEL
+    // propagated, whatever the answer: WRONGTYPE included), then a missing source answers
+    // 0 before any type is checked.
+    let now = ctx.now_ms;
+    let src_exists = ctx.db().contains(src, now);
+    ctx.db().contains(dst, now);
+    if !src_exists {
         return Ok(Reply::Int(0));
     }
+    ctx.check_type::<S>(src)?;
     ctx.check_type::<S>(dst)?;
     if src == dst {
         let has = ctx.read_as::<S>(src)?.is_some_and(|s| s.contains(member));
@@ -316,6 +318,7 @@ fn store_op(ctx: &mut Ctx, args: &[Bytes], op: Op) -> CmdResult {
             ctx.dirty(1);
         }
     } else {
+        ctx.expire_before_overwrite(&args[1]);
         ctx.db().set(args[1].clone(), Value::Set(result), now);
         ctx.dirty(1);
     }

@@ -381,6 +381,7 @@ fn generic(ctx: &mut Ctx, args: &[Bytes], readonly: bool) -> CmdResult {
             ctx.touched_only(&dest);
             if outputlen > 0 {
                 let list: ListValue = out.into_iter().map(Option::unwrap_or_default).collect();
+                ctx.expire_before_overwrite(&dest);
                 ctx.db().set(dest, Value::List(list), now);
                 ctx.dirty(outputlen as u64);
             } else if ctx.db().remove(&dest).is_some() {

@@ -188,11 +188,7 @@ fn parse_set_opts(ctx: &Ctx, opts: &[Bytes]) -> Result<SetOpts, Reply> {
 /// and sets what replicas get (an absolute PXAT when the TTL is set).
 fn store_string(ctx: &mut Ctx, key: &Bytes, value: &Bytes, ttl: Ttl) {
     let now = ctx.now_ms;
-    if ctx.db().expires_count() > 0 {
-        // An expired key being overwritten is expired first, as Redis's lookup does: its
-        // DEL goes out before the write (in one MULTI with it).
-        ctx.db().contains(key, now);
-    }
+    ctx.expire_before_overwrite(key);
     let expire_at = match ttl {
         Ttl::Clear => 0,
         Ttl::Keep => match ctx.db().get(key, now) {

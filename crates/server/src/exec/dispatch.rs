@@ -419,10 +419,11 @@ fn call_from(ctx: &mut Ctx, cmd: &'static Command, args: &[Bytes], started_ns: u
 /// command, they go out as one MULTI ... EXEC when that makes several commands: Redis 7.0
 /// propagates a lazy expiry at the lookup, inside the command's pending propagation. Sent
 /// after the command, a DEL deleted on the replicas what the command had just written.
-/// MOVE and COPY ... DB also look their destination up in another database.
+/// MOVE and COPY ... DB also look their destination up in another database (their table
+/// entries carry `flags::OTHER_DB`: a flag test, not a name compare, on every command).
 fn propagate_expired_first(store: &mut Store, cmd: &Command, db: usize) -> bool {
     let here = store.dbs[db].has_expired_log();
-    let other_dbs = matches!(cmd.name, "move" | "copy");
+    let other_dbs = cmd.has(flags::OTHER_DB);
     let elsewhere = || other_dbs && store.dbs.iter().any(|d| d.has_expired_log());
     if !here && !elsewhere() {
         return false;

@@ -312,6 +312,7 @@ pub(crate) fn store_result(ctx: &mut Ctx, dst: &Bytes, z: ZSet) -> CmdResult {
             ctx.dirty(1);
         }
     } else {
+        ctx.expire_before_overwrite(dst);
         ctx.db().set(dst.clone(), Value::ZSet(z), now);
         ctx.dirty(1);
     }
