@@ -35,9 +35,8 @@
 //! Kept out of the generator: ACL SETUSER / DELUSER run only on connection 0, which never
 //! subscribes (Redis 7.0 frees a subscribed client that loses its channels at once, and
 //! doing that to the client running ACL SETUSER closes it mid-command or crashes
-//! redis-server); MIGRATE only names keys never written (a refused connection's IOERR text
-//! is MIGRATE's matter, listed open in docs/fuzzing.md); PUBLISH and argumentless
-//! UNSUBSCRIBE inside MULTI (own-message placement and hash order inside EXEC's reply).
+//! redis-server); PUBLISH and argumentless UNSUBSCRIBE inside MULTI (own-message
+//! placement and hash order inside EXEC's reply).
 //! Each connection makes a round trip when opened, so that it is admitted (logged in as
 //! the default user or not) before the next step runs.
 //!
@@ -85,7 +84,7 @@ const HASH_P2: &str = "3946ca64ff78d93ca61090a437cbb6b3d2ca0d488f5f9ccf305960836
 const KEYS: &[&str] = &[
     "k1", "k2", "r1", "r2", "w1", "w2", "x1", "s1", "l1", "other",
 ];
-/// Keys no command writes (for MIGRATE).
+/// Keys no command writes (MIGRATE of them answers NOKEY).
 const UNWRITTEN: &[&str] = &["k9", "r9", "w9", "m1"];
 /// Channels published and subscribed to.
 const CHANNELS: &[&str] = &["ch1", "ch2", "news.a", "other", "ch*"];
@@ -539,13 +538,16 @@ fn user_command(r: &mut Rng) -> String {
         .to_string(),
         22 | 23 => eval(r),
         24 => format!("COMMAND GETKEYS {}", dry_command(r)),
-        // Keys never written: MIGRATE answers NOKEY without connecting (a refused
-        // connection's IOERR text is MIGRATE's business, not ACL's).
-        25 => format!(
-            "MIGRATE 127.0.0.1 1 \"\" 0 100 KEYS {} {}",
-            p(r, UNWRITTEN),
-            p(r, UNWRITTEN)
-        ),
+        // Keys never written (NOKEY without connecting) or any keys: a key that exists is
+        // sent to a port that refuses the connection (IOERR ... writing to target).
+        25 => {
+            let ks = if r.one_in(2) { UNWRITTEN } else { KEYS };
+            format!(
+                "MIGRATE 127.0.0.1 1 \"\" 0 100 KEYS {} {}",
+                p(r, ks),
+                p(r, ks)
+            )
+        }
         26 => format!("XREAD STREAMS {a} {b} 0 0"),
         27 => format!("BITOP AND {a} {b} {}", p(r, KEYS)),
         28 => format!("ZUNIONSTORE {a} 2 {b} {}", p(r, KEYS)),

@@ -1477,6 +1477,23 @@ fn regression_sequences() {
                 "OBJECT REFCOUNT c",
             ],
         ),
+        // Command flags as Redis 7.0 has them: REPLICAOF / SLAVEOF run inside MULTI (not
+        // no-multi), QUIT is refused in scripts (noscript), and a subcommand's flags are
+        // its own (XGROUP HELP is no write).
+        (
+            "command_flags_in_multi_and_scripts",
+            &[
+                "MULTI",
+                "REPLICAOF NO ONE",
+                "SLAVEOF NO ONE",
+                "ECHO x",
+                "EXEC",
+                "EVAL \"return redis.pcall('quit')\" 0",
+                "EVAL \"return redis.call('quit')\" 0",
+                "EVAL \"#!lua flags=no-writes\\nreturn redis.call('xgroup', 'help')[1]\" 0",
+                "EVAL_RO \"return redis.pcall('xgroup', 'help')[1]\" 0",
+            ],
+        ),
     ];
     let mut pair = Pair::start();
     for (name, lines) in cases {

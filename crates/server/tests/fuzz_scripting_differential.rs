@@ -578,8 +578,18 @@ fn caught(r: &mut Rng, c: Ctx, depth: usize) -> String {
         ),
         _ => format!("return {}", expr(r, c, depth + 1)),
     };
+    // Or an xpcall, whose message handler sees what was raised (an error table, a
+    // string) before pcall's conversion.
+    let call = match r.below(6) {
+        0 => "xpcall(function() BODY end, function(e) return e end)",
+        1 => "xpcall(function() BODY end, function(e) return type(e) end)",
+        2 => "xpcall(function() BODY end, function(e) return {e} end)",
+        _ => "pcall(function() BODY end)",
+    }
+    .replace("BODY", &body);
     format!(
-        "(function() local ok, e = pcall(function() {body} end) \
+        "(function() local ok, e = {call} \
+         if type(e) == 'table' then e = e.err or e[1] end \
          if type(e) == 'table' then e = e.err end return {{tostring(ok), e}} end)()"
     )
 }
@@ -1273,6 +1283,20 @@ fn regression_sequences() {
         "EVAL \"return {pcall(cjson.encode, 1, 2)}\" 0",
         "EVAL \"return {pcall(cjson.decode, {})}\" 0",
         "EVAL \"return cjson.decode()\" 0",
+        // xpcall's message handler sees what Redis's Lua raised: redis.call's error
+        // table, a C library function's placed message (was a userdata).
+        "EVAL \"return {xpcall(function() redis.call('nosuch') end, function(e) return type(e) end)}\" 0",
+        "EVAL \"return {xpcall(function() redis.call('nosuch') end, function(e) return e.err end)}\" 0",
+        "EVAL \"return {xpcall(function() redis.call('get', 'a', 'b') end, function(e) return {e.err, tostring(e.ignore_error_stats_update)} end)}\" 0",
+        "EVAL \"return {xpcall(function() redis.call() end, function(e) return {e.err, tostring(e.ignore_error_stats_update)} end)}\" 0",
+        "EVAL \"return {xpcall(function() bit.band() end, function(e) return e end)}\" 0",
+        "EVAL \"return {xpcall(function() cjson.decode('{') end, function(e) return e end)}\" 0",
+        "EVAL \"return {xpcall(redis.call, function(e) return type(e) end)}\" 0",
+        "EVAL \"return {xpcall(bit.band, function(e) return e end)}\" 0",
+        "EVAL \"return {xpcall(function() error({err='x'}) end, function(e) return e.err end)}\" 0",
+        "EVAL \"return {xpcall(function() return 1, 2 end, function(e) return e end)}\" 0",
+        "EVAL \"return {xpcall(function() error('x') end)}\" 0",
+        "EVAL \"return {xpcall(function() error('x') end, 5)}\" 0",
         // An error table's numeric err reads as Lua prints the number.
         "EVAL \"error({err=0.5})\" 0",
         "EVAL \"error({err=2^64})\" 0",
@@ -1360,6 +1384,28 @@ fn fuzz_script_sequences_over_maxmemory() {
     script_campaign("fuzz_script_sequences_over_maxmemory", SHORT / 5, &mut pair);
 }
 
+/// Over maxmemory a subcommand is refused only if its own flags deny OOM: XGROUP
+/// DESTROY / SETID / DELCONSUMER / HELP run (were refused: XGROUP's container flags deny
+/// OOM for CREATE's sake), from scripts too.
+#[test]
+fn regression_over_maxmemory() {
+    let mut pair = Pair::start_with(&["--maxmemory", "1"]);
+    let lines = [
+        "XGROUP DESTROY s g",
+        "XGROUP SETID s g 0",
+        "XGROUP DELCONSUMER s g c",
+        "XGROUP HELP",
+        "XGROUP CREATE s g $ MKSTREAM",
+        "EVAL \"return redis.pcall('xgroup', 'destroy', 's', 'g')\" 0",
+        "EVAL \"return redis.pcall('xgroup', 'create', 's', 'g', '$', 'MKSTREAM')\" 0",
+    ];
+    let diffs: Vec<String> = lines
+        .iter()
+        .filter_map(|line| pair.step(line, Cmp::Exact))
+        .collect();
+    assert!(diffs.is_empty(), "{}", diffs.join("\n"));
+}
+
 /// The same sequences on read-only replicas of a master that never answers, which refuse
 /// stale reads (replica-serve-stale-data no) or serve them: scripts and functions with and
 /// without `allow-stale` / `no-writes`, and the READONLY / MASTERDOWN refusals in and
@@ -1382,7 +1428,8 @@ fn fuzz_script_sequences_on_a_stale_replica() {
 }
 
 /// Differences the stale-replica fuzzer found: FUNCTION DELETE / FLUSH are writes
-/// (READONLY before MASTERDOWN); SCRIPT HELP and FUNCTION HELP run on a stale replica.
+/// (READONLY before MASTERDOWN); SCRIPT HELP and FUNCTION HELP run on a stale replica;
+/// ECHO and every CLUSTER subcommand are stale commands; subcommands' own flags.
 #[test]
 fn regression_on_a_stale_replica() {
     let mut pair = Pair::start_with(&[
@@ -1402,6 +1449,23 @@ fn regression_on_a_stale_replica() {
         "SCRIPT FLUSH",
         "EVAL \"#!lua flags=no-writes,allow-stale\\nreturn 1\" 0",
         "EVAL \"return 1\" 0",
+        // Found by seed 7303: ECHO is a stale command (was refused from the script, and as
+        // a command answered MASTERDOWN).
+        "EVAL_RO \"#!lua flags=no-writes,allow-stale\\nredis.pcall('geopos', KEYS[1], 'a')\\nredis.call('echo', ARGV[2])\\nredis.call()\\nreturn false\" 0 1 10",
+        "ECHO x",
+        // A subcommand runs with its own flags, not its container's: CLUSTER's are stale
+        // (CLUSTER NODES / SLOTS / INFO answered MASTERDOWN), so are the HELPs, and XGROUP
+        // HELP is no write (was READONLY).
+        "CLUSTER INFO",
+        "CLUSTER NODES",
+        "CLUSTER SLOTS",
+        "OBJECT HELP",
+        "XINFO HELP",
+        "XGROUP HELP",
+        "XGROUP DESTROY s g",
+        "EVAL \"#!lua flags=no-writes,allow-stale\\nreturn redis.pcall('cluster', 'info')\" 0",
+        "EVAL \"#!lua flags=no-writes,allow-stale\\nreturn redis.call('xgroup', 'help')[1]\" 0",
+        "EVAL \"#!lua flags=allow-stale\\nreturn redis.pcall('xgroup', 'destroy', 's', 'g')\" 0",
     ];
     let diffs: Vec<String> = lines
         .iter()

@@ -311,3 +311,52 @@ pub(crate) fn keys_by_specs(specs: &[KeySpec], args: &[Bytes]) -> Option<Result<
     }
     Some(Ok(out))
 }
+
+/// The flags a subcommand runs with (`args[1]` of a container command such as CLUSTER,
+/// XGROUP or OBJECT): the container's own flags, with WRITE / DENYOOM / STALE as Redis
+/// 7.0 gives that subcommand. Redis checks each subcommand's flags, not its container's:
+/// CLUSTER NODES runs on a stale replica, XGROUP DESTROY over maxmemory, XGROUP HELP on
+/// a read-only replica and from a read-only script. An unknown subcommand keeps the
+/// container's flags (it fails later anyway).
+pub(crate) fn flags_for(cmd: &crate::cmd::Command, args: &[Bytes]) -> u32 {
+    use crate::cmd::flags::{CONTAINER, DENYOOM, NAMES, STALE, WRITE};
+    if !cmd.has(CONTAINER) {
+        return cmd.flags;
+    }
+    let Some(sub) = args.get(1) else {
+        return cmd.flags;
+    };
+    static SUBS: OnceLock<BTreeMap<String, u32>> = OnceLock::new();
+    let subs = SUBS.get_or_init(|| {
+        facts()
+            .iter()
+            .filter(|(name, _)| name.contains('|'))
+            .map(|(name, f)| {
+                let mut bits = 0;
+                if let Reply::Array(fields) = &f.info {
+                    if let Some(Reply::Set(names)) = fields.get(2) {
+                        for n in names {
+                            if let Reply::Status(s) = n {
+                                for (flag, flag_name) in NAMES {
+                                    if s.as_ref() == flag_name.as_bytes() {
+                                        bits |= flag;
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+                (name.clone(), bits)
+            })
+            .collect()
+    });
+    let full = format!(
+        "{}|{}",
+        cmd.name,
+        String::from_utf8_lossy(sub).to_ascii_lowercase()
+    );
+    match subs.get(&full) {
+        Some(bits) => (cmd.flags & !(WRITE | DENYOOM | STALE)) | (bits & (WRITE | DENYOOM | STALE)),
+        None => cmd.flags,
+    }
+}

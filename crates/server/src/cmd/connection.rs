@@ -17,11 +17,11 @@ pub(crate) static COMMANDS: &[Command] = &[
         "connection",
         ping,
     ),
-    Command::new("echo", 2, FAST, (0, 0, 0), "connection", echo),
+    Command::new("echo", 2, FAST | LOADING | STALE, (0, 0, 0), "connection", echo),
     Command::new("select", 2, FAST | LOADING | STALE, (0, 0, 0), "connection", select),
     Command::new("auth", -2, FAST | NO_AUTH | LOADING | STALE | NOSCRIPT, (0, 0, 0), "connection", auth),
     Command::new("hello", -1, FAST | NO_AUTH | LOADING | STALE | NOSCRIPT, (0, 0, 0), "connection", hello),
-    Command::new("quit", -1, FAST | NO_AUTH | LOADING | STALE | TX_CONTROL | SUB_OK, (0, 0, 0), "connection", quit),
+    Command::new("quit", -1, FAST | NO_AUTH | LOADING | STALE | TX_CONTROL | SUB_OK | NOSCRIPT, (0, 0, 0), "connection", quit),
     Command::new("reset", 1, FAST | NO_AUTH | LOADING | STALE | TX_CONTROL | SUB_OK | NOSCRIPT, (0, 0, 0), "connection", reset),
 ];
 

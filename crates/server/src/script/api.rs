@@ -3,12 +3,15 @@
 //! the error names the script line as in Redis. The run-dependent ones reach the running
 //! script through `rt.op`, which only exists while a script runs.
 
-use super::run::ScriptError;
+use super::run::{Counted, ScriptError};
 use mlua::{Function, Lua, Table, Value, Variadic};
 
 /// Raises `{err = msg}` the way Redis's luaPushError + lua_error does.
 fn raise<T>(msg: &str) -> mlua::Result<T> {
-    Err(mlua::Error::external(ScriptError(msg.as_bytes().to_vec())))
+    Err(mlua::Error::external(ScriptError(
+        msg.as_bytes().to_vec(),
+        Counted::No,
+    )))
 }
 
 /// `lua_tonumber`: numbers, and strings that convert; 0 otherwise.

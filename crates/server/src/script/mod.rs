@@ -116,6 +116,10 @@ impl Engine {
             lua.create_function(|lua, v: Value| run::placed(lua, v))?,
         )?;
         rt.set(
+            "as_raised",
+            lua.create_function(|lua, v: Value| run::as_raised(lua, v))?,
+        )?;
+        rt.set(
             "is_c",
             lua.create_function(|_, f: Function| Ok(f.info().what == "C"))?,
         )?;
@@ -259,7 +263,8 @@ impl Engine {
 /// The flags the command path checks for a script command (Redis's getCommandFlags): an
 /// EVAL script or function that declares flags has the command's WRITE / DENYOOM / STALE
 /// replaced by what they imply, so a stale or read-only replica and maxmemory refuse it
-/// with the generic replies before it runs, as Redis does. Other commands keep their own.
+/// with the generic replies before it runs, as Redis does. Other commands keep their own
+/// (a container's subcommand the flags Redis gives that subcommand).
 /// Only worked out when one of those checks can apply (the common path stays a compare).
 pub(crate) fn command_flags(
     store: &crate::store::Store,
@@ -267,7 +272,6 @@ pub(crate) fn command_flags(
     args: &[Bytes],
 ) -> u32 {
     use crate::cmd::flags::{DENYOOM, MAY_REPLICATE, STALE, WRITE};
-    let base = cmd.flags;
     if !(store.config.maxmemory > 0
         || store.replication.is_replica()
         || store
@@ -275,30 +279,13 @@ pub(crate) fn command_flags(
             .as_ref()
             .is_some_and(|a| a.write_error().is_some()))
     {
-        return base;
+        return cmd.flags;
     }
     let Some(first) = args.get(1) else {
-        return base;
+        return cmd.flags;
     };
-    // Subcommand flags the container command does not carry (Redis's per-subcommand table).
-    match cmd.name {
-        "function"
-            if first.eq_ignore_ascii_case(b"load") || first.eq_ignore_ascii_case(b"restore") =>
-        {
-            return base | WRITE | DENYOOM;
-        }
-        // FUNCTION DELETE / FLUSH are writes too: a read-only replica's READONLY comes
-        // before a stale one's MASTERDOWN.
-        "function"
-            if first.eq_ignore_ascii_case(b"delete") || first.eq_ignore_ascii_case(b"flush") =>
-        {
-            return base | WRITE;
-        }
-        "script" if first.eq_ignore_ascii_case(b"load") => return base | STALE,
-        // Every HELP subcommand may run on a stale replica.
-        "script" | "function" if first.eq_ignore_ascii_case(b"help") => return base | STALE,
-        _ => {}
-    }
+    // A subcommand's own flags (Redis's per-subcommand table), not its container's.
+    let base = crate::acl::command_docs::flags_for(cmd, args);
     let engine = &store.scripts;
     let script_flags = match cmd.name {
         "eval" | "eval_ro" => match engine.scripts.get(&sha1hex(first)) {

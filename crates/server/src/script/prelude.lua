@@ -96,6 +96,16 @@ H.pcall = function(f, ...)
   local n, args = select('#', ...), { ... }
   return unwrap(lua_xpcall(function() return f(unpack(args, 1, n)) end, placed))
 end
+-- Redis's xpcall is Lua's: its message handler sees what was raised. Rust functions
+-- raise userdata errors, so the handler is given what Redis's would have raised instead
+-- (redis.call's error table, a library function's placed message).
+local as_raised = rt.as_raised
+H.xpcall = function(...)
+  local f, h = ...
+  if select('#', ...) < 2 then error("bad argument #2 to 'xpcall' (value expected)", 2) end
+  if type(h) ~= 'function' then return lua_xpcall(f, h) end
+  return lua_xpcall(f, function(e) return h(as_raised(e)) end)
+end
 
 local P = setmetatable({}, { __index = H, __newindex = ro, __metatable = false })
 protected[P] = true

@@ -223,7 +223,16 @@ impl Handles {
 /// An error redis.call raises: the `err` text of the table Redis would raise. Bytes: a
 /// command's error may quote a client's argument, which goes back as it came.
 #[derive(Debug)]
-pub(crate) struct ScriptError(pub Vec<u8>);
+pub(crate) struct ScriptError(pub Vec<u8>, pub Counted);
+
+/// Whether a [`ScriptError`] was a command's error, already counted in the error stats
+/// (its table carries `ignore_error_stats_update`), or redis.call's own (no arguments,
+/// arguments of the wrong type, outside a script).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Counted {
+    Yes,
+    No,
+}
 
 impl std::fmt::Display for ScriptError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -476,10 +485,22 @@ fn make_callbacks(lua: &Lua) -> mlua::Result<(Function, Function, Function)> {
         match with_current(|ctx, state| redis_call(lua, ctx, state, a)) {
             Some(r) => match r? {
                 Called::Reply(reply, resp3) => Pushed::new(lua, reply, resp3),
-                Called::Failed(e) => Err(mlua::Error::external(ScriptError(err_text(&e)))),
+                Called::Failed(e) => {
+                    let counted = match &e {
+                        Value::Table(t)
+                            if t.raw_get::<bool>("ignore_error_stats_update")
+                                .unwrap_or(false) =>
+                        {
+                            Counted::Yes
+                        }
+                        _ => Counted::No,
+                    };
+                    Err(mlua::Error::external(ScriptError(err_text(&e), counted)))
+                }
             },
             None => Err(mlua::Error::external(ScriptError(
                 OUTSIDE.as_bytes().to_vec(),
+                Counted::No,
             ))),
         }
     })?;
@@ -491,6 +512,7 @@ fn make_callbacks(lua: &Lua) -> mlua::Result<(Function, Function, Function)> {
             },
             None => Err(mlua::Error::external(ScriptError(
                 OUTSIDE.as_bytes().to_vec(),
+                Counted::No,
             ))),
         }
     })?;
@@ -679,14 +701,16 @@ fn script_checks(
     if cmd.has(flags::NOSCRIPT) {
         return Err("This Redis command is not allowed from script");
     }
-    if !cmd.has(flags::STALE) && super::running_stale(ctx.store) {
+    // A subcommand runs with its own flags (CLUSTER INFO on a stale replica).
+    let own = crate::acl::command_docs::flags_for(cmd, words);
+    if own & flags::STALE == 0 && super::running_stale(ctx.store) {
         return Err("Can not execute the command on a stale replica");
     }
     crate::acl::check_script(ctx.store, ctx.client, cmd, words)?;
-    if state.read_only && cmd.has(flags::WRITE | flags::MAY_REPLICATE) {
+    if state.read_only && own & (flags::WRITE | flags::MAY_REPLICATE) != 0 {
         return Err("Write commands are not allowed from read-only scripts.");
     }
-    if cmd.has(flags::WRITE)
+    if own & flags::WRITE != 0
         && !state.wrote
         && ctx.store.replication.is_replica()
         && ctx.store.config.get_value("replica-read-only") == "yes"
@@ -699,11 +723,11 @@ fn script_checks(
         && !state.from_primary
         && !state.wrote
         && state.oom_at_start
-        && cmd.has(flags::DENYOOM)
+        && own & flags::DENYOOM != 0
     {
         return Err("-OOM command not allowed when used memory > 'maxmemory'.");
     }
-    if cmd.has(flags::WRITE) {
+    if own & flags::WRITE != 0 {
         state.wrote = true;
         ctx.store.scripts.busy.wrote.store(true, Ordering::Relaxed);
     }
@@ -927,6 +951,17 @@ fn script_error(e: &mlua::Error) -> Option<Vec<u8>> {
     }
 }
 
+/// Whether `e` holds a [`ScriptError`] of a command's (already counted) error.
+fn counted_script_error(e: &mlua::Error) -> bool {
+    match e {
+        mlua::Error::CallbackError { cause, .. } => counted_script_error(cause),
+        mlua::Error::ExternalError(x) => x
+            .downcast_ref::<ScriptError>()
+            .is_some_and(|s| s.1 == Counted::Yes),
+        _ => false,
+    }
+}
+
 /// The innermost message of an error raised from Rust.
 pub(crate) fn error_text(e: &mlua::Error) -> String {
     match e {
@@ -960,6 +995,40 @@ pub(crate) fn placed(lua: &Lua, v: Value) -> mlua::Result<Value> {
             }
         })
         .unwrap_or_default();
+    let text = format!("{place}{}", error_text(e));
+    Ok(Value::String(lua.create_string(text)?))
+}
+
+/// What Redis's Lua would have raised in place of an error a Rust function raised, for an
+/// xpcall message handler: redis.call's failure is the error table
+/// `{err = ...}` (with `ignore_error_stats_update = true` for a command's error), a library function's error the string
+/// luaL_error makes (the calling line's place, then the message). Anything else is left
+/// as it is. Called from the sandbox's xpcall handler: level 1 is that handler, 2 the
+/// function that raised, 3 its caller.
+pub(crate) fn as_raised(lua: &Lua, v: Value) -> mlua::Result<Value> {
+    let Value::Error(e) = &v else {
+        return Ok(v);
+    };
+    if let Some(text) = script_error(e) {
+        let t = lua.create_table()?;
+        t.raw_set("err", lua.create_string(text)?)?;
+        if counted_script_error(e) {
+            t.raw_set("ignore_error_stats_update", true)?;
+        }
+        return Ok(Value::Table(t));
+    }
+    let place = if unplaced(e) {
+        String::new()
+    } else {
+        lua.inspect_stack(3, |d| {
+            let src = d.source().short_src.map(|s| s.into_owned());
+            match (src, d.current_line()) {
+                (Some(src), Some(line)) if line > 0 => format!("{src}:{line}: "),
+                _ => String::new(),
+            }
+        })
+        .unwrap_or_default()
+    };
     let text = format!("{place}{}", error_text(e));
     Ok(Value::String(lua.create_string(text)?))
 }
