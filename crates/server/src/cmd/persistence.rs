@@ -9,7 +9,7 @@ use std::path::PathBuf;
 
 #[rustfmt::skip]
 pub(crate) static COMMANDS: &[Command] = &[
-    Command::new("bgrewriteaof", 1, ADMIN | NOSCRIPT | NO_MULTI, (0, 0, 0), "server", bgrewriteaof),
+    Command::new("bgrewriteaof", 1, ADMIN | NOSCRIPT, (0, 0, 0), "server", bgrewriteaof),
     Command::new("save", 1, ADMIN | NOSCRIPT | NO_MULTI, (0, 0, 0), "server", save),
     Command::new("bgsave", -1, ADMIN | NOSCRIPT, (0, 0, 0), "server", bgsave),
 ];

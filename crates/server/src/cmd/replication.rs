@@ -12,8 +12,8 @@ use rubra_resp::Reply;
 
 #[rustfmt::skip]
 pub(crate) static COMMANDS: &[Command] = &[
-    Command::new("replicaof", 3, ADMIN | NOSCRIPT | STALE | NO_MULTI, (0, 0, 0), "server", replicaof),
-    Command::new("slaveof", 3, ADMIN | NOSCRIPT | STALE | NO_MULTI, (0, 0, 0), "server", replicaof),
+    Command::new("replicaof", 3, ADMIN | NOSCRIPT | STALE, (0, 0, 0), "server", replicaof),
+    Command::new("slaveof", 3, ADMIN | NOSCRIPT | STALE, (0, 0, 0), "server", replicaof),
     Command::new("psync", -3, ADMIN | NOSCRIPT | NO_MULTI, (0, 0, 0), "server", psync),
     Command::new("sync", 1, ADMIN | NOSCRIPT | NO_MULTI, (0, 0, 0), "server", sync),
     Command::new("replconf", -1, ADMIN | NOSCRIPT | LOADING | STALE, (0, 0, 0), "server", replconf),

@@ -106,8 +106,7 @@ fn reject(store: &mut Store, client: &mut ClientState, cmd: &Command, e: Reply) 
     }
     client.multi = None;
     client.multi_failed = false;
-    store.watches.unwatch_all(client.id, &client.watched);
-    client.watched.clear();
+    store.watches.unwatch_all(client.id);
     let mut text = b"EXECABORT Transaction discarded because of: ".to_vec();
     if let Reply::Error(reason) = &e {
         // A rejection without its own code is an ERR, which the reason does not repeat.
