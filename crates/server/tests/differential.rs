@@ -439,6 +439,18 @@ const PAUSED_CLIENTS_COUNT_AS_BLOCKED: &[&str] = &[
     "0 CLIENT UNPAUSE",
     "3 read",
     "0 info blocked_clients",
+    // Scripts: one declaring no-writes (and EVAL_RO) runs; one with other flags or none
+    // is held like a write.
+    "0 CLIENT PAUSE 60000 WRITE",
+    "1 EVAL \"#!lua flags=no-writes\\nreturn 12\" 0",
+    "1 EVAL_RO \"return 1\" 0",
+    "1 send EVAL \"#!lua\\nreturn 13\" 0",
+    "2 send EVAL \"return 14\" 0",
+    "sleep 100",
+    "0 info blocked_clients",
+    "0 CLIENT UNPAUSE",
+    "1 read",
+    "2 read",
 ];
 
 #[test]

@@ -260,7 +260,8 @@ impl Engine {
 /// EVAL script or function that declares flags has the command's WRITE / DENYOOM / STALE
 /// replaced by what they imply, so a stale or read-only replica and maxmemory refuse it
 /// with the generic replies before it runs, as Redis does. Other commands keep their own.
-/// Only worked out when one of those checks can apply (the common path stays a compare).
+/// Only worked out when one of those checks can apply (the common path stays a compare);
+/// CLIENT PAUSE WRITE is one (a no-writes script is not held, as in Redis).
 pub(crate) fn command_flags(
     store: &crate::store::Store,
     cmd: &crate::cmd::Command,
@@ -269,6 +270,8 @@ pub(crate) fn command_flags(
     use crate::cmd::flags::{DENYOOM, MAY_REPLICATE, STALE, WRITE};
     let base = cmd.flags;
     if !(store.config.maxmemory > 0
+        || store.pause.end_ms != 0
+        || store.pause.failover
         || store.replication.is_replica()
         || store
             .aof
