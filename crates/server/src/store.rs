@@ -136,8 +136,10 @@ fn encoding_limits(config: &Config) -> rubra_keyspace::Limits {
         zset_max_value: size("zset-max-listpack-value"),
         list_max_size: int("list-max-listpack-size"),
         stream_node_max_entries: int("stream-node-max-entries"),
-        stream_node_max_bytes: crate::config::parse_memory(config.get_value("stream-node-max-bytes"))
-            .map_or(4096, |b| b as usize),
+        stream_node_max_bytes: crate::config::parse_memory(
+            config.get_value("stream-node-max-bytes"),
+        )
+        .map_or(4096, |b| b as usize),
     }
 }
 
@@ -212,6 +214,11 @@ impl Store {
     #[inline]
     pub(crate) fn key_modified(&mut self, db: usize, key: &Bytes) {
         let dbs = &self.dbs;
+        if dbs[db].has_expired_log() && dbs[db].expired_since_drain(key) {
+            // The command found the key expired and deleted it before writing it: that
+            // deletion comes first for WATCH, as in Redis (where it touches at the lookup).
+            self.watches.touch(db, key, || false);
+        }
         self.watches
             .touch(db, key, || dbs[db].peek(key, 0).is_some());
         self.blocking.signal(db, key);

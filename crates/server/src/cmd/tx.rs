@@ -99,7 +99,9 @@ fn watch(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
     let now = ctx.now_ms;
     for key in &args[1..] {
         let expired = stored_but_expired(&ctx.store.dbs[db], key, now);
-        ctx.store.watches.watch(ctx.client.id, db, key.clone(), expired);
+        ctx.store
+            .watches
+            .watch(ctx.client.id, db, key.clone(), expired);
     }
     Ok(Reply::OK)
 }

@@ -161,9 +161,9 @@ impl Watches {
         };
         mine.iter()
             .filter(|k| {
-                self.by_key.get(*k).is_some_and(|list| {
-                    list.iter().any(|w| w.client == client && !w.expired)
-                })
+                self.by_key
+                    .get(*k)
+                    .is_some_and(|list| list.iter().any(|w| w.client == client && !w.expired))
             })
             .cloned()
             .collect()

@@ -310,7 +310,7 @@ pub(crate) fn multi_client_differences(extra: &[&str], script: &[&str]) -> Vec<S
     let reference = Reference::start_with(extra);
     let mut conns: Vec<(RawConn, RawConn)> = Vec::new();
     let mut diffs = Vec::new();
-    for line in script {
+    for (index, line) in script.iter().enumerate() {
         let line = line.trim();
         if line.is_empty() || line.starts_with('#') {
             continue;
@@ -320,9 +320,14 @@ pub(crate) fn multi_client_differences(extra: &[&str], script: &[&str]) -> Vec<S
             continue;
         }
         let (n, cmd) = line.split_once(' ').unwrap_or((line, ""));
-        let n: usize = n.parse().expect("script line starts with a connection number");
+        let n: usize = n
+            .parse()
+            .expect("script line starts with a connection number");
         while conns.len() <= n {
-            conns.push((RawConn::connect(rubra.port), RawConn::connect(reference.port)));
+            conns.push((
+                RawConn::connect(rubra.port),
+                RawConn::connect(reference.port),
+            ));
         }
         let (a, b) = &mut conns[n];
         let (ra, rb) = if let Some(rest) = cmd.strip_prefix("send ") {
@@ -347,7 +352,7 @@ pub(crate) fn multi_client_differences(extra: &[&str], script: &[&str]) -> Vec<S
         };
         if ra != rb {
             diffs.push(format!(
-                "{}\n    rubra: \"{}\"\n    redis: \"{}\"",
+                "line {index}: {}\n    rubra: \"{}\"\n    redis: \"{}\"",
                 line.escape_debug(),
                 ra.escape_ascii(),
                 rb.escape_ascii()
