@@ -563,6 +563,11 @@ impl Db {
         std::mem::take(&mut self.expired_log)
     }
 
+    /// Whether `key` was removed by expiry since the last drain.
+    pub fn expired_since_drain(&self, key: &[u8]) -> bool {
+        self.expired_log.iter().any(|k| k.as_ref() == key)
+    }
+
     /// Whether any key was removed by expiry since the last drain (cheap check).
     pub fn has_expired_log(&self) -> bool {
         !self.expired_log.is_empty()

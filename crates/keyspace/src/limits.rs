@@ -24,6 +24,11 @@ pub struct Limits {
     pub zset_max_value: usize,
     /// `list-max-listpack-size`: >= 0 is a count of elements, -1..-5 a size of 4..64 KiB.
     pub list_max_size: i64,
+    /// `stream-node-max-entries`: most entries (live or deleted) in one stream macro node;
+    /// 0 = no count limit.
+    pub stream_node_max_entries: i64,
+    /// `stream-node-max-bytes`: a stream macro node's size limit; 0 = the listpack maximum.
+    pub stream_node_max_bytes: usize,
 }
 
 impl Default for Limits {
@@ -36,6 +41,8 @@ impl Default for Limits {
             zset_max_entries: 128,
             zset_max_value: 64,
             list_max_size: -2,
+            stream_node_max_entries: 100,
+            stream_node_max_bytes: 4096,
         }
     }
 }
@@ -46,6 +53,8 @@ static INTSET_ENTRIES: AtomicUsize = AtomicUsize::new(512);
 static ZSET_ENTRIES: AtomicUsize = AtomicUsize::new(128);
 static ZSET_VALUE: AtomicUsize = AtomicUsize::new(64);
 static LIST_SIZE: AtomicI64 = AtomicI64::new(-2);
+static STREAM_NODE_ENTRIES: AtomicI64 = AtomicI64::new(100);
+static STREAM_NODE_BYTES: AtomicUsize = AtomicUsize::new(4096);
 
 impl Limits {
     /// The thresholds in force.
@@ -57,6 +66,8 @@ impl Limits {
             zset_max_entries: ZSET_ENTRIES.load(Ordering::Relaxed),
             zset_max_value: ZSET_VALUE.load(Ordering::Relaxed),
             list_max_size: LIST_SIZE.load(Ordering::Relaxed),
+            stream_node_max_entries: STREAM_NODE_ENTRIES.load(Ordering::Relaxed),
+            stream_node_max_bytes: STREAM_NODE_BYTES.load(Ordering::Relaxed),
         }
     }
 
@@ -75,6 +86,18 @@ impl Limits {
         ZSET_ENTRIES.store(self.zset_max_entries, Ordering::Relaxed);
         ZSET_VALUE.store(self.zset_max_value, Ordering::Relaxed);
         LIST_SIZE.store(self.list_max_size, Ordering::Relaxed);
+        STREAM_NODE_ENTRIES.store(self.stream_node_max_entries, Ordering::Relaxed);
+        STREAM_NODE_BYTES.store(self.stream_node_max_bytes, Ordering::Relaxed);
+    }
+
+    /// The stream macro node limits in force: (most entries, 0 = unlimited; most bytes).
+    /// Read on every XADD, so two loads, not eight.
+    #[inline]
+    pub fn stream_node() -> (i64, usize) {
+        (
+            STREAM_NODE_ENTRIES.load(Ordering::Relaxed),
+            STREAM_NODE_BYTES.load(Ordering::Relaxed),
+        )
     }
 
     /// Whether a list pack of `count` elements in `bytes` bytes is within

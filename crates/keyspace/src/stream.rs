@@ -84,6 +84,9 @@ pub const ENTRIES_READ_UNKNOWN: i64 = -1;
 pub const NODE_MAX_ENTRIES: u32 = 100;
 /// stream-node-max-bytes (Redis default): size limit of one macro node's listpack.
 pub const NODE_MAX_BYTES: usize = 4096;
+/// The most bytes one listpack may hold (Redis's STREAM_LISTPACK_MAX_SIZE), the node size
+/// limit when `stream-node-max-bytes` is 0.
+const LISTPACK_MAX_BYTES: usize = 1 << 30;
 
 /// One pending entry of a consumer group (a "NACK" in Redis's source).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -296,11 +299,21 @@ impl Stream {
     }
 
     /// Appends an entry whose ID the caller checked is greater than `last_id`.
+    /// The node limits are `stream-node-max-entries` / `-bytes` in force (see
+    /// [`crate::Limits::stream_node`]), as Redis reads them on every append.
     pub fn append(&mut self, id: StreamId, fields: Fields) {
         let size = entry_bytes(&fields);
+        let (max_entries, max_bytes) = crate::limits::Limits::stream_node();
+        // Redis: 0 or more than a listpack may hold means the listpack maximum (1 GiB).
+        let max_bytes = if max_bytes == 0 || max_bytes > LISTPACK_MAX_BYTES {
+            LISTPACK_MAX_BYTES
+        } else {
+            max_bytes
+        };
         let tail = self.nodes.iter_mut().next_back();
         let fits = matches!(&tail, Some((_, n))
-            if n.total < NODE_MAX_ENTRIES && n.bytes + size < NODE_MAX_BYTES);
+            if (max_entries <= 0 || i64::from(n.total) < max_entries)
+                && n.bytes + size < max_bytes);
         match tail {
             Some((_, n)) if fits => {
                 n.live += 1;

@@ -19,6 +19,7 @@ fn thresholds_from_limits() {
         zset_max_entries: 0,
         zset_max_value: 4,
         list_max_size: 2,
+        ..Limits::default()
     }
     .install();
 

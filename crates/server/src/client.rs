@@ -320,8 +320,6 @@ pub(crate) struct ClientState {
     pub multi: Option<Vec<Vec<Bytes>>>,
     /// A queued command was rejected, so EXEC must answer EXECABORT.
     pub multi_failed: bool,
-    /// Keys this client WATCHes, to unregister them later.
-    pub watched: Vec<(usize, Bytes)>,
     /// Number of pub/sub subscriptions (channels + patterns + shard channels); in RESP2 a
     /// subscribed client may only run pub/sub commands.
     pub subscriptions: usize,
@@ -448,6 +446,10 @@ pub(crate) struct PauseState {
     /// FAILOVER holds commands that may replicate until it ends (no end time).
     pub failover: bool,
     pub watch: tokio::sync::watch::Sender<u64>,
+    /// Clients whose connection holds a command back until a pause ends. Redis 7.0 blocks
+    /// such a client (BLOCKED_POSTPONE): it counts in INFO blocked_clients and shows the
+    /// `b` flag in CLIENT LIST, and tests wait on that count.
+    pub postponed: std::collections::HashSet<u64>,
 }
 
 impl Default for PauseState {
@@ -457,6 +459,7 @@ impl Default for PauseState {
             all: false,
             failover: false,
             watch: tokio::sync::watch::channel(0).0,
+            postponed: Default::default(),
         }
     }
 }

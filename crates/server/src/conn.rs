@@ -326,6 +326,11 @@ fn process(
         return Step::Close;
     };
     store.command_ms = 0;
+    // Back from waiting out a pause (or never paused): no longer postponed. A command
+    // still held is postponed again below.
+    if !store.pause.postponed.is_empty() {
+        store.pause.postponed.remove(&client.id);
+    }
     let step = loop {
         // Per request: an AUTH earlier in the same batch lifts the unauthenticated limits.
         limits.unauthenticated = !client.authenticated;
@@ -366,6 +371,7 @@ fn process(
                         again.extend_from_slice(rest);
                         *inbuf = BytesMut::from(&again[..]);
                     }
+                    store.pause.postponed.insert(client.id);
                     break Step::Paused(until, watch);
                 }
                 // Redis counts the command being run in its query buffer (CLIENT INFO).

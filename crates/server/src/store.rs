@@ -135,6 +135,11 @@ fn encoding_limits(config: &Config) -> rubra_keyspace::Limits {
         zset_max_entries: size("zset-max-listpack-entries"),
         zset_max_value: size("zset-max-listpack-value"),
         list_max_size: int("list-max-listpack-size"),
+        stream_node_max_entries: int("stream-node-max-entries"),
+        stream_node_max_bytes: crate::config::parse_memory(
+            config.get_value("stream-node-max-bytes"),
+        )
+        .map_or(4096, |b| b as usize),
     }
 }
 
@@ -208,7 +213,14 @@ impl Store {
     /// signalKeyAsReady).
     #[inline]
     pub(crate) fn key_modified(&mut self, db: usize, key: &Bytes) {
-        self.watches.touch(db, key);
+        let dbs = &self.dbs;
+        if dbs[db].has_expired_log() && dbs[db].expired_since_drain(key) {
+            // The command found the key expired and deleted it before writing it: that
+            // deletion comes first for WATCH, as in Redis (where it touches at the lookup).
+            self.watches.touch(db, key, || false);
+        }
+        self.watches
+            .touch(db, key, || dbs[db].peek(key, 0).is_some());
         self.blocking.signal(db, key);
         crate::exec::tracking::key_changed(self, key);
     }
@@ -277,7 +289,9 @@ impl Store {
         };
         for key in self.dbs[db].drain_expired() {
             self.stats.expired_keys += 1;
-            self.watches.touch(db, &key);
+            let dbs = &self.dbs;
+            self.watches
+                .touch(db, &key, || dbs[db].peek(&key, 0).is_some());
             crate::exec::tracking::key_changed(self, &key);
             // An expired stream unblocks its XREADGROUP readers, as a deleted one does.
             self.blocking.signal(db, &key);

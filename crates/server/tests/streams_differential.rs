@@ -345,6 +345,44 @@ fn approximate_trimming_matches_redis_node_layout() {
     assert_same_as_redis(&lines);
 }
 
+/// stream-node-max-entries and -bytes set with CONFIG SET decide where new macro nodes
+/// start (so what `~` trimming may remove), and the default LIMIT of `~` trimming is 100
+/// nodes' worth of entries. Found by redis 7.0.15's unit/type/stream (the node limits were
+/// fixed at 100 entries / 4096 bytes).
+#[test]
+fn node_limits_follow_the_config() {
+    let mut script: Vec<String> = vec!["CONFIG SET stream-node-max-entries 10".into()];
+    script.extend((1..=100).map(|i| format!("XADD s {i}-0 xitem v")));
+    script.push("XADD s MAXLEN ~ 55 LIMIT 30 101-0 xitem v".into());
+    script.push("XLEN s".into());
+    script.push("XADD s MAXLEN ~ 55 LIMIT 30 102-0 xitem v".into());
+    script.push("XLEN s".into());
+    script.push("XINFO STREAM s".into());
+    // The default LIMIT: 100 * 1 entries per call.
+    script.push("CONFIG SET stream-node-max-entries 1".into());
+    script.extend((1..=250).map(|i| format!("XADD t {i}-0 xitem v")));
+    script.push("XTRIM t MAXLEN ~ 1".into());
+    script.push("XLEN t".into());
+    script.push("XTRIM t MAXLEN ~ 1".into());
+    script.push("XLEN t".into());
+    // LIMIT never cuts into a node.
+    script.push("CONFIG SET stream-node-max-entries 2".into());
+    script.extend((1..=3).map(|i| format!("XADD u {i}-0 xitem v")));
+    script.push("XTRIM u MAXLEN ~ 0 LIMIT 1".into());
+    script.push("XTRIM u MAXLEN ~ 0 LIMIT 2".into());
+    script.push("XLEN u".into());
+    // No count limit (node sizes then depend on listpack bytes, which we only estimate:
+    // entries big enough that one per node fits either way).
+    script.push("CONFIG SET stream-node-max-entries 0".into());
+    script.push("CONFIG SET stream-node-max-bytes 300".into());
+    script.extend((1..=12).map(|i| format!("XADD w {i}-0 xitem {}", "v".repeat(200))));
+    script.push("XINFO STREAM w".into());
+    script.push("XTRIM w MAXLEN ~ 5".into());
+    script.push("XLEN w".into());
+    let lines: Vec<&str> = script.iter().map(String::as_str).collect();
+    assert_same_as_redis(&lines);
+}
+
 /// A stream's DUMP made by redis-server, restored on both servers, keeps the payload's node
 /// layout and the deleted entries its nodes hold: the restored keys dump to the same bytes,
 /// report the same radix tree, and grow the same way afterwards. Also for a payload made

@@ -175,10 +175,9 @@ fn quit(ctx: &mut Ctx, _args: &[Bytes]) -> CmdResult {
 /// subscriptions, unauthenticated if a password is set).
 fn reset(ctx: &mut Ctx, _args: &[Bytes]) -> CmdResult {
     let id = ctx.client.id;
-    ctx.store.watches.unwatch_all(id, &ctx.client.watched);
+    ctx.store.watches.unwatch_all(id);
     ctx.store.pubsub.remove_client(id);
     ctx.store.tracking.disable(id);
-    ctx.client.watched.clear();
     ctx.client.multi = None;
     ctx.client.multi_failed = false;
     ctx.client.subscriptions = 0;

@@ -225,8 +225,13 @@ fn flush_is_async(ctx: &Ctx, args: &[Bytes]) -> Result<bool, Reply> {
 fn flush_db(ctx: &mut Ctx, db: usize, lazy: bool) {
     let now = ctx.now_ms;
     let store = &mut *ctx.store;
-    let dbref = &store.dbs[db];
-    store.watches.touch_db(db, |k| dbref.peek(k, now).is_some());
+    let dbs = &store.dbs;
+    store.watches.touch_db(
+        db,
+        None,
+        |d, k| dbs[d].peek(k, 0).is_some(),
+        |d, k| super::tx::stored_but_expired(&dbs[d], k, now),
+    );
     // Clients blocked on keys of this database are checked again: XREADGROUP readers of a
     // flushed stream get -UNBLOCKED, as in Redis; others keep waiting.
     store.blocking.signal_db(db);
@@ -278,12 +283,15 @@ fn swapdb(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
     if a != b {
         let now = ctx.now_ms;
         let store = &mut *ctx.store;
+        let dbs = &store.dbs;
         for (x, y) in [(a, b), (b, a)] {
-            // A watched key changes if it exists in either database.
-            let (dx, dy) = (&store.dbs[x], &store.dbs[y]);
-            store.watches.touch_db(x, |k| {
-                dx.peek(k, now).is_some() || dy.peek(k, now).is_some()
-            });
+            // A watched key changes if it is stored in either database.
+            store.watches.touch_db(
+                x,
+                Some(y),
+                |d, k| dbs[d].peek(k, 0).is_some(),
+                |d, k| super::tx::stored_but_expired(&dbs[d], k, now),
+            );
         }
         store.dbs.swap(a, b);
         store.blocking.swap_dbs(a, b);

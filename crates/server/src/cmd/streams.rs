@@ -309,7 +309,17 @@ fn parse_add_or_trim(ctx: &Ctx, args: &[Bytes], xadd: bool) -> Result<AddArgs, R
             ));
         }
     } else {
-        t.limit = if t.approx { 10_000 } else { 0 };
+        // Redis: at most 100 nodes' worth of entries, kept within 10000..=1000000 when
+        // stream-node-max-entries is 0 or huge.
+        t.limit = if t.approx {
+            let (per_node, _) = rubra_keyspace::Limits::stream_node();
+            match per_node.saturating_mul(100) {
+                n if n <= 0 => 10_000,
+                n => n.min(1_000_000) as u64,
+            }
+        } else {
+            0
+        };
     }
     Ok(AddArgs {
         trim: t,

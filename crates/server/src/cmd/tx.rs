@@ -29,17 +29,22 @@ fn multi(ctx: &mut Ctx, _args: &[Bytes]) -> CmdResult {
 }
 
 fn clear_watches(ctx: &mut Ctx) {
-    let watched = std::mem::take(&mut ctx.client.watched);
-    ctx.store.watches.unwatch_all(ctx.client.id, &watched);
+    ctx.store.watches.unwatch_all(ctx.client.id);
 }
 
-/// Whether a watched key has logically expired but is still stored (Redis fails EXEC then).
+/// Whether `key` is stored but past its TTL at `now` (Redis's keyIsExpired).
+pub(crate) fn stored_but_expired(db: &rubra_keyspace::Db, key: &[u8], now: u64) -> bool {
+    let at = db.expire_at(key);
+    at != 0 && at <= now
+}
+
+/// Whether a key that was live when WATCHed has logically expired since, deleted or not
+/// (Redis fails EXEC then; keys already expired at WATCH time do not count).
 fn watched_key_expired(ctx: &mut Ctx) -> bool {
     let now = ctx.now_ms;
-    ctx.client.watched.iter().any(|(db, key)| {
-        let db = &ctx.store.dbs[*db];
-        db.peek(key, u64::MAX).is_some() && db.peek(key, now).is_none()
-    })
+    let keys = ctx.store.watches.live_at_watch(ctx.client.id);
+    keys.iter()
+        .any(|(db, key)| stored_but_expired(&ctx.store.dbs[*db], key, now))
 }
 
 /// EXEC
@@ -91,11 +96,12 @@ fn watch(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
         return Err(Reply::err("ERR WATCH inside MULTI is not allowed"));
     }
     let db = ctx.client.db;
+    let now = ctx.now_ms;
     for key in &args[1..] {
-        if !ctx.client.watched.iter().any(|(d, k)| *d == db && k == key) {
-            ctx.client.watched.push((db, key.clone()));
-            ctx.store.watches.watch(ctx.client.id, db, key.clone());
-        }
+        let expired = stored_but_expired(&ctx.store.dbs[db], key, now);
+        ctx.store
+            .watches
+            .watch(ctx.client.id, db, key.clone(), expired);
     }
     Ok(Reply::OK)
 }

@@ -106,8 +106,7 @@ fn reject(store: &mut Store, client: &mut ClientState, cmd: &Command, e: Reply) 
     }
     client.multi = None;
     client.multi_failed = false;
-    store.watches.unwatch_all(client.id, &client.watched);
-    client.watched.clear();
+    store.watches.unwatch_all(client.id);
     let mut text = b"EXECABORT Transaction discarded because of: ".to_vec();
     if let Reply::Error(reason) = &e {
         // A rejection without its own code is an ERR, which the reason does not repeat.
@@ -487,8 +486,13 @@ pub(crate) fn serve_blocked(store: &mut Store) {
 
 /// Whether a command may change the dataset or the replication stream (Redis's
 /// `is_may_replicate_command`): WRITE or MAY_REPLICATE, or an EXEC whose queue holds one.
-fn may_replicate(client: &ClientState, cmd: &Command) -> bool {
-    if cmd.has(flags::WRITE | flags::MAY_REPLICATE) {
+/// A script's flags count as its command's (Redis's getCommandFlags): a script declaring
+/// `no-writes` is neither, one declaring other flags is a write.
+fn may_replicate(store: &Store, client: &ClientState, cmd: &Command, args: &[Bytes]) -> bool {
+    let writes = |c: &Command, a: &[Bytes]| {
+        crate::script::command_flags(store, c, a) & (flags::WRITE | flags::MAY_REPLICATE) != 0
+    };
+    if writes(cmd, args) {
         return true;
     }
     if cmd.name != "exec" {
@@ -498,7 +502,7 @@ fn may_replicate(client: &ClientState, cmd: &Command) -> bool {
         queue.iter().any(|q| {
             q.first()
                 .and_then(|name| cmd::lookup(name))
-                .is_some_and(|c| c.has(flags::WRITE | flags::MAY_REPLICATE))
+                .is_some_and(|c| writes(c, q))
         })
     })
 }
@@ -555,21 +559,21 @@ pub(crate) fn write_pause(
         return None;
     }
     // CLIENT PAUSE: ALL holds every command, WRITE those that may replicate.
-    if store.pause.active(now) && (store.pause.all || may_replicate(client, cmd)) {
+    if store.pause.active(now) && (store.pause.all || may_replicate(store, client, cmd, args)) {
         return Some((store.pause.end_ms, store.pause.watch.subscribe()));
     }
     // FAILOVER: writes wait until it ends (the watch ticks then); look again each second.
-    if store.pause.failover && may_replicate(client, cmd) {
+    if store.pause.failover && may_replicate(store, client, cmd, args) {
         return Some((now + 1000, store.pause.watch.subscribe()));
     }
     let driver = store.cluster.as_deref()?;
     if driver.migrations.export.as_ref().is_some_and(|e| e.paused)
-        && may_replicate(client, cmd)
+        && may_replicate(store, client, cmd, args)
         && touches_held_slot(driver, client, cmd, args)
     {
         return Some((now + 1000, driver.pause_watch()));
     }
-    if !driver.writes_paused(now) || !may_replicate(client, cmd) {
+    if !driver.writes_paused(now) || !may_replicate(store, client, cmd, args) {
         return None;
     }
     if let Some(&i) = cmd.key_positions(args).first() {

@@ -153,9 +153,10 @@ impl Store {
         self.clients.map.remove(&client.id);
         self.monitors.ids.retain(|id| *id != client.id);
         self.pubsub.remove_client(client.id);
-        self.watches.unwatch_all(client.id, &client.watched);
+        self.watches.unwatch_all(client.id);
         self.tracking.disable(client.id);
         self.blocking.unblock(client.id);
+        self.pause.postponed.remove(&client.id);
         self.replication.waiters.remove(&client.id);
         self.replication.announced_ports.remove(&client.id);
         crate::cluster::migration::on_disconnect(self, client);

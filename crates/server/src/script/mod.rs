@@ -265,7 +265,8 @@ impl Engine {
 /// replaced by what they imply, so a stale or read-only replica and maxmemory refuse it
 /// with the generic replies before it runs, as Redis does. Other commands keep their own
 /// (a container's subcommand the flags Redis gives that subcommand).
-/// Only worked out when one of those checks can apply (the common path stays a compare).
+/// Only worked out when one of those checks can apply (the common path stays a compare);
+/// CLIENT PAUSE WRITE is one (a no-writes script is not held, as in Redis).
 pub(crate) fn command_flags(
     store: &crate::store::Store,
     cmd: &crate::cmd::Command,
@@ -273,6 +274,8 @@ pub(crate) fn command_flags(
 ) -> u32 {
     use crate::cmd::flags::{DENYOOM, MAY_REPLICATE, STALE, WRITE};
     if !(store.config.maxmemory > 0
+        || store.pause.end_ms != 0
+        || store.pause.failover
         || store.replication.is_replica()
         || store
             .aof

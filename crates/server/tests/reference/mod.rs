@@ -296,3 +296,79 @@ impl RawConn {
         let _ = self.stream.set_nodelay(true);
     }
 }
+
+/// Runs a script over several connections on a fresh rubra-server and a fresh redis-server
+/// (both started with `extra`) and returns every difference. Each line names its
+/// connection first, `N CMD...` (N counted from 0): the command runs and its reply is
+/// compared; `N send CMD...` sends without reading (a command that blocks or is held);
+/// `N read` reads and compares one reply sent earlier; `N info FIELD` compares one field
+/// of INFO (the rest of INFO differs between the servers); `sleep N` waits N ms on both;
+/// `#` starts a comment. Used where a behaviour needs a second client (WATCH, blocking,
+/// CLIENT PAUSE).
+pub(crate) fn multi_client_differences(extra: &[&str], script: &[&str]) -> Vec<String> {
+    let rubra = TestServer::start(extra);
+    let reference = Reference::start_with(extra);
+    let mut conns: Vec<(RawConn, RawConn)> = Vec::new();
+    let mut diffs = Vec::new();
+    for (index, line) in script.iter().enumerate() {
+        let line = line.trim();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        if let Some(ms) = line.strip_prefix("sleep ") {
+            std::thread::sleep(Duration::from_millis(ms.parse().expect("sleep ms")));
+            continue;
+        }
+        let (n, cmd) = line.split_once(' ').unwrap_or((line, ""));
+        let n: usize = n
+            .parse()
+            .expect("script line starts with a connection number");
+        while conns.len() <= n {
+            conns.push((
+                RawConn::connect(rubra.port),
+                RawConn::connect(reference.port),
+            ));
+        }
+        let (a, b) = &mut conns[n];
+        let (ra, rb) = if let Some(rest) = cmd.strip_prefix("send ") {
+            a.send(rest);
+            b.send(rest);
+            continue;
+        } else if cmd == "read" {
+            (a.read_reply(), b.read_reply())
+        } else if let Some(field) = cmd.strip_prefix("info ") {
+            let pick = |reply: Vec<u8>| -> Vec<u8> {
+                let text = String::from_utf8_lossy(&reply).into_owned();
+                let prefix = format!("{field}:");
+                text.lines()
+                    .find(|l| l.starts_with(&prefix))
+                    .unwrap_or("(missing)")
+                    .as_bytes()
+                    .to_vec()
+            };
+            (pick(a.call("INFO")), pick(b.call("INFO")))
+        } else {
+            (a.call(cmd), b.call(cmd))
+        };
+        if ra != rb {
+            diffs.push(format!(
+                "line {index}: {}\n    rubra: \"{}\"\n    redis: \"{}\"",
+                line.escape_debug(),
+                ra.escape_ascii(),
+                rb.escape_ascii()
+            ));
+        }
+    }
+    diffs
+}
+
+/// Asserts that a [`multi_client_differences`] script gets byte-identical replies.
+pub(crate) fn assert_multi_client_same_as_redis(extra: &[&str], script: &[&str]) {
+    let diffs = multi_client_differences(extra, script);
+    assert!(
+        diffs.is_empty(),
+        "{} replies differ from redis-server:\n{}",
+        diffs.len(),
+        diffs.join("\n")
+    );
+}

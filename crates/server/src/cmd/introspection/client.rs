@@ -191,7 +191,8 @@ fn line_of(ctx: &Ctx, id: u64) -> Option<Vec<u8>> {
     let c = LineCtx {
         now: ctx.now_ms,
         subs: subs_of(ctx, id),
-        blocked: !me && ctx.store.blocking.waiter(id).is_some(),
+        blocked: !me
+            && (ctx.store.blocking.waiter(id).is_some() || ctx.store.pause.postponed.contains(&id)),
         replica: ctx.store.replication.replicas.contains_key(&id),
         live: me.then_some(&*ctx.client),
         tracking: ctx.store.tracking.clients.get(&id),

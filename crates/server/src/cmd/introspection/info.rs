@@ -133,7 +133,10 @@ pub(super) fn info_section(ctx: &mut Ctx, section: &str, out: &mut String) {
                 .unwrap_or(0);
             line("client_recent_max_input_buffer", &max_in);
             line("client_recent_max_output_buffer", &max_out);
-            line("blocked_clients", &s.blocking.len());
+            line(
+                "blocked_clients",
+                &(s.blocking.len() + s.pause.postponed.len()),
+            );
             line("tracking_clients", &s.tracking.clients.len());
             line("clients_in_timeout_table", &s.blocking.len());
         }
