@@ -1171,6 +1171,45 @@ fn fuzz_client_sequences_against_redis() {
 fn regression_sequences() {
     let cases: &[(&str, bool, &[&str])] = &[
         (
+            // After a flush, the invalidation's null is written in the protocol of the
+            // tracking client (here RESP3: `_`), not of the RESP2 subscriber it redirects
+            // to (ours sent `$-1`; seed 905).
+            "flush_null_in_tracking_clients_protocol_resp3",
+            true,
+            &[
+                "2: PSUBSCRIBE __key*__:*",
+                "1: CLIENT TRACKING on REDIRECT {2} OPTOUT NOLOOP",
+                "2: HELLO 2",
+                "0: FLUSHALL",
+            ],
+        ),
+        (
+            // The same the other way: a RESP2 tracking client redirecting to a RESP3 one
+            // sends `$-1` inside the RESP3 push.
+            "flush_null_in_tracking_clients_protocol_resp2",
+            false,
+            &[
+                "1: HELLO 3",
+                "2: CLIENT TRACKING on REDIRECT {1}",
+                "0: FLUSHALL",
+            ],
+        ),
+        (
+            // An invalidation for the client running the command waits for the end of the
+            // command (Redis's pending invalidations): a RESP2 client redirecting to itself
+            // that subscribes later in the same EXEC gets it as a message (ours, deciding
+            // at the write, sent nothing).
+            "own_invalidation_sent_after_exec",
+            false,
+            &[
+                "1: CLIENT TRACKING on REDIRECT {1}",
+                "1: GET a1",
+                "1: MULTI ; SET a1 x ; SUBSCRIBE ch1 ; EXEC",
+                "2: CLIENT TRACKING on REDIRECT {2}",
+                "2: MULTI ; FLUSHALL ; SUBSCRIBE ch2 ; EXEC",
+            ],
+        ),
+        (
             // A blocked read served later tracked its key again: the next write sent a
             // second invalidation (Redis 7.0 serves it without call(), tracking nothing).
             "served_blocked_read_is_not_tracked_again",
