@@ -1190,6 +1190,31 @@ fn fuzz_client_sequences_against_redis() {
 fn regression_sequences() {
     let cases: &[(&str, bool, &[&str])] = &[
         (
+            // A served BLPOP does not signal the list it popped from (Redis 7.0: the push
+            // that woke it did), so the BCAST key keeps the pusher as its last writer and
+            // NOLOOP holds (ours sent the invalidation; seed 911).
+            "served_list_pop_does_not_signal_its_source",
+            true,
+            &[
+                "0: BLPOP l1 0",
+                "2: CLIENT TRACKING ON BCAST NOLOOP",
+                "2: CLIENT REPLY SKIP ; LPUSH l1 s",
+            ],
+        ),
+        (
+            // A served BLMOVE signals only its destination: the source read again inside
+            // the waking EXEC stays tracked (no invalidation), the destination is
+            // invalidated.
+            "served_blmove_signals_only_its_destination",
+            true,
+            &[
+                "1: CLIENT TRACKING ON",
+                "1: GET l2",
+                "0: BLMOVE l1 l2 LEFT LEFT 0",
+                "1: MULTI ; LPUSH l1 x ; EXISTS l1 ; EXEC",
+            ],
+        ),
+        (
             // After a flush, the invalidation's null is written in the protocol of the
             // tracking client (here RESP3: `_`), not of the RESP2 subscriber it redirects
             // to (ours sent `$-1`; seed 905).
