@@ -1190,6 +1190,18 @@ fn fuzz_client_sequences_against_redis() {
 fn regression_sequences() {
     let cases: &[(&str, bool, &[&str])] = &[
         (
+            // A blocked XREAD re-tried after a flush published keymiss events (Redis serves
+            // blocked clients without their command's lookups; seeds 915, 916).
+            "served_blocked_read_publishes_no_keymiss",
+            true,
+            &[
+                "1: PSUBSCRIBE __key*__:*",
+                "1: XREAD BLOCK 0 STREAMS s2 2-1",
+                "0: CONFIG SET notify-keyspace-events \"Km\"",
+                "2: DEL ab s2 ; FLUSHDB",
+            ],
+        ),
+        (
             // A served BLPOP does not signal the list it popped from (Redis 7.0: the push
             // that woke it did), so the BCAST key keeps the pusher as its last writer and
             // NOLOOP holds (ours sent the invalidation; seed 911).
