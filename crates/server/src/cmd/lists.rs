@@ -529,7 +529,7 @@ fn mpop_from_first(ctx: &mut Ctx, m: &Mpop) -> Result<Option<Reply>, Reply> {
     };
     let items = pop_n(list, m.end, n);
     let key = &key.clone();
-    ctx.touched_only(key);
+    touched_by_pop(ctx, key);
     ctx.remove_if_empty(key);
     ctx.dirty(items.len() as u64);
     ctx.propagate = Some(vec![vec![
@@ -541,6 +541,18 @@ fn mpop_from_first(ctx: &mut Ctx, m: &Mpop) -> Result<Option<Reply>, Reply> {
         Reply::Bulk(key.clone()),
         bulks(items),
     ])))
+}
+
+/// Records what a pop from the list at `key` changed: that key, or, for a blocked client
+/// being served, nothing. Redis 7.0 does not signal the source list of a served BLPOP /
+/// BRPOP / BLMPOP (the push that woke it did): no tracking invalidation (a BCAST key keeps
+/// the pusher as its last writer, for NOLOOP), no WATCH abort.
+fn touched_by_pop(ctx: &mut Ctx, key: &Bytes) {
+    if ctx.client.served_key.is_some() {
+        ctx.touches_nothing();
+    } else {
+        ctx.touched_only(key);
+    }
 }
 
 /// LMPOP numkeys key [key ...] LEFT|RIGHT [COUNT count]
@@ -565,7 +577,7 @@ fn bpop_generic(ctx: &mut Ctx, args: &[Bytes], end: End) -> CmdResult {
     ctx.remove_if_empty(key);
     ctx.dirty(1);
     // Only the key popped from changed: WATCH and tracking leave the others alone.
-    ctx.touched_only(key);
+    touched_by_pop(ctx, key);
     ctx.propagate = Some(vec![vec![end.pop_name(), key.clone()]]);
     Ok(Reply::Array(vec![
         Reply::Bulk(key.clone()),
@@ -594,6 +606,11 @@ fn bmove_generic(
 ) -> CmdResult {
     match move_one(ctx, &args[1], &args[2], from, to)? {
         Some(v) => {
+            if ctx.client.served_key.is_some() {
+                // Served after blocking: only the push signals its key (see
+                // `touched_by_pop`).
+                ctx.touched_only(&args[2]);
+            }
             ctx.propagate = Some(vec![as_cmd]);
             Ok(Reply::Bulk(v))
         }

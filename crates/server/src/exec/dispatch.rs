@@ -353,6 +353,11 @@ fn call_from(ctx: &mut Ctx, cmd: &'static Command, args: &[Bytes], started_ns: u
     let outer_client = crate::exec::tracking::command_start(ctx.store, runner);
     let notes = crate::exec::notify::before(ctx.store, ctx.client.db, cmd, args, ctx.now_ms);
     let reply = (cmd.handler)(ctx, args).unwrap_or_else(|e| e);
+    if ctx.client.served_key.is_some() {
+        // A blocked client being served publishes no keymiss: Redis 7.0 serves it without
+        // running its command's lookups (a flush that deleted its stream wakes nothing).
+        ctx.store.key_misses.clear();
+    }
     // A write's source misses come before its own events (Redis publishes at lookup); a
     // read's after the lazy expiries below, which Redis's lookup performs first.
     let wrote = ctx.store.dirty != dirty_before;

@@ -5,7 +5,11 @@
 //! remembers nothing per read: every modified key under a client's prefixes is collected
 //! and sent at the end of the batch. Messages are RESP3 pushes `>2 invalidate [keys]`, or,
 //! when redirected to a RESP2 client subscribed to `__redis__:invalidate`, a pub/sub
-//! message on that channel; a flush sends a null instead of keys.
+//! message on that channel; a flush sends a null instead of keys, written in the protocol
+//! of the tracking client (not of the client it redirects to), as Redis 7.0 does. An
+//! invalidation owed to the client whose command is running waits for the end of that
+//! command (inside EXEC, of the whole transaction), as Redis's pending invalidations do:
+//! its protocol, subscriptions and redirect are read then.
 //!
 //! Hooks: `Store::key_modified` (the same signal WATCH uses) and expiry call `invalidate`;
 //! `call()` calls `after_command` (remember the keys of a read-only command, reset the
@@ -67,6 +71,9 @@ pub(crate) struct Tracking {
     /// A script's command read something during the running command: its caller then
     /// tracks the keys the script declared (Redis's rule for EVAL and FCALL).
     script_read: bool,
+    /// Invalidations owed to `current`, sent when its command ends (a key, or None for
+    /// a flush).
+    pending: Vec<Option<Bytes>>,
 }
 
 /// What invalidation carries: some keys, or null for "everything" (flush).
@@ -204,6 +211,10 @@ impl Tracking {
             if mode.bcast || (mode.noloop && id == self.current) {
                 continue;
             }
+            if id == self.current {
+                self.pending.push(Some(key.clone()));
+                continue;
+            }
             self.send(
                 id,
                 Payload::Keys(vec![key.clone()]),
@@ -227,6 +238,10 @@ impl Tracking {
         let mut ids: Vec<u64> = self.clients.keys().copied().collect();
         ids.sort_unstable();
         for id in ids {
+            if id == self.current {
+                self.pending.push(None);
+                continue;
+            }
             self.send(id, Payload::All, clients, pubsub, now_ms, limits);
         }
         self.table.clear();
@@ -253,6 +268,25 @@ impl Tracking {
             let current = std::mem::replace(&mut self.current, 0);
             self.invalidate_readers(&key, clients, pubsub, now_ms, limits);
             self.current = current;
+        }
+    }
+
+    /// After the outermost command of `client` ends: sends the invalidations owed to it
+    /// (see `pending`), in the state it is in now.
+    pub(crate) fn send_pending(
+        &mut self,
+        client: u64,
+        clients: &mut ClientRegistry,
+        pubsub: &PubSub,
+        now_ms: u64,
+        limits: OutputLimits,
+    ) {
+        for key in std::mem::take(&mut self.pending) {
+            let payload = match key {
+                Some(k) => Payload::Keys(vec![k]),
+                None => Payload::All,
+            };
+            self.send(client, payload, clients, pubsub, now_ms, limits);
         }
     }
 
@@ -322,7 +356,10 @@ impl Tracking {
         }
         let keys = match payload {
             Payload::Keys(k) => Reply::Array(k.into_iter().map(Reply::Bulk).collect()),
-            Payload::All => Reply::Nil,
+            // Redis writes the null in the tracking client's protocol, whatever the
+            // target's: a RESP2 subscriber may get `_`, a RESP3 client `$-1`.
+            Payload::All if resp3(clients, id) => Reply::Raw(Bytes::from_static(b"_\r\n")),
+            Payload::All => Reply::Raw(Bytes::from_static(b"$-1\r\n")),
         };
         let msg = if resp3(clients, target) {
             Reply::Push(vec![Reply::bulk(b"invalidate"), keys])
@@ -429,6 +466,18 @@ pub(crate) fn command_done(
     if store.tracking.active() {
         remember_reads(store, client, cmd, args);
     }
+    if outer == 0 && !store.tracking.pending.is_empty() {
+        send_pending(store, client.id);
+    }
+}
+
+/// `command_done` of an outermost command that left invalidations owed to its client.
+#[inline(never)]
+fn send_pending(store: &mut crate::store::Store, client: u64) {
+    let l = limits(store);
+    store
+        .tracking
+        .send_pending(client, &mut store.clients, &store.pubsub, now_ms(), l);
 }
 
 /// `command_done` while some client tracks.
