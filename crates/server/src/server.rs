@@ -196,6 +196,9 @@ async fn cron(server: Arc<Server>) {
             continue;
         };
         let now = now_ms();
+        // A pause's end is a time: the databases learn of it here (and from CLIENT
+        // PAUSE / UNPAUSE at once).
+        store.sync_expiry_mode(now);
         let cycle_started = std::time::Instant::now();
         for db in 0..store.dbs.len() {
             if store.active_expire {

@@ -276,6 +276,17 @@ impl Store {
         }
     }
 
+    /// Lookups find expired keys missing without deleting them while this node is a
+    /// replica (its primary sends the DELs) and while clients are paused (CLIENT PAUSE,
+    /// FAILOVER): Redis deletes no expired key then, so a paused primary's dataset and
+    /// replication stream stay still. Active expiry skips such databases too.
+    pub(crate) fn sync_expiry_mode(&mut self, now: u64) {
+        let hold = self.replication.is_replica() || self.pause.active(now) || self.pause.failover;
+        for db in &mut self.dbs {
+            db.replica_mode = hold;
+        }
+    }
+
     /// Handles keys removed by lazy or active expiry in `db` since the last call.
     pub(crate) fn collect_expired(&mut self, db: usize) {
         if !self.dbs[db].has_expired_log() {

@@ -4,6 +4,7 @@
 //! LIST's query buffer, CLIENT KILL's filters, stats of blocked commands.
 
 mod common;
+mod reference;
 
 use common::blocking::{blocked, wait_blocked};
 use common::{q, TestServer};
@@ -256,6 +257,54 @@ fn client_list_shows_pending_query_buffer() {
     let mut buf = [0u8; 16];
     let n = partial.read(&mut buf).unwrap();
     assert_eq!(&buf[..n], b"$5\r\nhello\r\n");
+}
+
+/// While clients are paused nothing expires (Redis 7.0: neither the active cycle nor a
+/// lookup deletes a key, which reads as missing all the same); after CLIENT UNPAUSE the
+/// next lookups delete them. Checked on rubra-server and redis-server alike.
+#[test]
+fn nothing_expires_while_clients_are_paused() {
+    let rubra = TestServer::start(&[]);
+    let redis = reference::Reference::start();
+    for (name, port) in [("rubra", rubra.port), ("redis", redis.port)] {
+        let client = redis::Client::open(format!("redis://127.0.0.1:{port}/")).expect("url");
+        let mut c = client.get_connection().expect("connect");
+        let expired = |c: &mut redis::Connection| -> i64 {
+            let info: String = redis::cmd("INFO").arg("stats").query(c).expect("INFO");
+            info.lines()
+                .find_map(|l| l.strip_prefix("expired_keys:"))
+                .and_then(|v| v.trim().parse().ok())
+                .expect("expired_keys")
+        };
+        let before = expired(&mut c);
+        let _: Value = redis::pipe()
+            .atomic()
+            .cmd("SET")
+            .arg("foo")
+            .arg("bar")
+            .arg("PX")
+            .arg(10)
+            .cmd("SET")
+            .arg("bar")
+            .arg("foo")
+            .arg("PX")
+            .arg(10)
+            .cmd("CLIENT")
+            .arg("PAUSE")
+            .arg(50_000)
+            .arg("WRITE")
+            .query(&mut c)
+            .expect("EXEC");
+        // Long enough for several active expiry cycles.
+        std::thread::sleep(Duration::from_millis(400));
+        assert_eq!(q(&mut c, &["GET", "foo"]), Value::Nil, "{name}");
+        assert_eq!(q(&mut c, &["GET", "bar"]), Value::Nil, "{name}");
+        assert_eq!(expired(&mut c), before, "{name}: expired while paused");
+        let _ = q(&mut c, &["CLIENT", "UNPAUSE"]);
+        let _ = q(&mut c, &["GET", "foo"]);
+        let _ = q(&mut c, &["GET", "bar"]);
+        assert_eq!(expired(&mut c), before + 2, "{name}: after UNPAUSE");
+    }
 }
 
 /// Connections idle for over 2 s give their buffers back, as Redis's clientsCron frees

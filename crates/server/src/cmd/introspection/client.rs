@@ -303,6 +303,7 @@ pub(super) fn client(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
     }
     if is(sub, "unpause") && argc == 2 {
         ctx.store.pause.unpause();
+        ctx.store.sync_expiry_mode(crate::store::now_ms());
         return Ok(Reply::OK);
     }
     if is(sub, "pause") && (argc == 3 || argc == 4) {
@@ -326,6 +327,7 @@ pub(super) fn client(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
             0
         };
         ctx.store.pause.pause(end, all, now);
+        ctx.store.sync_expiry_mode(now);
         return Ok(Reply::OK);
     }
     Err(bad_subcommand("client", args))
