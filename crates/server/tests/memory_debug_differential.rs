@@ -457,3 +457,52 @@ fn debug_reload_functions_and_loadaof_match_redis_server() {
         }
     }
 }
+
+/// DEBUG OBJECT describes a logically expired key that is still stored (with active
+/// expiry off), as Redis's dict lookup does; and a script calling DEBUG PROTOCOL (allowed
+/// by DEBUG SET-DISABLE-DENY-SCRIPTS 1) sees big numbers, maps and attributes as Redis's
+/// Lua reply parser gives them, in both of the script's protocols.
+#[test]
+fn debug_object_of_expired_key_and_debug_from_scripts_match_redis_server() {
+    let rubra = TestServer::start(&["--enable-debug-command", "yes"]);
+    let reference = Reference::start_with(&["--enable-debug-command", "yes"]);
+    let mut a = RawConn::connect(rubra.port);
+    let mut b = RawConn::connect(reference.port);
+    for c in [&mut a, &mut b] {
+        c.call("FLUSHALL");
+        c.call("DEBUG SET-ACTIVE-EXPIRE 0");
+        c.call("SET key value PX 1");
+    }
+    std::thread::sleep(std::time::Duration::from_millis(20));
+    let prefix = |r: Vec<u8>| {
+        String::from_utf8_lossy(&r)
+            .chars()
+            .take(10)
+            .collect::<String>()
+    };
+    let (ra, rb) = (
+        prefix(a.call("DEBUG OBJECT key")),
+        prefix(b.call("DEBUG OBJECT key")),
+    );
+    assert_eq!(ra, rb, "DEBUG OBJECT of a logically expired key");
+    for cmd in [
+        "EVAL \"return redis.pcall('debug', 'protocol', 'bignum')\" 0",
+        "DEBUG SET-DISABLE-DENY-SCRIPTS 1",
+        "EVAL \"redis.setresp(3) return redis.call('debug', 'protocol', 'attrib')\" 0",
+        "EVAL \"redis.setresp(2) return redis.call('debug', 'protocol', 'attrib')\" 0",
+        "EVAL \"redis.setresp(3) return redis.call('debug', 'protocol', 'bignum')\" 0",
+        "EVAL \"redis.setresp(3) return redis.call('debug', 'protocol', 'map')\" 0",
+        "EVAL \"redis.setresp(2) return redis.call('debug', 'protocol', 'map')\" 0",
+        "DEBUG SET-DISABLE-DENY-SCRIPTS 0",
+        "EVAL \"return redis.pcall('debug', 'protocol', 'bignum')\" 0",
+        "EXISTS key",
+        "DEBUG SET-ACTIVE-EXPIRE 1",
+    ] {
+        let (ra, rb) = (a.call(cmd), b.call(cmd));
+        assert_eq!(
+            ra.escape_ascii().to_string(),
+            rb.escape_ascii().to_string(),
+            "{cmd}"
+        );
+    }
+}

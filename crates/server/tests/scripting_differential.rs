@@ -554,3 +554,15 @@ const SCRIPT_CALL_LIMITS: &[&str] = &[
 fn script_call_limits_resp2() {
     assert_same_as_redis(SCRIPT_CALL_LIMITS);
 }
+
+/// A precompiled chunk does not load: Redis's Lua parses source text only, so
+/// `loadstring(string.dump(f))` gives nil and calling it fails.
+const BINARY_CHUNKS: &[&str] = &[
+    "EVAL \"return loadstring(string.dump(function() return 1 end)) == nil\" 0",
+    "EVAL \"return type(loadstring('return 1'))\" 0",
+];
+
+#[test]
+fn binary_chunks_do_not_load() {
+    assert_same_as_redis(BINARY_CHUNKS);
+}

@@ -175,7 +175,8 @@ pub(super) fn protocol(ctx: &mut Ctx, name: &Bytes) -> CmdResult {
     } else if is(name, "attrib") {
         // An attribute is not a reply by itself: the real reply follows it.
         let real = Reply::bulk("Some real reply following the attribute".as_bytes());
-        if resp3 {
+        // A script's reply parser skips attributes, so a script sees the real reply only.
+        if resp3 && !crate::script::from_script(ctx.store) {
             let mut raw = b"|1\r\n".to_vec();
             Reply::bulk("key-popularity".as_bytes()).encode(&mut raw, true);
             Reply::Array(vec![Reply::bulk("key:123".as_bytes()), Reply::Int(90)])

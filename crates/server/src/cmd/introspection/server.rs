@@ -222,7 +222,9 @@ fn debug_reload(ctx: &mut Ctx, opts: &[Bytes]) -> CmdResult {
 /// quicklist have no counterpart in our list layout and are left out.
 fn debug_object(ctx: &mut Ctx, key: &Bytes) -> CmdResult {
     let now = ctx.now_ms;
-    let Some(entry) = ctx.db().peek(key, now) else {
+    // The key as stored: a logically expired key that is still there is described, as
+    // Redis's dict lookup does (tests use it to check that a key was not deleted yet).
+    let Some((entry, _)) = ctx.db().peek_stored(key) else {
         return Err(Reply::err("ERR no such key"));
     };
     // DUMP = type byte + payload + 2-byte RDB version + 8-byte CRC.
