@@ -142,6 +142,11 @@ pub(super) fn digest_value(ctx: &mut Ctx, keys: &[Bytes]) -> CmdResult {
     Ok(Reply::Array(out))
 }
 
+/// The double DEBUG PROTOCOL DOUBLE sends: Redis's fixed sample value, not an
+/// approximation of pi.
+#[allow(clippy::approx_constant)]
+const SAMPLE_DOUBLE: f64 = 3.141;
+
 /// DEBUG PROTOCOL type: one sample reply of the RESP type named, for client test suites.
 /// Types RESP2 lacks degrade as Redis's do (a big number becomes a bulk string, an
 /// attribute is left out); a push reply needs RESP3.
@@ -152,7 +157,7 @@ pub(super) fn protocol(ctx: &mut Ctx, name: &Bytes) -> CmdResult {
     } else if is(name, "integer") {
         Reply::Int(12345)
     } else if is(name, "double") {
-        Reply::Double(3.141)
+        Reply::Double(SAMPLE_DOUBLE)
     } else if is(name, "bignum") {
         let digits = "1234567999999999999999999999999999999";
         if resp3 {
@@ -263,7 +268,7 @@ fn table_stats(len: usize) -> String {
 /// DEBUG REPLYBUFFER PEAK-RESET-TIME <ms|NEVER|RESET> | RESIZING <0|1>: Redis's knobs for
 /// its per-client reply buffer resizing. Our connections size their output buffers
 /// themselves, so the arguments are checked and accepted.
-pub(super) fn replybuffer(what: &Bytes, value: &Bytes) -> CmdResult {
+pub(super) fn replybuffer(sub: &Bytes, what: &Bytes, value: &Bytes) -> CmdResult {
     if is(what, "peak-reset-time") {
         if !is(value, "never") && !is(value, "reset") {
             int(value)?;
@@ -273,9 +278,7 @@ pub(super) fn replybuffer(what: &Bytes, value: &Bytes) -> CmdResult {
     if is(what, "resizing") {
         return Ok(Reply::OK);
     }
-    Err(Reply::err(
-        "ERR unknown subcommand or wrong number of arguments for 'replybuffer'. Try DEBUG HELP.",
-    ))
+    Err(super::server::debug_syntax_error(sub))
 }
 
 /// DEBUG LOADAOF: writes out what the AOF has pending, empties the dataset and the

@@ -109,7 +109,7 @@ pub(super) fn debug(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
         return super::debug::htstats_key(ctx, &args[2]);
     }
     if is(sub, "replybuffer") && args.len() == 4 {
-        return super::debug::replybuffer(&args[2], &args[3]);
+        return super::debug::replybuffer(&args[1], &args[2], &args[3]);
     }
     if is(sub, "loadaof") {
         return super::debug::loadaof(ctx);
@@ -140,7 +140,16 @@ pub(super) fn debug(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
             "HELP",
         ]));
     }
-    Err(err::unknown_subcommand("debug", sub))
+    Err(debug_syntax_error(sub))
+}
+
+/// Redis's reply to a DEBUG subcommand it does not know or got the wrong number of
+/// arguments for (one text for both), naming the subcommand as the client wrote it.
+pub(super) fn debug_syntax_error(sub: &Bytes) -> Reply {
+    let mut text = b"ERR unknown subcommand or wrong number of arguments for '".to_vec();
+    text.extend(sub.iter().take(128));
+    text.extend_from_slice(b"'. Try DEBUG HELP.");
+    Reply::error_bytes(text)
 }
 
 /// DEBUG RELOAD [MERGE] [NOFLUSH] [NOSAVE]: save the RDB (unless NOSAVE), empty the
