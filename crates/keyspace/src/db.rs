@@ -440,6 +440,15 @@ impl Db {
         (!is_due(table.expire_of(hash, node), now_ms)).then(|| node.entry())
     }
 
+    /// Reads a key as stored, logically expired or not, with its expiry time (0 = none):
+    /// DEBUG DIGEST-VALUE looks at the dict as Redis does, without expiring anything.
+    pub fn peek_stored(&self, key: &[u8]) -> Option<(&Entry, u64)> {
+        let table = self.slot_table(key)?;
+        let hash = hash_key(key);
+        let node = table.find(hash, key)?;
+        Some((node.entry(), table.expire_of(hash, node)))
+    }
+
     /// Whether a live key exists.
     pub fn contains(&mut self, key: &[u8], now_ms: u64) -> bool {
         self.get(key, now_ms).is_some()
@@ -626,6 +635,14 @@ impl Db {
         }
         let next = if slot >= SLOT_COUNT { 0 } else { slot as u64 };
         (next, out)
+    }
+
+    /// Calls `f(key, entry, expire_at)` for every stored key, logically expired ones too
+    /// (DEBUG DIGEST walks the dict as it is, as Redis does).
+    pub fn for_each_stored(&self, mut f: impl FnMut(&[u8], &Entry, u64)) {
+        for table in &self.slots {
+            table.for_each(&mut f);
+        }
     }
 
     /// Calls `f(key, entry, expire_at)` for every live key (KEYS, snapshots).

@@ -111,6 +111,9 @@ pub(crate) struct Store {
     /// DEBUG SET-ACTIVE-EXPIRE 0 turns the cron's expiry sampling off (keys then expire
     /// only when accessed), as test suites and tools use it.
     pub active_expire: bool,
+    /// DEBUG SET-DISABLE-DENY-SCRIPTS 1 lets scripts call commands flagged NOSCRIPT (test
+    /// suites use it to reach DEBUG PROTOCOL from Lua), as Redis's debug knob does.
+    pub script_deny_disabled: bool,
     /// When the last command of the current batch started (ms), from the clock read that
     /// gave it its "now"; 0 until one has run. The batch's bookkeeping (a client's
     /// last-interaction time) takes it from here instead of reading the clock once more
@@ -205,6 +208,7 @@ impl Store {
             key_misses: Vec::new(),
             tls: Default::default(),
             active_expire: true,
+            script_deny_disabled: false,
         }
     }
 

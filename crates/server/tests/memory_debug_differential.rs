@@ -233,3 +233,285 @@ fn debug_subcommands_match_redis_server() {
         "active expiry back on: {dbsize}"
     );
 }
+
+/// Fills the current database with every type in both encodings (small and large), TTLs,
+/// and a second database, so digests cover each part of Redis's definition.
+fn fill_every_type(c: &mut RawConn) {
+    for cmd in [
+        "FLUSHALL",
+        "SET s hello",
+        "SET n 12345",
+        "SET t v EX 1000",
+        "RPUSH l a b 1 2 \"\"",
+        "SADD si 1 2 3 -7",
+        "SADD ss a b c",
+        "ZADD z 1.5 a 2 b -0.1 c 3e20 d",
+        "HSET h f v g w",
+        "XADD st 1-1 a b c d",
+        "XADD st 5-0 x y",
+        "XGROUP CREATE st g 0",
+        "SELECT 3",
+        "SET other x",
+        "SELECT 0",
+    ] {
+        c.call(cmd);
+    }
+    for i in 0..200 {
+        c.call(&format!("SADD bigset m{i}"));
+        c.call(&format!("ZADD bigz {i}.25 m{i}"));
+        c.call(&format!("HSET bigh f{i} v{i}"));
+        c.call(&format!("RPUSH bigl {i}"));
+    }
+}
+
+/// DEBUG DIGEST and DIGEST-VALUE give redis-server 7.0's fingerprints for the same data
+/// (the suites compare datasets with them across reloads and replicas), also after a
+/// value changes, a TTL goes, a key is deleted or the order of a list changes.
+#[test]
+fn debug_digest_matches_redis_server() {
+    let rubra = TestServer::start(&["--enable-debug-command", "yes"]);
+    let reference = Reference::start_with(&["--enable-debug-command", "yes"]);
+    let mut a = RawConn::connect(rubra.port);
+    let mut b = RawConn::connect(reference.port);
+    for c in [&mut a, &mut b] {
+        c.call("FLUSHALL");
+    }
+    let compare = |a: &mut RawConn, b: &mut RawConn, cmd: &str| {
+        let (ra, rb) = (a.call(cmd), b.call(cmd));
+        assert_eq!(
+            ra.escape_ascii().to_string(),
+            rb.escape_ascii().to_string(),
+            "{cmd}"
+        );
+    };
+    compare(&mut a, &mut b, "DEBUG DIGEST");
+    compare(&mut a, &mut b, "DEBUG DIGEST-VALUE");
+    fill_every_type(&mut a);
+    fill_every_type(&mut b);
+    for cmd in [
+        "DEBUG DIGEST",
+        "DEBUG DIGEST-VALUE s n t l si ss z h st bigset bigz bigh bigl missing",
+        "PERSIST t",
+        "DEBUG DIGEST-VALUE t",
+        "LMOVE l l LEFT RIGHT",
+        "DEBUG DIGEST-VALUE l",
+        "DEL ss",
+        "XDEL st 1-1",
+        "DEBUG DIGEST",
+        "SWAPDB 0 3",
+        "DEBUG DIGEST",
+        "DEBUG DIGEST extra",
+    ] {
+        compare(&mut a, &mut b, cmd);
+    }
+}
+
+/// Sends `line` and then PING, and returns everything up to PING's reply: the raw bytes of
+/// replies that are more than one frame (an attribute and its reply, a push and a reply).
+fn raw_until_pong(port: u16, hello: &str, line: &str) -> Vec<u8> {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).expect("connect");
+    s.set_read_timeout(Some(std::time::Duration::from_secs(10)))
+        .expect("timeout");
+    let mut conn = RawConn::connect(port);
+    drop(conn.call("PING"));
+    s.write_all(format!("{hello}\r\n").as_bytes())
+        .expect("write");
+    let mut buf = Vec::new();
+    // HELLO's reply names the server: skip it by waiting for the request that follows.
+    s.write_all(format!("{line}\r\nPING\r\n").as_bytes())
+        .expect("write");
+    let mut chunk = [0u8; 4096];
+    while !buf.ends_with(b"+PONG\r\n") {
+        let n = s.read(&mut chunk).expect("read");
+        assert!(n > 0, "connection closed");
+        buf.extend_from_slice(&chunk[..n]);
+    }
+    buf
+}
+
+/// DEBUG PROTOCOL: each RESP type's sample reply byte for byte in RESP2 and RESP3 (big
+/// numbers as bulk strings in RESP2, attributes left out there, pushes refused), and the
+/// other new subcommands' errors.
+#[test]
+fn debug_protocol_matches_redis_server() {
+    let rubra = TestServer::start(&["--enable-debug-command", "yes"]);
+    let reference = Reference::start_with(&["--enable-debug-command", "yes"]);
+    let types = [
+        "string", "integer", "double", "bignum", "null", "array", "set", "map", "attrib", "push",
+        "verbatim", "true", "false", "bogus", "STRING",
+    ];
+    for hello in ["HELLO 2", "HELLO 3"] {
+        for t in types {
+            let line = format!("DEBUG PROTOCOL {t}");
+            let (ra, rb) = (
+                raw_until_pong(rubra.port, hello, &line),
+                raw_until_pong(reference.port, hello, &line),
+            );
+            // Both start with HELLO's map or array, which names the server: compare what
+            // follows it, from the last occurrence of the "modules" field's empty array.
+            let tail = |r: &[u8]| -> String {
+                let text = r.escape_ascii().to_string();
+                let at = text.rfind("modules").expect("HELLO reply");
+                text[at..].to_string()
+            };
+            assert_eq!(tail(&ra), tail(&rb), "{hello}: {line}");
+        }
+    }
+    let mut a = RawConn::connect(rubra.port);
+    let mut b = RawConn::connect(reference.port);
+    for c in [&mut a, &mut b] {
+        c.call("FLUSHALL");
+        c.call("SADD small 1 2");
+        c.call("HSET hsmall f v");
+        c.call("SET str v");
+    }
+    for cmd in [
+        "DEBUG PROTOCOL",
+        "DEBUG PROTOCOL a b",
+        "DEBUG REPLYBUFFER peak-reset-time never",
+        "DEBUG REPLYBUFFER peak-reset-time reset",
+        "DEBUG REPLYBUFFER peak-reset-time 100",
+        "DEBUG REPLYBUFFER peak-reset-time abc",
+        "DEBUG REPLYBUFFER resizing 0",
+        "DEBUG REPLYBUFFER resizing 1",
+        "DEBUG REPLYBUFFER bogus 1",
+        "DEBUG REPLYBUFFER resizing",
+        "DEBUG HTSTATS-KEY missing",
+        "DEBUG HTSTATS-KEY small",
+        "DEBUG HTSTATS-KEY hsmall",
+        "DEBUG HTSTATS-KEY str",
+    ] {
+        let (ra, rb) = (a.call(cmd), b.call(cmd));
+        assert_eq!(
+            ra.escape_ascii().to_string(),
+            rb.escape_ascii().to_string(),
+            "{cmd}"
+        );
+    }
+}
+
+/// DEBUG RELOAD brings function libraries back too, and NOFLUSH without MERGE fails on a
+/// library that is already loaded (MERGE replaces it); DEBUG LOADAOF rebuilds the dataset
+/// and the libraries from the AOF alone.
+#[test]
+fn debug_reload_functions_and_loadaof_match_redis_server() {
+    let rubra = TestServer::start(&["--enable-debug-command", "yes"]);
+    let reference = Reference::start_with(&["--enable-debug-command", "yes"]);
+    let mut a = RawConn::connect(rubra.port);
+    let mut b = RawConn::connect(reference.port);
+    let lib = "FUNCTION LOAD \"#!lua name=lib\nredis.register_function('f', function() return 'hi' end)\"";
+    for c in [&mut a, &mut b] {
+        c.call("FLUSHALL");
+        c.call("FUNCTION FLUSH");
+        c.call(lib);
+    }
+    for cmd in [
+        "DEBUG RELOAD",
+        "FCALL f 0",
+        "DEBUG RELOAD NOFLUSH",
+        "DEBUG RELOAD NOFLUSH MERGE",
+        "FUNCTION LIST",
+        "FUNCTION FLUSH",
+        "DEBUG RELOAD NOSAVE",
+        "FCALL f 0",
+    ] {
+        let (ra, rb) = (a.call(cmd), b.call(cmd));
+        assert_eq!(
+            ra.escape_ascii().to_string(),
+            rb.escape_ascii().to_string(),
+            "{cmd}"
+        );
+    }
+    // LOADAOF: turn the AOF on, wait for its first rewrite, write, reload from it.
+    for c in [&mut a, &mut b] {
+        c.call("FLUSHALL");
+        c.call("CONFIG SET appendonly yes");
+        for _ in 0..100 {
+            let info = String::from_utf8_lossy(&c.call("INFO persistence")).to_string();
+            if info.contains("aof_rewrite_in_progress:0")
+                && info.contains("aof_rewrite_scheduled:0")
+            {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        std::thread::sleep(std::time::Duration::from_millis(200));
+        fill_every_type(c);
+        c.call("SET gone v");
+    }
+    for cmd in [
+        "DEBUG LOADAOF",
+        "DEBUG DIGEST",
+        "FCALL f 0",
+        "DBSIZE",
+        "TTL t",
+        "GET gone",
+    ] {
+        let (ra, rb) = (a.call(cmd), b.call(cmd));
+        let (ra, rb) = (ra.escape_ascii().to_string(), rb.escape_ascii().to_string());
+        if cmd == "TTL t" {
+            let secs = |r: &str| {
+                r.trim_start_matches(':')
+                    .trim_end_matches("\\r\\n")
+                    .parse::<i64>()
+            };
+            let (sa, sb) = (secs(&ra), secs(&rb));
+            assert!(
+                matches!((&sa, &sb), (Ok(x), Ok(y)) if (990..=1000).contains(x) && (990..=1000).contains(y)),
+                "{ra} {rb}"
+            );
+        } else {
+            assert_eq!(ra, rb, "{cmd}");
+        }
+    }
+}
+
+/// DEBUG OBJECT describes a logically expired key that is still stored (with active
+/// expiry off), as Redis's dict lookup does; and a script calling DEBUG PROTOCOL (allowed
+/// by DEBUG SET-DISABLE-DENY-SCRIPTS 1) sees big numbers, maps and attributes as Redis's
+/// Lua reply parser gives them, in both of the script's protocols.
+#[test]
+fn debug_object_of_expired_key_and_debug_from_scripts_match_redis_server() {
+    let rubra = TestServer::start(&["--enable-debug-command", "yes"]);
+    let reference = Reference::start_with(&["--enable-debug-command", "yes"]);
+    let mut a = RawConn::connect(rubra.port);
+    let mut b = RawConn::connect(reference.port);
+    for c in [&mut a, &mut b] {
+        c.call("FLUSHALL");
+        c.call("DEBUG SET-ACTIVE-EXPIRE 0");
+        c.call("SET key value PX 1");
+    }
+    std::thread::sleep(std::time::Duration::from_millis(20));
+    let prefix = |r: Vec<u8>| {
+        String::from_utf8_lossy(&r)
+            .chars()
+            .take(10)
+            .collect::<String>()
+    };
+    let (ra, rb) = (
+        prefix(a.call("DEBUG OBJECT key")),
+        prefix(b.call("DEBUG OBJECT key")),
+    );
+    assert_eq!(ra, rb, "DEBUG OBJECT of a logically expired key");
+    for cmd in [
+        "EVAL \"return redis.pcall('debug', 'protocol', 'bignum')\" 0",
+        "DEBUG SET-DISABLE-DENY-SCRIPTS 1",
+        "EVAL \"redis.setresp(3) return redis.call('debug', 'protocol', 'attrib')\" 0",
+        "EVAL \"redis.setresp(2) return redis.call('debug', 'protocol', 'attrib')\" 0",
+        "EVAL \"redis.setresp(3) return redis.call('debug', 'protocol', 'bignum')\" 0",
+        "EVAL \"redis.setresp(3) return redis.call('debug', 'protocol', 'map')\" 0",
+        "EVAL \"redis.setresp(2) return redis.call('debug', 'protocol', 'map')\" 0",
+        "DEBUG SET-DISABLE-DENY-SCRIPTS 0",
+        "EVAL \"return redis.pcall('debug', 'protocol', 'bignum')\" 0",
+        "EXISTS key",
+        "DEBUG SET-ACTIVE-EXPIRE 1",
+    ] {
+        let (ra, rb) = (a.call(cmd), b.call(cmd));
+        assert_eq!(
+            ra.escape_ascii().to_string(),
+            rb.escape_ascii().to_string(),
+            "{cmd}"
+        );
+    }
+}

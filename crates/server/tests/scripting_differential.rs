@@ -526,3 +526,43 @@ fn function_dump_restore_round_trip() {
         "FUNCTION DUMP",
     ]);
 }
+
+/// Calls Redis refuses from scripts, and calls with thousands of arguments: XREAD and
+/// XREADGROUP with BLOCK are refused as soon as BLOCK is seen (the command named as the
+/// script wrote it), CLUSTER RESET is the NOSCRIPT subcommand (refused as such before its
+/// cluster check), and a call or a return of `unpack` of 7999 values works (the Lua stack
+/// was exhausted before the reply could be pushed).
+const SCRIPT_CALL_LIMITS: &[&str] = &[
+    "DEL s l",
+    "XADD s 1-1 f v",
+    "XGROUP CREATE s g 0",
+    "EVAL \"return redis.pcall('xread','BLOCK',0,'STREAMS','s','$')\" 0",
+    "EVAL \"return redis.pcall('XREAD','COUNT',1,'block','x','STREAMS','s','$')\" 0",
+    "EVAL \"return redis.pcall('xreadgroup','group','g','c','BLOCK',0,'STREAMS','s','>')\" 0",
+    "EVAL \"return redis.pcall('xread','STREAMS','s','0')\" 0",
+    "EVAL \"return redis.pcall('xread','BLOCK')\" 0",
+    "EVAL \"return redis.pcall('cluster','reset','hard')\" 0",
+    "EVAL \"return redis.pcall('CLUSTER','RESET')\" 0",
+    "EVAL \"return redis.pcall('cluster','info')\" 0",
+    "EVAL \"local a = {} for i=1,7999 do a[i] = 1 end return redis.call('lpush', 'l', unpack(a))\" 0",
+    "EVAL \"local a = {} for i=1,7998 do a[i] = 'x' end return redis.pcall('rpush', 'l', unpack(a))\" 0",
+    "LLEN l",
+    "EVAL \"local a = {} for i=1,7990 do a[i] = i end return #({unpack(a)})\" 0",
+];
+
+#[test]
+fn script_call_limits_resp2() {
+    assert_same_as_redis(SCRIPT_CALL_LIMITS);
+}
+
+/// A precompiled chunk does not load: Redis's Lua parses source text only, so
+/// `loadstring(string.dump(f))` gives nil and calling it fails.
+const BINARY_CHUNKS: &[&str] = &[
+    "EVAL \"return loadstring(string.dump(function() return 1 end)) == nil\" 0",
+    "EVAL \"return type(loadstring('return 1'))\" 0",
+];
+
+#[test]
+fn binary_chunks_do_not_load() {
+    assert_same_as_redis(BINARY_CHUNKS);
+}

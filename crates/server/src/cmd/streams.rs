@@ -582,7 +582,9 @@ struct ReadArgs {
     nkeys: usize,
 }
 
-fn parse_read(args: &[Bytes], group_cmd: bool) -> Result<ReadArgs, Reply> {
+/// `from_script`: BLOCK is refused when it is seen, before its timeout is parsed, as Redis
+/// does for scripts (a script cannot wait).
+fn parse_read(args: &[Bytes], group_cmd: bool, from_script: bool) -> Result<ReadArgs, Reply> {
     let mut r = ReadArgs {
         block: None,
         count: 0,
@@ -596,6 +598,12 @@ fn parse_read(args: &[Bytes], group_cmd: bool) -> Result<ReadArgs, Reply> {
         let more = args.len() - i - 1;
         let a = &args[i];
         if is(a, "block") && more > 0 {
+            if from_script {
+                let mut text = args[0].to_vec();
+                text.splice(0..0, b"ERR ".iter().copied());
+                text.extend_from_slice(b" command is not allowed with BLOCK option from scripts");
+                return Err(Reply::error_bytes(text));
+            }
             i += 1;
             let ms = parse_i64_arg(&args[i])
                 .ok_or(Reply::err("ERR timeout is not an integer or out of range"))?;
@@ -652,7 +660,7 @@ fn parse_i64_arg(a: &[u8]) -> Option<i64> {
 
 /// XREAD [COUNT count] [BLOCK milliseconds] STREAMS key [key ...] id [id ...]
 fn xread(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
-    let r = parse_read(args, false)?;
+    let r = parse_read(args, false, crate::script::from_script(ctx.store))?;
     let keys: Vec<Bytes> = args[r.streams..r.streams + r.nkeys].to_vec();
     let retry = serving_retry(ctx);
     let mut ids = Vec::with_capacity(r.nkeys);

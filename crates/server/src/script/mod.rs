@@ -327,6 +327,16 @@ pub(crate) fn command_flags(
     f
 }
 
+/// Whether the command being run comes from a script: while a script runs it holds the
+/// store, so every command executed meanwhile is one of its calls (Redis's CLIENT_SCRIPT).
+pub(crate) fn from_script(store: &crate::store::Store) -> bool {
+    store
+        .scripts
+        .busy
+        .running
+        .load(std::sync::atomic::Ordering::Acquire)
+}
+
 /// Whether this node is a replica whose link is down and that must not serve stale data
 /// (`replica-serve-stale-data no`): then only STALE commands run (Redis's MASTERDOWN).
 pub(crate) fn running_stale(store: &crate::store::Store) -> bool {

@@ -113,8 +113,13 @@ H.rawset = function(t, k, v)
   if protected[t] then error("Attempt to modify a readonly table", 0) end
   return lua_rawset(t, k, v)
 end
-H.loadstring = function(...)
-  local f, e = lua_loadstring(...)
+-- Redis's Lua only parses source text: a precompiled (binary) chunk fails to load.
+local string_byte = string.byte
+H.loadstring = function(chunk, ...)
+  if type(chunk) == 'string' and string_byte(chunk, 1) == 27 then
+    return nil, "[string \"?\"]:1: unexpected symbol near '<\\27>'"
+  end
+  local f, e = lua_loadstring(chunk, ...)
   if f then setfenv(f, P) end
   return f, e
 end

@@ -698,7 +698,13 @@ fn script_checks(
             }
         });
     }
-    if cmd.has(flags::NOSCRIPT) {
+    // CLUSTER RESET is the one subcommand Redis 7.0 flags NOSCRIPT on its own.
+    let denied = cmd.has(flags::NOSCRIPT)
+        || (cmd.name == "cluster"
+            && words
+                .get(1)
+                .is_some_and(|w| w.eq_ignore_ascii_case(b"reset")));
+    if denied && !ctx.store.script_deny_disabled {
         return Err("This Redis command is not allowed from script");
     }
     // A subcommand runs with its own flags (CLUSTER INFO on a stale replica).

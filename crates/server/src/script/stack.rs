@@ -82,6 +82,24 @@ impl FromLuaMulti for CallArgs {
 
     unsafe fn from_stack_multi(nvals: c_int, lua: &RawLua) -> mlua::Result<Self> {
         let state = lua.state();
+        let args = unsafe { read_call_args(state, nvals) };
+        // The arguments are copied: pop them, so that the reply can be pushed even when a
+        // script passed thousands (`unpack` of a large table). Lua 5.1 refuses to grow a C
+        // function's stack past 8000 slots, and mlua checks for room before it pushes a
+        // result; Redis's C code pushes its reply in the room Lua always leaves.
+        // SAFETY: the `nvals` arguments are on top of the stack (see read_call_args) and
+        // mlua takes the callback's results from the top, never the argument slots.
+        unsafe { ffi::lua_pop(state, nvals.max(0)) };
+        Ok(args)
+    }
+}
+
+/// Reads redis.call's arguments, the `nvals` values on top of `state`'s stack.
+///
+/// # Safety
+/// `state` must be a live Lua state with at least `nvals` values on its stack.
+unsafe fn read_call_args(state: *mut ffi::lua_State, nvals: c_int) -> CallArgs {
+    {
         let count = nvals.max(0) as usize;
         let mut words = Vec::with_capacity(count);
         let mut cmd = None;
@@ -112,19 +130,19 @@ impl FromLuaMulti for CallArgs {
             match word {
                 Some(w) => words.push(w),
                 None => {
-                    return Ok(CallArgs {
+                    return CallArgs {
                         words: None,
                         count,
                         cmd: None,
-                    });
+                    };
                 }
             }
         }
-        Ok(CallArgs {
+        CallArgs {
             words: Some(words),
             count,
             cmd,
-        })
+        }
     }
 }
 

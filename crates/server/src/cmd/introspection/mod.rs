@@ -12,6 +12,7 @@ use std::fmt::Write;
 mod client;
 mod command;
 mod config;
+mod debug;
 mod failover;
 mod info;
 mod latency;

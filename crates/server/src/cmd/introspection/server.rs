@@ -74,6 +74,15 @@ pub(super) fn debug(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
         ctx.store.active_expire = on != 0;
         return Ok(Reply::OK);
     }
+    if is(sub, "set-disable-deny-scripts") && args.len() == 3 {
+        // atoi, as for SET-ACTIVE-EXPIRE.
+        let on = std::str::from_utf8(&args[2])
+            .ok()
+            .and_then(|t| t.trim().parse::<i64>().ok())
+            .unwrap_or(0);
+        ctx.store.script_deny_disabled = on != 0;
+        return Ok(Reply::OK);
+    }
     if is(sub, "quicklist-packed-threshold") && args.len() == 3 {
         // Redis stores elements above this size in their own list node; our lists keep
         // every element in its own allocation already, so only the argument is checked.
@@ -87,6 +96,24 @@ pub(super) fn debug(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
             )),
         };
     }
+    if is(sub, "digest") && args.len() == 2 {
+        return super::debug::digest(ctx);
+    }
+    if is(sub, "digest-value") {
+        return super::debug::digest_value(ctx, &args[2..]);
+    }
+    if is(sub, "protocol") && args.len() == 3 {
+        return super::debug::protocol(ctx, &args[2]);
+    }
+    if is(sub, "htstats-key") && args.len() == 3 {
+        return super::debug::htstats_key(ctx, &args[2]);
+    }
+    if is(sub, "replybuffer") && args.len() == 4 {
+        return super::debug::replybuffer(&args[1], &args[2], &args[3]);
+    }
+    if is(sub, "loadaof") {
+        return super::debug::loadaof(ctx);
+    }
     if is(sub, "change-repl-id") && args.len() == 2 {
         tracing::warn!("Changing replication IDs after receiving DEBUG change-repl-id");
         let id = crate::store::random_hex(&mut ctx.store.rng, 40);
@@ -97,16 +124,32 @@ pub(super) fn debug(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
         return Ok(help(&[
             "DEBUG <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
             "CHANGE-REPL-ID",
+            "DIGEST",
+            "DIGEST-VALUE <key> [<key> ...]",
+            "HTSTATS-KEY <key>",
+            "LOADAOF",
             "OBJECT <key>",
             "POPULATE <count> [<prefix>] [<size>]",
+            "PROTOCOL <type>",
             "QUICKLIST-PACKED-THRESHOLD <size>",
             "RELOAD [MERGE] [NOFLUSH] [NOSAVE]",
+            "REPLYBUFFER PEAK-RESET-TIME <never||reset|time> | RESIZING <0|1>",
             "SET-ACTIVE-EXPIRE <0|1>",
+            "SET-DISABLE-DENY-SCRIPTS <0|1>",
             "SLEEP <seconds>",
             "HELP",
         ]));
     }
-    Err(err::unknown_subcommand("debug", sub))
+    Err(debug_syntax_error(sub))
+}
+
+/// Redis's reply to a DEBUG subcommand it does not know or got the wrong number of
+/// arguments for (one text for both), naming the subcommand as the client wrote it.
+pub(super) fn debug_syntax_error(sub: &Bytes) -> Reply {
+    let mut text = b"ERR unknown subcommand or wrong number of arguments for '".to_vec();
+    text.extend(sub.iter().take(128));
+    text.extend_from_slice(b"'. Try DEBUG HELP.");
+    Reply::error_bytes(text)
 }
 
 /// DEBUG RELOAD [MERGE] [NOFLUSH] [NOSAVE]: save the RDB (unless NOSAVE), empty the
@@ -135,10 +178,23 @@ fn debug_reload(ctx: &mut Ctx, opts: &[Bytes]) -> CmdResult {
     let loaded = std::fs::read(&path).ok().and_then(|bytes| {
         crate::persist::rdb::decode_rdb_with_meta(&bytes, ctx.store.dbs.len(), ctx.now_ms).ok()
     });
-    let Some((dbs, _meta)) = loaded else {
+    let Some((dbs, meta)) = loaded else {
         return Err(Reply::err("ERR Error trying to load the RDB dump"));
     };
     let now = ctx.now_ms;
+    // Function libraries load as Redis's rdbLoad does: after a flush they replace all;
+    // with NOFLUSH a library already loaded is an error unless MERGE lets the file's copy
+    // replace it.
+    if flush {
+        ctx.store.scripts.replace_libraries(&meta.functions);
+    } else {
+        for code in &meta.functions {
+            let code = Bytes::copy_from_slice(code);
+            if ctx.store.scripts.load_library(&code, merge).is_err() {
+                return Err(Reply::err("ERR Error trying to load the RDB dump"));
+            }
+        }
+    }
     for (i, loaded_db) in dbs.into_iter().enumerate() {
         if flush {
             ctx.store.dbs[i] = loaded_db;
@@ -175,7 +231,9 @@ fn debug_reload(ctx: &mut Ctx, opts: &[Bytes]) -> CmdResult {
 /// quicklist have no counterpart in our list layout and are left out.
 fn debug_object(ctx: &mut Ctx, key: &Bytes) -> CmdResult {
     let now = ctx.now_ms;
-    let Some(entry) = ctx.db().peek(key, now) else {
+    // The key as stored: a logically expired key that is still there is described, as
+    // Redis's dict lookup does (tests use it to check that a key was not deleted yet).
+    let Some((entry, _)) = ctx.db().peek_stored(key) else {
         return Err(Reply::err("ERR no such key"));
     };
     // DUMP = type byte + payload + 2-byte RDB version + 8-byte CRC.

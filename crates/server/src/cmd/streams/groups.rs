@@ -62,7 +62,7 @@ pub(super) use crate::repl::stream_forms::{setid_prop, xclaim_prop};
 /// XREADGROUP GROUP group consumer [COUNT count] [BLOCK ms] [NOACK] STREAMS key ... id ...
 pub(super) fn xreadgroup(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
     ctx.touches_nothing();
-    let r = parse_read(args, true)?;
+    let r = parse_read(args, true, crate::script::from_script(ctx.store))?;
     let Some((group, consumer)) = r.group.clone() else {
         return Err(Reply::err("ERR Missing GROUP option for XREADGROUP"));
     };
