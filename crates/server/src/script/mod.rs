@@ -266,13 +266,14 @@ impl Engine {
 /// with the generic replies before it runs, as Redis does. Other commands keep their own
 /// (a container's subcommand the flags Redis gives that subcommand).
 /// Only worked out when one of those checks can apply (the common path stays a compare);
-/// CLIENT PAUSE WRITE is one (a no-writes script is not held, as in Redis).
+/// CLIENT PAUSE WRITE is one (a no-writes script is not held, as in Redis). The tests are
+/// inlined into the command path; the rest is `checked_command_flags`.
+#[inline(always)]
 pub(crate) fn command_flags(
     store: &crate::store::Store,
     cmd: &crate::cmd::Command,
     args: &[Bytes],
 ) -> u32 {
-    use crate::cmd::flags::{DENYOOM, MAY_REPLICATE, STALE, WRITE};
     if !(store.config.maxmemory > 0
         || store.pause.end_ms != 0
         || store.pause.failover
@@ -284,6 +285,17 @@ pub(crate) fn command_flags(
     {
         return cmd.flags;
     }
+    checked_command_flags(store, cmd, args)
+}
+
+/// `command_flags` once one of its checks can apply.
+#[inline(never)]
+fn checked_command_flags(
+    store: &crate::store::Store,
+    cmd: &crate::cmd::Command,
+    args: &[Bytes],
+) -> u32 {
+    use crate::cmd::flags::{DENYOOM, MAY_REPLICATE, STALE, WRITE};
     let Some(first) = args.get(1) else {
         return cmd.flags;
     };
