@@ -155,8 +155,9 @@ fn scenario(port: u16) -> Vec<String> {
     seen
 }
 
-#[test]
-fn invalidations_arrive_as_redis_sends_them() {
+/// Runs `scenario` on a fresh rubra-server and a fresh redis-server, asserts that every
+/// frame is the same, and returns rubra's.
+fn same_frames_as_redis(scenario: fn(u16) -> Vec<String>) -> Vec<String> {
     let rubra = TestServer::start(&[]);
     let redis = Reference::start();
     let ours = scenario(rubra.port);
@@ -165,6 +166,12 @@ fn invalidations_arrive_as_redis_sends_them() {
         assert_eq!(x, y, "frame {i} differs");
     }
     assert_eq!(ours.len(), theirs.len());
+    ours
+}
+
+#[test]
+fn invalidations_arrive_as_redis_sends_them() {
+    let ours = same_frames_as_redis(scenario);
     // The frames are real invalidations (not just equal): the first write's push.
     assert_eq!(ours[3], ">2\r\n$10\r\ninvalidate\r\n*1\r\n$1\r\nk\r\n");
 }
@@ -215,14 +222,7 @@ fn script_scenario(port: u16) -> Vec<String> {
 
 #[test]
 fn scripts_track_and_invalidate_as_their_caller() {
-    let rubra = TestServer::start(&[]);
-    let redis = Reference::start();
-    let ours = script_scenario(rubra.port);
-    let theirs = script_scenario(redis.port);
-    for (i, (x, y)) in ours.iter().zip(&theirs).enumerate() {
-        assert_eq!(x, y, "frame {i} differs");
-    }
-    assert_eq!(ours.len(), theirs.len());
+    let ours = same_frames_as_redis(script_scenario);
     // The reading script made its caller track key2{t} and key1{t}: real invalidations.
     assert!(
         ours.iter()
