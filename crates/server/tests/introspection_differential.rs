@@ -25,7 +25,7 @@ mod reference;
 
 use bytes::Bytes;
 use common::TestServer;
-use reference::{RawConn, Reference};
+use reference::{script_step, RawConn, Reference};
 use rubra_resp::{parse_frame, Frame};
 use std::io::{BufRead, BufReader, Write};
 use std::time::Duration;
@@ -292,14 +292,9 @@ fn run_script(rubra_port: u16, redis_port: u16, script: &[&str]) -> Vec<String> 
     let mut b = RawConn::connect(redis_port);
     let mut diffs = Vec::new();
     for line in script {
-        let line = line.trim();
-        if line.is_empty() || line.starts_with('#') {
+        let Some(line) = script_step(line) else {
             continue;
-        }
-        if let Some(ms) = line.strip_prefix("sleep ") {
-            std::thread::sleep(Duration::from_millis(ms.parse().expect("sleep ms")));
-            continue;
-        }
+        };
         if let Some(cmd) = line.strip_prefix("noreply:") {
             a.send(cmd);
             b.send(cmd);

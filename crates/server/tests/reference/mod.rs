@@ -165,6 +165,20 @@ impl RawConn {
     }
 }
 
+/// One line of a differential script, trimmed: None for a blank line or a `#` comment,
+/// and for `sleep N`, which it carries out (N ms); otherwise the line to run.
+pub(crate) fn script_step(line: &str) -> Option<&str> {
+    let line = line.trim();
+    if line.is_empty() || line.starts_with('#') {
+        return None;
+    }
+    if let Some(ms) = line.strip_prefix("sleep ") {
+        std::thread::sleep(Duration::from_millis(ms.parse().expect("sleep ms")));
+        return None;
+    }
+    Some(line)
+}
+
 /// Runs `script` on a fresh rubra-server and a fresh redis-server and returns every
 /// difference. Lines starting with `!` run on both without comparing (e.g. HELLO, whose
 /// reply names the server); lines starting with `#` are comments; `sleep N` waits N ms;
@@ -176,14 +190,9 @@ pub(crate) fn differences(script: &[&str]) -> Vec<String> {
     let mut b = RawConn::connect(reference.port);
     let mut diffs = Vec::new();
     for line in script {
-        let line = line.trim();
-        if line.is_empty() || line.starts_with('#') {
+        let Some(line) = script_step(line) else {
             continue;
-        }
-        if let Some(ms) = line.strip_prefix("sleep ") {
-            std::thread::sleep(Duration::from_millis(ms.parse().expect("sleep ms")));
-            continue;
-        }
+        };
         let (compare, cmd) = match line.strip_prefix('!') {
             Some(rest) => (false, rest),
             None => (true, line),
@@ -311,14 +320,9 @@ pub(crate) fn multi_client_differences(extra: &[&str], script: &[&str]) -> Vec<S
     let mut conns: Vec<(RawConn, RawConn)> = Vec::new();
     let mut diffs = Vec::new();
     for (index, line) in script.iter().enumerate() {
-        let line = line.trim();
-        if line.is_empty() || line.starts_with('#') {
+        let Some(line) = script_step(line) else {
             continue;
-        }
-        if let Some(ms) = line.strip_prefix("sleep ") {
-            std::thread::sleep(Duration::from_millis(ms.parse().expect("sleep ms")));
-            continue;
-        }
+        };
         let (n, cmd) = line.split_once(' ').unwrap_or((line, ""));
         let n: usize = n
             .parse()
