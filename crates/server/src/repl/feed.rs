@@ -236,6 +236,13 @@ impl Feed {
         self.backlog.len()
     }
 
+    /// Bytes the backlog holds allocated (INFO mem_replication_backlog): it grows by
+    /// doubling up to repl-backlog-size, so a partly filled backlog can hold more than
+    /// its history, and memory accounting must count what is held.
+    pub(crate) fn backlog_allocated(&self) -> usize {
+        self.backlog.capacity()
+    }
+
     /// Adopts a primary's history after a full sync: its id, its offset, an empty backlog.
     pub(crate) fn adopt(&mut self, replid: String, offset: u64) {
         self.replid = replid;

@@ -345,7 +345,8 @@ pub(crate) struct MemReading {
     pub(crate) end: u64,
     /// `used_memory_rss` at the end (reported, not judged: allocators keep pages).
     pub(crate) rss: u64,
-    /// The replication backlog then (`repl_backlog_histlen`): memory a fresh node has not
+    /// The replication backlog's allocation then (`mem_replication_backlog`, not its
+    /// history: the deque grows by doubling): memory a fresh node has not
     /// filled yet and a node that served a run legitimately holds.
     pub(crate) backlog: u64,
     /// Whether the process at the end is the one measured at the start (a node killed

@@ -281,7 +281,7 @@ pub(crate) fn index_of(nodes: &[Member], address: &str) -> Option<usize> {
     nodes.iter().position(|s| s.addr() == address)
 }
 
-/// A node's (used_memory, used_memory_rss, repl_backlog_histlen); zeros if it does not
+/// A node's (used_memory, used_memory_rss, mem_replication_backlog); zeros if it does not
 /// answer.
 pub(crate) fn memory_of(node: &Member) -> (u64, u64, u64) {
     let info = node.cli(&["info"]);
@@ -289,7 +289,7 @@ pub(crate) fn memory_of(node: &Member) -> (u64, u64, u64) {
     (
         num("used_memory"),
         num("used_memory_rss"),
-        num("repl_backlog_histlen"),
+        num("mem_replication_backlog"),
     )
 }
 

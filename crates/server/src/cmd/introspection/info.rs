@@ -326,7 +326,7 @@ fn memory_fields(s: &crate::store::Store, line: &mut Line) {
             format!("{:.2}", a as f64 / b as f64)
         }
     };
-    let backlog = s.feed.backlog_len();
+    let backlog = s.feed.backlog_allocated();
     let overhead = backlog + lua;
     let dataset = used.saturating_sub(overhead);
     let system = total_system_memory();
