@@ -7,7 +7,7 @@ mod common;
 mod reference;
 
 use common::blocking::{blocked, wait_blocked};
-use common::{q, TestServer};
+use common::{cli_at, q, TestServer};
 use redis::Value;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
@@ -304,6 +304,40 @@ fn nothing_expires_while_clients_are_paused() {
         let _ = q(&mut c, &["GET", "foo"]);
         let _ = q(&mut c, &["GET", "bar"]);
         assert_eq!(expired(&mut c), before + 2, "{name}: after UNPAUSE");
+    }
+}
+
+/// Nothing is evicted while clients are paused either (Redis's isSafeToPerformEvictions):
+/// memory over a lowered maxmemory stays until UNPAUSE, and the first command after it
+/// evicts. Checked on rubra and on redis-server.
+#[test]
+fn nothing_is_evicted_while_clients_are_paused() {
+    let rubra = TestServer::start(&[]);
+    let redis = reference::Reference::start();
+    for (name, port) in [("rubra", rubra.port), ("redis", redis.port)] {
+        let evicted = || -> String {
+            cli_at(port, &["INFO", "stats"])
+                .lines()
+                .find_map(|l| l.strip_prefix("evicted_keys:"))
+                .map(|v| v.trim().to_string())
+                .expect("evicted_keys")
+        };
+        cli_at(port, &["CONFIG", "SET", "maxmemory-policy", "allkeys-lru"]);
+        cli_at(port, &["SET", "foo", "bar"]);
+        cli_at(port, &["CLIENT", "PAUSE", "50000", "WRITE"]);
+        cli_at(port, &["CONFIG", "SET", "maxmemory", "1"]);
+        // Long enough for several cron ticks (Redis's eviction time event).
+        std::thread::sleep(Duration::from_millis(400));
+        assert_eq!(
+            cli_at(port, &["DBSIZE"]),
+            "1",
+            "{name}: evicted while paused"
+        );
+        assert_eq!(evicted(), "0", "{name}");
+        cli_at(port, &["CLIENT", "UNPAUSE"]);
+        cli_at(port, &["GET", "foo"]);
+        assert_eq!(evicted(), "1", "{name}: after UNPAUSE");
+        cli_at(port, &["CONFIG", "SET", "maxmemory", "0"]);
     }
 }
 

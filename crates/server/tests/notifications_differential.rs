@@ -383,6 +383,33 @@ fn eviction_publishes_evicted() {
     );
 }
 
+/// Lowering maxmemory below the usage evicts at once, with no further command (Redis's
+/// eviction time event started by CONFIG SET maxmemory): the subscriber receives the
+/// `evicted` message on both servers. Rubra used to wait for the next command.
+#[test]
+fn config_set_maxmemory_evicts_without_another_command() {
+    let reference = Reference::start();
+    let rubra = TestServer::start(&[]);
+    let mut got = Vec::new();
+    for port in [rubra.port, reference.port] {
+        let mut w = RawConn::connect(port);
+        w.call("CONFIG SET notify-keyspace-events Ee");
+        w.call("CONFIG SET maxmemory-policy allkeys-lru");
+        w.call("SET foo bar");
+        let mut sub = RawConn::connect(port);
+        sub.call("PSUBSCRIBE *");
+        w.call("CONFIG SET maxmemory 1");
+        let message = match sub.next_within(Duration::from_secs(3)) {
+            reference::Incoming::Frame(m) => printable(&m),
+            other => format!("{other:?}"),
+        };
+        w.call("CONFIG SET maxmemory 0");
+        got.push(message);
+    }
+    assert!(got[1].contains("evicted"), "redis-server: {}", got[1]);
+    assert_eq!(got[0], got[1]);
+}
+
 /// Reads of missing keys in every family, plus reads that must not publish `keymiss`
 /// (write lookups, OBJECT, blocking pops served at once) and lazily expired keys.
 const MISS_SCRIPT: &[&str] = &[

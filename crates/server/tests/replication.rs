@@ -667,3 +667,35 @@ fn a_replica_that_reads_slowly_holds_back_the_snapshot() {
     assert_eq!(mark.len(), 40);
     assert!(got.len() > 64_000 * 1024, "snapshot of {} bytes", got.len());
 }
+
+/// A replica over its own maxmemory keeps every key its primary sends (Redis's
+/// replica-ignore-maxmemory, on by default): the primary decides evictions and the replica
+/// follows its DELs. Rubra's replica used to evict on its own (5 keys written, 0 kept).
+/// The same steps run on a rubra pair and on a redis-server pair.
+#[test]
+fn a_replica_over_maxmemory_keeps_its_primarys_keys() {
+    let rubra = (TestServer::start(&[]), TestServer::start(&[]));
+    let redis = (
+        Reference::start_with(&["--repl-diskless-sync-delay", "0"]),
+        Reference::start(),
+    );
+    let mut seen = Vec::new();
+    for (primary, replica) in [(rubra.0.port, rubra.1.port), (redis.0.port, redis.1.port)] {
+        cli_at(replica, &["REPLICAOF", "127.0.0.1", &primary.to_string()]);
+        wait_for("the link", 15, || link_up(replica));
+        cli_at(
+            replica,
+            &["CONFIG", "SET", "maxmemory-policy", "allkeys-lru"],
+        );
+        cli_at(replica, &["CONFIG", "SET", "maxmemory", "1"]);
+        for i in 0..5 {
+            cli_at(primary, &["SET", &format!("k{i}"), "v"]);
+        }
+        cli_at(primary, &["WAIT", "1", "5000"]);
+        // A command on the replica runs its eviction check too.
+        cli_at(replica, &["GET", "k0"]);
+        seen.push((cli_at(replica, &["DBSIZE"]), stat(replica, "evicted_keys")));
+    }
+    assert_eq!(seen[1], ("5".to_string(), 0), "redis-server");
+    assert_eq!(seen[0], seen[1]);
+}

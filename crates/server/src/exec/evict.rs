@@ -16,6 +16,9 @@ pub(crate) fn make_room(store: &mut Store) -> bool {
     if limit == 0 || used_memory() <= limit {
         return true;
     }
+    if !safe_to_evict(store) {
+        return true;
+    }
     if store.config.policy == EvictionPolicy::NoEviction {
         return false;
     }
@@ -33,6 +36,19 @@ pub(crate) fn make_room(store: &mut Store) -> bool {
         store.feed.propagate(db, &[Bytes::from_static(b"DEL"), key]);
     }
     used_memory() <= limit
+}
+
+/// Whether eviction may run now, as Redis's isSafeToPerformEvictions (when it may not,
+/// the limit counts as met): a replica follows its primary's DELs instead
+/// (replica-ignore-maxmemory, on by default), since evicting on its own would lose keys the
+/// primary still has; and while clients are paused the dataset stays still, evictions
+/// included.
+fn safe_to_evict(store: &Store) -> bool {
+    let now = crate::store::now_ms();
+    if store.pause.active(now) || store.pause.failover {
+        return false;
+    }
+    !(store.replication.is_replica() && store.config.get_value("replica-ignore-maxmemory") == "yes")
 }
 
 /// Samples candidates across databases and returns the best victim for the policy.
