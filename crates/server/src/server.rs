@@ -225,6 +225,11 @@ async fn cron(server: Arc<Server>) {
             last_clients_scan = now;
             store.clients.release_idle_buffers(now, 2000, 4096);
         }
+        // As Redis's serverCron: a lowered tracking-table-max-keys applies without
+        // waiting for a command.
+        if store.tracking.active() {
+            crate::exec::tracking::limit_table(&mut store);
+        }
         let total = store.stats.total_commands;
         let samples = &mut store.stats.ops_samples;
         samples.push((now, total));

@@ -386,6 +386,23 @@ fn table_limit_invalidations_precede_the_reply_as_in_redis() {
     assert_eq!(ours[5], "+PONG\r\n");
 }
 
+/// A lowered tracking-table-max-keys applies without a further command (Redis's cron
+/// enforces it too): the reader is told about one of its two keys.
+fn table_limit_cron_scenario(port: u16) -> Vec<String> {
+    let mut a = Conn::new(port, true);
+    let mut seen = vec![a.call("CLIENT TRACKING ON"), a.call("MGET a b")];
+    seen.push(a.call("CONFIG SET tracking-table-max-keys 1"));
+    seen.push(mask_key(a.next()));
+    seen.push(a.call("CONFIG SET tracking-table-max-keys 0"));
+    seen
+}
+
+#[test]
+fn table_limit_applies_without_a_command_as_in_redis() {
+    let ours = same_frames_as_redis(table_limit_cron_scenario);
+    assert_eq!(ours[3], ">2\r\n$10\r\ninvalidate\r\n*1\r\n$1\r\n?\r\n");
+}
+
 /// HELLO's reply holds the client id, which the servers number differently.
 fn mask_id(frame: String) -> String {
     match frame.find("$2\r\nid\r\n:") {
