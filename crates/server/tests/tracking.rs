@@ -403,6 +403,35 @@ fn table_limit_applies_without_a_command_as_in_redis() {
     assert_eq!(ours[3], ">2\r\n$10\r\ninvalidate\r\n*1\r\n$1\r\n?\r\n");
 }
 
+/// INFO's tracking_total_keys and tracking_total_items.
+fn table_sizes(c: &mut Conn) -> String {
+    let info = c.call("INFO stats");
+    let keys = info_field(&info, "tracking_total_keys");
+    let items = info_field(&info, "tracking_total_items");
+    format!("keys={keys} items={items}")
+}
+
+/// The key table outlives the clients that filled it (entries are dropped lazily), and a
+/// flush empties it even when nobody tracks any more.
+fn table_after_tracking_off_scenario(port: u16) -> Vec<String> {
+    let mut a = Conn::new(port, true);
+    let mut b = Conn::new(port, false);
+    let mut seen = vec![a.call("CLIENT TRACKING ON"), a.call("MGET k1 k2")];
+    seen.push(a.call("CLIENT TRACKING OFF"));
+    seen.push(table_sizes(&mut b));
+    seen.push(b.call("FLUSHALL"));
+    seen.push(table_sizes(&mut b));
+    seen.push(a.call("PING"));
+    seen
+}
+
+#[test]
+fn a_flush_empties_the_table_with_no_tracking_client_as_in_redis() {
+    let ours = same_frames_as_redis(table_after_tracking_off_scenario);
+    assert_eq!(ours[3], "keys=2 items=2");
+    assert_eq!(ours[5], "keys=0 items=0");
+}
+
 /// HELLO's reply holds the client id, which the servers number differently.
 fn mask_id(frame: String) -> String {
     match frame.find("$2\r\nid\r\n:") {

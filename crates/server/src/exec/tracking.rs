@@ -255,7 +255,13 @@ impl Tracking {
             }
             self.send(id, Payload::All, clients, pubsub, now_ms, limits);
         }
-        self.table.clear();
+        self.forget_keys();
+    }
+
+    /// Empties the key table, its memory too (a flush does, even when no client tracks
+    /// any more: entries of clients gone are dropped only lazily or by a flush).
+    pub(crate) fn forget_keys(&mut self) {
+        self.table = AHashMap::new();
         self.total_items = 0;
     }
 
@@ -422,9 +428,13 @@ fn invalidate_key(store: &mut crate::store::Store, key: &Bytes) {
         .invalidate(key, &mut store.clients, &store.pubsub, now_ms(), l);
 }
 
-/// FLUSHDB / FLUSHALL: tells every tracking client that all keys are invalid.
+/// FLUSHDB / FLUSHALL: tells every tracking client that all keys are invalid, and empties
+/// the key table (also when nobody tracks now, as Redis: INFO tracking_total_keys).
 pub(crate) fn flushed(store: &mut crate::store::Store) {
     if !store.tracking.active() {
+        if store.tracking.total_keys() != 0 {
+            store.tracking.forget_keys();
+        }
         return;
     }
     let l = limits(store);
