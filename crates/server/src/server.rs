@@ -195,6 +195,9 @@ async fn cron(server: Arc<Server>) {
         else {
             continue;
         };
+        if store.pause_cron {
+            continue;
+        }
         let now = now_ms();
         // A pause's end is a time: the databases learn of it here (and from CLIENT
         // PAUSE / UNPAUSE at once).

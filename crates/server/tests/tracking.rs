@@ -403,6 +403,32 @@ fn table_limit_applies_without_a_command_as_in_redis() {
     assert_eq!(ours[3], ">2\r\n$10\r\ninvalidate\r\n*1\r\n$1\r\n?\r\n");
 }
 
+/// redis#11715: a command queued in MULTI first enforces a lowered table limit (the cron
+/// paused, so only the command does): the push comes before QUEUED, and EXEC runs.
+fn table_limit_in_multi_scenario(port: u16) -> Vec<String> {
+    let mut r = Conn::new(port, false);
+    let mut a = Conn::new(port, true);
+    let mut seen = vec![r.call("CONFIG SET tracking-table-max-keys 2")];
+    seen.push(r.call("DEBUG PAUSE-CRON 1"));
+    seen.push(a.call("CLIENT TRACKING ON"));
+    seen.push(a.call("MGET a b"));
+    seen.push(a.call("MULTI"));
+    seen.push(r.call("CONFIG SET tracking-table-max-keys 1"));
+    seen.push(mask_key(a.call("PING")));
+    seen.push(a.next());
+    seen.push(a.call("EXEC"));
+    seen.push(r.call("DEBUG PAUSE-CRON 0"));
+    seen.push(r.call("CONFIG SET tracking-table-max-keys 0"));
+    seen
+}
+
+#[test]
+fn table_limit_before_a_queued_command_as_in_redis() {
+    let ours = same_frames_as_redis(table_limit_in_multi_scenario);
+    assert_eq!(ours[6], ">2\r\n$10\r\ninvalidate\r\n*1\r\n$1\r\n?\r\n");
+    assert_eq!(ours[7], "+QUEUED\r\n");
+}
+
 /// INFO's tracking_total_keys and tracking_total_items.
 fn table_sizes(c: &mut Conn) -> String {
     let info = c.call("INFO stats");
