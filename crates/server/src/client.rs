@@ -142,6 +142,12 @@ impl ClientRegistry {
         kept
     }
 
+    /// Takes the pushes kept so far for the client of the current scope (see `own`): those
+    /// a command caused before it ran, which go before its reply.
+    pub(crate) fn take_own(&mut self) -> Vec<Reply> {
+        std::mem::take(&mut self.own_kept)
+    }
+
     /// Queues pushes kept by `end_own` for client `id` through its mailbox, after what is
     /// already there (a served blocked client's reply). Not limited: they are the effects
     /// of its own command.

@@ -195,6 +195,9 @@ async fn cron(server: Arc<Server>) {
         else {
             continue;
         };
+        if store.pause_cron {
+            continue;
+        }
         let now = now_ms();
         // A pause's end is a time: the databases learn of it here (and from CLIENT
         // PAUSE / UNPAUSE at once).
@@ -230,6 +233,11 @@ async fn cron(server: Arc<Server>) {
         if now / 1000 != last_clients_scan / 1000 {
             last_clients_scan = now;
             store.clients.release_idle_buffers(now, 2000, 4096);
+        }
+        // As Redis's serverCron: a lowered tracking-table-max-keys applies without
+        // waiting for a command.
+        if store.tracking.active() {
+            crate::exec::tracking::limit_table(&mut store);
         }
         let total = store.stats.total_commands;
         let samples = &mut store.stats.ops_samples;

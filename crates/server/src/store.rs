@@ -111,6 +111,9 @@ pub(crate) struct Store {
     /// DEBUG SET-ACTIVE-EXPIRE 0 turns the cron's expiry sampling off (keys then expire
     /// only when accessed), as test suites and tools use it.
     pub active_expire: bool,
+    /// DEBUG PAUSE-CRON 1 stops the cron's periodic work (tests that must see what a
+    /// command alone does, e.g. the tracking table limit, use it, as with Redis).
+    pub pause_cron: bool,
     /// DEBUG SET-DISABLE-DENY-SCRIPTS 1 lets scripts call commands flagged NOSCRIPT (test
     /// suites use it to reach DEBUG PROTOCOL from Lua), as Redis's debug knob does.
     pub script_deny_disabled: bool,
@@ -208,6 +211,7 @@ impl Store {
             key_misses: Vec::new(),
             tls: Default::default(),
             active_expire: true,
+            pause_cron: false,
             script_deny_disabled: false,
         }
     }

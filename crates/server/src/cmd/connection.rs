@@ -143,7 +143,7 @@ fn hello(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
     if let Some(n) = name {
         super::introspection::set_client_name(ctx, n)?;
     }
-    ctx.client.resp3 = resp3;
+    set_protocol(ctx, resp3);
     let role = if !ctx.store.replication.is_replica() {
         "master"
     } else {
@@ -165,6 +165,16 @@ fn hello(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
     ]))
 }
 
+/// Switches the client's protocol, in its registry row too: what is sent to it from now
+/// on, inside the same batch or EXEC, is decided by the protocol it has (an invalidation
+/// owed to it is a push in RESP3, nothing in RESP2 without a redirect), as in Redis.
+fn set_protocol(ctx: &mut Ctx, resp3: bool) {
+    ctx.client.resp3 = resp3;
+    if let Some(h) = ctx.store.clients.map.get_mut(&ctx.client.id) {
+        h.info.resp = if resp3 { 3 } else { 2 };
+    }
+}
+
 /// QUIT — replies OK, then the connection closes.
 fn quit(ctx: &mut Ctx, _args: &[Bytes]) -> CmdResult {
     ctx.client.closing = true;
@@ -182,7 +192,7 @@ fn reset(ctx: &mut Ctx, _args: &[Bytes]) -> CmdResult {
     ctx.client.multi_failed = false;
     ctx.client.subscriptions = 0;
     ctx.client.db = 0;
-    ctx.client.resp3 = false;
+    set_protocol(ctx, false);
     ctx.client.readonly = false;
     ctx.client.asking = false;
     ctx.client.user = None;

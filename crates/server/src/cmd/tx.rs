@@ -67,17 +67,36 @@ fn exec(ctx: &mut Ctx, _args: &[Bytes]) -> CmdResult {
     ctx.client.no_block = true;
     ctx.client.in_exec = true;
     ctx.store.feed.begin_exec();
+    // Replies before `written` are already encoded (see `written_in`).
+    let mut written = 0;
     for args in &queue {
+        let resp3 = ctx.client.resp3;
         let reply = match super::lookup(&args[0]) {
             Some(cmd) => call(ctx, cmd, args),
             None => err::unknown_command(args),
         };
+        if ctx.client.resp3 != resp3 {
+            written = written_in(&mut replies, written, resp3);
+        }
         replies.push(reply);
     }
     ctx.client.no_block = false;
     ctx.client.in_exec = false;
     ctx.store.feed.end_exec();
     Ok(Reply::Array(replies))
+}
+
+/// A HELLO inside the transaction switched the protocol: Redis has written the replies
+/// before it (from `from` on) in the protocol they ran in, and writes the later ones,
+/// HELLO's own included, in the new one. Encodes them so; returns the new `from`.
+#[cold]
+fn written_in(replies: &mut [Reply], from: usize, resp3: bool) -> usize {
+    for r in &mut replies[from..] {
+        let mut bytes = Vec::new();
+        r.encode(&mut bytes, resp3);
+        *r = Reply::Raw(bytes.into());
+    }
+    replies.len()
 }
 
 /// DISCARD

@@ -34,7 +34,7 @@ pub(crate) fn execute(
     let argv_mem = args.iter().map(|a| a.len()).sum();
     client.argv_mem = argv_mem;
     let scope = store.clients.begin_own(client.id);
-    let (reply, block, adopted) = run(store, client, found, &args, argv_mem);
+    let (reply, block, adopted) = run(store, client, found, &args, argv_mem, out);
     if let Some(big) = adopted {
         adopt_values(store, &mut args, big.pending);
     }
@@ -128,13 +128,15 @@ fn subscribed_refusal(cmd: &Command, args: &[Bytes]) -> Reply {
 /// placeholders to fill with the request's big arguments (see `Adoption`).
 type Ran = (Reply, Option<BlockRequest>, Option<Box<BigArgs>>);
 
-/// Runs one request whose arguments take `argv_mem` bytes.
+/// Runs one request whose arguments take `argv_mem` bytes. `out` receives only the
+/// pushes that must precede its reply (see `before_command`).
 fn run(
     store: &mut Store,
     client: &mut ClientState,
     found: Option<&'static Command>,
     args: &[Bytes],
     argv_mem: usize,
+    out: &mut Vec<u8>,
 ) -> Ran {
     let Some(cmd) = found else {
         fail_multi(client);
@@ -203,7 +205,7 @@ fn run(
             fail_multi(client);
             return (err::NOT_ALLOWED_IN_MULTI, None, None);
         }
-        if let Some(e) = check_oom(store, queued_oom_flags(cmd, eff))
+        if let Some(e) = before_command(store, client, queued_oom_flags(cmd, eff), out)
             .or_else(|| check_disk_error(store, client, cmd, eff))
         {
             fail_multi(client);
@@ -223,8 +225,8 @@ fn run(
     } else {
         eff
     };
-    if let Some(e) =
-        check_oom(store, oom_flags).or_else(|| check_disk_error(store, client, cmd, eff))
+    if let Some(e) = before_command(store, client, oom_flags, out)
+        .or_else(|| check_disk_error(store, client, cmd, eff))
     {
         // MULTI or WATCH refused inside a transaction dooms it, as any rejection there.
         if cmd.name != "exec" {
@@ -298,16 +300,44 @@ fn queued_oom_flags(cmd: &Command, eff: u32) -> u32 {
     }
 }
 
-/// Evicts keys if needed before a command that may grow memory; an error if it can't.
-fn check_oom(store: &mut Store, cmd_flags: u32) -> Option<Reply> {
-    if store.config.maxmemory == 0 || store.loading {
-        return None;
+/// What Redis's processCommand does before running (or queuing) a command that passed its
+/// checks: evict keys if needed (an error if a command that may grow memory can't be
+/// run), then keep the tracking table within tracking-table-max-keys. Both run outside
+/// the command: invalidations they cause for `client` itself are sent at once (NOLOOP
+/// spares it), so they go into `out` before its reply, as in Redis ("invalidation message
+/// of eviction keys should be before response"); so do its keyspace events of evictions.
+#[inline]
+fn before_command(
+    store: &mut Store,
+    client: &ClientState,
+    cmd_flags: u32,
+    out: &mut Vec<u8>,
+) -> Option<Reply> {
+    if store.config.maxmemory != 0 && !store.loading {
+        let within = make_room(store, client, out);
+        if !within && cmd_flags & flags::DENYOOM != 0 {
+            return Some(err::OOM);
+        }
     }
-    let within = evict::make_room(store);
-    if !within && cmd_flags & flags::DENYOOM != 0 {
-        return Some(err::OOM);
+    if store.tracking.active() {
+        limit_tracking_table(store, client, out);
     }
     None
+}
+
+/// `before_command`'s eviction: true if memory is within the limit.
+#[inline(never)]
+fn make_room(store: &mut Store, client: &ClientState, out: &mut Vec<u8>) -> bool {
+    let within = crate::exec::tracking::before_call(store, client.id, evict::make_room);
+    encode_own(store.clients.take_own(), out, client.resp3);
+    within
+}
+
+/// `before_command`'s tracking-table-max-keys enforcement.
+#[inline(never)]
+fn limit_tracking_table(store: &mut Store, client: &ClientState, out: &mut Vec<u8>) {
+    crate::exec::tracking::before_call(store, client.id, crate::exec::tracking::limit_table);
+    encode_own(store.clients.take_own(), out, client.resp3);
 }
 
 /// While the AOF cannot be written, a primary refuses writes (and PING, so health checks

@@ -74,6 +74,14 @@ pub(crate) struct Tracking {
     /// Invalidations owed to `current`, sent when its command ends (a key, or None for
     /// a flush).
     pending: Vec<Option<Bytes>>,
+    /// `current` is set but its command has not started (eviction and the table limit
+    /// before it): its invalidations go out at once, before its reply, as Redis sends
+    /// them outside call(); NOLOOP still spares it.
+    before_call: bool,
+    /// The redirect of `current` when it turned tracking off with invalidations pending
+    /// (CLIENT TRACKING OFF in the EXEC of a write): Redis sends them anyway, through the
+    /// redirect it keeps after OFF.
+    retired: Option<(u64, u64)>,
 }
 
 /// What invalidation carries: some keys, or null for "everything" (flush).
@@ -126,6 +134,9 @@ impl Tracking {
         let Some(mode) = self.clients.remove(&client) else {
             return;
         };
+        if client == self.current && !self.pending.is_empty() {
+            self.retired = Some((client, mode.redirect));
+        }
         for p in mode.prefixes {
             if let Some(b) = self.prefixes.get_mut(&p) {
                 b.clients.remove(&client);
@@ -211,7 +222,7 @@ impl Tracking {
             if mode.bcast || (mode.noloop && id == self.current) {
                 continue;
             }
-            if id == self.current {
+            if id == self.current && !self.before_call {
                 self.pending.push(Some(key.clone()));
                 continue;
             }
@@ -244,12 +255,18 @@ impl Tracking {
             }
             self.send(id, Payload::All, clients, pubsub, now_ms, limits);
         }
-        self.table.clear();
+        self.forget_keys();
+    }
+
+    /// Empties the key table, its memory too (a flush does, even when no client tracks
+    /// any more: entries of clients gone are dropped only lazily or by a flush).
+    pub(crate) fn forget_keys(&mut self) {
+        self.table = AHashMap::new();
         self.total_items = 0;
     }
 
     /// Keeps the table within tracking-table-max-keys by invalidating keys as if they
-    /// were modified (0: no limit).
+    /// were modified (0: no limit). Runs before a command of `current` (see `before_call`).
     pub(crate) fn enforce_limit(
         &mut self,
         max_keys: usize,
@@ -265,14 +282,13 @@ impl Tracking {
             let Some(key) = self.table.keys().next().cloned() else {
                 break;
             };
-            let current = std::mem::replace(&mut self.current, 0);
             self.invalidate_readers(&key, clients, pubsub, now_ms, limits);
-            self.current = current;
         }
     }
 
     /// After the outermost command of `client` ends: sends the invalidations owed to it
-    /// (see `pending`), in the state it is in now.
+    /// (see `pending`), in the state it is in now (protocol, redirect, subscriptions; the
+    /// redirect it had if it turned tracking off meanwhile).
     pub(crate) fn send_pending(
         &mut self,
         client: u64,
@@ -288,6 +304,7 @@ impl Tracking {
             };
             self.send(client, payload, clients, pubsub, now_ms, limits);
         }
+        self.retired = None;
     }
 
     /// End of a batch: sends each BCAST prefix's collected keys to its clients (minus
@@ -335,24 +352,28 @@ impl Tracking {
         now_ms: u64,
         limits: OutputLimits,
     ) {
-        let Some(mode) = self.clients.get_mut(&id) else {
-            return;
+        let redirect = match (self.clients.get(&id), self.retired) {
+            (Some(mode), _) => mode.redirect,
+            (None, Some((off, redirect))) if off == id => redirect,
+            (None, _) => return,
         };
         let resp3 = |c: &ClientRegistry, id: u64| c.map.get(&id).is_some_and(|h| h.info.resp >= 3);
         let mut target = id;
-        if mode.redirect != 0 {
-            if !clients.map.contains_key(&mode.redirect) {
-                mode.broken_redirect = true;
+        if redirect != 0 {
+            if !clients.map.contains_key(&redirect) {
+                if let Some(mode) = self.clients.get_mut(&id) {
+                    mode.broken_redirect = true;
+                }
                 if resp3(clients, id) {
                     let msg = Reply::Push(vec![
                         Reply::bulk(b"tracking-redir-broken"),
-                        Reply::Int(mode.redirect as i64),
+                        Reply::Int(redirect as i64),
                     ]);
                     clients.push(id, msg, now_ms, limits);
                 }
                 return;
             }
-            target = mode.redirect;
+            target = redirect;
         }
         let keys = match payload {
             Payload::Keys(k) => Reply::Array(k.into_iter().map(Reply::Bulk).collect()),
@@ -363,7 +384,7 @@ impl Tracking {
         };
         let msg = if resp3(clients, target) {
             Reply::Push(vec![Reply::bulk(b"invalidate"), keys])
-        } else if mode.redirect != 0
+        } else if redirect != 0
             && pubsub.count_of(target, &[Kind::Channel, Kind::Pattern, Kind::Shard]) > 0
         {
             // A redirect to itself counts as a redirect (Redis tests that one is set), so a
@@ -407,9 +428,13 @@ fn invalidate_key(store: &mut crate::store::Store, key: &Bytes) {
         .invalidate(key, &mut store.clients, &store.pubsub, now_ms(), l);
 }
 
-/// FLUSHDB / FLUSHALL: tells every tracking client that all keys are invalid.
+/// FLUSHDB / FLUSHALL: tells every tracking client that all keys are invalid, and empties
+/// the key table (also when nobody tracks now, as Redis: INFO tracking_total_keys).
 pub(crate) fn flushed(store: &mut crate::store::Store) {
     if !store.tracking.active() {
+        if store.tracking.total_keys() != 0 {
+            store.tracking.forget_keys();
+        }
         return;
     }
     let l = limits(store);
@@ -429,22 +454,34 @@ pub(crate) fn end_of_batch(store: &mut crate::store::Store) {
         .deliver_broadcasts(&mut store.clients, &store.pubsub, now_ms(), l);
 }
 
-/// Before a command of `client`: notes who runs it (NOLOOP) and keeps the key table
-/// within tracking-table-max-keys, as Redis does before each command. Returns the client
-/// of the enclosing command (a script's), restored by `command_done`. Inlined into every
-/// call: while nobody tracks, a store and one test.
+/// Before a command of `client` runs: notes who runs it (NOLOOP, pending invalidations).
+/// Returns the client of the enclosing command (a script's), restored by `command_done`.
+/// Inlined into every call: a store.
 #[inline]
 pub(crate) fn command_start(store: &mut crate::store::Store, client: u64) -> u64 {
-    let outer = std::mem::replace(&mut store.tracking.current, client);
-    if store.tracking.active() {
-        enforce_table_limit(store);
-    }
-    outer
+    std::mem::replace(&mut store.tracking.current, client)
 }
 
-/// `command_start` while some client tracks.
-#[inline(never)]
-fn enforce_table_limit(store: &mut crate::store::Store) {
+/// Runs `work` (eviction, the table limit) for a top-level command of `client` before it
+/// is run or queued, as Redis's processCommand does outside call(): `client` is the
+/// current client for NOLOOP, but what it is owed is sent at once (before its reply),
+/// not when its command ends.
+pub(crate) fn before_call<T>(
+    store: &mut crate::store::Store,
+    client: u64,
+    work: impl FnOnce(&mut crate::store::Store) -> T,
+) -> T {
+    let outer = std::mem::replace(&mut store.tracking.current, client);
+    store.tracking.before_call = true;
+    let done = work(store);
+    store.tracking.before_call = false;
+    store.tracking.current = outer;
+    done
+}
+
+/// Keeps the key table within tracking-table-max-keys (Redis does it before each command
+/// it reads from a client, not for those run inside EXEC or scripts; see `before_call`).
+pub(crate) fn limit_table(store: &mut crate::store::Store) {
     let max = store.config.tracking_table_max_keys;
     let l = limits(store);
     store

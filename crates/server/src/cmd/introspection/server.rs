@@ -74,6 +74,15 @@ pub(super) fn debug(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
         ctx.store.active_expire = on != 0;
         return Ok(Reply::OK);
     }
+    if is(sub, "pause-cron") && args.len() == 3 {
+        // atoi, as for SET-ACTIVE-EXPIRE.
+        let on = std::str::from_utf8(&args[2])
+            .ok()
+            .and_then(|t| t.trim().parse::<i64>().ok())
+            .unwrap_or(0);
+        ctx.store.pause_cron = on != 0;
+        return Ok(Reply::OK);
+    }
     if is(sub, "set-disable-deny-scripts") && args.len() == 3 {
         // atoi, as for SET-ACTIVE-EXPIRE.
         let on = std::str::from_utf8(&args[2])
@@ -129,6 +138,7 @@ pub(super) fn debug(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
             "HTSTATS-KEY <key>",
             "LOADAOF",
             "OBJECT <key>",
+            "PAUSE-CRON <0|1>",
             "POPULATE <count> [<prefix>] [<size>]",
             "PROTOCOL <type>",
             "QUICKLIST-PACKED-THRESHOLD <size>",
