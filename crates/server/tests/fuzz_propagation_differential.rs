@@ -59,7 +59,9 @@
 //! ones of SET / PSETEX / GETEX (always followed by a pause; not EXPIRE / PEXPIRE, which
 //! Redis compares with a clock read again: deleted at once or not, at random), SPOP / SRANDMEMBER choices that are random (SPOP is
 //! generated with COUNT 0, with a count past the set's size, or on a set of one member),
-//! RANDOMKEY (Redis deletes, and propagates, the expired keys its random picks land on),
+//! RANDOMKEY and SCAN over several keys (they delete, and propagate, the expired keys they
+//! meet, in an order that depends on the hash table; single-key cases are regression
+//! sequences),
 //! commands whose effect depends on the hash seed.
 //!
 //! A difference is shrunk (steps dropped while a difference remains) and printed with the
@@ -1603,6 +1605,37 @@ fn regression_sequences() {
                 c("RPUSH l1 a"),
                 c("SMOVE l1 t1 d"),
             ],
+        ),
+        // SCAN deletes the expired keys its pattern (and TYPE) let through and RANDOMKEY
+        // the ones it picks, as Redis: their DELs are propagated (were not: SCAN skipped
+        // them, so replicas kept keys the primary had reported gone until active expiry).
+        (
+            "SCAN meeting an expired key",
+            vec![
+                c("SET s1 v"),
+                x("PSETEX s2 1 v"),
+                c("SCAN 0 MATCH s2"),
+                x("PSETEX t1 1 v"),
+                c("SCAN 0 MATCH t* COUNT 1000"),
+            ],
+        ),
+        (
+            "SCAN with TYPE meeting an expired key",
+            vec![
+                c("RPUSH l1 a"),
+                x("PSETEX s2 1 v"),
+                c("SCAN 0 TYPE list"),
+                x("PSETEX s1 1 v"),
+                c("SCAN 0 TYPE none"),
+                c("CONFIG SET lazyfree-lazy-expire yes"),
+                x("PSETEX s1 1 v"),
+                c("SCAN 0 MATCH s1 TYPE string"),
+                c("CONFIG SET lazyfree-lazy-expire no"),
+            ],
+        ),
+        (
+            "RANDOMKEY meeting an expired key",
+            vec![x("PSETEX s1 1 v"), c("RANDOMKEY")],
         ),
     ];
     let mut pair = Pair::start_with(CONFIG);

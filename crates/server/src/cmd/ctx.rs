@@ -257,6 +257,56 @@ impl<'a> Ctx<'a> {
         }
     }
 
+    /// A lookup of `key` for writing that Redis makes on its own (setKey's, SET NX's,
+    /// RENAME's and MOVE's source): an access to a live key (LFU counter, LRU time) even
+    /// when this command already read it, since Redis counts every lookup.
+    pub(crate) fn access(&mut self, key: &[u8]) {
+        let now = self.now_ms;
+        let lfu = self.store.config.lfu;
+        let i = self.client.db;
+        if let Some(entry) = self.store.dbs[i].get_mut(key, now) {
+            touch(entry, now, lfu);
+            self.lfu_bumped = entry as *const Entry as usize;
+        }
+    }
+
+    /// Makes the next lookup an access of its own even of a key this command already
+    /// accessed: where Redis looks one key up several times (PFMERGE reads every argument,
+    /// the destination among them, then looks the destination up for writing), each
+    /// lookup counts.
+    pub(crate) fn separate_lookup(&mut self) {
+        self.lfu_bumped = 0;
+    }
+
+    /// Records `key` (just created) as already accessed by this command, so that the
+    /// command's further lookups of it are no accesses: Redis writes an object it created
+    /// without looking it up again, and a new key's LFU counter stays at its start.
+    pub(crate) fn mark_accessed(&mut self, key: &[u8]) {
+        let now = self.now_ms;
+        let i = self.client.db;
+        if let Some(entry) = self.store.dbs[i].get_mut(key, now) {
+            self.lfu_bumped = entry as *const Entry as usize;
+        }
+    }
+
+    /// Replaces `key` whole with `entry` (TTL `expire_at`, 0 = none), as Redis's setKey:
+    /// the old key is looked up for writing (an access, see `access`), and under an LFU
+    /// policy the new value keeps the old one's counter and access time (dbOverwrite
+    /// copies the object's lru field), so overwriting a hot key does not make it cold.
+    pub(crate) fn overwrite(&mut self, key: &[u8], mut entry: Entry, expire_at: u64) {
+        let now = self.now_ms;
+        let lfu = self.store.config.lfu;
+        let i = self.client.db;
+        if let Some(old) = self.store.dbs[i].get_mut(key, now) {
+            touch(old, now, lfu);
+            if lfu.enabled {
+                entry.lru = old.lru;
+                entry.lfu = old.lfu;
+            }
+        }
+        self.store.dbs[i].insert(key, entry, expire_at);
+    }
+
     /// Reads a key as type T: Ok(None) if missing, WRONGTYPE if another type.
     pub(crate) fn read_as<T: TypedValue>(&mut self, key: &[u8]) -> Result<Option<&T>, Reply> {
         match self.read(key) {
@@ -426,7 +476,7 @@ fn touch_once(entry: &mut Entry, now_ms: u64, lfu: crate::config::LfuParams, bum
 /// Records an access: the LFU counter first loses what it decayed since the last access
 /// (LFUDecrAndReturn), then grows logarithmically (LFULogIncr, lfu-log-factor), and the
 /// access time moves to now; hot keys so survive LFU eviction and idle ones fade.
-fn touch(entry: &mut Entry, now_ms: u64, lfu: crate::config::LfuParams) {
+pub(crate) fn touch(entry: &mut Entry, now_ms: u64, lfu: crate::config::LfuParams) {
     let now = lru_clock(now_ms);
     if !lfu.enabled {
         // Redis keeps the counter only under an LFU policy (OBJECT FREQ refuses to answer
