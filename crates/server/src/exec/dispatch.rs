@@ -432,7 +432,10 @@ fn propagate_expired_first(store: &mut Store, cmd: &Command, db: usize) -> bool 
     if !here && !elsewhere() {
         return false;
     }
-    let hold = !store.feed.in_exec();
+    // SCAN and RANDOMKEY run directly propagate their DELs unwrapped, as Redis's
+    // propagatePendingCommands does for CMD_TOUCHES_ARBITRARY_KEYS (inside EXEC or a
+    // script the transaction wraps them anyway).
+    let hold = !store.feed.in_exec() && !cmd.has(flags::ARBITRARY_KEYS);
     if hold {
         store.feed.begin_exec();
     }
