@@ -430,6 +430,44 @@ fn node_bytes_follow_the_listpack_encoding() {
     assert_same_as_redis(&lines);
 }
 
+/// XADD / XTRIM with `~` and LIMIT propagate as `MAXLEN = n LIMIT m` (or MINID): the AOF
+/// (and a primary's stream) carries LIMIT after an exact trim, which only the AOF loader
+/// and the primary link may send; loading it back keeps the trimmed stream. Before: the
+/// replay failed those commands with "LIMIT cannot be used without the special ~ option"
+/// (DEBUG LOADAOF gave 100 entries, not 71). Found by redis 7.0.15's unit/type/stream
+/// ("XADD with ~ MAXLEN and LIMIT can propagate correctly").
+#[test]
+fn aof_replay_takes_exact_trimming_with_limit() {
+    let args = ["--enable-debug-command", "yes", "--appendonly", "yes"];
+    let rubra = common::TestServer::start(&args);
+    let redis = reference::Reference::start_with(&args);
+    let mut a = reference::RawConn::connect(rubra.port);
+    let mut b = reference::RawConn::connect(redis.port);
+    let mut script: Vec<String> = vec!["CONFIG SET stream-node-max-entries 10".into()];
+    script.extend((1..=100).map(|i| format!("XADD s {i}-0 xitem v")));
+    script.push("XADD s MAXLEN ~ 55 LIMIT 30 101-0 xitem v".into());
+    script.extend((1..=100).map(|i| format!("XADD m {i}-0 xitem v")));
+    script.push("XADD m MINID ~ 60 LIMIT 30 101-0 xitem v".into());
+    script.extend((1..=100).map(|i| format!("XADD t {i}-0 xitem v")));
+    script.push("XTRIM t MAXLEN ~ 55 LIMIT 30".into());
+    script.push("CONFIG SET stream-node-max-entries 1".into());
+    script.push("DEBUG LOADAOF".into());
+    for key in ["s", "m", "t"] {
+        script.push(format!("XLEN {key}"));
+        script.push(format!("XADD {key} 200-0 xitem v"));
+        script.push(format!("XLEN {key}"));
+        script.push(format!("XINFO STREAM {key}"));
+    }
+    for line in &script {
+        let (ra, rb) = (a.call(line), b.call(line));
+        assert_eq!(
+            ra.escape_ascii().to_string(),
+            rb.escape_ascii().to_string(),
+            "{line}"
+        );
+    }
+}
+
 /// A stream's DUMP made by redis-server, restored on both servers, keeps the payload's node
 /// layout and the deleted entries its nodes hold: the restored keys dump to the same bytes,
 /// report the same radix tree, and grow the same way afterwards. Also for a payload made

@@ -299,8 +299,9 @@ fn parse_add_or_trim(ctx: &Ctx, args: &[Bytes], xadd: bool) -> Result<AddArgs, R
             "ERR syntax error, XTRIM must be called with a trimming strategy",
         ));
     }
-    if ctx.client.is_primary_link {
-        // Commands from the primary (and AOF replay) were rewritten to exact trimming.
+    if ctx.client.is_primary_link || ctx.store.loading {
+        // Commands from the primary and the AOF (Redis's mustObeyClient) were rewritten to
+        // exact trimming, LIMIT kept: `MAXLEN = n LIMIT m` is valid from them only.
         t.limit = 0;
     } else if limit_given {
         if !t.approx {
