@@ -339,8 +339,7 @@ impl Stream {
         let raw = stream_lp::raw_len(&fields);
         let tail = self.nodes.iter().next_back().map(|(m, n)| (*m, *n));
         let fits = tail.is_some_and(|(_, n)| {
-            n.lp_bytes() + raw < max_bytes
-                && (max_entries <= 0 || i64::from(n.total) < max_entries)
+            n.lp_bytes() + raw < max_bytes && (max_entries <= 0 || i64::from(n.total) < max_entries)
         });
         match tail {
             Some((master, _)) if fits => {
@@ -363,8 +362,8 @@ impl Stream {
                 }
             }
             _ => {
-                let body =
-                    stream_lp::master_size(&fields) + stream_lp::entry_size(id, &fields, id, &fields);
+                let body = stream_lp::master_size(&fields)
+                    + stream_lp::entry_size(id, &fields, id, &fields);
                 self.nodes.insert(
                     id,
                     Node {

@@ -1658,7 +1658,12 @@ fn regression_sequences() {
                 c("RANDOMKEY"),
                 x("PSETEX s1 1 v"),
                 c("SET t1 v"),
-                Step::Multi(vec!["MULTI".into(), "SCAN 0 MATCH s*".into(), "INCR t2".into(), "EXEC".into()]),
+                Step::Multi(vec![
+                    "MULTI".into(),
+                    "SCAN 0 MATCH s*".into(),
+                    "INCR t2".into(),
+                    "EXEC".into(),
+                ]),
             ],
         ),
     ];

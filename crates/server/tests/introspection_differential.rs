@@ -860,7 +860,12 @@ fn overwrites_keep_the_lfu_counter() {
         script.push(cmd.into());
         script.push(freq("k"));
     }
-    for cmd in ["SET n 50000", "INCR n", "INCRBY n 100000", "INCRBYFLOAT n 1.5"] {
+    for cmd in [
+        "SET n 50000",
+        "INCR n",
+        "INCRBY n 100000",
+        "INCRBYFLOAT n 1.5",
+    ] {
         script.push(cmd.into());
         script.push(freq("n"));
     }
@@ -879,7 +884,10 @@ fn overwrites_keep_the_lfu_counter() {
         ("SET b1 abc", "b1"),
         ("BITOP NOT b1 b1", "b1"),
         ("GEOADD g1 13.361389 38.115556 Palermo", "g1"),
-        ("GEOSEARCHSTORE g1 g1 FROMLONLAT 13 38 BYRADIUS 200 km", "g1"),
+        (
+            "GEOSEARCHSTORE g1 g1 FROMLONLAT 13 38 BYRADIUS 200 km",
+            "g1",
+        ),
         ("PFADD h1 a", "h1"),
         ("PFADD h1 b", "h1"),
         ("PFMERGE h1 h1", "h1"),
