@@ -914,6 +914,60 @@ fn overwrites_keep_the_lfu_counter() {
     assert_same(&[], &lines);
 }
 
+/// Redis counts every lookup as an access (LFU counter), a key named twice twice
+/// (MGET k k, LMOVE l l, ZINTER 2 z z, LCS k k, BITOP's sources, TOUCH, PFCOUNT, XREAD),
+/// and some commands look their key up twice (XREAD / XREADGROUP parse then serve,
+/// BZPOPMAX, BLMOVE before LMOVE's own lookups), PERSIST once; our commands' internal
+/// repeats (a type check, then the write) count once, also when they alternate between
+/// keys (LMOVE l m, SMOVE s t). Before: one access per entry and command at most, but
+/// two for alternating keys; none for PERSIST.
+#[test]
+fn lookups_count_as_accesses_as_in_redis() {
+    let cases: &[(&str, &str, &[&str])] = &[
+        ("RPUSH l a b c", "LMOVE l l LEFT RIGHT", &["l"]),
+        ("RPUSH l a b c", "RPOPLPUSH l l", &["l"]),
+        ("RPUSH l a b c;RPUSH m x", "LMOVE l m LEFT RIGHT", &["l", "m"]),
+        ("RPUSH l a b c", "BLMOVE l l LEFT LEFT 1", &["l"]),
+        ("RPUSH l a b c;RPUSH m x", "BRPOPLPUSH l m 1", &["l", "m"]),
+        ("SADD s a b;SADD t c", "SMOVE s t a", &["s", "t"]),
+        ("SADD s a b", "SMOVE s s a", &["s"]),
+        ("ZADD z 1 a 2 b", "ZINTER 2 z z", &["z"]),
+        ("ZADD z 1 a 2 b;ZADD y 1 a", "ZUNIONSTORE z2 2 z y", &["z", "y"]),
+        ("ZADD z 1 a 2 b", "ZINTERCARD 2 z z", &["z"]),
+        ("ZADD z 1 a 2 b", "ZDIFF 2 z z", &["z"]),
+        ("ZADD z 1 a 2 b", "BZPOPMAX z 1", &["z"]),
+        ("SET k 12345", "LCS k k", &["k"]),
+        ("SET k 12345", "MGET k k", &["k"]),
+        ("SET k 12345;SET j 23456", "BITOP AND k k j", &["k", "j"]),
+        ("SET k 12345", "TOUCH k k", &["k"]),
+        ("SET k 12345", "PERSIST k", &["k"]),
+        ("PFADD hl a;PFADD hm b", "PFCOUNT hl hl hm", &["hl", "hm"]),
+        ("XADD x 1-0 f v", "XREAD STREAMS x x 0 0", &["x"]),
+        ("XADD x 1-0 f v;XADD w 1-0 f v", "XREAD STREAMS x w 0 0", &["x", "w"]),
+        (
+            "XADD x 1-0 f v;XGROUP CREATE x g 0",
+            "XREADGROUP GROUP g c STREAMS x 0",
+            &["x"],
+        ),
+    ];
+    let mut script: Vec<String> = [
+        "CONFIG SET maxmemory-policy allkeys-lfu",
+        "CONFIG SET lfu-log-factor 0",
+        "CONFIG SET lfu-decay-time 0",
+        "CONFIG SET maxmemory 1gb",
+    ]
+    .map(String::from)
+    .to_vec();
+    for (setup, cmd, keys) in cases {
+        script.push("FLUSHALL".into());
+        script.extend(setup.split(';').map(String::from));
+        script.push((*cmd).into());
+        script.extend(keys.iter().map(|k| format!("OBJECT FREQ {k}")));
+    }
+    let lines: Vec<&str> = script.iter().map(String::as_str).collect();
+    assert_same(&[], &lines);
+}
+
 /// SCAN looks up each key its pattern matched, as Redis's scanGenericCommand: with TYPE a
 /// read lookup (a keyspace hit or miss each; an expired key is deleted and then has type
 /// "none", so `TYPE none` lists it), then the expiry check, which deletes a key found

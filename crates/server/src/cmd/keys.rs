@@ -724,6 +724,8 @@ fn pexpiretime(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
 /// PERSIST key
 fn persist(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
     let now = ctx.now_ms;
+    // Looked up for writing, as Redis does: an access.
+    ctx.write(&args[1]);
     let done = ctx.db().persist(&args[1], now);
     if done {
         ctx.dirty(1);

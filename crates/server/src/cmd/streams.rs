@@ -686,6 +686,8 @@ fn xread(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
     }
     let count = if retry && r.count == 0 { 1000 } else { r.count };
     let mut out = Vec::new();
+    // Redis looks each key up again to serve it: another access.
+    ctx.separate_lookup();
     for k in ctx.key_order(&keys) {
         if retry && ctx.woken_by_other_key(&keys[k]) {
             continue;

@@ -344,7 +344,7 @@ fn call_from(ctx: &mut Ctx, cmd: &'static Command, args: &[Bytes], started_ns: u
         db.forget_last_key();
     }
     let dirty_before = ctx.store.dirty;
-    ctx.lfu_bumped = 0;
+    ctx.lfu_bumped.clear();
     observe::before_call(ctx, cmd, args);
     let runner = match ctx.client.script_caller {
         0 => ctx.client.id,
