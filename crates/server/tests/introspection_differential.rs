@@ -926,13 +926,21 @@ fn lookups_count_as_accesses_as_in_redis() {
     let cases: &[(&str, &str, &[&str])] = &[
         ("RPUSH l a b c", "LMOVE l l LEFT RIGHT", &["l"]),
         ("RPUSH l a b c", "RPOPLPUSH l l", &["l"]),
-        ("RPUSH l a b c;RPUSH m x", "LMOVE l m LEFT RIGHT", &["l", "m"]),
+        (
+            "RPUSH l a b c;RPUSH m x",
+            "LMOVE l m LEFT RIGHT",
+            &["l", "m"],
+        ),
         ("RPUSH l a b c", "BLMOVE l l LEFT LEFT 1", &["l"]),
         ("RPUSH l a b c;RPUSH m x", "BRPOPLPUSH l m 1", &["l", "m"]),
         ("SADD s a b;SADD t c", "SMOVE s t a", &["s", "t"]),
         ("SADD s a b", "SMOVE s s a", &["s"]),
         ("ZADD z 1 a 2 b", "ZINTER 2 z z", &["z"]),
-        ("ZADD z 1 a 2 b;ZADD y 1 a", "ZUNIONSTORE z2 2 z y", &["z", "y"]),
+        (
+            "ZADD z 1 a 2 b;ZADD y 1 a",
+            "ZUNIONSTORE z2 2 z y",
+            &["z", "y"],
+        ),
         ("ZADD z 1 a 2 b", "ZINTERCARD 2 z z", &["z"]),
         ("ZADD z 1 a 2 b", "ZDIFF 2 z z", &["z"]),
         ("ZADD z 1 a 2 b", "BZPOPMAX z 1", &["z"]),
@@ -943,7 +951,11 @@ fn lookups_count_as_accesses_as_in_redis() {
         ("SET k 12345", "PERSIST k", &["k"]),
         ("PFADD hl a;PFADD hm b", "PFCOUNT hl hl hm", &["hl", "hm"]),
         ("XADD x 1-0 f v", "XREAD STREAMS x x 0 0", &["x"]),
-        ("XADD x 1-0 f v;XADD w 1-0 f v", "XREAD STREAMS x w 0 0", &["x", "w"]),
+        (
+            "XADD x 1-0 f v;XADD w 1-0 f v",
+            "XREAD STREAMS x w 0 0",
+            &["x", "w"],
+        ),
         (
             "XADD x 1-0 f v;XGROUP CREATE x g 0",
             "XREADGROUP GROUP g c STREAMS x 0",

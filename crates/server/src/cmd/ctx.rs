@@ -211,8 +211,8 @@ impl<'a> Ctx<'a> {
         let store = &mut *self.store;
         let lfu = store.config.lfu;
         let bumped = &mut self.lfu_bumped;
-        let found = store.dbs[self.client.db]
-            .get_touch(key, now, |e| touch_once(e, key, now, lfu, bumped));
+        let found =
+            store.dbs[self.client.db].get_touch(key, now, |e| touch_once(e, key, now, lfu, bumped));
         count_lookup(
             &mut store.stats,
             &mut store.key_misses,
@@ -478,6 +478,12 @@ fn touch_once(
     lfu: crate::config::LfuParams,
     bumped: &mut Bumped,
 ) {
+    if !lfu.enabled {
+        // Without an LFU policy an access only sets the access time: repeating it changes
+        // nothing, so nothing is remembered (the common path).
+        entry.lru = lru_clock(now_ms);
+        return;
+    }
     if !bumped.seen((key.as_ptr() as usize, entry as *const Entry as usize)) {
         touch(entry, now_ms, lfu);
     }
