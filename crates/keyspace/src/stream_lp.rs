@@ -322,7 +322,7 @@ mod tests {
             let mut s = crate::stream::Stream::new();
             let mut id = StreamId::new(1, 0);
             for (r, nfields, gap) in ops {
-                if r % 7 == 0 && s.len() > 0 {
+                if r % 7 == 0 && !s.is_empty() {
                     let victim = s.iter().nth((r / 7) as usize % s.len()).map(|(k, _)| *k);
                     if let Some(v) = victim {
                         s.delete(v);
