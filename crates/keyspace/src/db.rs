@@ -604,12 +604,13 @@ impl Db {
 
     /// One SCAN step. The cursor is the next slot to visit; whole slots are returned at a
     /// time until at least `count` keys were visited. Returns (next cursor, keys); a next
-    /// cursor of 0 means the scan is complete.
+    /// cursor of 0 means the scan is complete. Keys stored though logically expired are
+    /// returned too (when `keep` accepts them): SCAN looks each one up, as Redis does,
+    /// which deletes them (and propagates their DELs).
     pub fn scan(
         &self,
         cursor: u64,
         count: usize,
-        now_ms: u64,
         mut keep: impl FnMut(&[u8], &Entry) -> bool,
     ) -> (u64, Vec<Bytes>) {
         let mut out = Vec::new();
@@ -619,9 +620,9 @@ impl Db {
         let mut slot = cursor as usize;
         let mut visited = 0;
         while slot < SLOT_COUNT {
-            self.slots[slot].for_each(|k, e, at| {
+            self.slots[slot].for_each(|k, e, _| {
                 visited += 1;
-                if !is_due(at, now_ms) && keep(k, e) {
+                if keep(k, e) {
                     out.push(Bytes::copy_from_slice(k));
                 }
             });
@@ -803,7 +804,7 @@ mod tests {
         let mut seen = std::collections::HashSet::new();
         let mut cursor = 0;
         loop {
-            let (next, keys) = db.scan(cursor, 10, 0, |_, _| true);
+            let (next, keys) = db.scan(cursor, 10, |_, _| true);
             for k in keys {
                 assert!(seen.insert(k));
             }

@@ -17,6 +17,7 @@ mod pack;
 mod set;
 mod slot;
 pub mod stream;
+mod stream_lp;
 mod strval;
 pub mod value;
 mod zpack;

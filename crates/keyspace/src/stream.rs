@@ -8,6 +8,7 @@
 //! only, so the node boundaries are observable; `nodes` tracks them (master id -> counts)
 //! without storing the entries twice, so `~` trims exactly what Redis would.
 
+use crate::stream_lp;
 use bytes::Bytes;
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
@@ -192,13 +193,24 @@ impl ConsumerGroup {
 }
 
 /// A macro node as Redis lays it out: counts of live and all (incl. deleted) entries, its
-/// last ID and an estimate of its listpack size.
+/// last ID and its listpack's size as Redis encodes it (see `stream_lp`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct Node {
     live: u32,
     total: u32,
     last: StreamId,
-    bytes: usize,
+    /// The listpack's bytes but for the master entry's live and deleted counters, whose
+    /// size changes with their values (`Node::lp_bytes` adds them).
+    body: usize,
+}
+
+impl Node {
+    /// The node's listpack size (lpBytes), what `stream-node-max-bytes` limits.
+    fn lp_bytes(&self) -> usize {
+        self.body
+            + stream_lp::int_size(i64::from(self.live))
+            + stream_lp::int_size(i64::from(self.total - self.live))
+    }
 }
 
 /// One entry of a macro node: its ID, fields and whether it is deleted (a tombstone).
@@ -224,7 +236,7 @@ pub struct Stream {
     tombs: BTreeMap<StreamId, Fields>,
 }
 
-/// Rough listpack size of an entry, for the node byte limit.
+/// Rough heap size of an entry's fields, for MEMORY USAGE.
 fn entry_bytes(fields: &Fields) -> usize {
     fields
         .iter()
@@ -302,33 +314,63 @@ impl Stream {
     /// The node limits are `stream-node-max-entries` / `-bytes` in force (see
     /// [`crate::Limits::stream_node`]), as Redis reads them on every append.
     pub fn append(&mut self, id: StreamId, fields: Fields) {
-        let size = entry_bytes(&fields);
         let (max_entries, max_bytes) = crate::limits::Limits::stream_node();
+        self.append_within(id, fields, max_entries, max_bytes);
+    }
+
+    /// [`Stream::append`] under the given node limits (most entries, 0 or less for no
+    /// limit; most bytes, 0 for the listpack maximum).
+    pub(crate) fn append_within(
+        &mut self,
+        id: StreamId,
+        fields: Fields,
+        max_entries: i64,
+        max_bytes: usize,
+    ) {
         // Redis: 0 or more than a listpack may hold means the listpack maximum (1 GiB).
         let max_bytes = if max_bytes == 0 || max_bytes > LISTPACK_MAX_BYTES {
             LISTPACK_MAX_BYTES
         } else {
             max_bytes
         };
-        let tail = self.nodes.iter_mut().next_back();
-        let fits = matches!(&tail, Some((_, n))
-            if (max_entries <= 0 || i64::from(n.total) < max_entries)
-                && n.bytes + size < max_bytes);
+        // As streamAppendItem: the tail node's listpack size plus the raw length of the
+        // new entry's names and values must stay below the limit, and its entries (live
+        // or deleted) below the entry limit.
+        let raw = stream_lp::raw_len(&fields);
+        let tail = self.nodes.iter().next_back().map(|(m, n)| (*m, *n));
+        let fits = tail.is_some_and(|(_, n)| {
+            n.lp_bytes() + raw < max_bytes && (max_entries <= 0 || i64::from(n.total) < max_entries)
+        });
         match tail {
-            Some((_, n)) if fits => {
-                n.live += 1;
-                n.total += 1;
-                n.last = id;
-                n.bytes += size;
+            Some((master, _)) if fits => {
+                let size = {
+                    // The master entry holds the names of the node's first entry, which
+                    // stays (live or as a tombstone) as long as the node does.
+                    let empty = Fields::new();
+                    let master_fields = self
+                        .entries
+                        .get(&master)
+                        .or_else(|| self.tombs.get(&master))
+                        .unwrap_or(&empty);
+                    stream_lp::entry_size(master, master_fields, id, &fields)
+                };
+                if let Some(n) = self.nodes.get_mut(&master) {
+                    n.live += 1;
+                    n.total += 1;
+                    n.last = id;
+                    n.body += size;
+                }
             }
             _ => {
+                let body = stream_lp::master_size(&fields)
+                    + stream_lp::entry_size(id, &fields, id, &fields);
                 self.nodes.insert(
                     id,
                     Node {
                         live: 1,
                         total: 1,
                         last: id,
-                        bytes: size + 32,
+                        body,
                     },
                 );
             }
@@ -479,6 +521,12 @@ impl Stream {
         count(&keys, 0)
     }
 
+    /// Each node's master ID and listpack size as tracked, for tests against an encoder.
+    #[cfg(test)]
+    pub(crate) fn node_sizes(&self) -> Vec<(StreamId, usize)> {
+        self.nodes.iter().map(|(m, n)| (*m, n.lp_bytes())).collect()
+    }
+
     /// Master IDs of the macro nodes with the entries each holds, for RDB encoding in the
     /// same layout Redis would have.
     pub fn node_spans(&self) -> Vec<(StreamId, Vec<(StreamId, &Fields)>)> {
@@ -562,15 +610,16 @@ impl Stream {
                 live: 0,
                 total: 0,
                 last,
-                bytes: 32,
+                body: stream_lp::master_size(&first.1),
             };
+            let master_fields = first.1.clone();
             for (id, fields, dead) in items {
                 if previous.is_some_and(|p| p >= id) {
                     return None;
                 }
                 previous = Some(id);
                 node.total += 1;
-                node.bytes += entry_bytes(&fields);
+                node.body += stream_lp::entry_size(master, &master_fields, id, &fields);
                 if dead {
                     s.tombs.insert(id, fields);
                 } else {

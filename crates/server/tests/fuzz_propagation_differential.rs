@@ -59,7 +59,8 @@
 //! ones of SET / PSETEX / GETEX (always followed by a pause; not EXPIRE / PEXPIRE, which
 //! Redis compares with a clock read again: deleted at once or not, at random), SPOP / SRANDMEMBER choices that are random (SPOP is
 //! generated with COUNT 0, with a count past the set's size, or on a set of one member),
-//! RANDOMKEY (Redis deletes, and propagates, the expired keys its random picks land on),
+//! RANDOMKEY (it deletes, and propagates, the expired keys its random picks land on; SCAN
+//! is generated whole, COUNT 1000, and its step's commands compared in any order),
 //! commands whose effect depends on the hash seed.
 //!
 //! A difference is shrunk (steps dropped while a difference remains) and printed with the
@@ -841,6 +842,22 @@ fn keyspace_cmd(r: &mut Rng) -> Step {
         }
         11 if r.one_in(3) => format!("CONFIG SET lazyfree-lazy-expire {}", p(r, &["yes", "no"])),
         11 => "DBSIZE".to_string(),
+        // A whole SCAN (COUNT 1000 covers these few keys in one call on both servers): it
+        // deletes the expired keys its pattern and TYPE let through.
+        12 if r.one_in(2) => format!(
+            "SCAN 0 COUNT 1000 {}",
+            opt(
+                r,
+                &[
+                    "MATCH s*",
+                    "MATCH *1",
+                    "TYPE string",
+                    "TYPE none",
+                    "TYPE list",
+                    "MATCH [st]2 TYPE set"
+                ]
+            )
+        ),
         _ => format!("SORT {} BY nosort STORE {other}", p(r, &["l1", "t1", "z1"])),
     })
 }
@@ -1285,10 +1302,20 @@ impl Rig {
         self.compare("(reset)")
     }
 
-    /// Drains both streams and compares them; also any error applying them.
+    /// Drains both streams and compares them; also any error applying them. After SCAN
+    /// or RANDOMKEY (alone or in a transaction) the commands are compared in any order:
+    /// the DELs of the expired keys they meet come in hash-table order (or at random).
     fn compare(&mut self, what: &str) -> Option<String> {
-        let (a, ea) = self.rubra.drain();
-        let (b, eb) = self.redis.drain();
+        let (mut a, ea) = self.rubra.drain();
+        let (mut b, eb) = self.redis.drain();
+        let any_order = what.split(" ; ").any(|c| {
+            let first = c.split_whitespace().next().unwrap_or("");
+            first.eq_ignore_ascii_case("scan") || first.eq_ignore_ascii_case("randomkey")
+        });
+        if any_order {
+            a.sort();
+            b.sort();
+        }
         if !same_stream(&a, &b) {
             return Some(format!(
                 "{what}: propagated\n    rubra: {}\n    redis: {}",
@@ -1602,6 +1629,73 @@ fn regression_sequences() {
                 x("SET t1 v PXAT 1 GET"),
                 c("RPUSH l1 a"),
                 c("SMOVE l1 t1 d"),
+            ],
+        ),
+        // SCAN deletes the expired keys its pattern (and TYPE) let through and RANDOMKEY
+        // the ones it picks, as Redis: their DELs are propagated (were not: SCAN skipped
+        // them, so replicas kept keys the primary had reported gone until active expiry).
+        (
+            "SCAN meeting an expired key",
+            vec![
+                c("SET s1 v"),
+                x("PSETEX s2 1 v"),
+                c("SCAN 0 MATCH s2"),
+                x("PSETEX t1 1 v"),
+                c("SCAN 0 MATCH t* COUNT 1000"),
+            ],
+        ),
+        (
+            "SCAN with TYPE meeting an expired key",
+            vec![
+                c("RPUSH l1 a"),
+                x("PSETEX s2 1 v"),
+                c("SCAN 0 TYPE list"),
+                x("PSETEX s1 1 v"),
+                c("SCAN 0 TYPE none"),
+                c("CONFIG SET lazyfree-lazy-expire yes"),
+                x("PSETEX s1 1 v"),
+                c("SCAN 0 MATCH s1 TYPE string"),
+                c("CONFIG SET lazyfree-lazy-expire no"),
+            ],
+        ),
+        (
+            "RANDOMKEY meeting an expired key",
+            vec![x("PSETEX s1 1 v"), c("RANDOMKEY")],
+        ),
+        // Several DELs of SCAN / RANDOMKEY go out one by one, not in a MULTI (Redis's
+        // CMD_TOUCHES_ARBITRARY_KEYS; redis 7.0.15's unit/expire "Lazy-expire should not
+        // be wrapped in MULTI/EXEC"), but inside a transaction they are wrapped in it.
+        (
+            "SCAN in a transaction meeting several expired keys (seed 7401)",
+            vec![
+                x("PSETEX l1 1 v"),
+                x("SET x2 w PX 1 GET"),
+                Step::Multi(vec![
+                    "MULTI".into(),
+                    "HDEL h2 b c".into(),
+                    "SCAN 0 COUNT 1000".into(),
+                    "SADD t2 d".into(),
+                    "EXEC".into(),
+                ]),
+            ],
+        ),
+        (
+            "SCAN and RANDOMKEY meeting several expired keys",
+            vec![
+                x("PSETEX s1 1 v"),
+                x("PSETEX s2 1 v"),
+                c("SCAN 0"),
+                x("PSETEX s1 1 v"),
+                x("PSETEX s2 1 v"),
+                c("RANDOMKEY"),
+                x("PSETEX s1 1 v"),
+                c("SET t1 v"),
+                Step::Multi(vec![
+                    "MULTI".into(),
+                    "SCAN 0 MATCH s*".into(),
+                    "INCR t2".into(),
+                    "EXEC".into(),
+                ]),
             ],
         ),
     ];

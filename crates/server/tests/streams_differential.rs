@@ -383,6 +383,91 @@ fn node_limits_follow_the_config() {
     assert_same_as_redis(&lines);
 }
 
+/// Under stream-node-max-bytes a node is full when its listpack's size (as Redis encodes
+/// it: integers and strings, back-lengths, the master entry, ID deltas, the live and
+/// deleted counters) plus the new entry's raw names and values reaches the limit. The
+/// radix tree counts and the DUMP bytes show where nodes split. Before: an estimate
+/// (`xitem value-N` x 40 under 200 bytes: Redis 4 nodes, rubra 7).
+#[test]
+fn node_bytes_follow_the_listpack_encoding() {
+    let mut script: Vec<String> = vec![
+        "CONFIG SET stream-node-max-entries 0".into(),
+        "CONFIG SET stream-node-max-bytes 200".into(),
+    ];
+    script.extend((1..=40).map(|i| format!("XADD s {i}-0 xitem value-{i}")));
+    script.push("XINFO STREAM s".into());
+    script.push("DUMP s".into());
+    // Other names than the master entry's, integers of every width, long strings, IDs
+    // whose sequence falls below the master's, large time gaps.
+    for (limit, key) in [(100, "a"), (300, "b"), (1000, "c"), (5000, "d")] {
+        script.push(format!("CONFIG SET stream-node-max-bytes {limit}"));
+        for i in 1..=60u64 {
+            let value = match i % 6 {
+                0 => i.to_string(),
+                1 => format!("-{}", i * 1000),
+                2 => (i * 1_000_000_007).to_string(),
+                3 => "x".repeat((i * 7 % 130) as usize),
+                4 => format!("0{i}"),
+                _ => String::new(),
+            };
+            let fields = if i % 4 == 0 {
+                format!("other {value} n {i}")
+            } else {
+                format!("f {value}")
+            };
+            let id = format!("{}-{}", i * i * 997, 9 - i % 10);
+            script.push(format!("XADD {key} {id} {fields}"));
+            if i % 9 == 0 {
+                script.push(format!("XDEL {key} {id}"));
+            }
+        }
+        script.push(format!("XINFO STREAM {key}"));
+        script.push(format!("DUMP {key}"));
+        script.push(format!("XADD {key} MAXLEN ~ 20 999999999-0 f v"));
+        script.push(format!("XLEN {key}"));
+    }
+    let lines: Vec<&str> = script.iter().map(String::as_str).collect();
+    assert_same_as_redis(&lines);
+}
+
+/// XADD / XTRIM with `~` and LIMIT propagate as `MAXLEN = n LIMIT m` (or MINID): the AOF
+/// (and a primary's stream) carries LIMIT after an exact trim, which only the AOF loader
+/// and the primary link may send; loading it back keeps the trimmed stream. Before: the
+/// replay failed those commands with "LIMIT cannot be used without the special ~ option"
+/// (DEBUG LOADAOF gave 100 entries, not 71). Found by redis 7.0.15's unit/type/stream
+/// ("XADD with ~ MAXLEN and LIMIT can propagate correctly").
+#[test]
+fn aof_replay_takes_exact_trimming_with_limit() {
+    let args = ["--enable-debug-command", "yes", "--appendonly", "yes"];
+    let rubra = common::TestServer::start(&args);
+    let redis = reference::Reference::start_with(&args);
+    let mut a = reference::RawConn::connect(rubra.port);
+    let mut b = reference::RawConn::connect(redis.port);
+    let mut script: Vec<String> = vec!["CONFIG SET stream-node-max-entries 10".into()];
+    script.extend((1..=100).map(|i| format!("XADD s {i}-0 xitem v")));
+    script.push("XADD s MAXLEN ~ 55 LIMIT 30 101-0 xitem v".into());
+    script.extend((1..=100).map(|i| format!("XADD m {i}-0 xitem v")));
+    script.push("XADD m MINID ~ 60 LIMIT 30 101-0 xitem v".into());
+    script.extend((1..=100).map(|i| format!("XADD t {i}-0 xitem v")));
+    script.push("XTRIM t MAXLEN ~ 55 LIMIT 30".into());
+    script.push("CONFIG SET stream-node-max-entries 1".into());
+    script.push("DEBUG LOADAOF".into());
+    for key in ["s", "m", "t"] {
+        script.push(format!("XLEN {key}"));
+        script.push(format!("XADD {key} 200-0 xitem v"));
+        script.push(format!("XLEN {key}"));
+        script.push(format!("XINFO STREAM {key}"));
+    }
+    for line in &script {
+        let (ra, rb) = (a.call(line), b.call(line));
+        assert_eq!(
+            ra.escape_ascii().to_string(),
+            rb.escape_ascii().to_string(),
+            "{line}"
+        );
+    }
+}
+
 /// A stream's DUMP made by redis-server, restored on both servers, keeps the payload's node
 /// layout and the deleted entries its nodes hold: the restored keys dump to the same bytes,
 /// report the same radix tree, and grow the same way afterwards. Also for a payload made

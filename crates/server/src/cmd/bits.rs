@@ -250,7 +250,11 @@ fn bitop(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
         }
     } else {
         ctx.expire_before_overwrite(&dest);
-        ctx.db().set(dest.clone(), Value::Str(out.into()), now);
+        ctx.overwrite(
+            &dest,
+            rubra_keyspace::Entry::new(Value::Str(out.into()), now),
+            0,
+        );
         // Redis stores the result as a fresh sds: "raw" whatever its length or content.
         ctx.set_raw(&dest, true);
         ctx.dirty(1);

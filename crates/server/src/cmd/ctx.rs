@@ -36,9 +36,12 @@ pub(crate) struct Ctx<'a> {
     /// A write that changed nothing but that Redis still signals (an LTRIM keeping the
     /// whole list): its keyspace event fires and WATCH sees its key; nothing propagates.
     pub signal_unchanged: bool,
-    /// The entry whose LFU counter this command already bumped (its address; 0: none):
-    /// a command that looks its key up twice counts as one access, as in Redis.
-    pub lfu_bumped: usize,
+    /// The lookup that last bumped an LFU counter in this command: the key argument's
+    /// address and the entry's ((0, 0): none). Our commands look a key up more often than
+    /// Redis's do (a type check, then the write); those repeats of one lookup count once.
+    /// Redis counts every lookup it makes, so a key named twice (MGET k k, LMOVE l l,
+    /// ZINTER 2 z z), being another argument, counts twice.
+    pub lfu_bumped: Bumped,
     /// Big string values to fill with the request's own argument buffers once the command
     /// is done (see `Adoption`).
     pub adopt: Adoption,
@@ -179,7 +182,7 @@ impl<'a> Ctx<'a> {
             propagate: None,
             touched: None,
             signal_unchanged: false,
-            lfu_bumped: 0,
+            lfu_bumped: Bumped::default(),
             adopt: Adoption::default(),
         }
     }
@@ -209,7 +212,7 @@ impl<'a> Ctx<'a> {
         let lfu = store.config.lfu;
         let bumped = &mut self.lfu_bumped;
         let found =
-            store.dbs[self.client.db].get_touch(key, now, |e| touch_once(e, now, lfu, bumped));
+            store.dbs[self.client.db].get_touch(key, now, |e| touch_once(e, key, now, lfu, bumped));
         count_lookup(
             &mut store.stats,
             &mut store.key_misses,
@@ -241,7 +244,7 @@ impl<'a> Ctx<'a> {
         let lfu = self.store.config.lfu;
         let i = self.client.db;
         let entry = self.store.dbs[i].get_mut(key, now)?;
-        touch_once(entry, now, lfu, &mut self.lfu_bumped);
+        touch_once(entry, key, now, lfu, &mut self.lfu_bumped);
         Some(entry)
     }
 
@@ -255,6 +258,58 @@ impl<'a> Ctx<'a> {
         if db.expires_count() > 0 {
             db.contains(key, now);
         }
+    }
+
+    /// A lookup of `key` for writing that Redis makes on its own (setKey's, SET NX's,
+    /// RENAME's and MOVE's source): an access to a live key (LFU counter, LRU time) even
+    /// when this command already read it, since Redis counts every lookup.
+    pub(crate) fn access(&mut self, key: &[u8]) {
+        let now = self.now_ms;
+        let lfu = self.store.config.lfu;
+        let i = self.client.db;
+        if let Some(entry) = self.store.dbs[i].get_mut(key, now) {
+            touch(entry, now, lfu);
+            self.lfu_bumped
+                .seen((key.as_ptr() as usize, entry as *const Entry as usize));
+        }
+    }
+
+    /// Makes the next lookup an access of its own even of a key this command already
+    /// accessed: where Redis looks one key up several times (PFMERGE reads every argument,
+    /// the destination among them, then looks the destination up for writing), each
+    /// lookup counts.
+    pub(crate) fn separate_lookup(&mut self) {
+        self.lfu_bumped.clear();
+    }
+
+    /// Records `key` (just created) as already accessed by this command, so that the
+    /// command's further lookups of it are no accesses: Redis writes an object it created
+    /// without looking it up again, and a new key's LFU counter stays at its start.
+    pub(crate) fn mark_accessed(&mut self, key: &[u8]) {
+        let now = self.now_ms;
+        let i = self.client.db;
+        if let Some(entry) = self.store.dbs[i].get_mut(key, now) {
+            self.lfu_bumped
+                .seen((key.as_ptr() as usize, entry as *const Entry as usize));
+        }
+    }
+
+    /// Replaces `key` whole with `entry` (TTL `expire_at`, 0 = none), as Redis's setKey:
+    /// the old key is looked up for writing (an access, see `access`), and under an LFU
+    /// policy the new value keeps the old one's counter and access time (dbOverwrite
+    /// copies the object's lru field), so overwriting a hot key does not make it cold.
+    pub(crate) fn overwrite(&mut self, key: &[u8], mut entry: Entry, expire_at: u64) {
+        let now = self.now_ms;
+        let lfu = self.store.config.lfu;
+        let i = self.client.db;
+        if let Some(old) = self.store.dbs[i].get_mut(key, now) {
+            touch(old, now, lfu);
+            if lfu.enabled {
+                entry.lru = old.lru;
+                entry.lfu = old.lfu;
+            }
+        }
+        self.store.dbs[i].insert(key, entry, expire_at);
     }
 
     /// Reads a key as type T: Ok(None) if missing, WRONGTYPE if another type.
@@ -327,7 +382,7 @@ impl<'a> Ctx<'a> {
         };
         // A new key is not an access: its counter starts at LFU_INIT, as in Redis.
         if !created {
-            touch_once(entry, now, lfu, &mut self.lfu_bumped);
+            touch_once(entry, key, now, lfu, &mut self.lfu_bumped);
         }
         match T::view(&mut entry.value) {
             Some(v) => Ok(v),
@@ -414,19 +469,59 @@ fn count_lookup<'a>(
     found
 }
 
-/// `touch` unless this command touched the same entry already.
-fn touch_once(entry: &mut Entry, now_ms: u64, lfu: crate::config::LfuParams, bumped: &mut usize) {
-    let addr = entry as *const Entry as usize;
-    if *bumped != addr {
-        *bumped = addr;
+/// `touch` unless the command's last access was this same lookup again: the same key
+/// argument (its address) finding the same entry (see `Ctx::lfu_bumped`).
+fn touch_once(
+    entry: &mut Entry,
+    key: &[u8],
+    now_ms: u64,
+    lfu: crate::config::LfuParams,
+    bumped: &mut Bumped,
+) {
+    if !lfu.enabled {
+        // Without an LFU policy an access only sets the access time: repeating it changes
+        // nothing, so nothing is remembered (the common path).
+        entry.lru = lru_clock(now_ms);
+        return;
+    }
+    if !bumped.seen((key.as_ptr() as usize, entry as *const Entry as usize)) {
         touch(entry, now_ms, lfu);
+    }
+}
+
+/// The last few lookups (key argument address, entry address) that counted as accesses
+/// in the running command: see `Ctx::lfu_bumped`. A few, not one, because our commands
+/// alternate between their keys (LMOVE checks the source, the destination, the source
+/// again).
+#[derive(Debug, Default, Clone, Copy)]
+pub(crate) struct Bumped {
+    recent: [(usize, usize); 4],
+    next: u8,
+}
+
+impl Bumped {
+    /// Whether `lookup` counted already; if not, remembers it (the oldest is forgotten).
+    #[inline]
+    pub(crate) fn seen(&mut self, lookup: (usize, usize)) -> bool {
+        if self.recent.contains(&lookup) {
+            return true;
+        }
+        self.recent[usize::from(self.next) % 4] = lookup;
+        self.next = self.next.wrapping_add(1);
+        false
+    }
+
+    /// Forgets every lookup: the next ones all count.
+    #[inline]
+    pub(crate) fn clear(&mut self) {
+        *self = Bumped::default();
     }
 }
 
 /// Records an access: the LFU counter first loses what it decayed since the last access
 /// (LFUDecrAndReturn), then grows logarithmically (LFULogIncr, lfu-log-factor), and the
 /// access time moves to now; hot keys so survive LFU eviction and idle ones fade.
-fn touch(entry: &mut Entry, now_ms: u64, lfu: crate::config::LfuParams) {
+pub(crate) fn touch(entry: &mut Entry, now_ms: u64, lfu: crate::config::LfuParams) {
     let now = lru_clock(now_ms);
     if !lfu.enabled {
         // Redis keeps the counter only under an LFU policy (OBJECT FREQ refuses to answer

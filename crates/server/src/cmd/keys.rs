@@ -20,8 +20,8 @@ pub(crate) static COMMANDS: &[Command] = &[
     Command::new("rename", 3, WRITE, (1, 2, 1), "generic", rename),
     Command::new("renamenx", 3, WRITE | FAST, (1, 2, 1), "generic", renamenx),
     Command::new("keys", 2, READONLY, (0, 0, 0), "generic", keys),
-    Command::new("scan", -2, READONLY, (0, 0, 0), "generic", scan),
-    Command::new("randomkey", 1, READONLY, (0, 0, 0), "generic", randomkey),
+    Command::new("scan", -2, READONLY | ARBITRARY_KEYS, (0, 0, 0), "generic", scan),
+    Command::new("randomkey", 1, READONLY | ARBITRARY_KEYS, (0, 0, 0), "generic", randomkey),
     Command::new("dbsize", 1, READONLY | FAST, (0, 0, 0), "server", dbsize),
     Command::new("flushdb", -1, WRITE, (0, 0, 0), "server", flushdb),
     Command::new("flushall", -1, WRITE, (0, 0, 0), "server", flushall),
@@ -103,7 +103,8 @@ fn type_cmd(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
 fn do_rename(ctx: &mut Ctx, args: &[Bytes], nx: bool) -> Result<bool, Reply> {
     let now = ctx.now_ms;
     let (from, to) = (&args[1], &args[2]);
-    if !ctx.db().contains(from, now) {
+    // Looked up for writing, as Redis does: an access (the moved value keeps it).
+    if ctx.write(from).is_none() {
         return Err(err::NO_SUCH_KEY);
     }
     if from == to {
@@ -112,6 +113,7 @@ fn do_rename(ctx: &mut Ctx, args: &[Bytes], nx: bool) -> Result<bool, Reply> {
     // The destination is looked up either way, as Redis does: an expired one is deleted
     // (and its DEL propagated) before the rename.
     if ctx.db().contains(to, now) && nx {
+        ctx.access(to);
         return Ok(false);
     }
     let expire_at = ctx.db().expire_at(from);
@@ -155,6 +157,7 @@ fn scan(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
     let mut pattern: Option<Bytes> = None;
     let mut count = 10usize;
     let mut type_filter: Option<Option<ValueType>> = None;
+    let mut type_name: Option<Vec<u8>> = None;
     let mut i = 2;
     while i < args.len() {
         if i + 1 >= args.len() {
@@ -172,15 +175,42 @@ fn scan(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
         } else if is(&args[i], "type") {
             // An unknown type name matches nothing, as in Redis.
             type_filter = Some(ValueType::from_name(&args[i + 1]));
+            type_name = Some(args[i + 1].to_ascii_lowercase());
         } else {
             return Err(err::SYNTAX);
         }
         i += 2;
     }
-    let now = ctx.now_ms;
-    let (next, keys) = ctx.db().scan(cursor, count, now, |k, e| {
+    let (next, mut keys) = ctx.db().scan(cursor, count, |k, _| {
         pattern.as_ref().is_none_or(|p| glob_match(p, k, false))
-            && type_filter.is_none_or(|t| t == Some(e.value.value_type()))
+    });
+    // As Redis's scanGenericCommand, per key that matched the pattern: with TYPE, a read
+    // lookup (a keyspace hit or miss; an expired key is deleted and then reads as type
+    // "none"), then the expiry check, which deletes a key found expired (its DEL is
+    // propagated and counted in expired_keys) and leaves it out.
+    let now = ctx.now_ms;
+    keys.retain(|k| {
+        if let Some(wanted) = &type_filter {
+            let found = ctx.read_untouched(k).map(|e| e.value.value_type());
+            let same = match (found, wanted) {
+                (Some(t), Some(w)) => t == *w,
+                (None, _) => type_name.as_deref() == Some(b"none".as_slice()),
+                _ => false,
+            };
+            if !same {
+                return false;
+            }
+        }
+        // A key the TYPE lookup just deleted is no longer stored: kept, as in Redis.
+        let due = ctx
+            .db()
+            .peek_stored(k)
+            .is_some_and(|(_, at)| at != 0 && at <= now);
+        if due {
+            // Deletes it (logged for propagation) unless this node holds expiry back.
+            ctx.db().get(k, now);
+        }
+        !due
     });
     Ok(Reply::Array(vec![
         Reply::bulk_string(next.to_string()),
@@ -188,20 +218,31 @@ fn scan(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
     ]))
 }
 
-/// RANDOMKEY
+/// RANDOMKEY — as Redis's dbRandomKey: expired keys picked on the way are deleted (their
+/// DELs propagated) until a live key turns up or none is left. Where expired keys are not
+/// deleted (a replica, a pause) and every key has a TTL, the 100th pick is returned as it
+/// is, expired or not, instead of looping forever.
 fn randomkey(ctx: &mut Ctx, _args: &[Bytes]) -> CmdResult {
     let now = ctx.now_ms;
     let db = ctx.client.db;
-    // Expired keys found on the way are removed; a bounded number of tries keeps this quick.
-    for _ in 0..100 {
+    let mut tries = 100;
+    loop {
+        let d = &ctx.store.dbs[db];
+        let all_volatile = d.len() == d.expires_count();
         let Some(key) = ctx.store.dbs[db].random_key(&mut ctx.store.rng) else {
             return Ok(Reply::Nil);
         };
+        if ctx.store.dbs[db].expire_at(&key) == 0 {
+            return Ok(Reply::Bulk(key));
+        }
+        tries -= 1;
+        if all_volatile && ctx.store.dbs[db].replica_mode && tries == 0 {
+            return Ok(Reply::Bulk(key));
+        }
         if ctx.store.dbs[db].get(&key, now).is_some() {
             return Ok(Reply::Bulk(key));
         }
     }
-    Ok(Reply::Nil)
 }
 
 /// DBSIZE
@@ -315,7 +356,16 @@ fn move_cmd(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
     }
     let now = ctx.now_ms;
     let key = &args[1];
-    if !ctx.store.dbs[src].contains(key, now) || ctx.store.dbs[target].contains(key, now) {
+    // Both lookups are for writing in Redis: accesses to the keys found (the moved value
+    // keeps its own).
+    if ctx.write(key).is_none() {
+        return Ok(Reply::Int(0));
+    }
+    if ctx.store.dbs[target].contains(key, now) {
+        let lfu = ctx.store.config.lfu;
+        if let Some(e) = ctx.store.dbs[target].get_mut(key, now) {
+            super::ctx::touch(e, now, lfu);
+        }
         return Ok(Reply::Int(0));
     }
     let expire_at = ctx.store.dbs[src].expire_at(key);
@@ -372,12 +422,18 @@ fn copy(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
         ));
     }
     let now = ctx.now_ms;
-    let Some(entry) = ctx.store.dbs[src_db].get(src, now).cloned() else {
+    // A read lookup in Redis: a keyspace hit or miss, and an access to the source.
+    let Some(entry) = ctx.read(src).cloned() else {
         return Ok(Reply::Int(0));
     };
     let expire_at = ctx.store.dbs[src_db].expire_at(src);
     if ctx.store.dbs[target].contains(dst, now) {
         if !replace {
+            // Looked up for writing: an access to the key left in place.
+            let lfu = ctx.store.config.lfu;
+            if let Some(e) = ctx.store.dbs[target].get_mut(dst, now) {
+                super::ctx::touch(e, now, lfu);
+            }
             return Ok(Reply::Int(0));
         }
         ctx.store.dbs[target].remove(dst);
@@ -668,6 +724,8 @@ fn pexpiretime(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
 /// PERSIST key
 fn persist(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
     let now = ctx.now_ms;
+    // Looked up for writing, as Redis does: an access.
+    ctx.write(&args[1]);
     let done = ctx.db().persist(&args[1], now);
     if done {
         ctx.dirty(1);

@@ -604,6 +604,10 @@ fn bmove_generic(
     timeout: u64,
     as_cmd: Vec<Bytes>,
 ) -> CmdResult {
+    if ctx.client.served_key.is_none() && ctx.write(&args[1]).is_some() {
+        // Redis looks the source up before LMOVE's own lookups: one access more.
+        ctx.separate_lookup();
+    }
     match move_one(ctx, &args[1], &args[2], from, to)? {
         Some(v) => {
             if ctx.client.served_key.is_some() {

@@ -74,6 +74,11 @@ pub(crate) mod flags {
     /// DB), so the dispatcher propagates the lazy expiries of every database before the
     /// command, not only those of the selected one. Never reported.
     pub(crate) const OTHER_DB: u32 = 1 << 16;
+    /// Internal: may look up (and so expire) keys no argument names (SCAN, RANDOMKEY;
+    /// Redis's CMD_TOUCHES_ARBITRARY_KEYS): run directly, the DELs of the expired keys
+    /// it meets go out one by one, not in a MULTI, as Redis propagates active expiry.
+    /// Never reported.
+    pub(crate) const ARBITRARY_KEYS: u32 = 1 << 17;
 
     /// Names in COMMAND INFO order.
     pub(crate) const NAMES: &[(u32, &str)] = &[

@@ -319,7 +319,11 @@ fn store_op(ctx: &mut Ctx, args: &[Bytes], op: Op) -> CmdResult {
         }
     } else {
         ctx.expire_before_overwrite(&args[1]);
-        ctx.db().set(args[1].clone(), Value::Set(result), now);
+        ctx.overwrite(
+            &args[1],
+            rubra_keyspace::Entry::new(Value::Set(result), now),
+            0,
+        );
         ctx.dirty(1);
     }
     Ok(Reply::Int(n))

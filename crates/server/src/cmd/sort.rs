@@ -382,7 +382,7 @@ fn generic(ctx: &mut Ctx, args: &[Bytes], readonly: bool) -> CmdResult {
             if outputlen > 0 {
                 let list: ListValue = out.into_iter().map(Option::unwrap_or_default).collect();
                 ctx.expire_before_overwrite(&dest);
-                ctx.db().set(dest, Value::List(list), now);
+                ctx.overwrite(&dest, rubra_keyspace::Entry::new(Value::List(list), now), 0);
                 ctx.dirty(outputlen as u64);
             } else if ctx.db().remove(&dest).is_some() {
                 ctx.dirty(1);

@@ -299,8 +299,9 @@ fn parse_add_or_trim(ctx: &Ctx, args: &[Bytes], xadd: bool) -> Result<AddArgs, R
             "ERR syntax error, XTRIM must be called with a trimming strategy",
         ));
     }
-    if ctx.client.is_primary_link {
-        // Commands from the primary (and AOF replay) were rewritten to exact trimming.
+    if ctx.client.is_primary_link || ctx.store.loading {
+        // Commands from the primary and the AOF (Redis's mustObeyClient) were rewritten to
+        // exact trimming, LIMIT kept: `MAXLEN = n LIMIT m` is valid from them only.
         t.limit = 0;
     } else if limit_given {
         if !t.approx {
@@ -685,6 +686,8 @@ fn xread(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
     }
     let count = if retry && r.count == 0 { 1000 } else { r.count };
     let mut out = Vec::new();
+    // Redis looks each key up again to serve it: another access.
+    ctx.separate_lookup();
     for k in ctx.key_order(&keys) {
         if retry && ctx.woken_by_other_key(&keys[k]) {
             continue;

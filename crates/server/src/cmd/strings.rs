@@ -212,7 +212,7 @@ fn store_string(ctx: &mut Ctx, key: &Bytes, value: &Bytes, ttl: Ttl) {
     let db = ctx.client.db;
     let stored = ctx.adopt.string_for(db, key, value);
     let entry = Entry::new(Value::Str(stored), now);
-    ctx.db().insert(key, entry, expire_at);
+    ctx.overwrite(key, entry, expire_at);
     ctx.dirty(1);
 }
 
@@ -228,6 +228,10 @@ fn set(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
     let now = ctx.now_ms;
     if o.nx || o.xx {
         let exists = ctx.db().contains(key, now);
+        if o.nx && exists {
+            // Redis's lookup for writing was an access.
+            ctx.access(key);
+        }
         if (o.nx && exists) || (o.xx && !exists) {
             return Ok(match old {
                 Some(v) => v.map_or(Reply::Nil, Reply::Bulk),
@@ -257,6 +261,7 @@ fn set(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
 fn setnx(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
     let now = ctx.now_ms;
     if ctx.db().contains(&args[1], now) {
+        ctx.access(&args[1]);
         return Ok(Reply::Int(0));
     }
     store_string(ctx, &args[1], &args[2], Ttl::Clear);
@@ -390,6 +395,8 @@ fn msetnx(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
     let now = ctx.now_ms;
     for pair in args[1..].chunks_exact(2) {
         if ctx.db().contains(&pair[0], now) {
+            // Redis looks the keys up for writing until one exists: an access.
+            ctx.access(&pair[0]);
             return Ok(Reply::Int(0));
         }
     }

@@ -374,7 +374,7 @@ fn call_from(ctx: &mut Ctx, cmd: &'static Command, args: &[Bytes], started_ns: u
         db.forget_last_key();
     }
     let dirty_before = ctx.store.dirty;
-    ctx.lfu_bumped = 0;
+    ctx.lfu_bumped.clear();
     observe::before_call(ctx, cmd, args);
     let runner = match ctx.client.script_caller {
         0 => ctx.client.id,
@@ -462,7 +462,10 @@ fn propagate_expired_first(store: &mut Store, cmd: &Command, db: usize) -> bool 
     if !here && !elsewhere() {
         return false;
     }
-    let hold = !store.feed.in_exec();
+    // SCAN and RANDOMKEY run directly propagate their DELs unwrapped, as Redis's
+    // propagatePendingCommands does for CMD_TOUCHES_ARBITRARY_KEYS (inside EXEC or a
+    // script the transaction wraps them anyway).
+    let hold = !store.feed.in_exec() && !cmd.has(flags::ARBITRARY_KEYS);
     if hold {
         store.feed.begin_exec();
     }

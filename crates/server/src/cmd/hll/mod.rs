@@ -77,6 +77,8 @@ fn pfadd(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
             Value::Str(sketch::new_sparse().into()),
             now,
         );
+        // Redis writes the object it created without looking it up: no access.
+        ctx.mark_accessed(&args[1]);
         updated += 1;
     }
     let s = write_hll(ctx, &args[1])?.ok_or(err::NO_SUCH_KEY)?;
@@ -138,6 +140,7 @@ fn pfmerge(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
     let mut max = [0u8; REGISTERS];
     let mut use_dense = false;
     for key in &args[1..] {
+        ctx.separate_lookup();
         if let Some(e) = ctx.read(key) {
             let s = check_hll(&e.value)?;
             use_dense |= sketch::encoding(s) == DENSE;
@@ -147,12 +150,15 @@ fn pfmerge(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
     let now = ctx.now_ms;
     // Only the destination is written; the sources are read.
     ctx.touched_only(&args[1]);
+    ctx.separate_lookup();
     if write_hll(ctx, &args[1])?.is_none() {
         ctx.db().set(
             args[1].clone(),
             Value::Str(sketch::new_sparse().into()),
             now,
         );
+        // Redis writes the object it created without looking it up: no access.
+        ctx.mark_accessed(&args[1]);
     }
     let s = write_hll(ctx, &args[1])?.ok_or(err::NO_SUCH_KEY)?;
     if use_dense {

@@ -105,6 +105,8 @@ pub(super) fn xreadgroup(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
     let mut props = Vec::new();
     let mut out = Vec::new();
     let mut created = Vec::new();
+    // Redis looks each key up again to serve it: another access.
+    ctx.separate_lookup();
     for k in ctx.key_order(&keys) {
         if retry && ctx.woken_by_other_key(&keys[k]) {
             continue;

@@ -104,6 +104,10 @@ pub(super) fn bzpop(ctx: &mut Ctx, args: &[Bytes], max: bool) -> CmdResult {
     let keys = &args[1..args.len() - 1];
     match first_nonempty(ctx, keys)? {
         Some(key) => {
+            if ctx.client.served_key.is_none() {
+                // Redis's pop looks the key up once more: another access.
+                ctx.separate_lookup();
+            }
             let items = pop_from(ctx, &key, max, 1, PopForm::NoCount);
             // Only the key popped from changed: WATCH and tracking leave the others alone.
             ctx.touched_only(&key);

@@ -313,7 +313,7 @@ pub(crate) fn store_result(ctx: &mut Ctx, dst: &Bytes, z: ZSet) -> CmdResult {
         }
     } else {
         ctx.expire_before_overwrite(dst);
-        ctx.db().set(dst.clone(), Value::ZSet(z), now);
+        ctx.overwrite(dst, rubra_keyspace::Entry::new(Value::ZSet(z), now), 0);
         ctx.dirty(1);
     }
     Ok(Reply::Int(n))
