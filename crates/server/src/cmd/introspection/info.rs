@@ -410,8 +410,8 @@ fn persistence_fields(s: &crate::store::Store, line: &mut Line) {
     line("rdb_current_bgsave_time_sec", &-1);
     line("rdb_saves", &0);
     line("rdb_last_cow_size", &0);
-    line("rdb_last_load_keys_expired", &0);
-    line("rdb_last_load_keys_loaded", &0);
+    line("rdb_last_load_keys_expired", &s.saving.last_load_expired);
+    line("rdb_last_load_keys_loaded", &s.saving.last_load_loaded);
     line(
         "aof_enabled",
         &((s.config.get_value("appendonly") == "yes") as u8),
