@@ -24,6 +24,10 @@ pub(crate) struct SaveState {
     /// rdb_last_load_keys_expired / rdb_last_load_keys_loaded).
     pub last_load_expired: u64,
     pub last_load_loaded: u64,
+    /// AOF rewrites started, and whether the last one succeeded (INFO aof_rewrites,
+    /// aof_last_bgrewrite_status).
+    pub aof_rewrites: u64,
+    pub last_aof_rewrite_ok: bool,
 }
 
 impl Default for SaveState {
@@ -38,6 +42,8 @@ impl Default for SaveState {
             scheduled: false,
             last_load_expired: 0,
             last_load_loaded: 0,
+            aof_rewrites: 0,
+            last_aof_rewrite_ok: true,
         }
     }
 }

@@ -423,8 +423,12 @@ fn persistence_fields(s: &crate::store::Store, line: &mut Line) {
     line("aof_rewrite_scheduled", &0);
     line("aof_last_rewrite_time_sec", &-1);
     line("aof_current_rewrite_time_sec", &-1);
-    line("aof_last_bgrewrite_status", &"ok");
-    line("aof_rewrites", &0);
+    let rewrite_ok = s.saving.last_aof_rewrite_ok;
+    line(
+        "aof_last_bgrewrite_status",
+        &if rewrite_ok { "ok" } else { "err" },
+    );
+    line("aof_rewrites", &s.saving.aof_rewrites);
     line("aof_rewrites_consecutive_failures", &0);
     let aof_write_ok = s.aof.as_ref().is_none_or(|a| a.write_error().is_none());
     line(
