@@ -758,3 +758,77 @@ fn a_primary_restarted_from_its_rdb_continues_its_replicas_as_redis_does() {
     let theirs = restart_from_rdb_facts(std::path::Path::new("redis-server"));
     assert_eq!(ours, theirs);
 }
+
+/// The replies a primary (`bin`) gives under min-replicas-to-write with one replica of the
+/// same kind: writes accepted while enough replicas acknowledge within the lag, refused
+/// with NOREPLICAS otherwise (plain and in MULTI), reads and no-writes scripts still
+/// served; a replica ignores the setting. (FCALL of a function without `no-writes` is
+/// refused by Redis and not yet by rubra: its flags come from script::command_flags.)
+fn min_replicas_replies(bin: &std::path::Path) -> Vec<String> {
+    let primary = TestServer::start_bin(bin, &["--repl-diskless-sync-delay", "0"]);
+    let replica = TestServer::start_bin(bin, &[]);
+    let mut p = primary.conn();
+    let mut seen = Vec::new();
+    let pport = primary.port.to_string();
+    assert_eq!(replica.cli(&["REPLICAOF", "127.0.0.1", &pport]), "OK");
+    wait_for("the replica link", 10, || link_up(replica.port));
+    let steps: &[&[&str]] = &[
+        &["CONFIG", "SET", "min-replicas-to-write", "1"],
+        &["CONFIG", "SET", "min-replicas-max-lag", "10"],
+        &["SET", "foo", "1"],
+        &["CONFIG", "SET", "min-replicas-to-write", "2"],
+        &["SET", "foo", "2"],
+        &["GET", "foo"],
+        &[
+            "EVAL",
+            "#!lua flags=no-writes\nreturn redis.call('GET', KEYS[1])",
+            "1",
+            "foo",
+        ],
+        &["MULTI"],
+        &["SET", "foo", "4"],
+        &["GET", "foo"],
+        &["EXEC"],
+        &["CONFIG", "SET", "min-replicas-max-lag", "0"],
+        &["SET", "foo", "5"],
+        &["CONFIG", "SET", "min-replicas-max-lag", "10"],
+        &["CONFIG", "SET", "min-replicas-to-write", "1"],
+        &["SET", "foo", "6"],
+    ];
+    for args in steps {
+        seen.push(format!("{args:?} -> {:?}", q(&mut p, args)));
+    }
+    let mut r = replica.conn();
+    seen.push(format!(
+        "{:?}",
+        q(&mut r, &["CONFIG", "SET", "min-replicas-to-write", "3"])
+    ));
+    seen.push(format!("{:?}", q(&mut r, &["GET", "foo"])));
+    // A replica that stops acknowledging falls out of the count once its lag passes.
+    q(&mut p, &["CONFIG", "SET", "min-replicas-max-lag", "1"]);
+    let pid = replica.pid().to_string();
+    let signal = |sig: &str| {
+        std::process::Command::new("kill")
+            .args([sig, &pid])
+            .status()
+            .expect("kill");
+    };
+    signal("-STOP");
+    std::thread::sleep(Duration::from_millis(3500));
+    seen.push(format!(
+        "stopped replica: {:?}",
+        q(&mut p, &["SET", "foo", "7"])
+    ));
+    signal("-CONT");
+    seen
+}
+
+/// min-replicas-to-write / min-replicas-max-lag were accepted by CONFIG SET but never
+/// enforced: writes succeeded with too few replicas. Found by redis 7.0.15's
+/// integration/replication-2 and replication-4.
+#[test]
+fn min_replicas_to_write_refuses_writes_as_redis_does() {
+    let ours = min_replicas_replies(&rubra_bin());
+    let theirs = min_replicas_replies(std::path::Path::new("redis-server"));
+    assert_eq!(ours, theirs);
+}

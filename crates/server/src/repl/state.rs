@@ -107,6 +107,25 @@ impl Replication {
             .count()
     }
 
+    /// Whether a primary has the replicas `min-replicas-to-write` asks for: that many
+    /// online replicas whose last acknowledgement is at most `max_lag_s` seconds old
+    /// (whole seconds, as Redis's refreshGoodSlavesCount). Always true on a replica and
+    /// when either setting is 0.
+    pub(crate) fn enough_good_replicas(&self, wanted: usize, max_lag_s: u64, now_ms: u64) -> bool {
+        if wanted == 0 || max_lag_s == 0 || self.is_replica() {
+            return true;
+        }
+        let now_s = now_ms / 1000;
+        let good = self
+            .replicas
+            .values()
+            .filter(|r| {
+                r.state == SyncState::Online && now_s.saturating_sub(r.ack_ms / 1000) <= max_lag_s
+            })
+            .count();
+        good >= wanted
+    }
+
     /// Whether this node is a replica.
     pub(crate) fn is_replica(&self) -> bool {
         self.primary.is_some()
