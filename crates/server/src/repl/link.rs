@@ -141,6 +141,15 @@ async fn session(
         .map_err(|_| "connect timeout".to_string())?
         .map_err(|e| e.to_string())?;
     let _ = stream.set_nodelay(true);
+    // The primary's client, as CLIENT LIST shows it: the primary's address and ours.
+    let addrs = (
+        stream
+            .peer_addr()
+            .map_or_else(|_| format!("{host}:{port}"), |a| a.to_string()),
+        stream
+            .local_addr()
+            .map_or_else(|_| String::new(), |a| a.to_string()),
+    );
     // tls-replication: the link to the primary (its tls-port) runs over TLS.
     let tls_config = {
         let store = server.lock();
@@ -149,9 +158,9 @@ async fn session(
     match tls_config {
         Some(config) => {
             let mut stream = crate::tls::connect(&config, host, stream).await?;
-            handshake(server, &mut stream, generation).await
+            handshake(server, &mut stream, generation, &addrs).await
         }
-        None => handshake(server, &mut stream, generation).await,
+        None => handshake(server, &mut stream, generation, &addrs).await,
     }
 }
 
@@ -163,6 +172,7 @@ async fn handshake(
     server: &Arc<Server>,
     stream: &mut impl ClientStream,
     generation: u64,
+    addrs: &(String, String),
 ) -> Result<(), String> {
     let mut buf = BytesMut::with_capacity(LINK_BUF);
     let (auth, user, my_port, cached) = {
@@ -266,7 +276,36 @@ async fn handshake(
         return Err(format!("PSYNC refused: {reply}"));
     }
     set_state(server, generation, LinkState::Connected);
-    stream_loop(server, stream, &mut buf, generation).await
+    // Listed as a client (CLIENT LIST flag M, CLIENT KILL TYPE master or by address, as
+    // Redis lists its master client): killing it drops the link, which then reconnects
+    // and continues with a partial resync.
+    let (tx, mut killed) = tokio::sync::mpsc::unbounded_channel();
+    let id = {
+        let mut store = server.lock();
+        let id = store.clients.next_id();
+        let now = now_ms();
+        let info = crate::client::ClientInfo {
+            id,
+            addr: addrs.0.clone(),
+            laddr: addrs.1.clone(),
+            created_ms: now,
+            last_active_ms: now,
+            resp: 2,
+            primary_link: true,
+            ..Default::default()
+        };
+        let handle = crate::client::ClientHandle {
+            info,
+            tx,
+            pending_out: Arc::default(),
+            soft_limit_since: 0,
+        };
+        store.clients.map.insert(id, handle);
+        id
+    };
+    let result = stream_loop(server, stream, &mut buf, generation, &mut killed).await;
+    server.lock().clients.map.remove(&id);
+    result
 }
 
 /// Reads the snapshot, in the `$<len>` form or the diskless `$EOF:<mark>` form, loading it
@@ -372,6 +411,7 @@ async fn stream_loop(
     stream: &mut impl ClientStream,
     buf: &mut BytesMut,
     generation: u64,
+    killed: &mut tokio::sync::mpsc::UnboundedReceiver<crate::client::ClientMsg>,
 ) -> Result<(), String> {
     let mut ack_timer = tokio::time::interval(Duration::from_secs(1));
     let limits = Limits {
@@ -460,6 +500,11 @@ async fn stream_loop(
                 Ok(_) => {}
                 Err(e) => return Err(e.to_string()),
             },
+            msg = killed.recv() => {
+                if matches!(msg, None | Some(crate::client::ClientMsg::Kill)) {
+                    return Err("the primary's client was killed".into());
+                }
+            }
             _ = ack_timer.tick() => {
                 let offset = server.lock().feed.offset.to_string();
                 stream.write_all(&encode(&[b"REPLCONF", b"ACK", offset.as_bytes()])).await.map_err(|e| e.to_string())?;
