@@ -149,6 +149,9 @@ pub fn run_node(args: Vec<String>) -> i32 {
                     config.get_value("bind"),
                     config.port
                 );
+                // Redis's closing line, which tools wait for to tell a busy port from a
+                // slow start (redis's own test harness retries another port on it).
+                eprintln!("Failed listening on port {} (TCP), aborting.", config.port);
                 std::process::exit(1);
             }
         };

@@ -257,3 +257,60 @@ fn restore_errors_match_redis() {
         "EXISTS k2",
     ]);
 }
+
+/// A dump.rdb whose CRC-64 footer is wrong stops the start with Redis's words for it
+/// ("Wrong RDB checksum ... RDB CRC error"), which operators and tools look for (redis
+/// 7.0.15's integration/rdb waits for "CRC error"); rubra said "wrong RDB checksum: stored
+/// ..., computed ...".
+#[test]
+fn a_bad_rdb_checksum_stops_the_start_with_redis_words() {
+    let reference = reference::Reference::start();
+    let mut c = redis::Client::open(format!("redis://127.0.0.1:{}/", reference.port))
+        .and_then(|c| c.get_connection())
+        .expect("connect");
+    let _: () = redis::cmd("SET")
+        .arg("k")
+        .arg("v")
+        .query(&mut c)
+        .expect("SET");
+    let _: () = redis::cmd("SAVE").query(&mut c).expect("SAVE");
+    let mut rdb = std::fs::read(reference.dir().join("dump.rdb")).expect("dump.rdb");
+    let n = rdb.len();
+    rdb[n - 8..].copy_from_slice(b"foobar00");
+    for bin in [
+        common::rubra_bin(),
+        std::path::PathBuf::from("redis-server"),
+    ] {
+        let dir = std::env::temp_dir().join(format!("rubra-crc-{}", std::process::id()));
+        let _ = std::fs::create_dir_all(&dir);
+        std::fs::write(dir.join("dump.rdb"), &rdb).expect("write dump.rdb");
+        let port = common::free_port().to_string();
+        let mut child = std::process::Command::new(&bin)
+            .args(["--port", &port, "--bind", "127.0.0.1", "--appendonly", "no"])
+            .arg("--dir")
+            .arg(&dir)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("run the server");
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while child.try_wait().ok().flatten().is_none() {
+            if std::time::Instant::now() > deadline {
+                let _ = child.kill();
+                panic!("{bin:?} started on a corrupt dump.rdb");
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        let out = child.wait_with_output().expect("output");
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(!out.status.success(), "{bin:?} exits with an error");
+        for words in ["Wrong RDB checksum expected: (", "RDB CRC error"] {
+            assert!(text.contains(words), "{bin:?} says {words:?}:\n{text}");
+        }
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}

@@ -198,3 +198,34 @@ fn io_threads_sets_the_worker_count() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("io-threads"));
 }
+
+/// A node whose port is taken exits with Redis's "Failed listening on port N (TCP),
+/// aborting." line, which tools read to tell a busy port from a slow start (redis 7.0.15's
+/// test harness retries another port on it; rubra's start-up failure went unrecognised).
+#[test]
+fn a_busy_port_ends_the_start_with_redis_failed_listening_line() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = taken.local_addr().expect("addr").port().to_string();
+    let expected = format!("Failed listening on port {port} (TCP), aborting.");
+    let dir = std::env::temp_dir().join(format!("rubra-busy-port-{}", std::process::id()));
+    let _ = std::fs::create_dir_all(&dir);
+    for bin in [rubra_bin(), std::path::PathBuf::from("redis-server")] {
+        let out = std::process::Command::new(&bin)
+            .args(["--port", &port, "--bind", "127.0.0.1", "--save", ""])
+            .arg("--dir")
+            .arg(&dir)
+            .output()
+            .expect("run the server");
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(!out.status.success(), "{bin:?} exits with an error");
+        assert!(
+            text.contains(&expected),
+            "{bin:?} says {expected:?}:\n{text}"
+        );
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
