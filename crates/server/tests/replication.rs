@@ -885,3 +885,58 @@ fn the_primary_link_is_a_client_that_client_kill_drops_as_in_redis() {
     let theirs = primary_client_facts(std::path::Path::new("redis-server"));
     assert_eq!(ours, theirs);
 }
+
+/// The `replicaof` lines CONFIG REWRITE writes on a server (`bin`, started from a config
+/// file) after REPLICAOF host port and after REPLICAOF NO ONE (the primary's port shown
+/// as PORT).
+fn rewritten_replicaof(bin: &std::path::Path) -> Vec<Vec<String>> {
+    let primary = TestServer::start_bin(bin, &[]);
+    let port = free_port();
+    let dir = std::env::temp_dir().join(format!("rubra-rewrite-{}-{port}", std::process::id()));
+    let _ = std::fs::create_dir_all(&dir);
+    let conf = dir.join("node.conf");
+    let text = format!(
+        "port {port}\nbind 127.0.0.1\nsave \"\"\ndir {}\n",
+        dir.display()
+    );
+    std::fs::write(&conf, text).expect("write the config file");
+    let mut child = std::process::Command::new(bin)
+        .arg(&conf)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("start the server");
+    wait_for("the server to start", 10, || {
+        std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
+    });
+    let lines = || -> Vec<String> {
+        let text = std::fs::read_to_string(&conf).unwrap_or_default();
+        text.lines()
+            .filter(|l| l.starts_with("replicaof") || l.starts_with("slaveof"))
+            .map(|l| l.replace(&primary.port.to_string(), "PORT"))
+            .collect()
+    };
+    let pport = primary.port.to_string();
+    let mut seen = Vec::new();
+    cli_at(port, &["REPLICAOF", "127.0.0.1", &pport]);
+    cli_at(port, &["CONFIG", "REWRITE"]);
+    seen.push(lines());
+    cli_at(port, &["REPLICAOF", "NO", "ONE"]);
+    cli_at(port, &["CONFIG", "REWRITE"]);
+    seen.push(lines());
+    let _ = child.kill();
+    let _ = child.wait();
+    let _ = std::fs::remove_dir_all(&dir);
+    seen
+}
+
+/// CONFIG REWRITE on a replica writes `replicaof <primary>` (and drops it once the node is
+/// a primary again), so a restart comes back as a replica and continues partially; rubra
+/// wrote only what the config file had said at start-up. Found by redis 7.0.15's
+/// integration/psync2 ("Partial resync after restart using RDB aux fields").
+#[test]
+fn config_rewrite_persists_the_primary_replicaof_set() {
+    let ours = rewritten_replicaof(&rubra_bin());
+    let theirs = rewritten_replicaof(std::path::Path::new("redis-server"));
+    assert_eq!(ours, theirs);
+}
