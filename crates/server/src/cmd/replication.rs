@@ -98,6 +98,25 @@ fn psync(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
         return Err(Reply::err("ERR Replica already attached"));
     }
     let replid = String::from_utf8_lossy(&args[1]).into_owned();
+    // PSYNC ... FAILOVER: our primary hands over to us (its FAILOVER): we become a
+    // primary, keeping its history as our secondary one, then answer the PSYNC.
+    if args.len() > 3 && is(&args[3], "failover") {
+        tracing::warn!(replid = %replid, "Failover request received");
+        if ctx.store.replication.primary.is_none() {
+            return Err(Reply::err("ERR PSYNC FAILOVER can't be sent to a master."));
+        }
+        if !replid.eq_ignore_ascii_case(&ctx.store.feed.replid) {
+            return Err(Reply::err(
+                "ERR PSYNC FAILOVER replid must match my replid.",
+            ));
+        }
+        clear_primary(ctx.store);
+        tracing::warn!("MASTER MODE enabled (failover request)");
+    }
+    // No replica may sync with us while we hand over.
+    if ctx.store.failover.is_some() {
+        return Err(Reply::err("NOMASTERLINK Can't SYNC while failing over"));
+    }
     let wanted = int(&args[2]).unwrap_or(-1);
     if wanted > 0 {
         // The replica asks for the byte after its last one, i.e. it holds wanted - 1 bytes.

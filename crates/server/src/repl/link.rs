@@ -191,6 +191,7 @@ async fn handshake(
             (store.feed.replid.clone(), store.feed.offset),
         )
     };
+    let failover = crate::repl::failover::in_progress(&server.lock());
     let pong = command(stream, &mut buf, &[b"PING"]).await?;
     if pong.starts_with('-') && !pong.starts_with("-NOAUTH") {
         return Err(format!("primary replied to PING: {pong}"));
@@ -226,12 +227,18 @@ async fn handshake(
     .await?;
     let (cached_id, cached_offset) = cached;
     let offset_arg = (cached_offset + 1).to_string();
-    let reply = command(
-        stream,
-        &mut buf,
-        &[b"PSYNC", cached_id.as_bytes(), offset_arg.as_bytes()],
-    )
-    .await?;
+    let mut psync: Vec<&[u8]> = vec![b"PSYNC", cached_id.as_bytes(), offset_arg.as_bytes()];
+    if failover {
+        // Our FAILOVER: the target becomes a primary on this PSYNC.
+        psync.push(b"FAILOVER");
+    }
+    let reply = command(stream, &mut buf, &psync).await?;
+    if failover {
+        let mut store = server.lock();
+        if current(&store, generation) {
+            crate::repl::failover::target_answered(&mut store, &reply);
+        }
+    }
     if let Some(rest) = reply.strip_prefix("+FULLRESYNC ") {
         let mut parts = rest.split_whitespace();
         let replid = parts.next().ok_or("bad FULLRESYNC")?.to_string();
