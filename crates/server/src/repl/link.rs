@@ -274,6 +274,13 @@ async fn handshake(
         let mut store = server.lock();
         if !new_id.is_empty() && new_id != store.feed.replid {
             store.feed.shift_replid(new_id.to_string());
+            // Our replicas must learn the new id: drop them, they continue partially
+            // under the old one (now our secondary id) and get the new one (Redis
+            // disconnects its sub-replicas here too).
+            let ids: Vec<u64> = store.replication.replicas.keys().copied().collect();
+            for id in ids {
+                store.clients.kill(id);
+            }
         }
         tracing::info!(
             offset = store.feed.offset,
