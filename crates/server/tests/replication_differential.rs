@@ -434,3 +434,44 @@ fn a_new_primary_id_reaches_sub_replicas_as_in_redis() {
     let theirs = chain_learns_new_id_facts(std::path::Path::new("redis-server"));
     assert_eq!(ours, theirs);
 }
+
+/// The RDB `redis-cli --rdb` / `--functions-rdb` gets from a server (`bin`) holding keys
+/// and a function library: how many keys and libraries each file holds.
+fn cli_rdb_contents(bin: &std::path::Path) -> Vec<(usize, usize)> {
+    let server = TestServer::start_bin(bin, &["--repl-diskless-sync-delay", "0"]);
+    let lib = "#!lua name=lib\nredis.register_function('f', function() return 1 end)";
+    server.cli(&["FUNCTION", "LOAD", lib]);
+    for i in 0..20 {
+        server.cli(&["SET", &format!("k{i}"), "v"]);
+    }
+    let port = server.port.to_string();
+    let mut seen = Vec::new();
+    for flag in ["--rdb", "--functions-rdb"] {
+        let file = server.dir.join(format!("cli{flag}.rdb"));
+        let out = std::process::Command::new("redis-cli")
+            .args(["-p", &port, flag])
+            .arg(&file)
+            .output()
+            .expect("redis-cli");
+        assert!(out.status.success(), "redis-cli {flag}: {out:?}");
+        let bytes = std::fs::read(&file).expect("the RDB file");
+        let info = rubra_persistence::read_rdb(&bytes, |_| {}).expect("a valid RDB");
+        seen.push((info.keys, info.functions.len()));
+    }
+    seen
+}
+
+/// `REPLCONF rdb-filter-only functions` (redis-cli --functions-rdb) makes the snapshot
+/// hold the function libraries only; rubra accepted the option and sent every key.
+/// Found by redis 7.0.15's integration/redis-cli ("Dumping an RDB - functions only").
+#[test]
+fn rdb_filter_only_functions_leaves_the_keys_out_as_redis_does() {
+    let ours = cli_rdb_contents(&rubra_bin());
+    let theirs = cli_rdb_contents(std::path::Path::new("redis-server"));
+    assert_eq!(ours, theirs);
+    assert_eq!(
+        theirs,
+        vec![(20, 1), (0, 1)],
+        "the scenario shows the filter"
+    );
+}

@@ -39,6 +39,10 @@ pub(crate) struct Announced {
     pub port: u16,
     /// `capa eof`: it can load a snapshot of unknown length (`$EOF:<mark>`).
     pub capa_eof: bool,
+    /// `rdb-filter-only <filters>`: the snapshot leaves out the keys, and the function
+    /// libraries unless `functions` is among the filters (redis-cli --functions-rdb).
+    pub exclude_data: bool,
+    pub exclude_functions: bool,
 }
 
 /// Link state towards our primary, as INFO's master_link_status and ROLE report it.
