@@ -6,12 +6,13 @@
 # ours and is not vendored here; each difference it shows gets our own differential test.
 #
 # How: the harness runs `src/redis-server CONFIGFILE` from the tree it is started in and
-# reads that process's stdout for a line containing " PID: <pid>" (Redis's start-up logo)
-# and then "Ready to accept". This script makes a private copy of the tree (WORK, so the
+# reads that process's stdout for a line containing " PID: <pid>" (Redis's start-up logo,
+# printed once its port is bound; a "Failed listening on port" line instead makes it retry
+# another port) and then "Ready to accept". This script makes a private copy of the tree (WORK, so the
 # shared REDIS_SRC is never changed) and puts there:
-#   src/redis-server   rubra: a shell wrapper that prints the PID line and execs
-#                      rubra-server (same process, so the PID matches; its log, written to
-#                      stderr, is sent to stdout where the harness reads it);
+#   src/redis-server   rubra: a shell wrapper that execs rubra-server (same process, so
+#                      the PID in its "Listening, PID: <pid>" line matches; its log, written
+#                      to stderr, is sent to stdout where the harness reads it);
 #                      redis: a symlink to /usr/bin/redis-server
 #   src/redis-cli, src/redis-benchmark, src/redis-check-aof, src/redis-check-rdb
 #                      symlinks to Debian's tools (the units call them by these paths)
@@ -45,8 +46,6 @@ rm -f "$WORK/src/redis-server"
 if [ "$who" = rubra ]; then
   cat >"$WORK/src/redis-server" <<EOF
 #!/bin/sh
-# The harness waits for " PID: <pid>" before anything else (Redis prints it in its logo).
-echo "rubra-server wrapper PID: \$\$"
 exec "$RUBRA_BIN" "\$@" 2>&1
 EOF
   chmod +x "$WORK/src/redis-server"
@@ -64,8 +63,9 @@ for u in "${units[@]}"; do
   (cd "$WORK" && exec timeout -k 10 "$TIMEOUT" ./runtest --single "$u" --clients 1 --timeout 120 \
     --baseport "$BASE" --portcount 500) >"$log" 2>&1
   rc=$?
-  ok=$(grep -c 'mok\b\|\[ok\]' "$log")
-  err=$(grep -c 'merr\b\|\[err\]\|exception' "$log")
+  # The failures are listed twice (as they happen and in the final list starting "***").
+  ok=$(grep -v '^\*\*\*' "$log" | grep -c 'mok\b\|\[ok\]')
+  err=$(grep -v '^\*\*\*' "$log" | grep -c 'merr\b\|\[err\]\|TIMEOUT\|mexception\|\[exception\]')
   echo "$u rc=$rc ok=$ok err=$err" >>"$out/summary"
   # A unit killed by the timeout leaves its servers running: stop those whose working
   # directory is this copy (ours alone; this script runs elsewhere), each by its pid.

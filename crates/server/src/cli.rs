@@ -166,6 +166,9 @@ pub fn run_node(args: Vec<String>) -> i32 {
             eprintln!("Configured to not listen anywhere, exiting.");
             std::process::exit(1);
         }
+        // Redis's start-up logo carries " PID: <pid>", printed once the ports are bound;
+        // tools (redis's own test harness) wait for it before anything else.
+        tracing::info!("Listening, PID: {}", std::process::id());
         tracing::info!(port = config.port, threads, "Ready to accept connections");
         let srv = match server::Server::new(config) {
             Ok(s) => s,
