@@ -179,7 +179,9 @@ pub(crate) fn from_rdb(value: RdbValue) -> Option<Value> {
 
 /// Writes database snapshots as an RDB file to `out` (with the replication id and offset
 /// as aux fields, as Redis writes them, so a restarted node or a new replica can continue
-/// the replication history). Keys already expired at `now_ms` are left out.
+/// the replication history). Keys already expired but still stored are written too, as
+/// Redis writes them: whoever loads the file drops them (a primary counts them in INFO
+/// rdb_last_load_keys_expired and feeds their DELs to its replicas).
 pub(crate) fn write_rdb<W: Write>(
     out: W,
     (dbs, functions): (&[DbSnapshot], &[Bytes]),
@@ -218,7 +220,7 @@ pub(crate) fn write_rdb<W: Write>(
         }
         // Hints only (Redis counts its dicts, expired keys included): no extra pass.
         w.select_db(i, db.len() as u64, db.expires_len() as u64)?;
-        db.for_each(now_ms, |k, e, expire_at| {
+        db.for_each(0, |k, e, expire_at| {
             if failure.is_some() {
                 return;
             }
