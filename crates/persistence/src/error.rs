@@ -43,7 +43,7 @@ impl fmt::Display for RdbError {
             RdbError::Corrupt(what) => write!(f, "bad RDB data format: {what}"),
             RdbError::ChecksumMismatch { stored, computed } => write!(
                 f,
-                "wrong RDB checksum: stored {stored:016x}, computed {computed:016x}"
+                "Wrong RDB checksum expected: ({stored:x}) but got ({computed:x}): RDB CRC error"
             ),
             RdbError::BadDumpPayload => write!(f, "DUMP payload version or checksum are wrong"),
         }

@@ -290,9 +290,11 @@ pub(crate) fn read_stream(c: &mut Cursor<'_>, ty: u8) -> Result<RdbStream, RdbEr
             entries_read: -1,
             ..RdbStreamGroup::default()
         };
-        if ty >= TYPE_STREAM_LISTPACKS_2 {
-            g.entries_read = c.len()? as i64;
-        }
+        g.entries_read = if ty >= TYPE_STREAM_LISTPACKS_2 {
+            c.len()? as i64
+        } else {
+            estimate_entries_read(&s, g.last_id)
+        };
         let npel = c.count()?;
         let mut pel: Vec<(RdbStreamId, Option<Vec<u8>>, u64, u64)> = Vec::with_capacity(npel);
         for _ in 0..npel {
@@ -329,6 +331,36 @@ pub(crate) fn read_stream(c: &mut Cursor<'_>, ty: u8) -> Result<RdbStream, RdbEr
         s.groups.push(g);
     }
     Ok(s)
+}
+
+/// A group's entries-read counter where the payload has none (types before 19, written by
+/// Redis 6.2 and older): what Redis 7.0 derives from the group's last ID when it loads
+/// such a payload (`streamEstimateDistanceFromFirstEverEntry`): exact when the ID is the
+/// first or last entry's, or comes before a stream with no deletion in it; -1 (unknown)
+/// otherwise. Without it a legacy group's lag reads as unknown where Redis has a number.
+fn estimate_entries_read(s: &RdbStream, id: RdbStreamId) -> i64 {
+    const UNKNOWN: i64 = -1;
+    let added = s.entries_added as i64;
+    if added == 0 {
+        return 0;
+    }
+    let len = s.len() as i64;
+    if len == 0 && id <= s.last_id {
+        return added;
+    }
+    match id.cmp(&s.last_id) {
+        std::cmp::Ordering::Equal => return added,
+        std::cmp::Ordering::Greater => return UNKNOWN,
+        std::cmp::Ordering::Less => {}
+    }
+    if s.max_deleted_id == (0, 0) || s.max_deleted_id < s.first_id {
+        match id.cmp(&s.first_id) {
+            std::cmp::Ordering::Less => return added - len,
+            std::cmp::Ordering::Equal => return added - len + 1,
+            std::cmp::Ordering::Greater => {}
+        }
+    }
+    UNKNOWN
 }
 
 /// Splits entries into nodes of at most 100, the layout Redis builds by default.

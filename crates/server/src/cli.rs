@@ -149,6 +149,9 @@ pub fn run_node(args: Vec<String>) -> i32 {
                     config.get_value("bind"),
                     config.port
                 );
+                // Redis's closing line, which tools wait for to tell a busy port from a
+                // slow start (redis's own test harness retries another port on it).
+                eprintln!("Failed listening on port {} (TCP), aborting.", config.port);
                 std::process::exit(1);
             }
         };
@@ -163,6 +166,9 @@ pub fn run_node(args: Vec<String>) -> i32 {
             eprintln!("Configured to not listen anywhere, exiting.");
             std::process::exit(1);
         }
+        // Redis's start-up logo carries " PID: <pid>", printed once the ports are bound;
+        // tools (redis's own test harness) wait for it before anything else.
+        tracing::info!("Listening, PID: {}", std::process::id());
         tracing::info!(port = config.port, threads, "Ready to accept connections");
         let srv = match server::Server::new(config) {
             Ok(s) => s,

@@ -62,6 +62,9 @@ pub(crate) struct ClientInfo {
     pub argv_mem: usize,
     /// The ACL user (None: default), so ACL DELUSER finds its connections.
     pub user: Option<Bytes>,
+    /// The link to our primary (flag M, CLIENT KILL TYPE master): listed as Redis lists
+    /// its master client, but no connection task of conn.rs serves it (repl::link does).
+    pub primary_link: bool,
 }
 
 /// A registered client: its visible info and how to reach its connection.

@@ -248,7 +248,7 @@ async fn cron(server: Arc<Server>) {
         if store.blocking.has_ready() {
             crate::exec::dispatch::serve_blocked(&mut store);
         }
-        crate::repl::failover::tick(&server, &mut store);
+        crate::repl::failover::tick(&mut store);
         store.flush_feed();
         crate::persist::saving::autosave_if_due(&mut store, now);
         if let Some(aof) = store.aof.as_mut() {

@@ -198,3 +198,70 @@ fn io_threads_sets_the_worker_count() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("io-threads"));
 }
+
+/// A node whose port is taken exits with Redis's "Failed listening on port N (TCP),
+/// aborting." line, which tools read to tell a busy port from a slow start (redis 7.0.15's
+/// test harness retries another port on it; rubra's start-up failure went unrecognised).
+#[test]
+fn a_busy_port_ends_the_start_with_redis_failed_listening_line() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = taken.local_addr().expect("addr").port().to_string();
+    let expected = format!("Failed listening on port {port} (TCP), aborting.");
+    let dir = std::env::temp_dir().join(format!("rubra-busy-port-{}", std::process::id()));
+    let _ = std::fs::create_dir_all(&dir);
+    for bin in [rubra_bin(), std::path::PathBuf::from("redis-server")] {
+        let out = std::process::Command::new(&bin)
+            .args(["--port", &port, "--bind", "127.0.0.1", "--save", ""])
+            .arg("--dir")
+            .arg(&dir)
+            .output()
+            .expect("run the server");
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(!out.status.success(), "{bin:?} exits with an error");
+        assert!(
+            text.contains(&expected),
+            "{bin:?} says {expected:?}:\n{text}"
+        );
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Once its port is bound a node logs " PID: <its pid>" (Redis's start-up logo carries it,
+/// with always-show-logo yes) before "Ready to accept connections": redis 7.0.15's test
+/// harness waits for that line, and only a failed bind's line makes it retry elsewhere.
+#[test]
+fn the_start_up_log_names_the_pid_after_binding_as_redis_does() {
+    for bin in [rubra_bin(), std::path::PathBuf::from("redis-server")] {
+        let port = free_port().to_string();
+        let dir = std::env::temp_dir().join(format!("rubra-pid-log-{}-{port}", std::process::id()));
+        let _ = std::fs::create_dir_all(&dir);
+        let log = dir.join("log");
+        let out = std::fs::File::create(&log).expect("log file");
+        let mut child = std::process::Command::new(&bin)
+            .args(["--port", &port, "--bind", "127.0.0.1", "--save", ""])
+            .args(["--always-show-logo", "yes"])
+            .arg("--dir")
+            .arg(&dir)
+            .stdout(out.try_clone().expect("log file"))
+            .stderr(out)
+            .spawn()
+            .expect("start the server");
+        let pid_words = format!(" PID: {}", child.id());
+        wait_for("the ready line", 10, || {
+            std::fs::read_to_string(&log).is_ok_and(|t| t.contains("Ready to accept connections"))
+        });
+        let _ = child.kill();
+        let _ = child.wait();
+        let text = std::fs::read_to_string(&log).unwrap_or_default();
+        let (pid_at, ready_at) = (text.find(&pid_words), text.find("Ready to accept"));
+        assert!(
+            pid_at.is_some() && pid_at < ready_at,
+            "{bin:?} logs {pid_words:?} first:\n{text}"
+        );
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}

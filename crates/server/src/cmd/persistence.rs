@@ -46,6 +46,8 @@ fn bgsave(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
 
 /// BGREWRITEAOF — rewrites the AOF from a point-in-time snapshot in the background;
 /// clients keep being served, and writes made meanwhile are appended to the new file.
+/// With the AOF off it still writes the file from a snapshot (Redis 7.0 rewrites then too,
+/// producing the base file a later `appendonly yes` start would load).
 fn bgrewriteaof(ctx: &mut Ctx, _args: &[Bytes]) -> CmdResult {
     if ctx.store.aof_rewrite_in_progress {
         return Err(Reply::err(
@@ -55,26 +57,27 @@ fn bgrewriteaof(ctx: &mut Ctx, _args: &[Bytes]) -> CmdResult {
     let Some(jobs) = ctx.store.jobs.clone() else {
         return Err(Reply::err("ERR background jobs are not available"));
     };
-    let Some(aof) = ctx.store.aof.as_mut() else {
-        return Err(Reply::err(
-            "ERR AOF is off: set appendonly yes (in the config or at start-up) first",
-        ));
+    let cfg = &ctx.store.config;
+    let configured = PathBuf::from(cfg.get_value("dir")).join(cfg.get_value("appendfilename"));
+    let (path, standalone) = match ctx.store.aof.as_mut() {
+        Some(aof) => {
+            aof.start_rewrite();
+            (aof.path.clone(), None)
+        }
+        None => (configured.clone(), Some(configured)),
     };
-    let tmp = PathBuf::from(format!(
-        "{}.rewrite-{}",
-        aof.path.display(),
-        std::process::id()
-    ));
-    aof.start_rewrite();
+    let tmp = PathBuf::from(format!("{}.rewrite-{}", path.display(), std::process::id()));
     // The rewritten file ends with the snapshot's last SELECT: make the tail start with one.
     ctx.store.feed.reset_db();
     let snapshots = ctx.store.dbs.iter().map(|db| db.snapshot()).collect();
     ctx.store.aof_rewrite_in_progress = true;
+    ctx.store.saving.aof_rewrites += 1;
     let functions = ctx.store.scripts.library_codes();
     let job = Job::RewriteAof {
         snapshots,
         functions,
         tmp,
+        standalone,
     };
     if jobs.send(job).is_err() {
         ctx.store.aof_rewrite_in_progress = false;

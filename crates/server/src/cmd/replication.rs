@@ -6,7 +6,7 @@ use super::flags::*;
 use super::{err, CmdResult, Command, Ctx};
 use crate::persist::jobs::Job;
 use crate::repl::role::{clear_primary, set_primary};
-use crate::repl::state::{getack_bytes, ReplicaInfo, SyncState, WaitRequest};
+use crate::repl::state::{getack_bytes, Announced, ReplicaInfo, SyncState, WaitRequest};
 use bytes::Bytes;
 use rubra_resp::Reply;
 
@@ -98,6 +98,25 @@ fn psync(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
         return Err(Reply::err("ERR Replica already attached"));
     }
     let replid = String::from_utf8_lossy(&args[1]).into_owned();
+    // PSYNC ... FAILOVER: our primary hands over to us (its FAILOVER): we become a
+    // primary, keeping its history as our secondary one, then answer the PSYNC.
+    if args.len() > 3 && is(&args[3], "failover") {
+        tracing::warn!(replid = %replid, "Failover request received");
+        if ctx.store.replication.primary.is_none() {
+            return Err(Reply::err("ERR PSYNC FAILOVER can't be sent to a master."));
+        }
+        if !replid.eq_ignore_ascii_case(&ctx.store.feed.replid) {
+            return Err(Reply::err(
+                "ERR PSYNC FAILOVER replid must match my replid.",
+            ));
+        }
+        clear_primary(ctx.store);
+        tracing::warn!("MASTER MODE enabled (failover request)");
+    }
+    // No replica may sync with us while we hand over.
+    if ctx.store.failover.is_some() {
+        return Err(Reply::err("NOMASTERLINK Can't SYNC while failing over"));
+    }
     let wanted = int(&args[2]).unwrap_or(-1);
     if wanted > 0 {
         // The replica asks for the byte after its last one, i.e. it holds wanted - 1 bytes.
@@ -130,13 +149,30 @@ fn full_sync(ctx: &mut Ctx, announce: bool) -> CmdResult {
     let Some(jobs) = ctx.store.jobs.clone() else {
         return Err(Reply::err("ERR background jobs are not available"));
     };
+    let filters = ctx
+        .store
+        .replication
+        .announced_ports
+        .get(&ctx.client.id)
+        .copied()
+        .unwrap_or_default();
     register_replica(ctx, SyncState::WaitSnapshot);
     ctx.store.replication.sync_full += 1;
     // The stream after the snapshot must start with a SELECT.
     ctx.store.feed.reset_db();
     let offset = ctx.store.feed.offset;
     let replid = ctx.store.feed.replid.clone();
-    let snapshots = ctx.store.dbs.iter().map(|d| d.snapshot()).collect();
+    let snapshots = if filters.exclude_data {
+        let empty = rubra_keyspace::Db::new();
+        ctx.store.dbs.iter().map(|_| empty.snapshot()).collect()
+    } else {
+        ctx.store.dbs.iter().map(|d| d.snapshot()).collect()
+    };
+    let functions = if filters.exclude_functions {
+        Vec::new()
+    } else {
+        ctx.store.scripts.library_codes()
+    };
     tracing::info!(
         replica = ctx.client.id,
         offset,
@@ -145,7 +181,7 @@ fn full_sync(ctx: &mut Ctx, announce: bool) -> CmdResult {
     let _ = jobs.send(Job::FullSync {
         client: ctx.client.id,
         snapshots,
-        functions: ctx.store.scripts.library_codes(),
+        functions,
         replid: replid.clone(),
         offset,
     });
@@ -193,8 +229,30 @@ fn replconf(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
                 let announced = ctx.store.replication.announced_ports.entry(ctx.client.id);
                 announced.or_default().capa_eof = true;
             }
-        } else if is(opt, "ip-address") || is(opt, "rdb-only") || is(opt, "rdb-filter-only") {
-            // Accepted: we always send a whole RDB and the stream.
+        } else if is(opt, "rdb-filter-only") {
+            // Everything is left out but what the filters name; only `functions` exists.
+            let filters = rubra_resp::split_args(val)
+                .ok_or_else(|| Reply::err("ERR Missing rdb-filter-only values"))?;
+            let mut wanted = Announced {
+                exclude_data: true,
+                exclude_functions: true,
+                ..Announced::default()
+            };
+            for f in &filters {
+                if !f.eq_ignore_ascii_case(b"functions") {
+                    return Err(crate::cmd::err::echo(&[
+                        b"ERR Unsupported rdb-filter-only option: ",
+                        f,
+                    ]));
+                }
+                wanted.exclude_functions = false;
+            }
+            let announced = ctx.store.replication.announced_ports.entry(ctx.client.id);
+            let entry = announced.or_default();
+            entry.exclude_data = wanted.exclude_data;
+            entry.exclude_functions = wanted.exclude_functions;
+        } else if is(opt, "ip-address") || is(opt, "rdb-only") {
+            // Accepted: the stream follows the RDB in any case.
         } else {
             return Err(crate::cmd::err::echo(&[
                 b"ERR Unrecognized REPLCONF option: ",

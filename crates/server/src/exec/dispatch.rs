@@ -207,6 +207,7 @@ fn run(
         }
         if let Some(e) = before_command(store, client, queued_oom_flags(cmd, eff), out)
             .or_else(|| check_disk_error(store, client, cmd, eff))
+            .or_else(|| check_good_replicas(store, client, eff))
         {
             fail_multi(client);
             return (e, None, None);
@@ -227,6 +228,7 @@ fn run(
     };
     if let Some(e) = before_command(store, client, oom_flags, out)
         .or_else(|| check_disk_error(store, client, cmd, eff))
+        .or_else(|| check_good_replicas(store, client, eff))
     {
         // MULTI or WATCH refused inside a transaction dooms it, as any rejection there.
         if cmd.name != "exec" {
@@ -359,6 +361,24 @@ fn check_disk_error(
     Some(Reply::error(format!(
         "MISCONF Errors writing to the AOF file: {error}"
     )))
+}
+
+/// `min-replicas-to-write`: a primary without enough replicas acknowledging within
+/// `min-replicas-max-lag` refuses writes (Redis's NOREPLICAS, checked right after the disk
+/// error check), so a write is not acknowledged while it would reach too few copies.
+fn check_good_replicas(store: &Store, client: &ClientState, cmd_flags: u32) -> Option<Reply> {
+    let cfg = &store.config;
+    if cmd_flags & flags::WRITE == 0 || cfg.min_replicas_to_write == 0 || client.is_primary_link {
+        return None;
+    }
+    let (wanted, lag) = (cfg.min_replicas_to_write, cfg.min_replicas_max_lag);
+    if store
+        .replication
+        .enough_good_replicas(wanted, lag, now_ms())
+    {
+        return None;
+    }
+    Some(Reply::err("NOREPLICAS Not enough good replicas to write."))
 }
 
 /// Runs a resolved command in `ctx` and does the bookkeeping that follows a write. Used by

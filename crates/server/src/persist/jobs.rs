@@ -17,6 +17,8 @@ pub(crate) enum Job {
         /// Function libraries' sources, written first as FUNCTION LOAD commands.
         functions: Vec<bytes::Bytes>,
         tmp: PathBuf,
+        /// With the AOF off: the file `tmp` is renamed to (no open AOF takes it over).
+        standalone: Option<PathBuf>,
     },
     /// Encode `snapshots` as RDB for replica `client` while sending them, then its held
     /// stream (repl::fullsync).
@@ -110,6 +112,7 @@ pub(crate) async fn run(server: Arc<Server>, mut rx: mpsc::UnboundedReceiver<Job
                 snapshots,
                 functions,
                 tmp,
+                standalone,
             } => {
                 let started = std::time::Instant::now();
                 let path = tmp.clone();
@@ -124,14 +127,18 @@ pub(crate) async fn run(server: Arc<Server>, mut rx: mpsc::UnboundedReceiver<Job
                 .await;
                 let mut store = server.lock();
                 store.aof_rewrite_in_progress = false;
-                let result = match written {
-                    Ok(Ok(())) => match store.aof.as_mut() {
+                let result = match (written, standalone) {
+                    (Ok(Ok(())), Some(path)) => {
+                        std::fs::rename(&tmp, &path).map_err(|e| e.to_string())
+                    }
+                    (Ok(Ok(())), None) => match store.aof.as_mut() {
                         Some(aof) => aof.finish_rewrite(&tmp).map_err(|e| e.to_string()),
                         None => Err("AOF was turned off during the rewrite".into()),
                     },
-                    Ok(Err(e)) => Err(e.to_string()),
-                    Err(e) => Err(e.to_string()),
+                    (Ok(Err(e)), _) => Err(e.to_string()),
+                    (Err(e), _) => Err(e.to_string()),
                 };
+                store.saving.last_aof_rewrite_ok = result.is_ok();
                 match result {
                     Ok(()) => tracing::info!(
                         ms = started.elapsed().as_millis() as u64,

@@ -179,7 +179,9 @@ pub(crate) fn from_rdb(value: RdbValue) -> Option<Value> {
 
 /// Writes database snapshots as an RDB file to `out` (with the replication id and offset
 /// as aux fields, as Redis writes them, so a restarted node or a new replica can continue
-/// the replication history). Keys already expired at `now_ms` are left out.
+/// the replication history). Keys already expired but still stored are written too, as
+/// Redis writes them: whoever loads the file drops them (a primary counts them in INFO
+/// rdb_last_load_keys_expired and feeds their DELs to its replicas).
 pub(crate) fn write_rdb<W: Write>(
     out: W,
     (dbs, functions): (&[DbSnapshot], &[Bytes]),
@@ -218,7 +220,7 @@ pub(crate) fn write_rdb<W: Write>(
         }
         // Hints only (Redis counts its dicts, expired keys included): no extra pass.
         w.select_db(i, db.len() as u64, db.expires_len() as u64)?;
-        db.for_each(now_ms, |k, e, expire_at| {
+        db.for_each(0, |k, e, expire_at| {
             if failure.is_some() {
                 return;
             }
@@ -247,6 +249,12 @@ pub(crate) struct LoadedMeta {
     pub repl: Option<(String, u64)>,
     /// Function library sources (the functions section).
     pub functions: Vec<Vec<u8>>,
+    /// Keys the file held that had already expired, as (database, key): not loaded. A
+    /// primary restarted from the file propagates their deletion (Redis feeds a DEL per
+    /// key into its new backlog), and INFO counts them (rdb_last_load_keys_expired).
+    pub expired: Vec<(usize, Vec<u8>)>,
+    /// Keys loaded (rdb_last_load_keys_loaded).
+    pub loaded: u64,
 }
 
 /// Decodes an RDB file into `count` databases, with the file's replication metadata and
@@ -260,14 +268,37 @@ pub(crate) fn decode_rdb_with_meta(
 ) -> Result<(Vec<Db>, LoadedMeta), String> {
     let mut dbs: Vec<Db> = (0..count).map(|_| Db::new()).collect();
     let mut reader = RdbReader::new(bytes).map_err(|e| e.to_string())?;
+    let mut expired = Vec::new();
+    let mut loaded = 0;
     while let Some(e) = reader.next_item().map_err(|e| e.to_string())? {
-        insert_item(&mut dbs, e, now_ms)?;
+        let db = e.db;
+        let key = e
+            .expire_ms
+            .is_some_and(|t| t != 0 && t <= now_ms)
+            .then(|| e.key.to_vec());
+        match insert_item(&mut dbs, e, now_ms)? {
+            Loaded::Expired => expired.extend(key.map(|k| (db, k))),
+            Loaded::Yes => loaded += 1,
+            Loaded::Skipped => {}
+        }
     }
-    Ok((dbs, meta_of(reader.info())))
+    let mut meta = meta_of(reader.info());
+    meta.expired = expired;
+    meta.loaded = loaded;
+    Ok((dbs, meta))
+}
+
+/// What became of one key read from a file.
+enum Loaded {
+    Yes,
+    /// Already expired: not loaded.
+    Expired,
+    /// A value we do not keep (an empty collection).
+    Skipped,
 }
 
 /// Adds one loaded key to `dbs` (dropping it if already expired at `now_ms`).
-fn insert_item(dbs: &mut [Db], e: RdbItem<'_>, now_ms: u64) -> Result<(), String> {
+fn insert_item(dbs: &mut [Db], e: RdbItem<'_>, now_ms: u64) -> Result<Loaded, String> {
     let count = dbs.len();
     let Some(db) = dbs.get_mut(e.db) else {
         return Err(format!(
@@ -277,17 +308,17 @@ fn insert_item(dbs: &mut [Db], e: RdbItem<'_>, now_ms: u64) -> Result<(), String
     };
     let expire_at = e.expire_ms.unwrap_or(0);
     if expire_at != 0 && expire_at <= now_ms {
-        return Ok(());
+        return Ok(Loaded::Expired);
     }
     let Some(value) = from_rdb(e.value) else {
-        return Ok(());
+        return Ok(Loaded::Skipped);
     };
     let mut entry = Entry::new(value, now_ms);
     if let Some(f) = e.freq {
         entry.lfu = f;
     }
     db.insert(&e.key, entry, expire_at);
-    Ok(())
+    Ok(Loaded::Yes)
 }
 
 /// The replication metadata and function libraries a loaded file carried.
@@ -305,6 +336,7 @@ fn meta_of(info: &RdbInfo) -> LoadedMeta {
     LoadedMeta {
         repl,
         functions: info.functions.clone(),
+        ..LoadedMeta::default()
     }
 }
 
@@ -337,7 +369,9 @@ pub(crate) fn load_streamed(
     let mut closed = false;
     loop {
         match reader.next_item().map_err(|e| e.to_string())? {
-            Next::Item(e) => insert_item(&mut dbs, e, now_ms)?,
+            Next::Item(e) => {
+                insert_item(&mut dbs, e, now_ms)?;
+            }
             Next::Done => break,
             Next::NeedMore if closed => {
                 return Err("the snapshot ended before the end of its RDB data".into())

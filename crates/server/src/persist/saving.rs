@@ -20,6 +20,14 @@ pub(crate) struct SaveState {
     pub last_failure_ms: u64,
     /// Set by BGSAVE SCHEDULE while an AOF rewrite runs.
     pub scheduled: bool,
+    /// Keys the last RDB load at start-up dropped as expired, and kept (INFO
+    /// rdb_last_load_keys_expired / rdb_last_load_keys_loaded).
+    pub last_load_expired: u64,
+    pub last_load_loaded: u64,
+    /// AOF rewrites started, and whether the last one succeeded (INFO aof_rewrites,
+    /// aof_last_bgrewrite_status).
+    pub aof_rewrites: u64,
+    pub last_aof_rewrite_ok: bool,
 }
 
 impl Default for SaveState {
@@ -32,6 +40,10 @@ impl Default for SaveState {
             changes_at_start: 0,
             last_failure_ms: 0,
             scheduled: false,
+            last_load_expired: 0,
+            last_load_loaded: 0,
+            aof_rewrites: 0,
+            last_aof_rewrite_ok: true,
         }
     }
 }
@@ -61,13 +73,45 @@ pub(crate) fn load_at_startup(store: &mut Store) -> Result<(), String> {
     store.dbs = dbs;
     store.scripts.replace_libraries(&meta.functions);
     let keys: usize = store.dbs.iter().map(|d| d.len()).sum();
-    if let Some((replid, offset)) = meta.repl {
-        // A restarted primary keeps its replication history, so its replicas can
-        // continue with a partial resync.
-        store.feed.adopt(replid, offset);
+    store.saving.last_load_expired = meta.expired.len() as u64;
+    store.saving.last_load_loaded = meta.loaded;
+    match meta.repl {
+        // A replica keeps its primary's history, to continue with a partial resync.
+        Some((replid, offset)) if keeps_history(store) => store.feed.adopt(replid, offset),
+        // A primary starts a new history that continues the file's (its replicas continue
+        // partially under the old id), with the deletion of each key that expired while it
+        // was down in the backlog, as Redis feeds them.
+        Some((replid, offset)) => {
+            let new_id = crate::store::random_hex(&mut store.rng, 40);
+            store.feed.restart_history(new_id, replid, offset);
+            for (db, key) in &meta.expired {
+                let args = [
+                    bytes::Bytes::from_static(b"DEL"),
+                    bytes::Bytes::from(key.clone()),
+                ];
+                store.feed.propagate(*db, &args);
+            }
+            // Only the backlog keeps them: no replica or AOF is attached yet.
+            store.feed.take_output();
+            store.feed.take_aof_output();
+        }
+        None => {}
     }
     tracing::info!(path = %path.display(), keys, ms = started.elapsed().as_millis() as u64, "RDB loaded");
     Ok(())
+}
+
+/// Whether a loaded file's replication history is kept as this node's own: when the
+/// configuration makes it a replica (`replicaof`), the history is its primary's; in
+/// cluster mode the role is only known later, and a restarted node keeps its id as before
+/// (cluster replicas rely on it to continue partially).
+fn keeps_history(store: &Store) -> bool {
+    if store.config.cluster_enabled {
+        return true;
+    }
+    let target = store.config.get_value("replicaof");
+    let mut words = target.split_whitespace();
+    matches!((words.next(), words.next()), (Some(h), Some(_)) if !h.eq_ignore_ascii_case("no"))
 }
 
 /// SAVE: writes the file now, under the lock (Redis's SAVE blocks too).

@@ -4,17 +4,16 @@
 //!    WRITE), so the offset the replicas must reach stops moving;
 //! 2. the cron waits until the target (or any online replica) acknowledged that offset;
 //!    at the TIMEOUT it gives up, or with FORCE goes on with the named target anyway;
-//! 3. the target is told to take over (REPLICAOF NO ONE, authenticated as our replica
-//!    link would be), then this node follows it; the held writes resume and, now on a
-//!    replica, are refused as READONLY.
+//! 3. this node becomes a replica of the target, and its link's PSYNC carries FAILOVER:
+//!    the target, still our replica with our replication id, becomes a primary (keeping
+//!    our history as its secondary one) and answers, so the resync is partial; the
+//!    answer ends the failover (an error answer aborts it: we are a primary again). The
+//!    held writes resume and, now on a replica, are refused as READONLY.
 //!
-//! The target keeps our replication history (a promoted replica shifts its replid), so
-//! this node's resync with it is partial. Redis's own handover sends PSYNC ... FAILOVER on
-//! the new link instead of a REPLICAOF; the outcome is the same roles and data.
+//! This is Redis 7.0's handover: while it is in progress this node already reports the
+//! replica role, and the target takes over only when it gets the PSYNC.
 
-use crate::server::Server;
 use crate::store::{now_ms, Store};
-use std::sync::Arc;
 
 /// Where a failover stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -52,6 +51,10 @@ pub(crate) fn start(store: &mut Store, failover: Failover) {
 
 /// Ends a failover that did not happen (ABORT, timeout, the target refused): writes resume.
 pub(crate) fn abort(store: &mut Store, reason: &str) {
+    // Already following the target: a primary again (Redis's replicationUnsetMaster).
+    if in_progress(store) {
+        crate::repl::role::clear_primary(store);
+    }
     if store.failover.take().is_some() {
         tracing::warn!(reason, "FAILOVER aborted");
     }
@@ -59,7 +62,7 @@ pub(crate) fn abort(store: &mut Store, reason: &str) {
 }
 
 /// Advances a failover in progress; called by the cron.
-pub(crate) fn tick(server: &Arc<Server>, store: &mut Store) {
+pub(crate) fn tick(store: &mut Store) {
     let Some(f) = store.failover.clone() else {
         return;
     };
@@ -78,6 +81,7 @@ pub(crate) fn tick(server: &Arc<Server>, store: &mut Store) {
         Some(r) => Some((r.ip.clone(), r.listening_port)),
         None if f.deadline_ms.is_some_and(|d| now_ms() >= d) => {
             if f.force {
+                tracing::warn!("FAILOVER: time out exceeded, failing over.");
                 f.target.clone()
             } else {
                 abort(store, "Replica never caught up before timeout");
@@ -92,75 +96,30 @@ pub(crate) fn tick(server: &Arc<Server>, store: &mut Store) {
     if let Some(state) = store.failover.as_mut() {
         state.phase = Phase::InProgress;
     }
-    let auth = store.config.get_bytes("masterauth").to_vec();
-    let user = store.config.get_bytes("masteruser").to_vec();
-    let server = server.clone();
-    tokio::spawn(async move {
-        let result = promote(&host, port, &auth, &user).await;
-        let mut store = server.lock();
-        if store.failover.as_ref().map(|f| f.phase) != Some(Phase::InProgress) {
-            return;
-        }
-        match result {
-            Ok(()) => {
-                tracing::info!(host, port, "FAILOVER: the target took over; following it");
-                store.failover = None;
-                crate::repl::role::set_primary(&mut store, host, port);
-                store.pause.hold_writes_for_failover(false);
-            }
-            Err(e) => abort(&mut store, &format!("the target refused to take over: {e}")),
-        }
-    });
+    tracing::info!(
+        host,
+        port,
+        "FAILOVER: following the target; its PSYNC carries FAILOVER"
+    );
+    crate::repl::role::set_primary(store, host, port);
 }
 
-/// Tells the target to become a primary (authenticating as our replica link does).
-async fn promote(host: &str, port: u16, auth: &[u8], user: &[u8]) -> Result<(), String> {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let mut stream = tokio::time::timeout(
-        std::time::Duration::from_secs(5),
-        tokio::net::TcpStream::connect((host, port)),
-    )
-    .await
-    .map_err(|_| "connect timed out".to_string())?
-    .map_err(|e| e.to_string())?;
-    let mut out = Vec::new();
-    if !auth.is_empty() {
-        if user.is_empty() {
-            rubra_resp::encode_request(&mut out, &[&b"AUTH"[..], auth]);
-        } else {
-            rubra_resp::encode_request(&mut out, &[&b"AUTH"[..], user, auth]);
-        }
+/// Whether the link being set up must send PSYNC ... FAILOVER (a failover in progress).
+pub(crate) fn in_progress(store: &Store) -> bool {
+    store.failover.as_ref().map(|f| f.phase) == Some(Phase::InProgress)
+}
+
+/// The target answered our PSYNC ... FAILOVER: the failover is over, or, on an error
+/// answer, abandoned (Redis's abortFailover: a primary again, writes resume).
+pub(crate) fn target_answered(store: &mut Store, reply: &str) {
+    if !in_progress(store) {
+        return;
     }
-    rubra_resp::encode_request(&mut out, &[&b"REPLICAOF"[..], b"NO", b"ONE"]);
-    stream.write_all(&out).await.map_err(|e| e.to_string())?;
-    let wanted = if auth.is_empty() { 1 } else { 2 };
-    let mut buf = Vec::new();
-    let mut replies = Vec::new();
-    let deadline = std::time::Duration::from_secs(5);
-    while replies.len() < wanted {
-        while let Some((frame, used)) =
-            rubra_resp::parse_frame(&buf, 1 << 20).map_err(|e| format!("{e:?}"))?
-        {
-            buf.drain(..used);
-            replies.push(frame);
-        }
-        if replies.len() >= wanted {
-            break;
-        }
-        let mut chunk = [0u8; 1024];
-        let n = tokio::time::timeout(deadline, stream.read(&mut chunk))
-            .await
-            .map_err(|_| "no reply".to_string())?
-            .map_err(|e| e.to_string())?;
-        if n == 0 {
-            return Err("connection closed".into());
-        }
-        buf.extend_from_slice(&chunk[..n]);
+    if reply.starts_with('-') {
+        abort(store, "Failover target rejected psync request");
+    } else {
+        tracing::info!("FAILOVER: the target took over");
+        store.failover = None;
+        store.pause.hold_writes_for_failover(false);
     }
-    for r in replies {
-        if let rubra_resp::Frame::Error(e) = r {
-            return Err(String::from_utf8_lossy(&e).into_owned());
-        }
-    }
-    Ok(())
 }

@@ -257,6 +257,17 @@ impl Feed {
         self.aof_db = None;
     }
 
+    /// A primary restarted from its own RDB file (written at `replid`/`offset`): a new id,
+    /// the file's history as the secondary one up to `offset`, and an empty backlog that
+    /// records from there, so replicas of the old run continue with a partial resync.
+    /// Redis does the same at start-up (loadDataFromDisk with the file's repl-id/offset).
+    pub(crate) fn restart_history(&mut self, new_id: String, replid: String, offset: u64) {
+        self.adopt(new_id, offset);
+        self.replid2 = replid;
+        self.second_offset = offset as i64 + 1;
+        self.active = true;
+    }
+
     /// Forces a SELECT before the next command (a new replica or AOF starts listening).
     pub(crate) fn reset_db(&mut self) {
         self.stream_db = None;

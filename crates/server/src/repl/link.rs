@@ -141,6 +141,15 @@ async fn session(
         .map_err(|_| "connect timeout".to_string())?
         .map_err(|e| e.to_string())?;
     let _ = stream.set_nodelay(true);
+    // The primary's client, as CLIENT LIST shows it: the primary's address and ours.
+    let addrs = (
+        stream
+            .peer_addr()
+            .map_or_else(|_| format!("{host}:{port}"), |a| a.to_string()),
+        stream
+            .local_addr()
+            .map_or_else(|_| String::new(), |a| a.to_string()),
+    );
     // tls-replication: the link to the primary (its tls-port) runs over TLS.
     let tls_config = {
         let store = server.lock();
@@ -149,9 +158,9 @@ async fn session(
     match tls_config {
         Some(config) => {
             let mut stream = crate::tls::connect(&config, host, stream).await?;
-            handshake(server, &mut stream, generation).await
+            handshake(server, &mut stream, generation, &addrs).await
         }
-        None => handshake(server, &mut stream, generation).await,
+        None => handshake(server, &mut stream, generation, &addrs).await,
     }
 }
 
@@ -163,6 +172,7 @@ async fn handshake(
     server: &Arc<Server>,
     stream: &mut impl ClientStream,
     generation: u64,
+    addrs: &(String, String),
 ) -> Result<(), String> {
     let mut buf = BytesMut::with_capacity(LINK_BUF);
     let (auth, user, my_port, cached) = {
@@ -181,6 +191,7 @@ async fn handshake(
             (store.feed.replid.clone(), store.feed.offset),
         )
     };
+    let failover = crate::repl::failover::in_progress(&server.lock());
     let pong = command(stream, &mut buf, &[b"PING"]).await?;
     if pong.starts_with('-') && !pong.starts_with("-NOAUTH") {
         return Err(format!("primary replied to PING: {pong}"));
@@ -216,12 +227,18 @@ async fn handshake(
     .await?;
     let (cached_id, cached_offset) = cached;
     let offset_arg = (cached_offset + 1).to_string();
-    let reply = command(
-        stream,
-        &mut buf,
-        &[b"PSYNC", cached_id.as_bytes(), offset_arg.as_bytes()],
-    )
-    .await?;
+    let mut psync: Vec<&[u8]> = vec![b"PSYNC", cached_id.as_bytes(), offset_arg.as_bytes()];
+    if failover {
+        // Our FAILOVER: the target becomes a primary on this PSYNC.
+        psync.push(b"FAILOVER");
+    }
+    let reply = command(stream, &mut buf, &psync).await?;
+    if failover {
+        let mut store = server.lock();
+        if current(&store, generation) {
+            crate::repl::failover::target_answered(&mut store, &reply);
+        }
+    }
     if let Some(rest) = reply.strip_prefix("+FULLRESYNC ") {
         let mut parts = rest.split_whitespace();
         let replid = parts.next().ok_or("bad FULLRESYNC")?.to_string();
@@ -257,6 +274,13 @@ async fn handshake(
         let mut store = server.lock();
         if !new_id.is_empty() && new_id != store.feed.replid {
             store.feed.shift_replid(new_id.to_string());
+            // Our replicas must learn the new id: drop them, they continue partially
+            // under the old one (now our secondary id) and get the new one (Redis
+            // disconnects its sub-replicas here too).
+            let ids: Vec<u64> = store.replication.replicas.keys().copied().collect();
+            for id in ids {
+                store.clients.kill(id);
+            }
         }
         tracing::info!(
             offset = store.feed.offset,
@@ -266,7 +290,36 @@ async fn handshake(
         return Err(format!("PSYNC refused: {reply}"));
     }
     set_state(server, generation, LinkState::Connected);
-    stream_loop(server, stream, &mut buf, generation).await
+    // Listed as a client (CLIENT LIST flag M, CLIENT KILL TYPE master or by address, as
+    // Redis lists its master client): killing it drops the link, which then reconnects
+    // and continues with a partial resync.
+    let (tx, mut killed) = tokio::sync::mpsc::unbounded_channel();
+    let id = {
+        let mut store = server.lock();
+        let id = store.clients.next_id();
+        let now = now_ms();
+        let info = crate::client::ClientInfo {
+            id,
+            addr: addrs.0.clone(),
+            laddr: addrs.1.clone(),
+            created_ms: now,
+            last_active_ms: now,
+            resp: 2,
+            primary_link: true,
+            ..Default::default()
+        };
+        let handle = crate::client::ClientHandle {
+            info,
+            tx,
+            pending_out: Arc::default(),
+            soft_limit_since: 0,
+        };
+        store.clients.map.insert(id, handle);
+        id
+    };
+    let result = stream_loop(server, stream, &mut buf, generation, &mut killed).await;
+    server.lock().clients.map.remove(&id);
+    result
 }
 
 /// Reads the snapshot, in the `$<len>` form or the diskless `$EOF:<mark>` form, loading it
@@ -372,6 +425,7 @@ async fn stream_loop(
     stream: &mut impl ClientStream,
     buf: &mut BytesMut,
     generation: u64,
+    killed: &mut tokio::sync::mpsc::UnboundedReceiver<crate::client::ClientMsg>,
 ) -> Result<(), String> {
     let mut ack_timer = tokio::time::interval(Duration::from_secs(1));
     let limits = Limits {
@@ -460,6 +514,11 @@ async fn stream_loop(
                 Ok(_) => {}
                 Err(e) => return Err(e.to_string()),
             },
+            msg = killed.recv() => {
+                if matches!(msg, None | Some(crate::client::ClientMsg::Kill)) {
+                    return Err("the primary's client was killed".into());
+                }
+            }
             _ = ack_timer.tick() => {
                 let offset = server.lock().feed.offset.to_string();
                 stream.write_all(&encode(&[b"REPLCONF", b"ACK", offset.as_bytes()])).await.map_err(|e| e.to_string())?;

@@ -14,6 +14,9 @@ pub(crate) fn clear_primary(store: &mut Store) -> bool {
         return false;
     }
     repl.link_generation += 1;
+    // CONFIG REWRITE writes the primary we follow now (none): Redis's replicaof option is
+    // the live masterhost.
+    store.config.set("replicaof", "no one", true).ok();
     let new_id = random_hex(&mut store.rng, 40);
     store.feed.shift_replid(new_id);
     for db in &mut store.dbs {
@@ -34,6 +37,10 @@ pub(crate) fn set_primary(store: &mut Store, host: String, port: u16) {
         return;
     };
     let now = crate::store::now_ms();
+    store
+        .config
+        .set("replicaof", &format!("{host} {port}"), true)
+        .ok();
     let repl = &mut store.replication;
     repl.link_generation += 1;
     let generation = repl.link_generation;

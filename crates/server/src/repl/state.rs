@@ -39,6 +39,10 @@ pub(crate) struct Announced {
     pub port: u16,
     /// `capa eof`: it can load a snapshot of unknown length (`$EOF:<mark>`).
     pub capa_eof: bool,
+    /// `rdb-filter-only <filters>`: the snapshot leaves out the keys, and the function
+    /// libraries unless `functions` is among the filters (redis-cli --functions-rdb).
+    pub exclude_data: bool,
+    pub exclude_functions: bool,
 }
 
 /// Link state towards our primary, as INFO's master_link_status and ROLE report it.
@@ -105,6 +109,25 @@ impl Replication {
             .values()
             .filter(|r| r.state == SyncState::Online && r.ack_offset >= offset)
             .count()
+    }
+
+    /// Whether a primary has the replicas `min-replicas-to-write` asks for: that many
+    /// online replicas whose last acknowledgement is at most `max_lag_s` seconds old
+    /// (whole seconds, as Redis's refreshGoodSlavesCount). Always true on a replica and
+    /// when either setting is 0.
+    pub(crate) fn enough_good_replicas(&self, wanted: usize, max_lag_s: u64, now_ms: u64) -> bool {
+        if wanted == 0 || max_lag_s == 0 || self.is_replica() {
+            return true;
+        }
+        let now_s = now_ms / 1000;
+        let good = self
+            .replicas
+            .values()
+            .filter(|r| {
+                r.state == SyncState::Online && now_s.saturating_sub(r.ack_ms / 1000) <= max_lag_s
+            })
+            .count();
+        good >= wanted
     }
 
     /// Whether this node is a replica.

@@ -96,6 +96,12 @@ impl TestServer {
         Self::start_with(free_port, extra)
     }
 
+    /// [`TestServer::start`] with another binary that takes the same options
+    /// (redis-server, for the same test against the reference).
+    pub(crate) fn start_bin(bin: &std::path::Path, extra: &[&str]) -> TestServer {
+        Self::start_with_bin(bin, free_port, extra)
+    }
+
     /// Starts a cluster-mode server (`--cluster-enabled yes`) on a port whose bus port
     /// (port + 10000) is free too.
     pub(crate) fn start_cluster(extra: &[&str]) -> TestServer {

@@ -40,6 +40,9 @@ pub(super) fn client_line(h: &ClientHandle, c: &LineCtx) -> Vec<u8> {
     } else if c.replica {
         flags.push('S');
     }
+    if i.primary_link {
+        flags.push('M');
+    }
     if c.subs.0 + c.subs.1 + c.subs.2 > 0 {
         flags.push('P');
     }
@@ -164,16 +167,15 @@ fn kind_by_name(name: &[u8]) -> Result<ClientKind, Reply> {
     }
 }
 
-/// getClientType: the primary link is never in the registry; replicas (not monitors) are
+/// getClientType: the link to our primary is MASTER; replicas (not monitors) are
 /// REPLICA; a client with subscriptions is PUBSUB; everyone else NORMAL.
 fn kind_of(ctx: &Ctx, id: u64) -> ClientKind {
-    let monitor = ctx
-        .store
-        .clients
-        .map
-        .get(&id)
-        .is_some_and(|h| h.info.monitor)
-        || (id == ctx.client.id && ctx.client.monitor);
+    let handle = ctx.store.clients.map.get(&id);
+    if handle.is_some_and(|h| h.info.primary_link) {
+        return ClientKind::Master;
+    }
+    let monitor =
+        handle.is_some_and(|h| h.info.monitor) || (id == ctx.client.id && ctx.client.monitor);
     if !monitor && ctx.store.replication.replicas.contains_key(&id) {
         return ClientKind::Replica;
     }

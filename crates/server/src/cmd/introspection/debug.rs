@@ -286,13 +286,24 @@ pub(super) fn replybuffer(sub: &Bytes, what: &Bytes, value: &Bytes) -> CmdResult
 /// rebuild after a restart. Nothing it replays is propagated again.
 pub(super) fn loadaof(ctx: &mut Ctx) -> CmdResult {
     ctx.store.flush_feed();
-    let Some(aof) = ctx.store.aof.as_mut() else {
-        // Redis exits when there is no AOF to load; an error is kinder to a client.
-        return Err(Reply::err("ERR Append only file is not enabled"));
+    let path = match ctx.store.aof.as_mut() {
+        Some(aof) => {
+            aof.fsync_now()
+                .map_err(|e| Reply::error(format!("ERR {e}")))?;
+            aof.path.clone()
+        }
+        // With the AOF off Redis still loads the AOF files there are (a BGREWRITEAOF's
+        // output); with none it exits, where an error is kinder to a client.
+        None => {
+            let cfg = &ctx.store.config;
+            let path = std::path::PathBuf::from(cfg.get_value("dir"))
+                .join(cfg.get_value("appendfilename"));
+            if !path.exists() {
+                return Err(Reply::err("ERR Append only file is not enabled"));
+            }
+            path
+        }
     };
-    aof.fsync_now()
-        .map_err(|e| Reply::error(format!("ERR {e}")))?;
-    let path = aof.path.clone();
     let contents =
         crate::persist::aof::read_aof(&path).map_err(|e| Reply::error(format!("ERR {e}")))?;
     for db in ctx.store.dbs.iter_mut() {

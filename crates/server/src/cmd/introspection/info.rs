@@ -410,8 +410,8 @@ fn persistence_fields(s: &crate::store::Store, line: &mut Line) {
     line("rdb_current_bgsave_time_sec", &-1);
     line("rdb_saves", &0);
     line("rdb_last_cow_size", &0);
-    line("rdb_last_load_keys_expired", &0);
-    line("rdb_last_load_keys_loaded", &0);
+    line("rdb_last_load_keys_expired", &s.saving.last_load_expired);
+    line("rdb_last_load_keys_loaded", &s.saving.last_load_loaded);
     line(
         "aof_enabled",
         &((s.config.get_value("appendonly") == "yes") as u8),
@@ -423,8 +423,12 @@ fn persistence_fields(s: &crate::store::Store, line: &mut Line) {
     line("aof_rewrite_scheduled", &0);
     line("aof_last_rewrite_time_sec", &-1);
     line("aof_current_rewrite_time_sec", &-1);
-    line("aof_last_bgrewrite_status", &"ok");
-    line("aof_rewrites", &0);
+    let rewrite_ok = s.saving.last_aof_rewrite_ok;
+    line(
+        "aof_last_bgrewrite_status",
+        &if rewrite_ok { "ok" } else { "err" },
+    );
+    line("aof_rewrites", &s.saving.aof_rewrites);
     line("aof_rewrites_consecutive_failures", &0);
     let aof_write_ok = s.aof.as_ref().is_none_or(|a| a.write_error().is_none());
     line(
