@@ -162,6 +162,11 @@ pub struct Db {
     expired_log: Vec<Bytes>,
     /// On a replica, expired keys read as missing but are only deleted by the primary's DEL.
     pub replica_mode: bool,
+    /// While a replica applies its primary's stream: no key is expired at all (Redis's
+    /// expireIfNeeded answers "not expired" to the master client), so the primary's DEL
+    /// of a key this clock already sees as expired deletes it, and its INCR finds the
+    /// value the primary has. Without it such keys stayed stored for good on replicas.
+    pub primary_view: bool,
     /// The slot and hash of the key located last. A write looks its key up several times
     /// (type check, get-or-create, remove-if-empty, TTL): CRC16 and the hash are computed
     /// once per key instead of once per lookup. The dispatcher forgets it before each
@@ -315,7 +320,7 @@ impl Db {
             let at = volatile
                 .find(hash, |(n, _)| *n == id)
                 .map_or(0, |(_, a)| *a);
-            if is_due(at, now_ms) {
+            if !self.primary_view && is_due(at, now_ms) {
                 if !self.replica_mode {
                     let (node, _) = occ.remove();
                     SlotTable::forget_expire(volatile, hash, &node);
@@ -376,7 +381,7 @@ impl Db {
         // and the live case then reads the bucket again without a second probe.
         let at = table.keys.find_bucket_index(hash, |n| n.key() == key)?;
         let node = table.keys.get_bucket(at)?;
-        if node.has_ttl() && is_due(table.expire_of(hash, node), now_ms) {
+        if node.has_ttl() && !self.primary_view && is_due(table.expire_of(hash, node), now_ms) {
             self.expire_found(key);
             return None;
         }
@@ -402,7 +407,9 @@ impl Db {
                 let found = table.keys.find_bucket_index(hash, |n| n.key() == key);
                 let live = found.and_then(|at| {
                     let node = table.keys.get_bucket(at)?;
-                    let expired = node.has_ttl() && is_due(table.expire_of(hash, node), now_ms);
+                    let expired = node.has_ttl()
+                        && !self.primary_view
+                        && is_due(table.expire_of(hash, node), now_ms);
                     (!expired).then_some((at, accept(node.entry())))
                 });
                 if let Some((at, accepted)) = live {
@@ -437,7 +444,7 @@ impl Db {
         let table = self.slot_table(key)?;
         let hash = hash_key(key);
         let node = table.find(hash, key)?;
-        (!is_due(table.expire_of(hash, node), now_ms)).then(|| node.entry())
+        (self.primary_view || !is_due(table.expire_of(hash, node), now_ms)).then(|| node.entry())
     }
 
     /// Reads a key as stored, logically expired or not, with its expiry time (0 = none):

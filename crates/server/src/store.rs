@@ -295,6 +295,14 @@ impl Store {
         }
     }
 
+    /// Turns the primary's view on the databases on or off: on only while a replica runs
+    /// a command from its primary's stream (`Db::primary_view`).
+    pub(crate) fn set_primary_view(&mut self, on: bool) {
+        for db in &mut self.dbs {
+            db.primary_view = on;
+        }
+    }
+
     /// Handles keys removed by lazy or active expiry in `db` since the last call.
     pub(crate) fn collect_expired(&mut self, db: usize) {
         if !self.dbs[db].has_expired_log() {

@@ -475,3 +475,54 @@ fn rdb_filter_only_functions_leaves_the_keys_out_as_redis_does() {
         "the scenario shows the filter"
     );
 }
+
+/// The replica's stored key count after its primary expired a key (active expiry, a DEL in
+/// the stream) and after a DEL of a key the replica's own clock already saw as expired:
+/// the replica deletes both, as Redis's replicas treat every key as existing for their
+/// primary's commands. Rubra's replica looked the key up as expired, so the DEL found
+/// nothing and the key stayed stored for good (DBSIZE and memory grew on replicas of a
+/// cache with TTLs).
+fn expired_key_deletion_on_replica(bin: &std::path::Path) -> Vec<String> {
+    let primary = TestServer::start_bin(
+        bin,
+        &[
+            "--repl-diskless-sync-delay",
+            "0",
+            "--enable-debug-command",
+            "yes",
+        ],
+    );
+    let replica = TestServer::start_bin(bin, &[]);
+    let pport = primary.port.to_string();
+    assert_eq!(replica.cli(&["REPLICAOF", "127.0.0.1", &pport]), "OK");
+    wait_for("the link", 15, || link_up(replica.port));
+    let mut facts = Vec::new();
+    let stored_on_replica = || replica.cli(&["DBSIZE"]) == "1";
+    // 1. Active expiry on the primary: its DEL must delete the replica's copy.
+    primary.cli(&["SET", "short", "v", "PX", "1000"]);
+    wait_for("the key on the replica", 10, stored_on_replica);
+    wait_for("the primary's active expiry", 10, || {
+        stat(primary.port, "expired_keys") >= 1
+    });
+    primary.cli(&["WAIT", "1", "5000"]);
+    facts.push(replica.cli(&["DBSIZE"]));
+    // 2. Active expiry off: the primary's own DEL of an expired key reaches the replica.
+    assert_eq!(primary.cli(&["DEBUG", "SET-ACTIVE-EXPIRE", "0"]), "OK");
+    primary.cli(&["SET", "later", "v", "PX", "1000"]);
+    wait_for("the key on the replica", 10, stored_on_replica);
+    std::thread::sleep(Duration::from_millis(1200));
+    facts.push(replica.cli(&["DBSIZE"]));
+    facts.push(replica.cli(&["EXISTS", "later"]));
+    facts.push(primary.cli(&["DEL", "later"]));
+    primary.cli(&["WAIT", "1", "5000"]);
+    facts.push(replica.cli(&["DBSIZE"]));
+    facts
+}
+
+#[test]
+fn a_replica_deletes_expired_keys_its_primary_deletes() {
+    let ours = expired_key_deletion_on_replica(&rubra_bin());
+    let theirs = expired_key_deletion_on_replica(std::path::Path::new("redis-server"));
+    assert_eq!(theirs, ["0", "1", "0", "0", "0"], "redis-server");
+    assert_eq!(ours, theirs);
+}

@@ -34,7 +34,15 @@ pub(crate) fn execute(
     let argv_mem = args.iter().map(|a| a.len()).sum();
     client.argv_mem = argv_mem;
     let scope = store.clients.begin_own(client.id);
+    // The primary's commands see its keys as it does (see `Db::primary_view`).
+    let primary_view = client.is_primary_link;
+    if primary_view {
+        store.set_primary_view(true);
+    }
     let (reply, block, adopted) = run(store, client, found, &args, argv_mem, out);
+    if primary_view {
+        store.set_primary_view(false);
+    }
     if let Some(big) = adopted {
         adopt_values(store, &mut args, big.pending);
     }
