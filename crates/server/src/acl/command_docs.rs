@@ -61,6 +61,62 @@ pub(crate) struct Facts {
     pub subcommands: Vec<String>,
 }
 
+/// Each subcommand's flag bits by full name, read from the catalogue's COMMAND INFO
+/// entries alone, not through `facts()`: that builds every command's docs too (~1.7 MB of
+/// used_memory), which a node that only needs these flags (any container command under
+/// maxmemory, on a replica, ...) would otherwise hold from then on.
+fn subcommand_flags() -> &'static BTreeMap<String, u32> {
+    static SUBS: OnceLock<BTreeMap<String, u32>> = OnceLock::new();
+    SUBS.get_or_init(|| {
+        let mut subs = BTreeMap::new();
+        let mut pos = 0;
+        while let Ok(Some((frame, used))) = parse_frame(&BLOB[pos..], usize::MAX) {
+            pos += used;
+            if let Frame::Array(mut parts) = frame {
+                if parts.len() == 3 {
+                    parts.truncate(2);
+                    if let Some(info) = parts.pop().map(to_reply) {
+                        add_subcommand_flags(&mut subs, &info);
+                    }
+                }
+            }
+        }
+        subs
+    })
+}
+
+/// The flag bits of each subcommand nested in a COMMAND
+/// INFO entry, by full name (`container|sub`), into `subs`.
+fn add_subcommand_flags(subs: &mut BTreeMap<String, u32>, info: &Reply) {
+    use crate::cmd::flags::NAMES;
+    let Reply::Array(fields) = info else {
+        return;
+    };
+    let Some(Reply::Array(nested)) = fields.get(9) else {
+        return;
+    };
+    for sub in nested {
+        let Reply::Array(sf) = sub else { continue };
+        let Some(Reply::Bulk(name)) = sf.first() else {
+            continue;
+        };
+        let mut bits = 0;
+        if let Some(Reply::Set(names)) = sf.get(2) {
+            for n in names {
+                if let Reply::Status(s) = n {
+                    for (flag, flag_name) in NAMES {
+                        if s.as_ref() == flag_name.as_bytes() {
+                            bits |= flag;
+                        }
+                    }
+                }
+            }
+        }
+        subs.insert(String::from_utf8_lossy(name).into_owned(), bits);
+        add_subcommand_flags(subs, sub);
+    }
+}
+
 /// Every command and subcommand by full lower-case name.
 pub(crate) fn facts() -> &'static BTreeMap<String, Facts> {
     static FACTS: OnceLock<BTreeMap<String, Facts>> = OnceLock::new();
@@ -319,37 +375,14 @@ pub(crate) fn keys_by_specs(specs: &[KeySpec], args: &[Bytes]) -> Option<Result<
 /// a read-only replica and from a read-only script. An unknown subcommand keeps the
 /// container's flags (it fails later anyway).
 pub(crate) fn flags_for(cmd: &crate::cmd::Command, args: &[Bytes]) -> u32 {
-    use crate::cmd::flags::{CONTAINER, DENYOOM, NAMES, STALE, WRITE};
+    use crate::cmd::flags::{CONTAINER, DENYOOM, STALE, WRITE};
     if !cmd.has(CONTAINER) {
         return cmd.flags;
     }
     let Some(sub) = args.get(1) else {
         return cmd.flags;
     };
-    static SUBS: OnceLock<BTreeMap<String, u32>> = OnceLock::new();
-    let subs = SUBS.get_or_init(|| {
-        facts()
-            .iter()
-            .filter(|(name, _)| name.contains('|'))
-            .map(|(name, f)| {
-                let mut bits = 0;
-                if let Reply::Array(fields) = &f.info {
-                    if let Some(Reply::Set(names)) = fields.get(2) {
-                        for n in names {
-                            if let Reply::Status(s) = n {
-                                for (flag, flag_name) in NAMES {
-                                    if s.as_ref() == flag_name.as_bytes() {
-                                        bits |= flag;
-                                    }
-                                }
-                            }
-                        }
-                    }
-                }
-                (name.clone(), bits)
-            })
-            .collect()
-    });
+    let subs = subcommand_flags();
     let full = format!(
         "{}|{}",
         cmd.name,
@@ -358,5 +391,39 @@ pub(crate) fn flags_for(cmd: &crate::cmd::Command, args: &[Bytes]) -> u32 {
     match subs.get(&full) {
         Some(bits) => (cmd.flags & !(WRITE | DENYOOM | STALE)) | (bits & (WRITE | DENYOOM | STALE)),
         None => cmd.flags,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{facts, subcommand_flags};
+    use crate::cmd::flags::NAMES;
+    use rubra_resp::Reply;
+
+    /// The light subcommand table holds exactly the subcommands of the full catalogue, with
+    /// the flags their COMMAND INFO entries list.
+    #[test]
+    fn subcommand_flags_match_the_full_catalogue() {
+        let light = subcommand_flags();
+        let mut subs = 0;
+        for (name, f) in facts().iter().filter(|(name, _)| name.contains('|')) {
+            subs += 1;
+            let Reply::Array(fields) = &f.info else {
+                panic!("{name}: no info array");
+            };
+            let mut bits = 0;
+            if let Some(Reply::Set(names)) = fields.get(2) {
+                for n in names {
+                    for (flag, flag_name) in NAMES {
+                        if matches!(n, Reply::Status(s) if s.as_ref() == flag_name.as_bytes()) {
+                            bits |= flag;
+                        }
+                    }
+                }
+            }
+            assert_eq!(light.get(name), Some(&bits), "{name}");
+        }
+        assert!(subs > 100, "only {subs} subcommands");
+        assert_eq!(light.len(), subs);
     }
 }
