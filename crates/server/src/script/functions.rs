@@ -370,3 +370,16 @@ fn parse_flags(t: &Table) -> Result<u32, &'static str> {
     }
     Ok(flags)
 }
+
+/// FUNCTION STATS's `engines` map: the one engine, LUA, with its counts.
+pub(crate) fn engine_stats(libraries: usize, functions: usize) -> rubra_resp::Reply {
+    use rubra_resp::Reply;
+    let bulk = |s: &'static str| Reply::Bulk(Bytes::from_static(s.as_bytes()));
+    Reply::Map(vec![(
+        bulk("LUA"),
+        Reply::Map(vec![
+            (bulk("libraries_count"), Reply::Int(libraries as i64)),
+            (bulk("functions_count"), Reply::Int(functions as i64)),
+        ]),
+    )])
+}

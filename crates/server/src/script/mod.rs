@@ -4,6 +4,7 @@
 
 mod api;
 pub(crate) mod busy;
+mod busy_serve;
 mod cjson;
 pub(crate) mod convert;
 pub(crate) mod dump;

@@ -29,6 +29,8 @@ pub(crate) struct Invocation<'a> {
     pub name: &'a str,
     pub keys: &'a [Bytes],
     pub args: &'a [Bytes],
+    /// The whole command as the caller sent it (FUNCTION STATS during a busy run).
+    pub command: &'a [Bytes],
 }
 
 /// What a run may do and has done.
@@ -144,6 +146,15 @@ pub(crate) fn run(ctx: &mut Ctx, func: &Function, inv: &Invocation) -> Reply {
         let mut name = busy.name.lock();
         name.clear();
         name.push_str(inv.name);
+        if !inv.is_eval {
+            let mut command = busy.command.lock();
+            command.clear();
+            command.extend_from_slice(inv.command);
+            let f = &ctx.store.scripts.functions;
+            busy.libraries.store(f.libs.len() as u64, Ordering::Relaxed);
+            busy.functions
+                .store(f.function_count() as u64, Ordering::Relaxed);
+        }
     }
     // The count hook stays installed between runs (setting a hook through mlua allocates
     // and registers a callback: per run, that was a tenth of EVALSHA's time).
@@ -163,11 +174,40 @@ pub(crate) fn run(ctx: &mut Ctx, func: &Function, inv: &Invocation) -> Reply {
         // A kill replaced the count hook with a per-line one: it must not outlive the run.
         lua.remove_hook();
     }
-    busy.finish();
+    let deferred = busy.finish();
+    if !deferred.is_empty() {
+        apply_deferred(ctx, deferred);
+    }
     gc_step(&lua);
     match outcome {
         Ok(reply) => reply,
         Err(e) => Reply::error(format!("ERR Error running script {}, {}", inv.name, e)),
+    }
+}
+
+/// Makes the watch changes that connections asked for while the run was busy, in their
+/// order, before anyone else gets the store (see `busy_serve`).
+fn apply_deferred(ctx: &mut Ctx, ops: Vec<super::busy::WatchOp>) {
+    use super::busy::WatchOp;
+    for op in ops {
+        match op {
+            WatchOp::Unwatch { client } => ctx.store.watches.unwatch_all(client),
+            WatchOp::Watch {
+                client,
+                db,
+                keys,
+                dirty,
+            } => {
+                for key in keys {
+                    let expired =
+                        crate::cmd::tx::stored_but_expired(&ctx.store.dbs[db], &key, ctx.now_ms);
+                    ctx.store.watches.watch(client, db, key, expired);
+                }
+                if dirty {
+                    ctx.store.watches.doom(client);
+                }
+            }
+        }
     }
 }
 
@@ -735,7 +775,15 @@ fn script_checks(
     }
     if own & flags::WRITE != 0 {
         state.wrote = true;
-        ctx.store.scripts.busy.wrote.store(true, Ordering::Relaxed);
+        let busy = &ctx.store.scripts.busy;
+        busy.wrote.store(true, Ordering::Relaxed);
+        // WATCHes answered during this busy run see the write (usually none: one load).
+        if busy.has_deferred() {
+            let mut keys = Vec::new();
+            cmd.for_each_key_position(words, |i| keys.push(words[i].as_ref()));
+            let all = keys.is_empty() || matches!(cmd.name, "move" | "copy" | "swapdb");
+            busy.script_writes(state.client.db, &keys, all);
+        }
     }
     check_cluster(ctx, state, cmd, words)
 }
