@@ -16,6 +16,7 @@ pub(crate) mod run;
 pub(crate) mod shebang;
 mod stack;
 mod structlib;
+mod views;
 
 use ahash::AHashMap;
 use bytes::Bytes;
@@ -99,6 +100,7 @@ impl Engine {
             })?,
         )?;
         api::install(&lua, &rt)?;
+        views::install(&lua, &rt)?;
         rt.set("version", VERSION)?;
         rt.set("version_num", VERSION_NUM)?;
         let prelude = lua
@@ -126,6 +128,8 @@ impl Engine {
         )?;
         let (env, redis_api): (Table, Table) = prelude.call((globals.clone(), rt.clone()))?;
         let err_handler = run::error_handler(&lua, busy.clone(), &globals)?;
+        // Redis's scripts see their error handler as a global of that name.
+        globals.raw_set("__redis__err__handler", err_handler.clone())?;
         let handles = Arc::new(run::Handles::new(
             &lua,
             &rt,
