@@ -157,7 +157,16 @@ pub(crate) fn function(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
         }
         Reply::OK
     } else if is(sub, "flush") {
-        if n > 3 || (n == 3 && !is(&args[2], "sync") && !is(&args[2], "async")) {
+        if n > 3 {
+            // Redis's addReplySubcommandSyntaxError, the subcommand as the client wrote it.
+            let sub = &args[1][..args[1].len().min(128)];
+            return Err(crate::cmd::err::echo(&[
+                b"ERR unknown subcommand or wrong number of arguments for '",
+                sub,
+                b"'. Try FUNCTION HELP.",
+            ]));
+        }
+        if n == 3 && !is(&args[2], "sync") && !is(&args[2], "async") {
             return Err(Reply::err(
                 "ERR FUNCTION FLUSH only supports SYNC|ASYNC option",
             ));

@@ -1,0 +1,32 @@
+//! Scripting differences found by redis 7.0.15's unit/scripting and unit/functions tests
+//! (tools/redis-suite.sh), each compared byte for byte with Debian's redis-server.
+
+mod common;
+mod reference;
+use reference::assert_same_as_redis;
+
+#[test]
+fn sort_by_constant_of_a_set_is_sorted_inside_scripts() {
+    // A set has no order: Redis sorts SORT BY <constant>'s output for a script (ALPHA), as
+    // it does for STORE; lists keep their order.
+    assert_same_as_redis(&[
+        "SADD myset a b c d e f g h i l m n o p q r s t u v z aa aaa azz",
+        "EVAL \"return redis.call('sort', KEYS[1], 'by', '_')\" 1 myset",
+        "EVAL \"return redis.call('sort', KEYS[1], 'by', '_', 'desc')\" 1 myset",
+        "EVAL \"return redis.call('sort', KEYS[1], 'by', '_', 'limit', 2, 3)\" 1 myset",
+        "EVAL \"return redis.call('sort', KEYS[1], 'by', '_', 'get', '#', 'get', '_:*')\" 1 myset",
+        "EVAL \"return redis.call('sort_ro', KEYS[1], 'by', '_')\" 1 myset",
+        "RPUSH mylist c a b",
+        "EVAL \"return redis.call('sort', KEYS[1], 'by', '_')\" 1 mylist",
+    ]);
+}
+
+#[test]
+fn function_flush_with_extra_arguments_is_a_subcommand_syntax_error() {
+    assert_same_as_redis(&[
+        "FUNCTION FLUSH bad_arg",
+        "FUNCTION FLUSH sync extra_arg",
+        "function Flush async extra_arg more",
+        "FUNCTION FLUSH SYNC",
+    ]);
+}
