@@ -30,3 +30,21 @@ fn function_flush_with_extra_arguments_is_a_subcommand_syntax_error() {
         "FUNCTION FLUSH SYNC",
     ]);
 }
+
+#[test]
+fn a_command_refused_inside_a_script_is_counted_once_in_errorstats() {
+    // unit/scripting "Consistent eval error reporting": the refusal (OOM here) is counted
+    // when it happens, whether the script raises it, catches it, or returns it.
+    let mut script = vec!["CONFIG SET maxmemory 1"];
+    for eval in [
+        "EVAL \"return redis.call('set','x','y')\" 1 x",
+        "EVAL \"local t = redis.pcall('set','x','y') return t['err']\" 1 x",
+        "EVAL \"return redis.pcall('set','x','y')\" 1 x",
+        "EVAL \"return redis.call('nosuchcommand')\" 0",
+        "EVAL \"local t = redis.pcall('nosuchcommand') return 1\" 0",
+    ] {
+        script.extend_from_slice(&["CONFIG RESETSTAT", eval, "INFO errorstats"]);
+    }
+    script.push("CONFIG SET maxmemory 0");
+    assert_same_as_redis(&script);
+}

@@ -648,7 +648,18 @@ fn redis_call(
     };
     let reply = match check_and_call(ctx, state, args.cmd, &words) {
         Ok(reply) => reply,
-        Err(text) => return fail(text, true),
+        Err(text) => {
+            // Redis's scriptCall counts a refusal as an error reply at once (its table is
+            // marked counted): once, even if the script then fails with it.
+            let t = convert::error_table(lua, text.as_bytes())?;
+            let err = t.raw_get::<mlua::LuaString>("err")?.as_bytes().to_vec();
+            if !ctx.store.loading {
+                ctx.store.cmdstats.record_error(&err);
+                ctx.store.cmdstats.last_script_error = Some(err);
+            }
+            t.raw_set("ignore_error_stats_update", true)?;
+            return Ok(Called::Failed(Value::Table(t)));
+        }
     };
     if let Reply::Error(_) = &reply {
         return Ok(Called::Failed(convert::reply_to_lua(lua, &reply, false)?));
