@@ -48,3 +48,37 @@ fn a_command_refused_inside_a_script_is_counted_once_in_errorstats() {
     script.push("CONFIG SET maxmemory 0");
     assert_same_as_redis(&script);
 }
+
+#[test]
+fn writes_are_refused_without_enough_good_replicas() {
+    // unit/scripting "not enough good replicas" and unit/multi "exec with write commands
+    // and state change": min-replicas-to-write on a primary with no replica.
+    assert_same_as_redis(&[
+        "SET x \"some value\"",
+        "MULTI",
+        "INCR counter",
+        "!CONFIG SET min-replicas-to-write 1",
+        "EXEC",
+        "CONFIG SET min-replicas-to-write 1",
+        "EVAL \"#!lua flags=no-writes\nreturn redis.call('get','x')\" 1 x",
+        "EVAL \"return redis.call('get','x')\" 1 x",
+        "EVAL \"#!lua\nreturn redis.call('get','x')\" 1 x",
+        "EVAL \"return redis.call('set','x', 1)\" 1 x",
+        "EVAL \"return redis.pcall('set','x', 1)\" 1 x",
+        "SET x 2",
+        "GET x",
+        "MULTI",
+        "GET x",
+        "SET x 3",
+        "EXEC",
+        "MULTI",
+        "GET x",
+        "EXEC",
+        "CONFIG SET min-replicas-max-lag 0",
+        "SET x 4",
+        "CONFIG SET min-replicas-max-lag 10",
+        "CONFIG SET min-replicas-to-write 0",
+        "SET x 5",
+        "GET counter",
+    ]);
+}

@@ -209,6 +209,10 @@ fn run(
             fail_multi(client);
             return (e, None, None);
         }
+        if eff & flags::WRITE != 0 && !client.is_primary_link && lacks_good_replicas(store) {
+            fail_multi(client);
+            return (Reply::err(NOREPLICAS), None, None);
+        }
         // A doomed transaction (an error queued, a watched key changed) answers QUEUED
         // but keeps nothing, as Redis's queueMultiCommand: CLIENT LIST and ACL LOG's
         // client-info show multi= as Redis does.
@@ -231,6 +235,17 @@ fn run(
             fail_multi(client);
         }
         return (e, None, None);
+    }
+    if store.config.min_replicas.0 > 0
+        && !client.is_primary_link
+        && (eff & flags::WRITE != 0 || (cmd.name == "exec" && queued_write(store, client)))
+        && lacks_good_replicas(store)
+    {
+        return (
+            reject(store, client, cmd, Reply::err(NOREPLICAS)),
+            None,
+            None,
+        );
     }
     if eff & flags::WRITE != 0
         && !client.is_primary_link
@@ -329,6 +344,49 @@ fn check_disk_error(
     Some(Reply::error(format!(
         "MISCONF Errors writing to the AOF file: {error}"
     )))
+}
+
+/// Redis's checkGoodReplicasStatus failing: a primary with min-replicas-to-write set has
+/// fewer online replicas than that whose last ACK is at most min-replicas-max-lag seconds
+/// old, so writes are refused with NOREPLICAS.
+#[inline]
+pub(crate) fn lacks_good_replicas(store: &Store) -> bool {
+    let (need, max_lag) = store.config.min_replicas;
+    // Not while loading: the AOF's writes are replayed whatever the replicas.
+    need > 0
+        && max_lag > 0
+        && !store.loading
+        && !store.replication.is_replica()
+        && count_good_replicas(store, max_lag) < need
+}
+
+#[cold]
+fn count_good_replicas(store: &Store, max_lag: u64) -> u64 {
+    let now = now_ms();
+    store
+        .replication
+        .replicas
+        .values()
+        .filter(|r| {
+            r.state == crate::repl::state::SyncState::Online
+                && now.saturating_sub(r.ack_ms) / 1000 <= max_lag
+        })
+        .count() as u64
+}
+
+/// The NOREPLICAS refusal.
+pub(crate) const NOREPLICAS: &str = "NOREPLICAS Not enough good replicas to write.";
+
+/// Whether EXEC would run a write: one of its queued commands is one (Redis's
+/// `mstate.cmd_flags & CMD_WRITE`), for the checks EXEC makes for its whole body.
+fn queued_write(store: &Store, client: &ClientState) -> bool {
+    client.multi.as_ref().is_some_and(|queue| {
+        queue.iter().any(|args| {
+            crate::cmd::lookup(&args[0]).is_some_and(|cmd| {
+                crate::script::command_flags(store, cmd, args) & flags::WRITE != 0
+            })
+        })
+    })
 }
 
 /// Runs a resolved command in `ctx` and does the bookkeeping that follows a write. Used by

@@ -93,6 +93,9 @@ fn prepare(ctx: &mut Ctx, inv: &Invocation) -> Result<(), Reply> {
                 "ERR Can not execute a script with write flag using *_ro command.",
             ));
         }
+        if dispatch::lacks_good_replicas(store) {
+            return Err(Reply::err(dispatch::NOREPLICAS));
+        }
     }
     if inv.flags & (shebang::ALLOW_OOM | shebang::NO_WRITES) == 0
         && store.config.maxmemory > 0
@@ -743,6 +746,13 @@ fn script_checks(
         && !state.from_primary
     {
         return Err("-READONLY You can't write against a read only replica.");
+    }
+    if own & flags::WRITE != 0
+        && !state.wrote
+        && !state.from_primary
+        && dispatch::lacks_good_replicas(ctx.store)
+    {
+        return Err("-NOREPLICAS Not enough good replicas to write.");
     }
     if !state.allow_oom
         && ctx.store.config.maxmemory > 0
