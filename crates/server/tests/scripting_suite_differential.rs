@@ -82,3 +82,32 @@ fn writes_are_refused_without_enough_good_replicas() {
         "GET counter",
     ]);
 }
+
+#[test]
+fn exec_on_a_replica_gone_stale_since_queueing_is_aborted() {
+    // unit/multi "exec with read commands and stale replica state change" (the primary is
+    // an address nothing answers on, so the link stays down).
+    reference::assert_multi_client_same_as_redis(
+        &[],
+        &[
+            "0 CONFIG SET replica-serve-stale-data no",
+            "0 SET xx 1",
+            "0 MULTI",
+            "0 GET xx",
+            "1 REPLICAOF 127.0.0.1 1",
+            "0 EXEC",
+            "1 REPLICAOF NO ONE",
+            "0 MULTI",
+            "0 PING",
+            "1 REPLICAOF 127.0.0.1 1",
+            "0 EXEC",
+            "0 MULTI",
+            "0 GET xx",
+            "0 EXEC",
+            "0 MULTI",
+            "1 REPLICAOF NO ONE",
+            "0 GET xx",
+            "0 EXEC",
+        ],
+    );
+}

@@ -213,6 +213,11 @@ fn run(
             fail_multi(client);
             return (Reply::err(NOREPLICAS), None, None);
         }
+        if eff & flags::STALE == 0 && !client.is_primary_link && crate::script::running_stale(store)
+        {
+            fail_multi(client);
+            return (Reply::err(MASTERDOWN), None, None);
+        }
         // A doomed transaction (an error queued, a watched key changed) answers QUEUED
         // but keeps nothing, as Redis's queueMultiCommand: CLIENT LIST and ACL LOG's
         // client-info show multi= as Redis does.
@@ -258,11 +263,12 @@ fn run(
             None,
         );
     }
-    if eff & flags::STALE == 0 && !client.is_primary_link && crate::script::running_stale(store) {
+    if !client.is_primary_link
+        && (eff & flags::STALE == 0 || (cmd.name == "exec" && queued_stale_denied(store, client)))
+        && crate::script::running_stale(store)
+    {
         return (
-            Reply::err(
-                "MASTERDOWN Link with MASTER is down and replica-serve-stale-data is set to 'no'.",
-            ),
+            reject(store, client, cmd, Reply::err(MASTERDOWN)),
             None,
             None,
         );
@@ -372,6 +378,22 @@ fn count_good_replicas(store: &Store, max_lag: u64) -> u64 {
                 && now.saturating_sub(r.ack_ms) / 1000 <= max_lag
         })
         .count() as u64
+}
+
+/// The refusal of a command that may not run on a stale replica.
+const MASTERDOWN: &str =
+    "MASTERDOWN Link with MASTER is down and replica-serve-stale-data is set to 'no'.";
+
+/// Whether EXEC holds a command a stale replica refuses (Redis's `mstate.cmd_inv_flags &
+/// CMD_STALE`): the replica may have gone stale since it was queued.
+fn queued_stale_denied(store: &Store, client: &ClientState) -> bool {
+    client.multi.as_ref().is_some_and(|queue| {
+        queue.iter().any(|args| {
+            crate::cmd::lookup(&args[0]).is_some_and(|cmd| {
+                crate::script::command_flags(store, cmd, args) & flags::STALE == 0
+            })
+        })
+    })
 }
 
 /// The NOREPLICAS refusal.
