@@ -111,3 +111,27 @@ fn exec_on_a_replica_gone_stale_since_queueing_is_aborted() {
         ],
     );
 }
+
+#[test]
+fn exec_holding_a_deny_oom_command_is_aborted_when_out_of_memory() {
+    // unit/multi "EXEC with at least one use-memory command should fail" and "EXEC with
+    // only read commands should not be rejected when OOM".
+    reference::assert_multi_client_same_as_redis(
+        &[],
+        &[
+            "0 SET x 1",
+            "0 MULTI",
+            "0 SET x 1",
+            "0 GET x",
+            "1 CONFIG SET maxmemory 1",
+            "0 EXEC",
+            "1 CONFIG SET maxmemory 0",
+            "0 MULTI",
+            "0 GET x",
+            "1 CONFIG SET maxmemory 1",
+            "0 EXEC",
+            "1 CONFIG SET maxmemory 0",
+            "0 GET x",
+        ],
+    );
+}

@@ -227,23 +227,30 @@ fn run(
         }
         return (Reply::status("QUEUED"), None, None);
     }
-    let oom_flags = if client.multi.is_some() {
+    let mut oom_flags = if client.multi.is_some() {
         queued_oom_flags(cmd, eff)
     } else {
         eff
     };
+    // EXEC is refused when out of memory if it holds a deny-OOM command (Redis's
+    // `mstate.cmd_flags & CMD_DENYOOM`).
+    if cmd.name == "exec"
+        && store.config.maxmemory > 0
+        && queued_any(store, client, |f| f & flags::DENYOOM != 0)
+    {
+        oom_flags |= flags::DENYOOM;
+    }
     if let Some(e) =
         check_oom(store, oom_flags).or_else(|| check_disk_error(store, client, cmd, eff))
     {
-        // MULTI or WATCH refused inside a transaction dooms it, as any rejection there.
-        if cmd.name != "exec" {
-            fail_multi(client);
-        }
-        return (e, None, None);
+        // MULTI or WATCH refused inside a transaction dooms it, as any rejection there;
+        // EXEC refused aborts it (EXECABORT with the reason).
+        return (reject(store, client, cmd, e), None, None);
     }
     if store.config.min_replicas.0 > 0
         && !client.is_primary_link
-        && (eff & flags::WRITE != 0 || (cmd.name == "exec" && queued_write(store, client)))
+        && (eff & flags::WRITE != 0
+            || (cmd.name == "exec" && queued_any(store, client, |f| f & flags::WRITE != 0)))
         && lacks_good_replicas(store)
     {
         return (
@@ -264,7 +271,8 @@ fn run(
         );
     }
     if !client.is_primary_link
-        && (eff & flags::STALE == 0 || (cmd.name == "exec" && queued_stale_denied(store, client)))
+        && (eff & flags::STALE == 0
+            || (cmd.name == "exec" && queued_any(store, client, |f| f & flags::STALE == 0)))
         && crate::script::running_stale(store)
     {
         return (
@@ -384,29 +392,17 @@ fn count_good_replicas(store: &Store, max_lag: u64) -> u64 {
 const MASTERDOWN: &str =
     "MASTERDOWN Link with MASTER is down and replica-serve-stale-data is set to 'no'.";
 
-/// Whether EXEC holds a command a stale replica refuses (Redis's `mstate.cmd_inv_flags &
-/// CMD_STALE`): the replica may have gone stale since it was queued.
-fn queued_stale_denied(store: &Store, client: &ClientState) -> bool {
-    client.multi.as_ref().is_some_and(|queue| {
-        queue.iter().any(|args| {
-            crate::cmd::lookup(&args[0]).is_some_and(|cmd| {
-                crate::script::command_flags(store, cmd, args) & flags::STALE == 0
-            })
-        })
-    })
-}
-
 /// The NOREPLICAS refusal.
 pub(crate) const NOREPLICAS: &str = "NOREPLICAS Not enough good replicas to write.";
 
-/// Whether EXEC would run a write: one of its queued commands is one (Redis's
-/// `mstate.cmd_flags & CMD_WRITE`), for the checks EXEC makes for its whole body.
-fn queued_write(store: &Store, client: &ClientState) -> bool {
+/// Whether one of the commands queued for EXEC has effective flags matching `test`
+/// (Redis's `mstate.cmd_flags` / `cmd_inv_flags`), for the checks EXEC makes for its whole
+/// body.
+fn queued_any(store: &Store, client: &ClientState, test: impl Fn(u32) -> bool) -> bool {
     client.multi.as_ref().is_some_and(|queue| {
         queue.iter().any(|args| {
-            crate::cmd::lookup(&args[0]).is_some_and(|cmd| {
-                crate::script::command_flags(store, cmd, args) & flags::WRITE != 0
-            })
+            crate::cmd::lookup(&args[0])
+                .is_some_and(|cmd| test(crate::script::command_flags(store, cmd, args)))
         })
     })
 }
