@@ -189,10 +189,9 @@ pub(crate) struct Config {
     pub hll_sparse_max_bytes: usize,
     /// replica-read-only: a replica refuses writes; read by every write command.
     pub replica_read_only: bool,
-    /// min-replicas-to-write / min-replicas-max-lag (seconds): a primary refuses writes
-    /// while fewer replicas than that acknowledged within the lag; read by every write.
-    pub min_replicas_to_write: usize,
-    pub min_replicas_max_lag: u64,
+    /// min-replicas-to-write and min-replicas-max-lag (seconds): a primary refuses writes
+    /// with fewer good replicas than that (0 in either: no check); read by every write.
+    pub min_replicas: (u64, u64),
 }
 
 /// The LFU counter's parameters, read on every key access.
@@ -248,8 +247,7 @@ impl Default for Config {
             lazy_user_del: false,
             hll_sparse_max_bytes: 3000,
             replica_read_only: true,
-            min_replicas_to_write: 0,
-            min_replicas_max_lag: 10,
+            min_replicas: (0, 10),
         };
         c.refresh_cache();
         c
@@ -478,8 +476,10 @@ impl Config {
             .parse()
             .unwrap_or(3000);
         self.replica_read_only = self.get_value("replica-read-only") == "yes";
-        self.min_replicas_to_write = self.int("min-replicas-to-write") as usize;
-        self.min_replicas_max_lag = self.int("min-replicas-max-lag") as u64;
+        self.min_replicas = (
+            self.int("min-replicas-to-write").max(0) as u64,
+            self.int("min-replicas-max-lag").max(0) as u64,
+        );
         self.cluster_enabled = self.get_value("cluster-enabled") == "yes";
         self.idle_timeout_secs = self.int("timeout") as u64;
         self.tracking_table_max_keys = self.int("tracking-table-max-keys") as usize;

@@ -316,9 +316,11 @@ fn process(
         Access::Busy => {
             // The busy path reads whole requests from the buffer.
             restore_received(&mut client.received_args, inbuf);
-            return match busy::serve_while_busy(&server.busy, client.resp3, inbuf, out) {
+            return match busy::serve_while_busy(&server.busy, client, inbuf, out) {
                 BusyOutcome::Drained => Step::Drained,
                 BusyOutcome::Close => Step::Close,
+                // The script ended mid-batch: the rest runs under the lock.
+                BusyOutcome::Again => Step::Flush,
             };
         }
     };

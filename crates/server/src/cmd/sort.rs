@@ -226,8 +226,16 @@ fn generic(ctx: &mut Ctx, args: &[Bytes], readonly: bool) -> CmdResult {
             z.convert_to_full();
         }
     }
-    if dontsort && kind == Src::Set && store.is_some() {
-        // A set has no order of its own: make the stored result deterministic.
+    // While a script runs (it holds the store) every command is the script's.
+    let from_script = ctx
+        .store
+        .scripts
+        .busy
+        .running
+        .load(std::sync::atomic::Ordering::Relaxed);
+    if dontsort && kind == Src::Set && (store.is_some() || from_script) {
+        // A set has no order of its own: make the stored result, and what a script sees,
+        // deterministic (Redis's sortCommandGeneric forces ALPHA for both).
         dontsort = false;
         alpha = true;
         sortby = None;

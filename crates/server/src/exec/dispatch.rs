@@ -215,10 +215,18 @@ fn run(
         }
         if let Some(e) = before_command(store, client, queued_oom_flags(cmd, eff), out)
             .or_else(|| check_disk_error(store, client, cmd, eff))
-            .or_else(|| check_good_replicas(store, client, eff))
         {
             fail_multi(client);
             return (e, None, None);
+        }
+        if eff & flags::WRITE != 0 && !client.is_primary_link && lacks_good_replicas(store) {
+            fail_multi(client);
+            return (Reply::err(NOREPLICAS), None, None);
+        }
+        if eff & flags::STALE == 0 && !client.is_primary_link && crate::script::running_stale(store)
+        {
+            fail_multi(client);
+            return (Reply::err(MASTERDOWN), None, None);
         }
         // A doomed transaction (an error queued, a watched key changed) answers QUEUED
         // but keeps nothing, as Redis's queueMultiCommand: CLIENT LIST and ACL LOG's
@@ -229,20 +237,37 @@ fn run(
         }
         return (Reply::status("QUEUED"), None, None);
     }
-    let oom_flags = if client.multi.is_some() {
+    let mut oom_flags = if client.multi.is_some() {
         queued_oom_flags(cmd, eff)
     } else {
         eff
     };
+    // EXEC is refused when out of memory if it holds a deny-OOM command (Redis's
+    // `mstate.cmd_flags & CMD_DENYOOM`).
+    if cmd.name == "exec"
+        && store.config.maxmemory > 0
+        && queued_any(store, client, |f| f & flags::DENYOOM != 0)
+    {
+        oom_flags |= flags::DENYOOM;
+    }
     if let Some(e) = before_command(store, client, oom_flags, out)
         .or_else(|| check_disk_error(store, client, cmd, eff))
-        .or_else(|| check_good_replicas(store, client, eff))
     {
-        // MULTI or WATCH refused inside a transaction dooms it, as any rejection there.
-        if cmd.name != "exec" {
-            fail_multi(client);
-        }
-        return (e, None, None);
+        // MULTI or WATCH refused inside a transaction dooms it, as any rejection there;
+        // EXEC refused aborts it (EXECABORT with the reason).
+        return (reject(store, client, cmd, e), None, None);
+    }
+    if store.config.min_replicas.0 > 0
+        && !client.is_primary_link
+        && (eff & flags::WRITE != 0
+            || (cmd.name == "exec" && queued_any(store, client, |f| f & flags::WRITE != 0)))
+        && lacks_good_replicas(store)
+    {
+        return (
+            reject(store, client, cmd, Reply::err(NOREPLICAS)),
+            None,
+            None,
+        );
     }
     if eff & flags::WRITE != 0
         && !client.is_primary_link
@@ -255,11 +280,13 @@ fn run(
             None,
         );
     }
-    if eff & flags::STALE == 0 && !client.is_primary_link && crate::script::running_stale(store) {
+    if !client.is_primary_link
+        && (eff & flags::STALE == 0
+            || (cmd.name == "exec" && queued_any(store, client, |f| f & flags::STALE == 0)))
+        && crate::script::running_stale(store)
+    {
         return (
-            Reply::err(
-                "MASTERDOWN Link with MASTER is down and replica-serve-stale-data is set to 'no'.",
-            ),
+            reject(store, client, cmd, Reply::err(MASTERDOWN)),
             None,
             None,
         );
@@ -371,22 +398,37 @@ fn check_disk_error(
     )))
 }
 
-/// `min-replicas-to-write`: a primary without enough replicas acknowledging within
-/// `min-replicas-max-lag` refuses writes (Redis's NOREPLICAS, checked right after the disk
-/// error check), so a write is not acknowledged while it would reach too few copies.
-fn check_good_replicas(store: &Store, client: &ClientState, cmd_flags: u32) -> Option<Reply> {
-    let cfg = &store.config;
-    if cmd_flags & flags::WRITE == 0 || cfg.min_replicas_to_write == 0 || client.is_primary_link {
-        return None;
-    }
-    let (wanted, lag) = (cfg.min_replicas_to_write, cfg.min_replicas_max_lag);
-    if store
-        .replication
-        .enough_good_replicas(wanted, lag, now_ms())
-    {
-        return None;
-    }
-    Some(Reply::err("NOREPLICAS Not enough good replicas to write."))
+/// Redis's checkGoodReplicasStatus failing: a primary with min-replicas-to-write set has
+/// fewer online replicas than that whose last ACK is at most min-replicas-max-lag seconds
+/// old, so writes are refused with NOREPLICAS.
+#[inline]
+pub(crate) fn lacks_good_replicas(store: &Store) -> bool {
+    let (need, max_lag) = store.config.min_replicas;
+    // Not while loading: the AOF's writes are replayed whatever the replicas.
+    need > 0
+        && !store.loading
+        && !store
+            .replication
+            .enough_good_replicas(need as usize, max_lag, now_ms())
+}
+
+/// The refusal of a command that may not run on a stale replica.
+const MASTERDOWN: &str =
+    "MASTERDOWN Link with MASTER is down and replica-serve-stale-data is set to 'no'.";
+
+/// The NOREPLICAS refusal.
+pub(crate) const NOREPLICAS: &str = "NOREPLICAS Not enough good replicas to write.";
+
+/// Whether one of the commands queued for EXEC has effective flags matching `test`
+/// (Redis's `mstate.cmd_flags` / `cmd_inv_flags`), for the checks EXEC makes for its whole
+/// body.
+fn queued_any(store: &Store, client: &ClientState, test: impl Fn(u32) -> bool) -> bool {
+    client.multi.as_ref().is_some_and(|queue| {
+        queue.iter().any(|args| {
+            crate::cmd::lookup(&args[0])
+                .is_some_and(|cmd| test(crate::script::command_flags(store, cmd, args)))
+        })
+    })
 }
 
 /// Runs a resolved command in `ctx` and does the bookkeeping that follows a write. Used by

@@ -61,6 +61,12 @@ impl Watches {
         self.dirty.remove(&client);
     }
 
+    /// Dooms `client`'s transaction as a change to a key it watches does: a WATCH answered
+    /// during a busy script whose keys the script wrote afterwards (`script::busy_serve`).
+    pub(crate) fn doom(&mut self, client: u64) {
+        self.dirty.insert(client);
+    }
+
     /// A command changed `key` (or its expiry deleted it): its watchers' transactions fail.
     /// `stored` says whether the key is in the database now (expired or not); it is only
     /// asked when a watcher watched the key already expired. Runs for every written key:

@@ -3,7 +3,7 @@
 //! the error names the script line as in Redis. The run-dependent ones reach the running
 //! script through `rt.op`, which only exists while a script runs.
 
-use super::run::{Counted, ScriptError};
+use super::errors::{Counted, ScriptError};
 use mlua::{Function, Lua, Table, Value, Variadic};
 
 /// Raises `{err = msg}` the way Redis's luaPushError + lua_error does.

@@ -35,10 +35,37 @@ pub(crate) struct BusyState {
     /// The engine-lifetime count hook is installed (FUNCTION LOAD's own hook and the
     /// per-line hook after a kill replace it; the next run installs it again).
     pub hook_armed: AtomicBool,
+    /// The current run's command as its caller sent it (FUNCTION STATS's `command`).
+    pub command: parking_lot::Mutex<Vec<bytes::Bytes>>,
+    /// Libraries and functions loaded as of the run's start (FUNCTION STATS's engines;
+    /// none can be loaded while the run lasts).
+    pub libraries: AtomicU64,
+    pub functions: AtomicU64,
+    /// WATCH / UNWATCH / DISCARD answered while the script was busy: their effect on the
+    /// store's watches, applied when the run ends (see `finish`).
+    pending: parking_lot::Mutex<Vec<WatchOp>>,
+    /// `pending` may be non-empty: the run's end and its writes look at it only then.
+    pending_any: AtomicBool,
     /// Start of the current run, in ms since `epoch`.
     started_ms: AtomicU64,
     /// Reference point for `started_ms`.
     epoch: std::sync::OnceLock<Instant>,
+}
+
+/// A change to the watches that a connection served during a busy script could not make
+/// (the script holds the store): Redis makes it at once, we make it when the run ends.
+#[derive(Debug)]
+pub(crate) enum WatchOp {
+    /// WATCH of `keys` in `db`; `dirty` once the script wrote one of them afterwards (the
+    /// write Redis would have seen touch the watched key).
+    Watch {
+        client: u64,
+        db: usize,
+        keys: Vec<bytes::Bytes>,
+        dirty: bool,
+    },
+    /// UNWATCH, DISCARD, or an EXEC refused: all of the client's watches go.
+    Unwatch { client: u64 },
 }
 
 /// The texts Redis answers with while a script is busy.
@@ -70,11 +97,57 @@ impl BusyState {
         self.running.store(true, Ordering::Release);
     }
 
-    /// Marks the end of a run.
-    pub(crate) fn finish(&self) {
-        self.running.store(false, Ordering::Release);
+    /// Marks the end of a run, and hands back the watch changes queued while it was busy
+    /// (the caller still holds the store and applies them before anyone else runs).
+    pub(crate) fn finish(&self) -> Vec<WatchOp> {
+        // SeqCst against `defer`: either this sees its flag, or it sees the run over.
+        self.running.store(false, Ordering::SeqCst);
         self.timed_out.store(false, Ordering::Release);
         self.kill.store(false, Ordering::Relaxed);
+        if !self.pending_any.load(Ordering::SeqCst) {
+            return Vec::new();
+        }
+        let mut pending = self.pending.lock();
+        self.pending_any.store(false, Ordering::SeqCst);
+        std::mem::take(&mut *pending)
+    }
+
+    /// Queues a watch change made while the script is busy. Err(op) if the run has ended
+    /// meanwhile: the change must then be made on the store the ordinary way.
+    pub(crate) fn defer(&self, op: WatchOp) -> Result<(), WatchOp> {
+        let mut pending = self.pending.lock();
+        self.pending_any.store(true, Ordering::SeqCst);
+        if self.running.load(Ordering::SeqCst) {
+            pending.push(op);
+            return Ok(());
+        }
+        self.pending_any
+            .store(!pending.is_empty(), Ordering::SeqCst);
+        Err(op)
+    }
+
+    /// Whether watch changes may be queued (`script_writes` has work to do).
+    pub(crate) fn has_deferred(&self) -> bool {
+        self.pending_any.load(Ordering::Relaxed)
+    }
+
+    /// The running script is about to run a write command on `keys` of `db` (`all`: one
+    /// that may change any key, FLUSHALL, SWAPDB, MOVE...): WATCHes queued before it on
+    /// those keys are dirty, as the write would have made them in Redis.
+    pub(crate) fn script_writes(&self, db: usize, keys: &[&[u8]], all: bool) {
+        for op in self.pending.lock().iter_mut() {
+            if let WatchOp::Watch {
+                db: d,
+                keys: watched,
+                dirty,
+                ..
+            } = op
+            {
+                if all || (*d == db && watched.iter().any(|w| keys.contains(&w.as_ref()))) {
+                    *dirty = true;
+                }
+            }
+        }
     }
 
     /// Milliseconds since the current run started.
@@ -161,60 +234,7 @@ pub(crate) fn lock_unless_script<'a, T>(
     }
 }
 
-/// What serving a batch during a busy script ended with.
-pub(crate) enum BusyOutcome {
-    /// Everything complete in the buffer was answered.
-    Drained,
-    /// QUIT or a protocol error: close after writing.
-    Close,
-}
-
-/// Answers the complete requests in `inbuf` while a busy script holds the store: SCRIPT
-/// KILL / FUNCTION KILL act on the script, SHUTDOWN NOSAVE ends the process, QUIT closes,
-/// and everything else gets -BUSY, as Redis answers while a script is timed out.
-pub(crate) fn serve_while_busy(
-    busy: &BusyState,
-    resp3: bool,
-    inbuf: &mut bytes::BytesMut,
-    out: &mut Vec<u8>,
-) -> BusyOutcome {
-    use crate::cmd::args::is;
-    use bytes::Buf;
-    use rubra_resp::{parse_request, Limits, Parsed, Reply};
-    loop {
-        match parse_request(inbuf, &Limits::default()) {
-            Err(e) => {
-                Reply::error(e.message()).encode(out, resp3);
-                return BusyOutcome::Close;
-            }
-            Ok(Parsed::Incomplete { .. }) => return BusyOutcome::Drained,
-            Ok(Parsed::Complete(args, used)) => {
-                inbuf.advance(used);
-                if args.is_empty() {
-                    continue;
-                }
-                let kill = |is_eval| match busy.request_kill(is_eval) {
-                    Ok(()) => Reply::OK,
-                    Err(e) => Reply::err(e),
-                };
-                let reply = if args.len() == 2 && is(&args[0], "script") && is(&args[1], "kill") {
-                    kill(true)
-                } else if args.len() == 2 && is(&args[0], "function") && is(&args[1], "kill") {
-                    kill(false)
-                } else if args.len() == 2 && is(&args[0], "shutdown") && is(&args[1], "nosave") {
-                    tracing::warn!("SHUTDOWN NOSAVE while a script is busy: exiting");
-                    std::process::exit(0);
-                } else if args.len() == 1 && is(&args[0], "quit") {
-                    Reply::OK.encode(out, resp3);
-                    return BusyOutcome::Close;
-                } else {
-                    Reply::err(busy.busy_error())
-                };
-                reply.encode(out, resp3);
-            }
-        }
-    }
-}
+pub(crate) use super::busy_serve::{serve_unadmitted, serve_while_busy, BusyOutcome};
 
 /// Whether the current thread is a worker of a multi-threaded tokio runtime (where
 /// `block_in_place` may hand the worker's other tasks to another thread).
@@ -251,38 +271,4 @@ pub(crate) fn lock_waiting<'a, T>(
             return tokio::task::block_in_place(|| mutex.lock());
         }
     }
-}
-
-/// A new connection arriving while a busy script holds the store: it cannot be registered
-/// yet, but it is answered as Redis answers (-BUSY, SCRIPT KILL, ...) until the script
-/// ends. Returns false if the connection must be closed.
-pub(crate) async fn serve_unadmitted(
-    busy: &BusyState,
-    stream: &mut impl crate::conn::ClientStream,
-    inbuf: &mut bytes::BytesMut,
-) -> bool {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    while busy.is_busy() {
-        let mut out = Vec::new();
-        let close = matches!(
-            serve_while_busy(busy, false, inbuf, &mut out),
-            BusyOutcome::Close
-        );
-        if !out.is_empty()
-            && (stream.write_all(&out).await.is_err() || stream.flush().await.is_err())
-        {
-            return false;
-        }
-        if close {
-            return false;
-        }
-        tokio::select! {
-            read = stream.read_buf(inbuf) => match read {
-                Ok(0) | Err(_) => return false,
-                Ok(_) => {}
-            },
-            _ = tokio::time::sleep(Duration::from_millis(10)) => {}
-        }
-    }
-    true
 }

@@ -35,6 +35,10 @@ pub(crate) struct Library {
     pub name: String,
     pub code: Bytes,
     pub functions: IndexMap<String, LibFunction>,
+    /// What loading it added to the Lua heap. Redis runs functions in a Lua state of their
+    /// own (INFO used_memory_vm_functions); rubra's is shared with EVAL, so the functions'
+    /// part is counted per library, as loading measured it.
+    pub vm_bytes: usize,
 }
 
 /// All loaded libraries, and an index from function name to library.
@@ -63,6 +67,29 @@ impl Libraries {
     /// The library holding the function called `name` (in any case), if loaded.
     pub(crate) fn owner(&self, name: &str) -> Option<&String> {
         self.by_function.get(&name.to_ascii_lowercase())
+    }
+
+    /// The Lua heap the loaded libraries account for (see `Library::vm_bytes`).
+    pub(crate) fn vm_bytes(&self) -> usize {
+        self.libs.values().map(|l| l.vm_bytes).sum()
+    }
+
+    /// INFO used_memory_functions: what Redis's functions_caches counts, the library
+    /// context and, per library and function, its record, name, code and description
+    /// (allocation sizes estimated: Redis 7.0 reports 200 bytes for none).
+    pub(crate) fn cache_bytes(&self) -> usize {
+        200 + self
+            .libs
+            .values()
+            .map(|l| {
+                64 + l.name.len()
+                    + l.code.len()
+                    + l.functions
+                        .values()
+                        .map(|f| 80 + f.name.len() + f.description.as_ref().map_or(0, |d| d.len()))
+                        .sum::<usize>()
+            })
+            .sum::<usize>()
     }
 
     /// Number of functions across all libraries.
@@ -149,6 +176,7 @@ impl Engine {
             return Err(format!("Library '{name}' already exists").into_bytes());
         }
         let skip = code.iter().position(|&b| b == b'\n').unwrap_or(0);
+        let heap_before = self.lua.used_memory();
         let lib_env: Table = self
             .rt
             .raw_get("lib_env")
@@ -167,11 +195,13 @@ impl Engine {
                 }
             }
         }
+        let vm_bytes = self.lua.used_memory().saturating_sub(heap_before);
         self.functions.unlink(&name);
         self.functions.link_library(Library {
             name: name.clone(),
             code: code.clone(),
             functions,
+            vm_bytes,
         });
         Ok(name)
     }
@@ -369,4 +399,17 @@ fn parse_flags(t: &Table) -> Result<u32, &'static str> {
         flags |= shebang::flag_by_name(&s.as_bytes()).ok_or("unknown flag given")?;
     }
     Ok(flags)
+}
+
+/// FUNCTION STATS's `engines` map: the one engine, LUA, with its counts.
+pub(crate) fn engine_stats(libraries: usize, functions: usize) -> rubra_resp::Reply {
+    use rubra_resp::Reply;
+    let bulk = |s: &'static str| Reply::Bulk(Bytes::from_static(s.as_bytes()));
+    Reply::Map(vec![(
+        bulk("LUA"),
+        Reply::Map(vec![
+            (bulk("libraries_count"), Reply::Int(libraries as i64)),
+            (bulk("functions_count"), Reply::Int(functions as i64)),
+        ]),
+    )])
 }

@@ -4,9 +4,11 @@
 
 mod api;
 pub(crate) mod busy;
+mod busy_serve;
 mod cjson;
 pub(crate) mod convert;
 pub(crate) mod dump;
+pub(crate) mod errors;
 pub(crate) mod functions;
 pub(crate) mod libs;
 mod msgpack;
@@ -15,6 +17,7 @@ pub(crate) mod run;
 pub(crate) mod shebang;
 mod stack;
 mod structlib;
+mod views;
 
 use ahash::AHashMap;
 use bytes::Bytes;
@@ -98,6 +101,7 @@ impl Engine {
             })?,
         )?;
         api::install(&lua, &rt)?;
+        views::install(&lua, &rt)?;
         rt.set("version", VERSION)?;
         rt.set("version_num", VERSION_NUM)?;
         let prelude = lua
@@ -107,24 +111,26 @@ impl Engine {
         rt.set(
             "errmsg",
             lua.create_function(|_, v: Value| match v {
-                Value::Error(e) => Ok(Some(run::error_text(&e))),
+                Value::Error(e) => Ok(Some(errors::error_text(&e))),
                 _ => Ok(None),
             })?,
         )?;
         rt.set(
             "placed",
-            lua.create_function(|lua, v: Value| run::placed(lua, v))?,
+            lua.create_function(|lua, v: Value| errors::placed(lua, v))?,
         )?;
         rt.set(
             "as_raised",
-            lua.create_function(|lua, v: Value| run::as_raised(lua, v))?,
+            lua.create_function(|lua, v: Value| errors::as_raised(lua, v))?,
         )?;
         rt.set(
             "is_c",
             lua.create_function(|_, f: Function| Ok(f.info().what == "C"))?,
         )?;
         let (env, redis_api): (Table, Table) = prelude.call((globals.clone(), rt.clone()))?;
-        let err_handler = run::error_handler(&lua, busy.clone(), &globals)?;
+        let err_handler = errors::error_handler(&lua, busy.clone(), &globals)?;
+        // Redis's scripts see their error handler as a global of that name.
+        globals.raw_set("__redis__err__handler", err_handler.clone())?;
         let handles = Arc::new(run::Handles::new(
             &lua,
             &rt,

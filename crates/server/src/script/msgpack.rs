@@ -415,13 +415,13 @@ impl Cursor<'_> {
                         Some(k) => {
                             match &k {
                                 Value::Nil => {
-                                    return Err(mlua::Error::external(super::run::Unplaced(
+                                    return Err(mlua::Error::external(super::errors::Unplaced(
                                         "table index is nil".into(),
                                     ))
                                     .into())
                                 }
                                 v if number(v).is_some_and(f64::is_nan) => {
-                                    return Err(mlua::Error::external(super::run::Unplaced(
+                                    return Err(mlua::Error::external(super::errors::Unplaced(
                                         "table index is NaN".into(),
                                     ))
                                     .into())

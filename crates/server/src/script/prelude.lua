@@ -9,10 +9,14 @@ local error, type, tostring, tonumber, select, setmetatable, setfenv, getfenv =
 local lua_pcall, lua_loadstring, lua_load, lua_rawset = pcall, loadstring, load, rawset
 
 local protected = setmetatable({}, { __mode = 'k' })
+-- Each read-only proxy's table: next, pairs, ipairs and rawget see through the proxy, as
+-- Redis's read-only tables (a flag on the table itself) show their contents.
+local underlying = setmetatable({}, { __mode = 'k' })
 local function ro() error("Attempt to modify a readonly table", 2) end
 local function readonly(t)
   local p = setmetatable({}, { __index = t, __newindex = ro, __metatable = false })
   protected[p] = true
+  underlying[p] = t
   return p
 end
 local function fail(msg) error({ err = msg }) end
@@ -109,6 +113,7 @@ end
 
 local P = setmetatable({}, { __index = H, __newindex = ro, __metatable = false })
 protected[P] = true
+underlying[P] = H
 H.rawset = function(t, k, v)
   if protected[t] then error("Attempt to modify a readonly table", 0) end
   return lua_rawset(t, k, v)
@@ -135,15 +140,21 @@ H.setmetatable = function(t, ...)
   if protected[t] then error("Attempt to modify a readonly table", 0) end
   return lua_setmetatable(t, ...)
 end
-H.getfenv = function(...)
-  local env = getfenv(...)
-  if env == H then return P end
-  return env
-end
+-- Redis 7.0's sandbox has no getfenv, setfenv or newproxy (the prelude keeps its own).
+H.getfenv, H.setfenv, H.newproxy = nil, nil, nil
 for _, name in ipairs({ 'string', 'math', 'table', 'coroutine', 'redis', 'bit', 'cjson',
                         'struct', 'cmsgpack' }) do
   if type(H[name]) == 'table' then H[name] = readonly(H[name]) end
 end
+-- next, pairs, ipairs and rawget see through the proxies, and getmetatable answers as
+-- Redis's sandbox does (script/views.rs): the globals' metatable is a read-only table
+-- whose __index raises the nonexistent-global error, a library table has none (Redis's
+-- protection is a flag, no metatable), strings' is read-only with `string` as __index.
+local globals_mt = readonly({ __index = function(_, k)
+  error("Script attempted to access nonexistent global variable '" .. tostring(k) .. "'", 2)
+end })
+H.next, H.pairs, H.ipairs, H.rawget, H.getmetatable =
+  rt.views(underlying, P, globals_mt, readonly({ __index = H.string }))
 -- FUNCTION LOAD runs a library's top level with only register_function, log and the
 -- version in reach (Redis's library API); its functions later see the full globals.
 local function missing(_, k)

@@ -1,8 +1,9 @@
 //! Running a script: the checks Redis makes before a run (shebang flags against the node's
 //! state), the run itself with `redis.call` going through the normal command path, the
-//! busy/kill hook, effects propagation wrapped in MULTI/EXEC, and error texts.
+//! busy/kill hook, and effects propagation wrapped in MULTI/EXEC (error texts: `errors`).
 
 use super::busy::BusyState;
+use super::errors::{err_text, Counted, ScriptError, KILLED};
 use super::stack::{CallArgs, StrArray};
 use super::{convert, shebang};
 use crate::client::ClientState;
@@ -29,6 +30,8 @@ pub(crate) struct Invocation<'a> {
     pub name: &'a str,
     pub keys: &'a [Bytes],
     pub args: &'a [Bytes],
+    /// The whole command as the caller sent it (FUNCTION STATS during a busy run).
+    pub command: &'a [Bytes],
 }
 
 /// What a run may do and has done.
@@ -90,6 +93,9 @@ fn prepare(ctx: &mut Ctx, inv: &Invocation) -> Result<(), Reply> {
                 "ERR Can not execute a script with write flag using *_ro command.",
             ));
         }
+        if dispatch::lacks_good_replicas(store) {
+            return Err(Reply::err(dispatch::NOREPLICAS));
+        }
     }
     if inv.flags & (shebang::ALLOW_OOM | shebang::NO_WRITES) == 0
         && store.config.maxmemory > 0
@@ -144,6 +150,15 @@ pub(crate) fn run(ctx: &mut Ctx, func: &Function, inv: &Invocation) -> Reply {
         let mut name = busy.name.lock();
         name.clear();
         name.push_str(inv.name);
+        if !inv.is_eval {
+            let mut command = busy.command.lock();
+            command.clear();
+            command.extend_from_slice(inv.command);
+            let f = &ctx.store.scripts.functions;
+            busy.libraries.store(f.libs.len() as u64, Ordering::Relaxed);
+            busy.functions
+                .store(f.function_count() as u64, Ordering::Relaxed);
+        }
     }
     // The count hook stays installed between runs (setting a hook through mlua allocates
     // and registers a callback: per run, that was a tenth of EVALSHA's time).
@@ -163,11 +178,40 @@ pub(crate) fn run(ctx: &mut Ctx, func: &Function, inv: &Invocation) -> Reply {
         // A kill replaced the count hook with a per-line one: it must not outlive the run.
         lua.remove_hook();
     }
-    busy.finish();
+    let deferred = busy.finish();
+    if !deferred.is_empty() {
+        apply_deferred(ctx, deferred);
+    }
     gc_step(&lua);
     match outcome {
         Ok(reply) => reply,
         Err(e) => Reply::error(format!("ERR Error running script {}, {}", inv.name, e)),
+    }
+}
+
+/// Makes the watch changes that connections asked for while the run was busy, in their
+/// order, before anyone else gets the store (see `busy_serve`).
+fn apply_deferred(ctx: &mut Ctx, ops: Vec<super::busy::WatchOp>) {
+    use super::busy::WatchOp;
+    for op in ops {
+        match op {
+            WatchOp::Unwatch { client } => ctx.store.watches.unwatch_all(client),
+            WatchOp::Watch {
+                client,
+                db,
+                keys,
+                dirty,
+            } => {
+                for key in keys {
+                    let expired =
+                        crate::cmd::tx::stored_but_expired(&ctx.store.dbs[db], &key, ctx.now_ms);
+                    ctx.store.watches.watch(client, db, key, expired);
+                }
+                if dirty {
+                    ctx.store.watches.doom(client);
+                }
+            }
+        }
     }
 }
 
@@ -218,38 +262,6 @@ impl Handles {
             installed: std::sync::atomic::AtomicBool::new(false),
         })
     }
-}
-
-/// An error redis.call raises: the `err` text of the table Redis would raise. Bytes: a
-/// command's error may quote a client's argument, which goes back as it came.
-#[derive(Debug)]
-pub(crate) struct ScriptError(pub Vec<u8>, pub Counted);
-
-/// Whether a [`ScriptError`] was a command's error, already counted in the error stats
-/// (its table carries `ignore_error_stats_update`), or redis.call's own (no arguments,
-/// arguments of the wrong type, outside a script).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Counted {
-    Yes,
-    No,
-}
-
-impl std::fmt::Display for ScriptError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&String::from_utf8_lossy(&self.0))
-    }
-}
-
-impl std::error::Error for ScriptError {}
-
-/// The `err` text of an error table.
-fn err_text(v: &Value) -> Vec<u8> {
-    if let Value::Table(t) = v {
-        if let Ok(Value::String(s)) = t.raw_get::<Value>("err") {
-            return s.as_bytes().to_vec();
-        }
-    }
-    b"ERR unknown error".to_vec()
 }
 
 /// Calls the script under `xpcall` with the run published in `CURRENT` (for redis.call,
@@ -639,7 +651,18 @@ fn redis_call(
     };
     let reply = match check_and_call(ctx, state, args.cmd, &words) {
         Ok(reply) => reply,
-        Err(text) => return fail(text, true),
+        Err(text) => {
+            // Redis's scriptCall counts a refusal as an error reply at once (its table is
+            // marked counted): once, even if the script then fails with it.
+            let t = convert::error_table(lua, text.as_bytes())?;
+            let err = t.raw_get::<mlua::LuaString>("err")?.as_bytes().to_vec();
+            if !ctx.store.loading {
+                ctx.store.cmdstats.record_error(&err);
+                ctx.store.cmdstats.last_script_error = Some(err);
+            }
+            t.raw_set("ignore_error_stats_update", true)?;
+            return Ok(Called::Failed(Value::Table(t)));
+        }
     };
     if let Reply::Error(_) = &reply {
         return Ok(Called::Failed(convert::reply_to_lua(lua, &reply, false)?));
@@ -724,6 +747,13 @@ fn script_checks(
     {
         return Err("-READONLY You can't write against a read only replica.");
     }
+    if own & flags::WRITE != 0
+        && !state.wrote
+        && !state.from_primary
+        && dispatch::lacks_good_replicas(ctx.store)
+    {
+        return Err("-NOREPLICAS Not enough good replicas to write.");
+    }
     if !state.allow_oom
         && ctx.store.config.maxmemory > 0
         && !state.from_primary
@@ -735,7 +765,15 @@ fn script_checks(
     }
     if own & flags::WRITE != 0 {
         state.wrote = true;
-        ctx.store.scripts.busy.wrote.store(true, Ordering::Relaxed);
+        let busy = &ctx.store.scripts.busy;
+        busy.wrote.store(true, Ordering::Relaxed);
+        // WATCHes answered during this busy run see the write (usually none: one load).
+        if busy.has_deferred() {
+            let mut keys = Vec::new();
+            cmd.for_each_key_position(words, |i| keys.push(words[i].as_ref()));
+            let all = keys.is_empty() || matches!(cmd.name, "move" | "copy" | "swapdb");
+            busy.script_writes(state.client.db, &keys, all);
+        }
     }
     check_cluster(ctx, state, cmd, words)
 }
@@ -862,9 +900,6 @@ fn install_hook(lua: &Lua, busy: Arc<BusyState>) {
 /// driver, other connections) to another thread, so the node keeps answering (-BUSY).
 const HANDOFF_MS: u64 = 50;
 
-/// The message of a killed script.
-pub(crate) const KILLED: &str = "Script killed by user with SCRIPT KILL...";
-
 /// Redis runs a GC step every 50 scripts instead of letting a full cycle add latency.
 fn gc_step(lua: &Lua) {
     use std::sync::atomic::AtomicU32;
@@ -872,190 +907,4 @@ fn gc_step(lua: &Lua) {
     if RUNS.fetch_add(1, Ordering::Relaxed) % 50 == 49 {
         let _ = lua.gc_step();
     }
-}
-
-/// The error handler every run uses (Redis's __redis__err__handler): an error becomes a
-/// table `{err = "CODE msg", source = ..., line = ...}` naming the script line that raised
-/// it, skipping C functions and our own prelude's frames.
-pub(crate) fn error_handler(
-    lua: &Lua,
-    busy: Arc<BusyState>,
-    globals: &Table,
-) -> mlua::Result<Function> {
-    let tostring: Function = globals.raw_get("tostring")?;
-    lua.create_function(move |lua, err: Value| {
-        let frame = script_frame(lua);
-        let table = match err {
-            Value::Table(t) => t,
-            Value::Error(e) if script_error(&e).is_some() => {
-                let t = lua.create_table()?;
-                let text = script_error(&e).unwrap_or_default();
-                t.raw_set("err", lua.create_string(text)?)?;
-                t.raw_set("ignore_error_stats_update", true)?;
-                t
-            }
-            Value::Error(e) => {
-                let msg = if busy.kill.load(Ordering::Acquire) {
-                    format!("ERR {KILLED}")
-                } else {
-                    let place = frame
-                        .as_ref()
-                        .filter(|_| !unplaced(&e))
-                        .map(|(s, l)| format!("{}:{}: ", s.trim_start_matches('@'), l))
-                        .unwrap_or_default();
-                    format!("ERR {place}{}", error_text(&e))
-                };
-                let t = lua.create_table()?;
-                t.raw_set("err", msg)?;
-                t
-            }
-            other => {
-                let s: mlua::LuaString = tostring.call(other)?;
-                let t = lua.create_table()?;
-                let mut msg = b"ERR ".to_vec();
-                msg.extend_from_slice(&s.as_bytes());
-                t.raw_set("err", lua.create_string(msg)?)?;
-                t
-            }
-        };
-        if let Some((source, line)) = frame {
-            table.raw_set("source", source)?;
-            table.raw_set("line", line)?;
-        }
-        Ok(table)
-    })
-}
-
-/// An error Lua itself raises from inside a library function (luaG_runerror, e.g. "table
-/// index is nil"): its text carries no script position, unlike luaL_error's.
-#[derive(Debug)]
-pub(crate) struct Unplaced(pub String);
-
-impl std::fmt::Display for Unplaced {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl std::error::Error for Unplaced {}
-
-/// Whether `e` is an [`Unplaced`] error.
-fn unplaced(e: &mlua::Error) -> bool {
-    match e {
-        mlua::Error::CallbackError { cause, .. } => unplaced(cause),
-        mlua::Error::ExternalError(x) => x.downcast_ref::<Unplaced>().is_some(),
-        _ => false,
-    }
-}
-
-/// The text of a ScriptError (redis.call's failures) inside `e`, if that is what it is.
-fn script_error(e: &mlua::Error) -> Option<Vec<u8>> {
-    match e {
-        mlua::Error::CallbackError { cause, .. } => script_error(cause),
-        mlua::Error::ExternalError(x) => x.downcast_ref::<ScriptError>().map(|s| s.0.clone()),
-        _ => None,
-    }
-}
-
-/// Whether `e` holds a [`ScriptError`] of a command's (already counted) error.
-fn counted_script_error(e: &mlua::Error) -> bool {
-    match e {
-        mlua::Error::CallbackError { cause, .. } => counted_script_error(cause),
-        mlua::Error::ExternalError(x) => x
-            .downcast_ref::<ScriptError>()
-            .is_some_and(|s| s.1 == Counted::Yes),
-        _ => false,
-    }
-}
-
-/// The innermost message of an error raised from Rust.
-pub(crate) fn error_text(e: &mlua::Error) -> String {
-    match e {
-        mlua::Error::CallbackError { cause, .. } => error_text(cause),
-        mlua::Error::ExternalError(x) => x.to_string(),
-        mlua::Error::RuntimeError(m) => m.clone(),
-        mlua::Error::MemoryError(m) => m.clone(),
-        other => other.to_string(),
-    }
-}
-
-/// The message handler of the sandbox's pcall. An error a Rust function raised (not
-/// redis.call's, not one that must stay unplaced) becomes the string a C library's
-/// luaL_error raises: the place of the line that called the function, then the message.
-/// Anything else is left as it is.
-pub(crate) fn placed(lua: &Lua, v: Value) -> mlua::Result<Value> {
-    let Value::Error(e) = &v else {
-        return Ok(v);
-    };
-    if script_error(e).is_some() || unplaced(e) {
-        return Ok(v);
-    }
-    // Level 0 is this handler, 1 the function that raised, 2 its caller: luaL_where(L, 1)
-    // as seen from the function that raised.
-    let place = lua
-        .inspect_stack(2, |d| {
-            let src = d.source().short_src.map(|s| s.into_owned());
-            match (src, d.current_line()) {
-                (Some(src), Some(line)) if line > 0 => format!("{src}:{line}: "),
-                _ => String::new(),
-            }
-        })
-        .unwrap_or_default();
-    let text = format!("{place}{}", error_text(e));
-    Ok(Value::String(lua.create_string(text)?))
-}
-
-/// What Redis's Lua would have raised in place of an error a Rust function raised, for an
-/// xpcall message handler: redis.call's failure is the error table
-/// `{err = ...}` (with `ignore_error_stats_update = true` for a command's error), a library function's error the string
-/// luaL_error makes (the calling line's place, then the message). Anything else is left
-/// as it is. Called from the sandbox's xpcall handler: level 1 is that handler, 2 the
-/// function that raised, 3 its caller.
-pub(crate) fn as_raised(lua: &Lua, v: Value) -> mlua::Result<Value> {
-    let Value::Error(e) = &v else {
-        return Ok(v);
-    };
-    if let Some(text) = script_error(e) {
-        let t = lua.create_table()?;
-        t.raw_set("err", lua.create_string(text)?)?;
-        if counted_script_error(e) {
-            t.raw_set("ignore_error_stats_update", true)?;
-        }
-        return Ok(Value::Table(t));
-    }
-    let place = if unplaced(e) {
-        String::new()
-    } else {
-        lua.inspect_stack(3, |d| {
-            let src = d.source().short_src.map(|s| s.into_owned());
-            match (src, d.current_line()) {
-                (Some(src), Some(line)) if line > 0 => format!("{src}:{line}: "),
-                _ => String::new(),
-            }
-        })
-        .unwrap_or_default()
-    };
-    let text = format!("{place}{}", error_text(e));
-    Ok(Value::String(lua.create_string(text)?))
-}
-
-/// (source, current line) of the script frame the error belongs to.
-fn script_frame(lua: &Lua) -> Option<(String, i64)> {
-    for level in 1..8 {
-        let info = lua.inspect_stack(level, |d| {
-            let src = d.source();
-            (
-                src.what,
-                src.source.map(|s| s.into_owned()),
-                d.current_line(),
-            )
-        })?;
-        match info {
-            ("C", _, _) => continue,
-            (_, Some(s), _) if s == "=rubra" => continue,
-            (_, Some(s), Some(line)) => return Some((s, line as i64)),
-            _ => continue,
-        }
-    }
-    None
 }

@@ -346,19 +346,24 @@ fn memory_fields(s: &crate::store::Store, line: &mut Line) {
     line("allocator_resident", &rss);
     line("total_system_memory", &system);
     line("total_system_memory_human", &human(system));
-    line("used_memory_lua", &lua);
-    line("used_memory_vm_eval", &lua);
-    line("used_memory_lua_human", &human(lua));
+    // One Lua heap for EVAL and functions: the libraries' part is the functions' VM (Redis
+    // has a Lua state for each), the rest EVAL's (used_memory_lua is EVAL's only).
+    let vm_functions = s.scripts.functions.vm_bytes().min(lua);
+    let vm_eval = lua - vm_functions;
+    let functions = s.scripts.functions.cache_bytes();
+    line("used_memory_lua", &vm_eval);
+    line("used_memory_vm_eval", &vm_eval);
+    line("used_memory_lua_human", &human(vm_eval));
     line("used_memory_scripts_eval", &scripts);
     line("number_of_cached_scripts", &s.scripts.scripts.len());
     line("number_of_functions", &s.scripts.functions.function_count());
     line("number_of_libraries", &s.scripts.library_codes().len());
-    line("used_memory_vm_functions", &0);
+    line("used_memory_vm_functions", &vm_functions);
     line("used_memory_vm_total", &lua);
     line("used_memory_vm_total_human", &human(lua));
-    line("used_memory_functions", &0);
-    line("used_memory_scripts", &scripts);
-    line("used_memory_scripts_human", &human(scripts));
+    line("used_memory_functions", &functions);
+    line("used_memory_scripts", &(scripts + functions));
+    line("used_memory_scripts_human", &human(scripts + functions));
     // Printed signed (%lld) by Redis: past 2^63 - 1 it shows negative.
     line("maxmemory", &(s.config.maxmemory as i64));
     line("maxmemory_human", &human(s.config.maxmemory as usize));

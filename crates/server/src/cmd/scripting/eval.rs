@@ -66,6 +66,7 @@ fn generic(ctx: &mut Ctx, args: &[Bytes], by_sha: bool, ro: bool) -> CmdResult {
         name: sha,
         keys,
         args: argv,
+        command: args,
     };
     Ok(run::run(ctx, &func, &inv))
 }

@@ -44,6 +44,7 @@ fn generic(ctx: &mut Ctx, args: &[Bytes], ro: bool) -> CmdResult {
         name: &name,
         keys,
         args: argv,
+        command: args,
     };
     Ok(run::run(ctx, &func, &inv))
 }
@@ -156,7 +157,16 @@ pub(crate) fn function(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
         }
         Reply::OK
     } else if is(sub, "flush") {
-        if n > 3 || (n == 3 && !is(&args[2], "sync") && !is(&args[2], "async")) {
+        if n > 3 {
+            // Redis's addReplySubcommandSyntaxError, the subcommand as the client wrote it.
+            let sub = &args[1][..args[1].len().min(128)];
+            return Err(crate::cmd::err::echo(&[
+                b"ERR unknown subcommand or wrong number of arguments for '",
+                sub,
+                b"'. Try FUNCTION HELP.",
+            ]));
+        }
+        if n == 3 && !is(&args[2], "sync") && !is(&args[2], "async") {
             return Err(Reply::err(
                 "ERR FUNCTION FLUSH only supports SYNC|ASYNC option",
             ));
@@ -261,25 +271,18 @@ fn list(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
     Ok(Reply::Array(out))
 }
 
-/// FUNCTION STATS: the running script (none can be, when this runs under the lock) and
-/// the engine's counts.
+/// FUNCTION STATS: the running script (none can be, when this runs under the lock; see
+/// `script::busy_serve` for the answer during a busy one) and the engine's counts.
 fn stats(ctx: &mut Ctx) -> Reply {
-    let bulk = |s: &str| Reply::Bulk(Bytes::copy_from_slice(s.as_bytes()));
     let f = &ctx.store.scripts.functions;
     Reply::Map(vec![
-        (bulk("running_script"), Reply::Nil),
         (
-            bulk("engines"),
-            Reply::Map(vec![(
-                bulk("LUA"),
-                Reply::Map(vec![
-                    (bulk("libraries_count"), Reply::Int(f.libs.len() as i64)),
-                    (
-                        bulk("functions_count"),
-                        Reply::Int(f.function_count() as i64),
-                    ),
-                ]),
-            )]),
+            Reply::Bulk(Bytes::from_static(b"running_script")),
+            Reply::Nil,
+        ),
+        (
+            Reply::Bulk(Bytes::from_static(b"engines")),
+            crate::script::functions::engine_stats(f.libs.len(), f.function_count()),
         ),
     ])
 }
