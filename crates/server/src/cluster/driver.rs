@@ -48,6 +48,10 @@ pub(crate) struct ClusterDriver {
     pub down_policy: DownPolicy,
     /// Atomic slot migrations (CLUSTER MIGRATESLOTS) on either side.
     pub migrations: crate::cluster::migration::Migrations,
+    /// DEBUG DROP-CLUSTER-PACKET-FILTER: bus frames of this message type are dropped on
+    /// arrival (-1, the default, drops none). Redis's test suite uses it to keep a node
+    /// in the handshake phase or deaf to one kind of message.
+    pub drop_packet_filter: i64,
 }
 
 fn param_u64(config: &Config, name: &str, default: u64) -> u64 {
@@ -136,6 +140,7 @@ impl ClusterDriver {
             bus_port,
             down_policy: DownPolicy::default(),
             migrations: Default::default(),
+            drop_packet_filter: -1,
         };
         driver.save_config(true)?;
         tracing::info!(
@@ -328,6 +333,12 @@ pub(crate) fn on_frame(store: &mut Store, from_ip: &str, frame: &[u8]) -> Result
     let Some(driver) = store.cluster.as_mut() else {
         return Err("cluster mode is off".into());
     };
+    if driver.drop_packet_filter >= 0
+        && rubra_cluster::wire::peek_type(frame).map(i64::from) == Some(driver.drop_packet_filter)
+    {
+        tracing::warn!("Dropping packet that matches debug drop filter");
+        return Ok(());
+    }
     driver.node.set_repl_offset(offset);
     let outs = driver
         .node
