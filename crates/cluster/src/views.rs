@@ -76,7 +76,8 @@ pub struct ShardNode {
     /// "master" or "replica".
     pub role: &'static str,
     pub replication_offset: u64,
-    /// "online", "failed" (or "loading", which only the server knows).
+    /// "online" or "fail" (Redis's "loading", for a replica whose offset is 0, needs the
+    /// primary's periodic PING to move offsets on an idle shard; see docs/fuzzing.md).
     pub health: &'static str,
 }
 
@@ -100,7 +101,8 @@ fn shard_node(n: &NodeInfo, me: &NodeId, my_offset: u64) -> ShardNode {
         } else {
             n.repl_offset
         },
-        health: if n.failed() { "failed" } else { "online" },
+        // Redis 7.0's word for a node flagged FAIL is "fail" (clusterGenNodesSlotsInfo).
+        health: if n.failed() { "fail" } else { "online" },
     }
 }
 
@@ -224,7 +226,7 @@ mod tests {
         assert_eq!(sh[0].slots, vec![(0, 99), (200, 200)]);
         assert_eq!(sh[0].nodes.len(), 3);
         assert_eq!(sh[0].nodes[0].replication_offset, 42);
-        assert_eq!(sh[0].nodes[2].health, "failed");
+        assert_eq!(sh[0].nodes[2].health, "fail");
         let info = cluster_info(&st, true);
         assert_eq!(info.slots_assigned, 101);
         assert_eq!(info.size, 1);

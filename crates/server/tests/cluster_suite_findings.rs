@@ -3,7 +3,7 @@
 //! redis-server with the same steps, and both must give the same observations.
 
 mod common;
-use common::cluster::wait_for;
+use common::cluster::{make_cluster_bin, wait_for};
 use common::{rubra_bin, TestServer};
 use std::path::Path;
 use std::time::Duration;
@@ -70,4 +70,37 @@ fn logfile_scenario(bin: &Path) -> bool {
 fn logfile_receives_the_log() {
     assert!(logfile_scenario(redis_bin()), "redis-server reference");
     assert!(logfile_scenario(&rubra_bin()), "rubra-server wrote no node.log");
+}
+
+/// The `health` of every node in `s`'s CLUSTER SHARDS, sorted.
+fn shard_health(s: &TestServer) -> Vec<String> {
+    let text = s.cli(&["cluster", "shards"]);
+    let lines: Vec<&str> = text.lines().collect();
+    let mut out: Vec<String> = lines
+        .windows(2)
+        .filter(|w| w[0] == "health")
+        .map(|w| w[1].to_string())
+        .collect();
+    out.sort();
+    out
+}
+
+/// CLUSTER SHARDS names a node flagged FAIL with health "fail" (28-cluster-shards, "Verify
+/// health as fail for killed node"); we said "failed". Three primaries, one killed: the
+/// other two flag it FAIL and report it so.
+fn killed_node_health(bin: &Path) -> Vec<String> {
+    let mut nodes = make_cluster_bin(bin, 3, 0, &["--cluster-node-timeout", "1000"]);
+    nodes[2].kill9();
+    let seen = wait_for(Duration::from_secs(20), || {
+        shard_health(&nodes[0]).iter().any(|h| h != "online")
+    });
+    assert!(seen, "the killed node stayed online in CLUSTER SHARDS");
+    shard_health(&nodes[0])
+}
+
+#[test]
+fn cluster_shards_health_of_a_failed_node_is_fail() {
+    let redis = killed_node_health(redis_bin());
+    assert_eq!(redis, ["fail", "online", "online"], "redis-server reference");
+    assert_eq!(killed_node_health(&rubra_bin()), redis);
 }
