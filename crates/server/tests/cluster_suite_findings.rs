@@ -3,7 +3,7 @@
 //! redis-server with the same steps, and both must give the same observations.
 
 mod common;
-use common::cluster::{make_cluster_bin, wait_for};
+use common::cluster::{make_cluster_bin, parse_nodes, wait_for};
 use common::{rubra_bin, TestServer};
 use std::path::Path;
 use std::time::Duration;
@@ -33,14 +33,20 @@ fn drop_filter_scenario(bin: &Path) -> (String, usize, usize, usize) {
     let a = TestServer::start_cluster_bin(bin, &timeout);
     let b = TestServer::start_cluster_bin(bin, &timeout);
     let reply = a.cli(&["debug", "drop-cluster-packet-filter", "2"]);
-    assert_eq!(b.cli(&["cluster", "meet", "127.0.0.1", &a.port.to_string()]), "OK");
+    assert_eq!(
+        b.cli(&["cluster", "meet", "127.0.0.1", &a.port.to_string()]),
+        "OK"
+    );
     // Long enough for several MEET attempts and for the handshake to expire on b.
     std::thread::sleep(Duration::from_millis(2500));
     let a_while_dropping = known_nodes(&a);
     wait_for(Duration::from_secs(10), || known_nodes(&b) == 1);
     let b_after_handshake = known_nodes(&b);
     assert_eq!(a.cli(&["debug", "drop-cluster-packet-filter", "-1"]), "OK");
-    assert_eq!(b.cli(&["cluster", "meet", "127.0.0.1", &a.port.to_string()]), "OK");
+    assert_eq!(
+        b.cli(&["cluster", "meet", "127.0.0.1", &a.port.to_string()]),
+        "OK"
+    );
     wait_for(Duration::from_secs(10), || known_nodes(&a) == 2);
     (reply, a_while_dropping, b_after_handshake, known_nodes(&a))
 }
@@ -69,7 +75,10 @@ fn logfile_scenario(bin: &Path) -> bool {
 #[test]
 fn logfile_receives_the_log() {
     assert!(logfile_scenario(redis_bin()), "redis-server reference");
-    assert!(logfile_scenario(&rubra_bin()), "rubra-server wrote no node.log");
+    assert!(
+        logfile_scenario(&rubra_bin()),
+        "rubra-server wrote no node.log"
+    );
 }
 
 /// The `health` of every node in `s`'s CLUSTER SHARDS, sorted.
@@ -101,6 +110,42 @@ fn killed_node_health(bin: &Path) -> Vec<String> {
 #[test]
 fn cluster_shards_health_of_a_failed_node_is_fail() {
     let redis = killed_node_health(redis_bin());
-    assert_eq!(redis, ["fail", "online", "online"], "redis-server reference");
+    assert_eq!(
+        redis,
+        ["fail", "online", "online"],
+        "redis-server reference"
+    );
     assert_eq!(killed_node_health(&rubra_bin()), redis);
+}
+
+/// SPUBLISH to a channel whose slot is MIGRATING is served by the source
+/// until the slot is handed over: channels are not keys, so there is no "missing key" to
+/// send an ASK for (25-pubsubshard-slot-migration). We answered -ASK.
+fn spublish_on_migrating_slot(bin: &Path) -> Vec<String> {
+    let nodes = make_cluster_bin(bin, 3, 0, &["--cluster-node-timeout", "3000"]);
+    let slot: u16 = nodes[0]
+        .cli(&["cluster", "keyslot", "mychannel"])
+        .parse()
+        .unwrap_or(0);
+    let view = parse_nodes(&nodes[0].cli(&["cluster", "nodes"]));
+    let owns =
+        |n: &&common::cluster::NodeLine| n.slots.iter().any(|&(a, b)| (a..=b).contains(&slot));
+    let owner = view.iter().find(owns).expect("owner of the slot");
+    let other = view.iter().find(|n| !owns(n)).expect("another primary");
+    let from = nodes
+        .iter()
+        .find(|s| common::cluster::addr(s) == owner.addr)
+        .expect("owner server");
+    let slot = slot.to_string();
+    vec![
+        from.cli(&["cluster", "setslot", &slot, "migrating", &other.id]),
+        from.cli(&["spublish", "mychannel", "hello"]),
+    ]
+}
+
+#[test]
+fn shard_pubsub_is_served_by_the_source_of_a_migrating_slot() {
+    let redis = spublish_on_migrating_slot(redis_bin());
+    assert_eq!(redis, ["OK", "0"], "redis-server reference");
+    assert_eq!(spublish_on_migrating_slot(&rubra_bin()), redis);
 }
