@@ -149,3 +149,54 @@ fn shard_pubsub_is_served_by_the_source_of_a_migrating_slot() {
     assert_eq!(redis, ["OK", "0"], "redis-server reference");
     assert_eq!(spublish_on_migrating_slot(&rubra_bin()), redis);
 }
+
+/// The hostname part (after ',') of the address in `s`'s CLUSTER NODES line for the node
+/// whose line contains `which` ("myself", or a node id).
+fn hostname_in_nodes(s: &TestServer, which: &str) -> String {
+    s.cli(&["cluster", "nodes"])
+        .lines()
+        .find(|l| l.contains(which))
+        .and_then(|l| l.split(' ').nth(1))
+        .and_then(|a| a.split_once(','))
+        .map(|(_, h)| h.to_string())
+        .unwrap_or_default()
+}
+
+/// cluster-announce-hostname: CONFIG SET takes effect on the node itself at once (27-
+/// endpoints read CLUSTER SLOTS right after it; we applied it at the next 100 ms tick),
+/// and a hostname set back to "" is forgotten by the peers (a PING without the hostname
+/// extension means none; we kept the old one). Returns (own hostname right after the
+/// set, a peer's view once propagated, a peer's view after the removal).
+fn hostname_scenario(bin: &Path) -> (String, String, String) {
+    let nodes = make_cluster_bin(bin, 3, 0, &["--cluster-node-timeout", "1000"]);
+    let id = nodes[0].cli(&["cluster", "myid"]);
+    assert_eq!(
+        nodes[0].cli(&["config", "set", "cluster-announce-hostname", "host-0.com"]),
+        "OK"
+    );
+    let own = hostname_in_nodes(&nodes[0], "myself");
+    wait_for(Duration::from_secs(10), || {
+        hostname_in_nodes(&nodes[1], &id) == "host-0.com"
+    });
+    let propagated = hostname_in_nodes(&nodes[1], &id);
+    assert_eq!(
+        nodes[0].cli(&["config", "set", "cluster-announce-hostname", ""]),
+        "OK"
+    );
+    wait_for(Duration::from_secs(10), || {
+        hostname_in_nodes(&nodes[1], &id).is_empty()
+    });
+    (own, propagated, hostname_in_nodes(&nodes[1], &id))
+}
+
+#[test]
+fn announced_hostname_applies_at_once_and_its_removal_propagates() {
+    let redis = hostname_scenario(redis_bin());
+    let expected = (
+        "host-0.com".to_string(),
+        "host-0.com".to_string(),
+        String::new(),
+    );
+    assert_eq!(redis, expected, "redis-server reference");
+    assert_eq!(hostname_scenario(&rubra_bin()), redis);
+}

@@ -252,21 +252,27 @@ fn feed_inputs(store: &mut Store, now: u64) {
     }
 }
 
-/// One clusterCron step (called every ~100 ms by the bus ticker).
-pub(crate) fn tick(store: &mut Store) {
-    let now = now_ms();
-    feed_inputs(store, now);
+/// Gives the node the cluster-* parameters of the config table when they changed. CONFIG
+/// SET calls it at once, as Redis applies them in the command (a test that sets
+/// cluster-announce-hostname and then reads CLUSTER SLOTS on the same node saw the old
+/// value for up to a tick); the tick calls it too, for any other path.
+pub(crate) fn sync_config(store: &mut Store) {
     let (wanted, _) = node_config(&store.config);
     let Some(driver) = store.cluster.as_mut() else {
         return;
     };
-    // CONFIG SET of a cluster-* parameter takes effect here, within one tick: the
-    // parameters live in the one config table, and the node gets a copy when it differs.
     if wanted != *driver.node.config() {
         tracing::info!("cluster configuration changed");
         let outs = driver.node.set_config(wanted);
         apply(store, outs);
     }
+}
+
+/// One clusterCron step (called every ~100 ms by the bus ticker).
+pub(crate) fn tick(store: &mut Store) {
+    let now = now_ms();
+    feed_inputs(store, now);
+    sync_config(store);
     let Some(driver) = store.cluster.as_mut() else {
         return;
     };
