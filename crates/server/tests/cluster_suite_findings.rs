@@ -200,3 +200,91 @@ fn announced_hostname_applies_at_once_and_its_removal_propagates() {
     assert_eq!(redis, expected, "redis-server reference");
     assert_eq!(hostname_scenario(&rubra_bin()), redis);
 }
+
+/// `text` with every node's port and id replaced by its index, so two clusters' replies
+/// compare.
+fn normalized(text: &str, nodes: &[TestServer], ids: &[String]) -> String {
+    let mut t = text.to_string();
+    for (i, id) in ids.iter().enumerate() {
+        t = t.replace(id.as_str(), &format!("id{i}"));
+    }
+    for (i, s) in nodes.iter().enumerate() {
+        t = t.replace(&s.port.to_string(), &format!("port{i}"));
+    }
+    t
+}
+
+/// cluster-preferred-endpoint-type (27-endpoints): with `hostname`, CLUSTER SLOTS,
+/// CLUSTER SHARDS and MOVED give the announced hostname ("?" for a node without one) and
+/// SLOTS lists the ip in its map; with `unknown-endpoint`, a null / empty endpoint. We
+/// always gave the ip. Node 0 announces me.com, node 1 nothing, node 2 them.com; node 0
+/// answers under each setting.
+fn preferred_endpoint_scenario(bin: &Path) -> Vec<String> {
+    let nodes = make_cluster_bin(bin, 3, 0, &["--cluster-node-timeout", "1000"]);
+    let ids: Vec<String> = nodes.iter().map(|s| s.cli(&["cluster", "myid"])).collect();
+    for (s, h) in nodes.iter().zip(["me.com", "", "them.com"]) {
+        assert_eq!(
+            s.cli(&["config", "set", "cluster-announce-hostname", h]),
+            "OK"
+        );
+    }
+    wait_for(Duration::from_secs(10), || {
+        hostname_in_nodes(&nodes[0], &ids[2]) == "them.com"
+    });
+    let view = parse_nodes(&nodes[0].cli(&["cluster", "nodes"]));
+    // A key owned by each other node.
+    let key_of = |i: usize| {
+        let owner = view.iter().find(|n| n.id == ids[i]).expect("node line");
+        (0..)
+            .map(|k| format!("key{k}"))
+            .find(|k| {
+                let slot = rubra_keys::key_slot(k.as_bytes());
+                owner.slots.iter().any(|&(a, b)| (a..=b).contains(&slot))
+            })
+            .unwrap_or_default()
+    };
+    let (k1, k2) = (key_of(1), key_of(2));
+    let mut out = Vec::new();
+    for preferred in ["ip", "hostname", "unknown-endpoint"] {
+        let n0 = &nodes[0];
+        out.push(n0.cli(&[
+            "config",
+            "set",
+            "cluster-preferred-endpoint-type",
+            preferred,
+        ]));
+        for args in [
+            vec!["cluster", "slots"],
+            vec!["cluster", "shards"],
+            vec!["set", &k1, "v"],
+            vec!["set", &k2, "v"],
+        ] {
+            let text = normalized(&n0.cli(&args), &nodes, &ids);
+            out.push(if args[1] == "shards" {
+                // Shards come in the order of Redis's node dict (a hash): compare them
+                // as a set.
+                let mut shards: Vec<&str> = text.split("slots\n").collect();
+                shards.sort_unstable();
+                shards.join("slots\n")
+            } else {
+                text
+            });
+        }
+    }
+    out
+}
+
+#[test]
+fn preferred_endpoint_type_shapes_slots_shards_and_redirects() {
+    let redis = preferred_endpoint_scenario(redis_bin());
+    assert!(
+        redis
+            .iter()
+            .any(|r| r.contains("MOVED") && r.contains("them.com:port2")),
+        "redis-server reference: {redis:?}"
+    );
+    let rubra = preferred_endpoint_scenario(&rubra_bin());
+    for (a, b) in rubra.iter().zip(&redis) {
+        assert_eq!(a, b);
+    }
+}

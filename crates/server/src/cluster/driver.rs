@@ -46,6 +46,8 @@ pub(crate) struct ClusterDriver {
     /// cluster-allow-reads-when-down / -pubsubshard-when-down, read from the config after
     /// every [`apply`] so the per-request decision does not parse config strings.
     pub down_policy: DownPolicy,
+    /// cluster-preferred-endpoint-type, read from the config with `down_policy`.
+    pub preferred_endpoint: crate::cluster::routing::Preferred,
     /// Atomic slot migrations (CLUSTER MIGRATESLOTS) on either side.
     pub migrations: crate::cluster::migration::Migrations,
     /// DEBUG DROP-CLUSTER-PACKET-FILTER: bus frames of this message type are dropped on
@@ -139,6 +141,7 @@ impl ClusterDriver {
             repl_down_since: None,
             bus_port,
             down_policy: DownPolicy::default(),
+            preferred_endpoint: Default::default(),
             migrations: Default::default(),
             drop_packet_filter: -1,
         };
@@ -266,6 +269,7 @@ pub(crate) fn sync_config(store: &mut Store) {
         let outs = driver.node.set_config(wanted);
         apply(store, outs);
     }
+    refresh_down_policy(store);
 }
 
 /// One clusterCron step (called every ~100 ms by the bus ticker).
@@ -474,8 +478,9 @@ pub(crate) fn delete_in_slot(store: &mut Store, slot: u16, budget: usize) -> u64
     deleted
 }
 
-/// Reads what a down cluster may still serve from the config (CONFIG SET can change it
-/// at any time; every tick passes through [`apply`]).
+/// Reads what a down cluster may still serve, and the preferred endpoint type, from the
+/// config (CONFIG SET can change them at any time; it calls [`sync_config`], and every
+/// tick passes through [`apply`]).
 pub(crate) fn refresh_down_policy(store: &mut Store) {
     let policy = DownPolicy {
         allow_reads: store.config.get_value("cluster-allow-reads-when-down") == "yes",
@@ -484,7 +489,11 @@ pub(crate) fn refresh_down_policy(store: &mut Store) {
             .get_value("cluster-allow-pubsubshard-when-down")
             == "yes",
     };
+    let preferred = crate::cluster::routing::Preferred::from_config(
+        store.config.get_value("cluster-preferred-endpoint-type"),
+    );
     if let Some(driver) = store.cluster.as_mut() {
         driver.down_policy = policy;
+        driver.preferred_endpoint = preferred;
     }
 }
