@@ -288,3 +288,54 @@ fn preferred_endpoint_type_shapes_slots_shards_and_redirects() {
         assert_eq!(a, b);
     }
 }
+
+/// cluster-link-sendbuf-limit (24-links): a bus link whose send buffer passes the limit
+/// is freed and counted in CLUSTER INFO's total_cluster_links_buffer_limit_exceeded, so
+/// a peer that stopped reading (SIGSTOP here) does not grow our memory without bound. We
+/// queued without limit and always reported 0. Returns how many 128 KB PUBLISHes it took
+/// (None if 100 were not enough).
+fn sendbuf_limit_scenario(bin: &Path) -> Option<usize> {
+    // A long timeout, so the link is not dropped for an unanswered PING first.
+    let nodes = make_cluster_bin(bin, 3, 0, &["--cluster-node-timeout", "60000"]);
+    let exceeded = |s: &TestServer| {
+        common::cluster::info_field_of(
+            &s.cli(&["cluster", "info"]),
+            "total_cluster_links_buffer_limit_exceeded",
+        )
+    };
+    assert_eq!(exceeded(&nodes[0]), "0");
+    let limit = (256 * 1024).to_string();
+    assert_eq!(
+        nodes[0].cli(&["config", "set", "cluster-link-sendbuf-limit", &limit]),
+        "OK"
+    );
+    common::signal(nodes[1].pid(), "STOP");
+    let mut conn = nodes[0].conn();
+    let message = vec![b'x'; 128 * 1024];
+    let mut needed = None;
+    for i in 1..=100 {
+        let _: redis::RedisResult<i64> = redis::cmd("PUBLISH")
+            .arg("channel")
+            .arg(&message)
+            .query(&mut conn);
+        std::thread::sleep(Duration::from_millis(100));
+        if exceeded(&nodes[0]) != "0" {
+            needed = Some(i);
+            break;
+        }
+    }
+    common::signal(nodes[1].pid(), "CONT");
+    needed
+}
+
+#[test]
+fn a_link_over_its_send_buffer_limit_is_freed_and_counted() {
+    let redis = sendbuf_limit_scenario(redis_bin());
+    assert!(redis.is_some(), "redis-server reference");
+    let rubra = sendbuf_limit_scenario(&rubra_bin());
+    eprintln!("128 KB messages needed: redis {redis:?}, rubra {rubra:?}");
+    assert!(
+        rubra.is_some(),
+        "no link freed after 100 messages of 128 KB"
+    );
+}

@@ -492,8 +492,12 @@ pub(crate) fn refresh_down_policy(store: &mut Store) {
     let preferred = crate::cluster::routing::Preferred::from_config(
         store.config.get_value("cluster-preferred-endpoint-type"),
     );
+    let sendbuf_limit =
+        crate::config::parse_memory(store.config.get_value("cluster-link-sendbuf-limit"))
+            .unwrap_or(0) as usize;
     if let Some(driver) = store.cluster.as_mut() {
         driver.down_policy = policy;
         driver.preferred_endpoint = preferred;
+        driver.links.sendbuf_limit = sendbuf_limit;
     }
 }

@@ -54,7 +54,8 @@ pub(crate) fn run(ctx: &mut Ctx, sub: &str, args: &[Bytes]) -> CmdResult {
         "info" => {
             let g = cluster_driver(ctx)?;
             let (sent, received) = g.node.message_stats();
-            let body = g.node.cluster_info().render(sent, received);
+            let freed = g.links.buffer_limit_exceeded;
+            let body = g.node.cluster_info().render(sent, received, freed);
             Ok(Reply::Verbatim(VerbatimFormat::Txt, body.into()))
         }
         "nodes" => {
