@@ -339,3 +339,39 @@ fn a_link_over_its_send_buffer_limit_is_freed_and_counted() {
         "no link freed after 100 messages of 128 KB"
     );
 }
+
+/// With `logfile` set, a node whose cluster bus port is taken exits with the reason in its
+/// log file and nothing on stderr (Redis's cluster harness counts any stderr output of an
+/// instance as a failure: a retried start on a busy bus port failed the file). We
+/// printed the reason on stderr. Returns (exit code, stderr, whether the log names it).
+fn busy_bus_port_scenario(bin: &Path) -> (Option<i32>, String, bool) {
+    let port = common::free_cluster_port();
+    let _bus = std::net::TcpListener::bind(("127.0.0.1", port + 10000)).expect("bus port");
+    let dir = std::env::temp_dir().join(format!("rubra-busy-bus-{}-{port}", std::process::id()));
+    let _ = std::fs::create_dir_all(&dir);
+    let out = std::process::Command::new(bin)
+        .args(["--port", &port.to_string(), "--cluster-enabled", "yes"])
+        .args(["--save", "", "--logfile", "node.log", "--dir"])
+        .arg(&dir)
+        .output()
+        .expect("run the server");
+    let log = std::fs::read_to_string(dir.join("node.log")).unwrap_or_default();
+    let _ = std::fs::remove_dir_all(&dir);
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    (
+        out.status.code(),
+        stderr,
+        log.to_lowercase().contains("cluster"),
+    )
+}
+
+#[test]
+fn a_busy_bus_port_is_reported_in_the_log_file_only() {
+    let redis = busy_bus_port_scenario(redis_bin());
+    assert_eq!(
+        redis,
+        (Some(1), String::new(), true),
+        "redis-server reference"
+    );
+    assert_eq!(busy_bus_port_scenario(&rubra_bin()), redis);
+}
