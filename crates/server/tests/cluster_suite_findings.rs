@@ -375,3 +375,48 @@ fn a_busy_bus_port_is_reported_in_the_log_file_only() {
     );
     assert_eq!(busy_bus_port_scenario(&rubra_bin()), redis);
 }
+
+/// A slot handed to another shard (CLUSTER SETSLOT NODE) unsubscribes the clients of its
+/// shard channels with a `sunsubscribe` push (25-pubsubshard-slot-migration waited for it
+/// and hung). We kept them subscribed to a channel whose messages now go elsewhere.
+/// Returns what the subscriber receives after the hand-over, as raw bytes.
+fn sunsubscribe_on_slot_handover(bin: &Path) -> String {
+    use std::io::{Read, Write};
+    let nodes = make_cluster_bin(bin, 3, 0, &["--cluster-node-timeout", "3000"]);
+    let slot: u16 = nodes[0]
+        .cli(&["cluster", "keyslot", "mychannel"])
+        .parse()
+        .unwrap_or(0);
+    let view = parse_nodes(&nodes[0].cli(&["cluster", "nodes"]));
+    let owns =
+        |n: &&common::cluster::NodeLine| n.slots.iter().any(|&(a, b)| (a..=b).contains(&slot));
+    let owner = view.iter().find(owns).expect("owner of the slot");
+    let other = view.iter().find(|n| !owns(n)).expect("another primary");
+    let from = nodes
+        .iter()
+        .find(|s| common::cluster::addr(s) == owner.addr)
+        .expect("owner server");
+    let mut sub = std::net::TcpStream::connect(("127.0.0.1", from.port)).expect("connect");
+    sub.set_read_timeout(Some(Duration::from_secs(3))).ok();
+    sub.write_all(b"SSUBSCRIBE mychannel\r\n").expect("write");
+    let mut buf = [0u8; 256];
+    let n = sub.read(&mut buf).unwrap_or(0);
+    assert!(String::from_utf8_lossy(&buf[..n]).contains("ssubscribe"));
+    let slot = slot.to_string();
+    assert_eq!(
+        from.cli(&["cluster", "setslot", &slot, "node", &other.id]),
+        "OK"
+    );
+    let n = sub.read(&mut buf).unwrap_or(0);
+    String::from_utf8_lossy(&buf[..n]).into_owned()
+}
+
+#[test]
+fn a_slot_handed_over_unsubscribes_its_shard_channels() {
+    let redis = sunsubscribe_on_slot_handover(redis_bin());
+    assert_eq!(
+        redis, "*3\r\n$12\r\nsunsubscribe\r\n$9\r\nmychannel\r\n:0\r\n",
+        "redis-server reference"
+    );
+    assert_eq!(sunsubscribe_on_slot_handover(&rubra_bin()), redis);
+}

@@ -433,7 +433,32 @@ pub(crate) fn apply(store: &mut Store, outs: Vec<Output>) {
             }
         }
     }
+    drop_foreign_shard_channels(store);
     refresh_down_policy(store);
+}
+
+/// Shard channels whose slot our shard no longer serves (SETSLOT NODE elsewhere, DELSLOTS,
+/// FLUSHSLOTS, a slot taken over by another shard) lose their subscribers, each told with
+/// `sunsubscribe`, as Redis's clusterDelSlot does: a shard-pub/sub client learns it must
+/// subscribe at the slot's new owner. A slot being imported here keeps its channels (an
+/// ASKING client may subscribe there). Nothing to do, and no cost, without shard
+/// subscriptions.
+fn drop_foreign_shard_channels(store: &mut Store) {
+    let Some(driver) = store.cluster.as_ref() else {
+        return;
+    };
+    let st = driver.node.state();
+    let me = st.myself;
+    let my_primary = st.me().primary;
+    let keep = |channel: &Bytes| {
+        let slot = rubra_keys::key_slot(channel);
+        let owner = st.slots.get(slot as usize).copied().flatten();
+        owner.is_some_and(|o| o == me || Some(o) == my_primary) || st.importing.contains_key(&slot)
+    };
+    let limits = store.config.pubsub_output_limits;
+    store
+        .pubsub
+        .drop_shard_channels(&mut store.clients, keep, now_ms(), limits);
 }
 
 /// Deletes our keys in slots another primary took over, propagating DELs to our replicas
