@@ -335,58 +335,97 @@ impl Node {
         }
     }
 
-    /// Replica migration (cluster-spec "Replica migration"): if some primary has no working
-    /// replica and ours has more than `migration_barrier`, the replica with the smallest
-    /// name among ours moves over.
+    /// Replica migration (cluster-spec "Replica migration"), as Redis 7.0's clusterCron
+    /// and clusterHandleSlaveMigration decide it. Working replicas are counted as Redis
+    /// does: not FAIL (a PFAIL replica still counts) for orphans and for the largest
+    /// replica set, not FAIL nor PFAIL for the migration barrier. Only when some primary
+    /// is orphaned, some primary has two or more working replicas and ours has the most
+    /// does one replica move: the one with the smallest name among the replicas of every
+    /// primary with that most, so one replica in the whole cluster migrates, not one per
+    /// such primary. The orphan must have been orphaned for MIGRATION_DELAY_MS first.
     pub(crate) fn check_replica_migration(&mut self, out: &mut Vec<Output>) {
         let now = self.now;
-        if !self.cfg.allow_replica_migration || !self.state_ok {
+        if !self.cfg.allow_replica_migration {
             return;
         }
         let Some(my_primary) = self.st.me().primary else {
             return;
         };
-        let ok_replicas = |st: &crate::state::ClusterState, p: &NodeId| -> Vec<NodeId> {
+        let myself = self.st.myself;
+        let non_failing = |st: &crate::state::ClusterState, p: &NodeId| -> usize {
             st.replicas_of(p)
-                .into_iter()
-                .filter(|r| st.nodes.get(r).is_some_and(|n| !n.down()))
-                .collect()
+                .iter()
+                .filter(|r| st.nodes.get(r).is_some_and(|n| !n.failed()))
+                .count()
         };
-        let primaries: Vec<NodeId> = self.st.slot_owners();
-        let mut max_replicas = 0;
-        let mut orphan: Option<NodeId> = None;
-        for p in &primaries {
-            let ok = ok_replicas(&self.st, p).len();
-            max_replicas = max_replicas.max(ok);
-            let Some(n) = self.st.nodes.get_mut(p) else {
+        // clusterCron's census of the other primaries.
+        let (mut orphaned, mut max_replicas, mut mine) = (0, 0, 0);
+        for (id, n) in &self.st.nodes {
+            if *id == myself || n.has(flags::NOADDR | flags::HANDSHAKE) {
+                continue;
+            }
+            if n.is_primary() && !n.failed() {
+                let ok = non_failing(&self.st, id);
+                if ok == 0 && self.st.slot_count(id) > 0 && n.has(flags::MIGRATE_TO) {
+                    orphaned += 1;
+                }
+                max_replicas = max_replicas.max(ok);
+                if *id == my_primary {
+                    mine = ok;
+                }
+            }
+        }
+        if orphaned == 0 || max_replicas < 2 || mine != max_replicas || !self.state_ok {
+            return;
+        }
+        // clusterHandleSlaveMigration: our primary keeps more than the barrier...
+        let reachable = self
+            .st
+            .replicas_of(&my_primary)
+            .iter()
+            .filter(|r| self.st.nodes.get(r).is_some_and(|n| !n.down()))
+            .count();
+        if reachable <= self.cfg.migration_barrier {
+            return;
+        }
+        // ...the first orphan serving slots is the target, and the candidate is the
+        // smallest replica name among the primaries with the most working replicas.
+        let ids: Vec<NodeId> = self.st.nodes.keys().copied().collect();
+        let mut target = None;
+        let mut candidate = myself;
+        for id in ids {
+            let ok = match self.st.nodes.get(&id) {
+                Some(n) if n.is_primary() => non_failing(&self.st, &id),
+                _ => 0,
+            };
+            let slots = self.st.slot_count(&id);
+            let Some(n) = self.st.nodes.get_mut(&id) else {
                 continue;
             };
-            if ok == 0 && n.has(flags::MIGRATE_TO) && !n.failed() {
+            let orphan = n.is_primary() && !n.failed() && n.has(flags::MIGRATE_TO) && ok == 0;
+            if orphan {
+                if target.is_none() && slots > 0 {
+                    target = Some(id);
+                }
                 if n.orphaned_time == 0 {
                     n.orphaned_time = now;
-                }
-                if orphan.is_none() && now.saturating_sub(n.orphaned_time) > MIGRATION_DELAY_MS {
-                    orphan = Some(*p);
                 }
             } else {
                 n.orphaned_time = 0;
             }
+            if ok == max_replicas {
+                for r in self.st.replicas_of(&id) {
+                    candidate = candidate.min(r);
+                }
+            }
         }
-        let mine = ok_replicas(&self.st, &my_primary);
-        let Some(target) = orphan else {
+        let Some(target) = target else {
             return;
         };
-        if mine.len() != max_replicas || mine.len() <= self.cfg.migration_barrier {
-            return;
+        let since = self.st.nodes.get(&target).map_or(now, |n| n.orphaned_time);
+        if candidate == myself && now.saturating_sub(since) > MIGRATION_DELAY_MS {
+            self.set_my_primary(out, target);
         }
-        if self.st.nodes.get(&my_primary).is_none_or(|n| n.down()) {
-            return;
-        }
-        let candidate = mine.iter().min().copied();
-        if candidate != Some(self.st.myself) {
-            return;
-        }
-        self.set_my_primary(out, target);
     }
 }
 

@@ -248,11 +248,16 @@ impl Node {
                 save = true;
                 moved = true;
             }
-            if let Some(hn) = p.hostname.as_deref().and_then(valid_hostname) {
-                if n.hostname != hn {
-                    n.hostname = hn;
-                    save = true;
-                }
+            // No hostname extension means no announced hostname (Redis's
+            // updateAnnouncedHostname with NULL): a node that set
+            // cluster-announce-hostname to "" stops sending it, and peers forget it.
+            let hn = match p.hostname.as_deref() {
+                Some(raw) => valid_hostname(raw),
+                None => Some(String::new()),
+            };
+            if let Some(hn) = hn.filter(|hn| *hn != n.hostname) {
+                n.hostname = hn;
+                save = true;
             }
             if ty == MsgType::Pong {
                 n.pong_received = now;

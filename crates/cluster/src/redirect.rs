@@ -96,7 +96,9 @@ pub fn decide(
         return Redirect::Unserved;
     };
     if owner == st.myself {
-        if let Some(&target) = st.migrating.get(&slot) {
+        // Shard channels are not keys: the source serves them until the slot's owner
+        // changes (Redis counts no missing keys for SSUBSCRIBE / SPUBLISH).
+        if let Some(&target) = st.migrating.get(&slot).filter(|_| !req.shard_pubsub) {
             let found = keys_present();
             if found < keys {
                 if found > 0 && keys > 1 {
@@ -183,6 +185,17 @@ mod tests {
             Redirect::Local
         );
         assert_eq!(decide(&st, true, OK, &req(&[]), no_keys), Redirect::Local);
+    }
+
+    #[test]
+    fn shard_channels_of_a_migrating_slot_stay_on_the_source() {
+        let mut st = state();
+        st.migrating.insert(5061, id(1));
+        let spublish = Request {
+            shard_pubsub: true,
+            ..req(&[5061])
+        };
+        assert_eq!(decide(&st, true, OK, &spublish, || 0), Redirect::Local);
     }
 
     #[test]

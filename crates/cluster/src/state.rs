@@ -217,8 +217,12 @@ impl ClusterState {
             }
             _ => return,
         };
-        if let Some(p) = old_primary {
-            self.refresh_migrate_to(&p);
+        if old_primary.is_some() && *id != self.myself {
+            // clusterSetNodeAsMaster: a replica that took over may get replicas by
+            // migration when it has none (it failed over a primary that had some).
+            if let Some(n) = self.nodes.get_mut(id) {
+                n.flags |= flags::MIGRATE_TO;
+            }
         }
     }
     /// Makes `id` a replica of `primary` (role change seen in a header or decided locally).
@@ -230,9 +234,6 @@ impl ClusterState {
         if let Some(p) = self.nodes.get_mut(&primary) {
             p.flags |= flags::MIGRATE_TO;
         }
-    }
-    fn refresh_migrate_to(&mut self, _primary: &NodeId) {
-        // MIGRATE_TO stays set once a primary had replicas, as in Redis; nothing to do.
     }
     /// Adds a failure report about `node` from `reporter` (refreshes its time).
     pub fn add_failure_report(&mut self, node: &NodeId, reporter: NodeId, now: u64) {

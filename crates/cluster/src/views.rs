@@ -76,7 +76,8 @@ pub struct ShardNode {
     /// "master" or "replica".
     pub role: &'static str,
     pub replication_offset: u64,
-    /// "online", "failed" (or "loading", which only the server knows).
+    /// "online" or "fail" (Redis's "loading", for a replica whose offset is 0, needs the
+    /// primary's periodic PING to move offsets on an idle shard; see docs/fuzzing.md).
     pub health: &'static str,
 }
 
@@ -100,7 +101,8 @@ fn shard_node(n: &NodeInfo, me: &NodeId, my_offset: u64) -> ShardNode {
         } else {
             n.repl_offset
         },
-        health: if n.failed() { "failed" } else { "online" },
+        // Redis 7.0's word for a node flagged FAIL is "fail" (clusterGenNodesSlotsInfo).
+        health: if n.failed() { "fail" } else { "online" },
     }
 }
 
@@ -141,13 +143,14 @@ pub struct ClusterInfo {
 }
 
 impl ClusterInfo {
-    /// Renders the CLUSTER INFO text lines (`key:value\r\n`).
-    pub fn render(&self, sent: u64, received: u64) -> String {
+    /// Renders the CLUSTER INFO text lines (`key:value\r\n`);
+    /// `links_freed` is total_cluster_links_buffer_limit_exceeded (the transport counts it).
+    pub fn render(&self, sent: u64, received: u64, links_freed: u64) -> String {
         format!(
             "cluster_enabled:1\r\ncluster_state:{}\r\ncluster_slots_assigned:{}\r\ncluster_slots_ok:{}\r\n\
              cluster_slots_pfail:{}\r\ncluster_slots_fail:{}\r\ncluster_known_nodes:{}\r\ncluster_size:{}\r\n\
              cluster_current_epoch:{}\r\ncluster_my_epoch:{}\r\ncluster_stats_messages_sent:{}\r\n\
-             cluster_stats_messages_received:{}\r\ntotal_cluster_links_buffer_limit_exceeded:0\r\n",
+             cluster_stats_messages_received:{}\r\ntotal_cluster_links_buffer_limit_exceeded:{}\r\n",
             if self.state_ok { "ok" } else { "fail" },
             self.slots_assigned,
             self.slots_ok,
@@ -158,7 +161,8 @@ impl ClusterInfo {
             self.current_epoch,
             self.my_epoch,
             sent,
-            received
+            received,
+            links_freed
         )
     }
 }
@@ -224,10 +228,10 @@ mod tests {
         assert_eq!(sh[0].slots, vec![(0, 99), (200, 200)]);
         assert_eq!(sh[0].nodes.len(), 3);
         assert_eq!(sh[0].nodes[0].replication_offset, 42);
-        assert_eq!(sh[0].nodes[2].health, "failed");
+        assert_eq!(sh[0].nodes[2].health, "fail");
         let info = cluster_info(&st, true);
         assert_eq!(info.slots_assigned, 101);
         assert_eq!(info.size, 1);
-        assert!(info.render(0, 0).contains("cluster_state:ok\r\n"));
+        assert!(info.render(0, 0, 0).contains("cluster_state:ok\r\n"));
     }
 }

@@ -447,6 +447,13 @@ pub fn peek_sender(frame: &[u8]) -> Option<NodeId> {
     (frame.len() >= OFF_SENDER + NAMELEN).then(|| name_at(frame, OFF_SENDER))
 }
 
+/// A frame's message type number from its header, without decoding the rest: DEBUG
+/// DROP-CLUSTER-PACKET-FILTER drops frames by it before they reach the node, as Redis's
+/// clusterProcessPacket does after its length and version checks.
+pub fn peek_type(frame: &[u8]) -> Option<u16> {
+    (frame.len() >= OFF_TYPE + 2).then(|| be_u16(frame, OFF_TYPE))
+}
+
 fn name_at(b: &[u8], off: usize) -> NodeId {
     let mut a = [0u8; NAMELEN];
     a.copy_from_slice(&b[off..off + NAMELEN]);

@@ -16,6 +16,10 @@ use rubra_cluster::{MsgType, Node, NodeConfig, NodeId, Output, SLOT_COUNT};
 #[path = "sim/migration.rs"]
 mod migration;
 
+/// Replica migration to orphaned primaries, as Redis decides it.
+#[path = "sim/replica_migration.rs"]
+mod replica_migration;
+
 const TICK_MS: u64 = 100;
 const STEP_MS: u64 = 5;
 const NODE_TIMEOUT: u64 = 1000;

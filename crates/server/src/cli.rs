@@ -2,6 +2,7 @@
 //! its own executable (the embedded default: one binary to install, one to run).
 
 use crate::{config::Config, server};
+use tracing_subscriber::fmt::writer::BoxMakeWriter;
 
 /// redis-server's usage text, printed to stderr for `-h`/`--help`.
 const USAGE: &str = "Usage: ./rubra-server [/path/to/redis.conf] [options] [-]
@@ -111,12 +112,20 @@ pub fn run_node(args: Vec<String>) -> i32 {
             std::process::exit(1);
         }
     };
+    let log_writer = match log_writer(&config) {
+        Ok(w) => w,
+        Err(e) => {
+            eprintln!("{e}");
+            std::process::exit(1);
+        }
+    };
     tracing_subscriber::fmt()
+        .with_ansi(log_writer.1)
+        .with_writer(log_writer.0)
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("RUBRA_LOG")
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
         )
-        .with_writer(std::io::stderr)
         // A log line that cannot be written (the log on a full disk) is dropped, as
         // Redis's serverLog drops it. Reporting it goes through eprintln!, which panics
         // when stderr fails, and that panic unwound out of whatever was logging: an AOF
@@ -183,6 +192,24 @@ pub fn run_node(args: Vec<String>) -> i32 {
         server::run(srv, listeners, tls_listeners).await;
     });
     0
+}
+
+/// Where log lines go: `logfile` (relative to `dir`, as Redis opens it after chdir to
+/// `dir`), appended to, or stderr when it is empty. Redis's test harnesses read the log
+/// from that file (cluster tests look for crash reports there). The flag says whether
+/// colours may be used (not in a file).
+fn log_writer(config: &Config) -> Result<(BoxMakeWriter, bool), String> {
+    let name = config.get_value("logfile");
+    if name.is_empty() {
+        return Ok((BoxMakeWriter::new(std::io::stderr), true));
+    }
+    let path = std::path::Path::new(config.get_value("dir")).join(name);
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&path)
+        .map_err(|e| format!("Can't open the log file: {e}"))?;
+    Ok((BoxMakeWriter::new(std::sync::Mutex::new(file)), false))
 }
 
 /// Raises the open-files limit for `maxclients` as Redis does at start-up; what the

@@ -17,6 +17,7 @@ use rubra_cluster::state::ClusterState;
 use rubra_cluster::wire::frame_len;
 use rubra_cluster::{Addr, NodeId};
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
@@ -67,6 +68,10 @@ struct Peer {
     tx: mpsc::UnboundedSender<Queued>,
     node: Option<NodeId>,
     created_ms: u64,
+    /// Bytes queued for the writer and not yet taken by it (its send buffer).
+    queued: Arc<AtomicUsize>,
+    /// The writer task, aborted when the link is freed for its buffer.
+    task: tokio::task::JoinHandle<()>,
 }
 
 /// An accepted bus connection: who is on it (once a frame named them) and since when.
@@ -86,6 +91,11 @@ pub(crate) struct Links {
     next_inbound: u64,
     /// Set by [`start`]; before it, sends are dropped (nothing to send them with yet).
     server: Option<Weak<Server>>,
+    /// cluster-link-sendbuf-limit in bytes (0 = none), kept from the config by the driver.
+    pub sendbuf_limit: usize,
+    /// Links freed because their send buffer passed the limit (CLUSTER INFO's
+    /// total_cluster_links_buffer_limit_exceeded).
+    pub buffer_limit_exceeded: u64,
 }
 
 /// What CLUSTER LINKS shows for one link.
@@ -107,19 +117,42 @@ impl Links {
             if node.is_some() {
                 p.node = node;
             }
-            if p.tx.send((node, bytes.clone())).is_ok() {
-                return;
+            let queued = p.queued.load(Ordering::Relaxed);
+            if self.sendbuf_limit > 0 && queued + bytes.len() > self.sendbuf_limit {
+                // Redis's clusterNodeCronFreeLinkOnBufferLimitReached: a peer that does
+                // not read (stopped, or its network stalled) must not grow our memory
+                // without bound. The link is freed with what it held, and a new one
+                // (a fresh connection) carries this message.
+                tracing::warn!(
+                    queued,
+                    limit = self.sendbuf_limit,
+                    "freeing cluster link: send buffer limit reached"
+                );
+                self.buffer_limit_exceeded += 1;
+                if let Some(p) = self.peers.remove(&key) {
+                    p.task.abort();
+                }
+            } else {
+                let len = bytes.len();
+                p.queued.fetch_add(len, Ordering::Relaxed);
+                if p.tx.send((node, bytes.clone())).is_ok() {
+                    return;
+                }
+                p.queued.fetch_sub(len, Ordering::Relaxed);
             }
         }
         let (tx, rx) = mpsc::unbounded_channel();
+        let queued = Arc::new(AtomicUsize::new(bytes.len()));
         let _ = tx.send((node, bytes));
-        tokio::spawn(writer(server, to.ip.clone(), to.cport, rx));
+        let task = tokio::spawn(writer(server, to.ip.clone(), to.cport, rx, queued.clone()));
         self.peers.insert(
             key,
             Peer {
                 tx,
                 node,
                 created_ms: crate::store::now_ms(),
+                queued,
+                task,
             },
         );
     }
@@ -236,8 +269,11 @@ async fn writer(
     server: Weak<Server>,
     ip: String,
     cport: u16,
-    mut rx: mpsc::UnboundedReceiver<Queued>,
+    rx: mpsc::UnboundedReceiver<Queued>,
+    queued: Arc<AtomicUsize>,
 ) {
+    // Every message taken off the queue leaves the link's send buffer.
+    let mut rx = Counted { rx, queued };
     let mut node: Option<NodeId> = None;
     let mut carried: Option<Carried> = None;
     loop {
@@ -329,6 +365,34 @@ async fn writer(
                 break;
             }
         }
+    }
+}
+
+/// A link's queue that keeps its byte count (the send buffer size) as messages leave it.
+struct Counted {
+    rx: mpsc::UnboundedReceiver<Queued>,
+    queued: Arc<AtomicUsize>,
+}
+
+impl Counted {
+    async fn recv(&mut self) -> Option<Queued> {
+        let m = self.rx.recv().await;
+        self.taken(m)
+    }
+
+    fn try_recv(&mut self) -> Result<Queued, mpsc::error::TryRecvError> {
+        let m = self.rx.try_recv();
+        if let Ok((_, b)) = &m {
+            self.queued.fetch_sub(b.len(), Ordering::Relaxed);
+        }
+        m
+    }
+
+    fn taken(&self, m: Option<Queued>) -> Option<Queued> {
+        if let Some((_, b)) = &m {
+            self.queued.fetch_sub(b.len(), Ordering::Relaxed);
+        }
+        m
     }
 }
 

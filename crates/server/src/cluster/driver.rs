@@ -46,8 +46,14 @@ pub(crate) struct ClusterDriver {
     /// cluster-allow-reads-when-down / -pubsubshard-when-down, read from the config after
     /// every [`apply`] so the per-request decision does not parse config strings.
     pub down_policy: DownPolicy,
+    /// cluster-preferred-endpoint-type, read from the config with `down_policy`.
+    pub preferred_endpoint: crate::cluster::routing::Preferred,
     /// Atomic slot migrations (CLUSTER MIGRATESLOTS) on either side.
     pub migrations: crate::cluster::migration::Migrations,
+    /// DEBUG DROP-CLUSTER-PACKET-FILTER: bus frames of this message type are dropped on
+    /// arrival (-1, the default, drops none). Redis's test suite uses it to keep a node
+    /// in the handshake phase or deaf to one kind of message.
+    pub drop_packet_filter: i64,
 }
 
 fn param_u64(config: &Config, name: &str, default: u64) -> u64 {
@@ -135,7 +141,9 @@ impl ClusterDriver {
             repl_down_since: None,
             bus_port,
             down_policy: DownPolicy::default(),
+            preferred_endpoint: Default::default(),
             migrations: Default::default(),
+            drop_packet_filter: -1,
         };
         driver.save_config(true)?;
         tracing::info!(
@@ -247,21 +255,28 @@ fn feed_inputs(store: &mut Store, now: u64) {
     }
 }
 
-/// One clusterCron step (called every ~100 ms by the bus ticker).
-pub(crate) fn tick(store: &mut Store) {
-    let now = now_ms();
-    feed_inputs(store, now);
+/// Gives the node the cluster-* parameters of the config table when they changed. CONFIG
+/// SET calls it at once, as Redis applies them in the command (a test that sets
+/// cluster-announce-hostname and then reads CLUSTER SLOTS on the same node saw the old
+/// value for up to a tick); the tick calls it too, for any other path.
+pub(crate) fn sync_config(store: &mut Store) {
     let (wanted, _) = node_config(&store.config);
     let Some(driver) = store.cluster.as_mut() else {
         return;
     };
-    // CONFIG SET of a cluster-* parameter takes effect here, within one tick: the
-    // parameters live in the one config table, and the node gets a copy when it differs.
     if wanted != *driver.node.config() {
         tracing::info!("cluster configuration changed");
         let outs = driver.node.set_config(wanted);
         apply(store, outs);
     }
+    refresh_down_policy(store);
+}
+
+/// One clusterCron step (called every ~100 ms by the bus ticker).
+pub(crate) fn tick(store: &mut Store) {
+    let now = now_ms();
+    feed_inputs(store, now);
+    sync_config(store);
     let Some(driver) = store.cluster.as_mut() else {
         return;
     };
@@ -328,6 +343,12 @@ pub(crate) fn on_frame(store: &mut Store, from_ip: &str, frame: &[u8]) -> Result
     let Some(driver) = store.cluster.as_mut() else {
         return Err("cluster mode is off".into());
     };
+    if driver.drop_packet_filter >= 0
+        && rubra_cluster::wire::peek_type(frame).map(i64::from) == Some(driver.drop_packet_filter)
+    {
+        tracing::warn!("Dropping packet that matches debug drop filter");
+        return Ok(());
+    }
     driver.node.set_repl_offset(offset);
     let outs = driver
         .node
@@ -412,7 +433,32 @@ pub(crate) fn apply(store: &mut Store, outs: Vec<Output>) {
             }
         }
     }
+    drop_foreign_shard_channels(store);
     refresh_down_policy(store);
+}
+
+/// Shard channels whose slot our shard no longer serves (SETSLOT NODE elsewhere, DELSLOTS,
+/// FLUSHSLOTS, a slot taken over by another shard) lose their subscribers, each told with
+/// `sunsubscribe`, as Redis's clusterDelSlot does: a shard-pub/sub client learns it must
+/// subscribe at the slot's new owner. A slot being imported here keeps its channels (an
+/// ASKING client may subscribe there). Nothing to do, and no cost, without shard
+/// subscriptions.
+fn drop_foreign_shard_channels(store: &mut Store) {
+    let Some(driver) = store.cluster.as_ref() else {
+        return;
+    };
+    let st = driver.node.state();
+    let me = st.myself;
+    let my_primary = st.me().primary;
+    let keep = |channel: &Bytes| {
+        let slot = rubra_keys::key_slot(channel);
+        let owner = st.slots.get(slot as usize).copied().flatten();
+        owner.is_some_and(|o| o == me || Some(o) == my_primary) || st.importing.contains_key(&slot)
+    };
+    let limits = store.config.pubsub_output_limits;
+    store
+        .pubsub
+        .drop_shard_channels(&mut store.clients, keep, now_ms(), limits);
 }
 
 /// Deletes our keys in slots another primary took over, propagating DELs to our replicas
@@ -457,8 +503,9 @@ pub(crate) fn delete_in_slot(store: &mut Store, slot: u16, budget: usize) -> u64
     deleted
 }
 
-/// Reads what a down cluster may still serve from the config (CONFIG SET can change it
-/// at any time; every tick passes through [`apply`]).
+/// Reads what a down cluster may still serve, and the preferred endpoint type, from the
+/// config (CONFIG SET can change them at any time; it calls [`sync_config`], and every
+/// tick passes through [`apply`]).
 pub(crate) fn refresh_down_policy(store: &mut Store) {
     let policy = DownPolicy {
         allow_reads: store.config.get_value("cluster-allow-reads-when-down") == "yes",
@@ -467,7 +514,15 @@ pub(crate) fn refresh_down_policy(store: &mut Store) {
             .get_value("cluster-allow-pubsubshard-when-down")
             == "yes",
     };
+    let preferred = crate::cluster::routing::Preferred::from_config(
+        store.config.get_value("cluster-preferred-endpoint-type"),
+    );
+    let sendbuf_limit =
+        crate::config::parse_memory(store.config.get_value("cluster-link-sendbuf-limit"))
+            .unwrap_or(0) as usize;
     if let Some(driver) = store.cluster.as_mut() {
         driver.down_policy = policy;
+        driver.preferred_endpoint = preferred;
+        driver.links.sendbuf_limit = sendbuf_limit;
     }
 }

@@ -53,12 +53,14 @@ pub(crate) fn redirect(
         present,
     ) {
         Redirect::Local => None,
-        Redirect::Moved { slot, to } => {
-            Some(Reply::error(format!("MOVED {slot} {}", endpoint(st, &to))))
-        }
-        Redirect::Ask { slot, to } => {
-            Some(Reply::error(format!("ASK {slot} {}", endpoint(st, &to))))
-        }
+        Redirect::Moved { slot, to } => Some(Reply::error(format!(
+            "MOVED {slot} {}",
+            endpoint(st, &to, driver.preferred_endpoint)
+        ))),
+        Redirect::Ask { slot, to } => Some(Reply::error(format!(
+            "ASK {slot} {}",
+            endpoint(st, &to, driver.preferred_endpoint)
+        ))),
         Redirect::TryAgain => Some(Reply::err(
             "TRYAGAIN Multiple keys request during rehashing of slot",
         )),
@@ -70,10 +72,45 @@ pub(crate) fn redirect(
     }
 }
 
-/// `ip:port` a node announces, as MOVED and ASK carry it.
-fn endpoint(st: &ClusterState, id: &NodeId) -> String {
+/// cluster-preferred-endpoint-type: what MOVED/ASK, CLUSTER SLOTS and CLUSTER SHARDS
+/// give clients as a node's address. Clients behind NAT or TLS with certificates for
+/// names need the hostname there, not the IP.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub(crate) enum Preferred {
+    /// The announced IP (the default).
+    #[default]
+    Ip,
+    /// cluster-announce-hostname, "?" for a node that announces none.
+    Hostname,
+    /// No address: clients reach the node where they sent the request.
+    Unknown,
+}
+
+impl Preferred {
+    /// The parameter's value in the config table.
+    pub(crate) fn from_config(value: &str) -> Preferred {
+        match value {
+            "hostname" => Preferred::Hostname,
+            "unknown-endpoint" => Preferred::Unknown,
+            _ => Preferred::Ip,
+        }
+    }
+
+    /// Redis's getPreferredEndpoint: the address text for a node with `ip`/`hostname`.
+    pub(crate) fn endpoint<'a>(self, ip: &'a str, hostname: &'a str) -> &'a str {
+        match self {
+            Preferred::Ip => ip,
+            Preferred::Hostname if hostname.is_empty() => "?",
+            Preferred::Hostname => hostname,
+            Preferred::Unknown => "",
+        }
+    }
+}
+
+/// `endpoint:port` of a node, as MOVED and ASK carry it.
+fn endpoint(st: &ClusterState, id: &NodeId, preferred: Preferred) -> String {
     match st.nodes.get(id) {
-        Some(n) => format!("{}:{}", n.ip, n.port),
+        Some(n) => format!("{}:{}", preferred.endpoint(&n.ip, &n.hostname), n.port),
         None => ":0".to_string(),
     }
 }

@@ -5,6 +5,7 @@
 use super::args::{int, is};
 use super::{err, CmdResult, Ctx};
 use crate::cluster::driver::{self, ClusterDriver};
+use crate::cluster::routing::Preferred;
 use bytes::Bytes;
 use rubra_cluster::node_lines::render_cluster_nodes;
 use rubra_cluster::views::{cluster_shards, cluster_slots, Endpoint};
@@ -53,7 +54,8 @@ pub(crate) fn run(ctx: &mut Ctx, sub: &str, args: &[Bytes]) -> CmdResult {
         "info" => {
             let g = cluster_driver(ctx)?;
             let (sent, received) = g.node.message_stats();
-            let body = g.node.cluster_info().render(sent, received);
+            let freed = g.links.buffer_limit_exceeded;
+            let body = g.node.cluster_info().render(sent, received, freed);
             Ok(Reply::Verbatim(VerbatimFormat::Txt, body.into()))
         }
         "nodes" => {
@@ -239,13 +241,23 @@ fn setslot(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
     }
 }
 
-fn endpoint_reply(e: &Endpoint) -> Reply {
+fn endpoint_reply(e: &Endpoint, preferred: Preferred) -> Reply {
+    // Redis's addNodeToNodeReply: the preferred endpoint first (null for
+    // unknown-endpoint), then whatever else is known in the map: ip unless it is the
+    // preferred one, hostname (if any) unless it is.
+    let first = match preferred {
+        Preferred::Unknown => Reply::Nil,
+        p => Reply::bulk(p.endpoint(&e.ip, &e.hostname).as_bytes()),
+    };
     let mut meta = Vec::new();
-    if !e.hostname.is_empty() {
+    if preferred != Preferred::Ip {
+        meta.push((Reply::bulk(b"ip"), Reply::bulk(e.ip.as_bytes())));
+    }
+    if preferred != Preferred::Hostname && !e.hostname.is_empty() {
         meta.push((Reply::bulk(b"hostname"), Reply::bulk(e.hostname.as_bytes())));
     }
     Reply::Array(vec![
-        Reply::bulk(e.ip.as_bytes()),
+        first,
         Reply::Int(e.port as i64),
         Reply::bulk_string(e.id.as_string()),
         Reply::Map(meta),
@@ -261,9 +273,13 @@ fn slots_reply(g: &ClusterDriver) -> Reply {
                 let mut item = vec![
                     Reply::Int(r.start as i64),
                     Reply::Int(r.end as i64),
-                    endpoint_reply(&r.primary),
+                    endpoint_reply(&r.primary, g.preferred_endpoint),
                 ];
-                item.extend(r.replicas.iter().map(endpoint_reply));
+                item.extend(
+                    r.replicas
+                        .iter()
+                        .map(|e| endpoint_reply(e, g.preferred_endpoint)),
+                );
                 Reply::Array(item)
             })
             .collect(),
@@ -290,7 +306,12 @@ fn shards_reply(g: &ClusterDriver, my_offset: u64) -> Reply {
                             (field("id"), Reply::bulk_string(n.id.as_string())),
                             (field("port"), Reply::Int(n.port as i64)),
                             (field("ip"), Reply::bulk(n.ip.as_bytes())),
-                            (field("endpoint"), Reply::bulk(n.endpoint.as_bytes())),
+                            (
+                                field("endpoint"),
+                                Reply::bulk(
+                                    g.preferred_endpoint.endpoint(&n.ip, &n.hostname).as_bytes(),
+                                ),
+                            ),
                         ];
                         if !n.hostname.is_empty() {
                             m.push((field("hostname"), Reply::bulk(n.hostname.as_bytes())));

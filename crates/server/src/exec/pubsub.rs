@@ -163,6 +163,38 @@ impl PubSub {
         delivered
     }
 
+    /// Unsubscribes every client from the shard channels `keep` refuses, telling each with
+    /// a `sunsubscribe` push (and its remaining shard subscription count), as Redis's
+    /// removeChannelsInSlot does when a slot leaves the node's shard.
+    pub(crate) fn drop_shard_channels(
+        &mut self,
+        clients: &mut ClientRegistry,
+        keep: impl Fn(&Bytes) -> bool,
+        now_ms: u64,
+        limits: OutputLimits,
+    ) {
+        if self.shard.is_empty() {
+            return;
+        }
+        let gone: Vec<Bytes> = self.shard.keys().filter(|c| !keep(c)).cloned().collect();
+        for channel in gone {
+            let subscribers = self.shard.get(&channel).cloned().unwrap_or_default();
+            for client in subscribers {
+                self.unsubscribe(client, Kind::Shard, &channel);
+                let count = self.count_of(client, &[Kind::Shard]) as i64;
+                let reply = Reply::Push(vec![
+                    Reply::bulk(b"sunsubscribe"),
+                    Reply::Bulk(channel.clone()),
+                    Reply::Int(count),
+                ]);
+                if !clients.push(client, reply, now_ms, limits) {
+                    self.remove_client(client);
+                }
+            }
+            self.shard.remove(&channel);
+        }
+    }
+
     /// Active channels (or shard channels) matching an optional pattern (PUBSUB CHANNELS).
     pub(crate) fn channels(&self, kind: Kind, pattern: Option<&[u8]>) -> Vec<Bytes> {
         let map = match kind {

@@ -184,6 +184,7 @@ fn set(ctx: &mut Ctx, pairs: &[Bytes]) -> CmdResult {
     let aof_was = ctx.store.config.get_value("appendonly") == "yes";
     ctx.store.config = updated;
     ctx.store.apply_config();
+    crate::cluster::driver::sync_config(ctx.store);
     let aof_now = ctx.store.config.get_value("appendonly") == "yes";
     if aof_was != aof_now {
         if let Err(e) = switch_aof(ctx, aof_now) {

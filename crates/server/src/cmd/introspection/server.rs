@@ -123,6 +123,13 @@ pub(super) fn debug(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
     if is(sub, "loadaof") {
         return super::debug::loadaof(ctx);
     }
+    if is(sub, "drop-cluster-packet-filter") && args.len() == 3 {
+        let packet_type = int(&args[2])?;
+        if let Some(driver) = ctx.store.cluster.as_deref_mut() {
+            driver.drop_packet_filter = packet_type;
+        }
+        return Ok(Reply::OK);
+    }
     if is(sub, "change-repl-id") && args.len() == 2 {
         tracing::warn!("Changing replication IDs after receiving DEBUG change-repl-id");
         let id = crate::store::random_hex(&mut ctx.store.rng, 40);
@@ -135,6 +142,7 @@ pub(super) fn debug(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
             "CHANGE-REPL-ID",
             "DIGEST",
             "DIGEST-VALUE <key> [<key> ...]",
+            "DROP-CLUSTER-PACKET-FILTER <packet-type>",
             "HTSTATS-KEY <key>",
             "LOADAOF",
             "OBJECT <key>",
