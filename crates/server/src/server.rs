@@ -188,6 +188,7 @@ async fn stop_on_sigterm(server: Arc<Server>) {
 /// Periodic work, `hz` times per second.
 async fn cron(server: Arc<Server>) {
     let mut last_clients_scan = 0;
+    let mut last_replica_ping = 0;
     loop {
         // While a script runs, the cron waits its turn without holding a worker thread.
         let hz = crate::script::busy::lock_unless_script(&server.store, &server.busy)
@@ -251,6 +252,10 @@ async fn cron(server: Arc<Server>) {
             crate::exec::dispatch::serve_blocked(&mut store);
         }
         crate::repl::failover::tick(&mut store);
+        if now / 1000 != last_replica_ping / 1000 {
+            last_replica_ping = now;
+            crate::repl::ping_replicas_if_due(&mut store, now);
+        }
         store.flush_feed();
         crate::persist::saving::autosave_if_due(&mut store, now);
         if let Some(aof) = store.aof.as_mut() {

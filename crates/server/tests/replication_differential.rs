@@ -138,6 +138,9 @@ fn min_replicas_replies(bin: &std::path::Path) -> Vec<String> {
     let pport = primary.port.to_string();
     assert_eq!(replica.cli(&["REPLICAOF", "127.0.0.1", &pport]), "OK");
     wait_for("the replica link", 10, || link_up(replica.port));
+    // The primary counts the replica once it has acknowledged (a loaded machine can be
+    // slower than the replica's first ACK): WAIT asks for one.
+    assert_eq!(q(&mut p, &["WAIT", "1", "5000"]), redis::Value::Int(1));
     let steps: &[&[&str]] = &[
         &["CONFIG", "SET", "min-replicas-to-write", "1"],
         &["CONFIG", "SET", "min-replicas-max-lag", "10"],
@@ -382,7 +385,20 @@ fn forced_failover_facts(bin: &std::path::Path) -> Vec<String> {
 fn a_forced_failover_hands_over_with_psync_failover_as_redis_does() {
     let ours = forced_failover_facts(&rubra_bin());
     let theirs = forced_failover_facts(std::path::Path::new("redis-server"));
-    assert_eq!(ours, theirs);
+    // The roles through the handover are compared. How the target then serves the old
+    // primary is not: redis-server answers with a partial resync in most runs and with a
+    // full one (losing `case` on the target) in some, depending on whether the target,
+    // resumed, reads the PSYNC before noticing its old link closed. Rubra's answer is the
+    // partial resync every time, and is checked as such.
+    assert_eq!(ours[..5], theirs[..5]);
+    assert_eq!(
+        ours[5..],
+        [
+            "target sync_full: 0",
+            "target sync_partial_ok: 1",
+            "case on the target: 2"
+        ]
+    );
 }
 
 /// A chain primary -> replica -> sub-replica (`bin`); the primary restarts from its RDB
@@ -524,5 +540,67 @@ fn a_replica_deletes_expired_keys_its_primary_deletes() {
     let ours = expired_key_deletion_on_replica(&rubra_bin());
     let theirs = expired_key_deletion_on_replica(std::path::Path::new("redis-server"));
     assert_eq!(theirs, ["0", "1", "0", "0", "0"], "redis-server");
+    assert_eq!(ours, theirs);
+}
+
+/// An idle primary PINGs its replica every repl-ping-replica-period seconds (its offset
+/// moves by a PING's 14 bytes each time, and the replica follows), and a replica whose
+/// primary goes silent (SIGSTOP) drops the link after repl-timeout, as Redis's
+/// replicationCron: rubra's primary sent nothing when idle and its replica waited forever.
+fn idle_primary_facts(bin: &std::path::Path) -> Vec<String> {
+    let primary = TestServer::start_bin(
+        bin,
+        &[
+            "--repl-diskless-sync-delay",
+            "0",
+            "--repl-ping-replica-period",
+            "1",
+        ],
+    );
+    let replica = TestServer::start_bin(bin, &["--repl-timeout", "3"]);
+    let pport = primary.port.to_string();
+    assert_eq!(replica.cli(&["REPLICAOF", "127.0.0.1", &pport]), "OK");
+    wait_for("the link", 15, || link_up(replica.port));
+    let offset = |port: u16| -> u64 {
+        info_field(port, "replication", "master_repl_offset")
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0)
+    };
+    let mut facts = Vec::new();
+    let before = offset(primary.port);
+    std::thread::sleep(Duration::from_millis(3500));
+    let grown = offset(primary.port) - before;
+    facts.push(format!(
+        "idle primary's offset grew in PINGs: {}",
+        grown > 0 && grown % 14 == 0
+    ));
+    wait_for("the replica to follow", 10, || {
+        offset(replica.port) == offset(primary.port)
+    });
+    let stop = |sig: &str| {
+        std::process::Command::new("kill")
+            .args([sig, &primary.pid().to_string()])
+            .status()
+            .expect("kill");
+    };
+    stop("-STOP");
+    let silenced = Instant::now();
+    wait_for("the replica to drop the silent primary's link", 15, || {
+        !link_up(replica.port)
+    });
+    stop("-CONT");
+    facts.push(format!(
+        "link dropped after repl-timeout: {}",
+        silenced.elapsed() >= Duration::from_secs(2)
+    ));
+    wait_for("the link back", 15, || link_up(replica.port));
+    facts
+}
+
+#[test]
+fn an_idle_primary_pings_and_a_silent_one_times_out_as_in_redis() {
+    let ours = idle_primary_facts(&rubra_bin());
+    let theirs = idle_primary_facts(std::path::Path::new("redis-server"));
+    assert!(theirs.iter().all(|f| f.ends_with("true")), "{theirs:?}");
     assert_eq!(ours, theirs);
 }

@@ -182,6 +182,14 @@ impl Feed {
         self.emit_repl(bytes);
     }
 
+    /// The primary's periodic PING to its replicas (repl-ping-replica-period): stream and
+    /// backlog only, not the AOF, as Redis's replicationCron. It moves the offset of an
+    /// idle primary, and lets replicas tell a quiet primary from a vanished one
+    /// (repl-timeout).
+    pub(crate) fn ping_replicas(&mut self) {
+        self.emit_repl(b"*1\r\n$4\r\nPING\r\n");
+    }
+
     /// Appends bytes to the replication stream and its backlog.
     fn emit_repl(&mut self, bytes: &[u8]) {
         let start = self.pending.len();

@@ -175,13 +175,7 @@ async fn wait_for_room(server: &Server, client: u64) -> bool {
 
 /// `repl-timeout`, read only once a replica has stalled (not on every wait).
 fn repl_timeout(server: &Server) -> std::time::Duration {
-    let secs = server
-        .lock()
-        .config
-        .get_value("repl-timeout")
-        .parse::<u64>()
-        .unwrap_or(60);
-    std::time::Duration::from_secs(secs.max(1))
+    super::repl_timeout(&server.lock().config)
 }
 
 /// Pushes snapshot parts to replica `client`; false if it is gone (no longer a replica

@@ -447,6 +447,8 @@ async fn stream_loop(
     // only outside MULTI, so a link lost mid-transaction resumes from its MULTI.
     let mut open_transaction: Vec<u8> = Vec::new();
     let mut sink = Vec::new();
+    // When the primary last sent anything (see the repl-timeout check below).
+    let mut last_data = std::time::Instant::now();
     loop {
         let mut acks: Vec<u8> = Vec::new();
         {
@@ -511,7 +513,7 @@ async fn stream_loop(
         tokio::select! {
             read = stream.read_buf(buf) => match read {
                 Ok(0) => return Err("connection closed by primary".into()),
-                Ok(_) => {}
+                Ok(_) => last_data = std::time::Instant::now(),
                 Err(e) => return Err(e.to_string()),
             },
             msg = killed.recv() => {
@@ -520,7 +522,16 @@ async fn stream_loop(
                 }
             }
             _ = ack_timer.tick() => {
-                let offset = server.lock().feed.offset.to_string();
+                let (offset, timeout) = {
+                    let store = server.lock();
+                    (store.feed.offset.to_string(), super::repl_timeout(&store.config))
+                };
+                // A primary sends at least its PING every repl-ping-replica-period: silence
+                // for repl-timeout means it is gone (a partition, a stopped process), and
+                // the link is dropped and retried, as Redis's replicationCron does.
+                if last_data.elapsed() > timeout {
+                    return Err("MASTER timeout: no data nor PING received".into());
+                }
                 stream.write_all(&encode(&[b"REPLCONF", b"ACK", offset.as_bytes()])).await.map_err(|e| e.to_string())?;
                 stream.flush().await.map_err(|e| e.to_string())?;
             }

@@ -9,3 +9,38 @@ pub(crate) mod link;
 pub(crate) mod role;
 pub(crate) mod state;
 pub(crate) mod stream_forms;
+
+/// Once a second from the cron: every `repl-ping-replica-period` seconds a primary with
+/// replicas sends them a PING (Redis's replicationCron), except while a failover holds
+/// writes (the PING would move the offset the handover compares).
+pub(crate) fn ping_replicas_if_due(store: &mut crate::store::Store, now_ms: u64) {
+    if store.replication.is_replica() || store.replication.replicas.is_empty() {
+        return;
+    }
+    let period = store
+        .config
+        .get_value("repl-ping-replica-period")
+        .parse::<u64>()
+        .unwrap_or(10)
+        .max(1);
+    if !(now_ms / 1000).is_multiple_of(period) {
+        return;
+    }
+    let failover_pause = store.pause.failover
+        || store
+            .cluster
+            .as_ref()
+            .is_some_and(|c| c.writes_paused(now_ms));
+    if !failover_pause {
+        store.feed.ping_replicas();
+    }
+}
+
+/// `repl-timeout` (seconds, at least 1): how long a link may stay silent.
+pub(crate) fn repl_timeout(config: &crate::config::Config) -> std::time::Duration {
+    let secs = config
+        .get_value("repl-timeout")
+        .parse::<u64>()
+        .unwrap_or(60);
+    std::time::Duration::from_secs(secs.max(1))
+}
