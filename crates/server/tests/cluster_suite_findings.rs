@@ -263,9 +263,13 @@ fn preferred_endpoint_scenario(bin: &Path) -> Vec<String> {
             out.push(if args[1] == "shards" {
                 // Shards come in the order of Redis's node dict (a hash): compare them
                 // as a set.
-                let mut shards: Vec<&str> = text.split("slots\n").collect();
+                // (Each shard without its line end: the last one has none.)
+                let mut shards: Vec<&str> = text
+                    .split("slots\n")
+                    .map(|s| s.trim_end_matches('\n'))
+                    .collect();
                 shards.sort_unstable();
-                shards.join("slots\n")
+                shards.join("\nslots\n")
             } else {
                 text
             });
