@@ -302,9 +302,12 @@ impl<'a> Ctx<'a> {
         let now = self.now_ms;
         let lfu = self.store.config.lfu;
         let i = self.client.db;
-        if let Some(old) = self.store.dbs[i].get_mut(key, now) {
-            touch(old, now, lfu);
-            if lfu.enabled {
+        // Without an LFU policy the old entry's access is dropped with it (the new one
+        // starts now, as Redis's new object): no lookup before the write (SET's common
+        // path is one hash probe).
+        if lfu.enabled {
+            if let Some(old) = self.store.dbs[i].get_mut(key, now) {
+                touch(old, now, lfu);
                 entry.lru = old.lru;
                 entry.lfu = old.lfu;
             }
