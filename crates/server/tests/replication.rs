@@ -4,38 +4,14 @@
 
 mod common;
 mod reference;
+use common::replication::{info_field, link_up, stat, wait_for};
 use common::*;
 use redis::Value;
 use reference::Reference;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 fn bulk(s: &str) -> Value {
     Value::BulkString(s.as_bytes().to_vec())
-}
-
-fn info_field(port: u16, section: &str, field: &str) -> Option<String> {
-    let info = cli_at(port, &["INFO", section]);
-    info.lines()
-        .find_map(|l| l.strip_prefix(&format!("{field}:")))
-        .map(|v| v.trim().to_string())
-}
-
-fn wait_for(what: &str, secs: u64, mut f: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(secs);
-    while !f() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
-fn link_up(port: u16) -> bool {
-    info_field(port, "replication", "master_link_status").as_deref() == Some("up")
-}
-
-fn stat(port: u16, field: &str) -> u64 {
-    info_field(port, "stats", field)
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0)
 }
 
 #[test]

@@ -5,6 +5,7 @@
 pub(crate) mod blocking;
 pub(crate) mod cluster;
 pub(crate) mod netns;
+pub(crate) mod replication;
 pub(crate) mod tls;
 pub(crate) mod tmpfs;
 
