@@ -221,12 +221,6 @@ async fn cron(server: Arc<Server>) {
             threshold,
             crate::exec::observe::now_secs(),
         );
-        // Redis's eviction time event: memory over the limit is brought back without
-        // waiting for a command (CONFIG SET maxmemory below the usage, or an eviction
-        // pass a command cut short).
-        if store.config.maxmemory != 0 && !store.loading {
-            crate::exec::evict::make_room(&mut store);
-        }
         let used = crate::alloc::used_memory();
         if used > store.stats.used_memory_peak {
             store.stats.used_memory_peak = used;

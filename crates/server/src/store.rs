@@ -153,6 +153,11 @@ impl Store {
     /// Applies the parameters that live outside `config` after CONFIG SET changed it, so a
     /// setting that answers OK also takes effect.
     pub(crate) fn apply_config(&mut self) {
+        // Redis's eviction time event, started by CONFIG SET: memory over a lowered
+        // maxmemory is brought back right after the command, not at the next one.
+        if self.config.maxmemory != 0 && !self.loading {
+            crate::exec::evict::make_room(self);
+        }
         self.feed.set_backlog_size(backlog_size(&self.config));
         encoding_limits(&self.config).install();
         self.observe = crate::exec::observe::Settings::from_config(&self.config);
