@@ -118,10 +118,9 @@ fn cluster_shards_health_of_a_failed_node_is_fail() {
     assert_eq!(killed_node_health(&rubra_bin()), redis);
 }
 
-/// SPUBLISH to a channel whose slot is MIGRATING is served by the source
-/// until the slot is handed over: channels are not keys, so there is no "missing key" to
-/// send an ASK for (25-pubsubshard-slot-migration). We answered -ASK.
-fn spublish_on_migrating_slot(bin: &Path) -> Vec<String> {
+/// A 3-primary cluster of `bin` and where shard channel `mychannel` lives: the
+/// cluster, the channel's slot, the index of the server owning it, and another primary's id.
+fn mychannel_cluster(bin: &Path) -> (Vec<TestServer>, String, usize, String) {
     let nodes = make_cluster_bin(bin, 3, 0, &["--cluster-node-timeout", "3000"]);
     let slot: u16 = nodes[0]
         .cli(&["cluster", "keyslot", "mychannel"])
@@ -134,11 +133,20 @@ fn spublish_on_migrating_slot(bin: &Path) -> Vec<String> {
     let other = view.iter().find(|n| !owns(n)).expect("another primary");
     let from = nodes
         .iter()
-        .find(|s| common::cluster::addr(s) == owner.addr)
+        .position(|s| common::cluster::addr(s) == owner.addr)
         .expect("owner server");
-    let slot = slot.to_string();
+    let other = other.id.clone();
+    (nodes, slot.to_string(), from, other)
+}
+
+/// SPUBLISH to a channel whose slot is MIGRATING is served by the source
+/// until the slot is handed over: channels are not keys, so there is no "missing key" to
+/// send an ASK for (25-pubsubshard-slot-migration). We answered -ASK.
+fn spublish_on_migrating_slot(bin: &Path) -> Vec<String> {
+    let (nodes, slot, from, other) = mychannel_cluster(bin);
+    let from = &nodes[from];
     vec![
-        from.cli(&["cluster", "setslot", &slot, "migrating", &other.id]),
+        from.cli(&["cluster", "setslot", &slot, "migrating", &other]),
         from.cli(&["spublish", "mychannel", "hello"]),
     ]
 }
@@ -386,29 +394,16 @@ fn a_busy_bus_port_is_reported_in_the_log_file_only() {
 /// Returns what the subscriber receives after the hand-over, as raw bytes.
 fn sunsubscribe_on_slot_handover(bin: &Path) -> String {
     use std::io::{Read, Write};
-    let nodes = make_cluster_bin(bin, 3, 0, &["--cluster-node-timeout", "3000"]);
-    let slot: u16 = nodes[0]
-        .cli(&["cluster", "keyslot", "mychannel"])
-        .parse()
-        .unwrap_or(0);
-    let view = parse_nodes(&nodes[0].cli(&["cluster", "nodes"]));
-    let owns =
-        |n: &&common::cluster::NodeLine| n.slots.iter().any(|&(a, b)| (a..=b).contains(&slot));
-    let owner = view.iter().find(owns).expect("owner of the slot");
-    let other = view.iter().find(|n| !owns(n)).expect("another primary");
-    let from = nodes
-        .iter()
-        .find(|s| common::cluster::addr(s) == owner.addr)
-        .expect("owner server");
+    let (nodes, slot, from, other) = mychannel_cluster(bin);
+    let from = &nodes[from];
     let mut sub = std::net::TcpStream::connect(("127.0.0.1", from.port)).expect("connect");
     sub.set_read_timeout(Some(Duration::from_secs(3))).ok();
     sub.write_all(b"SSUBSCRIBE mychannel\r\n").expect("write");
     let mut buf = [0u8; 256];
     let n = sub.read(&mut buf).unwrap_or(0);
     assert!(String::from_utf8_lossy(&buf[..n]).contains("ssubscribe"));
-    let slot = slot.to_string();
     assert_eq!(
-        from.cli(&["cluster", "setslot", &slot, "node", &other.id]),
+        from.cli(&["cluster", "setslot", &slot, "node", &other]),
         "OK"
     );
     let n = sub.read(&mut buf).unwrap_or(0);
