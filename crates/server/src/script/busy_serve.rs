@@ -45,13 +45,29 @@ pub(crate) fn serve_while_busy(
     inbuf: &mut bytes::BytesMut,
     out: &mut Vec<u8>,
 ) -> BusyOutcome {
+    let resp3 = client.resp3;
+    serve_requests(busy, inbuf, out, resp3, |args| {
+        serve_one(busy, client, args)
+    })
+}
+
+/// The request loop of the busy paths: parses each complete request in `inbuf` and
+/// answers it with `serve`, until the buffer is drained, the script ends (`Again`: the
+/// rest goes to the normal path) or the connection is to close.
+fn serve_requests(
+    busy: &BusyState,
+    inbuf: &mut bytes::BytesMut,
+    out: &mut Vec<u8>,
+    resp3: bool,
+    mut serve: impl FnMut(&[Bytes]) -> Served,
+) -> BusyOutcome {
     loop {
         if !busy.is_busy() {
             return BusyOutcome::Again;
         }
         match parse_request(inbuf, &Limits::default()) {
             Err(e) => {
-                Reply::error(e.message()).encode(out, client.resp3);
+                Reply::error(e.message()).encode(out, resp3);
                 return BusyOutcome::Close;
             }
             Ok(Parsed::Incomplete { .. }) => return BusyOutcome::Drained,
@@ -60,16 +76,16 @@ pub(crate) fn serve_while_busy(
                     inbuf.advance(used);
                     continue;
                 }
-                match serve_one(busy, client, &args) {
+                match serve(&args) {
                     Served::Again => return BusyOutcome::Again,
                     Served::Quit => {
                         inbuf.advance(used);
-                        Reply::OK.encode(out, client.resp3);
+                        Reply::OK.encode(out, resp3);
                         return BusyOutcome::Close;
                     }
                     Served::Reply(reply) => {
                         inbuf.advance(used);
-                        reply.encode(out, client.resp3);
+                        reply.encode(out, resp3);
                     }
                 }
             }
@@ -280,46 +296,16 @@ fn serve_unregistered(
     inbuf: &mut bytes::BytesMut,
     out: &mut Vec<u8>,
 ) -> BusyOutcome {
-    loop {
-        if !busy.is_busy() {
-            return BusyOutcome::Again;
+    serve_requests(busy, inbuf, out, false, |args| {
+        let stateful = crate::cmd::lookup(&args[0])
+            .is_some_and(|c| matches!(c.name, "multi" | "discard" | "watch" | "unwatch" | "exec"));
+        if stateful {
+            return Served::Reply(Reply::err(busy.busy_error()));
         }
-        match parse_request(inbuf, &Limits::default()) {
-            Err(e) => {
-                Reply::error(e.message()).encode(out, false);
-                return BusyOutcome::Close;
-            }
-            Ok(Parsed::Incomplete { .. }) => return BusyOutcome::Drained,
-            Ok(Parsed::Complete(args, used)) => {
-                if args.is_empty() {
-                    inbuf.advance(used);
-                    continue;
-                }
-                let stateful = crate::cmd::lookup(&args[0]).is_some_and(|c| {
-                    matches!(c.name, "multi" | "discard" | "watch" | "unwatch" | "exec")
-                });
-                if stateful {
-                    inbuf.advance(used);
-                    Reply::err(busy.busy_error()).encode(out, false);
-                    continue;
-                }
-                let mut client = ClientState {
-                    authenticated: true,
-                    ..ClientState::default()
-                };
-                match serve_one(busy, &mut client, &args) {
-                    Served::Again => return BusyOutcome::Again,
-                    Served::Quit => {
-                        inbuf.advance(used);
-                        Reply::OK.encode(out, false);
-                        return BusyOutcome::Close;
-                    }
-                    Served::Reply(reply) => {
-                        inbuf.advance(used);
-                        reply.encode(out, false);
-                    }
-                }
-            }
-        }
-    }
+        let mut client = ClientState {
+            authenticated: true,
+            ..ClientState::default()
+        };
+        serve_one(busy, &mut client, args)
+    })
 }
