@@ -874,13 +874,17 @@ fn browser_login_add_pair_and_rebalance() {
         let ta = client.find(Locator::Id("key-value")).await.unwrap();
         ta.clear().await.unwrap();
         ta.send_keys("bob").await.unwrap();
+        // The detail is redrawn once the save is answered, which can be after redis-cli
+        // already sees the value: mark the old TTL field so the wait finds the new one
+        // (typing into the old one raced the redraw: a stale element).
+        js(&client, "document.getElementById('key-ttl').dataset.old = '1';").await;
         client.find(Locator::Id("key-save")).await.unwrap().click().await.unwrap();
         until(10, "value saved", || async {
             (cli(cluster.base, &pw, "GET user:1") == ["bob"]).then_some(())
         })
         .await;
         until(10, "detail reloaded", || async {
-            client.find(Locator::Id("key-ttl")).await.ok()
+            client.find(Locator::Css("#key-ttl:not([data-old])")).await.ok()
         })
         .await
         .send_keys("500")

@@ -511,7 +511,11 @@
     var d = $("key-detail");
     if (hex === null) { d.textContent = "Renamed to " + (after && after.to) + "."; return; }
     d.textContent = "loading…";
+    // Only the latest request draws: a reload after an edit can be answered after the
+    // user has already opened another key.
+    var seq = state.keySeq = (state.keySeq || 0) + 1;
     api("GET", "/api/key?hex=" + encodeURIComponent(hex)).then(function (k) {
+      if (seq !== state.keySeq) return;
       d.textContent = ""; d.classList.remove("muted");
       d.appendChild(el("h3", k.binary ? "(hex) " + k.hex : k.key));
       if (!k.found) { d.appendChild(el("p", "This key no longer exists.")); return; }
