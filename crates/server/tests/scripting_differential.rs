@@ -566,3 +566,36 @@ const BINARY_CHUNKS: &[&str] = &[
 fn binary_chunks_do_not_load() {
     assert_same_as_redis(BINARY_CHUNKS);
 }
+
+/// min-replicas-to-write with no replica: a script that may write (declared flags without
+/// `no-writes`) is refused with NOREPLICAS before it runs, also by EVAL_RO (before its own
+/// write-flag refusal) and inside MULTI (refused when queued, so EXEC aborts); FUNCTION
+/// LOAD, a write subcommand, is refused too. A legacy EVAL fails only at its write call,
+/// and a `no-writes` script runs. Rubra used the container's flags outside the maxmemory /
+/// replica / pause paths: FUNCTION LOAD was accepted, EVAL_RO got the write-flag error and
+/// the MULTI one was queued.
+const NOREPLICAS_SCRIPTS: &[&str] = &[
+    "CONFIG SET min-replicas-to-write 1",
+    "EVAL \"return redis.call('set','a','1')\" 0",
+    "EVAL \"return redis.call('get','a')\" 0",
+    "EVAL \"#!lua\\nreturn 1\" 0",
+    "EVAL \"#!lua flags=no-writes\\nreturn redis.call('get','a')\" 0",
+    "EVAL_RO \"#!lua\\nreturn 1\" 0",
+    "EVAL_RO \"#!lua flags=no-writes\\nreturn 2\" 0",
+    "FUNCTION LOAD \"#!lua name=l\\nredis.register_function('f', function() return 1 end)\"",
+    "FUNCTION LIST",
+    "MULTI",
+    "EVAL \"#!lua\\nreturn 1\" 0",
+    "EXEC",
+    "CONFIG SET min-replicas-to-write 0",
+    "FUNCTION LOAD \"#!lua name=l\\nredis.register_function('f', function() return 1 end)\"",
+    "CONFIG SET min-replicas-to-write 1",
+    "FCALL f 0",
+    "FCALL_RO f 0",
+    "FUNCTION DELETE l",
+];
+
+#[test]
+fn scripts_that_may_write_get_noreplicas_as_in_redis() {
+    assert_same_as_redis(NOREPLICAS_SCRIPTS);
+}

@@ -269,7 +269,8 @@ impl Engine {
 /// The flags the command path checks for a script command (Redis's getCommandFlags): an
 /// EVAL script or function that declares flags has the command's WRITE / DENYOOM / STALE
 /// replaced by what they imply, so a stale or read-only replica and maxmemory refuse it
-/// with the generic replies before it runs, as Redis does. Other commands keep their own
+/// (and min-replicas-to-write with NOREPLICAS, before EVAL_RO's own refusal and before
+/// MULTI queues it) with the generic replies before it runs, as Redis does. Other commands keep their own
 /// (a container's subcommand the flags Redis gives that subcommand).
 /// Only worked out when one of those checks can apply (the common path stays a compare);
 /// CLIENT PAUSE WRITE is one (a no-writes script is not held, as in Redis). The tests are
@@ -281,6 +282,7 @@ pub(crate) fn command_flags(
     args: &[Bytes],
 ) -> u32 {
     if !(store.config.maxmemory > 0
+        || store.config.min_replicas.0 > 0
         || store.pause.end_ms != 0
         || store.pause.failover
         || store.replication.is_replica()
