@@ -104,8 +104,8 @@ fn a_primary_restarted_from_its_rdb_continues_its_replicas_as_redis_does() {
 /// The replies a primary (`bin`) gives under min-replicas-to-write with one replica of the
 /// same kind: writes accepted while enough replicas acknowledge within the lag, refused
 /// with NOREPLICAS otherwise (plain and in MULTI), reads and no-writes scripts still
-/// served; a replica ignores the setting. (FCALL of a function without `no-writes` is
-/// refused by Redis and not yet by rubra: its flags come from script::command_flags.)
+/// served; a replica ignores the setting. (Scripts and write subcommands:
+/// scripting_differential's scripts_that_may_write_get_noreplicas_as_in_redis.)
 fn min_replicas_replies(bin: &std::path::Path) -> Vec<String> {
     let primary = TestServer::start_bin(bin, &["--repl-diskless-sync-delay", "0"]);
     let replica = TestServer::start_bin(bin, &[]);
@@ -143,6 +143,9 @@ fn min_replicas_replies(bin: &std::path::Path) -> Vec<String> {
     for args in steps {
         seen.push(format!("{args:?} -> {:?}", q(&mut p, args)));
     }
+    // The replica is read below: the last SET must have reached it (redis-server's replica
+    // answered nil now and then without this).
+    assert_eq!(q(&mut p, &["WAIT", "1", "5000"]), redis::Value::Int(1));
     let mut r = replica.conn();
     seen.push(format!(
         "{:?}",
