@@ -12,23 +12,13 @@
 
 use crate::stream::{Fields, StreamId};
 use crate::value::parse_i64_strict;
+use rubra_persistence::listpack_backlen_size as backlen;
 
 /// Header (total bytes, element count) plus the end byte of an empty listpack.
 const EMPTY: usize = 6 + 1;
 
 /// Flags of an entry whose fields are the master entry's (their names are left out).
 const SAMEFIELDS: i64 = 2;
-
-/// Bytes of the back-length that follows an entry of `l` bytes.
-fn backlen(l: usize) -> usize {
-    match l {
-        0..=127 => 1,
-        128..=16382 => 2,
-        16383..=2_097_150 => 3,
-        2_097_151..=268_435_454 => 4,
-        _ => 5,
-    }
-}
 
 /// Bytes an integer takes as a listpack entry (encoding, data and back-length).
 pub(crate) fn int_size(v: i64) -> usize {

@@ -41,7 +41,9 @@ pub fn parse_canonical_i64(s: &[u8]) -> Option<i64> {
     Some(v)
 }
 
-fn backlen_size(l: usize) -> usize {
+/// Bytes of the back-length that follows an entry of `l` bytes (encoding plus data): 7 bits
+/// a byte. Public so that rubra-keyspace sizes stream nodes with the same arithmetic.
+pub fn backlen_size(l: usize) -> usize {
     match l {
         0..=127 => 1,
         128..=16382 => 2,
