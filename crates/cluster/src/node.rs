@@ -219,19 +219,27 @@ impl Node {
             received: 0,
             topology_version: 0,
         };
+        n.apply_configured_address();
+        n.update_myself_flags();
+        n
+    }
+
+    /// Copies the configured address (ip, port, cport, announced hostname) into our own
+    /// node entry; whether any of it changed.
+    fn apply_configured_address(&mut self) -> bool {
         let (ip, port, cport, hn) = (
-            n.cfg.ip.clone(),
-            n.cfg.port,
-            n.cfg.cport,
-            n.cfg.hostname.clone(),
+            self.cfg.ip.clone(),
+            self.cfg.port,
+            self.cfg.cport,
+            self.cfg.hostname.clone(),
         );
-        let me = n.st.me_mut();
+        let me = self.st.me_mut();
+        let moved = me.ip != ip || me.port != port || me.cport != cport || me.hostname != hn;
         me.ip = ip;
         me.port = port;
         me.cport = cport;
         me.hostname = hn;
-        n.update_myself_flags();
-        n
+        moved
     }
 
     /// clusterUpdateMyselfFlags: we announce NOFAILOVER while cluster-replica-no-failover
@@ -256,18 +264,7 @@ impl Node {
     /// the next messages, as Redis does.
     pub fn set_config(&mut self, cfg: NodeConfig) -> Vec<Output> {
         self.cfg = cfg;
-        let (ip, port, cport, hn) = (
-            self.cfg.ip.clone(),
-            self.cfg.port,
-            self.cfg.cport,
-            self.cfg.hostname.clone(),
-        );
-        let me = self.st.me_mut();
-        let moved = me.ip != ip || me.port != port || me.cport != cport || me.hostname != hn;
-        me.ip = ip;
-        me.port = port;
-        me.cport = cport;
-        me.hostname = hn;
+        let moved = self.apply_configured_address();
         let flagged = self.update_myself_flags();
         if moved || flagged {
             self.save();

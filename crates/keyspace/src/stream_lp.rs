@@ -11,23 +11,14 @@
 //! integer.
 
 use crate::stream::{Fields, StreamId};
+use crate::value::parse_i64_strict;
+use rubra_persistence::listpack_backlen_size as backlen;
 
 /// Header (total bytes, element count) plus the end byte of an empty listpack.
 const EMPTY: usize = 6 + 1;
 
 /// Flags of an entry whose fields are the master entry's (their names are left out).
 const SAMEFIELDS: i64 = 2;
-
-/// Bytes of the back-length that follows an entry of `l` bytes.
-fn backlen(l: usize) -> usize {
-    match l {
-        0..=127 => 1,
-        128..=16382 => 2,
-        16383..=2_097_150 => 3,
-        2_097_151..=268_435_454 => 4,
-        _ => 5,
-    }
-}
 
 /// Bytes an integer takes as a listpack entry (encoding, data and back-length).
 pub(crate) fn int_size(v: i64) -> usize {
@@ -42,36 +33,9 @@ pub(crate) fn int_size(v: i64) -> usize {
     encoded + backlen(encoded)
 }
 
-/// The i64 a listpack stores `s` as, if `s` is an integer's canonical decimal form (no
-/// sign but `-`, no leading zero, no `-0`, at most 20 characters).
-fn as_int(s: &[u8]) -> Option<i64> {
-    if s.is_empty() || s.len() > 20 {
-        return None;
-    }
-    let digits = s.strip_prefix(b"-").unwrap_or(s);
-    let neg = digits.len() != s.len();
-    if digits.is_empty() || !digits.iter().all(u8::is_ascii_digit) {
-        return None;
-    }
-    if digits[0] == b'0' && (digits.len() > 1 || neg) {
-        return None;
-    }
-    let mut v: i64 = 0;
-    for &d in digits {
-        let d = i64::from(d - b'0');
-        v = v.checked_mul(10)?;
-        v = if neg {
-            v.checked_sub(d)?
-        } else {
-            v.checked_add(d)?
-        };
-    }
-    Some(v)
-}
-
 /// Bytes a string takes as a listpack entry (as an integer when it reads as one).
 pub(crate) fn str_size(s: &[u8]) -> usize {
-    if let Some(v) = as_int(s) {
+    if let Some(v) = parse_i64_strict(s) {
         return int_size(v);
     }
     let header = match s.len() {

@@ -164,32 +164,9 @@ impl Value {
 }
 
 /// Parses a canonical signed 64-bit decimal (no '+', no leading zeros, no spaces), the rule
-/// Redis uses both for integer replies' inputs and for deciding the "int" encoding.
-pub fn parse_i64_strict(s: &[u8]) -> Option<i64> {
-    if s.is_empty() || s.len() > 20 {
-        return None;
-    }
-    let (neg, digits) = if s[0] == b'-' {
-        (true, &s[1..])
-    } else {
-        (false, s)
-    };
-    if digits.is_empty() || (digits[0] == b'0' && (digits.len() > 1 || neg)) {
-        return None;
-    }
-    let mut n: i64 = 0;
-    for &d in digits {
-        if !d.is_ascii_digit() {
-            return None;
-        }
-        n = if neg {
-            n.checked_mul(10)?.checked_sub((d - b'0') as i64)?
-        } else {
-            n.checked_mul(10)?.checked_add((d - b'0') as i64)?
-        };
-    }
-    Some(n)
-}
+/// Redis uses both for integer replies' inputs and for deciding the "int" encoding. It is
+/// the persistence crate's parser: the RDB / DUMP encodings decide with the same one.
+pub use rubra_persistence::parse_canonical_i64 as parse_i64_strict;
 
 #[cfg(test)]
 mod tests {

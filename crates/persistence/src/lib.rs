@@ -27,6 +27,7 @@ pub use dump::{
 };
 pub use error::RdbError;
 pub use incremental::{Next, RdbFeedReader};
+pub use listpack::{backlen_size as listpack_backlen_size, parse_canonical_i64};
 pub use lzf::release_scratch;
 pub use reader::{read_rdb, RdbInfo, RdbItem, RdbReader};
 pub use stream::{chunk_nodes, RdbStream, RdbStreamEntry, RdbStreamGroup, RdbStreamId};

@@ -12,7 +12,9 @@ const EOF: u8 = 0xff;
 
 /// Parses `s` as a canonical decimal i64 ("-0", "+1", "01" or spaces are not canonical);
 /// Redis stores exactly those strings as integers in listpacks, intsets and RDB strings.
-pub(crate) fn parse_canonical_i64(s: &[u8]) -> Option<i64> {
+/// The one such parser in the workspace: rubra-keyspace uses it for its encodings and
+/// listpack sizes too.
+pub fn parse_canonical_i64(s: &[u8]) -> Option<i64> {
     if s.is_empty() || s.len() > 20 {
         return None;
     }
@@ -39,7 +41,9 @@ pub(crate) fn parse_canonical_i64(s: &[u8]) -> Option<i64> {
     Some(v)
 }
 
-fn backlen_size(l: usize) -> usize {
+/// Bytes of the back-length that follows an entry of `l` bytes (encoding plus data): 7 bits
+/// a byte. Public so that rubra-keyspace sizes stream nodes with the same arithmetic.
+pub fn backlen_size(l: usize) -> usize {
     match l {
         0..=127 => 1,
         128..=16382 => 2,

@@ -256,6 +256,11 @@ fn generic(ctx: &mut Ctx, args: &[Bytes], readonly: bool) -> CmdResult {
         end = len - 1;
     }
 
+    let item = |obj| Item {
+        obj,
+        score: 0.0,
+        cmp: None,
+    };
     let mut items: Vec<Item>;
     if dontsort && kind != Src::Set {
         // Native order (reversed for DESC), just the LIMIT window.
@@ -282,23 +287,9 @@ fn generic(ctx: &mut Ctx, args: &[Bytes], readonly: bool) -> CmdResult {
         };
         end -= start;
         start = 0;
-        items = window
-            .into_iter()
-            .map(|obj| Item {
-                obj,
-                score: 0.0,
-                cmp: None,
-            })
-            .collect();
+        items = window.into_iter().map(item).collect();
     } else {
-        items = elements
-            .into_iter()
-            .map(|obj| Item {
-                obj,
-                score: 0.0,
-                cmp: None,
-            })
-            .collect();
+        items = elements.into_iter().map(item).collect();
     }
 
     let mut conversion_error = false;

@@ -66,22 +66,30 @@ fn write_hll<'c>(ctx: &'c mut Ctx, key: &[u8]) -> Result<Option<&'c mut Vec<u8>>
     }
 }
 
+/// The HLL under `key` for writing, created empty (sparse) when missing, and whether it
+/// was created (PFADD counts that as an update). Redis writes the object it created
+/// without looking it up: no access.
+fn write_or_create_hll<'c>(
+    ctx: &'c mut Ctx,
+    key: &Bytes,
+    now: u64,
+) -> Result<(&'c mut Vec<u8>, bool), Reply> {
+    let created = write_hll(ctx, key)?.is_none();
+    if created {
+        ctx.db()
+            .set(key.clone(), Value::Str(sketch::new_sparse().into()), now);
+        ctx.mark_accessed(key);
+    }
+    let s = write_hll(ctx, key)?.ok_or(err::NO_SUCH_KEY)?;
+    Ok((s, created))
+}
+
 /// PFADD key [element ...]
 fn pfadd(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
     let max_bytes = sparse_max_bytes(ctx);
     let now = ctx.now_ms;
-    let mut updated = 0u64;
-    if write_hll(ctx, &args[1])?.is_none() {
-        ctx.db().set(
-            args[1].clone(),
-            Value::Str(sketch::new_sparse().into()),
-            now,
-        );
-        // Redis writes the object it created without looking it up: no access.
-        ctx.mark_accessed(&args[1]);
-        updated += 1;
-    }
-    let s = write_hll(ctx, &args[1])?.ok_or(err::NO_SUCH_KEY)?;
+    let (s, created) = write_or_create_hll(ctx, &args[1], now)?;
+    let mut updated = u64::from(created);
     for ele in &args[2..] {
         if sketch::add(s, ele, max_bytes)? {
             updated += 1;
@@ -151,16 +159,7 @@ fn pfmerge(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
     // Only the destination is written; the sources are read.
     ctx.touched_only(&args[1]);
     ctx.separate_lookup();
-    if write_hll(ctx, &args[1])?.is_none() {
-        ctx.db().set(
-            args[1].clone(),
-            Value::Str(sketch::new_sparse().into()),
-            now,
-        );
-        // Redis writes the object it created without looking it up: no access.
-        ctx.mark_accessed(&args[1]);
-    }
-    let s = write_hll(ctx, &args[1])?.ok_or(err::NO_SUCH_KEY)?;
+    let (s, _) = write_or_create_hll(ctx, &args[1], now)?;
     if use_dense {
         sketch::to_dense(s)?;
     }
