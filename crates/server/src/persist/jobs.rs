@@ -11,14 +11,21 @@ use tokio::sync::mpsc;
 
 /// Work for the background runner.
 pub(crate) enum Job {
-    /// Write `snapshots` as commands to `tmp`, then swap it in as the AOF.
+    /// Write `snapshots` to `tmp` as a new AOF base (RDB or commands), then make it the
+    /// manifest's base (persist::aof_files).
     RewriteAof {
         snapshots: Vec<DbSnapshot>,
-        /// Function libraries' sources, written first as FUNCTION LOAD commands.
+        /// Function libraries' sources (the RDB's functions section, or FUNCTION LOAD
+        /// commands written first).
         functions: Vec<bytes::Bytes>,
         tmp: PathBuf,
-        /// With the AOF off: the file `tmp` is renamed to (no open AOF takes it over).
-        standalone: Option<PathBuf>,
+        /// An RDB base (`aof-use-rdb-preamble yes`) rather than commands.
+        rdb: bool,
+        /// Replication id and offset, for an RDB base's aux fields.
+        replid: String,
+        offset: u64,
+        /// `SaveState::aof_rewrite_generation` when it started.
+        generation: u64,
     },
     /// Encode `snapshots` as RDB for replica `client` while sending them, then its held
     /// stream (repl::fullsync).
@@ -112,47 +119,68 @@ pub(crate) async fn run(server: Arc<Server>, mut rx: mpsc::UnboundedReceiver<Job
                 snapshots,
                 functions,
                 tmp,
-                standalone,
+                rdb,
+                replid,
+                offset,
+                generation,
             } => {
                 let started = std::time::Instant::now();
                 let path = tmp.clone();
                 let written = tokio::task::spawn_blocking(move || {
-                    crate::persist::aof::write_snapshot_commands(
+                    crate::persist::aof_files::write_base(
                         &path,
-                        &snapshots,
-                        &functions,
-                        now_ms(),
+                        (&snapshots, &functions),
+                        rdb,
+                        (&replid, offset),
                     )
                 })
                 .await;
                 let mut store = server.lock();
-                store.aof_rewrite_in_progress = false;
-                let result = match (written, standalone) {
-                    (Ok(Ok(())), Some(path)) => {
-                        std::fs::rename(&tmp, &path).map_err(|e| e.to_string())
-                    }
-                    (Ok(Ok(())), None) => match store.aof.as_mut() {
-                        Some(aof) => aof.finish_rewrite(&tmp).map_err(|e| e.to_string()),
-                        None => Err("AOF was turned off during the rewrite".into()),
-                    },
-                    (Ok(Err(e)), _) => Err(e.to_string()),
-                    (Err(e), _) => Err(e.to_string()),
-                };
-                store.saving.last_aof_rewrite_ok = result.is_ok();
-                match result {
-                    Ok(()) => tracing::info!(
-                        ms = started.elapsed().as_millis() as u64,
-                        "background AOF rewrite finished"
-                    ),
-                    Err(e) => {
-                        if let Some(aof) = store.aof.as_mut() {
-                            aof.abort_rewrite();
-                        }
-                        let _ = std::fs::remove_file(&tmp);
-                        tracing::error!(error = %e, "background AOF rewrite failed");
-                    }
-                }
+                finish_aof_rewrite(&mut store, written, &tmp, rdb, generation, started);
             }
+        }
+    }
+}
+
+/// Records the end of a background AOF rewrite: the new base is installed, or the
+/// temporary files removed (also when a synchronous rewrite replaced this one meanwhile).
+fn finish_aof_rewrite(
+    store: &mut crate::store::Store,
+    written: Result<std::io::Result<()>, tokio::task::JoinError>,
+    tmp: &std::path::Path,
+    rdb: bool,
+    generation: u64,
+    started: std::time::Instant,
+) {
+    use crate::persist::aof_files;
+    store.aof_rewrite_in_progress = false;
+    if generation != store.saving.aof_rewrite_generation {
+        let _ = std::fs::remove_file(tmp);
+        tracing::info!("background AOF rewrite discarded: a newer rewrite replaced it");
+        return;
+    }
+    let result = match written {
+        Ok(Ok(())) => {
+            tracing::info!(
+                "Background AOF rewrite terminated with success ({} ms)",
+                started.elapsed().as_millis()
+            );
+            aof_files::complete_rewrite(store, tmp, rdb)
+        }
+        Ok(Err(e)) => Err(format!(
+            "Write error writing append only file on disk: {}",
+            crate::strerror(&e)
+        )),
+        Err(e) => Err(e.to_string()),
+    };
+    store.saving.last_aof_rewrite_ok = result.is_ok();
+    match result {
+        Ok(()) => store.saving.aof_rewrite_failures = 0,
+        Err(e) => {
+            store.saving.aof_rewrite_failures += 1;
+            tracing::error!("{e}");
+            tracing::warn!("Background AOF rewrite terminated with error");
+            aof_files::fail_rewrite(store, tmp);
         }
     }
 }

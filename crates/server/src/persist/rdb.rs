@@ -266,6 +266,16 @@ pub(crate) fn decode_rdb_with_meta(
     count: usize,
     now_ms: u64,
 ) -> Result<(Vec<Db>, LoadedMeta), String> {
+    decode_rdb_prefix(bytes, count, now_ms).map(|(dbs, meta, _)| (dbs, meta))
+}
+
+/// [`decode_rdb_with_meta`] for a file that may go on after the RDB (an AOF whose RDB
+/// preamble is followed by commands): also returns the RDB's length.
+pub(crate) fn decode_rdb_prefix(
+    bytes: &[u8],
+    count: usize,
+    now_ms: u64,
+) -> Result<(Vec<Db>, LoadedMeta, usize), String> {
     let mut dbs: Vec<Db> = (0..count).map(|_| Db::new()).collect();
     let mut reader = RdbReader::new(bytes).map_err(|e| e.to_string())?;
     let mut expired = Vec::new();
@@ -285,7 +295,7 @@ pub(crate) fn decode_rdb_with_meta(
     let mut meta = meta_of(reader.info());
     meta.expired = expired;
     meta.loaded = loaded;
-    Ok((dbs, meta))
+    Ok((dbs, meta, reader.consumed()))
 }
 
 /// What became of one key read from a file.

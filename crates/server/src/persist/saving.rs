@@ -28,6 +28,16 @@ pub(crate) struct SaveState {
     /// aof_last_bgrewrite_status).
     pub aof_rewrites: u64,
     pub last_aof_rewrite_ok: bool,
+    /// Rewrites failed in a row (INFO aof_rewrites_consecutive_failures).
+    pub aof_rewrite_failures: u64,
+    /// The multi-part AOF's manifest as last written (kept with the AOF off too, so a
+    /// BGREWRITEAOF continues its sequence numbers, as in Redis).
+    pub manifest: crate::persist::manifest::Manifest,
+    /// INFO aof_base_size: the AOF's size after the last rewrite or load.
+    pub aof_base_size: u64,
+    /// Bumped when a rewrite is done synchronously: a background one started before it
+    /// (of older data) is discarded when it ends.
+    pub aof_rewrite_generation: u64,
 }
 
 impl Default for SaveState {
@@ -44,6 +54,10 @@ impl Default for SaveState {
             last_load_loaded: 0,
             aof_rewrites: 0,
             last_aof_rewrite_ok: true,
+            aof_rewrite_failures: 0,
+            manifest: Default::default(),
+            aof_base_size: 0,
+            aof_rewrite_generation: 0,
         }
     }
 }

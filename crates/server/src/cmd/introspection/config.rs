@@ -186,6 +186,8 @@ fn set(ctx: &mut Ctx, pairs: &[Bytes]) -> CmdResult {
     ctx.store.apply_config();
     crate::cluster::driver::sync_config(ctx.store);
     let aof_now = ctx.store.config.get_value("appendonly") == "yes";
+    // Redis's aof-disable-auto-gc apply hook: history kept while it was on goes now.
+    crate::persist::aof_files::delete_history(ctx.store);
     if aof_was != aof_now {
         if let Err(e) = switch_aof(ctx, aof_now) {
             tracing::warn!(error = %e, "CONFIG SET appendonly failed");
@@ -202,10 +204,10 @@ fn set(ctx: &mut Ctx, pairs: &[Bytes]) -> CmdResult {
     Ok(Reply::OK)
 }
 
-/// CONFIG SET appendonly: turning it on starts a fresh AOF filled by a background rewrite
-/// of the current data (as Redis does); turning it off closes the file.
+/// CONFIG SET appendonly: turning it on collects writes in a temporary incr file until a
+/// background rewrite of the current data makes the new base (as Redis does); turning it
+/// off closes the incr file.
 fn switch_aof(ctx: &mut Ctx, on: bool) -> Result<(), String> {
-    use crate::persist::aof::{AofWriter, FsyncPolicy};
     if !on {
         if let Some(mut aof) = ctx.store.aof.take() {
             aof.fsync_now().ok();
@@ -216,14 +218,7 @@ fn switch_aof(ctx: &mut Ctx, on: bool) -> Result<(), String> {
     if ctx.store.aof.is_some() {
         return Ok(());
     }
-    let cfg = &ctx.store.config;
-    let path = std::path::PathBuf::from(cfg.get_value("dir")).join(cfg.get_value("appendfilename"));
-    let policy = FsyncPolicy::from_config(cfg.get_value("appendfsync"));
-    std::fs::File::create(&path).map_err(|e| e.to_string())?;
-    ctx.store.aof = Some(AofWriter::open(&path, policy).map_err(|e| e.to_string())?);
-    ctx.store.feed.active = true;
-    ctx.store.feed.aof_on = true;
-    ctx.store.feed.reset_db();
+    crate::persist::aof_files::enable(ctx.store)?;
     let rewrite = crate::cmd::lookup(b"bgrewriteaof").ok_or("no BGREWRITEAOF")?;
     (rewrite.handler)(ctx, &[Bytes::from_static(b"BGREWRITEAOF")])
         .map(|_| ())

@@ -434,7 +434,10 @@ fn persistence_fields(s: &crate::store::Store, line: &mut Line) {
         &if rewrite_ok { "ok" } else { "err" },
     );
     line("aof_rewrites", &s.saving.aof_rewrites);
-    line("aof_rewrites_consecutive_failures", &0);
+    line(
+        "aof_rewrites_consecutive_failures",
+        &s.saving.aof_rewrite_failures,
+    );
     let aof_write_ok = s.aof.as_ref().is_none_or(|a| a.write_error().is_none());
     line(
         "aof_last_write_status",
@@ -444,8 +447,8 @@ fn persistence_fields(s: &crate::store::Store, line: &mut Line) {
     line("module_fork_in_progress", &0);
     line("module_fork_last_cow_size", &0);
     if let Some(aof) = s.aof.as_ref() {
-        line("aof_current_size", &aof.size);
-        line("aof_base_size", &0);
+        line("aof_current_size", &(aof.others_size + aof.size));
+        line("aof_base_size", &s.saving.aof_base_size);
         line("aof_pending_rewrite", &0);
         line("aof_buffer_length", &0);
         line("aof_pending_bio_fsync", &0);
