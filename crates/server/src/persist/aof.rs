@@ -404,6 +404,9 @@ pub(crate) fn replay(store: &mut crate::store::Store, commands: Vec<Vec<Bytes>>)
     let was_active = store.feed.active;
     store.feed.active = false;
     store.loading = true;
+    // Nothing expires while loading (Redis's keyIsExpired): the file's later commands
+    // see the keys they saw when they ran.
+    store.set_primary_view(true);
     let mut loader = crate::client::ClientState {
         authenticated: true,
         no_block: true,
@@ -415,6 +418,7 @@ pub(crate) fn replay(store: &mut crate::store::Store, commands: Vec<Vec<Bytes>>)
         let _ = crate::exec::dispatch::execute(store, &mut loader, args, &mut sink);
         sink.clear();
     }
+    store.set_primary_view(false);
     store.loading = false;
     store.feed.active = was_active;
     n

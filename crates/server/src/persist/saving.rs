@@ -38,6 +38,8 @@ pub(crate) struct SaveState {
     /// Bumped when a rewrite is done synchronously: a background one started before it
     /// (of older data) is discarded when it ends.
     pub aof_rewrite_generation: u64,
+    /// DEBUG AOF-FLUSH-SLEEP: microseconds each AOF write waits first.
+    pub aof_flush_sleep_us: u64,
 }
 
 impl Default for SaveState {
@@ -58,6 +60,7 @@ impl Default for SaveState {
             manifest: Default::default(),
             aof_base_size: 0,
             aof_rewrite_generation: 0,
+            aof_flush_sleep_us: 0,
         }
     }
 }
