@@ -16,8 +16,7 @@ fn wait_rewrite(c: &mut redis::Connection) {
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
         let info: String = redis::cmd("INFO").arg("persistence").query(c).unwrap();
-        if info.contains("aof_rewrite_in_progress:0") && info.contains("aof_rewrite_scheduled:0")
-        {
+        if info.contains("aof_rewrite_in_progress:0") && info.contains("aof_rewrite_scheduled:0") {
             return;
         }
         assert!(Instant::now() < deadline, "the rewrite never ended");
@@ -155,7 +154,10 @@ fn copy_aof_dir(from: &Path, to: &Path) {
     let dst = to.join("appendonlydir");
     let _ = std::fs::remove_dir_all(&dst);
     std::fs::create_dir_all(&dst).unwrap();
-    for e in std::fs::read_dir(from.join("appendonlydir")).unwrap().flatten() {
+    for e in std::fs::read_dir(from.join("appendonlydir"))
+        .unwrap()
+        .flatten()
+    {
         std::fs::copy(e.path(), dst.join(e.file_name())).unwrap();
     }
 }
@@ -227,11 +229,19 @@ fn rewrite_steps(bin: &Path) -> Vec<String> {
     };
     q(&mut c, &["SET", "k", "1"]);
     step(&mut c, &["BGREWRITEAOF"], true);
-    step(&mut c, &["CONFIG", "SET", "aof-disable-auto-gc", "yes"], false);
+    step(
+        &mut c,
+        &["CONFIG", "SET", "aof-disable-auto-gc", "yes"],
+        false,
+    );
     step(&mut c, &["BGREWRITEAOF"], true);
     q(&mut c, &["INCR", "k"]);
     step(&mut c, &["BGREWRITEAOF"], true);
-    step(&mut c, &["CONFIG", "SET", "aof-disable-auto-gc", "no"], false);
+    step(
+        &mut c,
+        &["CONFIG", "SET", "aof-disable-auto-gc", "no"],
+        false,
+    );
     step(&mut c, &["CONFIG", "SET", "appendonly", "no"], false);
     q(&mut c, &["INCR", "k"]);
     step(&mut c, &["BGREWRITEAOF"], true);
@@ -279,6 +289,11 @@ fn start_on(
         assert_eq!(s.wait_exit(Duration::from_secs(5)), Some(1));
     }
     let data = if up { facts(&mut s.conn()) } else { Vec::new() };
+    if up {
+        // Keys already expired go at the next active-expiry pass (100 ms), with the DEL
+        // appended to the incr file on both servers.
+        std::thread::sleep(Duration::from_millis(400));
+    }
     let log = std::fs::read_to_string(s.dir.join(SERVER_LOG)).unwrap_or_default();
     let mut files = listing(&s.dir, false);
     // Command files are the same bytes on both: their sizes show where a cut was made.
@@ -359,12 +374,32 @@ fn truncated_incr_files_are_handled_as_redis_does() {
     let two = "file appendonly.aof.1.base.aof seq 1 type b\nfile appendonly.aof.1.incr.aof seq 1 type i\nfile appendonly.aof.2.incr.aof seq 2 type i\n";
     let cases: Vec<(Vec<u8>, Vec<u8>, &str, &str)> = vec![
         // The last file cut: loaded and cut back with aof-load-truncated yes.
-        (cmd(&["SET", "a", "1"]), cut.clone(), "yes", "loaded anyway because aof-load-truncated is enabled"),
-        (cmd(&["SET", "a", "1"]), cut.clone(), "no", "Unexpected end of file reading the append only file"),
+        (
+            cmd(&["SET", "a", "1"]),
+            cut.clone(),
+            "yes",
+            "loaded anyway because aof-load-truncated is enabled",
+        ),
+        (
+            cmd(&["SET", "a", "1"]),
+            cut.clone(),
+            "no",
+            "Unexpected end of file reading the append only file",
+        ),
         // A file before the last cut: fatal either way.
-        (cut.clone(), cmd(&["SET", "a", "1"]), "yes", "the truncated file is not the last file"),
+        (
+            cut.clone(),
+            cmd(&["SET", "a", "1"]),
+            "yes",
+            "the truncated file is not the last file",
+        ),
         // An unfinished transaction at the end is reverted.
-        (cmd(&["SET", "a", "1"]), open_multi, "yes", "Revert incomplete MULTI/EXEC transaction"),
+        (
+            cmd(&["SET", "a", "1"]),
+            open_multi,
+            "yes",
+            "Revert incomplete MULTI/EXEC transaction",
+        ),
     ];
     for (first, second, allow, line) in cases {
         let files: &[(&str, &[u8])] = &[
@@ -392,6 +427,76 @@ fn appenddirname_is_immutable_as_in_redis() {
             "ERR CONFIG SET failed (possibly related to argument 'appenddirname') - can't set immutable config",
             "{bin:?}"
         );
-        assert!(s.dir.join("mydir/appendonly.aof.manifest").is_file(), "{bin:?}");
+        assert!(
+            s.dir.join("mydir/appendonly.aof.manifest").is_file(),
+            "{bin:?}"
+        );
     }
+}
+
+/// PEXPIREAT with a time already past, replayed from an AOF, keeps the key with that
+/// expiry while the file loads (later commands still see it) and it expires after: the
+/// list is gone. Rubra deleted it at once and the next RPUSH made a new list of one.
+/// Found by redis's integration/aof "AOF+EXPIRE: List should be empty".
+#[test]
+fn a_past_expiry_in_the_aof_applies_after_loading_as_in_redis() {
+    let mut incr = cmd(&["RPUSH", "list", "foo"]);
+    incr.extend(cmd(&["PEXPIREAT", "list", "1000"]));
+    incr.extend(cmd(&["RPUSH", "list", "bar"]));
+    incr.extend(cmd(&["SET", "kept", "1"]));
+    let files: &[(&str, &[u8])] = &[
+        ("appendonly.aof.1.incr.aof", &incr),
+        (
+            "appendonly.aof.manifest",
+            b"file appendonly.aof.1.incr.aof seq 1 type i\n",
+        ),
+    ];
+    let ours = start_on(&rubra_bin(), files, None, &[], "");
+    let theirs = start_on(Path::new(REDIS), files, None, &[], "");
+    assert!(theirs.0 && theirs.1.len() == 1, "{theirs:?}");
+    assert_eq!(ours, theirs);
+}
+
+/// aof-timestamp-enabled: the incr file gets a `#TS:` line before the first command of
+/// a second, and a base written as commands starts with one (rubra wrote none).
+fn timestamp_lines(bin: &Path) -> Vec<String> {
+    let s = TestServer::start_bin(bin, &["--appendonly", "yes"]);
+    let mut c = s.conn();
+    q(&mut c, &["CONFIG", "SET", "aof-timestamp-enabled", "yes"]);
+    q(&mut c, &["CONFIG", "SET", "aof-use-rdb-preamble", "no"]);
+    q(&mut c, &["SET", "foo", "bar"]);
+    let first_line = |p: &Path| {
+        let text = std::fs::read(p).unwrap_or_default();
+        let line = text
+            .split(|&b| b == b'\n')
+            .next()
+            .unwrap_or_default()
+            .to_vec();
+        let line = String::from_utf8_lossy(&line).into_owned();
+        // The annotation's shape, not the second it names.
+        match line.strip_prefix("#TS:") {
+            Some(n) if n.trim_end().parse::<u64>().is_ok() => "#TS:<secs>".to_string(),
+            _ => line,
+        }
+    };
+    let mut out = vec![first_line(&last_incr_aof(&s.dir))];
+    q(&mut c, &["BGREWRITEAOF"]);
+    wait_rewrite(&mut c);
+    let m = manifest(&s.dir);
+    let base = m
+        .lines()
+        .find(|l| l.ends_with(" type b"))
+        .and_then(|l| l.split(' ').nth(1))
+        .unwrap()
+        .to_string();
+    out.push(base.clone());
+    out.push(first_line(&s.dir.join("appendonlydir").join(base)));
+    out
+}
+
+#[test]
+fn timestamp_annotations_are_written_as_redis_writes_them() {
+    let theirs = timestamp_lines(Path::new(REDIS));
+    assert_eq!(theirs[0], "#TS:<secs>");
+    assert_eq!(timestamp_lines(&rubra_bin()), theirs);
 }

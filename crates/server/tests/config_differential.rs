@@ -439,11 +439,7 @@ fn config_set_appendonly_starts_and_stops_the_aof() {
         .query(&mut c)
         .expect("set");
     std::thread::sleep(Duration::from_millis(100));
-    assert_eq!(
-        all_files().len(),
-        len,
-        "no writes after appendonly no"
-    );
+    assert_eq!(all_files().len(), len, "no writes after appendonly no");
 }
 
 /// Free-form string parameters hold any bytes, as in Redis: CONFIG GET gives back the

@@ -2,7 +2,6 @@
 
 use super::flags::*;
 use super::{CmdResult, Command, Ctx};
-use crate::persist::jobs::Job;
 use bytes::Bytes;
 use rubra_resp::Reply;
 
@@ -53,37 +52,7 @@ fn bgrewriteaof(ctx: &mut Ctx, _args: &[Bytes]) -> CmdResult {
             "ERR Background append only file rewriting already in progress",
         ));
     }
-    let Some(jobs) = ctx.store.jobs.clone() else {
-        return Err(Reply::err("ERR background jobs are not available"));
-    };
-    let store = &mut *ctx.store;
-    let tmp = match crate::persist::aof_files::begin_rewrite(store) {
-        Ok(tmp) => tmp,
-        Err(e) => {
-            tracing::warn!("{e}");
-            store.saving.last_aof_rewrite_ok = false;
-            return Err(Reply::err(
-                "ERR Can't execute an AOF background rewriting. Please check the server logs for more information.",
-            ));
-        }
-    };
-    let snapshots = store.dbs.iter().map(|db| db.snapshot()).collect();
-    store.aof_rewrite_in_progress = true;
-    store.saving.aof_rewrites += 1;
-    let job = Job::RewriteAof {
-        snapshots,
-        functions: store.scripts.library_codes(),
-        tmp,
-        rdb: store.config.get_value("aof-use-rdb-preamble") == "yes",
-        replid: store.feed.replid.clone(),
-        offset: store.feed.offset,
-        generation: store.saving.aof_rewrite_generation,
-    };
-    if jobs.send(job).is_err() {
-        store.aof_rewrite_in_progress = false;
-        return Err(Reply::err("ERR background jobs are not available"));
-    }
-    tracing::info!("Background append only file rewriting started");
+    crate::persist::aof_files::start_background_rewrite(ctx.store).map_err(Reply::error)?;
     Ok(Reply::status(
         "Background append only file rewriting started",
     ))

@@ -47,6 +47,8 @@ pub(crate) struct AofWriter {
     /// AOF_WAIT_REWRITE): appends go to the temporary incr file, which the rewrite's end
     /// turns into the first real one.
     pub waiting_rewrite: bool,
+    /// The second of the last `#TS:` annotation written (aof-timestamp-enabled).
+    last_ts: u64,
     /// Feed bytes a failed write could not store, retried first on the next append or by
     /// the cron (Redis keeps them in aof_buf), so nothing is lost or reordered.
     pending: Vec<u8>,
@@ -68,6 +70,7 @@ impl AofWriter {
             size,
             others_size: 0,
             waiting_rewrite: false,
+            last_ts: 0,
             pending: Vec::new(),
             write_error: None,
         })
@@ -84,6 +87,25 @@ impl AofWriter {
         self.path = path;
         self.size = 0;
         self.unsynced = false;
+    }
+
+    /// [`AofWriter::append`] with a `#TS:<unix seconds>` annotation line first when
+    /// `now_secs` is given (aof-timestamp-enabled) and the second changed since the last
+    /// one, as Redis annotates its AOF (redis-check-aof can truncate at a time).
+    pub(crate) fn append_stamped(
+        &mut self,
+        bytes: &[u8],
+        now_secs: Option<u64>,
+    ) -> std::io::Result<()> {
+        match now_secs {
+            Some(now) if now > self.last_ts && !bytes.is_empty() => {
+                self.last_ts = now;
+                let mut stamped = format!("#TS:{now}\r\n").into_bytes();
+                stamped.extend_from_slice(bytes);
+                self.append(&stamped)
+            }
+            _ => self.append(bytes),
+        }
     }
 
     /// Appends feed bytes; fsyncs at once under `always`. On an error the bytes are kept
@@ -194,8 +216,12 @@ pub(crate) fn write_snapshot_commands(
     dbs: &[DbSnapshot],
     functions: &[Bytes],
     now_ms: u64,
+    timestamp: bool,
 ) -> std::io::Result<()> {
     let mut out = BufWriter::new(File::create(path)?);
+    if timestamp {
+        out.write_all(format!("#TS:{}\r\n", now_ms / 1000).as_bytes())?;
+    }
     let mut buf = Vec::new();
     for code in functions {
         buf.clear();

@@ -256,14 +256,22 @@ fn install_dbs(store: &mut Store, dbs: Vec<Db>) {
 pub(crate) fn write_base(
     path: &Path,
     snap: (&[DbSnapshot], &[Bytes]),
-    rdb: bool,
+    (rdb, timestamp): (bool, bool),
     repl: (&str, u64),
 ) -> std::io::Result<()> {
     if rdb {
         super::rdb::save_file(path, snap, repl.0, repl.1, now_ms()).map(|_| ())
     } else {
-        write_snapshot_commands(path, snap.0, snap.1, now_ms())
+        write_snapshot_commands(path, snap.0, snap.1, now_ms(), timestamp)
     }
+}
+
+/// How a base is written now: (RDB, `#TS:` annotation first).
+pub(crate) fn base_format(store: &Store) -> (bool, bool) {
+    (
+        rdb_base(store),
+        store.config.get_value("aof-timestamp-enabled") == "yes",
+    )
 }
 
 /// Redis's aofOpenIfNeededOnServerStart: a base for an empty start, the last incr file
@@ -281,7 +289,7 @@ fn open_on_start(store: &mut Store, mut m: Manifest) -> Result<(), String> {
         write_base(
             &dir.join(&base),
             (&snaps, &functions),
-            rdb_base(store),
+            base_format(store),
             (&repl.0, repl.1),
         )
         .map_err(|e| format!("Write error writing append only file on disk: {e}"))?;
@@ -341,8 +349,7 @@ pub(crate) fn delete_history(store: &mut Store) {
 /// The first steps of a rewrite, under the store lock together with the snapshot: the
 /// appends so far are written out, and later ones go to a new incr file (listed in the
 /// manifest at once), or with the AOF just turned on to the temporary incr file.
-/// Returns the temporary file the new base is written to.
-pub(crate) fn begin_rewrite(store: &mut Store) -> Result<PathBuf, String> {
+pub(crate) fn begin_rewrite(store: &mut Store) -> Result<(), String> {
     let dir = aof_dir(store);
     let name = aof_name(store);
     create_dir(&dir)?;
@@ -379,8 +386,60 @@ pub(crate) fn begin_rewrite(store: &mut Store) -> Result<PathBuf, String> {
             }
         }
     }
-    Ok(PathBuf::from(store.config.get_value("dir"))
-        .join(format!("temp-rewriteaof-bg-{}.aof", std::process::id())))
+    Ok(())
+}
+
+/// Where a rewrite writes its base before it is renamed into the AOF directory: in `dir`,
+/// named as Redis names its rewrite child's file, numbered per rewrite (there is no child
+/// process whose id would tell two apart).
+fn temp_base(store: &Store, tag: &str) -> PathBuf {
+    PathBuf::from(store.config.get_value("dir")).join(format!(
+        "temp-rewriteaof-{tag}{}-{}.aof",
+        std::process::id(),
+        store.saving.aof_rewrites
+    ))
+}
+
+/// Starts a background rewrite (BGREWRITEAOF, CONFIG SET appendonly yes, the retry after
+/// a failed first rewrite): the new incr file now, the base from a snapshot taken now,
+/// written off the lock. The error is the reply Redis gives.
+pub(crate) fn start_background_rewrite(store: &mut Store) -> Result<(), String> {
+    let Some(jobs) = store.jobs.clone() else {
+        return Err("ERR background jobs are not available".into());
+    };
+    if let Err(e) = begin_rewrite(store) {
+        tracing::warn!("{e}");
+        store.saving.last_aof_rewrite_ok = false;
+        return Err("ERR Can't execute an AOF background rewriting. Please check the server logs for more information.".into());
+    }
+    store.saving.aof_rewrites += 1;
+    let tmp = temp_base(store, "bg-");
+    let job = crate::persist::jobs::Job::RewriteAof {
+        snapshots: store.dbs.iter().map(|db| db.snapshot()).collect(),
+        functions: store.scripts.library_codes(),
+        tmp,
+        format: base_format(store),
+        replid: store.feed.replid.clone(),
+        offset: store.feed.offset,
+        generation: store.saving.aof_rewrite_generation,
+    };
+    store.aof_rewrite_in_progress = true;
+    if jobs.send(job).is_err() {
+        store.aof_rewrite_in_progress = false;
+        return Err("ERR background jobs are not available".into());
+    }
+    tracing::info!("Background append only file rewriting started");
+    Ok(())
+}
+
+/// Abandons a background rewrite in flight (Redis kills its child): its result is
+/// discarded when it ends.
+pub(crate) fn abandon_background_rewrite(store: &mut Store) {
+    store.saving.aof_rewrite_generation += 1;
+    if store.aof_rewrite_in_progress {
+        tracing::info!("Killing running AOF rewrite");
+        store.aof_rewrite_in_progress = false;
+    }
 }
 
 /// The end of a successful rewrite (Redis's backgroundRewriteDoneHandler): `tmp` becomes
@@ -460,17 +519,18 @@ pub(crate) fn rewrite_now(store: &mut Store) -> Result<(), String> {
     if store.aof.is_none() {
         return Ok(());
     }
-    store.saving.aof_rewrite_generation += 1;
-    let tmp = begin_rewrite(store)?;
+    abandon_background_rewrite(store);
+    begin_rewrite(store)?;
+    let tmp = temp_base(store, "");
     let snapshots: Vec<DbSnapshot> = store.dbs.iter().map(|db| db.snapshot()).collect();
     let functions = store.scripts.library_codes();
-    let rdb = rdb_base(store);
+    let format = base_format(store);
     let repl = (store.feed.replid.clone(), store.feed.offset);
-    if let Err(e) = write_base(&tmp, (&snapshots, &functions), rdb, (&repl.0, repl.1)) {
+    if let Err(e) = write_base(&tmp, (&snapshots, &functions), format, (&repl.0, repl.1)) {
         fail_rewrite(store, &tmp);
         return Err(format!("writing {}: {e}", tmp.display()));
     }
-    complete_rewrite(store, &tmp, rdb)
+    complete_rewrite(store, &tmp, format.0)
 }
 
 /// CONFIG SET appendonly yes: appends go to the temporary incr file until the first
@@ -525,7 +585,8 @@ mod tests {
         let d = tempdir("empty");
         let mut s = store_in(&d, &[]);
         start(&mut s).unwrap();
-        let text = std::fs::read_to_string(d.join("appendonlydir/appendonly.aof.manifest")).unwrap();
+        let text =
+            std::fs::read_to_string(d.join("appendonlydir/appendonly.aof.manifest")).unwrap();
         assert_eq!(
             text,
             "file appendonly.aof.1.base.rdb seq 1 type b\nfile appendonly.aof.1.incr.aof seq 1 type i\n"
@@ -545,7 +606,8 @@ mod tests {
         start(&mut s).unwrap();
         assert!(!d.join("appendonly.aof").exists());
         assert!(d.join("appendonlydir/appendonly.aof").is_file());
-        let text = std::fs::read_to_string(d.join("appendonlydir/appendonly.aof.manifest")).unwrap();
+        let text =
+            std::fs::read_to_string(d.join("appendonlydir/appendonly.aof.manifest")).unwrap();
         assert_eq!(
             text,
             "file appendonly.aof seq 1 type b\nfile appendonly.aof.1.incr.aof seq 1 type i\n"

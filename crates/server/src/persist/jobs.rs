@@ -19,8 +19,9 @@ pub(crate) enum Job {
         /// commands written first).
         functions: Vec<bytes::Bytes>,
         tmp: PathBuf,
-        /// An RDB base (`aof-use-rdb-preamble yes`) rather than commands.
-        rdb: bool,
+        /// An RDB base (`aof-use-rdb-preamble yes`) rather than commands, and whether
+        /// commands start with a `#TS:` annotation (aof-timestamp-enabled).
+        format: (bool, bool),
         /// Replication id and offset, for an RDB base's aux fields.
         replid: String,
         offset: u64,
@@ -119,7 +120,7 @@ pub(crate) async fn run(server: Arc<Server>, mut rx: mpsc::UnboundedReceiver<Job
                 snapshots,
                 functions,
                 tmp,
-                rdb,
+                format,
                 replid,
                 offset,
                 generation,
@@ -130,13 +131,19 @@ pub(crate) async fn run(server: Arc<Server>, mut rx: mpsc::UnboundedReceiver<Job
                     crate::persist::aof_files::write_base(
                         &path,
                         (&snapshots, &functions),
-                        rdb,
+                        format,
                         (&replid, offset),
                     )
                 })
                 .await;
-                let mut store = server.lock();
-                finish_aof_rewrite(&mut store, written, &tmp, rdb, generation, started);
+                let failed = {
+                    let mut store = server.lock();
+                    finish_aof_rewrite(&mut store, written, &tmp, format.0, generation, started);
+                    !store.saving.last_aof_rewrite_ok
+                };
+                if failed {
+                    retry_first_rewrite(&server);
+                }
             }
         }
     }
@@ -153,12 +160,12 @@ fn finish_aof_rewrite(
     started: std::time::Instant,
 ) {
     use crate::persist::aof_files;
-    store.aof_rewrite_in_progress = false;
     if generation != store.saving.aof_rewrite_generation {
         let _ = std::fs::remove_file(tmp);
-        tracing::info!("background AOF rewrite discarded: a newer rewrite replaced it");
+        tracing::info!("background AOF rewrite discarded: it was abandoned");
         return;
     }
+    store.aof_rewrite_in_progress = false;
     let result = match written {
         Ok(Ok(())) => {
             tracing::info!(
@@ -183,4 +190,28 @@ fn finish_aof_rewrite(
             aof_files::fail_rewrite(store, tmp);
         }
     }
+}
+
+/// With the AOF just turned on, a failed first rewrite is tried again (Redis schedules
+/// it), after a pause so a lasting failure (a full disk) does not spin.
+fn retry_first_rewrite(server: &Arc<Server>) {
+    if !server
+        .lock()
+        .aof
+        .as_ref()
+        .is_some_and(|a| a.waiting_rewrite)
+    {
+        return;
+    }
+    let server = server.clone();
+    tokio::spawn(async move {
+        tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+        let mut store = server.lock();
+        let waiting = store.aof.as_ref().is_some_and(|a| a.waiting_rewrite);
+        if waiting && !store.aof_rewrite_in_progress {
+            if let Err(e) = crate::persist::aof_files::start_background_rewrite(&mut store) {
+                tracing::warn!(error = %e, "the scheduled AOF rewrite did not start");
+            }
+        }
+    });
 }

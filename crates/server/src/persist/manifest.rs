@@ -111,8 +111,7 @@ impl Manifest {
                     _ => {}
                 }
             }
-            let (Some(name), true, Some(kind)) = (name, seq != 0, kind.filter(|&k| k != 0))
-            else {
+            let (Some(name), true, Some(kind)) = (name, seq != 0, kind.filter(|&k| k != 0)) else {
                 return fail("Invalid AOF manifest file format", shown);
             };
             match kind {
@@ -385,10 +384,16 @@ mod tests {
     #[test]
     fn rewrite_steps_name_files_as_redis() {
         let mut m = Manifest::default();
-        assert_eq!(m.new_base("appendonly.aof", true), "appendonly.aof.1.base.rdb");
+        assert_eq!(
+            m.new_base("appendonly.aof", true),
+            "appendonly.aof.1.base.rdb"
+        );
         assert_eq!(m.last_incr("appendonly.aof"), "appendonly.aof.1.incr.aof");
         assert_eq!(m.new_incr("appendonly.aof"), "appendonly.aof.2.incr.aof");
-        assert_eq!(m.new_base("appendonly.aof", false), "appendonly.aof.2.base.aof");
+        assert_eq!(
+            m.new_base("appendonly.aof", false),
+            "appendonly.aof.2.base.aof"
+        );
         m.mark_rewritten_incr_history(true);
         assert_eq!(
             m.to_text(),

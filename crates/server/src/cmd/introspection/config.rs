@@ -209,20 +209,29 @@ fn set(ctx: &mut Ctx, pairs: &[Bytes]) -> CmdResult {
 /// off closes the incr file.
 fn switch_aof(ctx: &mut Ctx, on: bool) -> Result<(), String> {
     if !on {
+        ctx.store.flush_feed();
         if let Some(mut aof) = ctx.store.aof.take() {
             aof.fsync_now().ok();
         }
         ctx.store.feed.aof_on = false;
+        // Redis kills a rewrite in flight (stopAppendOnly).
+        crate::persist::aof_files::abandon_background_rewrite(ctx.store);
         return Ok(());
     }
     if ctx.store.aof.is_some() {
         return Ok(());
     }
+    // A rewrite in flight does not collect the new incr file: Redis kills it and starts
+    // another.
+    crate::persist::aof_files::abandon_background_rewrite(ctx.store);
     crate::persist::aof_files::enable(ctx.store)?;
-    let rewrite = crate::cmd::lookup(b"bgrewriteaof").ok_or("no BGREWRITEAOF")?;
-    (rewrite.handler)(ctx, &[Bytes::from_static(b"BGREWRITEAOF")])
-        .map(|_| ())
-        .map_err(|e| format!("{e:?}"))
+    if let Err(e) = crate::persist::aof_files::start_background_rewrite(ctx.store) {
+        // Redis goes back to AOF_OFF.
+        ctx.store.aof = None;
+        ctx.store.feed.aof_on = false;
+        return Err(e);
+    }
+    Ok(())
 }
 
 /// What Redis's failed CONFIG SET leaves behind: it sets the parameters it had tried back
