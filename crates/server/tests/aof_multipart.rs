@@ -500,3 +500,48 @@ fn timestamp_annotations_are_written_as_redis_writes_them() {
     assert_eq!(theirs[0], "#TS:<secs>");
     assert_eq!(timestamp_lines(&rubra_bin()), theirs);
 }
+
+/// While DEBUG LOADAOF replays a slow script, another client's PING gets -LOADING (Redis
+/// checks loading before the busy script); rubra answered -BUSY. Found by redis's
+/// integration/aof "EVAL timeout with slow verbatim Lua script from AOF".
+fn reply_while_loading_a_slow_script(bin: &Path) -> (String, Value) {
+    let s = TestServer::start_bin(
+        bin,
+        &[
+            "--appendonly",
+            "yes",
+            "--lua-time-limit",
+            "1",
+            "--aof-use-rdb-preamble",
+            "no",
+            "--enable-debug-command",
+            "yes",
+        ],
+    );
+    let script =
+        "redis.call('set',KEYS[1],'y'); for i=1,1500000 do redis.call('ping') end return 'ok'";
+    let mut incr = cmd(&["SELECT", "9"]);
+    incr.extend(cmd(&["EVAL", script, "1", "x"]));
+    std::fs::write(last_incr_aof(&s.dir), incr).unwrap();
+    let mut loader = s.conn();
+    let t = std::thread::spawn(move || q(&mut loader, &["DEBUG", "LOADAOF"]));
+    let mut c = s.conn();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let err = loop {
+        match redis::cmd("PING").query::<String>(&mut c) {
+            Err(e) => break e.code().unwrap_or("?").to_string(),
+            Ok(_) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(5)),
+            Ok(_) => break "never refused".to_string(),
+        }
+    };
+    t.join().unwrap();
+    q(&mut c, &["SELECT", "9"]);
+    (err, q(&mut c, &["GET", "x"]))
+}
+
+#[test]
+fn clients_get_loading_while_an_aof_script_runs_as_in_redis() {
+    let theirs = reply_while_loading_a_slow_script(Path::new(REDIS));
+    assert_eq!(theirs.0, "LOADING");
+    assert_eq!(reply_while_loading_a_slow_script(&rubra_bin()), theirs);
+}

@@ -433,6 +433,9 @@ pub(crate) fn replay(store: &mut crate::store::Store, commands: Vec<Vec<Bytes>>)
     // Nothing expires while loading (Redis's keyIsExpired): the file's later commands
     // see the keys they saw when they ran.
     store.set_primary_view(true);
+    let busy = store.scripts.busy.clone();
+    busy.loading
+        .store(true, std::sync::atomic::Ordering::Relaxed);
     let mut loader = crate::client::ClientState {
         authenticated: true,
         no_block: true,
@@ -445,6 +448,8 @@ pub(crate) fn replay(store: &mut crate::store::Store, commands: Vec<Vec<Bytes>>)
         sink.clear();
     }
     store.set_primary_view(false);
+    busy.loading
+        .store(false, std::sync::atomic::Ordering::Relaxed);
     store.loading = false;
     store.feed.active = was_active;
     n
