@@ -252,6 +252,7 @@ async fn cron(server: Arc<Server>) {
         }
         store.flush_feed();
         crate::persist::saving::autosave_if_due(&mut store, now);
+        crate::persist::aof_files::auto_rewrite_if_due(&mut store, now);
         if let Some(aof) = store.aof.as_mut() {
             if aof.write_error().is_some() {
                 let _ = aof.retry_pending();

@@ -545,3 +545,33 @@ fn clients_get_loading_while_an_aof_script_runs_as_in_redis() {
     assert_eq!(theirs.0, "LOADING");
     assert_eq!(reply_while_loading_a_slow_script(&rubra_bin()), theirs);
 }
+
+/// auto-aof-rewrite-percentage / -min-size: the AOF grown past both is rewritten by the
+/// cron (rubra never rewrote on its own). Returns the manifest once it changed.
+fn manifest_after_growth(bin: &Path) -> (String, Vec<String>) {
+    let s = TestServer::start_bin(bin, &["--appendonly", "yes"]);
+    let mut c = s.conn();
+    q(
+        &mut c,
+        &["CONFIG", "SET", "auto-aof-rewrite-min-size", "1kb"],
+    );
+    q(
+        &mut c,
+        &["CONFIG", "SET", "auto-aof-rewrite-percentage", "100"],
+    );
+    let before = manifest(&s.dir);
+    q(&mut c, &["SET", "x", &"x".repeat(3000)]);
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while manifest(&s.dir) == before && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    wait_rewrite(&mut c);
+    (manifest(&s.dir), listing(&s.dir, true))
+}
+
+#[test]
+fn the_aof_is_rewritten_automatically_on_growth_as_in_redis() {
+    let theirs = manifest_after_growth(Path::new(REDIS));
+    assert!(theirs.0.contains("seq 2 type b"), "{theirs:?}");
+    assert_eq!(manifest_after_growth(&rubra_bin()), theirs);
+}

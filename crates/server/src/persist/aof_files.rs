@@ -533,6 +533,59 @@ pub(crate) fn rewrite_now(store: &mut Store) -> Result<(), String> {
     complete_rewrite(store, &tmp, format.0)
 }
 
+/// Called from the cron: Redis's automatic rewrite when the AOF grew by
+/// `auto-aof-rewrite-percentage` over its size after the last rewrite (and is over
+/// `auto-aof-rewrite-min-size`), held back after 3 failures in a row (1, 2, 4 ... 60
+/// minutes; BGREWRITEAOF still runs at once).
+pub(crate) fn auto_rewrite_if_due(store: &mut Store, now_ms: u64) {
+    let Some(aof) = store.aof.as_ref() else {
+        return;
+    };
+    if aof.waiting_rewrite || store.aof_rewrite_in_progress || store.saving.bgsave_in_progress {
+        return;
+    }
+    let num = |name: &str| store.config.get_value(name).parse::<u64>().unwrap_or(0);
+    let perc = num("auto-aof-rewrite-percentage");
+    let current = aof.others_size + aof.size;
+    if perc == 0 || current <= num("auto-aof-rewrite-min-size") {
+        return;
+    }
+    let base = store.saving.aof_base_size.max(1);
+    let growth = (current.saturating_mul(100) / base) as i64 - 100;
+    if growth < perc as i64 || rewrite_limited(store, now_ms) {
+        return;
+    }
+    tracing::info!("Starting automatic rewriting of AOF on {growth}% growth");
+    if let Err(e) = start_background_rewrite(store) {
+        tracing::warn!("{e}");
+    }
+}
+
+/// Redis's aofRewriteLimited: after 3 failed rewrites in a row, automatic ones wait
+/// 1 minute, then 2, 4 ... up to 60.
+fn rewrite_limited(store: &mut Store, now_ms: u64) -> bool {
+    let s = &mut store.saving;
+    if s.aof_rewrite_failures < 3 {
+        s.aof_limit_delay_min = 0;
+        s.aof_limit_until_ms = 0;
+        return false;
+    }
+    if s.aof_limit_until_ms != 0 {
+        if now_ms < s.aof_limit_until_ms {
+            return true;
+        }
+        s.aof_limit_until_ms = 0;
+        return false;
+    }
+    s.aof_limit_delay_min = (s.aof_limit_delay_min * 2).clamp(1, 60);
+    s.aof_limit_until_ms = now_ms + s.aof_limit_delay_min * 60_000;
+    tracing::warn!(
+        "Background AOF rewrite has repeatedly failed and triggered the limit, will retry in {} minutes",
+        s.aof_limit_delay_min
+    );
+    true
+}
+
 /// CONFIG SET appendonly yes: appends go to the temporary incr file until the first
 /// rewrite (started by the caller) succeeds.
 pub(crate) fn enable(store: &mut Store) -> Result<(), String> {

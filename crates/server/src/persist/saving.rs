@@ -40,6 +40,10 @@ pub(crate) struct SaveState {
     pub aof_rewrite_generation: u64,
     /// DEBUG AOF-FLUSH-SLEEP: microseconds each AOF write waits first.
     pub aof_flush_sleep_us: u64,
+    /// The automatic-rewrite limit after repeated failures: its current delay (minutes)
+    /// and when it ends (Unix ms, 0: not limited now).
+    pub aof_limit_delay_min: u64,
+    pub aof_limit_until_ms: u64,
 }
 
 impl Default for SaveState {
@@ -61,6 +65,8 @@ impl Default for SaveState {
             aof_base_size: 0,
             aof_rewrite_generation: 0,
             aof_flush_sleep_us: 0,
+            aof_limit_delay_min: 0,
+            aof_limit_until_ms: 0,
         }
     }
 }
