@@ -575,3 +575,32 @@ fn the_aof_is_rewritten_automatically_on_growth_as_in_redis() {
     assert!(theirs.0.contains("seq 2 type b"), "{theirs:?}");
     assert_eq!(manifest_after_growth(&rubra_bin()), theirs);
 }
+
+/// BGREWRITEAOF during a BGSAVE is scheduled (Redis runs one child at a time) and runs
+/// when the save ends; rubra started it at once and INFO aof_rewrite_scheduled was
+/// always 0.
+fn rewrite_during_bgsave(bin: &Path) -> Vec<String> {
+    let s = TestServer::start_bin(
+        bin,
+        &["--appendonly", "yes", "--enable-debug-command", "yes"],
+    );
+    let mut c = s.conn();
+    q(&mut c, &["DEBUG", "POPULATE", "300000"]);
+    let mut seen = vec![format!("{:?}", q(&mut c, &["BGSAVE"]))];
+    seen.push(format!("{:?}", q(&mut c, &["BGREWRITEAOF"])));
+    let info: String = redis::cmd("INFO").arg("persistence").query(&mut c).unwrap();
+    seen.extend(
+        info.lines()
+            .filter(|l| l.starts_with("aof_rewrite_scheduled:"))
+            .map(str::to_string),
+    );
+    wait_rewrite(&mut c);
+    seen.push(manifest(&s.dir));
+    seen
+}
+
+#[test]
+fn bgrewriteaof_during_bgsave_is_scheduled_as_in_redis() {
+    let theirs = rewrite_during_bgsave(Path::new(REDIS));
+    assert_eq!(rewrite_during_bgsave(&rubra_bin()), theirs);
+}

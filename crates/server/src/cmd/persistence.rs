@@ -52,6 +52,14 @@ fn bgrewriteaof(ctx: &mut Ctx, _args: &[Bytes]) -> CmdResult {
             "ERR Background append only file rewriting already in progress",
         ));
     }
+    // Redis runs one child at a time: during a BGSAVE the rewrite waits its turn.
+    if ctx.store.saving.bgsave_in_progress {
+        ctx.store.saving.aof_rewrite_scheduled = true;
+        ctx.store.saving.aof_rewrite_failures = 0;
+        return Ok(Reply::status(
+            "Background append only file rewriting scheduled",
+        ));
+    }
     crate::persist::aof_files::start_background_rewrite(ctx.store).map_err(Reply::error)?;
     Ok(Reply::status(
         "Background append only file rewriting started",

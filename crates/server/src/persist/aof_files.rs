@@ -413,6 +413,7 @@ pub(crate) fn start_background_rewrite(store: &mut Store) -> Result<(), String> 
         return Err("ERR Can't execute an AOF background rewriting. Please check the server logs for more information.".into());
     }
     store.saving.aof_rewrites += 1;
+    store.saving.aof_rewrite_scheduled = false;
     let tmp = temp_base(store, "bg-");
     let job = crate::persist::jobs::Job::RewriteAof {
         snapshots: store.dbs.iter().map(|db| db.snapshot()).collect(),
@@ -533,11 +534,22 @@ pub(crate) fn rewrite_now(store: &mut Store) -> Result<(), String> {
     complete_rewrite(store, &tmp, format.0)
 }
 
-/// Called from the cron: Redis's automatic rewrite when the AOF grew by
+/// Called from the cron: a scheduled rewrite once no BGSAVE runs; Redis's automatic
+/// rewrite when the AOF grew by
 /// `auto-aof-rewrite-percentage` over its size after the last rewrite (and is over
 /// `auto-aof-rewrite-min-size`), held back after 3 failures in a row (1, 2, 4 ... 60
 /// minutes; BGREWRITEAOF still runs at once).
 pub(crate) fn auto_rewrite_if_due(store: &mut Store, now_ms: u64) {
+    if store.saving.aof_rewrite_scheduled
+        && !store.aof_rewrite_in_progress
+        && !store.saving.bgsave_in_progress
+    {
+        store.saving.aof_rewrite_scheduled = false;
+        if let Err(e) = start_background_rewrite(store) {
+            tracing::warn!("{e}");
+        }
+        return;
+    }
     let Some(aof) = store.aof.as_ref() else {
         return;
     };

@@ -44,6 +44,9 @@ pub(crate) struct SaveState {
     /// and when it ends (Unix ms, 0: not limited now).
     pub aof_limit_delay_min: u64,
     pub aof_limit_until_ms: u64,
+    /// A rewrite asked for while a BGSAVE runs, started when it ends (INFO
+    /// aof_rewrite_scheduled).
+    pub aof_rewrite_scheduled: bool,
 }
 
 impl Default for SaveState {
@@ -67,6 +70,7 @@ impl Default for SaveState {
             aof_flush_sleep_us: 0,
             aof_limit_delay_min: 0,
             aof_limit_until_ms: 0,
+            aof_rewrite_scheduled: false,
         }
     }
 }

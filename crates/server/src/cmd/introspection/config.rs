@@ -214,8 +214,9 @@ fn switch_aof(ctx: &mut Ctx, on: bool) -> Result<(), String> {
             aof.fsync_now().ok();
         }
         ctx.store.feed.aof_on = false;
-        // Redis kills a rewrite in flight (stopAppendOnly).
+        // Redis kills a rewrite in flight and forgets a scheduled one (stopAppendOnly).
         crate::persist::aof_files::abandon_background_rewrite(ctx.store);
+        ctx.store.saving.aof_rewrite_scheduled = false;
         return Ok(());
     }
     if ctx.store.aof.is_some() {
@@ -225,6 +226,11 @@ fn switch_aof(ctx: &mut Ctx, on: bool) -> Result<(), String> {
     // another.
     crate::persist::aof_files::abandon_background_rewrite(ctx.store);
     crate::persist::aof_files::enable(ctx.store)?;
+    if ctx.store.saving.bgsave_in_progress {
+        tracing::warn!("AOF was enabled but there is already another background operation. An AOF background was scheduled to start when possible.");
+        ctx.store.saving.aof_rewrite_scheduled = true;
+        return Ok(());
+    }
     if let Err(e) = crate::persist::aof_files::start_background_rewrite(ctx.store) {
         // Redis goes back to AOF_OFF.
         ctx.store.aof = None;

@@ -425,7 +425,10 @@ fn persistence_fields(s: &crate::store::Store, line: &mut Line) {
         "aof_rewrite_in_progress",
         &(s.aof_rewrite_in_progress as u8),
     );
-    line("aof_rewrite_scheduled", &0);
+    line(
+        "aof_rewrite_scheduled",
+        &(s.saving.aof_rewrite_scheduled as u8),
+    );
     line("aof_last_rewrite_time_sec", &-1);
     line("aof_current_rewrite_time_sec", &-1);
     let rewrite_ok = s.saving.last_aof_rewrite_ok;
