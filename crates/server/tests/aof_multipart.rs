@@ -604,3 +604,40 @@ fn bgrewriteaof_during_bgsave_is_scheduled_as_in_redis() {
     let theirs = rewrite_during_bgsave(Path::new(REDIS));
     assert_eq!(rewrite_during_bgsave(&rubra_bin()), theirs);
 }
+
+/// A key already expired in an RDB base is still loaded (Redis loads a base with
+/// RDBFLAGS_AOF_PREAMBLE, which keeps expired keys): the incr file's INCR finds it with its
+/// TTL, and it expires after the load. Rubra dropped it at decode, and the INCR made a
+/// new key of 1 with no TTL.
+#[test]
+fn keys_expired_in_an_rdb_base_stay_for_the_incr_commands_as_in_redis() {
+    let mut maker = TestServer::start_bin(Path::new(REDIS), &["--appendonly", "yes"]);
+    let mut c = maker.conn();
+    q(&mut c, &["SET", "k", "5", "PX", "300"]);
+    q(&mut c, &["SET", "other", "1"]);
+    q(&mut c, &["BGREWRITEAOF"]);
+    wait_rewrite(&mut c);
+    maker.kill9();
+    let m = manifest(&maker.dir);
+    let base_name = m
+        .lines()
+        .find(|l| l.ends_with(" type b"))
+        .and_then(|l| l.split(' ').nth(1))
+        .unwrap()
+        .to_string();
+    assert!(base_name.ends_with(".rdb"), "{m}");
+    let base = std::fs::read(maker.dir.join("appendonlydir").join(&base_name)).unwrap();
+    std::thread::sleep(Duration::from_millis(400));
+    let incr = cmd(&["INCR", "k"]);
+    let text =
+        format!("file {base_name} seq 2 type b\nfile appendonly.aof.2.incr.aof seq 2 type i\n");
+    let files: &[(&str, &[u8])] = &[
+        (base_name.as_str(), &base),
+        ("appendonly.aof.2.incr.aof", &incr),
+        ("appendonly.aof.manifest", text.as_bytes()),
+    ];
+    let ours = start_on(&rubra_bin(), files, None, &[], "");
+    let theirs = start_on(Path::new(REDIS), files, None, &[], "");
+    assert!(theirs.0 && theirs.1.len() == 1, "{theirs:?}");
+    assert_eq!(ours, theirs);
+}

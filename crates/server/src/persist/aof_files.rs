@@ -192,7 +192,7 @@ fn load_one(store: &mut Store, dir: &Path, name: &str) -> Result<bool, String> {
             }
         );
         let (dbs, meta, used) =
-            super::rdb::decode_rdb_prefix(&data, store.dbs.len(), now_ms()).map_err(|e| {
+            super::rdb::decode_rdb_prefix(&data, store.dbs.len(), now_ms(), true).map_err(|e| {
                 if old_style {
                     format!("Error reading the RDB preamble of the AOF file {name}, AOF loading aborted: {e}")
                 } else {
