@@ -414,6 +414,7 @@ pub(crate) fn start_background_rewrite(store: &mut Store) -> Result<(), String> 
     }
     store.saving.aof_rewrites += 1;
     store.saving.aof_rewrite_scheduled = false;
+    store.saving.aof_rewrite_started_ms = now_ms();
     let tmp = temp_base(store, "bg-");
     let job = crate::persist::jobs::Job::RewriteAof {
         snapshots: store.dbs.iter().map(|db| db.snapshot()).collect(),

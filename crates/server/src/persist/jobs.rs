@@ -166,6 +166,8 @@ fn finish_aof_rewrite(
         return;
     }
     store.aof_rewrite_in_progress = false;
+    store.saving.aof_last_rewrite_secs =
+        (now_ms().saturating_sub(store.saving.aof_rewrite_started_ms) / 1000) as i64;
     let result = match written {
         Ok(Ok(())) => {
             tracing::info!(

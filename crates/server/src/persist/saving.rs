@@ -47,6 +47,10 @@ pub(crate) struct SaveState {
     /// A rewrite asked for while a BGSAVE runs, started when it ends (INFO
     /// aof_rewrite_scheduled).
     pub aof_rewrite_scheduled: bool,
+    /// When the running rewrite started (Unix ms), and how long the last one took in
+    /// seconds, -1 before any (INFO aof_current_rewrite_time_sec / aof_last_rewrite_time_sec).
+    pub aof_rewrite_started_ms: u64,
+    pub aof_last_rewrite_secs: i64,
 }
 
 impl Default for SaveState {
@@ -71,6 +75,8 @@ impl Default for SaveState {
             aof_limit_delay_min: 0,
             aof_limit_until_ms: 0,
             aof_rewrite_scheduled: false,
+            aof_rewrite_started_ms: 0,
+            aof_last_rewrite_secs: -1,
         }
     }
 }

@@ -429,8 +429,13 @@ fn persistence_fields(s: &crate::store::Store, line: &mut Line) {
         "aof_rewrite_scheduled",
         &(s.saving.aof_rewrite_scheduled as u8),
     );
-    line("aof_last_rewrite_time_sec", &-1);
-    line("aof_current_rewrite_time_sec", &-1);
+    line("aof_last_rewrite_time_sec", &s.saving.aof_last_rewrite_secs);
+    let current_rewrite = if s.aof_rewrite_in_progress {
+        (crate::store::now_ms().saturating_sub(s.saving.aof_rewrite_started_ms) / 1000) as i64
+    } else {
+        -1
+    };
+    line("aof_current_rewrite_time_sec", &current_rewrite);
     let rewrite_ok = s.saving.last_aof_rewrite_ok;
     line(
         "aof_last_bgrewrite_status",
