@@ -79,6 +79,12 @@ impl<'a> RdbReader<'a> {
         &self.info
     }
 
+    /// Bytes of the file read so far: after the end (`next_item` returned None), the RDB's
+    /// length, so what follows it (an old-style AOF's command tail) can be read on.
+    pub fn consumed(&self) -> usize {
+        self.c.pos()
+    }
+
     /// Consumes the reader, returning its info.
     pub fn into_info(self) -> RdbInfo {
         self.info

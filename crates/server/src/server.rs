@@ -31,7 +31,7 @@ impl Server {
     pub(crate) fn new(config: Config) -> Result<Arc<Server>, String> {
         let mut store = Store::new(config, now_ms());
         crate::persist::saving::load_at_startup(&mut store)?;
-        crate::persist::aof::start(&mut store)?;
+        crate::persist::aof_files::start(&mut store)?;
         crate::cluster::driver::init(&mut store)?;
         crate::acl::load_at_startup(&mut store)?;
         let busy = store.scripts.busy.clone();
@@ -252,6 +252,7 @@ async fn cron(server: Arc<Server>) {
         }
         store.flush_feed();
         crate::persist::saving::autosave_if_due(&mut store, now);
+        crate::persist::aof_files::auto_rewrite_if_due(&mut store, now);
         if let Some(aof) = store.aof.as_mut() {
             if aof.write_error().is_some() {
                 let _ = aof.retry_pending();

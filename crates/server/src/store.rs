@@ -247,8 +247,15 @@ impl Store {
         }
         let out = self.feed.take_output();
         let aof_out = self.feed.take_aof_output();
+        let stamp =
+            (self.config.get_value("aof-timestamp-enabled") == "yes").then(|| now_ms() / 1000);
         if let (Some(aof), false) = (self.aof.as_mut(), aof_out.is_empty()) {
-            if let Err(e) = aof.append(&aof_out) {
+            if self.saving.aof_flush_sleep_us > 0 {
+                std::thread::sleep(std::time::Duration::from_micros(
+                    self.saving.aof_flush_sleep_us,
+                ));
+            }
+            if let Err(e) = aof.append_stamped(&aof_out, stamp) {
                 // Under `always` an OK promises the write is on disk; the replies of this
                 // batch are not sent yet, so stopping keeps that promise (Redis exits too).
                 if aof.policy == FsyncPolicy::Always {

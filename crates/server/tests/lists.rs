@@ -626,7 +626,7 @@ fn blocking_commands_propagate_as_their_plain_forms() {
     // Timeouts propagate nothing.
     q(&mut c, &["BLPOP", "nokey", "0.01"]);
 
-    let aof = std::fs::read(s.dir.join("appendonly.aof")).expect("aof");
+    let aof = aof_incr_bytes(&s.dir);
     let text = String::from_utf8_lossy(&aof).replace("\r\n", " ");
     for want in [
         "*2 $4 LPOP $1 a ",

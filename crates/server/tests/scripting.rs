@@ -287,7 +287,7 @@ fn script_effects_reach_the_replica_the_aof_and_the_rdb() {
     });
     assert!(replica.cli(&["FUNCTION", "LIST"]).contains("jobs"));
     // The AOF holds effects in MULTI/EXEC, never the scripts themselves.
-    let aof = std::fs::read(primary.dir.join("appendonly.aof")).expect("aof");
+    let aof = aof_incr_bytes(&primary.dir);
     let aof = String::from_utf8_lossy(&aof);
     assert!(aof.contains("MULTI") && aof.contains("EXEC"));
     assert!(!aof.contains("EVAL") && !aof.contains("FCALL"));

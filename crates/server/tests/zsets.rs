@@ -549,7 +549,7 @@ fn blocking_pops_propagate_as_zpop() {
     );
     q(&mut c, &["ZADD", "k", "1", "x"]);
     std::thread::sleep(Duration::from_millis(100));
-    let aof = std::fs::read(s.dir.join("appendonly.aof")).expect("aof written");
+    let aof = aof_incr_bytes(&s.dir);
     let text = String::from_utf8_lossy(&aof);
     assert!(
         !text.contains("BZPOPMIN") && !text.contains("BZMPOP"),

@@ -629,7 +629,10 @@ fn set_expiry(ctx: &mut Ctx, args: &[Bytes], unit_ms: i64, relative: bool) -> Cm
     // Replicas and the AOF get an absolute time (or the deletion), never a relative one
     // that would restart when replayed.
     let key = args[1].clone();
-    if at <= now as i64 {
+    // While an AOF loads, a time already past is kept as the expiry (Redis's
+    // checkAlreadyExpired): later commands in the file still see the key, and it
+    // expires once loaded.
+    if at <= now as i64 && !ctx.store.loading {
         ctx.db().remove(&key);
         ctx.propagate = Some(vec![vec![expiry_delete(ctx), key]]);
     } else {

@@ -2,10 +2,8 @@
 
 use super::flags::*;
 use super::{CmdResult, Command, Ctx};
-use crate::persist::jobs::Job;
 use bytes::Bytes;
 use rubra_resp::Reply;
-use std::path::PathBuf;
 
 #[rustfmt::skip]
 pub(crate) static COMMANDS: &[Command] = &[
@@ -44,48 +42,25 @@ fn bgsave(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
     Ok(Reply::status("Background saving started"))
 }
 
-/// BGREWRITEAOF — rewrites the AOF from a point-in-time snapshot in the background;
-/// clients keep being served, and writes made meanwhile are appended to the new file.
-/// With the AOF off it still writes the file from a snapshot (Redis 7.0 rewrites then too,
-/// producing the base file a later `appendonly yes` start would load).
+/// BGREWRITEAOF — writes a new AOF base from a point-in-time snapshot in the background;
+/// clients keep being served, and writes made meanwhile go to a new incr file opened now.
+/// With the AOF off it still writes the base (Redis 7.0 does too: the manifest then lists
+/// just that base, which a later `appendonly yes` start loads).
 fn bgrewriteaof(ctx: &mut Ctx, _args: &[Bytes]) -> CmdResult {
     if ctx.store.aof_rewrite_in_progress {
         return Err(Reply::err(
             "ERR Background append only file rewriting already in progress",
         ));
     }
-    let Some(jobs) = ctx.store.jobs.clone() else {
-        return Err(Reply::err("ERR background jobs are not available"));
-    };
-    let cfg = &ctx.store.config;
-    let configured = PathBuf::from(cfg.get_value("dir")).join(cfg.get_value("appendfilename"));
-    let (path, standalone) = match ctx.store.aof.as_mut() {
-        Some(aof) => {
-            aof.start_rewrite();
-            (aof.path.clone(), None)
-        }
-        None => (configured.clone(), Some(configured)),
-    };
-    let tmp = PathBuf::from(format!("{}.rewrite-{}", path.display(), std::process::id()));
-    // The rewritten file ends with the snapshot's last SELECT: make the tail start with one.
-    ctx.store.feed.reset_db();
-    let snapshots = ctx.store.dbs.iter().map(|db| db.snapshot()).collect();
-    ctx.store.aof_rewrite_in_progress = true;
-    ctx.store.saving.aof_rewrites += 1;
-    let functions = ctx.store.scripts.library_codes();
-    let job = Job::RewriteAof {
-        snapshots,
-        functions,
-        tmp,
-        standalone,
-    };
-    if jobs.send(job).is_err() {
-        ctx.store.aof_rewrite_in_progress = false;
-        if let Some(aof) = ctx.store.aof.as_mut() {
-            aof.abort_rewrite();
-        }
-        return Err(Reply::err("ERR background jobs are not available"));
+    // Redis runs one child at a time: during a BGSAVE the rewrite waits its turn.
+    if ctx.store.saving.bgsave_in_progress {
+        ctx.store.saving.aof_rewrite_scheduled = true;
+        ctx.store.saving.aof_rewrite_failures = 0;
+        return Ok(Reply::status(
+            "Background append only file rewriting scheduled",
+        ));
     }
+    crate::persist::aof_files::start_background_rewrite(ctx.store).map_err(Reply::error)?;
     Ok(Reply::status(
         "Background append only file rewriting started",
     ))

@@ -1,7 +1,8 @@
 //! The append-only file: the propagation feed written to disk, fsynced per `appendfsync`
 //! (`always`: before the batch's replies are sent, so an acknowledged write survives kill -9;
-//! `everysec`: by the cron; `no`: by the OS), replayed on start-up, and rewritten in the
-//! background from a copy-on-write snapshot (BGREWRITEAOF) without blocking clients.
+//! `everysec`: by the cron; `no`: by the OS). Redis 7.0's multi-part layout (base, incr
+//! and history files listed in a manifest) is in `aof_files`; this module holds the
+//! writer of the current incr file and the parsing of one file.
 
 use bytes::Bytes;
 use rubra_keyspace::{DbSnapshot, Entry, Value};
@@ -37,9 +38,17 @@ pub(crate) struct AofWriter {
     pub policy: FsyncPolicy,
     /// Bytes written since the last fsync.
     unsynced: bool,
-    /// While a rewrite runs: everything appended meanwhile, to be added to the new file.
-    rewrite_buf: Option<Vec<u8>>,
+    /// Size of the file appended to (Redis's aof_last_incr_size).
     pub size: u64,
+    /// Bytes of the other files the manifest lists (base and earlier incr files), so
+    /// INFO's aof_current_size covers them all.
+    pub others_size: u64,
+    /// Set after `CONFIG SET appendonly yes` until the first rewrite succeeds (Redis's
+    /// AOF_WAIT_REWRITE): appends go to the temporary incr file, which the rewrite's end
+    /// turns into the first real one.
+    pub waiting_rewrite: bool,
+    /// The second of the last `#TS:` annotation written (aof-timestamp-enabled).
+    last_ts: u64,
     /// Feed bytes a failed write could not store, retried first on the next append or by
     /// the cron (Redis keeps them in aof_buf), so nothing is lost or reordered.
     pending: Vec<u8>,
@@ -49,7 +58,7 @@ pub(crate) struct AofWriter {
 }
 
 impl AofWriter {
-    /// Opens (creating if needed) the AOF for appending.
+    /// Opens (creating if needed) an incr file for appending.
     pub(crate) fn open(path: &Path, policy: FsyncPolicy) -> std::io::Result<AofWriter> {
         let file = OpenOptions::new().create(true).append(true).open(path)?;
         let size = file.metadata()?.len();
@@ -58,11 +67,45 @@ impl AofWriter {
             path: path.to_path_buf(),
             policy,
             unsynced: false,
-            rewrite_buf: None,
             size,
+            others_size: 0,
+            waiting_rewrite: false,
+            last_ts: 0,
             pending: Vec::new(),
             write_error: None,
         })
+    }
+
+    /// Continues appending to `file` (a new, empty incr file) at `path`; the old file is
+    /// fsynced first (best effort: its writes were flushed already).
+    pub(crate) fn switch_to(&mut self, file: File, path: PathBuf) {
+        if self.unsynced {
+            let _ = self.file.sync_data();
+        }
+        self.others_size += self.size;
+        self.file = file;
+        self.path = path;
+        self.size = 0;
+        self.unsynced = false;
+    }
+
+    /// [`AofWriter::append`] with a `#TS:<unix seconds>` annotation line first when
+    /// `now_secs` is given (aof-timestamp-enabled) and the second changed since the last
+    /// one, as Redis annotates its AOF (redis-check-aof can truncate at a time).
+    pub(crate) fn append_stamped(
+        &mut self,
+        bytes: &[u8],
+        now_secs: Option<u64>,
+    ) -> std::io::Result<()> {
+        match now_secs {
+            Some(now) if now > self.last_ts && !bytes.is_empty() => {
+                self.last_ts = now;
+                let mut stamped = format!("#TS:{now}\r\n").into_bytes();
+                stamped.extend_from_slice(bytes);
+                self.append(&stamped)
+            }
+            _ => self.append(bytes),
+        }
     }
 
     /// Appends feed bytes; fsyncs at once under `always`. On an error the bytes are kept
@@ -71,9 +114,6 @@ impl AofWriter {
     pub(crate) fn append(&mut self, bytes: &[u8]) -> std::io::Result<()> {
         if bytes.is_empty() {
             return Ok(());
-        }
-        if let Some(buf) = self.rewrite_buf.as_mut() {
-            buf.extend_from_slice(bytes);
         }
         if !self.pending.is_empty() {
             self.pending.extend_from_slice(bytes);
@@ -168,67 +208,6 @@ impl AofWriter {
         self.unsynced = false;
         Ok(())
     }
-
-    /// Starts buffering appends for a rewrite in progress.
-    pub(crate) fn start_rewrite(&mut self) {
-        self.rewrite_buf = Some(Vec::new());
-    }
-
-    /// Completes a rewrite: appends what arrived meanwhile to `tmp`, fsyncs it, renames it
-    /// over the AOF and continues appending to the new file.
-    /// A rewrite abandoned meanwhile (`abort_rewrite`) fails here and leaves the AOF alone.
-    pub(crate) fn finish_rewrite(&mut self, tmp: &Path) -> std::io::Result<()> {
-        let Some(tail) = self.rewrite_buf.take() else {
-            let _ = std::fs::remove_file(tmp);
-            return Err(std::io::Error::other("the rewrite was abandoned"));
-        };
-        let mut f = OpenOptions::new().append(true).open(tmp)?;
-        f.write_all(&tail)?;
-        f.sync_all()?;
-        std::fs::rename(tmp, &self.path)?;
-        let file = OpenOptions::new().append(true).open(&self.path)?;
-        self.size = file.metadata()?.len();
-        self.file = file;
-        self.unsynced = false;
-        // The new file holds everything appended meanwhile, failed appends included.
-        self.pending.clear();
-        self.write_error = None;
-        Ok(())
-    }
-
-    /// Abandons a failed rewrite.
-    pub(crate) fn abort_rewrite(&mut self) {
-        self.rewrite_buf = None;
-    }
-}
-
-/// Rewrites the AOF from the dataset in memory at once, under the store lock. A replica
-/// calls it after loading a full sync: its AOF holds the history it had before, not the
-/// dataset it just received, so a restart would replay the wrong data (and a primary
-/// restarted from it would hand that to its replicas). Redis restarts the AOF after a
-/// sync for the same reason. A background rewrite in flight (of the old data) is
-/// abandoned.
-pub(crate) fn rewrite_now(store: &mut crate::store::Store) -> Result<(), String> {
-    let Some(aof) = store.aof.as_mut() else {
-        return Ok(());
-    };
-    aof.abort_rewrite();
-    let tmp = PathBuf::from(format!(
-        "{}.sync-{}",
-        aof.path.display(),
-        std::process::id()
-    ));
-    let snapshots: Vec<DbSnapshot> = store.dbs.iter().map(|db| db.snapshot()).collect();
-    let functions = store.scripts.library_codes();
-    write_snapshot_commands(&tmp, &snapshots, &functions, crate::store::now_ms())
-        .map_err(|e| format!("writing {}: {e}", tmp.display()))?;
-    // The rewritten file ends with the snapshot's last SELECT: make the tail start with one.
-    store.feed.reset_db();
-    let Some(aof) = store.aof.as_mut() else {
-        return Ok(());
-    };
-    aof.start_rewrite();
-    aof.finish_rewrite(&tmp).map_err(|e| e.to_string())
 }
 
 /// Writes the commands that rebuild `dbs` (one snapshot per database) to `path`.
@@ -237,8 +216,12 @@ pub(crate) fn write_snapshot_commands(
     dbs: &[DbSnapshot],
     functions: &[Bytes],
     now_ms: u64,
+    timestamp: bool,
 ) -> std::io::Result<()> {
     let mut out = BufWriter::new(File::create(path)?);
+    if timestamp {
+        out.write_all(format!("#TS:{}\r\n", now_ms / 1000).as_bytes())?;
+    }
     let mut buf = Vec::new();
     for code in functions {
         buf.clear();
@@ -363,55 +346,80 @@ pub(crate) fn rebuild_commands(
 /// Outcome of reading an AOF for replay.
 pub(crate) struct AofContents {
     pub commands: Vec<Vec<Bytes>>,
-    /// Length of the valid prefix; shorter than the file if its last command is truncated.
+    /// Length of the valid prefix; shorter than the file if its last command is truncated
+    /// or it ends inside a MULTI without its EXEC.
     pub valid_len: u64,
     pub truncated: bool,
+    /// The file ended inside a transaction, which was dropped (Redis reverts it).
+    pub reverted_multi: bool,
 }
 
-/// Reads and parses an AOF. A truncated final command is reported (the caller truncates or
-/// refuses per `aof-load-truncated`); any other corruption is an error.
-pub(crate) fn read_aof(path: &Path) -> Result<AofContents, String> {
-    let data = std::fs::read(path).map_err(|e| format!("can't read {}: {e}", path.display()))?;
-    parse_aof(&data, &path.display().to_string())
-}
-
-/// Parses AOF bytes (`name` is the file, for error messages); the part of [`read_aof`] that
-/// the fuzz targets drive directly.
+/// Parses AOF commands (`name` is the file, for error messages); what start-up, DEBUG LOADAOF
+/// and the fuzz targets use. Lines starting with `#` are annotations
+/// (aof-timestamp-enabled) and skipped, as Redis does.
 pub(crate) fn parse_aof(data: &[u8], name: &str) -> Result<AofContents, String> {
     let limits = Limits {
         max_bulk_len: usize::MAX / 2,
         max_multibulk_len: usize::MAX / 2,
         ..Limits::default()
     };
+    let bad = || {
+        format!("Bad file format reading the append only file {name}: make a backup of your AOF file, then use ./redis-check-aof --fix <filename.manifest>")
+    };
     let mut pos = 0;
     let mut commands = Vec::new();
+    // Where the open MULTI started: (offset, number of commands before it).
+    let mut multi: Option<(usize, usize)> = None;
+    let truncated = |commands: Vec<Vec<Bytes>>, valid_len: usize| AofContents {
+        commands,
+        valid_len: valid_len as u64,
+        truncated: true,
+        reverted_multi: false,
+    };
     while pos < data.len() {
+        if data[pos] == b'#' {
+            pos = match data[pos..].iter().position(|&b| b == b'\n') {
+                Some(i) => pos + i + 1,
+                None => data.len(),
+            };
+            continue;
+        }
+        if data[pos] != b'*' {
+            return Err(bad());
+        }
         match parse_request(&data[pos..], &limits) {
             Ok(Parsed::Complete(args, used)) => {
-                if !args.is_empty() {
-                    commands.push(args);
+                if args.is_empty() {
+                    return Err(bad());
                 }
+                let cmd = args[0].to_ascii_lowercase();
+                match cmd.as_slice() {
+                    b"multi" => multi = Some((pos, commands.len())),
+                    b"exec" | b"discard" => multi = None,
+                    _ => {}
+                }
+                commands.push(args);
                 pos += used;
             }
             Ok(Parsed::Incomplete { .. }) => {
-                return Ok(AofContents {
-                    commands,
-                    valid_len: pos as u64,
-                    truncated: true,
-                })
+                let (valid, n) = multi.unwrap_or((pos, commands.len()));
+                commands.truncate(n);
+                return Ok(truncated(commands, valid));
             }
-            Err(e) => {
-                return Err(format!(
-                    "Bad file format reading the append only file {name} at offset {pos}: {}",
-                    e.message()
-                ))
-            }
+            Err(_) => return Err(bad()),
         }
+    }
+    if let Some((valid, n)) = multi {
+        commands.truncate(n);
+        let mut c = truncated(commands, valid);
+        c.reverted_multi = true;
+        return Ok(c);
     }
     Ok(AofContents {
         commands,
         valid_len: pos as u64,
         truncated: false,
+        reverted_multi: false,
     })
 }
 
@@ -422,6 +430,12 @@ pub(crate) fn replay(store: &mut crate::store::Store, commands: Vec<Vec<Bytes>>)
     let was_active = store.feed.active;
     store.feed.active = false;
     store.loading = true;
+    // Nothing expires while loading (Redis's keyIsExpired): the file's later commands
+    // see the keys they saw when they ran.
+    store.set_primary_view(true);
+    let busy = store.scripts.busy.clone();
+    busy.loading
+        .store(true, std::sync::atomic::Ordering::Relaxed);
     let mut loader = crate::client::ClientState {
         authenticated: true,
         no_block: true,
@@ -433,46 +447,10 @@ pub(crate) fn replay(store: &mut crate::store::Store, commands: Vec<Vec<Bytes>>)
         let _ = crate::exec::dispatch::execute(store, &mut loader, args, &mut sink);
         sink.clear();
     }
+    store.set_primary_view(false);
+    busy.loading
+        .store(false, std::sync::atomic::Ordering::Relaxed);
     store.loading = false;
     store.feed.active = was_active;
     n
-}
-
-/// Opens the AOF at start-up: replays it if present (handling a truncated tail per
-/// `aof-load-truncated`), then opens it for appending and turns the feed on.
-pub(crate) fn start(store: &mut crate::store::Store) -> Result<(), String> {
-    if store.config.get_value("appendonly") != "yes" {
-        return Ok(());
-    }
-    let dir = PathBuf::from(store.config.get_value("dir"));
-    let path = dir.join(store.config.get_value("appendfilename"));
-    if path.exists() {
-        let contents = read_aof(&path)?;
-        if contents.truncated {
-            if store.config.get_value("aof-load-truncated") != "yes" {
-                return Err(format!(
-                    "Unexpected end of file reading the append only file {}. You can: 1) Make a backup of your AOF file, then use ./redis-check-aof --fix <filename>. 2) Alternatively you can set the 'aof-load-truncated' configuration option to yes and restart the server.",
-                    path.display()
-                ));
-            }
-            tracing::warn!(path = %path.display(), valid_len = contents.valid_len, "AOF ends with a truncated command: truncating the file and loading the rest");
-            let f = OpenOptions::new()
-                .write(true)
-                .open(&path)
-                .map_err(|e| e.to_string())?;
-            f.set_len(contents.valid_len).map_err(|e| e.to_string())?;
-            f.sync_all().map_err(|e| e.to_string())?;
-        }
-        let n = replay(store, contents.commands);
-        tracing::info!(commands = n, "AOF loaded");
-    }
-    let policy = FsyncPolicy::from_config(store.config.get_value("appendfsync"));
-    store.aof = Some(
-        AofWriter::open(&path, policy)
-            .map_err(|e| format!("can't open the append only file {}: {e}", path.display()))?,
-    );
-    store.feed.active = true;
-    store.feed.aof_on = true;
-    store.feed.reset_db();
-    Ok(())
 }

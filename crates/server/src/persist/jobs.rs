@@ -11,14 +11,22 @@ use tokio::sync::mpsc;
 
 /// Work for the background runner.
 pub(crate) enum Job {
-    /// Write `snapshots` as commands to `tmp`, then swap it in as the AOF.
+    /// Write `snapshots` to `tmp` as a new AOF base (RDB or commands), then make it the
+    /// manifest's base (persist::aof_files).
     RewriteAof {
         snapshots: Vec<DbSnapshot>,
-        /// Function libraries' sources, written first as FUNCTION LOAD commands.
+        /// Function libraries' sources (the RDB's functions section, or FUNCTION LOAD
+        /// commands written first).
         functions: Vec<bytes::Bytes>,
         tmp: PathBuf,
-        /// With the AOF off: the file `tmp` is renamed to (no open AOF takes it over).
-        standalone: Option<PathBuf>,
+        /// An RDB base (`aof-use-rdb-preamble yes`) rather than commands, and whether
+        /// commands start with a `#TS:` annotation (aof-timestamp-enabled).
+        format: (bool, bool),
+        /// Replication id and offset, for an RDB base's aux fields.
+        replid: String,
+        offset: u64,
+        /// `SaveState::aof_rewrite_generation` when it started.
+        generation: u64,
     },
     /// Encode `snapshots` as RDB for replica `client` while sending them, then its held
     /// stream (repl::fullsync).
@@ -112,47 +120,100 @@ pub(crate) async fn run(server: Arc<Server>, mut rx: mpsc::UnboundedReceiver<Job
                 snapshots,
                 functions,
                 tmp,
-                standalone,
+                format,
+                replid,
+                offset,
+                generation,
             } => {
                 let started = std::time::Instant::now();
                 let path = tmp.clone();
                 let written = tokio::task::spawn_blocking(move || {
-                    crate::persist::aof::write_snapshot_commands(
+                    crate::persist::aof_files::write_base(
                         &path,
-                        &snapshots,
-                        &functions,
-                        now_ms(),
+                        (&snapshots, &functions),
+                        format,
+                        (&replid, offset),
                     )
                 })
                 .await;
-                let mut store = server.lock();
-                store.aof_rewrite_in_progress = false;
-                let result = match (written, standalone) {
-                    (Ok(Ok(())), Some(path)) => {
-                        std::fs::rename(&tmp, &path).map_err(|e| e.to_string())
-                    }
-                    (Ok(Ok(())), None) => match store.aof.as_mut() {
-                        Some(aof) => aof.finish_rewrite(&tmp).map_err(|e| e.to_string()),
-                        None => Err("AOF was turned off during the rewrite".into()),
-                    },
-                    (Ok(Err(e)), _) => Err(e.to_string()),
-                    (Err(e), _) => Err(e.to_string()),
+                let failed = {
+                    let mut store = server.lock();
+                    finish_aof_rewrite(&mut store, written, &tmp, format.0, generation, started);
+                    !store.saving.last_aof_rewrite_ok
                 };
-                store.saving.last_aof_rewrite_ok = result.is_ok();
-                match result {
-                    Ok(()) => tracing::info!(
-                        ms = started.elapsed().as_millis() as u64,
-                        "background AOF rewrite finished"
-                    ),
-                    Err(e) => {
-                        if let Some(aof) = store.aof.as_mut() {
-                            aof.abort_rewrite();
-                        }
-                        let _ = std::fs::remove_file(&tmp);
-                        tracing::error!(error = %e, "background AOF rewrite failed");
-                    }
+                if failed {
+                    retry_first_rewrite(&server);
                 }
             }
         }
     }
+}
+
+/// Records the end of a background AOF rewrite: the new base is installed, or the
+/// temporary files removed (also when a synchronous rewrite replaced this one meanwhile).
+fn finish_aof_rewrite(
+    store: &mut crate::store::Store,
+    written: Result<std::io::Result<()>, tokio::task::JoinError>,
+    tmp: &std::path::Path,
+    rdb: bool,
+    generation: u64,
+    started: std::time::Instant,
+) {
+    use crate::persist::aof_files;
+    if generation != store.saving.aof_rewrite_generation {
+        let _ = std::fs::remove_file(tmp);
+        tracing::info!("background AOF rewrite discarded: it was abandoned");
+        return;
+    }
+    store.aof_rewrite_in_progress = false;
+    store.saving.aof_last_rewrite_secs =
+        (now_ms().saturating_sub(store.saving.aof_rewrite_started_ms) / 1000) as i64;
+    let result = match written {
+        Ok(Ok(())) => {
+            tracing::info!(
+                "Background AOF rewrite terminated with success ({} ms)",
+                started.elapsed().as_millis()
+            );
+            aof_files::complete_rewrite(store, tmp, rdb)
+        }
+        Ok(Err(e)) => Err(format!(
+            "Write error writing append only file on disk: {}",
+            crate::strerror(&e)
+        )),
+        Err(e) => Err(e.to_string()),
+    };
+    store.saving.last_aof_rewrite_ok = result.is_ok();
+    match result {
+        Ok(()) => store.saving.aof_rewrite_failures = 0,
+        Err(e) => {
+            store.saving.aof_rewrite_failures += 1;
+            tracing::error!("{e}");
+            tracing::warn!("Background AOF rewrite terminated with error");
+            aof_files::fail_rewrite(store, tmp);
+        }
+    }
+}
+
+/// With the AOF just turned on, a failed first rewrite is tried again (Redis schedules
+/// it), after a pause so a lasting failure (a full disk) does not spin.
+fn retry_first_rewrite(server: &Arc<Server>) {
+    if !server
+        .lock()
+        .aof
+        .as_ref()
+        .is_some_and(|a| a.waiting_rewrite)
+    {
+        return;
+    }
+    let server = server.clone();
+    tokio::spawn(async move {
+        tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+        let mut store = server.lock();
+        let waiting = store.aof.as_ref().is_some_and(|a| a.waiting_rewrite);
+        if waiting && !store.aof_rewrite_in_progress {
+            if let Err(e) = crate::persist::aof_files::start_background_rewrite(&mut store) {
+                tracing::warn!(error = %e, "the scheduled AOF rewrite did not start");
+            }
+        }
+    });
 }

@@ -266,6 +266,20 @@ pub(crate) fn decode_rdb_with_meta(
     count: usize,
     now_ms: u64,
 ) -> Result<(Vec<Db>, LoadedMeta), String> {
+    decode_rdb_prefix(bytes, count, now_ms, false).map(|(dbs, meta, _)| (dbs, meta))
+}
+
+/// [`decode_rdb_with_meta`] for a file that may go on after the RDB (an AOF whose RDB
+/// preamble is followed by commands): also returns the RDB's length. With
+/// `keep_expired` (an AOF base, as Redis's RDBFLAGS_AOF_PREAMBLE) keys already expired
+/// are loaded too: the commands after them may still use them, and they expire after.
+pub(crate) fn decode_rdb_prefix(
+    bytes: &[u8],
+    count: usize,
+    now_ms: u64,
+    keep_expired: bool,
+) -> Result<(Vec<Db>, LoadedMeta, usize), String> {
+    let cutoff = if keep_expired { 0 } else { now_ms };
     let mut dbs: Vec<Db> = (0..count).map(|_| Db::new()).collect();
     let mut reader = RdbReader::new(bytes).map_err(|e| e.to_string())?;
     let mut expired = Vec::new();
@@ -274,9 +288,9 @@ pub(crate) fn decode_rdb_with_meta(
         let db = e.db;
         let key = e
             .expire_ms
-            .is_some_and(|t| t != 0 && t <= now_ms)
+            .is_some_and(|t| t != 0 && t <= cutoff)
             .then(|| e.key.to_vec());
-        match insert_item(&mut dbs, e, now_ms)? {
+        match insert_item(&mut dbs, e, now_ms, cutoff)? {
             Loaded::Expired => expired.extend(key.map(|k| (db, k))),
             Loaded::Yes => loaded += 1,
             Loaded::Skipped => {}
@@ -285,7 +299,7 @@ pub(crate) fn decode_rdb_with_meta(
     let mut meta = meta_of(reader.info());
     meta.expired = expired;
     meta.loaded = loaded;
-    Ok((dbs, meta))
+    Ok((dbs, meta, reader.consumed()))
 }
 
 /// What became of one key read from a file.
@@ -297,8 +311,8 @@ enum Loaded {
     Skipped,
 }
 
-/// Adds one loaded key to `dbs` (dropping it if already expired at `now_ms`).
-fn insert_item(dbs: &mut [Db], e: RdbItem<'_>, now_ms: u64) -> Result<Loaded, String> {
+/// Adds one loaded key to `dbs` (dropping it if it expired at or before `cutoff`).
+fn insert_item(dbs: &mut [Db], e: RdbItem<'_>, now_ms: u64, cutoff: u64) -> Result<Loaded, String> {
     let count = dbs.len();
     let Some(db) = dbs.get_mut(e.db) else {
         return Err(format!(
@@ -307,7 +321,7 @@ fn insert_item(dbs: &mut [Db], e: RdbItem<'_>, now_ms: u64) -> Result<Loaded, St
         ));
     };
     let expire_at = e.expire_ms.unwrap_or(0);
-    if expire_at != 0 && expire_at <= now_ms {
+    if expire_at != 0 && expire_at <= cutoff {
         return Ok(Loaded::Expired);
     }
     let Some(value) = from_rdb(e.value) else {
@@ -370,7 +384,7 @@ pub(crate) fn load_streamed(
     loop {
         match reader.next_item().map_err(|e| e.to_string())? {
             Next::Item(e) => {
-                insert_item(&mut dbs, e, now_ms)?;
+                insert_item(&mut dbs, e, now_ms, now_ms)?;
             }
             Next::Done => break,
             Next::NeedMore if closed => {

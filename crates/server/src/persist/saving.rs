@@ -28,6 +28,29 @@ pub(crate) struct SaveState {
     /// aof_last_bgrewrite_status).
     pub aof_rewrites: u64,
     pub last_aof_rewrite_ok: bool,
+    /// Rewrites failed in a row (INFO aof_rewrites_consecutive_failures).
+    pub aof_rewrite_failures: u64,
+    /// The multi-part AOF's manifest as last written (kept with the AOF off too, so a
+    /// BGREWRITEAOF continues its sequence numbers, as in Redis).
+    pub manifest: crate::persist::manifest::Manifest,
+    /// INFO aof_base_size: the AOF's size after the last rewrite or load.
+    pub aof_base_size: u64,
+    /// Bumped when a rewrite is done synchronously: a background one started before it
+    /// (of older data) is discarded when it ends.
+    pub aof_rewrite_generation: u64,
+    /// DEBUG AOF-FLUSH-SLEEP: microseconds each AOF write waits first.
+    pub aof_flush_sleep_us: u64,
+    /// The automatic-rewrite limit after repeated failures: its current delay (minutes)
+    /// and when it ends (Unix ms, 0: not limited now).
+    pub aof_limit_delay_min: u64,
+    pub aof_limit_until_ms: u64,
+    /// A rewrite asked for while a BGSAVE runs, started when it ends (INFO
+    /// aof_rewrite_scheduled).
+    pub aof_rewrite_scheduled: bool,
+    /// When the running rewrite started (Unix ms), and how long the last one took in
+    /// seconds, -1 before any (INFO aof_current_rewrite_time_sec / aof_last_rewrite_time_sec).
+    pub aof_rewrite_started_ms: u64,
+    pub aof_last_rewrite_secs: i64,
 }
 
 impl Default for SaveState {
@@ -44,6 +67,16 @@ impl Default for SaveState {
             last_load_loaded: 0,
             aof_rewrites: 0,
             last_aof_rewrite_ok: true,
+            aof_rewrite_failures: 0,
+            manifest: Default::default(),
+            aof_base_size: 0,
+            aof_rewrite_generation: 0,
+            aof_flush_sleep_us: 0,
+            aof_limit_delay_min: 0,
+            aof_limit_until_ms: 0,
+            aof_rewrite_scheduled: false,
+            aof_rewrite_started_ms: 0,
+            aof_last_rewrite_secs: -1,
         }
     }
 }

@@ -261,7 +261,7 @@ async fn handshake(
         }
         store.feed.adopt(replid, offset);
         store.replication.primary_stream_db = 0;
-        if let Err(e) = crate::persist::aof::rewrite_now(&mut store) {
+        if let Err(e) = crate::persist::aof_files::rewrite_now(&mut store) {
             tracing::error!(error = %e, "rewriting the AOF after a full sync failed");
         }
         tracing::info!(

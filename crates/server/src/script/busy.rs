@@ -24,6 +24,9 @@ pub(crate) struct BusyState {
     pub wrote: AtomicBool,
     /// It was sent by our primary (or is being replayed): it cannot be killed.
     pub from_primary: AtomicBool,
+    /// The store is loading an AOF (the script runs from it): other clients get -LOADING
+    /// first, as Redis checks loading before a busy script.
+    pub loading: AtomicBool,
     /// SCRIPT KILL / FUNCTION KILL was accepted: the script stops at its next hook.
     pub kill: AtomicBool,
     /// Attempts this run made to hand its async worker off (see `hand_off_worker`).
@@ -71,6 +74,8 @@ pub(crate) enum WatchOp {
 /// The texts Redis answers with while a script is busy.
 pub(crate) const BUSY_EVAL: &str =
     "BUSY Redis is busy running a script. You can only call SCRIPT KILL or SHUTDOWN NOSAVE.";
+/// What Redis answers while it loads its data.
+pub(crate) const LOADING: &str = "LOADING Redis is loading the dataset in memory";
 /// Same, for functions.
 pub(crate) const BUSY_FUNCTION: &str =
     "BUSY Redis is busy running a script. You can only call FUNCTION KILL or SHUTDOWN NOSAVE.";

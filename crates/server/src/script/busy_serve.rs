@@ -152,6 +152,9 @@ fn serve_one(busy: &BusyState, client: &mut ClientState, args: &[Bytes]) -> Serv
         fail_multi(client);
         return Served::Reply(err::NOT_ALLOWED_IN_MULTI);
     }
+    if busy.loading.load(std::sync::atomic::Ordering::Relaxed) && !cmd.has(flags::LOADING) {
+        return reject(busy, client, cmd, super::busy::LOADING);
+    }
     if !allow_busy(cmd, args) {
         return reject(busy, client, cmd, busy.busy_error());
     }

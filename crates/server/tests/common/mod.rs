@@ -349,3 +349,32 @@ pub(crate) fn q_err(conn: &mut redis::Connection, args: &[&str]) -> String {
         },
     }
 }
+
+/// The incr files of the multi-part AOF under `dir` (appendonlydir, default names), in
+/// the manifest's order: where the commands written since the last rewrite are.
+pub(crate) fn aof_incr_files(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let aof_dir = dir.join("appendonlydir");
+    let manifest =
+        std::fs::read_to_string(aof_dir.join("appendonly.aof.manifest")).unwrap_or_default();
+    manifest
+        .lines()
+        .filter(|l| l.ends_with(" type i"))
+        .filter_map(|l| l.split(' ').nth(1))
+        .map(|name| aof_dir.join(name))
+        .collect()
+}
+
+/// The last incr file (the one written to), as redis's tests' get_last_incr_aof_path.
+pub(crate) fn last_incr_aof(dir: &std::path::Path) -> std::path::PathBuf {
+    aof_incr_files(dir)
+        .pop()
+        .expect("the manifest lists no incr file")
+}
+
+/// The commands of every incr file, concatenated.
+pub(crate) fn aof_incr_bytes(dir: &std::path::Path) -> Vec<u8> {
+    aof_incr_files(dir)
+        .iter()
+        .flat_map(|p| std::fs::read(p).unwrap_or_default())
+        .collect()
+}

@@ -186,6 +186,8 @@ fn set(ctx: &mut Ctx, pairs: &[Bytes]) -> CmdResult {
     ctx.store.apply_config();
     crate::cluster::driver::sync_config(ctx.store);
     let aof_now = ctx.store.config.get_value("appendonly") == "yes";
+    // Redis's aof-disable-auto-gc apply hook: history kept while it was on goes now.
+    crate::persist::aof_files::delete_history(ctx.store);
     if aof_was != aof_now {
         if let Err(e) = switch_aof(ctx, aof_now) {
             tracing::warn!(error = %e, "CONFIG SET appendonly failed");
@@ -202,32 +204,40 @@ fn set(ctx: &mut Ctx, pairs: &[Bytes]) -> CmdResult {
     Ok(Reply::OK)
 }
 
-/// CONFIG SET appendonly: turning it on starts a fresh AOF filled by a background rewrite
-/// of the current data (as Redis does); turning it off closes the file.
+/// CONFIG SET appendonly: turning it on collects writes in a temporary incr file until a
+/// background rewrite of the current data makes the new base (as Redis does); turning it
+/// off closes the incr file.
 fn switch_aof(ctx: &mut Ctx, on: bool) -> Result<(), String> {
-    use crate::persist::aof::{AofWriter, FsyncPolicy};
     if !on {
+        ctx.store.flush_feed();
         if let Some(mut aof) = ctx.store.aof.take() {
             aof.fsync_now().ok();
         }
         ctx.store.feed.aof_on = false;
+        // Redis kills a rewrite in flight and forgets a scheduled one (stopAppendOnly).
+        crate::persist::aof_files::abandon_background_rewrite(ctx.store);
+        ctx.store.saving.aof_rewrite_scheduled = false;
         return Ok(());
     }
     if ctx.store.aof.is_some() {
         return Ok(());
     }
-    let cfg = &ctx.store.config;
-    let path = std::path::PathBuf::from(cfg.get_value("dir")).join(cfg.get_value("appendfilename"));
-    let policy = FsyncPolicy::from_config(cfg.get_value("appendfsync"));
-    std::fs::File::create(&path).map_err(|e| e.to_string())?;
-    ctx.store.aof = Some(AofWriter::open(&path, policy).map_err(|e| e.to_string())?);
-    ctx.store.feed.active = true;
-    ctx.store.feed.aof_on = true;
-    ctx.store.feed.reset_db();
-    let rewrite = crate::cmd::lookup(b"bgrewriteaof").ok_or("no BGREWRITEAOF")?;
-    (rewrite.handler)(ctx, &[Bytes::from_static(b"BGREWRITEAOF")])
-        .map(|_| ())
-        .map_err(|e| format!("{e:?}"))
+    // A rewrite in flight does not collect the new incr file: Redis kills it and starts
+    // another.
+    crate::persist::aof_files::abandon_background_rewrite(ctx.store);
+    crate::persist::aof_files::enable(ctx.store)?;
+    if ctx.store.saving.bgsave_in_progress {
+        tracing::warn!("AOF was enabled but there is already another background operation. An AOF background was scheduled to start when possible.");
+        ctx.store.saving.aof_rewrite_scheduled = true;
+        return Ok(());
+    }
+    if let Err(e) = crate::persist::aof_files::start_background_rewrite(ctx.store) {
+        // Redis goes back to AOF_OFF.
+        ctx.store.aof = None;
+        ctx.store.feed.aof_on = false;
+        return Err(e);
+    }
+    Ok(())
 }
 
 /// What Redis's failed CONFIG SET leaves behind: it sets the parameters it had tried back

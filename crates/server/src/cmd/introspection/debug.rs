@@ -286,26 +286,10 @@ pub(super) fn replybuffer(sub: &Bytes, what: &Bytes, value: &Bytes) -> CmdResult
 /// rebuild after a restart. Nothing it replays is propagated again.
 pub(super) fn loadaof(ctx: &mut Ctx) -> CmdResult {
     ctx.store.flush_feed();
-    let path = match ctx.store.aof.as_mut() {
-        Some(aof) => {
-            aof.fsync_now()
-                .map_err(|e| Reply::error(format!("ERR {e}")))?;
-            aof.path.clone()
-        }
-        // With the AOF off Redis still loads the AOF files there are (a BGREWRITEAOF's
-        // output); with none it exits, where an error is kinder to a client.
-        None => {
-            let cfg = &ctx.store.config;
-            let path = std::path::PathBuf::from(cfg.get_value("dir"))
-                .join(cfg.get_value("appendfilename"));
-            if !path.exists() {
-                return Err(Reply::err("ERR Append only file is not enabled"));
-            }
-            path
-        }
-    };
-    let contents =
-        crate::persist::aof::read_aof(&path).map_err(|e| Reply::error(format!("ERR {e}")))?;
+    if let Some(aof) = ctx.store.aof.as_mut() {
+        aof.fsync_now()
+            .map_err(|e| Reply::error(format!("ERR {e}")))?;
+    }
     for db in ctx.store.dbs.iter_mut() {
         let replica_mode = db.replica_mode;
         *db = Db::new();
@@ -313,8 +297,10 @@ pub(super) fn loadaof(ctx: &mut Ctx) -> CmdResult {
     }
     ctx.store.scripts.replace_libraries(&[]);
     let selected = ctx.client.db;
-    crate::persist::aof::replay(ctx.store, contents.commands);
+    // Redis exits when the files do not load; an error is kinder to a client.
+    let loaded = crate::persist::aof_files::reload(ctx.store);
     ctx.client.db = selected;
+    loaded.map_err(|e| Reply::error(format!("ERR {}", e.replace(['\r', '\n'], " "))))?;
     tracing::warn!("Append Only File loaded by DEBUG LOADAOF");
     Ok(Reply::OK)
 }

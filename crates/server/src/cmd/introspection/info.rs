@@ -425,16 +425,27 @@ fn persistence_fields(s: &crate::store::Store, line: &mut Line) {
         "aof_rewrite_in_progress",
         &(s.aof_rewrite_in_progress as u8),
     );
-    line("aof_rewrite_scheduled", &0);
-    line("aof_last_rewrite_time_sec", &-1);
-    line("aof_current_rewrite_time_sec", &-1);
+    line(
+        "aof_rewrite_scheduled",
+        &(s.saving.aof_rewrite_scheduled as u8),
+    );
+    line("aof_last_rewrite_time_sec", &s.saving.aof_last_rewrite_secs);
+    let current_rewrite = if s.aof_rewrite_in_progress {
+        (crate::store::now_ms().saturating_sub(s.saving.aof_rewrite_started_ms) / 1000) as i64
+    } else {
+        -1
+    };
+    line("aof_current_rewrite_time_sec", &current_rewrite);
     let rewrite_ok = s.saving.last_aof_rewrite_ok;
     line(
         "aof_last_bgrewrite_status",
         &if rewrite_ok { "ok" } else { "err" },
     );
     line("aof_rewrites", &s.saving.aof_rewrites);
-    line("aof_rewrites_consecutive_failures", &0);
+    line(
+        "aof_rewrites_consecutive_failures",
+        &s.saving.aof_rewrite_failures,
+    );
     let aof_write_ok = s.aof.as_ref().is_none_or(|a| a.write_error().is_none());
     line(
         "aof_last_write_status",
@@ -444,8 +455,8 @@ fn persistence_fields(s: &crate::store::Store, line: &mut Line) {
     line("module_fork_in_progress", &0);
     line("module_fork_last_cow_size", &0);
     if let Some(aof) = s.aof.as_ref() {
-        line("aof_current_size", &aof.size);
-        line("aof_base_size", &0);
+        line("aof_current_size", &(aof.others_size + aof.size));
+        line("aof_base_size", &s.saving.aof_base_size);
         line("aof_pending_rewrite", &0);
         line("aof_buffer_length", &0);
         line("aof_pending_bio_fsync", &0);

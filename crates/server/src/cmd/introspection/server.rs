@@ -65,6 +65,16 @@ pub(super) fn debug(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
     if is(sub, "object") && args.len() == 3 {
         return debug_object(ctx, &args[2]);
     }
+    if is(sub, "aof-flush-sleep") && args.len() == 3 {
+        // DEBUG AOF-FLUSH-SLEEP <microseconds>: each AOF write waits first (tests use it
+        // to see that replies under appendfsync always follow the write). atoi, as Redis.
+        let us = std::str::from_utf8(&args[2])
+            .ok()
+            .and_then(|t| t.trim().parse::<i64>().ok())
+            .unwrap_or(0);
+        ctx.store.saving.aof_flush_sleep_us = us.max(0) as u64;
+        return Ok(Reply::OK);
+    }
     if is(sub, "set-active-expire") && args.len() == 3 {
         // Redis reads the flag with atoi: anything that is not a number is 0.
         let on = std::str::from_utf8(&args[2])
