@@ -234,22 +234,29 @@ fn drop_foreign_keys(store: &mut Store) {
 /// Inputs the core expects before each tick: our replication offset and, on a replica,
 /// since when the link to the primary is down.
 ///
-/// The down time counts from when this node first saw the link not connected (checked
-/// every tick, so within 100 ms of Redis's repl_down_since).
+/// The down time counts from when the link was lost (PrimaryLink::down_since_ms, Redis's
+/// repl_down_since), or else from when this node first saw it not connected (a link that
+/// never connected; checked every tick).
 fn feed_inputs(store: &mut Store, now: u64) {
     let offset = store.feed.offset;
-    let link = store.replication.primary.as_ref().map(|p| p.state);
+    let link = store
+        .replication
+        .primary
+        .as_ref()
+        .map(|p| (p.state, p.down_since_ms));
     let Some(driver) = store.cluster.as_mut() else {
         return;
     };
     driver.node.set_repl_offset(offset);
     match link {
-        Some(crate::repl::state::LinkState::Connected) | None => {
+        Some((crate::repl::state::LinkState::Connected, _)) | None => {
             driver.repl_down_since = None;
             driver.node.set_repl_link_down_since(None);
         }
-        Some(_) => {
-            let first_seen = *driver.repl_down_since.get_or_insert(now);
+        Some((_, lost_at)) => {
+            let seen = lost_at.unwrap_or(now);
+            let first_seen = driver.repl_down_since.map_or(seen, |d| d.min(seen));
+            driver.repl_down_since = Some(first_seen);
             driver.node.set_repl_link_down_since(Some(first_seen));
         }
     }

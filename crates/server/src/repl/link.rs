@@ -50,8 +50,7 @@ fn set_state(server: &Server, generation: u64, state: LinkState) {
     let mut store = server.lock();
     if let Some(p) = store.replication.primary.as_mut() {
         if p.generation == generation {
-            p.state = state;
-            p.last_io_ms = now_ms();
+            p.set_state(state, now_ms());
         }
     }
 }
@@ -60,6 +59,16 @@ fn encode(args: &[&[u8]]) -> Vec<u8> {
     let mut out = Vec::new();
     rubra_resp::encode_request(&mut out, args);
     out
+}
+
+/// CLIENT KILL of the primary's client: the link is down from now, as Redis frees its
+/// master client at once (INFO says `master_link_status:down` right after, and the
+/// cluster's data age counts from here even if a blocking command follows in the same
+/// transaction); the link task sees the kill and reconnects.
+pub(crate) fn primary_client_killed(store: &mut crate::store::Store, now_ms: u64) {
+    if let Some(p) = store.replication.primary.as_mut() {
+        p.set_state(LinkState::Down, now_ms);
+    }
 }
 
 /// Reads one reply frame of the handshake, skipping keep-alive newlines, and renders it as

@@ -50,6 +50,7 @@ pub(crate) fn set_primary(store: &mut Store, host: String, port: u16) {
         state: LinkState::Connecting,
         generation,
         last_io_ms: now,
+        down_since_ms: None,
     });
     // Our replicas must resync from us: drop them so they reconnect.
     let ids: Vec<u64> = store.replication.replicas.keys().copied().collect();
