@@ -188,18 +188,31 @@ impl ClusterDriver {
     }
 }
 
-/// Cluster mode start-up, before the runtime serves anyone: builds the node. Does nothing
-/// without `cluster-enabled yes`.
-pub(crate) fn init(store: &mut Store) -> Result<(), String> {
+/// Cluster mode start-up, before the data is loaded (as Redis's clusterInit): reads
+/// nodes.conf or builds a fresh node, so the loader knows the node's role. None without
+/// `cluster-enabled yes`.
+pub(crate) fn open(store: &mut Store) -> Result<Option<Box<ClusterDriver>>, String> {
     if !store.config.cluster_enabled {
-        return Ok(());
+        return Ok(None);
     }
     let seed = rand::Rng::gen::<u64>(&mut store.rng);
-    let driver = ClusterDriver::open(&store.config, seed)?;
-    store.cluster = Some(Box::new(driver));
+    Ok(Some(Box::new(ClusterDriver::open(&store.config, seed)?)))
+}
+
+/// Whether nodes.conf made this node a replica (known before the data is loaded).
+pub(crate) fn is_replica(driver: &ClusterDriver) -> bool {
+    driver.node.state().me().is_replica()
+}
+
+/// The second half of start-up, once the data is loaded: the node takes its place and
+/// drops keys of slots another node owns (see [`drop_foreign_keys`]).
+pub(crate) fn install(store: &mut Store, driver: Option<Box<ClusterDriver>>) {
+    let Some(driver) = driver else {
+        return;
+    };
+    store.cluster = Some(driver);
     refresh_down_policy(store);
     drop_foreign_keys(store);
-    Ok(())
 }
 
 /// At start-up and on promotion, a primary drops keys it holds in slots another node owns
@@ -309,7 +322,7 @@ pub(crate) fn tick(store: &mut Store) {
 /// clusterCron's rule: a replica that replicates from no one (it loaded nodes.conf as a
 /// replica after a restart, where no role change tells it to) starts replicating from its
 /// primary once that primary's address is known.
-fn replicate_if_loaded_as_replica(store: &mut Store) {
+pub(crate) fn replicate_if_loaded_as_replica(store: &mut Store) {
     if store.replication.primary.is_some() {
         return;
     }

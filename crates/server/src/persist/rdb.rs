@@ -259,12 +259,14 @@ pub(crate) struct LoadedMeta {
 
 /// Decodes an RDB file into `count` databases, with the file's replication metadata and
 /// function libraries. Keys already expired at `now_ms` are dropped, as a primary does when
-/// it loads (a replica keeps them until the primary's DEL, but it gets a fresh file from
-/// its primary anyway).
+/// it loads, unless `keep_expired`: a replica keeps them until its primary's DEL (Redis's
+/// rdbLoad drops them only when iAmMaster()), or the commands its primary sends next
+/// would find other keys than on the primary.
 pub(crate) fn decode_rdb_with_meta(
     bytes: &[u8],
     count: usize,
     now_ms: u64,
+    keep_expired: bool,
 ) -> Result<(Vec<Db>, LoadedMeta), String> {
     let mut dbs: Vec<Db> = (0..count).map(|_| Db::new()).collect();
     let mut reader = RdbReader::new(bytes).map_err(|e| e.to_string())?;
@@ -274,9 +276,9 @@ pub(crate) fn decode_rdb_with_meta(
         let db = e.db;
         let key = e
             .expire_ms
-            .is_some_and(|t| t != 0 && t <= now_ms)
+            .is_some_and(|t| !keep_expired && t != 0 && t <= now_ms)
             .then(|| e.key.to_vec());
-        match insert_item(&mut dbs, e, now_ms)? {
+        match insert_item(&mut dbs, e, now_ms, keep_expired)? {
             Loaded::Expired => expired.extend(key.map(|k| (db, k))),
             Loaded::Yes => loaded += 1,
             Loaded::Skipped => {}
@@ -297,8 +299,14 @@ enum Loaded {
     Skipped,
 }
 
-/// Adds one loaded key to `dbs` (dropping it if already expired at `now_ms`).
-fn insert_item(dbs: &mut [Db], e: RdbItem<'_>, now_ms: u64) -> Result<Loaded, String> {
+/// Adds one loaded key to `dbs` (dropping it if already expired at `now_ms`, unless
+/// `keep_expired`).
+fn insert_item(
+    dbs: &mut [Db],
+    e: RdbItem<'_>,
+    now_ms: u64,
+    keep_expired: bool,
+) -> Result<Loaded, String> {
     let count = dbs.len();
     let Some(db) = dbs.get_mut(e.db) else {
         return Err(format!(
@@ -307,7 +315,7 @@ fn insert_item(dbs: &mut [Db], e: RdbItem<'_>, now_ms: u64) -> Result<Loaded, St
         ));
     };
     let expire_at = e.expire_ms.unwrap_or(0);
-    if expire_at != 0 && expire_at <= now_ms {
+    if !keep_expired && expire_at != 0 && expire_at <= now_ms {
         return Ok(Loaded::Expired);
     }
     let Some(value) = from_rdb(e.value) else {
@@ -358,7 +366,8 @@ const PAUSE: Duration = Duration::from_millis(5);
 /// Loads an RDB arriving in chunks on `rx` into `count` databases as bytes come (a
 /// replica's full sync), so decoding overlaps the transfer. Runs on a blocking thread.
 /// Fails if the channel closes before the file's end (the link broke, or a `$<len>`
-/// snapshot was shorter than its RDB).
+/// snapshot was shorter than its RDB). Keys already expired are kept: the loader is a
+/// replica, which waits for its primary's DELs (see [`decode_rdb_with_meta`]).
 pub(crate) fn load_streamed(
     rx: mpsc::Receiver<Bytes>,
     count: usize,
@@ -370,7 +379,7 @@ pub(crate) fn load_streamed(
     loop {
         match reader.next_item().map_err(|e| e.to_string())? {
             Next::Item(e) => {
-                insert_item(&mut dbs, e, now_ms)?;
+                insert_item(&mut dbs, e, now_ms, true)?;
             }
             Next::Done => break,
             Next::NeedMore if closed => {

@@ -10,6 +10,16 @@ pub(crate) mod role;
 pub(crate) mod state;
 pub(crate) mod stream_forms;
 
+/// Redis's iAmMaster(): in cluster mode the role nodes.conf and the cluster give this
+/// node, otherwise whether it follows no primary. Loading a file drops keys that are
+/// already expired only on a primary.
+pub(crate) fn i_am_primary(store: &crate::store::Store) -> bool {
+    match store.cluster.as_deref() {
+        Some(driver) => driver.node.state().me().is_primary(),
+        None => !store.replication.is_replica(),
+    }
+}
+
 /// Once a second from the cron: every `repl-ping-replica-period` seconds a primary with
 /// replicas sends them a PING (Redis's replicationCron), except while a failover holds
 /// writes (the PING would move the offset the handover compares).
