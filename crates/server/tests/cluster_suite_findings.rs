@@ -501,41 +501,6 @@ fn a_killed_primary_link_ages_the_replicas_data_from_the_kill() {
     assert_eq!(stop_cond_scenario(&rubra_bin()), redis);
 }
 
-/// A hash tag whose slot `s` serves (so its keys can be written there).
-fn tag_served_by(s: &TestServer) -> String {
-    let mine = parse_nodes(&s.cli(&["cluster", "nodes"]))
-        .into_iter()
-        .find(|n| n.has("myself"))
-        .expect("myself line");
-    (0..1000)
-        .map(|i| format!("t{i}"))
-        .find(|tag| {
-            let slot: u16 = s.cli(&["cluster", "keyslot", tag]).parse().unwrap_or(0);
-            mine.slots.iter().any(|&(a, b)| (a..=b).contains(&slot))
-        })
-        .expect("a tag in our slots")
-}
-
-/// A fourth node of `bin` joined to `nodes` as a replica of `nodes[0]`, its link up.
-fn add_replica_of_first(bin: &Path, nodes: &[TestServer], opts: &[&str]) -> TestServer {
-    let r = TestServer::start_cluster_bin(bin, opts);
-    let port = nodes[0].port.to_string();
-    assert_eq!(r.cli(&["cluster", "meet", "127.0.0.1", &port]), "OK");
-    assert!(wait_for(Duration::from_secs(10), || known_nodes(&r)
-        == nodes.len() + 1));
-    let id = nodes[0].cli(&["cluster", "myid"]);
-    assert!(wait_for(Duration::from_secs(10), || r.cli(&[
-        "cluster",
-        "replicate",
-        &id
-    ]) == "OK"));
-    assert!(wait_for(Duration::from_secs(20), || replication_field(
-        &r,
-        "master_link_status"
-    ) == "up"));
-    r
-}
-
 /// 14-consistency-check: a replica restarted from its RDB or AOF keeps the keys that
 /// expired while it was down, until its primary deletes them (Redis's rdbLoad drops
 /// expired keys only when iAmMaster(), and in cluster mode the role comes from nodes.conf,
@@ -553,9 +518,9 @@ fn restarted_replica_scenario(bin: &Path, aof: bool) -> (String, String, String)
         appendonly,
     ];
     let nodes = make_cluster_bin(bin, 3, 0, &opts);
-    let mut r = add_replica_of_first(bin, &nodes, &opts);
+    let mut r = common::cluster::add_replica_of_first(bin, &nodes, &opts);
     let p = &nodes[0];
-    let tag = tag_served_by(p);
+    let tag = common::cluster::tag_served_by(p);
     let mut conn = p.conn();
     for j in 0..5 {
         common::q(&mut conn, &["set", &format!("{{{tag}}}:kept{j}"), "v"]);

@@ -251,7 +251,7 @@ fn drop_foreign_keys(store: &mut Store) {
 /// repl_down_since), or else from when this node first saw it not connected (a link that
 /// never connected; checked every tick).
 fn feed_inputs(store: &mut Store, now: u64) {
-    let offset = store.feed.offset;
+    let offset = crate::repl::my_offset(store);
     let link = store
         .replication
         .primary
@@ -359,7 +359,7 @@ pub(crate) fn wake(store: &mut Store) {
 /// Feeds one received bus frame to the node. Err means the link must be closed.
 pub(crate) fn on_frame(store: &mut Store, from_ip: &str, frame: &[u8]) -> Result<(), String> {
     let now = now_ms();
-    let offset = store.feed.offset;
+    let offset = crate::repl::my_offset(store);
     let Some(driver) = store.cluster.as_mut() else {
         return Err("cluster mode is off".into());
     };

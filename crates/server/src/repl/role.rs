@@ -13,6 +13,8 @@ pub(crate) fn clear_primary(store: &mut Store) -> bool {
     if repl.primary.take().is_none() {
         return false;
     }
+    repl.offset_unknown = false;
+    repl.sync_load = crate::repl::state::SyncLoad::Idle;
     repl.link_generation += 1;
     // CONFIG REWRITE writes the primary we follow now (none): Redis's replicaof option is
     // the live masterhost.

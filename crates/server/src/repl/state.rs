@@ -119,6 +119,26 @@ pub(crate) struct Replication {
     /// so a partial resync continues in the right database.
     pub primary_stream_db: usize,
     pub link_generation: u64,
+    /// Our primary answered FULLRESYNC and no snapshot of it is loaded yet: Redis has
+    /// then neither a primary client nor a cached one, and reports offset 0 (see
+    /// `repl::my_offset`). Cleared by a loaded snapshot or a partial resync.
+    pub offset_unknown: bool,
+    /// A full sync's snapshot is being loaded: INFO's `loading` (or `async_loading`).
+    pub sync_load: SyncLoad,
+}
+
+/// How a replica loads its primary's snapshot, as INFO reports it.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum SyncLoad {
+    /// Not loading a snapshot.
+    #[default]
+    Idle,
+    /// Loading (INFO loading:1).
+    Loading,
+    /// Loading while the old dataset keeps being served (INFO async_loading:1): Redis does
+    /// so with `repl-diskless-load swapdb` when the snapshot continues the history we
+    /// hold (same replication id).
+    Async,
 }
 
 impl Replication {
