@@ -34,8 +34,21 @@ fn endpoint(n: &NodeInfo) -> Endpoint {
     }
 }
 
-/// CLUSTER SLOTS: ranges in slot order; replicas flagged FAIL are left out, as Redis does.
-pub fn cluster_slots(st: &ClusterState) -> Vec<SlotRange> {
+/// The replication offset a node has as we know it: ours (`my_offset`) for ourselves, as
+/// Redis reads its own offset rather than its table entry, else the last one it sent.
+fn offset_of(n: &NodeInfo, me: &NodeId, my_offset: u64) -> u64 {
+    if n.id == *me {
+        my_offset
+    } else {
+        n.repl_offset
+    }
+}
+
+/// CLUSTER SLOTS: ranges in slot order. Replicas flagged FAIL are left out, and so are
+/// replicas whose offset is 0 (a replica in a full sync has none: Redis's
+/// isReplicaAvailable), so clients do not read from a replica that is still loading.
+/// `my_offset` is our own replication offset, 0 during a full sync.
+pub fn cluster_slots(st: &ClusterState, my_offset: u64) -> Vec<SlotRange> {
     let mut out = Vec::new();
     let mut start = 0usize;
     while start < st.slots.len() {
@@ -49,7 +62,7 @@ pub fn cluster_slots(st: &ClusterState) -> Vec<SlotRange> {
                 .replicas_of(&p.id)
                 .iter()
                 .filter_map(|r| st.nodes.get(r))
-                .filter(|r| !r.failed())
+                .filter(|r| !r.failed() && offset_of(r, &st.myself, my_offset) != 0)
                 .map(endpoint)
                 .collect();
             out.push(SlotRange {
@@ -76,8 +89,8 @@ pub struct ShardNode {
     /// "master" or "replica".
     pub role: &'static str,
     pub replication_offset: u64,
-    /// "online" or "fail" (Redis's "loading", for a replica whose offset is 0, needs the
-    /// primary's periodic PING to move offsets on an idle shard; see docs/fuzzing.md).
+    /// "fail" for a node flagged FAIL, "loading" for a replica whose offset is 0 (in a
+    /// full sync), else "online", as Redis 7.0's clusterGenNodesSlotsInfo.
     pub health: &'static str,
 }
 
@@ -89,6 +102,7 @@ pub struct Shard {
 }
 
 fn shard_node(n: &NodeInfo, me: &NodeId, my_offset: u64) -> ShardNode {
+    let offset = offset_of(n, me, my_offset);
     ShardNode {
         id: n.id,
         port: n.port,
@@ -96,13 +110,15 @@ fn shard_node(n: &NodeInfo, me: &NodeId, my_offset: u64) -> ShardNode {
         endpoint: n.ip.clone(),
         hostname: n.hostname.clone(),
         role: if n.is_replica() { "replica" } else { "master" },
-        replication_offset: if n.id == *me {
-            my_offset
-        } else {
-            n.repl_offset
-        },
+        replication_offset: offset,
         // Redis 7.0's word for a node flagged FAIL is "fail" (clusterGenNodesSlotsInfo).
-        health: if n.failed() { "fail" } else { "online" },
+        health: if n.failed() {
+            "fail"
+        } else if n.is_replica() && offset == 0 {
+            "loading"
+        } else {
+            "online"
+        },
     }
 }
 
@@ -211,7 +227,11 @@ mod tests {
         st.me_mut().port = 1;
         let mut b = NodeInfo::new(id(b'b'), flags::SLAVE, 0);
         b.primary = Some(id(b'a'));
+        b.repl_offset = 7;
         st.nodes.insert(id(b'b'), b);
+        let mut d = NodeInfo::new(id(b'd'), flags::SLAVE, 0);
+        d.primary = Some(id(b'a'));
+        st.nodes.insert(id(b'd'), d);
         let mut c = NodeInfo::new(id(b'c'), flags::SLAVE | flags::FAIL, 0);
         c.primary = Some(id(b'a'));
         st.nodes.insert(id(b'c'), c);
@@ -219,16 +239,24 @@ mod tests {
             st.slots.set(s, Some(id(b'a')));
         }
         st.slots.set(200, Some(id(b'a')));
-        let v = cluster_slots(&st);
+        let v = cluster_slots(&st, 42);
         assert_eq!(v.len(), 2);
         assert_eq!((v[0].start, v[0].end), (0, 99));
-        assert_eq!(v[0].replicas.len(), 1, "failed replica left out");
+        assert_eq!(
+            v[0].replicas.len(),
+            1,
+            "failed and offset-0 replicas left out"
+        );
+        assert_eq!(v[0].replicas[0].id, id(b'b'));
         let sh = cluster_shards(&st, 42);
         assert_eq!(sh.len(), 1);
         assert_eq!(sh[0].slots, vec![(0, 99), (200, 200)]);
-        assert_eq!(sh[0].nodes.len(), 3);
+        assert_eq!(sh[0].nodes.len(), 4);
         assert_eq!(sh[0].nodes[0].replication_offset, 42);
-        assert_eq!(sh[0].nodes[2].health, "fail");
+        let health: Vec<_> = sh[0].nodes.iter().map(|n| (n.id, n.health)).collect();
+        assert!(health.contains(&(id(b'b'), "online")));
+        assert!(health.contains(&(id(b'c'), "fail")));
+        assert!(health.contains(&(id(b'd'), "loading")));
         let info = cluster_info(&st, true);
         assert_eq!(info.slots_assigned, 101);
         assert_eq!(info.size, 1);

@@ -30,9 +30,22 @@ impl Server {
     /// A server for `config`, with its data loaded from disk (AOF) if configured.
     pub(crate) fn new(config: Config) -> Result<Arc<Server>, String> {
         let mut store = Store::new(config, now_ms());
-        crate::persist::saving::load_at_startup(&mut store)?;
+        // The role decides what loading keeps (a replica keeps expired keys): in cluster
+        // mode nodes.conf says it, so it is read first, as Redis does.
+        let cluster = crate::cluster::driver::open(&mut store)?;
+        let as_replica = match cluster.as_deref() {
+            Some(driver) => crate::cluster::driver::is_replica(driver),
+            None => crate::persist::saving::configured_replica(&store),
+        };
+        crate::persist::saving::load_at_startup(&mut store, as_replica)?;
+        if as_replica {
+            // Nothing expires while the AOF is replayed either.
+            for db in &mut store.dbs {
+                db.replica_mode = true;
+            }
+        }
         crate::persist::aof_files::start(&mut store)?;
-        crate::cluster::driver::init(&mut store)?;
+        crate::cluster::driver::install(&mut store, cluster);
         crate::acl::load_at_startup(&mut store)?;
         let busy = store.scripts.busy.clone();
         Ok(Arc::new(Server {
@@ -101,6 +114,10 @@ pub(crate) async fn run(
     let (jobs_tx, jobs_rx) = tokio::sync::mpsc::unbounded_channel();
     server.lock().jobs = Some(jobs_tx);
     start_replication_if_configured(&server);
+    // A replica per nodes.conf follows its primary before the first cron, so neither
+    // active expiry nor a lookup deletes the expired keys it loaded (Redis never runs
+    // active expiry on a cluster replica).
+    crate::cluster::driver::replicate_if_loaded_as_replica(&mut server.lock());
     tokio::spawn(crate::persist::jobs::run(server.clone(), jobs_rx));
     tokio::spawn(cron(server.clone()));
     tokio::spawn(stop_on_sigterm(server.clone()));

@@ -160,6 +160,7 @@ impl Store {
         }
         self.feed.set_backlog_size(backlog_size(&self.config));
         encoding_limits(&self.config).install();
+        crate::persist::rdb::set_key_delays(&self.config);
         self.observe = crate::exec::observe::Settings::from_config(&self.config);
         self.notify_flags = self.config.notify_flags;
         // requirepass is the default user's password from now on: RESET, ACL LIST and
@@ -174,6 +175,7 @@ impl Store {
     /// A fresh store for `config`.
     pub(crate) fn new(config: Config, now_ms: u64) -> Store {
         encoding_limits(&config).install();
+        crate::persist::rdb::set_key_delays(&config);
         let dbs = (0..config.databases).map(|_| Db::new()).collect();
         let observe = crate::exec::observe::Settings::from_config(&config);
         let notify_flags = config.notify_flags;

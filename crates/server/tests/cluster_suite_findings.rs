@@ -419,3 +419,148 @@ fn a_slot_handed_over_unsubscribes_its_shard_channels() {
     );
     assert_eq!(sunsubscribe_on_slot_handover(&rubra_bin()), redis);
 }
+
+/// One field of `s`'s INFO replication.
+fn replication_field(s: &TestServer, field: &str) -> String {
+    common::cluster::info_field_of(&s.cli(&["info", "replication"]), field)
+}
+
+/// The server of `nodes` at address `a` ("ip:port").
+fn server_at<'a>(nodes: &'a [TestServer], a: &str) -> &'a TestServer {
+    nodes
+        .iter()
+        .find(|s| common::cluster::addr(s) == a)
+        .expect("a server at that address")
+}
+
+/// 06-slave-stop-cond: a replica whose link to its primary was killed ages its data from
+/// the kill (Redis frees the master client at once and sets repl_down_since), even when
+/// the kill and a long DEBUG SLEEP run in one transaction. Ours counted from the first
+/// cluster tick after the sleep, so once the primary died the replica thought its data
+/// fresh and failed over. Here the validity limit is 1 s ping period + 2 x 1 s node
+/// timeout (+1 s, which Redis subtracts from the age): a 6 s sleep puts the data past it.
+/// Observed: master_link_status right after the kill, and the replica's role once the
+/// cluster had time to elect it.
+fn stop_cond_scenario(bin: &Path) -> (String, String) {
+    let opts = [
+        "--cluster-node-timeout",
+        "1000",
+        "--cluster-replica-validity-factor",
+        "2",
+        "--repl-ping-replica-period",
+        "1",
+        "--enable-debug-command",
+        "yes",
+    ];
+    let mut nodes = make_cluster_bin(bin, 6, 1, &opts);
+    let view = parse_nodes(&nodes[0].cli(&["cluster", "nodes"]));
+    let (victim, replica) = common::cluster::owner_of_slot_0_and_its_replica(&view);
+    let r = server_at(&nodes, &replica.addr);
+    assert!(wait_for(Duration::from_secs(10), || {
+        replication_field(r, "master_link_status") == "up"
+    }));
+    let mut conn = r.conn();
+    let mut q = |args: &[&str]| common::q(&mut conn, args);
+    assert_eq!(q(&["multi"]), redis::Value::Okay);
+    q(&["client", "kill", &victim.addr]);
+    q(&["info", "replication"]);
+    q(&["debug", "sleep", "6"]);
+    let exec = std::thread::spawn(move || common::q(&mut conn, &["exec"]));
+    std::thread::sleep(Duration::from_millis(500));
+    // The primary takes no replica back, then dies.
+    let v = nodes
+        .iter()
+        .position(|s| common::cluster::addr(s) == victim.addr)
+        .expect("victim server");
+    assert_eq!(nodes[v].cli(&["client", "pause", "60000"]), "OK");
+    let replies = match exec.join().expect("exec thread") {
+        redis::Value::Array(items) => items,
+        other => panic!("EXEC answered {other:?}"),
+    };
+    let link = match replies.get(1) {
+        Some(redis::Value::BulkString(b)) => {
+            common::cluster::info_field_of(&String::from_utf8_lossy(b), "master_link_status")
+        }
+        other => panic!("INFO in EXEC answered {other:?}"),
+    };
+    nodes[v].kill9();
+    let r = server_at(&nodes, &replica.addr);
+    // FAIL is agreed within ~2 s; an election would follow within ~1 s more.
+    std::thread::sleep(Duration::from_secs(6));
+    (link, replication_field(r, "role"))
+}
+
+#[test]
+fn a_killed_primary_link_ages_the_replicas_data_from_the_kill() {
+    let redis = stop_cond_scenario(redis_bin());
+    assert_eq!(
+        redis,
+        ("down".to_string(), "slave".to_string()),
+        "redis-server reference"
+    );
+    assert_eq!(stop_cond_scenario(&rubra_bin()), redis);
+}
+
+/// 14-consistency-check: a replica restarted from its RDB or AOF keeps the keys that
+/// expired while it was down, until its primary deletes them (Redis's rdbLoad drops
+/// expired keys only when iAmMaster(), and in cluster mode the role comes from nodes.conf,
+/// read before the data). Ours loaded before knowing the role and dropped them. The
+/// primary's active expiry is off while the replica restarts, as in the suite; observed:
+/// the replica's DBSIZE before the restart, right after it, and once expiry is back on.
+fn restarted_replica_scenario(bin: &Path, aof: bool) -> (String, String, String) {
+    let appendonly = if aof { "yes" } else { "no" };
+    let opts = [
+        "--cluster-node-timeout",
+        "3000",
+        "--enable-debug-command",
+        "yes",
+        "--appendonly",
+        appendonly,
+    ];
+    let nodes = make_cluster_bin(bin, 3, 0, &opts);
+    let mut r = common::cluster::add_replica_of_first(bin, &nodes, &opts);
+    let p = &nodes[0];
+    let tag = common::cluster::tag_served_by(p);
+    let mut conn = p.conn();
+    for j in 0..5 {
+        common::q(&mut conn, &["set", &format!("{{{tag}}}:kept{j}"), "v"]);
+    }
+    for j in 0..20 {
+        let key = format!("{{{tag}}}:volatile{j}");
+        common::q(&mut conn, &["set", &key, "v", "px", "3000"]);
+    }
+    let synced = wait_for(Duration::from_secs(10), || r.cli(&["dbsize"]) == "25");
+    assert!(synced, "replica dbsize {}", r.cli(&["dbsize"]));
+    let before = r.cli(&["dbsize"]);
+    if aof {
+        // The AOF holds the writes once the replica wrote them (everysec fsync).
+        std::thread::sleep(Duration::from_millis(1200));
+    } else {
+        assert_eq!(r.cli(&["save"]), "OK");
+    }
+    r.kill9();
+    assert_eq!(p.cli(&["debug", "set-active-expire", "0"]), "OK");
+    std::thread::sleep(Duration::from_millis(3500));
+    assert!(r.restart(None), "the replica did not restart");
+    let after = r.cli(&["dbsize"]);
+    assert_eq!(p.cli(&["debug", "set-active-expire", "1"]), "OK");
+    wait_for(Duration::from_secs(10), || r.cli(&["dbsize"]) == "5");
+    (before, after, r.cli(&["dbsize"]))
+}
+
+#[test]
+fn a_restarted_replica_keeps_expired_keys_until_its_primary_deletes_them() {
+    for aof in [false, true] {
+        let redis = restarted_replica_scenario(redis_bin(), aof);
+        assert_eq!(
+            redis,
+            ("25".to_string(), "25".to_string(), "5".to_string()),
+            "redis-server reference, appendonly {aof}"
+        );
+        assert_eq!(
+            restarted_replica_scenario(&rubra_bin(), aof),
+            redis,
+            "appendonly {aof}"
+        );
+    }
+}

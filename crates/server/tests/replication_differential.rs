@@ -584,3 +584,86 @@ fn an_idle_primary_pings_and_a_silent_one_times_out_as_in_redis() {
     assert!(theirs.iter().all(|f| f.ends_with("true")), "{theirs:?}");
     assert_eq!(ours, theirs);
 }
+
+/// 17-diskless-load-swapdb (tests/cluster): with `repl-diskless-load swapdb`, a replica
+/// whose primary answers FULLRESYNC under the history it already holds (restarted from
+/// its RDB, the backlog too short to continue) loads the snapshot while serving its old
+/// dataset (INFO async_loading:1), and keeps that dataset when the sync fails. Before,
+/// rubra did keep the old data but never said async_loading:1, and had no
+/// rdb-key-save-delay to make the primary's snapshot last. Facts: async_loading seen,
+/// the old key read during the load, async_loading once the primary died, the key and
+/// DBSIZE after.
+fn swapdb_facts(bin: &std::path::Path) -> Vec<String> {
+    let mut primary = TestServer::start_bin(
+        bin,
+        &[
+            "--repl-diskless-sync",
+            "yes",
+            "--repl-diskless-sync-delay",
+            "0",
+            "--repl-backlog-size",
+            "16384",
+            "--rdbcompression",
+            "no",
+        ],
+    );
+    let pport = primary.port.to_string();
+    let mut replica = TestServer::start_bin(
+        bin,
+        &[
+            "--replicaof",
+            "127.0.0.1",
+            &pport,
+            "--repl-diskless-load",
+            "swapdb",
+            // Redis serves commands (INFO) every so many loaded bytes.
+            "--loading-process-events-interval-bytes",
+            "1024",
+        ],
+    );
+    let mut p = primary.conn();
+    q(&mut p, &["SET", "old", "1"]);
+    wait_for("the replica to get the key", 20, || {
+        replica.cli(&["GET", "old"]) == "1"
+    });
+    assert_eq!(replica.cli(&["SAVE"]), "OK");
+    replica.kill9();
+    q(&mut p, &["DEL", "old"]);
+    // 10 ms per key: the snapshot of 1000 keys takes 10 s to produce.
+    q(&mut p, &["CONFIG", "SET", "rdb-key-save-delay", "10000"]);
+    let value = "A".repeat(1024);
+    for j in 0..1000 {
+        q(&mut p, &["SET", &j.to_string(), &value]);
+    }
+    assert!(replica.restart(None), "the replica restarts");
+    let async_loading = |s: &TestServer| info_field(s.port, "persistence", "async_loading");
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let mut seen = false;
+    while !seen && Instant::now() < deadline {
+        seen = async_loading(&replica).as_deref() == Some("1");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let during = replica.cli(&["GET", "old"]);
+    primary.kill9();
+    wait_for("the failed load to end", 20, || {
+        async_loading(&replica).as_deref() == Some("0")
+    });
+    vec![
+        seen.to_string(),
+        during,
+        async_loading(&replica).unwrap_or_default(),
+        replica.cli(&["GET", "old"]),
+        replica.cli(&["DBSIZE"]),
+    ]
+}
+
+#[test]
+fn swapdb_loads_asynchronously_and_keeps_the_old_data_on_failure() {
+    let redis = swapdb_facts(std::path::Path::new("redis-server"));
+    assert_eq!(
+        redis,
+        ["true", "1", "0", "1", "1"],
+        "redis-server reference"
+    );
+    assert_eq!(swapdb_facts(&rubra_bin()), redis);
+}

@@ -188,18 +188,31 @@ impl ClusterDriver {
     }
 }
 
-/// Cluster mode start-up, before the runtime serves anyone: builds the node. Does nothing
-/// without `cluster-enabled yes`.
-pub(crate) fn init(store: &mut Store) -> Result<(), String> {
+/// Cluster mode start-up, before the data is loaded (as Redis's clusterInit): reads
+/// nodes.conf or builds a fresh node, so the loader knows the node's role. None without
+/// `cluster-enabled yes`.
+pub(crate) fn open(store: &mut Store) -> Result<Option<Box<ClusterDriver>>, String> {
     if !store.config.cluster_enabled {
-        return Ok(());
+        return Ok(None);
     }
     let seed = rand::Rng::gen::<u64>(&mut store.rng);
-    let driver = ClusterDriver::open(&store.config, seed)?;
-    store.cluster = Some(Box::new(driver));
+    Ok(Some(Box::new(ClusterDriver::open(&store.config, seed)?)))
+}
+
+/// Whether nodes.conf made this node a replica (known before the data is loaded).
+pub(crate) fn is_replica(driver: &ClusterDriver) -> bool {
+    driver.node.state().me().is_replica()
+}
+
+/// The second half of start-up, once the data is loaded: the node takes its place and
+/// drops keys of slots another node owns (see [`drop_foreign_keys`]).
+pub(crate) fn install(store: &mut Store, driver: Option<Box<ClusterDriver>>) {
+    let Some(driver) = driver else {
+        return;
+    };
+    store.cluster = Some(driver);
     refresh_down_policy(store);
     drop_foreign_keys(store);
-    Ok(())
 }
 
 /// At start-up and on promotion, a primary drops keys it holds in slots another node owns
@@ -234,22 +247,29 @@ fn drop_foreign_keys(store: &mut Store) {
 /// Inputs the core expects before each tick: our replication offset and, on a replica,
 /// since when the link to the primary is down.
 ///
-/// The down time counts from when this node first saw the link not connected (checked
-/// every tick, so within 100 ms of Redis's repl_down_since).
+/// The down time counts from when the link was lost (PrimaryLink::down_since_ms, Redis's
+/// repl_down_since), or else from when this node first saw it not connected (a link that
+/// never connected; checked every tick).
 fn feed_inputs(store: &mut Store, now: u64) {
-    let offset = store.feed.offset;
-    let link = store.replication.primary.as_ref().map(|p| p.state);
+    let offset = crate::repl::my_offset(store);
+    let link = store
+        .replication
+        .primary
+        .as_ref()
+        .map(|p| (p.state, p.down_since_ms));
     let Some(driver) = store.cluster.as_mut() else {
         return;
     };
     driver.node.set_repl_offset(offset);
     match link {
-        Some(crate::repl::state::LinkState::Connected) | None => {
+        Some((crate::repl::state::LinkState::Connected, _)) | None => {
             driver.repl_down_since = None;
             driver.node.set_repl_link_down_since(None);
         }
-        Some(_) => {
-            let first_seen = *driver.repl_down_since.get_or_insert(now);
+        Some((_, lost_at)) => {
+            let seen = lost_at.unwrap_or(now);
+            let first_seen = driver.repl_down_since.map_or(seen, |d| d.min(seen));
+            driver.repl_down_since = Some(first_seen);
             driver.node.set_repl_link_down_since(Some(first_seen));
         }
     }
@@ -302,7 +322,7 @@ pub(crate) fn tick(store: &mut Store) {
 /// clusterCron's rule: a replica that replicates from no one (it loaded nodes.conf as a
 /// replica after a restart, where no role change tells it to) starts replicating from its
 /// primary once that primary's address is known.
-fn replicate_if_loaded_as_replica(store: &mut Store) {
+pub(crate) fn replicate_if_loaded_as_replica(store: &mut Store) {
     if store.replication.primary.is_some() {
         return;
     }
@@ -339,7 +359,7 @@ pub(crate) fn wake(store: &mut Store) {
 /// Feeds one received bus frame to the node. Err means the link must be closed.
 pub(crate) fn on_frame(store: &mut Store, from_ip: &str, frame: &[u8]) -> Result<(), String> {
     let now = now_ms();
-    let offset = store.feed.offset;
+    let offset = crate::repl::my_offset(store);
     let Some(driver) = store.cluster.as_mut() else {
         return Err("cluster mode is off".into());
     };

@@ -71,9 +71,12 @@ pub(crate) fn run(ctx: &mut Ctx, sub: &str, args: &[Bytes]) -> CmdResult {
             let shard = st.my_shard_primary().unwrap_or(st.myself);
             Ok(Reply::bulk_string(shard.as_string()))
         }
-        "slots" => Ok(slots_reply(cluster_driver(ctx)?)),
+        "slots" => {
+            let offset = crate::repl::my_offset(ctx.store);
+            Ok(slots_reply(cluster_driver(ctx)?, offset))
+        }
         "shards" => {
-            let offset = ctx.store.feed.offset;
+            let offset = crate::repl::my_offset(ctx.store);
             Ok(shards_reply(cluster_driver(ctx)?, offset))
         }
         "links" => Ok(links_reply(cluster_driver(ctx)?)),
@@ -265,9 +268,9 @@ fn endpoint_reply(e: &Endpoint, preferred: Preferred) -> Reply {
 }
 
 /// CLUSTER SLOTS: [start, end, primary, replicas...] per contiguous range.
-fn slots_reply(g: &ClusterDriver) -> Reply {
+fn slots_reply(g: &ClusterDriver, my_offset: u64) -> Reply {
     Reply::Array(
-        cluster_slots(g.node.state())
+        cluster_slots(g.node.state(), my_offset)
             .iter()
             .map(|r| {
                 let mut item = vec![

@@ -12,8 +12,37 @@ use rubra_persistence::{
 use rubra_resp::Reply;
 use std::io::Write;
 use std::path::Path;
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::mpsc;
 use std::time::Duration;
+
+/// `rdb-key-save-delay` and `key-load-delay` (microseconds per key, Redis's test hooks
+/// to make a save or a load last): read by the encoder and the loaders as they go, so a
+/// CONFIG SET takes effect in the middle of a load, as Redis (which serves commands while
+/// loading) does.
+static KEY_SAVE_DELAY_US: AtomicI64 = AtomicI64::new(0);
+static KEY_LOAD_DELAY_US: AtomicI64 = AtomicI64::new(0);
+
+/// Takes the two per-key delays from the configuration (start-up and CONFIG SET).
+pub(crate) fn set_key_delays(config: &crate::config::Config) {
+    let get = |name: &str| config.get_value(name).parse::<i64>().unwrap_or(0);
+    KEY_SAVE_DELAY_US.store(get("rdb-key-save-delay"), Ordering::Relaxed);
+    KEY_LOAD_DELAY_US.store(get("key-load-delay"), Ordering::Relaxed);
+}
+
+/// Redis's debugDelay: sleeps `usec` microseconds; a negative value sleeps 1 us once
+/// every -`usec` keys (Redis does it at random with that odds). `count` numbers the keys.
+fn key_delay(delay: &AtomicI64, count: u64) {
+    let usec = delay.load(Ordering::Relaxed);
+    let sleep = match usec {
+        0 => return,
+        1.. => usec as u64,
+        _ => u64::from(count.is_multiple_of(usec.unsigned_abs())),
+    };
+    if sleep > 0 {
+        std::thread::sleep(Duration::from_micros(sleep));
+    }
+}
 
 /// Our value in the RDB model.
 pub(crate) fn to_rdb(value: &Value) -> RdbValue {
@@ -180,8 +209,9 @@ pub(crate) fn from_rdb(value: RdbValue) -> Option<Value> {
 /// Writes database snapshots as an RDB file to `out` (with the replication id and offset
 /// as aux fields, as Redis writes them, so a restarted node or a new replica can continue
 /// the replication history). Keys already expired but still stored are written too, as
-/// Redis writes them: whoever loads the file drops them (a primary counts them in INFO
-/// rdb_last_load_keys_expired and feeds their DELs to its replicas).
+/// Redis writes them: a primary that loads the file drops them (counts them in INFO
+/// rdb_last_load_keys_expired and feeds their DELs to its replicas), a replica keeps them
+/// until its primary deletes them.
 pub(crate) fn write_rdb<W: Write>(
     out: W,
     (dbs, functions): (&[DbSnapshot], &[Bytes]),
@@ -214,6 +244,7 @@ pub(crate) fn write_rdb<W: Write>(
         w.function(code)?;
     }
     let mut failure = None;
+    let mut count = 0u64;
     for (i, db) in dbs.iter().enumerate() {
         if db.is_empty() {
             continue;
@@ -224,6 +255,8 @@ pub(crate) fn write_rdb<W: Write>(
             if failure.is_some() {
                 return;
             }
+            count += 1;
+            key_delay(&KEY_SAVE_DELAY_US, count);
             let expire = (expire_at != 0).then_some(expire_at);
             // Strings go straight from the keyspace to the file; other types through the
             // neutral model.
@@ -259,14 +292,16 @@ pub(crate) struct LoadedMeta {
 
 /// Decodes an RDB file into `count` databases, with the file's replication metadata and
 /// function libraries. Keys already expired at `now_ms` are dropped, as a primary does when
-/// it loads (a replica keeps them until the primary's DEL, but it gets a fresh file from
-/// its primary anyway).
+/// it loads, unless `keep_expired`: a replica keeps them until its primary's DEL (Redis's
+/// rdbLoad drops them only when iAmMaster()), or the commands its primary sends next
+/// would find other keys than on the primary.
 pub(crate) fn decode_rdb_with_meta(
     bytes: &[u8],
     count: usize,
     now_ms: u64,
+    keep_expired: bool,
 ) -> Result<(Vec<Db>, LoadedMeta), String> {
-    decode_rdb_prefix(bytes, count, now_ms, false).map(|(dbs, meta, _)| (dbs, meta))
+    decode_rdb_prefix(bytes, count, now_ms, keep_expired).map(|(dbs, meta, _)| (dbs, meta))
 }
 
 /// [`decode_rdb_with_meta`] for a file that may go on after the RDB (an AOF whose RDB
@@ -311,9 +346,20 @@ enum Loaded {
     Skipped,
 }
 
-/// Adds one loaded key to `dbs` (dropping it if it expired at or before `cutoff`).
+thread_local! {
+    /// Keys this thread loaded, for the negative form of `key-load-delay`.
+    static LOADED_KEYS: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
+}
+
+/// Adds one loaded key to `dbs` (dropping it if it expired at or before `cutoff`: 0 keeps
+/// every key, as a replica and an AOF base do).
 fn insert_item(dbs: &mut [Db], e: RdbItem<'_>, now_ms: u64, cutoff: u64) -> Result<Loaded, String> {
     let count = dbs.len();
+    LOADED_KEYS.with(|n| {
+        let next = n.get() + 1;
+        n.set(next);
+        key_delay(&KEY_LOAD_DELAY_US, next);
+    });
     let Some(db) = dbs.get_mut(e.db) else {
         return Err(format!(
             "the RDB file uses database {} (only {count} configured)",
@@ -372,7 +418,8 @@ const PAUSE: Duration = Duration::from_millis(5);
 /// Loads an RDB arriving in chunks on `rx` into `count` databases as bytes come (a
 /// replica's full sync), so decoding overlaps the transfer. Runs on a blocking thread.
 /// Fails if the channel closes before the file's end (the link broke, or a `$<len>`
-/// snapshot was shorter than its RDB).
+/// snapshot was shorter than its RDB). Keys already expired are kept: the loader is a
+/// replica, which waits for its primary's DELs (see [`decode_rdb_with_meta`]).
 pub(crate) fn load_streamed(
     rx: mpsc::Receiver<Bytes>,
     count: usize,
@@ -384,7 +431,8 @@ pub(crate) fn load_streamed(
     loop {
         match reader.next_item().map_err(|e| e.to_string())? {
             Next::Item(e) => {
-                insert_item(&mut dbs, e, now_ms, now_ms)?;
+                // A replica keeps keys already expired until its primary deletes them.
+                insert_item(&mut dbs, e, now_ms, 0)?;
             }
             Next::Done => break,
             Next::NeedMore if closed => {

@@ -88,8 +88,10 @@ pub(crate) fn rdb_path(store: &Store) -> PathBuf {
 
 /// Loads dump.rdb at start-up when the AOF is off (with the AOF on, the AOF is the
 /// authority, as in Redis). A missing file is an empty dataset; a corrupt one stops the
-/// start, since serving an empty dataset would look like data loss.
-pub(crate) fn load_at_startup(store: &mut Store) -> Result<(), String> {
+/// start, since serving an empty dataset would look like data loss. `as_replica`: the
+/// node starts as a replica (`replicaof`, or nodes.conf in cluster mode), which keeps
+/// keys that are already expired until its primary deletes them, as Redis's rdbLoad.
+pub(crate) fn load_at_startup(store: &mut Store, as_replica: bool) -> Result<(), String> {
     if store.config.get_value("appendonly") == "yes" {
         return Ok(());
     }
@@ -101,8 +103,9 @@ pub(crate) fn load_at_startup(store: &mut Store) -> Result<(), String> {
     };
     let started = std::time::Instant::now();
     let count = store.dbs.len();
-    let (dbs, meta) = crate::persist::rdb::decode_rdb_with_meta(&bytes, count, now_ms())
-        .map_err(|e| format!("bad RDB file {}: {e}", path.display()))?;
+    let (dbs, meta) =
+        crate::persist::rdb::decode_rdb_with_meta(&bytes, count, now_ms(), as_replica)
+            .map_err(|e| format!("bad RDB file {}: {e}", path.display()))?;
     store.dbs = dbs;
     store.scripts.replace_libraries(&meta.functions);
     let keys: usize = store.dbs.iter().map(|d| d.len()).sum();
@@ -139,9 +142,11 @@ pub(crate) fn load_at_startup(store: &mut Store) -> Result<(), String> {
 /// cluster mode the role is only known later, and a restarted node keeps its id as before
 /// (cluster replicas rely on it to continue partially).
 fn keeps_history(store: &Store) -> bool {
-    if store.config.cluster_enabled {
-        return true;
-    }
+    store.config.cluster_enabled || configured_replica(store)
+}
+
+/// Whether the configuration names a primary to follow (`replicaof host port`).
+pub(crate) fn configured_replica(store: &Store) -> bool {
     let target = store.config.get_value("replicaof");
     let mut words = target.split_whitespace();
     matches!((words.next(), words.next()), (Some(h), Some(_)) if !h.eq_ignore_ascii_case("no"))

@@ -6,7 +6,7 @@
 
 use crate::client::ClientState;
 use crate::conn::ClientStream;
-use crate::repl::state::LinkState;
+use crate::repl::state::{LinkState, SyncLoad};
 use crate::server::Server;
 use crate::store::now_ms;
 use bytes::{Buf, BytesMut};
@@ -50,8 +50,7 @@ fn set_state(server: &Server, generation: u64, state: LinkState) {
     let mut store = server.lock();
     if let Some(p) = store.replication.primary.as_mut() {
         if p.generation == generation {
-            p.state = state;
-            p.last_io_ms = now_ms();
+            p.set_state(state, now_ms());
         }
     }
 }
@@ -60,6 +59,16 @@ fn encode(args: &[&[u8]]) -> Vec<u8> {
     let mut out = Vec::new();
     rubra_resp::encode_request(&mut out, args);
     out
+}
+
+/// CLIENT KILL of the primary's client: the link is down from now, as Redis frees its
+/// master client at once (INFO says `master_link_status:down` right after, and the
+/// cluster's data age counts from here even if a blocking command follows in the same
+/// transaction); the link task sees the kill and reconnects.
+pub(crate) fn primary_client_killed(store: &mut crate::store::Store, now_ms: u64) {
+    if let Some(p) = store.replication.primary.as_mut() {
+        p.set_state(LinkState::Down, now_ms);
+    }
 }
 
 /// Reads one reply frame of the handshake, skipping keep-alive newlines, and renders it as
@@ -248,12 +257,21 @@ async fn handshake(
             .ok_or("bad FULLRESYNC offset")?;
         set_state(server, generation, LinkState::Sync);
         let started = std::time::Instant::now();
-        let count = server.lock().dbs.len();
-        let loaded = load_snapshot(stream, &mut buf, count).await?;
+        let count = {
+            let mut store = server.lock();
+            if current(&store, generation) {
+                begin_full_sync(&mut store, &replid);
+            }
+            store.dbs.len()
+        };
+        let loaded = load_snapshot(stream, &mut buf, count).await;
         let mut store = server.lock();
+        store.replication.sync_load = SyncLoad::Idle;
         if !current(&store, generation) {
             return Ok(());
         }
+        let loaded = loaded?;
+        store.replication.offset_unknown = false;
         store.dbs = loaded.dbs;
         store.scripts.replace_libraries(&loaded.meta.functions);
         for db in &mut store.dbs {
@@ -272,6 +290,7 @@ async fn handshake(
     } else if let Some(rest) = reply.strip_prefix("+CONTINUE") {
         let new_id = rest.trim();
         let mut store = server.lock();
+        store.replication.offset_unknown = false;
         if !new_id.is_empty() && new_id != store.feed.replid {
             store.feed.shift_replid(new_id.to_string());
             // Our replicas must learn the new id: drop them, they continue partially
@@ -320,6 +339,22 @@ async fn handshake(
     let result = stream_loop(server, stream, &mut buf, generation, &mut killed).await;
     server.lock().clients.map.remove(&id);
     result
+}
+
+/// Our primary answered FULLRESYNC with `replid`: until its snapshot is loaded our
+/// offset is unknown (Redis discards its cached primary here, and the cluster then sees
+/// offset 0), and INFO reports the load: `async_loading` with `repl-diskless-load swapdb`
+/// when the snapshot continues the history we hold (Redis then keeps serving the old
+/// dataset), `loading` otherwise. Either way the old dataset stays in place until the
+/// snapshot is complete, and stays if the sync fails.
+fn begin_full_sync(store: &mut crate::store::Store, replid: &str) {
+    let swapdb = store.config.get_value("repl-diskless-load") == "swapdb";
+    store.replication.offset_unknown = true;
+    store.replication.sync_load = if swapdb && replid == store.feed.replid {
+        SyncLoad::Async
+    } else {
+        SyncLoad::Loading
+    };
 }
 
 /// Reads the snapshot, in the `$<len>` form or the diskless `$EOF:<mark>` form, loading it

@@ -10,6 +10,30 @@ pub(crate) mod role;
 pub(crate) mod state;
 pub(crate) mod stream_forms;
 
+/// Redis's iAmMaster(): in cluster mode the role nodes.conf and the cluster give this
+/// node, otherwise whether it follows no primary. Loading a file drops keys that are
+/// already expired only on a primary.
+pub(crate) fn i_am_primary(store: &crate::store::Store) -> bool {
+    match store.cluster.as_deref() {
+        Some(driver) => driver.node.state().me().is_primary(),
+        None => !store.replication.is_replica(),
+    }
+}
+
+/// Our replication offset as the cluster sees it (Redis's replicationGetSlaveOffset on a
+/// replica, master_repl_offset on a primary): 0 on a replica from its primary's
+/// FULLRESYNC answer until the snapshot is loaded, since Redis discards its cached
+/// primary there. CLUSTER SLOTS hides, and CLUSTER SHARDS shows as `loading`, a replica
+/// whose offset is 0.
+pub(crate) fn my_offset(store: &crate::store::Store) -> u64 {
+    let r = &store.replication;
+    if r.is_replica() && r.offset_unknown {
+        0
+    } else {
+        store.feed.offset
+    }
+}
+
 /// Once a second from the cron: every `repl-ping-replica-period` seconds a primary with
 /// replicas sends them a PING (Redis's replicationCron), except while a failover holds
 /// writes (the PING would move the offset the handover compares).

@@ -13,6 +13,8 @@ pub(crate) fn clear_primary(store: &mut Store) -> bool {
     if repl.primary.take().is_none() {
         return false;
     }
+    repl.offset_unknown = false;
+    repl.sync_load = crate::repl::state::SyncLoad::Idle;
     repl.link_generation += 1;
     // CONFIG REWRITE writes the primary we follow now (none): Redis's replicaof option is
     // the live masterhost.
@@ -50,6 +52,7 @@ pub(crate) fn set_primary(store: &mut Store, host: String, port: u16) {
         state: LinkState::Connecting,
         generation,
         last_io_ms: now,
+        down_since_ms: None,
     });
     // Our replicas must resync from us: drop them so they reconnect.
     let ids: Vec<u64> = store.replication.replicas.keys().copied().collect();

@@ -75,6 +75,25 @@ pub(crate) struct PrimaryLink {
     /// Increments on every REPLICAOF so an old link task knows it must stop.
     pub generation: u64,
     pub last_io_ms: u64,
+    /// When a connected link was last lost (Redis's repl_down_since): the cluster's
+    /// replica validity check ages our data from here. Set at the moment of the loss,
+    /// not when a tick notices it, so a loss followed by a long blocking command (a kill
+    /// and DEBUG SLEEP in one transaction) still counts from the kill. None while
+    /// connected or if never connected.
+    pub down_since_ms: Option<u64>,
+}
+
+impl PrimaryLink {
+    /// Moves the link to `state` at `now_ms`, recording when a connected link goes down.
+    pub(crate) fn set_state(&mut self, state: LinkState, now_ms: u64) {
+        if state == LinkState::Connected {
+            self.down_since_ms = None;
+        } else if self.state == LinkState::Connected {
+            self.down_since_ms = Some(now_ms);
+        }
+        self.state = state;
+        self.last_io_ms = now_ms;
+    }
 }
 
 /// A client waiting in WAIT.
@@ -100,6 +119,26 @@ pub(crate) struct Replication {
     /// so a partial resync continues in the right database.
     pub primary_stream_db: usize,
     pub link_generation: u64,
+    /// Our primary answered FULLRESYNC and no snapshot of it is loaded yet: Redis has
+    /// then neither a primary client nor a cached one, and reports offset 0 (see
+    /// `repl::my_offset`). Cleared by a loaded snapshot or a partial resync.
+    pub offset_unknown: bool,
+    /// A full sync's snapshot is being loaded: INFO's `loading` (or `async_loading`).
+    pub sync_load: SyncLoad,
+}
+
+/// How a replica loads its primary's snapshot, as INFO reports it.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum SyncLoad {
+    /// Not loading a snapshot.
+    #[default]
+    Idle,
+    /// Loading (INFO loading:1).
+    Loading,
+    /// Loading while the old dataset keeps being served (INFO async_loading:1): Redis does
+    /// so with `repl-diskless-load swapdb` when the snapshot continues the history we
+    /// hold (same replication id).
+    Async,
 }
 
 impl Replication {

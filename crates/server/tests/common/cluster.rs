@@ -248,3 +248,42 @@ pub(crate) fn owner_map(nodes: &[NodeLine]) -> Vec<Option<String>> {
     }
     owners
 }
+
+/// A hash tag whose slot `s` owns (so keys `{tag}...` can be written there).
+pub(crate) fn tag_served_by(s: &TestServer) -> String {
+    let mine = parse_nodes(&s.cli(&["cluster", "nodes"]))
+        .into_iter()
+        .find(|n| n.has("myself"))
+        .expect("myself line");
+    (0..1000)
+        .map(|i| format!("t{i}"))
+        .find(|tag| {
+            let slot: u16 = s.cli(&["cluster", "keyslot", tag]).parse().unwrap_or(0);
+            mine.slots.iter().any(|&(a, b)| (a..=b).contains(&slot))
+        })
+        .expect("a tag in our slots")
+}
+
+/// A new node of `bin` (with `opts`) joined to `nodes` as a replica of `nodes[0]`, once
+/// its replication link is up.
+pub(crate) fn add_replica_of_first(
+    bin: &std::path::Path,
+    nodes: &[TestServer],
+    opts: &[&str],
+) -> TestServer {
+    let r = TestServer::start_cluster_bin(bin, opts);
+    let port = nodes[0].port.to_string();
+    assert_eq!(r.cli(&["cluster", "meet", "127.0.0.1", &port]), "OK");
+    let id = nodes[0].cli(&["cluster", "myid"]);
+    // CLUSTER REPLICATE fails until the node learned its future primary by gossip.
+    assert!(wait_for(Duration::from_secs(20), || r.cli(&[
+        "cluster",
+        "replicate",
+        &id
+    ]) == "OK"));
+    assert!(wait_for(Duration::from_secs(20), || info_field_of(
+        &r.cli(&["info", "replication"]),
+        "master_link_status"
+    ) == "up"));
+    r
+}

@@ -516,6 +516,15 @@ pub(super) fn kill_client(ctx: &mut Ctx, id: u64) {
     if id == ctx.client.id {
         ctx.client.closing = true;
     } else {
+        if ctx
+            .store
+            .clients
+            .map
+            .get(&id)
+            .is_some_and(|h| h.info.primary_link)
+        {
+            crate::repl::link::primary_client_killed(ctx.store, ctx.now_ms);
+        }
         ctx.store.clients.kill(id);
     }
 }

@@ -393,8 +393,13 @@ fn memory_fields(s: &crate::store::Store, line: &mut Line) {
 }
 
 fn persistence_fields(s: &crate::store::Store, line: &mut Line) {
-    line("loading", &(s.loading as u8));
-    line("async_loading", &0);
+    let sync_load = s.replication.sync_load;
+    let loading = s.loading || sync_load == crate::repl::state::SyncLoad::Loading;
+    line("loading", &(loading as u8));
+    line(
+        "async_loading",
+        &((sync_load == crate::repl::state::SyncLoad::Async) as u8),
+    );
     line("current_cow_peak", &0);
     line("current_cow_size", &0);
     line("current_cow_size_age", &0);

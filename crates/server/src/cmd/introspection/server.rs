@@ -203,8 +203,10 @@ fn debug_reload(ctx: &mut Ctx, opts: &[Bytes]) -> CmdResult {
             .map_err(|e| Reply::error(format!("ERR {e}")))?;
     }
     let path = crate::persist::saving::rdb_path(ctx.store);
+    let keep_expired = !crate::repl::i_am_primary(ctx.store);
     let loaded = std::fs::read(&path).ok().and_then(|bytes| {
-        crate::persist::rdb::decode_rdb_with_meta(&bytes, ctx.store.dbs.len(), ctx.now_ms).ok()
+        let count = ctx.store.dbs.len();
+        crate::persist::rdb::decode_rdb_with_meta(&bytes, count, ctx.now_ms, keep_expired).ok()
     });
     let Some((dbs, meta)) = loaded else {
         return Err(Reply::err("ERR Error trying to load the RDB dump"));

@@ -1,0 +1,134 @@
+//! Differences found by running redis 7.0.15's own cluster tests against rubra-server
+//! (tools/redis-cluster-suite.sh), second pass (replication and loading; the first pass is
+//! cluster_suite_findings.rs). Each scenario runs on rubra-server and on Debian's
+//! redis-server with the same steps, and both must give the same observations.
+
+mod common;
+use common::cluster::{
+    add_replica_of_first, info_field_of, make_cluster_bin, tag_served_by, wait_for,
+};
+use common::{rubra_bin, TestServer};
+use std::path::Path;
+use std::time::Duration;
+
+/// The reference server.
+fn redis_bin() -> &'static Path {
+    Path::new("redis-server")
+}
+
+/// One field of `s`'s INFO (all sections).
+fn info(s: &TestServer, field: &str) -> String {
+    info_field_of(&s.cli(&["info", "all"]), field)
+}
+
+/// The `health` CLUSTER SHARDS on `s` gives node `id` (redis-cli prints the nested maps
+/// flat: the node's fields follow its id).
+fn shard_health_of(s: &TestServer, id: &str) -> String {
+    let text = s.cli(&["cluster", "shards"]);
+    let lines: Vec<&str> = text.lines().collect();
+    let Some(at) = lines.iter().position(|l| *l == id) else {
+        return String::new();
+    };
+    lines[at..]
+        .windows(2)
+        .find(|w| w[0] == "health")
+        .map(|w| w[1].to_string())
+        .unwrap_or_default()
+}
+
+/// What [`loading_replica_scenario`] saw.
+#[derive(Debug, PartialEq, Eq)]
+struct LoadingSeen {
+    in_slots_before: bool,
+    hidden_from_slots: bool,
+    shards_health: String,
+    replica_loading: String,
+    in_slots_after: bool,
+    health_after: String,
+}
+
+/// 22-replica-in-sync / 28-cluster-shards: a replica in a full sync has replication
+/// offset 0 (Redis discards its cached primary on FULLRESYNC), so its primary's CLUSTER
+/// SLOTS leaves it out and CLUSTER SHARDS says `loading`, until it has loaded the snapshot;
+/// INFO says loading:1 meanwhile. Before, rubra listed it all along (always "online"),
+/// had no key-load-delay to make the load last, and INFO said loading:0. The full sync is
+/// forced as the suite does: the replica's link is killed and more than the backlog is
+/// written.
+fn loading_replica_scenario(bin: &Path) -> LoadingSeen {
+    let opts = [
+        "--cluster-node-timeout",
+        "3000",
+        "--repl-ping-replica-period",
+        "1",
+    ];
+    let nodes = make_cluster_bin(bin, 3, 0, &opts);
+    let r = add_replica_of_first(bin, &nodes, &opts);
+    let p = &nodes[0];
+    let rid = r.cli(&["cluster", "myid"]);
+    let rport = format!("\n{}\n", r.port);
+    let in_slots =
+        |s: &TestServer| format!("\n{}\n", s.cli(&["cluster", "slots"])).contains(&rport);
+    let tag = tag_served_by(p);
+    let mut conn = p.conn();
+    for j in 0..300 {
+        common::q(&mut conn, &["set", &format!("{{{tag}}}:{j}"), "v"]);
+    }
+    let in_slots_before = wait_for(Duration::from_secs(15), || in_slots(p));
+    assert_eq!(
+        p.cli(&["config", "set", "repl-backlog-size", "16384"]),
+        "OK"
+    );
+    assert_eq!(r.cli(&["config", "set", "key-load-delay", "10000"]), "OK");
+    // Redis serves commands and the bus every so many loaded bytes (else it would look
+    // dead to the cluster while loading).
+    let every = [
+        "config",
+        "set",
+        "loading-process-events-interval-bytes",
+        "1024",
+    ];
+    assert_eq!(r.cli(&every), "OK");
+    let value = "A".repeat(1024);
+    common::q(&mut conn, &["multi"]);
+    common::q(&mut conn, &["client", "kill", "type", "replica"]);
+    for j in 0..100 {
+        common::q(&mut conn, &["set", &format!("{{{tag}}}:big{j}"), &value]);
+    }
+    common::q(&mut conn, &["exec"]);
+    let hidden_from_slots = wait_for(Duration::from_secs(10), || !in_slots(p));
+    let shards_health = shard_health_of(p, &rid);
+    let replica_loading = info(&r, "loading");
+    assert_eq!(r.cli(&["config", "set", "key-load-delay", "0"]), "OK");
+    assert!(wait_for(Duration::from_secs(30), || info(
+        &r,
+        "master_link_status"
+    ) == "up"));
+    let in_slots_after = wait_for(Duration::from_secs(15), || in_slots(p) && in_slots(&r));
+    let health_after = shard_health_of(p, &rid);
+    LoadingSeen {
+        in_slots_before,
+        hidden_from_slots,
+        shards_health,
+        replica_loading,
+        in_slots_after,
+        health_after,
+    }
+}
+
+#[test]
+fn a_replica_in_full_sync_is_hidden_from_slots_and_loading_in_shards() {
+    let redis = loading_replica_scenario(redis_bin());
+    assert_eq!(
+        redis,
+        LoadingSeen {
+            in_slots_before: true,
+            hidden_from_slots: true,
+            shards_health: "loading".into(),
+            replica_loading: "1".into(),
+            in_slots_after: true,
+            health_after: "online".into(),
+        },
+        "redis-server reference"
+    );
+    assert_eq!(loading_replica_scenario(&rubra_bin()), redis);
+}
