@@ -226,7 +226,10 @@ fn debug_subcommands_match_redis_server() {
         );
         c.call("DEBUG SET-ACTIVE-EXPIRE 1");
     }
-    std::thread::sleep(std::time::Duration::from_millis(600));
+    // The active cycle's pace is the server's and the box's: poll, then assert.
+    common::cluster::wait_for(std::time::Duration::from_secs(20), || {
+        a.call("DBSIZE").starts_with(b":4\r")
+    });
     let dbsize = String::from_utf8_lossy(&a.call("DBSIZE")).to_string();
     assert!(
         dbsize.starts_with(":4\r"),
