@@ -424,17 +424,24 @@ fn a_request_with_big_arguments_waits_out_a_write_pause_whole() {
         rubra_resp::encode_request(&mut pause, &[&b"CLIENT"[..], b"PAUSE", b"600", b"WRITE"]);
         // The first part (the first value and some of the second) arrives, then the pause.
         s.write_all(&wire[..second + 1000]).expect("write");
-        std::thread::sleep(Duration::from_millis(200));
         // CLIENT LIST counts the arguments received so far (argv-mem), as Redis does.
-        let mut list = Vec::new();
-        rubra_resp::encode_request(&mut list, &[&b"CLIENT"[..], b"LIST"]);
-        admin.write_all(&list).expect("write");
-        let listed = read_replies(&mut admin, 1).remove(0);
-        let argv_mem: Vec<usize> = String::from_utf8_lossy(&listed)
-            .split_whitespace()
-            .filter_map(|f| f.strip_prefix("argv-mem="))
-            .filter_map(|n| n.parse().ok())
-            .collect();
+        let mut argv_mem_now = || -> Vec<usize> {
+            let mut list = Vec::new();
+            rubra_resp::encode_request(&mut list, &[&b"CLIENT"[..], b"LIST"]);
+            admin.write_all(&list).expect("write");
+            let listed = read_replies(&mut admin, 1).remove(0);
+            String::from_utf8_lossy(&listed)
+                .split_whitespace()
+                .filter_map(|f| f.strip_prefix("argv-mem="))
+                .filter_map(|n| n.parse().ok())
+                .collect()
+        };
+        // The server reads the first part when the box lets it: poll (a fixed 200 ms
+        // could end first, and the pause would then come before the first value).
+        common::cluster::wait_for(Duration::from_secs(20), || {
+            argv_mem_now().iter().any(|&n| n >= 200_000)
+        });
+        let argv_mem = argv_mem_now();
         assert!(
             argv_mem.iter().any(|&n| n >= 200_000),
             "argv-mem of the client sending MSET: {argv_mem:?}"

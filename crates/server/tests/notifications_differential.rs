@@ -329,7 +329,13 @@ fn served_blocking_pops_match_redis() {
         b2.send("BLMOVE bm dst RIGHT LEFT 5");
         let mut b3 = RawConn::connect(port);
         b3.send("BZPOPMAX bz 5");
-        std::thread::sleep(Duration::from_millis(200));
+        // All three must be blocked before the pushes (else a pop is served at once and
+        // its events come in another order): poll INFO, as a fixed sleep can end first.
+        common::cluster::wait_for(Duration::from_secs(20), || {
+            String::from_utf8_lossy(&w.call("INFO clients")).contains("blocked_clients:3")
+        });
+        let info = String::from_utf8_lossy(&w.call("INFO clients")).into_owned();
+        assert!(info.contains("blocked_clients:3"), "port {port}: {info}");
         w.call("RPUSH bl a");
         b1.read_reply();
         w.call("LPUSH bm a b");
