@@ -489,9 +489,23 @@ fn a_request_with_big_arguments_finished_during_a_busy_script_gets_busy() {
             c.write_all(&req).expect("write");
         };
         s.write_all(&wire[..second + 1000]).expect("write");
-        std::thread::sleep(Duration::from_millis(200));
+        // Fixed sleeps (200 ms, then 400 ms) stood for "the first part is read" and "the
+        // script is past busy-reply-threshold"; a loaded box can take longer, and the MSET
+        // then ran before the script. Both are polled instead (20 s each).
+        common::cluster::wait_for(Duration::from_secs(20), || {
+            call(&mut admin, &[b"CLIENT", b"LIST"]);
+            String::from_utf8_lossy(&read_replies(&mut admin, 1)[0])
+                .split_whitespace()
+                .filter_map(|f| f.strip_prefix("argv-mem="))
+                .filter_map(|n| n.parse::<usize>().ok())
+                .any(|n| n >= 200_000)
+        });
         call(&mut script, &[b"EVAL", b"while true do end", b"0"]);
-        std::thread::sleep(Duration::from_millis(400));
+        // Only past the threshold does the server answer others, and then with -BUSY.
+        common::cluster::wait_for(Duration::from_secs(20), || {
+            call(&mut admin, &[b"PING"]);
+            read_replies(&mut admin, 1)[0].starts_with(b"-BUSY")
+        });
         send_in_two(&mut s, &wire[second + 1000..], 50_000);
         let mut got = read_replies(&mut s, 1);
         call(&mut admin, &[b"SCRIPT", b"KILL"]);
