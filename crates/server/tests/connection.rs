@@ -184,8 +184,13 @@ fn slow_subscriber_is_disconnected_by_output_limit() {
     use std::io::Write;
     let mut sub = std::net::TcpStream::connect(("127.0.0.1", s.port)).unwrap();
     sub.write_all(b"SUBSCRIBE flood\r\n").unwrap();
-    std::thread::sleep(Duration::from_millis(200));
     let mut c = s.conn();
+    // The first PUBLISH must find the subscriber: poll NUMSUB (a fixed sleep could end
+    // before the server read SUBSCRIBE, and the first PUBLISH would then count 0).
+    let subscribed = Value::Array(vec![Value::BulkString(b"flood".to_vec()), Value::Int(1)]);
+    common::cluster::wait_for(Duration::from_secs(20), || {
+        q(&mut c, &["PUBSUB", "NUMSUB", "flood"]) == subscribed
+    });
     let payload = "x".repeat(16 * 1024);
     // The kernel's socket buffers absorb a few MB first; after that the subscriber's queue
     // grows until it passes the 64kb hard limit and the server drops it.

@@ -424,17 +424,24 @@ fn a_request_with_big_arguments_waits_out_a_write_pause_whole() {
         rubra_resp::encode_request(&mut pause, &[&b"CLIENT"[..], b"PAUSE", b"600", b"WRITE"]);
         // The first part (the first value and some of the second) arrives, then the pause.
         s.write_all(&wire[..second + 1000]).expect("write");
-        std::thread::sleep(Duration::from_millis(200));
         // CLIENT LIST counts the arguments received so far (argv-mem), as Redis does.
-        let mut list = Vec::new();
-        rubra_resp::encode_request(&mut list, &[&b"CLIENT"[..], b"LIST"]);
-        admin.write_all(&list).expect("write");
-        let listed = read_replies(&mut admin, 1).remove(0);
-        let argv_mem: Vec<usize> = String::from_utf8_lossy(&listed)
-            .split_whitespace()
-            .filter_map(|f| f.strip_prefix("argv-mem="))
-            .filter_map(|n| n.parse().ok())
-            .collect();
+        let mut argv_mem_now = || -> Vec<usize> {
+            let mut list = Vec::new();
+            rubra_resp::encode_request(&mut list, &[&b"CLIENT"[..], b"LIST"]);
+            admin.write_all(&list).expect("write");
+            let listed = read_replies(&mut admin, 1).remove(0);
+            String::from_utf8_lossy(&listed)
+                .split_whitespace()
+                .filter_map(|f| f.strip_prefix("argv-mem="))
+                .filter_map(|n| n.parse().ok())
+                .collect()
+        };
+        // The server reads the first part when the box lets it: poll (a fixed 200 ms
+        // could end first, and the pause would then come before the first value).
+        common::cluster::wait_for(Duration::from_secs(20), || {
+            argv_mem_now().iter().any(|&n| n >= 200_000)
+        });
+        let argv_mem = argv_mem_now();
         assert!(
             argv_mem.iter().any(|&n| n >= 200_000),
             "argv-mem of the client sending MSET: {argv_mem:?}"
@@ -482,9 +489,23 @@ fn a_request_with_big_arguments_finished_during_a_busy_script_gets_busy() {
             c.write_all(&req).expect("write");
         };
         s.write_all(&wire[..second + 1000]).expect("write");
-        std::thread::sleep(Duration::from_millis(200));
+        // Fixed sleeps (200 ms, then 400 ms) stood for "the first part is read" and "the
+        // script is past busy-reply-threshold"; a loaded box can take longer, and the MSET
+        // then ran before the script. Both are polled instead (20 s each).
+        common::cluster::wait_for(Duration::from_secs(20), || {
+            call(&mut admin, &[b"CLIENT", b"LIST"]);
+            String::from_utf8_lossy(&read_replies(&mut admin, 1)[0])
+                .split_whitespace()
+                .filter_map(|f| f.strip_prefix("argv-mem="))
+                .filter_map(|n| n.parse::<usize>().ok())
+                .any(|n| n >= 200_000)
+        });
         call(&mut script, &[b"EVAL", b"while true do end", b"0"]);
-        std::thread::sleep(Duration::from_millis(400));
+        // Only past the threshold does the server answer others, and then with -BUSY.
+        common::cluster::wait_for(Duration::from_secs(20), || {
+            call(&mut admin, &[b"PING"]);
+            read_replies(&mut admin, 1)[0].starts_with(b"-BUSY")
+        });
         send_in_two(&mut s, &wire[second + 1000..], 50_000);
         let mut got = read_replies(&mut s, 1);
         call(&mut admin, &[b"SCRIPT", b"KILL"]);

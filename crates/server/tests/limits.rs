@@ -210,7 +210,12 @@ fn normal_client_output_soft_limit_closes_a_stalled_reader() {
     assert_eq!(q(&mut c, &["SET", "big", &big]), Value::Okay);
     let mut stalled = TcpStream::connect(("127.0.0.1", s.port)).unwrap();
     stalled.write_all(b"GET big\r\n").unwrap();
-    std::thread::sleep(Duration::from_millis(2500));
+    // Reading drains the buffer (and may end the soft limit's clock), so the close is
+    // awaited on the server's side: poll CLIENT LIST until the GET client is gone (a fixed
+    // 2.5 s could end before a late cron tick on a loaded box), then drain and assert.
+    common::cluster::wait_for(Duration::from_secs(20), || {
+        !s.cli(&["CLIENT", "LIST"]).contains("cmd=get ")
+    });
     let (got, closed) = drain(&mut stalled, Duration::from_secs(10));
     assert!(closed && got < 32 << 20, "got {got} bytes, closed {closed}");
     assert_eq!(q(&mut c, &["PING"]), Value::SimpleString("PONG".into()));
@@ -325,7 +330,12 @@ fn timeout_spares_subscribers() {
     sub.write_all(b"SUBSCRIBE ch\r\n").unwrap();
     let mut idle = TcpStream::connect(("127.0.0.1", s.port)).unwrap();
     idle.write_all(b"PING\r\n").unwrap();
-    std::thread::sleep(Duration::from_millis(2500));
+    // The idle check runs on the server's cron: poll CLIENT LIST (from fresh redis-cli
+    // clients, never idle) until the PING client is gone, as a fixed 2.5 s could end
+    // before a late tick on a loaded box; then drain and assert as before.
+    common::cluster::wait_for(Duration::from_secs(20), || {
+        !s.cli(&["CLIENT", "LIST"]).contains("cmd=ping ")
+    });
     let (_, closed) = drain(&mut idle, Duration::from_secs(3));
     assert!(closed, "an idle normal client outlived the timeout");
     let mut c = s.conn();

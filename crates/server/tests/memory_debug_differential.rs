@@ -226,7 +226,10 @@ fn debug_subcommands_match_redis_server() {
         );
         c.call("DEBUG SET-ACTIVE-EXPIRE 1");
     }
-    std::thread::sleep(std::time::Duration::from_millis(600));
+    // The active cycle's pace is the server's and the box's: poll, then assert.
+    common::cluster::wait_for(std::time::Duration::from_secs(20), || {
+        a.call("DBSIZE").starts_with(b":4\r")
+    });
     let dbsize = String::from_utf8_lossy(&a.call("DBSIZE")).to_string();
     assert!(
         dbsize.starts_with(":4\r"),
@@ -427,15 +430,17 @@ fn debug_reload_functions_and_loadaof_match_redis_server() {
     for c in [&mut a, &mut b] {
         c.call("FLUSHALL");
         c.call("CONFIG SET appendonly yes");
-        for _ in 0..100 {
+        // Up to 30 s (was 100 x 50 ms, then on regardless): a rewrite slower than 5 s
+        // on a loaded box let the test write and LOADAOF while it still ran.
+        let rewritten = |c: &mut RawConn| {
             let info = String::from_utf8_lossy(&c.call("INFO persistence")).to_string();
-            if info.contains("aof_rewrite_in_progress:0")
-                && info.contains("aof_rewrite_scheduled:0")
-            {
-                break;
-            }
-            std::thread::sleep(std::time::Duration::from_millis(50));
-        }
+            info.contains("aof_rewrite_in_progress:0") && info.contains("aof_rewrite_scheduled:0")
+        };
+        common::cluster::wait_for(std::time::Duration::from_secs(30), || rewritten(c));
+        assert!(
+            rewritten(c),
+            "the first AOF rewrite did not end within 30 s"
+        );
         std::thread::sleep(std::time::Duration::from_millis(200));
         fill_every_type(c);
         c.call("SET gone v");

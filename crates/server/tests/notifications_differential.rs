@@ -208,13 +208,16 @@ const SCRIPT: &[&str] = &[
     "SET t2 v PX 30",
     "sleep 120",
     "SET t2 again",
-    // Active expiry: nobody touches t3.
+    // Active expiry: nobody touches t3. (A fixed 400 ms sleep could end before a loaded
+    // box's cron expired it, and FLUSHALL then removed it without the `expired` event.)
+    "mark-expired",
     "SET t3 v PX 10",
-    "sleep 400",
+    "await-expired",
     "FLUSHALL",
 ];
 
-/// One server: a subscriber (in `proto`) and a writer connection.
+/// One server: a subscriber (in `proto`) and a writer connection. Script lines `sleep N`,
+/// `mark-expired` and `await-expired` (see below) have no reply.
 fn run_on(port: u16, flags: &str, proto: u8, script: &[&str]) -> (Vec<Vec<u8>>, Vec<Vec<u8>>) {
     let mut sub = RawConn::connect(port);
     if proto == 3 {
@@ -225,9 +228,33 @@ fn run_on(port: u16, flags: &str, proto: u8, script: &[&str]) -> (Vec<Vec<u8>>, 
     let mut w = RawConn::connect(port);
     w.call(&format!("CONFIG SET notify-keyspace-events \"{flags}\""));
     let mut replies = Vec::new();
+    let mut mark = 0;
     for line in script {
         if let Some(ms) = line.strip_prefix("sleep ") {
             std::thread::sleep(Duration::from_millis(ms.parse().expect("ms")));
+            continue;
+        }
+        // `mark-expired` notes INFO's expired_keys; `await-expired` polls it (INFO never
+        // touches keys, so only the active expiry can raise it) until it passes the mark or
+        // 20 s, then asserts that.
+        let expired = |w: &mut RawConn| -> u64 {
+            String::from_utf8_lossy(&w.call("INFO stats"))
+                .lines()
+                .find_map(|l| l.strip_prefix("expired_keys:"))
+                .and_then(|v| v.trim().parse().ok())
+                .expect("expired_keys")
+        };
+        if *line == "mark-expired" {
+            mark = expired(&mut w);
+            continue;
+        }
+        if *line == "await-expired" {
+            common::cluster::wait_for(Duration::from_secs(20), || expired(&mut w) > mark);
+            let now = expired(&mut w);
+            assert!(
+                now > mark,
+                "port {port}: expired_keys {now}, not past {mark}"
+            );
             continue;
         }
         // `~`: a random reply (SPOP), run but not compared.
@@ -261,7 +288,10 @@ fn assert_same(flags: &str, proto: u8, script: &[&str]) -> usize {
     let redis = Reference::start();
     let (ra, ma) = run_on(rubra.port, flags, proto, script);
     let (rb, mb) = run_on(redis.port, flags, proto, script);
-    let lines: Vec<&&str> = script.iter().filter(|l| !l.starts_with("sleep")).collect();
+    let lines: Vec<&&str> = script
+        .iter()
+        .filter(|l| !l.starts_with("sleep") && !l.ends_with("-expired"))
+        .collect();
     for (i, (a, b)) in ra.iter().zip(&rb).enumerate() {
         assert_eq!(
             printable(a),
@@ -329,7 +359,13 @@ fn served_blocking_pops_match_redis() {
         b2.send("BLMOVE bm dst RIGHT LEFT 5");
         let mut b3 = RawConn::connect(port);
         b3.send("BZPOPMAX bz 5");
-        std::thread::sleep(Duration::from_millis(200));
+        // All three must be blocked before the pushes (else a pop is served at once and
+        // its events come in another order): poll INFO, as a fixed sleep can end first.
+        common::cluster::wait_for(Duration::from_secs(20), || {
+            String::from_utf8_lossy(&w.call("INFO clients")).contains("blocked_clients:3")
+        });
+        let info = String::from_utf8_lossy(&w.call("INFO clients")).into_owned();
+        assert!(info.contains("blocked_clients:3"), "port {port}: {info}");
         w.call("RPUSH bl a");
         b1.read_reply();
         w.call("LPUSH bm a b");

@@ -210,7 +210,11 @@ fn function_stats_during_a_busy_function_names_it() {
             "FUNCTION LOAD \"#!lua name=lib\nredis.register_function('test', function() local a = 1 while true do a = a + 1 end end)\nredis.register_function('other', function() return 1 end)\"",
         );
         caller.send("FCALL test 0");
-        std::thread::sleep(std::time::Duration::from_millis(300));
+        // STATS could be read before the FCALL on a loaded box: poll until the function
+        // runs (the reply then has its duration), as a fixed sleep can end first.
+        common::cluster::wait_for(std::time::Duration::from_secs(20), || {
+            stats_without_duration(&mut admin).contains("duration_ms")
+        });
         let busy = stats_without_duration(&mut admin);
         let resp3 = stats_without_duration(&mut resp3);
         let kill = admin.call("FUNCTION KILL");

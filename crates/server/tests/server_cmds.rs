@@ -116,7 +116,10 @@ fn client_commands() {
     assert_eq!(q(&mut c, &["CLIENT", "NO-EVICT", "on"]), Value::Okay);
     // Kill the named client from redis-cli; its next command fails.
     assert_eq!(s.cli(&["client", "kill", "id", &id.to_string()]), "1");
-    std::thread::sleep(Duration::from_millis(100));
+    // The kill may close the socket after its reply: poll until the connection fails.
+    common::cluster::wait_for(Duration::from_secs(10), || {
+        redis::cmd("PING").query::<String>(&mut c).is_err()
+    });
     assert!(redis::cmd("PING").query::<String>(&mut c).is_err());
     assert_eq!(s.cli(&["client", "kill", "id", "999999"]), "0");
 }

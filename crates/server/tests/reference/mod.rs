@@ -27,15 +27,25 @@ impl Reference {
     /// Starts redis-server in its own temporary directory with extra arguments (which
     /// override the defaults: no saving, no AOF).
     pub(crate) fn start_with(extra: &[&str]) -> Reference {
+        // A cluster node also binds port + 10000, and redis-server 7.0 exits at start on a
+        // port above 55535; free_port() hands out ephemeral ports up to 60999 here, so about
+        // one cluster start in five failed. free_cluster_port() keeps both ports in range.
+        let cluster = extra
+            .windows(2)
+            .any(|w| w[0] == "--cluster-enabled" && w[1] == "yes");
         for _ in 0..5 {
-            let port = free_port();
+            let port = if cluster {
+                crate::common::free_cluster_port()
+            } else {
+                free_port()
+            };
             let dir = std::env::temp_dir().join(format!("rubra-ref-{}-{port}", std::process::id()));
             let _ = std::fs::create_dir_all(&dir);
             if let Some(r) = Reference::try_start_in(port, dir, extra) {
                 return r;
             }
         }
-        panic!("redis-server: every port tried belonged to another process");
+        panic!("redis-server: on every port tried it exited or another process answered");
     }
 
     /// Starts redis-server on a copy of an RDB file (as its dump.rdb).
@@ -70,7 +80,7 @@ impl Reference {
             .stderr(Stdio::null())
             .spawn()
             .expect("redis-server must be installed (apt-get install -y redis-server)");
-        let r = Reference { port, child, dir };
+        let mut r = Reference { port, child, dir };
         let deadline = Instant::now() + Duration::from_secs(10);
         loop {
             if let Ok(conn) = TcpStream::connect(("127.0.0.1", port)) {
@@ -81,7 +91,6 @@ impl Reference {
                     // No pid in the answer (a password, or a listener going away): ours
                     // must still be running, or the port was someone else's.
                     None => {
-                        let mut r = r;
                         std::thread::sleep(Duration::from_millis(100));
                         if !matches!(r.child.try_wait(), Ok(None)) {
                             return None;
@@ -90,6 +99,10 @@ impl Reference {
                     }
                 }
                 break;
+            }
+            // Exited without listening (the port was taken, or refused): try another one.
+            if !matches!(r.child.try_wait(), Ok(None)) {
+                return None;
             }
             assert!(Instant::now() < deadline, "redis-server did not start");
             std::thread::sleep(Duration::from_millis(20));
