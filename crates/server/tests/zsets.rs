@@ -3,6 +3,7 @@
 
 mod common;
 mod reference;
+use common::blocking::wait_blocked;
 use common::*;
 use redis::Value;
 use std::collections::HashSet;
@@ -481,12 +482,13 @@ fn blocking_pops_wake_in_arrival_order() {
         let mut wc = s.conn();
         std::thread::spawn(move || q(&mut wc, &args))
     };
+    // Each waiter is blocked before the next one comes (the order is the point).
     let first = spawn_waiter(vec!["BZPOPMIN", "k", "other", "5"]);
-    std::thread::sleep(Duration::from_millis(150));
+    wait_blocked(&s, 1);
     let second = spawn_waiter(vec!["BZPOPMAX", "k", "5"]);
-    std::thread::sleep(Duration::from_millis(150));
+    wait_blocked(&s, 2);
     let third = spawn_waiter(vec!["BZMPOP", "5", "1", "k", "MIN", "COUNT", "2"]);
-    std::thread::sleep(Duration::from_millis(150));
+    wait_blocked(&s, 3);
     // One ZADD feeds all three, first come first served.
     assert_eq!(
         q(
@@ -511,14 +513,14 @@ fn blocking_pops_wake_in_arrival_order() {
 
     // A waiter on a key that a ZUNIONSTORE fills is woken too.
     let w = spawn_waiter(vec!["BZPOPMAX", "dst", "5"]);
-    std::thread::sleep(Duration::from_millis(150));
+    wait_blocked(&s, 1);
     assert_eq!(q(&mut c, &["ZUNIONSTORE", "dst", "1", "k"]), Value::Int(1));
     assert_eq!(strs(&w.join().unwrap()), vec!["dst", "d", "4"]);
 
     // A key reused for another type does not fail a blocked client (Redis 7.0): it keeps
     // waiting and is served once the key holds a sorted set again.
     let w = spawn_waiter(vec!["BZPOPMIN", "re", "5"]);
-    std::thread::sleep(Duration::from_millis(150));
+    wait_blocked(&s, 1);
     q(&mut c, &["HSET", "re", "f", "v"]);
     std::thread::sleep(Duration::from_millis(100));
     q(&mut c, &["DEL", "re"]);
@@ -537,7 +539,7 @@ fn blocking_pops_propagate_as_zpop() {
     let mut c = s.conn();
     let mut wc = s.conn();
     let waiter = std::thread::spawn(move || q(&mut wc, &["BZPOPMIN", "k", "5"]));
-    std::thread::sleep(Duration::from_millis(200));
+    wait_blocked(&s, 1);
     q(&mut c, &["ZADD", "k", "1", "a", "2", "b"]);
     assert_eq!(strs(&waiter.join().unwrap()), vec!["k", "a", "1"]);
     assert_eq!(
