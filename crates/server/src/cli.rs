@@ -171,7 +171,14 @@ pub fn run_node(args: Vec<String>) -> i32 {
                 std::process::exit(1);
             }
         };
-        if listeners.is_empty() && tls_listeners.is_empty() {
+        let unix = match server::bind_unix(&config) {
+            Ok(u) => u,
+            Err(e) => {
+                eprintln!("Failed opening Unix socket: {e}");
+                std::process::exit(1);
+            }
+        };
+        if listeners.is_empty() && tls_listeners.is_empty() && unix.is_none() {
             eprintln!("Configured to not listen anywhere, exiting.");
             std::process::exit(1);
         }
@@ -189,7 +196,7 @@ pub fn run_node(args: Vec<String>) -> i32 {
         if let Some(tls) = tls_config {
             srv.store.lock().tls.install(tls);
         }
-        server::run(srv, listeners, tls_listeners).await;
+        server::run(srv, listeners, tls_listeners, unix).await;
     });
     0
 }

@@ -51,6 +51,8 @@ pub(crate) struct ClientInfo {
     pub qbuf_free: usize,
     /// The socket's file descriptor (CLIENT LIST fd=).
     pub fd: i64,
+    /// Connected through the `unixsocket` listener (flag U).
+    pub unix: bool,
     /// In MONITOR mode (flag O).
     pub monitor: bool,
     /// Cluster READONLY was sent (flag r).

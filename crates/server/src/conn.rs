@@ -5,6 +5,7 @@
 
 use crate::client::{ClientMsg, ClientState};
 use crate::exec::dispatch::{self, Flow};
+use crate::exec::sessions::Peer;
 use crate::server::Server;
 use crate::store::now_ms;
 use bytes::{Buf, BytesMut};
@@ -58,7 +59,14 @@ impl<T: AsyncRead + AsyncWrite + Unpin + Send + 'static> ClientStream for T {}
 pub(crate) async fn serve(server: Arc<Server>, stream: TcpStream, peer: SocketAddr) {
     let _ = stream.set_nodelay(true);
     let (local, fd) = socket_info(&stream);
-    serve_stream(server, stream, peer, local, fd).await
+    serve_stream(server, stream, Peer::Tcp(peer), local, fd).await
+}
+
+/// Serves one connection accepted on the `unixsocket` listener (`path`) until it closes.
+pub(crate) async fn serve_unix(server: Arc<Server>, stream: tokio::net::UnixStream, path: String) {
+    let fd = std::os::unix::io::AsRawFd::as_raw_fd(&stream) as i64;
+    let local = format!("{path}:0");
+    serve_stream(server, stream, Peer::Unix(path), local, fd).await
 }
 
 /// The local address and descriptor of a client socket (CLIENT LIST laddr= and fd=).
@@ -78,7 +86,7 @@ pub(crate) fn socket_info(stream: &TcpStream) -> (String, i64) {
 pub(crate) async fn serve_stream<S: ClientStream>(
     server: Arc<Server>,
     mut stream: S,
-    peer: SocketAddr,
+    peer: Peer,
     local: String,
     fd: i64,
 ) {
@@ -757,7 +765,7 @@ mod tests {
         next_read_size, next_request, restore_received, size_for_next_read, READ_MAX, READ_MIN,
     };
     use crate::config::Config;
-    use crate::exec::sessions::admission;
+    use crate::exec::sessions::{admission, Peer};
     use bytes::BytesMut;
     use rubra_resp::BIG_ARG;
 
@@ -840,8 +848,9 @@ mod tests {
     #[test]
     fn protected_mode_refuses_remote_peers_without_password() {
         let mut c = Config::default();
-        let remote: std::net::IpAddr = "10.1.2.3".parse().unwrap();
-        let local: std::net::IpAddr = "127.0.0.1".parse().unwrap();
+        let remote = Peer::Tcp("10.1.2.3:5".parse().unwrap()).is_local();
+        let local = Peer::Tcp("127.0.0.1:5".parse().unwrap()).is_local();
+        assert!(Peer::Unix("/tmp/s".into()).is_local());
         assert!(admission(&c, local, 0).is_none());
         let refusal = admission(&c, remote, 0).unwrap();
         assert!(matches!(refusal, rubra_resp::Reply::Error(ref e) if e.starts_with(b"DENIED")));
@@ -856,8 +865,7 @@ mod tests {
     fn maxclients_is_enforced() {
         let mut c = Config::default();
         c.set("maxclients", "2", false).unwrap();
-        let local: std::net::IpAddr = "127.0.0.1".parse().unwrap();
-        assert!(admission(&c, local, 1).is_none());
-        assert!(admission(&c, local, 2).is_some());
+        assert!(admission(&c, true, 1).is_none());
+        assert!(admission(&c, true, 2).is_some());
     }
 }

@@ -105,11 +105,51 @@ pub(crate) async fn bind_port(config: &Config, port: u16) -> std::io::Result<Vec
     Ok(listeners)
 }
 
+/// Binds `unixsocket` when it is set (None otherwise), as redis-server does at start-up:
+/// a file left at the path by an earlier run is removed first, and `unixsocketperm`, when
+/// not 0, becomes the socket's mode.
+pub(crate) fn bind_unix(
+    config: &Config,
+) -> std::io::Result<Option<(tokio::net::UnixListener, String)>> {
+    let path = config.get_value("unixsocket").to_string();
+    if path.is_empty() {
+        return Ok(None);
+    }
+    let _ = std::fs::remove_file(&path);
+    let listener = tokio::net::UnixListener::bind(&path)?;
+    let perm = u32::from_str_radix(config.get_value("unixsocketperm"), 8).unwrap_or(0);
+    if perm != 0 {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(perm))?;
+    }
+    Ok(Some((listener, path)))
+}
+
+/// Accepts clients on the `unixsocket` listener.
+async fn accept_unix(server: Arc<Server>, listener: tokio::net::UnixListener, path: String) {
+    loop {
+        match listener.accept().await {
+            Ok((stream, _)) => {
+                tokio::spawn(crate::conn::serve_unix(
+                    server.clone(),
+                    stream,
+                    path.clone(),
+                ));
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "accept failed on the unix socket");
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+        }
+    }
+}
+
 /// Runs the node until the process is stopped.
 pub(crate) async fn run(
     server: Arc<Server>,
     listeners: Vec<TcpListener>,
     tls_listeners: Vec<TcpListener>,
+    unix: Option<(tokio::net::UnixListener, String)>,
 ) {
     let (jobs_tx, jobs_rx) = tokio::sync::mpsc::unbounded_channel();
     server.lock().jobs = Some(jobs_tx);
@@ -142,6 +182,9 @@ pub(crate) async fn run(
                 }
             }
         });
+    }
+    if let Some((listener, path)) = unix {
+        tokio::spawn(accept_unix(server.clone(), listener, path));
     }
     let tls = server.store.lock().tls.clone();
     for listener in tls_listeners {

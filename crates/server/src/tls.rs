@@ -489,7 +489,16 @@ pub(crate) async fn accept_loop(server: Arc<Server>, listener: TcpListener, tls:
             let _ = tcp.set_nodelay(true);
             let (local, fd) = crate::conn::socket_info(&tcp);
             match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {
-                Ok(Ok(stream)) => crate::conn::serve_stream(server, stream, peer, local, fd).await,
+                Ok(Ok(stream)) => {
+                    crate::conn::serve_stream(
+                        server,
+                        stream,
+                        crate::exec::sessions::Peer::Tcp(peer),
+                        local,
+                        fd,
+                    )
+                    .await
+                }
                 Ok(Err(e)) => {
                     tracing::debug!(%peer, error = %e, "TLS handshake failed");
                 }

@@ -216,3 +216,68 @@ fn slow_subscriber_is_disconnected_by_output_limit() {
     );
     assert_eq!(q(&mut c, &["PING"]), Value::SimpleString("PONG".into()));
 }
+
+/// What a client sees of a server (`bin`) through its `unixsocket` listener (redis-cli -s):
+/// commands served, the socket's mode from `unixsocketperm`, and CLIENT INFO's addr,
+/// laddr and flags (the path shown as PATH).
+fn unix_socket_facts(bin: &std::path::Path, tag: &str) -> Vec<String> {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = std::env::temp_dir().join(format!("rubra-unix-{}-{tag}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let path = dir.join("s.sock").display().to_string();
+    let server = TestServer::start_bin(bin, &["--unixsocket", &path, "--unixsocketperm", "700"]);
+    let cli = |args: &[&str]| {
+        let out = std::process::Command::new("redis-cli")
+            .arg("-s")
+            .arg(&path)
+            .args(args)
+            .output()
+            .expect("redis-cli must be installed");
+        String::from_utf8_lossy(&out.stdout)
+            .trim()
+            .replace(&path, "PATH")
+    };
+    let mode = std::fs::metadata(&path).map(|m| m.permissions().mode() & 0o777);
+    let info = cli(&["CLIENT", "INFO"]);
+    let field = |name: &str| {
+        info.split(' ')
+            .find(|f| f.starts_with(name))
+            .unwrap_or("")
+            .to_string()
+    };
+    let mut facts = vec![
+        cli(&["SET", "k", "v"]),
+        cli(&["GET", "k"]),
+        match mode {
+            Ok(m) => format!("mode {m:o}"),
+            Err(e) => format!("no socket file: {e}"),
+        },
+        field("addr="),
+        field("laddr="),
+        field("flags="),
+    ];
+    // SHUTDOWN removes the socket file.
+    cli(&["SHUTDOWN", "NOSAVE"]);
+    let gone = (0..100).any(|_| {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        !std::path::Path::new(&path).exists()
+    });
+    facts.push(format!("socket removed at shutdown: {gone}"));
+    drop(server);
+    facts
+}
+
+/// `unixsocket` / `unixsocketperm`: rubra accepted them and listened on nothing, so
+/// redis-cli -s, redis-benchmark -s and local applications using the socket could not
+/// connect. The same facts as redis-server 7.0.
+#[test]
+fn unix_socket_clients_are_served_as_by_redis() {
+    let ours = unix_socket_facts(&rubra_bin(), "rubra");
+    let theirs = unix_socket_facts(std::path::Path::new("redis-server"), "redis");
+    assert_eq!(
+        theirs[0], "OK",
+        "redis-server over its unix socket: {theirs:?}"
+    );
+    assert_eq!(ours, theirs);
+}

@@ -18,17 +18,44 @@ pub(crate) struct Outlet {
     pub pending_out: Arc<AtomicUsize>,
 }
 
+/// Who is at the other end of a connection: what CLIENT LIST shows as its addr, and
+/// whether protected mode lets it in.
+pub(crate) enum Peer {
+    /// A TCP client (plain or TLS).
+    Tcp(SocketAddr),
+    /// A client of the `unixsocket` listener, by the socket's path.
+    Unix(String),
+}
+
+impl Peer {
+    /// Local peers pass protected mode: loopback, and a unix socket (Redis's connIsLocal).
+    pub(crate) fn is_local(&self) -> bool {
+        match self {
+            Peer::Tcp(a) => a.ip().is_loopback(),
+            Peer::Unix(_) => true,
+        }
+    }
+
+    /// CLIENT LIST's addr= (Redis shows a unix socket client as `path:0`).
+    pub(crate) fn addr(&self) -> String {
+        match self {
+            Peer::Tcp(a) => a.to_string(),
+            Peer::Unix(path) => format!("{path}:0"),
+        }
+    }
+}
+
 /// Whether a new connection may be served: `maxclients`, then protected mode (no password
-/// and a peer that is not on loopback). Returns the refusal to send before closing.
+/// and a peer that is not local). Returns the refusal to send before closing.
 pub(crate) fn admission(
     config: &crate::config::Config,
-    peer: std::net::IpAddr,
+    local_peer: bool,
     connected: usize,
 ) -> Option<Reply> {
     if connected >= config.maxclients {
         return Some(Reply::err("ERR max number of clients reached"));
     }
-    if config.protected_mode && config.requirepass.is_none() && !peer.is_loopback() {
+    if config.protected_mode && config.requirepass.is_none() && !local_peer {
         return Some(Reply::err(
             "DENIED Rubra is running in protected mode because protected mode is enabled and no password is set for the default user. In this mode connections are only accepted from the loopback interface. To accept others, set a password (requirepass) or disable protected mode (protected-mode no).",
         ));
@@ -42,13 +69,13 @@ impl Store {
     pub(crate) fn admit(
         &mut self,
         client: &mut ClientState,
-        peer: SocketAddr,
+        peer: Peer,
         local: String,
         fd: i64,
         outlet: Outlet,
     ) -> Option<Reply> {
         self.stats.total_connections += 1;
-        if let Some(refusal) = admission(&self.config, peer.ip(), self.clients.len()) {
+        if let Some(refusal) = admission(&self.config, peer.is_local(), self.clients.len()) {
             self.stats.rejected_connections += 1;
             return Some(refusal);
         }
@@ -65,7 +92,8 @@ impl Store {
             ClientHandle {
                 info: ClientInfo {
                     id,
-                    addr: peer.to_string(),
+                    addr: peer.addr(),
+                    unix: matches!(peer, Peer::Unix(_)),
                     laddr: local,
                     created_ms: now,
                     last_active_ms: now,

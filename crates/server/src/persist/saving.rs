@@ -212,8 +212,9 @@ pub(crate) fn finish_bgsave(store: &mut Store, result: Result<u64, String>) {
     }
 }
 
-/// The last steps before the process exits (SHUTDOWN, SIGTERM): flush the AOF, and save
-/// an RDB file when `save` is Some(true) or, if unspecified, when save rules exist.
+/// The last steps before the process exits (SHUTDOWN, SIGTERM): flush the AOF, save an
+/// RDB file when `save` is Some(true) or, if unspecified, when save rules exist, then
+/// remove the `unixsocket` file, as Redis does (not when a failed save stops the shutdown).
 pub(crate) fn prepare_shutdown(store: &mut Store, save: Option<bool>) -> Result<(), String> {
     store.flush_feed();
     if let Some(aof) = store.aof.as_mut() {
@@ -222,6 +223,10 @@ pub(crate) fn prepare_shutdown(store: &mut Store, save: Option<bool>) -> Result<
     }
     if save.unwrap_or_else(|| !save_rules(store).is_empty()) {
         save_now(store)?;
+    }
+    let socket = store.config.get_value("unixsocket");
+    if !socket.is_empty() {
+        let _ = std::fs::remove_file(socket);
     }
     Ok(())
 }

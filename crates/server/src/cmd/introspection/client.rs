@@ -67,6 +67,9 @@ pub(super) fn client_line(h: &ClientHandle, c: &LineCtx) -> Vec<u8> {
     if live.is_some_and(|l| l.closing) {
         flags.push('c');
     }
+    if i.unix {
+        flags.push('U');
+    }
     if readonly {
         flags.push('r');
     }
