@@ -125,19 +125,20 @@ pub(crate) fn bind_unix(
     Ok(Some((listener, path)))
 }
 
-/// Accepts clients on the `unixsocket` listener.
-async fn accept_unix(server: Arc<Server>, listener: tokio::net::UnixListener, path: String) {
+/// The one accept loop of every client listener (TCP, TLS, unix socket): a failed accept
+/// (EMFILE, ECONNABORTED...) is logged and retried after a short pause instead of ending the
+/// listener, as Redis keeps its listening sockets through such errors. `poll_accept` is the
+/// listener's own; `serve` starts the connection's task.
+pub(crate) async fn accept_forever<T>(
+    listener: &'static str,
+    mut poll_accept: impl FnMut(&mut std::task::Context<'_>) -> std::task::Poll<std::io::Result<T>>,
+    mut serve: impl FnMut(T),
+) {
     loop {
-        match listener.accept().await {
-            Ok((stream, _)) => {
-                tokio::spawn(crate::conn::serve_unix(
-                    server.clone(),
-                    stream,
-                    path.clone(),
-                ));
-            }
+        match std::future::poll_fn(&mut poll_accept).await {
+            Ok(accepted) => serve(accepted),
             Err(e) => {
-                tracing::warn!(error = %e, "accept failed on the unix socket");
+                tracing::warn!(error = %e, listener, "accept failed");
                 tokio::time::sleep(Duration::from_millis(10)).await;
             }
         }
@@ -170,21 +171,32 @@ pub(crate) async fn run(
     for listener in listeners {
         let server = server.clone();
         tokio::spawn(async move {
-            loop {
-                match listener.accept().await {
-                    Ok((stream, peer)) => {
-                        tokio::spawn(crate::conn::serve(server.clone(), stream, peer));
-                    }
-                    Err(e) => {
-                        tracing::warn!(error = %e, "accept failed");
-                        tokio::time::sleep(Duration::from_millis(10)).await;
-                    }
-                }
-            }
+            accept_forever(
+                "tcp",
+                |cx| listener.poll_accept(cx),
+                |(stream, peer)| {
+                    tokio::spawn(crate::conn::serve(server.clone(), stream, peer));
+                },
+            )
+            .await
         });
     }
     if let Some((listener, path)) = unix {
-        tokio::spawn(accept_unix(server.clone(), listener, path));
+        let server = server.clone();
+        tokio::spawn(async move {
+            accept_forever(
+                "unix",
+                |cx| listener.poll_accept(cx),
+                |(stream, _)| {
+                    tokio::spawn(crate::conn::serve_unix(
+                        server.clone(),
+                        stream,
+                        path.clone(),
+                    ));
+                },
+            )
+            .await
+        });
     }
     let tls = server.store.lock().tls.clone();
     for listener in tls_listeners {

@@ -472,17 +472,9 @@ pub(crate) async fn accept(
 /// Accepts TLS clients on `listener`: each handshake runs in the connection's own task
 /// (with a deadline), then the connection is served as a plain one is.
 pub(crate) async fn accept_loop(server: Arc<Server>, listener: TcpListener, tls: Reloadable) {
-    loop {
-        let (tcp, peer) = match listener.accept().await {
-            Ok(accepted) => accepted,
-            Err(e) => {
-                tracing::warn!(error = %e, "accept failed");
-                tokio::time::sleep(Duration::from_millis(10)).await;
-                continue;
-            }
-        };
+    let serve = |(tcp, peer): (tokio::net::TcpStream, std::net::SocketAddr)| {
         let Some(acceptor) = tls.current() else {
-            continue;
+            return;
         };
         let server = server.clone();
         tokio::spawn(async move {
@@ -505,7 +497,8 @@ pub(crate) async fn accept_loop(server: Arc<Server>, listener: TcpListener, tls:
                 Err(_) => tracing::debug!(%peer, "TLS handshake timed out"),
             }
         });
-    }
+    };
+    crate::server::accept_forever("tls", |cx| listener.poll_accept(cx), serve).await
 }
 
 #[cfg(test)]
