@@ -11,7 +11,7 @@ use bytes::Bytes;
 use rand::Rng;
 use rubra_keys::{key_slot, SLOT_COUNT};
 use std::sync::atomic::{fence, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 /// Where a key lives: its hash slot.
 pub type SlotIndex = usize;
@@ -203,6 +203,20 @@ impl Default for LastKey {
     }
 }
 
+/// The one empty table every unused slot of every database points to. The first write to
+/// a slot copies it (`table_mut`), so a slot costs its own allocation only while it holds
+/// a key: 10k keys would otherwise pay for 16384 tables (~130 B/key), and a slot emptied
+/// by DEL, expiry or eviction gives its tables back (`release_if_empty`).
+fn empty_slot() -> &'static Arc<SlotTable> {
+    static EMPTY: OnceLock<Arc<SlotTable>> = OnceLock::new();
+    EMPTY.get_or_init(|| Arc::new(SlotTable::default()))
+}
+
+/// A slot array whose every slot is the shared empty table.
+fn empty_slots() -> Vec<Arc<SlotTable>> {
+    (0..SLOT_COUNT).map(|_| empty_slot().clone()).collect()
+}
+
 impl Db {
     /// An empty database.
     pub fn new() -> Db {
@@ -243,11 +257,7 @@ impl Db {
 
     fn slot_table_mut(&mut self, slot: usize) -> &mut SlotTable {
         if self.slots.is_empty() {
-            // Every slot starts as the same empty table; the first write to a slot copies
-            // it (table_mut below), so a slot costs its own allocation only once it holds a
-            // key: 10k keys would otherwise pay for 16384 tables (~130 B/key).
-            let empty = Arc::new(SlotTable::default());
-            self.slots = (0..SLOT_COUNT).map(|_| empty.clone()).collect();
+            self.slots = empty_slots();
         }
         table_mut(&mut self.slots[slot])
     }
@@ -511,7 +521,18 @@ impl Db {
             self.volatile -= 1;
         }
         self.len -= 1;
+        self.release_if_empty(slot);
         Some(node.into_entry())
+    }
+
+    /// Points a slot left without keys back at the shared empty table, freeing its own
+    /// tables: a key alone in its slot costs ~240 B of tables beside its node, and eviction
+    /// must get that back to bring used_memory under maxmemory (Redis frees a key's
+    /// dictEntry with it; a slot's tables are our equivalent).
+    fn release_if_empty(&mut self, slot: usize) {
+        if self.slots[slot].len() == 0 && !Arc::ptr_eq(&self.slots[slot], empty_slot()) {
+            self.slots[slot] = empty_slot().clone();
+        }
     }
 
     /// Sets (or with 0, removes) the expiry of an existing key. Returns false if the key
@@ -576,7 +597,15 @@ impl Db {
 
     /// Takes the keys removed by expiry since the last call.
     pub fn drain_expired(&mut self) -> Vec<Bytes> {
-        std::mem::take(&mut self.expired_log)
+        // A lookup that deleted an expired key could not release its slot (it held the
+        // slot's borrow); the drain after the command does.
+        let expired = std::mem::take(&mut self.expired_log);
+        if !self.slots.is_empty() {
+            for key in &expired {
+                self.release_if_empty(key_slot(key) as usize);
+            }
+        }
+        expired
     }
 
     /// Whether `key` was removed by expiry since the last drain.
@@ -589,12 +618,16 @@ impl Db {
         !self.expired_log.is_empty()
     }
 
-    /// Deletes every key.
     /// Moves every key out into a database of its own, leaving this one empty: FLUSHALL
     /// ASYNC frees the old contents on another thread instead of under the store lock.
     pub fn take_all(&mut self) -> Db {
+        let slots = if self.slots.is_empty() {
+            Vec::new()
+        } else {
+            std::mem::replace(&mut self.slots, empty_slots())
+        };
         let old = Db {
-            slots: std::mem::take(&mut self.slots),
+            slots,
             len: self.len,
             volatile: self.volatile,
             ..Db::default()
@@ -603,8 +636,15 @@ impl Db {
         old
     }
 
+    /// Deletes every key. A database that held keys keeps its slot array (16384 pointers
+    /// to the shared empty table, 128 KiB): the first write after a FLUSHALL then costs a
+    /// slot table, as a write to an empty Redis dict costs a small table, instead of the
+    /// whole array again (redis 7.0.15's unit/maxmemory sets maxmemory to used_memory +
+    /// 100 KB right after a FLUSHALL and expects room for more than ten keys).
     pub fn clear(&mut self) {
-        self.slots = Vec::new();
+        if !self.slots.is_empty() {
+            self.slots = empty_slots();
+        }
         self.volatile = 0;
         self.len = 0;
     }

@@ -99,3 +99,78 @@ fn flushed_primary_and_replica_give_back_sync_buffers() {
     }
     assert!(over.is_empty(), "{}", over.join("\n"));
 }
+
+/// The counts of redis 7.0.15's unit/maxmemory "is the memory limit honoured?" on `bin`:
+/// after a FLUSHALL, maxmemory is set to used_memory + 100 KB under allkeys-random; SETEX
+/// of new keys until used_memory is within 4 KB of the limit (how many fit), then as many
+/// again (how many are refused with OOM, and whether used_memory stays under the limit +
+/// 4 KB). Rubra fitted one key (the FLUSHALL had freed the database's 128 KiB slot array,
+/// which the next write took again) and, once the keys were spread over many slots,
+/// evicted every key and still refused writes: a key alone in its slot left ~240 B of
+/// slot tables behind when evicted.
+fn tight_maxmemory_counts(bin: &std::path::Path) -> (u64, u64, bool) {
+    let server = TestServer::start_bin(bin, &[]);
+    let mut conn = server.conn();
+    let used = |conn: &mut redis::Connection| -> u64 {
+        let text: String = redis::cmd("INFO").arg("memory").query(conn).expect("INFO");
+        info_field_of(&text, "used_memory")
+            .parse()
+            .expect("used_memory")
+    };
+    q(&mut conn, &["SETEX", "warm", "1000", "x"]);
+    q(&mut conn, &["FLUSHALL"]);
+    let limit = used(&mut conn) + 100 * 1024;
+    q(
+        &mut conn,
+        &["CONFIG", "SET", "maxmemory", &limit.to_string()],
+    );
+    q(
+        &mut conn,
+        &["CONFIG", "SET", "maxmemory-policy", "allkeys-random"],
+    );
+    let mut seed = 0x9e37_79b9_7f4a_7c15_u64;
+    let mut key = move || {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        format!("key:{}", seed % 1_000_000_000)
+    };
+    let mut fitted = 0;
+    loop {
+        q(&mut conn, &["SETEX", &key(), "10000", "x"]);
+        fitted += 1;
+        if used(&mut conn) + 4096 > limit || fitted > 100_000 {
+            break;
+        }
+    }
+    let mut refused = 0;
+    for _ in 0..fitted {
+        let reply: redis::RedisResult<String> = redis::cmd("SETEX")
+            .arg(key())
+            .arg(10000)
+            .arg("x")
+            .query(&mut conn);
+        if reply.is_err() {
+            refused += 1;
+        }
+    }
+    (fitted, refused, used(&mut conn) < limit + 4096)
+}
+
+#[test]
+fn a_tight_maxmemory_keeps_room_for_keys_as_in_redis() {
+    let ours = tight_maxmemory_counts(&rubra_bin());
+    let theirs = tight_maxmemory_counts(std::path::Path::new("redis-server"));
+    // How many keys fit differs with the bytes per key; that enough fit, that none is
+    // refused while keys can be evicted, and that the limit holds must not.
+    assert!(
+        theirs.0 > 10 && ours.0 > 10,
+        "keys that fit: ours {ours:?}, redis {theirs:?}"
+    );
+    assert_eq!(
+        (ours.1, ours.2),
+        (theirs.1, theirs.2),
+        "ours {ours:?}, redis {theirs:?}"
+    );
+    assert_eq!((theirs.1, theirs.2), (0, true));
+}
