@@ -305,8 +305,8 @@ fn replica_and_aof_end_with_the_same_stream_and_groups() {
     let Value::Array(items) = &want else { panic!() };
     assert!(items.len() == 18);
     assert_eq!(
-        q(&mut r, &["XINFO", "STREAM", "s", "FULL", "COUNT", "0"]),
-        strip_seen(&want, &r_seen(&mut r))
+        as_replicated(&q(&mut r, &["XINFO", "STREAM", "s", "FULL", "COUNT", "0"])),
+        strip_seen(&as_replicated(&want), &r_seen(&mut r))
     );
     // As in Redis 7.0, an AOF rewrite recreates the PEL with XCLAIM, which drops pending
     // entries whose stream entry is gone; XAUTOCLAIM drops them now (and replicates that).
@@ -333,8 +333,8 @@ fn replica_and_aof_end_with_the_same_stream_and_groups() {
     assert_eq!(q(&mut p, &["WAIT", "1", "5000"]), Value::Int(1));
     let want = q(&mut p, &["XINFO", "STREAM", "s", "FULL", "COUNT", "0"]);
     assert_eq!(
-        q(&mut r, &["XINFO", "STREAM", "s", "FULL", "COUNT", "0"]),
-        strip_seen(&want, &r_seen(&mut r))
+        as_replicated(&q(&mut r, &["XINFO", "STREAM", "s", "FULL", "COUNT", "0"])),
+        strip_seen(&as_replicated(&want), &r_seen(&mut r))
     );
     // An AOF rewrite and a restart from it keep the same state (consumers' seen-times are
     // the replay's).
@@ -359,6 +359,34 @@ fn replica_and_aof_end_with_the_same_stream_and_groups() {
         q(&mut p, &["XINFO", "STREAM", "s", "FULL", "COUNT", "0"]),
         strip_seen(&want, &r_seen(&mut p))
     );
+}
+
+/// An XINFO STREAM FULL reply without what Redis 7.0's replication stream does not carry
+/// (and rubra's, the same, does not either): a group's entries-read and lag (an XREADGROUP
+/// without NOACK goes out as XCLAIMs, whose LASTID moves the cursor but not the counter),
+/// and the consumer `idle`, which only a history read (ID 0) created: nothing is
+/// propagated for that.
+fn as_replicated(v: &Value) -> Value {
+    let Value::Array(items) = v else {
+        return v.clone();
+    };
+    let mut out = Vec::with_capacity(items.len());
+    let mut blank_next = false;
+    for item in items {
+        if blank_next {
+            out.push(Value::Nil);
+            blank_next = false;
+            continue;
+        }
+        blank_next = *item == bulk("entries-read") || *item == bulk("lag");
+        if let Value::Array(c) = item {
+            if c.len() >= 2 && c[0] == bulk("name") && c[1] == bulk("idle") {
+                continue;
+            }
+        }
+        out.push(as_replicated(item));
+    }
+    Value::Array(out)
 }
 
 /// A server's consumers' seen-times (local activity times, not replicated).

@@ -284,7 +284,7 @@ impl Engine {
     /// FUNCTION FLUSH: drops every library.
     pub(crate) fn flush_functions(&mut self) {
         self.functions = Libraries::default();
-        let _ = self.lua.gc_collect();
+        self.collect_all();
     }
 }
 

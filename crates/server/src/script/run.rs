@@ -368,7 +368,10 @@ fn execute_eval(
 }
 
 /// Empties `table` (whatever the last script left in it) and fills it with `items` as
-/// the array 1..n.
+/// the array 1..n. A table emptied of many more entries than it gets back gives its array
+/// part back (Lua never shrinks one on its own): Redis makes new KEYS / ARGV tables for
+/// each run, so the old ones become garbage, and one EVAL of 10000 arguments left rubra's
+/// ARGV holding 256 KB of empty slots for good.
 ///
 /// # Safety
 /// Needs three free stack slots; leaves the stack as it found it.
@@ -379,12 +382,28 @@ unsafe fn refill(raw: &RawLua, table: &Table, items: &[Bytes]) -> mlua::Result<(
     unsafe {
         table.push_into_stack(raw)?;
         let t = ffi::lua_gettop(l);
+        let mut cleared = 0usize;
         ffi::lua_pushnil(l);
         while ffi::lua_next(l, t) != 0 {
             ffi::lua_pop(l, 1);
             ffi::lua_pushvalue(l, -1);
             ffi::lua_pushnil(l);
             ffi::lua_rawset(l, t);
+            cleared += 1;
+        }
+        if cleared >= SHRINK_FROM && items.len() * 4 < cleared {
+            // A new key the empty hash part has no room for makes Lua rehash the table,
+            // which sizes the array part for the (zero) integer keys left; the key then
+            // goes again.
+            for value in [true, false] {
+                ffi::lua_pushstring(l, c"rubra:shrink".as_ptr());
+                if value {
+                    ffi::lua_pushboolean(l, 1);
+                } else {
+                    ffi::lua_pushnil(l);
+                }
+                ffi::lua_rawset(l, t);
+            }
         }
         for (i, item) in items.iter().enumerate() {
             ffi::lua_pushlstring(l, item.as_ptr() as *const c_char, item.len());
@@ -393,6 +412,25 @@ unsafe fn refill(raw: &RawLua, table: &Table, items: &[Bytes]) -> mlua::Result<(
         ffi::lua_pop(l, 1);
     }
     Ok(())
+}
+
+/// KEYS / ARGV emptied of at least this many entries may give their array part back
+/// (see `refill`); smaller ones are kept whatever comes next.
+const SHRINK_FROM: usize = 64;
+
+/// SCRIPT FLUSH: empties KEYS and ARGV, giving back what a big run left in them (Redis's
+/// flush starts a new Lua state).
+pub(crate) fn empty_arg_tables(lua: &Lua, h: &Handles) -> mlua::Result<()> {
+    lua.exec_raw_lua(|raw| {
+        // SAFETY: three slots are checked for; refill leaves the stack as it found it.
+        unsafe {
+            if ffi::lua_checkstack(raw.state(), 3) == 0 {
+                return Err(mlua::Error::StackError);
+            }
+            refill(raw, &h.keys, &[])?;
+            refill(raw, &h.argv, &[])
+        }
+    })
 }
 
 thread_local! {
@@ -900,11 +938,37 @@ fn install_hook(lua: &Lua, busy: Arc<BusyState>) {
 /// driver, other connections) to another thread, so the node keeps answering (-BUSY).
 const HANDOFF_MS: u64 = 50;
 
-/// Redis runs a GC step every 50 scripts instead of letting a full cycle add latency.
+/// Scripts and functions run between two GC steps, and the size of each step in KB: Redis
+/// calls `lua_gc(L, LUA_GCSTEP, 50)` after every 50th run (one counter for EVAL and
+/// functions) so that Lua's own collector never has to run a long cycle in one go. A
+/// step of 50 KB does about fifty of Lua's incremental steps (it stops early when the
+/// cycle ends), enough to finish a cycle over a small heap.
+const GC_PERIOD: u32 = 50;
+
+/// Runs Redis's periodic GC step (see `GC_PERIOD`).
 fn gc_step(lua: &Lua) {
     use std::sync::atomic::AtomicU32;
     static RUNS: AtomicU32 = AtomicU32::new(0);
-    if RUNS.fetch_add(1, Ordering::Relaxed) % 50 == 49 {
-        let _ = lua.gc_step();
+    if RUNS.fetch_add(1, Ordering::Relaxed) % GC_PERIOD != GC_PERIOD - 1 {
+        return;
     }
+    unsafe extern "C-unwind" fn step(l: *mut ffi::lua_State) -> std::os::raw::c_int {
+        // SAFETY: called by lua_cpcall with a valid state; a collector error unwinds to
+        // lua_cpcall's protected frame, and this frame owns nothing to drop.
+        unsafe { ffi::lua_gc(l, ffi::LUA_GCSTEP, GC_PERIOD as std::os::raw::c_int) };
+        0
+    }
+    // The code of scripts and functions dropped since (SCRIPT FLUSH, FUNCTION DELETE,
+    // LOAD REPLACE) is left in the registry by mlua until expired: make it garbage.
+    lua.expire_registry_values();
+    lua.exec_raw_lua(|raw| {
+        // SAFETY: lua_cpcall runs `step` protected on the main state and leaves the stack
+        // as it was (an error message it may push is popped).
+        unsafe {
+            let l = raw.state();
+            if ffi::lua_cpcall(l, step, std::ptr::null_mut()) != 0 {
+                ffi::lua_pop(l, 1);
+            }
+        }
+    });
 }

@@ -1,5 +1,5 @@
-//! The comparison of `fuzz_propagation_differential`: propagated streams up to the clock
-//! and the intended deviation, and a server's dataset read key by key.
+//! The comparison of `fuzz_propagation_differential`: propagated streams up to the clock,
+//! and a server's dataset read key by key.
 
 use super::{show_cmd, Cmd, Conn, DBS};
 use crate::fuzz_kit::frame;
@@ -38,53 +38,9 @@ fn same_cmd(a: &[Vec<u8>], b: &[Vec<u8>]) -> bool {
             .all(|(i, (x, y))| (restore && i == 3) || same_arg(x, y))
 }
 
-/// Whether two step streams are the same, in order (up to the intended deviation of the
-/// header: `without_group_extras`).
+/// Whether two step streams are the same, in order.
 pub(super) fn same_stream(a: &[Cmd], b: &[Cmd]) -> bool {
-    let exact =
-        |a: &[Cmd], b: &[Cmd]| a.len() == b.len() && a.iter().zip(b).all(|(x, y)| same_cmd(x, y));
-    if exact(a, b) {
-        return true;
-    }
-    match without_group_extras(a, b) {
-        Some(kept) => exact(&unwrap_single(&kept), &unwrap_single(b)),
-        None => false,
-    }
-}
-
-/// Rubra's stream `a` without the XGROUP CREATECONSUMER and XGROUP SETID ... ENTRIESREAD
-/// its consumer-group reads add where Redis 7.0 (`b`) has none; None when there is no
-/// such command (see the header). The caller then compares both streams without a
-/// MULTI / EXEC around a single command (left around one command on rubra's side).
-fn without_group_extras(a: &[Cmd], b: &[Cmd]) -> Option<Vec<Cmd>> {
-    let extra = |c: &Cmd| {
-        c.len() >= 5
-            && c[0].eq_ignore_ascii_case(b"XGROUP")
-            && (c[1].eq_ignore_ascii_case(b"CREATECONSUMER")
-                || (c[1].eq_ignore_ascii_case(b"SETID") && c.len() == 7))
-            && !b.iter().any(|d| same_cmd(c, d))
-    };
-    let kept: Vec<Cmd> = a.iter().filter(|c| !extra(c)).cloned().collect();
-    (kept.len() < a.len()).then_some(kept)
-}
-
-/// `s` without MULTI / EXEC around a single command (or around nothing).
-fn unwrap_single(s: &[Cmd]) -> Vec<Cmd> {
-    let is = |c: &Cmd, n: &[u8]| c[0].eq_ignore_ascii_case(n);
-    let mut out = Vec::new();
-    let mut i = 0;
-    while i < s.len() {
-        if is(&s[i], b"MULTI") && i + 2 < s.len() && is(&s[i + 2], b"EXEC") {
-            out.push(s[i + 1].clone());
-            i += 3;
-        } else if is(&s[i], b"MULTI") && i + 1 < s.len() && is(&s[i + 1], b"EXEC") {
-            i += 2;
-        } else {
-            out.push(s[i].clone());
-            i += 1;
-        }
-    }
-    out
+    a.len() == b.len() && a.iter().zip(b).all(|(x, y)| same_cmd(x, y))
 }
 
 /// A stream for a report.
@@ -189,7 +145,7 @@ fn stream_state(c: &mut Conn, key: &str, out: &mut Vec<String>) {
     }
 }
 
-/// A dataset line of redis-server's as its own stream reproduces it (see the header):
+/// A dataset line as a Redis 7.0 stream reproduces it (see the header):
 /// without a group's entries-read and lag, and without the consumers with no pending
 /// entry and the group's consumer count (an XREADGROUP of the history, ID 0, creates its
 /// consumer and Redis 7.0 propagates nothing).

@@ -4,8 +4,10 @@
 //! Propagation follows Redis's: a delivery by XREADGROUP or a claim goes out as
 //! `XCLAIM key group consumer 0 id TIME ms RETRYCOUNT n FORCE JUSTID LASTID id`, which sets
 //! the pending entry exactly (owner, time, count) on the replica, and a moved group cursor as
-//! `XGROUP SETID key group id ENTRIESREAD n`. A consumer created by XREADGROUP goes out as
-//! XGROUP CREATECONSUMER so that even a read that delivers nothing leaves replicas equal.
+//! `XGROUP SETID key group id ENTRIESREAD n`, sent (as Redis 7.0 does) only for a NOACK
+//! read: otherwise the XCLAIMs' LASTID moves the cursor. A consumer that XREADGROUP creates
+//! goes out as XGROUP CREATECONSUMER only with NOACK too (no XCLAIM creates it then); a
+//! consumer a history read creates is not propagated at all, exactly as in Redis.
 
 use super::xinfo::checked_subcommand;
 use super::{
@@ -123,8 +125,11 @@ pub(super) fn xreadgroup(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
         if !history && (empty || top <= g.last_id) {
             continue;
         }
-        if g.create_consumer(&consumer, now) {
+        let new_consumer = g.create_consumer(&consumer, now);
+        if new_consumer {
             created.push(key.clone());
+        }
+        if new_consumer && r.noack {
             props.push(vec![
                 bulk("XGROUP"),
                 bulk("CREATECONSUMER"),
@@ -234,7 +239,7 @@ pub(super) fn read_new(
         p.delivery_count = 1;
         props.push(xclaim_prop(key, group, g, *id, consumer, now, 1));
     }
-    if !items.is_empty() {
+    if noack && !items.is_empty() {
         if let Some(g) = s.groups.get(group) {
             props.push(setid_prop(key, group, g));
         }
