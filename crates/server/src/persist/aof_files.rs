@@ -430,6 +430,7 @@ pub(crate) fn start_background_rewrite(store: &mut Store) -> Result<(), String> 
         store.aof_rewrite_in_progress = false;
         return Err("ERR background jobs are not available".into());
     }
+    store.stats.total_forks += 1;
     tracing::info!("Background append only file rewriting started");
     Ok(())
 }

@@ -40,6 +40,8 @@ pub(crate) enum Job {
     },
     /// Write `snapshots` as an RDB file at `path` (BGSAVE), then record the result.
     SaveRdb {
+        /// Its stop switch, also held by the store (SaveState::bgsave_control).
+        control: Arc<crate::persist::save_control::SaveControl>,
         snapshots: Vec<DbSnapshot>,
         /// Function libraries' sources (the RDB's functions section).
         functions: Vec<bytes::Bytes>,
@@ -93,6 +95,7 @@ pub(crate) async fn run(server: Arc<Server>, mut rx: mpsc::UnboundedReceiver<Job
                 ));
             }
             Job::SaveRdb {
+                control,
                 snapshots,
                 functions,
                 path,
@@ -101,19 +104,20 @@ pub(crate) async fn run(server: Arc<Server>, mut rx: mpsc::UnboundedReceiver<Job
             } => {
                 let server = server.clone();
                 tokio::spawn(async move {
+                    let stop = control.clone();
                     let result = tokio::task::spawn_blocking(move || {
-                        crate::persist::rdb::save_file(
+                        crate::persist::rdb::save_file_controlled(
                             &path,
                             (&snapshots, &functions),
-                            &replid,
-                            offset,
+                            (&replid, offset),
                             now_ms(),
+                            &stop,
                         )
                         .map_err(|e| format!("{}: {e}", path.display()))
                     })
                     .await
                     .unwrap_or_else(|e| Err(e.to_string()));
-                    crate::persist::saving::finish_bgsave(&mut server.lock(), result);
+                    crate::persist::saving::finish_bgsave(&mut server.lock(), &control, result);
                 });
             }
             Job::RewriteAof {
