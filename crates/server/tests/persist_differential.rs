@@ -208,3 +208,63 @@ fn bgsave_and_bgrewriteaof_in_multi_are_scheduled_as_redis_does() {
     let theirs = in_transaction_facts(Path::new("redis-server"));
     assert_eq!(ours, theirs);
 }
+
+/// Every temporary file (`temp-*`: RDB saves, AOF rewrites) in `dir`.
+fn temp_files(dir: &Path) -> Vec<String> {
+    std::fs::read_dir(dir)
+        .map(|d| {
+            d.filter_map(|e| e.ok())
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .filter(|n| n.starts_with("temp-"))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// A slow AOF rewrite (10 s per key) stopped by `CONFIG SET appendonly no`, then another
+/// stopped by SHUTDOWN: what is left of each.
+fn stopped_rewrite_facts(bin: &Path) -> Vec<String> {
+    let mut s = TestServer::start_bin(bin, &["--appendonly", "yes"]);
+    let mut c = s.conn();
+    q(&mut c, &["SET", "k", "v"]);
+    let mut facts = vec![];
+    for stop in ["appendonly no", "shutdown"] {
+        q(&mut c, &["CONFIG", "SET", "rdb-key-save-delay", "10000000"]);
+        facts.push(format!("{:?}", q(&mut c, &["BGREWRITEAOF"])));
+        wait_for("the rewrite's temporary file", 5, || {
+            !temp_files(&s.dir).is_empty()
+        });
+        if stop == "shutdown" {
+            let _ = s.cli(&["SHUTDOWN", "NOSAVE"]);
+            let code = s.wait_exit(std::time::Duration::from_secs(10));
+            facts.push(format!("exit: {code:?}"));
+            facts.push(format!("temp files: {:?}", temp_files(&s.dir)));
+            break;
+        }
+        q(&mut c, &["CONFIG", "SET", "appendonly", "no"]);
+        // The rewrite would take 10 s: it must be gone well before.
+        wait_for("the rewrite to stop", 2, || {
+            temp_files(&s.dir).is_empty() && persistence(s.port, "aof_rewrite_in_progress") == "0"
+        });
+        facts.push(persistence(s.port, "aof_last_bgrewrite_status"));
+        q(&mut c, &["CONFIG", "SET", "rdb-key-save-delay", "0"]);
+        q(&mut c, &["CONFIG", "SET", "appendonly", "yes"]);
+        wait_for("the AOF to be on again", 10, || {
+            persistence(s.port, "aof_rewrite_in_progress") == "0"
+                && persistence(s.port, "aof_rewrite_scheduled") == "0"
+        });
+    }
+    facts
+}
+
+/// unit/aofrw "Turning off AOF kills the background writing child if any": Redis kills
+/// the rewrite child and removes its temporary file at once, on CONFIG SET appendonly no
+/// and on SHUTDOWN; ours left the rewrite thread writing to the end (its file there until
+/// then, or for good when the process exited).
+#[test]
+fn a_stopped_aof_rewrite_leaves_nothing_behind_as_redis_does() {
+    let ours = stopped_rewrite_facts(&rubra_bin());
+    let theirs = stopped_rewrite_facts(Path::new("redis-server"));
+    assert_eq!(ours, theirs);
+    assert_eq!(theirs.last().map(|s| s.as_str()), Some("temp files: []"));
+}

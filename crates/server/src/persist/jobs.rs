@@ -14,6 +14,8 @@ pub(crate) enum Job {
     /// Write `snapshots` to `tmp` as a new AOF base (RDB or commands), then make it the
     /// manifest's base (persist::aof_files).
     RewriteAof {
+        /// Its stop switch, also held by the store (SaveState::aof_rewrite_control).
+        control: Arc<crate::persist::save_control::SaveControl>,
         snapshots: Vec<DbSnapshot>,
         /// Function libraries' sources (the RDB's functions section, or FUNCTION LOAD
         /// commands written first).
@@ -121,6 +123,7 @@ pub(crate) async fn run(server: Arc<Server>, mut rx: mpsc::UnboundedReceiver<Job
                 });
             }
             Job::RewriteAof {
+                control,
                 snapshots,
                 functions,
                 tmp,
@@ -137,6 +140,7 @@ pub(crate) async fn run(server: Arc<Server>, mut rx: mpsc::UnboundedReceiver<Job
                         (&snapshots, &functions),
                         format,
                         (&replid, offset),
+                        &control,
                     )
                 })
                 .await;
@@ -170,6 +174,7 @@ fn finish_aof_rewrite(
         return;
     }
     store.aof_rewrite_in_progress = false;
+    store.saving.aof_rewrite_control = None;
     store.saving.aof_last_rewrite_secs =
         (now_ms().saturating_sub(store.saving.aof_rewrite_started_ms) / 1000) as i64;
     let result = match written {

@@ -44,6 +44,12 @@ fn key_delay(delay: &AtomicI64, count: u64) {
     }
 }
 
+/// The per-key `rdb-key-save-delay` for the other snapshot writers (an AOF rewrite in
+/// the command format; Redis applies it there too). `count` numbers the keys.
+pub(crate) fn save_key_delay(count: u64) {
+    key_delay(&KEY_SAVE_DELAY_US, count);
+}
+
 /// Our value in the RDB model.
 pub(crate) fn to_rdb(value: &Value) -> RdbValue {
     let owned = |b: &[u8]| b.to_vec();

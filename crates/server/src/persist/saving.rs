@@ -24,6 +24,8 @@ pub(crate) struct SaveState {
     pub scheduled: bool,
     /// The running BGSAVE's stop switch (FLUSHALL and SHUTDOWN abort it).
     pub bgsave_control: Option<Arc<SaveControl>>,
+    /// The running background AOF rewrite's stop switch (an abandoned rewrite stops).
+    pub aof_rewrite_control: Option<Arc<SaveControl>>,
     /// Keys the last RDB load at start-up dropped as expired, and kept (INFO
     /// rdb_last_load_keys_expired / rdb_last_load_keys_loaded).
     pub last_load_expired: u64,
@@ -68,6 +70,7 @@ impl Default for SaveState {
             last_failure_ms: 0,
             scheduled: false,
             bgsave_control: None,
+            aof_rewrite_control: None,
             last_load_expired: 0,
             last_load_loaded: 0,
             aof_rewrites: 0,
@@ -272,6 +275,13 @@ pub(crate) fn prepare_shutdown(store: &mut Store, save: Option<bool>) -> Result<
     if store.saving.bgsave_in_progress {
         tracing::warn!("There is a background save in progress. Aborting it!");
         abort_bgsave(store);
+    }
+    // The AOF on disk holds the whole dataset already: a rewrite in flight is stopped
+    // (its temporary file removed), as Redis kills its child.
+    let aof_ready = store.aof.as_ref().is_some_and(|a| !a.waiting_rewrite);
+    if aof_ready && store.aof_rewrite_in_progress {
+        tracing::warn!("There is a background AOF rewrite in progress. Stopping it!");
+        crate::persist::aof_files::abandon_background_rewrite(store);
     }
     store.flush_feed();
     if let Some(aof) = store.aof.as_mut() {
