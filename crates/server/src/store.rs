@@ -33,6 +33,9 @@ pub(crate) struct Stats {
     pub used_memory_peak: usize,
     /// Samples of (time ms, total commands) for instantaneous_ops_per_sec.
     pub ops_samples: Vec<(u64, u64)>,
+    /// Background snapshots started (BGSAVE, AOF rewrite): what Redis forks a child
+    /// for, so INFO total_forks counts them as Redis's tools expect.
+    pub total_forks: u64,
 }
 
 impl Stats {

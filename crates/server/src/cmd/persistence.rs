@@ -25,6 +25,9 @@ fn save(ctx: &mut Ctx, _args: &[Bytes]) -> CmdResult {
 }
 
 /// BGSAVE [SCHEDULE] — saves from copy-on-write snapshots while clients keep being served.
+/// Redis runs one background job at a time and none from a transaction: during an AOF
+/// rewrite it refuses (or, with SCHEDULE, schedules), inside EXEC it schedules; the cron
+/// starts a scheduled save once nothing runs.
 fn bgsave(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
     let schedule = match args.get(1) {
         None => false,
@@ -32,11 +35,17 @@ fn bgsave(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
         Some(_) => return Err(super::err::SYNTAX),
     };
     if ctx.store.saving.bgsave_in_progress {
-        if schedule {
+        return Err(Reply::err("ERR Background save already in progress"));
+    }
+    if ctx.store.aof_rewrite_in_progress || ctx.client.in_exec {
+        if schedule || ctx.client.in_exec {
             ctx.store.saving.scheduled = true;
             return Ok(Reply::status("Background saving scheduled"));
         }
-        return Err(Reply::err("ERR Background save already in progress"));
+        return Err(Reply::err(
+            "ERR Another child process is active (AOF?): can't BGSAVE right now. \
+             Use BGSAVE SCHEDULE in order to schedule a BGSAVE whenever possible.",
+        ));
     }
     crate::persist::saving::start_bgsave(ctx.store).map_err(Reply::error)?;
     Ok(Reply::status("Background saving started"))
@@ -52,8 +61,9 @@ fn bgrewriteaof(ctx: &mut Ctx, _args: &[Bytes]) -> CmdResult {
             "ERR Background append only file rewriting already in progress",
         ));
     }
-    // Redis runs one child at a time: during a BGSAVE the rewrite waits its turn.
-    if ctx.store.saving.bgsave_in_progress {
+    // Redis runs one child at a time and forks none inside EXEC: during a BGSAVE or a
+    // transaction the rewrite waits for the cron.
+    if ctx.store.saving.bgsave_in_progress || ctx.client.in_exec {
         ctx.store.saving.aof_rewrite_scheduled = true;
         ctx.store.saving.aof_rewrite_failures = 0;
         return Ok(Reply::status(

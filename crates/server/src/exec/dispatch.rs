@@ -477,7 +477,9 @@ fn call_from(ctx: &mut Ctx, cmd: &'static Command, args: &[Bytes], started_ns: u
     let touched = ctx.touched.take();
     // A non-write command propagates only what it asks to (PFCOUNT rewriting its cached
     // cardinality); EVAL/FCALL are MAY_REPLICATE too, but their effects went out already.
-    let changed = ctx.store.dirty != dirty_before && (cmd.has(flags::WRITE) || rewritten.is_some());
+    let forced = std::mem::take(&mut ctx.force_propagate);
+    let changed =
+        forced || ctx.store.dirty != dirty_before && (cmd.has(flags::WRITE) || rewritten.is_some());
     if changed || signalled {
         match touched {
             Some(keys) => {

@@ -217,8 +217,10 @@ pub(crate) fn write_snapshot_commands(
     functions: &[Bytes],
     now_ms: u64,
     timestamp: bool,
+    control: &super::save_control::SaveControl,
 ) -> std::io::Result<()> {
-    let mut out = BufWriter::new(File::create(path)?);
+    let mut out = BufWriter::new(control.create(path)?);
+    let mut count = 0u64;
     if timestamp {
         out.write_all(format!("#TS:{}\r\n", now_ms / 1000).as_bytes())?;
     }
@@ -248,6 +250,15 @@ pub(crate) fn write_snapshot_commands(
         out.write_all(&buf)?;
         let mut err = None;
         db.for_each(now_ms, |key, entry, expire_at| {
+            if err.is_some() {
+                return;
+            }
+            if control.flag().load(std::sync::atomic::Ordering::Relaxed) {
+                err = Some(super::save_control::aborted_error());
+                return;
+            }
+            count += 1;
+            super::rdb::save_key_delay(count);
             buf.clear();
             rebuild_commands(&mut buf, key, entry, expire_at);
             if let Err(e) = out.write_all(&buf) {

@@ -6,11 +6,13 @@
 
 use super::aof::{parse_aof, replay, write_snapshot_commands, AofWriter, FsyncPolicy};
 use super::manifest::{self, Manifest};
+use super::save_control::SaveControl;
 use crate::store::{now_ms, Store};
 use bytes::Bytes;
 use rubra_keyspace::{Db, DbSnapshot};
 use std::fs::{File, OpenOptions};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Instant;
 
 /// The AOF directory: `dir`/`appenddirname`.
@@ -252,17 +254,19 @@ fn install_dbs(store: &mut Store, dbs: Vec<Db>) {
     }
 }
 
-/// Writes a base file at `path`: an RDB, or the commands that rebuild the dataset.
+/// Writes a base file at `path`: an RDB, or the commands that rebuild the dataset;
+/// `control` stops it (a background rewrite abandoned, as Redis kills its child).
 pub(crate) fn write_base(
     path: &Path,
     snap: (&[DbSnapshot], &[Bytes]),
     (rdb, timestamp): (bool, bool),
     repl: (&str, u64),
+    control: &SaveControl,
 ) -> std::io::Result<()> {
     if rdb {
-        super::rdb::save_file(path, snap, repl.0, repl.1, now_ms()).map(|_| ())
+        super::rdb::save_file_controlled(path, snap, repl, now_ms(), control).map(|_| ())
     } else {
-        write_snapshot_commands(path, snap.0, snap.1, now_ms(), timestamp)
+        write_snapshot_commands(path, snap.0, snap.1, now_ms(), timestamp, control)
     }
 }
 
@@ -291,6 +295,7 @@ fn open_on_start(store: &mut Store, mut m: Manifest) -> Result<(), String> {
             (&snaps, &functions),
             base_format(store),
             (&repl.0, repl.1),
+            &SaveControl::default(),
         )
         .map_err(|e| format!("Write error writing append only file on disk: {e}"))?;
         tracing::info!("Creating AOF base file {base} on server start");
@@ -416,7 +421,10 @@ pub(crate) fn start_background_rewrite(store: &mut Store) -> Result<(), String> 
     store.saving.aof_rewrite_scheduled = false;
     store.saving.aof_rewrite_started_ms = now_ms();
     let tmp = temp_base(store, "bg-");
+    let control = Arc::new(SaveControl::default());
+    store.saving.aof_rewrite_control = Some(control.clone());
     let job = crate::persist::jobs::Job::RewriteAof {
+        control,
         snapshots: store.dbs.iter().map(|db| db.snapshot()).collect(),
         functions: store.scripts.library_codes(),
         tmp,
@@ -430,6 +438,7 @@ pub(crate) fn start_background_rewrite(store: &mut Store) -> Result<(), String> 
         store.aof_rewrite_in_progress = false;
         return Err("ERR background jobs are not available".into());
     }
+    store.stats.total_forks += 1;
     tracing::info!("Background append only file rewriting started");
     Ok(())
 }
@@ -438,8 +447,12 @@ pub(crate) fn start_background_rewrite(store: &mut Store) -> Result<(), String> 
 /// discarded when it ends.
 pub(crate) fn abandon_background_rewrite(store: &mut Store) {
     store.saving.aof_rewrite_generation += 1;
+    if let Some(control) = store.saving.aof_rewrite_control.take() {
+        control.abort();
+    }
     if store.aof_rewrite_in_progress {
-        tracing::info!("Killing running AOF rewrite");
+        // Redis's words (its rewrite is a child process; ours a thread, stopped here).
+        tracing::info!("Killing running AOF rewrite child (the rewrite thread)");
         store.aof_rewrite_in_progress = false;
     }
 }
@@ -528,7 +541,14 @@ pub(crate) fn rewrite_now(store: &mut Store) -> Result<(), String> {
     let functions = store.scripts.library_codes();
     let format = base_format(store);
     let repl = (store.feed.replid.clone(), store.feed.offset);
-    if let Err(e) = write_base(&tmp, (&snapshots, &functions), format, (&repl.0, repl.1)) {
+    let control = SaveControl::default();
+    if let Err(e) = write_base(
+        &tmp,
+        (&snapshots, &functions),
+        format,
+        (&repl.0, repl.1),
+        &control,
+    ) {
         fail_rewrite(store, &tmp);
         return Err(format!("writing {}: {e}", tmp.display()));
     }

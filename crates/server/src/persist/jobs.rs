@@ -14,6 +14,8 @@ pub(crate) enum Job {
     /// Write `snapshots` to `tmp` as a new AOF base (RDB or commands), then make it the
     /// manifest's base (persist::aof_files).
     RewriteAof {
+        /// Its stop switch, also held by the store (SaveState::aof_rewrite_control).
+        control: Arc<crate::persist::save_control::SaveControl>,
         snapshots: Vec<DbSnapshot>,
         /// Function libraries' sources (the RDB's functions section, or FUNCTION LOAD
         /// commands written first).
@@ -40,6 +42,8 @@ pub(crate) enum Job {
     },
     /// Write `snapshots` as an RDB file at `path` (BGSAVE), then record the result.
     SaveRdb {
+        /// Its stop switch, also held by the store (SaveState::bgsave_control).
+        control: Arc<crate::persist::save_control::SaveControl>,
         snapshots: Vec<DbSnapshot>,
         /// Function libraries' sources (the RDB's functions section).
         functions: Vec<bytes::Bytes>,
@@ -93,6 +97,7 @@ pub(crate) async fn run(server: Arc<Server>, mut rx: mpsc::UnboundedReceiver<Job
                 ));
             }
             Job::SaveRdb {
+                control,
                 snapshots,
                 functions,
                 path,
@@ -101,22 +106,24 @@ pub(crate) async fn run(server: Arc<Server>, mut rx: mpsc::UnboundedReceiver<Job
             } => {
                 let server = server.clone();
                 tokio::spawn(async move {
+                    let stop = control.clone();
                     let result = tokio::task::spawn_blocking(move || {
-                        crate::persist::rdb::save_file(
+                        crate::persist::rdb::save_file_controlled(
                             &path,
                             (&snapshots, &functions),
-                            &replid,
-                            offset,
+                            (&replid, offset),
                             now_ms(),
+                            &stop,
                         )
                         .map_err(|e| format!("{}: {e}", path.display()))
                     })
                     .await
                     .unwrap_or_else(|e| Err(e.to_string()));
-                    crate::persist::saving::finish_bgsave(&mut server.lock(), result);
+                    crate::persist::saving::finish_bgsave(&mut server.lock(), &control, result);
                 });
             }
             Job::RewriteAof {
+                control,
                 snapshots,
                 functions,
                 tmp,
@@ -133,6 +140,7 @@ pub(crate) async fn run(server: Arc<Server>, mut rx: mpsc::UnboundedReceiver<Job
                         (&snapshots, &functions),
                         format,
                         (&replid, offset),
+                        &control,
                     )
                 })
                 .await;
@@ -166,6 +174,7 @@ fn finish_aof_rewrite(
         return;
     }
     store.aof_rewrite_in_progress = false;
+    store.saving.aof_rewrite_control = None;
     store.saving.aof_last_rewrite_secs =
         (now_ms().saturating_sub(store.saving.aof_rewrite_started_ms) / 1000) as i64;
     let result = match written {

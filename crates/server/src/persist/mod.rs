@@ -6,4 +6,5 @@ pub(crate) mod aof_files;
 pub(crate) mod jobs;
 pub(crate) mod manifest;
 pub(crate) mod rdb;
+pub(crate) mod save_control;
 pub(crate) mod saving;

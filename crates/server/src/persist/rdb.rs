@@ -12,7 +12,7 @@ use rubra_persistence::{
 use rubra_resp::Reply;
 use std::io::Write;
 use std::path::Path;
-use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::sync::mpsc;
 use std::time::Duration;
 
@@ -42,6 +42,12 @@ fn key_delay(delay: &AtomicI64, count: u64) {
     if sleep > 0 {
         std::thread::sleep(Duration::from_micros(sleep));
     }
+}
+
+/// The per-key `rdb-key-save-delay` for the other snapshot writers (an AOF rewrite in
+/// the command format; Redis applies it there too). `count` numbers the keys.
+pub(crate) fn save_key_delay(count: u64) {
+    key_delay(&KEY_SAVE_DELAY_US, count);
 }
 
 /// Our value in the RDB model.
@@ -214,10 +220,23 @@ pub(crate) fn from_rdb(value: RdbValue) -> Option<Value> {
 /// until its primary deletes them.
 pub(crate) fn write_rdb<W: Write>(
     out: W,
-    (dbs, functions): (&[DbSnapshot], &[Bytes]),
+    snap: (&[DbSnapshot], &[Bytes]),
     replid: &str,
     offset: u64,
     now_ms: u64,
+) -> std::io::Result<W> {
+    static NEVER: AtomicBool = AtomicBool::new(false);
+    write_rdb_until(out, snap, (replid, offset), now_ms, &NEVER)
+}
+
+/// `write_rdb` that gives up (with `save_control::aborted_error`) once `stop` is set,
+/// checked before each key: a BGSAVE that FLUSHALL or SHUTDOWN aborts.
+pub(crate) fn write_rdb_until<W: Write>(
+    out: W,
+    (dbs, functions): (&[DbSnapshot], &[Bytes]),
+    (replid, offset): (&str, u64),
+    now_ms: u64,
+    stop: &AtomicBool,
 ) -> std::io::Result<W> {
     /// Gives this thread's compression table back when the snapshot is written or fails
     /// (see `rubra_persistence::release_scratch`).
@@ -253,6 +272,10 @@ pub(crate) fn write_rdb<W: Write>(
         w.select_db(i, db.len() as u64, db.expires_len() as u64)?;
         db.for_each(0, |k, e, expire_at| {
             if failure.is_some() {
+                return;
+            }
+            if stop.load(Ordering::Relaxed) {
+                failure = Some(super::save_control::aborted_error());
                 return;
             }
             count += 1;
@@ -516,20 +539,37 @@ pub(crate) fn save_file(
     offset: u64,
     now_ms: u64,
 ) -> std::io::Result<u64> {
-    let tmp = path.with_file_name(format!("temp-{}-{}.rdb", std::process::id(), now_ms));
+    let control = super::save_control::SaveControl::default();
+    save_file_controlled(path, dbs, (replid, offset), now_ms, &control)
+}
+
+/// `save_file` for a BGSAVE that `control` may abort: the temporary file is created and
+/// installed through it, and the encoder stops when it is set.
+pub(crate) fn save_file_controlled(
+    path: &Path,
+    dbs: (&[DbSnapshot], &[Bytes]),
+    repl: (&str, u64),
+    now_ms: u64,
+    control: &super::save_control::SaveControl,
+) -> std::io::Result<u64> {
+    // Unique within the process, so an aborted save still winding down and the next
+    // one never share a file.
+    static SEQ: AtomicU64 = AtomicU64::new(0);
+    let seq = SEQ.fetch_add(1, Ordering::Relaxed);
+    let tmp = path.with_file_name(format!("temp-{}-{now_ms}-{seq}.rdb", std::process::id()));
     let result = (|| {
-        let file = std::fs::File::create(&tmp)?;
-        let out = write_rdb(
+        let file = control.create(&tmp)?;
+        let out = write_rdb_until(
             std::io::BufWriter::with_capacity(1 << 20, file),
             dbs,
-            replid,
-            offset,
+            repl,
             now_ms,
+            control.flag(),
         )?;
         let file = out.into_inner().map_err(|e| e.into_error())?;
         file.sync_all()?;
         let size = file.metadata()?.len();
-        std::fs::rename(&tmp, path)?;
+        control.install(&tmp, path)?;
         if let Some(dir) = path.parent() {
             if let Ok(d) = std::fs::File::open(if dir.as_os_str().is_empty() {
                 Path::new(".")

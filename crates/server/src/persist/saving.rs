@@ -4,8 +4,10 @@
 //! so clients keep being served while the file is written.
 
 use crate::persist::jobs::Job;
+use crate::persist::save_control::SaveControl;
 use crate::store::{now_ms, Store};
 use std::path::PathBuf;
+use std::sync::Arc;
 
 /// What INFO persistence reports about RDB saves.
 #[derive(Debug, Clone)]
@@ -18,8 +20,12 @@ pub(crate) struct SaveState {
     pub changes_at_start: u64,
     /// Unix ms of the last failed attempt; Redis waits before retrying a failed auto-save.
     pub last_failure_ms: u64,
-    /// Set by BGSAVE SCHEDULE while an AOF rewrite runs.
+    /// Set by BGSAVE SCHEDULE while an AOF rewrite runs, or BGSAVE in a transaction.
     pub scheduled: bool,
+    /// The running BGSAVE's stop switch (FLUSHALL and SHUTDOWN abort it).
+    pub bgsave_control: Option<Arc<SaveControl>>,
+    /// The running background AOF rewrite's stop switch (an abandoned rewrite stops).
+    pub aof_rewrite_control: Option<Arc<SaveControl>>,
     /// Keys the last RDB load at start-up dropped as expired, and kept (INFO
     /// rdb_last_load_keys_expired / rdb_last_load_keys_loaded).
     pub last_load_expired: u64,
@@ -63,6 +69,8 @@ impl Default for SaveState {
             changes_at_start: 0,
             last_failure_ms: 0,
             scheduled: false,
+            bgsave_control: None,
+            aof_rewrite_control: None,
             last_load_expired: 0,
             last_load_loaded: 0,
             aof_rewrites: 0,
@@ -175,7 +183,10 @@ pub(crate) fn start_bgsave(store: &mut Store) -> Result<(), String> {
         return Err("ERR background jobs are not available".into());
     };
     let snapshots = store.dbs.iter().map(|d| d.snapshot()).collect();
+    let control = Arc::new(SaveControl::default());
+    store.saving.bgsave_control = Some(control.clone());
     let job = Job::SaveRdb {
+        control,
         snapshots,
         functions: store.scripts.library_codes(),
         path: rdb_path(store),
@@ -185,16 +196,31 @@ pub(crate) fn start_bgsave(store: &mut Store) -> Result<(), String> {
     store.saving.bgsave_in_progress = true;
     store.saving.bgsave_started_ms = now_ms();
     store.saving.changes_at_start = store.dirty;
+    store.stats.total_forks += 1;
     if jobs.send(job).is_err() {
         store.saving.bgsave_in_progress = false;
+        store.saving.bgsave_control = None;
         return Err("ERR background jobs are not available".into());
     }
     Ok(())
 }
 
-/// Records the end of a background save.
-pub(crate) fn finish_bgsave(store: &mut Store, result: Result<u64, String>) {
+/// Records the end of the background save `control` stops (nothing if it was aborted:
+/// `abort_bgsave` recorded that).
+pub(crate) fn finish_bgsave(
+    store: &mut Store,
+    control: &Arc<SaveControl>,
+    result: Result<u64, String>,
+) {
     let s = &mut store.saving;
+    if !s
+        .bgsave_control
+        .as_ref()
+        .is_some_and(|c| Arc::ptr_eq(c, control))
+    {
+        return;
+    }
+    s.bgsave_control = None;
     s.bgsave_in_progress = false;
     s.last_bgsave_secs = (now_ms().saturating_sub(s.bgsave_started_ms) / 1000) as i64;
     match result {
@@ -212,10 +238,51 @@ pub(crate) fn finish_bgsave(store: &mut Store, result: Result<u64, String>) {
     }
 }
 
+/// Stops the running BGSAVE, as Redis's FLUSHALL and SHUTDOWN kill its child: the
+/// temporary file is removed, the save counts as neither done nor failed (the changes
+/// stay unsaved, rdb_last_bgsave_status keeps its value) and a new one may start at once.
+/// Nothing happens if none runs or its file is already in place (it completed).
+pub(crate) fn abort_bgsave(store: &mut Store) {
+    let s = &mut store.saving;
+    let Some(control) = s.bgsave_control.as_ref() else {
+        return;
+    };
+    if !control.abort() {
+        return;
+    }
+    s.bgsave_control = None;
+    s.bgsave_in_progress = false;
+    s.last_bgsave_secs = (now_ms().saturating_sub(s.bgsave_started_ms) / 1000) as i64;
+    tracing::warn!("Background saving aborted: its temporary file is removed");
+}
+
+/// FLUSHALL's persistence steps after the flush (Redis's flushAllDataAndResetRDB): the
+/// running BGSAVE (of the old data) is aborted and, with save rules set, the now empty
+/// dataset is saved at once, which leaves no unsaved changes.
+pub(crate) fn after_flushall(store: &mut Store) {
+    abort_bgsave(store);
+    if !save_rules(store).is_empty() {
+        if let Err(e) = save_now(store) {
+            tracing::error!(error = %e, "saving after FLUSHALL failed");
+        }
+    }
+}
+
 /// The last steps before the process exits (SHUTDOWN, SIGTERM): flush the AOF, save an
 /// RDB file when `save` is Some(true) or, if unspecified, when save rules exist, then
 /// remove the `unixsocket` file, as Redis does (not when a failed save stops the shutdown).
 pub(crate) fn prepare_shutdown(store: &mut Store, save: Option<bool>) -> Result<(), String> {
+    if store.saving.bgsave_in_progress {
+        tracing::warn!("There is a background save in progress. Aborting it!");
+        abort_bgsave(store);
+    }
+    // The AOF on disk holds the whole dataset already: a rewrite in flight is stopped
+    // (its temporary file removed), as Redis kills its child.
+    let aof_ready = store.aof.as_ref().is_some_and(|a| !a.waiting_rewrite);
+    if aof_ready && store.aof_rewrite_in_progress {
+        tracing::warn!("There is a background AOF rewrite in progress. Stopping it!");
+        crate::persist::aof_files::abandon_background_rewrite(store);
+    }
     store.flush_feed();
     if let Some(aof) = store.aof.as_mut() {
         aof.fsync_now()
@@ -242,22 +309,33 @@ pub(crate) fn save_rules(store: &Store) -> Vec<(u64, u64)> {
     words.chunks_exact(2).map(|p| (p[0], p[1])).collect()
 }
 
-/// Called from the cron: starts a BGSAVE when a `save` rule is met (enough changes and
-/// enough time since the last save), waiting 5 s after a failure as Redis does.
+/// Called from the cron: starts a scheduled BGSAVE (BGSAVE SCHEDULE, or BGSAVE in a
+/// transaction) once no background job runs, or a BGSAVE when a `save` rule is met
+/// (enough changes and enough time since the last save); after a failure both wait 5 s,
+/// as Redis does.
 pub(crate) fn autosave_if_due(store: &mut Store, now: u64) {
-    if store.saving.bgsave_in_progress || store.dirty == 0 || store.loading {
+    if store.saving.bgsave_in_progress || store.aof_rewrite_in_progress || store.loading {
         return;
     }
-    if store.saving.last_failure_ms != 0 && now < store.saving.last_failure_ms + 5000 {
+    let retry_ok = store.saving.last_bgsave_ok
+        || store.saving.last_failure_ms == 0
+        || now >= store.saving.last_failure_ms + 5000;
+    if store.saving.scheduled && retry_ok {
+        if let Err(e) = start_bgsave(store) {
+            tracing::error!(error = %e, "the scheduled save failed to start");
+            return;
+        }
+        store.saving.scheduled = false;
+        return;
+    }
+    if store.dirty == 0 || !retry_ok {
         return;
     }
     let elapsed = (now / 1000).saturating_sub(store.lastsave);
-    let due = store.saving.scheduled
-        || save_rules(store)
-            .iter()
-            .any(|&(secs, changes)| store.dirty >= changes && elapsed >= secs);
+    let due = save_rules(store)
+        .iter()
+        .any(|&(secs, changes)| store.dirty >= changes && elapsed >= secs);
     if due {
-        store.saving.scheduled = false;
         tracing::info!(
             changes = store.dirty,
             "save rule met: saving in the background"

@@ -231,6 +231,11 @@ fn switch_aof(ctx: &mut Ctx, on: bool) -> Result<(), String> {
         ctx.store.saving.aof_rewrite_scheduled = true;
         return Ok(());
     }
+    if ctx.client.in_exec {
+        tracing::warn!("AOF was enabled during a transaction. An AOF background was scheduled to start when possible.");
+        ctx.store.saving.aof_rewrite_scheduled = true;
+        return Ok(());
+    }
     if let Err(e) = crate::persist::aof_files::start_background_rewrite(ctx.store) {
         // Redis goes back to AOF_OFF.
         ctx.store.aof = None;

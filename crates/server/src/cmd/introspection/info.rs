@@ -517,7 +517,7 @@ fn stats_fields(s: &crate::store::Store, line: &mut Line) {
             .len(),
     );
     line("latest_fork_usec", &0);
-    line("total_forks", &0);
+    line("total_forks", &s.stats.total_forks);
     // MIGRATE opens a connection per call and keeps none: nothing is cached.
     line("migrate_cached_sockets", &0);
     line("slave_expires_tracked_keys", &0);
