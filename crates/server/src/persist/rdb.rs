@@ -516,7 +516,22 @@ pub(crate) fn save_file(
     offset: u64,
     now_ms: u64,
 ) -> std::io::Result<u64> {
-    let tmp = path.with_file_name(format!("temp-{}-{}.rdb", std::process::id(), now_ms));
+    let tmp = format!("temp-{}-{}.rdb", std::process::id(), now_ms);
+    save_file_as(path, &tmp, dbs, replid, offset, now_ms)
+}
+
+/// `save_file` through the temporary file `tmp_name` (in the same directory): a save in
+/// the foreground uses Redis's own name for it, `temp-<pid>.rdb`.
+pub(crate) fn save_file_as(
+    path: &Path,
+    tmp_name: &str,
+    dbs: (&[DbSnapshot], &[Bytes]),
+    replid: &str,
+    offset: u64,
+    now_ms: u64,
+) -> std::io::Result<u64> {
+    let tmp = path.with_file_name(tmp_name);
+    crate::shutdown::TEMP_RDB_FILES.lock().push(tmp.clone());
     let result = (|| {
         let file = std::fs::File::create(&tmp)?;
         let out = write_rdb(
@@ -544,6 +559,7 @@ pub(crate) fn save_file(
     if result.is_err() {
         let _ = std::fs::remove_file(&tmp);
     }
+    crate::shutdown::TEMP_RDB_FILES.lock().retain(|f| *f != tmp);
     result
 }
 
