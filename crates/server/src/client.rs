@@ -456,6 +456,8 @@ pub(crate) struct PauseState {
     pub all: bool,
     /// FAILOVER holds commands that may replicate until it ends (no end time).
     pub failover: bool,
+    /// A shutdown waiting for replicas holds the same commands, also with no end time.
+    pub shutdown: bool,
     pub watch: tokio::sync::watch::Sender<u64>,
     /// Clients whose connection holds a command back until a pause ends. Redis 7.0 blocks
     /// such a client (BLOCKED_POSTPONE): it counts in INFO blocked_clients and shows the
@@ -469,6 +471,7 @@ impl Default for PauseState {
             end_ms: 0,
             all: false,
             failover: false,
+            shutdown: false,
             watch: tokio::sync::watch::channel(0).0,
             postponed: Default::default(),
         }
@@ -497,6 +500,18 @@ impl PauseState {
     pub(crate) fn hold_writes_for_failover(&mut self, on: bool) {
         self.failover = on;
         self.watch.send_modify(|v| *v += 1);
+    }
+
+    /// A shutdown starts (true) or stops (false) waiting for its replicas, holding writes
+    /// meanwhile as Redis's PAUSE_DURING_SHUTDOWN.
+    pub(crate) fn hold_writes_for_shutdown(&mut self, on: bool) {
+        self.shutdown = on;
+        self.watch.send_modify(|v| *v += 1);
+    }
+
+    /// Whether writes are held with no end time (a failover or a shutdown in progress).
+    pub(crate) fn writes_held(&self) -> bool {
+        self.failover || self.shutdown
     }
 
     /// CLIENT UNPAUSE.

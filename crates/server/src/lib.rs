@@ -18,6 +18,7 @@ mod persist;
 mod repl;
 mod script;
 mod server;
+mod shutdown;
 mod store;
 mod syscheck;
 mod tls;

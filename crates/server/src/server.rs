@@ -161,7 +161,7 @@ pub(crate) async fn run(
     crate::cluster::driver::replicate_if_loaded_as_replica(&mut server.lock());
     tokio::spawn(crate::persist::jobs::run(server.clone(), jobs_rx));
     tokio::spawn(cron(server.clone()));
-    tokio::spawn(stop_on_sigterm(server.clone()));
+    crate::shutdown::listen_for_signals();
     if let Err(e) = crate::cluster::bus::start(&server).await {
         // Through the log (the logfile when one is set), as Redis's serverLog: its
         // cluster test harness counts any stderr output of an instance as a failure.
@@ -230,33 +230,6 @@ fn start_replication_if_configured(server: &Server) {
     }
 }
 
-/// SIGTERM/SIGINT stop the node as Redis does: a final RDB save when save rules are
-/// configured, the AOF flushed and fsynced, then exit 0.
-async fn stop_on_sigterm(server: Arc<Server>) {
-    use tokio::signal::unix::{signal, SignalKind};
-    let (Ok(mut term), Ok(mut int)) = (
-        signal(SignalKind::terminate()),
-        signal(SignalKind::interrupt()),
-    ) else {
-        tracing::warn!("cannot install signal handlers");
-        return;
-    };
-    tokio::select! {
-        _ = term.recv() => {}
-        _ = int.recv() => {}
-    }
-    tracing::info!("received a stop signal: shutting down");
-    let mut store = server.lock();
-    let code = match crate::persist::saving::prepare_shutdown(&mut store, None) {
-        Ok(()) => 0,
-        Err(e) => {
-            tracing::error!(error = %e, "final save failed");
-            1
-        }
-    };
-    std::process::exit(code);
-}
-
 /// Periodic work, `hz` times per second.
 async fn cron(server: Arc<Server>) {
     let mut last_clients_scan = 0;
@@ -274,6 +247,7 @@ async fn cron(server: Arc<Server>) {
             continue;
         }
         let now = now_ms();
+        crate::shutdown::tick(&mut store, now);
         // A pause's end is a time: the databases learn of it here (and from CLIENT
         // PAUSE / UNPAUSE at once).
         store.sync_expiry_mode(now);

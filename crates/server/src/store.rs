@@ -117,6 +117,8 @@ pub(crate) struct Store {
     /// DEBUG PAUSE-CRON 1 stops the cron's periodic work (tests that must see what a
     /// command alone does, e.g. the tracking table limit, use it, as with Redis).
     pub pause_cron: bool,
+    /// A shutdown waiting for replicas (SHUTDOWN, or a stop signal via the cron).
+    pub shutdown: crate::shutdown::Shutdown,
     /// DEBUG SET-DISABLE-DENY-SCRIPTS 1 lets scripts call commands flagged NOSCRIPT (test
     /// suites use it to reach DEBUG PROTOCOL from Lua), as Redis's debug knob does.
     pub script_deny_disabled: bool,
@@ -222,6 +224,7 @@ impl Store {
             tls: Default::default(),
             active_expire: true,
             pause_cron: false,
+            shutdown: Default::default(),
             script_deny_disabled: false,
         }
     }
@@ -306,7 +309,8 @@ impl Store {
     /// FAILOVER): Redis deletes no expired key then, so a paused primary's dataset and
     /// replication stream stay still. Active expiry skips such databases too.
     pub(crate) fn sync_expiry_mode(&mut self, now: u64) {
-        let hold = self.replication.is_replica() || self.pause.active(now) || self.pause.failover;
+        let hold =
+            self.replication.is_replica() || self.pause.active(now) || self.pause.writes_held();
         for db in &mut self.dbs {
             db.replica_mode = hold;
         }

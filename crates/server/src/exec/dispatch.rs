@@ -660,7 +660,7 @@ pub(crate) fn write_pause(
         return None;
     }
     // The common case, nothing paused and no cluster: no clock read, no command lookup.
-    if store.pause.end_ms == 0 && !store.pause.failover && store.cluster.is_none() {
+    if store.pause.end_ms == 0 && !store.pause.writes_held() && store.cluster.is_none() {
         return None;
     }
     let now = now_ms();
@@ -672,8 +672,9 @@ pub(crate) fn write_pause(
     if store.pause.active(now) && (store.pause.all || may_replicate(store, client, cmd, args)) {
         return Some((store.pause.end_ms, store.pause.watch.subscribe()));
     }
-    // FAILOVER: writes wait until it ends (the watch ticks then); look again each second.
-    if store.pause.failover && may_replicate(store, client, cmd, args) {
+    // FAILOVER or a shutdown waiting for replicas: writes wait until it ends (the watch
+    // ticks then); look again each second.
+    if store.pause.writes_held() && may_replicate(store, client, cmd, args) {
         return Some((now + 1000, store.pause.watch.subscribe()));
     }
     let driver = store.cluster.as_deref()?;

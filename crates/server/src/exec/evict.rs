@@ -45,7 +45,7 @@ pub(crate) fn make_room(store: &mut Store) -> bool {
 /// included.
 fn safe_to_evict(store: &Store) -> bool {
     let now = crate::store::now_ms();
-    if store.pause.active(now) || store.pause.failover {
+    if store.pause.active(now) || store.pause.writes_held() {
         return false;
     }
     !(store.replication.is_replica() && store.config.get_value("replica-ignore-maxmemory") == "yes")

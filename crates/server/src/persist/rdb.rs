@@ -530,20 +530,28 @@ impl Write for ChunkSink {
     }
 }
 
-/// Writes an RDB file atomically: a temporary file in the same directory, fsync, then
-/// rename over `path`, so a crash never leaves a half-written dump.rdb behind.
-pub(crate) fn save_file(
+/// Writes an RDB file atomically through the temporary file `tmp_name` (same directory),
+/// fsync, then rename over `path`, so a crash never leaves a half-written dump.rdb behind.
+/// A save in the foreground uses Redis's own name for it, `temp-<pid>.rdb`.
+pub(crate) fn save_file_as(
     path: &Path,
+    tmp_name: &str,
     dbs: (&[DbSnapshot], &[Bytes]),
-    replid: &str,
-    offset: u64,
+    repl: (&str, u64),
     now_ms: u64,
 ) -> std::io::Result<u64> {
     let control = super::save_control::SaveControl::default();
-    save_file_controlled(path, dbs, (replid, offset), now_ms, &control)
+    write_through(
+        path,
+        path.with_file_name(tmp_name),
+        dbs,
+        repl,
+        now_ms,
+        &control,
+    )
 }
 
-/// `save_file` for a BGSAVE that `control` may abort: the temporary file is created and
+/// An RDB save for a BGSAVE that `control` may abort: the temporary file is created and
 /// installed through it, and the encoder stops when it is set.
 pub(crate) fn save_file_controlled(
     path: &Path,
@@ -557,6 +565,20 @@ pub(crate) fn save_file_controlled(
     static SEQ: AtomicU64 = AtomicU64::new(0);
     let seq = SEQ.fetch_add(1, Ordering::Relaxed);
     let tmp = path.with_file_name(format!("temp-{}-{now_ms}-{seq}.rdb", std::process::id()));
+    write_through(path, tmp, dbs, repl, now_ms, control)
+}
+
+/// The body of every RDB save: write `tmp`, fsync, install it as `path` through `control`
+/// (a second SIGINT removes `tmp` on its way out: see `crate::shutdown`).
+fn write_through(
+    path: &Path,
+    tmp: std::path::PathBuf,
+    dbs: (&[DbSnapshot], &[Bytes]),
+    repl: (&str, u64),
+    now_ms: u64,
+    control: &super::save_control::SaveControl,
+) -> std::io::Result<u64> {
+    crate::shutdown::TEMP_RDB_FILES.lock().push(tmp.clone());
     let result = (|| {
         let file = control.create(&tmp)?;
         let out = write_rdb_until(
@@ -584,6 +606,7 @@ pub(crate) fn save_file_controlled(
     if result.is_err() {
         let _ = std::fs::remove_file(&tmp);
     }
+    crate::shutdown::TEMP_RDB_FILES.lock().retain(|f| *f != tmp);
     result
 }
 

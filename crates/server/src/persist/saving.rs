@@ -167,7 +167,9 @@ pub(crate) fn save_now(store: &mut Store) -> Result<(), String> {
     let changes = store.dirty;
     let (replid, offset) = (store.feed.replid.clone(), store.feed.offset);
     let functions = store.scripts.library_codes();
-    crate::persist::rdb::save_file(&path, (&snapshots, &functions), &replid, offset, now_ms())
+    let tmp = format!("temp-{}.rdb", std::process::id());
+    let data = (&snapshots[..], &functions[..]);
+    crate::persist::rdb::save_file_as(&path, &tmp, data, (&replid, offset), now_ms())
         .map_err(|e| format!("{}: {e}", path.display()))?;
     store.dirty -= changes.min(store.dirty);
     store.lastsave = now_ms() / 1000;

@@ -50,7 +50,7 @@ pub(crate) fn ping_replicas_if_due(store: &mut crate::store::Store, now_ms: u64)
     if !(now_ms / 1000).is_multiple_of(period) {
         return;
     }
-    let failover_pause = store.pause.failover
+    let failover_pause = store.pause.writes_held()
         || store
             .cluster
             .as_ref()

@@ -114,7 +114,12 @@ pub(super) fn info_section(ctx: &mut Ctx, section: &str, out: &mut String) {
     match section {
         "server" => server_fields(s, now, &mut line),
         "clients" => {
-            line("connected_clients", &s.clients.len());
+            // Replicas are not counted, as in Redis (clients minus slaves).
+            let replicas = s.replication.replicas.len();
+            line(
+                "connected_clients",
+                &s.clients.len().saturating_sub(replicas),
+            );
             line("cluster_connections", &0);
             line("maxclients", &s.config.maxclients);
             let max_in = s
@@ -279,6 +284,9 @@ fn server_fields(s: &crate::store::Store, now: u64, line: &mut Line) {
     );
     line("config_file", &s.config.get_value("config-file-path"));
     line("io_threads_active", &0);
+    if let Some(ms) = crate::shutdown::remaining_ms(s, crate::store::now_ms()) {
+        line("shutdown_in_milliseconds", &ms);
+    }
     line("rubra_version", &env!("CARGO_PKG_VERSION"));
 }
 
@@ -378,7 +386,17 @@ fn memory_fields(s: &crate::store::Store, line: &mut Line) {
     line("mem_fragmentation_bytes", &(rss as i64 - used as i64));
     line("mem_not_counted_for_evict", &0);
     line("mem_replication_backlog", &backlog);
-    line("mem_total_replication_buffers", &backlog);
+    // Redis 7.0 shares one buffer between the backlog and the replicas' output: it holds
+    // whatever the backlog or the slowest replica still needs. Ours are the backlog and
+    // each replica's queued stream, so the larger of them is the same figure.
+    let slowest = s
+        .replication
+        .replicas
+        .keys()
+        .filter_map(|&id| s.clients.pending_out(id))
+        .max()
+        .unwrap_or(0);
+    line("mem_total_replication_buffers", &backlog.max(slowest));
     line("mem_clients_slaves", &0);
     line("mem_clients_normal", &0);
     line("mem_cluster_links", &0);

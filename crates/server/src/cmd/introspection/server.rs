@@ -463,29 +463,41 @@ fn memory_doctor(ctx: &mut Ctx) -> String {
     format!("Memory report:\n\n{}\n", findings.join("\n\n"))
 }
 
-/// SHUTDOWN [NOSAVE|SAVE] [NOW] [FORCE] — flushes the AOF, saves an RDB file when asked
-/// or when save rules exist (unless NOSAVE), and exits. A failed save refuses to stop
-/// unless FORCE, as in Redis, so data is not silently lost.
+/// SHUTDOWN [NOSAVE|SAVE] [NOW] [FORCE] [ABORT] — Redis 7.0's sequence (see
+/// `crate::shutdown`): waits for lagging replicas unless NOW, saves when asked or when save
+/// rules exist (unless NOSAVE), and exits. A failed save refuses to stop unless FORCE, so
+/// data is not silently lost; ABORT cancels a shutdown in progress.
 pub(super) fn shutdown(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
-    let mut save = None;
-    let mut force = false;
-    for a in &args[1..] {
-        if is(a, "nosave") && save.is_none() {
-            save = Some(false);
-        } else if is(a, "save") && save.is_none() {
-            save = Some(true);
-        } else if is(a, "force") {
-            force = true;
-        } else if !is(a, "now") {
-            return Err(err::SYNTAX);
+    let abort = args[1..].iter().any(|a| is(a, "abort"));
+    let words = args[1..].iter().filter(|a| !is(a, "abort"));
+    let flags = crate::shutdown::Flags::parse(words.map(|a| a.as_ref()))
+        .filter(|f| {
+            let contradicts = f.save && f.nosave;
+            let with_abort = abort && *f != Default::default();
+            let default_word = args[1..].iter().any(|a| is(a, "default"));
+            !(contradicts || with_abort || default_word)
+        })
+        .ok_or(err::SYNTAX)?;
+    if abort {
+        return if crate::shutdown::abort(ctx.store) {
+            Ok(Reply::OK)
+        } else {
+            Err(Reply::err("ERR No shutdown in progress."))
+        };
+    }
+    if !flags.now && ctx.client.no_block {
+        return Err(Reply::err(
+            "ERR SHUTDOWN without NOW or ABORT isn't allowed for DENY BLOCKING client",
+        ));
+    }
+    match crate::shutdown::prepare(ctx.store, flags, ctx.now_ms) {
+        crate::shutdown::Outcome::Exit => crate::shutdown::exit(0),
+        crate::shutdown::Outcome::Failed => {
+            Err(Reply::err("ERR Errors trying to SHUTDOWN. Check logs."))
+        }
+        crate::shutdown::Outcome::Waiting => {
+            crate::shutdown::block_client(ctx.store, ctx.client.id);
+            ctx.block_on(Vec::new(), 0, Reply::Nil)
         }
     }
-    tracing::info!("shutdown requested by client");
-    if let Err(e) = crate::persist::saving::prepare_shutdown(ctx.store, save) {
-        tracing::error!(error = %e, "error preparing to shut down");
-        if !force {
-            return Err(Reply::err("ERR Errors trying to SHUTDOWN. Check logs."));
-        }
-    }
-    std::process::exit(0);
 }
