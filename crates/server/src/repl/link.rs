@@ -197,7 +197,15 @@ async fn handshake(
             } else {
                 store.config.port
             },
-            (store.feed.replid.clone(), store.feed.offset),
+            // With no cached primary (a new dataset was taken in) Redis asks `PSYNC ? -1`.
+            if store.replication.no_cached_primary {
+                ("?".to_string(), "-1".to_string())
+            } else {
+                (
+                    store.feed.replid.clone(),
+                    (store.feed.offset + 1).to_string(),
+                )
+            },
         )
     };
     let failover = crate::repl::failover::in_progress(&server.lock());
@@ -234,8 +242,7 @@ async fn handshake(
         &[b"REPLCONF", b"capa", b"eof", b"capa", b"psync2"],
     )
     .await?;
-    let (cached_id, cached_offset) = cached;
-    let offset_arg = (cached_offset + 1).to_string();
+    let (cached_id, offset_arg) = cached;
     let mut psync: Vec<&[u8]> = vec![b"PSYNC", cached_id.as_bytes(), offset_arg.as_bytes()];
     if failover {
         // Our FAILOVER: the target becomes a primary on this PSYNC.
@@ -278,6 +285,12 @@ async fn handshake(
             db.replica_mode = true;
         }
         store.feed.adopt(replid, offset);
+        // Our replicas followed the dataset we just replaced: they must resync with us
+        // (Redis's replicationAttachToNewMaster, which for a snapshot received in full
+        // before loading, the default, runs only once it is all here: a transfer that
+        // fails midway leaves them attached and our history continuable).
+        crate::repl::role::disconnect_replicas(&mut store);
+        store.replication.no_cached_primary = false;
         store.replication.primary_stream_db = 0;
         if let Err(e) = crate::persist::aof_files::rewrite_now(&mut store) {
             tracing::error!(error = %e, "rewriting the AOF after a full sync failed");
@@ -296,10 +309,7 @@ async fn handshake(
             // Our replicas must learn the new id: drop them, they continue partially
             // under the old one (now our secondary id) and get the new one (Redis
             // disconnects its sub-replicas here too).
-            let ids: Vec<u64> = store.replication.replicas.keys().copied().collect();
-            for id in ids {
-                store.clients.kill(id);
-            }
+            crate::repl::role::disconnect_replicas(&mut store);
         }
         tracing::info!(
             offset = store.feed.offset,
@@ -348,8 +358,15 @@ async fn handshake(
 /// dataset), `loading` otherwise. Either way the old dataset stays in place until the
 /// snapshot is complete, and stays if the sync fails.
 fn begin_full_sync(store: &mut crate::store::Store, replid: &str) {
-    let swapdb = store.config.get_value("repl-diskless-load") == "swapdb";
+    let load = store.config.get_value("repl-diskless-load");
+    let swapdb = load == "swapdb";
     store.replication.offset_unknown = true;
+    // Loading straight from the socket into an empty dataset (`on-empty-db`), Redis
+    // attaches to the new primary before the first byte: a transfer that fails then
+    // leaves no history to continue.
+    if load == "on-empty-db" && store.dbs.iter().all(|d| d.is_empty()) {
+        crate::repl::role::attach_to_new_primary(store);
+    }
     store.replication.sync_load = if swapdb && replid == store.feed.replid {
         SyncLoad::Async
     } else {
