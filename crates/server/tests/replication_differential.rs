@@ -302,6 +302,15 @@ fn forced_failover_facts(bin: &std::path::Path) -> Vec<String> {
     wait_for("the replica to catch up", 10, || {
         link_up(replica.port) && offset(primary.port) == offset(replica.port)
     });
+    // The replica's link is up once it loaded the snapshot, but its primary counts it
+    // online only from its first REPLCONF ACK (after a diskless sync, on rubra-server
+    // and redis-server alike); FAILOVER TO a replica not yet online is refused, and a
+    // replica stopped before that ACK never sends it. This race was the test's
+    // flakiness, on either side.
+    wait_for("the primary to count the replica online", 10, || {
+        info_field(primary.port, "replication", "slave0")
+            .is_some_and(|line| line.contains("state=online"))
+    });
     let role = |port: u16| {
         cli_at(port, &["ROLE"])
             .lines()
@@ -327,6 +336,7 @@ fn forced_failover_facts(bin: &std::path::Path) -> Vec<String> {
         "100",
         "FORCE",
     ]));
+    assert_eq!(facts[1], "OK", "FAILOVER accepted");
     wait_for("the failover to time out", 10, || {
         state(primary.port).as_deref() == Some("failover-in-progress")
     });
@@ -361,7 +371,6 @@ fn forced_failover_facts(bin: &std::path::Path) -> Vec<String> {
 /// completes when a stopped target comes back. Rubra sent the target REPLICAOF NO ONE and
 /// stayed a primary until it answered. Found by redis 7.0.15's integration/failover.
 #[test]
-#[ignore = "flaky on a loaded 2-core CI box: the wait for failover-in-progress timed out once in CI (19c4ee0) and once in about ten local runs, on an unidentified side; run with --ignored"]
 fn a_forced_failover_hands_over_with_psync_failover_as_redis_does() {
     let ours = forced_failover_facts(&rubra_bin());
     let theirs = forced_failover_facts(std::path::Path::new("redis-server"));

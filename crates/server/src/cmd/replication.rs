@@ -117,6 +117,7 @@ fn psync(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
     if ctx.store.failover.is_some() {
         return Err(Reply::err("NOMASTERLINK Can't SYNC while failing over"));
     }
+    refuse_without_primary_link(ctx)?;
     let wanted = int(&args[2]).unwrap_or(-1);
     if wanted > 0 {
         // The replica asks for the byte after its last one, i.e. it holds wanted - 1 bytes.
@@ -137,11 +138,34 @@ fn psync(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
     full_sync(ctx, true)
 }
 
+/// A replica whose own link is not up serves no sync (Redis's syncCommand): what it
+/// holds may be about to be replaced, and a sub-replica that synced now would keep a
+/// history its primary is leaving. The sub-replica retries.
+fn refuse_without_primary_link(ctx: &Ctx) -> Result<(), Reply> {
+    let connected = ctx
+        .store
+        .replication
+        .primary
+        .as_ref()
+        .is_none_or(|p| p.state == crate::repl::state::LinkState::Connected);
+    if connected {
+        Ok(())
+    } else {
+        Err(Reply::err(
+            "NOMASTERLINK Can't SYNC while not connected with my master",
+        ))
+    }
+}
+
 /// SYNC — the old protocol: always a full sync, no +FULLRESYNC line.
 fn sync(ctx: &mut Ctx, _args: &[Bytes]) -> CmdResult {
     if ctx.client.is_replica {
         return Err(Reply::err("ERR Replica already attached"));
     }
+    if ctx.store.failover.is_some() {
+        return Err(Reply::err("NOMASTERLINK Can't SYNC while failing over"));
+    }
+    refuse_without_primary_link(ctx)?;
     full_sync(ctx, false)
 }
 

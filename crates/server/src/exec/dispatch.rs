@@ -208,6 +208,17 @@ fn run(
     }
     // A script command's own flags when its script declares them (Redis's getCommandFlags).
     let eff = crate::script::command_flags(store, cmd, args);
+    // A replica loading its primary's snapshot (INFO loading:1) answers only what may run
+    // while loading, as Redis's processCommand (queued or not; EXEC if any queued command
+    // may not).
+    if !client.is_primary_link
+        && store.replication.sync_load == crate::repl::state::SyncLoad::Loading
+        && (eff & flags::LOADING == 0
+            || (cmd.name == "exec" && queued_any(store, client, |f| f & flags::LOADING == 0)))
+    {
+        let e = Reply::err(crate::script::busy::LOADING);
+        return (reject(store, client, cmd, e), None, None);
+    }
     if client.multi.is_some() && !cmd.has(flags::TX_CONTROL) {
         if cmd.has(flags::NO_MULTI) {
             fail_multi(client);

@@ -197,7 +197,15 @@ async fn handshake(
             } else {
                 store.config.port
             },
-            (store.feed.replid.clone(), store.feed.offset),
+            // With no cached primary (a new dataset was taken in) Redis asks `PSYNC ? -1`.
+            if store.replication.no_cached_primary {
+                ("?".to_string(), "-1".to_string())
+            } else {
+                (
+                    store.feed.replid.clone(),
+                    (store.feed.offset + 1).to_string(),
+                )
+            },
         )
     };
     let failover = crate::repl::failover::in_progress(&server.lock());
@@ -234,8 +242,7 @@ async fn handshake(
         &[b"REPLCONF", b"capa", b"eof", b"capa", b"psync2"],
     )
     .await?;
-    let (cached_id, cached_offset) = cached;
-    let offset_arg = (cached_offset + 1).to_string();
+    let (cached_id, offset_arg) = cached;
     let mut psync: Vec<&[u8]> = vec![b"PSYNC", cached_id.as_bytes(), offset_arg.as_bytes()];
     if failover {
         // Our FAILOVER: the target becomes a primary on this PSYNC.
@@ -257,14 +264,14 @@ async fn handshake(
             .ok_or("bad FULLRESYNC offset")?;
         set_state(server, generation, LinkState::Sync);
         let started = std::time::Instant::now();
-        let count = {
+        let (count, mode) = {
             let mut store = server.lock();
-            if current(&store, generation) {
-                begin_full_sync(&mut store, &replid);
-            }
-            store.dbs.len()
+            let is_current = current(&store, generation);
+            let mode = begin_full_sync(&mut store, &replid, is_current);
+            (store.dbs.len(), mode)
         };
-        let loaded = load_snapshot(stream, &mut buf, count).await;
+        let sync = SyncTarget { server, generation };
+        let loaded = load_snapshot(stream, &mut buf, count, (mode, sync)).await;
         let mut store = server.lock();
         store.replication.sync_load = SyncLoad::Idle;
         if !current(&store, generation) {
@@ -278,6 +285,12 @@ async fn handshake(
             db.replica_mode = true;
         }
         store.feed.adopt(replid, offset);
+        // Our replicas followed the dataset we just replaced: they must resync with us
+        // (Redis's replicationAttachToNewMaster, which for a snapshot received in full
+        // before loading, the default, runs only once it is all here: a transfer that
+        // fails midway leaves them attached and our history continuable).
+        crate::repl::role::disconnect_replicas(&mut store);
+        store.replication.no_cached_primary = false;
         store.replication.primary_stream_db = 0;
         if let Err(e) = crate::persist::aof_files::rewrite_now(&mut store) {
             tracing::error!(error = %e, "rewriting the AOF after a full sync failed");
@@ -296,10 +309,7 @@ async fn handshake(
             // Our replicas must learn the new id: drop them, they continue partially
             // under the old one (now our secondary id) and get the new one (Redis
             // disconnects its sub-replicas here too).
-            let ids: Vec<u64> = store.replication.replicas.keys().copied().collect();
-            for id in ids {
-                store.clients.kill(id);
-            }
+            crate::repl::role::disconnect_replicas(&mut store);
         }
         tracing::info!(
             offset = store.feed.offset,
@@ -341,20 +351,91 @@ async fn handshake(
     result
 }
 
-/// Our primary answered FULLRESYNC with `replid`: until its snapshot is loaded our
-/// offset is unknown (Redis discards its cached primary here, and the cluster then sees
-/// offset 0), and INFO reports the load: `async_loading` with `repl-diskless-load swapdb`
-/// when the snapshot continues the history we hold (Redis then keeps serving the old
-/// dataset), `loading` otherwise. Either way the old dataset stays in place until the
-/// snapshot is complete, and stays if the sync fails.
-fn begin_full_sync(store: &mut crate::store::Store, replid: &str) {
-    let swapdb = store.config.get_value("repl-diskless-load") == "swapdb";
-    store.replication.offset_unknown = true;
-    store.replication.sync_load = if swapdb && replid == store.feed.replid {
-        SyncLoad::Async
-    } else {
-        SyncLoad::Loading
+/// How a full sync's snapshot is taken in (Redis's useDisklessLoad and
+/// `repl-diskless-load`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum LoadMode {
+    /// Received in full first while the old dataset is still served (INFO loading:0,
+    /// master_sync_in_progress:1), then loaded with INFO loading:1 and other commands
+    /// answered -LOADING: `disabled` (the default), or `on-empty-db` with data. Redis
+    /// writes the transfer to a file; it is held in memory here.
+    AfterTransfer,
+    /// Loaded from the socket as it arrives, reported as this from the snapshot's first
+    /// byte: `Loading` (`on-empty-db` into an empty dataset, `swapdb` for another
+    /// history) or `Async` (`swapdb` continuing the history we hold: the old dataset
+    /// keeps being served).
+    FromSocket(SyncLoad),
+}
+
+/// The link a snapshot is loaded for: its load state is set only while it is current.
+#[derive(Clone, Copy)]
+struct SyncTarget<'a> {
+    server: &'a Arc<Server>,
+    generation: u64,
+}
+
+impl SyncTarget<'_> {
+    /// The load starts: INFO reports `load`; `attach` drops our replicas and our history
+    /// (Redis's replicationAttachToNewMaster before loading a received file).
+    fn start_load(&self, load: SyncLoad, attach: bool) {
+        let mut store = self.server.lock();
+        if current(&store, self.generation) {
+            store.replication.sync_load = load;
+            if attach {
+                crate::repl::role::attach_to_new_primary(&mut store);
+            }
+        }
+    }
+}
+
+/// Our primary answered FULLRESYNC with `replid` (`is_current`: for the link REPLICAOF
+/// asked for): until its snapshot is loaded our offset is unknown (the cluster then sees
+/// offset 0). Returns how the snapshot is taken in. The old dataset stays in place until
+/// the snapshot is loaded, and stays if the sync fails.
+fn begin_full_sync(store: &mut crate::store::Store, replid: &str, is_current: bool) -> LoadMode {
+    let load = store.config.get_value("repl-diskless-load");
+    let empty = store.dbs.iter().all(|d| d.is_empty());
+    let mode = match load {
+        "swapdb" if replid == store.feed.replid => LoadMode::FromSocket(SyncLoad::Async),
+        "swapdb" => LoadMode::FromSocket(SyncLoad::Loading),
+        "on-empty-db" if empty => LoadMode::FromSocket(SyncLoad::Loading),
+        _ => LoadMode::AfterTransfer,
     };
+    if !is_current {
+        return mode;
+    }
+    store.replication.offset_unknown = true;
+    // Loading straight from the socket into an empty dataset (`on-empty-db`), Redis
+    // attaches to the new primary before the first byte: a transfer that fails then
+    // leaves no history to continue.
+    if load == "on-empty-db" && empty {
+        crate::repl::role::attach_to_new_primary(store);
+    }
+    mode
+}
+
+/// Receives a whole snapshot of `remaining` bytes, or up to its end `mark`, leaving in
+/// `buf` what follows it. The mark is found as Redis finds it, at the end of what has been
+/// read (a primary sends nothing after it until the replica's first ACK).
+async fn receive_payload(
+    stream: &mut impl ClientStream,
+    buf: &mut BytesMut,
+    remaining: Option<usize>,
+    mark: Option<&[u8]>,
+) -> Result<bytes::Bytes, String> {
+    loop {
+        match (remaining, mark) {
+            (Some(len), _) if buf.len() >= len => return Ok(buf.split_to(len).freeze()),
+            (None, Some(mark)) if buf.ends_with(mark) => {
+                let data = buf.split_to(buf.len() - mark.len()).freeze();
+                buf.clear();
+                return Ok(data);
+            }
+            _ => {}
+        }
+        buf.reserve(256 * 1024);
+        read_more(stream, buf).await?;
+    }
 }
 
 /// Reads the snapshot, in the `$<len>` form or the diskless `$EOF:<mark>` form, loading it
@@ -371,6 +452,7 @@ async fn load_snapshot(
     stream: &mut impl ClientStream,
     buf: &mut BytesMut,
     count: usize,
+    (mode, sync): (LoadMode, SyncTarget<'_>),
 ) -> Result<crate::persist::rdb::Streamed, String> {
     let header = read_line(stream, buf).await?;
     let (mut remaining, mark) = if let Some(mark) = header.strip_prefix("$EOF:") {
@@ -385,6 +467,13 @@ async fn load_snapshot(
             .ok_or_else(|| format!("bad snapshot header: {header}"))?;
         (Some(len), None)
     };
+    let load = match mode {
+        LoadMode::AfterTransfer => {
+            return load_after_transfer(stream, buf, (count, remaining), sync, mark).await
+        }
+        LoadMode::FromSocket(load) => load,
+    };
+    sync.start_load(load, false);
     let (tx, rx) = std::sync::mpsc::channel::<bytes::Bytes>();
     let now = now_ms();
     let mut loader =
@@ -450,6 +539,34 @@ async fn load_snapshot(
             return Err("the snapshot did not end with its EOF mark".into());
         }
         buf.advance(mark.len());
+    }
+    Ok(loaded)
+}
+
+/// [`LoadMode::AfterTransfer`]: receives the snapshot (`mark`: its `$EOF:` form, else
+/// `remaining` was announced) while the old dataset is served, then loads it with
+/// INFO loading:1, dropping our replicas and history first as Redis does once the file is
+/// all here (a transfer that fails midway leaves both).
+async fn load_after_transfer(
+    stream: &mut impl ClientStream,
+    buf: &mut BytesMut,
+    (count, remaining): (usize, Option<usize>),
+    sync: SyncTarget<'_>,
+    mark: Option<Vec<u8>>,
+) -> Result<crate::persist::rdb::Streamed, String> {
+    let data = receive_payload(stream, buf, remaining, mark.as_deref()).await?;
+    sync.start_load(SyncLoad::Loading, true);
+    let (tx, rx) = std::sync::mpsc::channel::<bytes::Bytes>();
+    // The receiver is alive until the loader runs: this send cannot fail.
+    let _ = tx.send(data);
+    drop(tx);
+    let now = now_ms();
+    let loaded =
+        tokio::task::spawn_blocking(move || crate::persist::rdb::load_streamed(rx, count, now))
+            .await
+            .map_err(|e| e.to_string())??;
+    if !loaded.leftover.is_empty() || loaded.rest.try_recv().is_ok() {
+        return Err("the snapshot's RDB ended before its announced length".into());
     }
     Ok(loaded)
 }

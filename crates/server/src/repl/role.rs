@@ -14,6 +14,7 @@ pub(crate) fn clear_primary(store: &mut Store) -> bool {
         return false;
     }
     repl.offset_unknown = false;
+    repl.no_cached_primary = false;
     repl.sync_load = crate::repl::state::SyncLoad::Idle;
     repl.link_generation += 1;
     // CONFIG REWRITE writes the primary we follow now (none): Redis's replicaof option is
@@ -55,10 +56,7 @@ pub(crate) fn set_primary(store: &mut Store, host: String, port: u16) {
         down_since_ms: None,
     });
     // Our replicas must resync from us: drop them so they reconnect.
-    let ids: Vec<u64> = store.replication.replicas.keys().copied().collect();
-    for id in ids {
-        store.clients.kill(id);
-    }
+    disconnect_replicas(store);
     for db in &mut store.dbs {
         db.replica_mode = true;
     }
@@ -67,4 +65,21 @@ pub(crate) fn set_primary(store: &mut Store, host: String, port: u16) {
         port,
         generation,
     });
+}
+
+/// Drops every replica attached to us (Redis's disconnectSlaves): they reconnect and ask
+/// again, learning a new replication id or doing a full sync if our history changed.
+pub(crate) fn disconnect_replicas(store: &mut Store) {
+    let ids: Vec<u64> = store.replication.replicas.keys().copied().collect();
+    for id in ids {
+        store.clients.kill(id);
+    }
+}
+
+/// A replica takes in a new primary's dataset (Redis's replicationAttachToNewMaster): its
+/// own replicas must resync with it (they are dropped), and its old history can no longer
+/// be continued, so its next handshake asks for a full sync.
+pub(crate) fn attach_to_new_primary(store: &mut Store) {
+    store.replication.no_cached_primary = true;
+    disconnect_replicas(store);
 }

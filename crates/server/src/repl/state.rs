@@ -123,6 +123,11 @@ pub(crate) struct Replication {
     /// then neither a primary client nor a cached one, and reports offset 0 (see
     /// `repl::my_offset`). Cleared by a loaded snapshot or a partial resync.
     pub offset_unknown: bool,
+    /// We took in a new primary's dataset (Redis's replicationAttachToNewMaster): our own
+    /// history no longer describes our data, so the next handshake asks `PSYNC ? -1` (a
+    /// full sync) instead of continuing it, as Redis does once its cached primary is
+    /// discarded. Cleared when a snapshot is loaded or we become a primary.
+    pub no_cached_primary: bool,
     /// A full sync's snapshot is being loaded: INFO's `loading` (or `async_loading`).
     pub sync_load: SyncLoad,
 }
