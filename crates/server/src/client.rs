@@ -77,6 +77,8 @@ pub(crate) struct ClientHandle {
     pub pending_out: Arc<AtomicUsize>,
     /// When the soft output limit was first exceeded (ms), 0 if it is not.
     pub soft_limit_since: u64,
+    /// Client eviction's view of this client and the signal that ends its connection.
+    pub evict: crate::exec::client_evict::EvictState,
 }
 
 /// All connected clients by id.
@@ -97,6 +99,14 @@ pub(crate) struct ClientRegistry {
     own: Vec<(u64, Vec<Reply>)>,
     own_id: Option<u64>,
     own_kept: Vec<Reply>,
+    /// maxmemory-clients is set: the clients' memory is kept current (see
+    /// `exec::client_evict`); while it is 0 nothing is counted.
+    pub eviction_on: bool,
+    /// The memory of the normal and pub/sub clients as last counted (Redis's
+    /// stat_clients_type_memory for those two types), no-evict ones included.
+    pub clients_mem: usize,
+    /// Orders the clients' entries into their memory buckets (oldest evicted first).
+    pub bucket_clock: u64,
 }
 
 /// A `ClientRegistry::begin_own` scope: whether it started inside another one.
@@ -215,11 +225,15 @@ impl ClientRegistry {
             && handle.soft_limit_since != 0
             && now_ms.saturating_sub(handle.soft_limit_since) >= limits.soft_seconds * 1000;
         if over_hard || soft_expired {
-            let _ = handle.tx.send(ClientMsg::Kill);
+            self.close_over_limit(id, pending);
             return false;
         }
         handle.pending_out.fetch_add(size, Ordering::Relaxed);
-        handle.tx.send(ClientMsg::Push(reply, size)).is_ok()
+        let sent = handle.tx.send(ClientMsg::Push(reply, size)).is_ok();
+        if self.eviction_on {
+            self.update_mem(id);
+        }
+        sent
     }
 
     /// Queues raw bytes for client `id` (a replica), enforcing output limits like `push`.
@@ -245,7 +259,7 @@ impl ClientRegistry {
         let soft_expired = over_soft
             && now_ms.saturating_sub(handle.soft_limit_since) >= limits.soft_seconds * 1000;
         if over_hard || soft_expired {
-            let _ = handle.tx.send(ClientMsg::Kill);
+            self.close_over_limit(id, pending);
             return false;
         }
         handle.pending_out.fetch_add(size, Ordering::Relaxed);
@@ -281,6 +295,22 @@ impl ClientRegistry {
         }
     }
 
+    /// Closes client `id` for passing its output buffer limit (`pending` bytes queued), as
+    /// Redis's closeClientOnOutputBufferLimitReached: it leaves the registry at once, its
+    /// connection ends even while a write to it is stalled, and the server logs it.
+    fn close_over_limit(&mut self, id: u64, pending: usize) {
+        if let Some(h) = self.map.get(&id) {
+            tracing::warn!(
+                "Client id={} addr={} name={} omem={} closed for overcoming of output buffer limits.",
+                id,
+                h.info.addr,
+                String::from_utf8_lossy(h.info.name.as_deref().unwrap_or_default()),
+                pending
+            );
+        }
+        self.kill(id);
+    }
+
     /// Closes client `id`: it leaves the registry at once (as Redis frees a killed client,
     /// so a second CLIENT KILL or CLIENT LIST no longer finds it) and its connection ends
     /// when it reads the message; its other state goes when the connection cleans up.
@@ -289,6 +319,8 @@ impl ClientRegistry {
         match self.map.remove(&id) {
             Some(h) => {
                 let _ = h.tx.send(ClientMsg::Kill);
+                h.evict.kill.notify_one();
+                self.forget_mem(&h);
                 true
             }
             None => false,
@@ -390,6 +422,12 @@ pub(crate) struct ClientState {
     /// The last command run, as Redis names it (`get`, `client|info`); None for an
     /// unknown command (CLIENT LIST cmd=NULL).
     pub last_cmd: Option<&'static str>,
+    /// Wakes this connection to close it (CLIENT KILL, output limits, client eviction),
+    /// even while a write to its socket is stalled; shared with its registry entry.
+    pub kill: Arc<tokio::sync::Notify>,
+    /// The replies of the last batch were counted in the client's memory until written
+    /// (see `exec::client_evict`).
+    pub out_counted: bool,
 }
 
 impl ClientState {

@@ -149,6 +149,9 @@ pub(crate) struct Config {
     /// Cached typed values read on hot paths.
     pub port: u16,
     pub maxmemory: u64,
+    /// maxmemory-clients: bytes, or minus a percentage of maxmemory (as Redis keeps it);
+    /// 0 = no client eviction. Read after every batch.
+    pub maxmemory_clients: i64,
     pub policy: EvictionPolicy,
     pub maxmemory_samples: usize,
     pub requirepass: Option<Vec<u8>>,
@@ -216,6 +219,7 @@ impl Default for Config {
             file: None,
             port: 6379,
             maxmemory: 0,
+            maxmemory_clients: 0,
             policy: EvictionPolicy::NoEviction,
             maxmemory_samples: 5,
             requirepass: None,
@@ -451,6 +455,11 @@ impl Config {
     fn refresh_cache(&mut self) {
         self.port = self.int("port") as u16;
         self.maxmemory = self.get_value("maxmemory").parse().unwrap_or(0);
+        let clients = self.get_value("maxmemory-clients");
+        self.maxmemory_clients = match clients.strip_suffix('%') {
+            Some(pct) => -pct.parse::<i64>().unwrap_or(0),
+            None => clients.parse().unwrap_or(0),
+        };
         self.maxmemory_samples = self.int("maxmemory-samples").max(1) as usize;
         self.policy = match self.get_value("maxmemory-policy") {
             "allkeys-lru" => EvictionPolicy::AllKeysLru,

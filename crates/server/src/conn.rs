@@ -224,6 +224,10 @@ pub(crate) async fn serve_stream<S: ClientStream>(
             if flush(&mut stream, &mut out, &client).await.is_err() {
                 break;
             }
+            if client.out_counted {
+                // Large replies counted in the client's memory (client eviction) are out.
+                server.lock().replies_written(&mut client);
+            }
         }
     }
     server.lock().forget_client(&client);
@@ -247,7 +251,9 @@ async fn take_mail<S: ClientStream>(
         Some(ClientMsg::Raw(bytes, size)) => {
             if bytes.len() >= FLUSH_THRESHOLD / 4 {
                 flush(stream, out, client).await?;
-                write_flush(stream, &bytes).await.map_err(|_| ())?;
+                write_flush(stream, &bytes, &client.kill)
+                    .await
+                    .map_err(|_| ())?;
                 NET_OUTPUT_BYTES.fetch_add(bytes.len() as u64, Ordering::Relaxed);
             } else {
                 out.extend_from_slice(&bytes);
@@ -417,14 +423,53 @@ fn process(
         0 => crate::store::now_ms(),
         started => started,
     };
-    store.after_batch(
+    // Redis keeps only the data of a big bulk still arriving in its query buffer (what
+    // came before it is parsed already): CLIENT LIST's qbuf counts that data alone.
+    let parsed = if inbuf.len() >= BIG_ARG {
+        big_bulk_offset(inbuf)
+    } else {
+        0
+    };
+    let evicted = store.after_batch(
         client,
-        inbuf.len(),
+        inbuf.len() - parsed,
         inbuf.capacity() - inbuf.len(),
         out.len(),
         now,
     );
+    if evicted {
+        // Closed by client eviction: as Redis frees the client, its replies are not sent.
+        out.clear();
+        return Step::Close;
+    }
     step
+}
+
+/// Where the data of the request's last bulk starts in `inbuf`, when that bulk is big
+/// (`BIG_ARG` or more) and not complete yet; 0 otherwise.
+fn big_bulk_offset(inbuf: &[u8]) -> usize {
+    fn line(buf: &[u8], at: usize, mark: u8) -> Option<(i64, usize)> {
+        if buf.get(at) != Some(&mark) {
+            return None;
+        }
+        let end = at + buf[at..].windows(2).position(|w| w == b"\r\n")?;
+        let n = std::str::from_utf8(&buf[at + 1..end]).ok()?.parse().ok()?;
+        Some((n, end + 2))
+    }
+    let Some((count, mut at)) = line(inbuf, 0, b'*') else {
+        return 0;
+    };
+    for _ in 0..count {
+        let Some((len, data)) = line(inbuf, at, b'$') else {
+            return 0;
+        };
+        let len = len.max(0) as usize;
+        if data + len + 2 > inbuf.len() {
+            return if len >= BIG_ARG { data } else { 0 };
+        }
+        at = data + len + 2;
+    }
+    0
 }
 
 /// Parses the next request in `inbuf`. When the buffer is exactly full and large (it was
@@ -622,7 +667,7 @@ async fn wait_unblocked<S: ClientStream>(
                 Some(ClientMsg::Push(reply, _)) => {
                     let mut buf = Vec::new();
                     reply.encode(&mut buf, client.resp3);
-                    if write_flush(stream, &buf).await.is_err() {
+                    if write_flush(stream, &buf, &client.kill).await.is_err() {
                         return None;
                     }
                 }
@@ -668,13 +713,13 @@ async fn wait_unpaused<S: ClientStream>(
                     pending_out.fetch_sub(size, Ordering::Relaxed);
                     let mut buf = Vec::new();
                     reply.encode(&mut buf, client.resp3);
-                    if write_flush(stream, &buf).await.is_err() {
+                    if write_flush(stream, &buf, &client.kill).await.is_err() {
                         return false;
                     }
                 }
                 Some(ClientMsg::Raw(bytes, size)) => {
                     pending_out.fetch_sub(size, Ordering::Relaxed);
-                    if write_flush(stream, &bytes).await.is_err() {
+                    if write_flush(stream, &bytes, &client.kill).await.is_err() {
                         return false;
                     }
                 }
@@ -709,7 +754,7 @@ async fn flush<S: ClientStream>(
     client: &ClientState,
 ) -> Result<(), ()> {
     match client.over_output_limit(out.len()) {
-        None => write_out(stream, out).await.map_err(|_| ()),
+        None => write_out(stream, out, &client.kill).await.map_err(|_| ()),
         Some(Duration::ZERO) => {
             tracing::info!(
                 client = client.id,
@@ -719,31 +764,49 @@ async fn flush<S: ClientStream>(
             out.clear();
             Err(())
         }
-        Some(within) => match tokio::time::timeout(within, write_out(stream, out)).await {
-            Ok(res) => res.map_err(|_| ()),
-            Err(_) => {
-                tracing::info!(
-                    client = client.id,
-                    "closing client over its soft output buffer limit (normal class)"
-                );
-                Err(())
+        Some(within) => {
+            match tokio::time::timeout(within, write_out(stream, out, &client.kill)).await {
+                Ok(res) => res.map_err(|_| ()),
+                Err(_) => {
+                    tracing::info!(
+                        client = client.id,
+                        "closing client over its soft output buffer limit (normal class)"
+                    );
+                    Err(())
+                }
             }
-        },
+        }
     }
 }
 
 /// Writes and flushes: a TLS stream may keep encrypted records buffered until flushed (for
-/// TcpStream the flush is a no-op).
-async fn write_flush<S: ClientStream>(stream: &mut S, buf: &[u8]) -> std::io::Result<()> {
-    stream.write_all(buf).await?;
-    stream.flush().await
+/// TcpStream the flush is a no-op). A write the peer does not read ends when the client is
+/// closed (`kill`: CLIENT KILL, an output buffer limit, client eviction), as Redis frees a
+/// client whatever its socket holds.
+async fn write_flush<S: ClientStream>(
+    stream: &mut S,
+    buf: &[u8],
+    kill: &tokio::sync::Notify,
+) -> std::io::Result<()> {
+    tokio::select! {
+        biased;
+        done = async {
+            stream.write_all(buf).await?;
+            stream.flush().await
+        } => done,
+        _ = kill.notified() => Err(std::io::Error::other("client closed")),
+    }
 }
 
-async fn write_out<S: ClientStream>(stream: &mut S, out: &mut Vec<u8>) -> std::io::Result<()> {
+async fn write_out<S: ClientStream>(
+    stream: &mut S,
+    out: &mut Vec<u8>,
+    kill: &tokio::sync::Notify,
+) -> std::io::Result<()> {
     if out.is_empty() {
         return Ok(());
     }
-    let res = write_flush(stream, out).await;
+    let res = write_flush(stream, out, kill).await;
     let written = out.len();
     NET_OUTPUT_BYTES.fetch_add(written as u64, Ordering::Relaxed);
     out.clear();

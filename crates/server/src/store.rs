@@ -26,6 +26,8 @@ pub(crate) struct Stats {
     pub keyspace_misses: u64,
     pub expired_keys: u64,
     pub evicted_keys: u64,
+    /// Clients closed by client eviction (maxmemory-clients).
+    pub evicted_clients: u64,
     pub pubsub_messages: u64,
     pub client_output_limit_disconnections: u64,
     pub client_query_limit_disconnections: u64,

@@ -3,6 +3,7 @@
 //! subscriptions.
 
 pub(crate) mod blocking;
+pub(crate) mod client_evict;
 pub(crate) mod dispatch;
 pub(crate) mod evict;
 pub(crate) mod latency;

@@ -104,8 +104,14 @@ impl Store {
                 tx: outlet.tx,
                 pending_out: outlet.pending_out,
                 soft_limit_since: 0,
+                evict: crate::exec::client_evict::EvictState {
+                    kill: client.kill.clone(),
+                    countable: true,
+                    ..Default::default()
+                },
             },
         );
+        self.clients.update_mem(id);
         None
     }
 
@@ -125,7 +131,8 @@ impl Store {
     /// After a batch: the client takes the current timeout and output limits, an output
     /// limit crossed is counted, and CLIENT LIST's row shows the client as it is now
     /// (`queued`/`free` are its query buffer's length and spare capacity, `now_ms` the
-    /// time of its last interaction).
+    /// time of its last interaction). Then client eviction runs (maxmemory-clients):
+    /// returns true if it closed this client.
     pub(crate) fn after_batch(
         &mut self,
         client: &mut ClientState,
@@ -133,7 +140,7 @@ impl Store {
         free: usize,
         out_len: usize,
         now_ms: u64,
-    ) {
+    ) -> bool {
         client.idle_timeout_secs = self.config.idle_timeout_secs;
         client.output_limits = self.config.normal_output_limits;
         if client.over_output_limit(out_len) == Some(Duration::ZERO) {
@@ -154,6 +161,11 @@ impl Store {
             info.multi_mem = client.multi_mem();
             info.argv_mem = client.received_args.iter().map(|a| a.len()).sum();
         }
+        if self.clients.eviction_on || self.config.maxmemory_clients != 0 {
+            self.count_client_mem(client, out_len);
+            return self.evict_clients(client.id);
+        }
+        false
     }
 
     /// A blocked client's wait ended by its timeout (or CLIENT UNBLOCK ... TIMEOUT): WAIT
@@ -178,7 +190,9 @@ impl Store {
     /// Removes every trace of a client: registry, subscriptions, watches, tracking,
     /// blocked state, replica links and slot migrations it served.
     pub(crate) fn forget_client(&mut self, client: &ClientState) {
-        self.clients.map.remove(&client.id);
+        if let Some(h) = self.clients.map.remove(&client.id) {
+            self.clients.forget_mem(&h);
+        }
         self.monitors.ids.retain(|id| *id != client.id);
         self.pubsub.remove_client(client.id);
         self.watches.unwatch_all(client.id);

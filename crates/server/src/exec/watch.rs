@@ -55,6 +55,11 @@ impl Watches {
         }
     }
 
+    /// How many keys `client` watches (its memory, for client eviction).
+    pub(crate) fn count(&self, client: u64) -> usize {
+        self.by_client.get(&client).map_or(0, Vec::len)
+    }
+
     /// Forgets all of `client`'s watches and its doom (UNWATCH, EXEC, DISCARD, disconnect).
     pub(crate) fn unwatch_all(&mut self, client: u64) {
         self.unwatch_keys(client);

@@ -342,6 +342,7 @@ async fn handshake(
             tx,
             pending_out: Arc::default(),
             soft_limit_since: 0,
+            evict: Default::default(),
         };
         store.clients.map.insert(id, handle);
         id

@@ -84,9 +84,9 @@ pub(super) fn client_line(h: &ClientHandle, c: &LineCtx) -> Vec<u8> {
         None => (i.qbuf, i.qbuf_free, i.argv_mem),
     };
     let multi_mem = live.map_or(i.multi_mem, ClientState::multi_mem);
-    let omem = h.pending_out.load(std::sync::atomic::Ordering::Relaxed);
+    let omem = h.pending_out.load(std::sync::atomic::Ordering::Relaxed) + h.evict.out_mem;
     const RBS: usize = 16384;
-    let tot_mem = qbuf + qbuf_free + argv_mem + multi_mem + RBS + omem + 1024;
+    let tot_mem = crate::exec::client_evict::memory(h, qbuf, qbuf_free, argv_mem, multi_mem);
     let last_cmd = live.map_or(i.last_cmd, |l| l.last_cmd);
     let user: &[u8] = live
         .map_or(i.user.as_ref(), |l| l.user.as_ref())

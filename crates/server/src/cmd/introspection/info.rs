@@ -516,7 +516,7 @@ fn stats_fields(s: &crate::store::Store, line: &mut Line) {
     line("expired_time_cap_reached_count", &0);
     line("expire_cycle_cpu_milliseconds", &0);
     line("evicted_keys", &st.evicted_keys);
-    line("evicted_clients", &0);
+    line("evicted_clients", &s.stats.evicted_clients);
     line("total_eviction_exceeded_time", &0);
     line("current_eviction_exceeded_time", &0);
     line("keyspace_hits", &st.keyspace_hits);
