@@ -108,7 +108,7 @@ fn fix_dump_footer(rng: &mut Rng, v: &mut [u8]) {
         return;
     }
     let n = v.len();
-    v[n - 10..n - 8].copy_from_slice(&11u16.to_le_bytes());
+    v[n - 10..n - 8].copy_from_slice(&10u16.to_le_bytes());
     let crc = crc64(&v[..n - 8]);
     v[n - 8..].copy_from_slice(&crc.to_le_bytes());
 }
