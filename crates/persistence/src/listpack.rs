@@ -222,9 +222,22 @@ fn check_backlen(
     if !compare {
         return Ok(n);
     }
-    let mut expect = Vec::with_capacity(5);
-    push_backlen(&mut expect, l);
-    if lp[at..at + n] != expect[..] {
+    // Redis reads the back-length backwards from its last byte while the high bit is set
+    // (up to five bytes, possibly into the entry itself) and compares the number, not the
+    // bytes: a back-length that decodes to the entry's size is right.
+    let (mut val, mut shift, mut i) = (0u64, 0u32, at + n - 1);
+    loop {
+        val |= u64::from(lp[i] & 127) << shift;
+        if lp[i] & 128 == 0 {
+            break;
+        }
+        shift += 7;
+        if shift > 28 || i == 0 {
+            return Err(RdbError::Corrupt("invalid listpack backlen"));
+        }
+        i -= 1;
+    }
+    if val != l as u64 {
         return Err(RdbError::Corrupt("invalid listpack backlen"));
     }
     Ok(n)

@@ -174,3 +174,14 @@ fn listpack_back_lengths_are_compared_only_under_deep_sanitization() {
         Ok(RdbValue::Hash(vec![(b"f".to_vec(), b"v".to_vec())]))
     );
 }
+
+#[test]
+fn a_back_length_is_compared_by_value_as_redis_reads_it() {
+    // Type 16: "f" = 0 where the last back-length byte is 0x81: read backwards it takes
+    // the entry byte 0x00 as its high part and is 1, the entry's size (Redis restores it).
+    let body = "10 0c 0c000000 0200 8166 02 00 81 ff";
+    assert_eq!(
+        restore(body, true),
+        Ok(RdbValue::Hash(vec![(b"f".to_vec(), b"0".to_vec())]))
+    );
+}
