@@ -18,12 +18,30 @@ pub(crate) fn ziplist_decode(zl: &[u8]) -> Result<Vec<Vec<u8>>, RdbError> {
         return Err(BAD);
     }
     let end = zl.len() - 1;
+    let tail = u32::from_le_bytes([zl[4], zl[5], zl[6], zl[7]]) as usize;
+    if tail > end {
+        return Err(BAD);
+    }
     let get = |from: usize, n: usize| zl.get(from..from + n).filter(|_| from + n <= end);
     let mut items = Vec::with_capacity(count.min(zl.len()));
     let mut p = 10;
-    while p < end {
-        // prevlen
-        p += if zl[p] < 254 { 1 } else { 5 };
+    // Redis validates every ziplist deeply as it converts it (any sanitize mode): each
+    // entry's prevlen is the previous entry's size, the tail offset is the last entry's
+    // start, and a 0xFF where an entry starts ends the walk (which must be the real end).
+    let (mut prev_start, mut prev_size) = (None, 0usize);
+    while p < end && zl[p] != 0xff {
+        let start = p;
+        let prevlen = if zl[p] < 254 {
+            p += 1;
+            zl[p - 1] as usize
+        } else {
+            let d = get(p + 1, 4).ok_or(BAD)?;
+            p += 5;
+            u32::from_le_bytes([d[0], d[1], d[2], d[3]]) as usize
+        };
+        if prevlen != prev_size {
+            return Err(BAD);
+        }
         let b = *get(p, 1).ok_or(BAD)?.first().ok_or(BAD)?;
         let (hdr, item): (usize, Vec<u8>) = match b >> 6 {
             0 => {
@@ -67,8 +85,14 @@ pub(crate) fn ziplist_decode(zl: &[u8]) -> Result<Vec<Vec<u8>>, RdbError> {
         };
         items.push(item);
         p += hdr;
+        if p > end {
+            return Err(BAD);
+        }
+        prev_size = p - start;
+        prev_start = Some(start);
     }
-    if p != end || (count != 65535 && count != items.len()) {
+    if p != end || prev_start.is_some_and(|s| s != tail) || (count != 65535 && count != items.len())
+    {
         return Err(BAD);
     }
     Ok(items)
@@ -111,7 +135,8 @@ pub(crate) fn zipmap_decode(zm: &[u8]) -> Result<FieldValues, RdbError> {
         p += vlen + free;
         pairs.push((key, val));
     }
-    if p != zm.len() {
+    // Redis refuses an empty zipmap and one whose count byte (below 254) is wrong.
+    if p != zm.len() || pairs.is_empty() || (zm[0] < 254 && zm[0] as usize != pairs.len()) {
         return Err(BAD);
     }
     Ok(pairs)

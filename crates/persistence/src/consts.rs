@@ -4,8 +4,9 @@
 pub const RDB_VERSION: u16 = 10;
 /// Newest RDB version whose files we try to read (7.4 writes 12; unknown types still fail).
 pub(crate) const RDB_MAX_READ_VERSION: u32 = 12;
-/// Newest version accepted in a DUMP payload footer.
-pub(crate) const DUMP_MAX_VERSION: u16 = 11;
+/// Newest version accepted in a DUMP payload footer: redis-server 7.0 refuses newer ones
+/// ("DUMP payload version or checksum are wrong"), whatever the body holds.
+pub(crate) const DUMP_MAX_VERSION: u16 = RDB_VERSION;
 
 /// Value type byte 0: string.
 pub(crate) const TYPE_STRING: u8 = 0;

@@ -16,6 +16,9 @@ pub(crate) struct Cursor<'a> {
     /// An incremental loader tells "wait for more bytes" (this) from corruption inside a
     /// nested blob (which has its own cursor) with it.
     want: usize,
+    /// Deep sanitization (Redis's `sanitize-dump-payload yes`): redundant fields Redis
+    /// checks only then (a stream entry's lp-count) are checked. On for files.
+    pub(crate) deep: bool,
 }
 
 /// A decoded length prefix: a plain length, or a special string encoding marker.
@@ -31,6 +34,7 @@ impl<'a> Cursor<'a> {
             buf,
             pos: 0,
             want: 0,
+            deep: true,
         }
     }
 
@@ -87,10 +91,12 @@ impl<'a> Cursor<'a> {
     }
 
     /// Reads a length prefix (not a string encoding marker).
+    /// An encoded-string marker read as a length is its low six bits, as Redis's
+    /// rdbLoadLen reads it (a payload with one is restored by Redis).
     pub(crate) fn len(&mut self) -> Result<u64, RdbError> {
         match self.len_or_enc()? {
             Len::Plain(n) => Ok(n),
-            Len::Encoded(_) => Err(RdbError::Corrupt("unexpected encoded length")),
+            Len::Encoded(n) => Ok(n as u64),
         }
     }
 
@@ -157,7 +163,7 @@ fn parse_score(s: &[u8]) -> Result<f64, RdbError> {
 
 fn checked_score(v: f64) -> Result<f64, RdbError> {
     if v.is_nan() {
-        Err(RdbError::Corrupt("zset with NaN score"))
+        Err(RdbError::Corrupt("Zset with NAN score detected"))
     } else {
         Ok(v)
     }
@@ -195,7 +201,17 @@ pub(crate) fn value(c: &mut Cursor<'_>, ty: u8) -> Result<RdbValue, RdbError> {
         _ => true,
     };
     if !unique {
-        return Err(RdbError::Corrupt("duplicate member"));
+        return Err(RdbError::Corrupt(match (ty, &v) {
+            (TYPE_HASH_ZIPMAP, _) => "Zipmap integrity check failed.",
+            (TYPE_HASH_ZIPLIST, _) => "Hash ziplist integrity check failed.",
+            (TYPE_HASH_LISTPACK, _) => "Hash listpack integrity check failed.",
+            (TYPE_ZSET_ZIPLIST, _) => "Zset ziplist integrity check failed.",
+            (TYPE_ZSET_LISTPACK, _) => "Zset listpack integrity check failed.",
+            (TYPE_SET_LISTPACK, _) => "Set listpack integrity check failed.",
+            (_, RdbValue::Set(_)) => "Duplicate set members detected",
+            (_, RdbValue::ZSet(_)) => "Duplicate zset fields detected",
+            _ => "Duplicate hash fields detected",
+        }));
     }
     Ok(v)
 }
@@ -207,6 +223,12 @@ fn all_distinct<'a>(items: impl Iterator<Item = &'a [u8]>, n: usize) -> bool {
     }
     let mut seen = std::collections::HashSet::with_capacity(n);
     items.into_iter().all(|i| seen.insert(i))
+}
+
+/// A compact blob's decoding, any failure reported with Redis's reason for that type (its
+/// log line says "<type> integrity check failed.").
+fn blob<T>(r: Result<T, RdbError>, reason: &'static str) -> Result<T, RdbError> {
+    r.map_err(|_| RdbError::Corrupt(reason))
 }
 
 fn value_unchecked(c: &mut Cursor<'_>, ty: u8) -> Result<RdbValue, RdbError> {
@@ -247,24 +269,55 @@ fn value_unchecked(c: &mut Cursor<'_>, ty: u8) -> Result<RdbValue, RdbError> {
             }
             RdbValue::Hash(v)
         }
-        TYPE_HASH_ZIPMAP => RdbValue::Hash(zipmap_decode(&c.string()?)?),
-        TYPE_LIST_ZIPLIST => RdbValue::List(ziplist_decode(&c.string()?)?),
+        TYPE_HASH_ZIPMAP => RdbValue::Hash(blob(
+            zipmap_decode(&c.string()?),
+            "Zipmap integrity check failed.",
+        )?),
+        TYPE_LIST_ZIPLIST => RdbValue::List(blob(
+            ziplist_decode(&c.string()?),
+            "List ziplist integrity check failed.",
+        )?),
         TYPE_SET_INTSET => RdbValue::Set(
-            intset_decode(&c.string()?)?
-                .into_iter()
-                .map(|i| i.to_string().into_bytes())
-                .collect(),
+            blob(
+                intset_decode(&c.string()?),
+                "Intset integrity check failed.",
+            )?
+            .into_iter()
+            .map(|i| i.to_string().into_bytes())
+            .collect(),
         ),
-        TYPE_SET_LISTPACK => RdbValue::Set(listpack::decode(&c.string()?)?),
-        TYPE_ZSET_ZIPLIST => RdbValue::ZSet(pairs(ziplist_decode(&c.string()?)?, score_from)?),
-        TYPE_ZSET_LISTPACK => RdbValue::ZSet(pairs(listpack::decode(&c.string()?)?, score_from)?),
-        TYPE_HASH_ZIPLIST => RdbValue::Hash(pairs(ziplist_decode(&c.string()?)?, Ok)?),
-        TYPE_HASH_LISTPACK => RdbValue::Hash(pairs(listpack::decode(&c.string()?)?, Ok)?),
+        TYPE_SET_LISTPACK => RdbValue::Set(blob(
+            listpack::decode_with(&c.string()?, c.deep),
+            "Set listpack integrity check failed.",
+        )?),
+        TYPE_ZSET_ZIPLIST => RdbValue::ZSet(blob(
+            ziplist_decode(&c.string()?).and_then(|i| pairs(i, score_from)),
+            "Zset ziplist integrity check failed.",
+        )?),
+        TYPE_ZSET_LISTPACK => RdbValue::ZSet(blob(
+            listpack::decode_with(&c.string()?, c.deep).and_then(|i| pairs(i, score_from)),
+            "Zset listpack integrity check failed.",
+        )?),
+        TYPE_HASH_ZIPLIST => RdbValue::Hash(blob(
+            ziplist_decode(&c.string()?).and_then(|i| pairs(i, Ok)),
+            "Hash ziplist integrity check failed.",
+        )?),
+        TYPE_HASH_LISTPACK => RdbValue::Hash(blob(
+            listpack::decode_with(&c.string()?, c.deep).and_then(|i| pairs(i, Ok)),
+            "Hash listpack integrity check failed.",
+        )?),
         TYPE_LIST_QUICKLIST => {
             let n = c.count()?;
             let mut v = Vec::new();
             for _ in 0..n {
-                v.extend(ziplist_decode(&c.string()?)?);
+                let node = c.string()?;
+                if node.is_empty() {
+                    return Err(RdbError::Corrupt("Ziplist integrity check failed."));
+                }
+                v.extend(blob(
+                    ziplist_decode(&node),
+                    "Ziplist integrity check failed.",
+                )?);
             }
             RdbValue::List(v)
         }
@@ -272,10 +325,22 @@ fn value_unchecked(c: &mut Cursor<'_>, ty: u8) -> Result<RdbValue, RdbError> {
             let n = c.count()?;
             let mut v = Vec::new();
             for _ in 0..n {
-                match c.len()? {
-                    QUICKLIST_NODE_PLAIN => v.push(c.string()?),
-                    QUICKLIST_NODE_PACKED => v.extend(listpack::decode(&c.string()?)?),
-                    _ => return Err(RdbError::Corrupt("unknown quicklist node container")),
+                let container = c.len()?;
+                if container != QUICKLIST_NODE_PLAIN && container != QUICKLIST_NODE_PACKED {
+                    return Err(RdbError::Corrupt("Quicklist integrity check failed."));
+                }
+                // Redis refuses a node of zero bytes, plain or packed.
+                let node = c.string()?;
+                if node.is_empty() {
+                    return Err(RdbError::Corrupt("Quicklist integrity check failed."));
+                }
+                if container == QUICKLIST_NODE_PLAIN {
+                    v.push(node);
+                } else {
+                    v.extend(blob(
+                        listpack::decode_with(&node, c.deep),
+                        "Listpack integrity check failed.",
+                    )?);
                 }
             }
             RdbValue::List(v)

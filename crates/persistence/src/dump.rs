@@ -32,17 +32,36 @@ pub fn dump_payload_as(value: &RdbValue, full: bool) -> Vec<u8> {
 /// error means the body is malformed (Redis answers "Bad data format"), including an empty
 /// collection, which Redis refuses to restore.
 pub fn restore_payload(bytes: &[u8]) -> Result<RdbValue, RdbError> {
+    restore_payload_checked(bytes, true, true)
+}
+
+/// [`restore_payload`], with the CRC-64 check only when `verify_crc` is set: Redis's
+/// `DEBUG SET-SKIP-CHECKSUM-VALIDATION 1` skips it (the version is still checked) so test
+/// suites can hand corrupt bodies to the decoder without recomputing the footer. `deep` is
+/// Redis's deep sanitization (`sanitize-dump-payload yes`): off, the redundant fields
+/// Redis then leaves unchecked (and we do not need) are not checked either; everything
+/// we need to read the value is checked in both modes.
+pub fn restore_payload_checked(
+    bytes: &[u8],
+    verify_crc: bool,
+    deep: bool,
+) -> Result<RdbValue, RdbError> {
     if bytes.len() < 10 {
         return Err(RdbError::BadDumpPayload);
     }
-    let (body, footer) = bytes.split_at(bytes.len() - 10);
+    let footer = &bytes[bytes.len() - 10..];
     let version = u16::from_le_bytes([footer[0], footer[1]]);
     let mut crc = [0u8; 8];
     crc.copy_from_slice(&footer[2..]);
-    if version > DUMP_MAX_VERSION || u64::from_le_bytes(crc) != crc64(&bytes[..bytes.len() - 8]) {
+    if version > DUMP_MAX_VERSION
+        || (verify_crc && u64::from_le_bytes(crc) != crc64(&bytes[..bytes.len() - 8]))
+    {
         return Err(RdbError::BadDumpPayload);
     }
-    let mut c = Cursor::new(body);
+    // Redis reads the value from the whole argument, footer included: a body that ends
+    // early takes its last bytes from the footer, as there.
+    let mut c = Cursor::new(bytes);
+    c.deep = deep;
     let ty = c.u8()?;
     let v = decode::value(&mut c, ty)?;
     if v.is_empty() {

@@ -23,7 +23,7 @@ pub use consts::RDB_VERSION;
 pub use crc64::{crc64, crc64_update};
 pub use dump::{
     dump_functions, dump_payload, dump_payload_as, restore_functions, restore_payload,
-    FunctionPayloadError,
+    restore_payload_checked, FunctionPayloadError,
 };
 pub use error::RdbError;
 pub use incremental::{Next, RdbFeedReader};

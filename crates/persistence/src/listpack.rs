@@ -139,7 +139,16 @@ fn int_entry(data: &[u8], bits: u32) -> i64 {
 }
 
 /// Decodes a listpack into its elements (integers become their decimal strings).
+#[cfg(test)]
 pub(crate) fn decode(lp: &[u8]) -> Result<Vec<Vec<u8>>, RdbError> {
+    decode_with(lp, true)
+}
+
+/// Decodes a listpack into its elements (integers become their decimal strings). With
+/// `backlens` off, each entry's back-length must still take its bytes
+/// but their value is not compared: Redis checks it only under deep sanitization, and a
+/// forward walk (all we do) never reads it.
+pub(crate) fn decode_with(lp: &[u8], backlens: bool) -> Result<Vec<Vec<u8>>, RdbError> {
     const BAD: RdbError = RdbError::Corrupt("invalid listpack");
     if lp.len() < HEADER + 1 {
         return Err(BAD);
@@ -177,7 +186,7 @@ pub(crate) fn decode(lp: &[u8]) -> Result<Vec<Vec<u8>>, RdbError> {
                     let s = take(p + 5, n).ok_or(BAD)?;
                     let l = 5 + n;
                     items.push(s.to_vec());
-                    p += l + check_backlen(lp, p + l, l, end)?;
+                    p += l + check_backlen(lp, p + l, l, end, backlens)?;
                     continue;
                 }
                 0xf1 => (2, 16),
@@ -190,7 +199,7 @@ pub(crate) fn decode(lp: &[u8]) -> Result<Vec<Vec<u8>>, RdbError> {
             (1 + nbytes, int_entry(d, bits).to_string().into_bytes())
         };
         items.push(item);
-        p += hdr + check_backlen(lp, p + hdr, hdr, end)?;
+        p += hdr + check_backlen(lp, p + hdr, hdr, end, backlens)?;
     }
     if count != 65535 && count != items.len() {
         return Err(BAD);
@@ -199,14 +208,36 @@ pub(crate) fn decode(lp: &[u8]) -> Result<Vec<Vec<u8>>, RdbError> {
 }
 
 /// Checks the backlen at `at` encodes `l`; returns its size.
-fn check_backlen(lp: &[u8], at: usize, l: usize, end: usize) -> Result<usize, RdbError> {
+fn check_backlen(
+    lp: &[u8],
+    at: usize,
+    l: usize,
+    end: usize,
+    compare: bool,
+) -> Result<usize, RdbError> {
     let n = backlen_size(l);
     if at + n > end {
         return Err(RdbError::Corrupt("invalid listpack"));
     }
-    let mut expect = Vec::with_capacity(5);
-    push_backlen(&mut expect, l);
-    if lp[at..at + n] != expect[..] {
+    if !compare {
+        return Ok(n);
+    }
+    // Redis reads the back-length backwards from its last byte while the high bit is set
+    // (up to five bytes, possibly into the entry itself) and compares the number, not the
+    // bytes: a back-length that decodes to the entry's size is right.
+    let (mut val, mut shift, mut i) = (0u64, 0u32, at + n - 1);
+    loop {
+        val |= u64::from(lp[i] & 127) << shift;
+        if lp[i] & 128 == 0 {
+            break;
+        }
+        shift += 7;
+        if shift > 28 || i == 0 {
+            return Err(RdbError::Corrupt("invalid listpack backlen"));
+        }
+        i -= 1;
+    }
+    if val != l as u64 {
         return Err(RdbError::Corrupt("invalid listpack backlen"));
     }
     Ok(n)

@@ -75,7 +75,8 @@ impl RdbStream {
 
 const FLAG_DELETED: i64 = 1;
 const FLAG_SAMEFIELDS: i64 = 2;
-const BAD: RdbError = RdbError::Corrupt("invalid stream encoding");
+const BAD: RdbError = RdbError::Corrupt("Stream listpack integrity check failed.");
+const LP_BAD: RdbError = RdbError::Corrupt("Stream listpack integrity check failed.");
 
 fn put_id_raw(out: &mut Vec<u8>, id: RdbStreamId) {
     out.extend_from_slice(&id.0.to_be_bytes());
@@ -183,10 +184,17 @@ fn get_usize(items: &[Vec<u8>], i: usize) -> Result<usize, RdbError> {
 }
 
 /// Decodes one node's listpack into its entries, each with whether it is deleted.
-fn read_node(master: RdbStreamId, lp: &[u8]) -> Result<Vec<(RdbStreamEntry, bool)>, RdbError> {
-    let items = listpack::decode(lp)?;
+/// Under `deep` (Redis's deep sanitization) the master entry's live + deleted counts must
+/// be the number of entries and each entry's lp-count its own element count, as Redis
+/// checks them then; without it Redis checks neither and we need neither.
+fn read_node(
+    master: RdbStreamId,
+    lp: &[u8],
+    deep: bool,
+) -> Result<Vec<(RdbStreamEntry, bool)>, RdbError> {
+    let items = listpack::decode_with(lp, deep).map_err(|_| LP_BAD)?;
     if items.is_empty() {
-        return Err(RdbError::Corrupt("empty listpack inside stream"));
+        return Err(RdbError::Corrupt("Empty listpack inside stream"));
     }
     let nfields = get_usize(&items, 2)?;
     let master_fields = items.get(3..3 + nfields).ok_or(BAD)?;
@@ -217,9 +225,23 @@ fn read_node(master: RdbStreamId, lp: &[u8]) -> Result<Vec<(RdbStreamEntry, bool
                 p += 2;
             }
         }
-        get_int(&items, p)?; // lp-count
+        let lp_count = get_int(&items, p)?;
+        let own = if flags & FLAG_SAMEFIELDS != 0 {
+            fields.len() + 3
+        } else {
+            2 * fields.len() + 4
+        };
+        if deep && usize::try_from(lp_count) != Ok(own) {
+            return Err(LP_BAD);
+        }
         p += 1;
         out.push((((ms, seq), fields), flags & FLAG_DELETED != 0));
+    }
+    if deep {
+        let counted = get_int(&items, 0)?.checked_add(get_int(&items, 1)?);
+        if counted != i64::try_from(out.len()).ok() {
+            return Err(LP_BAD);
+        }
     }
     Ok(out)
 }
@@ -244,11 +266,13 @@ pub(crate) fn read_stream(c: &mut Cursor<'_>, ty: u8) -> Result<RdbStream, RdbEr
     for _ in 0..nodes {
         let key = c.string()?;
         if key.len() != 16 {
-            return Err(RdbError::Corrupt("stream node key is not a stream ID"));
+            return Err(RdbError::Corrupt(
+                "Stream node key entry is not the size of a stream ID",
+            ));
         }
         let master = read_raw_id(&mut Cursor::new(&key))?;
         let lp = c.string()?;
-        let entries = read_node(master, &lp)?;
+        let entries = read_node(master, &lp, c.deep)?;
         // A node of deleted entries only is dropped (Redis frees such a node on XDEL).
         if entries.iter().any(|(_, dead)| !dead) {
             let mut node = Vec::with_capacity(entries.len());
@@ -295,6 +319,9 @@ pub(crate) fn read_stream(c: &mut Cursor<'_>, ty: u8) -> Result<RdbStream, RdbEr
         } else {
             estimate_entries_read(&s, g.last_id)
         };
+        if s.groups.iter().any(|o| o.name == g.name) {
+            return Err(RdbError::Corrupt("Duplicated consumer group name"));
+        }
         let npel = c.count()?;
         let mut pel: Vec<(RdbStreamId, Option<Vec<u8>>, u64, u64)> = Vec::with_capacity(npel);
         for _ in 0..npel {
@@ -304,9 +331,17 @@ pub(crate) fn read_stream(c: &mut Cursor<'_>, ty: u8) -> Result<RdbStream, RdbEr
             pel.push((id, None, time, count));
         }
         pel.sort_by_key(|p| p.0);
+        if pel.windows(2).any(|w| w[0].0 == w[1].0) {
+            return Err(RdbError::Corrupt(
+                "Duplicated global PEL entry loading stream consumer group",
+            ));
+        }
         let nconsumers = c.count()?;
         for _ in 0..nconsumers {
             let name = c.string()?;
+            if g.consumers.iter().any(|(n, _)| *n == name) {
+                return Err(RdbError::Corrupt("Duplicate stream consumer detected."));
+            }
             let seen = u64::from_le_bytes(c.array()?);
             if ty >= TYPE_STREAM_LISTPACKS_3 {
                 let _active = u64::from_le_bytes(c.array()?);
@@ -314,18 +349,20 @@ pub(crate) fn read_stream(c: &mut Cursor<'_>, ty: u8) -> Result<RdbStream, RdbEr
             let owned = c.count()?;
             for _ in 0..owned {
                 let id = read_raw_id(c)?;
-                let i = pel
-                    .binary_search_by_key(&id, |p| p.0)
-                    .map_err(|_| RdbError::Corrupt("consumer PEL entry not in group PEL"))?;
+                let i = pel.binary_search_by_key(&id, |p| p.0).map_err(|_| {
+                    RdbError::Corrupt("Consumer entry not found in group global PEL")
+                })?;
                 if pel[i].1.is_some() {
-                    return Err(RdbError::Corrupt("PEL entry owned by two consumers"));
+                    return Err(RdbError::Corrupt(
+                        "Duplicated consumer PEL entry  loading a stream consumer group",
+                    ));
                 }
                 pel[i].1 = Some(name.clone());
             }
             g.consumers.push((name, seen));
         }
         for (id, owner, time, count) in pel {
-            let owner = owner.ok_or(RdbError::Corrupt("PEL entry without a consumer"))?;
+            let owner = owner.ok_or(RdbError::Corrupt("Stream CG PEL entry without consumer"))?;
             g.pel.push((id, owner, time, count));
         }
         s.groups.push(g);

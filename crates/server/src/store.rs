@@ -124,6 +124,9 @@ pub(crate) struct Store {
     /// DEBUG SET-DISABLE-DENY-SCRIPTS 1 lets scripts call commands flagged NOSCRIPT (test
     /// suites use it to reach DEBUG PROTOCOL from Lua), as Redis's debug knob does.
     pub script_deny_disabled: bool,
+    /// DEBUG SET-SKIP-CHECKSUM-VALIDATION 1: RESTORE skips the payload's CRC-64 check (the
+    /// version is still checked), as Redis's knob does, so corrupt bodies reach the decoder.
+    pub skip_checksum_validation: bool,
     /// When the last command of the current batch started (ms), from the clock read that
     /// gave it its "now"; 0 until one has run. The batch's bookkeeping (a client's
     /// last-interaction time) takes it from here instead of reading the clock once more
@@ -228,6 +231,7 @@ impl Store {
             pause_cron: false,
             shutdown: Default::default(),
             script_deny_disabled: false,
+            skip_checksum_validation: false,
         }
     }
 

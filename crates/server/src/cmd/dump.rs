@@ -67,7 +67,13 @@ fn restore(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
     if ttl < 0 {
         return Err(Reply::err("ERR Invalid TTL value, must be >= 0"));
     }
-    let value = restore_value(&args[3])?;
+    // Corruption reasons are logged at Redis's verbose level (loglevel debug or verbose).
+    let verbose = matches!(ctx.store.config.get_value("loglevel"), "debug" | "verbose");
+    // Deep sanitization unless sanitize-dump-payload is no (rubra's checks are deep in
+    // both modes but for redundant fields Redis leaves alone then; see restore_value).
+    let deep = ctx.store.config.get_value("sanitize-dump-payload") != "no";
+    let checks = (!ctx.store.skip_checksum_validation, deep);
+    let value = restore_value(&args[3], checks, verbose)?;
     let expire_at = match (ttl, absttl) {
         (0, _) => 0,
         (t, true) => t as u64,

@@ -6,8 +6,8 @@ use bytes::Bytes;
 use rubra_keyspace::stream::{ConsumerGroup, PendingEntry};
 use rubra_keyspace::{Db, DbSnapshot, Entry, Stream, StreamId, Value, ZSet};
 use rubra_persistence::{
-    dump_payload_as, restore_payload, Next, RdbError, RdbFeedReader, RdbInfo, RdbItem, RdbReader,
-    RdbStream, RdbStreamGroup, RdbValue, RdbWriter,
+    dump_payload_as, restore_payload_checked, Next, RdbError, RdbFeedReader, RdbInfo, RdbItem,
+    RdbReader, RdbStream, RdbStreamGroup, RdbValue, RdbWriter,
 };
 use rubra_resp::Reply;
 use std::io::Write;
@@ -615,13 +615,29 @@ pub(crate) fn dump_value(value: &Value) -> Vec<u8> {
     dump_payload_as(&to_rdb(value), is_full(value))
 }
 
-/// A DUMP payload as a value, with Redis's error replies.
-pub(crate) fn restore_value(payload: &[u8]) -> Result<Value, Reply> {
-    match restore_payload(payload) {
-        Ok(v) => from_rdb(v).ok_or(Reply::err("ERR Bad data format")),
+/// A DUMP payload as a value, with Redis's error replies. `verify_crc` is off under
+/// DEBUG SET-SKIP-CHECKSUM-VALIDATION 1; `deep` is off under sanitize-dump-payload no
+/// (see `restore_payload_checked`). A corrupt body is logged with its reason as
+/// Redis logs it (at verbose level: `log_reason` says whether loglevel allows it).
+pub(crate) fn restore_value(
+    payload: &[u8],
+    (verify_crc, deep): (bool, bool),
+    log_reason: bool,
+) -> Result<Value, Reply> {
+    let bad = |reason: &dyn std::fmt::Display| {
+        if log_reason {
+            tracing::info!(
+                "Internal error in RDB reading offset 0, function at rdb.c:0 -> {reason}"
+            );
+        }
+        Reply::err("ERR Bad data format")
+    };
+    match restore_payload_checked(payload, verify_crc, deep) {
+        Ok(v) => from_rdb(v).ok_or_else(|| bad(&"empty key")),
         Err(RdbError::BadDumpPayload) => {
             Err(Reply::err("ERR DUMP payload version or checksum are wrong"))
         }
-        Err(_) => Err(Reply::err("ERR Bad data format")),
+        Err(RdbError::Corrupt(reason)) => Err(bad(&reason)),
+        Err(e) => Err(bad(&e)),
     }
 }

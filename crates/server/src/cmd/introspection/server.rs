@@ -102,6 +102,15 @@ pub(super) fn debug(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
         ctx.store.script_deny_disabled = on != 0;
         return Ok(Reply::OK);
     }
+    if is(sub, "set-skip-checksum-validation") && args.len() == 3 {
+        // atoi, as for SET-ACTIVE-EXPIRE.
+        let on = std::str::from_utf8(&args[2])
+            .ok()
+            .and_then(|t| t.trim().parse::<i64>().ok())
+            .unwrap_or(0);
+        ctx.store.skip_checksum_validation = on != 0;
+        return Ok(Reply::OK);
+    }
     if is(sub, "quicklist-packed-threshold") && args.len() == 3 {
         // Redis stores elements above this size in their own list node; our lists keep
         // every element in its own allocation already, so only the argument is checked.
@@ -164,6 +173,7 @@ pub(super) fn debug(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
             "REPLYBUFFER PEAK-RESET-TIME <never||reset|time> | RESIZING <0|1>",
             "SET-ACTIVE-EXPIRE <0|1>",
             "SET-DISABLE-DENY-SCRIPTS <0|1>",
+            "SET-SKIP-CHECKSUM-VALIDATION <0|1>",
             "SLEEP <seconds>",
             "HELP",
         ]));
