@@ -12,7 +12,7 @@ pub(crate) mod rewrite;
 mod special;
 mod value;
 
-pub(crate) use rewrite::rewrite_file;
+pub(crate) use rewrite::{rewrite_file, rewrite_file_with};
 pub(crate) use value::parse_memory;
 
 /// Parameter flags (Redis's *_CONFIG flags that change what clients see).
@@ -120,6 +120,18 @@ pub(crate) fn refusal(param: &Param, protected_allowed: bool) -> Option<&'static
     } else {
         None
     }
+}
+
+/// Whether setting `dir` also makes it the process's working directory, as Redis's chdir
+/// does (relative paths given later, such as `aclfile user.acl`, are then found there).
+/// Only a node process turns it on (`follow_dir`): unit tests in this crate share one
+/// process and must not move each other's working directory.
+static DIR_CHANGES_CWD: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Makes every later `dir` setting (config file, options, CONFIG SET) change the working
+/// directory; called once by the node's start-up before the configuration is read.
+pub(crate) fn follow_dir() {
+    DIR_CHANGES_CWD.store(true, std::sync::atomic::Ordering::Relaxed);
 }
 
 /// Eviction policy, cached from `maxmemory-policy`.
@@ -257,19 +269,24 @@ impl Default for Config {
 impl Config {
     /// Builds the configuration from the process arguments: an optional config file first,
     /// then `--name value...` overrides, as redis-server accepts them.
+    ///
+    /// As redis-server, the options are appended to the file's text and the whole is read
+    /// as one configuration: the first `save` line anywhere replaces the default save
+    /// points and later ones add to them (a file's `save 900 1` and `--save 100 100` make
+    /// "900 1 100 100"), and `dir` changes the working directory where it appears, so
+    /// relative paths after it (aclfile, ...) are found under it.
     pub(crate) fn from_args(args: &[String]) -> Result<Config, String> {
         let mut config = Config::default();
         let mut rest = args;
+        let mut text = String::new();
         if let Some(first) = rest.first() {
             if !first.starts_with("--") {
-                let text = std::fs::read_to_string(first)
+                text = std::fs::read_to_string(first)
                     .map_err(|e| format!("Fatal error, can't open config file '{first}': {e}"))?;
                 config.file = std::fs::canonicalize(first).ok();
-                config.load_text(&text)?;
                 rest = &rest[1..];
             }
         }
-        let mut text = String::new();
         for arg in rest {
             if let Some(name) = arg.strip_prefix("--") {
                 text.push('\n');
@@ -284,6 +301,8 @@ impl Config {
     }
 
     /// Applies redis.conf-style text: one `name value...` directive per line, `#` comments.
+    /// The first `save` line replaces the current save points, later ones add theirs, and
+    /// `save ""` clears what the lines before it gave (Redis's reading of a config file).
     pub(crate) fn load_text(&mut self, text: &str) -> Result<(), String> {
         let mut saves: Option<Vec<String>> = None;
         for (lineno, line) in text.lines().enumerate() {
@@ -304,7 +323,11 @@ impl Config {
             if name == "save" {
                 // Several `save` lines accumulate into one rule list; `save ""` clears.
                 let list = saves.get_or_insert_with(Vec::new);
-                list.extend(values.into_iter().filter(|v| !v.is_empty()));
+                if values.len() == 1 && values[0].is_empty() {
+                    list.clear();
+                } else {
+                    list.extend(values);
+                }
                 continue;
             }
             if name == "user" {
@@ -357,6 +380,9 @@ impl Config {
         }
         let current = self.get_value(param.name).to_string();
         let normalised = value::normalise(param, value, &current)?;
+        if param.name == "dir" && DIR_CHANGES_CWD.load(std::sync::atomic::Ordering::Relaxed) {
+            std::env::set_current_dir(&normalised).map_err(|e| crate::strerror(&e))?;
+        }
         self.raw.remove(param.name);
         self.values.insert(param.name, normalised);
         if param.name == "notify-keyspace-events" {

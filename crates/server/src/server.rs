@@ -284,6 +284,11 @@ async fn cron(server: Arc<Server>) {
             }
             store.collect_expired(db);
         }
+        // A replica's databases expire nothing by themselves; the keys its own clients
+        // gave a TTL (replica-read-only no) it expires here.
+        if store.active_expire && store.replication.primary.is_some() {
+            crate::repl::replica_expire::expire_due(&mut store, now);
+        }
         // Redis's `expire-cycle` latency event: the whole active expiry pass, freeing
         // included (a big value expiring without lazyfree-lazy-expire shows here).
         let threshold = store.observe.latency_threshold;

@@ -36,6 +36,10 @@ pub(crate) struct Ctx<'a> {
     /// A write that changed nothing but that Redis still signals (an LTRIM keeping the
     /// whole list): its keyspace event fires and WATCH sees its key; nothing propagates.
     pub signal_unchanged: bool,
+    /// A write that reset the dirty counter itself (FLUSHALL saving the RDB when save
+    /// points are set): it still counts as a change and propagates, as Redis's
+    /// forceCommandPropagation makes it.
+    pub force_propagate: bool,
     /// The lookup that last bumped an LFU counter in this command: the key argument's
     /// address and the entry's ((0, 0): none). Our commands look a key up more often than
     /// Redis's do (a type check, then the write); those repeats of one lookup count once.
@@ -182,6 +186,7 @@ impl<'a> Ctx<'a> {
             propagate: None,
             touched: None,
             signal_unchanged: false,
+            force_propagate: false,
             lfu_bumped: Bumped::default(),
             adopt: Adoption::default(),
         }

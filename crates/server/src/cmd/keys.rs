@@ -301,7 +301,24 @@ fn flushall(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
         flush_db(ctx, db, lazy);
     }
     crate::exec::tracking::flushed(ctx.store);
+    crate::repl::replica_expire::forget_all(ctx.store);
+    save_after_flushall(ctx);
     Ok(Reply::OK)
+}
+
+/// With save points set, FLUSHALL writes the (now empty) RDB file at once, as Redis's
+/// does: the file no longer holds the flushed data and the dirty counter starts again
+/// from 0 (INFO rdb_changes_since_last_save). The flush still propagates. A failed save
+/// is logged, and the flush stands.
+fn save_after_flushall(ctx: &mut Ctx) {
+    if ctx.store.config.get_value("save").is_empty() {
+        return;
+    }
+    match crate::persist::saving::save_now(ctx.store) {
+        Ok(()) => tracing::info!("DB saved on disk"),
+        Err(e) => tracing::warn!("Error saving DB on disk after FLUSHALL: {e}"),
+    }
+    ctx.force_propagate = true;
 }
 
 /// A database number already parsed as a C int, checked against the databases there are.
