@@ -287,15 +287,8 @@ impl Config {
                 rest = &rest[1..];
             }
         }
-        for arg in rest {
-            if let Some(name) = arg.strip_prefix("--") {
-                text.push('\n');
-                text.push_str(name);
-            } else {
-                text.push(' ');
-                text.push_str(&quote(arg));
-            }
-        }
+        text.push('\n');
+        text.push_str(&options_text(rest));
         config.load_text(&text)?;
         Ok(config)
     }
@@ -337,20 +330,27 @@ impl Config {
             if name == "include" || name == "rename-command" {
                 return Err(format!("line {}: '{name}' is not supported", lineno + 1));
             }
+            let fatal = |e: String| {
+                format!(
+                    "\n*** FATAL CONFIG FILE ERROR (Redis {}) ***\nReading the configuration file, at line {}\n>>> '{}'\n{}",
+                    crate::script::VERSION,
+                    lineno + 1,
+                    line,
+                    e
+                )
+            };
+            // A parameter of one value takes exactly one (`port` alone, or `port 1 2`, is
+            // refused as Redis refuses it); the multi-argument ones check their own.
+            if lookup(&name).is_some_and(|p| !p.has(MULTI_ARG)) && values.len() != 1 {
+                return Err(fatal("wrong number of arguments".into()));
+            }
             // A free-form string written quoted with \x escapes keeps its bytes.
             let string_param = lookup(&name).filter(|p| matches!(p.kind, Kind::Str { .. }));
             let result = match (string_param, &words[1..]) {
                 (Some(p), [v]) if std::str::from_utf8(v).is_err() => self.set_param_bytes(p, v),
                 _ => self.set(&name, &values.join(" "), true),
             };
-            result.map_err(|e| {
-                format!(
-                    "*** FATAL CONFIG FILE ERROR ***\nline {}: '{}': {}",
-                    lineno + 1,
-                    line,
-                    e
-                )
-            })?;
+            result.map_err(fatal)?;
         }
         if let Some(list) = saves {
             self.set("save", &list.join(" "), true)?;
@@ -387,6 +387,9 @@ impl Config {
         self.values.insert(param.name, normalised);
         if param.name == "notify-keyspace-events" {
             self.notify_flags = crate::exec::notify::parse_flags(value::c_text(value));
+        }
+        if param.name == "acl-pubsub-default" {
+            crate::acl::rules::set_pubsub_default_all(self.get_value(param.name) == "allchannels");
         }
         if param.name == "io-threads" {
             // Immutable: only start-up reaches here, before the runtime is built.
@@ -536,22 +539,37 @@ impl Config {
     }
 }
 
-/// Quotes an argument for re-parsing by `split_args` (command-line overrides).
-fn quote(arg: &str) -> String {
-    if !arg.is_empty()
-        && !arg.contains(|c: char| c.is_whitespace() || c == '"' || c == '\'' || c == '\\')
-    {
-        return arg.to_string();
-    }
-    let mut s = String::from("\"");
-    for c in arg.chars() {
-        if c == '"' || c == '\\' {
-            s.push('\\');
+/// The command-line options as config lines, built as redis-server 7.0 builds them: an
+/// argument starting with `--` names an option (its own line; "--port 6380" in one
+/// argument carries its value too), the arguments after it are its values, each quoted;
+/// an option name right after another with no value (`--port --loglevel verbose`) is
+/// that option's value. `--save` with nothing after it (or before another option) is
+/// `save ""`.
+fn options_text(args: &[String]) -> String {
+    let mut out = String::new();
+    let mut value_given = true;
+    for (j, arg) in args.iter().enumerate() {
+        if value_given && arg.starts_with("--") {
+            if !out.is_empty() {
+                out.push('\n');
+            }
+            out.push_str(&arg[2..]);
+            out.push(' ');
+            let words = split_args(arg.as_bytes()).map_or(0, |w| w.len());
+            value_given = words != 1;
+            let next_is_option = args.get(j + 1).is_some_and(|n| n.starts_with("--"));
+            let last = j + 1 == args.len();
+            if words == 1 && arg.eq_ignore_ascii_case("--save") && (next_is_option || last) {
+                out.push_str("\"\"");
+                value_given = !last;
+            }
+        } else {
+            out.push_str(&rewrite::repr(arg.as_bytes()));
+            out.push(' ');
+            value_given = true;
         }
-        s.push(c);
     }
-    s.push('"');
-    s
+    out
 }
 
 #[cfg(test)]

@@ -307,6 +307,7 @@ async fn cron(server: Arc<Server>) {
         if now / 1000 != last_clients_scan / 1000 {
             last_clients_scan = now;
             store.clients.release_idle_buffers(now, 2000, 4096);
+            crate::cluster::routing::redirect_blocked(&mut store);
         }
         // As Redis's serverCron: a lowered tracking-table-max-keys applies without
         // waiting for a command.

@@ -143,3 +143,25 @@ fn dryrun_key_permissions_match_redis() {
     let lines: Vec<&str> = script.iter().map(String::as_str).collect();
     assert_same_as_redis(&lines);
 }
+
+/// `acl-pubsub-default allchannels`: new users, new selectors and `reset` allow every
+/// channel (rubra ignored the parameter: unit/acl's start-up with it set then failed on
+/// SUBSCRIBE after `ACL SETUSER default reset`).
+#[test]
+fn acl_pubsub_default_applies_to_new_selectors_and_reset() {
+    assert_same_as_redis(&[
+        "ACL SETUSER before",
+        "CONFIG SET acl-pubsub-default allchannels",
+        "ACL SETUSER after",
+        "ACL SETUSER sel (~k* +get)",
+        "ACL SETUSER default reset on nopass ~* +@all",
+        "ACL LIST",
+        "SUBSCRIBE foo",
+        "UNSUBSCRIBE",
+        "CONFIG SET acl-pubsub-default resetchannels",
+        "ACL SETUSER later",
+        "ACL SETUSER default reset on nopass ~* +@all",
+        "ACL LIST",
+        "SUBSCRIBE foo",
+    ]);
+}

@@ -222,3 +222,40 @@ fn config_rewrite_force_all_writes_every_parameter() {
     assert_eq!(our_reply, "OK");
     assert_eq!(ours, theirs, "directives written: rubra vs redis");
 }
+
+/// What a start with `args` (no config file) prints when the options are refused.
+fn refused_options(bin: &str, args: &[&str]) -> String {
+    let out = Command::new(bin)
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .expect("run server");
+    assert!(!out.status.success(), "{bin} {args:?} started");
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+/// unit/introspection "redis-server command line arguments - error cases": how options
+/// and their values are told apart, and the error report.
+#[test]
+fn command_line_option_errors_match_redis() {
+    let cases: &[&[&str]] = &[
+        &["--port"],
+        &["--port", "6380", "--loglevel"],
+        &["--port", "6379", "6380"],
+        &["--port", "--loglevel", "verbose"],
+        &["--port", "--bla", "--loglevel", "verbose"],
+        &["--logfile", "--my--log--file", "--loglevel", "--bla"],
+        &["--shutdown-on-sigint"],
+        &["--shutdown-on-sigint", "now force", "--shutdown-on-sigterm"],
+        &["--replicaof", "127.0.0.1", "abc"],
+        &["--replicaof", "--127.0.0.1", "abc"],
+        &["--replicaof", "--127.0.0.1", "--abc"],
+        &["--save", "--port", "x"],
+        &["--maxmemory 700mb", "--port", "a b"],
+    ];
+    for args in cases {
+        let ours = refused_options(BINARIES[0], args);
+        let theirs = refused_options(BINARIES[1], args);
+        assert_eq!(ours, theirs, "{args:?}");
+    }
+}

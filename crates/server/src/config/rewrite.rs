@@ -198,7 +198,7 @@ fn format_memory(bytes: u64) -> String {
 }
 
 /// C-style quoting as Redis's sdscatrepr (bytes: a string parameter may hold any).
-fn repr(s: &[u8]) -> String {
+pub(super) fn repr(s: &[u8]) -> String {
     let mut out = String::from("\"");
     for &b in s {
         match b {
