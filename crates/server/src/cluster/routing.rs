@@ -88,9 +88,9 @@ pub(crate) fn redirect_blocked(store: &mut crate::store::Store) {
     let down = !driver.node.is_state_ok();
     // A replica serves its primary's slots to the clients it lets block.
     let serving = if driver.node.is_primary() {
-        st.myself.clone()
+        st.myself
     } else {
-        st.me().primary.clone().unwrap_or_else(|| st.myself.clone())
+        st.me().primary.unwrap_or(st.myself)
     };
     let mut moved = Vec::new();
     for w in store.blocking.waiters() {
