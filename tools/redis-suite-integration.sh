@@ -64,8 +64,8 @@ for u in "${units[@]}"; do
     --baseport "$BASE" --portcount 500) >"$log" 2>&1
   rc=$?
   # The failures are listed twice (as they happen and in the final list starting "***").
-  ok=$(grep -v '^\*\*\*' "$log" | grep -c 'mok\b\|\[ok\]')
-  err=$(grep -v '^\*\*\*' "$log" | grep -c 'merr\b\|\[err\]\|TIMEOUT\|mexception\|\[exception\]')
+  ok=$(grep -av '^\*\*\*' "$log" | grep -ac 'mok\b\|\[ok\]')
+  err=$(grep -av '^\*\*\*' "$log" | grep -ac 'merr\b\|\[err\]\|TIMEOUT\|mexception\|\[exception\]')
   echo "$u rc=$rc ok=$ok err=$err" >>"$out/summary"
   # A unit killed by the timeout leaves its servers running: stop those whose working
   # directory is this copy or under it (a server moves into its `dir`, as redis-server
