@@ -64,13 +64,16 @@ for u in "${units[@]}"; do
     --baseport "$BASE" --portcount 500) >"$log" 2>&1
   rc=$?
   # The failures are listed twice (as they happen and in the final list starting "***").
-  ok=$(grep -v '^\*\*\*' "$log" | grep -c 'mok\b\|\[ok\]')
-  err=$(grep -v '^\*\*\*' "$log" | grep -c 'merr\b\|\[err\]\|TIMEOUT\|mexception\|\[exception\]')
+  ok=$(grep -av '^\*\*\*' "$log" | grep -ac 'mok\b\|\[ok\]')
+  err=$(grep -av '^\*\*\*' "$log" | grep -ac 'merr\b\|\[err\]\|TIMEOUT\|mexception\|\[exception\]')
   echo "$u rc=$rc ok=$ok err=$err" >>"$out/summary"
   # A unit killed by the timeout leaves its servers running: stop those whose working
-  # directory is this copy (ours alone; this script runs elsewhere), each by its pid.
+  # directory is this copy or under it (a server moves into its `dir`, as redis-server
+  # does; ours alone: this script runs elsewhere), each by its pid.
   for p in /proc/[0-9]*; do
-    [ "$(readlink "$p/cwd" 2>/dev/null)" = "$WORK" ] && kill -9 "${p#/proc/}" 2>/dev/null
+    case "$(readlink "$p/cwd" 2>/dev/null)" in
+      "$WORK" | "$WORK"/*) kill -9 "${p#/proc/}" 2>/dev/null ;;
+    esac
   done
   rm -rf "$WORK/tests/tmp"/*
 done

@@ -163,7 +163,7 @@ impl ClusterInfo {
     /// `links_freed` is total_cluster_links_buffer_limit_exceeded (the transport counts it).
     pub fn render(&self, sent: u64, received: u64, links_freed: u64) -> String {
         format!(
-            "cluster_enabled:1\r\ncluster_state:{}\r\ncluster_slots_assigned:{}\r\ncluster_slots_ok:{}\r\n\
+            "cluster_state:{}\r\ncluster_slots_assigned:{}\r\ncluster_slots_ok:{}\r\n\
              cluster_slots_pfail:{}\r\ncluster_slots_fail:{}\r\ncluster_known_nodes:{}\r\ncluster_size:{}\r\n\
              cluster_current_epoch:{}\r\ncluster_my_epoch:{}\r\ncluster_stats_messages_sent:{}\r\n\
              cluster_stats_messages_received:{}\r\ntotal_cluster_links_buffer_limit_exceeded:{}\r\n",

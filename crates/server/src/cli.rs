@@ -105,6 +105,7 @@ pub fn run_node(args: Vec<String>) -> i32 {
             return 1;
         }
     };
+    crate::config::follow_dir();
     let mut config = match Config::from_args(&args) {
         Ok(c) => c,
         Err(e) => {
@@ -185,7 +186,9 @@ pub fn run_node(args: Vec<String>) -> i32 {
         // Redis's start-up logo carries " PID: <pid>", printed once the ports are bound;
         // tools (redis's own test harness) wait for it before anything else.
         tracing::info!("Listening, PID: {}", std::process::id());
-        tracing::info!(port = config.port, threads, "Ready to accept connections");
+        let port = config.port;
+        // ACL users and the data are loaded before the node says it is ready, as Redis
+        // does: a start that fails on them never claims to accept connections.
         let srv = match server::Server::new(config) {
             Ok(s) => s,
             Err(e) => {
@@ -193,6 +196,7 @@ pub fn run_node(args: Vec<String>) -> i32 {
                 std::process::exit(1);
             }
         };
+        tracing::info!(port, threads, "Ready to accept connections");
         if let Some(tls) = tls_config {
             srv.store.lock().tls.install(tls);
         }

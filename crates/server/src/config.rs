@@ -12,7 +12,7 @@ pub(crate) mod rewrite;
 mod special;
 mod value;
 
-pub(crate) use rewrite::rewrite_file;
+pub(crate) use rewrite::{rewrite_file, rewrite_file_with};
 pub(crate) use value::parse_memory;
 
 /// Parameter flags (Redis's *_CONFIG flags that change what clients see).
@@ -120,6 +120,18 @@ pub(crate) fn refusal(param: &Param, protected_allowed: bool) -> Option<&'static
     } else {
         None
     }
+}
+
+/// Whether setting `dir` also makes it the process's working directory, as Redis's chdir
+/// does (relative paths given later, such as `aclfile user.acl`, are then found there).
+/// Only a node process turns it on (`follow_dir`): unit tests in this crate share one
+/// process and must not move each other's working directory.
+static DIR_CHANGES_CWD: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Makes every later `dir` setting (config file, options, CONFIG SET) change the working
+/// directory; called once by the node's start-up before the configuration is read.
+pub(crate) fn follow_dir() {
+    DIR_CHANGES_CWD.store(true, std::sync::atomic::Ordering::Relaxed);
 }
 
 /// Eviction policy, cached from `maxmemory-policy`.
@@ -261,33 +273,33 @@ impl Default for Config {
 impl Config {
     /// Builds the configuration from the process arguments: an optional config file first,
     /// then `--name value...` overrides, as redis-server accepts them.
+    ///
+    /// As redis-server, the options are appended to the file's text and the whole is read
+    /// as one configuration: the first `save` line anywhere replaces the default save
+    /// points and later ones add to them (a file's `save 900 1` and `--save 100 100` make
+    /// "900 1 100 100"), and `dir` changes the working directory where it appears, so
+    /// relative paths after it (aclfile, ...) are found under it.
     pub(crate) fn from_args(args: &[String]) -> Result<Config, String> {
         let mut config = Config::default();
         let mut rest = args;
+        let mut text = String::new();
         if let Some(first) = rest.first() {
             if !first.starts_with("--") {
-                let text = std::fs::read_to_string(first)
+                text = std::fs::read_to_string(first)
                     .map_err(|e| format!("Fatal error, can't open config file '{first}': {e}"))?;
                 config.file = std::fs::canonicalize(first).ok();
-                config.load_text(&text)?;
                 rest = &rest[1..];
             }
         }
-        let mut text = String::new();
-        for arg in rest {
-            if let Some(name) = arg.strip_prefix("--") {
-                text.push('\n');
-                text.push_str(name);
-            } else {
-                text.push(' ');
-                text.push_str(&quote(arg));
-            }
-        }
+        text.push('\n');
+        text.push_str(&options_text(rest));
         config.load_text(&text)?;
         Ok(config)
     }
 
     /// Applies redis.conf-style text: one `name value...` directive per line, `#` comments.
+    /// The first `save` line replaces the current save points, later ones add theirs, and
+    /// `save ""` clears what the lines before it gave (Redis's reading of a config file).
     pub(crate) fn load_text(&mut self, text: &str) -> Result<(), String> {
         let mut saves: Option<Vec<String>> = None;
         for (lineno, line) in text.lines().enumerate() {
@@ -308,7 +320,11 @@ impl Config {
             if name == "save" {
                 // Several `save` lines accumulate into one rule list; `save ""` clears.
                 let list = saves.get_or_insert_with(Vec::new);
-                list.extend(values.into_iter().filter(|v| !v.is_empty()));
+                if values.len() == 1 && values[0].is_empty() {
+                    list.clear();
+                } else {
+                    list.extend(values);
+                }
                 continue;
             }
             if name == "user" {
@@ -318,20 +334,27 @@ impl Config {
             if name == "include" || name == "rename-command" {
                 return Err(format!("line {}: '{name}' is not supported", lineno + 1));
             }
+            let fatal = |e: String| {
+                format!(
+                    "\n*** FATAL CONFIG FILE ERROR (Redis {}) ***\nReading the configuration file, at line {}\n>>> '{}'\n{}",
+                    crate::script::VERSION,
+                    lineno + 1,
+                    line,
+                    e
+                )
+            };
+            // A parameter of one value takes exactly one (`port` alone, or `port 1 2`, is
+            // refused as Redis refuses it); the multi-argument ones check their own.
+            if lookup(&name).is_some_and(|p| !p.has(MULTI_ARG)) && values.len() != 1 {
+                return Err(fatal("wrong number of arguments".into()));
+            }
             // A free-form string written quoted with \x escapes keeps its bytes.
             let string_param = lookup(&name).filter(|p| matches!(p.kind, Kind::Str { .. }));
             let result = match (string_param, &words[1..]) {
                 (Some(p), [v]) if std::str::from_utf8(v).is_err() => self.set_param_bytes(p, v),
                 _ => self.set(&name, &values.join(" "), true),
             };
-            result.map_err(|e| {
-                format!(
-                    "*** FATAL CONFIG FILE ERROR ***\nline {}: '{}': {}",
-                    lineno + 1,
-                    line,
-                    e
-                )
-            })?;
+            result.map_err(fatal)?;
         }
         if let Some(list) = saves {
             self.set("save", &list.join(" "), true)?;
@@ -361,10 +384,16 @@ impl Config {
         }
         let current = self.get_value(param.name).to_string();
         let normalised = value::normalise(param, value, &current)?;
+        if param.name == "dir" && DIR_CHANGES_CWD.load(std::sync::atomic::Ordering::Relaxed) {
+            std::env::set_current_dir(&normalised).map_err(|e| crate::strerror(&e))?;
+        }
         self.raw.remove(param.name);
         self.values.insert(param.name, normalised);
         if param.name == "notify-keyspace-events" {
             self.notify_flags = crate::exec::notify::parse_flags(value::c_text(value));
+        }
+        if param.name == "acl-pubsub-default" {
+            crate::acl::rules::set_pubsub_default_all(self.get_value(param.name) == "allchannels");
         }
         if param.name == "io-threads" {
             // Immutable: only start-up reaches here, before the runtime is built.
@@ -519,22 +548,37 @@ impl Config {
     }
 }
 
-/// Quotes an argument for re-parsing by `split_args` (command-line overrides).
-fn quote(arg: &str) -> String {
-    if !arg.is_empty()
-        && !arg.contains(|c: char| c.is_whitespace() || c == '"' || c == '\'' || c == '\\')
-    {
-        return arg.to_string();
-    }
-    let mut s = String::from("\"");
-    for c in arg.chars() {
-        if c == '"' || c == '\\' {
-            s.push('\\');
+/// The command-line options as config lines, built as redis-server 7.0 builds them: an
+/// argument starting with `--` names an option (its own line; "--port 6380" in one
+/// argument carries its value too), the arguments after it are its values, each quoted;
+/// an option name right after another with no value (`--port --loglevel verbose`) is
+/// that option's value. `--save` with nothing after it (or before another option) is
+/// `save ""`.
+fn options_text(args: &[String]) -> String {
+    let mut out = String::new();
+    let mut value_given = true;
+    for (j, arg) in args.iter().enumerate() {
+        if value_given && arg.starts_with("--") {
+            if !out.is_empty() {
+                out.push('\n');
+            }
+            out.push_str(&arg[2..]);
+            out.push(' ');
+            let words = split_args(arg.as_bytes()).map_or(0, |w| w.len());
+            value_given = words != 1;
+            let next_is_option = args.get(j + 1).is_some_and(|n| n.starts_with("--"));
+            let last = j + 1 == args.len();
+            if words == 1 && arg.eq_ignore_ascii_case("--save") && (next_is_option || last) {
+                out.push_str("\"\"");
+                value_given = !last;
+            }
+        } else {
+            out.push_str(&rewrite::repr(arg.as_bytes()));
+            out.push(' ');
+            value_given = true;
         }
-        s.push(c);
     }
-    s.push('"');
-    s
+    out
 }
 
 #[cfg(test)]

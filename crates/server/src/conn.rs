@@ -788,10 +788,30 @@ async fn write_flush<S: ClientStream>(
     buf: &[u8],
     kill: &tokio::sync::Notify,
 ) -> std::io::Result<()> {
+    use std::task::Poll;
+    // One attempt straight on the socket first: nearly every reply goes out whole here, and
+    // the kill-aware wait below (a bigger future to build and poll) costs ~60 instructions
+    // per request at -P 1 (callgrind, GET).
+    let first =
+        std::future::poll_fn(
+            |cx| match std::pin::Pin::new(&mut *stream).poll_write(cx, buf) {
+                Poll::Ready(r) => Poll::Ready(Some(r)),
+                Poll::Pending => Poll::Ready(None),
+            },
+        )
+        .await;
+    let sent = match first {
+        Some(Ok(0)) if !buf.is_empty() => return Err(std::io::ErrorKind::WriteZero.into()),
+        Some(r) => r?,
+        None => 0,
+    };
+    if sent == buf.len() {
+        return stream.flush().await;
+    }
     tokio::select! {
         biased;
         done = async {
-            stream.write_all(buf).await?;
+            stream.write_all(&buf[sent..]).await?;
             stream.flush().await
         } => done,
         _ = kill.notified() => Err(std::io::Error::other("client closed")),

@@ -258,6 +258,11 @@ async fn cron(server: Arc<Server>) {
             }
             store.collect_expired(db);
         }
+        // A replica's databases expire nothing by themselves; the keys its own clients
+        // gave a TTL (replica-read-only no) it expires here.
+        if store.active_expire && store.replication.primary.is_some() {
+            crate::repl::replica_expire::expire_due(&mut store, now);
+        }
         // Redis's `expire-cycle` latency event: the whole active expiry pass, freeing
         // included (a big value expiring without lazyfree-lazy-expire shows here).
         let threshold = store.observe.latency_threshold;
@@ -276,6 +281,7 @@ async fn cron(server: Arc<Server>) {
         if now / 1000 != last_clients_scan / 1000 {
             last_clients_scan = now;
             store.clients.release_idle_buffers(now, 2000, 4096);
+            crate::cluster::routing::redirect_blocked(&mut store);
         }
         // As Redis's serverCron: a lowered tracking-table-max-keys applies without
         // waiting for a command.

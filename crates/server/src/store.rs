@@ -342,24 +342,36 @@ impl Store {
             b"DEL"
         };
         for key in self.dbs[db].drain_expired() {
-            self.stats.expired_keys += 1;
-            let dbs = &self.dbs;
-            self.watches
-                .touch(db, &key, || dbs[db].peek(&key, 0).is_some());
-            crate::exec::tracking::key_changed(self, &key);
-            // An expired stream unblocks its XREADGROUP readers, as a deleted one does.
-            self.blocking.signal(db, &key);
-            if self.notify_flags != 0 {
-                crate::exec::notify::publish(
-                    self,
-                    crate::exec::notify::EXPIRED,
-                    "expired",
-                    &key,
-                    db,
-                );
-            }
-            self.feed.propagate(db, &[Bytes::from_static(del), key]);
+            self.expired_key_gone(db, key, del);
         }
+    }
+
+    /// What follows the deletion of an expired key that was not found by the database
+    /// itself (a writable replica's own keys, repl/replica_expire.rs): counted, signalled
+    /// and propagated as `collect_expired` does for the others.
+    pub(crate) fn key_expired(&mut self, db: usize, key: Bytes) {
+        let del: &'static [u8] = if self.config.get_value("lazyfree-lazy-expire") == "yes" {
+            b"UNLINK"
+        } else {
+            b"DEL"
+        };
+        self.expired_key_gone(db, key, del);
+    }
+
+    /// The bookkeeping of one key removed by expiry: the expired_keys count, WATCH,
+    /// client-side caching, blocked XREADGROUP readers, the `expired` event, the DEL.
+    fn expired_key_gone(&mut self, db: usize, key: Bytes, del: &'static [u8]) {
+        self.stats.expired_keys += 1;
+        let dbs = &self.dbs;
+        self.watches
+            .touch(db, &key, || dbs[db].peek(&key, 0).is_some());
+        crate::exec::tracking::key_changed(self, &key);
+        // An expired stream unblocks its XREADGROUP readers, as a deleted one does.
+        self.blocking.signal(db, &key);
+        if self.notify_flags != 0 {
+            crate::exec::notify::publish(self, crate::exec::notify::EXPIRED, "expired", &key, db);
+        }
+        self.feed.propagate(db, &[Bytes::from_static(del), key]);
     }
 }
 

@@ -273,7 +273,7 @@ fn replica_authenticates_as_an_acl_user() {
     assert_eq!(q(&mut r, &["REPLICAOF", "127.0.0.1", &pport]), Value::Okay);
     let log = || std::fs::read_to_string(replica.dir.join(SERVER_LOG)).unwrap_or_default();
     wait_for("the AUTH error in the replica's log", 10, || {
-        log().contains("AUTH with the primary failed: -WRONGPASS")
+        log().contains("Unable to AUTH to MASTER: -WRONGPASS")
     });
     assert!(
         !link_up(replica.port),

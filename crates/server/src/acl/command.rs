@@ -482,6 +482,23 @@ fn load_file(ctx: &mut Ctx) -> Result<(), Reply> {
     })?;
     let users = super::file::parse(&text, &path).map_err(|e| Reply::error(format!("ERR {e}")))?;
     install_users(&mut ctx.store.acl, users, false);
+    // Redis frees every user it had but the default one (a user of the same name in the
+    // file is a new user), closing their clients: this one once it has its reply.
+    let victims: Vec<u64> = ctx
+        .store
+        .clients
+        .map
+        .values()
+        .filter(|h| h.info.user.as_deref().is_some_and(|u| u != b"default"))
+        .map(|h| h.info.id)
+        .collect();
+    for id in victims {
+        if id == ctx.client.id {
+            ctx.client.closing = true;
+        } else {
+            ctx.store.clients.kill(id);
+        }
+    }
     Ok(())
 }
 

@@ -117,6 +117,51 @@ fn add_subcommand_flags(subs: &mut BTreeMap<String, u32>, info: &Reply) {
     }
 }
 
+/// Each command's and subcommand's decoded key specs by full lower-case name, read from
+/// the catalogue's COMMAND INFO entries alone (not through `facts()`, for the memory reason
+/// `subcommand_flags` gives): the ACL check finds keys with them on every call of a user
+/// with key patterns.
+pub(crate) fn key_specs_of(name: &str) -> &'static [KeySpec] {
+    static SPECS: OnceLock<BTreeMap<String, Vec<KeySpec>>> = OnceLock::new();
+    let map = SPECS.get_or_init(|| {
+        let mut map = BTreeMap::new();
+        let mut pos = 0;
+        while let Ok(Some((frame, used))) = parse_frame(&BLOB[pos..], usize::MAX) {
+            pos += used;
+            if let Frame::Array(mut parts) = frame {
+                if parts.len() == 3 {
+                    parts.truncate(2);
+                    if let Some(info) = parts.pop().map(to_reply) {
+                        add_key_specs(&mut map, &info);
+                    }
+                }
+            }
+        }
+        map
+    });
+    map.get(name).map_or(&[], Vec::as_slice)
+}
+
+/// The key specs of a COMMAND INFO entry and of its nested subcommands, into `map`.
+fn add_key_specs(map: &mut BTreeMap<String, Vec<KeySpec>>, info: &Reply) {
+    let Reply::Array(fields) = info else {
+        return;
+    };
+    let Some(Reply::Bulk(name)) = fields.first() else {
+        return;
+    };
+    let specs = match fields.get(8) {
+        Some(Reply::Array(specs)) | Some(Reply::Set(specs)) => specs.iter().map(key_spec).collect(),
+        _ => Vec::new(),
+    };
+    map.insert(String::from_utf8_lossy(name).into_owned(), specs);
+    if let Some(Reply::Array(subs)) = fields.get(9) {
+        for sub in subs {
+            add_key_specs(map, sub);
+        }
+    }
+}
+
 /// Every command and subcommand by full lower-case name.
 pub(crate) fn facts() -> &'static BTreeMap<String, Facts> {
     static FACTS: OnceLock<BTreeMap<String, Facts>> = OnceLock::new();

@@ -8,6 +8,7 @@ pub(crate) mod command;
 pub(crate) mod command_docs;
 mod describe;
 mod file;
+mod keys;
 pub(crate) mod rules;
 mod sha256;
 
@@ -17,7 +18,7 @@ use bytes::Bytes;
 use catalog::SPECS;
 use rubra_keys::glob_match;
 use rubra_resp::Reply;
-use rules::{User, READ, WRITE};
+use rules::{User, READ};
 use std::collections::{BTreeMap, VecDeque};
 
 /// Where a denied command was run from (ACL LOG "context").
@@ -254,49 +255,9 @@ fn channel_args(name: &str, argc: usize) -> (std::ops::Range<usize>, bool) {
     }
 }
 
-/// The access to its one key that a command with VARIABLE_FLAGS key specs needs, as
-/// Redis's setGetKeys and bitfieldGetKeys tell from the arguments: SET writes only, unless
-/// it has GET; BITFIELD reads only with nothing but GET and OVERFLOW.
-fn variable_access(name: &str, args: &[Bytes]) -> Option<u8> {
-    match name {
-        "set" => Some(
-            if args.iter().skip(3).any(|a| a.eq_ignore_ascii_case(b"get")) {
-                READ | WRITE
-            } else {
-                WRITE
-            },
-        ),
-        "bitfield" => {
-            let mut i = 2;
-            let mut readonly = true;
-            while i < args.len() {
-                let left = args.len() - i - 1;
-                let a = &args[i];
-                if a.eq_ignore_ascii_case(b"get") && left >= 2 {
-                    i += 3;
-                } else if a.eq_ignore_ascii_case(b"overflow") && left >= 1 {
-                    i += 2;
-                } else {
-                    // SET / INCRBY, or a syntax error: Redis assumes a write.
-                    readonly = false;
-                    break;
-                }
-            }
-            Some(if readonly { READ } else { READ | WRITE })
-        }
-        _ => None,
-    }
-}
-
-/// The access to its `j`th key a command needs whose keys its own function finds (the
-/// catalog's per-spec access does not say which found key is which): SORT reads its key
-/// and writes its STORE key.
-fn found_key_access(name: &str, j: usize) -> Option<u8> {
-    match (name, j) {
-        ("sort", 0) => Some(READ),
-        ("sort", _) => Some(WRITE),
-        _ => None,
-    }
+/// The keys the ACL checks in a call of catalogue entry `spec` (see keys.rs).
+fn acl_keys(spec: Option<usize>, cmd: &Command, args: &[Bytes]) -> Vec<keys::KeyNeed> {
+    keys::keys_to_check(cmd, spec.map_or(cmd.name, |i| SPECS[i].name), args)
 }
 
 /// Checks one selector; Ok or the denial (Redis's ACLSelectorCheckCmd).
@@ -305,7 +266,7 @@ fn check_selector(
     spec: Option<usize>,
     cmd: &Command,
     args: &[Bytes],
-    keys: &[usize],
+    keys: &[keys::KeyNeed],
 ) -> Result<(), Denial> {
     let no_auth = cmd.has(crate::cmd::flags::NO_AUTH);
     if !sel.all_commands && !no_auth {
@@ -324,18 +285,7 @@ fn check_selector(
         }
     }
     if !sel.all_keys && !keys.is_empty() {
-        let access: &[u8] = spec.map_or(&[], |i| SPECS[i].access);
-        let variable = variable_access(cmd.name, args);
-        for (j, &pos) in keys.iter().enumerate() {
-            let need = if let Some(need) = variable {
-                need
-            } else if let Some(need) = found_key_access(cmd.name, j) {
-                need
-            } else if access.is_empty() {
-                READ | WRITE
-            } else {
-                access[j.min(access.len() - 1)]
-            };
+        for &(pos, need) in keys {
             let ok = sel
                 .keys
                 .iter()
@@ -369,10 +319,12 @@ fn check_selector(
 pub(crate) fn user_may_run(user: &User, cmd: &Command, args: &[Bytes]) -> Result<(), Denial> {
     let spec = resolve(cmd, args);
     // Shard channels are keys for cluster routing only (Redis's CMD_KEY_NOT_KEY specs):
-    // ACL checks them as channels.
-    let keys = match cmd.name {
-        "spublish" | "ssubscribe" | "sunsubscribe" => Vec::new(),
-        _ => cmd.key_positions(args),
+    // ACL checks them as channels (their specs name no key). Keys are looked for only
+    // when a selector restricts them.
+    let keys = if user.all_selectors().any(|sel| !sel.all_keys) {
+        acl_keys(spec, cmd, args)
+    } else {
+        Vec::new()
     };
     let mut relevant = Denial::Command;
     for sel in user.all_selectors() {
@@ -479,7 +431,7 @@ pub(crate) fn full_key_read_access(
         return false;
     };
     let spec = resolve(cmd, args);
-    let keys = cmd.key_positions(args);
+    let keys = acl_keys(spec, cmd, args);
     user.all_selectors().any(|sel| {
         let every_key = sel.all_keys
             || sel

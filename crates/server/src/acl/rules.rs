@@ -57,6 +57,32 @@ pub(crate) struct Selector {
     pub channels: Vec<Vec<u8>>,
 }
 
+/// `acl-pubsub-default allchannels`: every selector created from now on (a new user's, a
+/// `(...)` selector) and every `reset` allows all channels, as Redis reads its
+/// server-wide acl_pubsub_default when it creates a selector. Set by the configuration.
+static PUBSUB_DEFAULT_ALL: std::sync::atomic::AtomicBool =
+    std::sync::atomic::AtomicBool::new(false);
+
+/// Follows `acl-pubsub-default` (true: allchannels); called whenever it is set.
+pub(crate) fn set_pubsub_default_all(all: bool) {
+    PUBSUB_DEFAULT_ALL.store(all, std::sync::atomic::Ordering::Relaxed);
+}
+
+fn pubsub_default_all() -> bool {
+    PUBSUB_DEFAULT_ALL.load(std::sync::atomic::Ordering::Relaxed)
+}
+
+impl Selector {
+    /// A selector as Redis creates one: no permissions, except every channel under
+    /// `acl-pubsub-default allchannels`.
+    pub(crate) fn created() -> Selector {
+        Selector {
+            all_channels: pubsub_default_all(),
+            ..Selector::default()
+        }
+    }
+}
+
 impl Default for Selector {
     fn default() -> Self {
         Selector {
@@ -307,7 +333,7 @@ impl User {
             nopass: false,
             sanitize: None,
             passwords: Vec::new(),
-            root: Selector::default(),
+            root: Selector::created(),
             selectors: Vec::new(),
         }
     }
@@ -342,10 +368,16 @@ impl User {
             }
             "clearselectors" => self.selectors.clear(),
             "reset" => {
+                let channels = if pubsub_default_all() {
+                    "allchannels"
+                } else {
+                    "resetchannels"
+                };
                 for r in [
                     "resetpass",
                     "resetkeys",
                     "resetchannels",
+                    channels,
                     "off",
                     "sanitize-payload",
                     "clearselectors",
@@ -382,7 +414,7 @@ impl User {
                 b'(' if op.len() > 1 && op[op.len() - 1] == b')' => {
                     let inner = &op[1..op.len() - 1];
                     let words = rubra_resp::split_args(inner).ok_or(RuleError::Syntax)?;
-                    let mut s = Selector::default();
+                    let mut s = Selector::created();
                     for w in words {
                         s.apply(&w)?;
                     }

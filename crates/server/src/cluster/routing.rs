@@ -72,6 +72,56 @@ pub(crate) fn redirect(
     }
 }
 
+/// Redis's clusterRedirectBlockedClientIfNeeded, run once a second by the cron: a client
+/// blocked on keys (BLPOP, XREAD BLOCK...) whose slot this node no longer serves, and is
+/// not importing, is unblocked with -MOVED to the slot's owner (-CLUSTERDOWN if nobody
+/// owns it, or if the cluster is down), instead of waiting for data that can no longer
+/// come here (after a resharding moved the slot away).
+pub(crate) fn redirect_blocked(store: &mut crate::store::Store) {
+    let Some(driver) = store.cluster.as_deref() else {
+        return;
+    };
+    if store.blocking.len() == 0 {
+        return;
+    }
+    let st = driver.node.state();
+    let down = !driver.node.is_state_ok();
+    // A replica serves its primary's slots to the clients it lets block.
+    let serving = if driver.node.is_primary() {
+        st.myself
+    } else {
+        st.me().primary.unwrap_or(st.myself)
+    };
+    let mut moved = Vec::new();
+    for w in store.blocking.waiters() {
+        let Some(key) = w.keys.first() else {
+            continue;
+        };
+        let text = if down {
+            "CLUSTERDOWN The cluster is down".to_string()
+        } else {
+            let slot = key_slot(key);
+            let owner = st.slots[slot as usize].as_ref();
+            if owner == Some(&serving) || st.importing.contains_key(&slot) {
+                continue;
+            }
+            match owner {
+                None => "CLUSTERDOWN Hash slot not served".to_string(),
+                Some(to) => format!(
+                    "MOVED {slot} {}",
+                    endpoint(st, to, driver.preferred_endpoint)
+                ),
+            }
+        };
+        moved.push((w.client, text));
+    }
+    for (client, text) in moved {
+        store.blocking.unblock(client);
+        store.cmdstats.record_error(text.as_bytes());
+        store.clients.unblock(client, Reply::error(text));
+    }
+}
+
 /// cluster-preferred-endpoint-type: what MOVED/ASK, CLUSTER SLOTS and CLUSTER SHARDS
 /// give clients as a node's address. Clients behind NAT or TLS with certificates for
 /// names need the hostname there, not the IP.

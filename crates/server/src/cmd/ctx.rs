@@ -36,8 +36,9 @@ pub(crate) struct Ctx<'a> {
     /// A write that changed nothing but that Redis still signals (an LTRIM keeping the
     /// whole list): its keyspace event fires and WATCH sees its key; nothing propagates.
     pub signal_unchanged: bool,
-    /// The command propagates even though the change counter did not move (FLUSHALL,
-    /// whose save after the flush resets it; Redis's forceCommandPropagation).
+    /// A write that reset the dirty counter itself (FLUSHALL saving the RDB when save
+    /// points are set): it still counts as a change and propagates, as Redis's
+    /// forceCommandPropagation makes it.
     pub force_propagate: bool,
     /// The lookup that last bumped an LFU counter in this command: the key argument's
     /// address and the entry's ((0, 0): none). Our commands look a key up more often than

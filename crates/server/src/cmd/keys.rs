@@ -301,6 +301,7 @@ fn flushall(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
         flush_db(ctx, db, lazy);
     }
     crate::exec::tracking::flushed(ctx.store);
+    crate::repl::replica_expire::forget_all(ctx.store);
     // Its save may leave the change counter where it was: it still propagates.
     crate::persist::saving::after_flushall(ctx.store);
     ctx.force_propagate = true;

@@ -19,6 +19,8 @@ struct State {
     option_lines: HashMap<String, Vec<usize>>,
     rewritten: HashSet<String>,
     needs_signature: bool,
+    /// DEBUG CONFIG-REWRITE-FORCE-ALL: every parameter gets a line, defaults included.
+    force_all: bool,
 }
 
 impl State {
@@ -28,6 +30,7 @@ impl State {
             option_lines: HashMap::new(),
             rewritten: HashSet::new(),
             needs_signature: true,
+            force_all: false,
         };
         if text.is_empty() {
             return st;
@@ -78,7 +81,7 @@ impl State {
                 let at = l.remove(0);
                 self.lines[at] = line;
             }
-            None if force => {
+            None if force || self.force_all => {
                 if self.needs_signature {
                     self.lines.push(SIGNATURE.to_string());
                     self.needs_signature = false;
@@ -122,6 +125,17 @@ impl State {
 /// Rewrites the config file with the current configuration. `users` are the ACL's
 /// `user ...` lines (ignored when an aclfile holds users). Errors are strerror texts.
 pub(crate) fn rewrite_file(config: &Config, users: &[String]) -> Result<(), String> {
+    rewrite_file_with(config, users, false)
+}
+
+/// `rewrite_file`, or with `force_all` a line for every parameter even at its default
+/// (DEBUG CONFIG-REWRITE-FORCE-ALL, which Redis's tests use to check that a file with
+/// everything in it reads back to the same configuration).
+pub(crate) fn rewrite_file_with(
+    config: &Config,
+    users: &[String],
+    force_all: bool,
+) -> Result<(), String> {
     let Some(path) = config.file.as_ref() else {
         return Err("The server is running without a config file".into());
     };
@@ -130,7 +144,7 @@ pub(crate) fn rewrite_file(config: &Config, users: &[String]) -> Result<(), Stri
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
         Err(e) => return Err(crate::strerror(&e)),
     };
-    let content = rewritten_text(config, &old, users);
+    let content = text_of_rewrite(config, &old, users, force_all);
     let tmp = path.with_extension(format!("rewrite-{}", std::process::id()));
     let write = || -> std::io::Result<()> {
         use std::io::Write;
@@ -149,7 +163,13 @@ pub(crate) fn rewrite_file(config: &Config, users: &[String]) -> Result<(), Stri
 /// parameter updated in place or appended (separate so the fuzz target can check that a
 /// rewritten file loads back to the same configuration).
 pub(crate) fn rewritten_text(config: &Config, old: &str, users: &[String]) -> String {
+    text_of_rewrite(config, old, users, false)
+}
+
+/// `rewritten_text`, every parameter written when `force_all`.
+fn text_of_rewrite(config: &Config, old: &str, users: &[String], force_all: bool) -> String {
     let mut st = State::read(old);
+    st.force_all = force_all;
     for p in PARAMS {
         rewrite_param(&mut st, config, p);
     }
@@ -178,7 +198,7 @@ fn format_memory(bytes: u64) -> String {
 }
 
 /// C-style quoting as Redis's sdscatrepr (bytes: a string parameter may hold any).
-fn repr(s: &[u8]) -> String {
+pub(super) fn repr(s: &[u8]) -> String {
     let mut out = String::from("\"");
     for &b in s {
         match b {

@@ -51,6 +51,11 @@ impl Blocking {
         self.retry_args.take()
     }
 
+    /// Every blocked client's registration (the cluster cron checks where their keys are).
+    pub(crate) fn waiters(&self) -> impl Iterator<Item = &Waiter> {
+        self.waiters.values()
+    }
+
     /// Removes a client's registration; returns it if it was still blocked.
     pub(crate) fn unblock(&mut self, client: u64) -> Option<Waiter> {
         let w = self.waiters.remove(&client)?;

@@ -463,7 +463,16 @@ fn call_from(ctx: &mut Ctx, cmd: &'static Command, args: &[Bytes], started_ns: u
     };
     let outer_client = crate::exec::tracking::command_start(ctx.store, runner);
     let notes = crate::exec::notify::before(ctx.store, ctx.client.db, cmd, args, ctx.now_ms);
+    // A writable replica remembers the keys its own clients give a TTL (it expires them).
+    let replica_ttls = if cmd.has(flags::WRITE) && !ctx.client.is_primary_link {
+        crate::repl::replica_expire::before_write(ctx.store, ctx.client.db, cmd, args)
+    } else {
+        Vec::new()
+    };
     let reply = (cmd.handler)(ctx, args).unwrap_or_else(|e| e);
+    if !replica_ttls.is_empty() {
+        crate::repl::replica_expire::after_write(ctx.store, ctx.client.db, replica_ttls);
+    }
     if ctx.client.served_key.is_some() {
         // A blocked client being served publishes no keymiss: Redis 7.0 serves it without
         // running its command's lookups (a flush that deleted its stream wakes nothing).
@@ -471,13 +480,13 @@ fn call_from(ctx: &mut Ctx, cmd: &'static Command, args: &[Bytes], started_ns: u
     }
     // A write's source misses come before its own events (Redis publishes at lookup); a
     // read's after the lazy expiries below, which Redis's lookup performs first.
-    let wrote = ctx.store.dirty != dirty_before;
+    let wrote = ctx.store.dirty != dirty_before || std::mem::take(&mut ctx.force_propagate);
     if wrote {
         crate::exec::notify::publish_misses(ctx.store, ctx.client.db);
     }
     let signalled = std::mem::take(&mut ctx.signal_unchanged);
     if let Some(notes) = notes {
-        if ctx.store.dirty != dirty_before || signalled {
+        if wrote || signalled {
             crate::exec::notify::after(ctx.store, cmd, args, notes, ctx.now_ms);
         }
     }
@@ -488,9 +497,7 @@ fn call_from(ctx: &mut Ctx, cmd: &'static Command, args: &[Bytes], started_ns: u
     let touched = ctx.touched.take();
     // A non-write command propagates only what it asks to (PFCOUNT rewriting its cached
     // cardinality); EVAL/FCALL are MAY_REPLICATE too, but their effects went out already.
-    let forced = std::mem::take(&mut ctx.force_propagate);
-    let changed =
-        forced || ctx.store.dirty != dirty_before && (cmd.has(flags::WRITE) || rewritten.is_some());
+    let changed = wrote && (cmd.has(flags::WRITE) || rewritten.is_some());
     if changed || signalled {
         match touched {
             Some(keys) => {

@@ -6,6 +6,7 @@ pub(crate) mod failover;
 pub(crate) mod feed;
 pub(crate) mod fullsync;
 pub(crate) mod link;
+pub(crate) mod replica_expire;
 pub(crate) mod role;
 pub(crate) mod state;
 pub(crate) mod stream_forms;

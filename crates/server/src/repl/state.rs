@@ -130,6 +130,9 @@ pub(crate) struct Replication {
     pub no_cached_primary: bool,
     /// A full sync's snapshot is being loaded: INFO's `loading` (or `async_loading`).
     pub sync_load: SyncLoad,
+    /// Keys our own clients gave a TTL while we replicate with replica-read-only no, by
+    /// name, with the bit mask of their databases (see repl/replica_expire.rs).
+    pub written_expires: std::collections::HashMap<bytes::Bytes, u64>,
 }
 
 /// How a replica loads its primary's snapshot, as INFO reports it.

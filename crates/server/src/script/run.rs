@@ -128,7 +128,13 @@ pub(crate) fn run(ctx: &mut Ctx, func: &Function, inv: &Invocation) -> Reply {
         oom_at_start,
         wrote: false,
         repl: 3,
-        slot: None,
+        // The keys the script declared fix its slot, as Redis's routing of the EVAL/FCALL
+        // itself sets the caller's slot: a key of another slot is refused even when this
+        // node serves both.
+        slot: match (&ctx.store.cluster, inv.keys.first()) {
+            (Some(_), Some(key)) => Some(rubra_keys::key_slot(key)),
+            _ => None,
+        },
         client: ClientState {
             db: ctx.client.db,
             // Redis runs the script's commands as the caller's user (SORT's BY/GET check).

@@ -304,3 +304,29 @@ pub(super) fn loadaof(ctx: &mut Ctx) -> CmdResult {
     tracing::warn!("Append Only File loaded by DEBUG LOADAOF");
     Ok(Reply::OK)
 }
+
+/// DEBUG HTSTATS dbid: the statistics of a database's key table and its table of keys
+/// with a TTL, in Redis's layout ("[Dictionary HT]" then "[Expires HT]"). Our key tables
+/// are open-addressed, one slot per key, so the figures are those of `table_stats`: the
+/// key counts are ours, the table size the power of two Redis's dict has for them.
+pub(super) fn htstats(ctx: &mut Ctx, dbid: &Bytes) -> CmdResult {
+    let id = int(dbid)?;
+    let Some(db) = usize::try_from(id).ok().and_then(|i| ctx.store.dbs.get(i)) else {
+        return Err(Reply::err("ERR Out of range database"));
+    };
+    let text = format!(
+        "[Dictionary HT]\n{}[Expires HT]\n{}",
+        table_stats(db.len()),
+        table_stats(db.expires_count())
+    );
+    Ok(Reply::Verbatim(VerbatimFormat::Txt, text.into()))
+}
+
+/// DEBUG CONFIG-REWRITE-FORCE-ALL: CONFIG REWRITE with a line for every parameter, its
+/// default included.
+pub(super) fn config_rewrite_force_all(ctx: &mut Ctx) -> CmdResult {
+    let users = ctx.store.acl.user_lines();
+    crate::config::rewrite_file_with(&ctx.store.config, &users, true)
+        .map(|()| Reply::OK)
+        .map_err(|e| Reply::error(format!("ERR CONFIG-REWRITE-FORCE-ALL failed: {e}")))
+}

@@ -136,6 +136,12 @@ pub(super) fn debug(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
     if is(sub, "htstats-key") && args.len() == 3 {
         return super::debug::htstats_key(ctx, &args[2]);
     }
+    if is(sub, "config-rewrite-force-all") && args.len() == 2 {
+        return super::debug::config_rewrite_force_all(ctx);
+    }
+    if is(sub, "htstats") && args.len() == 3 {
+        return super::debug::htstats(ctx, &args[2]);
+    }
     if is(sub, "replybuffer") && args.len() == 4 {
         return super::debug::replybuffer(&args[1], &args[2], &args[3]);
     }
@@ -159,9 +165,11 @@ pub(super) fn debug(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
         return Ok(help(&[
             "DEBUG <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
             "CHANGE-REPL-ID",
+            "CONFIG-REWRITE-FORCE-ALL",
             "DIGEST",
             "DIGEST-VALUE <key> [<key> ...]",
             "DROP-CLUSTER-PACKET-FILTER <packet-type>",
+            "HTSTATS <dbid>",
             "HTSTATS-KEY <key>",
             "LOADAOF",
             "OBJECT <key>",
