@@ -239,21 +239,7 @@ fn deluser(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
     for name in &args[2..] {
         if ctx.store.acl.users.remove(name.as_ref()).is_some() {
             deleted += 1;
-            let victims: Vec<u64> = ctx
-                .store
-                .clients
-                .map
-                .values()
-                .filter(|h| h.info.user.as_deref() == Some(name.as_ref()))
-                .map(|h| h.info.id)
-                .collect();
-            for id in victims {
-                if id == ctx.client.id {
-                    ctx.client.closing = true;
-                } else {
-                    ctx.store.clients.kill(id);
-                }
-            }
+            close_clients_of(ctx, |user| user == name.as_ref());
         }
     }
     ctx.store.acl.refresh();
@@ -484,21 +470,7 @@ fn load_file(ctx: &mut Ctx) -> Result<(), Reply> {
     install_users(&mut ctx.store.acl, users, false);
     // Redis frees every user it had but the default one (a user of the same name in the
     // file is a new user), closing their clients: this one once it has its reply.
-    let victims: Vec<u64> = ctx
-        .store
-        .clients
-        .map
-        .values()
-        .filter(|h| h.info.user.as_deref().is_some_and(|u| u != b"default"))
-        .map(|h| h.info.id)
-        .collect();
-    for id in victims {
-        if id == ctx.client.id {
-            ctx.client.closing = true;
-        } else {
-            ctx.store.clients.kill(id);
-        }
-    }
+    close_clients_of(ctx, |user| user != b"default");
     Ok(())
 }
 
@@ -515,4 +487,24 @@ fn save_file(ctx: &mut Ctx) -> Result<(), Reply> {
         .map_err(|_| {
             Reply::err("ERR There was an error trying to save the ACLs. Please check the server logs for more information")
         })
+}
+
+/// Closes the clients authenticated as a user `gone` names (ACL DELUSER, ACL LOAD): the
+/// calling client once it has its reply, the others at once, as Redis frees them.
+fn close_clients_of(ctx: &mut Ctx, gone: impl Fn(&[u8]) -> bool) {
+    let victims: Vec<u64> = ctx
+        .store
+        .clients
+        .map
+        .values()
+        .filter(|h| h.info.user.as_deref().is_some_and(&gone))
+        .map(|h| h.info.id)
+        .collect();
+    for id in victims {
+        if id == ctx.client.id {
+            ctx.client.closing = true;
+        } else {
+            ctx.store.clients.kill(id);
+        }
+    }
 }

@@ -69,20 +69,26 @@ fn subcommand_flags() -> &'static BTreeMap<String, u32> {
     static SUBS: OnceLock<BTreeMap<String, u32>> = OnceLock::new();
     SUBS.get_or_init(|| {
         let mut subs = BTreeMap::new();
-        let mut pos = 0;
-        while let Ok(Some((frame, used))) = parse_frame(&BLOB[pos..], usize::MAX) {
-            pos += used;
-            if let Frame::Array(mut parts) = frame {
-                if parts.len() == 3 {
-                    parts.truncate(2);
-                    if let Some(info) = parts.pop().map(to_reply) {
-                        add_subcommand_flags(&mut subs, &info);
-                    }
+        for_each_command_info(|info| add_subcommand_flags(&mut subs, info));
+        subs
+    })
+}
+
+/// Walks the catalogue's COMMAND INFO entries (each a name, its info and its docs),
+/// handing `f` the info alone: the look-ups above build only what they need from it.
+fn for_each_command_info(mut f: impl FnMut(&Reply)) {
+    let mut pos = 0;
+    while let Ok(Some((frame, used))) = parse_frame(&BLOB[pos..], usize::MAX) {
+        pos += used;
+        if let Frame::Array(mut parts) = frame {
+            if parts.len() == 3 {
+                parts.truncate(2);
+                if let Some(info) = parts.pop().map(to_reply) {
+                    f(&info);
                 }
             }
         }
-        subs
-    })
+    }
 }
 
 /// The flag bits of each subcommand nested in a COMMAND
@@ -125,18 +131,7 @@ pub(crate) fn key_specs_of(name: &str) -> &'static [KeySpec] {
     static SPECS: OnceLock<BTreeMap<String, Vec<KeySpec>>> = OnceLock::new();
     let map = SPECS.get_or_init(|| {
         let mut map = BTreeMap::new();
-        let mut pos = 0;
-        while let Ok(Some((frame, used))) = parse_frame(&BLOB[pos..], usize::MAX) {
-            pos += used;
-            if let Frame::Array(mut parts) = frame {
-                if parts.len() == 3 {
-                    parts.truncate(2);
-                    if let Some(info) = parts.pop().map(to_reply) {
-                        add_key_specs(&mut map, &info);
-                    }
-                }
-            }
-        }
+        for_each_command_info(|info| add_key_specs(&mut map, info));
         map
     });
     map.get(name).map_or(&[], Vec::as_slice)
