@@ -127,6 +127,44 @@ pub fn reintroduce(ctx: &Ctx, ports: &[u16]) -> Result<usize> {
     Ok(sent)
 }
 
+/// How long adoption waits for a node that answers -LOADING.
+const LOADING_WAIT: Duration = Duration::from_secs(300);
+
+/// Runs `step` again while a node answers -LOADING (up to LOADING_WAIT). A replica loading
+/// its primary's snapshot refuses CLUSTER NODES and CLUSTER MEET for as long as the load
+/// takes, as Redis does; that is a busy node, not a broken one.
+fn waiting_out_loading<T>(mut step: impl FnMut() -> Result<T>) -> Result<T> {
+    let t0 = Instant::now();
+    loop {
+        match step() {
+            Err(e) if crate::resp::is_loading(&e) && t0.elapsed() < LOADING_WAIT => {
+                std::thread::sleep(Duration::from_millis(200));
+            }
+            r => return r,
+        }
+    }
+}
+
+/// Adopt a formed cluster whose nodes run (a supervisor started again): introduce nodes
+/// that moved, wait until `ports` agree and are healthy with `replicas` replicas, and
+/// return each node's id. A node may be loading a full sync at any moment of this (seen
+/// in CI: a supervisor restarted after a kill -9 met one, gave up and stopped the
+/// cluster), so every step waits that out.
+pub fn adopt(
+    ctx: &Ctx,
+    ports: &[u16],
+    replicas: usize,
+    timeout: Duration,
+) -> Result<(usize, BTreeMap<u16, String>)> {
+    let meets = waiting_out_loading(|| reintroduce(ctx, ports))?;
+    wait_ok(ctx, ports, replicas, timeout)?;
+    let mut ids = BTreeMap::new();
+    for &p in ports {
+        ids.insert(p, waiting_out_loading(|| node_id(ctx, p))?);
+    }
+    Ok((meets, ids))
+}
+
 /// Make the node on `replica` a replica of node `primary_id`, unless it already is.
 pub fn replicate(ctx: &Ctx, replica: u16, primary_id: &str, timeout: Duration) -> Result<()> {
     let t0 = Instant::now();

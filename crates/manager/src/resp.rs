@@ -41,6 +41,32 @@ impl Value {
     }
 }
 
+/// A node's error reply to a command, kept typed so that a caller can tell a node that
+/// is only busy for a while (-LOADING while it loads a snapshot) from a real refusal.
+#[derive(Debug)]
+pub struct Refused {
+    /// The node's address.
+    pub addr: String,
+    /// The first words of the command, for the message.
+    pub command: String,
+    /// The error reply without its leading '-'.
+    pub reply: String,
+}
+
+impl std::fmt::Display for Refused {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {} -> {}", self.addr, self.command, self.reply)
+    }
+}
+
+impl std::error::Error for Refused {}
+
+/// True when `e` is a node's -LOADING reply: it answers again once its dataset is in.
+pub fn is_loading(e: &anyhow::Error) -> bool {
+    e.downcast_ref::<Refused>()
+        .is_some_and(|r| r.reply.starts_with("LOADING "))
+}
+
 /// A connection to one node (over TLS for a `rubra up --tls` cluster), authenticated if
 /// a password was given.
 pub struct Conn {
@@ -140,7 +166,12 @@ impl Conn {
                     .take(3)
                     .map(|a| String::from_utf8_lossy(a.as_ref()).into_owned())
                     .collect();
-                bail!("{}: {} -> {e}", self.addr, name.join(" "))
+                Err(Refused {
+                    addr: self.addr.clone(),
+                    command: name.join(" "),
+                    reply: e,
+                }
+                .into())
             }
             v => Ok(v),
         }

@@ -445,3 +445,84 @@ fn scale_waits_out_a_failover_and_succeeds() {
     verify_big(&old_ports, &pw, "big:", 0..KEYS, SIZE, |_| false);
     drop(c);
 }
+
+/// Seen in CI (chaos_up seed 534965924): `rubra up` started again after a kill -9 of the
+/// supervisor adopted nodes while one of them (a primary killed with it, back as a
+/// replica) began loading a full sync; CLUSTER NODES answered -LOADING, and the supervisor
+/// exited, stopping every node. Here a replica is made to load a full sync slowly
+/// (`key-load-delay`) while the supervisor is down, and the supervisor's adoption step
+/// runs against it: it must wait the loading out and return every node's id.
+#[test]
+fn adoption_waits_for_a_node_loading_a_full_sync() {
+    use rubra_manager::ctx::Ctx;
+    if !Kind::Embedded.available() {
+        return;
+    }
+    let dir = tempdir("chaos-up-loading");
+    let _cleanup = TempDir(dir.clone());
+    let (base, panel) = ports(8);
+    let mut c = Cluster::start(Kind::Embedded, &dir, base, panel, &[]);
+    c.wait_check();
+    let view = c.view();
+    let replica = view
+        .nodes
+        .iter()
+        .find(|n| n.flags.iter().any(|f| f == "slave"))
+        .expect("a replica")
+        .clone();
+    let primary = view
+        .nodes
+        .iter()
+        .find(|n| Some(&n.id) == replica.primary.as_ref())
+        .expect("its primary")
+        .port;
+    let replica_pid = c
+        .state()
+        .nodes
+        .iter()
+        .find(|n| n.port == replica.port)
+        .and_then(|n| n.pid)
+        .expect("replica pid");
+    let mut r = c.conn(replica.port);
+    r.ok(&["CONFIG", "SET", "repl-diskless-load", "disabled"])
+        .unwrap();
+    r.ok(&["CONFIG", "SET", "key-load-delay", "20000"]).unwrap();
+    c.conn(primary)
+        .ok(&["CONFIG", "SET", "repl-backlog-size", "16384"])
+        .unwrap();
+    c.kill_supervisor();
+    // The replica frozen, its link cut, and more written than the primary's backlog
+    // holds: its next sync is a full one, ~400 keys at 20 ms each (~8 s of loading).
+    signal(replica_pid, libc::SIGSTOP);
+    c.conn(primary)
+        .ok(&["CLIENT", "KILL", "TYPE", "replica"])
+        .unwrap();
+    fill(&[primary], &c.password(), "load:", 0..1200, 1024);
+    signal(replica_pid, libc::SIGCONT);
+    let t0 = Instant::now();
+    while !c
+        .conn(replica.port)
+        .ok(&["CLUSTER", "NODES"])
+        .is_err_and(|e| rubra_manager::resp::is_loading(&e))
+    {
+        assert!(
+            t0.elapsed() < Duration::from_secs(20),
+            "the replica never started loading"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let ctx = Ctx {
+        seeds: Vec::new(),
+        password: Some(c.password()),
+        local: true,
+        hosts: Default::default(),
+        tls: None,
+        placement: Default::default(),
+    };
+    let ports = c.state().active_ports();
+    let (_, ids) = rubra_manager::form::adopt(&ctx, &ports, 3, Duration::from_secs(60))
+        .expect("adoption waits out the loading replica");
+    assert_eq!(ids.get(&replica.port), Some(&replica.id));
+    assert_eq!(ids.len(), ports.len());
+    drop(c);
+}

@@ -240,17 +240,16 @@ impl Supervisor {
                 .iter()
                 .filter(|n| Some(n.pair) != pending_pair && n.intent == Intent::Replica)
                 .count();
-            let meets = form::reintroduce(&ctx, &core)?;
+            let (meets, ids) = form::adopt(&ctx, &core, replicas, CONVERGE)?;
             if meets > 0 {
                 self.event(
                     "readdressed",
                     serde_json::json!({"meets": meets, "announce_ip": self.meet_ip()}),
                 );
             }
-            form::wait_ok(&ctx, &core, replicas, CONVERGE)?;
-            for p in core {
-                let id = form::node_id(&ctx, p)?;
-                if let Some(n) = lock(&self.state).node_mut(p) {
+            let mut st = lock(&self.state);
+            for (p, id) in ids {
+                if let Some(n) = st.node_mut(p) {
                     n.id = Some(id);
                 }
             }
