@@ -526,3 +526,54 @@ fn adoption_waits_for_a_node_loading_a_full_sync() {
     assert_eq!(ids.len(), ports.len());
     drop(c);
 }
+
+/// A supervisor started again on a running cluster that it cannot adopt (here a node
+/// frozen with SIGSTOP never answers) exits with the error and leaves the nodes serving:
+/// before, it stopped every node of a cluster that had been serving clients.
+#[test]
+fn a_failed_adoption_leaves_the_nodes_running() {
+    if !Kind::Embedded.available() {
+        return;
+    }
+    let dir = tempdir("chaos-up-failed-adoption");
+    let _cleanup = TempDir(dir.clone());
+    let (base, panel) = ports(8);
+    let mut c = Cluster::start(Kind::Embedded, &dir, base, panel, &[]);
+    c.wait_check();
+    let pids: Vec<(u16, u32)> = c
+        .state()
+        .nodes
+        .iter()
+        .filter_map(|n| Some((n.port, n.pid?)))
+        .collect();
+    // The last node: the ones before it are adopted first, so there is something to stop.
+    let (frozen_port, frozen) = pids[pids.len() - 1];
+    c.kill_supervisor();
+    signal(frozen, libc::SIGSTOP);
+    let out = rubra()
+        .args(["up", "--node-timeout", "2000", "--dir"])
+        .arg(&dir)
+        .args(["--base-port", &base.to_string()])
+        .args(["--panel", &format!("127.0.0.1:{panel}")])
+        .output()
+        .expect("run rubra up");
+    signal(frozen, libc::SIGCONT);
+    let text = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success(),
+        "rubra up adopted a frozen node: {text}"
+    );
+    for (port, pid) in pids {
+        assert!(pid_alive(pid), "node {port} was stopped");
+    }
+    assert!(
+        text.contains("starting the cluster") && text.contains("keep running"),
+        "{text}"
+    );
+    let mut probe = c.conn(frozen_port);
+    assert_eq!(
+        probe.ok(&["PING"]).unwrap(),
+        rubra_manager::resp::Value::Simple("PONG".into())
+    );
+    drop(c);
+}

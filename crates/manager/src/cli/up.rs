@@ -411,8 +411,15 @@ async fn supervise(
     let s2 = sup.clone();
     let started = tokio::task::spawn_blocking(move || s2.start()).await?;
     if let Err(e) = started {
-        let s2 = sup.clone();
-        let _ = tokio::task::spawn_blocking(move || s2.stop_all()).await;
+        // A resumed cluster was serving clients before this supervisor came: a failed
+        // adoption leaves its nodes running (the next `rubra up` adopts them again, `rubra
+        // down` stops them) instead of taking the data store down with the supervisor.
+        if resumed {
+            eprintln!("rubra: the nodes keep running; `rubra up` again adopts them, `rubra down` stops them");
+        } else {
+            let s2 = sup.clone();
+            let _ = tokio::task::spawn_blocking(move || s2.stop_all()).await;
+        }
         return Err(e.context("starting the cluster"));
     }
     let s2 = sup.clone();
