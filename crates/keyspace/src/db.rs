@@ -5,7 +5,7 @@
 //! across any amount of growth or shrinkage.
 
 use crate::node::Node;
-use crate::slot::{hash_key, SlotTable};
+use crate::slot::{hash_key, Found, SlotTable, Verdict};
 use crate::value::Value;
 use bytes::Bytes;
 use rand::Rng;
@@ -323,23 +323,28 @@ impl Db {
         key: &[u8],
         now_ms: u64,
     ) -> Option<&mut Node> {
+        let (primary_view, replica_mode) = (self.primary_view, self.replica_mode);
         let table = table_mut(&mut self.slots[slot]);
-        let at = table.keys.find_index(hash, key)?;
-        let node = table.keys.get_at(at)?;
-        if node.has_ttl() {
-            if !self.primary_view && is_due(table.expire_of(hash, node), now_ms) {
-                if !self.replica_mode {
-                    let SlotTable { keys, volatile } = table;
-                    let node = keys.remove_at(at)?;
-                    SlotTable::forget_expire(volatile, hash, &node);
-                    self.volatile -= 1;
-                    self.len -= 1;
-                    self.expired_log.push(Bytes::copy_from_slice(key));
-                }
-                return None;
+        let found = table.find_checked(hash, key, |at| {
+            if primary_view || !is_due(at, now_ms) {
+                Verdict::Keep
+            } else if replica_mode {
+                Verdict::Hide
+            } else {
+                Verdict::Remove
+            }
+        });
+        match found {
+            Found::Live(node) => Some(node),
+            Found::Missing => None,
+            Found::Removed(node) => {
+                drop(node);
+                self.volatile -= 1;
+                self.len -= 1;
+                self.expired_log.push(Bytes::copy_from_slice(key));
+                None
             }
         }
-        table.keys.get_at_mut(at)
     }
 
     /// Looks a key up for writing (copying its slot first if a snapshot shares it); an
@@ -521,7 +526,8 @@ impl Db {
     }
 
     /// Points a slot left without keys back at the shared empty table, freeing its own
-    /// tables: a key alone in its slot costs ~240 B of tables beside its node, and eviction
+    /// tables: a key alone in its slot costs a 64 B slot allocation beside its node (and a
+    /// slot of more keys a hash table too), and eviction
     /// must get that back to bring used_memory under maxmemory (Redis frees a key's
     /// dictEntry with it; a slot's tables are our equivalent).
     fn release_if_empty(&mut self, slot: usize) {
@@ -597,7 +603,12 @@ impl Db {
         let expired = std::mem::take(&mut self.expired_log);
         if !self.slots.is_empty() {
             for key in &expired {
-                self.release_if_empty(key_slot(key) as usize);
+                let slot = key_slot(key) as usize;
+                self.release_if_empty(slot);
+                // Nor could it move a table left with few keys back inline.
+                if Arc::strong_count(&self.slots[slot]) == 1 {
+                    table_mut(&mut self.slots[slot]).keys.shrink();
+                }
             }
         }
         expired

@@ -174,18 +174,8 @@ impl Keys {
         Some(node)
     }
 
-    /// Takes the node at an index from `find_index` out; as `remove`.
-    pub(crate) fn remove_at(&mut self, at: usize) -> Option<Node> {
-        let node = match self {
-            Keys::Small(nodes) => return small_take(nodes, at),
-            Keys::Table(t) => t.get_bucket_entry(at).ok()?.remove().0,
-        };
-        self.shrink();
-        Some(node)
-    }
-
     /// Moves a table holding `SHRINK_AT` keys or fewer back inline, freeing it.
-    fn shrink(&mut self) {
+    pub(crate) fn shrink(&mut self) {
         if let Keys::Table(t) = self {
             if t.len() <= SHRINK_AT {
                 let mut nodes: [Option<Node>; SMALL] = [None, None, None, None];
@@ -283,6 +273,27 @@ impl Volatile {
     }
 }
 
+/// What `SlotTable::find_checked` does with a key that has a TTL, given its expiry time.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Verdict {
+    /// Live: return it.
+    Keep,
+    /// Expired but left stored (a replica): report it missing.
+    Hide,
+    /// Expired: remove it and report it missing.
+    Remove,
+}
+
+/// The outcome of `SlotTable::find_checked`.
+pub(crate) enum Found<'a> {
+    /// No such key, or an expired one left stored.
+    Missing,
+    /// An expired key, taken out of the slot (its volatile record too).
+    Removed(Node),
+    /// The live key.
+    Live(&'a mut Node),
+}
+
 impl SlotTable {
     /// Number of keys.
     #[inline]
@@ -294,6 +305,67 @@ impl SlotTable {
     #[inline]
     pub(crate) fn find(&self, hash: u64, key: &[u8]) -> Option<&Node> {
         self.keys.find(hash, key)
+    }
+
+    /// Finds `key` for writing with one probe: a key with a TTL is judged by `verdict`
+    /// (given its expiry time) and kept, hidden or removed. The read fast path (GET
+    /// touches the LRU clock through it), so the table case keeps hashbrown's single
+    /// `find_entry`.
+    #[inline]
+    pub(crate) fn find_checked(
+        &mut self,
+        hash: u64,
+        key: &[u8],
+        verdict: impl FnOnce(u64) -> Verdict,
+    ) -> Found<'_> {
+        let SlotTable { keys, volatile } = self;
+        match keys {
+            Keys::Table(t) => {
+                let Ok(occ) = t.find_entry(hash, |n| n.key() == key) else {
+                    return Found::Missing;
+                };
+                if occ.get().has_ttl() {
+                    match verdict(volatile.get(hash, occ.get().id())) {
+                        Verdict::Keep => {}
+                        Verdict::Hide => return Found::Missing,
+                        Verdict::Remove => {
+                            let (node, _) = occ.remove();
+                            volatile.remove(hash, node.id());
+                            // Not moved back inline here (the borrow of the live case
+                            // forbids it): `Db::drain_expired` does it after the command.
+                            return Found::Removed(node);
+                        }
+                    }
+                }
+                Found::Live(occ.into_mut())
+            }
+            Keys::Small(nodes) => {
+                let Some(at) = small_find(nodes, key) else {
+                    return Found::Missing;
+                };
+                let has_ttl = nodes[at].as_ref().is_some_and(Node::has_ttl);
+                if has_ttl {
+                    let Some(id) = nodes[at].as_ref().map(Node::id) else {
+                        return Found::Missing;
+                    };
+                    match verdict(volatile.get(hash, id)) {
+                        Verdict::Keep => {}
+                        Verdict::Hide => return Found::Missing,
+                        Verdict::Remove => {
+                            let Some(node) = small_take(nodes, at) else {
+                                return Found::Missing;
+                            };
+                            volatile.remove(hash, node.id());
+                            return Found::Removed(node);
+                        }
+                    }
+                }
+                match nodes[at].as_mut() {
+                    Some(n) => Found::Live(n),
+                    None => Found::Missing,
+                }
+            }
+        }
     }
 
     /// The expiry time of a node of this slot (0 when it has none).

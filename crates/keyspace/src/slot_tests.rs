@@ -3,7 +3,7 @@
 //! the inline limit both ways; the representation must follow the size rules.
 
 use crate::node::Node;
-use crate::slot::{hash_key, SlotTable, SMALL};
+use crate::slot::{hash_key, Found, SlotTable, Verdict, SMALL};
 use crate::value::Value;
 use crate::Entry;
 use proptest::prelude::*;
@@ -13,7 +13,8 @@ use std::collections::HashMap;
 enum Op {
     Insert(u8, u8, u64),
     Remove(u8),
-    RemoveAt(u8),
+    /// `find_checked` at a time: keys with a TTL due by then are removed.
+    Checked(u8, u64),
     Expire(u8, u64),
     Clone(bool),
 }
@@ -22,7 +23,7 @@ fn op() -> impl Strategy<Value = Op> {
     prop_oneof![
         4 => (0..12u8, any::<u8>(), 0..3u64).prop_map(|(k, v, t)| Op::Insert(k, v, t)),
         2 => (0..12u8).prop_map(Op::Remove),
-        2 => (0..12u8).prop_map(Op::RemoveAt),
+        2 => (0..12u8, 0..4u64).prop_map(|(k, now)| Op::Checked(k, now)),
         1 => (0..12u8, 0..3u64).prop_map(|(k, t)| Op::Expire(k, t)),
         1 => any::<bool>().prop_map(Op::Clone),
     ]
@@ -120,17 +121,24 @@ proptest! {
                     }
                     prop_assert_eq!(got.is_some(), model.remove(&key).is_some());
                 }
-                Op::RemoveAt(k) => {
+                Op::Checked(k, now) => {
                     let key = key(k);
                     let h = hash_key(&key);
-                    let SlotTable { keys, volatile } = &mut t;
-                    if let Some(i) = keys.find_index(h, &key) {
-                        let n = keys.remove_at(i).ok_or_else(|| TestCaseError::fail("index"))?;
-                        prop_assert_eq!(n.key(), &key[..]);
-                        SlotTable::forget_expire(volatile, h, &n);
-                        prop_assert!(model.remove(&key).is_some());
-                    } else {
-                        prop_assert!(!model.contains_key(&key));
+                    let due = |at: u64| if at <= now { Verdict::Remove } else { Verdict::Keep };
+                    match t.find_checked(h, &key, due) {
+                        Found::Missing => prop_assert!(!model.contains_key(&key)),
+                        Found::Live(n) => {
+                            prop_assert_eq!(n.key(), &key[..]);
+                            let (_, at) = model[&key];
+                            prop_assert!(at == 0 || at > now);
+                        }
+                        Found::Removed(n) => {
+                            prop_assert_eq!(n.key(), &key[..]);
+                            let at = model.remove(&key).map_or(0, |e| e.1);
+                            prop_assert!(at != 0 && at <= now);
+                            // As `Db::drain_expired` does after the command.
+                            t.keys.shrink();
+                        }
                     }
                 }
                 Op::Expire(k, at) => {
