@@ -89,7 +89,7 @@ impl Keys {
     }
 
     /// The node of `key`.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn find(&self, hash: u64, key: &[u8]) -> Option<&Node> {
         match self {
             Keys::Small(nodes) => nodes
@@ -101,7 +101,7 @@ impl Keys {
     }
 
     /// The node of `key`, mutably.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn find_mut(&mut self, hash: u64, key: &[u8]) -> Option<&mut Node> {
         match self {
             Keys::Small(nodes) => nodes
@@ -113,7 +113,7 @@ impl Keys {
     }
 
     /// Where `key` is, for `get_at`/`get_at_mut` (valid until the keys change).
-    #[inline]
+    #[inline(always)]
     pub(crate) fn find_index(&self, hash: u64, key: &[u8]) -> Option<usize> {
         match self {
             Keys::Small(nodes) => small_find(nodes, key),
@@ -122,7 +122,7 @@ impl Keys {
     }
 
     /// The node at an index from `find_index`.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn get_at(&self, at: usize) -> Option<&Node> {
         match self {
             Keys::Small(nodes) => nodes.get(at)?.as_ref(),
@@ -131,7 +131,7 @@ impl Keys {
     }
 
     /// The node at an index from `find_index`, mutably.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn get_at_mut(&mut self, at: usize) -> Option<&mut Node> {
         match self {
             Keys::Small(nodes) => nodes.get_mut(at)?.as_mut(),
@@ -311,7 +311,7 @@ impl SlotTable {
     /// (given its expiry time) and kept, hidden or removed. The read fast path (GET
     /// touches the LRU clock through it), so the table case keeps hashbrown's single
     /// `find_entry`.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn find_checked(
         &mut self,
         hash: u64,
