@@ -30,7 +30,7 @@ fn op() -> impl Strategy<Value = Op> {
 }
 
 fn key(k: u8) -> Vec<u8> {
-    if k % 5 == 0 {
+    if k.is_multiple_of(5) {
         let mut v = vec![b'L'; 150];
         v.push(k);
         v

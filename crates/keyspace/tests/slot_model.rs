@@ -40,7 +40,7 @@ fn op() -> impl Strategy<Value = Op> {
 }
 
 fn key(k: u8) -> Vec<u8> {
-    let tag = if k % 2 == 0 { "a" } else { "b" };
+    let tag = if k.is_multiple_of(2) { "a" } else { "b" };
     if k.is_multiple_of(7) {
         // Keys longer than 127 bytes take a two-byte length in the node.
         let mut v = format!("{{{tag}}}").into_bytes();
