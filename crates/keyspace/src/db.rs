@@ -5,7 +5,7 @@
 //! across any amount of growth or shrinkage.
 
 use crate::node::Node;
-use crate::slot::{hash_key, SlotTable};
+use crate::slot::{hash_key, Found, SlotTable, Verdict};
 use crate::value::Value;
 use bytes::Bytes;
 use rand::Rng;
@@ -323,25 +323,28 @@ impl Db {
         key: &[u8],
         now_ms: u64,
     ) -> Option<&mut Node> {
-        let SlotTable { keys, volatile } = table_mut(&mut self.slots[slot]);
-        let occ = keys.find_entry(hash, |n| n.key() == key).ok()?;
-        if occ.get().has_ttl() {
-            let id = occ.get().id();
-            let at = volatile
-                .find(hash, |(n, _)| *n == id)
-                .map_or(0, |(_, a)| *a);
-            if !self.primary_view && is_due(at, now_ms) {
-                if !self.replica_mode {
-                    let (node, _) = occ.remove();
-                    SlotTable::forget_expire(volatile, hash, &node);
-                    self.volatile -= 1;
-                    self.len -= 1;
-                    self.expired_log.push(Bytes::copy_from_slice(key));
-                }
-                return None;
+        let (primary_view, replica_mode) = (self.primary_view, self.replica_mode);
+        let table = table_mut(&mut self.slots[slot]);
+        let found = table.find_checked(hash, key, |at| {
+            if primary_view || !is_due(at, now_ms) {
+                Verdict::Keep
+            } else if replica_mode {
+                Verdict::Hide
+            } else {
+                Verdict::Remove
+            }
+        });
+        match found {
+            Found::Live(node) => Some(node),
+            Found::Missing => None,
+            Found::Removed(node) => {
+                drop(node);
+                self.volatile -= 1;
+                self.len -= 1;
+                self.expired_log.push(Bytes::copy_from_slice(key));
+                None
             }
         }
-        Some(occ.into_mut())
     }
 
     /// Looks a key up for writing (copying its slot first if a snapshot shares it); an
@@ -389,13 +392,13 @@ impl Db {
         let table = &*self.slots[slot];
         // The bucket's index, not a reference: the expired case below needs `self` back,
         // and the live case then reads the bucket again without a second probe.
-        let at = table.keys.find_bucket_index(hash, |n| n.key() == key)?;
-        let node = table.keys.get_bucket(at)?;
+        let at = table.keys.find_index(hash, key)?;
+        let node = table.keys.get_at(at)?;
         if node.has_ttl() && !self.primary_view && is_due(table.expire_of(hash, node), now_ms) {
             self.expire_found(key);
             return None;
         }
-        self.slots[slot].keys.get_bucket(at).map(|n| n.entry())
+        self.slots[slot].keys.get_at(at).map(|n| n.entry())
     }
 
     /// Looks a key up for writing, creating it with `make()` if it is missing, unless its
@@ -414,9 +417,9 @@ impl Db {
             let (slot, hash) = self.locate(key);
             if Arc::strong_count(&self.slots[slot]) == 1 {
                 let table = &*self.slots[slot];
-                let found = table.keys.find_bucket_index(hash, |n| n.key() == key);
+                let found = table.keys.find_index(hash, key);
                 let live = found.and_then(|at| {
-                    let node = table.keys.get_bucket(at)?;
+                    let node = table.keys.get_at(at)?;
                     let expired = node.has_ttl()
                         && !self.primary_view
                         && is_due(table.expire_of(hash, node), now_ms);
@@ -429,7 +432,7 @@ impl Db {
                     // Not shared: nothing is copied.
                     let keys = &mut table_mut(&mut self.slots[slot]).keys;
                     return keys
-                        .get_bucket_mut(at)
+                        .get_at_mut(at)
                         .map(|n| (n.entry_mut(), false))
                         .ok_or(Refused);
                 }
@@ -478,19 +481,17 @@ impl Db {
         let (slot, hash) = self.locate(key);
         let table = self.slot_table_mut(slot);
         let SlotTable { keys, volatile } = table;
-        let (old, delta, added) = match keys.find_entry(hash, |n| n.key() == key) {
-            Ok(mut occ) => {
+        let (old, delta, added) = match keys.find_mut(hash, key) {
+            Some(node) => {
                 // Overwrite in place: no allocation for the key.
-                let node = occ.get_mut();
                 let old = std::mem::replace(node.entry_mut(), entry);
                 let delta = SlotTable::set_expire(volatile, hash, node, expire_at);
                 (Some(old), delta, false)
             }
-            Err(absent) => {
-                let keys = absent.into_table();
+            None => {
                 let mut node = Node::new(key, entry, 0);
                 let delta = SlotTable::set_expire(volatile, hash, &mut node, expire_at);
-                keys.insert_unique(hash, node, |n| hash_key(n.key()));
+                keys.insert_new(hash, node);
                 (None, delta, true)
             }
         };
@@ -514,8 +515,7 @@ impl Db {
         let (slot, hash) = self.locate(key);
         self.slots[slot].find(hash, key)?;
         let SlotTable { keys, volatile } = table_mut(&mut self.slots[slot]);
-        let occ = keys.find_entry(hash, |n| n.key() == key).ok()?;
-        let (node, _) = occ.remove();
+        let node = keys.remove(hash, key)?;
         if node.has_ttl() {
             SlotTable::forget_expire(volatile, hash, &node);
             self.volatile -= 1;
@@ -526,7 +526,8 @@ impl Db {
     }
 
     /// Points a slot left without keys back at the shared empty table, freeing its own
-    /// tables: a key alone in its slot costs ~240 B of tables beside its node, and eviction
+    /// tables: a key alone in its slot costs a 64 B slot allocation beside its node (and a
+    /// slot of more keys a hash table too), and eviction
     /// must get that back to bring used_memory under maxmemory (Redis frees a key's
     /// dictEntry with it; a slot's tables are our equivalent).
     fn release_if_empty(&mut self, slot: usize) {
@@ -543,7 +544,7 @@ impl Db {
         }
         let (slot, hash) = self.locate(key);
         let SlotTable { keys, volatile } = self.slot_table_mut(slot);
-        let Some(node) = keys.find_mut(hash, |n| n.key() == key) else {
+        let Some(node) = keys.find_mut(hash, key) else {
             return false;
         };
         let delta = SlotTable::set_expire(volatile, hash, node, expire_at);
@@ -602,7 +603,12 @@ impl Db {
         let expired = std::mem::take(&mut self.expired_log);
         if !self.slots.is_empty() {
             for key in &expired {
-                self.release_if_empty(key_slot(key) as usize);
+                let slot = key_slot(key) as usize;
+                self.release_if_empty(slot);
+                // Nor could it move a table left with few keys back inline.
+                if Arc::strong_count(&self.slots[slot]) == 1 {
+                    table_mut(&mut self.slots[slot]).keys.shrink();
+                }
             }
         }
         expired

@@ -16,6 +16,8 @@ mod node;
 mod pack;
 mod set;
 mod slot;
+#[cfg(test)]
+mod slot_tests;
 pub mod stream;
 mod stream_lp;
 mod strval;
