@@ -122,6 +122,9 @@ pub(crate) async fn serve_stream<S: ClientStream>(
     let mut out: Vec<u8> = Vec::with_capacity(OUT_START);
     // Whether the mailbox's waker is known to be registered (see `poll_mail`).
     let mut mailbox_armed = false;
+    // Requests read while a busy script kept the connection waiting for admission: they
+    // run before the next read, which may never come (the client waits on their replies).
+    let mut buffered = !inbuf.is_empty();
     'conn: loop {
         // Requests run since the last flush (see the deferred flush below).
         let mut ran = 0usize;
@@ -148,10 +151,12 @@ pub(crate) async fn serve_stream<S: ClientStream>(
                 }
                 mail = true;
             }
-            read = stream.read_buf(&mut inbuf) => {
+            read = read_unless_buffered(&mut stream, &mut inbuf, buffered) => {
+                buffered = false;
                 match read {
-                    Ok(0) | Err(_) => break 'conn,
-                    Ok(n) => {
+                    Ok(Some(0)) | Err(_) => break 'conn,
+                    Ok(None) => {}
+                    Ok(Some(n)) => {
                         NET_INPUT_BYTES.fetch_add(n as u64, Ordering::Relaxed);
                         let max = if client.import_link { IMPORT_READ_MAX } else { READ_MAX };
                         client.read_size = next_read_size(client.read_size, spare, n, max);
@@ -307,6 +312,19 @@ fn poll_mail(
     let polled = rx.poll_recv(cx);
     *armed = polled.is_pending() && had_budget;
     polled
+}
+
+/// Reads more input, or (`buffered`) returns None at once: the buffer already holds
+/// requests to run.
+async fn read_unless_buffered<S: ClientStream>(
+    stream: &mut S,
+    inbuf: &mut BytesMut,
+    buffered: bool,
+) -> std::io::Result<Option<usize>> {
+    if buffered {
+        return Ok(None);
+    }
+    stream.read_buf(inbuf).await.map(Some)
 }
 
 /// Sleeps for `limit`. Building the future costs nothing: the timer (a clock read and a

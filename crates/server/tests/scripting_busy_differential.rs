@@ -226,3 +226,26 @@ fn function_stats_during_a_busy_function_names_it() {
     assert!(seen[1].0.contains("running_script"), "{:?}", seen[1]);
     assert_eq!(seen[0], seen[1], "rubra first, redis second");
 }
+
+/// A connection made during a busy script is not registered until the script ends; a
+/// request it sends just as the script ends is answered at once. Rubra read that request
+/// while it watched for the end of the script, then waited for more input before running
+/// it: the client hung (seen in CI as aof_multipart's loading test running for 80 minutes).
+/// Each round makes a new connection during the script and sends right after its end.
+#[test]
+fn a_connection_made_during_the_script_is_answered_right_after_it() {
+    let rounds: Vec<[String; 6]> = (3..8)
+        .map(|c| {
+            [
+                LOOP.to_string(),
+                "sleep 200".to_string(),
+                format!("{c} PING"),
+                "0 SCRIPT KILL".to_string(),
+                "1 read".to_string(),
+                format!("{c} GET xx"),
+            ]
+        })
+        .collect();
+    let body: Vec<&str> = rounds.iter().flatten().map(String::as_str).collect();
+    scenario(&body);
+}

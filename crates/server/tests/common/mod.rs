@@ -204,11 +204,16 @@ impl TestServer {
         format!("redis://127.0.0.1:{}/", self.port)
     }
 
-    /// A synchronous `redis` crate connection.
+    /// A synchronous `redis` crate connection. A reply that never comes fails the test
+    /// after 5 minutes instead of hanging the whole run (a lost reply once used up CI's
+    /// 90 minutes).
     pub(crate) fn conn(&self) -> redis::Connection {
-        redis::Client::open(self.url())
+        let conn = redis::Client::open(self.url())
             .and_then(|c| c.get_connection_with_timeout(Duration::from_secs(5)))
-            .expect("connect")
+            .expect("connect");
+        conn.set_read_timeout(Some(Duration::from_secs(300)))
+            .expect("read timeout");
+        conn
     }
 
     /// Runs Debian's redis-cli against this server and returns its stdout (trimmed at the end).
