@@ -606,6 +606,10 @@ fn restore_received(received: &mut Vec<bytes::Bytes>, inbuf: &mut BytesMut) {
 /// short take it back down.
 const READ_MIN: usize = 16 * 1024;
 const READ_MAX: usize = 256 * 1024;
+/// An empty buffer this big once reads are back at `READ_MIN` was grown by a stream that
+/// has ended. A client that only ever reads `READ_MIN` at a time reaches 2 * READ_MIN (room
+/// for a read after a request cut short), so it is never reallocated over and over.
+const STREAM_ENDED_OVER: usize = 4 * READ_MIN;
 /// A slot import link (CLUSTER SYNCSLOTS) streams a whole snapshot: its reads grow further,
 /// so a batch of large values costs one read, one lock acquisition and one reply write.
 const IMPORT_READ_MAX: usize = 1024 * 1024;
@@ -640,7 +644,10 @@ fn next_read_size(current: usize, asked: usize, got: usize, max: usize) -> usize
 /// `PROTO_MBULK_BIG_ARG` and more): the value is then received into memory of its own size,
 /// not into a buffer that doubles as it grows, and `next_request` hands it on uncopied.
 /// Otherwise the buffer gets room for a read of `read_size`, and an empty buffer grown by
-/// a stream that has ended goes back to the start size.
+/// a stream that has ended goes back to the start size (`STREAM_ENDED_OVER`): a client
+/// that once streamed and then keeps sending small requests would otherwise hold 256 KiB
+/// or more for as long as it is never idle (Redis shrinks such a query buffer in its
+/// client cron).
 fn size_for_next_read(inbuf: &mut BytesMut, need: usize, read_size: usize) {
     let read_size = read_size.max(READ_MIN);
     if need >= inbuf.len() + BIG_ARG && need > inbuf.capacity() {
@@ -649,7 +656,7 @@ fn size_for_next_read(inbuf: &mut BytesMut, need: usize, read_size: usize) {
         *inbuf = exact;
     } else if need >= BIG_ARG && inbuf.capacity() == need {
         // Sized for that bulk already: the reads fill it exactly.
-    } else if inbuf.is_empty() && read_size == READ_MIN && inbuf.capacity() > 4 * READ_MAX {
+    } else if inbuf.is_empty() && read_size == READ_MIN && inbuf.capacity() > STREAM_ENDED_OVER {
         *inbuf = BytesMut::with_capacity(READ_MIN);
     } else if inbuf.capacity() - inbuf.len() < read_size {
         inbuf.reserve(read_size);
@@ -909,6 +916,27 @@ mod tests {
         let mut emptied = BytesMut::with_capacity(8 * READ_MAX);
         size_for_next_read(&mut emptied, 1, READ_MIN);
         assert_eq!(emptied.capacity(), READ_MIN);
+    }
+
+    #[test]
+    fn a_buffer_grown_by_a_stream_goes_back_once_the_stream_ends() {
+        // Reads still large: the stream goes on, the buffer stays.
+        let mut streaming = BytesMut::with_capacity(READ_MAX);
+        size_for_next_read(&mut streaming, 1, READ_MAX);
+        assert!(streaming.capacity() >= READ_MAX);
+        // Reads back at the start size and nothing pending: let go.
+        size_for_next_read(&mut streaming, 1, READ_MIN);
+        assert_eq!(streaming.capacity(), READ_MIN);
+        // A client that reads READ_MIN at a time, with a request cut short between reads,
+        // keeps the buffer it grew for that.
+        let mut steady = BytesMut::with_capacity(READ_MIN);
+        steady.extend_from_slice(&vec![b'x'; READ_MIN - 10]);
+        size_for_next_read(&mut steady, READ_MIN + 100, READ_MIN);
+        let grown = steady.capacity();
+        assert!(grown - steady.len() >= READ_MIN);
+        steady.clear();
+        size_for_next_read(&mut steady, 1, READ_MIN);
+        assert_eq!(steady.capacity(), grown);
     }
 
     #[test]

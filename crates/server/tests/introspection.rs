@@ -407,6 +407,57 @@ fn idle_clients_release_their_buffers() {
     assert_eq!(&len, b":20000\r\n");
 }
 
+/// A client that streamed (its reads grew to 256 KiB) and then keeps sending small
+/// requests, never idle for 2 s, gives the grown buffer back once its reads are small
+/// again; it kept it for as long as it stayed busy.
+#[test]
+fn a_busy_client_gives_back_the_buffer_a_stream_grew() {
+    let s = TestServer::start(&[]);
+    let mut c = TcpStream::connect(("127.0.0.1", s.port)).expect("connect");
+    c.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    // 20 MB of 1 KB values: the socket always holds more than a read takes.
+    const SETS: usize = 20_000;
+    let value = "v".repeat(1000);
+    let mut stream = Vec::new();
+    for i in 0..SETS {
+        stream.extend_from_slice(format!("SET key:{i} {value}\r\n").as_bytes());
+    }
+    stream.extend_from_slice(b"CLIENT INFO\r\n");
+    let mut writer = c.try_clone().unwrap();
+    let sent = std::thread::spawn(move || writer.write_all(&stream));
+    let mut reader = BufReader::new(c.try_clone().unwrap());
+    let mut line = String::new();
+    for _ in 0..SETS {
+        line.clear();
+        reader.read_line(&mut line).unwrap();
+        assert_eq!(line, "+OK\r\n");
+    }
+    sent.join().unwrap().unwrap();
+    let mut client_info = |r: &mut BufReader<TcpStream>| -> usize {
+        let mut head = String::new();
+        r.read_line(&mut head).unwrap();
+        let len: usize = head.trim_start_matches('$').trim().parse().expect("bulk");
+        let mut body = vec![0u8; len + 2];
+        r.read_exact(&mut body).unwrap();
+        let text = String::from_utf8(body).unwrap();
+        text.split(' ')
+            .find_map(|f| f.strip_prefix("qbuf-free="))
+            .and_then(|v| v.parse().ok())
+            .unwrap_or_else(|| panic!("no qbuf-free: {text}"))
+    };
+    let streaming = client_info(&mut reader);
+    assert!(
+        streaming > 64 * 1024,
+        "the stream's reads did not grow: {streaming}"
+    );
+    let mut after = streaming;
+    for _ in 0..8 {
+        c.write_all(b"CLIENT INFO\r\n").unwrap();
+        after = client_info(&mut reader);
+    }
+    assert!(after <= 32 * 1024, "qbuf-free {streaming} -> {after}");
+}
+
 /// CLIENT KILL: ID, ADDR, USER, TYPE and SKIPME pick exactly the matching clients; the old
 /// `ip:port` form answers OK / "No such client".
 #[test]
