@@ -41,7 +41,28 @@ impl Default for Keys {
 /// The keys of a slot that have a TTL, with their expiry times: (node, expire_at ms).
 /// Boxed and absent until the slot has one, so a slot without TTLs pays 8 bytes for it.
 #[derive(Default)]
-pub(crate) struct Volatile(Option<Box<HashTable<(NodeId, u64)>>>);
+pub(crate) struct Volatile(Option<Box<Expiries>>);
+
+/// Expiry records a slot keeps in the box itself before it makes a table. Two make the
+/// box 40 bytes (the 48-byte class): a lone key with a TTL costs that instead of a boxed
+/// table header (32) plus the smallest table (96), which it paid when most keys are alone
+/// in their slot (docs/engine-data-layout.md).
+const FEW: usize = 2;
+
+/// A slot's expiry records: packed at the front of an array while there are at most
+/// `FEW`, a hash table by key hash above (it goes back at one record).
+enum Expiries {
+    Few([Option<(NodeId, u64)>; FEW]),
+    Table(HashTable<(NodeId, u64)>),
+}
+
+const _: () = assert!(std::mem::size_of::<Expiries>() <= 48);
+
+/// The hash a table of expiry records keeps its entries by.
+fn record_hash(record: &(NodeId, u64)) -> u64 {
+    // SAFETY: every id in a slot's expiry records names a node alive in its key table.
+    hash_key(unsafe { record.0.key() })
+}
 
 /// The keys of one slot. Cloning copies every node (copy-on-write of a slot shared with a
 /// snapshot happens on its first write only).
@@ -234,40 +255,114 @@ impl<'a> Iterator for KeysIter<'a> {
 }
 
 impl Volatile {
+    /// Room for `n` records (a copy of a slot), none stored yet.
+    fn with_capacity(n: usize) -> Volatile {
+        Volatile(match n {
+            0 => None,
+            n if n <= FEW => Some(Box::new(Expiries::Few([None; FEW]))),
+            n => Some(Box::new(Expiries::Table(HashTable::with_capacity(n)))),
+        })
+    }
+
     /// Number of keys with a TTL.
     #[inline]
     pub(crate) fn len(&self) -> usize {
-        self.0.as_ref().map_or(0, |t| t.len())
+        match self.0.as_deref() {
+            None => 0,
+            Some(Expiries::Few(few)) => few.iter().take_while(|r| r.is_some()).count(),
+            Some(Expiries::Table(t)) => t.len(),
+        }
     }
 
     /// Whether no key has a TTL.
     #[inline]
     pub(crate) fn is_empty(&self) -> bool {
-        self.len() == 0
+        self.0.is_none()
     }
 
     /// Every (node, expire_at), in no particular order.
     pub(crate) fn iter(&self) -> impl Iterator<Item = &(NodeId, u64)> {
-        self.0.iter().flat_map(|t| t.iter())
+        let (few, table) = match self.0.as_deref() {
+            None => (None, None),
+            Some(Expiries::Few(few)) => (Some(few), None),
+            Some(Expiries::Table(t)) => (None, Some(t)),
+        };
+        few.into_iter()
+            .flat_map(|f| f.iter().map_while(Option::as_ref))
+            .chain(table.into_iter().flat_map(|t| t.iter()))
     }
 
     /// The expiry time of a node with FLAG_TTL (0 if it has no record).
     #[inline]
     fn get(&self, hash: u64, id: NodeId) -> u64 {
-        self.0
-            .as_ref()
-            .and_then(|t| t.find(hash, |(n, _)| *n == id))
-            .map_or(0, |(_, at)| *at)
+        let found = match self.0.as_deref() {
+            None => None,
+            Some(Expiries::Few(few)) => {
+                few.iter().map_while(Option::as_ref).find(|(n, _)| *n == id)
+            }
+            Some(Expiries::Table(t)) => t.find(hash, |(n, _)| *n == id),
+        };
+        found.map_or(0, |(_, at)| *at)
     }
 
-    /// Removes a node's record; frees the table when it is left empty.
-    fn remove(&mut self, hash: u64, id: NodeId) {
-        if let Some(t) = self.0.as_mut() {
-            if let Ok(e) = t.find_entry(hash, |(n, _)| *n == id) {
-                e.remove();
+    /// Changes the expiry time of a node's record; false if it has none.
+    fn update(&mut self, hash: u64, id: NodeId, at: u64) -> bool {
+        let found = match self.0.as_deref_mut() {
+            None => None,
+            Some(Expiries::Few(few)) => few
+                .iter_mut()
+                .map_while(Option::as_mut)
+                .find(|(n, _)| *n == id),
+            Some(Expiries::Table(t)) => t.find_mut(hash, |(n, _)| *n == id),
+        };
+        found.map(|r| r.1 = at).is_some()
+    }
+
+    /// Adds the record of a node that has none.
+    fn insert(&mut self, hash: u64, id: NodeId, at: u64) {
+        let expiries = self
+            .0
+            .get_or_insert_with(|| Box::new(Expiries::Few([None; FEW])));
+        if let Expiries::Few(few) = &mut **expiries {
+            if let Some(free) = few.iter_mut().find(|r| r.is_none()) {
+                *free = Some((id, at));
+                return;
             }
-            if t.is_empty() {
-                self.0 = None;
+            let mut t = HashTable::with_capacity(FEW + 1);
+            for r in few.iter().flatten() {
+                t.insert_unique(record_hash(r), *r, record_hash);
+            }
+            **expiries = Expiries::Table(t);
+        }
+        if let Expiries::Table(t) = &mut **expiries {
+            t.insert_unique(hash, (id, at), record_hash);
+        }
+    }
+
+    /// Removes a node's record; frees the box when it is left empty, and a table left
+    /// with one record goes back into the box.
+    fn remove(&mut self, hash: u64, id: NodeId) {
+        let Some(expiries) = self.0.as_deref_mut() else {
+            return;
+        };
+        match expiries {
+            Expiries::Few(few) => {
+                if let Some(at) = few.iter().position(|r| r.is_some_and(|(n, _)| n == id)) {
+                    few[at..].rotate_left(1);
+                    few[FEW - 1] = None;
+                }
+                if few[0].is_none() {
+                    self.0 = None;
+                }
+            }
+            Expiries::Table(t) => {
+                if let Ok(e) = t.find_entry(hash, |(n, _)| *n == id) {
+                    e.remove();
+                }
+                if t.len() <= 1 {
+                    let last = t.iter().next().copied();
+                    self.0 = last.map(|r| Box::new(Expiries::Few([Some(r), None])));
+                }
             }
         }
     }
@@ -387,28 +482,18 @@ impl SlotTable {
     ) -> isize {
         let id = node.id();
         let had = node.has_ttl();
-        if had {
-            if let Some(t) = volatile.0.as_mut() {
-                if let Ok(mut e) = t.find_entry(hash, |(n, _)| *n == id) {
-                    if at != 0 {
-                        e.get_mut().1 = at;
-                        return 0;
-                    }
-                    e.remove();
-                }
-                if t.is_empty() {
-                    volatile.0 = None;
-                }
-            }
-        }
         if at == 0 {
+            if had {
+                volatile.remove(hash, id);
+            }
             node.set_flags(node.flags() & !FLAG_TTL);
             return if had { -1 } else { 0 };
         }
+        if had && volatile.update(hash, id, at) {
+            return 0;
+        }
         node.set_flags(node.flags() | FLAG_TTL);
-        let t = volatile.0.get_or_insert_with(Default::default);
-        // SAFETY: every id in `volatile` names a node alive in this slot's key table.
-        t.insert_unique(hash, (id, at), |(n, _)| hash_key(unsafe { n.key() }));
+        volatile.insert(hash, id, at);
         if had {
             0
         } else {
@@ -445,21 +530,14 @@ impl Clone for SlotTable {
                 Keys::Small(_) => Keys::default(),
                 Keys::Table(t) => Keys::Table(HashTable::with_capacity(t.len())),
             },
-            volatile: Volatile(
-                (!self.volatile.is_empty())
-                    .then(|| Box::new(HashTable::with_capacity(self.volatile.len()))),
-            ),
+            volatile: Volatile::with_capacity(self.volatile.len()),
         };
         for node in self.keys.iter() {
             let hash = hash_key(node.key());
             let copy = node.clone();
             if node.has_ttl() {
                 let at = self.expire_of(hash, node);
-                let id = copy.id();
-                if let Some(t) = out.volatile.0.as_mut() {
-                    // SAFETY: ids in `out.volatile` name nodes alive in `out.keys`.
-                    t.insert_unique(hash, (id, at), |(n, _)| hash_key(unsafe { n.key() }));
-                }
+                out.volatile.insert(hash, copy.id(), at);
             }
             out.keys.insert_new(hash, copy);
         }
