@@ -84,9 +84,9 @@ pub(crate) fn hash_key(key: &[u8]) -> u64 {
     HASHER.get_or_init(RandomState::new).hash_one(key)
 }
 
-/// The number of nodes packed at the front of an inline array.
+/// The number of items packed at the front of an inline array (keys or expiry records).
 #[inline]
-fn small_len(nodes: &[Option<Node>; SMALL]) -> usize {
+fn small_len<T>(nodes: &[Option<T>]) -> usize {
     nodes.iter().take_while(|n| n.is_some()).count()
 }
 
@@ -226,9 +226,9 @@ impl Keys {
 
 /// Takes the node at `at` out of an inline array, moving the last one into its place so
 /// the nodes stay packed at the front.
-fn small_take(nodes: &mut [Option<Node>; SMALL], at: usize) -> Option<Node> {
+fn small_take<T>(nodes: &mut [Option<T>], at: usize) -> Option<T> {
     let node = nodes.get_mut(at)?.take()?;
-    if let Some(tail) = (at + 1..SMALL).rev().find(|&i| nodes[i].is_some()) {
+    if let Some(tail) = (at + 1..nodes.len()).rev().find(|&i| nodes[i].is_some()) {
         nodes.swap(at, tail);
     }
     Some(node)
@@ -269,7 +269,7 @@ impl Volatile {
     pub(crate) fn len(&self) -> usize {
         match self.0.as_deref() {
             None => 0,
-            Some(Expiries::Few(few)) => few.iter().take_while(|r| r.is_some()).count(),
+            Some(Expiries::Few(few)) => small_len(few),
             Some(Expiries::Table(t)) => t.len(),
         }
     }
@@ -348,8 +348,7 @@ impl Volatile {
         match expiries {
             Expiries::Few(few) => {
                 if let Some(at) = few.iter().position(|r| r.is_some_and(|(n, _)| n == id)) {
-                    few[at..].rotate_left(1);
-                    few[FEW - 1] = None;
+                    small_take(few, at);
                 }
                 if few[0].is_none() {
                     self.0 = None;
