@@ -196,3 +196,26 @@ fn a_run_with_many_arguments_leaves_nothing_behind() {
         );
     }
 }
+
+/// cmsgpack.pack of a map with many string keys encodes every pair and leaves nothing
+/// behind after SCRIPT FLUSH (redis's unit/scripting "EVAL does not leak in the Lua stack"
+/// runs after its cmsgpack smoke test and failed on rubra). The encoder collected every
+/// pair before writing them: past ~8,000 held references mlua could make no more, the
+/// pairs after that were silently left out (74,382 bytes instead of 957,448), and the
+/// references it held grew a Lua stack that is never shrunk (273 KB stayed).
+#[test]
+fn packing_a_big_map_encodes_every_pair_and_leaves_nothing_behind() {
+    let reference = Reference::start();
+    let rubra = common::TestServer::start(&[]);
+    let script = "EVAL \"local m = {} for i = 1, 100000 do m[tostring(i)] = i end return #cmsgpack.pack(m)\" 0";
+    for (port, server) in [(reference.port, "redis"), (rubra.port, "rubra")] {
+        let mut c = RawConn::connect(port);
+        assert_eq!(c.call(script), b":957448\r\n", "{server}");
+        assert_eq!(c.call("SCRIPT FLUSH"), b"+OK\r\n", "{server}");
+        let flushed = fields(&mut c)["used_memory_lua"];
+        assert!(
+            flushed < 100 * 1024,
+            "{server}: after SCRIPT FLUSH {flushed}"
+        );
+    }
+}

@@ -223,8 +223,11 @@ fn encode_table(t: &Table, out: &mut Vec<u8>, level: usize) {
         }
         return;
     }
-    let pairs: Vec<(Value, Value)> = t.pairs::<Value, Value>().filter_map(Result::ok).collect();
-    let len = pairs.len();
+    // Counted, then encoded, in two walks (as lua-cmsgpack does): collecting the pairs
+    // would hold a reference for every string and table of the map at once, and mlua's
+    // reference stack keeps the size it grew to (a map of 100,000 string keys left
+    // used_memory_lua at 273 KB after SCRIPT FLUSH; Redis's new state has 32 KB).
+    let len = t.pairs::<Value, Value>().filter(Result::is_ok).count();
     if len <= 15 {
         out.push(0x80 | len as u8);
     } else if len <= 0xffff {
@@ -234,9 +237,9 @@ fn encode_table(t: &Table, out: &mut Vec<u8>, level: usize) {
         out.push(0xdf);
         out.extend_from_slice(&(len as u32).to_be_bytes());
     }
-    for (k, v) in &pairs {
-        encode(k, out, level + 1);
-        encode(v, out, level + 1);
+    for (k, v) in t.pairs::<Value, Value>().filter_map(Result::ok) {
+        encode(&k, out, level + 1);
+        encode(&v, out, level + 1);
     }
 }
 
