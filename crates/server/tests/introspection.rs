@@ -433,7 +433,7 @@ fn a_busy_client_gives_back_the_buffer_a_stream_grew() {
         assert_eq!(line, "+OK\r\n");
     }
     sent.join().unwrap().unwrap();
-    let mut client_info = |r: &mut BufReader<TcpStream>| -> usize {
+    let client_info = |r: &mut BufReader<TcpStream>| -> usize {
         let mut head = String::new();
         r.read_line(&mut head).unwrap();
         let len: usize = head.trim_start_matches('$').trim().parse().expect("bulk");
