@@ -12,17 +12,25 @@ use redis::Value;
 
 /// redis-server under a 3 GB address-space limit: some corrupt lengths make it allocate
 /// (and touch) as much as the payload claims (15 GB seen), which must fail, not take the
-/// box; it then aborts and is started again.
+/// box; it then aborts and is started again. The wrapper is written once per process: the
+/// tests run in parallel, and one rewriting it while the other executed it failed the
+/// spawn with ETXTBSY (a CI rehearsal).
 fn redis_bin() -> std::path::PathBuf {
-    let path = std::env::temp_dir().join(format!("redis-limited-{}.sh", std::process::id()));
-    std::fs::write(
-        &path,
-        "#!/bin/sh\nulimit -v 3000000\nexec /usr/bin/redis-server \"$@\"\n",
-    )
-    .expect("write wrapper");
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).expect("chmod");
-    path
+    static WRAPPER: std::sync::OnceLock<std::path::PathBuf> = std::sync::OnceLock::new();
+    WRAPPER
+        .get_or_init(|| {
+            let path =
+                std::env::temp_dir().join(format!("redis-limited-{}.sh", std::process::id()));
+            std::fs::write(
+                &path,
+                "#!/bin/sh\nulimit -v 3000000\nexec /usr/bin/redis-server \"$@\"\n",
+            )
+            .expect("write wrapper");
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+            path
+        })
+        .clone()
 }
 
 /// A server of either kind, ready for corrupt payloads.

@@ -294,7 +294,18 @@ fn spawn(bin: &std::path::Path, port: u16, dir: &std::path::Path, args: &[String
         .arg("--save")
         .arg("");
     cmd.args(args).stdout(log()).stderr(log());
-    cmd.spawn().expect("spawn rubra-server")
+    // ETXTBSY: a file written by this process a moment ago (a wrapper script) is still open
+    // for writing in a child that another test thread forked meanwhile, until that child
+    // execs. It passes within milliseconds.
+    for _ in 0..100 {
+        match cmd.spawn() {
+            Err(e) if e.kind() == std::io::ErrorKind::ExecutableFileBusy => {
+                std::thread::sleep(std::time::Duration::from_millis(10))
+            }
+            spawned => return spawned.expect("spawn the server"),
+        }
+    }
+    cmd.spawn().expect("spawn the server")
 }
 
 impl Drop for TestServer {
