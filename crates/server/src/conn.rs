@@ -360,6 +360,7 @@ fn process(
         return Step::Close;
     };
     store.command_ms = 0;
+    store.clock.open();
     // Back from waiting out a pause (or never paused): no longer postponed. A command
     // still held is postponed again below.
     if !store.pause.postponed.is_empty() {
@@ -435,6 +436,7 @@ fn process(
             }
         }
     };
+    store.clock.close();
     // Before any reply of this batch leaves: with appendfsync always, the writes are on disk.
     store.flush_feed();
     let now = match store.command_ms {

@@ -238,6 +238,53 @@ fn slowlog_records_only_slow_commands() {
     assert_eq!(text(&args[0]), "EVAL");
 }
 
+/// In a pipeline, a command's end time starts the next command (one clock read per
+/// command), but not after a reply that takes long to encode: that time would make the
+/// next command look slow. A PING right after a 140,000-element LRANGE in the same write
+/// (a 980 KB reply: under the 1 MiB that ends a batch, yet milliseconds to encode) stays
+/// out of the slow log, as in Redis, while the LRANGE is in it.
+#[test]
+fn slowlog_does_not_blame_a_command_for_the_reply_before_it() {
+    let s = TestServer::start(&[]);
+    let mut c = s.conn();
+    let _ = q(
+        &mut c,
+        &[
+            "EVAL",
+            "for i = 1, 140000 do redis.call('rpush', KEYS[1], 'x') end",
+            "1",
+            "big",
+        ],
+    );
+    let _ = q(&mut c, &["CONFIG", "SET", "slowlog-log-slower-than", "300"]);
+    let _ = q(&mut c, &["SLOWLOG", "RESET"]);
+    let (items, pong): (Vec<Vec<u8>>, String) = redis::pipe()
+        .cmd("LRANGE")
+        .arg("big")
+        .arg(0)
+        .arg(-1)
+        .cmd("PING")
+        .query(&mut c)
+        .expect("pipeline");
+    assert_eq!((items.len(), pong.as_str()), (140000, "PONG"));
+    let entries = match q(&mut c, &["SLOWLOG", "GET"]) {
+        Value::Array(v) => v,
+        other => panic!("SLOWLOG GET gave {other:?}"),
+    };
+    let names: Vec<String> = entries
+        .iter()
+        .filter_map(|e| match e {
+            Value::Array(fields) => match fields.get(3) {
+                Some(Value::Array(args)) => args.first().map(text),
+                _ => None,
+            },
+            _ => None,
+        })
+        .collect();
+    assert!(names.iter().any(|n| n == "LRANGE"), "{names:?}");
+    assert!(!names.iter().any(|n| n == "PING"), "{names:?}");
+}
+
 /// CLIENT LIST shows a client's unprocessed input (qbuf), not always 0.
 #[test]
 fn client_list_shows_pending_query_buffer() {

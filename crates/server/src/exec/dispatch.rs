@@ -40,6 +40,9 @@ pub(crate) fn execute(
         store.set_primary_view(true);
     }
     let (reply, block, adopted) = run(store, client, found, &args, argv_mem, out);
+    if !encodes_quickly(&reply) {
+        store.clock.forget();
+    }
     if primary_view {
         store.set_primary_view(false);
     }
@@ -54,6 +57,7 @@ pub(crate) fn execute(
     let retry_args = store.blocking.take_retry_args();
     if store.blocking.has_ready() {
         serve_blocked(store);
+        store.clock.forget();
     }
     let own = store.clients.end_own(scope);
     match block {
@@ -84,6 +88,28 @@ pub(crate) fn execute(
                 Flow::Continue
             }
         }
+    }
+}
+
+/// Whether a reply takes next to no time to encode (no big string, at most a few short
+/// elements): only then may its command's end time start the next command (`BatchClock`).
+fn encodes_quickly(reply: &Reply) -> bool {
+    const SHORT: usize = 4096;
+    fn scalar(r: &Reply) -> bool {
+        match r {
+            Reply::Bulk(b) | Reply::Raw(b) => b.len() <= SHORT,
+            Reply::Status(t) | Reply::Error(t) => t.len() <= SHORT,
+            Reply::Int(_) | Reply::Nil | Reply::NilArray | Reply::Double(_) | Reply::Bool(_) => {
+                true
+            }
+            _ => false,
+        }
+    }
+    match reply {
+        Reply::Array(items) | Reply::Set(items) | Reply::Push(items) => {
+            items.len() <= 16 && items.iter().all(scalar)
+        }
+        other => scalar(other),
     }
 }
 
@@ -302,8 +328,9 @@ fn run(
             None,
         );
     }
-    // One clock read gives the command its "now" and its duration's start.
-    let started = observe::clock_ns();
+    // One clock read gives the command its "now" and its duration's start (in a batch, the
+    // read that ended the command before it).
+    let started = store.clock.start();
     store.command_ms = started / 1_000_000;
     let mut ctx = Ctx::new(store, client, started / 1_000_000);
     ctx.adopt = Adoption::for_request(args, argv_mem);
@@ -490,7 +517,7 @@ fn call_from(ctx: &mut Ctx, cmd: &'static Command, args: &[Bytes], started_ns: u
             crate::exec::notify::after(ctx.store, cmd, args, notes, ctx.now_ms);
         }
     }
-    let usec = observe::clock_ns().saturating_sub(started_ns) / 1000;
+    let usec = ctx.store.clock.end().saturating_sub(started_ns) / 1000;
     observe::after_call(ctx, cmd, args, &reply, usec);
     let db = ctx.client.db;
     let rewritten = ctx.propagate.take();

@@ -251,6 +251,57 @@ pub(crate) fn clock_ns() -> u64 {
         .wrapping_add(ts.tv_nsec as u64)
 }
 
+/// Lets one clock read be both the end of a command and the start of the next in the same
+/// batch of pipelined requests: every command reads the clock at its start and its end, and
+/// at -P 16 those reads were 7-8% of a GET's server CPU (Redis spends as much on its own two
+/// reads). Open only while a connection runs a batch under the lock, so a carried time is
+/// never older than the parse of the request that takes it; a command whose reply is big to
+/// encode carries nothing (its encoding would count against the next command).
+#[derive(Debug, Default)]
+pub(crate) struct BatchClock {
+    open: bool,
+    /// The end of the last command, 0 when there is none to carry.
+    carried_ns: u64,
+}
+
+impl BatchClock {
+    /// A batch starts: commands may hand their end to the next one.
+    pub(crate) fn open(&mut self) {
+        self.open = true;
+        self.carried_ns = 0;
+    }
+
+    /// The batch is over (the lock is about to be released): nothing carries past it.
+    pub(crate) fn close(&mut self) {
+        self.open = false;
+        self.carried_ns = 0;
+    }
+
+    /// The start of a top-level command: the previous command's end, or a fresh read.
+    #[inline]
+    pub(crate) fn start(&mut self) -> u64 {
+        match std::mem::take(&mut self.carried_ns) {
+            0 => clock_ns(),
+            carried => carried,
+        }
+    }
+
+    /// The end of a command (read now), kept for the next one while a batch is open.
+    #[inline]
+    pub(crate) fn end(&mut self) -> u64 {
+        let now = clock_ns();
+        if self.open {
+            self.carried_ns = now;
+        }
+        now
+    }
+
+    /// Something that is not a command ran since the last end: the next start reads.
+    pub(crate) fn forget(&mut self) {
+        self.carried_ns = 0;
+    }
+}
+
 /// Unix time in seconds.
 pub(crate) fn now_secs() -> u64 {
     crate::store::now_ms() / 1000
@@ -268,4 +319,36 @@ pub(crate) fn reset_stats(store: &mut Store) {
     crate::conn::NET_INPUT_BYTES.store(0, Relaxed);
     crate::conn::NET_OUTPUT_BYTES.store(0, Relaxed);
     crate::exec::lazyfree::reset_freed();
+}
+
+#[cfg(test)]
+mod batch_clock_tests {
+    use super::BatchClock;
+
+    #[test]
+    fn an_open_batch_hands_a_commands_end_to_the_next_start_once() {
+        let mut clock = BatchClock::default();
+        clock.open();
+        let ended = clock.end();
+        assert_eq!(clock.start(), ended);
+        // Taken: the next start reads the clock again.
+        assert_eq!(clock.carried_ns, 0);
+        assert!(clock.start() >= ended);
+    }
+
+    #[test]
+    fn nothing_carries_outside_a_batch_or_after_forget_or_close() {
+        let mut clock = BatchClock::default();
+        clock.end();
+        assert_eq!(clock.carried_ns, 0, "no batch open");
+        clock.open();
+        clock.end();
+        clock.forget();
+        assert_eq!(clock.carried_ns, 0, "forgotten");
+        clock.end();
+        clock.close();
+        assert_eq!(clock.carried_ns, 0, "closed");
+        clock.end();
+        assert_eq!(clock.carried_ns, 0, "closed batches carry nothing");
+    }
 }
