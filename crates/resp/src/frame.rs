@@ -138,7 +138,7 @@ fn parse_at(
             };
             Ok(Some((frame, at)))
         }
-        other => Err(ProtocolError::ExpectedDollar(other)),
+        other => Err(ProtocolError::ExpectedDollar(other.into())),
     }
 }
 
