@@ -197,6 +197,14 @@ fn monitor_streams_commands_of_other_clients() {
     assert!(list.lines().any(|l| l.contains("flags=O")), "{list}");
 }
 
+/// SLOWLOG GET's entries.
+fn slowlog_entries(c: &mut redis::Connection) -> Vec<Value> {
+    match q(c, &["SLOWLOG", "GET"]) {
+        Value::Array(v) => v,
+        other => panic!("SLOWLOG GET gave {other:?}"),
+    }
+}
+
 /// SLOWLOG keeps commands at or over slowlog-log-slower-than with their duration,
 /// arguments, client address and name; faster ones are not logged.
 #[test]
@@ -218,10 +226,7 @@ fn slowlog_records_only_slow_commands() {
             "0",
         ],
     );
-    let entries = match q(&mut c, &["SLOWLOG", "GET"]) {
-        Value::Array(v) => v,
-        other => panic!("SLOWLOG GET gave {other:?}"),
-    };
+    let entries = slowlog_entries(&mut c);
     assert_eq!(entries.len(), 1, "{entries:?}");
     let Value::Array(e) = &entries[0] else {
         panic!("entry {:?}", entries[0])
@@ -267,10 +272,7 @@ fn slowlog_does_not_blame_a_command_for_the_reply_before_it() {
         .query(&mut c)
         .expect("pipeline");
     assert_eq!((items.len(), pong.as_str()), (140000, "PONG"));
-    let entries = match q(&mut c, &["SLOWLOG", "GET"]) {
-        Value::Array(v) => v,
-        other => panic!("SLOWLOG GET gave {other:?}"),
-    };
+    let entries = slowlog_entries(&mut c);
     let names: Vec<String> = entries
         .iter()
         .filter_map(|e| match e {
