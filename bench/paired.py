@@ -10,7 +10,8 @@ confidence interval (Student's t on the logs) and a verdict:
   worse   the whole interval is on its bad side
   parity  the interval holds 1.0: this many rounds cannot tell the two apart
 
-Usage: bench/paired.py RAW-FILE
+Usage: bench/paired.py RAW-FILE [A B]   (A/B: the two `who` names, default rubra redis;
+       bench/ab.sh passes new old)
 RAW lines: who P test round rps cpu p99
 """
 import math
@@ -52,8 +53,9 @@ def verdict(lo, hi, higher_is_better):
 
 
 def main():
-    if len(sys.argv) != 2:
+    if len(sys.argv) not in (2, 4):
         sys.exit(__doc__)
+    a_name, b_name = sys.argv[2:4] if len(sys.argv) == 4 else ("rubra", "redis")
     runs = defaultdict(dict)  # (P, test) -> {(who, round): (rps, cpu, p99)}
     order = []
     with open(sys.argv[1]) as f:
@@ -76,8 +78,8 @@ def main():
     for key in order:
         cells = runs[key]
         rounds = sorted({r for (_, r) in cells}, key=int)
-        paired = [(cells[("rubra", r)], cells[("redis", r)]) for r in rounds
-                  if ("rubra", r) in cells and ("redis", r) in cells]
+        paired = [(cells[(a_name, r)], cells[(b_name, r)]) for r in rounds
+                  if (a_name, r) in cells and (b_name, r) in cells]
         out = []
         for _, i, higher in metrics:
             ratios = [a[i] / b[i] for a, b in paired if a[i] > 0 and b[i] > 0]
@@ -88,8 +90,8 @@ def main():
             span = f"[{lo:.2f},{hi:.2f}]" if lo is not None else ""
             out.append(f"{mean:.3f} {span:<11} {verdict(lo, hi, higher):<7}")
         print(f"{key[0] + ' ' + key[1]:<16} " + " ".join(out) + f" {len(paired)}")
-    print("(geometric mean of per-round ratios rubra/redis; rps: higher is better, cpu and p99:"
-          " lower is better)")
+    print(f"(geometric mean of per-round ratios {a_name}/{b_name}; rps: higher is better, cpu and"
+          " p99: lower is better)")
 
 
 if __name__ == "__main__":
