@@ -176,7 +176,7 @@ fn finish_aof_rewrite(
     store.aof_rewrite_in_progress = false;
     store.saving.aof_rewrite_control = None;
     store.saving.aof_last_rewrite_secs =
-        (now_ms().saturating_sub(store.saving.aof_rewrite_started_ms) / 1000) as i64;
+        crate::persist::saving::secs_since(store.saving.aof_rewrite_started_ms);
     let result = match written {
         Ok(Ok(())) => {
             tracing::info!(

@@ -224,7 +224,7 @@ pub(crate) fn finish_bgsave(
     }
     s.bgsave_control = None;
     s.bgsave_in_progress = false;
-    s.last_bgsave_secs = (now_ms().saturating_sub(s.bgsave_started_ms) / 1000) as i64;
+    s.last_bgsave_secs = secs_since(s.bgsave_started_ms);
     match result {
         Ok(size) => {
             s.last_bgsave_ok = true;
@@ -254,7 +254,7 @@ pub(crate) fn abort_bgsave(store: &mut Store) {
     }
     s.bgsave_control = None;
     s.bgsave_in_progress = false;
-    s.last_bgsave_secs = (now_ms().saturating_sub(s.bgsave_started_ms) / 1000) as i64;
+    s.last_bgsave_secs = secs_since(s.bgsave_started_ms);
     tracing::warn!("Background saving aborted: its temporary file is removed");
 }
 
@@ -346,4 +346,10 @@ pub(crate) fn autosave_if_due(store: &mut Store, now: u64) {
             tracing::error!(error = %e, "automatic save failed to start");
         }
     }
+}
+
+/// Seconds since `started_ms` as Redis reports a job's time (`time(NULL) - start`): whole
+/// wall-clock seconds crossed, so a 10 ms job that spans a second boundary counts 1.
+pub(crate) fn secs_since(started_ms: u64) -> i64 {
+    ((now_ms() / 1000).saturating_sub(started_ms / 1000)) as i64
 }

@@ -454,7 +454,7 @@ fn persistence_fields(s: &crate::store::Store, line: &mut Line) {
     );
     line("aof_last_rewrite_time_sec", &s.saving.aof_last_rewrite_secs);
     let current_rewrite = if s.aof_rewrite_in_progress {
-        (crate::store::now_ms().saturating_sub(s.saving.aof_rewrite_started_ms) / 1000) as i64
+        crate::persist::saving::secs_since(s.saving.aof_rewrite_started_ms)
     } else {
         -1
     };
