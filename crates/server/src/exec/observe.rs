@@ -255,8 +255,9 @@ pub(crate) fn clock_ns() -> u64 {
 /// batch of pipelined requests: every command reads the clock at its start and its end, and
 /// at -P 16 those reads were 7-8% of a GET's server CPU (Redis spends as much on its own two
 /// reads). Open only while a connection runs a batch under the lock, so a carried time is
-/// never older than the parse of the request that takes it; a command whose reply is big to
-/// encode carries nothing (its encoding would count against the next command).
+/// older than the next command's start only by what ran in between (the previous
+/// command's propagation and reply encoding, the next request's parse); a command whose
+/// reply is big to encode carries nothing (its encoding would count against the next one).
 #[derive(Debug, Default)]
 pub(crate) struct BatchClock {
     open: bool,
