@@ -275,15 +275,22 @@ impl Writer {
                     .await
                     .expect("writer connection");
                 let (mut written, mut errors) = (0u64, Vec::new());
+                // The slowest acknowledged write, printed: a retry through a refresh of
+                // the slot map shows here even when it succeeds.
+                let mut slowest = Duration::ZERO;
                 while !stop2.load(std::sync::atomic::Ordering::Relaxed) {
                     let k = format!("{prefix}{written}");
+                    let t0 = Instant::now();
                     match redis::cmd("SET")
                         .arg(&k)
                         .arg(&k)
                         .query_async::<()>(&mut c)
                         .await
                     {
-                        Ok(()) => written += 1,
+                        Ok(()) => {
+                            written += 1;
+                            slowest = slowest.max(t0.elapsed());
+                        }
                         Err(e) => {
                             errors.push(format!("{k}: {e}"));
                             tokio::time::sleep(Duration::from_millis(50)).await;
@@ -293,6 +300,7 @@ impl Writer {
                         tokio::time::sleep(pause).await;
                     }
                 }
+                println!("writer {prefix}: slowest acknowledged write {slowest:?}");
                 (written, errors)
             })
         });

@@ -103,7 +103,9 @@ fn relative_ttls_reach_a_replica_as_absolute_times() {
     q(&mut p, &["SET", "d", "v", "PXAT", "1"]);
     q(&mut p, &["SET", "done", "1"]);
     // Not "!= Nil": a replica still loading the snapshot answers -LOADING.
-    wait_for("the replica", 10, || q(&mut r, &["GET", "done"]) == bulk("1"));
+    wait_for("the replica", 10, || {
+        q(&mut r, &["GET", "done"]) == bulk("1")
+    });
     for k in ["a", "b"] {
         let (pt, rt) = (
             q(&mut p, &["PEXPIRETIME", k]),

@@ -91,7 +91,12 @@ pub(crate) fn unique_prefix(tag: &str) -> String {
     format!("{tag}{}x{nanos}", std::process::id())
 }
 
-/// A cluster client seeded with the container addresses in `ips` (port -> IP).
+/// A cluster client seeded with the container addresses in `ips` (port -> IP). Each
+/// attempt waits 5 s for a reply; a whole request, retries included, up to 30 s: a
+/// request whose cached owner is a container just removed first spends a connect timeout
+/// on the vanished address before the client refreshes its slot map, and with the
+/// overall budget left at the per-attempt 5 s (redis-rs's default) that alone failed a
+/// write in a CI run while the autoscaler removed a pair.
 pub(crate) fn client_for(ips: &BTreeMap<u16, String>, pw: &str) -> redis::cluster::ClusterClient {
     let seeds: Vec<String> = ips
         .iter()
@@ -102,6 +107,7 @@ pub(crate) fn client_for(ips: &BTreeMap<u16, String>, pw: &str) -> redis::cluste
         .retries(10)
         .connection_timeout(Duration::from_secs(5))
         .response_timeout(Duration::from_secs(5))
+        .overall_response_timeout(Some(Duration::from_secs(30)))
         .build()
         .expect("client")
 }
