@@ -8,7 +8,7 @@
 # Usage: bench/ab.sh OLD_BIN NEW_BIN [requests per run (default 2000000)] [rounds (default 8)]
 #        e.g. git worktree add /tmp/old HEAD~1 && (cd /tmp/old && cargo build --release)
 #             bench/ab.sh /tmp/old/target/release/rubra-server target/release/rubra-server
-# Env:   TESTS=get,set,...  P=16 (pipeline)  RAW=file keeps the runs; bench/lib.sh's PIN.
+# Env:   TESTS=get,set,...  P=16 (pipeline)  C=50 (clients)  RAW=file keeps the runs; bench/lib.sh's PIN.
 # Needs: redis-benchmark, redis-cli (apt-get install -y redis-tools).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -20,6 +20,7 @@ N=${3:-2000000}
 ROUNDS=${4:-8}
 TESTS=${TESTS:-get,set,lpop,incr}
 P=${P:-16}
+C=${C:-50}
 RUBRA_PORT=${RUBRA_PORT:-17479}
 # shellcheck source=bench/lib.sh
 . bench/lib.sh
@@ -33,7 +34,7 @@ one_run() {
   RUBRA_BIN=$2
   start rubra
   t0=$(ticks "${PID[rubra]}")
-  line=$($CLI_CPU redis-benchmark -p "$RUBRA_PORT" -c 50 -n "$N" -P "$P" -t "$test" --csv -q 2>/dev/null | tail -1)
+  line=$($CLI_CPU redis-benchmark -p "$RUBRA_PORT" -c "$C" -n "$N" -P "$P" -t "$test" --csv -q 2>/dev/null | tail -1)
   t1=$(ticks "${PID[rubra]}")
   stop rubra
   echo "$label P$P $test $round $(csv_field "$line" 2) $(cpu_per_mreq $((t1 - t0)) "$N") $(csv_field "$line" 7)" >>"$RAW"
@@ -50,5 +51,5 @@ for round in $(seq "$ROUNDS"); do
 done
 echo "NEW = $NEW_BIN"
 echo "OLD = $OLD_BIN"
-echo "(-c 50, -P $P, n=$N per run, $ROUNDS rounds, pinned=$PIN; cpu = server CPU seconds per million requests)"
+echo "(-c $C, -P $P, n=$N per run, $ROUNDS rounds, pinned=$PIN; cpu = server CPU seconds per million requests)"
 python3 bench/paired.py "$RAW" new old

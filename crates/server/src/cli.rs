@@ -137,11 +137,17 @@ pub fn run_node(args: Vec<String>) -> i32 {
     let threads = config
         .worker_threads
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()));
+    // Timers live on a thread of their own, so the serving runtime has no time driver to
+    // run at every wake-up (see `timer`).
+    if let Err(e) = crate::timer::start() {
+        eprintln!("cannot start the timer thread: {e}");
+        std::process::exit(1);
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(threads)
         // Named for `top -H` and perf (tokio's blocking-pool threads, made on demand, share it).
         .thread_name("rubra-worker")
-        .enable_all()
+        .enable_io()
         .build()
     {
         Ok(r) => r,

@@ -331,7 +331,7 @@ async fn read_unless_buffered<S: ClientStream>(
 /// runtime handle) is made when it is first polled, so a connection without an idle
 /// timeout does not pay for one per request.
 async fn idle(limit: Duration) {
-    tokio::time::sleep(limit).await
+    crate::timer::sleep(limit).await
 }
 
 /// Runs the complete requests in `inbuf` under one lock acquisition, counting them in `ran`.
@@ -674,7 +674,7 @@ async fn wait_unblocked<S: ClientStream>(
     inbuf: &mut BytesMut,
     req: crate::cmd::BlockRequest,
 ) -> Option<Reply> {
-    let sleep = tokio::time::sleep(if req.timeout_ms == 0 {
+    let sleep = crate::timer::sleep(if req.timeout_ms == 0 {
         Duration::from_secs(u32::MAX as u64)
     } else {
         Duration::from_millis(req.timeout_ms)
@@ -730,7 +730,7 @@ async fn wait_unpaused<S: ClientStream>(
     mut watch: tokio::sync::watch::Receiver<u64>,
 ) -> bool {
     let mut watch_alive = true;
-    let sleep = tokio::time::sleep(Duration::from_millis(until.saturating_sub(now_ms()) + 1));
+    let sleep = crate::timer::sleep(Duration::from_millis(until.saturating_sub(now_ms()) + 1));
     tokio::pin!(sleep);
     loop {
         tokio::select! {
@@ -792,7 +792,7 @@ async fn flush<S: ClientStream>(
             Err(())
         }
         Some(within) => {
-            match tokio::time::timeout(within, write_out(stream, out, &client.kill)).await {
+            match crate::timer::timeout(within, write_out(stream, out, &client.kill)).await {
                 Ok(res) => res.map_err(|_| ()),
                 Err(_) => {
                     tracing::info!(

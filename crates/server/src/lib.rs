@@ -21,6 +21,7 @@ mod server;
 mod shutdown;
 mod store;
 mod syscheck;
+mod timer;
 mod tls;
 
 /// An I/O error as C's strerror words it ("No space left on device"), for the error texts

@@ -139,7 +139,7 @@ pub(crate) async fn accept_forever<T>(
             Ok(accepted) => serve(accepted),
             Err(e) => {
                 tracing::warn!(error = %e, listener, "accept failed");
-                tokio::time::sleep(Duration::from_millis(10)).await;
+                crate::timer::sleep(Duration::from_millis(10)).await;
             }
         }
     }
@@ -238,7 +238,7 @@ async fn cron(server: Arc<Server>) {
         // While a script runs, the cron waits its turn without holding a worker thread.
         let hz = crate::script::busy::lock_unless_script(&server.store, &server.busy)
             .map_or(10, |s| s.config.hz);
-        tokio::time::sleep(Duration::from_millis(1000 / hz)).await;
+        crate::timer::sleep(Duration::from_millis(1000 / hz)).await;
         let Some(mut store) = crate::script::busy::lock_unless_script(&server.store, &server.busy)
         else {
             continue;

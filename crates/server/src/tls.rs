@@ -362,7 +362,7 @@ pub(crate) async fn connect(
     let connector = tokio_rustls::TlsConnector::from(client_config(config)?);
     let name = rustls::pki_types::ServerName::try_from(host.to_string())
         .map_err(|e| format!("TLS: bad host name {host}: {e}"))?;
-    tokio::time::timeout(HANDSHAKE_TIMEOUT, connector.connect(name, tcp))
+    crate::timer::timeout(HANDSHAKE_TIMEOUT, connector.connect(name, tcp))
         .await
         .map_err(|_| "TLS handshake timed out".to_string())?
         .map_err(|e| format!("TLS handshake: {e}"))
@@ -463,7 +463,7 @@ pub(crate) async fn accept(
     acceptor: TlsAcceptor,
     tcp: tokio::net::TcpStream,
 ) -> Option<tokio_rustls::server::TlsStream<tokio::net::TcpStream>> {
-    match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {
+    match crate::timer::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {
         Ok(Ok(stream)) => Some(stream),
         _ => None,
     }
@@ -480,7 +480,7 @@ pub(crate) async fn accept_loop(server: Arc<Server>, listener: TcpListener, tls:
         tokio::spawn(async move {
             let _ = tcp.set_nodelay(true);
             let (local, fd) = crate::conn::socket_info(&tcp);
-            match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {
+            match crate::timer::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {
                 Ok(Ok(stream)) => {
                     crate::conn::serve_stream(
                         server,

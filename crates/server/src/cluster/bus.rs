@@ -294,13 +294,13 @@ async fn writer(
         };
         let Some(srv) = server.upgrade() else { return };
         let connect =
-            tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect((ip.as_str(), cport))).await;
+            crate::timer::timeout(CONNECT_TIMEOUT, TcpStream::connect((ip.as_str(), cport))).await;
         let stream = match connect {
             Ok(Ok(s)) => s,
             _ => {
                 set_link(&srv, node, false);
                 drop(srv);
-                tokio::time::sleep(RETRY_PAUSE).await;
+                crate::timer::sleep(RETRY_PAUSE).await;
                 while let Ok((n, _)) = rx.try_recv() {
                     if n.is_some() {
                         node = n;
@@ -315,7 +315,7 @@ async fn writer(
         let Some((rd, mut wr)) = crate::tls::bus_halves(&srv, &ip, stream).await else {
             set_link(&srv, node, false);
             drop(srv);
-            tokio::time::sleep(RETRY_PAUSE).await;
+            crate::timer::sleep(RETRY_PAUSE).await;
             continue;
         };
         set_link(&srv, node, true);
@@ -539,14 +539,14 @@ pub(crate) async fn start(server: &Arc<Server>) -> std::io::Result<()> {
                 }
                 Err(e) => {
                     tracing::warn!(error = %e, "bus accept failed");
-                    tokio::time::sleep(Duration::from_millis(10)).await;
+                    crate::timer::sleep(Duration::from_millis(10)).await;
                 }
             }
         }
     });
     let weak = Arc::downgrade(server);
     tokio::spawn(async move {
-        let mut every = tokio::time::interval(Duration::from_millis(100));
+        let mut every = crate::timer::interval(Duration::from_millis(100));
         every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             // Between the 100 ms ticks, wake exactly when the core has something due (a
@@ -565,7 +565,7 @@ pub(crate) async fn start(server: &Arc<Server>) -> std::io::Result<()> {
                     let mut store = srv.lock();
                     crate::cluster::driver::tick(&mut store);
                 }
-                _ = tokio::time::sleep(sleep.unwrap_or_default()), if sleep.is_some() => {
+                _ = crate::timer::sleep(sleep.unwrap_or_default()), if sleep.is_some() => {
                     let Some(srv) = weak.upgrade() else { return };
                     let mut store = srv.lock();
                     crate::cluster::driver::wake(&mut store);

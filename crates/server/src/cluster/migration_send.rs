@@ -131,7 +131,7 @@ impl Link {
         if !final_step && *self.cancel.borrow() {
             return Err("cancelled".into());
         }
-        let write = tokio::time::timeout(IO_TIMEOUT, write_all_vectored(&mut self.wr, parts));
+        let write = crate::timer::timeout(IO_TIMEOUT, write_all_vectored(&mut self.wr, parts));
         tokio::select! {
             r = write => match r {
                 Ok(Ok(())) => {}
@@ -158,7 +158,7 @@ impl Link {
                 }
             }
             tokio::select! {
-                r = tokio::time::timeout_at(deadline, self.acks.changed()) => match r {
+                r = crate::timer::timeout_at(deadline, self.acks.changed()) => match r {
                     Ok(Ok(())) => {}
                     Ok(Err(_)) => return Err("the link to the target closed".into()),
                     Err(_) => return Err("the target stopped answering".into()),
@@ -545,7 +545,7 @@ async fn export(server: &Arc<Server>, job: ExportJob) -> Outcome {
         return Outcome::Failed("the target is unknown".into());
     };
     let connect = tokio::net::TcpStream::connect((plan.host.as_str(), plan.port));
-    let stream = match tokio::time::timeout(IO_TIMEOUT, connect).await {
+    let stream = match crate::timer::timeout(IO_TIMEOUT, connect).await {
         Ok(Ok(s)) => s,
         Ok(Err(e)) => return Outcome::Failed(format!("connecting to the target: {e}")),
         Err(_) => return Outcome::Failed("connecting to the target timed out".into()),
@@ -751,7 +751,7 @@ async fn settle(server: &Arc<Server>, msg: String) {
                 Some(false) => {}
             }
         }
-        tokio::time::sleep(Duration::from_millis(50)).await;
+        crate::timer::sleep(Duration::from_millis(50)).await;
     }
 }
 

@@ -216,7 +216,7 @@ fn retry_first_rewrite(server: &Arc<Server>) {
     }
     let server = server.clone();
     tokio::spawn(async move {
-        tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+        crate::timer::sleep(std::time::Duration::from_secs(1)).await;
         let mut store = server.lock();
         let waiting = store.aof.as_ref().is_some_and(|a| a.waiting_rewrite);
         if waiting && !store.aof_rewrite_in_progress {

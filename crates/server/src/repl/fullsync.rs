@@ -169,7 +169,7 @@ async fn wait_for_room(server: &Server, client: u64) -> bool {
             store.clients.kill(client);
             return false;
         }
-        tokio::time::sleep(std::time::Duration::from_millis(2)).await;
+        crate::timer::sleep(std::time::Duration::from_millis(2)).await;
     }
 }
 

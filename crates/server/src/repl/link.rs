@@ -27,7 +27,7 @@ pub(crate) async fn run(server: Arc<Server>, host: String, port: u16, generation
             Err(e) => {
                 tracing::warn!(primary = %format!("{host}:{port}"), error = %e, "replication link lost; retrying in 1s");
                 set_state(&server, generation, LinkState::Down);
-                tokio::time::sleep(Duration::from_secs(1)).await;
+                crate::timer::sleep(Duration::from_secs(1)).await;
             }
         }
     }
@@ -117,7 +117,7 @@ async fn read_line(stream: &mut impl ClientStream, buf: &mut BytesMut) -> Result
 }
 
 async fn read_more(stream: &mut impl ClientStream, buf: &mut BytesMut) -> Result<(), String> {
-    match tokio::time::timeout(Duration::from_secs(60), stream.read_buf(buf)).await {
+    match crate::timer::timeout(Duration::from_secs(60), stream.read_buf(buf)).await {
         Ok(Ok(0)) => Err("connection closed by primary".into()),
         Ok(Ok(_)) => Ok(()),
         Ok(Err(e)) => Err(e.to_string()),
@@ -145,10 +145,11 @@ async fn session(
     generation: u64,
 ) -> Result<(), String> {
     set_state(server, generation, LinkState::Connecting);
-    let mut stream = tokio::time::timeout(Duration::from_secs(5), TcpStream::connect((host, port)))
-        .await
-        .map_err(|_| "connect timeout".to_string())?
-        .map_err(|e| e.to_string())?;
+    let mut stream =
+        crate::timer::timeout(Duration::from_secs(5), TcpStream::connect((host, port)))
+            .await
+            .map_err(|_| "connect timeout".to_string())?
+            .map_err(|e| e.to_string())?;
     let _ = stream.set_nodelay(true);
     // The primary's client, as CLIENT LIST shows it: the primary's address and ours.
     let addrs = (
@@ -510,7 +511,7 @@ async fn load_snapshot(
         buf.reserve(256 * 1024);
         tokio::select! {
             done = &mut loader => break done,
-            read = tokio::time::timeout(Duration::from_secs(60), stream.read_buf(buf)) => {
+            read = crate::timer::timeout(Duration::from_secs(60), stream.read_buf(buf)) => {
                 match read {
                     Ok(Ok(0)) => return Err("connection closed by primary".into()),
                     Ok(Ok(_)) => forward(buf, &mut tx, &mut remaining),
@@ -583,7 +584,7 @@ async fn stream_loop(
     generation: u64,
     killed: &mut tokio::sync::mpsc::UnboundedReceiver<crate::client::ClientMsg>,
 ) -> Result<(), String> {
-    let mut ack_timer = tokio::time::interval(Duration::from_secs(1));
+    let mut ack_timer = crate::timer::interval(Duration::from_secs(1));
     let limits = Limits {
         max_bulk_len: usize::MAX / 2,
         max_multibulk_len: usize::MAX / 2,

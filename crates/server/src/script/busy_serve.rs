@@ -286,7 +286,7 @@ pub(crate) async fn serve_unadmitted(
                 Ok(0) | Err(_) => return false,
                 Ok(_) => {}
             },
-            _ = tokio::time::sleep(Duration::from_millis(10)) => {}
+            _ = crate::timer::sleep(Duration::from_millis(10)) => {}
         }
     }
     true
